@@ -5,7 +5,7 @@ export default defineConfig({
   format: ["esm"],
   platform: "node",
   target: "node22",
-  dts: false, // declarations come from `tsc -p tsconfig.build.json` (TypeScript 7 has no compiler API for tsup)
+  dts: false, // declarations come from `tsc -p tsconfig.build.json`
   sourcemap: true,
   clean: true
 })
