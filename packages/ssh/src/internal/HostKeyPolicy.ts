@@ -1,0 +1,76 @@
+import { fingerprintOf, keyTypeOf } from "../fingerprintOf.js"
+import * as KnownHosts from "../KnownHosts.js"
+import { HostKeyMismatch, HostKeyUnknown } from "../SshError.js"
+import type { HostKeyMode } from "../SshOptions.js"
+
+/** The decision taken in ssh2's (synchronous) host verifier, acted upon once the handshake is over. */
+export type HostKeyDecision =
+  | { readonly _tag: "Accept" }
+  | { readonly _tag: "Append"; readonly keyBlob: Uint8Array; readonly keyType: string; readonly fingerprint: string }
+  | { readonly _tag: "Reject"; readonly reason: HostKeyMismatch | HostKeyUnknown }
+
+export const forgetHint = (host: string, port: number, path: string): string =>
+  `If the host was rebuilt, remove the old key with \`ssh-keygen -R '${KnownHosts.hostToken(host, port)}' -f ${path}\`` +
+  ` or SshClient.forgetHostKey("${host}"${port === 22 ? "" : `, ${port}`}), then connect again.`
+
+export const decide = (
+  mode: HostKeyMode,
+  entries: ReadonlyArray<KnownHosts.Entry>,
+  host: string,
+  port: number,
+  path: string,
+  keyBlob: Uint8Array
+): HostKeyDecision => {
+  if (mode === "off") return { _tag: "Accept" }
+  const verdict = KnownHosts.check(entries, host, port, keyBlob)
+  const keyType = keyTypeOf(keyBlob)
+  const fingerprint = fingerprintOf(keyBlob)
+  const token = KnownHosts.hostToken(host, port)
+  switch (verdict._tag) {
+    case "Known":
+      return { _tag: "Accept" }
+    case "Mismatch":
+      return {
+        _tag: "Reject",
+        reason: new HostKeyMismatch({
+          host: token,
+          keyType,
+          expected: KnownHosts.fingerprint(verdict.expected),
+          actual: fingerprint,
+          knownHostsPath: path,
+          hint: forgetHint(host, port, path)
+        })
+      }
+    case "Unknown":
+      if (mode === "accept-new") return { _tag: "Append", keyBlob, keyType, fingerprint }
+      return {
+        _tag: "Reject",
+        reason: new HostKeyUnknown({
+          host: token,
+          keyType,
+          fingerprint,
+          knownHostsPath: path,
+          hint:
+            `Verify the fingerprint out of band and add the key (e.g. \`ssh-keyscan -p ${port} ${host} >> ${path}\`),` +
+            ` or use knownHosts mode "accept-new".`
+        })
+      }
+  }
+}
+
+const ALGORITHMS_BY_KEY_TYPE: Record<string, ReadonlyArray<string>> = {
+  "ssh-ed25519": ["ssh-ed25519"],
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"]
+}
+
+/**
+ * Like OpenSSH, ask the server for a host key of a type we already know for it, so that a host with several keys is
+ * not reported as changed just because it offered another type first.
+ */
+export const serverHostKeyAlgorithms = (knownTypes: ReadonlyArray<string>): Array<string> | undefined => {
+  const algorithms = knownTypes.flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? [])
+  return algorithms.length === 0 ? undefined : [...new Set(algorithms)]
+}
