@@ -1,0 +1,409 @@
+import { Schema } from "effect"
+import { AccessFact, hasPrivilege, type PermissionMap } from "./AccessFact.js"
+import type { NodeFacts, StorageFact } from "./NodeFacts.js"
+import { type FindingCode, PreflightFinding, PreflightReport, type Severity } from "./PreflightFinding.js"
+import type { VmRequest } from "./VmRequest.js"
+
+const MiB = 1024 * 1024
+
+/**
+ * Whether the cloud image source could be reached from the node, as the caller observed it (a `HEAD` request, a
+ * finished `download-url` task, …). `detail` says what was seen (`HTTP 404`, `DNS lookup failed`, …).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ImageSourceFact = Schema.Struct({
+  url: Schema.String,
+  reachable: Schema.Boolean,
+  detail: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ImageSourceFact = typeof ImageSourceFact.Type
+
+/**
+ * Optional inputs of `preflight`:
+ *
+ * - `image`: the observed reachability of the image source (no check when left out);
+ * - `access`: who talks to PVE and its `GET /access/permissions` map (no privilege check when left out);
+ * - `memoryAdjustment`: factor on the node's total memory before subtracting the other guests' `maxmem`
+ *   (default 1.0; above 1 allows overcommit; 0 turns the memory check off).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class PreflightOptions extends Schema.Class<PreflightOptions>("@homelab/vm-health/PreflightOptions")({
+  image: Schema.optional(ImageSourceFact),
+  access: Schema.optional(AccessFact),
+  memoryAdjustment: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
+}) {}
+
+/**
+ * One privilege the reconciler needs for creating and running a VM, and where. `anyOf` lists alternatives (e.g.
+ * `/pool/<pool>` besides `/vms/<vmid>`, or `Sys.Modify` on `/` besides `Sys.AccessNetwork` on the node); one granted
+ * alternative is enough.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrivilegeRequirement {
+  readonly privilege: string
+  readonly path: string
+  readonly anyOf: ReadonlyArray<{ readonly privilege: string; readonly path: string }>
+  readonly severity: Severity
+  readonly purpose: string
+}
+
+const vmPrivileges = [
+  "VM.Allocate",
+  "VM.Config.Disk",
+  "VM.Config.CDROM",
+  "VM.Config.CPU",
+  "VM.Config.Memory",
+  "VM.Config.Network",
+  "VM.Config.Cloudinit",
+  "VM.Config.Options",
+  "VM.PowerMgmt",
+  "VM.Audit"
+] as const
+
+/**
+ * The privileges a non-root principal needs on `node` to create `request` and watch its health (PVE reference §7):
+ * the `VM.*` privileges on `/vms/<vmid>` (or the pool), `Datastore.AllocateSpace` on the disk storage,
+ * `Sys.Audit` on the node, `SDN.Use` on each bridge (PVE ≥ 8), and for a download `Datastore.AllocateTemplate` on the
+ * image storage plus `Sys.AccessNetwork` on the node (or `Sys.Modify` on `/`). The guest-agent privilege
+ * (`VM.Monitor` on PVE 8, `VM.GuestAgent.Audit` on PVE 9) is a warning: creation works without it, agent checks
+ * and IP discovery do not.
+ *
+ * @since 0.1.0
+ * @category preflight
+ */
+export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<PrivilegeRequirement> => {
+  const pveMajor = node.pveMajor ?? 8
+  const vmPath = request.vmid === undefined ? "/vms" : `/vms/${request.vmid}`
+  const vmAlternatives = (privilege: string) => [
+    ...(request.pool === undefined ? [] : [{ privilege, path: `/pool/${request.pool}` }]),
+    { privilege, path: vmPath }
+  ]
+  const single = (privilege: string, path: string, purpose: string, severity: Severity = "error") => ({
+    privilege,
+    path,
+    anyOf: [{ privilege, path }],
+    severity,
+    purpose
+  })
+  const requirements: Array<PrivilegeRequirement> = vmPrivileges.map((privilege) => ({
+    privilege,
+    path: vmPath,
+    anyOf: vmAlternatives(privilege),
+    severity: "error",
+    purpose: "create, configure and power the VM"
+  }))
+  requirements.push(
+    single("Datastore.AllocateSpace", `/storage/${request.diskStorage}`, "allocate the VM disk"),
+    single("Sys.Audit", `/nodes/${node.node}`, "read the node's capacity")
+  )
+  if (pveMajor >= 8) {
+    for (const bridge of request.bridges) {
+      requirements.push(single("SDN.Use", `/sdn/zones/localnetwork/${bridge}`, `attach a NIC to bridge ${bridge}`))
+    }
+  }
+  if (request.downloadImage) {
+    requirements.push(
+      single("Datastore.AllocateTemplate", `/storage/${request.imageStorage}`, "download the cloud image"),
+      {
+        privilege: "Sys.AccessNetwork",
+        path: `/nodes/${node.node}`,
+        anyOf: [
+          { privilege: "Sys.AccessNetwork", path: `/nodes/${node.node}` },
+          { privilege: "Sys.Modify", path: "/" }
+        ],
+        severity: "error",
+        purpose: "let the node download the cloud image (download-url)"
+      }
+    )
+  }
+  const agentPrivilege = pveMajor >= 9 ? "VM.GuestAgent.Audit" : "VM.Monitor"
+  requirements.push({
+    privilege: agentPrivilege,
+    path: vmPath,
+    anyOf: vmAlternatives(agentPrivilege),
+    severity: "warning",
+    purpose: "ping the guest agent and read the VM's IP addresses"
+  })
+  return requirements
+}
+
+const finding = (
+  code: FindingCode,
+  severity: Severity,
+  node: string,
+  object: string,
+  message: string,
+  fix: string
+): PreflightFinding => new PreflightFinding({ code, severity, node, object, message, fix })
+
+const gib = (bytes: number): string => `${(bytes / (1024 * MiB)).toFixed(1)} GiB`
+
+const bridgeFindings = (node: NodeFacts, request: VmRequest): Array<PreflightFinding> => {
+  const out: Array<PreflightFinding> = []
+  for (const name of new Set(request.bridges)) {
+    const bridge = node.bridges.find((candidate) => candidate.name === name)
+    if (bridge === undefined) {
+      out.push(
+        finding(
+          "bridge.missing",
+          "error",
+          node.node,
+          `bridge ${name}`,
+          `bridge '${name}' does not exist on node ${node.node}`,
+          `create bridge '${name}' on node ${node.node} (System → Network → Create → Linux Bridge, then Apply ` +
+            `Configuration) or set nodes[${node.node}].bridge to an existing bridge; an API token only sees ` +
+            `bridges it holds SDN.Use on (/sdn/zones/localnetwork/${name})`
+        )
+      )
+    } else if (!bridge.active) {
+      out.push(
+        finding(
+          "bridge.inactive",
+          "error",
+          node.node,
+          `bridge ${name}`,
+          `bridge '${name}' on node ${node.node} is not active`,
+          `apply the pending network configuration on node ${node.node} (System → Network → Apply Configuration, ` +
+            `or \`ifreload -a\`) so that '${name}' comes up, or set nodes[${node.node}].bridge to an active bridge`
+        )
+      )
+    }
+  }
+  return out
+}
+
+interface StorageNeed {
+  readonly name: string
+  readonly role: "disk" | "image"
+  readonly content: string
+  readonly configKey: string
+  readonly bytes: number | undefined
+}
+
+const storageFindings = (node: NodeFacts, needs: ReadonlyArray<StorageNeed>): Array<PreflightFinding> => {
+  const out: Array<PreflightFinding> = []
+  const reported = new Set<string>()
+  for (const need of needs) {
+    const storage: StorageFact | undefined = node.storages.find((candidate) => candidate.name === need.name)
+    const object = `storage ${need.name}`
+    if (storage === undefined) {
+      if (!reported.has(need.name)) {
+        reported.add(need.name)
+        out.push(
+          finding(
+            "storage.missing",
+            "error",
+            node.node,
+            object,
+            `storage '${need.name}' (for the ${need.role}) is not available on node ${node.node}`,
+            `add storage '${need.name}' for node ${node.node} (Datacenter → Storage → Add, or Edit → Nodes) or ` +
+              `set ${need.configKey} to a storage the node has; an API token only sees storages it holds ` +
+              `Datastore.Audit or Datastore.AllocateSpace on`
+          )
+        )
+      }
+      continue
+    }
+    if (!reported.has(need.name)) {
+      reported.add(need.name)
+      if (!storage.enabled) {
+        out.push(
+          finding(
+            "storage.disabled",
+            "error",
+            node.node,
+            object,
+            `storage '${need.name}' is disabled on node ${node.node}`,
+            `enable storage '${need.name}' (Datacenter → Storage → Edit → Enable) or set ${need.configKey} to ` +
+              `an enabled storage`
+          )
+        )
+      } else if (!storage.active) {
+        out.push(
+          finding(
+            "storage.inactive",
+            "error",
+            node.node,
+            object,
+            `storage '${need.name}' is enabled but not active on node ${node.node}`,
+            `bring storage '${need.name}' online on node ${node.node} (check \`pvesm status\` there: unreachable ` +
+              `NFS/CIFS server, missing disk, volume group or pool) or set ${need.configKey} to an active storage`
+          )
+        )
+      }
+    }
+    if (!storage.content.includes(need.content)) {
+      out.push(
+        finding(
+          "storage.content",
+          "error",
+          node.node,
+          object,
+          `storage '${need.name}' on node ${node.node} does not allow content '${need.content}' (needed for the ` +
+            `${need.role}; it allows: ${storage.content.join(", ") || "nothing"})`,
+          `add \`${need.content}\` to the content of storage '${need.name}' (Datacenter → Storage → Edit)` +
+            (need.content === "import" ? " (directory storages support it from PVE 8.3)" : "") +
+            ` or set ${need.configKey} to a storage that has it`
+        )
+      )
+    }
+    if (need.bytes !== undefined && storage.enabled && storage.active && storage.availBytes < need.bytes) {
+      out.push(
+        finding(
+          "storage.full",
+          "error",
+          node.node,
+          object,
+          `storage '${need.name}' on node ${node.node} has ${gib(storage.availBytes)} free, the ${need.role} ` +
+            `needs ${gib(need.bytes)}`,
+          `free space on storage '${need.name}', reduce the disk size, or set ${need.configKey} to a storage ` +
+            `with at least ${gib(need.bytes)} free`
+        )
+      )
+    }
+  }
+  return out
+}
+
+/**
+ * The memory that can still be promised to a new VM on the node: total × `adjustment` − Σ `maxmem` of the node's
+ * other guests (templates and the guest with `excludeVmid` — the VM being replaced — do not count). Can be negative.
+ *
+ * @since 0.1.0
+ * @category preflight
+ */
+export const reservableMemoryBytes = (node: NodeFacts, adjustment: number, excludeVmid?: number): number => {
+  let assigned = 0
+  for (const guest of node.guests) {
+    if (guest.template || guest.vmid === excludeVmid) continue
+    assigned += guest.maxmemBytes
+  }
+  return node.memoryBytes * adjustment - assigned
+}
+
+const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: number): Array<PreflightFinding> => {
+  const out: Array<PreflightFinding> = []
+  if (adjustment > 0) {
+    const reservable = reservableMemoryBytes(node, adjustment, request.vmid)
+    const requested = request.memoryMiB * MiB
+    if (reservable < requested) {
+      out.push(
+        finding(
+          "memory.insufficient",
+          "error",
+          node.node,
+          `node ${node.node}`,
+          `node ${node.node} can reserve ${Math.floor(Math.max(0, reservable) / MiB)} MiB ` +
+            `(${gib(node.memoryBytes)} × ${adjustment} minus the maxmem of its other guests), ` +
+            `the VM needs ${request.memoryMiB} MiB`,
+          `lower the VM memory (nodes[${node.node}].memory or the memory ratio), shrink or remove other guests on ` +
+            `node ${node.node}, or raise memoryAdjustment above 1 to allow overcommit`
+        )
+      )
+    }
+  }
+  if (request.cores > node.cpus) {
+    out.push(
+      finding(
+        "cpu.insufficient",
+        "error",
+        node.node,
+        `node ${node.node}`,
+        `the VM asks for ${request.cores} cores, node ${node.node} has ${node.cpus} logical CPUs`,
+        `lower the VM cores (nodes[${node.node}].cores or the cpu ratio) to at most ${node.cpus}`
+      )
+    )
+  }
+  return out
+}
+
+const privilegeFindings = (
+  node: NodeFacts,
+  request: VmRequest,
+  principal: string,
+  permissions: PermissionMap
+): Array<PreflightFinding> =>
+  requiredPrivileges(node, request)
+    .filter((req) => !req.anyOf.some((alt) => hasPrivilege(permissions, alt.path, alt.privilege)))
+    .map((req) => {
+      const alternatives = req.anyOf.map((alt) => `${alt.privilege} on ${alt.path}`).join(" or ")
+      const isToken = principal.includes("!")
+      return finding(
+        "privilege.missing",
+        req.severity,
+        node.node,
+        req.path,
+        `${principal} lacks ${alternatives} (needed to ${req.purpose} on node ${node.node})`,
+        `grant ${principal} a role containing ${req.privilege} on ${req.path} (Datacenter → Permissions → Add, or ` +
+          `\`pveum acl modify ${req.path} --${isToken ? "tokens" : "users"} '${principal}' --roles <role>\`)` +
+          (isToken ? "; a privilege-separated token needs it on its user as well" : "") +
+          ", or let the reconciler connect as root@pam over SSH"
+      )
+    })
+
+/**
+ * Checks whether `request` can be created on the node described by `node`, from facts the caller observed. Pure and
+ * total: it returns every finding (errors block creation on that node, warnings do not) and never performs I/O.
+ *
+ * Checks: each bridge exists and is active; the disk storage exists, is enabled and active, allows `images` and has
+ * `diskBytes` free; the image storage exists, is enabled and active and allows `import` or `iso` (per
+ * `request.imageContent`); memory is reservable (`reservableMemoryBytes` ≥ requested; skipped when
+ * `memoryAdjustment` is 0); cores ≤ the node's logical CPUs; the image source is reachable (when `options.image` is
+ * given); the principal holds `requiredPrivileges` (when `options.access` is a permission map).
+ *
+ * @since 0.1.0
+ * @category preflight
+ */
+export const preflight = (
+  node: NodeFacts,
+  request: VmRequest,
+  options: PreflightOptions = new PreflightOptions({})
+): PreflightReport => {
+  const diskKey = `nodes[${node.node}].storage`
+  const imageKey = `nodes[${node.node}].imageStorage`
+  const findings: Array<PreflightFinding> = [
+    ...bridgeFindings(node, request),
+    ...storageFindings(node, [
+      { name: request.diskStorage, role: "disk", content: "images", configKey: diskKey, bytes: request.diskBytes },
+      {
+        name: request.imageStorage,
+        role: "image",
+        content: request.imageContent,
+        configKey: imageKey,
+        bytes: undefined
+      }
+    ]),
+    ...capacityFindings(node, request, options.memoryAdjustment ?? 1)
+  ]
+  const image = options.image
+  if (image !== undefined && !image.reachable) {
+    findings.push(
+      finding(
+        "image.unreachable",
+        "error",
+        node.node,
+        `image ${image.url}`,
+        `the cloud image ${image.url} is not reachable from node ${node.node}` +
+          (image.detail === undefined ? "" : ` (${image.detail})`),
+        `check the URL and that node ${node.node} can reach it (DNS, proxy, firewall), or put the image on ` +
+          `storage '${request.imageStorage}' yourself and turn off the download`
+      )
+    )
+  }
+  const access = options.access
+  if (access !== undefined && access._tag === "Permissions") {
+    findings.push(...privilegeFindings(node, request, access.principal, access.permissions))
+  }
+  return new PreflightReport({ node: node.node, findings })
+}

@@ -1,0 +1,32 @@
+import { Schema } from "effect"
+
+/**
+ * The VM the reconciler wants to create on a node, as far as preflight needs it.
+ *
+ * - `vmid`: the id it will use (privileges are checked on `/vms/<vmid>`, else on `/vms`); a guest with this id on the
+ *   node (the VM being replaced) does not count against the node's memory.
+ * - `pool`: the pool the VM goes into (VM privileges on `/pool/<pool>` count as well).
+ * - `cores`, `memoryMiB`: the VM's size.
+ * - `bridges`: the bridges its NICs attach to.
+ * - `diskStorage`, `diskBytes`: where the disk is allocated (needs content `images`) and its size.
+ * - `imageStorage`, `imageContent`: where the cloud image lives and how it is imported: `import` (a volume of content
+ *   `import`, PVE ≥ 8.3, `import-from=<storage>:import/<file>`) or `iso` (a `.img` under `iso`, imported by path
+ *   over SSH as root).
+ * - `downloadImage`: the image still has to be downloaded with `download-url` (needs `Datastore.AllocateTemplate`
+ *   and `Sys.AccessNetwork` or `Sys.Modify`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class VmRequest extends Schema.Class<VmRequest>("@homelab/vm-health/VmRequest")({
+  vmid: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  pool: Schema.optional(Schema.String),
+  cores: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  memoryMiB: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  bridges: Schema.Array(Schema.String),
+  diskStorage: Schema.String,
+  diskBytes: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
+  imageStorage: Schema.String,
+  imageContent: Schema.Literals(["import", "iso"]),
+  downloadImage: Schema.Boolean
+}) {}
