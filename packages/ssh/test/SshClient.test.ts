@@ -1,17 +1,299 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
+import { SshClient, shellQuote } from "../src/index.js"
 import { client, clientOptions, tempDir, testServer, trust } from "./helpers.js"
 
+const setup = Effect.gen(function* () {
+  const dir = yield* tempDir
+  const server = yield* testServer()
+  trust(dir, server)
+  const ssh = yield* client(clientOptions(dir))
+  const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+  return { dir, server, ssh, target }
+})
+
+/** Polls (real time) until `f` holds, for at most ~2 s. */
+const eventually = (f: () => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 200 && !f(); i++) yield* Effect.sleep("10 millis")
+    return f()
+  })
+
 describe("SshClient.exec", () => {
-  it.effect("runs a command and returns stdout, stderr and the exit code as data", () =>
+  it.live("returns stdout, stderr and the exit code as data", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const result = yield* ssh.exec(target, "printf out; printf err >&2; exit 3")
+      assert.deepStrictEqual(result, { stdout: "out", stderr: "err", exitCode: 3, signal: null })
+    })
+  )
+
+  it.live("reuses one TCP connection for many sequential and concurrent commands", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      for (let i = 0; i < 10; i++) {
+        const { stdout } = yield* ssh.exec(target, `echo ${i}`)
+        assert.strictEqual(stdout, `${i}\n`)
+      }
+      const outputs = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (i) => ssh.exec(target, `echo c${i}`), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(
+        outputs.map((r) => r.stdout),
+        ["c1\n", "c2\n", "c3\n", "c4\n", "c5\n", "c6\n"]
+      )
+      assert.strictEqual(server.connectionCount, 1)
+      assert.strictEqual(server.commands.length, 16)
+    })
+  )
+
+  it.live("runs commands concurrently on one connection (a barrier only all-at-once can pass)", () =>
+    Effect.gen(function* () {
+      const { dir, server, ssh, target } = yield* setup
+      const barrier = path.join(dir, "barrier")
+      fs.mkdirSync(barrier)
+      const command = (i: number) =>
+        `touch ${shellQuote(`${barrier}/${i}`)}; while [ "$(ls ${shellQuote(barrier)} | wc -l)" -lt 4 ]; do sleep 0.01; done; echo ${i}`
+      const results = yield* Effect.forEach(
+        [0, 1, 2, 3],
+        (i) => ssh.exec(target, command(i), { timeout: "10 seconds" }),
+        {
+          concurrency: "unbounded"
+        }
+      )
+      assert.deepStrictEqual(
+        results.map((r) => r.stdout),
+        ["0\n", "1\n", "2\n", "3\n"]
+      )
+      assert.strictEqual(server.connectionCount, 1)
+    })
+  )
+
+  it.live("feeds stdin (string, bytes, Redacted) and then EOF", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      assert.strictEqual((yield* ssh.exec(target, "cat", { stdin: "hello\nworld" })).stdout, "hello\nworld")
+      const bytes = new Uint8Array([0, 1, 2, 255, 10])
+      assert.strictEqual((yield* ssh.exec(target, "od -An -tu1", { stdin: bytes })).stdout.trim(), "0   1   2 255  10")
+      const secret = yield* ssh.exec(target, "wc -c", { stdin: Redacted.make("s3cret-token") })
+      assert.strictEqual(secret.stdout.trim(), "12")
+      const noStdin = yield* ssh.exec(target, "cat; echo done", { timeout: "5 seconds" })
+      assert.strictEqual(noStdin.stdout, "done\n")
+    })
+  )
+
+  it.live("collects 10 MB of output", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const result = yield* ssh.exec(target, "head -c 10485760 /dev/zero | tr '\\0' x")
+      assert.strictEqual(result.exitCode, 0)
+      assert.strictEqual(result.stdout.length, 10 * 1024 * 1024)
+      assert.isTrue(result.stdout.startsWith("xxxx") && result.stdout.endsWith("xxxx"))
+    })
+  )
+
+  it.live("passes env as quoted exports (the server rejects env requests)", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      const value = "a b'c $(id) `x` \n *"
+      const result = yield* ssh.exec(target, 'printf %s "$GREETING"', { env: { GREETING: value } })
+      assert.strictEqual(result.stdout, value)
+      assert.strictEqual(server.commands.at(-1), `export GREETING=${shellQuote(value)}; printf %s "$GREETING"`)
+      const bad = yield* Effect.exit(ssh.exec(target, "true", { env: { "BAD NAME": "x" } }))
+      assert.isTrue(Exit.isFailure(bad) && Exit.hasDies(bad))
+    })
+  )
+
+  it.live("sudo runs through `sudo -n -- sh -c` with the env inside", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      yield* ssh.exec(target, "id -u", { sudo: true, env: { X: "1" } })
+      assert.strictEqual(server.commands.at(-1), `sudo -n -- sh -c ${shellQuote("export X=1; id -u")}`)
+    })
+  )
+
+  it.live("times out a command, kills it and keeps the connection usable", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      const error = yield* Effect.flip(ssh.exec(target, "sleep 5", { timeout: "200 millis" }))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      if (error.reason._tag === "Timeout") {
+        assert.strictEqual(error.reason.timeoutMs, 200)
+        assert.include(error.reason.operation, "sleep 5")
+      }
+      assert.strictEqual((yield* ssh.exec(target, "echo still here")).stdout, "still here\n")
+      assert.strictEqual(server.connectionCount, 1)
+    })
+  )
+
+  it.live("fails with Disconnected when the connection drops mid-command, then reconnects", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      yield* ssh.exec(target, "true")
+      const fiber = yield* Effect.forkChild(ssh.exec(target, "sleep 5"))
+      yield* eventually(() => server.commands.includes("sleep 5"))
+      server.dropConnections()
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual(error.reason._tag, "Disconnected")
+      assert.strictEqual((yield* ssh.exec(target, "echo back")).stdout, "back\n")
+      assert.strictEqual(server.connectionCount, 2)
+    })
+  )
+
+  it.live("close(target) drops the pooled connection; the next call connects again", () =>
+    Effect.gen(function* () {
+      const { server, ssh, target } = yield* setup
+      yield* ssh.exec(target, "true")
+      yield* ssh.close(target)
+      assert.isTrue(yield* eventually(() => server.openConnections === 0))
+      yield* ssh.exec(target, "true")
+      assert.strictEqual(server.connectionCount, 2)
+    })
+  )
+
+  it.live("closes its connections when the layer's scope closes", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* testServer()
       trust(dir, server)
+      const scope = yield* Scope.make()
+      const ssh = yield* client(clientOptions(dir)).pipe(Scope.provide(scope))
+      yield* ssh.exec({ host: "127.0.0.1", port: server.port, user: "alice" }, "true")
+      assert.strictEqual(server.openConnections, 1)
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(yield* eventually(() => server.openConnections === 0))
+    })
+  )
+})
+
+describe("SshClient.execOrFail", () => {
+  it.live("fails with CommandFailed carrying the exit code and the stderr tail", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const ok = yield* ssh.execOrFail(target, "echo fine")
+      assert.strictEqual(ok.stdout, "fine\n")
+      const error = yield* Effect.flip(ssh.execOrFail(target, "echo first >&2; echo 'disk full' >&2; exit 42"))
+      assert.strictEqual(error._tag, "SshError")
+      assert.strictEqual(error.port, yield* Effect.succeed(target.port))
+      assert.strictEqual(error.reason._tag, "CommandFailed")
+      if (error.reason._tag === "CommandFailed") {
+        assert.strictEqual(error.reason.exitCode, 42)
+        assert.strictEqual(error.reason.stderrTail, "first\ndisk full\n")
+        assert.strictEqual(error.reason.command, "echo first >&2; echo 'disk full' >&2; exit 42")
+      }
+      assert.include(error.message, "exited with code 42")
+      assert.include(error.message, "disk full")
+    })
+  )
+
+  it.live("is catchable by reason", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const code = yield* ssh.execOrFail(target, "exit 7").pipe(
+        Effect.as(0),
+        Effect.catchReason("SshError", "CommandFailed", (reason) => Effect.succeed(reason.exitCode ?? -1))
+      )
+      assert.strictEqual(code, 7)
+    })
+  )
+})
+
+describe("SshClient.execStream", () => {
+  const text = (data: Uint8Array) => Buffer.from(data).toString("utf8")
+
+  it.live("streams stdout/stderr chunks in order and ends with the exit element", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const chunks = yield* Stream.runCollect(
+        ssh.execStream(target, "echo one; sleep 0.05; echo two >&2; sleep 0.05; echo three; exit 4")
+      )
+      const last = chunks.at(-1)
+      assert.deepStrictEqual(last, { fd: "exit", exitCode: 4, signal: null })
+      const output = chunks.flatMap((c) => (c.fd === "exit" ? [] : [`${c.fd}:${text(c.data)}`])).join("")
+      assert.strictEqual(output, "stdout:one\nstderr:two\nstdout:three\n")
+    })
+  )
+
+  it.live("delivers the first chunk before the command ends", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const first = yield* Stream.runCollect(ssh.execStream(target, "echo early; sleep 5").pipe(Stream.take(1))).pipe(
+        Effect.timeout("3 seconds")
+      )
+      assert.strictEqual(first.length, 1)
+      const chunk = first[0]!
+      assert.strictEqual(chunk.fd === "exit" ? "" : text(chunk.data), "early\n")
+    })
+  )
+
+  it.live("failOnNonZero turns a non-zero exit into CommandFailed", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const error = yield* Effect.flip(
+        Stream.runCollect(ssh.execStream(target, "echo progress; echo boom >&2; exit 2", { failOnNonZero: true }))
+      )
+      assert.strictEqual(error.reason._tag, "CommandFailed")
+      if (error.reason._tag === "CommandFailed") {
+        assert.strictEqual(error.reason.exitCode, 2)
+        assert.strictEqual(error.reason.stderrTail, "boom\n")
+      }
+    })
+  )
+})
+
+describe("SshClient with a jump host", () => {
+  it.live("reaches a target through forwardOut on the jump's connection", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const jump = yield* testServer()
+      const inner = yield* testServer()
+      trust(dir, jump)
+      trust(dir, inner)
       const ssh = yield* client(clientOptions(dir))
-      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
-      const result = yield* ssh.exec(target, "printf out; printf err >&2; exit 3")
-      assert.deepStrictEqual(result, { stdout: "out", stderr: "err", exitCode: 3, signal: null })
+      const jumpTarget = { host: "127.0.0.1", port: jump.port, user: "alice" }
+      const target = { host: "127.0.0.1", port: inner.port, user: "alice", jump: jumpTarget }
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* ssh.exec(target, "echo inner")).stdout, "inner\n")
+      assert.strictEqual((yield* ssh.exec(jumpTarget, "echo jump")).stdout, "jump\n")
+      assert.strictEqual(jump.connectionCount, 1)
+      assert.strictEqual(inner.connectionCount, 1)
+      assert.deepStrictEqual(jump.commands, ["echo jump"])
+      assert.deepStrictEqual(inner.commands, ["echo inner", "echo inner", "echo inner"])
+    })
+  )
+
+  it.live("checks the target's host key too", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const jump = yield* testServer()
+      const inner = yield* testServer()
+      trust(dir, jump)
+      const ssh = yield* client(clientOptions(dir))
+      const target = {
+        host: "127.0.0.1",
+        port: inner.port,
+        user: "alice",
+        jump: { host: "127.0.0.1", port: jump.port, user: "alice" }
+      }
+      const error = yield* Effect.flip(ssh.exec(target, "true"))
+      assert.strictEqual(error.reason._tag, "HostKeyUnknown")
+      assert.strictEqual(error.port, inner.port)
+    })
+  )
+})
+
+describe("SshClient.layer", () => {
+  it.live("is provided like any service", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      trust(dir, server)
+      const stdout = yield* Effect.gen(function* () {
+        const ssh = yield* SshClient
+        return (yield* ssh.exec({ host: "127.0.0.1", port: server.port, user: "alice" }, "echo via layer")).stdout
+      }).pipe(Effect.provide(SshClient.layerWith(clientOptions(dir))))
+      assert.strictEqual(stdout, "via layer\n")
     })
   )
 })

@@ -203,6 +203,7 @@ export class TestSshServer {
       client.on("tcpip", (accept, reject, info) => {
         if (!["127.0.0.1", "localhost", "::1"].includes(info.destIP)) return reject()
         const upstream = net.connect(info.destPort, info.destIP)
+        upstream.setNoDelay(true)
         upstream.once("connect", () => {
           const channel = accept()
           channel.pipe(upstream).pipe(channel)
