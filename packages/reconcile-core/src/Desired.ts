@@ -1,0 +1,72 @@
+import type { Redacted } from "effect"
+
+/** The cloud image every node must hold, as `download-url` needs it. */
+export interface DesiredImage {
+  readonly url: string
+  /** Storage the image is downloaded to (file based: `dir`, `nfs`, …). */
+  readonly storage: string
+  /** `import` (PVE ≥ 8.4: `.qcow2`/`.raw`/`.vmdk`) or `iso` (`.img`/`.iso`). */
+  readonly content: "import" | "iso"
+  /** File name on the storage, already valid for the content type. */
+  readonly filename: string
+  readonly checksum?: {
+    readonly algorithm: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512"
+    readonly value: string
+  }
+}
+
+/** Cloud-init settings a created VM gets. */
+export interface DesiredCloudInit {
+  readonly user: string
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** Public keys (OpenSSH one-line format). */
+  readonly sshKeys: ReadonlyArray<string>
+  /** PVE `ipconfig0` value, e.g. `ip=dhcp`. */
+  readonly ipConfig: string
+  readonly nameserver?: string | undefined
+  readonly searchdomain?: string | undefined
+}
+
+/** One VM the config asks for. Sizes left out are derived from the node's capacity × the node's ratios. */
+export interface DesiredVm {
+  readonly name: string
+  readonly node: string
+  readonly role: "server" | "agent"
+  /** A pinned VMID; otherwise candidates derive from the name (see `vmidCandidates`). */
+  readonly vmid?: number | undefined
+  readonly cores?: number | undefined
+  readonly memoryMiB?: number | undefined
+  readonly diskGiB: number
+  /** Storage for the VM disk and the cloud-init drive. */
+  readonly storage: string
+  /** One NIC per bridge, in order (`net0` is the first). */
+  readonly bridges: ReadonlyArray<string>
+  /** Tags the VM carries, ownership tag included, normalised like PVE (lowercase, sorted, unique). */
+  readonly tags: ReadonlyArray<string>
+  readonly cpuType: string
+  readonly cloudInit: DesiredCloudInit
+}
+
+export interface DesiredNode {
+  readonly name: string
+  readonly cpuRatio: number
+  readonly memoryRatio: number
+  readonly image: DesiredImage
+  readonly vms: ReadonlyArray<DesiredVm>
+}
+
+/** What the operator wants: the nodes, what each must hold, and the rules for getting there. */
+export interface Desired {
+  readonly nodes: ReadonlyArray<DesiredNode>
+  /** The tag that marks a VM as ours; VMs without it are never touched. */
+  readonly ownershipTag: string
+  /** Tag present while a VM is being provisioned; a VM still carrying it was interrupted and gets finished. */
+  readonly pendingTag: string
+  readonly vmidRange: { readonly lower: number; readonly upper: number }
+  readonly limits: {
+    /** Most VMs recreated in one run (default 1). */
+    readonly maxRecreatePerRun: number
+  }
+  /** VM names or VMIDs never to stop, delete or recreate, whatever their state. */
+  readonly protect: ReadonlyArray<string | number>
+}

@@ -1,0 +1,305 @@
+import { assert, describe, it } from "@effect/vitest"
+import { HealthPolicy } from "@homelab/vm-health"
+import type { Desired, DesiredNode } from "../src/Desired.js"
+import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"
+import { detailsNeeded, plan } from "../src/Plan.js"
+import { vmidCandidates } from "../src/VmidCandidates.js"
+
+const GiB = 1024 ** 3
+
+const desiredNode = (name: string): DesiredNode => ({
+  name,
+  cpuRatio: 0.5,
+  memoryRatio: 0.5,
+  image: { url: "http://images/noble.img", storage: "local", content: "import", filename: "noble.qcow2" },
+  vms: [
+    {
+      name: `k3s-vm-${name}`,
+      node: name,
+      role: "agent",
+      diskGiB: 32,
+      storage: "local-lvm",
+      bridges: ["vmbr0"],
+      tags: ["homelab-managed", "k3s"],
+      cpuType: "host",
+      cloudInit: { user: "ubuntu", sshKeys: ["ssh-ed25519 AAAA me@host"], ipConfig: "ip=dhcp" }
+    }
+  ]
+})
+
+const desired = (nodes: Array<string>, overrides: Partial<Desired> = {}): Desired => ({
+  nodes: nodes.map(desiredNode),
+  ownershipTag: "homelab-managed",
+  pendingTag: "homelab-pending",
+  vmidRange: { lower: 1000, upper: 8999 },
+  limits: { maxRecreatePerRun: 1 },
+  protect: [],
+  ...overrides
+})
+
+const observedNode = (name: string, overrides: Partial<ObservedNode> = {}): ObservedNode => ({
+  name,
+  online: true,
+  cpus: 8,
+  memoryBytes: 32 * GiB,
+  storages: [
+    {
+      storage: "local",
+      type: "dir",
+      content: ["iso", "vztmpl", "backup", "import"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 100 * GiB,
+      availBytes: 80 * GiB
+    },
+    {
+      storage: "local-lvm",
+      type: "lvmthin",
+      content: ["rootdir", "images"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 400 * GiB,
+      availBytes: 300 * GiB
+    }
+  ],
+  imageVolids: new Set(["local:import/noble.qcow2"]),
+  details: { bridges: [{ name: "vmbr0", active: true }], pveMajor: 8 },
+  ...overrides
+})
+
+const vm = (vmid: number, node: string, overrides: Partial<ObservedVm> = {}): ObservedVm => ({
+  vmid,
+  node,
+  type: "qemu",
+  name: `k3s-vm-${node}`,
+  status: "running",
+  tags: ["homelab-managed", "k3s"],
+  template: false,
+  maxmemBytes: 16 * GiB,
+  maxdiskBytes: 32 * GiB,
+  uptimeSeconds: 86_400,
+  ...overrides
+})
+
+const observed = (
+  nodes: Array<ObservedNode>,
+  vms: Array<ObservedVm>,
+  details: Array<[number, VmDetails]> = []
+): Observed => ({
+  nodes: new Map(nodes.map((n) => [n.name, n])),
+  vms,
+  vmDetails: new Map(details)
+})
+
+const policy = HealthPolicy.defaults
+const tags = (p: ReturnType<typeof plan>) => p.actions.map((a) => `${a._tag}:${a.node}`)
+const codes = (p: ReturnType<typeof plan>) => p.findings.map((f) => `${f.code}:${f.node}`)
+
+describe("plan", () => {
+  it("a converged lab plans nothing and needs no details", () => {
+    const d = desired(["pve", "still-fawn"])
+    const o = observed([observedNode("pve"), observedNode("still-fawn")], [vm(1001, "pve"), vm(1002, "still-fawn")])
+    assert.deepStrictEqual(detailsNeeded(d, o), { nodes: [], vms: [] })
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(p.findings, [])
+  })
+
+  it("a fresh node gets the image, then its VM sized from capacity × ratios, with name-derived VMID candidates", () => {
+    const d = desired(["pve"])
+    const o = observed([observedNode("pve", { imageVolids: new Set() })], [])
+    assert.deepStrictEqual(detailsNeeded(d, o).nodes, ["pve"])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["DownloadImage:pve", "CreateVm:pve"])
+    const create = p.actions[1]
+    assert.strictEqual(create?._tag, "CreateVm")
+    if (create?._tag !== "CreateVm") return
+    assert.strictEqual(create.spec.cores, 4)
+    assert.strictEqual(create.spec.memoryMiB, 16 * 1024)
+    assert.strictEqual(create.spec.imageVolid, "local:import/noble.qcow2")
+    assert.deepStrictEqual(create.spec.vmidCandidates, vmidCandidates("k3s-vm-pve", { lower: 1000, upper: 8999 }))
+    assert.include(create.reason, "no VM named k3s-vm-pve")
+  })
+
+  it("a missing bridge blocks only that node's create, with a fix hint; other nodes still converge", () => {
+    const d = desired(["pve", "still-fawn"])
+    const o = observed([observedNode("pve", { details: { bridges: [], pveMajor: 8 } }), observedNode("still-fawn")], [])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["CreateVm:still-fawn"])
+    const finding = p.findings.find((f) => f.code === "bridge.missing")
+    assert.strictEqual(finding?.node, "pve")
+    assert.strictEqual(finding?.severity, "error")
+    assert.include(finding?.hint ?? "", "vmbr0")
+  })
+
+  it("a same-named VM without the ownership tag is reported as a conflict and never touched", () => {
+    const d = desired(["pve"])
+    const o = observed([observedNode("pve")], [vm(105, "pve", { tags: ["prod"], status: "stopped" })])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(codes(p), ["vm.unowned:pve"])
+    assert.include(p.findings[0]?.message ?? "", "105")
+  })
+
+  it("a paused VM we own is recreated (default policy), with evidence", () => {
+    const d = desired(["pve"])
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve", { status: "paused" })],
+      [
+        [
+          1001,
+          { protection: false, agentConfigured: true, status: "running", qmpstatus: "paused", uptimeSeconds: 5000 }
+        ]
+      ]
+    )
+    assert.deepStrictEqual(detailsNeeded(d, o).vms, [{ node: "pve", vmid: 1001 }])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["RecreateVm:pve"])
+    const action = p.actions[0]
+    if (action?._tag !== "RecreateVm") return assert.fail("expected RecreateVm")
+    assert.strictEqual(action.vmid, 1001)
+    assert.isTrue(action.evidence.some((e) => e.includes("paused")))
+  })
+
+  it("a protected VM is never recreated: reported instead", () => {
+    const d = desired(["pve"])
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve", { status: "stopped" })],
+      [[1001, { protection: true, agentConfigured: true, status: "stopped", uptimeSeconds: 0 }]]
+    )
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(codes(p), ["vm.protected:pve"])
+  })
+
+  it("safety.protect protects by name even without the PVE flag", () => {
+    const d = desired(["pve"], { protect: ["k3s-vm-pve"] })
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve", { status: "stopped" })],
+      [[1001, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0 }]]
+    )
+    assert.deepStrictEqual(plan(d, o, { policy }).actions, [])
+  })
+
+  it("recreates are capped per run; the rest are deferred with a hint", () => {
+    const d = desired(["pve", "still-fawn"])
+    const stopped: VmDetails = { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0 }
+    const o = observed(
+      [observedNode("pve"), observedNode("still-fawn")],
+      [vm(1001, "pve", { status: "stopped" }), vm(1002, "still-fawn", { status: "stopped" })],
+      [
+        [1001, stopped],
+        [1002, stopped]
+      ]
+    )
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["RecreateVm:pve"])
+    assert.deepStrictEqual(codes(p), ["vm.recreate-deferred:still-fawn"])
+  })
+
+  it("a policy of stopped → start starts instead of recreating", () => {
+    const d = desired(["pve"])
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve", { status: "stopped" })],
+      [[1001, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0 }]]
+    )
+    const d0 = HealthPolicy.defaults
+    const startStopped = new HealthPolicy({
+      graceSeconds: d0.graceSeconds,
+      stopped: "start",
+      paused: d0.paused,
+      prelaunch: d0.prelaunch,
+      suspended: d0.suspended,
+      hibernated: d0.hibernated,
+      crashed: d0.crashed,
+      agentNotResponding: d0.agentNotResponding
+    })
+    const p = plan(d, o, { policy: startStopped })
+    assert.deepStrictEqual(tags(p), ["StartVm:pve"])
+  })
+
+  it("a VM left half-provisioned by an interrupted run is finished, not duplicated", () => {
+    const d = desired(["pve"])
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve", { status: "stopped", tags: ["homelab-managed", "homelab-pending", "k3s"] })]
+    )
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["FinishVm:pve"])
+  })
+
+  it("a create in flight under the VM's first candidate VMID is waited for, not duplicated", () => {
+    const d = desired(["pve"])
+    const first = vmidCandidates("k3s-vm-pve", d.vmidRange)[0] as number
+    const o = observed(
+      [observedNode("pve")],
+      [vm(first, "pve", { name: undefined, status: "unknown", lock: "create", tags: [] })]
+    )
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(codes(p), ["vm.creating:pve"])
+  })
+
+  it("two VMs with the name are reported and neither is touched", () => {
+    const d = desired(["pve"])
+    const o = observed([observedNode("pve")], [vm(1001, "pve", { status: "stopped" }), vm(1002, "pve")])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(codes(p), ["vm.duplicate:pve"])
+  })
+
+  it("a node missing from the cluster is an error finding; the others proceed", () => {
+    const d = desired(["pve", "ghost"])
+    const o = observed([observedNode("pve")], [vm(1001, "pve")])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(codes(p), ["node.missing:ghost"])
+  })
+
+  it("a shared image storage is downloaded once for the whole cluster", () => {
+    const d = desired(["pve", "still-fawn"])
+    const shared = (name: string) => {
+      const base = observedNode(name, { imageVolids: new Set() })
+      return {
+        ...base,
+        storages: base.storages.map((s) => (s.storage === "local" ? { ...s, shared: true } : s))
+      }
+    }
+    const o = observed([shared("pve"), shared("still-fawn")], [vm(1001, "pve"), vm(1002, "still-fawn")])
+    assert.deepStrictEqual(tags(plan(d, o, { policy })), ["DownloadImage:pve"])
+  })
+
+  it("reprovision forces a recreate of a healthy VM, still within the limit", () => {
+    const d = desired(["pve"])
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve")],
+      [
+        [
+          1001,
+          { protection: false, agentConfigured: true, status: "running", qmpstatus: "running", uptimeSeconds: 9999 }
+        ]
+      ]
+    )
+    assert.deepStrictEqual(detailsNeeded(d, o, { reprovision: ["k3s-vm-pve"] }).vms, [{ node: "pve", vmid: 1001 }])
+    assert.deepStrictEqual(tags(plan(d, o, { policy, reprovision: ["k3s-vm-pve"] })), ["RecreateVm:pve"])
+  })
+
+  it("--only restricts the plan to the named nodes", () => {
+    const d = desired(["pve", "still-fawn"])
+    const o = observed(
+      [observedNode("pve", { imageVolids: new Set() }), observedNode("still-fawn", { imageVolids: new Set() })],
+      []
+    )
+    assert.deepStrictEqual(tags(plan(d, o, { policy, only: ["still-fawn"] })), [
+      "DownloadImage:still-fawn",
+      "CreateVm:still-fawn"
+    ])
+  })
+})
