@@ -90,7 +90,7 @@ describe("KnownHosts", () => {
   })
 
   it("adds plain and hashed entries that it finds again", () => {
-    let file = KnownHosts.add("no-trailing-newline ssh-ed25519 " + keyB64, "10.1.1.1", 22, keyA)
+    let file = KnownHosts.add(`no-trailing-newline ssh-ed25519 ${keyB64}`, "10.1.1.1", 22, keyA)
     file = KnownHosts.add(file, "10.1.1.2", 2200, keyB, { hash: true })
     const lines = file.trimEnd().split("\n")
     assert.strictEqual(lines.length, 3)

@@ -17,6 +17,7 @@ const hostile = [
   "\\",
   "$(id)",
   "`id`",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal parameter expansion is the hostile input
   "${HOME}",
   "$HOME",
   "\n",

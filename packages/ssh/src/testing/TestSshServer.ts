@@ -222,7 +222,7 @@ export class TestSshServer {
       if (accepted) {
         setUser(ctx.username)
         ctx.accept()
-      } else ctx.reject()
+      } else ctx.reject(["publickey", "password", "keyboard-interactive"])
       return accepted
     }
     if (account === undefined) return done(false)
