@@ -1,0 +1,526 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import {
+  decodeNodeFacts,
+  decodePreflightOptions,
+  decodeVmRequest,
+  GuestFact,
+  hasPrivilege,
+  NodeFacts,
+  type PermissionMap,
+  PreflightFinding,
+  PreflightOptions,
+  PreflightReport,
+  preflight,
+  requiredPrivileges,
+  reservableMemoryBytes,
+  VmRequest
+} from "../src/index.js"
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+type NodeInput = ConstructorParameters<typeof NodeFacts>[0]
+type RequestInput = ConstructorParameters<typeof VmRequest>[0]
+
+const node = (overrides: Partial<NodeInput> = {}): NodeFacts =>
+  new NodeFacts({
+    node: "pve",
+    pveMajor: 8,
+    cpus: 8,
+    memoryBytes: 32 * GiB,
+    bridges: [
+      { name: "vmbr0", active: true },
+      { name: "vmbr1", active: false }
+    ],
+    storages: [
+      {
+        name: "local",
+        enabled: true,
+        active: true,
+        content: ["iso", "vztmpl", "backup", "import"],
+        availBytes: 80 * GiB
+      },
+      { name: "local-lvm", enabled: true, active: true, content: ["rootdir", "images"], availBytes: 200 * GiB }
+    ],
+    guests: [{ vmid: 100, maxmemBytes: 8 * GiB, template: false }],
+    ...overrides
+  })
+
+const request = (overrides: Partial<RequestInput> = {}): VmRequest =>
+  new VmRequest({
+    vmid: 105,
+    cores: 4,
+    memoryMiB: 8192,
+    bridges: ["vmbr0"],
+    diskStorage: "local-lvm",
+    diskBytes: 32 * GiB,
+    imageStorage: "local",
+    imageContent: "import",
+    downloadImage: true,
+    ...overrides
+  })
+
+const codes = (report: PreflightReport): Array<string> => report.findings.map((f) => `${f.code}:${f.object}`)
+
+/** Grants every privilege in `privileges` on `path`, inherited by the paths below. */
+const grant = (path: string, privileges: ReadonlyArray<string>, propagate: 0 | 1 = 1): PermissionMap => ({
+  [path]: Object.fromEntries(privileges.map((privilege) => [privilege, propagate]))
+})
+
+const everything = [
+  "VM.Allocate",
+  "VM.Config.Disk",
+  "VM.Config.CDROM",
+  "VM.Config.CPU",
+  "VM.Config.Memory",
+  "VM.Config.Network",
+  "VM.Config.Cloudinit",
+  "VM.Config.Options",
+  "VM.PowerMgmt",
+  "VM.Audit",
+  "VM.Monitor",
+  "VM.GuestAgent.Audit",
+  "Datastore.AllocateSpace",
+  "Datastore.AllocateTemplate",
+  "Sys.Audit",
+  "Sys.AccessNetwork",
+  "SDN.Use"
+]
+
+const token = (permissions: PermissionMap) =>
+  new PreflightOptions({ access: { _tag: "Permissions", principal: "homelab@pve!reconciler", permissions } })
+
+describe("preflight", () => {
+  it("a node with everything in place has no findings", () => {
+    const report = preflight(node(), request(), token(grant("/", everything)))
+    assert.deepStrictEqual(report.findings, [])
+    assert.isTrue(report.ok)
+    assert.strictEqual(report.node, "pve")
+  })
+
+  describe("bridges", () => {
+    it("missing bridge", () => {
+      const report = preflight(node(), request({ bridges: ["vmbr9"] }))
+      assert.deepStrictEqual(report.findings, [
+        new PreflightFinding({
+          code: "bridge.missing",
+          severity: "error",
+          node: "pve",
+          object: "bridge vmbr9",
+          message: "bridge 'vmbr9' does not exist on node pve",
+          fix:
+            "create bridge 'vmbr9' on node pve (System → Network → Create → Linux Bridge, then Apply Configuration) " +
+            "or set nodes[pve].bridge to an existing bridge; an API token only sees bridges it holds SDN.Use on " +
+            "(/sdn/zones/localnetwork/vmbr9)"
+        })
+      ])
+      assert.isFalse(report.ok)
+    })
+
+    it("inactive bridge", () => {
+      const report = preflight(node(), request({ bridges: ["vmbr0", "vmbr1"] }))
+      assert.deepStrictEqual(codes(report), ["bridge.inactive:bridge vmbr1"])
+      assert.strictEqual(report.findings[0]?.message, "bridge 'vmbr1' on node pve is not active")
+      assert.include(report.findings[0]?.fix, "ifreload -a")
+    })
+
+    it("a bridge named twice is reported once", () => {
+      assert.deepStrictEqual(codes(preflight(node(), request({ bridges: ["vmbr7", "vmbr7"] }))), [
+        "bridge.missing:bridge vmbr7"
+      ])
+    })
+  })
+
+  describe("storage", () => {
+    it("missing disk storage is reported once, without follow-up findings", () => {
+      const report = preflight(node(), request({ diskStorage: "ceph" }))
+      assert.deepStrictEqual(codes(report), ["storage.missing:storage ceph"])
+      assert.strictEqual(report.findings[0]?.message, "storage 'ceph' (for the disk) is not available on node pve")
+      assert.include(report.findings[0]?.fix, "nodes[pve].storage")
+    })
+
+    it("one missing storage used for disk and image is reported once", () => {
+      const report = preflight(node(), request({ diskStorage: "nfs", imageStorage: "nfs" }))
+      assert.deepStrictEqual(codes(report), ["storage.missing:storage nfs"])
+    })
+
+    it("disabled storage (and no storage.full for it)", () => {
+      const storages = [
+        { name: "local", enabled: true, active: true, content: ["import"], availBytes: 80 * GiB },
+        { name: "local-lvm", enabled: false, active: false, content: ["images"], availBytes: 0 }
+      ]
+      const report = preflight(node({ storages }), request())
+      assert.deepStrictEqual(codes(report), ["storage.disabled:storage local-lvm"])
+      assert.strictEqual(
+        report.findings[0]?.fix,
+        "enable storage 'local-lvm' (Datacenter → Storage → Edit → Enable) or set nodes[pve].storage to an enabled storage"
+      )
+    })
+
+    it("inactive storage", () => {
+      const storages = [
+        { name: "local", enabled: true, active: true, content: ["import"], availBytes: 80 * GiB },
+        { name: "local-lvm", enabled: true, active: false, content: ["images"], availBytes: 0 }
+      ]
+      const report = preflight(node({ storages }), request())
+      assert.deepStrictEqual(codes(report), ["storage.inactive:storage local-lvm"])
+      assert.include(report.findings[0]?.fix, "pvesm status")
+    })
+
+    it("disk storage without `images`", () => {
+      const storages = [
+        { name: "local", enabled: true, active: true, content: ["import"], availBytes: 80 * GiB },
+        { name: "local-lvm", enabled: true, active: true, content: ["rootdir"], availBytes: 200 * GiB }
+      ]
+      const report = preflight(node({ storages }), request())
+      assert.deepStrictEqual(report.findings, [
+        new PreflightFinding({
+          code: "storage.content",
+          severity: "error",
+          node: "pve",
+          object: "storage local-lvm",
+          message:
+            "storage 'local-lvm' on node pve does not allow content 'images' (needed for the disk; it allows: rootdir)",
+          fix:
+            "add `images` to the content of storage 'local-lvm' (Datacenter → Storage → Edit) or set nodes[pve].storage " +
+            "to a storage that has it"
+        })
+      ])
+    })
+
+    it("a stock PVE 8 `local` lacks `import`", () => {
+      const storages = [
+        { name: "local", enabled: true, active: true, content: ["iso", "vztmpl", "backup"], availBytes: 80 * GiB },
+        { name: "local-lvm", enabled: true, active: true, content: ["rootdir", "images"], availBytes: 200 * GiB }
+      ]
+      const report = preflight(node({ storages }), request())
+      assert.deepStrictEqual(codes(report), ["storage.content:storage local"])
+      assert.strictEqual(
+        report.findings[0]?.fix,
+        "add `import` to the content of storage 'local' (Datacenter → Storage → Edit) (directory storages support it " +
+          "from PVE 8.3) or set nodes[pve].imageStorage to a storage that has it"
+      )
+      // importing through an ISO-typed .img (root over SSH) is fine on the same storage
+      assert.deepStrictEqual(codes(preflight(node({ storages }), request({ imageContent: "iso" }))), [])
+    })
+
+    it("storage.full when avail < disk size; equal is enough", () => {
+      const storages = (avail: number) => [
+        { name: "local", enabled: true, active: true, content: ["import"], availBytes: 80 * GiB },
+        { name: "local-lvm", enabled: true, active: true, content: ["images"], availBytes: avail }
+      ]
+      const full = preflight(node({ storages: storages(32 * GiB - 1) }), request())
+      assert.deepStrictEqual(codes(full), ["storage.full:storage local-lvm"])
+      assert.strictEqual(
+        full.findings[0]?.message,
+        "storage 'local-lvm' on node pve has 32.0 GiB free, the disk needs 32.0 GiB"
+      )
+      assert.deepStrictEqual(codes(preflight(node({ storages: storages(32 * GiB) }), request())), [])
+    })
+  })
+
+  describe("memory", () => {
+    it("reservable = total × adjustment − Σ maxmem of the other guests", () => {
+      const guests = [
+        { vmid: 100, maxmemBytes: 8 * GiB, template: false },
+        { vmid: 101, maxmemBytes: 4 * GiB, template: false },
+        { vmid: 9000, maxmemBytes: 16 * GiB, template: true },
+        { vmid: 105, maxmemBytes: 16 * GiB, template: false }
+      ]
+      assert.strictEqual(reservableMemoryBytes(node({ guests }), 1, 105), 20 * GiB)
+      assert.strictEqual(reservableMemoryBytes(node({ guests }), 1), 4 * GiB)
+      assert.strictEqual(reservableMemoryBytes(node({ guests }), 1.5, 105), 36 * GiB)
+    })
+
+    it("exactly the reservable memory fits; one MiB more does not", () => {
+      assert.deepStrictEqual(codes(preflight(node(), request({ memoryMiB: 24 * 1024 }))), [])
+      const report = preflight(node(), request({ memoryMiB: 24 * 1024 + 1 }))
+      assert.deepStrictEqual(codes(report), ["memory.insufficient:node pve"])
+      assert.strictEqual(
+        report.findings[0]?.message,
+        "node pve can reserve 24576 MiB (32.0 GiB × 1 minus the maxmem of its other guests), the VM needs 24577 MiB"
+      )
+    })
+
+    it("the VM being replaced does not count against the node", () => {
+      const guests = [{ vmid: 105, maxmemBytes: 30 * GiB, template: false }]
+      assert.deepStrictEqual(codes(preflight(node({ guests }), request({ memoryMiB: 30 * 1024 }))), [])
+      assert.deepStrictEqual(codes(preflight(node({ guests }), request({ vmid: 106, memoryMiB: 30 * 1024 }))), [
+        "memory.insufficient:node pve"
+      ])
+    })
+
+    it("adjustment above 1 allows overcommit, 0 turns the check off", () => {
+      const big = request({ memoryMiB: 40 * 1024 })
+      assert.deepStrictEqual(codes(preflight(node(), big)), ["memory.insufficient:node pve"])
+      assert.deepStrictEqual(codes(preflight(node(), big, new PreflightOptions({ memoryAdjustment: 1.5 }))), [])
+      assert.deepStrictEqual(codes(preflight(node(), big, new PreflightOptions({ memoryAdjustment: 0 }))), [])
+    })
+  })
+
+  it("cpu: cores up to the node's logical CPUs", () => {
+    assert.deepStrictEqual(codes(preflight(node(), request({ cores: 8 }))), [])
+    const report = preflight(node(), request({ cores: 9 }))
+    assert.deepStrictEqual(codes(report), ["cpu.insufficient:node pve"])
+    assert.strictEqual(report.findings[0]?.message, "the VM asks for 9 cores, node pve has 8 logical CPUs")
+  })
+
+  it("image source unreachable", () => {
+    const url = "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"
+    const down = preflight(
+      node(),
+      request(),
+      new PreflightOptions({ image: { url, reachable: false, detail: "HTTP 404" } })
+    )
+    assert.deepStrictEqual(codes(down), [`image.unreachable:image ${url}`])
+    assert.strictEqual(down.findings[0]?.message, `the cloud image ${url} is not reachable from node pve (HTTP 404)`)
+    const up = preflight(node(), request(), new PreflightOptions({ image: { url, reachable: true } }))
+    assert.deepStrictEqual(codes(up), [])
+  })
+
+  describe("privileges", () => {
+    it("root needs no privilege check", () => {
+      const report = preflight(node(), request(), new PreflightOptions({ access: { _tag: "Root" } }))
+      assert.deepStrictEqual(report.findings, [])
+    })
+
+    it("no permissions at all: every requirement is reported, the agent one as a warning", () => {
+      const report = preflight(node(), request(), token({}))
+      assert.deepStrictEqual(
+        report.findings.map((f) => `${f.severity} ${f.code} ${f.object}`),
+        [
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /vms/105",
+          "error privilege.missing /storage/local-lvm",
+          "error privilege.missing /nodes/pve",
+          "error privilege.missing /sdn/zones/localnetwork/vmbr0",
+          "error privilege.missing /storage/local",
+          "error privilege.missing /nodes/pve",
+          "warning privilege.missing /vms/105"
+        ]
+      )
+      assert.strictEqual(
+        report.findings[6]?.message,
+        "homelab@pve!reconciler lacks VM.Config.Cloudinit on /vms/105 (needed to create, configure and power the VM on node pve)"
+      )
+      assert.strictEqual(
+        report.findings[6]?.fix,
+        "grant homelab@pve!reconciler a role containing VM.Config.Cloudinit on /vms/105 (Datacenter → Permissions → " +
+          "Add, or `pveum acl modify /vms/105 --tokens 'homelab@pve!reconciler' --roles <role>`); a " +
+          "privilege-separated token needs it on its user as well, or let the reconciler connect as root@pam over SSH"
+      )
+      assert.strictEqual(
+        report.findings[14]?.message,
+        "homelab@pve!reconciler lacks Sys.AccessNetwork on /nodes/pve or Sys.Modify on / (needed to let the node " +
+          "download the cloud image (download-url) on node pve)"
+      )
+      assert.strictEqual(report.findings[15]?.message.startsWith("homelab@pve!reconciler lacks VM.Monitor"), true)
+    })
+
+    it("a user (not a token) gets a --users hint", () => {
+      const report = preflight(
+        node(),
+        request(),
+        new PreflightOptions({ access: { _tag: "Permissions", principal: "ops@pve", permissions: {} } })
+      )
+      assert.include(report.findings[0]?.fix, "--users 'ops@pve'")
+      assert.notInclude(report.findings[0]?.fix, "privilege-separated")
+    })
+
+    it("privileges on / that do not propagate do not reach /vms/105", () => {
+      const report = preflight(node(), request(), token(grant("/", everything, 0)))
+      // only the download alternative `Sys.Modify on /` could be satisfied at / itself, and it is not granted
+      assert.strictEqual(report.findings.length, 16)
+      const withModify = token({ "/": { ...grant("/", everything, 0)["/"], "Sys.Modify": 0 } })
+      assert.strictEqual(preflight(node(), request(), withModify).findings.length, 15)
+    })
+
+    it("VM privileges on the pool count", () => {
+      const permissions = {
+        ...grant("/pool/k3s", everything),
+        ...grant("/storage", ["Datastore.AllocateSpace", "Datastore.AllocateTemplate"]),
+        ...grant("/nodes/pve", ["Sys.Audit", "Sys.AccessNetwork"]),
+        ...grant("/sdn/zones/localnetwork", ["SDN.Use"])
+      }
+      assert.deepStrictEqual(codes(preflight(node(), request({ pool: "k3s" }), token(permissions))), [])
+      assert.strictEqual(preflight(node(), request(), token(permissions)).findings.length, 11)
+    })
+
+    it("PVE 9 asks for VM.GuestAgent.Audit, PVE 8 for VM.Monitor", () => {
+      const withoutAgent = everything.filter((p) => p !== "VM.Monitor" && p !== "VM.GuestAgent.Audit")
+      const pve9 = preflight(node({ pveMajor: 9 }), request(), token(grant("/", withoutAgent)))
+      assert.deepStrictEqual(
+        pve9.findings.map((f) => [f.severity, f.message]),
+        [
+          [
+            "warning",
+            "homelab@pve!reconciler lacks VM.GuestAgent.Audit on /vms/105 (needed to ping the guest agent and read " +
+              "the VM's IP addresses on node pve)"
+          ]
+        ]
+      )
+      assert.isTrue(pve9.ok)
+      const pve8 = preflight(node(), request(), token(grant("/", withoutAgent)))
+      assert.include(pve8.findings[0]?.message, "lacks VM.Monitor on /vms/105")
+    })
+
+    it("SDN.Use is only needed from PVE 8 on, download privileges only for a download", () => {
+      const privileges = (n: NodeFacts, r: VmRequest) => requiredPrivileges(n, r).map((x) => `${x.privilege} ${x.path}`)
+      assert.include(privileges(node(), request()), "SDN.Use /sdn/zones/localnetwork/vmbr0")
+      assert.notInclude(privileges(node({ pveMajor: 7 }), request()), "SDN.Use /sdn/zones/localnetwork/vmbr0")
+      const noDownload = privileges(node(), request({ downloadImage: false }))
+      assert.notInclude(noDownload, "Datastore.AllocateTemplate /storage/local")
+      assert.notInclude(noDownload, "Sys.AccessNetwork /nodes/pve")
+      assert.deepStrictEqual(privileges(node(), request({ vmid: undefined, downloadImage: false, bridges: [] })), [
+        "VM.Allocate /vms",
+        "VM.Config.Disk /vms",
+        "VM.Config.CDROM /vms",
+        "VM.Config.CPU /vms",
+        "VM.Config.Memory /vms",
+        "VM.Config.Network /vms",
+        "VM.Config.Cloudinit /vms",
+        "VM.Config.Options /vms",
+        "VM.PowerMgmt /vms",
+        "VM.Audit /vms",
+        "Datastore.AllocateSpace /storage/local-lvm",
+        "Sys.Audit /nodes/pve",
+        "VM.Monitor /vms"
+      ])
+    })
+  })
+
+  it("warnings do not block creation", () => {
+    const report = new PreflightReport({
+      node: "pve",
+      findings: [
+        new PreflightFinding({
+          code: "privilege.missing",
+          severity: "warning",
+          node: "pve",
+          object: "/vms/105",
+          message: "m",
+          fix: "f"
+        })
+      ]
+    })
+    assert.isTrue(report.ok)
+    assert.strictEqual(report.errors.length, 0)
+    assert.strictEqual(report.warnings.length, 1)
+  })
+
+  it("several problems are all reported, in a stable order", () => {
+    const report = preflight(
+      node({ cpus: 2, bridges: [], storages: [] }),
+      request(),
+      new PreflightOptions({ image: { url: "https://x/y.img", reachable: false } })
+    )
+    assert.deepStrictEqual(codes(report), [
+      "bridge.missing:bridge vmbr0",
+      "storage.missing:storage local-lvm",
+      "storage.missing:storage local",
+      "cpu.insufficient:node pve",
+      "image.unreachable:image https://x/y.img"
+    ])
+    assert.strictEqual(report.errors.length, 5)
+  })
+
+  it("a report encodes to plain JSON with stable codes", () => {
+    const report = preflight(node(), request({ cores: 64 }))
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(Schema.encodeSync(PreflightReport)(report))), {
+      node: "pve",
+      findings: [
+        {
+          code: "cpu.insufficient",
+          severity: "error",
+          node: "pve",
+          object: "node pve",
+          message: "the VM asks for 64 cores, node pve has 8 logical CPUs",
+          fix: "lower the VM cores (nodes[pve].cores or the cpu ratio) to at most 8"
+        }
+      ]
+    })
+  })
+})
+
+describe("hasPrivilege", () => {
+  const permissions: PermissionMap = {
+    "/": { "Sys.Audit": 1, "VM.Audit": 0 },
+    "/vms": { "VM.Allocate": true, "Sys.Audit": 1 },
+    "/vms/105": { "VM.PowerMgmt": false },
+    "/storage/local": { "Datastore.AllocateSpace": 0 }
+  }
+
+  it("a listed path answers directly, whatever the propagate flag", () => {
+    assert.isTrue(hasPrivilege(permissions, "/vms/105", "VM.PowerMgmt"))
+    assert.isTrue(hasPrivilege(permissions, "/storage/local", "Datastore.AllocateSpace"))
+    assert.isTrue(hasPrivilege(permissions, "/", "VM.Audit"))
+  })
+
+  it("an unlisted path asks the nearest listed ancestor, counting only propagated privileges", () => {
+    assert.isTrue(hasPrivilege(permissions, "/vms/200", "VM.Allocate"))
+    assert.isTrue(hasPrivilege(permissions, "/nodes/pve", "Sys.Audit"))
+    assert.isFalse(hasPrivilege(permissions, "/nodes/pve", "VM.Audit"))
+    assert.isFalse(hasPrivilege(permissions, "/storage/local/x", "Datastore.AllocateSpace"))
+  })
+
+  it("the nearest listed path decides, not any ancestor", () => {
+    // /vms/105 is listed without VM.Allocate, so /vms granting it does not matter
+    assert.isFalse(hasPrivilege(permissions, "/vms/105", "VM.Allocate"))
+  })
+
+  it("nothing listed means nothing granted", () => {
+    assert.isFalse(hasPrivilege({}, "/vms/105", "VM.Audit"))
+    assert.isFalse(hasPrivilege({}, "/", "Sys.Audit"))
+  })
+})
+
+describe("decoders", () => {
+  it.effect("decode raw observations", () =>
+    Effect.gen(function* () {
+      const facts = yield* decodeNodeFacts({
+        node: "pve",
+        cpus: 4,
+        memoryBytes: 8 * GiB,
+        bridges: [{ name: "vmbr0", active: true }],
+        storages: [],
+        guests: []
+      })
+      assert.strictEqual(facts.cpus, 4)
+      assert.isTrue(facts instanceof NodeFacts)
+      const options = yield* decodePreflightOptions({ memoryAdjustment: 1.2, access: { _tag: "Root" } })
+      assert.strictEqual(options.memoryAdjustment, 1.2)
+    })
+  )
+
+  it.effect("invalid input fails with InvalidInput naming the input", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(decodeVmRequest({ cores: 0 }))
+      assert.strictEqual(error.reason._tag, "InvalidInput")
+      assert.strictEqual(error.reason._tag === "InvalidInput" && error.reason.input, "VmRequest")
+      assert.match(error.message, /^invalid VmRequest: .*cores/s)
+      const negative = yield* Effect.flip(decodePreflightOptions({ memoryAdjustment: -1 }))
+      assert.strictEqual(negative.reason._tag === "InvalidInput" && negative.reason.input, "PreflightOptions")
+      const guest = yield* Effect.flip(
+        decodeNodeFacts({ node: "pve", cpus: 1.5, memoryBytes: 0, bridges: [], storages: [], guests: [] })
+      )
+      assert.include(guest.message, "cpus")
+    })
+  )
+
+  it("GuestFact is a plain struct schema", () => {
+    assert.deepStrictEqual(Schema.decodeUnknownSync(GuestFact)({ vmid: 1, maxmemBytes: 2, template: false }), {
+      vmid: 1,
+      maxmemBytes: 2,
+      template: false
+    })
+  })
+})
