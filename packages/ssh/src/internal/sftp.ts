@@ -90,14 +90,27 @@ const rename = (sftp: SFTPWrapper, from: string, to: string) =>
     if (extensions["posix-rename@openssh.com"] !== undefined) {
       return call<void>("rename", to, (cb) => sftp.ext_openssh_rename(from, to, cb))
     }
-    // SFTP v3 leaves "rename over an existing file" to the server: POSIX servers replace atomically, others refuse;
-    // for those, remove the old file first (not atomic, but never leaves a half-written target).
-    return call<void>("rename", to, (cb) => sftp.rename(from, to, cb)).pipe(
-      Effect.catch(() =>
-        call<void>("unlink", to, (cb) => sftp.unlink(to, cb)).pipe(
-          Effect.catch(() => Effect.void),
-          Effect.andThen(call<void>("rename", to, (cb) => sftp.rename(from, to, cb)))
-        )
+    // SFTP v3 leaves "rename over an existing file" to the server: POSIX servers replace atomically, others refuse.
+    // For those, move the old file aside first and put it back if the second rename fails, so the target is never
+    // lost nor half-written (there is a short window in which it does not exist).
+    const direct = call<void>("rename", to, (cb) => sftp.rename(from, to, cb))
+    return direct.pipe(
+      Effect.catch((error) =>
+        Effect.gen(function* () {
+          const exists = yield* call<unknown>("stat", to, (cb) => sftp.stat(to, cb)).pipe(
+            Effect.as(true),
+            Effect.catch(() => Effect.succeed(false))
+          )
+          if (!exists) return yield* error
+          const aside = `${from}.old`
+          yield* call<void>("rename", to, (cb) => sftp.rename(to, aside, cb)).pipe(Effect.mapError(() => error))
+          yield* direct.pipe(
+            Effect.onError(() =>
+              call<void>("rename", to, (cb) => sftp.rename(aside, to, cb)).pipe(Effect.catch(() => Effect.void))
+            )
+          )
+          yield* call<void>("unlink", aside, (cb) => sftp.unlink(aside, cb)).pipe(Effect.catch(() => Effect.void))
+        })
       )
     )
   })

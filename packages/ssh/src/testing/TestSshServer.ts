@@ -46,8 +46,11 @@ export interface TestSshServerOptions {
   readonly hostKey?: string | undefined
   readonly users: ReadonlyArray<TestSshUser>
   readonly exec?: TestExecHandler | undefined
-  /** Make an SFTP operation fail (`op` is e.g. "OPEN", "WRITE", "RENAME", "SETSTAT"). */
-  readonly sftpFail?: ((op: string, path: string) => boolean) | undefined
+  /**
+   * Make an SFTP operation fail (`op` is e.g. "OPEN", "WRITE", "RENAME", "SETSTAT"; `target` is the new name of a
+   * RENAME).
+   */
+  readonly sftpFail?: ((op: string, path: string, target: string | undefined) => boolean) | undefined
 }
 
 /**
@@ -312,7 +315,8 @@ export class TestSshServer {
       (...args: Args) => {
         const reqid = args[0] as number
         const path = pathOf(args)
-        if (this.options.sftpFail?.(op, path) === true) {
+        const target = op === "RENAME" ? String(args[2]) : undefined
+        if (this.options.sftpFail?.(op, path, target) === true) {
           this.sftpLog.push({ op, path })
           return sftp.status(reqid, STATUS_CODE.FAILURE, `injected ${op} failure`)
         }
