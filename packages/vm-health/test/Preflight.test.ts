@@ -1,11 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
 import {
-  decodeNodeFacts,
-  decodePreflightOptions,
-  decodeVmRequest,
-  GuestFact,
-  hasPrivilege,
   NodeFacts,
   type PermissionMap,
   PreflightFinding,
@@ -447,80 +442,6 @@ describe("preflight", () => {
           fix: "lower the VM cores (nodes[pve].cores or the cpu ratio) to at most 8"
         }
       ]
-    })
-  })
-})
-
-describe("hasPrivilege", () => {
-  const permissions: PermissionMap = {
-    "/": { "Sys.Audit": 1, "VM.Audit": 0 },
-    "/vms": { "VM.Allocate": true, "Sys.Audit": 1 },
-    "/vms/105": { "VM.PowerMgmt": false },
-    "/storage/local": { "Datastore.AllocateSpace": 0 }
-  }
-
-  it("a listed path answers directly, whatever the propagate flag", () => {
-    assert.isTrue(hasPrivilege(permissions, "/vms/105", "VM.PowerMgmt"))
-    assert.isTrue(hasPrivilege(permissions, "/storage/local", "Datastore.AllocateSpace"))
-    assert.isTrue(hasPrivilege(permissions, "/", "VM.Audit"))
-  })
-
-  it("an unlisted path asks the nearest listed ancestor, counting only propagated privileges", () => {
-    assert.isTrue(hasPrivilege(permissions, "/vms/200", "VM.Allocate"))
-    assert.isTrue(hasPrivilege(permissions, "/nodes/pve", "Sys.Audit"))
-    assert.isFalse(hasPrivilege(permissions, "/nodes/pve", "VM.Audit"))
-    assert.isFalse(hasPrivilege(permissions, "/storage/local/x", "Datastore.AllocateSpace"))
-  })
-
-  it("the nearest listed path decides, not any ancestor", () => {
-    // /vms/105 is listed without VM.Allocate, so /vms granting it does not matter
-    assert.isFalse(hasPrivilege(permissions, "/vms/105", "VM.Allocate"))
-  })
-
-  it("nothing listed means nothing granted", () => {
-    assert.isFalse(hasPrivilege({}, "/vms/105", "VM.Audit"))
-    assert.isFalse(hasPrivilege({}, "/", "Sys.Audit"))
-  })
-})
-
-describe("decoders", () => {
-  it.effect("decode raw observations", () =>
-    Effect.gen(function* () {
-      const facts = yield* decodeNodeFacts({
-        node: "pve",
-        cpus: 4,
-        memoryBytes: 8 * GiB,
-        bridges: [{ name: "vmbr0", active: true }],
-        storages: [],
-        guests: []
-      })
-      assert.strictEqual(facts.cpus, 4)
-      assert.isTrue(facts instanceof NodeFacts)
-      const options = yield* decodePreflightOptions({ memoryAdjustment: 1.2, access: { _tag: "Root" } })
-      assert.strictEqual(options.memoryAdjustment, 1.2)
-    })
-  )
-
-  it.effect("invalid input fails with InvalidInput naming the input", () =>
-    Effect.gen(function* () {
-      const error = yield* Effect.flip(decodeVmRequest({ cores: 0 }))
-      assert.strictEqual(error.reason._tag, "InvalidInput")
-      assert.strictEqual(error.reason._tag === "InvalidInput" && error.reason.input, "VmRequest")
-      assert.match(error.message, /^invalid VmRequest: .*cores/s)
-      const negative = yield* Effect.flip(decodePreflightOptions({ memoryAdjustment: -1 }))
-      assert.strictEqual(negative.reason._tag === "InvalidInput" && negative.reason.input, "PreflightOptions")
-      const guest = yield* Effect.flip(
-        decodeNodeFacts({ node: "pve", cpus: 1.5, memoryBytes: 0, bridges: [], storages: [], guests: [] })
-      )
-      assert.include(guest.message, "cpus")
-    })
-  )
-
-  it("GuestFact is a plain struct schema", () => {
-    assert.deepStrictEqual(Schema.decodeUnknownSync(GuestFact)({ vmid: 1, maxmemBytes: 2, template: false }), {
-      vmid: 1,
-      maxmemBytes: 2,
-      template: false
     })
   })
 })
