@@ -1,0 +1,482 @@
+import type { SshClient } from "@homelab/ssh"
+import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
+import { discoverIpv4, ExecStarted, ExecStatus, type GuestInterface, GuestInterfacesResult } from "./GuestAgent.js"
+import { decodeData, PveInt } from "./internal/decode.js"
+import { type Bridge, bridgesOf, type NetworkInterface, NetworkInterface as NetworkInterfaceSchema } from "./Network.js"
+import { NodeStatus, NodeSummary, Permissions, PveVersion } from "./Node.js"
+import { ProxmoxClientConfig, type ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
+import { isTransientReason, ProxmoxError, UnexpectedResponse } from "./ProxmoxError.js"
+import type { PveParam, PveRequest } from "./PveTransport.js"
+import { PveTransport } from "./PveTransport.js"
+import { makeRestTransport } from "./RestTransport.js"
+import { makeSshTransport } from "./SshTransport.js"
+import { type DownloadUrlOptions, Storage, StorageContent } from "./Storage.js"
+import {
+  makeTaskLogTail,
+  makeWaitForTask,
+  parseUpid,
+  type TaskResult,
+  TaskStatus,
+  taskPath,
+  type WaitOptions
+} from "./Task.js"
+import type { VmConfig } from "./Vm.js"
+import { ClusterVm, type CreateVmOptions, createVmParams, macOfNet, VmConfigFromWire, VmStatus } from "./Vm.js"
+
+/**
+ * Options of the power actions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PowerOptions {
+  /** Seconds PVE waits (shutdown: before giving up or force-stopping). */
+  readonly timeout?: number | undefined
+  /** Shutdown only: stop the VM when the guest does not power off in time. */
+  readonly forceStop?: boolean | undefined
+  /** How long to wait for the task. */
+  readonly wait?: WaitOptions | undefined
+}
+
+/**
+ * The typed Proxmox operations, written once over `PveTransport`. Every method decodes PVE's answer with a Schema
+ * (quirks normalised) and fails with `ProxmoxError` named after the operation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProxmoxApiShape {
+  readonly version: Effect.Effect<PveVersion, ProxmoxError>
+  readonly nodes: Effect.Effect<ReadonlyArray<NodeSummary>, ProxmoxError>
+  readonly nodeStatus: (node: string) => Effect.Effect<NodeStatus, ProxmoxError>
+  /** Every VM and container of the cluster in one request (`/cluster/resources?type=vm`), sorted by vmid. */
+  readonly clusterVms: Effect.Effect<ReadonlyArray<ClusterVm>, ProxmoxError>
+  readonly nextVmid: Effect.Effect<number, ProxmoxError>
+  readonly vmStatus: (node: string, vmid: number) => Effect.Effect<VmStatus, ProxmoxError>
+  readonly vmConfig: (node: string, vmid: number) => Effect.Effect<VmConfig, ProxmoxError>
+  /** `PUT …/config` (synchronous). `delete` removes keys; `digest` guards against concurrent edits. */
+  readonly updateVmConfig: (
+    node: string,
+    vmid: number,
+    params: Readonly<Record<string, PveParam>>,
+    options?: { readonly delete?: ReadonlyArray<string> | undefined; readonly digest?: string | undefined }
+  ) => Effect.Effect<void, ProxmoxError>
+  /** Creates the VM and waits for the `qmcreate` task; retried only after checking the VM does not exist. */
+  readonly createVm: (options: CreateVmOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /** `PUT …/resize` (`size` like `32G` or `+10G`) and waits for the task (PVE ≥ 8.0 returns one). */
+  readonly resizeDisk: (
+    node: string,
+    vmid: number,
+    disk: string,
+    size: string,
+    wait?: WaitOptions
+  ) => Effect.Effect<TaskResult | undefined, ProxmoxError>
+  readonly startVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  readonly stopVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  readonly shutdownVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /** Destroys a (stopped) VM, with `purge` by default, and waits; succeeds if the VM is already gone after a retry. */
+  readonly destroyVm: (
+    node: string,
+    vmid: number,
+    options?: { readonly purge?: boolean | undefined; readonly wait?: WaitOptions | undefined }
+  ) => Effect.Effect<void, ProxmoxError>
+  readonly network: (node: string) => Effect.Effect<ReadonlyArray<NetworkInterface>, ProxmoxError>
+  readonly bridges: (node: string) => Effect.Effect<ReadonlyArray<Bridge>, ProxmoxError>
+  readonly storages: (node: string) => Effect.Effect<ReadonlyArray<Storage>, ProxmoxError>
+  readonly storageContent: (
+    node: string,
+    storage: string,
+    content?: string
+  ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
+  readonly downloadUrl: (options: DownloadUrlOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  readonly taskStatus: (upid: string) => Effect.Effect<TaskStatus, ProxmoxError>
+  readonly taskLogTail: (upid: string, lines?: number) => Effect.Effect<ReadonlyArray<string>, ProxmoxError>
+  readonly waitForTask: (upid: string, options?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /** Succeeds when the guest agent answers. */
+  readonly agentPing: (node: string, vmid: number) => Effect.Effect<void, ProxmoxError>
+  readonly agentInterfaces: (node: string, vmid: number) => Effect.Effect<ReadonlyArray<GuestInterface>, ProxmoxError>
+  /** The IPv4 of the NIC whose MAC matches `net0` (see `discoverIpv4`); `undefined` while none is known. */
+  readonly vmIpv4: (node: string, vmid: number) => Effect.Effect<string | undefined, ProxmoxError>
+  /** Starts a command in the guest (`agent/exec`); returns its pid. */
+  readonly guestExec: (
+    node: string,
+    vmid: number,
+    command: ReadonlyArray<string>,
+    inputData?: string
+  ) => Effect.Effect<number, ProxmoxError>
+  readonly guestExecStatus: (node: string, vmid: number, pid: number) => Effect.Effect<ExecStatus, ProxmoxError>
+  /** `GET /access/permissions` (optionally for one `path`): path → privilege → granted. */
+  readonly permissions: (path?: string) => Effect.Effect<Permissions, ProxmoxError>
+  /** Which transport a node uses now (`ssh` after a fallback). */
+  readonly transportOf: (node: string) => TransportKind
+  /** Events emitted so far (fallbacks, insecure TLS). */
+  readonly events: () => ReadonlyArray<ProxmoxClientEvent>
+}
+
+const vmPath = (node: string, vmid: number) => `/nodes/${node}/qemu/${vmid}`
+
+/** Puts the operation name (and node) on an error coming from the transport. */
+const named =
+  (operation: string, node?: string) =>
+  <A, R>(effect: Effect.Effect<A, ProxmoxError, R>): Effect.Effect<A, ProxmoxError, R> =>
+    Effect.mapError(
+      effect,
+      (e) =>
+        new ProxmoxError({
+          operation,
+          ...((e.node ?? node) !== undefined ? { node: (e.node ?? node) as string } : {}),
+          reason: e.reason
+        })
+    )
+
+const UpidOrNull = Schema.NullOr(Schema.String)
+
+/**
+ * Builds the operations on top of a transport.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeProxmoxApi = (
+  transport: Pick<FallbackTransport, "call"> & Partial<Pick<FallbackTransport, "transportOf" | "events">>,
+  retries = 4
+): ProxmoxApiShape => {
+  const backoff = Schedule.max([
+    Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("2 seconds")]),
+    Schedule.recurs(retries)
+  ])
+  /** Idempotent call: transient failures are retried with bounded exponential backoff. */
+  const call = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> =>
+    transport
+      .call(request)
+      .pipe(Effect.retry({ schedule: backoff, while: (e: ProxmoxError) => isTransientReason(e.reason) }))
+  const waitForTaskRaw = makeWaitForTask(call)
+  const logTail = makeTaskLogTail(call)
+
+  const get = <S extends Schema.Top & { readonly DecodingServices: never }>(
+    operation: string,
+    node: string | undefined,
+    request: PveRequest,
+    schema: S,
+    expected: string
+  ): Effect.Effect<S["Type"], ProxmoxError> =>
+    call(request).pipe(Effect.flatMap(decodeData(schema, expected)(operation, node)), named(operation, node))
+
+  const upidOf = (operation: string, node: string) => (data: unknown) =>
+    decodeData(UpidOrNull, "a UPID")(operation, node)(data)
+
+  const waitForTask = (upid: string, options?: WaitOptions) => waitForTaskRaw(upid, options)
+
+  /** A task-starting call (idempotent ones only): POST/PUT, then wait for the UPID. */
+  const runTask = (operation: string, node: string, request: PveRequest, wait?: WaitOptions) =>
+    call(request).pipe(
+      Effect.flatMap(upidOf(operation, node)),
+      Effect.flatMap((upid) =>
+        upid === null
+          ? Effect.fail(
+              new ProxmoxError({
+                operation,
+                node,
+                reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+              })
+            )
+          : waitForTask(upid, wait)
+      ),
+      named(operation, node)
+    )
+
+  const vmExists = (vmid: number) =>
+    get(
+      "clusterVms",
+      undefined,
+      { method: "GET", path: "/cluster/resources", params: { type: "vm" } },
+      Schema.Array(ClusterVm),
+      "a list of guests"
+    ).pipe(Effect.map((vms) => vms.some((v) => v.vmid === vmid)))
+
+  /**
+   * A non-idempotent call: retried after a transient failure only when `tookEffect` says it did not happen
+   * (`"retry"`), treated as done (`"done"`), or surfaced (`"fail"`).
+   */
+  const nonIdempotent = <A>(
+    attempt: Effect.Effect<A, ProxmoxError>,
+    check: () => Effect.Effect<"retry" | "done" | "fail", ProxmoxError>,
+    done: A
+  ): Effect.Effect<A, ProxmoxError> => {
+    const loop = (left: number, delayMs: number): Effect.Effect<A, ProxmoxError> =>
+      attempt.pipe(
+        Effect.catch((error) => {
+          if (left <= 0 || !isTransientReason(error.reason)) return Effect.fail(error)
+          return Effect.sleep(delayMs).pipe(
+            Effect.andThen(check()),
+            Effect.catch(() => Effect.succeed("fail" as const)),
+            Effect.flatMap((verdict) =>
+              verdict === "retry"
+                ? loop(left - 1, Math.min(delayMs * 2, 2_000))
+                : verdict === "done"
+                  ? Effect.succeed(done)
+                  : Effect.fail(error)
+            )
+          )
+        })
+      )
+    return loop(retries, 200)
+  }
+
+  const power = (action: "start" | "stop" | "shutdown") => (node: string, vmid: number, options?: PowerOptions) =>
+    runTask(
+      `${action}Vm`,
+      node,
+      {
+        method: "POST",
+        path: `${vmPath(node, vmid)}/status/${action}`,
+        params: {
+          timeout: options?.timeout,
+          ...(action === "shutdown" && options?.forceStop !== undefined ? { forceStop: options.forceStop } : {})
+        }
+      },
+      options?.wait
+    )
+
+  const agentInterfaces = (node: string, vmid: number) =>
+    get(
+      "agentInterfaces",
+      node,
+      { method: "GET", path: `${vmPath(node, vmid)}/agent/network-get-interfaces` },
+      GuestInterfacesResult,
+      "{ result: [interfaces] }"
+    ).pipe(Effect.map((r) => r.result))
+
+  const vmConfig = (node: string, vmid: number) =>
+    get("vmConfig", node, { method: "GET", path: `${vmPath(node, vmid)}/config` }, VmConfigFromWire, "a VM config")
+
+  return {
+    version: get("version", undefined, { method: "GET", path: "/version" }, PveVersion, "a version object"),
+    nodes: get("nodes", undefined, { method: "GET", path: "/nodes" }, Schema.Array(NodeSummary), "a node list").pipe(
+      Effect.map((nodes) => [...nodes].sort((a, b) => a.node.localeCompare(b.node)))
+    ),
+    nodeStatus: (node) =>
+      get("nodeStatus", node, { method: "GET", path: `/nodes/${node}/status` }, NodeStatus, "a node status"),
+    clusterVms: get(
+      "clusterVms",
+      undefined,
+      { method: "GET", path: "/cluster/resources", params: { type: "vm" } },
+      Schema.Array(ClusterVm),
+      "a list of guests"
+    ).pipe(Effect.map((vms) => [...vms].sort((a, b) => a.vmid - b.vmid))),
+    nextVmid: get("nextVmid", undefined, { method: "GET", path: "/cluster/nextid" }, PveInt, "a VMID"),
+    vmStatus: (node, vmid) =>
+      get("vmStatus", node, { method: "GET", path: `${vmPath(node, vmid)}/status/current` }, VmStatus, "a VM status"),
+    vmConfig,
+    updateVmConfig: (node, vmid, params, options) =>
+      call({
+        method: "PUT",
+        path: `${vmPath(node, vmid)}/config`,
+        params: {
+          ...params,
+          ...(options?.delete !== undefined && options.delete.length > 0 ? { delete: options.delete.join(",") } : {}),
+          ...(options?.digest !== undefined ? { digest: options.digest } : {})
+        }
+      }).pipe(Effect.asVoid, named("updateVmConfig", node)),
+    createVm: (options, wait) =>
+      nonIdempotent(
+        transport
+          .call({ method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) })
+          .pipe(Effect.flatMap(upidOf("createVm", options.node))),
+        () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry"))),
+        null
+      ).pipe(
+        Effect.flatMap((upid) =>
+          upid === null
+            ? Effect.fail(
+                new ProxmoxError({
+                  operation: "createVm",
+                  node: options.node,
+                  reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+                })
+              )
+            : waitForTask(upid, wait)
+        ),
+        named("createVm", options.node)
+      ),
+    resizeDisk: (node, vmid, disk, size, wait) =>
+      call({ method: "PUT", path: `${vmPath(node, vmid)}/resize`, params: { disk, size } }).pipe(
+        Effect.flatMap(upidOf("resizeDisk", node)),
+        Effect.flatMap((upid) => (upid === null ? Effect.succeed(undefined) : waitForTask(upid, wait))),
+        named("resizeDisk", node)
+      ),
+    startVm: power("start"),
+    stopVm: power("stop"),
+    shutdownVm: power("shutdown"),
+    destroyVm: (node, vmid, options) =>
+      nonIdempotent(
+        transport
+          .call({ method: "DELETE", path: vmPath(node, vmid), params: { purge: options?.purge ?? true } })
+          .pipe(Effect.flatMap(upidOf("destroyVm", node))),
+        () => vmExists(vmid).pipe(Effect.map((exists) => (exists ? "retry" : "done"))),
+        null
+      ).pipe(
+        Effect.flatMap((upid) => (upid === null ? Effect.void : Effect.asVoid(waitForTask(upid, options?.wait)))),
+        named("destroyVm", node)
+      ),
+    network: (node) =>
+      get(
+        "network",
+        node,
+        { method: "GET", path: `/nodes/${node}/network` },
+        Schema.Array(NetworkInterfaceSchema),
+        "a list of interfaces"
+      ).pipe(Effect.map((l) => [...l].sort((a, b) => a.iface.localeCompare(b.iface)))),
+    bridges: (node) =>
+      get(
+        "bridges",
+        node,
+        { method: "GET", path: `/nodes/${node}/network` },
+        Schema.Array(NetworkInterfaceSchema),
+        "a list of interfaces"
+      ).pipe(Effect.map(bridgesOf)),
+    storages: (node) =>
+      get("storages", node, { method: "GET", path: `/nodes/${node}/storage` }, Schema.Array(Storage), "storages").pipe(
+        Effect.map((l) => [...l].sort((a, b) => a.storage.localeCompare(b.storage)))
+      ),
+    storageContent: (node, storage, content) =>
+      get(
+        "storageContent",
+        node,
+        { method: "GET", path: `/nodes/${node}/storage/${storage}/content`, params: { content } },
+        Schema.Array(StorageContent),
+        "storage content"
+      ).pipe(Effect.map((l) => [...l].sort((a, b) => a.volid.localeCompare(b.volid)))),
+    downloadUrl: (o, wait) =>
+      runTask(
+        "downloadUrl",
+        o.node,
+        {
+          method: "POST",
+          path: `/nodes/${o.node}/storage/${o.storage}/download-url`,
+          params: {
+            url: o.url,
+            content: o.content,
+            filename: o.filename,
+            checksum: o.checksum?.value,
+            "checksum-algorithm": o.checksum?.algorithm,
+            "verify-certificates": o.verifyCertificates
+          }
+        },
+        wait
+      ),
+    taskStatus: (upid) => {
+      const node = parseUpid(upid)?.node
+      return get("taskStatus", node, { method: "GET", path: `${taskPath(upid)}/status` }, TaskStatus, "a task status")
+    },
+    taskLogTail: (upid, lines) => logTail(upid, lines).pipe(named("taskLogTail", parseUpid(upid)?.node)),
+    waitForTask: (upid, options) => waitForTask(upid, options).pipe(named("waitForTask", parseUpid(upid)?.node)),
+    agentPing: (node, vmid) =>
+      call({ method: "POST", path: `${vmPath(node, vmid)}/agent/ping` }).pipe(Effect.asVoid, named("agentPing", node)),
+    agentInterfaces,
+    vmIpv4: (node, vmid) =>
+      Effect.all([vmConfig(node, vmid), agentInterfaces(node, vmid)], { concurrency: 2 }).pipe(
+        Effect.map(([config, nics]) => {
+          const mac = config.net0 === undefined ? undefined : macOfNet(config.net0)
+          return discoverIpv4(nics, mac)
+        }),
+        named("vmIpv4", node)
+      ),
+    guestExec: (node, vmid, command, inputData) =>
+      get(
+        "guestExec",
+        node,
+        {
+          method: "POST",
+          path: `${vmPath(node, vmid)}/agent/exec`,
+          params: { command: [...command], "input-data": inputData }
+        },
+        ExecStarted,
+        "{ pid }"
+      ).pipe(Effect.map((r) => r.pid)),
+    guestExecStatus: (node, vmid, pid) =>
+      get(
+        "guestExecStatus",
+        node,
+        { method: "GET", path: `${vmPath(node, vmid)}/agent/exec-status`, params: { pid } },
+        ExecStatus,
+        "an exec status"
+      ),
+    permissions: (path) =>
+      get(
+        "permissions",
+        undefined,
+        { method: "GET", path: "/access/permissions", params: { path } },
+        Permissions,
+        "permissions"
+      ),
+    transportOf: transport.transportOf ?? (() => "rest"),
+    events: transport.events ?? (() => [])
+  }
+}
+
+/**
+ * The Proxmox client service.
+ *
+ * - `layer`: REST first with the per-node SSH fallback (needs `ProxmoxClientConfig` and `SshClient`).
+ * - `layerRest`: REST only (no SSH).
+ * - `layerSsh`: pvesh over SSH only.
+ * - `layerTransport`: over any `PveTransport` (tests).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("@homelab/proxmox-client/ProxmoxApi") {
+  /**
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer: Layer.Layer<ProxmoxApi, never, ProxmoxClientConfig | SshClient> = Layer.effect(
+    ProxmoxApi,
+    Effect.gen(function* () {
+      const config = yield* ProxmoxClientConfig
+      const rest = yield* makeRestTransport
+      const ssh = yield* makeSshTransport
+      return makeProxmoxApi(makeFallbackTransport(config, rest, ssh), config.retries)
+    })
+  )
+
+  /**
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerRest: Layer.Layer<ProxmoxApi, never, ProxmoxClientConfig> = Layer.effect(
+    ProxmoxApi,
+    Effect.gen(function* () {
+      const config = yield* ProxmoxClientConfig
+      const rest = yield* makeRestTransport
+      return makeProxmoxApi(rest, config.retries)
+    })
+  )
+
+  /**
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerSsh: Layer.Layer<ProxmoxApi, never, ProxmoxClientConfig | SshClient> = Layer.effect(
+    ProxmoxApi,
+    Effect.gen(function* () {
+      const config = yield* ProxmoxClientConfig
+      const ssh = yield* makeSshTransport
+      return makeProxmoxApi({ ...ssh, transportOf: () => "ssh" }, config.retries)
+    })
+  )
+
+  /**
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerTransport: Layer.Layer<ProxmoxApi, never, PveTransport> = Layer.effect(
+    ProxmoxApi,
+    Effect.gen(function* () {
+      const transport = yield* PveTransport
+      return makeProxmoxApi(transport)
+    })
+  )
+}

@@ -1,0 +1,55 @@
+import { Context, type Effect, type Redacted } from "effect"
+import type { ProxmoxError } from "./ProxmoxError.js"
+
+/**
+ * A parameter value. Booleans are sent as PVE wants them (`1`/`0`), arrays as repeated keys (`--k a --k b` over
+ * pvesh), `Redacted` values are unwrapped only at the wire and never logged, `undefined` is dropped.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PveParam = string | number | boolean | Redacted.Redacted<string> | ReadonlyArray<string> | undefined
+
+/**
+ * One API call: `path` is relative to `/api2/json` and NOT percent-encoded (`/nodes/pve/tasks/UPID:pve:…:/status`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PveRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE"
+  readonly path: string
+  readonly params?: Readonly<Record<string, PveParam>> | undefined
+}
+
+/**
+ * What a transport does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PveTransportShape {
+  readonly call: (request: PveRequest) => Effect.Effect<unknown, ProxmoxError>
+}
+
+/**
+ * The port both transports implement: `call` returns the JSON `data` of the answer, undecoded. Failures are
+ * `ProxmoxError`s whose `operation` is `METHOD path` (the typed operations replace it with their own name).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class PveTransport extends Context.Service<PveTransport, PveTransportShape>()(
+  "@homelab/proxmox-client/PveTransport"
+) {}
+
+/**
+ * The node a request is for: the `{node}` in `/nodes/{node}/…`, else `undefined` (cluster-wide).
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const nodeOfPath = (path: string): string | undefined => {
+  const m = /^\/nodes\/([^/]+)/.exec(path)
+  return m?.[1]
+}

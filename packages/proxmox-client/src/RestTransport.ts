@@ -1,0 +1,158 @@
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import { ProxmoxEngine } from "proxmox-api"
+import { classifyRestError } from "./internal/classify.js"
+import { millis, type NodeEndpoint, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
+import { AuthRejected, ProxmoxError, TlsUntrusted, UnexpectedResponse } from "./ProxmoxError.js"
+import { nodeOfPath, type PveParam, type PveRequest, PveTransport } from "./PveTransport.js"
+import { makeTlsTrust, probeFingerprint, type TlsTrust } from "./TlsTrust.js"
+
+const TOKEN_ID = /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** @internal */
+export interface RestEndpoint {
+  readonly key: string
+  readonly host: string
+  readonly port: number
+  readonly schema: "https" | "http"
+  readonly engine: ProxmoxEngine
+  readonly trust: TlsTrust
+  readonly servername: string | undefined
+}
+
+/** Encodes each path segment for the URL (PVE percent-decodes them); keeps `:` and `@` readable for UPIDs. */
+export const encodePath = (path: string): string =>
+  path
+    .split("/")
+    .map((s) => encodeURIComponent(s).replace(/%3A/gi, ":").replace(/%40/g, "@"))
+    .join("/")
+
+const toWireParams = (params: PveRequest["params"]): Record<string, string | Array<string>> => {
+  const out: Record<string, string | Array<string>> = {}
+  if (params === undefined) return out
+  for (const [k, v] of Object.entries(params) as Array<[string, PveParam]>) {
+    if (v === undefined) continue
+    if (Redacted.isRedacted(v)) out[k] = Redacted.value(v)
+    else if (typeof v === "boolean") out[k] = v ? "1" : "0"
+    else if (typeof v === "number") out[k] = String(v)
+    else if (typeof v === "string") out[k] = v
+    else out[k] = [...v]
+  }
+  return out
+}
+
+/**
+ * Resolves the REST endpoint URL of a node: its own `apiUrl`, else the default node's (PVE proxies the request to the
+ * node named in the path).
+ *
+ * @internal
+ */
+export const endpointFor = (config: ProxmoxClientConfigShape, node: string | undefined): NodeEndpoint | undefined => {
+  const own = node === undefined ? undefined : config.nodes.find((n) => n.name === node && n.apiUrl !== undefined)
+  if (own !== undefined) return own
+  const def = config.defaultNode ?? config.nodes[0]?.name
+  return config.nodes.find((n) => n.name === def && n.apiUrl !== undefined) ?? config.nodes.find((n) => n.apiUrl)
+}
+
+/**
+ * A `PveTransport` over HTTPS through the `proxmox-api` client: one client (and one keep-alive undici `Agent` with
+ * its own TLS trust) per node endpoint, created on first use and closed with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, ProxmoxClientConfig | Scope.Scope> =
+  Effect.gen(function* () {
+    const config = yield* ProxmoxClientConfig
+    const endpoints = new Map<string, RestEndpoint>()
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.allSettled([...endpoints.values()].map((e) => e.trust.agent.close())))
+    )
+    const requestTimeout = millis(config.timeouts?.request, 30_000)
+    const authTimeout = millis(config.timeouts?.auth, 5_000)
+
+    const getEndpoint = (ep: NodeEndpoint): RestEndpoint | AuthRejected | UnexpectedResponse => {
+      const existing = endpoints.get(ep.name)
+      if (existing !== undefined) return existing
+      let url: URL
+      try {
+        url = new URL(ep.apiUrl ?? "")
+      } catch {
+        return new UnexpectedResponse({ expected: "an https:// API URL", detail: `invalid apiUrl for node ${ep.name}` })
+      }
+      const schema: "http" | "https" = url.protocol === "http:" ? "http" : "https"
+      const port = url.port === "" ? 8006 : Number(url.port)
+      const tlsOptions = ep.tls ?? config.tls
+      const trust = makeTlsTrust(tlsOptions, requestTimeout)
+      const auth = config.auth
+      let engine: ProxmoxEngine
+      const common = { host: url.hostname, port, schema, queryTimeout: requestTimeout, authTimeout, fetch: trust.fetch }
+      if (auth._tag === "Token") {
+        if (!TOKEN_ID.test(auth.tokenId)) {
+          return new AuthRejected({ detail: `token id ${auth.tokenId} is not of the form user@realm!name` })
+        }
+        if (!UUID.test(Redacted.value(auth.secret))) {
+          return new AuthRejected({ detail: "the token secret is not a lowercase UUID (as PVE issues them)" })
+        }
+        engine = new ProxmoxEngine({ ...common, tokenID: auth.tokenId, tokenSecret: Redacted.value(auth.secret) })
+      } else {
+        engine = new ProxmoxEngine({ ...common, username: auth.username, password: Redacted.value(auth.password) })
+      }
+      if (tlsOptions?.insecure === true) config.onEvent?.({ _tag: "TlsInsecure", node: ep.name })
+      const created: RestEndpoint = {
+        key: ep.name,
+        host: url.hostname,
+        port,
+        schema,
+        engine,
+        trust,
+        servername: tlsOptions?.servername
+      }
+      endpoints.set(ep.name, created)
+      return created
+    }
+
+    const call = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
+      const node = nodeOfPath(request.path)
+      const operation = `${request.method} ${request.path}`
+      const fail = (reason: ProxmoxError["reason"], at: string | undefined) =>
+        Effect.fail(new ProxmoxError({ operation, ...(at !== undefined ? { node: at } : {}), reason }))
+      const ep = endpointFor(config, node)
+      if (ep === undefined) {
+        return fail(new UnexpectedResponse({ expected: "a node with an apiUrl", detail: "no REST endpoint" }), node)
+      }
+      const endpoint = getEndpoint(ep)
+      const at = node ?? ep.name
+      if (!("engine" in endpoint)) return fail(endpoint, at)
+      const apiPath = `/api2/json${encodePath(request.path)}`
+      return Effect.tryPromise({
+        try: () => endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params)),
+        catch: (e) => classifyRestError(e)
+      }).pipe(
+        Effect.catch((reason) =>
+          reason._tag === "TlsUntrusted" && reason.fingerprint === undefined
+            ? probeFingerprint(endpoint.host, endpoint.port, endpoint.servername).pipe(
+                Effect.flatMap((fingerprint) =>
+                  fail(
+                    fingerprint === undefined
+                      ? reason
+                      : new TlsUntrusted({ code: reason.code, detail: reason.detail, fingerprint }),
+                    at
+                  )
+                )
+              )
+            : fail(reason, at)
+        )
+      )
+    }
+    return PveTransport.of({ call })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const RestTransportLayer: Layer.Layer<PveTransport, never, ProxmoxClientConfig> = Layer.effect(
+  PveTransport,
+  makeRestTransport
+)

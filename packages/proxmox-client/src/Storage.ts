@@ -1,0 +1,84 @@
+import { Schema, SchemaGetter } from "effect"
+import { PveBoolean, PveInt, PveNumber } from "./internal/decode.js"
+
+const ContentList = Schema.String.pipe(
+  Schema.decodeTo(Schema.Array(Schema.String), {
+    decode: SchemaGetter.transform((s) =>
+      s
+        .split(",")
+        .map((c) => c.trim())
+        .filter((c) => c !== "")
+        .sort()
+    ),
+    encode: SchemaGetter.transform((a) => a.join(","))
+  })
+)
+
+/**
+ * One entry of `GET /nodes/{node}/storage`; `content` is decoded to a sorted list.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Storage = Schema.Struct({
+  storage: Schema.String,
+  type: Schema.String,
+  content: ContentList,
+  shared: Schema.optionalKey(PveBoolean),
+  enabled: Schema.optionalKey(PveBoolean),
+  active: Schema.optionalKey(PveBoolean),
+  total: Schema.optionalKey(PveNumber),
+  used: Schema.optionalKey(PveNumber),
+  avail: Schema.optionalKey(PveNumber)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Storage = typeof Storage.Type
+
+/**
+ * One entry of `GET /nodes/{node}/storage/{storage}/content`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const StorageContent = Schema.Struct({
+  volid: Schema.String,
+  content: Schema.String,
+  format: Schema.optionalKey(Schema.String),
+  size: Schema.optionalKey(PveNumber),
+  ctime: Schema.optionalKey(PveInt),
+  vmid: Schema.optionalKey(PveInt)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StorageContent = typeof StorageContent.Type
+
+/**
+ * Checksum algorithms `download-url` accepts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChecksumAlgorithm = "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512"
+
+/**
+ * `POST /nodes/{node}/storage/{storage}/download-url`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DownloadUrlOptions {
+  readonly node: string
+  readonly storage: string
+  readonly url: string
+  readonly content: "iso" | "vztmpl" | "import"
+  readonly filename: string
+  readonly checksum?: { readonly value: string; readonly algorithm: ChecksumAlgorithm } | undefined
+  readonly verifyCertificates?: boolean | undefined
+}

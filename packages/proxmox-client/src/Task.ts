@@ -1,0 +1,229 @@
+import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import { PveInt } from "./internal/decode.js"
+import { ProxmoxError, TaskFailed, UnexpectedResponse } from "./ProxmoxError.js"
+import type { PveRequest } from "./PveTransport.js"
+
+const UPID_RE =
+  /^UPID:([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/
+
+/**
+ * A task id as PVE prints it: `UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>:`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Upid = Schema.String.check(Schema.isPattern(UPID_RE, { expected: "a UPID (UPID:node:…:)" })).pipe(
+  Schema.brand("Upid")
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Upid = typeof Upid.Type
+
+/**
+ * The parts of a UPID.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpidParts {
+  readonly node: string
+  readonly pid: number
+  readonly starttime: number
+  readonly type: string
+  readonly id: string
+  readonly user: string
+}
+
+/**
+ * Parses a UPID, or `undefined` when the text is not one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parseUpid = (upid: string): UpidParts | undefined => {
+  const m = UPID_RE.exec(upid)
+  if (m === null) return undefined
+  return {
+    node: m[1] ?? "",
+    pid: Number.parseInt(m[2] ?? "0", 16),
+    starttime: Number.parseInt(m[4] ?? "0", 16),
+    type: m[5] ?? "",
+    id: m[6] ?? "",
+    user: m[7] ?? ""
+  }
+}
+
+/**
+ * `GET /nodes/{node}/tasks/{upid}/status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TaskStatus = Schema.Struct({
+  upid: Schema.optional(Schema.String),
+  node: Schema.String,
+  status: Schema.Literals(["running", "stopped"]),
+  exitstatus: Schema.optional(Schema.String),
+  type: Schema.String,
+  id: Schema.optional(Schema.String),
+  user: Schema.String,
+  tokenid: Schema.optional(Schema.String),
+  starttime: Schema.optional(PveInt),
+  pid: Schema.optional(PveInt)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskStatus = typeof TaskStatus.Type
+
+/**
+ * A task that finished successfully: `warnings` is N for `WARNINGS: N` (which PVE counts as success), else 0.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskResult {
+  readonly upid: string
+  readonly node: string
+  readonly exitstatus: string
+  readonly warnings: number
+}
+
+/**
+ * Is this exit status a success (`OK` or `WARNINGS: N`)? Returns the warning count, or `undefined` for a failure.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const taskWarnings = (exitstatus: string): number | undefined => {
+  if (exitstatus === "OK") return 0
+  const m = /^WARNINGS: (\d+)$/.exec(exitstatus)
+  return m === null ? undefined : Number(m[1])
+}
+
+/**
+ * Options of `waitForTask`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WaitOptions {
+  /** Give up after this long (the task keeps running in PVE). Default 10 minutes. */
+  readonly timeout?: Duration.Input | undefined
+  /** Number of log lines kept in `TaskFailed.log`. Default 20. */
+  readonly logTail?: number | undefined
+}
+
+/**
+ * The polling schedule: first poll after 200 ms, then ×1.5 per poll, capped at 2 s.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const taskPollSchedule = Schedule.min([Schedule.exponential("200 millis", 1.5), Schedule.spaced("2 seconds")])
+
+const LogLines = Schema.Array(Schema.Struct({ n: PveInt, t: Schema.String }))
+const decodeStatus = Schema.decodeUnknownEffect(TaskStatus)
+const decodeLog = Schema.decodeUnknownEffect(LogLines)
+
+/** @internal */
+export const taskPath = (upid: string, node?: string) => `/nodes/${node ?? parseUpid(upid)?.node ?? ""}/tasks/${upid}`
+
+/**
+ * The last `lines` lines of a task log (`GET …/tasks/{upid}/log`), without empty lines.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTaskLogTail =
+  (call: (r: PveRequest) => Effect.Effect<unknown, ProxmoxError>) =>
+  (upid: string, lines = 20): Effect.Effect<ReadonlyArray<string>, ProxmoxError> =>
+    call({ method: "GET", path: `${taskPath(upid)}/log`, params: { start: 0, limit: 0 } }).pipe(
+      Effect.flatMap((data) =>
+        decodeLog(data).pipe(
+          Effect.mapError(
+            (issue) =>
+              new ProxmoxError({
+                operation: "taskLog",
+                reason: new UnexpectedResponse({ expected: "task log lines", detail: issue.message })
+              })
+          )
+        )
+      ),
+      Effect.map((entries) =>
+        entries
+          .map((e) => e.t)
+          .filter((t) => t.trim() !== "" && t !== "no content")
+          .slice(-lines)
+      )
+    )
+
+/**
+ * Waits until a task has stopped. Succeeds for `OK` and `WARNINGS: N`; fails with `TaskFailed` (exit status + log
+ * tail) otherwise, or when `timeout` passes first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWaitForTask = (call: (r: PveRequest) => Effect.Effect<unknown, ProxmoxError>) => {
+  const logTail = makeTaskLogTail(call)
+  return Effect.fnUntraced(function* (upid: string, options?: WaitOptions) {
+    const parts = parseUpid(upid)
+    if (parts === undefined) {
+      return yield* new ProxmoxError({
+        operation: "waitForTask",
+        reason: new UnexpectedResponse({ expected: "a UPID", detail: JSON.stringify(upid) })
+      })
+    }
+    const getStatus = call({ method: "GET", path: `${taskPath(upid)}/status` }).pipe(
+      Effect.flatMap((data) =>
+        decodeStatus(data).pipe(
+          Effect.mapError(
+            (issue) =>
+              new ProxmoxError({
+                operation: "taskStatus",
+                node: parts.node,
+                reason: new UnexpectedResponse({ expected: "a task status", detail: issue.message })
+              })
+          )
+        )
+      )
+    )
+    const timeout = options?.timeout ?? Duration.minutes(10)
+    const final = yield* Effect.sleep("200 millis").pipe(
+      Effect.andThen(
+        getStatus.pipe(Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }))
+      ),
+      Effect.timeoutOption(timeout)
+    )
+    if (Option.isNone(final)) {
+      const log = yield* logTail(upid, options?.logTail ?? 20).pipe(Effect.orElseSucceed(() => []))
+      return yield* new ProxmoxError({
+        operation: "waitForTask",
+        node: parts.node,
+        reason: new TaskFailed({
+          upid,
+          exitstatus: `still running after ${Duration.format(Duration.fromInputUnsafe(timeout))} (gave up waiting)`,
+          log
+        })
+      })
+    }
+    const exitstatus = final.value.exitstatus ?? "unexpected status"
+    const warnings = taskWarnings(exitstatus)
+    if (warnings === undefined) {
+      const log = yield* logTail(upid, options?.logTail ?? 20).pipe(Effect.orElseSucceed(() => []))
+      return yield* new ProxmoxError({
+        operation: "waitForTask",
+        node: parts.node,
+        reason: new TaskFailed({ upid, exitstatus, log })
+      })
+    }
+    const result: TaskResult = { upid, node: parts.node, exitstatus, warnings }
+    return result
+  })
+}

@@ -1,0 +1,325 @@
+import { Effect, type Redacted, Schema, SchemaGetter } from "effect"
+import { PveBoolean, PveInt, PveMemory, PveNumber, PveTags } from "./internal/decode.js"
+import type { PveParam } from "./PveTransport.js"
+
+/**
+ * A VM id (100 – 999999999).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const VmId = PveInt.check(Schema.isBetween({ minimum: 100, maximum: 999_999_999 }))
+
+/**
+ * One guest from `GET /cluster/resources?type=vm` (VMs and containers of every node, in one request). `status` is
+ * the QMP status here (`running`, `paused`, `stopped`, or `unknown` for a guest created a moment ago).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ClusterVm = Schema.Struct({
+  vmid: VmId,
+  node: Schema.String,
+  type: Schema.Literals(["qemu", "lxc"]),
+  status: Schema.String,
+  name: Schema.optionalKey(Schema.String),
+  tags: PveTags.pipe(Schema.withDecodingDefaultKey(Effect.succeed(""))),
+  lock: Schema.optionalKey(Schema.String),
+  template: PveBoolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0 as const))),
+  maxmem: Schema.optionalKey(PveNumber),
+  maxcpu: Schema.optionalKey(PveNumber),
+  uptime: Schema.optionalKey(PveInt)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ClusterVm = typeof ClusterVm.Type
+
+/**
+ * `GET /nodes/{node}/qemu/{vmid}/status/current`. `agent` says whether the agent is *configured*, not whether it
+ * answers (use `agentPing`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const VmStatus = Schema.Struct({
+  vmid: VmId,
+  status: Schema.Literals(["running", "stopped"]),
+  qmpstatus: Schema.optionalKey(Schema.String),
+  name: Schema.optionalKey(Schema.String),
+  lock: Schema.optionalKey(Schema.String),
+  agent: PveBoolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0 as const))),
+  uptime: PveInt.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0))),
+  tags: PveTags.pipe(Schema.withDecodingDefaultKey(Effect.succeed(""))),
+  template: PveBoolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0 as const))),
+  cpus: Schema.optionalKey(PveNumber),
+  maxmem: Schema.optionalKey(PveNumber)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type VmStatus = typeof VmStatus.Type
+
+const ConfigValue = Schema.Union([Schema.String, Schema.Finite])
+
+/**
+ * `GET /nodes/{node}/qemu/{vmid}/config` with the quirks normalised: `memory` in MiB (number, even when PVE sends
+ * `"2048"` or `"current=2048"`), `agent`/`onboot`/`template` booleans, `tags` a list, numbers as numbers. Every
+ * key is also in `raw` as PVE's text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const VmConfig = Schema.Struct({
+  digest: Schema.optionalKey(Schema.String),
+  name: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String),
+  cores: Schema.optionalKey(PveInt),
+  sockets: Schema.optionalKey(PveInt),
+  memory: Schema.optionalKey(PveMemory),
+  cpu: Schema.optionalKey(Schema.String),
+  scsihw: Schema.optionalKey(Schema.String),
+  boot: Schema.optionalKey(Schema.String),
+  ostype: Schema.optionalKey(Schema.String),
+  vga: Schema.optionalKey(Schema.String),
+  serial0: Schema.optionalKey(Schema.String),
+  ciuser: Schema.optionalKey(Schema.String),
+  sshkeys: Schema.optionalKey(Schema.String),
+  ipconfig0: Schema.optionalKey(Schema.String),
+  net0: Schema.optionalKey(Schema.String),
+  scsi0: Schema.optionalKey(Schema.String),
+  ide2: Schema.optionalKey(Schema.String),
+  lock: Schema.optionalKey(Schema.String),
+  agent: Schema.optionalKey(
+    Schema.Union([Schema.Finite, Schema.String]).pipe(
+      Schema.decodeTo(Schema.Boolean, {
+        decode: SchemaGetter.transform((v) => /^(?:enabled=)?(?:1|on|yes|true)\b/.test(String(v))),
+        encode: SchemaGetter.transform((b) => (b ? "1" : "0"))
+      })
+    )
+  ),
+  onboot: Schema.optionalKey(PveBoolean),
+  template: Schema.optionalKey(PveBoolean),
+  tags: PveTags.pipe(Schema.withDecodingDefaultKey(Effect.succeed(""))),
+  raw: Schema.Record(Schema.String, Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type VmConfig = typeof VmConfig.Type
+
+/**
+ * The wire form of a config (every key) → the input of {@link VmConfig} (adds `raw`, the values as text).
+ *
+ * @internal
+ */
+export const VmConfigFromWire = Schema.Record(Schema.String, ConfigValue).pipe(
+  Schema.decodeTo(Schema.Record(Schema.String, Schema.Unknown), {
+    decode: SchemaGetter.transform((rec) => {
+      const raw: Record<string, string> = {}
+      for (const [k, v] of Object.entries(rec)) raw[k] = String(v)
+      return { ...rec, raw } as Record<string, unknown>
+    }),
+    encode: SchemaGetter.transform((rec) => {
+      const { raw: _raw, ...rest } = rec
+      return rest as Record<string, string | number>
+    })
+  }),
+  Schema.decodeTo(VmConfig)
+)
+
+/**
+ * The MAC address of a `netN` value (`virtio=BC:24:11:2E:7A:4C,bridge=vmbr0` → `BC:24:11:2E:7A:4C`).
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const macOfNet = (net: string): string | undefined => {
+  for (const part of net.split(",")) {
+    const m = /^(?:[a-z0-9]+)=((?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2})$/.exec(part)
+    if (m?.[1] !== undefined) return m[1].toUpperCase()
+    const mac = /^macaddr=((?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2})$/.exec(part)
+    if (mac?.[1] !== undefined) return mac[1].toUpperCase()
+  }
+  return undefined
+}
+
+/**
+ * A disk of a new VM: a fresh volume of `sizeGiB`, or an imported image (`importFrom`: a volid such as
+ * `local:import/jammy.qcow2`, or an absolute path, root only), with extra drive options (`discard=on`, `ssd=1`, …).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DiskSpec {
+  readonly storage: string
+  readonly sizeGiB?: number | undefined
+  readonly importFrom?: string | undefined
+  readonly options?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * A NIC: `model` (default `virtio`) on `bridge`, optional VLAN `tag`, fixed `mac`, `firewall`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NetSpec {
+  readonly bridge: string
+  readonly model?: string | undefined
+  readonly mac?: string | undefined
+  readonly tag?: number | undefined
+  readonly firewall?: boolean | undefined
+}
+
+/**
+ * A cloud-init `ipconfigN`: `dhcp`, or a CIDR with optional gateway.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IpConfig = { readonly ip: "dhcp" } | { readonly ip: string; readonly gw?: string | undefined }
+
+/**
+ * Everything `createVm` can set.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreateVmOptions {
+  readonly node: string
+  readonly vmid: number
+  readonly name: string
+  readonly cores?: number | undefined
+  readonly sockets?: number | undefined
+  /** MiB */
+  readonly memory?: number | undefined
+  readonly cpu?: string | undefined
+  readonly ostype?: string | undefined
+  readonly scsihw?: string | undefined
+  /** Disks by slot: `{ scsi0: { storage: "local-lvm", importFrom: "local:import/jammy.qcow2" } }`. */
+  readonly disks?: Readonly<Record<string, DiskSpec>> | undefined
+  /** NICs in order (`net0`, `net1`, …). */
+  readonly nets?: ReadonlyArray<NetSpec> | undefined
+  /** Cloud-init drive (`ide2` by default) and its settings. */
+  readonly cloudInit?:
+    | {
+        readonly storage: string
+        readonly slot?: string | undefined
+        readonly user?: string | undefined
+        readonly password?: Redacted.Redacted<string> | undefined
+        /** OpenSSH public keys, one per entry (joined with newlines). */
+        readonly sshKeys?: ReadonlyArray<string> | undefined
+        /** `ipconfig0`, `ipconfig1`, … in order. */
+        readonly ipConfig?: ReadonlyArray<IpConfig> | undefined
+        readonly nameserver?: string | undefined
+        readonly searchdomain?: string | undefined
+      }
+    | undefined
+  readonly agent?: boolean | undefined
+  /** Boot order, e.g. `["scsi0"]` → `order=scsi0`. */
+  readonly bootOrder?: ReadonlyArray<string> | undefined
+  /** `serial0: socket` + `vga: serial0` (what cloud images expect). */
+  readonly serialConsole?: boolean | undefined
+  readonly tags?: ReadonlyArray<string> | undefined
+  readonly description?: string | undefined
+  readonly onboot?: boolean | undefined
+  readonly start?: boolean | undefined
+}
+
+/**
+ * `sshkeys` as PVE stores it: the keys joined by newlines, then `encodeURIComponent` (PVE's `urlencoded` format). The
+ * REST form layer encodes it once more (`%2520` on the wire); pvesh gets this single-encoded text.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const encodeSshKeys = (keys: ReadonlyArray<string>): string =>
+  encodeURIComponent(keys.map((k) => k.trim()).join("\n"))
+
+/**
+ * The drive property string of a {@link DiskSpec}.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const diskValue = (disk: DiskSpec): string => {
+  const head =
+    disk.importFrom !== undefined
+      ? `${disk.storage}:0,import-from=${disk.importFrom}`
+      : `${disk.storage}:${disk.sizeGiB ?? 8}`
+  const opts = Object.entries(disk.options ?? {}).map(([k, v]) => `${k}=${v}`)
+  return [head, ...opts].join(",")
+}
+
+/**
+ * The `netN` property string of a {@link NetSpec}.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const netValue = (net: NetSpec): string => {
+  const model = net.model ?? "virtio"
+  const parts = [net.mac !== undefined ? `${model}=${net.mac.toUpperCase()}` : model, `bridge=${net.bridge}`]
+  if (net.tag !== undefined) parts.push(`tag=${net.tag}`)
+  if (net.firewall !== undefined) parts.push(`firewall=${net.firewall ? 1 : 0}`)
+  return parts.join(",")
+}
+
+/**
+ * The `ipconfigN` property string.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const ipConfigValue = (ip: IpConfig): string =>
+  ip.ip === "dhcp" ? "ip=dhcp" : "gw" in ip && ip.gw !== undefined ? `ip=${ip.ip},gw=${ip.gw}` : `ip=${ip.ip}`
+
+/**
+ * The API parameters of `POST /nodes/{node}/qemu` for {@link CreateVmOptions}.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const createVmParams = (o: CreateVmOptions): Record<string, PveParam> => {
+  const p: Record<string, PveParam> = { vmid: o.vmid, name: o.name }
+  if (o.cores !== undefined) p.cores = o.cores
+  if (o.sockets !== undefined) p.sockets = o.sockets
+  if (o.memory !== undefined) p.memory = String(o.memory)
+  if (o.cpu !== undefined) p.cpu = o.cpu
+  if (o.ostype !== undefined) p.ostype = o.ostype
+  if (o.scsihw !== undefined) p.scsihw = o.scsihw
+  for (const [slot, disk] of Object.entries(o.disks ?? {})) p[slot] = diskValue(disk)
+  ;(o.nets ?? []).forEach((net, i) => {
+    p[`net${i}`] = netValue(net)
+  })
+  const ci = o.cloudInit
+  if (ci !== undefined) {
+    p[ci.slot ?? "ide2"] = `${ci.storage}:cloudinit`
+    if (ci.user !== undefined) p.ciuser = ci.user
+    if (ci.password !== undefined) p.cipassword = ci.password
+    if (ci.sshKeys !== undefined && ci.sshKeys.length > 0) p.sshkeys = encodeSshKeys(ci.sshKeys)
+    ;(ci.ipConfig ?? []).forEach((ip, i) => {
+      p[`ipconfig${i}`] = ipConfigValue(ip)
+    })
+    if (ci.nameserver !== undefined) p.nameserver = ci.nameserver
+    if (ci.searchdomain !== undefined) p.searchdomain = ci.searchdomain
+  }
+  if (o.agent !== undefined) p.agent = o.agent ? "1" : "0"
+  if (o.bootOrder !== undefined && o.bootOrder.length > 0) p.boot = `order=${o.bootOrder.join(";")}`
+  if (o.serialConsole === true) {
+    p.serial0 = "socket"
+    p.vga = "serial0"
+  }
+  if (o.tags !== undefined && o.tags.length > 0) p.tags = o.tags.join(";")
+  if (o.description !== undefined) p.description = o.description
+  if (o.onboot !== undefined) p.onboot = o.onboot
+  if (o.start !== undefined) p.start = o.start
+  return p
+}

@@ -1,0 +1,114 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { makeWaitForTask, type PveRequest, parseUpid, taskWarnings } from "../src/index.js"
+
+const UPID = "UPID:pve:0012A3F4:04B1C2D3:66F1A2B3:qmstart:100:root@pam!reconciler:"
+
+/** A fake transport: the task stops after `stopAtMs`, with `exitstatus`. */
+const fakeTasks = (stopAtMs: number, exitstatus: string) => {
+  const polls: Array<number> = []
+  const call = (request: PveRequest) =>
+    Effect.gen(function* () {
+      const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      if (request.path.endsWith("/log")) {
+        return [
+          { n: 1, t: "starting" },
+          { n: 2, t: "" },
+          { n: 3, t: `TASK ERROR: ${exitstatus}` }
+        ]
+      }
+      polls.push(now)
+      return now >= stopAtMs
+        ? {
+            node: "pve",
+            status: "stopped",
+            exitstatus,
+            type: "qmstart",
+            id: "100",
+            user: "root@pam",
+            tokenid: "reconciler"
+          }
+        : { node: "pve", status: "running", type: "qmstart", id: "100", user: "root@pam" }
+    })
+  return { call, polls }
+}
+
+describe("UPID", () => {
+  it("parses the parts", () => {
+    assert.deepStrictEqual(parseUpid(UPID), {
+      node: "pve",
+      pid: 0x0012a3f4,
+      starttime: 0x66f1a2b3,
+      type: "qmstart",
+      id: "100",
+      user: "root@pam!reconciler"
+    })
+    assert.strictEqual(parseUpid("UPID:pve:nothex:"), undefined)
+  })
+  it("success is OK or WARNINGS: N", () => {
+    assert.strictEqual(taskWarnings("OK"), 0)
+    assert.strictEqual(taskWarnings("WARNINGS: 2"), 2)
+    assert.strictEqual(taskWarnings("VM 100 already running"), undefined)
+  })
+})
+
+describe("waitForTask", () => {
+  it.effect("polls with backoff (200 ms first, ×1.5, capped at 2 s) until stopped", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(6_000, "OK")
+      const fiber = yield* Effect.forkChild(makeWaitForTask(fake.call)(UPID))
+      yield* TestClock.adjust("10 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(result, { upid: UPID, node: "pve", exitstatus: "OK", warnings: 0 })
+      const gaps = fake.polls.map((t, i) => t - (fake.polls[i - 1] ?? 0))
+      assert.strictEqual(fake.polls[0], 200)
+      assert.strictEqual(gaps[1], 200)
+      assert.strictEqual(gaps[2], 300)
+      assert.strictEqual(gaps[3], 450)
+      assert.isTrue(gaps.every((g) => g <= 2_000))
+      assert.strictEqual(gaps[gaps.length - 1], 2_000)
+    })
+  )
+
+  it.effect("WARNINGS: N is a success with warnings", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(0, "WARNINGS: 3")
+      const fiber = yield* Effect.forkChild(makeWaitForTask(fake.call)(UPID))
+      yield* TestClock.adjust("1 second")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.warnings, 3)
+    })
+  )
+
+  it.effect("a failed task → TaskFailed with exitstatus and log tail", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(500, "VM 100 already running")
+      const fiber = yield* Effect.forkChild(Effect.exit(makeWaitForTask(fake.call)(UPID)))
+      yield* TestClock.adjust("2 seconds")
+      const exit = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const reason = (error as unknown as { error: { reason: unknown } }).error.reason
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(reason)), {
+        _tag: "TaskFailed",
+        upid: UPID,
+        exitstatus: "VM 100 already running",
+        log: ["starting", "TASK ERROR: VM 100 already running"]
+      })
+    })
+  )
+
+  it.effect("gives up after the timeout with TaskFailed (still running)", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(Number.POSITIVE_INFINITY, "OK")
+      const fiber = yield* Effect.forkChild(Effect.exit(makeWaitForTask(fake.call)(UPID, { timeout: "5 seconds" })))
+      yield* TestClock.adjust("6 seconds")
+      const exit = yield* Fiber.join(fiber)
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const reason = (error as unknown as { error: { reason: { _tag: string; exitstatus: string } } }).error.reason
+      assert.strictEqual(reason._tag, "TaskFailed")
+      assert.match(reason.exitstatus, /still running after 5s/)
+    })
+  )
+})
