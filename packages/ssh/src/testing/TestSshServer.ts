@@ -67,13 +67,22 @@ export const generateKeyPair = (
     ...(options?.passphrase === undefined ? {} : { passphrase: options.passphrase, cipher: "aes256-ctr" }),
     ...(options?.comment === undefined ? {} : { comment: options.comment })
   }
-  const pair =
-    type === "rsa"
-      ? utils.generateKeyPairSync("rsa", { bits: 2048, ...extra })
-      : type === "ecdsa"
-        ? utils.generateKeyPairSync("ecdsa", { bits: 256, ...extra })
-        : utils.generateKeyPairSync("ed25519", extra)
-  return { private: pair.private, public: pair.public }
+  // ssh2's generator occasionally drops a leading zero byte of an ed25519 key, producing a key that neither ssh2
+  // nor OpenSSH can read (about 1 in 150): generate until the pair parses back to the same public key.
+  for (let attempt = 0; ; attempt++) {
+    const pair =
+      type === "rsa"
+        ? utils.generateKeyPairSync("rsa", { bits: 2048, ...extra })
+        : type === "ecdsa"
+          ? utils.generateKeyPairSync("ecdsa", { bits: 256, ...extra })
+          : utils.generateKeyPairSync("ed25519", extra)
+    const parsed = utils.parseKey(pair.private, options?.passphrase)
+    const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | Error) : parsed
+    const blob = pair.public.split(" ")[1]
+    if ((!(key instanceof Error) && key.getPublicSSH().toString("base64") === blob) || attempt >= 50) {
+      return { private: pair.private, public: pair.public }
+    }
+  }
 }
 
 const parse = (key: string): ParsedKey => {
