@@ -44,8 +44,8 @@ export class PreflightOptions extends Schema.Class<PreflightOptions>("@homelab/v
 
 /**
  * One privilege the reconciler needs for creating and running a VM, and where. `anyOf` lists alternatives (e.g.
- * `/pool/<pool>` besides `/vms/<vmid>`, or `Sys.Modify` on `/` besides `Sys.AccessNetwork` on the node); one granted
- * alternative is enough.
+ * `/pool/<pool>` besides `/vms/<vmid>`, or `Sys.Audit` + `Sys.Modify` on `/` besides `Sys.AccessNetwork` on the node);
+ * one alternative with all of its `privileges` granted on its `path` is enough.
  *
  * @since 0.1.0
  * @category models
@@ -53,7 +53,7 @@ export class PreflightOptions extends Schema.Class<PreflightOptions>("@homelab/v
 export interface PrivilegeRequirement {
   readonly privilege: string
   readonly path: string
-  readonly anyOf: ReadonlyArray<{ readonly privilege: string; readonly path: string }>
+  readonly anyOf: ReadonlyArray<{ readonly privileges: ReadonlyArray<string>; readonly path: string }>
   readonly severity: Severity
   readonly purpose: string
 }
@@ -75,7 +75,7 @@ const vmPrivileges = [
  * The privileges a non-root principal needs on `node` to create `request` and watch its health (PVE reference §7):
  * the `VM.*` privileges on `/vms/<vmid>` (or the pool), `Datastore.AllocateSpace` on the disk storage,
  * `Sys.Audit` on the node, `SDN.Use` on each bridge (PVE ≥ 8), and for a download `Datastore.AllocateTemplate` on the
- * image storage plus `Sys.AccessNetwork` on the node (or `Sys.Modify` on `/`). The guest-agent privilege
+ * image storage plus `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify` on `/`). The guest-agent privilege
  * (`VM.Monitor` on PVE 8, `VM.GuestAgent.Audit` on PVE 9) is a warning: creation works without it, agent checks
  * and IP discovery do not.
  *
@@ -86,13 +86,13 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
   const pveMajor = node.pveMajor ?? 8
   const vmPath = request.vmid === undefined ? "/vms" : `/vms/${request.vmid}`
   const vmAlternatives = (privilege: string) => [
-    ...(request.pool === undefined ? [] : [{ privilege, path: `/pool/${request.pool}` }]),
-    { privilege, path: vmPath }
+    ...(request.pool === undefined ? [] : [{ privileges: [privilege], path: `/pool/${request.pool}` }]),
+    { privileges: [privilege], path: vmPath }
   ]
   const single = (privilege: string, path: string, purpose: string, severity: Severity = "error") => ({
     privilege,
     path,
-    anyOf: [{ privilege, path }],
+    anyOf: [{ privileges: [privilege], path }],
     severity,
     purpose
   })
@@ -119,8 +119,8 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
         privilege: "Sys.AccessNetwork",
         path: `/nodes/${node.node}`,
         anyOf: [
-          { privilege: "Sys.AccessNetwork", path: `/nodes/${node.node}` },
-          { privilege: "Sys.Modify", path: "/" }
+          { privileges: ["Sys.AccessNetwork"], path: `/nodes/${node.node}` },
+          { privileges: ["Sys.Audit", "Sys.Modify"], path: "/" }
         ],
         severity: "error",
         purpose: "let the node download the cloud image (download-url)"
@@ -258,20 +258,31 @@ const storageFindings = (node: NodeFacts, needs: ReadonlyArray<StorageNeed>): Ar
         )
       )
     }
-    if (need.bytes !== undefined && storage.enabled && storage.active && storage.availBytes < need.bytes) {
-      out.push(
-        finding(
-          "storage.full",
-          "error",
-          node.node,
-          object,
-          `storage '${need.name}' on node ${node.node} has ${gib(storage.availBytes)} free, the ${need.role} ` +
-            `needs ${gib(need.bytes)}`,
-          `free space on storage '${need.name}', reduce the disk size, or set ${need.configKey} to a storage ` +
-            `with at least ${gib(need.bytes)} free`
-        )
+  }
+  // Space: disk and image may share a storage, so add up what each storage has to hold.
+  const byStorage = new Map<string, { bytes: number; roles: Array<string>; configKey: string }>()
+  for (const need of needs) {
+    if (need.bytes === undefined) continue
+    const entry = byStorage.get(need.name) ?? { bytes: 0, roles: [], configKey: need.configKey }
+    entry.bytes += need.bytes
+    entry.roles.push(need.role)
+    byStorage.set(need.name, entry)
+  }
+  for (const [name, { bytes, configKey, roles }] of byStorage) {
+    const storage = node.storages.find((candidate) => candidate.name === name)
+    if (storage === undefined || !storage.enabled || !storage.active || storage.availBytes >= bytes) continue
+    const what = roles.length === 1 ? `the ${roles[0]} needs` : `the ${roles.join(" and the ")} need`
+    out.push(
+      finding(
+        "storage.full",
+        "error",
+        node.node,
+        `storage ${name}`,
+        `storage '${name}' on node ${node.node} has ${gib(storage.availBytes)} free, ${what} ${gib(bytes)}`,
+        `free space on storage '${name}'${roles.includes("disk") ? ", reduce the disk size," : ""} or set ` +
+          `${configKey} to a storage with at least ${gib(bytes)} free`
       )
-    }
+    )
   }
   return out
 }
@@ -335,9 +346,12 @@ const privilegeFindings = (
   permissions: PermissionMap
 ): Array<PreflightFinding> =>
   requiredPrivileges(node, request)
-    .filter((req) => !req.anyOf.some((alt) => hasPrivilege(permissions, alt.path, alt.privilege)))
+    .filter(
+      (req) =>
+        !req.anyOf.some((alt) => alt.privileges.every((privilege) => hasPrivilege(permissions, alt.path, privilege)))
+    )
     .map((req) => {
-      const alternatives = req.anyOf.map((alt) => `${alt.privilege} on ${alt.path}`).join(" or ")
+      const alternatives = req.anyOf.map((alt) => `${alt.privileges.join(" + ")} on ${alt.path}`).join(" or ")
       const isToken = principal.includes("!")
       return finding(
         "privilege.missing",
@@ -381,7 +395,7 @@ export const preflight = (
         role: "image",
         content: request.imageContent,
         configKey: imageKey,
-        bytes: undefined
+        bytes: request.downloadImage ? request.imageBytes : undefined
       }
     ]),
     ...capacityFindings(node, request, options.memoryAdjustment ?? 1)

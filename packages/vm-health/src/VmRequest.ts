@@ -13,7 +13,9 @@ import { Schema } from "effect"
  *   `import`, PVE ≥ 8.3, `import-from=<storage>:import/<file>`) or `iso` (a `.img` under `iso`, imported by path
  *   over SSH as root).
  * - `downloadImage`: the image still has to be downloaded with `download-url` (needs `Datastore.AllocateTemplate`
- *   and `Sys.AccessNetwork` or `Sys.Modify`).
+ *   and `Sys.AccessNetwork`, or `Sys.Audit` + `Sys.Modify` on `/`).
+ * - `imageBytes`: the image's size (e.g. `Content-Length` of a `HEAD`); when given and `downloadImage` is set, the
+ *   image storage must have room for it (added to the disk when both live on one storage).
  *
  * @since 0.1.0
  * @category models
@@ -28,5 +30,6 @@ export class VmRequest extends Schema.Class<VmRequest>("@homelab/vm-health/VmReq
   diskBytes: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
   imageStorage: Schema.String,
   imageContent: Schema.Literals(["import", "iso"]),
-  downloadImage: Schema.Boolean
+  downloadImage: Schema.Boolean,
+  imageBytes: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
 }) {}

@@ -200,6 +200,32 @@ describe("preflight", () => {
       assert.deepStrictEqual(codes(preflight(node({ storages }), request({ imageContent: "iso" }))), [])
     })
 
+    it("the image to download must fit too, together with the disk when they share a storage", () => {
+      const storages = [
+        { name: "local", enabled: true, active: true, content: ["import"], availBytes: 2 * GiB },
+        { name: "local-lvm", enabled: true, active: true, content: ["images", "import"], availBytes: 34 * GiB }
+      ]
+      const image = { imageBytes: 3 * GiB }
+      const separate = preflight(node({ storages }), request(image))
+      assert.deepStrictEqual(codes(separate), ["storage.full:storage local"])
+      assert.strictEqual(
+        separate.findings[0]?.message,
+        "storage 'local' on node pve has 2.0 GiB free, the image needs 3.0 GiB"
+      )
+      assert.strictEqual(
+        separate.findings[0]?.fix,
+        "free space on storage 'local' or set nodes[pve].imageStorage to a storage with at least 3.0 GiB free"
+      )
+      const shared = preflight(node({ storages }), request({ ...image, imageStorage: "local-lvm" }))
+      assert.deepStrictEqual(codes(shared), ["storage.full:storage local-lvm"])
+      assert.strictEqual(
+        shared.findings[0]?.message,
+        "storage 'local-lvm' on node pve has 34.0 GiB free, the disk and the image need 35.0 GiB"
+      )
+      // no download: the image is already there and needs no room
+      assert.deepStrictEqual(codes(preflight(node({ storages }), request({ ...image, downloadImage: false }))), [])
+    })
+
     it("storage.full when avail < disk size; equal is enough", () => {
       const storages = (avail: number) => [
         { name: "local", enabled: true, active: true, content: ["import"], availBytes: 80 * GiB },
@@ -315,7 +341,7 @@ describe("preflight", () => {
       )
       assert.strictEqual(
         report.findings[14]?.message,
-        "homelab@pve!reconciler lacks Sys.AccessNetwork on /nodes/pve or Sys.Modify on / (needed to let the node " +
+        "homelab@pve!reconciler lacks Sys.AccessNetwork on /nodes/pve or Sys.Audit + Sys.Modify on / (needed to let the node " +
           "download the cloud image (download-url) on node pve)"
       )
       assert.strictEqual(report.findings[15]?.message.startsWith("homelab@pve!reconciler lacks VM.Monitor"), true)
@@ -333,10 +359,33 @@ describe("preflight", () => {
 
     it("privileges on / that do not propagate do not reach /vms/105", () => {
       const report = preflight(node(), request(), token(grant("/", everything, 0)))
-      // only the download alternative `Sys.Modify on /` could be satisfied at / itself, and it is not granted
+      // only the download alternative `Sys.Audit + Sys.Modify on /` is checked at / itself, and Sys.Modify is missing
       assert.strictEqual(report.findings.length, 16)
       const withModify = token({ "/": { ...grant("/", everything, 0)["/"], "Sys.Modify": 0 } })
       assert.strictEqual(preflight(node(), request(), withModify).findings.length, 15)
+    })
+
+    it("download-url: Sys.AccessNetwork on the node, or both Sys.Audit and Sys.Modify on /", () => {
+      const base = {
+        ...grant(
+          "/",
+          everything.filter((p) => p !== "Sys.AccessNetwork" && p !== "Sys.Audit")
+        )
+      }
+      const downloadFinding = (permissions: PermissionMap) =>
+        preflight(node(), request(), token(permissions)).findings.filter((f) => f.message.includes("download-url"))
+      const nodeAudit = grant("/nodes/pve", ["Sys.Audit"])
+      assert.strictEqual(downloadFinding({ ...base, ...nodeAudit }).length, 1)
+      assert.strictEqual(
+        downloadFinding({ "/": { ...base["/"], "Sys.Modify": 1 }, ...nodeAudit }).length,
+        1,
+        "Sys.Modify without Sys.Audit on / is not enough"
+      )
+      assert.strictEqual(downloadFinding({ "/": { ...base["/"], "Sys.Modify": 1, "Sys.Audit": 1 } }).length, 0)
+      assert.strictEqual(
+        downloadFinding({ ...base, ...grant("/nodes/pve", ["Sys.Audit", "Sys.AccessNetwork"]) }).length,
+        0
+      )
     })
 
     it("VM privileges on the pool count", () => {
