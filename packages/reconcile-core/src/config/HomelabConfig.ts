@@ -1,0 +1,140 @@
+import type { Redacted } from "effect"
+
+/**
+ * The resolved `homelab.yaml`: decoded, validated, every default applied and every derived value filled in
+ * (endpoint ports, image file name, per-node image storage, expanded VM names, normalised tags). Secrets are
+ * `Redacted`, so `JSON.stringify` and logs show `<redacted>`. Paths keep `~` (the CLI expands them).
+ */
+export interface HomelabConfig {
+  readonly proxmox: ProxmoxSettings
+  readonly ssh: SshSettings
+  readonly image: ImageSettings
+  readonly vm: VmSettings
+  readonly nodes: ReadonlyArray<NodeSettings>
+  readonly health: HealthSettings
+  readonly safety: SafetyLimits
+  readonly k3s: K3sSettings | undefined
+}
+
+export interface ProxmoxEndpoint {
+  /** `https://host:port` (port made explicit, default 8006). */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+}
+
+export type TlsSettings =
+  | { readonly mode: "system" }
+  | { readonly mode: "ca"; readonly ca: string }
+  | { readonly mode: "fingerprint"; readonly fingerprint: string }
+  | { readonly mode: "insecure" }
+
+export interface ProxmoxSettings {
+  /** At least one; the API is cluster-wide, the others are fallbacks tried in order. */
+  readonly endpoints: ReadonlyArray<ProxmoxEndpoint>
+  readonly auth: {
+    /** `user@realm!name` */
+    readonly tokenId: string
+    readonly user: string
+    readonly realm: string
+    readonly tokenName: string
+    readonly secret: Redacted.Redacted<string>
+  }
+  /** Fingerprints are uppercase colon hex. */
+  readonly tls: TlsSettings
+  readonly fallback: "ssh" | "off"
+}
+
+export interface SshSettings {
+  readonly user: string
+  readonly privateKey: string
+  readonly passphrase: Redacted.Redacted<string> | undefined
+  readonly agent: boolean
+  readonly knownHosts: { readonly mode: "strict" | "accept-new" | "off"; readonly file: string }
+  readonly port: number
+  readonly jump: { readonly host: string; readonly port: number; readonly user: string } | undefined
+}
+
+export type ChecksumAlgorithm = "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512"
+
+export interface ImageSettings {
+  readonly url: string
+  /** Lowercase hex. */
+  readonly checksum: { readonly algorithm: ChecksumAlgorithm; readonly value: string } | undefined
+  /** Explicit or derived from the URL (content import: `.img` → `.qcow2`). */
+  readonly filename: string
+  readonly storage: string
+  readonly content: "import" | "iso"
+  /** `<storage>:<content>/<filename>`, e.g. `local:import/noble.qcow2` (for `image.storage`). */
+  readonly volid: string
+}
+
+export interface VmSettings {
+  readonly nameTemplate: string
+  readonly diskSize: string
+  readonly user: string
+  readonly password: Redacted.Redacted<string> | undefined
+  /** Key lines or `*.pub` paths, as written. */
+  readonly sshKeys: ReadonlyArray<string>
+  readonly ipConfig: string
+  readonly nameserver: string | undefined
+  readonly searchdomain: string | undefined
+  /** Lowercase, sorted, deduplicated; always contains `safety.requireTag`. */
+  readonly tags: ReadonlyArray<string>
+  readonly cpuType: string
+  readonly vmidRange: { readonly lower: number; readonly upper: number } | undefined
+}
+
+export type K3sRole = "agent" | "server"
+
+export interface VmPlan {
+  /** Final VM name (template expanded), unique cluster-wide, a valid DNS name. */
+  readonly name: string
+  /** 1-based position on its node. */
+  readonly index: number
+  readonly role: K3sRole
+  /** Undefined: derive from the node's CPUs × cpuRatio. */
+  readonly cores: number | undefined
+  /** MiB; undefined: derive from the node's memory × memoryRatio. */
+  readonly memory: number | undefined
+  readonly diskSize: string
+  readonly ipConfig: string
+}
+
+export interface NodeSettings {
+  readonly name: string
+  readonly address: string | undefined
+  readonly sshPort: number
+  readonly storage: string
+  readonly imageStorage: string
+  readonly bridges: ReadonlyArray<string>
+  readonly cpuRatio: number
+  readonly memoryRatio: number
+  readonly vms: ReadonlyArray<VmPlan>
+}
+
+export interface HealthSettings {
+  readonly stopped: "recreate" | "start" | "keep"
+  readonly paused: "recreate" | "resume" | "keep"
+  readonly prelaunch: "recreate" | "keep"
+  readonly agentMissing: "keep" | "recreate"
+  readonly graceSeconds: number
+}
+
+export interface SafetyLimits {
+  readonly maxRecreatePerRun: number
+  readonly protect: { readonly names: ReadonlyArray<string>; readonly vmids: ReadonlyArray<number> }
+  /** Lowercase. */
+  readonly requireTag: string
+}
+
+export interface K3sSettings {
+  readonly server: { readonly host: string; readonly port: number; readonly user: string; readonly apiPort: number }
+  readonly role: K3sRole
+  readonly version: string | undefined
+  readonly channel: string | undefined
+  readonly installScriptUrl: string
+  readonly installFlags: ReadonlyArray<string>
+  readonly airgap: string | undefined
+  readonly token: Redacted.Redacted<string> | undefined
+}

@@ -1,0 +1,323 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
+/**
+ * The Effect Schema of `homelab.yaml` as written by the user (after `${ENV}` interpolation). Decoding applies the
+ * plain defaults; `parseConfig` then runs the cross-field checks and derives the resolved `HomelabConfig`.
+ * `configJsonSchema()` is generated from this same schema.
+ */
+import { Effect, Schema } from "effect"
+import {
+  bridgePattern,
+  checkEndpointUrl,
+  checkIpConfig,
+  checkSshKey,
+  checksumAlgorithms,
+  cpuTypePattern,
+  diskSizePattern,
+  fingerprintPattern,
+  isHostOrIp,
+  k3sVersionPattern,
+  nodeNamePattern,
+  storageIdPattern,
+  tagPattern,
+  tokenIdPattern
+} from "./internal/formats.js"
+
+// ---------------------------------------------------------------------------------------------- building blocks
+
+const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"] & S["Type"], description: string) =>
+  schema.annotate({ description, default: value }).pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
+
+/** An optional section whose keys all have defaults: a missing section decodes like `{}`. */
+const section = <S extends Schema.Top>(schema: S, description: string) => {
+  const annotated = schema.annotate({ description })
+  return Schema.withDecodingDefaultKey(Effect.succeed({} as (typeof annotated)["Encoded"]))(annotated)
+}
+
+const optional = <S extends Schema.Top>(schema: S, description: string) =>
+  Schema.optionalKey(schema.annotate({ description }))
+
+const patterned = (regExp: RegExp, expected: string) => Schema.String.check(Schema.isPattern(regExp, { expected }))
+
+// `toJsonSchema: () => ({})` marks the custom rule as "no JSON Schema counterpart" (plain string) so that the
+// field keeps its description in the generated JSON Schema.
+const checked = (check: (value: string) => string | undefined, expected: string) =>
+  Schema.String.check(Schema.makeFilter((value: string) => check(value), { expected, toJsonSchema: () => ({}) }))
+
+const nonEmpty = Schema.String.check(Schema.isMinLength(1, { expected: "a non-empty string" }))
+
+/** A secret: a literal or (better) a `${VAR}` reference; decoded into `Redacted`. */
+const secret = (description: string) => Schema.RedactedFromValue(nonEmpty.annotate({ description }))
+
+const port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }, { expected: "a port in 1..65535" }))
+const hostOrIp = checked(
+  (value) => (isHostOrIp(value) ? undefined : "an IP address or a DNS host name"),
+  "an IP address or a DNS host name"
+)
+const ratio = Schema.Finite.check(
+  Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMinimum: true }, { expected: "a number in (0, 1]" })
+)
+const storageId = patterned(storageIdPattern, "a PVE storage id like local or local-lvm")
+const diskSize = patterned(diskSizePattern, "a disk size like 64G (digits, then K, M, G or T; G = GiB)")
+const tag = patterned(tagPattern, "a PVE tag: letters, digits, and _ - + . (not first)")
+const path = nonEmpty
+const vmid = Schema.Int.check(
+  Schema.isBetween({ minimum: 100, maximum: 999_999_999 }, { expected: "a VM id in 100..999999999" })
+)
+
+// ---------------------------------------------------------------------------------------------- proxmox
+
+export const TlsSchema = Schema.Struct({
+  ca: optional(path, "Path of a PEM file with the CA that signed the PVE certificates."),
+  fingerprint: optional(
+    patterned(fingerprintPattern, "a SHA-256 fingerprint of 32 colon-separated hex bytes (AA:BB:...)"),
+    "SHA-256 fingerprint of the PVE API certificate (`ssl_fingerprint` of GET /nodes), AA:BB:... (32 bytes)."
+  ),
+  insecure: optional(Schema.Boolean, "Skip certificate verification entirely (not recommended).")
+}).annotate({
+  description: "How to trust the PVE API certificate: at most one of ca, fingerprint, insecure; none = system CAs."
+})
+
+export const ProxmoxSchema = Schema.Struct({
+  endpoint: optional(
+    checked(checkEndpointUrl, "an https URL like https://pve1.lan:8006"),
+    "The PVE API URL (https, default port 8006). One is enough: the API is cluster-wide."
+  ),
+  endpoints: optional(
+    Schema.Array(checked(checkEndpointUrl, "an https URL like https://pve1.lan:8006")).check(
+      Schema.isMinLength(1, { expected: "at least one endpoint" })
+    ),
+    "Several PVE API URLs, tried in order (alternative to endpoint)."
+  ),
+  auth: Schema.Struct({
+    tokenId: patterned(tokenIdPattern, "an API token id like root@pam!homelab (user@realm!name)").annotate({
+      description: "API token id, user@realm!name."
+    }),
+    secret: secret("API token secret (a UUID). Write ${PROXMOX_TOKEN_SECRET} and pass it in the environment.")
+  }).annotate({ description: "API token authentication." }),
+  tls: section(TlsSchema, "Certificate trust for the PVE API."),
+  fallback: withDefault(
+    Schema.Literals(["ssh", "off"]),
+    "ssh",
+    "When an API call is refused (root-only operations, API down): ssh = run pvesh/qm over SSH, off = fail."
+  )
+}).annotate({ description: "How to reach the Proxmox VE API." })
+
+// ---------------------------------------------------------------------------------------------- ssh
+
+export const SshSchema = Schema.Struct({
+  user: withDefault(nonEmpty, "root", "SSH user on the PVE nodes."),
+  privateKey: withDefault(path, "~/.ssh/id_ed25519", "Private key path (`~` is expanded by the CLI)."),
+  passphrase: Schema.optionalKey(secret("Passphrase of the private key (use ${VAR}).")),
+  agent: withDefault(Schema.Boolean, false, "Use the SSH agent (the CLI passes SSH_AUTH_SOCK)."),
+  knownHosts: section(
+    Schema.Struct({
+      mode: withDefault(
+        Schema.Literals(["strict", "accept-new", "off"]),
+        "accept-new",
+        "strict = host must already be known; accept-new = trust on first use, reject changed keys; off = no check."
+      ),
+      file: withDefault(path, "~/.ssh/known_hosts", "known_hosts file to read and (accept-new) append to.")
+    }),
+    "Host key verification."
+  ),
+  port: withDefault(port, 22, "SSH port of the PVE nodes (per node: nodes[].sshPort)."),
+  jump: optional(
+    Schema.Struct({
+      host: hostOrIp.annotate({ description: "Jump host address." }),
+      port: withDefault(port, 22, "Jump host SSH port."),
+      user: withDefault(nonEmpty, "root", "Jump host SSH user.")
+    }),
+    "Reach the nodes through this jump host (like ssh -J)."
+  )
+}).annotate({ description: "SSH to the PVE nodes (SSH fallback, image import, k3s token fetch)." })
+
+// ---------------------------------------------------------------------------------------------- image
+
+export const ImageSchema = Schema.Struct({
+  url: checked((value) => {
+    try {
+      const url = new URL(value)
+      return url.protocol === "https:" || url.protocol === "http:" ? undefined : "an http(s) URL"
+    } catch {
+      return "an http(s) URL"
+    }
+  }, "an http(s) URL").annotate({ description: "Cloud image URL, downloaded by PVE (download-url)." }),
+  checksum: optional(
+    nonEmpty,
+    "sha256:<hex> (algorithm prefix) or plain hex together with checksumAlgorithm. PVE verifies the download."
+  ),
+  checksumAlgorithm: optional(Schema.Literals(checksumAlgorithms), "Algorithm of a plain-hex checksum."),
+  filename: optional(
+    nonEmpty,
+    "File name on the storage. Default: from the URL; for content import a .img becomes .qcow2."
+  ),
+  storage: withDefault(storageId, "local", "Storage that holds the image (needs the content type)."),
+  content: withDefault(
+    Schema.Literals(["import", "iso"]),
+    "import",
+    "Storage content type: import (PVE 8.4+, .qcow2/.raw/.vmdk/.ova) or iso (.iso/.img)."
+  )
+}).annotate({ description: "The cloud image every VM disk is imported from." })
+
+// ---------------------------------------------------------------------------------------------- nodes
+
+export const VmEntrySchema = Schema.Struct({
+  name: optional(nonEmpty, "VM name; default from vm.nameTemplate."),
+  role: optional(Schema.Literals(["agent", "server"]), "k3s role of this VM; default k3s.role."),
+  cores: optional(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 512 }, { expected: "1..512 cores" })),
+    "vCPUs; default node cores x cpuRatio."
+  ),
+  memory: optional(
+    Schema.Int.check(Schema.isBetween({ minimum: 256, maximum: 4_194_304 }, { expected: "256..4194304 MiB" })),
+    "Memory in MiB; default node memory x memoryRatio."
+  ),
+  diskSize: optional(diskSize, "Disk size; default vm.diskSize."),
+  ipConfig: optional(
+    checked(checkIpConfig, "a PVE ipconfig like ip=dhcp or ip=10.0.0.5/24,gw=10.0.0.1"),
+    "ipconfig0 of this VM; default vm.ipConfig."
+  )
+}).annotate({ description: "One VM on this node." })
+
+export const NodeSchema = Schema.Struct({
+  name: patterned(nodeNamePattern, "a PVE node name (letters, digits, -; no dots)").annotate({
+    description: "PVE node name as in `pvecm nodes` (not an FQDN)."
+  }),
+  address: optional(hostOrIp, "IP or host name of the node for SSH (and API if no endpoint is given)."),
+  sshPort: optional(port, "SSH port of this node; default ssh.port."),
+  storage: withDefault(storageId, "local-lvm", "Storage for VM disks."),
+  imageStorage: optional(storageId, "Storage holding the image on this node; default image.storage."),
+  bridges: withDefault(
+    Schema.Array(patterned(bridgePattern, "a bridge name like vmbr0")).check(
+      Schema.isMinLength(1, { expected: "at least one bridge" })
+    ),
+    ["vmbr0"],
+    "Bridges; the VM gets one NIC per bridge (net0, net1, ...)."
+  ),
+  cpuRatio: withDefault(ratio, 0.5, "Share of the node's CPUs given to its VMs, in (0, 1]."),
+  memoryRatio: withDefault(ratio, 0.5, "Share of the node's memory given to its VMs, in (0, 1]."),
+  vms: optional(
+    Schema.Array(VmEntrySchema).check(Schema.isMinLength(1, { expected: "at least one VM" })),
+    "VMs on this node; default: one VM named from vm.nameTemplate."
+  )
+}).annotate({ description: "A PVE node that runs k3s VMs." })
+
+// ---------------------------------------------------------------------------------------------- vm defaults
+
+export const VmSchema = Schema.Struct({
+  nameTemplate: withDefault(
+    nonEmpty,
+    "k3s-vm-{node}",
+    "VM name template; placeholders {node} (node name) and {index} (1-based position of the VM on its node)."
+  ),
+  diskSize: withDefault(diskSize, "64G", "Disk size of every VM."),
+  user: withDefault(nonEmpty, "ubuntu", "cloud-init user (ciuser; replaces the image's default user)."),
+  password: Schema.optionalKey(secret("cloud-init password (cipassword); use ${VAR}.")),
+  sshKeys: withDefault(
+    Schema.Array(checked(checkSshKey, "an SSH public key (ssh-ed25519 AAAA...) or a path to a *.pub file")),
+    [],
+    "Public keys for the cloud-init user: key lines or *.pub paths (read by the CLI)."
+  ),
+  ipConfig: withDefault(
+    checked(checkIpConfig, "a PVE ipconfig like ip=dhcp or ip=10.0.0.5/24,gw=10.0.0.1"),
+    "ip=dhcp",
+    "cloud-init ipconfig0: ip=<CIDR|dhcp>[,gw=<ip>][,ip6=<CIDR|dhcp|auto>][,gw6=<ip6>]."
+  ),
+  nameserver: optional(nonEmpty, "DNS servers for cloud-init (space separated)."),
+  searchdomain: optional(nonEmpty, "DNS search domain for cloud-init."),
+  tags: withDefault(
+    Schema.Array(tag),
+    [],
+    "Extra PVE tags (normalised: lowercase, sorted, deduplicated); safety.requireTag is always added."
+  ),
+  cpuType: withDefault(patterned(cpuTypePattern, "a QEMU CPU model like host"), "host", "QEMU CPU type."),
+  vmidRange: optional(
+    Schema.Struct({
+      lower: vmid.annotate({ description: "Lowest VM id to allocate." }),
+      upper: vmid.annotate({ description: "Highest VM id to allocate." })
+    }),
+    "Allocate VM ids only in this range (default: PVE's next free id)."
+  )
+}).annotate({ description: "Settings for every VM." })
+
+// ---------------------------------------------------------------------------------------------- health / safety
+
+export const HealthSchema = Schema.Struct({
+  stopped: withDefault(Schema.Literals(["recreate", "start", "keep"]), "recreate", "What to do with a stopped VM."),
+  paused: withDefault(Schema.Literals(["recreate", "resume", "keep"]), "recreate", "What to do with a paused VM."),
+  prelaunch: withDefault(
+    Schema.Literals(["recreate", "keep"]),
+    "recreate",
+    "What to do with a VM stuck in prelaunch (QEMU up, guest never started)."
+  ),
+  agentMissing: withDefault(
+    Schema.Literals(["keep", "recreate"]),
+    "keep",
+    "What to do with a running VM whose guest agent does not answer."
+  ),
+  graceSeconds: withDefault(
+    Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 86_400 }, { expected: "0..86400 seconds" })),
+    180,
+    "How long a state must persist before it is remediated."
+  )
+}).annotate({ description: "Remediation per unhealthy VM state." })
+
+export const SafetySchema = Schema.Struct({
+  maxRecreatePerRun: withDefault(
+    Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 }, { expected: "0..1000" })),
+    1,
+    "At most this many VMs are destroyed and recreated per run (0 = never)."
+  ),
+  protect: withDefault(Schema.Array(Schema.Union([vmid, nonEmpty])), [], "VM names or VM ids that are never touched."),
+  requireTag: withDefault(tag, "homelab-managed", "Ownership tag: VMs without it are never modified or deleted.")
+}).annotate({ description: "Limits on destructive actions." })
+
+// ---------------------------------------------------------------------------------------------- k3s
+
+export const K3sSchema = Schema.Struct({
+  server: Schema.Struct({
+    host: hostOrIp.annotate({ description: "Address of an existing k3s server (SSH and API)." }),
+    port: withDefault(port, 22, "SSH port of the server."),
+    user: optional(nonEmpty, "SSH user on the server; default vm.user."),
+    apiPort: withDefault(port, 6443, "Kubernetes API port of the server.")
+  }).annotate({ description: "The existing k3s server that new VMs join (its token is fetched over SSH)." }),
+  role: withDefault(Schema.Literals(["agent", "server"]), "agent", "Role of new VMs."),
+  version: optional(
+    patterned(k3sVersionPattern, "a k3s version like v1.31.5+k3s1"),
+    "Pin the k3s version; default: the servers' version."
+  ),
+  channel: optional(nonEmpty, "Release channel when nothing is pinned (stable, latest, v1.31)."),
+  installScriptUrl: withDefault(
+    checked((value) => (value.startsWith("https://") ? undefined : "an https URL"), "an https URL"),
+    "https://get.k3s.io",
+    "install.sh location."
+  ),
+  installFlags: withDefault(
+    Schema.Array(nonEmpty),
+    [],
+    "Extra install flags, e.g. --disable=traefik (not --token/--server: those are managed)."
+  ),
+  airgap: optional(path, "Directory with the k3s binary, images and install.sh for airgapped installs."),
+  token: Schema.optionalKey(secret("Join token override (use ${VAR}); default: read from the server."))
+}).annotate({ description: "k3s membership of the VMs." })
+
+// ---------------------------------------------------------------------------------------------- document
+
+export const HomelabConfigSchema = Schema.Struct({
+  proxmox: ProxmoxSchema,
+  ssh: section(SshSchema, "SSH to the PVE nodes."),
+  image: ImageSchema,
+  vm: section(VmSchema, "Settings for every VM."),
+  nodes: Schema.Array(NodeSchema)
+    .check(Schema.isMinLength(1, { expected: "at least one node" }))
+    .annotate({ description: "The PVE nodes, each running its k3s VM(s)." }),
+  health: section(HealthSchema, "Remediation per unhealthy VM state."),
+  safety: section(SafetySchema, "Limits on destructive actions."),
+  k3s: optional(K3sSchema, "k3s membership (optional).")
+}).annotate({
+  title: "homelab.yaml",
+  description: "Desired state of a Proxmox VE cluster with one k3s VM per node (homelab apply)."
+})
+
+/** The decoded file, with plain defaults applied (before cross-field derivation). */
+export type HomelabConfigFile = typeof HomelabConfigSchema.Type

@@ -1,0 +1,250 @@
+/**
+ * Cross-field rules that a per-field schema cannot express. They run on the raw (interpolated) data, defensively,
+ * so that they are reported together with the schema issues instead of only after those are fixed.
+ */
+import { expandTemplate, parseChecksum, placeholdersOf } from "./derive.js"
+import {
+  deriveImageFilename,
+  dnsNamePattern,
+  importFilenamePattern,
+  isoFilenamePattern,
+  nameTemplatePlaceholders,
+  staticIpv4
+} from "./formats.js"
+import type { RawIssue } from "./issues.js"
+import { displayPath, type PathSegment } from "./path.js"
+import { closest } from "./suggest.js"
+
+type Raw = Record<string, unknown>
+
+const obj = (value: unknown): Raw | undefined =>
+  value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Raw) : undefined
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
+const arr = (value: unknown): ReadonlyArray<unknown> | undefined => (Array.isArray(value) ? value : undefined)
+
+const managedK3sFlags = ["--token", "--token-file", "--server", "--agent-token", "--agent-token-file", "-t", "-s"]
+
+export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
+  const issues: Array<RawIssue> = []
+  const doc = obj(root)
+  if (doc === undefined) return issues
+
+  // proxmox: exactly one of endpoint / endpoints; at most one TLS trust mode
+  const proxmox = obj(doc.proxmox)
+  if (proxmox !== undefined) {
+    if (proxmox.endpoint !== undefined && proxmox.endpoints !== undefined) {
+      issues.push({
+        code: "conflict",
+        path: ["proxmox", "endpoints"],
+        at: "key",
+        expected: "either proxmox.endpoint or proxmox.endpoints, not both",
+        found: "both"
+      })
+    } else if (proxmox.endpoint === undefined && proxmox.endpoints === undefined) {
+      issues.push({
+        code: "missing-key",
+        path: ["proxmox", "endpoint"],
+        expected: "an https URL like https://pve1.lan:8006 (or a list in proxmox.endpoints)",
+        found: "nothing (the key is required)"
+      })
+    }
+    const tls = obj(proxmox.tls)
+    if (tls !== undefined) {
+      const modes = [
+        tls.ca !== undefined ? "ca" : undefined,
+        tls.fingerprint !== undefined ? "fingerprint" : undefined,
+        tls.insecure === true ? "insecure" : undefined
+      ].filter((mode): mode is string => mode !== undefined)
+      if (modes.length > 1) {
+        issues.push({
+          code: "conflict",
+          path: ["proxmox", "tls"],
+          expected: "at most one of ca, fingerprint, insecure: true (none = system CAs)",
+          found: modes.join(" and ")
+        })
+      }
+    }
+  }
+
+  // image: checksum form, file name vs content type
+  const image = obj(doc.image)
+  if (image !== undefined) {
+    const checksum = str(image.checksum)
+    const algorithm = str(image.checksumAlgorithm)
+    if (checksum !== undefined) {
+      const parsed = parseChecksum(checksum, algorithm)
+      if (parsed._tag === "Error") {
+        issues.push({
+          code: parsed.code,
+          path: ["image", parsed.field],
+          expected: parsed.expected,
+          ...(parsed.code === "missing-key" ? { found: "nothing" } : {})
+        })
+      }
+    } else if (algorithm !== undefined) {
+      issues.push({
+        code: "conflict",
+        path: ["image", "checksumAlgorithm"],
+        at: "key",
+        expected: "checksumAlgorithm only together with image.checksum",
+        found: "no checksum"
+      })
+    }
+    const content =
+      image.content === "iso" ? "iso" : image.content === undefined || image.content === "import" ? "import" : undefined
+    const filename = str(image.filename)
+    const url = str(image.url)
+    if (content !== undefined && filename !== undefined) {
+      const ok = content === "import" ? importFilenamePattern.test(filename) : isoFilenamePattern.test(filename)
+      if (!ok) {
+        issues.push({
+          code: "invalid-value",
+          path: ["image", "filename"],
+          expected:
+            content === "import"
+              ? "a file name of [a-zA-Z0-9-.+=_] ending in .qcow2, .raw, .vmdk or .ova (content import)"
+              : "a file name ending in .iso or .img (content iso)"
+        })
+      }
+    } else if (content !== undefined && url !== undefined && filename === undefined) {
+      const derived = deriveImageFilename(url, content)
+      if ("error" in derived) {
+        issues.push({
+          code: "invalid-value",
+          path: ["image", "url"],
+          expected: derived.error,
+          suggestion: "set image.filename explicitly"
+        })
+      }
+    }
+  }
+
+  // vm: name template placeholders, vmid range
+  const vm = obj(doc.vm)
+  const template = str(vm?.nameTemplate) ?? "k3s-vm-{node}"
+  let templateOk = vm?.nameTemplate === undefined || typeof vm.nameTemplate === "string"
+  if (templateOk) {
+    for (const placeholder of placeholdersOf(template)) {
+      if (!(nameTemplatePlaceholders as ReadonlyArray<string>).includes(placeholder)) {
+        templateOk = false
+        const suggestion = closest(placeholder, nameTemplatePlaceholders)
+        issues.push({
+          code: "invalid-value",
+          path: ["vm", "nameTemplate"],
+          expected: "a template with the placeholders {node} and {index} only",
+          found: `${JSON.stringify(template)} with {${placeholder}}`,
+          ...(suggestion === undefined ? {} : { suggestion: `did you mean {${suggestion}}?` })
+        })
+      }
+    }
+  }
+  const range = obj(vm?.vmidRange)
+  if (range !== undefined && typeof range.lower === "number" && typeof range.upper === "number") {
+    if (range.lower > range.upper) {
+      issues.push({
+        code: "conflict",
+        path: ["vm", "vmidRange"],
+        expected: "lower <= upper",
+        found: `lower ${range.lower} > upper ${range.upper}`
+      })
+    }
+  }
+  const defaultIpConfig = str(vm?.ipConfig) ?? "ip=dhcp"
+
+  // nodes: unique names; VM names expand to unique, valid DNS names; static addresses used once
+  const nodes = arr(doc.nodes) ?? []
+  const nodeNames = new Map<string, number>()
+  const vmNames = new Map<string, string>()
+  const staticIps = new Map<string, string>()
+  nodes.forEach((rawNode, nodeIndex) => {
+    const node = obj(rawNode)
+    const name = str(node?.name)
+    if (node === undefined || name === undefined) return
+    const lower = name.toLowerCase()
+    const first = nodeNames.get(lower)
+    if (first !== undefined) {
+      issues.push({
+        code: "duplicate",
+        path: ["nodes", nodeIndex, "name"],
+        expected: "a node name used once",
+        found: `${JSON.stringify(name)} (also nodes[${first}].name)`
+      })
+      return
+    }
+    nodeNames.set(lower, nodeIndex)
+    const entries = arr(node.vms) ?? [{}]
+    entries.forEach((rawEntry, vmIndex) => {
+      const entry = obj(rawEntry) ?? {}
+      const explicit = str(entry.name)
+      const entryPath: Array<PathSegment> =
+        node.vms === undefined ? ["nodes", nodeIndex] : ["nodes", nodeIndex, "vms", vmIndex]
+      const namePath: Array<PathSegment> = explicit === undefined ? entryPath : [...entryPath, "name"]
+      const vmName = explicit ?? (templateOk ? expandTemplate(template, name, vmIndex + 1) : undefined)
+      if (vmName === undefined) return
+      const origin = explicit === undefined ? ` (from vm.nameTemplate ${JSON.stringify(template)})` : ""
+      if (!dnsNamePattern.test(vmName)) {
+        issues.push({
+          code: "invalid-value",
+          path: namePath,
+          expected: `a VM name that is a valid DNS name (letters, digits, -, dots between labels) on node ${name}`,
+          found: `${JSON.stringify(vmName)}${origin}`
+        })
+        return
+      }
+      const other = vmNames.get(vmName.toLowerCase())
+      if (other !== undefined) {
+        issues.push({
+          code: "duplicate",
+          path: namePath,
+          expected: `a VM name unique in the cluster on node ${name}`,
+          found: `${JSON.stringify(vmName)}${origin}, already used by ${other}`,
+          ...(explicit === undefined && !template.includes("{index}") && entries.length > 1
+            ? { suggestion: "add {index} to vm.nameTemplate or give the VMs names" }
+            : {})
+        })
+        return
+      }
+      vmNames.set(vmName.toLowerCase(), displayPath(namePath))
+      const ipConfig = str(entry.ipConfig) ?? defaultIpConfig
+      const ip = staticIpv4(ipConfig)
+      if (ip !== undefined) {
+        const owner = staticIps.get(ip)
+        const ipPath: Array<PathSegment> =
+          entry.ipConfig === undefined ? ["vm", "ipConfig"] : [...entryPath, "ipConfig"]
+        if (owner !== undefined) {
+          issues.push({
+            code: "duplicate",
+            path: ipPath,
+            expected: `a static address used by one VM only (VM ${vmName} on node ${name})`,
+            found: `${ip}, already used by ${owner}`,
+            suggestion: "give each VM its own ipConfig (nodes[].vms[].ipConfig)"
+          })
+        } else staticIps.set(ip, `VM ${vmName}`)
+      }
+    })
+  })
+
+  // k3s: install flags are flags, and the join flags are managed
+  const k3s = obj(doc.k3s)
+  const flags = arr(k3s?.installFlags) ?? []
+  flags.forEach((flag, index) => {
+    if (typeof flag !== "string") return
+    const name = flag.trim().split(/[=\s]/u)[0] ?? ""
+    if (!flag.trim().startsWith("-")) {
+      issues.push({
+        code: "invalid-value",
+        path: ["k3s", "installFlags", index],
+        expected: "a flag starting with - (like --disable=traefik)"
+      })
+    } else if (managedK3sFlags.includes(name)) {
+      issues.push({
+        code: "invalid-value",
+        path: ["k3s", "installFlags", index],
+        expected: "a flag other than --token, --token-file, --server, --agent-token (managed by homelab)",
+        found: `${name} (value hidden)`,
+        suggestion: name.includes("token") ? "use k3s.token" : "use k3s.server"
+      })
+    }
+  })
+  return issues
+}

@@ -1,0 +1,101 @@
+/**
+ * Turns a parsed YAML document into plain data plus a side table of source positions per path, applying
+ * `${ENV}` interpolation to string scalars on the way.
+ */
+import type { Document, LineCounter, Node as YamlNode } from "yaml"
+import { isAlias, isMap, isScalar, isSeq, Scalar } from "yaml"
+import { hasInterpolation, interpolate } from "./interpolate.js"
+import { formatPath, type PathSegment } from "./path.js"
+
+export interface Position {
+  readonly line: number
+  readonly column: number
+}
+
+export interface EnvProblem {
+  readonly path: ReadonlyArray<PathSegment>
+  readonly position: Position | undefined
+  readonly template: string
+  readonly variable?: string
+  readonly detail?: string
+}
+
+export interface SourceTree {
+  readonly value: unknown
+  /** Position of the value at a path (formatted with `formatPath`). */
+  readonly positions: ReadonlyMap<string, Position>
+  /** Position of the key of a map entry at a path. */
+  readonly keyPositions: ReadonlyMap<string, Position>
+  /** Paths whose value came out of interpolation, with the original text (the resolved value is never shown). */
+  readonly interpolated: ReadonlyMap<string, string>
+  readonly envProblems: ReadonlyArray<EnvProblem>
+}
+
+const plainNumber = /^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/u
+
+export const buildTree = (
+  doc: Document,
+  lineCounter: LineCounter,
+  env: Readonly<Record<string, string | undefined>>
+): SourceTree => {
+  const positions = new Map<string, Position>()
+  const keyPositions = new Map<string, Position>()
+  const interpolated = new Map<string, string>()
+  const envProblems: Array<EnvProblem> = []
+
+  const positionOf = (node: { range?: readonly [number, number, number] | null | undefined } | null | undefined) => {
+    const offset = node?.range?.[0]
+    if (offset === undefined) return undefined
+    const { line, col } = lineCounter.linePos(offset)
+    return { line, column: col }
+  }
+
+  const walk = (node: unknown, path: Array<PathSegment>, depth: number): unknown => {
+    if (depth > 64) return null
+    const key = formatPath(path)
+    const pos = positionOf(node as YamlNode)
+    if (pos !== undefined && !positions.has(key)) positions.set(key, pos)
+    if (isAlias(node)) return walk(node.resolve(doc), path, depth + 1)
+    if (isMap(node)) {
+      const out: Record<string, unknown> = {}
+      for (const pair of node.items) {
+        const rawKey = isScalar(pair.key) ? pair.key.value : pair.key
+        const name = String(rawKey)
+        const childPath = [...path, name]
+        const keyPos = positionOf(pair.key as YamlNode)
+        if (keyPos !== undefined) keyPositions.set(formatPath(childPath), keyPos)
+        if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
+          // `key:` with nothing after it means "not set" (an empty section or list)
+          if (keyPos !== undefined) positions.set(formatPath(childPath), keyPos)
+          continue
+        }
+        out[name] = walk(pair.value, childPath, depth + 1)
+      }
+      return out
+    }
+    if (isSeq(node)) return node.items.map((item, index) => walk(item, [...path, index], depth + 1))
+    if (isScalar(node)) {
+      const value = node.value
+      if (typeof value !== "string" || !hasInterpolation(value)) return value
+      const result = interpolate(value, env)
+      interpolated.set(key, value)
+      for (const problem of result.problems) {
+        envProblems.push(
+          problem._tag === "Missing"
+            ? { path, position: pos, template: value, variable: problem.variable }
+            : { path, position: pos, template: value, detail: problem.detail }
+        )
+      }
+      // An unquoted `${PORT}` may stand for a number or a boolean, as if the text had been written in place.
+      if (node.type === Scalar.PLAIN) {
+        if (plainNumber.test(result.value)) return Number(result.value)
+        if (result.value === "true" || result.value === "false") return result.value === "true"
+      }
+      return result.value
+    }
+    return null
+  }
+
+  const value = doc.contents === null ? null : walk(doc.contents, [], 0)
+  return { value, positions, keyPositions, interpolated, envProblems }
+}

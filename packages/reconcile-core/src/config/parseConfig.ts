@@ -1,0 +1,115 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
+import { Effect, Result, Schema } from "effect"
+import { LineCounter, parseDocument } from "yaml"
+import { ConfigError, ConfigInvalid, ConfigMissingVariables, ConfigYamlError } from "./ConfigError.js"
+import type { ConfigIssue } from "./ConfigIssue.js"
+import type { HomelabConfig } from "./HomelabConfig.js"
+import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
+import { fromSchemaIssue, locate, type RawIssue } from "./internal/issues.js"
+import { formatPath, rootPath } from "./internal/path.js"
+import { resolveConfig } from "./internal/resolve.js"
+import { crossFieldIssues } from "./internal/semantic.js"
+import { buildTree } from "./internal/yamlTree.js"
+
+export interface ParseConfigOptions {
+  /** Variables for `${VAR}` interpolation. The library never reads `process.env`; the CLI passes it here. */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** File name used in messages (default `homelab.yaml`). */
+  readonly source?: string
+}
+
+const decode = Schema.decodeUnknownResult(HomelabConfigSchema)
+
+const bySourceOrder = (a: ConfigIssue, b: ConfigIssue): number =>
+  (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER) ||
+  (a.column ?? 0) - (b.column ?? 0) ||
+  a.path.localeCompare(b.path)
+
+const failWith = (source: string, issues: Array<ConfigIssue>): ConfigError => {
+  const variables = issues.filter((issue) => issue.code === "missing-variable")
+  const reason =
+    issues.length > 0 && issues[0]!.code === "yaml-syntax"
+      ? new ConfigYamlError({ count: issues.length })
+      : variables.length === issues.length
+        ? new ConfigMissingVariables({
+            variables: [...new Set(variables.map((issue) => /`([^`]+)`/u.exec(issue.expected)?.[1] ?? ""))]
+          })
+        : new ConfigInvalid({ count: issues.length })
+  return new ConfigError({ reason, source, issues })
+}
+
+/**
+ * Parses and validates `homelab.yaml` text: YAML syntax, `${ENV}` interpolation from `options.env`, the schema
+ * (unknown keys with suggestions, types, formats), then cross-field rules. Every problem is collected into one
+ * `ConfigError`; on success the resolved `HomelabConfig` has all defaults applied and secrets `Redacted`.
+ */
+export const parseConfig = Effect.fnUntraced(function* (
+  text: string,
+  options: ParseConfigOptions
+): Effect.fn.Return<HomelabConfig, ConfigError> {
+  const source = options.source ?? "homelab.yaml"
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    // Later syntax errors are mostly consequences of the first ones: keep a readable handful.
+    const issues = doc.errors.slice(0, 5).map((error): ConfigIssue => {
+      const position = lineCounter.linePos(error.pos[0])
+      return {
+        code: "yaml-syntax",
+        path: rootPath,
+        line: position.line,
+        column: position.col,
+        expected: "valid YAML",
+        found: error.message.split("\n")[0] ?? error.code
+      }
+    })
+    return yield* failWith(source, issues)
+  }
+
+  const tree = buildTree(doc, lineCounter, options.env)
+  const raw: Array<RawIssue> = []
+  const envFailed = new Set<string>()
+  for (const problem of tree.envProblems) {
+    envFailed.add(formatPath(problem.path))
+    raw.push(
+      problem.variable !== undefined
+        ? {
+            code: "missing-variable",
+            path: problem.path,
+            expected: `environment variable \`${problem.variable}\` to be set (used in ${JSON.stringify(problem.template)})`,
+            found: "no such variable",
+            suggestion: `export ${problem.variable}=... or write \${${problem.variable}:-default}`
+          }
+        : {
+            code: "interpolation-syntax",
+            path: problem.path,
+            expected: problem.detail ?? "a valid ${VAR} reference",
+            found: JSON.stringify(problem.template)
+          }
+    )
+  }
+
+  const decoded = decode(tree.value, { errors: "all", onExcessProperty: "error" })
+  const derived = [
+    ...(Result.isFailure(decoded) ? fromSchemaIssue(tree, decoded.failure.issue) : []),
+    ...crossFieldIssues(tree.value)
+  ]
+  // A value whose variable is missing was not really written by the user: don't also complain about its format.
+  for (const issue of derived) {
+    const key = formatPath(issue.path)
+    if (!envFailed.has(key)) raw.push(issue)
+  }
+
+  const seen = new Set<string>()
+  const issues = raw
+    .map((issue) => locate(tree, issue))
+    .filter((issue) => {
+      const key = `${issue.code}|${issue.path}|${issue.expected}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
+    .sort(bySourceOrder)
+  if (issues.length > 0 || Result.isFailure(decoded)) return yield* failWith(source, issues)
+  return resolveConfig(decoded.success)
+})

@@ -1,0 +1,658 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { ConfigError } from "../../src/config/ConfigError.js"
+import { parseConfig } from "../../src/config/parseConfig.js"
+import { baseEnv, issueAt, minimal, parseErr, parseOk, secretValue } from "./helpers.js"
+
+describe("parseConfig defaults", () => {
+  it.effect("applies every default to a minimal document", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(minimal)
+      assert.deepStrictEqual(config.proxmox.endpoints, [{ url: "https://pve1.lan:8006", host: "pve1.lan", port: 8006 }])
+      assert.strictEqual(config.proxmox.auth.tokenId, "root@pam!homelab")
+      assert.deepStrictEqual(
+        [config.proxmox.auth.user, config.proxmox.auth.realm, config.proxmox.auth.tokenName],
+        ["root", "pam", "homelab"]
+      )
+      assert.strictEqual(Redacted.value(config.proxmox.auth.secret), secretValue)
+      assert.deepStrictEqual(config.proxmox.tls, { mode: "system" })
+      assert.strictEqual(config.proxmox.fallback, "ssh")
+      assert.deepStrictEqual(config.ssh, {
+        user: "root",
+        privateKey: "~/.ssh/id_ed25519",
+        passphrase: undefined,
+        agent: false,
+        knownHosts: { mode: "accept-new", file: "~/.ssh/known_hosts" },
+        port: 22,
+        jump: undefined
+      })
+      assert.deepStrictEqual(config.image, {
+        url: "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
+        checksum: undefined,
+        filename: "noble-server-cloudimg-amd64.qcow2",
+        storage: "local",
+        content: "import",
+        volid: "local:import/noble-server-cloudimg-amd64.qcow2"
+      })
+      assert.deepStrictEqual(config.vm, {
+        nameTemplate: "k3s-vm-{node}",
+        diskSize: "64G",
+        user: "ubuntu",
+        password: undefined,
+        sshKeys: [],
+        ipConfig: "ip=dhcp",
+        nameserver: undefined,
+        searchdomain: undefined,
+        tags: ["homelab-managed"],
+        cpuType: "host",
+        vmidRange: undefined
+      })
+      assert.deepStrictEqual(config.nodes, [
+        {
+          name: "pve1",
+          address: undefined,
+          sshPort: 22,
+          storage: "local-lvm",
+          imageStorage: "local",
+          bridges: ["vmbr0"],
+          cpuRatio: 0.5,
+          memoryRatio: 0.5,
+          vms: [
+            {
+              name: "k3s-vm-pve1",
+              index: 1,
+              role: "agent",
+              cores: undefined,
+              memory: undefined,
+              diskSize: "64G",
+              ipConfig: "ip=dhcp"
+            }
+          ]
+        }
+      ])
+      assert.deepStrictEqual(config.health, {
+        stopped: "recreate",
+        paused: "recreate",
+        prelaunch: "recreate",
+        agentMissing: "keep",
+        graceSeconds: 180
+      })
+      assert.deepStrictEqual(config.safety, {
+        maxRecreatePerRun: 1,
+        protect: { names: [], vmids: [] },
+        requireTag: "homelab-managed"
+      })
+      assert.strictEqual(config.k3s, undefined)
+    })
+  )
+
+  it.effect("derives VM names, image storage, tags, TLS, checksum and k3s settings", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(`proxmox:
+  endpoints: [https://10.0.0.1:8443/api2/json, "https://[fd00::1]"]
+  auth: { tokenId: homelab@pve!apply, secret: literal-secret }
+  tls: { fingerprint: "${"ab:".repeat(31)}cd" }
+  fallback: "off"
+image:
+  url: https://example.org/images/debian-12.qcow2?sig=1
+  checksum: 0123456789ABCDEF0123456789abcdef01234567
+  checksumAlgorithm: sha1
+  storage: images
+vm:
+  nameTemplate: "k3s-{node}-{index}"
+  tags: [Prod, k3s, prod, K3S]
+  ipConfig: ip=10.0.0.50/24,gw=10.0.0.1,ip6=auto
+safety:
+  protect: [k3s-pve1-1, 101]
+  requireTag: Owned-By-Homelab
+nodes:
+  - name: pve1
+    imageStorage: local
+    sshPort: 2222
+    vms:
+      - { role: server, cores: 4, memory: 8192, ipConfig: ip=dhcp }
+      - { name: extra, diskSize: 128G, ipConfig: "ip=10.0.0.51/24" }
+  - name: pve2
+    bridges: [vmbr0, vmbr1]
+    cpuRatio: 1
+    vms: [{ ipConfig: ip=dhcp }]
+k3s:
+  server: { host: 10.0.0.60 }
+  role: server
+  version: v1.31.5+k3s1
+  installFlags: [--disable=traefik]
+  token: \${K3S_TOKEN:-fallback-token}
+`)
+      assert.deepStrictEqual(
+        config.proxmox.endpoints.map((endpoint) => endpoint.url),
+        ["https://10.0.0.1:8443", "https://[fd00::1]:8006"]
+      )
+      assert.strictEqual(config.proxmox.endpoints[1]?.host, "fd00::1")
+      assert.deepStrictEqual(config.proxmox.tls, { mode: "fingerprint", fingerprint: `${"AB:".repeat(31)}CD` })
+      assert.strictEqual(config.proxmox.fallback, "off")
+      assert.deepStrictEqual(config.image.checksum, {
+        algorithm: "sha1",
+        value: "0123456789abcdef0123456789abcdef01234567"
+      })
+      assert.strictEqual(config.image.filename, "debian-12.qcow2")
+      assert.strictEqual(config.image.volid, "images:import/debian-12.qcow2")
+      assert.deepStrictEqual(config.vm.tags, ["k3s", "owned-by-homelab", "prod"])
+      assert.strictEqual(config.safety.requireTag, "owned-by-homelab")
+      assert.deepStrictEqual(config.safety.protect, { names: ["k3s-pve1-1"], vmids: [101] })
+      assert.deepStrictEqual(
+        config.nodes.map((node) => [node.name, node.imageStorage, node.sshPort, node.bridges.join(",")]),
+        [
+          ["pve1", "local", 2222, "vmbr0"],
+          ["pve2", "images", 22, "vmbr0,vmbr1"]
+        ]
+      )
+      assert.deepStrictEqual(
+        config.nodes.flatMap((node) => node.vms.map((vm) => [vm.name, vm.index, vm.role, vm.diskSize, vm.ipConfig])),
+        [
+          ["k3s-pve1-1", 1, "server", "64G", "ip=dhcp"],
+          ["extra", 2, "server", "128G", "ip=10.0.0.51/24"],
+          ["k3s-pve2-1", 1, "server", "64G", "ip=dhcp"]
+        ]
+      )
+      assert.deepStrictEqual(config.nodes[0]?.vms[0]?.cores, 4)
+      assert.deepStrictEqual(config.nodes[0]?.vms[0]?.memory, 8192)
+      assert.strictEqual(config.k3s?.server.user, "ubuntu")
+      assert.strictEqual(config.k3s?.server.apiPort, 6443)
+      assert.strictEqual(config.k3s?.version, "v1.31.5+k3s1")
+      assert.strictEqual(config.k3s?.installScriptUrl, "https://get.k3s.io")
+      assert.strictEqual(Redacted.value(config.k3s!.token!), "fallback-token")
+      assert.strictEqual(Redacted.value(config.proxmox.auth.secret), "literal-secret")
+    })
+  )
+
+  it.effect("keeps an iso image name and treats an empty `key:` as not set", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(
+        `${minimal.replace("noble-server-cloudimg-amd64.img", "alpine.iso")}  - name: pve2
+    vms:
+image:
+`
+          .replace("image:\n  url", "image:\n  content: iso\n  url")
+          .replace(/\nimage:\n$/u, "\nssh:\n")
+      )
+      assert.strictEqual(config.image.filename, "alpine.iso")
+      assert.strictEqual(config.image.volid, "local:iso/alpine.iso")
+      assert.deepStrictEqual(
+        config.nodes.map((node) => node.vms.map((vm) => vm.name)),
+        [["k3s-vm-pve1"], ["k3s-vm-pve2"]]
+      )
+      assert.strictEqual(config.ssh.user, "root")
+    })
+  )
+})
+
+describe("parseConfig errors", () => {
+  it.effect("renders the example line from the issue: path, line:column, expected, found", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}  - name: pve2
+    cpuRatio: 1.5
+`)
+      assert.strictEqual(error.reason._tag, "ConfigInvalid")
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "invalid-value",
+          path: "nodes[1].cpuRatio",
+          line: 11,
+          column: 15,
+          expected: "a number in (0, 1]",
+          found: "1.5"
+        }
+      ])
+      assert.strictEqual(
+        error.message,
+        "homelab.yaml: 1 problem\nhomelab.yaml:11:15 nodes[1].cpuRatio: expected a number in (0, 1], found 1.5"
+      )
+    })
+  )
+
+  it.effect("uses the source name in messages", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(parseConfig("nodes: 1\n", { env: {}, source: "lab/homelab.yaml" }))
+      assert.strictEqual(error.source, "lab/homelab.yaml")
+      assert.strictEqual(
+        error.message,
+        [
+          "lab/homelab.yaml: 3 problems",
+          "lab/homelab.yaml:1:1 image: expected a mapping, found nothing (the key is required)",
+          "lab/homelab.yaml:1:1 proxmox: expected a mapping, found nothing (the key is required)",
+          "lab/homelab.yaml:1:8 nodes: expected a list, found 1"
+        ].join("\n")
+      )
+    })
+  )
+
+  it.effect("rejects unknown keys with a Levenshtein suggestion from the keys of that level", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal.replace("nodes:", "nodse:")}vm:
+  dsikSize: 32G
+  cpu_type: host
+  frobnicate: 1
+`)
+      assert.deepStrictEqual(issueAt(error, "nodse"), {
+        code: "unknown-key",
+        path: "nodse",
+        line: 8,
+        column: 1,
+        expected: "a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, k3s)",
+        found: 'unknown key "nodse"',
+        suggestion: 'did you mean "nodes"?'
+      })
+      assert.deepStrictEqual(issueAt(error, "nodes"), {
+        code: "missing-key",
+        path: "nodes",
+        line: 1,
+        column: 1,
+        expected: "a list",
+        found: "nothing (the key is required)"
+      })
+      assert.strictEqual(issueAt(error, "vm.dsikSize")?.suggestion, 'did you mean "diskSize"?')
+      assert.deepStrictEqual([issueAt(error, "vm.dsikSize")?.line, issueAt(error, "vm.dsikSize")?.column], [11, 3])
+      assert.strictEqual(issueAt(error, "vm.cpu_type")?.suggestion, 'did you mean "cpuType"?')
+      assert.strictEqual(issueAt(error, "vm.frobnicate")?.code, "unknown-key")
+      assert.strictEqual(issueAt(error, "vm.frobnicate")?.suggestion, undefined)
+      assert.include(
+        error.message,
+        'homelab.yaml:8:1 nodse: expected a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, k3s), found unknown key "nodse" (did you mean "nodes"?)'
+      )
+    })
+  )
+
+  it.effect("reports a nested unknown key at the key's own position", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}  - name: pve2
+    bridges: [vmbr0]
+    cpuRatoi: 0.5
+`)
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "unknown-key",
+          path: "nodes[1].cpuRatoi",
+          line: 12,
+          column: 5,
+          expected:
+            "a known key at nodes[1] (name, address, sshPort, storage, imageStorage, bridges, cpuRatio, memoryRatio, vms)",
+          found: 'unknown key "cpuRatoi"',
+          suggestion: 'did you mean "cpuRatio"?'
+        }
+      ])
+    })
+  )
+
+  it.effect("reports wrong types, enum typos and formats with what was expected", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`proxmox:
+  endpoint: http://pve1.lan
+  auth: { tokenId: root-pam-homelab, secret: x }
+ssh:
+  port: "22"
+  knownHosts: { mode: strickt }
+image:
+  url: https://example.org/a.img
+  content: imprt
+nodes:
+  - name: pve1.lan
+    bridges: []
+    storage: 9local
+vm:
+  diskSize: 64GB
+  ipConfig: ip=dhcp,gw=10.0.0.1
+  sshKeys: [id_ed25519, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0 me@host"]
+  tags: ["bad tag"]
+health:
+  paused: resum
+  graceSeconds: -1
+k3s:
+  server: { host: "not a host" }
+  version: "1.31"
+`)
+      const summary = error.issues.map((issue) => [
+        issue.path,
+        issue.code,
+        issue.expected,
+        issue.found,
+        issue.suggestion
+      ])
+      assert.deepStrictEqual(summary, [
+        [
+          "proxmox.endpoint",
+          "invalid-value",
+          "an https URL (the PVE API only listens on https), not http://",
+          '"http://pve1.lan"',
+          undefined
+        ],
+        [
+          "proxmox.auth.tokenId",
+          "invalid-value",
+          "an API token id like root@pam!homelab (user@realm!name)",
+          '"root-pam-homelab"',
+          undefined
+        ],
+        ["ssh.port", "invalid-type", "a port in 1..65535", '"22"', undefined],
+        [
+          "ssh.knownHosts.mode",
+          "invalid-value",
+          'one of "strict", "accept-new", "off"',
+          '"strickt"',
+          'did you mean "strict"?'
+        ],
+        ["image.content", "invalid-value", 'one of "import", "iso"', '"imprt"', 'did you mean "import"?'],
+        ["nodes[0].name", "invalid-value", "a PVE node name (letters, digits, -; no dots)", '"pve1.lan"', undefined],
+        ["nodes[0].bridges", "invalid-value", "at least one bridge", "an empty list", undefined],
+        ["nodes[0].storage", "invalid-value", "a PVE storage id like local or local-lvm", '"9local"', undefined],
+        [
+          "vm.diskSize",
+          "invalid-value",
+          "a disk size like 64G (digits, then K, M, G or T; G = GiB)",
+          '"64GB"',
+          undefined
+        ],
+        [
+          "vm.ipConfig",
+          "invalid-value",
+          "gw only together with a static ip (PVE ignores it)",
+          '"ip=dhcp,gw=10.0.0.1"',
+          undefined
+        ],
+        [
+          "vm.sshKeys[0]",
+          "invalid-value",
+          "an SSH public key (ssh-ed25519 AAAA... comment) or a path to a *.pub file",
+          '"id_ed25519"',
+          undefined
+        ],
+        ["vm.tags[0]", "invalid-value", "a PVE tag: letters, digits, and _ - + . (not first)", '"bad tag"', undefined],
+        ["health.paused", "invalid-value", 'one of "recreate", "resume", "keep"', '"resum"', 'did you mean "resume"?'],
+        ["health.graceSeconds", "invalid-value", "0..86400 seconds", "-1", undefined],
+        ["k3s.server.host", "invalid-value", "an IP address or a DNS host name", '"not a host"', undefined],
+        ["k3s.version", "invalid-value", "a k3s version like v1.31.5+k3s1", '"1.31"', undefined]
+      ])
+      assert.deepStrictEqual(
+        error.issues.map((issue) => `${issue.line}:${issue.column}`),
+        [
+          "2:13",
+          "3:20",
+          "5:9",
+          "6:23",
+          "9:12",
+          "11:11",
+          "12:14",
+          "13:14",
+          "15:13",
+          "16:13",
+          "17:13",
+          "18:10",
+          "20:11",
+          "21:17",
+          "23:19",
+          "24:12"
+        ]
+      )
+      assert.strictEqual(error.reason._tag, "ConfigInvalid")
+      if (error.reason._tag === "ConfigInvalid") assert.strictEqual(error.reason.count, 16)
+      assert.strictEqual(error.message.split("\n").length, 17)
+    })
+  )
+
+  it.effect("reports missing required keys at their parent mapping", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`proxmox:
+  auth:
+    secret: x
+nodes:
+  - storage: local-lvm
+`)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.expected]),
+        [
+          ["missing-key", "image", 1, 1, "a mapping"],
+          [
+            "missing-key",
+            "proxmox.endpoint",
+            2,
+            3,
+            "an https URL like https://pve1.lan:8006 (or a list in proxmox.endpoints)"
+          ],
+          ["missing-key", "proxmox.auth.tokenId", 3, 5, "an API token id like root@pam!homelab (user@realm!name)"],
+          ["missing-key", "nodes[0].name", 5, 5, "a PVE node name (letters, digits, -; no dots)"]
+        ]
+      )
+    })
+  )
+
+  it.effect(
+    "checks cross-field rules: unique node and VM names, template placeholders, TLS and endpoint exclusivity",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* parseErr(`proxmox:
+  endpoint: https://pve1.lan
+  endpoints: [https://pve2.lan]
+  auth: { tokenId: root@pam!homelab, secret: x }
+  tls: { ca: /etc/ca.pem, insecure: true }
+image:
+  url: https://example.org/a.img
+vm:
+  nameTemplate: "k3s-{nodes}"
+  vmidRange: { lower: 9100, upper: 9000 }
+nodes:
+  - name: pve1
+  - name: PVE1
+`)
+        assert.deepStrictEqual(
+          error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.found, issue.suggestion]),
+          [
+            ["conflict", "proxmox.endpoints", 3, "both", undefined],
+            ["conflict", "proxmox.tls", 5, "ca and insecure", undefined],
+            ["invalid-value", "vm.nameTemplate", 9, '"k3s-{nodes}" with {nodes}', "did you mean {node}?"],
+            ["conflict", "vm.vmidRange", 10, "lower 9100 > upper 9000", undefined],
+            ["duplicate", "nodes[1].name", 13, '"PVE1" (also nodes[0].name)', undefined]
+          ]
+        )
+      })
+  )
+
+  it.effect("validates VM names after template expansion and names the node", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}    vms: [{}, { role: server }]
+  - name: pve2
+    vms: [{ name: k3s-vm-pve1 }, { name: bad_name }]
+`)
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "duplicate",
+          path: "nodes[0].vms[1]",
+          line: 10,
+          column: 15,
+          expected: "a VM name unique in the cluster on node pve1",
+          found: '"k3s-vm-pve1" (from vm.nameTemplate "k3s-vm-{node}"), already used by nodes[0].vms[0]',
+          suggestion: "add {index} to vm.nameTemplate or give the VMs names"
+        },
+        {
+          code: "duplicate",
+          path: "nodes[1].vms[0].name",
+          line: 12,
+          column: 19,
+          expected: "a VM name unique in the cluster on node pve2",
+          found: '"k3s-vm-pve1", already used by nodes[0].vms[0]'
+        },
+        {
+          code: "invalid-value",
+          path: "nodes[1].vms[1].name",
+          line: 12,
+          column: 42,
+          expected: "a VM name that is a valid DNS name (letters, digits, -, dots between labels) on node pve2",
+          found: '"bad_name"'
+        }
+      ])
+    })
+  )
+
+  it.effect("validates checksums per algorithm and file names per content type", () =>
+    Effect.gen(function* () {
+      const check = (image: string) =>
+        parseErr(minimal.replace(/image:\n {2}url: .*\n/u, `image:\n${image}`)).pipe(
+          Effect.map((error) => error.issues.map((issue) => [issue.code, issue.path, issue.expected, issue.suggestion]))
+        )
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  checksum: sha256:abcd\n"), [
+        ["invalid-value", "image.checksum", "64 hex digits for sha256", undefined]
+      ])
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  checksum: abcd\n"), [
+        [
+          "missing-key",
+          "image.checksumAlgorithm",
+          "checksumAlgorithm (md5, sha1, sha224, sha256, sha384, sha512) for a plain-hex checksum, or write sha256:<hex>",
+          undefined
+        ]
+      ])
+      assert.deepStrictEqual(
+        yield* check(`  url: https://x.org/a.img\n  checksum: md5:${"a".repeat(32)}\n  checksumAlgorithm: sha1\n`),
+        [
+          [
+            "conflict",
+            "image.checksumAlgorithm",
+            "the same algorithm as the checksum prefix (md5), or no checksumAlgorithm",
+            undefined
+          ]
+        ]
+      )
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  checksum: crc32:abcd\n"), [
+        [
+          "invalid-value",
+          "image.checksum",
+          "an algorithm prefix out of md5, sha1, sha224, sha256, sha384, sha512 (like sha256:<hex>)",
+          undefined
+        ]
+      ])
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  filename: a.img\n"), [
+        [
+          "invalid-value",
+          "image.filename",
+          "a file name of [a-zA-Z0-9-.+=_] ending in .qcow2, .raw, .vmdk or .ova (content import)",
+          undefined
+        ]
+      ])
+      assert.deepStrictEqual(yield* check("  url: https://x.org/download?id=3\n"), [
+        [
+          "invalid-value",
+          "image.url",
+          "a URL ending in .qcow2, .raw, .vmdk, .ova or .img for content import (or set image.filename)",
+          "set image.filename explicitly"
+        ]
+      ])
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.qcow2\n  content: iso\n"), [
+        [
+          "invalid-value",
+          "image.url",
+          "a URL ending in .iso or .img for content iso (or set image.filename)",
+          "set image.filename explicitly"
+        ]
+      ])
+      const ok = yield* parseOk(
+        minimal.replace(
+          /image:\n {2}url: .*\n/u,
+          `image:\n  url: https://x.org/a.raw\n  checksum: SHA512:${"F".repeat(128)}\n`
+        )
+      )
+      assert.deepStrictEqual(ok.image.checksum, { algorithm: "sha512", value: "f".repeat(128) })
+      assert.strictEqual(ok.image.filename, "a.raw")
+    })
+  )
+
+  it.effect("rejects a static address shared by several VMs and managed k3s flags without showing their values", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}  - name: pve2
+vm:
+  ipConfig: ip=10.0.0.5/24,gw=10.0.0.1
+k3s:
+  server: { host: 10.0.0.2 }
+  installFlags: ["--token=hunter2-token", "disable-traefik"]
+`)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.code, issue.found, issue.suggestion]),
+        [
+          [
+            "vm.ipConfig",
+            "duplicate",
+            "10.0.0.5, already used by VM k3s-vm-pve1",
+            "give each VM its own ipConfig (nodes[].vms[].ipConfig)"
+          ],
+          ["k3s.installFlags[0]", "invalid-value", "--token (value hidden)", "use k3s.token"],
+          ["k3s.installFlags[1]", "invalid-value", '"disable-traefik"', undefined]
+        ]
+      )
+      assert.notInclude(error.message, "hunter2")
+      assert.notInclude(JSON.stringify(error), "hunter2")
+    })
+  )
+
+  it.effect("collects every problem of a document into one error", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`proxmox:
+  endpoint: https://pve1.lan
+  auth: { tokenId: root@pam!x, secret: "\${MISSING_ONE}" }
+image: { url: "https://x.org/a.img", contnet: iso }
+nodes:
+  - { name: pve1, cpuRatio: 0 }
+  - { name: pve1, memoryRatio: 2 }
+health: { stopped: restart }
+safety: { maxRecreatePerRun: -1, protect: [42] }
+`)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => `${issue.line}:${issue.column} ${issue.path} ${issue.code}`),
+        [
+          "3:40 proxmox.auth.secret missing-variable",
+          "4:38 image.contnet unknown-key",
+          "6:29 nodes[0].cpuRatio invalid-value",
+          "7:13 nodes[1].name duplicate",
+          "7:32 nodes[1].memoryRatio invalid-value",
+          "8:20 health.stopped invalid-value",
+          "9:30 safety.maxRecreatePerRun invalid-value",
+          "9:44 safety.protect[0] invalid-value"
+        ]
+      )
+      assert.strictEqual(error.reason._tag, "ConfigInvalid")
+      assert.strictEqual(issueAt(error, "image.contnet")?.suggestion, 'did you mean "content"?')
+      assert.strictEqual(issueAt(error, "health.stopped")?.suggestion, 'did you mean "start"?')
+    })
+  )
+
+  it.effect("reports YAML syntax errors with their position and checks nothing else", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr("proxmox:\n  endpoint: [https://a\nnodes: x\n")
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.isAbove(error.issues.length, 0)
+      assert.deepStrictEqual(
+        [error.issues[0]?.code, error.issues[0]?.path, error.issues[0]?.expected],
+        ["yaml-syntax", "(root)", "valid YAML"]
+      )
+      assert.strictEqual(error.issues[0]?.line, 3)
+      const duplicate = yield* parseErr(`${minimal}nodes: []\n`)
+      assert.strictEqual(duplicate.reason._tag, "ConfigYamlError")
+      assert.strictEqual(duplicate.issues[0]?.line, 10)
+      assert.strictEqual(duplicate.issues[0]?.found, "Map keys must be unique")
+    })
+  )
+
+  it.effect("is a ConfigError that callers can handle by reason", () =>
+    Effect.gen(function* () {
+      const result = yield* parseConfig(minimal, { env: {} }).pipe(
+        Effect.map(() => "parsed"),
+        Effect.catchReason("ConfigError", "ConfigMissingVariables", (reason) =>
+          Effect.succeed(`missing ${reason.variables.join(",")}`)
+        )
+      )
+      assert.strictEqual(result, "missing PROXMOX_TOKEN_SECRET")
+      const error = yield* parseErr("[]\n", baseEnv)
+      assert.instanceOf(error, ConfigError)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.expected, issue.found]),
+        [["(root)", "a mapping", "an empty list"]]
+      )
+    })
+  )
+})
