@@ -112,10 +112,11 @@ const decide = (
  *
  * 1. a template → `Unknown` `template` (never remediated);
  * 2. `status: unknown` → `Unknown` `status-unknown`;
- * 3. `status: stopped` + `lock: suspended` (hibernated) → `policy.hibernated` (resume | start | degraded | keep);
- * 4. any other lock → `Unknown` `locked` (an operation is in progress; never recreate under a lock);
- * 5. within the grace period (running with `uptime` < grace, or created/started less than grace ago) →
+ * 3. a lock, except `suspended` on a stopped VM → `Unknown` `locked` (an operation is in progress; never recreate
+ *    under a lock);
+ * 4. within the grace period (running with `uptime` < grace, or created/started less than grace ago) →
  *    `Unknown` `starting`;
+ * 5. `status: stopped` + `lock: suspended` (hibernated) → `policy.hibernated` (resume | start | degraded | keep);
  * 6. `status: stopped` → `policy.stopped`;
  * 7. running, by `qmpstatus`: `paused` / `prelaunch` / `suspended` → that policy entry; `io-error`, `internal-error`,
  *    `guest-panicked`, `watchdog` → `policy.crashed`; passing states → `Unknown` `transitional`; unknown strings →
@@ -133,15 +134,16 @@ export const classifyVm = (facts: VmFacts, policy: HealthPolicy = HealthPolicy.d
   const evidence = evidenceOf(facts)
   if (facts.template) return unknown(facts, "template", "is a template", evidence)
   if (facts.status === "unknown") return unknown(facts, "status-unknown", "PVE reports no status yet", evidence)
-  if (facts.lock === "suspended" && facts.status === "stopped") {
-    return decide(facts, "hibernated", policy.hibernated, "hibernated (stopped with lock suspended)", evidence)
-  }
-  if (facts.lock !== undefined) {
+  const hibernated = facts.lock === "suspended" && facts.status === "stopped"
+  if (facts.lock !== undefined && !hibernated) {
     return unknown(facts, "locked", `locked (${facts.lock}): an operation is in progress`, evidence)
   }
   const grace = graceDetail(facts, policy.graceSeconds)
   if (grace !== undefined) {
     return unknown(facts, "starting", grace, { ...evidence, graceSeconds: policy.graceSeconds })
+  }
+  if (hibernated) {
+    return decide(facts, "hibernated", policy.hibernated, "hibernated (stopped with lock suspended)", evidence)
   }
   if (facts.status === "stopped") return decide(facts, "stopped", policy.stopped, "stopped", evidence)
 

@@ -89,10 +89,10 @@ describe("classifyVm properties", () => {
       const policy = new HealthPolicy(policyShape)
       const report = classifyVm(facts, policy)
       if (!withinGrace(facts, policy.graceSeconds)) return
-      if (facts.lock === "suspended" && facts.status === "stopped" && !facts.template) return // hibernated wins
       assert.strictEqual(report._tag, "Unknown")
       assert.strictEqual(remediationToApply(report), undefined)
-      if (!facts.template && facts.status !== "unknown" && facts.lock === undefined) {
+      const locked = facts.lock !== undefined && !(facts.lock === "suspended" && facts.status === "stopped")
+      if (!facts.template && facts.status !== "unknown" && !locked) {
         assert.strictEqual(report._tag === "Unknown" && report.reason, "starting")
       }
     },

@@ -241,6 +241,13 @@ describe("classifyVm", () => {
       assert.deepStrictEqual(summary(report), ["Unknown", "starting", undefined])
     })
 
+    it("a hibernated VM resumed moments ago is starting, not resumed again", () => {
+      const report = classifyVm(
+        facts({ status: "stopped", qmpstatus: "stopped", lock: "suspended", secondsSinceStart: 3 })
+      )
+      assert.deepStrictEqual(summary(report), ["Unknown", "starting", undefined])
+    })
+
     it("uptime of a stopped VM does not count", () => {
       const report = classifyVm(facts({ status: "stopped", qmpstatus: "stopped", uptimeSeconds: 0 }))
       assert.deepStrictEqual(summary(report), ["Unhealthy", "stopped", "recreate"])
@@ -308,6 +315,15 @@ describe("classifyVm", () => {
         report.message,
         "VM 101 (k3s-pve) on node pve: locked (backup): an operation is in progress; keeping it"
       )
+    })
+
+    it("kept by policy", () => {
+      const report = classifyVm(facts({ qmpstatus: "prelaunch" }))
+      assert.strictEqual(
+        report.message,
+        "VM 101 (k3s-pve) on node pve: in prelaunch (qmpstatus=prelaunch); policy: keep; keeping it"
+      )
+      assert.strictEqual(report.evidence.state, "prelaunch")
     })
 
     it("healthy", () => {
