@@ -108,7 +108,7 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
     single("Sys.Audit", `/nodes/${node.node}`, "read the node's capacity")
   )
   if (pveMajor >= 8) {
-    for (const bridge of request.bridges) {
+    for (const bridge of new Set(request.bridges)) {
       requirements.push(single("SDN.Use", `/sdn/zones/localnetwork/${bridge}`, `attach a NIC to bridge ${bridge}`))
     }
   }
@@ -371,8 +371,9 @@ const privilegeFindings = (
  * total: it returns every finding (errors block creation on that node, warnings do not) and never performs I/O.
  *
  * Checks: each bridge exists and is active; the disk storage exists, is enabled and active, allows `images` and has
- * `diskBytes` free; the image storage exists, is enabled and active and allows `import` or `iso` (per
- * `request.imageContent`); memory is reservable (`reservableMemoryBytes` ≥ requested; skipped when
+ * `diskBytes` free; the image storage exists, is enabled and active, allows `import` or `iso` (per
+ * `request.imageContent`) and has room for `imageBytes` when the image is to be downloaded (a storage holding both
+ * must fit their sum); memory is reservable (`reservableMemoryBytes` ≥ requested; skipped when
  * `memoryAdjustment` is 0); cores ≤ the node's logical CPUs; the image source is reachable (when `options.image` is
  * given); the principal holds `requiredPrivileges` (when `options.access` is a permission map).
  *

@@ -120,10 +120,17 @@ describe("preflight", () => {
       assert.include(report.findings[0]?.fix, "ifreload -a")
     })
 
-    it("a bridge named twice is reported once", () => {
+    it("a bridge named twice is reported once, and its privilege checked once", () => {
       assert.deepStrictEqual(codes(preflight(node(), request({ bridges: ["vmbr7", "vmbr7"] }))), [
         "bridge.missing:bridge vmbr7"
       ])
+      const sdn = requiredPrivileges(node(), request({ bridges: ["vmbr0", "vmbr0"] })).filter(
+        (r) => r.privilege === "SDN.Use"
+      )
+      assert.deepStrictEqual(
+        sdn.map((r) => r.path),
+        ["/sdn/zones/localnetwork/vmbr0"]
+      )
     })
   })
 
