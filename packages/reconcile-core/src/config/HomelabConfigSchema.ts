@@ -183,7 +183,7 @@ export const NodeSchema = Schema.Struct({
   name: patterned(nodeNamePattern, "a PVE node name (letters, digits, -; no dots)").annotate({
     description: "PVE node name as in `pvecm nodes` (not an FQDN)."
   }),
-  address: optional(hostOrIp, "IP or host name of the node for SSH (and API if no endpoint is given)."),
+  address: optional(hostOrIp, "IP or host name of the node for SSH."),
   sshPort: optional(port, "SSH port of this node; default ssh.port."),
   storage: withDefault(storageId, "local-lvm", "Storage for VM disks."),
   imageStorage: optional(storageId, "Storage holding the image on this node; default image.storage."),

@@ -12,7 +12,6 @@ export const configJsonSchema = (): Record<string, unknown> => {
   const document = Schema.toJsonSchemaDocument(HomelabConfigSchema, { onExcessProperty: "error" })
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
-    $id: "https://github.com/homelab-reconciler/homelab/packages/reconcile-core/homelab.schema.json",
     ...document.schema,
     ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {})
   }

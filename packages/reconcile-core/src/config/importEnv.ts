@@ -8,7 +8,7 @@ export interface ImportEnvResult {
   /** homelab.yaml text, with comments naming the variable each value came from. */
   readonly yaml: string
   /** Unknown or ignored variables and assumptions made on the way. */
-  readonly warnings: ReadonlyArray<string>
+  readonly warnings: Array<string>
 }
 
 /** Environment variables the generated file refers to instead of copying secrets. */

@@ -49,7 +49,7 @@ export const parseConfig = Effect.fnUntraced(function* (
 ): Effect.fn.Return<HomelabConfig, ConfigError> {
   const source = options.source ?? "homelab.yaml"
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true })
   if (doc.errors.length > 0) {
     // Later syntax errors are mostly consequences of the first ones: keep a readable handful.
     const issues = doc.errors.slice(0, 5).map((error): ConfigIssue => {
@@ -60,7 +60,8 @@ export const parseConfig = Effect.fnUntraced(function* (
         line: position.line,
         column: position.col,
         expected: "valid YAML",
-        found: error.message.split("\n")[0] ?? error.code
+        // yaml quotes the offending token (`...: "token"`); drop it so that a secret on that line is never echoed.
+        found: (error.message.split("\n")[0] ?? error.code).replace(/:\s*".*$/su, "")
       }
     })
     return yield* failWith(source, issues)

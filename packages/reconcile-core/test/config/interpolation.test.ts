@@ -92,14 +92,16 @@ k3s:
   searchdomain: "lab\${"
 `)
       assert.deepStrictEqual(
-        error.issues.map((issue) => [issue.code, issue.path, issue.expected]),
+        error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.expected]),
         [
           [
             "interpolation-syntax",
             "vm.nameserver",
+            11,
+            15,
             "${DNS:?required}: only ${NAME} and ${NAME:-default} are supported (NAME is [A-Za-z_][A-Za-z0-9_]*)"
           ],
-          ["interpolation-syntax", "vm.searchdomain", "an unterminated ${ (write $${ for a literal ${)"]
+          ["interpolation-syntax", "vm.searchdomain", 12, 17, "an unterminated ${ (write $${ for a literal ${)"]
         ]
       )
     })

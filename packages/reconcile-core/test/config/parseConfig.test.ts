@@ -187,6 +187,27 @@ image:
   )
 })
 
+describe("parseConfig YAML features", () => {
+  it.effect("supports anchors, aliases and merge keys (explicit keys win)", () =>
+    Effect.gen(function* () {
+      const config =
+        yield* parseOk(`${minimal.replace("  - name: pve1\n", "")}  - &small { name: pve1, storage: local-zfs, cpuRatio: 0.25, bridges: [vmbr0, vmbr9] }
+  - <<: *small
+    name: pve2
+  - { <<: *small, name: pve3, cpuRatio: 0.75 }
+`)
+      assert.deepStrictEqual(
+        config.nodes.map((node) => [node.name, node.storage, node.cpuRatio, node.bridges.join(",")]),
+        [
+          ["pve1", "local-zfs", 0.25, "vmbr0,vmbr9"],
+          ["pve2", "local-zfs", 0.25, "vmbr0,vmbr9"],
+          ["pve3", "local-zfs", 0.75, "vmbr0,vmbr9"]
+        ]
+      )
+    })
+  )
+})
+
 describe("parseConfig errors", () => {
   it.effect("renders the example line from the issue: path, line:column, expected, found", () =>
     Effect.gen(function* () {
@@ -635,6 +656,18 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
       assert.strictEqual(duplicate.reason._tag, "ConfigYamlError")
       assert.strictEqual(duplicate.issues[0]?.line, 10)
       assert.strictEqual(duplicate.issues[0]?.found, "Map keys must be unique")
+    })
+  )
+
+  it.effect("does not echo the offending token of a YAML syntax error (it may be a secret)", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        minimal.replace("secret: ${PROXMOX_TOKEN_SECRET}", 'secret: "abc-literal-secret" trailing')
+      )
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.strictEqual(error.issues[0]?.line, 5)
+      assert.notInclude(error.message, "abc-literal-secret")
+      assert.notInclude(error.message, "trailing")
     })
   )
 

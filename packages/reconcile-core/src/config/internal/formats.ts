@@ -51,6 +51,8 @@ export const isHostOrIp = (value: string): boolean => isIP(value) !== 0 || hostn
 
 /** Returns a reason when `value` is not an `https://host[:port][/]` URL (an optional `/api2/json` path is allowed). */
 export const checkEndpointUrl = (value: string): string | undefined => {
+  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//u.test(value))
+    return "an https URL like https://pve1.lan:8006 (https:// is missing)"
   let url: URL
   try {
     url = new URL(value)

@@ -20,7 +20,7 @@ const squash = (s: string): string => s.toLowerCase().replace(/[-_\s]/gu, "")
 
 /**
  * The closest candidate to `input`, if it is close enough to be a plausible typo: same letters ignoring case and
- * `-`/`_` (cpu_ratio → cpuRatio), or an edit distance of at most max(2, length / 3).
+ * `-`/`_` (cpu_ratio → cpuRatio), or an edit distance of at most max(1, length / 3).
  */
 export const closest = (input: string, candidates: ReadonlyArray<string>): string | undefined => {
   const exact = candidates.find((candidate) => squash(candidate) === squash(input))
@@ -34,5 +34,5 @@ export const closest = (input: string, candidates: ReadonlyArray<string>): strin
       bestDistance = distance
     }
   }
-  return bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : undefined
+  return bestDistance <= Math.max(1, Math.floor(input.length / 3)) ? best : undefined
 }

@@ -58,7 +58,19 @@ export const buildTree = (
     if (isAlias(node)) return walk(node.resolve(doc), path, depth + 1)
     if (isMap(node)) {
       const out: Record<string, unknown> = {}
+      // YAML merge keys (`<<: *defaults`): merged entries first, explicit keys of this mapping win.
       for (const pair of node.items) {
+        if (!isScalar(pair.key) || typeof pair.key.value !== "symbol") continue
+        const sources = isSeq(pair.value) ? pair.value.items : [pair.value]
+        for (const source of sources) {
+          const merged = walk(source, path, depth + 1)
+          if (merged !== null && typeof merged === "object" && !Array.isArray(merged)) {
+            for (const [k, v] of Object.entries(merged)) if (!(k in out)) out[k] = v
+          }
+        }
+      }
+      for (const pair of node.items) {
+        if (isScalar(pair.key) && typeof pair.key.value === "symbol") continue
         const rawKey = isScalar(pair.key) ? pair.key.value : pair.key
         const name = String(rawKey)
         const childPath = [...path, name]
