@@ -55,6 +55,8 @@ interface Connection {
   readonly key: string
   readonly client: Client
   readonly scope: Scope.Closeable
+  /** Limits concurrent channels to what the server allows per connection (OpenSSH `MaxSessions`). */
+  readonly sessions: Semaphore.Semaphore
   closed: boolean
 }
 
@@ -95,6 +97,7 @@ const make = Effect.gen(function* () {
   const keepalive = options.keepalive === false ? undefined : (options.keepalive ?? {})
   const keepaliveIntervalMs = keepalive === undefined ? 0 : Duration.toMillis(keepalive.interval ?? "15 seconds")
   const keepaliveCountMax = keepalive?.countMax ?? 3
+  const maxSessions = Math.max(1, options.maxSessionsPerConnection ?? 10)
   const knownHostsLock = yield* Semaphore.make(1)
   const pool = new Map<string, Deferred.Deferred<Connection, SshError>>()
   let warnedOff = false
@@ -186,7 +189,13 @@ const make = Effect.gen(function* () {
       }).pipe(Effect.mapError(errorFor(target)))
       const { client, hostKey } = connected
       const scope = yield* Scope.fork(layerScope, "sequential")
-      const connection: Connection = { key, client, scope, closed: false }
+      const connection: Connection = {
+        key,
+        client,
+        scope,
+        sessions: Semaphore.makeUnsafe(maxSessions),
+        closed: false
+      }
       const onClose = () => {
         connection.closed = true
         if (pool.get(key) === entry) pool.delete(key)
@@ -251,7 +260,9 @@ const make = Effect.gen(function* () {
       const line = buildCommand(command, options)
       const connection = yield* acquire(target)
       return yield* withTimeout(
-        runCommand(connection.client, () => connection.closed, line, stdinBytes(options?.stdin), onData),
+        connection.sessions.withPermits(1)(
+          runCommand(connection.client, () => connection.closed, line, stdinBytes(options?.stdin), onData)
+        ),
         options?.timeout,
         `command \`${summarize(command)}\``
       ).pipe(Effect.mapError(errorFor(target)))
@@ -315,9 +326,11 @@ const make = Effect.gen(function* () {
   ): Effect.Effect<A, SshError> =>
     Effect.gen(function* () {
       const connection = yield* acquire(target)
-      return yield* Effect.scoped(
-        sftpSession(connection.client, () => connection.closed).pipe(Effect.flatMap(use))
-      ).pipe(Effect.mapError(errorFor(target)))
+      return yield* connection.sessions
+        .withPermits(1)(
+          Effect.scoped(sftpSession(connection.client, () => connection.closed).pipe(Effect.flatMap(use)))
+        )
+        .pipe(Effect.mapError(errorFor(target)))
     })
 
   const upload = Effect.fn("SshClient.upload")(function* (target: SshTarget, upload: UploadOptions) {

@@ -88,6 +88,11 @@ export interface SshOptions {
   readonly keepalive?:
     | { readonly interval?: Duration.Input | undefined; readonly countMax?: number | undefined }
     | false
+  /**
+   * Most channels (commands, SFTP sessions) open at once on one connection; further calls wait for a free one.
+   * Default 10, OpenSSH's `MaxSessions` default.
+   */
+  readonly maxSessionsPerConnection?: number | undefined
   /** Called for warnings and notices (see {@link SshEvent}). Must not throw. */
   readonly onEvent?: ((event: SshEvent) => void) | undefined
 }

@@ -114,6 +114,72 @@ describe("SshClient.exec", () => {
     })
   )
 
+  it.live("sudo: env survives sudo's environment reset and a password prompt never hangs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const bin = path.join(dir, "bin")
+      fs.mkdirSync(bin)
+      // Like sudo: without -n it would wait for a password on the terminal; it resets the environment.
+      fs.writeFileSync(
+        path.join(bin, "sudo"),
+        [
+          "#!/bin/sh",
+          'if [ "$1" != "-n" ]; then read -r password </dev/tty; fi',
+          'if [ -n "$SUDO_DENY" ]; then echo "sudo: a password is required" >&2; exit 1; fi',
+          "shift",
+          'if [ "$1" = "--" ]; then shift; fi',
+          'exec env -i PATH=/usr/bin:/bin "$@"',
+          ""
+        ].join("\n"),
+        { mode: 0o755 }
+      )
+      const server = yield* testServer({ shellEnv: { PATH: `${bin}:/usr/bin:/bin` } })
+      trust(dir, server)
+      const ssh = yield* client(clientOptions(dir))
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      const ok = yield* ssh.exec(target, 'printf %s "$GREETING"; cat', {
+        sudo: true,
+        env: { GREETING: "it's $(here) " },
+        stdin: "and stdin"
+      })
+      assert.deepStrictEqual(ok, { stdout: "it's $(here) and stdin", stderr: "", exitCode: 0, signal: null })
+      const denied = yield* ssh.exec(target, "true", { sudo: true, env: { SUDO_DENY: "1" }, timeout: "5 seconds" })
+      assert.strictEqual(denied.exitCode, 0, "env is applied inside sudo, so the fake sudo itself does not see it")
+      const prompt = yield* Effect.flip(ssh.execOrFail(target, "SUDO_DENY=1 sudo -n true", { timeout: "5 seconds" }))
+      assert.strictEqual(prompt.reason._tag, "CommandFailed")
+      if (prompt.reason._tag === "CommandFailed") assert.include(prompt.reason.stderrTail, "password is required")
+    })
+  )
+
+  it.live("waits for a free channel instead of exceeding the server's MaxSessions", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer({ maxSessions: 3 })
+      trust(dir, server)
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      const polite = yield* client(clientOptions(dir, { maxSessionsPerConnection: 3 }))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, i) => i),
+        (i) => polite.exec(target, `sleep 0.02; echo ${i}`),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        results.map((r) => r.stdout),
+        Array.from({ length: 12 }, (_, i) => `${i}\n`)
+      )
+      assert.strictEqual(server.rejectedSessions, 0)
+      const greedy = yield* client(clientOptions(dir, { maxSessionsPerConnection: 12 }))
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, i) => i),
+        (i) => Effect.result(greedy.exec(target, `sleep 0.2; echo ${i}`)),
+        { concurrency: "unbounded" }
+      )
+      const refused = outcomes.filter((o) => o._tag === "Failure")
+      assert.isAbove(refused.length, 0)
+      for (const o of refused) if (o._tag === "Failure") assert.strictEqual(o.failure.reason._tag, "ChannelFailed")
+    })
+  )
+
   it.live("times out a command, kills it and keeps the connection usable", () =>
     Effect.gen(function* () {
       const { server, ssh, target } = yield* setup

@@ -46,6 +46,10 @@ export interface TestSshServerOptions {
   readonly hostKey?: string | undefined
   readonly users: ReadonlyArray<TestSshUser>
   readonly exec?: TestExecHandler | undefined
+  /** Refuse sessions beyond this many open at once on one connection, like OpenSSH's `MaxSessions`. Default 10. */
+  readonly maxSessions?: number | undefined
+  /** Environment of the shells that run commands. Default: this process's environment. */
+  readonly shellEnv?: Readonly<Record<string, string>> | undefined
   /**
    * Make an SFTP operation fail (`op` is e.g. "OPEN", "WRITE", "RENAME", "SETSTAT"; `target` is the new name of a
    * RENAME).
@@ -103,6 +107,8 @@ export class TestSshServer {
   readonly commands: Array<string> = []
   /** Authentication attempts (`user`, `method`, accepted). */
   readonly authAttempts: Array<{ readonly user: string; readonly method: string; readonly accepted: boolean }> = []
+  /** Sessions refused because `maxSessions` were open. */
+  rejectedSessions = 0
   /** SFTP requests, in order. */
   readonly sftpLog: Array<{
     readonly op: string
@@ -202,8 +208,15 @@ export class TestSshServer {
     client.on("error", () => {})
     client.on("authentication", (ctx: AuthContext) => this.authenticate(ctx, (name) => (user = name)))
     client.on("ready", () => {
-      client.on("session", (accept) => {
+      let openSessions = 0
+      client.on("session", (accept, reject) => {
+        if (openSessions >= (this.options.maxSessions ?? 10)) {
+          this.rejectedSessions++
+          return reject()
+        }
+        openSessions++
         const session = accept()
+        session.once("close", () => openSessions--)
         session.on("env", (_accept, reject) => reject?.())
         session.on("pty", (_accept, reject) => reject?.())
         session.once("exec", (acceptExec, _reject, info) => {
@@ -272,7 +285,10 @@ export class TestSshServer {
       channel.end()
       return
     }
-    const child = spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn("/bin/sh", ["-c", command], {
+      stdio: ["pipe", "pipe", "pipe"],
+      ...(this.options.shellEnv === undefined ? {} : { env: { ...this.options.shellEnv } })
+    })
     let finished = false
     channel.pipe(child.stdin)
     child.stdin.on("error", () => {})
