@@ -1,1 +1,37 @@
-export {}
+export { Admin, type AdminOps } from "./Admin.js"
+export { type ApiRequest, type ApiResult, ApiRouter } from "./ApiRouter.js"
+export { Auth, type AuthUser, ROLES } from "./Auth.js"
+export {
+  type ClusterCa,
+  certFingerprint,
+  generateClusterCa,
+  generateNodeCert,
+  generateSshKey,
+  type NodeCert,
+  type SshKeyPair
+} from "./Certs.js"
+export { SimClock } from "./Clock.js"
+export { demoScenario } from "./DemoScenario.js"
+export { type Fault, Faults } from "./Faults.js"
+export {
+  type GuestCommand,
+  type GuestCommandContext,
+  type GuestCommandResult,
+  GuestCommands,
+  type GuestState,
+  newGuestState
+} from "./Guest.js"
+export { GuestManager } from "./GuestManager.js"
+export { ImageOrigin, syntheticSha256 } from "./ImageOrigin.js"
+export { PveError } from "./PveError.js"
+export { decodeScenario, parseScenario, parseSize, type Scenario, ScenarioSchema } from "./Scenario.js"
+export {
+  type RequestLogEntry,
+  type SimHandle,
+  type SimInfo,
+  type SimStateSnapshot,
+  startSim,
+  startSimPromise
+} from "./Sim.js"
+export { ScenarioInvalid, SimError, StartFailed } from "./SimError.js"
+export { parseUpid, type Task } from "./Tasks.js"

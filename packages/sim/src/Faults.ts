@@ -1,0 +1,100 @@
+import type { Fault } from "./Scenario.js"
+
+export type { Fault }
+
+/** The active fault set. Queried by the HTTPS API, SSH servers, task runner and guests; changed at runtime. */
+export class Faults {
+  private list: Array<Fault> = []
+  private readonly listeners: Array<(added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => void> = []
+
+  constructor(initial: ReadonlyArray<Fault> = []) {
+    this.list = [...initial]
+  }
+
+  all(): ReadonlyArray<Fault> {
+    return this.list
+  }
+
+  onChange(fn: (added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => void): void {
+    this.listeners.push(fn)
+  }
+
+  add(faults: ReadonlyArray<Fault>): void {
+    this.list.push(...faults)
+    for (const l of this.listeners) l(faults, [])
+  }
+
+  /** Remove all faults, or those matching `kind` (and optionally node / vmid). */
+  clear(filter?: { kind?: string; node?: string; vmid?: number }): void {
+    const keep: Array<Fault> = []
+    const removed: Array<Fault> = []
+    for (const f of this.list) {
+      const match =
+        filter === undefined ||
+        ((filter.kind === undefined || f.kind === filter.kind) &&
+          (filter.node === undefined || ("node" in f && f.node === filter.node)) &&
+          (filter.vmid === undefined || ("vmid" in f && f.vmid === filter.vmid)))
+      if (match) removed.push(f)
+      else keep.push(f)
+    }
+    this.list = keep
+    for (const l of this.listeners) l([], removed)
+  }
+
+  has(kind: Fault["kind"], pred: (f: Fault) => boolean = () => true): boolean {
+    return this.list.some((f) => f.kind === kind && pred(f))
+  }
+
+  nodeFault(kind: "untrustedCert" | "apiDown" | "sshAuthRefused", node: string): boolean {
+    return this.list.some((f) => f.kind === kind && f.node === node)
+  }
+
+  proxy596(node: string): string | undefined {
+    for (const f of this.list)
+      if (f.kind === "proxy596" && f.node === node) return f.message ?? "596 Connection timed out"
+    return undefined
+  }
+
+  latency(node: string | undefined, transport: "api" | "ssh" | "guest-ssh"): number {
+    let ms = 0
+    for (const f of this.list)
+      if (
+        f.kind === "latency" &&
+        (f.node === undefined || f.node === node) &&
+        (f.transport === undefined || f.transport === transport)
+      )
+        ms += f.ms
+    return ms
+  }
+
+  taskFault(node: string, type: string, vmid: number | undefined): Fault | undefined {
+    return this.list.find(
+      (f) =>
+        (f.kind === "taskFail" || f.kind === "taskHang") &&
+        f.taskType === type &&
+        (f.node === undefined || f.node === node) &&
+        (f.vmid === undefined || f.vmid === vmid)
+    )
+  }
+
+  vmStuck(vmid: number): "paused" | "stopped" | "prelaunch" | undefined {
+    for (const f of this.list) if (f.kind === "vmStuck" && f.vmid === vmid) return f.state
+    return undefined
+  }
+
+  vmFault(kind: "agentNeverStarts" | "guestSshRefused", vmid: number): boolean {
+    return this.list.some((f) => f.kind === kind && f.vmid === vmid)
+  }
+
+  storageFull(node: string, storage: string): boolean {
+    return this.list.some((f) => f.kind === "storageFull" && f.node === node && f.storage === storage)
+  }
+
+  bridgeState(node: string, bridge: string): "missing" | "inactive" | undefined {
+    for (const f of this.list) {
+      if (f.kind === "bridgeMissing" && f.node === node && f.bridge === bridge) return "missing"
+      if (f.kind === "bridgeInactive" && f.node === node && f.bridge === bridge) return "inactive"
+    }
+    return undefined
+  }
+}

@@ -1,0 +1,296 @@
+import { generateSshKey } from "./Certs.js"
+import type { SimClock } from "./Clock.js"
+import type { Faults } from "./Faults.js"
+import { type GuestCommands, type GuestState, newGuestState } from "./Guest.js"
+import { GuestSsh } from "./GuestSsh.js"
+import type { ResolvedTimings } from "./internal/Context.js"
+import { PveError } from "./PveError.js"
+import { agentEnabled, NET_KEY, parseNet, type SimState, type VmState } from "./SimState.js"
+
+interface ExecJob {
+  exited: boolean
+  exitcode: number
+  out: Buffer
+  err: Buffer
+}
+
+/** Guest lifecycle: IP allocation, boot / cloud-init / agent timing, agent answers, guest SSH servers. */
+export class GuestManager {
+  private readonly ssh = new Map<number, GuestSsh>()
+  private readonly timers = new Map<number, Array<NodeJS.Timeout>>()
+  private readonly usedIps = new Set<string>()
+  private nextIp: number
+  private readonly jobs = new Map<number, Map<number, ExecJob>>()
+  private pidCounter = 1000
+  private readonly hostKey = generateSshKey("guest-host-key").privateKey
+  private stopped = false
+
+  constructor(
+    private readonly state: SimState,
+    private readonly clock: SimClock,
+    private readonly faults: Faults,
+    private readonly timings: ResolvedTimings,
+    readonly commands: GuestCommands,
+    ipPoolStart: string,
+    readonly guestSshPort: number
+  ) {
+    this.nextIp = ipToInt(ipPoolStart)
+    state.onVmEvent((vm, ev) => {
+      if (ev === "started") this.boot(vm, false)
+      else if (ev === "stopped") this.shutdown(vm)
+      else if (ev === "destroyed") {
+        this.shutdown(vm)
+        if (vm.ip !== undefined) this.usedIps.delete(vm.ip)
+      }
+    })
+  }
+
+  reserveIp(ip: string): void {
+    this.usedIps.add(ip)
+  }
+
+  private allocateIp(): string {
+    for (;;) {
+      const ip = intToIp(this.nextIp++)
+      if (!this.usedIps.has(ip)) {
+        this.usedIps.add(ip)
+        return ip
+      }
+    }
+  }
+
+  private net0(vm: VmState): { mac: string; bridge: string | undefined } | undefined {
+    const key = [...vm.config.keys()].filter((k) => NET_KEY.test(k)).sort()[0]
+    if (key === undefined) return undefined
+    const n = parseNet(vm.config.get(key) ?? "")
+    return { mac: (n.mac ?? "").toLowerCase(), bridge: n.opts.bridge }
+  }
+
+  private bridgeUp(vm: VmState): boolean {
+    const n = this.net0(vm)
+    if (n?.bridge === undefined) return false
+    const b = this.state.getNode(vm.node)?.bridges.get(n.bridge)
+    return b?.active === true && this.faults.bridgeState(vm.node, n.bridge) === undefined
+  }
+
+  /** A VM started (or exists running at sim start when `already` is true). */
+  boot(vm: VmState, already: boolean): void {
+    this.clearTimers(vm.vmid)
+    const now = this.clock.now()
+    const bootMs = already ? 0 : this.clock.scaled(this.timings.bootMs)
+    const agentMs = already ? 0 : this.clock.scaled(this.timings.agentMs)
+    vm.agentReadyAt = now + agentMs
+    vm.bootDoneAt = now + bootMs
+    const hasCloudInit = [...vm.config.values()].some((v) => /cloudinit/.test(v))
+    const ipconfig = vm.config.get("ipconfig0") ?? ""
+    const staticIp = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)/.exec(ipconfig)?.[1]
+    if (vm.ip === undefined && this.bridgeUp(vm) && (hasCloudInit || vm.guest !== undefined)) {
+      vm.ip = staticIp ?? this.allocateIp()
+      this.usedIps.add(vm.ip)
+    }
+    const user = vm.config.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
+    const keys = decodeKeys(vm.config.get("sshkeys"))
+    const hostname = vm.config.get("name") ?? `VM${vm.vmid}`
+    if (vm.guest === undefined) vm.guest = newGuestState(vm.vmid, hostname, user, keys, vm.ip ?? "", now + bootMs)
+    else {
+      if (hasCloudInit) {
+        vm.guest.user = user
+        if (keys.length > 0) vm.guest.authorizedKeys = keys
+        vm.guest.hostname = hostname
+      }
+      vm.guest.ip = vm.ip ?? ""
+      vm.guest.cloudInitDoneAt = now + bootMs
+    }
+    if (vm.ip === undefined || this.stopped) return
+    const listenIn = already ? 0 : Math.floor(bootMs / 2)
+    const t = setTimeout(() => {
+      void this.startSsh(vm)
+    }, listenIn)
+    t.unref()
+    this.timers.set(vm.vmid, [t])
+  }
+
+  private async startSsh(vm: VmState): Promise<void> {
+    if (this.stopped || vm.status !== "running" || vm.guest === undefined || vm.ip === undefined) return
+    if (this.faults.vmFault("guestSshRefused", vm.vmid)) return
+    if (this.ssh.has(vm.vmid)) return
+    const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock)
+    this.ssh.set(vm.vmid, server)
+    try {
+      await server.listen(vm.ip, this.guestSshPort)
+    } catch {
+      this.ssh.delete(vm.vmid)
+    }
+  }
+
+  /** Apply a guestSshRefused fault change to a running VM. */
+  async refreshSsh(vm: VmState): Promise<void> {
+    if (this.faults.vmFault("guestSshRefused", vm.vmid)) {
+      await this.ssh.get(vm.vmid)?.close()
+      this.ssh.delete(vm.vmid)
+    } else if (vm.status === "running" && vm.bootDoneAt !== undefined) await this.startSsh(vm)
+  }
+
+  sshPort(vmid: number): number | undefined {
+    return this.ssh.get(vmid)?.port
+  }
+
+  private clearTimers(vmid: number): void {
+    for (const t of this.timers.get(vmid) ?? []) clearTimeout(t)
+    this.timers.delete(vmid)
+  }
+
+  shutdown(vm: VmState): void {
+    this.clearTimers(vm.vmid)
+    const s = this.ssh.get(vm.vmid)
+    this.ssh.delete(vm.vmid)
+    void s?.close()
+    this.jobs.delete(vm.vmid)
+  }
+
+  agentRunning(vm: VmState): boolean {
+    const agent = vm.config.get("agent")
+    return (
+      agent !== undefined &&
+      agentEnabled(agent) &&
+      vm.status === "running" &&
+      vm.qmpstatus === "running" &&
+      vm.agentReadyAt !== undefined &&
+      this.clock.now() >= vm.agentReadyAt &&
+      !this.faults.vmFault("agentNeverStarts", vm.vmid)
+    )
+  }
+
+  interfaces(vm: VmState): Array<Record<string, unknown>> {
+    const stats = {
+      "rx-bytes": 0,
+      "rx-dropped": 0,
+      "rx-errs": 0,
+      "rx-packets": 0,
+      "tx-bytes": 0,
+      "tx-dropped": 0,
+      "tx-errs": 0,
+      "tx-packets": 0
+    }
+    const nic = (name: string, mac: string, addrs: Array<[string, string, number]>) => ({
+      name,
+      "hardware-address": mac,
+      "ip-addresses": addrs.map(([t, ip, prefix]) => ({ "ip-address-type": t, "ip-address": ip, prefix })),
+      statistics: stats
+    })
+    const n = this.net0(vm)
+    const out: Array<Record<string, unknown>> = [
+      nic("lo", "00:00:00:00:00:00", [
+        ["ipv4", "127.0.0.1", 8],
+        ["ipv6", "::1", 128]
+      ])
+    ]
+    if (n !== undefined) {
+      const addrs: Array<[string, string, number]> = []
+      const up =
+        this.bridgeUp(vm) &&
+        vm.bootDoneAt !== undefined &&
+        this.clock.now() >= vm.bootDoneAt - this.clock.scaled(this.timings.bootMs) / 2
+      if (vm.ip !== undefined && up) addrs.push(["ipv4", vm.ip, 8])
+      addrs.push(["ipv6", `fe80::${n.mac.split(":").slice(3).join("")}:ff:fe00:1`, 64])
+      out.push(nic("eth0", n.mac, addrs))
+    }
+    out.push(nic("docker0", "02:42:9c:1d:4e:01", [["ipv4", "172.17.0.1", 16]]))
+    out.push(nic("cni0", "a6:5e:21:0b:7c:11", [["ipv4", "10.42.0.1", 24]]))
+    out.push(nic("flannel.1", "ce:3b:9f:22:10:aa", [["ipv4", "10.42.0.0", 32]]))
+    return out
+  }
+
+  agentCommand(vm: VmState, cmd: string): unknown {
+    const g = vm.guest
+    switch (cmd) {
+      case "ping":
+        return {}
+      case "network-get-interfaces":
+        return this.interfaces(vm)
+      case "get-host-name":
+        return { "host-name": g?.hostname ?? `VM${vm.vmid}` }
+      case "get-osinfo":
+        return {
+          id: "ubuntu",
+          name: "Ubuntu",
+          "pretty-name": "Ubuntu 24.04.1 LTS",
+          version: "24.04.1 LTS (Noble Numbat)",
+          "version-id": "24.04",
+          "kernel-release": "6.8.0-49-generic",
+          "kernel-version": "#49-Ubuntu SMP PREEMPT_DYNAMIC",
+          machine: "x86_64"
+        }
+      case "info":
+        return {
+          version: "8.2.2",
+          supported_commands: ["guest-ping", "guest-exec", "guest-exec-status", "guest-network-get-interfaces"].map(
+            (name) => ({ name, enabled: true, "success-response": true })
+          )
+        }
+      case "get-time":
+        return this.clock.now() * 1_000_000
+      case "get-timezone":
+        return { zone: "UTC", offset: 0 }
+      default:
+        return {}
+    }
+  }
+
+  exec(vm: VmState, argv: ReadonlyArray<string>, input: string | undefined): number {
+    const pid = ++this.pidCounter
+    const job: ExecJob = { exited: false, exitcode: 0, out: Buffer.alloc(0), err: Buffer.alloc(0) }
+    let jobs = this.jobs.get(vm.vmid)
+    if (jobs === undefined) {
+      jobs = new Map()
+      this.jobs.set(vm.vmid, jobs)
+    }
+    jobs.set(pid, job)
+    const guest = vm.guest ?? newGuestState(vm.vmid, vm.config.get("name") ?? `VM${vm.vmid}`, "ubuntu", [], "", 0)
+    vm.guest = guest
+    void this.commands
+      .run(guest, argv, "root", Buffer.from(input ?? ""), {}, (ms) => this.clock.sleepReal(ms))
+      .then((r) => {
+        job.out = Buffer.from(r.stdout)
+        job.err = Buffer.from(r.stderr ?? "")
+        job.exitcode = r.code
+        job.exited = true
+      })
+    return pid
+  }
+
+  execStatus(vm: VmState, pid: number): Record<string, unknown> {
+    const job = this.jobs.get(vm.vmid)?.get(pid)
+    if (job === undefined) throw new PveError(500, "Agent error: Invalid parameter 'pid'")
+    if (!job.exited) return { exited: 0 }
+    const o: Record<string, unknown> = { exited: 1, exitcode: job.exitcode }
+    if (job.out.length > 0) o["out-data"] = job.out.toString("utf8")
+    if (job.err.length > 0) o["err-data"] = job.err.toString("utf8")
+    return o
+  }
+
+  async closeAll(): Promise<void> {
+    this.stopped = true
+    for (const id of [...this.timers.keys()]) this.clearTimers(id)
+    await Promise.all([...this.ssh.values()].map((s) => s.close()))
+    this.ssh.clear()
+  }
+
+  guestOf(vm: VmState): GuestState | undefined {
+    return vm.guest
+  }
+}
+
+const decodeKeys = (enc: string | undefined): Array<string> => {
+  if (enc === undefined) return []
+  let text = enc
+  try {
+    text = decodeURIComponent(enc)
+  } catch {
+    // keep
+  }
+  return text.split("\n").filter((l) => l.trim() !== "")
+}
+
+export const ipToInt = (ip: string): number => ip.split(".").reduce((acc, o) => acc * 256 + (Number(o) & 255), 0)
+export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".")

@@ -1,0 +1,74 @@
+import type { SimClock } from "./Clock.js"
+import type { Faults } from "./Faults.js"
+import type { GuestCommands, GuestState } from "./Guest.js"
+import { runLine } from "./internal/Shell.js"
+import { parsePublicKeys, SshServer } from "./internal/SshServer.js"
+
+/** The SSH server of one VM guest, listening on the guest's loopback IP. */
+export class GuestSsh {
+  private readonly server: SshServer
+
+  constructor(
+    private readonly guest: GuestState,
+    hostKey: string,
+    private readonly commands: GuestCommands,
+    private readonly faults: Faults,
+    private readonly clock: SimClock
+  ) {
+    this.server = new SshServer(
+      {
+        hostKey,
+        authorize: (user) => user === this.guest.user,
+        exec: (user, command, stdin) => this.exec(user, command, stdin)
+      },
+      (user) => (user === this.guest.user ? parsePublicKeys(this.guest.authorizedKeys) : [])
+    )
+  }
+
+  get port(): number {
+    return this.server.port
+  }
+
+  private async exec(user: string, command: string, stdin: Buffer) {
+    const latency = this.faults.latency(undefined, "guest-ssh")
+    if (latency > 0) await this.clock.sleepReal(latency)
+    const guest = this.guest
+    const sleep = (ms: number) => this.clock.sleepReal(ms)
+    const run = (argv: ReadonlyArray<string>, input: Buffer, asUser: string): ReturnType<GuestCommands["run"]> => {
+      if ((argv[0] === "sh" || argv[0] === "bash") && argv[1] === "-c" && argv[2] !== undefined) {
+        return runLine(argv[2], host(asUser), input).then((r) => ({
+          stdout: r.stdout.toString(),
+          stderr: r.stderr,
+          code: r.code
+        }))
+      }
+      return this.commands.run(guest, argv, asUser, input, {}, sleep)
+    }
+    const host = (asUser: string) => ({
+      run: async (argv: ReadonlyArray<string>, input: Buffer) => {
+        const r = await run(argv, input, asUser)
+        return { stdout: r.stdout, stderr: r.stderr ?? "", code: r.code }
+      },
+      readFile: (p: string) => {
+        const f = guest.files.get(p)
+        return f === undefined ? undefined : Buffer.from(f)
+      },
+      writeFile: (p: string, data: Buffer, append: boolean) => {
+        if (p === "/dev/null") return undefined
+        if (asUser !== "root" && !p.startsWith("/tmp/") && !p.startsWith(`/home/${asUser}/`))
+          return `bash: ${p}: Permission denied\n`
+        guest.files.set(p, (append ? (guest.files.get(p) ?? "") : "") + data.toString("utf8"))
+        return undefined
+      }
+    })
+    return runLine(command, host(user), stdin)
+  }
+
+  listen(ip: string, port: number): Promise<number> {
+    return this.server.listen(ip, port)
+  }
+
+  close(): Promise<void> {
+    return this.server.close()
+  }
+}

@@ -1,0 +1,226 @@
+import { Effect, Result, Schema } from "effect"
+import { parse as parseYaml } from "yaml"
+import { SimError, SimErrorReason } from "./SimError.js"
+
+const Size = Schema.Union([
+  Schema.Number,
+  Schema.String.check(Schema.isPattern(/^\d+(\.\d+)?\s*[KMGT]?i?B?$/i, { expected: "a size like 100G, 512M or bytes" }))
+])
+
+const VmidNumber = Schema.Number.check(Schema.isInt())
+
+export const BridgeSpec = Schema.Struct({
+  name: Schema.String,
+  active: Schema.optional(Schema.Boolean),
+  address: Schema.optional(Schema.String),
+  comments: Schema.optional(Schema.String)
+})
+
+export const StorageSpec = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literals(["dir", "lvmthin", "lvm", "zfspool", "nfs"]),
+  content: Schema.Array(Schema.Literals(["iso", "vztmpl", "backup", "import", "snippets", "images", "rootdir"])),
+  capacity: Schema.optional(Size),
+  path: Schema.optional(Schema.String),
+  shared: Schema.optional(Schema.Boolean),
+  files: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        volid: Schema.String,
+        size: Schema.optional(Size),
+        content: Schema.optional(Schema.String)
+      })
+    )
+  )
+})
+
+export const NodeSpec = Schema.Struct({
+  name: Schema.String.check(
+    Schema.isPattern(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, { expected: "a node name (letters, digits, '-')" })
+  ),
+  cpus: Schema.optional(Schema.Number.check(Schema.isInt())),
+  memory: Schema.optional(Size),
+  address: Schema.optional(Schema.String),
+  apiPort: Schema.optional(Schema.Number.check(Schema.isInt())),
+  sshPort: Schema.optional(Schema.Number.check(Schema.isInt())),
+  bridges: Schema.optional(Schema.Array(BridgeSpec)),
+  storages: Schema.optional(Schema.Array(StorageSpec)),
+  online: Schema.optional(Schema.Boolean)
+})
+
+export const TokenSpec = Schema.Struct({
+  id: Schema.String,
+  secret: Schema.String,
+  privsep: Schema.optional(Schema.Boolean)
+})
+
+export const UserSpec = Schema.Struct({
+  userid: Schema.String.check(Schema.isPattern(/^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/, { expected: "user@realm" })),
+  password: Schema.optional(Schema.String),
+  enable: Schema.optional(Schema.Boolean),
+  tokens: Schema.optional(Schema.Array(TokenSpec))
+})
+
+export const AclSpec = Schema.Struct({
+  path: Schema.String,
+  /** user id (`user@realm`) or token id (`user@realm!token`) */
+  ugid: Schema.String,
+  role: Schema.String,
+  propagate: Schema.optional(Schema.Boolean)
+})
+
+export const VmSpec = Schema.Struct({
+  vmid: VmidNumber,
+  node: Schema.String,
+  type: Schema.optional(Schema.Literals(["qemu", "lxc"])),
+  name: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Literals(["running", "stopped"])),
+  qmpstatus: Schema.optional(Schema.Literals(["running", "paused", "prelaunch", "suspended", "stopped"])),
+  tags: Schema.optional(Schema.String),
+  protection: Schema.optional(Schema.Boolean),
+  lock: Schema.optional(Schema.String),
+  template: Schema.optional(Schema.Boolean),
+  /** Raw config keys (`cores: 2`, `net0: virtio=...,bridge=vmbr0`, `agent: "1"`, ...). */
+  config: Schema.optional(Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number]))),
+  /** Fixed guest IP (otherwise one is taken from the pool when the VM boots with cloud-init). */
+  ip: Schema.optional(Schema.String),
+  /** Guest facts for VMs that exist already (e.g. services for a later k3s scenario). */
+  guest: Schema.optional(
+    Schema.Struct({
+      hostname: Schema.optional(Schema.String),
+      user: Schema.optional(Schema.String),
+      authorizedKeys: Schema.optional(Schema.Array(Schema.String)),
+      files: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+      services: Schema.optional(Schema.Record(Schema.String, Schema.String))
+    })
+  )
+})
+
+export const OriginFileSpec = Schema.Struct({
+  path: Schema.String,
+  size: Size,
+  /** Declared sha256 (hex). When wrong, the origin still serves the synthetic bytes: checksum mismatch tests. */
+  sha256: Schema.optional(Schema.String)
+})
+
+export const TimingsSpec = Schema.Struct({
+  /** default duration of a task in ms */
+  taskMs: Schema.optional(Schema.Number),
+  createMs: Schema.optional(Schema.Number),
+  startMs: Schema.optional(Schema.Number),
+  stopMs: Schema.optional(Schema.Number),
+  shutdownMs: Schema.optional(Schema.Number),
+  destroyMs: Schema.optional(Schema.Number),
+  downloadMs: Schema.optional(Schema.Number),
+  resizeMs: Schema.optional(Schema.Number),
+  /** from start until cloud-init has finished and guest SSH listens */
+  bootMs: Schema.optional(Schema.Number),
+  /** from start until the guest agent answers */
+  agentMs: Schema.optional(Schema.Number),
+  /** pvestatd broadcast interval (RRD lag of /cluster/resources) */
+  rrdIntervalMs: Schema.optional(Schema.Number),
+  /** delay of 401 replies (real ms, not scaled); PVE uses 3000 */
+  unauthorizedDelayMs: Schema.optional(Schema.Number)
+})
+
+export const FaultSpec = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("untrustedCert"), node: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("apiDown"), node: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("proxy596"), node: Schema.String, message: Schema.optional(Schema.String) }),
+  Schema.Struct({
+    kind: Schema.Literal("latency"),
+    ms: Schema.Number,
+    node: Schema.optional(Schema.String),
+    transport: Schema.optional(Schema.Literals(["api", "ssh", "guest-ssh"]))
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("taskFail"),
+    taskType: Schema.String,
+    exitstatus: Schema.String,
+    node: Schema.optional(Schema.String),
+    vmid: Schema.optional(VmidNumber)
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("taskHang"),
+    taskType: Schema.String,
+    node: Schema.optional(Schema.String),
+    vmid: Schema.optional(VmidNumber)
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("vmStuck"),
+    vmid: VmidNumber,
+    state: Schema.Literals(["paused", "stopped", "prelaunch"])
+  }),
+  Schema.Struct({ kind: Schema.Literal("lockLeft"), vmid: VmidNumber, lock: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("agentNeverStarts"), vmid: VmidNumber }),
+  Schema.Struct({ kind: Schema.Literal("guestSshRefused"), vmid: VmidNumber }),
+  Schema.Struct({ kind: Schema.Literal("bridgeMissing"), node: Schema.String, bridge: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("bridgeInactive"), node: Schema.String, bridge: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("storageFull"), node: Schema.String, storage: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("sshAuthRefused"), node: Schema.String })
+])
+
+export const ScenarioSchema = Schema.Struct({
+  /** PVE version knob, e.g. "8.4.1", "8.2.4", "9.0.5" */
+  pveVersion: Schema.optional(Schema.String.check(Schema.isPattern(/^\d+\.\d+(\.\d+)?$/, { expected: "x.y[.z]" }))),
+  clusterName: Schema.optional(Schema.String),
+  nodes: Schema.Array(NodeSpec),
+  users: Schema.optional(Schema.Array(UserSpec)),
+  acls: Schema.optional(Schema.Array(AclSpec)),
+  /** public keys accepted for root on every node */
+  authorizedKeys: Schema.optional(Schema.Array(Schema.String)),
+  vms: Schema.optional(Schema.Array(VmSpec)),
+  /** image origin (plain HTTP on loopback) for download-url */
+  imageOrigin: Schema.optional(
+    Schema.Struct({ port: Schema.optional(Schema.Number), files: Schema.Array(OriginFileSpec) })
+  ),
+  /** first address of the guest IP pool (loopback), default 127.77.0.10 */
+  ipPool: Schema.optional(Schema.String),
+  /** port guest SSH servers listen on (on the guest's own loopback IP); 0 = ephemeral */
+  guestSshPort: Schema.optional(Schema.Number.check(Schema.isInt())),
+  timings: Schema.optional(TimingsSpec),
+  timeScale: Schema.optional(Schema.Number),
+  faults: Schema.optional(Schema.Array(FaultSpec)),
+  adminPort: Schema.optional(Schema.Number.check(Schema.isInt()))
+})
+
+export type Scenario = typeof ScenarioSchema.Type
+export type NodeSpec = typeof NodeSpec.Type
+export type StorageSpec = typeof StorageSpec.Type
+export type VmSpec = typeof VmSpec.Type
+export type Fault = typeof FaultSpec.Type
+export type Timings = typeof TimingsSpec.Type
+
+const decode = Schema.decodeUnknownResult(ScenarioSchema)
+
+/** Validate an unknown value as a scenario. Errors name the path and what was expected. */
+export const decodeScenario = (input: unknown): Effect.Effect<Scenario, SimError> => {
+  const r = decode(input, { errors: "all" })
+  if (Result.isSuccess(r)) return Effect.succeed(r.success)
+  return Effect.fail(
+    new SimError({ reason: new SimErrorReason.ScenarioInvalid({ message: String(r.failure.message) }) })
+  )
+}
+
+/** Parse a YAML (or JSON) scenario text and validate it. */
+export const parseScenario = (text: string): Effect.Effect<Scenario, SimError> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => parseYaml(text) as unknown,
+      catch: (e) =>
+        new SimError({
+          reason: new SimErrorReason.ScenarioInvalid({ message: `invalid YAML: ${(e as Error).message}` })
+        })
+    }),
+    decodeScenario
+  )
+
+/** Parse a size (`100G`, `512M`, `2048`, `1.5T`) to bytes. */
+export const parseSize = (s: string | number | undefined, fallback: number): number => {
+  if (s === undefined) return fallback
+  if (typeof s === "number") return s
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim())
+  if (!m) return fallback
+  const mult: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }
+  return Math.round(Number(m[1]) * (mult[(m[2] ?? "").toUpperCase()] ?? 1))
+}

@@ -1,0 +1,597 @@
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, type Scope } from "effect"
+import { Admin } from "./Admin.js"
+import { ApiRouter } from "./ApiRouter.js"
+import { Auth } from "./Auth.js"
+import {
+  type ClusterCa,
+  generateClusterCa,
+  generateNodeCert,
+  generateSshKey,
+  type NodeCert,
+  type SshKeyPair
+} from "./Certs.js"
+import { SimClock } from "./Clock.js"
+import { type Fault, Faults } from "./Faults.js"
+import { GuestCommands } from "./Guest.js"
+import { GuestManager } from "./GuestManager.js"
+import { HttpsApi } from "./HttpsApi.js"
+import { ImageOrigin, loopbackDownload } from "./ImageOrigin.js"
+import type { ResolvedTimings, SimContext } from "./internal/Context.js"
+import { parseDiskSize } from "./internal/PropertyString.js"
+import { versionFeatures } from "./internal/Version.js"
+import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./internal/Volumes.js"
+import { NodeSsh } from "./NodeSsh.js"
+import { parseSize, type Scenario } from "./Scenario.js"
+import { SimError, SimErrorReason } from "./SimError.js"
+import { DISK_KEY, type NodeState, parseDrive, type QmpStatus, SimState, type StorageState } from "./SimState.js"
+import { TaskRunner, taskStatusJson } from "./Tasks.js"
+
+/** What a started simulator tells its callers (also printed by `homelab-sim` and written to the ready file). */
+export interface SimInfo {
+  readonly nodes: ReadonlyArray<{
+    readonly name: string
+    readonly api: string
+    readonly ssh: { readonly host: string; readonly port: number }
+    readonly fingerprint: string
+    readonly sshHostKey: string
+  }>
+  /** PEM of the cluster CA (pve-root-ca.pem) */
+  readonly ca: string
+  /** admin API base URL */
+  readonly admin: string
+  readonly auth: { readonly tokenId: string; readonly tokenSecret: string }
+  readonly sshUser: string
+  readonly sshPrivateKeyPath: string
+  readonly sshPublicKey: string
+  readonly guestSshPort: number
+  readonly pveVersion: string
+  readonly imageOrigin:
+    | {
+        readonly url: string
+        readonly files: ReadonlyArray<{ path: string; url: string; size: number; sha256: string }>
+      }
+    | undefined
+}
+
+export interface RequestLogEntry {
+  readonly time: string
+  readonly node: string
+  readonly transport: "api" | "ssh"
+  readonly method?: string
+  readonly path?: string
+  readonly status?: number
+  readonly command?: string
+  readonly exitCode?: number
+  readonly user?: string
+  readonly durationMs: number
+}
+
+/** The in-process handle: info plus the admin operations. */
+export interface SimHandle {
+  readonly info: SimInfo
+  /** snapshot of nodes, storages, VMs and tasks (same as GET /state) */
+  state(): SimStateSnapshot
+  requests(): ReadonlyArray<RequestLogEntry>
+  clearRequests(): void
+  faults(): ReadonlyArray<Fault>
+  addFaults(faults: ReadonlyArray<Fault>): Promise<void>
+  clearFaults(filter?: { kind?: string; node?: string; vmid?: number }): Promise<void>
+  /** force a VM state (`{status:"running", qmpstatus:"paused"}`, `{lock:"backup"}`, `{lock:null}`) */
+  setVmStatus(vmid: number, s: { status?: string; qmpstatus?: string; lock?: string | null }): void
+  /** registry of guest commands (add handlers for k3s, kubectl, ...) */
+  readonly guestCommands: GuestCommands
+  stop(): Promise<void>
+}
+
+export interface SimStateSnapshot {
+  readonly nodes: Array<Record<string, unknown>>
+  readonly vms: Array<Record<string, unknown>>
+  readonly tasks: Array<Record<string, unknown>>
+}
+
+const resolveTimings = (s: Scenario): ResolvedTimings => {
+  const t = s.timings ?? {}
+  return {
+    taskMs: t.taskMs ?? 200,
+    createMs: t.createMs ?? 1500,
+    startMs: t.startMs ?? 800,
+    stopMs: t.stopMs ?? 500,
+    shutdownMs: t.shutdownMs ?? 2000,
+    destroyMs: t.destroyMs ?? 600,
+    downloadMs: t.downloadMs ?? 1000,
+    resizeMs: t.resizeMs ?? 300,
+    bootMs: t.bootMs ?? 8000,
+    agentMs: t.agentMs ?? 5000,
+    rrdIntervalMs: t.rrdIntervalMs ?? 10_000,
+    unauthorizedDelayMs: t.unauthorizedDelayMs ?? 3000
+  }
+}
+
+const defaultStorages = (nine: boolean): Array<StorageState> => [
+  {
+    id: "local",
+    type: "dir",
+    content: new Set(nine ? ["iso", "vztmpl", "backup", "import"] : ["iso", "vztmpl", "backup"]),
+    capacity: 100 * 1024 ** 3,
+    path: "/var/lib/vz",
+    shared: false,
+    volumes: new Map(),
+    enabled: true
+  },
+  {
+    id: "local-lvm",
+    type: "lvmthin",
+    content: new Set(["rootdir", "images"]),
+    capacity: 800 * 1024 ** 3,
+    path: undefined,
+    shared: false,
+    volumes: new Map(),
+    enabled: true
+  }
+]
+
+/** Start a simulator (Promise API). Prefer `startSim` (scoped Effect) in Effect code. */
+export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> => {
+  const version = scenario.pveVersion ?? "8.4.1"
+  const features = versionFeatures(version)
+  const clock = new SimClock(scenario.timeScale ?? 1)
+  const timings = resolveTimings(scenario)
+  const state = new SimState(clock, features, scenario.clusterName ?? "homelab")
+  state.rrdIntervalMs = timings.rrdIntervalMs
+  const faults = new Faults(scenario.faults ?? [])
+  const tasks = new TaskRunner(state, clock, faults)
+  const guestCommands = new GuestCommands()
+
+  // ---- auth: ensure a root token the caller can use
+  const users = [...(scenario.users ?? [])]
+  let tokenId: string | undefined
+  let tokenSecret: string | undefined
+  for (const u of users)
+    for (const t of u.tokens ?? [])
+      if (tokenId === undefined && u.userid === "root@pam") {
+        tokenId = `${u.userid}!${t.id}`
+        tokenSecret = t.secret
+      }
+  if (tokenId === undefined) {
+    tokenSecret = randomUUID()
+    tokenId = "root@pam!homelab"
+    const root = users.find((u) => u.userid === "root@pam")
+    const tok = { id: "homelab", secret: tokenSecret, privsep: false }
+    if (root === undefined) users.push({ userid: "root@pam", tokens: [tok] })
+    else users[users.indexOf(root)] = { ...root, tokens: [...(root.tokens ?? []), tok] }
+  }
+  const auth = new Auth({ ...scenario, users }, clock)
+
+  // ---- keys and certificates
+  const clientKey = generateSshKey("homelab-sim-client")
+  const keyDir = mkdtempSync(join(tmpdir(), "homelab-sim-"))
+  const keyPath = join(keyDir, "id_ed25519")
+  writeFileSync(keyPath, clientKey.privateKey, { mode: 0o600 })
+  writeFileSync(`${keyPath}.pub`, `${clientKey.publicKey}\n`, { mode: 0o644 })
+  const authorizedKeys = [...(scenario.authorizedKeys ?? []), clientKey.publicKey]
+  const ca: ClusterCa = await generateClusterCa(randomUUID())
+  const certs: Array<NodeCert> = await Promise.all(
+    scenario.nodes.map((n) => generateNodeCert(ca, n.name, [n.address ?? "127.0.0.1"]))
+  )
+  let otherCa: ClusterCa | undefined
+  const untrustedCerts = new Map<string, NodeCert>()
+  const untrustedFor = async (node: NodeState): Promise<NodeCert> => {
+    let c = untrustedCerts.get(node.name)
+    if (c === undefined) {
+      otherCa ??= await generateClusterCa(randomUUID())
+      c = await generateNodeCert(otherCa, node.name, [node.address])
+      untrustedCerts.set(node.name, c)
+    }
+    return c
+  }
+
+  // ---- nodes
+  for (const [i, n] of scenario.nodes.entries()) {
+    const storages = new Map<string, StorageState>()
+    if (n.storages === undefined) for (const s of defaultStorages(features.nine)) storages.set(s.id, s)
+    else
+      for (const s of n.storages) {
+        const st: StorageState = {
+          id: s.id,
+          type: s.type,
+          content: new Set(s.content),
+          capacity: parseSize(s.capacity, 100 * 1024 ** 3),
+          path:
+            s.path ??
+            (s.id === "local" ? "/var/lib/vz" : s.type === "dir" || s.type === "nfs" ? `/mnt/pve/${s.id}` : undefined),
+          shared: s.shared ?? s.type === "nfs",
+          volumes: new Map(),
+          enabled: true
+        }
+        for (const f of s.files ?? []) {
+          const vol = f.volid.includes(":") ? f.volid.slice(f.volid.indexOf(":") + 1) : f.volid
+          const vtype = f.content ?? vtypeOf(st, vol)
+          addVolume(st, {
+            volname: vol,
+            content: vtype,
+            format: formatOf(vol, vtype),
+            size: parseSize(f.size, 1024 * 1024),
+            ctime: Math.floor(clock.now() / 1000) - 86400
+          })
+        }
+        storages.set(s.id, st)
+      }
+    const bridges = new Map(
+      (n.bridges ?? [{ name: "vmbr0", active: true }]).map((b) => [
+        b.name,
+        { name: b.name, active: b.active ?? true, address: b.address, comments: b.comments }
+      ])
+    )
+    state.nodes.set(n.name, {
+      name: n.name,
+      cpus: n.cpus ?? 8,
+      memory: parseSize(n.memory, 32 * 1024 ** 3),
+      address: n.address ?? "127.0.0.1",
+      apiPort: n.apiPort ?? 8006,
+      sshPort: n.sshPort ?? 22,
+      online: n.online ?? true,
+      bridges,
+      storages,
+      tasks: new Map(),
+      bootTime: clock.now() - 864123_000,
+      fingerprint: (certs[i] as NodeCert).fingerprint
+    })
+  }
+
+  // ---- image origin
+  const origin =
+    scenario.imageOrigin === undefined
+      ? undefined
+      : new ImageOrigin(
+          scenario.imageOrigin.files.map((f) => ({ path: f.path, size: parseSize(f.size, 0), sha256: f.sha256 }))
+        )
+
+  const guests = new GuestManager(
+    state,
+    clock,
+    faults,
+    timings,
+    guestCommands,
+    scenario.ipPool ?? "127.77.0.10",
+    scenario.guestSshPort ?? 22
+  )
+  const ctx: SimContext = { state, auth, tasks, faults, clock, guests, timings, download: loopbackDownload }
+  const router = new ApiRouter(ctx)
+
+  // ---- existing VMs
+  for (const v of scenario.vms ?? []) {
+    if (!state.nodes.has(v.node))
+      throw new SimError({
+        reason: new SimErrorReason.ScenarioInvalid({ message: `vms: VM ${v.vmid} is on unknown node '${v.node}'` })
+      })
+    if (state.vms.has(v.vmid))
+      throw new SimError({ reason: new SimErrorReason.ScenarioInvalid({ message: `vms: duplicate vmid ${v.vmid}` }) })
+    const config = new Map<string, string>()
+    for (const [k, val] of Object.entries(v.config ?? {})) config.set(k, String(val))
+    if (v.name !== undefined) config.set("name", v.name)
+    if (v.tags !== undefined) config.set("tags", v.tags)
+    if (v.protection === true) config.set("protection", "1")
+    if (v.template === true) config.set("template", "1")
+    if (v.lock !== undefined) config.set("lock", v.lock)
+    if (!config.has("memory") && v.type !== "lxc") config.set("memory", "2048")
+    const vm = state.newVm(v.vmid, v.node, v.type ?? "qemu", config, false)
+    const node = state.nodes.get(v.node) as NodeState
+    for (const [k, val] of config) {
+      if (!(DISK_KEY.test(k) || /^unused\d+$/.test(k))) continue
+      const d = parseDrive(val)
+      const vid = parseVolid(d.file)
+      const s = vid === undefined ? undefined : node.storages.get(vid.storage)
+      if (vid === undefined || s === undefined || s.volumes.has(vid.volname) || (/cdrom/.test(val) && isFileStorage(s)))
+        continue
+      addVolume(s, {
+        volname: vid.volname,
+        content: "images",
+        format: isFileStorage(s) ? "qcow2" : "raw",
+        size: parseDiskSize(d.opts.size ?? "4M")?.bytes ?? 4 * 1024 * 1024,
+        ctime: Math.floor(clock.now() / 1000) - 86400,
+        vmid: v.vmid
+      })
+    }
+    if (v.ip !== undefined) {
+      vm.ip = v.ip
+      guests.reserveIp(v.ip)
+    }
+    const status = v.status ?? (v.qmpstatus !== undefined && v.qmpstatus !== "stopped" ? "running" : "stopped")
+    if (status === "running") {
+      state.setRun(vm, "running", (v.qmpstatus ?? "running") as QmpStatus)
+      vm.lastChangeAt = 0
+      vm.rrd = { status: vm.qmpstatus, name: config.get("name") ?? `VM ${v.vmid}`, known: true }
+      if (v.guest !== undefined) {
+        const { newGuestState } = await import("./Guest.js")
+        vm.guest = newGuestState(
+          v.vmid,
+          v.guest.hostname ?? config.get("name") ?? `VM${v.vmid}`,
+          v.guest.user ?? config.get("ciuser") ?? "ubuntu",
+          [...(v.guest.authorizedKeys ?? [])],
+          v.ip ?? "",
+          0
+        )
+        for (const [p, c] of Object.entries(v.guest.files ?? {})) vm.guest.files.set(p, c)
+        for (const [s, c] of Object.entries(v.guest.services ?? {})) vm.guest.services.set(s, c)
+      }
+    }
+  }
+
+  // ---- request log
+  const log: Array<RequestLogEntry> = []
+  const record = (e: RequestLogEntry) => {
+    log.push(e)
+    if (log.length > 50_000) log.splice(0, log.length - 50_000)
+  }
+
+  // ---- servers
+  const apis = new Map<string, HttpsApi>()
+  const sshs = new Map<string, NodeSsh>()
+  const hostKeys = new Map<string, SshKeyPair>()
+  const isNodeUp = (name: string) => {
+    const n = state.nodes.get(name)
+    return n?.online === true && apis.get(name)?.listening === true
+  }
+  const listenAll = async () => {
+    await Promise.all(
+      [...state.nodes.values()].map(async (node, i) => {
+        const cert = certs[i] as NodeCert
+        const api = new HttpsApi(
+          node,
+          ctx,
+          router,
+          { cert: cert.cert, key: cert.key },
+          () => untrustedFor(node),
+          (e) =>
+            record({
+              time: new Date().toISOString(),
+              node: e.node,
+              transport: "api",
+              method: e.method,
+              path: e.path,
+              status: e.status,
+              ...(e.user !== undefined ? { user: e.user } : {}),
+              durationMs: e.durationMs
+            }),
+          isNodeUp
+        )
+        apis.set(node.name, api)
+        if (faults.nodeFault("untrustedCert", node.name)) await api.useUntrustedCert(true)
+        node.apiPort = await api.listen(node.address, node.apiPort)
+        if (faults.nodeFault("apiDown", node.name)) await api.close()
+        const hk = generateSshKey(`root@${node.name}`)
+        hostKeys.set(node.name, hk)
+        const ssh = new NodeSsh(
+          node,
+          ctx,
+          router,
+          hk,
+          () => authorizedKeys,
+          (e) =>
+            record({
+              time: new Date().toISOString(),
+              node: e.node,
+              transport: "ssh",
+              command: e.command,
+              exitCode: e.code,
+              durationMs: e.durationMs
+            })
+        )
+        const caFile = Buffer.from(ca.cert)
+        ssh.files.set("/etc/pve/pve-root-ca.pem", caFile)
+        ssh.files.set(`/etc/pve/nodes/${node.name}/pve-ssl.pem`, Buffer.from(cert.cert))
+        sshs.set(node.name, ssh)
+        node.sshPort = await ssh.listen(node.address, node.sshPort)
+      })
+    )
+  }
+  const admin = new Admin({
+    state: () => snapshot(),
+    requests: () => log,
+    clearRequests: () => {
+      log.length = 0
+    },
+    faults: () => faults.all(),
+    addFaults: (f) => addFaults(f),
+    clearFaults: (f) => clearFaults(f),
+    setVmStatus: (vmid, s) => setVmStatus(vmid, s)
+  })
+  const closeAll = async () => {
+    tasks.abortAll()
+    await guests.closeAll()
+    await Promise.all([...apis.values()].map((a) => a.close()))
+    await Promise.all([...sshs.values()].map((s) => s.close()))
+    await admin.close().catch(() => {})
+    await origin?.close().catch(() => {})
+  }
+  try {
+    await listenAll()
+    if (origin !== undefined) await origin.listen("127.0.0.1", scenario.imageOrigin?.port ?? 0)
+    await admin.listen("127.0.0.1", scenario.adminPort ?? 0)
+  } catch (e) {
+    await closeAll()
+    rmSync(keyDir, { recursive: true, force: true })
+    throw new SimError({ reason: new SimErrorReason.StartFailed({ message: (e as Error).message }) })
+  }
+  // boot guests of VMs that are already running
+  for (const vm of state.vms.values()) if (vm.status === "running" && vm.type === "qemu") guests.boot(vm, true)
+
+  // ---- faults with side effects
+  const applyFaultEffects = async (added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => {
+    for (const f of [...added, ...removed]) {
+      const on = added.includes(f)
+      if (f.kind === "untrustedCert")
+        await apis.get(f.node)?.useUntrustedCert(faults.nodeFault("untrustedCert", f.node))
+      else if (f.kind === "apiDown") {
+        const api = apis.get(f.node)
+        const node = state.nodes.get(f.node)
+        if (api === undefined || node === undefined) continue
+        if (faults.nodeFault("apiDown", f.node)) await api.close()
+        else if (!api.listening) await api.listen(node.address, node.apiPort)
+      } else if (f.kind === "vmStuck" && on) {
+        const vm = state.vms.get(f.vmid)
+        if (vm !== undefined && vm.status === "running") {
+          if (f.state === "stopped") {
+            state.setRun(vm, "stopped", "stopped")
+            state.emit(vm, "stopped")
+          } else state.setRun(vm, "running", f.state)
+        }
+      } else if (f.kind === "lockLeft" && on) {
+        const vm = state.vms.get(f.vmid)
+        if (vm !== undefined) {
+          state.touch(vm)
+          vm.config.set("lock", f.lock)
+        }
+      } else if (f.kind === "guestSshRefused") {
+        const vm = state.vms.get(f.vmid)
+        if (vm !== undefined) await guests.refreshSsh(vm)
+      }
+    }
+  }
+  await applyFaultEffects(faults.all(), [])
+  const addFaults = async (f: ReadonlyArray<Fault>) => {
+    faults.add(f)
+    await applyFaultEffects(f, [])
+  }
+  const clearFaults = async (filter?: { kind?: string; node?: string; vmid?: number }) => {
+    const before = [...faults.all()]
+    faults.clear(filter)
+    const after = new Set(faults.all())
+    await applyFaultEffects(
+      [],
+      before.filter((f) => !after.has(f))
+    )
+  }
+  const setVmStatus = (vmid: number, s: { status?: string; qmpstatus?: string; lock?: string | null }) => {
+    const vm = state.vms.get(vmid)
+    if (vm === undefined) throw new Error(`no VM ${vmid}`)
+    if (s.lock !== undefined) {
+      state.touch(vm)
+      if (s.lock === null) vm.config.delete("lock")
+      else vm.config.set("lock", s.lock)
+    }
+    if (s.status !== undefined || s.qmpstatus !== undefined) {
+      const qmp = (s.qmpstatus ?? (s.status === "stopped" ? "stopped" : "running")) as QmpStatus
+      const status = s.status === "stopped" || qmp === "stopped" ? "stopped" : "running"
+      const wasRunning = vm.status === "running"
+      state.setRun(vm, status, status === "stopped" ? "stopped" : qmp)
+      if (status === "stopped" && wasRunning) state.emit(vm, "stopped")
+      if (status === "running" && !wasRunning) state.emit(vm, "started")
+    }
+  }
+
+  const snapshot = (): SimStateSnapshot => ({
+    nodes: [...state.nodes.values()].map((n) => ({
+      name: n.name,
+      address: n.address,
+      apiPort: n.apiPort,
+      sshPort: n.sshPort,
+      online: n.online,
+      apiListening: apis.get(n.name)?.listening === true,
+      fingerprint: n.fingerprint,
+      bridges: [...n.bridges.values()].map((b) => ({
+        name: b.name,
+        active: b.active && faults.bridgeState(n.name, b.name) === undefined,
+        missing: faults.bridgeState(n.name, b.name) === "missing"
+      })),
+      storages: [...n.storages.values()].map((s) => ({
+        ...state.storageStatus(n, s),
+        full: faults.storageFull(n.name, s.id),
+        volumes: [...s.volumes.values()].map((v) => ({
+          volid: `${s.id}:${v.volname}`,
+          content: v.content,
+          format: v.format,
+          size: v.size,
+          ...(v.vmid !== undefined ? { vmid: v.vmid } : {}),
+          ...(v.sha256 !== undefined ? { sha256: v.sha256 } : {})
+        }))
+      }))
+    })),
+    vms: [...state.vms.values()].map((vm) => ({
+      vmid: vm.vmid,
+      node: vm.node,
+      type: vm.type,
+      name: vm.config.get("name") ?? `VM ${vm.vmid}`,
+      status: vm.status,
+      qmpstatus: vm.qmpstatus,
+      lock: vm.config.get("lock") ?? null,
+      tags: vm.config.get("tags") ?? null,
+      config: Object.fromEntries(vm.config),
+      pending: Object.fromEntries(vm.pending),
+      ip: vm.ip ?? null,
+      agentRunning: guests.agentRunning(vm),
+      guestSshPort: guests.sshPort(vm.vmid) ?? null,
+      guest:
+        vm.guest === undefined
+          ? null
+          : {
+              hostname: vm.guest.hostname,
+              user: vm.guest.user,
+              files: [...vm.guest.files.keys()],
+              services: Object.fromEntries(vm.guest.services)
+            }
+    })),
+    tasks: [...state.nodes.values()].flatMap((n) =>
+      [...n.tasks.values()].map((t) => ({ ...taskStatusJson(t), log: t.log }))
+    )
+  })
+
+  const info: SimInfo = {
+    nodes: [...state.nodes.values()].map((n) => ({
+      name: n.name,
+      api: `https://${n.address}:${n.apiPort}`,
+      ssh: { host: n.address, port: n.sshPort },
+      fingerprint: n.fingerprint,
+      sshHostKey: hostKeyLine(hostKeys.get(n.name))
+    })),
+    ca: ca.cert,
+    admin: `http://127.0.0.1:${admin.port}`,
+    auth: { tokenId, tokenSecret: tokenSecret ?? "" },
+    sshUser: "root",
+    sshPrivateKeyPath: keyPath,
+    sshPublicKey: clientKey.publicKey,
+    guestSshPort: scenario.guestSshPort ?? 22,
+    pveVersion: version,
+    imageOrigin: origin === undefined ? undefined : { url: `http://127.0.0.1:${origin.port}`, files: origin.list() }
+  }
+
+  let stopped = false
+  return {
+    info,
+    state: snapshot,
+    requests: () => [...log],
+    clearRequests: () => {
+      log.length = 0
+    },
+    faults: () => faults.all(),
+    addFaults,
+    clearFaults,
+    setVmStatus,
+    guestCommands,
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      await closeAll()
+      rmSync(keyDir, { recursive: true, force: true })
+    }
+  }
+}
+
+const hostKeyLine = (k: SshKeyPair | undefined): string => (k === undefined ? "" : k.publicKey)
+
+/** Start a simulator as a scoped Effect: every server closes when the scope closes. */
+export const startSim = (scenario: Scenario): Effect.Effect<SimHandle, SimError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startSimPromise(scenario),
+      catch: (e) =>
+        e instanceof SimError
+          ? e
+          : new SimError({ reason: new SimErrorReason.StartFailed({ message: (e as Error).message ?? String(e) }) })
+    }),
+    (h) => Effect.promise(() => h.stop())
+  )

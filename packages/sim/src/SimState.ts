@@ -1,0 +1,464 @@
+import { createHash, randomUUID } from "node:crypto"
+import type { SimClock } from "./Clock.js"
+import type { GuestState } from "./Guest.js"
+import { parseDiskSize, parsePropertyString, toRecord } from "./internal/PropertyString.js"
+import type { VersionFeatures } from "./internal/Version.js"
+import type { Task } from "./Tasks.js"
+
+export interface Volume {
+  /** volume name inside the storage: `iso/jammy.img`, `vm-100-disk-0`, `snippets/user.yaml` */
+  readonly volname: string
+  readonly content: string
+  readonly format: string
+  size: number
+  readonly ctime: number
+  readonly vmid?: number
+  sha256?: string
+  /** bytes, kept only for small files (snippets) */
+  data?: Buffer
+}
+
+export interface StorageState {
+  readonly id: string
+  readonly type: "dir" | "lvmthin" | "lvm" | "zfspool" | "nfs"
+  content: Set<string>
+  capacity: number
+  readonly path: string | undefined
+  readonly shared: boolean
+  readonly volumes: Map<string, Volume>
+  enabled: boolean
+}
+
+export interface BridgeState {
+  readonly name: string
+  active: boolean
+  readonly address: string | undefined
+  readonly comments: string | undefined
+}
+
+export interface NodeState {
+  readonly name: string
+  readonly cpus: number
+  readonly memory: number
+  readonly address: string
+  apiPort: number
+  sshPort: number
+  online: boolean
+  readonly bridges: Map<string, BridgeState>
+  readonly storages: Map<string, StorageState>
+  readonly tasks: Map<string, Task>
+  readonly bootTime: number
+  fingerprint: string
+}
+
+export type QmpStatus = "running" | "paused" | "prelaunch" | "suspended" | "stopped"
+
+interface RrdSnapshot {
+  readonly status: string
+  readonly name: string | undefined
+  readonly known: boolean
+}
+
+export interface VmState {
+  readonly vmid: number
+  node: string
+  readonly type: "qemu" | "lxc"
+  /** current config (insertion order kept; rendering sorts) */
+  config: Map<string, string>
+  /** [PENDING] values */
+  pending: Map<string, string>
+  pendingDelete: Set<string>
+  status: "running" | "stopped"
+  qmpstatus: QmpStatus
+  startedAt: number | undefined
+  pid: number | undefined
+  /** guest IP (once assigned) */
+  ip: string | undefined
+  /** when the guest agent answers (epoch ms); undefined = not yet / never */
+  agentReadyAt: number | undefined
+  /** when cloud-init has finished (epoch ms) */
+  bootDoneAt: number | undefined
+  guest: GuestState | undefined
+  /** the per-VM config flock is held by a running worker */
+  flock: boolean
+  rrd: RrdSnapshot
+  lastChangeAt: number
+}
+
+/** Keys whose config values are JSON integers. */
+const INTEGER_KEYS = new Set(["cores", "sockets", "vcpus", "balloon", "shares", "cpuunits", "migrate_speed"])
+/** Keys whose config values are 0/1 booleans. */
+export const BOOLEAN_KEYS = new Set([
+  "onboot",
+  "protection",
+  "template",
+  "numa",
+  "tablet",
+  "acpi",
+  "kvm",
+  "localtime",
+  "freeze",
+  "reboot",
+  "ciupgrade"
+])
+
+export const DISK_KEY = /^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$/
+export const NET_KEY = /^net([0-9]|[12][0-9]|3[01])$/
+
+export interface DriveInfo {
+  readonly file: string
+  readonly opts: Record<string, string>
+}
+
+export const parseDrive = (value: string): DriveInfo => {
+  const { entries } = parsePropertyString(value, "file")
+  const rec = toRecord(entries)
+  return { file: rec.file ?? "", opts: rec }
+}
+
+export const isCdrom = (d: DriveInfo): boolean =>
+  d.opts.media === "cdrom" || d.file.endsWith(":cloudinit") || /cloudinit/.test(d.file)
+
+export const renderDrive = (file: string, opts: Record<string, string>): string => {
+  const keys = Object.keys(opts)
+    .filter((k) => k !== "file")
+    .sort()
+  return [file, ...keys.map((k) => `${k}=${opts[k]}`)].join(",")
+}
+
+export const parseNet = (value: string): { model: string; mac: string | undefined; opts: Record<string, string> } => {
+  const { entries } = parsePropertyString(value, "model")
+  const models = ["virtio", "e1000", "e1000e", "vmxnet3", "rtl8139", "e1000-82540em", "i82551", "ne2k_pci", "pcnet"]
+  let model = "virtio"
+  let mac: string | undefined
+  const opts: Record<string, string> = {}
+  for (const [k, v] of entries) {
+    if (k === "model") model = v
+    else if (models.includes(k)) {
+      model = k
+      mac = v
+    } else if (k === "macaddr") mac = v
+    else opts[k] = v
+  }
+  return { model, mac, opts }
+}
+
+export class SimState {
+  readonly nodes = new Map<string, NodeState>()
+  readonly vms = new Map<number, VmState>()
+  rrdIntervalMs = 10_000
+  private pidCounter = 100_000
+  private readonly listeners: Array<(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void> = []
+
+  constructor(
+    readonly clock: SimClock,
+    readonly features: VersionFeatures,
+    readonly clusterName: string
+  ) {}
+
+  onVmEvent(fn: (vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void): void {
+    this.listeners.push(fn)
+  }
+
+  emit(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed"): void {
+    for (const l of this.listeners) l(vm, event)
+  }
+
+  nextPid(): number {
+    this.pidCounter += 1 + Math.floor(Math.random() * 50)
+    return this.pidCounter
+  }
+
+  getNode(name: string): NodeState | undefined {
+    return this.nodes.get(name)
+  }
+
+  // ---- RRD lag -------------------------------------------------------------------------------------------------
+
+  /** pvestatd broadcasts every rrdIntervalMs (scaled), counted from the sim's start. */
+  private readonly rrdEpoch: number = Date.now()
+
+  private boundary(): number {
+    const interval = this.clock.scaled(this.rrdIntervalMs)
+    if (interval <= 0) return Number.POSITIVE_INFINITY
+    const now = this.clock.now()
+    return this.rrdEpoch + Math.floor((now - this.rrdEpoch) / interval) * interval
+  }
+
+  /** Bring the RRD snapshot up to date if a broadcast happened since the last change. */
+  refreshRrd(vm: VmState): void {
+    if (vm.lastChangeAt <= this.boundary()) {
+      vm.rrd = { status: vm.qmpstatus, name: vm.config.get("name") ?? `VM ${vm.vmid}`, known: true }
+    }
+  }
+
+  /** Call before mutating a VM's run state or name. */
+  touch(vm: VmState): void {
+    this.refreshRrd(vm)
+    vm.lastChangeAt = this.clock.now()
+  }
+
+  /** Create an empty VM entry (create stub). */
+  newVm(vmid: number, node: string, type: "qemu" | "lxc", config: Map<string, string>, fresh: boolean): VmState {
+    const now = this.clock.now()
+    const vm: VmState = {
+      vmid,
+      node,
+      type,
+      config,
+      pending: new Map(),
+      pendingDelete: new Set(),
+      status: "stopped",
+      qmpstatus: "stopped",
+      startedAt: undefined,
+      pid: undefined,
+      ip: undefined,
+      agentReadyAt: undefined,
+      bootDoneAt: undefined,
+      guest: undefined,
+      flock: false,
+      rrd: fresh
+        ? { status: "unknown", name: undefined, known: false }
+        : { status: "stopped", name: config.get("name") ?? `VM ${vmid}`, known: true },
+      lastChangeAt: fresh ? now : 0
+    }
+    this.vms.set(vmid, vm)
+    return vm
+  }
+
+  setRun(vm: VmState, status: "running" | "stopped", qmp: QmpStatus): void {
+    this.touch(vm)
+    vm.status = status
+    vm.qmpstatus = qmp
+    if (status === "running" && vm.pid === undefined) {
+      vm.pid = this.nextPid()
+      vm.startedAt = this.clock.now()
+    }
+    if (status === "stopped") {
+      vm.pid = undefined
+      vm.startedAt = undefined
+      vm.agentReadyAt = undefined
+      vm.bootDoneAt = undefined
+    }
+  }
+
+  // ---- config helpers ------------------------------------------------------------------------------------------
+
+  configFilePath(vm: { node: string; vmid: number; type: "qemu" | "lxc" }): string {
+    return `nodes/${vm.node}/${vm.type === "lxc" ? "lxc" : "qemu-server"}/${vm.vmid}.conf`
+  }
+
+  renderConfigFile(vm: VmState): string {
+    const lines: Array<string> = []
+    const desc = vm.config.get("description")
+    if (desc !== undefined) for (const l of desc.split("\n")) lines.push(`#${l}`)
+    for (const k of [...vm.config.keys()].sort()) if (k !== "description") lines.push(`${k}: ${vm.config.get(k)}`)
+    if (vm.pending.size > 0 || vm.pendingDelete.size > 0) {
+      lines.push("", "[PENDING]")
+      if (vm.pendingDelete.size > 0) lines.push(`delete: ${[...vm.pendingDelete].join(",")}`)
+      for (const k of [...vm.pending.keys()].sort()) lines.push(`${k}: ${vm.pending.get(k)}`)
+    }
+    return `${lines.join("\n")}\n`
+  }
+
+  digest(vm: VmState): string {
+    return createHash("sha1").update(this.renderConfigFile(vm)).digest("hex")
+  }
+
+  /** A config value typed as GET config returns it. */
+  typedValue(key: string, value: string): string | number {
+    if (INTEGER_KEYS.has(key) && /^-?\d+$/.test(value)) return Number(value)
+    if (BOOLEAN_KEYS.has(key)) return value === "1" ? 1 : 0
+    if (key === "memory" && !this.features.memoryString && /^\d+$/.test(value)) return Number(value)
+    if (key === "cipassword") return "**********"
+    return value
+  }
+
+  /** Config as returned by GET config (pending merged unless current=1). */
+  configView(vm: VmState, current: boolean): Record<string, string | number> {
+    const merged = new Map(vm.config)
+    if (!current) {
+      for (const [k, v] of vm.pending) merged.set(k, v)
+      for (const k of vm.pendingDelete) merged.delete(k)
+    }
+    const out: Record<string, string | number> = {}
+    for (const k of [...merged.keys()].sort()) out[k] = this.typedValue(k, merged.get(k) ?? "")
+    out.digest = this.digest(vm)
+    return out
+  }
+
+  memoryMiB(vm: VmState): number {
+    const m = vm.config.get("memory")
+    if (m === undefined) return 512
+    const { entries } = parsePropertyString(m, "current")
+    const cur = toRecord(entries).current
+    return cur !== undefined ? Number(cur) : 512
+  }
+
+  cpus(vm: VmState): number {
+    const vcpus = vm.config.get("vcpus")
+    if (vcpus !== undefined) return Number(vcpus)
+    const sockets = Number(vm.config.get("sockets") ?? 1)
+    const cores = Number(vm.config.get("cores") ?? 1)
+    const node = this.nodes.get(vm.node)
+    return Math.min(sockets * cores, node?.cpus ?? sockets * cores)
+  }
+
+  bootDisk(vm: VmState): string | undefined {
+    const boot = vm.config.get("boot")
+    if (boot !== undefined) {
+      const m = /order=([^,]+)/.exec(boot)
+      for (const dev of (m?.[1] ?? "").split(";")) {
+        const v = vm.config.get(dev)
+        if (v !== undefined && DISK_KEY.test(dev) && !isCdrom(parseDrive(v))) return dev
+      }
+    }
+    for (const prefix of ["ide", "scsi", "virtio", "sata"]) {
+      for (const k of [...vm.config.keys()].filter((x) => x.startsWith(prefix) && DISK_KEY.test(x)).sort()) {
+        const d = parseDrive(vm.config.get(k) ?? "")
+        if (!isCdrom(d)) return k
+      }
+    }
+    return undefined
+  }
+
+  maxdisk(vm: VmState): number {
+    const k = this.bootDisk(vm)
+    if (k === undefined) return 0
+    const size = parseDrive(vm.config.get(k) ?? "").opts.size
+    return size === undefined ? 0 : (parseDiskSize(size)?.bytes ?? 0)
+  }
+
+  uptime(vm: VmState): number {
+    return vm.startedAt === undefined ? 0 : Math.floor((this.clock.now() - vm.startedAt) / 1000)
+  }
+
+  /** vmstatus() entry for GET /nodes/{n}/qemu. */
+  listEntry(vm: VmState, full: boolean): Record<string, unknown> {
+    const running = vm.status === "running"
+    const maxmem = this.memoryMiB(vm) * 1024 * 1024
+    const e: Record<string, unknown> = {
+      vmid: vm.vmid,
+      name: vm.config.get("name") ?? `VM ${vm.vmid}`,
+      status: vm.status,
+      uptime: this.uptime(vm),
+      cpus: this.cpus(vm),
+      cpu: running ? 0.0123 : 0,
+      maxmem,
+      mem: running ? Math.floor(maxmem * 0.4) : 0,
+      maxdisk: this.maxdisk(vm),
+      disk: 0,
+      netin: running ? 123456 : 0,
+      netout: running ? 65432 : 0,
+      diskread: running ? 1234567 : 0,
+      diskwrite: running ? 765432 : 0
+    }
+    if (running && vm.pid !== undefined) e.pid = vm.pid
+    const lock = vm.config.get("lock")
+    if (lock !== undefined) e.lock = lock
+    const tags = vm.config.get("tags")
+    if (tags !== undefined) e.tags = tags
+    if (vm.config.get("template") === "1") e.template = 1
+    if (vm.config.get("serial0") !== undefined) e.serial = 1
+    if (full) {
+      e.qmpstatus = vm.qmpstatus
+      if (running) {
+        e.balloon = maxmem
+        e.freemem = Math.floor(maxmem * 0.5)
+        e["running-machine"] = "pc-i440fx-8.1+pve0"
+        e["running-qemu"] = "8.1.5"
+      }
+    }
+    return e
+  }
+
+  statusCurrent(vm: VmState): Record<string, unknown> {
+    const e = this.listEntry(vm, true)
+    e.ha = { managed: 0 }
+    const agent = vm.config.get("agent")
+    if (agent !== undefined && agentEnabled(agent)) e.agent = 1
+    if (vm.status === "running") {
+      e.nics = { [`tap${vm.vmid}i0`]: { netin: 123456, netout: 65432 } }
+      e["proxmox-support"] = { "pbs-dirty-bitmap": 1, "query-bitmap-info": 1 }
+    }
+    return e
+  }
+
+  /** /cluster/resources entries for guests, status = RRD qmpstatus, lagging. */
+  resourceEntries(): Array<Record<string, unknown>> {
+    const keys = [...this.vms.keys()].map(String).sort()
+    const out: Array<Record<string, unknown>> = []
+    for (const k of keys) {
+      const vm = this.vms.get(Number(k))
+      if (vm === undefined) continue
+      this.refreshRrd(vm)
+      const e: Record<string, unknown> = {
+        id: `${vm.type}/${vm.vmid}`,
+        type: vm.type,
+        vmid: vm.vmid,
+        node: vm.node
+      }
+      if (vm.rrd.known) {
+        const maxmem = this.memoryMiB(vm) * 1024 * 1024
+        const running = vm.rrd.status !== "stopped"
+        Object.assign(e, {
+          name: vm.rrd.name,
+          status: vm.rrd.status,
+          template: vm.config.get("template") === "1" ? 1 : 0,
+          maxcpu: this.cpus(vm),
+          cpu: running ? 0.0123 : 0,
+          maxmem,
+          mem: running ? Math.floor(maxmem * 0.4) : 0,
+          maxdisk: this.maxdisk(vm),
+          disk: 0,
+          netin: running ? 123456 : 0,
+          netout: running ? 65432 : 0,
+          diskread: running ? 1234567 : 0,
+          diskwrite: running ? 765432 : 0,
+          uptime: this.uptime(vm)
+        })
+      } else {
+        e.status = "unknown"
+      }
+      const lock = vm.config.get("lock")
+      if (lock !== undefined) e.lock = lock
+      const tags = vm.config.get("tags")
+      if (tags !== undefined) e.tags = tags
+      out.push(e)
+    }
+    return out
+  }
+
+  storageStatus(node: NodeState, s: StorageState): Record<string, unknown> {
+    const used = this.storageUsed(s)
+    return {
+      storage: s.id,
+      type: s.type,
+      content: [...s.content].sort().join(","),
+      shared: s.shared ? 1 : 0,
+      enabled: s.enabled ? 1 : 0,
+      active: 1,
+      total: s.capacity,
+      used,
+      avail: Math.max(0, s.capacity - used),
+      used_fraction: s.capacity === 0 ? 0 : Math.round((used / s.capacity) * 10000) / 10000,
+      ...(node.name ? {} : {})
+    }
+  }
+
+  storageUsed(s: StorageState): number {
+    let used = 0
+    for (const v of s.volumes.values()) used += v.size
+    return used
+  }
+
+  newUuid(): string {
+    return randomUUID()
+  }
+}
+
+export const agentEnabled = (value: string): boolean => {
+  const { entries } = parsePropertyString(value, "enabled")
+  const rec = toRecord(entries)
+  return rec.enabled === "1" || rec.enabled === "true" || rec.enabled === "yes" || rec.enabled === "on"
+}

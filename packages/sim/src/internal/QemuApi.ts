@@ -1,0 +1,947 @@
+import type { AuthUser } from "../Auth.js"
+import { PveError } from "../PveError.js"
+import {
+  agentEnabled,
+  DISK_KEY,
+  isCdrom,
+  NET_KEY,
+  type NodeState,
+  parseDrive,
+  parseNet,
+  renderDrive,
+  type VmState
+} from "../SimState.js"
+import type { Task, TaskContext } from "../Tasks.js"
+import type { SimContext } from "./Context.js"
+import {
+  arr,
+  bool,
+  dnsName,
+  flag,
+  int,
+  normaliseTags,
+  one,
+  type ParamSpec,
+  type Params,
+  pveVmid,
+  str,
+  tagList,
+  urlencoded
+} from "./Params.js"
+import { humanBytes, parseDiskSize, renderSize } from "./PropertyString.js"
+import { addVolume, cloudinitName, ensureSpace, nextDiskName, parseVolid, pathToVolume, vtypeOf } from "./Volumes.js"
+
+const STORAGE_LINE = 585
+
+/** Static VM config keys (besides numbered devices). */
+const VM_KEYS: Record<string, ParamSpec> = {
+  name: str({ format: dnsName }),
+  cores: int({ minimum: 1 }),
+  sockets: int({ minimum: 1 }),
+  vcpus: int({ minimum: 1 }),
+  memory: str({
+    format: (v) =>
+      /^(current=)?\d+$/.test(v) && Number(v.replace("current=", "")) >= 16
+        ? undefined
+        : "format error\ncurrent: value must have a minimum value of 16\n"
+  }),
+  balloon: int({ minimum: 0 }),
+  shares: int({ minimum: 0 }),
+  cpu: str(),
+  cpulimit: { type: "number", optional: true },
+  cpuunits: int(),
+  ostype: str({
+    enum: ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"]
+  }),
+  scsihw: str({ enum: ["lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"] }),
+  boot: str(),
+  bootdisk: str(),
+  agent: str({
+    format: (v) =>
+      /^((enabled=)?(0|1|yes|no|true|false|on|off))?(,(fstrim_cloned_disks|freeze-fs-on-backup)=[01]|,type=(virtio|isa))*$/.test(
+        v
+      )
+        ? undefined
+        : "format error\n"
+  }),
+  vga: str(),
+  bios: str({ enum: ["seabios", "ovmf"] }),
+  machine: str(),
+  ciuser: str(),
+  cipassword: str(),
+  sshkeys: str({ format: urlencoded }),
+  nameserver: str(),
+  searchdomain: str(),
+  citype: str({ enum: ["configdrive2", "nocloud", "opennebula"] }),
+  cicustom: str(),
+  ciupgrade: bool(),
+  tags: str({ format: tagList }),
+  onboot: bool(),
+  protection: bool(),
+  template: bool(),
+  numa: bool(),
+  tablet: bool(),
+  acpi: bool(),
+  kvm: bool(),
+  localtime: bool(),
+  freeze: bool(),
+  reboot: bool(),
+  description: str({ maxLength: 8192 }),
+  startup: str(),
+  hotplug: str(),
+  args: str(),
+  hookscript: str(),
+  lock: str({
+    enum: ["backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete", "suspending", "suspended"]
+  }),
+  smbios1: str(),
+  vmgenid: str(),
+  meta: str(),
+  keyboard: str(),
+  affinity: str(),
+  watchdog: str(),
+  rng0: str(),
+  vmstatestorage: str(),
+  migrate_downtime: { type: "number", optional: true },
+  migrate_speed: int()
+}
+
+export const vmConfigKeySpec = (k: string): ParamSpec | undefined => {
+  if (VM_KEYS[k] !== undefined) return VM_KEYS[k]
+  if (DISK_KEY.test(k)) return str()
+  if (NET_KEY.test(k)) return str({ format: netFormat })
+  if (/^ipconfig([0-9]|[12][0-9]|3[01])$/.test(k)) return str()
+  if (/^unused\d+$/.test(k)) return str()
+  if (/^serial[0-3]$/.test(k)) return str({ pattern: /^(\/dev\/.+|socket)$/ })
+  if (/^(hostpci\d+|usb\d+|parallel[0-2])$/.test(k)) return str()
+  return undefined
+}
+
+const NET_MODELS = ["virtio", "e1000", "e1000e", "vmxnet3", "rtl8139", "e1000-82540em", "i82551", "ne2k_pci", "pcnet"]
+const netFormat = (v: string): string | undefined => {
+  const first = v.split(",")[0] ?? ""
+  const model = first.includes("=") ? first.slice(0, first.indexOf("=")) : first
+  if (model === "model") return undefined
+  if (!NET_MODELS.includes(model))
+    return `format error\nmodel: value '${model}' does not have a value in the enumeration '${NET_MODELS.join(", ")}'\n`
+  return undefined
+}
+
+export const CREATE_SCHEMA: Record<string, ParamSpec> = {
+  node: { type: "string" },
+  vmid: pveVmid,
+  start: bool(),
+  storage: str(),
+  pool: str(),
+  archive: str(),
+  force: bool(),
+  unique: bool(),
+  "live-restore": bool(),
+  bwlimit: int(),
+  "ha-managed": bool(),
+  "import-working-storage": str()
+}
+
+export const CONFIG_SCHEMA: Record<string, ParamSpec> = {
+  node: { type: "string" },
+  vmid: pveVmid,
+  delete: str(),
+  revert: str(),
+  force: bool({ requires: "delete" }),
+  digest: str({ maxLength: 40 }),
+  skiplock: bool()
+}
+
+export const randomMac = (): string => {
+  const b = Array.from({ length: 3 }, () =>
+    Math.floor(Math.random() * 256)
+      .toString(16)
+      .toUpperCase()
+      .padStart(2, "0")
+  )
+  return `BC:24:11:${b.join(":")}`
+}
+
+const configMissing = (node: string, vmid: number): PveError =>
+  new PveError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`)
+
+export const getVm = (ctx: SimContext, node: NodeState, vmid: number): VmState => {
+  const vm = ctx.state.vms.get(vmid)
+  if (vm === undefined || vm.node !== node.name || vm.type !== "qemu") throw configMissing(node.name, vmid)
+  return vm
+}
+
+export const checkLock = (vm: VmState, allowSuspended = false): void => {
+  const lock = vm.config.get("lock")
+  if (lock !== undefined && !(allowSuspended && lock === "suspended")) throw new PveError(500, `VM is locked (${lock})`)
+}
+
+/** The per-VM config flock (10 s timeout, simulated). */
+export const withFlock = async <A>(
+  ctx: SimContext,
+  vm: VmState,
+  fn: () => Promise<A>,
+  timeoutMs = 10_000
+): Promise<A> => {
+  const deadline = ctx.clock.now() + ctx.clock.scaled(timeoutMs)
+  while (vm.flock) {
+    if (ctx.clock.now() >= deadline)
+      throw new PveError(500, `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout`)
+    await ctx.clock.sleepReal(Math.max(1, Math.min(50, ctx.clock.scaled(100))))
+  }
+  vm.flock = true
+  try {
+    return await fn()
+  } finally {
+    vm.flock = false
+  }
+}
+
+const rootOnly = (user: AuthUser, params: Params): void => {
+  if (user.authuser === "root@pam") return
+  if (params.skiplock !== undefined) throw PveError.param({ skiplock: "Only root may use this option." })
+}
+
+const decodeSshKeys = (encoded: string): string => {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    throw new PveError(500, "SSH public key validation error")
+  }
+}
+
+const validateSshKeys = (encoded: string): void => {
+  const text = decodeSshKeys(encoded)
+  for (const line of text.split("\n")) {
+    const l = line.trim()
+    if (l === "" || l.startsWith("#")) continue
+    if (!/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( .*)?$/.test(l))
+      throw new PveError(500, "SSH public key validation error")
+  }
+}
+
+/** Root-only config keys (§7). */
+const checkRootKeys = (user: AuthUser, params: Params): void => {
+  if (user.authuser === "root@pam") return
+  for (const k of ["args", "lock", "hookscript"])
+    if (params[k] !== undefined) throw new PveError(500, `only root can set '${k}' config`)
+  for (const [k, v] of Object.entries(params)) {
+    if (/^serial\d$/.test(k) && one(params, k) !== "socket")
+      throw new PveError(500, `only root can modify '${k}' config for real devices`)
+    if (/^(usb|hostpci)\d+$/.test(k) && typeof v === "string" && !v.startsWith("mapping="))
+      throw new PveError(500, `only root can set '${k}' config for real devices`)
+  }
+}
+
+interface DrivePlan {
+  readonly key: string
+  readonly kind: "new" | "import" | "cloudinit" | "existing" | "cdrom"
+  readonly storage?: string
+  readonly sizeBytes?: number
+  readonly importSource?: { storage: string; volname: string; label: string }
+  readonly opts: Record<string, string>
+  readonly file: string
+}
+
+/** Synchronous drive checks (§4.10.1 step 5). */
+const planDrives = (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  params: Params,
+  defaultStorage: string | undefined
+): Array<DrivePlan> => {
+  const plans: Array<DrivePlan> = []
+  const features = ctx.state.features
+  for (const key of Object.keys(params).filter((k) => DISK_KEY.test(k))) {
+    const value = one(params, key) ?? ""
+    const d = parseDrive(value)
+    const opts = { ...d.opts }
+    delete opts.file
+    const importFrom = opts["import-from"]
+    const file = d.file
+    if (importFrom !== undefined) {
+      const m = /^([^:]+):0$/.exec(file)
+      if (!m)
+        throw PveError.param({
+          [key]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
+        })
+      delete opts["import-from"]
+      let source: { storage: string; volname: string; label: string }
+      if (importFrom.startsWith("/")) {
+        if (user.authuser !== "root@pam")
+          throw new PveError(
+            500,
+            `Only root can pass arbitrary filesystem paths. at /usr/share/perl5/PVE/Storage.pm line ${STORAGE_LINE}.\n`
+          )
+        const v = pathToVolume(node, importFrom)
+        source = v
+          ? { storage: v.storage.id, volname: v.volname, label: importFrom }
+          : { storage: "", volname: importFrom, label: importFrom }
+      } else {
+        const vid = parseVolid(importFrom)
+        if (vid === undefined) throw PveError.param({ [key]: `unable to parse volume ID '${importFrom}'` })
+        const s = node.storages.get(vid.storage)
+        if (s === undefined) throw new PveError(500, `storage '${vid.storage}' does not exist`)
+        const vtype = vtypeOf(s, vid.volname)
+        const okTypes = features.importContent ? ["images", "import"] : ["images"]
+        if (!okTypes.includes(vtype))
+          throw PveError.param({
+            [key]: features.importContent
+              ? `${importFrom} has wrong type '${vtype}' - needs to be 'images' or 'import'`
+              : `${importFrom} has wrong type '${vtype}' - not an image`
+          })
+        ctx.auth.check(user, `/storage/${vid.storage}`, "Datastore.Audit", "Datastore.AllocateSpace")
+        source = { storage: vid.storage, volname: vid.volname, label: importFrom }
+      }
+      const target = m[1] ?? ""
+      checkTargetStorage(ctx, user, node, key, target)
+      plans.push({ key, kind: "import", storage: target, importSource: source, opts, file })
+      continue
+    }
+    if (file === "none") {
+      plans.push({ key, kind: "cdrom", opts, file })
+      continue
+    }
+    if (file === "cloudinit" || /:cloudinit$/.test(file)) {
+      const sid = file === "cloudinit" ? defaultStorage : file.slice(0, file.indexOf(":"))
+      if (sid === undefined) throw PveError.param({ [key]: "missing storage for cloudinit drive" })
+      checkTargetStorage(ctx, user, node, key, sid)
+      plans.push({ key, kind: "cloudinit", storage: sid, opts, file })
+      continue
+    }
+    const newDisk = /^(?:([^:]+):)?(\d+(?:\.\d+)?)$/.exec(file)
+    if (newDisk) {
+      const sid = newDisk[1] ?? defaultStorage
+      if (sid === undefined) throw PveError.param({ [key]: "missing storage" })
+      checkTargetStorage(ctx, user, node, key, sid)
+      plans.push({
+        key,
+        kind: "new",
+        storage: sid,
+        sizeBytes: Math.round(Number(newDisk[2]) * 1024 ** 3),
+        opts,
+        file
+      })
+      continue
+    }
+    if (file.startsWith("/")) {
+      if (user.authuser !== "root@pam")
+        throw new PveError(
+          500,
+          `Only root can pass arbitrary filesystem paths. at /usr/share/perl5/PVE/Storage.pm line ${STORAGE_LINE}.\n`
+        )
+      plans.push({ key, kind: "existing", opts, file })
+      continue
+    }
+    const vid = parseVolid(file)
+    if (vid === undefined) throw PveError.param({ [key]: `invalid format - unable to parse drive options\n` })
+    const s = node.storages.get(vid.storage)
+    if (s === undefined) throw new PveError(500, `storage '${vid.storage}' does not exist`)
+    const vtype = vtypeOf(s, vid.volname)
+    if (vtype === "iso") {
+      if (opts.media !== "cdrom") throw PveError.param({ [key]: "explicit 'media=cdrom' is required for iso images" })
+      ctx.auth.check(user, `/storage/${vid.storage}`, "Datastore.Audit", "Datastore.AllocateSpace")
+      plans.push({ key, kind: "cdrom", opts, file })
+      continue
+    }
+    if (vtype !== "images") throw PveError.param({ [key]: "content type needs to be 'images' or 'iso'" })
+    ctx.auth.check(user, `/storage/${vid.storage}`, "Datastore.AllocateSpace")
+    plans.push({ key, kind: "existing", opts, file })
+  }
+  return plans
+}
+
+const checkTargetStorage = (ctx: SimContext, user: AuthUser, node: NodeState, key: string, sid: string): void => {
+  const s = node.storages.get(sid)
+  if (s === undefined) throw new PveError(500, `storage '${sid}' does not exist`)
+  ctx.auth.check(user, `/storage/${sid}`, "Datastore.AllocateSpace")
+  if (!s.content.has("images")) throw PveError.param({ [key]: `storage '${sid}' does not support vm images` })
+}
+
+/** Execute a drive plan (in a worker or synchronously for PUT). Returns the config value. */
+const executeDrive = async (
+  ctx: SimContext,
+  node: NodeState,
+  vmid: number,
+  p: DrivePlan,
+  log: (l: string) => void,
+  created: Array<{ storage: string; volname: string }>
+): Promise<string> => {
+  const now = Math.floor(ctx.clock.now() / 1000)
+  if (p.kind === "existing" || p.kind === "cdrom") return renderDrive(p.file, p.opts)
+  const s = node.storages.get(p.storage ?? "")
+  if (s === undefined) throw new PveError(500, `storage '${p.storage}' does not exist`)
+  const full = ctx.faults.storageFull(node.name, s.id)
+  if (p.kind === "cloudinit") {
+    const volname = cloudinitName(s, vmid)
+    ensureSpace(s, 4 * 1024 * 1024, full, volname)
+    addVolume(s, {
+      volname,
+      content: "images",
+      format: s.type === "dir" ? "qcow2" : "raw",
+      size: 4 * 1024 * 1024,
+      ctime: now,
+      vmid
+    })
+    created.push({ storage: s.id, volname })
+    if (s.type === "lvmthin") log(`  Logical volume "${volname}" created.`)
+    const value = renderDrive(`${s.id}:${volname}`, { ...p.opts, media: "cdrom" })
+    log(`${p.key}: successfully created disk '${value}'`)
+    return value
+  }
+  const format = s.type === "dir" || s.type === "nfs" ? (p.opts.format ?? "qcow2") : "raw"
+  const opts = { ...p.opts }
+  delete opts.format
+  let size: number
+  if (p.kind === "import") {
+    const src = p.importSource
+    const ss = src === undefined ? undefined : node.storages.get(src.storage)
+    const vol = ss?.volumes.get(src?.volname ?? "")
+    if (src === undefined || vol === undefined)
+      throw new PveError(
+        500,
+        `cannot import from '${src?.label ?? "?"}' - could not get file size of ${src?.label.startsWith("/") ? src.label : ss ? `${src?.volname}` : src?.label}`
+      )
+    size = Math.ceil(vol.size / (1024 * 1024)) * 1024 * 1024
+    const volname = nextDiskName(s, vmid, format)
+    ensureSpace(s, size, full, volname)
+    if (s.type === "lvmthin") log(`  Logical volume "${volname}" created.`)
+    for (const pct of [0, 0.5, 1])
+      log(`transferred ${humanBytes(size * pct)} of ${humanBytes(size)} (${(pct * 100).toFixed(2)}%)`)
+    addVolume(s, { volname, content: "images", format, size, ctime: now, vmid })
+    created.push({ storage: s.id, volname })
+    const value = renderDrive(`${s.id}:${volname}`, { ...opts, size: renderSize(size) })
+    log(`${p.key}: successfully created disk '${value}'`)
+    return value
+  }
+  size = p.sizeBytes ?? 0
+  const volname = nextDiskName(s, vmid, format)
+  ensureSpace(s, size, full, volname)
+  if (s.type === "lvmthin") log(`  Logical volume "${volname}" created.`)
+  addVolume(s, { volname, content: "images", format, size, ctime: now, vmid })
+  created.push({ storage: s.id, volname })
+  const value = renderDrive(`${s.id}:${volname}`, { ...opts, size: renderSize(size) })
+  log(`${p.key}: successfully created disk '${value}'`)
+  return value
+}
+
+const freeVolumes = (node: NodeState, created: ReadonlyArray<{ storage: string; volname: string }>): void => {
+  for (const c of created) node.storages.get(c.storage)?.volumes.delete(c.volname)
+}
+
+/** Bridge existence / SDN.Use checks for netN params; fills in MACs. */
+const prepareNets = (ctx: SimContext, user: AuthUser, params: Params): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const key of Object.keys(params).filter((k) => NET_KEY.test(k))) {
+    const n = parseNet(one(params, key) ?? "")
+    const bridge = n.opts.bridge
+    if (bridge !== undefined && ctx.state.features.version >= "8" && user.authuser !== "root@pam")
+      ctx.auth.check(user, `/sdn/zones/localnetwork/${bridge}`, "SDN.Use")
+    const mac = (n.mac ?? randomMac()).toUpperCase()
+    const rest = Object.keys(n.opts)
+      .sort()
+      .map((k) => `${k}=${n.opts[k]}`)
+    out[key] = [`${n.model}=${mac}`, ...rest].join(",")
+  }
+  return out
+}
+
+const CREATE_ONLY = new Set(Object.keys(CREATE_SCHEMA))
+
+const defaultBoot = (config: Map<string, string>): string => {
+  const order: Array<string> = []
+  const keys = [...config.keys()]
+  const disks = ["ide", "scsi", "virtio", "sata"].flatMap((p) =>
+    keys
+      .filter((k) => k.startsWith(p) && DISK_KEY.test(k))
+      .sort((a, b) => Number(a.replace(/\D/g, "")) - Number(b.replace(/\D/g, "")))
+  )
+  const hd = disks.find((k) => !isCdrom(parseDrive(config.get(k) ?? "")))
+  if (hd !== undefined) order.push(hd)
+  const cd = disks.find((k) => isCdrom(parseDrive(config.get(k) ?? "")))
+  if (cd !== undefined) order.push(cd)
+  const net = keys.filter((k) => NET_KEY.test(k)).sort()[0]
+  if (net !== undefined) order.push(net)
+  return `order=${order.join(";")}`
+}
+
+// ---- handlers ------------------------------------------------------------------------------------------------
+
+export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, params: Params): Task => {
+  const vmid = Number(one(params, "vmid"))
+  const sshkeys = one(params, "sshkeys")
+  if (sshkeys !== undefined) validateSshKeys(sshkeys)
+  ctx.auth.check(user, `/vms/${vmid}`, "VM.Allocate")
+  const pool = one(params, "pool")
+  if (pool !== undefined) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`)
+  checkRootKeys(user, params)
+  const nets = prepareNets(ctx, user, params)
+  const plans = planDrives(ctx, user, node, params, one(params, "storage"))
+  const existing = ctx.state.vms.get(vmid)
+  if (existing !== undefined)
+    throw new PveError(
+      500,
+      `unable to create VM ${vmid} - ${existing.type === "lxc" ? "CT" : "VM"} ${vmid} already exists on node '${existing.node}'`
+    )
+  const vm = ctx.state.newVm(vmid, node.name, "qemu", new Map([["lock", "create"]]), true)
+  vm.flock = true
+  const start = flag(params, "start")
+  return ctx.tasks.start(
+    node,
+    "qmcreate",
+    String(vmid),
+    user.authuser,
+    async (t) => {
+      const created: Array<{ storage: string; volname: string }> = []
+      try {
+        await t.work(ctx.timings.createMs)
+        const config = new Map<string, string>()
+        for (const [k, v] of Object.entries(params)) {
+          if (CREATE_ONLY.has(k) || DISK_KEY.test(k) || NET_KEY.test(k)) continue
+          config.set(k, Array.isArray(v) ? v.join(",") : v)
+        }
+        for (const [k, v] of Object.entries(nets)) config.set(k, v)
+        for (const p of plans) config.set(p.key, await executeDrive(ctx, node, vmid, p, t.log, created))
+        if (config.has("tags")) config.set("tags", normaliseTags(config.get("tags") ?? ""))
+        if (!config.has("boot")) config.set("boot", defaultBoot(config))
+        if (!config.has("smbios1")) config.set("smbios1", `uuid=${ctx.state.newUuid()}`)
+        if (!config.has("vmgenid")) config.set("vmgenid", ctx.state.newUuid())
+        config.set("meta", `creation-qemu=8.1.5,ctime=${Math.floor(ctx.clock.now() / 1000)}`)
+        ctx.state.touch(vm)
+        vm.config = config
+        vm.flock = false
+        ctx.state.emit(vm, "changed")
+      } catch (e) {
+        freeVolumes(node, created)
+        vm.flock = false
+        if (ctx.state.vms.get(vmid) === vm) ctx.state.vms.delete(vmid)
+        ctx.state.emit(vm, "destroyed")
+        const msg = e instanceof Error ? e.message : String(e)
+        throw new PveError(500, msg.startsWith("unable to create VM") ? msg : `unable to create VM ${vmid} - ${msg}`)
+      }
+      if (start) {
+        t.log("Execute autostart")
+        try {
+          startVm(ctx, user, node, vm, {})
+        } catch (e) {
+          t.log(`start failed: ${(e as Error).message}`)
+        }
+      }
+    },
+    vmid
+  )
+}
+
+const applyPendingAll = (vm: VmState): void => {
+  for (const [k, v] of vm.pending) vm.config.set(k, v)
+  for (const k of vm.pendingDelete) vm.config.delete(k)
+  vm.pending.clear()
+  vm.pendingDelete.clear()
+}
+
+export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: VmState, params: Params): Task => {
+  rootOnly(user, params)
+  ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.PowerMgmt")
+  const skiplock = flag(params, "skiplock")
+  return ctx.tasks.start(
+    node,
+    "qmstart",
+    String(vm.vmid),
+    user.authuser,
+    async (t) => {
+      await withFlock(ctx, vm, async () => {
+        await t.work(ctx.timings.startMs)
+        if (!ctx.state.vms.has(vm.vmid)) throw configMissing(node.name, vm.vmid)
+        if (vm.config.get("template") === "1") throw new PveError(500, "you can't start a vm if it's a template")
+        if (!skiplock) checkLock(vm, true)
+        if (vm.status === "running") throw new PveError(500, `VM ${vm.vmid} already running`)
+        for (const [k, v] of vm.config) {
+          if (!NET_KEY.test(k)) continue
+          const bridge = parseNet(v).opts.bridge
+          if (bridge === undefined) continue
+          const b = node.bridges.get(bridge)
+          if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
+            throw new PveError(500, `bridge '${bridge}' does not exist`)
+        }
+        const cicustom = vm.config.get("cicustom")
+        if (cicustom !== undefined) {
+          for (const part of cicustom.split(",")) {
+            const volid = part.slice(part.indexOf("=") + 1)
+            const vid = parseVolid(volid)
+            const s = vid === undefined ? undefined : node.storages.get(vid.storage)
+            if (vid === undefined || s === undefined || vtypeOf(s, vid.volname) !== "snippets")
+              throw new PveError(500, `${volid} is not in the snippets directory`)
+            if (!s.volumes.has(vid.volname)) throw new PveError(500, `volume '${volid}' does not exist`)
+          }
+        }
+        applyPendingAll(vm)
+        const hasCi = [...vm.config.values()].some((v) => /cloudinit/.test(v))
+        if (hasCi) t.log("generating cloud-init ISO")
+        if (vm.config.get("lock") === "suspended") {
+          vm.config.delete("lock")
+          vm.config.delete("vmstate")
+        }
+        const stuck = ctx.faults.vmStuck(vm.vmid)
+        const freeze = vm.config.get("freeze") === "1"
+        if (stuck === "stopped") {
+          ctx.state.setRun(vm, "running", "running")
+          ctx.state.setRun(vm, "stopped", "stopped")
+          return
+        }
+        ctx.state.setRun(vm, "running", stuck ?? (freeze ? "prelaunch" : "running"))
+        ctx.state.emit(vm, "started")
+      })
+    },
+    vm.vmid
+  )
+}
+
+export const stopVm = (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  vm: VmState,
+  params: Params,
+  type: "qmstop" | "qmshutdown"
+): Task => {
+  rootOnly(user, params)
+  ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.PowerMgmt")
+  if (params.keepActive !== undefined && user.authuser !== "root@pam")
+    throw PveError.param({ keepActive: "Only root may use this option." })
+  const force = flag(params, "forceStop")
+  if (type === "qmshutdown" && vm.status === "running" && vm.qmpstatus !== "running" && !force)
+    throw new PveError(500, "VM is paused - cannot shutdown")
+  const skiplock = flag(params, "skiplock")
+  return ctx.tasks.start(
+    node,
+    type,
+    String(vm.vmid),
+    user.authuser,
+    async (t) => {
+      await withFlock(ctx, vm, async () => {
+        if (vm.status !== "running") return
+        if (!skiplock) checkLock(vm)
+        if (type === "qmshutdown" && vm.qmpstatus !== "running") t.log("VM is paused - stop instead of shutdown")
+        await t.work(type === "qmstop" ? ctx.timings.stopMs : ctx.timings.shutdownMs)
+        ctx.state.setRun(vm, "stopped", "stopped")
+        applyPendingAll(vm)
+        ctx.state.emit(vm, "stopped")
+      })
+    },
+    vm.vmid
+  )
+}
+
+export const simplePower = (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  vm: VmState,
+  params: Params,
+  action: "reset" | "suspend" | "resume" | "reboot"
+): Task => {
+  rootOnly(user, params)
+  ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.PowerMgmt")
+  const todisk = flag(params, "todisk")
+  if (action === "resume") {
+    if (vm.status !== "running" && vm.config.get("lock") !== "suspended")
+      throw new PveError(500, `VM ${vm.vmid} not running`)
+  } else if (vm.status !== "running") throw new PveError(500, `VM ${vm.vmid} not running`)
+  if (action === "reboot" && vm.qmpstatus !== "running") throw new PveError(500, "VM is paused - cannot shutdown")
+  const type = { reset: "qmreset", suspend: todisk ? "qmsuspend" : "qmpause", resume: "qmresume", reboot: "qmreboot" }[
+    action
+  ]
+  const skiplock = flag(params, "skiplock")
+  return ctx.tasks.start(
+    node,
+    type,
+    String(vm.vmid),
+    user.authuser,
+    async (t) => {
+      await t.work(ctx.timings.taskMs)
+      if (action === "resume" && vm.config.get("lock") === "suspended" && vm.status !== "running") {
+        const st = startVm(ctx, user, node, vm, { skiplock: "1" })
+        await st.done
+        return
+      }
+      if (!skiplock) checkLock(vm, action === "resume")
+      if (action === "suspend") {
+        if (todisk) {
+          ctx.state.setRun(vm, "stopped", "stopped")
+          vm.config.set("lock", "suspended")
+          vm.config.set(
+            "vmstate",
+            `local-lvm:vm-${vm.vmid}-state-suspend-${new Date(ctx.clock.now()).toISOString().slice(0, 10)}`
+          )
+          ctx.state.emit(vm, "stopped")
+        } else {
+          ctx.state.setRun(vm, "running", "paused")
+        }
+      } else if (action === "resume") {
+        if (vm.qmpstatus !== "running") ctx.state.setRun(vm, "running", "running")
+        ctx.state.emit(vm, "changed")
+      } else if (action === "reboot") {
+        ctx.state.setRun(vm, "stopped", "stopped")
+        applyPendingAll(vm)
+        ctx.state.emit(vm, "stopped")
+        await t.work(ctx.timings.startMs)
+        ctx.state.setRun(vm, "running", "running")
+        ctx.state.emit(vm, "started")
+      } else {
+        ctx.state.emit(vm, "started")
+      }
+    },
+    vm.vmid
+  )
+}
+
+export const destroyVm = (ctx: SimContext, user: AuthUser, node: NodeState, vmid: number, params: Params): Task => {
+  rootOnly(user, params)
+  const vm = getVm(ctx, node, vmid)
+  ctx.auth.check(user, `/vms/${vmid}`, "VM.Allocate")
+  if (vm.config.get("protection") === "1") throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`)
+  if (vm.status === "running") throw new PveError(500, `VM ${vmid} is running - destroy failed`)
+  const skiplock = flag(params, "skiplock")
+  const purge = flag(params, "purge")
+  const unreferenced = flag(params, "destroy-unreferenced-disks")
+  return ctx.tasks.start(
+    node,
+    "qmdestroy",
+    String(vmid),
+    user.authuser,
+    async (t) => {
+      await withFlock(ctx, vm, async () => {
+        await t.work(ctx.timings.destroyMs)
+        if (!ctx.state.vms.has(vmid)) throw configMissing(node.name, vmid)
+        if (vm.config.get("protection") === "1")
+          throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`)
+        if (vm.status === "running") throw new PveError(500, `VM ${vmid} is running - destroy failed`)
+        if (!skiplock && vm.config.get("lock") !== "suspended") checkLock(vm)
+        for (const [k, v] of vm.config) {
+          if (!(DISK_KEY.test(k) || /^unused\d+$/.test(k))) continue
+          const d = parseDrive(v)
+          const vid = parseVolid(d.file)
+          if (vid === undefined) continue
+          const s = node.storages.get(vid.storage)
+          if (s === undefined) continue
+          const vol = s.volumes.get(vid.volname)
+          if (vol?.vmid === vmid) s.volumes.delete(vid.volname)
+          else if (vol === undefined && new RegExp(`vm-${vmid}-`).test(vid.volname))
+            t.warn(`Could not remove disk '${d.file}', check manually: no such logical volume pve/${vid.volname}`)
+        }
+        if (unreferenced)
+          for (const s of node.storages.values())
+            for (const [name, vol] of s.volumes) if (vol.vmid === vmid) s.volumes.delete(name)
+        ctx.state.touch(vm)
+        vm.config = new Map([["lock", "destroyed"]])
+        if (purge) t.log(`purging VM ${vmid} from related configurations..`)
+        ctx.state.vms.delete(vmid)
+        ctx.state.emit(vm, "destroyed")
+      })
+    },
+    vmid
+  )
+}
+
+const HOTPLUG_ALWAYS = new Set([
+  "name",
+  "description",
+  "onboot",
+  "protection",
+  "tags",
+  "startup",
+  "hookscript",
+  "shares",
+  "lock",
+  "vmstatestorage",
+  "ciuser",
+  "cipassword",
+  "sshkeys",
+  "nameserver",
+  "searchdomain",
+  "citype",
+  "cicustom",
+  "ciupgrade"
+])
+
+/** PUT/POST config. Returns after applying (sync part). */
+export const updateConfig = async (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  vmid: number,
+  params: Params,
+  log: (l: string) => void
+): Promise<void> => {
+  rootOnly(user, params)
+  const changes = Object.keys(params).filter(
+    (k) => !["node", "vmid", "delete", "revert", "force", "digest", "skiplock", "background_delay"].includes(k)
+  )
+  const deletes = (one(params, "delete") ?? "")
+    .split(/[,;\s]+/)
+    .filter((x) => x !== "")
+    .map((x) => (x === "cdrom" ? "ide2" : x))
+  const reverts = (one(params, "revert") ?? "").split(/[,;\s]+/).filter((x) => x !== "")
+  if (changes.length === 0 && deletes.length === 0 && reverts.length === 0)
+    throw new PveError(500, "no options specified")
+  for (const d of deletes) {
+    if (vmConfigKeySpec(d) === undefined) throw PveError.param({ delete: `unknown option '${d}'` })
+    if (changes.includes(d))
+      throw PveError.param({ delete: `you can't use '-${d}' and -delete ${d}' at the same time` })
+  }
+  const sshkeys = one(params, "sshkeys")
+  if (sshkeys !== undefined) validateSshKeys(sshkeys)
+  ctx.auth.check(
+    user,
+    `/vms/${vmid}`,
+    "VM.Config.Options",
+    "VM.Config.Disk",
+    "VM.Config.Network",
+    "VM.Config.Cloudinit",
+    "VM.Config.CPU",
+    "VM.Config.Memory",
+    "VM.Config.HWType"
+  )
+  checkRootKeys(user, params)
+  const nets = prepareNets(ctx, user, params)
+  const changeParams: Params = {}
+  for (const k of changes) changeParams[k] = params[k] as string
+  const plans = planDrives(ctx, user, node, changeParams, undefined)
+  const vm = getVm(ctx, node, vmid)
+  const digest = one(params, "digest")
+  if (digest !== undefined && digest !== ctx.state.digest(vm))
+    throw new PveError(500, "checksum mismatch (file change by other user?)")
+  if (!flag(params, "skiplock")) {
+    const lock = vm.config.get("lock")
+    if (lock !== undefined && !(lock === "suspended" && deletes.includes("vmstate")))
+      throw new PveError(500, `VM is locked (${lock})`)
+  }
+  const balloon = one(params, "balloon")
+  if (balloon !== undefined && Number(balloon) > ctx.state.memoryMiB(vm) && params.memory === undefined)
+    throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
+  await withFlock(ctx, vm, async () => {
+    const created: Array<{ storage: string; volname: string }> = []
+    const values: Record<string, string> = {}
+    for (const k of changes) {
+      if (DISK_KEY.test(k)) continue
+      values[k] = one(params, k) ?? ""
+    }
+    Object.assign(values, nets)
+    for (const p of plans) values[p.key] = await executeDrive(ctx, node, vmid, p, log, created)
+    if (values.tags !== undefined) values.tags = normaliseTags(values.tags)
+    const running = vm.status === "running"
+    ctx.state.touch(vm)
+    for (const [k, v] of Object.entries(values)) {
+      const old = vm.config.get(k)
+      if (
+        old !== undefined &&
+        DISK_KEY.test(k) &&
+        parseDrive(old).file !== parseDrive(v).file &&
+        !isCdrom(parseDrive(old))
+      ) {
+        let n = 0
+        while (vm.config.has(`unused${n}`)) n++
+        vm.config.set(`unused${n}`, parseDrive(old).file)
+      }
+      const hot = HOTPLUG_ALWAYS.has(k) || DISK_KEY.test(k) || NET_KEY.test(k) || /^ipconfig/.test(k)
+      if (!running || hot) {
+        vm.config.set(k, v)
+        vm.pending.delete(k)
+      } else vm.pending.set(k, v)
+    }
+    for (const d of deletes) {
+      if (!vm.config.has(d) && !vm.pending.has(d)) {
+        log(`cannot delete '${d}' - not set in current configuration!`)
+        continue
+      }
+      const hot =
+        HOTPLUG_ALWAYS.has(d) || DISK_KEY.test(d) || NET_KEY.test(d) || /^unused/.test(d) || /^ipconfig/.test(d)
+      const old = vm.config.get(d)
+      if (!running || hot) {
+        vm.config.delete(d)
+        vm.pending.delete(d)
+        if (old !== undefined && /^unused\d+$/.test(d)) {
+          const vid = parseVolid(old)
+          if (vid !== undefined) node.storages.get(vid.storage)?.volumes.delete(vid.volname)
+        } else if (old !== undefined && DISK_KEY.test(d) && !isCdrom(parseDrive(old))) {
+          let n = 0
+          while (vm.config.has(`unused${n}`)) n++
+          vm.config.set(`unused${n}`, parseDrive(old).file)
+        }
+      } else vm.pendingDelete.add(d)
+    }
+    for (const r of reverts) {
+      vm.pending.delete(r)
+      vm.pendingDelete.delete(r)
+    }
+    ctx.state.emit(vm, "changed")
+  })
+}
+
+export const resizeVm = async (
+  ctx: SimContext,
+  _user: AuthUser,
+  node: NodeState,
+  vmid: number,
+  params: Params,
+  t: TaskContext | undefined
+): Promise<void> => {
+  const vm = getVm(ctx, node, vmid)
+  const disk = one(params, "disk") ?? ""
+  const sizeArg = one(params, "size") ?? ""
+  await withFlock(ctx, vm, async () => {
+    if (t !== undefined) await t.work(ctx.timings.resizeMs)
+    const digest = one(params, "digest")
+    if (digest !== undefined && digest !== ctx.state.digest(vm))
+      throw new PveError(500, "checksum mismatch (file change by other user?)")
+    if (!flag(params, "skiplock")) checkLock(vm)
+    const value = vm.config.get(disk)
+    if (value === undefined) throw new PveError(500, `disk '${disk}' does not exist`)
+    const d = parseDrive(value)
+    if (isCdrom(d)) throw new PveError(500, "you can't resize a cdrom")
+    const req = parseDiskSize(sizeArg)
+    if (req === undefined) throw PveError.param({ size: "value does not match the regex pattern" })
+    const cur = parseDiskSize(d.opts.size ?? "0")?.bytes ?? 0
+    const next = req.relative ? cur + req.bytes : req.bytes
+    if (next < cur) throw new PveError(500, "shrinking disks is not supported")
+    if (next === cur) return
+    const vid = parseVolid(d.file)
+    const s = vid === undefined ? undefined : node.storages.get(vid.storage)
+    const vol = vid === undefined ? undefined : s?.volumes.get(vid.volname)
+    if (s !== undefined && vol !== undefined) {
+      ensureSpace(s, next - vol.size, ctx.faults.storageFull(node.name, s.id), vol.volname)
+      vol.size = next
+    }
+    if (t !== undefined && s?.type === "lvmthin")
+      t.log(`  Size of logical volume pve/${vid?.volname} changed from ${renderSize(cur)} to ${renderSize(next)}.`)
+    const opts: Record<string, string> = { ...d.opts, size: renderSize(next) }
+    delete opts.file
+    ctx.state.touch(vm)
+    vm.config.set(disk, renderDrive(d.file, opts))
+  })
+}
+
+/** Agent checks (§4.16). */
+export const agentCheck = (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  vmid: number,
+  monitorPriv: string
+): VmState => {
+  const vm = getVm(ctx, node, vmid)
+  ctx.auth.check(user, `/vms/${vmid}`, ...(ctx.state.features.nine ? [monitorPriv] : ["VM.Monitor"]))
+  const agent = vm.config.get("agent")
+  if (agent === undefined) throw new PveError(500, "No QEMU guest agent configured")
+  if (vm.status !== "running") throw new PveError(500, `VM ${vmid} is not running`)
+  if (!agentEnabled(agent) || !ctx.guests.agentRunning(vm)) throw new PveError(500, "QEMU guest agent is not running")
+  return vm
+}
+
+export const agentSchema: Record<string, ParamSpec> = { node: { type: "string" }, vmid: pveVmid }
+export const execSchema: Record<string, ParamSpec> = {
+  ...agentSchema,
+  command: arr({ optional: false }),
+  "input-data": str({ maxLength: 65536 })
+}

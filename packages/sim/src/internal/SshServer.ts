@@ -1,0 +1,142 @@
+import { timingSafeEqual } from "node:crypto"
+import type { Socket } from "node:net"
+import type { Connection, ParsedKey, ServerChannel } from "ssh2"
+import ssh2 from "ssh2"
+import { readsStdin } from "./Shell.js"
+
+const { Server, utils } = ssh2
+
+export interface ExecOutcome {
+  readonly stdout: string | Buffer
+  readonly stderr: string
+  readonly code: number
+}
+
+export interface SshServerOptions {
+  readonly hostKey: string
+  /** Is this user + public key allowed? */
+  readonly authorize: (user: string, key: { algo: string; data: Buffer }) => boolean
+  readonly refuseAll?: () => boolean
+  readonly exec: (user: string, command: string, stdin: Buffer) => Promise<ExecOutcome>
+}
+
+export const parsePublicKeys = (lines: ReadonlyArray<string>): Array<ParsedKey> => {
+  const out: Array<ParsedKey> = []
+  for (const l of lines) {
+    const trimmed = l.trim()
+    if (trimmed === "" || trimmed.startsWith("#")) continue
+    const k = utils.parseKey(trimmed)
+    if (k instanceof Error) continue
+    out.push(Array.isArray(k) ? (k[0] as ParsedKey) : k)
+  }
+  return out
+}
+
+export const keyMatches = (
+  allowed: ReadonlyArray<ParsedKey>,
+  key: { algo: string; data: Buffer }
+): ParsedKey | undefined =>
+  allowed.find((a) => {
+    const blob = a.getPublicSSH()
+    return a.type === key.algo && blob.length === key.data.length && timingSafeEqual(blob, key.data)
+  })
+
+/** A small ssh2 server: public-key auth, `exec` requests with stdin, exit codes. */
+export class SshServer {
+  private readonly server: InstanceType<typeof Server>
+  private readonly conns = new Set<Connection>()
+  private listening = false
+  port = 0
+
+  constructor(
+    private readonly opts: SshServerOptions,
+    allowedFor: (user: string) => ReadonlyArray<ParsedKey>
+  ) {
+    this.server = new Server({ hostKeys: [opts.hostKey] }, (client) => {
+      this.conns.add(client)
+      ;(client as unknown as { _sock?: Socket })._sock?.setNoDelay?.(true)
+      client.on("close", () => this.conns.delete(client))
+      client.on("error", () => this.conns.delete(client))
+      let authedUser = ""
+      client.on("authentication", (ctx) => {
+        if (opts.refuseAll?.() === true || ctx.method !== "publickey") return ctx.reject(["publickey"])
+        const match = keyMatches(allowedFor(ctx.username), ctx.key)
+        if (match === undefined || !opts.authorize(ctx.username, ctx.key)) return ctx.reject(["publickey"])
+        if (ctx.signature === undefined) return ctx.accept()
+        if (ctx.blob === undefined || match.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true)
+          return ctx.reject(["publickey"])
+        authedUser = ctx.username
+        ctx.accept()
+      })
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          const session = accept()
+          session.on("pty", (acc) => acc?.())
+          session.on("env", (acc) => acc?.())
+          session.on("shell", (_acc, reject) => reject?.())
+          session.on("exec", (acc, _rej, info) => {
+            const stream = acc()
+            this.runExec(authedUser, info.command, stream)
+          })
+        })
+      })
+    })
+    this.server.on("error", () => {})
+  }
+
+  private runExec(user: string, command: string, stream: ServerChannel): void {
+    const chunks: Array<Buffer> = []
+    const needStdin = readsStdin(command)
+    const go = () => {
+      this.opts
+        .exec(user, command, Buffer.concat(chunks))
+        .then((r) => {
+          if (r.stdout.length > 0) stream.write(r.stdout)
+          if (r.stderr.length > 0) stream.stderr.write(r.stderr)
+          stream.exit(r.code)
+          stream.end()
+        })
+        .catch((e: unknown) => {
+          stream.stderr.write(`${(e as Error).message}\n`)
+          stream.exit(255)
+          stream.end()
+        })
+    }
+    if (!needStdin) {
+      stream.on("data", () => {})
+      go()
+      return
+    }
+    let started = false
+    stream.on("data", (d: Buffer) => chunks.push(d))
+    const start = () => {
+      if (started) return
+      started = true
+      go()
+    }
+    stream.on("end", start)
+    stream.on("eof", start)
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error) => reject(e)
+      this.server.once("error", onErr)
+      this.server.listen(port, host, () => {
+        this.server.off("error", onErr)
+        this.listening = true
+        const addr = this.server.address()
+        this.port = typeof addr === "object" && addr !== null ? addr.port : port
+        resolve(this.port)
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    for (const c of this.conns) c.end()
+    this.conns.clear()
+    if (!this.listening) return Promise.resolve()
+    this.listening = false
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+}
