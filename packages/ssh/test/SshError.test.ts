@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Cause, Effect, Logger, Redacted } from "effect"
 import { fingerprintOf, KnownHosts, type SshError, type SshEvent } from "../src/index.js"
 import { generateKeyPair } from "../src/testing/index.js"
 import {
@@ -208,6 +208,52 @@ describe("SshError reasons", () => {
       assert.notInclude(rendered(timedOut), secret)
     })
   )
+})
+
+describe("secrets", () => {
+  it.live("passwords, passphrases and secret stdin never reach logs, even when the errors are logged", () => {
+    const lines: Array<string> = []
+    const capture = Logger.make(({ message, cause }) => {
+      lines.push(`${JSON.stringify(message)} ${Cause.pretty(cause)}`)
+    })
+    return Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      const password = "pw-NEVER-LOGGED"
+      const passphrase = "pp-NEVER-LOGGED"
+      const stdin = "stdin-NEVER-LOGGED"
+      const knownHosts = path.join(dir, "known_hosts")
+      const target = { host: "127.0.0.1", port: server.port, user: "bob" }
+      const withPassword = yield* client(
+        clientOptions(dir, {
+          auth: { password: Redacted.make(password) },
+          knownHosts: { mode: "accept-new", path: knownHosts }
+        })
+      )
+      const authError = yield* Effect.flip(withPassword.exec(target, "true"))
+      yield* Effect.logError("auth failed", authError)
+      const encrypted = generateKeyPair("ed25519", { passphrase: "the-real-one" })
+      const withKey = yield* client(
+        clientOptions(dir, {
+          auth: { privateKey: Redacted.make(encrypted.private), passphrase: Redacted.make(passphrase) },
+          knownHosts: { mode: "off" }
+        })
+      )
+      const keyError = yield* Effect.flip(withKey.exec(target, "true"))
+      yield* Effect.logError(keyError)
+      trust(dir, server)
+      const ok = yield* client(clientOptions(dir))
+      const failed = yield* Effect.flip(
+        ok.execOrFail({ ...target, user: "alice" }, "cat >/dev/null; exit 9", { stdin: Redacted.make(stdin) })
+      )
+      yield* Effect.logError("command failed", failed)
+      assert.isAtLeast(lines.length, 4)
+      assert.isTrue(lines.some((l) => l.includes("HostKeyCheckingDisabled") || l.includes("host key checking is off")))
+      for (const line of lines) {
+        for (const secret of [password, passphrase, stdin]) assert.notInclude(line, secret)
+      }
+    }).pipe(Effect.provide(Logger.layer([capture])))
+  })
 })
 
 describe("known_hosts modes", () => {
