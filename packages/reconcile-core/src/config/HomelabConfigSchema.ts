@@ -247,8 +247,8 @@ export const HealthSchema = Schema.Struct({
   paused: withDefault(Schema.Literals(["recreate", "resume", "keep"]), "recreate", "What to do with a paused VM."),
   prelaunch: withDefault(
     Schema.Literals(["recreate", "keep"]),
-    "recreate",
-    "What to do with a VM stuck in prelaunch (QEMU up, guest never started)."
+    "keep",
+    "What to do with a VM stuck in prelaunch (QEMU up, guest never started); keep, like @homelab/vm-health."
   ),
   agentMissing: withDefault(
     Schema.Literals(["keep", "recreate"]),

@@ -25,15 +25,12 @@ const bySourceOrder = (a: ConfigIssue, b: ConfigIssue): number =>
   (a.column ?? 0) - (b.column ?? 0) ||
   a.path.localeCompare(b.path)
 
-const failWith = (source: string, issues: Array<ConfigIssue>): ConfigError => {
-  const variables = issues.filter((issue) => issue.code === "missing-variable")
+const failWith = (source: string, issues: Array<ConfigIssue>, missing: ReadonlyArray<string> = []): ConfigError => {
   const reason =
-    issues.length > 0 && issues[0]!.code === "yaml-syntax"
+    issues[0]?.code === "yaml-syntax"
       ? new ConfigYamlError({ count: issues.length })
-      : variables.length === issues.length
-        ? new ConfigMissingVariables({
-            variables: [...new Set(variables.map((issue) => /`([^`]+)`/u.exec(issue.expected)?.[1] ?? ""))]
-          })
+      : issues.length > 0 && issues.every((issue) => issue.code === "missing-variable")
+        ? new ConfigMissingVariables({ variables: [...new Set(missing)] })
         : new ConfigInvalid({ count: issues.length })
   return new ConfigError({ reason, source, issues })
 }
@@ -111,6 +108,7 @@ export const parseConfig = Effect.fnUntraced(function* (
       return true
     })
     .sort(bySourceOrder)
-  if (issues.length > 0 || Result.isFailure(decoded)) return yield* failWith(source, issues)
+  const missing = tree.envProblems.flatMap((problem) => (problem.variable === undefined ? [] : [problem.variable]))
+  if (issues.length > 0 || Result.isFailure(decoded)) return yield* failWith(source, issues, missing)
   return resolveConfig(decoded.success)
 })

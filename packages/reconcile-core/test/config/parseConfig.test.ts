@@ -74,7 +74,7 @@ describe("parseConfig defaults", () => {
       assert.deepStrictEqual(config.health, {
         stopped: "recreate",
         paused: "recreate",
-        prelaunch: "recreate",
+        prelaunch: "keep",
         agentMissing: "keep",
         graceSeconds: 180
       })
