@@ -30,6 +30,18 @@ describe("SshClient.exec", () => {
     })
   )
 
+  it.live("reports a command killed by a signal (exitCode null), and execOrFail fails on it", () =>
+    Effect.gen(function* () {
+      const { ssh, target } = yield* setup
+      const result = yield* ssh.exec(target, "echo before; kill -9 $$")
+      assert.deepStrictEqual(result, { stdout: "before\n", stderr: "", exitCode: null, signal: "SIGKILL" })
+      const error = yield* Effect.flip(ssh.execOrFail(target, "kill -TERM $$"))
+      assert.strictEqual(error.reason._tag, "CommandFailed")
+      if (error.reason._tag === "CommandFailed") assert.strictEqual(error.reason.signal, "SIGTERM")
+      assert.include(error.message, "killed by signal SIGTERM")
+    })
+  )
+
   it.live("reuses one TCP connection for many sequential and concurrent commands", () =>
     Effect.gen(function* () {
       const { server, ssh, target } = yield* setup
