@@ -671,6 +671,22 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("reports an empty document at its start", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr("# nothing here yet\n")
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "invalid-type",
+          path: "(root)",
+          line: 1,
+          column: 1,
+          expected: "a mapping",
+          found: "an empty document"
+        }
+      ])
+    })
+  )
+
   it.effect("is a ConfigError that callers can handle by reason", () =>
     Effect.gen(function* () {
       const result = yield* parseConfig(minimal, { env: {} }).pipe(

@@ -58,6 +58,7 @@ const kindOf = (value: unknown): string => {
 export const renderFound = (tree: SourceTree, path: ReadonlyArray<PathSegment>): string => {
   const key = formatPath(path)
   const value = valueAt(tree.value, path)
+  if (path.length === 0 && (value === null || value === undefined)) return "an empty document"
   const template = tree.interpolated.get(key)
   if (template !== undefined) return `${JSON.stringify(template)} (interpolated; value hidden)`
   if (isSecretPath(key) && value !== undefined) return `${kindOf(value)} (secret; value hidden)`
@@ -72,10 +73,13 @@ export const locate = (tree: SourceTree, raw: RawIssue): ConfigIssue => {
     const prefix = formatPath(raw.path.slice(0, n))
     position = tree.positions.get(prefix) ?? tree.keyPositions.get(prefix)
   }
+  // Only an empty document has no positions at all: point at its start.
+  position ??= { line: 1, column: 1 }
   return {
     code: raw.code,
     path: displayPath(raw.path),
-    ...(position === undefined ? {} : { line: position.line, column: position.column }),
+    line: position.line,
+    column: position.column,
     expected: raw.expected,
     found: raw.found ?? renderFound(tree, raw.path),
     ...(raw.suggestion === undefined ? {} : { suggestion: raw.suggestion })
