@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export { createSshClient, type PromiseSshClient } from "./createSshClient.js"
 export type { ExecChunk, ExecOptions, ExecResult, ExecStreamOptions, UploadOptions } from "./ExecOptions.js"
 export { fingerprintOf, keyTypeOf } from "./fingerprintOf.js"
 export * as KnownHosts from "./KnownHosts.js"
