@@ -257,7 +257,8 @@ const make = Effect.gen(function* () {
     onData: (fd: "stdout" | "stderr", data: Buffer) => void
   ): Effect.Effect<CommandExit, SshError> =>
     Effect.gen(function* () {
-      const line = buildCommand(command, options)
+      // An invalid env name is a programming error: it dies (defect) with a TypeError naming it.
+      const line = yield* Effect.sync(() => buildCommand(command, options))
       const connection = yield* acquire(target)
       return yield* withTimeout(
         connection.sessions.withPermits(1)(
