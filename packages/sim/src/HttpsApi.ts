@@ -268,6 +268,10 @@ export class HttpsApi {
       this.send(res, 200, "OK", JSON.stringify(out), true, gz)
     } catch (e) {
       const pe = e instanceof PveError ? e : new PveError(500, (e as Error).message ?? String(e))
+      if (pe.status === 401) {
+        await this.ctx.clock.sleepReal(this.ctx.timings.unauthorizedDelayMs)
+        return this.send(res, 401, pe.message, "", false, false)
+      }
       this.apiError(res, pe, gz, false)
     }
   }
