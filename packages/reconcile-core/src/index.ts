@@ -1,3 +1,4 @@
+export { type Action, describeAction, type Finding, isDestructive, type VmSpec } from "./Action.js"
 export {
   ConfigError,
   ConfigInvalid,
@@ -26,3 +27,22 @@ export type {
 export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabConfigSchema.js"
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
 export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
+export type { Desired, DesiredCloudInit, DesiredImage, DesiredNode, DesiredVm } from "./Desired.js"
+export {
+  DefaultVmidRange,
+  desiredFromConfig,
+  diskSizeGiB,
+  healthPolicyFromConfig,
+  PendingTag
+} from "./desiredFromConfig.js"
+export type {
+  NodeDetails,
+  Observed,
+  ObservedBridge,
+  ObservedNode,
+  ObservedStorage,
+  ObservedVm,
+  VmDetails
+} from "./Observed.js"
+export { type DetailsNeeded, detailsNeeded, imageVolid, type Plan, type PlanOptions, plan, vmSpec } from "./Plan.js"
+export { vmidCandidates } from "./VmidCandidates.js"

@@ -1,0 +1,84 @@
+import { HealthPolicy } from "@homelab/vm-health"
+import type { HomelabConfig } from "./config/HomelabConfig.js"
+import type { Desired, DesiredNode } from "./Desired.js"
+
+/** Tag a VM carries from its creation until it is fully provisioned (disk resized, started, IP seen). */
+export const PendingTag = "homelab-pending"
+
+/** Default VMID range when the config sets none: clear of the 100… ids people create by hand. */
+export const DefaultVmidRange = { lower: 1000, upper: 8999 } as const
+
+const units: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }
+
+/** `64G` → 64, `512M` → 1 (rounded up to whole GiB; a bare number is bytes, as PVE reads it). */
+export const diskSizeGiB = (size: string): number => {
+  const match = /^(\d+(?:\.\d+)?)([KMGT]?)$/.exec(size.trim())
+  if (match === null) throw new RangeError(`invalid disk size '${size}'`)
+  const bytes = Number(match[1]) * (units[match[2] ?? ""] ?? 1)
+  return Math.max(1, Math.ceil(bytes / 1024 ** 3))
+}
+
+/**
+ * The desired state for phases 1–2 from a loaded config. `sshKeys` are the public key lines (the CLI reads the
+ * `*.pub` files the config names).
+ */
+export const desiredFromConfig = (
+  config: HomelabConfig,
+  resolved: { readonly sshKeys: ReadonlyArray<string> }
+): Desired => ({
+  nodes: config.nodes.map(
+    (node): DesiredNode => ({
+      name: node.name,
+      cpuRatio: node.cpuRatio,
+      memoryRatio: node.memoryRatio,
+      image: {
+        url: config.image.url,
+        storage: node.imageStorage,
+        content: config.image.content,
+        filename: config.image.filename,
+        ...(config.image.checksum ? { checksum: config.image.checksum } : {})
+      },
+      vms: node.vms.map((vm) => ({
+        name: vm.name,
+        node: node.name,
+        role: vm.role,
+        cores: vm.cores,
+        memoryMiB: vm.memory,
+        diskGiB: diskSizeGiB(vm.diskSize),
+        storage: node.storage,
+        bridges: node.bridges,
+        tags: config.vm.tags,
+        cpuType: config.vm.cpuType,
+        cloudInit: {
+          user: config.vm.user,
+          password: config.vm.password,
+          sshKeys: resolved.sshKeys,
+          ipConfig: vm.ipConfig,
+          nameserver: config.vm.nameserver,
+          searchdomain: config.vm.searchdomain
+        }
+      }))
+    })
+  ),
+  ownershipTag: config.safety.requireTag,
+  pendingTag: PendingTag,
+  vmidRange: config.vm.vmidRange ?? DefaultVmidRange,
+  limits: { maxRecreatePerRun: config.safety.maxRecreatePerRun },
+  protect: [...config.safety.protect.names, ...config.safety.protect.vmids]
+})
+
+/** The vm-health policy the config's `health` section asks for. */
+export const healthPolicyFromConfig = (config: HomelabConfig): HealthPolicy => {
+  const d = HealthPolicy.defaults
+  const h = config.health
+  return new HealthPolicy({
+    graceSeconds: h.graceSeconds,
+    stopped: h.stopped,
+    paused: h.paused,
+    prelaunch: h.prelaunch,
+    suspended: d.suspended,
+    hibernated: d.hibernated,
+    crashed: d.crashed,
+    agentNotResponding: h.agentMissing === "recreate" ? "recreate" : "degraded"
+  })
+}
