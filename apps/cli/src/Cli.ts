@@ -1,10 +1,6 @@
 import { Command } from "effect/cli"
+import { configCommand } from "./commands/configCommand.js"
+import { root } from "./Root.js"
 
-/**
- * The `homelab` root command. Subcommands are added as the workflow grows; each lives in `commands/`.
- */
-export const cli = Command.make("homelab").pipe(
-  Command.withDescription(
-    "Converge a Proxmox VE cluster and the k3s cluster on it from one config file (homelab.yaml), as often as you like."
-  )
-)
+/** The `homelab` command with all its subcommands. */
+export const cli = root.pipe(Command.withSubcommands([configCommand]))
