@@ -110,7 +110,7 @@ export const makeSshTransport: Effect.Effect<PveTransport["Service"], never, Pro
       return ssh.exec(target, pveshCommand(request), { timeout }).pipe(
         Effect.catch((error) => fail(reasonOfSshError(error))),
         Effect.flatMap((result) => {
-          if (result.exitCode !== 0) return fail(classifyPveshStderr(result.stderr))
+          if (result.exitCode !== 0) return fail(classifyPveshStderr(result.stderr, Object.keys(request.params ?? {})))
           const parsed = parsePveshOutput(result.stdout)
           if (!parsed.ok) {
             const last = result.stdout.trim().split("\n").pop() ?? ""

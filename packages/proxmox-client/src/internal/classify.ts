@@ -201,18 +201,33 @@ export const classifyRestError = (e: unknown): ProxmoxErrorReason => {
  * Classifies `pvesh`/`qm` standard error. PVE exceptions print `<code> <msg>\n<param>: <err>\n…` (plus a usage line
  * for parameter errors); plain dies print the message alone (treated like a 500).
  */
-export const classifyPveshStderr = (stderr: string): ProxmoxErrorReason => {
-  const lines = stderr
-    .split("\n")
-    .map((l) => l.replace(/\s+$/, ""))
-    .filter((l) => l !== "" && !/^trying to acquire (?:cfs )?lock/.test(l) && l !== " OK" && !/^WARN: /.test(l))
+export const classifyPveshStderr = (stderr: string, paramKeys: ReadonlyArray<string> = []): ProxmoxErrorReason => {
+  const lines: Array<string> = []
+  for (const raw of stderr.split("\n")) {
+    const l = raw.replace(/\s+$/, "")
+    if (/^USAGE: |^pvesh |^qm /.test(l)) break
+    if (l === "" || /^trying to acquire (?:cfs )?lock/.test(l) || l === " OK" || /^WARN: /.test(l)) continue
+    lines.push(l)
+  }
   const first = lines[0] ?? "command failed without a message"
   const coded = /^(\d{3}) (.*)$/.exec(first)
   if (coded === null) return classifyStatus(500, first, undefined)
+  // `param: message` lines; a message can span lines (property strings: `memory: invalid format - format error`
+  // then `current: value must …`), so a line starts a new field only for a request parameter or a schema message.
+  const known = new Set(paramKeys)
   const errors: Record<string, string> = {}
+  let current: string | undefined
   for (const line of lines.slice(1)) {
     const kv = /^([\w.-]+): (.*)$/.exec(line)
-    if (kv?.[1] !== undefined && kv[2] !== undefined) errors[kv[1]] = kv[2]
+    const isField =
+      kv?.[1] !== undefined &&
+      (current === undefined || known.has(kv[1]) || /^property is |^type check |^invalid format/.test(kv[2] ?? ""))
+    if (isField && kv?.[1] !== undefined) {
+      current = kv[1]
+      errors[current] = kv[2] ?? ""
+    } else if (current !== undefined) {
+      errors[current] = `${errors[current]}\n${line}`
+    }
   }
   return classifyStatus(Number(coded[1]), coded[2] ?? "", errors)
 }

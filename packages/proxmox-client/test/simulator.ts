@@ -1,0 +1,108 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import { Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import {
+  ProxmoxApi,
+  ProxmoxClientConfig,
+  type ProxmoxClientConfigShape,
+  type ProxmoxError,
+  type ProxmoxErrorReason
+} from "../src/index.js"
+
+/** Two nodes, fast timings, a few guests. */
+export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
+  pveVersion: "8.4.1",
+  nodes: [
+    {
+      name: "pve",
+      apiPort: 0,
+      sshPort: 0,
+      address: "127.0.0.1",
+      cpus: 8,
+      bridges: [{ name: "vmbr0" }, { name: "vmbr1", active: false }],
+      storages: [
+        { id: "local", type: "dir", content: ["iso", "vztmpl", "backup", "import", "snippets"], capacity: "100G" },
+        { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "200G" }
+      ]
+    },
+    { name: "pve2", apiPort: 0, sshPort: 0, address: "127.0.0.1", cpus: 4 }
+  ],
+  vms: [
+    {
+      vmid: 100,
+      node: "pve",
+      name: "web1",
+      status: "running",
+      tags: "k8s;prod",
+      ip: "127.77.3.50",
+      config: { cores: 2, memory: "2048", agent: "1", net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0" }
+    },
+    { vmid: 101, node: "pve2", name: "tmpl", template: true, config: { cores: 1, memory: "1024" } },
+    { vmid: 102, node: "pve", name: "busy", status: "stopped", lock: "backup", config: { cores: 1, memory: "512" } }
+  ],
+  imageOrigin: { files: [{ path: "/img/noble.qcow2", size: "2M" }] },
+  ipPool: "127.77.3.10",
+  timeScale: 0.01,
+  timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 0 },
+  guestSshPort: 0,
+  ...over
+})
+
+/** The client config for a running sim (CA trust, token, SSH to every node). */
+export const simConfig = (sim: SimHandle, over: Partial<ProxmoxClientConfigShape> = {}): ProxmoxClientConfigShape => ({
+  nodes: sim.info.nodes.map((n) => ({
+    name: n.name,
+    apiUrl: n.api,
+    ssh: { host: n.ssh.host, port: n.ssh.port, user: sim.info.sshUser }
+  })),
+  auth: { _tag: "Token", tokenId: sim.info.auth.tokenId, secret: Redacted.make(sim.info.auth.tokenSecret) },
+  tls: { ca: sim.info.ca },
+  timeouts: { request: 2_000, auth: 2_000 },
+  ...over
+})
+
+/** An SshClient trusting exactly the sim's host keys. */
+export const simSsh = (sim: SimHandle): Effect.Effect<Layer.Layer<SshClient>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "pvc-sim-"))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
+    const knownHosts = path.join(dir, "known_hosts")
+    fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
+    return SshClient.layerWith({
+      auth: { privateKeyPath: sim.info.sshPrivateKeyPath },
+      knownHosts: { mode: "strict", path: knownHosts },
+      connectTimeout: "3 seconds"
+    })
+  })
+
+export type Transport = "rest" | "ssh" | "fallback"
+
+/** A `ProxmoxApi` layer over the given transport. */
+export const apiLayer = (
+  sim: SimHandle,
+  transport: Transport,
+  over: Partial<ProxmoxClientConfigShape> = {}
+): Effect.Effect<Layer.Layer<ProxmoxApi>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const ssh = yield* simSsh(sim)
+    const base =
+      transport === "rest" ? ProxmoxApi.layerRest : transport === "ssh" ? ProxmoxApi.layerSsh : ProxmoxApi.layer
+    return base.pipe(Layer.provide(ProxmoxClientConfig.layer(simConfig(sim, over))), Layer.provide(ssh))
+  })
+
+export const withSim = (over: Partial<Scenario> = {}) => startSim(scenario(over)).pipe(Effect.orDie)
+
+/** The `ProxmoxError` of a failed exit. */
+export const errorOf = <A>(exit: Exit.Exit<A, ProxmoxError>): ProxmoxError => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
+  const reason = exit.cause.reasons.find((r) => r._tag === "Fail") as unknown as { error: ProxmoxError } | undefined
+  if (reason === undefined) throw new Error(`expected a typed failure: ${String(exit.cause)}`)
+  return reason.error
+}
+
+export const reasonOf = <A>(exit: Exit.Exit<A, ProxmoxError>): ProxmoxErrorReason => errorOf(exit).reason
