@@ -1,0 +1,215 @@
+import { readFileSync } from "node:fs"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import proxmoxApi from "proxmox-api"
+import { type SimHandle, startSimPromise } from "../src/index.js"
+import { type Px, pxClient, sshExec, testScenario, until, waitTask } from "./helpers.js"
+
+const rootCode = (e: unknown): string | undefined => {
+  let cur = e as { code?: string; cause?: unknown } | undefined
+  while (cur !== undefined) {
+    if (typeof cur.code === "string") return cur.code
+    cur = cur.cause as typeof cur
+  }
+  return undefined
+}
+
+describe("faults", () => {
+  let sim: SimHandle
+  let px: Px
+  let key: string
+  let pub: string
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        ipPool: "127.77.5.10",
+        vms: [
+          {
+            vmid: 100,
+            node: "pve",
+            name: "running",
+            status: "running",
+            config: {
+              agent: "1",
+              net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0",
+              ide2: "local-lvm:vm-100-cloudinit,media=cdrom"
+            }
+          }
+        ]
+      })
+    )
+    px = pxClient(sim)
+    key = readFileSync(sim.info.sshPrivateKeyPath, "utf8")
+    pub = readFileSync(`${sim.info.sshPrivateKeyPath}.pub`, "utf8")
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  const createVm = async (vmid: number, extra: Record<string, unknown> = {}) => {
+    const upid = await px.nodes.$("pve").qemu.$post({
+      vmid,
+      name: `vm${vmid}`,
+      scsi0: "local-lvm:1",
+      ide2: "local-lvm:cloudinit",
+      net0: "virtio,bridge=vmbr0",
+      agent: "1",
+      ciuser: "ubuntu",
+      sshkeys: encodeURIComponent(pub),
+      ...extra
+    } as never)
+    return waitTask(px, "pve", upid)
+  }
+
+  it("a client without the CA fails with UNABLE_TO_VERIFY_LEAF_SIGNATURE; untrustedCert also fails a CA-pinned client", async () => {
+    const u = new URL(sim.info.nodes[0]?.api ?? "")
+    const plain = proxmoxApi({
+      host: u.hostname,
+      port: Number(u.port),
+      tokenID: sim.info.auth.tokenId,
+      tokenSecret: sim.info.auth.tokenSecret
+    })
+    const e1 = await plain.version.$get().catch((e: unknown) => e)
+    assert.strictEqual(rootCode(e1), "UNABLE_TO_VERIFY_LEAF_SIGNATURE")
+    assert.match((e1 as Error).message, /^FaILED to call GET /)
+    await sim.addFaults([{ kind: "untrustedCert", node: "pve" }])
+    const e2 = await px.version.$get().catch((e: unknown) => e)
+    assert.strictEqual(rootCode(e2), "UNABLE_TO_VERIFY_LEAF_SIGNATURE")
+    await sim.clearFaults({ kind: "untrustedCert" })
+    assert.strictEqual((await px.version.$get()).version, "8.4.1")
+  })
+
+  it("apiDown closes the port (ECONNREFUSED) and a proxied request to it gets 595", async () => {
+    await sim.addFaults([{ kind: "apiDown", node: "pve2" }])
+    try {
+      const direct = pxClient(sim, 1)
+      const e = await direct.version.$get().catch((x: unknown) => x)
+      assert.strictEqual(rootCode(e), "ECONNREFUSED")
+      const viaPve = await px.nodes
+        .$("pve2")
+        .qemu.$get()
+        .catch((x: Error) => x.message)
+      assert.match(String(viaPve), /connection failed with 595 Errors during connection establishment/)
+    } finally {
+      await sim.clearFaults({ kind: "apiDown" })
+    }
+    assert.deepStrictEqual(await pxClient(sim, 1).nodes.$("pve2").qemu.$get(), [])
+  })
+
+  it("taskFail fails a task type with the given exitstatus; taskHang keeps it running until aborted", async () => {
+    await sim.addFaults([
+      { kind: "taskFail", taskType: "qmstop", exitstatus: "VM quit/powerdown failed - got timeout" }
+    ])
+    const stop = await px.nodes.$("pve").qemu.$(100).status.stop.$post()
+    assert.strictEqual((await waitTask(px, "pve", stop)).exitstatus, "VM quit/powerdown failed - got timeout")
+    await sim.clearFaults()
+    await sim.addFaults([{ kind: "taskHang", taskType: "qmreset" }])
+    const reset = await px.nodes.$("pve").qemu.$(100).status.reset.$post()
+    await new Promise((r) => setTimeout(r, 50))
+    const s = (await px.nodes.$("pve").tasks.$(reset).status.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(s.status, "running")
+    assert.isUndefined(s.exitstatus)
+    await px.nodes.$("pve").tasks.$(reset).$delete()
+    assert.strictEqual((await waitTask(px, "pve", reset)).exitstatus, "interrupted by signal")
+    await sim.clearFaults()
+  })
+
+  it("vmStuck paused: start ends with qmpstatus paused and the agent never answers", async () => {
+    assert.strictEqual((await createVm(110)).exitstatus, "OK")
+    await sim.addFaults([{ kind: "vmStuck", vmid: 110, state: "paused" }])
+    const start = await px.nodes.$("pve").qemu.$(110).status.start.$post()
+    assert.strictEqual((await waitTask(px, "pve", start)).exitstatus, "OK")
+    const cur = (await px.nodes.$("pve").qemu.$(110).status.current.$get()) as unknown as Record<string, unknown>
+    assert.deepStrictEqual([cur.status, cur.qmpstatus], ["running", "paused"])
+    await new Promise((r) => setTimeout(r, 80))
+    const e = await px.nodes
+      .$("pve")
+      .qemu.$(110)
+      .agent.ping.$post()
+      .catch((x: Error) => x.message)
+    assert.match(String(e), /return Error 500 QEMU guest agent is not running/)
+    await sim.clearFaults()
+  })
+
+  it("agentNeverStarts, bridgeMissing, storageFull, lockLeft, guestSshRefused", async () => {
+    assert.strictEqual((await createVm(111)).exitstatus, "OK")
+    await sim.addFaults([{ kind: "agentNeverStarts", vmid: 111 }])
+    const start = await px.nodes.$("pve").qemu.$(111).status.start.$post()
+    await waitTask(px, "pve", start)
+    await new Promise((r) => setTimeout(r, 80))
+    const e = await px.nodes
+      .$("pve")
+      .qemu.$(111)
+      .agent["network-get-interfaces"].$get()
+      .catch((x: Error) => x.message)
+    assert.match(String(e), /QEMU guest agent is not running/)
+
+    assert.strictEqual((await createVm(112, { net0: "virtio,bridge=vmbr1" })).exitstatus, "OK")
+    await sim.addFaults([{ kind: "bridgeMissing", node: "pve", bridge: "vmbr1" }])
+    const s2 = await px.nodes.$("pve").qemu.$(112).status.start.$post()
+    assert.strictEqual((await waitTask(px, "pve", s2)).exitstatus, "bridge 'vmbr1' does not exist")
+    const nets = await px.nodes.$("pve").network.$get({ type: "bridge" })
+    assert.deepStrictEqual(
+      nets.map((n) => n.iface),
+      ["vmbr0"]
+    )
+
+    await sim.addFaults([{ kind: "storageFull", node: "pve", storage: "local-lvm" }])
+    const full = await createVm(113)
+    assert.match(
+      String(full.exitstatus),
+      /^unable to create VM 113 - lvcreate 'pve\/vm-113-disk-0' error: {3}Volume group "pve" has insufficient free space/
+    )
+
+    await sim.addFaults([{ kind: "lockLeft", vmid: 100, lock: "backup" }])
+    const cfgErr = await px.nodes
+      .$("pve")
+      .qemu.$(100)
+      .config.$put({ description: "x" })
+      .catch((x: Error) => x.message)
+    assert.match(String(cfgErr), /return Error 500 VM is locked \(backup\)/)
+    sim.setVmStatus(100, { lock: null })
+
+    await sim.clearFaults()
+    assert.strictEqual((await createVm(114)).exitstatus, "OK")
+    const s4 = await px.nodes.$("pve").qemu.$(114).status.start.$post()
+    await waitTask(px, "pve", s4)
+    const port = await until(
+      async () => (sim.state().vms.find((v) => v.vmid === 114)?.guestSshPort as number | null) ?? undefined
+    )
+    const ip = String(sim.state().vms.find((v) => v.vmid === 114)?.ip)
+    const ok = await until(() => sshExec(ip, port, "ubuntu", key, "sudo -n true && cat /etc/machine-id && uname -a"))
+    assert.strictEqual(ok.code, 0)
+    assert.match(ok.stdout, /^[0-9a-f]{32}\nLinux vm114 6\.8\.0-49-generic .* GNU\/Linux\n$/)
+    assert.deepStrictEqual(await sshExec(ip, port, "ubuntu", key, "cloud-init status --wait"), {
+      stdout: "status: done\n",
+      stderr: "",
+      code: 0
+    })
+    assert.deepStrictEqual(await sshExec(ip, port, "ubuntu", key, "sudo -n systemctl is-active k3s"), {
+      stdout: "inactive\n",
+      stderr: "",
+      code: 3
+    })
+    await sim.addFaults([{ kind: "guestSshRefused", vmid: 114 }])
+    const refused = await sshExec(ip, port, "ubuntu", key, "true").then(
+      () => "connected",
+      (x: Error & { code?: string }) => x.code
+    )
+    assert.strictEqual(refused, "ECONNREFUSED")
+    await sim.clearFaults()
+  })
+
+  it("latency delays API requests", async () => {
+    await sim.addFaults([{ kind: "latency", ms: 120, transport: "api", node: "pve" }])
+    const t0 = Date.now()
+    await px.version.$get()
+    const took = Date.now() - t0
+    await sim.clearFaults()
+    assert.isAtLeast(took, 120)
+    const last = sim
+      .requests()
+      .filter((r) => r.transport === "api" && r.path === "/version")
+      .at(-1)
+    assert.isAtLeast(last?.durationMs ?? 0, 120)
+  })
+})
