@@ -1,0 +1,115 @@
+/**
+ * Classification of k3s journal lines (k3s.md §8.4). Pure: give it the output of
+ * `journalctl -u k3s|k3s-agent --no-pager -n 200 -o cat`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A known join failure recognised in a journal line.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JournalFailure =
+  | "NodePasswordRejected"
+  | "DuplicateEtcdMember"
+  | "TooManyLearners"
+  | "CaHashMismatch"
+  | "Unauthorized"
+  | "NotAServerToken"
+  | "ConfigMismatch"
+  | "SanMismatch"
+  | "ServerUnreachable"
+  | "DatastoreTokenMismatch"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface JournalClassification {
+  readonly failure: JournalFailure
+  /** The line that matched. */
+  readonly line: string
+  /**
+   * Whether waiting cannot help: k3s retries forever but the cause will not go away by itself (bad token, stale
+   * node password, …). `ServerUnreachable` and `TooManyLearners` are transient and worth waiting for.
+   */
+  readonly permanent: boolean
+}
+
+/** Most specific first: a line is classified by the first rule whose substring it contains. */
+const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, boolean]> = [
+  ["NodePasswordRejected", ["Node password rejected"], true],
+  ["DuplicateEtcdMember", ["duplicate node name found"], true],
+  ["TooManyLearners", ["too many learner members"], false],
+  ["CaHashMismatch", ["token CA hash does not match"], true],
+  ["NotAServerToken", ["failed to normalize server token"], true],
+  ["DatastoreTokenMismatch", ["bootstrap data already found and encrypted with different token"], true],
+  ["ConfigMismatch", ["critical configuration value mismatch"], true],
+  ["SanMismatch", ["x509: certificate is valid for"], true],
+  ["Unauthorized", ["401 Unauthorized"], true],
+  ["ServerUnreachable", ["connect: connection refused", "i/o timeout", "no route to host"], false]
+]
+
+/**
+ * Classifies one journal line, or `undefined` when it is not a known failure.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classifyLine = (line: string): JournalClassification | undefined => {
+  for (const [failure, needles, permanent] of RULES) {
+    if (needles.some((needle) => line.includes(needle))) return { failure, line, permanent }
+  }
+  return undefined
+}
+
+/**
+ * Classifies a journal excerpt by its most recent failure line (k3s retries, so the newest line is the current
+ * cause). `undefined` when no line is a known failure.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const classifyJournal = (lines: ReadonlyArray<string>): JournalClassification | undefined => {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const found = classifyLine(lines[i] as string)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * Splits journal output into non-empty lines.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const journalLines = (output: string): Array<string> =>
+  output
+    .split("\n")
+    .map((l) => l.replace(/\r$/, ""))
+    .filter((l) => l.trim() !== "")
+
+/**
+ * The lines of `current` that were not in `baseline` (an earlier excerpt of the same journal, e.g. taken before
+ * starting the unit): `current` is aligned on the longest suffix of `baseline` that is a prefix of `current`; with no
+ * overlap (the window moved past it), all of `current` is new.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const newJournalLines = (baseline: ReadonlyArray<string>, current: ReadonlyArray<string>): Array<string> => {
+  for (let k = Math.min(baseline.length, current.length); k > 0; k--) {
+    let aligned = true
+    for (let i = 0; i < k; i++) {
+      if (baseline[baseline.length - k + i] !== current[i]) {
+        aligned = false
+        break
+      }
+    }
+    if (aligned) return current.slice(k)
+  }
+  return [...current]
+}

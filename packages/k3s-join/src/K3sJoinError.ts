@@ -1,0 +1,334 @@
+import { SshError } from "@homelab/ssh"
+import { Schema } from "effect"
+
+const Role = Schema.Literals(["server", "agent"])
+
+/**
+ * The join token could not be read from the server (not a server, sudo needs a password, file missing).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenUnavailable extends Schema.TaggedError<TokenUnavailable>()("TokenUnavailable", {
+  server: Schema.String,
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `could not read the join token ${this.path} on ${this.server}: ${this.detail}`
+  }
+}
+
+/**
+ * The token does not have a usable form (`K10<64 hex>::<user>:<password>` or a bootstrap token), or it cannot join
+ * this role (servers need the server token). The token itself is never part of the error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenInvalid extends Schema.TaggedError<TokenInvalid>()("TokenInvalid", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `invalid join token: ${this.detail}`
+  }
+}
+
+/**
+ * The joining host cannot reach the server (journal: `connection refused`, `i/o timeout`, `no route to host`), or
+ * the cluster API on the server does not answer.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerUnreachable extends Schema.TaggedError<ServerUnreachable>()("ServerUnreachable", {
+  server: Schema.String,
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `the server ${this.server} is not reachable: ${this.line}`
+  }
+}
+
+/**
+ * The server refused the token: `401 Unauthorized` (wrong password, expired bootstrap token), a bootstrap/agent
+ * token used for a server (`failed to normalize server token`), or a token that differs from the one encrypting the
+ * datastore.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BadToken extends Schema.TaggedError<BadToken>()("BadToken", {
+  kind: Schema.Literals(["Unauthorized", "NotAServerToken", "DatastoreTokenMismatch"]),
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `the server rejected the token (${this.kind}): ${this.line}`
+  }
+}
+
+/**
+ * The token's CA hash does not match the server's CA: the token belongs to another cluster.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CaHashMismatch extends Schema.TaggedError<CaHashMismatch>()("CaHashMismatch", {
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `the token's CA hash does not match the cluster CA (token of another cluster?): ${this.line}`
+  }
+}
+
+/**
+ * The server's certificate does not cover the address used to join (`x509: certificate is valid for …`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SanMismatch extends Schema.TaggedError<SanMismatch>()("SanMismatch", {
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `the server certificate does not cover the join address (add it to tls-san or use the node IP): ${this.line}`
+  }
+}
+
+/**
+ * A Node (or its `<name>.node-password.k3s` secret) with this name already exists with another node password:
+ * typically a rebuilt host. Pass `rebuilt: true` (or `cleanupStale: true`) to delete the stale Node first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NodePasswordRejected extends Schema.TaggedError<NodePasswordRejected>()("NodePasswordRejected", {
+  node: Schema.String,
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `node password rejected for ${this.node} (stale Node or duplicate hostname; rejoin with rebuilt: true): ${this.line}`
+  }
+}
+
+/**
+ * A server join failed because an etcd member with this node's name is still registered (rebuilt server whose old
+ * Node was not deleted).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>()("DuplicateEtcdMember", {
+  node: Schema.String,
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `etcd already has a member named after ${this.node} (delete the stale Node, rejoin with rebuilt: true): ${this.line}`
+  }
+}
+
+/**
+ * Another server is joining etcd at the same time (`too many learner members in cluster`). Servers must join one
+ * at a time; retry later.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TooManyLearners extends Schema.TaggedError<TooManyLearners>()("TooManyLearners", {
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `another server is joining etcd at the same time (join servers one at a time, then retry): ${this.line}`
+  }
+}
+
+/**
+ * The joining server's critical flags differ from the cluster's (`critical configuration value mismatch`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigMismatch extends Schema.TaggedError<ConfigMismatch>()("ConfigMismatch", {
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `critical server flags differ from the existing servers': ${this.line}`
+  }
+}
+
+/**
+ * Downloading or running the k3s install script failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InstallFailed extends Schema.TaggedError<InstallFailed>()("InstallFailed", {
+  step: Schema.String,
+  exitCode: Schema.NullOr(Schema.Number),
+  tail: Schema.String
+}) {
+  override get message(): string {
+    const tail = this.tail.trim()
+    return `${this.step} failed with exit code ${this.exitCode ?? "none"}${tail === "" ? "" : `: ${tail}`}`
+  }
+}
+
+/**
+ * Something did not finish before its deadline. `lastLines` are the last journal lines of the k3s unit (tokens
+ * scrubbed).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+  what: Schema.String,
+  timeoutMs: Schema.Number,
+  lastLines: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    const last = this.lastLines.slice(-3).join(" | ")
+    return `${this.what} did not finish within ${this.timeoutMs} ms${last === "" ? "" : `; last journal lines: ${last}`}`
+  }
+}
+
+/**
+ * The Node is not Ready (its Ready condition is `False`, `Unknown`, or the Node does not exist).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  node: Schema.String,
+  status: Schema.Literals(["False", "Unknown", "Absent"]),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `node ${this.node} is not Ready (${this.status})${this.detail === "" ? "" : `: ${this.detail}`}`
+  }
+}
+
+/**
+ * A Node with this name exists with another role (e.g. an agent where a server is wanted).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RoleMismatch extends Schema.TaggedError<RoleMismatch>()("RoleMismatch", {
+  node: Schema.String,
+  expected: Role,
+  actual: Role
+}) {
+  override get message(): string {
+    return `node ${this.node} is a ${this.actual}, not a ${this.expected} (rejoin with rebuilt: true to replace it)`
+  }
+}
+
+/**
+ * The Node that joined does not have the expected identity (InternalIP, systemUUID, kubelet version).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdentityMismatch extends Schema.TaggedError<IdentityMismatch>()("IdentityMismatch", {
+  node: Schema.String,
+  field: Schema.String,
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  override get message(): string {
+    return `node ${this.node} has ${this.field} ${this.actual}, expected ${this.expected}`
+  }
+}
+
+/**
+ * The cluster's state could not be read from the server (`kubectl get nodes` failed or returned unexpected JSON).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClusterUnavailable extends Schema.TaggedError<ClusterUnavailable>()("ClusterUnavailable", {
+  server: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `could not read the cluster state from ${this.server}: ${this.detail}`
+  }
+}
+
+/**
+ * The options cannot be used for a join (e.g. a forbidden flag such as `--cluster-init` or `--token`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `invalid join options: ${this.detail}`
+  }
+}
+
+/**
+ * An SSH operation failed (the wrapped `SshError` says which host and why).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Ssh extends Schema.TaggedError<Ssh>()("Ssh", {
+  error: SshError
+}) {
+  override get message(): string {
+    return this.error.message
+  }
+}
+
+/**
+ * All reasons a {@link K3sJoinError} can carry.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const K3sJoinErrorReason = Schema.Union([
+  TokenUnavailable,
+  TokenInvalid,
+  ServerUnreachable,
+  BadToken,
+  CaHashMismatch,
+  SanMismatch,
+  NodePasswordRejected,
+  DuplicateEtcdMember,
+  TooManyLearners,
+  ConfigMismatch,
+  InstallFailed,
+  Timeout,
+  NotReady,
+  RoleMismatch,
+  IdentityMismatch,
+  ClusterUnavailable,
+  InvalidOptions,
+  Ssh
+])
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type K3sJoinErrorReason = typeof K3sJoinErrorReason.Type
+
+/**
+ * The one error of `@homelab/k3s-join`: which host and why. Handle a specific reason with
+ * `Effect.catchReason("K3sJoinError", "NodePasswordRejected", …)`; from the Promise API, `err.reason._tag`.
+ * Never contains the join token.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class K3sJoinError extends Schema.TaggedError<K3sJoinError>()("K3sJoinError", {
+  host: Schema.String,
+  reason: K3sJoinErrorReason
+}) {
+  override get message(): string {
+    return `k3s-join ${this.host}: ${this.reason.message}`
+  }
+}

@@ -1,0 +1,182 @@
+import type { SshTarget } from "@homelab/ssh"
+import type { Duration, Redacted } from "effect"
+import type { ReadyStatus } from "./ClusterNode.js"
+import type { Role } from "./InstallCommand.js"
+import type { JournalFailure } from "./JournalClassifier.js"
+
+/**
+ * An existing server to read the cluster from and to join through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface K3sServer extends SshTarget {
+  /** Address the joining host uses for `--server https://<apiAddress>:6443`. Default: `host`. */
+  readonly apiAddress?: string | undefined
+  /** Default 6443. */
+  readonly apiPort?: number | undefined
+}
+
+/**
+ * The host to join.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface K3sHost extends SshTarget {
+  /** Node name; default: the host's lowercased `hostname` (what k3s uses), or `--node-name` from the flags. */
+  readonly nodeName?: string | undefined
+  /** Expected InternalIP of the Node; default: `host` when it is an IP literal. */
+  readonly ip?: string | undefined
+  /** Expected `systemUUID` of the Node (the VM's SMBIOS UUID), checked when given. */
+  readonly systemUUID?: string | undefined
+}
+
+/**
+ * Deadlines and poll interval. Every remote command has a deadline, so no operation can hang.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JoinTimeouts {
+  /** Each short SSH command (token, kubectl, systemctl, journalctl). Default 60 s. */
+  readonly command?: Duration.Input | undefined
+  /** Download of the install script (`curl`). Default 2 minutes. */
+  readonly download?: Duration.Input | undefined
+  /** The install script run (binary download included; the unit is not started by it). Default 10 minutes. */
+  readonly install?: Duration.Input | undefined
+  /** From starting the unit until the Node is Ready. Default 5 minutes for agents, 10 minutes for servers. */
+  readonly ready?: Duration.Input | undefined
+  /** Poll interval while waiting. Default 2 seconds. */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * Install without internet access: the install script and the k3s binary are uploaded from a local directory over
+ * SFTP (`INSTALL_K3S_SKIP_DOWNLOAD=true`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AirgapOptions {
+  /** Local directory holding the files. */
+  readonly dir: string
+  /** File name of the install script in `dir`. Default `install.sh`. */
+  readonly script?: string | undefined
+  /** File name of the k3s binary in `dir` (`k3s`, `k3s-arm64`, …). Default `k3s`. */
+  readonly binary?: string | undefined
+}
+
+/**
+ * Progress reported while joining (for a CLI to show). Lines are token-scrubbed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type K3sJoinEvent =
+  | {
+      readonly _tag: "Step"
+      readonly host: string
+      readonly step:
+        | "inspect"
+        | "forget-host-key"
+        | "cleanup"
+        | "token"
+        | "download"
+        | "upload"
+        | "install"
+        | "start"
+        | "wait-ready"
+        | "done"
+      readonly detail?: string | undefined
+    }
+  | {
+      readonly _tag: "InstallOutput"
+      readonly host: string
+      readonly stream: "stdout" | "stderr"
+      readonly line: string
+    }
+  | { readonly _tag: "UnitState"; readonly host: string; readonly unit: string; readonly state: string }
+  | { readonly _tag: "JournalLine"; readonly host: string; readonly line: string }
+  | { readonly _tag: "NodeState"; readonly host: string; readonly node: string; readonly ready: ReadyStatus | "Absent" }
+  | { readonly _tag: "Waiting"; readonly host: string; readonly failure: JournalFailure; readonly line: string }
+
+/**
+ * Service-wide options of `K3sJoin`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface K3sJoinOptions {
+  readonly timeouts?: JoinTimeouts | undefined
+  /** How many agents `joinAll` joins at once. Default 4. Servers always join one at a time. */
+  readonly agentConcurrency?: number | undefined
+  /** Install script URL (a mirror). Default `https://get.k3s.io`. */
+  readonly installScriptUrl?: string | undefined
+  /** Remote directory for the downloaded/uploaded install script and binary. Default `/tmp`. */
+  readonly remoteTmpDir?: string | undefined
+  /** Receives progress events. Must not throw (exceptions are ignored). */
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * What `ensureMember` should make true.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EnsureMemberOptions {
+  readonly server: K3sServer
+  readonly host: K3sHost
+  readonly role: Role
+  /**
+   * The host was rebuilt by the caller (new VM, same name): forget its old SSH host key, and delete the stale Node
+   * and its `<name>.node-password.k3s` secret before joining.
+   */
+  readonly rebuilt?: boolean | undefined
+  /** Delete a stale Node/secret with this name before joining, without forgetting the host key. */
+  readonly cleanupStale?: boolean | undefined
+  /** k3s version to install. Default: the cluster version (oldest kubelet version of the control-plane nodes). */
+  readonly version?: string | undefined
+  /** Extra k3s flags: a string split on whitespace, or one word per element. */
+  readonly flags?: string | ReadonlyArray<string> | undefined
+  readonly airgap?: AirgapOptions | undefined
+  /** Use this token instead of reading it from the server. */
+  readonly token?: Redacted.Redacted<string> | undefined
+  readonly timeouts?: JoinTimeouts | undefined
+  /** Receives progress events of this call (in addition to the service-wide callback). */
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * Durations of the steps of a join, in milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JoinTimings {
+  readonly totalMs: number
+  readonly inspectMs: number
+  readonly cleanupMs: number
+  readonly tokenMs: number
+  readonly installMs: number
+  readonly readyMs: number
+}
+
+/**
+ * The outcome of `ensureMember`: `Joined` (something was installed) or `AlreadyMember` (nothing was changed).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemberResult {
+  readonly _tag: "Joined" | "AlreadyMember"
+  readonly host: string
+  readonly node: string
+  readonly role: Role
+  /** The Node's kubelet version. */
+  readonly version: string | undefined
+  /** A stale Node/secret was deleted first. */
+  readonly cleanedUp: boolean
+  readonly timings: JoinTimings
+}

@@ -1,0 +1,61 @@
+import { assert, describe, it } from "@effect/vitest"
+import { classifyJournal, classifyLine, journalLines, newJournalLines } from "../src/JournalClassifier.js"
+import { journal } from "./support/fixtures.js"
+
+describe("classifyLine", () => {
+  it("classifies every §8.4 failure from real journal lines", () => {
+    const cases: ReadonlyArray<readonly [string, string, boolean]> = [
+      [journal.nodePassword(), "NodePasswordRejected", true],
+      [journal.duplicateEtcd(), "DuplicateEtcdMember", true],
+      [journal.learners(), "TooManyLearners", false],
+      [journal.caHash(), "CaHashMismatch", true],
+      [journal.unauthorized(), "Unauthorized", true],
+      [journal.normalize(), "NotAServerToken", true],
+      [journal.critical(), "ConfigMismatch", true],
+      [journal.san(), "SanMismatch", true],
+      [journal.unreachable(), "ServerUnreachable", false],
+      [journal.datastore(), "DatastoreTokenMismatch", true],
+      [`level=error msg="... dial tcp 10.0.10.11:6443: i/o timeout"`, "ServerUnreachable", false],
+      [`level=error msg="... connect: no route to host"`, "ServerUnreachable", false]
+    ]
+    for (const [line, failure, permanent] of cases) {
+      const got = classifyLine(line)
+      assert.strictEqual(got?.failure, failure, line)
+      assert.strictEqual(got?.permanent, permanent, line)
+      assert.strictEqual(got?.line, line)
+    }
+  })
+
+  it("leaves ordinary lines unclassified", () => {
+    assert.isUndefined(classifyLine(journal.starting()))
+    assert.isUndefined(classifyLine(journal.upAgent()))
+    assert.isUndefined(classifyLine(`level=info msg="Waiting for agent to become ready before joining ETCD cluster"`))
+  })
+})
+
+describe("classifyJournal", () => {
+  it("uses the most recent failure line", () => {
+    const lines = [journal.starting(0), journal.unreachable(1), journal.nodePassword(2), journal.starting(3)]
+    assert.strictEqual(classifyJournal(lines)?.failure, "NodePasswordRejected")
+    assert.strictEqual(classifyJournal([journal.nodePassword(0), journal.unreachable(1)])?.failure, "ServerUnreachable")
+    assert.isUndefined(classifyJournal([journal.starting(), journal.upAgent()]))
+    assert.isUndefined(classifyJournal([]))
+  })
+})
+
+describe("journalLines / newJournalLines", () => {
+  it("splits output and drops blank lines", () => {
+    assert.deepStrictEqual(journalLines("a\r\n\nb\n"), ["a", "b"])
+  })
+
+  it("returns only the lines written after a baseline", () => {
+    assert.deepStrictEqual(newJournalLines([], ["a", "b"]), ["a", "b"])
+    assert.deepStrictEqual(newJournalLines(["a", "b"], ["a", "b", "c"]), ["c"])
+    // the window moved: the beginning of the baseline is gone
+    assert.deepStrictEqual(newJournalLines(["a", "b", "c"], ["b", "c", "d", "e"]), ["d", "e"])
+    // repeated lines align on the longest overlap
+    assert.deepStrictEqual(newJournalLines(["x", "l", "l"], ["l", "l", "l", "m"]), ["l", "m"])
+    // no overlap: everything is new
+    assert.deepStrictEqual(newJournalLines(["a"], ["p", "q"]), ["p", "q"])
+  })
+})

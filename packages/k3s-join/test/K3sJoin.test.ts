@@ -1,0 +1,381 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type Duration, Effect, Redacted } from "effect"
+import { K3sJoinError } from "../src/K3sJoinError.js"
+import { FakeCluster, FakeHost, type HostBehaviour } from "./support/FakeK3s.js"
+import { CA_HASH, journal, SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
+import { harness, hostOf, serverOf, sshHost } from "./support/setup.js"
+
+const S1 = { name: "k3s-s1", ip: "10.0.10.11", role: "server" as const }
+
+/** A cluster with one server (k3s-s1) and its SSH endpoint. */
+const clusterSetup = Effect.gen(function* () {
+  const cluster = new FakeCluster()
+  cluster.addNode(S1)
+  const serverSsh = yield* sshHost(cluster.handler)
+  return { cluster, serverSsh, server: serverOf(serverSsh) }
+})
+
+/** A joining host with its SSH endpoint; its timers stop with the scope. */
+const joiningHost = (cluster: FakeCluster, name: string, ip: string, behaviour?: HostBehaviour) =>
+  Effect.gen(function* () {
+    const fake = new FakeHost(cluster, name, ip, behaviour)
+    yield* Effect.addFinalizer(() => Effect.sync(() => fake.stop()))
+    const ssh = yield* sshHost(fake.handler)
+    return { fake, ssh, host: hostOf(ssh, ip) }
+  })
+
+const noSecretIn = (commands: ReadonlyArray<string>) => {
+  for (const command of commands) {
+    assert.notInclude(command, SERVER_PASSWORD)
+    assert.notInclude(command, CA_HASH)
+    assert.notMatch(command, /K3S_TOKEN=|--token/)
+  }
+}
+
+const MUTATING = /install|curl|systemctl (start|restart)|delete|env /
+
+describe("K3sJoin.fetchToken", () => {
+  it.live("reads the server token with sudo -n cat and validates it", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { serverSsh, server } = yield* clusterSetup
+      const token = yield* k3s.fetchToken(server, "server")
+      assert.strictEqual(token.user, "server")
+      assert.strictEqual(Redacted.value(token.value), SERVER_TOKEN)
+      assert.deepStrictEqual(serverSsh.commands, ["sudo -n cat /var/lib/rancher/k3s/server/token"])
+    })
+  )
+
+  it.live("agents read agent-token first", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { serverSsh, server } = yield* clusterSetup
+      yield* k3s.fetchToken(server, "agent")
+      assert.deepStrictEqual(serverSsh.commands, ["sudo -n cat /var/lib/rancher/k3s/server/agent-token"])
+    })
+  )
+
+  it.live("a host that is not a server: TokenUnavailable after trying every token file", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.tokenFile = undefined
+      const error = yield* Effect.flip(k3s.fetchToken(server, "agent"))
+      assert.strictEqual(error.reason._tag, "TokenUnavailable")
+      assert.match(error.message, /token: No such file or directory/)
+      assert.strictEqual(serverSsh.commands.length, 3)
+    })
+  )
+
+  it.live("sudo needing a password: TokenUnavailable at once", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.sudoNeedsPassword = true
+      const error = yield* Effect.flip(k3s.fetchToken(server, "agent"))
+      assert.isTrue(error.reason._tag === "TokenUnavailable" && error.reason.detail === "sudo: a password is required")
+      assert.strictEqual(serverSsh.commands.length, 1)
+    })
+  )
+
+  it.live("a malformed token or an agent token for a server: TokenInvalid, without the token in the message", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      cluster.tokenFile = `K10${CA_HASH.slice(2)}::server:${SERVER_PASSWORD}\n`
+      const malformed = yield* Effect.flip(k3s.fetchToken(server, "server"))
+      assert.strictEqual(malformed.reason._tag, "TokenInvalid")
+      assert.notInclude(malformed.message, SERVER_PASSWORD)
+      cluster.tokenFile = `K10${CA_HASH}::node:${SERVER_PASSWORD}\n`
+      const agentToken = yield* Effect.flip(k3s.fetchToken(server, "server"))
+      assert.isTrue(agentToken.reason._tag === "TokenInvalid" && /agent token/.test(agentToken.reason.detail))
+    })
+  )
+})
+
+describe("K3sJoin.clusterNodes / clusterVersion", () => {
+  it.live("decodes the nodes and pins the version to the control plane's", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent", version: "v1.29.4+k3s1" })
+      const nodes = yield* k3s.clusterNodes(server)
+      assert.deepStrictEqual(
+        nodes.map((n) => [n.name, n.role, n.ready, n.internalIPs[0]]),
+        [
+          ["k3s-s1", "server", "True", "10.0.10.11"],
+          ["k3s-a1", "agent", "True", "10.0.10.21"]
+        ]
+      )
+      assert.strictEqual(yield* k3s.clusterVersion(server), "v1.30.5+k3s1")
+    })
+  )
+
+  it.live("falls back to k3s --version, and reports an API that is down as ClusterUnavailable", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.nodes.clear()
+      cluster.version = "v1.31.2+k3s1"
+      assert.strictEqual(yield* k3s.clusterVersion(server), "v1.31.2+k3s1")
+      assert.include(serverSsh.commands, "/usr/local/bin/k3s --version")
+      cluster.apiDown = true
+      const error = yield* Effect.flip(k3s.clusterNodes(server))
+      assert.isTrue(error.reason._tag === "ClusterUnavailable" && /6443 was refused/.test(error.reason.detail))
+    })
+  )
+})
+
+describe("K3sJoin.ensureMember", () => {
+  it.live("joins an agent: token on stdin, pinned version, non-blocking start, Ready", () =>
+    Effect.gen(function* () {
+      const { k3s, events } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      const { fake, ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      const result = yield* k3s.ensureMember({ server, host, role: "agent", flags: "--node-label zone=a" })
+      assert.strictEqual(result._tag, "Joined")
+      assert.strictEqual(result.node, "k3s-a1")
+      assert.strictEqual(result.version, "v1.30.5+k3s1")
+      assert.isFalse(result.cleanedUp)
+      assert.isTrue(result.timings.totalMs >= result.timings.readyMs)
+      assert.isTrue(fake.configWritten)
+      assert.deepStrictEqual(ssh.commands.slice(0, 6), [
+        "hostname",
+        "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml",
+        "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh",
+        "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh agent --server https://10.0.10.11:6443 --node-label zone=a",
+        "systemctl is-active k3s-agent",
+        "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat"
+      ])
+      assert.strictEqual(ssh.commands[6], "sudo -n systemctl start --no-block k3s-agent")
+      assert.isFalse(serverSsh.commands.some((c) => c.includes("delete")))
+      noSecretIn([...ssh.commands, ...serverSsh.commands])
+      assert.strictEqual(cluster.nodes.get("k3s-a1")?.ready, "True")
+      const installLines = events.flatMap((e) => (e._tag === "InstallOutput" ? [e.line] : []))
+      assert.include(installLines, "[INFO]  systemd: Enabling k3s-agent unit")
+      const readiness = events.flatMap((e) => (e._tag === "NodeState" ? [e.ready] : []))
+      assert.strictEqual(readiness.at(-1), "True")
+      assert.isTrue(events.some((e) => e._tag === "UnitState" && e.state === "active"))
+    })
+  )
+
+  it.live("is idempotent: a Ready member with the right role and IP and an active unit changes nothing", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      yield* k3s.ensureMember({ server, host, role: "agent" })
+      const hostBefore = ssh.commands.length
+      const serverBefore = serverSsh.commands.length
+      const again = yield* k3s.ensureMember({ server, host, role: "agent" })
+      assert.strictEqual(again._tag, "AlreadyMember")
+      assert.strictEqual(again.node, "k3s-a1")
+      assert.deepStrictEqual(ssh.commands.slice(hostBefore), ["hostname", "systemctl is-active k3s-agent"])
+      assert.deepStrictEqual(serverSsh.commands.slice(serverBefore), [
+        "sudo -n /usr/local/bin/k3s kubectl get nodes -o json"
+      ])
+      assert.isFalse(
+        [...ssh.commands.slice(hostBefore), ...serverSsh.commands.slice(serverBefore)].some((c) => MUTATING.test(c))
+      )
+    })
+  )
+
+  it.live("joins a server to the embedded-etcd control plane without --cluster-init", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12")
+      const result = yield* k3s.ensureMember({
+        server,
+        host,
+        role: "server",
+        flags: ["--write-kubeconfig-mode", "644", "--disable=traefik"]
+      })
+      assert.strictEqual(result._tag, "Joined")
+      assert.strictEqual(result.role, "server")
+      const install = ssh.commands.find((c) => c.startsWith("sudo -n env "))
+      assert.strictEqual(
+        install,
+        "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh server --server https://10.0.10.11:6443 --write-kubeconfig-mode 644 --disable=traefik"
+      )
+      assert.include(ssh.commands, "sudo -n systemctl start --no-block k3s")
+      assert.isFalse(ssh.commands.some((c) => c.includes("--cluster-init")))
+    })
+  )
+
+  it.live("reports a rejected node password (stale Node of a rebuilt host) without deleting anything", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent", ready: "Unknown" })
+      const { host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
+      assert.instanceOf(error, K3sJoinError)
+      assert.isTrue(error.reason._tag === "NodePasswordRejected" && error.reason.node === "k3s-a1")
+      assert.isFalse(serverSsh.commands.some((c) => c.includes("delete")))
+      assert.isTrue(cluster.nodes.has("k3s-a1"))
+    })
+  )
+
+  it.live("rejoins a rebuilt host: forgets its host key, deletes the stale Node and secret first", () =>
+    Effect.gen(function* () {
+      const { k3s, sshEvents } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      // the old VM's Node still looks Ready (the grace period has not expired)
+      cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent", uuid: "old-uuid" })
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      yield* k3s.clusterNodes(host).pipe(Effect.ignore) // an earlier connection to the host
+      const result = yield* k3s.ensureMember({ server, host, role: "agent", rebuilt: true })
+      assert.strictEqual(result._tag, "Joined")
+      assert.isTrue(result.cleanedUp)
+      assert.strictEqual(ssh.connectionCount, 2)
+      assert.strictEqual(sshEvents.filter((e) => e._tag === "HostKeyAdded" && e.port === ssh.port).length, 2)
+      const deleteNode = serverSsh.commands.indexOf(
+        "sudo -n /usr/local/bin/k3s kubectl delete node k3s-a1 --ignore-not-found"
+      )
+      const deleteSecret = serverSsh.commands.indexOf(
+        "sudo -n /usr/local/bin/k3s kubectl -n kube-system delete secret k3s-a1.node-password.k3s --ignore-not-found"
+      )
+      const token = serverSsh.commands.indexOf("sudo -n cat /var/lib/rancher/k3s/server/agent-token")
+      assert.isTrue(deleteNode >= 0 && deleteNode < deleteSecret && deleteSecret < token)
+      assert.strictEqual(cluster.nodes.get("k3s-a1")?.ready, "True")
+    })
+  )
+
+  it.live("a Node with the same name but another role: RoleMismatch, nothing changed", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.addNode({ name: "k3s-x", ip: "10.0.10.30", role: "agent" })
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-x", "10.0.10.30")
+      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "server" }))
+      assert.deepStrictEqual(
+        [error.reason._tag, error.reason._tag === "RoleMismatch" ? error.reason.actual : ""],
+        ["RoleMismatch", "agent"]
+      )
+      assert.isFalse([...ssh.commands, ...serverSsh.commands].some((c) => MUTATING.test(c)))
+    })
+  )
+
+  it.live("refuses --cluster-init and --token flags before touching the host", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12")
+      const init = yield* Effect.flip(k3s.ensureMember({ server, host, role: "server", flags: "--cluster-init" }))
+      const token = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent", flags: ["--token=abc"] }))
+      assert.deepStrictEqual([init.reason._tag, token.reason._tag], ["InvalidOptions", "InvalidOptions"])
+      assert.deepStrictEqual(ssh.commands, [])
+    })
+  )
+
+  it.live("ignores failure lines that were in the journal before this start", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      fake.journal.push(journal.unauthorized(1), journal.nodePassword(2))
+      const result = yield* k3s.ensureMember({ server, host, role: "agent" })
+      assert.strictEqual(result._tag, "Joined")
+    })
+  )
+})
+
+describe("K3sJoin failure classification (never hangs)", () => {
+  const failing = (role: "server" | "agent", behaviour: HostBehaviour, ready: Duration.Input = "5 seconds") =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness({ timeouts: { pollInterval: "10 millis", ready } })
+      const { cluster, server } = yield* clusterSetup
+      const { host } = yield* joiningHost(cluster, role === "server" ? "k3s-s2" : "k3s-a1", "10.0.10.22", behaviour)
+      return yield* Effect.flip(k3s.ensureMember({ server, host, role }))
+    })
+
+  it.live("401 Unauthorized: BadToken", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("agent", { failWith: journal.unauthorized() })
+      assert.isTrue(error.reason._tag === "BadToken" && error.reason.kind === "Unauthorized")
+    })
+  )
+
+  it.live("CA hash mismatch: CaHashMismatch", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("agent", { failWith: journal.caHash() })
+      assert.strictEqual(error.reason._tag, "CaHashMismatch")
+    })
+  )
+
+  it.live("server: failed to normalize token (bootstrap token): BadToken NotAServerToken", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("server", { failWith: journal.normalize(), fatal: true })
+      assert.isTrue(error.reason._tag === "BadToken" && error.reason.kind === "NotAServerToken")
+    })
+  )
+
+  it.live("server: duplicate etcd member name: DuplicateEtcdMember", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("server", { failWith: journal.duplicateEtcd(), fatal: true })
+      assert.isTrue(error.reason._tag === "DuplicateEtcdMember" && error.reason.node === "k3s-s2")
+    })
+  )
+
+  it.live("server: critical configuration value mismatch: ConfigMismatch", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("server", { failWith: journal.critical(), fatal: true })
+      assert.strictEqual(error.reason._tag, "ConfigMismatch")
+    })
+  )
+
+  it.live("too many learners is waited for, then reported as TooManyLearners at the deadline", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("server", { failWith: journal.learners() }, "300 millis")
+      assert.strictEqual(error.reason._tag, "TooManyLearners")
+    })
+  )
+
+  it.live("an unreachable server is waited for, then reported as ServerUnreachable", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("agent", { failWith: journal.unreachable() }, "300 millis")
+      assert.isTrue(error.reason._tag === "ServerUnreachable" && error.reason.server === "https://10.0.10.11:6443")
+    })
+  )
+
+  it.live("a Node that never becomes Ready: Timeout with scrubbed journal lines", () =>
+    Effect.gen(function* () {
+      const leak = `level=info msg="env K3S_TOKEN=${SERVER_TOKEN}"`
+      const error = yield* failing("agent", { neverReady: true, logOnStart: [leak] }, "300 millis")
+      assert.strictEqual(error.reason._tag, "Timeout")
+      if (error.reason._tag === "Timeout") {
+        assert.match(error.reason.what, /k3s-a1 to become Ready \(unit k3s-agent active, Ready False\)/)
+        assert.isTrue(error.reason.lastLines.some((l) => l.includes("K3S_TOKEN=")))
+        assert.isFalse(error.reason.lastLines.some((l) => l.includes(SERVER_PASSWORD)))
+      }
+      assert.notInclude(error.message, SERVER_PASSWORD)
+    })
+  )
+
+  it.live("download failure: InstallFailed with curl's exit code, the script is not run", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { downloadExitCode: 22 })
+      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
+      assert.isTrue(error.reason._tag === "InstallFailed" && error.reason.exitCode === 22)
+      assert.isFalse(ssh.commands.some((c) => c.startsWith("sudo -n env ")))
+    })
+  )
+
+  it.live("install script failure: InstallFailed with the output tail", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { installFails: true })
+      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
+      assert.isTrue(
+        error.reason._tag === "InstallFailed" &&
+          error.reason.exitCode === 1 &&
+          /Download failed/.test(error.reason.tail)
+      )
+      assert.isFalse(ssh.commands.some((c) => c.includes("systemctl start")))
+    })
+  )
+})

@@ -1,0 +1,257 @@
+/**
+ * A protocol-level test double of k3s hosts: command handlers for `TestSshServer` that answer the commands of
+ * k3s.md §8.2 with the outputs and exit codes given there, and a small join state machine (§8.3) driven by timers.
+ */
+import type { TestExecHandler } from "@homelab/ssh/testing"
+import { journal, type NodeSpec, nodeJson, nodeListJson, SERVER_TOKEN } from "./fixtures.js"
+
+type Reply = ReturnType<TestExecHandler>
+const ok = (stdout = ""): Reply => ({ stdout, exitCode: 0 })
+const err = (stderr: string, exitCode = 1): Reply => ({ stderr, exitCode })
+
+const KUBECTL = "sudo -n /usr/local/bin/k3s kubectl "
+
+/** The cluster as seen through a server's `k3s kubectl`. */
+export class FakeCluster {
+  version = "v1.30.5+k3s1"
+  readonly nodes = new Map<string, NodeSpec>()
+  /** `<name>.node-password.k3s` secrets: name → owner id (the host that created it). */
+  readonly secrets = new Map<string, string>()
+  /** Content of the token files (`undefined`: not a server). */
+  tokenFile: string | undefined = `${SERVER_TOKEN}\n`
+  sudoNeedsPassword = false
+  apiDown = false
+  /** Servers currently joining (activating) and the most seen at once. */
+  joiningServers = 0
+  maxJoiningServers = 0
+  joiningAgents = 0
+  maxJoiningAgents = 0
+
+  addNode(spec: NodeSpec, owner = `old-${spec.name}`): void {
+    this.nodes.set(spec.name, spec)
+    this.secrets.set(spec.name, owner)
+  }
+
+  readonly handler: TestExecHandler = (command) => {
+    if (command.startsWith("sudo -n cat /var/lib/rancher/k3s/server/")) {
+      const path = command.slice("sudo -n cat ".length)
+      if (this.sudoNeedsPassword) return err("sudo: a password is required\n")
+      if (this.tokenFile === undefined) return err(`cat: ${path}: No such file or directory\n`)
+      return ok(this.tokenFile)
+    }
+    if (command === "/usr/local/bin/k3s --version")
+      return ok(`k3s version ${this.version} (56ec5dd4)\ngo version go1.22.10\n`)
+    if (command.startsWith(KUBECTL)) {
+      if (this.sudoNeedsPassword) return err("sudo: a password is required\n")
+      if (this.apiDown) {
+        return err(
+          "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n"
+        )
+      }
+      const args = command.slice(KUBECTL.length).split(" ")
+      if (args.join(" ") === "get nodes -o json") return ok(nodeListJson([...this.nodes.values()].map(nodeJson)))
+      if (args[0] === "get" && args[1] === "node" && args[3] === "-o" && args[4] === "json") {
+        const node = this.nodes.get(args[2] as string)
+        if (node === undefined) return err(`Error from server (NotFound): nodes "${args[2]}" not found\n`)
+        return ok(`${JSON.stringify(nodeJson(node), null, 4)}\n`)
+      }
+      if (args[0] === "delete" && args[1] === "node" && args[3] === "--ignore-not-found") {
+        const name = args[2] as string
+        if (!this.nodes.has(name)) return ok()
+        this.nodes.delete(name)
+        this.secrets.delete(name) // garbage-collected through its ownerReference
+        return ok(`node "${name}" deleted\n`)
+      }
+      if (args.slice(0, 4).join(" ") === "-n kube-system delete secret" && args[5] === "--ignore-not-found") {
+        const secret = args[4] as string
+        const name = secret.replace(/\.node-password\.k3s$/, "")
+        if (!this.secrets.has(name)) return ok()
+        this.secrets.delete(name)
+        return ok(`secret "${secret}" deleted\n`)
+      }
+    }
+    return err(`sh: 1: ${command.split(" ")[0]}: not found\n`, 127)
+  }
+}
+
+/** How a joining host behaves after its unit starts. */
+export interface HostBehaviour {
+  /** Loop on this journal line instead of joining (k3s retries forever). */
+  readonly failWith?: string | undefined
+  /** For servers: the process exits after the line (unit `failed` between restarts). */
+  readonly fatal?: boolean | undefined
+  /** Never become Ready (Node stays `Ready=False`). */
+  readonly neverReady?: boolean | undefined
+  readonly joinDelayMs?: number | undefined
+  readonly readyDelayMs?: number | undefined
+  readonly downloadExitCode?: number | undefined
+  readonly installFails?: boolean | undefined
+  /** Extra journal lines written when the unit starts. */
+  readonly logOnStart?: ReadonlyArray<string> | undefined
+  /** The InternalIP the Node registers with (default: the host's ip). */
+  readonly registerIp?: string | undefined
+}
+
+/** A host that can be joined (a VM guest as seen over SSH). */
+export class FakeHost {
+  unit: "k3s" | "k3s-agent" | undefined
+  state = "inactive"
+  readonly journal: Array<string> = []
+  configWritten = false
+  installCommand: string | undefined
+  private timer: ReturnType<typeof setInterval> | undefined
+  private tick = 0
+  private readonly id = `host-${Math.random().toString(16).slice(2)}`
+
+  constructor(
+    readonly cluster: FakeCluster,
+    readonly hostname: string,
+    readonly ip: string,
+    public behaviour: HostBehaviour = {}
+  ) {}
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private role(): "server" | "agent" {
+    return this.unit === "k3s" ? "server" : "agent"
+  }
+
+  private log(line: string): void {
+    this.journal.push(line)
+  }
+
+  private start(): void {
+    const role = this.role()
+    const version = /INSTALL_K3S_VERSION=(\S+)/.exec(this.installCommand ?? "")?.[1] ?? this.cluster.version
+    const startedAt = Date.now()
+    const joinDelay = this.behaviour.joinDelayMs ?? 30
+    const readyDelay = this.behaviour.readyDelayMs ?? 30
+    let joined = false
+    let counted = true
+    this.state = "activating"
+    if (role === "server") {
+      this.cluster.joiningServers++
+      this.cluster.maxJoiningServers = Math.max(this.cluster.maxJoiningServers, this.cluster.joiningServers)
+    } else {
+      this.cluster.joiningAgents++
+      this.cluster.maxJoiningAgents = Math.max(this.cluster.maxJoiningAgents, this.cluster.joiningAgents)
+    }
+    const uncount = () => {
+      if (!counted) return
+      counted = false
+      if (role === "server") this.cluster.joiningServers--
+      else this.cluster.joiningAgents--
+    }
+    this.log(journal.starting(this.tick++))
+    for (const line of this.behaviour.logOnStart ?? []) this.log(line)
+    this.stop()
+    this.timer = setInterval(() => {
+      const i = this.tick++
+      if (this.behaviour.failWith !== undefined) {
+        this.log(this.behaviour.failWith)
+        if (this.behaviour.fatal === true) this.state = i % 2 === 0 ? "failed" : "activating"
+        return
+      }
+      const owner = this.cluster.secrets.get(this.hostname)
+      if (role === "agent" && owner !== undefined && owner !== this.id) {
+        this.log(journal.nodePassword(i))
+        return
+      }
+      const elapsed = Date.now() - startedAt
+      if (!joined && elapsed >= joinDelay) {
+        joined = true
+        this.cluster.secrets.set(this.hostname, this.id)
+        this.cluster.nodes.set(this.hostname, {
+          name: this.hostname,
+          ip: this.behaviour.registerIp ?? this.ip,
+          role,
+          ready: "False",
+          version
+        })
+        this.state = "active"
+        uncount()
+        this.log(role === "server" ? journal.upServer(i) : journal.upAgent(i))
+      }
+      if (joined && this.behaviour.neverReady !== true && elapsed >= joinDelay + readyDelay) {
+        const node = this.cluster.nodes.get(this.hostname)
+        if (node !== undefined) this.cluster.nodes.set(this.hostname, { ...node, ready: "True" })
+        this.stop()
+      }
+    }, 5)
+    this.timer.unref?.()
+  }
+
+  readonly handler: TestExecHandler = (command) => {
+    if (command === "hostname") return ok(`${this.hostname}\n`)
+    if (command === "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml") {
+      this.configWritten = true
+      return ok()
+    }
+    if (command.startsWith("curl -sfL https://get.k3s.io -o ")) {
+      const code = this.behaviour.downloadExitCode ?? 0
+      return code === 0 ? ok() : err("", code)
+    }
+    if (command.startsWith("sudo -n install -m 755 ") && command.endsWith(" /usr/local/bin/k3s")) return ok()
+    if (command.startsWith("rm -f ")) return ok()
+    const install = /^sudo -n env (.*?) sh (\S+) (agent|server) /.exec(command)
+    if (install !== null) {
+      if (this.behaviour.installFails === true) {
+        return { stdout: "[INFO]  Using v1.30.5+k3s1 as release\n", stderr: "[ERROR]  Download failed\n", exitCode: 1 }
+      }
+      this.installCommand = command
+      const role = install[3] as "server" | "agent"
+      this.unit = role === "server" ? "k3s" : "k3s-agent"
+      const env = install[1] as string
+      const version = /INSTALL_K3S_VERSION=(\S+)/.exec(env)?.[1] ?? "?"
+      const skipDownload = env.includes("INSTALL_K3S_SKIP_DOWNLOAD=true")
+      const uninstall = role === "server" ? "k3s-uninstall.sh" : "k3s-agent-uninstall.sh"
+      const lines = [
+        ...(skipDownload
+          ? ["[INFO]  Skipping k3s download and verify"]
+          : [
+              `[INFO]  Using ${version} as release`,
+              `[INFO]  Downloading hash https://github.com/k3s-io/k3s/releases/download/${version}/sha256sum-amd64.txt`,
+              `[INFO]  Downloading binary https://github.com/k3s-io/k3s/releases/download/${version}/k3s`,
+              "[INFO]  Verifying binary download",
+              "[INFO]  Installing k3s to /usr/local/bin/k3s"
+            ]),
+        "[INFO]  Skipping installation of SELinux RPM",
+        "[INFO]  Creating /usr/local/bin/kubectl symlink to k3s",
+        "[INFO]  Creating /usr/local/bin/crictl symlink to k3s",
+        "[INFO]  Creating /usr/local/bin/ctr symlink to k3s",
+        "[INFO]  Creating killall script /usr/local/bin/k3s-killall.sh",
+        `[INFO]  Creating uninstall script /usr/local/bin/${uninstall}`,
+        `[INFO]  env: Creating environment file /etc/systemd/system/${this.unit}.service.env`,
+        `[INFO]  systemd: Creating service file /etc/systemd/system/${this.unit}.service`,
+        `[INFO]  systemd: Enabling ${this.unit} unit`
+      ]
+      return {
+        stdout: `${lines.join("\n")}\n`,
+        stderr: `Created symlink /etc/systemd/system/multi-user.target.wants/${this.unit}.service → /etc/systemd/system/${this.unit}.service.\n`,
+        exitCode: 0
+      }
+    }
+    const active = /^systemctl is-active (k3s|k3s-agent)$/.exec(command)
+    if (active !== null) {
+      const state = active[1] === this.unit ? this.state : "inactive"
+      return { stdout: `${state}\n`, exitCode: state === "active" ? 0 : 3 }
+    }
+    const start = /^sudo -n systemctl (start|restart) --no-block (k3s|k3s-agent)$/.exec(command)
+    if (start !== null) {
+      if (start[2] !== this.unit) {
+        return err(`Failed to ${start[1]} ${start[2]}.service: Unit ${start[2]}.service not found.\n`, 5)
+      }
+      this.start()
+      return ok()
+    }
+    const logs = /^sudo -n journalctl -u (k3s|k3s-agent) --no-pager -n 200 -o cat$/.exec(command)
+    if (logs !== null) {
+      const lines = logs[1] === this.unit || this.unit === undefined ? this.journal.slice(-200) : []
+      return ok(lines.length === 0 ? "-- No entries --\n" : `${lines.join("\n")}\n`)
+    }
+    return err(`sh: 1: ${command.split(" ")[0]}: not found\n`, 127)
+  }
+}
