@@ -191,10 +191,9 @@ export class HttpsApi {
         } else return this.transportError(res, 506, `upload 'Content-Type '${ct}' not implemented`, gz)
       }
       // query keys override body keys
-      for (const [k, v] of url.searchParams) {
-        const cur = params[k]
-        if (cur !== undefined && url.searchParams.getAll(k).length > 1) params[k] = url.searchParams.getAll(k)
-        else params[k] = v
+      for (const k of new Set(url.searchParams.keys())) {
+        const all = url.searchParams.getAll(k)
+        params[k] = all.length > 1 ? all : (all[0] ?? "")
       }
       // ---- auth
       let auth: AuthUser | undefined
