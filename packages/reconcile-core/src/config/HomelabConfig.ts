@@ -104,6 +104,8 @@ export interface VmPlan {
 export interface NodeSettings {
   readonly name: string
   readonly address: string | undefined
+  /** The API URL requests for this node go to (its own, or the cluster endpoint, which proxies). */
+  readonly api: ProxmoxEndpoint
   readonly sshPort: number
   readonly storage: string
   readonly imageStorage: string

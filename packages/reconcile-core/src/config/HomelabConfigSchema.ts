@@ -183,7 +183,11 @@ export const NodeSchema = Schema.Struct({
   name: patterned(nodeNamePattern, "a PVE node name (letters, digits, -; no dots)").annotate({
     description: "PVE node name as in `pvecm nodes` (not an FQDN)."
   }),
-  address: optional(hostOrIp, "IP or host name of the node for SSH."),
+  address: optional(hostOrIp, "IP or host name of the node for SSH (and for its API when `api` is not set)."),
+  api: optional(
+    checked(checkEndpointUrl, "an https URL like https://pve1.lan:8006"),
+    "This node's own API URL; default https://<address>:<endpoint port> when address is set, else the cluster endpoint (PVE proxies)."
+  ),
   sshPort: optional(port, "SSH port of this node; default ssh.port."),
   storage: withDefault(storageId, "local-lvm", "Storage for VM disks."),
   imageStorage: optional(storageId, "Storage holding the image on this node; default image.storage."),

@@ -52,6 +52,7 @@ describe("parseConfig defaults", () => {
         {
           name: "pve1",
           address: undefined,
+          api: config.proxmox.endpoints[0],
           sshPort: 22,
           storage: "local-lvm",
           imageStorage: "local",
@@ -297,7 +298,7 @@ describe("parseConfig errors", () => {
           line: 12,
           column: 5,
           expected:
-            "a known key at nodes[1] (name, address, sshPort, storage, imageStorage, bridges, cpuRatio, memoryRatio, vms)",
+            "a known key at nodes[1] (name, address, api, sshPort, storage, imageStorage, bridges, cpuRatio, memoryRatio, vms)",
           found: 'unknown key "cpuRatoi"',
           suggestion: 'did you mean "cpuRatio"?'
         }
@@ -702,6 +703,47 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
         error.issues.map((issue) => [issue.path, issue.expected, issue.found]),
         [["(root)", "a mapping", "an empty list"]]
       )
+    })
+  )
+})
+
+describe("nodes[].api", () => {
+  const base = (nodes: string) =>
+    [
+      "proxmox:",
+      "  endpoint: https://pve1.lan:8006",
+      "  auth: { tokenId: root@pam!homelab, secret: 0b6c3e2a-1111-2222-3333-444455556666 }",
+      "image: { url: https://example.invalid/noble.img }",
+      "nodes:",
+      nodes
+    ].join("\n")
+
+  it.effect("defaults to the cluster endpoint, to https://<address>:<endpoint port>, or takes an explicit URL", () =>
+    Effect.gen(function* () {
+      const config = yield* parseConfig(
+        base(
+          [
+            "  - name: pve1",
+            "  - name: pve2",
+            "    address: 10.0.0.2",
+            "  - name: pve3",
+            "    address: 10.0.0.3",
+            "    api: https://127.0.0.1:18006"
+          ].join("\n")
+        ),
+        { env: {} }
+      )
+      assert.deepStrictEqual(
+        config.nodes.map((n) => n.api.url),
+        ["https://pve1.lan:8006", "https://10.0.0.2:8006", "https://127.0.0.1:18006"]
+      )
+    })
+  )
+
+  it.effect("rejects a non-https API URL with the node's path", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(parseConfig(base("  - name: pve1\n    api: http://pve1:8006"), { env: {} }))
+      assert.isTrue(error.issues.some((i) => i.path === "nodes[0].api"))
     })
   )
 })

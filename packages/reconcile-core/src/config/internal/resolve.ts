@@ -1,5 +1,5 @@
 /** Decoded file → resolved `HomelabConfig` (run only after all checks passed). */
-import type { HomelabConfig, NodeSettings, TlsSettings } from "../HomelabConfig.js"
+import type { HomelabConfig, NodeSettings, ProxmoxEndpoint, TlsSettings } from "../HomelabConfig.js"
 import type { HomelabConfigFile } from "../HomelabConfigSchema.js"
 import { expandTemplate, normaliseTags, parseChecksum } from "./derive.js"
 import { deriveImageFilename, normaliseEndpoint } from "./formats.js"
@@ -24,9 +24,18 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
   const requireTag = safety.requireTag.toLowerCase()
   const defaultRole = k3s?.role ?? "agent"
 
+  const endpoints = endpointUrls.map(normaliseEndpoint)
   const nodes: Array<NodeSettings> = file.nodes.map((node) => ({
     name: node.name,
     address: node.address,
+    api:
+      node.api !== undefined
+        ? normaliseEndpoint(node.api)
+        : node.address !== undefined && endpoints[0] !== undefined
+          ? normaliseEndpoint(
+              `https://${node.address.includes(":") ? `[${node.address}]` : node.address}:${endpoints[0].port}`
+            )
+          : (endpoints[0] as ProxmoxEndpoint),
     sshPort: node.sshPort ?? file.ssh.port,
     storage: node.storage,
     imageStorage: node.imageStorage ?? image.storage,
@@ -53,7 +62,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
 
   return {
     proxmox: {
-      endpoints: endpointUrls.map(normaliseEndpoint),
+      endpoints,
       auth: { tokenId: proxmox.auth.tokenId, user, realm, tokenName, secret: proxmox.auth.secret },
       tls,
       fallback: proxmox.fallback
