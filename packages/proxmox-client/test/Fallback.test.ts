@@ -1,0 +1,182 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Redacted } from "effect"
+import {
+  ProxmoxApi,
+  type ProxmoxApiShape,
+  ProxmoxClientConfig,
+  type ProxmoxClientConfigShape,
+  type ProxmoxClientEvent,
+  type ProxmoxError
+} from "../src/index.js"
+import { fakePve } from "./helpers.js"
+import { apiLayer, errorOf, simConfig, simSsh, withSim } from "./simulator.js"
+
+const run = <A>(layer: Layer.Layer<ProxmoxApi>, f: (pve: ProxmoxApiShape) => Effect.Effect<A, ProxmoxError>) =>
+  Effect.gen(function* () {
+    const pve = yield* ProxmoxApi
+    return { value: yield* Effect.exit(f(pve)), transport: (node: string) => pve.transportOf(node) }
+  }).pipe(Effect.provide(layer))
+
+const OTHER_SECRET = "11111111-2222-4333-8444-555555555555"
+
+describe("fallback to SSH against the simulator", () => {
+  it.live(
+    "untrusted certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE): one event with the fingerprint seen, then SSH",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* withSim({ faults: [{ kind: "untrustedCert", node: "pve2" }] })
+        const events: Array<ProxmoxClientEvent> = []
+        const layer = yield* apiLayer(sim, "fallback", { onEvent: (e) => events.push(e) })
+        const out = yield* run(layer, (pve) =>
+          Effect.all([pve.nodeStatus("pve2"), pve.nodeStatus("pve2"), pve.nodeStatus("pve")])
+        )
+        assert.isTrue(Exit.isSuccess(out.value))
+        assert.strictEqual(out.transport("pve2"), "ssh")
+        assert.strictEqual(out.transport("pve"), "rest")
+        assert.strictEqual(events.length, 1)
+        const event = events[0] as Extract<ProxmoxClientEvent, { _tag: "FallbackToSsh" }>
+        assert.strictEqual(event.node, "pve2")
+        assert.strictEqual(event.reason, "TlsUntrusted")
+        assert.include(event.detail, "UNABLE_TO_VERIFY_LEAF_SIGNATURE")
+        assert.match(event.fingerprint ?? "", /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+        assert.notStrictEqual(event.fingerprint, sim.info.nodes[1]?.fingerprint, "the untrusted certificate was seen")
+        const log = sim.requests()
+        assert.strictEqual(log.filter((q) => q.node === "pve2" && q.transport === "ssh").length, 2)
+        assert.strictEqual(log.filter((q) => q.node === "pve2" && q.transport === "api").length, 0)
+        assert.strictEqual(log.filter((q) => q.node === "pve" && q.transport === "api").length, 1)
+      })
+  )
+
+  it.live("fingerprint pin mismatch and system CAs only both fall back; fallback off surfaces TlsUntrusted", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim()
+      const pinned = yield* apiLayer(sim, "fallback", { tls: { fingerprint: "AB:".repeat(31).concat("AB") } })
+      const a = yield* run(pinned, (pve) => pve.version)
+      assert.isTrue(Exit.isSuccess(a.value))
+      assert.strictEqual(a.transport("pve"), "ssh")
+      const systemCas = yield* apiLayer(sim, "fallback", { tls: undefined })
+      const b = yield* run(systemCas, (pve) => pve.version)
+      assert.isTrue(Exit.isSuccess(b.value))
+      assert.strictEqual(b.transport("pve"), "ssh")
+      const off = yield* apiLayer(sim, "fallback", { tls: undefined, fallback: false })
+      const c = yield* run(off, (pve) => pve.version)
+      assert.deepInclude(errorOf(c.value).reason, { _tag: "TlsUntrusted", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" })
+      assert.strictEqual(c.transport("pve"), "rest")
+    })
+  )
+
+  it.live(
+    "DEPTH_ZERO_SELF_SIGNED_CERT and SELF_SIGNED_CERT_IN_CHAIN (a node serving such certificates) fall back",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* withSim()
+        for (const mode of ["self", "chain"] as const) {
+          const server = yield* fakePve(mode, () => ({ status: 200, body: { data: null } }))
+          const events: Array<ProxmoxClientEvent> = []
+          const base = simConfig(sim)
+          const config: ProxmoxClientConfigShape = {
+            ...base,
+            nodes: base.nodes.map((n) => (n.name === "pve" ? { ...n, apiUrl: `https://127.0.0.1:${server.port}` } : n)),
+            onEvent: (e) => events.push(e)
+          }
+          const layer = ProxmoxApi.layer.pipe(
+            Layer.provide(ProxmoxClientConfig.layer(config)),
+            Layer.provide(yield* simSsh(sim))
+          )
+          const out = yield* run(layer, (pve) => pve.vmStatus("pve", 100))
+          assert.isTrue(Exit.isSuccess(out.value))
+          assert.include(
+            (events[0] as { detail: string }).detail,
+            mode === "self" ? "DEPTH_ZERO_SELF_SIGNED_CERT" : "SELF_SIGNED_CERT_IN_CHAIN"
+          )
+        }
+      })
+  )
+
+  it.live("connection refused (API down) and timeout (slow API) fall back", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim({
+        faults: [
+          { kind: "apiDown", node: "pve" },
+          { kind: "latency", ms: 1_500, node: "pve2", transport: "api" }
+        ]
+      })
+      const events: Array<ProxmoxClientEvent> = []
+      const layer = yield* apiLayer(sim, "fallback", { timeouts: { request: 300 }, onEvent: (e) => events.push(e) })
+      const out = yield* run(layer, (pve) => Effect.all([pve.vmStatus("pve", 100), pve.nodeStatus("pve2")]))
+      assert.isTrue(Exit.isSuccess(out.value))
+      assert.deepStrictEqual(
+        events.map((e) => [e._tag === "FallbackToSsh" ? e.node : "", e._tag === "FallbackToSsh" ? e.reason : ""]),
+        [
+          ["pve", "Unreachable"],
+          ["pve2", "Unreachable"]
+        ]
+      )
+      assert.include((events[0] as { detail: string }).detail, "unreachable over rest (refused")
+      assert.include((events[1] as { detail: string }).detail, "unreachable over rest (timeout")
+    })
+  )
+
+  it.live("596 from the inter-node proxy: explained, and answered over SSH to that node when configured", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim({ faults: [{ kind: "proxy596", node: "pve2" }] })
+      const base = simConfig(sim)
+      // pve2 has no API URL of its own: its requests go through pve's pveproxy, which answers 596
+      const nodes = base.nodes.map((n) => (n.name === "pve2" ? { ...n, apiUrl: undefined } : n))
+      const withoutSsh = nodes.map((n) => (n.name === "pve2" ? { name: "pve2" } : n))
+      const ssh = yield* simSsh(sim)
+      const layerFor = (config: ProxmoxClientConfigShape) =>
+        ProxmoxApi.layer.pipe(Layer.provide(ProxmoxClientConfig.layer(config)), Layer.provide(ssh))
+      const off = yield* run(layerFor({ ...base, nodes, fallback: false }), (pve) => pve.nodeStatus("pve2"))
+      const reason = errorOf(off.value).reason
+      assert.strictEqual(reason._tag, "ProxyError")
+      if (reason._tag === "ProxyError") {
+        assert.strictEqual(reason.status, 596)
+        assert.include(reason.explanation, "pvecm updatecerts")
+        assert.include(errorOf(off.value).message, "node name")
+      }
+      const on = yield* run(layerFor({ ...base, nodes }), (pve) => pve.nodeStatus("pve2"))
+      assert.isTrue(Exit.isSuccess(on.value))
+      assert.strictEqual(on.transport("pve2"), "ssh")
+      assert.strictEqual(on.transport("pve"), "rest")
+      // a pve2 without SSH of its own is reached through pvesh on the default node (pvesh forwards the call)
+      const viaDefault = yield* run(layerFor({ ...base, nodes: withoutSsh }), (pve) => pve.nodeStatus("pve2"))
+      assert.isTrue(Exit.isSuccess(viaDefault.value))
+    })
+  )
+})
+
+describe("no fallback on API answers", () => {
+  it.live(
+    "401 (wrong secret), 403 (token without ACL), 400 (invalid parameter), 500 (semantic) surface as they are",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* withSim({
+          users: [{ userid: "auditor@pve", tokens: [{ id: "ro", secret: OTHER_SECRET, privsep: true }] }]
+        })
+        const badSecret = yield* apiLayer(sim, "fallback", {
+          auth: { _tag: "Token", tokenId: sim.info.auth.tokenId, secret: Redacted.make(OTHER_SECRET) }
+        })
+        const noAcl = yield* apiLayer(sim, "fallback", {
+          auth: { _tag: "Token", tokenId: "auditor@pve!ro", secret: Redacted.make(OTHER_SECRET) }
+        })
+        const root = yield* apiLayer(sim, "fallback")
+        const e401 = errorOf((yield* run(badSecret, (pve) => pve.vmStatus("pve", 100))).value)
+        const e403 = errorOf((yield* run(noAcl, (pve) => pve.vmStatus("pve", 100))).value)
+        const e400 = errorOf(
+          (yield* run(root, (pve) => pve.createVm({ node: "pve", vmid: 300, name: "bad_name" }))).value
+        )
+        const e500 = errorOf((yield* run(root, (pve) => pve.destroyVm("pve", 100))).value)
+        assert.strictEqual(e401.reason._tag, "AuthRejected")
+        assert.deepInclude(e403.reason, { _tag: "PermissionDenied", path: "/vms/100" })
+        assert.strictEqual(e400.reason._tag, "InvalidParameter")
+        assert.deepInclude(e500.reason, { _tag: "ApiError", status: 500 })
+        assert.strictEqual(sim.requests().filter((q) => q.transport === "ssh").length, 0, "never SSH")
+        for (const e of [e401, e403, e400, e500]) {
+          assert.notInclude(JSON.stringify(e), OTHER_SECRET)
+          assert.notInclude(e.message, OTHER_SECRET)
+          assert.notInclude(JSON.stringify(e), sim.info.auth.tokenSecret)
+        }
+      })
+  )
+})
