@@ -1,5 +1,6 @@
 import type { SshClient } from "@homelab/ssh"
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import { discoverIpv4, ExecStarted, ExecStatus, type GuestInterface, GuestInterfacesResult } from "./GuestAgent.js"
 import { decodeData, PveInt } from "./internal/decode.js"
@@ -52,6 +53,8 @@ export interface ProxmoxApiShape {
   readonly nodeStatus: (node: string) => Effect.Effect<NodeStatus, ProxmoxError>
   /** Every VM and container of the cluster in one request (`/cluster/resources?type=vm`), sorted by vmid. */
   readonly clusterVms: Effect.Effect<ReadonlyArray<ClusterVm>, ProxmoxError>
+  /** One unfiltered `GET /cluster/resources`: guests, nodes (capacity) and storages of the whole cluster. */
+  readonly clusterResources: Effect.Effect<ClusterResources, ProxmoxError>
   readonly nextVmid: Effect.Effect<number, ProxmoxError>
   readonly vmStatus: (node: string, vmid: number) => Effect.Effect<VmStatus, ProxmoxError>
   readonly vmConfig: (node: string, vmid: number) => Effect.Effect<VmConfig, ProxmoxError>
@@ -73,6 +76,8 @@ export interface ProxmoxApiShape {
     wait?: WaitOptions
   ) => Effect.Effect<TaskResult | undefined, ProxmoxError>
   readonly startVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /** `status/resume`: continues a paused or prelaunch VM (QMP `cont`). */
+  readonly resumeVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly stopVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly shutdownVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   /** Destroys a (stopped) VM, with `purge` by default, and waits; succeeds if the VM is already gone after a retry. */
@@ -224,20 +229,21 @@ export const makeProxmoxApi = (
     return loop(retries, 200)
   }
 
-  const power = (action: "start" | "stop" | "shutdown") => (node: string, vmid: number, options?: PowerOptions) =>
-    runTask(
-      `${action}Vm`,
-      node,
-      {
-        method: "POST",
-        path: `${vmPath(node, vmid)}/status/${action}`,
-        params: {
-          timeout: options?.timeout,
-          ...(action === "shutdown" && options?.forceStop !== undefined ? { forceStop: options.forceStop } : {})
-        }
-      },
-      options?.wait
-    )
+  const power =
+    (action: "start" | "stop" | "shutdown" | "resume") => (node: string, vmid: number, options?: PowerOptions) =>
+      runTask(
+        `${action}Vm`,
+        node,
+        {
+          method: "POST",
+          path: `${vmPath(node, vmid)}/status/${action}`,
+          params: {
+            timeout: options?.timeout,
+            ...(action === "shutdown" && options?.forceStop !== undefined ? { forceStop: options.forceStop } : {})
+          }
+        },
+        options?.wait
+      )
 
   const agentInterfaces = (node: string, vmid: number) =>
     get(
@@ -265,6 +271,13 @@ export const makeProxmoxApi = (
       Schema.Array(ClusterVm),
       "a list of guests"
     ).pipe(Effect.map((vms) => [...vms].sort((a, b) => a.vmid - b.vmid))),
+    clusterResources: get(
+      "clusterResources",
+      undefined,
+      { method: "GET", path: "/cluster/resources" },
+      ClusterResourceEntries,
+      "a list of cluster resources"
+    ).pipe(Effect.map(partitionResources)),
     nextVmid: get("nextVmid", undefined, { method: "GET", path: "/cluster/nextid" }, PveInt, "a VMID"),
     vmStatus: (node, vmid) =>
       get("vmStatus", node, { method: "GET", path: `${vmPath(node, vmid)}/status/current` }, VmStatus, "a VM status"),
@@ -307,6 +320,7 @@ export const makeProxmoxApi = (
         named("resizeDisk", node)
       ),
     startVm: power("start"),
+    resumeVm: power("resume"),
     stopVm: power("stop"),
     shutdownVm: power("shutdown"),
     destroyVm: (node, vmid, options) =>

@@ -3,6 +3,8 @@
  *
  * @since 0.1.0
  */
+
+export { ClusterNode, type ClusterResources, ClusterStorage } from "./ClusterResources.js"
 export { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 export {
   discoverIpv4,
