@@ -1,3 +1,4 @@
+import net from "node:net"
 import { generateSshKey } from "./Certs.js"
 import type { SimClock } from "./Clock.js"
 import type { Faults } from "./Faults.js"
@@ -84,9 +85,10 @@ export class GuestManager {
     const hasCloudInit = [...vm.config.values()].some((v) => /cloudinit/.test(v))
     const ipconfig = vm.config.get("ipconfig0") ?? ""
     const staticIp = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)/.exec(ipconfig)?.[1]
-    if (vm.ip === undefined && this.bridgeUp(vm) && (hasCloudInit || vm.guest !== undefined)) {
-      vm.ip = staticIp ?? this.allocateIp()
-      this.usedIps.add(vm.ip)
+    const needIp = vm.ip === undefined && this.bridgeUp(vm) && (hasCloudInit || vm.guest !== undefined)
+    if (needIp && staticIp !== undefined) {
+      vm.ip = staticIp
+      this.usedIps.add(staticIp)
     }
     const user = vm.config.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
     const keys = decodeKeys(vm.config.get("sshkeys"))
@@ -101,11 +103,27 @@ export class GuestManager {
       vm.guest.ip = vm.ip ?? ""
       vm.guest.cloudInitDoneAt = now + bootMs
     }
-    if (vm.ip === undefined || this.stopped) return
-    const listenIn = already ? 0 : Math.floor(bootMs / 2)
+    if (this.stopped) return
+    if (needIp && vm.ip === undefined) {
+      void this.allocateFreeIp().then((ip) => {
+        if (vm.status !== "running" || vm.ip !== undefined) {
+          this.usedIps.delete(ip)
+          return
+        }
+        vm.ip = ip
+        if (vm.guest !== undefined) vm.guest.ip = ip
+        this.scheduleSsh(vm, already ? 0 : Math.floor(bootMs / 2))
+      })
+      return
+    }
+    if (vm.ip === undefined) return
+    this.scheduleSsh(vm, already ? 0 : Math.floor(bootMs / 2))
+  }
+
+  private scheduleSsh(vm: VmState, delay: number): void {
     const t = setTimeout(() => {
       void this.startSsh(vm)
-    }, listenIn)
+    }, delay)
     t.unref()
     this.timers.set(vm.vmid, [t])
   }
@@ -114,13 +132,32 @@ export class GuestManager {
     if (this.stopped || vm.status !== "running" || vm.guest === undefined || vm.ip === undefined) return
     if (this.faults.vmFault("guestSshRefused", vm.vmid)) return
     if (this.ssh.has(vm.vmid)) return
-    const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock)
+    const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock, (command, code, ms) =>
+      this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
+    )
     this.ssh.set(vm.vmid, server)
     try {
       await server.listen(vm.ip, this.guestSshPort)
     } catch {
       this.ssh.delete(vm.vmid)
     }
+  }
+
+  /** Called for every guest SSH command (request log). */
+  onCommand:
+    | ((e: { node: string; vmid: number; command: string; code: number; durationMs: number }) => void)
+    | undefined
+
+  /**
+   * Pick a free pool address whose guest SSH port is bindable (another sim or process on the machine may hold
+   * `<ip>:<port>`), so parallel simulators with the same pool do not collide.
+   */
+  private async allocateFreeIp(): Promise<string> {
+    for (let i = 0; i < 256; i++) {
+      const ip = this.allocateIp()
+      if (this.guestSshPort === 0 || (await canBind(ip, this.guestSshPort))) return ip
+    }
+    return this.allocateIp()
   }
 
   /** Apply a guestSshRefused fault change to a running VM. */
@@ -280,6 +317,13 @@ export class GuestManager {
     return vm.guest
   }
 }
+
+const canBind = (ip: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const srv = net.createServer()
+    srv.once("error", () => resolve(false))
+    srv.listen(port, ip, () => srv.close(() => resolve(true)))
+  })
 
 const decodeKeys = (enc: string | undefined): Array<string> => {
   if (enc === undefined) return []

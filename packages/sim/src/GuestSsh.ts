@@ -13,7 +13,8 @@ export class GuestSsh {
     hostKey: string,
     private readonly commands: GuestCommands,
     private readonly faults: Faults,
-    private readonly clock: SimClock
+    private readonly clock: SimClock,
+    private readonly onCommand?: (command: string, code: number, durationMs: number) => void
   ) {
     this.server = new SshServer(
       {
@@ -30,6 +31,13 @@ export class GuestSsh {
   }
 
   private async exec(user: string, command: string, stdin: Buffer) {
+    const started = Date.now()
+    const r = await this.execInner(user, command, stdin)
+    this.onCommand?.(command, r.code, Date.now() - started)
+    return r
+  }
+
+  private async execInner(user: string, command: string, stdin: Buffer) {
     const latency = this.faults.latency(undefined, "guest-ssh")
     if (latency > 0) await this.clock.sleepReal(latency)
     const guest = this.guest

@@ -244,6 +244,8 @@ export class HttpsApi {
           const msg = p596.replace(/^596 /, "")
           return this.transportError(res, 596, msg, gz)
         }
+        if (this.ctx.faults.nodeFault("untrustedCert", target))
+          return this.transportError(res, 596, "tls_process_server_certificate: certificate verify failed", gz)
         if (!this.isNodeUp(target))
           return this.transportError(
             res,

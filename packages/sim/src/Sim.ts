@@ -60,7 +60,8 @@ export interface SimInfo {
 export interface RequestLogEntry {
   readonly time: string
   readonly node: string
-  readonly transport: "api" | "ssh"
+  readonly transport: "api" | "ssh" | "guest-ssh"
+  readonly vmid?: number
   readonly method?: string
   readonly path?: string
   readonly status?: number
@@ -327,6 +328,17 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     log.push(e)
     if (log.length > 50_000) log.splice(0, log.length - 50_000)
   }
+
+  guests.onCommand = (e) =>
+    record({
+      time: new Date().toISOString(),
+      node: e.node,
+      transport: "guest-ssh",
+      vmid: e.vmid,
+      command: e.command,
+      exitCode: e.code,
+      durationMs: e.durationMs
+    })
 
   // ---- servers
   const apis = new Map<string, HttpsApi>()
