@@ -31,6 +31,7 @@ describe("contract: every read gives identical decoded results over REST and SSH
           nodes: pve.nodes,
           nodeStatus: pve.nodeStatus("pve2"),
           vms: pve.clusterVms,
+          resources: pve.clusterResources,
           next: pve.nextVmid
         })
       )
@@ -51,8 +52,17 @@ describe("contract: every read gives identical decoded results over REST and SSH
         ]
       )
       assert.strictEqual(r.next, 103)
+      assert.deepStrictEqual(r.resources.vms, r.vms)
+      assert.deepStrictEqual(
+        r.resources.nodes.map((n) => [n.node, n.maxcpu]),
+        [
+          ["pve", 8],
+          ["pve2", 4]
+        ]
+      )
+      assert.isTrue(r.resources.storages.some((st) => st.node === "pve" && st.storage === "local-lvm"))
       const apiCalls = env.sim.requests().filter((q) => q.transport === "api" && q.path === "/cluster/resources")
-      assert.strictEqual(apiCalls.length, 1, "one cluster/resources request lists every VM")
+      assert.strictEqual(apiCalls.length, 2, "one cluster/resources request per listing (VMs; everything)")
     })
   )
 
@@ -228,6 +238,25 @@ describe("contract: the VM lifecycle behaves identically over REST and SSH", () 
             .some((q) => q.transport === "ssh" && (q.command ?? "").includes("--sshkeys ssh-ed25519%20AAAA"))
         )
       })
+  )
+})
+
+describe("contract: resume", () => {
+  it.live("resumeVm continues a paused VM over both transports", () =>
+    Effect.gen(function* () {
+      const env = yield* setup()
+      const [r, s] = yield* both(env, (pve) =>
+        Effect.gen(function* () {
+          env.sim.setVmStatus(100, { qmpstatus: "paused" })
+          const paused = yield* pve.vmStatus("pve", 100)
+          const resumed = yield* pve.resumeVm("pve", 100)
+          const after = yield* pve.vmStatus("pve", 100)
+          return [paused.qmpstatus, resumed.exitstatus, after.qmpstatus]
+        })
+      )
+      assert.deepStrictEqual(r, s)
+      assert.deepStrictEqual(r, ["paused", "OK", "running"])
+    })
   )
 })
 
