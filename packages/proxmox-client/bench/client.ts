@@ -7,11 +7,15 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
+import { generateKeyPair } from "@homelab/ssh/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type * as Client from "../src/index.js"
 
 const distEntry: string = "../dist/index.js"
 const { ProxmoxApi, ProxmoxClientConfig }: typeof Client = await import(distEntry)
+
+// our own client key (ssh2's ed25519 generator used by the sim sometimes writes keys it cannot read back)
+const clientKey = generateKeyPair("ed25519")
 
 type Api = Client.ProxmoxApiShape
 type Config = Client.ProxmoxClientConfigShape
@@ -30,6 +34,7 @@ const baseScenario = (vms: number, faults: Scenario["faults"] = []): Scenario =>
   timeScale: 0.01,
   timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 0 },
   guestSshPort: 0,
+  authorizedKeys: [clientKey.public],
   faults
 })
 

@@ -93,6 +93,24 @@ describe("fallback to SSH against the simulator", () => {
       })
   )
 
+  it.live("DNS failure (unresolvable API host) falls back; without fallback it is Unreachable(dns)", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim()
+      const base = simConfig(sim)
+      const nodes = base.nodes.map((n) =>
+        n.name === "pve" ? { ...n, apiUrl: "https://pve-nonexistent.invalid:8006" } : n
+      )
+      const ssh = yield* simSsh(sim)
+      const layerFor = (config: ProxmoxClientConfigShape) =>
+        ProxmoxApi.layer.pipe(Layer.provide(ProxmoxClientConfig.layer(config)), Layer.provide(ssh))
+      const on = yield* run(layerFor({ ...base, nodes }), (pve) => pve.vmStatus("pve", 100))
+      assert.isTrue(Exit.isSuccess(on.value))
+      assert.strictEqual(on.transport("pve"), "ssh")
+      const off = yield* run(layerFor({ ...base, nodes, fallback: false }), (pve) => pve.vmStatus("pve", 100))
+      assert.deepInclude(errorOf(off.value).reason, { _tag: "Unreachable", kind: "dns", transport: "rest" })
+    })
+  )
+
   it.live("connection refused (API down) and timeout (slow API) fall back", () =>
     Effect.gen(function* () {
       const sim = yield* withSim({

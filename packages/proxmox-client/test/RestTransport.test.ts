@@ -193,6 +193,21 @@ describe("RestTransport errors", () => {
     })
   )
 
+  it.live("GET /access/permissions (optionally for a path) decodes 0/1 privileges", () =>
+    Effect.gen(function* () {
+      const server = yield* fakePve("leaf", (_m, url) =>
+        url === "/api2/json/access/permissions?path=%2Fvms%2F100"
+          ? { status: 200, body: { data: { "/vms/100": { "VM.Audit": 1, "VM.PowerMgmt": 0 } } } }
+          : { status: 500, statusText: `unexpected ${url}`, body: { data: null } }
+      )
+      const perms = yield* Effect.gen(function* () {
+        const pve = yield* ProxmoxApi
+        return yield* pve.permissions("/vms/100")
+      }).pipe(Effect.provide(api(restConfig(server.port, { tls: { ca: testCerts().caPem } }))))
+      assert.deepStrictEqual(perms, { "/vms/100": { "VM.Audit": true, "VM.PowerMgmt": false } })
+    })
+  )
+
   it.live("refused → Unreachable(refused); no answer in time → Unreachable(timeout)", () =>
     Effect.gen(function* () {
       const port = yield* Effect.promise(
@@ -207,6 +222,12 @@ describe("RestTransport errors", () => {
       )
       const refused = yield* failureOf(version, restConfig(port, { retries: 0 }))
       assert.strictEqual(refused.reason._tag === "Unreachable" && refused.reason.kind, "refused")
+      // no port in the URL → 8006 (proxmox-api itself would use 443)
+      const defaultPort = yield* failureOf(version, {
+        ...restConfig(port, { retries: 0 }),
+        nodes: [{ name: "pve1", apiUrl: "https://127.0.0.1" }]
+      })
+      assert.include(defaultPort.reason._tag === "Unreachable" ? defaultPort.reason.detail : "", "127.0.0.1:8006")
       const server = yield* fakePve("leaf", () => "hang")
       const timeout = yield* failureOf(
         version,

@@ -97,6 +97,9 @@ const fakePvesh = (command: string) => {
       exitCode: 255
     }
   }
+  if (command === "pvesh get /access/permissions --path /vms/100 --output-format json") {
+    return { stdout: `${JSON.stringify({ "/vms/100": { "VM.Audit": 1 } })}\n`, exitCode: 0 }
+  }
   return { stderr: `no handler for ${command}\n`, exitCode: 255 }
 }
 
@@ -139,7 +142,8 @@ describe("SshTransport over a real SSH server", () => {
         const failed = yield* Effect.exit(pve.startVm("pve1", 101))
         const missing = yield* Effect.exit(pve.vmStatus("pve1", 999))
         const invalid = yield* Effect.exit(pve.updateVmConfig("pve1", 100, { memory: "1" }))
-        return { status, started, failed, missing, invalid, transport: pve.transportOf("pve1") }
+        const permissions = yield* pve.permissions("/vms/100")
+        return { status, started, failed, missing, invalid, permissions, transport: pve.transportOf("pve1") }
       }).pipe(Effect.provide(layer))
       assert.deepStrictEqual(results.status, {
         vmid: 100,
@@ -161,6 +165,7 @@ describe("SshTransport over a real SSH server", () => {
       assert.deepStrictEqual(invalid?._tag === "InvalidParameter" ? invalid.errors : undefined, {
         memory: "value must have a minimum value of 16"
       })
+      assert.deepStrictEqual(results.permissions, { "/vms/100": { "VM.Audit": true } })
       assert.strictEqual(results.transport, "ssh")
       assert.strictEqual(server.connectionCount, 1)
       assert.include(server.commands, "pvesh get /nodes/pve1/qemu/100/status/current --output-format json")

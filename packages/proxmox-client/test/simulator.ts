@@ -3,6 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { type Scenario, type SimHandle, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
+import { generateKeyPair } from "@homelab/ssh/testing"
 import { Effect, Exit, Layer, Redacted, type Scope } from "effect"
 import {
   ProxmoxApi,
@@ -11,6 +12,12 @@ import {
   type ProxmoxError,
   type ProxmoxErrorReason
 } from "../src/index.js"
+
+/**
+ * The client key for the sim's root SSH. Ours rather than the sim's own (`sshPrivateKeyPath`): ssh2's ed25519
+ * generator, which the sim uses, now and then writes a key that cannot be parsed back; `generateKeyPair` checks.
+ */
+export const clientKey = generateKeyPair("ed25519")
 
 /** Two nodes, fast timings, a few guests. */
 export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
@@ -48,6 +55,7 @@ export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
   timeScale: 0.01,
   timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 0 },
   guestSshPort: 0,
+  authorizedKeys: [clientKey.public],
   ...over
 })
 
@@ -74,7 +82,7 @@ export const simSsh = (sim: SimHandle): Effect.Effect<Layer.Layer<SshClient>, ne
     const knownHosts = path.join(dir, "known_hosts")
     fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
     return SshClient.layerWith({
-      auth: { privateKeyPath: sim.info.sshPrivateKeyPath },
+      auth: { privateKey: Redacted.make(clientKey.private) },
       knownHosts: { mode: "strict", path: knownHosts },
       connectTimeout: "3 seconds"
     })
