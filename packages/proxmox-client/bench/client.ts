@@ -55,7 +55,7 @@ const sshLayer = (sim: SimHandle) => {
   const knownHosts = path.join(dir, "known_hosts")
   fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
   return SshClient.layerWith({
-    auth: { privateKeyPath: sim.info.sshPrivateKeyPath },
+    auth: { privateKey: Redacted.make(clientKey.private) },
     knownHosts: { mode: "strict", path: knownHosts }
   })
 }
