@@ -15,7 +15,6 @@ export interface ObservedVm {
   readonly tags: ReadonlyArray<string>
   readonly template: boolean
   readonly maxmemBytes: number
-  readonly maxdiskBytes: number
   readonly uptimeSeconds: number
 }
 
@@ -41,7 +40,7 @@ export interface NodeDetails {
   /** Result of checking the image URL from here; undefined when not checked. */
   readonly imageReachable?: { readonly ok: boolean; readonly detail: string } | undefined
   /** `GET /access/permissions` (path → privilege → 0/1); undefined over SSH (root needs none). */
-  readonly permissions?: Readonly<Record<string, Readonly<Record<string, number>>>> | undefined
+  readonly permissions?: Readonly<Record<string, Readonly<Record<string, number | boolean>>>> | undefined
   /** The PVE major version (8 or 9), for privilege names. */
   readonly pveMajor: number
 }

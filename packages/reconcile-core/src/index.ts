@@ -1,5 +1,12 @@
 export { type Action, describeAction, type Finding, isDestructive, type VmSpec } from "./Action.js"
 export {
+  type ApplyEvent,
+  type ApplyOptions,
+  type ApplyOutcome,
+  type ApplyResult,
+  apply
+} from "./Apply.js"
+export {
   ConfigError,
   ConfigInvalid,
   ConfigMissingVariables,
@@ -27,6 +34,7 @@ export type {
 export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabConfigSchema.js"
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
 export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
+export { nodeSshTarget, proxmoxClientConfig, type ResolvedConnections, sshOptions } from "./connections.js"
 export type { Desired, DesiredCloudInit, DesiredImage, DesiredNode, DesiredVm } from "./Desired.js"
 export {
   DefaultVmidRange,
@@ -35,6 +43,7 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
+export { observe } from "./Observe.js"
 export type {
   NodeDetails,
   Observed,

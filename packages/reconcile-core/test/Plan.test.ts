@@ -78,7 +78,6 @@ const vm = (vmid: number, node: string, overrides: Partial<ObservedVm> = {}): Ob
   tags: ["homelab-managed", "k3s"],
   template: false,
   maxmemBytes: 16 * GiB,
-  maxdiskBytes: 32 * GiB,
   uptimeSeconds: 86_400,
   ...overrides
 })

@@ -52,7 +52,7 @@ describe("parseConfig defaults", () => {
         {
           name: "pve1",
           address: undefined,
-          api: config.proxmox.endpoints[0],
+          api: config.proxmox.endpoints[0] as (typeof config.nodes)[number]["api"],
           sshPort: 22,
           storage: "local-lvm",
           imageStorage: "local",

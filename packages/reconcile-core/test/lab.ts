@@ -1,0 +1,171 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { ProxmoxApi, ProxmoxClientConfig, type ProxmoxClientEvent } from "@homelab/proxmox-client"
+import { type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import { Effect, Layer } from "effect"
+import { type ApplyEvent, type ApplyResult, apply } from "../src/Apply.js"
+import type { HomelabConfig } from "../src/config/HomelabConfig.js"
+import { parseConfig } from "../src/config/parseConfig.js"
+import { proxmoxClientConfig, sshOptions } from "../src/connections.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { observe } from "../src/Observe.js"
+import { type Plan, type PlanOptions, plan } from "../src/Plan.js"
+
+const GiB = "64G"
+
+const node = (name: string, bridges: Array<string> = ["vmbr0"]) => ({
+  name,
+  cpus: 8,
+  memory: GiB,
+  address: "127.0.0.1",
+  apiPort: 0,
+  sshPort: 0,
+  bridges: bridges.map((b) => ({ name: b, active: true })),
+  storages: [
+    { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "100G" },
+    { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "500G" }
+  ]
+})
+
+/** A fast simulated lab: PVE 8.4, `local` with `import` content, an image origin, quick (but real) timings. */
+export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario => ({
+  pveVersion: "8.4.1",
+  nodes: nodes.map((n) => node(n)),
+  vms: [],
+  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "4M" }] },
+  ipPool: "127.78.0.10",
+  guestSshPort: 0,
+  timeScale: 0.02,
+  timings: { unauthorizedDelayMs: 0 },
+  faults: [],
+  ...over
+})
+
+export const startLab = (scenario: Scenario) => startSim(scenario).pipe(Effect.retry({ times: 2 }), Effect.orDie)
+
+export interface Lab {
+  readonly sim: SimHandle
+  readonly config: HomelabConfig
+  readonly yaml: string
+  readonly dir: string
+}
+
+/** A homelab.yaml for the running sim: each node's own API, the sim's CA and token, SSH with pinned host keys. */
+export const labConfigYaml = (
+  sim: SimHandle,
+  dir: string,
+  extra: { vm?: string; safety?: string; health?: string } = {}
+) => {
+  const ca = path.join(dir, "pve-root-ca.pem")
+  fs.writeFileSync(ca, sim.info.ca)
+  const knownHosts = path.join(dir, "known_hosts")
+  fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
+  const image = sim.info.imageOrigin?.files[0]
+  if (image === undefined) throw new Error("the lab scenario has no image origin")
+  return [
+    "proxmox:",
+    `  endpoint: ${sim.info.nodes[0]?.api}`,
+    `  auth: { tokenId: "${sim.info.auth.tokenId}", secret: "${sim.info.auth.tokenSecret}" }`,
+    `  tls: { ca: ${ca} }`,
+    "ssh:",
+    `  user: ${sim.info.sshUser}`,
+    `  privateKey: ${sim.info.sshPrivateKeyPath}`,
+    `  knownHosts: { mode: strict, file: ${knownHosts} }`,
+    "image:",
+    `  url: ${image.url}`,
+    `  checksum: sha256:${image.sha256}`,
+    "nodes:",
+    ...sim.info.nodes.flatMap((n) => [
+      `  - name: ${n.name}`,
+      `    api: ${n.api}`,
+      "    address: 127.0.0.1",
+      `    sshPort: ${n.ssh.port}`
+    ]),
+    "vm:",
+    "  diskSize: 16G",
+    `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
+    ...(extra.vm ? [extra.vm] : []),
+    ...(extra.safety ? ["safety:", extra.safety] : []),
+    ...(extra.health ? ["health:", extra.health] : [])
+  ].join("\n")
+}
+
+export const makeLab = (sim: SimHandle, extra?: Parameters<typeof labConfigYaml>[2]) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "homelab-lab-"))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
+    const yaml = labConfigYaml(sim, dir, extra)
+    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
+    return { sim, config, yaml, dir } satisfies Lab
+  })
+
+/** The Proxmox client + SSH layers for a lab config (a fresh client, as a new `homelab` process would have). */
+export const clientLayer = (lab: Lab, events: Array<ProxmoxClientEvent> = []) => {
+  const resolved = {
+    caPem: fs.readFileSync(path.join(lab.dir, "pve-root-ca.pem"), "utf8"),
+    privateKeyPath: lab.config.ssh.privateKey,
+    knownHostsPath: lab.config.ssh.knownHosts.file,
+    onProxmoxEvent: (e: ProxmoxClientEvent) => {
+      events.push(e)
+    }
+  }
+  return ProxmoxApi.layer.pipe(
+    Layer.provide(ProxmoxClientConfig.layer(proxmoxClientConfig(lab.config, resolved))),
+    Layer.provide(SshClient.layerWith(sshOptions(lab.config, resolved))),
+    Layer.fresh
+  )
+}
+
+export interface RunResult {
+  readonly plan: Plan
+  readonly result: ApplyResult
+  readonly events: ReadonlyArray<ApplyEvent>
+  readonly clientEvents: ReadonlyArray<ProxmoxClientEvent>
+}
+
+/** One `homelab apply --yes`: observe, plan, apply, with a fresh client. */
+export const reconcile = (lab: Lab, options: Partial<PlanOptions> = {}) =>
+  Effect.gen(function* () {
+    const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+    const policy = healthPolicyFromConfig(lab.config)
+    const events: Array<ApplyEvent> = []
+    const clientEvents: Array<ProxmoxClientEvent> = []
+    return yield* Effect.gen(function* () {
+      const observed = yield* observe(desired, options)
+      const p = plan(desired, observed, { policy, ...options })
+      const result = yield* apply(p.actions, desired, {
+        onEvent: (e) => Effect.sync(() => events.push(e)),
+        ipTimeout: "20 seconds",
+        lockWait: "20 seconds"
+      })
+      return { plan: p, result, events, clientEvents } satisfies RunResult
+    }).pipe(Effect.provide(clientLayer(lab, clientEvents)))
+  })
+
+/** VMs the simulator holds, as `{vmid, node, name, status, qmpstatus, tags}`. */
+export const simVms = (sim: SimHandle) =>
+  sim.state().vms.map((v) => ({
+    vmid: v.vmid as number,
+    node: v.node as string,
+    name: v.name as string | undefined,
+    status: v.status as string,
+    qmpstatus: v.qmpstatus as string | undefined,
+    tags: String(v.tags ?? ""),
+    ip: v.ip as string | undefined
+  }))
+
+/** Requests that change state: API POST/PUT/DELETE, and SSH commands that are not reads. */
+export const mutatingRequests = (sim: SimHandle) =>
+  sim
+    .requests()
+    .filter((r) =>
+      r.transport === "api"
+        ? r.method !== "GET"
+        : r.transport === "ssh"
+          ? !/^(pvesh get|qm (list|status|config|guest cmd))\b/.test(r.command ?? "")
+          : false
+    )
