@@ -49,6 +49,7 @@ import {
   K3sJoinError,
   type K3sJoinErrorReason,
   NodePasswordRejected,
+  NotReady,
   RoleMismatch,
   SanMismatch,
   ServerUnreachable,
@@ -669,6 +670,16 @@ const make = (options: K3sJoinOptions) =>
         }
         if ((yield* Clock.currentTimeMillis) >= deadline) {
           if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName))
+          if (current !== undefined && current.ready !== "True" && state === "active") {
+            return yield* fail(
+              host.host,
+              new NotReady({
+                node: nodeName,
+                status: current.ready === "False" ? "False" : "Unknown",
+                detail: current.readyDetail
+              })
+            )
+          }
           return yield* fail(
             host.host,
             new Timeout({

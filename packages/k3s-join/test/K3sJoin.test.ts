@@ -203,9 +203,9 @@ describe("K3sJoin.ensureMember", () => {
     })
   )
 
-  it.live("reports a rejected node password (stale Node of a rebuilt host) without deleting anything", () =>
+  it.live("reports a rejected node password (stale Node of a rebuilt host) at once, without deleting anything", () =>
     Effect.gen(function* () {
-      const { k3s } = yield* harness()
+      const { k3s } = yield* harness({ timeouts: { pollInterval: "10 millis", ready: "1 hour" } })
       const { cluster, serverSsh, server } = yield* clusterSetup
       cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent", ready: "Unknown" })
       const { host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
@@ -282,7 +282,8 @@ describe("K3sJoin.ensureMember", () => {
 })
 
 describe("K3sJoin failure classification (never hangs)", () => {
-  const failing = (role: "server" | "agent", behaviour: HostBehaviour, ready: Duration.Input = "5 seconds") =>
+  /** Permanent failures must fail fast: the default deadline is an hour away. */
+  const failing = (role: "server" | "agent", behaviour: HostBehaviour, ready: Duration.Input = "1 hour") =>
     Effect.gen(function* () {
       const { k3s } = yield* harness({ timeouts: { pollInterval: "10 millis", ready } })
       const { cluster, server } = yield* clusterSetup
@@ -339,15 +340,27 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
-  it.live("a Node that never becomes Ready: Timeout with scrubbed journal lines", () =>
+  it.live("a Node that stays NotReady: NotReady with the condition's reason at the deadline", () =>
     Effect.gen(function* () {
-      const leak = `level=info msg="env K3S_TOKEN=${SERVER_TOKEN}"`
-      const error = yield* failing("agent", { neverReady: true, logOnStart: [leak] }, "300 millis")
+      const error = yield* failing("agent", { neverReady: true }, "300 millis")
+      assert.isTrue(
+        error.reason._tag === "NotReady" &&
+          error.reason.node === "k3s-a1" &&
+          error.reason.status === "False" &&
+          /KubeletNotReady/.test(error.reason.detail)
+      )
+    })
+  )
+
+  it.live("a unit that never comes up: Timeout with the last journal lines, token scrubbed", () =>
+    Effect.gen(function* () {
+      const leak = `level=info msg="Waiting for the server; env K3S_TOKEN=${SERVER_TOKEN}"`
+      const error = yield* failing("agent", { failWith: leak }, "300 millis")
       assert.strictEqual(error.reason._tag, "Timeout")
       if (error.reason._tag === "Timeout") {
-        assert.match(error.reason.what, /k3s-a1 to become Ready \(unit k3s-agent active, Ready False\)/)
+        assert.match(error.reason.what, /k3s-a1 to become Ready \(unit k3s-agent activating, Ready Absent\)/)
         assert.isTrue(error.reason.lastLines.some((l) => l.includes("K3S_TOKEN=")))
-        assert.isFalse(error.reason.lastLines.some((l) => l.includes(SERVER_PASSWORD)))
+        assert.isFalse(error.reason.lastLines.some((l) => l.includes(SERVER_PASSWORD) || l.includes(CA_HASH)))
       }
       assert.notInclude(error.message, SERVER_PASSWORD)
     })
