@@ -2,7 +2,7 @@ import { ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
 import { Clock, Effect } from "effect"
 import type { Desired } from "./Desired.js"
 import type { NodeDetails, Observed, ObservedNode, VmDetails } from "./Observed.js"
-import { detailsNeeded, imageVolid, type PlanOptions } from "./Plan.js"
+import { detailsNeeded, type PlanOptions } from "./Plan.js"
 
 const GiB = 1024 ** 3
 
