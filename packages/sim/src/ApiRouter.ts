@@ -517,8 +517,8 @@ export class ApiRouter {
       return dirIndex(["current", "start", "stop", "reset", "shutdown", "suspend", "reboot", "resume"], "subdir")
     })
     this.add("GET", "/nodes/{node}/qemu/{vmid}/status/current", VM, (c) => {
-      const vm = getVm(ctx, c.node, c.vmid)
       auth.check(c.user, `/vms/${c.vmid}`, "VM.Audit")
+      const vm = getVm(ctx, c.node, c.vmid)
       return ok(st.statusCurrent(vm))
     })
     const power = { ...VM, skiplock: bool(), timeout: int({ minimum: 0 }) }
@@ -549,6 +549,7 @@ export class ApiRouter {
             "targetstorage"
           ])
             if (c.params[k] !== undefined) throw PveError.param({ [k]: "Only root may use this option." })
+        auth.check(c.user, `/vms/${c.vmid}`, "VM.PowerMgmt")
         return ok(startVm(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params).upid)
       }
     )
@@ -556,13 +557,19 @@ export class ApiRouter {
       "POST",
       "/nodes/{node}/qemu/{vmid}/status/stop",
       { ...power, keepActive: bool(), migratedfrom: str(), "overrule-shutdown": bool() },
-      (c) => ok(stopVm(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, "qmstop").upid)
+      (c) => {
+        auth.check(c.user, `/vms/${c.vmid}`, "VM.PowerMgmt")
+        return ok(stopVm(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, "qmstop").upid)
+      }
     )
     this.add(
       "POST",
       "/nodes/{node}/qemu/{vmid}/status/shutdown",
       { ...power, forceStop: bool(), keepActive: bool() },
-      (c) => ok(stopVm(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, "qmshutdown").upid)
+      (c) => {
+        auth.check(c.user, `/vms/${c.vmid}`, "VM.PowerMgmt")
+        return ok(stopVm(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, "qmshutdown").upid)
+      }
     )
     for (const action of ["reset", "suspend", "resume", "reboot"] as const)
       this.add(
@@ -575,7 +582,10 @@ export class ApiRouter {
             : action === "reboot"
               ? { ...VM, timeout: int() }
               : { ...VM, skiplock: bool() },
-        (c) => ok(simplePower(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, action).upid)
+        (c) => {
+          auth.check(c.user, `/vms/${c.vmid}`, "VM.PowerMgmt")
+          return ok(simplePower(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid), c.params, action).upid)
+        }
       )
     this.add("GET", "/nodes/{node}/qemu/{vmid}/config", { ...VM, current: bool(), snapshot: str() }, (c) => {
       if (c.params.current !== undefined && c.params.snapshot !== undefined)
@@ -583,15 +593,15 @@ export class ApiRouter {
           current: "property 'current' is mutually exclusive with 'snapshot'",
           snapshot: "property 'snapshot' is mutually exclusive with 'current'"
         })
-      const vm = getVm(ctx, c.node, c.vmid)
       auth.check(c.user, `/vms/${c.vmid}`, "VM.Audit")
+      const vm = getVm(ctx, c.node, c.vmid)
       if (c.params.snapshot !== undefined)
         throw new PveError(500, `snapshot '${one(c.params, "snapshot")}' does not exist`)
       return ok(st.configView(vm, flag(c.params, "current")))
     })
     this.add("GET", "/nodes/{node}/qemu/{vmid}/pending", VM, (c) => {
-      const vm = getVm(ctx, c.node, c.vmid)
       auth.check(c.user, `/vms/${c.vmid}`, "VM.Audit")
+      const vm = getVm(ctx, c.node, c.vmid)
       const keys = new Set([...vm.config.keys(), ...vm.pending.keys(), ...vm.pendingDelete])
       return ok(
         [...keys].sort().map((k) => {
@@ -663,8 +673,8 @@ export class ApiRouter {
       async (c) => {
         if (c.params.skiplock !== undefined && c.user.authuser !== "root@pam")
           throw PveError.param({ skiplock: "Only root may use this option." })
-        getVm(ctx, c.node, c.vmid)
         auth.check(c.user, `/vms/${c.vmid}`, "VM.Config.Disk")
+        getVm(ctx, c.node, c.vmid)
         if (!st.features.resizeTask) {
           await resizeVm(ctx, c.user, c.node, c.vmid, c.params, undefined)
           return ok(null)

@@ -105,8 +105,13 @@ export interface SshKeyPair {
 }
 
 export const generateSshKey = (comment: string): SshKeyPair => {
-  const k = utils.generateKeyPairSync("ed25519", { comment })
-  return { privateKey: k.private, publicKey: k.public }
+  // ssh2's generator emits a key its own parser rejects ("Malformed OpenSSH private key") about 1 time in 400:
+  // retry until the pair round-trips
+  for (;;) {
+    const k = utils.generateKeyPairSync("ed25519", { comment })
+    if (!(utils.parseKey(k.private) instanceof Error) && !(utils.parseKey(k.public) instanceof Error))
+      return { privateKey: k.private, publicKey: k.public }
+  }
 }
 
 /** OpenSSH-style `SHA256:...` fingerprint of a public key line. */

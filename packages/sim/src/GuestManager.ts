@@ -132,11 +132,11 @@ export class GuestManager {
     if (this.stopped || vm.status !== "running" || vm.guest === undefined || vm.ip === undefined) return
     if (this.faults.vmFault("guestSshRefused", vm.vmid)) return
     if (this.ssh.has(vm.vmid)) return
-    const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock, (command, code, ms) =>
-      this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
-    )
-    this.ssh.set(vm.vmid, server)
     try {
+      const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock, (command, code, ms) =>
+        this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
+      )
+      this.ssh.set(vm.vmid, server)
       await server.listen(vm.ip, this.guestSshPort)
     } catch {
       this.ssh.delete(vm.vmid)

@@ -479,6 +479,27 @@ describe("contract: status lines, bodies and error strings", () => {
     assert.match(String(e), /connection failed with 403 Permission check failed \(\/vms\/100, VM\.Audit\)/)
   })
 
+  it("a non-root user's token sees what its ACL allows and gets 403 elsewhere; permissions are checked before existence", async () => {
+    const aud = pxClient(sim, 0, { tokenID: "auditor@pve!ro", tokenSecret: AUD_SECRET })
+    assert.deepStrictEqual(
+      (await aud.nodes.$("pve").qemu.$get()).map((v) => v.vmid),
+      [100, 102, 103, 104]
+    )
+    const e = await aud.nodes
+      .$("pve")
+      .qemu.$(104)
+      .status.start.$post()
+      .catch((x: Error) => x.message)
+    assert.match(String(e), /connection failed with 403 Permission check failed \(\/vms\/104, VM\.PowerMgmt\)/)
+    const sep = pxClient(sim, 0, { tokenID: "root@pam!sep", tokenSecret: SEP_SECRET })
+    const missing = await sep.nodes
+      .$("pve")
+      .qemu.$(999)
+      .$delete()
+      .catch((x: Error) => x.message)
+    assert.match(String(missing), /connection failed with 403 Permission check failed \(\/vms\/999, VM\.Allocate\)/)
+  })
+
   it("ticket + CSRF auth; wrong password gives 401 authentication failure", async () => {
     const r = await raw(sim, "POST", "/api2/json/access/ticket", {
       auth: false,

@@ -97,6 +97,25 @@ describe("core path: proxmox-api + guest SSH", () => {
       sshExec(ip, port, "ubuntu", key, "cloud-init status --wait >/dev/null && hostname")
     )
     assert.deepStrictEqual(r, { stdout: "web1\n", stderr: "", code: 0 })
+    sim.guestCommands.register("k3s", (ctx) => {
+      ctx.guest.services.set("k3s", "active")
+      return { stdout: `k3s ${ctx.argv.slice(1).join(" ")} on ${ctx.guest.hostname} as ${ctx.user}\n`, code: 0 }
+    })
+    assert.deepStrictEqual(
+      await sshExec(ip, port, "ubuntu", key, "sudo -n k3s server --cluster-init && systemctl is-active k3s"),
+      {
+        stdout: "k3s server --cluster-init on web1 as root\nactive\n",
+        stderr: "",
+        code: 0
+      }
+    )
+    assert.deepStrictEqual(await sshExec(ip, port, "ubuntu", key, "kubectl get nodes"), {
+      stdout: "",
+      stderr: "bash: kubectl: command not found\n",
+      code: 127
+    })
+    const guestLog = sim.requests().filter((e) => e.transport === "guest-ssh")
+    assert.isTrue(guestLog.some((e) => e.vmid === 101 && e.command === "kubectl get nodes" && e.exitCode === 127))
 
     const stop = await px.nodes.$("pve").qemu.$(101).status.stop.$post()
     assert.strictEqual((await waitTask(px, "pve", stop)).exitstatus, "OK")

@@ -698,8 +698,8 @@ export const simplePower = (
 
 export const destroyVm = (ctx: SimContext, user: AuthUser, node: NodeState, vmid: number, params: Params): Task => {
   rootOnly(user, params)
-  const vm = getVm(ctx, node, vmid)
   ctx.auth.check(user, `/vms/${vmid}`, "VM.Allocate")
+  const vm = getVm(ctx, node, vmid)
   if (vm.config.get("protection") === "1") throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`)
   if (vm.status === "running") throw new PveError(500, `VM ${vmid} is running - destroy failed`)
   const skiplock = flag(params, "skiplock")
@@ -930,8 +930,8 @@ export const agentCheck = (
   vmid: number,
   monitorPriv: string
 ): VmState => {
-  const vm = getVm(ctx, node, vmid)
   ctx.auth.check(user, `/vms/${vmid}`, ...(ctx.state.features.nine ? [monitorPriv] : ["VM.Monitor"]))
+  const vm = getVm(ctx, node, vmid)
   const agent = vm.config.get("agent")
   if (agent === undefined) throw new PveError(500, "No QEMU guest agent configured")
   if (vm.status !== "running") throw new PveError(500, `VM ${vmid} is not running`)
