@@ -1,5 +1,5 @@
 import type { SshClient } from "@homelab/ssh"
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { Context, type Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import { discoverIpv4, ExecStarted, ExecStatus, type GuestInterface, GuestInterfacesResult } from "./GuestAgent.js"
@@ -145,7 +145,8 @@ const UpidOrNull = Schema.NullOr(Schema.String)
  */
 export const makeProxmoxApi = (
   transport: Pick<FallbackTransport, "call"> & Partial<Pick<FallbackTransport, "transportOf" | "events">>,
-  retries = 4
+  retries = 4,
+  taskTimeout?: Duration.Input
 ): ProxmoxApiShape => {
   const backoff = Schedule.max([
     Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("2 seconds")]),
@@ -171,7 +172,11 @@ export const makeProxmoxApi = (
   const upidOf = (operation: string, node: string) => (data: unknown) =>
     decodeData(UpidOrNull, "a UPID")(operation, node)(data)
 
-  const waitForTask = (upid: string, options?: WaitOptions) => waitForTaskRaw(upid, options)
+  const waitForTask = (upid: string, options?: WaitOptions) =>
+    waitForTaskRaw(
+      upid,
+      options?.timeout === undefined && taskTimeout !== undefined ? { ...options, timeout: taskTimeout } : options
+    )
 
   /** A task-starting call (idempotent ones only): POST/PUT, then wait for the UPID. */
   const runTask = (operation: string, node: string, request: PveRequest, wait?: WaitOptions) =>
@@ -452,7 +457,7 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
       const config = yield* ProxmoxClientConfig
       const rest = yield* makeRestTransport
       const ssh = yield* makeSshTransport
-      return makeProxmoxApi(makeFallbackTransport(config, rest, ssh), config.retries)
+      return makeProxmoxApi(makeFallbackTransport(config, rest, ssh), config.retries, config.timeouts?.task)
     })
   )
 
@@ -465,7 +470,7 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
     Effect.gen(function* () {
       const config = yield* ProxmoxClientConfig
       const rest = yield* makeRestTransport
-      return makeProxmoxApi(rest, config.retries)
+      return makeProxmoxApi(rest, config.retries, config.timeouts?.task)
     })
   )
 
@@ -478,7 +483,7 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
     Effect.gen(function* () {
       const config = yield* ProxmoxClientConfig
       const ssh = yield* makeSshTransport
-      return makeProxmoxApi({ ...ssh, transportOf: () => "ssh" }, config.retries)
+      return makeProxmoxApi({ ...ssh, transportOf: () => "ssh" }, config.retries, config.timeouts?.task)
     })
   )
 

@@ -176,8 +176,10 @@ describe("contract: the VM lifecycle behaves identically over REST and SSH", () 
             const resized = yield* pve.resizeDisk("pve", vmid, "scsi0", "+1G")
             const started = yield* pve.startVm("pve", vmid)
             const running = yield* pve.vmStatus("pve", vmid)
+            const shutdown = yield* pve.shutdownVm("pve", vmid, { timeout: 30 })
+            const afterShutdown = yield* pve.vmStatus("pve", vmid)
+            yield* pve.startVm("pve", vmid)
             const stopped = yield* pve.stopVm("pve", vmid)
-            const shutdownStopped = yield* pve.shutdownVm("pve", vmid)
             const status = yield* pve.vmStatus("pve", vmid)
             const task = yield* pve.taskStatus(started.upid)
             const log = yield* pve.taskLogTail(started.upid)
@@ -198,7 +200,7 @@ describe("contract: the VM lifecycle behaves identically over REST and SSH", () 
               resized: resized?.exitstatus,
               started: [started.exitstatus, task.status, task.exitstatus, log.at(-1)],
               running: [running.status, running.qmpstatus],
-              stopped: [stopped.exitstatus, shutdownStopped.exitstatus, status.status],
+              stopped: [shutdown.exitstatus, afterShutdown.status, stopped.exitstatus, status.status],
               gone: after.some((v) => v.vmid === vmid)
             }
           })
@@ -229,7 +231,7 @@ describe("contract: the VM lifecycle behaves identically over REST and SSH", () 
         assert.strictEqual(r.resized, "OK")
         assert.deepStrictEqual(r.started, ["OK", "stopped", "OK", "TASK OK"])
         assert.deepStrictEqual(r.running, ["running", "running"])
-        assert.deepStrictEqual(r.stopped, ["OK", "OK", "stopped"])
+        assert.deepStrictEqual(r.stopped, ["OK", "stopped", "OK", "stopped"])
         assert.isFalse(r.gone)
         // the form layer encoded the single-encoded keys once more on the wire
         assert.isTrue(
