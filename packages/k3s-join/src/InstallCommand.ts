@@ -187,6 +187,7 @@ export const checkFlags = (flags: ReadonlyArray<string>): string | undefined => 
     const name = flag.split("=")[0] as string
     if (FORBIDDEN.includes(name)) return `the flag ${name} is not allowed for a join`
     if (name === "--token-file" || name === "--agent-token-file") return `the flag ${name} is managed by the library`
+    if (name === "--with-node-id") return "--with-node-id is not supported: membership is checked by node name"
   }
   return undefined
 }

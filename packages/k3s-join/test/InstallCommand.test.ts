@@ -129,6 +129,7 @@ describe("checkFlags", () => {
     assert.match(checkFlags(["--agent-token=x"]) ?? "", /--agent-token/)
     assert.match(checkFlags(["--server", "https://x:6443"]) ?? "", /--server/)
     assert.match(checkFlags(["--token-file", "/x"]) ?? "", /managed/)
+    assert.match(checkFlags(["--with-node-id"]) ?? "", /not supported/)
     assert.isUndefined(checkFlags(["--write-kubeconfig-mode", "644", "--disable=traefik", "--tls-san", "k3s.lan"]))
   })
 })

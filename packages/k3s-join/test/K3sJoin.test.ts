@@ -126,6 +126,78 @@ describe("K3sJoin.clusterNodes / clusterVersion", () => {
   )
 })
 
+describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
+  it.live("membership checks name, role and IP", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent" })
+      const a1 = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      const moved = yield* joiningHost(cluster, "k3s-a1", "10.0.10.77")
+      const fresh = yield* joiningHost(cluster, "k3s-a5", "10.0.10.25")
+      assert.strictEqual((yield* k3s.membership({ server, host: a1.host, role: "agent" }))._tag, "Member")
+      const other = yield* k3s.membership({ server, host: moved.host, role: "agent" })
+      assert.isTrue(other._tag === "Mismatch" && other.mismatches.map((m) => m.field).join() === "ip")
+      const asServer = yield* k3s.membership({ server, host: a1.host, role: "server" })
+      assert.isTrue(asServer._tag === "Mismatch" && asServer.mismatches[0]?.field === "role")
+      assert.deepStrictEqual(yield* k3s.membership({ server, host: fresh.host, role: "agent" }), {
+        _tag: "Absent",
+        name: "k3s-a5"
+      })
+    })
+  )
+
+  it.live("cleanupStaleNode waits until a Node held by finalizers is gone, then deletes its secret", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, serverSsh, server } = yield* clusterSetup
+      cluster.addNode({ name: "k3s-s2", ip: "10.0.10.12", role: "server", ready: "Unknown" })
+      cluster.deleteLingerPolls = 3
+      yield* k3s.cleanupStaleNode(server, "k3s-s2")
+      assert.deepStrictEqual(serverSsh.commands, [
+        "sudo -n /usr/local/bin/k3s kubectl delete node k3s-s2 --ignore-not-found",
+        "sudo -n /usr/local/bin/k3s kubectl get node k3s-s2 -o json",
+        "sudo -n /usr/local/bin/k3s kubectl get node k3s-s2 -o json",
+        "sudo -n /usr/local/bin/k3s kubectl get node k3s-s2 -o json",
+        "sudo -n /usr/local/bin/k3s kubectl get node k3s-s2 -o json",
+        "sudo -n /usr/local/bin/k3s kubectl -n kube-system delete secret k3s-s2.node-password.k3s --ignore-not-found"
+      ])
+      assert.isFalse(cluster.nodes.has("k3s-s2"))
+      // idempotent: nothing left to delete
+      yield* k3s.cleanupStaleNode(server, "k3s-s2")
+    })
+  )
+
+  it.live("waitReady waits for a Node that does not exist yet", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { joinDelayMs: 80 })
+      fake.unit = "k3s-agent"
+      fake.handler("sudo -n systemctl start --no-block k3s-agent", "ubuntu")
+      const node = yield* k3s.waitReady({ server, host, role: "agent", nodeName: "k3s-a1" })
+      assert.strictEqual(node.ready, "True")
+      assert.deepStrictEqual(node.internalIPs, ["10.0.10.21"])
+    })
+  )
+
+  it.live("waitReady checks the identity of the Node that joined", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { registerIp: "192.168.1.50" })
+      fake.unit = "k3s-agent"
+      fake.handler("sudo -n systemctl start --no-block k3s-agent", "ubuntu")
+      const error = yield* Effect.flip(k3s.waitReady({ server, host, role: "agent", nodeName: "k3s-a1" }))
+      assert.isTrue(
+        error.reason._tag === "IdentityMismatch" &&
+          error.reason.field === "InternalIP" &&
+          error.reason.actual === "192.168.1.50"
+      )
+    })
+  )
+})
+
 describe("K3sJoin.ensureMember", () => {
   it.live("joins an agent: token on stdin, pinned version, non-blocking start, Ready", () =>
     Effect.gen(function* () {

@@ -21,6 +21,10 @@ export class FakeCluster {
   tokenFile: string | undefined = `${SERVER_TOKEN}\n`
   sudoNeedsPassword = false
   apiDown = false
+  /** `get node` still shows a deleted Node (with a deletionTimestamp) this many times (finalizers running). */
+  deleteLingerPolls = 0
+  private readonly lingering = new Map<string, number>()
+  private readonly deleted = new Map<string, NodeSpec>()
   /** Servers currently joining (activating) and the most seen at once. */
   joiningServers = 0
   maxJoiningServers = 0
@@ -51,14 +55,24 @@ export class FakeCluster {
       const args = command.slice(KUBECTL.length).split(" ")
       if (args.join(" ") === "get nodes -o json") return ok(nodeListJson([...this.nodes.values()].map(nodeJson)))
       if (args[0] === "get" && args[1] === "node" && args[3] === "-o" && args[4] === "json") {
-        const node = this.nodes.get(args[2] as string)
-        if (node === undefined) return err(`Error from server (NotFound): nodes "${args[2]}" not found\n`)
+        const name = args[2] as string
+        const left = this.lingering.get(name)
+        if (left !== undefined && left > 0) {
+          this.lingering.set(name, left - 1)
+          const gone = this.deleted.get(name) as NodeSpec
+          return ok(`${JSON.stringify(nodeJson({ ...gone, deleting: true }), null, 4)}\n`)
+        }
+        const node = this.nodes.get(name)
+        if (node === undefined) return err(`Error from server (NotFound): nodes "${name}" not found\n`)
         return ok(`${JSON.stringify(nodeJson(node), null, 4)}\n`)
       }
       if (args[0] === "delete" && args[1] === "node" && args[3] === "--ignore-not-found") {
         const name = args[2] as string
-        if (!this.nodes.has(name)) return ok()
+        const node = this.nodes.get(name)
+        if (node === undefined) return ok()
         this.nodes.delete(name)
+        this.deleted.set(name, node)
+        this.lingering.set(name, this.deleteLingerPolls)
         this.secrets.delete(name) // garbage-collected through its ownerReference
         return ok(`node "${name}" deleted\n`)
       }
