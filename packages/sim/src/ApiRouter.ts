@@ -635,6 +635,7 @@ export class ApiRouter {
         // synchronous parameter checks happen before the fork
         if (Object.keys(params).filter((k) => k !== "node" && k !== "vmid").length === 0)
           throw new PveError(500, "no options specified")
+        await updateConfig(ctx, c.user, c.node, c.vmid, params, () => {}, "check")
         const t = ctx.tasks.start(
           c.node,
           "qmconfig",

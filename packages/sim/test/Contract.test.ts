@@ -222,6 +222,33 @@ const rows: ReadonlyArray<Row> = [
     statusText: "VM is locked (backup)"
   },
   {
+    name: "async config update on a locked VM fails before the fork",
+    method: "POST",
+    path: "/api2/json/nodes/pve/qemu/102/config",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: "cores=4",
+    status: 500,
+    statusText: "VM is locked (backup)"
+  },
+  {
+    name: "config update with a stale digest",
+    method: "PUT",
+    path: "/api2/json/nodes/pve/qemu/104/config",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: `cores=4&digest=${"0".repeat(40)}`,
+    status: 500,
+    statusText: "checksum mismatch (file change by other user?)"
+  },
+  {
+    name: "config update without options",
+    method: "PUT",
+    path: "/api2/json/nodes/pve/qemu/104/config",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: "",
+    status: 500,
+    statusText: "no options specified"
+  },
+  {
     name: "shutdown of a paused VM",
     method: "POST",
     path: "/api2/json/nodes/pve/qemu/103/status/shutdown",
@@ -498,6 +525,79 @@ describe("contract: status lines, bodies and error strings", () => {
       .$delete()
       .catch((x: Error) => x.message)
     assert.match(String(missing), /connection failed with 403 Permission check failed \(\/vms\/999, VM\.Allocate\)/)
+  })
+
+  it("§9.1.9 download-url: existing file refused without checksum, accepted with the matching one, mismatch fails", async () => {
+    const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.img")
+    assert.isDefined(origin)
+    const url = origin?.url ?? ""
+    const dl = async (extra: Record<string, string> = {}) => {
+      const upid = await px.nodes
+        .$("pve")
+        .storage.$("local")
+        ["download-url"].$post({ url, content: "iso", filename: "noble.img", ...extra } as never)
+      return { upid, s: await waitTask(px, "pve", upid) }
+    }
+    const first = await dl()
+    assert.strictEqual(first.s.exitstatus, "OK")
+    assert.match(first.upid, /:download:noble\.img:root@pam!homelab:$/)
+    const again = await dl()
+    assert.strictEqual(again.s.exitstatus, "refusing to override existing file '/var/lib/vz/template/iso/noble.img'")
+    const same = await dl({ checksum: origin?.sha256 ?? "", "checksum-algorithm": "sha256" })
+    assert.strictEqual(same.s.exitstatus, "OK")
+    const log = await px.nodes.$("pve").tasks.$(same.upid).log.$get()
+    assert.deepStrictEqual(
+      log.map((l) => l.t),
+      ["calculating checksum of existing file...OK, got correct file already, no need to download", "TASK OK"]
+    )
+    const wrong = "0".repeat(64)
+    const upid = await px.nodes
+      .$("pve")
+      .storage.$("local")
+      ["download-url"].$post({
+        url,
+        content: "iso",
+        filename: "other.iso",
+        checksum: wrong,
+        "checksum-algorithm": "sha256"
+      } as never)
+    const s = await waitTask(px, "pve", upid)
+    assert.strictEqual(s.exitstatus, `checksum mismatch: got '${origin?.sha256}' != expect '${wrong}'`)
+    const missing = await px.nodes
+      .$("pve")
+      .storage.$("local")
+      ["download-url"].$post({ url: `${url}.nope`, content: "iso", filename: "gone.iso" } as never)
+    assert.strictEqual((await waitTask(px, "pve", missing)).exitstatus, "download failed: ERROR 404: Not Found")
+  })
+
+  it("proxmox-api in ticket mode (username/password) works against the sim", async () => {
+    const proxmoxApi = (await import("proxmox-api")).default
+    const { Agent, fetch: undiciFetch } = await import("undici")
+    const n = sim.info.nodes[0]
+    const u = new URL(n?.api ?? "")
+    const agent = new Agent({ connect: { ca: sim.info.ca } })
+    const pw = proxmoxApi({
+      host: u.hostname,
+      port: Number(u.port),
+      username: "root@pam",
+      password: "secret-root-pw",
+      fetch: ((url: string, init: object) => undiciFetch(url, { ...init, dispatcher: agent })) as never
+    })
+    assert.deepStrictEqual(
+      (await pw.nodes.$get()).map((x) => x.node),
+      ["pve", "pve2"]
+    )
+    await pw.nodes.$("pve").qemu.$(104).config.$put({ description: "via ticket" })
+    const bad = proxmoxApi({
+      host: u.hostname,
+      port: Number(u.port),
+      username: "root@pam",
+      password: "nope",
+      fetch: ((url: string, init: object) => undiciFetch(url, { ...init, dispatcher: agent })) as never
+    })
+    const e = await bad.version.$get().catch((x: Error & { cause?: Error }) => x)
+    assert.match((e as Error).message, /^Auth https:\/\/127\.0\.0\.1:\d+\/api2\/json\/access\/ticket Failed!$/)
+    assert.match(String((e as { cause?: Error }).cause?.message), /^login failed with 401: authentication failure/)
   })
 
   it("ticket + CSRF auth; wrong password gives 401 authentication failure", async () => {

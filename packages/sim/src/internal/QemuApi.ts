@@ -772,7 +772,8 @@ export const updateConfig = async (
   node: NodeState,
   vmid: number,
   params: Params,
-  log: (l: string) => void
+  log: (l: string) => void,
+  mode: "check" | "apply" = "apply"
 ): Promise<void> => {
   rootOnly(user, params)
   const changes = Object.keys(params).filter(
@@ -820,6 +821,7 @@ export const updateConfig = async (
   const balloon = one(params, "balloon")
   if (balloon !== undefined && Number(balloon) > ctx.state.memoryMiB(vm) && params.memory === undefined)
     throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
+  if (mode === "check") return
   await withFlock(ctx, vm, async () => {
     const created: Array<{ storage: string; volname: string }> = []
     const values: Record<string, string> = {}
