@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { makeWaitForTask, type PveRequest, parseUpid, taskWarnings } from "../src/index.js"
+import { makeProxmoxApi, makeWaitForTask, type PveRequest, parseUpid, taskWarnings } from "../src/index.js"
 
 const UPID = "UPID:pve:0012A3F4:04B1C2D3:66F1A2B3:qmstart:100:root@pam!reconciler:"
 
@@ -109,6 +109,28 @@ describe("waitForTask", () => {
       const reason = (error as unknown as { error: { reason: { _tag: string; exitstatus: string } } }).error.reason
       assert.strictEqual(reason._tag, "TaskFailed")
       assert.match(reason.exitstatus, /still running after 5s/)
+    })
+  )
+})
+
+describe("task timeout from the configuration", () => {
+  it.effect("operations give up after timeouts.task when the caller sets none", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(Number.POSITIVE_INFINITY, "OK")
+      const api = makeProxmoxApi(
+        { call: (r) => (r.method === "POST" ? Effect.succeed(UPID) : fake.call(r)) },
+        0,
+        "3 seconds"
+      )
+      const fiber = yield* Effect.forkChild(Effect.exit(api.startVm("pve", 100)))
+      yield* TestClock.adjust("4 seconds")
+      const exit = yield* Fiber.join(fiber)
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const e = (error as unknown as { error: { operation: string; reason: { _tag: string; exitstatus: string } } })
+        .error
+      assert.strictEqual(e.operation, "startVm")
+      assert.strictEqual(e.reason._tag, "TaskFailed")
+      assert.match(e.reason.exitstatus, /still running after 3s/)
     })
   )
 })
