@@ -16,7 +16,7 @@ import {
 } from "./Certs.js"
 import { SimClock } from "./Clock.js"
 import { type Fault, Faults } from "./Faults.js"
-import { GuestCommands } from "./Guest.js"
+import { GuestCommands, newGuestState } from "./Guest.js"
 import { GuestManager } from "./GuestManager.js"
 import { HttpsApi } from "./HttpsApi.js"
 import { ImageOrigin, loopbackDownload } from "./ImageOrigin.js"
@@ -307,7 +307,6 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
       vm.lastChangeAt = 0
       vm.rrd = { status: vm.qmpstatus, name: config.get("name") ?? `VM ${v.vmid}`, known: true }
       if (v.guest !== undefined) {
-        const { newGuestState } = await import("./Guest.js")
         vm.guest = newGuestState(
           v.vmid,
           v.guest.hostname ?? config.get("name") ?? `VM${v.vmid}`,

@@ -199,6 +199,37 @@ describe("faults", () => {
     await sim.clearFaults()
   })
 
+  it("bridgeInactive: the VM boots but its NIC never gets an IPv4 address", async () => {
+    assert.strictEqual((await createVm(115)).exitstatus, "OK")
+    await sim.addFaults([{ kind: "bridgeInactive", node: "pve", bridge: "vmbr0" }])
+    try {
+      const start = await px.nodes.$("pve").qemu.$(115).status.start.$post()
+      assert.strictEqual((await waitTask(px, "pve", start)).exitstatus, "OK")
+      const ifaces = await until(async () => {
+        try {
+          return (await px.nodes.$("pve").qemu.$(115).agent["network-get-interfaces"].$get()) as unknown as {
+            result: Array<{ name: string; "ip-addresses": Array<{ "ip-address-type": string; "ip-address": string }> }>
+          }
+        } catch {
+          return undefined
+        }
+      })
+      const eth0 = ifaces.result.find((n) => n.name === "eth0")
+      assert.deepStrictEqual(
+        eth0?.["ip-addresses"].map((a) => a["ip-address-type"]),
+        ["ipv6"]
+      )
+      assert.deepStrictEqual(
+        ifaces.result.map((n) => n.name),
+        ["lo", "eth0", "docker0", "cni0", "flannel.1"]
+      )
+      const nets = await px.nodes.$("pve").network.$get({ type: "bridge" })
+      assert.strictEqual(nets.find((n) => n.iface === "vmbr0")?.active, 0 as never)
+    } finally {
+      await sim.clearFaults()
+    }
+  })
+
   it("latency delays API requests", async () => {
     await sim.addFaults([{ kind: "latency", ms: 120, transport: "api", node: "pve" }])
     const t0 = Date.now()
