@@ -82,6 +82,8 @@ export const VmSpec = Schema.Struct({
   template: Schema.optional(Schema.Boolean),
   /** Raw config keys (`cores: 2`, `net0: virtio=...,bridge=vmbr0`, `agent: "1"`, ...). */
   config: Schema.optional(Schema.Record(Schema.String, Schema.Union([Schema.String, Schema.Number]))),
+  /** Seconds the VM has been running when the simulation starts (running VMs; default 0). */
+  uptime: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Fixed guest IP (otherwise one is taken from the pool when the VM boots with cloud-init). */
   ip: Schema.optional(Schema.String),
   /** Guest facts for VMs that exist already (e.g. services for a later k3s scenario). */

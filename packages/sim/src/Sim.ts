@@ -304,6 +304,7 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     const status = v.status ?? (v.qmpstatus !== undefined && v.qmpstatus !== "stopped" ? "running" : "stopped")
     if (status === "running") {
       state.setRun(vm, "running", (v.qmpstatus ?? "running") as QmpStatus)
+      if (v.uptime !== undefined) vm.startedAt = clock.now() - v.uptime * 1000
       vm.lastChangeAt = 0
       vm.rrd = { status: vm.qmpstatus, name: config.get("name") ?? `VM ${v.vmid}`, known: true }
       if (v.guest !== undefined) {
