@@ -640,7 +640,7 @@ export class ApiRouter {
           c.node,
           "qmconfig",
           String(c.vmid),
-          c.user.authuser,
+          c.user,
           async (tc) => {
             await tc.work(ctx.timings.taskMs)
             await updateConfig(ctx, c.user, c.node, c.vmid, params, tc.log)
@@ -684,7 +684,7 @@ export class ApiRouter {
           c.node,
           "resize",
           String(c.vmid),
-          c.user.authuser,
+          c.user,
           (tc) => resizeVm(ctx, c.user, c.node, c.vmid, c.params, tc),
           c.vmid
         )

@@ -34,6 +34,8 @@ export const taskOf = (state: SimState, data: unknown): Task | undefined => {
 /** Task output as the CLI tees it: log lines without the final TASK line; error / warnings on stderr. */
 export const taskOutput = (t: Task): { stdout: string; stderr: string } => {
   const lines = t.log.slice(0, -1)
+  if (lines.at(-1) === "" && !taskSucceeded(t)) lines.pop()
+  else if (lines.at(-1) === "" && t.warnings > 0) lines.pop()
   const stdout = lines.length > 0 ? `${lines.join("\n")}\n` : ""
   let stderr = ""
   if (!taskSucceeded(t)) stderr = `${t.exitstatus ?? "unexpected status"}\n`

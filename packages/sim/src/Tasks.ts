@@ -1,3 +1,4 @@
+import type { AuthUser } from "./Auth.js"
 import type { SimClock } from "./Clock.js"
 import type { Faults } from "./Faults.js"
 import { PveError } from "./PveError.js"
@@ -73,10 +74,13 @@ export class TaskRunner {
     node: NodeState,
     type: string,
     id: string,
-    authuser: string,
+    caller: string | AuthUser,
     worker: (ctx: TaskContext) => Promise<void>,
     vmid?: number
   ): Task {
+    const authuser = typeof caller === "string" ? caller : caller.authuser
+    // CLI-run workers (qm, pvesh) put an empty line before the WARNINGS / ERROR line
+    const cli = typeof caller !== "string" && caller.via === "cli"
     const pid = this.state.nextPid()
     const starttime = Math.floor(this.clock.now() / 1000)
     const bang = authuser.indexOf("!")
@@ -137,10 +141,12 @@ export class TaskRunner {
       try {
         await worker(ctx)
         task.exitstatus = task.warnings > 0 ? `WARNINGS: ${task.warnings}` : "OK"
+        if (cli && task.warnings > 0) task.log.push("")
         task.log.push(task.warnings > 0 ? `TASK WARNINGS: ${task.warnings}` : "TASK OK")
       } catch (e) {
         const msg = (e instanceof Error ? e.message : String(e)).replace(/\n$/, "").replace(/\n/g, " ")
         task.exitstatus = msg
+        if (cli) task.log.push("")
         task.log.push(`TASK ERROR: ${msg}`)
       }
       task.status = "stopped"

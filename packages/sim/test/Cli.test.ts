@@ -104,6 +104,15 @@ describe("node SSH with the system OpenSSH client: pvesh and qm", () => {
       `pvesh get /nodes/pve/tasks/${JSON.parse(last) as string}/status --output-format json`
     )
     assert.strictEqual((JSON.parse(st.stdout) as { exitstatus: string }).exitstatus, "VM 120 already running")
+    const log = await openssh(
+      sim,
+      0,
+      `pvesh get /nodes/pve/tasks/${JSON.parse(last) as string}/log --output-format json`
+    )
+    assert.deepStrictEqual(JSON.parse(log.stdout), [
+      { n: 1, t: "" },
+      { n: 2, t: "TASK ERROR: VM 120 already running" }
+    ])
     assert.deepStrictEqual(await openssh(sim, 0, "qm destroy 120"), {
       stdout: "",
       stderr: "VM 120 is running - destroy failed\n",

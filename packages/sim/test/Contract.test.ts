@@ -385,6 +385,41 @@ const rows: ReadonlyArray<Row> = [
     body_: '{"data":null,"errors":{"upid":"unable to parse worker upid"},"message":"Parameter verification failed.\\n"}'
   },
   {
+    name: "FQDN as node name",
+    method: "GET",
+    path: "/api2/json/nodes/pve.example.com/qemu",
+    status: 400,
+    statusText: "Parameter verification failed.",
+    body_:
+      '{"data":null,"errors":{"node":"invalid format - value does not look like a valid node name\\n"},"message":"Parameter verification failed.\\n"}'
+  },
+  {
+    name: "path parameter conflicting with the query",
+    method: "GET",
+    path: "/api2/json/nodes/pve/qemu/100/status/current?vmid=101",
+    status: 400,
+    statusText: "Parameter verification failed.",
+    body_:
+      '{"data":null,"errors":{"vmid":"duplicate parameter (already defined in URI) with conflicting values!"},"message":"Parameter verification failed.\\n"}'
+  },
+  {
+    name: "no such API format",
+    method: "GET",
+    path: "/api2/xml/version",
+    status: 501,
+    statusText: "no such uri",
+    body_: "no such uri",
+    contentType: null
+  },
+  {
+    name: "path outside /api2",
+    method: "GET",
+    path: "/foo",
+    status: 500,
+    statusText: "no such file '/foo'",
+    contentType: null
+  },
+  {
     name: "unknown node",
     method: "GET",
     path: "/api2/json/nodes/nope/qemu",

@@ -491,7 +491,7 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
     node,
     "qmcreate",
     String(vmid),
-    user.authuser,
+    user,
     async (t) => {
       const created: Array<{ storage: string; volname: string }> = []
       try {
@@ -548,7 +548,7 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
     node,
     "qmstart",
     String(vm.vmid),
-    user.authuser,
+    user,
     async (t) => {
       await withFlock(ctx, vm, async () => {
         await t.work(ctx.timings.startMs)
@@ -617,7 +617,7 @@ export const stopVm = (
     node,
     type,
     String(vm.vmid),
-    user.authuser,
+    user,
     async (t) => {
       await withFlock(ctx, vm, async () => {
         if (vm.status !== "running") return
@@ -657,7 +657,7 @@ export const simplePower = (
     node,
     type,
     String(vm.vmid),
-    user.authuser,
+    user,
     async (t) => {
       await t.work(ctx.timings.taskMs)
       if (action === "resume" && vm.config.get("lock") === "suspended" && vm.status !== "running") {
@@ -709,7 +709,7 @@ export const destroyVm = (ctx: SimContext, user: AuthUser, node: NodeState, vmid
     node,
     "qmdestroy",
     String(vmid),
-    user.authuser,
+    user,
     async (t) => {
       await withFlock(ctx, vm, async () => {
         await t.work(ctx.timings.destroyMs)

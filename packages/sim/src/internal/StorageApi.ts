@@ -96,7 +96,7 @@ export const downloadUrl = (
   const { filename, volname, dest } = preflight(ctx, user, node, s, content, one(params, "filename") ?? "")
   const checksum = one(params, "checksum")?.toLowerCase()
   const algo = one(params, "checksum-algorithm")
-  return ctx.tasks.start(node, "download", encodeTaskId(filename), user.authuser, async (t) => {
+  return ctx.tasks.start(node, "download", encodeTaskId(filename), user, async (t) => {
     const existing = s.volumes.get(volname)
     if (existing !== undefined) {
       if (checksum === undefined || algo === undefined)
@@ -168,7 +168,7 @@ export const upload = (
   const tmp = `/var/tmp/pveupload-${createHash("md5")
     .update(file.filename + String(ctx.clock.now()))
     .digest("hex")}`
-  return ctx.tasks.start(node, "imgcopy", "", user.authuser, async (t) => {
+  return ctx.tasks.start(node, "imgcopy", "", user, async (t) => {
     if (checksum !== undefined && algo !== undefined) {
       const got = hashOf(algo, file.data)
       if (got !== checksum) throw new PveError(500, `checksum mismatch: got '${got}' != expect '${checksum}'`)
@@ -204,21 +204,15 @@ export const deleteVolume = (
   ctx.auth.check(user, `/storage/${s.id}`, "Datastore.Allocate", "Datastore.AllocateSpace")
   const vol = s.volumes.get(volname)
   if (vol === undefined) throw new PveError(500, `volume '${s.id}:${volname}' does not exist`)
-  return ctx.tasks.start(
-    node,
-    "imgdel",
-    encodeTaskId(`${s.id}:${volname}`).replace(/\//g, "_"),
-    user.authuser,
-    async (t) => {
-      await t.work(ctx.timings.taskMs)
-      if (vol.vmid !== undefined && ctx.state.vms.has(vol.vmid)) {
-        const vm = ctx.state.vms.get(vol.vmid)
-        const used = vm !== undefined && [...vm.config.values()].some((v) => v.startsWith(`${s.id}:${volname}`))
-        if (used)
-          throw new PveError(500, `unable to delete '${s.id}:${volname}' - volume is still in use (VM ${vol.vmid})`)
-      }
-      s.volumes.delete(volname)
-      t.log(`Removed volume '${s.id}:${volname}'`)
+  return ctx.tasks.start(node, "imgdel", encodeTaskId(`${s.id}:${volname}`).replace(/\//g, "_"), user, async (t) => {
+    await t.work(ctx.timings.taskMs)
+    if (vol.vmid !== undefined && ctx.state.vms.has(vol.vmid)) {
+      const vm = ctx.state.vms.get(vol.vmid)
+      const used = vm !== undefined && [...vm.config.values()].some((v) => v.startsWith(`${s.id}:${volname}`))
+      if (used)
+        throw new PveError(500, `unable to delete '${s.id}:${volname}' - volume is still in use (VM ${vol.vmid})`)
     }
-  )
+    s.volumes.delete(volname)
+    t.log(`Removed volume '${s.id}:${volname}'`)
+  })
 }
