@@ -1,4 +1,4 @@
-import { Effect, Layer, Redacted, type Scope } from "effect"
+import { Effect, Redacted, type Scope } from "effect"
 import { ProxmoxEngine } from "proxmox-api"
 import { classifyRestError } from "./internal/classify.js"
 import { millis, type NodeEndpoint, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
@@ -18,6 +18,7 @@ export interface RestEndpoint {
   readonly engine: ProxmoxEngine
   readonly trust: TlsTrust
   readonly servername: string | undefined
+  readonly insecure: boolean
 }
 
 /** Encodes each path segment for the URL (PVE percent-decodes them); keeps `:` and `@` readable for UPIDs. */
@@ -65,6 +66,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
   Effect.gen(function* () {
     const config = yield* ProxmoxClientConfig
     const endpoints = new Map<string, RestEndpoint>()
+    const warned = new Set<string>()
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.allSettled([...endpoints.values()].map((e) => e.trust.agent.close())))
     )
@@ -98,7 +100,6 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       } else {
         engine = new ProxmoxEngine({ ...common, username: auth.username, password: Redacted.value(auth.password) })
       }
-      if (tlsOptions?.insecure === true) config.onEvent?.({ _tag: "TlsInsecure", node: ep.name })
       const created: RestEndpoint = {
         key: ep.name,
         host: url.hostname,
@@ -106,7 +107,8 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
         schema,
         engine,
         trust,
-        servername: tlsOptions?.servername
+        servername: tlsOptions?.servername,
+        insecure: tlsOptions?.insecure === true
       }
       endpoints.set(ep.name, created)
       return created
@@ -125,34 +127,41 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       const at = node ?? ep.name
       if (!("engine" in endpoint)) return fail(endpoint, at)
       const apiPath = `/api2/json${encodePath(request.path)}`
-      return Effect.tryPromise({
-        try: () => endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params)),
-        catch: (e) => classifyRestError(e)
-      }).pipe(
-        Effect.catch((reason) =>
-          reason._tag === "TlsUntrusted" && reason.fingerprint === undefined
-            ? probeFingerprint(endpoint.host, endpoint.port, endpoint.servername).pipe(
-                Effect.flatMap((fingerprint) =>
-                  fail(
-                    fingerprint === undefined
-                      ? reason
-                      : new TlsUntrusted({ code: reason.code, detail: reason.detail, fingerprint }),
-                    at
+      const warn = endpoint.insecure
+        ? Effect.suspend(() => {
+            if (warned.has(endpoint.key)) return Effect.void
+            warned.add(endpoint.key)
+            try {
+              config.onEvent?.({ _tag: "TlsInsecure", node: endpoint.key })
+            } catch {
+              // a throwing handler must not break the call
+            }
+            return Effect.logWarning(`proxmox: TLS verification is off for ${endpoint.key} (tls.insecure)`)
+          })
+        : Effect.void
+      return warn.pipe(
+        Effect.andThen(
+          Effect.tryPromise({
+            try: () => endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params)),
+            catch: (e) => classifyRestError(e)
+          }).pipe(
+            Effect.catch((reason) =>
+              reason._tag === "TlsUntrusted" && reason.fingerprint === undefined
+                ? probeFingerprint(endpoint.host, endpoint.port, endpoint.servername).pipe(
+                    Effect.flatMap((fingerprint) =>
+                      fail(
+                        fingerprint === undefined
+                          ? reason
+                          : new TlsUntrusted({ code: reason.code, detail: reason.detail, fingerprint }),
+                        at
+                      )
+                    )
                   )
-                )
-              )
-            : fail(reason, at)
+                : fail(reason, at)
+            )
+          )
         )
       )
     }
     return PveTransport.of({ call })
   })
-
-/**
- * @since 0.1.0
- * @category layers
- */
-export const RestTransportLayer: Layer.Layer<PveTransport, never, ProxmoxClientConfig> = Layer.effect(
-  PveTransport,
-  makeRestTransport
-)
