@@ -125,14 +125,16 @@ const vmPath = (node: string, vmid: number) => `/nodes/${node}/qemu/${vmid}`
 const named =
   (operation: string, node?: string) =>
   <A, R>(effect: Effect.Effect<A, ProxmoxError, R>): Effect.Effect<A, ProxmoxError, R> =>
-    Effect.mapError(
-      effect,
-      (e) =>
-        new ProxmoxError({
-          operation,
-          ...((e.node ?? node) !== undefined ? { node: (e.node ?? node) as string } : {}),
-          reason: e.reason
-        })
+    effect.pipe(
+      Effect.mapError(
+        (e) =>
+          new ProxmoxError({
+            operation,
+            ...((e.node ?? node) !== undefined ? { node: (e.node ?? node) as string } : {}),
+            reason: e.reason
+          })
+      ),
+      Effect.withSpan(`ProxmoxApi.${operation}`, { attributes: node === undefined ? {} : { node } })
     )
 
 const UpidOrNull = Schema.NullOr(Schema.String)

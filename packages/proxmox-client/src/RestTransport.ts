@@ -140,6 +140,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
           })
         : Effect.void
       return warn.pipe(
+        Effect.andThen(Effect.logDebug(`proxmox: rest ${request.method} ${request.path} via ${endpoint.key}`)),
         Effect.andThen(
           Effect.tryPromise({
             try: () => endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params)),

@@ -107,7 +107,8 @@ export const makeSshTransport: Effect.Effect<PveTransport["Service"], never, Pro
           new UnexpectedResponse({ expected: "an SSH target for the node", detail: "no ssh configured for this node" })
         )
       }
-      return ssh.exec(target, pveshCommand(request), { timeout }).pipe(
+      return Effect.logDebug(`proxmox: ssh pvesh ${request.method} ${request.path}`).pipe(
+        Effect.andThen(ssh.exec(target, pveshCommand(request), { timeout })),
         Effect.catch((error) => fail(reasonOfSshError(error))),
         Effect.flatMap((result) => {
           if (result.exitCode !== 0) return fail(classifyPveshStderr(result.stderr, Object.keys(request.params ?? {})))
