@@ -1,6 +1,11 @@
 import { Command } from "effect/cli"
+import { applyCommand, planCommand, reprovisionCommand } from "./commands/applyCommand.js"
 import { configCommand } from "./commands/configCommand.js"
+import { demoCommand } from "./commands/demoCommand.js"
+import { statusCommand } from "./commands/statusCommand.js"
 import { root } from "./Root.js"
 
 /** The `homelab` command with all its subcommands. */
-export const cli = root.pipe(Command.withSubcommands([configCommand]))
+export const cli = root.pipe(
+  Command.withSubcommands([planCommand, applyCommand, statusCommand, reprovisionCommand, configCommand, demoCommand])
+)

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Runtime } from "effect"
+import { Effect, References, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { cli } from "./Cli.js"
 import { version } from "./version.js"
@@ -13,4 +13,12 @@ const exitWhenDone: Runtime.Teardown = (exit, onExit) =>
     process.exit(code)
   })
 
-Command.run(cli, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown: exitWhenDone }))
+// Libraries log notices (fallbacks, host keys) that the CLI already shows in its own words: only --verbose (or an
+// explicit --log-level) lets the raw log lines through.
+const verbose = process.argv.includes("--verbose")
+
+Command.run(cli, { version }).pipe(
+  Effect.provideService(References.MinimumLogLevel, verbose ? "Debug" : "Error"),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ teardown: exitWhenDone })
+)

@@ -387,7 +387,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               node: node.name,
               vm: vm.name,
               vmid: match.vmid,
-              message: `VM ${match.vmid} ${vm.name}: ${report.message}${report.blockedBy.length > 0 ? ` (not remediated: ${report.blockedBy.join(", ")})` : ""}`,
+              message: `${report.message}${report.blockedBy.length > 0 ? ` (not remediated: ${report.blockedBy.join(", ")})` : ""}`,
               hint: report.blockedBy.includes("protected")
                 ? "remove the protection to let homelab recreate it, or fix it by hand"
                 : "see the health policy in homelab.yaml"
@@ -399,7 +399,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               node: node.name,
               vm: vm.name,
               vmid: match.vmid,
-              message: `VM ${match.vmid} ${vm.name}: ${report.message}; left as it is`
+              message: `${report.message}; left as it is`
             })
           }
           break

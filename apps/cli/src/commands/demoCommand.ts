@@ -1,0 +1,172 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { demoScenario, type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import pc from "picocolors"
+import { CommandFailed } from "../CommandFailed.js"
+import { ExitCode } from "../ExitCode.js"
+import { loadConfig } from "../LoadedConfig.js"
+import { root } from "../Root.js"
+import { finishApply, runOnce } from "../Workflow.js"
+import { collectStatus, renderStatus } from "./statusCommand.js"
+
+/** The node whose API certificate the demo makes untrusted, and the node whose VM it leaves stuck paused. */
+export const DemoUntrustedNode = "still-fawn"
+export const DemoStuckNode = "chief-horse"
+
+/**
+ * The simulator's demo homelab, arranged to show what the tool does: `local` accepts `import` (as on PVE 9, or after
+ * enabling it on 8.x), one node serves an API certificate from another CA (so the SSH fallback shows), and one node
+ * already has our VM, stuck paused for days.
+ */
+export const demoLab = (timeScale: number): Scenario => {
+  const base = demoScenario()
+  return {
+    ...base,
+    timeScale,
+    nodes: base.nodes.map((n) => ({
+      ...n,
+      storages: n.storages?.map((s) =>
+        s.id === "local" ? { ...s, content: [...new Set([...s.content, "import" as const])] } : s
+      )
+    })),
+    vms: [
+      ...(base.vms ?? []),
+      {
+        vmid: 4242,
+        node: DemoStuckNode,
+        name: `k3s-vm-${DemoStuckNode}`,
+        status: "running",
+        qmpstatus: "paused",
+        tags: "homelab-managed",
+        uptime: 3 * 86_400,
+        config: {
+          cores: 2,
+          memory: "8192",
+          agent: "1",
+          net0: "virtio=BC:24:11:5E:11:42,bridge=vmbr0",
+          scsi0: "local-lvm:vm-4242-disk-0,size=64G",
+          meta: "creation-qemu=8.1.5,ctime=1727111859"
+        }
+      }
+    ],
+    faults: [...(base.faults ?? []), { kind: "untrustedCert", node: DemoUntrustedNode }]
+  }
+}
+
+/** A request that changes state (agent pings are POSTs that change nothing; reads over SSH are pvesh get / qm reads). */
+export const isMutating = (r: { transport: string; method?: string; path?: string; command?: string }): boolean =>
+  r.transport === "api"
+    ? r.method !== "GET" && !(r.path ?? "").endsWith("/agent/ping")
+    : r.transport === "ssh"
+      ? !/^(pvesh get|qm (list|status|config|guest cmd \d+ ping))\b/.test(r.command ?? "")
+      : false
+
+/** homelab.yaml for a running simulator: every node's own API, the cluster CA, the sim's token and SSH key. */
+export const simConfigYaml = (sim: SimHandle, dir: string): string => {
+  const ca = path.join(dir, "pve-root-ca.pem")
+  fs.writeFileSync(ca, sim.info.ca)
+  const image = sim.info.imageOrigin?.files.find((f) => f.path.endsWith(".img")) ?? sim.info.imageOrigin?.files[0]
+  if (image === undefined) throw new Error("the simulator serves no cloud image")
+  return [
+    "# homelab.yaml for the simulated demo homelab (written by `homelab demo`).",
+    "proxmox:",
+    `  endpoint: ${sim.info.nodes[0]?.api}`,
+    "  auth:",
+    `    tokenId: "${sim.info.auth.tokenId}"`,
+    "    secret: ${PROXMOX_TOKEN_SECRET}",
+    `  tls: { ca: ${ca} }`,
+    "ssh:",
+    `  user: ${sim.info.sshUser}`,
+    `  privateKey: ${sim.info.sshPrivateKeyPath}`,
+    `  knownHosts: { mode: accept-new, file: ${path.join(dir, "known_hosts")} }`,
+    "image:",
+    `  url: ${image.url}`,
+    `  checksum: sha256:${image.sha256}`,
+    "nodes:",
+    ...sim.info.nodes.flatMap((n) => [
+      `  - name: ${n.name}`,
+      `    api: ${n.api}`,
+      `    address: ${n.ssh.host}`,
+      `    sshPort: ${n.ssh.port}`
+    ]),
+    "vm:",
+    `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
+    ""
+  ].join("\n")
+}
+
+export const demoCommand = Command.make(
+  "demo",
+  {
+    timeScale: Flag.Finite("time-scale").pipe(
+      Flag.withDescription("Simulated time factor (1 = real PVE timings; smaller is faster)"),
+      Flag.withDefault(0.25)
+    )
+  },
+  ({ timeScale }) =>
+    Effect.gen(function* () {
+      const flags = yield* root
+      const sim = yield* startSim(demoLab(timeScale)).pipe(
+        Effect.retry({ times: 2 }),
+        Effect.mapError(
+          (e) =>
+            new CommandFailed({ userMessage: `cannot start the simulator: ${e.message}`, exitCode: ExitCode.Error })
+        )
+      )
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "homelab-demo-"))),
+        (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+      )
+      const file = path.join(dir, "homelab.yaml")
+      fs.writeFileSync(file, simConfigYaml(sim, dir))
+      const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
+      const loaded = yield* loadConfig(file, env)
+      const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
+
+      yield* say(
+        [
+          pc.bold("homelab demo") +
+            " — a simulated Proxmox VE 8.4 cluster on this machine (real HTTPS and SSH on 127.0.0.1):",
+          `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
+          `  ${DemoStuckNode} already runs our VM, stuck paused for days. Config: ${file}`,
+          "",
+          pc.bold("1. homelab apply --yes")
+        ].join("\n")
+      )
+      const options = { yes: true, dryRun: false, json: flags.json, verbose: flags.verbose }
+      const first = yield* runOnce(loaded, options)
+      yield* finishApply(first, options)
+
+      yield* say(`\n${pc.bold("2. homelab apply --yes")} (again: nothing to do)`)
+      sim.clearRequests()
+      const second = yield* runOnce(loaded, options)
+      yield* finishApply(second, options)
+      const requests = sim.requests()
+      const mutating = requests.filter(isMutating)
+      yield* say(
+        pc.dim(
+          `   second run: ${second.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
+        )
+      )
+
+      yield* say(`\n${pc.bold("3. homelab status")}`)
+      const rows = yield* collectStatus(loaded, () => {})
+      yield* say(renderStatus(rows))
+      if (flags.json) {
+        yield* Console.log(
+          JSON.stringify(
+            { first: first.result?.outcomes.length ?? 0, secondChanges: second.plan.actions.length, status: rows },
+            null,
+            2
+          )
+        )
+      }
+    }).pipe(Effect.scoped)
+).pipe(
+  Command.withDescription(
+    "Run the tool against the built-in simulated homelab: apply, apply again (no changes), status"
+  )
+)

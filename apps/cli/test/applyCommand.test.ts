@@ -1,0 +1,140 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { simConfigYaml } from "../src/commands/demoCommand.js"
+import { ExitCode } from "../src/ExitCode.js"
+import { runHomelab } from "./helpers.js"
+
+const scenario = (over: Partial<Scenario> = {}): Scenario => ({
+  pveVersion: "8.4.1",
+  nodes: ["pve", "still-fawn"].map((name) => ({
+    name,
+    cpus: 8,
+    memory: "32G",
+    address: "127.0.0.1",
+    apiPort: 0,
+    sshPort: 0,
+    bridges: [{ name: "vmbr0", active: true }],
+    storages: [
+      { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "100G" },
+      { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "400G" }
+    ]
+  })),
+  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "2M" }] },
+  ipPool: "127.79.0.10",
+  guestSshPort: 0,
+  timeScale: 0.02,
+  timings: { unauthorizedDelayMs: 0 },
+  ...over
+})
+
+const running: Array<{ stop: () => Promise<void> }> = []
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop()
+})
+
+const lab = async (over: Partial<Scenario> = {}) => {
+  const sim = (await startSimPromise(scenario(over))) as unknown as SimHandle & { stop: () => Promise<void> }
+  running.push(sim)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
+  const config = path.join(dir, "homelab.yaml")
+  fs.writeFileSync(config, simConfigYaml(sim, dir))
+  const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
+  const homelab = (...args: Array<string>) => runHomelab(["--config", config, ...args], { env, timeout: 60_000 })
+  return { sim, dir, config, homelab }
+}
+
+describe("homelab plan / apply / status against the simulator", () => {
+  it("plan exits 2 with changes pending, apply converges, then plan exits 0", async () => {
+    const { homelab, sim } = await lab()
+    const plan = await homelab("plan")
+    assert.strictEqual(plan.code, ExitCode.Changes, plan.stderr)
+    assert.include(plan.stdout, "create VM k3s-vm-pve")
+    assert.include(plan.stdout, "no VM named k3s-vm-pve exists")
+
+    const apply = await homelab("apply")
+    assert.strictEqual(apply.code, ExitCode.Ok, apply.stderr)
+    assert.include(apply.stdout, "Applied 4 of 4 change(s)")
+    assert.strictEqual(sim.state().vms.length, 2)
+
+    const again = await homelab("plan")
+    assert.strictEqual(again.code, ExitCode.Ok, again.stderr)
+    assert.include(again.stdout, "No changes")
+  }, 90_000)
+
+  it("apply --json prints one JSON document without the token secret", async () => {
+    const { homelab, sim } = await lab()
+    const result = await homelab("apply", "--json")
+    assert.strictEqual(result.code, ExitCode.Ok, result.stderr)
+    const report = JSON.parse(result.stdout)
+    assert.strictEqual(report.plan.changes, 4)
+    assert.deepStrictEqual(
+      report.outcomes.map((o: { status: string }) => o.status),
+      ["done", "done", "done", "done"]
+    )
+    assert.notInclude(result.stdout + result.stderr, sim.info.auth.tokenSecret)
+  }, 90_000)
+
+  it("not interactive: a destructive recreate is refused without --yes (exit 6) and done with --yes", async () => {
+    const { homelab, sim } = await lab({
+      vms: [
+        {
+          vmid: 4242,
+          node: "pve",
+          name: "k3s-vm-pve",
+          status: "running",
+          qmpstatus: "paused",
+          tags: "homelab-managed",
+          uptime: 86_400,
+          config: { cores: 2, memory: "2048", agent: "1" }
+        }
+      ]
+    })
+    const refused = await homelab("apply")
+    assert.strictEqual(refused.code, ExitCode.NeedsConfirmation, refused.stdout + refused.stderr)
+    assert.include(refused.stdout, "re-run with --yes")
+    assert.strictEqual(sim.state().vms.find((v) => v.vmid === 4242)?.qmpstatus, "paused")
+    assert.isTrue(
+      sim.state().vms.some((v) => v.name === "k3s-vm-still-fawn"),
+      "the safe actions still ran"
+    )
+
+    const done = await homelab("apply", "--yes")
+    assert.strictEqual(done.code, ExitCode.Ok, done.stdout + done.stderr)
+    assert.strictEqual(sim.state().vms.find((v) => v.vmid === 4242)?.qmpstatus, "running")
+  }, 90_000)
+
+  it("a node with a missing bridge: reported with a fix, the other node converges, exit 5", async () => {
+    const { homelab, sim } = await lab({ faults: [{ kind: "bridgeMissing", node: "still-fawn", bridge: "vmbr0" }] })
+    const result = await homelab("apply")
+    assert.strictEqual(result.code, ExitCode.Partial, result.stdout + result.stderr)
+    assert.include(result.stdout, "bridge.missing")
+    assert.include(result.stdout, "fix:")
+    assert.include(result.stderr, "still-fawn")
+    assert.deepStrictEqual(
+      sim.state().vms.map((v) => v.name),
+      ["k3s-vm-pve"].map(String)
+    )
+  }, 90_000)
+
+  it("an untrusted certificate on one node: the fallback is shown, and status says which transport each node used", async () => {
+    const { homelab } = await lab({ faults: [{ kind: "untrustedCert", node: "still-fawn" }] })
+    const apply = await homelab("apply")
+    assert.strictEqual(apply.code, ExitCode.Ok, apply.stderr)
+    assert.match(apply.stdout, /still-fawn: API certificate not trusted \(SHA-256 [0-9A-F:]{95}\) — using SSH/)
+    const status = await homelab("status")
+    assert.strictEqual(status.code, ExitCode.Ok, status.stderr)
+    const rows = status.stdout.split("\n").filter((l) => l.includes("k3s-vm-"))
+    assert.match(rows.find((r) => r.startsWith("still-fawn")) ?? "", /ssh \(fallback\)/)
+    assert.match(rows.find((r) => r.startsWith("pve")) ?? "", /\bapi\b/)
+  }, 90_000)
+
+  it("--only with an unknown node is a usage error naming the known nodes", async () => {
+    const { homelab } = await lab()
+    const result = await homelab("apply", "--only", "nope")
+    assert.strictEqual(result.code, ExitCode.Changes)
+    assert.include(result.stderr, "pve, still-fawn")
+  }, 60_000)
+})
