@@ -243,10 +243,7 @@ const make = (options: K3sJoinOptions) =>
     })
 
     const kubectl = (server: SshTarget, command: string) =>
-      Effect.gen(function* () {
-        const result = yield* run(server, command, timeoutsOf(undefined, "server").command)
-        return result
-      })
+      run(server, command, timeoutsOf(undefined, "server").command)
 
     const clusterNodes = Effect.fn("K3sJoin.clusterNodes")(function* (server: SshTarget) {
       const result = yield* kubectl(server, getNodesCommand())
