@@ -1,5 +1,5 @@
 import { ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Fiber } from "effect"
 import type { Desired } from "./Desired.js"
 import type { NodeDetails, Observed, ObservedNode, VmDetails } from "./Observed.js"
 import { detailsNeeded, type PlanOptions } from "./Plan.js"
@@ -23,16 +23,32 @@ export const observe = Effect.fn("observe")(function* (
   options: Pick<PlanOptions, "only" | "reprovision"> = {}
 ) {
   const api = yield* ProxmoxApi
-  const resources = yield* api.clusterResources
   const selected = desired.nodes.filter((n) => options.only === undefined || options.only.includes(n.name))
+  // Each node's image listing starts at once, alongside /cluster/resources, so a converged lab costs one round trip
+  // of latency, not two. A listing whose node turns out offline (or lacks the storage) is interrupted unused.
+  const listings = new Map<string, Fiber.Fiber<ReadonlyArray<{ readonly volid: string }> | undefined, never>>()
+  for (const node of selected) {
+    listings.set(
+      node.name,
+      yield* Effect.forkChild(
+        api
+          .storageContent(node.name, node.image.storage, node.image.content)
+          .pipe(Effect.catch(() => Effect.succeed(undefined)))
+      )
+    )
+  }
+  const resources = yield* api.clusterResources.pipe(
+    Effect.onError(() => Effect.forEach([...listings.values()], Fiber.interrupt, { discard: true }))
+  )
 
   const nodes = new Map<string, ObservedNode>()
   yield* Effect.forEach(
     selected,
     (node) =>
       Effect.gen(function* () {
+        const listing = listings.get(node.name) as Fiber.Fiber<ReadonlyArray<{ readonly volid: string }> | undefined>
         const summary = resources.nodes.find((n) => n.node === node.name)
-        if (summary === undefined) return
+        if (summary === undefined) return yield* Fiber.interrupt(listing)
         const storages = resources.storages
           .filter((s) => s.node === node.name)
           .map((s) => ({
@@ -47,8 +63,10 @@ export const observe = Effect.fn("observe")(function* (
           }))
         const online = summary.status === "online"
         const hasImageStorage = storages.some((s) => s.storage === node.image.storage && s.active)
-        const content =
-          online && hasImageStorage ? yield* api.storageContent(node.name, node.image.storage, node.image.content) : []
+        const listed =
+          online && hasImageStorage ? yield* Fiber.join(listing) : yield* Fiber.interrupt(listing).pipe(Effect.as([]))
+        // A listing that failed on an online node is asked again, so that its error surfaces this time.
+        const content = listed ?? (yield* api.storageContent(node.name, node.image.storage, node.image.content))
         nodes.set(node.name, {
           name: node.name,
           online,

@@ -1,0 +1,80 @@
+// No-op `homelab apply` on a converged 16-node simulated lab with 20 ms injected per-request latency: API requests,
+// mutating requests and wall time of the real CLI process, against the process start of `homelab --version`.
+// Target: wall ≤ 5 × latency + process start. Run: `pnpm bench` (after a build).
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { type Scenario, startSimPromise } from "@homelab/sim"
+import { isMutating, simConfigYaml } from "../dist/index.js"
+
+const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 20)
+const nodes = 16
+
+const scenario: Scenario = {
+  pveVersion: "8.4.1",
+  nodes: Array.from({ length: nodes }, (_, i) => ({
+    name: `node${i + 1}`,
+    cpus: 8,
+    memory: "64G",
+    address: "127.0.0.1",
+    apiPort: 0,
+    sshPort: 0,
+    bridges: [{ name: "vmbr0", active: true }],
+    storages: [
+      { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "200G" },
+      { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "1T" }
+    ]
+  })),
+  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "4M" }] },
+  ipPool: "127.81.0.10",
+  guestSshPort: 0,
+  timeScale: 0.02,
+  timings: { unauthorizedDelayMs: 0 }
+}
+
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
+
+const sim = await startSimPromise(scenario)
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
+try {
+  const config = path.join(dir, "homelab.yaml")
+  fs.writeFileSync(config, simConfigYaml(sim, dir))
+  const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
+  // Asynchronous: the simulator answers from this very process.
+  const homelab = async (args: Array<string>) => {
+    const started = performance.now()
+    await promisify(execFile)(process.execPath, [bin, ...args], { env })
+    return performance.now() - started
+  }
+  await homelab(["apply", "--yes", "--config", config]) // converge
+  await new Promise((r) => setTimeout(r, 500)) // let PVE's status cache (10 s × time scale) catch up
+  const starts: Array<number> = []
+  for (let i = 0; i < 5; i++) starts.push(await homelab(["--version"]))
+  const start = median(starts)
+  await sim.addFaults([{ kind: "latency", ms: latencyMs }])
+  const walls: Array<number> = []
+  let requests = 0
+  let mutating = 0
+  for (let i = 0; i < 5; i++) {
+    sim.clearRequests()
+    walls.push(await homelab(["apply", "--config", config]))
+    const log = sim.requests()
+    requests = log.filter((r) => r.transport === "api").length
+    mutating = log.filter(isMutating).length
+  }
+  const wall = median(walls)
+  console.log(`process start (homelab --version): median ${start.toFixed(0)} ms`)
+  console.log(
+    `no-op apply, ${nodes} nodes, ${latencyMs} ms injected latency: median ${wall.toFixed(0)} ms wall (process included), ` +
+      `${requests} API requests (1 + nodes = ${1 + nodes}), ${mutating} mutating; ` +
+      `work beyond process start ${(wall - start).toFixed(0)} ms = ${((wall - start) / latencyMs).toFixed(1)} × latency (target ≤ 5 ×)`
+  )
+} finally {
+  await sim.stop()
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+process.exit(0)
