@@ -507,7 +507,8 @@ describe("contract: status lines, bodies and error strings", () => {
   })
 
   it("§9.1.5 create writes a lock:create stub synchronously; a failed create removes the VM", async () => {
-    await sim.addFaults([{ kind: "taskFail", taskType: "qmcreate", exitstatus: "simulated failure" }])
+    // The create task is held (taskHang) while the stub is inspected, so the check does not race the task.
+    await sim.addFaults([{ kind: "taskHang", taskType: "qmcreate", vmid: 160 }])
     try {
       const upid = await px.nodes.$("pve").qemu.$post({ vmid: 160, name: "doomed", scsi0: "local-lvm:4" })
       const list = await px.nodes.$("pve").qemu.$get()
@@ -519,10 +520,20 @@ describe("contract: status lines, bodies and error strings", () => {
         .qemu.$post({ vmid: 160 })
         .catch((e: Error) => e.message)
       assert.match(String(again), /return Error 500 unable to create VM 160 - VM 160 already exists on node 'pve'/)
+      await px.nodes.$("pve").tasks.$(String(upid)).$delete()
       const s = await waitTask(px, "pve", upid)
-      assert.strictEqual(s.exitstatus, "unable to create VM 160 - simulated failure")
+      assert.match(String(s.exitstatus), /^unable to create VM 160 - /)
       const after = await px.nodes.$("pve").qemu.$get()
       assert.isUndefined(after.find((v) => v.vmid === 160))
+    } finally {
+      await sim.clearFaults()
+    }
+    await sim.addFaults([{ kind: "taskFail", taskType: "qmcreate", exitstatus: "simulated failure" }])
+    try {
+      const upid = await px.nodes.$("pve").qemu.$post({ vmid: 161, name: "doomed", scsi0: "local-lvm:4" })
+      const s = await waitTask(px, "pve", upid)
+      assert.strictEqual(s.exitstatus, "unable to create VM 161 - simulated failure")
+      assert.isUndefined((await px.nodes.$("pve").qemu.$get()).find((v) => v.vmid === 161))
     } finally {
       await sim.clearFaults()
     }
