@@ -157,6 +157,10 @@ export class GuestCommands {
   ): Promise<GuestCommandResult> {
     const program = argv[0]
     if (program === undefined) return { stdout: "", code: 0 }
+    // `A=b cmd …` (shell prefix, `sudo A=b cmd`, `env A=b cmd`): assignments go into the command's environment
+    const assign = /^([A-Za-z_][A-Za-z0-9_]*)=([\s\S]*)$/.exec(program)
+    if (assign !== null)
+      return this.run(guest, argv.slice(1), user, stdin, { ...env, [assign[1] as string]: assign[2] as string }, sleep)
     const base = program.includes("/") ? program.slice(program.lastIndexOf("/") + 1) : program
     const h = this.handlers.get(base)
     if (h === undefined) return { stdout: "", stderr: `bash: ${program}: command not found\n`, code: 127 }

@@ -3,6 +3,7 @@ import type { Faults } from "./Faults.js"
 import type { GuestCommands, GuestState } from "./Guest.js"
 import { runLine } from "./internal/Shell.js"
 import { parsePublicKeys, SshServer } from "./internal/SshServer.js"
+import { serveGuestSftp } from "./k3s/GuestSftp.js"
 
 /** The SSH server of one VM guest, listening on the guest's loopback IP. */
 export class GuestSsh {
@@ -20,7 +21,8 @@ export class GuestSsh {
       {
         hostKey,
         authorize: (user) => user === this.guest.user,
-        exec: (user, command, stdin) => this.exec(user, command, stdin)
+        exec: (user, command, stdin) => this.exec(user, command, stdin),
+        sftp: (user, sftp) => serveGuestSftp(sftp, this.guest, user, (op) => this.onCommand?.(op, 0, 0))
       },
       (user) => (user === this.guest.user ? parsePublicKeys(this.guest.authorizedKeys) : [])
     )

@@ -93,9 +93,41 @@ export const VmSpec = Schema.Struct({
       user: Schema.optional(Schema.String),
       authorizedKeys: Schema.optional(Schema.Array(Schema.String)),
       files: Schema.optional(Schema.Record(Schema.String, Schema.String)),
-      services: Schema.optional(Schema.Record(Schema.String, Schema.String))
+      services: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+      /** k3s already installed and running in this guest (see the README section "k3s inside guests") */
+      k3s: Schema.optional(
+        Schema.Struct({
+          role: Schema.Literals(["server", "agent"]),
+          /** the server that started the cluster (`--cluster-init`); at most one per scenario */
+          clusterInit: Schema.optional(Schema.Boolean),
+          /** node name (default: the lowercased hostname) */
+          nodeName: Schema.optional(Schema.String)
+        })
+      )
     })
   )
+})
+
+/** The simulated k3s cluster (k3s.md §8). */
+export const K3sSpec = Schema.Struct({
+  /** cluster version, default `v1.30.5+k3s1` */
+  version: Schema.optional(
+    Schema.String.check(Schema.isPattern(/^v\d+\.\d+\.\d+\+k3s\d+$/, { expected: "v1.30.5+k3s1" }))
+  ),
+  /** what the `stable` channel resolves to when INSTALL_K3S_VERSION is not set (default `v1.31.5+k3s1`) */
+  stableVersion: Schema.optional(Schema.String),
+  /** running VMs whose guests already run a k3s server (the first one started the cluster) */
+  servers: Schema.optional(Schema.Array(VmidNumber)),
+  /** running VMs whose guests already run a k3s agent */
+  agents: Schema.optional(Schema.Array(VmidNumber)),
+  /** the server token's password part (default: 32 random hex characters) */
+  token: Schema.optional(Schema.String),
+  /** simulated ms from unit start to the Node object (agents) or the etcd learner (servers); default 5000 */
+  joinDelayMs: Schema.optional(Schema.Number),
+  /** simulated ms from Node creation to Ready=True; default 10000 */
+  readyDelayMs: Schema.optional(Schema.Number),
+  /** simulated ms a new etcd learner needs to be promoted to a voting member; default 15000 */
+  learnerPromotionDelayMs: Schema.optional(Schema.Number)
 })
 
 export const OriginFileSpec = Schema.Struct({
@@ -159,7 +191,19 @@ export const FaultSpec = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("bridgeMissing"), node: Schema.String, bridge: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("bridgeInactive"), node: Schema.String, bridge: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("storageFull"), node: Schema.String, storage: Schema.String }),
-  Schema.Struct({ kind: Schema.Literal("sshAuthRefused"), node: Schema.String })
+  Schema.Struct({ kind: Schema.Literal("sshAuthRefused"), node: Schema.String }),
+  /** the joining guest (`vmid`, or every joiner) presents a token whose password or CA hash is wrong */
+  Schema.Struct({
+    kind: Schema.Literal("k3sBadToken"),
+    vmid: Schema.optional(VmidNumber),
+    part: Schema.optional(Schema.Literals(["password", "caHash"]))
+  }),
+  /** port 6443 of the k3s server in VM `vmid` (or of every server) is not reachable from guests */
+  Schema.Struct({ kind: Schema.Literal("k3sServerUnreachable"), vmid: Schema.optional(VmidNumber) }),
+  /** the k3s unit in VM `vmid` (or everywhere) never becomes ready */
+  Schema.Struct({ kind: Schema.Literal("k3sInstallHang"), vmid: Schema.optional(VmidNumber) }),
+  /** downloads from get.k3s.io / the k3s release origin fail (HTTP 500) in VM `vmid` (or everywhere) */
+  Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) })
 ])
 
 export const ScenarioSchema = Schema.Struct({
@@ -183,6 +227,8 @@ export const ScenarioSchema = Schema.Struct({
   timings: Schema.optional(TimingsSpec),
   timeScale: Schema.optional(Schema.Number),
   faults: Schema.optional(Schema.Array(FaultSpec)),
+  /** the simulated k3s cluster (guests answer install.sh, kubectl, systemctl, journalctl) */
+  k3s: Schema.optional(K3sSpec),
   adminPort: Schema.optional(Schema.Number.check(Schema.isInt()))
 })
 
@@ -192,6 +238,7 @@ export type StorageSpec = typeof StorageSpec.Type
 export type VmSpec = typeof VmSpec.Type
 export type Fault = typeof FaultSpec.Type
 export type Timings = typeof TimingsSpec.Type
+export type K3sSpec = typeof K3sSpec.Type
 
 const decode = Schema.decodeUnknownResult(ScenarioSchema)
 

@@ -24,6 +24,8 @@ import type { ResolvedTimings, SimContext } from "./internal/Context.js"
 import { parseDiskSize } from "./internal/PropertyString.js"
 import { versionFeatures } from "./internal/Version.js"
 import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./internal/Volumes.js"
+import { registerK3sCommands } from "./k3s/K3sCommands.js"
+import { type K3sEvent, K3sSim, type K3sSnapshot } from "./k3s/K3sSim.js"
 import { NodeSsh } from "./NodeSsh.js"
 import { parseSize, type Scenario } from "./Scenario.js"
 import { SimError, SimErrorReason } from "./SimError.js"
@@ -55,6 +57,8 @@ export interface SimInfo {
         readonly files: ReadonlyArray<{ path: string; url: string; size: number; sha256: string }>
       }
     | undefined
+  /** loopback HTTP origin that guests' `curl https://get.k3s.io` (and k3s release downloads) are mapped to */
+  readonly k3sOrigin: string
 }
 
 export interface RequestLogEntry {
@@ -85,6 +89,8 @@ export interface SimHandle {
   setVmStatus(vmid: number, s: { status?: string; qmpstatus?: string; lock?: string | null }): void
   /** registry of guest commands (add handlers for k3s, kubectl, ...) */
   readonly guestCommands: GuestCommands
+  /** k3s activity: cluster init, server join start/finish/failed, agent joins, node/secret/etcd member removal */
+  k3sEvents(): ReadonlyArray<K3sEvent>
   stop(): Promise<void>
 }
 
@@ -92,6 +98,8 @@ export interface SimStateSnapshot {
   readonly nodes: Array<Record<string, unknown>>
   readonly vms: Array<Record<string, unknown>>
   readonly tasks: Array<Record<string, unknown>>
+  /** the simulated k3s cluster: version, nodes, node-password secrets, etcd members, events */
+  readonly k3s: K3sSnapshot
 }
 
 const resolveTimings = (s: Scenario): ResolvedTimings => {
@@ -260,6 +268,8 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     scenario.ipPool ?? "127.77.0.10",
     scenario.guestSshPort ?? 22
   )
+  const k3s = new K3sSim(scenario.k3s, state, clock, faults)
+  registerK3sCommands(guestCommands, k3s)
   const ctx: SimContext = { state, auth, tasks, faults, clock, guests, timings, download: loopbackDownload }
   const router = new ApiRouter(ctx)
 
@@ -419,11 +429,13 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     await Promise.all([...sshs.values()].map((s) => s.close()))
     await admin.close().catch(() => {})
     await origin?.close().catch(() => {})
+    await k3s.close()
   }
   try {
     await listenAll()
     if (origin !== undefined) await origin.listen("127.0.0.1", scenario.imageOrigin?.port ?? 0)
     await admin.listen("127.0.0.1", scenario.adminPort ?? 0)
+    await k3s.listen()
   } catch (e) {
     await closeAll()
     rmSync(keyDir, { recursive: true, force: true })
@@ -431,6 +443,8 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
   }
   // boot guests of VMs that are already running
   for (const vm of state.vms.values()) if (vm.status === "running" && vm.type === "qemu") guests.boot(vm, true)
+  // existing k3s guests (they accept the simulator's client key, like the operator's key in a real homelab)
+  k3s.seed(scenario, authorizedKeys)
 
   // ---- faults with side effects
   const applyFaultEffects = async (added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => {
@@ -549,7 +563,8 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     })),
     tasks: [...state.nodes.values()].flatMap((n) =>
       [...n.tasks.values()].map((t) => ({ ...taskStatusJson(t), log: t.log }))
-    )
+    ),
+    k3s: k3s.snapshot()
   })
 
   const info: SimInfo = {
@@ -568,7 +583,8 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     sshPublicKey: clientKey.publicKey,
     guestSshPort: scenario.guestSshPort ?? 22,
     pveVersion: version,
-    imageOrigin: origin === undefined ? undefined : { url: `http://127.0.0.1:${origin.port}`, files: origin.list() }
+    imageOrigin: origin === undefined ? undefined : { url: `http://127.0.0.1:${origin.port}`, files: origin.list() },
+    k3sOrigin: k3s.origin.url
   }
 
   let stopped = false
@@ -584,6 +600,7 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
     clearFaults,
     setVmStatus,
     guestCommands,
+    k3sEvents: () => [...k3s.events],
     stop: async () => {
       if (stopped) return
       stopped = true

@@ -23,8 +23,17 @@ export {
 } from "./Guest.js"
 export { GuestManager } from "./GuestManager.js"
 export { ImageOrigin, syntheticSha256 } from "./ImageOrigin.js"
+export { INSTALL_SCRIPT as K3S_INSTALL_SCRIPT, k3sBinary } from "./k3s/K3sOrigin.js"
+export type { K3sEvent, K3sSnapshot } from "./k3s/K3sSim.js"
 export { PveError } from "./PveError.js"
-export { decodeScenario, parseScenario, parseSize, type Scenario, ScenarioSchema } from "./Scenario.js"
+export {
+  decodeScenario,
+  type K3sSpec,
+  parseScenario,
+  parseSize,
+  type Scenario,
+  ScenarioSchema
+} from "./Scenario.js"
 export {
   type RequestLogEntry,
   type SimHandle,

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto"
 import type { Socket } from "node:net"
-import type { Connection, ParsedKey, ServerChannel } from "ssh2"
+import type { Connection, ParsedKey, ServerChannel, SFTPWrapper } from "ssh2"
 import ssh2 from "ssh2"
 import { readsStdin } from "./Shell.js"
 
@@ -18,6 +18,8 @@ export interface SshServerOptions {
   readonly authorize: (user: string, key: { algo: string; data: Buffer }) => boolean
   readonly refuseAll?: () => boolean
   readonly exec: (user: string, command: string, stdin: Buffer) => Promise<ExecOutcome>
+  /** Serve the `sftp` subsystem for `user` (refused when absent). */
+  readonly sftp?: (user: string, sftp: SFTPWrapper) => void
 }
 
 export const parsePublicKeys = (lines: ReadonlyArray<string>): Array<ParsedKey> => {
@@ -74,6 +76,10 @@ export class SshServer {
           session.on("pty", (acc) => acc?.())
           session.on("env", (acc) => acc?.())
           session.on("shell", (_acc, reject) => reject?.())
+          session.on("sftp", (acc, reject) => {
+            if (opts.sftp === undefined) return reject?.()
+            opts.sftp(authedUser, acc())
+          })
           session.on("exec", (acc, _rej, info) => {
             const stream = acc()
             this.runExec(authedUser, info.command, stream)

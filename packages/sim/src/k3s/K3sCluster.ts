@@ -1,0 +1,158 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto"
+
+/** A parsed join token (k3s.md §2.2). */
+export type ParsedToken =
+  | { readonly _tag: "basic"; readonly caHash: string; readonly username: string; readonly password: string }
+  | { readonly _tag: "bootstrap"; readonly caHash: string; readonly id: string; readonly secret: string }
+  | { readonly _tag: "short"; readonly password: string }
+
+const BOOTSTRAP = /^([a-z0-9]{6})\.([a-z0-9]{16})$/
+
+/** `parseToken` of k3s: the error text is what k3s logs. */
+export const parseToken = (raw: string): ParsedToken | { readonly _tag: "error"; readonly message: string } => {
+  const token = raw.trim()
+  if (!token.startsWith("K10")) {
+    const b = BOOTSTRAP.exec(token)
+    if (b !== null) return { _tag: "bootstrap", caHash: "", id: b[1] as string, secret: b[2] as string }
+    return { _tag: "short", password: token }
+  }
+  const sep = token.indexOf("::")
+  if (sep < 0) return { _tag: "error", message: "invalid token format" }
+  const caHash = token.slice(3, sep)
+  if (caHash !== "" && caHash.length !== 64) return { _tag: "error", message: "invalid token CA hash length" }
+  const creds = token.slice(sep + 2)
+  const b = BOOTSTRAP.exec(creds)
+  if (b !== null) return { _tag: "bootstrap", caHash, id: b[1] as string, secret: b[2] as string }
+  const colon = creds.indexOf(":")
+  if (colon < 0) return { _tag: "error", message: "invalid token format" }
+  return { _tag: "basic", caHash, username: creds.slice(0, colon), password: creds.slice(colon + 1) }
+}
+
+export interface NodeRecord {
+  readonly name: string
+  readonly uid: string
+  role: "server" | "agent"
+  /** host the Node was registered from (`undefined` for nodes whose VM is gone) */
+  hostKey: string
+  ip: string
+  hostname: string
+  version: string
+  readonly createdAt: number
+  /** when Ready turns True (epoch ms) */
+  readyAt: number
+  /** when the kubelet stopped posting status (VM stopped/destroyed, unit stopped) */
+  lostAt: number | undefined
+  machineId: string
+  systemUUID: string
+  etcdName: string | undefined
+  args: ReadonlyArray<string>
+  env: Readonly<Record<string, string>>
+  resourceVersion: number
+}
+
+export interface SecretRecord {
+  readonly name: string
+  readonly hash: string
+  readonly createdAt: number
+  readonly uid: string
+}
+
+export interface EtcdMember {
+  readonly id: string
+  readonly name: string
+  readonly peerURL: string
+  readonly clientURL: string
+  /** learner until this epoch ms */
+  promoteAt: number
+}
+
+export interface BootstrapToken {
+  readonly id: string
+  readonly secret: string
+  readonly expiresAt: number | undefined
+  readonly description: string | undefined
+}
+
+export const passwordHash = (password: string): string =>
+  createHash("sha256").update(`k3s-node-password:${password.trim()}`).digest("hex")
+
+const hex = (n: number) => randomBytes(n).toString("hex")
+const alnum = (n: number) => {
+  const a = "abcdefghijklmnopqrstuvwxyz0123456789"
+  const b = randomBytes(n)
+  let s = ""
+  for (const x of b) s += a[x % a.length]
+  return s
+}
+
+/** One simulated k3s cluster: nodes, node-password secrets, etcd members, tokens (k3s.md §8.1). */
+export class K3sCluster {
+  readonly caHash = hex(32)
+  readonly nodes = new Map<string, NodeRecord>()
+  readonly secrets = new Map<string, SecretRecord>()
+  readonly etcdMembers: Array<EtcdMember> = []
+  readonly bootstrapTokens = new Map<string, BootstrapToken>()
+  private rv = 1000
+
+  constructor(
+    public version: string,
+    public serverPassword: string = hex(16)
+  ) {}
+
+  /** `K10<caHash>::server:<password>` */
+  get serverToken(): string {
+    return `K10${this.caHash}::server:${this.serverPassword}`
+  }
+
+  nextResourceVersion(): number {
+    this.rv += 1
+    return this.rv
+  }
+
+  createBootstrapToken(ttlMs: number | undefined, description: string | undefined, now: number): string {
+    const t: BootstrapToken = {
+      id: alnum(6),
+      secret: alnum(16),
+      expiresAt: ttlMs === undefined || ttlMs === 0 ? undefined : now + ttlMs,
+      description
+    }
+    this.bootstrapTokens.set(t.id, t)
+    return `K10${this.caHash}::${t.id}.${t.secret}`
+  }
+
+  /** Credentials check of the supervisor (401 when false). Servers accept only the server password. */
+  acceptsCredentials(t: ParsedToken, role: "server" | "agent", now: number): boolean {
+    if (t._tag === "short") return t.password === this.serverPassword
+    if (t._tag === "basic") return t.password === this.serverPassword && (role === "agent" || t.username === "server")
+    if (role === "server") return false
+    const b = this.bootstrapTokens.get(t.id)
+    return b !== undefined && b.secret === t.secret && (b.expiresAt === undefined || now < b.expiresAt)
+  }
+
+  isLearner(m: EtcdMember, now: number): boolean {
+    return now < m.promoteAt
+  }
+
+  addMember(nodeName: string, ip: string, promoteAt: number): EtcdMember {
+    const m: EtcdMember = {
+      id: BigInt(`0x${hex(8)}`).toString(10),
+      name: `${nodeName}-${hex(4)}`,
+      peerURL: `https://${ip}:2380`,
+      clientURL: `https://${ip}:2379`,
+      promoteAt
+    }
+    this.etcdMembers.push(m)
+    return m
+  }
+
+  removeMember(name: string): boolean {
+    const i = this.etcdMembers.findIndex((m) => m.name === name)
+    if (i < 0) return false
+    this.etcdMembers.splice(i, 1)
+    return true
+  }
+
+  newUid(): string {
+    return randomUUID()
+  }
+}

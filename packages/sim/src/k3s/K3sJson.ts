@@ -1,0 +1,216 @@
+import type { K3sCluster, NodeRecord, SecretRecord } from "./K3sCluster.js"
+
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z")
+
+/** Ready / NotReady / Unknown of a Node at `now` (k3s.md §4.3). */
+export const nodeReady = (n: NodeRecord, now: number, graceMs: number): "True" | "False" | "Unknown" => {
+  if (n.lostAt !== undefined && now - n.lostAt >= graceMs) return "Unknown"
+  return now >= n.readyAt ? "True" : "False"
+}
+
+const minor = (v: string) => /^v(\d+)\.(\d+)/.exec(v)
+
+/** A Node object as `kubectl get node <n> -o json` prints it (k3s.md §4.3). */
+export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: number): Record<string, unknown> => {
+  const ready = nodeReady(n, now, graceMs)
+  const readySince = ready === "Unknown" ? (n.lostAt ?? now) + graceMs : ready === "True" ? n.readyAt : n.createdAt
+  const beat = iso(ready === "Unknown" ? (n.lostAt ?? now) : now)
+  const cond = (type: string, okReason: string, okMessage: string) =>
+    ready === "Unknown"
+      ? {
+          lastHeartbeatTime: beat,
+          lastTransitionTime: iso(readySince),
+          message: "Kubelet stopped posting node status.",
+          reason: "NodeStatusUnknown",
+          status: "Unknown",
+          type
+        }
+      : {
+          lastHeartbeatTime: beat,
+          lastTransitionTime: iso(n.createdAt),
+          message: okMessage,
+          reason: okReason,
+          status: "False",
+          type
+        }
+  const readyCond =
+    ready === "Unknown"
+      ? { ...cond("Ready", "", ""), type: "Ready" }
+      : ready === "True"
+        ? {
+            lastHeartbeatTime: beat,
+            lastTransitionTime: iso(readySince),
+            message: "kubelet is posting ready status",
+            reason: "KubeletReady",
+            status: "True",
+            type: "Ready"
+          }
+        : {
+            lastHeartbeatTime: beat,
+            lastTransitionTime: iso(n.createdAt),
+            message:
+              "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+            reason: "KubeletNotReady",
+            status: "False",
+            type: "Ready"
+          }
+  const server = n.role === "server"
+  const m = minor(n.version)
+  const masterLabel = m !== null && (Number(m[1]) === 1 ? Number(m[2]) < 34 : false)
+  const labels: Record<string, string> = {
+    "beta.kubernetes.io/arch": "amd64",
+    "beta.kubernetes.io/instance-type": "k3s",
+    "beta.kubernetes.io/os": "linux",
+    "kubernetes.io/arch": "amd64",
+    "kubernetes.io/hostname": n.hostname,
+    "kubernetes.io/os": "linux",
+    "node.kubernetes.io/instance-type": "k3s"
+  }
+  if (server) {
+    labels["node-role.kubernetes.io/control-plane"] = "true"
+    if (n.etcdName !== undefined) labels["node-role.kubernetes.io/etcd"] = "true"
+    if (masterLabel) labels["node-role.kubernetes.io/master"] = "true"
+  }
+  const maskedArgs = n.args.map((a, i) => (n.args[i - 1] === "--token" || n.args[i - 1] === "-t" ? "********" : a))
+  const maskedEnv = Object.fromEntries(
+    Object.entries(n.env).map(([k, v]) => [k, /TOKEN/.test(k) ? "********" : v] as const)
+  )
+  const annotations: Record<string, string> = {
+    "alpha.kubernetes.io/provided-node-ip": n.ip,
+    "flannel.alpha.coreos.com/backend-data": '{"VNI":1,"VtepMAC":"2e:f7:d3:70:96:48"}',
+    "flannel.alpha.coreos.com/backend-type": "vxlan",
+    "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+    "flannel.alpha.coreos.com/public-ip": n.ip,
+    "k3s.io/hostname": n.hostname,
+    "k3s.io/internal-ip": n.ip,
+    "k3s.io/node-args": JSON.stringify(maskedArgs),
+    "k3s.io/node-config-hash": "JUNUKM5I4V4HTEWAT3JGPZBL537LFC7Q7Y3DUYSQMG6VQEE5FJRQ====",
+    "k3s.io/node-env": JSON.stringify(maskedEnv),
+    "node.alpha.kubernetes.io/ttl": "0",
+    "volumes.kubernetes.io/controller-managed-attach-detach": "true"
+  }
+  if (n.etcdName !== undefined) {
+    annotations["etcd.k3s.cattle.io/node-address"] = n.ip
+    annotations["etcd.k3s.cattle.io/node-name"] = n.etcdName
+  }
+  const idx = [...c.nodes.keys()].indexOf(n.name)
+  const cidr = `10.42.${Math.max(idx, 0)}.0/24`
+  const taints: Array<Record<string, string>> = []
+  if (ready === "False") taints.push({ effect: "NoSchedule", key: "node.kubernetes.io/not-ready" })
+  if (ready === "Unknown") {
+    const t = iso((n.lostAt ?? now) + graceMs)
+    taints.push({ effect: "NoSchedule", key: "node.kubernetes.io/unreachable", timeAdded: t })
+    taints.push({ effect: "NoExecute", key: "node.kubernetes.io/unreachable", timeAdded: t })
+  }
+  const resources = {
+    cpu: "2",
+    "ephemeral-storage": "38851017084",
+    "hugepages-1Gi": "0",
+    "hugepages-2Mi": "0",
+    memory: "1974468Ki",
+    pods: "110"
+  }
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      annotations,
+      creationTimestamp: iso(n.createdAt),
+      finalizers: ["wrangler.cattle.io/node"],
+      labels,
+      name: n.name,
+      resourceVersion: String(n.resourceVersion),
+      uid: n.uid
+    },
+    spec: {
+      podCIDR: cidr,
+      podCIDRs: [cidr],
+      providerID: `k3s://${n.name}`,
+      ...(taints.length > 0 ? { taints } : {})
+    },
+    status: {
+      addresses: [
+        { address: n.ip, type: "InternalIP" },
+        { address: n.hostname, type: "Hostname" }
+      ],
+      allocatable: resources,
+      capacity: { ...resources, "ephemeral-storage": "39937312Ki" },
+      conditions: [
+        cond("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        cond("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        cond("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        readyCond
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      nodeInfo: {
+        architecture: "amd64",
+        bootID: n.uid.split("").reverse().join(""),
+        containerRuntimeVersion: "containerd://1.7.22-k3s1",
+        kernelVersion: "6.8.0-49-generic",
+        kubeProxyVersion: n.version,
+        kubeletVersion: n.version,
+        machineID: n.machineId,
+        operatingSystem: "linux",
+        osImage: "Ubuntu 24.04.1 LTS",
+        systemUUID: n.systemUUID
+      }
+    }
+  }
+}
+
+export const secretJson = (s: SecretRecord, owner: { name: string; uid: string } | undefined) => ({
+  apiVersion: "v1",
+  data: { hash: Buffer.from(`$1:${s.hash}`).toString("base64") },
+  immutable: true,
+  kind: "Secret",
+  metadata: {
+    creationTimestamp: iso(s.createdAt),
+    name: s.name,
+    namespace: "kube-system",
+    ...(owner === undefined
+      ? {}
+      : { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: owner.name, uid: owner.uid }] }),
+    resourceVersion: "1",
+    uid: s.uid
+  },
+  type: "k3s.cattle.io/node-password"
+})
+
+const sortKeys = (v: unknown): unknown => {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(
+      Object.keys(v as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])])
+    )
+  return v
+}
+
+/** kubectl's JSON printer: keys sorted, 4-space indent, trailing newline. */
+export const kubectlJson = (v: unknown): string => `${JSON.stringify(sortKeys(v), null, 4)}\n`
+
+export const listJson = (items: ReadonlyArray<unknown>) => ({
+  apiVersion: "v1",
+  items,
+  kind: "List",
+  metadata: { resourceVersion: "" }
+})
+
+/** `kubectl get nodes` table (k3s.md §4.2). */
+export const nodesTable = (c: K3sCluster, now: number, graceMs: number): string => {
+  const rows = [...c.nodes.values()].map((n) => {
+    const ready = nodeReady(n, now, graceMs) === "True" ? "Ready" : "NotReady"
+    const j = nodeJson(c, n, now, graceMs) as { metadata: { labels: Record<string, string> } }
+    const roles = Object.keys(j.metadata.labels)
+      .filter((k) => k.startsWith("node-role.kubernetes.io/"))
+      .map((k) => k.slice("node-role.kubernetes.io/".length))
+      .sort()
+    const age = Math.max(0, Math.floor((now - n.createdAt) / 1000))
+    const ageText = age < 120 ? `${age}s` : age < 7200 ? `${Math.floor(age / 60)}m` : `${Math.floor(age / 3600)}h`
+    return [n.name, ready, roles.length === 0 ? "<none>" : roles.join(","), ageText, n.version]
+  })
+  const all = [["NAME", "STATUS", "ROLES", "AGE", "VERSION"], ...rows]
+  const widths = all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length))) ?? []
+  return `${all.map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n")}\n`
+}

@@ -1,0 +1,987 @@
+import { randomBytes } from "node:crypto"
+import { parse as parseYaml } from "yaml"
+import type { SimClock } from "../Clock.js"
+import type { Faults } from "../Faults.js"
+import type { GuestState } from "../Guest.js"
+import type { K3sSpec, Scenario } from "../Scenario.js"
+import type { SimState, VmState } from "../SimState.js"
+import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
+import { K3sCluster, type NodeRecord, type ParsedToken, parseToken, passwordHash } from "./K3sCluster.js"
+import { nodeReady } from "./K3sJson.js"
+import { binaryVersion, commitOf, K3sOrigin, k3sBinary } from "./K3sOrigin.js"
+
+export const BIN = "/usr/local/bin/k3s"
+export const TOKEN_DIR = "/var/lib/rancher/k3s/server"
+export const TOKEN_FILES = [`${TOKEN_DIR}/token`, `${TOKEN_DIR}/node-token`, `${TOKEN_DIR}/agent-token`]
+export const KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+export const CONFIG_YAML = "/etc/rancher/k3s/config.yaml"
+export const NODE_PASSWORD = "/etc/rancher/node/password"
+export const ETCD_NAME = `${TOKEN_DIR}/db/etcd/name`
+const ROOT_ONLY = { mode: 0o600, owner: "root" } as const
+
+/** One entry of the k3s activity list (`SimHandle.k3sEvents()`, `state().k3s.events`). */
+export interface K3sEvent {
+  /** epoch ms */
+  readonly at: number
+  readonly time: string
+  readonly kind:
+    | "cluster-init"
+    | "server-join-start"
+    | "server-join-finish"
+    | "server-join-failed"
+    | "agent-join-finish"
+    | "node-deleted"
+    | "secret-deleted"
+    | "etcd-member-removed"
+  readonly node: string
+  readonly vmid?: number
+  readonly detail?: string
+}
+
+export interface K3sSnapshot {
+  readonly version: string
+  readonly caHash: string
+  readonly nodes: ReadonlyArray<{
+    readonly name: string
+    readonly role: "server" | "agent"
+    readonly ready: "True" | "False" | "Unknown"
+    readonly ip: string
+    readonly version: string
+    readonly vmid: number | null
+    readonly createdAt: string
+  }>
+  readonly secrets: ReadonlyArray<{ readonly name: string; readonly createdAt: string }>
+  readonly etcdMembers: ReadonlyArray<{
+    readonly id: string
+    readonly name: string
+    readonly peerURL: string
+    readonly isLearner: boolean
+  }>
+  readonly events: ReadonlyArray<K3sEvent>
+  /** clusters started by a `--cluster-init`/server install that did not join the scenario's cluster */
+  readonly strayClusters: ReadonlyArray<{ readonly caHash: string; readonly nodes: ReadonlyArray<string> }>
+}
+
+export interface Installed {
+  readonly role: "server" | "agent"
+  readonly unit: string
+  /** k3s arguments (command word first), as in ExecStart */
+  readonly args: ReadonlyArray<string>
+}
+
+interface Attempt {
+  outcome: "pending" | "ready" | "failed"
+}
+
+/** The k3s side of one guest (one VM incarnation). */
+export interface K3sHost {
+  readonly key: string
+  readonly vmid: number
+  readonly guest: GuestState
+  installed: Installed | undefined
+  enabled: boolean
+  readonly journal: Array<string>
+  gen: number
+  attempt: Attempt | undefined
+  cluster: K3sCluster | undefined
+  restarts: number
+}
+
+interface RunConfig {
+  readonly role: "server" | "agent"
+  readonly args: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+  readonly serverUrl: string | undefined
+  readonly token: string | undefined
+  readonly nodeName: string
+  readonly clusterInit: boolean
+}
+
+const hex = (n: number) => randomBytes(n).toString("hex")
+/** etcd member names are `<node name>-<8 hex>` */
+const isMemberOf = (member: string, nodeName: string) =>
+  member.length === nodeName.length + 9 && member.startsWith(`${nodeName}-`) && /^[0-9a-f]{8}$/.test(member.slice(-8))
+const flipHash = (h: string) => (h === "" ? "0".repeat(64) : `${h.slice(0, -1)}${h.endsWith("0") ? "1" : "0"}`)
+
+/** `--flag value` / `--flag=value` lookup in k3s args. */
+export const flagValue = (args: ReadonlyArray<string>, names: ReadonlyArray<string>): string | undefined => {
+  let v: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    for (const n of names) {
+      if (a === n && i + 1 < args.length) v = args[i + 1]
+      else if (a.startsWith(`${n}=`)) v = a.slice(n.length + 1)
+    }
+  }
+  return v
+}
+
+/** Parse an env file (`K=V`, `K='V'`, `K="V"`). */
+export const parseEnvFile = (text: string | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line)
+    if (m === null) continue
+    let v = (m[2] as string).trim()
+    if ((v.startsWith("'") && v.endsWith("'")) || (v.startsWith('"') && v.endsWith('"'))) v = v.slice(1, -1)
+    out[m[1] as string] = v
+  }
+  return out
+}
+
+/** The simulated k3s world: clusters, per-guest hosts, the join state machine (k3s.md §8). */
+export class K3sSim {
+  readonly origin = new K3sOrigin()
+  readonly primary: K3sCluster
+  readonly stray: Array<K3sCluster> = []
+  readonly events: Array<K3sEvent> = []
+  readonly stableVersion: string
+  private readonly hosts = new WeakMap<GuestState, K3sHost>()
+  private readonly hostList: Array<K3sHost> = []
+  private serial = 0
+  private stopped = false
+  readonly t: {
+    readonly joinMs: number
+    readonly readyMs: number
+    readonly promotionMs: number
+    readonly retryMs: number
+    readonly passwordRetryMs: number
+    readonly restartMs: number
+    readonly graceMs: number
+  }
+
+  constructor(
+    spec: K3sSpec | undefined,
+    readonly state: SimState,
+    readonly clock: SimClock,
+    readonly faults: Faults
+  ) {
+    this.primary = new K3sCluster(spec?.version ?? "v1.30.5+k3s1", spec?.token)
+    this.stableVersion = spec?.stableVersion ?? "v1.31.5+k3s1"
+    this.t = {
+      joinMs: spec?.joinDelayMs ?? 5000,
+      readyMs: spec?.readyDelayMs ?? 10_000,
+      promotionMs: spec?.learnerPromotionDelayMs ?? 15_000,
+      retryMs: 2000,
+      passwordRetryMs: 5000,
+      restartMs: 5000,
+      graceMs: 40_000
+    }
+    state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
+  }
+
+  get version(): string {
+    return this.primary.version
+  }
+
+  now(): number {
+    return this.clock.now()
+  }
+
+  /** Sleep a simulated duration (at least a few real ms so that loops never spin). */
+  sleepSim(simMs: number): Promise<void> {
+    return this.clock.sleepReal(Math.max(5, this.clock.scaled(simMs)))
+  }
+
+  host(guest: GuestState): K3sHost {
+    let h = this.hosts.get(guest)
+    if (h === undefined) {
+      h = {
+        key: `${guest.vmid}#${++this.serial}`,
+        vmid: guest.vmid,
+        guest,
+        installed: undefined,
+        enabled: false,
+        journal: [],
+        gen: 0,
+        attempt: undefined,
+        cluster: undefined,
+        restarts: 0
+      }
+      this.hosts.set(guest, h)
+      this.hostList.push(h)
+    }
+    return h
+  }
+
+  hostByKey(key: string): K3sHost | undefined {
+    return this.hostList.find((h) => h.key === key)
+  }
+
+  /** The VM still runs this guest incarnation. */
+  alive(h: K3sHost): boolean {
+    const vm = this.state.vms.get(h.vmid)
+    return vm !== undefined && vm.guest === h.guest && vm.status === "running"
+  }
+
+  private live(h: K3sHost, gen: number): boolean {
+    return !this.stopped && h.gen === gen && this.alive(h)
+  }
+
+  unitState(h: K3sHost): string {
+    return h.installed === undefined ? "inactive" : (h.guest.services.get(h.installed.unit) ?? "inactive")
+  }
+
+  private setUnit(h: K3sHost, s: string): void {
+    if (h.installed !== undefined) h.guest.services.set(h.installed.unit, s)
+  }
+
+  event(kind: K3sEvent["kind"], node: string, vmid: number | undefined, detail?: string): void {
+    const at = this.now()
+    this.events.push({
+      at,
+      time: new Date(at).toISOString(),
+      kind,
+      node,
+      ...(vmid !== undefined ? { vmid } : {}),
+      ...(detail !== undefined ? { detail } : {})
+    })
+  }
+
+  // ---------------------------------------------------------------- journal
+
+  log(h: K3sHost, level: "info" | "warning" | "error" | "fatal", msg: string): void {
+    const time = new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z")
+    this.push(h, `time="${time}" level=${level} msg=${JSON.stringify(msg)}`)
+  }
+
+  /** a systemd line (no logrus prefix) */
+  sys(h: K3sHost, line: string): void {
+    this.push(h, line)
+  }
+
+  private push(h: K3sHost, line: string): void {
+    h.journal.push(line)
+    if (h.journal.length > 5000) h.journal.splice(0, h.journal.length - 5000)
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private vmFault(kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails", vmid: number) {
+    return this.faults.all().find((f) => f.kind === kind && (f.vmid === undefined || f.vmid === vmid))
+  }
+
+  downloadFails(vmid: number): boolean {
+    return this.vmFault("k3sDownloadFails", vmid) !== undefined
+  }
+
+  private hangs(h: K3sHost): boolean {
+    return this.vmFault("k3sInstallHang", h.vmid) !== undefined
+  }
+
+  private badTokenPart(h: K3sHost): "password" | "caHash" | undefined {
+    const f = this.vmFault("k3sBadToken", h.vmid)
+    return f === undefined ? undefined : f.kind === "k3sBadToken" ? (f.part ?? "password") : undefined
+  }
+
+  // ---------------------------------------------------------------- cluster lookups
+
+  clusters(): Array<K3sCluster> {
+    return [this.primary, ...this.stray]
+  }
+
+  /** The server answering `https://<host>:6443` for guests, or why not. */
+  findServer(url: string): { ok: true; cluster: K3sCluster; host: K3sHost } | { ok: false; hostPort: string } {
+    let u: URL | undefined
+    try {
+      u = new URL(url)
+    } catch {
+      u = undefined
+    }
+    const hostname = u?.hostname.replace(/^\[|\]$/g, "") ?? url
+    const port = u?.port === "" || u === undefined ? "443" : u.port
+    const hostPort = `${hostname}:${port}`
+    if (port !== "6443") return { ok: false, hostPort }
+    for (const h of this.hostList) {
+      if (h.installed?.role !== "server" || h.cluster === undefined || !this.alive(h)) continue
+      if (h.guest.ip !== hostname && h.guest.hostname !== hostname) continue
+      if (this.unitState(h) !== "active") continue
+      if (this.vmFault("k3sServerUnreachable", h.vmid) !== undefined) continue
+      return { ok: true, cluster: h.cluster, host: h }
+    }
+    return { ok: false, hostPort }
+  }
+
+  clusterOf(h: K3sHost): K3sCluster | undefined {
+    return h.cluster
+  }
+
+  // ---------------------------------------------------------------- host facts
+
+  private vmOf(h: K3sHost): VmState | undefined {
+    return this.state.vms.get(h.vmid)
+  }
+
+  systemUUID(h: K3sHost): string {
+    const smbios = this.vmOf(h)?.config.get("smbios1") ?? ""
+    const m = /(?:^|,)uuid=([0-9a-fA-F-]{36})/.exec(smbios)
+    if (m !== null) return (m[1] as string).toLowerCase()
+    const x = h.guest.machineId.padEnd(32, "0")
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`
+  }
+
+  binaryVersionOf(h: K3sHost): string | undefined {
+    const b = h.guest.files.get(BIN)
+    if (b === undefined) return undefined
+    return binaryVersion(b) ?? this.primary.version
+  }
+
+  /** `/etc/rancher/node/password`, created (0600) on first contact like k3s does. */
+  nodePassword(h: K3sHost): string {
+    const p = h.guest.files.get(NODE_PASSWORD)
+    if (p !== undefined && p.trim() !== "") return p.trim()
+    const pw = hex(16)
+    writeGuestFile(h.guest, NODE_PASSWORD, `${pw}\n`, ROOT_ONLY)
+    return pw
+  }
+
+  /** The effective k3s configuration at unit start: CLI flags > env file > config.yaml. */
+  runConfig(h: K3sHost): RunConfig {
+    const inst = h.installed as Installed
+    const env = parseEnvFile(h.guest.files.get(`/etc/systemd/system/${inst.unit}.service.env`))
+    let cfg: Record<string, unknown> = {}
+    try {
+      const y = parseYaml(h.guest.files.get(CONFIG_YAML) ?? "") as unknown
+      if (y !== null && typeof y === "object") cfg = y as Record<string, unknown>
+    } catch {
+      cfg = {}
+    }
+    const str = (k: string) => (typeof cfg[k] === "string" || typeof cfg[k] === "number" ? String(cfg[k]) : undefined)
+    const args = inst.args.slice(1)
+    const tokenFile = flagValue(args, ["--token-file"]) ?? env.K3S_TOKEN_FILE ?? str("token-file")
+    const fromFile = tokenFile === undefined ? undefined : h.guest.files.get(tokenFile)?.trim()
+    const token = flagValue(args, ["--token", "-t"]) ?? env.K3S_TOKEN ?? str("token") ?? fromFile
+    const serverUrl = flagValue(args, ["--server", "-s"]) ?? env.K3S_URL ?? str("server")
+    const nodeName = (
+      flagValue(args, ["--node-name"]) ??
+      env.K3S_NODE_NAME ??
+      str("node-name") ??
+      h.guest.hostname
+    ).toLowerCase()
+    const clusterInit =
+      args.includes("--cluster-init") || env.K3S_CLUSTER_INIT === "true" || cfg["cluster-init"] === true
+    return {
+      role: inst.role,
+      args: inst.args,
+      env,
+      serverUrl: serverUrl === "" ? undefined : serverUrl,
+      token: token === "" ? undefined : token,
+      nodeName,
+      clusterInit
+    }
+  }
+
+  // ---------------------------------------------------------------- unit control
+
+  /** Start (or restart) the unit: a new run of the state machine. */
+  start(h: K3sHost): Attempt {
+    h.gen += 1
+    const gen = h.gen
+    const attempt: Attempt = { outcome: "pending" }
+    h.attempt = attempt
+    this.setUnit(h, "activating")
+    this.sys(h, "Starting Lightweight Kubernetes...")
+    void this.run(h, gen, attempt)
+    return attempt
+  }
+
+  stop(h: K3sHost): void {
+    h.gen += 1
+    if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+    if (this.unitState(h) !== "inactive") {
+      this.sys(h, "Stopping Lightweight Kubernetes...")
+      this.sys(h, "Stopped Lightweight Kubernetes.")
+    }
+    this.setUnit(h, "inactive")
+    this.markLost(h)
+  }
+
+  /** Block until the attempt is ready or failed (forever for an agent that cannot join, like systemd). */
+  async wait(attempt: Attempt): Promise<"ready" | "failed"> {
+    while (attempt.outcome === "pending" && !this.stopped) await this.clock.sleepReal(20)
+    return attempt.outcome === "ready" ? "ready" : "failed"
+  }
+
+  private markLost(h: K3sHost): void {
+    for (const c of this.clusters())
+      for (const n of c.nodes.values()) if (n.hostKey === h.key && n.lostAt === undefined) n.lostAt = this.now()
+  }
+
+  private onVmEvent(vm: VmState, ev: "started" | "stopped" | "destroyed" | "changed"): void {
+    if (ev === "changed") return
+    for (const h of this.hostList) {
+      if (h.vmid !== vm.vmid) continue
+      if (ev === "started") {
+        if (vm.guest === h.guest && h.enabled && h.installed !== undefined && !this.stopped) this.start(h)
+      } else {
+        h.gen += 1
+        if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+        this.setUnit(h, "inactive")
+        this.markLost(h)
+      }
+    }
+  }
+
+  private ready(h: K3sHost, attempt: Attempt): void {
+    this.setUnit(h, "active")
+    attempt.outcome = "ready"
+    this.sys(h, "Started Lightweight Kubernetes.")
+  }
+
+  private fatal(h: K3sHost, gen: number, attempt: Attempt, msg: string): void {
+    const unit = h.installed?.unit ?? "k3s"
+    this.log(h, "fatal", msg)
+    this.sys(h, `${unit}.service: Main process exited, code=exited, status=1/FAILURE`)
+    this.sys(h, `${unit}.service: Failed with result 'exit-code'.`)
+    this.sys(h, "Failed to start Lightweight Kubernetes.")
+    attempt.outcome = "failed"
+    // Restart=always, RestartSec=5s: systemd shows the unit as activating (auto-restart)
+    this.setUnit(h, "activating")
+    void this.sleepSim(this.t.restartMs).then(() => {
+      if (!this.live(h, gen)) return
+      h.restarts += 1
+      this.sys(h, `${unit}.service: Scheduled restart job, restart counter is at ${h.restarts}.`)
+      this.start(h)
+    })
+  }
+
+  // ---------------------------------------------------------------- state machine (k3s.md §8.3)
+
+  private async run(h: K3sHost, gen: number, attempt: Attempt): Promise<void> {
+    try {
+      const cfg = this.runConfig(h)
+      const version = this.binaryVersionOf(h) ?? this.primary.version
+      if (cfg.role === "agent") {
+        this.log(h, "info", `Starting k3s agent ${version} (${commitOf(version)})`)
+        await this.runAgent(h, gen, attempt, cfg, version)
+      } else {
+        this.log(h, "info", `Starting k3s ${version} (${commitOf(version)})`)
+        await this.runServer(h, gen, attempt, cfg, version)
+      }
+    } catch (e) {
+      if (this.live(h, gen)) this.fatal(h, gen, attempt, `internal simulator error: ${(e as Error).message}`)
+    }
+  }
+
+  private async hangLoop(h: K3sHost, gen: number): Promise<boolean> {
+    while (this.hangs(h)) {
+      if (!this.live(h, gen)) return false
+      this.log(
+        h,
+        "info",
+        'Waiting for containerd startup: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix /run/k3s/containerd/containerd.sock: connect: no such file or directory"'
+      )
+      await this.sleepSim(this.t.retryMs)
+    }
+    return this.live(h, gen)
+  }
+
+  /** CA hash and credential check of a presented token against `cluster`; undefined when fine. */
+  private checkToken(
+    h: K3sHost,
+    tok: ParsedToken,
+    cluster: K3sCluster,
+    role: "server" | "agent"
+  ): { kind: "ca"; presented: string } | { kind: "401" } | undefined {
+    const bad = this.badTokenPart(h)
+    const hash = tok._tag === "short" ? "" : tok.caHash
+    const presented = bad === "caHash" ? flipHash(hash === "" ? cluster.caHash : hash) : hash
+    if (presented !== "" && presented !== cluster.caHash) return { kind: "ca", presented }
+    if (bad === "password" || !cluster.acceptsCredentials(tok, role, this.now())) return { kind: "401" }
+    return undefined
+  }
+
+  private async runAgent(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
+    const url = cfg.serverUrl
+    if (url === undefined) return this.fatal(h, gen, attempt, "Error: --server is required")
+    if (cfg.token === undefined) return this.fatal(h, gen, attempt, "Error: --token is required")
+    let warned = false
+    let cluster: K3sCluster
+    for (;;) {
+      if (!(await this.hangLoop(h, gen))) return
+      const tok = parseToken(cfg.token)
+      if (tok._tag === "error") {
+        this.log(h, "error", `Failed to validate connection to cluster at ${url}: ${tok.message}`)
+        await this.sleepSim(this.t.retryMs)
+        continue
+      }
+      const target = this.findServer(url)
+      if (!target.ok) {
+        this.log(
+          h,
+          "error",
+          `Failed to validate connection to cluster at ${url}: failed to get CA certs: Get "${url.replace(/\/+$/, "")}/cacerts": dial tcp ${target.hostPort}: connect: connection refused`
+        )
+        await this.sleepSim(this.t.retryMs)
+        continue
+      }
+      cluster = target.cluster
+      const bad = this.checkToken(h, tok, cluster, "agent")
+      if (bad?.kind === "ca") {
+        this.log(
+          h,
+          "error",
+          `Failed to validate connection to cluster at ${url}: token CA hash does not match the Cluster CA certificate hash: ${bad.presented} != ${cluster.caHash}`
+        )
+        await this.sleepSim(this.t.retryMs)
+        continue
+      }
+      if ((tok._tag === "short" || tok.caHash === "") && !warned) {
+        warned = true
+        this.log(
+          h,
+          "warning",
+          "Cluster CA certificate is not trusted by the host CA bundle, but the token does not include a CA hash. Use the full token from the server's node-token file to enable Cluster CA validation."
+        )
+      }
+      if (bad?.kind === "401") {
+        this.log(
+          h,
+          "info",
+          "Waiting to retrieve agent configuration; server is not ready: https://127.0.0.1:6444/v1-k3s/client-ca.crt: 401 Unauthorized"
+        )
+        await this.sleepSim(this.t.passwordRetryMs)
+        continue
+      }
+      const pw = this.nodePassword(h)
+      const secretName = `${cfg.nodeName}.node-password.k3s`
+      const secret = cluster.secrets.get(secretName)
+      if (secret !== undefined && secret.hash !== passwordHash(pw)) {
+        this.log(
+          h,
+          "info",
+          "Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"
+        )
+        await this.sleepSim(this.t.passwordRetryMs)
+        continue
+      }
+      if (secret === undefined)
+        cluster.secrets.set(secretName, {
+          name: secretName,
+          hash: passwordHash(pw),
+          createdAt: this.now(),
+          uid: cluster.newUid()
+        })
+      break
+    }
+    this.log(
+      h,
+      "info",
+      `Connecting to proxy url="wss://${url.replace(/^https:\/\//, "").replace(/\/+$/, "")}/v1-k3s/connect"`
+    )
+    await this.sleepSim(this.t.joinMs)
+    if (!(await this.hangLoop(h, gen))) return
+    h.cluster = cluster
+    this.registerNode(h, cluster, cfg, "agent", version, undefined)
+    this.log(h, "info", `Annotations and labels have been set successfully on node: ${cfg.nodeName}`)
+    this.log(h, "info", "k3s agent is up and running")
+    this.event("agent-join-finish", cfg.nodeName, h.vmid)
+    this.ready(h, attempt)
+  }
+
+  private async runServer(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
+    // an initialised etcd member: restart, --cluster-init / --server are ignored
+    const name = h.guest.files.get(ETCD_NAME)?.trim()
+    const own = h.cluster
+    if (own !== undefined && name !== undefined && own.etcdMembers.some((m) => m.name === name)) {
+      await this.sleepSim(this.t.joinMs)
+      if (!(await this.hangLoop(h, gen))) return
+      this.registerNode(h, own, cfg, "server", version, name)
+      this.log(h, "info", "k3s is up and running")
+      return this.ready(h, attempt)
+    }
+    if (cfg.serverUrl === undefined) return this.initCluster(h, gen, attempt, cfg, version)
+    const url = cfg.serverUrl
+    const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
+    if (tok === undefined)
+      return this.fatal(h, gen, attempt, "starting kubernetes: preparing server: token is required")
+    if (tok._tag === "error" || tok._tag === "bootstrap")
+      return this.fatal(
+        h,
+        gen,
+        attempt,
+        "failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>"
+      )
+    this.event("server-join-start", cfg.nodeName, h.vmid)
+    const failed = (msg: string) => {
+      this.event("server-join-failed", cfg.nodeName, h.vmid, msg)
+      this.fatal(h, gen, attempt, msg)
+    }
+    if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    const target = this.findServer(url)
+    if (!target.ok)
+      return failed(
+        `starting kubernetes: preparing server: failed to get CA certs: Get "${url.replace(/\/+$/, "")}/cacerts": dial tcp ${target.hostPort}: connect: connection refused`
+      )
+    const cluster = target.cluster
+    const bad = this.checkToken(h, tok, cluster, "server")
+    if (bad?.kind === "ca")
+      return failed(
+        `starting kubernetes: preparing server: token CA hash does not match the Cluster CA certificate hash: ${bad.presented} != ${cluster.caHash}`
+      )
+    if (bad?.kind === "401")
+      return failed(
+        `starting kubernetes: preparing server: ${url.replace(/\/+$/, "")}/v1-k3s/server-bootstrap: 401 Unauthorized`
+      )
+    this.log(h, "info", "Managed etcd cluster not yet initialized")
+    await this.sleepSim(this.t.joinMs)
+    if (!this.live(h, gen)) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    const now = this.now()
+    if (cluster.etcdMembers.some((m) => isMemberOf(m.name, cfg.nodeName))) {
+      removeGuestFile(h.guest, ETCD_NAME)
+      return failed("ETCD join failed: duplicate node name found, please use a unique name for this node")
+    }
+    if (cluster.etcdMembers.some((m) => cluster.isLearner(m, now)))
+      return failed("ETCD join failed: etcdserver: too many learner members in cluster")
+    const ip = h.guest.ip
+    if (cluster.etcdMembers.some((m) => m.peerURL === `https://${ip}:2380`))
+      return failed("ETCD join failed: etcdserver: Peer URLs already exists")
+    const others = cluster.etcdMembers.map((m) => `${m.name}=${m.peerURL}`)
+    const member = cluster.addMember(cfg.nodeName, ip, now + this.clock.scaled(this.t.promotionMs))
+    writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+    h.cluster = cluster
+    this.log(h, "info", `Adding member ${member.name}=${member.peerURL} to etcd cluster [${others.join(" ")}]`)
+    this.log(
+      h,
+      "info",
+      `Starting etcd to join cluster with members [${[...others, `${member.name}=${member.peerURL}`].join(" ")}]`
+    )
+    while (cluster.isLearner(member, this.now())) {
+      if (!this.live(h, gen)) {
+        cluster.removeMember(member.name)
+        return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
+      }
+      this.log(h, "info", "this server has not yet been promoted from learner to voting member")
+      await this.sleepSim(Math.min(this.t.promotionMs / 3, 5000))
+    }
+    if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    this.registerNode(h, cluster, cfg, "server", version, member.name)
+    this.writeServerFiles(h, cluster)
+    this.log(h, "info", "k3s is up and running")
+    this.event("server-join-finish", cfg.nodeName, h.vmid)
+    this.ready(h, attempt)
+  }
+
+  /** `--cluster-init` (or a server without `--server`) on a host without etcd data: a new cluster. */
+  private async initCluster(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
+    const empty = this.primary.nodes.size === 0 && this.primary.etcdMembers.length === 0
+    const cluster = empty ? this.primary : new K3sCluster(version)
+    if (cfg.token !== undefined) {
+      const tok = parseToken(cfg.token)
+      if (tok._tag === "bootstrap" || tok._tag === "error")
+        return this.fatal(
+          h,
+          gen,
+          attempt,
+          "failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>"
+        )
+      cluster.serverPassword = tok.password
+    }
+    if (!empty) this.stray.push(cluster)
+    this.log(h, "info", "Managed etcd cluster initializing")
+    await this.sleepSim(this.t.joinMs)
+    if (!(await this.hangLoop(h, gen))) return
+    const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
+    writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+    h.cluster = cluster
+    this.registerNode(h, cluster, cfg, "server", version, member.name)
+    this.writeServerFiles(h, cluster)
+    this.event("cluster-init", cfg.nodeName, h.vmid, empty ? "scenario cluster" : "a new, separate cluster")
+    this.log(h, "info", "k3s is up and running")
+    this.ready(h, attempt)
+  }
+
+  registerNode(
+    h: K3sHost,
+    cluster: K3sCluster,
+    cfg: Pick<RunConfig, "nodeName" | "args" | "env">,
+    role: "server" | "agent",
+    version: string,
+    etcdName: string | undefined,
+    readyAt?: number
+  ): NodeRecord {
+    const now = this.now()
+    const ready = readyAt ?? now + this.clock.scaled(this.t.readyMs)
+    const env = Object.fromEntries(Object.entries(cfg.env).filter(([k]) => k.startsWith("K3S_")))
+    let n = cluster.nodes.get(cfg.nodeName)
+    if (n === undefined) {
+      n = {
+        name: cfg.nodeName,
+        uid: cluster.newUid(),
+        role,
+        hostKey: h.key,
+        ip: h.guest.ip,
+        hostname: h.guest.hostname.toLowerCase(),
+        version,
+        createdAt: readyAt !== undefined ? Math.min(now, readyAt) : now,
+        readyAt: ready,
+        lostAt: undefined,
+        machineId: h.guest.machineId,
+        systemUUID: this.systemUUID(h),
+        etcdName,
+        args: cfg.args,
+        env,
+        resourceVersion: cluster.nextResourceVersion()
+      }
+      cluster.nodes.set(n.name, n)
+    } else {
+      const wasReady = n.hostKey === h.key && nodeReady(n, now, this.t.graceMs) === "True"
+      Object.assign(n, {
+        role,
+        hostKey: h.key,
+        ip: h.guest.ip,
+        hostname: h.guest.hostname.toLowerCase(),
+        version,
+        readyAt: wasReady ? n.readyAt : ready,
+        lostAt: undefined,
+        machineId: h.guest.machineId,
+        systemUUID: this.systemUUID(h),
+        etcdName,
+        args: cfg.args,
+        env,
+        resourceVersion: cluster.nextResourceVersion()
+      })
+    }
+    const secretName = `${n.name}.node-password.k3s`
+    const pw = this.nodePassword(h)
+    const existing = cluster.secrets.get(secretName)
+    if (existing === undefined)
+      cluster.secrets.set(secretName, {
+        name: secretName,
+        hash: passwordHash(pw),
+        createdAt: now,
+        uid: cluster.newUid()
+      })
+    else if (existing.hash !== passwordHash(pw) && role === "server")
+      this.log(
+        h,
+        "warning",
+        `Unable to verify password for node ${n.name}: hash does not match (NodePasswordValidationFailed)`
+      )
+    return n
+  }
+
+  writeServerFiles(h: K3sHost, cluster: K3sCluster): void {
+    for (const f of TOKEN_FILES) writeGuestFile(h.guest, f, `${cluster.serverToken}\n`, ROOT_ONLY)
+    writeGuestFile(h.guest, KUBECONFIG, kubeconfigYaml(cluster), ROOT_ONLY)
+  }
+
+  // ---------------------------------------------------------------- cluster operations (kubectl)
+
+  deleteNode(cluster: K3sCluster, name: string): boolean {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return false
+    cluster.nodes.delete(name)
+    const vmid = this.hostByKey(n.hostKey)?.vmid
+    this.event("node-deleted", name, vmid)
+    if (cluster.secrets.delete(`${name}.node-password.k3s`))
+      this.event("secret-deleted", `${name}.node-password.k3s`, vmid, "garbage-collected with its Node")
+    if (n.etcdName !== undefined && cluster.removeMember(n.etcdName))
+      this.event("etcd-member-removed", n.etcdName, vmid)
+    return true
+  }
+
+  deleteSecret(cluster: K3sCluster, name: string): boolean {
+    if (!cluster.secrets.delete(name)) return false
+    this.event("secret-deleted", name, undefined)
+    return true
+  }
+
+  // ---------------------------------------------------------------- scenario seeding
+
+  /** Existing k3s guests of the scenario: files, unit active, Node Ready, etcd voting members. */
+  seed(scenario: Scenario, simKeys: ReadonlyArray<string>): void {
+    const roles = new Map<number, { role: "server" | "agent"; clusterInit: boolean; nodeName?: string | undefined }>()
+    for (const id of scenario.k3s?.servers ?? []) roles.set(id, { role: "server", clusterInit: false })
+    for (const id of scenario.k3s?.agents ?? []) roles.set(id, { role: "agent", clusterInit: false })
+    for (const v of scenario.vms ?? [])
+      if (v.guest?.k3s !== undefined)
+        roles.set(v.vmid, {
+          role: v.guest.k3s.role,
+          clusterInit: v.guest.k3s.clusterInit === true,
+          nodeName: v.guest.k3s.nodeName
+        })
+    const order = [...roles.entries()].sort(
+      ([, a], [, b]) =>
+        Number(b.clusterInit) - Number(a.clusterInit) || (a.role === b.role ? 0 : a.role === "server" ? -1 : 1)
+    )
+    let first: K3sHost | undefined
+    const cluster = this.primary
+    const version = cluster.version
+    const since = this.now() - 3_600_000
+    for (const [vmid, r] of order) {
+      const vm = this.state.vms.get(vmid)
+      if (vm?.guest === undefined || vm.status !== "running") continue
+      const g = vm.guest
+      for (const k of simKeys) if (!g.authorizedKeys.includes(k)) g.authorizedKeys.push(k)
+      const h = this.host(g)
+      const nodeName = (r.nodeName ?? g.hostname).toLowerCase()
+      const serverUrl = first === undefined ? undefined : `https://${first.guest.ip}:6443`
+      const args =
+        r.role === "server"
+          ? serverUrl === undefined
+            ? ["server", "--cluster-init"]
+            : ["server", "--server", serverUrl]
+          : ["agent", "--server", serverUrl ?? "https://127.0.0.1:6443"]
+      const env: Record<string, string> = serverUrl === undefined ? {} : { K3S_TOKEN: cluster.serverToken }
+      writeInstallFiles(h.guest, r.role, r.role === "server" ? "k3s" : "k3s-agent", args, env, version)
+      h.installed = { role: r.role, unit: r.role === "server" ? "k3s" : "k3s-agent", args }
+      h.enabled = true
+      h.cluster = cluster
+      let etcdName: string | undefined
+      if (r.role === "server") {
+        const m = cluster.addMember(nodeName, g.ip, since)
+        etcdName = m.name
+        writeGuestFile(g, ETCD_NAME, `${m.name}\n`, ROOT_ONLY)
+        this.writeServerFiles(h, cluster)
+      }
+      const n = this.registerNode(h, cluster, { nodeName, args, env }, r.role, version, etcdName, since)
+      n.readyAt = since
+      this.setUnit(h, "active")
+      h.attempt = { outcome: "ready" }
+      const t = new Date(since).toISOString().replace(/\.\d{3}Z$/, "Z")
+      h.journal.push(
+        "Starting Lightweight Kubernetes...",
+        `time="${t}" level=info msg="Starting k3s${r.role === "agent" ? " agent" : ""} ${version} (${commitOf(version)})"`,
+        `time="${t}" level=info msg="${r.role === "agent" ? "k3s agent is up and running" : "k3s is up and running"}"`,
+        "Started Lightweight Kubernetes."
+      )
+      if (first === undefined && r.role === "server") first = h
+    }
+  }
+
+  snapshot(): K3sSnapshot {
+    const c = this.primary
+    const now = this.now()
+    return {
+      version: c.version,
+      caHash: c.caHash,
+      nodes: [...c.nodes.values()].map((n) => ({
+        name: n.name,
+        role: n.role,
+        ready: nodeReady(n, now, this.t.graceMs),
+        ip: n.ip,
+        version: n.version,
+        vmid: this.hostByKey(n.hostKey)?.vmid ?? null,
+        createdAt: new Date(n.createdAt).toISOString()
+      })),
+      secrets: [...c.secrets.values()].map((s) => ({ name: s.name, createdAt: new Date(s.createdAt).toISOString() })),
+      etcdMembers: c.etcdMembers.map((m) => ({
+        id: m.id,
+        name: m.name,
+        peerURL: m.peerURL,
+        isLearner: c.isLearner(m, now)
+      })),
+      events: [...this.events],
+      strayClusters: this.stray.map((s) => ({ caHash: s.caHash, nodes: [...s.nodes.keys()] }))
+    }
+  }
+
+  async listen(): Promise<void> {
+    await this.origin.listen("127.0.0.1", 0)
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true
+    await this.origin.close().catch(() => {})
+  }
+
+  isStopped(): boolean {
+    return this.stopped
+  }
+
+  /** Owner/mode check helper for commands. */
+  isRootOnly(guest: GuestState, path: string): boolean {
+    return fileMeta(guest, path).mode === 0o600
+  }
+}
+
+export const kubeconfigYaml = (c: K3sCluster): string => {
+  const b64 = (s: string) => Buffer.from(s).toString("base64")
+  return `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ${b64(`-----BEGIN CERTIFICATE-----\nsimulated k3s server CA ${c.caHash}\n-----END CERTIFICATE-----\n`)}
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: ${b64(`-----BEGIN CERTIFICATE-----\nsimulated admin ${c.caHash.slice(0, 16)}\n-----END CERTIFICATE-----\n`)}
+    client-key-data: ${b64(`-----BEGIN EC PRIVATE KEY-----\nsimulated ${c.caHash.slice(16, 32)}\n-----END EC PRIVATE KEY-----\n`)}
+`
+}
+
+const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
+
+export const unitFile = (unit: string, args: ReadonlyArray<string>): string => `[Unit]
+Description=Lightweight Kubernetes
+Documentation=https://k3s.io
+Wants=network-online.target
+After=network-online.target
+
+[Install]
+WantedBy=multi-user.target
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/%N
+EnvironmentFile=-/etc/sysconfig/%N
+EnvironmentFile=-/etc/systemd/system/${unit}.service.env
+KillMode=process
+Delegate=yes
+User=root
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/k3s \\
+${args.map((a) => `    ${sq(a)} \\`).join("\n")}
+
+`
+
+export const envFile = (env: Readonly<Record<string, string>>): string =>
+  Object.entries(env)
+    .map(([k, v]) => `${k}=${sq(v)}\n`)
+    .join("")
+
+/** The files install.sh leaves behind (binary, symlinks, scripts, unit, env file). */
+export const writeInstallFiles = (
+  g: GuestState,
+  role: "server" | "agent",
+  unit: string,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>>,
+  version: string | undefined
+): void => {
+  const exec = { mode: 0o755, owner: "root" }
+  if (version !== undefined) writeGuestFile(g, BIN, k3sBinary(version), exec)
+  for (const l of ["kubectl", "crictl", "ctr"])
+    if (!g.files.has(`/usr/local/bin/${l}`)) writeGuestFile(g, `/usr/local/bin/${l}`, "-> k3s\n", exec)
+  writeGuestFile(g, "/usr/local/bin/k3s-killall.sh", "#!/bin/sh\n# k3s-killall.sh (simulated)\n", exec)
+  writeGuestFile(
+    g,
+    `/usr/local/bin/${role === "server" ? "k3s" : unit}-uninstall.sh`,
+    `#!/bin/sh\n# ${unit}-uninstall.sh (simulated)\n`,
+    exec
+  )
+  writeGuestFile(g, `/etc/systemd/system/${unit}.service.env`, envFile(env), ROOT_ONLY)
+  writeGuestFile(g, `/etc/systemd/system/${unit}.service`, unitFile(unit, args), { mode: 0o644, owner: "root" })
+  writeGuestFile(g, `/etc/systemd/system/multi-user.target.wants/${unit}.service`, unitFile(unit, args), {
+    mode: 0o644,
+    owner: "root"
+  })
+}
