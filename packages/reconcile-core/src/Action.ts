@@ -60,6 +60,23 @@ export type Action =
       readonly name: string
       readonly reason: string
     }
+  | JoinAction
+
+/** The actions of phases 1–2 (image and VMs), executed by `apply`. */
+export type VmAction = Exclude<Action, JoinAction>
+
+/** Phase 3: make one VM a Ready member of k3s. */
+export interface JoinAction {
+  readonly _tag: "JoinK3s"
+  readonly node: string
+  readonly vm: string
+  readonly vmid: number
+  readonly ip: string
+  readonly role: "server" | "agent"
+  /** Delete the stale Node and `<name>.node-password.k3s`, and forget the old SSH host key, before joining. */
+  readonly rejoin: boolean
+  readonly reason: string
+}
 
 /** Something the plan reports without acting: why a VM or node is left alone. */
 export interface Finding {
@@ -89,5 +106,7 @@ export const describeAction = (action: Action): string => {
       return `start VM ${action.vmid} ${action.name} on ${action.node}`
     case "ResumeVm":
       return `resume VM ${action.vmid} ${action.name} on ${action.node}`
+    case "JoinK3s":
+      return `${action.rejoin ? "rejoin" : "join"} ${action.vm} (${action.ip}) to k3s as ${action.role === "server" ? "a server" : "an agent"}`
   }
 }

@@ -1,7 +1,8 @@
 import { type CreateVmOptions, type IpConfig, ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
 import { Clock, Deferred, Duration, Effect, Schedule } from "effect"
-import { type Action, describeAction, type VmSpec } from "./Action.js"
+import { type Action, describeAction, type VmAction, type VmSpec } from "./Action.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
+import { RejoinTag } from "./PlanK3s.js"
 
 /** A step of an action, as it happens: for progress display and `--json` event logs. */
 export type ApplyEvent =
@@ -64,7 +65,7 @@ const createOptions = (
   spec: VmSpec,
   vmid: number,
   cloudInit: DesiredCloudInit,
-  pendingTag: string
+  markTags: ReadonlyArray<string>
 ): CreateVmOptions => ({
   node: spec.node,
   vmid,
@@ -88,7 +89,7 @@ const createOptions = (
   agent: true,
   bootOrder: ["scsi0"],
   serialConsole: true,
-  tags: [...new Set([...spec.tags, pendingTag])].sort(),
+  tags: [...new Set([...spec.tags, ...markTags])].sort(),
   description: `Managed by homelab (role: ${spec.role}). Recreated from homelab.yaml when unhealthy; edit the config, not this VM.`
 })
 
@@ -101,7 +102,7 @@ const createOptions = (
  * concurrent run that creates the same name counts as done, never as a reason to make a second VM.
  */
 export const apply = Effect.fn("apply")(function* (
-  actions: ReadonlyArray<Action>,
+  actions: ReadonlyArray<VmAction>,
   desired: Desired,
   options: ApplyOptions = {}
 ) {
@@ -191,13 +192,15 @@ export const apply = Effect.fn("apply")(function* (
       return config === undefined ? undefined : { name: config.name, tags: config.tags }
     })
 
-  const create = (spec: VmSpec, candidates: ReadonlyArray<number>, index: number) =>
+  // A recreated VM is marked for a k3s rejoin (stale Node and password secret cleanup) until it has rejoined.
+  const create = (spec: VmSpec, candidates: ReadonlyArray<number>, index: number, rebuilt = false) =>
     Effect.gen(function* () {
       const pending = imageReady.get(spec.imageVolid)
       if (pending !== undefined) yield* Deferred.await(pending)
       for (const vmid of candidates) {
         yield* emit({ _tag: "ActionProgress", index, node: spec.node, step: `creating VM ${vmid} ${spec.name}` })
-        const created = yield* api.createVm(createOptions(spec, vmid, cloudInitOf(spec), desired.pendingTag)).pipe(
+        const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
+        const created = yield* api.createVm(createOptions(spec, vmid, cloudInitOf(spec), marks)).pipe(
           Effect.as(true),
           Effect.catchReason("ProxmoxError", "AlreadyExists", () => Effect.succeed(false))
         )
@@ -215,7 +218,7 @@ export const apply = Effect.fn("apply")(function* (
     })
 
   const run = (
-    action: Action,
+    action: VmAction,
     index: number
   ): Effect.Effect<{ detail: string; ip?: string | undefined }, ApplyFailure | ProxmoxError> => {
     switch (action._tag) {
@@ -261,7 +264,7 @@ export const apply = Effect.fn("apply")(function* (
           }
           yield* emit({ _tag: "ActionProgress", index, node, step: `destroying VM ${vmid} (purge)` })
           yield* api.destroyVm(node, vmid, { purge: true })
-          const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], index)
+          const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], index, true)
           return {
             detail: `VM ${r.vmid} ${spec.name} recreated${r.ip ? `, running at ${r.ip}` : ""}`,
             ...(r.ip ? { ip: r.ip } : {})
@@ -278,7 +281,7 @@ export const apply = Effect.fn("apply")(function* (
     }
   }
 
-  const byNode = new Map<string, Array<[Action, number]>>()
+  const byNode = new Map<string, Array<[VmAction, number]>>()
   actions.forEach((action, index) => {
     const list = byNode.get(action.node) ?? []
     list.push([action, index])

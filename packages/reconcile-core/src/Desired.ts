@@ -55,6 +55,27 @@ export interface DesiredNode {
   readonly vms: ReadonlyArray<DesiredVm>
 }
 
+/** Phase 3: the k3s cluster every VM joins, and how to reach the VMs. */
+export interface DesiredK3s {
+  /** The existing k3s server the token and the Node list come from (SSH), and its API address. */
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    readonly user: string
+    readonly apiPort: number
+  }
+  /** SSH user and port of the VMs (the cloud-init user). */
+  readonly vmUser: string
+  readonly vmSshPort: number
+  /** Pin a version; default: the servers' version. */
+  readonly version?: string | undefined
+  readonly installFlags: ReadonlyArray<string>
+  readonly installScriptUrl: string
+  /** Local folder with `k3s` and `install.sh` for airgap installs. */
+  readonly airgap?: string | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
 /** What the operator wants: the nodes, what each must hold, and the rules for getting there. */
 export interface Desired {
   readonly nodes: ReadonlyArray<DesiredNode>
@@ -69,4 +90,6 @@ export interface Desired {
   }
   /** VM names or VMIDs never to stop, delete or recreate, whatever their state. */
   readonly protect: ReadonlyArray<string | number>
+  /** Phase 3, when homelab.yaml has a `k3s:` section. */
+  readonly k3s?: DesiredK3s | undefined
 }

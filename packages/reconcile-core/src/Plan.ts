@@ -8,14 +8,14 @@ import {
   VmFacts,
   VmRequest
 } from "@homelab/vm-health"
-import type { Action, Finding, VmSpec } from "./Action.js"
+import type { Finding, VmAction, VmSpec } from "./Action.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
 /** The outcome of planning: ordered actions (each with its reason) and what is reported without acting. */
 export interface Plan {
-  readonly actions: ReadonlyArray<Action>
+  readonly actions: ReadonlyArray<VmAction>
   readonly findings: ReadonlyArray<Finding>
 }
 
@@ -131,7 +131,7 @@ const nodeFacts = (observed: Observed, node: ObservedNode): NodeFacts =>
  * finding. Recreates are capped by `desired.limits.maxRecreatePerRun` across the cluster.
  */
 export const plan = (desired: Desired, observed: Observed, options: PlanOptions): Plan => {
-  const actions: Array<Action> = []
+  const actions: Array<VmAction> = []
   const findings: Array<Finding> = []
   let recreates = 0
   const downloadedShared = new Set<string>()

@@ -64,7 +64,20 @@ export const desiredFromConfig = (
   pendingTag: PendingTag,
   vmidRange: config.vm.vmidRange ?? DefaultVmidRange,
   limits: { maxRecreatePerRun: config.safety.maxRecreatePerRun },
-  protect: [...config.safety.protect.names, ...config.safety.protect.vmids]
+  protect: [...config.safety.protect.names, ...config.safety.protect.vmids],
+  k3s:
+    config.k3s === undefined
+      ? undefined
+      : {
+          server: config.k3s.server,
+          vmUser: config.vm.user,
+          vmSshPort: config.vm.sshPort,
+          version: config.k3s.version,
+          installFlags: config.k3s.installFlags,
+          installScriptUrl: config.k3s.installScriptUrl,
+          airgap: config.k3s.airgap,
+          token: config.k3s.token
+        }
 })
 
 /** The vm-health policy the config's `health` section asks for. */

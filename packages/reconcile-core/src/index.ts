@@ -1,4 +1,12 @@
-export { type Action, describeAction, type Finding, isDestructive, type VmSpec } from "./Action.js"
+export {
+  type Action,
+  describeAction,
+  type Finding,
+  isDestructive,
+  type JoinAction,
+  type VmAction,
+  type VmSpec
+} from "./Action.js"
 export {
   type ApplyEvent,
   type ApplyOptions,
@@ -35,7 +43,7 @@ export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabCon
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
 export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
 export { nodeSshTarget, proxmoxClientConfig, type ResolvedConnections, sshOptions } from "./connections.js"
-export type { Desired, DesiredCloudInit, DesiredImage, DesiredNode, DesiredVm } from "./Desired.js"
+export type { Desired, DesiredCloudInit, DesiredImage, DesiredK3s, DesiredNode, DesiredVm } from "./Desired.js"
 export {
   DefaultVmidRange,
   desiredFromConfig,
@@ -54,4 +62,6 @@ export type {
   VmDetails
 } from "./Observed.js"
 export { type DetailsNeeded, detailsNeeded, imageVolid, type Plan, type PlanOptions, plan, vmSpec } from "./Plan.js"
+export { type K3sCandidate, type K3sPlan, planK3s, RejoinTag } from "./PlanK3s.js"
+export { applyK3s, planK3sPhase } from "./ReconcileK3s.js"
 export { vmidCandidates } from "./VmidCandidates.js"

@@ -82,6 +82,8 @@ export interface VmSettings {
   /** Lowercase, sorted, deduplicated; always contains `safety.requireTag`. */
   readonly tags: ReadonlyArray<string>
   readonly cpuType: string
+  /** SSH port of the VMs (default 22). */
+  readonly sshPort: number
   readonly vmidRange: { readonly lower: number; readonly upper: number } | undefined
 }
 

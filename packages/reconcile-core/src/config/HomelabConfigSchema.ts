@@ -235,6 +235,7 @@ export const VmSchema = Schema.Struct({
     "Extra PVE tags (normalised: lowercase, sorted, deduplicated); safety.requireTag is always added."
   ),
   cpuType: withDefault(patterned(cpuTypePattern, "a QEMU CPU model like host"), "host", "QEMU CPU type."),
+  sshPort: withDefault(port, 22, "SSH port of the VMs (k3s installs run over SSH to the VM's guest-agent IP)."),
   vmidRange: optional(
     Schema.Struct({
       lower: vmid.annotate({ description: "Lowest VM id to allocate." }),

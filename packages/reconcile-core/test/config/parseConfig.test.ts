@@ -46,6 +46,7 @@ describe("parseConfig defaults", () => {
         searchdomain: undefined,
         tags: ["homelab-managed"],
         cpuType: "host",
+        sshPort: 22,
         vmidRange: undefined
       })
       assert.deepStrictEqual(config.nodes, [

@@ -95,6 +95,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       searchdomain: vm.searchdomain,
       tags: normaliseTags([...vm.tags, requireTag]),
       cpuType: vm.cpuType,
+      sshPort: vm.sshPort,
       vmidRange: vm.vmidRange === undefined ? undefined : { ...vm.vmidRange }
     },
     nodes,
