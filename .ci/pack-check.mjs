@@ -22,13 +22,15 @@ for (const dir of dirs) {
   const packed = JSON.parse(execFileSync("tar", ["-xzOf", tarball, "package/package.json"], { encoding: "utf8" }))
   const fail = (msg) => failures.push(`${manifest.name}: ${msg}`)
   for (const f of files) {
-    if (!/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f)) fail(`unexpected file in tarball: ${f}`)
+    if (!/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f))
+      fail(`unexpected file in tarball: ${f}`)
   }
   if (!files.includes("package.json")) fail("no package.json in tarball")
   if (!files.some((f) => f.startsWith("dist/"))) fail("no dist/ in tarball")
   if (!files.includes("LICENSE")) fail("no LICENSE in tarball")
   const targets = []
-  const walk = (v) => (typeof v === "string" ? targets.push(v) : v && typeof v === "object" && Object.values(v).forEach(walk))
+  const walk = (v) =>
+    typeof v === "string" ? targets.push(v) : v && typeof v === "object" && Object.values(v).forEach(walk)
   walk(packed.exports)
   walk(packed.bin)
   for (const t of targets) {
