@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import path from "node:path"
+import { K3sJoin } from "@homelab/k3s-join"
 import { ProxmoxApi, ProxmoxClientConfig, type ProxmoxClientEvent } from "@homelab/proxmox-client"
 import { proxmoxClientConfig, sshOptions } from "@homelab/reconcile-core"
 import { SshClient, type SshEvent } from "@homelab/ssh"
@@ -41,8 +42,20 @@ export const proxmoxLayer = Effect.fn("proxmoxLayer")(function* (loaded: LoadedC
     onProxmoxEvent: (event: ProxmoxClientEvent) => onNotice({ _tag: "Proxmox", event }),
     onSshEvent: (event: SshEvent) => onNotice({ _tag: "Ssh", event })
   }
-  return ProxmoxApi.layer.pipe(
+  const proxmox = ProxmoxApi.layer.pipe(
     Layer.provide(ProxmoxClientConfig.layer(proxmoxClientConfig(config, resolved))),
     Layer.provide(SshClient.layerWith(sshOptions(config, resolved)))
   )
+  // k3s runs over SSH to the k3s server and to the VMs. VMs are new hosts by nature: their keys are trusted on first
+  // use (a rebuilt VM's old key is forgotten by the rejoin), unless host key checking is off altogether.
+  const k3sSsh = sshOptions(config, resolved)
+  const k3s = K3sJoin.layer.pipe(
+    Layer.provide(
+      SshClient.layerWith({
+        ...k3sSsh,
+        knownHosts: { ...k3sSsh.knownHosts, mode: config.ssh.knownHosts.mode === "off" ? "off" : "accept-new" }
+      })
+    )
+  )
+  return Layer.merge(proxmox, k3s)
 })

@@ -1,14 +1,18 @@
 import type { ProxmoxError } from "@homelab/proxmox-client"
 import {
+  type ApplyOutcome,
   type ApplyResult,
   apply,
+  applyK3s,
   type Desired,
   desiredFromConfig,
   healthPolicyFromConfig,
   isDestructive,
+  type K3sPlan,
   observe,
   type Plan,
-  plan
+  plan,
+  planK3sPhase
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
 import { Console, Effect } from "effect"
@@ -33,6 +37,8 @@ export interface RunOptions {
 export interface RunReport {
   readonly plan: Plan
   readonly result?: ApplyResult | undefined
+  /** Phase 3 (k3s membership), when homelab.yaml has a `k3s:` section. */
+  readonly k3s?: { readonly plan: K3sPlan; readonly outcomes: ReadonlyArray<ApplyOutcome> } | undefined
   readonly skippedForConfirmation: number
   readonly notices: ReadonlyArray<Notice>
 }
@@ -75,7 +81,30 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
     if (!options.json) {
       sink.line(renderPlan(p, { nodes: loaded.config.nodes.map((n) => n.name) }))
     }
-    if (options.dryRun || p.actions.length === 0) return { plan: p, skippedForConfirmation: 0, notices } as RunReport
+    const nodeNames = loaded.config.nodes.map((n) => n.name)
+    const k3sPhase = (applyNow: boolean) =>
+      Effect.gen(function* () {
+        if (desired.k3s === undefined) return undefined
+        const k3sPlan = yield* planK3sPhase(desired, desired.k3s, { only: options.only })
+        sink.line(
+          renderPlan(k3sPlan, {
+            nodes: nodeNames,
+            title: "k3s membership:",
+            noChanges: "k3s: every VM is a Ready member with the right role."
+          })
+        )
+        if (!applyNow || k3sPlan.actions.length === 0) return { plan: k3sPlan, outcomes: [] }
+        const outcomes = yield* applyK3s(k3sPlan.actions, desired.k3s, {
+          onEvent: (e) => Effect.sync(() => sink.event(e)),
+          indexOffset: 1000
+        })
+        return { plan: k3sPlan, outcomes }
+      })
+
+    if (options.dryRun || p.actions.length === 0) {
+      const k3s = yield* k3sPhase(!options.dryRun)
+      return { plan: p, skippedForConfirmation: 0, notices, k3s } as RunReport
+    }
 
     let actions = p.actions
     const destructive = actions.filter(isDestructive)
@@ -98,7 +127,8 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
       }
     }
     const result = yield* apply(actions, desired, { onEvent: (e) => Effect.sync(() => sink.event(e)) })
-    return { plan: p, result, skippedForConfirmation: skipped, notices } as RunReport
+    const k3s = yield* k3sPhase(true)
+    return { plan: p, result, skippedForConfirmation: skipped, notices, k3s } as RunReport
   }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => sink.done())))
   return yield* toCommandFailed(program as Effect.Effect<RunReport, ProxmoxError | SshError | CommandFailed>)
 })
@@ -107,12 +137,25 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
 export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" | "dryRun">) =>
   Effect.gen(function* () {
     const failed = report.result?.outcomes.filter((o) => o.status === "failed") ?? []
+    const joinsFailed = report.k3s?.outcomes.filter((o) => o.status === "failed") ?? []
     const blocking = report.plan.findings.filter((f) => f.severity === "error")
     if (options.json) {
       yield* Console.log(
         JSON.stringify(
           {
             plan: planJson(report.plan),
+            k3s:
+              report.k3s === undefined
+                ? undefined
+                : {
+                    plan: planJson(report.k3s.plan),
+                    outcomes: report.k3s.outcomes.map((o) => ({
+                      action: o.action._tag,
+                      node: o.action.node,
+                      status: o.status,
+                      detail: o.detail
+                    }))
+                  },
             outcomes: report.result?.outcomes.map((o) => ({
               action: o.action._tag,
               node: o.action.node,
@@ -127,9 +170,11 @@ export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" 
           2
         )
       )
-    } else if (report.result !== undefined) {
-      const done = report.result.outcomes.filter((o) => o.status === "done").length
-      yield* Console.log(`\nApplied ${done} of ${report.plan.actions.length} change(s).`)
+    } else if (report.result !== undefined || (report.k3s?.outcomes.length ?? 0) > 0) {
+      const outcomes = [...(report.result?.outcomes ?? []), ...(report.k3s?.outcomes ?? [])]
+      const done = outcomes.filter((o) => o.status === "done").length
+      const planned = report.plan.actions.length + (report.k3s?.plan.actions.length ?? 0)
+      yield* Console.log(`\nApplied ${done} of ${planned} change(s).`)
     }
     if (options.dryRun) {
       if (blocking.length > 0)
@@ -143,6 +188,12 @@ export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" 
       return yield* new CommandFailed({
         userMessage: `${nodes.length} node(s) did not converge: ${nodes.join(", ")} (see above); the others did.`,
         exitCode: ExitCode.Partial
+      })
+    }
+    if (joinsFailed.length > 0) {
+      return yield* new CommandFailed({
+        userMessage: `${joinsFailed.length} k3s join(s) failed: ${joinsFailed.map((o) => (o.action._tag === "JoinK3s" ? o.action.vm : o.action.node)).join(", ")} (see above); the other VMs are members.`,
+        exitCode: ExitCode.Join
       })
     }
     if (report.skippedForConfirmation > 0) {

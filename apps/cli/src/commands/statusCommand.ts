@@ -1,3 +1,4 @@
+import { type ClusterNode, evaluateMembership, K3sJoin, type K3sJoinError } from "@homelab/k3s-join"
 import { ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
 import { desiredFromConfig, healthPolicyFromConfig, observe } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
@@ -21,6 +22,8 @@ export interface StatusRow {
   readonly detail: string
   readonly ip: string | undefined
   readonly transport: string
+  /** k3s membership (`agent Ready`, `absent`, `server NotReady`, …); undefined without a `k3s:` section. */
+  readonly k3s?: string | undefined
 }
 
 /** One row per VM in homelab.yaml: where it is, its state, its health verdict and its IP. Read-only. */
@@ -34,6 +37,31 @@ export const collectStatus = Effect.fn("collectStatus")(function* (
   const program = Effect.gen(function* () {
     const api = yield* ProxmoxApi
     const observed = yield* observe(desired)
+    const k3sNodes: ReadonlyArray<ClusterNode> | string | undefined =
+      desired.k3s === undefined
+        ? undefined
+        : yield* (yield* K3sJoin)
+            .clusterNodes({
+              host: desired.k3s.server.host,
+              port: desired.k3s.server.port,
+              user: desired.k3s.server.user
+            })
+            .pipe(Effect.catch((e: K3sJoinError) => Effect.succeed(`unknown (${e.reason._tag})`)))
+    const membership = (name: string, role: "server" | "agent", ip: string | undefined): string | undefined => {
+      if (k3sNodes === undefined) return undefined
+      if (typeof k3sNodes === "string") return k3sNodes
+      const m = evaluateMembership(k3sNodes, { name, role, ip })
+      switch (m._tag) {
+        case "Absent":
+          return "absent"
+        case "Member":
+          return `${m.node.role} Ready`
+        case "NotReady":
+          return `${m.node.role} ${m.node.ready === "False" ? "NotReady" : `Ready=${m.node.ready}`}`
+        case "Mismatch":
+          return `mismatch: ${m.mismatches.map((x) => x.field).join(", ")}`
+      }
+    }
     const wanted = desired.nodes.flatMap((n) => n.vms.map((vm) => ({ node: n.name, vm })))
     return yield* Effect.forEach(
       wanted,
@@ -103,7 +131,8 @@ export const collectStatus = Effect.fn("collectStatus")(function* (
                       : "healthy",
             detail: report.message,
             ip,
-            transport: api.transportOf(match.node)
+            transport: api.transportOf(match.node),
+            k3s: membership(vm.name, vm.role, ip)
           } satisfies StatusRow
         }),
       { concurrency: 8 }
@@ -123,7 +152,8 @@ const paint = (health: string) =>
 
 /** The status table: node, VM, vmid, state, health, IP, transport. */
 export const renderStatus = (rows: ReadonlyArray<StatusRow>): string => {
-  const header = ["NODE", "VM", "VMID", "STATE", "HEALTH", "IP", "TRANSPORT"]
+  const withK3s = rows.some((r) => r.k3s !== undefined)
+  const header = ["NODE", "VM", "VMID", "STATE", "HEALTH", "IP", "TRANSPORT", ...(withK3s ? ["K3S"] : [])]
   const cells = rows.map((r) => [
     r.node,
     r.vm,
@@ -131,7 +161,8 @@ export const renderStatus = (rows: ReadonlyArray<StatusRow>): string => {
     r.state,
     r.health,
     r.ip ?? "-",
-    r.transport === "ssh" ? "ssh (fallback)" : "api"
+    r.transport === "ssh" ? "ssh (fallback)" : "api",
+    ...(withK3s ? [r.k3s ?? "-"] : [])
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)))
   const line = (c: ReadonlyArray<string>, colour = false) =>

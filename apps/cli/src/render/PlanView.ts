@@ -1,17 +1,27 @@
-import { type Action, describeAction, type Finding, isDestructive, type Plan } from "@homelab/reconcile-core"
+import { type Action, describeAction, type Finding, isDestructive } from "@homelab/reconcile-core"
+
+/** A plan of any phase: actions with reasons, and findings. */
+export interface PlanLike {
+  readonly actions: ReadonlyArray<Action>
+  readonly findings: ReadonlyArray<Finding>
+}
+
 import pc from "picocolors"
 
 const mark = (f: Finding): string =>
   f.severity === "error" ? pc.red("✗") : f.severity === "warning" ? pc.yellow("!") : pc.dim("·")
 
 /** The plan as a person reads it: actions per node with their reasons, then what is left alone and why. */
-export const renderPlan = (plan: Plan, context: { readonly nodes: ReadonlyArray<string> }): string => {
+export const renderPlan = (
+  plan: PlanLike,
+  context: { readonly nodes: ReadonlyArray<string>; readonly title?: string; readonly noChanges?: string }
+): string => {
   const lines: Array<string> = []
   const width = Math.max(4, ...context.nodes.map((n) => n.length))
   if (plan.actions.length === 0) {
-    lines.push(pc.green("No changes: every node holds the image and a healthy VM."))
+    lines.push(pc.green(context.noChanges ?? "No changes: every node holds the image and a healthy VM."))
   } else {
-    lines.push(pc.bold("Plan:"))
+    lines.push(pc.bold(context.title ?? "Plan:"))
     let previous = ""
     for (const action of plan.actions) {
       const node = action.node === previous ? "" : action.node
@@ -33,7 +43,7 @@ export const renderPlan = (plan: Plan, context: { readonly nodes: ReadonlyArray<
   return lines.join("\n")
 }
 
-export const summary = (plan: Plan): string => {
+export const summary = (plan: PlanLike): string => {
   const destructive = plan.actions.filter(isDestructive).length
   const errors = plan.findings.filter((f) => f.severity === "error").length
   const parts = [`${plan.actions.length} change(s)`]
@@ -43,7 +53,7 @@ export const summary = (plan: Plan): string => {
 }
 
 /** Plain data for `--json`: secrets are Redacted inside actions and print as "<redacted>". */
-export const planJson = (plan: Plan) => ({
+export const planJson = (plan: PlanLike) => ({
   changes: plan.actions.length,
   destructive: plan.actions.filter(isDestructive).length,
   actions: plan.actions.map((a: Action) => ({ ...a, description: describeAction(a), destructive: isDestructive(a) })),
