@@ -1,14 +1,17 @@
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { type SimHandle, startSimPromise } from "../../src/index.js"
 import { until } from "../helpers.js"
-import { k3sScenario, run, TOKEN } from "./k3sHelpers.js"
+import { closeConnections, k3sScenario, run, TOKEN } from "./k3sHelpers.js"
 
 describe("an existing k3s server guest", () => {
   let sim: SimHandle
   beforeAll(async () => {
     sim = await startSimPromise(k3sScenario({ secondServer: true }))
   })
-  afterAll(() => sim.stop())
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
 
   it("keeps the token files root-only: a plain cat is denied, sudo -n cat works", async () => {
     for (const f of ["token", "node-token", "agent-token"]) {

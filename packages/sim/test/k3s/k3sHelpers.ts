@@ -39,13 +39,21 @@ export const k3sScenario = (opts: { secondServer?: boolean; faults?: Scenario["f
         status: "stopped" as const,
         ip: "127.78.0.35",
         config: { net0: "virtio=BC:24:11:00:00:05,bridge=vmbr0", sshkeys: encodeURIComponent(testKey.publicKey) }
+      },
+      {
+        vmid: 306,
+        node: "pve",
+        name: "k3s-server-2",
+        status: "stopped" as const,
+        ip: "127.78.0.36",
+        config: { net0: "virtio=BC:24:11:00:00:06,bridge=vmbr0", sshkeys: encodeURIComponent(testKey.publicKey) }
       }
     ],
     k3s: {
       version: "v1.30.5+k3s1",
       token: TOKEN,
       joinDelayMs: 2000,
-      readyDelayMs: 3000,
+      readyDelayMs: 30_000,
       learnerPromotionDelayMs: 6000
     },
     faults: opts.faults ?? []
@@ -75,7 +83,18 @@ const connect = (host: string, port: number, privateKey: string, user: string) =
     c.connect({ host, port, username: user, privateKey, readyTimeout: 5000 })
   })
 
-/** Run one command on a guest over real SSH; when `timeoutMs` passes the connection is closed (`timedOut`). */
+const pool = new Map<string, Promise<InstanceType<typeof Client>>>()
+
+/** Close the pooled connections (afterAll). */
+export const closeConnections = async () => {
+  for (const c of pool.values()) (await c.catch(() => undefined))?.end()
+  pool.clear()
+}
+
+/**
+ * Run one command on a guest over real SSH (one pooled connection per guest); when `timeoutMs` passes the connection
+ * is closed (`timedOut`), as an SSH client with a command timeout does.
+ */
 export const run = async (
   sim: SimHandle,
   vmid: number,
@@ -83,10 +102,22 @@ export const run = async (
   opts: { stdin?: string; timeoutMs?: number; privateKey?: string; user?: string } = {}
 ): Promise<ExecResult> => {
   const { host, port } = await guestAddr(sim, vmid)
-  const c = await connect(host, port, opts.privateKey ?? testKey.privateKey, opts.user ?? "ubuntu")
+  const key = `${host}:${port}:${opts.user ?? "ubuntu"}`
+  let conn = pool.get(key)
+  if (conn === undefined) {
+    conn = connect(host, port, opts.privateKey ?? testKey.privateKey, opts.user ?? "ubuntu")
+    pool.set(key, conn)
+    const p = conn
+    void p.then(
+      (c) => c.on("close", () => pool.get(key) === p && pool.delete(key)),
+      () => pool.delete(key)
+    )
+  }
+  const c = await conn
   return new Promise((resolve, reject) => {
     c.exec(command, (err, stream) => {
       if (err) {
+        pool.delete(key)
         c.end()
         reject(err)
         return
@@ -100,6 +131,7 @@ export const run = async (
           ? undefined
           : setTimeout(() => {
               timedOut = true
+              pool.delete(key)
               c.end()
               resolve({ stdout, stderr, code, timedOut })
             }, opts.timeoutMs)
@@ -114,7 +146,6 @@ export const run = async (
       })
       stream.on("close", () => {
         if (timer !== undefined) clearTimeout(timer)
-        c.end()
         if (!timedOut) resolve({ stdout, stderr, code, timedOut })
       })
       stream.end(opts.stdin ?? "")

@@ -1,0 +1,208 @@
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { type SimHandle, startSimPromise } from "../../src/index.js"
+import { until } from "../helpers.js"
+import { closeConnections, journal, k3sScenario, nodeOf, run, serverToken, upload, writeToken } from "./k3sHelpers.js"
+
+const SERVER = "https://127.78.0.10:6443"
+const installLine = (extraEnv = "") =>
+  `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true ${extraEnv}sh /tmp/k3s-install.sh agent --server ${SERVER}`
+
+describe("agent joins over real SSH", () => {
+  let sim: SimHandle
+  let token = ""
+  beforeAll(async () => {
+    sim = await startSimPromise(k3sScenario())
+    token = await serverToken(sim)
+    assert.match(token, /^K10[0-9a-f]{64}::server:/)
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("online: curl get.k3s.io → script with INSTALL_K3S_SKIP_START → systemctl start --no-block → Node → Ready", async () => {
+    assert.strictEqual((await writeToken(sim, 301, token)).code, 0)
+    const dl = await run(sim, 301, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    assert.deepStrictEqual([dl.code, dl.stderr], [0, ""])
+    const inst = await run(sim, 301, installLine())
+    assert.strictEqual(inst.code, 0)
+    assert.strictEqual(
+      inst.stdout,
+      [
+        "Using v1.30.5+k3s1 as release",
+        "Downloading hash https://github.com/k3s-io/k3s/releases/download/v1.30.5+k3s1/sha256sum-amd64.txt",
+        "Downloading binary https://github.com/k3s-io/k3s/releases/download/v1.30.5+k3s1/k3s",
+        "Verifying binary download",
+        "Installing k3s to /usr/local/bin/k3s",
+        "Skipping installation of SELinux RPM",
+        "Creating /usr/local/bin/kubectl symlink to k3s",
+        "Creating /usr/local/bin/crictl symlink to k3s",
+        "Creating /usr/local/bin/ctr symlink to k3s",
+        "Creating killall script /usr/local/bin/k3s-killall.sh",
+        "Creating uninstall script /usr/local/bin/k3s-agent-uninstall.sh",
+        "env: Creating environment file /etc/systemd/system/k3s-agent.service.env",
+        "systemd: Creating service file /etc/systemd/system/k3s-agent.service",
+        "systemd: Enabling k3s-agent unit",
+        ""
+      ]
+        .map((l) => (l === "" ? "" : `[INFO]  ${l}`))
+        .join("\n")
+    )
+    assert.strictEqual(
+      inst.stderr,
+      "Created symlink /etc/systemd/system/multi-user.target.wants/k3s-agent.service → /etc/systemd/system/k3s-agent.service.\n"
+    )
+    assert.deepStrictEqual((await run(sim, 301, "systemctl is-active k3s-agent")).stdout, "inactive\n")
+    assert.strictEqual(nodeOf(sim, "worker-1"), undefined)
+
+    const started = Date.now()
+    const start = await run(sim, 301, "sudo -n systemctl start --no-block k3s-agent")
+    assert.deepStrictEqual([start.code, start.stdout, start.stderr], [0, "", ""])
+    assert.isBelow(Date.now() - started, 2000)
+    await until(async () => ((await run(sim, 301, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
+    // the unit is ready once the Node exists; Ready=True follows after the CNI delay
+    assert.strictEqual(nodeOf(sim, "worker-1")?.ready, "False")
+    await until(async () => (nodeOf(sim, "worker-1")?.ready === "True" ? true : undefined))
+    const node = JSON.parse(
+      (await run(sim, 200, "sudo -n /usr/local/bin/k3s kubectl get node worker-1 -o json")).stdout
+    ) as { metadata: { labels: Record<string, string> }; status: { addresses: Array<{ address: string }> } }
+    assert.strictEqual(node.status.addresses[0]?.address, "127.78.0.31")
+    assert.isUndefined(node.metadata.labels["node-role.kubernetes.io/control-plane"])
+    const j = await journal(sim, 301, "k3s-agent")
+    assert.include(j, 'level=info msg="k3s agent is up and running"')
+    assert.notInclude(j, token.slice(token.indexOf("server:")))
+    // the token never reached the request log (it travelled on stdin)
+    const log = JSON.stringify(sim.requests())
+    assert.include(log, "sudo -n systemctl start --no-block k3s-agent")
+    assert.notInclude(log, token.split("::server:")[1] as string)
+    assert.ok(sim.k3sEvents().some((e) => e.kind === "agent-join-finish" && e.node === "worker-1" && e.vmid === 301))
+  })
+
+  it("airgap: install.sh and the binary uploaded over SFTP, INSTALL_K3S_SKIP_DOWNLOAD=true", async () => {
+    const script = Buffer.from(await (await fetch(`${sim.info.k3sOrigin}/`)).arrayBuffer())
+    const binary = Buffer.from(
+      await (await fetch(`${sim.info.k3sOrigin}/k3s-io/k3s/releases/download/v1.30.5+k3s1/k3s`)).arrayBuffer()
+    )
+    await upload(sim, 302, "/tmp/k3s-install.sh", script, 0o755)
+    await upload(sim, 302, "/tmp/k3s-join-k3s.bin", binary, 0o755)
+    let denied: unknown
+    await upload(sim, 302, "/usr/local/bin/k3s", binary, 0o755).catch((e: unknown) => {
+      denied = e
+    })
+    assert.match(String(denied), /Permission denied/)
+    const ls = await run(sim, 302, "cat /tmp/k3s-install.sh")
+    assert.strictEqual(ls.stdout, script.toString("utf8"))
+    const placed = await run(
+      sim,
+      302,
+      "sudo -n install -m 755 /tmp/k3s-join-k3s.bin /usr/local/bin/k3s && rm -f /tmp/k3s-join-k3s.bin"
+    )
+    assert.deepStrictEqual([placed.code, placed.stderr], [0, ""])
+    assert.strictEqual((await writeToken(sim, 302, token)).code, 0)
+    const inst = await run(sim, 302, installLine("INSTALL_K3S_SKIP_DOWNLOAD=true "))
+    assert.strictEqual(inst.code, 0)
+    assert.match(
+      inst.stdout,
+      /^\[INFO\] {2}Skipping k3s download and verify\n\[INFO\] {2}Skipping installation of SELinux RPM\n/
+    )
+    assert.notInclude(inst.stdout, "Downloading")
+    assert.strictEqual((await run(sim, 302, "sudo -n systemctl start --no-block k3s-agent")).code, 0)
+    await until(async () => (nodeOf(sim, "worker-2") !== undefined ? true : undefined))
+    assert.strictEqual((await run(sim, 302, "/usr/local/bin/k3s --version")).stdout.split(" ")[2], "v1.30.5+k3s1")
+  })
+
+  it("a wrong token loops on 401 / CA hash errors and the unit never becomes active", async () => {
+    const [, pw] = token.split("::server:") as [string, string]
+    await writeToken(sim, 303, token.replace(pw, "wrong-password"))
+    await run(sim, 303, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    assert.strictEqual((await run(sim, 303, installLine())).code, 0)
+    await run(sim, 303, "sudo -n systemctl start --no-block k3s-agent")
+    const unauthorized =
+      'level=info msg="Waiting to retrieve agent configuration; server is not ready: https://127.0.0.1:6444/v1-k3s/client-ca.crt: 401 Unauthorized"'
+    await until(async () => ((await journal(sim, 303, "k3s-agent")).split(unauthorized).length > 3 ? true : undefined))
+    assert.strictEqual((await run(sim, 303, "systemctl is-active k3s-agent")).stdout, "activating\n")
+
+    // the right password but the CA hash of another cluster (fault): the CA check fails first
+    await writeToken(sim, 303, token)
+    await sim.addFaults([{ kind: "k3sBadToken", vmid: 303, part: "caHash" }])
+    await until(async () =>
+      /Failed to validate connection to cluster at https:\/\/127\.78\.0\.10:6443: token CA hash does not match the Cluster CA certificate hash: [0-9a-f]{64} != [0-9a-f]{64}/.test(
+        await journal(sim, 303, "k3s-agent")
+      )
+        ? true
+        : undefined
+    )
+    assert.strictEqual((await run(sim, 303, "systemctl is-active k3s-agent")).code, 3)
+    assert.strictEqual(nodeOf(sim, "cp-2"), undefined)
+    // k3s reads its token at start: with the fault gone, a restart picks up the corrected config.yaml
+    await sim.clearFaults({ kind: "k3sBadToken" })
+    assert.strictEqual((await run(sim, 303, "sudo -n systemctl restart --no-block k3s-agent")).code, 0)
+    await until(async () => ((await run(sim, 303, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
+    assert.ok(nodeOf(sim, "cp-2") !== undefined)
+  })
+
+  it("server unreachable: connection refused lines; an install without SKIP_START blocks until the client gives up", async () => {
+    await sim.addFaults([{ kind: "k3sServerUnreachable" }])
+    await writeToken(sim, 304, token)
+    await run(sim, 304, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    const t0 = Date.now()
+    const blocked = await run(
+      sim,
+      304,
+      `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 sh /tmp/k3s-install.sh agent --server ${SERVER}`,
+      { timeoutMs: 1500 }
+    )
+    assert.strictEqual(blocked.timedOut, true)
+    assert.isAtLeast(Date.now() - t0, 1500)
+    assert.strictEqual((await run(sim, 304, "systemctl is-active k3s-agent")).stdout, "activating\n")
+    assert.include(
+      await journal(sim, 304, "k3s-agent"),
+      'level=error msg="Failed to validate connection to cluster at https://127.78.0.10:6443: failed to get CA certs: Get \\"https://127.78.0.10:6443/cacerts\\": dial tcp 127.78.0.10:6443: connect: connection refused"'
+    )
+    await sim.clearFaults({ kind: "k3sServerUnreachable" })
+    await until(async () => ((await run(sim, 304, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
+  })
+
+  it("install hang: the unit never becomes ready and the install blocks", async () => {
+    await sim.addFaults([{ kind: "k3sInstallHang", vmid: 304 }])
+    const blocked = await run(
+      sim,
+      304,
+      `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_FORCE_RESTART=true sh /tmp/k3s-install.sh agent --server ${SERVER}`,
+      { timeoutMs: 1000 }
+    )
+    assert.strictEqual(blocked.timedOut, true)
+    assert.strictEqual((await run(sim, 304, "systemctl is-active k3s-agent")).stdout, "activating\n")
+    assert.include(await journal(sim, 304, "k3s-agent"), "Waiting for containerd startup")
+    await sim.clearFaults({ kind: "k3sInstallHang" })
+  })
+
+  it("a rebuilt VM with the same hostname is rejected until the stale secret is deleted, then joins", async () => {
+    sim.setVmStatus(301, { status: "stopped" })
+    sim.setVmStatus(305, { status: "running" })
+    assert.strictEqual((await run(sim, 305, "hostname")).stdout, "worker-1\n")
+    assert.strictEqual((await run(sim, 305, "test -e /etc/rancher/node/password")).code, 1)
+    await writeToken(sim, 305, token)
+    await run(sim, 305, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    assert.strictEqual((await run(sim, 305, installLine())).code, 0)
+    await run(sim, 305, "sudo -n systemctl start --no-block k3s-agent")
+    await until(async () =>
+      (await journal(sim, 305, "k3s-agent")).includes(
+        "Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"
+      )
+        ? true
+        : undefined
+    )
+    assert.strictEqual((await run(sim, 305, "systemctl is-active k3s-agent")).stdout, "activating\n")
+    assert.strictEqual(nodeOf(sim, "worker-1")?.vmid, 301)
+    const del = await run(
+      sim,
+      200,
+      "sudo -n /usr/local/bin/k3s kubectl -n kube-system delete secret worker-1.node-password.k3s --ignore-not-found"
+    )
+    assert.strictEqual(del.stdout, 'secret "worker-1.node-password.k3s" deleted\n')
+    await until(async () => ((await run(sim, 305, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
+    assert.strictEqual(nodeOf(sim, "worker-1")?.vmid, 305)
+    assert.strictEqual((await run(sim, 305, "test -e /etc/rancher/node/password")).code, 0)
+  })
+})
