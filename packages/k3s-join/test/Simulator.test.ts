@@ -1,0 +1,248 @@
+/**
+ * End to end against `@homelab/sim`: real SSH into simulated guests that answer like k3s hosts (k3s.md §8).
+ */
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import type { Scenario, SimHandle } from "@homelab/sim"
+import { startSim } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import { generateKeyPair } from "@homelab/ssh/testing"
+import { Context, type Duration, Effect, Layer, Redacted, Result } from "effect"
+import { K3sJoin } from "../src/K3sJoin.js"
+import type { K3sHost, K3sJoinEvent } from "../src/K3sJoinOptions.js"
+import { tempDir } from "./support/setup.js"
+
+const key = generateKeyPair("ed25519")
+const SIM_TOKEN = "s3cr3t-sim-token-0123456789abcdef"
+
+const guestVm = (
+  vmid: number,
+  name: string,
+  ip: string,
+  status: "running" | "stopped" = "running",
+  k3s?: { readonly role: "server" | "agent"; readonly clusterInit?: boolean }
+) => ({
+  vmid,
+  node: "pve",
+  name,
+  status,
+  ip,
+  config: { net0: `virtio=BC:24:11:00:00:${String(vmid % 100).padStart(2, "0")},bridge=vmbr0`, cores: 2 },
+  guest: { hostname: name, user: "ubuntu", authorizedKeys: [key.public], ...(k3s === undefined ? {} : { k3s }) }
+})
+
+/** A stopped VM with the same name as a running one: started later, it is the "rebuilt" host (cloud-init key). */
+const rebuiltTwin = (vmid: number, name: string, ip: string) => ({
+  vmid,
+  node: "pve",
+  name,
+  status: "stopped" as const,
+  ip,
+  config: {
+    net0: `virtio=BC:24:11:00:01:${String(vmid % 100).padStart(2, "0")},bridge=vmbr0`,
+    sshkeys: encodeURIComponent(key.public)
+  }
+})
+
+/** One existing server (vmid 200), a second one (202), plain Ubuntu guests, and rebuilt twins (305, 306) stopped. */
+const scenario = (faults: Scenario["faults"] = []): Scenario => ({
+  pveVersion: "8.4.1",
+  nodes: [
+    {
+      name: "pve",
+      apiPort: 0,
+      sshPort: 0,
+      address: "127.0.0.1",
+      bridges: [{ name: "vmbr0" }],
+      storages: [{ id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "200G" }]
+    }
+  ],
+  timeScale: 0.01,
+  timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 0 },
+  guestSshPort: 0,
+  vms: [
+    guestVm(200, "k3s-server", "127.78.1.10", "running", { role: "server", clusterInit: true }),
+    guestVm(202, "k3s-server-2", "127.78.1.12", "running", { role: "server" }),
+    guestVm(301, "worker-1", "127.78.1.31"),
+    guestVm(302, "worker-2", "127.78.1.32"),
+    guestVm(303, "cp-3", "127.78.1.33"),
+    guestVm(304, "cp-4", "127.78.1.34"),
+    rebuiltTwin(305, "worker-1", "127.78.1.35"),
+    rebuiltTwin(306, "k3s-server-2", "127.78.1.36")
+  ],
+  k3s: {
+    version: "v1.30.5+k3s1",
+    token: SIM_TOKEN,
+    joinDelayMs: 2000,
+    readyDelayMs: 5000,
+    learnerPromotionDelayMs: 3000
+  },
+  faults
+})
+
+const setup = (faults: Scenario["faults"] = [], ready: Duration.Input = "20 seconds") =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir
+    const sim = yield* startSim(scenario(faults))
+    const events: Array<K3sJoinEvent> = []
+    const layer = K3sJoin.layerWith({
+      timeouts: { pollInterval: "20 millis", ready, command: "10 seconds" },
+      onEvent: (event) => events.push(event)
+    }).pipe(
+      Layer.provide(
+        SshClient.layerWith({
+          auth: { privateKey: Redacted.make(key.private) },
+          knownHosts: { mode: "accept-new", path: path.join(dir, "known_hosts") },
+          connectTimeout: "5 seconds"
+        })
+      )
+    )
+    const k3s = Context.get(yield* Layer.build(layer), K3sJoin)
+    /** The guest's SSH endpoint (guests start listening shortly after the VM runs). */
+    const target = (vmid: number) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < 500; i++) {
+          const vm = sim.state().vms.find((v) => v.vmid === vmid)
+          if (typeof vm?.ip === "string" && typeof vm.guestSshPort === "number") {
+            return { host: vm.ip, port: vm.guestSshPort, user: "ubuntu" } satisfies K3sHost
+          }
+          yield* Effect.sleep("10 millis")
+        }
+        return yield* Effect.die(new Error(`vm ${vmid} has no SSH endpoint`))
+      })
+    return { sim, k3s, events, target, server: yield* target(200) }
+  })
+
+const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
+
+describe("K3sJoin against @homelab/sim", () => {
+  it.live(
+    "joinAll: two servers one at a time and two agents; then already members; the token never on a command line",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, server } = yield* setup()
+        const outcomes = yield* k3s.joinAll([
+          { server, host: yield* target(303), role: "server" },
+          { server, host: yield* target(304), role: "server" },
+          { server, host: yield* target(301), role: "agent" },
+          { server, host: yield* target(302), role: "agent" }
+        ])
+        assert.deepStrictEqual(
+          outcomes.map((o) =>
+            Result.isSuccess(o.result) ? `${o.result.success._tag} ${o.result.success.node}` : o.result.failure.message
+          ),
+          ["Joined cp-3", "Joined cp-4", "Joined worker-1", "Joined worker-2"]
+        )
+        for (const [name, role, ip] of [
+          ["cp-3", "server", "127.78.1.33"],
+          ["cp-4", "server", "127.78.1.34"],
+          ["worker-1", "agent", "127.78.1.31"],
+          ["worker-2", "agent", "127.78.1.32"]
+        ] as const) {
+          const node = simNode(sim, name)
+          assert.deepStrictEqual([node?.role, node?.ready, node?.ip, node?.version], [role, "True", ip, "v1.30.5+k3s1"])
+        }
+        // servers joined strictly one after the other: start, finish, start, finish
+        const serverJoins = sim
+          .k3sEvents()
+          .filter((e) => e.kind === "server-join-start" || e.kind === "server-join-finish")
+          .map((e) => `${e.kind} ${e.node}`)
+        assert.deepStrictEqual(serverJoins, [
+          "server-join-start cp-3",
+          "server-join-finish cp-3",
+          "server-join-start cp-4",
+          "server-join-finish cp-4"
+        ])
+        assert.deepStrictEqual(sim.state().k3s.strayClusters, [])
+
+        const before = sim.requests().length
+        const again = yield* k3s.ensureMember({ server, host: yield* target(301), role: "agent" })
+        assert.strictEqual(again._tag, "AlreadyMember")
+        const log = JSON.stringify(sim.requests().slice(before))
+        assert.notMatch(log, /install|curl|systemctl start|systemctl restart|delete/)
+
+        const everything = JSON.stringify(sim.requests())
+        assert.notInclude(everything, SIM_TOKEN)
+        assert.include(everything, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml")
+      }),
+    60_000
+  )
+
+  it.live(
+    "a rebuilt agent: an ordinary join reports NodePasswordRejected; rebuilt: true cleans up and joins",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, server } = yield* setup()
+        const first = yield* k3s.ensureMember({ server, host: yield* target(301), role: "agent" })
+        assert.strictEqual(first._tag, "Joined")
+        sim.setVmStatus(301, { status: "stopped" })
+        sim.setVmStatus(305, { status: "running" })
+        const rebuiltHost = yield* target(305)
+        const error = yield* Effect.flip(k3s.ensureMember({ server, host: rebuiltHost, role: "agent" }))
+        assert.strictEqual(error.reason._tag, "NodePasswordRejected", error.message)
+        assert.strictEqual(simNode(sim, "worker-1")?.ip, "127.78.1.31")
+        const rejoined = yield* k3s.ensureMember({ server, host: rebuiltHost, role: "agent", rebuilt: true })
+        assert.deepStrictEqual([rejoined._tag, rejoined.cleanedUp], ["Joined", true])
+        assert.deepStrictEqual([simNode(sim, "worker-1")?.ip, simNode(sim, "worker-1")?.vmid], ["127.78.1.35", 305])
+      }),
+    60_000
+  )
+
+  it.live(
+    "a rebuilt server: DuplicateEtcdMember until rebuilt: true removes the stale Node (and its etcd member)",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, server } = yield* setup()
+        sim.setVmStatus(202, { status: "stopped" })
+        sim.setVmStatus(306, { status: "running" })
+        const error = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(306), role: "server" }))
+        assert.strictEqual(error.reason._tag, "DuplicateEtcdMember", error.message)
+        const rejoined = yield* k3s.ensureMember({ server, host: yield* target(306), role: "server", rebuilt: true })
+        assert.strictEqual(rejoined._tag, "Joined")
+        assert.strictEqual(simNode(sim, "k3s-server-2")?.ip, "127.78.1.36")
+        const members = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-"))
+        assert.strictEqual(members.length, 1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "faults: a wrong token is BadToken, a CA hash mismatch is CaHashMismatch, a download failure is InstallFailed",
+    () =>
+      Effect.gen(function* () {
+        const { k3s, target, server } = yield* setup([
+          { kind: "k3sBadToken", vmid: 301, part: "password" },
+          { kind: "k3sBadToken", vmid: 302, part: "caHash" },
+          { kind: "k3sDownloadFails", vmid: 303 }
+        ])
+        const bad = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(301), role: "agent" }))
+        assert.isTrue(bad.reason._tag === "BadToken" && bad.reason.kind === "Unauthorized")
+        const ca = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(302), role: "agent" }))
+        assert.strictEqual(ca.reason._tag, "CaHashMismatch")
+        const download = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(303), role: "agent" }))
+        assert.isTrue(download.reason._tag === "InstallFailed" && download.reason.exitCode === 22)
+      }),
+    60_000
+  )
+
+  it.live(
+    "faults: an unreachable server and a hanging unit end at the deadline (ServerUnreachable, Timeout)",
+    () =>
+      Effect.gen(function* () {
+        const { k3s, target, server } = yield* setup(
+          [
+            { kind: "k3sServerUnreachable", vmid: 200 },
+            { kind: "k3sInstallHang", vmid: 302 }
+          ],
+          "1500 millis"
+        )
+        const unreachable = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(301), role: "agent" }))
+        assert.strictEqual(unreachable.reason._tag, "ServerUnreachable")
+        const hang = yield* Effect.flip(
+          k3s.ensureMember({ server: yield* target(202), host: yield* target(302), role: "agent" })
+        )
+        assert.strictEqual(hang.reason._tag, "Timeout", hang.message)
+      }),
+    60_000
+  )
+})
