@@ -2,7 +2,9 @@ import type { Scenario } from "./Scenario.js"
 
 /**
  * The built-in demo homelab: four PVE 8.4 nodes on loopback with ephemeral ports, stock storages and bridges, an image
- * origin with an Ubuntu cloud image, and guest SSH on 127.77.0.x:2222. Returned fresh on each call so callers can tweak it.
+ * origin with an Ubuntu cloud image, guest SSH on 127.77.0.x:2222, and an existing k3s server VM (`k3s-server`, vmid
+ * 200 on `pve`, 127.77.0.5, user `ubuntu` with the simulator's SSH key). Returned fresh on each call so callers can
+ * tweak it.
  */
 export const demoScenario = (): Scenario => {
   const nineContent = false
@@ -67,7 +69,27 @@ export const demoScenario = (): Scenario => {
         storages: storages(1800)
       }
     ],
-    vms: [],
+    vms: [
+      // an existing k3s server (not managed by the reconciler): k3s is running, token files and Node are in place
+      {
+        vmid: 200,
+        node: "pve",
+        name: "k3s-server",
+        status: "running",
+        uptime: 14 * 86_400,
+        ip: "127.77.0.5",
+        config: {
+          cores: 2,
+          memory: "4096",
+          agent: "1",
+          net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0",
+          scsi0: "local-lvm:vm-200-disk-0,size=32G",
+          ipconfig0: "ip=127.77.0.5/8,gw=127.0.0.1"
+        },
+        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+      }
+    ],
+    k3s: { version: "v1.30.5+k3s1" },
     imageOrigin: {
       files: [
         { path: "/noble/current/noble-server-cloudimg-amd64.img", size: "64M" },
