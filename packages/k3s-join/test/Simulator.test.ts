@@ -1,10 +1,11 @@
 /**
  * End to end against `@homelab/sim`: real SSH into simulated guests that answer like k3s hosts (k3s.md §8).
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import type { Scenario, SimHandle } from "@homelab/sim"
-import { startSim } from "@homelab/sim"
+import { K3S_INSTALL_SCRIPT, k3sBinary, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
 import { Context, type Duration, Effect, Layer, Redacted, Result } from "effect"
@@ -202,6 +203,29 @@ describe("K3sJoin against @homelab/sim", () => {
         assert.strictEqual(simNode(sim, "k3s-server-2")?.ip, "127.78.1.36")
         const members = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-"))
         assert.strictEqual(members.length, 1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "airgap: the install script and binary from a local cache are uploaded over SFTP, nothing is downloaded",
+    () =>
+      Effect.gen(function* () {
+        const cache = yield* tempDir
+        fs.writeFileSync(path.join(cache, "install.sh"), K3S_INSTALL_SCRIPT)
+        fs.writeFileSync(path.join(cache, "k3s"), k3sBinary("v1.30.5+k3s1"))
+        const { sim, k3s, target, server } = yield* setup([{ kind: "k3sDownloadFails" }])
+        const result = yield* k3s.ensureMember({
+          server,
+          host: yield* target(302),
+          role: "agent",
+          airgap: { dir: cache }
+        })
+        assert.strictEqual(result._tag, "Joined")
+        assert.strictEqual(simNode(sim, "worker-2")?.ready, "True")
+        const commands = JSON.stringify(sim.requests())
+        assert.include(commands, "INSTALL_K3S_SKIP_DOWNLOAD=true")
+        assert.notInclude(commands, "curl -sfL")
       }),
     60_000
   )
