@@ -7,6 +7,8 @@ export default defineConfig({
     environment: "node",
     passWithNoTests: true,
     testTimeout: 30_000,
-    hookTimeout: 30_000
+    hookTimeout: 30_000,
+    // the SSH client reports every host key it records (accept-new); not useful in test output
+    onConsoleLog: (log) => !log.includes("ssh: added ")
   }
 })
