@@ -98,9 +98,14 @@ export class GuestCommands {
     })
     this.register("sudo", async (c) => {
       const args = [...c.argv.slice(1)]
-      while (args[0]?.startsWith("-")) args.shift()
+      let preserveEnv = false
+      while (args[0]?.startsWith("-")) {
+        const flag = args.shift() as string
+        if (flag === "-E" || flag === "--preserve-env" || /^-[a-zA-Z]*E/.test(flag)) preserveEnv = true
+      }
       if (args.length === 0) return { stdout: "", stderr: "usage: sudo -h | -K | -k | -V\n", code: 1 }
-      return c.run(args, "root")
+      // sudo resets the environment (env_reset) unless -E; `sudo A=b cmd` and `sudo env A=b cmd` still set variables
+      return this.run(c.guest, args, "root", c.stdin, preserveEnv ? c.env : {}, c.sleep)
     })
     this.register("systemctl", (c) => {
       const args = c.argv.slice(1).filter((a) => !a.startsWith("-"))
