@@ -390,7 +390,7 @@ const make = (options: K3sJoinOptions) =>
       const secrets = [request.token.value]
 
       // 1. the token, on stdin, into a root-only file
-      yield* emit({ _tag: "Step", host: host.host, step: "token", detail: CONFIG_PATH })
+      yield* emit({ _tag: "Step", host: host.host, step: "write-token", detail: CONFIG_PATH })
       const written = yield* run(
         host,
         writeRootFileCommand(CONFIG_PATH),

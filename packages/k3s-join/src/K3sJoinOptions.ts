@@ -82,6 +82,7 @@ export type K3sJoinEvent =
         | "forget-host-key"
         | "cleanup"
         | "token"
+        | "write-token"
         | "download"
         | "upload"
         | "install"

@@ -398,10 +398,18 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
-  it.live("too many learners is waited for, then reported as TooManyLearners at the deadline", () =>
+  it.live("too many learners is waited for (a Waiting event), then reported as TooManyLearners at the deadline", () =>
     Effect.gen(function* () {
-      const error = yield* failing("server", { failWith: journal.learners() }, "300 millis")
+      const { k3s, events } = yield* harness({ timeouts: { pollInterval: "10 millis", ready: "300 millis" } })
+      const { cluster, server } = yield* clusterSetup
+      const { host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12", { failWith: journal.learners() })
+      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "server" }))
       assert.strictEqual(error.reason._tag, "TooManyLearners")
+      const waiting = events.filter((e) => e._tag === "Waiting")
+      assert.isAbove(waiting.length, 0)
+      assert.isTrue(waiting.every((e) => e._tag === "Waiting" && e.failure === "TooManyLearners"))
+      const steps = events.flatMap((e) => (e._tag === "Step" ? [e.step] : []))
+      assert.deepStrictEqual(steps, ["inspect", "token", "write-token", "download", "install", "start", "wait-ready"])
     })
   )
 
