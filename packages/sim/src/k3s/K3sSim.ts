@@ -398,7 +398,7 @@ export class K3sSim {
 
   /** Block until the attempt is ready or failed (forever for an agent that cannot join, like systemd). */
   async wait(attempt: Attempt): Promise<"ready" | "failed"> {
-    while (attempt.outcome === "pending" && !this.stopped) await this.clock.sleepReal(20)
+    while (attempt.outcome === "pending" && !this.stopped) await this.clock.sleepReal(50)
     return attempt.outcome === "ready" ? "ready" : "failed"
   }
 

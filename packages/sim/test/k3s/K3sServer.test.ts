@@ -144,6 +144,19 @@ describe("an existing k3s server guest", () => {
         : undefined
     })
     assert.strictEqual(res.k3s.version, "v1.30.5+k3s1")
+    const added = await fetch(`${sim.info.admin}/faults`, {
+      method: "POST",
+      body: JSON.stringify({ kind: "k3sBadToken", vmid: 301, part: "caHash" })
+    })
+    assert.strictEqual(added.status, 200)
+    assert.deepStrictEqual(sim.faults(), [{ kind: "k3sBadToken", vmid: 301, part: "caHash" }])
+    const bad = await fetch(`${sim.info.admin}/faults`, {
+      method: "POST",
+      body: JSON.stringify({ kind: "k3sBadToken", part: "x" })
+    })
+    assert.strictEqual(bad.status, 400)
+    await fetch(`${sim.info.admin}/faults?kind=k3sBadToken`, { method: "DELETE" })
+    assert.deepStrictEqual(sim.faults(), [])
     assert.deepStrictEqual(res.k3s.nodes, [{ ...res.k3s.nodes[0], name: "k3s-server", ready: "True" }])
   })
 })

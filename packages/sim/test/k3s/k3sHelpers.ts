@@ -155,31 +155,28 @@ export const run = async (
 
 /** Upload like `@homelab/ssh` does: temporary name in the same directory, chmod, rename over the target. */
 export const upload = async (sim: SimHandle, vmid: number, path: string, data: Buffer, mode: number) => {
+  await run(sim, vmid, "true")
   const { host, port } = await guestAddr(sim, vmid)
-  const c = await connect(host, port, testKey.privateKey, "ubuntu")
-  try {
-    await new Promise<void>((resolve, reject) => {
-      c.sftp((err, sftp) => {
-        if (err) return reject(err)
-        const dir = path.slice(0, path.lastIndexOf("/"))
-        const base = path.slice(path.lastIndexOf("/") + 1)
-        const temp = `${dir}/.${base}.abc123.tmp`
-        sftp.writeFile(temp, data, { mode, flag: "wx" }, (e1) => {
-          if (e1) return reject(e1)
-          sftp.chmod(temp, mode, (e2) => {
-            if (e2) return reject(e2)
-            sftp.rename(temp, path, (e3) => {
-              if (e3) return reject(e3)
-              sftp.end()
-              resolve()
-            })
+  const c = await (pool.get(`${host}:${port}:ubuntu`) as Promise<InstanceType<typeof Client>>)
+  await new Promise<void>((resolve, reject) => {
+    c.sftp((err, sftp) => {
+      if (err) return reject(err)
+      const dir = path.slice(0, path.lastIndexOf("/"))
+      const base = path.slice(path.lastIndexOf("/") + 1)
+      const temp = `${dir}/.${base}.abc123.tmp`
+      sftp.writeFile(temp, data, { mode, flag: "wx" }, (e1) => {
+        if (e1) return reject(e1)
+        sftp.chmod(temp, mode, (e2) => {
+          if (e2) return reject(e2)
+          sftp.rename(temp, path, (e3) => {
+            if (e3) return reject(e3)
+            sftp.end()
+            resolve()
           })
         })
       })
     })
-  } finally {
-    c.end()
-  }
+  })
 }
 
 /** The token as the library ships it: on stdin into a root-only config file — never on a command line. */
