@@ -3,6 +3,7 @@ import { Clock, Effect, Fiber } from "effect"
 import type { Desired } from "./Desired.js"
 import type { NodeDetails, Observed, ObservedNode, VmDetails } from "./Observed.js"
 import { detailsNeeded, type PlanOptions } from "./Plan.js"
+import { resolveNames } from "./resolveNames.js"
 
 const GiB = 1024 ** 3
 
@@ -79,27 +80,15 @@ export const observe = Effect.fn("observe")(function* (
     { concurrency: "unbounded", discard: true }
   )
 
-  // PVE's status cache lags ~10 s: a VM created moments ago is listed without its name. Read the names of those
-  // from their configs, or a second run right after the first would not recognise its own VMs.
-  const unnamed = resources.vms.filter((vm) => vm.type === "qemu" && vm.name === undefined && vm.lock !== "create")
-  const names = new Map<number, string | undefined>()
-  yield* Effect.forEach(
-    unnamed,
-    (vm) =>
-      api.vmConfig(vm.node, vm.vmid).pipe(
-        Effect.map((config) => names.set(vm.vmid, config.name)),
-        Effect.catchReason("ProxmoxError", "NotFound", () => Effect.void)
-      ),
-    { concurrency: 8, discard: true }
-  )
+  const vms = yield* resolveNames(resources.vms)
 
   const base: Observed = {
     nodes,
-    vms: resources.vms.map((vm) => ({
+    vms: vms.map((vm) => ({
       vmid: vm.vmid,
       node: vm.node,
       type: vm.type,
-      name: vm.name ?? names.get(vm.vmid),
+      name: vm.name,
       status: vm.status,
       lock: vm.lock,
       tags: vm.tags,

@@ -6,6 +6,7 @@ import { describeAction } from "./Action.js"
 import type { ApplyEvent, ApplyOutcome } from "./Apply.js"
 import type { Desired, DesiredK3s } from "./Desired.js"
 import { type K3sCandidate, type K3sPlan, planK3s, RejoinTag } from "./PlanK3s.js"
+import { resolveNames } from "./resolveNames.js"
 
 const serverTarget = (k3s: DesiredK3s) => ({
   host: k3s.server.host,
@@ -26,24 +27,17 @@ export const planK3sPhase = Effect.fn("planK3sPhase")(function* (
 ) {
   const api = yield* ProxmoxApi
   const join = yield* K3sJoin
-  const resources = yield* api.clusterResources
+  const vms = yield* resolveNames((yield* api.clusterResources).vms)
   const wanted = desired.nodes
     .filter((n) => options.only === undefined || options.only.includes(n.name))
-    .flatMap((n) => n.vms.map((vm) => ({ node: n.name, vm })))
+    .flatMap((n) => n.vms)
   const findings: Array<Finding> = []
   const candidates: Array<K3sCandidate> = []
   yield* Effect.forEach(
     wanted,
-    ({ node, vm }) =>
+    (vm) =>
       Effect.gen(function* () {
-        let match = resources.vms.find((r) => r.name === vm.name && r.type === "qemu")
-        if (match === undefined) {
-          // Named only in its config while PVE's status cache catches up (a VM created seconds ago).
-          for (const r of resources.vms.filter((x) => x.name === undefined && x.node === node && x.type === "qemu")) {
-            const config = yield* api.vmConfig(r.node, r.vmid)
-            if (config.name === vm.name) match = { ...r, name: config.name, tags: config.tags }
-          }
-        }
+        const match = vms.find((r) => r.name === vm.name && r.type === "qemu")
         if (match === undefined || !match.tags.includes(desired.ownershipTag)) return
         const status = yield* api.vmStatus(match.node, match.vmid)
         const ip =

@@ -42,6 +42,9 @@ export const demoLab = (timeScale: number): Scenario => {
         qmpstatus: "paused",
         tags: "homelab-managed",
         uptime: 3 * 86_400,
+        ip: "127.77.0.6",
+        // It joined k3s days ago: its Node and node-password secret are in the cluster.
+        guest: { hostname: `k3s-vm-${DemoStuckNode}`, user: "ubuntu", k3s: { role: "agent" } },
         config: {
           cores: 2,
           memory: "8192",
@@ -56,16 +59,30 @@ export const demoLab = (timeScale: number): Scenario => {
   }
 }
 
-/** A request that changes state (agent pings are POSTs that change nothing; reads over SSH are pvesh get / qm reads). */
+const readOnlyCommand =
+  /^(pvesh get|qm (list|status|config|guest cmd \d+ ping)|(sudo -n )?((\/usr\/local\/bin\/)?k3s (kubectl (get|wait)|--version)|systemctl is-active|journalctl|cat|test -e|hostname)|hostname|true)\b/
+
+/**
+ * A request that changes state: API calls other than GET (agent pings are POSTs that change nothing), and SSH commands
+ * to nodes or guests other than known reads (pvesh get, qm reads, kubectl get, systemctl is-active, journalctl, cat).
+ */
 export const isMutating = (r: { transport: string; method?: string; path?: string; command?: string }): boolean =>
   r.transport === "api"
     ? r.method !== "GET" && !(r.path ?? "").endsWith("/agent/ping")
-    : r.transport === "ssh"
-      ? !/^(pvesh get|qm (list|status|config|guest cmd \d+ ping))\b/.test(r.command ?? "")
-      : false
+    : !readOnlyCommand.test(r.command ?? "")
 
-/** homelab.yaml for a running simulator: every node's own API, the cluster CA, the sim's token and SSH key. */
-export const simConfigYaml = (sim: SimHandle, dir: string): string => {
+/** The demo's existing k3s server (a VM the reconciler does not manage). */
+export const DemoK3sServer = { host: "127.77.0.5", user: "ubuntu" } as const
+
+/**
+ * homelab.yaml for a running simulator: every node's own API, the cluster CA, the sim's token and SSH key; with
+ * `k3s`, phase 3 joins the VMs to the k3s server at that address (guest SSH on the sim's guest port).
+ */
+export const simConfigYaml = (
+  sim: SimHandle,
+  dir: string,
+  options: { readonly k3s?: { readonly host: string; readonly user: string } | undefined } = {}
+): string => {
   const ca = path.join(dir, "pve-root-ca.pem")
   fs.writeFileSync(ca, sim.info.ca)
   const image = sim.info.imageOrigin?.files.find((f) => f.path.endsWith(".img")) ?? sim.info.imageOrigin?.files[0]
@@ -94,6 +111,14 @@ export const simConfigYaml = (sim: SimHandle, dir: string): string => {
     ]),
     "vm:",
     `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
+    `  sshPort: ${sim.info.guestSshPort}`,
+    ...(options.k3s
+      ? [
+          "k3s:",
+          `  server: { host: ${options.k3s.host}, port: ${sim.info.guestSshPort}, user: ${options.k3s.user} }`,
+          "  installFlags: [--write-kubeconfig-mode=644]"
+        ]
+      : []),
     ""
   ].join("\n")
 }
@@ -121,7 +146,7 @@ export const demoCommand = Command.make(
         (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
       )
       const file = path.join(dir, "homelab.yaml")
-      fs.writeFileSync(file, simConfigYaml(sim, dir))
+      fs.writeFileSync(file, simConfigYaml(sim, dir, { k3s: DemoK3sServer }))
       const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
       const loaded = yield* loadConfig(file, env)
       const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
@@ -131,7 +156,8 @@ export const demoCommand = Command.make(
           pc.bold("homelab demo") +
             " — a simulated Proxmox VE 8.4 cluster on this machine (real HTTPS and SSH on 127.0.0.1):",
           `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
-          `  ${DemoStuckNode} already runs our VM, stuck paused for days. Config: ${file}`,
+          `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${DemoK3sServer.host}) runs k3s.`,
+          `  Config: ${file}`,
           "",
           pc.bold("1. homelab apply --yes")
         ].join("\n")
