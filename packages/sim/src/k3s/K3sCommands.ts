@@ -603,19 +603,19 @@ const kubectl = async (sim: K3sSim, c: GuestCommandContext, argv: ReadonlyArray<
   if (verb === "get" && isNode) {
     if (names.length === 0) {
       if (output === "json") return ok(kubectlJson(listJson(nodesOf(cluster, now, sim))))
-      return ok(nodesTable(cluster, now, sim.t.graceMs))
+      return ok(nodesTable(cluster, now, sim.graceRealMs))
     }
     const items = []
     let err = ""
     for (const n of names) {
       const rec = cluster.nodes.get(n)
       if (rec === undefined) err += `Error from server (NotFound): nodes "${n}" not found\n`
-      else items.push(nodeJson(cluster, rec, now, sim.t.graceMs))
+      else items.push(nodeJson(cluster, rec, now, sim.graceRealMs))
     }
     if (err !== "" && !ignoreNotFound) return fail(err, 1, items.length > 0 ? kubectlJson(items[0]) : "")
     if (items.length === 0) return ok()
     if (output === "json") return ok(kubectlJson(items.length === 1 ? items[0] : listJson(items)))
-    return ok(nodesTable(cluster, now, sim.t.graceMs))
+    return ok(nodesTable(cluster, now, sim.graceRealMs))
   }
   if (verb === "get" && isSecret) {
     const n = names[0]
@@ -649,7 +649,7 @@ const kubectl = async (sim: K3sSim, c: GuestCommandContext, argv: ReadonlyArray<
     for (;;) {
       const rec = cluster.nodes.get(node)
       if (rec === undefined) return fail(`Error from server (NotFound): nodes "${node}" not found\n`)
-      if (nodeReady(rec, sim.now(), sim.t.graceMs) === "True") return ok(`node/${node} condition met\n`)
+      if (nodeReady(rec, sim.now(), sim.graceRealMs) === "True") return ok(`node/${node} condition met\n`)
       if (Date.now() >= deadline || sim.isStopped())
         return fail(`error: timed out waiting for the condition on nodes/${node}\n`)
       await c.sleep(Math.min(100, Math.max(5, deadline - Date.now())))
@@ -659,7 +659,7 @@ const kubectl = async (sim: K3sSim, c: GuestCommandContext, argv: ReadonlyArray<
 }
 
 const nodesOf = (cluster: K3sCluster, now: number, sim: K3sSim) =>
-  [...cluster.nodes.values()].map((n) => nodeJson(cluster, n, now, sim.t.graceMs))
+  [...cluster.nodes.values()].map((n) => nodeJson(cluster, n, now, sim.graceRealMs))
 
 const secretOf = (cluster: K3sCluster, s: { name: string; hash: string; createdAt: number; uid: string }) => {
   const owner = cluster.nodes.get(s.name.replace(/\.node-password\.k3s$/, ""))

@@ -170,6 +170,11 @@ export class K3sSim {
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
   }
 
+  /** the node-monitor grace period in real ms (Ready → Unknown after the kubelet stops posting) */
+  get graceRealMs(): number {
+    return this.clock.scaled(this.t.graceMs)
+  }
+
   get version(): string {
     return this.primary.version
   }
@@ -725,7 +730,7 @@ export class K3sSim {
       }
       cluster.nodes.set(n.name, n)
     } else {
-      const wasReady = n.hostKey === h.key && nodeReady(n, now, this.t.graceMs) === "True"
+      const wasReady = n.hostKey === h.key && nodeReady(n, now, this.graceRealMs) === "True"
       Object.assign(n, {
         role,
         hostKey: h.key,
@@ -859,7 +864,7 @@ export class K3sSim {
       nodes: [...c.nodes.values()].map((n) => ({
         name: n.name,
         role: n.role,
-        ready: nodeReady(n, now, this.t.graceMs),
+        ready: nodeReady(n, now, this.graceRealMs),
         ip: n.ip,
         version: n.version,
         vmid: this.hostByKey(n.hostKey)?.vmid ?? null,

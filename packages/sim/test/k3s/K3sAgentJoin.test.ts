@@ -179,6 +179,9 @@ describe("agent joins over real SSH", () => {
 
   it("a rebuilt VM with the same hostname is rejected until the stale secret is deleted, then joins", async () => {
     sim.setVmStatus(301, { status: "stopped" })
+    // the kubelet stops posting status: Ready turns Unknown after the grace period (40 s simulated), the Node stays
+    assert.strictEqual(nodeOf(sim, "worker-1")?.ready, "True")
+    await until(async () => (nodeOf(sim, "worker-1")?.ready === "Unknown" ? true : undefined))
     sim.setVmStatus(305, { status: "running" })
     assert.strictEqual((await run(sim, 305, "hostname")).stdout, "worker-1\n")
     assert.strictEqual((await run(sim, 305, "test -e /etc/rancher/node/password")).code, 1)
