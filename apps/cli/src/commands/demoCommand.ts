@@ -111,7 +111,7 @@ export const simConfigYaml = (
     ]),
     "vm:",
     `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
-    `  sshPort: ${sim.info.guestSshPort}`,
+    ...(sim.info.guestSshPort > 0 ? [`  sshPort: ${sim.info.guestSshPort}`] : []),
     ...(options.k3s
       ? [
           "k3s:",
