@@ -30,6 +30,7 @@ export interface K3sEvent {
     | "server-join-finish"
     | "server-join-failed"
     | "agent-join-finish"
+    | "node-registered"
     | "node-deleted"
     | "secret-deleted"
     | "etcd-member-removed"
@@ -783,6 +784,18 @@ export class K3sSim {
       this.event("secret-deleted", `${name}.node-password.k3s`, vmid, "garbage-collected with its Node")
     if (n.etcdName !== undefined && cluster.removeMember(n.etcdName))
       this.event("etcd-member-removed", n.etcdName, vmid)
+    // a kubelet that still runs registers its Node again (k3s.md §5.2): stop k3s before deleting a live agent's Node
+    const h = this.hostByKey(n.hostKey)
+    if (h !== undefined && n.role === "agent" && h.cluster === cluster && this.unitState(h) === "active") {
+      const gen = h.gen
+      void this.sleepSim(this.t.joinMs).then(() => {
+        if (!this.live(h, gen) || cluster.nodes.has(name) || h.installed === undefined) return
+        const cfg = this.runConfig(h)
+        if (cfg.nodeName !== name) return
+        this.registerNode(h, cluster, cfg, "agent", n.version, undefined)
+        this.event("node-registered", name, h.vmid, "the agent still runs")
+      })
+    }
     return true
   }
 

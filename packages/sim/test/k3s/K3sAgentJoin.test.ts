@@ -109,6 +109,19 @@ describe("agent joins over real SSH", () => {
     assert.strictEqual((await run(sim, 302, "sudo -n systemctl start --no-block k3s-agent")).code, 0)
     await until(async () => (nodeOf(sim, "worker-2") !== undefined ? true : undefined))
     assert.strictEqual((await run(sim, 302, "/usr/local/bin/k3s --version")).stdout.split(" ")[2], "v1.30.5+k3s1")
+    // deleting the Node of an agent that still runs: its kubelet registers it again
+    const uid = (await run(sim, 200, "sudo -n /usr/local/bin/k3s kubectl get node worker-2 -o json")).stdout
+    assert.strictEqual(
+      (await run(sim, 200, "sudo -n /usr/local/bin/k3s kubectl delete node worker-2")).stdout,
+      'node "worker-2" deleted\n'
+    )
+    await until(async () => (nodeOf(sim, "worker-2") !== undefined ? true : undefined))
+    const again = (await run(sim, 200, "sudo -n /usr/local/bin/k3s kubectl get node worker-2 -o json")).stdout
+    assert.notStrictEqual(
+      (JSON.parse(again) as { metadata: { uid: string } }).metadata.uid,
+      (JSON.parse(uid) as { metadata: { uid: string } }).metadata.uid
+    )
+    assert.ok(sim.k3sEvents().some((e) => e.kind === "node-registered" && e.node === "worker-2"))
   })
 
   it("a wrong token loops on 401 / CA hash errors and the unit never becomes active", async () => {
