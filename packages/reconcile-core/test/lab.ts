@@ -56,7 +56,7 @@ export interface Lab {
 export const labConfigYaml = (
   sim: SimHandle,
   dir: string,
-  extra: { vm?: string; safety?: string; health?: string } = {}
+  extra: { vm?: string; safety?: string; health?: string; nodes?: Record<string, string> } = {}
 ) => {
   const ca = path.join(dir, "pve-root-ca.pem")
   fs.writeFileSync(ca, sim.info.ca)
@@ -81,7 +81,8 @@ export const labConfigYaml = (
       `  - name: ${n.name}`,
       `    api: ${n.api}`,
       "    address: 127.0.0.1",
-      `    sshPort: ${n.ssh.port}`
+      `    sshPort: ${n.ssh.port}`,
+      ...(extra.nodes?.[n.name] ? [extra.nodes[n.name] as string] : [])
     ]),
     "vm:",
     "  diskSize: 16G",

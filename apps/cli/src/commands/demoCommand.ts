@@ -21,11 +21,15 @@ export const DemoStuckNode = "chief-horse"
  * enabling it on 8.x), one node serves an API certificate from another CA (so the SSH fallback shows), and one node
  * already has our VM, stuck paused for days.
  */
-export const demoLab = (timeScale: number): Scenario => {
+export const demoLab = (timeScale: number, net = randomLoopbackNet()): Scenario => {
   const base = demoScenario()
+  // The demo's guests live on a loopback /24 of their own (not the fixed 127.77.0.x of the built-in scenario), so
+  // the demo runs next to another simulator, or another demo, on the same machine.
+  const relocate = (ip: string | undefined) => (ip === undefined ? undefined : ip.replace(/^127\.77\.0\./, `${net}.`))
   return {
     ...base,
     timeScale,
+    ipPool: relocate(base.ipPool) ?? `${net}.10`,
     nodes: base.nodes.map((n) => ({
       ...n,
       storages: n.storages?.map((s) =>
@@ -33,7 +37,7 @@ export const demoLab = (timeScale: number): Scenario => {
       )
     })),
     vms: [
-      ...(base.vms ?? []),
+      ...(base.vms ?? []).map((vm) => (vm.ip === undefined ? vm : { ...vm, ip: relocate(vm.ip) as string })),
       {
         vmid: 4242,
         node: DemoStuckNode,
@@ -42,7 +46,7 @@ export const demoLab = (timeScale: number): Scenario => {
         qmpstatus: "paused",
         tags: "homelab-managed",
         uptime: 3 * 86_400,
-        ip: "127.77.0.6",
+        ip: `${net}.6`,
         // It joined k3s days ago: its Node and node-password secret are in the cluster.
         guest: { hostname: `k3s-vm-${DemoStuckNode}`, user: "ubuntu", k3s: { role: "agent" } },
         config: {
@@ -71,8 +75,15 @@ export const isMutating = (r: { transport: string; method?: string; path?: strin
     ? r.method !== "GET" && !(r.path ?? "").endsWith("/agent/ping")
     : !readOnlyCommand.test(r.command ?? "")
 
-/** The demo's existing k3s server (a VM the reconciler does not manage). */
-export const DemoK3sServer = { host: "127.77.0.5", user: "ubuntu" } as const
+/** A random loopback /24 (`127.x.y`) for one demo run. */
+export const randomLoopbackNet = (): string =>
+  `127.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`
+
+/** The demo's existing k3s server (a VM the reconciler does not manage), on the run's loopback net. */
+export const demoK3sServer = (scenario: Scenario) => ({
+  host: scenario.vms?.find((vm) => vm.name === "k3s-server")?.ip ?? "127.77.0.5",
+  user: "ubuntu"
+})
 
 /**
  * homelab.yaml for a running simulator: every node's own API, the cluster CA, the sim's token and SSH key; with
@@ -134,7 +145,9 @@ export const demoCommand = Command.make(
   ({ timeScale }) =>
     Effect.gen(function* () {
       const flags = yield* root
-      const sim = yield* startSim(demoLab(timeScale)).pipe(
+      const scenario = demoLab(timeScale)
+      const k3sServer = demoK3sServer(scenario)
+      const sim = yield* startSim(scenario).pipe(
         Effect.retry({ times: 2 }),
         Effect.mapError(
           (e) =>
@@ -146,7 +159,7 @@ export const demoCommand = Command.make(
         (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
       )
       const file = path.join(dir, "homelab.yaml")
-      fs.writeFileSync(file, simConfigYaml(sim, dir, { k3s: DemoK3sServer }))
+      fs.writeFileSync(file, simConfigYaml(sim, dir, { k3s: k3sServer }))
       const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
       const loaded = yield* loadConfig(file, env)
       const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
@@ -156,7 +169,7 @@ export const demoCommand = Command.make(
           pc.bold("homelab demo") +
             " — a simulated Proxmox VE 8.4 cluster on this machine (real HTTPS and SSH on 127.0.0.1):",
           `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
-          `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${DemoK3sServer.host}) runs k3s.`,
+          `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${k3sServer.host}) runs k3s.`,
           `  Config: ${file}`,
           "",
           pc.bold("1. homelab apply --yes")

@@ -1,0 +1,215 @@
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { K3sJoin } from "@homelab/k3s-join"
+import type { Scenario, SimHandle } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import { Effect, Layer } from "effect"
+import type { ApplyOutcome } from "../src/Apply.js"
+import { sshOptions } from "../src/connections.js"
+import { desiredFromConfig } from "../src/desiredFromConfig.js"
+import { applyK3s, planK3sPhase } from "../src/ReconcileK3s.js"
+import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+
+/** A loopback /24 of its own, so parallel runs (other packages, other processes) never share a fixed address. */
+const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const serverIp = `${net}.5`
+/** The password part of the cluster's server token: scanned for in every log. */
+const clusterPassword = "9f3c2b71d0a84e5f9c6b2a1d7e8f4c30"
+
+/** A lab with an existing k3s server VM (not ours) at a fixed IP; guests answer SSH on port 2222. */
+const k3sScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
+  labScenario(nodes, {
+    ipPool: `${net}.10`,
+    guestSshPort: 2222,
+    vms: [
+      {
+        vmid: 200,
+        node: nodes[0] as string,
+        name: "k3s-server",
+        status: "running",
+        uptime: 86_400,
+        ip: serverIp,
+        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+      },
+      ...(over.vms ?? [])
+    ],
+    k3s: {
+      version: "v1.30.5+k3s1",
+      token: clusterPassword,
+      joinDelayMs: 5000,
+      readyDelayMs: 10_000,
+      learnerPromotionDelayMs: 15_000
+    },
+    ...Object.fromEntries(Object.entries(over).filter(([k]) => k !== "vms"))
+  })
+
+const k3sSection = (roles?: string) =>
+  [
+    "  sshPort: 2222",
+    "k3s:",
+    `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
+    "  installFlags: [--write-kubeconfig-mode=644]",
+    ...(roles ? [roles] : [])
+  ].join("\n")
+
+/** Phase 3 after `reconcile` (phases 1–2): plan the joins and run them, with a fresh client. */
+const joinAll = (lab: Lab) =>
+  Effect.gen(function* () {
+    const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+    const k3s = desired.k3s
+    if (k3s === undefined) return yield* Effect.die("the lab config has no k3s section")
+    const ssh = SshClient.layerWith({
+      ...sshOptions(lab.config, {
+        privateKeyPath: lab.config.ssh.privateKey,
+        knownHostsPath: path.join(lab.dir, "vm_known_hosts")
+      }),
+      knownHosts: { mode: "accept-new", path: path.join(lab.dir, "vm_known_hosts") }
+    })
+    return yield* Effect.gen(function* () {
+      const plan = yield* planK3sPhase(desired, k3s)
+      const outcomes: ReadonlyArray<ApplyOutcome> = yield* applyK3s(plan.actions, k3s)
+      return { plan, outcomes }
+    }).pipe(Effect.provide(Layer.merge(clientLayer(lab), K3sJoin.layer.pipe(Layer.provide(ssh), Layer.fresh))))
+  })
+
+const k3sNodes = (sim: SimHandle) =>
+  ((sim.state() as unknown as { k3s?: { nodes?: Array<Record<string, unknown>> } }).k3s?.nodes ?? []).map((n) => ({
+    name: String(n.name),
+    role: String(n.role ?? ""),
+    ready: String(n.ready ?? "")
+  }))
+
+describe("phase 3 against the simulator (k3s membership)", () => {
+  it.live(
+    "a fresh lab ends with every VM a Ready member; a re-run sends no mutating SSH command; the token is never on a command line",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn", "chief-horse"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        yield* reconcile(lab)
+        const first = yield* joinAll(lab)
+        assert.deepStrictEqual(
+          first.outcomes.map((o) => o.status),
+          ["done", "done", "done"]
+        )
+        const members = k3sNodes(sim).filter((n) => n.name.startsWith("k3s-vm-"))
+        assert.deepStrictEqual(members.map((n) => n.name).sort(), [
+          "k3s-vm-chief-horse",
+          "k3s-vm-pve",
+          "k3s-vm-still-fawn"
+        ])
+
+        // The token was read from the server and travelled on stdin only: never on a command line or in a result.
+        const firstLog = JSON.stringify(sim.requests())
+        assert.isTrue(
+          firstLog.includes("sudo -n cat /var/lib/rancher/k3s/server"),
+          "the token was read from the server"
+        )
+        assert.notInclude(firstLog, clusterPassword)
+        assert.notMatch(firstLog, /K10[0-9a-f]{64}::/)
+        assert.notInclude(JSON.stringify(first.outcomes), clusterPassword)
+
+        sim.clearRequests()
+        yield* reconcile(lab)
+        const second = yield* joinAll(lab)
+        assert.deepStrictEqual(second.plan.actions, [])
+        assert.deepStrictEqual(
+          mutatingRequests(sim).concat(
+            sim
+              .requests()
+              .filter(
+                (r) =>
+                  r.transport === "guest-ssh" &&
+                  !/kubectl get|is-active|journalctl|--version|\bcat\b/.test(r.command ?? "")
+              )
+          ),
+          []
+        )
+      }),
+    120_000
+  )
+
+  it.live(
+    "a VM rebuilt by us rejoins under the same hostname without 'Node password rejected'",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection(), health: "  graceSeconds: 0" })
+        yield* reconcile(lab)
+        yield* joinAll(lab)
+        const vm = simVms(sim).find((v) => v.name === "k3s-vm-pve")
+        sim.setVmStatus(vm?.vmid as number, { status: "stopped", qmpstatus: "stopped" })
+        yield* Effect.sleep("300 millis")
+        const rebuild = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          rebuild.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["RecreateVm", "done"]]
+        )
+        assert.include(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rejoin")
+        const rejoin = yield* joinAll(lab)
+        assert.deepStrictEqual(
+          rejoin.plan.actions.map((a) => [a.vm, a.rejoin]),
+          [["k3s-vm-pve", true]]
+        )
+        assert.deepStrictEqual(
+          rejoin.outcomes.map((o) => o.status),
+          ["done"]
+        )
+        assert.include(rejoin.outcomes[0]?.detail ?? "", "stale Node and password secret removed first")
+        assert.notInclude(JSON.stringify(rejoin.outcomes), "password rejected")
+        assert.notInclude(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rejoin")
+        assert.strictEqual(k3sNodes(sim).filter((n) => n.name === "k3s-vm-pve").length, 1)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a bad token on one VM gives a clear error naming the reason; the other VMs still join",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        yield* reconcile(lab)
+        const bad = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.vmid as number
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sBadToken", vmid: bad }]))
+        const run = yield* joinAll(lab)
+        const byVm = Object.fromEntries(
+          run.outcomes.map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", [o.status, o.detail]])
+        )
+        assert.strictEqual(byVm["k3s-vm-pve"]?.[0], "done")
+        assert.strictEqual(byVm["k3s-vm-still-fawn"]?.[0], "failed")
+        assert.match(byVm["k3s-vm-still-fawn"]?.[1] ?? "", /token|401|Unauthorized/i)
+        assert.notMatch(byVm["k3s-vm-still-fawn"]?.[1] ?? "", /K10[0-9a-f]{8}/)
+      }),
+    120_000
+  )
+
+  it.live(
+    "two new servers join one at a time (the simulator's join log never overlaps)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn", "chief-horse"]))
+        const server = "    vms: [{ role: server }]"
+        const lab = yield* makeLab(sim, { vm: k3sSection(), nodes: { pve: server, "still-fawn": server } })
+        yield* reconcile(lab)
+        const run = yield* joinAll(lab)
+        assert.deepStrictEqual(
+          run.outcomes.map((o) => o.status),
+          ["done", "done", "done"]
+        )
+        const events = (
+          sim as unknown as { k3sEvents: () => ReadonlyArray<{ at: number; kind: string; node?: string }> }
+        )
+          .k3sEvents()
+          .filter((e) => e.kind === "server-join-start" || e.kind === "server-join-finish")
+        assert.strictEqual(events.filter((e) => e.kind === "server-join-start").length, 2)
+        let open = 0
+        for (const e of [...events].sort((a, b) => a.at - b.at)) {
+          open += e.kind === "server-join-start" ? 1 : -1
+          assert.isAtMost(open, 1, "two server joins overlapped")
+        }
+      }),
+    150_000
+  )
+})
