@@ -21,7 +21,7 @@ export class GuestSsh {
       {
         hostKey,
         authorize: (user) => user === this.guest.user,
-        exec: (user, command, stdin) => this.exec(user, command, stdin),
+        exec: (user, command, stdin, signal) => this.exec(user, command, stdin, signal),
         sftp: (user, sftp) => serveGuestSftp(sftp, this.guest, user, (op) => this.onCommand?.(op, 0, 0))
       },
       (user) => (user === this.guest.user ? parsePublicKeys(this.guest.authorizedKeys) : [])
@@ -32,10 +32,23 @@ export class GuestSsh {
     return this.server.port
   }
 
-  private async exec(user: string, command: string, stdin: Buffer) {
+  private async exec(user: string, command: string, stdin: Buffer, signal?: AbortSignal) {
     const started = Date.now()
+    // a command the client gave up on (e.g. a k3s install blocking on its unit) is logged when the channel closes,
+    // with exit code -1, so that the request log shows it even if it never ends
+    let logged = false
+    const abandoned = () => {
+      if (logged) return
+      logged = true
+      this.onCommand?.(command, -1, Date.now() - started)
+    }
+    signal?.addEventListener("abort", abandoned, { once: true })
     const r = await this.execInner(user, command, stdin)
-    this.onCommand?.(command, r.code, Date.now() - started)
+    signal?.removeEventListener("abort", abandoned)
+    if (!logged) {
+      logged = true
+      this.onCommand?.(command, r.code, Date.now() - started)
+    }
     return r
   }
 

@@ -17,7 +17,8 @@ export interface SshServerOptions {
   /** Is this user + public key allowed? */
   readonly authorize: (user: string, key: { algo: string; data: Buffer }) => boolean
   readonly refuseAll?: () => boolean
-  readonly exec: (user: string, command: string, stdin: Buffer) => Promise<ExecOutcome>
+  /** `signal` aborts when the client closes the channel before the command has finished */
+  readonly exec: (user: string, command: string, stdin: Buffer, signal: AbortSignal) => Promise<ExecOutcome>
   /** Serve the `sftp` subsystem for `user` (refused when absent). */
   readonly sftp?: (user: string, sftp: SFTPWrapper) => void
 }
@@ -93,9 +94,11 @@ export class SshServer {
   private runExec(user: string, command: string, stream: ServerChannel): void {
     const chunks: Array<Buffer> = []
     const needStdin = readsStdin(command)
+    const closed = new AbortController()
+    stream.on("close", () => closed.abort())
     const go = () => {
       this.opts
-        .exec(user, command, Buffer.concat(chunks))
+        .exec(user, command, Buffer.concat(chunks), closed.signal)
         .then((r) => {
           if (r.stdout.length > 0) stream.write(r.stdout)
           if (r.stderr.length > 0) stream.stderr.write(r.stderr)

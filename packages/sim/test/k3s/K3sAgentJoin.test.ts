@@ -172,8 +172,20 @@ describe("agent joins over real SSH", () => {
       await journal(sim, 304, "k3s-agent"),
       'level=error msg="Failed to validate connection to cluster at https://127.78.0.10:6443: failed to get CA certs: Get \\"https://127.78.0.10:6443/cacerts\\": dial tcp 127.78.0.10:6443: connect: connection refused"'
     )
+    // the abandoned command is in the request log (exit code -1) although it had not finished
+    const blockedLine = `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 sh /tmp/k3s-install.sh agent --server ${SERVER}`
+    const logged = await until(async () => {
+      const l = sim.requests().filter((r) => r.command === blockedLine)
+      return l.length > 0 ? l : undefined
+    })
+    assert.deepStrictEqual(
+      logged.map((r) => [r.transport, r.vmid, r.exitCode]),
+      [["guest-ssh", 304, -1]]
+    )
     await sim.clearFaults({ kind: "k3sServerUnreachable" })
     await until(async () => ((await run(sim, 304, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
+    // the install finished after the client had gone: it is not logged twice
+    assert.strictEqual(sim.requests().filter((r) => r.command === blockedLine).length, 1)
   })
 
   it("install hang: the unit never becomes ready and the install blocks", async () => {
