@@ -91,6 +91,7 @@ describe("homelab config", () => {
     )
     const result = await runHomelab(["config", "import-env", file])
     assert.strictEqual(result.code, 0, result.stderr)
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${VAR} reference import-env writes
     assert.include(result.stdout, "${PROXMOX_TOKEN_SECRET}")
     assert.notInclude(result.stdout, "0b6c3e2a-1111")
     assert.notInclude(result.stdout, "hunter2")

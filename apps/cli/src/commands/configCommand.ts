@@ -43,6 +43,7 @@ const importEnvCommand = Command.make("import-env", { file: Argument.String("fil
   })
 ).pipe(
   Command.withDescription(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names homelab.yaml's ${VAR} syntax
     "Convert the seed tool's .env into homelab.yaml on stdout; secrets become ${VAR} references, never values"
   )
 )

@@ -104,6 +104,7 @@ export const simConfigYaml = (
     `  endpoint: ${sim.info.nodes[0]?.api}`,
     "  auth:",
     `    tokenId: "${sim.info.auth.tokenId}"`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a homelab.yaml ${VAR} reference, resolved by loadConfig
     "    secret: ${PROXMOX_TOKEN_SECRET}",
     `  tls: { ca: ${ca} }`,
     "ssh:",
