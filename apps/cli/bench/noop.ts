@@ -7,34 +7,17 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { type Scenario, startSimPromise } from "@homelab/sim"
+import { labScenario, startSimPromise } from "@homelab/sim"
 import { isMutating, simConfigYaml } from "../dist/index.js"
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 20)
 const nodes = 16
 
-const scenario: Scenario = {
-  pveVersion: "8.4.1",
-  nodes: Array.from({ length: nodes }, (_, i) => ({
-    name: `node${i + 1}`,
-    cpus: 8,
-    memory: "64G",
-    address: "127.0.0.1",
-    apiPort: 0,
-    sshPort: 0,
-    bridges: [{ name: "vmbr0", active: true }],
-    storages: [
-      { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "200G" },
-      { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "1T" }
-    ]
-  })),
-  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "4M" }] },
-  ipPool: "127.81.0.10",
-  guestSshPort: 0,
-  timeScale: 0.02,
-  timings: { unauthorizedDelayMs: 0 }
-}
+const scenario = labScenario(
+  Array.from({ length: nodes }, (_, i) => `node${i + 1}`),
+  { ipPool: "127.81.0.10", timeScale: 0.02 }
+)
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 

@@ -2,33 +2,19 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoCommand.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
 
-const scenario = (over: Partial<Scenario> = {}): Scenario => ({
-  pveVersion: "8.4.1",
-  nodes: ["pve", "still-fawn"].map((name) => ({
-    name,
-    cpus: 8,
+const scenario = (over: Partial<Scenario> = {}): Scenario =>
+  labScenario(["pve", "still-fawn"], {
     memory: "32G",
-    address: "127.0.0.1",
-    apiPort: 0,
-    sshPort: 0,
-    bridges: [{ name: "vmbr0", active: true }],
-    storages: [
-      { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "100G" },
-      { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "400G" }
-    ]
-  })),
-  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "2M" }] },
-  ipPool: "127.79.0.10",
-  guestSshPort: 0,
-  timeScale: 0.02,
-  timings: { unauthorizedDelayMs: 0 },
-  ...over
-})
+    imageSize: "2M",
+    ipPool: "127.79.0.10",
+    timeScale: 0.02,
+    ...over
+  })
 
 const running: Array<{ stop: () => Promise<void> }> = []
 afterEach(async () => {

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ProxmoxApi, ProxmoxClientConfig } from "@homelab/proxmox-client"
-import { type Scenario, startSimPromise } from "@homelab/sim"
+import { labScenario, startSimPromise } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { Effect, Layer } from "effect"
 import {
@@ -20,26 +20,12 @@ import {
   sshOptions
 } from "../dist/index.js"
 
-const scenario = (count: number): Scenario => ({
-  pveVersion: "8.4.1",
-  nodes: Array.from({ length: count }, (_, i) => ({
-    name: `node${i + 1}`,
-    cpus: 8,
-    memory: "64G",
-    address: "127.0.0.1",
-    apiPort: 0,
-    sshPort: 0,
-    bridges: [{ name: "vmbr0", active: true }],
-    storages: [
-      { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "200G" },
-      { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "1T" }
-    ]
-  })),
-  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "16M" }] },
-  ipPool: "127.80.0.10",
-  guestSshPort: 0,
-  timings: { unauthorizedDelayMs: 0 }
-})
+// Default sim timings (time scale 1): the real PVE-like durations of downloads, creates, boots and agents.
+const scenario = (count: number) =>
+  labScenario(
+    Array.from({ length: count }, (_, i) => `node${i + 1}`),
+    { imageSize: "16M", ipPool: "127.80.0.10" }
+  )
 
 const run = async (count: number) => {
   const sim = await startSimPromise(scenario(count))

@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ProxmoxApi, ProxmoxClientConfig, type ProxmoxClientEvent } from "@homelab/proxmox-client"
-import { type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { type Scenario, type SimHandle, labScenario as simLab, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { Effect, Layer } from "effect"
 import { type ApplyEvent, type ApplyResult, apply } from "../src/Apply.js"
@@ -13,35 +13,9 @@ import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromCon
 import { observe } from "../src/Observe.js"
 import { type Plan, type PlanOptions, plan } from "../src/Plan.js"
 
-const GiB = "64G"
-
-const node = (name: string, bridges: Array<string> = ["vmbr0"]) => ({
-  name,
-  cpus: 8,
-  memory: GiB,
-  address: "127.0.0.1",
-  apiPort: 0,
-  sshPort: 0,
-  bridges: bridges.map((b) => ({ name: b, active: true })),
-  storages: [
-    { id: "local", type: "dir" as const, content: ["iso", "vztmpl", "backup", "import"] as const, capacity: "100G" },
-    { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: "500G" }
-  ]
-})
-
 /** A fast simulated lab: PVE 8.4, `local` with `import` content, an image origin, quick (but real) timings. */
-export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario => ({
-  pveVersion: "8.4.1",
-  nodes: nodes.map((n) => node(n)),
-  vms: [],
-  imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: "4M" }] },
-  ipPool: "127.78.0.10",
-  guestSshPort: 0,
-  timeScale: 0.02,
-  timings: { unauthorizedDelayMs: 0 },
-  faults: [],
-  ...over
-})
+export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
+  simLab(nodes, { ipPool: "127.78.0.10", timeScale: 0.02, ...over })
 
 export const startLab = (scenario: Scenario) => startSim(scenario).pipe(Effect.retry({ times: 2 }), Effect.orDie)
 

@@ -1,6 +1,7 @@
 import http from "node:http"
 import { Result, Schema } from "effect"
 import type { Fault } from "./Faults.js"
+import { closeHttp, listenHttp } from "./internal/httpLifecycle.js"
 import { FaultSpec } from "./Scenario.js"
 
 export interface AdminOps {
@@ -86,19 +87,12 @@ export class Admin {
     }
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, host, () => {
-        const a = this.server.address()
-        this.port = typeof a === "object" && a !== null ? a.port : port
-        resolve(this.port)
-      })
-    })
+  async listen(host: string, port: number): Promise<number> {
+    this.port = await listenHttp(this.server, host, port)
+    return this.port
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections()
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    return closeHttp(this.server)
   }
 }

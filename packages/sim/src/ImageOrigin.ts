@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import http from "node:http"
+import { closeHttp, listenHttp } from "./internal/httpLifecycle.js"
 
 export interface OriginFile {
   readonly path: string
@@ -115,21 +116,14 @@ export class ImageOrigin {
     }))
   }
 
-  listen(host: string, port: number): Promise<number> {
+  async listen(host: string, port: number): Promise<number> {
     this.host = host
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, host, () => {
-        const a = this.server.address()
-        this.port = typeof a === "object" && a !== null ? a.port : port
-        resolve(this.port)
-      })
-    })
+    this.port = await listenHttp(this.server, host, port)
+    return this.port
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections()
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    return closeHttp(this.server)
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import http from "node:http"
+import { closeHttp, listenHttp } from "../internal/httpLifecycle.js"
 
 /** The text served as `https://get.k3s.io`. Guests of the simulator recognise and interpret it natively. */
 export const INSTALL_SCRIPT = `#!/bin/sh
@@ -83,20 +84,13 @@ export class K3sOrigin {
     return undefined
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject)
-      this.server.listen(port, host, () => {
-        const a = this.server.address()
-        this.port = typeof a === "object" && a !== null ? a.port : port
-        resolve(this.port)
-      })
-    })
+  async listen(host: string, port: number): Promise<number> {
+    this.port = await listenHttp(this.server, host, port)
+    return this.port
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections()
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    return closeHttp(this.server)
   }
 }
 

@@ -1,0 +1,43 @@
+import type { Scenario } from "./Scenario.js"
+
+/** What `labScenario` lets you change besides the node names; anything else of `Scenario` passes through. */
+export interface LabOptions extends Partial<Scenario> {
+  /** Logical CPUs per node (default 8). */
+  readonly cpus?: number | undefined
+  /** Memory per node (default `64G`). */
+  readonly memory?: string | undefined
+  /** Size of the cloud image the origin serves (default `4M`). */
+  readonly imageSize?: string | undefined
+}
+
+/**
+ * A uniform lab for tests, benchmarks and trying a config offline: nodes on 127.0.0.1 with ephemeral API and SSH
+ * ports, bridge `vmbr0`, `local` (dir: iso, vztmpl, backup, import) and `local-lvm` (lvmthin: rootdir, images), an
+ * image origin serving `/noble/noble-server-cloudimg-amd64.img`, PVE 8.4, and no 401 delay. Guests get ephemeral SSH
+ * ports unless `guestSshPort` says otherwise.
+ */
+export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = {}): Scenario => {
+  const { cpus = 8, memory = "64G", imageSize = "4M", ...scenario } = options
+  return {
+    pveVersion: "8.4.1",
+    nodes: nodes.map((name) => ({
+      name,
+      cpus,
+      memory,
+      address: "127.0.0.1",
+      apiPort: 0,
+      sshPort: 0,
+      bridges: [{ name: "vmbr0", active: true }],
+      storages: [
+        { id: "local", type: "dir", content: ["iso", "vztmpl", "backup", "import"], capacity: "200G" },
+        { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "1T" }
+      ]
+    })),
+    vms: [],
+    imageOrigin: { files: [{ path: "/noble/noble-server-cloudimg-amd64.img", size: imageSize }] },
+    guestSshPort: 0,
+    faults: [],
+    ...scenario,
+    timings: { unauthorizedDelayMs: 0, ...scenario.timings }
+  }
+}
