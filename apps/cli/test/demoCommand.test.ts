@@ -12,6 +12,12 @@ describe("homelab demo", () => {
       assert.match(result.stdout, new RegExp(`${vm} joined as an agent`))
     }
     assert.notMatch(result.stdout, /Node password rejected/)
+    // No k3s token (K10<ca hash>::server:<password>) and no API token secret in anything the user sees.
+    const everything = result.stdout + result.stderr
+    assert.notMatch(everything, /K10[0-9a-f]{64}::/)
+    assert.notMatch(everything, /::server:[0-9a-f]{8}/)
+    assert.notMatch(everything, /PVEAPIToken=/)
+    assert.notMatch(everything, /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)
     assert.include(result.stdout, "Applied 12 of 12 change(s)")
     assert.include(result.stdout, "k3s: every VM is a Ready member with the right role.")
     assert.match(result.stdout, /second run: 0 change\(s\), \d+ request\(s\) \(0 mutating\)/)
