@@ -14,6 +14,7 @@ export {
   type ApplyResult,
   apply
 } from "./Apply.js"
+export { type ApplyFinished, applyStream } from "./applyStream.js"
 export {
   ConfigError,
   ConfigInvalid,
