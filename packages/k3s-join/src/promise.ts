@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { type SshAuth, SshClient, type SshOptions, type SshTarget } from "@homelab/ssh"
-import { type Effect, Layer, ManagedRuntime, Redacted, Result } from "effect"
+import { type Effect, Layer, ManagedRuntime, Redacted, References, Result } from "effect"
 import type { ClusterNode, Membership } from "./ClusterNode.js"
 import type { Role } from "./InstallCommand.js"
 import type { JoinToken } from "./JoinToken.js"
@@ -139,8 +139,12 @@ const sshOptionsOf = (ssh: PromiseSshOptions): SshOptions => {
  */
 export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
   const { ssh, ...joinOptions } = options
+  // A library never prints: its notices reach the caller through `onEvent`, not through Effect's default logger.
   const runtime = ManagedRuntime.make(
-    K3sJoin.layerWith(joinOptions).pipe(Layer.provide(SshClient.layerWith(sshOptionsOf(ssh))))
+    K3sJoin.layerWith(joinOptions).pipe(
+      Layer.provide(SshClient.layerWith(sshOptionsOf(ssh))),
+      Layer.merge(Layer.succeed(References.MinimumLogLevel, "None"))
+    )
   )
   const target = <T extends SshTarget>(host: HostInput<T>): T => {
     const user = host.user ?? ssh.user

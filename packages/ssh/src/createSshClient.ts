@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { type Effect, ManagedRuntime } from "effect"
+import { type Effect, Layer, ManagedRuntime, References } from "effect"
 import type { ExecOptions, ExecResult, UploadOptions } from "./ExecOptions.js"
 import { SshClient } from "./SshClient.js"
 import type { SshError } from "./SshError.js"
@@ -43,7 +43,10 @@ export interface PromiseSshClient {
  * @category constructors
  */
 export const createSshClient = (options: SshOptions): PromiseSshClient => {
-  const runtime = ManagedRuntime.make(SshClient.layerWith(options))
+  // A library never prints: notices reach the caller through `options.onEvent`, not Effect's default logger.
+  const runtime = ManagedRuntime.make(
+    Layer.merge(SshClient.layerWith(options), Layer.succeed(References.MinimumLogLevel, "None"))
+  )
   const run = <A>(f: (ssh: SshClient["Service"]) => Effect.Effect<A, SshError>): Promise<A> =>
     runtime.runPromise(SshClient.use(f))
   return {
