@@ -13,7 +13,7 @@ describe("labScenario", () => {
         nodes.map((n) => n.name),
         ["a", "b"]
       )
-      const storages = (nodes[0]?.storages as Array<{ storage: string; content: string }>).map((s) => [
+      const storages = ((nodes[0]?.storages ?? []) as Array<{ storage: string; content: string }>).map((s) => [
         s.storage,
         s.content
       ])
