@@ -86,6 +86,8 @@ export interface K3sHost {
   attempt: Attempt | undefined
   cluster: K3sCluster | undefined
   restarts: number
+  /** The etcd learner the current attempt added and that is not promoted yet (dropped if the attempt is superseded). */
+  learner?: string | undefined
 }
 
 interface RunConfig {
@@ -381,6 +383,7 @@ export class K3sSim {
 
   /** Start (or restart) the unit: a new run of the state machine. */
   start(h: K3sHost): Attempt {
+    this.dropLearner(h)
     h.gen += 1
     const gen = h.gen
     const attempt: Attempt = { outcome: "pending" }
@@ -392,6 +395,7 @@ export class K3sSim {
   }
 
   stop(h: K3sHost): void {
+    this.dropLearner(h)
     h.gen += 1
     if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
     if (this.unitState(h) !== "inactive") {
@@ -408,6 +412,17 @@ export class K3sSim {
     return attempt.outcome === "ready" ? "ready" : "failed"
   }
 
+  /**
+   * A superseded attempt's unpromoted learner leaves the cluster at once (with its etcd name file), not when its loop
+   * next wakes: otherwise the next attempt would take that member for its own, and lose it a moment later.
+   */
+  private dropLearner(h: K3sHost): void {
+    if (h.learner === undefined) return
+    h.cluster?.removeMember(h.learner)
+    removeGuestFile(h.guest, ETCD_NAME)
+    h.learner = undefined
+  }
+
   private markLost(h: K3sHost): void {
     for (const c of this.clusters())
       for (const n of c.nodes.values()) if (n.hostKey === h.key && n.lostAt === undefined) n.lostAt = this.now()
@@ -420,6 +435,7 @@ export class K3sSim {
       if (ev === "started") {
         if (vm.guest === h.guest && h.enabled && h.installed !== undefined && !this.stopped) this.start(h)
       } else {
+        this.dropLearner(h)
         h.gen += 1
         if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
         this.setUnit(h, "inactive")
@@ -645,6 +661,7 @@ export class K3sSim {
     const others = cluster.etcdMembers.map((m) => `${m.name}=${m.peerURL}`)
     const member = cluster.addMember(cfg.nodeName, ip, now + this.clock.scaled(this.t.promotionMs))
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+    h.learner = member.name
     h.cluster = cluster
     this.log(h, "info", `Adding member ${member.name}=${member.peerURL} to etcd cluster [${others.join(" ")}]`)
     this.log(
@@ -660,6 +677,7 @@ export class K3sSim {
       this.log(h, "info", "this server has not yet been promoted from learner to voting member")
       await this.sleepSim(Math.min(this.t.promotionMs / 3, 5000))
     }
+    if (h.learner === member.name) h.learner = undefined
     if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
     this.registerNode(h, cluster, cfg, "server", version, member.name)
     this.writeServerFiles(h, cluster)
