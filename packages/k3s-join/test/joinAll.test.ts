@@ -30,7 +30,8 @@ describe("K3sJoin.joinAll", () => {
         ["k3s-a3", "10.0.10.23", "agent"],
         ["k3s-a4", "10.0.10.24", "agent"]
       ] as const) {
-        const { host } = yield* hostFor(cluster, name, ip)
+        // Agents take long enough to join (400 ms) that concurrent joins overlap even on a saturated machine.
+        const { host } = yield* hostFor(cluster, name, ip, role === "agent" ? 400 : 60)
         requests.push({ server, host, role })
       }
       const outcomes = yield* k3s.joinAll(requests, { agentConcurrency: 4 })
