@@ -1,6 +1,7 @@
 import { SshClient, type SshError, type SshTarget, shellQuote } from "@homelab/ssh"
 import { Effect, Redacted } from "effect"
 import { classifyPveshStderr } from "./internal/classify.js"
+import { isCryptHash, sha512Crypt } from "./internal/sha512Crypt.js"
 import { millis, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
 import { AuthRejected, ProxmoxError, type ProxmoxErrorReason, UnexpectedResponse, Unreachable } from "./ProxmoxError.js"
 import { nodeOfPath, type PveParam, type PveRequest, PveTransport } from "./PveTransport.js"
@@ -8,8 +9,17 @@ import { nodeOfPath, type PveParam, type PveRequest, PveTransport } from "./PveT
 const VERB = { GET: "get", POST: "create", PUT: "set", DELETE: "delete" } as const
 
 /**
- * The `pvesh` command line for a request (every value shell-quoted). `Redacted` values are unwrapped here: the
- * command is never logged nor put into errors by this transport.
+ * A secret on a pvesh command line would be visible in the PVE host's process list. `cipassword` is sent as a
+ * SHA-512-crypt hash instead (PVE stores a hash as it is; it would hash cleartext itself anyway).
+ */
+const secretArgument = (key: string, value: string): string => {
+  if (key === "cipassword") return isCryptHash(value) ? value : sha512Crypt(value)
+  throw new Error(`refusing to put the secret parameter '${key}' on a pvesh command line`)
+}
+
+/**
+ * The `pvesh` command line for a request (every value shell-quoted). `cipassword` goes as a crypt hash; the command
+ * is never logged nor put into errors by this transport.
  *
  * @since 0.1.0
  * @category utilities
@@ -19,7 +29,7 @@ export const pveshCommand = (request: PveRequest): string => {
   for (const [k, v] of Object.entries(request.params ?? {}) as Array<[string, PveParam]>) {
     if (v === undefined) continue
     const key = `--${k}`
-    if (Redacted.isRedacted(v)) words.push(key, shellQuote(Redacted.value(v)))
+    if (Redacted.isRedacted(v)) words.push(key, shellQuote(secretArgument(k, Redacted.value(v))))
     else if (typeof v === "boolean") words.push(key, v ? "1" : "0")
     else if (typeof v === "number") words.push(key, String(v))
     else if (typeof v === "string") words.push(key, shellQuote(v))

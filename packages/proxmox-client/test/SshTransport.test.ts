@@ -18,7 +18,7 @@ const UPID_OK = "UPID:pve1:00001234:00005678:66F1A2B3:qmstart:100:root@pam:"
 const UPID_FAIL = "UPID:pve1:00001234:00005678:66F1A2B4:qmstart:101:root@pam:"
 
 describe("pvesh command line", () => {
-  it("maps verbs, quotes every value, repeats arrays, sends booleans as 1/0 and unwraps Redacted", () => {
+  it("maps verbs, quotes every value, repeats arrays, sends booleans as 1/0 and passes a crypt-hashed cipassword", () => {
     const cmd = pveshCommand({
       method: "POST",
       path: "/nodes/pve1/qemu",
@@ -27,14 +27,16 @@ describe("pvesh command line", () => {
         name: "web1",
         description: "it's $(rm -rf /) `x`",
         start: false,
-        cipassword: Redacted.make("p w"),
+        cipassword: Redacted.make(
+          "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+        ),
         sshkeys: "ssh-ed25519%20AAAA%20me%40host",
         skip: undefined
       }
     })
     assert.strictEqual(
       cmd,
-      "pvesh create /nodes/pve1/qemu --vmid 101 --name web1 --description 'it'\\''s $(rm -rf /) `x`' --start 0 --cipassword 'p w' --sshkeys ssh-ed25519%20AAAA%20me%40host --output-format json"
+      "pvesh create /nodes/pve1/qemu --vmid 101 --name web1 --description 'it'\\''s $(rm -rf /) `x`' --start 0 --cipassword '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1' --sshkeys ssh-ed25519%20AAAA%20me%40host --output-format json"
     )
     assert.strictEqual(
       pveshCommand({ method: "POST", path: "/nodes/pve1/qemu/100/agent/exec", params: { command: ["ls", "-l"] } }),
