@@ -124,3 +124,23 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.include(result.stderr, "pve, still-fawn")
   }, 60_000)
 })
+
+describe("homelab reprovision", () => {
+  it("rebuilds a healthy VM of the named node on purpose (with --yes), keeping its VMID; an unknown node is a usage error", async () => {
+    const { homelab, sim } = await lab()
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const before = sim.state().vms.find((v) => v.name === "k3s-vm-pve")
+    const unknown = await homelab("reprovision", "nope", "--yes")
+    assert.strictEqual(unknown.code, ExitCode.Changes)
+    assert.include(unknown.stderr, "pve, still-fawn")
+    const refused = await homelab("reprovision", "pve")
+    assert.strictEqual(refused.code, ExitCode.NeedsConfirmation, refused.stdout + refused.stderr)
+    const done = await homelab("reprovision", "pve", "--yes")
+    assert.strictEqual(done.code, ExitCode.Ok, done.stdout + done.stderr)
+    assert.include(done.stdout, "reprovision of k3s-vm-pve requested")
+    assert.match(done.stdout, /VM \d+ k3s-vm-pve recreated/)
+    const after = sim.state().vms.find((v) => v.name === "k3s-vm-pve")
+    assert.strictEqual(after?.vmid, before?.vmid)
+    assert.strictEqual(sim.state().vms.filter((v) => v.name === "k3s-vm-still-fawn").length, 1)
+  }, 90_000)
+})

@@ -81,7 +81,7 @@ export const planK3s = (
             vm: vm.name,
             vmid: vm.vmid,
             message: `k3s Node ${vm.name} is not Ready (${membership.node.ready})`,
-            hint: `look at \`journalctl -u k3s-agent\` on ${vm.ip}; \`homelab reprovision --node ${vm.node}\` rebuilds it`
+            hint: `look at \`journalctl -u k3s-agent\` on ${vm.ip}; \`homelab reprovision ${vm.node}\` rebuilds it`
           })
         break
       case "Mismatch": {
@@ -99,7 +99,7 @@ export const planK3s = (
             message: `k3s Node ${vm.name} does not match VM ${vm.vmid}: ${what}; not touching it`,
             hint: roleWrong
               ? "change the VM's role in homelab.yaml, or rebuild it with `homelab reprovision`"
-              : `if VM ${vm.vmid} was rebuilt by hand, \`homelab reprovision --node ${vm.node}\` rebuilds and rejoins it`
+              : `if VM ${vm.vmid} was rebuilt by hand, \`homelab reprovision ${vm.node}\` rebuilds and rejoins it`
           })
         }
         break

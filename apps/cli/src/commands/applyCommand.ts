@@ -1,5 +1,7 @@
 import { Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
+import { CommandFailed } from "../CommandFailed.js"
+import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 import { finishApply, runOnce } from "../Workflow.js"
@@ -59,14 +61,21 @@ export const applyCommand = Command.make(
 export const reprovisionCommand = Command.make(
   "reprovision",
   {
-    node: Flag.String("node").pipe(Flag.withDescription("The node whose VM(s) to rebuild")),
+    node: Argument.String("node").pipe(Argument.withDescription("The node whose VM(s) to rebuild")),
     yes: Flag.Boolean("yes").pipe(Flag.withAlias("y"), Flag.withDescription("Do not ask"), Flag.withDefault(false))
   },
   ({ node, yes }) =>
     Effect.gen(function* () {
       const flags = yield* root
       const loaded = yield* loadConfig(flags.config, process.env)
-      const vms = loaded.config.nodes.find((n) => n.name === node)?.vms.map((v) => v.name) ?? []
+      const known = loaded.config.nodes.find((n) => n.name === node)
+      if (known === undefined) {
+        return yield* new CommandFailed({
+          userMessage: `reprovision ${node}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
+          exitCode: ExitCode.Changes
+        })
+      }
+      const vms = known.vms.map((v) => v.name)
       const options = { only: [node], reprovision: vms, yes, dryRun: false, json: flags.json, verbose: flags.verbose }
       const report = yield* runOnce(loaded, options)
       yield* finishApply(report, options)
