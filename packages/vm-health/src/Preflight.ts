@@ -162,7 +162,7 @@ const bridgeFindings = (node: NodeFacts, request: VmRequest): Array<PreflightFin
           `bridge ${name}`,
           `bridge '${name}' does not exist on node ${node.node}`,
           `create bridge '${name}' on node ${node.node} (System → Network → Create → Linux Bridge, then Apply ` +
-            `Configuration) or set nodes[${node.node}].bridge to an existing bridge; an API token only sees ` +
+            `Configuration) or set nodes[${node.node}].bridges to existing bridges; an API token only sees ` +
             `bridges it holds SDN.Use on (/sdn/zones/localnetwork/${name})`
         )
       )
@@ -175,7 +175,7 @@ const bridgeFindings = (node: NodeFacts, request: VmRequest): Array<PreflightFin
           `bridge ${name}`,
           `bridge '${name}' on node ${node.node} is not active`,
           `apply the pending network configuration on node ${node.node} (System → Network → Apply Configuration, ` +
-            `or \`ifreload -a\`) so that '${name}' comes up, or set nodes[${node.node}].bridge to an active bridge`
+            `or \`ifreload -a\`) so that '${name}' comes up, or set nodes[${node.node}].bridges to active bridges`
         )
       )
     }
@@ -318,7 +318,7 @@ const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: numbe
           `node ${node.node} can reserve ${Math.floor(Math.max(0, reservable) / MiB)} MiB ` +
             `(${gib(node.memoryBytes)} × ${adjustment} minus the maxmem of its other guests), ` +
             `the VM needs ${request.memoryMiB} MiB`,
-          `lower the VM memory (nodes[${node.node}].memory or the memory ratio), shrink or remove other guests on ` +
+          `lower the VM memory (nodes[${node.node}].vms[].memory or nodes[${node.node}].memoryRatio), shrink or remove other guests on ` +
             `node ${node.node}, or raise memoryAdjustment above 1 to allow overcommit`
         )
       )
@@ -332,7 +332,7 @@ const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: numbe
         node.node,
         `node ${node.node}`,
         `the VM asks for ${request.cores} cores, node ${node.node} has ${node.cpus} logical CPUs`,
-        `lower the VM cores (nodes[${node.node}].cores or the cpu ratio) to at most ${node.cpus}`
+        `lower the VM cores (nodes[${node.node}].vms[].cores or nodes[${node.node}].cpuRatio) to at most ${node.cpus}`
       )
     )
   }

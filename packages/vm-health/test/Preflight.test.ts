@@ -106,7 +106,7 @@ describe("preflight", () => {
           message: "bridge 'vmbr9' does not exist on node pve",
           fix:
             "create bridge 'vmbr9' on node pve (System → Network → Create → Linux Bridge, then Apply Configuration) " +
-            "or set nodes[pve].bridge to an existing bridge; an API token only sees bridges it holds SDN.Use on " +
+            "or set nodes[pve].bridges to existing bridges; an API token only sees bridges it holds SDN.Use on " +
             "(/sdn/zones/localnetwork/vmbr9)"
         })
       ])
@@ -495,7 +495,7 @@ describe("preflight", () => {
           node: "pve",
           object: "node pve",
           message: "the VM asks for 64 cores, node pve has 8 logical CPUs",
-          fix: "lower the VM cores (nodes[pve].cores or the cpu ratio) to at most 8"
+          fix: "lower the VM cores (nodes[pve].vms[].cores or nodes[pve].cpuRatio) to at most 8"
         }
       ]
     })
