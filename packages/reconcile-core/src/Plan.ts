@@ -328,6 +328,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       })
       const report = classifyVm(facts, options.policy)
       const evidence = Object.entries(report.evidence).map(([k, v]) => `${k}=${v}`)
+      /** A recreate within the per-run limit; beyond it, a deferred finding. */
+      const recreate = (reason: string) => {
+        if (recreates >= desired.limits.maxRecreatePerRun) {
+          findings.push(deferred(node.name, vm.name, match.vmid, desired.limits.maxRecreatePerRun))
+          return
+        }
+        recreates++
+        actions.push({ _tag: "RecreateVm", node: node.name, vmid: match.vmid, spec, reason, evidence })
+      }
 
       if (forced) {
         if (isProtected) {
@@ -340,18 +349,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             message: `VM ${match.vmid} ${vm.name} is protected; not recreating it`,
             hint: "remove the protection (and its entry in safety.protect) first"
           })
-        } else if (recreates >= desired.limits.maxRecreatePerRun) {
-          findings.push(deferred(node.name, vm.name, match.vmid, desired.limits.maxRecreatePerRun))
         } else {
-          recreates++
-          actions.push({
-            _tag: "RecreateVm",
-            node: node.name,
-            vmid: match.vmid,
-            spec,
-            reason: `reprovision of ${vm.name} requested`,
-            evidence
-          })
+          recreate(`reprovision of ${vm.name} requested`)
         }
         continue
       }
@@ -365,19 +364,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           actions.push({ _tag: "ResumeVm", node: node.name, vmid: match.vmid, name: vm.name, reason: report.message })
           break
         case "recreate":
-          if (recreates >= desired.limits.maxRecreatePerRun) {
-            findings.push(deferred(node.name, vm.name, match.vmid, desired.limits.maxRecreatePerRun))
-          } else {
-            recreates++
-            actions.push({
-              _tag: "RecreateVm",
-              node: node.name,
-              vmid: match.vmid,
-              spec,
-              reason: report.message,
-              evidence
-            })
-          }
+          recreate(report.message)
           break
         case undefined:
           if (report._tag === "Unhealthy") {
