@@ -343,15 +343,7 @@ export class SimState {
       status: vm.status,
       uptime: this.uptime(vm),
       cpus: this.cpus(vm),
-      cpu: running ? 0.0123 : 0,
-      maxmem,
-      mem: running ? Math.floor(maxmem * 0.4) : 0,
-      maxdisk: this.maxdisk(vm),
-      disk: 0,
-      netin: running ? 123456 : 0,
-      netout: running ? 65432 : 0,
-      diskread: running ? 1234567 : 0,
-      diskwrite: running ? 765432 : 0
+      ...this.usage(vm, running)
     }
     if (running && vm.pid !== undefined) e.pid = vm.pid
     const lock = vm.config.get("lock")
@@ -385,6 +377,22 @@ export class SimState {
   }
 
   /** /cluster/resources entries for guests, status = RRD qmpstatus, lagging. */
+  /** The simulated load figures of a VM, as the qemu list and /cluster/resources report them. */
+  usage(vm: VmState, running: boolean): Record<string, number> {
+    const maxmem = this.memoryMiB(vm) * 1024 * 1024
+    return {
+      cpu: running ? 0.0123 : 0,
+      maxmem,
+      mem: running ? Math.floor(maxmem * 0.4) : 0,
+      maxdisk: this.maxdisk(vm),
+      disk: 0,
+      netin: running ? 123456 : 0,
+      netout: running ? 65432 : 0,
+      diskread: running ? 1234567 : 0,
+      diskwrite: running ? 765432 : 0
+    }
+  }
+
   resourceEntries(): Array<Record<string, unknown>> {
     const keys = [...this.vms.keys()].map(String).sort()
     const out: Array<Record<string, unknown>> = []
@@ -399,22 +407,13 @@ export class SimState {
         node: vm.node
       }
       if (vm.rrd.known) {
-        const maxmem = this.memoryMiB(vm) * 1024 * 1024
         const running = vm.rrd.status !== "stopped"
         Object.assign(e, {
           name: vm.rrd.name,
           status: vm.rrd.status,
           template: vm.config.get("template") === "1" ? 1 : 0,
           maxcpu: this.cpus(vm),
-          cpu: running ? 0.0123 : 0,
-          maxmem,
-          mem: running ? Math.floor(maxmem * 0.4) : 0,
-          maxdisk: this.maxdisk(vm),
-          disk: 0,
-          netin: running ? 123456 : 0,
-          netout: running ? 65432 : 0,
-          diskread: running ? 1234567 : 0,
-          diskwrite: running ? 765432 : 0,
+          ...this.usage(vm, running),
           uptime: this.uptime(vm)
         })
       } else {
