@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { type Scenario, type SimHandle, type SimOptions, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
 import { Effect, Exit, Layer, Redacted, type Scope } from "effect"
@@ -107,8 +107,15 @@ export const apiLayer = (
  * A running simulator for the test's scope. Retried twice: the sim's start occasionally fails to parse a key it
  * generated itself ("Malformed OpenSSH private key"), which is not what these tests are about.
  */
-export const withSim = (over: Partial<Scenario> = {}) =>
-  startSim(scenario(over)).pipe(Effect.retry({ times: 2 }), Effect.orDie)
+export const withSim = (over: Partial<Scenario> = {}, options: SimOptions = {}) =>
+  startSim(scenario(over), options).pipe(Effect.retry({ times: 2 }), Effect.orDie)
+
+/**
+ * A simulator clock frozen at one instant: two reads of time-derived fields (uptime, ctime, task start times) taken a
+ * moment apart, over REST and over SSH, see the same second. For tests that compare such reads and need no simulated
+ * time to pass (boots, agent start-up and RRD lag read the same clock).
+ */
+export const frozenClock = (at = Date.UTC(2026, 0, 1)): SimOptions => ({ now: () => at })
 
 /** The `ProxmoxError` of a failed exit. */
 export const errorOf = <A>(exit: Exit.Exit<A, ProxmoxError>): ProxmoxError => {

@@ -3,11 +3,18 @@
  * by `timeScale` before they are waited for: 1 = real time, 0.01 = a hundred times faster, 0 = instant.
  */
 export class SimClock {
-  constructor(readonly timeScale: number) {}
+  /**
+   * @param now the simulator's wall clock (epoch milliseconds). Default `Date.now`; tests that compare readings taken
+   * a moment apart (uptime, ctime, ticket ages) pass a frozen or stepped clock so no second boundary can fall between.
+   */
+  constructor(
+    readonly timeScale: number,
+    private readonly nowFn: () => number = Date.now
+  ) {}
 
-  /** Wall-clock milliseconds (epoch). */
+  /** Wall-clock milliseconds (epoch), from the injected clock. */
   now(): number {
-    return Date.now()
+    return this.nowFn()
   }
 
   /** Real milliseconds that a simulated duration takes. */

@@ -44,7 +44,8 @@ const ok = (stdout = ""): GuestCommandResult => ({ stdout, code: 0 })
 export class GuestCommands {
   private readonly handlers = new Map<string, GuestCommand>()
 
-  constructor() {
+  /** @param now the simulator's clock (epoch ms), so guests and the PVE side agree on time. */
+  constructor(private readonly now: () => number = Date.now) {
     this.register("true", () => ok())
     this.register("false", () => ({ stdout: "", code: 1 }))
     this.register("hostname", (c) => ok(`${c.guest.hostname}\n`))
@@ -175,7 +176,7 @@ export class GuestCommands {
       env,
       guest,
       user,
-      now: () => Date.now(),
+      now: this.now,
       sleep,
       run: (a, u) => this.run(guest, a, u, stdin, env, sleep)
     })

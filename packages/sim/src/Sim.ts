@@ -143,17 +143,26 @@ const defaultStorages = (nine: boolean): Array<StorageState> => [
   }
 ]
 
+/** How a simulator runs, beyond what it simulates (the `Scenario`). */
+export interface SimOptions {
+  /**
+   * The simulator's wall clock in epoch milliseconds (default `Date.now`). Uptimes, creation times, ticket ages and
+   * the RRD lag are read from it; pass a frozen clock (`() => t0`) to make readings taken a moment apart identical.
+   */
+  readonly now?: (() => number) | undefined
+}
+
 /** Start a simulator (Promise API). Prefer `startSim` (scoped Effect) in Effect code. */
-export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> => {
+export const startSimPromise = async (scenario: Scenario, options: SimOptions = {}): Promise<SimHandle> => {
   const version = scenario.pveVersion ?? "8.4.1"
   const features = versionFeatures(version)
-  const clock = new SimClock(scenario.timeScale ?? 1)
+  const clock = new SimClock(scenario.timeScale ?? 1, options.now)
   const timings = resolveTimings(scenario)
   const state = new SimState(clock, features, scenario.clusterName ?? "homelab")
   state.rrdIntervalMs = timings.rrdIntervalMs
   const faults = new Faults(scenario.faults ?? [])
   const tasks = new TaskRunner(state, clock, faults)
-  const guestCommands = new GuestCommands()
+  const guestCommands = new GuestCommands(() => clock.now())
 
   // ---- auth: ensure a root token the caller can use
   const users = [...(scenario.users ?? [])]
@@ -613,10 +622,13 @@ export const startSimPromise = async (scenario: Scenario): Promise<SimHandle> =>
 const hostKeyLine = (k: SshKeyPair | undefined): string => (k === undefined ? "" : k.publicKey)
 
 /** Start a simulator as a scoped Effect: every server closes when the scope closes. */
-export const startSim = (scenario: Scenario): Effect.Effect<SimHandle, SimError, Scope.Scope> =>
+export const startSim = (
+  scenario: Scenario,
+  options: SimOptions = {}
+): Effect.Effect<SimHandle, SimError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => startSimPromise(scenario),
+      try: () => startSimPromise(scenario, options),
       catch: (e) =>
         e instanceof SimError
           ? e

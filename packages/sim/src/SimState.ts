@@ -154,7 +154,9 @@ export class SimState {
     readonly clock: SimClock,
     readonly features: VersionFeatures,
     readonly clusterName: string
-  ) {}
+  ) {
+    this.rrdEpoch = clock.now()
+  }
 
   onVmEvent(fn: (vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void): void {
     this.listeners.push(fn)
@@ -176,7 +178,7 @@ export class SimState {
   // ---- RRD lag -------------------------------------------------------------------------------------------------
 
   /** pvestatd broadcasts every rrdIntervalMs (scaled), counted from the sim's start. */
-  private readonly rrdEpoch: number = Date.now()
+  private readonly rrdEpoch: number
 
   private boundary(): number {
     const interval = this.clock.scaled(this.rrdIntervalMs)

@@ -39,6 +39,7 @@ export {
   type RequestLogEntry,
   type SimHandle,
   type SimInfo,
+  type SimOptions,
   type SimStateSnapshot,
   startSim,
   startSimPromise
