@@ -116,6 +116,15 @@ export const K3sSpec = Schema.Struct({
   ),
   /** what the `stable` channel resolves to when INSTALL_K3S_VERSION is not set (default `v1.31.5+k3s1`) */
   stableVersion: Schema.optional(Schema.String),
+  /**
+   * releases on the simulated GitHub release origin (default: a built-in list of real releases, see the README); the
+   * cluster `version` and `stableVersion` are always there. An `INSTALL_K3S_VERSION` not in it fails as install.sh does
+   */
+  releases: Schema.optional(
+    Schema.Array(Schema.String.check(Schema.isPattern(/^v\d+\.\d+\.\d+\+k3s\d+$/, { expected: "v1.30.5+k3s1" })))
+  ),
+  /** extra or overriding update channels (`stable`, `latest`, `testing`, `v1.30`: newest patch of each minor) */
+  channels: Schema.optional(Schema.Record(Schema.String, Schema.String)),
   /** running VMs whose guests already run a k3s server (the first one started the cluster) */
   servers: Schema.optional(Schema.Array(VmidNumber)),
   /** running VMs whose guests already run a k3s agent */
@@ -127,7 +136,34 @@ export const K3sSpec = Schema.Struct({
   /** simulated ms from Node creation to Ready=True; default 10000 */
   readyDelayMs: Schema.optional(Schema.Number),
   /** simulated ms a new etcd learner needs to be promoted to a voting member; default 15000 */
-  learnerPromotionDelayMs: Schema.optional(Schema.Number)
+  learnerPromotionDelayMs: Schema.optional(Schema.Number),
+  /** simulated ms the managed-etcd controller takes to remove a deleted server Node's member; default 1000 */
+  memberRemoveDelayMs: Schema.optional(Schema.Number),
+  /** simulated ms from a pod's scheduling to Ready; default 5000 */
+  podReadyDelayMs: Schema.optional(Schema.Number),
+  /** simulated ms an evicted pod takes to terminate; default 2000 */
+  podTerminateDelayMs: Schema.optional(Schema.Number),
+  /** Deployments running in the cluster besides k3s's packaged ones (pods labelled `app: <name>`) */
+  workloads: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        name: Schema.String,
+        /** default `default` */
+        namespace: Schema.optional(Schema.String),
+        /** default 1 */
+        replicas: Schema.optional(Schema.Number),
+        /** pods mount an emptyDir (drain needs `--delete-emptydir-data`) */
+        emptyDir: Schema.optional(Schema.Boolean),
+        /** a PodDisruptionBudget named after the Deployment */
+        pdb: Schema.optional(
+          Schema.Struct({
+            minAvailable: Schema.optional(Schema.Union([Schema.Number, Schema.String])),
+            maxUnavailable: Schema.optional(Schema.Union([Schema.Number, Schema.String]))
+          })
+        )
+      })
+    )
+  )
 })
 
 export const OriginFileSpec = Schema.Struct({

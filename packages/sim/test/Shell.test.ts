@@ -69,4 +69,63 @@ describe("Shell", () => {
     const r4 = await runLine("fail && echo never", host, Buffer.alloc(0))
     assert.deepStrictEqual([r4.stdout.toString(), r4.code], ["", 3])
   })
+
+  const echoHost = () => {
+    const files = new Map<string, Buffer>()
+    return {
+      files,
+      run: async (argv: ReadonlyArray<string>, stdin: Buffer) => {
+        if (argv[0] === "echo") return { stdout: `${argv.slice(1).join(" ")}\n`, stderr: "", code: 0 }
+        if (argv[0] === "read") return { stdout: stdin.toString(), stderr: "", code: 0 }
+        if (argv[0] === "fail") return { stdout: "", stderr: "", code: Number(argv[1] ?? 1) }
+        if (argv[0] === "true") return { stdout: "", stderr: "", code: 0 }
+        return { stdout: "", stderr: `sh: 1: ${argv[0]}: not found\n`, code: 127 }
+      },
+      readFile: (p: string) => files.get(p),
+      writeFile: (p: string, d: Buffer) => {
+        files.set(p, d)
+        return undefined
+      }
+    }
+  }
+
+  it("expands $? (unquoted and in double quotes, not in single quotes) to the last exit status", async () => {
+    const r = await runLine(`fail 3; echo $? "s=\${?}" '$?'; true; echo $?`, echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([r.stdout.toString(), r.code], ["3 s=3 $?\n0\n", 0])
+    const p = await runLine("fail 4 | echo x; echo $?", echoHost(), Buffer.alloc(0))
+    assert.strictEqual(p.stdout.toString(), "x\n0\n")
+    assert.deepStrictEqual(splitWords("echo $?"), ["echo", "$?"])
+  })
+
+  it("runs multi-line scripts: newlines end commands (not after && || |), # starts a comment", async () => {
+    const script = "echo a # a comment\nfail 2 &&\n  echo never\necho b ||\n  echo never\n# only a comment\necho $?"
+    const r = await runLine(script, echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([r.stdout.toString(), r.code], ["a\nb\n0\n", 0])
+    assert.strictEqual(
+      (await runLine("echo 'x # y'\necho \"a\nb\"", echoHost(), Buffer.alloc(0))).stdout.toString(),
+      "x # y\na\nb\n"
+    )
+  })
+
+  it("has the exit builtin and ! negation", async () => {
+    const r = await runLine("echo a; exit 7; echo never", echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([r.stdout.toString(), r.code], ["a\n", 7])
+    const last = await runLine("fail 5; exit", echoHost(), Buffer.alloc(0))
+    assert.strictEqual(last.code, 5)
+    const bad = await runLine("exit x", echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([bad.stderr, bad.code], ["sh: 1: exit: Illegal number: x\n", 2])
+    const neg = await runLine("! fail 1 && echo negated; ! true || echo also", echoHost(), Buffer.alloc(0))
+    assert.strictEqual(neg.stdout.toString(), "negated\nalso\n")
+  })
+
+  it("sees stdin readers behind wrappers (sudo, env, flock, timeout) and inside sh -c scripts", () => {
+    assert.isTrue(
+      readsStdin("sudo -n flock -w 600 -E 75 /run/lock/x sh -c 'install -D -m 600 /dev/stdin /etc/f && true'")
+    )
+    assert.isTrue(readsStdin("sudo -n env A=b timeout 60 tee /etc/x"))
+    assert.isTrue(readsStdin("echo a; sudo -n install -m 600 /dev/stdin /etc/f"))
+    assert.isTrue(readsStdin("flock /run/lock/x -c 'cat > /etc/f'"))
+    assert.isFalse(readsStdin("sudo -n flock -w 5 /run/lock/x sh -c 'cat /etc/f; echo done'"))
+    assert.isFalse(readsStdin("echo a | cat"))
+  })
 })

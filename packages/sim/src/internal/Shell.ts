@@ -1,6 +1,18 @@
-/** A small POSIX-ish shell: word splitting with quotes and escapes, `;` `&&` `||` `|`, and `<` `>` `>>` `2>` `2>&1`. */
+/**
+ * A small POSIX-ish shell: word splitting with quotes and escapes, `;` / newline `&&` `||` `|` `!`, `#` comments,
+ * `<` `>` `>>` `2>` `2>&1`, `$?` and the `exit` builtin.
+ */
 
 export type Token = { readonly word: string } | { readonly op: string }
+
+/** Stands for an unexpanded `$?` inside a word (replaced by the last exit status when the command runs). */
+const LAST_STATUS = "\uE000"
+
+/** `${?}`, the braced form of `$?` */
+const BRACED_STATUS = ["$", "{?}"].join("")
+
+const expandStatus = (word: string, code: number): string =>
+  word.includes(LAST_STATUS) ? word.replaceAll(LAST_STATUS, String(code)) : word
 
 export const tokenize = (line: string): Array<Token> => {
   const out: Array<Token> = []
@@ -24,6 +36,11 @@ export const tokenize = (line: string): Array<Token> => {
       i++
       inWord = true
       while (i < line.length && line[i] !== '"') {
+        if (line.startsWith("$?", i) || line.startsWith(BRACED_STATUS, i)) {
+          cur += LAST_STATUS
+          i += line[i + 1] === "?" ? 2 : 4
+          continue
+        }
         if (line[i] === "\\" && i + 1 < line.length && '$`"\\\n'.includes(line[i + 1] as string)) {
           if (line[i + 1] !== "\n") cur += line[i + 1]
           i += 2
@@ -40,7 +57,20 @@ export const tokenize = (line: string): Array<Token> => {
         inWord = true
       }
       i += 2
-    } else if (c === " " || c === "\t" || c === "\n") {
+    } else if (c === "$" && (line.startsWith("$?", i) || line.startsWith(BRACED_STATUS, i))) {
+      cur += LAST_STATUS
+      inWord = true
+      i += line[i + 1] === "?" ? 2 : 4
+    } else if (c === "#" && !inWord) {
+      // a comment runs to the end of the line
+      while (i < line.length && line[i] !== "\n") i++
+    } else if (c === "\n") {
+      push()
+      // a newline ends a command, except right after `&&`, `||`, `|` or another separator
+      const last = out[out.length - 1]
+      if (last !== undefined && !("op" in last && ["&&", "||", "|", ";"].includes(last.op))) out.push({ op: ";" })
+      i++
+    } else if (c === " " || c === "\t") {
       push()
       i++
     } else if (c === ";" || c === "|" || c === "&" || c === "<" || c === ">") {
@@ -78,7 +108,8 @@ export const tokenize = (line: string): Array<Token> => {
 }
 
 /** Split a command line into words only (no operators allowed; they become words). */
-export const splitWords = (line: string): Array<string> => tokenize(line).map((t) => ("word" in t ? t.word : t.op))
+export const splitWords = (line: string): Array<string> =>
+  tokenize(line).map((t) => ("word" in t ? t.word.replaceAll(LAST_STATUS, "$?") : t.op))
 
 export interface ExecResult {
   stdout: string | Buffer
@@ -156,7 +187,27 @@ export const runLine = async (line: string, host: ShellHost, stdin: Buffer): Pro
     const nextConnector = op !== undefined && "op" in op ? op.op : ";"
     i++
     const shouldRun = connector === ";" || (connector === "&&" && code === 0) || (connector === "||" && code !== 0)
+    // `! pipeline` negates its status
+    const negate = pipeline[0]?.argv[0] === "!"
+    if (negate) pipeline[0]?.argv.shift()
     if (shouldRun && pipeline.some((s) => s.argv.length > 0)) {
+      for (const s of pipeline) {
+        s.argv = s.argv.map((w) => expandStatus(w, code))
+        if (s.stdinFile !== undefined) s.stdinFile = expandStatus(s.stdinFile, code)
+        if (s.stdoutFile !== undefined) s.stdoutFile = { ...s.stdoutFile, path: expandStatus(s.stdoutFile.path, code) }
+      }
+      // the `exit` builtin ends the whole line (a pipeline's `exit` only ends its own subshell)
+      const only = pipeline.length === 1 ? pipeline[0] : undefined
+      if (only?.argv[0] === "exit") {
+        const n = only.argv[1] === undefined ? code : Number.parseInt(only.argv[1], 10)
+        if (only.argv[1] !== undefined && Number.isNaN(n))
+          return {
+            stdout: Buffer.concat(stdoutAll),
+            stderr: `${stderrAll}sh: 1: exit: Illegal number: ${only.argv[1]}\n`,
+            code: 2
+          }
+        return { stdout: Buffer.concat(stdoutAll), stderr: stderrAll, code: n & 255 }
+      }
       let input = stdinUsed ? Buffer.alloc(0) : stdin
       stdinUsed = true
       let last: ExecResult = { stdout: "", stderr: "", code: 0 }
@@ -187,11 +238,43 @@ export const runLine = async (line: string, host: ShellHost, stdin: Buffer): Pro
         input = out
       }
       stdoutAll.push(input)
-      code = last.code
+      code = negate ? (last.code === 0 ? 1 : 0) : last.code
     }
     connector = nextConnector
   }
   return { stdout: Buffer.concat(stdoutAll), stderr: stderrAll, code }
+}
+
+/** Options of command wrappers that take a value (`sudo -u root`, `flock -w 10`, `timeout -s KILL`). */
+const WRAPPER_VALUE_OPTIONS: Readonly<Record<string, ReadonlyArray<string>>> = {
+  sudo: ["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"],
+  flock: ["-w", "--wait", "--timeout", "-E", "--conflict-exit-code"],
+  timeout: ["-s", "--signal", "-k", "--kill-after"],
+  nohup: [],
+  env: ["-u", "--unset", "-C", "--chdir"]
+}
+
+/** The command a wrapper runs: `sudo -n X`, `env A=b X`, `flock -w 5 FILE X`, `timeout 60 X` → `X`. */
+const unwrap = (argv: ReadonlyArray<string>): Array<string> => {
+  let a = [...argv]
+  for (;;) {
+    while (a[0] !== undefined && /^[A-Za-z_][A-Za-z0-9_]*=/.test(a[0])) a.shift()
+    const prog = (a[0] ?? "").split("/").pop() ?? ""
+    const valued = WRAPPER_VALUE_OPTIONS[prog]
+    if (valued === undefined) return a
+    a.shift()
+    while (a[0]?.startsWith("-") === true && a[0] !== "-c") {
+      const o = a.shift() as string
+      if (valued.includes(o)) a.shift()
+      if (o === "--") break
+    }
+    if (prog === "env") while (a[0] !== undefined && /^[A-Za-z_][A-Za-z0-9_]*=/.test(a[0])) a.shift()
+    if (prog === "flock") {
+      a.shift() // the lock file
+      if (a[0] === "-c" || a[0] === "--command") a = ["sh", "-c", ...a.slice(1)]
+    }
+    if (prog === "timeout") a.shift() // the duration
+  }
 }
 
 /** Whether a command line reads the session's stdin (so the server must wait for EOF before running it). */
@@ -202,29 +285,35 @@ export const readsStdin = (line: string): boolean => {
   } catch {
     return false
   }
-  const argv: Array<string> = []
-  let redirectIn = false
+  const commands: Array<{ argv: Array<string>; redirectIn: boolean }> = [{ argv: [], redirectIn: false }]
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as Token
+    const current = commands[commands.length - 1] as { argv: Array<string>; redirectIn: boolean }
     if ("word" in t) {
-      argv.push(t.word)
+      current.argv.push(t.word)
       continue
     }
     if (t.op === "<") {
-      redirectIn = true
+      current.redirectIn = true
+      i++
       continue
     }
-    if (t.op === "|" || t.op === ";" || t.op === "&&" || t.op === "||") break
-    if (t.op === ">" || t.op === ">>" || t.op === "1>" || t.op === "2>") i++ // skip the redirection target
+    if (t.op === ">" || t.op === ">>" || t.op === "1>" || t.op === "2>") {
+      i++ // skip the redirection target
+      continue
+    }
+    if (t.op === "|" || t.op === ";" || t.op === "&&" || t.op === "||") {
+      // only the first command of a pipeline reads the session's stdin
+      commands.push({ argv: [], redirectIn: t.op === "|" })
+    }
   }
-  if (redirectIn) return false
-  const a = [...argv]
-  while (a[0] === "sudo") {
-    a.shift()
-    while (a[0]?.startsWith("-")) a.shift()
-  }
+  return commands.some((c) => !c.redirectIn && commandReadsStdin(unwrap(c.argv)))
+}
+
+const commandReadsStdin = (a: ReadonlyArray<string>): boolean => {
   const prog = (a[0] ?? "").split("/").pop() ?? ""
   const args = a.slice(1)
+  if ((prog === "sh" || prog === "bash") && args[0] === "-c") return args[1] !== undefined && readsStdin(args[1])
   if (args.includes("/dev/stdin") || args.includes("--pass-stdin")) return true
   if (prog === "tee") return true
   if (prog === "cat" && args.filter((x) => !x.startsWith("-") || x === "-").every((x) => x === "-")) return true

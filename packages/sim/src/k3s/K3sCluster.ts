@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto"
+import type { Workloads } from "./Workloads.js"
 
 /** A parsed join token (k3s.md §2.2). */
 export type ParsedToken =
@@ -48,6 +49,12 @@ export interface NodeRecord {
   args: ReadonlyArray<string>
   env: Readonly<Record<string, string>>
   resourceVersion: number
+  /** `kubectl cordon`: `spec.unschedulable` and the `node.kubernetes.io/unschedulable` taint */
+  unschedulable: boolean
+  /** when it was cordoned (the taint's timeAdded), or last uncordoned */
+  schedulingChangedAt: number
+  /** `kubectl delete` was accepted: the Node carries a deletionTimestamp until its finalizers have run */
+  deletingAt: number | undefined
 }
 
 export interface SecretRecord {
@@ -92,6 +99,10 @@ export class K3sCluster {
   readonly secrets = new Map<string, SecretRecord>()
   readonly etcdMembers: Array<EtcdMember> = []
   readonly bootstrapTokens = new Map<string, BootstrapToken>()
+  /** pods, Deployments, DaemonSets and PDBs (set by the simulator when the cluster is created) */
+  workloads: Workloads | undefined
+  /** server args that decide the packaged components (`--disable traefik,…`) */
+  disabled: ReadonlySet<string> = new Set()
   private rv = 1000
 
   constructor(

@@ -10,20 +10,10 @@ import {
   setFileMeta,
   writeGuestFile
 } from "./GuestFs.js"
-import type { K3sCluster } from "./K3sCluster.js"
-import { kubectlJson, listJson, nodeJson, nodeReady, nodesTable, secretJson } from "./K3sJson.js"
-import { commitOf, httpGet, isInstallScript, k3sBinary } from "./K3sOrigin.js"
-import {
-  BIN,
-  ETCD_NAME,
-  envFile,
-  type K3sHost,
-  type K3sSim,
-  KUBECONFIG,
-  TOKEN_DIR,
-  unitFile,
-  writeInstallFiles
-} from "./K3sSim.js"
+import { installScript } from "./InstallScript.js"
+import { commitOf, httpGet, isInstallScript } from "./K3sOrigin.js"
+import { BIN, ETCD_NAME, envFile, type K3sHost, type K3sSim, TOKEN_DIR, unitFile } from "./K3sSim.js"
+import { kubectl, parseDuration } from "./Kubectl.js"
 
 const ok = (stdout = ""): GuestCommandResult => ({ stdout, code: 0 })
 const fail = (stderr: string, code = 1, stdout = ""): GuestCommandResult => ({ stdout, stderr, code })
@@ -158,51 +148,76 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
     const a = c.argv.slice(1)
     let out: string | undefined
     let url: string | undefined
+    let writeOut: string | undefined
     let failFlag = false
     let silent = false
     let showError = false
+    let follow = false
     for (let i = 0; i < a.length; i++) {
       const x = a[i] as string
       if (x === "-o" || x === "--output") out = a[++i]
+      else if (x === "-w" || x === "--write-out") writeOut = a[++i]
       else if (x.startsWith("--")) {
         if (x === "--fail") failFlag = true
         if (x === "--silent") silent = true
         if (x === "--show-error") showError = true
+        if (x === "--location") follow = true
       } else if (x.startsWith("-") && x.length > 1) {
         failFlag ||= x.includes("f")
         silent ||= x.includes("s")
         showError ||= x.includes("S")
+        follow ||= x.includes("L")
         if (x.endsWith("o")) out = a[++i]
+        else if (x.endsWith("w")) writeOut = a[++i]
       } else url = x
     }
     const err = (code: number, msg: string) => fail(silent && !showError ? "" : `curl: (${code}) ${msg}\n`, code)
     if (url === undefined) return fail("curl: try 'curl --help' or 'curl --manual' for more information\n", 2)
-    let target = sim.origin.map(url)
-    if (target === undefined) {
-      let host = ""
-      try {
-        host = new URL(url).hostname
-      } catch {
-        return err(3, "URL rejected: Malformed input to a URL function")
+    // --write-out: only %{url_effective} and %{http_code} are known
+    const written = (effective: string, status: number) =>
+      writeOut === undefined
+        ? ""
+        : writeOut
+            .replaceAll("%{url_effective}", effective)
+            .replaceAll("%{http_code}", String(status).padStart(3, "0"))
+            .replaceAll("\\n", "\n")
+    let effective = url
+    let res: { status: number; body: Buffer; location?: string | undefined } | undefined
+    for (let hops = 0; ; hops++) {
+      let target = sim.origin.map(effective)
+      if (target === undefined) {
+        let host = ""
+        try {
+          host = new URL(effective).hostname
+        } catch {
+          return err(3, "URL rejected: Malformed input to a URL function")
+        }
+        if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "localhost") return err(6, `Could not resolve host: ${host}`)
+        target = effective
       }
-      if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "localhost") return err(6, `Could not resolve host: ${host}`)
-      target = url
-    }
-    if (sim.downloadFails(c.guest.vmid)) {
-      if (failFlag) return err(22, "The requested URL returned error: 500")
-      return ok("Internal Server Error\n")
-    }
-    let res: { status: number; body: Buffer }
-    try {
-      res = await httpGet(target)
-    } catch {
-      return err(7, "Failed to connect: Connection refused")
+      if (sim.downloadFails(c.guest.vmid)) {
+        if (failFlag) return err(22, "The requested URL returned error: 500")
+        res = { status: 500, body: Buffer.from("Internal Server Error\n") }
+        break
+      }
+      try {
+        res = await httpGet(target)
+      } catch {
+        return err(7, "Failed to connect: Connection refused")
+      }
+      if (follow && res.status >= 300 && res.status < 400 && res.location !== undefined && hops < 50) {
+        effective = new URL(res.location, effective).toString()
+        continue
+      }
+      break
     }
     if (res.status >= 400 && failFlag) return err(22, `The requested URL returned error: ${res.status}`)
-    if (out === undefined) return { stdout: res.body.toString("utf8"), code: 0 }
-    if (!canWrite(c.guest, c.user, out)) return err(23, `Failure writing output to destination`)
-    writeGuestFile(c.guest, out, bytesToText(res.body), { mode: 0o644, owner: c.user })
-    return ok()
+    if (out === undefined) return { stdout: res.body.toString("utf8") + written(effective, res.status), code: 0 }
+    if (out !== "/dev/null") {
+      if (!canWrite(c.guest, c.user, out)) return err(23, `Failure writing output to destination`)
+      writeGuestFile(c.guest, out, bytesToText(res.body), { mode: 0o644, owner: c.user })
+    }
+    return ok(written(effective, res.status))
   })
 
   // ------------------------------------------------------------------ sh / bash (scripts, -c, the install script)
@@ -453,227 +468,6 @@ const jobResult = (unit: string, r: "ready" | "failed"): GuestCommandResult =>
         `Job for ${unit}.service failed because the control process exited with error code.\nSee "systemctl status ${unit}.service" and "journalctl -xeu ${unit}.service" for details.\n`
       )
 
-// -------------------------------------------------------------------- install.sh (k3s.md §1)
-
-const info = (m: string) => `[INFO]  ${m}\n`
-
-/** Simulated `install.sh`: decisions and console output of k3s.md §1.2–§1.8, then the unit start (blocking). */
-export const installScript = async (
-  sim: K3sSim,
-  c: GuestCommandContext,
-  positional: ReadonlyArray<string>
-): Promise<GuestCommandResult> => {
-  const env = c.env
-  const g = c.guest
-  let out = ""
-  let err = ""
-  const fatal = (m: string) => fail(`${err}[ERROR]  ${m}\n`, 1, out)
-  const execWords = (env.INSTALL_K3S_EXEC ?? "").split(/\s+/).filter((w) => w !== "")
-  const args = [...execWords, ...positional]
-  const url = env.K3S_URL ?? ""
-  if (url !== "" && !url.startsWith("https://"))
-    return fatal(`Only https:// URLs are supported for K3S_URL (have ${url})`)
-  let cmd: string
-  const first = args[0]
-  if (first === undefined || first.startsWith("-")) {
-    if (url !== "") {
-      if ((env.K3S_TOKEN ?? "") === "" && (env.K3S_TOKEN_FILE ?? "") === "")
-        return fatal(
-          "Defaulted k3s exec command to 'agent' because K3S_URL is defined, but K3S_TOKEN or K3S_TOKEN_FILE is not defined."
-        )
-      cmd = "agent"
-    } else cmd = "server"
-    args.unshift(cmd)
-  } else cmd = first
-  const name = env.INSTALL_K3S_NAME
-  if (name !== undefined && !/^[A-Za-z0-9_.-]+$/.test(name)) return fatal(`Invalid characters for system name: ${name}`)
-  const unit = name !== undefined && name !== "" ? `k3s-${name}` : cmd === "server" ? "k3s" : `k3s-${cmd}`
-  if (cmd !== "server" && cmd !== "agent") return fatal(`Unsupported k3s command in the simulator: ${cmd}`)
-  const role: "server" | "agent" = cmd
-  const h = sim.host(g)
-  const before = [g.files.get(BIN), g.files.get(unitPath(unit)), g.files.get(`${unitPath(unit)}.env`)].join("\0")
-
-  // download_and_verify
-  const skip = env.INSTALL_K3S_SKIP_DOWNLOAD === "true" || env.INSTALL_K3S_SKIP_DOWNLOAD === "binary"
-  let version: string | undefined
-  if (skip) {
-    out += info("Skipping k3s download and verify")
-    if (!g.files.has(BIN)) return fatal(`Executable k3s binary not found at ${BIN}`)
-  } else {
-    if ((env.INSTALL_K3S_VERSION ?? "") !== "") version = env.INSTALL_K3S_VERSION as string
-    else {
-      out += info(`Finding release for channel ${env.INSTALL_K3S_CHANNEL ?? "stable"}`)
-      version = sim.stableVersion
-    }
-    const gh = env.GITHUB_URL ?? "https://github.com/k3s-io/k3s/releases"
-    out += info(`Using ${version} as release`)
-    out += info(`Downloading hash ${gh}/download/${version}/sha256sum-amd64.txt`)
-    if (sim.downloadFails(g.vmid)) return fatal("Download failed")
-    if (g.files.get(BIN) === k3sBinary(version)) out += info("Skipping binary downloaded, installed k3s matches hash")
-    else {
-      out += info(`Downloading binary ${gh}/download/${version}/k3s`)
-      out += info("Verifying binary download")
-      out += info(`Installing k3s to ${BIN}`)
-    }
-  }
-  out += info("Skipping installation of SELinux RPM")
-  for (const l of ["kubectl", "crictl", "ctr"])
-    out += g.files.has(`/usr/local/bin/${l}`)
-      ? info(`Skipping /usr/local/bin/${l} symlink to k3s, already exists`)
-      : info(`Creating /usr/local/bin/${l} symlink to k3s`)
-  out += info("Creating killall script /usr/local/bin/k3s-killall.sh")
-  out += info(
-    `Creating uninstall script /usr/local/bin/${role === "server" && name === undefined ? "k3s" : unit}-uninstall.sh`
-  )
-  out += info(`env: Creating environment file ${unitPath(unit)}.env`)
-  out += info(`systemd: Creating service file ${unitPath(unit)}`)
-  const envVars = Object.fromEntries(
-    Object.entries(env).filter(([k]) => /^(K3S_|CONTAINERD_)/.test(k) || /^(https?|no)_proxy$/i.test(k))
-  )
-  // the unit and env file are regenerated from scratch (options not given again are lost)
-  writeInstallFiles(g, role, unit, args, envVars, version)
-  h.installed = { role, unit, args }
-  if (!g.services.has(unit)) g.services.set(unit, "inactive")
-  const after = [g.files.get(BIN), g.files.get(unitPath(unit)), g.files.get(`${unitPath(unit)}.env`)].join("\0")
-  if (env.INSTALL_K3S_SKIP_ENABLE === "true") return { stdout: out, stderr: err, code: 0 }
-  out += info(`systemd: Enabling ${unit} unit`)
-  err += `Created symlink /etc/systemd/system/multi-user.target.wants/${unit}.service → ${unitPath(unit)}.\n`
-  h.enabled = true
-  if (env.INSTALL_K3S_SKIP_START === "true") return { stdout: out, stderr: err, code: 0 }
-  if (before === after && env.INSTALL_K3S_FORCE_RESTART !== "true") {
-    out += info("No change detected so skipping service start")
-    return { stdout: out, stderr: err, code: 0 }
-  }
-  out += info(`systemd: Starting ${unit}`)
-  const r = await sim.wait(sim.start(h))
-  if (r === "ready") return { stdout: out, stderr: err, code: 0 }
-  return {
-    stdout: out,
-    stderr: `${err}Job for ${unit}.service failed because the control process exited with error code.\nSee "systemctl status ${unit}.service" and "journalctl -xeu ${unit}.service" for details.\n`,
-    code: 1
-  }
-}
-
-// -------------------------------------------------------------------- kubectl (k3s.md §4, §8.2)
-
-const connRefused = (where: string) =>
-  fail(`The connection to the server ${where} was refused - did you specify the right host or port?\n`)
-
-const kubectl = async (sim: K3sSim, c: GuestCommandContext, argv: ReadonlyArray<string>) => {
-  const g = c.guest
-  if (c.user !== "root") {
-    if (g.files.has(KUBECONFIG))
-      return fail(
-        `WARN[0000] Unable to read ${KUBECONFIG}, please start server with --write-kubeconfig-mode or --write-kubeconfig-group to modify kube config permissions \nerror: error loading config file "${KUBECONFIG}": open ${KUBECONFIG}: permission denied\n`
-      )
-    return connRefused("localhost:8080")
-  }
-  if (!g.files.has(KUBECONFIG)) return connRefused("localhost:8080")
-  const h = sim.host(g)
-  const cluster = h.cluster
-  if (cluster === undefined || h.installed?.role !== "server" || sim.unitState(h) !== "active" || !sim.alive(h))
-    return connRefused("127.0.0.1:6443")
-  // flags
-  const words: Array<string> = []
-  let output: string | undefined
-  let ignoreNotFound = false
-  let timeoutS = 30
-  let waitFor: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i] as string
-    if (x === "-n" || x === "--namespace") i++
-    else if (x.startsWith("--namespace=") || x.startsWith("-n=")) continue
-    else if (x === "-o" || x === "--output") output = argv[++i]
-    else if (x.startsWith("-o=") || x.startsWith("--output=")) output = x.slice(x.indexOf("=") + 1)
-    else if (x.startsWith("-o") && x.length > 2) output = x.slice(2)
-    else if (x === "--ignore-not-found" || x === "--ignore-not-found=true") ignoreNotFound = true
-    else if (x.startsWith("--timeout=")) timeoutS = parseDuration(x.slice(10)) ?? timeoutS
-    else if (x === "--timeout") timeoutS = parseDuration(argv[++i] ?? "") ?? timeoutS
-    else if (x.startsWith("--for=")) waitFor = x.slice(6)
-    else if (x === "--for") waitFor = argv[++i]
-    else if (x === "--kubeconfig" || x === "-l" || x === "--selector") i++
-    else if (x.startsWith("-")) continue
-    else words.push(x)
-  }
-  const [verb, kindRaw, ...names] = words
-  const kind = (kindRaw ?? "").toLowerCase()
-  const now = sim.now()
-  const isNode = ["node", "nodes", "no"].includes(kind)
-  const isSecret = ["secret", "secrets"].includes(kind)
-  if (verb === "get" && isNode) {
-    if (names.length === 0) {
-      if (output === "json") return ok(kubectlJson(listJson(nodesOf(cluster, now, sim))))
-      return ok(nodesTable(cluster, now, sim.graceRealMs))
-    }
-    const items = []
-    let err = ""
-    for (const n of names) {
-      const rec = cluster.nodes.get(n)
-      if (rec === undefined) err += `Error from server (NotFound): nodes "${n}" not found\n`
-      else items.push(nodeJson(cluster, rec, now, sim.graceRealMs))
-    }
-    if (err !== "" && !ignoreNotFound) return fail(err, 1, items.length > 0 ? kubectlJson(items[0]) : "")
-    if (items.length === 0) return ok()
-    if (output === "json") return ok(kubectlJson(items.length === 1 ? items[0] : listJson(items)))
-    return ok(nodesTable(cluster, now, sim.graceRealMs))
-  }
-  if (verb === "get" && isSecret) {
-    const n = names[0]
-    const s = n === undefined ? undefined : cluster.secrets.get(n)
-    if (n === undefined)
-      return ok(kubectlJson(listJson([...cluster.secrets.values()].map((x) => secretOf(cluster, x)))))
-    if (s === undefined) return ignoreNotFound ? ok() : fail(`Error from server (NotFound): secrets "${n}" not found\n`)
-    if (output === "json") return ok(kubectlJson(secretOf(cluster, s)))
-    return ok(
-      `NAME${" ".repeat(Math.max(3, n.length - 1))}TYPE                          DATA   AGE\n${n}   k3s.cattle.io/node-password   1      1m\n`
-    )
-  }
-  if (verb === "delete" && (isNode || isSecret)) {
-    if (names.length === 0) return fail(`error: resource(s) were provided, but no name was specified\n`)
-    let out = ""
-    let err = ""
-    for (const n of names) {
-      const done = isNode ? sim.deleteNode(cluster, n) : sim.deleteSecret(cluster, n)
-      if (done) out += `${isNode ? "node" : "secret"} "${n}" deleted\n`
-      else if (!ignoreNotFound)
-        err += `Error from server (NotFound): ${isNode ? "nodes" : "secrets"} "${n}" not found\n`
-    }
-    return err === "" ? ok(out) : fail(err, 1, out)
-  }
-  if (verb === "wait") {
-    const target = kindRaw ?? ""
-    const node = /^(?:node|nodes|no)\/(.+)$/.exec(target)?.[1]
-    if (node === undefined || waitFor?.toLowerCase() !== "condition=ready")
-      return fail("error: the simulator supports only `kubectl wait --for=condition=Ready node/<name>`\n")
-    const deadline = Date.now() + timeoutS * 1000
-    for (;;) {
-      const rec = cluster.nodes.get(node)
-      if (rec === undefined) return fail(`Error from server (NotFound): nodes "${node}" not found\n`)
-      if (nodeReady(rec, sim.now(), sim.graceRealMs) === "True") return ok(`node/${node} condition met\n`)
-      if (Date.now() >= deadline || sim.isStopped())
-        return fail(`error: timed out waiting for the condition on nodes/${node}\n`)
-      await c.sleep(Math.min(100, Math.max(5, deadline - Date.now())))
-    }
-  }
-  return fail(`error: the simulator does not answer \`kubectl ${argv.join(" ")}\`\n`)
-}
-
-const nodesOf = (cluster: K3sCluster, now: number, sim: K3sSim) =>
-  [...cluster.nodes.values()].map((n) => nodeJson(cluster, n, now, sim.graceRealMs))
-
-const secretOf = (cluster: K3sCluster, s: { name: string; hash: string; createdAt: number; uid: string }) => {
-  const owner = cluster.nodes.get(s.name.replace(/\.node-password\.k3s$/, ""))
-  return secretJson(s, owner === undefined ? undefined : { name: owner.name, uid: owner.uid })
-}
-
-const parseDuration = (s: string): number | undefined => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
-  if (m === null) return undefined
-  const v = Number(m[1])
-  const unit = m[2] ?? "s"
-  return unit === "ms" ? v / 1000 : unit === "m" ? v * 60 : unit === "h" ? v * 3600 : v
-}
-
 // -------------------------------------------------------------------- k3s token
 
 const token = (sim: K3sSim, c: GuestCommandContext, a: ReadonlyArray<string>): GuestCommandResult => {
@@ -686,9 +480,9 @@ const token = (sim: K3sSim, c: GuestCommandContext, a: ReadonlyArray<string>): G
     )
   if (a[0] === "create") {
     const ttl = flag(a, "--ttl")
-    const ttlS = ttl === undefined ? 86_400 : parseDuration(ttl)
+    const ttlMs = ttl === undefined ? 86_400_000 : parseDuration(ttl)
     const desc = flag(a, "--description")
-    return ok(`${cluster.createBootstrapToken(ttlS === undefined ? 86_400_000 : ttlS * 1000, desc, sim.now())}\n`)
+    return ok(`${cluster.createBootstrapToken(ttlMs ?? 86_400_000, desc, sim.now())}\n`)
   }
   if (a[0] === "list") {
     const rows = [...cluster.bootstrapTokens.values()].map(

@@ -96,6 +96,12 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
   const idx = [...c.nodes.keys()].indexOf(n.name)
   const cidr = `10.42.${Math.max(idx, 0)}.0/24`
   const taints: Array<Record<string, string>> = []
+  if (n.unschedulable)
+    taints.push({
+      effect: "NoSchedule",
+      key: "node.kubernetes.io/unschedulable",
+      timeAdded: iso(n.schedulingChangedAt)
+    })
   if (ready === "False") taints.push({ effect: "NoSchedule", key: "node.kubernetes.io/not-ready" })
   if (ready === "Unknown") {
     const t = iso((n.lostAt ?? now) + graceMs)
@@ -116,7 +122,11 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
     metadata: {
       annotations,
       creationTimestamp: iso(n.createdAt),
-      finalizers: ["wrangler.cattle.io/node"],
+      ...(n.deletingAt === undefined ? {} : { deletionGracePeriodSeconds: 0, deletionTimestamp: iso(n.deletingAt) }),
+      finalizers:
+        n.etcdName === undefined
+          ? ["wrangler.cattle.io/node"]
+          : ["wrangler.cattle.io/node", "wrangler.cattle.io/managed-etcd-controller"],
       labels,
       name: n.name,
       resourceVersion: String(n.resourceVersion),
@@ -126,7 +136,8 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
       podCIDR: cidr,
       podCIDRs: [cidr],
       providerID: `k3s://${n.name}`,
-      ...(taints.length > 0 ? { taints } : {})
+      ...(taints.length > 0 ? { taints } : {}),
+      ...(n.unschedulable ? { unschedulable: true } : {})
     },
     status: {
       addresses: [
@@ -197,20 +208,56 @@ export const listJson = (items: ReadonlyArray<unknown>) => ({
   metadata: { resourceVersion: "" }
 })
 
-/** `kubectl get nodes` table (k3s.md §4.2). */
-export const nodesTable = (c: K3sCluster, now: number, graceMs: number): string => {
-  const rows = [...c.nodes.values()].map((n) => {
+/** Columns of a kubectl table: padded to the widest cell plus 3 spaces, the last column unpadded. */
+export const table = (rows: ReadonlyArray<ReadonlyArray<string>>, headers = true): string => {
+  const all = headers ? rows : rows.slice(1)
+  if (all.length === 0) return ""
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
+  return `${all.map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n")}\n`
+}
+
+/** kubectl's AGE column (`45s`, `12m`, `5h`, `3d`). */
+export const age = (ms: number): string => {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  return s < 120
+    ? `${s}s`
+    : s < 7200
+      ? `${Math.floor(s / 60)}m`
+      : s < 172_800
+        ? `${Math.floor(s / 3600)}h`
+        : `${Math.floor(s / 86_400)}d`
+}
+
+/** The rows of `kubectl get nodes` (k3s.md §4.2), `-o wide` adding addresses, OS, kernel and runtime. */
+export const nodeRows = (
+  c: K3sCluster,
+  nodes: ReadonlyArray<NodeRecord>,
+  now: number,
+  graceMs: number,
+  wide: boolean
+): Array<Array<string>> => {
+  const head = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+  if (wide) head.push("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME")
+  const rows = nodes.map((n) => {
     const ready = nodeReady(n, now, graceMs) === "True" ? "Ready" : "NotReady"
     const j = nodeJson(c, n, now, graceMs) as { metadata: { labels: Record<string, string> } }
     const roles = Object.keys(j.metadata.labels)
       .filter((k) => k.startsWith("node-role.kubernetes.io/"))
       .map((k) => k.slice("node-role.kubernetes.io/".length))
       .sort()
-    const age = Math.max(0, Math.floor((now - n.createdAt) / 1000))
-    const ageText = age < 120 ? `${age}s` : age < 7200 ? `${Math.floor(age / 60)}m` : `${Math.floor(age / 3600)}h`
-    return [n.name, ready, roles.length === 0 ? "<none>" : roles.join(","), ageText, n.version]
+    const row = [
+      n.name,
+      n.unschedulable ? `${ready},SchedulingDisabled` : ready,
+      roles.length === 0 ? "<none>" : roles.join(","),
+      age(now - n.createdAt),
+      n.version
+    ]
+    if (wide) row.push(n.ip, "<none>", "Ubuntu 24.04.1 LTS", "6.8.0-49-generic", "containerd://1.7.22-k3s1")
+    return row
   })
-  const all = [["NAME", "STATUS", "ROLES", "AGE", "VERSION"], ...rows]
-  const widths = all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length))) ?? []
-  return `${all.map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n")}\n`
+  return [head, ...rows]
 }
+
+/** `kubectl get nodes` table (k3s.md §4.2). */
+export const nodesTable = (c: K3sCluster, now: number, graceMs: number): string =>
+  table(nodeRows(c, [...c.nodes.values()], now, graceMs, false))

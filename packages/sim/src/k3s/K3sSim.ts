@@ -9,6 +9,8 @@ import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
 import { K3sCluster, type NodeRecord, type ParsedToken, parseToken, passwordHash } from "./K3sCluster.js"
 import { nodeReady } from "./K3sJson.js"
 import { binaryVersion, commitOf, K3sOrigin, k3sBinary } from "./K3sOrigin.js"
+import { compareReleases, K3sReleases, minorOf } from "./K3sReleases.js"
+import { type NodeView, Workloads } from "./Workloads.js"
 
 export const BIN = "/usr/local/bin/k3s"
 export const TOKEN_DIR = "/var/lib/rancher/k3s/server"
@@ -32,8 +34,21 @@ export interface K3sEvent {
     | "agent-join-finish"
     | "node-registered"
     | "node-deleted"
+    | "node-deleting"
     | "secret-deleted"
     | "etcd-member-removed"
+    | "etcd-member-remove-refused"
+    | "etcd-quorum-lost"
+    | "etcd-quorum-restored"
+    | "node-cordoned"
+    | "node-uncordoned"
+    | "pod-evicted"
+    | "drain-start"
+    | "drain-finish"
+    | "drain-failed"
+    | "node-upgraded"
+    | "node-downgraded"
+    | "version-skew"
   readonly node: string
   readonly vmid?: number
   readonly detail?: string
@@ -98,6 +113,7 @@ interface RunConfig {
   readonly token: string | undefined
   readonly nodeName: string
   readonly clusterInit: boolean
+  readonly kubeconfigMode: string | undefined
 }
 
 const hex = (n: number) => randomBytes(n).toString("hex")
@@ -134,7 +150,8 @@ export const parseEnvFile = (text: string | undefined): Record<string, string> =
 
 /** The simulated k3s world: clusters, per-guest hosts, the join state machine (k3s.md §8). */
 export class K3sSim {
-  readonly origin = new K3sOrigin()
+  readonly releases: K3sReleases
+  readonly origin: K3sOrigin
   readonly primary: K3sCluster
   readonly stray: Array<K3sCluster> = []
   readonly events: Array<K3sEvent> = []
@@ -151,7 +168,12 @@ export class K3sSim {
     readonly passwordRetryMs: number
     readonly restartMs: number
     readonly graceMs: number
+    readonly memberRemoveMs: number
+    readonly podReadyMs: number
+    readonly podTerminateMs: number
   }
+  /** the scenario's own Deployments (`k3s.workloads`) */
+  readonly workloadSpecs: NonNullable<K3sSpec["workloads"]>
 
   constructor(
     spec: K3sSpec | undefined,
@@ -161,6 +183,13 @@ export class K3sSim {
   ) {
     this.primary = new K3sCluster(spec?.version ?? "v1.30.5+k3s1", spec?.token)
     this.stableVersion = spec?.stableVersion ?? "v1.31.5+k3s1"
+    this.releases = new K3sReleases({
+      releases: spec?.releases,
+      channels: spec?.channels,
+      version: this.primary.version,
+      stableVersion: this.stableVersion
+    })
+    this.origin = new K3sOrigin(this.releases)
     this.t = {
       joinMs: spec?.joinDelayMs ?? 5000,
       readyMs: spec?.readyDelayMs ?? 10_000,
@@ -168,8 +197,12 @@ export class K3sSim {
       retryMs: 2000,
       passwordRetryMs: 5000,
       restartMs: 5000,
-      graceMs: 40_000
+      graceMs: 40_000,
+      memberRemoveMs: spec?.memberRemoveDelayMs ?? 1000,
+      podReadyMs: spec?.podReadyDelayMs ?? 5000,
+      podTerminateMs: spec?.podTerminateDelayMs ?? 2000
     }
+    this.workloadSpecs = spec?.workloads ?? []
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
   }
 
@@ -310,6 +343,16 @@ export class K3sSim {
     return { ok: false, hostPort }
   }
 
+  /** A guest with this hostname exists (name resolution inside the lab). */
+  knowsHostname(name: string): boolean {
+    return this.hostList.some((h) => h.guest.hostname === name)
+  }
+
+  vmidOfNode(cluster: K3sCluster, name: string): number | undefined {
+    const n = cluster.nodes.get(name)
+    return n === undefined ? undefined : this.hostByKey(n.hostKey)?.vmid
+  }
+
   clusterOf(h: K3sHost): K3sCluster | undefined {
     return h.cluster
   }
@@ -368,7 +411,10 @@ export class K3sSim {
     ).toLowerCase()
     const clusterInit =
       args.includes("--cluster-init") || env.K3S_CLUSTER_INIT === "true" || cfg["cluster-init"] === true
+    const kubeconfigMode =
+      flagValue(args, ["--write-kubeconfig-mode"]) ?? env.K3S_KUBECONFIG_MODE ?? str("write-kubeconfig-mode")
     return {
+      kubeconfigMode,
       role: inst.role,
       args: inst.args,
       env,
@@ -538,6 +584,15 @@ export class K3sSim {
         continue
       }
       cluster = target.cluster
+      if (!this.hasQuorum(cluster)) {
+        this.log(
+          h,
+          "info",
+          "Waiting to retrieve agent configuration; server is not ready: https://127.0.0.1:6444/v1-k3s/serving-kubelet.crt: 503 Service Unavailable"
+        )
+        await this.sleepSim(this.t.passwordRetryMs)
+        continue
+      }
       const bad = this.checkToken(h, tok, cluster, "agent")
       if (bad?.kind === "ca") {
         this.log(
@@ -608,6 +663,15 @@ export class K3sSim {
     if (own !== undefined && name !== undefined && own.etcdMembers.some((m) => m.name === name)) {
       await this.sleepSim(this.t.joinMs)
       if (!(await this.hangLoop(h, gen))) return
+      // etcd starts, but the apiserver waits until the members form a quorum again
+      while (!this.hasQuorum(own)) {
+        if (!this.live(h, gen)) return
+        this.log(h, "info", "Waiting for etcd server to become available")
+        this.log(h, "warning", "Failed to get apiserver address from etcd: context deadline exceeded")
+        await this.sleepSim(this.t.retryMs)
+      }
+      if (!own.etcdMembers.some((m) => m.name === name))
+        return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
       this.registerNode(h, own, cfg, "server", version, name)
       this.log(h, "info", "k3s is up and running")
       return this.ready(h, attempt)
@@ -655,6 +719,7 @@ export class K3sSim {
     }
     if (cluster.etcdMembers.some((m) => cluster.isLearner(m, now)))
       return failed("ETCD join failed: etcdserver: too many learner members in cluster")
+    if (!this.hasQuorum(cluster)) return failed("ETCD join failed: etcdserver: unhealthy cluster")
     const ip = h.guest.ip
     if (cluster.etcdMembers.some((m) => m.peerURL === `https://${ip}:2380`))
       return failed("ETCD join failed: etcdserver: Peer URLs already exists")
@@ -708,6 +773,7 @@ export class K3sSim {
     const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
     h.cluster = cluster
+    this.attachWorkloads(cluster, cfg.args)
     this.registerNode(h, cluster, cfg, "server", version, member.name)
     this.writeServerFiles(h, cluster)
     this.event("cluster-init", cfg.nodeName, h.vmid, empty ? "scenario cluster" : "a new, separate cluster")
@@ -745,10 +811,20 @@ export class K3sSim {
         etcdName,
         args: cfg.args,
         env,
-        resourceVersion: cluster.nextResourceVersion()
+        resourceVersion: cluster.nextResourceVersion(),
+        unschedulable: false,
+        schedulingChangedAt: now,
+        deletingAt: undefined
       }
       cluster.nodes.set(n.name, n)
     } else {
+      if (n.hostKey === h.key && n.version !== version)
+        this.event(
+          compareReleases(version, n.version) < 0 ? "node-downgraded" : "node-upgraded",
+          n.name,
+          h.vmid,
+          `${n.version} → ${version}`
+        )
       const wasReady = n.hostKey === h.key && nodeReady(n, now, this.graceRealMs) === "True"
       Object.assign(n, {
         role,
@@ -782,26 +858,100 @@ export class K3sSim {
         "warning",
         `Unable to verify password for node ${n.name}: hash does not match (NodePasswordValidationFailed)`
       )
+    this.checkSkew(cluster, n)
     return n
+  }
+
+  /**
+   * Kubernetes' version skew policy (k3s does not enforce it: a skewed node starts, unsupported): HA apiservers
+   * within one minor; a kubelet never newer than the oldest apiserver nor more than three minors older. A violation
+   * is recorded as a `version-skew` event, so tests can prove a rollout never made one.
+   */
+  private checkSkew(cluster: K3sCluster, n: NodeRecord): void {
+    const servers = [...cluster.nodes.values()].filter((x) => x.role === "server" && x.deletingAt === undefined)
+    const minors = servers.map((x) => minorOf(x.version)).filter((m): m is readonly [number, number] => m !== undefined)
+    if (minors.length === 0) return
+    const key = (m: readonly [number, number]) => m[0] * 1000 + m[1]
+    const oldest = Math.min(...minors.map(key))
+    const newest = Math.max(...minors.map(key))
+    const mine = minorOf(n.version)
+    const problems: Array<string> = []
+    if (newest - oldest > 1)
+      problems.push(
+        `apiservers ${servers.map((x) => `${x.name} ${x.version}`).join(", ")} are more than one minor apart`
+      )
+    if (mine !== undefined && key(mine) > oldest)
+      problems.push(`kubelet ${n.name} ${n.version} is newer than the oldest apiserver`)
+    if (mine !== undefined && oldest - key(mine) > 3)
+      problems.push(`kubelet ${n.name} ${n.version} is more than three minors older than the oldest apiserver`)
+    const vmid = this.hostByKey(n.hostKey)?.vmid
+    for (const p of problems) this.event("version-skew", n.name, vmid, p)
   }
 
   writeServerFiles(h: K3sHost, cluster: K3sCluster): void {
     for (const f of TOKEN_FILES) writeGuestFile(h.guest, f, `${cluster.serverToken}\n`, ROOT_ONLY)
-    writeGuestFile(h.guest, KUBECONFIG, kubeconfigYaml(cluster), ROOT_ONLY)
+    // --write-kubeconfig-mode (K3S_KUBECONFIG_MODE, write-kubeconfig-mode in config.yaml), default 0600
+    const mode = h.installed === undefined ? undefined : this.runConfig(h).kubeconfigMode
+    const bits = mode !== undefined && /^[0-7]{3,4}$/.test(mode) ? Number.parseInt(mode, 8) : 0o600
+    writeGuestFile(h.guest, KUBECONFIG, kubeconfigYaml(cluster), { mode: bits, owner: "root" })
   }
 
   // ---------------------------------------------------------------- cluster operations (kubectl)
 
+  /**
+   * `kubectl delete node`: the API accepts it at once (deletionTimestamp); the Node is gone when its finalizers have
+   * run. For an etcd member that is the managed-etcd controller removing the member first (k3s.md §5.2), which etcd's
+   * strict reconfiguration check refuses while it would leave fewer started members than the new quorum: then the
+   * Node stays `deleting` and the removal is retried until it can commit.
+   */
   deleteNode(cluster: K3sCluster, name: string): boolean {
     const n = cluster.nodes.get(name)
     if (n === undefined) return false
+    if (n.deletingAt !== undefined) return true
+    n.deletingAt = this.now()
+    n.resourceVersion = cluster.nextResourceVersion()
+    const vmid = this.hostByKey(n.hostKey)?.vmid
+    this.event("node-deleting", name, vmid)
+    if (n.etcdName === undefined || !cluster.etcdMembers.some((m) => m.name === n.etcdName))
+      this.finishNodeDeletion(cluster, n)
+    else void this.removeMemberThenNode(cluster, n)
+    return true
+  }
+
+  private async removeMemberThenNode(cluster: K3sCluster, n: NodeRecord): Promise<void> {
+    const vmid = this.hostByKey(n.hostKey)?.vmid
+    let refused = false
+    await this.sleepSim(this.t.memberRemoveMs)
+    for (;;) {
+      if (this.stopped || cluster.nodes.get(n.name) !== n) return
+      const member = n.etcdName
+      if (member === undefined || !cluster.etcdMembers.some((m) => m.name === member)) break
+      const why = this.memberRemovalRefusal(cluster, member)
+      if (why === undefined) {
+        cluster.removeMember(member)
+        this.event("etcd-member-removed", member, vmid)
+        break
+      }
+      if (!refused) {
+        refused = true
+        this.event("etcd-member-remove-refused", member, vmid, why)
+        const leader = this.hostList.find((h) => h.cluster === cluster && this.etcdMemberHealthy(cluster, h))
+        if (leader !== undefined) this.log(leader, "error", `Failed to remove etcd member ${member}: ${why}`)
+      }
+      await this.sleepSim(5000)
+    }
+    this.finishNodeDeletion(cluster, n)
+  }
+
+  private finishNodeDeletion(cluster: K3sCluster, n: NodeRecord): void {
+    const name = n.name
+    if (cluster.nodes.get(name) !== n) return
     cluster.nodes.delete(name)
     const vmid = this.hostByKey(n.hostKey)?.vmid
     this.event("node-deleted", name, vmid)
     if (cluster.secrets.delete(`${name}.node-password.k3s`))
       this.event("secret-deleted", `${name}.node-password.k3s`, vmid, "garbage-collected with its Node")
-    if (n.etcdName !== undefined && cluster.removeMember(n.etcdName))
-      this.event("etcd-member-removed", n.etcdName, vmid)
+    cluster.workloads?.reconcile(this.now())
     // a kubelet that still runs registers its Node again (k3s.md §5.2): stop k3s before deleting a live agent's Node
     const h = this.hostByKey(n.hostKey)
     if (h !== undefined && n.role === "agent" && h.cluster === cluster && this.unitState(h) === "active") {
@@ -814,7 +964,148 @@ export class K3sSim {
         this.event("node-registered", name, h.vmid, "the agent still runs")
       })
     }
+  }
+
+  // ---------------------------------------------------------------- etcd quorum
+
+  /** The host whose etcd runs as `member` (its etcd name file), if any. */
+  private memberHost(cluster: K3sCluster, member: string): K3sHost | undefined {
+    return this.hostList.find((h) => h.cluster === cluster && h.guest.files.get(ETCD_NAME)?.trim() === member)
+  }
+
+  /** An etcd member's process runs: its VM runs this guest and the k3s unit is active or (re)starting. */
+  private etcdMemberHealthy(cluster: K3sCluster, h: K3sHost): boolean {
+    const name = h.guest.files.get(ETCD_NAME)?.trim()
+    if (name === undefined || !cluster.etcdMembers.some((m) => m.name === name)) return false
+    const st = this.unitState(h)
+    return this.alive(h) && (st === "active" || st === "activating")
+  }
+
+  /** Voting members, and how many of them run. */
+  etcdHealth(cluster: K3sCluster): { readonly voters: number; readonly healthy: number; readonly quorum: number } {
+    const now = this.now()
+    const voters = cluster.etcdMembers.filter((m) => !cluster.isLearner(m, now))
+    const healthy = voters.filter((m) => {
+      const h = this.memberHost(cluster, m.name)
+      return h !== undefined && this.etcdMemberHealthy(cluster, h)
+    }).length
+    return { voters: voters.length, healthy, quorum: Math.floor(voters.length / 2) + 1 }
+  }
+
+  /** ⌊n/2⌋+1 of the voting members run (a cluster without etcd members has nothing to lose). */
+  hasQuorum(cluster: K3sCluster): boolean {
+    const e = this.etcdHealth(cluster)
+    return e.voters === 0 || e.healthy >= e.quorum
+  }
+
+  /** Why etcd refuses to remove `member` now (strict reconfiguration check), or `undefined`. */
+  memberRemovalRefusal(cluster: K3sCluster, member: string): string | undefined {
+    const now = this.now()
+    const m = cluster.etcdMembers.find((x) => x.name === member)
+    if (m === undefined || cluster.isLearner(m, now)) return undefined
+    if (!this.hasQuorum(cluster)) return "etcdserver: request timed out"
+    const others = cluster.etcdMembers.filter((x) => x !== m && !cluster.isLearner(x, now))
+    const started = others.filter((x) => {
+      const h = this.memberHost(cluster, x.name)
+      return h !== undefined && this.etcdMemberHealthy(cluster, h)
+    }).length
+    return started < Math.floor(others.length / 2) + 1
+      ? "etcdserver: re-configuration failed due to not enough started members"
+      : undefined
+  }
+
+  /** The apiserver on this host answers: a running server of a cluster that has etcd quorum. */
+  apiState(h: K3sHost): "up" | "down" | "no-quorum" {
+    const cluster = h.cluster
+    if (cluster === undefined || h.installed?.role !== "server" || this.unitState(h) !== "active" || !this.alive(h))
+      return "down"
+    return this.hasQuorum(cluster) ? "up" : "no-quorum"
+  }
+
+  // ---------------------------------------------------------------- cordon, pods
+
+  /** `kubectl cordon` / `uncordon`; `false` when it already was. */
+  setUnschedulable(cluster: K3sCluster, name: string, value: boolean): boolean | undefined {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return undefined
+    if (n.unschedulable === value) return false
+    cluster.workloads?.reconcile(this.now())
+    n.unschedulable = value
+    n.schedulingChangedAt = this.now()
+    n.resourceVersion = cluster.nextResourceVersion()
+    this.event(value ? "node-cordoned" : "node-uncordoned", name, this.hostByKey(n.hostKey)?.vmid)
     return true
+  }
+
+  private nodeViews(cluster: K3sCluster): ReadonlyArray<NodeView> {
+    return [...cluster.nodes.values()].map((n) => ({
+      name: n.name,
+      deleting: n.deletingAt !== undefined,
+      ready: (now: number) => nodeReady(n, now, this.graceRealMs) === "True",
+      schedulableSince: (now: number) =>
+        n.unschedulable || n.deletingAt !== undefined || nodeReady(n, now, this.graceRealMs) !== "True"
+          ? undefined
+          : Math.max(n.readyAt, n.schedulingChangedAt),
+      unknownSince: (now: number) =>
+        nodeReady(n, now, this.graceRealMs) === "Unknown" && n.lostAt !== undefined
+          ? n.lostAt + this.graceRealMs
+          : undefined
+    }))
+  }
+
+  /** The cluster's pods and the workloads k3s packages (coredns, local-path-provisioner, metrics-server, traefik, svclb) plus the scenario's. */
+  attachWorkloads(cluster: K3sCluster, args: ReadonlyArray<string>, createdAt = this.now()): void {
+    if (cluster.workloads !== undefined) return
+    const disabled = new Set<string>()
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i] as string
+      const v = a === "--disable" ? args[i + 1] : a.startsWith("--disable=") ? a.slice(10) : undefined
+      for (const x of (v ?? "").split(",")) if (x !== "") disabled.add(x)
+    }
+    cluster.disabled = disabled
+    const w = new Workloads(
+      () => this.nodeViews(cluster),
+      () => ({
+        podReadyMs: this.clock.scaled(this.t.podReadyMs),
+        podTerminateMs: this.clock.scaled(this.t.podTerminateMs),
+        unreachableTolerationMs: this.clock.scaled(300_000)
+      })
+    )
+    cluster.workloads = w
+    const now = createdAt
+    const sys = (name: string, labels: Record<string, string>, emptyDir: boolean) =>
+      w.add({ kind: "Deployment", name, namespace: "kube-system", replicas: 1, labels, emptyDir, createdAt: now })
+    if (!disabled.has("coredns")) sys("coredns", { "k8s-app": "kube-dns" }, false)
+    if (!disabled.has("local-storage")) sys("local-path-provisioner", { app: "local-path-provisioner" }, false)
+    if (!disabled.has("metrics-server")) sys("metrics-server", { "k8s-app": "metrics-server" }, true)
+    if (!disabled.has("traefik")) {
+      sys("traefik", { "app.kubernetes.io/instance": "traefik-kube-system", "app.kubernetes.io/name": "traefik" }, true)
+      if (!disabled.has("servicelb"))
+        w.add({
+          kind: "DaemonSet",
+          name: `svclb-traefik-${cluster.caHash.slice(0, 8)}`,
+          namespace: "kube-system",
+          replicas: 0,
+          labels: {
+            app: `svclb-traefik-${cluster.caHash.slice(0, 8)}`,
+            "svccontroller.k3s.cattle.io/svcname": "traefik"
+          },
+          emptyDir: false,
+          createdAt: now
+        })
+    }
+    for (const x of this.workloadSpecs)
+      w.add({
+        kind: "Deployment",
+        name: x.name,
+        namespace: x.namespace ?? "default",
+        replicas: x.replicas ?? 1,
+        labels: { app: x.name },
+        emptyDir: x.emptyDir === true,
+        pdb: x.pdb === undefined ? undefined : { name: x.name, ...x.pdb },
+        createdAt: now
+      })
+    w.reconcile(this.now())
   }
 
   deleteSecret(cluster: K3sCluster, name: string): boolean {
@@ -860,7 +1151,7 @@ export class K3sSim {
             : ["server", "--server", serverUrl]
           : ["agent", "--server", serverUrl ?? "https://127.0.0.1:6443"]
       const env: Record<string, string> = serverUrl === undefined ? {} : { K3S_TOKEN: cluster.serverToken }
-      writeInstallFiles(h.guest, r.role, r.role === "server" ? "k3s" : "k3s-agent", args, env, version)
+      writeInstallFiles(h.guest, r.role === "server" ? "k3s" : "k3s-agent", args, env, version)
       h.installed = { role: r.role, unit: r.role === "server" ? "k3s" : "k3s-agent", args }
       h.enabled = true
       h.cluster = cluster
@@ -873,6 +1164,7 @@ export class K3sSim {
       }
       const n = this.registerNode(h, cluster, { nodeName, args, env }, r.role, version, etcdName, since)
       n.readyAt = since
+      n.schedulingChangedAt = since
       this.setUnit(h, "active")
       h.attempt = { outcome: "ready" }
       const t = new Date(since).toISOString().replace(/\.\d{3}Z$/, "Z")
@@ -884,6 +1176,7 @@ export class K3sSim {
       )
       if (first === undefined && r.role === "server") first = h
     }
+    if (first?.installed !== undefined) this.attachWorkloads(cluster, first.installed.args, since)
   }
 
   snapshot(): K3sSnapshot {
@@ -958,6 +1251,7 @@ users:
 
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
 
+/** install.sh's unit: the command word on its own line, then one single-quoted, tab-indented argument per line. */
 export const unitFile = (unit: string, args: ReadonlyArray<string>): string => `[Unit]
 Description=Lightweight Kubernetes
 Documentation=https://k3s.io
@@ -985,7 +1279,10 @@ RestartSec=5s
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
 ExecStart=/usr/local/bin/k3s \\
-${args.map((a) => `    ${sq(a)} \\`).join("\n")}
+    ${args[0] ?? ""}${args
+      .slice(1)
+      .map((a) => ` \\\n\t${sq(a)}`)
+      .join("")} \\
 
 `
 
@@ -997,7 +1294,6 @@ export const envFile = (env: Readonly<Record<string, string>>): string =>
 /** The files install.sh leaves behind (binary, symlinks, scripts, unit, env file). */
 export const writeInstallFiles = (
   g: GuestState,
-  role: "server" | "agent",
   unit: string,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>>,
@@ -1008,12 +1304,7 @@ export const writeInstallFiles = (
   for (const l of ["kubectl", "crictl", "ctr"])
     if (!g.files.has(`/usr/local/bin/${l}`)) writeGuestFile(g, `/usr/local/bin/${l}`, "-> k3s\n", exec)
   writeGuestFile(g, "/usr/local/bin/k3s-killall.sh", "#!/bin/sh\n# k3s-killall.sh (simulated)\n", exec)
-  writeGuestFile(
-    g,
-    `/usr/local/bin/${role === "server" ? "k3s" : unit}-uninstall.sh`,
-    `#!/bin/sh\n# ${unit}-uninstall.sh (simulated)\n`,
-    exec
-  )
+  writeGuestFile(g, `/usr/local/bin/${unit}-uninstall.sh`, `#!/bin/sh\n# ${unit}-uninstall.sh (simulated)\n`, exec)
   writeGuestFile(g, `/etc/systemd/system/${unit}.service.env`, envFile(env), ROOT_ONLY)
   writeGuestFile(g, `/etc/systemd/system/${unit}.service`, unitFile(unit, args), { mode: 0o644, owner: "root" })
   writeGuestFile(g, `/etc/systemd/system/multi-user.target.wants/${unit}.service`, unitFile(unit, args), {

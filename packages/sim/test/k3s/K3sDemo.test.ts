@@ -69,7 +69,7 @@ describe("k3s.servers / k3s.agents in the scenario", () => {
     )
     const key = readFileSync(sim.info.sshPrivateKeyPath, "utf8")
     const unit = await run(sim, 211, "cat /etc/systemd/system/k3s.service", { privateKey: key })
-    assert.include(unit.stdout, "    'server' \\\n    '--server' \\\n    'https://127.79.0.10:6443' \\\n")
+    assert.include(unit.stdout, "    server \\\n\t'--server' \\\n\t'https://127.79.0.10:6443' \\\n")
     const agent = await run(sim, 220, "systemctl is-active k3s-agent", { privateKey: key })
     assert.strictEqual(agent.stdout, "active\n")
     const tok = await run(sim, 210, "sudo -n cat /var/lib/rancher/k3s/server/token", { privateKey: key })

@@ -45,7 +45,7 @@ describe("the install script's interface (k3s.md §1)", () => {
     assert.include(unit.stdout, "TimeoutStartSec=0\n")
     assert.include(
       unit.stdout,
-      "ExecStart=/usr/local/bin/k3s \\\n    'agent' \\\n    '--server' \\\n    'https://127.78.0.10:6443' \\\n    '--node-label' \\\n    'a=b' \\\n"
+      "ExecStart=/usr/local/bin/k3s \\\n    agent \\\n\t'--server' \\\n\t'https://127.78.0.10:6443' \\\n\t'--node-label' \\\n\t'a=b' \\\n\n"
     )
     const env = await run(sim, 301, "cat /etc/systemd/system/k3s-agent.service.env")
     assert.deepStrictEqual(

@@ -132,7 +132,8 @@ describe("an existing k3s server guest", () => {
     assert.deepStrictEqual([sec.code, sec.stdout], [0, ""])
     assert.deepStrictEqual(
       sim.k3sEvents().map((e) => e.kind),
-      ["node-deleted", "secret-deleted", "etcd-member-removed"]
+      // the API accepts the delete, the etcd controller removes the member, then the Node (and its secret) go
+      ["node-deleting", "etcd-member-removed", "node-deleted", "secret-deleted"]
     )
   })
 

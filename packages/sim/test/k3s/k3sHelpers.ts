@@ -59,6 +59,37 @@ export const k3sScenario = (opts: { secondServer?: boolean; faults?: Scenario["f
     faults: opts.faults ?? []
   })
 
+/**
+ * An HA cluster that exists already: servers s1 (cluster-init, 200), s2 (201), s3 (202), agents a1 (301), a2 (302),
+ * plain guests 303 and 304; Deployments `web` (2 replicas, PDB minAvailable 1) and `db` (1 replica, PDB minAvailable 1:
+ * never evictable). Time scale 0.01.
+ */
+export const haScenario = (opts: { faults?: Scenario["faults"]; k3s?: Partial<NonNullable<Scenario["k3s"]>> } = {}): Scenario =>
+  testScenario({
+    vms: [
+      guestVm(200, "s1", "127.78.1.10", { k3s: { role: "server", clusterInit: true } }),
+      guestVm(201, "s2", "127.78.1.11", { k3s: { role: "server" } }),
+      guestVm(202, "s3", "127.78.1.12", { k3s: { role: "server" } }),
+      guestVm(301, "a1", "127.78.1.21", { k3s: { role: "agent" } }),
+      guestVm(302, "a2", "127.78.1.22", { k3s: { role: "agent" } }),
+      guestVm(303, "a3", "127.78.1.23"),
+      guestVm(304, "a4", "127.78.1.24")
+    ],
+    k3s: {
+      version: "v1.30.5+k3s1",
+      token: TOKEN,
+      joinDelayMs: 2000,
+      readyDelayMs: 3000,
+      learnerPromotionDelayMs: 3000,
+      workloads: [
+        { name: "web", replicas: 2, pdb: { minAvailable: 1 } },
+        { name: "db", replicas: 1, pdb: { minAvailable: 1 } }
+      ],
+      ...opts.k3s
+    },
+    faults: opts.faults ?? []
+  })
+
 export interface ExecResult {
   readonly stdout: string
   readonly stderr: string
