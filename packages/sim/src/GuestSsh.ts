@@ -3,6 +3,7 @@ import type { Faults } from "./Faults.js"
 import type { GuestCommands, GuestState } from "./Guest.js"
 import { runLine } from "./internal/Shell.js"
 import { parsePublicKeys, SshServer } from "./internal/SshServer.js"
+import { canRead, canWrite, writeRedirect } from "./k3s/GuestFs.js"
 import { serveGuestSftp } from "./k3s/GuestSftp.js"
 
 /** The SSH server of one VM guest, listening on the guest's loopback IP. */
@@ -74,13 +75,12 @@ export class GuestSsh {
       },
       readFile: (p: string) => {
         const f = guest.files.get(p)
-        return f === undefined ? undefined : Buffer.from(f)
+        return f === undefined || !canRead(guest, asUser, p) ? undefined : Buffer.from(f)
       },
       writeFile: (p: string, data: Buffer, append: boolean) => {
         if (p === "/dev/null") return undefined
-        if (asUser !== "root" && !p.startsWith("/tmp/") && !p.startsWith(`/home/${asUser}/`))
-          return `bash: ${p}: Permission denied\n`
-        guest.files.set(p, (append ? (guest.files.get(p) ?? "") : "") + data.toString("utf8"))
+        if (!canWrite(guest, asUser, p)) return `bash: ${p}: Permission denied\n`
+        writeRedirect(guest, asUser, p, data, append)
         return undefined
       }
     })

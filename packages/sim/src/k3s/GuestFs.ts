@@ -30,10 +30,11 @@ export const canRead = (guest: GuestState, user: string, path: string): boolean 
   return m.owner === user ? (m.mode & 0o400) !== 0 : (m.mode & 0o004) !== 0
 }
 
-/** Whether `user` may create or replace `path` (root anywhere; others in /tmp and their home). */
+/** Whether `user` may create or replace `path` (root anywhere; others in /tmp, /run/lock (1777) and their home). */
 export const canWrite = (guest: GuestState, user: string, path: string): boolean => {
   if (user === "root") return true
-  if (!(path.startsWith("/tmp/") || path.startsWith(`/home/${user}/`))) return false
+  const shared = path.startsWith("/tmp/") || path.startsWith("/run/lock/") || path.startsWith("/var/lock/")
+  if (!(shared || path.startsWith(`/home/${user}/`))) return false
   if (!guest.files.has(path)) return true
   const m = fileMeta(guest, path)
   return m.owner === user || (m.mode & 0o002) !== 0
@@ -75,4 +76,12 @@ export const isDirectory = (guest: GuestState, path: string): boolean => {
   if (["/", "/tmp/", "/home/", `/home/${guest.user}/`, "/etc/", "/usr/local/bin/", "/root/"].includes(p)) return true
   for (const k of guest.files.keys()) if (k.startsWith(p)) return true
   return false
+}
+
+/** A shell redirection (`>` / `>>`): a new file belongs to the user (umask 022), an existing one keeps its owner and mode. */
+export const writeRedirect = (guest: GuestState, user: string, path: string, data: Buffer, append: boolean): void => {
+  const existing = guest.files.get(path)
+  const text = (append ? (existing ?? "") : "") + data.toString("utf8")
+  if (existing === undefined) writeGuestFile(guest, path, text, { mode: 0o644, owner: user })
+  else guest.files.set(path, text)
 }

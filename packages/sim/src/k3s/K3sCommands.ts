@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto"
 import type { GuestCommand, GuestCommandContext, GuestCommandResult, GuestCommands } from "../Guest.js"
 import { runLine } from "../internal/Shell.js"
+import { registerFlock } from "./Flock.js"
 import {
   bytesToText,
   canRead,
@@ -8,7 +10,8 @@ import {
   moveGuestFile,
   removeGuestFile,
   setFileMeta,
-  writeGuestFile
+  writeGuestFile,
+  writeRedirect
 } from "./GuestFs.js"
 import { installScript } from "./InstallScript.js"
 import { commitOf, httpGet, isInstallScript } from "./K3sOrigin.js"
@@ -24,6 +27,7 @@ const fail = (stderr: string, code = 1, stdout = ""): GuestCommandResult => ({ s
  * utilities (`env`, `install`, `rm`, `chmod`, `mv`, `mkdir`, a permission-aware `cat`).
  */
 export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void => {
+  registerFlock(commands)
   const runAs = (c: GuestCommandContext, argv: ReadonlyArray<string>, user: string, stdin: Buffer = c.stdin) =>
     commands.run(c.guest, argv, user, stdin, c.env, c.sleep)
 
@@ -136,6 +140,45 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
     }
     return ok()
   })
+  commands.register("sha256sum", (c) => {
+    const files = c.argv.slice(1).filter((x) => !x.startsWith("-") || x === "-")
+    if (files.length === 0) files.push("-")
+    let out = ""
+    let err = ""
+    for (const f of files) {
+      const content = f === "-" ? bytesToText(c.stdin) : c.guest.files.get(f)
+      if (content === undefined) err += `sha256sum: ${f}: No such file or directory\n`
+      else if (f !== "-" && !canRead(c.guest, c.user, f)) err += `sha256sum: ${f}: Permission denied\n`
+      else out += `${createHash("sha256").update(content, "utf8").digest("hex")}  ${f}\n`
+    }
+    return { stdout: out, stderr: err, code: err === "" ? 0 : 1 }
+  })
+  commands.register("cmp", (c) => {
+    const a = c.argv.slice(1)
+    const silent = a.some((x) => x === "-s" || x === "--silent" || x === "--quiet")
+    const [x, y] = a.filter((v) => !v.startsWith("-") || v === "-")
+    if (x === undefined || y === undefined) return fail(`cmp: missing operand after '${x ?? "cmp"}'\n`, 2)
+    const read = (f: string) => (f === "-" ? bytesToText(c.stdin) : c.guest.files.get(f))
+    const bx = read(x)
+    const by = read(y)
+    for (const [f, v] of [
+      [x, bx],
+      [y, by]
+    ] as const)
+      if (v === undefined) return fail(silent ? "" : `cmp: ${f}: No such file or directory\n`, 2)
+    if (bx === by) return ok()
+    if (silent) return fail("", 1)
+    let k = 0
+    while (k < (bx as string).length && (bx as string)[k] === (by as string)[k]) k++
+    const line = (bx as string).slice(0, k).split("\n").length
+    if (k >= Math.min((bx as string).length, (by as string).length))
+      return {
+        stdout: "",
+        stderr: `cmp: EOF on ${(bx as string).length < (by as string).length ? x : y} after byte ${k}\n`,
+        code: 1
+      }
+    return { stdout: `${x} ${y} differ: byte ${k + 1}, line ${line}\n`, code: 1 }
+  })
   commands.register("mkdir", (c) => {
     for (const p of c.argv.slice(1).filter((x) => !x.startsWith("-")))
       if (!canWrite(c.guest, c.user, `${p.replace(/\/$/, "")}/.keep`))
@@ -153,6 +196,7 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
     let silent = false
     let showError = false
     let follow = false
+    let insecure = false
     for (let i = 0; i < a.length; i++) {
       const x = a[i] as string
       if (x === "-o" || x === "--output") out = a[++i]
@@ -162,7 +206,9 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
         if (x === "--silent") silent = true
         if (x === "--show-error") showError = true
         if (x === "--location") follow = true
+        if (x === "--insecure") insecure = true
       } else if (x.startsWith("-") && x.length > 1) {
+        insecure ||= x.includes("k")
         failFlag ||= x.includes("f")
         silent ||= x.includes("s")
         showError ||= x.includes("S")
@@ -183,7 +229,18 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
             .replaceAll("\\n", "\n")
     let effective = url
     let res: { status: number; body: Buffer; location?: string | undefined } | undefined
-    for (let hops = 0; ; hops++) {
+    // the k3s supervisor / apiserver port of a server (self-signed: -k needed)
+    const sup = sim.supervisor(c.guest, url)
+    if (sup !== undefined) {
+      if ("refused" in sup) return err(7, `Failed to connect to ${sup.refused} after 0 ms: Couldn't connect to server`)
+      if (!insecure)
+        return err(
+          60,
+          "SSL certificate problem: unable to get local issuer certificate\nMore details here: https://curl.se/docs/sslcerts.html\n\ncurl failed to verify the legitimacy of the server and therefore could not\nestablish a secure connection to it."
+        )
+      res = { status: sup.status, body: Buffer.from(sup.body) }
+    }
+    for (let hops = 0; res === undefined; hops++) {
       let target = sim.origin.map(effective)
       if (target === undefined) {
         let host = ""
@@ -207,6 +264,7 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
       }
       if (follow && res.status >= 300 && res.status < 400 && res.location !== undefined && hops < 50) {
         effective = new URL(res.location, effective).toString()
+        res = undefined
         continue
       }
       break
@@ -238,7 +296,7 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
           writeFile: (p, data, append) => {
             if (p === "/dev/null") return undefined
             if (!canWrite(c.guest, c.user, p)) return `sh: 1: cannot create ${p}: Permission denied\n`
-            c.guest.files.set(p, (append ? (c.guest.files.get(p) ?? "") : "") + data.toString("utf8"))
+            writeRedirect(c.guest, c.user, p, data, append)
             return undefined
           }
         },

@@ -343,6 +343,64 @@ export class K3sSim {
     return { ok: false, hostPort }
   }
 
+  /**
+   * The k3s supervisor on `https://<server>:6443` as `curl` in a guest sees it: `/ping`, `/cacerts`, and `/db/info`
+   * (the etcd member list; anonymous only from localhost, since v1.27.14/v1.28.10/v1.29.5/v1.30.1 — k3s PR #10001).
+   * `undefined` for other URLs.
+   */
+  supervisor(
+    g: GuestState,
+    url: string
+  ): { readonly status: number; readonly body: string } | { readonly refused: string } | undefined {
+    let u: URL
+    try {
+      u = new URL(url)
+    } catch {
+      return undefined
+    }
+    if (u.protocol !== "https:" || u.port !== "6443") return undefined
+    const hostname = u.hostname.replace(/^\[|\]$/g, "")
+    const local = hostname === "127.0.0.1" || hostname === "localhost" || hostname === "::1"
+    let h: K3sHost | undefined
+    if (local) {
+      const me = this.host(g)
+      h = me.installed?.role === "server" && this.unitState(me) === "active" && this.alive(me) ? me : undefined
+    } else {
+      const t = this.findServer(url)
+      h = t.ok ? t.host : undefined
+    }
+    if (h?.cluster === undefined) return { refused: `${hostname} port 6443` }
+    const cluster = h.cluster
+    const status = (code: number, reason: string, message: string) => ({
+      status: code,
+      body: `${JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code })}\n`
+    })
+    if (u.pathname === "/ping") return { status: 200, body: "pong" }
+    if (u.pathname === "/cacerts")
+      return {
+        status: 200,
+        body: `-----BEGIN CERTIFICATE-----\nsimulated k3s server CA ${cluster.caHash}\n-----END CERTIFICATE-----\n`
+      }
+    if (u.pathname === "/db/info") {
+      const v = minorOf(this.binaryVersionOf(h) ?? cluster.version)
+      const patch = Number(/^v\d+\.\d+\.(\d+)/.exec(this.binaryVersionOf(h) ?? cluster.version)?.[1] ?? 0)
+      const fixed: Record<number, number> = { 27: 14, 28: 10, 29: 5, 30: 1 }
+      const anonymous =
+        local && v !== undefined && (v[1] > 30 || (fixed[v[1]] !== undefined && patch >= (fixed[v[1]] as number)))
+      if (!anonymous) return status(401, "Unauthorized", "Unauthorized")
+      if (!this.hasQuorum(cluster)) return status(500, "InternalError", "etcdserver: request timed out")
+      const now = this.now()
+      const members = cluster.etcdMembers.map((m) => {
+        const learner = cluster.isLearner(m, now)
+        return `{"ID":${m.id},"name":${JSON.stringify(m.name)},"peerURLs":[${JSON.stringify(m.peerURL)}],"clientURLs":[${JSON.stringify(m.clientURL)}]${learner ? ',"isLearner":true' : ""}}`
+      })
+      const own = cluster.etcdMembers.find((m) => m.name === h?.guest.files.get(ETCD_NAME)?.trim())
+      const header = `{"cluster_id":${BigInt(`0x${cluster.caHash.slice(0, 16)}`).toString(10)},"member_id":${own?.id ?? 0},"raft_term":${2 + cluster.etcdMembers.length}}`
+      return { status: 200, body: `{"header":${header},"members":[${members.join(",")}]}\n` }
+    }
+    return status(404, "NotFound", "the server could not find the requested resource")
+  }
+
   /** A guest with this hostname exists (name resolution inside the lab). */
   knowsHostname(name: string): boolean {
     return this.hostList.some((h) => h.guest.hostname === name)
@@ -676,6 +734,13 @@ export class K3sSim {
       this.log(h, "info", "k3s is up and running")
       return this.ready(h, attempt)
     }
+    if (own !== undefined && name !== undefined) {
+      // etcd data of a member the cluster removed: k3s will not start until the data is deleted
+      await this.sleepSim(this.t.joinMs)
+      if (!this.live(h, gen)) return
+      this.log(h, "warning", "data-dir used by this member must be removed")
+      return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
+    }
     if (cfg.serverUrl === undefined) return this.initCluster(h, gen, attempt, cfg, version)
     const url = cfg.serverUrl
     const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
@@ -880,7 +945,8 @@ export class K3sSim {
       problems.push(
         `apiservers ${servers.map((x) => `${x.name} ${x.version}`).join(", ")} are more than one minor apart`
       )
-    if (mine !== undefined && key(mine) > oldest)
+    // a server's kubelet runs in the process of its own apiserver: only agents can be ahead of the control plane
+    if (mine !== undefined && n.role === "agent" && key(mine) > oldest)
       problems.push(`kubelet ${n.name} ${n.version} is newer than the oldest apiserver`)
     if (mine !== undefined && oldest - key(mine) > 3)
       problems.push(`kubelet ${n.name} ${n.version} is more than three minors older than the oldest apiserver`)
@@ -928,8 +994,22 @@ export class K3sSim {
       if (member === undefined || !cluster.etcdMembers.some((m) => m.name === member)) break
       const why = this.memberRemovalRefusal(cluster, member)
       if (why === undefined) {
+        const running = this.memberHost(cluster, member)
         cluster.removeMember(member)
         this.event("etcd-member-removed", member, vmid)
+        // a member removed while it runs: its k3s exits, and comes back only after its etcd data is deleted
+        if (running !== undefined && this.alive(running) && this.unitState(running) === "active") {
+          running.gen += 1
+          const attempt: Attempt = { outcome: "pending" }
+          running.attempt = attempt
+          this.log(running, "warning", "data-dir used by this member must be removed")
+          this.fatal(
+            running,
+            running.gen,
+            attempt,
+            "etcdserver: the member has been permanently removed from the cluster"
+          )
+        }
         break
       }
       if (!refused) {
@@ -1105,7 +1185,8 @@ export class K3sSim {
         pdb: x.pdb === undefined ? undefined : { name: x.name, ...x.pdb },
         createdAt: now
       })
-    w.reconcile(this.now())
+    // the controllers create the pods when the cluster comes up
+    w.reconcile(createdAt)
   }
 
   deleteSecret(cluster: K3sCluster, name: string): boolean {

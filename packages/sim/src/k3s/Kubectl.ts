@@ -774,9 +774,13 @@ const drain = async (
     sim.event("drain-failed", name, vmid, agg)
     return fail(err, 1, out)
   }
-  if (fatal.size > 0) return failDrain([...fatal].map(([msg, pods]) => `cannot delete ${msg}: ${pods.join(", ")}`))
+  // kubectl walks a Go map here (any order); the simulator sorts by message
+  const sorted = (m: Map<string, Array<string>>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  if (fatal.size > 0) return failDrain(sorted(fatal).map(([msg, pods]) => `cannot delete ${msg}: ${pods.join(", ")}`))
   if (warnings.size > 0)
-    err += `Warning: ${[...warnings].map(([msg, pods]) => `${msg}: ${pods.join(", ")}`).join("; ")}\n`
+    err += `Warning: ${sorted(warnings)
+      .map(([msg, pods]) => `${msg}: ${pods.join(", ")}`)
+      .join("; ")}\n`
   const timeoutMs = o.timeoutMs === undefined || o.timeoutMs === 0 ? undefined : o.timeoutMs
   const deadline = Date.now() + (timeoutMs ?? WEEK)
   const globalTimeout = goDuration(timeoutMs ?? 9_223_372_036_854)

@@ -5,7 +5,10 @@ const list = {
   kind: "List",
   items: [
     {
-      metadata: { name: "s1", labels: { "node-role.kubernetes.io/control-plane": "true", "kubernetes.io/hostname": "s1" } },
+      metadata: {
+        name: "s1",
+        labels: { "node-role.kubernetes.io/control-plane": "true", "kubernetes.io/hostname": "s1" }
+      },
       status: {
         conditions: [
           { type: "MemoryPressure", status: "False" },

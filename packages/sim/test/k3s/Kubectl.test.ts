@@ -8,18 +8,14 @@ const K = "sudo -n /usr/local/bin/k3s kubectl"
 
 describe("Go durations", () => {
   it("prints and parses them like kubectl", () => {
-    assert.deepStrictEqual([goDuration(60_000), goDuration(30_000), goDuration(5_400_000), goDuration(90_500)], [
-      "1m0s",
-      "30s",
-      "1h30m0s",
-      "1m30.5s"
-    ])
-    assert.deepStrictEqual([parseDuration("2m"), parseDuration("1h30m"), parseDuration("45"), parseDuration("x")], [
-      120_000,
-      5_400_000,
-      45_000,
-      undefined
-    ])
+    assert.deepStrictEqual(
+      [goDuration(60_000), goDuration(30_000), goDuration(5_400_000), goDuration(90_500)],
+      ["1m0s", "30s", "1h30m0s", "1m30.5s"]
+    )
+    assert.deepStrictEqual(
+      [parseDuration("2m"), parseDuration("1h30m"), parseDuration("45"), parseDuration("x")],
+      [120_000, 5_400_000, 45_000, undefined]
+    )
   })
 })
 
@@ -45,7 +41,10 @@ describe("kubectl get (selectors and output formats)", () => {
     const none = await run(sim, 200, `${K} get nodes -l zone=nowhere`)
     assert.deepStrictEqual([none.code, none.stdout, none.stderr], [0, "", "No resources found\n"])
     const bad = await run(sim, 200, `${K} get nodes -l 'a b'`)
-    assert.deepStrictEqual([bad.code, bad.stderr], [1, "error: unable to parse requirement: found 'a b', expected: identifier\n"])
+    assert.deepStrictEqual(
+      [bad.code, bad.stderr],
+      [1, "error: unable to parse requirement: found 'a b', expected: identifier\n"]
+    )
     const ready = await run(
       sim,
       200,
@@ -67,23 +66,45 @@ describe("kubectl get (selectors and output formats)", () => {
       lines.find((l) => l.startsWith("a1 ")) ?? "",
       /^a1 +Ready +<none> +\S+ +v1\.30\.5\+k3s1 +127\.78\.1\.21 +<none> +Ubuntu 24\.04\.1 LTS +6\.8\.0-49-generic +containerd:\/\/1\.7\.22-k3s1$/
     )
-    const yaml = parseYaml((await run(sim, 200, `${K} get node s1 -o yaml`)).stdout) as { kind: string; metadata: { name: string } }
+    const yaml = parseYaml((await run(sim, 200, `${K} get node s1 -o yaml`)).stdout) as {
+      kind: string
+      metadata: { name: string }
+    }
     assert.deepStrictEqual([yaml.kind, yaml.metadata.name], ["Node", "s1"])
   })
 
   it("lists pods of k3s's packaged workloads and the scenario's, with PDBs", async () => {
     const pods = await run(sim, 200, `${K} get pods -A -o wide`)
-    assert.match(pods.stdout, /^NAMESPACE +NAME +READY +STATUS +RESTARTS +AGE +IP +NODE +NOMINATED NODE +READINESS GATES\n/)
-    for (const name of ["coredns-", "local-path-provisioner-", "metrics-server-", "traefik-", "svclb-traefik-", "web-", "db-"])
+    assert.match(
+      pods.stdout,
+      /^NAMESPACE +NAME +READY +STATUS +RESTARTS +AGE +IP +NODE +NOMINATED NODE +READINESS GATES\n/
+    )
+    for (const name of [
+      "coredns-",
+      "local-path-provisioner-",
+      "metrics-server-",
+      "traefik-",
+      "svclb-traefik-",
+      "web-",
+      "db-"
+    ])
       assert.include(pods.stdout, name)
     const web = await run(sim, 200, `${K} get pods -l app=web -o jsonpath='{.items[*].status.phase}'`)
     assert.strictEqual(web.stdout, "Running Running")
     const pdb = await run(sim, 200, `${K} get pdb`)
-    assert.match(pdb.stdout, /^NAME +MIN AVAILABLE +MAX UNAVAILABLE +ALLOWED DISRUPTIONS +AGE\nweb +1 +N\/A +1 +\S+\ndb +1 +N\/A +0 +\S+\n$/)
+    assert.match(
+      pdb.stdout,
+      /^NAME +MIN AVAILABLE +MAX UNAVAILABLE +ALLOWED DISRUPTIONS +AGE\nweb +1 +N\/A +1 +\S+\ndb +1 +N\/A +0 +\S+\n$/
+    )
     const sys = await run(sim, 200, `${K} get pods`)
     assert.notInclude(sys.stdout, "coredns")
     const onA1 = await run(sim, 200, `${K} get pods -A --field-selector spec.nodeName=a1 -o name`)
-    assert.ok(onA1.stdout.split("\n").filter((l) => l !== "").every((l) => l.startsWith("pod/")))
+    assert.ok(
+      onA1.stdout
+        .split("\n")
+        .filter((l) => l !== "")
+        .every((l) => l.startsWith("pod/"))
+    )
   })
 })
 
@@ -100,7 +121,10 @@ describe("kubectl and its kubeconfig", () => {
   it("reads /etc/rancher/k3s/k3s.yaml as root only (mode 0600 by default)", async () => {
     const user = await run(sim, 200, "/usr/local/bin/k3s kubectl get nodes")
     assert.strictEqual(user.code, 1)
-    assert.include(user.stderr, 'error loading config file "/etc/rancher/k3s/k3s.yaml": open /etc/rancher/k3s/k3s.yaml: permission denied')
+    assert.include(
+      user.stderr,
+      'error loading config file "/etc/rancher/k3s/k3s.yaml": open /etc/rancher/k3s/k3s.yaml: permission denied'
+    )
     const agent = await run(sim, 301, `${K} get nodes`)
     assert.deepStrictEqual(
       [agent.code, agent.stderr],

@@ -24,7 +24,9 @@ describe("label selectors (kubectl -l)", () => {
   })
 
   it("rejects what kubectl rejects", () => {
-    assert.deepStrictEqual(parseSelector("a=b c"), { error: "unable to parse requirement: found 'a=b c', expected: identifier" })
+    assert.deepStrictEqual(parseSelector("a=b c"), {
+      error: "unable to parse requirement: found 'a=b c', expected: identifier"
+    })
     assert.deepStrictEqual(parseSelector("-bad=x"), { error: 'unable to parse requirement: invalid label key "-bad"' })
     assert.deepStrictEqual(parseFieldSelector("spec.nodeName=n1,status.phase!=Pending"), [
       { path: "spec.nodeName", eq: true, value: "n1" },

@@ -64,7 +64,9 @@ export const k3sScenario = (opts: { secondServer?: boolean; faults?: Scenario["f
  * plain guests 303 and 304; Deployments `web` (2 replicas, PDB minAvailable 1) and `db` (1 replica, PDB minAvailable 1:
  * never evictable). Time scale 0.01.
  */
-export const haScenario = (opts: { faults?: Scenario["faults"]; k3s?: Partial<NonNullable<Scenario["k3s"]>> } = {}): Scenario =>
+export const haScenario = (
+  opts: { faults?: Scenario["faults"]; k3s?: Partial<NonNullable<Scenario["k3s"]>> } = {}
+): Scenario =>
   testScenario({
     vms: [
       guestVm(200, "s1", "127.78.1.10", { k3s: { role: "server", clusterInit: true } }),
