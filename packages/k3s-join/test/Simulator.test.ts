@@ -45,7 +45,10 @@ const rebuiltTwin = (vmid: number, name: string, ip: string) => ({
   }
 })
 
-/** One existing server (vmid 200), a second one (202), plain Ubuntu guests, and rebuilt twins (305, 306) stopped. */
+/**
+ * Three existing servers (vmids 200, 201, 202: a rebuild of one keeps etcd quorum), plain Ubuntu guests, and rebuilt
+ * twins (305, 306) stopped.
+ */
 const scenario = (faults: Scenario["faults"] = []): Scenario => ({
   pveVersion: "8.4.1",
   nodes: [
@@ -63,6 +66,7 @@ const scenario = (faults: Scenario["faults"] = []): Scenario => ({
   guestSshPort: 0,
   vms: [
     guestVm(200, "k3s-server", "127.78.1.10", "running", { role: "server", clusterInit: true }),
+    guestVm(201, "k3s-server-3", "127.78.1.11", "running", { role: "server" }),
     guestVm(202, "k3s-server-2", "127.78.1.12", "running", { role: "server" }),
     guestVm(301, "worker-1", "127.78.1.31"),
     guestVm(302, "worker-2", "127.78.1.32"),
