@@ -13,6 +13,25 @@ export interface DesiredImage {
     readonly algorithm: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512"
     readonly value: string
   }
+  /**
+   * How the image reaches the node (`image.transfer`): `download-url` (the node downloads `url` itself; PVE verifies
+   * `checksum`) or `upload` (homelab fetches `url` once where it runs, verifies `checksum` before anything is
+   * uploaded, and streams it to the node's upload endpoint, for nodes that cannot reach the internet). Absent means
+   * `download-url`.
+   */
+  readonly transfer?: "download-url" | "upload" | undefined
+}
+
+/**
+ * Custom cloud-init files (`vm.cicustom`), each a snippet volume `<storage>:snippets/<file>` that must exist on the
+ * VM's node (the storage allows the `snippets` content). Set on the VM as PVE's `cicustom` property string,
+ * `user=<vol>,network=<vol>,vendor=<vol>` (see `cicustomProperty`). A custom `user` file replaces the user-data PVE
+ * generates: `user`, `password` and `sshKeys` then no longer reach the guest through PVE.
+ */
+export interface DesiredCicustom {
+  readonly user?: string | undefined
+  readonly network?: string | undefined
+  readonly vendor?: string | undefined
 }
 
 /** Cloud-init settings a created VM gets. */
@@ -25,6 +44,8 @@ export interface DesiredCloudInit {
   readonly ipConfig: string
   readonly nameserver?: string | undefined
   readonly searchdomain?: string | undefined
+  /** Custom cloud-init snippets; absent when the config names none. */
+  readonly cicustom?: DesiredCicustom | undefined
 }
 
 /** One VM the config asks for. Sizes left out are derived from the node's capacity × the node's ratios. */

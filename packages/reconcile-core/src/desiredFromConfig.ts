@@ -1,6 +1,6 @@
 import { HealthPolicy } from "@homelab/vm-health"
 import type { HomelabConfig } from "./config/HomelabConfig.js"
-import type { Desired, DesiredNode } from "./Desired.js"
+import type { Desired, DesiredCicustom, DesiredNode } from "./Desired.js"
 
 /** Tag a VM carries from its creation until it is fully provisioned (disk resized, started, IP seen). */
 export const PendingTag = "homelab-pending"
@@ -36,7 +36,8 @@ export const desiredFromConfig = (
         storage: node.imageStorage,
         content: config.image.content,
         filename: config.image.filename,
-        ...(config.image.checksum ? { checksum: config.image.checksum } : {})
+        ...(config.image.checksum ? { checksum: config.image.checksum } : {}),
+        transfer: config.image.transfer
       },
       vms: node.vms.map((vm) => ({
         name: vm.name,
@@ -55,7 +56,8 @@ export const desiredFromConfig = (
           sshKeys: resolved.sshKeys,
           ipConfig: vm.ipConfig,
           nameserver: config.vm.nameserver,
-          searchdomain: config.vm.searchdomain
+          searchdomain: config.vm.searchdomain,
+          ...(config.vm.cicustom !== undefined ? { cicustom: config.vm.cicustom } : {})
         }
       }))
     })
@@ -79,6 +81,18 @@ export const desiredFromConfig = (
           token: config.k3s.token
         }
 })
+
+/**
+ * PVE's `cicustom` property string for the snippets, in PVE's key order (`user=…,network=…,vendor=…`); undefined when
+ * there is none.
+ */
+export const cicustomProperty = (cicustom: DesiredCicustom | undefined): string | undefined => {
+  if (cicustom === undefined) return undefined
+  const parts = (["user", "network", "vendor"] as const).flatMap((key) =>
+    cicustom[key] === undefined ? [] : [`${key}=${cicustom[key]}`]
+  )
+  return parts.length === 0 ? undefined : parts.join(",")
+}
 
 /** The vm-health policy the config's `health` section asks for. */
 export const healthPolicyFromConfig = (config: HomelabConfig): HealthPolicy => {

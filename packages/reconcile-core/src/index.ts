@@ -26,6 +26,7 @@ export { ConfigIssue, type ConfigIssueCode } from "./config/ConfigIssue.js"
 export { configJsonSchema } from "./config/configJsonSchema.js"
 export type {
   ChecksumAlgorithm,
+  CicustomSettings,
   HealthSettings,
   HomelabConfig,
   ImageSettings,
@@ -44,8 +45,17 @@ export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabCon
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
 export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
 export { nodeSshTarget, proxmoxClientConfig, type ResolvedConnections, sshOptions } from "./connections.js"
-export type { Desired, DesiredCloudInit, DesiredImage, DesiredK3s, DesiredNode, DesiredVm } from "./Desired.js"
+export type {
+  Desired,
+  DesiredCicustom,
+  DesiredCloudInit,
+  DesiredImage,
+  DesiredK3s,
+  DesiredNode,
+  DesiredVm
+} from "./Desired.js"
 export {
+  cicustomProperty,
   DefaultVmidRange,
   desiredFromConfig,
   diskSizeGiB,

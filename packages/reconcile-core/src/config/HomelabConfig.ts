@@ -67,6 +67,15 @@ export interface ImageSettings {
   readonly content: "import" | "iso"
   /** `<storage>:<content>/<filename>`, e.g. `local:import/noble.qcow2` (for `image.storage`). */
   readonly volid: string
+  /** `download-url`: each node downloads the image itself; `upload`: homelab fetches it once and uploads it. */
+  readonly transfer: "download-url" | "upload"
+}
+
+/** `vm.cicustom`: snippet volumes (`<storage>:snippets/<file>`) replacing the cloud-init files PVE generates. */
+export interface CicustomSettings {
+  readonly user?: string | undefined
+  readonly network?: string | undefined
+  readonly vendor?: string | undefined
 }
 
 export interface VmSettings {
@@ -79,6 +88,8 @@ export interface VmSettings {
   readonly ipConfig: string
   readonly nameserver: string | undefined
   readonly searchdomain: string | undefined
+  /** Custom cloud-init snippets; undefined when none is set. */
+  readonly cicustom: CicustomSettings | undefined
   /** Lowercase, sorted, deduplicated; always contains `safety.requireTag`. */
   readonly tags: ReadonlyArray<string>
   readonly cpuType: string

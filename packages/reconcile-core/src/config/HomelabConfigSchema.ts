@@ -16,7 +16,9 @@ import {
   fingerprintPattern,
   isHostOrIp,
   k3sVersionPattern,
+  linuxUserPattern,
   nodeNamePattern,
+  snippetVolumePattern,
   storageIdPattern,
   tagPattern,
   tokenIdPattern
@@ -60,6 +62,11 @@ const storageId = patterned(storageIdPattern, "a PVE storage id like local or lo
 const diskSize = patterned(diskSizePattern, "a disk size like 64G (digits, then K, M, G or T; G = GiB)")
 const tag = patterned(tagPattern, "a PVE tag: letters, digits, and _ - + . (not first)")
 const path = nonEmpty
+const snippetVolume = patterned(snippetVolumePattern, "a snippet volume like local:snippets/user-data.yaml")
+const linuxUser = patterned(
+  linuxUserPattern,
+  "a Linux user name: a lowercase letter or _, then lowercase letters, digits, _ or - (at most 31 characters)"
+)
 const vmid = Schema.Int.check(
   Schema.isBetween({ minimum: 100, maximum: 999_999_999 }, { expected: "a VM id in 100..999999999" })
 )
@@ -141,7 +148,7 @@ export const ImageSchema = Schema.Struct({
     } catch {
       return "an http(s) URL"
     }
-  }, "an http(s) URL").annotate({ description: "Cloud image URL, downloaded by PVE (download-url)." }),
+  }, "an http(s) URL").annotate({ description: "Cloud image URL (fetched as image.transfer says)." }),
   checksum: optional(
     nonEmpty,
     "sha256:<hex> (algorithm prefix) or plain hex together with checksumAlgorithm. PVE verifies the download."
@@ -156,6 +163,11 @@ export const ImageSchema = Schema.Struct({
     Schema.Literals(["import", "iso"]),
     "import",
     "Storage content type: import (PVE 8.4+, .qcow2/.raw/.vmdk/.ova) or iso (.iso/.img)."
+  ),
+  transfer: withDefault(
+    Schema.Literals(["download-url", "upload"]),
+    "download-url",
+    "How the image reaches each node: download-url = every node downloads it (PVE checks the checksum); upload = homelab fetches it once on this machine, checks the checksum, and uploads it to every node (for nodes without internet access)."
   )
 }).annotate({ description: "The cloud image every VM disk is imported from." })
 
@@ -215,7 +227,11 @@ export const VmSchema = Schema.Struct({
     "VM name template; placeholders {node} (node name) and {index} (1-based position of the VM on its node)."
   ),
   diskSize: withDefault(diskSize, "64G", "Disk size of every VM."),
-  user: withDefault(nonEmpty, "ubuntu", "cloud-init user (ciuser; replaces the image's default user)."),
+  user: withDefault(
+    linuxUser,
+    "ubuntu",
+    "cloud-init user (ciuser; replaces the image's default user). A Linux user name as useradd and systemd accept it."
+  ),
   password: Schema.optionalKey(secret("cloud-init password (cipassword); use ${VAR}.")),
   sshKeys: withDefault(
     Schema.Array(checked(checkSshKey, "an SSH public key (ssh-ed25519 AAAA...) or a path to a *.pub file")),
@@ -233,6 +249,17 @@ export const VmSchema = Schema.Struct({
     Schema.Array(tag),
     [],
     "Extra PVE tags (normalised: lowercase, sorted, deduplicated); safety.requireTag is always added."
+  ),
+  cicustom: optional(
+    Schema.Struct({
+      user: optional(
+        snippetVolume,
+        "User-data snippet. It replaces the user-data PVE generates, so the VM then gets no vm.user, vm.password or vm.sshKeys from PVE: the snippet must create the user and keys itself."
+      ),
+      network: optional(snippetVolume, "Network-config snippet (replaces the one built from ipConfig)."),
+      vendor: optional(snippetVolume, "Vendor-data snippet (runs next to the user-data).")
+    }),
+    "Custom cloud-init files (PVE cicustom): snippet volumes like local:snippets/user.yaml on a storage with the snippets content type, present on every node."
   ),
   cpuType: withDefault(patterned(cpuTypePattern, "a QEMU CPU model like host"), "host", "QEMU CPU type."),
   sshPort: withDefault(port, 22, "SSH port of the VMs (k3s installs run over SSH to the VM's guest-agent IP)."),
@@ -283,7 +310,7 @@ export const K3sSchema = Schema.Struct({
   server: Schema.Struct({
     host: hostOrIp.annotate({ description: "Address of an existing k3s server (SSH and API)." }),
     port: withDefault(port, 22, "SSH port of the server."),
-    user: optional(nonEmpty, "SSH user on the server; default vm.user."),
+    user: optional(linuxUser, "SSH user on the server (a Linux user name); default vm.user."),
     apiPort: withDefault(port, 6443, "Kubernetes API port of the server.")
   }).annotate({ description: "The existing k3s server that new VMs join (its token is fetched over SSH)." }),
   role: withDefault(Schema.Literals(["agent", "server"]), "agent", "Role of new VMs."),

@@ -9,7 +9,7 @@ import { fromSchemaIssue, locate, type RawIssue } from "./internal/issues.js"
 import { formatPath, rootPath } from "./internal/path.js"
 import { resolveConfig } from "./internal/resolve.js"
 import { crossFieldIssues } from "./internal/semantic.js"
-import { buildTree } from "./internal/yamlTree.js"
+import { buildTree, maxAliasedValues } from "./internal/yamlTree.js"
 
 export interface ParseConfigOptions {
   /** Variables for `${VAR}` interpolation. The library never reads `process.env`; the CLI passes it here. */
@@ -65,6 +65,19 @@ export const parseConfig = Effect.fnUntraced(function* (
   }
 
   const tree = buildTree(doc, lineCounter, options.env)
+  if (tree.aliasOverflow !== undefined) {
+    const position = tree.aliasOverflow.position
+    return yield* failWith(source, [
+      {
+        code: "yaml-syntax",
+        path: rootPath,
+        ...(position === undefined ? {} : { line: position.line, column: position.column }),
+        expected: `YAML whose aliases (*name) expand to at most ${maxAliasedValues} values in all`,
+        found: `aliases that expand to more than ${maxAliasedValues} values (an alias bomb, "billion laughs"?)`,
+        suggestion: "write the values out, or reuse anchors less deeply"
+      }
+    ])
+  }
   const raw: Array<RawIssue> = []
   const envFailed = new Set<string>()
   for (const problem of tree.envProblems) {

@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { ConfigError } from "../../src/config/ConfigError.js"
+import { maxAliasedValues } from "../../src/config/internal/yamlTree.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
 import { baseEnv, issueAt, minimal, parseErr, parseOk, secretValue } from "./helpers.js"
 
@@ -33,7 +34,8 @@ describe("parseConfig defaults", () => {
         filename: "noble-server-cloudimg-amd64.qcow2",
         storage: "local",
         content: "import",
-        volid: "local:import/noble-server-cloudimg-amd64.qcow2"
+        volid: "local:import/noble-server-cloudimg-amd64.qcow2",
+        transfer: "download-url"
       })
       assert.deepStrictEqual(config.vm, {
         nameTemplate: "k3s-vm-{node}",
@@ -44,6 +46,7 @@ describe("parseConfig defaults", () => {
         ipConfig: "ip=dhcp",
         nameserver: undefined,
         searchdomain: undefined,
+        cicustom: undefined,
         tags: ["homelab-managed"],
         cpuType: "host",
         sshPort: 22,
@@ -206,6 +209,36 @@ describe("parseConfig YAML features", () => {
           ["pve3", "local-zfs", 0.75, "vmbr0,vmbr9"]
         ]
       )
+    })
+  )
+
+  it.effect("rejects an alias bomb (billion laughs, 9 x 9) without expanding it, naming the problem", () =>
+    Effect.gen(function* () {
+      const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+      for (const [i, name] of [..."bcdefghi"].entries()) {
+        levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${"abcdefgh"[i]}`).join(", ")}]`)
+      }
+      const error = yield* parseErr(`${levels.join("\n")}\n${minimal}vm:\n  tags: *i\n`)
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.strictEqual(error.issues.length, 1)
+      const issue = error.issues[0]!
+      assert.deepStrictEqual(
+        [issue.code, issue.path, issue.expected],
+        ["yaml-syntax", "(root)", `YAML whose aliases (*name) expand to at most ${maxAliasedValues} values in all`]
+      )
+      assert.include(issue.found, "alias bomb")
+      assert.isDefined(issue.line)
+    })
+  )
+
+  it.effect("keeps ordinary anchor reuse well inside the budget: 300 nodes merging one anchor", () =>
+    Effect.gen(function* () {
+      const nodes = Array.from({ length: 299 }, (_, i) => `  - { <<: *node, name: pve${i + 2} }`).join("\n")
+      const config = yield* parseOk(
+        `${minimal.replace("  - name: pve1\n", "")}  - &node { name: pve1, storage: local-zfs, bridges: [vmbr0, vmbr1], cpuRatio: 0.25 }\n${nodes}\n`
+      )
+      assert.strictEqual(config.nodes.length, 300)
+      assert.deepStrictEqual(config.nodes[299]?.bridges, ["vmbr0", "vmbr1"])
     })
   )
 })
@@ -745,6 +778,105 @@ describe("nodes[].api", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(parseConfig(base("  - name: pve1\n    api: http://pve1:8006"), { env: {} }))
       assert.isTrue(error.issues.some((i) => i.path === "nodes[0].api"))
+    })
+  )
+})
+
+describe("hostile values", () => {
+  it.effect("vm.user must be a Linux user name (useradd's and systemd's rules); the field and the rule are named", () =>
+    Effect.gen(function* () {
+      const hostile = ["ubuntu; touch /tmp/pwned", "$(reboot)", "Ubuntu", "1admin", "a.b", "x".repeat(32), ""]
+      for (const user of hostile) {
+        const error = yield* parseErr(`${minimal}vm:\n  user: ${JSON.stringify(user)}\n`)
+        const issue = issueAt(error, "vm.user")
+        assert.isDefined(issue, user)
+        assert.include(issue?.expected, "a Linux user name: a lowercase letter or _", user)
+      }
+      for (const user of ["ubuntu", "_svc", "k3s-admin", "a1_b-2", "x".repeat(31)]) {
+        const config = yield* parseOk(`${minimal}vm:\n  user: ${user}\n`)
+        assert.strictEqual(config.vm.user, user)
+      }
+      const server = yield* parseErr(`${minimal}k3s:\n  server: { host: 10.0.0.2, user: "root;id" }\n`)
+      assert.include(issueAt(server, "k3s.server.user")?.expected, "a Linux user name")
+    })
+  )
+})
+
+describe("k3s.installFlags", () => {
+  const withFlags = (flags: string) => `${minimal}k3s:\n  server: { host: 10.0.0.2 }\n  installFlags: ${flags}\n`
+
+  it.effect("takes a flag and its value as separate items as well as --flag=value", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(
+        withFlags('[--write-kubeconfig-mode, "644", --disable=traefik, --node-label, "zone=home"]')
+      )
+      assert.deepStrictEqual(config.k3s?.installFlags, [
+        "--write-kubeconfig-mode",
+        "644",
+        "--disable=traefik",
+        "--node-label",
+        "zone=home"
+      ])
+    })
+  )
+
+  it.effect("refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        withFlags(
+          '["644", --disable=traefik, "oops", "--write-kubeconfig-mode 644", --cluster-init, --token, "s3cret-join", --with-node-id]'
+        )
+      )
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
+        [
+          ["k3s.installFlags[0]", '"644"', undefined],
+          ["k3s.installFlags[2]", '"oops"', undefined],
+          [
+            "k3s.installFlags[3]",
+            '"--write-kubeconfig-mode 644"',
+            'write [--write-kubeconfig-mode, "644"] or --write-kubeconfig-mode=644'
+          ],
+          ["k3s.installFlags[4]", "--cluster-init", undefined],
+          ["k3s.installFlags[5]", "--token", "use k3s.token"],
+          ["k3s.installFlags[7]", "--with-node-id", undefined]
+        ]
+      )
+      assert.notInclude(JSON.stringify(error), "s3cret-join")
+    })
+  )
+})
+
+describe("vm.cicustom and image.transfer", () => {
+  it.effect("carry snippet volumes and the transfer mode into the config", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(
+        `${minimal.replace("image:\n", "image:\n  transfer: upload\n")}vm:\n  cicustom: { user: "local:snippets/k3s-user.yaml", vendor: nfs-snip:snippets/vendor.yml }\n`
+      )
+      assert.strictEqual(config.image.transfer, "upload")
+      assert.deepStrictEqual(config.vm.cicustom, {
+        user: "local:snippets/k3s-user.yaml",
+        vendor: "nfs-snip:snippets/vendor.yml"
+      })
+      const empty = yield* parseOk(`${minimal}vm:\n  cicustom: {}\n`)
+      assert.strictEqual(empty.vm.cicustom, undefined)
+    })
+  )
+
+  it.effect("rejects a volume that is not a snippet, an unknown cicustom key and an unknown transfer", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        `${minimal.replace("image:\n", "image:\n  transfer: scp\n")}vm:\n  cicustom: { user: "local:iso/user.yaml", network: "local:snippets/a/b.yaml", meta: "local:snippets/m.yaml" }\n`
+      )
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.code, issue.expected]),
+        [
+          ["image.transfer", "invalid-value", 'one of "download-url", "upload"'],
+          ["vm.cicustom.user", "invalid-value", "a snippet volume like local:snippets/user-data.yaml"],
+          ["vm.cicustom.network", "invalid-value", "a snippet volume like local:snippets/user-data.yaml"],
+          ["vm.cicustom.meta", "unknown-key", "a known key at vm.cicustom (user, network, vendor)"]
+        ]
+      )
     })
   )
 })

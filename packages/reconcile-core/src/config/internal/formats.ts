@@ -18,8 +18,16 @@ export const diskSizePattern = /^[1-9][0-9]*[KMGT]?$/u
 export const tokenIdPattern = /^[^\s:@!]+@[a-zA-Z][a-zA-Z0-9._-]*![a-zA-Z][a-zA-Z0-9._-]*$/u
 /** SHA-256 certificate fingerprint, 32 colon-separated hex bytes (what `GET /nodes` returns as `ssl_fingerprint`). */
 export const fingerprintPattern = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){31}$/u
+/**
+ * A Linux user name that both `useradd` (shadow's default rule `[a-z_][a-z0-9_-]*`) and systemd (at most 31
+ * characters, never numeric) accept; cloud-init creates `vm.user` with useradd. Nothing else (no dots, upper case,
+ * spaces or shell characters) gets near a guest's shell or sudoers file.
+ */
+export const linuxUserPattern = /^[a-z_][a-z0-9_-]{0,30}$/u
 /** A k3s release as `INSTALL_K3S_VERSION` expects it. */
 export const k3sVersionPattern = /^v[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?\+k3s[0-9]+$/u
+/** A snippet volume as `cicustom` takes it: `<storage>:snippets/<file>` (PVE keeps snippets flat, no subfolders). */
+export const snippetVolumePattern = /^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]:snippets\/[^/,\s]+$/u
 /** A QEMU CPU model name (`host`, `x86-64-v2-AES`, `kvm64`, ...). */
 export const cpuTypePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$/u
 /** A DNS label sequence as PVE's `dns-name` format accepts it (VM names). */

@@ -82,7 +82,8 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       filename,
       storage: image.storage,
       content: image.content,
-      volid: `${image.storage}:${image.content}/${filename}`
+      volid: `${image.storage}:${image.content}/${filename}`,
+      transfer: image.transfer
     },
     vm: {
       nameTemplate: vm.nameTemplate,
@@ -93,6 +94,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       ipConfig: vm.ipConfig,
       nameserver: vm.nameserver,
       searchdomain: vm.searchdomain,
+      cicustom: vm.cicustom === undefined || Object.keys(vm.cicustom).length === 0 ? undefined : { ...vm.cicustom },
       tags: normaliseTags([...vm.tags, requireTag]),
       cpuType: vm.cpuType,
       sshPort: vm.sshPort,

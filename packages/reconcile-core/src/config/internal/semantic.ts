@@ -22,7 +22,26 @@ const obj = (value: unknown): Raw | undefined =>
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
 const arr = (value: unknown): ReadonlyArray<unknown> | undefined => (Array.isArray(value) ? value : undefined)
 
-const managedK3sFlags = ["--token", "--token-file", "--server", "--agent-token", "--agent-token-file", "-t", "-s"]
+/** Flags `k3s.installFlags` may not hold: the join flags homelab sets itself, and those `@homelab/k3s-join` refuses. */
+const refusedK3sFlags: ReadonlyArray<{
+  readonly flags: ReadonlyArray<string>
+  readonly expected: string
+  readonly suggestion?: (name: string) => string
+}> = [
+  {
+    flags: ["--token", "--token-file", "--server", "--agent-token", "--agent-token-file", "-t", "-s"],
+    expected: "a flag other than --token, --token-file, --server, --agent-token (managed by homelab)",
+    suggestion: (name) => (name.includes("token") || name === "-t" ? "use k3s.token" : "use k3s.server")
+  },
+  {
+    flags: ["--cluster-init", "--cluster-reset"],
+    expected: "a flag other than --cluster-init or --cluster-reset (homelab joins an existing cluster, it never starts or resets one)"
+  },
+  {
+    flags: ["--with-node-id"],
+    expected: "a flag other than --with-node-id (membership is checked by node name, which must stay the VM name)"
+  }
+]
 
 export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
   const issues: Array<RawIssue> = []
@@ -224,25 +243,46 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     })
   })
 
-  // k3s: install flags are flags, and the join flags are managed
+  // k3s: install flags are words of a command line: flags, or the value of the flag before them
+  // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed.
   const k3s = obj(doc.k3s)
   const flags = arr(k3s?.installFlags) ?? []
+  const flagName = (flag: string): string => flag.trim().split(/[=\s]/u)[0] ?? ""
+  const takesValue = (flag: unknown): flag is string =>
+    typeof flag === "string" && flag.trim().startsWith("-") && !/[=\s]/u.test(flag.trim())
   flags.forEach((flag, index) => {
     if (typeof flag !== "string") return
-    const name = flag.trim().split(/[=\s]/u)[0] ?? ""
-    if (!flag.trim().startsWith("-")) {
+    const trimmed = flag.trim()
+    const path: Array<PathSegment> = ["k3s", "installFlags", index]
+    if (!trimmed.startsWith("-")) {
+      const previous = flags[index - 1]
+      if (takesValue(previous)) return // a value; the value of a refused flag is not reported (nor shown) again
       issues.push({
         code: "invalid-value",
-        path: ["k3s", "installFlags", index],
-        expected: "a flag starting with - (like --disable=traefik)"
+        path,
+        expected: 'a flag starting with - (like --disable=traefik), or the value of the flag before it ([--write-kubeconfig-mode, "644"])'
       })
-    } else if (managedK3sFlags.includes(name)) {
+      return
+    }
+    const name = flagName(trimmed)
+    const refused = refusedK3sFlags.find((entry) => entry.flags.includes(name))
+    if (refused !== undefined) {
       issues.push({
         code: "invalid-value",
-        path: ["k3s", "installFlags", index],
-        expected: "a flag other than --token, --token-file, --server, --agent-token (managed by homelab)",
-        found: `${name} (value hidden)`,
-        suggestion: name.includes("token") ? "use k3s.token" : "use k3s.server"
+        path,
+        expected: refused.expected,
+        found: `${name}${trimmed === name ? "" : " (value hidden)"}`,
+        ...(refused.suggestion === undefined ? {} : { suggestion: refused.suggestion(name) })
+      })
+      return
+    }
+    if (!trimmed.includes("=") && /\s/u.test(trimmed)) {
+      issues.push({
+        code: "invalid-value",
+        path,
+        expected: "one word per item: a flag and its value as two items, or --flag=value",
+        found: `${JSON.stringify(trimmed.length > 60 ? `${trimmed.slice(0, 57)}...` : trimmed)}`,
+        suggestion: `write [${name}, ${JSON.stringify(trimmed.slice(name.length).trim())}] or ${name}=${trimmed.slice(name.length).trim()}`
       })
     }
   })

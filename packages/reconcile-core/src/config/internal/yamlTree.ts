@@ -29,9 +29,23 @@ export interface SourceTree {
   /** Paths whose value came out of interpolation, with the original text (the resolved value is never shown). */
   readonly interpolated: ReadonlyMap<string, string>
   readonly envProblems: ReadonlyArray<EnvProblem>
+  /**
+   * Set when aliases (`*name`, merge keys included) expanded to more than `maxAliasedValues` values: the walk
+   * stopped there (a "billion laughs" document would otherwise take minutes and exhaust the heap). `position` is the
+   * alias where the budget ran out.
+   */
+  readonly aliasOverflow: { readonly position: Position | undefined } | undefined
 }
 
+/**
+ * How many values aliases may expand to in one document, in total. A homelab.yaml that reuses a few anchors stays
+ * far below it; a 9×9 alias bomb would expand to 387 million values.
+ */
+export const maxAliasedValues = 10_000
+
 const plainNumber = /^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/u
+
+const overflowOf = <A>(budget: { readonly overflow: A }): A => budget.overflow
 
 export const buildTree = (
   doc: Document,
@@ -42,6 +56,11 @@ export const buildTree = (
   const keyPositions = new Map<string, Position>()
   const interpolated = new Map<string, string>()
   const envProblems: Array<EnvProblem> = []
+  // Mutated from inside the recursive walk (a plain `let` would stay narrowed to `undefined` for the type checker).
+  const budget: { used: number; overflow: { position: Position | undefined } | undefined } = {
+    used: 0,
+    overflow: undefined
+  }
 
   const positionOf = (node: { range?: readonly [number, number, number] | null | undefined } | null | undefined) => {
     const offset = node?.range?.[0]
@@ -50,12 +69,23 @@ export const buildTree = (
     return { line, column: col }
   }
 
-  const walk = (node: unknown, path: Array<PathSegment>, depth: number): unknown => {
-    if (depth > 64) return null
+  // `aliased`: this value is a copy made by an alias; every such value counts against `maxAliasedValues`.
+  const walk = (node: unknown, path: Array<PathSegment>, depth: number, aliased = false): unknown => {
+    if (depth > 64 || budget.overflow !== undefined) return null
     const key = formatPath(path)
     const pos = positionOf(node as YamlNode)
     if (pos !== undefined && !positions.has(key)) positions.set(key, pos)
-    if (isAlias(node)) return walk(node.resolve(doc), path, depth + 1)
+    if (isAlias(node)) {
+      const expanded = walk(node.resolve(doc), path, depth + 1, true)
+      // The innermost alias on the way back out names where the budget ran out.
+      const overflow = overflowOf(budget)
+      if (overflow !== undefined && overflow.position === undefined) overflow.position = pos
+      return expanded
+    }
+    if (aliased && ++budget.used > maxAliasedValues) {
+      budget.overflow = { position: undefined }
+      return null
+    }
     if (isMap(node)) {
       const out: Record<string, unknown> = {}
       // YAML merge keys (`<<: *defaults`): merged entries first, explicit keys of this mapping win.
@@ -63,7 +93,7 @@ export const buildTree = (
         if (!isScalar(pair.key) || typeof pair.key.value !== "symbol") continue
         const sources = isSeq(pair.value) ? pair.value.items : [pair.value]
         for (const source of sources) {
-          const merged = walk(source, path, depth + 1)
+          const merged = walk(source, path, depth + 1, aliased)
           if (merged !== null && typeof merged === "object" && !Array.isArray(merged)) {
             for (const [k, v] of Object.entries(merged)) if (!(k in out)) out[k] = v
           }
@@ -81,11 +111,11 @@ export const buildTree = (
           if (keyPos !== undefined) positions.set(formatPath(childPath), keyPos)
           continue
         }
-        out[name] = walk(pair.value, childPath, depth + 1)
+        out[name] = walk(pair.value, childPath, depth + 1, aliased)
       }
       return out
     }
-    if (isSeq(node)) return node.items.map((item, index) => walk(item, [...path, index], depth + 1))
+    if (isSeq(node)) return node.items.map((item, index) => walk(item, [...path, index], depth + 1, aliased))
     if (isScalar(node)) {
       const value = node.value
       if (typeof value !== "string" || !hasInterpolation(value)) return value
@@ -109,5 +139,5 @@ export const buildTree = (
   }
 
   const value = doc.contents === null ? null : walk(doc.contents, [], 0)
-  return { value, positions, keyPositions, interpolated, envProblems }
+  return { value, positions, keyPositions, interpolated, envProblems, aliasOverflow: budget.overflow }
 }
