@@ -2,23 +2,25 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { parse } from "yaml"
 import { configJsonSchema } from "../../src/config/configJsonSchema.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
-import { checkJsonSchema } from "./jsonSchemaCheck.js"
+import { baseEnv, issueAt, minimal, parseErr, parseOk, schemaErrors } from "./helpers.js"
 
 type Json = Record<string, unknown>
 
 const exampleText = readFileSync(new URL("../../homelab.example.yaml", import.meta.url), "utf8")
 const schema = configJsonSchema()
+
+/** The value schema at a path; a field wrapped for `${VAR}` references is unwrapped to its own alternative. */
 const property = (node: unknown, ...keys: Array<string>): Json => {
   let current = node as Json
   for (const key of keys) {
-    if (key === "[]") current = current.items as Json
-    else current = (current.properties as Record<string, Json>)[key] as Json
+    const container = Array.isArray(current.anyOf) ? (current.anyOf[0] as Json) : current
+    current = (key === "[]" ? container.items : (container.properties as Record<string, Json>)[key]) as Json
   }
   return current
 }
+const innerOf = (field: Json): Json => (Array.isArray(field.anyOf) ? (field.anyOf[0] as Json) : field)
 
 /** Every property schema under `node`, with its dotted path. */
 const allProperties = (node: Json, path: string, out: Array<[string, Json]>): Array<[string, Json]> => {
@@ -51,7 +53,10 @@ describe("configJsonSchema", () => {
     assert.strictEqual(nodes.minItems, 1)
     assert.strictEqual(property(nodes, "[]").additionalProperties, false)
     assert.deepStrictEqual(property(nodes, "[]").required, ["name"])
-    assert.strictEqual(property(schema, "vm").additionalProperties, false)
+    assert.strictEqual(innerOf(property(schema, "vm")).additionalProperties, false)
+    assert.strictEqual(innerOf(property(schema, "vm", "cicustom")).additionalProperties, false)
+    // an optional key may be left empty (`ssh:`), as parseConfig reads it: not set
+    assert.deepStrictEqual((property(schema, "ssh").anyOf as Array<Json>)[1], { type: "null" })
   })
 
   it("carries descriptions, defaults, enums and patterns from the Effect schema", () => {
@@ -61,31 +66,93 @@ describe("configJsonSchema", () => {
     assert.deepStrictEqual(missing, [])
     const cpuRatio = property(schema, "nodes", "[]", "cpuRatio")
     assert.deepStrictEqual(
-      [cpuRatio.type, cpuRatio.exclusiveMinimum, cpuRatio.maximum, cpuRatio.default],
+      [innerOf(cpuRatio).type, innerOf(cpuRatio).exclusiveMinimum, innerOf(cpuRatio).maximum, cpuRatio.default],
       ["number", 0, 1, 0.5]
     )
     assert.deepStrictEqual(property(schema, "nodes", "[]", "bridges").default, ["vmbr0"])
     assert.strictEqual(property(schema, "ssh", "user").default, "root")
     assert.strictEqual(property(schema, "ssh", "knownHosts", "mode").default, "accept-new")
-    assert.deepStrictEqual(property(schema, "health", "stopped").enum, ["recreate", "start", "keep"])
+    assert.deepStrictEqual(innerOf(property(schema, "health", "stopped")).enum, ["recreate", "start", "keep"])
+    assert.deepStrictEqual(innerOf(property(schema, "image", "transfer")).enum, ["download-url", "upload"])
     assert.strictEqual(property(schema, "health", "graceSeconds").default, 180)
     assert.strictEqual(property(schema, "safety", "requireTag").default, "homelab-managed")
-    assert.strictEqual(property(schema, "nodes", "[]", "name").pattern, "^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
+    assert.strictEqual(
+      innerOf(property(schema, "nodes", "[]", "name")).pattern,
+      "^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
+    )
+    assert.strictEqual(innerOf(property(schema, "vm", "user")).pattern, "^[a-z_][a-z0-9_-]{0,30}$")
     assert.strictEqual(property(schema, "proxmox", "auth", "secret").type, "string")
     assert.include(String(property(schema, "proxmox", "auth", "secret").description), "${PROXMOX_TOKEN_SECRET}")
   })
 
-  it("validates homelab.example.yaml, and the checker rejects a broken copy", () => {
-    const example = parse(exampleText) as Json
-    assert.deepStrictEqual(checkJsonSchema(schema, example), [])
-    const broken = parse(
-      exampleText.replace("  cpuType: host", "  cpuTyp: host").replace("stopped: recreate", "stopped: restart")
-    ) as Json
-    assert.deepStrictEqual(checkJsonSchema(schema, broken), [
-      "$.vm: unexpected key cpuTyp",
-      "$.health.stopped: not in enum"
-    ])
+  it("validates homelab.example.yaml with ajv; a broken copy is rejected at the broken keys", () => {
+    assert.deepStrictEqual(schemaErrors(exampleText), [])
+    const broken = exampleText
+      .replace("  cpuType: host", "  cpuTyp: host")
+      .replace("stopped: recreate", "stopped: restart")
+    const errors = schemaErrors(broken) ?? []
+    assert.include(errors, "/vm must NOT have additional properties")
+    assert.isTrue(errors.some((error) => error.startsWith("/health/stopped")))
   })
+
+  it.effect("agrees with config check on tls: { fingerprint, insecure: true } (both reject)", () =>
+    Effect.gen(function* () {
+      const text = minimal.replace(
+        "  auth:",
+        `  tls: { fingerprint: "${"AB:".repeat(31)}CD", insecure: true }\n  auth:`
+      )
+      const error = yield* parseErr(text)
+      assert.strictEqual(issueAt(error, "proxmox.tls")?.code, "conflict")
+      assert.isTrue((schemaErrors(text) ?? []).some((e) => e.startsWith("/proxmox/tls")))
+      // insecure: false next to a fingerprint is no conflict, for either; each mode alone is fine
+      yield* parseOk(text.replace("insecure: true", "insecure: false"))
+      yield* parseOk(minimal.replace("  auth:", "  tls: { insecure: true }\n  auth:"))
+      yield* parseOk(minimal.replace("  auth:", "  tls: { ca: ./pve-root-ca.pem, insecure: false }\n  auth:"))
+      yield* parseErr(minimal.replace("  auth:", "  tls: { ca: ./pve-root-ca.pem, insecure: true }\n  auth:"))
+    })
+  )
+
+  it.effect("agrees with config check on port: ${SSH_PORT} and other interpolated non-strings (both accept)", () =>
+    Effect.gen(function* () {
+      const text = `${minimal}ssh:\n  port: \${SSH_PORT}\n  agent: \${USE_AGENT:-false}\nhealth:\n  stopped: \${ON_STOP}\n  graceSeconds: \${GRACE}\n`
+      const config = yield* parseOk(text, { ...baseEnv, SSH_PORT: "2222", ON_STOP: "keep", GRACE: "60" })
+      assert.deepStrictEqual(
+        [config.ssh.port, config.ssh.agent, config.health.stopped, config.health.graceSeconds],
+        [2222, false, "keep", 60]
+      )
+      // and both still reject a literal of the wrong type
+      const wrong = yield* parseErr(`${minimal}ssh:\n  port: twenty-two\n`)
+      assert.strictEqual(issueAt(wrong, "ssh.port")?.code, "invalid-type")
+    })
+  )
+
+  it.effect("agrees on the cross-field rules it can state: endpoints, checksumAlgorithm, file names, templates", () =>
+    Effect.gen(function* () {
+      yield* parseErr(
+        minimal.replace("  endpoint: https://pve1.lan\n", "  endpoint: https://a\n  endpoints: [https://b]\n")
+      )
+      yield* parseErr(minimal.replace("  endpoint: https://pve1.lan\n", ""))
+      yield* parseErr(minimal.replace("image:\n", "image:\n  checksumAlgorithm: sha256\n"))
+      yield* parseErr(minimal.replace("image:\n", "image:\n  filename: noble.img\n"))
+      yield* parseErr(minimal.replace("image:\n", "image:\n  content: iso\n  filename: noble.qcow2\n"))
+      yield* parseOk(minimal.replace("image:\n", "image:\n  content: iso\n  filename: NOBLE.IMG\n"))
+      yield* parseErr(`${minimal}vm:\n  nameTemplate: "k3s-{host}"\n`)
+      yield* parseOk(`${minimal}vm:\n  nameTemplate: "k3s-{node}-{index}"\n`)
+    })
+  )
+
+  it.effect("leaves the rules that compare values across the document to config check, as documented", () =>
+    Effect.gen(function* () {
+      const duplicateNodes = yield* parseErr(`${minimal}  - name: PVE1\n`, baseEnv, {
+        checkOnly: "unique node names"
+      })
+      assert.strictEqual(duplicateNodes.issues[0]?.code, "duplicate")
+      const range = yield* parseErr(`${minimal}vm:\n  vmidRange: { lower: 200, upper: 100 }\n`, baseEnv, {
+        checkOnly: "vmidRange order"
+      })
+      assert.strictEqual(range.issues[0]?.path, "vm.vmidRange")
+    })
+  )
 })
 
 describe("homelab.example.yaml", () => {
@@ -100,9 +167,11 @@ describe("homelab.example.yaml", () => {
         ["pve1/k3s-vm-pve1/agent", "pve2/k3s-vm-pve2/agent", "pve3/k3s-vm-pve3-a/server", "pve3/k3s-vm-pve3-b/agent"]
       )
       assert.strictEqual(config.image.filename, "noble-server-cloudimg-amd64.qcow2")
+      assert.strictEqual(config.image.transfer, "download-url")
       assert.strictEqual(config.proxmox.tls.mode, "fingerprint")
       assert.deepStrictEqual(config.vm.tags, ["homelab-managed", "k3s"])
       assert.deepStrictEqual(config.safety.protect, { names: ["k3s-vm-pve1"], vmids: [9000] })
+      assert.deepStrictEqual(config.k3s?.installFlags, ["--node-label=homelab=true", "--write-kubeconfig-mode", "644"])
     })
   )
 })

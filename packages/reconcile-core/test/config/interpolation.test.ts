@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { parseConfig } from "../../src/config/parseConfig.js"
-import { issueAt, minimal, parseErr, parseOk, secretValue } from "./helpers.js"
+import { baseEnv, issueAt, minimal, parseErr, parseOk, secretValue } from "./helpers.js"
 
 describe("${ENV} interpolation", () => {
   it.effect("substitutes variables, applies :- defaults and keeps $${ as a literal ${", () =>
@@ -47,7 +47,8 @@ k3s:
   password: \${CLOUD_PASSWORD}
   nameserver: "\${DNS_1} \${DNS_2:-1.1.1.1}"
 `,
-        {}
+        {},
+        { checkOnly: "missing variables" }
       )
       assert.strictEqual(error.reason._tag, "ConfigMissingVariables")
       if (error.reason._tag === "ConfigMissingVariables") {
@@ -76,7 +77,13 @@ k3s:
   it.effect("never reads process.env", () =>
     Effect.gen(function* () {
       process.env.HOMELAB_CONFIG_TEST_ONLY = "from-process-env"
-      const error = yield* parseErr(minimal.replace("${PROXMOX_TOKEN_SECRET}", "${HOMELAB_CONFIG_TEST_ONLY}"), {})
+      const error = yield* parseErr(
+        minimal.replace("${PROXMOX_TOKEN_SECRET}", "${HOMELAB_CONFIG_TEST_ONLY}"),
+        {},
+        {
+          checkOnly: "a missing variable"
+        }
+      )
       delete process.env.HOMELAB_CONFIG_TEST_ONLY
       assert.deepStrictEqual(
         error.issues.map((issue) => [issue.code, issue.path]),
@@ -87,10 +94,14 @@ k3s:
 
   it.effect("reports unsupported ${...} forms", () =>
     Effect.gen(function* () {
-      const error = yield* parseErr(`${minimal}vm:
+      const error = yield* parseErr(
+        `${minimal}vm:
   nameserver: "\${DNS:?required}"
   searchdomain: "lab\${"
-`)
+`,
+        baseEnv,
+        { checkOnly: "interpolation syntax inside free-text strings" }
+      )
       assert.deepStrictEqual(
         error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.expected]),
         [
@@ -113,7 +124,8 @@ k3s:
         `${minimal}    storage: \${STORE}
     cpuRatio: \${RATIO}
 `,
-        { PROXMOX_TOKEN_SECRET: secretValue, STORE: "not a storage!", RATIO: "7" }
+        { PROXMOX_TOKEN_SECRET: secretValue, STORE: "not a storage!", RATIO: "7" },
+        { checkOnly: "values that come from the environment" }
       )
       assert.deepStrictEqual(
         error.issues.map((issue) => [issue.path, issue.found]),

@@ -4,7 +4,7 @@ import { Effect, Redacted } from "effect"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import { maxAliasedValues } from "../../src/config/internal/yamlTree.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
-import { baseEnv, issueAt, minimal, parseErr, parseOk, secretValue } from "./helpers.js"
+import { baseEnv, issueAt, minimal, parseErr, parseOk, type SchemaVerdict, secretValue } from "./helpers.js"
 
 describe("parseConfig defaults", () => {
   it.effect("applies every default to a minimal document", () =>
@@ -514,10 +514,14 @@ nodes:
 
   it.effect("validates VM names after template expansion and names the node", () =>
     Effect.gen(function* () {
-      const error = yield* parseErr(`${minimal}    vms: [{}, { role: server }]
+      const error = yield* parseErr(
+        `${minimal}    vms: [{}, { role: server }]
   - name: pve2
     vms: [{ name: k3s-vm-pve1 }, { name: bad_name }]
-`)
+`,
+        baseEnv,
+        { checkOnly: "VM names after template expansion: DNS names, unique in the cluster" }
+      )
       assert.deepStrictEqual(error.issues, [
         {
           code: "duplicate",
@@ -550,8 +554,8 @@ nodes:
 
   it.effect("validates checksums per algorithm and file names per content type", () =>
     Effect.gen(function* () {
-      const check = (image: string) =>
-        parseErr(minimal.replace(/image:\n {2}url: .*\n/u, `image:\n${image}`)).pipe(
+      const check = (image: string, schema: SchemaVerdict = "rejects") =>
+        parseErr(minimal.replace(/image:\n {2}url: .*\n/u, `image:\n${image}`), baseEnv, schema).pipe(
           Effect.map((error) => error.issues.map((issue) => [issue.code, issue.path, issue.expected, issue.suggestion]))
         )
       assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  checksum: sha256:abcd\n"), [
@@ -592,7 +596,8 @@ nodes:
           undefined
         ]
       ])
-      assert.deepStrictEqual(yield* check("  url: https://x.org/download?id=3\n"), [
+      const fromUrl = { checkOnly: "the file name derived from image.url" }
+      assert.deepStrictEqual(yield* check("  url: https://x.org/download?id=3\n", fromUrl), [
         [
           "invalid-value",
           "image.url",
@@ -600,7 +605,7 @@ nodes:
           "set image.filename explicitly"
         ]
       ])
-      assert.deepStrictEqual(yield* check("  url: https://x.org/a.qcow2\n  content: iso\n"), [
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.qcow2\n  content: iso\n", fromUrl), [
         [
           "invalid-value",
           "image.url",
@@ -820,30 +825,32 @@ describe("k3s.installFlags", () => {
     })
   )
 
-  it.effect("refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses", () =>
-    Effect.gen(function* () {
-      const error = yield* parseErr(
-        withFlags(
-          '["644", --disable=traefik, "oops", "--write-kubeconfig-mode 644", --cluster-init, --token, "s3cret-join", --with-node-id]'
+  it.effect(
+    "refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* parseErr(
+          withFlags(
+            '["644", --disable=traefik, "oops", "--write-kubeconfig-mode 644", --cluster-init, --token, "s3cret-join", --with-node-id]'
+          )
         )
-      )
-      assert.deepStrictEqual(
-        error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
-        [
-          ["k3s.installFlags[0]", '"644"', undefined],
-          ["k3s.installFlags[2]", '"oops"', undefined],
+        assert.deepStrictEqual(
+          error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
           [
-            "k3s.installFlags[3]",
-            '"--write-kubeconfig-mode 644"',
-            'write [--write-kubeconfig-mode, "644"] or --write-kubeconfig-mode=644'
-          ],
-          ["k3s.installFlags[4]", "--cluster-init", undefined],
-          ["k3s.installFlags[5]", "--token", "use k3s.token"],
-          ["k3s.installFlags[7]", "--with-node-id", undefined]
-        ]
-      )
-      assert.notInclude(JSON.stringify(error), "s3cret-join")
-    })
+            ["k3s.installFlags[0]", '"644"', undefined],
+            ["k3s.installFlags[2]", '"oops"', undefined],
+            [
+              "k3s.installFlags[3]",
+              '"--write-kubeconfig-mode 644"',
+              'write [--write-kubeconfig-mode, "644"] or --write-kubeconfig-mode=644'
+            ],
+            ["k3s.installFlags[4]", "--cluster-init", undefined],
+            ["k3s.installFlags[5]", "--token", "use k3s.token"],
+            ["k3s.installFlags[7]", "--with-node-id", undefined]
+          ]
+        )
+        assert.notInclude(JSON.stringify(error), "s3cret-join")
+      })
   )
 })
 

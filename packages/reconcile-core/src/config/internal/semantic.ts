@@ -23,7 +23,7 @@ const str = (value: unknown): string | undefined => (typeof value === "string" ?
 const arr = (value: unknown): ReadonlyArray<unknown> | undefined => (Array.isArray(value) ? value : undefined)
 
 /** Flags `k3s.installFlags` may not hold: the join flags homelab sets itself, and those `@homelab/k3s-join` refuses. */
-const refusedK3sFlags: ReadonlyArray<{
+export const refusedK3sFlags: ReadonlyArray<{
   readonly flags: ReadonlyArray<string>
   readonly expected: string
   readonly suggestion?: (name: string) => string
@@ -35,7 +35,8 @@ const refusedK3sFlags: ReadonlyArray<{
   },
   {
     flags: ["--cluster-init", "--cluster-reset"],
-    expected: "a flag other than --cluster-init or --cluster-reset (homelab joins an existing cluster, it never starts or resets one)"
+    expected:
+      "a flag other than --cluster-init or --cluster-reset (homelab joins an existing cluster, it never starts or resets one)"
   },
   {
     flags: ["--with-node-id"],
@@ -260,7 +261,8 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
       issues.push({
         code: "invalid-value",
         path,
-        expected: 'a flag starting with - (like --disable=traefik), or the value of the flag before it ([--write-kubeconfig-mode, "644"])'
+        expected:
+          'a flag starting with - (like --disable=traefik), or the value of the flag before it ([--write-kubeconfig-mode, "644"])'
       })
       return
     }
