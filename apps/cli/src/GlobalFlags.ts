@@ -16,3 +16,12 @@ export const globalFlags = {
     Flag.withDefault(false)
   )
 }
+
+/**
+ * Whether a boolean global flag is on the command line (before `--`), read before the parser runs: the runtime's
+ * log level and the error output depend on it even when parsing fails.
+ */
+export const argvFlag = (argv: ReadonlyArray<string>, name: "json" | "verbose"): boolean => {
+  const end = argv.indexOf("--")
+  return (end < 0 ? argv : argv.slice(0, end)).some((arg) => arg === `--${name}` || arg === `--${name}=true`)
+}

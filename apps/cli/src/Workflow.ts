@@ -165,9 +165,8 @@ export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" 
             })),
             skippedForConfirmation: report.skippedForConfirmation,
             notices: report.notices.map((n) => n.event)
-          },
-          null,
-          2
+          }
+          // one line: a JSON document that is also an NDJSON line (homelab demo --json prints several)
         )
       )
     } else if (report.result !== undefined || (report.k3s?.outcomes.length ?? 0) > 0) {
@@ -183,16 +182,18 @@ export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" 
         return yield* new CommandFailed({ userMessage: summary(report.plan), exitCode: ExitCode.Changes })
       return
     }
+    // Under --json the details are in the JSON report on stdout, not "above" on stderr.
+    const seeAbove = options.json ? "" : " (see above)"
     if (failed.length > 0 || blocking.length > 0) {
       const nodes = [...new Set([...failed.map((o) => o.action.node), ...blocking.map((f) => f.node)])]
       return yield* new CommandFailed({
-        userMessage: `${nodes.length} node(s) did not converge: ${nodes.join(", ")} (see above); the others did.`,
+        userMessage: `${nodes.length} node(s) did not converge: ${nodes.join(", ")}${seeAbove}; the others did.`,
         exitCode: ExitCode.Partial
       })
     }
     if (joinsFailed.length > 0) {
       return yield* new CommandFailed({
-        userMessage: `${joinsFailed.length} k3s join(s) failed: ${joinsFailed.map((o) => (o.action._tag === "JoinK3s" ? o.action.vm : o.action.node)).join(", ")} (see above); the other VMs are members.`,
+        userMessage: `${joinsFailed.length} k3s join(s) failed: ${joinsFailed.map((o) => (o.action._tag === "JoinK3s" ? o.action.vm : o.action.node)).join(", ")}${seeAbove}; the other VMs are members.`,
         exitCode: ExitCode.Join
       })
     }

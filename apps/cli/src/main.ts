@@ -1,7 +1,11 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, References, Runtime } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Console, Effect, References, Runtime } from "effect"
+import { CliOutput, Command } from "effect/cli"
 import { cli } from "./Cli.js"
+import { CommandFailed, type ErrorDocument } from "./CommandFailed.js"
+import { ExitCode } from "./ExitCode.js"
+import { argvFlag } from "./GlobalFlags.js"
+import { toUsageError, UsageError, usagePresenter } from "./UsageError.js"
 import { version } from "./version.js"
 
 // runMain only sets the exit code; a library that leaves a timer armed (proxmox-api keeps its 60 s request timer after
@@ -12,11 +16,45 @@ const exitWhenDone: Runtime.Teardown = (exit, onExit) =>
     process.exit(code)
   })
 
+const argv = process.argv.slice(2)
 // Libraries log notices (fallbacks, host keys) that the CLI already shows in its own words: only --verbose (or an
 // explicit --log-level) lets the raw log lines through.
-const verbose = process.argv.includes("--verbose")
+const verbose = argvFlag(argv, "verbose")
+const json = argvFlag(argv, "json")
+
+// Under --json, a failed command that printed no result prints its error as one JSON object on stdout (the text
+// still goes to stderr). Whether stdout got anything is seen through the Console the commands print with.
+let printedToStdout = false
+const console: Console.Console = Object.assign(Object.create(globalThis.console) as Console.Console, {
+  log: (...args: ReadonlyArray<unknown>) => {
+    printedToStdout = true
+    globalThis.console.log(...args)
+  }
+})
+
+const documentOf = (cause: Cause.Cause<unknown>): ErrorDocument => {
+  const error = Cause.squash(cause)
+  if (error instanceof CommandFailed || error instanceof UsageError) return error.document
+  return {
+    error: {
+      code: "internal",
+      message: `${error instanceof Error ? error.message : String(error)} (a bug in homelab: please report it)`,
+      hint: "run again with --verbose for the details",
+      node: null,
+      exitCode: Runtime.getErrorExitCode(error) === ExitCode.Interrupted ? ExitCode.Interrupted : ExitCode.Error
+    }
+  }
+}
 
 Command.run(cli, { version }).pipe(
+  Effect.mapError(toUsageError),
+  Effect.tapCause((cause) =>
+    json && !printedToStdout && !Cause.hasInterruptsOnly(cause)
+      ? Effect.sync(() => globalThis.console.log(JSON.stringify(documentOf(cause))))
+      : Effect.void
+  ),
+  Effect.provideService(CliOutput.Presenter, usagePresenter(argv, json)),
+  Effect.provideService(Console.Console, console),
   Effect.provideService(References.MinimumLogLevel, verbose ? "Debug" : "Error"),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ teardown: exitWhenDone })

@@ -1,43 +1,42 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: homelab.yaml ${VAR} references in expected text
+import { mkdtempSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { ExitCode } from "../src/ExitCode.js"
-import { runHomelab } from "./helpers.js"
+import { homeWithKeys, runHomelab } from "./helpers.js"
 
 const example = fileURLToPath(new URL("../../../packages/reconcile-core/homelab.example.yaml", import.meta.url))
+const seedToolEnv = fileURLToPath(
+  new URL("../../../packages/reconcile-core/test/config/fixtures/seed-tool-example.env", import.meta.url)
+)
 const secret = "0b6c3e2a-1111-2222-3333-444455556666"
 
-const withKey = () => {
-  const home = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
-  const ssh = path.join(home, ".ssh")
-  mkdirSync(ssh)
-  writeFileSync(path.join(ssh, "id_ed25519.pub"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdQ me@laptop\n")
-  return home
-}
+const tempDir = () => mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
 
 describe("homelab config", () => {
   it("check: a missing file says what to do and exits with the config code", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
-    const result = await runHomelab(["config", "check"], { cwd: dir })
+    const result = await runHomelab(["config", "check"], { cwd: tempDir() })
     assert.strictEqual(result.code, ExitCode.Config)
     assert.include(result.stderr, "homelab.yaml: no such file")
     assert.include(result.stderr, "import-env")
   })
 
   it("check: a missing secret variable names the variable and the line, never a value", async () => {
-    const result = await runHomelab(["config", "check", "--config", example], { env: { HOME: withKey() } })
+    const result = await runHomelab(["config", "check", "--config", example], { env: { HOME: homeWithKeys() } })
     assert.strictEqual(result.code, ExitCode.Config)
     assert.include(result.stderr, "PROXMOX_TOKEN_SECRET")
     assert.match(result.stderr, /homelab\.example\.yaml:\d+:\d+ proxmox\.auth\.secret/)
   })
 
-  it("check: a valid config is summarised; --json never contains the secret", async () => {
-    const env = { HOME: withKey(), PROXMOX_TOKEN_SECRET: secret }
+  it("check: a valid config is summarised with the files it checked; --json never contains the secret", async () => {
+    const env = { HOME: homeWithKeys(), PROXMOX_TOKEN_SECRET: secret }
     const text = await runHomelab(["config", "check", "--config", example], { env })
     assert.strictEqual(text.code, 0, text.stderr)
     assert.include(text.stdout, "valid")
+    assert.include(text.stdout, "  ssh.privateKey ~/.ssh/id_ed25519: ssh-ed25519 private key")
+    assert.include(text.stdout, "  vm.sshKeys[0] ~/.ssh/id_ed25519.pub: 1 public key(s)")
     const json = await runHomelab(["config", "check", "--config", example, "--json"], { env })
     assert.strictEqual(json.code, 0, json.stderr)
     const parsed = JSON.parse(json.stdout)
@@ -46,8 +45,7 @@ describe("homelab config", () => {
   })
 
   it("check: an invalid value is reported with path, line and a suggestion for a typo", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
-    const file = path.join(dir, "homelab.yaml")
+    const file = path.join(tempDir(), "homelab.yaml")
     writeFileSync(
       file,
       [
@@ -65,6 +63,40 @@ describe("homelab config", () => {
     assert.include(result.stderr, "homelab.yaml:5")
   })
 
+  it("check: a YAML alias bomb (billion laughs, 9 x 9) is rejected with exit 3, naming the problem", async () => {
+    const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for (const [i, name] of [..."bcdefghi"].entries()) {
+      levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${"abcdefgh"[i]}`).join(", ")}]`)
+    }
+    const file = path.join(tempDir(), "homelab.yaml")
+    writeFileSync(file, `${levels.join("\n")}\nproxmox: *i\n`)
+    const result = await runHomelab(["config", "check", "--config", file], { timeout: 20_000 })
+    assert.strictEqual(result.code, ExitCode.Config, result.stderr)
+    assert.include(result.stderr, "alias bomb")
+    assert.include(result.stderr, "expected YAML whose aliases (*name) expand to at most 10000 values in all")
+  })
+
+  it("check: vm.user must be a Linux user name; the field and the rule are named", async () => {
+    const file = path.join(tempDir(), "homelab.yaml")
+    writeFileSync(
+      file,
+      [
+        "proxmox:",
+        "  endpoint: https://pve.lan:8006",
+        "  auth: { tokenId: root@pam!homelab, secret: x }",
+        "image: { url: https://example.invalid/noble.img }",
+        "nodes: [{ name: pve }]",
+        'vm: { user: "ubuntu; touch /tmp/pwned" }'
+      ].join("\n")
+    )
+    const result = await runHomelab(["config", "check", "--config", file], { env: { HOME: homeWithKeys() } })
+    assert.strictEqual(result.code, ExitCode.Config)
+    assert.include(
+      result.stderr,
+      "homelab.yaml:6:13 vm.user: expected a Linux user name: a lowercase letter or _, then lowercase letters, digits, _ or - (at most 31 characters)"
+    )
+  })
+
   it("schema: prints a JSON Schema document", async () => {
     const result = await runHomelab(["config", "schema"])
     assert.strictEqual(result.code, 0)
@@ -73,28 +105,28 @@ describe("homelab config", () => {
     assert.property(schema.properties, "nodes")
   })
 
-  it("import-env: converts a seed .env with secrets as references", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
-    const file = path.join(dir, ".env")
-    writeFileSync(
-      file,
-      [
-        "NODE_1=pve",
-        "STORAGE_1=local-lvm",
-        "CPU_RATIO_1=0.5",
-        "MEMORY_RATIO_1=0.5",
-        "NETWORK_IFACES_1=vmbr0",
-        "ISO_URL=https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
-        "API_TOKEN=root@pam!homelab=0b6c3e2a-1111-2222-3333-444455556666",
-        "CLOUD_PASSWORD=hunter2"
-      ].join("\n")
-    )
-    const result = await runHomelab(["config", "import-env", file])
+  it("import-env: the seed tool's example .env becomes a homelab.yaml that config check accepts", async () => {
+    const dir = tempDir()
+    const result = await runHomelab(["config", "import-env", seedToolEnv])
     assert.strictEqual(result.code, 0, result.stderr)
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${VAR} reference import-env writes
     assert.include(result.stdout, "${PROXMOX_TOKEN_SECRET}")
-    assert.notInclude(result.stdout, "0b6c3e2a-1111")
-    assert.notInclude(result.stdout, "hunter2")
-    assert.include(result.stdout, "name: pve")
+    assert.notInclude(result.stdout, "5d1a9b0c")
+    assert.notInclude(result.stdout, "changeme")
+    assert.include(result.stderr, "warning: proxmox.tls.insecure: true, as the seed tool did not check certificates")
+    const file = path.join(dir, "homelab.yaml")
+    writeFileSync(file, result.stdout)
+    // the seed tool's keys: ~/.ssh/id_rsa for the nodes, ~/.ssh/id_rsa.pub for the VMs
+    const env = { HOME: homeWithKeys({ names: ["id_rsa"] }), PROXMOX_TOKEN_SECRET: secret, CLOUD_PASSWORD: "pw" }
+    const check = await runHomelab(["config", "check", "--config", file], { env })
+    assert.strictEqual(check.code, 0, check.stderr)
+    assert.include(check.stdout, "valid. 3 node(s), 3 VM(s), image local:import/noble-server-cloudimg-amd64.qcow2")
+    assert.include(check.stdout, "(TLS: insecure, fallback: ssh)")
+    assert.include(check.stdout, "  ssh.privateKey ~/.ssh/id_rsa: ssh-ed25519 private key")
+  })
+
+  it("import-env: a missing .env is a config error naming the file", async () => {
+    const result = await runHomelab(["config", "import-env", path.join(tempDir(), "nope.env")])
+    assert.strictEqual(result.code, ExitCode.Config)
+    assert.include(result.stderr, "nope.env: no such file")
   })
 })

@@ -26,4 +26,31 @@ describe("homelab demo", () => {
     for (const row of rows) assert.match(row, /agent Ready$/)
     assert.match(rows.find((r) => r.startsWith("still-fawn")) ?? "", /ssh \(fallback\)/)
   }, 120_000)
+
+  it("--json prints NDJSON: one object per line, the demo's own lines typed, each apply as apply --json prints it", async () => {
+    const result = await runHomelab(["demo", "--json", "--time-scale", "0.05"], {
+      env: { CI: "true" },
+      timeout: 120_000
+    })
+    assert.strictEqual(result.code, 0, result.stderr)
+    const lines = result.stdout.trimEnd().split("\n")
+    interface Line {
+      readonly type?: string
+      readonly plan?: { readonly changes: number }
+      readonly changes?: number
+      readonly mutating?: number
+      readonly vms?: ReadonlyArray<unknown>
+    }
+    const objects = lines.map((line) => JSON.parse(line) as Line)
+    assert.deepStrictEqual(
+      objects.map((o) => (typeof o.type === "string" ? o.type : "apply")),
+      ["demo.lab", "demo.step", "apply", "demo.step", "apply", "demo.second-run", "demo.step", "demo.status"]
+    )
+    const [, , first, , second, secondRun, , status] = objects
+    assert.strictEqual(first?.plan?.changes, 8)
+    assert.strictEqual(second?.plan?.changes, 0)
+    assert.deepStrictEqual([secondRun?.changes, secondRun?.mutating], [0, 0])
+    assert.strictEqual(status?.vms?.length, 4)
+    assert.notMatch(result.stdout, /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)
+  }, 120_000)
 })

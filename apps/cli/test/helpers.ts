@@ -1,5 +1,9 @@
 import { execFile } from "node:child_process"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
 import { fileURLToPath } from "node:url"
+import ssh2 from "ssh2"
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 
@@ -29,3 +33,24 @@ export const runHomelab = (
       }
     )
   })
+
+/**
+ * A HOME folder with an SSH key pair in `.ssh/` (`id_ed25519` and, when asked, `id_rsa`, both ed25519 keys in
+ * OpenSSH format, as ssh-keygen writes them); `passphrase` encrypts the private keys.
+ */
+export const homeWithKeys = (
+  options: { readonly names?: ReadonlyArray<string>; readonly passphrase?: string } = {}
+) => {
+  const home = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-home-"))
+  const ssh = path.join(home, ".ssh")
+  mkdirSync(ssh)
+  for (const name of options.names ?? ["id_ed25519"]) {
+    const pair = ssh2.utils.generateKeyPairSync(
+      "ed25519",
+      options.passphrase === undefined ? {} : { passphrase: options.passphrase, cipher: "aes256-ctr", rounds: 16 }
+    )
+    writeFileSync(path.join(ssh, name), pair.private, { mode: 0o600 })
+    writeFileSync(path.join(ssh, `${name}.pub`), `${pair.public} me@laptop\n`)
+  }
+  return home
+}

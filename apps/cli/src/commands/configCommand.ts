@@ -19,23 +19,33 @@ const check = Command.make("check", {}, () =>
     const loaded = yield* loadConfig(flags.config, process.env)
     const { config } = loaded
     if (flags.json) {
-      yield* Console.log(JSON.stringify({ ok: true, path: loaded.path, config }, null, 2))
+      yield* Console.log(JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files }, null, 2))
       return
     }
     const vms = config.nodes.reduce((n, node) => n + node.vms.length, 0)
     yield* Console.log(
-      `${loaded.path}: valid. ${config.nodes.length} node(s), ${vms} VM(s), image ${config.image.volid}, ` +
-        `API ${config.proxmox.endpoints.map((e) => e.url).join(", ")} (TLS: ${config.proxmox.tls.mode}, fallback: ${config.proxmox.fallback}).`
+      [
+        `${loaded.path}: valid. ${config.nodes.length} node(s), ${vms} VM(s), image ${config.image.volid}, ` +
+          `API ${config.proxmox.endpoints.map((e) => e.url).join(", ")} (TLS: ${config.proxmox.tls.mode}, fallback: ${config.proxmox.fallback}).`,
+        ...loaded.files.map((file) => `  ${file}`)
+      ].join("\n")
     )
   })
-).pipe(Command.withDescription("Validate homelab.yaml (and the files it names) without contacting anything"))
+).pipe(
+  Command.withDescription(
+    "Validate homelab.yaml and every file it names (SSH private key, public keys, CA, known_hosts, airgap folder) without contacting anything"
+  )
+)
 
 const importEnvCommand = Command.make("import-env", { file: Argument.String("file") }, ({ file }) =>
   Effect.gen(function* () {
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
       catch: (e) =>
-        new CommandFailed({ userMessage: `cannot read ${file}: ${(e as Error).message}`, exitCode: ExitCode.Config })
+        new CommandFailed({
+          userMessage: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
+          exitCode: ExitCode.Config
+        })
     })
     const result = importEnv(text)
     yield* Console.log(result.yaml)

@@ -164,6 +164,9 @@ export const demoCommand = Command.make(
       const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
       const loaded = yield* loadConfig(file, env)
       const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
+      // --json: NDJSON, one compact object per line: the demo's own lines carry `type: "demo.*"`, and each apply
+      // prints exactly what `homelab apply --json` prints.
+      const emit = (line: Record<string, unknown>) => (flags.json ? Console.log(JSON.stringify(line)) : Effect.void)
 
       yield* say(
         [
@@ -176,11 +179,21 @@ export const demoCommand = Command.make(
           pc.bold("1. homelab apply --yes")
         ].join("\n")
       )
+      yield* emit({
+        type: "demo.lab",
+        nodes: sim.info.nodes.map((n) => n.name),
+        untrustedCertificate: DemoUntrustedNode,
+        stuckVm: DemoStuckNode,
+        k3sServer: k3sServer.host,
+        config: file
+      })
+      yield* emit({ type: "demo.step", step: 1, command: "homelab apply --yes" })
       const options = { yes: true, dryRun: false, json: flags.json, verbose: flags.verbose }
       const first = yield* runOnce(loaded, options)
       yield* finishApply(first, options)
 
       yield* say(`\n${pc.bold("2. homelab apply --yes")} (again: nothing to do)`)
+      yield* emit({ type: "demo.step", step: 2, command: "homelab apply --yes" })
       sim.clearRequests()
       const second = yield* runOnce(loaded, options)
       yield* finishApply(second, options)
@@ -191,22 +204,21 @@ export const demoCommand = Command.make(
           `   second run: ${second.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
         )
       )
+      yield* emit({
+        type: "demo.second-run",
+        changes: second.plan.actions.length,
+        requests: requests.length,
+        mutating: mutating.length
+      })
 
       yield* say(`\n${pc.bold("3. homelab status")}`)
+      yield* emit({ type: "demo.step", step: 3, command: "homelab status" })
       const rows = yield* collectStatus(loaded, () => {})
       yield* say(renderStatus(rows))
-      if (flags.json) {
-        yield* Console.log(
-          JSON.stringify(
-            { first: first.result?.outcomes.length ?? 0, secondChanges: second.plan.actions.length, status: rows },
-            null,
-            2
-          )
-        )
-      }
+      yield* emit({ type: "demo.status", vms: rows })
     }).pipe(Effect.scoped)
 ).pipe(
   Command.withDescription(
-    "Run the tool against the built-in simulated homelab: apply, apply again (no changes), status"
+    "Run the tool against the built-in simulated homelab: apply, apply again (no changes), status (--json: NDJSON, one object per line)"
   )
 )

@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { labScenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { CommandFailed } from "../src/CommandFailed.js"
+import { simConfigYaml } from "../src/commands/demoCommand.js"
+import { ExitCode } from "../src/ExitCode.js"
+import { runHomelab } from "./helpers.js"
+
+describe("CommandFailed", () => {
+  it("has a --json form: code named after the exit code unless given, the hint split off the message", () => {
+    const fromMessage = new CommandFailed({
+      userMessage: "Proxmox: clusterResources: 401 authentication failure\nhint: check proxmox.auth.tokenId",
+      exitCode: ExitCode.Proxmox
+    })
+    assert.deepStrictEqual(fromMessage.document, {
+      error: {
+        code: "proxmox",
+        message: "Proxmox: clusterResources: 401 authentication failure",
+        hint: "check proxmox.auth.tokenId",
+        node: null,
+        exitCode: ExitCode.Proxmox
+      }
+    })
+    const explicit = new CommandFailed({
+      userMessage: "pve2 did not converge",
+      exitCode: ExitCode.Partial,
+      code: "not-converged",
+      hint: "homelab plan --only pve2",
+      node: "pve2"
+    })
+    assert.deepStrictEqual(explicit.document.error, {
+      code: "not-converged",
+      message: "pve2 did not converge",
+      hint: "homelab plan --only pve2",
+      node: "pve2",
+      exitCode: ExitCode.Partial
+    })
+  })
+
+  it("under --json an error is a JSON object on stdout as well as text on stderr", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
+    const result = await runHomelab(["status", "--json"], { cwd: dir })
+    assert.strictEqual(result.code, ExitCode.Config)
+    const document = JSON.parse(result.stdout)
+    assert.deepStrictEqual(Object.keys(document.error), ["code", "message", "hint", "node", "exitCode"])
+    assert.strictEqual(document.error.code, "config")
+    assert.strictEqual(document.error.message, `cannot read config file ${dir}/homelab.yaml: no such file`)
+    assert.include(document.error.hint, "homelab config import-env .env > homelab.yaml")
+    assert.include(result.stderr, "cannot read config file")
+    assert.include(result.stderr, "hint: create one")
+    assert.notInclude(result.stdout + result.stderr, "(see above)")
+  })
+
+  const running: Array<{ stop: () => Promise<void> }> = []
+  afterEach(async () => {
+    for (const sim of running.splice(0)) await sim.stop()
+  })
+
+  it('apply --json that does not converge: the JSON report on stdout, and nothing says "(see above)"', async () => {
+    const sim = (await startSimPromise(
+      labScenario(["pve", "still-fawn"], {
+        memory: "32G",
+        imageSize: "2M",
+        ipPool: "127.78.0.10",
+        timeScale: 0.02,
+        faults: [{ kind: "bridgeMissing", node: "still-fawn", bridge: "vmbr0" }]
+      })
+    )) as unknown as SimHandle & { stop: () => Promise<void> }
+    running.push(sim)
+    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
+    const config = path.join(dir, "homelab.yaml")
+    writeFileSync(config, simConfigYaml(sim, dir))
+    const result = await runHomelab(["apply", "--json", "--config", config], {
+      env: { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" },
+      timeout: 60_000
+    })
+    assert.strictEqual(result.code, ExitCode.Partial, result.stderr)
+    const report = JSON.parse(result.stdout)
+    assert.property(report, "plan")
+    assert.include(result.stderr, "1 node(s) did not converge: still-fawn")
+    assert.notInclude(result.stdout + result.stderr, "see above")
+  }, 90_000)
+})

@@ -1,0 +1,54 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ExitCode } from "../src/ExitCode.js"
+import { runHomelab } from "./helpers.js"
+
+describe("usage errors exit 2, as the README's table says", () => {
+  it("an unknown subcommand, an unknown flag, a missing argument: help on stdout, the error on stderr, exit 2", async () => {
+    const cases: Array<[Array<string>, string]> = [
+      [["bogus"], 'Unknown subcommand "bogus" for "homelab"'],
+      [["plan", "--bogus"], "Unrecognized flag: --bogus in command homelab plan"],
+      [["reprovision"], "Missing required argument: node"],
+      [["config", "bogus"], 'Unknown subcommand "bogus" for "homelab config"']
+    ]
+    for (const [args, error] of cases) {
+      const result = await runHomelab(args)
+      assert.strictEqual(result.code, ExitCode.Changes, args.join(" "))
+      assert.include(result.stderr, error)
+      assert.include(result.stdout, "USAGE")
+    }
+  })
+
+  it("--help after an unknown subcommand is that error, not the parent's help with exit 0", async () => {
+    const root = await runHomelab(["bogus", "--help"])
+    assert.strictEqual(root.code, ExitCode.Changes)
+    assert.include(root.stderr, 'Unknown subcommand "bogus" for "homelab"')
+    const nested = await runHomelab(["--json", "config", "frobnicate", "-h"])
+    assert.strictEqual(nested.code, ExitCode.Changes)
+    assert.include(nested.stderr, 'Unknown subcommand "frobnicate" for "homelab config"')
+    assert.strictEqual(JSON.parse(nested.stdout).error.code, "usage")
+  })
+
+  it("--help still works after flags that take a value, and for known subcommands", async () => {
+    const plan = await runHomelab(["-c", "plan.yaml", "plan", "--help"])
+    assert.strictEqual(plan.code, 0, plan.stderr)
+    assert.include(plan.stdout, "homelab plan [flags]")
+    const check = await runHomelab(["config", "check", "--help"])
+    assert.strictEqual(check.code, 0, check.stderr)
+    assert.include(check.stdout, "homelab config check")
+  })
+
+  it("under --json a usage error is one JSON object on stdout (the text goes to stderr)", async () => {
+    const result = await runHomelab(["--json", "plan", "--bogus"])
+    assert.strictEqual(result.code, ExitCode.Changes)
+    assert.deepStrictEqual(JSON.parse(result.stdout), {
+      error: {
+        code: "usage",
+        message: "Unrecognized flag: --bogus in command homelab plan",
+        hint: "see `homelab plan --help`",
+        node: null,
+        exitCode: 2
+      }
+    })
+    assert.include(result.stderr, "Unrecognized flag: --bogus")
+  })
+})
