@@ -13,6 +13,7 @@ export const NodeJson = Schema.Struct({
     annotations: Schema.optional(Schema.Record(Schema.String, Schema.String)),
     deletionTimestamp: Schema.optional(Schema.String)
   }),
+  spec: Schema.optional(Schema.Struct({ unschedulable: Schema.optional(Schema.Boolean) })),
   status: Schema.optional(
     Schema.Struct({
       conditions: Schema.optional(
@@ -86,6 +87,8 @@ export interface ClusterNode {
   readonly deleting: boolean
   /** `etcd.k3s.cattle.io/node-name` (etcd member name) for servers. */
   readonly etcdMemberName: string | undefined
+  /** Cordoned (`spec.unschedulable`): e.g. left so by an interrupted drain or upgrade. */
+  readonly unschedulable?: boolean | undefined
 }
 
 const ROLE_LABELS: ReadonlyArray<NodeRoleLabel> = ["control-plane", "etcd", "master"]
@@ -110,7 +113,8 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
     kubeletVersion: node.status?.nodeInfo?.kubeletVersion,
     systemUUID: node.status?.nodeInfo?.systemUUID,
     deleting: node.metadata.deletionTimestamp !== undefined,
-    etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"]
+    etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"],
+    unschedulable: node.spec?.unschedulable === true
   }
 }
 

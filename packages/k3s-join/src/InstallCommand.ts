@@ -225,3 +225,298 @@ export const installCommand = (spec: InstallSpec): string => {
   ]
   return shellCommand(["sudo", "-n", "env", ...env, "sh", spec.scriptPath ?? INSTALL_SCRIPT_PATH, ...args])
 }
+
+/**
+ * The lock that serialises k3s installs on one host across processes (`flock(1)` on a file in `/run/lock`, gone at
+ * reboot like the processes that could hold it).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const LOCK_PATH = "/run/lock/homelab-k3s-join.lock"
+
+/**
+ * Where each locked install leaves its record (run, time, role, version): what a run that waited for the lock reports.
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const RECORD_PATH = "/run/homelab-k3s-join.last"
+
+/** Exit status of `flock -w` when the lock stays held (`-E`). */
+export const LOCK_CONFLICT_EXIT = 75
+
+/** Output markers of the locked install script. */
+export const MARK = {
+  acquired: "k3s-join: lock acquired",
+  step: "k3s-join: step ",
+  unchanged: "k3s-join: unchanged"
+} as const
+
+/**
+ * Who installed k3s on a host and with what (never the token).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InstallRecord {
+  readonly run: string
+  readonly at: string
+  readonly role: Role
+  readonly version: string
+}
+
+/** @since 0.2.0 @category commands */
+export const formatRecord = (r: InstallRecord): string =>
+  `k3s-join-record run=${encodeURIComponent(r.run)} at=${encodeURIComponent(r.at)} role=${r.role} version=${encodeURIComponent(r.version)}`
+
+/** @since 0.2.0 @category commands */
+export const parseRecord = (line: string): InstallRecord | undefined => {
+  const m = /^k3s-join-record run=(\S+) at=(\S+) role=(server|agent) version=(\S+)$/.exec(line.trim())
+  if (m === null) return undefined
+  try {
+    return {
+      run: decodeURIComponent(m[1] as string),
+      at: decodeURIComponent(m[2] as string),
+      role: m[3] as Role,
+      version: decodeURIComponent(m[4] as string)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What one locked install does on the host.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LockedInstallSpec {
+  readonly role: Role
+  /** k3s arguments, the command word (`server`/`agent`) first. */
+  readonly args: ReadonlyArray<string>
+  readonly version: string
+  readonly scriptPath: string
+  /** Download the script from here (online); otherwise it was uploaded to `scriptPath` (airgap). */
+  readonly downloadUrl?: string | undefined
+  /** Airgap: the uploaded binary, put in place before install.sh runs with `INSTALL_K3S_SKIP_DOWNLOAD=true`. */
+  readonly uploadedBinary?: string | undefined
+  /** The token's config file arrives on stdin (joins); upgrades keep the existing one. */
+  readonly writeConfig: boolean
+  /** Keep the unit's environment file: install.sh regenerates it and would drop `K3S_*` variables (upgrades). */
+  readonly keepEnv: boolean
+  readonly record: InstallRecord
+  /** How long to wait for another run's lock. */
+  readonly lockWaitSeconds: number
+}
+
+const FILES_HASHED = (unit: string) => [
+  K3S_BIN,
+  `/etc/systemd/system/${unit}.service`,
+  `/etc/systemd/system/${unit}.service.env`,
+  CONFIG_PATH
+]
+
+/**
+ * One SSH command that installs k3s under the host's install lock, so that two runs never install on one host at once:
+ *
+ * `sudo -n flock -w <s> -E 75 --verbose /run/lock/homelab-k3s-join.lock sh -c '<script>'`
+ *
+ * The script (`set -e`) writes the token's config file from stdin, prints the previous install's record, hashes the
+ * binary, unit, env file and config (as install.sh does), downloads (or places) and runs install.sh with
+ * `INSTALL_K3S_SKIP_START=true`, records this install, and then starts the unit without blocking — `restart` only when
+ * something changed, so a run that finds another run's identical install leaves its join alone. No token on the line.
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const lockedInstallCommand = (spec: LockedInstallSpec): string => {
+  const unit = unitName(spec.role)
+  const q = shellCommand
+  const envFile = `/etc/systemd/system/${unit}.service.env`
+  const staged = `${CONFIG_PATH}.k3s-join`
+  const pre = "/run/homelab-k3s-join.pre"
+  const post = "/run/homelab-k3s-join.post"
+  const savedEnv = "/run/homelab-k3s-join.env"
+  const hash = (to: string) => `${q(["sha256sum", ...FILES_HASHED(unit)])} > ${to} 2>&1 || true`
+  const env = [
+    `INSTALL_K3S_VERSION=${spec.version}`,
+    "INSTALL_K3S_SKIP_START=true",
+    ...(spec.downloadUrl === undefined ? ["INSTALL_K3S_SKIP_DOWNLOAD=true"] : [])
+  ]
+  const lines = [
+    "set -e",
+    ...(spec.writeConfig ? [q(["install", "-D", "-m", "600", "/dev/stdin", staged])] : []),
+    q(["echo", MARK.acquired]),
+    `${q(["cat", RECORD_PATH])} 2>/dev/null || true`,
+    hash(pre),
+    ...(spec.writeConfig ? [q(["mv", staged, CONFIG_PATH])] : []),
+    ...(spec.keepEnv ? [q(["install", "-m", "600", envFile, savedEnv])] : []),
+    ...(spec.downloadUrl !== undefined
+      ? [q(["echo", `${MARK.step}download`]), q(["curl", "-sfL", spec.downloadUrl, "-o", spec.scriptPath])]
+      : []),
+    ...(spec.uploadedBinary !== undefined
+      ? [q(["echo", `${MARK.step}binary`]), q(["install", "-m", "755", spec.uploadedBinary, K3S_BIN])]
+      : []),
+    q(["echo", `${MARK.step}install`]),
+    q(["env", ...env, "sh", spec.scriptPath, ...spec.args]),
+    ...(spec.keepEnv ? [q(["install", "-m", "600", savedEnv, envFile])] : []),
+    `${q(["echo", formatRecord(spec.record)])} > ${RECORD_PATH}`,
+    hash(post),
+    q(["echo", `${MARK.step}start`]),
+    `${q(["cmp", "-s", pre, post])} && ${q(["echo", MARK.unchanged])} && ${q(["systemctl", "start", "--no-block", unit])} || ${q(["systemctl", "restart", "--no-block", unit])}`
+  ]
+  return q([
+    "sudo",
+    "-n",
+    "flock",
+    "-w",
+    String(spec.lockWaitSeconds),
+    "-E",
+    String(LOCK_CONFLICT_EXIT),
+    "--verbose",
+    LOCK_PATH,
+    "sh",
+    "-c",
+    lines.join("\n")
+  ])
+}
+
+/**
+ * What the locked install's output says.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LockedInstallOutput {
+  /** Seconds flock waited for the lock (`--verbose`). */
+  readonly lockWaitMs: number | undefined
+  readonly acquired: boolean
+  /** The record the previous install on this host left (another run's, or an earlier one). */
+  readonly previous: InstallRecord | undefined
+  /** The last step the script announced (`download`, `binary`, `install`, `start`). */
+  readonly lastStep: string | undefined
+  /** Binary, unit, env file and config were already exactly this: the unit was only started if it was stopped. */
+  readonly unchanged: boolean
+}
+
+/** @since 0.2.0 @category commands */
+export const parseLockedInstallOutput = (stdout: string): LockedInstallOutput => {
+  const lines = stdout.split("\n")
+  const took = /^flock: getting lock took (\d+(?:\.\d+)?) seconds$/.exec(
+    lines.find((l) => l.startsWith("flock: getting lock took")) ?? ""
+  )
+  const at = lines.indexOf(MARK.acquired)
+  const firstStep = lines.findIndex((l) => l.startsWith(MARK.step))
+  // the previous record is printed between the lock marker and the first step
+  const between = at < 0 ? [] : lines.slice(at + 1, firstStep < 0 ? undefined : firstStep)
+  const steps = lines.filter((l) => l.startsWith(MARK.step))
+  return {
+    lockWaitMs: took === null ? undefined : Math.round(Number(took[1]) * 1000),
+    acquired: at >= 0,
+    previous: between.map(parseRecord).find((r) => r !== undefined),
+    lastStep: steps.at(-1)?.slice(MARK.step.length),
+    unchanged: lines.includes(MARK.unchanged)
+  }
+}
+
+/**
+ * The unit file of a role: `cat /etc/systemd/system/<unit>.service` (world-readable).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const readUnitCommand = (role: Role): string =>
+  shellCommand(["cat", `/etc/systemd/system/${unitName(role)}.service`])
+
+/**
+ * The k3s arguments of a unit file's `ExecStart` (command word first), as install.sh wrote them: one argument per
+ * continuation line, single-quoted (`'\''` for a quote).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const parseExecStart = (unitFile: string): ReadonlyArray<string> | undefined => {
+  const lines = unitFile.split("\n")
+  const start = lines.findIndex(
+    (l) => /^ExecStart=\S*k3s\s*\\?\s*$/.test(l.trim()) || /^ExecStart=\S*k3s\s/.test(l.trim())
+  )
+  if (start < 0) return undefined
+  const args: Array<string> = []
+  const first = (lines[start] as string).trim()
+  let continued = first.endsWith("\\")
+  const inline = first
+    .replace(/^ExecStart=\S*k3s/, "")
+    .replace(/\\$/, "")
+    .trim()
+  const word = (w: string) =>
+    w.startsWith("'") && w.endsWith("'") && w.length >= 2 ? w.slice(1, -1).replaceAll("'\\''", "'") : w
+  if (inline !== "") args.push(...inline.split(/\s+/).map(word))
+  for (let i = start + 1; continued && i < lines.length; i++) {
+    const raw = (lines[i] as string).trim()
+    continued = raw.endsWith("\\")
+    const w = raw.replace(/\\$/, "").trim()
+    if (w !== "") args.push(word(w))
+  }
+  return args.length === 0 ? undefined : args
+}
+
+/** @since 0.2.0 @category commands */
+export const cordonCommand = (name: string, cordon = true): string =>
+  kubectlCommand([cordon ? "cordon" : "uncordon", name])
+
+/**
+ * `kubectl drain <n> --ignore-daemonsets --delete-emptydir-data --timeout=<s>s`: evictions go through
+ * PodDisruptionBudgets; kubectl retries a blocked eviction every 5 s until the timeout.
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const drainCommand = (
+  name: string,
+  options: {
+    readonly timeoutSeconds: number
+    readonly ignoreDaemonsets?: boolean
+    readonly deleteEmptyDirData?: boolean
+  }
+): string =>
+  kubectlCommand([
+    "drain",
+    name,
+    ...(options.ignoreDaemonsets === false ? [] : ["--ignore-daemonsets"]),
+    ...(options.deleteEmptyDirData === false ? [] : ["--delete-emptydir-data"]),
+    `--timeout=${Math.max(1, Math.ceil(options.timeoutSeconds))}s`
+  ])
+
+/**
+ * `kubectl wait --for=<condition> node/<n> --timeout=<s>s` — one SSH session that returns when the condition holds
+ * (`condition=Ready`, `delete`, `jsonpath={…}=value`).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const waitNodeCommand = (name: string, condition: string, timeoutSeconds: number): string =>
+  kubectlCommand(["wait", `--for=${condition}`, `node/${name}`, `--timeout=${Math.max(1, Math.ceil(timeoutSeconds))}s`])
+
+/**
+ * `kubectl delete node <n> --ignore-not-found --wait=false`: returns once the API accepted the deletion (the Node
+ * may stay while its finalizers run; wait with `kubectl wait --for=delete`).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const deleteNodeNoWaitCommand = (name: string): string =>
+  kubectlCommand(["delete", "node", name, "--ignore-not-found", "--wait=false"])
+
+/**
+ * The etcd members from the k3s supervisor on the server itself (anonymous from localhost since
+ * v1.27.14/v1.28.10/v1.29.5/v1.30.1): `curl -fsSk https://127.0.0.1:6443/db/info`.
+ *
+ * @since 0.2.0
+ * @category commands
+ */
+export const dbInfoCommand = (): string => shellCommand(["curl", "-fsSk", "https://127.0.0.1:6443/db/info"])
+
+/** @since 0.2.0 @category commands */
+export const readKubeconfigCommand = (): string => shellCommand(["sudo", "-n", "cat", "/etc/rancher/k3s/k3s.yaml"])

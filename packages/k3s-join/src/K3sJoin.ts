@@ -1,6 +1,8 @@
+import { randomBytes } from "node:crypto"
+import * as os from "node:os"
 import * as path from "node:path"
 import { type ExecResult, SshClient, type SshError, type SshTarget } from "@homelab/ssh"
-import { Clock, Context, Duration, Effect, Layer, type Redacted, Result, Semaphore, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Redacted, Result, Semaphore, Stream } from "effect"
 import {
   type ClusterNode,
   clusterVersionOf,
@@ -10,30 +12,39 @@ import {
   type Membership
 } from "./ClusterNode.js"
 import {
-  CONFIG_PATH,
   checkFlags,
   configYaml,
+  cordonCommand,
+  dbInfoCommand,
   deleteNodeCommand,
+  deleteNodeNoWaitCommand,
   deleteNodePasswordCommand,
-  downloadScriptCommand,
+  drainCommand,
   getNodeCommand,
   getNodesCommand,
   hostnameCommand,
   INSTALL_SCRIPT_URL,
-  installBinaryCommand,
-  installCommand,
+  type InstallRecord,
   isActiveCommand,
   journalCommand,
+  LOCK_CONFLICT_EXIT,
+  LOCK_PATH,
+  lockedInstallCommand,
   normalizeFlags,
+  parseExecStart,
+  parseLockedInstallOutput,
+  parseRecord,
+  RECORD_PATH,
   type Role,
+  readKubeconfigCommand,
   readTokenCommand,
+  readUnitCommand,
   removeFileCommand,
   serverUrl,
-  startCommand,
   tokenPaths,
   unitName,
   versionCommand,
-  writeRootFileCommand
+  waitNodeCommand
 } from "./InstallCommand.js"
 import { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 import { classifyJournal, type JournalClassification, journalLines, newJournalLines } from "./JournalClassifier.js"
@@ -42,21 +53,26 @@ import {
   CaHashMismatch,
   ClusterUnavailable,
   ConfigMismatch,
+  DrainFailed,
   DuplicateEtcdMember,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
   K3sJoinError,
   type K3sJoinErrorReason,
+  KubeconfigInvalid,
+  LockTimeout,
   NodePasswordRejected,
   NotReady,
+  QuorumAtRisk,
   RoleMismatch,
   SanMismatch,
   ServerUnreachable,
   Ssh,
   Timeout,
   TokenUnavailable,
-  TooManyLearners
+  TooManyLearners,
+  VersionRule
 } from "./K3sJoinError.js"
 import type {
   AirgapOptions,
@@ -68,6 +84,16 @@ import type {
   K3sServer,
   MemberResult
 } from "./K3sJoinOptions.js"
+import { rewriteKubeconfig } from "./Kubeconfig.js"
+import {
+  type ClusterFacts,
+  decodeDbInfo,
+  type EtcdMember,
+  membersOfNode,
+  type QuorumAction,
+  quorumCheck
+} from "./Quorum.js"
+import { checkUpgradeStep, describeViolation } from "./Versions.js"
 
 /**
  * What `install` needs: the token is already fetched and validated.
@@ -98,6 +124,12 @@ export interface InstallOptions {
 export interface InstallResult {
   readonly unit: "k3s" | "k3s-agent"
   readonly journalBaseline: ReadonlyArray<string>
+  /** Binary, unit, env file and config were already exactly these: the unit was started only if it was stopped. */
+  readonly unchanged: boolean
+  /** How long the install waited for the host's install lock (another run holding it). */
+  readonly lockWaitMs: number
+  /** The previous install on this host was another run's, with the same inputs: that run did the work. */
+  readonly installedBy: (InstallRecord & { readonly lockWaitMs: number }) | undefined
 }
 
 /**
@@ -132,6 +164,160 @@ export interface JoinOutcome {
 }
 
 /**
+ * Start a new embedded-etcd cluster on `host` (`server --cluster-init`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InitClusterOptions {
+  readonly host: K3sHost
+  /** Pinned k3s version (e.g. `v1.30.5+k3s1`). */
+  readonly version: string
+  /** Extra server flags (`--tls-san`, `--disable=traefik`, …); `--cluster-init`, `--server`, `--token` are refused. */
+  readonly flags?: string | ReadonlyArray<string> | undefined
+  /**
+   * The cluster's token password (k3s uses it as the server token's password). Default: k3s generates one. Either way
+   * the full token is read back over SSH and returned.
+   */
+  readonly token?: Redacted.Redacted<string> | undefined
+  readonly timeouts?: JoinTimeouts | undefined
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface InitClusterResult {
+  /** `AlreadyInitialized`: the host already runs a Ready server of an embedded-etcd cluster; nothing was changed. */
+  readonly _tag: "Initialized" | "AlreadyInitialized"
+  readonly host: string
+  readonly node: string
+  readonly version: string | undefined
+  /** The server token (`K10<hash>::server:<password>`), read back with `sudo -n cat`. */
+  readonly token: JoinToken
+  readonly installedBy?: (InstallRecord & { readonly lockWaitMs: number }) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface DrainOptions {
+  /** Default: `timeouts.drain` (5 minutes). */
+  readonly timeout?: Duration.Input | undefined
+  /** Default true (DaemonSet pods stay; drain fails on them otherwise). */
+  readonly ignoreDaemonsets?: boolean | undefined
+  /** Default true (pods with emptyDir volumes lose that data; drain refuses them otherwise). */
+  readonly deleteEmptyDirData?: boolean | undefined
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface DrainResult {
+  readonly node: string
+  /** `namespace/name` of each evicted pod */
+  readonly evicted: ReadonlyArray<string>
+  /** kubectl's warnings (`ignoring DaemonSet-managed Pods: …`) */
+  readonly warnings: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RemoveServerOptions {
+  /** A server to run kubectl on (not the one being removed). */
+  readonly server: K3sServer
+  /** The Node to delete. */
+  readonly node: string
+  /** Check the etcd quorum first (default true): refuse with `QuorumAtRisk` when removing would break it. */
+  readonly quorumGuard?: boolean | undefined
+  readonly timeouts?: JoinTimeouts | undefined
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RemoveServerResult {
+  readonly node: string
+  /** The Node existed and is gone now. */
+  readonly nodeDeleted: boolean
+  /** etcd members of that Node that were there and are gone now. */
+  readonly removedMembers: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface UpgradeOptions {
+  /** A server to run kubectl on; if it is the host being upgraded, waits ride out its restart. */
+  readonly server: K3sServer
+  readonly host: K3sHost
+  readonly role: Role
+  /** The version to install: at most one minor ahead of the Node's, never older. */
+  readonly version: string
+  /** Cordon and drain first, uncordon when Ready on the new version (default); `false` to skip. */
+  readonly drain?: false | Omit<DrainOptions, "onEvent"> | undefined
+  /** For servers: check the etcd quorum first (default true). */
+  readonly quorumGuard?: boolean | undefined
+  readonly timeouts?: JoinTimeouts | undefined
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface UpgradeResult {
+  /** `AlreadyAtVersion`: the Node already reports `version` (nothing changed). */
+  readonly _tag: "Upgraded" | "AlreadyAtVersion"
+  readonly host: string
+  readonly node: string
+  readonly from: string | undefined
+  readonly to: string
+  readonly evicted: ReadonlyArray<string>
+  readonly timings: {
+    readonly totalMs: number
+    readonly drainMs: number
+    readonly installMs: number
+    readonly readyMs: number
+  }
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface FetchKubeconfigOptions {
+  /** A server to read `/etc/rancher/k3s/k3s.yaml` from (with `sudo -n`). */
+  readonly server: K3sServer
+  /** Address (or `https://…` URL) clients use: a VIP or DNS name in the servers' `tls-san`. Default: the server's. */
+  readonly endpoint?: string | undefined
+  /** Name of the cluster, user and context. Default `homelab`. */
+  readonly name?: string | undefined
+  readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface FetchedKubeconfig {
+  readonly name: string
+  /** The server URL written into it. */
+  readonly server: string
+  /** The kubeconfig (it holds the admin client key). */
+  readonly kubeconfig: Redacted.Redacted<string>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -148,11 +334,14 @@ export interface K3sJoinShape {
     readonly host: K3sHost
     readonly role: Role
   }) => Effect.Effect<Membership, K3sJoinError>
-  /** Writes the token file, installs k3s (online or airgap; unit not started by the script), starts the unit without blocking. */
+  /**
+   * Under the host's install lock: writes the token file, installs k3s (online or airgap; unit not started by the
+   * script), starts the unit without blocking — restarting it only if something changed.
+   */
   readonly install: (options: InstallOptions) => Effect.Effect<InstallResult, K3sJoinError>
   /** Deletes the Node `name` and its `<name>.node-password.k3s` secret (both `--ignore-not-found`). */
   readonly cleanupStaleNode: (server: SshTarget, name: string) => Effect.Effect<void, K3sJoinError>
-  /** Polls unit state, journal (classified) and the Node until Ready, with a hard deadline. */
+  /** Waits until the Node exists (polling unit, journal, Node), then for Ready with `kubectl wait`; hard deadline. */
   readonly waitReady: (options: WaitReadyOptions) => Effect.Effect<ClusterNode, K3sJoinError>
   /** Makes `host` a Ready member with the given role; idempotent. Servers join one at a time. */
   readonly ensureMember: (options: EnsureMemberOptions) => Effect.Effect<MemberResult, K3sJoinError>
@@ -161,6 +350,30 @@ export interface K3sJoinShape {
     hosts: ReadonlyArray<EnsureMemberOptions>,
     options?: { readonly agentConcurrency?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<JoinOutcome>>
+  /** Starts a new embedded-etcd cluster on `host` (`--cluster-init`) and reads its token back; idempotent. */
+  readonly initCluster: (options: InitClusterOptions) => Effect.Effect<InitClusterResult, K3sJoinError>
+  /** The etcd members, from the k3s supervisor's `/db/info` on `server` itself. */
+  readonly etcdMembers: (server: SshTarget) => Effect.Effect<ReadonlyArray<EtcdMember>, K3sJoinError>
+  /** Nodes and etcd members, for `quorumCheck`. */
+  readonly clusterFacts: (server: SshTarget) => Effect.Effect<ClusterFacts, K3sJoinError>
+  /**
+   * Deletes a (stale) server's Node and waits until it and its etcd member are gone, so that a rebuilt server does not
+   * hit `DuplicateEtcdMember`.
+   */
+  readonly removeServer: (options: RemoveServerOptions) => Effect.Effect<RemoveServerResult, K3sJoinError>
+  /** `kubectl cordon` (true when it changed something). */
+  readonly cordon: (server: SshTarget, node: string) => Effect.Effect<boolean, K3sJoinError>
+  /** `kubectl uncordon` (true when it changed something). */
+  readonly uncordon: (server: SshTarget, node: string) => Effect.Effect<boolean, K3sJoinError>
+  /** `kubectl drain`: cordons, evicts through PodDisruptionBudgets, with a timeout (`DrainFailed`). */
+  readonly drain: (server: SshTarget, node: string, options?: DrainOptions) => Effect.Effect<DrainResult, K3sJoinError>
+  /**
+   * Upgrades one node: (quorum guard,) cordon, drain, install.sh with `INSTALL_K3S_VERSION` and the unit's own flags
+   * and environment, restart, wait until Ready on the new version, uncordon. Refuses downgrades and minor skips.
+   */
+  readonly upgrade: (options: UpgradeOptions) => Effect.Effect<UpgradeResult, K3sJoinError>
+  /** The admin kubeconfig of a server, pointed at a reachable address and renamed (stays `Redacted`). */
+  readonly fetchKubeconfig: (options: FetchKubeconfigOptions) => Effect.Effect<FetchedKubeconfig, K3sJoinError>
 }
 
 const DEFAULTS = {
@@ -169,8 +382,16 @@ const DEFAULTS = {
   install: Duration.minutes(10),
   readyAgent: Duration.minutes(5),
   readyServer: Duration.minutes(10),
-  pollInterval: Duration.seconds(2)
+  pollInterval: Duration.seconds(2),
+  progressInterval: Duration.seconds(5),
+  drain: Duration.minutes(5),
+  memberRemoval: Duration.minutes(2)
 }
+
+const plus = (a: Duration.Input, b: Duration.Input): Duration.Duration =>
+  Duration.millis(Duration.toMillis(a) + Duration.toMillis(b))
+
+const defaultRunId = () => `${os.hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/
 const isIp = (host: string): boolean => IPV4.test(host) || (host.includes(":") && /^[0-9a-fA-F:.]+$/.test(host))
@@ -191,9 +412,38 @@ const make = (options: K3sJoinOptions) =>
         download: t.download ?? DEFAULTS.download,
         install: t.install ?? DEFAULTS.install,
         ready: t.ready ?? (role === "server" ? DEFAULTS.readyServer : DEFAULTS.readyAgent),
-        pollInterval: t.pollInterval ?? DEFAULTS.pollInterval
+        pollInterval: t.pollInterval ?? DEFAULTS.pollInterval,
+        progressInterval: t.progressInterval ?? DEFAULTS.progressInterval,
+        lockWait: t.lockWait ?? t.install ?? DEFAULTS.install,
+        drain: t.drain ?? DEFAULTS.drain,
+        memberRemoval: t.memberRemoval ?? DEFAULTS.memberRemoval
       }
     }
+    const runId = options.runId ?? defaultRunId()
+
+    /**
+     * Runs `effect` while reporting its progress: a `Wait` event at the start, every `progressInterval`, and at the
+     * end (`done`).
+     */
+    const waiting = <A, E, R>(
+      emit: (event: K3sJoinEvent) => Effect.Effect<void>,
+      host: string,
+      what: string,
+      limit: Duration.Input,
+      interval: Duration.Input,
+      effect: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const limitMs = Duration.toMillis(limit)
+        const report = (done: boolean) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            emit({ _tag: "Wait", host, what, elapsedMs: now - started, limitMs, done })
+          )
+        yield* report(false)
+        const ticker = yield* Effect.forkChild(Effect.forever(Effect.andThen(Effect.sleep(interval), report(false))))
+        return yield* effect.pipe(Effect.ensuring(Effect.andThen(Fiber.interrupt(ticker), report(true))))
+      })
 
     const emitter =
       (local: ((event: K3sJoinEvent) => void) | undefined) =>
@@ -334,7 +584,8 @@ const make = (options: K3sJoinOptions) =>
       command: string,
       timeout: Duration.Input,
       secrets: ReadonlyArray<Redacted.Redacted<string>>,
-      emit: (event: K3sJoinEvent) => Effect.Effect<void>
+      emit: (event: K3sJoinEvent) => Effect.Effect<void>,
+      stdin?: Redacted.Redacted<string>
     ) =>
       Effect.gen(function* () {
         const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() }
@@ -352,7 +603,7 @@ const make = (options: K3sJoinOptions) =>
               yield* emit({ _tag: "InstallOutput", host: host.host, stream: fd, line })
             }
           })
-        yield* ssh.execStream(host, command, { timeout }).pipe(
+        yield* ssh.execStream(host, command, { timeout, ...(stdin === undefined ? {} : { stdin }) }).pipe(
           Stream.runForEach((chunk) =>
             chunk.fd === "exit"
               ? Effect.gen(function* () {
@@ -378,132 +629,147 @@ const make = (options: K3sJoinOptions) =>
         return { exitCode, output }
       })
 
+    const STEP_NAMES: Record<string, string> = {
+      download: "downloading the install script",
+      binary: "installing the k3s binary",
+      install: "the k3s install script",
+      start: "starting the k3s unit"
+    }
+
+    /**
+     * The install itself, under the host's lock (`lockedInstallCommand`): for joins, cluster-init and upgrades.
+     */
+    const lockedInstall = (spec: {
+      readonly host: K3sHost
+      readonly role: Role
+      readonly args: ReadonlyArray<string>
+      readonly version: string
+      readonly config: Redacted.Redacted<string> | undefined
+      readonly keepEnv: boolean
+      readonly airgap: AirgapOptions | undefined
+      readonly timeouts: JoinTimeouts | undefined
+      readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+      readonly emit: (event: K3sJoinEvent) => Effect.Effect<void>
+    }) =>
+      Effect.gen(function* () {
+        const { host, role, emit } = spec
+        const timeouts = timeoutsOf(spec.timeouts, role)
+        const journalBaseline = yield* readJournal(host, role, timeouts.command)
+        // airgap: upload the script and the binary first, to names of this run (another run may upload too)
+        const tag = randomBytes(4).toString("hex")
+        let script = scriptPath
+        let binary: string | undefined
+        if (spec.airgap !== undefined) {
+          const airgap = spec.airgap
+          yield* emit({ _tag: "Step", host: host.host, step: "upload", detail: airgap.dir })
+          script = path.posix.join(tmpDir, `k3s-join-${tag}-install.sh`)
+          binary = path.posix.join(tmpDir, `k3s-join-${tag}-k3s.bin`)
+          yield* ssh
+            .upload(host, {
+              localPath: path.join(airgap.dir, airgap.script ?? "install.sh"),
+              path: script,
+              mode: 0o755
+            })
+            .pipe(Effect.mapError(sshFailed(host.host)))
+          yield* ssh
+            .upload(host, { localPath: path.join(airgap.dir, airgap.binary ?? "k3s"), path: binary, mode: 0o755 })
+            .pipe(Effect.mapError(sshFailed(host.host)))
+        }
+        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const command = lockedInstallCommand({
+          role,
+          args: spec.args,
+          version: spec.version,
+          scriptPath: script,
+          downloadUrl: spec.airgap === undefined ? (options.installScriptUrl ?? INSTALL_SCRIPT_URL) : undefined,
+          uploadedBinary: binary,
+          writeConfig: spec.config !== undefined,
+          keepEnv: spec.keepEnv,
+          record: { run: runId, at, role, version: spec.version },
+          lockWaitSeconds: Math.max(1, Math.ceil(Duration.toMillis(timeouts.lockWait) / 1000))
+        })
+        const limit = plus(timeouts.lockWait, timeouts.install)
+        yield* emit({ _tag: "Step", host: host.host, step: "install", detail: spec.version })
+        const installed = yield* waiting(
+          emit,
+          host.host,
+          `the k3s ${spec.version} install (after any other run holding ${LOCK_PATH})`,
+          limit,
+          timeouts.progressInterval,
+          runInstallScript(host, command, limit, spec.secrets, emit, spec.config)
+        )
+        if (binary !== undefined) yield* run(host, removeFileCommand(binary), timeouts.command).pipe(Effect.ignore)
+        const parsed = parseLockedInstallOutput(installed.output)
+        const lockWaitMs = parsed.lockWaitMs ?? 0
+        if (!parsed.acquired && installed.exitCode === LOCK_CONFLICT_EXIT) {
+          return yield* fail(
+            host.host,
+            new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
+          )
+        }
+        if (parsed.acquired && lockWaitMs >= 50) {
+          yield* emit({ _tag: "LockWaited", host: host.host, waitedMs: lockWaitMs, previous: parsed.previous })
+        }
+        if (installed.exitCode !== 0) {
+          const step =
+            parsed.lastStep === undefined
+              ? parsed.acquired
+                ? "preparing the install"
+                : "writing /etc/rancher/k3s/config.yaml"
+              : (STEP_NAMES[parsed.lastStep] ?? parsed.lastStep)
+          return yield* fail(
+            host.host,
+            new InstallFailed({ step, exitCode: installed.exitCode, tail: tailOf(installed.output) })
+          )
+        }
+        const installedBy =
+          parsed.unchanged && parsed.previous !== undefined && parsed.previous.run !== runId
+            ? { ...parsed.previous, lockWaitMs }
+            : undefined
+        return {
+          unit: unitName(role),
+          journalBaseline,
+          unchanged: parsed.unchanged,
+          lockWaitMs,
+          installedBy
+        } satisfies InstallResult
+      })
+
     const install = Effect.fn("K3sJoin.install")(function* (request: InstallOptions) {
       const { host, role } = request
       const emit = emitter(request.onEvent)
-      const timeouts = timeoutsOf(request.timeouts, role)
       const flags = normalizeFlags(request.flags)
       const badFlag = checkFlags(flags)
       if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       const usable = checkTokenForRole(request.token, role)
       if (Result.isFailure(usable)) return yield* fail(host.host, usable.failure)
-      const secrets = [request.token.value]
-
-      // 1. the token, on stdin, into a root-only file
-      yield* emit({ _tag: "Step", host: host.host, step: "write-token", detail: CONFIG_PATH })
-      const written = yield* run(
-        host,
-        writeRootFileCommand(CONFIG_PATH),
-        timeouts.command,
-        configYaml(request.token.value)
-      )
-      if (written.exitCode !== 0) {
-        return yield* fail(
-          host.host,
-          new InstallFailed({
-            step: `writing ${CONFIG_PATH}`,
-            exitCode: written.exitCode,
-            tail: scrubTokens(tailOf(written.stderr), secrets)
-          })
-        )
-      }
-
-      // 2. the install script (and, airgapped, the binary)
-      if (request.airgap !== undefined) {
-        const airgap = request.airgap
-        yield* emit({ _tag: "Step", host: host.host, step: "upload", detail: airgap.dir })
-        const uploadedBinary = path.posix.join(tmpDir, "k3s-join-k3s.bin")
-        yield* ssh
-          .upload(host, {
-            localPath: path.join(airgap.dir, airgap.script ?? "install.sh"),
-            path: scriptPath,
-            mode: 0o755
-          })
-          .pipe(Effect.mapError(sshFailed(host.host)))
-        yield* ssh
-          .upload(host, { localPath: path.join(airgap.dir, airgap.binary ?? "k3s"), path: uploadedBinary, mode: 0o755 })
-          .pipe(Effect.mapError(sshFailed(host.host)))
-        const placed = yield* run(host, installBinaryCommand(uploadedBinary), timeouts.command)
-        yield* run(host, removeFileCommand(uploadedBinary), timeouts.command)
-        if (placed.exitCode !== 0) {
-          return yield* fail(
-            host.host,
-            new InstallFailed({
-              step: "installing the k3s binary",
-              exitCode: placed.exitCode,
-              tail: tailOf(placed.stderr)
-            })
-          )
-        }
-      } else {
-        yield* emit({
-          _tag: "Step",
-          host: host.host,
-          step: "download",
-          detail: options.installScriptUrl ?? INSTALL_SCRIPT_URL
-        })
-        const downloaded = yield* run(
-          host,
-          downloadScriptCommand(options.installScriptUrl, scriptPath),
-          timeouts.download
-        )
-        if (downloaded.exitCode !== 0) {
-          return yield* fail(
-            host.host,
-            new InstallFailed({
-              step: "downloading the install script",
-              exitCode: downloaded.exitCode,
-              tail: tailOf(downloaded.stderr)
-            })
-          )
-        }
-      }
-
-      // 3. run it: pinned version, explicit role word, unit not started
-      yield* emit({ _tag: "Step", host: host.host, step: "install", detail: request.version })
-      const command = installCommand({
+      const args = [
         role,
-        server: request.server.apiAddress ?? request.server.host,
-        serverPort: request.server.apiPort,
-        version: request.version,
-        flags,
-        nodeName: request.nodeName,
-        airgap: request.airgap !== undefined,
-        scriptPath
-      })
-      const installed = yield* runInstallScript(host, command, timeouts.install, secrets, emit)
-      if (installed.exitCode !== 0) {
-        return yield* fail(
-          host.host,
-          new InstallFailed({
-            step: "the k3s install script",
-            exitCode: installed.exitCode,
-            tail: tailOf(installed.output)
-          })
-        )
-      }
-
-      // 4. start without blocking (restart when it is already running or retrying with an older configuration)
-      const before = yield* unitState(host, role, timeouts.command)
-      const journalBaseline = yield* readJournal(host, role, timeouts.command)
-      yield* emit({ _tag: "Step", host: host.host, step: "start", detail: unitName(role) })
-      const started = yield* run(
+        "--server",
+        serverUrl(request.server.apiAddress ?? request.server.host, request.server.apiPort),
+        ...(request.nodeName === undefined ? [] : ["--node-name", request.nodeName]),
+        ...flags
+      ]
+      return yield* lockedInstall({
         host,
-        startCommand(role, before === "active" || before === "activating"),
-        timeouts.command
-      )
-      if (started.exitCode !== 0) {
-        return yield* fail(
-          host.host,
-          new InstallFailed({
-            step: `starting ${unitName(role)}`,
-            exitCode: started.exitCode,
-            tail: tailOf(started.stderr)
-          })
-        )
-      }
-      return { unit: unitName(role), journalBaseline } satisfies InstallResult
+        role,
+        args,
+        version: request.version,
+        config: configYaml(request.token.value),
+        keepEnv: false,
+        airgap: request.airgap,
+        timeouts: request.timeouts,
+        secrets: [request.token.value],
+        emit
+      })
     })
+
+    /** The install record another run left on this host since boot (`/run` is a tmpfs), if any. */
+    const otherRunsRecord = (host: SshTarget, timeout: Duration.Input) =>
+      run(host, `cat ${RECORD_PATH}`, timeout).pipe(
+        Effect.map((r) => (r.exitCode === 0 ? parseRecord(r.stdout) : undefined)),
+        Effect.map((r) => (r !== undefined && r.run !== runId ? r : undefined))
+      )
 
     const nodeAbsent = (stderr: string) => stderr.includes("NotFound") || stderr.includes("not found")
 
@@ -521,6 +787,9 @@ const make = (options: K3sJoinOptions) =>
       while (true) {
         const got = yield* run(server, getNodeCommand(name), timeout)
         if (got.exitCode !== 0 && nodeAbsent(got.stderr)) break
+        // a Node of that name without a deletionTimestamp registered after the deleted one was gone
+        const now = got.exitCode === 0 ? decodeNode(got.stdout) : undefined
+        if (now !== undefined && Result.isSuccess(now) && !now.success.deleting) break
         if ((yield* Clock.currentTimeMillis) >= deadline) {
           return yield* fail(
             server.host,
@@ -618,6 +887,55 @@ const make = (options: K3sJoinOptions) =>
         )
       )
 
+    /** An apiserver that cannot answer right now (restarting, quorum regained soon): waiting may fix it. */
+    const transientApi = (stderr: string) =>
+      /was refused|connection refused|etcdserver|ServiceUnavailable|Unable to connect|i\/o timeout|no route to host|EOF/.test(
+        stderr
+      )
+
+    /**
+     * `kubectl wait --for=<condition> node/<name>` on `server` — one SSH session that returns when the platform says so —
+     * repeated across apiserver restarts and early returns until `deadline` (epoch ms).
+     */
+    const waitNode = (
+      server: SshTarget,
+      name: string,
+      condition: string,
+      deadline: number,
+      poll: Duration.Input,
+      commandTimeout: Duration.Input
+    ): Effect.Effect<"met" | "timeout" | "absent", K3sJoinError> =>
+      Effect.gen(function* () {
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const remaining = deadline - now
+          if (remaining <= 0) return "timeout" as const
+          const got = yield* run(
+            server,
+            waitNodeCommand(name, condition, remaining / 1000),
+            plus(remaining, commandTimeout)
+          ).pipe(
+            Effect.catchIf(
+              (e) => e.reason._tag === "Ssh" && e.reason.error.reason._tag === "Timeout",
+              () => Effect.succeed(undefined)
+            )
+          )
+          if (got !== undefined && got.exitCode === 0) return "met" as const
+          const stderr = got?.stderr ?? ""
+          if (got !== undefined && /\(NotFound\)/.test(stderr)) return "absent" as const
+          if (got !== undefined && !stderr.includes("timed out waiting") && !transientApi(stderr)) {
+            return yield* fail(
+              server.host,
+              new ClusterUnavailable({
+                server: server.host,
+                detail: `kubectl wait --for=${condition} node/${name}: ${stderr.trim() || `exit code ${got.exitCode}`}`
+              })
+            )
+          }
+          yield* Effect.sleep(poll)
+        }
+      })
+
     const waitReady = Effect.fn("K3sJoin.waitReady")(function* (request: WaitReadyOptions) {
       const { host, role, server, nodeName } = request
       const emit = emitter(request.onEvent)
@@ -631,8 +949,11 @@ const make = (options: K3sJoinOptions) =>
       let lastState = ""
       let lastReady = ""
       let lastTransient: JournalClassification | undefined
+      let current: ClusterNode | undefined
       yield* emit({ _tag: "Step", host: host.host, step: "wait-ready", detail: nodeName })
-      while (true) {
+
+      /** Unit state and journal: events, and a failure as soon as the journal shows a permanent one. */
+      const watchHost = Effect.gen(function* () {
         const state = yield* tolerant(unitState(host, role, timeouts.command), "unknown")
         if (state !== lastState) {
           lastState = state
@@ -645,49 +966,96 @@ const make = (options: K3sJoinOptions) =>
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh
         const classification = classifyJournal(fresh)
-        if (classification?.permanent) {
-          return yield* fail(host.host, reasonFor(classification, url, nodeName))
-        }
+        if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName))
         if (classification !== undefined && classification.line !== lastTransient?.line) {
           yield* emit({ _tag: "Waiting", host: host.host, failure: classification.failure, line: classification.line })
         }
         lastTransient = classification
+        return state
+      })
+
+      const readNode = Effect.gen(function* () {
         const got = yield* tolerant(run(server, getNodeCommand(nodeName), timeouts.command), undefined)
         const node = got !== undefined && got.exitCode === 0 ? decodeNode(got.stdout) : undefined
-        const current = node !== undefined && Result.isSuccess(node) ? node.success : undefined
+        current = node !== undefined && Result.isSuccess(node) ? node.success : undefined
         const ready = current === undefined ? "Absent" : current.ready
         if (ready !== lastReady) {
           lastReady = ready
           yield* emit({ _tag: "NodeState", host: host.host, node: nodeName, ready })
         }
-        if (current !== undefined && current.ready === "True" && !current.deleting && state === "active") {
-          const mismatch = verifyIdentity(current, host, role, request.version)
-          if (mismatch !== undefined) return yield* fail(host.host, mismatch)
-          return current
-        }
-        if ((yield* Clock.currentTimeMillis) >= deadline) {
-          if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName))
-          if (current !== undefined && current.ready !== "True" && state === "active") {
-            return yield* fail(
-              host.host,
-              new NotReady({
-                node: nodeName,
-                status: current.ready === "False" ? "False" : "Unknown",
-                detail: current.readyDetail
-              })
-            )
-          }
+        return current
+      })
+
+      const atDeadline = Effect.gen(function* () {
+        if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName))
+        if (current !== undefined && current.ready !== "True" && lastState === "active") {
           return yield* fail(
             host.host,
-            new Timeout({
-              what: `waiting for node ${nodeName} to become Ready (unit ${unitName(role)} ${state}, Ready ${ready})`,
-              timeoutMs: readyMs,
-              lastLines: fresh.slice(-10)
+            new NotReady({
+              node: nodeName,
+              status: current.ready === "False" ? "False" : "Unknown",
+              detail: current.readyDetail
             })
           )
         }
-        yield* Effect.sleep(timeouts.pollInterval)
+        return yield* fail(
+          host.host,
+          new Timeout({
+            what: `waiting for node ${nodeName} to become Ready (unit ${unitName(role)} ${lastState}, Ready ${lastReady})`,
+            timeoutMs: readyMs,
+            lastLines: seen.slice(-10)
+          })
+        )
+      })
+
+      const done = (node: ClusterNode) => {
+        const mismatch = verifyIdentity(node, host, role, request.version)
+        return mismatch === undefined ? Effect.succeed(node) : fail(host.host, mismatch)
       }
+
+      const body = Effect.gen(function* () {
+        while (true) {
+          // 1. until the Node exists and the unit runs: there is no event for "a Node appeared" on older kubectl
+          while (true) {
+            const state = yield* watchHost
+            const node = yield* readNode
+            if (node !== undefined && node.ready === "True" && !node.deleting && state === "active")
+              return yield* done(node)
+            if (node !== undefined && !node.deleting && state === "active") break
+            if ((yield* Clock.currentTimeMillis) >= deadline) return yield* atDeadline
+            yield* Effect.sleep(timeouts.pollInterval)
+          }
+          // 2. Ready: `kubectl wait` (one session, returns when the condition holds), while the journal is watched
+          const watch = Effect.gen(function* () {
+            while (true) {
+              yield* Effect.sleep(timeouts.pollInterval)
+              yield* watchHost
+            }
+          })
+          const outcome = yield* Effect.raceFirst(
+            waitNode(server, nodeName, "condition=Ready", deadline, timeouts.pollInterval, timeouts.command),
+            watch
+          )
+          if (outcome === "met") {
+            const node = yield* readNode
+            yield* watchHost
+            if (node !== undefined && node.ready === "True" && !node.deleting) return yield* done(node)
+          }
+          if (outcome === "timeout" || (yield* Clock.currentTimeMillis) >= deadline) {
+            yield* readNode
+            return yield* atDeadline
+          }
+          // the Node went away meanwhile (or was not Ready after all): back to watching for it
+        }
+      })
+      return yield* waiting(
+        emit,
+        host.host,
+        `node ${nodeName} to become Ready`,
+        timeouts.ready,
+        timeouts.progressInterval,
+        body
+      )
     })
 
     const ensureMemberUnlocked = Effect.fn("K3sJoin.ensureMember")(function* (request: EnsureMemberOptions) {
@@ -743,7 +1111,18 @@ const make = (options: K3sJoinOptions) =>
           return yield* fail(host.host, new RoleMismatch({ node: nodeName, expected: role, actual: member.node.role }))
         }
       }
-      if (mayClean) {
+      // A Node of this name may be another run's fresh join on this very host (it left its install record here since
+      // boot): that one is not stale.
+      const other = mayClean ? yield* otherRunsRecord(host, timeouts.command) : undefined
+      const cleaned = mayClean && other === undefined
+      if (other !== undefined) {
+        yield* emit({
+          _tag: "Step",
+          host: host.host,
+          step: "cleanup",
+          detail: `skipped: run ${other.run} installed k3s on this host at ${other.at}`
+        })
+      } else if (mayClean) {
         yield* emit({ _tag: "Step", host: host.host, step: "cleanup", detail: nodeName })
         yield* cleanupStaleNode(server, nodeName)
       }
@@ -793,8 +1172,9 @@ const make = (options: K3sJoinOptions) =>
         node: node.name,
         role,
         version: node.kubeletVersion,
-        cleanedUp: mayClean,
-        timings: timings({ cleanup: t2, token: t3, install: t4, ready: t5 })
+        cleanedUp: cleaned,
+        timings: timings({ cleanup: t2, token: t3, install: t4, ready: t5 }),
+        ...(installed.installedBy === undefined ? {} : { installedBy: installed.installedBy })
       } satisfies MemberResult
     })
 
@@ -827,6 +1207,437 @@ const make = (options: K3sJoinOptions) =>
       return hosts.map((h) => byRequest.get(h) as JoinOutcome)
     })
 
+    // ------------------------------------------------------------------------------------------ cluster lifecycle
+
+    const initCluster = Effect.fn("K3sJoin.initCluster")(function* (request: InitClusterOptions) {
+      const { host } = request
+      const emit = emitter(request.onEvent)
+      const timeouts = timeoutsOf(request.timeouts, "server")
+      const flags = normalizeFlags(request.flags)
+      const badFlag = checkFlags(flags)
+      if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
+      const nodeName = yield* nodeNameOf(host, flags)
+      const asServer: K3sServer = { ...host }
+      yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
+      // already a running server with its Node Ready: nothing to do (never initialise twice: that makes a new cluster)
+      if ((yield* unitState(host, "server", timeouts.command)) === "active") {
+        const nodes = yield* clusterNodes(host)
+        const node = nodes.find((n) => n.name === nodeName)
+        if (node !== undefined && node.role === "server" && node.ready === "True") {
+          const token = yield* fetchToken(host, "server")
+          yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "already initialised" })
+          return {
+            _tag: "AlreadyInitialized",
+            host: host.host,
+            node: nodeName,
+            version: node.kubeletVersion,
+            token
+          } satisfies InitClusterResult
+        }
+      }
+      yield* emit({ _tag: "Step", host: host.host, step: "cluster-init", detail: request.version })
+      const installed = yield* lockedInstall({
+        host,
+        role: "server",
+        args: [
+          "server",
+          "--cluster-init",
+          ...(host.nodeName === undefined ? [] : ["--node-name", host.nodeName]),
+          ...flags
+        ],
+        version: request.version,
+        config: request.token === undefined ? undefined : configYaml(request.token),
+        keepEnv: false,
+        airgap: undefined,
+        timeouts: request.timeouts,
+        secrets: request.token === undefined ? [] : [request.token],
+        emit
+      })
+      const node = yield* waitReady({
+        server: asServer,
+        host,
+        role: "server",
+        nodeName,
+        journalBaseline: installed.journalBaseline,
+        version: request.version,
+        timeouts: request.timeouts,
+        secrets: request.token === undefined ? [] : [request.token],
+        onEvent: request.onEvent
+      })
+      yield* emit({ _tag: "Step", host: host.host, step: "token", detail: host.host })
+      const token = yield* fetchToken(host, "server")
+      yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "cluster initialised" })
+      return {
+        _tag: "Initialized",
+        host: host.host,
+        node: node.name,
+        version: node.kubeletVersion,
+        token,
+        ...(installed.installedBy === undefined ? {} : { installedBy: installed.installedBy })
+      } satisfies InitClusterResult
+    })
+
+    const etcdMembers = Effect.fn("K3sJoin.etcdMembers")(function* (server: SshTarget) {
+      const result = yield* run(server, dbInfoCommand(), timeoutsOf(undefined, "server").command)
+      if (result.exitCode !== 0) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `reading the etcd members (/db/info): ${result.stderr.trim() || `exit code ${result.exitCode}`}`
+          })
+        )
+      }
+      const decoded = decodeDbInfo(result.stdout)
+      if (Result.isFailure(decoded)) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({ server: server.host, detail: `unexpected /db/info: ${decoded.failure}` })
+        )
+      }
+      return decoded.success
+    })
+
+    const clusterFacts = Effect.fn("K3sJoin.clusterFacts")(function* (server: SshTarget) {
+      const [nodes, members] = yield* Effect.all([clusterNodes(server), etcdMembers(server)], { concurrency: 2 })
+      return { nodes, members } satisfies ClusterFacts
+    })
+
+    const guard = (server: SshTarget, node: string, action: QuorumAction) =>
+      Effect.gen(function* () {
+        const facts = yield* clusterFacts(server)
+        const verdict = quorumCheck(facts, node, action)
+        if (verdict.ok) return facts
+        return yield* fail(
+          server.host,
+          new QuorumAtRisk({
+            node,
+            action,
+            voters: verdict.voters,
+            needed: verdict.needed,
+            healthyOthers: verdict.healthyOthers,
+            members: verdict.members.map((m) => ({ member: m.member, node: m.node ?? null, state: m.state })),
+            detail: verdict.reason
+          })
+        )
+      })
+
+    const removeServer = Effect.fn("K3sJoin.removeServer")(function* (request: RemoveServerOptions) {
+      const { server, node } = request
+      const emit = emitter(request.onEvent)
+      const timeouts = timeoutsOf(request.timeouts, "server")
+      const facts = request.quorumGuard === false ? yield* clusterFacts(server) : yield* guard(server, node, "remove")
+      const members = membersOfNode(facts, node).map((m) => m.name)
+      const exists = facts.nodes.some((n) => n.name === node)
+      if (!exists && members.length === 0)
+        return { node, nodeDeleted: false, removedMembers: [] } satisfies RemoveServerResult
+      if (!exists) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `etcd member ${members.join(", ")} has no Node left to delete (k3s removes members through their Node): remove it with etcdctl member remove`
+          })
+        )
+      }
+      yield* emit({ _tag: "Step", host: server.host, step: "remove-node", detail: node })
+      const deleted = yield* run(server, deleteNodeNoWaitCommand(node), timeouts.command)
+      if (deleted.exitCode !== 0) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({ server: server.host, detail: `deleting node ${node}: ${deleted.stderr.trim()}` })
+        )
+      }
+      const limitMs = Duration.toMillis(timeouts.memberRemoval)
+      const deadline = (yield* Clock.currentTimeMillis) + limitMs
+      const gone = yield* waiting(
+        emit,
+        server.host,
+        `node ${node} and its etcd member ${members.join(", ") || "(none)"} to be removed`,
+        timeouts.memberRemoval,
+        timeouts.progressInterval,
+        Effect.gen(function* () {
+          // the Node goes once its finalizer removed the member: kubectl wait --for=delete is that event
+          const deleted = yield* waitNode(server, node, "delete", deadline, timeouts.pollInterval, timeouts.command)
+          if (deleted === "timeout") return false
+          // and the member list must not show it any more (no event for that: poll)
+          while (true) {
+            const left = (yield* etcdMembers(server)).filter((m) => members.includes(m.name))
+            if (left.length === 0) return true
+            if ((yield* Clock.currentTimeMillis) >= deadline) return false
+            yield* Effect.sleep(timeouts.pollInterval)
+          }
+        })
+      )
+      if (!gone) {
+        return yield* fail(
+          server.host,
+          new Timeout({
+            what: `removal of node ${node} and its etcd member (etcd refuses it while too few other members run)`,
+            timeoutMs: limitMs,
+            lastLines: []
+          })
+        )
+      }
+      yield* run(server, deleteNodePasswordCommand(node), timeouts.command)
+      return { node, nodeDeleted: true, removedMembers: members } satisfies RemoveServerResult
+    })
+
+    const setCordon = (server: SshTarget, node: string, value: boolean) =>
+      Effect.gen(function* () {
+        const result = yield* run(server, cordonCommand(node, value), timeoutsOf(undefined, "server").command)
+        if (result.exitCode !== 0) {
+          return yield* fail(
+            server.host,
+            new ClusterUnavailable({
+              server: server.host,
+              detail: `${value ? "cordon" : "uncordon"} ${node}: ${result.stderr.trim() || `exit code ${result.exitCode}`}`
+            })
+          )
+        }
+        return !result.stdout.includes("already")
+      })
+
+    const cordon = Effect.fn("K3sJoin.cordon")(function* (server: SshTarget, node: string) {
+      return yield* setCordon(server, node, true)
+    })
+
+    const uncordon = Effect.fn("K3sJoin.uncordon")(function* (server: SshTarget, node: string) {
+      return yield* setCordon(server, node, false)
+    })
+
+    const drain = Effect.fn("K3sJoin.drain")(function* (server: SshTarget, node: string, request?: DrainOptions) {
+      const emit = emitter(request?.onEvent)
+      const timeouts = timeoutsOf(undefined, "server")
+      const limit = request?.timeout ?? timeouts.drain
+      yield* emit({ _tag: "Step", host: server.host, step: "drain", detail: node })
+      const command = drainCommand(node, {
+        timeoutSeconds: Duration.toMillis(limit) / 1000,
+        ignoreDaemonsets: request?.ignoreDaemonsets !== false,
+        deleteEmptyDirData: request?.deleteEmptyDirData !== false
+      })
+      const result = yield* waiting(
+        emit,
+        server.host,
+        `draining ${node} (evictions respect PodDisruptionBudgets)`,
+        limit,
+        timeouts.progressInterval,
+        run(server, command, plus(limit, timeouts.command))
+      )
+      const lines = result.stdout.split("\n")
+      const evicting = lines.flatMap((l) => /^evicting pod (\S+)$/.exec(l)?.[1] ?? [])
+      const evictedNames = new Set(lines.flatMap((l) => /^pod\/(\S+) evicted$/.exec(l)?.[1] ?? []))
+      const evicted = [...new Set(evicting.filter((p) => evictedNames.has(p.split("/")[1] ?? "")))]
+      const warnings = result.stderr
+        .split("\n")
+        .filter((l) => l.startsWith("Warning: "))
+        .map((l) => l.slice("Warning: ".length))
+      if (result.exitCode === 0) return { node, evicted, warnings } satisfies DrainResult
+      const stderr = result.stderr
+      if (/NotFound/.test(stderr) || transientApi(stderr)) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `drain ${node}: ${stderr.trim().split("\n")[0] ?? ""}`
+          })
+        )
+      }
+      const pending = stderr.split("\n").flatMap((l) => /^pod\/(\S+)$/.exec(l)?.[1] ?? [])
+      const refused = /cannot delete (.+?): (\S.*?)(?:,|\]|$)/.exec(stderr)
+      const kind = stderr.includes("disruption budget")
+        ? "PodDisruptionBudget"
+        : stderr.includes("global timeout reached")
+          ? "Timeout"
+          : refused !== null
+            ? "Refused"
+            : "Other"
+      const last =
+        stderr
+          .trim()
+          .split("\n")
+          .filter((l) => l.startsWith("error: "))
+          .at(-1) ?? stderr.trim()
+      return yield* fail(
+        server.host,
+        new DrainFailed({
+          node,
+          kind,
+          pods: pending.length > 0 ? pending : refused !== null ? (refused[2] ?? "").split(", ") : [],
+          detail: last.replace(/^error: /, "")
+        })
+      )
+    })
+
+    const upgrade = Effect.fn("K3sJoin.upgrade")(function* (request: UpgradeOptions) {
+      const { server, host, role, version } = request
+      const emit = emitter(request.onEvent)
+      const timeouts = timeoutsOf(request.timeouts, role)
+      const t0 = yield* Clock.currentTimeMillis
+      yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
+      const nodeName = yield* nodeNameOf(host, [])
+      const nodes = yield* clusterNodes(server)
+      const current = nodes.find((n) => n.name === nodeName)
+      if (current === undefined) {
+        return yield* fail(
+          host.host,
+          new NotReady({ node: nodeName, status: "Absent", detail: "not a member of the cluster" })
+        )
+      }
+      if (current.role !== role) {
+        return yield* fail(host.host, new RoleMismatch({ node: nodeName, expected: role, actual: current.role }))
+      }
+      const from = current.kubeletVersion
+      if (from === version && current.ready === "True") {
+        yield* emit({ _tag: "Step", host: host.host, step: "done", detail: `already ${version}` })
+        return {
+          _tag: "AlreadyAtVersion",
+          host: host.host,
+          node: nodeName,
+          from,
+          to: version,
+          evicted: [],
+          timings: { totalMs: 0, drainMs: 0, installMs: 0, readyMs: 0 }
+        } satisfies UpgradeResult
+      }
+      const violation = checkUpgradeStep(from ?? version, version)
+      if (violation !== undefined) {
+        return yield* fail(
+          host.host,
+          new VersionRule({
+            rule: violation._tag,
+            from: from ?? "?",
+            to: version,
+            detail: describeViolation(
+              violation._tag === "SkipsMinor" && violation.missing.length === 0
+                ? { ...violation, missing: ["an intermediate minor"] }
+                : violation
+            )
+          })
+        )
+      }
+      if (role === "server" && request.quorumGuard !== false) yield* guard(server, nodeName, "upgrade")
+      // the unit's own arguments: install.sh writes the unit again from what it is given
+      const unit = yield* run(host, readUnitCommand(role), timeouts.command)
+      const args = unit.exitCode === 0 ? parseExecStart(unit.stdout) : undefined
+      if (args === undefined) {
+        return yield* fail(
+          host.host,
+          new InstallFailed({
+            step: `reading ExecStart of /etc/systemd/system/${unitName(role)}.service`,
+            exitCode: unit.exitCode,
+            tail: tailOf(unit.stderr)
+          })
+        )
+      }
+      let evicted: ReadonlyArray<string> = []
+      const drained = request.drain !== false
+      if (drained) {
+        yield* emit({ _tag: "Step", host: host.host, step: "cordon", detail: nodeName })
+        yield* cordon(server, nodeName)
+        const result = yield* drain(server, nodeName, {
+          ...(request.drain === undefined ? {} : request.drain),
+          onEvent: request.onEvent
+        }).pipe(
+          // nothing was installed: give the node back before reporting
+          Effect.tapError(() => setCordon(server, nodeName, false).pipe(Effect.ignore))
+        )
+        evicted = result.evicted
+      }
+      const t1 = yield* Clock.currentTimeMillis
+      yield* emit({ _tag: "Step", host: host.host, step: "upgrade", detail: `${from ?? "?"} → ${version}` })
+      yield* lockedInstall({
+        host,
+        role,
+        args,
+        version,
+        config: undefined,
+        keepEnv: true,
+        airgap: undefined,
+        timeouts: request.timeouts,
+        secrets: [],
+        emit
+      })
+      const t2 = yield* Clock.currentTimeMillis
+      const limitMs = Duration.toMillis(timeouts.ready)
+      const deadline = t2 + limitMs
+      const outcome = yield* waiting(
+        emit,
+        host.host,
+        `node ${nodeName} to be Ready on ${version}`,
+        timeouts.ready,
+        timeouts.progressInterval,
+        Effect.gen(function* () {
+          const v = yield* waitNode(
+            server,
+            nodeName,
+            `jsonpath={.status.nodeInfo.kubeletVersion}=${version}`,
+            deadline,
+            timeouts.pollInterval,
+            timeouts.command
+          )
+          if (v !== "met") return v
+          return yield* waitNode(server, nodeName, "condition=Ready", deadline, timeouts.pollInterval, timeouts.command)
+        })
+      )
+      if (outcome !== "met") {
+        const lastLines = yield* tolerant(readJournal(host, role, timeouts.command), [])
+        return yield* fail(
+          host.host,
+          new Timeout({
+            what: `node ${nodeName} to be Ready on ${version} after the upgrade (it stays cordoned)`,
+            timeoutMs: limitMs,
+            lastLines: lastLines.slice(-10)
+          })
+        )
+      }
+      const t3 = yield* Clock.currentTimeMillis
+      if (drained) {
+        yield* emit({ _tag: "Step", host: host.host, step: "uncordon", detail: nodeName })
+        yield* uncordon(server, nodeName)
+      }
+      yield* emit({ _tag: "Step", host: host.host, step: "done", detail: `upgraded to ${version}` })
+      return {
+        _tag: "Upgraded",
+        host: host.host,
+        node: nodeName,
+        from,
+        to: version,
+        evicted,
+        timings: { totalMs: t3 - t0, drainMs: t1 - t0, installMs: t2 - t1, readyMs: t3 - t2 }
+      } satisfies UpgradeResult
+    })
+
+    const fetchKubeconfig = Effect.fn("K3sJoin.fetchKubeconfig")(function* (request: FetchKubeconfigOptions) {
+      const { server } = request
+      const emit = emitter(request.onEvent)
+      const name = request.name ?? "homelab"
+      yield* emit({ _tag: "Step", host: server.host, step: "kubeconfig", detail: name })
+      const result = yield* run(server, readKubeconfigCommand(), timeoutsOf(undefined, "server").command)
+      // the admin key is in there: wrap it before anything else sees it
+      const text = Redacted.make(result.stdout)
+      if (result.exitCode !== 0) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `reading /etc/rancher/k3s/k3s.yaml: ${result.stderr.trim() || `exit code ${result.exitCode}`}`
+          })
+        )
+      }
+      const endpoint = request.endpoint
+      const url =
+        endpoint === undefined
+          ? serverUrl(server.apiAddress ?? server.host, server.apiPort)
+          : /^https:\/\//.test(endpoint)
+            ? endpoint
+            : serverUrl(endpoint, server.apiPort)
+      const rewritten = rewriteKubeconfig(text, { server: url, name })
+      if (Result.isFailure(rewritten))
+        return yield* fail(server.host, new KubeconfigInvalid({ detail: rewritten.failure }))
+      return { name, server: url, kubeconfig: rewritten.success } satisfies FetchedKubeconfig
+    })
+
     return K3sJoin.of({
       fetchToken,
       clusterNodes,
@@ -836,7 +1647,16 @@ const make = (options: K3sJoinOptions) =>
       cleanupStaleNode,
       waitReady,
       ensureMember,
-      joinAll
+      joinAll,
+      initCluster,
+      etcdMembers,
+      clusterFacts,
+      removeServer,
+      cordon,
+      uncordon,
+      drain,
+      upgrade,
+      fetchKubeconfig
     })
   })
 

@@ -270,6 +270,94 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 }
 
 /**
+ * Taking this server out of service would leave etcd without quorum (fewer than ⌊n/2⌋+1 healthy members). Nothing was
+ * changed. `members` lists every member with its state; `reason` says what to fix first.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class QuorumAtRisk extends Schema.TaggedError<QuorumAtRisk>()("QuorumAtRisk", {
+  node: Schema.String,
+  action: Schema.String,
+  voters: Schema.Number,
+  needed: Schema.Number,
+  healthyOthers: Schema.Number,
+  members: Schema.Array(
+    Schema.Struct({ member: Schema.String, node: Schema.NullOr(Schema.String), state: Schema.String })
+  ),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * `kubectl drain` did not finish: an eviction blocked by a PodDisruptionBudget until the timeout (`PodDisruptionBudget`),
+ * pods drain refuses to evict (`Refused`, e.g. a pod without a controller), or another failure. `pods` are the pods
+ * still on the node.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class DrainFailed extends Schema.TaggedError<DrainFailed>()("DrainFailed", {
+  node: Schema.String,
+  kind: Schema.Literals(["PodDisruptionBudget", "Timeout", "Refused", "Other"]),
+  pods: Schema.Array(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `draining ${this.node} failed (${this.kind})${this.pods.length > 0 ? ` with ${this.pods.join(", ")} still on it` : ""}: ${this.detail}`
+  }
+}
+
+/**
+ * A version rule refuses the change: a downgrade, a skipped minor, another major, or not a k3s version.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class VersionRule extends Schema.TaggedError<VersionRule>()("VersionRule", {
+  rule: Schema.Literals(["Downgrade", "SkipsMinor", "MajorChange", "Unparseable"]),
+  from: Schema.String,
+  to: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * A kubeconfig could not be used (the server's, or the one to merge into). The message never quotes its content.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class KubeconfigInvalid extends Schema.TaggedError<KubeconfigInvalid>()("KubeconfigInvalid", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * Another run held the host's k3s install lock (`/run/lock/homelab-k3s-join.lock`) longer than the lock wait.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout", {
+  lock: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return `another run held the k3s install lock ${this.lock} for more than ${this.timeoutMs} ms`
+  }
+}
+
+/**
  * An SSH operation failed (the wrapped `SshError` says which host and why).
  *
  * @since 0.1.0
@@ -307,6 +395,11 @@ export const K3sJoinErrorReason = Schema.Union([
   IdentityMismatch,
   ClusterUnavailable,
   InvalidOptions,
+  QuorumAtRisk,
+  DrainFailed,
+  VersionRule,
+  KubeconfigInvalid,
+  LockTimeout,
   Ssh
 ])
 

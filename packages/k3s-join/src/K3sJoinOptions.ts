@@ -1,7 +1,7 @@
 import type { SshTarget } from "@homelab/ssh"
 import type { Duration, Redacted } from "effect"
 import type { ReadyStatus } from "./ClusterNode.js"
-import type { Role } from "./InstallCommand.js"
+import type { InstallRecord, Role } from "./InstallCommand.js"
 import type { JournalFailure } from "./JournalClassifier.js"
 
 /**
@@ -49,6 +49,14 @@ export interface JoinTimeouts {
   readonly ready?: Duration.Input | undefined
   /** Poll interval while waiting. Default 2 seconds. */
   readonly pollInterval?: Duration.Input | undefined
+  /** How often a wait reports its progress (`Wait` events). Default 5 seconds. */
+  readonly progressInterval?: Duration.Input | undefined
+  /** How long an install waits for another run holding the host's install lock. Default: the install timeout. */
+  readonly lockWait?: Duration.Input | undefined
+  /** `kubectl drain` (evictions blocked by PodDisruptionBudgets are retried until then). Default 5 minutes. */
+  readonly drain?: Duration.Input | undefined
+  /** Deleting a server's Node until its etcd member is gone. Default 2 minutes. */
+  readonly memberRemoval?: Duration.Input | undefined
 }
 
 /**
@@ -89,6 +97,14 @@ export type K3sJoinEvent =
         | "start"
         | "wait-ready"
         | "done"
+        | "lock"
+        | "cluster-init"
+        | "cordon"
+        | "drain"
+        | "uncordon"
+        | "upgrade"
+        | "remove-node"
+        | "kubeconfig"
       readonly detail?: string | undefined
     }
   | {
@@ -101,6 +117,22 @@ export type K3sJoinEvent =
   | { readonly _tag: "JournalLine"; readonly host: string; readonly line: string }
   | { readonly _tag: "NodeState"; readonly host: string; readonly node: string; readonly ready: ReadyStatus | "Absent" }
   | { readonly _tag: "Waiting"; readonly host: string; readonly failure: JournalFailure; readonly line: string }
+  | {
+      /** Progress of a wait: what it waits for, how long so far and the limit; `done` once it ended (either way). */
+      readonly _tag: "Wait"
+      readonly host: string
+      readonly what: string
+      readonly elapsedMs: number
+      readonly limitMs: number
+      readonly done: boolean
+    }
+  | {
+      /** The host's install lock was held by another run: how long this run waited, and that run's record. */
+      readonly _tag: "LockWaited"
+      readonly host: string
+      readonly waitedMs: number
+      readonly previous: InstallRecord | undefined
+    }
 
 /**
  * Service-wide options of `K3sJoin`.
@@ -118,6 +150,11 @@ export interface K3sJoinOptions {
   readonly remoteTmpDir?: string | undefined
   /** Receives progress events. Must not throw (exceptions are ignored). */
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
+  /**
+   * Names this run in the install record it leaves on each host (`/run/homelab-k3s-join.last`), so that another run
+   * that waited for the host's install lock can say who installed. Default: `<hostname>:<pid>:<random>`.
+   */
+  readonly runId?: string | undefined
 }
 
 /**
@@ -180,4 +217,9 @@ export interface MemberResult {
   /** A stale Node/secret was deleted first. */
   readonly cleanedUp: boolean
   readonly timings: JoinTimings
+  /**
+   * Another run installed k3s on this host with the same inputs (it held the host's install lock; this run waited
+   * `lockWaitMs` for it and changed nothing), and this run only waited until the Node was Ready.
+   */
+  readonly installedBy?: (InstallRecord & { readonly lockWaitMs: number }) | undefined
 }

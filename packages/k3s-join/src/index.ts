@@ -23,13 +23,19 @@ export {
   CONFIG_PATH,
   checkFlags,
   configYaml,
+  cordonCommand,
+  dbInfoCommand,
   deleteNodeCommand,
+  deleteNodeNoWaitCommand,
   deleteNodePasswordCommand,
   downloadScriptCommand,
+  drainCommand,
+  formatRecord,
   getNodeCommand,
   getNodesCommand,
   INSTALL_SCRIPT_PATH,
   INSTALL_SCRIPT_URL,
+  type InstallRecord,
   type InstallSpec,
   installBinaryCommand,
   installCommand,
@@ -37,14 +43,25 @@ export {
   journalCommand,
   K3S_BIN,
   kubectlCommand,
+  LOCK_PATH,
+  type LockedInstallOutput,
+  type LockedInstallSpec,
+  lockedInstallCommand,
   normalizeFlags,
+  parseExecStart,
+  parseLockedInstallOutput,
+  parseRecord,
+  RECORD_PATH,
   type Role,
+  readKubeconfigCommand,
   readTokenCommand,
+  readUnitCommand,
   serverUrl,
   startCommand,
   tokenPaths,
   unitName,
   versionCommand,
+  waitNodeCommand,
   writeRootFileCommand
 } from "./InstallCommand.js"
 export { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
@@ -57,11 +74,21 @@ export {
   newJournalLines
 } from "./JournalClassifier.js"
 export {
+  type DrainOptions,
+  type DrainResult,
+  type FetchedKubeconfig,
+  type FetchKubeconfigOptions,
+  type InitClusterOptions,
+  type InitClusterResult,
   type InstallOptions,
   type InstallResult,
   type JoinOutcome,
   K3sJoin,
   type K3sJoinShape,
+  type RemoveServerOptions,
+  type RemoveServerResult,
+  type UpgradeOptions,
+  type UpgradeResult,
   type WaitReadyOptions
 } from "./K3sJoin.js"
 export {
@@ -69,14 +96,18 @@ export {
   CaHashMismatch,
   ClusterUnavailable,
   ConfigMismatch,
+  DrainFailed,
   DuplicateEtcdMember,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
   K3sJoinError,
   K3sJoinErrorReason,
+  KubeconfigInvalid,
+  LockTimeout,
   NodePasswordRejected,
   NotReady,
+  QuorumAtRisk,
   RoleMismatch,
   SanMismatch,
   ServerUnreachable,
@@ -84,7 +115,8 @@ export {
   Timeout,
   TokenInvalid,
   TokenUnavailable,
-  TooManyLearners
+  TooManyLearners,
+  VersionRule
 } from "./K3sJoinError.js"
 export type {
   AirgapOptions,
@@ -97,12 +129,39 @@ export type {
   K3sServer,
   MemberResult
 } from "./K3sJoinOptions.js"
+export { type KubeconfigSummary, mergeKubeconfig, rewriteKubeconfig, summarizeKubeconfig } from "./Kubeconfig.js"
 export {
   type CreateK3sJoinOptions,
   createK3sJoin,
   type HostInput,
   type K3sJoinClient,
   type PromiseEnsureMemberOptions,
+  type PromiseInitClusterOptions,
+  type PromiseInstallOptions,
   type PromiseJoinOutcome,
   type PromiseSshOptions
 } from "./promise.js"
+export {
+  type ClusterFacts,
+  decodeDbInfo,
+  type EtcdMember,
+  type MemberHealth,
+  memberHealth,
+  membersOfNode,
+  nodeOfMember,
+  type QuorumAction,
+  type QuorumVerdict,
+  quorumCheck
+} from "./Quorum.js"
+export {
+  checkUpgradeStep,
+  describeViolation,
+  type K3sVersion,
+  parseK3sVersion,
+  planUpgrade,
+  skewViolations,
+  type UpgradePlan,
+  upgradeOrder,
+  type VersionedNode,
+  type VersionRuleViolation
+} from "./Versions.js"

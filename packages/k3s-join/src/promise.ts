@@ -5,13 +5,29 @@
  * @since 0.1.0
  */
 import { type SshAuth, SshClient, type SshOptions, type SshTarget } from "@homelab/ssh"
-import { type Effect, Layer, ManagedRuntime, Redacted, References, Result } from "effect"
+import { Effect, Layer, ManagedRuntime, Redacted, References, Result } from "effect"
 import type { ClusterNode, Membership } from "./ClusterNode.js"
 import type { Role } from "./InstallCommand.js"
-import type { JoinToken } from "./JoinToken.js"
-import { K3sJoin, type WaitReadyOptions } from "./K3sJoin.js"
-import type { K3sJoinError } from "./K3sJoinError.js"
+import { type JoinToken, parseJoinToken } from "./JoinToken.js"
+import {
+  type DrainOptions,
+  type DrainResult,
+  type FetchedKubeconfig,
+  type FetchKubeconfigOptions,
+  type InitClusterOptions,
+  type InitClusterResult,
+  type InstallOptions,
+  type InstallResult,
+  K3sJoin,
+  type RemoveServerOptions,
+  type RemoveServerResult,
+  type UpgradeOptions,
+  type UpgradeResult,
+  type WaitReadyOptions
+} from "./K3sJoin.js"
+import { K3sJoinError } from "./K3sJoinError.js"
 import type { EnsureMemberOptions, K3sHost, K3sJoinOptions, K3sServer, MemberResult } from "./K3sJoinOptions.js"
+import type { ClusterFacts, EtcdMember } from "./Quorum.js"
 
 /**
  * A host given to the Promise API: `user` defaults to `ssh.user`.
@@ -64,6 +80,29 @@ export interface PromiseEnsureMemberOptions extends Omit<EnsureMemberOptions, "s
 }
 
 /**
+ * `install` options of the Promise API: the token is a plain string (validated like a fetched one).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseInstallOptions extends Omit<InstallOptions, "server" | "host" | "token"> {
+  readonly server: HostInput<K3sServer>
+  readonly host: HostInput<K3sHost>
+  readonly token: string
+}
+
+/**
+ * `initCluster` options of the Promise API: the token password is a plain string.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseInitClusterOptions extends Omit<InitClusterOptions, "host" | "token"> {
+  readonly host: HostInput<K3sHost>
+  readonly token?: string | undefined
+}
+
+/**
  * One host's outcome in `joinAll`.
  *
  * @since 0.1.0
@@ -98,6 +137,27 @@ export interface K3sJoinClient {
     hosts: ReadonlyArray<PromiseEnsureMemberOptions>,
     options?: { readonly agentConcurrency?: number | undefined }
   ) => Promise<ReadonlyArray<PromiseJoinOutcome>>
+  /** The install step of `ensureMember` alone (under the host's install lock); then `waitReady`. */
+  readonly install: (options: PromiseInstallOptions) => Promise<InstallResult>
+  readonly initCluster: (options: PromiseInitClusterOptions) => Promise<InitClusterResult>
+  readonly etcdMembers: (server: HostInput<SshTarget>) => Promise<ReadonlyArray<EtcdMember>>
+  readonly clusterFacts: (server: HostInput<SshTarget>) => Promise<ClusterFacts>
+  readonly removeServer: (
+    options: Omit<RemoveServerOptions, "server"> & { readonly server: HostInput<K3sServer> }
+  ) => Promise<RemoveServerResult>
+  readonly cordon: (server: HostInput<SshTarget>, node: string) => Promise<boolean>
+  readonly uncordon: (server: HostInput<SshTarget>, node: string) => Promise<boolean>
+  readonly drain: (server: HostInput<SshTarget>, node: string, options?: DrainOptions) => Promise<DrainResult>
+  readonly upgrade: (
+    options: Omit<UpgradeOptions, "server" | "host"> & {
+      readonly server: HostInput<K3sServer>
+      readonly host: HostInput<K3sHost>
+    }
+  ) => Promise<UpgradeResult>
+  /** The kubeconfig stays `Redacted` (`Redacted.value(result.kubeconfig)` to write it; never log it). */
+  readonly fetchKubeconfig: (
+    options: Omit<FetchKubeconfigOptions, "server"> & { readonly server: HostInput<K3sServer> }
+  ) => Promise<FetchedKubeconfig>
   /** Closes every SSH connection. */
   readonly close: () => Promise<void>
 }
@@ -176,6 +236,30 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
             : { host: o.host, role: o.role, ok: false, error: o.result.failure }
       )
     },
+    install: (o) =>
+      run((k) =>
+        Effect.gen(function* () {
+          const parsed = parseJoinToken(o.token)
+          if (Result.isFailure(parsed)) return yield* new K3sJoinError({ host: o.host.host, reason: parsed.failure })
+          return yield* k.install({ ...o, server: target(o.server), host: target(o.host), token: parsed.success })
+        })
+      ),
+    initCluster: (o) =>
+      run((k) =>
+        k.initCluster({
+          ...o,
+          host: target(o.host),
+          token: o.token === undefined ? undefined : Redacted.make(o.token)
+        })
+      ),
+    etcdMembers: (server) => run((k) => k.etcdMembers(target(server))),
+    clusterFacts: (server) => run((k) => k.clusterFacts(target(server))),
+    removeServer: (o) => run((k) => k.removeServer({ ...o, server: target(o.server) })),
+    cordon: (server, node) => run((k) => k.cordon(target(server), node)),
+    uncordon: (server, node) => run((k) => k.uncordon(target(server), node)),
+    drain: (server, node, o) => run((k) => k.drain(target(server), node, o)),
+    upgrade: (o) => run((k) => k.upgrade({ ...o, server: target(o.server), host: target(o.host) })),
+    fetchKubeconfig: (o) => run((k) => k.fetchKubeconfig({ ...o, server: target(o.server) })),
     close: () => runtime.dispose()
   }
 }

@@ -6,13 +6,18 @@ import {
   deleteNodeCommand,
   deleteNodePasswordCommand,
   downloadScriptCommand,
+  formatRecord,
   getNodeCommand,
   getNodesCommand,
   installBinaryCommand,
   installCommand,
   isActiveCommand,
   journalCommand,
+  lockedInstallCommand,
   normalizeFlags,
+  parseExecStart,
+  parseLockedInstallOutput,
+  parseRecord,
   readTokenCommand,
   serverUrl,
   startCommand,
@@ -131,5 +136,104 @@ describe("checkFlags", () => {
     assert.match(checkFlags(["--token-file", "/x"]) ?? "", /managed/)
     assert.match(checkFlags(["--with-node-id"]) ?? "", /not supported/)
     assert.isUndefined(checkFlags(["--write-kubeconfig-mode", "644", "--disable=traefik", "--tls-san", "k3s.lan"]))
+  })
+})
+
+describe("the locked install", () => {
+  const spec = {
+    role: "agent" as const,
+    args: ["agent", "--server", "https://10.0.10.11:6443", "--node-label", "zone=a b"],
+    version: "v1.30.5+k3s1",
+    scriptPath: "/tmp/k3s-install.sh",
+    downloadUrl: "https://get.k3s.io",
+    writeConfig: true,
+    keepEnv: false,
+    record: {
+      run: "laptop:4242:ab12cd",
+      at: "2026-01-02T03:04:05.000Z",
+      role: "agent" as const,
+      version: "v1.30.5+k3s1"
+    },
+    lockWaitSeconds: 600
+  }
+
+  it("is one flock'd sh -c script: config from stdin, hashes, install.sh without start, record, start or restart", () => {
+    const command = lockedInstallCommand(spec)
+    assert.match(command, /^sudo -n flock -w 600 -E 75 --verbose \/run\/lock\/homelab-k3s-join\.lock sh -c '/)
+    const script = command.slice(command.indexOf("sh -c '") + 7, -1).replaceAll("'\\''", "'")
+    assert.strictEqual(
+      script,
+      [
+        "set -e",
+        "install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml.k3s-join",
+        "echo 'k3s-join: lock acquired'",
+        "cat /run/homelab-k3s-join.last 2>/dev/null || true",
+        "sha256sum /usr/local/bin/k3s /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env /etc/rancher/k3s/config.yaml > /run/homelab-k3s-join.pre 2>&1 || true",
+        "mv /etc/rancher/k3s/config.yaml.k3s-join /etc/rancher/k3s/config.yaml",
+        "echo 'k3s-join: step download'",
+        "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh",
+        "echo 'k3s-join: step install'",
+        "env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh agent --server https://10.0.10.11:6443 --node-label 'zone=a b'",
+        "echo 'k3s-join-record run=laptop%3A4242%3Aab12cd at=2026-01-02T03%3A04%3A05.000Z role=agent version=v1.30.5%2Bk3s1' > /run/homelab-k3s-join.last",
+        "sha256sum /usr/local/bin/k3s /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env /etc/rancher/k3s/config.yaml > /run/homelab-k3s-join.post 2>&1 || true",
+        "echo 'k3s-join: step start'",
+        "cmp -s /run/homelab-k3s-join.pre /run/homelab-k3s-join.post && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent || systemctl restart --no-block k3s-agent"
+      ].join("\n")
+    )
+    // an upgrade keeps the env file (K3S_* variables) and the config; airgap places the uploaded binary
+    const upgrade = lockedInstallCommand({
+      ...spec,
+      writeConfig: false,
+      keepEnv: true,
+      downloadUrl: undefined,
+      uploadedBinary: "/tmp/b"
+    })
+    assert.include(upgrade, "install -m 600 /etc/systemd/system/k3s-agent.service.env /run/homelab-k3s-join.env")
+    assert.include(upgrade, "install -m 600 /run/homelab-k3s-join.env /etc/systemd/system/k3s-agent.service.env")
+    assert.include(upgrade, "install -m 755 /tmp/b /usr/local/bin/k3s")
+    assert.include(upgrade, "INSTALL_K3S_SKIP_DOWNLOAD=true")
+    assert.notInclude(upgrade, "/dev/stdin")
+  })
+
+  it("reads what happened from the output", () => {
+    const record = formatRecord({
+      run: "other run",
+      at: "2026-01-02T03:04:05.000Z",
+      role: "agent",
+      version: "v1.30.5+k3s1"
+    })
+    assert.deepStrictEqual(
+      parseLockedInstallOutput(
+        `flock: getting lock took 12.345678 seconds\nflock: executing sh\nk3s-join: lock acquired\n${record}\nk3s-join: step download\nk3s-join: step install\n[INFO]  x\nk3s-join: step start\nk3s-join: unchanged\n`
+      ),
+      {
+        lockWaitMs: 12346,
+        acquired: true,
+        previous: { run: "other run", at: "2026-01-02T03:04:05.000Z", role: "agent", version: "v1.30.5+k3s1" },
+        lastStep: "start",
+        unchanged: true
+      }
+    )
+    assert.deepStrictEqual(parseLockedInstallOutput(""), {
+      lockWaitMs: undefined,
+      acquired: false,
+      previous: undefined,
+      lastStep: undefined,
+      unchanged: false
+    })
+    assert.strictEqual(parseRecord("garbage"), undefined)
+  })
+
+  it("parses ExecStart of install.sh's unit (one quoted argument per line)", () => {
+    const unit = `[Service]\nType=notify\nExecStartPre=-/sbin/modprobe overlay\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\t'--server' \\\n\t'https://10.0.10.11:6443' \\\n\t'--node-label' \\\n\t'it'\\''s' \\\n\n`
+    assert.deepStrictEqual(parseExecStart(unit), [
+      "server",
+      "--server",
+      "https://10.0.10.11:6443",
+      "--node-label",
+      "it's"
+    ])
+    assert.deepStrictEqual(parseExecStart("ExecStart=/usr/local/bin/k3s \\\n    agent \\\n\n"), ["agent"])
+    assert.strictEqual(parseExecStart("[Unit]\n"), undefined)
   })
 })

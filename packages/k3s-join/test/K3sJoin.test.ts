@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Redacted } from "effect"
+import { type InstallRecord, lockedInstallCommand, parseRecord } from "../src/InstallCommand.js"
 import { K3sJoinError } from "../src/K3sJoinError.js"
 import { FakeCluster, FakeHost, type HostBehaviour } from "./support/FakeK3s.js"
 import { CA_HASH, journal, SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
@@ -211,15 +212,42 @@ describe("K3sJoin.ensureMember", () => {
       assert.isFalse(result.cleanedUp)
       assert.isTrue(result.timings.totalMs >= result.timings.readyMs)
       assert.isTrue(fake.configWritten)
-      assert.deepStrictEqual(ssh.commands.slice(0, 6), [
+      assert.deepStrictEqual(ssh.commands.slice(0, 3), [
         "hostname",
-        "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml",
-        "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh",
-        "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh agent --server https://10.0.10.11:6443 --node-label zone=a",
-        "systemctl is-active k3s-agent",
-        "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat"
+        "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat",
+        lockedInstallCommand({
+          role: "agent",
+          args: ["agent", "--server", "https://10.0.10.11:6443", "--node-label", "zone=a"],
+          version: "v1.30.5+k3s1",
+          scriptPath: "/tmp/k3s-install.sh",
+          downloadUrl: "https://get.k3s.io",
+          writeConfig: true,
+          keepEnv: false,
+          record: parseRecord(fake.record ?? "") as InstallRecord,
+          lockWaitSeconds: 600
+        })
       ])
-      assert.strictEqual(ssh.commands[6], "sudo -n systemctl start --no-block k3s-agent")
+      // one locked session: token on stdin into the config, download, install.sh (unit not started), then start
+      const script = fake.lockedScripts[0] ?? ""
+      assert.match(script, /^set -e\ninstall -D -m 600 \/dev\/stdin \/etc\/rancher\/k3s\/config\.yaml\.k3s-join\n/)
+      assert.include(script, "\ncurl -sfL https://get.k3s.io -o /tmp/k3s-install.sh\n")
+      assert.include(
+        script,
+        "\nenv INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh agent --server https://10.0.10.11:6443 --node-label zone=a\n"
+      )
+      assert.match(
+        script,
+        /\ncmp -s \S+ \S+ && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent \|\| systemctl restart --no-block k3s-agent$/
+      )
+      assert.deepStrictEqual(
+        [parseRecord(fake.record ?? "")?.role, parseRecord(fake.record ?? "")?.version],
+        ["agent", "v1.30.5+k3s1"]
+      )
+      // Ready came through kubectl wait on the server
+      assert.include(
+        serverSsh.commands,
+        "sudo -n /usr/local/bin/k3s kubectl wait --for=condition=Ready node/k3s-a1 --timeout=5s"
+      )
       assert.isFalse(serverSsh.commands.some((c) => c.includes("delete")))
       noSecretIn([...ssh.commands, ...serverSsh.commands])
       assert.strictEqual(cluster.nodes.get("k3s-a1")?.ready, "True")
@@ -256,7 +284,7 @@ describe("K3sJoin.ensureMember", () => {
     Effect.gen(function* () {
       const { k3s } = yield* harness()
       const { cluster, server } = yield* clusterSetup
-      const { ssh, host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12")
+      const { ssh, fake, host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12")
       const result = yield* k3s.ensureMember({
         server,
         host,
@@ -265,12 +293,12 @@ describe("K3sJoin.ensureMember", () => {
       })
       assert.strictEqual(result._tag, "Joined")
       assert.strictEqual(result.role, "server")
-      const install = ssh.commands.find((c) => c.startsWith("sudo -n env "))
-      assert.strictEqual(
-        install,
-        "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh server --server https://10.0.10.11:6443 --write-kubeconfig-mode 644 --disable=traefik"
+      const script = fake.lockedScripts[0] ?? ""
+      assert.include(
+        script,
+        "\nenv INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh server --server https://10.0.10.11:6443 --write-kubeconfig-mode 644 --disable=traefik\n"
       )
-      assert.include(ssh.commands, "sudo -n systemctl start --no-block k3s")
+      assert.include(script, "systemctl start --no-block k3s ||")
       assert.isFalse(ssh.commands.some((c) => c.includes("--cluster-init")))
     })
   )
@@ -409,7 +437,7 @@ describe("K3sJoin failure classification (never hangs)", () => {
       assert.isAbove(waiting.length, 0)
       assert.isTrue(waiting.every((e) => e._tag === "Waiting" && e.failure === "TooManyLearners"))
       const steps = events.flatMap((e) => (e._tag === "Step" ? [e.step] : []))
-      assert.deepStrictEqual(steps, ["inspect", "token", "write-token", "download", "install", "start", "wait-ready"])
+      assert.deepStrictEqual(steps, ["inspect", "token", "install", "wait-ready"])
     })
   )
 
@@ -450,9 +478,14 @@ describe("K3sJoin failure classification (never hangs)", () => {
     Effect.gen(function* () {
       const { k3s } = yield* harness()
       const { cluster, server } = yield* clusterSetup
-      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { downloadExitCode: 22 })
+      const { ssh, fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { downloadExitCode: 22 })
       const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
-      assert.isTrue(error.reason._tag === "InstallFailed" && error.reason.exitCode === 22)
+      assert.isTrue(
+        error.reason._tag === "InstallFailed" &&
+          error.reason.exitCode === 22 &&
+          error.reason.step === "downloading the install script"
+      )
+      assert.isUndefined(fake.installCommand)
       assert.isFalse(ssh.commands.some((c) => c.startsWith("sudo -n env ")))
     })
   )
@@ -461,14 +494,17 @@ describe("K3sJoin failure classification (never hangs)", () => {
     Effect.gen(function* () {
       const { k3s } = yield* harness()
       const { cluster, server } = yield* clusterSetup
-      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { installFails: true })
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { installFails: true })
       const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
       assert.isTrue(
         error.reason._tag === "InstallFailed" &&
+          error.reason.step === "the k3s install script" &&
           error.reason.exitCode === 1 &&
           /Download failed/.test(error.reason.tail)
       )
-      assert.isFalse(ssh.commands.some((c) => c.includes("systemctl start")))
+      // set -e: nothing after the failing install.sh ran (no record, no start)
+      assert.isUndefined(fake.record)
+      assert.strictEqual(fake.state, "inactive")
     })
   )
 })

@@ -168,7 +168,9 @@ describe("K3sJoin against @homelab/sim", () => {
 
         const everything = JSON.stringify(sim.requests())
         assert.notInclude(everything, SIM_TOKEN)
-        assert.include(everything, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml")
+        // the token went on stdin into a root-only file, under the host's install lock
+        assert.include(everything, "sudo -n flock -w 600 -E 75 --verbose /run/lock/homelab-k3s-join.lock sh -c")
+        assert.include(everything, "install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml.k3s-join")
       }),
     60_000
   )

@@ -87,20 +87,24 @@ describe("K3sJoin airgap install", () => {
       const cluster = new FakeCluster()
       cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
       const server = serverOf(yield* sshHost(cluster.handler))
-      const { ssh, host } = yield* hostFor(cluster, "k3s-a1", "10.0.10.21")
+      const { ssh, fake, host } = yield* hostFor(cluster, "k3s-a1", "10.0.10.21")
       const result = yield* k3s.ensureMember({ server, host, role: "agent", airgap: { dir: local } })
       assert.strictEqual(result._tag, "Joined")
-      assert.strictEqual(fs.readFileSync(path.join(remote, "k3s-install.sh"), "utf8"), "#!/bin/sh\necho install\n")
-      assert.strictEqual(fs.statSync(path.join(remote, "k3s-install.sh")).mode & 0o777, 0o755)
-      assert.deepStrictEqual(
-        [...fs.readFileSync(path.join(remote, "k3s-join-k3s.bin"))],
-        [0x7f, 0x45, 0x4c, 0x46, 1, 2, 3]
-      )
-      assert.include(ssh.commands, `sudo -n install -m 755 ${remote}/k3s-join-k3s.bin /usr/local/bin/k3s`)
+      // uploaded under names of this run (two runs may upload at once), placed and run under the host's lock
+      const files = fs.readdirSync(remote)
+      const script = files.find((f) => /^k3s-join-[0-9a-f]{8}-install\.sh$/.test(f)) as string
+      const binary = files.find((f) => /^k3s-join-[0-9a-f]{8}-k3s\.bin$/.test(f)) as string
+      assert.strictEqual(fs.readFileSync(path.join(remote, script), "utf8"), "#!/bin/sh\necho install\n")
+      assert.strictEqual(fs.statSync(path.join(remote, script)).mode & 0o777, 0o755)
+      assert.deepStrictEqual([...fs.readFileSync(path.join(remote, binary))], [0x7f, 0x45, 0x4c, 0x46, 1, 2, 3])
+      const locked = fake.lockedScripts[0] ?? ""
+      assert.include(locked, `\ninstall -m 755 ${remote}/${binary} /usr/local/bin/k3s\n`)
       assert.include(
-        ssh.commands,
-        `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true INSTALL_K3S_SKIP_DOWNLOAD=true sh ${remote}/k3s-install.sh agent --server https://10.0.10.11:6443`
+        locked,
+        `\nenv INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true INSTALL_K3S_SKIP_DOWNLOAD=true sh ${remote}/${script} agent --server https://10.0.10.11:6443\n`
       )
+      assert.notInclude(locked, "curl")
+      assert.include(ssh.commands, `rm -f ${remote}/${binary}`)
       assert.isFalse(ssh.commands.some((c) => c.startsWith("curl")))
     })
   )

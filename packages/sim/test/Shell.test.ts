@@ -118,6 +118,17 @@ describe("Shell", () => {
     assert.strictEqual(neg.stdout.toString(), "negated\nalso\n")
   })
 
+  it("set -e ends a script at a failing command, not at one that is tested by && or ||", async () => {
+    const script = "set -e\nfail 2 || echo tolerated\nfail 3 && echo never\necho still\nfail 4\necho never"
+    const r = await runLine(script, echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([r.stdout.toString(), r.code], ["tolerated\nstill\n", 4])
+    const off = await runLine("set -e; set +e; fail 5; echo on", echoHost(), Buffer.alloc(0))
+    assert.deepStrictEqual([off.stdout.toString(), off.code], ["on\n", 0])
+    // `set` does not take the session's stdin: the first real command does
+    const stdin = await runLine("set -e\nread", echoHost(), Buffer.from("data"))
+    assert.strictEqual(stdin.stdout.toString(), "data")
+  })
+
   it("sees stdin readers behind wrappers (sudo, env, flock, timeout) and inside sh -c scripts", () => {
     assert.isTrue(
       readsStdin("sudo -n flock -w 600 -E 75 /run/lock/x sh -c 'install -D -m 600 /dev/stdin /etc/f && true'")

@@ -6,6 +6,10 @@ import type { TestExecHandler } from "@homelab/ssh/testing"
 import { journal, type NodeSpec, nodeJson, nodeListJson, SERVER_TOKEN } from "./fixtures.js"
 
 type Reply = ReturnType<TestExecHandler>
+
+/** Undoes `shellQuote` for one word. */
+const unquote = (word: string): string =>
+  word.startsWith("'") && word.endsWith("'") && word.length >= 2 ? word.slice(1, -1).replaceAll("'\\''", "'") : word
 const ok = (stdout = ""): Reply => ({ stdout, exitCode: 0 })
 const err = (stderr: string, exitCode = 1): Reply => ({ stderr, exitCode })
 
@@ -66,6 +70,17 @@ export class FakeCluster {
         if (node === undefined) return err(`Error from server (NotFound): nodes "${name}" not found\n`)
         return ok(`${JSON.stringify(nodeJson(node), null, 4)}\n`)
       }
+      if (args[0] === "wait") {
+        // answers at once (the library calls again until its deadline): met, NotFound, or timed out
+        const forArg = args.find((a) => a.startsWith("--for="))?.slice(6) ?? ""
+        const name = (args.find((a) => a.startsWith("node/")) ?? "").slice(5)
+        const node = this.nodes.get(name)
+        if (forArg === "delete")
+          return node === undefined ? ok() : err(`error: timed out waiting for the condition on nodes/${name}\n`)
+        if (node === undefined) return err(`Error from server (NotFound): nodes "${name}" not found\n`)
+        if (forArg === "condition=Ready" && (node.ready ?? "True") === "True") return ok(`node/${name} condition met\n`)
+        return err(`error: timed out waiting for the condition on nodes/${name}\n`)
+      }
       if (args[0] === "delete" && args[1] === "node" && args[3] === "--ignore-not-found") {
         const name = args[2] as string
         const node = this.nodes.get(name)
@@ -113,6 +128,12 @@ export class FakeHost {
   readonly journal: Array<string> = []
   configWritten = false
   installCommand: string | undefined
+  /** `/run/homelab-k3s-join.last` */
+  record: string | undefined
+  /** What the install hashes (binary, unit, env, config) stood for before / after it. */
+  private hashes: { pre?: string; post?: string } = {}
+  /** The locked install scripts received. */
+  readonly lockedScripts: Array<string> = []
   private timer: ReturnType<typeof setInterval> | undefined
   private tick = 0
   private readonly id = `host-${Math.random().toString(16).slice(2)}`
@@ -198,8 +219,77 @@ export class FakeHost {
     this.timer.unref?.()
   }
 
+  private state_(): string {
+    return `${this.unit}|${this.installCommand ?? ""}`
+  }
+
+  /** The locked install (`sudo -n flock … sh -c '<script>'`), line by line, as `set -e` would. */
+  private locked(script: string): Reply {
+    this.lockedScripts.push(script)
+    let stdout = "flock: getting lock took 0.000010 seconds\nflock: executing sh\n"
+    let stderr = ""
+    for (const line of script.split("\n")) {
+      if (line === "set -e" || line.startsWith("mv ") || line.startsWith("install -m ")) continue
+      if (line.startsWith("install -D -m 600 /dev/stdin ")) {
+        this.configWritten = true
+        continue
+      }
+      if (line.startsWith("cat /run/homelab-k3s-join.last")) {
+        if (this.record !== undefined) stdout += `${this.record}\n`
+        continue
+      }
+      const echo = /^echo (.*?)( > \/run\/homelab-k3s-join\.last)?$/.exec(line)
+      if (echo !== null) {
+        const text = unquote(echo[1] as string)
+        if (echo[2] !== undefined) this.record = text
+        else stdout += `${text}\n`
+        continue
+      }
+      if (line.startsWith("sha256sum ")) {
+        if (line.includes(".pre ")) this.hashes.pre = this.state_()
+        else this.hashes.post = this.state_()
+        continue
+      }
+      if (line.startsWith("curl ")) {
+        const code = this.behaviour.downloadExitCode ?? 0
+        if (code !== 0) return { stdout, stderr, exitCode: code }
+        continue
+      }
+      if (line.startsWith("env ")) {
+        const r = this.handler(`sudo -n ${line.split(" ").map(unquote).join(" ")}`, "root") as {
+          stdout?: string
+          stderr?: string
+          exitCode: number
+        }
+        stdout += r.stdout ?? ""
+        stderr += r.stderr ?? ""
+        if (r.exitCode !== 0) return { stdout, stderr, exitCode: r.exitCode }
+        continue
+      }
+      if (line.startsWith("cmp -s ")) {
+        const unchanged = this.hashes.pre === this.hashes.post
+        if (unchanged) {
+          stdout += "k3s-join: unchanged\n"
+          if (this.state === "inactive") this.start()
+        } else this.start()
+        continue
+      }
+      return { stdout, stderr: `${stderr}sh: 1: ${line.split(" ")[0]}: not found\n`, exitCode: 127 }
+    }
+    return { stdout, stderr, exitCode: 0 }
+  }
+
   readonly handler: TestExecHandler = (command) => {
     if (command === "hostname") return ok(`${this.hostname}\n`)
+    if (command === "cat /run/homelab-k3s-join.last")
+      return this.record === undefined
+        ? err("cat: /run/homelab-k3s-join.last: No such file or directory\n")
+        : ok(`${this.record}\n`)
+    const locked =
+      /^sudo -n flock -w \d+ -E 75 --verbose \/run\/lock\/homelab-k3s-join\.lock sh -c ('(?:[^']|'\\'')*')$/s.exec(
+        command
+      )
+    if (locked !== null) return this.locked(unquote(locked[1] as string))
     if (command === "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml") {
       this.configWritten = true
       return ok()

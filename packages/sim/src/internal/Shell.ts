@@ -1,6 +1,6 @@
 /**
  * A small POSIX-ish shell: word splitting with quotes and escapes, `;` / newline `&&` `||` `|` `!`, `#` comments,
- * `<` `>` `>>` `2>` `2>&1`, `$?` and the `exit` builtin.
+ * `<` `>` `>>` `2>` `2>&1`, `$?`, and the `exit` and `set -e` builtins.
  */
 
 export type Token = { readonly word: string } | { readonly op: string }
@@ -147,6 +147,7 @@ export const runLine = async (line: string, host: ShellHost, stdin: Buffer): Pro
   let i = 0
   let connector = ";"
   let stdinUsed = false
+  let errexit = false
   while (i < tokens.length) {
     const pipeline: Array<Simple> = []
     let simple: Simple = { argv: [], stderr: "keep" }
@@ -208,6 +209,19 @@ export const runLine = async (line: string, host: ShellHost, stdin: Buffer): Pro
           }
         return { stdout: Buffer.concat(stdoutAll), stderr: stderrAll, code: n & 255 }
       }
+      // the `set` builtin: errexit (`-e`, `-o errexit`); other options are accepted and ignored
+      if (only?.argv[0] === "set") {
+        const a = only.argv.slice(1)
+        for (let k = 0; k < a.length; k++) {
+          const opt = a[k] as string
+          if ((opt === "-o" || opt === "+o") && a[k + 1] === "errexit") errexit = opt === "-o"
+          else if (/^-[a-z]*e/.test(opt)) errexit = true
+          else if (/^\+[a-z]*e/.test(opt)) errexit = false
+        }
+        code = 0
+        connector = nextConnector
+        continue
+      }
       let input = stdinUsed ? Buffer.alloc(0) : stdin
       stdinUsed = true
       let last: ExecResult = { stdout: "", stderr: "", code: 0 }
@@ -239,6 +253,9 @@ export const runLine = async (line: string, host: ShellHost, stdin: Buffer): Pro
       }
       stdoutAll.push(input)
       code = negate ? (last.code === 0 ? 1 : 0) : last.code
+      // set -e: a failing command that ends an and-or list (not negated) ends the script
+      if (errexit && code !== 0 && !negate && nextConnector !== "&&" && nextConnector !== "||")
+        return { stdout: Buffer.concat(stdoutAll), stderr: stderrAll, code }
     }
     connector = nextConnector
   }

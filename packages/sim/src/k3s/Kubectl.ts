@@ -587,20 +587,22 @@ const del = async (
   const ns = o.namespace ?? "default"
   let out = ""
   let err = ""
-  const waiting: Array<string> = []
+  // kubectl waits for the object it deleted (its UID): a new Node of the same name does not keep it waiting
+  const waiting: Array<{ name: string; uid: string }> = []
   for (const n of names) {
+    const uid = cluster.nodes.get(n)?.uid ?? ""
     const done = kind === "nodes" ? sim.deleteNode(cluster, n) : ns === "kube-system" && sim.deleteSecret(cluster, n)
     if (done) {
       out += `${SINGULAR[kind]} "${n}" deleted\n`
-      if (kind === "nodes") waiting.push(n)
+      if (kind === "nodes") waiting.push({ name: n, uid })
     } else if (!o.ignoreNotFound) err += notFound(kind, n)
   }
   // --wait (default true): until the objects are gone (their finalizers ran)
   if (o.wait && waiting.length > 0) {
     const deadline = Date.now() + (o.timeoutMs === undefined || o.timeoutMs === 0 ? WEEK : o.timeoutMs)
     for (const n of waiting) {
-      const gone = await until(c, sim, deadline, () => !cluster.nodes.has(n))
-      if (!gone) err += `error: timed out waiting for the condition on nodes/${n}\n`
+      const gone = await until(c, sim, deadline, () => cluster.nodes.get(n.name)?.uid !== n.uid)
+      if (!gone) err += `error: timed out waiting for the condition on nodes/${n.name}\n`
     }
   }
   return err === "" ? ok(out) : fail(err, 1, out)
@@ -691,9 +693,11 @@ const wait = async (
       if (forDelete) continue
       return fail(notFound("nodes", name), 1, out)
     }
+    const uid = cluster.nodes.get(name)?.uid
     const met = (): boolean | "gone" => {
       const n = cluster.nodes.get(name)
-      if (n === undefined) return forDelete ? true : "gone"
+      // --for=delete: the object that was there (by UID) is gone
+      if (n === undefined || (forDelete && n.uid !== uid)) return forDelete ? true : "gone"
       const now = sim.now()
       return conds.every((cond) => {
         if (cond._tag === "delete") return false

@@ -1,0 +1,202 @@
+/**
+ * k3s version rules as pure functions: upgrades go one minor at a time (through intermediate releases), never down,
+ * servers before agents; Kubernetes' version skew policy (k3s does not enforce it).
+ *
+ * @since 0.2.0
+ */
+import { Result } from "effect"
+
+/**
+ * A parsed k3s version: `v1.30.5+k3s1`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface K3sVersion {
+  readonly major: number
+  readonly minor: number
+  readonly patch: number
+  readonly k3s: number
+  readonly text: string
+}
+
+const VERSION = /^v(\d+)\.(\d+)\.(\d+)(?:[-+]k3s(\d+))?$/
+
+/**
+ * @since 0.2.0
+ * @category constructors
+ */
+export const parseK3sVersion = (text: string): K3sVersion | undefined => {
+  const m = VERSION.exec(text.trim())
+  return m === null
+    ? undefined
+    : { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), k3s: Number(m[4] ?? 0), text: text.trim() }
+}
+
+const order = (a: K3sVersion, b: K3sVersion) =>
+  a.major - b.major || a.minor - b.minor || a.patch - b.patch || a.k3s - b.k3s
+
+/** `v1.30` */
+const minorName = (major: number, minor: number) => `v${major}.${minor}`
+
+/**
+ * Why an upgrade is refused.
+ *
+ * - `Downgrade`: the target is older than what runs (k3s does not support going back).
+ * - `SkipsMinor`: more than one minor ahead and no release of the intermediate minors is known: `missing` names them.
+ * - `MajorChange`: another major version.
+ * - `Unparseable`: not a k3s version (`v1.30.5+k3s1`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type VersionRuleViolation =
+  | { readonly _tag: "Downgrade"; readonly from: string; readonly to: string }
+  | { readonly _tag: "SkipsMinor"; readonly from: string; readonly to: string; readonly missing: ReadonlyArray<string> }
+  | { readonly _tag: "MajorChange"; readonly from: string; readonly to: string }
+  | { readonly _tag: "Unparseable"; readonly version: string }
+
+/**
+ * A sentence for a violation (no trailing period).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const describeViolation = (v: VersionRuleViolation): string => {
+  switch (v._tag) {
+    case "Downgrade":
+      return `${v.to} is older than ${v.from}: k3s cannot be downgraded`
+    case "SkipsMinor":
+      return `${v.from} → ${v.to} skips ${v.missing.join(", ")}: k3s upgrades one minor at a time (give a release of ${v.missing.length === 1 ? "that minor" : "those minors"})`
+    case "MajorChange":
+      return `${v.from} → ${v.to} changes the major version`
+    case "Unparseable":
+      return `${JSON.stringify(v.version)} is not a k3s version (like v1.30.5+k3s1)`
+  }
+}
+
+/**
+ * The versions to install one after the other to go from `from` to `to`: `[]` when already there, `[to]` within one
+ * minor, otherwise the newest known release of each intermediate minor, then `to`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UpgradePlan {
+  readonly from: string
+  readonly to: string
+  readonly steps: ReadonlyArray<string>
+}
+
+/**
+ * Plans an upgrade of one node. `releases` are the k3s releases known to exist (for example from the update
+ * channels): the newest patch of each skipped minor becomes a step; without one the upgrade is refused.
+ *
+ * @since 0.2.0
+ * @category version rules
+ */
+export const planUpgrade = (
+  from: string,
+  to: string,
+  releases: ReadonlyArray<string> = []
+): Result.Result<UpgradePlan, VersionRuleViolation> => {
+  const a = parseK3sVersion(from)
+  if (a === undefined) return Result.fail({ _tag: "Unparseable", version: from })
+  const b = parseK3sVersion(to)
+  if (b === undefined) return Result.fail({ _tag: "Unparseable", version: to })
+  if (a.major !== b.major) return Result.fail({ _tag: "MajorChange", from, to })
+  const cmp = order(a, b)
+  if (cmp > 0) return Result.fail({ _tag: "Downgrade", from, to })
+  if (cmp === 0) return Result.succeed({ from, to, steps: [] })
+  if (b.minor - a.minor <= 1) return Result.succeed({ from, to, steps: [to] })
+  const known = releases.map(parseK3sVersion).filter((v): v is K3sVersion => v !== undefined && v.major === a.major)
+  const steps: Array<string> = []
+  const missing: Array<string> = []
+  for (let m = a.minor + 1; m < b.minor; m++) {
+    const newest = known
+      .filter((v) => v.minor === m)
+      .sort(order)
+      .at(-1)
+    if (newest === undefined) missing.push(minorName(a.major, m))
+    else steps.push(newest.text)
+  }
+  if (missing.length > 0) return Result.fail({ _tag: "SkipsMinor", from, to, missing })
+  return Result.succeed({ from, to, steps: [...steps, to] })
+}
+
+/**
+ * Whether one install of `to` on a node running `from` is allowed: not older, at most one minor ahead.
+ *
+ * @since 0.2.0
+ * @category version rules
+ */
+export const checkUpgradeStep = (from: string, to: string): VersionRuleViolation | undefined => {
+  const plan = planUpgrade(from, to)
+  if (Result.isFailure(plan)) return plan.failure
+  return plan.success.steps.length <= 1 ? undefined : { _tag: "SkipsMinor", from, to, missing: [] }
+}
+
+/**
+ * A node as the version rules see it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface VersionedNode {
+  readonly name: string
+  readonly role: "server" | "agent"
+  readonly version: string | undefined
+}
+
+/**
+ * The nodes that must be upgraded to reach `target`, in rollout order: servers first (by name), then agents. Nodes
+ * already on `target` (or newer) are left out.
+ *
+ * @since 0.2.0
+ * @category version rules
+ */
+export const upgradeOrder = (
+  nodes: ReadonlyArray<VersionedNode>,
+  target: string
+): ReadonlyArray<VersionedNode & { readonly version: string }> => {
+  const t = parseK3sVersion(target)
+  if (t === undefined) return []
+  const behind = nodes.filter((n): n is VersionedNode & { version: string } => {
+    const v = n.version === undefined ? undefined : parseK3sVersion(n.version)
+    return v !== undefined && order(v, t) < 0
+  })
+  const byName = (x: VersionedNode, y: VersionedNode) => x.name.localeCompare(y.name)
+  return [
+    ...behind.filter((n) => n.role === "server").sort(byName),
+    ...behind.filter((n) => n.role === "agent").sort(byName)
+  ]
+}
+
+/**
+ * Kubernetes' version skew policy over a cluster's nodes: apiservers (servers) at most one minor apart; an agent's
+ * kubelet never newer than the oldest apiserver nor more than three minors older. A server's own kubelet runs with its
+ * apiserver in k3s and is not checked against the others. Returns one sentence per violation.
+ *
+ * @since 0.2.0
+ * @category version rules
+ */
+export const skewViolations = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<string> => {
+  const parsed = nodes.flatMap((n) => {
+    const v = n.version === undefined ? undefined : parseK3sVersion(n.version)
+    return v === undefined ? [] : [{ n, v }]
+  })
+  const servers = parsed.filter((x) => x.n.role === "server")
+  if (servers.length === 0) return []
+  const key = (v: K3sVersion) => v.major * 1000 + v.minor
+  const oldest = Math.min(...servers.map((x) => key(x.v)))
+  const newest = Math.max(...servers.map((x) => key(x.v)))
+  const out: Array<string> = []
+  if (newest - oldest > 1)
+    out.push(`servers are more than one minor apart (${servers.map((x) => `${x.n.name} ${x.v.text}`).join(", ")})`)
+  for (const { n, v } of parsed.filter((x) => x.n.role === "agent")) {
+    if (key(v) > oldest) out.push(`agent ${n.name} (${v.text}) is newer than the oldest server`)
+    else if (oldest - key(v) > 3)
+      out.push(`agent ${n.name} (${v.text}) is more than three minors behind the oldest server`)
+  }
+  return out
+}

@@ -1,0 +1,348 @@
+/**
+ * The cluster lifecycle against `@homelab/sim`: a cluster from nothing, the quorum guard, stale server removal,
+ * cordon/drain/uncordon with PodDisruptionBudgets, rolling upgrades, the kubeconfig, and the host install lock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Redacted, Result } from "effect"
+import { parse as parseYaml } from "yaml"
+import { mergeKubeconfig } from "../src/Kubeconfig.js"
+import { quorumCheck } from "../src/Quorum.js"
+import { guestVm, rebuiltTwin, simNode, simScenario, simSetup, simUntil } from "./support/sim.js"
+
+const ha = (extra: ReadonlyArray<ReturnType<typeof guestVm> | ReturnType<typeof rebuiltTwin>> = [], db = true) =>
+  simScenario(
+    [
+      guestVm(200, "s1", "127.79.2.10", { role: "server", clusterInit: true }),
+      guestVm(201, "s2", "127.79.2.11", { role: "server" }),
+      guestVm(202, "s3", "127.79.2.12", { role: "server" }),
+      guestVm(301, "a1", "127.79.2.21", { role: "agent" }),
+      guestVm(302, "a2", "127.79.2.22", { role: "agent" }),
+      ...extra
+    ],
+    {
+      workloads: [
+        { name: "web", replicas: 2, pdb: { minAvailable: 1 } },
+        ...(db ? [{ name: "db", replicas: 1, pdb: { minAvailable: 1 } }] : [])
+      ]
+    }
+  )
+
+describe("a cluster from nothing", () => {
+  it.live(
+    "initCluster (--cluster-init, token read back), then servers one at a time and an agent; idempotent",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, events, target } = yield* simSetup(
+          simScenario([
+            guestVm(211, "n1", "127.79.1.11"),
+            guestVm(212, "n2", "127.79.1.12"),
+            guestVm(213, "n3", "127.79.1.13"),
+            guestVm(221, "w1", "127.79.1.21")
+          ])
+        )
+        const first = yield* target(211)
+        const init = yield* k3s.initCluster({ host: first, version: "v1.30.5+k3s1", flags: "--tls-san k3s.lan" })
+        assert.deepStrictEqual(
+          [init._tag, init.node, init.version, init.token.user],
+          ["Initialized", "n1", "v1.30.5+k3s1", "server"]
+        )
+        const again = yield* k3s.initCluster({ host: first, version: "v1.30.5+k3s1" })
+        assert.strictEqual(again._tag, "AlreadyInitialized")
+        assert.strictEqual(Redacted.value(again.token.value), Redacted.value(init.token.value))
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .filter((e) => e.kind === "cluster-init")
+            .map((e) => e.node),
+          ["n1"]
+        )
+        const outcomes = yield* k3s.joinAll([
+          { server: first, host: yield* target(212), role: "server", token: init.token.value },
+          { server: first, host: yield* target(213), role: "server", token: init.token.value },
+          { server: first, host: yield* target(221), role: "agent" }
+        ])
+        assert.deepStrictEqual(
+          outcomes.map((o) => (Result.isSuccess(o.result) ? o.result.success._tag : o.result.failure.message)),
+          ["Joined", "Joined", "Joined"]
+        )
+        const state = sim.state().k3s
+        assert.deepStrictEqual(state.nodes.map((n) => [n.name, n.role, n.ready]).sort(), [
+          ["n1", "server", "True"],
+          ["n2", "server", "True"],
+          ["n3", "server", "True"],
+          ["w1", "agent", "True"]
+        ])
+        assert.strictEqual(state.etcdMembers.filter((m) => !m.isLearner).length, 3)
+        assert.deepStrictEqual(state.strayClusters, [])
+        // the token never on a command line, --cluster-init only on the first server
+        const log = JSON.stringify(sim.requests())
+        assert.notInclude(log, Redacted.value(init.token.value).split("::")[1] ?? "x")
+        assert.strictEqual(log.split("--cluster-init").length - 1, 1)
+        // every wait reported its progress: what, elapsed, limit — and when it ended
+        const waits = events.filter((e) => e._tag === "Wait")
+        assert.ok(waits.some((e) => e._tag === "Wait" && e.what === "node n1 to become Ready" && e.limitMs === 20_000))
+        assert.ok(waits.some((e) => e._tag === "Wait" && e.done))
+      }),
+    60_000
+  )
+})
+
+describe("the quorum guard and a stale server", () => {
+  it.live(
+    "refuses to take a second server out while one is down, names the members; removes the dead one's Node and member; its rebuild joins",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target } = yield* simSetup(ha([rebuiltTwin(303, "s3", "127.79.2.13")]))
+        const s1 = yield* target(200)
+        const s2 = yield* target(201)
+        sim.setVmStatus(202, { status: "stopped" })
+        // the Node shows it once the node-monitor grace period has passed
+        yield* simUntil(() => simNode(sim, "s3")?.ready === "Unknown", "s3 Unknown")
+        const facts = yield* k3s.clusterFacts(s1)
+        assert.strictEqual(facts.members.length, 3)
+        const refused = quorumCheck(facts, "s2", "upgrade")
+        assert.isFalse(refused.ok)
+        assert.match(
+          refused.reason,
+          /^upgrade of s2 would leave 1 of 3 etcd members healthy, quorum needs 2 \(s1-[0-9a-f]{8} Ready, s2-[0-9a-f]{8} Ready, s3-[0-9a-f]{8} NotReady \(Unknown\)\): bring s3 back/
+        )
+        const error = yield* Effect.flip(k3s.upgrade({ server: s1, host: s2, role: "server", version: "v1.31.5+k3s1" }))
+        assert.strictEqual(error.reason._tag, "QuorumAtRisk", error.message)
+        assert.ok(!sim.k3sEvents().some((e) => e.kind === "node-upgraded" || e.kind === "node-cordoned"))
+        assert.isTrue(quorumCheck(facts, "s3", "rebuild").ok)
+
+        const removed = yield* k3s.removeServer({ server: s1, node: "s3" })
+        assert.isTrue(removed.nodeDeleted)
+        assert.match(removed.removedMembers[0] ?? "", /^s3-[0-9a-f]{8}$/)
+        assert.deepStrictEqual(
+          sim.state().k3s.etcdMembers.map((m) => m.name.slice(0, 2)),
+          ["s1", "s2"]
+        )
+        const kinds = sim
+          .k3sEvents()
+          .filter((e) => e.node.startsWith("s3"))
+          .map((e) => e.kind)
+        assert.deepStrictEqual(kinds, ["node-deleting", "etcd-member-removed", "node-deleted", "secret-deleted"])
+        assert.deepStrictEqual(yield* k3s.removeServer({ server: s1, node: "s3" }), {
+          node: "s3",
+          nodeDeleted: false,
+          removedMembers: []
+        })
+        sim.setVmStatus(303, { status: "running" })
+        const rebuilt = yield* k3s.ensureMember({ server: s1, host: yield* target(303), role: "server" })
+        assert.strictEqual(rebuilt._tag, "Joined")
+        assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("s3-")).length, 1)
+      }),
+    60_000
+  )
+})
+
+describe("cordon, drain, uncordon", () => {
+  it.live("drains through PodDisruptionBudgets; a budget that allows nothing is DrainFailed at the timeout", () =>
+    Effect.gen(function* () {
+      const { sim, k3s, target } = yield* simSetup(ha())
+      const s1 = yield* target(200)
+      assert.isTrue(yield* k3s.cordon(s1, "a1"))
+      assert.isFalse(yield* k3s.cordon(s1, "a1"))
+      const nodes = yield* k3s.clusterNodes(s1)
+      assert.isTrue(nodes.find((n) => n.name === "a1")?.unschedulable)
+      const drained = yield* k3s.drain(s1, "a1")
+      assert.ok(
+        drained.evicted.some((p) => p.startsWith("default/web-")),
+        drained.evicted.join(" ")
+      )
+      assert.match(drained.warnings[0] ?? "", /^ignoring DaemonSet-managed Pods: kube-system\/svclb-traefik-/)
+      assert.isTrue(yield* k3s.uncordon(s1, "a1"))
+      assert.isFalse(yield* k3s.uncordon(s1, "a1"))
+      // db has one replica and minAvailable 1: never evictable (the scheduler put it on a2)
+      assert.strictEqual(sim.state().k3s.nodes.length, 5)
+      const dbNode = "a2"
+      const error = yield* Effect.flip(k3s.drain(s1, dbNode, { timeout: "1 second" }))
+      assert.isTrue(error.reason._tag === "DrainFailed" && error.reason.kind === "PodDisruptionBudget", error.message)
+      if (error.reason._tag === "DrainFailed") assert.ok(error.reason.pods.some((p) => p.startsWith("db-")))
+      const left = (yield* k3s.clusterNodes(s1)).find((n) => n.name === "a2")
+      assert.isTrue(left?.unschedulable)
+    })
+  )
+})
+
+describe("upgrades", () => {
+  it.live(
+    "servers one at a time, then agents: cordon, drain, install with the unit's flags and env, Ready on the new version, uncordon; rules refuse skips and downgrades",
+    () =>
+      Effect.gen(function* () {
+        // (no single-replica PDB: it could never be drained)
+        const { sim, k3s, target } = yield* simSetup(ha([], false))
+        const s1 = yield* target(200)
+        const s2 = yield* target(201)
+        const v = "v1.31.5+k3s1"
+        const order: Array<string> = []
+        for (const [vmid, role, via] of [
+          [200, "server", s2],
+          [201, "server", s1],
+          [202, "server", s1],
+          [301, "agent", s1],
+          [302, "agent", s1]
+        ] as const) {
+          const host = yield* target(vmid)
+          const result = yield* k3s.upgrade({ server: via, host, role, version: v, drain: { timeout: "20 seconds" } })
+          assert.deepStrictEqual([result._tag, result.from, result.to], ["Upgraded", "v1.30.5+k3s1", v])
+          order.push(result.node)
+        }
+        assert.deepStrictEqual(
+          sim.state().k3s.nodes.map((n) => [n.name, n.version, n.ready]),
+          ["s1", "s2", "s3", "a1", "a2"].map((n) => [n, v, "True"])
+        )
+        assert.ok(!sim.k3sEvents().some((e) => e.kind === "version-skew"), "no unsupported skew on the way")
+        const a1 = sim
+          .k3sEvents()
+          .filter((e) => e.node === "a1" || e.detail === "a1")
+          .map((e) => e.kind)
+          .filter((k) => k !== "pod-evicted" && k !== "agent-join-finish")
+        assert.deepStrictEqual(a1, ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"])
+        // the agents were installed with K3S_TOKEN in their env file: it was kept (they restarted)
+        assert.include(JSON.stringify(sim.requests()), "install -m 600 /etc/systemd/system/k3s-agent.service.env")
+        const again = yield* k3s.upgrade({ server: s1, host: yield* target(301), role: "agent", version: v })
+        assert.strictEqual(again._tag, "AlreadyAtVersion")
+        const skip = yield* Effect.flip(
+          k3s.upgrade({ server: s1, host: yield* target(301), role: "agent", version: "v1.33.5+k3s1" })
+        )
+        assert.isTrue(skip.reason._tag === "VersionRule" && skip.reason.rule === "SkipsMinor", skip.message)
+        const down = yield* Effect.flip(
+          k3s.upgrade({ server: s1, host: yield* target(301), role: "agent", version: "v1.30.5+k3s1" })
+        )
+        assert.isTrue(down.reason._tag === "VersionRule" && down.reason.rule === "Downgrade", down.message)
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "node-upgraded").length, 5)
+      }),
+    60_000
+  )
+})
+
+describe("the kubeconfig", () => {
+  it.live("fetched, pointed at a server, renamed, merged keeping other entries; the sim's kubectl uses it", () =>
+    Effect.gen(function* () {
+      const { k3s, target, ssh, events } = yield* simSetup(ha())
+      const s2 = yield* target(201)
+      const a1 = yield* target(301)
+      const fetched = yield* k3s.fetchKubeconfig({ server: s2, name: "lab" })
+      assert.strictEqual(fetched.server, `https://${s2.host}:6443`)
+      const existing = [
+        "apiVersion: v1",
+        "kind: Config",
+        "current-context: other",
+        "clusters:",
+        "- name: other",
+        "  cluster: { server: 'https://10.9.9.9:6443' }",
+        "contexts:",
+        "- name: other",
+        "  context: { cluster: other, user: other }",
+        "users:",
+        "- name: other",
+        "  user: { token: abc }"
+      ].join("\n")
+      const merged = Result.getOrThrow(mergeKubeconfig(existing, fetched.kubeconfig))
+      const doc = parseYaml(Redacted.value(merged)) as {
+        "current-context": string
+        contexts: Array<{ name: string }>
+        clusters: Array<{ name: string; cluster: { server: string } }>
+      }
+      assert.deepStrictEqual(
+        [doc["current-context"], doc.contexts.map((c) => c.name), doc.clusters.map((c) => c.cluster.server)],
+        ["other", ["other", "lab"], ["https://10.9.9.9:6443", `https://${s2.host}:6443`]]
+      )
+      yield* ssh.exec(a1, "cat > /home/ubuntu/kubeconfig", { stdin: merged })
+      const got = yield* ssh.exec(a1, "kubectl --kubeconfig /home/ubuntu/kubeconfig --context lab get nodes -o name")
+      assert.deepStrictEqual([got.exitCode, got.stdout], [0, "node/s1\nnode/s2\nnode/s3\nnode/a1\nnode/a2\n"])
+      // the admin key is in no event
+      const key = (parseYaml(Redacted.value(fetched.kubeconfig)) as { users: Array<{ user: Record<string, string> }> })
+        .users[0]?.user["client-key-data"] as string
+      assert.ok(key.length > 20)
+      assert.notInclude(JSON.stringify(events), key)
+      assert.strictEqual(String(fetched.kubeconfig), "<redacted>")
+    })
+  )
+})
+
+describe("two runs on one host", () => {
+  it.live(
+    "the install lock serialises them: one installs, the other waits and reports what the first did",
+    () =>
+      Effect.gen(function* () {
+        const { sim, services, target, events, ssh } = yield* simSetup(ha([guestVm(304, "w9", "127.79.2.29")]), {}, [
+          "run-A",
+          "run-B"
+        ])
+        const [a, b] = services as [(typeof services)[0], (typeof services)[0]]
+        const server = yield* target(200)
+        const host = yield* target(304)
+        // a third party holds the host's install lock until both runs have inspected the cluster and come to install
+        let open: () => void = () => {}
+        const gate = new Promise<void>((resolve) => {
+          open = resolve
+        })
+        sim.guestCommands.register("hold", async () => {
+          await gate
+          return { stdout: "", code: 0 }
+        })
+        const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
+        for (let i = 0; i < 500; i++) {
+          if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
+          yield* Effect.sleep("10 millis")
+        }
+        const joinA = yield* Effect.forkChild(a.ensureMember({ server, host, role: "agent" }))
+        const joinB = yield* Effect.forkChild(b.ensureMember({ server, host, role: "agent" }))
+        const installing = () => events.filter((e) => e._tag === "Step" && e.step === "install" && e.host === host.host)
+        yield* simUntil(() => installing().length === 2, "both runs at the install step")
+        open()
+        yield* Fiber.join(holder)
+        const ra = yield* Fiber.join(joinA)
+        const rb = yield* Fiber.join(joinB)
+        assert.deepStrictEqual([ra._tag, rb._tag], ["Joined", "Joined"])
+        const joins = sim.k3sEvents().filter((e) => e.kind === "agent-join-finish" && e.node === "w9")
+        assert.strictEqual(joins.length, 1, "k3s joined once: the second run did not restart the first one's join")
+        const reported = [ra, rb].filter((r) => r.installedBy !== undefined)
+        assert.strictEqual(reported.length, 1)
+        const loser = reported[0]
+        const winner = loser === ra ? "run-B" : "run-A"
+        assert.deepStrictEqual(
+          [loser?.installedBy?.run, loser?.installedBy?.role, loser?.installedBy?.version],
+          [winner, "agent", "v1.30.5+k3s1"]
+        )
+        // a later run on the same host: an ordinary no-op
+        const again = yield* a.ensureMember({ server, host, role: "agent" })
+        assert.strictEqual(again._tag, "AlreadyMember")
+      }),
+    60_000
+  )
+
+  it.live("a lock held longer than the lock wait: LockTimeout, nothing installed", () =>
+    Effect.gen(function* () {
+      const { sim, k3s, target, ssh } = yield* simSetup(ha([guestVm(304, "w9", "127.79.2.29")]), {
+        timeouts: { lockWait: "1 second", pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds" }
+      })
+      let open: () => void = () => {}
+      const gate = new Promise<void>((resolve) => {
+        open = resolve
+      })
+      sim.guestCommands.register("hold", async () => {
+        await gate
+        return { stdout: "", code: 0 }
+      })
+      const host = yield* target(304)
+      const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
+      for (let i = 0; i < 500; i++) {
+        if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
+        yield* Effect.sleep("10 millis")
+      }
+      const error = yield* Effect.flip(k3s.ensureMember({ server: yield* target(200), host, role: "agent" }))
+      open()
+      yield* Fiber.join(holder)
+      assert.strictEqual(error.reason._tag, "LockTimeout", error.message)
+      assert.strictEqual(
+        error.message,
+        "k3s-join 127.79.2.29: another run held the k3s install lock /run/lock/homelab-k3s-join.lock for more than 1000 ms"
+      )
+      assert.strictEqual((yield* ssh.exec(host, "test -e /usr/local/bin/k3s")).exitCode, 1)
+    })
+  )
+})

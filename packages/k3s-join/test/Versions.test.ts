@@ -1,0 +1,77 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import {
+  checkUpgradeStep,
+  describeViolation,
+  parseK3sVersion,
+  planUpgrade,
+  skewViolations,
+  upgradeOrder
+} from "../src/Versions.js"
+
+const releases = ["v1.30.14+k3s1", "v1.31.5+k3s1", "v1.31.13+k3s1", "v1.32.9+k3s1", "v1.33.5+k3s1"]
+
+describe("version rules", () => {
+  it("parses k3s versions", () => {
+    assert.deepStrictEqual(parseK3sVersion("v1.30.5+k3s1"), {
+      major: 1,
+      minor: 30,
+      patch: 5,
+      k3s: 1,
+      text: "v1.30.5+k3s1"
+    })
+    assert.strictEqual(parseK3sVersion("1.30.5"), undefined)
+  })
+
+  it("one minor at a time: intermediate releases planned (newest patch of each), or refused naming the minors", () => {
+    assert.deepStrictEqual(Result.getOrThrow(planUpgrade("v1.30.5+k3s1", "v1.30.5+k3s1")).steps, [])
+    assert.deepStrictEqual(Result.getOrThrow(planUpgrade("v1.30.5+k3s1", "v1.31.5+k3s1")).steps, ["v1.31.5+k3s1"])
+    assert.deepStrictEqual(Result.getOrThrow(planUpgrade("v1.30.5+k3s1", "v1.33.5+k3s1", releases)).steps, [
+      "v1.31.13+k3s1",
+      "v1.32.9+k3s1",
+      "v1.33.5+k3s1"
+    ])
+    const refused = planUpgrade("v1.30.5+k3s1", "v1.33.5+k3s1", ["v1.32.9+k3s1"])
+    assert.deepStrictEqual(Result.isFailure(refused) ? refused.failure : undefined, {
+      _tag: "SkipsMinor",
+      from: "v1.30.5+k3s1",
+      to: "v1.33.5+k3s1",
+      missing: ["v1.31"]
+    })
+    if (Result.isFailure(refused))
+      assert.strictEqual(
+        describeViolation(refused.failure),
+        "v1.30.5+k3s1 → v1.33.5+k3s1 skips v1.31: k3s upgrades one minor at a time (give a release of that minor)"
+      )
+  })
+
+  it("refuses downgrades, other majors and non-versions", () => {
+    const down = planUpgrade("v1.31.5+k3s1", "v1.30.14+k3s1")
+    assert.strictEqual(Result.isFailure(down) && down.failure._tag, "Downgrade")
+    assert.strictEqual(checkUpgradeStep("v1.30.5+k3s2", "v1.30.5+k3s1")?._tag, "Downgrade")
+    assert.strictEqual(checkUpgradeStep("v1.30.5+k3s1", "v2.0.0+k3s1")?._tag, "MajorChange")
+    assert.strictEqual(checkUpgradeStep("v1.30.5+k3s1", "latest")?._tag, "Unparseable")
+    assert.strictEqual(checkUpgradeStep("v1.30.5+k3s1", "v1.32.9+k3s1")?._tag, "SkipsMinor")
+    assert.strictEqual(checkUpgradeStep("v1.30.5+k3s1", "v1.31.5+k3s1"), undefined)
+  })
+
+  it("rolls out servers first, then agents; reports unsupported skew", () => {
+    const nodes = [
+      { name: "a1", role: "agent" as const, version: "v1.30.5+k3s1" },
+      { name: "s2", role: "server" as const, version: "v1.30.5+k3s1" },
+      { name: "s1", role: "server" as const, version: "v1.31.5+k3s1" },
+      { name: "s3", role: "server" as const, version: "v1.30.5+k3s1" }
+    ]
+    assert.deepStrictEqual(
+      upgradeOrder(nodes, "v1.31.5+k3s1").map((n) => n.name),
+      ["s2", "s3", "a1"]
+    )
+    assert.deepStrictEqual(skewViolations(nodes), [])
+    assert.deepStrictEqual(skewViolations([...nodes, { name: "a2", role: "agent", version: "v1.31.5+k3s1" }]), [
+      "agent a2 (v1.31.5+k3s1) is newer than the oldest server"
+    ])
+    assert.deepStrictEqual(skewViolations([{ name: "s1", role: "server", version: "v1.32.9+k3s1" }, ...nodes]), [
+      "servers are more than one minor apart (s1 v1.32.9+k3s1, s2 v1.30.5+k3s1, s1 v1.31.5+k3s1, s3 v1.30.5+k3s1)"
+    ])
+  })
+})
