@@ -204,7 +204,9 @@ describe("K3sJoin.ensureMember", () => {
     Effect.gen(function* () {
       const { k3s, events } = yield* harness()
       const { cluster, serverSsh, server } = yield* clusterSetup
-      const { fake, ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      // the Node turns Ready only when kubectl wait asks: the wait must be that event, not a poll
+      cluster.readyOnWait = true
+      const { fake, ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { neverReady: true })
       const result = yield* k3s.ensureMember({ server, host, role: "agent", flags: "--node-label zone=a" })
       assert.strictEqual(result._tag, "Joined")
       assert.strictEqual(result.node, "k3s-a1")

@@ -25,6 +25,8 @@ export class FakeCluster {
   tokenFile: string | undefined = `${SERVER_TOKEN}\n`
   sudoNeedsPassword = false
   apiDown = false
+  /** A NotReady Node becomes Ready when `kubectl wait --for=condition=Ready` asks for it (deterministic waits). */
+  readyOnWait = false
   /** `get node` still shows a deleted Node (with a deletionTimestamp) this many times (finalizers running). */
   deleteLingerPolls = 0
   private readonly lingering = new Map<string, number>()
@@ -78,7 +80,10 @@ export class FakeCluster {
         if (forArg === "delete")
           return node === undefined ? ok() : err(`error: timed out waiting for the condition on nodes/${name}\n`)
         if (node === undefined) return err(`Error from server (NotFound): nodes "${name}" not found\n`)
-        if (forArg === "condition=Ready" && (node.ready ?? "True") === "True") return ok(`node/${name} condition met\n`)
+        if (forArg === "condition=Ready" && this.readyOnWait && node.ready === "False")
+          this.nodes.set(name, { ...node, ready: "True" })
+        if (forArg === "condition=Ready" && (this.nodes.get(name)?.ready ?? "True") === "True")
+          return ok(`node/${name} condition met\n`)
         return err(`error: timed out waiting for the condition on nodes/${name}\n`)
       }
       if (args[0] === "delete" && args[1] === "node" && args[3] === "--ignore-not-found") {
