@@ -72,24 +72,23 @@ describe("config check verifies every file homelab.yaml names", () => {
         env: { HOME: home, PROXMOX_TOKEN_SECRET: secret, ...env }
       })
 
-    const noPassphrase = await run([])
+    const withPassphrase = ['ssh: { passphrase: "${SSH_KEY_PASSPHRASE}" }']
+    const [noPassphrase, wrong, right, publicKey] = await Promise.all([
+      run([]),
+      run(withPassphrase, { SSH_KEY_PASSPHRASE: "not it" }),
+      run(withPassphrase, { SSH_KEY_PASSPHRASE: "open sesame" }),
+      run(["ssh: { privateKey: ~/.ssh/id_ed25519.pub }"])
+    ])
     assert.strictEqual(noPassphrase.code, ExitCode.Config)
     assert.include(
       noPassphrase.stderr,
       `ssh.privateKey: ${home}/.ssh/id_ed25519 is protected by a passphrase and ssh.passphrase is not set (write passphrase: \${SSH_KEY_PASSPHRASE} under ssh: and export SSH_KEY_PASSPHRASE)`
     )
-
-    const withPassphrase = ['ssh: { passphrase: "${SSH_KEY_PASSPHRASE}" }']
-    const wrong = await run(withPassphrase, { SSH_KEY_PASSPHRASE: "not it" })
     assert.strictEqual(wrong.code, ExitCode.Config)
     assert.include(wrong.stderr, `ssh.passphrase does not decrypt ssh.privateKey ${home}/.ssh/id_ed25519`)
     assert.notInclude(wrong.stderr, "not it")
-
-    const right = await run(withPassphrase, { SSH_KEY_PASSPHRASE: "open sesame" })
     assert.strictEqual(right.code, 0, right.stderr)
     assert.include(right.stdout, "ssh.privateKey ~/.ssh/id_ed25519: ssh-ed25519 private key (decrypted)")
-
-    const publicKey = await run(["ssh: { privateKey: ~/.ssh/id_ed25519.pub }"])
     assert.strictEqual(publicKey.code, ExitCode.Config)
     assert.include(publicKey.stderr, `ssh.privateKey: ${home}/.ssh/id_ed25519.pub is a public key`)
   })

@@ -10,8 +10,9 @@ describe("usage errors exit 2, as the README's table says", () => {
       [["reprovision"], "Missing required argument: node"],
       [["config", "bogus"], 'Unknown subcommand "bogus" for "homelab config"']
     ]
-    for (const [args, error] of cases) {
-      const result = await runHomelab(args)
+    const results = await Promise.all(cases.map(([args]) => runHomelab(args)))
+    for (const [i, [args, error]] of cases.entries()) {
+      const result = results[i]!
       assert.strictEqual(result.code, ExitCode.Changes, args.join(" "))
       assert.include(result.stderr, error)
       assert.include(result.stdout, "USAGE")
@@ -19,20 +20,24 @@ describe("usage errors exit 2, as the README's table says", () => {
   })
 
   it("--help after an unknown subcommand is that error, not the parent's help with exit 0", async () => {
-    const root = await runHomelab(["bogus", "--help"])
+    const [root, nested] = await Promise.all([
+      runHomelab(["bogus", "--help"]),
+      runHomelab(["--json", "config", "frobnicate", "-h"])
+    ])
     assert.strictEqual(root.code, ExitCode.Changes)
     assert.include(root.stderr, 'Unknown subcommand "bogus" for "homelab"')
-    const nested = await runHomelab(["--json", "config", "frobnicate", "-h"])
     assert.strictEqual(nested.code, ExitCode.Changes)
     assert.include(nested.stderr, 'Unknown subcommand "frobnicate" for "homelab config"')
     assert.strictEqual(JSON.parse(nested.stdout).error.code, "usage")
   })
 
   it("--help still works after flags that take a value, and for known subcommands", async () => {
-    const plan = await runHomelab(["-c", "plan.yaml", "plan", "--help"])
+    const [plan, check] = await Promise.all([
+      runHomelab(["-c", "plan.yaml", "plan", "--help"]),
+      runHomelab(["config", "check", "--help"])
+    ])
     assert.strictEqual(plan.code, 0, plan.stderr)
     assert.include(plan.stdout, "homelab plan [flags]")
-    const check = await runHomelab(["config", "check", "--help"])
     assert.strictEqual(check.code, 0, check.stderr)
     assert.include(check.stdout, "homelab config check")
   })
