@@ -774,34 +774,45 @@ const make = (options: K3sJoinOptions) =>
     const nodeAbsent = (stderr: string) => stderr.includes("NotFound") || stderr.includes("not found")
 
     const cleanupStaleNode = Effect.fn("K3sJoin.cleanupStaleNode")(function* (server: SshTarget, name: string) {
-      const timeout = timeoutsOf(undefined, "server").command
-      const deleted = yield* run(server, deleteNodeCommand(name), timeout)
-      if (deleted.exitCode !== 0) {
-        return yield* fail(
-          server.host,
-          new ClusterUnavailable({ server: server.host, detail: `deleting node ${name}: ${deleted.stderr.trim()}` })
-        )
-      }
-      // the Node may linger while its finalizers run (etcd member removal); wait until it is gone
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
-      while (true) {
-        const got = yield* run(server, getNodeCommand(name), timeout)
-        if (got.exitCode !== 0 && nodeAbsent(got.stderr)) break
-        // a Node of that name without a deletionTimestamp registered after the deleted one was gone
-        const now = got.exitCode === 0 ? decodeNode(got.stdout) : undefined
-        if (now !== undefined && Result.isSuccess(now) && !now.success.deleting) break
-        if ((yield* Clock.currentTimeMillis) >= deadline) {
+      const timeouts = timeoutsOf(undefined, "server")
+      const timeout = timeouts.command
+      // `kubectl delete` waits (by UID) until the Node is gone: its finalizers, an etcd member's removal, run first
+      const gone = Effect.gen(function* () {
+        const deleted = yield* run(server, deleteNodeCommand(name), timeout)
+        if (deleted.exitCode !== 0) {
           return yield* fail(
             server.host,
-            new Timeout({
-              what: `deletion of the stale node ${name}`,
-              timeoutMs: Duration.toMillis(timeout),
-              lastLines: []
-            })
+            new ClusterUnavailable({ server: server.host, detail: `deleting node ${name}: ${deleted.stderr.trim()}` })
           )
         }
-        yield* Effect.sleep(timeoutsOf(undefined, "server").pollInterval)
-      }
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+        while (true) {
+          const got = yield* run(server, getNodeCommand(name), timeout)
+          if (got.exitCode !== 0 && nodeAbsent(got.stderr)) return
+          // a Node of that name without a deletionTimestamp registered after the deleted one was gone
+          const now = got.exitCode === 0 ? decodeNode(got.stdout) : undefined
+          if (now !== undefined && Result.isSuccess(now) && !now.success.deleting) return
+          if ((yield* Clock.currentTimeMillis) >= deadline) {
+            return yield* fail(
+              server.host,
+              new Timeout({
+                what: `deletion of the stale node ${name}`,
+                timeoutMs: Duration.toMillis(timeout),
+                lastLines: []
+              })
+            )
+          }
+          yield* Effect.sleep(timeouts.pollInterval)
+        }
+      })
+      yield* waiting(
+        emitter(undefined),
+        server.host,
+        `the stale node ${name} to be gone`,
+        timeout,
+        timeouts.progressInterval,
+        gone
+      )
       const secret = yield* run(server, deleteNodePasswordCommand(name), timeout)
       if (secret.exitCode !== 0) {
         return yield* fail(

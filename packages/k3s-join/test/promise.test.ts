@@ -81,4 +81,52 @@ describe("createK3sJoin (Promise API)", () => {
       await k3s.close()
     }
   })
+
+  it.live("has every lifecycle operation; install validates its string token before touching the host", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const cluster = new FakeCluster()
+      cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
+      const serverSsh = yield* sshHost(cluster.handler)
+      const a1 = new FakeHost(cluster, "k3s-a1", "10.0.10.21")
+      yield* Effect.addFinalizer(() => Effect.sync(() => a1.stop()))
+      const a1Ssh = yield* sshHost(a1.handler)
+      const outcome = yield* Effect.promise(async () => {
+        const k3s = createK3sJoin({
+          ssh: { user: USER, privateKey: userKey.private, knownHosts: path.join(dir, "kh") }
+        })
+        try {
+          const server = { host: serverSsh.host, port: serverSsh.port, apiAddress: "10.0.10.11" }
+          const host = { host: a1Ssh.host, port: a1Ssh.port, ip: "10.0.10.21" }
+          const rejected = await k3s
+            .install({ server, host, role: "agent", token: "not-a-token", version: "v1.30.5+k3s1" })
+            .then(
+              () => undefined,
+              (e: unknown) => e
+            )
+          return {
+            rejected,
+            ops: [
+              "initCluster",
+              "etcdMembers",
+              "clusterFacts",
+              "removeServer",
+              "cordon",
+              "uncordon",
+              "drain",
+              "upgrade",
+              "fetchKubeconfig",
+              "install"
+            ].filter((op) => typeof (k3s as unknown as Record<string, unknown>)[op] !== "function")
+          }
+        } finally {
+          await k3s.close()
+        }
+      })
+      assert.deepStrictEqual(outcome.ops, [])
+      assert.instanceOf(outcome.rejected, K3sJoinError)
+      assert.strictEqual((outcome.rejected as K3sJoinError).reason._tag, "TokenInvalid")
+      assert.deepStrictEqual(a1Ssh.commands, [])
+    })
+  )
 })
