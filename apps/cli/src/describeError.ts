@@ -24,7 +24,8 @@ export const describeProxmoxError = (error: ProxmoxError): CommandFailed => {
   const hint = hintFor(error)
   return new CommandFailed({
     userMessage: `Proxmox: ${error.message}${hint ? `\nhint: ${hint}` : ""}`,
-    exitCode: ExitCode.Proxmox
+    exitCode: ExitCode.Proxmox,
+    ...(error.node !== undefined ? { node: error.node } : {})
   })
 }
 

@@ -82,4 +82,27 @@ describe("CommandFailed", () => {
     assert.include(result.stderr, "1 node(s) did not converge: still-fawn")
     assert.notInclude(result.stdout + result.stderr, "see above")
   }, 90_000)
+
+  it("plan --json refused by Proxmox: the JSON error names the code, the hint and the node", async () => {
+    const sim = (await startSimPromise(
+      labScenario(["pve"], { memory: "32G", imageSize: "2M", ipPool: "127.78.1.10", timeScale: 0.02 })
+    )) as unknown as SimHandle & { stop: () => Promise<void> }
+    running.push(sim)
+    const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
+    const config = path.join(dir, "homelab.yaml")
+    writeFileSync(config, simConfigYaml(sim, dir))
+    const wrongSecret = "00000000-0000-4000-8000-000000000000"
+    const result = await runHomelab(["plan", "--json", "--config", config], {
+      env: { PROXMOX_TOKEN_SECRET: wrongSecret, CI: "true" },
+      timeout: 60_000
+    })
+    assert.strictEqual(result.code, ExitCode.Proxmox, result.stderr)
+    const { error } = JSON.parse(result.stdout)
+    assert.strictEqual(error.code, "proxmox")
+    assert.strictEqual(error.exitCode, ExitCode.Proxmox)
+    assert.include(error.hint, "proxmox.auth.tokenId")
+    assert.notInclude(error.message, "hint:")
+    assert.strictEqual(error.node, "pve")
+    assert.notInclude(result.stdout + result.stderr, wrongSecret)
+  }, 90_000)
 })

@@ -327,7 +327,7 @@ export const K3sSchema = Schema.Struct({
   installFlags: withDefault(
     Schema.Array(nonEmpty),
     [],
-    "Extra install flags, e.g. --disable=traefik (not --token/--server: those are managed)."
+    'Extra k3s install flags, one word per item: --disable=traefik, or a flag and its value as two items ([--write-kubeconfig-mode, "644"]). Not --token/--server (managed) nor --cluster-init/--cluster-reset.'
   ),
   airgap: optional(path, "Directory with the k3s binary, images and install.sh for airgapped installs."),
   token: Schema.optionalKey(secret("Join token override (use ${VAR}); default: read from the server."))
