@@ -1,4 +1,5 @@
 import type { AuthUser } from "./Auth.js"
+import type { ReturnsShape } from "./internal/CliTable.js"
 import type { SimContext } from "./internal/Context.js"
 import {
   bool,
@@ -29,9 +30,11 @@ import {
   updateConfig,
   vmConfigKeySpec
 } from "./internal/QemuApi.js"
+import { redactParams } from "./internal/Redact.js"
 import { contentList, deleteVolume, downloadUrl, getStorage, type UploadFile, upload } from "./internal/StorageApi.js"
+import { apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
-import type { NodeState } from "./SimState.js"
+import { DRIVE_NAMES, type NodeState } from "./SimState.js"
 import { parseUpid, taskStatusJson, taskSucceeded } from "./Tasks.js"
 
 export type { UploadFile }
@@ -73,6 +76,8 @@ interface Route {
   readonly handler: (c: Call) => Promise<ApiResult> | ApiResult
   /** `POST /access/ticket`: no auth, not for tokens */
   readonly noAuth?: boolean | undefined
+  /** the shape of the endpoint's `returns` schema that pvesh's text output reads (columns and their types) */
+  readonly returns?: ReturnsShape | undefined
 }
 
 const NODE = { node: pveNode }
@@ -94,7 +99,7 @@ export class ApiRouter {
     path: string,
     schema: Schema,
     handler: Route["handler"],
-    opts: { extra?: (k: string) => ParamSpec | undefined; noAuth?: boolean } = {}
+    opts: { extra?: (k: string) => ParamSpec | undefined; noAuth?: boolean; returns?: ReturnsShape } = {}
   ): void {
     this.routes.push({ method, segs: path.split("/").filter((s) => s !== ""), schema, handler, ...opts })
   }
@@ -134,6 +139,7 @@ export class ApiRouter {
   }
 
   async handle(req: ApiRequest): Promise<ApiResult> {
+    apiCallTrace.getStore()?.push({ method: req.method, path: req.path, params: redactParams(req.params) })
     const m = this.match(req.method, req.path)
     if (m === undefined) throw new PveError(501, `Method '${req.method} ${req.path}' not implemented`)
     const params: Params = { ...req.params }
@@ -172,8 +178,21 @@ export class ApiRouter {
     const auth = ctx.auth
 
     this.add("GET", "/", {}, () => dirIndex(["access", "cluster", "nodes", "pools", "storage", "version"], "subdir"))
-    this.add("GET", "/version", {}, () =>
-      ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" })
+    const versionReturns: ReturnsShape = {
+      type: "object",
+      properties: {
+        version: { type: "string" },
+        release: { type: "string" },
+        repoid: { type: "string" },
+        console: { type: "string", optional: true }
+      }
+    }
+    this.add(
+      "GET",
+      "/version",
+      {},
+      () => ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" }),
+      { returns: versionReturns }
     )
     this.add(
       "POST",
@@ -190,6 +209,71 @@ export class ApiRouter {
       },
       (c) => ok(auth.login(one(c.params, "username") ?? "", one(c.params, "password") ?? "", one(c.params, "realm"))),
       { noAuth: true }
+    )
+
+    this.add("GET", "/access", {}, () =>
+      dirIndex(["users", "groups", "roles", "acl", "domains", "ticket", "password", "permissions"], "subdir")
+    )
+    this.add(
+      "GET",
+      "/access/permissions",
+      {
+        userid: str({ pattern: /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+(?:![A-Za-z][A-Za-z0-9.\-_]+)?$/ }),
+        path: str()
+      },
+      (c) => {
+        // pve-access-control API2/AccessControl.pm `permissions`: its own (or an owned token's) without privileges
+        const authid = c.cli ? "root@pam" : c.user.authuser
+        const userid = one(c.params, "userid") ?? authid
+        const owner = userid.includes("!") ? userid.slice(0, userid.indexOf("!")) : undefined
+        if (userid !== authid && owner !== authid) auth.checkAll(c.user, "/access", "Sys.Audit")
+        const path = one(c.params, "path")
+        if (path !== undefined && path !== "") return ok({ [path]: auth.permissions(userid, path) })
+        return ok(auth.effectivePermissions(userid))
+      }
+    )
+
+    // ---- storage configuration ---------------------------------------------------------------------------------
+    this.add(
+      "GET",
+      "/storage",
+      {
+        type: str({
+          enum: [
+            "btrfs",
+            "cephfs",
+            "cifs",
+            "dir",
+            "esxi",
+            "iscsi",
+            "iscsidirect",
+            "lvm",
+            "lvmthin",
+            "nfs",
+            "pbs",
+            "rbd",
+            "zfs",
+            "zfspool"
+          ]
+        })
+      },
+      (c) => {
+        // storage.cfg is cluster-wide: one entry per storage id (the first node that has it describes it)
+        const type = one(c.params, "type")
+        const seen = new Map<string, Record<string, unknown>>()
+        for (const n of st.nodes.values())
+          for (const s of n.storages.values()) {
+            if (seen.has(s.id)) continue
+            seen.set(s.id, st.storageConfig(s))
+          }
+        return ok(
+          [...seen.values()].filter(
+            (e) =>
+              (type === undefined || e.type === type) &&
+              auth.can(c.user, `/storage/${e.storage}`, "Datastore.Audit", "Datastore.AllocateSpace")
+          )
+        )
+      }
     )
 
     // ---- cluster -----------------------------------------------------------------------------------------------
@@ -298,8 +382,12 @@ export class ApiRouter {
     this.add("GET", "/nodes/{node}", NODE, () =>
       dirIndex(["qemu", "lxc", "status", "network", "storage", "tasks", "version"])
     )
-    this.add("GET", "/nodes/{node}/version", NODE, () =>
-      ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" })
+    this.add(
+      "GET",
+      "/nodes/{node}/version",
+      NODE,
+      () => ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" }),
+      { returns: versionReturns }
     )
     this.add("GET", "/nodes/{node}/status", NODE, (c) => {
       auth.check(c.user, `/nodes/${c.node.name}`, "Sys.Audit")
@@ -636,17 +724,27 @@ export class ApiRouter {
         if (Object.keys(params).filter((k) => k !== "node" && k !== "vmid").length === 0)
           throw new PveError(500, "no options specified")
         await updateConfig(ctx, c.user, c.node, c.vmid, params, () => {}, "check")
+        // The worker takes the config lock and writes the settings as soon as it runs: when the lock is free, the
+        // new settings (pending where they need a restart) are in the config before the UPID is returned, so a
+        // start sent right after applies them.
+        const vm = getVm(ctx, c.node, c.vmid)
+        const lockFree = !vm.flock
+        let written: () => void = () => {}
+        const wrote = new Promise<void>((resolve) => {
+          written = resolve
+        })
         const t = ctx.tasks.start(
           c.node,
           "qmconfig",
           String(c.vmid),
           c.user,
           async (tc) => {
+            await updateConfig(ctx, c.user, c.node, c.vmid, params, tc.log, "apply", written)
             await tc.work(ctx.timings.taskMs)
-            await updateConfig(ctx, c.user, c.node, c.vmid, params, tc.log)
           },
           c.vmid
         )
+        if (lockFree) await Promise.race([wrote, t.done])
         if (delay !== undefined) {
           await Promise.race([t.done, ctx.clock.sleepReal(Number(delay) * 1000)])
           if (t.status === "stopped") {
@@ -663,10 +761,7 @@ export class ApiRouter {
       "/nodes/{node}/qemu/{vmid}/resize",
       {
         ...VM,
-        disk: {
-          type: "string",
-          format: (v) => (/^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$/.test(v) ? undefined : undefined)
-        },
+        disk: { type: "string", enum: DRIVE_NAMES },
         size: { type: "string", pattern: /^\+?\d+(\.\d+)?[KMGT]?$/ },
         digest: str({ maxLength: 40 }),
         skiplock: bool()

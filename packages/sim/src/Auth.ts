@@ -3,46 +3,84 @@ import type { SimClock } from "./Clock.js"
 import { PveError } from "./PveError.js"
 import type { Scenario } from "./Scenario.js"
 
-const VM_PRIVS = [
-  "VM.Allocate",
-  "VM.Audit",
-  "VM.Backup",
-  "VM.Clone",
-  "VM.Config.CDROM",
-  "VM.Config.CPU",
-  "VM.Config.Cloudinit",
-  "VM.Config.Disk",
-  "VM.Config.HWType",
-  "VM.Config.Memory",
-  "VM.Config.Network",
-  "VM.Config.Options",
-  "VM.Console",
-  "VM.Migrate",
-  "VM.Monitor",
-  "VM.PowerMgmt",
-  "VM.Snapshot",
-  "VM.GuestAgent.Audit",
-  "VM.GuestAgent.Unrestricted"
-]
-const DS_PRIVS = ["Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit"]
-const SYS_PRIVS = ["Sys.Audit", "Sys.Modify", "Sys.PowerMgmt", "Sys.Console", "Sys.Syslog", "Sys.AccessNetwork"]
-const SDN_PRIVS = ["SDN.Use", "SDN.Audit", "SDN.Allocate"]
+/**
+ * pve-access-control's privilege groups (`$privgroups` in PVE/AccessControl.pm): PVE 9 has `VM.GuestAgent.*` and
+ * `VM.Replicate`, PVE 8 has `VM.Monitor` instead.
+ */
+const privGroups = (nine: boolean): Record<string, Record<"root" | "admin" | "user" | "audit", Array<string>>> => ({
+  VM: {
+    root: [],
+    admin: [
+      "VM.Config.Disk",
+      "VM.Config.CPU",
+      "VM.Config.Memory",
+      "VM.Config.Network",
+      "VM.Config.HWType",
+      "VM.Config.Options",
+      "VM.Allocate",
+      "VM.Clone",
+      ...(nine ? ["VM.GuestAgent.Unrestricted"] : []),
+      "VM.Migrate",
+      ...(nine ? ["VM.Replicate"] : ["VM.Monitor"]),
+      "VM.Snapshot",
+      "VM.Snapshot.Rollback"
+    ],
+    user: [
+      "VM.Config.CDROM",
+      "VM.Config.Cloudinit",
+      "VM.Console",
+      "VM.Backup",
+      ...(nine ? ["VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt", "VM.GuestAgent.FileWrite"] : []),
+      "VM.PowerMgmt"
+    ],
+    audit: ["VM.Audit", ...(nine ? ["VM.GuestAgent.Audit"] : [])]
+  },
+  Sys: {
+    root: ["Sys.PowerMgmt", "Sys.Modify", "Sys.Incoming", "Sys.AccessNetwork"],
+    admin: ["Sys.Console", "Sys.Syslog"],
+    user: [],
+    audit: ["Sys.Audit"]
+  },
+  Datastore: {
+    root: [],
+    admin: ["Datastore.Allocate", "Datastore.AllocateTemplate"],
+    user: ["Datastore.AllocateSpace"],
+    audit: ["Datastore.Audit"]
+  },
+  SDN: { root: [], admin: ["SDN.Allocate", "SDN.Audit"], user: ["SDN.Use"], audit: ["SDN.Audit"] },
+  User: {
+    root: ["Realm.Allocate"],
+    admin: ["User.Modify", "Group.Allocate", "Realm.AllocateUser"],
+    user: [],
+    audit: []
+  },
+  Pool: { root: [], admin: ["Pool.Allocate"], user: ["Pool.Audit"], audit: ["Pool.Audit"] },
+  Mapping: { root: [], admin: ["Mapping.Modify"], user: ["Mapping.Use"], audit: ["Mapping.Audit"] }
+})
 
-export const ROLES: Record<string, ReadonlyArray<string>> = {
-  Administrator: [...VM_PRIVS, ...DS_PRIVS, ...SYS_PRIVS, ...SDN_PRIVS, "Pool.Audit", "Pool.Allocate", "User.Modify"],
-  PVEAuditor: ["VM.Audit", "Datastore.Audit", "Sys.Audit", "SDN.Audit", "Pool.Audit"],
-  PVEVMAdmin: [...VM_PRIVS],
-  PVEVMUser: ["VM.Audit", "VM.Console", "VM.PowerMgmt", "VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Backup"],
-  PVEDatastoreAdmin: [...DS_PRIVS],
-  PVEDatastoreUser: ["Datastore.AllocateSpace", "Datastore.Audit"],
-  PVESDNUser: ["SDN.Use", "SDN.Audit"],
-  PVESysAdmin: [...SYS_PRIVS],
-  NoAccess: []
+/** The built-in roles of a PVE version, built as `create_roles` does (Administrator, NoAccess, PVE*Admin/User, …). */
+export const pveRoles = (nine: boolean): Record<string, ReadonlyArray<string>> => {
+  const roles: Record<string, Set<string>> = { NoAccess: new Set(), Administrator: new Set(["Permissions.Modify"]) }
+  const add = (role: string, priv: string) => {
+    roles[role] ??= new Set()
+    roles[role].add(priv)
+  }
+  for (const [cat, g] of Object.entries(privGroups(nine))) {
+    for (const p of [...g.root, ...g.admin, ...g.user, ...g.audit]) add("Administrator", p)
+    for (const p of [...g.admin, ...g.user, ...g.audit]) {
+      add(`PVE${cat}Admin`, p)
+      add("PVEAdmin", p)
+    }
+    if (g.user.length > 0) for (const p of [...g.user, ...g.audit]) add(`PVE${cat}User`, p)
+    for (const p of g.audit) add("PVEAuditor", p)
+  }
+  roles.PVEAdmin?.delete("Mapping.Modify")
+  roles.PVETemplateUser = new Set(["VM.Clone", "VM.Audit"])
+  return Object.fromEntries(Object.entries(roles).map(([k, v]) => [k, [...v].sort()]))
 }
 
-/** Privileges of a role name, or of a literal `priv:A,B` list. */
-const rolePrivs = (role: string): ReadonlyArray<string> =>
-  role.startsWith("priv:") ? role.slice(5).split(",") : (ROLES[role] ?? [])
+/** The roles of PVE 9. */
+export const ROLES: Record<string, ReadonlyArray<string>> = pveRoles(true)
 
 interface TokenEntry {
   readonly userid: string
@@ -52,11 +90,22 @@ interface TokenEntry {
 }
 
 interface AclEntry {
+  /** normalised: `/` or `/a/b` */
   readonly path: string
   readonly ugid: string
-  readonly privs: ReadonlyArray<string>
+  /** a role name, or a literal `priv:A,B` privilege list */
+  readonly role: string
   readonly propagate: boolean
 }
+
+/** A privilege → propagate flag (0/1) map, as `$rpcenv->permissions` returns it. */
+export type PrivMap = Record<string, 0 | 1>
+
+const normalisePath = (path: string): string =>
+  `/${path
+    .split("/")
+    .filter((p) => p !== "")
+    .join("/")}`
 
 /** An authenticated caller. `authuser` is `root@pam` or `root@pam!tokenid` (the token is not root, §7). */
 export interface AuthUser {
@@ -69,11 +118,14 @@ export class Auth {
   private readonly tokens = new Map<string, TokenEntry>()
   private readonly acls: Array<AclEntry> = []
   private readonly secret = randomBytes(32)
+  private readonly roles: Record<string, ReadonlyArray<string>>
 
   constructor(
     scenario: Scenario,
-    private readonly clock: SimClock
+    private readonly clock: SimClock,
+    nine = true
   ) {
+    this.roles = pveRoles(nine)
     this.users.set("root@pam", { password: undefined, enable: true })
     for (const u of scenario.users ?? []) {
       this.users.set(u.userid, { password: u.password, enable: u.enable ?? true })
@@ -86,7 +138,7 @@ export class Auth {
         })
     }
     for (const a of scenario.acls ?? [])
-      this.acls.push({ path: a.path, ugid: a.ugid, privs: rolePrivs(a.role), propagate: a.propagate ?? true })
+      this.acls.push({ path: normalisePath(a.path), ugid: a.ugid, role: a.role, propagate: a.propagate ?? true })
   }
 
   /** Parse an `Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET` header (space also works; last `=` splits). */
@@ -183,28 +235,79 @@ export class Auth {
     return u.authuser === "root@pam"
   }
 
-  private privsOf(ugid: string, path: string): Set<string> {
-    const out = new Set<string>()
+  private rolePrivs(role: string): ReadonlyArray<string> {
+    return role.startsWith("priv:") ? role.slice(5).split(",") : (this.roles[role] ?? [])
+  }
+
+  /**
+   * `PVE::AccessControl::roles` for one principal (a user or a token id): walking from `/` down to `path`, the
+   * principal's ACL entries on a level replace what was inherited, if they apply there (on `path` itself, or with
+   * propagate). Returns role → propagate.
+   */
+  private rolesOf(principal: string, path: string): Map<string, boolean> {
+    let roles = new Map<string, boolean>()
+    const parts = normalisePath(path)
+      .split("/")
+      .filter((p) => p !== "")
+    for (let depth = 0; depth <= parts.length; depth++) {
+      const level = `/${parts.slice(0, depth).join("/")}`
+      const final = depth === parts.length
+      const here = new Map<string, boolean>()
+      for (const a of this.acls)
+        if (a.ugid === principal && a.path === level && (final || a.propagate)) here.set(a.role, a.propagate)
+      if (here.size > 0) roles = here
+    }
+    return roles
+  }
+
+  /** privileges of a principal's roles on a path, each with its propagate flag (OR over the roles holding it) */
+  private compile(principal: string, path: string): PrivMap {
+    const privs: PrivMap = {}
+    for (const [role, propagate] of this.rolesOf(principal, path))
+      for (const p of this.rolePrivs(role)) privs[p] = privs[p] === 1 || propagate ? 1 : 0
+    return privs
+  }
+
+  /**
+   * `$rpcenv->permissions($authid, $path)`: root@pam has every privilege; a user what its ACLs give; a token without
+   * privilege separation what its user has; a privilege-separated token the privileges both it and its user have
+   * (propagating only where both do).
+   */
+  permissions(authid: string, path: string): PrivMap {
+    if (authid === "root@pam") return Object.fromEntries((this.roles.Administrator ?? []).map((p) => [p, 1]))
+    const bang = authid.indexOf("!")
+    if (bang < 0) return this.users.has(authid) ? this.compile(authid, path) : {}
+    const token = this.tokens.get(authid)
+    if (token === undefined) return {}
+    const userPrivs = this.permissions(token.userid, path)
+    if (!token.privsep) return userPrivs
+    const out: PrivMap = {}
+    for (const [p, flag] of Object.entries(this.compile(authid, path)))
+      if (userPrivs[p] !== undefined) out[p] = userPrivs[p] === 1 && flag === 1 ? 1 : 0
+    return out
+  }
+
+  /**
+   * `get_effective_permissions`: the top-level paths plus every path of the ACL tree, each with the principal's
+   * privileges there; paths where it has none are left out.
+   */
+  effectivePermissions(authid: string): Record<string, PrivMap> {
+    const paths = new Set(["/", "/access", "/access/groups", "/nodes", "/pool", "/sdn", "/storage", "/vms"])
     for (const a of this.acls) {
-      if (a.ugid !== ugid) continue
-      const matches =
-        a.path === path ||
-        (a.propagate && (a.path === "/" || path.startsWith(a.path.endsWith("/") ? a.path : `${a.path}/`)))
-      if (matches) for (const p of a.privs) out.add(p)
+      const parts = a.path.split("/").filter((p) => p !== "")
+      for (let i = 0; i <= parts.length; i++) paths.add(`/${parts.slice(0, i).join("/")}`)
+    }
+    const out: Record<string, PrivMap> = {}
+    for (const path of [...paths].sort()) {
+      const privs = this.permissions(authid, path)
+      if (Object.keys(privs).length > 0) out[path] = privs
     }
     return out
   }
 
   /** Effective privileges of a caller on an ACL path. */
   privs(u: AuthUser, path: string): Set<string> {
-    const bang = u.authuser.indexOf("!")
-    const userid = bang < 0 ? u.authuser : u.authuser.slice(0, bang)
-    const userPrivs = userid === "root@pam" ? new Set([...Object.values(ROLES).flat()]) : this.privsOf(userid, path)
-    if (bang < 0) return userPrivs
-    const token = this.tokens.get(u.authuser)
-    if (token === undefined || !token.privsep) return userPrivs
-    const tokenPrivs = this.privsOf(u.authuser, path)
-    return new Set([...userPrivs].filter((p) => tokenPrivs.has(p)))
+    return new Set(Object.keys(this.permissions(u.authuser, path)))
   }
 
   can(u: AuthUser, path: string, ...anyOf: ReadonlyArray<string>): boolean {
@@ -213,7 +316,21 @@ export class Auth {
     return anyOf.some((x) => p.has(x))
   }
 
+  /** `$rpcenv->check_any`: one of the privileges on the path, else `Permission check failed (path, A|B)`. */
   check(u: AuthUser, path: string, ...anyOf: ReadonlyArray<string>): void {
     if (!this.can(u, path, ...anyOf)) throw new PveError(403, `Permission check failed (${path}, ${anyOf.join("|")})`)
+  }
+
+  /** `$rpcenv->check`: every privilege on the path, else `Permission check failed (path, <first missing>)`. */
+  checkAll(u: AuthUser, path: string, ...all: ReadonlyArray<string>): void {
+    if (u.via === "cli" || u.authuser === "root@pam") return
+    const p = this.privs(u, path)
+    const missing = all.find((x) => !p.has(x))
+    if (missing !== undefined) throw new PveError(403, `Permission check failed (${path}, ${missing})`)
+  }
+
+  /** Does the user exist (`user@realm`), or the token (`user@realm!id`)? */
+  exists(authid: string): boolean {
+    return authid.includes("!") ? this.tokens.has(authid) : this.users.has(authid)
   }
 }

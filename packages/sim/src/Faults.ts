@@ -82,7 +82,7 @@ export class Faults {
     return undefined
   }
 
-  vmFault(kind: "agentNeverStarts" | "guestSshRefused", vmid: number): boolean {
+  vmFault(kind: "agentNeverStarts" | "guestSshRefused" | "acpiIgnored", vmid: number): boolean {
     return this.list.some((f) => f.kind === kind && f.vmid === vmid)
   }
 

@@ -4,6 +4,7 @@ import type { SimClock } from "./Clock.js"
 import type { Faults } from "./Faults.js"
 import { type GuestCommands, type GuestState, newGuestState } from "./Guest.js"
 import { GuestSsh } from "./GuestSsh.js"
+import { cicustomVolumes, identityFromUserData, readSnippet } from "./internal/CloudInit.js"
 import type { ResolvedTimings } from "./internal/Context.js"
 import { PveError } from "./PveError.js"
 import { agentEnabled, NET_KEY, parseNet, type SimState, type VmState } from "./SimState.js"
@@ -44,6 +45,7 @@ export class GuestManager {
         if (vm.ip !== undefined) this.usedIps.delete(vm.ip)
       }
     })
+    state.onRunState((vm) => this.ssh.get(vm.vmid)?.freeze(frozen(vm)))
   }
 
   reserveIp(ip: string): void {
@@ -90,14 +92,17 @@ export class GuestManager {
       vm.ip = staticIp
       this.usedIps.add(staticIp)
     }
-    const user = vm.config.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
-    const keys = decodeKeys(vm.config.get("sshkeys"))
-    const hostname = vm.config.get("name") ?? `VM${vm.vmid}`
+    // a cicustom user-data snippet replaces the user-data PVE generates from ciuser / sshkeys
+    const custom = this.customUserData(vm)
+    const identity = custom === undefined ? undefined : identityFromUserData(custom)
+    const user = identity?.user ?? vm.config.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
+    const keys = identity !== undefined ? [...identity.keys] : decodeKeys(vm.config.get("sshkeys"))
+    const hostname = identity?.hostname ?? vm.config.get("name") ?? `VM${vm.vmid}`
     if (vm.guest === undefined) vm.guest = newGuestState(vm.vmid, hostname, user, keys, vm.ip ?? "", now + bootMs)
     else {
       if (hasCloudInit) {
         vm.guest.user = user
-        if (keys.length > 0) vm.guest.authorizedKeys = keys
+        if (keys.length > 0 || identity !== undefined) vm.guest.authorizedKeys = keys
         vm.guest.hostname = hostname
       }
       vm.guest.ip = vm.ip ?? ""
@@ -120,6 +125,18 @@ export class GuestManager {
     this.scheduleSsh(vm, already ? 0 : Math.floor(bootMs / 2))
   }
 
+  /** The text of the VM's `cicustom` `user=` snippet, if it has one that can be read. */
+  private customUserData(vm: VmState): string | undefined {
+    const volid = cicustomVolumes(vm).user
+    const node = this.state.getNode(vm.node)
+    if (volid === undefined || node === undefined) return undefined
+    try {
+      return readSnippet(node, volid)
+    } catch {
+      return undefined
+    }
+  }
+
   private scheduleSsh(vm: VmState, delay: number): void {
     const t = setTimeout(() => {
       void this.startSsh(vm)
@@ -137,6 +154,7 @@ export class GuestManager {
         this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
       )
       this.ssh.set(vm.vmid, server)
+      server.freeze(frozen(vm))
       await server.listen(vm.ip, this.guestSshPort)
     } catch {
       this.ssh.delete(vm.vmid)
@@ -317,6 +335,9 @@ export class GuestManager {
     return vm.guest
   }
 }
+
+/** A running VM whose vCPUs do not run (paused, suspended, prelaunch) does not answer the network. */
+const frozen = (vm: VmState): boolean => vm.status === "running" && vm.qmpstatus !== "running"
 
 const canBind = (ip: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {

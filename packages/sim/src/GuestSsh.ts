@@ -34,21 +34,21 @@ export class GuestSsh {
   }
 
   private async exec(user: string, command: string, stdin: Buffer, signal?: AbortSignal) {
-    const started = Date.now()
+    const started = performance.now()
     // a command the client gave up on (e.g. a k3s install blocking on its unit) is logged when the channel closes,
     // with exit code -1, so that the request log shows it even if it never ends
     let logged = false
     const abandoned = () => {
       if (logged) return
       logged = true
-      this.onCommand?.(command, -1, Date.now() - started)
+      this.onCommand?.(command, -1, Math.round(performance.now() - started))
     }
     signal?.addEventListener("abort", abandoned, { once: true })
     const r = await this.execInner(user, command, stdin)
     signal?.removeEventListener("abort", abandoned)
     if (!logged) {
       logged = true
-      this.onCommand?.(command, r.code, Date.now() - started)
+      this.onCommand?.(command, r.code, Math.round(performance.now() - started))
     }
     return r
   }
@@ -93,5 +93,10 @@ export class GuestSsh {
 
   close(): Promise<void> {
     return this.server.close()
+  }
+
+  /** A paused, suspended or prelaunch VM does not answer the network (see `SshServer.freeze`). */
+  freeze(on: boolean): void {
+    this.server.freeze(on)
   }
 }

@@ -6,6 +6,7 @@ import type { ApiRouter, UploadFile } from "./ApiRouter.js"
 import type { AuthUser } from "./Auth.js"
 import type { SimContext } from "./internal/Context.js"
 import { fromJson, type Params, parseForm } from "./internal/Params.js"
+import { redactParams } from "./internal/Redact.js"
 import { PveError, reasonPhrase } from "./PveError.js"
 import type { NodeState } from "./SimState.js"
 
@@ -13,6 +14,8 @@ export interface ApiLogEntry {
   readonly node: string
   readonly method: string
   readonly path: string
+  /** query and body parameters (secrets redacted) */
+  readonly params: Params
   readonly status: number
   readonly durationMs: number
   readonly user: string | undefined
@@ -131,17 +134,26 @@ export class HttpsApi {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const started = Date.now()
+    const started = performance.now()
     const method = req.method ?? "GET"
     const url = new URL(req.url ?? "/", "https://localhost")
     let status = 200
     let user: string | undefined
     let logPath = url.pathname
+    let logParams: Params = {}
     const gz = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""))
     const origEnd = res.end.bind(res)
     res.end = ((...a: Array<unknown>) => {
       status = res.statusCode
-      this.onRequest({ node: this.node.name, method, path: logPath, status, durationMs: Date.now() - started, user })
+      this.onRequest({
+        node: this.node.name,
+        method,
+        path: logPath,
+        params: logParams,
+        status,
+        durationMs: Math.round(performance.now() - started),
+        user
+      })
       return (origEnd as (...x: Array<unknown>) => http.ServerResponse)(...a)
     }) as typeof res.end
     try {
@@ -195,6 +207,7 @@ export class HttpsApi {
         const all = url.searchParams.getAll(k)
         params[k] = all.length > 1 ? all : (all[0] ?? "")
       }
+      logParams = redactParams(params)
       // ---- auth
       let auth: AuthUser | undefined
       const authz = String(req.headers.authorization ?? "")

@@ -3,6 +3,7 @@ import type { SshKeyPair } from "./Certs.js"
 import type { SimContext } from "./internal/Context.js"
 import { runLine, type ShellHost } from "./internal/Shell.js"
 import { type ExecOutcome, parsePublicKeys, SshServer } from "./internal/SshServer.js"
+import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { addVolume, formatOf, pathToVolume } from "./internal/Volumes.js"
 import { runPvesh } from "./Pvesh.js"
 import { runQm } from "./Qm.js"
@@ -11,6 +12,8 @@ import type { NodeState } from "./SimState.js"
 export interface SshLogEntry {
   readonly node: string
   readonly command: string
+  /** the API handler calls the command made (pvesh, qm) */
+  readonly calls: ReadonlyArray<ApiCall>
   readonly code: number
   readonly durationMs: number
 }
@@ -88,7 +91,7 @@ export class NodeSsh {
   }
 
   async exec(command: string, stdin: Buffer): Promise<ExecOutcome> {
-    const started = Date.now()
+    const started = performance.now()
     const latency = this.ctx.faults.latency(this.node.name, "ssh")
     if (latency > 0) await this.ctx.clock.sleepReal(latency)
     const host: ShellHost = {
@@ -96,8 +99,15 @@ export class NodeSsh {
       readFile: (p) => this.readFile(p),
       writeFile: (p, d, a) => this.writeFile(p, d, a)
     }
-    const r = await runLine(command, host, stdin)
-    this.onCommand({ node: this.node.name, command, code: r.code, durationMs: Date.now() - started })
+    const calls: Array<ApiCall> = []
+    const r = await apiCallTrace.run(calls, () => runLine(command, host, stdin))
+    this.onCommand({
+      node: this.node.name,
+      command,
+      calls,
+      code: r.code,
+      durationMs: Math.round(performance.now() - started)
+    })
     return r
   }
 

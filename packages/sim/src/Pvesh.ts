@@ -1,6 +1,7 @@
 import type { ApiRouter } from "./ApiRouter.js"
 import type { AuthUser } from "./Auth.js"
 import { canonicalJson, parseCliArgs, prettyJson } from "./internal/CliOutput.js"
+import { textOutput } from "./internal/CliTable.js"
 import type { ExecOutcome } from "./internal/SshServer.js"
 import { PveError } from "./PveError.js"
 import type { SimState } from "./SimState.js"
@@ -65,7 +66,8 @@ export const runPvesh = async (
   delete options.noproxy
   delete options.quiet
   const clean = `/${path.replace(/^\/+|\/+$/g, "")}`
-  if (router.match(method, clean) === undefined) {
+  const matched = router.match(method, clean)
+  if (matched === undefined) {
     const msg = router.pathExists(clean) ? `no '${verb}' handler for '${clean}'` : `no such resource '${clean}'`
     return { stdout: "", stderr: `${msg}\n`, code: 255 }
   }
@@ -84,7 +86,13 @@ export const runPvesh = async (
     if (r.data === null || r.data === undefined) body = ""
     else if (format === "json") body = `${canonicalJson(r.data)}\n`
     else if (format === "json-pretty") body = `${prettyJson(r.data)}\n`
-    else body = typeof r.data === "string" ? `${r.data}\n` : `${prettyJson(r.data)}\n`
+    else if (format === "text") body = textOutput(r.data, matched.route.returns)
+    else
+      return {
+        stdout: "",
+        stderr: `400 Parameter verification failed.\noutput-format: value '${format}' does not have a value in the enumeration 'text, json, json-pretty, yaml'\n`,
+        code: 255
+      }
     return { stdout: prefix + body, stderr, code: 0 }
   } catch (e) {
     return { stdout: "", stderr: cliError(e, `USAGE: pvesh ${verb} ${clean} [OPTIONS]`), code: 255 }

@@ -271,12 +271,12 @@ export const runQm = async (h: QmHost, args: ReadonlyArray<string>, stdin: Buffe
         const pid = (r.data as { pid: number }).pid
         if (!sync) return { stdout: `${prettyJson({ pid })}\n`, stderr: "", code: 0 }
         const timeout = Number(options.timeout ?? 30) * 1000
-        const started = Date.now()
+        const started = performance.now()
         for (;;) {
           const s = await api("GET", `${base}/${vmid}/agent/exec-status`, { pid: String(pid) })
           const d = s.data as Record<string, unknown>
           if (d.exited === 1) return { stdout: `${prettyJson(d)}\n`, stderr: "", code: 0 }
-          if (Date.now() - started > timeout)
+          if (performance.now() - started > timeout)
             return { stdout: `${prettyJson({ pid })}\n`, stderr: "timeout reached, returning pid\n", code: 0 }
           await ctx.clock.sleepReal(20)
         }

@@ -223,6 +223,8 @@ export const FaultSpec = Schema.Union([
   }),
   Schema.Struct({ kind: Schema.Literal("lockLeft"), vmid: VmidNumber, lock: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("agentNeverStarts"), vmid: VmidNumber }),
+  /** the guest ignores ACPI power-off: a shutdown without a running guest agent times out */
+  Schema.Struct({ kind: Schema.Literal("acpiIgnored"), vmid: VmidNumber }),
   Schema.Struct({ kind: Schema.Literal("guestSshRefused"), vmid: VmidNumber }),
   Schema.Struct({ kind: Schema.Literal("bridgeMissing"), node: Schema.String, bridge: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("bridgeInactive"), node: Schema.String, bridge: Schema.String }),

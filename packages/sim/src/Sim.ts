@@ -21,7 +21,9 @@ import { GuestManager } from "./GuestManager.js"
 import { HttpsApi } from "./HttpsApi.js"
 import { ImageOrigin, loopbackDownload } from "./ImageOrigin.js"
 import type { ResolvedTimings, SimContext } from "./internal/Context.js"
+import type { Params } from "./internal/Params.js"
 import { parseDiskSize } from "./internal/PropertyString.js"
+import type { ApiCall } from "./internal/Trace.js"
 import { versionFeatures } from "./internal/Version.js"
 import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./internal/Volumes.js"
 import { registerK3sCommands } from "./k3s/K3sCommands.js"
@@ -62,14 +64,20 @@ export interface SimInfo {
 }
 
 export interface RequestLogEntry {
+  /** when the request ended, by the simulator's clock (ISO 8601) */
   readonly time: string
   readonly node: string
   readonly transport: "api" | "ssh" | "guest-ssh"
   readonly vmid?: number
   readonly method?: string
   readonly path?: string
+  /** api: the query and body parameters, secrets (`*password*`, `*secret*`, `*token*`) redacted */
+  readonly params?: Params
   readonly status?: number
+  /** ssh, guest-ssh: the command line as received (what `ps` on the host would show) */
   readonly command?: string
+  /** ssh: the API handler calls a `pvesh` / `qm` command made, with their parameters (secrets redacted) */
+  readonly calls?: ReadonlyArray<ApiCall>
   readonly exitCode?: number
   readonly user?: string
   readonly durationMs: number
@@ -182,7 +190,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     if (root === undefined) users.push({ userid: "root@pam", tokens: [tok] })
     else users[users.indexOf(root)] = { ...root, tokens: [...(root.tokens ?? []), tok] }
   }
-  const auth = new Auth({ ...scenario, users }, clock)
+  const auth = new Auth({ ...scenario, users }, clock, features.nine)
 
   // ---- keys and certificates
   const clientKey = generateSshKey("homelab-sim-client")
@@ -350,7 +358,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
 
   guests.onCommand = (e) =>
     record({
-      time: new Date().toISOString(),
+      time: new Date(clock.now()).toISOString(),
       node: e.node,
       transport: "guest-ssh",
       vmid: e.vmid,
@@ -379,11 +387,12 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
           () => untrustedFor(node),
           (e) =>
             record({
-              time: new Date().toISOString(),
+              time: new Date(clock.now()).toISOString(),
               node: e.node,
               transport: "api",
               method: e.method,
               path: e.path,
+              params: e.params,
               status: e.status,
               ...(e.user !== undefined ? { user: e.user } : {}),
               durationMs: e.durationMs
@@ -404,10 +413,11 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
           () => authorizedKeys,
           (e) =>
             record({
-              time: new Date().toISOString(),
+              time: new Date(clock.now()).toISOString(),
               node: e.node,
               transport: "ssh",
               command: e.command,
+              ...(e.calls.length > 0 ? { calls: e.calls } : {}),
               exitCode: e.code,
               durationMs: e.durationMs
             })

@@ -102,6 +102,16 @@ export const BOOLEAN_KEYS = new Set([
   "ciupgrade"
 ])
 
+/** qemu-server `valid_drive_names()`, in its order (the `disk` enum of `resize`). */
+export const DRIVE_NAMES: ReadonlyArray<string> = [
+  ...Array.from({ length: 4 }, (_, i) => `ide${i}`),
+  ...Array.from({ length: 31 }, (_, i) => `scsi${i}`),
+  ...Array.from({ length: 16 }, (_, i) => `virtio${i}`),
+  ...Array.from({ length: 6 }, (_, i) => `sata${i}`),
+  "efidisk0",
+  "tpmstate0"
+]
+
 export const DISK_KEY = /^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$/
 export const NET_KEY = /^net([0-9]|[12][0-9]|3[01])$/
 
@@ -156,6 +166,13 @@ export class SimState {
     readonly clusterName: string
   ) {
     this.rrdEpoch = clock.now()
+  }
+
+  private readonly runStateListeners: Array<(vm: VmState) => void> = []
+
+  /** Called after every change of a VM's `status` / `qmpstatus` (`setRun`). */
+  onRunState(fn: (vm: VmState) => void): void {
+    this.runStateListeners.push(fn)
   }
 
   onVmEvent(fn: (vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void): void {
@@ -242,6 +259,7 @@ export class SimState {
       vm.agentReadyAt = undefined
       vm.bootDoneAt = undefined
     }
+    for (const l of this.runStateListeners) l(vm)
   }
 
   // ---- config helpers ------------------------------------------------------------------------------------------
@@ -445,6 +463,27 @@ export class SimState {
       used_fraction: s.capacity === 0 ? 0 : Math.round((used / s.capacity) * 10000) / 10000,
       ...(node.name ? {} : {})
     }
+  }
+
+  /** The storage.cfg entry of a storage, as `GET /storage` returns it. */
+  storageConfig(s: StorageState): Record<string, unknown> {
+    const e: Record<string, unknown> = { storage: s.id, type: s.type, content: [...s.content].sort().join(",") }
+    if (s.path !== undefined && (s.type === "dir" || s.type === "nfs")) e.path = s.path
+    if (s.type === "lvmthin") Object.assign(e, { vgname: "pve", thinpool: "data" })
+    if (s.type === "lvm") e.vgname = "pve"
+    if (s.type === "zfspool") Object.assign(e, { pool: `rpool/${s.id}`, sparse: 1 })
+    if (s.shared) e.shared = 1
+    if (!s.enabled) e.disable = 1
+    e.digest = this.storageCfgDigest()
+    return e
+  }
+
+  /** SHA-1 of the cluster's storage configuration (changes when a storage is added or changed). */
+  storageCfgDigest(): string {
+    const h = createHash("sha1")
+    for (const n of this.nodes.values())
+      for (const s of n.storages.values()) h.update(`${n.name}:${s.id}:${s.type}:${[...s.content].sort()}\n`)
+    return h.digest("hex")
   }
 
   storageUsed(s: StorageState): number {

@@ -23,6 +23,7 @@ export {
 } from "./Guest.js"
 export { GuestManager } from "./GuestManager.js"
 export { ImageOrigin, syntheticSha256 } from "./ImageOrigin.js"
+export type { ApiCall } from "./internal/Trace.js"
 export { INSTALL_SCRIPT as K3S_INSTALL_SCRIPT, k3sBinary } from "./k3s/K3sOrigin.js"
 export type { K3sEvent, K3sSnapshot } from "./k3s/K3sSim.js"
 export { type LabOptions, labScenario } from "./labScenario.js"

@@ -594,9 +594,19 @@ describe("contract: status lines, bodies and error strings", () => {
     const log = await px.nodes.$("pve").tasks.$(same.upid).log.$get()
     assert.deepStrictEqual(
       log.map((l) => l.t),
-      ["calculating checksum of existing file...OK, got correct file already, no need to download", "TASK OK"]
+      [
+        `downloading ${url} to /var/lib/vz/template/iso/noble.img`,
+        "calculating checksum of existing file...OK, got correct file already, no need to download",
+        "TASK OK"
+      ]
     )
     const wrong = "0".repeat(64)
+    // an existing file with a different checksum: Tools.pm download_file_from_url aborts (no override)
+    const differs = await dl({ checksum: wrong, "checksum-algorithm": "sha256" })
+    assert.strictEqual(
+      differs.s.exitstatus,
+      `checksum mismatch: got '${origin?.sha256}' != expect '${wrong}', aborting`
+    )
     const upid = await px.nodes
       .$("pve")
       .storage.$("local")

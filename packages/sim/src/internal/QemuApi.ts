@@ -12,6 +12,7 @@ import {
   type VmState
 } from "../SimState.js"
 import type { Task, TaskContext } from "../Tasks.js"
+import { cicustomVolumes, readSnippet } from "./CloudInit.js"
 import type { SimContext } from "./Context.js"
 import {
   arr,
@@ -261,8 +262,9 @@ const planDrives = (
     const importFrom = opts["import-from"]
     const file = d.file
     if (importFrom !== undefined) {
-      const m = /^([^:]+):0$/.exec(file)
-      if (!m)
+      // NEW_DISK_RE with a size of 0: `STORAGE:0`, or `0` with the `storage` parameter as the default
+      const m = /^(?:([^/:\s]+):)?(\d+(?:\.\d+)?)$/.exec(file)
+      if (!m || Number(m[2]) !== 0)
         throw PveError.param({
           [key]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"
         })
@@ -294,8 +296,9 @@ const planDrives = (
         ctx.auth.check(user, `/storage/${vid.storage}`, "Datastore.Audit", "Datastore.AllocateSpace")
         source = { storage: vid.storage, volname: vid.volname, label: importFrom }
       }
-      const target = m[1] ?? ""
-      checkTargetStorage(ctx, user, node, key, target)
+      const target = m[1] ?? defaultStorage
+      if (target === undefined) throw new PveError(500, "no storage ID specified (and no default storage)")
+      checkTargetStorage(ctx, user, node, target)
       plans.push({ key, kind: "import", storage: target, importSource: source, opts, file })
       continue
     }
@@ -306,15 +309,15 @@ const planDrives = (
     if (file === "cloudinit" || /:cloudinit$/.test(file)) {
       const sid = file === "cloudinit" ? defaultStorage : file.slice(0, file.indexOf(":"))
       if (sid === undefined) throw PveError.param({ [key]: "missing storage for cloudinit drive" })
-      checkTargetStorage(ctx, user, node, key, sid)
+      checkTargetStorage(ctx, user, node, sid)
       plans.push({ key, kind: "cloudinit", storage: sid, opts, file })
       continue
     }
     const newDisk = /^(?:([^:]+):)?(\d+(?:\.\d+)?)$/.exec(file)
     if (newDisk) {
       const sid = newDisk[1] ?? defaultStorage
-      if (sid === undefined) throw PveError.param({ [key]: "missing storage" })
-      checkTargetStorage(ctx, user, node, key, sid)
+      if (sid === undefined) throw new PveError(500, "no storage ID specified (and no default storage)")
+      checkTargetStorage(ctx, user, node, sid)
       plans.push({
         key,
         kind: "new",
@@ -352,11 +355,12 @@ const planDrives = (
   return plans
 }
 
-const checkTargetStorage = (ctx: SimContext, user: AuthUser, node: NodeState, key: string, sid: string): void => {
+/** qemu-server `check_storage_access` for a disk to allocate: the error is keyed `storage`, whatever the drive. */
+const checkTargetStorage = (ctx: SimContext, user: AuthUser, node: NodeState, sid: string): void => {
+  ctx.auth.check(user, `/storage/${sid}`, "Datastore.AllocateSpace")
   const s = node.storages.get(sid)
   if (s === undefined) throw new PveError(500, `storage '${sid}' does not exist`)
-  ctx.auth.check(user, `/storage/${sid}`, "Datastore.AllocateSpace")
-  if (!s.content.has("images")) throw PveError.param({ [key]: `storage '${sid}' does not support vm images` })
+  if (!s.content.has("images")) throw PveError.param({ storage: `storage '${sid}' does not support vm images` })
 }
 
 /** Execute a drive plan (in a worker or synchronously for PUT). Returns the config value. */
@@ -472,9 +476,12 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
   const vmid = Number(one(params, "vmid"))
   const sshkeys = one(params, "sshkeys")
   if (sshkeys !== undefined) validateSshKeys(sshkeys)
-  ctx.auth.check(user, `/vms/${vmid}`, "VM.Allocate")
   const pool = one(params, "pool")
   if (pool !== undefined) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`)
+  const storage = one(params, "storage")
+  if (storage !== undefined) ctx.auth.check(user, `/storage/${storage}`, "Datastore.AllocateSpace")
+  // qemu-server raises a bare `raise_perm_exc()` here: "Permission check failed", no path
+  if (!ctx.auth.can(user, `/vms/${vmid}`, "VM.Allocate")) throw new PveError(403, "Permission check failed")
   checkRootKeys(user, params)
   const nets = prepareNets(ctx, user, params)
   const plans = planDrives(ctx, user, node, params, one(params, "storage"))
@@ -564,18 +571,9 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
           if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
             throw new PveError(500, `bridge '${bridge}' does not exist`)
         }
-        const cicustom = vm.config.get("cicustom")
-        if (cicustom !== undefined) {
-          for (const part of cicustom.split(",")) {
-            const volid = part.slice(part.indexOf("=") + 1)
-            const vid = parseVolid(volid)
-            const s = vid === undefined ? undefined : node.storages.get(vid.storage)
-            if (vid === undefined || s === undefined || vtypeOf(s, vid.volname) !== "snippets")
-              throw new PveError(500, `${volid} is not in the snippets directory`)
-            if (!s.volumes.has(vid.volname)) throw new PveError(500, `volume '${volid}' does not exist`)
-          }
-        }
         applyPendingAll(vm)
+        // the cloud-init ISO is generated from the config; custom snippets must be readable
+        for (const volid of Object.values(cicustomVolumes(vm))) readSnippet(node, volid)
         const hasCi = [...vm.config.values()].some((v) => /cloudinit/.test(v))
         if (hasCi) t.log("generating cloud-init ISO")
         if (vm.config.get("lock") === "suspended") {
@@ -623,6 +621,12 @@ export const stopVm = (
         if (vm.status !== "running") return
         if (!skiplock) checkLock(vm)
         if (type === "qmshutdown" && vm.qmpstatus !== "running") t.log("VM is paused - stop instead of shutdown")
+        else if (type === "qmshutdown" && ctx.faults.vmFault("acpiIgnored", vm.vmid) && !ctx.guests.agentRunning(vm)) {
+          // QemuServer _do_vm_stop: ACPI system_powerdown (no guest agent to ask), then wait `timeout` seconds
+          await t.work(Number(one(params, "timeout") ?? 60) * 1000)
+          if (!force) throw new PveError(500, "VM quit/powerdown failed - got timeout")
+          t.log("VM still running - terminating now with SIGTERM")
+        }
         await t.work(type === "qmstop" ? ctx.timings.stopMs : ctx.timings.shutdownMs)
         ctx.state.setRun(vm, "stopped", "stopped")
         applyPendingAll(vm)
@@ -773,7 +777,8 @@ export const updateConfig = async (
   vmid: number,
   params: Params,
   log: (l: string) => void,
-  mode: "check" | "apply" = "apply"
+  mode: "check" | "apply" = "apply",
+  written: () => void = () => {}
 ): Promise<void> => {
   rootOnly(user, params)
   const changes = Object.keys(params).filter(
@@ -877,13 +882,34 @@ export const updateConfig = async (
       vm.pending.delete(r)
       vm.pendingDelete.delete(r)
     }
+    dropReattachedUnused(vm)
+    written()
     ctx.state.emit(vm, "changed")
   })
 }
 
+/** qemu-server's config writer: an `unusedN` whose volume a drive (current or pending) uses again is removed. */
+export const dropReattachedUnused = (vm: VmState): void => {
+  const used = new Set<string>()
+  for (const m of [vm.config, vm.pending]) for (const [k, v] of m) if (DISK_KEY.test(k)) used.add(parseDrive(v).file)
+  for (const [k, v] of [...vm.config]) if (/^unused\d+$/.test(k) && used.has(v)) vm.config.delete(k)
+}
+
+/** lvresize's size text: `2.20 GiB (563 extents)` (4 MiB extents). */
+const lvSize = (bytes: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
+  let v = bytes
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(2)} ${units[i]} (${Math.ceil(bytes / 4194304)} extents)`
+}
+
 export const resizeVm = async (
   ctx: SimContext,
-  _user: AuthUser,
+  user: AuthUser,
   node: NodeState,
   vmid: number,
   params: Params,
@@ -901,22 +927,26 @@ export const resizeVm = async (
     const value = vm.config.get(disk)
     if (value === undefined) throw new PveError(500, `disk '${disk}' does not exist`)
     const d = parseDrive(value)
+    if (d.file === "") throw new PveError(500, `disk '${disk}' has no associated volume`)
     if (isCdrom(d)) throw new PveError(500, "you can't resize a cdrom")
-    const req = parseDiskSize(sizeArg)
-    if (req === undefined) throw PveError.param({ size: "value does not match the regex pattern" })
-    const cur = parseDiskSize(d.opts.size ?? "0")?.bytes ?? 0
-    const next = req.relative ? cur + req.bytes : req.bytes
-    if (next < cur) throw new PveError(500, "shrinking disks is not supported")
-    if (next === cur) return
     const vid = parseVolid(d.file)
+    if (vid !== undefined) ctx.auth.check(user, `/storage/${vid.storage}`, "Datastore.AllocateSpace")
     const s = vid === undefined ? undefined : node.storages.get(vid.storage)
     const vol = vid === undefined ? undefined : s?.volumes.get(vid.volname)
-    if (s !== undefined && vol !== undefined) {
-      ensureSpace(s, next - vol.size, ctx.faults.storageFull(node.name, s.id), vol.volname)
-      vol.size = next
+    // volume_size_info: the size of the volume itself, not the `size=` written in the config
+    if (vol === undefined) throw new PveError(500, `Could not determine current size of volume '${d.file}'`)
+    const req = parseDiskSize(sizeArg)
+    if (req === undefined) throw PveError.param({ size: "value does not match the regex pattern" })
+    const cur = vol.size
+    const next = Math.floor(req.relative ? cur + req.bytes : req.bytes)
+    if (next < cur) throw new PveError(500, "shrinking disks is not supported")
+    if (next === cur) return
+    if (s !== undefined) ensureSpace(s, next - vol.size, ctx.faults.storageFull(node.name, s.id), vol.volname)
+    vol.size = next
+    if (t !== undefined && (s?.type === "lvmthin" || s?.type === "lvm")) {
+      t.log(`  Size of logical volume pve/${vid?.volname} changed from ${lvSize(cur)} to ${lvSize(next)}.`)
+      t.log(`  Logical volume pve/${vid?.volname} successfully resized.`)
     }
-    if (t !== undefined && s?.type === "lvmthin")
-      t.log(`  Size of logical volume pve/${vid?.volname} changed from ${renderSize(cur)} to ${renderSize(next)}.`)
     const opts: Record<string, string> = { ...d.opts, size: renderSize(next) }
     delete opts.file
     ctx.state.touch(vm)

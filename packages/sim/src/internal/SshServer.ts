@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto"
-import type { Socket } from "node:net"
+import net, { type Socket } from "node:net"
 import type { Connection, ParsedKey, ServerChannel, SFTPWrapper } from "ssh2"
 import ssh2 from "ssh2"
 import { readsStdin } from "./Shell.js"
@@ -47,7 +47,13 @@ export const keyMatches = (
 /** A small ssh2 server: public-key auth, `exec` requests with stdin, exit codes. */
 export class SshServer {
   private readonly server: InstanceType<typeof Server>
+  /** the TCP listener; accepted sockets are handed to the ssh2 server unless frozen */
+  private readonly tcp: net.Server
+  private readonly sockets = new Set<Socket>()
   private readonly conns = new Set<Connection>()
+  /** sockets accepted while frozen: no banner until thawed (or until the client gives up) */
+  private held: Array<Socket> = []
+  private frozen = false
   private listening = false
   port = 0
 
@@ -89,6 +95,33 @@ export class SshServer {
       })
     })
     this.server.on("error", () => {})
+    this.tcp = net.createServer((socket) => {
+      this.sockets.add(socket)
+      socket.on("close", () => this.sockets.delete(socket))
+      socket.on("error", () => {})
+      if (this.frozen) this.held.push(socket)
+      else this.inject(socket)
+    })
+    this.tcp.on("error", () => {})
+  }
+
+  private inject(socket: Socket): void {
+    ;(this.server as unknown as { injectSocket(s: Socket): void }).injectSocket(socket)
+  }
+
+  /**
+   * Freeze or thaw the host, as a VM whose vCPUs are stopped: while frozen, a new connection gets no SSH banner and
+   * established connections are not read from; thawed, both go on where they stopped.
+   */
+  freeze(on: boolean): void {
+    if (on === this.frozen) return
+    this.frozen = on
+    for (const s of this.sockets) if (!this.held.includes(s)) on ? s.pause() : s.resume()
+    if (!on) {
+      const held = this.held
+      this.held = []
+      for (const s of held) if (!s.destroyed) this.inject(s)
+    }
   }
 
   private runExec(user: string, command: string, stream: ServerChannel): void {
@@ -130,11 +163,11 @@ export class SshServer {
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const onErr = (e: Error) => reject(e)
-      this.server.once("error", onErr)
-      this.server.listen(port, host, () => {
-        this.server.off("error", onErr)
+      this.tcp.once("error", onErr)
+      this.tcp.listen(port, host, () => {
+        this.tcp.off("error", onErr)
         this.listening = true
-        const addr = this.server.address()
+        const addr = this.tcp.address()
         this.port = typeof addr === "object" && addr !== null ? addr.port : port
         resolve(this.port)
       })
@@ -144,8 +177,10 @@ export class SshServer {
   close(): Promise<void> {
     for (const c of this.conns) c.end()
     this.conns.clear()
+    for (const s of this.held) s.destroy()
+    this.held = []
     if (!this.listening) return Promise.resolve()
     this.listening = false
-    return new Promise((resolve) => this.server.close(() => resolve()))
+    return new Promise((resolve) => this.tcp.close(() => resolve()))
   }
 }

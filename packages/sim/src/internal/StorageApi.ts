@@ -97,6 +97,8 @@ export const downloadUrl = (
   const checksum = one(params, "checksum")?.toLowerCase()
   const algo = one(params, "checksum-algorithm")
   return ctx.tasks.start(node, "download", encodeTaskId(filename), user, async (t) => {
+    // pve-common Tools.pm download_file_from_url
+    t.log(`downloading ${url} to ${dest}`)
     const existing = s.volumes.get(volname)
     if (existing !== undefined) {
       if (checksum === undefined || algo === undefined)
@@ -106,9 +108,9 @@ export const downloadUrl = (
         t.log("calculating checksum of existing file...OK, got correct file already, no need to download")
         return
       }
-      throw new PveError(500, `refusing to override existing file '${dest}'`)
+      t.log("calculating checksum of existing file...")
+      throw new PveError(500, `checksum mismatch: got '${got}' != expect '${checksum}', aborting`)
     }
-    t.log(`downloading ${url} to ${dest}`)
     const hash = createHash(algo ?? "sha256")
     const sha = createHash("sha256")
     let size = 0
@@ -127,7 +129,10 @@ export const downloadUrl = (
     t.log(`Saving to: '${dest}.tmp.${t.task.pid}'`)
     if (checksum !== undefined && algo !== undefined) {
       const got = hash.digest("hex")
-      if (got !== checksum) throw new PveError(500, `checksum mismatch: got '${got}' != expect '${checksum}'`)
+      if (got !== checksum) {
+        t.log("calculating checksum...")
+        throw new PveError(500, `checksum mismatch: got '${got}' != expect '${checksum}'`)
+      }
       t.log("calculating checksum...OK, checksum verified")
     }
     if (ctx.faults.storageFull(node.name, s.id))

@@ -1,0 +1,263 @@
+import { readFileSync } from "node:fs"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import ssh2 from "ssh2"
+import { type SimHandle, startSimPromise } from "../src/index.js"
+import { type Px, pxClient, raw, sshExec, testScenario, until, waitTask } from "./helpers.js"
+
+const AUD_SECRET = "6f1c8d2b-5b0f-4d2f-8e80-1b2c3d4e5f60"
+const CLOUDINIT_VM = {
+  agent: "1",
+  ciuser: "ubuntu",
+  ipconfig0: "ip=dhcp",
+  ide2: "local-lvm:vm-VMID-cloudinit,media=cdrom"
+}
+const ciVm = (vmid: number, mac: string, extra: Record<string, string> = {}) => ({
+  vmid,
+  node: "pve",
+  name: `vm${vmid}`,
+  status: "stopped" as const,
+  config: {
+    ...CLOUDINIT_VM,
+    ide2: `local-lvm:vm-${vmid}-cloudinit,media=cdrom`,
+    net0: `virtio=${mac},bridge=vmbr0`,
+    ...extra
+  }
+})
+
+/** The body of a failed raw request. */
+const errorsOf = (r: { body: string }) => (JSON.parse(r.body) as { errors?: Record<string, string> }).errors
+
+describe("qemu API behaviours", () => {
+  let sim: SimHandle
+  let px: Px
+  let key: string
+  let pub: string
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        ipPool: "127.90.1.10",
+        users: [{ userid: "auditor@pve", tokens: [{ id: "ro", secret: AUD_SECRET, privsep: false }] }],
+        acls: [{ path: "/", ugid: "auditor@pve", role: "PVEAuditor" }],
+        nodes: [
+          {
+            ...testScenario().nodes[0],
+            name: "pve",
+            storages: [
+              {
+                id: "local",
+                type: "dir",
+                content: ["iso", "vztmpl", "backup", "import", "snippets"],
+                capacity: "100G",
+                files: [
+                  { volid: "local:import/noble.qcow2", size: "2M" },
+                  { volid: "local:iso/tools.iso", size: "1M" }
+                ]
+              },
+              { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "200G" }
+            ]
+          }
+        ],
+        vms: [
+          ciVm(100, "BC:24:11:90:01:00"),
+          {
+            vmid: 101,
+            node: "pve",
+            name: "imported",
+            status: "stopped",
+            config: { unused0: "local-lvm:vm-101-disk-0" }
+          },
+          {
+            vmid: 102,
+            node: "pve",
+            name: "no-acpi",
+            status: "running",
+            config: { net0: "virtio=BC:24:11:90:01:02,bridge=vmbr0" }
+          },
+          ciVm(103, "BC:24:11:90:01:03", { cicustom: "user=local:snippets/user-103.yaml" }),
+          ciVm(104, "BC:24:11:90:01:04", { cicustom: "user=local:snippets/missing.yaml" }),
+          ciVm(105, "BC:24:11:90:01:05", { cicustom: "user=local:iso/tools.iso" })
+        ]
+      })
+    )
+    px = pxClient(sim)
+    key = readFileSync(sim.info.sshPrivateKeyPath, "utf8")
+    pub = readFileSync(`${sim.info.sshPrivateKeyPath}.pub`, "utf8").trim()
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  const guestPort = (vmid: number) =>
+    until(async () => {
+      const vm = sim.state().vms.find((v) => v.vmid === vmid)
+      const port = vm?.guestSshPort as number | null | undefined
+      return port === null || port === undefined || vm?.ip === null ? undefined : { ip: vm?.ip as string, port }
+    })
+
+  const post = (path: string, body: Record<string, string>) =>
+    raw(sim, "POST", `/api2/json${path}`, {
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(body).toString()
+    })
+
+  it("POST config writes the settings under the config lock before the UPID returns: a start right after applies them", async () => {
+    // the qmconfig task never finishes: whatever it does after writing the config cannot matter
+    await sim.addFaults([{ kind: "taskHang", taskType: "qmconfig", vmid: 100 }])
+    const r = await post("/nodes/pve/qemu/100/config", { sshkeys: encodeURIComponent(`${pub}\n`) })
+    assert.strictEqual(r.status, 200)
+    const upid = (JSON.parse(r.body) as { data: string }).data
+    // no wait for the qmconfig task: the config already has the keys, and a start sent now boots with them
+    const cfg = (await px.nodes.$("pve").qemu.$(100).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.sshkeys, encodeURIComponent(`${pub}\n`))
+    const start = await px.nodes.$("pve").qemu.$(100).status.start.$post()
+    assert.strictEqual((await waitTask(px, "pve", start)).exitstatus, "OK")
+    await sim.clearFaults({ kind: "taskHang" })
+    await px.nodes.$("pve").tasks.$(upid).$delete()
+    const { ip, port } = await guestPort(100)
+    const out = await until(() => sshExec(ip, port, "ubuntu", key, "hostname"))
+    assert.deepStrictEqual(out, { stdout: "vm100\n", stderr: "", code: 0 })
+  })
+
+  it("a paused VM's guest does not answer SSH (no banner) until it is resumed", async () => {
+    const { ip, port } = await guestPort(100)
+    sim.setVmStatus(100, { qmpstatus: "paused" })
+    const connect = (timeout: number) =>
+      new Promise<string>((resolve) => {
+        const c = new ssh2.Client()
+        c.on("ready", () => {
+          c.end()
+          resolve("ready")
+        })
+        c.on("error", (e) => resolve(e.message))
+        c.connect({ host: ip, port, username: "ubuntu", privateKey: key, readyTimeout: timeout })
+      })
+    assert.strictEqual(await connect(300), "Timed out while waiting for handshake")
+    // a connection made while paused goes on once the vCPUs run again
+    const pending = connect(5_000)
+    sim.setVmStatus(100, { qmpstatus: "running" })
+    assert.strictEqual(await pending, "ready")
+  })
+
+  it("an unusedN entry disappears once its volume is attached; resize reads the volume's real size", async () => {
+    await px.nodes
+      .$("pve")
+      .qemu.$(101)
+      .config.$put({ scsi0: "local-lvm:vm-101-disk-0" } as never)
+    const cfg = (await px.nodes.$("pve").qemu.$(101).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "local-lvm:vm-101-disk-0")
+    assert.isUndefined(cfg.unused0)
+    // the volume is 4 MiB (no size= in the config): +1G grows it to 1028M, not to 1G
+    const upid = await px.nodes.$("pve").qemu.$(101).resize.$put({ disk: "scsi0", size: "+1G" })
+    assert.strictEqual((await waitTask(px, "pve", upid)).exitstatus, "OK")
+    const log = await px.nodes.$("pve").tasks.$(upid).log.$get()
+    assert.strictEqual(
+      log[0]?.t,
+      "  Size of logical volume pve/vm-101-disk-0 changed from 4.00 MiB (1 extents) to 1.00 GiB (257 extents)."
+    )
+    const after = (await px.nodes.$("pve").qemu.$(101).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(after.scsi0, "local-lvm:vm-101-disk-0,size=1028M")
+    const notDisk = await raw(sim, "PUT", "/api2/json/nodes/pve/qemu/101/resize", {
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "disk=net0&size=%2B1G"
+    })
+    assert.strictEqual(notDisk.status, 400)
+    assert.match(
+      errorsOf(notDisk)?.disk ?? "",
+      /^value 'net0' does not have a value in the enumeration 'ide0, ide1, ide2, ide3, scsi0, .*, efidisk0, tpmstate0'$/
+    )
+  })
+
+  it("create: 0,import-from with storage=; a storage without images is reported under `storage`; the VM.Allocate check names no path", async () => {
+    const r = await post("/nodes/pve/qemu", {
+      vmid: "110",
+      storage: "local-lvm",
+      scsi0: "0,import-from=local:import/noble.qcow2"
+    })
+    assert.strictEqual(r.status, 200)
+    assert.strictEqual((await waitTask(px, "pve", (JSON.parse(r.body) as { data: string }).data)).exitstatus, "OK")
+    const cfg = (await px.nodes.$("pve").qemu.$(110).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "local-lvm:vm-110-disk-0,size=2M")
+    const noImages = await post("/nodes/pve/qemu", { vmid: "111", scsi0: "local:1" })
+    assert.strictEqual(noImages.status, 400)
+    assert.deepStrictEqual(errorsOf(noImages), { storage: "storage 'local' does not support vm images" })
+    const denied = await raw(sim, "POST", "/api2/json/nodes/pve/qemu", {
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        Authorization: `PVEAPIToken=auditor@pve!ro=${AUD_SECRET}`
+      },
+      body: "vmid=112"
+    })
+    assert.deepStrictEqual([denied.status, denied.statusText], [403, "Permission check failed"])
+  })
+
+  it("shutdown of a guest that ignores ACPI times out as _do_vm_stop does; forceStop terminates it", async () => {
+    await sim.addFaults([{ kind: "acpiIgnored", vmid: 102 }])
+    const vm = px.nodes.$("pve").qemu.$(102)
+    const plain = await waitTask(px, "pve", await vm.status.shutdown.$post({ timeout: 1 }))
+    assert.strictEqual(plain.exitstatus, "VM quit/powerdown failed - got timeout")
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "running")
+    const forced = await vm.status.shutdown.$post({ timeout: 1, forceStop: true })
+    assert.strictEqual((await waitTask(px, "pve", forced)).exitstatus, "OK")
+    const log = await px.nodes.$("pve").tasks.$(forced).log.$get()
+    assert.deepStrictEqual(
+      log.map((l) => l.t),
+      ["VM still running - terminating now with SIGTERM", "TASK OK"]
+    )
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
+  })
+
+  it("cicustom: a user= snippet replaces the generated user-data; a missing or non-snippet volume fails the start", async () => {
+    const snippet = `#cloud-config\nusers:\n  - name: ops\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys:\n      - ${pub}\n`
+    const node = sim.info.nodes[0]
+    assert.isDefined(node)
+    const put = await sshExec(
+      node?.ssh.host ?? "",
+      node?.ssh.port ?? 0,
+      "root",
+      key,
+      "install -m 0644 /dev/stdin /var/lib/vz/snippets/user-103.yaml",
+      snippet
+    )
+    assert.strictEqual(put.code, 0)
+    // ciuser ubuntu + sshkeys would let ubuntu in; the snippet's user is ops
+    await px.nodes
+      .$("pve")
+      .qemu.$(103)
+      .config.$put({ sshkeys: encodeURIComponent(`${pub}\n`) } as never)
+    assert.strictEqual(
+      (await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(103).status.start.$post())).exitstatus,
+      "OK"
+    )
+    const { ip, port } = await guestPort(103)
+    assert.deepStrictEqual(await until(() => sshExec(ip, port, "ops", key, "whoami")), {
+      stdout: "ops\n",
+      stderr: "",
+      code: 0
+    })
+    const asUbuntu = await sshExec(ip, port, "ubuntu", key, "whoami").then(
+      () => "accepted",
+      (e: Error) => e.message
+    )
+    assert.strictEqual(asUbuntu, "All configured authentication methods failed")
+    const missing = await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(104).status.start.$post())
+    assert.strictEqual(missing.exitstatus, "can't find file 'local:snippets/missing.yaml'")
+    const iso = await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(105).status.start.$post())
+    assert.strictEqual(iso.exitstatus, "local:iso/tools.iso is not in the snippets directory")
+  })
+
+  it("the request log records each request's parameters, secrets redacted", async () => {
+    await px.nodes
+      .$("pve")
+      .qemu.$(101)
+      .config.$put({ cipassword: "hunter2", description: "x" } as never)
+    const entry = sim
+      .requests()
+      .findLast((q) => q.transport === "api" && q.method === "PUT" && q.path === "/nodes/pve/qemu/101/config")
+    assert.deepStrictEqual(entry?.params, { cipassword: "<redacted>", description: "x" })
+    assert.isFalse(JSON.stringify(sim.requests()).includes("hunter2"))
+    const node = sim.info.nodes[0]
+    await sshExec(node?.ssh.host ?? "", node?.ssh.port ?? 0, "root", key, "pvesh get /nodes/pve/qemu --full 1")
+    const ssh = sim.requests().findLast((q) => q.transport === "ssh")
+    assert.deepStrictEqual(ssh?.calls, [{ method: "GET", path: "/nodes/pve/qemu", params: { full: "1" } }])
+  })
+})
