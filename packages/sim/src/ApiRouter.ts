@@ -130,6 +130,19 @@ export class ApiRouter {
     return undefined
   }
 
+  /** Every endpoint as PVE's API schema names it: `METHOD /path/{param}`. */
+  endpoints(): Array<string> {
+    return this.routes.map((r) => `${r.method} /${r.segs.join("/")}`)
+  }
+
+  /** The parameter schema of an endpoint (`METHOD /path/{param}`), and the resolver of its numbered keys. */
+  paramsOf(
+    endpoint: string
+  ): { readonly schema: Schema; readonly extra: ((k: string) => ParamSpec | undefined) | undefined } | undefined {
+    const r = this.routes.find((x) => `${x.method} /${x.segs.join("/")}` === endpoint)
+    return r === undefined ? undefined : { schema: r.schema, extra: r.extra }
+  }
+
   pathExists(path: string): boolean {
     return ["GET", "POST", "PUT", "DELETE"].some((m) => this.match(m, path) !== undefined)
   }

@@ -1,13 +1,14 @@
+import { DEFAULT_PVE_VERSION } from "./internal/Version.js"
 import type { Scenario } from "./Scenario.js"
 
 /**
- * The built-in demo homelab: four PVE 8.4 nodes on loopback with ephemeral ports, stock storages and bridges, an image
+ * The built-in demo homelab: four PVE 9.1 nodes on loopback with ephemeral ports, stock storages and bridges, an image
  * origin with an Ubuntu cloud image, guest SSH on 127.77.0.x:2222, and an existing k3s server VM (`k3s-server`, vmid
  * 200 on `pve`, 127.77.0.5, user `ubuntu` with the simulator's SSH key). Returned fresh on each call so callers can
  * tweak it.
  */
 export const demoScenario = (): Scenario => {
-  const nineContent = false
+  const nineContent = true
   const storages = (lvmGiB: number) => [
     {
       id: "local",
@@ -19,7 +20,7 @@ export const demoScenario = (): Scenario => {
     { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as const, capacity: `${lvmGiB}G` }
   ]
   return {
-    pveVersion: "8.4.1",
+    pveVersion: DEFAULT_PVE_VERSION,
     clusterName: "homelab",
     nodes: [
       {

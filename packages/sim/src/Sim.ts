@@ -24,7 +24,7 @@ import type { ResolvedTimings, SimContext } from "./internal/Context.js"
 import type { Params } from "./internal/Params.js"
 import { parseDiskSize } from "./internal/PropertyString.js"
 import type { ApiCall } from "./internal/Trace.js"
-import { versionFeatures } from "./internal/Version.js"
+import { DEFAULT_PVE_VERSION, versionFeatures } from "./internal/Version.js"
 import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./internal/Volumes.js"
 import { registerK3sCommands } from "./k3s/K3sCommands.js"
 import { type K3sEvent, K3sSim, type K3sSnapshot } from "./k3s/K3sSim.js"
@@ -162,7 +162,7 @@ export interface SimOptions {
 
 /** Start a simulator (Promise API). Prefer `startSim` (scoped Effect) in Effect code. */
 export const startSimPromise = async (scenario: Scenario, options: SimOptions = {}): Promise<SimHandle> => {
-  const version = scenario.pveVersion ?? "8.4.1"
+  const version = scenario.pveVersion ?? DEFAULT_PVE_VERSION
   const features = versionFeatures(version)
   const clock = new SimClock(scenario.timeScale ?? 1, options.now)
   const timings = resolveTimings(scenario)

@@ -24,10 +24,23 @@ export {
 export { GuestManager } from "./GuestManager.js"
 export { ImageOrigin, syntheticSha256 } from "./ImageOrigin.js"
 export type { ApiCall } from "./internal/Trace.js"
+export { DEFAULT_PVE_VERSION } from "./internal/Version.js"
 export { INSTALL_SCRIPT as K3S_INSTALL_SCRIPT, k3sBinary } from "./k3s/K3sOrigin.js"
 export type { K3sEvent, K3sSnapshot } from "./k3s/K3sSim.js"
 export { type LabOptions, labScenario } from "./labScenario.js"
 export { PveError } from "./PveError.js"
+export {
+  checkParameters,
+  checkProp,
+  checkReturns,
+  keysOfTypetext,
+  type PveEndpointSchema,
+  type PveErrors,
+  type PveSchemaProp,
+  parsePropertyString as parsePveProperty,
+  propertyFor,
+  uncheckedFormats
+} from "./PveSchema.js"
 export {
   decodeScenario,
   type K3sSpec,

@@ -1,3 +1,4 @@
+import { DEFAULT_PVE_VERSION } from "./internal/Version.js"
 import type { Scenario } from "./Scenario.js"
 
 /** What `labScenario` lets you change besides the node names; anything else of `Scenario` passes through. */
@@ -13,13 +14,13 @@ export interface LabOptions extends Partial<Scenario> {
 /**
  * A uniform lab for tests, benchmarks and trying a config offline: nodes on 127.0.0.1 with ephemeral API and SSH
  * ports, bridge `vmbr0`, `local` (dir: iso, vztmpl, backup, import) and `local-lvm` (lvmthin: rootdir, images), an
- * image origin serving `/noble/noble-server-cloudimg-amd64.img`, PVE 8.4, and no 401 delay. Guests get ephemeral SSH
+ * image origin serving `/noble/noble-server-cloudimg-amd64.img`, PVE 9.1 (`pveVersion` to change it), and no 401 delay. Guests get ephemeral SSH
  * ports unless `guestSshPort` says otherwise.
  */
 export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = {}): Scenario => {
   const { cpus = 8, memory = "64G", imageSize = "4M", ...scenario } = options
   return {
-    pveVersion: "8.4.1",
+    pveVersion: DEFAULT_PVE_VERSION,
     nodes: nodes.map((name) => ({
       name,
       cpus,

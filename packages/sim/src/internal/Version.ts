@@ -1,3 +1,6 @@
+/** The PVE version a scenario without `pveVersion` simulates: the current release. */
+export const DEFAULT_PVE_VERSION = "9.1.1"
+
 /** Compare dotted PVE versions ("8.4.1" vs "8.3"). */
 export const compareVersion = (a: string, b: string): number => {
   const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0)

@@ -1,0 +1,244 @@
+import { readFileSync } from "node:fs"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import {
+  ApiRouter,
+  checkParameters,
+  checkReturns,
+  DEFAULT_PVE_VERSION,
+  type PveEndpointSchema,
+  type SimHandle,
+  startSimPromise
+} from "../src/index.js"
+import { pxClient, raw, testScenario, until, waitTask } from "./helpers.js"
+
+/** PVE's API schema of a version, the subset this project uses (test/fixtures/pve-api, AGPL test data). */
+export const pveSchema = (version: "8.4" | "9.1"): Record<string, PveEndpointSchema> =>
+  JSON.parse(readFileSync(new URL(`./fixtures/pve-api/pve-${version}.json`, import.meta.url), "utf8"))
+
+/** The schema key of a concrete request path: `GET /nodes/pve/qemu/100/config` → `GET /nodes/{node}/qemu/{vmid}/config`. */
+export const endpointOf = (
+  schema: Record<string, PveEndpointSchema>,
+  method: string,
+  path: string
+): { readonly key: string; readonly pathParams: Record<string, string> } | undefined => {
+  const segs = path.split("/").filter((s) => s !== "")
+  for (const key of Object.keys(schema)) {
+    const [m, p] = key.split(" ") as [string, string]
+    if (m !== method) continue
+    const ks = p.split("/").filter((s) => s !== "")
+    if (ks.length !== segs.length) continue
+    const pathParams: Record<string, string> = {}
+    if (
+      ks.every((k, i) =>
+        k.startsWith("{") ? ((pathParams[k.slice(1, -1)] = decodeURIComponent(segs[i] as string)), true) : k === segs[i]
+      )
+    )
+      return { key, pathParams }
+  }
+  return undefined
+}
+
+const VERSIONS = [
+  { schema: "9.1", pve: DEFAULT_PVE_VERSION, pool: "127.90.5.10" },
+  { schema: "8.4", pve: "8.4.1", pool: "127.90.6.10" }
+] as const
+
+describe("the simulator's endpoints are PVE's", () => {
+  it("every endpoint the simulator serves exists in both schemas (the vendored subset is complete)", () => {
+    const endpoints = new ApiRouter({ state: {}, auth: {} } as never).endpoints().filter((e) => e !== "GET /")
+    for (const v of ["8.4", "9.1"] as const) {
+      const schema = pveSchema(v)
+      assert.deepStrictEqual(
+        endpoints.filter((e) => schema[e] === undefined),
+        [],
+        `pve-${v}`
+      )
+      assert.strictEqual(Object.keys(schema).length, new Set(endpoints).size)
+    }
+  })
+})
+
+for (const v of VERSIONS) {
+  describe(`the simulator's responses pass PVE ${v.schema}'s returns schema`, () => {
+    const schema = pveSchema(v.schema)
+    let sim: SimHandle
+    beforeAll(async () => {
+      sim = await startSimPromise(
+        testScenario({
+          pveVersion: v.pve,
+          ipPool: v.pool,
+          vms: [
+            {
+              vmid: 100,
+              node: "pve",
+              name: "web",
+              status: "running",
+              tags: "k8s;prod",
+              config: {
+                agent: "1",
+                cores: 2,
+                memory: "2048",
+                net0: "virtio=BC:24:11:90:05:00,bridge=vmbr0",
+                scsi0: "local-lvm:vm-100-disk-0,size=4G",
+                ide2: "local-lvm:vm-100-cloudinit,media=cdrom",
+                ipconfig0: "ip=dhcp",
+                ciuser: "ubuntu",
+                onboot: "1"
+              }
+            },
+            {
+              vmid: 101,
+              node: "pve",
+              name: "stopped",
+              status: "stopped",
+              config: {
+                scsi0: "local-lvm:vm-101-disk-0,size=4G",
+                cores: 1,
+                net0: "virtio=BC:24:11:90:05:01,bridge=vmbr0"
+              }
+            },
+            { vmid: 200, node: "pve2", type: "lxc", name: "ct", status: "running" }
+          ]
+        })
+      )
+    })
+    afterAll(async () => {
+      await sim.stop()
+    })
+
+    const checked = new Set<string>()
+    const call = async (method: string, path: string, params: Record<string, string> = {}) => {
+      const body = new URLSearchParams(params).toString()
+      const r =
+        method === "GET" || method === "DELETE"
+          ? await raw(sim, method, `/api2/json${path}${body === "" ? "" : `?${body}`}`)
+          : await raw(sim, method, `/api2/json${path}`, {
+              headers: { "Content-Type": "application/x-www-form-urlencoded" },
+              body
+            })
+      assert.strictEqual(r.status, 200, `${method} ${path}: ${r.status} ${r.statusText}`)
+      const e = endpointOf(schema, method, path)
+      assert.isDefined(e, `${method} ${path} is not in the schema`)
+      const data = (JSON.parse(r.body) as { data: unknown }).data
+      assert.deepStrictEqual(
+        checkParameters(schema[e?.key ?? ""] ?? {}, { ...e?.pathParams, ...params }),
+        {},
+        `request ${method} ${path}`
+      )
+      assert.deepStrictEqual(checkReturns(schema[e?.key ?? ""] ?? {}, data), {}, `response of ${method} ${path}`)
+      checked.add(e?.key ?? "")
+      return data
+    }
+
+    it("every endpoint, read and write", async () => {
+      const px = pxClient(sim)
+      for (const p of ["/version", "/cluster", "/cluster/status", "/cluster/resources", "/cluster/nextid", "/nodes"])
+        await call("GET", p)
+      await call("GET", "/cluster/resources", { type: "vm" })
+      await call("GET", "/access")
+      await call("GET", "/access/permissions")
+      await call("GET", "/access/permissions", { path: "/vms" })
+      await call("GET", "/storage")
+      for (const p of ["", "/version", "/status", "/network", "/qemu", "/lxc", "/storage", "/tasks"])
+        await call("GET", `/nodes/pve${p}`)
+      await call("GET", "/nodes/pve/qemu", { full: "1" })
+      await call("GET", "/nodes/pve/network", { type: "any_bridge" })
+      for (const p of ["", "/status", "/status/current", "/config", "/pending", "/agent"])
+        await call("GET", `/nodes/pve/qemu/100${p}`)
+      await call("GET", "/nodes/pve/qemu/101/status/current")
+      await until(async () => ((await px.nodes.$("pve").qemu.$(100).agent.ping.$post()) as unknown) ?? true)
+      await call("POST", "/nodes/pve/qemu/100/agent/ping")
+      for (const c of ["network-get-interfaces", "get-host-name", "get-osinfo", "info", "get-time", "get-timezone"])
+        await call("GET", `/nodes/pve/qemu/100/agent/${c}`)
+      await call("POST", "/nodes/pve/qemu/100/agent", { command: "ping" })
+      const exec = (await call("POST", "/nodes/pve/qemu/100/agent/exec", { command: "hostname" })) as { pid: number }
+      await until(async () => {
+        const s = (await call("GET", "/nodes/pve/qemu/100/agent/exec-status", { pid: String(exec.pid) })) as {
+          exited: number
+        }
+        return s.exited === 1 ? s : undefined
+      })
+      for (const p of ["", "/status", "/content"]) await call("GET", `/nodes/pve/storage/local${p}`)
+      await call("GET", "/nodes/pve/storage/local/content", { content: "iso" })
+      // writes
+      await call("PUT", "/nodes/pve/qemu/101/config", { cores: "2", description: "x" })
+      const cfgTask = (await call("POST", "/nodes/pve/qemu/101/config", { tags: "a;b" })) as string
+      await waitTask(px, "pve", cfgTask)
+      await call("PUT", "/nodes/pve/qemu/101/cloudinit")
+      const resize = (await call("PUT", "/nodes/pve/qemu/101/resize", { disk: "scsi0", size: "+1G" })) as string
+      await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}`)
+      await waitTask(px, "pve", resize)
+      await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}/status`)
+      await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}/log`)
+      await call("GET", "/nodes/pve/tasks", { vmid: "101" })
+      for (const action of ["suspend", "resume", "reset", "reboot", "shutdown", "start", "stop"]) {
+        const upid = (await call("POST", `/nodes/pve/qemu/100/status/${action}`)) as string
+        await waitTask(px, "pve", upid)
+      }
+      const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.qcow2")
+      const dl = (await call("POST", "/nodes/pve/storage/local/download-url", {
+        url: origin?.url ?? "",
+        content: "import",
+        filename: "noble.qcow2",
+        checksum: origin?.sha256 ?? "",
+        "checksum-algorithm": "sha256"
+      })) as string
+      assert.strictEqual((await waitTask(px, "pve", dl)).exitstatus, "OK")
+      const create = (await call("POST", "/nodes/pve/qemu", {
+        vmid: "102",
+        name: "new",
+        memory: "1024",
+        scsi0: "local-lvm:0,import-from=local:import/noble.qcow2",
+        net0: "virtio,bridge=vmbr0",
+        ide2: "local-lvm:cloudinit",
+        sshkeys: encodeURIComponent(
+          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@host"
+        )
+      })) as string
+      assert.strictEqual((await waitTask(px, "pve", create)).exitstatus, "OK")
+      const destroy = (await call("DELETE", "/nodes/pve/qemu/102", { purge: "1" })) as string
+      assert.strictEqual((await waitTask(px, "pve", destroy)).exitstatus, "OK")
+      const del = (await call(
+        "DELETE",
+        `/nodes/pve/storage/local/content/${encodeURIComponent("local:import/noble.qcow2")}`
+      )) as string
+      // the imgdel UPID carries `%3a` (encode_text of the volid): only an encoded path reads its status
+      await call("GET", `/nodes/pve/tasks/${encodeURIComponent(del)}/status`)
+      const hang = (await call("POST", "/nodes/pve/qemu/101/status/start")) as string
+      await call("DELETE", `/nodes/pve/tasks/${encodeURIComponent(hang)}`)
+    })
+
+    it("… and every endpoint was checked", () => {
+      const missing = Object.keys(schema).filter(
+        (k) => !checked.has(k) && !["POST /access/ticket", "POST /nodes/{node}/storage/{storage}/upload"].includes(k)
+      )
+      assert.deepStrictEqual(missing, [])
+    })
+  })
+}
+
+describe("the checker is pve-common's", () => {
+  const create = pveSchema("9.1")["POST /nodes/{node}/qemu"] ?? {}
+  const errors = (params: Record<string, string>) => checkParameters(create, { node: "pve", vmid: "100", ...params })
+
+  it("property strings: unknown keys, types inside, booleans as parse_boolean; top-level booleans 0/1 only", () => {
+    assert.deepStrictEqual(errors({ net0: "virtio,bridge=vmbr0,foo=1" }), {
+      net0: "invalid format - invalid key in comma-separated list property: foo\n"
+    })
+    assert.deepStrictEqual(errors({ agent: "abc" }), {
+      agent: "invalid format - format error\nagent.enabled: type check ('boolean') failed - got 'abc'\n"
+    })
+    assert.deepStrictEqual(errors({ memory: "abc" }), {
+      memory: "invalid format - format error\nmemory.current: type check ('integer') failed - got 'abc'\n"
+    })
+    assert.deepStrictEqual(errors({ ipconfig0: "dhcp" }), {
+      ipconfig0: "invalid format - value without key, but schema does not define a default key\n"
+    })
+    assert.deepStrictEqual(errors({ agent: "enabled=yes,fstrim_cloned_disks=on", scsi0: "local-lvm:1,ssd=true" }), {})
+    assert.deepStrictEqual(errors({ onboot: "yes" }), { onboot: "type check ('boolean') failed - got 'yes'" })
+    assert.deepStrictEqual(errors({ cores: "abc" }), { cores: "type check ('integer') failed - got 'abc'" })
+    assert.deepStrictEqual(errors({ scsi31: "local-lvm:1" }), {
+      scsi31: "property is not defined in schema and the schema does not allow additional properties"
+    })
+  })
+})
