@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type Scenario, type SimHandle, type SimOptions, startSim } from "@homelab/sim"
+import { DEFAULT_PVE_VERSION, type Scenario, type SimHandle, type SimOptions, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
 import { Effect, Exit, Layer, Redacted, type Scope } from "effect"
@@ -18,6 +18,9 @@ import {
  * generator, which the sim uses, now and then writes a key that cannot be parsed back; `generateKeyPair` checks.
  */
 export const clientKey = generateKeyPair("ed25519")
+
+/** The PVE versions the contract suite runs against: the current release (the simulator's default) and 8.4. */
+export const PVE_VERSIONS = [DEFAULT_PVE_VERSION, "8.4.1"] as const
 
 /** Two nodes, fast timings, a few guests. */
 export const scenario = (over: Partial<Scenario> = {}): Scenario => ({

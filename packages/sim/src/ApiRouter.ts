@@ -32,7 +32,7 @@ import {
 } from "./internal/QemuApi.js"
 import { redactParams } from "./internal/Redact.js"
 import { contentList, deleteVolume, downloadUrl, getStorage, type UploadFile, upload } from "./internal/StorageApi.js"
-import { apiCallTrace } from "./internal/Trace.js"
+import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
 import { DRIVE_NAMES, type NodeState } from "./SimState.js"
 import { parseUpid, taskStatusJson, taskSucceeded } from "./Tasks.js"
@@ -152,7 +152,19 @@ export class ApiRouter {
   }
 
   async handle(req: ApiRequest): Promise<ApiResult> {
-    apiCallTrace.getStore()?.push({ method: req.method, path: req.path, params: redactParams(req.params) })
+    const call: ApiCall = { method: req.method, path: req.path, params: redactParams(req.params) }
+    apiCallTrace.getStore()?.push(call)
+    try {
+      const r = await this.dispatch(req)
+      call.status = 200
+      return r
+    } catch (e) {
+      call.status = e instanceof PveError ? e.status : 500
+      throw e
+    }
+  }
+
+  private async dispatch(req: ApiRequest): Promise<ApiResult> {
     const m = this.match(req.method, req.path)
     if (m === undefined) throw new PveError(501, `Method '${req.method} ${req.path}' not implemented`)
     const params: Params = { ...req.params }

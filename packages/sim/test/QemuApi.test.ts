@@ -258,6 +258,6 @@ describe("qemu API behaviours", () => {
     const node = sim.info.nodes[0]
     await sshExec(node?.ssh.host ?? "", node?.ssh.port ?? 0, "root", key, "pvesh get /nodes/pve/qemu --full 1")
     const ssh = sim.requests().findLast((q) => q.transport === "ssh")
-    assert.deepStrictEqual(ssh?.calls, [{ method: "GET", path: "/nodes/pve/qemu", params: { full: "1" } }])
+    assert.deepStrictEqual(ssh?.calls, [{ method: "GET", path: "/nodes/pve/qemu", params: { full: "1" }, status: 200 }])
   })
 })

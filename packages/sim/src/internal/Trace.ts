@@ -8,6 +8,8 @@ export interface ApiCall {
   readonly path: string
   /** the parameters as passed (secrets redacted) */
   readonly params: Params
+  /** 200, or the status of the error the handler failed with (400: parameter verification) */
+  status?: number
 }
 
 /** The API calls of the SSH command being run (pvesh and qm run API handlers in-process). */
