@@ -66,7 +66,8 @@ nodes:
     assert.deepStrictEqual(
       d.nodes[0]?.storages?.map((s) => [s.id, s.type, s.content.join(",")]),
       [
-        ["local", "dir", "iso,vztmpl,backup"],
+        // PVE 9 (the demo's version) installs `local` with import content
+        ["local", "dir", "iso,vztmpl,backup,import"],
         ["local-lvm", "lvmthin", "rootdir,images"]
       ]
     )
@@ -75,5 +76,6 @@ nodes:
       ["vmbr0,vmbr1", "vmbr0", "vmbr0,vmbr1", "vmbr0"]
     )
     assert.strictEqual(d.guestSshPort, 2222)
+    assert.strictEqual(d.pveVersion, "9.1.1")
   })
 })
