@@ -111,7 +111,7 @@ const NAMED: Record<string, (v: string) => void> = {
       v === "dhcp" || v === "auto" || v === "manual" || /^([^/]+)\/(\d+)$/.test(v),
       "value does not look like a valid IPv6 network configuration\n"
     ),
-  address: (v) => ok(IPV4.test(v) || IPV6.test(v), "value does not look like a valid address: " + v + "\n"),
+  address: (v) => ok(IPV4.test(v) || IPV6.test(v), `value does not look like a valid address: ${v}\n`),
   "disk-size": (v) => ok(/^(\d+(\.\d+)?)([KMGT])?$/.test(v), "value does not look like a valid disk size\n"),
   "pve-iface": (v) =>
     ok(/^[a-zA-Z][a-zA-Z0-9_:.-]{1,20}[a-zA-Z0-9]$/.test(v), `invalid network interface name '${v}'\n`),

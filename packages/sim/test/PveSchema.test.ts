@@ -28,12 +28,12 @@ export const endpointOf = (
     const ks = p.split("/").filter((s) => s !== "")
     if (ks.length !== segs.length) continue
     const pathParams: Record<string, string> = {}
-    if (
-      ks.every((k, i) =>
-        k.startsWith("{") ? ((pathParams[k.slice(1, -1)] = decodeURIComponent(segs[i] as string)), true) : k === segs[i]
-      )
-    )
-      return { key, pathParams }
+    let match = true
+    for (const [i, k] of ks.entries()) {
+      if (k.startsWith("{")) pathParams[k.slice(1, -1)] = decodeURIComponent(segs[i] as string)
+      else if (k !== segs[i]) match = false
+    }
+    if (match) return { key, pathParams }
   }
   return undefined
 }
