@@ -53,8 +53,8 @@ EOF
 cat >"$work/playbook.yaml" <<EOF
 - hosts: localhost
   gather_facts: false
-  module_defaults:
-    group/community.general.proxmox:
+  vars:
+    pve: &pve
       api_host: "$api_host"
       api_user: root@pam
       api_token_id: "$token_id"
@@ -62,12 +62,13 @@ cat >"$work/playbook.yaml" <<EOF
       validate_certs: false
   tasks:
     - name: storage info
-      community.general.proxmox_storage_info:
+      community.general.proxmox_storage_info: { <<: *pve }
       register: storages
     - assert:
         that: "storages.proxmox_storages | map(attribute='storage') | sort | list == ['local', 'local-lvm']"
     - name: create a VM
       community.general.proxmox_kvm:
+        <<: *pve
         node: pve
         vmid: 300
         name: ansible-vm
@@ -78,17 +79,17 @@ cat >"$work/playbook.yaml" <<EOF
         agent: true
         state: present
     - name: start it
-      community.general.proxmox_kvm: { node: pve, vmid: 300, state: started }
+      community.general.proxmox_kvm: { <<: *pve, node: pve, vmid: 300, state: started }
     - name: read its state
-      community.general.proxmox_kvm: { node: pve, vmid: 300, state: current }
+      community.general.proxmox_kvm: { <<: *pve, node: pve, vmid: 300, state: current }
       register: current
     - assert: { that: "current.status == 'running'" }
     - name: update it
-      community.general.proxmox_kvm: { node: pve, vmid: 300, cores: 4, update: true }
+      community.general.proxmox_kvm: { <<: *pve, node: pve, vmid: 300, cores: 4, update: true }
     - name: stop it
-      community.general.proxmox_kvm: { node: pve, vmid: 300, state: stopped, force: true }
+      community.general.proxmox_kvm: { <<: *pve, node: pve, vmid: 300, state: stopped, force: true }
     - name: delete it
-      community.general.proxmox_kvm: { node: pve, vmid: 300, state: absent }
+      community.general.proxmox_kvm: { <<: *pve, node: pve, vmid: 300, state: absent }
 EOF
 
 ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 \
