@@ -5,12 +5,16 @@ import {
   bool,
   flag,
   int,
+  NODE_RE,
   one,
   type ParamSpec,
   type Params,
   pveNode,
   pveVmid,
   type Schema,
+  storageContent,
+  storageContentList,
+  storageId,
   str,
   validate
 } from "./internal/Params.js"
@@ -201,6 +205,7 @@ export class ApiRouter {
     const ctx = this.ctx
     const st = ctx.state
     const auth = ctx.auth
+    const configKey = (k: string) => vmConfigKeySpec(k, st.features?.nine ?? true)
 
     this.add("GET", "/", {}, () => dirIndex(["access", "cluster", "nodes", "pools", "storage", "version"], "subdir"))
     const versionReturns: ReturnsShape = {
@@ -619,7 +624,7 @@ export class ApiRouter {
       return ok(out)
     })
     this.add("POST", "/nodes/{node}/qemu", CREATE_SCHEMA, (c) => ok(createVm(ctx, c.user, c.node, c.params).upid), {
-      extra: vmConfigKeySpec
+      extra: configKey
     })
     this.add("GET", "/nodes/{node}/qemu/{vmid}", VM, (c) => {
       getVm(ctx, c.node, c.vmid)
@@ -734,7 +739,7 @@ export class ApiRouter {
         await updateConfig(ctx, c.user, c.node, c.vmid, c.params, () => {})
         return ok(null)
       },
-      { extra: vmConfigKeySpec }
+      { extra: configKey }
     )
     this.add(
       "POST",
@@ -779,7 +784,7 @@ export class ApiRouter {
         }
         return ok(t.upid)
       },
-      { extra: vmConfigKeySpec }
+      { extra: configKey }
     )
     this.add(
       "PUT",
@@ -862,7 +867,14 @@ export class ApiRouter {
     this.add(
       "GET",
       "/nodes/{node}/storage",
-      { ...NODE, content: str(), storage: str(), enabled: bool(), target: str(), format: bool() },
+      {
+        ...NODE,
+        content: str({ format: storageContentList }),
+        storage: str({ format: storageId }),
+        enabled: bool(),
+        target: str({ format: (v) => (NODE_RE.test(v) ? undefined : "value does not look like a valid node name\n") }),
+        format: bool()
+      },
       (c) => {
         const filter = one(c.params, "storage")
         if (filter !== undefined && !c.node.storages.has(filter)) throw PveError.param({ storage: "No such storage." })
@@ -890,7 +902,7 @@ export class ApiRouter {
     this.add(
       "GET",
       "/nodes/{node}/storage/{storage}/content",
-      { ...SNODE, content: str(), vmid: { ...pveVmid, optional: true } },
+      { ...SNODE, content: str({ format: storageContent }), vmid: { ...pveVmid, optional: true } },
       (c) => ok(contentList(ctx, c.user, c.node, getStorage(c.node, one(c.params, "storage") ?? ""), c.params))
     )
     this.add(

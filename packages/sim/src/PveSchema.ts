@@ -64,6 +64,11 @@ const ok = (test: boolean, msg: string): void => {
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const IPV6 = /^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$/
+/** `<ip>/<mask>` with 8 ≤ mask ≤ max (pve_verify_cidrv4/6) */
+const cidr = (v: string, ip: RegExp, max: number): boolean => {
+  const m = /^([^/]+)\/(\d+)$/.exec(v)
+  return m !== null && ip.test(m[1] as string) && Number(m[2]) > 7 && Number(m[2]) <= max
+}
 
 /** pve-common and qemu-server validators of named formats (`die` texts). */
 const NAMED: Record<string, (v: string) => void> = {
@@ -90,26 +95,18 @@ const NAMED: Record<string, (v: string) => void> = {
   ipv6: (v) => ok(IPV6.test(v), `value does not look like a valid IPv6 address\n`),
   ip: (v) => ok(IPV4.test(v) || IPV6.test(v), `value does not look like a valid IP address\n`),
   ipv4mask: (v) => ok(IPV4.test(v), `value does not look like a valid IP netmask\n`),
-  CIDRv4: (v) =>
-    ok(
-      /^([^/]+)\/(\d+)$/.test(v) && IPV4.test(v.split("/")[0] ?? ""),
-      "value does not look like a valid IPv4 CIDR network\n"
-    ),
-  CIDRv6: (v) =>
-    ok(
-      /^([^/]+)\/(\d+)$/.test(v) && IPV6.test(v.split("/")[0] ?? ""),
-      "value does not look like a valid IPv6 CIDR network\n"
-    ),
-  CIDR: (v) => ok(/^([^/]+)\/(\d+)$/.test(v), "value does not look like a valid CIDR network\n"),
+  CIDRv4: (v) => ok(cidr(v, IPV4, 32), "value does not look like a valid IPv4 CIDR network\n"),
+  CIDRv6: (v) => ok(cidr(v, IPV6, 128), "value does not look like a valid IPv6 CIDR network\n"),
+  CIDR: (v) => ok(cidr(v, IPV4, 32) || cidr(v, IPV6, 128), "value does not look like a valid CIDR network\n"),
   "pve-ipv4-config": (v) =>
     ok(
-      v === "dhcp" || v === "manual" || /^([^/]+)\/(\d+)$/.test(v),
-      "value does not look like a valid IPv4 network configuration\n"
+      v === "dhcp" || v === "manual" || cidr(v, IPV4, 32),
+      "value does not look like a valid ipv4 network configuration\n"
     ),
   "pve-ipv6-config": (v) =>
     ok(
-      v === "dhcp" || v === "auto" || v === "manual" || /^([^/]+)\/(\d+)$/.test(v),
-      "value does not look like a valid IPv6 network configuration\n"
+      v === "dhcp" || v === "auto" || v === "manual" || cidr(v, IPV6, 128),
+      "value does not look like a valid ipv6 network configuration\n"
     ),
   address: (v) => ok(IPV4.test(v) || IPV6.test(v), `value does not look like a valid address: ${v}\n`),
   "disk-size": (v) => ok(/^(\d+(\.\d+)?)([KMGT])?$/.test(v), "value does not look like a valid disk size\n"),
@@ -407,6 +404,24 @@ export const propertyFor = (
   const range = /\(n is (\d+) to (\d+)\)/.exec(family.description ?? "")
   if (range !== null && (Number(m[2]) < Number(range[1]) || Number(m[2]) > Number(range[2]))) return undefined
   return family
+}
+
+/**
+ * A property string checked against a hash format as `check_format` does: undefined, or the error text after
+ * `invalid format - ` (`invalid key in comma-separated list property: foo\n`, `format error\nnet0.tag: …\n`).
+ */
+export const propertyStringError = (
+  format: Readonly<Record<string, PveSchemaProp>>,
+  value: string,
+  path: string
+): string | undefined => {
+  try {
+    parsePropertyString(format, value, path)
+    return undefined
+  } catch (e) {
+    if (e instanceof FormatError) return e.message
+    throw e
+  }
 }
 
 /**

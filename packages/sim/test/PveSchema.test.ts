@@ -5,10 +5,13 @@ import {
   checkParameters,
   checkReturns,
   DEFAULT_PVE_VERSION,
+  keysOfTypetext,
   type PveEndpointSchema,
+  type PveSchemaProp,
   type SimHandle,
   startSimPromise
 } from "../src/index.js"
+import { vmConfigKeySpec } from "../src/internal/QemuApi.js"
 import { pxClient, raw, testScenario, until, waitTask } from "./helpers.js"
 
 /** PVE's API schema of a version, the subset this project uses (test/fixtures/pve-api, AGPL test data). */
@@ -241,4 +244,79 @@ describe("the checker is pve-common's", () => {
       scsi31: "property is not defined in schema and the schema does not allow additional properties"
     })
   })
+})
+
+describe("the simulator's property-string formats are the schema's, key for key", () => {
+  /** the parts of a key's spec that must agree (descriptions, defaults and typetexts aside) */
+  const slim = (p: PveSchemaProp | undefined) =>
+    p === undefined
+      ? undefined
+      : Object.fromEntries(
+          Object.entries(p)
+            .filter(
+              ([k]) => !["description", "verbose_description", "format_description", "typetext", "default"].includes(k)
+            )
+            .map(([k, v]) => [k, v === true ? 1 : v])
+            .sort(([a], [b]) => String(a).localeCompare(String(b)))
+        )
+  for (const v of ["8.4", "9.1"] as const) {
+    it(`PVE ${v}: net, drives, unused, agent, memory, vga (object formats); ipconfig, cpu, cicustom, boot (named)`, () => {
+      const props = pveSchema(v)["POST /nodes/{node}/qemu"]?.parameters?.properties ?? {}
+      const nine = v === "9.1"
+      for (const [schemaKey, simKey] of [
+        ["net[n]", "net0"],
+        ["scsi[n]", "scsi0"],
+        ["virtio[n]", "virtio0"],
+        ["sata[n]", "sata0"],
+        ["ide[n]", "ide0"],
+        ["efidisk0", "efidisk0"],
+        ["tpmstate0", "tpmstate0"],
+        ["unused[n]", "unused0"],
+        ["agent", "agent"],
+        ["memory", "memory"],
+        ["vga", "vga"],
+        ["ipconfig[n]", "ipconfig0"],
+        ["cpu", "cpu"],
+        ["cicustom", "cicustom"],
+        ["boot", "boot"]
+      ] as const) {
+        const schema = props[schemaKey]
+        const sim = vmConfigKeySpec(simKey, nine)
+        assert.isDefined(sim?.propertyString, simKey)
+        const fmt = sim?.propertyString ?? {}
+        if (typeof schema?.format === "object") {
+          assert.deepStrictEqual(
+            Object.fromEntries(
+              Object.keys(fmt)
+                .sort()
+                .map((k) => [k, slim(fmt[k])])
+            ),
+            Object.fromEntries(
+              Object.keys(schema.format)
+                .sort()
+                .map((k) => [k, slim(schema.format?.[k as never])])
+            ),
+            `${schemaKey} (pve-${v})`
+          )
+        } else {
+          // registered by name: the schema shows the name and a typetext with the keys and their value types
+          assert.strictEqual(sim?.formatName, schema?.format, schemaKey)
+          const { keys, defaultKey } = keysOfTypetext(schema?.typetext ?? "")
+          assert.deepStrictEqual(Object.keys(fmt).sort(), [...keys].sort(), `${schemaKey} keys (pve-${v})`)
+          assert.strictEqual(
+            Object.keys(fmt).find((k) => fmt[k]?.default_key),
+            defaultKey,
+            `${schemaKey} default key`
+          )
+          for (const k of keys) {
+            const text = new RegExp(`(?:^|[[, ])${k}=\\]?<([^>]*)>`).exec(schema?.typetext ?? "")?.[1] ?? ""
+            const t = fmt[k]?.type
+            if (text === "1|0") assert.strictEqual(t, "boolean", `${schemaKey}.${k}`)
+            else if (text === "integer") assert.strictEqual(t, "integer", `${schemaKey}.${k}`)
+            else assert.strictEqual(t, "string", `${schemaKey}.${k} <${text}>`)
+          }
+        }
+      }
+    })
+  }
 })

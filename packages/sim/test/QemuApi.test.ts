@@ -245,6 +245,41 @@ describe("qemu API behaviours", () => {
     assert.strictEqual(iso.exitstatus, "local:iso/tools.iso is not in the snippets directory")
   })
 
+  it("rejects what PVE rejects, with pve-common's texts; property-string booleans take yes/on/true, top-level ones 0/1", async () => {
+    const bad = await post("/nodes/pve/qemu", {
+      vmid: "120",
+      net0: "virtio,bridge=vmbr0,foo=1",
+      scsi0: "local-lvm:1,bogus=1",
+      cpu: "host,bogus=1",
+      ipconfig0: "ip=10.0.0.5",
+      memory: "abc",
+      agent: "abc",
+      onboot: "yes"
+    })
+    assert.deepStrictEqual([bad.status, bad.statusText], [400, "Parameter verification failed."])
+    assert.deepStrictEqual(errorsOf(bad), {
+      net0: "invalid format - invalid key in comma-separated list property: foo\n",
+      scsi0: "invalid format - invalid key in comma-separated list property: bogus\n",
+      cpu: "invalid format - invalid key in comma-separated list property: bogus\n",
+      // PVE::Exception's stringify adds "\n" after the inner error, which has its own: a blank line, as on PVE
+      ipconfig0:
+        "invalid format - format error\nipconfig0.ip: invalid format - value does not look like a valid ipv4 network configuration\n\n",
+      memory: "invalid format - format error\nmemory.current: type check ('integer') failed - got 'abc'\n",
+      agent: "invalid format - format error\nagent.enabled: type check ('boolean') failed - got 'abc'\n",
+      onboot: "type check ('boolean') failed - got 'yes'"
+    })
+    const lenient = await post("/nodes/pve/qemu", {
+      vmid: "121",
+      agent: "enabled=yes,fstrim_cloned_disks=on",
+      net0: "virtio,bridge=vmbr0,firewall=true",
+      ipconfig0: "ip=10.0.0.5/24,gw=10.0.0.1"
+    })
+    assert.strictEqual(lenient.status, 200)
+    await waitTask(px, "pve", (JSON.parse(lenient.body) as { data: string }).data)
+    const content = await raw(sim, "GET", "/api2/json/nodes/pve/storage/local/content?content=isos")
+    assert.deepStrictEqual(errorsOf(content), { content: "invalid format - invalid content type 'isos'\n" })
+  })
+
   it("the request log records each request's parameters, secrets redacted", async () => {
     await px.nodes
       .$("pve")

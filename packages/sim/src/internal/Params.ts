@@ -1,4 +1,5 @@
 import { PveError } from "../PveError.js"
+import { type PveSchemaProp, propertyStringError } from "../PveSchema.js"
 
 export type ParamValue = string | Array<string>
 export type Params = Record<string, ParamValue>
@@ -15,6 +16,10 @@ export interface ParamSpec {
   readonly maximum?: number
   /** this param needs another one */
   readonly requires?: string
+  /** a property string: its keys, checked as pve-common `parse_property_string` does */
+  readonly propertyString?: Readonly<Record<string, PveSchemaProp>>
+  /** the name PVE registers the format under, where the schema shows only the name (`pve-qm-ipconfig`) */
+  readonly formatName?: string
 }
 
 export type Schema = Record<string, ParamSpec>
@@ -50,6 +55,18 @@ export const tagList = (v: string): string | undefined =>
     : "invalid characters in tag\n"
 export const storageId = (v: string): string | undefined =>
   /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i.test(v) ? undefined : `storage ID '${v}' contains illegal characters\n`
+
+const CONTENT_TYPES = ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "none", "import"]
+/** `pve-storage-content` (pve-storage `verify_content`) */
+export const storageContent = (v: string): string | undefined =>
+  CONTENT_TYPES.includes(v) ? undefined : `invalid content type '${v}'\n`
+/** `pve-storage-content-list` */
+export const storageContentList = (v: string): string | undefined =>
+  v
+    .split(/[,;\0\s]+/)
+    .filter((x) => x !== "")
+    .map(storageContent)
+    .find((e) => e !== undefined)
 
 /** Normalise tags: lowercase, sorted, deduplicated, `;`-joined. */
 export const normaliseTags = (v: string): string =>
@@ -148,6 +165,13 @@ export const validate = (
     } else if (spec.type === "number") {
       if (!NUM_RE.test(v)) {
         errors[k] = `type check ('number') failed - got '${v}'`
+        continue
+      }
+    }
+    if (spec.propertyString !== undefined) {
+      const e = propertyStringError(spec.propertyString, v, k)
+      if (e !== undefined) {
+        errors[k] = `invalid format - ${e}`
         continue
       }
     }

@@ -30,42 +30,31 @@ import {
   urlencoded
 } from "./Params.js"
 import { humanBytes, parseDiskSize, renderSize } from "./PropertyString.js"
+import { qemuFormats } from "./QemuFormats.js"
 import { addVolume, cloudinitName, ensureSpace, nextDiskName, parseVolid, pathToVolume, vtypeOf } from "./Volumes.js"
 
 const STORAGE_LINE = 585
 
-/** Static VM config keys (besides numbered devices). */
-const VM_KEYS: Record<string, ParamSpec> = {
+/** Static VM config keys (besides numbered devices) of a PVE major version. */
+const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> => ({
   name: str({ format: dnsName }),
   cores: int({ minimum: 1 }),
   sockets: int({ minimum: 1 }),
   vcpus: int({ minimum: 1 }),
-  memory: str({
-    format: (v) =>
-      /^(current=)?\d+$/.test(v) && Number(v.replace("current=", "")) >= 16
-        ? undefined
-        : "format error\ncurrent: value must have a minimum value of 16\n"
-  }),
+  memory: str({ propertyString: f.memory }),
   balloon: int({ minimum: 0 }),
   shares: int({ minimum: 0 }),
-  cpu: str(),
+  cpu: str({ propertyString: f.cpu, formatName: "pve-vm-cpu-conf" }),
   cpulimit: { type: "number", optional: true },
   cpuunits: int(),
   ostype: str({
     enum: ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"]
   }),
   scsihw: str({ enum: ["lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"] }),
-  boot: str(),
+  boot: str({ propertyString: f.boot, formatName: "pve-qm-boot" }),
   bootdisk: str(),
-  agent: str({
-    format: (v) =>
-      /^((enabled=)?(0|1|yes|no|true|false|on|off))?(,(fstrim_cloned_disks|freeze-fs-on-backup)=[01]|,type=(virtio|isa))*$/.test(
-        v
-      )
-        ? undefined
-        : "format error\n"
-  }),
-  vga: str(),
+  agent: str({ propertyString: f.agent }),
+  vga: str({ propertyString: f.vga }),
   bios: str({ enum: ["seabios", "ovmf"] }),
   machine: str(),
   ciuser: str(),
@@ -74,7 +63,7 @@ const VM_KEYS: Record<string, ParamSpec> = {
   nameserver: str(),
   searchdomain: str(),
   citype: str({ enum: ["configdrive2", "nocloud", "opennebula"] }),
-  cicustom: str(),
+  cicustom: str({ propertyString: f.cicustom, formatName: "pve-qm-cicustom" }),
   ciupgrade: bool(),
   tags: str({ format: tagList }),
   onboot: bool(),
@@ -105,26 +94,26 @@ const VM_KEYS: Record<string, ParamSpec> = {
   vmstatestorage: str(),
   migrate_downtime: { type: "number", optional: true },
   migrate_speed: int()
-}
+})
 
-export const vmConfigKeySpec = (k: string): ParamSpec | undefined => {
-  if (VM_KEYS[k] !== undefined) return VM_KEYS[k]
-  if (DISK_KEY.test(k)) return str()
-  if (NET_KEY.test(k)) return str({ format: netFormat })
-  if (/^ipconfig([0-9]|[12][0-9]|3[01])$/.test(k)) return str()
-  if (/^unused\d+$/.test(k)) return str()
+const KEYS = { 8: vmKeys(qemuFormats(false)), 9: vmKeys(qemuFormats(true)) }
+const FORMATS = { 8: qemuFormats(false), 9: qemuFormats(true) }
+
+/** The spec of a VM config key (`cores`, `net3`, `scsi12`) on a PVE major version, undefined if not one. */
+export const vmConfigKeySpec = (k: string, nine = true): ParamSpec | undefined => {
+  const keys = KEYS[nine ? 9 : 8]
+  const f = FORMATS[nine ? 9 : 8]
+  if (keys[k] !== undefined) return keys[k]
+  if (DISK_KEY.test(k)) {
+    const bus = /^(scsi|virtio|sata|ide)\d+$/.exec(k)?.[1] as "scsi" | "virtio" | "sata" | "ide" | undefined
+    return str({ propertyString: bus === undefined ? f[k as "efidisk0" | "tpmstate0"] : f[bus] })
+  }
+  if (NET_KEY.test(k)) return str({ propertyString: f.net })
+  if (/^ipconfig([0-9]|[12][0-9]|3[01])$/.test(k))
+    return str({ propertyString: f.ipconfig, formatName: "pve-qm-ipconfig" })
+  if (/^unused(\d|[1-9]\d|1\d\d|2[0-4]\d|25[0-5])$/.test(k)) return str({ propertyString: f.unused })
   if (/^serial[0-3]$/.test(k)) return str({ pattern: /^(\/dev\/.+|socket)$/ })
   if (/^(hostpci\d+|usb\d+|parallel[0-2])$/.test(k)) return str()
-  return undefined
-}
-
-const NET_MODELS = ["virtio", "e1000", "e1000e", "vmxnet3", "rtl8139", "e1000-82540em", "i82551", "ne2k_pci", "pcnet"]
-const netFormat = (v: string): string | undefined => {
-  const first = v.split(",")[0] ?? ""
-  const model = first.includes("=") ? first.slice(0, first.indexOf("=")) : first
-  if (model === "model") return undefined
-  if (!NET_MODELS.includes(model))
-    return `format error\nmodel: value '${model}' does not have a value in the enumeration '${NET_MODELS.join(", ")}'\n`
   return undefined
 }
 
@@ -792,7 +781,8 @@ export const updateConfig = async (
   if (changes.length === 0 && deletes.length === 0 && reverts.length === 0)
     throw new PveError(500, "no options specified")
   for (const d of deletes) {
-    if (vmConfigKeySpec(d) === undefined) throw PveError.param({ delete: `unknown option '${d}'` })
+    if (vmConfigKeySpec(d, ctx.state.features.nine) === undefined)
+      throw PveError.param({ delete: `unknown option '${d}'` })
     if (changes.includes(d))
       throw PveError.param({ delete: `you can't use '-${d}' and -delete ${d}' at the same time` })
   }
