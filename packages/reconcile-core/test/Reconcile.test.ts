@@ -1,52 +1,55 @@
 import { assert, describe, it } from "@effect/vitest"
+import { DEFAULT_PVE_VERSION } from "@homelab/sim"
 import { Effect, Fiber } from "effect"
 import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 
 const names = (vms: ReturnType<typeof simVms>) => vms.map((v) => v.name).sort()
 
 describe("reconcile against the simulator (phases 1–2)", () => {
-  it.live(
-    "a fresh lab converges; a second apply sends no mutating request and at most 1 + nodes API requests",
-    () =>
-      Effect.gen(function* () {
-        const sim = yield* startLab(labScenario(["pve", "still-fawn", "chief-horse"]))
-        const lab = yield* makeLab(sim)
-        const first = yield* reconcile(lab)
-        assert.deepStrictEqual(
-          first.result.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
-          [
-            ["DownloadImage", "pve", "done"],
-            ["CreateVm", "pve", "done"],
-            ["DownloadImage", "still-fawn", "done"],
-            ["CreateVm", "still-fawn", "done"],
-            ["DownloadImage", "chief-horse", "done"],
-            ["CreateVm", "chief-horse", "done"]
-          ]
-        )
-        const vms = simVms(sim)
-        assert.deepStrictEqual(names(vms), ["k3s-vm-chief-horse", "k3s-vm-pve", "k3s-vm-still-fawn"])
-        for (const vm of vms) {
-          assert.strictEqual(vm.qmpstatus, "running")
-          assert.notInclude(vm.tags, "homelab-pending", "provisioning finished: the pending tag is gone")
-          assert.include(vm.tags, "homelab-managed")
-          assert.isString(vm.ip)
-        }
-        // The VM sits on its own node, sized from the node (8 CPUs × 0.5, 64 GiB × 0.5), disk resized to 16G.
-        const config = sim.state().vms.find((v) => v.name === "k3s-vm-pve")?.config as Record<string, string>
-        assert.strictEqual(String(config.cores), "4")
-        assert.strictEqual(String(config.memory), "32768")
-        assert.match(config.scsi0 ?? "", /size=16G/)
-        assert.match(config.sshkeys ?? "", /^ssh-/, "sshkeys stored URL-encoded, as PVE does")
+  // one full converge on each PVE version the project supports: 9.1 (the simulator's default) and 8.4
+  for (const pveVersion of [DEFAULT_PVE_VERSION, "8.4.1"])
+    it.live(
+      `PVE ${pveVersion}: a fresh lab converges; a second apply sends no mutating request and at most 1 + nodes API requests`,
+      () =>
+        Effect.gen(function* () {
+          const sim = yield* startLab(labScenario(["pve", "still-fawn", "chief-horse"], { pveVersion }))
+          const lab = yield* makeLab(sim)
+          const first = yield* reconcile(lab)
+          assert.deepStrictEqual(
+            first.result.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
+            [
+              ["DownloadImage", "pve", "done"],
+              ["CreateVm", "pve", "done"],
+              ["DownloadImage", "still-fawn", "done"],
+              ["CreateVm", "still-fawn", "done"],
+              ["DownloadImage", "chief-horse", "done"],
+              ["CreateVm", "chief-horse", "done"]
+            ]
+          )
+          const vms = simVms(sim)
+          assert.deepStrictEqual(names(vms), ["k3s-vm-chief-horse", "k3s-vm-pve", "k3s-vm-still-fawn"])
+          for (const vm of vms) {
+            assert.strictEqual(vm.qmpstatus, "running")
+            assert.notInclude(vm.tags, "homelab-pending", "provisioning finished: the pending tag is gone")
+            assert.include(vm.tags, "homelab-managed")
+            assert.isString(vm.ip)
+          }
+          // The VM sits on its own node, sized from the node (8 CPUs × 0.5, 64 GiB × 0.5), disk resized to 16G.
+          const config = sim.state().vms.find((v) => v.name === "k3s-vm-pve")?.config as Record<string, string>
+          assert.strictEqual(String(config.cores), "4")
+          assert.strictEqual(String(config.memory), "32768")
+          assert.match(config.scsi0 ?? "", /size=16G/)
+          assert.match(config.sshkeys ?? "", /^ssh-/, "sshkeys stored URL-encoded, as PVE does")
 
-        sim.clearRequests()
-        const second = yield* reconcile(lab)
-        assert.deepStrictEqual(second.plan.actions, [])
-        assert.deepStrictEqual(mutatingRequests(sim), [])
-        const apiRequests = sim.requests().filter((r) => r.transport === "api")
-        assert.isAtMost(apiRequests.length, 1 + 3, apiRequests.map((r) => r.path).join(", "))
-      }),
-    60_000
-  )
+          sim.clearRequests()
+          const second = yield* reconcile(lab)
+          assert.deepStrictEqual(second.plan.actions, [])
+          assert.deepStrictEqual(mutatingRequests(sim), [])
+          const apiRequests = sim.requests().filter((r) => r.transport === "api")
+          assert.isAtMost(apiRequests.length, 1 + 3, apiRequests.map((r) => r.path).join(", "))
+        }),
+      60_000
+    )
 
   it.live(
     "a stuck (paused) VM it owns is recreated and keeps its VMID; an unowned same-named VM is untouched and reported",

@@ -13,7 +13,7 @@ import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromCon
 import { observe } from "../src/Observe.js"
 import { type Plan, type PlanOptions, plan } from "../src/Plan.js"
 
-/** A fast simulated lab: PVE 8.4, `local` with `import` content, an image origin, quick (but real) timings. */
+/** A fast simulated lab: PVE 9.1 (the simulator's default), `local` with `import` content, an image origin, quick (but real) timings. */
 export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
   simLab(nodes, { ipPool: "127.78.0.10", timeScale: 0.02, ...over })
 

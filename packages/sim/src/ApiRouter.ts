@@ -335,7 +335,7 @@ export class ApiRouter {
         })
       return ok(list)
     })
-    this.add("GET", "/cluster/resources", { type: str({ enum: ["vm", "storage", "node", "sdn", "pool"] }) }, (c) => {
+    this.add("GET", "/cluster/resources", { type: str({ enum: ["vm", "storage", "node", "sdn"] }) }, (c) => {
       const type = one(c.params, "type")
       const out: Array<Record<string, unknown>> = []
       if (type === undefined || type === "vm")
@@ -531,8 +531,8 @@ export class ApiRouter {
       "/nodes/{node}/tasks",
       {
         ...NODE,
-        start: int(),
-        limit: int(),
+        start: int({ minimum: 0 }),
+        limit: int({ minimum: 0 }),
         vmid: { ...pveVmid, optional: true },
         typefilter: str(),
         userfilter: str(),
@@ -698,7 +698,7 @@ export class ApiRouter {
           : action === "resume"
             ? { ...VM, skiplock: bool(), nocheck: bool() }
             : action === "reboot"
-              ? { ...VM, timeout: int() }
+              ? { ...VM, timeout: int({ minimum: 0 }) }
               : { ...VM, skiplock: bool() },
         (c) => {
           auth.check(c.user, `/vms/${c.vmid}`, "VM.PowerMgmt")
@@ -890,7 +890,7 @@ export class ApiRouter {
         return ok(out)
       }
     )
-    const SNODE = { ...NODE, storage: { type: "string" as const } }
+    const SNODE = { ...NODE, storage: { type: "string" as const, format: storageId } }
     this.add("GET", "/nodes/{node}/storage/{storage}", SNODE, () =>
       dirIndex(["content", "download-url", "status", "upload"], "subdir")
     )

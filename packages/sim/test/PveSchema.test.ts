@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import {
   ApiRouter,
@@ -6,40 +5,13 @@ import {
   checkReturns,
   DEFAULT_PVE_VERSION,
   keysOfTypetext,
-  type PveEndpointSchema,
   type PveSchemaProp,
   type SimHandle,
   startSimPromise
 } from "../src/index.js"
 import { vmConfigKeySpec } from "../src/internal/QemuApi.js"
 import { pxClient, raw, testScenario, until, waitTask } from "./helpers.js"
-
-/** PVE's API schema of a version, the subset this project uses (test/fixtures/pve-api, AGPL test data). */
-export const pveSchema = (version: "8.4" | "9.1"): Record<string, PveEndpointSchema> =>
-  JSON.parse(readFileSync(new URL(`./fixtures/pve-api/pve-${version}.json`, import.meta.url), "utf8"))
-
-/** The schema key of a concrete request path: `GET /nodes/pve/qemu/100/config` → `GET /nodes/{node}/qemu/{vmid}/config`. */
-export const endpointOf = (
-  schema: Record<string, PveEndpointSchema>,
-  method: string,
-  path: string
-): { readonly key: string; readonly pathParams: Record<string, string> } | undefined => {
-  const segs = path.split("/").filter((s) => s !== "")
-  for (const key of Object.keys(schema)) {
-    const [m, p] = key.split(" ") as [string, string]
-    if (m !== method) continue
-    const ks = p.split("/").filter((s) => s !== "")
-    if (ks.length !== segs.length) continue
-    const pathParams: Record<string, string> = {}
-    let match = true
-    for (const [i, k] of ks.entries()) {
-      if (k.startsWith("{")) pathParams[k.slice(1, -1)] = decodeURIComponent(segs[i] as string)
-      else if (k !== segs[i]) match = false
-    }
-    if (match) return { key, pathParams }
-  }
-  return undefined
-}
+import { endpointOf, pveSchema } from "./pveApi.js"
 
 const VERSIONS = [
   { schema: "9.1", pve: DEFAULT_PVE_VERSION, pool: "127.90.5.10" },

@@ -24,7 +24,9 @@ import {
   one,
   type ParamSpec,
   type Params,
+  pveNode,
   pveVmid,
+  storageId,
   str,
   tagList,
   urlencoded
@@ -43,16 +45,16 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   vcpus: int({ minimum: 1 }),
   memory: str({ propertyString: f.memory }),
   balloon: int({ minimum: 0 }),
-  shares: int({ minimum: 0 }),
+  shares: int({ minimum: 0, maximum: 50000 }),
   cpu: str({ propertyString: f.cpu, formatName: "pve-vm-cpu-conf" }),
-  cpulimit: { type: "number", optional: true },
-  cpuunits: int(),
+  cpulimit: { type: "number", optional: true, minimum: 0, maximum: 128 },
+  cpuunits: int({ minimum: 1, maximum: 262144 }),
   ostype: str({
     enum: ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"]
   }),
   scsihw: str({ enum: ["lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"] }),
   boot: str({ propertyString: f.boot, formatName: "pve-qm-boot" }),
-  bootdisk: str(),
+  bootdisk: str({ pattern: /^(ide|sata|scsi|virtio)\d+$/, formatName: "pve-qm-bootdisk" }),
   agent: str({ propertyString: f.agent }),
   vga: str({ propertyString: f.vga }),
   bios: str({ enum: ["seabios", "ovmf"] }),
@@ -60,7 +62,15 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   ciuser: str(),
   cipassword: str(),
   sshkeys: str({ format: urlencoded }),
-  nameserver: str(),
+  nameserver: str({
+    format: (v) =>
+      v
+        .split(/[,;\0\s]+/)
+        .filter((x) => x !== "")
+        .every((a) => /^[\d.]+$|:/.test(a))
+        ? undefined
+        : `value does not look like a valid address: ${v}\n`
+  }),
   searchdomain: str(),
   citype: str({ enum: ["configdrive2", "nocloud", "opennebula"] }),
   cicustom: str({ propertyString: f.cicustom, formatName: "pve-qm-cicustom" }),
@@ -80,20 +90,26 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   startup: str(),
   hotplug: str(),
   args: str(),
-  hookscript: str(),
+  hookscript: str({
+    format: (v) => (/^[a-z][a-z0-9\-_.]*[a-z0-9]:.+$/i.test(v) ? undefined : `unable to parse volume ID '${v}'\n`)
+  }),
   lock: str({
     enum: ["backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete", "suspending", "suspended"]
   }),
   smbios1: str(),
-  vmgenid: str(),
+  vmgenid: str({ pattern: /^(?:[a-fA-F0-9]{8}(?:-[a-fA-F0-9]{4}){3}-[a-fA-F0-9]{12}|[01])$/ }),
   meta: str(),
-  keyboard: str(),
+  keyboard: str({
+    enum: ["de", "de-ch", "da", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is", "it"].concat(
+      ["ja", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "sv", "sl", "tr"]
+    )
+  }),
   affinity: str(),
   watchdog: str(),
   rng0: str(),
-  vmstatestorage: str(),
-  migrate_downtime: { type: "number", optional: true },
-  migrate_speed: int()
+  vmstatestorage: str({ format: storageId }),
+  migrate_downtime: { type: "number", optional: true, minimum: 0 },
+  migrate_speed: int({ minimum: 0 })
 })
 
 const KEYS = { 8: vmKeys(qemuFormats(false)), 9: vmKeys(qemuFormats(true)) }
@@ -118,22 +134,22 @@ export const vmConfigKeySpec = (k: string, nine = true): ParamSpec | undefined =
 }
 
 export const CREATE_SCHEMA: Record<string, ParamSpec> = {
-  node: { type: "string" },
+  node: pveNode,
   vmid: pveVmid,
   start: bool(),
-  storage: str(),
-  pool: str(),
-  archive: str(),
+  storage: str({ format: storageId }),
+  pool: str({ format: (v) => (/^[A-Za-z0-9_\-/]+$/.test(v) ? undefined : `invalid pool ID '${v}'\n`) }),
+  archive: str({ maxLength: 255 }),
   force: bool(),
   unique: bool(),
   "live-restore": bool(),
-  bwlimit: int(),
+  bwlimit: int({ minimum: 0 }),
   "ha-managed": bool(),
-  "import-working-storage": str()
+  "import-working-storage": str({ format: storageId })
 }
 
 export const CONFIG_SCHEMA: Record<string, ParamSpec> = {
-  node: { type: "string" },
+  node: pveNode,
   vmid: pveVmid,
   delete: str(),
   revert: str(),
@@ -961,7 +977,7 @@ export const agentCheck = (
   return vm
 }
 
-export const agentSchema: Record<string, ParamSpec> = { node: { type: "string" }, vmid: pveVmid }
+export const agentSchema: Record<string, ParamSpec> = { node: pveNode, vmid: pveVmid }
 export const execSchema: Record<string, ParamSpec> = {
   ...agentSchema,
   command: arr({ optional: false }),
