@@ -8,7 +8,11 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { labScenario, startSimPromise } from "@homelab/sim"
-import { isMutating, simConfigYaml } from "../dist/index.js"
+import type * as Cli from "../src/index.js"
+
+// The built CLI (dist/index.js is a bench-only entry of the bundle; its types come from the source).
+const distEntry: string = "../dist/index.js"
+const { isMutating, simConfigYaml } = (await import(distEntry)) as typeof Cli
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 20)

@@ -1,5 +1,5 @@
 export { cli } from "./Cli.js"
 export { CommandFailed } from "./CommandFailed.js"
-export { demoLab, isMutating, simConfigYaml } from "./commands/demoCommand.js"
+export { demoLab, isMutating, simConfigYaml } from "./commands/demoRun.js"
 export { ExitCode } from "./ExitCode.js"
 export { version } from "./version.js"

@@ -4,7 +4,7 @@ import path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { labScenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import { CommandFailed } from "../src/CommandFailed.js"
-import { simConfigYaml } from "../src/commands/demoCommand.js"
+import { simConfigYaml } from "../src/commands/demoRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
 

@@ -3,7 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
-import { simConfigYaml } from "../src/commands/demoCommand.js"
+import { simConfigYaml } from "../src/commands/demoRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
 
