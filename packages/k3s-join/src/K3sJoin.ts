@@ -888,7 +888,7 @@ const make = (options: K3sJoinOptions) =>
     /** A polling SSH failure that waiting cannot fix. */
     const isFatalSsh = (error: K3sJoinError) =>
       error.reason._tag === "Ssh" &&
-      ["AuthRejected", "HostKeyMismatch", "HostKeyUnknown"].includes(error.reason.error.reason._tag)
+      ["AuthRejected", "HostKeyMismatch", "HostKeyRevoked", "HostKeyUnknown"].includes(error.reason.error.reason._tag)
 
     const tolerant = <A>(effect: Effect.Effect<A, K3sJoinError>, fallback: A) =>
       effect.pipe(

@@ -74,6 +74,7 @@ export const reasonOfSshError = (error: SshError): ProxmoxErrorReason => {
       return new Unreachable({ kind: "reset", transport: "ssh", code: "SSH_DISCONNECTED", detail: r.detail })
     case "AuthRejected":
     case "HostKeyMismatch":
+    case "HostKeyRevoked":
     case "HostKeyUnknown":
       return new AuthRejected({ detail: `ssh: ${r.message}` })
     default:

@@ -3,8 +3,10 @@
  *
  * Supported: plain host patterns (comma lists, `*` / `?` wildcards, `!` negation), hashed hosts (`|1|salt|hash`, as
  * written by `ssh-keygen -H` or `HashKnownHosts yes`), the `[host]:port` form for ports other than 22, comments and
- * blank lines. Lines with a marker (`@cert-authority`, `@revoked`) are parsed but never match a host key lookup and
- * are never removed. Malformed lines are kept as they are and ignored.
+ * blank lines. Markers as OpenSSH's `hostfile.c` reads them: a key on a `@revoked` line whose hosts match is refused
+ * (`Revoked`), whatever else the file says about it; `@cert-authority` lines vouch only for host certificates, so
+ * a plain host key never matches them (ssh2 offers no certificate host key algorithms). Marker lines are never
+ * removed. Malformed lines (and lines with an unknown marker) are kept as they are and ignored.
  *
  * @since 0.1.0
  */
@@ -47,6 +49,7 @@ export interface Entry {
  * @category models
  */
 export type Verdict =
+  | { readonly _tag: "Revoked"; readonly entry: Entry }
   | { readonly _tag: "Known"; readonly entry: Entry }
   | { readonly _tag: "Mismatch"; readonly expected: Entry }
   | { readonly _tag: "Unknown" }
@@ -172,14 +175,32 @@ export const keyTypesFor = (entries: ReadonlyArray<Entry>, host: string, port = 
 ]
 
 /**
- * Looks a presented host key up: `Known` if an entry for the host holds exactly this key, `Mismatch` if the host is
- * recorded with other keys (the expected entry is the one of the same key type when there is one), `Unknown`
- * otherwise.
+ * The `@revoked` entry for `host` on `port` that holds exactly this key, if any.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const revokedEntry = (
+  entries: ReadonlyArray<Entry>,
+  host: string,
+  port: number,
+  keyBlob: Uint8Array
+): Entry | undefined =>
+  entries.find((e) => e.marker === "revoked" && sameKey(e.key, keyBlob) && matchesHost(e, host, port))
+
+/**
+ * Looks a presented host key up as OpenSSH's `check_key_in_hostkeys` does: `Revoked` if a `@revoked` line for the
+ * host holds this key (even when another line also records it as the host's key), else `Known` if an entry for the
+ * host holds exactly this key, `Mismatch` if the host is recorded with other keys (the expected entry is the one of
+ * the same key type when there is one), `Unknown` otherwise. `@cert-authority` lines play no part: they vouch for
+ * host certificates only.
  *
  * @since 0.1.0
  * @category utilities
  */
 export const check = (entries: ReadonlyArray<Entry>, host: string, port: number, keyBlob: Uint8Array): Verdict => {
+  const revoked = revokedEntry(entries, host, port, keyBlob)
+  if (revoked !== undefined) return { _tag: "Revoked", entry: revoked }
   const candidates = find(entries, host, port)
   const known = candidates.find((e) => sameKey(e.key, keyBlob))
   if (known !== undefined) return { _tag: "Known", entry: known }

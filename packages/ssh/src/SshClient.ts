@@ -169,10 +169,12 @@ const make = Effect.gen(function* () {
         warnedOff = true
         yield* emit({ _tag: "HostKeyCheckingDisabled" })
       }
-      const knownEntries =
-        mode === "off"
-          ? []
-          : KnownHosts.parse(yield* KnownHostsFile.read(knownHostsPath).pipe(Effect.mapError(knownHostsError(target))))
+      // Read in every mode: a `@revoked` key is refused even with checking off (an unreadable file is then ignored).
+      const knownEntries = KnownHosts.parse(
+        yield* mode === "off"
+          ? KnownHostsFile.read(knownHostsPath).pipe(Effect.orElseSucceed(() => ""))
+          : KnownHostsFile.read(knownHostsPath).pipe(Effect.mapError(knownHostsError(target)))
+      )
       const connected = yield* connect({
         host: target.host,
         port,
@@ -181,7 +183,7 @@ const make = Effect.gen(function* () {
         mode,
         knownHostsPath,
         knownEntries,
-        knownKeyTypes: KnownHosts.keyTypesFor(knownEntries, target.host, port),
+        knownKeyTypes: mode === "off" ? [] : KnownHosts.keyTypesFor(knownEntries, target.host, port),
         connectTimeoutMs,
         keepaliveIntervalMs,
         keepaliveCountMax,

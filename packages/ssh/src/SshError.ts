@@ -56,6 +56,26 @@ export class HostKeyMismatch extends Schema.TaggedError<HostKeyMismatch>()("Host
 }
 
 /**
+ * The host presented a key that `known_hosts` marks `@revoked` for it. Refused in every host key mode, as OpenSSH
+ * refuses it (`WARNING: REVOKED HOST KEY DETECTED`), and never recorded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HostKeyRevoked extends Schema.TaggedError<HostKeyRevoked>()("HostKeyRevoked", {
+  host: Schema.String,
+  keyType: Schema.String,
+  fingerprint: Schema.String,
+  knownHostsPath: Schema.String,
+  line: Schema.Number,
+  hint: Schema.String
+}) {
+  override get message(): string {
+    return `host key for ${this.host} is revoked (${this.keyType} ${this.fingerprint}, ${this.knownHostsPath}:${this.line}): it may be a stolen key used to impersonate the host. ${this.hint}`
+  }
+}
+
+/**
  * The host is not in `known_hosts` and the mode is `strict`.
  *
  * @since 0.1.0
@@ -179,6 +199,7 @@ export const SshErrorReason = Schema.Union([
   Unreachable,
   AuthRejected,
   HostKeyMismatch,
+  HostKeyRevoked,
   HostKeyUnknown,
   Timeout,
   Disconnected,

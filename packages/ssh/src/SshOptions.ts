@@ -44,6 +44,9 @@ export interface SshTarget {
  *   changed keys still fail.
  * - `off`: nothing is checked (a `HostKeyCheckingDisabled` event is emitted once). Only for throw-away labs.
  *
+ * In every mode, a key that `known_hosts` marks `@revoked` for the host fails with `HostKeyRevoked` and is never
+ * appended.
+ *
  * @since 0.1.0
  * @category models
  */

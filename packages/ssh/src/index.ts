@@ -15,6 +15,7 @@ export {
   CommandFailed,
   Disconnected,
   HostKeyMismatch,
+  HostKeyRevoked,
   HostKeyUnknown,
   LocalFileFailed,
   SftpFailed,

@@ -56,6 +56,30 @@ describe("KnownHosts", () => {
     )
   })
 
+  it("check: a key on a matching @revoked line is Revoked, even when a plain line records it too", () => {
+    const revokedOnly = KnownHosts.parse(`@revoked 10.0.0.5 ssh-ed25519 ${keyA64}`)
+    const verdict = KnownHosts.check(revokedOnly, "10.0.0.5", 22, keyA)
+    assert.strictEqual(verdict._tag, "Revoked")
+    if (verdict._tag === "Revoked") assert.strictEqual(verdict.entry.lineNumber, 1)
+    const both = KnownHosts.parse(`10.0.0.5 ssh-ed25519 ${keyA64}\n@revoked * ssh-ed25519 ${keyA64}`)
+    assert.strictEqual(KnownHosts.check(both, "10.0.0.5", 22, keyA)._tag, "Revoked")
+    // Another key of the host is unaffected; so is the revoked key for a host the line does not name.
+    assert.strictEqual(KnownHosts.check(revokedOnly, "10.0.0.5", 22, keyB)._tag, "Unknown")
+    assert.strictEqual(KnownHosts.check(revokedOnly, "10.0.0.6", 22, keyA)._tag, "Unknown")
+    assert.strictEqual(KnownHosts.check(revokedOnly, "10.0.0.5", 2222, keyA)._tag, "Unknown")
+  })
+
+  it("check: a @cert-authority line vouches for certificates only, never for a plain key", () => {
+    const entries = KnownHosts.parse(`@cert-authority *.lan ssh-ed25519 ${keyA64}`)
+    assert.strictEqual(KnownHosts.check(entries, "pve1.lan", 22, keyA)._tag, "Unknown")
+    assert.deepStrictEqual(KnownHosts.keyTypesFor(entries, "pve1.lan"), [])
+  })
+
+  it("a line with an unknown or repeated marker is ignored, as OpenSSH ignores it", () => {
+    assert.deepStrictEqual(KnownHosts.parse(`@trusted h ssh-ed25519 ${keyA64}`), [])
+    assert.deepStrictEqual(KnownHosts.parse(`@revoked @revoked h ssh-ed25519 ${keyA64}`), [])
+  })
+
   it("finds hosts by name, port, wildcard and negation; markers never match", () => {
     const entries = KnownHosts.parse(text)
     assert.deepStrictEqual(

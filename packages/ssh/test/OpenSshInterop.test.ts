@@ -79,6 +79,26 @@ describe("interop with OpenSSH", () => {
     })
   )
 
+  it.live("a @revoked key: OpenSSH refuses it, and so do we, even next to a line trusting it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      const knownHosts = path.join(dir, "known_hosts")
+      const text = `${server.knownHostsLine()}\n@revoked * ${server.hostPublicKey}\n`
+      fs.writeFileSync(knownHosts, text)
+      const result = yield* opensshClient(dir, server.port, knownHosts, "true")
+      assert.strictEqual(result.code, 255)
+      assert.include(result.stderr, "REVOKED HOST KEY")
+      const found = yield* run("/usr/bin/ssh-keygen", ["-F", `[127.0.0.1]:${server.port}`, "-f", knownHosts])
+      assert.include(found.stdout, "REVOKED")
+      const ssh = yield* client(clientOptions(dir, { knownHosts: { mode: "accept-new", path: knownHosts } }))
+      const error = yield* Effect.flip(ssh.exec({ host: "127.0.0.1", port: server.port, user: "alice" }, "true"))
+      assert.strictEqual(error.reason._tag, "HostKeyRevoked")
+      assert.strictEqual(fs.readFileSync(knownHosts, "utf8"), text)
+      assert.deepStrictEqual(server.commands, [])
+    })
+  )
+
   it.live("parses what ssh-keyscan and ssh-keygen -H write, and connects strictly with it", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -314,6 +314,61 @@ describe("known_hosts modes", () => {
     })
   )
 
+  it.live("a key marked @revoked for the host is refused in every mode and never appended", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      const knownHosts = path.join(dir, "known_hosts")
+      const revoked = `@revoked [127.0.0.1]:${server.port} ${server.hostPublicKey}\n`
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      for (const mode of ["strict", "accept-new", "off"] as const) {
+        // Alone, and next to a line that records the very same key as the host's: the revocation wins (OpenSSH).
+        for (const text of [revoked, `${server.knownHostsLine()}\n${revoked}`]) {
+          fs.writeFileSync(knownHosts, text)
+          const events: Array<SshEvent> = []
+          const ssh = yield* client(clientOptions(dir, { events, knownHosts: { mode, path: knownHosts } }))
+          const error = yield* Effect.flip(ssh.exec(target, "true"))
+          assert.strictEqual(error.reason._tag, "HostKeyRevoked", `${mode}: ${error.message}`)
+          if (error.reason._tag === "HostKeyRevoked") {
+            assert.strictEqual(error.reason.fingerprint, server.hostFingerprint)
+            assert.strictEqual(error.reason.line, text.split("\n").indexOf(revoked.trimEnd()) + 1)
+            assert.include(error.message, "revoked")
+          }
+          assert.strictEqual(fs.readFileSync(knownHosts, "utf8"), text, mode)
+          assert.isFalse(
+            events.some((e) => e._tag === "HostKeyAdded"),
+            mode
+          )
+        }
+      }
+      assert.strictEqual(server.authAttempts.length, 0)
+      assert.deepStrictEqual(server.commands, [])
+    })
+  )
+
+  it.live("a @revoked line for other hosts or other keys, and a @cert-authority line, leave the host unknown", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      const knownHosts = path.join(dir, "known_hosts")
+      const text =
+        `@revoked other.lan ${server.hostPublicKey}\n` +
+        `@revoked * ${generateKeyPair("ed25519").public}\n` +
+        `@cert-authority [127.0.0.1]:${server.port} ${server.hostPublicKey}\n`
+      fs.writeFileSync(knownHosts, text)
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      // strict: unknown, and the hint says why the CA line does not help (no host certificates over ssh2).
+      const strict = yield* client(clientOptions(dir, { knownHosts: { mode: "strict", path: knownHosts } }))
+      const error = yield* Effect.flip(strict.exec(target, "true"))
+      assert.strictEqual(error.reason._tag, "HostKeyUnknown")
+      if (error.reason._tag === "HostKeyUnknown") assert.include(error.reason.hint, "certificate")
+      // accept-new: trusted on first use, as OpenSSH does for a plain key.
+      const acceptNew = yield* client(clientOptions(dir, { knownHosts: { mode: "accept-new", path: knownHosts } }))
+      assert.strictEqual((yield* acceptNew.exec(target, "echo ok")).stdout, "ok\n")
+      assert.strictEqual(fs.readFileSync(knownHosts, "utf8"), `${text}${server.knownHostsLine()}\n`)
+    })
+  )
+
   it.live("forgetHostKey removes the host's entries (hashed too) so a rebuilt host can be trusted again", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -1,13 +1,13 @@
 import { fingerprintOf, keyTypeOf } from "../fingerprintOf.js"
 import * as KnownHosts from "../KnownHosts.js"
-import { HostKeyMismatch, HostKeyUnknown } from "../SshError.js"
+import { HostKeyMismatch, HostKeyRevoked, HostKeyUnknown } from "../SshError.js"
 import type { HostKeyMode } from "../SshOptions.js"
 
 /** The decision taken in ssh2's (synchronous) host verifier, acted upon once the handshake is over. */
 export type HostKeyDecision =
   | { readonly _tag: "Accept" }
   | { readonly _tag: "Append"; readonly keyBlob: Uint8Array; readonly keyType: string; readonly fingerprint: string }
-  | { readonly _tag: "Reject"; readonly reason: HostKeyMismatch | HostKeyUnknown }
+  | { readonly _tag: "Reject"; readonly reason: HostKeyMismatch | HostKeyRevoked | HostKeyUnknown }
 
 export const forgetHint = (host: string, port: number, path: string): string =>
   `If the host was rebuilt, remove the old key with \`ssh-keygen -R '${KnownHosts.hostToken(host, port)}' -f ${path}\`` +
@@ -21,11 +21,26 @@ export const decide = (
   path: string,
   keyBlob: Uint8Array
 ): HostKeyDecision => {
-  if (mode === "off") return { _tag: "Accept" }
   const verdict = KnownHosts.check(entries, host, port, keyBlob)
   const keyType = keyTypeOf(keyBlob)
   const fingerprint = fingerprintOf(keyBlob)
   const token = KnownHosts.hostToken(host, port)
+  // A revoked key is refused whatever the mode (OpenSSH refuses it unless StrictHostKeyChecking=no, and then only
+  // carries on without password authentication; this library has no safer way to carry on, so it never does).
+  if (verdict._tag === "Revoked") {
+    return {
+      _tag: "Reject",
+      reason: new HostKeyRevoked({
+        host: token,
+        keyType,
+        fingerprint,
+        knownHostsPath: path,
+        line: verdict.entry.lineNumber,
+        hint: `Do not use this host with that key: give it new host keys, or if the revocation was a mistake, remove the @revoked line ${verdict.entry.lineNumber} from ${path}.`
+      })
+    }
+  }
+  if (mode === "off") return { _tag: "Accept" }
   switch (verdict._tag) {
     case "Known":
       return { _tag: "Accept" }
@@ -43,6 +58,21 @@ export const decide = (
       }
     case "Unknown":
       if (mode === "accept-new") return { _tag: "Append", keyBlob, keyType, fingerprint }
+      // A host known only through a `@cert-authority` line: ssh2 cannot present host certificates, so say why.
+      if (entries.some((e) => e.marker === "cert-authority" && KnownHosts.matchesHost(e, host, port))) {
+        return {
+          _tag: "Reject",
+          reason: new HostKeyUnknown({
+            host: token,
+            keyType,
+            fingerprint,
+            knownHostsPath: path,
+            hint:
+              "known_hosts trusts a certificate authority for this host, but host certificates are not supported " +
+              `(ssh2); verify the fingerprint and add the plain key (e.g. \`ssh-keyscan -p ${port} ${host} >> ${path}\`).`
+          })
+        }
+      }
       return {
         _tag: "Reject",
         reason: new HostKeyUnknown({
