@@ -1,5 +1,7 @@
 // Checks what `pnpm publish` would upload for every public package: the tarball holds dist + manifest (+ README,
 // LICENSE), every `exports`/`bin` target is inside it, and no `workspace:` / `catalog:` specifier leaks to npm.
+// Then installs the CLI's tarball alone into an empty prefix, as `npm i -g @homelab/cli` does, runs it, and reports
+// its installed size and package count (target: under 15 MB on disk).
 import { execFileSync } from "node:child_process"
 import fs from "node:fs"
 import os from "node:os"
@@ -8,7 +10,8 @@ import path from "node:path"
 const root = path.resolve(import.meta.dirname, "..")
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-packs-"))
 const failures = []
-const dirs = ["packages"].flatMap((d) => fs.readdirSync(path.join(root, d)).map((n) => path.join(root, d, n)))
+let cliTarball
+const dirs = ["packages", "apps"].flatMap((d) => fs.readdirSync(path.join(root, d)).map((n) => path.join(root, d, n)))
 
 for (const dir of dirs) {
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"))
@@ -28,6 +31,9 @@ for (const dir of dirs) {
   if (!files.includes("package.json")) fail("no package.json in tarball")
   if (!files.some((f) => f.startsWith("dist/"))) fail("no dist/ in tarball")
   if (!files.includes("LICENSE")) fail("no LICENSE in tarball")
+  if (!files.includes("README.md")) fail("no README.md in tarball")
+  if (files.some((f) => f.endsWith(".map")))
+    fail("source maps in tarball (they would embed or point at absent sources)")
   const targets = []
   const walk = (v) =>
     typeof v === "string" ? targets.push(v) : v && typeof v === "object" && Object.values(v).forEach(walk)
@@ -60,7 +66,33 @@ for (const dir of dirs) {
     }
   }
   fs.rmSync(unpacked, { recursive: true, force: true })
-  console.log(`${manifest.name}@${packed.version}: ${files.length} files, ${targets.length} entry points, imports ok`)
+  console.log(
+    `${manifest.name}@${packed.version}: ${files.length} files, ${targets.length} entry points, imports ok; ` +
+      `${fs.statSync(tarball).size} B packed`
+  )
+  if (manifest.name === "@homelab/cli") cliTarball = tarball
+}
+
+if (cliTarball !== undefined) {
+  const prefix = path.join(out, "global")
+  const env = { ...process.env, npm_config_update_notifier: "false", npm_config_fund: "false" }
+  delete env.npm_config_nodedir
+  execFileSync("npm", ["install", "--global", "--prefix", prefix, "--no-audit", "--prefer-offline", cliTarball], {
+    cwd: out,
+    env,
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  const modules = path.join(prefix, "lib", "node_modules")
+  const bytes = Number(execFileSync("du", ["-sk", modules], { encoding: "utf8" }).split("\t")[0]) * 1024
+  const packages = execFileSync("find", [modules, "-name", "package.json"], { encoding: "utf8" })
+    .split("\n")
+    .filter((f) => /node_modules\/(@[^/]+\/)?[^/]+\/package\.json$/.test(f)).length
+  const version = execFileSync(path.join(prefix, "bin", "homelab"), ["--version"], { encoding: "utf8" }).trim()
+  console.log(
+    `@homelab/cli installed alone (npm i -g): ${(bytes / 1e6).toFixed(1)} MB on disk, ${packages} package(s); ` +
+      `\`homelab --version\`: ${version} (target: under 15 MB)`
+  )
+  if (bytes >= 15e6) failures.push(`@homelab/cli: installs ${(bytes / 1e6).toFixed(1)} MB (target: under 15 MB)`)
 }
 
 fs.rmSync(out, { recursive: true, force: true })

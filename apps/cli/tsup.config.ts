@@ -1,4 +1,43 @@
+import fs from "node:fs"
+import path from "node:path"
 import { defineConfig } from "tsup"
+
+/**
+ * dist/THIRD-PARTY-NOTICES.md: the name, version, licence and licence text of every package the bundle includes
+ * (read from esbuild's metafile), as their licences require of a redistributed copy.
+ */
+const writeNotices = () => {
+  const metafile = path.join("dist", "metafile-esm.json")
+  const inputs = Object.keys(JSON.parse(fs.readFileSync(metafile, "utf8")).inputs)
+  fs.rmSync(metafile)
+  const dirs = new Set<string>()
+  for (const input of inputs) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)
+    if (match?.[1] !== undefined) dirs.add(match[1])
+  }
+  const sections = [...dirs]
+    .map((dir) => {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"))
+      const file = fs.readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f))
+      const text = file === undefined ? "" : fs.readFileSync(path.join(dir, file), "utf8").trim()
+      return { name: `${pkg.name}@${pkg.version}`, license: String(pkg.license ?? "see the package"), text }
+    })
+    .sort((a, b) => a.name.localeCompare(b.name))
+  fs.writeFileSync(
+    path.join("dist", "THIRD-PARTY-NOTICES.md"),
+    [
+      "# Third-party notices",
+      "",
+      "The `homelab` bundle includes these packages (besides the @homelab libraries of this repository).",
+      "",
+      ...sections.flatMap((s) => [
+        `## ${s.name} (${s.license})`,
+        "",
+        ...(s.text === "" ? [] : ["```", s.text, "```", ""])
+      ])
+    ].join("\n")
+  )
+}
 
 // The published `homelab` is self-contained: every library it uses (ours, effect, ssh2, yaml, undici, …) is bundled and
 // tree-shaken, so `npm i -g @homelab/cli` installs one package with no dependencies and no install scripts (ssh2's
@@ -17,6 +56,8 @@ export default defineConfig({
   sourcemap: false,
   clean: true,
   splitting: true,
+  metafile: true,
+  onSuccess: async () => writeNotices(),
   minifySyntax: true,
   minifyWhitespace: true,
   // Everything is bundled but ssh2's optional native bindings: ssh2 requires them in a try/catch and falls back to

@@ -6,6 +6,6 @@ export default defineConfig({
   platform: "node",
   target: "node22",
   dts: false, // declarations come from `tsc -p tsconfig.build.json` (TypeScript 7 has no compiler API for tsup)
-  sourcemap: true,
+  sourcemap: false, // readable, unminified ESM: stack traces point at code worth reading; no maps to embed sources
   clean: true
 })
