@@ -6,7 +6,7 @@ export default defineConfig({
     exclude: ["test/**/*.live.test.ts"],
     environment: "node",
     passWithNoTests: true,
-    testTimeout: 30_000,
-    hookTimeout: 30_000
+    testTimeout: 120_000,
+    hookTimeout: 120_000
   }
 })

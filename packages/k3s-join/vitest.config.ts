@@ -6,8 +6,8 @@ export default defineConfig({
     exclude: ["test/**/*.live.test.ts"],
     environment: "node",
     passWithNoTests: true,
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // the SSH client reports every host key it records (accept-new); not useful in test output
     onConsoleLog: (log) => !log.includes("ssh: added ")
   }
