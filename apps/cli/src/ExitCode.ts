@@ -1,24 +1,33 @@
 /**
- * The `homelab` command's exit codes: the single table, mirrored in the README.
+ * The `homelab` command's exit codes: the single table, mirrored in the README and in each command's `--help`.
+ *
+ * `apply` and `reprovision` exit 0 only when every selected node is converged at the end (the image is there, each
+ * VM exists once, is ours and healthy, and with `k3s:` is a Ready member); `status` exits 0 only when converged, 5
+ * otherwise. `plan` follows Terraform: 0 when it planned (changes or not), 1 when some node cannot converge without
+ * the user; with `--detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked.
  */
 export const ExitCode = {
-  /** Success; for `plan`: no changes. */
+  /** Success: converged (`apply`, `status`), or planned (`plan`; with `--detailed-exitcode`: nothing to do). */
   Ok: 0,
-  /** An error the tool could not recover from, including bugs. */
+  /** An error the tool could not recover from, including bugs; `plan`: some node is blocked (needs the user). */
   Error: 1,
-  /** `plan` only: changes are pending. Also: usage errors (bad flags). */
+  /** `plan --detailed-exitcode`: changes are pending. */
   Changes: 2,
+  /** A usage error (unknown command or flag, missing argument): the same code as pending changes, as in Terraform. */
+  Usage: 2,
   /** homelab.yaml is invalid, or a file it names cannot be read. */
   Config: 3,
-  /** Proxmox could not be reached or refused us (TLS, auth, permissions, API errors). */
+  /** The Proxmox cluster could not be observed at all (no node answered) or refused the API token. */
   Proxmox: 4,
-  /** Some nodes did not converge (preflight findings, failed actions); the others did. */
+  /** Some selected nodes are not converged at the end (`apply`), or the lab is not converged (`status`). */
+  NotConverged: 5,
+  /** @deprecated the old name of `NotConverged` */
   Partial: 5,
-  /** A destructive action needs confirmation: re-run with --yes, or interactively. */
+  /** Only destructive actions that were not confirmed are left: re-run with --yes, or interactively. */
   NeedsConfirmation: 6,
-  /** A k3s join failed. */
+  /** Only k3s membership is left: a k3s join failed (every VM is in place). */
   Join: 7,
-  /** Interrupted (Ctrl-C). */
+  /** Interrupted (Ctrl-C): the next run resumes what was in flight. */
   Interrupted: 130
 } as const
 

@@ -1,18 +1,15 @@
 import type { ProxmoxError } from "@homelab/proxmox-client"
 import {
-  type ApplyOutcome,
-  type ApplyResult,
-  apply,
-  applyK3s,
+  type Action,
+  type ApplyEvent,
+  applyVerdict,
+  type Convergence,
   type Desired,
   desiredFromConfig,
   healthPolicyFromConfig,
-  isDestructive,
-  type K3sPlan,
-  observe,
-  type Plan,
-  plan,
-  planK3sPhase
+  planVerdict,
+  type ReconcileReport,
+  reconcile
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
 import { Console, Effect } from "effect"
@@ -21,7 +18,7 @@ import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
-import { planJson, renderPlan, summary } from "./render/PlanView.js"
+import { convergenceJson, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
 import { type ProgressSink, plainProgress, ttyProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
 
@@ -32,14 +29,13 @@ export interface RunOptions {
   readonly dryRun: boolean
   readonly json: boolean
   readonly verbose: boolean
+  /** `plan --detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked. */
+  readonly detailedExitcode?: boolean | undefined
 }
 
+/** What one run did, for the summary and the exit code. */
 export interface RunReport {
-  readonly plan: Plan
-  readonly result?: ApplyResult | undefined
-  /** Phase 3 (k3s membership), when homelab.yaml has a `k3s:` section. */
-  readonly k3s?: { readonly plan: K3sPlan; readonly outcomes: ReadonlyArray<ApplyOutcome> } | undefined
-  readonly skippedForConfirmation: number
+  readonly report: ReconcileReport
   readonly notices: ReadonlyArray<Notice>
 }
 
@@ -52,12 +48,40 @@ const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined
     : Effect.fail(
         new CommandFailed({
           userMessage: `--only ${unknown.join(",")}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
-          exitCode: ExitCode.Changes
+          exitCode: ExitCode.Usage
         })
       )
 }
 
-/** Plan (and unless `dryRun`, apply) one homelab.yaml. Prints as it goes; returns what happened. */
+/** Actions started and not finished: what an interruption leaves in flight. */
+const inFlight = () => {
+  const running = new Map<string, { node: string; description: string; step: string }>()
+  return {
+    track: (e: ApplyEvent) => {
+      switch (e._tag) {
+        case "ActionStarted":
+          running.set(e.id, { node: e.action.node, description: e.description, step: "" })
+          break
+        case "ActionProgress": {
+          const r = running.get(e.id)
+          if (r) r.step = e.step
+          break
+        }
+        case "ActionDone":
+        case "ActionFailed":
+        case "ActionSkipped":
+          running.delete(e.id)
+          break
+      }
+    },
+    lines: () => [...running.values()].map((r) => `  [${r.node}] ${r.description}${r.step ? ` (${r.step})` : ""}`)
+  }
+}
+
+/**
+ * Plan (and unless `dryRun`, apply) one homelab.yaml through reconcile-core's one call; this only renders, asks and
+ * keeps what the exit code needs. Prints as it goes.
+ */
 export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, options: RunOptions) {
   yield* checkOnly(loaded, options.only)
   const notices: Array<Notice> = []
@@ -73,134 +97,150 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   const layer = yield* proxmoxLayer(loaded, onNotice)
   const desired: Desired = desiredFromConfig(loaded.config, { sshKeys: loaded.sshKeys })
   const policy = healthPolicyFromConfig(loaded.config)
-  const planOptions = { policy, only: options.only, reprovision: options.reprovision }
+  const flight = inFlight()
 
-  const program = Effect.gen(function* () {
-    const observed = yield* observe(desired, planOptions)
-    const p = plan(desired, observed, planOptions)
-    if (!options.json) {
-      sink.line(renderPlan(p, { nodes: loaded.config.nodes.map((n) => n.name) }))
-    }
-    const nodeNames = loaded.config.nodes.map((n) => n.name)
-    const k3sPhase = (applyNow: boolean) =>
-      Effect.gen(function* () {
-        if (desired.k3s === undefined) return undefined
-        const k3sPlan = yield* planK3sPhase(desired, desired.k3s, { only: options.only })
-        sink.line(
-          renderPlan(k3sPlan, {
-            nodes: nodeNames,
-            title: "k3s membership:",
-            noChanges: "k3s: every VM is a Ready member with the right role."
-          })
-        )
-        if (!applyNow || k3sPlan.actions.length === 0) return { plan: k3sPlan, outcomes: [] }
-        const outcomes = yield* applyK3s(k3sPlan.actions, desired.k3s, {
-          onEvent: (e) => Effect.sync(() => sink.event(e)),
-          indexOffset: 1000
-        })
-        return { plan: k3sPlan, outcomes }
-      })
-
-    if (options.dryRun || p.actions.length === 0) {
-      const k3s = yield* k3sPhase(!options.dryRun)
-      return { plan: p, skippedForConfirmation: 0, notices, k3s } as RunReport
-    }
-
-    let actions = p.actions
-    const destructive = actions.filter(isDestructive)
-    let skipped = 0
-    if (destructive.length > 0 && !options.yes) {
+  const promptContext = yield* Effect.context<Prompt.Environment>()
+  const confirm = (destructive: ReadonlyArray<Action>) =>
+    Effect.gen(function* () {
+      if (options.yes) return true
+      const list = destructive.map((a) => (a._tag === "RecreateVm" ? `${a.vmid} ${a.spec.name}` : a.id)).join(", ")
       const confirmed = isTty()
         ? yield* Prompt.run(
-            Prompt.Confirm({
-              message: `Delete and recreate ${destructive.length} VM(s): ${destructive.map((a) => (a._tag === "RecreateVm" ? `${a.vmid} ${a.spec.name}` : "")).join(", ")}?`,
-              initial: false
-            })
+            Prompt.Confirm({ message: `Delete and recreate ${destructive.length} VM(s): ${list}?`, initial: false })
           ).pipe(Effect.orElseSucceed(() => false))
         : false
       if (!confirmed) {
-        skipped = destructive.length
-        actions = actions.filter((a) => !isDestructive(a))
         sink.line(
-          `Not recreating ${skipped} VM(s) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to allow it.`
+          `Not recreating ${destructive.length} VM(s) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to allow it.`
         )
       }
-    }
-    const result = yield* apply(actions, desired, { onEvent: (e) => Effect.sync(() => sink.event(e)) })
-    const k3s = yield* k3sPhase(true)
-    return { plan: p, result, skippedForConfirmation: skipped, notices, k3s } as RunReport
-  }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => sink.done())))
-  return yield* toCommandFailed(program as Effect.Effect<RunReport, ProxmoxError | SshError | CommandFailed>)
+      return confirmed
+    }).pipe(Effect.provideContext(promptContext))
+
+  const program = reconcile(desired, {
+    policy,
+    only: options.only,
+    reprovision: options.reprovision,
+    apply: !options.dryRun,
+    confirm,
+    onEvent: (event) =>
+      Effect.sync(() => {
+        if (event._tag === "Planned") {
+          if (!options.json) sink.line(renderPlan(event.plan, event.convergence))
+        } else if (event._tag !== "Finished") {
+          flight.track(event)
+          sink.event(event)
+        }
+      })
+  }).pipe(
+    Effect.map((report): RunReport => ({ report, notices })),
+    Effect.onInterrupt(() =>
+      Effect.sync(() => {
+        sink.done()
+        const lines = flight.lines()
+        process.stderr.write(
+          lines.length === 0
+            ? "\nInterrupted. Nothing was in flight; run the command again to go on.\n"
+            : `\nInterrupted while these were in flight:\n${lines.join("\n")}\nThe next \`homelab apply\` finds what each one left (its marks are on the VMs) and finishes it.\n`
+        )
+      })
+    ),
+    Effect.provide(layer),
+    Effect.ensuring(Effect.sync(() => sink.done()))
+  )
+  return yield* toCommandFailed(program as Effect.Effect<RunReport, ProxmoxError | SshError | CommandFailed>, desired)
 })
 
-/** Exit status of an apply: nodes blocked or failed → Partial; destructive actions refused → NeedsConfirmation. */
-export const finishApply = (report: RunReport, options: Pick<RunOptions, "json" | "dryRun">) =>
+/** `node (first reason)` per unconverged node. */
+const unconverged = (convergence: Convergence): Array<string> =>
+  convergence.nodes
+    .filter((n) => !n.converged)
+    .map(
+      (n) =>
+        `${n.node} (${n.reasons[0]?.message ?? "?"}${n.reasons.length > 1 ? `; +${n.reasons.length - 1} more` : ""})`
+    )
+
+const countNodes = (convergence: Convergence) => {
+  const bad = convergence.nodes.filter((n) => !n.converged).length
+  return { bad, total: convergence.nodes.length, good: convergence.nodes.length - bad }
+}
+
+/** The JSON document of a run (`plan --json`, `apply --json`): one line, also an NDJSON line. */
+const runJson = (run: RunReport) => ({
+  plan: planJson(run.report.plan),
+  outcomes: run.report.applied
+    ? run.report.outcomes.map((o) => ({
+        id: o.id,
+        action: o.action._tag,
+        node: o.action.node,
+        status: o.status,
+        detail: o.detail,
+        ...(o.hint !== undefined ? { hint: o.hint } : {}),
+        ip: o.ip
+      }))
+    : undefined,
+  convergence: convergenceJson(run.report.convergence),
+  notices: run.notices.map((n) => n.event)
+})
+
+/** `homelab plan`: prints the plan's JSON (the text went out as it was planned) and maps the verdict (Terraform). */
+export const finishPlan = (run: RunReport, options: Pick<RunOptions, "json" | "detailedExitcode">) =>
   Effect.gen(function* () {
-    const failed = report.result?.outcomes.filter((o) => o.status === "failed") ?? []
-    const joinsFailed = report.k3s?.outcomes.filter((o) => o.status === "failed") ?? []
-    const blocking = report.plan.findings.filter((f) => f.severity === "error")
+    if (options.json) yield* Console.log(JSON.stringify(runJson(run)))
+    const verdict = planVerdict(run.report.planned)
+    const text = summary(run.report.plan, run.report.planned)
+    if (verdict === "blocked") {
+      const { bad } = countNodes(run.report.planned)
+      return yield* new CommandFailed({
+        userMessage: `${text} ${bad} node(s) cannot converge without you: ${unconverged(run.report.planned).join(", ")}`,
+        exitCode: ExitCode.Error,
+        code: "blocked"
+      })
+    }
+    if (verdict === "changes" && options.detailedExitcode === true) {
+      return yield* new CommandFailed({ userMessage: text, exitCode: ExitCode.Changes, code: "changes" })
+    }
+  })
+
+/**
+ * `homelab apply`: the summary and the exit code, from the one convergence verdict: 0 only when every selected node
+ * is converged at the end; 6 when only unconfirmed destructive work is left; 7 when only k3s membership is left;
+ * otherwise 5, naming every node that did not converge and why.
+ */
+export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "dryRun" | "detailedExitcode">) =>
+  Effect.gen(function* () {
+    if (options.dryRun) return yield* finishPlan(run, options)
+    const { report } = run
     if (options.json) {
-      yield* Console.log(
-        JSON.stringify(
-          {
-            plan: planJson(report.plan),
-            k3s:
-              report.k3s === undefined
-                ? undefined
-                : {
-                    plan: planJson(report.k3s.plan),
-                    outcomes: report.k3s.outcomes.map((o) => ({
-                      action: o.action._tag,
-                      node: o.action.node,
-                      status: o.status,
-                      detail: o.detail
-                    }))
-                  },
-            outcomes: report.result?.outcomes.map((o) => ({
-              action: o.action._tag,
-              node: o.action.node,
-              status: o.status,
-              detail: o.detail,
-              ip: o.ip
-            })),
-            skippedForConfirmation: report.skippedForConfirmation,
-            notices: report.notices.map((n) => n.event)
-          }
-          // one line: a JSON document that is also an NDJSON line (homelab demo --json prints several)
-        )
-      )
-    } else if (report.result !== undefined || (report.k3s?.outcomes.length ?? 0) > 0) {
-      const outcomes = [...(report.result?.outcomes ?? []), ...(report.k3s?.outcomes ?? [])]
-      const done = outcomes.filter((o) => o.status === "done").length
-      const planned = report.plan.actions.length + (report.k3s?.plan.actions.length ?? 0)
-      yield* Console.log(`\nApplied ${done} of ${planned} change(s).`)
+      yield* Console.log(JSON.stringify(runJson(run)))
+    } else {
+      if (report.outcomes.length > 0) {
+        const done = report.outcomes.filter((o) => o.status === "done").length
+        yield* Console.log(`\nApplied ${done} of ${report.plan.actions.length} change(s).`)
+      }
+      if (!report.convergence.converged) {
+        yield* Console.log(["", "Not converged:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
+      } else if (report.outcomes.length > 0) {
+        yield* Console.log(`Converged: ${report.convergence.nodes.map((n) => n.node).join(", ")}.`)
+      }
     }
-    if (options.dryRun) {
-      if (blocking.length > 0)
-        return yield* new CommandFailed({ userMessage: summary(report.plan), exitCode: ExitCode.Error })
-      if (report.plan.actions.length > 0)
-        return yield* new CommandFailed({ userMessage: summary(report.plan), exitCode: ExitCode.Changes })
-      return
-    }
-    // Under --json the details are in the JSON report on stdout, not "above" on stderr.
-    const seeAbove = options.json ? "" : " (see above)"
-    if (failed.length > 0 || blocking.length > 0) {
-      const nodes = [...new Set([...failed.map((o) => o.action.node), ...blocking.map((f) => f.node)])]
-      return yield* new CommandFailed({
-        userMessage: `${nodes.length} node(s) did not converge: ${nodes.join(", ")}${seeAbove}; the others did.`,
-        exitCode: ExitCode.Partial
-      })
-    }
-    if (joinsFailed.length > 0) {
-      return yield* new CommandFailed({
-        userMessage: `${joinsFailed.length} k3s join(s) failed: ${joinsFailed.map((o) => (o.action._tag === "JoinK3s" ? o.action.vm : o.action.node)).join(", ")}${seeAbove}; the other VMs are members.`,
-        exitCode: ExitCode.Join
-      })
-    }
-    if (report.skippedForConfirmation > 0) {
-      return yield* new CommandFailed({
-        userMessage: `${report.skippedForConfirmation} destructive action(s) need confirmation: re-run with --yes.`,
-        exitCode: ExitCode.NeedsConfirmation
-      })
+    const verdict = applyVerdict(report.convergence)
+    if (verdict === "converged") return
+    const { bad, good, total } = countNodes(report.convergence)
+    const others = good === 0 ? "" : `; the other ${good} converged.`
+    const nodes = `${bad} of ${total} node(s) did not converge: ${unconverged(report.convergence).join(", ")}${others}`
+    switch (verdict) {
+      case "unconfirmed":
+        return yield* new CommandFailed({
+          userMessage: `${nodes}\nDestructive action(s) need confirmation: re-run with --yes.`,
+          exitCode: ExitCode.NeedsConfirmation
+        })
+      case "k3s":
+        return yield* new CommandFailed({
+          userMessage: `${nodes}\nEvery VM is in place; only k3s membership is missing.`,
+          exitCode: ExitCode.Join
+        })
+      case "not-converged":
+        return yield* new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
     }
   })

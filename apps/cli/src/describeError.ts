@@ -1,30 +1,28 @@
 import type { ProxmoxError } from "@homelab/proxmox-client"
+import { type Desired, describeFailure } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
 import { Effect } from "effect"
 import { CommandFailed } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
 
-const hintFor = (error: ProxmoxError): string | undefined => {
-  switch (error.reason._tag) {
-    case "AuthRejected":
-      return "check proxmox.auth.tokenId and the secret (Datacenter → Permissions → API Tokens)"
-    case "PermissionDenied":
-      return "grant the token the privilege on that path, or create it without privilege separation"
-    case "TlsUntrusted":
-      return "set proxmox.tls.ca to the cluster CA (/etc/pve/pve-root-ca.pem) or proxmox.tls.fingerprint to the node's SHA-256 fingerprint; or allow the SSH fallback (proxmox.fallback: ssh)"
-    case "Unreachable":
-      return "check proxmox.endpoint / nodes[].api and that the node is up; with proxmox.fallback: ssh the node is driven over SSH instead"
-    default:
-      return undefined
-  }
-}
-
-/** The one mapping from library errors to what a person reads and the exit code a script sees. */
-export const describeProxmoxError = (error: ProxmoxError): CommandFailed => {
-  const hint = hintFor(error)
+/**
+ * The one mapping from library errors to what a person reads and the exit code a script sees. A Proxmox error names
+ * the node, where each transport went (API URL, SSH host:port) and what each said, with a hint about the thing that
+ * failed (the endpoint, the SSH key, the token); `desired` supplies the endpoints.
+ */
+export const describeProxmoxError = (error: ProxmoxError, desired?: Desired): CommandFailed => {
+  const node = error.node ?? desired?.nodes[0]?.name ?? "?"
+  const endpoints = desired?.nodes.find((n) => n.name === node)?.endpoints
+  const what = error.operation === "clusterResources" ? "read the cluster's state" : error.operation
+  const described = describeFailure(node, what, error, endpoints)
+  const whole =
+    error.operation === "clusterResources" && desired !== undefined && desired.nodes.length > 1
+      ? " (every configured node was tried)"
+      : ""
   return new CommandFailed({
-    userMessage: `Proxmox: ${error.message}${hint ? `\nhint: ${hint}` : ""}`,
+    userMessage: `Proxmox: ${described.message}${whole}`,
     exitCode: ExitCode.Proxmox,
+    hint: described.hint,
     ...(error.node !== undefined ? { node: error.node } : {})
   })
 }
@@ -34,11 +32,12 @@ export const describeSshError = (error: SshError): CommandFailed =>
 
 /** Ends every command: library errors become `CommandFailed`; anything else is a bug (exit 1 with its report). */
 export const toCommandFailed = <A, R>(
-  effect: Effect.Effect<A, ProxmoxError | SshError | CommandFailed, R>
+  effect: Effect.Effect<A, ProxmoxError | SshError | CommandFailed, R>,
+  desired?: Desired
 ): Effect.Effect<A, CommandFailed, R> =>
   effect.pipe(
     Effect.catchTags({
-      ProxmoxError: (e: ProxmoxError) => Effect.fail(describeProxmoxError(e)),
+      ProxmoxError: (e: ProxmoxError) => Effect.fail(describeProxmoxError(e, desired)),
       SshError: (e: SshError) => Effect.fail(describeSshError(e))
     })
   )

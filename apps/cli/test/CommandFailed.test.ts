@@ -79,7 +79,7 @@ describe("CommandFailed", () => {
     assert.strictEqual(result.code, ExitCode.Partial, result.stderr)
     const report = JSON.parse(result.stdout)
     assert.property(report, "plan")
-    assert.include(result.stderr, "1 node(s) did not converge: still-fawn")
+    assert.include(result.stderr, "1 of 2 node(s) did not converge: still-fawn")
     assert.notInclude(result.stdout + result.stderr, "see above")
   }, 90_000)
 

@@ -33,9 +33,11 @@ const lab = async (over: Partial<Scenario> = {}) => {
 }
 
 describe("homelab plan / apply / status against the simulator", () => {
-  it("plan exits 2 with changes pending, apply converges, then plan exits 0", async () => {
+  it("plan exits 0 (planned) and, with --detailed-exitcode, 2 with changes pending; apply converges; then both exit 0", async () => {
     const { homelab, sim } = await lab()
-    const plan = await homelab("plan")
+    const plain = await homelab("plan")
+    assert.strictEqual(plain.code, ExitCode.Ok, plain.stderr)
+    const plan = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(plan.code, ExitCode.Changes, plan.stderr)
     assert.include(plan.stdout, "create VM k3s-vm-pve")
     assert.include(plan.stdout, "no VM named k3s-vm-pve exists")
@@ -45,7 +47,7 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.include(apply.stdout, "Applied 4 of 4 change(s)")
     assert.strictEqual(sim.state().vms.length, 2)
 
-    const again = await homelab("plan")
+    const again = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(again.code, ExitCode.Ok, again.stderr)
     assert.include(again.stdout, "No changes")
   }, 90_000)
@@ -114,7 +116,7 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.strictEqual(status.code, ExitCode.Ok, status.stderr)
     const rows = status.stdout.split("\n").filter((l) => l.includes("k3s-vm-"))
     assert.match(rows.find((r) => r.startsWith("still-fawn")) ?? "", /ssh \(fallback\)/)
-    assert.match(rows.find((r) => r.startsWith("pve")) ?? "", /\bapi\b/)
+    assert.match(rows.find((r) => r.startsWith("pve")) ?? "", /\brest\b/)
   }, 90_000)
 
   it("--only with an unknown node is a usage error naming the known nodes", async () => {

@@ -19,7 +19,7 @@ describe("homelab demo", () => {
     assert.notMatch(everything, /PVEAPIToken=/)
     assert.notMatch(everything, /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)
     assert.include(result.stdout, "Applied 12 of 12 change(s)")
-    assert.include(result.stdout, "k3s: every VM is a Ready member with the right role.")
+    assert.include(result.stdout, "No changes: every node is converged")
     assert.match(result.stdout, /second run: 0 change\(s\), \d+ request\(s\) \(0 mutating\)/)
     const rows = result.stdout.split("\n").filter((l) => /^[a-z-]+ +k3s-vm-[a-z-]+ +\d+ +/.test(l))
     assert.strictEqual(rows.length, 4)
@@ -47,7 +47,7 @@ describe("homelab demo", () => {
       ["demo.lab", "demo.step", "apply", "demo.step", "apply", "demo.second-run", "demo.step", "demo.status"]
     )
     const [, , first, , second, secondRun, , status] = objects
-    assert.strictEqual(first?.plan?.changes, 8)
+    assert.strictEqual(first?.plan?.changes, 12)
     assert.strictEqual(second?.plan?.changes, 0)
     assert.deepStrictEqual([secondRun?.changes, secondRun?.mutating], [0, 0])
     assert.strictEqual(status?.vms?.length, 4)

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { ProxmoxClientConfigShape, ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
-import { isFallbackReason, type ProxmoxError } from "./ProxmoxError.js"
+import { isFallbackReason, ProxmoxError, type ProxmoxErrorReason } from "./ProxmoxError.js"
 import { nodeOfPath, type PveRequest, type PveTransportShape } from "./PveTransport.js"
 import { sshTargetFor } from "./SshTransport.js"
 
@@ -27,11 +27,23 @@ export interface FallbackTransport extends PveTransportShape {
 
 const describe = (error: ProxmoxError): string => error.reason.message
 
+/** The node itself is out of reach (not a refusal of our request): cluster-wide requests may try another node. */
+const nodeDown = (error: ProxmoxError): boolean =>
+  isFallbackReason(error.reason) ||
+  (error.reason._tag === "ProxyError" && error.reason.status === 596) ||
+  (error.reason._tag === "AuthRejected" && error.reason.transport === "ssh") ||
+  (error.fallbackFrom !== undefined && error.reason._tag === "UnexpectedResponse")
+
 /**
  * Combines a REST and an SSH transport. REST first; on a client-side TLS failure, an unreachable node (refused,
  * reset, timeout, DNS) or a 596 from the inter-node proxy, the node switches to SSH for the rest of the run (when
  * it has an SSH target and `fallback` is not `false`) and one `FallbackToSsh` event is emitted. 400/401/403 and
- * semantic 500s are never retried over SSH.
+ * semantic 500s are never retried over SSH. An error that came over SSH after such a switch carries the REST failure
+ * in `fallbackFrom`.
+ *
+ * Cluster-wide requests (`/cluster/…`, `/version`, `/access/…`) go to the default node; when that node is out of
+ * reach on both transports they go to the next configured node (and stay there: `ClusterEndpointChanged`), so one
+ * dead node does not hide the whole cluster.
  *
  * @since 0.1.0
  * @category constructors
@@ -41,11 +53,11 @@ export const makeFallbackTransport = (
   rest: PveTransportShape,
   ssh: PveTransportShape
 ): FallbackTransport => {
-  const switched = new Set<string>()
+  const switched = new Map<string, ProxmoxErrorReason>()
   const events: Array<ProxmoxClientEvent> = []
   const enabled = config.fallback !== false
   const defaultNode = config.defaultNode ?? config.nodes[0]?.name ?? ""
-  const nodeFor = (request: PveRequest) => nodeOfPath(request.path) ?? defaultNode
+  let clusterVia = defaultNode
 
   const emit = (event: ProxmoxClientEvent) =>
     Effect.suspend(() => {
@@ -57,21 +69,41 @@ export const makeFallbackTransport = (
       }
       return event._tag === "FallbackToSsh"
         ? Effect.logWarning(`proxmox: node ${event.node} switched to SSH (${event.reason}: ${event.detail})`)
-        : Effect.void
+        : event._tag === "ClusterEndpointChanged"
+          ? Effect.logWarning(`proxmox: cluster-wide requests now go to ${event.to} (${event.from}: ${event.detail})`)
+          : Effect.void
     })
 
   const shouldFallBack = (error: ProxmoxError): boolean =>
     isFallbackReason(error.reason) || (error.reason._tag === "ProxyError" && error.reason.status === 596)
 
-  const call = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
-    const node = nodeFor(request)
-    if (config.sshOnly === true || switched.has(node)) return ssh.call(request)
+  /** Over SSH for a node that switched: failures say what REST did first. */
+  const viaSsh = (request: PveRequest, restReason: ProxmoxErrorReason) =>
+    ssh.call(request).pipe(
+      Effect.mapError((e) =>
+        e.fallbackFrom !== undefined
+          ? e
+          : new ProxmoxError({
+              operation: e.operation,
+              ...(e.node ? { node: e.node } : {}),
+              reason: e.reason,
+              fallbackFrom: restReason
+            })
+      )
+    )
+
+  /** One node's endpoint: REST first, SSH after a fallback-worthy REST failure. */
+  const callOn = (node: string, request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
+    if (config.sshOnly === true) return ssh.call(request)
+    const before = switched.get(node)
+    if (before !== undefined) return viaSsh(request, before)
     return rest.call(request).pipe(
       Effect.catch((error) => {
         if (!enabled || !shouldFallBack(error) || sshTargetFor(config, node) === undefined) return Effect.fail(error)
         return Effect.suspend(() => {
-          if (switched.has(node)) return ssh.call(request)
-          switched.add(node)
+          const already = switched.get(node)
+          if (already !== undefined) return viaSsh(request, already)
+          switched.set(node, error.reason)
           const reason = error.reason
           return emit({
             _tag: "FallbackToSsh",
@@ -81,10 +113,44 @@ export const makeFallbackTransport = (
             ...(reason._tag === "TlsUntrusted" && reason.fingerprint !== undefined
               ? { fingerprint: reason.fingerprint }
               : {})
-          }).pipe(Effect.andThen(ssh.call(request)))
+          }).pipe(Effect.andThen(viaSsh(request, reason)))
         })
       })
     )
+  }
+
+  const clusterWide = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
+    if (request.via !== undefined) return callOn(request.via, request)
+    const first = clusterVia
+    const order = [first, ...config.nodes.map((n) => n.name).filter((n) => n !== first)]
+    const attempt = (i: number, firstError: ProxmoxError | undefined): Effect.Effect<unknown, ProxmoxError> => {
+      const node = order[i]
+      if (node === undefined) return Effect.fail(firstError as ProxmoxError)
+      return callOn(node, { ...request, via: node }).pipe(
+        Effect.tap(() =>
+          i === 0 || clusterVia !== first
+            ? Effect.void
+            : Effect.suspend(() => {
+                clusterVia = node
+                return emit({
+                  _tag: "ClusterEndpointChanged",
+                  from: first,
+                  to: node,
+                  detail: firstError === undefined ? "unreachable" : describe(firstError)
+                })
+              })
+        ),
+        Effect.catch((error) =>
+          nodeDown(error) && order.length > 1 ? attempt(i + 1, firstError ?? error) : Effect.fail(error)
+        )
+      )
+    }
+    return attempt(0, undefined)
+  }
+
+  const call = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
+    const node = nodeOfPath(request.path)
+    return node === undefined ? clusterWide(request) : callOn(node, request)
   }
 
   return {

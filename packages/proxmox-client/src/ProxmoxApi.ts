@@ -19,6 +19,7 @@ import {
   parseUpid,
   type TaskResult,
   TaskStatus,
+  TaskSummary,
   taskPath,
   type WaitOptions
 } from "./Task.js"
@@ -96,6 +97,27 @@ export interface ProxmoxApiShape {
   ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
   readonly downloadUrl: (options: DownloadUrlOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly taskStatus: (upid: string) => Effect.Effect<TaskStatus, ProxmoxError>
+  /**
+   * `GET /nodes/{node}/tasks`: the node's recent tasks, newest first (filter by VMID and type; `source: "active"` for
+   * running ones only).
+   *
+   * @since 0.2.0
+   */
+  readonly nodeTasks: (
+    node: string,
+    filter?: {
+      readonly vmid?: number | undefined
+      readonly type?: string | undefined
+      readonly source?: "active" | "archive" | "all" | undefined
+    }
+  ) => Effect.Effect<ReadonlyArray<TaskSummary>, ProxmoxError>
+  /**
+   * `DELETE /nodes/{node}/tasks/{upid}`: stops a running task (PVE signals the worker, which cleans up after itself:
+   * a stopped `qmcreate` removes the half-made VM).
+   *
+   * @since 0.2.0
+   */
+  readonly stopTask: (upid: string) => Effect.Effect<void, ProxmoxError>
   readonly taskLogTail: (upid: string, lines?: number) => Effect.Effect<ReadonlyArray<string>, ProxmoxError>
   readonly waitForTask: (upid: string, options?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   /** Succeeds when the guest agent answers. */
@@ -131,7 +153,8 @@ const named =
           new ProxmoxError({
             operation,
             ...((e.node ?? node) !== undefined ? { node: (e.node ?? node) as string } : {}),
-            reason: e.reason
+            reason: e.reason,
+            ...(e.fallbackFrom !== undefined ? { fallbackFrom: e.fallbackFrom } : {})
           })
       ),
       Effect.withSpan(`ProxmoxApi.${operation}`, { attributes: node === undefined ? {} : { node } })
@@ -390,6 +413,22 @@ export const makeProxmoxApi = (
     taskStatus: (upid) => {
       const node = parseUpid(upid)?.node
       return get("taskStatus", node, { method: "GET", path: `${taskPath(upid)}/status` }, TaskStatus, "a task status")
+    },
+    nodeTasks: (node, filter) =>
+      get(
+        "nodeTasks",
+        node,
+        {
+          method: "GET",
+          path: `/nodes/${node}/tasks`,
+          params: { vmid: filter?.vmid, typefilter: filter?.type, source: filter?.source }
+        },
+        Schema.Array(TaskSummary),
+        "a task list"
+      ),
+    stopTask: (upid) => {
+      const node = parseUpid(upid)?.node
+      return call({ method: "DELETE", path: taskPath(upid) }).pipe(Effect.asVoid, named("stopTask", node))
     },
     taskLogTail: (upid, lines) => logTail(upid, lines).pipe(named("taskLogTail", parseUpid(upid)?.node)),
     waitForTask: (upid, options) => waitForTask(upid, options).pipe(named("waitForTask", parseUpid(upid)?.node)),

@@ -64,6 +64,18 @@ export type ProxmoxClientEvent =
       readonly fingerprint?: string | undefined
     }
   | { readonly _tag: "TlsInsecure"; readonly node: string }
+  | {
+      /**
+       * Cluster-wide requests (`/cluster/resources`, `/version`, …) go to another node from now on, because `from`
+       * could be reached over neither transport (`detail` says why).
+       *
+       * @since 0.2.0
+       */
+      readonly _tag: "ClusterEndpointChanged"
+      readonly from: string
+      readonly to: string
+      readonly detail: string
+    }
 
 /**
  * Timeouts (all optional).

@@ -44,7 +44,13 @@ export class TlsUntrusted extends Schema.TaggedError<TlsUntrusted>()("TlsUntrust
  * @category errors
  */
 export class AuthRejected extends Schema.TaggedError<AuthRejected>()("AuthRejected", {
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * Which credentials were refused: the API token (`rest`, the default) or the SSH key of the node fallback (`ssh`).
+   *
+   * @since 0.2.0
+   */
+  transport: Schema.optional(Schema.Literals(["rest", "ssh"]))
 }) {
   override get message(): string {
     return `authentication rejected: ${this.detail}`
@@ -140,7 +146,13 @@ export class InvalidParameter extends Schema.TaggedError<InvalidParameter>()("In
 export class TaskFailed extends Schema.TaggedError<TaskFailed>()("TaskFailed", {
   upid: Schema.String,
   exitstatus: Schema.String,
-  log: Schema.Array(Schema.String)
+  log: Schema.Array(Schema.String),
+  /**
+   * The task had not ended when the wait gave up (it still runs in PVE; stop it with `stopTask`).
+   *
+   * @since 0.2.0
+   */
+  stillRunning: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     return `task ${this.upid} failed: ${this.exitstatus}`
@@ -232,7 +244,14 @@ export type ProxmoxErrorReason = typeof ProxmoxErrorReason.Type
 export class ProxmoxError extends Schema.TaggedError<ProxmoxError>()("ProxmoxError", {
   operation: Schema.String,
   node: Schema.optional(Schema.String),
-  reason: ProxmoxErrorReason
+  reason: ProxmoxErrorReason,
+  /**
+   * When the error came over SSH after the node's REST API failed: that REST failure (the reason the node switched
+   * to SSH). With it, a caller can say what went wrong on each transport.
+   *
+   * @since 0.2.0
+   */
+  fallbackFrom: Schema.optional(ProxmoxErrorReason)
 }) {
   override get message(): string {
     return `${this.operation}${this.node === undefined ? "" : ` on ${this.node}`}: ${this.reason.message}`

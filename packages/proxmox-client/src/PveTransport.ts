@@ -20,6 +20,13 @@ export interface PveRequest {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly path: string
   readonly params?: Readonly<Record<string, PveParam>> | undefined
+  /**
+   * For a cluster-wide request (`/cluster/…`, `/version`, `/access/…`): the node whose endpoint answers it. Default:
+   * the client's default node. Ignored for `/nodes/{node}/…` paths.
+   *
+   * @since 0.2.0
+   */
+  readonly via?: string | undefined
 }
 
 /**

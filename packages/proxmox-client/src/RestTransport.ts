@@ -119,7 +119,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       const operation = `${request.method} ${request.path}`
       const fail = (reason: ProxmoxError["reason"], at: string | undefined) =>
         Effect.fail(new ProxmoxError({ operation, ...(at !== undefined ? { node: at } : {}), reason }))
-      const ep = endpointFor(config, node)
+      const ep = endpointFor(config, node ?? request.via)
       if (ep === undefined) {
         return fail(new UnexpectedResponse({ expected: "a node with an apiUrl", detail: "no REST endpoint" }), node)
       }

@@ -76,7 +76,7 @@ export const reasonOfSshError = (error: SshError): ProxmoxErrorReason => {
     case "HostKeyMismatch":
     case "HostKeyRevoked":
     case "HostKeyUnknown":
-      return new AuthRejected({ detail: `ssh: ${r.message}` })
+      return new AuthRejected({ detail: `ssh: ${r.message}`, transport: "ssh" })
     default:
       return new UnexpectedResponse({ expected: "a pvesh result", detail: `ssh: ${r.message}` })
   }
@@ -108,7 +108,7 @@ export const makeSshTransport: Effect.Effect<PveTransport["Service"], never, Pro
     const ssh = yield* SshClient
     const timeout = millis(config.timeouts?.ssh, 600_000)
     const call = (request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
-      const node = nodeOfPath(request.path) ?? config.defaultNode ?? config.nodes[0]?.name
+      const node = nodeOfPath(request.path) ?? request.via ?? config.defaultNode ?? config.nodes[0]?.name
       const operation = `${request.method} ${request.path}`
       const fail = (reason: ProxmoxErrorReason) =>
         Effect.fail(new ProxmoxError({ operation, ...(node !== undefined ? { node } : {}), reason }))

@@ -1,4 +1,4 @@
-import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Schedule, Schema } from "effect"
 import { PveInt } from "./internal/decode.js"
 import { ProxmoxError, TaskFailed, UnexpectedResponse } from "./ProxmoxError.js"
 import type { PveRequest } from "./PveTransport.js"
@@ -82,6 +82,30 @@ export const TaskStatus = Schema.Struct({
 export type TaskStatus = typeof TaskStatus.Type
 
 /**
+ * One entry of `GET /nodes/{node}/tasks`: `status` is `RUNNING` while the task runs, else its exit status.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const TaskSummary = Schema.Struct({
+  upid: Schema.String,
+  node: Schema.String,
+  type: Schema.String,
+  id: Schema.optional(Schema.String),
+  user: Schema.String,
+  tokenid: Schema.optional(Schema.String),
+  starttime: PveInt,
+  endtime: Schema.optional(PveInt),
+  status: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type TaskSummary = typeof TaskSummary.Type
+
+/**
  * A task that finished successfully: `warnings` is N for `WARNINGS: N` (which PVE counts as success), else 0.
  *
  * @since 0.1.0
@@ -117,6 +141,31 @@ export interface WaitOptions {
   readonly timeout?: Duration.Input | undefined
   /** Number of log lines kept in `TaskFailed.log`. Default 20. */
   readonly logTail?: number | undefined
+  /**
+   * Called while the task runs, every `progressInterval` (first after one interval): what runs, for how long, and
+   * the limit. For progress displays; a wait that ends sooner reports nothing.
+   *
+   * @since 0.2.0
+   */
+  readonly onProgress?: ((progress: TaskProgress) => Effect.Effect<void>) | undefined
+  /** How often `onProgress` is called. Default 5 seconds. @since 0.2.0 */
+  readonly progressInterval?: Duration.Input | undefined
+}
+
+/**
+ * Progress of a task wait (see `WaitOptions.onProgress`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TaskProgress {
+  readonly upid: string
+  readonly node: string
+  /** The task type (`qmcreate`, `download`, `qmstart`, …) and its id (usually the VMID). */
+  readonly type: string
+  readonly id: string
+  readonly elapsedMs: number
+  readonly limitMs: number
 }
 
 /**
@@ -195,11 +244,35 @@ export const makeWaitForTask = (call: (r: PveRequest) => Effect.Effect<unknown, 
       )
     )
     const timeout = options?.timeout ?? Duration.minutes(10)
+    const limitMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
+    const onProgress = options?.onProgress
+    const interval = Duration.fromInputUnsafe(options?.progressInterval ?? "5 seconds")
+    const started = yield* Clock.currentTimeMillis
+    const ticker =
+      onProgress === undefined
+        ? undefined
+        : yield* Effect.forkChild(
+            Effect.sleep(interval).pipe(
+              Effect.andThen(Clock.currentTimeMillis),
+              Effect.flatMap((now) =>
+                onProgress({
+                  upid,
+                  node: parts.node,
+                  type: parts.type,
+                  id: parts.id,
+                  elapsedMs: now - started,
+                  limitMs
+                })
+              ),
+              Effect.forever
+            )
+          )
     const final = yield* Effect.sleep("200 millis").pipe(
       Effect.andThen(
         getStatus.pipe(Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }))
       ),
-      Effect.timeoutOption(timeout)
+      Effect.timeoutOption(timeout),
+      Effect.ensuring(ticker === undefined ? Effect.void : Fiber.interrupt(ticker))
     )
     if (Option.isNone(final)) {
       const log = yield* logTail(upid, options?.logTail ?? 20).pipe(Effect.orElseSucceed(() => []))
@@ -209,7 +282,8 @@ export const makeWaitForTask = (call: (r: PveRequest) => Effect.Effect<unknown, 
         reason: new TaskFailed({
           upid,
           exitstatus: `still running after ${Duration.format(Duration.fromInputUnsafe(timeout))} (gave up waiting)`,
-          log
+          log,
+          stillRunning: true
         })
       })
     }

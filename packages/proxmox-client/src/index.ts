@@ -54,8 +54,10 @@ export {
 export {
   makeWaitForTask,
   parseUpid,
+  type TaskProgress,
   type TaskResult,
   TaskStatus,
+  TaskSummary,
   taskPollSchedule,
   taskWarnings,
   Upid,

@@ -135,6 +135,39 @@ describe("fallback to SSH against the simulator", () => {
     })
   )
 
+  it.live(
+    "the default node dead on both transports: cluster-wide requests move to the next node (once), and that node's errors name both transports",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* withSim({
+          faults: [
+            { kind: "apiDown", node: "pve" },
+            { kind: "sshAuthRefused", node: "pve" }
+          ]
+        })
+        const events: Array<ProxmoxClientEvent> = []
+        const layer = yield* apiLayer(sim, "fallback", { onEvent: (e) => events.push(e) })
+        const out = yield* run(layer, (pve) =>
+          Effect.all([pve.clusterResources, pve.version, pve.nodeStatus("pve").pipe(Effect.exit)])
+        )
+        assert.isTrue(Exit.isSuccess(out.value))
+        assert.deepStrictEqual(
+          events.map((e) => e._tag),
+          ["FallbackToSsh", "ClusterEndpointChanged"]
+        )
+        assert.deepInclude(events[1] as object, { from: "pve", to: "pve2" })
+        if (Exit.isSuccess(out.value)) {
+          const failure = errorOf(out.value.value[2])
+          assert.deepInclude(failure.reason, { _tag: "AuthRejected", transport: "ssh" })
+          assert.deepInclude(failure.fallbackFrom ?? {}, { _tag: "Unreachable", kind: "refused", transport: "rest" })
+        }
+        // /cluster/resources and /version went to pve2's API after the one failed attempt on pve
+        const log = sim.requests()
+        assert.strictEqual(log.filter((q) => q.node === "pve2" && q.path === "/cluster/resources").length, 1)
+        assert.strictEqual(log.filter((q) => q.node === "pve2" && q.path === "/version").length, 1)
+      })
+  )
+
   it.live("596 from the inter-node proxy: explained, and answered over SSH to that node when configured", () =>
     Effect.gen(function* () {
       const sim = yield* withSim({ faults: [{ kind: "proxy596", node: "pve2" }] })

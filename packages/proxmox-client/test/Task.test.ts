@@ -1,7 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { makeProxmoxApi, makeWaitForTask, type PveRequest, parseUpid, taskWarnings } from "../src/index.js"
+import {
+  makeProxmoxApi,
+  makeWaitForTask,
+  type PveRequest,
+  parseUpid,
+  type TaskProgress,
+  taskWarnings
+} from "../src/index.js"
 
 const UPID = "UPID:pve:0012A3F4:04B1C2D3:66F1A2B3:qmstart:100:root@pam!reconciler:"
 
@@ -109,6 +116,42 @@ describe("waitForTask", () => {
       const reason = (error as unknown as { error: { reason: { _tag: string; exitstatus: string } } }).error.reason
       assert.strictEqual(reason._tag, "TaskFailed")
       assert.match(reason.exitstatus, /still running after 5s/)
+    })
+  )
+})
+
+describe("progress of a long task wait", () => {
+  it.effect("reports what runs, the elapsed time and the limit every interval; nothing after the task ended", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(12_000, "OK")
+      const seen: Array<TaskProgress> = []
+      const fiber = yield* Effect.forkChild(
+        makeWaitForTask(fake.call)(UPID, {
+          timeout: "1 minute",
+          onProgress: (p) => Effect.sync(() => seen.push(p))
+        })
+      )
+      yield* TestClock.adjust("30 seconds")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(
+        seen.map((p) => [p.type, p.id, p.elapsedMs, p.limitMs]),
+        [
+          ["qmstart", "100", 5_000, 60_000],
+          ["qmstart", "100", 10_000, 60_000]
+        ]
+      )
+    })
+  )
+
+  it.effect("a wait that gives up marks the task as still running", () =>
+    Effect.gen(function* () {
+      const fake = fakeTasks(Number.POSITIVE_INFINITY, "OK")
+      const fiber = yield* Effect.forkChild(Effect.exit(makeWaitForTask(fake.call)(UPID, { timeout: "5 seconds" })))
+      yield* TestClock.adjust("6 seconds")
+      const exit = yield* Fiber.join(fiber)
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const reason = (error as unknown as { error: { reason: { stillRunning?: boolean } } }).error.reason
+      assert.isTrue(reason.stillRunning)
     })
   )
 })

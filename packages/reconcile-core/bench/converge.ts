@@ -67,8 +67,8 @@ const run = async (count: number) => {
       const chains = new Map<string, number>()
       for (const e of events) if (e._tag === "ActionDone") chains.set(e.node, (chains.get(e.node) ?? 0) + e.ms)
       const longest = Math.max(...chains.values())
-      const failed = result.outcomes.filter((o) => o.status !== "done").length
-      return { wall, longest, actions: result.outcomes.length, failed, vms: sim.state().vms.length }
+      const failed = result.filter((o) => o.status !== "done").length
+      return { wall, longest, actions: result.length, failed, vms: sim.state().vms.length }
     })
     return await Effect.runPromise(program)
   } finally {

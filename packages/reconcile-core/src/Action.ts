@@ -18,70 +18,150 @@ export interface VmSpec {
   readonly vmidCandidates: ReadonlyArray<number>
 }
 
+/** The layer of the lab an action or a reason is about. */
+export type Layer = "node" | "image" | "vm" | "k3s"
+
 /**
- * One step of a plan. Every action says why (`reason`); the apply step executes them per node, in order.
- * `RecreateVm` is the only destructive action: the CLI asks before running it.
+ * What every action has: a stable `id` (`<node>:image`, `<node>:vm:<name>`, `<node>:k3s:<name>`), the node it runs
+ * for, why it is planned, and the actions it waits for (`after`, by id). The executor runs an action as soon as every
+ * action in `after` is done; when one of them failed or was skipped, it is skipped. An action with `exclusive` runs
+ * alone among the actions that name the same key (k3s servers join one at a time cluster-wide).
  */
-export type Action =
-  | {
-      readonly _tag: "DownloadImage"
-      readonly node: string
-      readonly image: DesiredImage
-      readonly volid: string
-      readonly reason: string
-    }
-  | { readonly _tag: "CreateVm"; readonly node: string; readonly spec: VmSpec; readonly reason: string }
-  | {
-      readonly _tag: "RecreateVm"
-      readonly node: string
-      readonly vmid: number
-      readonly spec: VmSpec
-      readonly reason: string
-      readonly evidence: ReadonlyArray<string>
-    }
-  | {
-      readonly _tag: "FinishVm"
-      readonly node: string
-      readonly vmid: number
-      readonly spec: VmSpec
-      readonly reason: string
-    }
-  | {
-      readonly _tag: "StartVm"
-      readonly node: string
-      readonly vmid: number
-      readonly name: string
-      readonly reason: string
-    }
-  | {
-      readonly _tag: "ResumeVm"
-      readonly node: string
-      readonly vmid: number
-      readonly name: string
-      readonly reason: string
-    }
-  | JoinAction
-
-/** The actions of phases 1–2 (image and VMs), executed by `apply`. */
-export type VmAction = Exclude<Action, JoinAction>
-
-/** Phase 3: make one VM a Ready member of k3s. */
-export interface JoinAction {
-  readonly _tag: "JoinK3s"
+interface ActionBase {
+  readonly id: string
   readonly node: string
-  readonly vm: string
+  readonly reason: string
+  readonly after: ReadonlyArray<string>
+  readonly exclusive?: string | undefined
+}
+
+/** Phase 1: the cloud image onto the node's image storage (`download-url`, checksum verified). */
+export interface DownloadImage extends ActionBase {
+  readonly _tag: "DownloadImage"
+  readonly image: DesiredImage
+  readonly volid: string
+}
+
+/** Phase 2: a new VM (name-derived VMID, cloud-init, ownership and pending tags), resized, started, IP seen. */
+export interface CreateVm extends ActionBase {
+  readonly _tag: "CreateVm"
+  readonly spec: VmSpec
+}
+
+/**
+ * Phase 2, destructive: rebuild a VM of ours. Durable intent first: the VM gets `homelab-rebuild` before it is
+ * stopped; with k3s, its Node (and password secret, and etcd member) are removed while the stopped VM still carries
+ * that mark; then it is destroyed and created again at the same VMID with `homelab-pending` (and `homelab-rejoin`).
+ * Every point of that sequence is a state the next run recognises and finishes.
+ */
+export interface RecreateVm extends ActionBase {
+  readonly _tag: "RecreateVm"
   readonly vmid: number
-  readonly ip: string
+  readonly spec: VmSpec
+  readonly evidence: ReadonlyArray<string>
+  /** The VM already carries `homelab-rebuild`: an earlier run started this rebuild and was interrupted. */
+  readonly resumed: boolean
+  /** Remove the VM's k3s Node before destroying it (`server`: its etcd member too, behind the quorum guard). */
+  readonly k3sCleanup?: "agent" | "server" | undefined
+}
+
+/**
+ * Phase 2: a VM of ours still carrying `homelab-pending` (an interrupted create, or another run's): resize, start or
+ * resume it as its state needs, wait for its IP, drop the mark.
+ */
+export interface FinishVm extends ActionBase {
+  readonly _tag: "FinishVm"
+  readonly vmid: number
+  readonly spec: VmSpec
+  /** What the VM is found doing: `stopped` → start, `paused`/`prelaunch`/`suspended` → resume, `running` → wait. */
+  readonly state: "stopped" | "paused" | "prelaunch" | "suspended" | "running"
+}
+
+/**
+ * Phase 2: a create of this VM is already running in PVE (a task of our own token: an interrupted or concurrent run).
+ * Wait for it, at most until it has run `timeouts.task`; a create still running then is hung: stop the task (PVE
+ * removes the half-made VM) and create the VM afresh. Then finish it like `FinishVm`.
+ */
+export interface AwaitCreate extends ActionBase {
+  readonly _tag: "AwaitCreate"
+  readonly vmid: number
+  readonly spec: VmSpec
+  readonly upid: string
+  /** When the task started (epoch seconds, PVE's `starttime`). */
+  readonly startedAt: number
+}
+
+/** Phase 2: start a stopped VM of ours (policy `stopped: start`), then wait for its IP. */
+export interface StartVm extends ActionBase {
+  readonly _tag: "StartVm"
+  readonly vmid: number
+  readonly name: string
+}
+
+/** Phase 2: resume a paused VM of ours (policy `paused: resume`), then wait for its IP. */
+export interface ResumeVm extends ActionBase {
+  readonly _tag: "ResumeVm"
+  readonly vmid: number
+  readonly name: string
+}
+
+/**
+ * Phase 3: make one VM a Ready member of k3s. After a VM action of the same VM (`after`), the VMID and IP come from
+ * that action; otherwise they are known from the observation.
+ */
+export interface JoinK3s extends ActionBase {
+  readonly _tag: "JoinK3s"
+  readonly vm: string
+  readonly vmid?: number | undefined
+  readonly ip?: string | undefined
   readonly role: "server" | "agent"
   /** Delete the stale Node and `<name>.node-password.k3s`, and forget the old SSH host key, before joining. */
   readonly rejoin: boolean
-  readonly reason: string
+  /** The VM action this join follows, for the description (`after it is created`). */
+  readonly follows?: "create" | "recreate" | "finish" | "start" | "resume" | undefined
 }
 
-/** Something the plan reports without acting: why a VM or node is left alone. */
+/** One step of a plan; see `ActionBase`. */
+export type Action = DownloadImage | CreateVm | RecreateVm | FinishVm | AwaitCreate | StartVm | ResumeVm | JoinK3s
+
+/** The actions of phases 1–2 (image and VMs). */
+export type VmAction = Exclude<Action, JoinK3s | DownloadImage>
+
+/** Which layer an action changes. */
+export const layerOf = (action: Action): Layer =>
+  action._tag === "DownloadImage" ? "image" : action._tag === "JoinK3s" ? "k3s" : "vm"
+
+/** The VM an action is about, if any. */
+export const vmOf = (action: Action): string | undefined => {
+  switch (action._tag) {
+    case "DownloadImage":
+      return undefined
+    case "CreateVm":
+    case "RecreateVm":
+    case "FinishVm":
+    case "AwaitCreate":
+      return action.spec.name
+    case "StartVm":
+    case "ResumeVm":
+      return action.name
+    case "JoinK3s":
+      return action.vm
+  }
+}
+
+/**
+ * Something the plan reports without acting, and what it means for convergence (`effect`):
+ *
+ * - `blocked`: the node cannot converge without the user (a stranger holds the name, protection, a failed preflight,
+ *   a node out of reach, a k3s identity conflict);
+ * - `deferred`: a later run converges it without the user (a recreate beyond `safety.maxRecreatePerRun`, a VM within
+ *   its grace period or under a passing lock);
+ * - `info`: does not keep the node from converging.
+ */
 export interface Finding {
   readonly code: string
-  readonly severity: "error" | "warning" | "info"
+  readonly effect: "blocked" | "deferred" | "info"
+  readonly layer: Layer
   readonly node: string
   readonly vm?: string | undefined
   readonly vmid?: number | undefined
@@ -91,6 +171,14 @@ export interface Finding {
 
 export const isDestructive = (action: Action): boolean => action._tag === "RecreateVm"
 
+const followsText: Record<NonNullable<JoinK3s["follows"]>, string> = {
+  create: "after it is created",
+  recreate: "after it is rebuilt",
+  finish: "once it is provisioned",
+  start: "once it runs again",
+  resume: "once it runs again"
+}
+
 /** A one-line, human description of an action (the CLI's plan rows). */
 export const describeAction = (action: Action): string => {
   switch (action._tag) {
@@ -99,14 +187,20 @@ export const describeAction = (action: Action): string => {
     case "CreateVm":
       return `create VM ${action.spec.name} on ${action.node} (${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
     case "RecreateVm":
-      return `recreate VM ${action.vmid} ${action.spec.name} on ${action.node}`
+      return `${action.resumed ? "finish rebuilding" : "recreate"} VM ${action.vmid} ${action.spec.name} on ${action.node}`
     case "FinishVm":
       return `finish provisioning VM ${action.vmid} ${action.spec.name} on ${action.node}`
+    case "AwaitCreate":
+      return `wait for the create of VM ${action.vmid} ${action.spec.name} on ${action.node}, then finish it`
     case "StartVm":
       return `start VM ${action.vmid} ${action.name} on ${action.node}`
     case "ResumeVm":
       return `resume VM ${action.vmid} ${action.name} on ${action.node}`
-    case "JoinK3s":
-      return `${action.rejoin ? "rejoin" : "join"} ${action.vm} (${action.ip}) to k3s as ${action.role === "server" ? "a server" : "an agent"}`
+    case "JoinK3s": {
+      const as = action.role === "server" ? "a server" : "an agent"
+      const where = action.ip === undefined ? "" : ` (${action.ip})`
+      const when = action.follows === undefined ? "" : ` ${followsText[action.follows]}`
+      return `${action.rejoin ? "rejoin" : "join"} ${action.vm}${where} to k3s as ${as}${when}`
+    }
   }
 }

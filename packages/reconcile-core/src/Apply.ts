@@ -1,16 +1,50 @@
-import { type CreateVmOptions, type IpConfig, ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
-import { Clock, Deferred, Duration, Effect, Schedule } from "effect"
-import { type Action, describeAction, type VmAction, type VmSpec } from "./Action.js"
+import { K3sJoin, type K3sJoinEvent } from "@homelab/k3s-join"
+import {
+  type CreateVmOptions,
+  type IpConfig,
+  ProxmoxApi,
+  type ProxmoxError,
+  type TaskProgress,
+  type WaitOptions
+} from "@homelab/proxmox-client"
+import { Clock, Deferred, Duration, Effect, Fiber, Option, Schedule, Semaphore } from "effect"
+import {
+  type Action,
+  type AwaitCreate,
+  type DownloadImage,
+  describeAction,
+  type FinishVm,
+  type JoinK3s,
+  type RecreateVm,
+  type VmSpec
+} from "./Action.js"
+import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
-import { RejoinTag } from "./PlanK3s.js"
+import { describeFailure } from "./describeFailure.js"
+import { RebuildTag, RejoinTag } from "./Marks.js"
+import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
 
-/** A step of an action, as it happens: for progress display and `--json` event logs. */
+/** A wait in progress: what for, for how long so far, and the limit. */
+export interface WaitProgress {
+  readonly what: string
+  readonly elapsedMs: number
+  readonly limitMs: number
+}
+
+/** A step of an action, as it happens: for progress displays and event logs. */
 export type ApplyEvent =
-  | { readonly _tag: "ActionStarted"; readonly index: number; readonly action: Action; readonly description: string }
-  | { readonly _tag: "ActionProgress"; readonly index: number; readonly node: string; readonly step: string }
+  | { readonly _tag: "ActionStarted"; readonly id: string; readonly action: Action; readonly description: string }
+  | {
+      readonly _tag: "ActionProgress"
+      readonly id: string
+      readonly node: string
+      readonly step: string
+      /** Set while the action waits for something (reported every 5 s of a wait). */
+      readonly wait?: WaitProgress | undefined
+    }
   | {
       readonly _tag: "ActionDone"
-      readonly index: number
+      readonly id: string
       readonly node: string
       readonly description: string
       readonly detail: string
@@ -18,37 +52,42 @@ export type ApplyEvent =
     }
   | {
       readonly _tag: "ActionFailed"
-      readonly index: number
+      readonly id: string
       readonly node: string
       readonly description: string
       readonly error: string
+      readonly hint?: string | undefined
       readonly ms: number
     }
-  | { readonly _tag: "ActionSkipped"; readonly index: number; readonly node: string; readonly reason: string }
+  | {
+      readonly _tag: "ActionSkipped"
+      readonly id: string
+      readonly node: string
+      readonly description: string
+      readonly reason: string
+      /** It did not run because it (or an action it waits for) is destructive and was not confirmed. */
+      readonly unconfirmed: boolean
+    }
 
 export interface ApplyOptions {
   readonly onEvent?: ((event: ApplyEvent) => Effect.Effect<void>) | undefined
-  /** How long to wait for a new VM's guest agent to report an IP. Default 5 minutes. */
-  readonly ipTimeout?: Duration.Input | undefined
-  /** How long to wait for another run's in-flight create of the same VMID. Default 2 minutes. */
-  readonly lockWait?: Duration.Input | undefined
+  /** Destructive actions the user did not confirm: they and what waits for them do not run. */
+  readonly unconfirmed?: ReadonlyArray<string> | undefined
+  /** Override `desired.timeouts`. */
+  readonly timeouts?: Partial<Timeouts> | undefined
+  /** How often a running wait is reported. Default 5 seconds. */
+  readonly progressInterval?: Duration.Input | undefined
 }
 
-export interface ApplyOutcome {
-  readonly index: number
-  readonly action: Action
-  readonly status: "done" | "failed" | "skipped"
-  readonly detail: string
-  readonly ip?: string | undefined
+/** Why an action could not finish: for a person, with what to do about it. */
+class StepFailed extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string | undefined
+  ) {
+    super(message)
+  }
 }
-
-export interface ApplyResult {
-  readonly outcomes: ReadonlyArray<ApplyOutcome>
-  /** Nodes with a failed action; their later actions were skipped. */
-  readonly failedNodes: ReadonlyArray<string>
-}
-
-class ApplyFailure extends Error {}
 
 const parseIpConfig = (text: string): IpConfig => {
   const parts = Object.fromEntries(
@@ -93,243 +132,533 @@ const createOptions = (
   description: `Managed by homelab (role: ${spec.role}). Recreated from homelab.yaml when unhealthy; edit the config, not this VM.`
 })
 
+const seconds = (d: Duration.Duration) => Duration.format(d)
+
 /**
- * Execute a plan: nodes in parallel, each node's actions in order. A failed action stops its node (later actions
- * there are skipped) and never the others. Every step is reported through `onEvent`.
+ * Execute a plan. Every action starts as soon as the actions it waits for (`after`) are done, so each node's chain
+ * (image → VM → k3s) runs on its own and a k3s join starts as soon as its VM has its IP; `exclusive` actions of the
+ * same key run one at a time (k3s servers). A failed action fails only what waits for it: the other nodes go on.
+ * Every step is reported through `onEvent`; every wait longer than the progress interval is reported while it runs.
  *
  * Safety: before destroying a VM for a recreate it re-reads the VM and refuses if it became protected, lost the
- * ownership tag or got a lock since the plan was made. A create claims a name-derived VMID; losing that claim to a
- * concurrent run that creates the same name counts as done, never as a reason to make a second VM.
+ * ownership tag, was renamed or got a lock since the plan was made, and marks it `homelab-rebuild` first. A create
+ * claims a name-derived VMID; losing that claim to a concurrent run that creates the same name means waiting for that
+ * run's VM, never making a second one.
  */
 export const apply = Effect.fn("apply")(function* (
-  actions: ReadonlyArray<VmAction>,
+  actions: ReadonlyArray<Action>,
   desired: Desired,
   options: ApplyOptions = {}
 ) {
   const api = yield* ProxmoxApi
+  const k3sJoin = yield* Effect.serviceOption(K3sJoin)
   const emit = options.onEvent ?? (() => Effect.void)
-  const ipTimeout = Duration.fromInputUnsafe(options.ipTimeout ?? "5 minutes")
-  const lockWait = Duration.fromInputUnsafe(options.lockWait ?? "2 minutes")
+  const timeouts: Timeouts = { ...DefaultTimeouts, ...desired.timeouts, ...options.timeouts }
+  const interval = Duration.fromInputUnsafe(options.progressInterval ?? "5 seconds")
+  const unconfirmed = new Set(options.unconfirmed ?? [])
+  /** What the VM actions learned, for the joins that follow them: VMID and IP per VM name. */
+  const vms = new Map<string, { vmid: number; ip: string | undefined }>()
+
   const cloudInitOf = (spec: VmSpec): DesiredCloudInit => {
     const vm = desired.nodes.find((n) => n.name === spec.node)?.vms.find((v) => v.name === spec.name)
     if (vm === undefined) throw new Error(`no desired VM ${spec.name} on ${spec.node}`)
     return vm.cloudInit
   }
+  const endpointsOf = (node: string) => desired.nodes.find((n) => n.name === node)?.endpoints
+  const fail = (message: string, hint?: string) => Effect.fail(new StepFailed(message, hint))
 
-  // A shared image storage is downloaded by one node; the other nodes' creates wait for it.
-  const imageReady = new Map<string, Deferred.Deferred<void, ApplyFailure>>()
-  for (const action of actions) {
-    if (action._tag === "DownloadImage") imageReady.set(action.volid, yield* Deferred.make<void, ApplyFailure>())
-  }
+  const execute = (
+    action: Action
+  ): Effect.Effect<{ detail: string; ip?: string | undefined }, StepFailed | ProxmoxError> => {
+    const node = action.node
+    const progress = (step: string, wait?: WaitProgress) =>
+      emit({ _tag: "ActionProgress", id: action.id, node, step, ...(wait ? { wait } : {}) })
 
-  const fail = (message: string) => Effect.fail(new ApplyFailure(message))
-  const describe = (e: unknown): string =>
-    e instanceof ProxmoxError || e instanceof ApplyFailure ? e.message : String(e)
-
-  const waitForIp = (node: string, vmid: number, index: number) =>
-    Effect.gen(function* () {
-      yield* emit({ _tag: "ActionProgress", index, node, step: `waiting for VM ${vmid}'s guest agent to report an IP` })
-      const ip = yield* api.vmIpv4(node, vmid).pipe(
-        Effect.catch(() => Effect.succeed(undefined)),
-        Effect.repeat({
-          schedule: Schedule.spaced("1 second"),
-          until: (ip): ip is string => ip !== undefined
-        }),
-        Effect.timeoutOption(ipTimeout)
-      )
-      if (ip._tag === "None" || ip.value === undefined) {
-        return yield* fail(
-          `VM ${vmid} on ${node} did not report an IP within ${Duration.format(ipTimeout)} (is qemu-guest-agent installed in the image?)`
-        )
-      }
-      return ip.value
-    })
-
-  /** Resize, start, wait for the IP, then drop the pending tag: the VM is fully provisioned. */
-  const finish = (spec: VmSpec, vmid: number, index: number) =>
-    Effect.gen(function* () {
-      const node = spec.node
-      const config = yield* api.vmConfig(node, vmid)
-      const size = /(?:^|,)size=(\d+)([KMGT]?)/.exec(config.scsi0 ?? "")
-      const unit = { "": 1 / 1024 ** 3, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[size?.[2] ?? ""] ?? 1
-      const currentGiB = size === null ? 0 : Number(size[1]) * unit
-      if (currentGiB < spec.diskGiB) {
-        yield* emit({ _tag: "ActionProgress", index, node, step: `resizing scsi0 to ${spec.diskGiB}G` })
-        yield* api.resizeDisk(node, vmid, "scsi0", `${spec.diskGiB}G`)
-      }
-      const status = yield* api.vmStatus(node, vmid)
-      if (status.status === "stopped") {
-        yield* emit({ _tag: "ActionProgress", index, node, step: `starting VM ${vmid}` })
-        yield* api.startVm(node, vmid)
-      }
-      const ip = yield* waitForIp(node, vmid, index)
-      if (config.tags.includes(desired.pendingTag)) {
-        yield* api.updateVmConfig(node, vmid, { tags: config.tags.filter((t) => t !== desired.pendingTag).join(";") })
-      }
-      return ip
-    })
-
-  /** Wait until `vmid` has no `create` lock, then read who holds it (name and tags from its config). */
-  const holderOf = (node: string, vmid: number) =>
-    Effect.gen(function* () {
-      const settled = yield* api.clusterResources.pipe(
-        Effect.map((r) => r.vms.find((v) => v.vmid === vmid)),
-        Effect.repeat({
-          schedule: Schedule.spaced("500 millis"),
-          until: (vm) => vm === undefined || vm.lock !== "create"
-        }),
-        Effect.timeoutOption(lockWait)
-      )
-      if (settled._tag === "None") {
-        return yield* fail(`VMID ${vmid} on ${node} stayed locked (create) for ${Duration.format(lockWait)}`)
-      }
-      const vm = settled.value
-      if (vm === undefined) return undefined
-      if (vm.type !== "qemu") return { name: undefined, tags: vm.tags }
-      const config = yield* api
-        .vmConfig(vm.node, vmid)
-        .pipe(Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed(undefined)))
-      return config === undefined ? undefined : { name: config.name, tags: config.tags }
-    })
-
-  // A recreated VM is marked for a k3s rejoin (stale Node and password secret cleanup) until it has rejoined.
-  const create = (spec: VmSpec, candidates: ReadonlyArray<number>, index: number, rebuilt = false) =>
-    Effect.gen(function* () {
-      const pending = imageReady.get(spec.imageVolid)
-      if (pending !== undefined) yield* Deferred.await(pending)
-      for (const vmid of candidates) {
-        yield* emit({ _tag: "ActionProgress", index, node: spec.node, step: `creating VM ${vmid} ${spec.name}` })
-        const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
-        const created = yield* api.createVm(createOptions(spec, vmid, cloudInitOf(spec), marks)).pipe(
-          Effect.as(true),
-          Effect.catchReason("ProxmoxError", "AlreadyExists", () => Effect.succeed(false))
-        )
-        if (!created) {
-          const holder = yield* holderOf(spec.node, vmid)
-          if (holder?.name === spec.name && holder.tags.includes(desired.ownershipTag)) {
-            return { vmid, ip: undefined, concurrent: true as const }
-          }
-          continue
-        }
-        const ip = yield* finish(spec, vmid, index)
-        return { vmid, ip, concurrent: false as const }
-      }
-      return yield* fail(`no free VMID for ${spec.name} among ${candidates.join(", ")}; widen vm.vmidRange`)
-    })
-
-  const run = (
-    action: VmAction,
-    index: number
-  ): Effect.Effect<{ detail: string; ip?: string | undefined }, ApplyFailure | ProxmoxError> => {
-    switch (action._tag) {
-      case "DownloadImage":
-        return Effect.gen(function* () {
-          yield* emit({ _tag: "ActionProgress", index, node: action.node, step: `downloading ${action.image.url}` })
-          const result = yield* api.downloadUrl({
-            node: action.node,
-            storage: action.image.storage,
-            url: action.image.url,
-            content: action.image.content,
-            filename: action.image.filename,
-            checksum: action.image.checksum
-          })
-          const ready = imageReady.get(action.volid)
-          if (ready !== undefined) yield* Deferred.succeed(ready, undefined)
-          return {
-            detail: `${action.volid}${action.image.checksum ? " (checksum verified)" : ""}${result.warnings > 0 ? `, ${result.warnings} warning(s)` : ""}`
-          }
-        })
-      case "CreateVm":
-        return create(action.spec, action.spec.vmidCandidates, index).pipe(
-          Effect.map((r) =>
-            r.concurrent
-              ? { detail: `VM ${r.vmid} ${action.spec.name} was created by a concurrent run; not creating another` }
-              : { detail: `VM ${r.vmid} ${action.spec.name} running at ${r.ip}`, ip: r.ip }
+    /** Report `what` every interval while `effect` runs (elapsed and limit). */
+    const waiting = <A, E>(what: string, limit: Duration.Duration, effect: Effect.Effect<A, E>) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const limitMs = Duration.toMillis(limit)
+        const ticker = yield* Effect.forkChild(
+          Effect.forever(
+            Effect.sleep(interval).pipe(
+              Effect.andThen(Clock.currentTimeMillis),
+              Effect.flatMap((now) => progress(what, { what, elapsedMs: now - started, limitMs }))
+            )
           )
         )
-      case "RecreateVm":
-        return Effect.gen(function* () {
-          const { node, vmid, spec } = action
-          const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)])
-          if (config.raw.protection === "1")
-            return yield* fail(`VM ${vmid} became protected since the plan; not deleting it`)
-          if (!config.tags.includes(desired.ownershipTag))
-            return yield* fail(`VM ${vmid} no longer carries '${desired.ownershipTag}'; not deleting it`)
-          if (config.name !== spec.name) return yield* fail(`VM ${vmid} is now named ${config.name}; not deleting it`)
-          if (status.lock !== undefined && status.lock !== "suspended")
-            return yield* fail(`VM ${vmid} got a lock (${status.lock}) since the plan; not deleting it`)
-          if (status.status === "running") {
-            yield* emit({ _tag: "ActionProgress", index, node, step: `stopping VM ${vmid}` })
-            yield* api.stopVm(node, vmid)
-          }
-          yield* emit({ _tag: "ActionProgress", index, node, step: `destroying VM ${vmid} (purge)` })
-          yield* api.destroyVm(node, vmid, { purge: true })
-          const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], index, true)
-          return {
-            detail: `VM ${r.vmid} ${spec.name} recreated${r.ip ? `, running at ${r.ip}` : ""}`,
-            ...(r.ip ? { ip: r.ip } : {})
-          }
-        })
-      case "FinishVm":
-        return finish(action.spec, action.vmid, index).pipe(
-          Effect.map((ip) => ({ detail: `VM ${action.vmid} ${action.spec.name} finished, running at ${ip}`, ip }))
-        )
-      case "StartVm":
-        return api.startVm(action.node, action.vmid).pipe(Effect.as({ detail: `VM ${action.vmid} started` }))
-      case "ResumeVm":
-        return api.resumeVm(action.node, action.vmid).pipe(Effect.as({ detail: `VM ${action.vmid} resumed` }))
-    }
-  }
+        return yield* effect.pipe(Effect.ensuring(Fiber.interrupt(ticker)))
+      })
 
-  const byNode = new Map<string, Array<[VmAction, number]>>()
-  actions.forEach((action, index) => {
-    const list = byNode.get(action.node) ?? []
-    list.push([action, index])
-    byNode.set(action.node, list)
-  })
+    /** Task waits: limit and progress from the run's settings. */
+    const task = (what: string): WaitOptions => ({
+      timeout: timeouts.task,
+      progressInterval: interval,
+      onProgress: (p: TaskProgress) =>
+        progress(what, { what: `${what} (task ${p.type} ${p.id})`, elapsedMs: p.elapsedMs, limitMs: p.limitMs })
+    })
 
-  const outcomes: Array<ApplyOutcome> = []
-  const failedNodes: Array<string> = []
-  yield* Effect.forEach(
-    [...byNode.entries()],
-    ([node, list]) =>
+    const waitForIp = (vmid: number, name: string) =>
       Effect.gen(function* () {
-        let failed = false
-        for (const [action, index] of list) {
-          const description = describeAction(action)
-          if (failed) {
-            const reason = `skipped: an earlier action on ${node} failed`
-            outcomes.push({ index, action, status: "skipped", detail: reason })
-            yield* emit({ _tag: "ActionSkipped", index, node, reason })
-            if (action._tag === "DownloadImage") {
-              const ready = imageReady.get(action.volid)
-              if (ready)
-                yield* Deferred.fail(ready, new ApplyFailure(`the download of ${action.volid} on ${node} was skipped`))
+        const what = `VM ${vmid} ${name}'s guest agent to report an IP`
+        yield* progress(`waiting for ${what}`)
+        const ip = yield* waiting(
+          what,
+          timeouts.ip,
+          api.vmIpv4(node, vmid).pipe(
+            Effect.catch(() => Effect.succeed(undefined)),
+            Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (ip): ip is string => ip !== undefined }),
+            Effect.timeoutOption(timeouts.ip)
+          )
+        )
+        if (Option.isNone(ip) || ip.value === undefined) {
+          return yield* fail(
+            `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
+            "is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)"
+          )
+        }
+        return ip.value
+      })
+
+    /** Start or resume the VM (whichever its state needs; a start that lost a race to another run is fine). */
+    const power = (vmid: number, state: FinishVm["state"]) =>
+      Effect.gen(function* () {
+        if (state === "running") return
+        const verb = state === "stopped" ? "starting" : "resuming"
+        yield* progress(`${verb} VM ${vmid}`)
+        const run = state === "stopped" ? api.startVm : api.resumeVm
+        yield* run(node, vmid, { wait: task(`${verb} VM ${vmid}`) }).pipe(
+          Effect.catch((error) =>
+            api
+              .vmStatus(node, vmid)
+              .pipe(
+                Effect.flatMap((s) =>
+                  s.status === "running" && (s.qmpstatus ?? "running") === "running" ? Effect.void : Effect.fail(error)
+                )
+              )
+          )
+        )
+      })
+
+    /** Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. */
+    const finish = (spec: VmSpec, vmid: number) =>
+      Effect.gen(function* () {
+        const config = yield* api.vmConfig(node, vmid)
+        const size = /(?:^|,)size=(\d+)([KMGT]?)/.exec(config.scsi0 ?? "")
+        const unit = { "": 1 / 1024 ** 3, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[size?.[2] ?? ""] ?? 1
+        const currentGiB = size === null ? 0 : Number(size[1]) * unit
+        if (currentGiB < spec.diskGiB) {
+          yield* progress(`resizing scsi0 to ${spec.diskGiB}G`)
+          yield* api.resizeDisk(node, vmid, "scsi0", `${spec.diskGiB}G`, task(`resizing scsi0 of VM ${vmid}`))
+        }
+        const status = yield* api.vmStatus(node, vmid)
+        const state =
+          status.status === "stopped"
+            ? "stopped"
+            : ((["paused", "prelaunch", "suspended"].find((s) => s === status.qmpstatus) as FinishVm["state"]) ??
+              "running")
+        yield* power(vmid, state)
+        const ip = yield* waitForIp(vmid, spec.name)
+        if (config.tags.includes(desired.pendingTag)) {
+          const fresh = yield* api.vmConfig(node, vmid)
+          yield* api.updateVmConfig(node, vmid, {
+            tags: fresh.tags.filter((t) => t !== desired.pendingTag).join(";")
+          })
+        }
+        return ip
+      })
+
+    /** Wait until `vmid` has no `create` lock (bounded by the task limit), then read who holds it. */
+    const holderOf = (vmid: number) =>
+      Effect.gen(function* () {
+        const what = `the create of VMID ${vmid} (another run) to finish`
+        yield* progress(`waiting for ${what}`)
+        const settled = yield* waiting(
+          what,
+          timeouts.task,
+          api.vmConfig(node, vmid).pipe(
+            Effect.map((c) => ({ exists: true as const, lock: c.raw.lock, name: c.name, tags: c.tags })),
+            Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed({ exists: false as const })),
+            Effect.repeat({
+              schedule: Schedule.spaced("500 millis"),
+              until: (c) => !c.exists || c.lock !== "create"
+            }),
+            Effect.timeoutOption(timeouts.task)
+          )
+        )
+        if (Option.isNone(settled)) {
+          return yield* fail(
+            `VMID ${vmid} stayed locked (create) for ${seconds(timeouts.task)}`,
+            "the next run stops a create of its own that hangs; a stranger's create must be stopped by hand"
+          )
+        }
+        return settled.value.exists ? settled.value : undefined
+      })
+
+    /**
+     * Wait for another run (the winner of the VMID race) to provision the VM: its IP appears once it has resized and
+     * started it. Then this run's join (if any) waits for that run's k3s install, never makes its own beside it.
+     */
+    const awaitWinner = (vmid: number, name: string) =>
+      Effect.gen(function* () {
+        yield* progress(`VM ${vmid} ${name} is being provisioned by another run; waiting for it`)
+        return yield* waitForIp(vmid, name)
+      })
+
+    /** Create a VM at the first free candidate VMID, then finish it. */
+    const create = (spec: VmSpec, candidates: ReadonlyArray<number>, rebuilt: boolean) =>
+      Effect.gen(function* () {
+        for (const vmid of candidates) {
+          yield* progress(`creating VM ${vmid} ${spec.name}`)
+          const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
+          const created = yield* api
+            .createVm(createOptions(spec, vmid, cloudInitOf(spec), marks), task(`creating VM ${vmid} ${spec.name}`))
+            .pipe(
+              Effect.as(true),
+              Effect.catchReason("ProxmoxError", "AlreadyExists", () => Effect.succeed(false)),
+              Effect.catchReason("ProxmoxError", "TaskFailed", (reason, error) =>
+                reason.stillRunning === true
+                  ? api
+                      .stopTask(reason.upid)
+                      .pipe(
+                        Effect.ignore,
+                        Effect.andThen(
+                          fail(
+                            `the create of VM ${vmid} ${spec.name} did not finish within ${seconds(timeouts.task)}; stopped it (PVE removes the half-made VM)`,
+                            "see the task log on the node; timeouts.task sets the limit"
+                          )
+                        )
+                      )
+                  : Effect.fail(error)
+              )
+            )
+          if (!created) {
+            const holder = yield* holderOf(vmid)
+            if (holder?.name === spec.name && holder.tags.includes(desired.ownershipTag)) {
+              const ip = yield* awaitWinner(vmid, spec.name)
+              return { vmid, ip, concurrent: true as const }
             }
             continue
           }
-          const started = yield* Clock.currentTimeMillis
-          yield* emit({ _tag: "ActionStarted", index, action, description })
-          const result = yield* Effect.result(run(action, index))
-          const ms = (yield* Clock.currentTimeMillis) - started
-          if (result._tag === "Success") {
-            outcomes.push({ index, action, status: "done", detail: result.success.detail, ip: result.success.ip })
-            yield* emit({ _tag: "ActionDone", index, node, description, detail: result.success.detail, ms })
-          } else {
-            failed = true
-            failedNodes.push(node)
-            const error = describe(result.failure)
-            outcomes.push({ index, action, status: "failed", detail: error })
-            yield* emit({ _tag: "ActionFailed", index, node, description, error, ms })
-            if (action._tag === "DownloadImage") {
-              const ready = imageReady.get(action.volid)
-              if (ready)
-                yield* Deferred.fail(ready, new ApplyFailure(`downloading ${action.volid} on ${node} failed: ${error}`))
+          const ip = yield* finish(spec, vmid)
+          return { vmid, ip, concurrent: false as const }
+        }
+        return yield* fail(
+          `no free VMID for ${spec.name} among ${candidates.join(", ")}`,
+          "widen vm.vmidRange, or free one of those VMIDs"
+        )
+      })
+
+    const remember = (name: string, vmid: number, ip: string | undefined) => {
+      vms.set(name, { vmid, ip })
+    }
+
+    switch (action._tag) {
+      case "DownloadImage":
+        return downloadImage(action)
+      case "CreateVm":
+        return create(action.spec, action.spec.vmidCandidates, false).pipe(
+          Effect.map((r) => {
+            remember(action.spec.name, r.vmid, r.ip)
+            return r.concurrent
+              ? {
+                  detail: `VM ${r.vmid} ${action.spec.name} was created by another run, running at ${r.ip}; not creating another`,
+                  ip: r.ip
+                }
+              : { detail: `VM ${r.vmid} ${action.spec.name} running at ${r.ip}`, ip: r.ip }
+          })
+        )
+      case "AwaitCreate":
+        return awaitCreate(action)
+      case "RecreateVm":
+        return recreate(action)
+      case "FinishVm":
+        return finish(action.spec, action.vmid).pipe(
+          Effect.map((ip) => {
+            remember(action.spec.name, action.vmid, ip)
+            return { detail: `VM ${action.vmid} ${action.spec.name} finished, running at ${ip}`, ip }
+          })
+        )
+      case "StartVm":
+      case "ResumeVm":
+        return power(action.vmid, action._tag === "StartVm" ? "stopped" : "paused").pipe(
+          Effect.andThen(waitForIp(action.vmid, action.name)),
+          Effect.map((ip) => {
+            remember(action.name, action.vmid, ip)
+            return {
+              detail: `VM ${action.vmid} ${action._tag === "StartVm" ? "started" : "resumed"}, running at ${ip}`,
+              ip
             }
+          })
+        )
+      case "JoinK3s":
+        return join(action)
+    }
+
+    function downloadImage(a: DownloadImage) {
+      return Effect.gen(function* () {
+        yield* progress(`downloading ${a.image.url}`)
+        const result = yield* api.downloadUrl(
+          {
+            node: a.node,
+            storage: a.image.storage,
+            url: a.image.url,
+            content: a.image.content,
+            filename: a.image.filename,
+            checksum: a.image.checksum
+          },
+          task(`downloading ${a.image.filename}`)
+        )
+        return {
+          detail: `${a.volid}${a.image.checksum ? " (checksum verified)" : ""}${result.warnings > 0 ? `, ${result.warnings} warning(s)` : ""}`
+        }
+      })
+    }
+
+    function awaitCreate(a: AwaitCreate) {
+      return Effect.gen(function* () {
+        const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+        const left = Duration.millis(Math.max(0, Duration.toMillis(timeouts.task) - (now - a.startedAt) * 1000))
+        const what = `the create of VM ${a.vmid} ${a.spec.name} (started ${now - a.startedAt} s ago)`
+        yield* progress(`waiting for ${what}`)
+        const ended = yield* waiting(
+          what,
+          timeouts.task,
+          api
+            .taskStatus(a.upid)
+            .pipe(
+              Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (s) => s.status === "stopped" }),
+              Effect.timeoutOption(left)
+            )
+        )
+        if (Option.isNone(ended)) {
+          yield* progress(`the create of VM ${a.vmid} hung; stopping its task`)
+          yield* api.stopTask(a.upid)
+          yield* api
+            .taskStatus(a.upid)
+            .pipe(
+              Effect.repeat({ schedule: Schedule.spaced("500 millis"), until: (s) => s.status === "stopped" }),
+              Effect.timeout(Duration.seconds(60)),
+              Effect.ignore
+            )
+        }
+        const holder = yield* api.vmConfig(a.node, a.vmid).pipe(
+          Effect.map((c) => ({ name: c.name, tags: c.tags })),
+          Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed(undefined))
+        )
+        if (holder === undefined) {
+          const r = yield* create(a.spec, a.spec.vmidCandidates, false)
+          remember(a.spec.name, r.vmid, r.ip)
+          return {
+            detail: `the earlier create of VM ${a.vmid} ${Option.isNone(ended) ? "hung and was stopped" : "failed"}; VM ${r.vmid} ${a.spec.name} created, running at ${r.ip}`,
+            ip: r.ip
           }
         }
-      }),
-    { concurrency: "unbounded", discard: true }
-  )
-  return { outcomes: outcomes.sort((a, b) => a.index - b.index), failedNodes } satisfies ApplyResult
+        if (holder.name !== a.spec.name || !holder.tags.includes(desired.ownershipTag)) {
+          return yield* fail(
+            `VMID ${a.vmid} now holds ${holder.name ?? "an unnamed VM"}, not ${a.spec.name}`,
+            "run apply again: the next run picks another VMID"
+          )
+        }
+        const ip = holder.tags.includes(desired.pendingTag)
+          ? yield* finish(a.spec, a.vmid)
+          : yield* waitForIp(a.vmid, a.spec.name)
+        remember(a.spec.name, a.vmid, ip)
+        return { detail: `VM ${a.vmid} ${a.spec.name} created by an earlier run, running at ${ip}`, ip }
+      })
+    }
+
+    function recreate(a: RecreateVm) {
+      return Effect.gen(function* () {
+        const { vmid, spec } = a
+        const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)])
+        if (config.raw.protection === "1")
+          return yield* fail(`VM ${vmid} became protected since the plan; not deleting it`)
+        if (!config.tags.includes(desired.ownershipTag))
+          return yield* fail(`VM ${vmid} no longer carries '${desired.ownershipTag}'; not deleting it`)
+        if (config.name !== spec.name) return yield* fail(`VM ${vmid} is now named ${config.name}; not deleting it`)
+        if (status.lock !== undefined && status.lock !== "suspended")
+          return yield* fail(`VM ${vmid} got a lock (${status.lock}) since the plan; not deleting it`)
+        // Durable intent: from here on, whatever is interrupted, the next run sees a rebuild to finish.
+        if (!config.tags.includes(RebuildTag)) {
+          yield* progress(`marking VM ${vmid} for rebuild ('${RebuildTag}')`)
+          yield* api.updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
+        }
+        if (status.status === "running") {
+          yield* progress(`stopping VM ${vmid}`)
+          yield* api.stopVm(node, vmid, { wait: task(`stopping VM ${vmid}`) })
+        }
+        if (a.k3sCleanup !== undefined && desired.k3s !== undefined) {
+          const k3s = desired.k3s
+          if (Option.isNone(k3sJoin)) return yield* fail("no k3s client in this run", "a bug: please report it")
+          const server = { host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }
+          yield* progress(`removing k3s Node ${spec.name} (and its password secret) before the rebuild`)
+          const removed =
+            a.k3sCleanup === "server"
+              ? k3sJoin.value.removeServer({
+                  server: { ...server, apiPort: k3s.server.apiPort },
+                  node: spec.name,
+                  onEvent: k3sProgress
+                })
+              : k3sJoin.value.cleanupStaleNode(server, spec.name)
+          yield* removed.pipe(
+            Effect.mapError(
+              (e) =>
+                new StepFailed(
+                  `could not remove k3s Node ${spec.name} before the rebuild: ${e.message}`,
+                  `VM ${vmid} stays stopped and marked; the next run retries (check k3s.server)`
+                )
+            )
+          )
+        }
+        yield* progress(`destroying VM ${vmid} (purge)`)
+        yield* api.destroyVm(node, vmid, { purge: true, wait: task(`destroying VM ${vmid}`) })
+        const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], true)
+        remember(spec.name, r.vmid, r.ip)
+        return { detail: `VM ${r.vmid} ${spec.name} recreated, running at ${r.ip}`, ip: r.ip }
+      })
+    }
+
+    function k3sProgress(event: K3sJoinEvent): void {
+      const e: Effect.Effect<void> | undefined =
+        event._tag === "Wait" && !event.done
+          ? progress(event.what, { what: event.what, elapsedMs: event.elapsedMs, limitMs: event.limitMs })
+          : event._tag === "Step"
+            ? progress(`k3s: ${event.step}${event.detail ? ` (${event.detail})` : ""}`)
+            : event._tag === "LockWaited"
+              ? progress(
+                  `k3s: waited ${Math.round(event.waitedMs / 1000)} s for another run's install on ${event.host}`
+                )
+              : undefined
+      if (e !== undefined) Effect.runFork(e)
+    }
+
+    function join(a: JoinK3s) {
+      return Effect.gen(function* () {
+        const k3s = desired.k3s
+        if (k3s === undefined || Option.isNone(k3sJoin)) {
+          return yield* fail("no k3s client in this run", "a bug: please report it")
+        }
+        const learned = vms.get(a.vm)
+        const vmid = learned?.vmid ?? a.vmid
+        const ip = a.ip ?? learned?.ip ?? (vmid === undefined ? undefined : yield* waitForIp(vmid, a.vm))
+        if (ip === undefined || vmid === undefined) return yield* fail(`the IP of ${a.vm} is not known`)
+        const config = yield* api.vmConfig(node, vmid).pipe(Effect.option)
+        const rejoin = a.rejoin || (Option.isSome(config) && config.value.tags.includes(RejoinTag))
+        const member = yield* k3sJoin.value
+          .ensureMember({
+            server: {
+              host: k3s.server.host,
+              port: k3s.server.port,
+              user: k3s.server.user,
+              apiPort: k3s.server.apiPort
+            },
+            host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip },
+            role: a.role,
+            rebuilt: rejoin,
+            version: k3s.version,
+            flags: k3s.installFlags,
+            token: k3s.token,
+            ...(k3s.airgap !== undefined ? { airgap: { dir: k3s.airgap } } : {}),
+            timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
+            onEvent: k3sProgress
+          })
+          .pipe(
+            Effect.mapError(
+              (e) =>
+                new StepFailed(
+                  e.message,
+                  `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check k3s.server and the VM's network`
+                )
+            )
+          )
+        // From now on the VM is a member like any other: clear its rebuild mark.
+        const fresh = yield* api.vmConfig(node, vmid).pipe(Effect.option)
+        if (Option.isSome(fresh) && fresh.value.tags.includes(RejoinTag)) {
+          yield* api.updateVmConfig(node, vmid, { tags: fresh.value.tags.filter((t) => t !== RejoinTag).join(";") })
+        }
+        const as = a.role === "server" ? "a server" : "an agent"
+        const detail =
+          member._tag === "AlreadyMember"
+            ? `${a.vm} is a Ready ${a.role}`
+            : member.installedBy !== undefined
+              ? `${a.vm} was joined as ${as} by another run (${member.installedBy.run}, installed at ${member.installedBy.at}; this run waited ${Math.round(member.installedBy.lockWaitMs / 1000)} s); Ready (${member.version ?? "?"})`
+              : `${a.vm} joined as ${as} (${member.version ?? "?"})${member.cleanedUp ? ", stale Node and password secret removed first" : ""}`
+        return { detail, ip }
+      })
+    }
+  }
+
+  const describeError = (action: Action, error: StepFailed | ProxmoxError): { error: string; hint?: string } => {
+    if (error instanceof StepFailed) return { error: error.message, ...(error.hint ? { hint: error.hint } : {}) }
+    const described = describeFailure(action.node, describeAction(action), error, endpointsOf(action.node))
+    return { error: described.message, hint: described.hint }
+  }
+
+  // ---- the DAG of actions
+  const results = new Map<string, Deferred.Deferred<ActionOutcome>>()
+  for (const action of actions) results.set(action.id, yield* Deferred.make<ActionOutcome>())
+  const locks = new Map<string, Semaphore.Semaphore>()
+  for (const action of actions) {
+    if (action.exclusive !== undefined && !locks.has(action.exclusive))
+      locks.set(action.exclusive, yield* Semaphore.make(1))
+  }
+  const outcomes: Array<ActionOutcome> = []
+
+  const runOne = (action: Action) =>
+    Effect.gen(function* () {
+      const description = describeAction(action)
+      const done = (outcome: ActionOutcome) =>
+        Effect.gen(function* () {
+          outcomes.push(outcome)
+          yield* Deferred.succeed(results.get(action.id) as Deferred.Deferred<ActionOutcome>, outcome)
+        })
+      const before = yield* Effect.forEach(
+        action.after.flatMap((id) => {
+          const d = results.get(id)
+          return d === undefined ? [] : [d]
+        }),
+        Deferred.await
+      )
+      const blocker = before.find((o) => o.status !== "done")
+      if (unconfirmed.has(action.id) || blocker?.status === "unconfirmed") {
+        const reason = unconfirmed.has(action.id)
+          ? "destructive: not confirmed (run with --yes)"
+          : `waits for "${describeAction(blocker?.action as Action)}", which was not confirmed`
+        yield* emit({ _tag: "ActionSkipped", id: action.id, node: action.node, description, reason, unconfirmed: true })
+        return yield* done({ id: action.id, action, status: "unconfirmed", detail: reason })
+      }
+      if (blocker !== undefined) {
+        const reason = `skipped: "${describeAction(blocker.action)}" ${blocker.status === "failed" ? "failed" : "did not run"}`
+        yield* emit({
+          _tag: "ActionSkipped",
+          id: action.id,
+          node: action.node,
+          description,
+          reason,
+          unconfirmed: false
+        })
+        return yield* done({ id: action.id, action, status: "skipped", detail: reason })
+      }
+      const lock = action.exclusive === undefined ? undefined : locks.get(action.exclusive)
+      const body = Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        yield* emit({ _tag: "ActionStarted", id: action.id, action, description })
+        const result = yield* Effect.result(execute(action))
+        const ms = (yield* Clock.currentTimeMillis) - started
+        if (result._tag === "Success") {
+          const { detail, ip } = result.success
+          yield* emit({ _tag: "ActionDone", id: action.id, node: action.node, description, detail, ms })
+          return yield* done({ id: action.id, action, status: "done", detail, ip })
+        }
+        const { error, hint } = describeError(action, result.failure)
+        yield* emit({ _tag: "ActionFailed", id: action.id, node: action.node, description, error, hint, ms })
+        return yield* done({ id: action.id, action, status: "failed", detail: error, hint })
+      })
+      yield* lock === undefined ? body : lock.withPermits(1)(body)
+    })
+
+  yield* Effect.forEach(actions, runOne, { concurrency: "unbounded", discard: true })
+  const order = new Map(actions.map((a, i) => [a.id, i]))
+  return outcomes.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0))
 })

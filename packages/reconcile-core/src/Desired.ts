@@ -1,4 +1,5 @@
 import type { Redacted } from "effect"
+import type { Timeouts } from "./Timeouts.js"
 
 /** The cloud image every node must hold, as `download-url` needs it. */
 export interface DesiredImage {
@@ -68,8 +69,17 @@ export interface DesiredVm {
   readonly cloudInit: DesiredCloudInit
 }
 
+/** How a node is reached, for messages: its API URL and the SSH target of the fallback. */
+export interface NodeEndpoints {
+  /** `https://host:8006` */
+  readonly api: string
+  /** `user@host:port` */
+  readonly ssh: string
+}
+
 export interface DesiredNode {
   readonly name: string
+  readonly endpoints?: NodeEndpoints | undefined
   readonly cpuRatio: number
   readonly memoryRatio: number
   readonly image: DesiredImage
@@ -113,4 +123,11 @@ export interface Desired {
   readonly protect: ReadonlyArray<string | number>
   /** Phase 3, when homelab.yaml has a `k3s:` section. */
   readonly k3s?: DesiredK3s | undefined
+  /** Limits of every wait; default `DefaultTimeouts`. */
+  readonly timeouts?: Timeouts | undefined
+  /**
+   * The PVE users homelab acts as (`user@realm!token` of its API token; `root@pam` for pvesh/qm over SSH): a create
+   * task started by one of them is an earlier or concurrent run's, which a run may wait for or stop when it hangs.
+   */
+  readonly taskUsers?: ReadonlyArray<string> | undefined
 }

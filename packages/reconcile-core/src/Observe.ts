@@ -1,9 +1,21 @@
-import { ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
-import { Clock, Effect, Fiber } from "effect"
+import { K3sJoin } from "@homelab/k3s-join"
+import { type ClusterVm, ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
+import { Clock, Effect, Fiber, Option, Result } from "effect"
 import type { Desired } from "./Desired.js"
-import type { NodeDetails, Observed, ObservedNode, VmDetails } from "./Observed.js"
-import { detailsNeeded, type PlanOptions } from "./Plan.js"
+import { describeFailure } from "./describeFailure.js"
+import type {
+  CreateTask,
+  K3sFacts,
+  NodeDetails,
+  NodeProblem,
+  Observed,
+  ObservedNode,
+  ObservedVm,
+  VmDetails
+} from "./Observed.js"
+import { detailsNeeded, type PlanOptions, RebuildTag } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
+import { vmidCandidates } from "./VmidCandidates.js"
 
 const GiB = 1024 ** 3
 
@@ -14,28 +26,52 @@ const sizeToGiB = (value: string | undefined): number | undefined => {
   return (Number(size[1]) * unit) / GiB
 }
 
+/** What `observe` fetches beyond the cheap observation. */
+export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"> {
+  /** Details (status, config, agent, IP) of every desired VM, not only of those the plan may act on (`status`). */
+  readonly allDetails?: boolean | undefined
+}
+
 /**
  * Observe the cluster for a plan: one `/cluster/resources` request (nodes, storages, guests), then per selected node
- * the image storage's content — in parallel. Details (bridges, permissions, VM status/config/agent) are fetched only
- * where `detailsNeeded` says the plan may act, so a converged lab costs 1 + (number of nodes) requests.
+ * the image storage's content, in parallel. Details (bridges, permissions, VM status/config/agent) are fetched only
+ * where `detailsNeeded` says the plan may act; with `k3s:`, the cluster's Nodes (one `kubectl get nodes` on the
+ * server) and the IP of each running VM of ours. A converged lab without k3s costs 1 + (number of nodes) requests.
+ *
+ * One node's failure (both transports down, SSH refused, a listing that fails) is that node's `problem`; the others
+ * are observed as usual. Only a `/cluster/resources` that no node answers fails the observation.
  */
-export const observe = Effect.fn("observe")(function* (
-  desired: Desired,
-  options: Pick<PlanOptions, "only" | "reprovision"> = {}
-) {
+export const observe = Effect.fn("observe")(function* (desired: Desired, options: ObserveOptions = {}) {
   const api = yield* ProxmoxApi
   const selected = desired.nodes.filter((n) => options.only === undefined || options.only.includes(n.name))
+  const problems = new Map<string, NodeProblem>()
+  const problem = (node: string, what: string, error: ProxmoxError): void => {
+    if (problems.has(node)) return
+    const endpoints = desired.nodes.find((n) => n.name === node)?.endpoints
+    const described = describeFailure(node, what, error, endpoints)
+    problems.set(node, { code: "node.unreachable", ...described })
+  }
+  /** Run one node's request; a failure becomes the node's problem and `fallback` is used. */
+  const onNode = <A>(node: string, what: string, effect: Effect.Effect<A, ProxmoxError>, fallback: A) =>
+    effect.pipe(
+      Effect.catch((error: ProxmoxError) =>
+        Effect.sync(() => {
+          problem(node, what, error)
+          return fallback
+        })
+      )
+    )
+
   // Each node's image listing starts at once, alongside /cluster/resources, so a converged lab costs one round trip
   // of latency, not two. A listing whose node turns out offline (or lacks the storage) is interrupted unused.
-  const listings = new Map<string, Fiber.Fiber<ReadonlyArray<{ readonly volid: string }> | undefined, never>>()
+  const listings = new Map<
+    string,
+    Fiber.Fiber<Result.Result<ReadonlyArray<{ readonly volid: string }>, ProxmoxError>, never>
+  >()
   for (const node of selected) {
     listings.set(
       node.name,
-      yield* Effect.forkChild(
-        api
-          .storageContent(node.name, node.image.storage, node.image.content)
-          .pipe(Effect.catch(() => Effect.succeed(undefined)))
-      )
+      yield* Effect.forkChild(Effect.result(api.storageContent(node.name, node.image.storage, node.image.content)))
     )
   }
   const resources = yield* api.clusterResources.pipe(
@@ -47,7 +83,7 @@ export const observe = Effect.fn("observe")(function* (
     selected,
     (node) =>
       Effect.gen(function* () {
-        const listing = listings.get(node.name) as Fiber.Fiber<ReadonlyArray<{ readonly volid: string }> | undefined>
+        const listing = listings.get(node.name) as typeof listings extends Map<string, infer F> ? F : never
         const summary = resources.nodes.find((n) => n.node === node.name)
         if (summary === undefined) return yield* Fiber.interrupt(listing)
         const storages = resources.storages
@@ -64,52 +100,112 @@ export const observe = Effect.fn("observe")(function* (
           }))
         const online = summary.status === "online"
         const hasImageStorage = storages.some((s) => s.storage === node.image.storage && s.active)
-        const listed =
-          online && hasImageStorage ? yield* Fiber.join(listing) : yield* Fiber.interrupt(listing).pipe(Effect.as([]))
-        // A listing that failed on an online node is asked again, so that its error surfaces this time.
-        const content = listed ?? (yield* api.storageContent(node.name, node.image.storage, node.image.content))
+        let volids: ReadonlyArray<{ readonly volid: string }> = []
+        if (online && hasImageStorage) {
+          const listed = yield* Fiber.join(listing)
+          if (Result.isSuccess(listed)) volids = listed.success
+          else problem(node.name, `list ${node.image.storage} (the image storage)`, listed.failure)
+        } else {
+          yield* Fiber.interrupt(listing)
+        }
         nodes.set(node.name, {
           name: node.name,
           online,
           cpus: summary.maxcpu ?? 0,
           memoryBytes: summary.maxmem ?? 0,
           storages,
-          imageVolids: new Set(content.map((c) => c.volid))
+          imageVolids: new Set(volids.map((c) => c.volid))
         })
       }),
     { concurrency: "unbounded", discard: true }
   )
 
-  const vms = yield* resolveNames(resources.vms)
+  const vms = yield* resolveNames(resources.vms.filter((vm) => !problems.has(vm.node)))
+  const toObserved = (vm: ClusterVm): ObservedVm => ({
+    vmid: vm.vmid,
+    node: vm.node,
+    type: vm.type,
+    name: vm.name,
+    status: vm.status,
+    lock: vm.lock,
+    tags: vm.tags,
+    template: vm.template,
+    maxmemBytes: vm.maxmem ?? 0,
+    uptimeSeconds: vm.uptime ?? 0
+  })
+  // VMs on a node that could not be observed are still listed (with what /cluster/resources said): their names
+  // stay known, so nothing is planned as if they were missing.
+  const unresolved = resources.vms.filter((vm) => problems.has(vm.node))
+  let observedVms: Array<ObservedVm> = [...vms, ...unresolved].map(toObserved).sort((a, b) => a.vmid - b.vmid)
+  const now = yield* Clock.currentTimeMillis
 
-  const base: Observed = {
-    nodes,
-    vms: vms.map((vm) => ({
-      vmid: vm.vmid,
-      node: vm.node,
-      type: vm.type,
-      name: vm.name,
-      status: vm.status,
-      lock: vm.lock,
-      tags: vm.tags,
-      template: vm.template,
-      maxmemBytes: vm.maxmem ?? 0,
-      uptimeSeconds: vm.uptime ?? 0
-    })),
-    vmDetails: new Map()
-  }
-
-  const needed = detailsNeeded(desired, base, options)
-  if (needed.nodes.length === 0 && needed.vms.length === 0) return base
-
-  const pveMajor = needed.nodes.length > 0 ? Number((yield* api.version).version.split(".")[0]) : 8
+  // Creates in flight (`lock: create`) on VMIDs a desired VM may take: whose task, running since when. PVE's status
+  // cache lags: a lock it still shows may be gone already, so the config is read when no create task runs.
+  const createTasks = new Map<number, CreateTask>()
+  const candidates = new Set(
+    selected.flatMap((n) =>
+      n.vms.flatMap((vm) => (vm.vmid !== undefined ? [vm.vmid] : vmidCandidates(vm.name, desired.vmidRange)))
+    )
+  )
+  const taskUsers = desired.taskUsers ?? []
   yield* Effect.forEach(
-    needed.nodes,
+    observedVms.filter((vm) => vm.lock === "create" && candidates.has(vm.vmid) && !problems.has(vm.node)),
+    (vm) =>
+      Effect.gen(function* () {
+        const tasks = yield* onNode(
+          vm.node,
+          `list the tasks of VM ${vm.vmid}`,
+          api.nodeTasks(vm.node, { vmid: vm.vmid, type: "qmcreate", source: "active" }),
+          []
+        )
+        const running = tasks.find((t) => t.status === undefined || t.status === "RUNNING")
+        if (running !== undefined) {
+          const user = running.tokenid === undefined ? running.user : `${running.user}!${running.tokenid}`
+          createTasks.set(vm.vmid, {
+            vmid: vm.vmid,
+            node: vm.node,
+            upid: running.upid,
+            startedAt: running.starttime,
+            user,
+            ours: taskUsers.includes(user)
+          })
+          return
+        }
+        const config = yield* api.vmConfig(vm.node, vm.vmid).pipe(Effect.option)
+        if (Option.isNone(config)) {
+          observedVms = observedVms.filter((o) => o.vmid !== vm.vmid)
+          return
+        }
+        const fresh = config.value
+        observedVms = observedVms.map((o) =>
+          o.vmid === vm.vmid
+            ? {
+                ...o,
+                name: fresh.name ?? o.name,
+                tags: fresh.tags,
+                lock: fresh.raw.lock === undefined || fresh.raw.lock === "" ? undefined : fresh.raw.lock
+              }
+            : o
+        )
+      }),
+    { concurrency: 8, discard: true }
+  )
+
+  const base: Observed = { nodes, vms: observedVms, vmDetails: new Map(), createTasks, at: Math.floor(now / 1000) }
+  const needed = detailsNeeded(desired, base, options)
+  const detailNodes = needed.nodes.filter((n) => !problems.has(n))
+  const pveMajor =
+    detailNodes.length > 0
+      ? Number((yield* api.version.pipe(Effect.orElseSucceed(() => ({ version: "8.0" })))).version.split(".")[0])
+      : 8
+  yield* Effect.forEach(
+    detailNodes,
     (name) =>
       Effect.gen(function* () {
         const node = nodes.get(name)
         if (node === undefined) return
-        const bridges = yield* api.bridges(name)
+        const bridges = yield* onNode(name, "read the network configuration", api.bridges(name), undefined)
+        if (bridges === undefined) return
         const permissions =
           api.transportOf(name) === "rest"
             ? yield* api.permissions().pipe(Effect.orElseSucceed(() => undefined))
@@ -124,21 +220,32 @@ export const observe = Effect.fn("observe")(function* (
     { concurrency: "unbounded", discard: true }
   )
 
-  const now = yield* Clock.currentTimeMillis
   const vmDetails = new Map<number, VmDetails>()
+  const ips = new Map<number, string | undefined>()
+  const withK3s = desired.k3s !== undefined
   yield* Effect.forEach(
-    needed.vms,
+    needed.vms.filter((v) => !problems.has(v.node)),
     ({ node, vmid }) =>
       Effect.gen(function* () {
-        const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)], {
-          concurrency: 2
-        })
+        const read = yield* onNode(
+          node,
+          `read VM ${vmid}`,
+          Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)], { concurrency: 2 }),
+          undefined
+        )
+        if (read === undefined) return
+        const [status, config] = read
+        const running = status.status === "running" && (status.qmpstatus ?? "running") === "running"
         const agentAnswering =
           status.status === "running" && status.agent
             ? yield* api.agentPing(node, vmid).pipe(
                 Effect.as(true),
                 Effect.catch((_: ProxmoxError) => Effect.succeed(false))
               )
+            : undefined
+        const ip =
+          running && agentAnswering === true && (withK3s || options.allDetails === true)
+            ? yield* api.vmIpv4(node, vmid).pipe(Effect.orElseSucceed(() => undefined))
             : undefined
         const ctime = /ctime=(\d+)/.exec(config.raw.meta ?? "")?.[1]
         vmDetails.set(vmid, {
@@ -150,11 +257,64 @@ export const observe = Effect.fn("observe")(function* (
           lock: status.lock,
           uptimeSeconds: status.uptime,
           secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, now / 1000 - Number(ctime)),
-          diskGiB: sizeToGiB(config.scsi0)
+          diskGiB: sizeToGiB(config.scsi0),
+          tags: config.tags
         })
+        if (running) ips.set(vmid, ip)
       }),
     { concurrency: 8, discard: true }
   )
 
-  return { ...base, nodes, vmDetails } satisfies Observed
+  // Phase 3: the IP of each running, healthy-looking VM of ours whose details were not read (membership checks the
+  // IP), and the cluster's Nodes.
+  let k3s: K3sFacts | undefined
+  if (desired.k3s !== undefined) {
+    const wanted = new Set(selected.flatMap((n) => n.vms.map((vm) => vm.name)))
+    const healthy = observedVms.filter(
+      (vm) =>
+        vm.name !== undefined &&
+        wanted.has(vm.name) &&
+        vm.type === "qemu" &&
+        !problems.has(vm.node) &&
+        !vmDetails.has(vm.vmid) &&
+        vm.status === "running" &&
+        vm.lock === undefined &&
+        vm.tags.includes(desired.ownershipTag) &&
+        !vm.tags.includes(desired.pendingTag) &&
+        !vm.tags.includes(RebuildTag)
+    )
+    yield* Effect.forEach(
+      healthy,
+      (vm) =>
+        api.vmIpv4(vm.node, vm.vmid).pipe(
+          Effect.orElseSucceed(() => undefined),
+          Effect.tap((ip) =>
+            Effect.sync(() => {
+              ips.set(vm.vmid, ip)
+            })
+          )
+        ),
+      { concurrency: 8, discard: true }
+    )
+    const join = yield* Effect.serviceOption(K3sJoin)
+    const server = desired.k3s.server
+    k3s = Option.isNone(join)
+      ? { _tag: "Unavailable", message: "no k3s client in this run", hint: "a bug: please report it" }
+      : yield* join.value.clusterNodes({ host: server.host, port: server.port, user: server.user }).pipe(
+          Effect.map((list): K3sFacts => ({ _tag: "Nodes", nodes: list })),
+          Effect.catch((e) =>
+            Effect.succeed<K3sFacts>({
+              _tag: "Unavailable",
+              message: `cannot read the k3s cluster's Nodes on ${server.user}@${server.host}:${server.port}: ${e.message}`,
+              hint: `check k3s.server (SSH to ${server.host}:${server.port} as ${server.user}, and \`sudo k3s kubectl get nodes\` there)`
+            })
+          )
+        )
+  }
+
+  for (const [name, p] of problems) {
+    const node = nodes.get(name)
+    if (node !== undefined) nodes.set(name, { ...node, problem: p })
+  }
+  return { ...base, vms: observedVms, nodes, vmDetails, ips, k3s } satisfies Observed
 })

@@ -1,3 +1,5 @@
+import type { ClusterNode } from "@homelab/k3s-join"
+
 /**
  * What one observation of the cluster found. Filled by `observe` from one `/cluster/resources` request plus, per
  * node, the image storage's content; details (bridges, VM config, agent) are fetched only for nodes and VMs the plan
@@ -45,8 +47,21 @@ export interface NodeDetails {
   readonly pveMajor: number
 }
 
+/**
+ * Something about one node that could not be observed or done (both transports down, SSH refused, a storage listing
+ * that failed): the node is left out of this run, the others go on.
+ */
+export interface NodeProblem {
+  readonly code: string
+  /** For a person: the node, what failed, the API URL and the SSH host:port with each transport's error. */
+  readonly message: string
+  readonly hint: string
+}
+
 export interface ObservedNode {
   readonly name: string
+  /** Set when the node could not be observed: nothing is planned for it, and it is not converged. */
+  readonly problem?: NodeProblem | undefined
   readonly online: boolean
   readonly cpus: number
   readonly memoryBytes: number
@@ -70,10 +85,41 @@ export interface VmDetails {
   readonly secondsSinceCreation?: number | undefined
   /** Disk size in GiB of `scsi0` from the config, when known. */
   readonly diskGiB?: number | undefined
+  /** Tags from the VM's config (fresher than `/cluster/resources`). */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
+
+/** A create task running (or hung) on a VMID a desired VM may take. */
+export interface CreateTask {
+  readonly vmid: number
+  readonly node: string
+  readonly upid: string
+  /** Epoch seconds. */
+  readonly startedAt: number
+  /** `user@realm` or `user@realm!token`. */
+  readonly user: string
+  /** Started with homelab's own credentials (its API token, or root over SSH): an earlier or concurrent run. */
+  readonly ours: boolean
+}
+
+/** The k3s cluster as one `kubectl get nodes` on the server saw it, or why it could not be read. */
+export type K3sFacts =
+  | { readonly _tag: "Nodes"; readonly nodes: ReadonlyArray<ClusterNode> }
+  | { readonly _tag: "Unavailable"; readonly message: string; readonly hint: string }
 
 export interface Observed {
   readonly nodes: ReadonlyMap<string, ObservedNode>
   readonly vms: ReadonlyArray<ObservedVm>
   readonly vmDetails: ReadonlyMap<number, VmDetails>
+  /**
+   * The guest agent's IPv4 of `net0` per VMID, for running VMs of ours when k3s membership needs it (`undefined`: the
+   * agent reported none).
+   */
+  readonly ips?: ReadonlyMap<number, string | undefined> | undefined
+  /** Running create tasks of VMIDs locked `create` that a desired VM may take, by VMID. */
+  readonly createTasks?: ReadonlyMap<number, CreateTask> | undefined
+  /** Phase 3 facts, when the config has a `k3s:` section. */
+  readonly k3s?: K3sFacts | undefined
+  /** Seconds since the epoch when observed (for task ages). */
+  readonly at?: number | undefined
 }

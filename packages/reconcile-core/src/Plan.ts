@@ -8,14 +8,25 @@ import {
   VmFacts,
   VmRequest
 } from "@homelab/vm-health"
-import type { Finding, VmAction, VmSpec } from "./Action.js"
+import { Duration } from "effect"
+import type { Action, Finding, JoinK3s, VmAction, VmSpec } from "./Action.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
+import { RebuildTag, RejoinTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
+import { planMembership } from "./PlanK3s.js"
+import { DefaultTimeouts } from "./Timeouts.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
-/** The outcome of planning: ordered actions (each with its reason) and what is reported without acting. */
+export { RebuildTag } from "./Marks.js"
+
+/**
+ * The outcome of planning, across the three layers: the actions (each with its reason and the actions it waits for)
+ * and what is reported without acting. `nodes` are the nodes the plan covers (the selected ones, in config order).
+ * `Convergence.assess` turns it into the per-node verdict.
+ */
 export interface Plan {
-  readonly actions: ReadonlyArray<VmAction>
+  readonly nodes: ReadonlyArray<string>
+  readonly actions: ReadonlyArray<Action>
   readonly findings: ReadonlyArray<Finding>
 }
 
@@ -49,19 +60,22 @@ const sameName = (observed: Observed, name: string): ReadonlyArray<ObservedVm> =
 
 /** Healthy-looking from `/cluster/resources` alone: no further requests are needed to leave it alone. */
 const looksHealthy = (vm: ObservedVm, desired: Desired): boolean =>
-  vm.status === "running" && vm.lock === undefined && !vm.tags.includes(desired.pendingTag)
+  vm.status === "running" &&
+  vm.lock === undefined &&
+  !vm.tags.includes(desired.pendingTag) &&
+  !vm.tags.includes(RebuildTag)
 
 const selectedNodes = (desired: Desired, options: Pick<PlanOptions, "only">): ReadonlyArray<DesiredNode> =>
   options.only === undefined ? desired.nodes : desired.nodes.filter((n) => options.only?.includes(n.name))
 
 /**
  * Which details the plan needs, from the cheap observation: nodes where a VM is missing (preflight before a create)
- * and owned VMs that do not look healthy. A converged lab needs none.
+ * and owned VMs that do not look healthy (or every desired VM with `all`). A converged lab needs none.
  */
 export const detailsNeeded = (
   desired: Desired,
   observed: Observed,
-  options: Pick<PlanOptions, "only" | "reprovision"> = {}
+  options: Pick<PlanOptions, "only" | "reprovision"> & { readonly allDetails?: boolean | undefined } = {}
 ): DetailsNeeded => {
   const nodes = new Set<string>()
   const vms: Array<{ node: string; vmid: number }> = []
@@ -75,6 +89,11 @@ export const detailsNeeded = (
       }
       if (matches.length > 1) continue
       const match = matches[0] as ObservedVm
+      if (match.type !== "qemu") continue
+      if (options.allDetails === true) {
+        vms.push({ node: match.node, vmid: match.vmid })
+        continue
+      }
       if (match.node !== node.name || !match.tags.includes(desired.ownershipTag)) continue
       if (!looksHealthy(match, desired) || options.reprovision?.includes(vm.name)) {
         vms.push({ node: match.node, vmid: match.vmid })
@@ -125,283 +144,498 @@ const nodeFacts = (observed: Observed, node: ObservedNode): NodeFacts =>
       .map((vm) => ({ vmid: vm.vmid, maxmemBytes: vm.maxmemBytes, template: vm.template }))
   })
 
+/** Action ids: one image action per node, one VM action and one k3s action per VM. */
+export const actionId = {
+  image: (node: string) => `${node}:image`,
+  vm: (node: string, vm: string) => `${node}:vm:${vm}`,
+  k3s: (node: string, vm: string) => `${node}:k3s:${vm}`
+}
+
+/** How a VM action leaves the VM for phase 3. */
+const followsOf = (action: VmAction): JoinK3s["follows"] => {
+  switch (action._tag) {
+    case "CreateVm":
+    case "AwaitCreate":
+      return "create"
+    case "RecreateVm":
+      return "recreate"
+    case "FinishVm":
+      return "finish"
+    case "StartVm":
+      return "start"
+    case "ResumeVm":
+      return "resume"
+  }
+}
+
 /**
- * Plan phases 1–2 (image, VMs): a pure function of what is wanted and what was observed. Nodes in config order; per
- * node the image first, then its VMs. Every action carries its reason; everything left alone is reported as a
- * finding. Recreates are capped by `desired.limits.maxRecreatePerRun` across the cluster.
+ * Plan all three layers, a pure function of what is wanted and what was observed. Per node, in config order: the
+ * image, then each VM, then (with `k3s:`) its membership. A VM action and the join that follows it form one chain;
+ * creates wait for the image download they import from; servers join one at a time cluster-wide (`exclusive`),
+ * agents in parallel. Every action carries its reason; everything left alone is a finding that says what it means
+ * for convergence. Recreates are capped by `desired.limits.maxRecreatePerRun` across the cluster.
  */
 export const plan = (desired: Desired, observed: Observed, options: PlanOptions): Plan => {
-  const actions: Array<VmAction> = []
+  const actions: Array<Action> = []
   const findings: Array<Finding> = []
   let recreates = 0
-  const downloadedShared = new Set<string>()
+  const sharedDownloads = new Map<string, string>()
+  const k3s = desired.k3s
+  const k3sNodes = observed.k3s?._tag === "Nodes" ? observed.k3s.nodes : undefined
+  const taskLimitSeconds = Math.round(Duration.toSeconds((desired.timeouts ?? DefaultTimeouts).task))
+  const now = observed.at
 
-  for (const node of selectedNodes(desired, options)) {
+  const nodes = selectedNodes(desired, options)
+  for (const node of nodes) {
     const observedNode = observed.nodes.get(node.name)
+    const nodeFinding = (code: string, message: string, hint: string): void => {
+      findings.push({ code, effect: "blocked", layer: "node", node: node.name, message, hint })
+    }
     if (observedNode === undefined) {
-      findings.push({
-        code: "node.missing",
-        severity: "error",
-        node: node.name,
-        message: `node '${node.name}' is not a member of the Proxmox cluster`,
-        hint: "check nodes[].name against `pvecm nodes` (names are case-sensitive and never FQDNs)"
-      })
+      nodeFinding(
+        "node.missing",
+        `node '${node.name}' is not a member of the Proxmox cluster`,
+        "check nodes[].name against `pvecm nodes` (names are case-sensitive and never FQDNs)"
+      )
       continue
     }
     if (!observedNode.online) {
-      findings.push({
-        code: "node.offline",
-        severity: "error",
-        node: node.name,
-        message: `node '${node.name}' is offline`,
-        hint: "start the node, or leave it out with --only"
-      })
+      nodeFinding("node.offline", `node '${node.name}' is offline`, "start the node, or leave it out with --only")
+      continue
+    }
+    if (observedNode.problem !== undefined) {
+      nodeFinding(observedNode.problem.code, observedNode.problem.message, observedNode.problem.hint)
       continue
     }
 
-    // Phase 1: the image.
+    // Phase 1: the image. On shared storage, one node downloads it and the others' creates wait for that.
     const volid = imageVolid(node)
     const imageStorage = observedNode.storages.find((s) => s.storage === node.image.storage)
-    const sharedKey = imageStorage?.shared ? volid : undefined
-    if (!observedNode.imageVolids.has(volid) && !(sharedKey !== undefined && downloadedShared.has(sharedKey))) {
-      if (sharedKey !== undefined) downloadedShared.add(sharedKey)
-      actions.push({
-        _tag: "DownloadImage",
-        node: node.name,
-        image: node.image,
-        volid,
-        reason: `${volid} is not on ${node.name}`
-      })
+    let imageAction: string | undefined
+    if (!observedNode.imageVolids.has(volid)) {
+      const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
+      if (shared !== undefined) {
+        imageAction = shared
+      } else {
+        imageAction = actionId.image(node.name)
+        if (imageStorage?.shared === true) sharedDownloads.set(volid, imageAction)
+        actions.push({
+          _tag: "DownloadImage",
+          id: imageAction,
+          node: node.name,
+          after: [],
+          image: node.image,
+          volid,
+          reason: `${volid} is not on ${node.name}`
+        })
+      }
     }
 
-    // Phase 2: the VMs.
+    // Phase 2: the VMs, then phase 3 for each.
     for (const vm of node.vms) {
       const spec = vmSpec(desired, node, observedNode, vm)
-      const matches = sameName(observed, vm.name)
-      const protectedByConfig = desired.protect.includes(vm.name)
+      const id = actionId.vm(node.name, vm.name)
+      const vmFinding = (
+        effect: Finding["effect"],
+        code: string,
+        message: string,
+        hint?: string,
+        vmid?: number
+      ): void => {
+        findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
+      }
+      // One decision table per VM state, in order: missing, duplicate, elsewhere, not ours, create lock, protected,
+      // locked, rebuild mark, pending mark, reprovision, health.
+      const planVm = (): { action?: VmAction; healthy?: ObservedVm; rebuilt?: boolean } => {
+        const matches = sameName(observed, vm.name)
+        const imageAfter = imageAction === undefined ? [] : [imageAction]
 
-      if (matches.length === 0) {
-        const inFlight = observed.vms.find(
-          (o) =>
-            o.lock === "create" &&
-            spec.vmidCandidates.includes(o.vmid) &&
-            (o.name === undefined || o.name === `VM ${o.vmid}`)
-        )
-        if (inFlight !== undefined) {
-          findings.push({
-            code: "vm.creating",
-            severity: "warning",
-            node: node.name,
-            vm: vm.name,
-            vmid: inFlight.vmid,
-            message: `VMID ${inFlight.vmid} (${vm.name}'s first choice) is being created right now, probably by another run`,
-            hint: "run again once it finishes"
-          })
-          continue
-        }
-        const report = preflight(
-          nodeFacts(observed, observedNode),
-          new VmRequest({
-            cores: spec.cores,
-            memoryMiB: spec.memoryMiB,
-            bridges: spec.bridges,
-            diskStorage: spec.storage,
-            diskBytes: spec.diskGiB * GiB,
-            imageStorage: node.image.storage,
-            imageContent: node.image.content,
-            downloadImage: !observedNode.imageVolids.has(volid)
-          }),
-          new PreflightOptions({
-            ...(observedNode.details?.imageReachable && !observedNode.imageVolids.has(volid)
-              ? {
-                  image: {
-                    url: node.image.url,
-                    reachable: observedNode.details.imageReachable.ok,
-                    detail: observedNode.details.imageReachable.detail
+        const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {
+          const report = preflight(
+            nodeFacts(observed, observedNode),
+            new VmRequest({
+              cores: spec.cores,
+              memoryMiB: spec.memoryMiB,
+              bridges: spec.bridges,
+              diskStorage: spec.storage,
+              diskBytes: spec.diskGiB * GiB,
+              imageStorage: node.image.storage,
+              imageContent: node.image.content,
+              downloadImage: !observedNode.imageVolids.has(volid)
+            }),
+            new PreflightOptions({
+              ...(observedNode.details?.imageReachable && !observedNode.imageVolids.has(volid)
+                ? {
+                    image: {
+                      url: node.image.url,
+                      reachable: observedNode.details.imageReachable.ok,
+                      detail: observedNode.details.imageReachable.detail
+                    }
                   }
-                }
-              : {}),
-            ...(observedNode.details?.permissions
-              ? {
-                  access: {
-                    _tag: "Permissions" as const,
-                    principal: "token",
-                    permissions: observedNode.details.permissions
+                : {}),
+              ...(observedNode.details?.permissions
+                ? {
+                    access: {
+                      _tag: "Permissions" as const,
+                      principal: "token",
+                      permissions: observedNode.details.permissions
+                    }
                   }
-                }
-              : {}),
-            ...(options.memoryAdjustment !== undefined ? { memoryAdjustment: options.memoryAdjustment } : {})
-          })
-        )
-        for (const f of report.findings) {
-          findings.push({
-            code: f.code,
-            severity: f.severity,
-            node: node.name,
-            vm: vm.name,
-            message: f.message,
-            hint: f.fix
-          })
-        }
-        if (report.ok) {
-          actions.push({ _tag: "CreateVm", node: node.name, spec, reason: `no VM named ${vm.name} exists` })
-        }
-        continue
-      }
-
-      if (matches.length > 1) {
-        findings.push({
-          code: "vm.duplicate",
-          severity: "error",
-          node: node.name,
-          vm: vm.name,
-          message: `${matches.length} VMs are named ${vm.name} (VMIDs ${matches.map((m) => m.vmid).join(", ")}); touching none`,
-          hint: "delete or rename the extra ones"
-        })
-        continue
-      }
-
-      const match = matches[0] as ObservedVm
-      if (match.node !== node.name) {
-        findings.push({
-          code: "vm.elsewhere",
-          severity: "warning",
-          node: node.name,
-          vm: vm.name,
-          vmid: match.vmid,
-          message: `VM ${match.vmid} ${vm.name} runs on node ${match.node}, not ${node.name}; leaving it there`,
-          hint: `migrate it back to ${node.name}, or list it under nodes[${match.node}]`
-        })
-        continue
-      }
-      const owned = match.type === "qemu" && match.tags.includes(desired.ownershipTag)
-      if (!owned) {
-        findings.push({
-          code: "vm.unowned",
-          severity: "warning",
-          node: node.name,
-          vm: vm.name,
-          vmid: match.vmid,
-          message: `VM ${match.vmid} is named ${vm.name} but lacks the tag '${desired.ownershipTag}': not ours, not touched`,
-          hint: `to let homelab manage it, add the tag '${desired.ownershipTag}'; otherwise rename one of them`
-        })
-        continue
-      }
-
-      const details = observed.vmDetails.get(match.vmid)
-      const isProtected = protectedByConfig || desired.protect.includes(match.vmid) || details?.protection === true
-
-      if (match.tags.includes(desired.pendingTag) && match.lock === undefined) {
-        actions.push({
-          _tag: "FinishVm",
-          node: node.name,
-          vmid: match.vmid,
-          spec,
-          reason: `VM ${match.vmid} ${vm.name} still carries '${desired.pendingTag}': an earlier run was interrupted`
-        })
-        continue
-      }
-
-      const forced = options.reprovision?.includes(vm.name) === true
-      if (!forced && looksHealthy(match, desired)) continue
-
-      const facts = new VmFacts({
-        vmid: match.vmid,
-        node: match.node,
-        name: vm.name,
-        status:
-          details?.status ??
-          (match.status === "unknown" ? "unknown" : match.status === "stopped" ? "stopped" : "running"),
-        ...(details?.qmpstatus !== undefined
-          ? { qmpstatus: details.qmpstatus }
-          : match.status !== "unknown"
-            ? { qmpstatus: match.status }
-            : {}),
-        ...((details?.lock ?? match.lock) !== undefined ? { lock: (details?.lock ?? match.lock) as string } : {}),
-        uptimeSeconds: details?.uptimeSeconds ?? match.uptimeSeconds,
-        agentConfigured: details?.agentConfigured ?? false,
-        ...(details?.agentAnswering !== undefined ? { agentAnswering: details.agentAnswering } : {}),
-        owned: true,
-        protection: isProtected,
-        template: match.template,
-        ...(details?.secondsSinceCreation !== undefined ? { secondsSinceCreation: details.secondsSinceCreation } : {})
-      })
-      const report = classifyVm(facts, options.policy)
-      const evidence = Object.entries(report.evidence).map(([k, v]) => `${k}=${v}`)
-      /** A recreate within the per-run limit; beyond it, a deferred finding. */
-      const recreate = (reason: string) => {
-        if (recreates >= desired.limits.maxRecreatePerRun) {
-          findings.push(deferred(node.name, vm.name, match.vmid, desired.limits.maxRecreatePerRun))
-          return
-        }
-        recreates++
-        actions.push({ _tag: "RecreateVm", node: node.name, vmid: match.vmid, spec, reason, evidence })
-      }
-
-      if (forced) {
-        if (isProtected) {
-          findings.push({
-            code: "vm.protected",
-            severity: "error",
-            node: node.name,
-            vm: vm.name,
-            vmid: match.vmid,
-            message: `VM ${match.vmid} ${vm.name} is protected; not recreating it`,
-            hint: "remove the protection (and its entry in safety.protect) first"
-          })
-        } else {
-          recreate(`reprovision of ${vm.name} requested`)
-        }
-        continue
-      }
-
-      const remediation = remediationToApply(report)
-      switch (remediation) {
-        case "start":
-          actions.push({ _tag: "StartVm", node: node.name, vmid: match.vmid, name: vm.name, reason: report.message })
-          break
-        case "resume":
-          actions.push({ _tag: "ResumeVm", node: node.name, vmid: match.vmid, name: vm.name, reason: report.message })
-          break
-        case "recreate":
-          recreate(report.message)
-          break
-        case undefined:
-          if (report._tag === "Unhealthy") {
-            findings.push({
-              code: report.blockedBy.includes("protected") ? "vm.protected" : `vm.${report.reason}`,
-              severity: "warning",
-              node: node.name,
-              vm: vm.name,
-              vmid: match.vmid,
-              message: `${report.message}${report.blockedBy.length > 0 ? ` (not remediated: ${report.blockedBy.join(", ")})` : ""}`,
-              hint: report.blockedBy.includes("protected")
-                ? "remove the protection to let homelab recreate it, or fix it by hand"
-                : "see the health policy in homelab.yaml"
+                : {}),
+              ...(options.memoryAdjustment !== undefined ? { memoryAdjustment: options.memoryAdjustment } : {})
             })
-          } else if (report._tag === "Unknown") {
+          )
+          for (const f of report.findings) {
             findings.push({
-              code: `vm.${report.reason}`,
-              severity: "info",
+              code: f.code,
+              effect: f.severity === "error" ? "blocked" : "info",
+              layer: "vm",
               node: node.name,
               vm: vm.name,
-              vmid: match.vmid,
-              message: `${report.message}; left as it is`
+              message: f.message,
+              hint: f.fix
             })
           }
-          break
+          if (!report.ok) return undefined
+          return {
+            _tag: "CreateVm",
+            id,
+            node: node.name,
+            after: imageAfter,
+            spec: { ...spec, vmidCandidates: candidates },
+            reason
+          }
+        }
+
+        const awaitOrCreate = (inFlight: ObservedVm): VmAction | undefined => {
+          const task = observed.createTasks?.get(inFlight.vmid)
+          if (task === undefined) {
+            vmFinding(
+              "blocked",
+              "vm.create-stale",
+              `VMID ${inFlight.vmid} (${vm.name}'s candidate) is locked (create) but no create task runs: a create that died half-way`,
+              `if nothing else uses it: \`qm unlock ${inFlight.vmid} && qm destroy ${inFlight.vmid}\` on ${inFlight.node}`,
+              inFlight.vmid
+            )
+            return undefined
+          }
+          if (!task.ours) {
+            // Someone else's create holds this VMID: take the next candidate.
+            return create(
+              `no VM named ${vm.name} exists (VMID ${inFlight.vmid} is being created by ${task.user})`,
+              spec.vmidCandidates.filter((c) => c !== inFlight.vmid)
+            )
+          }
+          const age = now === undefined ? 0 : Math.max(0, now - task.startedAt)
+          const limit = taskLimitSeconds
+          return {
+            _tag: "AwaitCreate",
+            id,
+            node: node.name,
+            after: imageAfter,
+            vmid: inFlight.vmid,
+            spec,
+            upid: task.upid,
+            startedAt: task.startedAt,
+            reason:
+              age >= limit
+                ? `the create of VM ${inFlight.vmid} has run for ${age} s (limit ${limit} s): it hung; stopping it and creating the VM again`
+                : `VM ${inFlight.vmid} is being created by an earlier or concurrent run (task running for ${age} s)`
+          }
+        }
+
+        if (matches.length === 0) {
+          const inFlight = observed.vms.find(
+            (o) =>
+              o.lock === "create" &&
+              spec.vmidCandidates.includes(o.vmid) &&
+              (o.name === undefined || o.name === `VM ${o.vmid}`)
+          )
+          const action = inFlight !== undefined ? awaitOrCreate(inFlight) : create(`no VM named ${vm.name} exists`)
+          return action === undefined ? {} : { action }
+        }
+
+        if (matches.length > 1) {
+          vmFinding(
+            "blocked",
+            "vm.duplicate",
+            `${matches.length} VMs are named ${vm.name} (VMIDs ${matches.map((m) => m.vmid).join(", ")}); touching none`,
+            "delete or rename the extra ones"
+          )
+          return {}
+        }
+
+        const match = matches[0] as ObservedVm
+        if (match.node !== node.name) {
+          vmFinding(
+            "blocked",
+            "vm.elsewhere",
+            `VM ${match.vmid} ${vm.name} runs on node ${match.node}, not ${node.name}; leaving it there`,
+            `migrate it back to ${node.name}, or list it under nodes[${match.node}]`,
+            match.vmid
+          )
+          return {}
+        }
+        const owned = match.type === "qemu" && match.tags.includes(desired.ownershipTag)
+        if (!owned) {
+          vmFinding(
+            "blocked",
+            "vm.unowned",
+            `VM ${match.vmid} is named ${vm.name} but lacks the tag '${desired.ownershipTag}': not ours, not touched`,
+            `to let homelab manage it, add the tag '${desired.ownershipTag}'; otherwise rename one of them`,
+            match.vmid
+          )
+          return {}
+        }
+
+        const details = observed.vmDetails.get(match.vmid)
+        const tags = details?.tags ?? match.tags
+        const isProtected =
+          desired.protect.includes(vm.name) || desired.protect.includes(match.vmid) || details?.protection === true
+        const pending = tags.includes(desired.pendingTag)
+        const rebuilding = tags.includes(RebuildTag)
+        const rejoin = tags.includes(RejoinTag)
+        const forced = options.reprovision?.includes(vm.name) === true
+        const lock = details?.lock ?? match.lock
+
+        if (lock === "create") {
+          const action = awaitOrCreate(match)
+          return action === undefined ? {} : { action }
+        }
+        // Protection and ownership first: a protected VM is never resized, started, retagged or rebuilt.
+        if (isProtected && (pending || rebuilding || forced)) {
+          vmFinding(
+            "blocked",
+            "vm.protected",
+            `VM ${match.vmid} ${vm.name} is protected; ${forced ? "not recreating it" : pending ? "it was never fully provisioned, and is left as it is" : "its rebuild is not finished, and it is left as it is"}`,
+            "remove the protection (and its entry in safety.protect) first",
+            match.vmid
+          )
+          return {}
+        }
+        if (lock !== undefined && !(lock === "suspended" && (details?.status ?? match.status) === "stopped")) {
+          vmFinding(
+            "deferred",
+            "vm.locked",
+            `VM ${match.vmid} ${vm.name} is locked (${lock}): an operation is in progress; left alone this run`,
+            `run apply again once it is done (\`qm unlock ${match.vmid}\` only if nothing runs)`,
+            match.vmid
+          )
+          return {}
+        }
+
+        const facts = new VmFacts({
+          vmid: match.vmid,
+          node: match.node,
+          name: vm.name,
+          status:
+            details?.status ??
+            (match.status === "unknown" ? "unknown" : match.status === "stopped" ? "stopped" : "running"),
+          ...(details?.qmpstatus !== undefined
+            ? { qmpstatus: details.qmpstatus }
+            : match.status !== "unknown"
+              ? { qmpstatus: match.status }
+              : {}),
+          ...(lock !== undefined ? { lock } : {}),
+          uptimeSeconds: details?.uptimeSeconds ?? match.uptimeSeconds,
+          agentConfigured: details?.agentConfigured ?? false,
+          ...(details?.agentAnswering !== undefined ? { agentAnswering: details.agentAnswering } : {}),
+          owned: true,
+          protection: isProtected,
+          template: match.template,
+          ...(details?.secondsSinceCreation !== undefined ? { secondsSinceCreation: details.secondsSinceCreation } : {})
+        })
+        const report = classifyVm(facts, options.policy)
+        const evidence = Object.entries(report.evidence).map(([k, v]) => `${k}=${v}`)
+
+        /** A recreate within the per-run limit (and, with k3s, only while the cluster can be read). */
+        const recreate = (reason: string, resumed: boolean): VmAction | undefined => {
+          if (k3s !== undefined && k3sNodes === undefined) {
+            vmFinding(
+              "blocked",
+              "vm.recreate-needs-k3s",
+              `VM ${match.vmid} ${vm.name} needs rebuilding (${reason}), but the k3s cluster cannot be read: its Node must be removed first`,
+              observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server",
+              match.vmid
+            )
+            return undefined
+          }
+          if (recreates >= desired.limits.maxRecreatePerRun) {
+            vmFinding(
+              "deferred",
+              "vm.recreate-deferred",
+              `VM ${match.vmid} ${vm.name} needs rebuilding (${reason}), but this run already rebuilds ${desired.limits.maxRecreatePerRun} VM(s) (safety.maxRecreatePerRun)`,
+              "run apply again, or raise safety.maxRecreatePerRun",
+              match.vmid
+            )
+            return undefined
+          }
+          recreates++
+          return {
+            _tag: "RecreateVm",
+            id,
+            node: node.name,
+            after: imageAfter,
+            vmid: match.vmid,
+            spec,
+            reason,
+            evidence,
+            resumed,
+            k3sCleanup: k3s === undefined ? undefined : vm.role
+          }
+        }
+        const wrap = (action: VmAction | undefined) => (action === undefined ? {} : { action, rebuilt: rejoin })
+
+        if (rebuilding) {
+          return wrap(
+            recreate(`an earlier run began rebuilding VM ${match.vmid} ${vm.name} (it carries '${RebuildTag}')`, true)
+          )
+        }
+        if (pending) {
+          const state = facts.status === "stopped" ? "stopped" : (facts.qmpstatus ?? "running")
+          const why = `VM ${match.vmid} ${vm.name} still carries '${desired.pendingTag}': an earlier run was interrupted`
+          if (
+            state === "stopped" ||
+            state === "running" ||
+            state === "paused" ||
+            state === "prelaunch" ||
+            state === "suspended"
+          ) {
+            return wrap({
+              _tag: "FinishVm",
+              id,
+              node: node.name,
+              after: imageAfter,
+              vmid: match.vmid,
+              spec,
+              state,
+              reason: state === "running" || state === "stopped" ? why : `${why}; it is ${state}: resuming it`
+            })
+          }
+          return wrap(
+            recreate(`VM ${match.vmid} ${vm.name} was never fully provisioned and is in state ${state}`, false)
+          )
+        }
+        if (forced) return wrap(recreate(`reprovision of ${vm.name} requested`, false))
+        if (details === undefined && looksHealthy(match, desired)) return { healthy: match, rebuilt: rejoin }
+
+        switch (remediationToApply(report)) {
+          case "start":
+            return wrap({
+              _tag: "StartVm",
+              id,
+              node: node.name,
+              after: [],
+              vmid: match.vmid,
+              name: vm.name,
+              reason: report.message
+            })
+          case "resume":
+            return wrap({
+              _tag: "ResumeVm",
+              id,
+              node: node.name,
+              after: [],
+              vmid: match.vmid,
+              name: vm.name,
+              reason: report.message
+            })
+          case "recreate":
+            return wrap(recreate(report.message, false))
+          case undefined:
+            break
+        }
+        if (report._tag === "Healthy") return { healthy: match, rebuilt: rejoin }
+        if (report._tag === "Unhealthy") {
+          const protectedBlock = report.blockedBy.includes("protected")
+          vmFinding(
+            "blocked",
+            protectedBlock ? "vm.protected" : `vm.${report.reason}`,
+            `${report.message}${report.blockedBy.length > 0 ? ` (not remediated: ${report.blockedBy.join(", ")})` : ""}`,
+            protectedBlock
+              ? "remove the protection to let homelab recreate it, or fix it by hand"
+              : "fix it by hand, or choose a remediation in homelab.yaml's health section",
+            match.vmid
+          )
+          return {}
+        }
+        // Unknown: waiting states resolve by themselves; a template or a state kept by policy needs the user.
+        const waiting = ["starting", "transitional", "status-unknown", "locked"].includes(report.reason)
+        vmFinding(
+          waiting ? "deferred" : "blocked",
+          `vm.${report.reason}`,
+          waiting ? `${report.message}; run apply again shortly` : report.message,
+          waiting ? undefined : "fix it by hand, or choose a remediation in homelab.yaml's health section",
+          match.vmid
+        )
+        return {}
+      }
+      const decision = planVm()
+
+      if (decision.action !== undefined) actions.push(decision.action)
+      if (k3s === undefined) continue
+
+      // Phase 3 for this VM.
+      const exclusive = vm.role === "server" ? "k3s-server" : undefined
+      if (decision.action !== undefined) {
+        const vmAction = decision.action
+        actions.push({
+          _tag: "JoinK3s",
+          id: actionId.k3s(node.name, vm.name),
+          node: node.name,
+          after: [vmAction.id],
+          exclusive,
+          vm: vm.name,
+          vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
+          role: vm.role,
+          rejoin: vmAction._tag === "RecreateVm" || decision.rebuilt === true,
+          follows: followsOf(vmAction),
+          reason: `${vm.name} must be a Ready ${vm.role} once its VM runs`
+        })
+        continue
+      }
+      const healthy = decision.healthy
+      if (healthy === undefined) continue
+      if (k3sNodes === undefined) {
+        findings.push({
+          code: "k3s.unavailable",
+          effect: "blocked",
+          layer: "k3s",
+          node: node.name,
+          vm: vm.name,
+          vmid: healthy.vmid,
+          message:
+            observed.k3s?._tag === "Unavailable"
+              ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
+              : `membership of ${vm.name} unknown: the k3s cluster was not read`,
+          hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
+        })
+        continue
+      }
+      const ip = observed.ips?.get(healthy.vmid)
+      if (ip !== undefined && ip === k3s.server.host) continue
+      const step = planMembership(
+        { name: vm.name, node: node.name, vmid: healthy.vmid, role: vm.role, ip, rebuilt: decision.rebuilt === true },
+        k3sNodes,
+        { version: k3s.version }
+      )
+      if (step._tag === "Finding") findings.push(step.finding)
+      if (step._tag === "Join") {
+        actions.push({
+          _tag: "JoinK3s",
+          id: actionId.k3s(node.name, vm.name),
+          node: node.name,
+          after: [],
+          exclusive,
+          vm: vm.name,
+          vmid: healthy.vmid,
+          ip,
+          role: vm.role,
+          rejoin: step.rejoin,
+          reason: step.reason
+        })
       }
     }
   }
-  return { actions, findings }
+  return { nodes: nodes.map((n) => n.name), actions, findings }
 }
-
-const deferred = (node: string, vm: string, vmid: number, limit: number): Finding => ({
-  code: "vm.recreate-deferred",
-  severity: "warning",
-  node,
-  vm,
-  vmid,
-  message: `VM ${vmid} ${vm} needs recreating, but this run already recreates ${limit} VM(s) (safety.maxRecreatePerRun)`,
-  hint: "run apply again, or raise safety.maxRecreatePerRun"
-})

@@ -1,5 +1,7 @@
 import { HealthPolicy } from "@homelab/vm-health"
+import { Duration } from "effect"
 import type { HomelabConfig } from "./config/HomelabConfig.js"
+import { nodeSshTarget } from "./connections.js"
 import type { Desired, DesiredCicustom, DesiredNode } from "./Desired.js"
 
 /** Tag a VM carries from its creation until it is fully provisioned (disk resized, started, IP seen). */
@@ -29,6 +31,10 @@ export const desiredFromConfig = (
   nodes: config.nodes.map(
     (node): DesiredNode => ({
       name: node.name,
+      endpoints: (() => {
+        const ssh = nodeSshTarget(config, node.name)
+        return { api: node.api.url, ssh: `${ssh.user}@${ssh.host}:${ssh.port}` }
+      })(),
       cpuRatio: node.cpuRatio,
       memoryRatio: node.memoryRatio,
       image: {
@@ -67,6 +73,14 @@ export const desiredFromConfig = (
   vmidRange: config.vm.vmidRange ?? DefaultVmidRange,
   limits: { maxRecreatePerRun: config.safety.maxRecreatePerRun },
   protect: [...config.safety.protect.names, ...config.safety.protect.vmids],
+  timeouts: {
+    task: Duration.seconds(config.timeouts.task),
+    ip: Duration.seconds(config.timeouts.ip),
+    k3sInstall: Duration.seconds(config.timeouts.k3sInstall),
+    k3sReady: Duration.seconds(config.timeouts.k3sReady)
+  },
+  // API calls carry the token (`user@realm!name`); pvesh/qm over SSH run as root@pam.
+  taskUsers: [config.proxmox.auth.tokenId, "root@pam"],
   k3s:
     config.k3s === undefined
       ? undefined

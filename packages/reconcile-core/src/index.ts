@@ -1,20 +1,33 @@
 export {
   type Action,
+  type AwaitCreate,
+  type CreateVm,
+  type DownloadImage,
   describeAction,
   type Finding,
+  type FinishVm,
   isDestructive,
-  type JoinAction,
+  type JoinK3s,
+  type Layer,
+  layerOf,
+  type RecreateVm,
+  type ResumeVm,
+  type StartVm,
   type VmAction,
-  type VmSpec
+  type VmSpec,
+  vmOf
 } from "./Action.js"
+export { type ApplyEvent, type ApplyOptions, apply, type WaitProgress } from "./Apply.js"
 export {
-  type ApplyEvent,
-  type ApplyOptions,
-  type ApplyOutcome,
-  type ApplyResult,
-  apply
-} from "./Apply.js"
-export { type ApplyFinished, applyStream } from "./applyStream.js"
+  type ActionOutcome,
+  applyVerdict,
+  assess,
+  type Convergence,
+  type NodeConvergence,
+  planVerdict,
+  type Reason,
+  settle
+} from "./Convergence.js"
 export {
   ConfigError,
   ConfigInvalid,
@@ -37,6 +50,7 @@ export type {
   ProxmoxSettings,
   SafetyLimits,
   SshSettings,
+  TimeoutSettings,
   TlsSettings,
   VmPlan,
   VmSettings
@@ -52,8 +66,10 @@ export type {
   DesiredImage,
   DesiredK3s,
   DesiredNode,
-  DesiredVm
+  DesiredVm,
+  NodeEndpoints
 } from "./Desired.js"
+export { describeFailure, inWords } from "./describeFailure.js"
 export {
   cicustomProperty,
   DefaultVmidRange,
@@ -62,9 +78,13 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
-export { observe } from "./Observe.js"
+export { RebuildTag, RejoinTag } from "./Marks.js"
+export { type ObserveOptions, observe } from "./Observe.js"
 export type {
+  CreateTask,
+  K3sFacts,
   NodeDetails,
+  NodeProblem,
   Observed,
   ObservedBridge,
   ObservedNode,
@@ -72,7 +92,24 @@ export type {
   ObservedVm,
   VmDetails
 } from "./Observed.js"
-export { type DetailsNeeded, detailsNeeded, imageVolid, type Plan, type PlanOptions, plan, vmSpec } from "./Plan.js"
-export { type K3sCandidate, type K3sPlan, planK3s, RejoinTag } from "./PlanK3s.js"
-export { applyK3s, planK3sPhase } from "./ReconcileK3s.js"
+export {
+  actionId,
+  type DetailsNeeded,
+  detailsNeeded,
+  imageVolid,
+  type Plan,
+  type PlanOptions,
+  plan,
+  vmSpec
+} from "./Plan.js"
+export { type K3sCandidate, type K3sStep, planMembership } from "./PlanK3s.js"
+export {
+  type ReconcileEvent,
+  type ReconcileOptions,
+  type ReconcileReport,
+  reconcile,
+  reconcileStream
+} from "./Reconcile.js"
+export { type StatusReport, status, type VmStatusRow } from "./Status.js"
+export { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
 export { vmidCandidates } from "./VmidCandidates.js"

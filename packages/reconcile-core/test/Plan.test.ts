@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import type { ClusterNode } from "@homelab/k3s-join"
 import { HealthPolicy } from "@homelab/vm-health"
+import { type Action, describeAction } from "../src/Action.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
 import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"
 import { detailsNeeded, plan } from "../src/Plan.js"
@@ -129,7 +131,7 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(p), ["CreateVm:still-fawn"])
     const finding = p.findings.find((f) => f.code === "bridge.missing")
     assert.strictEqual(finding?.node, "pve")
-    assert.strictEqual(finding?.severity, "error")
+    assert.strictEqual(finding?.effect, "blocked")
     assert.include(finding?.hint ?? "", "vmbr0")
   })
 
@@ -233,16 +235,45 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(p), ["FinishVm:pve"])
   })
 
-  it("a create in flight under the VM's first candidate VMID is waited for, not duplicated", () => {
-    const d = desired(["pve"])
+  it("a create of ours in flight under the VM's first candidate VMID is waited for, not duplicated", () => {
+    const d = desired(["pve"], { taskUsers: ["root@pam!homelab", "root@pam"] })
     const first = vmidCandidates("k3s-vm-pve", d.vmidRange)[0] as number
-    const o = observed(
-      [observedNode("pve")],
-      [vm(first, "pve", { name: undefined, status: "unknown", lock: "create", tags: [] })]
+    const stub = vm(first, "pve", { name: undefined, status: "unknown", lock: "create", tags: [] })
+    const task = (user: string, ours: boolean) =>
+      new Map([
+        [
+          first,
+          { vmid: first, node: "pve", upid: `UPID:pve:1:2:3:qmcreate:${first}:${user}:`, startedAt: 1000, user, ours }
+        ]
+      ])
+    const ours = plan(
+      d,
+      { ...observed([observedNode("pve")], [stub]), createTasks: task("root@pam!homelab", true), at: 1030 },
+      { policy }
     )
-    const p = plan(d, o, { policy })
-    assert.deepStrictEqual(p.actions, [])
-    assert.deepStrictEqual(codes(p), ["vm.creating:pve"])
+    assert.deepStrictEqual(tags(ours), ["AwaitCreate:pve"])
+    assert.include(ours.actions[0]?.reason ?? "", "running for 30 s")
+    // hung past the task limit (600 s): stopped and created again
+    const hung = plan(
+      d,
+      { ...observed([observedNode("pve")], [stub]), createTasks: task("root@pam!homelab", true), at: 1700 },
+      { policy }
+    )
+    assert.include(hung.actions[0]?.reason ?? "", "it hung; stopping it")
+    // someone else's create holds the VMID: the next candidate
+    const foreign = plan(
+      d,
+      { ...observed([observedNode("pve")], [stub]), createTasks: task("alice@pve", false) },
+      { policy }
+    )
+    assert.deepStrictEqual(tags(foreign), ["CreateVm:pve"])
+    const create = foreign.actions[0]
+    assert.notInclude(create?._tag === "CreateVm" ? create.spec.vmidCandidates : [first], first)
+    // a create lock with no task behind it: the user must look
+    const stale = plan(d, observed([observedNode("pve")], [stub]), { policy })
+    assert.deepStrictEqual(tags(stale), [])
+    assert.deepStrictEqual(codes(stale), ["vm.create-stale:pve"])
+    assert.strictEqual(stale.findings[0]?.effect, "blocked")
   })
 
   it("two VMs with the name are reported and neither is touched", () => {
@@ -300,5 +331,162 @@ describe("plan", () => {
       "DownloadImage:still-fawn",
       "CreateVm:still-fawn"
     ])
+  })
+
+  describe("every state of a pending VM has a path; protection and ownership first", () => {
+    const pendingTags = ["homelab-managed", "homelab-pending", "k3s"]
+    const details = (over: Partial<VmDetails>): VmDetails => ({
+      protection: false,
+      agentConfigured: true,
+      status: "running",
+      uptimeSeconds: 10,
+      tags: pendingTags,
+      ...over
+    })
+    const planFor = (d: VmDetails, o: Partial<ObservedVm> = {}) =>
+      plan(
+        desired(["pve"]),
+        observed([observedNode("pve")], [vm(1001, "pve", { tags: pendingTags, ...o })], [[1001, d]]),
+        { policy }
+      )
+
+    it("stopped → finished by starting it; paused, prelaunch, suspended → finished by resuming it", () => {
+      for (const [status, qmpstatus, state] of [
+        ["stopped", undefined, "stopped"],
+        ["running", "paused", "paused"],
+        ["running", "prelaunch", "prelaunch"],
+        ["running", "suspended", "suspended"],
+        ["running", "running", "running"]
+      ] as const) {
+        const p = planFor(details({ status, ...(qmpstatus ? { qmpstatus } : {}) }))
+        assert.deepStrictEqual(tags(p), ["FinishVm:pve"], `${status}/${qmpstatus}`)
+        const action = p.actions[0]
+        assert.strictEqual(action?._tag === "FinishVm" ? action.state : undefined, state)
+      }
+    })
+
+    it("a crashed pending VM is rebuilt (it never served), within the per-run limit", () => {
+      assert.deepStrictEqual(tags(planFor(details({ qmpstatus: "io-error" }))), ["RecreateVm:pve"])
+    })
+
+    it("a protected pending VM is not resized, started or retagged: blocked", () => {
+      const p = planFor(details({ status: "stopped", protection: true }))
+      assert.deepStrictEqual(p.actions, [])
+      assert.deepStrictEqual(codes(p), ["vm.protected:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+    })
+
+    it("a pending VM under a passing lock (backup) is left for a later run, not waited for", () => {
+      const p = planFor(details({ lock: "backup" }))
+      assert.deepStrictEqual(p.actions, [])
+      assert.deepStrictEqual(codes(p), ["vm.locked:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "deferred")
+    })
+
+    it("a VM carrying the rebuild mark is rebuilt again, even when it looks healthy (the interrupted run's intent)", () => {
+      const p = plan(
+        desired(["pve"]),
+        observed(
+          [observedNode("pve")],
+          [vm(1001, "pve", { tags: ["homelab-managed", "homelab-rebuild"] })],
+          [
+            [
+              1001,
+              details({ qmpstatus: "running", agentAnswering: true, tags: ["homelab-managed", "homelab-rebuild"] })
+            ]
+          ]
+        ),
+        { policy }
+      )
+      assert.deepStrictEqual(tags(p), ["RecreateVm:pve"])
+      const action = p.actions[0]
+      assert.isTrue(action?._tag === "RecreateVm" && action.resumed)
+    })
+  })
+
+  describe("the k3s layer is planned with the VMs", () => {
+    const k3s = {
+      server: { host: "10.0.0.5", port: 22, user: "ubuntu", apiPort: 6443 },
+      vmUser: "ubuntu",
+      vmSshPort: 22,
+      installFlags: [],
+      installScriptUrl: "https://get.k3s.io"
+    }
+    const node = (name: string, ready: "True" | "False" = "True", ip = "10.0.0.21"): ClusterNode => ({
+      name,
+      roleLabels: [],
+      role: "agent",
+      ready,
+      readyDetail: "",
+      internalIPs: [ip],
+      kubeletVersion: "v1.30.5+k3s1",
+      systemUUID: undefined,
+      deleting: false,
+      etcdMemberName: undefined
+    })
+
+    it("a fresh lab: the join follows its create, with the reason, and plan says so", () => {
+      const d = desired(["pve"], { k3s })
+      const o: Observed = { ...observed([observedNode("pve")], []), k3s: { _tag: "Nodes", nodes: [] } }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(tags(p), ["CreateVm:pve", "JoinK3s:pve"])
+      const join = p.actions[1]
+      assert.deepStrictEqual(join?.after, [p.actions[0]?.id as string])
+      assert.include(describeAction(join as Action), "join k3s-vm-pve to k3s as an agent after it is created")
+    })
+
+    it("a healthy VM that is a Ready member: nothing; one that is absent: a join with its IP", () => {
+      const d = desired(["pve"], { k3s })
+      const base = observed([observedNode("pve")], [vm(1001, "pve")])
+      const member = plan(
+        d,
+        { ...base, ips: new Map([[1001, "10.0.0.21"]]), k3s: { _tag: "Nodes", nodes: [node("k3s-vm-pve")] } },
+        { policy }
+      )
+      assert.deepStrictEqual(tags(member), [])
+      const absent = plan(
+        d,
+        { ...base, ips: new Map([[1001, "10.0.0.21"]]), k3s: { _tag: "Nodes", nodes: [] } },
+        { policy }
+      )
+      assert.deepStrictEqual(tags(absent), ["JoinK3s:pve"])
+    })
+
+    it("a stale Node with another IP is not touched unless we rebuilt the VM: blocked, with the way out", () => {
+      const d = desired(["pve"], { k3s })
+      const o: Observed = {
+        ...observed([observedNode("pve")], [vm(1001, "pve")]),
+        ips: new Map([[1001, "10.0.0.99"]]),
+        k3s: { _tag: "Nodes", nodes: [node("k3s-vm-pve", "False")] }
+      }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(codes(p), ["k3s.identity-mismatch:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision pve")
+    })
+
+    it("a recreate needs the k3s cluster readable (its Node goes first); otherwise it is blocked", () => {
+      const d = desired(["pve"], { k3s })
+      const o: Observed = {
+        ...observed(
+          [observedNode("pve")],
+          [vm(1001, "pve", { status: "stopped" })],
+          [[1001, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0 }]]
+        ),
+        k3s: { _tag: "Unavailable", message: "ssh refused", hint: "check k3s.server" }
+      }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(tags(p), [])
+      assert.deepStrictEqual(codes(p), ["vm.recreate-needs-k3s:pve"])
+    })
+  })
+
+  it("a node that could not be observed is blocked with its problem; the others are planned", () => {
+    const d = desired(["pve", "still-fawn"])
+    const problem = { code: "node.unreachable", message: "cannot list local on node pve: …", hint: "check" }
+    const o = observed([observedNode("pve", { problem }), observedNode("still-fawn", { imageVolids: new Set() })], [])
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["DownloadImage:still-fawn", "CreateVm:still-fawn"])
+    assert.deepStrictEqual(codes(p), ["node.unreachable:pve"])
   })
 })

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClusterNode } from "@homelab/k3s-join"
-import { type K3sCandidate, planK3s } from "../src/PlanK3s.js"
+import { type K3sCandidate, type K3sStep, planMembership } from "../src/PlanK3s.js"
 
 const node = (name: string, over: Partial<ClusterNode> = {}): ClusterNode => ({
   name,
@@ -26,68 +26,56 @@ const vm = (name: string, over: Partial<K3sCandidate> = {}): K3sCandidate => ({
   ...over
 })
 
-const server = { serverHost: "10.0.0.2" }
-const summary = (p: ReturnType<typeof planK3s>) => ({
-  actions: p.actions.map((a) => `${a.vm}:${a.rejoin ? "rejoin" : "join"}`),
-  findings: p.findings.map((f) => `${f.vm}:${f.code}`)
-})
+const step = (s: K3sStep): string =>
+  s._tag === "Member" ? "member" : s._tag === "Join" ? (s.rejoin ? "rejoin" : "join") : s.finding.code
 
-describe("planK3s", () => {
+describe("planMembership", () => {
   it("a Ready member with the right role and IP needs nothing", () => {
-    assert.deepStrictEqual(summary(planK3s([vm("k3s-vm-pve")], [node("k3s-vm-pve")], server)), {
-      actions: [],
-      findings: []
-    })
+    assert.strictEqual(step(planMembership(vm("k3s-vm-pve"), [node("k3s-vm-pve")])), "member")
   })
 
-  it("an absent VM joins; the configured server itself is never a candidate", () => {
-    const p = planK3s([vm("k3s-vm-pve"), vm("k3s-server", { ip: "10.0.0.2" })], [], server)
-    assert.deepStrictEqual(summary(p), { actions: ["k3s-vm-pve:join"], findings: [] })
-    assert.include(p.actions[0]?.reason ?? "", "not in the cluster")
+  it("an absent VM joins", () => {
+    const s = planMembership(vm("k3s-vm-pve"), [])
+    assert.strictEqual(step(s), "join")
+    assert.include(s._tag === "Join" ? s.reason : "", "not in the cluster")
   })
 
   it("a VM we rebuilt rejoins with cleanup when its old Node lingers with another IP", () => {
-    const p = planK3s([vm("k3s-vm-pve", { rebuilt: true, ip: "10.0.0.99" })], [node("k3s-vm-pve")], server)
-    assert.deepStrictEqual(summary(p), { actions: ["k3s-vm-pve:rejoin"], findings: [] })
-    assert.include(p.actions[0]?.reason ?? "", "rebuilt")
+    const s = planMembership(vm("k3s-vm-pve", { rebuilt: true, ip: "10.0.0.99" }), [node("k3s-vm-pve")])
+    assert.strictEqual(step(s), "rejoin")
+    assert.include(s._tag === "Join" ? s.reason : "", "rebuilt")
   })
 
-  it("a Node with another IP is reported, not cleaned up, when we did not rebuild the VM", () => {
-    const p = planK3s([vm("k3s-vm-pve", { ip: "10.0.0.99" })], [node("k3s-vm-pve")], server)
-    assert.deepStrictEqual(summary(p), { actions: [], findings: ["k3s-vm-pve:k3s.identity-mismatch"] })
-    assert.include(p.findings[0]?.message ?? "", "10.0.0.11")
+  it("a Node with another IP is reported (blocked), not cleaned up, when we did not rebuild the VM", () => {
+    const s = planMembership(vm("k3s-vm-pve", { ip: "10.0.0.99" }), [node("k3s-vm-pve")])
+    assert.strictEqual(step(s), "k3s.identity-mismatch")
+    assert.include(s._tag === "Finding" ? s.finding.message : "", "10.0.0.11")
+    assert.strictEqual(s._tag === "Finding" ? s.finding.effect : undefined, "blocked")
   })
 
   it("a role mismatch is reported, never acted on, even for a rebuilt VM", () => {
-    const p = planK3s([vm("k3s-vm-pve", { rebuilt: true })], [node("k3s-vm-pve", { role: "server" })], server)
-    assert.deepStrictEqual(summary(p), { actions: [], findings: ["k3s-vm-pve:k3s.role-mismatch"] })
+    const s = planMembership(vm("k3s-vm-pve", { rebuilt: true }), [node("k3s-vm-pve", { role: "server" })])
+    assert.strictEqual(step(s), "k3s.role-mismatch")
   })
 
-  it("NotReady (Unknown is not False) is reported for a VM we did not rebuild", () => {
-    const p = planK3s([vm("k3s-vm-pve")], [node("k3s-vm-pve", { ready: "Unknown" })], server)
-    assert.deepStrictEqual(summary(p), { actions: [], findings: ["k3s-vm-pve:k3s.not-ready"] })
-    assert.include(p.findings[0]?.message ?? "", "Unknown")
+  it("NotReady (Unknown is not False) of a matching VM: ensureMember starts k3s and waits for Ready", () => {
+    const s = planMembership(vm("k3s-vm-pve"), [node("k3s-vm-pve", { ready: "Unknown" })])
+    assert.strictEqual(step(s), "join")
+    assert.include(s._tag === "Join" ? s.reason : "", "Unknown")
   })
 
   it("a rebuilt VM that already rejoined only has its mark cleared (a join that is a no-op)", () => {
-    const p = planK3s([vm("k3s-vm-pve", { rebuilt: true })], [node("k3s-vm-pve")], server)
-    assert.deepStrictEqual(summary(p), { actions: ["k3s-vm-pve:join"], findings: [] })
+    assert.strictEqual(step(planMembership(vm("k3s-vm-pve", { rebuilt: true }), [node("k3s-vm-pve")])), "join")
   })
 
-  it("a VM without an IP yet is reported and joined next run", () => {
-    const p = planK3s([vm("k3s-vm-pve", { ip: undefined })], [], server)
-    assert.deepStrictEqual(summary(p), { actions: [], findings: ["k3s-vm-pve:k3s.no-ip"] })
+  it("a running VM whose agent reports no IP cannot join: blocked, pointing at the guest agent", () => {
+    const s = planMembership(vm("k3s-vm-pve", { ip: undefined }), [])
+    assert.strictEqual(step(s), "k3s.no-ip")
+    assert.include(s._tag === "Finding" ? (s.finding.hint ?? "") : "", "qemu-guest-agent")
   })
 
-  it("servers are planned before agents", () => {
-    const p = planK3s(
-      [vm("a", { ip: "10.0.0.21" }), vm("s", { role: "server", ip: "10.0.0.22" }), vm("b", { ip: "10.0.0.23" })],
-      [],
-      server
-    )
-    assert.deepStrictEqual(
-      p.actions.map((a) => a.vm),
-      ["s", "a", "b"]
-    )
+  it("a pinned version that the member does not run is reported", () => {
+    const s = planMembership(vm("k3s-vm-pve"), [node("k3s-vm-pve")], { version: "v1.31.5+k3s1" })
+    assert.strictEqual(step(s), "k3s.version")
   })
 })

@@ -161,7 +161,7 @@ describe("reconcile against the simulator (phases 1–2)", () => {
         const run = yield* reconcile(lab)
         const blocked = run.plan.findings.find((f) => f.code === "bridge.missing")
         assert.strictEqual(blocked?.node, "still-fawn")
-        assert.strictEqual(blocked?.severity, "error")
+        assert.strictEqual(blocked?.effect, "blocked")
         assert.include(blocked?.hint ?? "", "vmbr0")
         assert.deepStrictEqual(names(simVms(sim)), ["k3s-vm-pve"])
       }),

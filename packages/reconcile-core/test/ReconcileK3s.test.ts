@@ -1,14 +1,12 @@
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin } from "@homelab/k3s-join"
 import type { Scenario, SimHandle } from "@homelab/sim"
-import { SshClient } from "@homelab/ssh"
-import { Effect, Layer } from "effect"
-import type { ApplyOutcome } from "../src/Apply.js"
-import { sshOptions } from "../src/connections.js"
-import { desiredFromConfig } from "../src/desiredFromConfig.js"
-import { applyK3s, planK3sPhase } from "../src/ReconcileK3s.js"
-import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { Effect } from "effect"
+import type { ActionOutcome } from "../src/Convergence.js"
+import { DefaultVmidRange } from "../src/desiredFromConfig.js"
+import { vmidCandidates } from "../src/VmidCandidates.js"
+import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+
+const joins = (outcomes: ReadonlyArray<ActionOutcome>) => outcomes.filter((o) => o.action._tag === "JoinK3s")
 
 /** A loopback /24 of its own, so parallel runs (other packages, other processes) never share a fixed address. */
 const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
@@ -53,26 +51,6 @@ const k3sSection = (roles?: string) =>
     ...(roles ? [roles] : [])
   ].join("\n")
 
-/** Phase 3 after `reconcile` (phases 1–2): plan the joins and run them, with a fresh client. */
-const joinAll = (lab: Lab) =>
-  Effect.gen(function* () {
-    const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
-    const k3s = desired.k3s
-    if (k3s === undefined) return yield* Effect.die("the lab config has no k3s section")
-    const ssh = SshClient.layerWith({
-      ...sshOptions(lab.config, {
-        privateKeyPath: lab.config.ssh.privateKey,
-        knownHostsPath: path.join(lab.dir, "vm_known_hosts")
-      }),
-      knownHosts: { mode: "accept-new", path: path.join(lab.dir, "vm_known_hosts") }
-    })
-    return yield* Effect.gen(function* () {
-      const plan = yield* planK3sPhase(desired, k3s)
-      const outcomes: ReadonlyArray<ApplyOutcome> = yield* applyK3s(plan.actions, k3s)
-      return { plan, outcomes }
-    }).pipe(Effect.provide(Layer.merge(clientLayer(lab), K3sJoin.layer.pipe(Layer.provide(ssh), Layer.fresh))))
-  })
-
 const k3sNodes = (sim: SimHandle) =>
   ((sim.state() as unknown as { k3s?: { nodes?: Array<Record<string, unknown>> } }).k3s?.nodes ?? []).map((n) => ({
     name: String(n.name),
@@ -87,12 +65,12 @@ describe("phase 3 against the simulator (k3s membership)", () => {
       Effect.gen(function* () {
         const sim = yield* startLab(k3sScenario(["pve", "still-fawn", "chief-horse"]))
         const lab = yield* makeLab(sim, { vm: k3sSection() })
-        yield* reconcile(lab)
-        const first = yield* joinAll(lab)
+        const first = yield* reconcile(lab)
         assert.deepStrictEqual(
-          first.outcomes.map((o) => o.status),
+          joins(first.result.outcomes).map((o) => o.status),
           ["done", "done", "done"]
         )
+        assert.isTrue(first.report.convergence.converged)
         const members = k3sNodes(sim).filter((n) => n.name.startsWith("k3s-vm-"))
         assert.deepStrictEqual(members.map((n) => n.name).sort(), [
           "k3s-vm-chief-horse",
@@ -108,12 +86,12 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         )
         assert.notInclude(firstLog, clusterPassword)
         assert.notMatch(firstLog, /K10[0-9a-f]{64}::/)
-        assert.notInclude(JSON.stringify(first.outcomes), clusterPassword)
+        assert.notInclude(JSON.stringify(first.result.outcomes), clusterPassword)
 
         sim.clearRequests()
-        yield* reconcile(lab)
-        const second = yield* joinAll(lab)
+        const second = yield* reconcile(lab)
         assert.deepStrictEqual(second.plan.actions, [])
+        assert.isTrue(second.report.convergence.converged)
         assert.deepStrictEqual(
           mutatingRequests(sim).concat(
             sim
@@ -137,29 +115,27 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         const sim = yield* startLab(k3sScenario(["pve"]))
         const lab = yield* makeLab(sim, { vm: k3sSection(), health: "  graceSeconds: 0" })
         yield* reconcile(lab)
-        yield* joinAll(lab)
         const vm = simVms(sim).find((v) => v.name === "k3s-vm-pve")
         sim.setVmStatus(vm?.vmid as number, { status: "stopped", qmpstatus: "stopped" })
         yield* Effect.sleep("300 millis")
         const rebuild = yield* reconcile(lab)
         assert.deepStrictEqual(
           rebuild.result.outcomes.map((o) => [o.action._tag, o.status]),
-          [["RecreateVm", "done"]]
+          [
+            ["RecreateVm", "done"],
+            ["JoinK3s", "done"]
+          ]
         )
-        assert.include(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rejoin")
-        const rejoin = yield* joinAll(lab)
-        assert.deepStrictEqual(
-          rejoin.plan.actions.map((a) => [a.vm, a.rejoin]),
-          [["k3s-vm-pve", true]]
-        )
-        assert.deepStrictEqual(
-          rejoin.outcomes.map((o) => o.status),
-          ["done"]
-        )
-        assert.include(rejoin.outcomes[0]?.detail ?? "", "stale Node and password secret removed first")
-        assert.notInclude(JSON.stringify(rejoin.outcomes), "password rejected")
+        const rejoin = rebuild.plan.actions.find((a) => a._tag === "JoinK3s")
+        assert.isTrue(rejoin?._tag === "JoinK3s" && rejoin.rejoin)
+        // the old Node went before the VM was destroyed: the rejoin finds nothing stale, and no password is rejected
+        const removed = sim.k3sEvents().filter((e) => e.kind === "node-deleted")
+        assert.isAtLeast(removed.length, 1, JSON.stringify(sim.k3sEvents().map((e) => e.kind)))
+        assert.notInclude(JSON.stringify(rebuild.result.outcomes), "password rejected")
         assert.notInclude(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rejoin")
+        assert.notInclude(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rebuild")
         assert.strictEqual(k3sNodes(sim).filter((n) => n.name === "k3s-vm-pve").length, 1)
+        assert.isTrue(rebuild.report.convergence.converged)
       }),
     120_000
   )
@@ -170,12 +146,12 @@ describe("phase 3 against the simulator (k3s membership)", () => {
       Effect.gen(function* () {
         const sim = yield* startLab(k3sScenario(["pve", "still-fawn"]))
         const lab = yield* makeLab(sim, { vm: k3sSection() })
-        yield* reconcile(lab)
-        const bad = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.vmid as number
+        // VMIDs derive from names: still-fawn's VM will be its first candidate, and presents a bad token
+        const bad = vmidCandidates("k3s-vm-still-fawn", lab.config.vm.vmidRange ?? DefaultVmidRange)[0] as number
         yield* Effect.promise(() => sim.addFaults([{ kind: "k3sBadToken", vmid: bad }]))
-        const run = yield* joinAll(lab)
+        const run = yield* reconcile(lab)
         const byVm = Object.fromEntries(
-          run.outcomes.map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", [o.status, o.detail]])
+          joins(run.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", [o.status, o.detail]])
         )
         assert.strictEqual(byVm["k3s-vm-pve"]?.[0], "done")
         assert.strictEqual(byVm["k3s-vm-still-fawn"]?.[0], "failed")
@@ -192,10 +168,9 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         const sim = yield* startLab(k3sScenario(["pve", "still-fawn", "chief-horse"]))
         const server = "    vms: [{ role: server }]"
         const lab = yield* makeLab(sim, { vm: k3sSection(), nodes: { pve: server, "still-fawn": server } })
-        yield* reconcile(lab)
-        const run = yield* joinAll(lab)
+        const run = yield* reconcile(lab)
         assert.deepStrictEqual(
-          run.outcomes.map((o) => o.status),
+          joins(run.result.outcomes).map((o) => o.status),
           ["done", "done", "done"]
         )
         const events = (

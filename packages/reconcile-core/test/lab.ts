@@ -1,17 +1,19 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { K3sJoin } from "@homelab/k3s-join"
 import { ProxmoxApi, ProxmoxClientConfig, type ProxmoxClientEvent } from "@homelab/proxmox-client"
 import { type Scenario, type SimHandle, labScenario as simLab, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
-import { Effect, Layer } from "effect"
-import { type ApplyEvent, type ApplyResult, apply } from "../src/Apply.js"
+import { Duration, Effect, Layer } from "effect"
+import type { ApplyEvent } from "../src/Apply.js"
+import type { ActionOutcome } from "../src/Convergence.js"
 import type { HomelabConfig } from "../src/config/HomelabConfig.js"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { proxmoxClientConfig, sshOptions } from "../src/connections.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
-import { observe } from "../src/Observe.js"
-import { type Plan, type PlanOptions, plan } from "../src/Plan.js"
+import type { Plan, PlanOptions } from "../src/Plan.js"
+import { type ReconcileReport, reconcile as reconcileAll } from "../src/Reconcile.js"
 
 /** A fast simulated lab: PVE 9.1 (the simulator's default), `local` with `import` content, an image origin, quick (but real) timings. */
 export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
@@ -88,21 +90,34 @@ export const clientLayer = (lab: Lab, events: Array<ProxmoxClientEvent> = []) =>
       events.push(e)
     }
   }
-  return ProxmoxApi.layer.pipe(
+  const proxmox = ProxmoxApi.layer.pipe(
     Layer.provide(ProxmoxClientConfig.layer(proxmoxClientConfig(lab.config, resolved))),
     Layer.provide(SshClient.layerWith(sshOptions(lab.config, resolved))),
     Layer.fresh
   )
+  // k3s runs over SSH to the server and the VMs: VM host keys are trusted on first use (as the CLI does).
+  const vmKnownHosts = path.join(lab.dir, "vm_known_hosts")
+  const k3s = K3sJoin.layer.pipe(
+    Layer.provide(
+      SshClient.layerWith({
+        ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath: vmKnownHosts }),
+        knownHosts: { mode: "accept-new", path: vmKnownHosts }
+      })
+    ),
+    Layer.fresh
+  )
+  return Layer.merge(proxmox, k3s)
 }
 
 export interface RunResult {
   readonly plan: Plan
-  readonly result: ApplyResult
+  readonly result: { readonly outcomes: ReadonlyArray<ActionOutcome> }
+  readonly report: ReconcileReport
   readonly events: ReadonlyArray<ApplyEvent>
   readonly clientEvents: ReadonlyArray<ProxmoxClientEvent>
 }
 
-/** One `homelab apply --yes`: observe, plan, apply, with a fresh client. */
+/** One `homelab apply --yes`: observe, plan, apply (k3s joins included), with a fresh client. */
 export const reconcile = (lab: Lab, options: Partial<PlanOptions> = {}) =>
   Effect.gen(function* () {
     const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
@@ -110,14 +125,24 @@ export const reconcile = (lab: Lab, options: Partial<PlanOptions> = {}) =>
     const events: Array<ApplyEvent> = []
     const clientEvents: Array<ProxmoxClientEvent> = []
     return yield* Effect.gen(function* () {
-      const observed = yield* observe(desired, options)
-      const p = plan(desired, observed, { policy, ...options })
-      const result = yield* apply(p.actions, desired, {
-        onEvent: (e) => Effect.sync(() => events.push(e)),
-        ipTimeout: "20 seconds",
-        lockWait: "20 seconds"
+      const report = yield* reconcileAll(desired, {
+        policy,
+        ...options,
+        apply: true,
+        confirm: () => Effect.succeed(true),
+        onEvent: (e) =>
+          Effect.sync(() => {
+            if (e._tag !== "Planned" && e._tag !== "Finished") events.push(e)
+          }),
+        timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
       })
-      return { plan: p, result, events, clientEvents } satisfies RunResult
+      return {
+        plan: report.plan,
+        result: { outcomes: report.outcomes },
+        report,
+        events,
+        clientEvents
+      } satisfies RunResult
     }).pipe(Effect.provide(clientLayer(lab, clientEvents)))
   })
 

@@ -59,6 +59,12 @@ const unknown = (facts: VmFacts, reason: UnknownReason, detail: string, evidence
     evidence
   })
 
+/** Running, in QEMU's `running` state (or not known otherwise), and its guest agent answered a ping. */
+const answering = (facts: VmFacts): boolean =>
+  facts.status === "running" &&
+  (facts.qmpstatus === undefined || facts.qmpstatus === "running") &&
+  facts.agentAnswering === true
+
 /** Why the VM is within the grace period, or `undefined` when it is not. */
 const graceDetail = (facts: VmFacts, graceSeconds: number): string | undefined => {
   if (facts.status === "running" && facts.uptimeSeconds !== undefined && facts.uptimeSeconds < graceSeconds) {
@@ -115,7 +121,7 @@ const decide = (
  * 3. a lock, except `suspended` on a stopped VM → `Unknown` `locked` (an operation is in progress; never recreate
  *    under a lock);
  * 4. within the grace period (running with `uptime` < grace, or created/started less than grace ago) →
- *    `Unknown` `starting`;
+ *    `Unknown` `starting`, unless it runs and its guest agent answers (that VM has started: rule 8 judges it);
  * 5. `status: stopped` + `lock: suspended` (hibernated) → `policy.hibernated` (resume | start | degraded | keep);
  * 6. `status: stopped` → `policy.stopped`;
  * 7. running, by `qmpstatus`: `paused` / `prelaunch` / `suspended` → that policy entry; `io-error`, `internal-error`,
@@ -139,7 +145,7 @@ export const classifyVm = (facts: VmFacts, policy: HealthPolicy = HealthPolicy.d
     return unknown(facts, "locked", `locked (${facts.lock}): an operation is in progress`, evidence)
   }
   const grace = graceDetail(facts, policy.graceSeconds)
-  if (grace !== undefined) {
+  if (grace !== undefined && !answering(facts)) {
     return unknown(facts, "starting", grace, { ...evidence, graceSeconds: policy.graceSeconds })
   }
   if (hibernated) {

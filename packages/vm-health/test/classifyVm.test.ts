@@ -221,8 +221,18 @@ describe("classifyVm", () => {
       ])
     })
 
-    it("a healthy VM within grace is reported as starting too", () => {
-      assert.deepStrictEqual(summary(classifyVm(facts({ uptimeSeconds: 5 }))), ["Unknown", "starting", undefined])
+    it("a running VM whose guest agent answers has started: healthy within grace, not starting", () => {
+      assert.deepStrictEqual(summary(classifyVm(facts({ uptimeSeconds: 5 }))), ["Healthy", undefined, undefined])
+      assert.deepStrictEqual(summary(classifyVm(facts({ uptimeSeconds: 5, qmpstatus: undefined }))), [
+        "Healthy",
+        undefined,
+        undefined
+      ])
+      assert.deepStrictEqual(summary(classifyVm(facts({ uptimeSeconds: 5, agentAnswering: undefined }))), [
+        "Unknown",
+        "starting",
+        undefined
+      ])
     })
 
     it("stopped VM created moments ago → starting", () => {

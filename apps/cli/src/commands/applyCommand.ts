@@ -14,11 +14,19 @@ export const nodesOf = (only: Option.Option<string>) =>
         .filter((n) => n !== "")
     : undefined
 
-export const planCommand = Command.make("plan", { only: onlyFlag }, (input) =>
-  Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.plan(input)))
+export const planCommand = Command.make(
+  "plan",
+  {
+    only: onlyFlag,
+    detailedExitcode: Flag.Boolean("detailed-exitcode").pipe(
+      Flag.withDescription("Exit 0 only when nothing is to do, 2 when changes are pending, 1 when a node is blocked"),
+      Flag.withDefault(false)
+    )
+  },
+  (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.plan(input)))
 ).pipe(
   Command.withDescription(
-    "Show what apply would do, with a reason per action (exit 0: no changes, 2: changes pending, 1: problems)"
+    "Show what apply would do on every layer (image, VMs, k3s joins), with a reason per action and each node's verdict. Exit 0: planned; 1: a node cannot converge without you. With --detailed-exitcode: 0 nothing to do, 2 changes pending, 1 blocked"
   )
 )
 
@@ -36,7 +44,7 @@ export const applyCommand = Command.make(
   (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.apply(input)))
 ).pipe(
   Command.withDescription(
-    "Make every node hold the image and a healthy VM; asks before recreating a VM unless --yes (refuses when not interactive)"
+    "Converge every node: the image, a healthy VM, a Ready k3s member; asks before recreating a VM unless --yes (refuses when not interactive). Exit 0: every selected node converged; 5: some did not (each named with its reason); 6: only unconfirmed recreates are left; 7: only k3s joins failed; 130: interrupted (the next run resumes)"
   )
 )
 
@@ -47,4 +55,8 @@ export const reprovisionCommand = Command.make(
     yes: Flag.Boolean("yes").pipe(Flag.withAlias("y"), Flag.withDescription("Do not ask"), Flag.withDefault(false))
   },
   (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.reprovision(input)))
-).pipe(Command.withDescription("Delete and recreate a node's VM on purpose (asks first unless --yes)"))
+).pipe(
+  Command.withDescription(
+    "Delete and recreate a node's VM on purpose, and rejoin it to k3s (asks first unless --yes); exit codes as apply"
+  )
+)

@@ -6,16 +6,22 @@ import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
-import { finishApply, runOnce } from "../Workflow.js"
+import { finishApply, finishPlan, runOnce } from "../Workflow.js"
 import { nodesOf } from "./applyCommand.js"
 
-export const plan = ({ only }: { readonly only: Option.Option<string> }) =>
+export const plan = ({
+  only,
+  detailedExitcode
+}: {
+  readonly only: Option.Option<string>
+  readonly detailedExitcode: boolean
+}) =>
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
     const options = { only: nodesOf(only), yes: false, dryRun: true, json: flags.json, verbose: flags.verbose }
-    const report = yield* runOnce(loaded, options)
-    yield* finishApply(report, options)
+    const run = yield* runOnce(loaded, options)
+    yield* finishPlan(run, { json: flags.json, detailedExitcode })
   })
 
 export const apply = ({
@@ -43,7 +49,7 @@ export const reprovision = ({ node, yes }: { readonly node: string; readonly yes
     if (known === undefined) {
       return yield* new CommandFailed({
         userMessage: `reprovision ${node}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
-        exitCode: ExitCode.Changes
+        exitCode: ExitCode.Usage
       })
     }
     const vms = known.vms.map((v) => v.name)

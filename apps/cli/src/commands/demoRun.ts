@@ -192,19 +192,19 @@ export const demo = ({ timeScale }: { readonly timeScale: number }) =>
     const mutating = requests.filter(isMutating)
     yield* say(
       pc.dim(
-        `   second run: ${second.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
+        `   second run: ${second.report.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
       )
     )
     yield* emit({
       type: "demo.second-run",
-      changes: second.plan.actions.length,
+      changes: second.report.plan.actions.length,
       requests: requests.length,
       mutating: mutating.length
     })
 
     yield* say(`\n${pc.bold("3. homelab status")}`)
     yield* emit({ type: "demo.step", step: 3, command: "homelab status" })
-    const rows = yield* collectStatus(loaded, () => {})
-    yield* say(renderStatus(rows))
-    yield* emit({ type: "demo.status", vms: rows })
+    const status = yield* collectStatus(loaded, () => {})
+    yield* say(renderStatus(status))
+    yield* emit({ type: "demo.status", vms: status.rows })
   }).pipe(Effect.scoped)

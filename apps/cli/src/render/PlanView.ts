@@ -1,36 +1,73 @@
-import { type Action, describeAction, type Finding, isDestructive } from "@homelab/reconcile-core"
-
-/** A plan of any phase: actions with reasons, and findings. */
-export interface PlanLike {
-  readonly actions: ReadonlyArray<Action>
-  readonly findings: ReadonlyArray<Finding>
-}
-
+import {
+  type Action,
+  type Convergence,
+  describeAction,
+  type Finding,
+  isDestructive,
+  type Plan,
+  type Reason
+} from "@homelab/reconcile-core"
 import pc from "picocolors"
 
 const mark = (f: Finding): string =>
-  f.severity === "error" ? pc.red("✗") : f.severity === "warning" ? pc.yellow("!") : pc.dim("·")
+  f.effect === "blocked" ? pc.red("✗") : f.effect === "deferred" ? pc.yellow("…") : pc.dim("·")
 
-/** The plan as a person reads it: actions per node with their reasons, then what is left alone and why. */
-export const renderPlan = (
-  plan: PlanLike,
-  context: { readonly nodes: ReadonlyArray<string>; readonly title?: string; readonly noChanges?: string }
-): string => {
+const statusWords: Record<Reason["status"], string> = {
+  planned: "planned",
+  blocked: "blocked",
+  deferred: "next run",
+  failed: "failed",
+  skipped: "skipped",
+  unconfirmed: "needs --yes"
+}
+
+/** What the convergence verdict says in one line per node. */
+export const renderConvergence = (convergence: Convergence, options: { readonly after: boolean }): Array<string> => {
+  const width = Math.max(4, ...convergence.nodes.map((n) => n.node.length))
   const lines: Array<string> = []
-  const width = Math.max(4, ...context.nodes.map((n) => n.length))
-  if (plan.actions.length === 0) {
-    lines.push(pc.green(context.noChanges ?? "No changes: every node holds the image and a healthy VM."))
-  } else {
-    lines.push(pc.bold(context.title ?? "Plan:"))
-    let previous = ""
-    for (const action of plan.actions) {
-      const node = action.node === previous ? "" : action.node
-      previous = action.node
-      const what = describeAction(action)
-      lines.push(
-        `  ${node.padEnd(width)}  ${isDestructive(action) ? pc.red(`${what} (destructive)`) : what}  ${pc.dim(`— ${action.reason}`)}`
-      )
+  for (const n of convergence.nodes) {
+    if (n.converged) {
+      lines.push(`  ${pc.green("✓")} ${n.node.padEnd(width)}  converged`)
+      continue
     }
+    const planned = n.reasons.every((r) => r.status === "planned")
+    if (!options.after && planned) {
+      lines.push(`  ${pc.cyan("→")} ${n.node.padEnd(width)}  converges with ${n.reasons.length} change(s)`)
+      continue
+    }
+    lines.push(`  ${pc.red("✗")} ${n.node.padEnd(width)}  not converged:`)
+    for (const r of n.reasons) {
+      lines.push(`      ${pc.dim(`[${statusWords[r.status]}]`)} ${r.message}`)
+      if (r.hint !== undefined && r.status !== "planned") lines.push(`      ${pc.dim(`fix: ${r.hint}`)}`)
+    }
+  }
+  return lines
+}
+
+/**
+ * The plan as a person reads it: per node its actions (image, VMs, k3s joins) with their reasons, what is left alone
+ * and why, then each node's verdict.
+ */
+export const renderPlan = (plan: Plan, convergence: Convergence): string => {
+  const lines: Array<string> = []
+  const width = Math.max(4, ...plan.nodes.map((n) => n.length))
+  if (plan.actions.length === 0 && convergence.converged) {
+    lines.push(pc.green("No changes: every node is converged (image, VM, k3s membership as configured)."))
+    return lines.join("\n")
+  }
+  if (plan.actions.length > 0) {
+    lines.push(pc.bold("Plan:"))
+    for (const node of plan.nodes) {
+      const mine = plan.actions.filter((a) => a.node === node)
+      mine.forEach((action: Action, i) => {
+        const what = describeAction(action)
+        lines.push(
+          `  ${(i === 0 ? node : "").padEnd(width)}  ${isDestructive(action) ? pc.red(`${what} (destructive)`) : what}  ${pc.dim(`— ${action.reason}`)}`
+        )
+      })
+    }
+  } else {
+    lines.push(pc.yellow("No changes this run can make."))
   }
   if (plan.findings.length > 0) {
     lines.push("", pc.bold("Left alone:"))
@@ -39,23 +76,33 @@ export const renderPlan = (
       if (f.hint) lines.push(`    ${" ".repeat(width)}  ${pc.dim(`fix: ${f.hint}`)}`)
     }
   }
-  lines.push("", summary(plan))
+  lines.push("", pc.bold("Nodes:"), ...renderConvergence(convergence, { after: false }), "", summary(plan, convergence))
   return lines.join("\n")
 }
 
-export const summary = (plan: PlanLike): string => {
+export const summary = (plan: Plan, convergence: Convergence): string => {
   const destructive = plan.actions.filter(isDestructive).length
-  const errors = plan.findings.filter((f) => f.severity === "error").length
+  const blocked = convergence.nodes.filter((n) => n.reasons.some((r) => r.status === "blocked")).length
+  const deferred = convergence.nodes.filter(
+    (n) => n.reasons.some((r) => r.status === "deferred") && !n.reasons.some((r) => r.status === "blocked")
+  ).length
   const parts = [`${plan.actions.length} change(s)`]
   if (destructive > 0) parts.push(`${destructive} destructive`)
-  if (errors > 0) parts.push(`${errors} problem(s) blocking work`)
+  if (blocked > 0) parts.push(`${blocked} node(s) blocked`)
+  if (deferred > 0) parts.push(`${deferred} node(s) waiting for a later run`)
   return `${parts.join(", ")}.`
 }
 
 /** Plain data for `--json`: secrets are Redacted inside actions and print as "<redacted>". */
-export const planJson = (plan: PlanLike) => ({
+export const planJson = (plan: Plan) => ({
   changes: plan.actions.length,
   destructive: plan.actions.filter(isDestructive).length,
   actions: plan.actions.map((a: Action) => ({ ...a, description: describeAction(a), destructive: isDestructive(a) })),
   findings: plan.findings
+})
+
+/** The convergence verdict for `--json`: per node, converged or the reasons. */
+export const convergenceJson = (convergence: Convergence) => ({
+  converged: convergence.converged,
+  nodes: convergence.nodes.map((n) => ({ node: n.node, converged: n.converged, reasons: n.reasons }))
 })

@@ -1,9 +1,19 @@
-import type { ApplyEvent } from "@homelab/reconcile-core"
+import type { ApplyEvent, WaitProgress } from "@homelab/reconcile-core"
 import { createLogUpdate } from "log-update"
 import pc from "picocolors"
 import type { Notice } from "../Session.js"
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
+
+/** `1m05s`, `12s`: elapsed and limits of waits. */
+export const duration = (ms: number): string => {
+  const s = Math.round(ms / 1000)
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`
+}
+
+/** A wait in words: `waiting for VM 1042's guest agent to report an IP (45s of 5m00s)`. */
+export const waitLine = (wait: WaitProgress): string =>
+  `waiting for ${wait.what} (${duration(wait.elapsedMs)} of ${duration(wait.limitMs)})`
 
 /** One line for a notice from the client libraries (fallbacks, TLS, host keys). */
 export const noticeLine = (notice: Notice): string => {
@@ -17,6 +27,9 @@ export const noticeLine = (notice: Notice): string => {
             ? `API proxy error: ${e.detail}`
             : `API unreachable: ${e.detail}`
       return `${pc.yellow("!")} ${e.node}: ${why} — using SSH (pvesh/qm) for this node`
+    }
+    if (e._tag === "ClusterEndpointChanged") {
+      return `${pc.yellow("!")} ${e.from} is out of reach (${e.detail}) — asking ${e.to} for the cluster's state`
     }
     return `${pc.yellow("!")} ${e.node}: TLS verification is OFF (proxmox.tls.insecure)`
   }
@@ -33,47 +46,68 @@ export interface ProgressSink {
   readonly done: () => void
 }
 
-/** Plain lines, for pipes, CI logs and `--verbose` on a terminal. */
-export const plainProgress = (write: (line: string) => void, verbose: boolean): ProgressSink => ({
-  event: (e) => {
-    switch (e._tag) {
-      case "ActionStarted":
-        write(`[${e.action.node}] ${e.description} …`)
-        break
-      case "ActionProgress":
-        if (verbose) write(`[${e.node}]   ${e.step}`)
-        break
-      case "ActionDone":
-        write(`[${e.node}] ${pc.green("✓")} ${e.detail} (${seconds(e.ms)})`)
-        break
-      case "ActionFailed":
-        write(`[${e.node}] ${pc.red("✗")} ${e.description}: ${e.error}`)
-        break
-      case "ActionSkipped":
-        write(`[${e.node}] ${pc.dim("-")} ${e.reason}`)
-        break
-    }
-  },
-  notice: (n) => write(noticeLine(n)),
-  line: write,
-  done: () => {}
-})
+/** A wait longer than this is shown; after that, a plain line at least this often. */
+const FirstWaitMs = 5_000
+const WaitEveryMs = 15_000
+
+/** Plain lines, for pipes, CI logs and `--verbose` on a terminal. Waits: at 5 s, then at least every 15 s. */
+export const plainProgress = (write: (line: string) => void, verbose: boolean): ProgressSink => {
+  const lastWaitLine = new Map<string, number>()
+  return {
+    event: (e) => {
+      switch (e._tag) {
+        case "ActionStarted":
+          write(`[${e.action.node}] ${e.description} …`)
+          break
+        case "ActionProgress": {
+          if (e.wait !== undefined) {
+            const last = lastWaitLine.get(e.id)
+            const due =
+              e.wait.elapsedMs >= FirstWaitMs && (last === undefined || e.wait.elapsedMs - last >= WaitEveryMs - 500)
+            if (due || verbose) {
+              lastWaitLine.set(e.id, e.wait.elapsedMs)
+              write(`[${e.node}]   ${waitLine(e.wait)}`)
+            }
+          } else if (verbose) {
+            write(`[${e.node}]   ${e.step}`)
+          }
+          break
+        }
+        case "ActionDone":
+          lastWaitLine.delete(e.id)
+          write(`[${e.node}] ${pc.green("✓")} ${e.detail} (${seconds(e.ms)})`)
+          break
+        case "ActionFailed":
+          lastWaitLine.delete(e.id)
+          write(`[${e.node}] ${pc.red("✗")} ${e.description}: ${e.error}`)
+          if (e.hint !== undefined) write(`[${e.node}]   ${pc.dim(`fix: ${e.hint}`)}`)
+          break
+        case "ActionSkipped":
+          write(`[${e.node}] ${pc.dim("-")} ${e.description}: ${e.reason}`)
+          break
+      }
+    },
+    notice: (n) => write(noticeLine(n)),
+    line: write,
+    done: () => {}
+  }
+}
 
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
-/** Live progress on a terminal: finished steps scroll up, one spinner line per busy node. */
+/** Live progress on a terminal: finished steps scroll up, one spinner line per running action (with its wait). */
 export const ttyProgress = (stream: NodeJS.WriteStream): ProgressSink => {
   const render = createLogUpdate(stream, { showCursor: false })
-  const busy = new Map<string, { what: string; step: string; since: number }>()
+  const busy = new Map<string, { node: string; what: string; step: string; wait?: WaitProgress; since: number }>()
   let frame = 0
   const draw = () => {
     frame = (frame + 1) % frames.length
     const now = Date.now()
     render(
-      [...busy.entries()]
+      [...busy.values()]
         .map(
-          ([node, b]) =>
-            `${pc.cyan(frames[frame] ?? "")} ${node}: ${b.what}${b.step ? pc.dim(` — ${b.step}`) : ""} ${pc.dim(seconds(now - b.since))}`
+          (b) =>
+            `${pc.cyan(frames[frame] ?? "")} ${b.node}: ${b.what}${b.wait ? pc.dim(` — ${waitLine(b.wait)}`) : b.step ? pc.dim(` — ${b.step}`) : ""} ${pc.dim(seconds(now - b.since))}`
         )
         .join("\n")
     )
@@ -88,23 +122,29 @@ export const ttyProgress = (stream: NodeJS.WriteStream): ProgressSink => {
     event: (e) => {
       switch (e._tag) {
         case "ActionStarted":
-          busy.set(e.action.node, { what: e.description, step: "", since: Date.now() })
+          busy.set(e.id, { node: e.action.node, what: e.description, step: "", since: Date.now() })
           break
         case "ActionProgress": {
-          const b = busy.get(e.node)
-          if (b) b.step = e.step
+          const b = busy.get(e.id)
+          if (b) {
+            b.step = e.step
+            if (e.wait !== undefined) b.wait = e.wait
+            else delete b.wait
+          }
           break
         }
         case "ActionDone":
-          busy.delete(e.node)
+          busy.delete(e.id)
           permanent(`${pc.green("✓")} ${e.node}: ${e.detail} ${pc.dim(`(${seconds(e.ms)})`)}`)
           break
         case "ActionFailed":
-          busy.delete(e.node)
-          permanent(`${pc.red("✗")} ${e.node}: ${e.description}: ${e.error}`)
+          busy.delete(e.id)
+          permanent(
+            `${pc.red("✗")} ${e.node}: ${e.description}: ${e.error}${e.hint ? `\n    ${pc.dim(`fix: ${e.hint}`)}` : ""}`
+          )
           break
         case "ActionSkipped":
-          permanent(`${pc.dim("-")} ${e.node}: ${e.reason}`)
+          permanent(`${pc.dim("-")} ${e.node}: ${e.description}: ${e.reason}`)
           break
       }
       draw()

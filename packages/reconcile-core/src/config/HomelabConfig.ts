@@ -13,6 +13,7 @@ export interface HomelabConfig {
   readonly nodes: ReadonlyArray<NodeSettings>
   readonly health: HealthSettings
   readonly safety: SafetyLimits
+  readonly timeouts: TimeoutSettings
   readonly k3s: K3sSettings | undefined
 }
 
@@ -134,6 +135,14 @@ export interface HealthSettings {
   readonly prelaunch: "recreate" | "keep"
   readonly agentMissing: "keep" | "recreate"
   readonly graceSeconds: number
+}
+
+/** `timeouts:`, in seconds. */
+export interface TimeoutSettings {
+  readonly task: number
+  readonly ip: number
+  readonly k3sInstall: number
+  readonly k3sReady: number
 }
 
 export interface SafetyLimits {

@@ -304,6 +304,20 @@ export const SafetySchema = Schema.Struct({
   requireTag: withDefault(tag, "homelab-managed", "Ownership tag: VMs without it are never modified or deleted.")
 }).annotate({ description: "Limits on destructive actions." })
 
+const seconds = (maximum: number) =>
+  Schema.Int.check(Schema.isBetween({ minimum: 1, maximum }, { expected: `1..${maximum} seconds` }))
+
+export const TimeoutsSchema = Schema.Struct({
+  task: withDefault(
+    seconds(86_400),
+    600,
+    "Seconds to wait for one PVE task (download, create, start, stop, destroy); a create of ours still running then is stopped."
+  ),
+  ip: withDefault(seconds(86_400), 300, "Seconds to wait for a started VM's guest agent to report an IP."),
+  k3sInstall: withDefault(seconds(86_400), 600, "Seconds the k3s install script may run on a VM."),
+  k3sReady: withDefault(seconds(86_400), 600, "Seconds from starting k3s on a VM until its Node is Ready.")
+}).annotate({ description: "Limits of every wait (each is reported while it runs)." })
+
 // ---------------------------------------------------------------------------------------------- k3s
 
 export const K3sSchema = Schema.Struct({
@@ -345,6 +359,7 @@ export const HomelabConfigSchema = Schema.Struct({
     .annotate({ description: "The PVE nodes, each running its k3s VM(s)." }),
   health: section(HealthSchema, "Remediation per unhealthy VM state."),
   safety: section(SafetySchema, "Limits on destructive actions."),
+  timeouts: section(TimeoutsSchema, "Limits of every wait (each is reported while it runs)."),
   k3s: optional(K3sSchema, "k3s membership (optional).")
 }).annotate({
   title: "homelab.yaml",

@@ -47,6 +47,7 @@ describe("configJsonSchema", () => {
       "nodes",
       "health",
       "safety",
+      "timeouts",
       "k3s"
     ])
     const nodes = property(schema, "nodes")

@@ -102,6 +102,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
     },
     nodes,
     health: { ...file.health },
+    timeouts: { ...file.timeouts },
     safety: { maxRecreatePerRun: safety.maxRecreatePerRun, protect: { names, vmids }, requireTag },
     k3s:
       k3s === undefined

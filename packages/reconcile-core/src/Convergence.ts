@@ -1,0 +1,155 @@
+import { type Action, describeAction, type Layer, layerOf, vmOf } from "./Action.js"
+import type { Plan } from "./Plan.js"
+
+/**
+ * Why a node is not converged, one reason per thing that is not as homelab.yaml asks:
+ *
+ * - `planned`: an action of this plan makes it so (before apply);
+ * - `blocked`: it cannot be made so without the user (a stranger holds the name, protection, a failed preflight, a
+ *   node out of reach, a k3s identity conflict);
+ * - `deferred`: a later run makes it so without the user (a recreate beyond the per-run limit, a VM still starting
+ *   or under a passing lock, another run's create);
+ * - `failed`: the action that should have made it so failed (after apply);
+ * - `skipped`: that action did not run because one it waited for failed;
+ * - `unconfirmed`: a destructive action that was not confirmed (`--yes`), or one waiting for it.
+ */
+export interface Reason {
+  readonly code: string
+  readonly status: "planned" | "blocked" | "deferred" | "failed" | "skipped" | "unconfirmed"
+  readonly layer: Layer
+  readonly vm?: string | undefined
+  readonly message: string
+  readonly hint?: string | undefined
+  /** The action behind a `planned`, `failed`, `skipped` or `unconfirmed` reason. */
+  readonly actionId?: string | undefined
+}
+
+/**
+ * One node, judged by the one definition of converged: the image is on the node, each desired VM exists once, is
+ * ours and healthy, and (with `k3s:`) is a Ready member with the right role (and the pinned version). `converged` is
+ * true exactly when there is no reason.
+ */
+export interface NodeConvergence {
+  readonly node: string
+  readonly converged: boolean
+  readonly reasons: ReadonlyArray<Reason>
+}
+
+/** Every selected node, judged. */
+export interface Convergence {
+  readonly nodes: ReadonlyArray<NodeConvergence>
+  readonly converged: boolean
+}
+
+/** What happened to one action of a plan when it was applied. */
+export interface ActionOutcome {
+  readonly id: string
+  readonly action: Action
+  readonly status: "done" | "failed" | "skipped" | "unconfirmed"
+  /** What it did, or why it failed or did not run. */
+  readonly detail: string
+  /** For a failure: what to do about it. */
+  readonly hint?: string | undefined
+  /** The VM's IP, when the action saw it. */
+  readonly ip?: string | undefined
+}
+
+const judge = (
+  nodes: ReadonlyArray<string>,
+  reasons: ReadonlyArray<Reason & { readonly node: string }>
+): Convergence => {
+  const judged = nodes.map((node) => {
+    const mine = reasons.filter((r) => r.node === node).map(({ node: _n, ...r }) => r)
+    return { node, converged: mine.length === 0, reasons: mine }
+  })
+  return { nodes: judged, converged: judged.every((n) => n.converged) }
+}
+
+const findingReasons = (plan: Plan) =>
+  plan.findings
+    .filter((f) => f.effect !== "info")
+    .map((f) => ({
+      node: f.node,
+      code: f.code,
+      status: f.effect === "blocked" ? ("blocked" as const) : ("deferred" as const),
+      layer: f.layer,
+      vm: f.vm,
+      message: f.message,
+      hint: f.hint
+    }))
+
+/** Before apply: every planned action and every finding that keeps a node from converging. */
+export const assess = (plan: Plan): Convergence =>
+  judge(plan.nodes, [
+    ...plan.actions.map((a) => ({
+      node: a.node,
+      code: `plan.${a._tag}`,
+      status: "planned" as const,
+      layer: layerOf(a),
+      vm: vmOf(a),
+      message: `${describeAction(a)}: ${a.reason}`,
+      actionId: a.id
+    })),
+    ...findingReasons(plan)
+  ])
+
+/**
+ * After apply: a node is converged when it had nothing but planned actions and every one of them is done (each action
+ * checks its own result: a create waits for the IP, a join for the Ready Node). Findings stay as they were.
+ */
+export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Convergence =>
+  judge(plan.nodes, [
+    ...outcomes.flatMap((o) =>
+      o.status === "done"
+        ? []
+        : [
+            {
+              node: o.action.node,
+              code: `${o.status}.${o.action._tag}`,
+              status: o.status,
+              layer: layerOf(o.action),
+              vm: vmOf(o.action),
+              message:
+                o.status === "failed"
+                  ? `${describeAction(o.action)} failed: ${o.detail}`
+                  : `${describeAction(o.action)}: ${o.detail}`,
+              hint: o.hint,
+              actionId: o.id
+            }
+          ]
+    ),
+    ...plan.actions
+      .filter((a) => !outcomes.some((o) => o.id === a.id))
+      .map((a) => ({
+        node: a.node,
+        code: `skipped.${a._tag}`,
+        status: "skipped" as const,
+        layer: layerOf(a),
+        vm: vmOf(a),
+        message: `${describeAction(a)}: not run`,
+        actionId: a.id
+      })),
+    ...findingReasons(plan)
+  ])
+
+/**
+ * What a plan means for scripts (Terraform's convention): `converged` (nothing to do, nothing blocked), `changes`
+ * (actions or deferred work pending, nothing blocked), or `blocked` (some node cannot converge without the user).
+ */
+export const planVerdict = (convergence: Convergence): "converged" | "changes" | "blocked" => {
+  const reasons = convergence.nodes.flatMap((n) => n.reasons)
+  if (reasons.length === 0) return "converged"
+  return reasons.some((r) => r.status === "blocked") ? "blocked" : "changes"
+}
+
+/**
+ * What an apply achieved: `converged` (every selected node), `unconfirmed` (what is left is only destructive work
+ * that was not confirmed), `k3s` (what is left is only k3s membership), or `not-converged`.
+ */
+export const applyVerdict = (convergence: Convergence): "converged" | "unconfirmed" | "k3s" | "not-converged" => {
+  const reasons = convergence.nodes.flatMap((n) => n.reasons)
+  if (reasons.length === 0) return "converged"
+  if (reasons.every((r) => r.status === "unconfirmed")) return "unconfirmed"
+  if (reasons.every((r) => r.layer === "k3s")) return "k3s"
+  return "not-converged"
+}

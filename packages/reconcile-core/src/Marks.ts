@@ -1,0 +1,16 @@
+/**
+ * Tags that record what a run is doing to a VM, so that an interrupted run's work is finished by the next one (the
+ * durable intent; see docs/architecture.md). `homelab-pending` is `PendingTag` (desiredFromConfig).
+ */
+
+/**
+ * Set on a VM of ours before a rebuild stops or destroys anything: the VM is to be rebuilt. Whatever state the next
+ * run finds it in (running, stopped, paused), it finishes the rebuild instead of judging the VM's health.
+ */
+export const RebuildTag = "homelab-rebuild"
+
+/**
+ * Carried by a rebuilt VM from its create until it has rejoined k3s: its stale Node and node-password secret may be
+ * deleted (by name) before it joins.
+ */
+export const RejoinTag = "homelab-rejoin"

@@ -1,0 +1,100 @@
+import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
+import { Effect, Queue, Stream } from "effect"
+import { type Action, isDestructive } from "./Action.js"
+import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
+import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
+import type { Desired } from "./Desired.js"
+import { type ObserveOptions, observe } from "./Observe.js"
+import type { Observed } from "./Observed.js"
+import { type Plan, type PlanOptions, plan } from "./Plan.js"
+
+export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeouts" | "progressInterval"> {
+  /** Apply the plan (`homelab apply`); otherwise only observe and plan (`homelab plan`). */
+  readonly apply: boolean
+  /**
+   * Asked once, after the plan, when it holds destructive actions (recreates): run them? Default: no. Declined
+   * actions, and what waits for them, are reported as `unconfirmed`.
+   */
+  readonly confirm?: ((destructive: ReadonlyArray<Action>) => Effect.Effect<boolean>) | undefined
+  readonly onEvent?: ((event: ReconcileEvent) => Effect.Effect<void>) | undefined
+}
+
+/** What one reconcile saw, planned, did and left: the same convergence verdict the CLI turns into an exit code. */
+export interface ReconcileReport {
+  readonly observed: Observed
+  readonly plan: Plan
+  /** The plan's verdict, before anything ran. */
+  readonly planned: Convergence
+  /** Empty when only planned. */
+  readonly outcomes: ReadonlyArray<ActionOutcome>
+  /** After apply (`settle`); the plan's verdict when only planned. */
+  readonly convergence: Convergence
+  readonly applied: boolean
+}
+
+/** Everything a reconcile reports as it goes, in order: the plan, each action's steps, and the report. */
+export type ReconcileEvent =
+  | { readonly _tag: "Planned"; readonly plan: Plan; readonly convergence: Convergence }
+  | ApplyEvent
+  | { readonly _tag: "Finished"; readonly report: ReconcileReport }
+
+/**
+ * The whole workflow in one call: observe (one node's failure is that node's), plan the image, VM and k3s layers
+ * together, ask `confirm` for destructive actions, apply (each node's chain on its own; k3s joins as soon as their
+ * VM has its IP), and judge every selected node by the one definition of converged. Fails only when the cluster
+ * cannot be observed at all (`/cluster/resources` answered by no node).
+ */
+export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, options: ReconcileOptions) {
+  const emit = options.onEvent ?? (() => Effect.void)
+  const observeOptions: ObserveOptions = { only: options.only, reprovision: options.reprovision }
+  const observed = yield* observe(desired, observeOptions)
+  const p = plan(desired, observed, options)
+  const planned = assess(p)
+  yield* emit({ _tag: "Planned", plan: p, convergence: planned })
+  if (!options.apply || p.actions.length === 0) {
+    const report: ReconcileReport = {
+      observed,
+      plan: p,
+      planned,
+      outcomes: [],
+      convergence: planned,
+      applied: options.apply
+    }
+    yield* emit({ _tag: "Finished", report })
+    return report
+  }
+  const destructive = p.actions.filter(isDestructive)
+  const confirmed =
+    destructive.length === 0 || (options.confirm === undefined ? false : yield* options.confirm(destructive))
+  const outcomes = yield* apply(p.actions, desired, {
+    onEvent: emit,
+    unconfirmed: confirmed ? [] : destructive.map((a) => a.id),
+    timeouts: options.timeouts,
+    progressInterval: options.progressInterval
+  })
+  const report: ReconcileReport = {
+    observed,
+    plan: p,
+    planned,
+    outcomes,
+    convergence: settle(p, outcomes),
+    applied: true
+  }
+  yield* emit({ _tag: "Finished", report })
+  return report
+})
+
+/**
+ * `reconcile` as a stream of its events, ending with `Finished` (for progress displays and NDJSON event logs).
+ * Interrupting the stream interrupts the run; what it was doing is finished by the next run (the marks in the VMs'
+ * tags say what).
+ */
+export const reconcileStream = (
+  desired: Desired,
+  options: Omit<ReconcileOptions, "onEvent">
+): Stream.Stream<ReconcileEvent, ProxmoxError, ProxmoxApi> =>
+  Stream.callback<ReconcileEvent, ProxmoxError, ProxmoxApi>((queue) =>
+    reconcile(desired, { ...options, onEvent: (event) => Queue.offer(queue, event).pipe(Effect.asVoid) }).pipe(
+      Effect.andThen(Queue.end(queue))
+    )
+  )

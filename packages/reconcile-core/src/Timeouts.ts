@@ -1,0 +1,24 @@
+import { Duration } from "effect"
+
+/**
+ * How long a run waits for each kind of thing before it gives up on that node (`timeouts:` in homelab.yaml). No wait
+ * is unbounded, and every wait longer than a few seconds is reported while it runs (what, elapsed, limit).
+ */
+export interface Timeouts {
+  /** One PVE task (download, create, start, stop, destroy, resize). A create still running after it is stopped. */
+  readonly task: Duration.Duration
+  /** A started VM's guest agent reporting an IP. */
+  readonly ip: Duration.Duration
+  /** The k3s install script on a VM (binary download included). */
+  readonly k3sInstall: Duration.Duration
+  /** From starting k3s on a VM until its Node is Ready. */
+  readonly k3sReady: Duration.Duration
+}
+
+/** The defaults: PVE tasks 10 min, IP 5 min, k3s install 10 min, k3s Ready 10 min. */
+export const DefaultTimeouts: Timeouts = {
+  task: Duration.minutes(10),
+  ip: Duration.minutes(5),
+  k3sInstall: Duration.minutes(10),
+  k3sReady: Duration.minutes(10)
+}

@@ -1,0 +1,102 @@
+import type { ProxmoxError, ProxmoxErrorReason } from "@homelab/proxmox-client"
+import type { NodeEndpoints } from "./Desired.js"
+
+/** One transport's failure in words a user understands (no operation names, no stack). */
+export const inWords = (reason: ProxmoxErrorReason): string => {
+  switch (reason._tag) {
+    case "Unreachable":
+      switch (reason.kind) {
+        case "refused":
+          return "connection refused (nothing listens there)"
+        case "timeout":
+          return "no answer in time (the node is down, or a firewall drops the traffic)"
+        case "dns":
+          return "the host name does not resolve"
+        case "reset":
+          return `the connection was reset (${reason.detail})`
+      }
+      return reason.message
+    case "TlsUntrusted":
+      return `its TLS certificate is not trusted (${reason.code}${reason.fingerprint ? `, SHA-256 ${reason.fingerprint}` : ""})`
+    case "AuthRejected": {
+      if (reason.transport !== "ssh") return `the API token was rejected (${reason.detail})`
+      const detail = reason.detail.replace(/^ssh: /, "")
+      if (/private key|passphrase/i.test(detail)) return `the SSH private key cannot be used: ${detail}`
+      if (/host key/i.test(detail)) return detail
+      return "our SSH key was refused (authentication failed)"
+    }
+    case "PermissionDenied":
+      return reason.message
+    case "ProxyError":
+      return `the API proxy answered ${reason.status} ${reason.detail}: ${reason.explanation}`
+    default:
+      return reason.message
+  }
+}
+
+const transportOf = (reason: ProxmoxErrorReason): "rest" | "ssh" | undefined =>
+  reason._tag === "Unreachable"
+    ? reason.transport
+    : reason._tag === "AuthRejected"
+      ? (reason.transport ?? "rest")
+      : reason._tag === "TlsUntrusted" || reason._tag === "ProxyError"
+        ? "rest"
+        : undefined
+
+/** Is this a failure to reach or log in to a node (rather than PVE refusing one request)? */
+export const isNodeLevel = (error: ProxmoxError): boolean =>
+  error.fallbackFrom !== undefined ||
+  error.reason._tag === "Unreachable" ||
+  error.reason._tag === "TlsUntrusted" ||
+  (error.reason._tag === "AuthRejected" && error.reason.transport === "ssh") ||
+  (error.reason._tag === "ProxyError" && error.reason.status === 596)
+
+const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefined, node: string): string => {
+  const ssh = endpoints?.ssh ?? "the node"
+  const host = ssh.replace(/^[^@]*@/, "")
+  switch (reason._tag) {
+    case "Unreachable":
+      return reason.transport === "ssh"
+        ? `check that sshd runs on ${host} (nodes[].address and nodes[].sshPort)`
+        : `check that ${node} is up and pveproxy runs on it (\`systemctl status pveproxy\`), and nodes[].api`
+    case "TlsUntrusted":
+      return "set proxmox.tls.ca to the cluster CA (/etc/pve/pve-root-ca.pem) or proxmox.tls.fingerprint, or allow the SSH fallback"
+    case "AuthRejected":
+      return reason.transport === "ssh"
+        ? /private key|passphrase/i.test(reason.detail)
+          ? "fix ssh.privateKey (and ssh.passphrase) in homelab.yaml; `homelab config check` checks the key"
+          : /host key/i.test(reason.detail)
+            ? `check the node's SSH host key in ssh.knownHosts.file (${host})`
+            : `add the public key of ssh.privateKey to ${ssh.split("@")[0] ?? "root"}'s ~/.ssh/authorized_keys on ${host}`
+        : "check proxmox.auth.tokenId and the secret (Datacenter → Permissions → API Tokens)"
+    case "ProxyError":
+      return reason.explanation
+    case "PermissionDenied":
+      return "grant the token the privilege on that path, or create it without privilege separation"
+    default:
+      return `see the task log on ${node}`
+  }
+}
+
+/**
+ * A failure on one node for a person: the node, what could not be done, and per transport where it went and what
+ * happened (`API https://…:8006: connection refused …; SSH root@host:22: our SSH key was refused …`), plus a hint
+ * naming the thing to fix (the API endpoint, the SSH key, the token), never a guess from another layer.
+ */
+export const describeFailure = (
+  node: string,
+  what: string,
+  error: ProxmoxError,
+  endpoints?: NodeEndpoints | undefined
+): { readonly message: string; readonly hint: string } => {
+  const api = endpoints?.api ?? "its API"
+  const ssh = endpoints?.ssh === undefined ? "SSH" : `SSH ${endpoints.ssh}`
+  const reasons: Array<ProxmoxErrorReason> =
+    error.fallbackFrom === undefined ? [error.reason] : [error.fallbackFrom, error.reason]
+  const parts = reasons.map((reason, i) => {
+    const over = error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? "rest")
+    return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason)}`
+  })
+  const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node)))]
+  return { message: `cannot ${what} on node ${node}: ${parts.join("; ")}`, hint: hints.join("; ") }
+}
