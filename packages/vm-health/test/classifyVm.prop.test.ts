@@ -82,16 +82,24 @@ describe("classifyVm properties", () => {
   )
 
   it.prop(
-    "the grace period always keeps",
+    "the grace period always keeps, unless the VM runs and its agent answers (then it has started)",
     [FactsShape, PolicyShape],
     ([shape, policyShape]) => {
       const facts = toFacts(shape)
       const policy = new HealthPolicy(policyShape)
       const report = classifyVm(facts, policy)
       if (!withinGrace(facts, policy.graceSeconds)) return
+      const locked = facts.lock !== undefined && !(facts.lock === "suspended" && facts.status === "stopped")
+      const started =
+        facts.status === "running" &&
+        (facts.qmpstatus === undefined || facts.qmpstatus === "running") &&
+        facts.agentAnswering === true
+      if (started && !facts.template && !locked) {
+        assert.strictEqual(report._tag, "Healthy")
+        return
+      }
       assert.strictEqual(report._tag, "Unknown")
       assert.strictEqual(remediationToApply(report), undefined)
-      const locked = facts.lock !== undefined && !(facts.lock === "suspended" && facts.status === "stopped")
       if (!facts.template && facts.status !== "unknown" && !locked) {
         assert.strictEqual(report._tag === "Unknown" && report.reason, "starting")
       }
