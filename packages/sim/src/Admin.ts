@@ -12,6 +12,9 @@ export interface AdminOps {
   clearFaults(filter?: { kind?: string; node?: string; vmid?: number }): Promise<void>
   setVmStatus(vmid: number, s: { status?: string; qmpstatus?: string; lock?: string | null }): void
   faults(): ReadonlyArray<Fault>
+  mark(): number
+  operations(since?: number): ReadonlyArray<unknown>
+  criticalPath(since?: number): unknown
 }
 
 const decodeFaults = Schema.decodeUnknownResult(Schema.Array(FaultSpec))
@@ -51,6 +54,14 @@ export class Admin {
         return send(200, { ok: true })
       }
       if (key === "GET /faults") return send(200, this.ops.faults())
+      if (key === "POST /mark") return send(200, { mark: this.ops.mark() })
+      if (key === "GET /operations" || key === "GET /critical-path") {
+        const raw = url.searchParams.get("since")
+        const since = raw === null ? 0 : Number(raw)
+        if (!Number.isInteger(since) || since < 0)
+          return send(400, { error: `since: expected a mark (an integer >= 0), got '${raw}'` })
+        return send(200, key === "GET /operations" ? this.ops.operations(since) : this.ops.criticalPath(since))
+      }
       if (key === "POST /faults") {
         const list = Array.isArray(body)
           ? body

@@ -84,6 +84,7 @@ export class GuestManager {
     const agentMs = already ? 0 : this.clock.scaled(this.timings.agentMs)
     vm.agentReadyAt = now + agentMs
     vm.bootDoneAt = now + bootMs
+    if (!already) this.recordBoot(vm)
     const hasCloudInit = [...vm.config.values()].some((v) => /cloudinit/.test(v))
     const ipconfig = vm.config.get("ipconfig0") ?? ""
     const staticIp = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)/.exec(ipconfig)?.[1]
@@ -123,6 +124,18 @@ export class GuestManager {
     }
     if (vm.ip === undefined) return
     this.scheduleSsh(vm, already ? 0 : Math.floor(bootMs / 2))
+  }
+
+  /**
+   * The boot as an operation after the task that started the VM: the network is up (and the IP on the agent's
+   * interfaces) half-way through `bootMs`, the agent answers after `agentMs`; the boot is done for a client when the
+   * agent reports the IP (without an agent: when the network is up).
+   */
+  private recordBoot(vm: VmState): void {
+    const netUp = this.timings.bootMs / 2
+    const agent = vm.config.get("agent")
+    const simMs = agent !== undefined && agentEnabled(agent) ? Math.max(netUp, this.timings.agentMs) : netUp
+    this.state.operations.beginBoot({ node: vm.node, vmid: vm.vmid, vm: vm.config.get("name"), simMs })
   }
 
   /** The text of the VM's `cicustom` `user=` snippet, if it has one that can be read. */
@@ -196,6 +209,7 @@ export class GuestManager {
   }
 
   shutdown(vm: VmState): void {
+    this.state.operations.stopBoot(vm.vmid)
     this.clearTimers(vm.vmid)
     const s = this.ssh.get(vm.vmid)
     this.ssh.delete(vm.vmid)

@@ -15,6 +15,7 @@ import {
   type SshKeyPair
 } from "./Certs.js"
 import { SimClock } from "./Clock.js"
+import { type CriticalPath, criticalPath } from "./CriticalPath.js"
 import { type Fault, Faults } from "./Faults.js"
 import { GuestCommands, newGuestState } from "./Guest.js"
 import { GuestManager } from "./GuestManager.js"
@@ -29,6 +30,7 @@ import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./inter
 import { registerK3sCommands } from "./k3s/K3sCommands.js"
 import { type K3sEvent, K3sSim, type K3sSnapshot } from "./k3s/K3sSim.js"
 import { NodeSsh } from "./NodeSsh.js"
+import type { SimOperation } from "./Operations.js"
 import { parseSize, type Scenario } from "./Scenario.js"
 import { SimError, SimErrorReason } from "./SimError.js"
 import { DISK_KEY, type NodeState, parseDrive, type QmpStatus, SimState, type StorageState } from "./SimState.js"
@@ -99,6 +101,20 @@ export interface SimHandle {
   readonly guestCommands: GuestCommands
   /** k3s activity: cluster init, server join start/finish/failed, agent joins, node/secret/etcd member removal */
   k3sEvents(): ReadonlyArray<K3sEvent>
+  /** A mark for `operations` and `criticalPath`: only operations that begin after it count. */
+  mark(): number
+  /**
+   * Every simulated operation since `since` (a `mark()`; default: since the start): PVE tasks, guest boots (start →
+   * agent reports the IP), k3s joins, etcd promotions, Nodes turning Ready, each with its simulated duration and the
+   * operations it waited for.
+   */
+  operations(since?: number): ReadonlyArray<SimOperation>
+  /**
+   * The longest chain of simulated durations through the operations since `since`, following the physical
+   * dependencies (not the order the client used): the least time any client could have taken for them, in simulated
+   * ms and in real ms at the time scale.
+   */
+  criticalPath(since?: number): CriticalPath
   stop(): Promise<void>
 }
 
@@ -439,7 +455,10 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     faults: () => faults.all(),
     addFaults: (f) => addFaults(f),
     clearFaults: (f) => clearFaults(f),
-    setVmStatus: (vmid, s) => setVmStatus(vmid, s)
+    setVmStatus: (vmid, s) => setVmStatus(vmid, s),
+    mark: () => state.operations.mark(),
+    operations: (since) => state.operations.since(since),
+    criticalPath: (since) => pathSince(since)
   })
   const closeAll = async () => {
     tasks.abortAll()
@@ -528,6 +547,9 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       if (status === "running" && !wasRunning) state.emit(vm, "started")
     }
   }
+
+  const pathSince = (since = 0): CriticalPath =>
+    criticalPath(state.operations.since(since), { since, timeScale: clock.timeScale })
 
   const snapshot = (): SimStateSnapshot => ({
     nodes: [...state.nodes.values()].map((n) => ({
@@ -620,6 +642,9 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     setVmStatus,
     guestCommands,
     k3sEvents: () => [...k3s.events],
+    mark: () => state.operations.mark(),
+    operations: (since) => state.operations.since(since),
+    criticalPath: pathSince,
     stop: async () => {
       if (stopped) return
       stopped = true

@@ -3,6 +3,7 @@ import type { SimClock } from "./Clock.js"
 import type { GuestState } from "./Guest.js"
 import { parseDiskSize, parsePropertyString, toRecord } from "./internal/PropertyString.js"
 import type { VersionFeatures } from "./internal/Version.js"
+import { Operations } from "./Operations.js"
 import type { Task } from "./Tasks.js"
 
 export interface Volume {
@@ -157,6 +158,8 @@ export class SimState {
   readonly nodes = new Map<string, NodeState>()
   readonly vms = new Map<number, VmState>()
   rrdIntervalMs = 10_000
+  /** every simulated operation with its simulated duration and what it waited for (`criticalPath`) */
+  readonly operations: Operations
   private pidCounter = 100_000
   private readonly listeners: Array<(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void> = []
 
@@ -166,6 +169,7 @@ export class SimState {
     readonly clusterName: string
   ) {
     this.rrdEpoch = clock.now()
+    this.operations = new Operations(clock)
   }
 
   private readonly runStateListeners: Array<(vm: VmState) => void> = []

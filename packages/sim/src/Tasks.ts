@@ -34,6 +34,10 @@ export interface TaskContext {
   warn(msg: string): void
   /** Sleep a simulated duration; applies injected task faults (fail / hang) afterwards. */
   work(simMs: number): Promise<void>
+  /** The task needed `resource` (`volumeResource`): its operation waited for the one that produced it. */
+  uses(resource: string): void
+  /** The task produced `resource` (a volume it wrote). */
+  produced(resource: string): void
 }
 
 const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, "0")
@@ -68,7 +72,8 @@ export class TaskRunner {
 
   /**
    * Start a worker on a node. Returns the task immediately (API context); `task.done` resolves when it stopped.
-   * `authuser` is `root@pam` or `root@pam!tokenid`. The worker throws to fail the task.
+   * `authuser` is `root@pam` or `root@pam!tokenid`. The worker throws to fail the task. The task is recorded as an
+   * operation (`state.operations`) after the previous task on `vmid` and the producers of what it `uses`.
    */
   start(
     node: NodeState,
@@ -113,6 +118,9 @@ export class TaskRunner {
       }
     }
     node.tasks.set(upid, task)
+    const nameOf = () => (vmid === undefined ? undefined : this.state.vms.get(vmid)?.config.get("name"))
+    const operations = this.state.operations
+    const op = operations.beginTask({ operation: type, node: node.name, vmid, vm: nameOf(), upid })
     const faults = this.faults
     const clock = this.clock
     const ctx: TaskContext = {
@@ -125,6 +133,7 @@ export class TaskRunner {
         task.log.push(`WARN: ${msg}`)
       },
       work: async (simMs) => {
+        op.add(simMs)
         await clock.sleep(simMs)
         if (task.aborted) throw new TaskAborted("interrupted by signal")
         const f = faults.taskFault(node.name, type, vmid)
@@ -135,7 +144,9 @@ export class TaskRunner {
           throw new TaskAborted("interrupted by signal")
         }
         if (f?.kind === "taskFail") throw new PveError(500, f.exitstatus)
-      }
+      },
+      uses: (resource) => op.need(operations.producer(resource)),
+      produced: (resource) => operations.produce(resource, op.id)
     }
     void (async () => {
       try {
@@ -151,6 +162,8 @@ export class TaskRunner {
       }
       task.status = "stopped"
       task.endtime = Math.floor(this.clock.now() / 1000)
+      op.setName(nameOf())
+      op.end(taskSucceeded(task))
       resolveDone()
     })()
     return task

@@ -11,6 +11,7 @@ export {
   type SshKeyPair
 } from "./Certs.js"
 export { SimClock } from "./Clock.js"
+export { type CriticalPath, type CriticalStep, criticalPath } from "./CriticalPath.js"
 export { demoScenario } from "./DemoScenario.js"
 export { type Fault, Faults } from "./Faults.js"
 export {
@@ -28,6 +29,7 @@ export { DEFAULT_PVE_VERSION } from "./internal/Version.js"
 export { INSTALL_SCRIPT as K3S_INSTALL_SCRIPT, k3sBinary } from "./k3s/K3sOrigin.js"
 export type { K3sEvent, K3sSnapshot } from "./k3s/K3sSim.js"
 export { type LabOptions, labScenario } from "./labScenario.js"
+export type { SimOperation } from "./Operations.js"
 export { PveError } from "./PveError.js"
 export {
   checkParameters,

@@ -1,4 +1,5 @@
 import type { AuthUser } from "../Auth.js"
+import { volumeResource } from "../Operations.js"
 import { PveError } from "../PveError.js"
 import {
   agentEnabled,
@@ -506,6 +507,11 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
     user,
     async (t) => {
       const created: Array<{ storage: string; volname: string }> = []
+      // an image it imports had to be there first
+      for (const p of plans) {
+        const src = p.importSource === undefined ? undefined : node.storages.get(p.importSource.storage)
+        if (src !== undefined) t.uses(volumeResource(node.name, src, p.importSource?.volname ?? ""))
+      }
       try {
         await t.work(ctx.timings.createMs)
         const config = new Map<string, string>()

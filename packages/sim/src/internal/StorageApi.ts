@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import type { AuthUser } from "../Auth.js"
+import { volumeResource } from "../Operations.js"
 import { PveError } from "../PveError.js"
 import type { NodeState, StorageState } from "../SimState.js"
 import type { Task } from "../Tasks.js"
@@ -145,6 +146,7 @@ export const downloadUrl = (
       ctime: Math.floor(ctx.clock.now() / 1000),
       sha256: sha.digest("hex")
     })
+    t.produced(volumeResource(node.name, s, volname))
     t.log(`download of '${url}' to '${dest}' finished`)
   })
 }
@@ -194,6 +196,7 @@ export const upload = (
       sha256: hashOf("sha256", file.data),
       ...(file.data.length <= 1024 * 1024 ? { data: file.data } : {})
     })
+    t.produced(volumeResource(node.name, s, volname))
     t.log("finished file import successfully")
   })
 }

@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml"
 import type { SimClock } from "../Clock.js"
 import type { Faults } from "../Faults.js"
 import type { GuestState } from "../Guest.js"
+import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
 import type { SimState, VmState } from "../SimState.js"
 import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
@@ -87,6 +88,8 @@ export interface Installed {
 
 interface Attempt {
   outcome: "pending" | "ready" | "failed"
+  /** the operation the attempt is in (join, then etcd promotion for a server): `state.operations` */
+  op?: OperationHandle | undefined
 }
 
 /** The k3s side of one guest (one VM incarnation). */
@@ -103,6 +106,8 @@ export interface K3sHost {
   restarts: number
   /** The etcd learner the current attempt added and that is not promoted yet (dropped if the attempt is superseded). */
   learner?: string | undefined
+  /** the operation after which its k3s last came up (what a join through this server waited for) */
+  upOp?: number | undefined
 }
 
 interface RunConfig {
@@ -158,6 +163,8 @@ export class K3sSim {
   readonly stableVersion: string
   private readonly hosts = new WeakMap<GuestState, K3sHost>()
   private readonly hostList: Array<K3sHost> = []
+  /** the last etcd learner promotion of each cluster (the next member waits for it) */
+  private readonly promotions = new WeakMap<K3sCluster, number>()
   private serial = 0
   private stopped = false
   readonly t: {
@@ -488,6 +495,7 @@ export class K3sSim {
   /** Start (or restart) the unit: a new run of the state machine. */
   start(h: K3sHost): Attempt {
     this.dropLearner(h)
+    h.attempt?.op?.end(false)
     h.gen += 1
     const gen = h.gen
     const attempt: Attempt = { outcome: "pending" }
@@ -502,6 +510,7 @@ export class K3sSim {
     this.dropLearner(h)
     h.gen += 1
     if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+    h.attempt?.op?.end(false)
     if (this.unitState(h) !== "inactive") {
       this.sys(h, "Stopping Lightweight Kubernetes...")
       this.sys(h, "Stopped Lightweight Kubernetes.")
@@ -542,6 +551,7 @@ export class K3sSim {
         this.dropLearner(h)
         h.gen += 1
         if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+        h.attempt?.op?.end(false)
         this.setUnit(h, "inactive")
         this.markLost(h)
       }
@@ -551,6 +561,8 @@ export class K3sSim {
   private ready(h: K3sHost, attempt: Attempt): void {
     this.setUnit(h, "active")
     attempt.outcome = "ready"
+    attempt.op?.end(true)
+    if (attempt.op !== undefined) h.upOp = attempt.op.id
     this.sys(h, "Started Lightweight Kubernetes.")
   }
 
@@ -561,6 +573,7 @@ export class K3sSim {
     this.sys(h, `${unit}.service: Failed with result 'exit-code'.`)
     this.sys(h, "Failed to start Lightweight Kubernetes.")
     attempt.outcome = "failed"
+    attempt.op?.end(false)
     // Restart=always, RestartSec=5s: systemd shows the unit as activating (auto-restart)
     this.setUnit(h, "activating")
     void this.sleepSim(this.t.restartMs).then(() => {
@@ -569,6 +582,40 @@ export class K3sSim {
       this.sys(h, `${unit}.service: Scheduled restart job, restart counter is at ${h.restarts}.`)
       this.start(h)
     })
+  }
+
+  // ---------------------------------------------------------------- operations (critical path)
+
+  /**
+   * A k3s step of `h` as an operation: it waits for the boot of its VM (the guest must be up to run k3s) and for
+   * `needs`; its simulated time is what `add` counts (joins), not the retries while it waits for a server.
+   */
+  private beginOp(
+    h: K3sHost,
+    attempt: Attempt,
+    operation: string,
+    nodeName: string,
+    needs: ReadonlyArray<number | undefined> = [],
+    due?: number
+  ): OperationHandle {
+    const vm = this.state.vms.get(h.vmid)
+    const op = this.state.operations.begin({
+      operation,
+      node: vm?.node ?? "",
+      vmid: h.vmid,
+      vm: vm?.config.get("name"),
+      k3sNode: nodeName,
+      needs: [this.state.operations.lastBoot(h.vmid), ...needs],
+      due
+    })
+    attempt.op = op
+    return op
+  }
+
+  /** Sleep a join step's simulated duration, counted into the attempt's operation. */
+  private work(attempt: Attempt, simMs: number): Promise<void> {
+    attempt.op?.add(simMs)
+    return this.sleepSim(simMs)
   }
 
   // ---------------------------------------------------------------- state machine (k3s.md §8.3)
@@ -621,6 +668,7 @@ export class K3sSim {
     const url = cfg.serverUrl
     if (url === undefined) return this.fatal(h, gen, attempt, "Error: --server is required")
     if (cfg.token === undefined) return this.fatal(h, gen, attempt, "Error: --token is required")
+    const op = this.beginOp(h, attempt, "k3s-agent-join", cfg.nodeName)
     let warned = false
     let cluster: K3sCluster
     for (;;) {
@@ -697,6 +745,8 @@ export class K3sSim {
           createdAt: this.now(),
           uid: cluster.newUid()
         })
+      // the agent joined through this server: it had to be up
+      op.need(target.host.upOp)
       break
     }
     this.log(
@@ -704,7 +754,7 @@ export class K3sSim {
       "info",
       `Connecting to proxy url="wss://${url.replace(/^https:\/\//, "").replace(/\/+$/, "")}/v1-k3s/connect"`
     )
-    await this.sleepSim(this.t.joinMs)
+    await this.work(attempt, this.t.joinMs)
     if (!(await this.hangLoop(h, gen))) return
     h.cluster = cluster
     this.registerNode(h, cluster, cfg, "agent", version, undefined)
@@ -719,7 +769,8 @@ export class K3sSim {
     const name = h.guest.files.get(ETCD_NAME)?.trim()
     const own = h.cluster
     if (own !== undefined && name !== undefined && own.etcdMembers.some((m) => m.name === name)) {
-      await this.sleepSim(this.t.joinMs)
+      this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
+      await this.work(attempt, this.t.joinMs)
       if (!(await this.hangLoop(h, gen))) return
       // etcd starts, but the apiserver waits until the members form a quorum again
       while (!this.hasQuorum(own)) {
@@ -754,6 +805,7 @@ export class K3sSim {
         "failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>"
       )
     this.event("server-join-start", cfg.nodeName, h.vmid)
+    const join = this.beginOp(h, attempt, "k3s-server-join", cfg.nodeName)
     const failed = (msg: string) => {
       this.event("server-join-failed", cfg.nodeName, h.vmid, msg)
       this.fatal(h, gen, attempt, msg)
@@ -765,6 +817,9 @@ export class K3sSim {
         `starting kubernetes: preparing server: failed to get CA certs: Get "${url.replace(/\/+$/, "")}/cacerts": dial tcp ${target.hostPort}: connect: connection refused`
       )
     const cluster = target.cluster
+    // it bootstraps from that server, and etcd adds one learner at a time: after the previous one's promotion
+    join.need(target.host.upOp)
+    join.need(this.promotions.get(cluster))
     const bad = this.checkToken(h, tok, cluster, "server")
     if (bad?.kind === "ca")
       return failed(
@@ -775,7 +830,7 @@ export class K3sSim {
         `starting kubernetes: preparing server: ${url.replace(/\/+$/, "")}/v1-k3s/server-bootstrap: 401 Unauthorized`
       )
     this.log(h, "info", "Managed etcd cluster not yet initialized")
-    await this.sleepSim(this.t.joinMs)
+    await this.work(attempt, this.t.joinMs)
     if (!this.live(h, gen)) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
     const now = this.now()
     if (cluster.etcdMembers.some((m) => isMemberOf(m.name, cfg.nodeName))) {
@@ -793,6 +848,9 @@ export class K3sSim {
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
     h.learner = member.name
     h.cluster = cluster
+    join.end(true)
+    const promotion = this.beginOp(h, attempt, "etcd-promotion", cfg.nodeName, [join.id], this.t.promotionMs)
+    this.promotions.set(cluster, promotion.id)
     this.log(h, "info", `Adding member ${member.name}=${member.peerURL} to etcd cluster [${others.join(" ")}]`)
     this.log(
       h,
@@ -833,7 +891,8 @@ export class K3sSim {
     }
     if (!empty) this.stray.push(cluster)
     this.log(h, "info", "Managed etcd cluster initializing")
-    await this.sleepSim(this.t.joinMs)
+    this.beginOp(h, attempt, "k3s-init", cfg.nodeName)
+    await this.work(attempt, this.t.joinMs)
     if (!(await this.hangLoop(h, gen))) return
     const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
@@ -857,6 +916,19 @@ export class K3sSim {
   ): NodeRecord {
     const now = this.now()
     const ready = readyAt ?? now + this.clock.scaled(this.t.readyMs)
+    const readyOp = () => {
+      if (readyAt !== undefined) return
+      const vm = this.state.vms.get(h.vmid)
+      this.state.operations.begin({
+        operation: "node-ready",
+        node: vm?.node ?? "",
+        vmid: h.vmid,
+        vm: vm?.config.get("name"),
+        k3sNode: cfg.nodeName,
+        needs: [h.attempt?.op?.id],
+        due: this.t.readyMs
+      })
+    }
     const env = Object.fromEntries(Object.entries(cfg.env).filter(([k]) => k.startsWith("K3S_")))
     let n = cluster.nodes.get(cfg.nodeName)
     if (n === undefined) {
@@ -882,6 +954,7 @@ export class K3sSim {
         deletingAt: undefined
       }
       cluster.nodes.set(n.name, n)
+      readyOp()
     } else {
       if (n.hostKey === h.key && n.version !== version)
         this.event(
@@ -891,6 +964,7 @@ export class K3sSim {
           `${n.version} → ${version}`
         )
       const wasReady = n.hostKey === h.key && nodeReady(n, now, this.graceRealMs) === "True"
+      if (!wasReady) readyOp()
       Object.assign(n, {
         role,
         hostKey: h.key,
@@ -987,6 +1061,15 @@ export class K3sSim {
   private async removeMemberThenNode(cluster: K3sCluster, n: NodeRecord): Promise<void> {
     const vmid = this.hostByKey(n.hostKey)?.vmid
     let refused = false
+    const vm = vmid === undefined ? undefined : this.state.vms.get(vmid)
+    this.state.operations.begin({
+      operation: "etcd-member-remove",
+      node: vm?.node ?? "",
+      vmid,
+      vm: vm?.config.get("name"),
+      k3sNode: n.name,
+      due: this.t.memberRemoveMs
+    })
     await this.sleepSim(this.t.memberRemoveMs)
     for (;;) {
       if (this.stopped || cluster.nodes.get(n.name) !== n) return
