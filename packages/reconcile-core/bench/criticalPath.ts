@@ -1,0 +1,165 @@
+// Target 1 of "speed at the physical limit": a fresh converge (image, VMs, k3s joins to 1 existing server) of 4 and 16
+// simulated nodes at time scales 1 and 0.1, its wall time against the critical path the simulator computes for the
+// same run: the longest chain of simulated durations that the run's operations needed (download → create → resize →
+// start → boot to the agent's IP → k3s join → Node Ready, with etcd and k3s ordering), i.e. what Proxmox and k3s
+// themselves need. Target: wall / critical path ≤ 1.10 in every case. Runs the workflow the CLI's `apply` runs
+// (observe → plan → apply, then plan and apply k3s membership), in this process. Run: `pnpm bench` (after a build).
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { K3sJoin } from "@homelab/k3s-join"
+import { ProxmoxApi, ProxmoxClientConfig } from "@homelab/proxmox-client"
+import { type CriticalPath, labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import { Effect, Layer, References } from "effect"
+import {
+  apply,
+  applyK3s,
+  desiredFromConfig,
+  healthPolicyFromConfig,
+  observe,
+  parseConfig,
+  plan,
+  planK3sPhase,
+  proxmoxClientConfig,
+  sshOptions
+} from "../dist/index.js"
+
+const TARGET = 1.1
+/** A loopback /24 of this run's own: guests listen for SSH on <ip>:2222. */
+const net = `127.${60 + Math.floor(Math.random() * 60)}.${Math.floor(Math.random() * 250)}`
+const serverIp = `${net}.5`
+
+/** The simulator's default (PVE-like) timings, an existing k3s server VM (not ours) on the first node. */
+const scenario = (count: number, timeScale: number): Scenario =>
+  labScenario(
+    Array.from({ length: count }, (_, i) => `node${i + 1}`),
+    {
+      imageSize: "16M",
+      ipPool: `${net}.10`,
+      guestSshPort: 2222,
+      timeScale,
+      vms: [
+        {
+          vmid: 200,
+          node: "node1",
+          name: "k3s-server",
+          status: "running",
+          uptime: 86_400,
+          ip: serverIp,
+          config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+          guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+        }
+      ],
+      k3s: { version: "v1.30.5+k3s1" }
+    }
+  )
+
+const configYaml = (sim: SimHandle, dir: string) => {
+  const ca = path.join(dir, "pve-root-ca.pem")
+  fs.writeFileSync(ca, sim.info.ca)
+  const knownHosts = path.join(dir, "known_hosts")
+  fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
+  const image = sim.info.imageOrigin?.files[0]
+  if (image === undefined) throw new Error("the lab scenario has no image origin")
+  return [
+    "proxmox:",
+    `  endpoint: ${sim.info.nodes[0]?.api}`,
+    `  auth: { tokenId: "${sim.info.auth.tokenId}", secret: "${sim.info.auth.tokenSecret}" }`,
+    `  tls: { ca: ${ca} }`,
+    `ssh: { user: root, privateKey: ${sim.info.sshPrivateKeyPath}, knownHosts: { mode: strict, file: ${knownHosts} } }`,
+    `image: { url: ${image.url}, checksum: "sha256:${image.sha256}" }`,
+    "nodes:",
+    ...sim.info.nodes.flatMap((n) => [`  - name: ${n.name}`, `    api: ${n.api}`, `    sshPort: ${n.ssh.port}`]),
+    "vm:",
+    `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
+    "  sshPort: 2222",
+    "k3s:",
+    `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
+    "  installFlags: [--write-kubeconfig-mode=644]"
+  ].join("\n")
+}
+
+interface Run {
+  readonly wallMs: number
+  readonly path: CriticalPath
+  readonly vmActions: number
+  readonly joins: number
+  readonly notDone: number
+  readonly ready: number
+}
+
+const converge = async (count: number, timeScale: number): Promise<Run> => {
+  const sim = await startSimPromise(scenario(count, timeScale))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
+  try {
+    const yaml = configYaml(sim, dir)
+    const program = Effect.gen(function* () {
+      const config = yield* parseConfig(yaml, { env: {} })
+      const resolved = {
+        caPem: sim.info.ca,
+        privateKeyPath: sim.info.sshPrivateKeyPath,
+        knownHostsPath: path.join(dir, "known_hosts")
+      }
+      // as the CLI wires it: the Proxmox client, and k3s over SSH trusting the new VMs' host keys on first use
+      const proxmox = ProxmoxApi.layer.pipe(
+        Layer.provide(ProxmoxClientConfig.layer(proxmoxClientConfig(config, resolved))),
+        Layer.provide(SshClient.layerWith(sshOptions(config, resolved)))
+      )
+      const k3sSsh = sshOptions(config, { ...resolved, knownHostsPath: path.join(dir, "vm_known_hosts") })
+      // (fresh: SshClient.layer is one memoised layer, so without it both would share the first client built)
+      const k3s = K3sJoin.layer.pipe(
+        Layer.provide(SshClient.layerWith({ ...k3sSsh, knownHosts: { ...k3sSsh.knownHosts, mode: "accept-new" } })),
+        Layer.fresh
+      )
+      const desired = desiredFromConfig(config, { sshKeys: config.vm.sshKeys })
+      const policy = healthPolicyFromConfig(config)
+      const k3sDesired = desired.k3s
+      if (k3sDesired === undefined) return yield* Effect.die("no k3s section")
+      const mark = sim.mark()
+      const started = performance.now()
+      const result = yield* Effect.gen(function* () {
+        const observed = yield* observe(desired)
+        const p = plan(desired, observed, { policy })
+        const vm = yield* apply(p.actions, desired)
+        const k3sPlan = yield* planK3sPhase(desired, k3sDesired)
+        const joins = yield* applyK3s(k3sPlan.actions, k3sDesired)
+        return { vm, joins }
+      }).pipe(Effect.provide(Layer.merge(proxmox, k3s)))
+      const wallMs = performance.now() - started
+      const notDone = [...result.vm.outcomes, ...result.joins].filter((o) => o.status !== "done").length
+      return {
+        wallMs,
+        path: sim.criticalPath(mark),
+        vmActions: result.vm.outcomes.length,
+        joins: result.joins.length,
+        notDone,
+        ready: sim.state().k3s.nodes.filter((n) => n.ready === "True").length
+      } satisfies Run
+    })
+    // as the CLI does without --verbose: library log lines (hosts added to known_hosts) are not printed
+    return await Effect.runPromise(program.pipe(Effect.provideService(References.MinimumLogLevel, "Error")))
+  } finally {
+    await sim.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+const steps = (p: CriticalPath) =>
+  p.steps.map((x) => `${x.operation} ${x.vm ?? x.node} ${(x.simMs / 1000).toFixed(1)}`).join(" → ")
+
+console.log("target 1: fresh converge wall / critical path (k3s: 1 existing server; target ≤ 1.10)")
+for (const timeScale of [1, 0.1])
+  for (const count of [4, 16]) {
+    const r = await converge(count, timeScale)
+    const ratio = r.wallMs / r.path.realMs
+    console.log(
+      `  ${String(count).padStart(2)} nodes, time scale ${timeScale}: wall ${s(r.wallMs)}, critical path ${s(r.path.realMs)} ` +
+        `(${s(r.path.simMs)} simulated), ratio ${ratio.toFixed(2)} (target ≤ ${TARGET.toFixed(2)}) ` +
+        `${ratio <= TARGET ? "met" : "MISSED"}; ${r.vmActions} VM actions + ${r.joins} joins, ${r.notDone} not done, ` +
+        `${r.ready} Ready Nodes`
+    )
+    console.log(`    critical path (simulated s): ${steps(r.path)}`)
+  }
+process.exit(0)
