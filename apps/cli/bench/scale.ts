@@ -10,7 +10,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
-import { isMutating, simConfigYaml } from "../dist/index.js"
+import type * as Cli from "../src/index.js"
+
+// The built CLI (dist/index.js is a bench-only entry of the bundle; its types come from the source).
+const distEntry: string = "../dist/index.js"
+const { isMutating, simConfigYaml } = (await import(distEntry)) as typeof Cli
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
