@@ -2,8 +2,8 @@
 // simulated nodes at time scales 1 and 0.1, its wall time against the critical path the simulator computes for the
 // same run: the longest chain of simulated durations that the run's operations needed (download → create → resize →
 // start → boot to the agent's IP → k3s join → Node Ready, with etcd and k3s ordering), i.e. what Proxmox and k3s
-// themselves need. Target: wall / critical path ≤ 1.10 in every case. Runs the workflow the CLI's `apply` runs
-// (observe → plan → apply, then plan and apply k3s membership), in this process. Run: `pnpm bench` (after a build).
+// themselves need. Target: wall / critical path ≤ 1.10 in every case. Runs what `homelab apply --yes` runs (the
+// library's `reconcile`), in this process. Run: `pnpm bench` (after a build).
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -13,15 +13,11 @@ import { type CriticalPath, labScenario, type Scenario, type SimHandle, startSim
 import { SshClient } from "@homelab/ssh"
 import { Effect, Layer, References } from "effect"
 import {
-  apply,
-  applyK3s,
   desiredFromConfig,
   healthPolicyFromConfig,
-  observe,
   parseConfig,
-  plan,
-  planK3sPhase,
   proxmoxClientConfig,
+  reconcile,
   sshOptions
 } from "../dist/index.js"
 
@@ -86,6 +82,7 @@ interface Run {
   readonly vmActions: number
   readonly joins: number
   readonly notDone: number
+  readonly converged: boolean
   readonly ready: number
 }
 
@@ -114,26 +111,19 @@ const converge = async (count: number, timeScale: number): Promise<Run> => {
       )
       const desired = desiredFromConfig(config, { sshKeys: config.vm.sshKeys })
       const policy = healthPolicyFromConfig(config)
-      const k3sDesired = desired.k3s
-      if (k3sDesired === undefined) return yield* Effect.die("no k3s section")
       const mark = sim.mark()
       const started = performance.now()
-      const result = yield* Effect.gen(function* () {
-        const observed = yield* observe(desired)
-        const p = plan(desired, observed, { policy })
-        const vm = yield* apply(p.actions, desired)
-        const k3sPlan = yield* planK3sPhase(desired, k3sDesired)
-        const joins = yield* applyK3s(k3sPlan.actions, k3sDesired)
-        return { vm, joins }
-      }).pipe(Effect.provide(Layer.merge(proxmox, k3s)))
+      const report = yield* reconcile(desired, { policy, apply: true, confirm: () => Effect.succeed(true) }).pipe(
+        Effect.provide(Layer.merge(proxmox, k3s))
+      )
       const wallMs = performance.now() - started
-      const notDone = [...result.vm.outcomes, ...result.joins].filter((o) => o.status !== "done").length
       return {
         wallMs,
         path: sim.criticalPath(mark),
-        vmActions: result.vm.outcomes.length,
-        joins: result.joins.length,
-        notDone,
+        vmActions: report.outcomes.filter((o) => o.action._tag !== "JoinK3s").length,
+        joins: report.outcomes.filter((o) => o.action._tag === "JoinK3s").length,
+        notDone: report.outcomes.filter((o) => o.status !== "done").length,
+        converged: report.convergence.converged,
         ready: sim.state().k3s.nodes.filter((n) => n.ready === "True").length
       } satisfies Run
     })
@@ -158,7 +148,7 @@ for (const timeScale of [1, 0.1])
       `  ${String(count).padStart(2)} nodes, time scale ${timeScale}: wall ${s(r.wallMs)}, critical path ${s(r.path.realMs)} ` +
         `(${s(r.path.simMs)} simulated), ratio ${ratio.toFixed(2)} (target ≤ ${TARGET.toFixed(2)}) ` +
         `${ratio <= TARGET ? "met" : "MISSED"}; ${r.vmActions} VM actions + ${r.joins} joins, ${r.notDone} not done, ` +
-        `${r.ready} Ready Nodes`
+        `${r.ready} Ready Nodes${r.converged ? "" : ", NOT converged"}`
     )
     console.log(`    critical path (simulated s): ${steps(r.path)}`)
   }
