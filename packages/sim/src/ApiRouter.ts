@@ -720,12 +720,16 @@ export class ApiRouter {
     this.add("GET", "/nodes/{node}/qemu/{vmid}/pending", VM, (c) => {
       auth.check(c.user, `/vms/${c.vmid}`, "VM.Audit")
       const vm = getVm(ctx, c.node, c.vmid)
-      const keys = new Set([...vm.config.keys(), ...vm.pending.keys(), ...vm.pendingDelete])
+      // GuestHelpers::config_with_pending_array over the loaded config, which carries its `digest` (the SHA-1 of the
+      // config file, as GET config returns it); a pending cipassword reads '********** ' (Qemu.pm vm_pending).
+      const keys = new Set([...vm.config.keys(), ...vm.pending.keys(), ...vm.pendingDelete, "digest"])
       return ok(
         [...keys].sort().map((k) => {
           const e: Record<string, unknown> = { key: k }
+          if (k === "digest") e.value = st.digest(vm)
           if (vm.config.has(k)) e.value = st.typedValue(k, vm.config.get(k) ?? "")
-          if (vm.pending.has(k)) e.pending = st.typedValue(k, vm.pending.get(k) ?? "")
+          if (vm.pending.has(k))
+            e.pending = k === "cipassword" ? "********** " : st.typedValue(k, vm.pending.get(k) ?? "")
           if (vm.pendingDelete.has(k)) e.delete = 1
           return e
         })

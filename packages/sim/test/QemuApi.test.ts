@@ -75,7 +75,20 @@ describe("qemu API behaviours", () => {
           },
           ciVm(103, "BC:24:11:90:01:03", { cicustom: "user=local:snippets/user-103.yaml" }),
           ciVm(104, "BC:24:11:90:01:04", { cicustom: "user=local:snippets/missing.yaml" }),
-          ciVm(105, "BC:24:11:90:01:05", { cicustom: "user=local:iso/tools.iso" })
+          ciVm(105, "BC:24:11:90:01:05", { cicustom: "user=local:iso/tools.iso" }),
+          {
+            vmid: 106,
+            node: "pve",
+            name: "sized",
+            status: "running",
+            config: {
+              cores: 2,
+              memory: "4096",
+              balloon: "1024",
+              cpu: "host",
+              net0: "virtio=BC:24:11:90:01:06,bridge=vmbr0"
+            }
+          }
         ]
       })
     )
@@ -278,6 +291,62 @@ describe("qemu API behaviours", () => {
     await waitTask(px, "pve", (JSON.parse(lenient.body) as { data: string }).data)
     const content = await raw(sim, "GET", "/api2/json/nodes/pve/storage/local/content?content=isos")
     assert.deepStrictEqual(errorsOf(content), { content: "invalid format - invalid content type 'isos'\n" })
+  })
+
+  it("a running VM: cores, memory and cpu wait for a restart (GET pending, with the digest), balloon and onboot apply at once; a stale digest is refused; a reboot applies what waits through a qmstart of root@pam", async () => {
+    const vm = px.nodes.$("pve").qemu.$(106)
+    const pendingOf = async () =>
+      Object.fromEntries(
+        ((await vm.pending.$get()) as unknown as Array<Record<string, unknown>>).map(({ key, ...rest }) => [key, rest])
+      )
+    const before = await pendingOf()
+    const config = (await vm.config.$get()) as unknown as Record<string, unknown>
+    assert.deepStrictEqual(
+      before.digest,
+      { value: config.digest },
+      "pending carries the config's digest, as PVE's does"
+    )
+    await vm.config.$put({
+      cores: 4,
+      memory: "8192",
+      cpu: "x86-64-v2-AES",
+      balloon: 2048,
+      onboot: 1,
+      cipassword: "s3cret",
+      digest: config.digest
+    } as never)
+    const after = await pendingOf()
+    assert.deepStrictEqual(after.cores, { value: 2, pending: 4 })
+    assert.deepStrictEqual(after.memory, { value: "4096", pending: "8192" })
+    assert.deepStrictEqual(after.cpu, { value: "host", pending: "x86-64-v2-AES" })
+    assert.deepStrictEqual(after.balloon, { value: 2048 }, "a new balloon target is hotplugged")
+    assert.deepStrictEqual(after.onboot, { value: 1 })
+    assert.deepStrictEqual(after.cipassword, { value: "**********" })
+    assert.notStrictEqual((after.digest as { value: string }).value, config.digest)
+    // disabling the balloon device is not hotpluggable: it waits too
+    await vm.config.$put({ balloon: 0 } as never)
+    assert.deepStrictEqual((await pendingOf()).balloon, { value: 2048, pending: 0 })
+    const stale = await raw(sim, "PUT", "/api2/json/nodes/pve/qemu/106/config", {
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: `cores=6&digest=${config.digest}`
+    })
+    assert.deepStrictEqual([stale.status, stale.statusText], [500, "checksum mismatch (file change by other user?)"])
+
+    const reboot = await waitTask(px, "pve", await vm.status.reboot.$post())
+    assert.strictEqual(reboot.exitstatus, "OK")
+    const start = await until(async () => {
+      const tasks = (await px.nodes
+        .$("pve")
+        .tasks.$get({ vmid: 106, typefilter: "qmstart" } as never)) as unknown as Array<Record<string, unknown>>
+      return tasks.find((t) => t.status === "OK")
+    })
+    assert.strictEqual(start.user, "root@pam")
+    const applied = await pendingOf()
+    assert.deepStrictEqual(
+      [applied.cores, applied.memory, applied.cpu, applied.balloon],
+      [{ value: 4 }, { value: "8192" }, { value: "x86-64-v2-AES" }, { value: 0 }]
+    )
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "running")
   })
 
   it("the request log records each request's parameters, secrets redacted", async () => {

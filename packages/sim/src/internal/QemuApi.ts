@@ -551,6 +551,9 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
   )
 }
 
+/** `qm cleanup`, run by qmeventd as root, starts a VM again after a reboot request. */
+const QMEVENTD: AuthUser = { authuser: "root@pam", via: "cli" }
+
 const applyPendingAll = (vm: VmState): void => {
   for (const [k, v] of vm.pending) vm.config.set(k, v)
   for (const k of vm.pendingDelete) vm.config.delete(k)
@@ -697,12 +700,18 @@ export const simplePower = (
         if (vm.qmpstatus !== "running") ctx.state.setRun(vm, "running", "running")
         ctx.state.emit(vm, "changed")
       } else if (action === "reboot") {
+        // QemuServer::vm_reboot: a reboot request, then a clean shutdown (the guest agent's, else ACPI) within
+        // `timeout`; the task ends once the VM is down. qmeventd sees QEMU exit, `qm cleanup` finds the request and
+        // starts the VM through the API (a qmstart task of root@pam), which applies the pending changes and
+        // regenerates the cloud-init drive: for a moment after the qmreboot task the VM is stopped.
+        if (ctx.faults.vmFault("acpiIgnored", vm.vmid) && !ctx.guests.agentRunning(vm)) {
+          await t.work(Number(one(params, "timeout") ?? 600) * 1000)
+          throw new PveError(500, "VM quit/powerdown failed - got timeout")
+        }
+        await t.work(ctx.timings.shutdownMs)
         ctx.state.setRun(vm, "stopped", "stopped")
-        applyPendingAll(vm)
         ctx.state.emit(vm, "stopped")
-        await t.work(ctx.timings.startMs)
-        ctx.state.setRun(vm, "running", "running")
-        ctx.state.emit(vm, "started")
+        startVm(ctx, QMEVENTD, node, vm, {})
       } else {
         ctx.state.emit(vm, "started")
       }
@@ -779,6 +788,15 @@ const HOTPLUG_ALWAYS = new Set([
   "cicustom",
   "ciupgrade"
 ])
+
+/**
+ * qemu-server's vmconfig_hotplug_pending for `balloon`: a running VM takes a new target at once (a `balloon` QMP
+ * command), unless the change enables or disables the balloon device, which is not hotpluggable (`0` = disabled).
+ */
+const balloonHot = (vm: VmState, value: string): boolean => {
+  const enabled = (v: string | undefined) => v === undefined || v !== "0"
+  return enabled(vm.config.get("balloon")) === enabled(value)
+}
 
 /** PUT/POST config. Returns after applying (sync part). */
 export const updateConfig = async (
@@ -863,7 +881,12 @@ export const updateConfig = async (
         while (vm.config.has(`unused${n}`)) n++
         vm.config.set(`unused${n}`, parseDrive(old).file)
       }
-      const hot = HOTPLUG_ALWAYS.has(k) || DISK_KEY.test(k) || NET_KEY.test(k) || /^ipconfig/.test(k)
+      const hot =
+        HOTPLUG_ALWAYS.has(k) ||
+        DISK_KEY.test(k) ||
+        NET_KEY.test(k) ||
+        /^ipconfig/.test(k) ||
+        (k === "balloon" && balloonHot(vm, v))
       if (!running || hot) {
         vm.config.set(k, v)
         vm.pending.delete(k)
@@ -875,7 +898,12 @@ export const updateConfig = async (
         continue
       }
       const hot =
-        HOTPLUG_ALWAYS.has(d) || DISK_KEY.test(d) || NET_KEY.test(d) || /^unused/.test(d) || /^ipconfig/.test(d)
+        HOTPLUG_ALWAYS.has(d) ||
+        DISK_KEY.test(d) ||
+        NET_KEY.test(d) ||
+        /^unused/.test(d) ||
+        /^ipconfig/.test(d) ||
+        (d === "balloon" && vm.config.get("balloon") !== "0")
       const old = vm.config.get(d)
       if (!running || hot) {
         vm.config.delete(d)
