@@ -332,7 +332,11 @@ const parseMultipart = (body: Buffer, boundary: string, params: Params): UploadF
     const name = /name="([^"]*)"/.exec(headers)?.[1] ?? ""
     const filename = /filename="([^"]*)"/.exec(headers)?.[1]
     if (filename !== undefined) {
-      if (file === undefined) file = { field: name, filename, data: Buffer.from(content) }
+      // pve-http-server's file_upload_multipart: the file part's name becomes the `filename` parameter
+      if (file === undefined) {
+        file = { field: name, filename, data: Buffer.from(content) }
+        params[name] = filename
+      }
     } else if (file === undefined) params[name] = content.toString("utf8")
     pos = next
   }

@@ -76,6 +76,11 @@ describe("PVE 9 behaviours and the scoped Effect API", () => {
           assert.match(upload, /^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:imgcopy::root@pam!homelab:$/)
           const s = yield* Effect.promise(() => waitTask(px, "pve", upload))
           assert.strictEqual(s.exitstatus, "OK")
+          // the file part's name is the request's `filename` parameter (pve-http-server's multipart parser)
+          assert.deepStrictEqual(sim.requests().findLast((r) => r.path === "/nodes/pve/storage/local/upload")?.params, {
+            content: "iso",
+            filename: "my disk.iso"
+          })
           const log = yield* Effect.promise(() => px.nodes.$("pve").tasks.$(upload).log.$get())
           assert.strictEqual(log.at(-2)?.t, "finished file import successfully")
           const content = yield* Effect.promise(() =>
