@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { ProxmoxClientConfigShape, ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
-import { isFallbackReason, ProxmoxError, type ProxmoxErrorReason } from "./ProxmoxError.js"
-import { nodeOfPath, type PveRequest, type PveTransportShape } from "./PveTransport.js"
+import { isFallbackReason, ProxmoxError, type ProxmoxErrorReason, UnexpectedResponse } from "./ProxmoxError.js"
+import { nodeOfPath, type PveRequest, type PveTransportShape, type PveUploadRequest } from "./PveTransport.js"
 import { sshTargetFor } from "./SshTransport.js"
 
 /**
@@ -153,8 +153,29 @@ export const makeFallbackTransport = (
     return node === undefined ? clusterWide(request) : callOn(node, request)
   }
 
+  /** Uploads exist over REST only: a node driven over SSH cannot take one. */
+  const upload = (request: PveUploadRequest): Effect.Effect<unknown, ProxmoxError> => {
+    const node = nodeOfPath(request.path) ?? defaultNode
+    const before = switched.get(node)
+    if (config.sshOnly === true || before !== undefined || rest.upload === undefined) {
+      return Effect.fail(
+        new ProxmoxError({
+          operation: `POST ${request.path}`,
+          node,
+          reason: new UnexpectedResponse({
+            expected: "the node's REST API",
+            detail: `uploads go over the REST API, and ${node} is driven over SSH${before === undefined ? "" : ` since its API failed (${before.message})`}`
+          }),
+          ...(before !== undefined ? { fallbackFrom: before } : {})
+        })
+      )
+    }
+    return rest.upload(request)
+  }
+
   return {
     call,
+    upload,
     transportOf: (node) => (config.sshOnly === true || switched.has(node) ? "ssh" : "rest"),
     events: () => [...events]
   }

@@ -12,7 +12,7 @@ import type { PveParam, PveRequest } from "./PveTransport.js"
 import { PveTransport } from "./PveTransport.js"
 import { makeRestTransport } from "./RestTransport.js"
 import { makeSshTransport } from "./SshTransport.js"
-import { type DownloadUrlOptions, Storage, StorageContent } from "./Storage.js"
+import { type DownloadUrlOptions, Storage, StorageContent, type UploadFileOptions } from "./Storage.js"
 import {
   makeTaskLogTail,
   makeWaitForTask,
@@ -24,7 +24,17 @@ import {
   type WaitOptions
 } from "./Task.js"
 import type { VmConfig } from "./Vm.js"
-import { ClusterVm, type CreateVmOptions, createVmParams, macOfNet, VmConfigFromWire, VmStatus } from "./Vm.js"
+import {
+  ClusterVm,
+  type CreateVmOptions,
+  createVmParams,
+  macOfNet,
+  VmConfigFromWire,
+  type VmPending,
+  VmPendingEntry,
+  VmStatus,
+  vmPendingOf
+} from "./Vm.js"
 
 /**
  * Options of the power actions.
@@ -59,6 +69,12 @@ export interface ProxmoxApiShape {
   readonly nextVmid: Effect.Effect<number, ProxmoxError>
   readonly vmStatus: (node: string, vmid: number) => Effect.Effect<VmStatus, ProxmoxError>
   readonly vmConfig: (node: string, vmid: number) => Effect.Effect<VmConfig, ProxmoxError>
+  /**
+   * `GET …/pending`: every config key with its current value and what waits for a restart, and the config's digest.
+   *
+   * @since 0.3.0
+   */
+  readonly vmPending: (node: string, vmid: number) => Effect.Effect<VmPending, ProxmoxError>
   /** `PUT …/config` (synchronous). `delete` removes keys; `digest` guards against concurrent edits. */
   readonly updateVmConfig: (
     node: string,
@@ -81,6 +97,21 @@ export interface ProxmoxApiShape {
   readonly resumeVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly stopVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly shutdownVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /**
+   * `status/reboot`: a clean shutdown within `timeout` seconds, then PVE starts the VM again (applying its pending
+   * settings). The task ends once the VM is down; the start that follows is PVE's own (`qmeventd`), so the VM may
+   * still be stopped for a moment when this returns.
+   *
+   * @since 0.3.0
+   */
+  readonly rebootVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /**
+   * `PUT …/cloudinit`: regenerate the VM's cloud-init drive from its config (a running guest reads it at its next
+   * boot).
+   *
+   * @since 0.3.0
+   */
+  readonly regenerateCloudInit: (node: string, vmid: number) => Effect.Effect<void, ProxmoxError>
   /** Destroys a (stopped) VM, with `purge` by default, and waits; succeeds if the VM is already gone after a retry. */
   readonly destroyVm: (
     node: string,
@@ -96,6 +127,13 @@ export interface ProxmoxApiShape {
     content?: string
   ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
   readonly downloadUrl: (options: DownloadUrlOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
+  /**
+   * Streams a local file to a node's storage (`…/upload`, multipart, over REST only: a node on SSH fails with
+   * `UnexpectedResponse`), then waits for the `imgcopy` task (which verifies `checksum`). Not retried.
+   *
+   * @since 0.3.0
+   */
+  readonly uploadFile: (options: UploadFileOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly taskStatus: (upid: string) => Effect.Effect<TaskStatus, ProxmoxError>
   /**
    * `GET /nodes/{node}/tasks`: the node's recent tasks, newest first (filter by VMID and type; `source: "active"` for
@@ -169,7 +207,7 @@ const UpidOrNull = Schema.NullOr(Schema.String)
  * @category constructors
  */
 export const makeProxmoxApi = (
-  transport: Pick<FallbackTransport, "call"> & Partial<Pick<FallbackTransport, "transportOf" | "events">>,
+  transport: Pick<FallbackTransport, "call"> & Partial<Pick<FallbackTransport, "transportOf" | "events" | "upload">>,
   retries = 4,
   taskTimeout?: Duration.Input
 ): ProxmoxApiShape => {
@@ -260,7 +298,8 @@ export const makeProxmoxApi = (
   }
 
   const power =
-    (action: "start" | "stop" | "shutdown" | "resume") => (node: string, vmid: number, options?: PowerOptions) =>
+    (action: "start" | "stop" | "shutdown" | "resume" | "reboot") =>
+    (node: string, vmid: number, options?: PowerOptions) =>
       runTask(
         `${action}Vm`,
         node,
@@ -312,6 +351,14 @@ export const makeProxmoxApi = (
     vmStatus: (node, vmid) =>
       get("vmStatus", node, { method: "GET", path: `${vmPath(node, vmid)}/status/current` }, VmStatus, "a VM status"),
     vmConfig,
+    vmPending: (node, vmid) =>
+      get(
+        "vmPending",
+        node,
+        { method: "GET", path: `${vmPath(node, vmid)}/pending` },
+        Schema.Array(VmPendingEntry),
+        "a list of config keys"
+      ).pipe(Effect.map(vmPendingOf)),
     updateVmConfig: (node, vmid, params, options) =>
       call({
         method: "PUT",
@@ -353,6 +400,12 @@ export const makeProxmoxApi = (
     resumeVm: power("resume"),
     stopVm: power("stop"),
     shutdownVm: power("shutdown"),
+    rebootVm: power("reboot"),
+    regenerateCloudInit: (node, vmid) =>
+      call({ method: "PUT", path: `${vmPath(node, vmid)}/cloudinit` }).pipe(
+        Effect.asVoid,
+        named("regenerateCloudInit", node)
+      ),
     destroyVm: (node, vmid, options) =>
       nonIdempotent(
         transport
@@ -410,6 +463,43 @@ export const makeProxmoxApi = (
         },
         wait
       ),
+    uploadFile: (o, wait) => {
+      const path = `/nodes/${o.node}/storage/${o.storage}/upload`
+      if (transport.upload === undefined) {
+        return Effect.fail(
+          new ProxmoxError({
+            operation: "uploadFile",
+            node: o.node,
+            reason: new UnexpectedResponse({ expected: "a REST transport", detail: "this transport cannot upload" })
+          })
+        )
+      }
+      const fields: Array<readonly [string, string]> = [["content", o.content]]
+      if (o.checksum !== undefined)
+        fields.push(["checksum-algorithm", o.checksum.algorithm], ["checksum", o.checksum.value])
+      return transport
+        .upload({
+          path,
+          fields,
+          file: { name: o.filename, size: o.size, open: o.open },
+          onProgress: o.onProgress
+        })
+        .pipe(
+          Effect.flatMap(upidOf("uploadFile", o.node)),
+          Effect.flatMap((upid) =>
+            upid === null
+              ? Effect.fail(
+                  new ProxmoxError({
+                    operation: "uploadFile",
+                    node: o.node,
+                    reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+                  })
+                )
+              : waitForTask(upid, wait)
+          ),
+          named("uploadFile", o.node)
+        )
+    },
     taskStatus: (upid) => {
       const node = parseUpid(upid)?.node
       return get("taskStatus", node, { method: "GET", path: `${taskPath(upid)}/status` }, TaskStatus, "a task status")

@@ -30,6 +30,26 @@ export interface PveRequest {
 }
 
 /**
+ * A file upload (`POST /nodes/{node}/storage/{storage}/upload`): a `multipart/form-data` body with `fields` first,
+ * in the order given (pve-http-server reads `content`, `checksum-algorithm`, `checksum` in that order, then the
+ * file), then the file part named `filename`. The file is streamed from `open()` with a `Content-Length` of the
+ * whole body (PVE refuses chunked transfers); `onProgress` gets the file bytes sent so far.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PveUploadRequest {
+  readonly path: string
+  readonly fields: ReadonlyArray<readonly [string, string]>
+  readonly file: {
+    readonly name: string
+    readonly size: number
+    readonly open: () => AsyncIterable<Uint8Array>
+  }
+  readonly onProgress?: ((sentBytes: number) => void) | undefined
+}
+
+/**
  * What a transport does.
  *
  * @since 0.1.0
@@ -37,6 +57,12 @@ export interface PveRequest {
  */
 export interface PveTransportShape {
   readonly call: (request: PveRequest) => Effect.Effect<unknown, ProxmoxError>
+  /**
+   * A file upload to the node's own API (PVE does not proxy uploads between nodes); only REST has one.
+   *
+   * @since 0.3.0
+   */
+  readonly upload?: ((request: PveUploadRequest) => Effect.Effect<unknown, ProxmoxError>) | undefined
 }
 
 /**

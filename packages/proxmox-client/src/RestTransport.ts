@@ -1,9 +1,10 @@
-import { Effect, Redacted, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import { Effect, Predicate, Redacted, type Scope } from "effect"
 import { ProxmoxEngine } from "proxmox-api"
-import { classifyRestError } from "./internal/classify.js"
+import { classifyRestError, classifyStatus, innermostCode, reasonForCode } from "./internal/classify.js"
 import { millis, type NodeEndpoint, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
 import { AuthRejected, ProxmoxError, TlsUntrusted, UnexpectedResponse } from "./ProxmoxError.js"
-import { nodeOfPath, type PveParam, type PveRequest, PveTransport } from "./PveTransport.js"
+import { nodeOfPath, type PveParam, type PveRequest, PveTransport, type PveUploadRequest } from "./PveTransport.js"
 import { makeTlsTrust, probeFingerprint, type TlsTrust } from "./TlsTrust.js"
 
 const TOKEN_ID = /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$/
@@ -164,5 +165,98 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
         )
       )
     }
-    return PveTransport.of({ call })
+    /**
+     * A multipart upload to the node's own endpoint, over the same TLS trust as every other request, with the API
+     * token (a ticket login would need its CSRF token too). The body is streamed with its exact `Content-Length`.
+     */
+    const upload = (request: PveUploadRequest): Effect.Effect<unknown, ProxmoxError> => {
+      const node = nodeOfPath(request.path)
+      const operation = `POST ${request.path}`
+      const fail = (reason: ProxmoxError["reason"], at: string | undefined) =>
+        Effect.fail(new ProxmoxError({ operation, ...(at !== undefined ? { node: at } : {}), reason }))
+      const ep = endpointFor(config, node)
+      if (ep === undefined) {
+        return fail(new UnexpectedResponse({ expected: "a node with an apiUrl", detail: "no REST endpoint" }), node)
+      }
+      const endpoint = getEndpoint(ep)
+      const at = node ?? ep.name
+      if (!("engine" in endpoint)) return fail(endpoint, at)
+      const auth = config.auth
+      if (auth._tag !== "Token") {
+        return fail(
+          new UnexpectedResponse({ expected: "an API token", detail: "uploads authenticate with an API token" }),
+          at
+        )
+      }
+      const boundary = `----homelab${randomBytes(12).toString("hex")}`
+      const head = Buffer.from(
+        [
+          ...request.fields.map(
+            ([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
+          ),
+          `--${boundary}\r\nContent-Disposition: form-data; name="filename"; filename="${request.file.name}"\r\n`,
+          "Content-Type: application/octet-stream\r\n\r\n"
+        ].join("")
+      )
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+      const file = request.file
+      async function* body(): AsyncGenerator<Uint8Array> {
+        yield head
+        let sent = 0
+        for await (const chunk of file.open()) {
+          sent += chunk.byteLength
+          request.onProgress?.(sent)
+          yield chunk
+        }
+        if (sent !== file.size) throw new Error(`the file changed while it was sent (${sent} of ${file.size} bytes)`)
+        yield tail
+      }
+      const host = endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host
+      const url = `${endpoint.schema}://${host}:${endpoint.port}/api2/json${encodePath(request.path)}`
+      return Effect.logDebug(`proxmox: rest upload ${request.path} via ${endpoint.key} (${file.size} bytes)`).pipe(
+        Effect.andThen(
+          Effect.tryPromise({
+            try: async (signal) => {
+              const res = await endpoint.trust.fetch(url, {
+                method: "POST",
+                headers: {
+                  Authorization: `PVEAPIToken=${auth.tokenId}=${Redacted.value(auth.secret)}`,
+                  "Content-Type": `multipart/form-data; boundary=${boundary}`,
+                  "Content-Length": String(head.length + file.size + tail.length)
+                },
+                body: body(),
+                duplex: "half",
+                signal
+              })
+              return { status: res.status, statusText: res.statusText, text: await res.text() }
+            },
+            catch: (e) => {
+              const inner = innermostCode(e)
+              return (
+                (inner === undefined ? undefined : reasonForCode(inner.code, inner.message, "rest")) ??
+                new UnexpectedResponse({ expected: "a PVE API answer", detail: String((e as Error)?.message ?? e) })
+              )
+            }
+          })
+        ),
+        Effect.catch((reason) => fail(reason, at)),
+        Effect.flatMap(({ status, statusText, text }) => {
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            parsed = undefined
+          }
+          if (status !== 200) {
+            const errors = Predicate.isObject(parsed) ? (parsed as { errors?: unknown }).errors : undefined
+            return fail(classifyStatus(status, statusText, errors), at)
+          }
+          if (!Predicate.isObject(parsed) || !("data" in parsed)) {
+            return fail(new UnexpectedResponse({ expected: '{"data": …}', detail: text.slice(0, 200) }), at)
+          }
+          return Effect.succeed((parsed as { data: unknown }).data)
+        })
+      )
+    }
+    return PveTransport.of({ call, upload })
   })

@@ -82,3 +82,22 @@ export interface DownloadUrlOptions {
   readonly checksum?: { readonly value: string; readonly algorithm: ChecksumAlgorithm } | undefined
   readonly verifyCertificates?: boolean | undefined
 }
+
+/**
+ * `POST /nodes/{node}/storage/{storage}/upload`: a local file streamed to the node's storage as `filename` (PVE
+ * verifies `checksum` once it has the whole file). `open` gives the file's bytes (called once); `onProgress` the
+ * bytes sent so far. Goes to the node's own API address: PVE does not proxy uploads between nodes.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface UploadFileOptions {
+  readonly node: string
+  readonly storage: string
+  readonly content: "iso" | "vztmpl" | "import"
+  readonly filename: string
+  readonly size: number
+  readonly open: () => AsyncIterable<Uint8Array>
+  readonly checksum?: { readonly value: string; readonly algorithm: ChecksumAlgorithm } | undefined
+  readonly onProgress?: ((sentBytes: number) => void) | undefined
+}

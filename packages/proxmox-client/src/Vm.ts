@@ -135,6 +135,58 @@ export const VmConfigFromWire = Schema.Record(Schema.String, ConfigValue).pipe(
 )
 
 /**
+ * One entry of `GET /nodes/{node}/qemu/{vmid}/pending`: a config key with its current `value`, the `pending` value
+ * PVE keeps until the VM restarts, and `delete` (1, or 2 for a forced delete) when its removal waits.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const VmPendingEntry = Schema.Struct({
+  key: Schema.String,
+  value: Schema.optionalKey(ConfigValue),
+  pending: Schema.optionalKey(ConfigValue),
+  delete: Schema.optionalKey(PveInt)
+})
+
+/**
+ * A VM's configuration as `GET …/pending` gives it, in one request: what runs now (`current`, every key as PVE's
+ * text), what waits for a restart (`pending`, `deletes`), and the config's `digest` (pass it to `updateVmConfig` so
+ * that a concurrent edit is refused instead of overwritten). `cipassword` reads `**********`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface VmPending {
+  readonly digest: string | undefined
+  readonly current: Readonly<Record<string, string>>
+  readonly pending: Readonly<Record<string, string>>
+  readonly deletes: ReadonlyArray<string>
+}
+
+/**
+ * Groups the entries of `GET …/pending` into a {@link VmPending}.
+ *
+ * @since 0.3.0
+ * @category utilities
+ */
+export const vmPendingOf = (entries: ReadonlyArray<typeof VmPendingEntry.Type>): VmPending => {
+  const current: Record<string, string> = {}
+  const pending: Record<string, string> = {}
+  const deletes: Array<string> = []
+  let digest: string | undefined
+  for (const e of entries) {
+    if (e.key === "digest") {
+      if (e.value !== undefined) digest = String(e.value)
+      continue
+    }
+    if (e.value !== undefined) current[e.key] = String(e.value)
+    if (e.pending !== undefined) pending[e.key] = String(e.pending).trimEnd()
+    if (e.delete !== undefined && e.delete > 0) deletes.push(e.key)
+  }
+  return { digest, current, pending, deletes: deletes.sort() }
+}
+
+/**
  * The MAC address of a `netN` value (`virtio=BC:24:11:2E:7A:4C,bridge=vmbr0` → `BC:24:11:2E:7A:4C`).
  *
  * @since 0.1.0

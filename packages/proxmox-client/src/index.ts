@@ -42,14 +42,22 @@ export {
   UnexpectedResponse,
   Unreachable
 } from "./ProxmoxError.js"
-export { nodeOfPath, type PveParam, type PveRequest, PveTransport } from "./PveTransport.js"
+export {
+  nodeOfPath,
+  type PveParam,
+  type PveRequest,
+  PveTransport,
+  type PveTransportShape,
+  type PveUploadRequest
+} from "./PveTransport.js"
 export { makeRestTransport } from "./RestTransport.js"
 export { makeSshTransport, parsePveshOutput, pveshCommand } from "./SshTransport.js"
 export {
   type ChecksumAlgorithm,
   type DownloadUrlOptions,
   Storage,
-  StorageContent
+  StorageContent,
+  type UploadFileOptions
 } from "./Storage.js"
 export {
   makeWaitForTask,
@@ -79,5 +87,8 @@ export {
   netValue,
   VmConfig,
   VmId,
-  VmStatus
+  type VmPending,
+  VmPendingEntry,
+  VmStatus,
+  vmPendingOf
 } from "./Vm.js"

@@ -1,8 +1,9 @@
+import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, Schedule } from "effect"
 import { ProxmoxApi, type ProxmoxApiShape, type ProxmoxError } from "../src/index.js"
 import { pveSchema, type SentRequest, schemaViolations, sentRequests } from "./pveSchema.js"
-import { apiLayer, errorOf, frozenClock, PVE_VERSIONS, withSim } from "./simulator.js"
+import { apiLayer, errorOf, frozenClock, PVE_VERSIONS, scenario, withSim } from "./simulator.js"
 
 const usingApi = <A>(f: (pve: ProxmoxApiShape) => Effect.Effect<A, ProxmoxError>) =>
   Effect.gen(function* () {
@@ -284,6 +285,126 @@ for (const version of PVE_VERSIONS) {
           assert.deepStrictEqual(r, s)
           assert.deepStrictEqual(r, ["paused", "OK", "running"])
         })
+      )
+    })
+
+    describe("contract: changing a running VM in place", () => {
+      it.live(
+        "vmPending (digest, what waits for a restart), updateVmConfig with a digest (a stale one is refused), regenerateCloudInit, rebootVm applies what waited",
+        () =>
+          Effect.gen(function* () {
+            const env = yield* setup({
+              vms: [
+                ...(scenario().vms ?? []),
+                ...[300, 301].map((vmid) => ({
+                  vmid,
+                  node: "pve",
+                  name: `day2-${vmid}`,
+                  status: "running" as const,
+                  config: {
+                    cores: 2,
+                    memory: "2048",
+                    ciuser: "ubuntu",
+                    ide2: `local-lvm:vm-${vmid}-cloudinit,media=cdrom`,
+                    net0: `virtio=BC:24:11:2E:7B:${vmid - 300}0,bridge=vmbr0`
+                  }
+                }))
+              ]
+            })
+            const day2 = (pve: ProxmoxApiShape, vmid: number) =>
+              Effect.gen(function* () {
+                const before = yield* pve.vmPending("pve", vmid)
+                yield* pve.updateVmConfig(
+                  "pve",
+                  vmid,
+                  { cores: 4, ciuser: "ops", onboot: true },
+                  { digest: before.digest }
+                )
+                const after = yield* pve.vmPending("pve", vmid)
+                const stale = yield* Effect.flip(
+                  pve.updateVmConfig("pve", vmid, { cores: 6 }, { digest: before.digest })
+                ).pipe(Effect.orDie)
+                yield* pve.regenerateCloudInit("pve", vmid)
+                const reboot = yield* pve.rebootVm("pve", vmid, { timeout: 30 })
+                const applied = yield* pve.vmPending("pve", vmid).pipe(
+                  Effect.repeat({
+                    schedule: Schedule.spaced("20 millis"),
+                    until: (p) => Object.keys(p.pending).length === 0
+                  }),
+                  Effect.timeout("10 seconds"),
+                  Effect.orDie
+                )
+                return {
+                  digests: [before.digest === undefined, before.digest === after.digest],
+                  before: [before.current.cores, before.pending],
+                  after: [after.current.cores, after.pending, after.current.ciuser, after.current.onboot],
+                  stale: [stale.operation, stale.reason._tag, stale.reason.message],
+                  reboot: reboot.exitstatus,
+                  applied: [applied.current.cores, applied.pending, applied.deletes]
+                }
+              })
+            const [r, s] = yield* Effect.all([
+              usingApi((pve) => day2(pve, 300)).pipe(Effect.provide(env.rest)),
+              usingApi((pve) => day2(pve, 301)).pipe(Effect.provide(env.ssh))
+            ])
+            assert.deepStrictEqual(r, s)
+            assert.deepStrictEqual(r, {
+              digests: [false, false],
+              before: ["2", {}],
+              after: ["2", { cores: "4" }, "ops", "1"],
+              stale: ["updateVmConfig", "ApiError", "500 checksum mismatch (file change by other user?)"],
+              reboot: "OK",
+              applied: ["4", {}, []]
+            })
+          })
+      )
+    })
+
+    describe("contract: uploadFile", () => {
+      it.live(
+        "streams a file to the node's storage (Content-Length, no chunks) with progress; PVE checks the checksum; over SSH it is refused",
+        () =>
+          Effect.gen(function* () {
+            const env = yield* setup()
+            const bytes = Buffer.alloc(300_000, 7)
+            const sha256 = createHash("sha256").update(bytes).digest("hex")
+            const progress: Array<number> = []
+            const open = async function* () {
+              for (let i = 0; i < bytes.length; i += 65_536) yield bytes.subarray(i, i + 65_536)
+            }
+            const upload = (pve: ProxmoxApiShape, filename: string, value: string) =>
+              pve.uploadFile({
+                node: "pve",
+                storage: "local",
+                content: "import",
+                filename,
+                size: bytes.length,
+                open,
+                checksum: { algorithm: "sha256", value },
+                onProgress: (sent) => progress.push(sent)
+              })
+            const done = yield* usingApi((pve) => upload(pve, "up.qcow2", sha256)).pipe(Effect.provide(env.rest))
+            assert.strictEqual(done.exitstatus, "OK")
+            assert.strictEqual(progress.at(-1), bytes.length)
+            const content = yield* usingApi((pve) => pve.storageContent("pve", "local", "import")).pipe(
+              Effect.provide(env.rest)
+            )
+            assert.deepInclude(
+              content.map((c) => [c.volid, c.size]),
+              ["local:import/up.qcow2", bytes.length]
+            )
+            const mismatch = yield* usingApi((pve) => upload(pve, "bad.qcow2", "0".repeat(64))).pipe(
+              Effect.provide(env.rest),
+              Effect.flip
+            )
+            assert.strictEqual(mismatch.reason._tag, "TaskFailed")
+            assert.match(mismatch.reason.message, /checksum mismatch/)
+            const overSsh = yield* usingApi((pve) => upload(pve, "ssh.qcow2", sha256)).pipe(
+              Effect.provide(env.ssh),
+              Effect.flip
+            )
+            assert.strictEqual(overSsh.reason._tag, "UnexpectedResponse")
+          })
       )
     })
 
