@@ -409,7 +409,11 @@ export class SshClient extends Context.Service<SshClient, SshClientShape>()("@ho
   /** Needs {@link SshConfig}. */
   static readonly layer: Layer.Layer<SshClient, never, SshConfig> = Layer.effect(SshClient, make)
 
-  /** The client with its options given directly. */
+  /**
+   * The client with its options given directly. Each call is a client of its own: two `layerWith` with different
+   * options in one program (say strict host keys for the Proxmox nodes, accept-new for fresh VMs) never share one,
+   * as they would through the memoised `layer`.
+   */
   static readonly layerWith = (options: SshOptions): Layer.Layer<SshClient> =>
-    SshClient.layer.pipe(Layer.provide(Layer.succeed(SshConfig, options)))
+    Layer.effect(SshClient, make).pipe(Layer.provide(Layer.succeed(SshConfig, options)))
 }

@@ -1,8 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
-import { SshClient, shellQuote } from "../src/index.js"
+import { Context, Effect, Exit, Fiber, Layer, Redacted, Scope, Stream } from "effect"
+import { SshClient, type SshClientShape, shellQuote } from "../src/index.js"
 import { client, clientOptions, tempDir, testServer, trust } from "./helpers.js"
 
 const setup = Effect.gen(function* () {
@@ -372,6 +372,35 @@ describe("SshClient.layer", () => {
         return (yield* ssh.exec({ host: "127.0.0.1", port: server.port, user: "alice" }, "echo via layer")).stdout
       }).pipe(Effect.provide(SshClient.layerWith(clientOptions(dir))))
       assert.strictEqual(stdout, "via layer\n")
+    })
+  )
+})
+
+describe("SshClient.layerWith", () => {
+  it.live("gives each call its own client, even when both are built in one program", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer()
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      // Two consumers, as the CLI has them: one strict about host keys (the server is not in known_hosts), one not.
+      class Strict extends Context.Service<Strict, SshClientShape>()("test/Strict") {}
+      class Lenient extends Context.Service<Lenient, SshClientShape>()("test/Lenient") {}
+      const theClient = Effect.gen(function* () {
+        return yield* SshClient
+      })
+      const both = Layer.merge(
+        Layer.effect(Strict, theClient).pipe(Layer.provide(SshClient.layerWith(clientOptions(dir)))),
+        Layer.effect(Lenient, theClient).pipe(
+          Layer.provide(SshClient.layerWith(clientOptions(dir, { knownHosts: { mode: "off" } })))
+        )
+      )
+      const [refused, output] = yield* Effect.gen(function* () {
+        const strict = yield* Strict
+        const lenient = yield* Lenient
+        return [yield* Effect.flip(strict.exec(target, "true")), yield* lenient.exec(target, "echo off")] as const
+      }).pipe(Effect.provide(both))
+      assert.strictEqual(refused.reason._tag, "HostKeyUnknown")
+      assert.strictEqual(output.stdout, "off\n")
     })
   )
 })
