@@ -518,5 +518,26 @@ export const deleteNodeNoWaitCommand = (name: string): string =>
  */
 export const dbInfoCommand = (): string => shellCommand(["curl", "-fsSk", "https://127.0.0.1:6443/db/info"])
 
+/**
+ * `test -f /etc/systemd/system/<unit>.service`: exit 0 when install.sh left the unit of that role on the host.
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const unitFileExistsCommand = (role: Role): string =>
+  shellCommand(["test", "-f", `/etc/systemd/system/${unitName(role)}.service`])
+
+/** The channel server install.sh resolves `INSTALL_K3S_CHANNEL` with. @since 0.3.0 @category commands */
+export const CHANNELS_URL = "https://update.k3s.io/v1-release/channels"
+
+/**
+ * `curl -sfL <channels URL>`: the update channels (`stable`, `latest`, one per minor like `v1.31`) with their newest
+ * release, as JSON, fetched by a host of the cluster (the machine running homelab may have no route to it).
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const channelsCommand = (url = CHANNELS_URL): string => shellCommand(["curl", "-sfL", url])
+
 /** @since 0.2.0 @category commands */
 export const readKubeconfigCommand = (): string => shellCommand(["sudo", "-n", "cat", "/etc/rancher/k3s/k3s.yaml"])

@@ -12,6 +12,8 @@ import {
   type Membership
 } from "./ClusterNode.js"
 import {
+  CHANNELS_URL,
+  channelsCommand,
   checkFlags,
   configYaml,
   cordonCommand,
@@ -42,6 +44,7 @@ import {
   removeFileCommand,
   serverUrl,
   tokenPaths,
+  unitFileExistsCommand,
   unitName,
   versionCommand,
   waitNodeCommand
@@ -93,7 +96,7 @@ import {
   type QuorumAction,
   quorumCheck
 } from "./Quorum.js"
-import { checkUpgradeStep, describeViolation } from "./Versions.js"
+import { checkUpgradeStep, decodeChannels, describeViolation, type ReleaseChannel } from "./Versions.js"
 
 /**
  * What `install` needs: the token is already fetched and validated.
@@ -374,6 +377,13 @@ export interface K3sJoinShape {
   readonly upgrade: (options: UpgradeOptions) => Effect.Effect<UpgradeResult, K3sJoinError>
   /** The admin kubeconfig of a server, pointed at a reachable address and renamed (stays `Redacted`). */
   readonly fetchKubeconfig: (options: FetchKubeconfigOptions) => Effect.Effect<FetchedKubeconfig, K3sJoinError>
+  /**
+   * Which k3s unit install.sh left on a host (`server` for `k3s.service`, `agent` for `k3s-agent.service`), or
+   * `undefined` when k3s was never installed there: tells a host without k3s from a cluster that does not answer.
+   */
+  readonly installedRole: (host: SshTarget) => Effect.Effect<Role | undefined, K3sJoinError>
+  /** The update channels and their newest releases, fetched by `host` from the channel server (as install.sh does). */
+  readonly releaseChannels: (host: SshTarget) => Effect.Effect<ReadonlyArray<ReleaseChannel>, K3sJoinError>
 }
 
 const DEFAULTS = {
@@ -1649,7 +1659,37 @@ const make = (options: K3sJoinOptions) =>
       return { name, server: url, kubeconfig: rewritten.success } satisfies FetchedKubeconfig
     })
 
+    const installedRole = Effect.fn("K3sJoin.installedRole")(function* (host: SshTarget) {
+      const timeout = timeoutsOf(undefined, "server").command
+      if ((yield* run(host, unitFileExistsCommand("server"), timeout)).exitCode === 0) return "server" as const
+      if ((yield* run(host, unitFileExistsCommand("agent"), timeout)).exitCode === 0) return "agent" as const
+      return undefined
+    })
+
+    const releaseChannels = Effect.fn("K3sJoin.releaseChannels")(function* (host: SshTarget) {
+      const result = yield* run(host, channelsCommand(), timeoutsOf(undefined, "server").download)
+      if (result.exitCode !== 0) {
+        return yield* fail(
+          host.host,
+          new ClusterUnavailable({
+            server: host.host,
+            detail: `reading the release channels (${CHANNELS_URL}): curl exit code ${result.exitCode}${result.stderr.trim() === "" ? "" : `, ${result.stderr.trim()}`}`
+          })
+        )
+      }
+      const decoded = decodeChannels(result.stdout)
+      if (Result.isFailure(decoded)) {
+        return yield* fail(
+          host.host,
+          new ClusterUnavailable({ server: host.host, detail: `unexpected release channels: ${decoded.failure}` })
+        )
+      }
+      return decoded.success
+    })
+
     return K3sJoin.of({
+      installedRole,
+      releaseChannels,
       fetchToken,
       clusterNodes,
       clusterVersion,

@@ -200,3 +200,46 @@ export const skewViolations = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArr
   }
   return out
 }
+
+/**
+ * A k3s update channel (`stable`, `latest`, `testing`, or one per minor such as `v1.31`) and its newest release.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ReleaseChannel {
+  readonly name: string
+  readonly latest: string
+}
+
+/**
+ * Decodes the channel server's list (`https://update.k3s.io/v1-release/channels`: `{ data: [{ name, latest }] }`).
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const decodeChannels = (json: string): Result.Result<ReadonlyArray<ReleaseChannel>, string> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch (e) {
+    return Result.fail(`not JSON: ${(e as Error).message}`)
+  }
+  const data = (parsed as { data?: unknown } | null)?.data
+  if (!Array.isArray(data)) return Result.fail("no data list")
+  return Result.succeed(
+    data.flatMap((c: unknown) => {
+      const { name, latest } = (c ?? {}) as { name?: unknown; latest?: unknown }
+      return typeof name === "string" && typeof latest === "string" ? [{ name, latest }] : []
+    })
+  )
+}
+
+/**
+ * The release a channel names: `stable` → its newest release; a version (`v1.31.5+k3s1`) is itself.
+ *
+ * @since 0.3.0
+ * @category version rules
+ */
+export const resolveChannel = (channels: ReadonlyArray<ReleaseChannel>, channel: string): string | undefined =>
+  parseK3sVersion(channel) !== undefined ? channel : channels.find((c) => c.name === channel)?.latest

@@ -28,6 +28,7 @@ import {
 import { K3sJoinError } from "./K3sJoinError.js"
 import type { EnsureMemberOptions, K3sHost, K3sJoinOptions, K3sServer, MemberResult } from "./K3sJoinOptions.js"
 import type { ClusterFacts, EtcdMember } from "./Quorum.js"
+import type { ReleaseChannel } from "./Versions.js"
 
 /**
  * A host given to the Promise API: `user` defaults to `ssh.user`.
@@ -158,6 +159,8 @@ export interface K3sJoinClient {
   readonly fetchKubeconfig: (
     options: Omit<FetchKubeconfigOptions, "server"> & { readonly server: HostInput<K3sServer> }
   ) => Promise<FetchedKubeconfig>
+  readonly installedRole: (host: HostInput<SshTarget>) => Promise<Role | undefined>
+  readonly releaseChannels: (host: HostInput<SshTarget>) => Promise<ReadonlyArray<ReleaseChannel>>
   /** Closes every SSH connection. */
   readonly close: () => Promise<void>
 }
@@ -260,6 +263,8 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
     drain: (server, node, o) => run((k) => k.drain(target(server), node, o)),
     upgrade: (o) => run((k) => k.upgrade({ ...o, server: target(o.server), host: target(o.host) })),
     fetchKubeconfig: (o) => run((k) => k.fetchKubeconfig({ ...o, server: target(o.server) })),
+    installedRole: (host) => run((k) => k.installedRole(target(host))),
+    releaseChannels: (host) => run((k) => k.releaseChannels(target(host))),
     close: () => runtime.dispose()
   }
 }

@@ -41,6 +41,11 @@ describe("a cluster from nothing", () => {
           ])
         )
         const first = yield* target(211)
+        // before anything is installed: no unit on the host; the channels come from the host's own curl
+        assert.strictEqual(yield* k3s.installedRole(first), undefined)
+        const channels = yield* k3s.releaseChannels(first)
+        assert.strictEqual(channels.find((c) => c.name === "v1.31")?.latest, "v1.31.13+k3s1")
+        assert.isTrue(channels.some((c) => c.name === "stable"))
         const init = yield* k3s.initCluster({ host: first, version: "v1.30.5+k3s1", flags: "--tls-san k3s.lan" })
         assert.deepStrictEqual(
           [init._tag, init.node, init.version, init.token.user],
@@ -56,6 +61,7 @@ describe("a cluster from nothing", () => {
             .map((e) => e.node),
           ["n1"]
         )
+        assert.strictEqual(yield* k3s.installedRole(first), "server")
         const outcomes = yield* k3s.joinAll([
           { server: first, host: yield* target(212), role: "server", token: init.token.value },
           { server: first, host: yield* target(213), role: "server", token: init.token.value },
@@ -65,6 +71,7 @@ describe("a cluster from nothing", () => {
           outcomes.map((o) => (Result.isSuccess(o.result) ? o.result.success._tag : o.result.failure.message)),
           ["Joined", "Joined", "Joined"]
         )
+        assert.strictEqual(yield* k3s.installedRole(yield* target(221)), "agent")
         const state = sim.state().k3s
         assert.deepStrictEqual(state.nodes.map((n) => [n.name, n.role, n.ready]).sort(), [
           ["n1", "server", "True"],

@@ -2,9 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import {
   checkUpgradeStep,
+  decodeChannels,
   describeViolation,
   parseK3sVersion,
   planUpgrade,
+  resolveChannel,
   skewViolations,
   upgradeOrder
 } from "../src/Versions.js"
@@ -73,5 +75,30 @@ describe("version rules", () => {
     assert.deepStrictEqual(skewViolations([{ name: "s1", role: "server", version: "v1.32.9+k3s1" }, ...nodes]), [
       "servers are more than one minor apart (s1 v1.32.9+k3s1, s2 v1.30.5+k3s1, s1 v1.31.5+k3s1, s3 v1.30.5+k3s1)"
     ])
+  })
+})
+
+describe("release channels", () => {
+  it("decodes the channel server's list and resolves a channel or a version", () => {
+    const json = JSON.stringify({
+      type: "collection",
+      data: [
+        { id: "stable", type: "channel", name: "stable", latest: "v1.31.5+k3s1" },
+        { id: "v1.30", type: "channel", name: "v1.30", latest: "v1.30.14+k3s1" },
+        { id: "broken", name: "broken" }
+      ]
+    })
+    const channels = decodeChannels(json)
+    assert.isTrue(Result.isSuccess(channels))
+    const list = Result.getOrThrow(channels)
+    assert.deepStrictEqual(list, [
+      { name: "stable", latest: "v1.31.5+k3s1" },
+      { name: "v1.30", latest: "v1.30.14+k3s1" }
+    ])
+    assert.strictEqual(resolveChannel(list, "stable"), "v1.31.5+k3s1")
+    assert.strictEqual(resolveChannel(list, "v1.29.9+k3s1"), "v1.29.9+k3s1")
+    assert.strictEqual(resolveChannel(list, "testing"), undefined)
+    assert.isTrue(Result.isFailure(decodeChannels("<html>")))
+    assert.isTrue(Result.isFailure(decodeChannels("{}")))
   })
 })

@@ -116,6 +116,8 @@ describe("createK3sJoin (Promise API)", () => {
               "drain",
               "upgrade",
               "fetchKubeconfig",
+              "installedRole",
+              "releaseChannels",
               "install"
             ].filter((op) => typeof (k3s as unknown as Record<string, unknown>)[op] !== "function")
           }

@@ -153,7 +153,17 @@ export interface SafetyLimits {
 }
 
 export interface K3sSettings {
-  readonly server: { readonly host: string; readonly port: number; readonly user: string; readonly apiPort: number }
+  /**
+   * An existing server outside homelab.yaml's VMs; undefined when the cluster runs on the VMs themselves (the first VM
+   * with role `server` initialises it).
+   */
+  readonly server:
+    | { readonly host: string; readonly port: number; readonly user: string; readonly apiPort: number }
+    | undefined
+  /** Host, IP or https URL clients reach the API at (`homelab kubeconfig`); undefined: a Ready server's address. */
+  readonly apiEndpoint: string | undefined
+  /** Rolling upgrades: agents at once, and each drain's limit in seconds. */
+  readonly upgrade: { readonly maxUnavailable: number; readonly drainTimeout: number }
   readonly role: K3sRole
   readonly version: string | undefined
   readonly channel: string | undefined

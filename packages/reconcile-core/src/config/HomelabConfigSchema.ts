@@ -320,13 +320,41 @@ export const TimeoutsSchema = Schema.Struct({
 
 // ---------------------------------------------------------------------------------------------- k3s
 
+export const K3sUpgradeSchema = Schema.Struct({
+  maxUnavailable: withDefault(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }, { expected: "1..1000 agents" })),
+    1,
+    "Agents upgraded at the same time (servers always go one at a time, before the agents)."
+  ),
+  drainTimeout: withDefault(
+    seconds(86_400),
+    300,
+    "Seconds `kubectl drain` may take per node (evictions respect PodDisruptionBudgets); the rollout stops when it fails."
+  )
+}).annotate({ description: "Rolling upgrades when k3s.version (or k3s.channel) differs from what a member runs." })
+
 export const K3sSchema = Schema.Struct({
-  server: Schema.Struct({
-    host: hostOrIp.annotate({ description: "Address of an existing k3s server (SSH and API)." }),
-    port: withDefault(port, 22, "SSH port of the server."),
-    user: optional(linuxUser, "SSH user on the server (a Linux user name); default vm.user."),
-    apiPort: withDefault(port, 6443, "Kubernetes API port of the server.")
-  }).annotate({ description: "The existing k3s server that new VMs join (its token is fetched over SSH)." }),
+  server: optional(
+    Schema.Struct({
+      host: hostOrIp.annotate({ description: "Address of an existing k3s server (SSH and API)." }),
+      port: withDefault(port, 22, "SSH port of the server."),
+      user: optional(linuxUser, "SSH user on the server (a Linux user name); default vm.user."),
+      apiPort: withDefault(port, 6443, "Kubernetes API port of the server.")
+    }),
+    "An existing k3s server (not one of these VMs) that the VMs join; its token is fetched over SSH. Leave it out to run the cluster on the VMs themselves: the first VM with role server starts it (embedded etcd), the other servers and the agents join it."
+  ),
+  apiEndpoint: optional(
+    checked(
+      (value) =>
+        isHostOrIp(value) || /^https:\/\/[^/\s]+(:\d+)?\/?$/u.test(value) ? undefined : "a host, an IP or an https URL",
+      "a host, an IP or an https URL"
+    ),
+    "Address clients reach the Kubernetes API at (e.g. a VIP or DNS name in the servers' --tls-san): the server URL of `homelab kubeconfig`. Default: a Ready server's address."
+  ),
+  upgrade: section(
+    K3sUpgradeSchema,
+    "Rolling upgrades when k3s.version (or k3s.channel) differs from what a member runs."
+  ),
   role: withDefault(Schema.Literals(["agent", "server"]), "agent", "Role of new VMs."),
   version: optional(
     patterned(k3sVersionPattern, "a k3s version like v1.31.5+k3s1"),

@@ -162,8 +162,8 @@ k3s:
       )
       assert.deepStrictEqual(config.nodes[0]?.vms[0]?.cores, 4)
       assert.deepStrictEqual(config.nodes[0]?.vms[0]?.memory, 8192)
-      assert.strictEqual(config.k3s?.server.user, "ubuntu")
-      assert.strictEqual(config.k3s?.server.apiPort, 6443)
+      assert.strictEqual(config.k3s?.server?.user, "ubuntu")
+      assert.strictEqual(config.k3s?.server?.apiPort, 6443)
       assert.strictEqual(config.k3s?.version, "v1.31.5+k3s1")
       assert.strictEqual(config.k3s?.installScriptUrl, "https://get.k3s.io")
       assert.strictEqual(Redacted.value(config.k3s!.token!), "fallback-token")
@@ -884,6 +884,53 @@ describe("vm.cicustom and image.transfer", () => {
           ["vm.cicustom.meta", "unknown-key", "a known key at vm.cicustom (user, network, vendor)"]
         ]
       )
+    })
+  )
+})
+
+describe("k3s from nothing, the API endpoint and rolling upgrades", () => {
+  it.effect("k3s.server is optional when a VM is a server; apiEndpoint and upgrade take their defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(`${minimal}k3s:\n  role: server\n`)
+      assert.strictEqual(config.k3s?.server, undefined)
+      assert.strictEqual(config.k3s?.apiEndpoint, undefined)
+      assert.deepStrictEqual(config.k3s?.upgrade, { maxUnavailable: 1, drainTimeout: 300 })
+      const set = yield* parseOk(
+        `${minimal}k3s:\n  role: server\n  apiEndpoint: https://k3s.lan:6443\n  upgrade: { maxUnavailable: 2, drainTimeout: 60 }\n`
+      )
+      assert.strictEqual(set.k3s?.apiEndpoint, "https://k3s.lan:6443")
+      assert.deepStrictEqual(set.k3s?.upgrade, { maxUnavailable: 2, drainTimeout: 60 })
+      const perVm = yield* parseOk(
+        minimal.replace("  - name: pve1\n", "  - name: pve1\n    vms: [{ name: a, role: server }, { name: b }]\n") +
+          "k3s: {}\n"
+      )
+      assert.deepStrictEqual(
+        perVm.nodes[0]?.vms.map((vm) => vm.role),
+        ["server", "agent"]
+      )
+    })
+  )
+
+  it.effect("without k3s.server, some VM must be a server (config check only: it counts roles across nodes)", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}k3s:\n  role: agent\n`, baseEnv, {
+        checkOnly: "roles are counted across the nodes"
+      })
+      const issue = issueAt(error, "k3s.server")
+      assert.strictEqual(issue?.code, "missing-key")
+      assert.include(issue?.expected ?? "", "at least one VM with role: server")
+      assert.include(issue?.suggestion ?? "", "k3s.role: server")
+    })
+  )
+
+  it.effect("rejects a bad apiEndpoint (config check) and maxUnavailable 0 (both)", () =>
+    Effect.gen(function* () {
+      const bad = yield* parseErr(`${minimal}k3s:\n  role: server\n  apiEndpoint: "http://k3s.lan"\n`, baseEnv, {
+        checkOnly: "the address format is checked by code"
+      })
+      assert.strictEqual(issueAt(bad, "k3s.apiEndpoint")?.code, "invalid-value")
+      const zero = yield* parseErr(`${minimal}k3s:\n  role: server\n  upgrade: { maxUnavailable: 0 }\n`)
+      assert.strictEqual(issueAt(zero, "k3s.upgrade.maxUnavailable")?.code, "invalid-value")
     })
   )
 })

@@ -108,12 +108,17 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       k3s === undefined
         ? undefined
         : {
-            server: {
-              host: k3s.server.host,
-              port: k3s.server.port,
-              user: k3s.server.user ?? vm.user,
-              apiPort: k3s.server.apiPort
-            },
+            server:
+              k3s.server === undefined
+                ? undefined
+                : {
+                    host: k3s.server.host,
+                    port: k3s.server.port,
+                    user: k3s.server.user ?? vm.user,
+                    apiPort: k3s.server.apiPort
+                  },
+            apiEndpoint: k3s.apiEndpoint,
+            upgrade: { maxUnavailable: k3s.upgrade.maxUnavailable, drainTimeout: k3s.upgrade.drainTimeout },
             role: k3s.role,
             version: k3s.version,
             channel: k3s.channel,

@@ -36,7 +36,7 @@ export const refusedK3sFlags: ReadonlyArray<{
   {
     flags: ["--cluster-init", "--cluster-reset"],
     expected:
-      "a flag other than --cluster-init or --cluster-reset (homelab joins an existing cluster, it never starts or resets one)"
+      "a flag other than --cluster-init or --cluster-reset (homelab starts a cluster itself, on the first server VM, when there is none; it never resets one)"
   },
   {
     flags: ["--with-node-id"],
@@ -244,9 +244,31 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     })
   })
 
+  const k3s = obj(doc.k3s)
+  // k3s without an existing server: the cluster runs on the VMs, so one of them must be a server (it starts it)
+  if (k3s !== undefined && k3s.server === undefined) {
+    const defaultRole = str(k3s.role) ?? "agent"
+    const nodes = arr(doc.nodes) ?? []
+    const anyServer = nodes.some((node) => {
+      const vms = arr(obj(node)?.vms)
+      return vms === undefined
+        ? defaultRole === "server"
+        : vms.some((entry) => (str(obj(entry)?.role) ?? defaultRole) === "server")
+    })
+    if (!anyServer) {
+      issues.push({
+        code: "missing-key",
+        path: ["k3s", "server"],
+        expected:
+          "an existing k3s server to join, or at least one VM with role: server (the first one starts the cluster)",
+        found: "nothing, and every VM is an agent",
+        suggestion: "set k3s.role: server, or role: server on some nodes[].vms[] (3 servers keep etcd's quorum)"
+      })
+    }
+  }
+
   // k3s: install flags are words of a command line: flags, or the value of the flag before them
   // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed.
-  const k3s = obj(doc.k3s)
   const flags = arr(k3s?.installFlags) ?? []
   const flagName = (flag: string): string => flag.trim().split(/[=\s]/u)[0] ?? ""
   const takesValue = (flag: unknown): flag is string =>
