@@ -20,7 +20,9 @@ export {
   type ReadyStatus
 } from "./ClusterNode.js"
 export {
+  CHANNELS_URL,
   CONFIG_PATH,
+  channelsCommand,
   checkFlags,
   configYaml,
   cordonCommand,
@@ -53,8 +55,6 @@ export {
   parseRecord,
   RECORD_PATH,
   type Role,
-  CHANNELS_URL,
-  channelsCommand,
   readKubeconfigCommand,
   readTokenCommand,
   readUnitCommand,

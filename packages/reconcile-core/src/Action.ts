@@ -63,6 +63,8 @@ export interface RecreateVm extends ActionBase {
   readonly resumed: boolean
   /** Remove the VM's k3s Node before destroying it (`server`: its etcd member too, behind the quorum guard). */
   readonly k3sCleanup?: "agent" | "server" | undefined
+  /** The server the cleanup goes through; undefined: the configured `k3s.server`. */
+  readonly k3sVia?: K3sVia | undefined
 }
 
 /**
@@ -106,6 +108,49 @@ export interface ResumeVm extends ActionBase {
 }
 
 /**
+ * The k3s server a k3s step goes through: a server VM of ours (its IP from the plan, or learned by this run when it
+ * was just created); undefined means the configured `k3s.server`.
+ */
+export interface K3sVia {
+  readonly vm: string
+  readonly ip?: string | undefined
+}
+
+/**
+ * Phase 3, a cluster from nothing: no `k3s.server` is configured and none of our server VMs runs k3s, so the first
+ * VM with role `server` starts the cluster (`--cluster-init`, embedded etcd). The other servers join through it one
+ * at a time, the agents in parallel; the token is read from it over SSH (or `k3s.token`).
+ */
+export interface InitK3s extends ActionBase {
+  readonly _tag: "InitK3s"
+  readonly vm: string
+  readonly vmid?: number | undefined
+  readonly ip?: string | undefined
+  readonly follows?: JoinK3s["follows"]
+}
+
+/**
+ * Phase 3, a rolling upgrade of one member: cordon, drain (PodDisruptionBudgets respected, `k3s.upgrade.drainTimeout`),
+ * install each version of `steps` in turn with the unit's own flags, wait until the Node is Ready on it, uncordon.
+ * The VM carries `homelab-upgrade` meanwhile (see `UpgradeTag`). Servers go one at a time behind the quorum guard,
+ * then the agents (`k3s.upgrade.maxUnavailable` at once); a failure stops the rollout.
+ */
+export interface UpgradeK3s extends ActionBase {
+  readonly _tag: "UpgradeK3s"
+  readonly vm: string
+  readonly vmid: number
+  readonly ip: string
+  readonly role: "server" | "agent"
+  /** The kubelet version the Node reports now. */
+  readonly from: string
+  /** The versions to install in turn (intermediate minors first), the last one the target; empty: only uncordon. */
+  readonly steps: ReadonlyArray<string>
+  readonly via?: K3sVia | undefined
+  /** The VM carries `homelab-upgrade`: an earlier run's upgrade of it was interrupted. */
+  readonly resumed: boolean
+}
+
+/**
  * Phase 3: make one VM a Ready member of k3s. After a VM action of the same VM (`after`), the VMID and IP come from
  * that action; otherwise they are known from the observation.
  */
@@ -119,17 +164,36 @@ export interface JoinK3s extends ActionBase {
   readonly rejoin: boolean
   /** The VM action this join follows, for the description (`after it is created`). */
   readonly follows?: "create" | "recreate" | "finish" | "start" | "resume" | undefined
+  /** The server it joins through; undefined: the configured `k3s.server`. */
+  readonly via?: K3sVia | undefined
 }
 
 /** One step of a plan; see `ActionBase`. */
-export type Action = DownloadImage | CreateVm | RecreateVm | FinishVm | AwaitCreate | StartVm | ResumeVm | JoinK3s
+export type Action =
+  | DownloadImage
+  | CreateVm
+  | RecreateVm
+  | FinishVm
+  | AwaitCreate
+  | StartVm
+  | ResumeVm
+  | JoinK3s
+  | InitK3s
+  | UpgradeK3s
+
+/** The actions of phase 3 (k3s). */
+export type K3sAction = JoinK3s | InitK3s | UpgradeK3s
 
 /** The actions of phases 1–2 (image and VMs). */
-export type VmAction = Exclude<Action, JoinK3s | DownloadImage>
+export type VmAction = Exclude<Action, K3sAction | DownloadImage>
 
 /** Which layer an action changes. */
 export const layerOf = (action: Action): Layer =>
-  action._tag === "DownloadImage" ? "image" : action._tag === "JoinK3s" ? "k3s" : "vm"
+  action._tag === "DownloadImage"
+    ? "image"
+    : action._tag === "JoinK3s" || action._tag === "InitK3s" || action._tag === "UpgradeK3s"
+      ? "k3s"
+      : "vm"
 
 /** The VM an action is about, if any. */
 export const vmOf = (action: Action): string | undefined => {
@@ -145,6 +209,8 @@ export const vmOf = (action: Action): string | undefined => {
     case "ResumeVm":
       return action.name
     case "JoinK3s":
+    case "InitK3s":
+    case "UpgradeK3s":
       return action.vm
   }
 }
@@ -202,5 +268,14 @@ export const describeAction = (action: Action): string => {
       const when = action.follows === undefined ? "" : ` ${followsText[action.follows]}`
       return `${action.rejoin ? "rejoin" : "join"} ${action.vm}${where} to k3s as ${as}${when}`
     }
+    case "InitK3s": {
+      const where = action.ip === undefined ? "" : ` (${action.ip})`
+      const when = action.follows === undefined ? "" : ` ${followsText[action.follows]}`
+      return `start the k3s cluster on ${action.vm}${where} (first server, embedded etcd)${when}`
+    }
+    case "UpgradeK3s":
+      return action.steps.length === 0
+        ? `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
+        : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: cordon, drain, install, wait Ready, uncordon`
   }
 }

@@ -1,4 +1,4 @@
-import { K3sJoin, type K3sJoinEvent } from "@homelab/k3s-join"
+import { K3sJoin, type K3sJoinEvent, resolveChannel } from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
   type IpConfig,
@@ -14,14 +14,18 @@ import {
   type DownloadImage,
   describeAction,
   type FinishVm,
+  type InitK3s,
   type JoinK3s,
+  type K3sVia,
   type RecreateVm,
+  type UpgradeK3s,
   type VmSpec
 } from "./Action.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
-import { RebuildTag, RejoinTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
+import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
 
 /** A wait in progress: what for, for how long so far, and the limit. */
@@ -166,6 +170,24 @@ export const apply = Effect.fn("apply")(function* (
   }
   const endpointsOf = (node: string) => desired.nodes.find((n) => n.name === node)?.endpoints
   const fail = (message: string, hint?: string) => Effect.fail(new StepFailed(message, hint))
+
+  /**
+   * The k3s server a step goes through: the configured `k3s.server`, or a server VM of ours (at the IP this run
+   * learned for it, else the planned one).
+   */
+  const serverOf = (via: K3sVia | undefined) => {
+    const k3s = desired.k3s
+    if (k3s === undefined) return fail("no k3s section in this run", "a bug: please report it")
+    if (via === undefined) {
+      if (k3s.server === undefined) return fail("no k3s server to go through", "a bug: please report it")
+      const { host, port, user, apiPort } = k3s.server
+      return Effect.succeed({ host, port, user, apiPort })
+    }
+    const ip = vms.get(via.vm)?.ip ?? via.ip
+    if (ip === undefined)
+      return fail(`the address of k3s server ${via.vm} is not known`, `run apply again once ${via.vm} runs`)
+    return Effect.succeed({ host: ip, port: k3s.vmSshPort, user: k3s.vmUser, apiPort: 6443 })
+  }
 
   const execute = (
     action: Action
@@ -393,6 +415,114 @@ export const apply = Effect.fn("apply")(function* (
         )
       case "JoinK3s":
         return join(action)
+      case "InitK3s":
+        return initCluster(action)
+      case "UpgradeK3s":
+        return upgrade(action)
+    }
+
+    /** Set or clear a mark on a VM (a fresh read of its tags first). */
+    function mark(vmid: number, tag: string, on: boolean) {
+      return Effect.gen(function* () {
+        const fresh = yield* api.vmConfig(node, vmid)
+        if (fresh.tags.includes(tag) === on) return
+        const tags = on ? [...fresh.tags, tag].sort() : fresh.tags.filter((t) => t !== tag)
+        yield* api.updateVmConfig(node, vmid, { tags: tags.join(";") })
+      })
+    }
+
+    function initCluster(a: InitK3s) {
+      return Effect.gen(function* () {
+        const k3s = desired.k3s
+        if (k3s === undefined || Option.isNone(k3sJoin)) {
+          return yield* fail("no k3s client in this run", "a bug: please report it")
+        }
+        const learned = vms.get(a.vm)
+        const vmid = learned?.vmid ?? a.vmid
+        const ip = learned?.ip ?? a.ip ?? (vmid === undefined ? undefined : yield* waitForIp(vmid, a.vm))
+        if (ip === undefined || vmid === undefined) return yield* fail(`the IP of ${a.vm} is not known`)
+        const host = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip }
+        const hint = `on ${ip}: \`journalctl -u k3s\`; the next run finds the cluster if it came up, or starts it again`
+        const k = k3sJoin.value
+        // No version pinned: the channel's newest release (default stable), read by the VM as install.sh would.
+        let version = k3s.version
+        if (version === undefined) {
+          const channel = k3s.channel ?? "stable"
+          yield* progress(`k3s: resolving channel ${channel}`)
+          const channels = yield* k
+            .releaseChannels(host)
+            .pipe(
+              Effect.mapError(
+                (e) => new StepFailed(`cannot resolve k3s channel ${channel}: ${e.message}`, "pin k3s.version")
+              )
+            )
+          version = resolveChannel(channels, channel)
+          if (version === undefined)
+            return yield* fail(`k3s channel ${channel} does not exist`, "pin k3s.version or pick a listed channel")
+        }
+        const result = yield* k
+          .initCluster({
+            host,
+            version,
+            flags: k3s.installFlags,
+            token: k3s.token,
+            timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
+            onEvent: k3sProgress
+          })
+          .pipe(Effect.mapError((e) => new StepFailed(e.message, hint)))
+        vms.set(a.vm, { vmid, ip })
+        return {
+          detail:
+            result._tag === "AlreadyInitialized"
+              ? `${a.vm} already runs the cluster's first server (${result.version ?? version})`
+              : `k3s cluster started on ${a.vm} (${result.version ?? version}, embedded etcd)`,
+          ip
+        }
+      })
+    }
+
+    function upgrade(a: UpgradeK3s) {
+      return Effect.gen(function* () {
+        const k3s = desired.k3s
+        if (k3s === undefined || Option.isNone(k3sJoin)) {
+          return yield* fail("no k3s client in this run", "a bug: please report it")
+        }
+        const k = k3sJoin.value
+        const server = yield* serverOf(a.via)
+        const host = { host: a.ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip: a.ip }
+        const hint = `${a.vm} keeps its mark ('${UpgradeTag}'); the rest of the rollout stays on its version and the next run resumes (on ${a.ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`)`
+        // Durable intent: the next run knows this Node's cordon is ours.
+        yield* mark(a.vmid, UpgradeTag, true)
+        let evicted = 0
+        for (const version of a.steps) {
+          yield* progress(`k3s: upgrading ${a.vm} to ${version}`)
+          const result = yield* k
+            .upgrade({
+              server,
+              host,
+              role: a.role,
+              version,
+              drain: { timeout: k3s.upgrade?.drainTimeout ?? Duration.minutes(5) },
+              timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
+              onEvent: k3sProgress
+            })
+            .pipe(Effect.mapError((e) => new StepFailed(`upgrade of ${a.vm} to ${version}: ${e.message}`, hint)))
+          evicted += result.evicted.length
+        }
+        // An upgrade that was already done (an interrupted run got that far) leaves the Node cordoned: uncordon it.
+        yield* k
+          .uncordon(server, a.vm)
+          .pipe(Effect.mapError((e) => new StepFailed(`uncordon ${a.vm}: ${e.message}`, hint)))
+        yield* mark(a.vmid, UpgradeTag, false)
+        const to = a.steps.at(-1)
+        return {
+          detail:
+            to === undefined
+              ? `${a.vm} uncordoned (its upgrade was done by an earlier run)`
+              : `${a.vm} upgraded ${a.from} → ${to}${a.steps.length > 1 ? ` through ${a.steps.slice(0, -1).join(", ")}` : ""}; ${evicted} pod(s) evicted, uncordoned`,
+          ip: a.ip
+        }
+      })
     }
 
     function downloadImage(a: DownloadImage) {
@@ -484,19 +614,36 @@ export const apply = Effect.fn("apply")(function* (
           yield* progress(`marking VM ${vmid} for rebuild ('${RebuildTag}')`)
           yield* api.updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
         }
+        const k3sServer = a.k3sCleanup === undefined ? undefined : yield* serverOf(a.k3sVia)
+        // The quorum guard again, with the cluster as it is now: this server's member goes down with the VM.
+        if (a.k3sCleanup === "server" && k3sServer !== undefined && status.status === "running" && !a.resumed) {
+          if (Option.isNone(k3sJoin)) return yield* fail("no k3s client in this run", "a bug: please report it")
+          yield* progress(`checking etcd's quorum before taking k3s server ${spec.name} down`)
+          const verdict = yield* checkQuorumNow(k3sServer, spec.name, "rebuild").pipe(
+            Effect.provideService(K3sJoin, k3sJoin.value),
+            Effect.mapError(
+              (e) => new StepFailed(`could not check etcd's quorum before rebuilding ${spec.name}: ${e.message}`)
+            )
+          )
+          if (!verdict.ok) {
+            return yield* fail(
+              `not rebuilding k3s server ${spec.name}: ${verdict.reason}`,
+              "nothing was changed; bring the other servers back to Ready, then run apply again"
+            )
+          }
+        }
         if (status.status === "running") {
           yield* progress(`stopping VM ${vmid}`)
           yield* api.stopVm(node, vmid, { wait: task(`stopping VM ${vmid}`) })
         }
-        if (a.k3sCleanup !== undefined && desired.k3s !== undefined) {
-          const k3s = desired.k3s
+        if (a.k3sCleanup !== undefined && k3sServer !== undefined) {
           if (Option.isNone(k3sJoin)) return yield* fail("no k3s client in this run", "a bug: please report it")
-          const server = { host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }
+          const server = { host: k3sServer.host, port: k3sServer.port, user: k3sServer.user }
           yield* progress(`removing k3s Node ${spec.name} (and its password secret) before the rebuild`)
           const removed =
             a.k3sCleanup === "server"
               ? k3sJoin.value.removeServer({
-                  server: { ...server, apiPort: k3s.server.apiPort },
+                  server: k3sServer,
                   node: spec.name,
                   onEvent: k3sProgress
                 })
@@ -506,7 +653,7 @@ export const apply = Effect.fn("apply")(function* (
               (e) =>
                 new StepFailed(
                   `could not remove k3s Node ${spec.name} before the rebuild: ${e.message}`,
-                  `VM ${vmid} stays stopped and marked; the next run retries (check k3s.server)`
+                  `VM ${vmid} stays stopped and marked; the next run retries (check that a k3s server is Ready)`
                 )
             )
           )
@@ -545,14 +692,10 @@ export const apply = Effect.fn("apply")(function* (
         if (ip === undefined || vmid === undefined) return yield* fail(`the IP of ${a.vm} is not known`)
         const config = yield* api.vmConfig(node, vmid).pipe(Effect.option)
         const rejoin = a.rejoin || (Option.isSome(config) && config.value.tags.includes(RejoinTag))
+        const server = yield* serverOf(a.via)
         const member = yield* k3sJoin.value
           .ensureMember({
-            server: {
-              host: k3s.server.host,
-              port: k3s.server.port,
-              user: k3s.server.user,
-              apiPort: k3s.server.apiPort
-            },
+            server,
             host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip },
             role: a.role,
             rebuilt: rejoin,
@@ -568,7 +711,7 @@ export const apply = Effect.fn("apply")(function* (
               (e) =>
                 new StepFailed(
                   e.message,
-                  `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check k3s.server and the VM's network`
+                  `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check the server ${server.host} and the VM's network`
                 )
             )
           )

@@ -1,4 +1,4 @@
-import type { Redacted } from "effect"
+import type { Duration, Redacted } from "effect"
 import type { Timeouts } from "./Timeouts.js"
 
 /** The cloud image every node must hold, as `download-url` needs it. */
@@ -88,13 +88,25 @@ export interface DesiredNode {
 
 /** Phase 3: the k3s cluster every VM joins, and how to reach the VMs. */
 export interface DesiredK3s {
-  /** The existing k3s server the token and the Node list come from (SSH), and its API address. */
-  readonly server: {
-    readonly host: string
-    readonly port: number
-    readonly user: string
-    readonly apiPort: number
-  }
+  /**
+   * An existing k3s server outside the VMs (the token and the Node list come from it over SSH), and its API port.
+   * Undefined: the cluster runs on the VMs themselves; the first VM with role `server` initialises it when none of
+   * them runs k3s yet, and every k3s step goes through a Ready server VM.
+   */
+  readonly server?:
+    | {
+        readonly host: string
+        readonly port: number
+        readonly user: string
+        readonly apiPort: number
+      }
+    | undefined
+  /** Host, IP or https URL clients reach the API at (`k3s.apiEndpoint`, e.g. a VIP): the kubeconfig's server. */
+  readonly apiEndpoint?: string | undefined
+  /** Release channel (`stable`, `v1.31`, …) when no version is pinned: its newest release is the target. */
+  readonly channel?: string | undefined
+  /** Rolling upgrades: agents upgraded at once (servers go one at a time), and each drain's limit. */
+  readonly upgrade?: { readonly maxUnavailable: number; readonly drainTimeout: Duration.Duration } | undefined
   /** SSH user and port of the VMs (the cloud-init user). */
   readonly vmUser: string
   readonly vmSshPort: number

@@ -14,3 +14,10 @@ export const RebuildTag = "homelab-rebuild"
  * deleted (by name) before it joins.
  */
 export const RejoinTag = "homelab-rejoin"
+
+/**
+ * Set on a VM from just before its k3s Node is cordoned for an upgrade until it is uncordoned on the new version: a
+ * run interrupted in between leaves a cordoned Node that the next run finishes (upgrades and uncordons), where a Node
+ * cordoned by hand without the mark is left as it is.
+ */
+export const UpgradeTag = "homelab-upgrade"

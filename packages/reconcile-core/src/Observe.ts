@@ -1,4 +1,3 @@
-import { K3sJoin } from "@homelab/k3s-join"
 import { type ClusterVm, ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
 import { Clock, Effect, Fiber, Option, Result } from "effect"
 import type { Desired } from "./Desired.js"
@@ -13,6 +12,7 @@ import type {
   ObservedVm,
   VmDetails
 } from "./Observed.js"
+import { observeK3s } from "./ObserveK3s.js"
 import { detailsNeeded, type PlanOptions, RebuildTag } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
 import { vmidCandidates } from "./VmidCandidates.js"
@@ -296,20 +296,12 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
         ),
       { concurrency: 8, discard: true }
     )
-    const join = yield* Effect.serviceOption(K3sJoin)
-    const server = desired.k3s.server
-    k3s = Option.isNone(join)
-      ? { _tag: "Unavailable", message: "no k3s client in this run", hint: "a bug: please report it" }
-      : yield* join.value.clusterNodes({ host: server.host, port: server.port, user: server.user }).pipe(
-          Effect.map((list): K3sFacts => ({ _tag: "Nodes", nodes: list })),
-          Effect.catch((e) =>
-            Effect.succeed<K3sFacts>({
-              _tag: "Unavailable",
-              message: `cannot read the k3s cluster's Nodes on ${server.user}@${server.host}:${server.port}: ${e.message}`,
-              hint: `check k3s.server (SSH to ${server.host}:${server.port} as ${server.user}, and \`sudo k3s kubectl get nodes\` there)`
-            })
-          )
-        )
+    k3s = yield* observeK3s(desired, {
+      vms: observedVms,
+      ips,
+      detailed: new Set(vmDetails.keys()),
+      reprovision: options.reprovision
+    })
   }
 
   for (const [name, p] of problems) {

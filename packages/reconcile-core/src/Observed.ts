@@ -1,4 +1,4 @@
-import type { ClusterNode } from "@homelab/k3s-join"
+import type { ClusterNode, EtcdMember, ReleaseChannel } from "@homelab/k3s-join"
 
 /**
  * What one observation of the cluster found. Filled by `observe` from one `/cluster/resources` request plus, per
@@ -102,9 +102,30 @@ export interface CreateTask {
   readonly ours: boolean
 }
 
-/** The k3s cluster as one `kubectl get nodes` on the server saw it, or why it could not be read. */
+/**
+ * The k3s cluster as one `kubectl get nodes` on a server saw it (with its etcd members when a server may be taken out
+ * of service, and the update channels when an upgrade needs them), or that there is no cluster yet (no `k3s.server`
+ * and none of our server VMs runs k3s), or why it could not be read.
+ */
 export type K3sFacts =
-  | { readonly _tag: "Nodes"; readonly nodes: ReadonlyArray<ClusterNode> }
+  | {
+      readonly _tag: "Nodes"
+      readonly nodes: ReadonlyArray<ClusterNode>
+      /** The server VM of ours the cluster was read through; undefined: the configured `k3s.server`. */
+      readonly via?: { readonly vm: string; readonly ip: string } | undefined
+      /** The etcd members (`/db/info`), read when the plan may take a server out of service. */
+      readonly members?: ReadonlyArray<EtcdMember> | undefined
+      /** Why the members could not be read, when they were wanted. */
+      readonly membersError?: string | undefined
+      /** The update channels (newest release per channel and per minor), read when an upgrade needs them. */
+      readonly channels?: ReadonlyArray<ReleaseChannel> | undefined
+      readonly channelsError?: string | undefined
+    }
+  | {
+      readonly _tag: "Absent"
+      /** The server VMs that were asked (each runs no k3s). */
+      readonly probed: ReadonlyArray<string>
+    }
   | { readonly _tag: "Unavailable"; readonly message: string; readonly hint: string }
 
 export interface Observed {

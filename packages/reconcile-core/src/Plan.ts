@@ -11,9 +11,12 @@ import {
 import { Duration } from "effect"
 import type { Action, Finding, JoinK3s, VmAction, VmSpec } from "./Action.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
-import { RebuildTag, RejoinTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
+import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planMembership } from "./PlanK3s.js"
+import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
+import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
@@ -28,6 +31,8 @@ export interface Plan {
   readonly nodes: ReadonlyArray<string>
   readonly actions: ReadonlyArray<Action>
   readonly findings: ReadonlyArray<Finding>
+  /** With `k3s:`, the cluster that will exist once the plan ran ("3 servers (etcd), 2 agents"). */
+  readonly cluster?: ClusterSummary | undefined
 }
 
 /** What `observe` must fetch beyond the cheap observation before the plan can decide. */
@@ -181,7 +186,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   let recreates = 0
   const sharedDownloads = new Map<string, string>()
   const k3s = desired.k3s
-  const k3sNodes = observed.k3s?._tag === "Nodes" ? observed.k3s.nodes : undefined
+  const cluster = clusterContext(desired, observed)
+  const k3sNodes = cluster?.nodes
+  const upgradeCandidates: Array<UpgradeCandidate> = []
   const taskLimitSeconds = Math.round(Duration.toSeconds((desired.timeouts ?? DefaultTimeouts).task))
   const now = observed.at
 
@@ -470,6 +477,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             )
             return undefined
           }
+          // The quorum guard: a server's member goes down with its VM.
+          const cleanup = k3s === undefined || cluster?.mode === "init" ? undefined : vm.role
+          if (cleanup === "server") {
+            const refused = quorumFinding(
+              cluster?.facts,
+              { node: node.name, vm: vm.name, vmid: match.vmid },
+              "rebuild",
+              cluster?.membersProblem
+            )
+            if (refused !== undefined) {
+              findings.push({ ...refused, message: `${refused.message} (it needs rebuilding: ${reason})` })
+              return undefined
+            }
+          }
           recreates++
           return {
             _tag: "RecreateVm",
@@ -481,7 +502,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             reason,
             evidence,
             resumed,
-            k3sCleanup: k3s === undefined ? undefined : vm.role
+            k3sCleanup: cleanup,
+            k3sVia: cleanup === undefined ? undefined : cluster?.viaFor(vm.name)
           }
         }
         const wrap = (action: VmAction | undefined) => (action === undefined ? {} : { action, rebuilt: rejoin })
@@ -575,21 +597,38 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (decision.action !== undefined) actions.push(decision.action)
       if (k3s === undefined) continue
 
-      // Phase 3 for this VM.
+      // Phase 3 for this VM. Without a cluster yet, the first server VM starts it and the others join through it.
       const exclusive = vm.role === "server" ? "k3s-server" : undefined
+      const starts = cluster?.init?.vm === vm.name
+      const initAfter = cluster?.init !== undefined && !starts ? [actionId.k3s(cluster.init.node, cluster.init.vm)] : []
       if (decision.action !== undefined) {
         const vmAction = decision.action
+        if (starts) {
+          actions.push({
+            _tag: "InitK3s",
+            id: actionId.k3s(node.name, vm.name),
+            node: node.name,
+            after: [vmAction.id],
+            exclusive: "k3s-server",
+            vm: vm.name,
+            vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
+            follows: followsOf(vmAction),
+            reason: `no k3s cluster exists yet (no k3s.server, none of the server VMs runs k3s): ${vm.name} is the first server`
+          })
+          continue
+        }
         actions.push({
           _tag: "JoinK3s",
           id: actionId.k3s(node.name, vm.name),
           node: node.name,
-          after: [vmAction.id],
+          after: [vmAction.id, ...initAfter],
           exclusive,
           vm: vm.name,
           vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
           role: vm.role,
           rejoin: vmAction._tag === "RecreateVm" || decision.rebuilt === true,
           follows: followsOf(vmAction),
+          via: cluster?.viaFor(vm.name),
           reason: `${vm.name} must be a Ready ${vm.role} once its VM runs`
         })
         continue
@@ -613,29 +652,160 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         continue
       }
       const ip = observed.ips?.get(healthy.vmid)
-      if (ip !== undefined && ip === k3s.server.host) continue
+      if (ip !== undefined && ip === k3s.server?.host) continue
+      if (starts) {
+        if (ip === undefined) {
+          findings.push({
+            code: "k3s.no-ip",
+            effect: "blocked",
+            layer: "k3s",
+            node: node.name,
+            vm: vm.name,
+            vmid: healthy.vmid,
+            message: `VM ${healthy.vmid} ${vm.name} runs but its guest agent reports no IP, so it cannot start the k3s cluster`,
+            hint: "check that qemu-guest-agent is installed and running in the image"
+          })
+          continue
+        }
+        actions.push({
+          _tag: "InitK3s",
+          id: actionId.k3s(node.name, vm.name),
+          node: node.name,
+          after: [],
+          exclusive: "k3s-server",
+          vm: vm.name,
+          vmid: healthy.vmid,
+          ip,
+          reason: `no k3s cluster exists yet (no k3s.server, none of the server VMs runs k3s): ${vm.name} is the first server`
+        })
+        continue
+      }
       const step = planMembership(
         { name: vm.name, node: node.name, vmid: healthy.vmid, role: vm.role, ip, rebuilt: decision.rebuilt === true },
-        k3sNodes,
-        { version: k3s.version }
+        k3sNodes
       )
       if (step._tag === "Finding") findings.push(step.finding)
+      if (step._tag === "Member" && ip !== undefined) {
+        upgradeCandidates.push({
+          vm: vm.name,
+          node: node.name,
+          vmid: healthy.vmid,
+          ip,
+          role: vm.role,
+          version: step.node.kubeletVersion,
+          marked: healthy.tags.includes(UpgradeTag)
+        })
+      }
       if (step._tag === "Join") {
         actions.push({
           _tag: "JoinK3s",
           id: actionId.k3s(node.name, vm.name),
           node: node.name,
-          after: [],
+          after: initAfter,
           exclusive,
           vm: vm.name,
           vmid: healthy.vmid,
           ip,
           role: vm.role,
           rejoin: step.rejoin,
+          via: cluster?.viaFor(vm.name),
           reason: step.reason
         })
       }
     }
   }
-  return { nodes: nodes.map((n) => n.name), actions, findings }
+  if (k3s === undefined || cluster === undefined) return { nodes: nodes.map((n) => n.name), actions, findings }
+  return {
+    nodes: nodes.map((n) => n.name),
+    ...orderK3s(actions, findings, upgradeCandidates, desired, observed),
+    cluster: cluster.summary
+  }
 }
+
+/**
+ * Phase 3 across the cluster, once every node was planned: the rolling upgrade, then the order that keeps etcd's
+ * quorum and the version skew rules: every action that takes a server out of service (a rebuild with its rejoin, an
+ * upgrade) runs one at a time, in plan order, each after the previous one is back; agents upgrade after the last
+ * server, `k3s.upgrade.maxUnavailable` at a time, each batch after the one before; agents joining meanwhile wait for
+ * the servers' upgrades. Joins that need a cluster nobody starts this run are findings instead.
+ */
+const orderK3s = (
+  planned: ReadonlyArray<Action>,
+  plannedFindings: ReadonlyArray<Finding>,
+  candidates: ReadonlyArray<UpgradeCandidate>,
+  desired: Desired,
+  observed: Observed
+): { actions: Array<Action>; findings: Array<Finding> } => {
+  const k3s = desired.k3s
+  const cluster = clusterContext(desired, observed)
+  if (k3s === undefined || cluster === undefined) return { actions: [...planned], findings: [...plannedFindings] }
+  const findings = [...plannedFindings, ...cluster.findings]
+  let actions: Array<Action> = [...planned]
+
+  // A cluster from nothing whose first server is not started this run: nobody can join yet.
+  if (cluster.init !== undefined) {
+    const initId = actionId.k3s(cluster.init.node, cluster.init.vm)
+    if (!actions.some((a) => a.id === initId && a._tag === "InitK3s")) {
+      const waiting = actions.filter((a) => a._tag === "JoinK3s" && a.after.includes(initId))
+      for (const a of waiting) {
+        findings.push({
+          code: "k3s.no-cluster",
+          effect: "blocked",
+          layer: "k3s",
+          node: a.node,
+          vm: vmOfJoin(a),
+          message: `${vmOfJoin(a)} cannot join k3s yet: there is no cluster, and ${cluster.init.vm} (on ${cluster.init.node}), the first server that starts it, is not ready to this run`,
+          hint: `make ${cluster.init.vm} converge first (see its node's findings), or set k3s.server to an existing server`
+        })
+      }
+      actions = actions.filter((a) => !waiting.includes(a))
+    }
+  }
+
+  const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
+  const rollout = planUpgrades(candidates, {
+    k3s,
+    channels: facts?.channels,
+    channelsError: facts?.channelsError,
+    facts: cluster.facts,
+    membersProblem: cluster.membersProblem,
+    viaFor: cluster.viaFor
+  })
+  findings.push(...rollout.findings)
+  actions.push(...rollout.actions)
+
+  // One server out of service at a time: a rebuild and its rejoin, then each server upgrade.
+  const serverGroups: Array<ReadonlyArray<string>> = []
+  for (const a of actions) {
+    if (a._tag === "RecreateVm" && a.k3sCleanup === "server") {
+      const join = actions.find((j) => j._tag === "JoinK3s" && j.after.includes(a.id))
+      serverGroups.push(join === undefined ? [a.id] : [a.id, join.id])
+    }
+  }
+  const serverUpgrades = rollout.actions.filter((u) => u.role === "server")
+  for (const u of serverUpgrades) serverGroups.push([u.id])
+  const agentUpgrades = rollout.actions.filter((u) => u.role === "agent")
+  const batch = Math.max(1, k3s.upgrade?.maxUnavailable ?? 1)
+  const lastServer = serverGroups.at(-1)?.at(-1)
+  const after = new Map<string, ReadonlyArray<string>>()
+  agentUpgrades.forEach((u, i) => {
+    const previous =
+      i < batch ? [] : agentUpgrades.slice((Math.floor(i / batch) - 1) * batch, Math.floor(i / batch) * batch)
+    const waits = previous.length > 0 ? previous.map((p) => p.id) : lastServer === undefined ? [] : [lastServer]
+    after.set(u.id, waits)
+  })
+  const lastServerUpgrade = serverUpgrades.at(-1)?.id
+  actions = oneAtATime(actions, serverGroups).map((a) => {
+    const extra =
+      a._tag === "UpgradeK3s"
+        ? (after.get(a.id) ?? [])
+        : a._tag === "JoinK3s" && a.role === "agent" && lastServerUpgrade !== undefined
+          ? [lastServerUpgrade]
+          : []
+    const added = extra.filter((id) => !a.after.includes(id))
+    return added.length === 0 ? a : { ...a, after: [...a.after, ...added] }
+  })
+  return { actions, findings }
+}
+
+const vmOfJoin = (a: Action): string => (a._tag === "JoinK3s" ? a.vm : "")

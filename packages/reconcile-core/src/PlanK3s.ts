@@ -15,23 +15,22 @@ export interface K3sCandidate {
   readonly rebuilt: boolean
 }
 
-/** What phase 3 does for one existing VM: nothing (a Ready member), a join (with its reason), or a finding. */
+/**
+ * What phase 3 does for one existing VM: nothing (a Ready member: the plan compares its version with the target and
+ * may roll an upgrade out), a join (with its reason), or a finding.
+ */
 export type K3sStep =
-  | { readonly _tag: "Member" }
+  | { readonly _tag: "Member"; readonly node: ClusterNode }
   | { readonly _tag: "Join"; readonly rejoin: boolean; readonly reason: string }
   | { readonly _tag: "Finding"; readonly finding: Finding }
 
 /**
  * Phase 3 for one VM of ours that runs and needs no VM action, pure: from the cluster's Nodes, is it a Ready member
- * with its name, role and IP (and the pinned version)? A Node that does not match its VM is replaced only when we
- * rebuilt that VM ourselves; otherwise it is reported. A NotReady Node of a matching VM gets `ensureMember`, which
+ * with its name, role and IP? (Its version is the rollout's business: see `planUpgrades`.) A Node that does not match
+ * its VM is replaced only when we rebuilt that VM ourselves; otherwise it is reported. A NotReady Node of a matching VM gets `ensureMember`, which
  * starts k3s if it is stopped and waits until the Node is Ready.
  */
-export const planMembership = (
-  vm: K3sCandidate,
-  clusterNodes: ReadonlyArray<ClusterNode>,
-  options: { readonly version?: string | undefined } = {}
-): K3sStep => {
+export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<ClusterNode>): K3sStep => {
   const finding = (code: string, message: string, hint: string): K3sStep => ({
     _tag: "Finding",
     finding: { code, effect: "blocked", layer: "k3s", node: vm.node, vm: vm.name, vmid: vm.vmid, message, hint }
@@ -45,15 +44,7 @@ export const planMembership = (
           rejoin: false,
           reason: `${vm.name} is a Ready ${vm.role} again; clearing its rebuild mark`
         }
-      const version = membership.node.kubeletVersion
-      if (options.version !== undefined && version !== undefined && version !== options.version) {
-        return finding(
-          "k3s.version",
-          `k3s Node ${vm.name} runs ${version}, not the pinned ${options.version}`,
-          "upgrade it by hand (homelab does not upgrade k3s yet), or pin k3s.version to what runs"
-        )
-      }
-      return { _tag: "Member" }
+      return { _tag: "Member", node: membership.node }
     }
     case "Absent":
       if (vm.ip === undefined) {

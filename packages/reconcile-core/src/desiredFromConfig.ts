@@ -86,9 +86,15 @@ export const desiredFromConfig = (
       ? undefined
       : {
           server: config.k3s.server,
+          apiEndpoint: config.k3s.apiEndpoint,
           vmUser: config.vm.user,
           vmSshPort: config.vm.sshPort,
           version: config.k3s.version,
+          channel: config.k3s.channel,
+          upgrade: {
+            maxUnavailable: config.k3s.upgrade.maxUnavailable,
+            drainTimeout: Duration.seconds(config.k3s.upgrade.drainTimeout)
+          },
           installFlags: config.k3s.installFlags,
           installScriptUrl: config.k3s.installScriptUrl,
           airgap: config.k3s.airgap,

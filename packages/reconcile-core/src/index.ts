@@ -6,13 +6,17 @@ export {
   describeAction,
   type Finding,
   type FinishVm,
+  type InitK3s,
   isDestructive,
   type JoinK3s,
+  type K3sAction,
+  type K3sVia,
   type Layer,
   layerOf,
   type RecreateVm,
   type ResumeVm,
   type StartVm,
+  type UpgradeK3s,
   type VmAction,
   type VmSpec,
   vmOf
@@ -78,7 +82,7 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
-export { RebuildTag, RejoinTag } from "./Marks.js"
+export { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 export { type ObserveOptions, observe } from "./Observe.js"
 export type {
   CreateTask,
@@ -92,6 +96,7 @@ export type {
   ObservedVm,
   VmDetails
 } from "./Observed.js"
+export { type K3sObservationInputs, observeK3s } from "./ObserveK3s.js"
 export {
   actionId,
   type DetailsNeeded,
@@ -102,7 +107,10 @@ export {
   plan,
   vmSpec
 } from "./Plan.js"
+export { type ClusterContext, type ClusterSummary, clusterContext, describeCluster } from "./PlanCluster.js"
 export { type K3sCandidate, type K3sStep, planMembership } from "./PlanK3s.js"
+export { planUpgrades, targetVersion, type UpgradeCandidate, type UpgradeInputs, upgradeId } from "./PlanUpgrade.js"
+export { checkQuorumNow, type GuardedServer, oneAtATime, quorumFinding } from "./QuorumGuard.js"
 export {
   type ReconcileEvent,
   type ReconcileOptions,

@@ -2,6 +2,7 @@ import {
   type Action,
   type Convergence,
   describeAction,
+  describeCluster,
   type Finding,
   isDestructive,
   type Plan,
@@ -76,6 +77,7 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
       if (f.hint) lines.push(`    ${" ".repeat(width)}  ${pc.dim(`fix: ${f.hint}`)}`)
     }
   }
+  if (plan.cluster !== undefined) lines.push("", `${pc.bold("k3s cluster:")} ${describeCluster(plan.cluster)}`)
   lines.push("", pc.bold("Nodes:"), ...renderConvergence(convergence, { after: false }), "", summary(plan, convergence))
   return lines.join("\n")
 }
@@ -95,6 +97,7 @@ export const summary = (plan: Plan, convergence: Convergence): string => {
 
 /** Plain data for `--json`: secrets are Redacted inside actions and print as "<redacted>". */
 export const planJson = (plan: Plan) => ({
+  ...(plan.cluster !== undefined ? { cluster: plan.cluster } : {}),
   changes: plan.actions.length,
   destructive: plan.actions.filter(isDestructive).length,
   actions: plan.actions.map((a: Action) => ({ ...a, description: describeAction(a), destructive: isDestructive(a) })),

@@ -1,0 +1,144 @@
+import { type ClusterNode, K3sJoin, parseK3sVersion } from "@homelab/k3s-join"
+import { ProxmoxApi } from "@homelab/proxmox-client"
+import type { SshTarget } from "@homelab/ssh"
+import { Effect, Option, Result } from "effect"
+import type { Desired } from "./Desired.js"
+import { RebuildTag, UpgradeTag } from "./Marks.js"
+import type { K3sFacts, ObservedVm } from "./Observed.js"
+
+/** What `observeK3s` needs from the rest of the observation. */
+export interface K3sObservationInputs {
+  readonly vms: ReadonlyArray<ObservedVm>
+  /** IPs known so far by VMID; the IPs of server VMs read here are added. */
+  readonly ips: Map<number, string | undefined>
+  /** VMIDs whose details were read: they do not look healthy, so the plan may act on them. */
+  readonly detailed: ReadonlySet<number>
+  readonly reprovision?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Phase 3's observation. With `k3s.server`: one `kubectl get nodes` there. Without it: the server VMs of ours, in
+ * config order, until one answers `kubectl get nodes`; one that runs no k3s at all (no unit left by install.sh) is
+ * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
+ * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
+ * service (a server VM the plan may rebuild, a server on another version than the target); the update channels only
+ * when a channel is the target or an upgrade skips a minor.
+ */
+export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, inputs: K3sObservationInputs) {
+  const k3s = desired.k3s
+  if (k3s === undefined) return undefined
+  const join = yield* Effect.serviceOption(K3sJoin)
+  if (Option.isNone(join)) {
+    return { _tag: "Unavailable", message: "no k3s client in this run", hint: "a bug: please report it" } as K3sFacts
+  }
+  const k = join.value
+  const api = yield* ProxmoxApi
+  const vmTarget = (ip: string): SshTarget => ({ host: ip, port: k3s.vmSshPort, user: k3s.vmUser })
+
+  let server: SshTarget
+  let nodes: ReadonlyArray<ClusterNode>
+  let via: { vm: string; ip: string } | undefined
+  if (k3s.server !== undefined) {
+    const s = k3s.server
+    server = { host: s.host, port: s.port, user: s.user }
+    const read = yield* Effect.result(k.clusterNodes(server))
+    if (Result.isFailure(read)) {
+      return {
+        _tag: "Unavailable",
+        message: `cannot read the k3s cluster's Nodes on ${s.user}@${s.host}:${s.port}: ${read.failure.message}`,
+        hint: `check k3s.server (SSH to ${s.host}:${s.port} as ${s.user}, and \`sudo k3s kubectl get nodes\` there)`
+      } as K3sFacts
+    }
+    nodes = read.success
+  } else {
+    const candidates = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
+    const probed: Array<string> = []
+    const problems: Array<string> = []
+    let found: { nodes: ReadonlyArray<ClusterNode>; vm: string; ip: string } | undefined
+    for (const name of candidates) {
+      const vm = inputs.vms.find(
+        (o) =>
+          o.name === name &&
+          o.type === "qemu" &&
+          o.tags.includes(desired.ownershipTag) &&
+          o.status === "running" &&
+          o.lock === undefined &&
+          !o.tags.includes(RebuildTag)
+      )
+      if (vm === undefined) continue
+      const ip =
+        inputs.ips.get(vm.vmid) ?? (yield* api.vmIpv4(vm.node, vm.vmid).pipe(Effect.orElseSucceed(() => undefined)))
+      inputs.ips.set(vm.vmid, ip)
+      if (ip === undefined) {
+        problems.push(`${name}: its guest agent reports no IP`)
+        continue
+      }
+      const read = yield* Effect.result(k.clusterNodes(vmTarget(ip)))
+      if (Result.isSuccess(read)) {
+        found = { nodes: read.success, vm: name, ip }
+        break
+      }
+      const role = yield* Effect.result(k.installedRole(vmTarget(ip)))
+      if (Result.isSuccess(role) && role.success === undefined) {
+        probed.push(name)
+        continue
+      }
+      problems.push(`${name} (${ip}): ${read.failure.message}`)
+    }
+    if (found === undefined) {
+      if (problems.length === 0) return { _tag: "Absent", probed } as K3sFacts
+      return {
+        _tag: "Unavailable",
+        message: `no server VM answers for the k3s cluster: ${problems.join("; ")}`,
+        hint: "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
+      } as K3sFacts
+    }
+    nodes = found.nodes
+    via = { vm: found.vm, ip: found.ip }
+    server = vmTarget(found.ip)
+  }
+
+  // The etcd members, when a server may go out of service; the channels, when the target needs them.
+  const serverVms = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
+  const serverNodes = nodes.filter((n) => n.role === "server")
+  const target = k3s.version
+  const disruptable = serverVms.some((name) => {
+    const vm = inputs.vms.find((o) => o.name === name && o.tags.includes(desired.ownershipTag))
+    if (vm === undefined) return false
+    if (inputs.detailed.has(vm.vmid) || inputs.reprovision?.includes(name) === true) return true
+    if (vm.tags.includes(RebuildTag) || vm.tags.includes(UpgradeTag)) return true
+    const node = nodes.find((n) => n.name === name)
+    return node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))
+  })
+  const minor = (v: string | undefined) => (v === undefined ? undefined : parseK3sVersion(v)?.minor)
+  const skips =
+    target !== undefined &&
+    nodes.some((n) => {
+      const from = minor(n.kubeletVersion)
+      const to = minor(target)
+      return from !== undefined && to !== undefined && to - from > 1
+    })
+  const wantChannels = (k3s.version === undefined && k3s.channel !== undefined) || skips
+  const [members, channels] = yield* Effect.all(
+    [
+      disruptable && serverNodes.length > 0 ? Effect.result(k.etcdMembers(server)) : Effect.succeed(undefined),
+      wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined)
+    ],
+    { concurrency: 2 }
+  )
+  return {
+    _tag: "Nodes",
+    nodes,
+    via,
+    ...(members === undefined
+      ? {}
+      : Result.isSuccess(members)
+        ? { members: members.success }
+        : { membersError: members.failure.message }),
+    ...(channels === undefined
+      ? {}
+      : Result.isSuccess(channels)
+        ? { channels: channels.success }
+        : { channelsError: channels.failure.message })
+  } as K3sFacts
+})

@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Action } from "../src/Action.js"
+import { oneAtATime, quorumFinding } from "../src/QuorumGuard.js"
+import {
+  byId,
+  clusterNode,
+  k3sDesired,
+  k3sObserved,
+  members,
+  names,
+  observedVm,
+  planOf,
+  readyCluster,
+  steps
+} from "./k3sFixture.js"
+
+const vms = names(3, 1)
+
+describe("quorumFinding", () => {
+  it("lets one server of three go while the other two are Ready", () => {
+    const facts = { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) }
+    assert.strictEqual(quorumFinding(facts, { node: "pve-s1", vm: "s1" }, "rebuild"), undefined)
+    assert.strictEqual(quorumFinding(facts, { node: "pve-a1", vm: "a1" }, "upgrade"), undefined, "an agent votes not")
+  })
+
+  it("refuses a second server going down, naming every member and the one to bring back", () => {
+    const facts = {
+      nodes: vms.map((n) => clusterNode(vms, n, n === "s2" ? { ready: "Unknown" } : {})),
+      members: members(vms)
+    }
+    const finding = quorumFinding(facts, { node: "pve-s1", vm: "s1", vmid: 1001 }, "rebuild")
+    assert.strictEqual(finding?.code, "k3s.quorum")
+    assert.strictEqual(finding?.effect, "blocked")
+    assert.match(
+      finding?.message ?? "",
+      /^not rebuilding k3s server s1: rebuild of s1 would leave 1 of 3 etcd members healthy, quorum needs 2 \(s1-00000000 Ready, s2-00000001 NotReady \(Unknown\), s3-00000002 Ready\)/
+    )
+    assert.include(finding?.hint ?? "", "bring s2 back to Ready first")
+  })
+
+  it("refuses blind: without the members nothing goes down", () => {
+    const finding = quorumFinding(undefined, { node: "pve-s1", vm: "s1" }, "upgrade", "the etcd members were not read")
+    assert.strictEqual(finding?.code, "k3s.quorum-unknown")
+    assert.include(finding?.message ?? "", "not upgrading k3s server s1: the etcd members were not read")
+  })
+})
+
+describe("oneAtATime", () => {
+  it("chains groups: each group's first action waits for the last action of the group before", () => {
+    const action = (id: string, after: Array<string> = []): Action => ({
+      _tag: "StartVm",
+      id,
+      node: "n",
+      reason: "",
+      after,
+      vmid: 1,
+      name: id
+    })
+    const chained = oneAtATime([action("a"), action("b", ["x"]), action("c"), action("d")], [["a", "b"], ["c"], ["d"]])
+    assert.deepStrictEqual(
+      chained.map((a) => [a.id, a.after]),
+      [
+        ["a", []],
+        ["b", ["x"]],
+        ["c", ["b"]],
+        ["d", ["c"]]
+      ]
+    )
+  })
+})
+
+describe("the guard in the plan", () => {
+  it("reprovisioning a server keeps quorum: its rebuild removes the member through another Ready server", () => {
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, readyCluster(vms)), { reprovision: ["s1"] })
+    assert.deepStrictEqual(steps(p), ["RecreateVm:s1", "JoinK3s:s1"])
+    const recreate = byId(p, "pve-s1:vm:s1")
+    assert.strictEqual(recreate?._tag === "RecreateVm" ? recreate.k3sCleanup : undefined, "server")
+    assert.deepStrictEqual(recreate?._tag === "RecreateVm" ? recreate.k3sVia : undefined, { vm: "s2", ip: "10.0.0.12" })
+    const join = byId(p, "pve-s1:k3s:s1")
+    assert.deepStrictEqual(join?._tag === "JoinK3s" ? join.via : undefined, { vm: "s2", ip: "10.0.0.12" })
+  })
+
+  it("refuses to rebuild a server while another one is down; the rest of the plan goes on", () => {
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s2" ? { ready: "Unknown" } : {}))
+    )
+    const p = planOf(k3sDesired(vms), o, { reprovision: ["s1"] })
+    assert.deepStrictEqual(steps(p), ["JoinK3s:s2"], "only s2's own restart is planned")
+    const refused = p.findings.find((f) => f.code === "k3s.quorum")
+    assert.strictEqual(refused?.vm, "s1")
+    assert.include(refused?.message ?? "", "it needs rebuilding: reprovision of s1 requested")
+  })
+
+  it("two server rebuilds in one run go one at a time: the second waits for the first one's rejoin", () => {
+    const o = k3sObserved(vms, readyCluster(vms), {
+      vms: vms.map((n) =>
+        observedVm(vms, n, n === "s1" || n === "s3" ? { tags: ["homelab-managed", "homelab-rebuild"] } : {})
+      )
+    })
+    const p = planOf(k3sDesired(vms, {}, 2), o)
+    assert.deepStrictEqual(steps(p), ["RecreateVm:s1", "JoinK3s:s1", "RecreateVm:s3", "JoinK3s:s3"])
+    assert.include(byId(p, "pve-s3:vm:s3")?.after ?? [], "pve-s1:k3s:s1")
+  })
+})
