@@ -1,0 +1,148 @@
+/**
+ * The k3s lifecycle through `reconcile` against the simulator: a cluster from nothing on bare nodes, a server rebuilt
+ * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Scenario, SimHandle } from "@homelab/sim"
+import { Effect, Schedule } from "effect"
+import { parseConfig } from "../src/config/parseConfig.js"
+import { type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+
+const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const servers = ["pve", "still-fawn", "chief-horse"]
+const agents = ["fun-goal", "wise-owl"]
+const server = "    vms: [{ role: server }]"
+
+/** Bare nodes, and a k3s model with nothing in it yet. */
+const bare = (over: Partial<Scenario> = {}): Scenario =>
+  labScenario([...servers, ...agents], {
+    ipPool: `${net}.10`,
+    guestSshPort: 2222,
+    k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 },
+    ...over
+  })
+
+const k3sSection = (extra: ReadonlyArray<string> = []) =>
+  ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1", "  installFlags: [--write-kubeconfig-mode=644]", ...extra].join(
+    "\n"
+  )
+
+const clusterLab = (sim: SimHandle, extra: ReadonlyArray<string> = [], health?: string) =>
+  makeLab(sim, {
+    vm: k3sSection(extra),
+    nodes: Object.fromEntries(servers.map((n) => [n, server])),
+    ...(health === undefined ? {} : { health })
+  })
+
+/** The same lab with another k3s section (as a user edits homelab.yaml). */
+const withK3s = (lab: Lab, extra: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const yaml = lab.yaml.replace(/ {2}sshPort: 2222\nk3s:[\s\S]*$/, k3sSection(extra))
+    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
+    return { ...lab, yaml, config } satisfies Lab
+  })
+
+const k3sState = (sim: SimHandle) => sim.state().k3s
+const nodeRows = (sim: SimHandle) =>
+  k3sState(sim)
+    .nodes.map((n) => `${n.name} ${n.role} ${n.ready} ${n.version}`)
+    .sort()
+
+describe("a k3s cluster from nothing", () => {
+  it.live(
+    "bare nodes converge to 3 Ready servers (embedded etcd) and 2 agents in one run; the next run changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(bare())
+        const lab = yield* clusterLab(sim)
+        const first = yield* reconcile(lab)
+        assert.deepStrictEqual(first.plan.cluster, {
+          servers: 3,
+          agents: 2,
+          etcd: true,
+          init: "k3s-vm-pve"
+        })
+        const k3sSteps = first.plan.actions.filter((a) => a._tag === "InitK3s" || a._tag === "JoinK3s")
+        assert.deepStrictEqual(
+          k3sSteps.map((a) => `${a._tag}:${a.vm}`),
+          [
+            "InitK3s:k3s-vm-pve",
+            "JoinK3s:k3s-vm-still-fawn",
+            "JoinK3s:k3s-vm-chief-horse",
+            "JoinK3s:k3s-vm-fun-goal",
+            "JoinK3s:k3s-vm-wise-owl"
+          ]
+        )
+        assert.deepStrictEqual(
+          first.result.outcomes.filter((o) => o.status !== "done").map((o) => `${o.id}: ${o.detail}`),
+          []
+        )
+        assert.isTrue(first.report.convergence.converged)
+        assert.deepStrictEqual(nodeRows(sim), [
+          "k3s-vm-chief-horse server True v1.30.5+k3s1",
+          "k3s-vm-fun-goal agent True v1.30.5+k3s1",
+          "k3s-vm-pve server True v1.30.5+k3s1",
+          "k3s-vm-still-fawn server True v1.30.5+k3s1",
+          "k3s-vm-wise-owl agent True v1.30.5+k3s1"
+        ])
+        assert.strictEqual(k3sState(sim).etcdMembers.filter((m) => !m.isLearner).length, 3)
+        assert.deepStrictEqual(k3sState(sim).strayClusters, [])
+        const inits = sim.k3sEvents().filter((e) => e.kind === "cluster-init")
+        assert.deepStrictEqual(
+          inits.map((e) => e.node),
+          ["k3s-vm-pve"]
+        )
+        // servers joined one at a time, and the token never was on a command line
+        let open = 0
+        for (const e of sim.k3sEvents().filter((e) => e.kind.startsWith("server-join-"))) {
+          open += e.kind === "server-join-start" ? 1 : -1
+          assert.isAtMost(open, 1, "two server joins overlapped")
+        }
+        const log = JSON.stringify(sim.requests())
+        assert.strictEqual(log.split("--cluster-init").length - 1, 1)
+        assert.notMatch(log, /K10[0-9a-f]{64}::server:[0-9a-f]+/)
+
+        const second = yield* reconcile(lab)
+        assert.deepStrictEqual(second.plan.actions, [])
+        assert.isTrue(second.report.convergence.converged)
+
+        // A server rebuilt on purpose: its Node and etcd member go first (through another server), it rejoins.
+        sim.clearRequests()
+        const rebuild = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(
+          rebuild.result.outcomes.map((o) => `${o.action._tag} ${o.status}`),
+          ["RecreateVm done", "JoinK3s done"]
+        )
+        const kinds = sim
+          .k3sEvents()
+          .filter((e) => e.node.startsWith("k3s-vm-still-fawn") && e.at >= inits[0]!.at)
+          .map((e) => e.kind)
+        assert.includeMembers(kinds, ["node-deleting", "etcd-member-removed", "node-deleted"])
+        assert.isBelow(kinds.indexOf("etcd-member-removed"), kinds.lastIndexOf("server-join-start"))
+        assert.notInclude(JSON.stringify(rebuild.result.outcomes), "duplicate node name")
+        assert.strictEqual(k3sState(sim).etcdMembers.filter((m) => !m.isLearner).length, 3)
+        assert.strictEqual(nodeRows(sim).filter((r) => r.endsWith("True v1.30.5+k3s1")).length, 5)
+
+        // With a server down, the guard refuses to take a second one out: nothing of it is touched.
+        const horse = simVms(sim).find((v) => v.name === "k3s-vm-chief-horse")?.vmid as number
+        sim.setVmStatus(horse, { status: "stopped", qmpstatus: "stopped" })
+        yield* Effect.sync(() => k3sState(sim).nodes.find((n) => n.name === "k3s-vm-chief-horse")?.ready).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ready) => ready === "Unknown" }),
+          Effect.timeout("30 seconds")
+        )
+        const pveBefore = simVms(sim).find((v) => v.name === "k3s-vm-pve")
+        const refused = yield* reconcile(lab, { only: ["pve"], reprovision: ["k3s-vm-pve"] })
+        assert.deepStrictEqual(refused.plan.actions, [])
+        const finding = refused.plan.findings.find((f) => f.code === "k3s.quorum")
+        assert.strictEqual(finding?.vm, "k3s-vm-pve")
+        assert.match(
+          finding?.message ?? "",
+          /not rebuilding k3s server k3s-vm-pve: rebuild of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*k3s-vm-chief-horse-[0-9a-f]{8} NotReady \(Unknown\)/
+        )
+        assert.include(finding?.hint ?? "", "bring k3s-vm-chief-horse back")
+        assert.isFalse(refused.report.convergence.converged)
+        assert.deepStrictEqual(simVms(sim).find((v) => v.name === "k3s-vm-pve"), pveBefore)
+      }),
+    180_000
+  )
+})
