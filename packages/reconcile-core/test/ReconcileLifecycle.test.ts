@@ -5,8 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Scenario, SimHandle } from "@homelab/sim"
 import { Effect, Schedule } from "effect"
-import { parseConfig } from "../src/config/parseConfig.js"
-import { type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
 const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
 const servers = ["pve", "still-fawn", "chief-horse"]
@@ -23,23 +22,19 @@ const bare = (over: Partial<Scenario> = {}): Scenario =>
   })
 
 const k3sSection = (extra: ReadonlyArray<string> = []) =>
-  ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1", "  installFlags: [--write-kubeconfig-mode=644]", ...extra].join(
-    "\n"
-  )
+  [
+    "  sshPort: 2222",
+    "k3s:",
+    "  version: v1.30.5+k3s1",
+    "  installFlags: [--write-kubeconfig-mode=644]",
+    ...extra
+  ].join("\n")
 
 const clusterLab = (sim: SimHandle, extra: ReadonlyArray<string> = [], health?: string) =>
   makeLab(sim, {
     vm: k3sSection(extra),
     nodes: Object.fromEntries(servers.map((n) => [n, server])),
     ...(health === undefined ? {} : { health })
-  })
-
-/** The same lab with another k3s section (as a user edits homelab.yaml). */
-const withK3s = (lab: Lab, extra: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const yaml = lab.yaml.replace(/ {2}sshPort: 2222\nk3s:[\s\S]*$/, k3sSection(extra))
-    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
-    return { ...lab, yaml, config } satisfies Lab
   })
 
 const k3sState = (sim: SimHandle) => sim.state().k3s
@@ -141,7 +136,10 @@ describe("a k3s cluster from nothing", () => {
         )
         assert.include(finding?.hint ?? "", "bring k3s-vm-chief-horse back")
         assert.isFalse(refused.report.convergence.converged)
-        assert.deepStrictEqual(simVms(sim).find((v) => v.name === "k3s-vm-pve"), pveBefore)
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.name === "k3s-vm-pve"),
+          pveBefore
+        )
       }),
     180_000
   )

@@ -1,0 +1,206 @@
+/**
+ * A rolling k3s upgrade through `reconcile` against the simulator: servers one at a time, then the agents, each
+ * cordoned, drained, upgraded and uncordoned; a failure midway stops the rollout and the next run resumes it; a skipped
+ * minor goes through the intermediate release; a downgrade is refused.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Scenario, SimHandle } from "@homelab/sim"
+import { Effect, Fiber, Schedule } from "effect"
+import { parseConfig } from "../src/config/parseConfig.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { reconcile as reconcileAll } from "../src/Reconcile.js"
+import { clientLayer, type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+
+const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const servers = ["pve", "still-fawn", "chief-horse"]
+const agents = ["fun-goal", "wise-owl"]
+const all = [...servers, ...agents]
+const v130 = "v1.30.5+k3s1"
+const v131 = "v1.31.5+k3s1"
+
+/** A running cluster of our own VMs (one per node, tagged homelab-managed), all on v1.30.5. */
+const running = (over: Partial<Scenario> = {}): Scenario =>
+  labScenario(all, {
+    ipPool: `${net}.100`,
+    guestSshPort: 2222,
+    vms: all.map((node, i) => ({
+      vmid: 2001 + i,
+      node,
+      name: `k3s-vm-${node}`,
+      status: "running" as const,
+      uptime: 86_400,
+      tags: "homelab-managed",
+      ip: `${net}.${11 + i}`,
+      config: {
+        cores: 2,
+        memory: "4096",
+        agent: "1",
+        net0: `virtio=BC:24:11:2A:01:${String(11 + i).padStart(2, "0")},bridge=vmbr0`
+      },
+      guest: {
+        hostname: `k3s-vm-${node}`,
+        user: "ubuntu",
+        k3s: servers.includes(node) ? { role: "server" as const, clusterInit: i === 0 } : { role: "agent" as const }
+      }
+    })),
+    k3s: {
+      version: v130,
+      joinDelayMs: 5000,
+      readyDelayMs: 10_000,
+      learnerPromotionDelayMs: 15_000,
+      workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }]
+    },
+    ...over
+  })
+
+const k3sSection = (version: string, extra: ReadonlyArray<string> = []) =>
+  ["  sshPort: 2222", "k3s:", `  version: ${version}`, "  upgrade: { drainTimeout: 60 }", ...extra].join("\n")
+
+const withVersion = (lab: Lab, version: string) =>
+  Effect.gen(function* () {
+    const yaml = lab.yaml.replace(/ {2}sshPort: 2222\nk3s:[\s\S]*$/, k3sSection(version))
+    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
+    return { ...lab, yaml, config } satisfies Lab
+  })
+
+/** `homelab plan`: observe and plan, change nothing. */
+const planOnly = (lab: Lab) =>
+  reconcileAll(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
+    policy: healthPolicyFromConfig(lab.config),
+    apply: false
+  }).pipe(Effect.provide(clientLayer(lab)))
+
+const versions = (sim: SimHandle) =>
+  Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
+
+/** cordon/drain/upgrade/uncordon events per node, in the order they happened. */
+const rollout = (sim: SimHandle, since = 0) =>
+  sim
+    .k3sEvents()
+    .filter(
+      (e) =>
+        e.at >= since &&
+        ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
+    )
+    .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)
+
+describe("a rolling k3s upgrade", () => {
+  it.live(
+    "servers one at a time, then agents; a failure midway stops the rollout, the next run resumes it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base) // the image onto each node; the cluster is as configured
+        const steady = yield* reconcile(base)
+        assert.deepStrictEqual(
+          steady.plan.actions.map((a) => `${a.id}: ${a.reason}`),
+          []
+        )
+        assert.isTrue(steady.report.convergence.converged)
+
+        const lab = yield* withVersion(base, v131)
+        // Break the release downloads as soon as the second server's upgrade begins: the rollout stops there.
+        const breaker = yield* Effect.forkChild(
+          Effect.sync(() => rollout(sim)).pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("20 millis"),
+              until: (events) => events.includes("still-fawn node-cordoned")
+            }),
+            Effect.andThen(Effect.promise(() => sim.addFaults([{ kind: "k3sDownloadFails" }])))
+          )
+        )
+        const first = yield* reconcile(lab)
+        yield* Fiber.join(breaker)
+        assert.deepStrictEqual(
+          first.plan.actions.map((a) => `${a._tag}:${"vm" in a ? a.vm.replace("k3s-vm-", "") : a.id}`),
+          all.map((n) => `UpgradeK3s:${n}`)
+        )
+        assert.deepStrictEqual(
+          first.result.outcomes.map(
+            (o) => `${o.action._tag === "UpgradeK3s" ? o.action.vm.replace("k3s-vm-", "") : ""} ${o.status}`
+          ),
+          ["pve done", "still-fawn failed", "chief-horse skipped", "fun-goal skipped", "wise-owl skipped"]
+        )
+        assert.deepStrictEqual(versions(sim), {
+          pve: v131,
+          "still-fawn": v130,
+          "chief-horse": v130,
+          "fun-goal": v130,
+          "wise-owl": v130
+        })
+        assert.isFalse(first.report.convergence.converged)
+        assert.include(simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.tags ?? "", "homelab-upgrade")
+
+        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sDownloadFails" }))
+        const since = Date.now()
+        const second = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          second.plan.actions.map((a) => ("vm" in a ? a.vm.replace("k3s-vm-", "") : a.id)),
+          ["still-fawn", "chief-horse", "fun-goal", "wise-owl"],
+          "pve is not upgraded again"
+        )
+        assert.deepStrictEqual(
+          second.result.outcomes.map((o) => o.status),
+          ["done", "done", "done", "done"]
+        )
+        assert.isTrue(second.report.convergence.converged)
+        assert.deepStrictEqual(
+          Object.values(versions(sim)),
+          all.map(() => v131)
+        )
+        // each node: cordon, drain, upgrade, uncordon — and never two nodes out at once, servers before agents
+        assert.deepStrictEqual(
+          rollout(sim, since),
+          // still-fawn stayed cordoned when its upgrade failed: the resumed upgrade finds it so
+          ["still-fawn", "chief-horse", "fun-goal", "wise-owl"].flatMap((n) => [
+            ...(n === "still-fawn" ? [] : [`${n} node-cordoned`]),
+            `${n} drain-start`,
+            `${n} drain-finish`,
+            `${n} node-upgraded`,
+            `${n} node-uncordoned`
+          ])
+        )
+        assert.notInclude(
+          simVms(sim)
+            .map((v) => v.tags)
+            .join(","),
+          "homelab-upgrade"
+        )
+        const third = yield* reconcile(lab)
+        assert.deepStrictEqual(third.plan.actions, [])
+      }),
+    180_000
+  )
+
+  it.live(
+    "a skipped minor goes through the intermediate release; a downgrade is refused with a reason",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running({ k3s: { version: v130, joinDelayMs: 5000, readyDelayMs: 10_000 } }))
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection("v1.32.9+k3s1"), nodes })
+        const { plan } = yield* planOnly(yield* withVersion(base, "v1.32.9+k3s1"))
+        const up = plan.actions.find((a) => a._tag === "UpgradeK3s")
+        assert.deepStrictEqual(up?._tag === "UpgradeK3s" ? up.steps : [], ["v1.31.13+k3s1", "v1.32.9+k3s1"])
+        assert.include(up?.reason ?? "", "one minor at a time: v1.31.13+k3s1 first")
+        const down = yield* planOnly(yield* withVersion(base, "v1.29.15+k3s1"))
+        assert.deepStrictEqual(
+          down.plan.actions.filter((a) => a._tag === "UpgradeK3s"),
+          []
+        )
+        // the first server's refusal stops the rollout: the others are reported as waiting behind it
+        assert.deepStrictEqual(
+          down.plan.findings.filter((f) => f.layer === "k3s").map((f) => `${f.code} ${f.vm}`),
+          ["k3s.downgrade k3s-vm-pve", ...all.slice(1).map((n) => `k3s.upgrade-waits k3s-vm-${n}`)]
+        )
+        assert.include(
+          down.plan.findings[0]?.message ?? "",
+          "v1.29.15+k3s1 is older than v1.30.5+k3s1: k3s cannot be downgraded"
+        )
+        assert.strictEqual(down.planned.converged, false)
+      }),
+    120_000
+  )
+})
