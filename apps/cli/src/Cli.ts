@@ -2,10 +2,19 @@ import { Command } from "effect/cli"
 import { applyCommand, planCommand, reprovisionCommand } from "./commands/applyCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { demoCommand } from "./commands/demoCommand.js"
+import { kubeconfigCommand } from "./commands/kubeconfigCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
 import { root } from "./Root.js"
 
 /** The `homelab` command with all its subcommands. */
 export const cli = root.pipe(
-  Command.withSubcommands([planCommand, applyCommand, statusCommand, reprovisionCommand, configCommand, demoCommand])
+  Command.withSubcommands([
+    planCommand,
+    applyCommand,
+    statusCommand,
+    reprovisionCommand,
+    kubeconfigCommand,
+    configCommand,
+    demoCommand
+  ])
 )
