@@ -3,6 +3,7 @@
  * `apply --yes`, a server rebuilt behind the quorum guard (refused while another server is down), `kubeconfig --merge`
  * used by the simulator's kubectl, and a rolling upgrade interrupted midway (Ctrl-C) and resumed.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,6 +20,7 @@ const servers = ["pve", "still-fawn", "chief-horse"]
 const agents = ["fun-goal", "wise-owl"]
 const all = [...servers, ...agents]
 const v130 = "v1.30.5+k3s1"
+const v131 = "v1.31.5+k3s1"
 const k3sTimings = { joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
 
 const running: Array<{ stop: () => Promise<void> }> = []
@@ -230,5 +232,142 @@ describe("homelab and the k3s lifecycle", () => {
       [0, all.map((n) => `node/k3s-vm-${n}`).sort()],
       got.stderr
     )
+  }, 240_000)
+})
+
+/** `homelab` as a child process that the test can interrupt (Ctrl-C is SIGINT). */
+const startHomelab = (config: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const bin = new URL("../dist/bin.js", import.meta.url).pathname
+  const child = spawn(process.execPath, [bin, "--config", config, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const done = new Promise<RunResult>((resolve) => {
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+  return { child, done }
+}
+
+/** Our VMs already run a cluster on v1.30.5 (3 servers, 2 agents), with a PodDisruptionBudget'd workload. */
+const runningCluster = (subnet: string): Scenario =>
+  labScenario(all, {
+    memory: "32G",
+    imageSize: "2M",
+    ipPool: `${subnet}.100`,
+    guestSshPort: 2222,
+    timeScale: 0.02,
+    vms: all.map((node, i) => ({
+      vmid: 2001 + i,
+      node,
+      name: `k3s-vm-${node}`,
+      status: "running" as const,
+      uptime: 86_400,
+      tags: "homelab-managed",
+      ip: `${subnet}.${11 + i}`,
+      config: {
+        cores: 2,
+        memory: "4096",
+        agent: "1",
+        net0: `virtio=BC:24:11:2A:02:${String(11 + i).padStart(2, "0")},bridge=vmbr0`
+      },
+      guest: {
+        hostname: `k3s-vm-${node}`,
+        user: "ubuntu",
+        k3s: servers.includes(node) ? { role: "server" as const, clusterInit: i === 0 } : { role: "agent" as const }
+      }
+    })),
+    k3s: { version: v130, ...k3sTimings, workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }] }
+  })
+
+const upgradeEvents = (sim: SimHandle, since: number) =>
+  sim
+    .k3sEvents()
+    .filter(
+      (e) =>
+        e.at >= since &&
+        ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
+    )
+    .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)
+
+describe("homelab and a rolling k3s upgrade", () => {
+  it("plans the upgrade per member (a skipped minor through its intermediate release); interrupted midway, the next apply resumes it; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
+    const subnet = `127.${100 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 250)}`
+    const { sim, homelab, write, config, env } = await lab(runningCluster(subnet), subnet)
+    const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
+    assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+
+    // Two minors ahead: planned through the newest v1.31 release (from the update channels), or refused without.
+    write("v1.32.9+k3s1")
+    const skip = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(skip.code, ExitCode.Changes, show(skip))
+    assert.include(
+      plain(skip.stdout),
+      "upgrade k3s on k3s-vm-pve (server) v1.30.5+k3s1 → v1.31.13+k3s1 → v1.32.9+k3s1: cordon, drain, install, wait Ready, uncordon"
+    )
+    write("v1.29.15+k3s1")
+    const down = await homelab(["plan"])
+    assert.strictEqual(down.code, ExitCode.Error, show(down))
+    assert.include(plain(down.stdout), "v1.29.15+k3s1 is older than v1.30.5+k3s1: k3s cannot be downgraded")
+
+    write(v131)
+    const plan = await homelab(["plan"])
+    const rows = plain(plan.stdout)
+      .split("\n")
+      .filter((l) => l.includes("upgrade k3s on"))
+      .map((l) => /upgrade k3s on k3s-vm-(\S+) \((\w+)\)/.exec(l)?.slice(1, 3).join(" "))
+    assert.deepStrictEqual(rows, [
+      "pve server",
+      "still-fawn server",
+      "chief-horse server",
+      "fun-goal agent",
+      "wise-owl agent"
+    ])
+
+    // Ctrl-C once the second server's upgrade began: the first stays upgraded, the rest on the old version.
+    const since = Date.now()
+    const run = startHomelab(config, ["apply", "--yes"], env)
+    await until(() => upgradeEvents(sim, since).includes("still-fawn node-cordoned"), "still-fawn cordoned", 90_000)
+    run.child.kill("SIGINT")
+    const interrupted = await run.done
+    assert.strictEqual(interrupted.code, ExitCode.Interrupted, show(interrupted))
+    assert.include(interrupted.stderr, "upgrade k3s on k3s-vm-still-fawn")
+    const versions = () =>
+      Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
+    assert.strictEqual(versions().pve, v131)
+    for (const n of ["chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
+
+    const resumed = await homelab(["apply", "--yes"])
+    assert.strictEqual(resumed.code, ExitCode.Ok, show(resumed))
+    assert.deepStrictEqual(
+      Object.values(versions()),
+      all.map(() => v131)
+    )
+    // In the event log: one node out at a time, servers before agents, each cordoned, drained, upgraded, uncordoned.
+    const events = upgradeEvents(sim, since)
+    const order = [...new Set(events.map((e) => e.split(" ")[0]))]
+    assert.deepStrictEqual(order, all)
+    for (const n of all) {
+      const mine = events.filter((e) => e.startsWith(`${n} `)).map((e) => e.split(" ")[1])
+      assert.deepStrictEqual(mine.at(-1), "node-uncordoned", n)
+      assert.includeMembers(mine, ["drain-start", "drain-finish", "node-upgraded"], n)
+      assert.isBelow(mine.indexOf("node-cordoned"), mine.indexOf("node-upgraded"), n)
+    }
+    let out = 0
+    for (const e of events) {
+      if (e.endsWith("node-cordoned")) out++
+      if (e.endsWith("node-uncordoned")) out--
+      assert.isAtMost(out, 1, `two nodes out at once: ${events.join(", ")}`)
+    }
+    assert.notInclude(JSON.stringify(sim.state().vms.map((v) => v.tags)), "homelab-upgrade")
+    const clean = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
   }, 240_000)
 })
