@@ -214,6 +214,18 @@ describe("homelab and the k3s lifecycle", () => {
     const key = doc.users.find((u) => u.name === "homelab")?.user["client-key-data"] ?? ""
     assert.isAbove(key.length, 20)
     assert.notInclude(merged.stdout + merged.stderr, key, "the client key is never printed")
+    // --out FILE --context NAME: a file of its own, mode 600, that one context
+    const own = path.join(dir, "lab.yaml")
+    const written = await homelab(["kubeconfig", "--context", "lab", "--out", own])
+    assert.strictEqual(written.code, ExitCode.Ok, show(written))
+    assert.strictEqual(fs.statSync(own).mode & 0o777, 0o600)
+    const ownDoc = parseYaml(fs.readFileSync(own, "utf8")) as {
+      "current-context": string
+      contexts: Array<{ name: string }>
+    }
+    assert.deepStrictEqual([ownDoc["current-context"], ownDoc.contexts.map((c) => c.name)], ["lab", ["lab"]])
+    assert.notInclude(written.stdout + written.stderr, key)
+
     const agentIp = sim.state().vms.find((v) => v.name === "k3s-vm-fun-goal")?.ip as string
     assert.strictEqual((await onGuest(sim, agentIp, "cat > /home/ubuntu/kubeconfig", text)).code, 0)
     const got = await onGuest(

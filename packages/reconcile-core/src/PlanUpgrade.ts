@@ -61,13 +61,12 @@ export const planUpgrades = (
   const findings: Array<Finding> = []
   const target = targetVersion(k3s, inputs.channels)
   const ordered = [...candidates.filter((c) => c.role === "server"), ...candidates.filter((c) => c.role === "agent")]
-  const behind = ordered.filter((c) => c.marked || (target !== undefined && c.version !== target))
-  if (behind.length === 0) return { actions, findings }
-  if (target === undefined && k3s.channel !== undefined && k3s.version === undefined) {
-    const first = behind[0] as UpgradeCandidate
+  if (target === undefined && k3s.channel !== undefined && k3s.version === undefined && ordered.length > 0) {
+    // Whether the members run the channel's release cannot be told: said, but no reason to hold the lab back.
+    const first = ordered[0] as UpgradeCandidate
     findings.push({
       code: "k3s.channel-unknown",
-      effect: "blocked",
+      effect: "info",
       layer: "k3s",
       node: first.node,
       vm: first.vm,
@@ -75,6 +74,8 @@ export const planUpgrades = (
       hint: "pin k3s.version, or check that the servers reach https://update.k3s.io"
     })
   }
+  const behind = ordered.filter((c) => c.marked || (target !== undefined && c.version !== target))
+  if (behind.length === 0) return { actions, findings }
   const releases = (inputs.channels ?? []).map((c) => c.latest)
   let stoppedBy: string | undefined
   for (const c of behind) {

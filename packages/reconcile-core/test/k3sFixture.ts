@@ -156,8 +156,11 @@ export const readyCluster = (
 
 export const policy = HealthPolicy.defaults
 
-export const planOf = (d: Desired, o: Observed, options: { reprovision?: ReadonlyArray<string> } = {}): Plan =>
-  plan(d, o, { policy, ...options })
+export const planOf = (
+  d: Desired,
+  o: Observed,
+  options: { reprovision?: ReadonlyArray<string>; only?: ReadonlyArray<string> } = {}
+): Plan => plan(d, o, { policy, ...options })
 
 /** `Tag:vm` per action, in plan order. */
 export const steps = (p: Plan) =>
