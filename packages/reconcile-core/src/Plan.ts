@@ -603,6 +603,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       const initAfter = cluster?.init !== undefined && !starts ? [actionId.k3s(cluster.init.node, cluster.init.vm)] : []
       if (decision.action !== undefined) {
         const vmAction = decision.action
+        const stale =
+          (vmAction._tag === "CreateVm" || vmAction._tag === "AwaitCreate") &&
+          k3sNodes?.some((n) => n.name === vm.name) === true
         if (starts) {
           actions.push({
             _tag: "InitK3s",
@@ -626,10 +629,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           vm: vm.name,
           vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
           role: vm.role,
-          rejoin: vmAction._tag === "RecreateVm" || decision.rebuilt === true,
+          // A VM that is gone while its Node is still in the cluster (a server's etcd member too) rejoins: the stale
+          // Node goes first, or the new one meets 'Node password rejected' / 'duplicate node name'.
+          rejoin: vmAction._tag === "RecreateVm" || decision.rebuilt === true || stale,
           follows: followsOf(vmAction),
           via: cluster?.viaFor(vm.name),
-          reason: `${vm.name} must be a Ready ${vm.role} once its VM runs`
+          reason: stale
+            ? `${vm.name} must be a Ready ${vm.role} once its VM runs; the Node its old VM left is removed first`
+            : `${vm.name} must be a Ready ${vm.role} once its VM runs`
         })
         continue
       }

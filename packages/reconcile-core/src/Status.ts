@@ -2,7 +2,7 @@ import { evaluateMembership } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { classifyVm, type HealthPolicy, VmFacts } from "@homelab/vm-health"
 import { Effect } from "effect"
-import { describeAction, vmOf } from "./Action.js"
+import { describeAction, layerOf, vmOf } from "./Action.js"
 import { assess, type Convergence } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
 import { RebuildTag } from "./Marks.js"
@@ -53,8 +53,8 @@ export const status = Effect.fn("status")(function* (
     const observedNode = observed.nodes.get(node.name)
     const transport = observedNode?.problem !== undefined ? "unreachable" : api.transportOf(node.name)
     for (const vm of node.vms) {
-      const action = p.actions.find((a) => a._tag !== "JoinK3s" && a._tag !== "DownloadImage" && vmOf(a) === vm.name)
-      const join = p.actions.find((a) => a._tag === "JoinK3s" && a.vm === vm.name)
+      const action = p.actions.find((a) => layerOf(a) === "vm" && vmOf(a) === vm.name)
+      const join = p.actions.find((a) => layerOf(a) === "k3s" && vmOf(a) === vm.name)
       const findings = p.findings.filter((f) => f.vm === vm.name || (f.vm === undefined && f.node === node.name))
       const blocker = findings.find((f) => f.effect !== "info")
       const detail =

@@ -102,4 +102,19 @@ describe("the guard in the plan", () => {
     assert.deepStrictEqual(steps(p), ["RecreateVm:s1", "JoinK3s:s1", "RecreateVm:s3", "JoinK3s:s3"])
     assert.include(byId(p, "pve-s3:vm:s3")?.after ?? [], "pve-s1:k3s:s1")
   })
+
+  it("a server VM that is gone while its Node and member remain: created again, its stale Node removed before it joins", () => {
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s3" ? { ready: "Unknown" } : {})),
+      {
+        vms: vms.filter((n) => n !== "s3").map((n) => observedVm(vms, n))
+      }
+    )
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["CreateVm:s3", "JoinK3s:s3"])
+    const join = byId(p, "pve-s3:k3s:s3")
+    assert.isTrue(join?._tag === "JoinK3s" && join.rejoin)
+    assert.include(join?.reason ?? "", "the Node its old VM left is removed first")
+  })
 })

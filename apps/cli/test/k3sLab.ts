@@ -1,0 +1,167 @@
+/** Shared by the k3s end-to-end tests of the CLI: simulated labs, homelab.yaml for them, and ways to watch them. */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import ssh2 from "ssh2"
+import { simConfigYaml } from "../src/commands/demoRun.js"
+import { type RunResult, runHomelab } from "./helpers.js"
+
+export const net = `127.${100 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 250)}`
+export const servers = ["pve", "still-fawn", "chief-horse"]
+export const agents = ["fun-goal", "wise-owl"]
+export const all = [...servers, ...agents]
+export const v130 = "v1.30.5+k3s1"
+export const v131 = "v1.31.5+k3s1"
+export const k3sTimings = { joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+
+/** Simulators started by `lab`: each test file stops them after each test (`afterEach(stopLabs)`). */
+const running: Array<{ stop: () => Promise<void> }> = []
+export const stopLabs = async () => {
+  for (const s of running.splice(0)) await s.stop()
+}
+
+export const k3sYaml = (version: string) =>
+  [
+    "k3s:",
+    `  version: ${version}`,
+    "  installFlags: [--write-kubeconfig-mode=644]",
+    "  upgrade: { drainTimeout: 60 }",
+    ""
+  ].join("\n")
+
+/** A simulated lab, homelab.yaml for it (servers on the first three nodes, no k3s.server), and `homelab` to run. */
+export const lab = async (scenario: Scenario, subnet: string) => {
+  const sim = (await startSimPromise(scenario)) as unknown as SimHandle & { stop: () => Promise<void> }
+  running.push(sim)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-cli-k3s-"))
+  const config = path.join(dir, "homelab.yaml")
+  let yaml = simConfigYaml(sim, dir)
+  for (const n of servers) yaml = yaml.replace(`  - name: ${n}\n`, `  - name: ${n}\n    vms: [{ role: server }]\n`)
+  const write = (version: string) => fs.writeFileSync(config, `${yaml}${k3sYaml(version)}`)
+  write(v130)
+  const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
+  const homelab = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
+    runHomelab(["--config", config, ...args], { env: { ...env, ...extraEnv }, timeout: 120_000 })
+  return { sim, dir, config, homelab, write, env, subnet }
+}
+
+export const nodes = (sim: SimHandle) =>
+  sim
+    .state()
+    .k3s.nodes.map((n) => `${String(n.name).replace("k3s-vm-", "")} ${n.role} ${n.ready} ${n.version}`)
+    .sort()
+
+export const vmidOf = (sim: SimHandle, name: string) =>
+  sim.state().vms.find((v) => v.name === `k3s-vm-${name}`)?.vmid as number
+
+/** Waits (polling the simulator's state, bounded) until `check` holds. */
+export const until = async (check: () => boolean, what: string, limitMs = 60_000) => {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > limitMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Runs one command on a guest over SSH as its cloud-init user (the sim's key), `stdin` piped in. */
+export const onGuest = (sim: SimHandle, ip: string, command: string, stdin?: string) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const client = new ssh2.Client()
+    client
+      .on("ready", () => {
+        client.exec(command, (err, stream) => {
+          if (err) return reject(err)
+          let stdout = ""
+          let stderr = ""
+          stream.on("data", (d: Buffer) => {
+            stdout += d.toString()
+          })
+          stream.stderr.on("data", (d: Buffer) => {
+            stderr += d.toString()
+          })
+          stream.on("close", (code: number) => {
+            client.end()
+            resolve({ code, stdout, stderr })
+          })
+          if (stdin !== undefined) stream.end(stdin)
+          else stream.end()
+        })
+      })
+      .on("error", reject)
+      .connect({
+        host: ip,
+        port: sim.info.guestSshPort,
+        username: "ubuntu",
+        privateKey: fs.readFileSync(sim.info.sshPrivateKeyPath)
+      })
+  })
+
+/** Output without terminal colours (picocolors colours under CI=true). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes
+export const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "")
+
+export const show = (r: RunResult) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`
+
+/** `homelab` as a child process that the test can interrupt (Ctrl-C is SIGINT). */
+export const startHomelab = (config: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const bin = new URL("../dist/bin.js", import.meta.url).pathname
+  const child = spawn(process.execPath, [bin, "--config", config, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const done = new Promise<RunResult>((resolve) => {
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+  return { child, done }
+}
+
+/** Our VMs already run a cluster on v1.30.5 (3 servers, 2 agents), with a PodDisruptionBudget'd workload. */
+export const runningCluster = (subnet: string): Scenario =>
+  labScenario(all, {
+    memory: "32G",
+    imageSize: "2M",
+    ipPool: `${subnet}.100`,
+    guestSshPort: 2222,
+    timeScale: 0.02,
+    vms: all.map((node, i) => ({
+      vmid: 2001 + i,
+      node,
+      name: `k3s-vm-${node}`,
+      status: "running" as const,
+      uptime: 86_400,
+      tags: "homelab-managed",
+      ip: `${subnet}.${11 + i}`,
+      config: {
+        cores: 2,
+        memory: "4096",
+        agent: "1",
+        net0: `virtio=BC:24:11:2A:02:${String(11 + i).padStart(2, "0")},bridge=vmbr0`
+      },
+      guest: {
+        hostname: `k3s-vm-${node}`,
+        user: "ubuntu",
+        k3s: servers.includes(node) ? { role: "server" as const, clusterInit: i === 0 } : { role: "agent" as const }
+      }
+    })),
+    k3s: { version: v130, ...k3sTimings, workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }] }
+  })
+
+export const upgradeEvents = (sim: SimHandle, since: number) =>
+  sim
+    .k3sEvents()
+    .filter(
+      (e) =>
+        e.at >= since &&
+        ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
+    )
+    .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)

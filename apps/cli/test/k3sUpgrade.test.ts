@@ -1,0 +1,96 @@
+/**
+ * A rolling k3s upgrade end to end through the built `homelab` against the simulator: planned per member (a skipped
+ * minor through its intermediate release, a downgrade refused), interrupted midway with Ctrl-C and resumed.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { ExitCode } from "../src/ExitCode.js"
+import {
+  all,
+  lab,
+  plain,
+  runningCluster,
+  show,
+  startHomelab,
+  stopLabs,
+  until,
+  upgradeEvents,
+  v130,
+  v131
+} from "./k3sLab.js"
+
+afterEach(stopLabs)
+
+describe("homelab and a rolling k3s upgrade", () => {
+  it("plans the upgrade per member (a skipped minor through its intermediate release); interrupted midway, the next apply resumes it; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
+    const subnet = `127.${100 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 250)}`
+    const { sim, homelab, write, config, env } = await lab(runningCluster(subnet), subnet)
+    const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
+    assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+
+    // Two minors ahead: planned through the newest v1.31 release (from the update channels), or refused without.
+    write("v1.32.9+k3s1")
+    const skip = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(skip.code, ExitCode.Changes, show(skip))
+    assert.include(
+      plain(skip.stdout),
+      "upgrade k3s on k3s-vm-pve (server) v1.30.5+k3s1 → v1.31.13+k3s1 → v1.32.9+k3s1: cordon, drain, install, wait Ready, uncordon"
+    )
+    write("v1.29.15+k3s1")
+    const down = await homelab(["plan"])
+    assert.strictEqual(down.code, ExitCode.Error, show(down))
+    assert.include(plain(down.stdout), "v1.29.15+k3s1 is older than v1.30.5+k3s1: k3s cannot be downgraded")
+
+    write(v131)
+    const plan = await homelab(["plan"])
+    const rows = plain(plan.stdout)
+      .split("\n")
+      .filter((l) => l.includes("upgrade k3s on"))
+      .map((l) => /upgrade k3s on k3s-vm-(\S+) \((\w+)\)/.exec(l)?.slice(1, 3).join(" "))
+    assert.deepStrictEqual(rows, [
+      "pve server",
+      "still-fawn server",
+      "chief-horse server",
+      "fun-goal agent",
+      "wise-owl agent"
+    ])
+
+    // Ctrl-C once the second server's upgrade began: the first stays upgraded, the rest on the old version.
+    const since = Date.now()
+    const run = startHomelab(config, ["apply", "--yes"], env)
+    await until(() => upgradeEvents(sim, since).includes("still-fawn node-cordoned"), "still-fawn cordoned", 90_000)
+    run.child.kill("SIGINT")
+    const interrupted = await run.done
+    assert.strictEqual(interrupted.code, ExitCode.Interrupted, show(interrupted))
+    assert.include(interrupted.stderr, "upgrade k3s on k3s-vm-still-fawn")
+    const versions = () =>
+      Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
+    assert.strictEqual(versions().pve, v131)
+    for (const n of ["chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
+
+    const resumed = await homelab(["apply", "--yes"])
+    assert.strictEqual(resumed.code, ExitCode.Ok, show(resumed))
+    assert.deepStrictEqual(
+      Object.values(versions()),
+      all.map(() => v131)
+    )
+    // In the event log: one node out at a time, servers before agents, each cordoned, drained, upgraded, uncordoned.
+    const events = upgradeEvents(sim, since)
+    const order = [...new Set(events.map((e) => e.split(" ")[0]))]
+    assert.deepStrictEqual(order, all)
+    for (const n of all) {
+      const mine = events.filter((e) => e.startsWith(`${n} `)).map((e) => e.split(" ")[1])
+      assert.deepStrictEqual(mine.at(-1), "node-uncordoned", n)
+      assert.includeMembers(mine, ["drain-start", "drain-finish", "node-upgraded"], n)
+      assert.isBelow(mine.indexOf("node-cordoned"), mine.indexOf("node-upgraded"), n)
+    }
+    let out = 0
+    for (const e of events) {
+      if (e.endsWith("node-cordoned")) out++
+      if (e.endsWith("node-uncordoned")) out--
+      assert.isAtMost(out, 1, `two nodes out at once: ${events.join(", ")}`)
+    }
+    assert.notInclude(JSON.stringify(sim.state().vms.map((v) => v.tags)), "homelab-upgrade")
+    const clean = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+  }, 240_000)
+})
