@@ -769,6 +769,20 @@ const orderK3s = (
     }
   }
 
+  // Steps go through a server that stays up: not one this plan rebuilds.
+  const rebuilt = new Set(
+    actions.flatMap((a) => (a._tag === "RecreateVm" && a.k3sCleanup === "server" ? [a.spec.name] : []))
+  )
+  if (rebuilt.size > 0) {
+    actions = actions.map((a) => {
+      if (a._tag === "JoinK3s" && a.via !== undefined && rebuilt.has(a.via.vm) && a.vm !== a.via.vm)
+        return { ...a, via: cluster.viaFor(a.vm, rebuilt) }
+      if (a._tag === "RecreateVm" && a.k3sVia !== undefined && rebuilt.has(a.k3sVia.vm))
+        return { ...a, k3sVia: cluster.viaFor(a.spec.name, rebuilt) }
+      return a
+    })
+  }
+
   const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
   const rollout = planUpgrades(candidates, {
     k3s,

@@ -36,8 +36,11 @@ export interface ClusterContext {
   readonly facts: ClusterFacts | undefined
   /** Why the members are missing, for the guard's finding. */
   readonly membersProblem: string
-  /** The server a k3s step of `vm` goes through: a Ready server VM other than `vm` when there is one. */
-  readonly viaFor: (vm: string) => K3sVia | undefined
+  /**
+   * The server a k3s step of `vm` goes through: a Ready server VM other than `vm` (and other than those in `avoid`,
+   * servers the plan takes down) when there is one.
+   */
+  readonly viaFor: (vm: string, avoid?: ReadonlySet<string>) => K3sVia | undefined
   readonly summary: ClusterSummary
   /** Said about the cluster as a whole: an even number of etcd servers. */
   readonly findings: ReadonlyArray<Finding>
@@ -69,10 +72,10 @@ export const clusterContext = (desired: Desired, observed: Observed): ClusterCon
     .map((n) => ({ vm: n.name, ip: n.internalIPs.find((ip) => !ip.includes(":")) ?? n.internalIPs[0] }))
   const via = facts?._tag === "Nodes" ? facts.via : undefined
   const servers: Array<K3sVia> = [...(via === undefined ? [] : [via]), ...ready.filter((r) => r.vm !== via?.vm)]
-  const viaFor = (vm: string): K3sVia | undefined => {
+  const viaFor = (vm: string, avoid: ReadonlySet<string> = new Set()): K3sVia | undefined => {
     if (mode === "external" || mode === "unknown") return undefined
     if (init !== undefined) return { vm: init.vm }
-    return servers.find((s) => s.vm !== vm) ?? servers[0]
+    return servers.find((s) => s.vm !== vm && !avoid.has(s.vm)) ?? servers.find((s) => s.vm !== vm) ?? servers[0]
   }
 
   const members = facts?._tag === "Nodes" ? facts.members : undefined

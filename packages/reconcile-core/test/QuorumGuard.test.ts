@@ -117,4 +117,17 @@ describe("the guard in the plan", () => {
     assert.isTrue(join?._tag === "JoinK3s" && join.rejoin)
     assert.include(join?.reason ?? "", "the Node its old VM left is removed first")
   })
+
+  it("while s1 and s3 are rebuilt, the steps of both go through s2, the server that stays up", () => {
+    const o = k3sObserved(vms, readyCluster(vms), {
+      vms: vms.map((n) =>
+        observedVm(vms, n, n === "s1" || n === "s3" ? { tags: ["homelab-managed", "homelab-rebuild"] } : {})
+      )
+    })
+    const p = planOf(k3sDesired(vms, {}, 2), o)
+    const vias = p.actions.map((a) =>
+      a._tag === "RecreateVm" ? `${a.spec.name} ${a.k3sVia?.vm}` : a._tag === "JoinK3s" ? `${a.vm} ${a.via?.vm}` : ""
+    )
+    assert.deepStrictEqual(vias, ["s1 s2", "s1 s2", "s3 s2", "s3 s2"])
+  })
 })
