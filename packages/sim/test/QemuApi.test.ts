@@ -326,6 +326,10 @@ describe("qemu API behaviours", () => {
     // disabling the balloon device is not hotpluggable: it waits too
     await vm.config.$put({ balloon: 0 } as never)
     assert.deepStrictEqual((await pendingOf()).balloon, { value: 2048, pending: 0 })
+    // a value set back to the current one is no longer pending (cleanup_pending)
+    await vm.config.$put({ cores: 2 } as never)
+    assert.deepStrictEqual((await pendingOf()).cores, { value: 2 })
+    await vm.config.$put({ cores: 4 } as never)
     const stale = await raw(sim, "PUT", "/api2/json/nodes/pve/qemu/106/config", {
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: `cores=6&digest=${config.digest}`

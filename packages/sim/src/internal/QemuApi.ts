@@ -890,6 +890,10 @@ export const updateConfig = async (
       if (!running || hot) {
         vm.config.set(k, v)
         vm.pending.delete(k)
+      } else if (old === v) {
+        // PVE::AbstractConfig::cleanup_pending: a pending value equal to the current one is no change
+        vm.pending.delete(k)
+        vm.pendingDelete.delete(k)
       } else vm.pending.set(k, v)
     }
     for (const d of deletes) {
