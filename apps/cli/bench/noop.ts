@@ -64,7 +64,7 @@ try {
   console.log(`process start (homelab --version): median ${start.toFixed(0)} ms`)
   console.log(
     `no-op apply, ${nodes} nodes, ${latencyMs} ms injected latency: median ${wall.toFixed(0)} ms wall (process included), ` +
-      `${requests} API requests (1 + nodes = ${1 + nodes}), ${mutating} mutating`
+      `${requests} API requests (1 + nodes + VMs = ${1 + 2 * nodes}), ${mutating} mutating`
   )
   console.log(
     `  requests phase (first request → last response): ${phase.toFixed(0)} ms = ${(phase / latencyMs).toFixed(1)} × latency (target ≤ 5 ×)`

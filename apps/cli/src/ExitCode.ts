@@ -27,6 +27,11 @@ export const ExitCode = {
   NeedsConfirmation: 6,
   /** Only k3s membership is left: a k3s join failed (every VM is in place). */
   Join: 7,
+  /**
+   * Every change is applied, and some wait for a VM restart (`vm.restart: never`): restart those VMs, or set
+   * `vm.restart: rolling`.
+   */
+  PendingRestart: 8,
   /** Interrupted (Ctrl-C): the next run resumes what was in flight. */
   Interrupted: 130
 } as const

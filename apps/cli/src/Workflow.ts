@@ -235,6 +235,11 @@ export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "
           userMessage: `${nodes}\nDestructive action(s) need confirmation: re-run with --yes.`,
           exitCode: ExitCode.NeedsConfirmation
         })
+      case "pending-restart":
+        return yield* new CommandFailed({
+          userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs, or set vm.restart: rolling.`,
+          exitCode: ExitCode.PendingRestart
+        })
       case "k3s":
         return yield* new CommandFailed({
           userMessage: `${nodes}\nEvery VM is in place; only k3s membership is missing.`,

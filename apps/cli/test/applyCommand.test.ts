@@ -146,3 +146,51 @@ describe("homelab reprovision", () => {
     assert.strictEqual(sim.state().vms.filter((v) => v.name === "k3s-vm-still-fawn").length, 1)
   }, 90_000)
 })
+
+describe("homelab plan / apply: drift", () => {
+  it("plan shows each setting that differs, Terraform style, with its consequence; apply changes it in place and exits 8 while a change waits for a restart (vm.restart: never); the next plan is clean after the restart", async () => {
+    const { homelab, sim, config } = await lab()
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const vmid = sim.state().vms.find((v) => v.name === "k3s-vm-pve")?.vmid as number
+    const yaml = fs.readFileSync(config, "utf8")
+    fs.writeFileSync(
+      config,
+      yaml
+        .replace(/( {2}- name: pve\n(?: {4}.*\n)*)/, "$1    vms: [{ memory: 4096, diskSize: 128G }]\n")
+        .replace("vm:\n", "vm:\n  onboot: true\n")
+    )
+    const raw = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(raw.code, ExitCode.Changes, raw.stdout + raw.stderr)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal colour codes
+    const plan = { stdout: raw.stdout.replace(/\u001b\[[0-9;]*m/g, "") }
+    assert.include(plan.stdout, `update VM ${vmid} k3s-vm-pve on pve in place (memory, scsi0, onboot)`)
+    assert.include(plan.stdout, "~ k3s-vm-pve  memory 16384 → 4096 MiB (takes effect after a restart)")
+    assert.include(plan.stdout, "~ k3s-vm-pve  scsi0 64G → 128G (grown online)")
+    assert.include(plan.stdout, "~ k3s-vm-still-fawn  onboot false → true (applied now)")
+
+    const apply = await homelab("apply")
+    assert.strictEqual(apply.code, ExitCode.PendingRestart, apply.stdout + apply.stderr)
+    assert.include(apply.stderr, "restart those VMs, or set vm.restart: rolling")
+    assert.include(apply.stdout, "[needs a restart]")
+    const vm = sim.state().vms.find((v) => v.vmid === vmid)
+    assert.deepStrictEqual(vm?.pending, { memory: "4096" })
+    assert.match(String((vm?.config as Record<string, string> | undefined)?.scsi0), /size=128G/)
+
+    const pending = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(pending.code, ExitCode.Changes)
+    assert.include(
+      pending.stdout,
+      "memory 16384 → 4096 MiB (takes effect after a restart): PVE holds it until the VM restarts"
+    )
+    const status = await homelab("status")
+    assert.strictEqual(status.code, ExitCode.NotConverged)
+
+    fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("vm:\n", "vm:\n  restart: rolling\n"))
+    const restarted = await homelab("apply")
+    assert.strictEqual(restarted.code, ExitCode.Ok, restarted.stdout + restarted.stderr)
+    assert.match(restarted.stdout, /restarted, running at [\d.]+; in effect: memory 4096 MiB/)
+    const clean = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(clean.code, ExitCode.Ok, clean.stdout)
+    assert.include(clean.stdout, "No changes")
+  }, 120_000)
+})

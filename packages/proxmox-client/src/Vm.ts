@@ -272,6 +272,12 @@ export interface CreateVmOptions {
         readonly ipConfig?: ReadonlyArray<IpConfig> | undefined
         readonly nameserver?: string | undefined
         readonly searchdomain?: string | undefined
+        /**
+         * Custom cloud-init files: PVE's `cicustom` property string (`user=<volume>,network=…,vendor=…`).
+         *
+         * @since 0.3.0
+         */
+        readonly cicustom?: string | undefined
       }
     | undefined
   readonly agent?: boolean | undefined
@@ -362,6 +368,7 @@ export const createVmParams = (o: CreateVmOptions): Record<string, PveParam> => 
     })
     if (ci.nameserver !== undefined) p.nameserver = ci.nameserver
     if (ci.searchdomain !== undefined) p.searchdomain = ci.searchdomain
+    if (ci.cicustom !== undefined) p.cicustom = ci.cicustom
   }
   if (o.agent !== undefined) p.agent = o.agent ? "1" : "0"
   if (o.bootOrder !== undefined && o.bootOrder.length > 0) p.boot = `order=${o.bootOrder.join(";")}`

@@ -142,7 +142,8 @@ describe("createVmParams", () => {
         user: "ubuntu",
         password,
         sshKeys: ["ssh-ed25519 AAAAC3Nz me@host"],
-        ipConfig: [{ ip: "dhcp" }, { ip: "10.0.0.5/24", gw: "10.0.0.1" }]
+        ipConfig: [{ ip: "dhcp" }, { ip: "10.0.0.5/24", gw: "10.0.0.1" }],
+        cicustom: "user=local:snippets/user.yaml"
       },
       agent: true,
       bootOrder: ["scsi0"],
@@ -169,6 +170,7 @@ describe("createVmParams", () => {
         sshkeys: "ssh-ed25519%20AAAAC3Nz%20me%40host",
         ipconfig0: "ip=dhcp",
         ipconfig1: "ip=10.0.0.5/24,gw=10.0.0.1",
+        cicustom: "user=local:snippets/user.yaml",
         agent: "1",
         boot: "order=scsi0",
         serial0: "socket",

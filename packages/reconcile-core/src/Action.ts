@@ -1,4 +1,5 @@
 import type { DesiredImage } from "./Desired.js"
+import type { ConfigEdit, FieldChange } from "./VmDrift.js"
 
 /** A VM fully sized and addressed for one node: what `CreateVm` sends to Proxmox. */
 export interface VmSpec {
@@ -168,6 +169,43 @@ export interface JoinK3s extends ActionBase {
   readonly via?: K3sVia | undefined
 }
 
+/**
+ * Phase 2, in place: make a running VM of ours match homelab.yaml without recreating it — one `PUT …/config` with
+ * the digest read when the plan was made (a concurrent edit is refused, not overwritten), the boot disk grown with
+ * `resize`, the cloud-init drive regenerated when its settings changed. What PVE then keeps pending until a restart
+ * is reported (and, with `vm.restart: rolling`, a `RestartVm` follows).
+ */
+export interface UpdateVm extends ActionBase {
+  readonly _tag: "UpdateVm"
+  readonly vmid: number
+  readonly name: string
+  /** The config digest the changes were computed from. */
+  readonly digest: string | undefined
+  readonly changes: ReadonlyArray<FieldChange>
+  readonly edit: ConfigEdit
+}
+
+/**
+ * Phase 2 (`vm.restart: rolling`): restart a VM of ours so that what PVE holds until a restart takes effect. One VM
+ * at a time cluster-wide (`exclusive: "vm-restart"`), each after the previous one (a failure stops the rollout):
+ * with k3s, its Node is drained first (servers behind the etcd quorum guard), and after the restart the VM must have
+ * its IP and the Node be Ready again before it is uncordoned.
+ */
+export interface RestartVm extends ActionBase {
+  readonly _tag: "RestartVm"
+  readonly vmid: number
+  readonly name: string
+  /** What waits for the restart. */
+  readonly changes: ReadonlyArray<FieldChange>
+  /**
+   * The VM's k3s Node, Ready when planned: drained before and waited for after the restart, through `via` (a server
+   * VM of ours; undefined: the configured `k3s.server`).
+   */
+  readonly k3s?:
+    | { readonly role: "server" | "agent"; readonly ip: string; readonly via?: K3sVia | undefined }
+    | undefined
+}
+
 /** One step of a plan; see `ActionBase`. */
 export type Action =
   | DownloadImage
@@ -180,12 +218,14 @@ export type Action =
   | JoinK3s
   | InitK3s
   | UpgradeK3s
+  | UpdateVm
+  | RestartVm
 
 /** The actions of phase 3 (k3s). */
 export type K3sAction = JoinK3s | InitK3s | UpgradeK3s
 
-/** The actions of phases 1–2 (image and VMs). */
-export type VmAction = Exclude<Action, K3sAction | DownloadImage>
+/** The actions of phases 1–2 that bring a VM into existence or running (a join follows them). */
+export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | RestartVm>
 
 /** Which layer an action changes. */
 export const layerOf = (action: Action): Layer =>
@@ -207,6 +247,8 @@ export const vmOf = (action: Action): string | undefined => {
       return action.spec.name
     case "StartVm":
     case "ResumeVm":
+    case "UpdateVm":
+    case "RestartVm":
       return action.name
     case "JoinK3s":
     case "InitK3s":
@@ -222,11 +264,13 @@ export const vmOf = (action: Action): string | undefined => {
  *   a node out of reach, a k3s identity conflict);
  * - `deferred`: a later run converges it without the user (a recreate beyond `safety.maxRecreatePerRun`, a VM within
  *   its grace period or under a passing lock);
+ * - `pending`: the VM's configuration is as homelab.yaml asks, but PVE holds part of it until the VM restarts and
+ *   `vm.restart` is `never` (restart it, or set `vm.restart: rolling`);
  * - `info`: does not keep the node from converging.
  */
 export interface Finding {
   readonly code: string
-  readonly effect: "blocked" | "deferred" | "info"
+  readonly effect: "blocked" | "deferred" | "pending" | "info"
   readonly layer: Layer
   readonly node: string
   readonly vm?: string | undefined
@@ -262,6 +306,10 @@ export const describeAction = (action: Action): string => {
       return `start VM ${action.vmid} ${action.name} on ${action.node}`
     case "ResumeVm":
       return `resume VM ${action.vmid} ${action.name} on ${action.node}`
+    case "UpdateVm":
+      return `update VM ${action.vmid} ${action.name} on ${action.node} in place (${action.changes.map((c) => c.field).join(", ")})`
+    case "RestartVm":
+      return `restart VM ${action.vmid} ${action.name} on ${action.node}${action.k3s === undefined ? "" : " (its k3s Node drained first, Ready again after)"}`
     case "JoinK3s": {
       const as = action.role === "server" ? "a server" : "an agent"
       const where = action.ip === undefined ? "" : ` (${action.ip})`

@@ -21,9 +21,11 @@ import {
   type UpgradeK3s,
   type VmSpec
 } from "./Action.js"
+import { restartVm, updateVm } from "./ApplyDrift.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
+import { cicustomProperty } from "./desiredFromConfig.js"
 import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
@@ -127,7 +129,8 @@ const createOptions = (
     sshKeys: cloudInit.sshKeys,
     ipConfig: [parseIpConfig(cloudInit.ipConfig)],
     nameserver: cloudInit.nameserver,
-    searchdomain: cloudInit.searchdomain
+    searchdomain: cloudInit.searchdomain,
+    cicustom: cicustomProperty(cloudInit.cicustom)
   },
   agent: true,
   bootOrder: ["scsi0"],
@@ -191,7 +194,10 @@ export const apply = Effect.fn("apply")(function* (
 
   const execute = (
     action: Action
-  ): Effect.Effect<{ detail: string; ip?: string | undefined }, StepFailed | ProxmoxError> => {
+  ): Effect.Effect<
+    { detail: string; ip?: string | undefined; pending?: ReadonlyArray<string> | undefined },
+    StepFailed | ProxmoxError
+  > => {
     const node = action.node
     const progress = (step: string, wait?: WaitProgress) =>
       emit({ _tag: "ActionProgress", id: action.id, node, step, ...(wait ? { wait } : {}) })
@@ -419,6 +425,23 @@ export const apply = Effect.fn("apply")(function* (
         return initCluster(action)
       case "UpgradeK3s":
         return upgrade(action)
+      case "UpdateVm":
+      case "RestartVm": {
+        const context = {
+          api,
+          k3sJoin,
+          desired,
+          timeouts,
+          progressInterval: interval,
+          progress,
+          task,
+          waitForIp,
+          fail,
+          k3sProgress,
+          serverOf
+        }
+        return action._tag === "UpdateVm" ? updateVm(context, action) : restartVm(context, action)
+      }
     }
 
     /** Set or clear a mark on a VM (a fresh read of its tags first). */
@@ -790,9 +813,16 @@ export const apply = Effect.fn("apply")(function* (
         const result = yield* Effect.result(execute(action))
         const ms = (yield* Clock.currentTimeMillis) - started
         if (result._tag === "Success") {
-          const { detail, ip } = result.success
+          const { detail, ip, pending } = result.success
           yield* emit({ _tag: "ActionDone", id: action.id, node: action.node, description, detail, ms })
-          return yield* done({ id: action.id, action, status: "done", detail, ip })
+          return yield* done({
+            id: action.id,
+            action,
+            status: "done",
+            detail,
+            ip,
+            ...(pending !== undefined && pending.length > 0 ? { pending } : {})
+          })
         }
         const { error, hint } = describeError(action, result.failure)
         yield* emit({ _tag: "ActionFailed", id: action.id, node: action.node, description, error, hint, ms })

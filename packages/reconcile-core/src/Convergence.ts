@@ -11,11 +11,13 @@ import type { Plan } from "./Plan.js"
  *   or under a passing lock, another run's create);
  * - `failed`: the action that should have made it so failed (after apply);
  * - `skipped`: that action did not run because one it waited for failed;
- * - `unconfirmed`: a destructive action that was not confirmed (`--yes`), or one waiting for it.
+ * - `unconfirmed`: a destructive action that was not confirmed (`--yes`), or one waiting for it;
+ * - `pending`: the VM's configuration is as homelab.yaml asks, but part of it takes effect only when the VM restarts,
+ *   and `vm.restart: never` leaves that to the user. Not converged: the running VM is not yet what the file says.
  */
 export interface Reason {
   readonly code: string
-  readonly status: "planned" | "blocked" | "deferred" | "failed" | "skipped" | "unconfirmed"
+  readonly status: "planned" | "blocked" | "deferred" | "failed" | "skipped" | "unconfirmed" | "pending"
   readonly layer: Layer
   readonly vm?: string | undefined
   readonly message: string
@@ -52,6 +54,8 @@ export interface ActionOutcome {
   readonly hint?: string | undefined
   /** The VM's IP, when the action saw it. */
   readonly ip?: string | undefined
+  /** Done, but these changes wait for a restart of the VM (`vm.restart: never`). */
+  readonly pending?: ReadonlyArray<string> | undefined
 }
 
 const judge = (
@@ -71,7 +75,12 @@ const findingReasons = (plan: Plan) =>
     .map((f) => ({
       node: f.node,
       code: f.code,
-      status: f.effect === "blocked" ? ("blocked" as const) : ("deferred" as const),
+      status:
+        f.effect === "blocked"
+          ? ("blocked" as const)
+          : f.effect === "pending"
+            ? ("pending" as const)
+            : ("deferred" as const),
       layer: f.layer,
       vm: f.vm,
       message: f.message,
@@ -99,24 +108,38 @@ export const assess = (plan: Plan): Convergence =>
  */
 export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Convergence =>
   judge(plan.nodes, [
-    ...outcomes.flatMap((o) =>
-      o.status === "done"
-        ? []
-        : [
-            {
-              node: o.action.node,
-              code: `${o.status}.${o.action._tag}`,
-              status: o.status,
-              layer: layerOf(o.action),
-              vm: vmOf(o.action),
-              message:
-                o.status === "failed"
-                  ? `${describeAction(o.action)} failed: ${o.detail}`
-                  : `${describeAction(o.action)}: ${o.detail}`,
-              hint: o.hint,
-              actionId: o.id
-            }
-          ]
+    ...outcomes.flatMap(
+      (o): Array<Reason & { readonly node: string }> =>
+        o.status === "done"
+          ? (o.pending ?? []).length === 0
+            ? []
+            : [
+                {
+                  node: o.action.node,
+                  code: "vm.pending-restart",
+                  status: "pending" as const,
+                  layer: layerOf(o.action),
+                  vm: vmOf(o.action),
+                  message: `VM ${vmOf(o.action)}: ${(o.pending ?? []).join("; ")}: waits for a restart (vm.restart: never)`,
+                  hint: "restart the VM, or set vm.restart: rolling",
+                  actionId: o.id
+                }
+              ]
+          : [
+              {
+                node: o.action.node,
+                code: `${o.status}.${o.action._tag}`,
+                status: o.status,
+                layer: layerOf(o.action),
+                vm: vmOf(o.action),
+                message:
+                  o.status === "failed"
+                    ? `${describeAction(o.action)} failed: ${o.detail}`
+                    : `${describeAction(o.action)}: ${o.detail}`,
+                hint: o.hint,
+                actionId: o.id
+              }
+            ]
     ),
     ...plan.actions
       .filter((a) => !outcomes.some((o) => o.id === a.id))
@@ -134,7 +157,8 @@ export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Conv
 
 /**
  * What a plan means for scripts (Terraform's convention): `converged` (nothing to do, nothing blocked), `changes`
- * (actions or deferred work pending, nothing blocked), or `blocked` (some node cannot converge without the user).
+ * (actions, deferred work or restarts pending, nothing blocked), or `blocked` (some node cannot converge without the
+ * user).
  */
 export const planVerdict = (convergence: Convergence): "converged" | "changes" | "blocked" => {
   const reasons = convergence.nodes.flatMap((n) => n.reasons)
@@ -144,12 +168,16 @@ export const planVerdict = (convergence: Convergence): "converged" | "changes" |
 
 /**
  * What an apply achieved: `converged` (every selected node), `unconfirmed` (what is left is only destructive work
- * that was not confirmed), `k3s` (what is left is only k3s membership), or `not-converged`.
+ * that was not confirmed), `pending-restart` (what is left is only changes that wait for VM restarts, with
+ * `vm.restart: never`), `k3s` (what is left is only k3s membership), or `not-converged`.
  */
-export const applyVerdict = (convergence: Convergence): "converged" | "unconfirmed" | "k3s" | "not-converged" => {
+export const applyVerdict = (
+  convergence: Convergence
+): "converged" | "unconfirmed" | "pending-restart" | "k3s" | "not-converged" => {
   const reasons = convergence.nodes.flatMap((n) => n.reasons)
   if (reasons.length === 0) return "converged"
   if (reasons.every((r) => r.status === "unconfirmed")) return "unconfirmed"
+  if (reasons.every((r) => r.status === "pending")) return "pending-restart"
   if (reasons.every((r) => r.layer === "k3s")) return "k3s"
   return "not-converged"
 }

@@ -66,6 +66,12 @@ export interface DesiredVm {
   /** Tags the VM carries, ownership tag included, normalised like PVE (lowercase, sorted, unique). */
   readonly tags: ReadonlyArray<string>
   readonly cpuType: string
+  /** Settings managed only when homelab.yaml sets them (undefined: the VM's own value is left alone). */
+  readonly sockets?: number | undefined
+  /** Balloon minimum in MiB; 0 turns ballooning off. */
+  readonly balloonMiB?: number | undefined
+  readonly onboot?: boolean | undefined
+  readonly description?: string | undefined
   readonly cloudInit: DesiredCloudInit
 }
 
@@ -133,6 +139,11 @@ export interface Desired {
   }
   /** VM names or VMIDs never to stop, delete or recreate, whatever their state. */
   readonly protect: ReadonlyArray<string | number>
+  /**
+   * Changes PVE applies only when a VM restarts (`vm.restart`): `never` (the default) applies them to the config and
+   * reports them as pending; `rolling` restarts the VMs one at a time (k3s Node drained first, Ready again after).
+   */
+  readonly restart?: "never" | "rolling" | undefined
   /** Phase 3, when homelab.yaml has a `k3s:` section. */
   readonly k3s?: DesiredK3s | undefined
   /** Limits of every wait; default `DefaultTimeouts`. */

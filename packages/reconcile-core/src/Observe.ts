@@ -1,5 +1,6 @@
-import { type ClusterVm, ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
+import { type ClusterVm, ProxmoxApi, type ProxmoxError, type VmPending } from "@homelab/proxmox-client"
 import { Clock, Effect, Fiber, Option, Result } from "effect"
+import { cicustomVolumes } from "./CicustomPreflight.js"
 import type { Desired } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import type {
@@ -13,8 +14,9 @@ import type {
   VmDetails
 } from "./Observed.js"
 import { observeK3s } from "./ObserveK3s.js"
-import { detailsNeeded, type PlanOptions, RebuildTag } from "./Plan.js"
+import { detailsNeeded, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
+import { driftTargetOf, needsRestart, vmDrift } from "./VmDrift.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
 const GiB = 1024 ** 3
@@ -26,17 +28,48 @@ const sizeToGiB = (value: string | undefined): number | undefined => {
   return (Number(size[1]) * unit) / GiB
 }
 
+/**
+ * Server VMs of ours a rolling restart may take out of service (`vm.restart: rolling` and a change that waits for a
+ * restart): the etcd members are read for the quorum guard when there is one.
+ */
+const restartCandidates = (
+  desired: Desired,
+  nodes: ReadonlyMap<string, ObservedNode>,
+  vms: ReadonlyArray<ObservedVm>,
+  configs: ReadonlyMap<number, VmPending>
+): ReadonlySet<string> => {
+  const names = new Set<string>()
+  if (desired.restart !== "rolling") return names
+  for (const node of desired.nodes) {
+    const observedNode = nodes.get(node.name)
+    if (observedNode === undefined) continue
+    for (const vm of node.vms.filter((v) => v.role === "server")) {
+      const match = vms.find((o) => o.name === vm.name && o.node === node.name)
+      const config = match === undefined ? undefined : configs.get(match.vmid)
+      if (config === undefined) continue
+      const spec = vmSpec(desired, node, observedNode, vm)
+      const drift = vmDrift(driftTargetOf(spec, vm), config)
+      if (drift.pending.length > 0 || drift.changes.some(needsRestart)) names.add(vm.name)
+    }
+  }
+  return names
+}
+
 /** What `observe` fetches beyond the cheap observation. */
 export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"> {
   /** Details (status, config, agent, IP) of every desired VM, not only of those the plan may act on (`status`). */
   readonly allDetails?: boolean | undefined
+  /** Also read the configuration of same-named VMs that are not ours (`adopt` compares them with homelab.yaml). */
+  readonly adoption?: boolean | undefined
 }
 
 /**
  * Observe the cluster for a plan: one `/cluster/resources` request (nodes, storages, guests), then per selected node
  * the image storage's content, in parallel. Details (bridges, permissions, VM status/config/agent) are fetched only
  * where `detailsNeeded` says the plan may act; with `k3s:`, the cluster's Nodes (one `kubectl get nodes` on the
- * server) and the IP of each running VM of ours. A converged lab without k3s costs 1 + (number of nodes) requests.
+ * server) and the IP of each running VM of ours; each running VM of ours also has its config read (`GET …/pending`)
+ * to compare it with homelab.yaml. A converged lab without k3s costs 1 + (number of nodes) + (number of VMs)
+ * requests.
  *
  * One node's failure (both transports down, SSH refused, a listing that fails) is that node's `problem`; the others
  * are observed as usual. Only a `/cluster/resources` that no node answers fails the observation.
@@ -265,6 +298,77 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     { concurrency: 8, discard: true }
   )
 
+  // Drift: the configuration of each running VM of ours that homelab.yaml asks for on its node, one
+  // `GET …/pending` each (what runs, what waits for a restart, the digest); with `adoption`, of the same-named VMs
+  // that are not ours too. With `vm.cicustom`, the snippets on each node's snippet storages.
+  const configs = new Map<number, VmPending>()
+  const wantedOn = new Map(selected.flatMap((n) => n.vms.map((vm) => [vm.name, n.name] as const)))
+  const compared = observedVms.filter(
+    (vm) =>
+      vm.name !== undefined &&
+      wantedOn.get(vm.name) === vm.node &&
+      vm.type === "qemu" &&
+      !vm.template &&
+      !problems.has(vm.node) &&
+      (options.adoption === true ||
+        (vm.tags.includes(desired.ownershipTag) &&
+          vm.status === "running" &&
+          vm.lock === undefined &&
+          !vm.tags.includes(desired.pendingTag) &&
+          !vm.tags.includes(RebuildTag)))
+  )
+  const snippets = new Map<string, Set<string>>()
+  const unlisted = new Set<string>()
+  const snippetStorages = new Set(
+    selected.flatMap((n) =>
+      n.vms.flatMap((vm) => cicustomVolumes(vm.cloudInit.cicustom).map(([, volume]) => volume.split(":")[0] ?? ""))
+    )
+  )
+  yield* Effect.all(
+    [
+      Effect.forEach(
+        compared,
+        (vm) =>
+          onNode(vm.node, `read the configuration of VM ${vm.vmid}`, api.vmPending(vm.node, vm.vmid), undefined).pipe(
+            Effect.tap((config) =>
+              Effect.sync(() => {
+                if (config !== undefined) configs.set(vm.vmid, config)
+              })
+            )
+          ),
+        { concurrency: 8, discard: true }
+      ),
+      Effect.forEach(
+        selected.flatMap((n) => {
+          const observedNode = nodes.get(n.name)
+          if (observedNode === undefined || !observedNode.online || problems.has(n.name)) return []
+          return observedNode.storages
+            .filter((s) => snippetStorages.has(s.storage) && s.active && s.content.includes("snippets"))
+            .map((s) => ({ node: n.name, storage: s.storage }))
+        }),
+        ({ node, storage }) =>
+          api.storageContent(node, storage, "snippets").pipe(
+            Effect.tap((list) =>
+              Effect.sync(() => {
+                const set = snippets.get(node) ?? new Set<string>()
+                for (const item of list) set.add(item.volid)
+                snippets.set(node, set)
+              })
+            ),
+            // not listed: only the storage itself is checked, and PVE names a missing file when the VM starts
+            Effect.catch(() =>
+              Effect.sync(() => {
+                unlisted.add(node)
+              })
+            )
+          ),
+        { concurrency: 8, discard: true }
+      )
+    ],
+    { concurrency: 2, discard: true }
+  )
+  for (const node of unlisted) snippets.delete(node)
+
   // Phase 3: the IP of each running, healthy-looking VM of ours whose details were not read (membership checks the
   // IP), and the cluster's Nodes.
   let k3s: K3sFacts | undefined
@@ -300,7 +404,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       vms: observedVms,
       ips,
       detailed: new Set(vmDetails.keys()),
-      reprovision: options.reprovision
+      reprovision: options.reprovision,
+      restarting: restartCandidates(desired, nodes, observedVms, configs)
     })
   }
 
@@ -308,5 +413,5 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     const node = nodes.get(name)
     if (node !== undefined) nodes.set(name, { ...node, problem: p })
   }
-  return { ...base, vms: observedVms, nodes, vmDetails, ips, k3s } satisfies Observed
+  return { ...base, vms: observedVms, nodes, vmDetails, ips, configs, snippets, k3s } satisfies Observed
 })

@@ -14,6 +14,8 @@ export interface K3sObservationInputs {
   /** VMIDs whose details were read: they do not look healthy, so the plan may act on them. */
   readonly detailed: ReadonlySet<number>
   readonly reprovision?: ReadonlyArray<string> | undefined
+  /** Server VMs a rolling restart may take out of service (`vm.restart: rolling` and a change waiting for it). */
+  readonly restarting?: ReadonlySet<string> | undefined
 }
 
 /**
@@ -21,7 +23,7 @@ export interface K3sObservationInputs {
  * config order, until one answers `kubectl get nodes`; one that runs no k3s at all (no unit left by install.sh) is
  * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
  * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
- * service (a server VM the plan may rebuild, a server on another version than the target); the update channels only
+ * service (a server VM the plan may rebuild or restart, a server on another version than the target); the update channels only
  * when a channel is the target or an upgrade skips a minor.
  */
 export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, inputs: K3sObservationInputs) {
@@ -106,6 +108,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     const vm = inputs.vms.find((o) => o.name === name && o.tags.includes(desired.ownershipTag))
     if (vm === undefined) return false
     if (inputs.detailed.has(vm.vmid) || inputs.reprovision?.includes(name) === true) return true
+    if (inputs.restarting?.has(name) === true) return true
     if (vm.tags.includes(RebuildTag) || vm.tags.includes(UpgradeTag)) return true
     const node = nodes.find((n) => n.name === name)
     return node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))

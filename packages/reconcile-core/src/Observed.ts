@@ -1,9 +1,11 @@
 import type { ClusterNode, EtcdMember, ReleaseChannel } from "@homelab/k3s-join"
+import type { VmPending } from "@homelab/proxmox-client"
 
 /**
  * What one observation of the cluster found. Filled by `observe` from one `/cluster/resources` request plus, per
  * node, the image storage's content; details (bridges, VM config, agent) are fetched only for nodes and VMs the plan
- * may act on, so a converged lab costs 1 + (number of nodes) requests.
+ * may act on, and each running VM of ours is compared with homelab.yaml through its config (`GET …/pending`): a
+ * converged lab costs 1 + (number of nodes) + (number of VMs) requests.
  */
 export interface ObservedVm {
   readonly vmid: number
@@ -139,6 +141,14 @@ export interface Observed {
   readonly ips?: ReadonlyMap<number, string | undefined> | undefined
   /** Running create tasks of VMIDs locked `create` that a desired VM may take, by VMID. */
   readonly createTasks?: ReadonlyMap<number, CreateTask> | undefined
+  /**
+   * The configuration of each running VM of ours that homelab.yaml asks for (and, for `adopt`, of the same-named VMs
+   * that are not ours), by VMID: `GET …/pending` — what runs, what waits for a restart, the digest. Drift is judged
+   * on it.
+   */
+  readonly configs?: ReadonlyMap<number, VmPending> | undefined
+  /** Snippet volumes present on each node (`<storage>:snippets/<file>`), when `vm.cicustom` names some. */
+  readonly snippets?: ReadonlyMap<string, ReadonlySet<string>> | undefined
   /** Phase 3 facts, when the config has a `k3s:` section. */
   readonly k3s?: K3sFacts | undefined
   /** Seconds since the epoch when observed (for task ages). */

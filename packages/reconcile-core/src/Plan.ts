@@ -9,11 +9,13 @@ import {
   VmRequest
 } from "@homelab/vm-health"
 import { Duration } from "effect"
-import type { Action, Finding, JoinK3s, VmAction, VmSpec } from "./Action.js"
+import type { Action, Finding, JoinK3s, RestartVm, VmAction, VmSpec } from "./Action.js"
+import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
+import { planDrift } from "./PlanDrift.js"
 import { planMembership } from "./PlanK3s.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
@@ -191,6 +193,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const upgradeCandidates: Array<UpgradeCandidate> = []
   const taskLimitSeconds = Math.round(Duration.toSeconds((desired.timeouts ?? DefaultTimeouts).task))
   const now = observed.at
+  /** `vm.restart: rolling`: the restarts, chained one after another once every node is planned. */
+  const restarts: Array<RestartVm> = []
 
   const nodes = selectedNodes(desired, options)
   for (const node of nodes) {
@@ -303,7 +307,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               hint: f.fix
             })
           }
-          if (!report.ok) return undefined
+          const snippets = cicustomFindings(
+            observedNode,
+            observed.snippets?.get(node.name),
+            vm.cloudInit.cicustom,
+            vm.name
+          )
+          findings.push(...snippets)
+          if (!report.ok || snippets.length > 0) return undefined
           return {
             _tag: "CreateVm",
             id,
@@ -595,6 +606,49 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       const decision = planVm()
 
       if (decision.action !== undefined) actions.push(decision.action)
+      // A VM that needs nothing else is compared with homelab.yaml: drift is changed in place.
+      let restartId: string | undefined
+      if (decision.action === undefined && decision.healthy !== undefined) {
+        const healthy = decision.healthy
+        const config = observed.configs?.get(healthy.vmid)
+        const step = planDrift({
+          desired,
+          spec,
+          vm,
+          vmid: healthy.vmid,
+          node: observedNode,
+          config,
+          snippets: observed.snippets?.get(node.name),
+          protected:
+            desired.protect.includes(vm.name) ||
+            desired.protect.includes(healthy.vmid) ||
+            config?.current.protection === "1",
+          k3sNodes,
+          ip: observed.ips?.get(healthy.vmid)
+        })
+        findings.push(...step.findings)
+        const restart = step.restart
+        // The quorum guard: restarting a server takes its etcd member out of service for a while.
+        const refused =
+          restart?.k3s?.role === "server"
+            ? quorumFinding(
+                cluster?.facts,
+                { node: node.name, vm: vm.name, vmid: healthy.vmid },
+                "restart",
+                cluster?.membersProblem
+              )
+            : undefined
+        if (refused !== undefined) {
+          findings.push({ ...refused, message: `${refused.message} (it waits for a restart: ${restart?.reason})` })
+        }
+        // A change that waits for a restart is made only together with that restart (`vm.restart: rolling`).
+        if (step.update !== undefined && (refused === undefined || restart === undefined)) actions.push(step.update)
+        if (restart !== undefined && refused === undefined) {
+          const via = restart.k3s === undefined ? undefined : cluster?.viaFor(vm.name)
+          restarts.push(restart.k3s === undefined ? restart : { ...restart, k3s: { ...restart.k3s, via } })
+          restartId = restart.id
+        }
+      }
       if (k3s === undefined) continue
 
       // Phase 3 for this VM. Without a cluster yet, the first server VM starts it and the others join through it.
@@ -708,7 +762,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           _tag: "JoinK3s",
           id: actionId.k3s(node.name, vm.name),
           node: node.name,
-          after: initAfter,
+          after: restartId === undefined ? initAfter : [...initAfter, restartId],
           exclusive,
           vm: vm.name,
           vmid: healthy.vmid,
@@ -720,6 +774,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         })
       }
     }
+  }
+  // Rolling restarts: one VM at a time, each after the previous one — and the in-place update of a VM that needs
+  // one waits for the previous restart too — so that a failure stops the rollout and leaves the rest untouched.
+  let previous: string | undefined
+  for (const restart of restarts) {
+    if (previous !== undefined) {
+      const before = previous
+      const update = actions.findIndex((a) => restart.after.includes(a.id))
+      const found = actions[update]
+      if (found !== undefined) actions[update] = { ...found, after: [...found.after, before] }
+      actions.push({ ...restart, after: [...restart.after, before] })
+    } else actions.push(restart)
+    previous = restart.id
   }
   if (k3s === undefined || cluster === undefined) return { nodes: nodes.map((n) => n.name), actions, findings }
   return {
@@ -795,12 +862,19 @@ const orderK3s = (
   findings.push(...rollout.findings)
   actions.push(...rollout.actions)
 
-  // One server out of service at a time: a rebuild and its rejoin, then each server upgrade.
+  // One server out of service at a time: a rebuild and its rejoin, a rolling restart (with its in-place update),
+  // then each server upgrade.
   const serverGroups: Array<ReadonlyArray<string>> = []
   for (const a of actions) {
     if (a._tag === "RecreateVm" && a.k3sCleanup === "server") {
       const join = actions.find((j) => j._tag === "JoinK3s" && j.after.includes(a.id))
       serverGroups.push(join === undefined ? [a.id] : [a.id, join.id])
+    }
+  }
+  for (const a of actions) {
+    if (a._tag === "RestartVm" && a.k3s?.role === "server") {
+      const update = actions.find((u) => u._tag === "UpdateVm" && a.after.includes(u.id))
+      serverGroups.push(update === undefined ? [a.id] : [update.id, a.id])
     }
   }
   const serverUpgrades = rollout.actions.filter((u) => u.role === "server")

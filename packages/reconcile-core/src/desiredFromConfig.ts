@@ -56,6 +56,10 @@ export const desiredFromConfig = (
         bridges: node.bridges,
         tags: config.vm.tags,
         cpuType: config.vm.cpuType,
+        ...(config.vm.sockets !== undefined ? { sockets: config.vm.sockets } : {}),
+        ...(config.vm.balloon !== undefined ? { balloonMiB: config.vm.balloon } : {}),
+        ...(config.vm.onboot !== undefined ? { onboot: config.vm.onboot } : {}),
+        ...(config.vm.description !== undefined ? { description: config.vm.description } : {}),
         cloudInit: {
           user: config.vm.user,
           password: config.vm.password,
@@ -72,6 +76,7 @@ export const desiredFromConfig = (
   pendingTag: PendingTag,
   vmidRange: config.vm.vmidRange ?? DefaultVmidRange,
   limits: { maxRecreatePerRun: config.safety.maxRecreatePerRun },
+  restart: config.vm.restart,
   protect: [...config.safety.protect.names, ...config.safety.protect.vmids],
   timeouts: {
     task: Duration.seconds(config.timeouts.task),

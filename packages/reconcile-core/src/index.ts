@@ -14,14 +14,17 @@ export {
   type Layer,
   layerOf,
   type RecreateVm,
+  type RestartVm,
   type ResumeVm,
   type StartVm,
+  type UpdateVm,
   type UpgradeK3s,
   type VmAction,
   type VmSpec,
   vmOf
 } from "./Action.js"
 export { type ApplyEvent, type ApplyOptions, apply, type WaitProgress } from "./Apply.js"
+export { cicustomFindings, cicustomVolumes } from "./CicustomPreflight.js"
 export {
   type ActionOutcome,
   applyVerdict,
@@ -108,6 +111,7 @@ export {
   vmSpec
 } from "./Plan.js"
 export { type ClusterContext, type ClusterSummary, clusterContext, describeCluster } from "./PlanCluster.js"
+export { type DriftInput, type DriftStep, driftActionId, planDrift } from "./PlanDrift.js"
 export { type K3sCandidate, type K3sStep, planMembership } from "./PlanK3s.js"
 export { planUpgrades, targetVersion, type UpgradeCandidate, type UpgradeInputs, upgradeId } from "./PlanUpgrade.js"
 export { checkQuorumNow, type GuardedServer, oneAtATime, quorumFinding } from "./QuorumGuard.js"
@@ -120,4 +124,17 @@ export {
 } from "./Reconcile.js"
 export { type StatusReport, status, type VmStatusRow } from "./Status.js"
 export { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
+export {
+  type ConfigEdit,
+  type DriftEffect,
+  type DriftRefusal,
+  type DriftTarget,
+  describeChange,
+  driveSizeBytes,
+  type FieldChange,
+  formatSize,
+  needsRestart,
+  type VmDrift,
+  vmDrift
+} from "./VmDrift.js"
 export { vmidCandidates } from "./VmidCandidates.js"

@@ -9,7 +9,7 @@ describe("reconcile against the simulator (phases 1–2)", () => {
   // one full converge on each PVE version the project supports: 9.1 (the simulator's default) and 8.4
   for (const pveVersion of [DEFAULT_PVE_VERSION, "8.4.1"])
     it.live(
-      `PVE ${pveVersion}: a fresh lab converges; a second apply sends no mutating request and at most 1 + nodes API requests`,
+      `PVE ${pveVersion}: a fresh lab converges; a second apply sends no mutating request and at most 1 + nodes + VMs API requests`,
       () =>
         Effect.gen(function* () {
           const sim = yield* startLab(labScenario(["pve", "still-fawn", "chief-horse"], { pveVersion }))
@@ -45,8 +45,10 @@ describe("reconcile against the simulator (phases 1–2)", () => {
           const second = yield* reconcile(lab)
           assert.deepStrictEqual(second.plan.actions, [])
           assert.deepStrictEqual(mutatingRequests(sim), [])
+          // /cluster/resources, one image listing per node, one config read per VM (drift: GET …/pending)
           const apiRequests = sim.requests().filter((r) => r.transport === "api")
-          assert.isAtMost(apiRequests.length, 1 + 3, apiRequests.map((r) => r.path).join(", "))
+          assert.isAtMost(apiRequests.length, 1 + 3 + 3, apiRequests.map((r) => r.path).join(", "))
+          assert.strictEqual(apiRequests.filter((r) => r.path?.endsWith("/pending")).length, 3)
         }),
       60_000
     )

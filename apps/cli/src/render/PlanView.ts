@@ -2,6 +2,7 @@ import {
   type Action,
   type Convergence,
   describeAction,
+  describeChange,
   describeCluster,
   type Finding,
   isDestructive,
@@ -11,7 +12,13 @@ import {
 import pc from "picocolors"
 
 const mark = (f: Finding): string =>
-  f.effect === "blocked" ? pc.red("✗") : f.effect === "deferred" ? pc.yellow("…") : pc.dim("·")
+  f.effect === "blocked"
+    ? pc.red("✗")
+    : f.effect === "deferred"
+      ? pc.yellow("…")
+      : f.effect === "pending"
+        ? pc.yellow("↻")
+        : pc.dim("·")
 
 const statusWords: Record<Reason["status"], string> = {
   planned: "planned",
@@ -19,7 +26,8 @@ const statusWords: Record<Reason["status"], string> = {
   deferred: "next run",
   failed: "failed",
   skipped: "skipped",
-  unconfirmed: "needs --yes"
+  unconfirmed: "needs --yes",
+  pending: "needs a restart"
 }
 
 /** What the convergence verdict says in one line per node. */
@@ -62,8 +70,17 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
       const mine = plan.actions.filter((a) => a.node === node)
       mine.forEach((action: Action, i) => {
         const what = describeAction(action)
+        const head = `  ${(i === 0 ? node : "").padEnd(width)}  `
+        if (action._tag === "UpdateVm") {
+          // Terraform style: one line per setting, with what the change means for the running VM.
+          lines.push(`${head}${what}`)
+          for (const change of action.changes) {
+            lines.push(`${" ".repeat(head.length + 2)}${pc.yellow("~")} ${action.name}  ${describeChange(change)}`)
+          }
+          return
+        }
         lines.push(
-          `  ${(i === 0 ? node : "").padEnd(width)}  ${isDestructive(action) ? pc.red(`${what} (destructive)`) : what}  ${pc.dim(`— ${action.reason}`)}`
+          `${head}${isDestructive(action) ? pc.red(`${what} (destructive)`) : what}  ${pc.dim(`— ${action.reason}`)}`
         )
       })
     }
@@ -92,6 +109,8 @@ export const summary = (plan: Plan, convergence: Convergence): string => {
   if (destructive > 0) parts.push(`${destructive} destructive`)
   if (blocked > 0) parts.push(`${blocked} node(s) blocked`)
   if (deferred > 0) parts.push(`${deferred} node(s) waiting for a later run`)
+  const restarts = convergence.nodes.filter((n) => n.reasons.some((r) => r.status === "pending")).length
+  if (restarts > 0) parts.push(`${restarts} node(s) with changes waiting for a VM restart`)
   return `${parts.join(", ")}.`
 }
 

@@ -94,6 +94,16 @@ export interface VmSettings {
   /** Lowercase, sorted, deduplicated; always contains `safety.requireTag`. */
   readonly tags: ReadonlyArray<string>
   readonly cpuType: string
+  /** CPU sockets; undefined: not managed. */
+  readonly sockets: number | undefined
+  /** Balloon minimum in MiB (0: ballooning off); undefined: not managed. */
+  readonly balloon: number | undefined
+  /** Start at node boot; undefined: not managed. */
+  readonly onboot: boolean | undefined
+  /** The VM's notes; undefined: not managed (homelab's own note at creation). */
+  readonly description: string | undefined
+  /** Whether apply restarts VMs for changes PVE applies only at a restart (default `never`: report them). */
+  readonly restart: "never" | "rolling"
   /** SSH port of the VMs (default 22). */
   readonly sshPort: number
   readonly vmidRange: { readonly lower: number; readonly upper: number } | undefined

@@ -262,6 +262,24 @@ export const VmSchema = Schema.Struct({
     "Custom cloud-init files (PVE cicustom): snippet volumes like local:snippets/user.yaml on a storage with the snippets content type, present on every node."
   ),
   cpuType: withDefault(patterned(cpuTypePattern, "a QEMU CPU model like host"), "host", "QEMU CPU type."),
+  sockets: optional(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 }, { expected: "1..4 sockets" })),
+    "CPU sockets (PVE's sockets; vCPUs = sockets x cores). Not set: homelab leaves the VM's sockets alone."
+  ),
+  balloon: optional(
+    Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4_194_304 }, { expected: "0..4194304 MiB" })),
+    "Minimum memory in MiB for the balloon driver (0 disables ballooning). Not set: left alone."
+  ),
+  onboot: optional(Schema.Boolean, "Start the VM when its node boots. Not set: left alone."),
+  description: optional(
+    Schema.String,
+    "The VM's notes in PVE. Not set: homelab writes its own note at creation and never changes the notes afterwards."
+  ),
+  restart: withDefault(
+    Schema.Literals(["never", "rolling"]),
+    "never",
+    "Changes PVE applies only at a restart (cores, sockets, memory, CPU type, cloud-init): never = apply them and report them as pending; rolling = restart the VMs one at a time (drain its k3s Node, restart, wait for its IP and Ready, uncordon), stopping at the first failure."
+  ),
   sshPort: withDefault(port, 22, "SSH port of the VMs (k3s installs run over SSH to the VM's guest-agent IP)."),
   vmidRange: optional(
     Schema.Struct({

@@ -49,6 +49,11 @@ describe("parseConfig defaults", () => {
         cicustom: undefined,
         tags: ["homelab-managed"],
         cpuType: "host",
+        sockets: undefined,
+        balloon: undefined,
+        onboot: undefined,
+        description: undefined,
+        restart: "never",
         sshPort: 22,
         vmidRange: undefined
       })

@@ -97,6 +97,11 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       cicustom: vm.cicustom === undefined || Object.keys(vm.cicustom).length === 0 ? undefined : { ...vm.cicustom },
       tags: normaliseTags([...vm.tags, requireTag]),
       cpuType: vm.cpuType,
+      sockets: vm.sockets,
+      balloon: vm.balloon,
+      onboot: vm.onboot,
+      description: vm.description,
+      restart: vm.restart,
       sshPort: vm.sshPort,
       vmidRange: vm.vmidRange === undefined ? undefined : { ...vm.vmidRange }
     },

@@ -1,0 +1,249 @@
+import { K3sJoin, type K3sJoinEvent, type K3sJoinShape, type K3sServer } from "@homelab/k3s-join"
+import type { ProxmoxApiShape, ProxmoxError, PveParam, WaitOptions } from "@homelab/proxmox-client"
+import { Duration, Effect, Option, Schedule } from "effect"
+import type { K3sVia, RestartVm, UpdateVm } from "./Action.js"
+import type { Desired } from "./Desired.js"
+import { checkQuorumNow } from "./QuorumGuard.js"
+import type { Timeouts } from "./Timeouts.js"
+import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
+
+/** A wait in progress (as `Apply` reports it). */
+interface Wait {
+  readonly what: string
+  readonly elapsedMs: number
+  readonly limitMs: number
+}
+
+/** What the drift executors need from the run that executes them (`apply`). */
+export interface DriftContext<E> {
+  readonly api: ProxmoxApiShape
+  readonly k3sJoin: Option.Option<K3sJoinShape>
+  readonly desired: Desired
+  readonly timeouts: Timeouts
+  readonly progressInterval: Duration.Duration
+  readonly progress: (step: string, wait?: Wait) => Effect.Effect<void>
+  readonly task: (what: string) => WaitOptions
+  readonly waitForIp: (vmid: number, name: string) => Effect.Effect<string, E | ProxmoxError>
+  readonly fail: (message: string, hint?: string) => Effect.Effect<never, E>
+  readonly k3sProgress: (event: K3sJoinEvent) => void
+  /** The k3s server a step goes through (`via` a server VM of ours, else the configured `k3s.server`). */
+  readonly serverOf: (via: K3sVia | undefined) => Effect.Effect<K3sServer & { readonly apiPort: number }, E>
+}
+
+/** What an executor reports: `pending` lists what waits for a restart afterwards (with `vm.restart: never`). */
+export interface DriftResult {
+  readonly detail: string
+  readonly ip?: string | undefined
+  readonly pending?: ReadonlyArray<string> | undefined
+}
+
+/** Settings of a `FieldChange` that PVE keeps pending on a running VM, by config key. */
+const pendingKey = (change: FieldChange): string | undefined =>
+  /^(cores|sockets|memory|cpu|balloon|net\d+)$/.test(change.field) ? change.field : undefined
+
+/**
+ * `UpdateVm`: one `PUT …/config` with the digest of the plan (someone else's edit since then makes PVE refuse it,
+ * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk), then the cloud-init drive
+ * regenerated when its settings changed. Afterwards it reads what PVE keeps pending.
+ */
+export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
+  Effect.gen(function* () {
+    const { api, desired } = ctx
+    const node = a.node
+    const params: Record<string, PveParam> = { ...a.edit.set }
+    if (a.edit.password) {
+      const vm = desired.nodes.find((n) => n.name === node)?.vms.find((v) => v.name === a.name)
+      if (vm?.cloudInit.password !== undefined) params.cipassword = vm.cloudInit.password
+    }
+    if (Object.keys(params).length > 0 || a.edit.delete.length > 0) {
+      yield* ctx.progress(`updating the config of VM ${a.vmid} (${a.changes.map((c) => c.field).join(", ")})`)
+      yield* api
+        .updateVmConfig(node, a.vmid, params, { delete: a.edit.delete, digest: a.digest })
+        .pipe(
+          Effect.catch(
+            (error: ProxmoxError): Effect.Effect<never, E | ProxmoxError> =>
+              error.reason._tag === "ApiError" && /checksum mismatch/.test(error.reason.detail)
+                ? ctx.fail(
+                    `VM ${a.vmid} ${a.name} was changed by someone else since the plan was made (its config digest differs); not overwriting that change`,
+                    "run homelab plan again: it compares homelab.yaml with the VM as it is now"
+                  )
+                : Effect.fail(error)
+          )
+        )
+    }
+    for (const r of a.edit.resize) {
+      const config = yield* api.vmConfig(node, a.vmid)
+      const size = driveSizeBytes(config.raw[r.disk])
+      if (size !== undefined && size > r.bytes) {
+        return yield* ctx.fail(
+          `${r.disk} of VM ${a.vmid} is ${formatSize(size)} now, more than the ${r.size} planned: not shrinking it`,
+          "run homelab plan again"
+        )
+      }
+      if (size === undefined || size < r.bytes) {
+        yield* ctx.progress(`growing ${r.disk} of VM ${a.vmid} to ${r.size}`)
+        yield* api.resizeDisk(node, a.vmid, r.disk, r.size, ctx.task(`growing ${r.disk} of VM ${a.vmid}`))
+      }
+    }
+    if (a.edit.cloudInit) {
+      yield* ctx.progress(`regenerating the cloud-init drive of VM ${a.vmid}`)
+      yield* api.regenerateCloudInit(node, a.vmid)
+    }
+    const after = yield* api.vmPending(node, a.vmid)
+    const held = new Set([...Object.keys(after.pending), ...after.deletes])
+    const waiting = a.changes.filter((c) => {
+      if (c.effect === "next-boot") return true
+      const key = pendingKey(c)
+      return c.effect === "restart" && key !== undefined && held.has(key)
+    })
+    const applied = a.changes.length - waiting.length
+    const rolling = desired.restart === "rolling"
+    const detail =
+      waiting.length === 0
+        ? `VM ${a.vmid} ${a.name}: ${a.changes.map(describeChange).join("; ")}`
+        : `VM ${a.vmid} ${a.name}: ${applied} change(s) in effect; ${waiting.length} wait for a restart${rolling ? " (restarted next, one VM at a time)" : " (vm.restart: never)"}: ${waiting.map(describeChange).join("; ")}`
+    return {
+      detail,
+      pending: rolling ? [] : waiting.map(describeChange)
+    } satisfies DriftResult
+  })
+
+/**
+ * `RestartVm`: re-checks the VM (ours, same name, running, not locked or protected), and with k3s: the etcd quorum
+ * guard for a server, then drains its Node; restarts the VM (PVE's reboot: a clean shutdown, then PVE starts it
+ * again and applies what was pending); waits until it runs and has its IP, then until its Node is Ready; uncordons
+ * it. A failure before the VM went down uncordons the Node again; a failure after leaves it cordoned (and says so).
+ */
+export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
+  Effect.gen(function* () {
+    const { api, desired, timeouts } = ctx
+    const node = a.node
+    const [status, config] = yield* Effect.all([api.vmStatus(node, a.vmid), api.vmConfig(node, a.vmid)])
+    if (!config.tags.includes(desired.ownershipTag))
+      return yield* ctx.fail(`VM ${a.vmid} no longer carries '${desired.ownershipTag}'; not restarting it`)
+    if (config.name !== a.name) return yield* ctx.fail(`VM ${a.vmid} is now named ${config.name}; not restarting it`)
+    if (config.raw.protection === "1") return yield* ctx.fail(`VM ${a.vmid} became protected; not restarting it`)
+    if (status.lock !== undefined) return yield* ctx.fail(`VM ${a.vmid} got a lock (${status.lock}); not restarting it`)
+    if (status.status !== "running" || (status.qmpstatus ?? "running") !== "running") {
+      return yield* ctx.fail(
+        `VM ${a.vmid} ${a.name} is not running (${status.qmpstatus ?? status.status}); not restarting it`,
+        "its pending settings apply when it starts"
+      )
+    }
+
+    const k3s = desired.k3s
+    const member =
+      a.k3s !== undefined && k3s !== undefined && Option.isSome(ctx.k3sJoin)
+        ? { join: ctx.k3sJoin.value, server: yield* ctx.serverOf(a.k3s.via) }
+        : undefined
+    if (a.k3s !== undefined && member === undefined)
+      return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
+    const k3sFailed = (what: string) => (e: { readonly message: string }) =>
+      ctx.fail(`${what}: ${e.message}`, "check k3s.server; the VM was not restarted")
+    if (member !== undefined && a.k3s?.role === "server") {
+      // The quorum guard again, just before the server goes down: the cluster may have changed since the plan.
+      const verdict = yield* checkQuorumNow(member.server, a.name, "restart").pipe(
+        Effect.provideService(K3sJoin, member.join),
+        Effect.catch(k3sFailed("cannot read etcd's members"))
+      )
+      if (!verdict.ok) {
+        return yield* ctx.fail(
+          `restarting server ${a.name} would lose etcd's quorum: ${verdict.reason}`,
+          "bring the other servers back first; the rollout stops here"
+        )
+      }
+    }
+    if (member !== undefined) {
+      yield* ctx.progress(`draining k3s Node ${a.name}`)
+      yield* member.join
+        .drain(member.server, a.name, { timeout: timeouts.k3sReady, onEvent: ctx.k3sProgress })
+        .pipe(
+          Effect.catch((e) =>
+            member.join
+              .uncordon(member.server, a.name)
+              .pipe(
+                Effect.ignore,
+                Effect.andThen(
+                  ctx.fail(
+                    `could not drain k3s Node ${a.name}: ${e.message}`,
+                    "the Node was uncordoned; the VM was not restarted"
+                  )
+                )
+              )
+          )
+        )
+    }
+
+    yield* ctx.progress(`restarting VM ${a.vmid} ${a.name}`)
+    yield* api
+      .rebootVm(node, a.vmid, {
+        timeout: Math.max(1, Math.round(Duration.toSeconds(timeouts.task))),
+        wait: ctx.task(`restarting VM ${a.vmid}`)
+      })
+      .pipe(
+        Effect.catch((error: ProxmoxError) =>
+          api.vmStatus(node, a.vmid).pipe(
+            Effect.flatMap((s) =>
+              s.status === "running" && member !== undefined
+                ? member.join.uncordon(member.server, a.name).pipe(Effect.ignore)
+                : Effect.void
+            ),
+            Effect.ignore,
+            Effect.andThen(Effect.fail(error))
+          )
+        )
+      )
+    // The reboot task ends when the VM is down; PVE starts it again right after.
+    const what = `VM ${a.vmid} ${a.name} to run again`
+    yield* ctx.progress(`waiting for ${what}`)
+    const running = yield* api.vmStatus(node, a.vmid).pipe(
+      Effect.map((s) => s.status === "running" && (s.qmpstatus ?? "running") === "running"),
+      Effect.catch(() => Effect.succeed(false)),
+      Effect.repeat({ schedule: Schedule.spaced("500 millis"), until: (up) => up }),
+      Effect.timeoutOption(timeouts.task)
+    )
+    if (Option.isNone(running)) {
+      return yield* ctx.fail(
+        `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
+        `see its tasks on ${node}${member === undefined ? "" : `; its k3s Node stays cordoned: \`kubectl uncordon ${a.name}\` once it runs`}; the rollout stops here`
+      )
+    }
+    const ip = yield* ctx.waitForIp(a.vmid, a.name)
+    if (member !== undefined && k3s !== undefined && a.k3s !== undefined) {
+      yield* ctx.progress(`waiting for k3s Node ${a.name} to be Ready`)
+      yield* member.join
+        .waitReady({
+          server: member.server,
+          host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.name, ip },
+          role: a.k3s.role,
+          nodeName: a.name,
+          timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
+          onEvent: ctx.k3sProgress
+        })
+        .pipe(
+          Effect.catch((e) =>
+            ctx.fail(
+              `k3s Node ${a.name} is not Ready after the restart: ${e.message}`,
+              `it stays cordoned; \`journalctl -u ${a.k3s?.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}; the rollout stops here`
+            )
+          )
+        )
+      yield* member.join.uncordon(member.server, a.name).pipe(Effect.catch(k3sFailed(`could not uncordon ${a.name}`)))
+    }
+    const after = yield* api.vmPending(node, a.vmid)
+    const held = a.changes.filter((c) => {
+      const key = pendingKey(c)
+      return key !== undefined && (after.pending[key] !== undefined || after.deletes.includes(key))
+    })
+    if (held.length > 0) {
+      return yield* ctx.fail(
+        `VM ${a.vmid} ${a.name} restarted, but PVE still holds ${held.map((c) => c.field).join(", ")} pending`,
+        `see \`qm pending ${a.vmid}\` on ${node}`
+      )
+    }
+    const inEffect = a.changes.filter(needsRestart).map((c) => `${c.field} ${c.to}`)
+    return {
+      detail: `VM ${a.vmid} ${a.name} restarted, running at ${ip}${member === undefined ? "" : "; k3s Node drained, Ready again, uncordoned"}; in effect: ${inEffect.join(", ")}`,
+      ip
+    } satisfies DriftResult
+  })

@@ -1,0 +1,406 @@
+import { encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
+import type { VmSpec } from "./Action.js"
+import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
+import { cicustomProperty } from "./desiredFromConfig.js"
+
+/**
+ * When a change reaches the running VM: `now` (PVE applies it to the running VM, or it is metadata), `online` (a
+ * disk grown while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init:
+ * the drive is regenerated, the guest reads it when it boots).
+ */
+export type DriftEffect = "now" | "online" | "restart" | "next-boot"
+
+/** One setting that differs from homelab.yaml, as a person reads it (`memory 16384 → 20480 MiB`). */
+export interface FieldChange {
+  /** The setting: `cores`, `memory`, `scsi0`, `net1`, `tags`, `cloud-init user`, … */
+  readonly field: string
+  readonly from: string
+  readonly to: string
+  readonly effect: DriftEffect
+}
+
+/** What apply sends to make the VM match: one config update (with the digest), disk grows, a cloud-init rebuild. */
+export interface ConfigEdit {
+  /** `PUT …/config` parameters, as PVE takes them (`sshkeys` already encoded). */
+  readonly set: Readonly<Record<string, string>>
+  /** Keys to remove (`delete=`). */
+  readonly delete: ReadonlyArray<string>
+  /** Send `cipassword` from homelab.yaml (a secret: never in the plan). */
+  readonly password: boolean
+  /** Disks to grow, to `size` (`128G`). */
+  readonly resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>
+  /** Cloud-init settings changed: regenerate the drive. */
+  readonly cloudInit: boolean
+}
+
+/** Something homelab.yaml asks that apply will not do, and why. */
+export interface DriftRefusal {
+  readonly field: string
+  readonly message: string
+  readonly hint: string
+}
+
+/** A VM of ours against homelab.yaml: what differs, how apply fixes it, what already waits for a restart. */
+export interface VmDrift {
+  readonly changes: ReadonlyArray<FieldChange>
+  readonly edit: ConfigEdit
+  /** Managed settings PVE already holds until a restart (set by an earlier run, or by hand to the wanted value). */
+  readonly pending: ReadonlyArray<FieldChange>
+  readonly refused: ReadonlyArray<DriftRefusal>
+}
+
+/** What homelab.yaml asks of one VM, for the fields drift covers (sizes already derived for the node). */
+export interface DriftTarget {
+  readonly cores: number
+  readonly memoryMiB: number
+  readonly sockets?: number | undefined
+  readonly balloonMiB?: number | undefined
+  readonly cpuType: string
+  readonly diskGiB: number
+  readonly bridges: ReadonlyArray<string>
+  readonly tags: ReadonlyArray<string>
+  readonly onboot?: boolean | undefined
+  readonly description?: string | undefined
+  readonly cloudInit: DesiredCloudInit
+}
+
+/** What homelab.yaml asks of a VM, sized for its node (`vmSpec`), as drift compares it. */
+export const driftTargetOf = (spec: VmSpec, vm: DesiredVm): DriftTarget => ({
+  cores: spec.cores,
+  memoryMiB: spec.memoryMiB,
+  sockets: vm.sockets,
+  balloonMiB: vm.balloonMiB,
+  cpuType: spec.cpuType,
+  diskGiB: spec.diskGiB,
+  bridges: spec.bridges,
+  tags: spec.tags,
+  onboot: vm.onboot,
+  description: vm.description,
+  cloudInit: vm.cloudInit
+})
+
+const GiB = 1024 ** 3
+const units: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: GiB, T: 1024 * GiB }
+
+/** `size=` of a drive string in bytes (`64G`, `1028M`, a bare number is bytes). */
+export const driveSizeBytes = (drive: string | undefined): number | undefined => {
+  const m = /(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)(?:,|$)/.exec(drive ?? "")
+  if (m === null) return undefined
+  return Math.round(Number(m[1]) * (units[m[2] ?? ""] ?? 1))
+}
+
+/** Bytes as PVE writes sizes: the largest whole unit (`64G`, `1028M`). */
+export const formatSize = (bytes: number): string => {
+  for (const unit of ["T", "G", "M", "K"] as const) {
+    const u = units[unit] as number
+    if (bytes % u === 0) return `${bytes / u}${unit}`
+  }
+  return `${bytes}`
+}
+
+/** `key=value` parts of a property string; a part without `=` is under `""` (the default key). */
+const propertyMap = (value: string | undefined): Map<string, string> => {
+  const out = new Map<string, string>()
+  for (const part of (value ?? "").split(",")) {
+    if (part === "") continue
+    const at = part.indexOf("=")
+    if (at < 0) out.set("", part)
+    else out.set(part.slice(0, at), part.slice(at + 1))
+  }
+  return out
+}
+
+const sameProperties = (a: string | undefined, b: string | undefined): boolean => {
+  const x = propertyMap(a)
+  const y = propertyMap(b)
+  return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v)
+}
+
+/** `memory` is `[current=]<MiB>`. */
+const memoryOf = (value: string | undefined): number | undefined => {
+  const m = /(?:^|,)(?:current=)?(\d+)(?:,|$)/.exec(value ?? "")
+  return m === null ? undefined : Number(m[1])
+}
+
+/** The CPU model of `cpu` (`[cputype=]<model>[,flags=…]`); PVE's default is kvm64. */
+const cpuModelOf = (value: string | undefined): string | undefined => {
+  const map = propertyMap(value)
+  return map.get("cputype") ?? map.get("")
+}
+
+/** `cpu` with its model replaced, its other options (flags, …) kept. */
+const withCpuModel = (value: string | undefined, model: string): string => {
+  const parts = (value ?? "").split(",").filter((p) => p !== "" && !p.startsWith("cputype=") && p.includes("="))
+  return [model, ...parts].join(",")
+}
+
+/** A NIC's bridge (`virtio=BC:…,bridge=vmbr0,firewall=1`). */
+const bridgeOf = (net: string): string | undefined => propertyMap(net).get("bridge")
+
+/** The NIC with another bridge; its model, MAC and other options kept. */
+const withBridge = (net: string, bridge: string): string => {
+  const parts = net.split(",")
+  const at = parts.findIndex((p) => p.startsWith("bridge="))
+  if (at < 0) return [...parts, `bridge=${bridge}`].join(",")
+  parts[at] = `bridge=${bridge}`
+  return parts.join(",")
+}
+
+const macOf = (net: string): string | undefined => {
+  for (const [k, v] of propertyMap(net)) if (k !== "macaddr" && /^[0-9A-F]{2}(?::[0-9A-F]{2}){5}$/i.test(v)) return v
+  return propertyMap(net).get("macaddr")
+}
+
+/** `sshkeys` as PVE stores it (URL-encoded lines) → the keys. */
+const decodeKeys = (value: string | undefined): Array<string> => {
+  if (value === undefined) return []
+  let text = value
+  try {
+    text = decodeURIComponent(value)
+  } catch {
+    // kept as stored
+  }
+  return text
+    .split("\n")
+    .map((k) => k.trim())
+    .filter((k) => k !== "")
+}
+
+/** A key for people: its comment, else its type and the end of its body. */
+const keyLabel = (key: string): string => {
+  const [type = "", body = "", ...comment] = key.split(/\s+/)
+  return comment.length > 0 ? comment.join(" ") : `${type} …${body.slice(-8)}`
+}
+
+/** Hotplug features of the VM (`hotplug`, default `network,disk,usb`; `1` is the default, `0` none). */
+const hotplugOf = (value: string | undefined): Set<string> => {
+  if (value === undefined || value === "1") return new Set(["network", "disk", "usb"])
+  if (value === "0") return new Set()
+  return new Set(value.split(",").map((f) => f.trim()))
+}
+
+const NET_KEY = /^net(\d+)$/
+
+/**
+ * Compares one VM's configuration (as `GET …/pending` gives it: what runs, what waits for a restart) with what
+ * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
+ * size (grown, never shrunk), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
+ * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
+ * searchdomain when set, cicustom when set, the password only as set or not). Anything else on the VM — extra disks,
+ * other tags, settings homelab.yaml does not name — is not looked at, so it is never changed.
+ */
+export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
+  const changes: Array<FieldChange> = []
+  const pending: Array<FieldChange> = []
+  const refused: Array<DriftRefusal> = []
+  const set: Record<string, string> = {}
+  const deletes: Array<string> = []
+  const resize: Array<{ disk: string; size: string; bytes: number }> = []
+  let password = false
+  let cloudInit = false
+
+  const current = (key: string): string | undefined => config.current[key]
+  /** The value once what waits is applied: what the VM will have after a restart. */
+  const effective = (key: string): string | undefined =>
+    config.deletes.includes(key) ? undefined : (config.pending[key] ?? config.current[key])
+  const waits = (key: string): boolean => config.pending[key] !== undefined || config.deletes.includes(key)
+  const hotplug = hotplugOf(effective("hotplug"))
+
+  /** A restart-bound setting: a change, or (when it already has the wanted value) a pending one. */
+  const restartBound = (
+    field: string,
+    key: string,
+    differs: boolean,
+    show: (value: string | undefined) => string,
+    to: string,
+    value: string
+  ) => {
+    if (differs) {
+      set[key] = value
+      changes.push({ field, from: show(effective(key)), to, effect: "restart" })
+    } else if (waits(key)) {
+      pending.push({ field, from: show(current(key)), to, effect: "restart" })
+    }
+  }
+
+  // CPU and memory: PVE keeps these pending on a running VM (no cpu/memory hotplug by default).
+  const cores = Number(effective("cores") ?? 1)
+  restartBound("cores", "cores", cores !== want.cores, (v) => v ?? "1", String(want.cores), String(want.cores))
+  if (want.sockets !== undefined) {
+    const sockets = Number(effective("sockets") ?? 1)
+    restartBound(
+      "sockets",
+      "sockets",
+      sockets !== want.sockets,
+      (v) => v ?? "1",
+      String(want.sockets),
+      String(want.sockets)
+    )
+  }
+  const memory = memoryOf(effective("memory")) ?? 512
+  restartBound(
+    "memory",
+    "memory",
+    memory !== want.memoryMiB,
+    (v) => `${memoryOf(v) ?? 512}`,
+    `${want.memoryMiB} MiB`,
+    String(want.memoryMiB)
+  )
+  if (want.balloonMiB !== undefined) {
+    const now = effective("balloon")
+    const enabled = (v: string | undefined) => v === undefined || v !== "0"
+    const show = (v: string | undefined) => (v === undefined ? "not set" : v === "0" ? "off" : `${v} MiB`)
+    if (now === undefined || Number(now) !== want.balloonMiB) {
+      set.balloon = String(want.balloonMiB)
+      changes.push({
+        field: "balloon",
+        from: show(now),
+        to: want.balloonMiB === 0 ? "off" : `${want.balloonMiB} MiB`,
+        // switching the balloon device on or off is not hotpluggable; a new target is
+        effect: enabled(now) === enabled(String(want.balloonMiB)) ? "now" : "restart"
+      })
+    } else if (waits("balloon")) {
+      pending.push({ field: "balloon", from: show(current("balloon")), to: show(now), effect: "restart" })
+    }
+  }
+  const model = cpuModelOf(effective("cpu")) ?? "kvm64"
+  restartBound(
+    "cpu",
+    "cpu",
+    model !== want.cpuType,
+    (v) => cpuModelOf(v) ?? "kvm64",
+    want.cpuType,
+    withCpuModel(effective("cpu"), want.cpuType)
+  )
+
+  // The boot disk: grown online with resize, never shrunk.
+  const disk = "scsi0"
+  const drive = effective(disk)
+  const wantBytes = want.diskGiB * GiB
+  const size = driveSizeBytes(drive)
+  if (drive === undefined || size === undefined) {
+    refused.push({
+      field: disk,
+      message: `has no ${disk} disk with a size, so its disk size (${want.diskGiB}G) is not managed`,
+      hint: `homelab grows the boot disk ${disk}; attach the VM's disk as ${disk} to have it managed`
+    })
+  } else if (size > wantBytes) {
+    refused.push({
+      field: disk,
+      message: `${disk} is ${formatSize(size)}, homelab.yaml asks ${want.diskGiB}G: disks are never shrunk`,
+      hint: `set diskSize to ${formatSize(size)} or more (shrinking would lose data; rebuild the VM with a smaller disk on purpose with \`homelab reprovision\`)`
+    })
+  } else if (size < wantBytes) {
+    resize.push({ disk, size: `${want.diskGiB}G`, bytes: wantBytes })
+    changes.push({ field: disk, from: formatSize(size), to: `${want.diskGiB}G`, effect: "online" })
+  }
+
+  // NICs: one per bridge, in order; a NIC's model, MAC and options are kept when only its bridge changes.
+  const netEffect: DriftEffect = hotplug.has("network") ? "now" : "restart"
+  want.bridges.forEach((bridge, i) => {
+    const key = `net${i}`
+    const net = effective(key)
+    if (net === undefined) {
+      set[key] = `virtio,bridge=${bridge}`
+      changes.push({ field: key, from: "none", to: `${bridge} (added)`, effect: netEffect })
+    } else if (bridgeOf(net) !== bridge) {
+      set[key] = withBridge(net, bridge)
+      const mac = macOf(net)
+      changes.push({
+        field: key,
+        from: bridgeOf(net) ?? "no bridge",
+        to: `${bridge}${mac === undefined ? "" : ` (MAC ${mac} kept)`}`,
+        effect: netEffect
+      })
+    }
+  })
+  const nets = new Set([...Object.keys(config.current), ...Object.keys(config.pending)].filter((k) => NET_KEY.test(k)))
+  for (const key of [...nets].sort()) {
+    const index = Number(NET_KEY.exec(key)?.[1])
+    const net = effective(key)
+    if (index < want.bridges.length || net === undefined) continue
+    deletes.push(key)
+    changes.push({ field: key, from: bridgeOf(net) ?? net, to: "removed", effect: netEffect })
+  }
+
+  // Tags: ours are added; tags someone else put on the VM stay.
+  const tags = (effective("tags") ?? "").split(/[;,\s]+/).filter((t) => t !== "")
+  const missing = want.tags.filter((t) => !tags.includes(t))
+  if (missing.length > 0) {
+    set.tags = [...new Set([...tags, ...missing])].sort().join(";")
+    changes.push({
+      field: "tags",
+      from: tags.length === 0 ? "none" : tags.join(";"),
+      to: `+${missing.join(" +")}`,
+      effect: "now"
+    })
+  }
+  if (want.onboot !== undefined) {
+    const onboot = effective("onboot") === "1"
+    if (onboot !== want.onboot) {
+      set.onboot = want.onboot ? "1" : "0"
+      changes.push({ field: "onboot", from: String(onboot), to: String(want.onboot), effect: "now" })
+    }
+  }
+  if (want.description !== undefined && (effective("description") ?? "") !== want.description) {
+    set.description = want.description
+    const short = (v: string) => (v.length > 40 ? `${v.slice(0, 37)}…` : v)
+    changes.push({
+      field: "description",
+      from: JSON.stringify(short(effective("description") ?? "")),
+      to: JSON.stringify(short(want.description)),
+      effect: "now"
+    })
+  }
+
+  // Cloud-init: applied to the config at once, read by the guest when it boots.
+  const ci = want.cloudInit
+  const ciChange = (field: string, key: string, from: string, to: string, value: string) => {
+    set[key] = value
+    cloudInit = true
+    changes.push({ field: `cloud-init ${field}`, from, to, effect: "next-boot" })
+  }
+  const user = effective("ciuser")
+  if (user !== ci.user) ciChange("user", "ciuser", user ?? "not set", ci.user, ci.user)
+  const keys = decodeKeys(effective("sshkeys"))
+  const wantKeys = ci.sshKeys.map((k) => k.trim()).filter((k) => k !== "")
+  if ([...keys].sort().join("\n") !== [...wantKeys].sort().join("\n")) {
+    const show = (list: ReadonlyArray<string>) => (list.length === 0 ? "none" : list.map(keyLabel).join(", "))
+    ciChange("ssh keys", "sshkeys", show(keys), show(wantKeys), encodeSshKeys(wantKeys))
+  }
+  const ipconfig = effective("ipconfig0")
+  if (!sameProperties(ipconfig, ci.ipConfig))
+    ciChange("ipconfig0", "ipconfig0", ipconfig ?? "not set", ci.ipConfig, ci.ipConfig)
+  for (const [field, key, value] of [
+    ["nameserver", "nameserver", ci.nameserver],
+    ["searchdomain", "searchdomain", ci.searchdomain]
+  ] as const) {
+    if (value !== undefined && effective(key) !== value) ciChange(field, key, effective(key) ?? "not set", value, value)
+  }
+  const cicustom = cicustomProperty(ci.cicustom)
+  if (cicustom !== undefined && !sameProperties(effective("cicustom"), cicustom)) {
+    ciChange("cicustom", "cicustom", effective("cicustom") ?? "not set", cicustom, cicustom)
+  }
+  if (ci.password !== undefined && effective("cipassword") === undefined) {
+    password = true
+    cloudInit = true
+    changes.push({ field: "cloud-init password", from: "not set", to: "set", effect: "next-boot" })
+  }
+
+  return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused }
+}
+
+const effectText: Record<DriftEffect, string> = {
+  now: "applied now",
+  online: "grown online",
+  restart: "takes effect after a restart",
+  "next-boot": "the guest reads it at its next boot"
+}
+
+/** `memory 16384 → 20480 MiB (takes effect after a restart)` */
+export const describeChange = (change: FieldChange): string =>
+  `${change.field} ${change.from} → ${change.to} (${effectText[change.effect]})`
+
+/** Changes that reach the guest only when the VM restarts (PVE's pending ones, and cloud-init). */
+export const needsRestart = (change: FieldChange): boolean =>
+  change.effect === "restart" || change.effect === "next-boot"

@@ -1,0 +1,427 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ProxmoxApi } from "@homelab/proxmox-client"
+import type { Scenario, SimHandle } from "@homelab/sim"
+import { Duration, Effect, Schedule } from "effect"
+import type { UpdateVm } from "../src/Action.js"
+import { apply } from "../src/Apply.js"
+import { applyVerdict, planVerdict } from "../src/Convergence.js"
+import { parseConfig } from "../src/config/parseConfig.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { reconcile as reconcileAll } from "../src/Reconcile.js"
+import { clientLayer, type Lab, labScenario, makeLab, reconcile, startLab } from "./lab.js"
+
+/** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
+const scenario = (over: Partial<Scenario> = {}): Scenario => {
+  const base = labScenario(["pve"], { ipPool: "127.78.40.10", ...over })
+  return {
+    ...base,
+    nodes: base.nodes.map((n) => ({
+      ...n,
+      bridges: [
+        { name: "vmbr0", active: true },
+        { name: "vmbr1", active: true }
+      ],
+      storages: [
+        {
+          id: "local",
+          type: "dir" as const,
+          content: ["iso", "vztmpl", "backup", "import", "snippets"] as Array<"iso">,
+          capacity: "200G",
+          files: [{ volid: "local:snippets/vendor.yaml", size: "1K" }]
+        },
+        { id: "local-lvm", type: "lvmthin" as const, content: ["rootdir", "images"] as Array<"images">, capacity: "1T" }
+      ]
+    }))
+  }
+}
+
+/** The same lab with homelab.yaml edited. */
+const relab = (lab: Lab, edit: (yaml: string) => string) =>
+  Effect.gen(function* () {
+    const yaml = edit(lab.yaml)
+    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
+    return { ...lab, yaml, config } satisfies Lab
+  })
+
+/** `homelab plan`: observe and plan, change nothing. */
+const planOnly = (lab: Lab) =>
+  reconcileAll(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
+    policy: healthPolicyFromConfig(lab.config),
+    apply: false
+  }).pipe(Effect.provide(clientLayer(lab)))
+
+/** The VM's config and pending settings in the simulator. */
+const vmOf = (sim: SimHandle, name: string) => {
+  const vm = sim.state().vms.find((v) => v.name === name)
+  assert.isDefined(vm, name)
+  return {
+    vmid: vm?.vmid as number,
+    config: (vm?.config ?? {}) as Record<string, string | number>,
+    pending: (vm?.pending ?? {}) as Record<string, string>
+  }
+}
+
+const secondKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
+
+describe("drift: shown by plan, applied in place by apply", () => {
+  it.live(
+    "every field: plan shows it with its consequence, apply changes it in place (same VMID, MAC kept; other tags, an extra disk and unmanaged settings untouched), the next plan is clean",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = vmOf(sim, "k3s-vm-pve")
+        const mac = /=([0-9A-F:]{17}),/.exec(String(before.config.net0))?.[1]
+        assert.isDefined(mac)
+        // What a person did by hand: a tag of their own, a second disk, a startup order.
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.updateVmConfig("pve", before.vmid, {
+            tags: "homelab-managed;prod",
+            scsi1: "local-lvm:1",
+            startup: "order=2"
+          })
+        }).pipe(Effect.provide(clientLayer(lab)))
+
+        const wanted = yield* relab(lab, (yaml) =>
+          yaml
+            .replace("  diskSize: 16G", "  diskSize: 32G")
+            .replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
+            .replace("    sshPort:", "    bridges: [vmbr1, vmbr0]\n    vms: [{ cores: 6, memory: 8192 }]\n    sshPort:")
+            .concat(
+              "\n",
+              [
+                "  cpuType: x86-64-v2-AES",
+                "  sockets: 2",
+                "  balloon: 1024",
+                "  onboot: true",
+                "  description: k3s node, managed by homelab",
+                "  tags: [k3s]",
+                "  user: ops",
+                "  ipConfig: ip=dhcp,ip6=auto",
+                "  nameserver: 10.0.0.1",
+                "  searchdomain: lan",
+                "  password: hunter2",
+                "  cicustom: { vendor: local:snippets/vendor.yaml }",
+                "  restart: rolling"
+              ].join("\n")
+            )
+        )
+        const planned = yield* planOnly(wanted)
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.isDefined(update)
+        assert.deepStrictEqual(
+          update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+          [
+            ["cores", "4", "6", "restart"],
+            ["sockets", "1", "2", "restart"],
+            ["memory", "32768", "8192 MiB", "restart"],
+            ["balloon", "not set", "1024 MiB", "now"],
+            ["cpu", "host", "x86-64-v2-AES", "restart"],
+            ["scsi0", "16G", "32G", "online"],
+            ["net0", "vmbr0", `vmbr1 (MAC ${mac} kept)`, "now"],
+            ["net1", "none", "vmbr0 (added)", "now"],
+            ["tags", "homelab-managed;prod", "+k3s", "now"],
+            ["onboot", "false", "true", "now"],
+            ["description", `"Managed by homelab (role: agent). Rec…"`, `"k3s node, managed by homelab"`, "now"],
+            ["cloud-init user", "ubuntu", "ops", "next-boot"],
+            ["cloud-init ssh keys", "homelab-sim-client", "homelab-sim-client, ci@box", "next-boot"],
+            ["cloud-init ipconfig0", "ip=dhcp", "ip=dhcp,ip6=auto", "next-boot"],
+            ["cloud-init nameserver", "not set", "10.0.0.1", "next-boot"],
+            ["cloud-init searchdomain", "not set", "lan", "next-boot"],
+            ["cloud-init cicustom", "not set", "vendor=local:snippets/vendor.yaml", "next-boot"],
+            ["cloud-init password", "not set", "set", "next-boot"]
+          ]
+        )
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => [a._tag, a.after]),
+          [
+            ["UpdateVm", []],
+            ["RestartVm", ["pve:update:k3s-vm-pve"]]
+          ]
+        )
+        assert.strictEqual(planVerdict(planned.planned), "changes")
+        assert.notInclude(JSON.stringify(planned.plan), "hunter2")
+
+        sim.clearRequests()
+        const applied = yield* reconcile(wanted)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [
+            ["UpdateVm", "done"],
+            ["RestartVm", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(applied.report.convergence.converged)
+        // One config update carrying the plan's digest, a resize, a cloud-init rebuild, a reboot.
+        const put = sim.requests().filter((r) => r.method === "PUT" && r.path?.endsWith("/config"))
+        assert.strictEqual(put.length, 1)
+        assert.isString(put[0]?.params?.digest)
+        assert.isTrue(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/resize")))
+        assert.isTrue(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/cloudinit")))
+        assert.isTrue(sim.requests().some((r) => r.method === "POST" && r.path?.endsWith("/status/reboot")))
+
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(after.vmid, before.vmid, "changed in place, not recreated")
+        assert.deepStrictEqual(after.pending, {})
+        const c = after.config
+        assert.deepStrictEqual(
+          [c.cores, c.sockets, c.memory, c.balloon, c.cpu, c.onboot, c.description],
+          ["6", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
+        )
+        assert.match(String(c.scsi0), /size=32G/)
+        assert.strictEqual(c.net0, `virtio=${mac},bridge=vmbr1`)
+        assert.match(String(c.net1), /bridge=vmbr0/)
+        assert.strictEqual(c.tags, "homelab-managed;k3s;prod")
+        assert.deepStrictEqual(
+          [c.ciuser, c.ipconfig0, c.nameserver, c.searchdomain],
+          ["ops", "ip=dhcp,ip6=auto", "10.0.0.1", "lan"]
+        )
+        assert.include(decodeURIComponent(String(c.sshkeys)), "ci@box")
+        assert.strictEqual(c.cicustom, "vendor=local:snippets/vendor.yaml")
+        assert.isString(c.cipassword, "a password is set")
+        // Untouched: the extra disk, the startup order.
+        assert.match(String(c.scsi1), /^local-lvm:vm-\d+-disk-1/)
+        assert.strictEqual(c.startup, "order=2")
+
+        const again = yield* planOnly(wanted)
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.deepStrictEqual(again.plan.findings, [])
+        assert.isTrue(again.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
+    "vm.restart: never: what PVE holds until a restart is reported as pending (apply: pending-restart, plan: changes) until the VM restarts",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.41.10" }))
+        const lab = yield* makeLab(sim)
+        yield* reconcile(lab)
+        const wanted = yield* relab(lab, (yaml) =>
+          yaml.replace("    sshPort:", "    vms: [{ memory: 20480 }]\n    sshPort:").concat("\n  onboot: true")
+        )
+        const applied = yield* reconcile(wanted)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status, o.pending]),
+          [["UpdateVm", "done", ["memory 32768 → 20480 MiB (takes effect after a restart)"]]]
+        )
+        assert.strictEqual(applyVerdict(applied.report.convergence), "pending-restart")
+        const vm = vmOf(sim, "k3s-vm-pve")
+        assert.deepStrictEqual(vm.pending, { memory: "20480" })
+        assert.strictEqual(vm.config.onboot, "1", "applied at once")
+
+        const next = yield* planOnly(wanted)
+        assert.deepStrictEqual(next.plan.actions, [])
+        assert.deepStrictEqual(
+          next.plan.findings.map((f) => [f.code, f.effect]),
+          [["vm.pending-restart", "pending"]]
+        )
+        assert.match(next.plan.findings[0]?.message ?? "", /memory 32768 → 20480 MiB/)
+        assert.strictEqual(planVerdict(next.planned), "changes")
+        assert.isFalse(next.convergence.converged)
+
+        // The user restarts it: PVE applies what waited, and the lab is converged.
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.rebootVm("pve", vm.vmid)
+          // PVE starts it again after the reboot task; wait until it runs, as /cluster/resources reports it too
+          const up = (s: { readonly status: string }) => s.status === "running"
+          yield* api.vmStatus("pve", vm.vmid).pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: up }))
+          yield* api.clusterVms.pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("50 millis"),
+              until: (vms) => vms.some((v) => v.vmid === vm.vmid && up(v))
+            })
+          )
+        }).pipe(Effect.provide(clientLayer(lab)))
+        const clean = yield* planOnly(wanted)
+        assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
+        assert.isTrue(clean.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
+    "a smaller disk is refused with a reason and nothing is shrunk; a VM changed by someone else after the plan is not overwritten (digest)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.42.10" }))
+        const lab = yield* makeLab(sim)
+        yield* reconcile(lab)
+        const smaller = yield* relab(lab, (yaml) => yaml.replace("  diskSize: 16G", "  diskSize: 8G"))
+        const refused = yield* reconcile(smaller)
+        assert.deepStrictEqual(refused.result.outcomes, [])
+        const refusedPlan = yield* planOnly(smaller)
+        assert.deepStrictEqual(
+          refused.plan.findings.map((f) => [f.code, f.effect, f.message]),
+          [
+            [
+              "vm.disk-shrink",
+              "blocked",
+              `VM ${vmOf(sim, "k3s-vm-pve").vmid} k3s-vm-pve: scsi0 is 16G, homelab.yaml asks 8G: disks are never shrunk`
+            ]
+          ]
+        )
+        assert.strictEqual(planVerdict(refusedPlan.planned), "blocked")
+        assert.match(String(vmOf(sim, "k3s-vm-pve").config.scsi0), /size=16G/)
+
+        const more = yield* relab(lab, (yaml) => yaml.replace("    sshPort:", "    vms: [{ cores: 2 }]\n    sshPort:"))
+        const planned = yield* planOnly(more)
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["UpdateVm"]
+        )
+        const vmid = vmOf(sim, "k3s-vm-pve").vmid
+        // someone edits the VM between plan and apply
+        const outcomes = yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.updateVmConfig("pve", vmid, { description: "edited by hand" })
+          return yield* apply(
+            planned.plan.actions,
+            desiredFromConfig(more.config, { sshKeys: more.config.vm.sshKeys }),
+            {
+              timeouts: { task: Duration.seconds(30) }
+            }
+          )
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.strictEqual(outcomes[0]?.status, "failed")
+        assert.match(outcomes[0]?.detail ?? "", /was changed by someone else since the plan was made/)
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cores, "4", "nothing overwritten")
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.description, "edited by hand")
+      }),
+    90_000
+  )
+})
+
+/** A loopback /24 of its own for the k3s lab (its server has a fixed IP). */
+const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const serverIp = `${net}.5`
+
+/** Three nodes, and an existing k3s server VM (not ours) on the first one. */
+const k3sScenario = (): Scenario =>
+  labScenario(["pve", "still-fawn", "chief-horse"], {
+    ipPool: `${net}.10`,
+    guestSshPort: 2222,
+    vms: [
+      {
+        vmid: 200,
+        node: "pve",
+        name: "k3s-server",
+        status: "running",
+        uptime: 86_400,
+        ip: serverIp,
+        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+      }
+    ],
+    k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+  })
+
+const k3sVm = [
+  "  sshPort: 2222",
+  "  restart: rolling",
+  "k3s:",
+  `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
+  "  role: server"
+].join("\n")
+
+const ours = ["k3s-vm-pve", "k3s-vm-still-fawn", "k3s-vm-chief-horse"]
+
+describe("rolling restart (vm.restart: rolling) with k3s", () => {
+  it.live(
+    "one VM at a time in config order: its Node drained, the VM restarted, IP and Ready again, uncordoned; a failure stops the rollout and leaves the rest untouched",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+
+        const since = sim.k3sEvents().length
+        const upgraded = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const rolled = yield* reconcile(upgraded)
+        assert.deepStrictEqual(
+          rolled.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:update:k3s-vm-pve", "done"],
+            ["still-fawn:update:k3s-vm-still-fawn", "done"],
+            ["chief-horse:update:k3s-vm-chief-horse", "done"],
+            ["pve:restart:k3s-vm-pve", "done"],
+            ["still-fawn:restart:k3s-vm-still-fawn", "done"],
+            ["chief-horse:restart:k3s-vm-chief-horse", "done"]
+          ],
+          JSON.stringify(rolled.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(rolled.report.convergence.converged)
+        for (const name of ours) assert.strictEqual(vmOf(sim, name).config.cpu, "x86-64-v2-AES")
+        // What the simulated k3s saw: per VM, drain → Ready again → uncordon, before the next VM's drain starts.
+        const seen = sim
+          .k3sEvents()
+          .slice(since)
+          .filter((e) => ["drain-start", "drain-finish", "node-uncordoned"].includes(e.kind))
+          .map((e) => `${e.kind} ${e.node}`)
+        assert.deepStrictEqual(
+          seen,
+          ours.flatMap((n) => [`drain-start ${n}`, `drain-finish ${n}`, `node-uncordoned ${n}`])
+        )
+        // Each VM was restarted after the previous one was back: the reboots do not overlap.
+        const reboots = sim.requests().filter((r) => r.method === "POST" && r.path?.endsWith("/status/reboot"))
+        assert.deepStrictEqual(
+          reboots.map((r) => r.node),
+          ["pve", "still-fawn", "chief-horse"]
+        )
+        const nodes = (sim.state() as unknown as { k3s: { nodes: Array<{ name: string; ready: string }> } }).k3s.nodes
+        for (const name of ours) assert.strictEqual(nodes.find((n) => n.name === name)?.ready, "True")
+
+        // A failure stops the rollout: still-fawn's restart fails, chief-horse is left as it was.
+        yield* Effect.promise(() =>
+          sim.addFaults([
+            {
+              kind: "taskFail",
+              taskType: "qmreboot",
+              vmid: vmOf(sim, "k3s-vm-still-fawn").vmid,
+              exitstatus: "VM quit/powerdown failed"
+            }
+          ])
+        )
+        const since2 = sim.k3sEvents().length
+        const again = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v3\n"))
+        const stopped = yield* reconcile(again)
+        assert.deepStrictEqual(
+          stopped.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:update:k3s-vm-pve", "done"],
+            ["still-fawn:update:k3s-vm-still-fawn", "done"],
+            ["chief-horse:update:k3s-vm-chief-horse", "skipped"],
+            ["pve:restart:k3s-vm-pve", "done"],
+            ["still-fawn:restart:k3s-vm-still-fawn", "failed"],
+            ["chief-horse:restart:k3s-vm-chief-horse", "skipped"]
+          ]
+        )
+        assert.match(
+          stopped.result.outcomes.find((o) => o.id === "still-fawn:restart:k3s-vm-still-fawn")?.detail ?? "",
+          /VM quit\/powerdown failed/
+        )
+        assert.strictEqual(vmOf(sim, "k3s-vm-chief-horse").config.cpu, "x86-64-v2-AES", "untouched")
+        assert.deepStrictEqual(vmOf(sim, "k3s-vm-chief-horse").pending, {})
+        const seen2 = sim
+          .k3sEvents()
+          .slice(since2)
+          .filter((e) => ["drain-start", "node-uncordoned"].includes(e.kind))
+          .map((e) => `${e.kind} ${e.node}`)
+        assert.deepStrictEqual(seen2, [
+          "drain-start k3s-vm-pve",
+          "node-uncordoned k3s-vm-pve",
+          "drain-start k3s-vm-still-fawn",
+          // the reboot failed while the VM still ran: its Node is uncordoned again
+          "node-uncordoned k3s-vm-still-fawn"
+        ])
+        assert.isFalse(stopped.report.convergence.converged)
+      }),
+    120_000
+  )
+})

@@ -1,0 +1,193 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { ClusterNode } from "@homelab/k3s-join"
+import type { VmPending } from "@homelab/proxmox-client"
+import type { VmSpec } from "../src/Action.js"
+import type { Desired, DesiredVm } from "../src/Desired.js"
+import type { ObservedNode } from "../src/Observed.js"
+import { type DriftInput, planDrift } from "../src/PlanDrift.js"
+
+const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"
+
+const vm: DesiredVm = {
+  name: "k3s-vm-pve",
+  node: "pve",
+  role: "agent",
+  diskGiB: 64,
+  storage: "local-lvm",
+  bridges: ["vmbr0"],
+  tags: ["homelab-managed"],
+  cpuType: "host",
+  cloudInit: { user: "ubuntu", sshKeys: [key], ipConfig: "ip=dhcp" }
+}
+
+const spec: VmSpec = {
+  name: vm.name,
+  node: "pve",
+  role: "agent",
+  cores: 4,
+  memoryMiB: 16384,
+  diskGiB: 64,
+  storage: "local-lvm",
+  bridges: ["vmbr0"],
+  tags: ["homelab-managed"],
+  cpuType: "host",
+  imageVolid: "local:import/noble.qcow2",
+  vmidCandidates: [1000]
+}
+
+const desired = (restart: "never" | "rolling"): Desired => ({
+  nodes: [],
+  ownershipTag: "homelab-managed",
+  pendingTag: "homelab-pending",
+  vmidRange: { lower: 1000, upper: 8999 },
+  limits: { maxRecreatePerRun: 1 },
+  protect: [],
+  restart
+})
+
+const node: ObservedNode = {
+  name: "pve",
+  online: true,
+  cpus: 8,
+  memoryBytes: 64 * 1024 ** 3,
+  storages: [
+    {
+      storage: "local",
+      type: "dir",
+      content: ["iso", "import"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 1,
+      availBytes: 1
+    }
+  ],
+  imageVolids: new Set()
+}
+
+const config = (over: Record<string, string> = {}, pending: Record<string, string> = {}): VmPending => ({
+  digest: "abc",
+  current: {
+    cores: "4",
+    memory: "16384",
+    cpu: "host",
+    scsi0: "local-lvm:vm-1000-disk-0,size=64G",
+    net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+    tags: "homelab-managed",
+    ciuser: "ubuntu",
+    sshkeys: encodeURIComponent(key),
+    ipconfig0: "ip=dhcp",
+    ...over
+  },
+  pending,
+  deletes: []
+})
+
+const input = (over: Partial<DriftInput>): DriftInput => ({
+  desired: desired("never"),
+  spec,
+  vm,
+  vmid: 1000,
+  node,
+  config: config(),
+  protected: false,
+  ...over
+})
+
+const member: ClusterNode = {
+  name: "k3s-vm-pve",
+  roleLabels: [],
+  role: "agent",
+  ready: "True",
+  readyDetail: "",
+  internalIPs: ["10.0.0.5"],
+  kubeletVersion: "v1.30.5+k3s1",
+  systemUUID: undefined,
+  deleting: false,
+  etcdMemberName: undefined
+}
+
+describe("planDrift", () => {
+  it("nothing to do for a VM as homelab.yaml asks; nothing planned when its config was not read", () => {
+    assert.deepStrictEqual(planDrift(input({})), { update: undefined, findings: [] })
+    assert.deepStrictEqual(planDrift(input({ config: undefined })), { findings: [] })
+  })
+
+  it("an in-place update carrying the digest; with vm.restart: never, no restart", () => {
+    const step = planDrift(input({ spec: { ...spec, memoryMiB: 20480 } }))
+    assert.strictEqual(step.update?.digest, "abc")
+    assert.strictEqual(step.update?.id, "pve:update:k3s-vm-pve")
+    assert.deepStrictEqual(step.update?.edit.set, { memory: "20480" })
+    assert.isUndefined(step.restart)
+    assert.deepStrictEqual(step.findings, [])
+  })
+
+  it("with vm.restart: rolling, a restart after the update, draining the VM's Node when it is a Ready member", () => {
+    const step = planDrift(
+      input({
+        desired: desired("rolling"),
+        spec: { ...spec, memoryMiB: 20480 },
+        k3sNodes: [member],
+        ip: "10.0.0.5"
+      })
+    )
+    assert.deepStrictEqual(step.restart?.after, ["pve:update:k3s-vm-pve"])
+    assert.strictEqual(step.restart?.exclusive, "vm-restart")
+    assert.deepStrictEqual(step.restart?.k3s, { role: "agent", ip: "10.0.0.5" })
+    // a change applied at once needs no restart
+    const now = planDrift(input({ desired: desired("rolling"), vm: { ...vm, onboot: true } }))
+    assert.isDefined(now.update)
+    assert.isUndefined(now.restart)
+  })
+
+  it("what PVE already holds pending: a restart with rolling, a pending finding with never", () => {
+    const held = config({}, { memory: "20480" })
+    const rolling = planDrift(input({ desired: desired("rolling"), spec: { ...spec, memoryMiB: 20480 }, config: held }))
+    assert.isUndefined(rolling.update)
+    assert.deepStrictEqual(rolling.restart?.after, [])
+    assert.isUndefined(rolling.restart?.k3s)
+    const never = planDrift(input({ spec: { ...spec, memoryMiB: 20480 }, config: held }))
+    assert.isUndefined(never.update)
+    assert.deepStrictEqual(
+      never.findings.map((f) => [f.code, f.effect]),
+      [["vm.pending-restart", "pending"]]
+    )
+    assert.include(never.findings[0]?.hint ?? "", "qm reboot 1000")
+  })
+
+  it("a protected VM's drift is reported (blocked), never planned; a shrink is refused", () => {
+    const guarded = planDrift(input({ protected: true, spec: { ...spec, cores: 8 } }))
+    assert.isUndefined(guarded.update)
+    assert.deepStrictEqual(
+      guarded.findings.map((f) => [f.code, f.effect]),
+      [["vm.protected-drift", "blocked"]]
+    )
+    const shrink = planDrift(input({ spec: { ...spec, diskGiB: 32 } }))
+    assert.isUndefined(shrink.update)
+    assert.deepStrictEqual(
+      shrink.findings.map((f) => [f.code, f.effect]),
+      [["vm.disk-shrink", "blocked"]]
+    )
+  })
+
+  it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
+    const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
+    const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))
+    assert.isUndefined(noSnippets.update)
+    assert.deepStrictEqual(
+      noSnippets.findings.map((f) => f.code),
+      ["cicustom.content"]
+    )
+    const withContent: ObservedNode = {
+      ...node,
+      storages: node.storages.map((s) => ({ ...s, content: [...s.content, "snippets"] }))
+    }
+    const missing = planDrift(input({ vm: cicustom, node: withContent, snippets: new Set() }))
+    assert.deepStrictEqual(
+      missing.findings.map((f) => f.code),
+      ["cicustom.missing"]
+    )
+    const there = planDrift(input({ vm: cicustom, node: withContent, snippets: new Set(["local:snippets/v.yaml"]) }))
+    assert.deepStrictEqual(there.update?.edit.set, { cicustom: "vendor=local:snippets/v.yaml" })
+  })
+})

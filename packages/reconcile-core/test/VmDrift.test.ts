@@ -1,0 +1,195 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { VmPending } from "@homelab/proxmox-client"
+import { Redacted } from "effect"
+import { type DriftTarget, describeChange, vmDrift } from "../src/VmDrift.js"
+
+const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"
+const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
+
+/** A VM as homelab created it, in step with `want`. */
+const current: Record<string, string> = {
+  name: "k3s-vm-pve",
+  cores: "4",
+  memory: "16384",
+  cpu: "host",
+  scsi0: "local-lvm:vm-1000-disk-0,discard=on,size=64G,ssd=1",
+  scsi1: "local-lvm:vm-1000-disk-1,size=500G",
+  ide2: "local-lvm:vm-1000-cloudinit,media=cdrom",
+  net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0,firewall=1",
+  tags: "homelab-managed;prod",
+  ciuser: "ubuntu",
+  sshkeys: encodeURIComponent(`${key}\n`),
+  ipconfig0: "ip=dhcp",
+  agent: "1",
+  vga: "serial0",
+  startup: "order=2"
+}
+
+const want: DriftTarget = {
+  cores: 4,
+  memoryMiB: 16384,
+  cpuType: "host",
+  diskGiB: 64,
+  bridges: ["vmbr0"],
+  tags: ["homelab-managed"],
+  cloudInit: { user: "ubuntu", sshKeys: [key], ipConfig: "ip=dhcp" }
+}
+
+const config = (
+  over: Record<string, string | undefined> = {},
+  waiting: { pending?: Record<string, string>; deletes?: Array<string> } = {}
+): VmPending => {
+  const merged: Record<string, string> = {}
+  for (const [k, v] of Object.entries({ ...current, ...over })) if (v !== undefined) merged[k] = v
+  return { digest: "d1g35t", current: merged, pending: waiting.pending ?? {}, deletes: waiting.deletes ?? [] }
+}
+
+describe("vmDrift", () => {
+  it("a VM as homelab.yaml asks has no drift; extra disks, other tags and unmanaged settings are not looked at", () => {
+    const drift = vmDrift(want, config())
+    assert.deepStrictEqual(drift.changes, [])
+    assert.deepStrictEqual(drift.pending, [])
+    assert.deepStrictEqual(drift.refused, [])
+    assert.deepStrictEqual(drift.edit, { set: {}, delete: [], password: false, resize: [], cloudInit: false })
+  })
+
+  it("cores, sockets, memory and CPU type take effect after a restart; other CPU options are kept", () => {
+    const drift = vmDrift(
+      { ...want, cores: 6, memoryMiB: 20480, sockets: 2, cpuType: "x86-64-v2-AES" },
+      config({ cpu: "host,flags=+aes" })
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "cores 4 → 6 (takes effect after a restart)",
+      "sockets 1 → 2 (takes effect after a restart)",
+      "memory 16384 → 20480 MiB (takes effect after a restart)",
+      "cpu host → x86-64-v2-AES (takes effect after a restart)"
+    ])
+    assert.deepStrictEqual(drift.edit.set, {
+      cores: "6",
+      sockets: "2",
+      memory: "20480",
+      cpu: "x86-64-v2-AES,flags=+aes"
+    })
+  })
+
+  it("memory written as current=…; a value PVE already holds pending is reported as pending, not changed again", () => {
+    const drift = vmDrift(
+      { ...want, memoryMiB: 20480 },
+      config({ memory: "current=16384" }, { pending: { memory: "20480" } })
+    )
+    assert.deepStrictEqual(drift.changes, [])
+    assert.deepStrictEqual(drift.pending.map(describeChange), [
+      "memory 16384 → 20480 MiB (takes effect after a restart)"
+    ])
+  })
+
+  it("balloon: a new target applies now, switching ballooning on or off waits for a restart; unset means unmanaged", () => {
+    assert.deepStrictEqual(vmDrift(want, config({ balloon: "2048" })).changes, [])
+    assert.deepStrictEqual(
+      vmDrift({ ...want, balloonMiB: 4096 }, config({ balloon: "2048" })).changes.map(describeChange),
+      ["balloon 2048 MiB → 4096 MiB (applied now)"]
+    )
+    assert.deepStrictEqual(
+      vmDrift({ ...want, balloonMiB: 0 }, config({ balloon: "2048" })).changes.map(describeChange),
+      ["balloon 2048 MiB → off (takes effect after a restart)"]
+    )
+  })
+
+  it("the boot disk is grown online; a smaller size is refused with a reason and nothing is shrunk", () => {
+    const grow = vmDrift({ ...want, diskGiB: 128 }, config())
+    assert.deepStrictEqual(grow.changes.map(describeChange), ["scsi0 64G → 128G (grown online)"])
+    assert.deepStrictEqual(grow.edit.resize, [{ disk: "scsi0", size: "128G", bytes: 128 * 1024 ** 3 }])
+    const shrink = vmDrift({ ...want, diskGiB: 32 }, config())
+    assert.deepStrictEqual(shrink.changes, [])
+    assert.deepStrictEqual(shrink.edit.resize, [])
+    assert.match(shrink.refused[0]?.message ?? "", /scsi0 is 64G, homelab.yaml asks 32G: disks are never shrunk/)
+    assert.include(shrink.refused[0]?.hint ?? "", "set diskSize to 64G or more")
+  })
+
+  it("NICs per bridge: added, removed, bridge changed with the MAC and options kept", () => {
+    const drift = vmDrift(
+      { ...want, bridges: ["vmbr1", "vmbr2"] },
+      config({ net3: "virtio=BC:24:11:00:00:03,bridge=vmbr9" })
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "net0 vmbr0 → vmbr1 (MAC BC:24:11:2E:7A:4C kept) (applied now)",
+      "net1 none → vmbr2 (added) (applied now)",
+      "net3 vmbr9 → removed (applied now)"
+    ])
+    assert.deepStrictEqual(drift.edit.set, {
+      net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr1,firewall=1",
+      net1: "virtio,bridge=vmbr2"
+    })
+    assert.deepStrictEqual(drift.edit.delete, ["net3"])
+  })
+
+  it("NICs wait for a restart on a VM whose network hotplug is off", () => {
+    const drift = vmDrift({ ...want, bridges: ["vmbr0", "vmbr1"] }, config({ hotplug: "disk,usb" }))
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "net1 none → vmbr1 (added) (takes effect after a restart)"
+    ])
+  })
+
+  it("tags: ours are added, the others kept; onboot and description only when homelab.yaml sets them", () => {
+    const drift = vmDrift(
+      { ...want, tags: ["homelab-managed", "k3s"], onboot: true, description: "k3s node" },
+      config({ description: "hand-written notes" })
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "tags homelab-managed;prod → +k3s (applied now)",
+      "onboot false → true (applied now)",
+      'description "hand-written notes" → "k3s node" (applied now)'
+    ])
+    assert.deepStrictEqual(drift.edit.set, {
+      tags: "homelab-managed;k3s;prod",
+      onboot: "1",
+      description: "k3s node"
+    })
+    assert.deepStrictEqual(vmDrift(want, config({ onboot: "0", description: "notes" })).changes, [])
+  })
+
+  it("cloud-init: user, keys, ipconfig0, nameserver, searchdomain, cicustom; a password only as set or not", () => {
+    const drift = vmDrift(
+      {
+        ...want,
+        cloudInit: {
+          user: "ops",
+          sshKeys: [key, other],
+          ipConfig: "ip=10.0.0.5/24,gw=10.0.0.1",
+          nameserver: "10.0.0.1",
+          searchdomain: "lan",
+          cicustom: { user: "local:snippets/user.yaml" },
+          password: Redacted.make("hunter2")
+        }
+      },
+      config()
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "cloud-init user ubuntu → ops (the guest reads it at its next boot)",
+      "cloud-init ssh keys me@laptop → me@laptop, ci@box (the guest reads it at its next boot)",
+      "cloud-init ipconfig0 ip=dhcp → ip=10.0.0.5/24,gw=10.0.0.1 (the guest reads it at its next boot)",
+      "cloud-init nameserver not set → 10.0.0.1 (the guest reads it at its next boot)",
+      "cloud-init searchdomain not set → lan (the guest reads it at its next boot)",
+      "cloud-init cicustom not set → user=local:snippets/user.yaml (the guest reads it at its next boot)",
+      "cloud-init password not set → set (the guest reads it at its next boot)"
+    ])
+    assert.isTrue(drift.edit.cloudInit)
+    assert.isTrue(drift.edit.password)
+    assert.notInclude(JSON.stringify(drift), "hunter2")
+    assert.strictEqual(drift.edit.set.sshkeys, encodeURIComponent(`${key}\n${other}`))
+    // a password already set cannot be compared (PVE shows it masked): it is left as it is
+    const masked = vmDrift(
+      { ...want, cloudInit: { ...want.cloudInit, password: Redacted.make("x") } },
+      config({ cipassword: "**********" })
+    )
+    assert.deepStrictEqual(masked.changes, [])
+  })
+
+  it("keys in another order and an ipconfig with its parts reordered are no drift", () => {
+    const drift = vmDrift(
+      { ...want, cloudInit: { ...want.cloudInit, sshKeys: [other, key], ipConfig: "gw=10.0.0.1,ip=10.0.0.5/24" } },
+      config({ sshkeys: encodeURIComponent(`${key}\n${other}\n`), ipconfig0: "ip=10.0.0.5/24,gw=10.0.0.1" })
+    )
+    assert.deepStrictEqual(drift.changes, [])
+  })
+})
