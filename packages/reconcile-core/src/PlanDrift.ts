@@ -50,14 +50,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
   const findings: Array<Finding> = []
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
-  for (const r of drift.refused) {
-    finding(
-      r.field === "scsi0" && r.message.includes("shrunk") ? "blocked" : "info",
-      r.message.includes("shrunk") ? "vm.disk-shrink" : "vm.disk-unmanaged",
-      `VM ${vmid} ${vm.name}: ${r.message}`,
-      r.hint
-    )
-  }
+  for (const r of drift.refused) finding("blocked", "vm.disk-shrink", `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
   if (input.protected) {
     const all = [...drift.changes, ...drift.pending]
     if (all.length > 0) {

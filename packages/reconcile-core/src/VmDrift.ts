@@ -186,7 +186,8 @@ const NET_KEY = /^net(\d+)$/
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
  * size (grown, never shrunk), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
- * searchdomain when set, cicustom when set, the password only as set or not). Anything else on the VM — extra disks,
+ * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
+ * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
  * other tags, settings homelab.yaml does not name — is not looked at, so it is never changed.
  */
 export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
@@ -278,12 +279,9 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
   const drive = effective(disk)
   const wantBytes = want.diskGiB * GiB
   const size = driveSizeBytes(drive)
+  // A VM without a sized scsi0 (one homelab did not create) keeps its disks as they are.
   if (drive === undefined || size === undefined) {
-    refused.push({
-      field: disk,
-      message: `has no ${disk} disk with a size, so its disk size (${want.diskGiB}G) is not managed`,
-      hint: `homelab grows the boot disk ${disk}; attach the VM's disk as ${disk} to have it managed`
-    })
+    // nothing to compare
   } else if (size > wantBytes) {
     refused.push({
       field: disk,
@@ -353,7 +351,11 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     })
   }
 
-  // Cloud-init: applied to the config at once, read by the guest when it boots.
+  // Cloud-init: applied to the config at once, read by the guest when it boots. A VM without a cloud-init drive
+  // would never read these settings: they are not compared.
+  const hasDrive = Object.entries({ ...config.current, ...config.pending }).some(
+    ([k, v]) => /^(ide|sata|scsi|virtio)\d+$/.test(k) && /(?:^|:|\/)vm-\d+-cloudinit/.test(v)
+  )
   const ci = want.cloudInit
   const ciChange = (field: string, key: string, from: string, to: string, value: string) => {
     set[key] = value
@@ -361,6 +363,7 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     changes.push({ field: `cloud-init ${field}`, from, to, effect: "next-boot" })
   }
   const user = effective("ciuser")
+  if (!hasDrive) return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused }
   if (user !== ci.user) ciChange("user", "ciuser", user ?? "not set", ci.user, ci.user)
   const keys = decodeKeys(effective("sshkeys"))
   const wantKeys = ci.sshKeys.map((k) => k.trim()).filter((k) => k !== "")

@@ -77,6 +77,7 @@ const config = (over: Record<string, string> = {}, pending: Record<string, strin
     ciuser: "ubuntu",
     sshkeys: encodeURIComponent(key),
     ipconfig0: "ip=dhcp",
+    ide2: "local-lvm:vm-1000-cloudinit,media=cdrom",
     ...over
   },
   pending,

@@ -31,9 +31,11 @@ const running = (over: Partial<Scenario> = {}): Scenario =>
       uptime: 86_400,
       tags: "homelab-managed",
       ip: `${net}.${11 + i}`,
+      // sized as homelab.yaml asks (8 CPUs and 64 GiB × 0.5): no drift to change in place
       config: {
-        cores: 2,
-        memory: "4096",
+        cores: 4,
+        memory: "32768",
+        cpu: "host",
         agent: "1",
         net0: `virtio=BC:24:11:2A:01:${String(11 + i).padStart(2, "0")},bridge=vmbr0`
       },

@@ -185,6 +185,15 @@ describe("vmDrift", () => {
     assert.deepStrictEqual(masked.changes, [])
   })
 
+  it("a VM homelab did not create: without a cloud-init drive its cloud-init settings, without a sized scsi0 its disk, are not compared", () => {
+    const drift = vmDrift(
+      { ...want, diskGiB: 128, cloudInit: { ...want.cloudInit, user: "ops" } },
+      config({ ide2: undefined, scsi0: undefined, virtio0: "local-lvm:vm-1000-disk-0,size=32G" })
+    )
+    assert.deepStrictEqual(drift.changes, [])
+    assert.deepStrictEqual(drift.refused, [])
+  })
+
   it("keys in another order and an ipconfig with its parts reordered are no drift", () => {
     const drift = vmDrift(
       { ...want, cloudInit: { ...want.cloudInit, sshKeys: [other, key], ipConfig: "gw=10.0.0.1,ip=10.0.0.5/24" } },
