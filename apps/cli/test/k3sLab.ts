@@ -141,9 +141,11 @@ export const runningCluster = (subnet: string): Scenario =>
       uptime: 86_400,
       tags: "homelab-managed",
       ip: `${subnet}.${11 + i}`,
+      // sized as homelab.yaml asks (the nodes' CPUs and memory × 0.5): no drift to change in place
       config: {
-        cores: 2,
-        memory: "4096",
+        cores: 4,
+        memory: "16384",
+        cpu: "host",
         agent: "1",
         net0: `virtio=BC:24:11:2A:02:${String(11 + i).padStart(2, "0")},bridge=vmbr0`
       },
