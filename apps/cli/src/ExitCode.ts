@@ -25,7 +25,7 @@ export const ExitCode = {
   Partial: 5,
   /** Only destructive actions that were not confirmed are left: re-run with --yes, or interactively. */
   NeedsConfirmation: 6,
-  /** Only k3s membership is left: a k3s join failed (every VM is in place). */
+  /** Only k3s work is left: a join or upgrade failed, or the quorum guard refused (every VM is in place). */
   Join: 7,
   /**
    * Every change is applied, and some wait for a VM restart (`vm.restart: never`): restart those VMs, or set

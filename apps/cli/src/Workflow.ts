@@ -242,7 +242,7 @@ export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "
         })
       case "k3s":
         return yield* new CommandFailed({
-          userMessage: `${nodes}\nEvery VM is in place; only k3s membership is missing.`,
+          userMessage: `${nodes}\nEvery VM is in place; only k3s work is left (membership, an upgrade, or a server the quorum guard keeps up).`,
           exitCode: ExitCode.Join
         })
       case "not-converged":

@@ -61,6 +61,12 @@ export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"
   readonly allDetails?: boolean | undefined
   /** Also read the configuration of same-named VMs that are not ours (`adopt` compares them with homelab.yaml). */
   readonly adoption?: boolean | undefined
+  /**
+   * Read the etcd members whenever the cluster has servers (for a plan that may take a healthy server down for other
+   * reasons than rebuilds and upgrades, e.g. a rolling restart or a destroy), not only when `observeK3s` sees a
+   * server the plan may rebuild or upgrade.
+   */
+  readonly readEtcdMembers?: boolean | undefined
 }
 
 /**
@@ -405,7 +411,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       ips,
       detailed: new Set(vmDetails.keys()),
       reprovision: options.reprovision,
-      restarting: restartCandidates(desired, nodes, observedVms, configs)
+      restarting: restartCandidates(desired, nodes, observedVms, configs),
+      readEtcdMembers: options.readEtcdMembers
     })
   }
 

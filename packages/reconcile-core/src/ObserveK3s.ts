@@ -16,6 +16,8 @@ export interface K3sObservationInputs {
   readonly reprovision?: ReadonlyArray<string> | undefined
   /** Server VMs a rolling restart may take out of service (`vm.restart: rolling` and a change waiting for it). */
   readonly restarting?: ReadonlySet<string> | undefined
+  /** Read the members whenever the cluster has servers (see `ObserveOptions.readEtcdMembers`). */
+  readonly readEtcdMembers?: boolean | undefined
 }
 
 /**
@@ -104,15 +106,19 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const serverVms = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
   const serverNodes = nodes.filter((n) => n.role === "server")
   const target = k3s.version
-  const disruptable = serverVms.some((name) => {
-    const vm = inputs.vms.find((o) => o.name === name && o.tags.includes(desired.ownershipTag))
-    if (vm === undefined) return false
-    if (inputs.detailed.has(vm.vmid) || inputs.reprovision?.includes(name) === true) return true
-    if (inputs.restarting?.has(name) === true) return true
-    if (vm.tags.includes(RebuildTag) || vm.tags.includes(UpgradeTag)) return true
-    const node = nodes.find((n) => n.name === name)
-    return node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))
-  })
+  const disruptable =
+    inputs.readEtcdMembers === true ||
+    serverVms.some((name) => {
+      const vm = inputs.vms.find((o) => o.name === name && o.tags.includes(desired.ownershipTag))
+      if (vm === undefined) return false
+      if (inputs.detailed.has(vm.vmid) || inputs.reprovision?.includes(name) === true) return true
+      if (inputs.restarting?.has(name) === true) return true
+      if (vm.tags.includes(RebuildTag) || vm.tags.includes(UpgradeTag)) return true
+      const node = nodes.find((n) => n.name === name)
+      return (
+        node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))
+      )
+    })
   const minor = (v: string | undefined) => (v === undefined ? undefined : parseK3sVersion(v)?.minor)
   const skips =
     target !== undefined &&

@@ -97,9 +97,16 @@ describe("a k3s cluster from nothing", () => {
         assert.strictEqual(log.split("--cluster-init").length - 1, 1)
         assert.notMatch(log, /K10[0-9a-f]{64}::server:[0-9a-f]+/)
 
+        sim.clearRequests()
         const second = yield* reconcile(lab)
         assert.deepStrictEqual(second.plan.actions, [])
         assert.isTrue(second.report.convergence.converged)
+        // a converged cluster costs one `kubectl get nodes` on the first server; no etcd members, no channels
+        const guest = sim
+          .requests()
+          .filter((r) => r.transport === "guest-ssh")
+          .map((r) => r.command ?? "")
+        assert.deepStrictEqual(guest, ["sudo -n /usr/local/bin/k3s kubectl get nodes -o json"])
 
         // A server rebuilt on purpose: its Node and etcd member go first (through another server), it rejoins.
         sim.clearRequests()
