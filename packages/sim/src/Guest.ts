@@ -88,9 +88,10 @@ export class GuestCommands {
       if (args[0] !== "status") return { stdout: "", stderr: `usage: cloud-init status [--wait] [--long]\n`, code: 2 }
       let dots = ""
       if (args.includes("--wait")) {
+        // cloud-init prints a dot every 250 ms while it waits; it returns when cloud-init is done, not a step later
         while (c.now() < c.guest.cloudInitDoneAt) {
           dots += "."
-          await c.sleep(Math.min(250, Math.max(5, c.guest.cloudInitDoneAt - c.now())))
+          await c.sleep(Math.min(250, c.guest.cloudInitDoneAt - c.now()))
         }
         if (dots !== "") dots += "\n"
       }

@@ -32,8 +32,12 @@ export interface TaskContext {
   log(line: string): void
   /** `WARN: msg`, counted into `TASK WARNINGS: n` */
   warn(msg: string): void
-  /** Sleep a simulated duration; applies injected task faults (fail / hang) afterwards. */
-  work(simMs: number): Promise<void>
+  /**
+   * Sleep a simulated duration; applies injected task faults (fail / hang) afterwards. `spentRealMs`: real time the
+   * worker already spent on this step (a real transfer): only the rest is slept, and a step that took longer than its
+   * simulated duration counts what it took.
+   */
+  work(simMs: number, spentRealMs?: number): Promise<void>
   /** The task needed `resource` (`volumeResource`): its operation waited for the one that produced it. */
   uses(resource: string): void
   /** The task produced `resource` (a volume it wrote). */
@@ -132,9 +136,10 @@ export class TaskRunner {
         task.warnings++
         task.log.push(`WARN: ${msg}`)
       },
-      work: async (simMs) => {
-        op.add(simMs)
-        await clock.sleep(simMs)
+      work: async (simMs, spentRealMs = 0) => {
+        const spentSimMs = clock.timeScale > 0 ? spentRealMs / clock.timeScale : 0
+        op.add(Math.max(simMs, spentSimMs))
+        await clock.sleepReal(clock.scaled(simMs) - spentRealMs)
         if (task.aborted) throw new TaskAborted("interrupted by signal")
         const f = faults.taskFault(node.name, type, vmid)
         if (f?.kind === "taskHang") {

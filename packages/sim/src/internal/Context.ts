@@ -29,6 +29,14 @@ export interface SimContext {
   readonly clock: SimClock
   readonly guests: GuestManager
   readonly timings: ResolvedTimings
-  /** fetch a URL (download-url): resolves with a byte stream consumer */
-  readonly download: (url: string, onChunk: (b: Buffer) => void) => Promise<void>
+  /**
+   * fetch a URL (download-url), each chunk to `onChunk`; resolves with the SHA-256 the server stated for the bytes
+   * (the simulator's image origin does), if any
+   */
+  readonly download: (url: string, onChunk: (b: Buffer, stated: StatedDigest) => void) => Promise<StatedDigest>
+}
+
+/** A digest the server of a download stated for the bytes it sent (`X-Sim-Content-Sha256`). */
+export interface StatedDigest {
+  readonly sha256?: string | undefined
 }

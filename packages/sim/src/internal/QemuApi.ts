@@ -183,6 +183,9 @@ export const checkLock = (vm: VmState, allowSuspended = false): void => {
   if (lock !== undefined && !(allowSuspended && lock === "suspended")) throw new PveError(500, `VM is locked (${lock})`)
 }
 
+/** Who waits for a VM's config flock: woken when it is released, as flock(2) wakes a blocked caller. */
+const flockWaiters = new WeakMap<VmState, Set<() => void>>()
+
 /** The per-VM config flock (10 s timeout, simulated). */
 export const withFlock = async <A>(
   ctx: SimContext,
@@ -192,15 +195,29 @@ export const withFlock = async <A>(
 ): Promise<A> => {
   const deadline = ctx.clock.now() + ctx.clock.scaled(timeoutMs)
   while (vm.flock) {
-    if (ctx.clock.now() >= deadline)
-      throw new PveError(500, `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout`)
-    await ctx.clock.sleepReal(Math.max(1, Math.min(50, ctx.clock.scaled(100))))
+    const left = deadline - ctx.clock.now()
+    if (left <= 0) throw new PveError(500, `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout`)
+    await new Promise<void>((resolve) => {
+      const waiters = flockWaiters.get(vm) ?? new Set()
+      flockWaiters.set(vm, waiters)
+      const wake = () => {
+        clearTimeout(timer)
+        waiters.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, Math.max(1, left))
+      timer.unref?.()
+      waiters.add(wake)
+    })
   }
   vm.flock = true
   try {
     return await fn()
   } finally {
     vm.flock = false
+    const waiters = [...(flockWaiters.get(vm) ?? [])]
+    // one waiter takes the lock; the others find it held and wait again
+    for (const w of waiters) w()
   }
 }
 

@@ -48,6 +48,8 @@ export interface NodeRecord {
   etcdName: string | undefined
   args: ReadonlyArray<string>
   env: Readonly<Record<string, string>>
+  /** `--node-label` / config.yaml `node-label` at registration (k3s sets them only when the Node registers) */
+  readonly labels: Readonly<Record<string, string>>
   resourceVersion: number
   /** `kubectl cordon`: `spec.unschedulable` and the `node.kubernetes.io/unschedulable` taint */
   unschedulable: boolean

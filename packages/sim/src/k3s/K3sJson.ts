@@ -58,6 +58,7 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
   const m = minor(n.version)
   const masterLabel = m !== null && (Number(m[1]) === 1 ? Number(m[2]) < 34 : false)
   const labels: Record<string, string> = {
+    ...n.labels,
     "beta.kubernetes.io/arch": "amd64",
     "beta.kubernetes.io/instance-type": "k3s",
     "beta.kubernetes.io/os": "linux",

@@ -90,6 +90,17 @@ interface Attempt {
   outcome: "pending" | "ready" | "failed"
   /** the operation the attempt is in (join, then etcd promotion for a server): `state.operations` */
   op?: OperationHandle | undefined
+  /** who waits for the outcome (`systemctl start` without `--no-block`): called once it is settled */
+  waiters?: Array<() => void> | undefined
+}
+
+/** Settle a pending attempt and wake whoever waits for it. */
+const settle = (attempt: Attempt, outcome: "ready" | "failed"): void => {
+  if (attempt.outcome !== "pending") return
+  attempt.outcome = outcome
+  const waiters = attempt.waiters ?? []
+  attempt.waiters = undefined
+  for (const w of waiters) w()
 }
 
 /** The k3s side of one guest (one VM incarnation). */
@@ -119,6 +130,8 @@ interface RunConfig {
   readonly nodeName: string
   readonly clusterInit: boolean
   readonly kubeconfigMode: string | undefined
+  /** the labels the Node registers with (`--node-label`, config.yaml `node-label`) */
+  readonly labels?: Readonly<Record<string, string>> | undefined
 }
 
 const hex = (n: number) => randomBytes(n).toString("hex")
@@ -138,6 +151,23 @@ export const flagValue = (args: ReadonlyArray<string>, names: ReadonlyArray<stri
     }
   }
   return v
+}
+
+/** Every `--node-label k=v` / `--node-label=k=v` in k3s args (repeatable), and config.yaml's `node-label` list. */
+export const nodeLabels = (args: ReadonlyArray<string>, fromConfig?: unknown): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const add = (kv: string) => {
+    const i = kv.indexOf("=")
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1)
+  }
+  for (const l of Array.isArray(fromConfig) ? fromConfig : typeof fromConfig === "string" ? [fromConfig] : [])
+    if (typeof l === "string") add(l)
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === "--node-label" && i + 1 < args.length) add(args[++i] as string)
+    else if (a.startsWith("--node-label=")) add(a.slice("--node-label=".length))
+  }
+  return out
 }
 
 /** Parse an env file (`K=V`, `K='V'`, `K="V"`). */
@@ -167,6 +197,8 @@ export class K3sSim {
   private readonly promotions = new WeakMap<K3sCluster, number>()
   private serial = 0
   private stopped = false
+  /** who waits for the next change of the k3s world (`kubectl wait`, `delete --wait`, `drain`) */
+  private readonly watchers = new Set<() => void>()
   readonly t: {
     readonly joinMs: number
     readonly readyMs: number
@@ -226,9 +258,38 @@ export class K3sSim {
     return this.clock.now()
   }
 
-  /** Sleep a simulated duration (at least a few real ms so that loops never spin). */
+  /** Sleep a simulated duration between retries (at least a few real ms, so that retry loops never spin). */
   sleepSim(simMs: number): Promise<void> {
     return this.clock.sleepReal(Math.max(5, this.clock.scaled(simMs)))
+  }
+
+  /**
+   * Something in the k3s world changed (a journal line, a unit state, a Node, a member, an event): wake whoever waits
+   * for a change. This is the watch a real kubectl gets from the apiserver; nothing in the simulator polls for it.
+   */
+  touch(): void {
+    if (this.watchers.size === 0) return
+    const watchers = [...this.watchers]
+    this.watchers.clear()
+    for (const w of watchers) w()
+  }
+
+  /**
+   * Resolves at the next change (`touch`) or after `ms` real milliseconds, whichever comes first: the caller passes
+   * the time left until what it waits for becomes due on its own (a Node's Ready, a pod's termination) or its deadline.
+   */
+  nextChange(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.watchers.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, Math.max(0, ms))
+      timer.unref?.()
+      this.watchers.add(wake)
+    })
   }
 
   host(guest: GuestState): K3sHost {
@@ -272,6 +333,7 @@ export class K3sSim {
 
   private setUnit(h: K3sHost, s: string): void {
     if (h.installed !== undefined) h.guest.services.set(h.installed.unit, s)
+    this.touch()
   }
 
   event(kind: K3sEvent["kind"], node: string, vmid: number | undefined, detail?: string): void {
@@ -284,6 +346,7 @@ export class K3sSim {
       ...(vmid !== undefined ? { vmid } : {}),
       ...(detail !== undefined ? { detail } : {})
     })
+    this.touch()
   }
 
   // ---------------------------------------------------------------- journal
@@ -301,6 +364,7 @@ export class K3sSim {
   private push(h: K3sHost, line: string): void {
     h.journal.push(line)
     if (h.journal.length > 5000) h.journal.splice(0, h.journal.length - 5000)
+    this.touch()
   }
 
   // ---------------------------------------------------------------- faults
@@ -486,7 +550,8 @@ export class K3sSim {
       serverUrl: serverUrl === "" ? undefined : serverUrl,
       token: token === "" ? undefined : token,
       nodeName,
-      clusterInit
+      clusterInit,
+      labels: nodeLabels(args, cfg["node-label"])
     }
   }
 
@@ -509,7 +574,7 @@ export class K3sSim {
   stop(h: K3sHost): void {
     this.dropLearner(h)
     h.gen += 1
-    if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+    if (h.attempt !== undefined) settle(h.attempt, "failed")
     h.attempt?.op?.end(false)
     if (this.unitState(h) !== "inactive") {
       this.sys(h, "Stopping Lightweight Kubernetes...")
@@ -521,7 +586,11 @@ export class K3sSim {
 
   /** Block until the attempt is ready or failed (forever for an agent that cannot join, like systemd). */
   async wait(attempt: Attempt): Promise<"ready" | "failed"> {
-    while (attempt.outcome === "pending" && !this.stopped) await this.clock.sleepReal(50)
+    if (attempt.outcome === "pending" && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        attempt.waiters = [...(attempt.waiters ?? []), resolve]
+      })
+    }
     return attempt.outcome === "ready" ? "ready" : "failed"
   }
 
@@ -550,7 +619,7 @@ export class K3sSim {
       } else {
         this.dropLearner(h)
         h.gen += 1
-        if (h.attempt?.outcome === "pending") h.attempt.outcome = "failed"
+        if (h.attempt !== undefined) settle(h.attempt, "failed")
         h.attempt?.op?.end(false)
         this.setUnit(h, "inactive")
         this.markLost(h)
@@ -559,8 +628,8 @@ export class K3sSim {
   }
 
   private ready(h: K3sHost, attempt: Attempt): void {
+    settle(attempt, "ready")
     this.setUnit(h, "active")
-    attempt.outcome = "ready"
     attempt.op?.end(true)
     if (attempt.op !== undefined) h.upOp = attempt.op.id
     this.sys(h, "Started Lightweight Kubernetes.")
@@ -572,7 +641,7 @@ export class K3sSim {
     this.sys(h, `${unit}.service: Main process exited, code=exited, status=1/FAILURE`)
     this.sys(h, `${unit}.service: Failed with result 'exit-code'.`)
     this.sys(h, "Failed to start Lightweight Kubernetes.")
-    attempt.outcome = "failed"
+    settle(attempt, "failed")
     attempt.op?.end(false)
     // Restart=always, RestartSec=5s: systemd shows the unit as activating (auto-restart)
     this.setUnit(h, "activating")
@@ -612,10 +681,10 @@ export class K3sSim {
     return op
   }
 
-  /** Sleep a join step's simulated duration, counted into the attempt's operation. */
+  /** Sleep a join step's simulated duration (exactly: it is the step's own time), counted into the attempt's operation. */
   private work(attempt: Attempt, simMs: number): Promise<void> {
     attempt.op?.add(simMs)
-    return this.sleepSim(simMs)
+    return this.clock.sleep(simMs)
   }
 
   // ---------------------------------------------------------------- state machine (k3s.md §8.3)
@@ -857,13 +926,14 @@ export class K3sSim {
       "info",
       `Starting etcd to join cluster with members [${[...others, `${member.name}=${member.peerURL}`].join(" ")}]`
     )
+    this.log(h, "info", "this server has not yet been promoted from learner to voting member")
+    // promoted at `promoteAt`: wake then (or at once when the VM stops meanwhile), not on a polling step
     while (cluster.isLearner(member, this.now())) {
       if (!this.live(h, gen)) {
         cluster.removeMember(member.name)
         return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
       }
-      this.log(h, "info", "this server has not yet been promoted from learner to voting member")
-      await this.sleepSim(Math.min(this.t.promotionMs / 3, 5000))
+      await this.nextChange(member.promoteAt - this.now())
     }
     if (h.learner === member.name) h.learner = undefined
     if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
@@ -908,7 +978,7 @@ export class K3sSim {
   registerNode(
     h: K3sHost,
     cluster: K3sCluster,
-    cfg: Pick<RunConfig, "nodeName" | "args" | "env">,
+    cfg: Pick<RunConfig, "nodeName" | "args" | "env" | "labels">,
     role: "server" | "agent",
     version: string,
     etcdName: string | undefined,
@@ -948,6 +1018,7 @@ export class K3sSim {
         etcdName,
         args: cfg.args,
         env,
+        labels: cfg.labels ?? nodeLabels(cfg.args.slice(1)),
         resourceVersion: cluster.nextResourceVersion(),
         unschedulable: false,
         schedulingChangedAt: now,
@@ -1376,6 +1447,8 @@ export class K3sSim {
 
   async close(): Promise<void> {
     this.stopped = true
+    for (const h of this.hostList) if (h.attempt !== undefined) settle(h.attempt, "failed")
+    this.touch()
     await this.origin.close().catch(() => {})
   }
 

@@ -562,25 +562,29 @@ const get = (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names: Reado
   return print(sim, cluster, kind, list, o, now, false)
 }
 
-/** Waits (polling the simulation, real time) until `done` or the deadline. */
-const until = async (c: GuestCommandContext, sim: K3sSim, deadline: number, done: () => boolean): Promise<boolean> => {
+/**
+ * Waits until `done` or the deadline, as kubectl's watch does: it re-checks when the k3s world changes (`touch`) and
+ * at `due`, the next time what it waits for may come true on its own (a Node's Ready, a pod's termination), never on
+ * a polling step.
+ */
+const until = async (
+  sim: K3sSim,
+  deadline: number,
+  done: () => boolean,
+  due: () => number | undefined = () => undefined
+): Promise<boolean> => {
   for (;;) {
     if (done()) return true
-    if (Date.now() >= deadline || sim.isStopped()) return false
-    await c.sleep(Math.min(50, Math.max(5, deadline - Date.now())))
+    const now = Date.now()
+    if (now >= deadline || sim.isStopped()) return false
+    const at = due()
+    await sim.nextChange(Math.min(deadline, at !== undefined && at > now ? at : deadline) - now)
   }
 }
 
 const WEEK = 7 * 24 * 3_600_000
 
-const del = async (
-  c: GuestCommandContext,
-  sim: K3sSim,
-  conn: Connection,
-  o: Options,
-  kind: Kind,
-  names: ReadonlyArray<string>
-) => {
+const del = async (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names: ReadonlyArray<string>) => {
   const { cluster } = conn
   if (names.length === 0) return fail("error: resource(s) were provided, but no name was specified\n")
   if (kind !== "nodes" && kind !== "secrets") return fail(`error: the simulator does not delete ${kind}\n`)
@@ -601,7 +605,7 @@ const del = async (
   if (o.wait && waiting.length > 0) {
     const deadline = Date.now() + (o.timeoutMs === undefined || o.timeoutMs === 0 ? WEEK : o.timeoutMs)
     for (const n of waiting) {
-      const gone = await until(c, sim, deadline, () => cluster.nodes.get(n.name)?.uid !== n.uid)
+      const gone = await until(sim, deadline, () => cluster.nodes.get(n.name)?.uid !== n.uid)
       if (!gone) err += `error: timed out waiting for the condition on nodes/${n.name}\n`
     }
   }
@@ -658,14 +662,7 @@ const parseWaitFor = (f: string): WaitCondition | string => {
   return `unrecognized condition: "${f}"`
 }
 
-const wait = async (
-  c: GuestCommandContext,
-  sim: K3sSim,
-  conn: Connection,
-  o: Options,
-  kind: Kind,
-  names: ReadonlyArray<string>
-) => {
+const wait = async (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names: ReadonlyArray<string>) => {
   const { cluster } = conn
   if (kind !== "nodes") return fail("error: the simulator waits on nodes only\n")
   if (o.waitFor.length === 0) return fail("error: --for must be specified\n")
@@ -715,10 +712,22 @@ const wait = async (
       })
     }
     const seen: { state: boolean | "gone" } = { state: false }
-    const done = await until(c, sim, deadline, () => {
-      seen.state = met()
-      return seen.state !== false
-    })
+    const done = await until(
+      sim,
+      deadline,
+      () => {
+        seen.state = met()
+        return seen.state !== false
+      },
+      // a Node turns Ready at readyAt, and Unknown once its grace period after it was lost has passed
+      () => {
+        const n = cluster.nodes.get(name)
+        if (n === undefined) return undefined
+        const now = sim.now()
+        const lost = n.lostAt === undefined ? undefined : n.lostAt + sim.graceRealMs
+        return [n.readyAt, lost].filter((t): t is number => t !== undefined && t > now).sort((a, b) => a - b)[0]
+      }
+    )
     if (seen.state === "gone") return fail(notFound("nodes", name), 1, out)
     if (!done) return fail(`error: timed out waiting for the condition on nodes/${name}\n`, 1, out)
     out += `node/${name} condition met\n`
@@ -805,7 +814,12 @@ const drain = async (
         await c.sleep(Math.max(1, Math.min(until5, deadline) - Date.now()))
     }
     sim.event("pod-evicted", `${p.namespace}/${p.name}`, vmid, name)
-    const gone = await until(c, sim, deadline, () => !(w as Workloads).list(sim.now()).includes(p))
+    const gone = await until(
+      sim,
+      deadline,
+      () => !(w as Workloads).list(sim.now()).includes(p),
+      () => p.goneAt
+    )
     if (!gone)
       return `error when waiting for pod "${p.name}" in namespace "${p.namespace}" to terminate: global timeout reached: ${globalTimeout}`
     out += `pod/${p.name} evicted\n`
@@ -843,6 +857,6 @@ export const kubectl = async (
   const t = targets(rest)
   if ("error" in t) return fail(`${t.error}\n`)
   if (verb === "get") return get(sim, conn, o, t.kind, t.names)
-  if (verb === "delete") return del(c, sim, conn, o, t.kind, t.names)
-  return wait(c, sim, conn, o, t.kind, t.names)
+  if (verb === "delete") return del(sim, conn, o, t.kind, t.names)
+  return wait(sim, conn, o, t.kind, t.names)
 }

@@ -78,7 +78,7 @@ describe("agent joins over real SSH", () => {
     assert.ok(sim.k3sEvents().some((e) => e.kind === "agent-join-finish" && e.node === "worker-1" && e.vmid === 301))
   })
 
-  it("airgap: install.sh and the binary uploaded over SFTP, INSTALL_K3S_SKIP_DOWNLOAD=true", async () => {
+  it("airgap: install.sh and the binary uploaded over SFTP, INSTALL_K3S_SKIP_DOWNLOAD=true; --node-label", async () => {
     const script = Buffer.from(await (await fetch(`${sim.info.k3sOrigin}/`)).arrayBuffer())
     const binary = Buffer.from(
       await (await fetch(`${sim.info.k3sOrigin}/k3s-io/k3s/releases/download/v1.30.5+k3s1/k3s`)).arrayBuffer()
@@ -99,7 +99,11 @@ describe("agent joins over real SSH", () => {
     )
     assert.deepStrictEqual([placed.code, placed.stderr], [0, ""])
     assert.strictEqual((await writeToken(sim, 302, token)).code, 0)
-    const inst = await run(sim, 302, installLine("INSTALL_K3S_SKIP_DOWNLOAD=true "))
+    const inst = await run(
+      sim,
+      302,
+      `${installLine("INSTALL_K3S_SKIP_DOWNLOAD=true ")} --node-label homelab/vmid=302 --node-label=tier=edge`
+    )
     assert.strictEqual(inst.code, 0)
     assert.match(
       inst.stdout,
@@ -122,6 +126,11 @@ describe("agent joins over real SSH", () => {
       (JSON.parse(uid) as { metadata: { uid: string } }).metadata.uid
     )
     assert.ok(sim.k3sEvents().some((e) => e.kind === "node-registered" && e.node === "worker-2"))
+    // the Node registers (and registers again) with its --node-label labels; a selector finds it by them
+    const labels = (JSON.parse(again) as { metadata: { labels: Record<string, string> } }).metadata.labels
+    assert.deepStrictEqual([labels["homelab/vmid"], labels.tier], ["302", "edge"])
+    const selected = await run(sim, 200, "sudo -n /usr/local/bin/k3s kubectl get nodes -l homelab/vmid=302 -o name")
+    assert.strictEqual(selected.stdout, "node/worker-2\n")
   })
 
   it("a wrong token loops on 401 / CA hash errors and the unit never becomes active", async () => {
