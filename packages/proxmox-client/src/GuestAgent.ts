@@ -1,5 +1,6 @@
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import { PveBoolean, PveInt } from "./internal/decode.js"
+import { POLL_FIRST, taskPollSchedule } from "./Task.js"
 
 /**
  * One address of a guest NIC as the QEMU guest agent reports it.
@@ -80,4 +81,39 @@ export const discoverIpv4 = (interfaces: ReadonlyArray<GuestInterface>, mac?: st
     if (v4 !== undefined) return v4["ip-address"]
   }
   return undefined
+}
+
+/**
+ * Options of `waitForIpv4`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface WaitForIpOptions {
+  /** Give up after this long (the result is then `undefined`). Default 5 minutes. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * Waits until the guest agent reports the IPv4 of the NIC with `mac` (see `discoverIpv4`). The guest agent pushes
+ * nothing, so it polls on `taskPollSchedule` (from 100 ms, growing to 1 s); a failing call (the agent does not run
+ * while the guest boots) counts as "no address yet". `undefined` when `timeout` passes first.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const waitForIpv4With = <E>(
+  interfaces: Effect.Effect<ReadonlyArray<GuestInterface>, E>,
+  mac: string | undefined,
+  options?: WaitForIpOptions
+): Effect.Effect<string | undefined> => {
+  const read = interfaces.pipe(
+    Effect.map((nics) => discoverIpv4(nics, mac)),
+    Effect.orElseSucceed(() => undefined)
+  )
+  return Effect.sleep(POLL_FIRST).pipe(
+    Effect.andThen(read.pipe(Effect.repeat({ schedule: taskPollSchedule, until: (ip) => ip !== undefined }))),
+    Effect.timeoutOption(options?.timeout ?? Duration.minutes(5)),
+    Effect.map(Option.getOrUndefined)
+  )
 }

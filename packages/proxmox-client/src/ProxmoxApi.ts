@@ -2,7 +2,15 @@ import type { SshClient } from "@homelab/ssh"
 import { Context, type Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
-import { discoverIpv4, ExecStarted, ExecStatus, type GuestInterface, GuestInterfacesResult } from "./GuestAgent.js"
+import {
+  discoverIpv4,
+  ExecStarted,
+  ExecStatus,
+  type GuestInterface,
+  GuestInterfacesResult,
+  type WaitForIpOptions,
+  waitForIpv4With
+} from "./GuestAgent.js"
 import { decodeData, PveInt } from "./internal/decode.js"
 import { type Bridge, bridgesOf, type NetworkInterface, NetworkInterface as NetworkInterfaceSchema } from "./Network.js"
 import { NodeStatus, NodeSummary, Permissions, PveVersion } from "./Node.js"
@@ -163,6 +171,19 @@ export interface ProxmoxApiShape {
   readonly agentInterfaces: (node: string, vmid: number) => Effect.Effect<ReadonlyArray<GuestInterface>, ProxmoxError>
   /** The IPv4 of the NIC whose MAC matches `net0` (see `discoverIpv4`); `undefined` while none is known. */
   readonly vmIpv4: (node: string, vmid: number) => Effect.Effect<string | undefined, ProxmoxError>
+  /**
+   * Waits until the guest agent reports the IPv4 of `net0`'s NIC: reads the config once (for the MAC), then polls
+   * the agent's interfaces from 100 ms, growing to 1 s (`taskPollSchedule`), through the guest's boot (an agent that
+   * does not answer yet is waited for). `undefined` when `timeout` (default 5 minutes) passes first; fails only when
+   * the config cannot be read.
+   *
+   * @since 0.3.0
+   */
+  readonly waitForIpv4: (
+    node: string,
+    vmid: number,
+    options?: WaitForIpOptions
+  ) => Effect.Effect<string | undefined, ProxmoxError>
   /** Starts a command in the guest (`agent/exec`); returns its pid. */
   readonly guestExec: (
     node: string,
@@ -532,6 +553,17 @@ export const makeProxmoxApi = (
           return discoverIpv4(nics, mac)
         }),
         named("vmIpv4", node)
+      ),
+    waitForIpv4: (node, vmid, options) =>
+      vmConfig(node, vmid).pipe(
+        Effect.flatMap((config) =>
+          waitForIpv4With(
+            agentInterfaces(node, vmid),
+            config.net0 === undefined ? undefined : macOfNet(config.net0),
+            options
+          )
+        ),
+        named("waitForIpv4", node)
       ),
     guestExec: (node, vmid, command, inputData) =>
       get(

@@ -169,12 +169,23 @@ export interface TaskProgress {
 }
 
 /**
- * The polling schedule: first poll after 200 ms, then ×1.5 per poll, capped at 2 s.
+ * How waits on PVE poll (a task's status, the guest agent's IP; PVE pushes neither): the first poll 100 ms after the
+ * start (`POLL_FIRST`), then each interval 1.25 × the previous one, capped at 1 s. A short task is seen done within a
+ * quarter of its duration, a long one within a second, and a wait costs at most one request per second once it runs
+ * longer than a few seconds.
  *
  * @since 0.1.0
  * @category utilities
  */
-export const taskPollSchedule = Schedule.min([Schedule.exponential("200 millis", 1.5), Schedule.spaced("2 seconds")])
+export const taskPollSchedule = Schedule.min([Schedule.exponential("100 millis", 1.25), Schedule.spaced("1 second")])
+
+/**
+ * The delay before the first poll of a wait (see `taskPollSchedule`).
+ *
+ * @since 0.3.0
+ * @category utilities
+ */
+export const POLL_FIRST = Duration.millis(100)
 
 const LogLines = Schema.Array(Schema.Struct({ n: PveInt, t: Schema.String }))
 const decodeStatus = Schema.decodeUnknownEffect(TaskStatus)
@@ -267,7 +278,7 @@ export const makeWaitForTask = (call: (r: PveRequest) => Effect.Effect<unknown, 
               Effect.forever
             )
           )
-    const final = yield* Effect.sleep("200 millis").pipe(
+    const final = yield* Effect.sleep(POLL_FIRST).pipe(
       Effect.andThen(
         getStatus.pipe(Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }))
       ),

@@ -10,7 +10,9 @@ export {
   discoverIpv4,
   ExecStatus,
   GuestInterface,
-  GuestIpAddress
+  GuestIpAddress,
+  type WaitForIpOptions,
+  waitForIpv4With
 } from "./GuestAgent.js"
 export { type Bridge, bridgesOf, NetworkInterface } from "./Network.js"
 export { NodeStatus, NodeSummary, Permissions, PveVersion } from "./Node.js"
@@ -61,6 +63,7 @@ export {
 } from "./Storage.js"
 export {
   makeWaitForTask,
+  POLL_FIRST,
   parseUpid,
   type TaskProgress,
   type TaskResult,

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
-import { discoverIpv4, ExecStatus, GuestInterface } from "../src/index.js"
+import { Effect, Fiber, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { discoverIpv4, ExecStatus, GuestInterface, waitForIpv4With } from "../src/index.js"
 
 const nics = Schema.decodeUnknownSync(Schema.Array(GuestInterface))([
   {
@@ -60,4 +61,44 @@ describe("ExecStatus", () => {
     })
     assert.deepStrictEqual(Schema.decodeUnknownSync(ExecStatus)({ exited: 0 }), { exited: false })
   })
+})
+
+describe("waitForIpv4With", () => {
+  /** An agent that fails until `agentAt`, reports no address until `ipAt`, then net0's; each call recorded. */
+  const booting = (agentAt: number, ipAt: number) => {
+    const calls: Array<number> = []
+    const interfaces = Effect.gen(function* () {
+      const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      calls.push(now)
+      if (now < agentAt) return yield* Effect.fail("QEMU guest agent is not running")
+      return now < ipAt ? nics.slice(0, 6) : nics
+    })
+    return { calls, interfaces }
+  }
+
+  it.effect(
+    "polls from 100 ms, growing to 1 s, through an agent that does not answer yet, until net0 has an IPv4",
+    () =>
+      Effect.gen(function* () {
+        const agent = booting(2_000, 4_000)
+        const fiber = yield* Effect.forkChild(waitForIpv4With(agent.interfaces, "BC:24:11:2E:7A:4C"))
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* Fiber.join(fiber), "127.77.0.10")
+        const gaps = agent.calls.map((t, i) => t - (agent.calls[i - 1] ?? 0))
+        assert.deepStrictEqual(gaps.slice(0, 3), [100, 100, 125])
+        assert.isTrue(gaps.every((g) => g <= 1_000))
+        // seen within the 1 s cap of the address appearing, and nothing asked after
+        const last = agent.calls[agent.calls.length - 1] as number
+        assert.isTrue(last >= 4_000 && last < 5_000)
+      })
+  )
+
+  it.effect("undefined when the timeout passes first", () =>
+    Effect.gen(function* () {
+      const agent = booting(0, Number.POSITIVE_INFINITY)
+      const fiber = yield* Effect.forkChild(waitForIpv4With(agent.interfaces, undefined, { timeout: "3 seconds" }))
+      yield* TestClock.adjust("4 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), undefined)
+    })
+  )
 })
