@@ -398,6 +398,21 @@ const DEFAULTS = {
   memberRemoval: Duration.minutes(2)
 }
 
+/**
+ * The delays of a poll that has no event to wait for (a Node that does not exist yet, a Node being deleted): 100 ms
+ * first, then ×1.5 each time, capped at `cap` (`pollInterval`). A short wait is seen through quickly, a long one costs
+ * one poll per `cap`.
+ */
+const pollDelays = (cap: Duration.Input) => {
+  const capMs = Duration.toMillis(Duration.fromInputUnsafe(cap))
+  let next = Math.min(100, capMs)
+  return (): Duration.Duration => {
+    const delay = next
+    next = Math.min(capMs, next * 1.5)
+    return Duration.millis(delay)
+  }
+}
+
 const plus = (a: Duration.Input, b: Duration.Input): Duration.Duration =>
   Duration.millis(Duration.toMillis(a) + Duration.toMillis(b))
 
@@ -796,6 +811,7 @@ const make = (options: K3sJoinOptions) =>
           )
         }
         const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+        const delay = pollDelays(timeouts.pollInterval)
         while (true) {
           const got = yield* run(server, getNodeCommand(name), timeout)
           if (got.exitCode !== 0 && nodeAbsent(got.stderr)) return
@@ -812,7 +828,7 @@ const make = (options: K3sJoinOptions) =>
               })
             )
           }
-          yield* Effect.sleep(timeouts.pollInterval)
+          yield* Effect.sleep(delay())
         }
       })
       yield* waiting(
@@ -1036,7 +1052,9 @@ const make = (options: K3sJoinOptions) =>
 
       const body = Effect.gen(function* () {
         while (true) {
-          // 1. until the Node exists and the unit runs: there is no event for "a Node appeared" on older kubectl
+          // 1. until the Node exists and the unit runs: there is no event for "a Node appeared" on older kubectl, so
+          // poll, from 100 ms growing to pollInterval
+          const delay = pollDelays(timeouts.pollInterval)
           while (true) {
             const state = yield* watchHost
             const node = yield* readNode
@@ -1044,7 +1062,7 @@ const make = (options: K3sJoinOptions) =>
               return yield* done(node)
             if (node !== undefined && !node.deleting && state === "active") break
             if ((yield* Clock.currentTimeMillis) >= deadline) return yield* atDeadline
-            yield* Effect.sleep(timeouts.pollInterval)
+            yield* Effect.sleep(delay())
           }
           // 2. Ready: `kubectl wait` (one session, returns when the condition holds), while the journal is watched
           const watch = Effect.gen(function* () {

@@ -47,7 +47,11 @@ export interface JoinTimeouts {
   readonly install?: Duration.Input | undefined
   /** From starting the unit until the Node is Ready. Default 5 minutes for agents, 10 minutes for servers. */
   readonly ready?: Duration.Input | undefined
-  /** Poll interval while waiting. Default 2 seconds. */
+  /**
+   * The longest interval between two polls where k3s offers no event to wait for (a Node that does not exist yet,
+   * one being deleted, the journal while `kubectl wait` runs): such polls start at 100 ms and grow ×1.5 up to it.
+   * Default 2 seconds.
+   */
   readonly pollInterval?: Duration.Input | undefined
   /** How often a wait reports its progress (`Wait` events). Default 5 seconds. */
   readonly progressInterval?: Duration.Input | undefined
