@@ -89,6 +89,12 @@ export interface ClusterNode {
   readonly etcdMemberName: string | undefined
   /** Cordoned (`spec.unschedulable`): e.g. left so by an interrupted drain or upgrade. */
   readonly unschedulable?: boolean | undefined
+  /**
+   * Every label of the Node (those set with `--node-label` at registration included).
+   *
+   * @since 0.2.0
+   */
+  readonly labels?: Readonly<Record<string, string>> | undefined
 }
 
 const ROLE_LABELS: ReadonlyArray<NodeRoleLabel> = ["control-plane", "etcd", "master"]
@@ -114,7 +120,8 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
     systemUUID: node.status?.nodeInfo?.systemUUID,
     deleting: node.metadata.deletionTimestamp !== undefined,
     etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"],
-    unschedulable: node.spec?.unschedulable === true
+    unschedulable: node.spec?.unschedulable === true,
+    labels
   }
 }
 
