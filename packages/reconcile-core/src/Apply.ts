@@ -230,22 +230,19 @@ export const apply = Effect.fn("apply")(function* (
       Effect.gen(function* () {
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
         yield* progress(`waiting for ${what}`)
+        // polled from 100 ms, growing to 1 s (the guest agent pushes nothing)
         const ip = yield* waiting(
           what,
           timeouts.ip,
-          api.vmIpv4(node, vmid).pipe(
-            Effect.catch(() => Effect.succeed(undefined)),
-            Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (ip): ip is string => ip !== undefined }),
-            Effect.timeoutOption(timeouts.ip)
-          )
+          api.waitForIpv4(node, vmid, { timeout: timeouts.ip }).pipe(Effect.orElseSucceed(() => undefined))
         )
-        if (Option.isNone(ip) || ip.value === undefined) {
+        if (ip === undefined) {
           return yield* fail(
             `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
             "is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)"
           )
         }
-        return ip.value
+        return ip
       })
 
     /** Start or resume the VM (whichever its state needs; a start that lost a race to another run is fine). */

@@ -1,3 +1,4 @@
+import { K3sJoin } from "@homelab/k3s-join"
 import { type ClusterVm, ProxmoxApi, type ProxmoxError, type VmPending } from "@homelab/proxmox-client"
 import { Clock, Effect, Fiber, Option, Result } from "effect"
 import { cicustomVolumes } from "./CicustomPreflight.js"
@@ -113,8 +114,23 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       yield* Effect.forkChild(Effect.result(api.storageContent(node.name, node.image.storage, node.image.content)))
     )
   }
+  // With `k3s.server`, the cluster's Nodes (one `kubectl get nodes` over SSH there) are read alongside too: they do
+  // not depend on anything Proxmox says.
+  const join = yield* Effect.serviceOption(K3sJoin)
+  const k3sServer = desired.k3s?.server
+  const k3sNodes =
+    k3sServer === undefined || Option.isNone(join)
+      ? undefined
+      : yield* Effect.forkChild(
+          join.value.clusterNodes({ host: k3sServer.host, port: k3sServer.port, user: k3sServer.user })
+        )
   const resources = yield* api.clusterResources.pipe(
-    Effect.onError(() => Effect.forEach([...listings.values()], Fiber.interrupt, { discard: true }))
+    Effect.onError(() =>
+      Effect.andThen(
+        Effect.forEach([...listings.values()], Fiber.interrupt, { discard: true }),
+        k3sNodes === undefined ? Effect.void : Fiber.interrupt(k3sNodes)
+      )
+    )
   )
 
   const nodes = new Map<string, ObservedNode>()
@@ -233,22 +249,27 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   const base: Observed = { nodes, vms: observedVms, vmDetails: new Map(), createTasks, at: Math.floor(now / 1000) }
   const needed = detailsNeeded(desired, base, options)
   const detailNodes = needed.nodes.filter((n) => !problems.has(n))
-  const pveMajor =
-    detailNodes.length > 0
-      ? Number((yield* api.version.pipe(Effect.orElseSucceed(() => ({ version: "8.0" })))).version.split(".")[0])
-      : 8
+  // The version and the token's permissions are the cluster's, not a node's: each is asked once, alongside the
+  // nodes' network configurations.
+  const version = yield* Effect.cached(
+    api.version.pipe(
+      Effect.map((v) => Number(v.version.split(".")[0])),
+      Effect.orElseSucceed(() => 8)
+    )
+  )
+  const permissionsOnce = yield* Effect.cached(api.permissions().pipe(Effect.orElseSucceed(() => undefined)))
   yield* Effect.forEach(
     detailNodes,
     (name) =>
       Effect.gen(function* () {
         const node = nodes.get(name)
         if (node === undefined) return
-        const bridges = yield* onNode(name, "read the network configuration", api.bridges(name), undefined)
+        const [bridges, pveMajor] = yield* Effect.all(
+          [onNode(name, "read the network configuration", api.bridges(name), undefined), version],
+          { concurrency: 2 }
+        )
         if (bridges === undefined) return
-        const permissions =
-          api.transportOf(name) === "rest"
-            ? yield* api.permissions().pipe(Effect.orElseSucceed(() => undefined))
-            : undefined
+        const permissions = api.transportOf(name) === "rest" ? yield* permissionsOnce : undefined
         const details: NodeDetails = {
           bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
           pveMajor,
@@ -412,7 +433,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       detailed: new Set(vmDetails.keys()),
       reprovision: options.reprovision,
       restarting: restartCandidates(desired, nodes, observedVms, configs),
-      readEtcdMembers: options.readEtcdMembers
+      readEtcdMembers: options.readEtcdMembers,
+      ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
   }
 

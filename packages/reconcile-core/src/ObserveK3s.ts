@@ -1,4 +1,4 @@
-import { type ClusterNode, K3sJoin, parseK3sVersion } from "@homelab/k3s-join"
+import { type ClusterNode, K3sJoin, type K3sJoinError, parseK3sVersion } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { SshTarget } from "@homelab/ssh"
 import { Effect, Option, Result } from "effect"
@@ -18,6 +18,8 @@ export interface K3sObservationInputs {
   readonly restarting?: ReadonlySet<string> | undefined
   /** Read the members whenever the cluster has servers (see `ObserveOptions.readEtcdMembers`). */
   readonly readEtcdMembers?: boolean | undefined
+  /** With `k3s.server`: its Nodes, read already (observe starts that read alongside `/cluster/resources`). */
+  readonly serverNodes?: Effect.Effect<ReadonlyArray<ClusterNode>, K3sJoinError> | undefined
 }
 
 /**
@@ -45,7 +47,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   if (k3s.server !== undefined) {
     const s = k3s.server
     server = { host: s.host, port: s.port, user: s.user }
-    const read = yield* Effect.result(k.clusterNodes(server))
+    const read = yield* Effect.result(inputs.serverNodes ?? k.clusterNodes(server))
     if (Result.isFailure(read)) {
       return {
         _tag: "Unavailable",
