@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
@@ -13,26 +13,50 @@ export interface RunResult {
   readonly stderr: string
 }
 
-/** Runs the built `homelab` bin as a user would, with a controlled environment. */
+export interface Running {
+  readonly child: ChildProcess
+  /** The exit code (null when a signal ended it), the signal, and everything printed. */
+  readonly done: Promise<RunResult & { readonly signal: NodeJS.Signals | null }>
+  /** stdout and stderr so far. */
+  readonly output: () => string
+}
+
+/**
+ * Starts the built `homelab` bin as a user would, with a controlled environment (PATH and HOME from this process,
+ * then `env`); the caller may signal it. After `timeout` ms (default 30 s) it is killed (a safety net, not a wait).
+ */
+export const spawnHomelab = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly timeout?: number } = {}
+): Running => {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env },
+    cwd: options.cwd,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout?.on("data", (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const timer = setTimeout(() => child.kill("SIGTERM"), options.timeout ?? 30_000)
+  const done = new Promise<RunResult & { signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  return { child, done, output: () => stdout + stderr }
+}
+
+/** Runs the built `homelab` bin to its end (see `spawnHomelab`). */
 export const runHomelab = (
   args: ReadonlyArray<string>,
   options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly timeout?: number } = {}
-) =>
-  new Promise<RunResult>((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      {
-        timeout: options.timeout ?? 30_000,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env },
-        cwd: options.cwd,
-        maxBuffer: 32 * 1024 * 1024
-      },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr })
-      }
-    )
-  })
+): Promise<RunResult> => spawnHomelab(args, options).done
 
 /**
  * A HOME folder with an SSH key pair in `.ssh/` (`id_ed25519` and, when asked, `id_rsa`, both ed25519 keys in

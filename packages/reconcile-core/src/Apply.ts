@@ -202,17 +202,24 @@ export const apply = Effect.fn("apply")(function* (
     const progress = (step: string, wait?: WaitProgress) =>
       emit({ _tag: "ActionProgress", id: action.id, node, step, ...(wait ? { wait } : {}) })
 
-    /** Report `what` every interval while `effect` runs (elapsed and limit). */
-    const waiting = <A, E>(what: string, limit: Duration.Duration, effect: Effect.Effect<A, E>) =>
+    /**
+     * Report `what` every interval while `effect` runs (elapsed and limit); `alreadyMs`: how long the awaited thing had
+     * been going before this run began to wait for it (it counts towards the limit).
+     */
+    const waiting = <A, E>(what: string, limit: Duration.Duration, effect: Effect.Effect<A, E>, alreadyMs = 0) =>
       Effect.gen(function* () {
-        const started = yield* Clock.currentTimeMillis
+        const started = (yield* Clock.currentTimeMillis) - alreadyMs
         const limitMs = Duration.toMillis(limit)
+        const everyMs = Duration.toMillis(interval)
+        const report = Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) => progress(what, { what, elapsedMs: now - started, limitMs }))
+        )
+        // the first report once the whole wait (the part before this run included) is one interval long
+        const first = alreadyMs >= everyMs ? 0 : everyMs - alreadyMs
         const ticker = yield* Effect.forkChild(
-          Effect.forever(
-            Effect.sleep(interval).pipe(
-              Effect.andThen(Clock.currentTimeMillis),
-              Effect.flatMap((now) => progress(what, { what, elapsedMs: now - started, limitMs }))
-            )
+          Effect.sleep(Duration.millis(first)).pipe(
+            Effect.andThen(report),
+            Effect.andThen(Effect.forever(Effect.sleep(interval).pipe(Effect.andThen(report))))
           )
         )
         return yield* effect.pipe(Effect.ensuring(Fiber.interrupt(ticker)))
@@ -568,8 +575,9 @@ export const apply = Effect.fn("apply")(function* (
     function awaitCreate(a: AwaitCreate) {
       return Effect.gen(function* () {
         const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-        const left = Duration.millis(Math.max(0, Duration.toMillis(timeouts.task) - (now - a.startedAt) * 1000))
-        const what = `the create of VM ${a.vmid} ${a.spec.name} (started ${now - a.startedAt} s ago)`
+        const ageMs = Math.max(0, now - a.startedAt) * 1000
+        const left = Duration.millis(Math.max(0, Duration.toMillis(timeouts.task) - ageMs))
+        const what = `the create of VM ${a.vmid} ${a.spec.name} (the task of an earlier or concurrent run)`
         yield* progress(`waiting for ${what}`)
         const ended = yield* waiting(
           what,
@@ -579,7 +587,8 @@ export const apply = Effect.fn("apply")(function* (
             .pipe(
               Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (s) => s.status === "stopped" }),
               Effect.timeoutOption(left)
-            )
+            ),
+          ageMs
         )
         if (Option.isNone(ended)) {
           yield* progress(`the create of VM ${a.vmid} hung; stopping its task`)

@@ -81,6 +81,8 @@ export interface NodeEndpoints {
   readonly api: string
   /** `user@host:port` */
   readonly ssh: string
+  /** The API token's id (`user@realm!name`; never the secret), for messages about a rejected token. */
+  readonly token?: string | undefined
 }
 
 export interface DesiredNode {

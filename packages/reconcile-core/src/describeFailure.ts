@@ -2,7 +2,7 @@ import type { ProxmoxError, ProxmoxErrorReason } from "@homelab/proxmox-client"
 import type { NodeEndpoints } from "./Desired.js"
 
 /** One transport's failure in words a user understands (no operation names, no stack). */
-export const inWords = (reason: ProxmoxErrorReason): string => {
+export const inWords = (reason: ProxmoxErrorReason, token?: string | undefined): string => {
   switch (reason._tag) {
     case "Unreachable":
       switch (reason.kind) {
@@ -19,7 +19,8 @@ export const inWords = (reason: ProxmoxErrorReason): string => {
     case "TlsUntrusted":
       return `its TLS certificate is not trusted (${reason.code}${reason.fingerprint ? `, SHA-256 ${reason.fingerprint}` : ""})`
     case "AuthRejected": {
-      if (reason.transport !== "ssh") return `the API token was rejected (${reason.detail})`
+      if (reason.transport !== "ssh")
+        return `the API token ${token === undefined ? "" : `${token} `}was rejected (${reason.detail})`
       const detail = reason.detail.replace(/^ssh: /, "")
       if (/private key|passphrase/i.test(detail)) return `the SSH private key cannot be used: ${detail}`
       if (/host key/i.test(detail)) return detail
@@ -68,7 +69,7 @@ const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefine
           : /host key/i.test(reason.detail)
             ? `check the node's SSH host key in ssh.knownHosts.file (${host})`
             : `add the public key of ssh.privateKey to ${ssh.split("@")[0] ?? "root"}'s ~/.ssh/authorized_keys on ${host}`
-        : "check proxmox.auth.tokenId and the secret (Datacenter → Permissions → API Tokens)"
+        : `check proxmox.auth.tokenId${endpoints?.token === undefined ? "" : ` (${endpoints.token})`} and its secret (Datacenter → Permissions → API Tokens)`
     case "ProxyError":
       return reason.explanation
     case "PermissionDenied":
@@ -95,7 +96,7 @@ export const describeFailure = (
     error.fallbackFrom === undefined ? [error.reason] : [error.fallbackFrom, error.reason]
   const parts = reasons.map((reason, i) => {
     const over = error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? "rest")
-    return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason)}`
+    return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason, endpoints?.token)}`
   })
   const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node)))]
   return { message: `cannot ${what} on node ${node}: ${parts.join("; ")}`, hint: hints.join("; ") }

@@ -33,7 +33,7 @@ export const desiredFromConfig = (
       name: node.name,
       endpoints: (() => {
         const ssh = nodeSshTarget(config, node.name)
-        return { api: node.api.url, ssh: `${ssh.user}@${ssh.host}:${ssh.port}` }
+        return { api: node.api.url, ssh: `${ssh.user}@${ssh.host}:${ssh.port}`, token: config.proxmox.auth.tokenId }
       })(),
       cpuRatio: node.cpuRatio,
       memoryRatio: node.memoryRatio,

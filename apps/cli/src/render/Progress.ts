@@ -52,7 +52,8 @@ const WaitEveryMs = 15_000
 
 /** Plain lines, for pipes, CI logs and `--verbose` on a terminal. Waits: at 5 s, then at least every 15 s. */
 export const plainProgress = (write: (line: string) => void, verbose: boolean): ProgressSink => {
-  const lastWaitLine = new Map<string, number>()
+  /** Per action: the wait last shown and its elapsed time then (an action may wait for several things in turn). */
+  const lastWaitLine = new Map<string, { what: string; elapsedMs: number }>()
   return {
     event: (e) => {
       switch (e._tag) {
@@ -61,11 +62,12 @@ export const plainProgress = (write: (line: string) => void, verbose: boolean): 
           break
         case "ActionProgress": {
           if (e.wait !== undefined) {
-            const last = lastWaitLine.get(e.id)
+            const shown = lastWaitLine.get(e.id)
+            const last = shown?.what === e.wait.what ? shown.elapsedMs : undefined
             const due =
               e.wait.elapsedMs >= FirstWaitMs && (last === undefined || e.wait.elapsedMs - last >= WaitEveryMs - 500)
             if (due || verbose) {
-              lastWaitLine.set(e.id, e.wait.elapsedMs)
+              lastWaitLine.set(e.id, { what: e.wait.what, elapsedMs: e.wait.elapsedMs })
               write(`[${e.node}]   ${waitLine(e.wait)}`)
             }
           } else if (verbose) {

@@ -1,0 +1,352 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import {
+  labScenario,
+  type RequestLogEntry,
+  type Scenario,
+  type GuestCommand,
+  type SimHandle,
+  type SimOperation,
+  startSimPromise
+} from "@homelab/sim"
+import { simConfigYaml } from "../src/commands/demoRun.js"
+import { type RunResult, type Running, spawnHomelab } from "./helpers.js"
+
+let nets = 0
+/**
+ * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses: `x` from this process's id (vitest runs
+ * test files in separate workers), `y` counts the labs of this process. Other suites use 127.0–99.
+ */
+export const loopbackNet = (): string => `127.${100 + (process.pid % 150)}.${nets++ % 250}`
+
+/** The cloud image as homelab.yaml of a lab names it, on `local`. */
+export const imageVolid = "local:import/noble-server-cloudimg-amd64.qcow2"
+
+/** The password part of the k3s server token: scanned for in every output. */
+export const clusterPassword = "5c1e0b7d9a2f4e6c8b3a1d0f7e9c2b4a"
+
+export type { Running }
+
+export interface SimLab {
+  readonly sim: SimHandle
+  readonly dir: string
+  readonly config: string
+  readonly env: Record<string, string>
+  /** The k3s server's address, with `k3s: true`. */
+  readonly serverIp: string | undefined
+  /** Run `homelab --config … ARGS` to its end. */
+  readonly homelab: (...args: Array<string>) => Promise<RunResult>
+  /** Start `homelab --config … ARGS`; the caller may signal it. */
+  readonly spawn: (...args: Array<string>) => Running
+  /** Rewrite homelab.yaml with other extra sections. */
+  readonly rewrite: (extra: string) => void
+}
+
+const labs: Array<{ sim: SimHandle; dir: string }> = []
+
+/** Stop every simulator started by `startLab` (call from `afterEach`). */
+export const stopLabs = async (): Promise<void> => {
+  for (const lab of labs.splice(0)) {
+    await lab.sim.stop()
+    fs.rmSync(lab.dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * A simulated lab and a homelab.yaml for it (each node's API, the CA, the token, SSH). With `k3s`, an existing k3s
+ * server VM (not ours) at `<net>.5`, guests answering SSH on port 2222, and a `k3s:` section pointing at it. `extra`
+ * is appended to homelab.yaml (top-level sections such as `timeouts:` or `safety:`).
+ */
+export const startLab = async (
+  nodes: ReadonlyArray<string>,
+  options: {
+    /** Scenario overrides; a function gets the lab's loopback /24 (`127.x.y`) for fixed guest IPs. */
+    readonly scenario?: Partial<Scenario> | ((net: string) => Partial<Scenario>)
+    readonly k3s?: boolean
+    readonly extra?: string
+    /** The cloud image is already on every node's `local` storage (as a previous run left it). */
+    readonly imagePresent?: boolean
+  } = {}
+): Promise<SimLab & { readonly net: string }> => {
+  const net = loopbackNet()
+  const serverIp = options.k3s ? `${net}.5` : undefined
+  const over = typeof options.scenario === "function" ? options.scenario(net) : (options.scenario ?? {})
+  const scenario = labScenario(nodes, {
+    memory: "32G",
+    imageSize: "2M",
+    ipPool: `${net}.10`,
+    timeScale: 0.02,
+    ...(options.k3s
+      ? {
+          guestSshPort: 2222,
+          k3s: { version: "v1.30.5+k3s1", token: clusterPassword, joinDelayMs: 2000, readyDelayMs: 3000 }
+        }
+      : {}),
+    ...over,
+    vms: [
+      ...(options.k3s
+        ? [
+            {
+              vmid: 200,
+              node: nodes[0] as string,
+              name: "k3s-server",
+              status: "running" as const,
+              uptime: 86_400,
+              ip: serverIp as string,
+              config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+              guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server" as const, clusterInit: true } }
+            }
+          ]
+        : []),
+      ...(over.vms ?? [])
+    ]
+  })
+  const sim = await startSimPromise(
+    options.imagePresent === true
+      ? {
+          ...scenario,
+          nodes: scenario.nodes.map((n) => ({
+            ...n,
+            storages: (n.storages ?? []).map((st) =>
+              st.id === "local" ? { ...st, files: [...(st.files ?? []), { volid: imageVolid, content: "import" }] } : st
+            )
+          }))
+        }
+      : scenario
+  )
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-e2e-"))
+  labs.push({ sim, dir })
+  const config = path.join(dir, "homelab.yaml")
+  const write = (extra: string) =>
+    fs.writeFileSync(
+      config,
+      `${simConfigYaml(sim, dir, serverIp ? { k3s: { host: serverIp, user: "ubuntu" } } : {})}${extra}\n`
+    )
+  write(options.extra ?? "")
+  const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true", NO_COLOR: "1" }
+  const start = (...args: Array<string>): Running =>
+    spawnHomelab(["--config", config, ...args], { env, timeout: 120_000 })
+  return {
+    net,
+    sim,
+    dir,
+    config,
+    env,
+    serverIp,
+    homelab: (...args) => start(...args).done,
+    spawn: start,
+    rewrite: write
+  }
+}
+
+/**
+ * Resolves once the simulator's request log holds an entry matching `match` (the `occurrence`-th one), checking the
+ * log as requests arrive (every few milliseconds); rejects when the run ends first.
+ */
+export const whenRequest = (
+  sim: SimHandle,
+  match: (r: RequestLogEntry) => boolean,
+  until: Promise<unknown>,
+  occurrence = 1
+): Promise<RequestLogEntry> =>
+  new Promise((resolve, reject) => {
+    let over = false
+    void until.then(() => {
+      over = true
+    })
+    const check = () => {
+      const seen = sim.requests().filter(match)
+      if (seen.length >= occurrence) return resolve(seen[occurrence - 1] as RequestLogEntry)
+      if (over) return reject(new Error("the run ended before the request was seen"))
+      setTimeout(check, 2)
+    }
+    check()
+  })
+
+/** The VMs the simulator holds. */
+export const vmsOf = (sim: SimHandle) =>
+  sim.state().vms.map((v) => ({
+    vmid: v.vmid as number,
+    node: v.node as string,
+    name: v.name as string | undefined,
+    status: v.status as string,
+    qmpstatus: v.qmpstatus as string | undefined,
+    lock: (v.lock ?? undefined) as string | undefined,
+    tags: String(v.tags ?? ""),
+    ip: v.ip as string | undefined,
+    config: v.config as Record<string, string>
+  }))
+
+/** The simulated cluster's Nodes. */
+export const k3sNodesOf = (sim: SimHandle) =>
+  sim.state().k3s.nodes.map((n) => ({ name: n.name, role: n.role, ready: n.ready, ip: n.ip, vmid: n.vmid }))
+
+/** API requests and node SSH commands that change state (reads, agent pings and guest commands excluded). */
+export const mutating = (sim: SimHandle) =>
+  sim
+    .requests()
+    .filter((r) =>
+      r.transport === "api"
+        ? r.method !== "GET" && !(r.path ?? "").endsWith("/agent/ping")
+        : r.transport === "ssh"
+          ? !/^(pvesh get|qm (list|status|config|guest cmd))\b/.test(r.command ?? "")
+          : false
+    )
+
+/** Resolves once the simulator has begun an operation matching `match` (a PVE task, a boot, a k3s step). */
+export const whenOperation = (
+  sim: SimHandle,
+  match: (o: SimOperation) => boolean,
+  until: Promise<unknown>
+): Promise<SimOperation> =>
+  new Promise((resolve, reject) => {
+    let over = false
+    void until.then(() => {
+      over = true
+    })
+    const check = () => {
+      const seen = sim.operations().find(match)
+      if (seen !== undefined) return resolve(seen)
+      if (over) return reject(new Error("the run ended before the operation began"))
+      setTimeout(check, 2)
+    }
+    check()
+  })
+
+/**
+ * Why `node` is not converged, judged from the simulator's state alone (not from what homelab says): exactly one VM
+ * named `k3s-vm-<node>`, on that node, ours, running, no lock and none of the run marks left; with k3s, exactly one
+ * Node of that name, Ready, at the VM's IP. Undefined when it is converged.
+ */
+export const notConverged = (sim: SimHandle, node: string, k3s: boolean): string | undefined => {
+  const name = `k3s-vm-${node}`
+  const vms = vmsOf(sim).filter((v) => v.name === name)
+  if (vms.length !== 1) return `${vms.length} VMs named ${name}`
+  const vm = vms[0] as ReturnType<typeof vmsOf>[number]
+  const tags = vm.tags.split(/[;,]/).filter((t) => t !== "")
+  if (vm.node !== node) return `${name} is on ${vm.node}`
+  if (!tags.includes("homelab-managed")) return `${name} is not ours (${vm.tags})`
+  const marks = tags.filter((t) => t !== "homelab-managed")
+  if (marks.length > 0) return `${name} still carries ${marks.join(", ")}`
+  if (vm.status !== "running" || (vm.qmpstatus ?? "running") !== "running")
+    return `${name} is ${vm.status}/${vm.qmpstatus}`
+  if (vm.lock !== undefined) return `${name} is locked (${vm.lock})`
+  if (!k3s) return undefined
+  const nodes = k3sNodesOf(sim).filter((n) => n.name === name)
+  if (nodes.length !== 1) return `${nodes.length} k3s Nodes named ${name}`
+  const k = nodes[0] as ReturnType<typeof k3sNodesOf>[number]
+  if (k.ready !== "True") return `k3s Node ${name} is Ready=${k.ready}`
+  if (k.ip !== vm.ip) return `k3s Node ${name} is at ${k.ip}, the VM at ${vm.ip}`
+  return undefined
+}
+
+/** One run of the k3s install script in a guest (`env INSTALL_K3S_VERSION=… sh install.sh …`), by real time. */
+export interface InstallRun {
+  readonly vmid: number
+  readonly from: number
+  to: number | undefined
+}
+
+/**
+ * Watches the k3s installs in the lab's guests through the guest command registry (the handlers stay the
+ * simulator's own): each install command as it reaches a guest (`arrived`, before any lock), and each run of the
+ * install script itself (`runs`). `holdNext()` keeps the next install script from running until the returned
+ * `release` is called, as a slow download would: whoever holds the install lock then holds it until released.
+ */
+export const watchInstalls = (sim: SimHandle) => {
+  const arrived: Array<number> = []
+  const runs: Array<InstallRun> = []
+  const listeners = new Set<() => void>()
+  const changed = () => {
+    for (const l of listeners) l()
+  }
+  let gate: Promise<void> | undefined
+  const isInstall = (argv: ReadonlyArray<string>) => argv.some((a) => a.includes("INSTALL_K3S_VERSION="))
+  const sudo = sim.guestCommands.get("sudo") as GuestCommand
+  const env = sim.guestCommands.get("env") as GuestCommand
+  sim.guestCommands.register("sudo", (c) => {
+    if (isInstall(c.argv)) {
+      arrived.push(c.guest.vmid)
+      changed()
+    }
+    return sudo(c)
+  })
+  sim.guestCommands.register("env", async (c) => {
+    if (!isInstall(c.argv)) return env(c)
+    const held = gate
+    gate = undefined
+    const run: InstallRun = { vmid: c.guest.vmid, from: Date.now(), to: undefined }
+    runs.push(run)
+    changed()
+    if (held !== undefined) await held
+    try {
+      return await env(c)
+    } finally {
+      run.to = Date.now()
+      changed()
+    }
+  })
+  /** Resolves once `test()` holds, checked whenever an install arrives, starts or ends. */
+  const when = (test: () => boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const check = () => {
+        if (!test()) return
+        listeners.delete(check)
+        resolve()
+      }
+      listeners.add(check)
+      check()
+    })
+  return {
+    arrived,
+    runs,
+    when,
+    holdNext: (): (() => void) => {
+      let release: () => void = () => {}
+      gate = new Promise<void>((r) => {
+        release = r
+      })
+      return () => release()
+    },
+    /** Pairs of install runs on one VM that overlapped in time. */
+    overlaps: () =>
+      runs.flatMap((a, i) =>
+        runs
+          .slice(i + 1)
+          .filter(
+            (b) =>
+              b.vmid === a.vmid &&
+              b.from < (a.to ?? Number.POSITIVE_INFINITY) &&
+              a.from < (b.to ?? Number.POSITIVE_INFINITY)
+          )
+          .map((b) => [a, b])
+      )
+  }
+}
+
+/** Resolves once a running `homelab` has printed something matching `pattern`; rejects if it ends first. */
+export const whenPrinted = (run: Running, pattern: RegExp): Promise<void> =>
+  new Promise((resolve, reject) => {
+    let over = false
+    void run.done.then(() => {
+      over = true
+    })
+    const check = () => {
+      if (pattern.test(run.output())) return resolve()
+      if (over) return reject(new Error(`it ended without printing ${pattern}:\n${run.output()}`))
+      setTimeout(check, 5)
+    }
+    check()
+  })
+
+/** `promise`, unless one of the runs ends first (then it rejects with what they printed). */
+export const before = <A>(promise: Promise<A>, ...runs: ReadonlyArray<Running>): Promise<A> =>
+  Promise.race([
+    promise,
+    ...runs.map((r) =>
+      r.done.then((d) => {
+        throw new Error(`a run ended first (exit ${d.code}):\n${d.stdout}${d.stderr}`)
+      })
+    )
+  ])
