@@ -15,10 +15,11 @@ import { type RunResult, type Running, spawnHomelab } from "./helpers.js"
 
 let nets = 0
 /**
- * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses: `x` from this process's id (vitest runs
- * test files in separate workers), `y` counts the labs of this process. Other suites use 127.0–99.
+ * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses: `x` from the vitest worker (its pool
+ * id, unique among the workers running at once), `y` counts the labs of this worker. Other suites and the demo use
+ * 127.0.x and 127.60–249.
  */
-export const loopbackNet = (): string => `127.${100 + (process.pid % 150)}.${nets++ % 250}`
+export const loopbackNet = (): string => `127.${20 + (Number(process.env.VITEST_POOL_ID ?? 0) % 40)}.${nets++ % 250}`
 
 /** The cloud image as homelab.yaml of a lab names it, on `local`. */
 export const imageVolid = "local:import/noble-server-cloudimg-amd64.qcow2"
@@ -350,3 +351,10 @@ export const before = <A>(promise: Promise<A>, ...runs: ReadonlyArray<Running>):
       })
     )
   ])
+
+/** Resolves once `test()` holds (checked every few milliseconds: the simulator's state has no change events). */
+export const whenState = (test: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const check = () => (test() ? resolve() : setTimeout(check, 5))
+    check()
+  })

@@ -316,7 +316,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
           qmpstatus: status.qmpstatus,
           lock: status.lock,
           uptimeSeconds: status.uptime,
-          secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, now / 1000 - Number(ctime)),
+          secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, Math.floor(now / 1000) - Number(ctime)),
           diskGiB: sizeToGiB(config.scsi0),
           tags: config.tags
         })
