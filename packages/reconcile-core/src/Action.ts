@@ -36,7 +36,11 @@ interface ActionBase {
   readonly exclusive?: string | undefined
 }
 
-/** Phase 1: the cloud image onto the node's image storage (`download-url`, checksum verified). */
+/**
+ * Phase 1: the cloud image onto the node's image storage: `download-url` (the node fetches it; PVE verifies the
+ * checksum), or with `image.transfer: upload` fetched once where homelab runs, checked against the checksum before
+ * any upload, and streamed to the node's upload endpoint.
+ */
 export interface DownloadImage extends ActionBase {
   readonly _tag: "DownloadImage"
   readonly image: DesiredImage
@@ -293,7 +297,9 @@ const followsText: Record<NonNullable<JoinK3s["follows"]>, string> = {
 export const describeAction = (action: Action): string => {
   switch (action._tag) {
     case "DownloadImage":
-      return `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
+      return action.image.transfer === "upload"
+        ? `upload ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} (fetched once here${action.image.checksum ? ", checksum verified before any upload" : ""})`
+        : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
     case "CreateVm":
       return `create VM ${action.spec.name} on ${action.node} (${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
     case "RecreateVm":

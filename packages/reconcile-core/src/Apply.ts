@@ -22,10 +22,12 @@ import {
   type VmSpec
 } from "./Action.js"
 import { restartVm, updateVm } from "./ApplyDrift.js"
+import { uploadImage } from "./ApplyUpload.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
@@ -83,6 +85,8 @@ export interface ApplyOptions {
   readonly timeouts?: Partial<Timeouts> | undefined
   /** How often a running wait is reported. Default 5 seconds. */
   readonly progressInterval?: Duration.Input | undefined
+  /** Where `image.transfer: upload` fetches the image before uploading it (removed afterwards). Default: the OS's temp dir. */
+  readonly imageDir?: string | undefined
 }
 
 /** Why an action could not finish: for a person, with what to do about it. */
@@ -163,6 +167,11 @@ export const apply = Effect.fn("apply")(function* (
   const timeouts: Timeouts = { ...DefaultTimeouts, ...desired.timeouts, ...options.timeouts }
   const interval = Duration.fromInputUnsafe(options.progressInterval ?? "5 seconds")
   const unconfirmed = new Set(options.unconfirmed ?? [])
+  /** `image.transfer: upload`: each image fetched once here, for every node's upload. */
+  const uploads = yield* localImages(
+    actions.flatMap((a) => (a._tag === "DownloadImage" && a.image.transfer === "upload" ? [a.image] : [])),
+    options.imageDir
+  )
   /** What the VM actions learned, for the joins that follow them: VMID and IP per VM name. */
   const vms = new Map<string, { vmid: number; ip: string | undefined }>()
 
@@ -387,7 +396,9 @@ export const apply = Effect.fn("apply")(function* (
 
     switch (action._tag) {
       case "DownloadImage":
-        return downloadImage(action)
+        return action.image.transfer === "upload"
+          ? uploadImage({ api, progress, task, fail }, action, uploads.get(action.image))
+          : downloadImage(action)
       case "CreateVm":
         return create(action.spec, action.spec.vmidCandidates, false).pipe(
           Effect.map((r) => {
@@ -837,7 +848,9 @@ export const apply = Effect.fn("apply")(function* (
       yield* lock === undefined ? body : lock.withPermits(1)(body)
     })
 
-  yield* Effect.forEach(actions, runOne, { concurrency: "unbounded", discard: true })
+  yield* Effect.forEach(actions, runOne, { concurrency: "unbounded", discard: true }).pipe(
+    Effect.ensuring(uploads.cleanup)
+  )
   const order = new Map(actions.map((a, i) => [a.id, i]))
   return outcomes.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0))
 })
