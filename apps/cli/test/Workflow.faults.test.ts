@@ -95,7 +95,14 @@ describe.concurrent("fault matrix: exit code ≠ 0 exactly when a node did not c
                     tags: "homelab-managed",
                     uptime: 86_400,
                     ip: `${net}.21`,
-                    config: { cores: 4, memory: "16384", agent: "1", scsi0: `local-lvm:vm-${vmid}-disk-0,size=64G` }
+                    config: {
+                      cores: 4,
+                      memory: "16384",
+                      cpu: "host",
+                      agent: "1",
+                      net0: "virtio=BC:24:11:00:21:01,bridge=vmbr0",
+                      scsi0: `local-lvm:vm-${vmid}-disk-0,size=64G`
+                    }
                   }
                 ]
               : []

@@ -2,16 +2,16 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import {
+  type GuestCommand,
   labScenario,
   type RequestLogEntry,
   type Scenario,
-  type GuestCommand,
   type SimHandle,
   type SimOperation,
   startSimPromise
 } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoRun.js"
-import { type RunResult, type Running, spawnHomelab } from "./helpers.js"
+import { type Running, type RunResult, spawnHomelab } from "./helpers.js"
 
 let nets = 0
 /**
