@@ -1,4 +1,5 @@
 import { Command } from "effect/cli"
+import { adoptCommand } from "./commands/adoptCommand.js"
 import { applyCommand, planCommand, reprovisionCommand } from "./commands/applyCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { demoCommand } from "./commands/demoCommand.js"
@@ -13,6 +14,7 @@ export const cli = root.pipe(
     applyCommand,
     statusCommand,
     reprovisionCommand,
+    adoptCommand,
     kubeconfigCommand,
     configCommand,
     demoCommand

@@ -9,7 +9,10 @@
 export const ExitCode = {
   /** Success: converged (`apply`, `status`), or planned (`plan`; with `--detailed-exitcode`: nothing to do). */
   Ok: 0,
-  /** An error the tool could not recover from, including bugs; `plan`: some node is blocked (needs the user). */
+  /**
+   * An error the tool could not recover from, including bugs; `plan`: some node is blocked (needs the user); `adopt`:
+   * some VM could not be adopted (on another node, protected under --all, changed since it was read, …).
+   */
   Error: 1,
   /** `plan --detailed-exitcode`: changes are pending. */
   Changes: 2,
@@ -23,7 +26,10 @@ export const ExitCode = {
   NotConverged: 5,
   /** @deprecated the old name of `NotConverged` */
   Partial: 5,
-  /** Only destructive actions that were not confirmed are left: re-run with --yes, or interactively. */
+  /**
+   * Only destructive actions that were not confirmed are left (`adopt`: the adoption was not confirmed): re-run with
+   * --yes, or interactively.
+   */
   NeedsConfirmation: 6,
   /** Only k3s work is left: a join or upgrade failed, or the quorum guard refused (every VM is in place). */
   Join: 7,

@@ -400,7 +400,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             "blocked",
             "vm.unowned",
             `VM ${match.vmid} is named ${vm.name} but lacks the tag '${desired.ownershipTag}': not ours, not touched`,
-            `to let homelab manage it, add the tag '${desired.ownershipTag}'; otherwise rename one of them`,
+            match.type === "qemu" && !match.template
+              ? `to let homelab manage it: \`homelab adopt ${vm.name}\` (shows what apply would change, then adds the tag '${desired.ownershipTag}'); otherwise rename one of them`
+              : "rename it, or give the VM in homelab.yaml another name",
             match.vmid
           )
           return {}

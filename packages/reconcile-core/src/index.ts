@@ -23,6 +23,15 @@ export {
   type VmSpec,
   vmOf
 } from "./Action.js"
+export { type Adoption, type AdoptionPlan, type AdoptOutcome, adopt, planAdoption } from "./Adopt.js"
+export {
+  type AdoptCandidate,
+  type AdoptOptions,
+  type AdoptRefusal,
+  type AdoptSelection,
+  selectAdoptions,
+  tagList
+} from "./AdoptPlan.js"
 export { type ApplyEvent, type ApplyOptions, apply, type WaitProgress } from "./Apply.js"
 export { cicustomFindings, cicustomVolumes } from "./CicustomPreflight.js"
 export {
