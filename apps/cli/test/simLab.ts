@@ -13,11 +13,12 @@ import {
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { type Running, type RunResult, spawnHomelab } from "./helpers.js"
 
-let nets = 0
+/** Where this process starts counting: another test run on the same machine (another checkout) starts elsewhere. */
+let nets = Math.floor(Math.random() * 250)
 /**
  * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses: `x` from the vitest worker (its pool
- * id, unique among the workers running at once), `y` counts the labs of this worker. Other suites and the demo use
- * 127.0.x and 127.60–249.
+ * id, unique among the workers running at once), `y` counts the labs of this worker from a random start (so that two
+ * test runs at once on one machine rarely meet). Other suites and the demo use 127.0.x and 127.60–249.
  */
 export const loopbackNet = (): string => `127.${20 + (Number(process.env.VITEST_POOL_ID ?? 0) % 40)}.${nets++ % 250}`
 
