@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import fs from "node:fs"
 import path from "node:path"
 import { defineConfig } from "tsup"
@@ -39,6 +40,25 @@ const writeNotices = () => {
   )
 }
 
+/**
+ * dist/fast-paths.json: what the built CLI prints for `--version` and `--help` (and their short forms), plain and
+ * coloured. bin.js prints these without loading the CLI (start-up in the time of an empty Node process).
+ */
+const writeFastPaths = () => {
+  const capture = (flag: string, color: boolean) =>
+    execFileSync(process.execPath, [path.join("dist", "main.js"), flag], {
+      encoding: "utf8",
+      env: { ...process.env, TERM: "xterm-256color", NO_COLOR: color ? "" : "1", FORCE_COLOR: color ? "1" : "" }
+    })
+  const paths = Object.fromEntries(
+    ["--version", "-v", "--help", "-h"].map((flag) => [
+      flag,
+      { plain: capture(flag, false), color: capture(flag, true) }
+    ])
+  )
+  fs.writeFileSync(path.join("dist", "fast-paths.json"), `${JSON.stringify(paths, null, 2)}\n`)
+}
+
 // The published `homelab` is self-contained: every library it uses (ours, effect, ssh2, yaml, undici, …) is bundled and
 // tree-shaken, so `npm i -g @homelab/cli` installs one package with no dependencies and no install scripts (ssh2's
 // optional native build, cpu-features, is never fetched; ssh2 runs on Node's crypto).
@@ -57,7 +77,10 @@ export default defineConfig({
   clean: true,
   splitting: true,
   metafile: true,
-  onSuccess: async () => writeNotices(),
+  onSuccess: async () => {
+    writeNotices()
+    writeFastPaths()
+  },
   minifySyntax: true,
   minifyWhitespace: true,
   // Everything is bundled but ssh2's optional native bindings: ssh2 requires them in a try/catch and falls back to

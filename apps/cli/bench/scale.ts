@@ -4,67 +4,15 @@
 //    second), PVE tasks in flight at once (one action at a time per node; a configurable global limit `parallelism`);
 //  - `homelab apply --yes` of 16 fresh nodes with a k3s section: peak RSS < 150 MiB.
 // Baselines measured in the same run: `node -e 0` (wall and peak RSS). Run: `pnpm bench` (after a build).
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import type * as Cli from "../src/index.js"
+import { bin, cleanUp, dir, MiB, median, mib, node, type Proc, verdict } from "./proc.ts"
 
 // The built CLI (dist/index.js is a bench-only entry of the bundle; its types come from the source).
 const distEntry: string = "../dist/index.js"
 const { isMutating, simConfigYaml } = (await import(distEntry)) as typeof Cli
-
-const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
-const MiB = 1024 * 1024
-
-// A preload that writes the process's peak RSS (bytes) where BENCH_RSS_FILE says, when it exits.
-const preload = path.join(dir, "peak-rss.mjs")
-fs.writeFileSync(
-  preload,
-  'import { writeFileSync } from "node:fs"\n' +
-    'process.on("exit", () => writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS * 1024)))\n'
-)
-
-interface Proc {
-  readonly code: number
-  readonly wallMs: number
-  readonly peakRss: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Run `node [args]` as a child (asynchronously: the simulator answers from this process), with its peak RSS. */
-const node = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Proc> => {
-  const rssFile = path.join(dir, `rss-${Math.random().toString(36).slice(2)}`)
-  const started = performance.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", preload, ...args], {
-      env: { ...process.env, ...env, BENCH_RSS_FILE: rssFile, CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString()
-    })
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString()
-    })
-    child.on("error", reject)
-    child.on("close", (code) => {
-      const wallMs = performance.now() - started
-      const peakRss = Number(fs.readFileSync(rssFile, "utf8"))
-      resolve({ code: code ?? -1, wallMs, peakRss, stdout, stderr })
-    })
-  })
-}
-
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
-const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`
-const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
 
 /** The most intervals open at once. */
 const peakOverlap = (intervals: ReadonlyArray<readonly [number, number]>) => {
@@ -222,6 +170,6 @@ try {
     serverIp
   )
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true })
+  cleanUp()
 }
 process.exit(0)

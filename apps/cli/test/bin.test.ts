@@ -1,3 +1,9 @@
+import { execFile } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import pkg from "../package.json" with { type: "json" }
 import { runHomelab } from "./helpers.js"
@@ -14,6 +20,36 @@ describe("homelab bin", () => {
     assert.strictEqual(result.code, 0)
     assert.include(result.stdout, "homelab.yaml")
     assert.include(result.stdout, "config")
+  })
+
+  // Which of the CLI's dist files a run loads: a resolve hook (preloaded) prints each on stderr.
+  const loadedFiles = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+    const hook = path.join(mkdtempSync(path.join(os.tmpdir(), "homelab-bin-")), "hook.mjs")
+    writeFileSync(
+      hook,
+      'import { registerHooks } from "node:module"\n' +
+        "registerHooks({ resolve(s, c, next) { const r = next(s, c); " +
+        'if (r.url.includes("/dist/")) process.stderr.write("loaded " + r.url.split("/").pop() + "\\n"); return r } })\n'
+    )
+    const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--import", hook, bin, ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env }
+    })
+    return { stdout, loaded: [...stderr.matchAll(/^loaded (\S+)$/gm)].map((m) => m[1]) }
+  }
+
+  it("answers --version and --help, plain and coloured, as the CLI does, without loading it", async () => {
+    const main = fileURLToPath(new URL("../dist/main.js", import.meta.url))
+    for (const flag of ["--version", "-v", "--help", "-h"])
+      for (const env of [{ NO_COLOR: "1" }, { FORCE_COLOR: "1" }]) {
+        const fast = await loadedFiles([flag], env)
+        const full = await promisify(execFile)(process.execPath, [main, flag], { env: { ...process.env, ...env } })
+        assert.strictEqual(fast.stdout, full.stdout, `${flag} ${JSON.stringify(env)}`)
+        assert.deepStrictEqual(fast.loaded, ["bin.js"], `${flag} loads nothing but bin.js`)
+      }
+    // anything else loads the CLI
+    const help = await loadedFiles(["plan", "--help"])
+    assert.include(help.loaded, "main.js")
   })
 
   it("rejects an unknown flag with a non-zero exit", async () => {

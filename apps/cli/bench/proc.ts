@@ -1,0 +1,67 @@
+// Shared by the CLI benches: run `node [args]` as a child process with its wall time and peak RSS, medians, verdicts.
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+export const MiB = 1024 * 1024
+
+/** A scratch directory of this bench process, removed by `cleanUp`. */
+export const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
+export const cleanUp = () => fs.rmSync(dir, { recursive: true, force: true })
+
+// A preload that writes the process's peak RSS (bytes) where BENCH_RSS_FILE says, when it exits.
+const preload = path.join(dir, "peak-rss.mjs")
+fs.writeFileSync(
+  preload,
+  'import { writeFileSync } from "node:fs"\n' +
+    'process.on("exit", () => writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS * 1024)))\n'
+)
+
+export interface Proc {
+  readonly code: number
+  readonly wallMs: number
+  readonly peakRss: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Run `node [args]` as a child (asynchronously: a simulator may answer from this process), with its peak RSS. */
+export const node = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Proc> => {
+  const rssFile = path.join(dir, `rss-${Math.random().toString(36).slice(2)}`)
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", preload, ...args], {
+      env: { ...process.env, ...env, BENCH_RSS_FILE: rssFile, CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (code) => {
+      const wallMs = performance.now() - started
+      const peakRss = Number(fs.readFileSync(rssFile, "utf8"))
+      resolve({ code: code ?? -1, wallMs, peakRss, stdout, stderr })
+    })
+  })
+}
+
+/** `count` runs of `node [args]` one after the other: the median wall time and the median peak RSS. */
+export const sample = async (count: number, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const runs: Array<Proc> = []
+  for (let i = 0; i < count; i++) runs.push(await node(args, env))
+  const last = runs[runs.length - 1] as Proc
+  return { wallMs: median(runs.map((p) => p.wallMs)), peakRss: median(runs.map((p) => p.peakRss)), last }
+}
+
+export const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
+export const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`
+export const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
