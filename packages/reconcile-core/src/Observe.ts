@@ -1,4 +1,4 @@
-import { K3sJoin } from "@homelab/k3s-join"
+import { type ClusterNode, K3sJoin } from "@homelab/k3s-join"
 import { type ClusterVm, ProxmoxApi, type ProxmoxError, type VmPending } from "@homelab/proxmox-client"
 import { Clock, Effect, Fiber, Option, Result } from "effect"
 import { cicustomVolumes } from "./CicustomPreflight.js"
@@ -17,6 +17,7 @@ import type {
 import { observeK3s } from "./ObserveK3s.js"
 import { detailsNeeded, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
+import { smbiosUuid } from "./smbiosUuid.js"
 import { driftTargetOf, needsRestart, vmDrift } from "./VmDrift.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
@@ -27,6 +28,42 @@ const sizeToGiB = (value: string | undefined): number | undefined => {
   if (size === null) return undefined
   const unit = { "": 1, K: 1024, M: 1024 ** 2, G: GiB, T: 1024 * GiB }[size[2] ?? ""] ?? 1
   return (Number(size[1]) * unit) / GiB
+}
+
+/**
+ * Run `f` for each VM, a few at a time per node and every node at once: one round trip of latency for a lab with a
+ * VM or a few per node, and never more than `PER_NODE` requests in flight on one node.
+ */
+const PER_NODE = 4
+const perNode = <A extends { readonly node: string }, E, R>(
+  items: ReadonlyArray<A>,
+  f: (item: A) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> => {
+  const groups = new Map<string, Array<A>>()
+  for (const item of items) groups.set(item.node, [...(groups.get(item.node) ?? []), item])
+  return Effect.forEach(
+    groups.values(),
+    (group) => Effect.forEach(group, f, { concurrency: PER_NODE, discard: true }),
+    {
+      concurrency: "unbounded",
+      discard: true
+    }
+  )
+}
+
+/**
+ * The IPv4 of a VM from its k3s Node: only when the Node named after the VM is this very VM (its system UUID, which
+ * the kubelet reads from the VM's SMBIOS, is the one in the VM's configuration).
+ */
+const nodeIpv4 = (
+  clusterNodes: ReadonlyArray<ClusterNode>,
+  name: string | undefined,
+  config: VmPending | undefined
+): string | undefined => {
+  const uuid = smbiosUuid(config)
+  const node = clusterNodes.find((n) => n.name === name)
+  if (uuid === undefined || node?.systemUUID?.toLowerCase() !== uuid) return undefined
+  return node.internalIPs.find((ip) => /^\d{1,3}(\.\d{1,3}){3}$/.test(ip))
 }
 
 /**
@@ -283,7 +320,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   const vmDetails = new Map<number, VmDetails>()
   const ips = new Map<number, string | undefined>()
   const withK3s = desired.k3s !== undefined
-  yield* Effect.forEach(
+  yield* perNode(
     needed.vms.filter((v) => !problems.has(v.node)),
     ({ node, vmid }) =>
       Effect.gen(function* () {
@@ -321,8 +358,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
           tags: config.tags
         })
         if (running) ips.set(vmid, ip)
-      }),
-    { concurrency: 8, discard: true }
+      })
   )
 
   // Drift: the configuration of each running VM of ours that homelab.yaml asks for on its node, one
@@ -353,17 +389,14 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   )
   yield* Effect.all(
     [
-      Effect.forEach(
-        compared,
-        (vm) =>
-          onNode(vm.node, `read the configuration of VM ${vm.vmid}`, api.vmPending(vm.node, vm.vmid), undefined).pipe(
-            Effect.tap((config) =>
-              Effect.sync(() => {
-                if (config !== undefined) configs.set(vm.vmid, config)
-              })
-            )
-          ),
-        { concurrency: 8, discard: true }
+      perNode(compared, (vm) =>
+        onNode(vm.node, `read the configuration of VM ${vm.vmid}`, api.vmPending(vm.node, vm.vmid), undefined).pipe(
+          Effect.tap((config) =>
+            Effect.sync(() => {
+              if (config !== undefined) configs.set(vm.vmid, config)
+            })
+          )
+        )
       ),
       Effect.forEach(
         selected.flatMap((n) => {
@@ -396,8 +429,9 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   )
   for (const node of unlisted) snippets.delete(node)
 
-  // Phase 3: the IP of each running, healthy-looking VM of ours whose details were not read (membership checks the
-  // IP), and the cluster's Nodes.
+  // Phase 3: the cluster's Nodes, and the IP of each running, healthy-looking VM of ours whose details were not read
+  // (membership checks the IP). A VM whose k3s Node is this very VM (the Node's system UUID is the VM's SMBIOS UUID,
+  // read with its configuration above) has its IP from the Node: a converged cluster costs no request per VM.
   let k3s: K3sFacts | undefined
   if (desired.k3s !== undefined) {
     const wanted = new Set(selected.flatMap((n) => n.vms.map((vm) => vm.name)))
@@ -414,19 +448,6 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
         !vm.tags.includes(desired.pendingTag) &&
         !vm.tags.includes(RebuildTag)
     )
-    yield* Effect.forEach(
-      healthy,
-      (vm) =>
-        api.vmIpv4(vm.node, vm.vmid).pipe(
-          Effect.orElseSucceed(() => undefined),
-          Effect.tap((ip) =>
-            Effect.sync(() => {
-              ips.set(vm.vmid, ip)
-            })
-          )
-        ),
-      { concurrency: 8, discard: true }
-    )
     k3s = yield* observeK3s(desired, {
       vms: observedVms,
       ips,
@@ -436,6 +457,25 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       readEtcdMembers: options.readEtcdMembers,
       ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
+    const clusterNodes = k3s?._tag === "Nodes" ? k3s.nodes : []
+    yield* perNode(
+      healthy.filter((vm) => !ips.has(vm.vmid)),
+      (vm) => {
+        const fromNode = nodeIpv4(clusterNodes, vm.name, configs.get(vm.vmid))
+        if (fromNode !== undefined)
+          return Effect.sync(() => {
+            ips.set(vm.vmid, fromNode)
+          })
+        return api.vmIpv4(vm.node, vm.vmid).pipe(
+          Effect.orElseSucceed(() => undefined),
+          Effect.tap((ip) =>
+            Effect.sync(() => {
+              ips.set(vm.vmid, ip)
+            })
+          )
+        )
+      }
+    )
   }
 
   for (const [name, p] of problems) {

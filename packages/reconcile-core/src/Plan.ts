@@ -19,6 +19,7 @@ import { planDrift } from "./PlanDrift.js"
 import { planMembership } from "./PlanK3s.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
+import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
@@ -744,7 +745,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         continue
       }
       const step = planMembership(
-        { name: vm.name, node: node.name, vmid: healthy.vmid, role: vm.role, ip, rebuilt: decision.rebuilt === true },
+        {
+          name: vm.name,
+          node: node.name,
+          vmid: healthy.vmid,
+          role: vm.role,
+          ip,
+          rebuilt: decision.rebuilt === true,
+          systemUUID: smbiosUuid(observed.configs?.get(healthy.vmid))
+        },
         k3sNodes
       )
       if (step._tag === "Finding") findings.push(step.finding)

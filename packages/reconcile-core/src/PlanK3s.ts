@@ -13,6 +13,8 @@ export interface K3sCandidate {
   readonly ip: string | undefined
   /** We rebuilt this VM (it carries `homelab-rejoin`). */
   readonly rebuilt: boolean
+  /** The VM's SMBIOS UUID, when its configuration was read: its Node must report it as its system UUID. */
+  readonly systemUUID?: string | undefined
 }
 
 /**
@@ -35,7 +37,12 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
     _tag: "Finding",
     finding: { code, effect: "blocked", layer: "k3s", node: vm.node, vm: vm.name, vmid: vm.vmid, message, hint }
   })
-  const membership = evaluateMembership(clusterNodes, { name: vm.name, role: vm.role, ip: vm.ip })
+  const membership = evaluateMembership(clusterNodes, {
+    name: vm.name,
+    role: vm.role,
+    ip: vm.ip,
+    systemUUID: vm.systemUUID
+  })
   switch (membership._tag) {
     case "Member": {
       if (vm.rebuilt)

@@ -53,6 +53,16 @@ describe("planMembership", () => {
     assert.strictEqual(s._tag === "Finding" ? s.finding.effect : undefined, "blocked")
   })
 
+  it("a Node with the VM's IP but another system UUID than the VM's SMBIOS UUID is another machine: reported", () => {
+    const uuid = "0b0e5d4e-96e3-4b8a-9a57-3c2f1f6f0a01"
+    const other = "7d1c2a3b-0000-4000-8000-000000000002"
+    const same = planMembership(vm("k3s-vm-pve", { systemUUID: uuid }), [node("k3s-vm-pve", { systemUUID: uuid })])
+    assert.strictEqual(step(same), "member")
+    const s = planMembership(vm("k3s-vm-pve", { systemUUID: uuid }), [node("k3s-vm-pve", { systemUUID: other })])
+    assert.strictEqual(step(s), "k3s.identity-mismatch")
+    assert.include(s._tag === "Finding" ? s.finding.message : "", other)
+  })
+
   it("a role mismatch is reported, never acted on, even for a rebuilt VM", () => {
     const s = planMembership(vm("k3s-vm-pve", { rebuilt: true }), [node("k3s-vm-pve", { role: "server" })])
     assert.strictEqual(step(s), "k3s.role-mismatch")

@@ -104,6 +104,24 @@ describe("phase 3 against the simulator (k3s membership)", () => {
           ),
           []
         )
+        // A converged lab with k3s: /cluster/resources, one image listing per node, one configuration per VM (drift;
+        // its SMBIOS UUID is its Node's system UUID, so the Node gives its IP: no guest-agent call), one kubectl call.
+        const api = sim.requests().filter((r) => r.transport === "api")
+        assert.deepStrictEqual(
+          api.map((r) => (r.path ?? "").replace(/\/nodes\/[^/]+/, "/nodes/N").replace(/\/qemu\/\d+/, "/qemu/V")).sort(),
+          [
+            "/cluster/resources",
+            ...Array(3).fill("/nodes/N/qemu/V/pending"),
+            ...Array(3).fill("/nodes/N/storage/local/content")
+          ]
+        )
+        assert.deepStrictEqual(
+          sim
+            .requests()
+            .filter((r) => r.transport !== "api")
+            .map((r) => r.command),
+          ["sudo -n /usr/local/bin/k3s kubectl get nodes -o json"]
+        )
       }),
     120_000
   )
