@@ -1,6 +1,6 @@
 import { ProxmoxApi, type ProxmoxApiShape, type ProxmoxError } from "@homelab/proxmox-client"
 import { Effect, Layer } from "effect"
-import { type Action, vmOf } from "./Action.js"
+import { type Action, isDestructive, vmOf } from "./Action.js"
 import { type AdoptCandidate, type AdoptOptions, type AdoptSelection, selectAdoptions } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
 import { observe } from "./Observe.js"
@@ -74,6 +74,8 @@ const asAdopted = (api: ProxmoxApiShape, vmids: ReadonlySet<number>, tag: string
  * not ours), select the VMs to adopt (`selectAdoptions`: right node, not a template, not locked; protected ones only
  * when named), then observe and plan again as if they carried the ownership tag, to show what the next `apply` does
  * to each: drift changed in place, a restart with `vm.restart: rolling`, nothing at all — the same plan apply makes.
+ * A VM that plan would rebuild (stopped, with `health.stopped: recreate`) is adopted only when named: with `all` it
+ * is refused (`adopt.would-recreate`), so adopting never leads to a rebuild nobody asked for.
  * Fails only when the cluster cannot be observed at all.
  */
 export const planAdoption = Effect.fn("planAdoption")(function* (
@@ -87,14 +89,32 @@ export const planAdoption = Effect.fn("planAdoption")(function* (
   const view = asAdopted(api, new Set(candidates.map((c) => c.vmid)), desired.ownershipTag)
   const after = yield* observe(desired).pipe(Effect.provide(Layer.succeed(ProxmoxApi, ProxmoxApi.of(view))))
   const then = plan(desired, after, { policy: options.policy, memoryAdjustment: options.memoryAdjustment })
-  const adoptions = candidates.map(
-    (c): Adoption => ({
+  const adoptions: Array<Adoption> = []
+  const refused = [...rest.refused]
+  for (const c of candidates) {
+    const adoption: Adoption = {
       ...c,
       actions: then.actions.filter((a) => a.node === c.node && vmOf(a) === c.name),
       findings: then.findings.filter((f) => f.node === c.node && f.vm === c.name)
-    })
-  )
-  return { ...rest, adoptions } satisfies AdoptionPlan
+    }
+    // A VM the next apply would rebuild (a stopped one, with health.stopped: recreate) is adopted only when named.
+    const rebuild =
+      adoption.actions.find(isDestructive)?.reason ??
+      adoption.findings.find((f) => f.code === "vm.recreate-deferred" || f.code === "vm.recreate-needs-k3s")?.message
+    if (rebuild !== undefined && options.names?.includes(c.name) !== true) {
+      refused.push({
+        code: "adopt.would-recreate",
+        node: c.node,
+        name: c.name,
+        vmid: c.vmid,
+        message: `VM ${c.vmid} ${c.name} would be rebuilt by the next apply once adopted (${rebuild}): not adopted with --all`,
+        hint: `start it (or fix it) first, or name it to adopt it knowing apply rebuilds it: \`homelab adopt ${c.name}\``
+      })
+      continue
+    }
+    adoptions.push(adoption)
+  }
+  return { ...rest, refused, adoptions } satisfies AdoptionPlan
 })
 
 /**

@@ -9,14 +9,15 @@ import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms,
 
 /**
  * Three nodes and three VMs nobody tagged as ours, sized as homelab.yaml asks: one on its node (with a tag of its
- * own, and `onboot` unset where homelab.yaml asks for it), one on the wrong node, one protected.
+ * own, and `onboot` unset where homelab.yaml asks for it), one on the wrong node, one protected, one stopped (which
+ * the next apply would rebuild: health.stopped is recreate by default).
  */
 const scenario = (): Scenario => {
   const vm = (
     vmid: number,
     node: string,
     name: string,
-    more: { readonly tags?: string; readonly protection?: boolean }
+    more: { readonly tags?: string; readonly protection?: boolean; readonly status?: "running" | "stopped" }
   ) => ({
     vmid,
     node,
@@ -33,12 +34,13 @@ const scenario = (): Scenario => {
     },
     ...more
   })
-  return labScenario(["pve", "still-fawn", "chief-horse"], {
+  return labScenario(["pve", "still-fawn", "chief-horse", "fun-goal"], {
     ipPool: "127.78.60.10",
     vms: [
       vm(301, "pve", "k3s-vm-pve", { tags: "seed" }),
       vm(302, "chief-horse", "k3s-vm-still-fawn", {}),
-      vm(303, "chief-horse", "k3s-vm-chief-horse", { protection: true })
+      vm(303, "chief-horse", "k3s-vm-chief-horse", { protection: true }),
+      vm(304, "fun-goal", "k3s-vm-fun-goal", { status: "stopped" })
     ]
   })
 }
@@ -62,7 +64,8 @@ describe("adopt: a same-named VM that is not ours becomes ours, in place", () =>
           unowned.map((f) => [f.vm, f.hint?.startsWith("to let homelab manage it: `homelab adopt ")]),
           [
             ["k3s-vm-pve", true],
-            ["k3s-vm-chief-horse", true]
+            ["k3s-vm-chief-horse", true],
+            ["k3s-vm-fun-goal", true]
           ]
         )
         // (only the image is downloaded)
@@ -88,18 +91,30 @@ describe("adopt: a same-named VM that is not ours becomes ours, in place", () =>
               "k3s-vm-still-fawn",
               "VM 302 k3s-vm-still-fawn is on node chief-horse, but homelab.yaml asks for it on still-fawn: not adopted"
             ],
-            ["adopt.protected", "k3s-vm-chief-horse", "VM 303 k3s-vm-chief-horse is protected: not adopted with --all"]
+            ["adopt.protected", "k3s-vm-chief-horse", "VM 303 k3s-vm-chief-horse is protected: not adopted with --all"],
+            [
+              "adopt.would-recreate",
+              "k3s-vm-fun-goal",
+              "VM 304 k3s-vm-fun-goal would be rebuilt by the next apply once adopted (VM 304 (k3s-vm-fun-goal) on node fun-goal is stopped; remediation: recreate): not adopted with --all"
+            ]
           ]
         )
         assert.include(all.refused[1]?.hint ?? "", "homelab adopt k3s-vm-chief-horse")
         assert.deepStrictEqual(onVms(), [], "planning an adoption changes nothing")
 
         const named = yield* inLab(
-          planAdoption(desired, { names: ["k3s-vm-chief-horse", "k3s-vm-still-fawn", "nope"], policy })
+          planAdoption(desired, {
+            names: ["k3s-vm-chief-horse", "k3s-vm-still-fawn", "k3s-vm-fun-goal", "nope"],
+            policy
+          })
         )
         assert.deepStrictEqual(
-          named.adoptions.map((a) => [a.name, a.protected]),
-          [["k3s-vm-chief-horse", true]]
+          named.adoptions.map((a) => [a.name, a.protected, a.actions.map((x) => x._tag)]),
+          [
+            ["k3s-vm-chief-horse", true, []],
+            // named: adopted knowing that apply rebuilds it (apply still asks before it does)
+            ["k3s-vm-fun-goal", false, ["RecreateVm"]]
+          ]
         )
         // Protected: its drift is reported, never applied.
         assert.deepStrictEqual(named.adoptions[0]?.actions, [])
@@ -118,7 +133,7 @@ describe("adopt: a same-named VM that is not ours becomes ours, in place", () =>
           Effect.gen(function* () {
             const api = yield* ProxmoxApi
             yield* api.updateVmConfig("chief-horse", 303, { description: "mine" })
-            return yield* adopt(desired, [...all.adoptions, ...named.adoptions])
+            return yield* adopt(desired, [...all.adoptions, ...named.adoptions.filter((a) => a.protected)])
           })
         )
         assert.deepStrictEqual(
@@ -130,7 +145,7 @@ describe("adopt: a same-named VM that is not ours becomes ours, in place", () =>
         )
         assert.match(outcomes[1]?.detail ?? "", /changed by someone else since it was read/)
         const tags = Object.fromEntries(simVms(sim).map((v) => [v.vmid, v.tags]))
-        assert.deepStrictEqual(tags, { 301: "homelab-managed;seed", 302: "", 303: "" })
+        assert.deepStrictEqual(tags, { 301: "homelab-managed;seed", 302: "", 303: "", 304: "" })
 
         // From now on apply manages it: the drift changed in place, the same VM.
         sim.clearRequests()

@@ -10,7 +10,7 @@ export const adoptCommand = Command.make(
     ),
     all: Flag.Boolean("all").pipe(
       Flag.withDescription(
-        "Every VM of homelab.yaml held by a same-named VM without the ownership tag (not protected ones)"
+        "Every VM of homelab.yaml held by a same-named VM without the ownership tag (not protected ones, nor ones apply would rebuild)"
       ),
       Flag.withDefault(false)
     ),
@@ -23,6 +23,6 @@ export const adoptCommand = Command.make(
   (input) => Effect.promise(() => import("./adoptRun.js")).pipe(Effect.flatMap((run) => run.adopt(input)))
 ).pipe(
   Command.withDescription(
-    "Take over VMs homelab.yaml asks for that exist without the ownership tag (like terraform import): shows each one found (node, name, what apply would then change in place), asks, then adds the tag (its other tags kept). Never a VM on another node; a protected VM only when named. Exit 0: adopted (or nothing to adopt); 1: some VM could not be adopted (each named with why); 2: usage (no VM named and no --all, or a name not in homelab.yaml); 6: not confirmed (not interactive without --yes, or declined)"
+    "Take over VMs homelab.yaml asks for that exist without the ownership tag (like terraform import): shows each one found (node, name, what apply would then change in place), asks, then adds the tag (its other tags kept). Never a VM on another node; a protected VM, or one apply would rebuild (stopped), only when named. Exit 0: adopted (or nothing to adopt); 1: some VM could not be adopted (each named with why); 2: usage (no VM named and no --all, or a name not in homelab.yaml); 6: not confirmed (not interactive without --yes, or declined)"
   )
 )
