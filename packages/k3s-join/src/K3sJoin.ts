@@ -1106,8 +1106,8 @@ const make = (options: K3sJoinOptions) =>
       if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       const t0 = yield* Clock.currentTimeMillis
 
-      if (request.rebuilt === true) {
-        // a rebuilt host presents a new SSH host key; drop the old one and any pooled connection
+      if (request.rebuilt === true || request.newHostKey === true) {
+        // a rebuilt or new host presents a new SSH host key; drop the old one and any pooled connection
         yield* emit({ _tag: "Step", host: host.host, step: "forget-host-key" })
         yield* ssh.forgetHostKey(host.host, host.port).pipe(Effect.mapError(sshFailed(host.host)))
         yield* ssh.close(host)

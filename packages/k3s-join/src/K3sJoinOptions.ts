@@ -176,6 +176,12 @@ export interface EnsureMemberOptions {
    * and its `<name>.node-password.k3s` secret before joining.
    */
   readonly rebuilt?: boolean | undefined
+  /**
+   * The host is a new machine at its address (e.g. a VM the caller has just created: its guest generated new SSH host
+   * keys at first boot): forget the key `known_hosts` holds for that address, if any, and any pooled connection, so
+   * that `accept-new` trusts the key it presents now. Nothing in k3s is cleaned up (see `rebuilt` for that).
+   */
+  readonly newHostKey?: boolean | undefined
   /** Delete a stale Node/secret with this name before joining, without forgetting the host key. */
   readonly cleanupStale?: boolean | undefined
   /** k3s version to install. Default: the cluster version (oldest kubelet version of the control-plane nodes). */

@@ -98,7 +98,7 @@ const setup = (faults: Scenario["faults"] = [], ready: Duration.Input = "20 seco
         SshClient.layerWith({
           auth: { privateKey: Redacted.make(key.private) },
           knownHosts: { mode: "accept-new", path: path.join(dir, "known_hosts") },
-          connectTimeout: "5 seconds"
+          connectTimeout: "30 seconds"
         })
       )
     )
@@ -115,7 +115,7 @@ const setup = (faults: Scenario["faults"] = [], ready: Duration.Input = "20 seco
         }
         return yield* Effect.die(new Error(`vm ${vmid} has no SSH endpoint`))
       })
-    return { sim, k3s, events, target, server: yield* target(200) }
+    return { sim, k3s, events, target, dir, server: yield* target(200) }
   })
 
 const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
@@ -272,6 +272,29 @@ describe("K3sJoin against @homelab/sim", () => {
           k3s.ensureMember({ server: yield* target(202), host: yield* target(302), role: "agent" })
         )
         assert.strictEqual(hang.reason._tag, "Timeout", hang.message)
+      }),
+    60_000
+  )
+  it.live(
+    "a new machine at an address known_hosts holds another key for: the join is refused; newHostKey: true forgets that key and trusts the new one",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, server, dir } = yield* setup()
+        const host = yield* target(302)
+        const knownHosts = path.join(dir, "known_hosts")
+        const previous = generateKeyPair("ed25519").public.split(" ").slice(0, 2).join(" ")
+        fs.appendFileSync(knownHosts, `[${host.host}]:${host.port} ${previous}\n`)
+        const refused = yield* Effect.flip(k3s.ensureMember({ server, host, role: "agent" }))
+        assert.include(refused.message, "host key")
+        assert.isUndefined(simNode(sim, "worker-2"))
+        const joined = yield* k3s.ensureMember({ server, host, role: "agent", newHostKey: true })
+        assert.strictEqual(joined._tag, "Joined")
+        const lines = fs
+          .readFileSync(knownHosts, "utf8")
+          .split("\n")
+          .filter((l) => l.startsWith(`[${host.host}]:${host.port} `))
+        assert.notInclude(fs.readFileSync(knownHosts, "utf8"), previous)
+        assert.strictEqual(lines.length, 1, lines.join("\n"))
       }),
     60_000
   )

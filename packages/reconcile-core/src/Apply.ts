@@ -174,6 +174,12 @@ export const apply = Effect.fn("apply")(function* (
   )
   /** What the VM actions learned, for the joins that follow them: VMID and IP per VM name. */
   const vms = new Map<string, { vmid: number; ip: string | undefined }>()
+  /**
+   * VMs whose instance this run (or, for a pending VM, an earlier run) created: new machines at their address, whose
+   * guest generated new SSH host keys at first boot. A key known_hosts holds for that address belongs to whatever was
+   * there before (a VM destroyed by hand, a previous lab) and is forgotten before the join connects.
+   */
+  const newInstances = new Set<string>()
 
   const cloudInitOf = (spec: VmSpec): DesiredCloudInit => {
     const vm = desired.nodes.find((n) => n.name === spec.node)?.vms.find((v) => v.name === spec.name)
@@ -349,6 +355,7 @@ export const apply = Effect.fn("apply")(function* (
     /** Create a VM at the first free candidate VMID, then finish it. */
     const create = (spec: VmSpec, candidates: ReadonlyArray<number>, rebuilt: boolean) =>
       Effect.gen(function* () {
+        newInstances.add(spec.name)
         for (const vmid of candidates) {
           yield* progress(`creating VM ${vmid} ${spec.name}`)
           const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
@@ -416,6 +423,7 @@ export const apply = Effect.fn("apply")(function* (
       case "RecreateVm":
         return recreate(action)
       case "FinishVm":
+        newInstances.add(action.spec.name)
         return finish(action.spec, action.vmid).pipe(
           Effect.map((ip) => {
             remember(action.spec.name, action.vmid, ip)
@@ -739,6 +747,7 @@ export const apply = Effect.fn("apply")(function* (
             host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip },
             role: a.role,
             rebuilt: rejoin,
+            newHostKey: newInstances.has(a.vm),
             version: k3s.version,
             flags: k3s.installFlags,
             token: k3s.token,

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto"
+import { generateSshKey } from "./Certs.js"
 /** In-guest model: what a VM's OS looks like to SSH clients. Extended by later issues (k3s) through the registry. */
 export interface GuestState {
   readonly vmid: number
@@ -8,7 +10,13 @@ export interface GuestState {
   readonly files: Map<string, string>
   /** service name → state (`active`, `inactive`, `failed`) */
   readonly services: Map<string, string>
+  /** `/etc/machine-id`: generated at the instance's first boot (cloud images ship it empty), so a rebuild changes it. */
   readonly machineId: string
+  /**
+   * The SSH host key (OpenSSH private key) cloud-init generates at the instance's first boot: every VM has its own,
+   * and a VM destroyed and created again presents a new one at its address, as a real rebuild does.
+   */
+  readonly hostKey: string
   ip: string
   /** epoch ms when cloud-init finishes; `cloud-init status --wait` blocks until then */
   cloudInitDoneAt: number
@@ -195,7 +203,8 @@ export const newGuestState = (
   ip: string,
   cloudInitDoneAt: number
 ): GuestState => {
-  const machineId = Buffer.from(`${vmid}-${hostname}-machine-id-pad`).toString("hex").slice(0, 32).padEnd(32, "0")
+  const machineId = randomBytes(16).toString("hex")
+  const hostKey = generateSshKey(`root@${hostname}`)
   return {
     vmid,
     hostname,
@@ -203,6 +212,7 @@ export const newGuestState = (
     authorizedKeys: keys,
     files: new Map([
       ["/etc/machine-id", `${machineId}\n`],
+      ["/etc/ssh/ssh_host_ed25519_key.pub", `${hostKey.publicKey.trim()}\n`],
       ["/etc/hostname", `${hostname}\n`],
       ["/etc/os-release", 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\n']
     ]),
@@ -212,6 +222,7 @@ export const newGuestState = (
       ["cloud-init", "active"]
     ]),
     machineId,
+    hostKey: hostKey.privateKey,
     ip,
     cloudInitDoneAt,
     env: new Map()

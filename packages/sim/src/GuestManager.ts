@@ -1,5 +1,4 @@
 import net from "node:net"
-import { generateSshKey } from "./Certs.js"
 import type { SimClock } from "./Clock.js"
 import type { Faults } from "./Faults.js"
 import { type GuestCommands, type GuestState, newGuestState } from "./Guest.js"
@@ -24,7 +23,6 @@ export class GuestManager {
   private nextIp: number
   private readonly jobs = new Map<number, Map<number, ExecJob>>()
   private pidCounter = 1000
-  private readonly hostKey = generateSshKey("guest-host-key").privateKey
   private stopped = false
 
   constructor(
@@ -163,8 +161,13 @@ export class GuestManager {
     if (this.faults.vmFault("guestSshRefused", vm.vmid)) return
     if (this.ssh.has(vm.vmid)) return
     try {
-      const server = new GuestSsh(vm.guest, this.hostKey, this.commands, this.faults, this.clock, (command, code, ms) =>
-        this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
+      const server = new GuestSsh(
+        vm.guest,
+        vm.guest.hostKey,
+        this.commands,
+        this.faults,
+        this.clock,
+        (command, code, ms) => this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
       )
       this.ssh.set(vm.vmid, server)
       server.freeze(frozen(vm))
