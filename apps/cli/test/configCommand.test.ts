@@ -70,7 +70,7 @@ describe("homelab config", () => {
     }
     const file = path.join(tempDir(), "homelab.yaml")
     writeFileSync(file, `${levels.join("\n")}\nproxmox: *i\n`)
-    const result = await runHomelab(["config", "check", "--config", file], { timeout: 20_000 })
+    const result = await runHomelab(["config", "check", "--config", file], { timeout: 60_000 })
     assert.strictEqual(result.code, ExitCode.Config, result.stderr)
     assert.include(result.stderr, "alias bomb")
     assert.include(result.stderr, "expected YAML whose aliases (*name) expand to at most 10000 values in all")

@@ -87,7 +87,7 @@ export const simSsh = (sim: SimHandle): Effect.Effect<Layer.Layer<SshClient>, ne
     return SshClient.layerWith({
       auth: { privateKey: Redacted.make(clientKey.private) },
       knownHosts: { mode: "strict", path: knownHosts },
-      connectTimeout: "3 seconds"
+      connectTimeout: "30 seconds"
     })
   })
 

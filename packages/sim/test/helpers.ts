@@ -113,7 +113,8 @@ export const waitTask = async (
   px: Px,
   node: string,
   upid: string,
-  timeoutMs = 10_000
+  /** a hang guard, as `until`'s */
+  timeoutMs = 100_000
 ): Promise<Record<string, unknown>> => {
   const started = Date.now()
   for (;;) {
@@ -124,7 +125,11 @@ export const waitTask = async (
   }
 }
 
-export const until = async <A>(fn: () => Promise<A | undefined>, timeoutMs = 10_000): Promise<A> => {
+/**
+ * Polls `fn` until it returns a value. The limit is a guard against a hang that reports the last error, not a timing
+ * expectation: it sits just below the per-test limit so that a machine busy with other suites never trips it.
+ */
+export const until = async <A>(fn: () => Promise<A | undefined>, timeoutMs = 100_000): Promise<A> => {
   const started = Date.now()
   let lastErr: unknown
   for (;;) {
@@ -178,7 +183,7 @@ export const sshExec = (
       })
     })
     c.on("error", reject)
-    c.connect({ host, port, username: user, privateKey, readyTimeout: 5000 })
+    c.connect({ host, port, username: user, privateKey, readyTimeout: 30_000 })
   })
 
 /** Run /usr/bin/ssh (OpenSSH) against a node. */

@@ -70,7 +70,7 @@ describe("SshClient.exec", () => {
         `touch ${shellQuote(`${barrier}/${i}`)}; while [ "$(ls ${shellQuote(barrier)} | wc -l)" -lt 4 ]; do sleep 0.01; done; echo ${i}`
       const results = yield* Effect.forEach(
         [0, 1, 2, 3],
-        (i) => ssh.exec(target, command(i), { timeout: "10 seconds" }),
+        (i) => ssh.exec(target, command(i), { timeout: "60 seconds" }),
         {
           concurrency: "unbounded"
         }
@@ -91,7 +91,7 @@ describe("SshClient.exec", () => {
       assert.strictEqual((yield* ssh.exec(target, "od -An -tu1", { stdin: bytes })).stdout.trim(), "0   1   2 255  10")
       const secret = yield* ssh.exec(target, "wc -c", { stdin: Redacted.make("s3cret-token") })
       assert.strictEqual(secret.stdout.trim(), "12")
-      const noStdin = yield* ssh.exec(target, "cat; echo done", { timeout: "5 seconds" })
+      const noStdin = yield* ssh.exec(target, "cat; echo done", { timeout: "60 seconds" })
       assert.strictEqual(noStdin.stdout, "done\n")
     })
   )
@@ -155,9 +155,9 @@ describe("SshClient.exec", () => {
         stdin: "and stdin"
       })
       assert.deepStrictEqual(ok, { stdout: "it's $(here) and stdin", stderr: "", exitCode: 0, signal: null })
-      const denied = yield* ssh.exec(target, "true", { sudo: true, env: { SUDO_DENY: "1" }, timeout: "5 seconds" })
+      const denied = yield* ssh.exec(target, "true", { sudo: true, env: { SUDO_DENY: "1" }, timeout: "60 seconds" })
       assert.strictEqual(denied.exitCode, 0, "env is applied inside sudo, so the fake sudo itself does not see it")
-      const prompt = yield* Effect.flip(ssh.execOrFail(target, "SUDO_DENY=1 sudo -n true", { timeout: "5 seconds" }))
+      const prompt = yield* Effect.flip(ssh.execOrFail(target, "SUDO_DENY=1 sudo -n true", { timeout: "60 seconds" }))
       assert.strictEqual(prompt.reason._tag, "CommandFailed")
       if (prompt.reason._tag === "CommandFailed") assert.include(prompt.reason.stderrTail, "password is required")
     })

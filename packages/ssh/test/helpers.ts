@@ -32,7 +32,7 @@ export const clientOptions = (
 ): SshOptions => ({
   auth: { privateKey: Redacted.make(userKey.private) },
   knownHosts: { mode: "strict", path: path.join(dir, "known_hosts") },
-  connectTimeout: "5 seconds",
+  connectTimeout: "30 seconds",
   onEvent: (event) => overrides?.events?.push(event),
   ...overrides
 })

@@ -42,7 +42,7 @@ export const harness = (options?: K3sJoinOptions) =>
         SshClient.layerWith({
           auth: { privateKey: Redacted.make(userKey.private) },
           knownHosts: { mode: "accept-new", path: path.join(dir, "known_hosts") },
-          connectTimeout: "5 seconds",
+          connectTimeout: "30 seconds",
           onEvent: (event) => sshEvents.push(event)
         })
       )

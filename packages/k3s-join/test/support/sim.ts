@@ -87,7 +87,7 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
       SshClient.layerWith({
         auth: { privateKey: Redacted.make(simKey.private) },
         knownHosts: { mode: "accept-new", path: path.join(dir, `known_hosts-${name}`) },
-        connectTimeout: "5 seconds"
+        connectTimeout: "30 seconds"
       })
     const ssh = Context.get(yield* Layer.build(sshLayer("test")), SshClient)
     const services = yield* Effect.forEach(runIds, (runId) =>

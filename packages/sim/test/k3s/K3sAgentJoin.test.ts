@@ -55,10 +55,8 @@ describe("agent joins over real SSH", () => {
     assert.deepStrictEqual((await run(sim, 301, "systemctl is-active k3s-agent")).stdout, "inactive\n")
     assert.strictEqual(nodeOf(sim, "worker-1"), undefined)
 
-    const started = Date.now()
     const start = await run(sim, 301, "sudo -n systemctl start --no-block k3s-agent")
     assert.deepStrictEqual([start.code, start.stdout, start.stderr], [0, "", ""])
-    assert.isBelow(Date.now() - started, 2000)
     await until(async () => ((await run(sim, 301, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
     // the unit is ready once the Node exists; Ready=True follows after the CNI delay
     assert.strictEqual(nodeOf(sim, "worker-1")?.ready, "False")
@@ -167,7 +165,6 @@ describe("agent joins over real SSH", () => {
     await sim.addFaults([{ kind: "k3sServerUnreachable" }])
     await writeToken(sim, 304, token)
     await run(sim, 304, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
-    const t0 = Date.now()
     const blocked = await run(
       sim,
       304,
@@ -175,8 +172,10 @@ describe("agent joins over real SSH", () => {
       { timeoutMs: 800 }
     )
     assert.strictEqual(blocked.timedOut, true)
-    assert.isAtLeast(Date.now() - t0, 800)
     assert.strictEqual((await run(sim, 304, "systemctl is-active k3s-agent")).stdout, "activating\n")
+    // --no-block returns at once, also while the unit cannot become active (a blocking start would hang here)
+    const noBlock = await run(sim, 304, "sudo -n systemctl start --no-block k3s-agent", { timeoutMs: 60_000 })
+    assert.deepStrictEqual([noBlock.timedOut, noBlock.code], [false, 0])
     assert.include(
       await journal(sim, 304, "k3s-agent"),
       'level=error msg="Failed to validate connection to cluster at https://127.78.0.10:6443: failed to get CA certs: Get \\"https://127.78.0.10:6443/cacerts\\": dial tcp 127.78.0.10:6443: connect: connection refused"'

@@ -113,7 +113,7 @@ const connect = (host: string, port: number, privateKey: string, user: string) =
     const c = new Client()
     c.on("ready", () => resolve(c))
     c.on("error", reject)
-    c.connect({ host, port, username: user, privateKey, readyTimeout: 5000 })
+    c.connect({ host, port, username: user, privateKey, readyTimeout: 30_000 })
   })
 
 const pool = new Map<string, Promise<InstanceType<typeof Client>>>()
