@@ -20,6 +20,8 @@ describe("K3sJoin.joinAll", () => {
       const { k3s } = yield* harness()
       const cluster = new FakeCluster()
       cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
+      // no agent's join completes before two agents are joining at once
+      cluster.agentsJoiningTogether = 2
       const server = serverOf(yield* sshHost(cluster.handler))
       const requests: Array<EnsureMemberOptions> = []
       for (const [name, ip, role] of [
@@ -30,8 +32,7 @@ describe("K3sJoin.joinAll", () => {
         ["k3s-a3", "10.0.10.23", "agent"],
         ["k3s-a4", "10.0.10.24", "agent"]
       ] as const) {
-        // Agents take long enough to join (400 ms) that concurrent joins overlap even on a saturated machine.
-        const { host } = yield* hostFor(cluster, name, ip, role === "agent" ? 400 : 60)
+        const { host } = yield* hostFor(cluster, name, ip)
         requests.push({ server, host, role })
       }
       const outcomes = yield* k3s.joinAll(requests, { agentConcurrency: 4 })

@@ -28,7 +28,7 @@ describe("createK3sJoin (Promise API)", () => {
       const outcome = yield* Effect.promise(async () => {
         const k3s = createK3sJoin({
           ssh: { user: USER, privateKey: userKey.private, knownHosts: path.join(dir, "known_hosts") },
-          timeouts: { pollInterval: "10 millis", ready: "5 seconds" }
+          timeouts: { pollInterval: "10 millis", ready: "30 seconds" }
         })
         try {
           const server = { host: "127.0.0.1", port: serverSsh.port, apiAddress: "10.0.10.11" }

@@ -36,6 +36,12 @@ export class FakeCluster {
   maxJoiningServers = 0
   joiningAgents = 0
   maxJoiningAgents = 0
+  /**
+   * An agent's join completes only once this many agents have been joining at the same time: "agents join in
+   * parallel" becomes an event to wait for, not an overlap of timings (a client joining one at a time never gets there
+   * and runs into its ready limit).
+   */
+  agentsJoiningTogether = 0
 
   addNode(spec: NodeSpec, owner = `old-${spec.name}`): void {
     this.nodes.set(spec.name, spec)
@@ -201,7 +207,8 @@ export class FakeHost {
         return
       }
       const elapsed = Date.now() - startedAt
-      if (!joined && elapsed >= joinDelay) {
+      const gateOpen = role !== "agent" || this.cluster.maxJoiningAgents >= this.cluster.agentsJoiningTogether
+      if (!joined && elapsed >= joinDelay && gateOpen) {
         joined = true
         this.cluster.secrets.set(this.hostname, this.id)
         this.cluster.nodes.set(this.hostname, {

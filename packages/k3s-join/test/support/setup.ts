@@ -34,7 +34,7 @@ export const harness = (options?: K3sJoinOptions) =>
     const events: Array<K3sJoinEvent> = []
     const sshEvents: Array<SshEvent> = []
     const layer = K3sJoin.layerWith({
-      timeouts: { pollInterval: "10 millis", ready: "5 seconds", command: "10 seconds" },
+      timeouts: { pollInterval: "10 millis", ready: "30 seconds", command: "30 seconds" },
       onEvent: (event) => events.push(event),
       ...options
     }).pipe(
