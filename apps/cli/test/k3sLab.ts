@@ -3,12 +3,13 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { labScenario, reserveLoopbackNet, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import ssh2 from "ssh2"
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { type RunResult, runHomelab } from "./helpers.js"
 
-export const net = `127.${100 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 250)}`
+/** This file's loopback /24, unique across the processes on the machine (given back when the process exits). */
+export const net = reserveLoopbackNet().net
 export const servers = ["pve", "still-fawn", "chief-horse"]
 export const agents = ["fun-goal", "wise-owl"]
 export const all = [...servers, ...agents]

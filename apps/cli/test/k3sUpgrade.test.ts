@@ -3,6 +3,7 @@
  * minor through its intermediate release, a downgrade refused), interrupted midway with Ctrl-C and resumed.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
 import {
   all,
@@ -22,7 +23,7 @@ afterEach(stopLabs)
 
 describe("homelab and a rolling k3s upgrade", () => {
   it("plans the upgrade per member (a skipped minor through its intermediate release); interrupted midway, the next apply resumes it; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
-    const subnet = `127.${100 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 250)}`
+    const subnet = reserveLoopbackNet().net
     const { sim, homelab, write, config, env } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
     assert.strictEqual(steady.code, ExitCode.Ok, show(steady))

@@ -5,6 +5,7 @@ import {
   type GuestCommand,
   labScenario,
   type RequestLogEntry,
+  reserveLoopbackNet,
   type Scenario,
   type SimHandle,
   type SimOperation,
@@ -13,14 +14,17 @@ import {
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { type Running, type RunResult, spawnHomelab } from "./helpers.js"
 
-/** Where this process starts counting: another test run on the same machine (another checkout) starts elsewhere. */
-let nets = Math.floor(Math.random() * 250)
 /**
- * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses: `x` from the vitest worker (its pool
- * id, unique among the workers running at once), `y` counts the labs of this worker from a random start (so that two
- * test runs at once on one machine rarely meet). Other suites and the demo use 127.0.x and 127.60–249.
+ * A loopback /24 of its own (`127.x.y`), so labs never share guest addresses, also with labs of other processes on the
+ * machine (another checkout's suite running at once): reserved through the simulator's `reserveLoopbackNet` and
+ * given back by `stopLabs` (or when the process exits).
  */
-export const loopbackNet = (): string => `127.${20 + (Number(process.env.VITEST_POOL_ID ?? 0) % 40)}.${nets++ % 250}`
+export const loopbackNet = (): string => {
+  const reserved = reserveLoopbackNet()
+  releases.push(reserved.release)
+  return reserved.net
+}
+const releases: Array<() => void> = []
 
 /** The cloud image as homelab.yaml of a lab names it, on `local`. */
 export const imageVolid = "local:import/noble-server-cloudimg-amd64.qcow2"
@@ -53,6 +57,7 @@ export const stopLabs = async (): Promise<void> => {
     await lab.sim.stop()
     fs.rmSync(lab.dir, { recursive: true, force: true })
   }
+  for (const release of releases.splice(0)) release()
 }
 
 /**

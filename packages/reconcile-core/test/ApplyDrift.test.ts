@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxApi } from "@homelab/proxmox-client"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { Duration, Effect, Schedule } from "effect"
 import type { UpdateVm } from "../src/Action.js"
 import { apply } from "../src/Apply.js"
@@ -298,7 +298,7 @@ describe("drift: shown by plan, applied in place by apply", () => {
 })
 
 /** A loopback /24 of its own for the k3s lab (its server has a fixed IP). */
-const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const net = reserveLoopbackNet().net
 const serverIp = `${net}.5`
 
 /** Three nodes, and an existing k3s server VM (not ours) on the first one. */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { Effect } from "effect"
 import type { ActionOutcome } from "../src/Convergence.js"
 import { DefaultVmidRange } from "../src/desiredFromConfig.js"
@@ -9,7 +9,7 @@ import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } f
 const joins = (outcomes: ReadonlyArray<ActionOutcome>) => outcomes.filter((o) => o.action._tag === "JoinK3s")
 
 /** A loopback /24 of its own, so parallel runs (other packages, other processes) never share a fixed address. */
-const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const net = reserveLoopbackNet().net
 const serverIp = `${net}.5`
 /** The password part of the cluster's server token: scanned for in every log. */
 const clusterPassword = "9f3c2b71d0a84e5f9c6b2a1d7e8f4c30"

@@ -3,11 +3,11 @@
  * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { Effect, Schedule } from "effect"
 import { labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
-const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn", "chief-horse"]
 const agents = ["fun-goal", "wise-owl"]
 const server = "    vms: [{ role: server }]"

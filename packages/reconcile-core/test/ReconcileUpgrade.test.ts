@@ -4,14 +4,14 @@
  * minor goes through the intermediate release; a downgrade is refused.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { Effect, Fiber, Schedule } from "effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { clientLayer, type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
-const net = `127.${84 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`
+const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn", "chief-horse"]
 const agents = ["fun-goal", "wise-owl"]
 const all = [...servers, ...agents]

@@ -2,7 +2,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { demoScenario, type Scenario, type SimHandle, startSim } from "@homelab/sim"
+import { demoScenario, reserveLoopbackNet, type Scenario, type SimHandle, startSim } from "@homelab/sim"
 import { Console, Effect } from "effect"
 import pc from "picocolors"
 import { CommandFailed } from "../CommandFailed.js"
@@ -76,8 +76,11 @@ export const isMutating = (r: { transport: string; method?: string; path?: strin
     : !readOnlyCommand.test(r.command ?? "")
 
 /** A random loopback /24 (`127.x.y`) for one demo run. */
-export const randomLoopbackNet = (): string =>
-  `127.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`
+/**
+ * A loopback /24 no other simulated lab on this machine holds (another demo, a test suite): reserved until the demo
+ * process exits.
+ */
+export const randomLoopbackNet = (): string => reserveLoopbackNet().net
 
 /** The demo's existing k3s server (a VM the reconciler does not manage), on the run's loopback net. */
 export const demoK3sServer = (scenario: Scenario) => ({
