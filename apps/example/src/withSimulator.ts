@@ -5,13 +5,14 @@ import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import { startSimPromise } from "@homelab/sim"
+import { reserveLoopbackNet, startSimPromise } from "@homelab/sim"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-join-example-"))
 const key = path.join(dir, "id_ed25519")
 execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "example", "-f", key])
 const publicKey = fs.readFileSync(`${key}.pub`, "utf8").trim()
-const net = `127.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`
+// a loopback /24 no other simulated lab on this machine holds (guests listen on fixed addresses and port 2222)
+const { net } = reserveLoopbackNet()
 const guest = (hostname: string, ip: string, vmid: number, k3s?: { role: "server"; clusterInit: true }) => ({
   vmid,
   node: "pve",
