@@ -199,6 +199,7 @@ export const restConfig = (
 ): ProxmoxClientConfigShape => ({
   nodes: [{ name: "pve1", apiUrl: `https://127.0.0.1:${port}` }],
   auth: { _tag: "Token", tokenId: "root@pam!reconciler", secret: Redacted.make(TOKEN_SECRET) },
-  timeouts: { request: 1_500, auth: 1_500 },
+  // hang guards, not timing expectations (tests of a timeout set their own)
+  timeouts: { request: 30_000, auth: 30_000 },
   ...overrides
 })

@@ -71,7 +71,8 @@ export const simConfig = (sim: SimHandle, over: Partial<ProxmoxClientConfigShape
   })),
   auth: { _tag: "Token", tokenId: sim.info.auth.tokenId, secret: Redacted.make(sim.info.auth.tokenSecret) },
   tls: { ca: sim.info.ca },
-  timeouts: { request: 2_000, auth: 2_000 },
+  // hang guards, not timing expectations (tests of a timeout set their own)
+  timeouts: { request: 30_000, auth: 30_000 },
   ...over
 })
 
