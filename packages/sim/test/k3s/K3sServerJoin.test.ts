@@ -26,11 +26,27 @@ const attempts = (events: ReadonlyArray<K3sEvent>) => {
   return out
 }
 
+/**
+ * The simulator's clock: real time, or held at one instant. etcd promotes a learner when the clock reaches its
+ * promotion time, so while the clock is held a learner stays a learner, however long the machine takes to deliver
+ * the next command.
+ */
+let held: number | undefined
+let skew = 0
+const now = () => held ?? Date.now() + skew
+const holdClock = () => {
+  held = now()
+}
+const resumeClock = () => {
+  if (held !== undefined) skew = held - Date.now()
+  held = undefined
+}
+
 describe("server joins (embedded etcd)", () => {
   let sim: SimHandle
   let token = ""
   beforeAll(async () => {
-    sim = await startSimPromise(k3sScenario({ secondServer: true }))
+    sim = await startSimPromise(k3sScenario({ secondServer: true }), { now })
     token = await serverToken(sim)
   })
   afterAll(async () => {
@@ -43,21 +59,29 @@ describe("server joins (embedded etcd)", () => {
     await prepare(sim, 304, token)
     assert.strictEqual((await run(sim, 303, install(true))).code, 0)
     assert.strictEqual((await run(sim, 304, install(true))).code, 0)
-    await Promise.all([
-      run(sim, 303, "sudo -n systemctl start --no-block k3s"),
-      run(sim, 304, "sudo -n systemctl start --no-block k3s")
-    ])
-    // the one that lost the race logged the etcd error (fatal, then restarted by systemd)
-    const loser = await until(async () => {
-      for (const vmid of [303, 304])
-        if (
-          (await journal(sim, vmid, "k3s")).includes(
-            "ETCD join failed: etcdserver: too many learner members in cluster"
+    // whichever joins first stays a learner until the clock moves on: the other one's join meets it, however far
+    // apart the two starts arrive
+    holdClock()
+    let loser: number
+    try {
+      await Promise.all([
+        run(sim, 303, "sudo -n systemctl start --no-block k3s"),
+        run(sim, 304, "sudo -n systemctl start --no-block k3s")
+      ])
+      // the one that lost the race logged the etcd error (fatal, then restarted by systemd)
+      loser = await until(async () => {
+        for (const vmid of [303, 304])
+          if (
+            (await journal(sim, vmid, "k3s")).includes(
+              "ETCD join failed: etcdserver: too many learner members in cluster"
+            )
           )
-        )
-          return vmid
-      return undefined
-    })
+            return vmid
+        return undefined
+      })
+    } finally {
+      resumeClock()
+    }
     assert.include(
       await journal(sim, loser, "k3s"),
       'level=fatal msg="ETCD join failed: etcdserver: too many learner members in cluster"\nk3s.service: Main process exited, code=exited, status=1/FAILURE'
