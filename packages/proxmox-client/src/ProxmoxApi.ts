@@ -1,5 +1,5 @@
 import type { SshClient } from "@homelab/ssh"
-import { Context, type Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { Context, type Duration, Effect, Layer, Schedule, Schema, Semaphore } from "effect"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import {
@@ -230,8 +230,16 @@ const UpidOrNull = Schema.NullOr(Schema.String)
 export const makeProxmoxApi = (
   transport: Pick<FallbackTransport, "call"> & Partial<Pick<FallbackTransport, "transportOf" | "events" | "upload">>,
   retries = 4,
-  taskTimeout?: Duration.Input
+  taskTimeout?: Duration.Input,
+  maxTasksInFlight?: number
 ): ProxmoxApiShape => {
+  /**
+   * Every call that starts a PVE task holds one permit from the call until the task ends (or its wait gives up):
+   * never more than `maxTasksInFlight` tasks of this client in flight at once, across every node.
+   */
+  const limit = maxTasksInFlight === undefined ? undefined : Semaphore.makeUnsafe(Math.max(1, maxTasksInFlight))
+  const task = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    limit === undefined ? effect : limit.withPermits(1)(effect)
   const backoff = Schedule.max([
     Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("2 seconds")]),
     Schedule.recurs(retries)
@@ -264,20 +272,22 @@ export const makeProxmoxApi = (
 
   /** A task-starting call (idempotent ones only): POST/PUT, then wait for the UPID. */
   const runTask = (operation: string, node: string, request: PveRequest, wait?: WaitOptions) =>
-    call(request).pipe(
-      Effect.flatMap(upidOf(operation, node)),
-      Effect.flatMap((upid) =>
-        upid === null
-          ? Effect.fail(
-              new ProxmoxError({
-                operation,
-                node,
-                reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
-              })
-            )
-          : waitForTask(upid, wait)
-      ),
-      named(operation, node)
+    task(
+      call(request).pipe(
+        Effect.flatMap(upidOf(operation, node)),
+        Effect.flatMap((upid) =>
+          upid === null
+            ? Effect.fail(
+                new ProxmoxError({
+                  operation,
+                  node,
+                  reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+                })
+              )
+            : waitForTask(upid, wait)
+        ),
+        named(operation, node)
+      )
     )
 
   const vmExists = (vmid: number) =>
@@ -391,31 +401,35 @@ export const makeProxmoxApi = (
         }
       }).pipe(Effect.asVoid, named("updateVmConfig", node)),
     createVm: (options, wait) =>
-      nonIdempotent(
-        transport
-          .call({ method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) })
-          .pipe(Effect.flatMap(upidOf("createVm", options.node))),
-        () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry"))),
-        null
-      ).pipe(
-        Effect.flatMap((upid) =>
-          upid === null
-            ? Effect.fail(
-                new ProxmoxError({
-                  operation: "createVm",
-                  node: options.node,
-                  reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
-                })
-              )
-            : waitForTask(upid, wait)
-        ),
-        named("createVm", options.node)
+      task(
+        nonIdempotent(
+          transport
+            .call({ method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) })
+            .pipe(Effect.flatMap(upidOf("createVm", options.node))),
+          () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry"))),
+          null
+        ).pipe(
+          Effect.flatMap((upid) =>
+            upid === null
+              ? Effect.fail(
+                  new ProxmoxError({
+                    operation: "createVm",
+                    node: options.node,
+                    reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+                  })
+                )
+              : waitForTask(upid, wait)
+          ),
+          named("createVm", options.node)
+        )
       ),
     resizeDisk: (node, vmid, disk, size, wait) =>
-      call({ method: "PUT", path: `${vmPath(node, vmid)}/resize`, params: { disk, size } }).pipe(
-        Effect.flatMap(upidOf("resizeDisk", node)),
-        Effect.flatMap((upid) => (upid === null ? Effect.succeed(undefined) : waitForTask(upid, wait))),
-        named("resizeDisk", node)
+      task(
+        call({ method: "PUT", path: `${vmPath(node, vmid)}/resize`, params: { disk, size } }).pipe(
+          Effect.flatMap(upidOf("resizeDisk", node)),
+          Effect.flatMap((upid) => (upid === null ? Effect.succeed(undefined) : waitForTask(upid, wait))),
+          named("resizeDisk", node)
+        )
       ),
     startVm: power("start"),
     resumeVm: power("resume"),
@@ -428,15 +442,17 @@ export const makeProxmoxApi = (
         named("regenerateCloudInit", node)
       ),
     destroyVm: (node, vmid, options) =>
-      nonIdempotent(
-        transport
-          .call({ method: "DELETE", path: vmPath(node, vmid), params: { purge: options?.purge ?? true } })
-          .pipe(Effect.flatMap(upidOf("destroyVm", node))),
-        () => vmExists(vmid).pipe(Effect.map((exists) => (exists ? "retry" : "done"))),
-        null
-      ).pipe(
-        Effect.flatMap((upid) => (upid === null ? Effect.void : Effect.asVoid(waitForTask(upid, options?.wait)))),
-        named("destroyVm", node)
+      task(
+        nonIdempotent(
+          transport
+            .call({ method: "DELETE", path: vmPath(node, vmid), params: { purge: options?.purge ?? true } })
+            .pipe(Effect.flatMap(upidOf("destroyVm", node))),
+          () => vmExists(vmid).pipe(Effect.map((exists) => (exists ? "retry" : "done"))),
+          null
+        ).pipe(
+          Effect.flatMap((upid) => (upid === null ? Effect.void : Effect.asVoid(waitForTask(upid, options?.wait)))),
+          named("destroyVm", node)
+        )
       ),
     network: (node) =>
       get(
@@ -498,28 +514,30 @@ export const makeProxmoxApi = (
       const fields: Array<readonly [string, string]> = [["content", o.content]]
       if (o.checksum !== undefined)
         fields.push(["checksum-algorithm", o.checksum.algorithm], ["checksum", o.checksum.value])
-      return transport
-        .upload({
-          path,
-          fields,
-          file: { name: o.filename, size: o.size, open: o.open },
-          onProgress: o.onProgress
-        })
-        .pipe(
-          Effect.flatMap(upidOf("uploadFile", o.node)),
-          Effect.flatMap((upid) =>
-            upid === null
-              ? Effect.fail(
-                  new ProxmoxError({
-                    operation: "uploadFile",
-                    node: o.node,
-                    reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
-                  })
-                )
-              : waitForTask(upid, wait)
-          ),
-          named("uploadFile", o.node)
-        )
+      return task(
+        transport
+          .upload({
+            path,
+            fields,
+            file: { name: o.filename, size: o.size, open: o.open },
+            onProgress: o.onProgress
+          })
+          .pipe(
+            Effect.flatMap(upidOf("uploadFile", o.node)),
+            Effect.flatMap((upid) =>
+              upid === null
+                ? Effect.fail(
+                    new ProxmoxError({
+                      operation: "uploadFile",
+                      node: o.node,
+                      reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
+                    })
+                  )
+                : waitForTask(upid, wait)
+            ),
+            named("uploadFile", o.node)
+          )
+      )
     },
     taskStatus: (upid) => {
       const node = parseUpid(upid)?.node
@@ -620,7 +638,12 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
       const config = yield* ProxmoxClientConfig
       const rest = yield* makeRestTransport
       const ssh = yield* makeSshTransport
-      return makeProxmoxApi(makeFallbackTransport(config, rest, ssh), config.retries, config.timeouts?.task)
+      return makeProxmoxApi(
+        makeFallbackTransport(config, rest, ssh),
+        config.retries,
+        config.timeouts?.task,
+        config.maxTasksInFlight
+      )
     })
   )
 
@@ -633,7 +656,7 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
     Effect.gen(function* () {
       const config = yield* ProxmoxClientConfig
       const rest = yield* makeRestTransport
-      return makeProxmoxApi(rest, config.retries, config.timeouts?.task)
+      return makeProxmoxApi(rest, config.retries, config.timeouts?.task, config.maxTasksInFlight)
     })
   )
 
@@ -646,7 +669,12 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
     Effect.gen(function* () {
       const config = yield* ProxmoxClientConfig
       const ssh = yield* makeSshTransport
-      return makeProxmoxApi({ ...ssh, transportOf: () => "ssh" }, config.retries, config.timeouts?.task)
+      return makeProxmoxApi(
+        { ...ssh, transportOf: () => "ssh" },
+        config.retries,
+        config.timeouts?.task,
+        config.maxTasksInFlight
+      )
     })
   )
 

@@ -114,6 +114,14 @@ export interface ProxmoxClientConfigShape {
   readonly timeouts?: ProxmoxTimeouts | undefined
   /** Retries of transient failures (lock timeouts, proxy 595/597–599, resets). Default 4. */
   readonly retries?: number | undefined
+  /**
+   * At most this many PVE tasks started by this client in flight at once, across every node (a call that starts a
+   * task holds its place until the task ends): create, destroy, start/stop/shutdown/reboot/resume, resize,
+   * download-url, upload. Default: no limit.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTasksInFlight?: number | undefined
   readonly onEvent?: ((event: ProxmoxClientEvent) => void) | undefined
 }
 

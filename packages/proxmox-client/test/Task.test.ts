@@ -177,3 +177,58 @@ describe("task timeout from the configuration", () => {
     })
   )
 })
+
+describe("tasks in flight (maxTasksInFlight)", () => {
+  it.effect("a call that starts a task waits for a place; the place is free again when a task ends", () =>
+    Effect.gen(function* () {
+      const upid = (vmid: number) => `UPID:pve:0012A3F4:04B1C2D3:66F1A2B3:qmstart:${vmid}:root@pam!reconciler:`
+      const started: Array<number> = []
+      const ended = new Set<number>()
+      const call = (request: PveRequest) =>
+        Effect.sync(() => {
+          const post = /\/qemu\/(\d+)\/status\/start$/.exec(request.path)
+          if (request.method === "POST" && post !== null) {
+            started.push(Number(post[1]))
+            return upid(Number(post[1]))
+          }
+          const vmid = Number(parseUpid(decodeURIComponent(request.path.split("/")[4] ?? ""))?.id)
+          return ended.has(vmid)
+            ? { node: "pve", status: "stopped", exitstatus: "OK", type: "qmstart", id: String(vmid), user: "root@pam" }
+            : { node: "pve", status: "running", type: "qmstart", id: String(vmid), user: "root@pam" }
+        })
+      const api = makeProxmoxApi({ call }, 0, undefined, 2)
+      const fibers = yield* Effect.forEach([101, 102, 103, 104, 105], (vmid) =>
+        Effect.forkChild(api.startVm("pve", vmid))
+      )
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(started, [101, 102], "two tasks started, three calls waiting")
+      ended.add(102)
+      yield* TestClock.adjust("2 seconds") // the next poll sees 102 end
+      assert.deepStrictEqual(started, [101, 102, 103])
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual(started, [101, 102, 103], "no place until another task ends")
+      for (const vmid of [101, 103, 104, 105]) ended.add(vmid)
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.joinAll(fibers)
+      assert.deepStrictEqual(started, [101, 102, 103, 104, 105])
+    })
+  )
+
+  it.effect("without a limit every task starts at once", () =>
+    Effect.gen(function* () {
+      const posts: Array<string> = []
+      const api = makeProxmoxApi({
+        call: (request) =>
+          Effect.sync(() => {
+            if (request.method === "POST") posts.push(request.path)
+            return request.method === "POST"
+              ? UPID
+              : { node: "pve", status: "running", type: "qmstart", id: "100", user: "root@pam" }
+          })
+      })
+      yield* Effect.forEach([101, 102, 103], (vmid) => Effect.forkChild(api.startVm("pve", vmid)))
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual(posts.length, 3)
+    })
+  )
+})

@@ -46,6 +46,7 @@ export const proxmoxClientConfig = (config: HomelabConfig, resolved: ResolvedCon
             ? { insecure: true }
             : {},
     fallback: config.proxmox.fallback === "ssh",
+    maxTasksInFlight: config.parallelism,
     ...(resolved.onProxmoxEvent !== undefined ? { onEvent: resolved.onProxmoxEvent } : {})
   }
 }

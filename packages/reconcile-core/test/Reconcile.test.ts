@@ -54,6 +54,35 @@ describe("reconcile against the simulator (phases 1–2)", () => {
     )
 
   it.live(
+    "parallelism: never more PVE tasks in flight at once across the cluster than homelab.yaml allows",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(labScenario(["pve", "still-fawn", "chief-horse", "fun-goal"]))
+        const lab = yield* makeLab(sim, { top: "parallelism: 2" })
+        assert.strictEqual(lab.config.parallelism, 2)
+        const mark = sim.mark()
+        const run = yield* reconcile(lab)
+        assert.isTrue(run.report.convergence.converged)
+        // every PVE task the simulator ran (download, create, resize, start on each node), by the simulator's clock
+        const tasks = sim.operations(mark).filter((o) => o.upid !== undefined)
+        assert.isAtLeast(tasks.length, 4 * 4)
+        const edges = tasks.flatMap((o) => [
+          [o.startedAt, 1],
+          [o.endedAt ?? Number.POSITIVE_INFINITY, -1]
+        ])
+        edges.sort((a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number))
+        let open = 0
+        let peak = 0
+        for (const [, d] of edges) {
+          open += d as number
+          peak = Math.max(peak, open)
+        }
+        assert.strictEqual(peak, 2, "two tasks at once, never three")
+      }),
+    60_000
+  )
+
+  it.live(
     "a stuck (paused) VM it owns is recreated and keeps its VMID; an unowned same-named VM is untouched and reported",
     () =>
       Effect.gen(function* () {

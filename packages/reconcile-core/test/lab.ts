@@ -32,7 +32,7 @@ export interface Lab {
 export const labConfigYaml = (
   sim: SimHandle,
   dir: string,
-  extra: { vm?: string; safety?: string; health?: string; nodes?: Record<string, string> } = {}
+  extra: { vm?: string; safety?: string; health?: string; nodes?: Record<string, string>; top?: string } = {}
 ) => {
   const ca = path.join(dir, "pve-root-ca.pem")
   fs.writeFileSync(ca, sim.info.ca)
@@ -65,7 +65,8 @@ export const labConfigYaml = (
     `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
     ...(extra.vm ? [extra.vm] : []),
     ...(extra.safety ? ["safety:", extra.safety] : []),
-    ...(extra.health ? ["health:", extra.health] : [])
+    ...(extra.health ? ["health:", extra.health] : []),
+    ...(extra.top ? [extra.top] : [])
   ].join("\n")
 }
 

@@ -14,6 +14,8 @@ export interface HomelabConfig {
   readonly health: HealthSettings
   readonly safety: SafetyLimits
   readonly timeouts: TimeoutSettings
+  /** At most this many PVE tasks in flight at once across the cluster. */
+  readonly parallelism: number
   readonly k3s: K3sSettings | undefined
 }
 

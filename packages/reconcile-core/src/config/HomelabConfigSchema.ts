@@ -395,6 +395,9 @@ export const K3sSchema = Schema.Struct({
 
 // ---------------------------------------------------------------------------------------------- document
 
+/** `parallelism`'s default: every node of a 16-node lab busy at once. */
+export const DefaultParallelism = 16
+
 export const HomelabConfigSchema = Schema.Struct({
   proxmox: ProxmoxSchema,
   ssh: section(SshSchema, "SSH to the PVE nodes."),
@@ -406,6 +409,11 @@ export const HomelabConfigSchema = Schema.Struct({
   health: section(HealthSchema, "Remediation per unhealthy VM state."),
   safety: section(SafetySchema, "Limits on destructive actions."),
   timeouts: section(TimeoutsSchema, "Limits of every wait (each is reported while it runs)."),
+  parallelism: withDefault(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1000 }, { expected: "1..1000" })),
+    DefaultParallelism,
+    "At most this many PVE tasks (download, create, resize, start, stop, destroy, …) in flight at once across the cluster; each node runs one action at a time whatever this says. Lower it to spare a shared uplink or storage."
+  ),
   k3s: optional(K3sSchema, "k3s membership (optional).")
 }).annotate({
   title: "homelab.yaml",

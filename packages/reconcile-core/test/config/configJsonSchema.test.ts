@@ -48,6 +48,7 @@ describe("configJsonSchema", () => {
       "health",
       "safety",
       "timeouts",
+      "parallelism",
       "k3s"
     ])
     const nodes = property(schema, "nodes")

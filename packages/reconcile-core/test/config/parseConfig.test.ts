@@ -300,7 +300,7 @@ describe("parseConfig errors", () => {
         path: "nodse",
         line: 8,
         column: 1,
-        expected: "a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, timeouts, k3s)",
+        expected: "a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, timeouts, parallelism, k3s)",
         found: 'unknown key "nodse"',
         suggestion: 'did you mean "nodes"?'
       })
@@ -319,7 +319,7 @@ describe("parseConfig errors", () => {
       assert.strictEqual(issueAt(error, "vm.frobnicate")?.suggestion, undefined)
       assert.include(
         error.message,
-        'homelab.yaml:8:1 nodse: expected a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, timeouts, k3s), found unknown key "nodse" (did you mean "nodes"?)'
+        'homelab.yaml:8:1 nodse: expected a known key at (root) (proxmox, ssh, image, vm, nodes, health, safety, timeouts, parallelism, k3s), found unknown key "nodse" (did you mean "nodes"?)'
       )
     })
   )

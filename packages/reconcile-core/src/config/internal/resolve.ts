@@ -108,6 +108,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
     nodes,
     health: { ...file.health },
     timeouts: { ...file.timeouts },
+    parallelism: file.parallelism,
     safety: { maxRecreatePerRun: safety.maxRecreatePerRun, protect: { names, vmids }, requireTag },
     k3s:
       k3s === undefined
