@@ -565,20 +565,23 @@ const get = (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names: Reado
 /**
  * Waits until `done` or the deadline, as kubectl's watch does: it re-checks when the k3s world changes (`touch`) and
  * at `due`, the next time what it waits for may come true on its own (a Node's Ready, a pod's termination), never on
- * a polling step.
+ * a polling step. Each check reads the clock once and gives that reading to both `done` and `due`: with a reading
+ * each, a moment that comes due between the two (not yet reached for `done`, already past for `due`) would be
+ * missed, and the watch would sleep until a change or its deadline.
  */
 const until = async (
   sim: K3sSim,
   deadline: number,
-  done: () => boolean,
-  due: () => number | undefined = () => undefined
+  done: (now: number) => boolean,
+  due: (now: number) => number | undefined = () => undefined
 ): Promise<boolean> => {
   for (;;) {
-    if (done()) return true
-    const now = Date.now()
-    if (now >= deadline || sim.isStopped()) return false
-    const at = due()
-    await sim.nextChange(Math.min(deadline, at !== undefined && at > now ? at : deadline) - now)
+    const now = sim.now()
+    if (done(now)) return true
+    const left = deadline - Date.now()
+    if (left <= 0 || sim.isStopped()) return false
+    const at = due(now)
+    await sim.nextChange(at !== undefined && at > now ? Math.min(left, at - now) : left)
   }
 }
 
@@ -691,11 +694,10 @@ const wait = async (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names
       return fail(notFound("nodes", name), 1, out)
     }
     const uid = cluster.nodes.get(name)?.uid
-    const met = (): boolean | "gone" => {
+    const met = (now: number): boolean | "gone" => {
       const n = cluster.nodes.get(name)
       // --for=delete: the object that was there (by UID) is gone
       if (n === undefined || (forDelete && n.uid !== uid)) return forDelete ? true : "gone"
-      const now = sim.now()
       return conds.every((cond) => {
         if (cond._tag === "delete") return false
         if (cond._tag === "condition") {
@@ -715,15 +717,14 @@ const wait = async (sim: K3sSim, conn: Connection, o: Options, kind: Kind, names
     const done = await until(
       sim,
       deadline,
-      () => {
-        seen.state = met()
+      (now) => {
+        seen.state = met(now)
         return seen.state !== false
       },
       // a Node turns Ready at readyAt, and Unknown once its grace period after it was lost has passed
-      () => {
+      (now) => {
         const n = cluster.nodes.get(name)
         if (n === undefined) return undefined
-        const now = sim.now()
         const lost = n.lostAt === undefined ? undefined : n.lostAt + sim.graceRealMs
         return [n.readyAt, lost].filter((t): t is number => t !== undefined && t > now).sort((a, b) => a - b)[0]
       }
@@ -817,7 +818,7 @@ const drain = async (
     const gone = await until(
       sim,
       deadline,
-      () => !(w as Workloads).list(sim.now()).includes(p),
+      (now) => !(w as Workloads).list(now).includes(p),
       () => p.goneAt
     )
     if (!gone)

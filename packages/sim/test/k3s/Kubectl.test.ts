@@ -159,3 +159,49 @@ describe("kubectl and its kubeconfig", () => {
     assert.strictEqual(missing.stderr, "error: stat /home/ubuntu/nope: no such file or directory\n")
   })
 })
+
+describe("kubectl wait (the watch)", () => {
+  // The simulator's wall clock, moved by the test; once `ticking`, every reading is one millisecond later than the
+  // one before, so that a Node's Ready comes due between two readings of one check, as when the process is
+  // descheduled at that instant.
+  let t = Date.now()
+  let ticking = false
+  const now = () => (ticking ? t++ : t)
+  let sim: SimHandle
+  beforeAll(async () => {
+    sim = await startSimPromise(haScenario(), { now })
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("returns when a Node's Ready comes due between two readings of the clock (no change of the cluster wakes it)", async () => {
+    // the clock starts ticking 2 and 3 ms before Ready is due: one of the two puts the moment it comes due between
+    // any two consecutive readings, whichever reading the check takes first
+    for (const lead of [2, 3]) {
+      const stopped = await run(sim, 301, "sudo -n systemctl stop k3s-agent")
+      assert.strictEqual(stopped.code, 0, stopped.stderr)
+      t += 60_000 // past the grace period: Unknown, and the restarted agent's Node turns Ready only later
+      const started = await run(sim, 301, "sudo -n systemctl start k3s-agent")
+      assert.strictEqual(started.code, 0, started.stderr)
+      // registered at `t` (the clock stands still): Ready at t + readyDelayMs × time scale
+      const readyAt = t + 3000 * 0.01
+      const before = await run(sim, 200, `${K} get node a1 -o jsonpath={.status.conditions[-1:].status}`)
+      assert.strictEqual(before.stdout, "False")
+      // a watch that missed the moment sleeps until its timeout (an hour); the SSH limit is only a hang guard
+      const waited = await run(sim, 200, `${K} wait --for=condition=Ready node/a1 --timeout=1h`, {
+        timeoutMs: 20_000,
+        onSend: () => {
+          t = readyAt - lead
+          ticking = true
+        }
+      })
+      ticking = false
+      assert.deepStrictEqual(
+        [lead, waited.timedOut, waited.code, waited.stdout, waited.stderr],
+        [lead, false, 0, "node/a1 condition met\n", ""]
+      )
+    }
+  }, 90_000)
+})

@@ -132,7 +132,14 @@ export const run = async (
   sim: SimHandle,
   vmid: number,
   command: string,
-  opts: { stdin?: string; timeoutMs?: number; privateKey?: string; user?: string } = {}
+  opts: {
+    stdin?: string
+    timeoutMs?: number
+    privateKey?: string
+    user?: string
+    /** called right before the command goes out (after the guest's address is known and the connection is up) */
+    onSend?: () => void
+  } = {}
 ): Promise<ExecResult> => {
   const { host, port } = await guestAddr(sim, vmid)
   const key = `${host}:${port}:${opts.user ?? "ubuntu"}`
@@ -148,6 +155,7 @@ export const run = async (
   }
   const c = await conn
   return new Promise((resolve, reject) => {
+    opts.onSend?.()
     c.exec(command, (err, stream) => {
       if (err) {
         pool.delete(key)
