@@ -76,6 +76,39 @@ const configYaml = (sim: SimHandle, dir: string) => {
   ].join("\n")
 }
 
+/** Where the run's time went on the critical path: each operation and the gap before it (BENCH_DEBUG=1). */
+const debugTimeline = (sim: SimHandle, mark: number, startedAt: number, endedAt: number) => {
+  const path = sim.criticalPath(mark)
+  const last = path.steps[path.steps.length - 1]
+  const vm = last?.vm
+  const ops = sim
+    .operations(mark)
+    .filter((o) => o.vm === vm || o.k3sNode === vm || (o.operation === "download" && o.node === last?.node))
+    .sort((a, b) => a.startedAt - b.startedAt)
+  let previous = startedAt
+  for (const o of ops) {
+    const end = o.endedAt ?? o.startedAt
+    console.log(
+      `      ${o.operation.padEnd(16)} +${String(o.startedAt - startedAt).padStart(5)} → +${String(end - startedAt).padStart(5)} ms ` +
+        `(gap before it ${o.startedAt - previous} ms)`
+    )
+    previous = Math.max(previous, end)
+  }
+  console.log(`      run ends +${endedAt - startedAt} ms (${endedAt - previous} ms after the last operation)`)
+  // the requests and commands of that VM's node (and its guest), by when they were answered
+  const vmid = ops.find((o) => o.vmid !== undefined)?.vmid
+  for (const r of sim.requests()) {
+    const at = Date.parse(r.time) - startedAt
+    if (at < 0 || (r.node !== last?.node && r.vmid !== vmid)) continue
+    console.log(
+      `        ${String(at - r.durationMs).padStart(5)} +${String(r.durationMs).padStart(4)} ${r.transport} ${r.method ?? ""} ${r.path ?? r.command ?? ""}`.slice(
+        0,
+        160
+      )
+    )
+  }
+}
+
 interface Run {
   readonly wallMs: number
   readonly path: CriticalPath
@@ -112,11 +145,13 @@ const converge = async (count: number, timeScale: number): Promise<Run> => {
       const desired = desiredFromConfig(config, { sshKeys: config.vm.sshKeys })
       const policy = healthPolicyFromConfig(config)
       const mark = sim.mark()
+      const startedAt = Date.now()
       const started = performance.now()
       const report = yield* reconcile(desired, { policy, apply: true, confirm: () => Effect.succeed(true) }).pipe(
         Effect.provide(Layer.merge(proxmox, k3s))
       )
       const wallMs = performance.now() - started
+      if (process.env.BENCH_DEBUG !== undefined) debugTimeline(sim, mark, startedAt, Date.now())
       return {
         wallMs,
         path: sim.criticalPath(mark),
@@ -140,8 +175,10 @@ const steps = (p: CriticalPath) =>
   p.steps.map((x) => `${x.operation} ${x.vm ?? x.node} ${(x.simMs / 1000).toFixed(1)}`).join(" → ")
 
 console.log("target 1: fresh converge wall / critical path (k3s: 1 existing server; target ≤ 1.10)")
-for (const timeScale of [1, 0.1])
-  for (const count of [4, 16]) {
+const scales = (process.env.BENCH_SCALES ?? "1,0.1").split(",").map(Number)
+const counts = (process.env.BENCH_NODES ?? "4,16").split(",").map(Number)
+for (const timeScale of scales)
+  for (const count of counts) {
     const r = await converge(count, timeScale)
     const ratio = r.wallMs / r.path.realMs
     console.log(
