@@ -3,7 +3,8 @@
 // simulator's request log: API requests (target ≤ 1 + nodes), `kubectl` calls over SSH (target 1), mutating requests
 // (target 0), requests repeated within the run (target none); the wall time of the real CLI process against its
 // process start (`homelab --version`, measured in the same run): target ≤ process start + 5 × latency.
-// Run: `pnpm bench` (after a build).
+// Run: `pnpm bench` (after a build). BENCH_DEBUG=1 prints the last run's requests on a timeline; BENCH_CPU_PROF=DIR
+// writes a CPU profile of each no-op run there.
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { labScenario, startSimPromise } from "@homelab/sim"
