@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { labScenario, startSimPromise } from "@homelab/sim"
 import type * as Cli from "../src/index.js"
-import { bin, cleanUp, dir, median, node, sample, verdict } from "./proc.ts"
+import { bin, cleanUp, dir, median, node, report, sample, verdict } from "./proc.ts"
 
 // The built CLI (dist/index.js is a bench-only entry of the bundle; its types come from the source).
 const distEntry: string = "../dist/index.js"
@@ -99,24 +99,24 @@ try {
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1)
   }
   const beyond = wall - start.wallMs
-  console.log(
+  report(
     `target 2: no-op apply, ${NODES} nodes + k3s section, ${latencyMs} ms injected latency (exit ${code}; target 0):`
   )
-  console.log(
+  report(
     `  ${api.length} API requests (target ≤ 1 + nodes = ${1 + NODES}) ${verdict(api.length <= 1 + NODES)}: ` +
       [...kinds].map(([k, n]) => `${n} × ${k}`).join(", ")
   )
-  console.log(
+  report(
     `  ${kubectl} kubectl call(s) over SSH (target 1) ${verdict(kubectl === 1)}, ${ssh} SSH commands in all; ` +
       `${mutating} mutating (target 0) ${verdict(mutating === 0)}; ${repeated.length} repeated requests ` +
       `(target 0) ${verdict(repeated.length === 0)}${repeated.length === 0 ? "" : `: ${repeated.map(([k, n]) => `${n} × ${k}`).join(", ")}`}`
   )
-  console.log(
+  report(
     `  median ${wall.toFixed(0)} ms wall; process start (homelab --version, same run) ${start.wallMs.toFixed(0)} ms; ` +
       `wall − start = ${beyond.toFixed(0)} ms = ${(beyond / latencyMs).toFixed(1)} × latency (target ≤ 5 ×) ` +
       `${verdict(beyond <= 5 * latencyMs)}`
   )
-  console.log(
+  report(
     `  of which requests (first request in → last response out): ${phase.toFixed(0)} ms = ${(phase / latencyMs).toFixed(1)} × latency`
   )
 } finally {

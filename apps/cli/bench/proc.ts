@@ -65,3 +65,9 @@ export const sample = async (count: number, args: ReadonlyArray<string>, env: Re
 export const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 export const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`
 export const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
+
+/** Print a figure of the bench; under `./dev bench` (BENCH_SUMMARY) also collect it for the summary at the end. */
+export const report = (line: string) => {
+  console.log(line)
+  if (process.env.BENCH_SUMMARY !== undefined) fs.appendFileSync(process.env.BENCH_SUMMARY, `${line}\n`)
+}

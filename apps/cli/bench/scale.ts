@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import type * as Cli from "../src/index.js"
-import { bin, cleanUp, dir, MiB, median, mib, node, type Proc, verdict } from "./proc.ts"
+import { bin, cleanUp, dir, MiB, median, mib, node, type Proc, report, verdict } from "./proc.ts"
 
 // The built CLI (dist/index.js is a bench-only entry of the bundle; its types come from the source).
 const distEntry: string = "../dist/index.js"
@@ -54,7 +54,7 @@ try {
   for (let i = 0; i < 5; i++) base.push(await node(["-e", "0"]))
   const baseWall = median(base.map((p) => p.wallMs))
   const baseRss = median(base.map((p) => p.peakRss))
-  console.log(`baseline \`node -e 0\`: median ${baseWall.toFixed(0)} ms wall, ${mib(baseRss)} peak RSS`)
+  report(`baseline \`node -e 0\`: median ${baseWall.toFixed(0)} ms wall, ${mib(baseRss)} peak RSS`)
 
   // ---- target 4: plan over 50 nodes and 1,000 VMs (not ours: the simulator's scale lab)
   const NODES = 50
@@ -86,7 +86,7 @@ try {
       throw new Error(`homelab plan exited ${last.code}: ${last.stdout.slice(-3000)} ${last.stderr}`)
     const wall = median(runs.map((p) => p.wallMs))
     const rss = Math.max(...runs.map((p) => p.peakRss))
-    console.log(
+    report(
       `target 4: plan, ${NODES} nodes, ${NODES * VMS_PER_NODE} VMs: median ${wall.toFixed(0)} ms wall ` +
         `(${(wall / baseWall).toFixed(1)} × node -e 0; target < 1000 ms) ${verdict(wall < 1000)}, ` +
         `${mib(rss)} peak RSS (target < 200 MiB) ${verdict(rss < 200 * MiB)}; exit ${last.code}`
@@ -122,13 +122,13 @@ try {
         properties?: { parallelism?: { default?: number } }
       }
       const parallelism = schema.properties?.parallelism?.default
-      console.log(
+      report(
         `target 4: apply, ${NODES} fresh nodes (time scale 0.02): ${(run.wallMs / 1000).toFixed(2)} s wall, ` +
           `${api.length} API requests (${(api.length / NODES).toFixed(1)} per node, busiest node ${Math.max(...perNode.values())}), ` +
           `${polls} task-status polls, ${agent} guest-agent calls, ${resources} /cluster/resources, ` +
           `${log.filter(isMutating).length} mutating; busiest second ${Math.max(...perSecond.values())} requests`
       )
-      console.log(
+      report(
         `  PVE tasks in flight: at most ${perNodeTasks} per node (target 1) ${verdict(perNodeTasks <= 1)}, ` +
           `${tasksAtOnce} across the cluster (target ≤ \`parallelism\`, default ${parallelism ?? "none"}) ` +
           `${verdict(parallelism !== undefined && tasksAtOnce <= parallelism)}; ${mib(run.peakRss)} peak RSS`
@@ -163,7 +163,7 @@ try {
       const run = await homelab(sim, ["apply", "--yes", "--config", config])
       if (run.code !== 0) throw new Error(`homelab apply exited ${run.code}: ${run.stderr}`)
       const ready = sim.state().k3s.nodes.filter((n) => n.ready === "True").length
-      console.log(
+      report(
         `target 5: apply, 16 fresh nodes with k3s (time scale 0.1): ${mib(run.peakRss)} peak RSS ` +
           `(${(run.peakRss / baseRss).toFixed(1)} × node -e 0; target < 150 MiB) ${verdict(run.peakRss < 150 * MiB)}; ` +
           `${(run.wallMs / 1000).toFixed(2)} s wall, ${ready} Ready Nodes`

@@ -2,7 +2,7 @@
 // of `node -e 0` (measured in the same run, interleaved with them on the same machine) and under 60 MiB peak RSS.
 // The first run of each fills Node's compile cache (as a user's first run does) and is not counted.
 // Run: `pnpm bench` (after a build).
-import { bin, cleanUp, MiB, median, mib, node, type Proc, verdict } from "./proc.ts"
+import { bin, cleanUp, MiB, median, mib, node, type Proc, report, verdict } from "./proc.ts"
 
 const RUNS = 11
 const subjects: Record<string, ReadonlyArray<string>> = {
@@ -22,10 +22,10 @@ try {
   const wall = (name: string) => median((runs.get(name) ?? []).map((p) => p.wallMs))
   const rss = (name: string) => median((runs.get(name) ?? []).map((p) => p.peakRss))
   const base = wall("node -e 0")
-  console.log(`baseline \`node -e 0\`: median ${base.toFixed(0)} ms wall, ${mib(rss("node -e 0"))} peak RSS`)
+  report(`baseline \`node -e 0\`: median ${base.toFixed(0)} ms wall, ${mib(rss("node -e 0"))} peak RSS`)
   for (const name of ["homelab --version", "homelab --help"]) {
     const ratio = wall(name) / base
-    console.log(
+    report(
       `target 3: ${name}: median ${wall(name).toFixed(0)} ms wall = ${ratio.toFixed(2)} × node -e 0 ` +
         `(target ≤ 2 ×) ${verdict(ratio <= 2)}, ${mib(rss(name))} peak RSS (target < 60 MiB) ${verdict(rss(name) < 60 * MiB)}`
     )

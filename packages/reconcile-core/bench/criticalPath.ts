@@ -174,14 +174,20 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const steps = (p: CriticalPath) =>
   p.steps.map((x) => `${x.operation} ${x.vm ?? x.node} ${(x.simMs / 1000).toFixed(1)}`).join(" → ")
 
-console.log("target 1: fresh converge wall / critical path (k3s: 1 existing server; target ≤ 1.10)")
+/** Print a figure; under `./dev bench` (BENCH_SUMMARY) also collect it for the summary at the end. */
+const report = (line: string) => {
+  console.log(line)
+  if (process.env.BENCH_SUMMARY !== undefined) fs.appendFileSync(process.env.BENCH_SUMMARY, `${line}\n`)
+}
+
+report("target 1: fresh converge wall / critical path (k3s: 1 existing server; target ≤ 1.10)")
 const scales = (process.env.BENCH_SCALES ?? "1,0.1").split(",").map(Number)
 const counts = (process.env.BENCH_NODES ?? "4,16").split(",").map(Number)
 for (const timeScale of scales)
   for (const count of counts) {
     const r = await converge(count, timeScale)
     const ratio = r.wallMs / r.path.realMs
-    console.log(
+    report(
       `  ${String(count).padStart(2)} nodes, time scale ${timeScale}: wall ${s(r.wallMs)}, critical path ${s(r.path.realMs)} ` +
         `(${s(r.path.simMs)} simulated), ratio ${ratio.toFixed(2)} (target ≤ ${TARGET.toFixed(2)}) ` +
         `${ratio <= TARGET ? "met" : "MISSED"}; ${r.vmActions} VM actions + ${r.joins} joins, ${r.notDone} not done, ` +
