@@ -5,9 +5,10 @@ import {
   ProxmoxApi,
   type ProxmoxError,
   type TaskProgress,
+  taskPollSchedule,
   type WaitOptions
 } from "@homelab/proxmox-client"
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Schedule, Semaphore } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Option, Semaphore } from "effect"
 import {
   type Action,
   type AwaitCreate,
@@ -327,7 +328,7 @@ export const apply = Effect.fn("apply")(function* (
             Effect.map((c) => ({ exists: true as const, lock: c.raw.lock, name: c.name, tags: c.tags })),
             Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed({ exists: false as const })),
             Effect.repeat({
-              schedule: Schedule.spaced("500 millis"),
+              schedule: taskPollSchedule,
               until: (c) => !c.exists || c.lock !== "create"
             }),
             Effect.timeoutOption(timeouts.task)
@@ -604,7 +605,7 @@ export const apply = Effect.fn("apply")(function* (
           api
             .taskStatus(a.upid)
             .pipe(
-              Effect.repeat({ schedule: Schedule.spaced("1 second"), until: (s) => s.status === "stopped" }),
+              Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
               Effect.timeoutOption(left)
             ),
           ageMs
@@ -615,7 +616,7 @@ export const apply = Effect.fn("apply")(function* (
           yield* api
             .taskStatus(a.upid)
             .pipe(
-              Effect.repeat({ schedule: Schedule.spaced("500 millis"), until: (s) => s.status === "stopped" }),
+              Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
               Effect.timeout(Duration.seconds(60)),
               Effect.ignore
             )

@@ -1,6 +1,12 @@
 import { K3sJoin, type K3sJoinEvent, type K3sJoinShape, type K3sServer } from "@homelab/k3s-join"
-import type { ProxmoxApiShape, ProxmoxError, PveParam, WaitOptions } from "@homelab/proxmox-client"
-import { Duration, Effect, Option, Schedule } from "effect"
+import {
+  type ProxmoxApiShape,
+  type ProxmoxError,
+  type PveParam,
+  taskPollSchedule,
+  type WaitOptions
+} from "@homelab/proxmox-client"
+import { Duration, Effect, Option } from "effect"
 import type { K3sVia, RestartVm, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
@@ -199,7 +205,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
     const running = yield* api.vmStatus(node, a.vmid).pipe(
       Effect.map((s) => s.status === "running" && (s.qmpstatus ?? "running") === "running"),
       Effect.catch(() => Effect.succeed(false)),
-      Effect.repeat({ schedule: Schedule.spaced("500 millis"), until: (up) => up }),
+      Effect.repeat({ schedule: taskPollSchedule, until: (up) => up }),
       Effect.timeoutOption(timeouts.task)
     )
     if (Option.isNone(running)) {
