@@ -82,6 +82,12 @@ interface Route {
   readonly noAuth?: boolean | undefined
   /** the shape of the endpoint's `returns` schema that pvesh's text output reads (columns and their types) */
   readonly returns?: ReturnsShape | undefined
+  /**
+   * The last path parameter takes the rest of the path, `/` included: pve-storage registers `{storage}/content` with
+   * `fragmentDelimiter => ''` because volume ids contain a slash (`local:iso/x.iso`), and pve-common's
+   * `map_path_to_methods` then joins the remaining fragments into one.
+   */
+  readonly restOfPath?: boolean | undefined
 }
 
 const NODE = { node: pveNode }
@@ -103,16 +109,26 @@ export class ApiRouter {
     path: string,
     schema: Schema,
     handler: Route["handler"],
-    opts: { extra?: (k: string) => ParamSpec | undefined; noAuth?: boolean; returns?: ReturnsShape } = {}
+    opts: {
+      extra?: (k: string) => ParamSpec | undefined
+      noAuth?: boolean
+      returns?: ReturnsShape
+      restOfPath?: boolean
+    } = {}
   ): void {
     this.routes.push({ method, segs: path.split("/").filter((s) => s !== ""), schema, handler, ...opts })
   }
 
   /** Does a path exist for any method? (for `no 'get' handler` vs `no such resource`) */
   match(method: string, path: string): { route: Route; pathParams: Record<string, string> } | undefined {
-    const segs = path.split("/").filter((s) => s !== "")
+    const all = path.split("/").filter((s) => s !== "")
     for (const r of this.routes) {
-      if (r.method !== method || r.segs.length !== segs.length) continue
+      if (r.method !== method) continue
+      const segs =
+        r.restOfPath === true && all.length > r.segs.length
+          ? [...all.slice(0, r.segs.length - 1), all.slice(r.segs.length - 1).join("/")]
+          : all
+      if (r.segs.length !== segs.length) continue
       const pp: Record<string, string> = {}
       let okm = true
       for (let i = 0; i < segs.length; i++) {
@@ -927,7 +943,8 @@ export class ApiRouter {
           if (t.status === "stopped") return ok(null)
         }
         return ok(t.upid)
-      }
+      },
+      { restOfPath: true }
     )
     this.add(
       "POST",

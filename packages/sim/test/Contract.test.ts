@@ -626,6 +626,41 @@ describe("contract: status lines, bodies and error strings", () => {
     assert.strictEqual((await waitTask(px, "pve", missing)).exitstatus, "download failed: ERROR 404: Not Found")
   })
 
+  it("DELETE …/content/{volume}: the volume id takes the rest of the path, a raw `/` included (pve-storage's fragmentDelimiter)", async () => {
+    const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.img")
+    const fetchIt = async (filename: string) => {
+      const upid = await px.nodes
+        .$("pve")
+        .storage.$("local")
+        ["download-url"].$post({ url: origin?.url ?? "", content: "iso", filename } as never)
+      assert.strictEqual((await waitTask(px, "pve", upid)).exitstatus, "OK")
+    }
+    const volids = async () =>
+      ((await px.nodes.$("pve").storage.$("local").content.$get()) as Array<{ volid: string }>).map((c) => c.volid)
+    await fetchIt("raw-slash.iso")
+    await fetchIt("encoded-slash.iso")
+    const del = async (path: string) => {
+      const r = await raw(sim, "DELETE", path)
+      assert.strictEqual(r.status, 200, r.body)
+      return (JSON.parse(r.body) as { data: string }).data
+    }
+    // `pvesh delete /nodes/pve/storage/local/content/local:iso/x.iso` and the GUI's encoded form reach the same handler
+    const rawUpid = await del("/api2/json/nodes/pve/storage/local/content/local:iso/raw-slash.iso")
+    assert.match(rawUpid, /:imgdel:/)
+    // the imgdel UPID carries `%3a` (encode_text of the volid): its status is read with the UPID encoded
+    assert.strictEqual((await waitTask(px, "pve", encodeURIComponent(rawUpid))).exitstatus, "OK")
+    const encodedUpid = await del(
+      `/api2/json/nodes/pve/storage/local/content/${encodeURIComponent("local:iso/encoded-slash.iso")}`
+    )
+    assert.strictEqual((await waitTask(px, "pve", encodeURIComponent(encodedUpid))).exitstatus, "OK")
+    const left = await volids()
+    assert.notInclude(left, "local:iso/raw-slash.iso")
+    assert.notInclude(left, "local:iso/encoded-slash.iso")
+    const gone = await raw(sim, "DELETE", "/api2/json/nodes/pve/storage/local/content/local:iso/raw-slash.iso")
+    assert.strictEqual(gone.status, 500)
+    assert.include(gone.body, "volume 'local:iso/raw-slash.iso' does not exist")
+  })
+
   it("proxmox-api in ticket mode (username/password) works against the sim", async () => {
     const proxmoxApi = (await import("proxmox-api")).default
     const { Agent, fetch: undiciFetch } = await import("undici")
