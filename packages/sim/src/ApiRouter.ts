@@ -119,7 +119,10 @@ export class ApiRouter {
     this.routes.push({ method, segs: path.split("/").filter((s) => s !== ""), schema, handler, ...opts })
   }
 
-  /** Does a path exist for any method? (for `no 'get' handler` vs `no such resource`) */
+  /**
+   * The route of a path as PVE's `find_handler` sees it: already unescaped by the HTTP server (pvesh and qm pass theirs
+   * as given, so a UPID's `%3a` stays as it is). Undefined when no route matches.
+   */
   match(method: string, path: string): { route: Route; pathParams: Record<string, string> } | undefined {
     const all = path.split("/").filter((s) => s !== "")
     for (const r of this.routes) {
@@ -133,12 +136,7 @@ export class ApiRouter {
       let okm = true
       for (let i = 0; i < segs.length; i++) {
         const rs = r.segs[i] as string
-        let s = segs[i] as string
-        try {
-          s = decodeURIComponent(s)
-        } catch {
-          // keep
-        }
+        const s = segs[i] as string
         if (rs.startsWith("{")) pp[rs.slice(1, -1)] = s
         else if (rs !== s) {
           okm = false
@@ -163,6 +161,7 @@ export class ApiRouter {
     return r === undefined ? undefined : { schema: r.schema, extra: r.extra }
   }
 
+  /** Does a path exist for any method? (for `no 'get' handler` vs `no such resource`) */
   pathExists(path: string): boolean {
     return ["GET", "POST", "PUT", "DELETE"].some((m) => this.match(m, path) !== undefined)
   }

@@ -161,7 +161,9 @@ export class HttpsApi {
       if (latency > 0) await this.ctx.clock.sleepReal(latency)
       if (!["GET", "POST", "PUT", "DELETE"].includes(method))
         return this.transportError(res, 501, `method '${method}' not available`, gz)
-      const m = /^\/api2\/([^/]+)(\/.*)?$/.exec(url.pathname)
+      // pve-http-server unescapes the whole path before it routes (`uri_unescape($request->uri->path())`): an encoded
+      // `/` separates fragments like a plain one; pvesh and qm route their paths as given.
+      const m = /^\/api2\/([^/]+)(\/.*)?$/.exec(decodeURIComponentSafe(url.pathname))
       if (!m) {
         const msg = `no such file '${url.pathname}'`
         return this.transportError(res, this.ctx.state.features.noSuchFile500 ? 500 : 501, msg, gz)

@@ -43,6 +43,23 @@ describe("pvesh output formats", () => {
     assert.strictEqual(next.stdout, "100\n")
   })
 
+  it("routes its path as given: a volume id's `/` in content/{volume}, a UPID's `%3a` (no unescaping, unlike the HTTP server)", async () => {
+    const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.img")
+    const dl = await pvesh(
+      `create /nodes/pve/storage/local/download-url --url ${origin?.url} --content iso --filename pvesh.iso --output-format json`
+    )
+    assert.strictEqual(dl.code, 0, dl.stderr)
+    const del = await pvesh("delete /nodes/pve/storage/local/content/local:iso/pvesh.iso --output-format json")
+    assert.strictEqual(del.code, 0, del.stderr)
+    const upid = JSON.parse(del.stdout.trim().split("\n").at(-1) ?? "null") as string
+    assert.match(upid, /:imgdel:local%3aiso_pvesh\.iso:/)
+    const status = await pvesh(`get /nodes/pve/tasks/${upid}/status --output-format json`)
+    assert.strictEqual(status.code, 0, status.stderr)
+    assert.strictEqual(JSON.parse(status.stdout).exitstatus, "OK")
+    const list = await pvesh("get /nodes/pve/storage/local/content --output-format json")
+    assert.notInclude(list.stdout, "pvesh.iso")
+  })
+
   it("lists: one column per property, sorted by the first; numbers right-aligned; scalars without a header", () => {
     const list = textOutput(
       [
