@@ -136,6 +136,18 @@ export interface ProxmoxApiShape {
   ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
   readonly downloadUrl: (options: DownloadUrlOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   /**
+   * `DELETE /nodes/{node}/storage/{storage}/content/{volume}`: deletes a volume (`local:import/noble.qcow2`) and waits
+   * for the `imgdel` task. A volume that does not exist fails with `NotFound`.
+   *
+   * @since 0.3.0
+   */
+  readonly deleteVolume: (
+    node: string,
+    storage: string,
+    volid: string,
+    wait?: WaitOptions
+  ) => Effect.Effect<TaskResult, ProxmoxError>
+  /**
    * Streams a local file to a node's storage (`…/upload`, multipart, over REST only: a node on SSH fails with
    * `UnexpectedResponse`), then waits for the `imgcopy` task (which verifies `checksum`). Not retried.
    *
@@ -498,6 +510,14 @@ export const makeProxmoxApi = (
             "verify-certificates": o.verifyCertificates
           }
         },
+        wait
+      ),
+    // pve-storage's `{storage}/content` takes the rest of the path as the volume id, its `/` included
+    deleteVolume: (node, storage, volid, wait) =>
+      runTask(
+        "deleteVolume",
+        node,
+        { method: "DELETE", path: `/nodes/${node}/storage/${storage}/content/${volid}` },
         wait
       ),
     uploadFile: (o, wait) => {

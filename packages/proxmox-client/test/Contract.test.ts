@@ -360,6 +360,42 @@ for (const version of PVE_VERSIONS) {
       )
     })
 
+    describe("contract: deleteVolume", () => {
+      it.live(
+        "deletes a downloaded image (its volume id's `/` in the path) and waits; a missing volume is NotFound",
+        () =>
+          Effect.gen(function* () {
+            const env = yield* setup()
+            const origin = env.sim.info.imageOrigin?.files[0]
+            const run = (file: string) => (pve: ProxmoxApiShape) =>
+              Effect.gen(function* () {
+                yield* pve.downloadUrl({
+                  node: "pve",
+                  storage: "local",
+                  url: origin?.url ?? "",
+                  content: "import",
+                  filename: file,
+                  checksum: { value: origin?.sha256 ?? "", algorithm: "sha256" }
+                })
+                const deleted = yield* pve.deleteVolume("pve", "local", `local:import/${file}`)
+                const left = (yield* pve.storageContent("pve", "local", "import")).map((c) => c.volid)
+                const again = yield* pve
+                  .deleteVolume("pve", "local", `local:import/${file}`)
+                  .pipe(Effect.match({ onFailure: (e) => e.reason._tag, onSuccess: () => "deleted twice" }))
+                return {
+                  deleted: deleted.exitstatus,
+                  left: left.includes(`local:import/${file}`),
+                  again
+                }
+              })
+            const r = yield* usingApi(run("rest.qcow2")).pipe(Effect.provide(env.rest))
+            const s = yield* usingApi(run("ssh.qcow2")).pipe(Effect.provide(env.ssh))
+            assert.deepStrictEqual(r, { deleted: "OK", left: false, again: "NotFound" })
+            assert.deepStrictEqual(s, r)
+          })
+      )
+    })
+
     describe("contract: uploadFile", () => {
       it.live(
         "streams a file to the node's storage (Content-Length, no chunks) with progress; PVE checks the checksum; over SSH it is refused",

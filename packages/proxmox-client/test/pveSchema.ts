@@ -12,11 +12,18 @@ export const pveSchema = (version: "8.4" | "9.1"): Record<string, PveEndpointSch
   return JSON.parse(readFileSync(join(simDir, "test", "fixtures", "pve-api", `pve-${version}.json`), "utf8"))
 }
 
+/** pve-storage's `{storage}/content` takes the rest of the path as the volume id (its `fragmentDelimiter`). */
+const restOfPath = (pattern: string) => pattern.endsWith("/content/{volume}")
+
 const endpointOf = (schema: Record<string, PveEndpointSchema>, method: string, path: string) => {
-  const segs = path.split("/").filter((s) => s !== "")
+  const all = path.split("/").filter((s) => s !== "")
   for (const key of Object.keys(schema)) {
     const [m, p] = key.split(" ") as [string, string]
     const ks = p.split("/").filter((s) => s !== "")
+    const segs =
+      restOfPath(p) && all.length > ks.length
+        ? [...all.slice(0, ks.length - 1), all.slice(ks.length - 1).join("/")]
+        : all
     if (m !== method || ks.length !== segs.length) continue
     const pathParams: Record<string, string> = {}
     let match = true
