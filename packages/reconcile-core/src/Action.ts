@@ -210,6 +210,32 @@ export interface RestartVm extends ActionBase {
     | undefined
 }
 
+/**
+ * Teardown of one VM of ours (`homelab destroy`, or an orphan under `homelab apply --prune`). With its k3s Node
+ * (`k3sNode`): a running VM's Node is cordoned and drained first (evictions respect PodDisruptionBudgets); the VM is
+ * stopped, so no kubelet registers the Node again (k3s.md §5.2); then the Node and its `<name>.node-password.k3s`
+ * secret are deleted (a server's etcd member with them, behind the quorum guard); only then is the VM destroyed with
+ * purge. Before anything it re-reads the VM and refuses if it became protected, lost the ownership tag, was renamed
+ * or got a lock since the plan.
+ */
+export interface DestroyVm extends ActionBase {
+  readonly _tag: "DestroyVm"
+  readonly vmid: number
+  readonly name: string
+  /** `destroy`: asked for by `homelab destroy`; `prune`: an orphan (homelab.yaml no longer asks for it). */
+  readonly purpose: "destroy" | "prune"
+  /** The VM's k3s Node, removed before the VM is destroyed; undefined when there is none to remove. */
+  readonly k3sNode?: { readonly role: "server" | "agent" } | undefined
+  /** The server the k3s steps go through; undefined: the configured `k3s.server`. */
+  readonly k3sVia?: K3sVia | undefined
+}
+
+/** `homelab destroy --images`: the cloud image homelab.yaml names, deleted from the node's image storage. */
+export interface DeleteImage extends ActionBase {
+  readonly _tag: "DeleteImage"
+  readonly volid: string
+}
+
 /** One step of a plan; see `ActionBase`. */
 export type Action =
   | DownloadImage
@@ -224,16 +250,18 @@ export type Action =
   | UpgradeK3s
   | UpdateVm
   | RestartVm
+  | DestroyVm
+  | DeleteImage
 
 /** The actions of phase 3 (k3s). */
 export type K3sAction = JoinK3s | InitK3s | UpgradeK3s
 
-/** The actions of phases 1–2 that bring a VM into existence or running (a join follows them). */
-export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | RestartVm>
+/** The actions of phases 1–2 that bring a VM homelab.yaml asks for into existence or running (a join follows them). */
+export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | RestartVm | DestroyVm | DeleteImage>
 
 /** Which layer an action changes. */
 export const layerOf = (action: Action): Layer =>
-  action._tag === "DownloadImage"
+  action._tag === "DownloadImage" || action._tag === "DeleteImage"
     ? "image"
     : action._tag === "JoinK3s" || action._tag === "InitK3s" || action._tag === "UpgradeK3s"
       ? "k3s"
@@ -243,6 +271,7 @@ export const layerOf = (action: Action): Layer =>
 export const vmOf = (action: Action): string | undefined => {
   switch (action._tag) {
     case "DownloadImage":
+    case "DeleteImage":
       return undefined
     case "CreateVm":
     case "RecreateVm":
@@ -258,6 +287,8 @@ export const vmOf = (action: Action): string | undefined => {
     case "InitK3s":
     case "UpgradeK3s":
       return action.vm
+    case "DestroyVm":
+      return action.name
   }
 }
 
@@ -270,11 +301,13 @@ export const vmOf = (action: Action): string | undefined => {
  *   its grace period or under a passing lock);
  * - `pending`: the VM's configuration is as homelab.yaml asks, but PVE holds part of it until the VM restarts and
  *   `vm.restart` is `never` (restart it, or set `vm.restart: rolling`);
+ * - `unconfirmed`: destructive work the user has not allowed this run (an orphan without `--prune`): the node is not
+ *   converged, and the run can converge it once allowed;
  * - `info`: does not keep the node from converging.
  */
 export interface Finding {
   readonly code: string
-  readonly effect: "blocked" | "deferred" | "pending" | "info"
+  readonly effect: "blocked" | "deferred" | "pending" | "unconfirmed" | "info"
   readonly layer: Layer
   readonly node: string
   readonly vm?: string | undefined
@@ -283,7 +316,8 @@ export interface Finding {
   readonly hint?: string | undefined
 }
 
-export const isDestructive = (action: Action): boolean => action._tag === "RecreateVm"
+export const isDestructive = (action: Action): boolean =>
+  action._tag === "RecreateVm" || action._tag === "DestroyVm" || action._tag === "DeleteImage"
 
 const followsText: Record<NonNullable<JoinK3s["follows"]>, string> = {
   create: "after it is created",
@@ -331,5 +365,11 @@ export const describeAction = (action: Action): string => {
       return action.steps.length === 0
         ? `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
         : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: cordon, drain, install, wait Ready, uncordon`
+    case "DestroyVm": {
+      const k3s = action.k3sNode === undefined ? "" : ` (its k3s ${action.k3sNode.role} Node drained and removed first)`
+      return `${action.purpose === "prune" ? "prune orphan" : "destroy"} VM ${action.vmid} ${action.name} on ${action.node}${k3s}`
+    }
+    case "DeleteImage":
+      return `delete the image ${action.volid} on ${action.node}`
   }
 }

@@ -24,6 +24,7 @@ import {
 } from "./Action.js"
 import { restartVm, updateVm } from "./ApplyDrift.js"
 import { uploadImage } from "./ApplyUpload.js"
+import { deleteImage, destroyVm } from "./ApplyDestroy.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
@@ -466,6 +467,10 @@ export const apply = Effect.fn("apply")(function* (
         }
         return action._tag === "UpdateVm" ? updateVm(context, action) : restartVm(context, action)
       }
+      case "DestroyVm":
+        return destroyVm(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })
+      case "DeleteImage":
+        return deleteImage(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })
     }
 
     /** Set or clear a mark on a VM (a fresh read of its tags first). */

@@ -11,7 +11,8 @@ import type { Plan } from "./Plan.js"
  *   or under a passing lock, another run's create);
  * - `failed`: the action that should have made it so failed (after apply);
  * - `skipped`: that action did not run because one it waited for failed;
- * - `unconfirmed`: a destructive action that was not confirmed (`--yes`), or one waiting for it;
+ * - `unconfirmed`: a destructive action that was not confirmed (`--yes`), or one waiting for it; or an orphan that
+ *   is left running because the run was not allowed to prune (`--prune`).
  * - `pending`: the VM's configuration is as homelab.yaml asks, but part of it takes effect only when the VM restarts,
  *   and `vm.restart: never` leaves that to the user. Not converged: the running VM is not yet what the file says.
  */
@@ -28,8 +29,16 @@ export interface Reason {
 
 /**
  * One node, judged by the one definition of converged: the image is on the node, each desired VM exists once, is
- * ours and healthy, and (with `k3s:`) is a Ready member with the right role (and the pinned version). `converged` is
- * true exactly when there is no reason.
+ * ours and healthy, and (with `k3s:`) is a Ready member with the right role (and the pinned version); and no VM of
+ * ours runs there that homelab.yaml no longer asks for (an orphan). `converged` is true exactly when there is no
+ * reason.
+ *
+ * Orphans: a VM carrying the ownership tag whose name homelab.yaml asks for on no node keeps its node from being
+ * converged. Without `--prune` it is left running and reported as `unconfirmed` (like a recreate without `--yes`:
+ * the run would do it if allowed), so `plan --detailed-exitcode` exits 2 and `apply` exits 6 when orphans are all
+ * that is left; with `--prune` it is a planned `DestroyVm`. A protected orphan is `blocked` (remove the protection,
+ * or the ownership tag to keep it outside homelab), a locked one `deferred`. An orphan on a node homelab.yaml does
+ * not list makes that node part of the plan. A VM without the ownership tag is never an orphan: it is not ours.
  */
 export interface NodeConvergence {
   readonly node: string
@@ -80,6 +89,8 @@ const findingReasons = (plan: Plan) =>
           ? ("blocked" as const)
           : f.effect === "pending"
             ? ("pending" as const)
+              : f.effect === "unconfirmed"
+                ? ("unconfirmed" as const)
             : ("deferred" as const),
       layer: f.layer,
       vm: f.vm,

@@ -105,6 +105,8 @@ export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"
    * server the plan may rebuild or upgrade.
    */
   readonly readEtcdMembers?: boolean | undefined
+  /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
+  readonly owned?: boolean | undefined
 }
 
 /**

@@ -121,6 +121,12 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))
       )
     })
+  // A server Node of a VM of ours that the plan may remove (an orphan, or `homelab destroy`): its details were read.
+  const removable = serverNodes.some((n) =>
+    inputs.vms.some(
+      (vm) => vm.name === n.name && vm.tags.includes(desired.ownershipTag) && inputs.detailed.has(vm.vmid)
+    )
+  )
   const minor = (v: string | undefined) => (v === undefined ? undefined : parseK3sVersion(v)?.minor)
   const skips =
     target !== undefined &&
@@ -132,7 +138,9 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const wantChannels = (k3s.version === undefined && k3s.channel !== undefined) || skips
   const [members, channels] = yield* Effect.all(
     [
-      disruptable && serverNodes.length > 0 ? Effect.result(k.etcdMembers(server)) : Effect.succeed(undefined),
+      (disruptable || removable) && serverNodes.length > 0
+        ? Effect.result(k.etcdMembers(server))
+        : Effect.succeed(undefined),
       wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined)
     ],
     { concurrency: 2 }

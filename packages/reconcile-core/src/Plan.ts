@@ -14,6 +14,7 @@ import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
+import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { planMembership } from "./PlanK3s.js"
@@ -54,6 +55,8 @@ export interface PlanOptions {
   readonly only?: ReadonlyArray<string> | undefined
   /** Force a recreate of these VM names (`homelab reprovision`), within the limit, whatever their health. */
   readonly reprovision?: ReadonlyArray<string> | undefined
+  /** Remove orphans (VMs of ours homelab.yaml no longer asks for), their k3s Node first (`homelab apply --prune`). */
+  readonly prune?: boolean | undefined
 }
 
 const GiB = 1024 ** 3
@@ -83,7 +86,11 @@ const selectedNodes = (desired: Desired, options: Pick<PlanOptions, "only">): Re
 export const detailsNeeded = (
   desired: Desired,
   observed: Observed,
-  options: Pick<PlanOptions, "only" | "reprovision"> & { readonly allDetails?: boolean | undefined } = {}
+  options: Pick<PlanOptions, "only" | "reprovision"> & {
+    readonly allDetails?: boolean | undefined
+    /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
+    readonly owned?: boolean | undefined
+  } = {}
 ): DetailsNeeded => {
   const nodes = new Set<string>()
   const vms: Array<{ node: string; vmid: number }> = []
@@ -108,6 +115,19 @@ export const detailsNeeded = (
         nodes.add(node.name)
       }
     }
+  }
+  // Orphans (with `owned`, every VM of ours): their protection and lock decide whether they may go.
+  const removable =
+    options.owned === true
+      ? observed.vms.filter(
+          (vm) =>
+            vm.type === "qemu" &&
+            vm.tags.includes(desired.ownershipTag) &&
+            (options.only === undefined || options.only.includes(vm.node))
+        )
+      : findOrphans(desired, observed, options)
+  for (const vm of removable) {
+    if (!vms.some((v) => v.vmid === vm.vmid)) vms.push({ node: vm.node, vmid: vm.vmid })
   }
   return { nodes: [...nodes], vms }
 }
@@ -799,10 +819,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
     } else actions.push(restart)
     previous = restart.id
   }
-  if (k3s === undefined || cluster === undefined) return { nodes: nodes.map((n) => n.name), actions, findings }
+  // Orphans: reported, or with `prune` removed (a server among them one at a time with the other server disruptions).
+  const orphans = planOrphans(desired, observed, options)
+  const all = [...nodes.map((n) => n.name), ...orphans.nodes]
+  const planned = [...actions, ...orphans.actions]
+  const reported = [...findings, ...orphans.findings]
+  if (k3s === undefined || cluster === undefined) return { nodes: all, actions: planned, findings: reported }
   return {
-    nodes: nodes.map((n) => n.name),
-    ...orderK3s(actions, findings, upgradeCandidates, desired, observed),
+    nodes: all,
+    ...orderK3s(planned, reported, upgradeCandidates, desired, observed),
     cluster: cluster.summary
   }
 }
@@ -881,6 +906,7 @@ const orderK3s = (
       const join = actions.find((j) => j._tag === "JoinK3s" && j.after.includes(a.id))
       serverGroups.push(join === undefined ? [a.id] : [a.id, join.id])
     }
+    if (a._tag === "DestroyVm" && a.k3sNode?.role === "server") serverGroups.push([a.id])
   }
   for (const a of actions) {
     if (a._tag === "RestartVm" && a.k3s?.role === "server") {

@@ -2,6 +2,8 @@ export {
   type Action,
   type AwaitCreate,
   type CreateVm,
+  type DeleteImage,
+  type DestroyVm,
   type DownloadImage,
   describeAction,
   type Finding,
@@ -85,6 +87,7 @@ export type {
   DesiredVm,
   NodeEndpoints
 } from "./Desired.js"
+export { type DestroyRunOptions, destroy, destroyStream } from "./Destroy.js"
 export { describeFailure, inWords } from "./describeFailure.js"
 export {
   cicustomProperty,
@@ -109,6 +112,7 @@ export type {
   VmDetails
 } from "./Observed.js"
 export { type K3sObservationInputs, observeK3s } from "./ObserveK3s.js"
+export { findOrphans, type Orphan, planOrphans } from "./Orphans.js"
 export {
   actionId,
   type DetailsNeeded,
@@ -121,6 +125,7 @@ export {
 } from "./Plan.js"
 export { type ClusterContext, type ClusterSummary, clusterContext, describeCluster } from "./PlanCluster.js"
 export { type DriftInput, type DriftStep, driftActionId, planDrift } from "./PlanDrift.js"
+export { type DestroyOptions, planDestroy } from "./PlanDestroy.js"
 export { type K3sCandidate, type K3sStep, planMembership } from "./PlanK3s.js"
 export { planUpgrades, targetVersion, type UpgradeCandidate, type UpgradeInputs, upgradeId } from "./PlanUpgrade.js"
 export { checkQuorumNow, type GuardedServer, oneAtATime, quorumFinding } from "./QuorumGuard.js"

@@ -1,0 +1,187 @@
+import type { DestroyVm, Finding } from "./Action.js"
+import type { Desired } from "./Desired.js"
+import type { Observed, ObservedVm } from "./Observed.js"
+import { clusterContext } from "./PlanCluster.js"
+import { quorumFinding } from "./QuorumGuard.js"
+
+/**
+ * A VM of ours (it carries the ownership tag) whose name homelab.yaml asks for on no node: the node was removed
+ * from the file, the VM was renamed, or the node asks for fewer VMs. Shown by `plan`, removed only by
+ * `apply --prune` (its k3s Node first); see `Convergence` for how it counts.
+ */
+export type Orphan = ObservedVm & { readonly name: string }
+
+/** Whether `node` is in scope: every node without `--only`, else only the nodes it names. */
+const inScope = (only: ReadonlyArray<string> | undefined, node: string) => only === undefined || only.includes(node)
+
+/** PVE's status cache names a VM created moments ago `VM <vmid>` (or not at all): not a name we can judge by. */
+const hasRealName = (vm: ObservedVm): vm is Orphan =>
+  vm.name !== undefined && vm.name !== "" && vm.name !== `VM ${vm.vmid}`
+
+/** Every VM of ours on the nodes in scope that homelab.yaml no longer asks for, by VMID. A create in flight is none. */
+export const findOrphans = (
+  desired: Desired,
+  observed: Pick<Observed, "vms">,
+  options: { readonly only?: ReadonlyArray<string> | undefined } = {}
+): ReadonlyArray<Orphan> => {
+  const wanted = new Set(desired.nodes.flatMap((n) => n.vms.map((vm) => vm.name)))
+  return observed.vms.filter(
+    (vm): vm is Orphan =>
+      vm.type === "qemu" &&
+      !vm.template &&
+      vm.lock !== "create" &&
+      vm.tags.includes(desired.ownershipTag) &&
+      hasRealName(vm) &&
+      !wanted.has(vm.name) &&
+      inScope(options.only, vm.node)
+  )
+}
+
+/** Whether the plan must not touch `vm` because it is protected (PVE's flag, or `safety.protect`). */
+export const isProtected = (desired: Desired, observed: Observed, vm: ObservedVm): boolean =>
+  observed.vmDetails.get(vm.vmid)?.protection === true ||
+  desired.protect.includes(vm.vmid) ||
+  (vm.name !== undefined && desired.protect.includes(vm.name))
+
+/**
+ * What the plan does about one VM of ours it would remove (an orphan under `--prune`, or any VM of ours under
+ * `homelab destroy`): a `DestroyVm` action, or the finding that says why not (protected, locked, its node out of
+ * reach, its k3s Node unknown).
+ */
+export const removal = (
+  desired: Desired,
+  observed: Observed,
+  vm: Orphan,
+  purpose: DestroyVm["purpose"],
+  reason: string,
+  options: {
+    /** Every server of the k3s cluster goes in this plan: the cluster goes with them, no Node is removed one by one. */
+    readonly clusterGoes?: boolean | undefined
+  } = {}
+): { readonly action: DestroyVm } | { readonly finding: Finding } => {
+  const what = purpose === "prune" ? "pruning" : "destroying"
+  const base = { layer: "vm" as const, node: vm.node, vm: vm.name, vmid: vm.vmid }
+  const observedNode = observed.nodes.get(vm.node)
+  if (vm.status === "unknown" || observedNode?.online === false || observedNode?.problem !== undefined) {
+    return {
+      finding: {
+        ...base,
+        code: `vm.${purpose}-unreachable`,
+        effect: "blocked",
+        message: `VM ${vm.vmid} ${vm.name} on ${vm.node} cannot be reached (its node is offline or out of reach); not ${what} it`,
+        hint: `bring ${vm.node} back, then run again`
+      }
+    }
+  }
+  if (isProtected(desired, observed, vm)) {
+    return {
+      finding: {
+        ...base,
+        code: "vm.protected",
+        effect: purpose === "prune" ? "blocked" : "info",
+        message: `VM ${vm.vmid} ${vm.name} is protected: not ${what} it`,
+        hint:
+          purpose === "prune"
+            ? `remove its protection (and its safety.protect entry) to let --prune delete it, or remove the tag '${desired.ownershipTag}' to keep it outside homelab`
+            : "remove its protection (and its safety.protect entry) first if it is to go too"
+      }
+    }
+  }
+  const details = observed.vmDetails.get(vm.vmid)
+  const lock = details?.lock ?? vm.lock
+  const status = details?.status ?? vm.status
+  if (lock !== undefined && !(lock === "suspended" && status === "stopped")) {
+    return {
+      finding: {
+        ...base,
+        code: "vm.locked",
+        effect: "deferred",
+        message: `VM ${vm.vmid} ${vm.name} is locked (${lock}): an operation is in progress; not ${what} it this run`,
+        hint: `run again once it is done (\`qm unlock ${vm.vmid}\` only if nothing runs)`
+      }
+    }
+  }
+  let k3sNode: DestroyVm["k3sNode"]
+  let k3sVia: DestroyVm["k3sVia"]
+  if (desired.k3s !== undefined && options.clusterGoes !== true && observed.k3s?._tag !== "Absent") {
+    if (observed.k3s?._tag !== "Nodes") {
+      return {
+        finding: {
+          ...base,
+          code: `vm.${purpose}-needs-k3s`,
+          effect: "blocked",
+          message: `VM ${vm.vmid} ${vm.name} may be a k3s member, but the k3s cluster cannot be read: its Node must be removed first; not ${what} it`,
+          hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
+        }
+      }
+    }
+    const member = observed.k3s.nodes.find((n) => n.name === vm.name)
+    if (member !== undefined) k3sNode = { role: member.role === "server" ? "server" : "agent" }
+    const cluster = clusterContext(desired, observed)
+    if (k3sNode?.role === "server") {
+      // The quorum guard at plan time (and again just before the server goes down).
+      const server = { node: vm.node, vm: vm.name, vmid: vm.vmid }
+      const refused = quorumFinding(cluster?.facts, server, purpose, cluster?.membersProblem)
+      if (refused !== undefined) return { finding: refused }
+    }
+    if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name)
+  }
+  return {
+    action: {
+      _tag: "DestroyVm",
+      id: `${vm.node}:${purpose}:${vm.vmid}`,
+      node: vm.node,
+      after: [],
+      // One server goes out of service at a time, cluster-wide (with server joins and rebuilds).
+      exclusive: k3sNode?.role === "server" ? "k3s-server" : undefined,
+      vmid: vm.vmid,
+      name: vm.name,
+      purpose,
+      k3sNode,
+      k3sVia,
+      reason
+    }
+  }
+}
+
+/**
+ * The orphans' part of a plan: without `prune`, one `unconfirmed` finding per orphan (reported, left running);
+ * with `prune`, a `DestroyVm` per orphan (its k3s Node first). Protected, locked and unreachable orphans get the
+ * finding that says why they stay. `nodes` are the orphans' nodes that homelab.yaml does not list.
+ */
+export const planOrphans = (
+  desired: Desired,
+  observed: Observed,
+  options: { readonly only?: ReadonlyArray<string> | undefined; readonly prune?: boolean | undefined }
+): {
+  readonly nodes: ReadonlyArray<string>
+  readonly actions: ReadonlyArray<DestroyVm>
+  readonly findings: ReadonlyArray<Finding>
+} => {
+  const orphans = findOrphans(desired, observed, options)
+  const actions: Array<DestroyVm> = []
+  const findings: Array<Finding> = []
+  for (const vm of orphans) {
+    const why = `homelab.yaml asks for no VM named ${vm.name}`
+    if (options.prune === true || isProtected(desired, observed, vm)) {
+      const planned = removal(desired, observed, vm, "prune", `${why} (an orphan)`)
+      if ("finding" in planned) findings.push(planned.finding)
+      else actions.push(planned.action)
+      continue
+    }
+    const member = observed.k3s?._tag === "Nodes" && observed.k3s.nodes.some((n) => n.name === vm.name)
+    findings.push({
+      code: "vm.orphan",
+      effect: "unconfirmed",
+      layer: "vm",
+      node: vm.node,
+      vm: vm.name,
+      vmid: vm.vmid,
+      message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but ${why}: an orphan, left running`,
+      hint: `\`homelab apply --prune\` removes it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tag '${desired.ownershipTag}'`
+    })
+  }
+  const listed = new Set(desired.nodes.map((n) => n.name))
+  const nodes = [...new Set(orphans.map((o) => o.node))].filter((n) => !listed.has(n))
+  return { nodes, actions, findings }
+}

@@ -1,0 +1,127 @@
+import type { Action, DeleteImage, DestroyVm, Finding } from "./Action.js"
+import type { Desired } from "./Desired.js"
+import type { Observed, ObservedVm } from "./Observed.js"
+import { isProtected, removal } from "./Orphans.js"
+import { imageVolid, type Plan } from "./Plan.js"
+
+/** What `homelab destroy` tears down. */
+export interface DestroyOptions {
+  /** Only these PVE nodes (names from homelab.yaml, or nodes that run VMs of ours); default: every node. */
+  readonly only?: ReadonlyArray<string> | undefined
+  /** Also delete the cloud image homelab.yaml names from each node's image storage (`--images`). */
+  readonly images?: boolean | undefined
+}
+
+const label = (vm: ObservedVm) => `${vm.vmid}${vm.name === undefined ? "" : ` ${vm.name}`}`
+
+/**
+ * The teardown plan, pure: every VM of ours on the nodes in scope is destroyed (`DestroyVm`: its k3s Node drained
+ * and removed first), whether homelab.yaml asks for it or it is an orphan. Protected VMs of ours and VMs without the
+ * ownership tag are never touched and are listed (`info`). A VM that cannot go this run says why (locked, its node
+ * out of reach, the k3s cluster unreadable, or it is the server homelab reads the cluster through). With `images`,
+ * the image homelab.yaml names is deleted from each node in scope that holds it, once that node's VMs are gone.
+ */
+export const planDestroy = (desired: Desired, observed: Observed, options: DestroyOptions = {}): Plan => {
+  const inFile = desired.nodes.map((n) => n.name)
+  const ours = (vm: ObservedVm) => vm.type === "qemu" && vm.tags.includes(desired.ownershipTag)
+  const scope = (options.only ?? [...inFile, ...observed.vms.filter(ours).map((vm) => vm.node)]).filter(
+    (n, i, all) => all.indexOf(n) === i
+  )
+  const wanted = new Map(desired.nodes.flatMap((n) => n.vms.map((vm) => [vm.name, n.name] as const)))
+  const actions: Array<Action> = []
+  const findings: Array<Finding> = []
+  const k3sServer = desired.k3s?.server?.host
+  // Every server of the k3s cluster is a VM of ours that goes: the cluster goes with them (its datastore is on them),
+  // so no Node is drained or removed one by one, and no quorum is kept.
+  const k3sServers = observed.k3s?._tag === "Nodes" ? observed.k3s.nodes.filter((n) => n.role === "server") : []
+  const going = new Set(
+    observed.vms
+      .filter((vm) => scope.includes(vm.node) && ours(vm) && !vm.template && vm.name !== undefined)
+      .filter((vm) => !isProtected(desired, observed, vm))
+      .map((vm) => vm.name as string)
+  )
+  const clusterGoes = k3sServers.length > 0 && k3sServers.every((n) => going.has(n.name))
+
+  const vms = observed.vms.filter((vm) => scope.includes(vm.node))
+  for (const vm of [...vms].sort((a, b) => scope.indexOf(a.node) - scope.indexOf(b.node) || a.vmid - b.vmid)) {
+    const base = { layer: "vm" as const, node: vm.node, vm: vm.name, vmid: vm.vmid }
+    if (!ours(vm)) {
+      findings.push({
+        ...base,
+        code: "vm.not-ours",
+        effect: "info",
+        message: `${vm.type === "lxc" ? "container" : "VM"} ${label(vm)} on ${vm.node} lacks the tag '${desired.ownershipTag}': not ours, not touched`
+      })
+      continue
+    }
+    if (vm.template) {
+      findings.push({ ...base, code: "vm.template", effect: "info", message: `template ${label(vm)}: not touched` })
+      continue
+    }
+    if (vm.lock === "create" || vm.name === undefined || vm.name === `VM ${vm.vmid}`) {
+      findings.push({
+        ...base,
+        code: "vm.being-created",
+        effect: "deferred",
+        message: `VM ${vm.vmid} on ${vm.node} is being created (by another run?); not destroying it this run`,
+        hint: "run destroy again once the create is finished"
+      })
+      continue
+    }
+    const named = { ...vm, name: vm.name }
+    const asked = wanted.get(vm.name)
+    const reason =
+      asked === undefined
+        ? `${vm.name} is ours (an orphan: homelab.yaml asks for it on no node)`
+        : `${vm.name} is ours (homelab.yaml asks for it on ${asked})`
+    const planned = removal(desired, observed, named, "destroy", reason, { clusterGoes })
+    if ("finding" in planned) {
+      findings.push(planned.finding)
+      continue
+    }
+    if (k3sServer !== undefined && observed.ips?.get(vm.vmid) === k3sServer) {
+      findings.push({
+        ...base,
+        code: "vm.k3s-server",
+        effect: "blocked",
+        message: `VM ${label(vm)} is k3s.server (${k3sServer}), the server homelab reads and changes the cluster through; not destroying it`,
+        hint: "point k3s.server at another server first, or remove the k3s section to destroy it without touching k3s"
+      })
+      continue
+    }
+    actions.push(planned.action)
+  }
+
+  if (clusterGoes && actions.length > 0) {
+    findings.push({
+      code: "k3s.cluster-goes",
+      effect: "info",
+      layer: "k3s",
+      node: actions[0]?.node ?? scope[0] ?? "",
+      message: `every server of the k3s cluster (${k3sServers.map((n) => n.name).join(", ")}) is destroyed: the cluster goes with them, so no Node is drained or removed one by one`
+    })
+  }
+  if (options.images === true) {
+    const deleting = new Set<string>()
+    for (const node of desired.nodes.filter((n) => scope.includes(n.name))) {
+      const volid = imageVolid(node)
+      const observedNode = observed.nodes.get(node.name)
+      if (observedNode === undefined || !observedNode.imageVolids.has(volid)) continue
+      const shared = observedNode.storages.find((s) => s.storage === node.image.storage)?.shared === true
+      if (shared && deleting.has(volid)) continue
+      deleting.add(volid)
+      const after = actions
+        .filter((a): a is DestroyVm => a._tag === "DestroyVm" && (shared || a.node === node.name))
+        .map((a) => a.id)
+      actions.push({
+        _tag: "DeleteImage",
+        id: `${node.name}:image:delete`,
+        node: node.name,
+        after,
+        volid,
+        reason: `--images: ${volid} is the image homelab.yaml names (homelab downloads it)`
+      } satisfies DeleteImage)
+    }
+  }
+  return { nodes: scope, actions, findings }
+}

@@ -1,0 +1,231 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { SimHandle } from "@homelab/sim"
+import { Duration, Effect } from "effect"
+import type { ApplyEvent } from "../src/Apply.js"
+import { applyVerdict } from "../src/Convergence.js"
+import { destroy } from "../src/Destroy.js"
+import { desiredFromConfig } from "../src/desiredFromConfig.js"
+import type { DestroyOptions } from "../src/PlanDestroy.js"
+import { clientLayer, type Lab, mutatingRequests, simVms, startLab } from "./lab.js"
+import {
+  ImageFile,
+  k3sState,
+  memberVm,
+  teardownLab,
+  teardownNet,
+  teardownScenario,
+  teardownSteps
+} from "./teardownFixture.js"
+
+/** `homelab destroy` (`--yes` unless `confirm` says otherwise) with a fresh client. */
+const runDestroy = (lab: Lab, options: DestroyOptions & { readonly confirm?: boolean } = {}) =>
+  Effect.gen(function* () {
+    const events: Array<ApplyEvent> = []
+    const report = yield* destroy(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
+      ...options,
+      apply: true,
+      confirm: () => Effect.succeed(options.confirm ?? true),
+      onEvent: (e) =>
+        Effect.sync(() => {
+          if (e._tag !== "Planned" && e._tag !== "Finished") events.push(e)
+        }),
+      timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
+    }).pipe(Effect.provide(clientLayer(lab)))
+    return { report, events }
+  })
+
+const images = (sim: SimHandle) =>
+  sim
+    .state()
+    .nodes.flatMap((n) =>
+      ((n.storages as Array<{ id: string; volumes?: Array<{ volid: string }> }> | undefined) ?? []).flatMap((s) =>
+        (s.volumes ?? []).map((v) => `${n.name}:${v.volid}`)
+      )
+    )
+    .filter((v) => v.includes(ImageFile))
+    .sort()
+
+describe("homelab destroy against the simulator", () => {
+  it.live(
+    "asks first (declined: nothing touched); then every VM of ours goes, its k3s Node drained and removed (with its password secret) before the VM is stopped and destroyed; protected VMs and strangers untouched and listed; --images removes only the image homelab.yaml names",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`),
+              memberVm(1103, "still-fawn", "k3s-vm-keep", `${net}.13`, { protection: true }),
+              { vmid: 300, node: "still-fawn", name: "nas", status: "running", tags: "storage", uptime: 86_400 }
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+        const before = k3sState(sim)
+        assert.deepStrictEqual(images(sim), [`pve:local:import/${ImageFile}`, `still-fawn:local:import/${ImageFile}`])
+
+        // declined (not confirmed): nothing is touched
+        sim.clearRequests()
+        const declined = yield* runDestroy(lab, { images: true, confirm: false })
+        assert.deepStrictEqual(
+          declined.report.outcomes.map((o) => o.status),
+          ["unconfirmed", "unconfirmed", "unconfirmed", "unconfirmed"]
+        )
+        assert.strictEqual(applyVerdict(declined.report.convergence), "unconfirmed")
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+        assert.deepStrictEqual(k3sState(sim), before)
+
+        const { report } = yield* runDestroy(lab, { images: true })
+        assert.deepStrictEqual(
+          report.plan.actions.map((a) => [a.id, a._tag]),
+          [
+            ["pve:destroy:1101", "DestroyVm"],
+            ["still-fawn:destroy:1102", "DestroyVm"],
+            ["pve:image:delete", "DeleteImage"],
+            ["still-fawn:image:delete", "DeleteImage"]
+          ]
+        )
+        // listed, never touched: the k3s server and the NAS (not ours), the protected VM of ours
+        assert.deepStrictEqual(
+          report.plan.findings.map((f) => [f.code, f.effect, f.vmid]),
+          [
+            ["vm.not-ours", "info", 200],
+            ["vm.not-ours", "info", 300],
+            ["vm.protected", "info", 1103]
+          ]
+        )
+        assert.deepStrictEqual(
+          report.outcomes.map((o) => o.status),
+          ["done", "done", "done", "done"],
+          JSON.stringify(report.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(report.convergence.converged)
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => v.vmid)
+            .sort(),
+          [1103, 200, 300]
+        )
+        assert.deepStrictEqual(images(sim), [])
+        const after = k3sState(sim)
+        assert.deepStrictEqual(after.nodes, ["k3s-server", "k3s-vm-keep"])
+        assert.notInclude(after.secrets, "k3s-vm-pve.node-password.k3s")
+        assert.notInclude(after.secrets, "k3s-vm-still-fawn.node-password.k3s")
+        assert.include(after.secrets, "k3s-vm-keep.node-password.k3s")
+        for (const [vmid, name] of [
+          [1101, "k3s-vm-pve"],
+          [1102, "k3s-vm-still-fawn"]
+        ] as const) {
+          assert.deepStrictEqual(
+            teardownSteps(sim, vmid, name).map((s) => s.step),
+            ["cordon", "drain", "stop", "delete-node", "delete-secret", "destroy"]
+          )
+        }
+        const untouched = sim
+          .requests()
+          .filter((r) => r.transport === "api" && r.method !== "GET" && [200, 300, 1103].some((id) => r.vmid === id))
+        assert.deepStrictEqual(untouched, [])
+
+        // a second destroy has nothing left to do
+        const again = yield* runDestroy(lab, { images: true })
+        assert.deepStrictEqual(again.report.plan.actions, [])
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    120_000
+  )
+
+  it.live(
+    "--only one node: a k3s server of ours goes when the other members keep quorum (guarded again just before), its etcd member removed with its Node; the other node is untouched",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`, { role: "server" })
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 3)
+        const { report, events } = yield* runDestroy(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(
+          report.plan.actions.map((a) => [a.id, a._tag === "DestroyVm" ? a.k3sNode?.role : undefined, a.exclusive]),
+          [["still-fawn:destroy:1102", "server", "k3s-server"]]
+        )
+        assert.deepStrictEqual(
+          report.outcomes.map((o) => o.status),
+          ["done"],
+          JSON.stringify(report.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(
+          events.some((e) => e._tag === "ActionProgress" && e.step.startsWith("checking etcd's quorum")),
+          "the guard ran again just before the server went down"
+        )
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => v.vmid)
+            .sort(),
+          [1101, 200]
+        )
+        assert.deepStrictEqual(k3sState(sim).nodes, ["k3s-server", "k3s-vm-pve"])
+        assert.deepStrictEqual(
+          sim
+            .state()
+            .k3s.etcdMembers.map((m) => m.name.replace(/-[0-9a-f]{8}$/, ""))
+            .sort(),
+          ["k3s-server", "k3s-vm-pve"]
+        )
+        assert.include(
+          sim.k3sEvents().map((e) => `${e.kind} ${e.node.replace(/-[0-9a-f]{8}$/, "")}`),
+          "etcd-member-removed k3s-vm-still-fawn"
+        )
+      }),
+    120_000
+  )
+
+  it.live(
+    "a k3s server of ours is not taken out when the other etcd members could not keep quorum: the plan refuses, nothing is touched",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(net, ["pve"], [memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" })])
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"] })
+        const before = k3sState(sim)
+        assert.include(before.nodes, "k3s-vm-pve")
+        sim.clearRequests()
+        const { report } = yield* runDestroy(lab)
+        assert.deepStrictEqual(report.plan.actions, [])
+        assert.deepStrictEqual(
+          report.plan.findings.filter((f) => f.effect !== "info").map((f) => [f.code, f.effect, f.vmid]),
+          [["k3s.quorum", "blocked", 1101]]
+        )
+        assert.match(report.plan.findings.find((f) => f.code === "k3s.quorum")?.message ?? "", /quorum needs 2/)
+        assert.isFalse(report.convergence.converged)
+        assert.deepStrictEqual(
+          simVms(sim).map((v) => [v.vmid, v.status]),
+          [
+            [200, "running"],
+            [1101, "running"]
+          ]
+        )
+        assert.deepStrictEqual(k3sState(sim), before)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+      }),
+    120_000
+  )
+})

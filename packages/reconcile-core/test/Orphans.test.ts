@@ -1,0 +1,382 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { ClusterNode } from "@homelab/k3s-join"
+import { HealthPolicy } from "@homelab/vm-health"
+import { Effect } from "effect"
+import { applyVerdict, assess, planVerdict, settle } from "../src/Convergence.js"
+import type { Desired, DesiredNode } from "../src/Desired.js"
+import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"
+import { findOrphans } from "../src/Orphans.js"
+import { detailsNeeded, plan } from "../src/Plan.js"
+import { mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { k3sState, memberVm, teardownLab, teardownNet, teardownScenario, teardownSteps } from "./teardownFixture.js"
+
+const GiB = 1024 ** 3
+
+const desiredNode = (name: string, vms = [`k3s-vm-${name}`]): DesiredNode => ({
+  name,
+  cpuRatio: 0.5,
+  memoryRatio: 0.5,
+  image: { url: "http://images/noble.img", storage: "local", content: "import", filename: "noble.qcow2" },
+  vms: vms.map((vm) => ({
+    name: vm,
+    node: name,
+    role: "agent",
+    diskGiB: 32,
+    storage: "local-lvm",
+    bridges: ["vmbr0"],
+    tags: ["homelab-managed"],
+    cpuType: "host",
+    cloudInit: { user: "ubuntu", sshKeys: [], ipConfig: "ip=dhcp" }
+  }))
+})
+
+const desired = (nodes: ReadonlyArray<DesiredNode>, over: Partial<Desired> = {}): Desired => ({
+  nodes,
+  ownershipTag: "homelab-managed",
+  pendingTag: "homelab-pending",
+  vmidRange: { lower: 1000, upper: 8999 },
+  limits: { maxRecreatePerRun: 1 },
+  protect: [],
+  ...over
+})
+
+const node = (name: string): ObservedNode => ({
+  name,
+  online: true,
+  cpus: 8,
+  memoryBytes: 32 * GiB,
+  storages: [],
+  imageVolids: new Set(["local:import/noble.qcow2"])
+})
+
+const vm = (vmid: number, nodeName: string, name: string, over: Partial<ObservedVm> = {}): ObservedVm => ({
+  vmid,
+  node: nodeName,
+  type: "qemu",
+  name,
+  status: "running",
+  tags: ["homelab-managed"],
+  template: false,
+  maxmemBytes: 8 * GiB,
+  uptimeSeconds: 86_400,
+  ...over
+})
+
+const details = (over: Partial<VmDetails> = {}): VmDetails => ({
+  protection: false,
+  agentConfigured: true,
+  status: "running",
+  uptimeSeconds: 86_400,
+  ...over
+})
+
+const clusterNode = (name: string, role: "server" | "agent"): ClusterNode => ({
+  name,
+  roleLabels: role === "server" ? ["control-plane", "etcd"] : [],
+  role,
+  ready: "True",
+  readyDetail: "",
+  internalIPs: [],
+  kubeletVersion: "v1.30.5+k3s1",
+  systemUUID: undefined,
+  deleting: false,
+  etcdMemberName: undefined
+})
+
+const observed = (nodes: Array<string>, vms: Array<ObservedVm>, over: Partial<Observed> = {}): Observed => ({
+  nodes: new Map(nodes.map((n) => [n, node(n)])),
+  vms,
+  vmDetails: new Map(),
+  ...over
+})
+
+const policy = HealthPolicy.defaults
+
+describe("orphans", () => {
+  // pve asks for k3s-vm-pve; k3s-vm-old on pve and k3s-vm-gone on a node no longer in the file are ours.
+  const d = desired([desiredNode("pve")])
+  const vms = [
+    vm(1001, "pve", "k3s-vm-pve"),
+    vm(1002, "pve", "k3s-vm-old"),
+    vm(1003, "retired", "k3s-vm-gone"),
+    vm(1004, "pve", "k3s-vm-stranger", { tags: ["k3s"] }),
+    vm(1005, "pve", "template", { template: true }),
+    vm(1006, "pve", "VM 1006", { lock: "create" }),
+    vm(1007, "pve", "ct", { type: "lxc" })
+  ]
+
+  it("are the VMs of ours whose name homelab.yaml asks for on no node (not strangers, templates, creates in flight)", () => {
+    assert.deepStrictEqual(
+      findOrphans(d, observed(["pve"], vms)).map((o) => o.vmid),
+      [1002, 1003]
+    )
+    assert.deepStrictEqual(
+      findOrphans(d, observed(["pve"], vms), { only: ["pve"] }).map((o) => o.vmid),
+      [1002]
+    )
+    // A VM asked for on another node is not an orphan (the plan reports it as elsewhere).
+    const moved = desired([desiredNode("pve"), desiredNode("still-fawn", ["k3s-vm-old"])])
+    assert.deepStrictEqual(
+      findOrphans(moved, observed(["pve"], vms)).map((o) => o.vmid),
+      [1003]
+    )
+  })
+
+  it("their details are read (protection, lock decide whether they may go)", () => {
+    assert.deepStrictEqual(detailsNeeded(d, observed(["pve"], vms)).vms, [
+      { node: "pve", vmid: 1002 },
+      { node: "retired", vmid: 1003 }
+    ])
+  })
+
+  it("without --prune: reported, left running; the node is not converged (unconfirmed), plan says changes, apply exit 6", () => {
+    const o = observed(["pve"], vms)
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(p.nodes, ["pve", "retired"])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.node, f.vmid]),
+      [
+        ["vm.orphan", "unconfirmed", "pve", 1002],
+        ["vm.orphan", "unconfirmed", "retired", 1003]
+      ]
+    )
+    assert.include(p.findings[0]?.hint ?? "", "homelab apply --prune")
+    const planned = assess(p)
+    assert.isFalse(planned.converged)
+    assert.deepStrictEqual(
+      planned.nodes.map((n) => [n.node, n.reasons.map((r) => r.status)]),
+      [
+        ["pve", ["unconfirmed"]],
+        ["retired", ["unconfirmed"]]
+      ]
+    )
+    assert.strictEqual(planVerdict(planned), "changes")
+    assert.strictEqual(applyVerdict(settle(p, [])), "unconfirmed")
+  })
+
+  it("with --prune: one DestroyVm per orphan, its k3s Node first (a server one at a time, cluster-wide)", () => {
+    const k3s = {
+      server: { host: "10.0.0.5", port: 22, user: "ubuntu", apiPort: 6443 },
+      vmUser: "ubuntu",
+      vmSshPort: 22,
+      installFlags: [],
+      installScriptUrl: "https://get.k3s.io"
+    }
+    const member = (name: string) => ({
+      id: String(name.length),
+      name: `${name}-0a1b2c3d`,
+      peerURL: undefined,
+      clientURL: undefined,
+      isLearner: false
+    })
+    const servers = ["k3s-vm-gone", "k3s-a", "k3s-b"]
+    const o = observed(["pve"], vms, {
+      k3s: {
+        _tag: "Nodes",
+        nodes: [clusterNode("k3s-vm-old", "agent"), ...servers.map((n) => clusterNode(n, "server"))],
+        members: servers.map(member)
+      }
+    })
+    const p = plan(desired(d.nodes, { k3s }), o, { policy, prune: true })
+    const destroys = p.actions.filter((a) => a._tag === "DestroyVm")
+    assert.deepStrictEqual(
+      destroys.map((a) => [a.id, a.vmid, a.purpose, a.k3sNode?.role, a.exclusive]),
+      [
+        ["pve:prune:1002", 1002, "prune", "agent", undefined],
+        ["retired:prune:1003", 1003, "prune", "server", "k3s-server"]
+      ]
+    )
+    assert.include(destroys[0]?.reason ?? "", "homelab.yaml asks for no VM named k3s-vm-old")
+    assert.isFalse(p.findings.some((f) => f.code === "vm.orphan"))
+
+    // the quorum guard at plan time: with one other member down, or the members unknown, the server stays
+    const down = observed(["pve"], vms, {
+      k3s: {
+        _tag: "Nodes",
+        nodes: [
+          clusterNode("k3s-vm-gone", "server"),
+          clusterNode("k3s-a", "server"),
+          { ...clusterNode("k3s-b", "server"), ready: "Unknown" }
+        ],
+        members: servers.map(member)
+      }
+    })
+    const unknown = observed(["pve"], vms, {
+      k3s: { _tag: "Nodes", nodes: servers.map((n) => clusterNode(n, "server")) }
+    })
+    for (const [o2, code] of [
+      [down, "k3s.quorum"],
+      [unknown, "k3s.quorum-unknown"]
+    ] as const) {
+      const guarded = plan(desired(d.nodes, { k3s }), o2, { policy, prune: true })
+      assert.isFalse(guarded.actions.some((a) => a._tag === "DestroyVm" && a.vmid === 1003))
+      assert.deepStrictEqual(
+        guarded.findings.filter((f) => f.vmid === 1003).map((f) => [f.code, f.effect]),
+        [[code, "blocked"]]
+      )
+    }
+  })
+
+  it("a protected orphan is blocked (with or without --prune); a locked one waits; without a readable k3s, none is pruned", () => {
+    const protectedByFlag = observed(["pve"], vms, { vmDetails: new Map([[1002, details({ protection: true })]]) })
+    for (const prune of [false, true]) {
+      const p = plan(d, protectedByFlag, { policy, prune })
+      assert.deepStrictEqual(
+        p.findings.filter((f) => f.vmid === 1002).map((f) => [f.code, f.effect]),
+        [["vm.protected", "blocked"]]
+      )
+      assert.isFalse(p.actions.some((a) => a._tag === "DestroyVm" && a.vmid === 1002))
+    }
+    const byName = plan(desired(d.nodes, { protect: ["k3s-vm-gone"] }), observed(["pve"], vms), { policy, prune: true })
+    assert.deepStrictEqual(
+      byName.findings.map((f) => [f.code, f.vmid]),
+      [["vm.protected", 1003]]
+    )
+    const locked = plan(d, observed(["pve"], vms, { vmDetails: new Map([[1002, details({ lock: "backup" })]]) }), {
+      policy,
+      prune: true
+    })
+    assert.deepStrictEqual(
+      locked.findings.map((f) => [f.code, f.effect, f.vmid]),
+      [["vm.locked", "deferred", 1002]]
+    )
+    const k3s = {
+      server: { host: "10.0.0.5", port: 22, user: "ubuntu", apiPort: 6443 },
+      vmUser: "ubuntu",
+      vmSshPort: 22,
+      installFlags: [],
+      installScriptUrl: "https://get.k3s.io"
+    }
+    const unreadable = plan(
+      desired(d.nodes, { k3s }),
+      observed(["pve"], vms, { k3s: { _tag: "Unavailable", message: "down", hint: "check k3s.server" } }),
+      { policy, prune: true }
+    )
+    assert.deepStrictEqual(
+      unreadable.findings.filter((f) => f.layer === "vm").map((f) => [f.code, f.effect, f.vmid]),
+      [
+        ["vm.prune-needs-k3s", "blocked", 1002],
+        ["vm.prune-needs-k3s", "blocked", 1003]
+      ]
+    )
+  })
+})
+
+describe("orphans against the simulator", () => {
+  it.live(
+    "reported and left running without --prune; --prune cordons and drains each one's k3s Node, stops the VM, removes the Node and its password secret, then destroys the VM; strangers untouched",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`),
+              // fewer VMs on a node: pve no longer asks for a second one
+              memberVm(1102, "pve", "k3s-vm-pve-2", `${net}.12`),
+              // still-fawn was removed from homelab.yaml
+              memberVm(1103, "still-fawn", "k3s-vm-still-fawn", `${net}.13`),
+              { vmid: 300, node: "still-fawn", name: "nas", status: "running", tags: "storage", uptime: 86_400 }
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"] })
+        const before = k3sState(sim)
+        assert.includeMembers(before.nodes, ["k3s-vm-pve-2", "k3s-vm-still-fawn"])
+        assert.includeMembers(before.secrets, ["k3s-vm-pve-2.node-password.k3s", "k3s-vm-still-fawn.node-password.k3s"])
+
+        // apply --yes without --prune: nothing is changed, the orphans are reported and the run is not converged
+        sim.clearRequests()
+        const kept = yield* reconcile(lab)
+        assert.deepStrictEqual(kept.plan.actions, [])
+        assert.deepStrictEqual(
+          kept.plan.findings.map((f) => [f.code, f.effect, f.node, f.vmid]),
+          [
+            ["vm.orphan", "unconfirmed", "pve", 1102],
+            ["vm.orphan", "unconfirmed", "still-fawn", 1103]
+          ]
+        )
+        assert.deepStrictEqual(kept.plan.nodes, ["pve", "still-fawn"])
+        assert.strictEqual(applyVerdict(kept.report.convergence), "unconfirmed")
+        // (reading an orphan's details pings its guest agent: a POST that changes nothing)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => [v.vmid, v.status])
+            .sort((a, b) => Number(a[0]) - Number(b[0])),
+          [
+            [200, "running"],
+            [300, "running"],
+            [1101, "running"],
+            [1102, "running"],
+            [1103, "running"]
+          ]
+        )
+        assert.deepStrictEqual(k3sState(sim), before)
+
+        // apply --yes --prune
+        sim.clearRequests()
+        const pruned = yield* reconcile(lab, { prune: true })
+        assert.deepStrictEqual(
+          pruned.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:prune:1102", "done"],
+            ["still-fawn:prune:1103", "done"]
+          ],
+          JSON.stringify(pruned.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(pruned.report.convergence.converged)
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => v.vmid)
+            .sort(),
+          [1101, 200, 300]
+        )
+        const after = k3sState(sim)
+        assert.notInclude(after.nodes, "k3s-vm-pve-2")
+        assert.notInclude(after.nodes, "k3s-vm-still-fawn")
+        assert.notInclude(after.secrets, "k3s-vm-pve-2.node-password.k3s")
+        assert.notInclude(after.secrets, "k3s-vm-still-fawn.node-password.k3s")
+        assert.includeMembers(after.nodes, ["k3s-server", "k3s-vm-pve"])
+        for (const [vmid, name] of [
+          [1102, "k3s-vm-pve-2"],
+          [1103, "k3s-vm-still-fawn"]
+        ] as const) {
+          // the order in the simulator's log: drained first, the VM stopped, the Node and secret gone, then destroyed
+          assert.deepStrictEqual(
+            teardownSteps(sim, vmid, name).map((s) => s.step),
+            ["cordon", "drain", "stop", "delete-node", "delete-secret", "destroy"]
+          )
+          const kinds = sim
+            .k3sEvents()
+            .filter((e) => e.node === name || e.node === `${name}.node-password.k3s`)
+            .map((e) => e.kind)
+          assert.includeMembers(kinds, [
+            "node-cordoned",
+            "drain-start",
+            "drain-finish",
+            "node-deleted",
+            "secret-deleted"
+          ])
+          assert.notInclude(kinds, "node-registered", "no kubelet registered the deleted Node again")
+        }
+        // the stranger and the k3s server (not ours) were never touched
+        const touched = sim
+          .requests()
+          .filter((r) => r.transport === "api" && r.method !== "GET" && (r.vmid === 300 || r.vmid === 200))
+        assert.deepStrictEqual(touched, [])
+
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.deepStrictEqual(again.plan.findings, [])
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    120_000
+  )
+})
