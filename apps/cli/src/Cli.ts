@@ -3,6 +3,7 @@ import { adoptCommand } from "./commands/adoptCommand.js"
 import { applyCommand, planCommand, reprovisionCommand } from "./commands/applyCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { demoCommand } from "./commands/demoCommand.js"
+import { destroyCommand } from "./commands/destroyCommand.js"
 import { kubeconfigCommand } from "./commands/kubeconfigCommand.js"
 import { statusCommand } from "./commands/statusCommand.js"
 import { root } from "./Root.js"
@@ -15,6 +16,7 @@ export const cli = root.pipe(
     statusCommand,
     reprovisionCommand,
     adoptCommand,
+    destroyCommand,
     kubeconfigCommand,
     configCommand,
     demoCommand

@@ -6,8 +6,10 @@ import {
   type Convergence,
   type Desired,
   desiredFromConfig,
+  destroy,
   healthPolicyFromConfig,
   planVerdict,
+  type ReconcileEvent,
   type ReconcileReport,
   reconcile
 } from "@homelab/reconcile-core"
@@ -18,6 +20,7 @@ import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
+import { renderDestroyPlan } from "./render/DestroyView.js"
 import { convergenceJson, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
 import { type ProgressSink, plainProgress, ttyProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
@@ -31,6 +34,10 @@ export interface RunOptions {
   readonly verbose: boolean
   /** `plan --detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked. */
   readonly detailedExitcode?: boolean | undefined
+  /** `--prune`: remove orphans (VMs of ours homelab.yaml no longer asks for), their k3s Node first. */
+  readonly prune?: boolean | undefined
+  /** `homelab destroy`: tear down every VM of ours in scope instead of converging (`images`: the image too). */
+  readonly destroy?: { readonly images: boolean } | undefined
 }
 
 /** What one run did, for the summary and the exit code. */
@@ -83,7 +90,8 @@ const inFlight = () => {
  * keeps what the exit code needs. Prints as it goes.
  */
 export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, options: RunOptions) {
-  yield* checkOnly(loaded, options.only)
+  // destroy also takes nodes homelab.yaml no longer lists (they may still run VMs of ours)
+  if (options.destroy === undefined) yield* checkOnly(loaded, options.only)
   const notices: Array<Notice> = []
   const sink: ProgressSink = options.json
     ? { event: () => {}, notice: () => {}, line: () => {}, done: () => {} }
@@ -103,36 +111,49 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   const confirm = (destructive: ReadonlyArray<Action>) =>
     Effect.gen(function* () {
       if (options.yes) return true
-      const list = destructive.map((a) => (a._tag === "RecreateVm" ? `${a.vmid} ${a.spec.name}` : a.id)).join(", ")
+      const list = destructive.map(destructiveWords).join(", ")
       const confirmed = isTty()
         ? yield* Prompt.run(
-            Prompt.Confirm({ message: `Delete and recreate ${destructive.length} VM(s): ${list}?`, initial: false })
+            Prompt.Confirm({
+              message: `${capitalised(list)}: ${destructive.length} destructive change(s). Go ahead?`,
+              initial: false
+            })
           ).pipe(Effect.orElseSucceed(() => false))
         : false
       if (!confirmed) {
         sink.line(
-          `Not recreating ${destructive.length} VM(s) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to allow it.`
+          `Not making ${destructive.length} destructive change(s) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to allow it.`
         )
       }
       return confirmed
     }).pipe(Effect.provideContext(promptContext))
 
-  const program = reconcile(desired, {
-    policy,
-    only: options.only,
-    reprovision: options.reprovision,
-    apply: !options.dryRun,
-    confirm,
-    onEvent: (event) =>
-      Effect.sync(() => {
-        if (event._tag === "Planned") {
-          if (!options.json) sink.line(renderPlan(event.plan, event.convergence))
-        } else if (event._tag !== "Finished") {
-          flight.track(event)
-          sink.event(event)
-        }
-      })
-  }).pipe(
+  const onEvent = (event: ReconcileEvent) =>
+    Effect.sync(() => {
+      if (event._tag === "Planned") {
+        if (!options.json)
+          sink.line(
+            options.destroy !== undefined
+              ? renderDestroyPlan(event.plan, event.convergence)
+              : renderPlan(event.plan, event.convergence)
+          )
+      } else if (event._tag !== "Finished") {
+        flight.track(event)
+        sink.event(event)
+      }
+    })
+  const common = { apply: !options.dryRun, confirm, onEvent }
+  const run =
+    options.destroy !== undefined
+      ? destroy(desired, { ...common, only: options.only, images: options.destroy.images })
+      : reconcile(desired, {
+          ...common,
+          policy,
+          only: options.only,
+          reprovision: options.reprovision,
+          prune: options.prune
+        })
+  const program = run.pipe(
     Effect.map((report): RunReport => ({ report, notices })),
     Effect.onInterrupt(() =>
       Effect.sync(() => {
@@ -151,8 +172,24 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   return yield* toCommandFailed(program as Effect.Effect<RunReport, ProxmoxError | SshError | CommandFailed>, desired)
 })
 
+/** A destructive action in a few words, for the confirmation prompt. */
+const destructiveWords = (a: Action): string => {
+  switch (a._tag) {
+    case "RecreateVm":
+      return `recreate VM ${a.vmid} ${a.spec.name}`
+    case "DestroyVm":
+      return `${a.purpose === "prune" ? "delete orphan" : "destroy"} VM ${a.vmid} ${a.name}`
+    case "DeleteImage":
+      return `delete ${a.volid} on ${a.node}`
+    default:
+      return a.id
+  }
+}
+
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
+
 /** `node (first reason)` per unconverged node. */
-const unconverged = (convergence: Convergence): Array<string> =>
+export const unconverged = (convergence: Convergence): Array<string> =>
   convergence.nodes
     .filter((n) => !n.converged)
     .map(
@@ -160,7 +197,7 @@ const unconverged = (convergence: Convergence): Array<string> =>
         `${n.node} (${n.reasons[0]?.message ?? "?"}${n.reasons.length > 1 ? `; +${n.reasons.length - 1} more` : ""})`
     )
 
-const countNodes = (convergence: Convergence) => {
+export const countNodes = (convergence: Convergence) => {
   const bad = convergence.nodes.filter((n) => !n.converged).length
   return { bad, total: convergence.nodes.length, good: convergence.nodes.length - bad }
 }
@@ -230,11 +267,23 @@ export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "
     const others = good === 0 ? "" : `; the other ${good} converged.`
     const nodes = `${bad} of ${total} node(s) did not converge: ${unconverged(report.convergence).join(", ")}${others}`
     switch (verdict) {
-      case "unconfirmed":
+      case "unconfirmed": {
+        const reasons = report.convergence.nodes.flatMap((n) => n.reasons)
+        const orphans = reasons.filter((r) => r.code === "vm.orphan").length
+        const declined = reasons.length - orphans
         return yield* new CommandFailed({
-          userMessage: `${nodes}\nDestructive action(s) need confirmation: re-run with --yes.`,
+          userMessage: [
+            nodes,
+            ...(declined > 0 ? ["Destructive action(s) need confirmation: re-run with --yes."] : []),
+            ...(orphans > 0
+              ? [
+                  `${orphans} orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: \`homelab apply --prune\` removes them.`
+                ]
+              : [])
+          ].join("\n"),
           exitCode: ExitCode.NeedsConfirmation
         })
+      }
       case "pending-restart":
         return yield* new CommandFailed({
           userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs, or set vm.restart: rolling.`,

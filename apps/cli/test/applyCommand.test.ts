@@ -192,5 +192,45 @@ describe("homelab plan / apply: drift", () => {
     const clean = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(clean.code, ExitCode.Ok, clean.stdout)
     assert.include(clean.stdout, "No changes")
+  })
+})
+
+describe("homelab apply --prune", () => {
+  it("a node removed from homelab.yaml: its VM is an orphan, shown by plan (exit 2 with --detailed-exitcode), left running by apply (exit 6, naming --prune), removed only by apply --prune --yes", async () => {
+    const { homelab, sim, config } = await lab()
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const orphan = sim.state().vms.find((v) => v.name === "k3s-vm-still-fawn")?.vmid as number
+    // still-fawn is no longer in homelab.yaml
+    const yaml = fs.readFileSync(config, "utf8").split("\n")
+    const at = yaml.findIndex((l) => l === "  - name: still-fawn")
+    fs.writeFileSync(config, [...yaml.slice(0, at), ...yaml.slice(at + 4)].join("\n"))
+
+    const plan = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Changes, plan.stdout + plan.stderr)
+    assert.include(
+      plan.stdout,
+      `VM ${orphan} k3s-vm-still-fawn on still-fawn is ours but homelab.yaml asks for no VM named k3s-vm-still-fawn: an orphan, left running`
+    )
+    assert.include(plan.stdout, "homelab apply --prune")
+
+    const kept = await homelab("apply")
+    assert.strictEqual(kept.code, ExitCode.NeedsConfirmation, kept.stdout + kept.stderr)
+    assert.include(
+      kept.stderr,
+      "1 orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: `homelab apply --prune` removes them."
+    )
+    assert.notInclude(kept.stderr, "re-run with --yes")
+    assert.isTrue(sim.state().vms.some((v) => v.vmid === orphan))
+
+    const unconfirmed = await homelab("apply", "--prune")
+    assert.strictEqual(unconfirmed.code, ExitCode.NeedsConfirmation, unconfirmed.stdout + unconfirmed.stderr)
+    assert.include(unconfirmed.stdout, `prune orphan VM ${orphan} k3s-vm-still-fawn on still-fawn`)
+    assert.include(unconfirmed.stderr, "re-run with --yes")
+    assert.isTrue(sim.state().vms.some((v) => v.vmid === orphan))
+
+    const pruned = await homelab("apply", "--prune", "--yes")
+    assert.strictEqual(pruned.code, ExitCode.Ok, pruned.stdout + pruned.stderr)
+    assert.isFalse(sim.state().vms.some((v) => v.vmid === orphan))
+    assert.strictEqual((await homelab("plan", "--detailed-exitcode")).code, ExitCode.Ok)
   }, 120_000)
 })

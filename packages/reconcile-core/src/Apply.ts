@@ -22,9 +22,9 @@ import {
   type UpgradeK3s,
   type VmSpec
 } from "./Action.js"
+import { deleteImage, destroyVm } from "./ApplyDestroy.js"
 import { restartVm, updateVm } from "./ApplyDrift.js"
 import { uploadImage } from "./ApplyUpload.js"
-import { deleteImage, destroyVm } from "./ApplyDestroy.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"

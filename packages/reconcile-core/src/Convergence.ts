@@ -89,9 +89,9 @@ const findingReasons = (plan: Plan) =>
           ? ("blocked" as const)
           : f.effect === "pending"
             ? ("pending" as const)
-              : f.effect === "unconfirmed"
-                ? ("unconfirmed" as const)
-            : ("deferred" as const),
+            : f.effect === "unconfirmed"
+              ? ("unconfirmed" as const)
+              : ("deferred" as const),
       layer: f.layer,
       vm: f.vm,
       message: f.message,

@@ -42,6 +42,16 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
   )
   const clusterGoes = k3sServers.length > 0 && k3sServers.every((n) => going.has(n.name))
 
+  for (const name of options.only ?? []) {
+    if (inFile.includes(name) || observed.vms.some((vm) => vm.node === name)) continue
+    findings.push({
+      code: "node.nothing",
+      effect: "info",
+      layer: "node",
+      node: name,
+      message: `--only ${name}: not a node of homelab.yaml, and no guest runs there (is the name right?)`
+    })
+  }
   const vms = observed.vms.filter((vm) => scope.includes(vm.node))
   for (const vm of [...vms].sort((a, b) => scope.indexOf(a.node) - scope.indexOf(b.node) || a.vmid - b.vmid)) {
     const base = { layer: "vm" as const, node: vm.node, vm: vm.name, vmid: vm.vmid }

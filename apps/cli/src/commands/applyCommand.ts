@@ -14,10 +14,18 @@ export const nodesOf = (only: Option.Option<string>) =>
         .filter((n) => n !== "")
     : undefined
 
+export const pruneFlag = Flag.Boolean("prune").pipe(
+  Flag.withDescription(
+    "Remove orphans: VMs of ours (the ownership tag) homelab.yaml no longer asks for, their k3s Node first (without it they are reported and left running)"
+  ),
+  Flag.withDefault(false)
+)
+
 export const planCommand = Command.make(
   "plan",
   {
     only: onlyFlag,
+    prune: pruneFlag,
     detailedExitcode: Flag.Boolean("detailed-exitcode").pipe(
       Flag.withDescription("Exit 0 only when nothing is to do, 2 when changes are pending, 1 when a node is blocked"),
       Flag.withDefault(false)
@@ -34,9 +42,10 @@ export const applyCommand = Command.make(
   "apply",
   {
     only: onlyFlag,
+    prune: pruneFlag,
     yes: Flag.Boolean("yes").pipe(
       Flag.withAlias("y"),
-      Flag.withDescription("Allow destructive actions (recreating unhealthy VMs) without asking"),
+      Flag.withDescription("Allow destructive actions (recreating unhealthy VMs, pruning orphans) without asking"),
       Flag.withDefault(false)
     ),
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Plan only; change nothing"), Flag.withDefault(false))
@@ -44,7 +53,7 @@ export const applyCommand = Command.make(
   (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.apply(input)))
 ).pipe(
   Command.withDescription(
-    "Converge every node: the image, a healthy VM, a Ready k3s member; asks before recreating a VM unless --yes (refuses when not interactive). Exit 0: every selected node converged; 5: some did not (each named with its reason); 6: only unconfirmed recreates are left; 7: only k3s work is left (a join or upgrade failed, or the quorum guard refused); 8: only changes waiting for a VM restart are left (vm.restart: never); 130: interrupted (the next run resumes)"
+    "Converge every node: the image, a healthy VM, a Ready k3s member; asks before recreating a VM unless --yes (refuses when not interactive). Exit 0: every selected node converged; 5: some did not (each named with its reason); 6: only unconfirmed destructive work is left (recreates without --yes, orphans without --prune); 7: only k3s work is left (a join or upgrade failed, or the quorum guard refused); 8: only changes waiting for a VM restart are left (vm.restart: never); 130: interrupted (the next run resumes)"
   )
 )
 

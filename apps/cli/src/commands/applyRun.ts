@@ -11,32 +11,36 @@ import { nodesOf } from "./applyCommand.js"
 
 export const plan = ({
   only,
+  prune,
   detailedExitcode
 }: {
   readonly only: Option.Option<string>
+  readonly prune: boolean
   readonly detailedExitcode: boolean
 }) =>
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
-    const options = { only: nodesOf(only), yes: false, dryRun: true, json: flags.json, verbose: flags.verbose }
+    const options = { only: nodesOf(only), prune, yes: false, dryRun: true, json: flags.json, verbose: flags.verbose }
     const run = yield* runOnce(loaded, options)
     yield* finishPlan(run, { json: flags.json, detailedExitcode })
   })
 
 export const apply = ({
   only,
+  prune,
   yes,
   dryRun
 }: {
   readonly only: Option.Option<string>
+  readonly prune: boolean
   readonly yes: boolean
   readonly dryRun: boolean
 }) =>
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
-    const options = { only: nodesOf(only), yes, dryRun, json: flags.json, verbose: flags.verbose }
+    const options = { only: nodesOf(only), prune, yes, dryRun, json: flags.json, verbose: flags.verbose }
     const report = yield* runOnce(loaded, options)
     yield* finishApply(report, options)
   })

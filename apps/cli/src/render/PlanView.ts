@@ -18,7 +18,9 @@ const mark = (f: Finding): string =>
       ? pc.yellow("…")
       : f.effect === "pending"
         ? pc.yellow("↻")
-        : pc.dim("·")
+        : f.effect === "unconfirmed"
+          ? pc.yellow("?")
+          : pc.dim("·")
 
 const statusWords: Record<Reason["status"], string> = {
   planned: "planned",
@@ -46,7 +48,8 @@ export const renderConvergence = (convergence: Convergence, options: { readonly 
     }
     lines.push(`  ${pc.red("✗")} ${n.node.padEnd(width)}  not converged:`)
     for (const r of n.reasons) {
-      lines.push(`      ${pc.dim(`[${statusWords[r.status]}]`)} ${r.message}`)
+      const status = r.code === "vm.orphan" ? "needs --prune" : statusWords[r.status]
+      lines.push(`      ${pc.dim(`[${status}]`)} ${r.message}`)
       if (r.hint !== undefined && r.status !== "planned") lines.push(`      ${pc.dim(`fix: ${r.hint}`)}`)
     }
   }
@@ -111,6 +114,8 @@ export const summary = (plan: Plan, convergence: Convergence): string => {
   if (deferred > 0) parts.push(`${deferred} node(s) waiting for a later run`)
   const restarts = convergence.nodes.filter((n) => n.reasons.some((r) => r.status === "pending")).length
   if (restarts > 0) parts.push(`${restarts} node(s) with changes waiting for a VM restart`)
+  const orphans = plan.findings.filter((f) => f.code === "vm.orphan").length
+  if (orphans > 0) parts.push(`${orphans} orphan(s) left running (--prune removes them)`)
   return `${parts.join(", ")}.`
 }
 

@@ -1,0 +1,64 @@
+// What `destroy` runs, loaded only when it runs.
+import { applyVerdict } from "@homelab/reconcile-core"
+import { Console, Effect, type Option } from "effect"
+import { CommandFailed } from "../CommandFailed.js"
+import { ExitCode } from "../ExitCode.js"
+import { loadConfig } from "../LoadedConfig.js"
+import { root } from "../Root.js"
+import { renderConvergence } from "../render/PlanView.js"
+import { countNodes, finishPlan, type RunReport, runOnce, unconverged } from "../Workflow.js"
+import { nodesOf } from "./applyCommand.js"
+
+/** `homelab destroy`: the summary and the exit code (0 everything of ours in scope is gone, 5 not, 6 not confirmed). */
+export const finishDestroy = (run: RunReport, options: { readonly json: boolean; readonly dryRun: boolean }) =>
+  Effect.gen(function* () {
+    if (options.dryRun) return yield* finishPlan(run, { json: options.json })
+    const { report } = run
+    if (!options.json && report.outcomes.length > 0) {
+      const destroyed = report.outcomes.filter((o) => o.status === "done" && o.action._tag === "DestroyVm").length
+      const vms = report.plan.actions.filter((a) => a._tag === "DestroyVm").length
+      yield* Console.log(`\nDestroyed ${destroyed} of ${vms} VM(s).`)
+      if (!report.convergence.converged) {
+        yield* Console.log(["", "Left:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
+      }
+    }
+    const verdict = applyVerdict(report.convergence)
+    if (verdict === "converged") return
+    const { bad, total } = countNodes(report.convergence)
+    const nodes = `${bad} of ${total} node(s) still hold VMs of ours: ${unconverged(report.convergence).join(", ")}`
+    if (verdict === "unconfirmed") {
+      return yield* new CommandFailed({
+        userMessage: `${nodes}\nNothing was destroyed without confirmation: re-run with --yes.`,
+        exitCode: ExitCode.NeedsConfirmation
+      })
+    }
+    return yield* new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
+  })
+
+export const destroy = (input: {
+  readonly only: Option.Option<string>
+  readonly yes: boolean
+  readonly images: boolean
+  readonly keepImage: boolean
+  readonly dryRun: boolean
+}) =>
+  Effect.gen(function* () {
+    const flags = yield* root
+    if (input.images && input.keepImage) {
+      return yield* new CommandFailed({
+        userMessage: "--images and --keep-image contradict each other: choose one (--keep-image is the default)",
+        exitCode: ExitCode.Usage
+      })
+    }
+    const loaded = yield* loadConfig(flags.config, process.env)
+    const options = {
+      only: nodesOf(input.only),
+      yes: input.yes,
+      dryRun: input.dryRun,
+      json: flags.json,
+      verbose: flags.verbose,
+      destroy: { images: input.images }
+    }
+    const run = yield* runOnce(loaded, options)
+    yield* finishDestroy(run, options)
+  })

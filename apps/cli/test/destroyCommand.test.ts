@@ -1,0 +1,107 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { labScenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { simConfigYaml } from "../src/commands/demoRun.js"
+import { ExitCode } from "../src/ExitCode.js"
+import { runHomelab } from "./helpers.js"
+
+const running: Array<{ stop: () => Promise<void> }> = []
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop()
+})
+
+/** pve (empty) and still-fawn, which runs a protected VM of ours (k3s-vm-still-fawn) and a NAS that is not ours. */
+const lab = async () => {
+  const sim = (await startSimPromise(
+    labScenario(["pve", "still-fawn"], {
+      memory: "32G",
+      imageSize: "2M",
+      ipPool: "127.81.0.10",
+      timeScale: 0.02,
+      vms: [
+        {
+          vmid: 1103,
+          node: "still-fawn",
+          name: "k3s-vm-still-fawn",
+          status: "running",
+          tags: "homelab-managed",
+          uptime: 86_400,
+          config: { cores: 2, memory: "2048", agent: "1", protection: "1" }
+        },
+        { vmid: 300, node: "still-fawn", name: "nas", status: "running", tags: "storage", uptime: 86_400 }
+      ]
+    })
+  )) as unknown as SimHandle & { stop: () => Promise<void> }
+  running.push(sim)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-cli-destroy-"))
+  const config = path.join(dir, "homelab.yaml")
+  fs.writeFileSync(config, simConfigYaml(sim, dir))
+  const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
+  const homelab = (...args: Array<string>) => runHomelab(["--config", config, ...args], { env, timeout: 60_000 })
+  return { sim, homelab }
+}
+
+const vmids = (sim: SimHandle) =>
+  sim
+    .state()
+    .vms.map((v) => v.vmid as number)
+    .sort((a, b) => a - b)
+
+const images = (sim: SimHandle) =>
+  sim
+    .state()
+    .nodes.flatMap((n) =>
+      ((n.storages as Array<{ volumes?: Array<{ volid: string }> }> | undefined) ?? []).flatMap((s) =>
+        (s.volumes ?? []).filter((v) => v.volid.includes("import/")).map((v) => `${n.name} ${v.volid}`)
+      )
+    )
+
+describe("homelab destroy", () => {
+  it("plans first with reasons, refuses without a TTY unless --yes (exit 6), then destroys only what is ours and not protected; --images removes the image too", async () => {
+    const { homelab, sim } = await lab()
+    const applied = await homelab("apply")
+    assert.strictEqual(applied.code, ExitCode.Ok, applied.stdout + applied.stderr)
+    const created = sim.state().vms.find((v) => v.name === "k3s-vm-pve")?.vmid as number
+    assert.deepStrictEqual(
+      vmids(sim),
+      [300, 1103, created].sort((a, b) => a - b)
+    )
+    assert.strictEqual(images(sim).length, 2)
+
+    const refused = await homelab("destroy")
+    assert.strictEqual(refused.code, ExitCode.NeedsConfirmation, refused.stdout + refused.stderr)
+    assert.include(refused.stdout, `destroy VM ${created} k3s-vm-pve on pve`)
+    assert.include(refused.stdout, "k3s-vm-pve is ours (homelab.yaml asks for it on pve)")
+    assert.include(refused.stdout, "Never touched:")
+    assert.include(refused.stdout, "VM 300 nas on still-fawn lacks the tag 'homelab-managed': not ours, not touched")
+    assert.include(refused.stdout, "VM 1103 k3s-vm-still-fawn is protected: not destroying it")
+    assert.include(refused.stdout, "(not interactive): re-run with --yes")
+    assert.deepStrictEqual(
+      vmids(sim),
+      [300, 1103, created].sort((a, b) => a - b)
+    )
+
+    const both = await homelab("destroy", "--images", "--keep-image", "--yes")
+    assert.strictEqual(both.code, ExitCode.Usage)
+    assert.include(both.stderr, "--keep-image is the default")
+
+    const done = await homelab("destroy", "--yes", "--images")
+    assert.strictEqual(done.code, ExitCode.Ok, done.stdout + done.stderr)
+    assert.include(done.stdout, "Destroyed 1 of 1 VM(s).")
+    assert.deepStrictEqual(vmids(sim), [300, 1103])
+    assert.deepStrictEqual(images(sim), [])
+
+    const again = await homelab("destroy", "--yes")
+    assert.strictEqual(again.code, ExitCode.Ok, again.stdout + again.stderr)
+    assert.include(again.stdout, "Nothing of ours to destroy.")
+  }, 120_000)
+
+  it("--only takes a node homelab.yaml no longer lists; a name that is nowhere is said so", async () => {
+    const { homelab } = await lab()
+    const typo = await homelab("destroy", "--only", "nope", "--dry-run")
+    assert.strictEqual(typo.code, ExitCode.Ok, typo.stdout + typo.stderr)
+    assert.include(typo.stdout, "--only nope: not a node of homelab.yaml, and no guest runs there")
+  }, 60_000)
+})
