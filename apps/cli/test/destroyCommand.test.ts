@@ -28,7 +28,16 @@ const lab = async () => {
           status: "running",
           tags: "homelab-managed",
           uptime: 86_400,
-          config: { cores: 2, memory: "2048", agent: "1", protection: "1" }
+          // as homelab.yaml asks for it (no drift)
+          config: {
+            cores: 4,
+            memory: "16384",
+            cpu: "host",
+            agent: "1",
+            net0: "virtio=BC:24:11:00:03:01,bridge=vmbr0",
+            scsi0: "local-lvm:vm-1103-disk-0,size=64G",
+            protection: "1"
+          }
         },
         { vmid: 300, node: "still-fawn", name: "nas", status: "running", tags: "storage", uptime: 86_400 }
       ]
