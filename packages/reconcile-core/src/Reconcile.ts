@@ -7,6 +7,7 @@ import type { Desired } from "./Desired.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
 import { type Plan, type PlanOptions, plan } from "./Plan.js"
+import { type SavedPlan, SavedPlanError, SavedPlanStale, savedPlanChanges } from "./SavedPlan.js"
 
 export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeouts" | "progressInterval"> {
   /** Apply the plan (`homelab apply`); otherwise only observe and plan (`homelab plan`). */
@@ -17,6 +18,11 @@ export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeo
    */
   readonly confirm?: ((destructive: ReadonlyArray<Action>) => Effect.Effect<boolean>) | undefined
   readonly onEvent?: ((event: ReconcileEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Apply this saved plan (`homelab apply FILE`): the plan made now must be it — the same facts and the same actions
+   * (see `SavedPlan`) — or the run fails with `SavedPlanError` before anything is changed. `source` names the file.
+   */
+  readonly saved?: { readonly plan: SavedPlan; readonly source: string } | undefined
 }
 
 /** What one reconcile saw, planned, did and left: the same convergence verdict the CLI turns into an exit code. */
@@ -42,13 +48,20 @@ export type ReconcileEvent =
  * The whole workflow in one call: observe (one node's failure is that node's), plan the image, VM and k3s layers
  * together, ask `confirm` for destructive actions, apply (each node's chain on its own; k3s joins as soon as their
  * VM has its IP), and judge every selected node by the one definition of converged. Fails only when the cluster
- * cannot be observed at all (`/cluster/resources` answered by no node).
+ * cannot be observed at all (`/cluster/resources` answered by no node), or when a saved plan (`saved`) is no longer
+ * the plan.
  */
 export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, options: ReconcileOptions) {
   const emit = options.onEvent ?? (() => Effect.void)
   const observeOptions: ObserveOptions = { only: options.only, reprovision: options.reprovision }
   const observed = yield* observe(desired, observeOptions)
   const p = plan(desired, observed, options)
+  if (options.saved !== undefined) {
+    const changes = savedPlanChanges(options.saved.plan, { desired, observed, plan: p })
+    if (changes.length > 0) {
+      return yield* new SavedPlanError({ reason: new SavedPlanStale({ changes }), source: options.saved.source })
+    }
+  }
   const planned = assess(p)
   yield* emit({ _tag: "Planned", plan: p, convergence: planned })
   if (!options.apply || p.actions.length === 0) {
@@ -92,8 +105,8 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
 export const reconcileStream = (
   desired: Desired,
   options: Omit<ReconcileOptions, "onEvent">
-): Stream.Stream<ReconcileEvent, ProxmoxError, ProxmoxApi> =>
-  Stream.callback<ReconcileEvent, ProxmoxError, ProxmoxApi>((queue) =>
+): Stream.Stream<ReconcileEvent, ProxmoxError | SavedPlanError, ProxmoxApi> =>
+  Stream.callback<ReconcileEvent, ProxmoxError | SavedPlanError, ProxmoxApi>((queue) =>
     reconcile(desired, { ...options, onEvent: (event) => Queue.offer(queue, event).pipe(Effect.asVoid) }).pipe(
       Effect.andThen(Queue.end(queue))
     )

@@ -136,6 +136,26 @@ export {
   reconcile,
   reconcileStream
 } from "./Reconcile.js"
+export {
+  actionChanges,
+  actionFingerprint,
+  checkSavedConfig,
+  configSha256,
+  factChanges,
+  planFacts,
+  readSavedPlan,
+  type SavedAction,
+  SavedPlan,
+  SavedPlanError,
+  type SavedPlanFacts,
+  SavedPlanFormat,
+  SavedPlanOtherConfig,
+  SavedPlanStale,
+  SavedPlanUnreadable,
+  SavedPlanVersion,
+  savedPlanChanges,
+  savePlan
+} from "./SavedPlan.js"
 export { type StatusReport, status, type VmStatusRow } from "./Status.js"
 export { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
 export {
