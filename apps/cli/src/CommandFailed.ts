@@ -12,6 +12,8 @@ const codeOfExit: Record<number, string> = {
   [ExitCode.Partial]: "not-converged",
   [ExitCode.NeedsConfirmation]: "needs-confirmation",
   [ExitCode.Join]: "k3s-join",
+  [ExitCode.PendingRestart]: "pending-restart",
+  [ExitCode.PlanStale]: "plan-stale",
   [ExitCode.Interrupted]: "interrupted"
 }
 

@@ -38,6 +38,11 @@ export const ExitCode = {
    * `vm.restart: rolling`.
    */
   PendingRestart: 8,
+  /**
+   * `apply FILE`: the saved plan is not applied, nothing was changed: the lab changed since it was made (a VM
+   * changed, appeared or disappeared; the plan made now differs), or it was made from another homelab.yaml.
+   */
+  PlanStale: 9,
   /** Interrupted (Ctrl-C): the next run resumes what was in flight. */
   Interrupted: 130
 } as const

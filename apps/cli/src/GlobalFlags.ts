@@ -25,3 +25,18 @@ export const argvFlag = (argv: ReadonlyArray<string>, name: "json" | "verbose"):
   const end = argv.indexOf("--")
   return (end < 0 ? argv : argv.slice(0, end)).some((arg) => arg === `--${name}` || arg === `--${name}=true`)
 }
+
+/**
+ * Whether the command line asks for JSON: `--json`, or `homelab status -o json` (`--output json`, `-o=json`), read
+ * before the parser runs like `argvFlag`.
+ */
+export const argvJson = (argv: ReadonlyArray<string>): boolean => {
+  if (argvFlag(argv, "json")) return true
+  const end = argv.indexOf("--")
+  const args = end < 0 ? argv : argv.slice(0, end)
+  if (!args.includes("status")) return false
+  return args.some(
+    (arg, i) =>
+      arg === "-o=json" || arg === "--output=json" || ((arg === "-o" || arg === "--output") && args[i + 1] === "json")
+  )
+}

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto"
 import { readdir, readFile, stat } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
-import { type HomelabConfig, parseConfig } from "@homelab/reconcile-core"
+import { configSha256, type HomelabConfig, parseConfig } from "@homelab/reconcile-core"
 import { Effect, Redacted } from "effect"
 import { CommandFailed } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
@@ -15,6 +15,8 @@ export interface LoadedConfig {
   readonly sshKeys: ReadonlyArray<string>
   /** One line per file the config names, as checked (`ssh.privateKey ~/.ssh/id_ed25519: ssh-ed25519 private key`). */
   readonly files: ReadonlyArray<string>
+  /** The SHA-256 of the file's text, as read (a saved plan records it). */
+  readonly sha256: string
 }
 
 /** `~/x` → `$HOME/x`; relative paths are taken from the config file's folder. */
@@ -213,5 +215,11 @@ export const loadConfig = Effect.fn("loadConfig")(function* (
       code: "config-files"
     })
   }
-  return { path: absolute, config, sshKeys: checked.sshKeys, files: checked.files } satisfies LoadedConfig
+  return {
+    path: absolute,
+    config,
+    sshKeys: checked.sshKeys,
+    files: checked.files,
+    sha256: configSha256(file.text)
+  } satisfies LoadedConfig
 })

@@ -11,7 +11,9 @@ import {
   planVerdict,
   type ReconcileEvent,
   type ReconcileReport,
-  reconcile
+  reconcile,
+  type SavedPlan,
+  type SavedPlanError
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
 import { Console, Effect } from "effect"
@@ -21,6 +23,15 @@ import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
 import { renderDestroyPlan } from "./render/DestroyView.js"
+import {
+  actionEvent,
+  confirmationEvent,
+  type EventLine,
+  interruptedEvent,
+  noticeEvent,
+  planEvent,
+  summaryEvent
+} from "./render/Events.js"
 import { convergenceJson, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
 import { type ProgressSink, plainProgress, ttyProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
@@ -31,6 +42,11 @@ export interface RunOptions {
   readonly yes: boolean
   readonly dryRun: boolean
   readonly json: boolean
+  /**
+   * With `json`: stream the run as NDJSON events (`apply`, `reprovision`, `destroy`; see render/Events.ts) instead of
+   * printing one document at the end (`plan`).
+   */
+  readonly events?: boolean | undefined
   readonly verbose: boolean
   /** `plan --detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked. */
   readonly detailedExitcode?: boolean | undefined
@@ -38,6 +54,8 @@ export interface RunOptions {
   readonly prune?: boolean | undefined
   /** `homelab destroy`: tear down every VM of ours in scope instead of converging (`images`: the image too). */
   readonly destroy?: { readonly images: boolean } | undefined
+  /** `homelab apply FILE`: apply that saved plan, or refuse it when the lab moved (`only` and `prune` come from it). */
+  readonly saved?: { readonly plan: SavedPlan; readonly source: string } | undefined
 }
 
 /** What one run did, for the summary and the exit code. */
@@ -47,6 +65,9 @@ export interface RunReport {
 }
 
 const isTty = () => process.stdout.isTTY === true && process.stdin.isTTY === true && process.env.CI !== "true"
+
+/** A sink that writes nothing: `--json` prints its document at the end. */
+const silent: ProgressSink = { event: () => {}, notice: () => {}, line: () => {}, done: () => {} }
 
 const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined) => {
   const unknown = (only ?? []).filter((n) => !loaded.config.nodes.some((node) => node.name === n))
@@ -81,7 +102,9 @@ const inFlight = () => {
           break
       }
     },
-    lines: () => [...running.values()].map((r) => `  [${r.node}] ${r.description}${r.step ? ` (${r.step})` : ""}`)
+    lines: () => [...running.values()].map((r) => `  [${r.node}] ${r.description}${r.step ? ` (${r.step})` : ""}`),
+    entries: () =>
+      [...running.entries()].map(([id, r]) => ({ id, node: r.node, description: r.description, step: r.step }))
   }
 }
 
@@ -93,8 +116,16 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   // destroy also takes nodes homelab.yaml no longer lists (they may still run VMs of ours)
   if (options.destroy === undefined) yield* checkOnly(loaded, options.only)
   const notices: Array<Notice> = []
+  // NDJSON lines go through the Console every command prints with (so that a failure after them adds no error object).
+  const console = yield* Console.Console
+  const stream = options.json && options.events === true
+  const emit = (line: EventLine) => {
+    if (stream) console.log(JSON.stringify(line))
+  }
   const sink: ProgressSink = options.json
-    ? { event: () => {}, notice: () => {}, line: () => {}, done: () => {} }
+    ? stream
+      ? { ...silent, event: (e) => emit(actionEvent(e)), notice: (n) => emit(noticeEvent(n)) }
+      : silent
     : !options.verbose && isTty()
       ? ttyProgress(process.stdout)
       : plainProgress((line) => process.stdout.write(`${line}\n`), options.verbose)
@@ -110,9 +141,14 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   const promptContext = yield* Effect.context<Prompt.Environment>()
   const confirm = (destructive: ReadonlyArray<Action>) =>
     Effect.gen(function* () {
-      if (options.yes) return true
+      if (options.yes) {
+        emit(confirmationEvent(destructive, true, "--yes"))
+        return true
+      }
+      // --json never prompts: its stdout is for the machine (pass --yes)
+      const interactive = isTty() && !options.json
       const list = destructive.map(destructiveWords).join(", ")
-      const confirmed = isTty()
+      const confirmed = interactive
         ? yield* Prompt.run(
             Prompt.Confirm({
               message: `${capitalised(list)}: ${destructive.length} destructive change(s). Go ahead?`,
@@ -122,15 +158,17 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
         : false
       if (!confirmed) {
         sink.line(
-          `Not making ${destructive.length} destructive change(s) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to allow it.`
+          `Not making ${destructive.length} destructive change(s) without confirmation${interactive ? "" : " (not interactive)"}: re-run with --yes to allow it.`
         )
       }
+      emit(confirmationEvent(destructive, confirmed, interactive ? "answer" : "not interactive"))
       return confirmed
     }).pipe(Effect.provideContext(promptContext))
 
   const onEvent = (event: ReconcileEvent) =>
     Effect.sync(() => {
       if (event._tag === "Planned") {
+        emit(planEvent(event.plan, event.convergence))
         if (!options.json)
           sink.line(
             options.destroy !== undefined
@@ -151,13 +189,15 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
           policy,
           only: options.only,
           reprovision: options.reprovision,
-          prune: options.prune
+          prune: options.prune,
+          saved: options.saved
         })
   const program = run.pipe(
     Effect.map((report): RunReport => ({ report, notices })),
     Effect.onInterrupt(() =>
       Effect.sync(() => {
         sink.done()
+        emit(interruptedEvent(flight.entries()))
         const lines = flight.lines()
         process.stderr.write(
           lines.length === 0
@@ -169,7 +209,10 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
     Effect.provide(layer),
     Effect.ensuring(Effect.sync(() => sink.done()))
   )
-  return yield* toCommandFailed(program as Effect.Effect<RunReport, ProxmoxError | SshError | CommandFailed>, desired)
+  return yield* toCommandFailed(
+    program as Effect.Effect<RunReport, ProxmoxError | SshError | SavedPlanError | CommandFailed>,
+    desired
+  )
 })
 
 /** A destructive action in a few words, for the confirmation prompt. */
@@ -220,37 +263,98 @@ const runJson = (run: RunReport) => ({
   notices: run.notices.map((n) => n.event)
 })
 
+/**
+ * The exit of `homelab plan` (Terraform's convention): 1 when some node is blocked; with `detailedExitcode`, 2 when
+ * changes are pending; otherwise none.
+ */
+export const planFailure = (run: RunReport, detailedExitcode: boolean): CommandFailed | undefined => {
+  const verdict = planVerdict(run.report.planned)
+  const text = summary(run.report.plan, run.report.planned)
+  if (verdict === "blocked") {
+    const { bad } = countNodes(run.report.planned)
+    return new CommandFailed({
+      userMessage: `${text} ${bad} node(s) cannot converge without you: ${unconverged(run.report.planned).join(", ")}`,
+      exitCode: ExitCode.Error,
+      code: "blocked"
+    })
+  }
+  if (verdict === "changes" && detailedExitcode) {
+    return new CommandFailed({ userMessage: text, exitCode: ExitCode.Changes, code: "changes" })
+  }
+  return undefined
+}
+
+/**
+ * Prints the JSON at the end of a run: with `events`, the `summary` line of the NDJSON stream; otherwise the one
+ * document (`plan --json`).
+ */
+const printJson = (run: RunReport, failure: CommandFailed | undefined, options: Pick<RunOptions, "json" | "events">) =>
+  options.json
+    ? Console.log(JSON.stringify(options.events === true ? summaryEvent(run, failure) : runJson(run)))
+    : Effect.void
+
 /** `homelab plan`: prints the plan's JSON (the text went out as it was planned) and maps the verdict (Terraform). */
-export const finishPlan = (run: RunReport, options: Pick<RunOptions, "json" | "detailedExitcode">) =>
+export const finishPlan = (run: RunReport, options: Pick<RunOptions, "json" | "events" | "detailedExitcode">) =>
   Effect.gen(function* () {
-    if (options.json) yield* Console.log(JSON.stringify(runJson(run)))
-    const verdict = planVerdict(run.report.planned)
-    const text = summary(run.report.plan, run.report.planned)
-    if (verdict === "blocked") {
-      const { bad } = countNodes(run.report.planned)
-      return yield* new CommandFailed({
-        userMessage: `${text} ${bad} node(s) cannot converge without you: ${unconverged(run.report.planned).join(", ")}`,
-        exitCode: ExitCode.Error,
-        code: "blocked"
-      })
-    }
-    if (verdict === "changes" && options.detailedExitcode === true) {
-      return yield* new CommandFailed({ userMessage: text, exitCode: ExitCode.Changes, code: "changes" })
-    }
+    const failure = planFailure(run, options.detailedExitcode === true)
+    yield* printJson(run, failure, options)
+    if (failure !== undefined) return yield* failure
   })
 
 /**
- * `homelab apply`: the summary and the exit code, from the one convergence verdict: 0 only when every selected node
- * is converged at the end; 6 when only unconfirmed destructive work is left; 7 when only k3s membership is left;
- * otherwise 5, naming every node that did not converge and why.
+ * The exit of `homelab apply`, from the one convergence verdict: none only when every selected node is converged at
+ * the end; 6 when only unconfirmed destructive work is left; 7 when only k3s work is left; 8 when only changes
+ * waiting for a restart are left; otherwise 5, naming every node that did not converge and why.
  */
-export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "dryRun" | "detailedExitcode">) =>
+export const applyFailure = (run: RunReport): CommandFailed | undefined => {
+  const { report } = run
+  const verdict = applyVerdict(report.convergence)
+  if (verdict === "converged") return undefined
+  const { bad, good, total } = countNodes(report.convergence)
+  const others = good === 0 ? "" : `; the other ${good} converged.`
+  const nodes = `${bad} of ${total} node(s) did not converge: ${unconverged(report.convergence).join(", ")}${others}`
+  switch (verdict) {
+    case "unconfirmed": {
+      const reasons = report.convergence.nodes.flatMap((n) => n.reasons)
+      const orphans = reasons.filter((r) => r.code === "vm.orphan").length
+      const declined = reasons.length - orphans
+      return new CommandFailed({
+        userMessage: [
+          nodes,
+          ...(declined > 0 ? ["Destructive action(s) need confirmation: re-run with --yes."] : []),
+          ...(orphans > 0
+            ? [
+                `${orphans} orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: \`homelab apply --prune\` removes them.`
+              ]
+            : [])
+        ].join("\n"),
+        exitCode: ExitCode.NeedsConfirmation
+      })
+    }
+    case "pending-restart":
+      return new CommandFailed({
+        userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs, or set vm.restart: rolling.`,
+        exitCode: ExitCode.PendingRestart
+      })
+    case "k3s":
+      return new CommandFailed({
+        userMessage: `${nodes}\nEvery VM is in place; only k3s work is left (membership, an upgrade, or a server the quorum guard keeps up).`,
+        exitCode: ExitCode.Join
+      })
+    case "not-converged":
+      return new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
+  }
+}
+
+/** `homelab apply`: the summary (text, or the NDJSON `summary` line) and the exit code (`applyFailure`). */
+export const finishApply = (
+  run: RunReport,
+  options: Pick<RunOptions, "json" | "events" | "dryRun" | "detailedExitcode">
+) =>
   Effect.gen(function* () {
     if (options.dryRun) return yield* finishPlan(run, options)
     const { report } = run
-    if (options.json) {
-      yield* Console.log(JSON.stringify(runJson(run)))
-    } else {
+    if (!options.json) {
       if (report.outcomes.length > 0) {
         const done = report.outcomes.filter((o) => o.status === "done").length
         yield* Console.log(`\nApplied ${done} of ${report.plan.actions.length} change(s).`)
@@ -261,40 +365,7 @@ export const finishApply = (run: RunReport, options: Pick<RunOptions, "json" | "
         yield* Console.log(`Converged: ${report.convergence.nodes.map((n) => n.node).join(", ")}.`)
       }
     }
-    const verdict = applyVerdict(report.convergence)
-    if (verdict === "converged") return
-    const { bad, good, total } = countNodes(report.convergence)
-    const others = good === 0 ? "" : `; the other ${good} converged.`
-    const nodes = `${bad} of ${total} node(s) did not converge: ${unconverged(report.convergence).join(", ")}${others}`
-    switch (verdict) {
-      case "unconfirmed": {
-        const reasons = report.convergence.nodes.flatMap((n) => n.reasons)
-        const orphans = reasons.filter((r) => r.code === "vm.orphan").length
-        const declined = reasons.length - orphans
-        return yield* new CommandFailed({
-          userMessage: [
-            nodes,
-            ...(declined > 0 ? ["Destructive action(s) need confirmation: re-run with --yes."] : []),
-            ...(orphans > 0
-              ? [
-                  `${orphans} orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: \`homelab apply --prune\` removes them.`
-                ]
-              : [])
-          ].join("\n"),
-          exitCode: ExitCode.NeedsConfirmation
-        })
-      }
-      case "pending-restart":
-        return yield* new CommandFailed({
-          userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs, or set vm.restart: rolling.`,
-          exitCode: ExitCode.PendingRestart
-        })
-      case "k3s":
-        return yield* new CommandFailed({
-          userMessage: `${nodes}\nEvery VM is in place; only k3s work is left (membership, an upgrade, or a server the quorum guard keeps up).`,
-          exitCode: ExitCode.Join
-        })
-      case "not-converged":
-        return yield* new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
-    }
+    const failure = applyFailure(run)
+    yield* printJson(run, failure, options)
+    if (failure !== undefined) return yield* failure
   })

@@ -1,5 +1,5 @@
 import type { ProxmoxError } from "@homelab/proxmox-client"
-import { type Desired, describeFailure } from "@homelab/reconcile-core"
+import { type Desired, describeFailure, type SavedPlanError } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
 import { Effect } from "effect"
 import { CommandFailed } from "./CommandFailed.js"
@@ -30,14 +30,33 @@ export const describeProxmoxError = (error: ProxmoxError, desired?: Desired): Co
 export const describeSshError = (error: SshError): CommandFailed =>
   new CommandFailed({ userMessage: `SSH: ${error.message}`, exitCode: ExitCode.Proxmox })
 
+/**
+ * A saved plan that is not applied: another homelab.yaml or a lab that moved exits 9 (make the plan again); a file
+ * that is no saved plan (or of another format version) is a usage error.
+ */
+export const describeSavedPlanError = (error: SavedPlanError): CommandFailed =>
+  error.reason._tag === "SavedPlanUnreadable"
+    ? new CommandFailed({
+        userMessage: error.message,
+        exitCode: ExitCode.Usage,
+        code: "plan-unreadable",
+        hint: "pass a file written by `homelab plan --out FILE`"
+      })
+    : new CommandFailed({
+        userMessage: error.message,
+        exitCode: ExitCode.PlanStale,
+        hint: `make the plan again (\`homelab plan --out ${error.source}\`), review it, and apply that`
+      })
+
 /** Ends every command: library errors become `CommandFailed`; anything else is a bug (exit 1 with its report). */
 export const toCommandFailed = <A, R>(
-  effect: Effect.Effect<A, ProxmoxError | SshError | CommandFailed, R>,
+  effect: Effect.Effect<A, ProxmoxError | SshError | SavedPlanError | CommandFailed, R>,
   desired?: Desired
 ): Effect.Effect<A, CommandFailed, R> =>
   effect.pipe(
     Effect.catchTags({
       ProxmoxError: (e: ProxmoxError) => Effect.fail(describeProxmoxError(e, desired)),
-      SshError: (e: SshError) => Effect.fail(describeSshError(e))
+      SshError: (e: SshError) => Effect.fail(describeSshError(e)),
+      SavedPlanError: (e: SavedPlanError) => Effect.fail(describeSavedPlanError(e))
     })
   )

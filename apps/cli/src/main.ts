@@ -5,7 +5,7 @@ import { CliOutput, Command } from "effect/cli"
 import { cli } from "./Cli.js"
 import { CommandFailed, type ErrorDocument } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
-import { argvFlag } from "./GlobalFlags.js"
+import { argvFlag, argvJson } from "./GlobalFlags.js"
 import { toUsageError, UsageError, usagePresenter } from "./UsageError.js"
 import { version } from "./version.js"
 
@@ -21,7 +21,7 @@ const argv = process.argv.slice(2)
 // Libraries log notices (fallbacks, host keys) that the CLI already shows in its own words: only --verbose (or an
 // explicit --log-level) lets the raw log lines through.
 const verbose = argvFlag(argv, "verbose")
-const json = argvFlag(argv, "json")
+const json = argvJson(argv)
 
 // Under --json, a failed command that printed no result prints its error as one JSON object on stdout (the text
 // still goes to stderr). Whether stdout got anything is seen through the Console the commands print with.

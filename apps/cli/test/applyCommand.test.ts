@@ -52,14 +52,19 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.include(again.stdout, "No changes")
   }, 90_000)
 
-  it("apply --json prints one JSON document without the token secret", async () => {
+  it("apply --json streams NDJSON (the plan first, the summary last) without the token secret; plan --json stays one document", async () => {
     const { homelab, sim } = await lab()
+    const planned = await homelab("plan", "--json")
+    assert.strictEqual(JSON.parse(planned.stdout).plan.changes, 4)
     const result = await homelab("apply", "--json")
     assert.strictEqual(result.code, ExitCode.Ok, result.stderr)
-    const report = JSON.parse(result.stdout)
-    assert.strictEqual(report.plan.changes, 4)
+    const lines = result.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+    assert.strictEqual(lines[0].plan.changes, 4)
     assert.deepStrictEqual(
-      report.outcomes.map((o: { status: string }) => o.status),
+      lines.at(-1).outcomes.map((o: { status: string }) => o.status),
       ["done", "done", "done", "done"]
     )
     assert.notInclude(result.stdout + result.stderr, sim.info.auth.tokenSecret)

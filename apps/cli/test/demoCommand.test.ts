@@ -41,12 +41,26 @@ describe("homelab demo", () => {
       readonly mutating?: number
       readonly vms?: ReadonlyArray<unknown>
     }
-    const objects = lines.map((line) => JSON.parse(line) as Line)
+    const objects = lines.map((line) => JSON.parse(line) as Line & { readonly v?: number })
+    for (const o of objects) assert.strictEqual(o.v, 1)
+    // each apply streams its events: the plan first, its summary last
+    const outline = objects.filter((o) => o.type?.startsWith("demo.") || o.type === "plan" || o.type === "summary")
     assert.deepStrictEqual(
-      objects.map((o) => (typeof o.type === "string" ? o.type : "apply")),
-      ["demo.lab", "demo.step", "apply", "demo.step", "apply", "demo.second-run", "demo.step", "demo.status"]
+      outline.map((o) => o.type),
+      [
+        "demo.lab",
+        "demo.step",
+        "plan",
+        "summary",
+        "demo.step",
+        "plan",
+        "summary",
+        "demo.second-run",
+        "demo.step",
+        "demo.status"
+      ]
     )
-    const [, , first, , second, secondRun, , status] = objects
+    const [, , first, , , second, , secondRun, , status] = outline
     assert.strictEqual(first?.plan?.changes, 12)
     assert.strictEqual(second?.plan?.changes, 0)
     assert.deepStrictEqual([secondRun?.changes, secondRun?.mutating], [0, 0])

@@ -1,4 +1,5 @@
 import * as fs from "node:fs"
+import * as https from "node:https"
 import * as os from "node:os"
 import * as path from "node:path"
 import {
@@ -363,4 +364,48 @@ export const whenState = (test: () => boolean): Promise<void> =>
   new Promise((resolve) => {
     const check = () => (test() ? resolve() : setTimeout(check, 5))
     check()
+  })
+
+/**
+ * One request to a simulated node's API as someone else would make it (a person editing a VM by hand), with the lab's
+ * token: `PUT`, `POST` or `DELETE` under `/api2/json`, form-encoded parameters; resolves with `data`.
+ */
+export const pveRequest = (
+  sim: SimHandle,
+  method: "PUT" | "POST" | "DELETE",
+  apiPath: string,
+  params: Record<string, string> = {}
+): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const node = apiPath.split("/")[2]
+    const base = new URL(sim.info.nodes.find((n) => n.name === node)?.api ?? (sim.info.nodes[0]?.api as string))
+    const body = new URLSearchParams(params).toString()
+    const request = https.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method,
+        path: `/api2/json${apiPath}`,
+        ca: sim.info.ca,
+        headers: {
+          Authorization: `PVEAPIToken=${sim.info.auth.tokenId}=${sim.info.auth.tokenSecret}`,
+          ...(body === ""
+            ? {}
+            : { "Content-Type": "application/x-www-form-urlencoded", "Content-Length": Buffer.byteLength(body) })
+        }
+      },
+      (response) => {
+        let text = ""
+        response.on("data", (chunk) => {
+          text += chunk
+        })
+        response.on("end", () =>
+          (response.statusCode ?? 500) < 300
+            ? resolve((JSON.parse(text) as { data: unknown }).data)
+            : reject(new Error(`${method} ${apiPath}: ${response.statusCode} ${text}`))
+        )
+      }
+    )
+    request.on("error", reject)
+    request.end(body)
   })

@@ -9,6 +9,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
+import { EventSchemaVersion } from "../render/Events.js"
 import { finishApply, runOnce } from "../Workflow.js"
 import { collectStatus, renderStatus } from "./statusRun.js"
 
@@ -159,8 +160,9 @@ export const demo = ({ timeScale }: { readonly timeScale: number }) =>
     const loaded = yield* loadConfig(file, env)
     const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
     // --json: NDJSON, one compact object per line: the demo's own lines carry `type: "demo.*"`, and each apply
-    // prints exactly what `homelab apply --json` prints.
-    const emit = (line: Record<string, unknown>) => (flags.json ? Console.log(JSON.stringify(line)) : Effect.void)
+    // streams exactly the events `homelab apply --json` streams.
+    const emit = (line: Record<string, unknown>) =>
+      flags.json ? Console.log(JSON.stringify({ v: EventSchemaVersion, ...line })) : Effect.void
 
     yield* say(
       [
@@ -182,7 +184,7 @@ export const demo = ({ timeScale }: { readonly timeScale: number }) =>
       config: file
     })
     yield* emit({ type: "demo.step", step: 1, command: "homelab apply --yes" })
-    const options = { yes: true, dryRun: false, json: flags.json, verbose: flags.verbose }
+    const options = { yes: true, dryRun: false, json: flags.json, events: flags.json, verbose: flags.verbose }
     const first = yield* runOnce(loaded, options)
     yield* finishApply(first, options)
 

@@ -5,14 +5,34 @@ import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
+import { summaryEvent } from "../render/Events.js"
 import { renderConvergence } from "../render/PlanView.js"
 import { countNodes, finishPlan, type RunReport, runOnce, unconverged } from "../Workflow.js"
 import { nodesOf } from "./applyCommand.js"
 
-/** `homelab destroy`: the summary and the exit code (0 everything of ours in scope is gone, 5 not, 6 not confirmed). */
+/** The exit of `homelab destroy`: none when everything of ours in scope is gone, 6 when not confirmed, otherwise 5. */
+const destroyFailure = (run: RunReport): CommandFailed | undefined => {
+  const { report } = run
+  const verdict = applyVerdict(report.convergence)
+  if (verdict === "converged") return undefined
+  const { bad, total } = countNodes(report.convergence)
+  const nodes = `${bad} of ${total} node(s) still hold VMs of ours: ${unconverged(report.convergence).join(", ")}`
+  if (verdict === "unconfirmed") {
+    return new CommandFailed({
+      userMessage: `${nodes}\nNothing was destroyed without confirmation: re-run with --yes.`,
+      exitCode: ExitCode.NeedsConfirmation
+    })
+  }
+  return new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
+}
+
+/**
+ * `homelab destroy`: the summary (text, or under `--json` the NDJSON `summary` line) and the exit code (0 everything
+ * of ours in scope is gone, 5 not, 6 not confirmed).
+ */
 export const finishDestroy = (run: RunReport, options: { readonly json: boolean; readonly dryRun: boolean }) =>
   Effect.gen(function* () {
-    if (options.dryRun) return yield* finishPlan(run, { json: options.json })
+    if (options.dryRun) return yield* finishPlan(run, { json: options.json, events: options.json })
     const { report } = run
     if (!options.json && report.outcomes.length > 0) {
       const destroyed = report.outcomes.filter((o) => o.status === "done" && o.action._tag === "DestroyVm").length
@@ -22,17 +42,9 @@ export const finishDestroy = (run: RunReport, options: { readonly json: boolean;
         yield* Console.log(["", "Left:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
       }
     }
-    const verdict = applyVerdict(report.convergence)
-    if (verdict === "converged") return
-    const { bad, total } = countNodes(report.convergence)
-    const nodes = `${bad} of ${total} node(s) still hold VMs of ours: ${unconverged(report.convergence).join(", ")}`
-    if (verdict === "unconfirmed") {
-      return yield* new CommandFailed({
-        userMessage: `${nodes}\nNothing was destroyed without confirmation: re-run with --yes.`,
-        exitCode: ExitCode.NeedsConfirmation
-      })
-    }
-    return yield* new CommandFailed({ userMessage: nodes, exitCode: ExitCode.NotConverged })
+    const failure = destroyFailure(run)
+    if (options.json) yield* Console.log(JSON.stringify(summaryEvent(run, failure)))
+    if (failure !== undefined) return yield* failure
   })
 
 export const destroy = (input: {
@@ -56,6 +68,7 @@ export const destroy = (input: {
       yes: input.yes,
       dryRun: input.dryRun,
       json: flags.json,
+      events: flags.json,
       verbose: flags.verbose,
       destroy: { images: input.images }
     }

@@ -8,8 +8,9 @@ import {
   type VmStatusRow
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import pc from "picocolors"
+import { stringify } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
@@ -50,11 +51,24 @@ const paint = (health: string) =>
 /** The transport column: the same names as `--json` (`rest`, `ssh`), with why SSH is used. */
 const transportCell = (t: VmStatusRow["transport"]) => (t === "ssh" ? "ssh (fallback)" : t)
 
-/** The status table: node, VM, VMID, state, health, IP, transport (and k3s), then what is not converged and why. */
-export const renderStatus = (report: StatusReport | ReadonlyArray<VmStatusRow>): string => {
+/**
+ * The status table: node, VM, VMID, state, health, IP, transport (and k3s), then what is not converged and why.
+ * `wide` adds what apply would do about each VM (or what blocks it).
+ */
+export const renderStatus = (report: StatusReport | ReadonlyArray<VmStatusRow>, wide = false): string => {
   const rows = "rows" in report ? report.rows : report
   const withK3s = rows.some((r) => r.k3s !== undefined)
-  const header = ["NODE", "VM", "VMID", "STATE", "HEALTH", "IP", "TRANSPORT", ...(withK3s ? ["K3S"] : [])]
+  const header = [
+    "NODE",
+    "VM",
+    "VMID",
+    "STATE",
+    "HEALTH",
+    "IP",
+    "TRANSPORT",
+    ...(withK3s ? ["K3S"] : []),
+    ...(wide ? ["DETAIL"] : [])
+  ]
   const cells = rows.map((r) => [
     r.node,
     r.vm,
@@ -63,7 +77,8 @@ export const renderStatus = (report: StatusReport | ReadonlyArray<VmStatusRow>):
     r.health,
     r.ip ?? "-",
     transportCell(r.transport),
-    ...(withK3s ? [r.k3s ?? "-"] : [])
+    ...(withK3s ? [r.k3s ?? "-"] : []),
+    ...(wide ? [r.detail || "-"] : [])
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)))
   const line = (c: ReadonlyArray<string>, colour = false) =>
@@ -88,16 +103,33 @@ export const statusJson = (report: StatusReport, notices: ReadonlyArray<Notice>)
   notices: notices.map((n) => n.event)
 })
 
-export const status = () =>
+/** The format `homelab status` prints: `-o json|yaml|wide`, `--json` (= `-o json`), or the table. */
+type StatusFormat = "table" | "json" | "yaml" | "wide"
+
+export const status = ({ output }: { readonly output: Option.Option<"json" | "yaml" | "wide"> }) =>
   Effect.gen(function* () {
     const flags = yield* root
+    if (flags.json && Option.isSome(output) && output.value !== "json") {
+      return yield* new CommandFailed({
+        userMessage: `--json and -o ${output.value} contradict each other: --json is -o json; choose one`,
+        exitCode: ExitCode.Usage
+      })
+    }
+    const format: StatusFormat = Option.getOrElse(output, (): StatusFormat => (flags.json ? "json" : "table"))
+    const document = format === "json" || format === "yaml"
     const loaded = yield* loadConfig(flags.config, process.env)
     const notices: Array<Notice> = []
     const report = yield* collectStatus(loaded, (n) => {
       notices.push(n)
-      if (!flags.json) process.stdout.write(`${noticeLine(n)}\n`)
+      if (!document) process.stdout.write(`${noticeLine(n)}\n`)
     })
-    yield* Console.log(flags.json ? JSON.stringify(statusJson(report, notices), null, 2) : renderStatus(report))
+    yield* Console.log(
+      format === "json"
+        ? JSON.stringify(statusJson(report, notices), null, 2)
+        : format === "yaml"
+          ? stringify(statusJson(report, notices)).trimEnd()
+          : renderStatus(report, format === "wide")
+    )
     if (!report.convergence.converged) {
       const bad = report.convergence.nodes.filter((n) => !n.converged)
       return yield* new CommandFailed({
