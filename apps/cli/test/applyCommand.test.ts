@@ -237,5 +237,5 @@ describe("homelab apply --prune", () => {
     assert.strictEqual(pruned.code, ExitCode.Ok, pruned.stdout + pruned.stderr)
     assert.isFalse(sim.state().vms.some((v) => v.vmid === orphan))
     assert.strictEqual((await homelab("plan", "--detailed-exitcode")).code, ExitCode.Ok)
-  }, 120_000)
+  }, 240_000)
 })

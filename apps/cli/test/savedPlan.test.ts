@@ -69,7 +69,7 @@ describe("homelab plan --out FILE, homelab apply FILE", () => {
     assert.strictEqual((await lab.homelab("plan", "--out", file)).code, ExitCode.Ok)
     const again = await lab.homelab("apply", file)
     assert.strictEqual(again.code, ExitCode.Ok, again.stdout + again.stderr)
-  }, 120_000)
+  }, 300_000)
 
   it("refuses a plan made from another homelab.yaml (exit 9); a file that is no saved plan, or --only with one, is a usage error (exit 2); under --json the error is one object", async () => {
     const lab = await startLab(["pve"])
@@ -96,5 +96,5 @@ describe("homelab plan --out FILE, homelab apply FILE", () => {
     assert.strictEqual(only.code, ExitCode.Usage)
     assert.include(only.stderr, "a saved plan carries its own --only and --prune")
     assert.deepStrictEqual(vmsOf(lab.sim), [])
-  }, 90_000)
+  }, 180_000)
 })

@@ -33,5 +33,5 @@ describe("homelab status -o json|yaml|wide", () => {
     assert.strictEqual(both.code, ExitCode.Usage)
     assert.include(both.stderr, "--json and -o yaml contradict each other")
     assert.strictEqual(JSON.parse(both.stdout).error.code, "usage")
-  }, 60_000)
+  }, 180_000)
 })

@@ -80,7 +80,7 @@ describe("apply --json: NDJSON events", () => {
       ["done", "done", "done", "done"]
     )
     assert.isTrue(summary.convergence.converged)
-  }, 90_000)
+  }, 180_000)
 
   it("a run that does not converge ends with a summary naming its exit code and why; an unconfirmed recreate is a confirmation event (--json never prompts)", async () => {
     const lab = await startLab(["pve", "still-fawn"], {
@@ -118,5 +118,5 @@ describe("apply --json: NDJSON events", () => {
     assert.match(summary.message as string, /^2 of 2 node\(s\) did not converge: pve \(.*still-fawn \(/)
     assert.include(run.stderr, "2 of 2 node(s) did not converge")
     assert.strictEqual(lab.sim.state().vms.find((v) => v.vmid === 4242)?.qmpstatus, "paused")
-  }, 90_000)
+  }, 180_000)
 })
