@@ -87,6 +87,10 @@ export default defineConfig({
   // pure JS, so they stay unresolved (cpu-features is never installed; sshcrypto.node is never built).
   noExternal: [/^(?!cpu-features$)(?!.*\.node$)/],
   external: ["cpu-features", /\.node$/],
+  // undici is not bundled: see src/noUndici.ts
+  esbuildOptions: (options) => {
+    options.alias = { undici: "./src/noUndici.ts" }
+  },
   // Bundled CommonJS dependencies (ssh2) call require() and read __dirname: give the ESM chunks both.
   banner: {
     js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url); const __dirname = import.meta.dirname;'

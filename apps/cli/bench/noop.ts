@@ -55,7 +55,10 @@ try {
   const start = await sample(RUNS, [bin, "--version"])
   await sim.addFaults([{ kind: "latency", ms: latencyMs }])
   const walls: Array<number> = []
+  const cpus: Array<number> = []
   const phases: Array<number> = []
+  const before: Array<number> = []
+  const after: Array<number> = []
   let api: ReturnType<typeof sim.requests> = []
   let kubectl = 0
   let ssh = 0
@@ -70,6 +73,7 @@ try {
     )
     code = Math.max(code, run.code)
     walls.push(run.wallMs)
+    cpus.push(run.cpuMs)
     const log = sim.requests()
     api = log.filter((r) => r.transport === "api")
     kubectl = log.filter((r) => r.transport !== "api" && /\bkubectl\b/.test(r.command ?? "")).length
@@ -80,6 +84,8 @@ try {
     const starts = log.map((r) => Date.parse(r.time) - r.durationMs)
     const ends = log.map((r) => Date.parse(r.time))
     phases.push(Math.max(...ends) - Math.min(...starts))
+    before.push(Math.min(...starts) - run.startedAt)
+    after.push(run.endedAt - Math.max(...ends))
     if (process.env.BENCH_DEBUG !== undefined && i === RUNS - 1) {
       const t0 = Math.min(...starts)
       for (const r of log)
@@ -117,7 +123,11 @@ try {
       `${verdict(beyond <= 5 * latencyMs)}`
   )
   report(
-    `  of which requests (first request in → last response out): ${phase.toFixed(0)} ms = ${(phase / latencyMs).toFixed(1)} × latency`
+    `  of which requests (first request in → last response out): ${phase.toFixed(0)} ms = ${(phase / latencyMs).toFixed(1)} × latency; ` +
+      `before the first request ${median(before).toFixed(0)} ms, after the last response ${median(after).toFixed(0)} ms`
+  )
+  report(
+    `  CPU time (user + system): median ${median(cpus).toFixed(0)} ms against ${start.cpuMs.toFixed(0)} ms for homelab --version`
   )
 } finally {
   await sim.stop()

@@ -12,18 +12,24 @@ export const MiB = 1024 * 1024
 export const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
 export const cleanUp = () => fs.rmSync(dir, { recursive: true, force: true })
 
-// A preload that writes the process's peak RSS (bytes) where BENCH_RSS_FILE says, when it exits.
+// A preload that writes the process's peak RSS (bytes) and CPU time (user + system, ms) where BENCH_RSS_FILE says,
+// when it exits.
 const preload = path.join(dir, "peak-rss.mjs")
 fs.writeFileSync(
   preload,
   'import { writeFileSync } from "node:fs"\n' +
-    'process.on("exit", () => writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS * 1024)))\n'
+    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, `${u.maxRSS * 1024} ${(u.userCPUTime + u.systemCPUTime) / 1000}`) })\n'
 )
 
 export interface Proc {
   readonly code: number
   readonly wallMs: number
+  /** When the process was spawned and when it had exited (epoch ms, the clock of the simulator's request log). */
+  readonly startedAt: number
+  readonly endedAt: number
   readonly peakRss: number
+  /** CPU time of the process (user + system), ms: less sensitive than the wall time to a busy machine. */
+  readonly cpuMs: number
   readonly stdout: string
   readonly stderr: string
 }
@@ -32,6 +38,7 @@ export interface Proc {
 export const node = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Proc> => {
   const rssFile = path.join(dir, `rss-${Math.random().toString(36).slice(2)}`)
   const started = performance.now()
+  const startedAt = Date.now()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", preload, ...args], {
       env: { ...process.env, ...env, BENCH_RSS_FILE: rssFile, CI: "true" },
@@ -48,8 +55,17 @@ export const node = (args: ReadonlyArray<string>, env: Record<string, string> = 
     child.on("error", reject)
     child.on("close", (code) => {
       const wallMs = performance.now() - started
-      const peakRss = Number(fs.readFileSync(rssFile, "utf8"))
-      resolve({ code: code ?? -1, wallMs, peakRss, stdout, stderr })
+      const [peakRss, cpuMs] = fs.readFileSync(rssFile, "utf8").split(" ").map(Number)
+      resolve({
+        code: code ?? -1,
+        wallMs,
+        startedAt,
+        endedAt: Date.now(),
+        peakRss: peakRss ?? 0,
+        cpuMs: cpuMs ?? 0,
+        stdout,
+        stderr
+      })
     })
   })
 }
@@ -59,7 +75,12 @@ export const sample = async (count: number, args: ReadonlyArray<string>, env: Re
   const runs: Array<Proc> = []
   for (let i = 0; i < count; i++) runs.push(await node(args, env))
   const last = runs[runs.length - 1] as Proc
-  return { wallMs: median(runs.map((p) => p.wallMs)), peakRss: median(runs.map((p) => p.peakRss)), last }
+  return {
+    wallMs: median(runs.map((p) => p.wallMs)),
+    peakRss: median(runs.map((p) => p.peakRss)),
+    cpuMs: median(runs.map((p) => p.cpuMs)),
+    last
+  }
 }
 
 export const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0

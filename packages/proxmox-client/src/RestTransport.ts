@@ -69,7 +69,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
     const endpoints = new Map<string, RestEndpoint>()
     const warned = new Set<string>()
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.allSettled([...endpoints.values()].map((e) => e.trust.agent.close())))
+      Effect.promise(() => Promise.allSettled([...endpoints.values()].map((e) => e.trust.close())))
     )
     const requestTimeout = millis(config.timeouts?.request, 30_000)
     const authTimeout = millis(config.timeouts?.auth, 5_000)
@@ -89,7 +89,9 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       const trust = makeTlsTrust(tlsOptions, requestTimeout)
       const auth = config.auth
       let engine: ProxmoxEngine
-      const common = { host: url.hostname, port, schema, queryTimeout: requestTimeout, authTimeout, fetch: trust.fetch }
+      // proxmox-api types its `fetch` option as undici's; it reads only the part of a Response that TrustResponse has
+      const fetch = trust.fetch as unknown as NonNullable<ConstructorParameters<typeof ProxmoxEngine>[0]["fetch"]>
+      const common = { host: url.hostname, port, schema, queryTimeout: requestTimeout, authTimeout, fetch }
       if (auth._tag === "Token") {
         if (!TOKEN_ID.test(auth.tokenId)) {
           return new AuthRejected({ detail: `token id ${auth.tokenId} is not of the form user@realm!name` })
