@@ -5,6 +5,7 @@ describe("homelab demo", () => {
   it("applies to the simulated homelab: fallback shown, stuck VM rebuilt and rejoined, every VM a Ready k3s member; a second run changes nothing", async () => {
     const result = await runHomelab(["demo", "--time-scale", "0.05"], { env: { CI: "true" }, timeout: 120_000 })
     assert.strictEqual(result.code, 0, result.stdout + result.stderr)
+    assert.match(result.stdout, /a simulated Proxmox VE 9\.1\.\d+ cluster/)
     assert.match(result.stdout, /still-fawn: API certificate not trusted .* using SSH/)
     assert.match(result.stdout, /VM 4242 k3s-vm-chief-horse recreated/)
     assert.match(result.stdout, /k3s-vm-chief-horse joined as an agent .*stale Node and password secret removed first/)
