@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import ssh2 from "ssh2"
+import { generateKeyPair } from "@homelab/ssh/testing"
 
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 
@@ -70,10 +70,8 @@ export const homeWithKeys = (
   const ssh = path.join(home, ".ssh")
   mkdirSync(ssh)
   for (const name of options.names ?? ["id_ed25519"]) {
-    const pair = ssh2.utils.generateKeyPairSync(
-      "ed25519",
-      options.passphrase === undefined ? {} : { passphrase: options.passphrase, cipher: "aes256-ctr", rounds: 1 }
-    )
+    // generateKeyPair retries ssh2's generator, which now and then writes an ed25519 key nobody can read
+    const pair = generateKeyPair("ed25519", { passphrase: options.passphrase })
     writeFileSync(path.join(ssh, name), pair.private, { mode: 0o600 })
     writeFileSync(path.join(ssh, `${name}.pub`), `${pair.public} me@laptop\n`)
   }

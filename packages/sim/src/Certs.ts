@@ -105,8 +105,9 @@ export interface SshKeyPair {
 }
 
 export const generateSshKey = (comment: string): SshKeyPair => {
-  // ssh2's generator emits a key its own parser rejects ("Malformed OpenSSH private key") about 1 time in 400:
-  // retry until the pair round-trips
+  // ssh2's generator (1.17) strips every leading zero byte of an ed25519 public key, so about 1 key in 250 comes
+  // out malformed ("Malformed OpenSSH private key" in ssh2, "error in libcrypto" in ssh-keygen): retry until the
+  // pair round-trips
   for (;;) {
     const k = utils.generateKeyPairSync("ed25519", { comment })
     if (!(utils.parseKey(k.private) instanceof Error) && !(utils.parseKey(k.public) instanceof Error))

@@ -71,8 +71,9 @@ export const generateKeyPair = (
     ...(options?.passphrase === undefined ? {} : { passphrase: options.passphrase, cipher: "aes256-ctr" }),
     ...(options?.comment === undefined ? {} : { comment: options.comment })
   }
-  // ssh2's generator occasionally drops a leading zero byte of an ed25519 key, producing a key that neither ssh2
-  // nor OpenSSH can read (about 1 in 150): generate until the pair parses back to the same public key.
+  // ssh2's generator (1.17, keygen.js) strips every leading zero byte of an ed25519 public key, not just the BIT
+  // STRING's unused-bits byte, so a key starting with 0x00 (about 1 in 250) comes out 31 bytes long and neither ssh2
+  // nor OpenSSH can read it: generate until the pair parses back to the same public key.
   for (let attempt = 0; ; attempt++) {
     const pair =
       type === "rsa"
