@@ -59,7 +59,7 @@ const writeFastPaths = () => {
   fs.writeFileSync(path.join("dist", "fast-paths.json"), `${JSON.stringify(paths, null, 2)}\n`)
 }
 
-// The published `homelab` is self-contained: every library it uses (ours, effect, ssh2, yaml, undici, …) is bundled and
+// The published `homelab` is self-contained: every library it uses (ours, effect, ssh2, yaml, …) is bundled and
 // tree-shaken, so `npm i -g @homelab/cli` installs one package with no dependencies and no install scripts (ssh2's
 // optional native build, cpu-features, is never fetched; ssh2 runs on Node's crypto).
 //
