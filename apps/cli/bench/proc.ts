@@ -18,7 +18,7 @@ const preload = path.join(dir, "peak-rss.mjs")
 fs.writeFileSync(
   preload,
   'import { writeFileSync } from "node:fs"\n' +
-    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, `${u.maxRSS * 1024} ${(u.userCPUTime + u.systemCPUTime) / 1000}`) })\n'
+    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, u.maxRSS * 1024 + " " + (u.userCPUTime + u.systemCPUTime) / 1000) })\n'
 )
 
 export interface Proc {
