@@ -55,6 +55,12 @@ const requestSignature = (e: RequestLogEntry, ourVmid: number): string => {
 const polled = (signature: string) =>
   /^GET |kubectl get node |systemctl is-active|journalctl|cat \/run\/homelab-k3s-join/.test(signature)
 
+/**
+ * Commands a run may or may not send, depending on how far the simulated world got meanwhile: `kubectl wait` runs only
+ * when the first look at the Node did not find it Ready yet. They are never kill points.
+ */
+const conditional = (signature: string) => /kubectl wait /.test(signature)
+
 const operationPhase: Record<string, Phase> = {
   qmstop: "stop",
   qmdestroy: "destroy",
@@ -94,7 +100,7 @@ const killPointsOf = (
     const signature = requestSignature(e, vmid)
     const occurrence = (seen.get(signature) ?? 0) + 1
     seen.set(signature, occurrence)
-    if (i < firstMark || (polled(signature) && occurrence > 1)) return
+    if (i < firstMark || (polled(signature) && occurrence > 1) || conditional(signature)) return
     const phase: Phase = i < destroyAt ? "stop" : i < createAt ? "destroy" : i <= finishedAt ? "create" : "rejoin"
     points.push({ phase, signature, occurrence })
   })
