@@ -32,7 +32,15 @@ export interface Lab {
 export const labConfigYaml = (
   sim: SimHandle,
   dir: string,
-  extra: { vm?: string; safety?: string; health?: string; nodes?: Record<string, string>; top?: string } = {}
+  extra: {
+    vm?: string | undefined
+    safety?: string | undefined
+    health?: string | undefined
+    nodes?: Record<string, string> | undefined
+    top?: string | undefined
+    /** list only these nodes of the sim (default: all) */
+    only?: ReadonlyArray<string> | undefined
+  } = {}
 ) => {
   const ca = path.join(dir, "pve-root-ca.pem")
   fs.writeFileSync(ca, sim.info.ca)
@@ -53,13 +61,15 @@ export const labConfigYaml = (
     `  url: ${image.url}`,
     `  checksum: sha256:${image.sha256}`,
     "nodes:",
-    ...sim.info.nodes.flatMap((n) => [
-      `  - name: ${n.name}`,
-      `    api: ${n.api}`,
-      "    address: 127.0.0.1",
-      `    sshPort: ${n.ssh.port}`,
-      ...(extra.nodes?.[n.name] ? [extra.nodes[n.name] as string] : [])
-    ]),
+    ...sim.info.nodes
+      .filter((n) => extra.only === undefined || extra.only.includes(n.name))
+      .flatMap((n) => [
+        `  - name: ${n.name}`,
+        `    api: ${n.api}`,
+        "    address: 127.0.0.1",
+        `    sshPort: ${n.ssh.port}`,
+        ...(extra.nodes?.[n.name] ? [extra.nodes[n.name] as string] : [])
+      ]),
     "vm:",
     "  diskSize: 16G",
     `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,

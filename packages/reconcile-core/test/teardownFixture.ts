@@ -4,7 +4,7 @@ import * as path from "node:path"
 import type { Scenario, SimHandle } from "@homelab/sim"
 import { Effect } from "effect"
 import { parseConfig } from "../src/config/parseConfig.js"
-import { type Lab, labScenario } from "./lab.js"
+import { type Lab, labConfigYaml, labScenario } from "./lab.js"
 
 type ScenarioVm = NonNullable<Scenario["vms"]>[number]
 
@@ -108,46 +108,20 @@ export const teardownLab = (
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "homelab-teardown-"))),
       (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
     )
-    const ca = path.join(dir, "pve-root-ca.pem")
-    fs.writeFileSync(ca, sim.info.ca)
-    const knownHosts = path.join(dir, "known_hosts")
-    fs.writeFileSync(knownHosts, sim.info.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.sshHostKey}\n`).join(""))
-    const image = sim.info.imageOrigin?.files[0]
-    const yaml = [
-      "proxmox:",
-      `  endpoint: ${sim.info.nodes[0]?.api}`,
-      `  auth: { tokenId: "${sim.info.auth.tokenId}", secret: "${sim.info.auth.tokenSecret}" }`,
-      `  tls: { ca: ${ca} }`,
-      "ssh:",
-      `  user: ${sim.info.sshUser}`,
-      `  privateKey: ${sim.info.sshPrivateKeyPath}`,
-      `  knownHosts: { mode: strict, file: ${knownHosts} }`,
-      "image:",
-      `  url: ${image?.url}`,
-      `  checksum: sha256:${image?.sha256}`,
-      "nodes:",
-      ...sim.info.nodes
-        .filter((n) => options.nodes.includes(n.name))
-        .flatMap((n) => [
-          `  - name: ${n.name}`,
-          `    api: ${n.api}`,
-          "    address: 127.0.0.1",
-          `    sshPort: ${n.ssh.port}`,
-          ...(options.nodeVms?.[n.name] !== undefined ? [options.nodeVms[n.name] as string] : [])
-        ]),
-      "vm:",
-      "  diskSize: 16G",
-      `  sshKeys: ["${sim.info.sshPublicKey.trim()}"]`,
-      "  sshPort: 2222",
-      ...(options.safety !== undefined ? ["safety:", options.safety] : []),
-      ...(options.k3s === false
-        ? []
-        : [
-            "k3s:",
-            `  server: { host: ${net}.5, port: 2222, user: ubuntu }`,
-            "  installFlags: [--write-kubeconfig-mode=644]"
-          ])
-    ].join("\n")
+    const yaml = labConfigYaml(sim, dir, {
+      only: options.nodes,
+      nodes: options.nodeVms,
+      vm: "  sshPort: 2222",
+      safety: options.safety,
+      top:
+        options.k3s === false
+          ? undefined
+          : [
+              "k3s:",
+              `  server: { host: ${net}.5, port: 2222, user: ubuntu }`,
+              "  installFlags: [--write-kubeconfig-mode=644]"
+            ].join("\n")
+    })
     const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
     return { sim, config, yaml, dir } satisfies Lab
   })
