@@ -16,8 +16,9 @@ import {
   type SavedPlanError
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
-import { Console, Effect } from "effect"
-import { Prompt } from "effect/cli"
+import * as Console from "effect/Console"
+import * as Prompt from "effect/cli/Prompt"
+import * as Effect from "effect/Effect"
 import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
@@ -33,7 +34,7 @@ import {
   summaryEvent
 } from "./render/Events.js"
 import { convergenceJson, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
-import { type ProgressSink, plainProgress, ttyProgress } from "./render/Progress.js"
+import { type ProgressSink, plainProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
 
 export interface RunOptions {
@@ -127,7 +128,7 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
       ? { ...silent, event: (e) => emit(actionEvent(e)), notice: (n) => emit(noticeEvent(n)) }
       : silent
     : !options.verbose && isTty()
-      ? ttyProgress(process.stdout)
+      ? (yield* Effect.promise(() => import("./render/TtyProgress.js"))).ttyProgress(process.stdout)
       : plainProgress((line) => process.stdout.write(`${line}\n`), options.verbose)
   const onNotice = (n: Notice) => {
     notices.push(n)
