@@ -1,4 +1,4 @@
-import { Command } from "effect/cli"
+import * as Command from "effect/cli/Command"
 import { adoptCommand } from "./commands/adoptCommand.js"
 import { applyCommand, planCommand, reprovisionCommand } from "./commands/applyCommand.js"
 import { configCommand } from "./commands/configCommand.js"

@@ -1,6 +1,6 @@
-import { Schema } from "effect"
-import { CliError } from "effect/cli"
+import * as CliError from "effect/cli/CliError"
 import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
 import { ExitCode } from "./ExitCode.js"
 
 /** A stable, machine-readable name per exit code, for `error.code` in `--json` output. */

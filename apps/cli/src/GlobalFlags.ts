@@ -1,4 +1,4 @@
-import { Flag } from "effect/cli"
+import * as Flag from "effect/cli/Flag"
 
 /** Flags every `homelab` subcommand accepts (before or after the subcommand name). */
 export const globalFlags = {

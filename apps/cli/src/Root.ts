@@ -1,4 +1,4 @@
-import { Command } from "effect/cli"
+import * as Command from "effect/cli/Command"
 import { globalFlags } from "./GlobalFlags.js"
 
 /** The root `homelab` command and its shared flags; subcommands read them with `yield* root`. */

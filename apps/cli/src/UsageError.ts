@@ -1,6 +1,10 @@
-import { Console, Effect, Schema } from "effect"
-import { CliError, CliOutput, type HelpDoc } from "effect/cli"
+import * as Console from "effect/Console"
+import * as CliError from "effect/cli/CliError"
+import * as CliOutput from "effect/cli/CliOutput"
+import type * as HelpDoc from "effect/cli/HelpDoc"
+import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
 import type { ErrorDocument } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
 

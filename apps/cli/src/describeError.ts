@@ -1,7 +1,7 @@
 import type { ProxmoxError } from "@homelab/proxmox-client"
 import { type Desired, describeFailure, type SavedPlanError } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { CommandFailed } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
 

@@ -1,4 +1,5 @@
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 
 /**
  * The parts of a Kubernetes Node object (`kubectl get nodes -o json`) that joining needs. Unknown fields are ignored.

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { shellCommand } from "@homelab/ssh"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 
 /**
  * @since 0.1.0

@@ -1,4 +1,5 @@
-import { Redacted, Result } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import { TokenInvalid } from "./K3sJoinError.js"
 
 /**

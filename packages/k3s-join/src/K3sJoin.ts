@@ -2,7 +2,16 @@ import { randomBytes } from "node:crypto"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type ExecResult, SshClient, type SshError, type SshTarget } from "@homelab/ssh"
-import { Clock, Context, Duration, Effect, Fiber, Layer, Redacted, Result, Semaphore, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import {
   type ClusterNode,
   clusterVersionOf,

@@ -1,5 +1,5 @@
 import { SshError } from "@homelab/ssh"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const Role = Schema.Literals(["server", "agent"])
 

@@ -1,5 +1,6 @@
 import type { SshTarget } from "@homelab/ssh"
-import type { Duration, Redacted } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
 import type { ReadyStatus } from "./ClusterNode.js"
 import type { InstallRecord, Role } from "./InstallCommand.js"
 import type { JournalFailure } from "./JournalClassifier.js"

@@ -5,7 +5,8 @@
  *
  * @since 0.2.0
  */
-import { Redacted, Result } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import { parse, stringify } from "yaml"
 
 /**

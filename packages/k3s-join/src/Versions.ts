@@ -4,7 +4,7 @@
  *
  * @since 0.2.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 
 /**
  * A parsed k3s version: `v1.30.5+k3s1`.

@@ -5,7 +5,12 @@
  * @since 0.1.0
  */
 import { type SshAuth, SshClient, type SshOptions, type SshTarget } from "@homelab/ssh"
-import { Effect, Layer, ManagedRuntime, Redacted, References, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
 import type { ClusterNode, Membership } from "./ClusterNode.js"
 import type { Role } from "./InstallCommand.js"
 import { type JoinToken, parseJoinToken } from "./JoinToken.js"

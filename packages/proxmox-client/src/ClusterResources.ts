@@ -1,4 +1,6 @@
-import { Effect, Schema, SchemaGetter } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { PveBoolean, PveNumber } from "./internal/decode.js"
 import { ClusterVm } from "./Vm.js"
 

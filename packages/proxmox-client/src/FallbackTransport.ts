@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ProxmoxClientConfigShape, ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
 import { isFallbackReason, ProxmoxError, type ProxmoxErrorReason, UnexpectedResponse } from "./ProxmoxError.js"
 import { nodeOfPath, type PveRequest, type PveTransportShape, type PveUploadRequest } from "./PveTransport.js"

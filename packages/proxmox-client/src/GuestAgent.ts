@@ -1,4 +1,7 @@
-import { Duration, Effect, Option, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { PveBoolean, PveInt } from "./internal/decode.js"
 import { POLL_FIRST, taskPollSchedule } from "./Task.js"
 

@@ -1,5 +1,11 @@
 import type { SshClient } from "@homelab/ssh"
-import { Context, type Duration, Effect, Layer, Schedule, Schema, Semaphore } from "effect"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import {

@@ -1,5 +1,8 @@
 import type { SshTarget } from "@homelab/ssh"
-import { Context, Duration, Layer, type Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 
 /**
  * How the client trusts a node's HTTPS certificate. Exactly one of the options is normally set; with none, the

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The node could not be reached at all: the name did not resolve (`dns`), nothing listens (`refused`), no answer in

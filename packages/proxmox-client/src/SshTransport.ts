@@ -1,5 +1,6 @@
 import { SshClient, type SshError, type SshTarget, shellQuote } from "@homelab/ssh"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { classifyPveshStderr } from "./internal/classify.js"
 import { isCryptHash, sha512Crypt } from "./internal/sha512Crypt.js"
 import { millis, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"

@@ -1,4 +1,5 @@
-import { Schema, SchemaGetter } from "effect"
+import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { PveBoolean, PveInt, PveNumber } from "./internal/decode.js"
 
 const ContentList = Schema.String.pipe(

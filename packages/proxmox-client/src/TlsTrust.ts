@@ -5,7 +5,7 @@ import * as net from "node:net"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as tls from "node:tls"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { TlsOptions } from "./ProxmoxClientConfig.js"
 
 // node:http through require: an ES import of it makes Node read every export of the module, which loads Node's

@@ -1,4 +1,7 @@
-import { Effect, type Redacted, Schema, SchemaGetter } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import { PveBoolean, PveInt, PveMemory, PveNumber, PveTags } from "./internal/decode.js"
 import type { PveParam } from "./PveTransport.js"
 

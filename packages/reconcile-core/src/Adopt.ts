@@ -1,5 +1,6 @@
 import { ProxmoxApi, type ProxmoxApiShape, type ProxmoxError } from "@homelab/proxmox-client"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { type Action, isDestructive, vmOf } from "./Action.js"
 import { type AdoptCandidate, type AdoptOptions, type AdoptSelection, selectAdoptions } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"

@@ -8,7 +8,13 @@ import {
   taskPollSchedule,
   type WaitOptions
 } from "@homelab/proxmox-client"
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Semaphore } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Semaphore from "effect/Semaphore"
 import {
   type Action,
   type AwaitCreate,

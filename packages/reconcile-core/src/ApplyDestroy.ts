@@ -1,6 +1,7 @@
 import { K3sJoin, type K3sJoinEvent, type K3sJoinShape, type K3sServer } from "@homelab/k3s-join"
 import type { ProxmoxApiShape, ProxmoxError, WaitOptions } from "@homelab/proxmox-client"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { DeleteImage, DestroyVm, K3sVia } from "./Action.js"
 import type { WaitProgress } from "./Apply.js"
 import type { Desired } from "./Desired.js"

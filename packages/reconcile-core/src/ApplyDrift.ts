@@ -6,7 +6,9 @@ import {
   taskPollSchedule,
   type WaitOptions
 } from "@homelab/proxmox-client"
-import { Duration, Effect, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { K3sVia, RestartVm, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import { checkQuorumNow } from "./QuorumGuard.js"

@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import type { ProxmoxError } from "@homelab/proxmox-client"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { DownloadImage } from "./Action.js"
 import type { DriftContext } from "./ApplyDrift.js"
 import type { LocalImage, LocalImageFailed } from "./LocalImage.js"

@@ -1,4 +1,5 @@
-import type { Duration, Redacted } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
 import type { Timeouts } from "./Timeouts.js"
 
 /** The cloud image every node must hold, as `download-url` needs it. */

@@ -1,5 +1,7 @@
 import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
-import { Effect, Queue, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type { Action } from "./Action.js"
 import { apply } from "./Apply.js"
 import { assess, settle } from "./Convergence.js"

@@ -3,7 +3,7 @@ import { once } from "node:events"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { DesiredImage } from "./Desired.js"
 
 /** The cloud image fetched where homelab runs (`image.transfer: upload`), ready to be streamed to the nodes. */

@@ -8,7 +8,7 @@ import {
   VmFacts,
   VmRequest
 } from "@homelab/vm-health"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import type { Action, Finding, JoinK3s, RestartVm, VmAction, VmSpec } from "./Action.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"

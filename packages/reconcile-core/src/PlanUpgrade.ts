@@ -5,7 +5,7 @@ import {
   type ReleaseChannel,
   resolveChannel
 } from "@homelab/k3s-join"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
 import type { DesiredK3s } from "./Desired.js"
 import { quorumFinding } from "./QuorumGuard.js"

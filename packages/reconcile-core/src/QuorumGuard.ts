@@ -1,6 +1,6 @@
 import { type ClusterFacts, K3sJoin, type QuorumAction, type QuorumVerdict, quorumCheck } from "@homelab/k3s-join"
 import type { SshTarget } from "@homelab/ssh"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Action, Finding } from "./Action.js"
 
 /**

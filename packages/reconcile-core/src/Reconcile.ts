@@ -1,5 +1,7 @@
 import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
-import { Effect, Queue, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import { type Action, isDestructive } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"

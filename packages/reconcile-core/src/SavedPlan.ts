@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto"
-import { Redacted, Result, Schema } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { type Action, describeAction, isDestructive } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import type { Observed } from "./Observed.js"

@@ -1,7 +1,7 @@
 import { evaluateMembership } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { classifyVm, type HealthPolicy, VmFacts } from "@homelab/vm-health"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { describeAction, layerOf, vmOf } from "./Action.js"
 import { assess, type Convergence } from "./Convergence.js"
 import type { Desired } from "./Desired.js"

@@ -1,4 +1,4 @@
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 /**
  * How long a run waits for each kind of thing before it gives up on that node (`timeouts:` in homelab.yaml). No wait

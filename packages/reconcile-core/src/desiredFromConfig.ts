@@ -1,5 +1,5 @@
 import { HealthPolicy } from "@homelab/vm-health"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import type { HomelabConfig } from "./config/HomelabConfig.js"
 import { nodeSshTarget } from "./connections.js"
 import type { Desired, DesiredCicustom, DesiredNode } from "./Desired.js"

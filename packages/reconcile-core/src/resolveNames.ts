@@ -1,5 +1,5 @@
 import { type ClusterVm, ProxmoxApi } from "@homelab/proxmox-client"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /**
  * PVE's status cache (`/cluster/resources`) refreshes every ~10 s: a VM created moments ago is listed without a

@@ -1,5 +1,6 @@
 import http from "node:http"
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import type { Fault } from "./Faults.js"
 import { closeHttp, listenHttp } from "./internal/httpLifecycle.js"
 import { FaultSpec } from "./Scenario.js"

@@ -1,4 +1,6 @@
-import { Effect, Result, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { parse as parseYaml } from "yaml"
 import { SimError, SimErrorReason } from "./SimError.js"
 

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The host could not be reached: the name did not resolve (`Dns`), nothing listens on the port (`Refused`), the

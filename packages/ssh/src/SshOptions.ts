@@ -1,4 +1,5 @@
-import type { Duration, Redacted } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
 
 /**
  * Credentials to authenticate with. Methods are tried in this order: private key, ssh-agent, password (then

@@ -3,7 +3,10 @@
  *
  * @since 0.1.0
  */
-import { type Effect, Layer, ManagedRuntime, References } from "effect"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as References from "effect/References"
 import type { ExecOptions, ExecResult, UploadOptions } from "./ExecOptions.js"
 import { SshClient } from "./SshClient.js"
 import type { SshError } from "./SshError.js"

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The body of `GET /access/permissions` for the token (or user) the reconciler uses: ACL path → privilege →

@@ -1,4 +1,5 @@
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { NodeFacts } from "./NodeFacts.js"
 import { PreflightOptions } from "./Preflight.js"
 import { VmFacts } from "./VmFacts.js"

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The observed values a verdict rests on (`status`, `qmpstatus`, `lock`, `uptime`, …), for plans and reports.

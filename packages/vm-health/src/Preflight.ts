@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { AccessFact, hasPrivilege, type PermissionMap } from "./AccessFact.js"
 import type { NodeFacts, StorageFact } from "./NodeFacts.js"
 import { type FindingCode, PreflightFinding, PreflightReport, type Severity } from "./PreflightFinding.js"

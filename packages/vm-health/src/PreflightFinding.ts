@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * Stable finding codes (for JSON output, tests and documentation). See the README for each code's fix hint.

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The persistent `lock:` values Proxmox VE writes into a VM config (§5 of the PVE reference). Any other string is

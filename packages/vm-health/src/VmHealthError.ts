@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * A health policy (usually from the user's config file) did not decode: a field has a value that is not allowed for

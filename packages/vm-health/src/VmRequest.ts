@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * The VM the reconciler wants to create on a node, as far as preflight needs it.

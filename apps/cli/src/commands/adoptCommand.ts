@@ -1,5 +1,7 @@
-import { Effect } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
 
 export const adoptCommand = Command.make(
   "adopt",

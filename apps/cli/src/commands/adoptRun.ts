@@ -7,8 +7,9 @@ import {
   healthPolicyFromConfig,
   planAdoption
 } from "@homelab/reconcile-core"
-import { Console, Effect } from "effect"
-import { Prompt } from "effect/cli"
+import * as Console from "effect/Console"
+import * as Prompt from "effect/cli/Prompt"
+import * as Effect from "effect/Effect"
 import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"

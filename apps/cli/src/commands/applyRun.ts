@@ -9,7 +9,10 @@ import {
   type SavedPlanError,
   savePlan
 } from "@homelab/reconcile-core"
-import { Console, Effect, Option, Result } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import { CommandFailed } from "../CommandFailed.js"
 import { describeSavedPlanError } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"

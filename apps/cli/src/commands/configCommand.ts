@@ -1,5 +1,6 @@
-import { Effect } from "effect"
-import { Argument, Command } from "effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Effect from "effect/Effect"
 
 const schema = Command.make("schema", {}, () =>
   Effect.promise(() => import("./configRun.js")).pipe(Effect.flatMap((run) => run.schema()))

@@ -1,7 +1,8 @@
 // What `config check`, `config schema` and `config import-env` run, loaded only when one of them runs.
 import { readFile } from "node:fs/promises"
 import { configJsonSchema, importEnv as convertEnv } from "@homelab/reconcile-core"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"

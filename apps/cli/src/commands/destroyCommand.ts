@@ -1,5 +1,6 @@
-import { Effect } from "effect"
-import { Command, Flag } from "effect/cli"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
 
 export const destroyCommand = Command.make(
   "destroy",

@@ -1,6 +1,8 @@
 // What `destroy` runs, loaded only when it runs.
 import { applyVerdict } from "@homelab/reconcile-core"
-import { Console, Effect, type Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"

@@ -8,7 +8,9 @@ import {
   type VmStatusRow
 } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
-import { Console, Effect, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import pc from "picocolors"
 import { stringify } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { ConfigIssue } from "./ConfigIssue.js"
 
 /** The text is not valid YAML (or not a single document); nothing else was checked. */

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * One problem found in `homelab.yaml`: where it is (path and, when known, 1-based line and column), what was

@@ -1,4 +1,4 @@
-import type { Redacted } from "effect"
+import type * as Redacted from "effect/Redacted"
 
 /**
  * The resolved `homelab.yaml`: decoded, validated, every default applied and every derived value filled in

@@ -4,7 +4,8 @@
  * plain defaults; `parseConfig` then runs the cross-field checks and derives the resolved `HomelabConfig`.
  * `configJsonSchema()` is generated from this same schema.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import {
   bridgePattern,
   checkEndpointUrl,

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file describes ${VAR} references
 // biome-ignore-all lint/suspicious/noThenProperty: `if`/`then` are JSON Schema keywords here, not a thenable
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
 import {
   type ChecksumAlgorithm,

@@ -1,5 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
-import { Effect, Result, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { LineCounter, parseDocument } from "yaml"
 import { ConfigError, ConfigInvalid, ConfigMissingVariables, ConfigYamlError } from "./ConfigError.js"
 import type { ConfigIssue } from "./ConfigIssue.js"

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { demoScenario } from "../DemoScenario.js"
 import { parseScenario, type Scenario } from "../Scenario.js"
 import { type SimHandle, startSimPromise } from "../Sim.js"

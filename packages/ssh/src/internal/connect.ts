@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises"
 import type { Duplex } from "node:stream"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type { AnyAuthMethod, AuthenticationType, Client as ClientType, ConnectConfig, ParsedKey } from "ssh2"
 import ssh2 from "ssh2"
 import type * as KnownHosts from "../KnownHosts.js"

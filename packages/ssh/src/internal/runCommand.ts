@@ -1,4 +1,5 @@
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type { Client, ClientChannel } from "ssh2"
 import type { ExecOptions } from "../ExecOptions.js"
 import { ChannelFailed, Disconnected, type SshErrorReason } from "../SshError.js"

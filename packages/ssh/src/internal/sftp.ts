@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import * as path from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Client, SFTPWrapper } from "ssh2"
 import { ChannelFailed, Disconnected, SftpFailed, type SshErrorReason } from "../SshError.js"
 

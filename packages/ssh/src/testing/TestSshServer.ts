@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { AuthContext, Connection, ParsedKey, ServerChannel, SFTPWrapper } from "ssh2"
 import ssh2 from "ssh2"
 import { fingerprintOf } from "../fingerprintOf.js"

@@ -2,7 +2,8 @@
  * Converts schema issues and cross-field findings into `ConfigIssue`s with source positions, rendering the found
  * value without ever exposing secrets or values that came from the environment.
  */
-import type { SchemaAST, SchemaIssue } from "effect"
+import type * as SchemaAST from "effect/SchemaAST"
+import type * as SchemaIssue from "effect/SchemaIssue"
 import type { ConfigIssue, ConfigIssueCode } from "../ConfigIssue.js"
 import { displayPath, formatPath, type PathSegment } from "./path.js"
 import { closest } from "./suggest.js"
