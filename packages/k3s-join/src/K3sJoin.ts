@@ -1122,10 +1122,19 @@ const make = (options: K3sJoinOptions) =>
         yield* ssh.close(host)
       }
 
+      // What does not depend on the membership check runs alongside it: the host's connection is opened, and for a
+      // new or rebuilt host (which this call almost always joins) the join token (when none is given) is read from the
+      // server, so that the install starts one round trip after the check. A member checked again reads no secret.
+      const warm = yield* Effect.forkChild(ssh.connect(host).pipe(Effect.ignore))
+      const tokenRead =
+        request.token === undefined && (request.rebuilt === true || request.newHostKey === true)
+          ? yield* Effect.forkChild(Effect.result(fetchToken(server, role)))
+          : undefined
       yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
       const nodes = yield* clusterNodes(server)
       const nodeName = yield* nodeNameOf(host, flags)
       const member = membershipOf(nodes, host, role, nodeName)
+      yield* Fiber.join(warm)
       const t1 = yield* Clock.currentTimeMillis
       const timings = (marks: { cleanup: number; token: number; install: number; ready: number }) => ({
         totalMs: marks.ready - t0,
@@ -1184,7 +1193,10 @@ const make = (options: K3sJoinOptions) =>
         token = parsed.success
       } else {
         yield* emit({ _tag: "Step", host: host.host, step: "token", detail: server.host })
-        token = yield* fetchToken(server, role)
+        const read =
+          tokenRead === undefined ? yield* Effect.result(fetchToken(server, role)) : yield* Fiber.join(tokenRead)
+        if (Result.isFailure(read)) return yield* Effect.fail(read.failure)
+        token = read.success
       }
       const t3 = yield* Clock.currentTimeMillis
 

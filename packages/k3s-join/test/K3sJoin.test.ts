@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import type { TestSshServer } from "@homelab/ssh/testing"
 import { type Duration, Effect, Redacted } from "effect"
 import { type InstallRecord, lockedInstallCommand, parseRecord } from "../src/InstallCommand.js"
 import { K3sJoinError } from "../src/K3sJoinError.js"
@@ -263,6 +264,47 @@ describe("K3sJoin.ensureMember", () => {
     })
   )
 
+  it.live("a new host: reads the token and connects to the host while the cluster's Nodes are read", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const cluster = new FakeCluster()
+      cluster.addNode(S1)
+      cluster.readyOnWait = true
+      let host: TestSshServer | undefined
+      let tokenRead = false
+      let overlapped = false
+      // `get nodes` answers once the token was read and the joining host has a connection (or after 2 s without)
+      const serverSsh = yield* sshHost((command, user) => {
+        if (command.startsWith("sudo -n cat /var/lib/rancher/k3s/server/")) tokenRead = true
+        if (command !== "sudo -n /usr/local/bin/k3s kubectl get nodes -o json") return cluster.handler(command, user)
+        return new Promise((resolve) => {
+          const started = Date.now()
+          const check = setInterval(() => {
+            overlapped = tokenRead && (host?.connectionCount ?? 0) > 0
+            if (overlapped || Date.now() - started > 2_000) {
+              clearInterval(check)
+              resolve(cluster.handler(command, user) ?? { exitCode: 1 })
+            }
+          }, 5)
+        })
+      })
+      const fake = new FakeHost(cluster, "k3s-a1", "10.0.10.21", { neverReady: true })
+      yield* Effect.addFinalizer(() => Effect.sync(() => fake.stop()))
+      host = yield* sshHost(fake.handler)
+      const result = yield* k3s.ensureMember({
+        server: serverOf(serverSsh),
+        host: hostOf(host, "10.0.10.21", { nodeName: "k3s-a1" }),
+        role: "agent",
+        newHostKey: true
+      })
+      assert.strictEqual(result._tag, "Joined")
+      assert.isTrue(overlapped, "the token read and the host's connection waited for the membership check")
+      // one token read, one connection to the host
+      assert.strictEqual(serverSsh.commands.filter((c) => c.includes("/var/lib/rancher/k3s/server/")).length, 1)
+      assert.strictEqual(host.connectionCount, 1)
+    })
+  )
+
   it.live("is idempotent: a Ready member with the right role and IP and an active unit changes nothing", () =>
     Effect.gen(function* () {
       const { k3s } = yield* harness()
@@ -341,7 +383,8 @@ describe("K3sJoin.ensureMember", () => {
         "sudo -n /usr/local/bin/k3s kubectl -n kube-system delete secret k3s-a1.node-password.k3s --ignore-not-found"
       )
       const token = serverSsh.commands.indexOf("sudo -n cat /var/lib/rancher/k3s/server/agent-token")
-      assert.isTrue(deleteNode >= 0 && deleteNode < deleteSecret && deleteSecret < token)
+      // the token is read alongside the membership check (it does not depend on the cleanup)
+      assert.isTrue(deleteNode >= 0 && deleteNode < deleteSecret && token >= 0)
       assert.strictEqual(cluster.nodes.get("k3s-a1")?.ready, "True")
     })
   )

@@ -76,37 +76,71 @@ const configYaml = (sim: SimHandle, dir: string) => {
   ].join("\n")
 }
 
-/** Where the run's time went on the critical path: each operation and the gap before it (BENCH_DEBUG=1). */
+/**
+ * Where the run's time went (BENCH_DEBUG=1): for the critical path's VM and for the VM whose chain ended last, each
+ * operation and the gap before it, then the requests and commands of that VM's node and guest; and for every VM the
+ * sum of the gaps in its chain. BENCH_DEBUG=all prints every request of the run.
+ */
 const debugTimeline = (sim: SimHandle, mark: number, startedAt: number, endedAt: number) => {
-  const path = sim.criticalPath(mark)
-  const last = path.steps[path.steps.length - 1]
-  const vm = last?.vm
-  const ops = sim
-    .operations(mark)
-    .filter((o) => o.vm === vm || o.k3sNode === vm || (o.operation === "download" && o.node === last?.node))
-    .sort((a, b) => a.startedAt - b.startedAt)
-  let previous = startedAt
-  for (const o of ops) {
-    const end = o.endedAt ?? o.startedAt
-    console.log(
-      `      ${o.operation.padEnd(16)} +${String(o.startedAt - startedAt).padStart(5)} → +${String(end - startedAt).padStart(5)} ms ` +
-        `(gap before it ${o.startedAt - previous} ms)`
-    )
-    previous = Math.max(previous, end)
+  const cp = sim.criticalPath(mark)
+  const all = sim.operations(mark)
+  const chainOf = (vm: string | undefined) => {
+    const node = all.find((o) => o.vm === vm)?.node
+    return all
+      .filter((o) => o.vm === vm || o.k3sNode === vm || (o.operation === "download" && o.node === node))
+      .sort((a, b) => a.startedAt - b.startedAt)
   }
-  console.log(`      run ends +${endedAt - startedAt} ms (${endedAt - previous} ms after the last operation)`)
-  // the requests and commands of that VM's node (and its guest), by when they were answered
-  const vmid = ops.find((o) => o.vmid !== undefined)?.vmid
-  for (const r of sim.requests()) {
-    const at = Date.parse(r.time) - startedAt
-    if (at < 0 || (r.node !== last?.node && r.vmid !== vmid)) continue
-    console.log(
-      `        ${String(at - r.durationMs).padStart(5)} +${String(r.durationMs).padStart(4)} ${r.transport} ${r.method ?? ""} ${r.path ?? r.command ?? ""}`.slice(
-        0,
-        160
+  const gaps = (ops: ReadonlyArray<(typeof all)[number]>) => {
+    let previous = startedAt
+    const out: Array<{ operation: string; gap: number; start: number; end: number }> = []
+    for (const o of ops) {
+      const end = o.endedAt ?? o.startedAt
+      out.push({
+        operation: o.operation,
+        gap: o.startedAt - previous,
+        start: o.startedAt - startedAt,
+        end: end - startedAt
+      })
+      previous = Math.max(previous, end)
+    }
+    return { out, last: previous }
+  }
+  const vms = [...new Set(all.flatMap((o) => (o.vm !== undefined && o.operation === "node-ready" ? [o.vm] : [])))]
+  const lastVm = vms.map((vm) => ({ vm, end: gaps(chainOf(vm)).last })).sort((a, b) => b.end - a.end)[0]?.vm
+  const cpVm = cp.steps[cp.steps.length - 1]?.vm
+  for (const [label, vm] of [
+    ["critical path VM", cpVm],
+    ["VM that ended last", lastVm]
+  ] as const) {
+    const ops = chainOf(vm)
+    const { out, last } = gaps(ops)
+    console.log(`    ${label}: ${vm}`)
+    for (const g of out)
+      console.log(
+        `      ${g.operation.padEnd(16)} +${String(g.start).padStart(5)} → +${String(g.end).padStart(5)} ms (gap before it ${g.gap} ms)`
       )
-    )
+    console.log(`      run ends +${endedAt - startedAt} ms (${endedAt - last} ms after the last operation)`)
+    const node = ops[0]?.node
+    const vmid = ops.find((o) => o.vmid !== undefined)?.vmid
+    for (const r of sim.requests()) {
+      const at = Date.parse(r.time) - startedAt
+      if (at < 0 || (process.env.BENCH_DEBUG !== "all" && r.node !== node && r.vmid !== vmid)) continue
+      if (r.path?.endsWith("/status") === true || r.command?.startsWith("systemctl is-active") === true) continue
+      console.log(
+        `        ${String(at - r.durationMs).padStart(5)} +${String(r.durationMs).padStart(4)} ${r.transport}${r.vmid ?? ""} ${r.method ?? ""} ${r.path ?? r.command ?? ""}`
+          .replace(/\n.*/s, "")
+          .slice(0, 140)
+      )
+    }
   }
+  // per kind of step, the gaps summed over every VM's chain (what the client added, wherever it sits)
+  const sums = new Map<string, Array<number>>()
+  for (const vm of vms)
+    for (const g of gaps(chainOf(vm)).out) sums.set(g.operation, [...(sums.get(g.operation) ?? []), g.gap])
+  for (const [op, list] of sums)
+    console.log(
+      `    gap before ${op.padEnd(16)} min ${Math.min(...list)} ms, max ${Math.max(...list)} ms, mean ${Math.round(list.reduce((a, b) => a + b, 0) / list.length)} ms`
+    )
 }
 
 interface Run {

@@ -57,8 +57,19 @@ export interface SshClientShape {
   readonly readFile: (target: SshTarget, path: string) => Effect.Effect<Uint8Array, SshError>
   /** Removes every `known_hosts` entry for the host (plain and hashed), rewriting the file atomically. */
   readonly forgetHostKey: (host: string, port?: number) => Effect.Effect<void, SshError>
-  /** Closes the pooled connection to `target` (if any); the next call connects again. */
+  /** Closes the pooled connections to `target` (if any); the next call connects again. */
   readonly close: (target: SshTarget) => Effect.Effect<void>
+  /**
+   * Opens the pooled connection to `target` now, if it is not open (handshake, host key check, authentication), so that
+   * a later call finds it ready: for overlapping the connect with other work.
+   */
+  readonly connect: (target: SshTarget) => Effect.Effect<void, SshError>
+}
+
+/** One connection to a host, opening or open; `load`: the calls using it or waiting for one of its sessions. */
+interface Slot {
+  readonly entry: Deferred.Deferred<Connection, SshError>
+  load: number
 }
 
 interface Connection {
@@ -109,7 +120,29 @@ const make = Effect.gen(function* () {
   const keepaliveCountMax = keepalive?.countMax ?? 3
   const maxSessions = Math.max(1, options.maxSessionsPerConnection ?? 10)
   const knownHostsLock = yield* Semaphore.make(1)
-  const pool = new Map<string, Deferred.Deferred<Connection, SshError>>()
+  const maxConnections = Math.max(1, options.maxConnectionsPerHost ?? 4)
+  /**
+   * The connections to each `user@host:port` (+ jump chain), first opened first: the first is "the" connection (jump
+   * hosts forward through it); the others are opened only while every open one has all its sessions taken.
+   */
+  const pool = new Map<string, Array<Slot>>()
+  /** Hosts where opening a further connection failed: their calls wait for a session instead. */
+  const singleConnection = new Set<string>()
+  const slotsOf = (key: string): Array<Slot> => {
+    let slots = pool.get(key)
+    if (slots === undefined) {
+      slots = []
+      pool.set(key, slots)
+    }
+    return slots
+  }
+  const dropSlot = (key: string, slot: Slot) => {
+    const slots = pool.get(key)
+    if (slots === undefined) return
+    const i = slots.indexOf(slot)
+    if (i >= 0) slots.splice(i, 1)
+    if (slots.length === 0) pool.delete(key)
+  }
   let warnedOff = false
 
   const emit = (event: SshEvent): Effect.Effect<void> =>
@@ -171,7 +204,7 @@ const make = Effect.gen(function* () {
       }
     })
 
-  const open = (target: SshTarget, key: string, entry: Deferred.Deferred<Connection, SshError>) =>
+  const open = (target: SshTarget, key: string, slot: Slot) =>
     Effect.gen(function* () {
       const port = portOf(target)
       const sock = target.jump === undefined ? undefined : yield* forwardOut(yield* acquire(target.jump), target)
@@ -210,7 +243,7 @@ const make = Effect.gen(function* () {
       }
       const onClose = () => {
         connection.closed = true
-        if (pool.get(key) === entry) pool.delete(key)
+        dropSlot(key, slot)
       }
       client.on("close", onClose)
       client.on("error", () => {
@@ -236,31 +269,99 @@ const make = Effect.gen(function* () {
       Effect.ensuring(Effect.sync(() => (connection.closed = true)))
     )
 
-  /** The pooled connection for `target`, opened on first use (concurrent callers share one attempt). */
-  const acquire = (target: SshTarget): Effect.Effect<Connection, SshError> =>
-    Effect.suspend(() => {
-      const key = keyOf(target)
-      const existing = pool.get(key)
-      if (existing !== undefined) {
-        return Deferred.await(existing).pipe(
-          Effect.flatMap((connection) => {
-            if (!connection.closed) return Effect.succeed(connection)
-            if (pool.get(key) === existing) pool.delete(key)
-            return acquire(target)
+  /**
+   * A new slot for another connection to `target`, in the pool at once (so that concurrent callers share it), and the
+   * effect that opens it (forked into the client's scope; run it uninterruptibly right away: callers wait on the slot).
+   */
+  const newSlot = (target: SshTarget, key: string) => {
+    const slot: Slot = { entry: Deferred.makeUnsafe<Connection, SshError>(), load: 0 }
+    slotsOf(key).push(slot)
+    const start = open(target, key, slot).pipe(
+      Effect.onExit((exit) => {
+        if (Exit.isFailure(exit)) dropSlot(key, slot)
+        return Deferred.done(slot.entry, exit)
+      }),
+      Effect.forkIn(layerScope),
+      Effect.asVoid
+    )
+    return { slot, start }
+  }
+
+  /** The slot's connection; `undefined` when it has closed meanwhile (the slot is dropped then). */
+  const connectionOf = (key: string, slot: Slot): Effect.Effect<Connection | undefined, SshError> =>
+    Deferred.await(slot.entry).pipe(
+      Effect.map((connection) => {
+        if (!connection.closed) return connection
+        dropSlot(key, slot)
+        return undefined
+      })
+    )
+
+  /** The first connection for `target`, opened on first use (concurrent callers share one attempt). */
+  const acquire = (target: SshTarget): Effect.Effect<Connection, SshError> => {
+    const key = keyOf(target)
+    return Effect.uninterruptible(
+      Effect.suspend(() => {
+        const existing = pool.get(key)?.[0]
+        if (existing !== undefined) return Effect.succeed(existing)
+        const { slot, start } = newSlot(target, key)
+        return Effect.as(start, slot)
+      })
+    ).pipe(
+      Effect.flatMap((slot) => connectionOf(key, slot)),
+      Effect.flatMap((connection) => (connection === undefined ? acquire(target) : Effect.succeed(connection)))
+    )
+  }
+
+  /**
+   * Runs `use` on one of `target`'s connections, holding one of its sessions: the first connection with a session
+   * free; when every connection has all `maxSessions` taken (long commands, say a `kubectl wait` per node), another
+   * connection, up to `maxConnectionsPerHost`, so that the next commands do not wait for them; at that limit, or once
+   * opening another connection failed, the least busy connection's next free session.
+   */
+  const withSession = <A>(
+    target: SshTarget,
+    use: (connection: Connection) => Effect.Effect<A, SshErrorReason>,
+    /** Wraps the wait for a session and its use (a command's timeout). */
+    around: (effect: Effect.Effect<A, SshErrorReason>) => Effect.Effect<A, SshErrorReason> = (effect) => effect
+  ): Effect.Effect<A, SshError> => {
+    const key = keyOf(target)
+    return Effect.acquireUseRelease(
+      Effect.suspend(() => {
+        const slots = pool.get(key) ?? []
+        const free = slots.find((s) => s.load < maxSessions)
+        const grow =
+          free === undefined && (slots.length === 0 || (slots.length < maxConnections && !singleConnection.has(key)))
+        if (!grow) {
+          const slot = free ?? slots.reduce((a, b) => (b.load < a.load ? b : a))
+          slot.load++
+          return Effect.succeed({ slot, first: slot === slots[0] })
+        }
+        const { slot, start } = newSlot(target, key)
+        slot.load++
+        return Effect.as(start, { slot, first: slots.length === 0 })
+      }),
+      ({ slot, first }) =>
+        connectionOf(key, slot).pipe(
+          Effect.matchEffect({
+            onFailure: (error) => {
+              if (first) return Effect.fail(error)
+              // another connection could not be opened (the server limits them, say): share the open ones
+              singleConnection.add(key)
+              return withSession(target, use, around)
+            },
+            onSuccess: (connection) =>
+              connection === undefined
+                ? withSession(target, use, around)
+                : around(connection.sessions.withPermits(1)(use(connection))).pipe(Effect.mapError(errorFor(target)))
           })
-        )
-      }
-      const entry = Deferred.makeUnsafe<Connection, SshError>()
-      pool.set(key, entry)
-      return open(target, key, entry).pipe(
-        Effect.onExit((exit) => {
-          if (Exit.isFailure(exit) && pool.get(key) === entry) pool.delete(key)
-          return Deferred.done(entry, exit)
-        }),
-        Effect.forkIn(layerScope),
-        Effect.andThen(Deferred.await(entry))
-      )
-    })
+        ),
+      ({ slot }) =>
+        Effect.sync(() => {
+          slot.load--
+        })
+    )
+  }
 
   const run = (
     target: SshTarget,
@@ -271,14 +372,12 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       // An invalid env name is a programming error: it dies (defect) with a TypeError naming it.
       const line = yield* Effect.sync(() => buildCommand(command, options))
-      const connection = yield* acquire(target)
-      return yield* withTimeout(
-        connection.sessions.withPermits(1)(
-          runCommand(connection.client, () => connection.closed, line, stdinBytes(options?.stdin), onData)
-        ),
-        options?.timeout,
-        `command \`${summarize(command)}\``
-      ).pipe(Effect.mapError(errorFor(target)))
+      return yield* withSession(
+        target,
+        (connection) =>
+          runCommand(connection.client, () => connection.closed, line, stdinBytes(options?.stdin), onData),
+        (effect) => withTimeout(effect, options?.timeout, `command \`${summarize(command)}\``)
+      )
     })
 
   const exec = Effect.fn("SshClient.exec")(function* (target: SshTarget, command: string, options?: ExecOptions) {
@@ -338,12 +437,9 @@ const make = Effect.gen(function* () {
     use: (sftp: import("ssh2").SFTPWrapper) => Effect.Effect<A, SshErrorReason>
   ): Effect.Effect<A, SshError> =>
     Effect.gen(function* () {
-      const connection = yield* acquire(target)
-      return yield* connection.sessions
-        .withPermits(1)(
-          Effect.scoped(sftpSession(connection.client, () => connection.closed).pipe(Effect.flatMap(use)))
-        )
-        .pipe(Effect.mapError(errorFor(target)))
+      return yield* withSession(target, (connection) =>
+        Effect.scoped(sftpSession(connection.client, () => connection.closed).pipe(Effect.flatMap(use)))
+      )
     })
 
   const upload = Effect.fn("SshClient.upload")(function* (target: SshTarget, upload: UploadOptions) {
@@ -388,21 +484,30 @@ const make = Effect.gen(function* () {
   const close = (target: SshTarget): Effect.Effect<void> =>
     Effect.suspend(() => {
       const key = keyOf(target)
-      const entry = pool.get(key)
-      if (entry === undefined) return Effect.void
+      const slots = pool.get(key)
+      if (slots === undefined) return Effect.void
       pool.delete(key)
-      return Deferred.await(entry).pipe(
-        Effect.flatMap((connection) => Scope.close(connection.scope, Exit.void)),
-        Effect.ignore
+      singleConnection.delete(key)
+      return Effect.forEach(
+        slots,
+        (slot) =>
+          Deferred.await(slot.entry).pipe(
+            Effect.flatMap((connection) => Scope.close(connection.scope, Exit.void)),
+            Effect.ignore
+          ),
+        { concurrency: "unbounded", discard: true }
       )
     })
 
-  return SshClient.of({ exec, execOrFail, execStream, upload, readFile, forgetHostKey, close })
+  const connectNow = (target: SshTarget): Effect.Effect<void, SshError> => Effect.asVoid(acquire(target))
+
+  return SshClient.of({ exec, execOrFail, execStream, upload, readFile, forgetHostKey, close, connect: connectNow })
 })
 
 /**
  * Runs commands on remote hosts over SSH. One connection per `user@host:port` (+ jump chain), opened on first use,
- * shared by all calls (each command is a channel on it) and closed when the layer's scope closes.
+ * shared by all calls (each command is a channel on it) and closed when the layer's scope closes; another one only
+ * while every open one has all its `maxSessionsPerConnection` channels taken (up to `maxConnectionsPerHost`).
  *
  * @example
  * ```ts

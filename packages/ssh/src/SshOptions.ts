@@ -97,6 +97,13 @@ export interface SshOptions {
    * Default 10, OpenSSH's `MaxSessions` default.
    */
   readonly maxSessionsPerConnection?: number | undefined
+  /**
+   * Most connections open at once to one host (`user@host:port`): a further one is opened only while every open one
+   * has all its sessions taken (long commands, such as a `kubectl wait` per node, then do not hold up short ones).
+   * Default 4, well below OpenSSH's `MaxStartups` (10 unauthenticated connections at once). 1: one connection, and
+   * calls beyond its sessions wait.
+   */
+  readonly maxConnectionsPerHost?: number | undefined
   /** Called for warnings and notices (see {@link SshEvent}). Must not throw. */
   readonly onEvent?: ((event: SshEvent) => void) | undefined
 }

@@ -169,7 +169,7 @@ describe("SshClient.exec", () => {
       const server = yield* testServer({ maxSessions: 3 })
       trust(dir, server)
       const target = { host: "127.0.0.1", port: server.port, user: "alice" }
-      const polite = yield* client(clientOptions(dir, { maxSessionsPerConnection: 3 }))
+      const polite = yield* client(clientOptions(dir, { maxSessionsPerConnection: 3, maxConnectionsPerHost: 1 }))
       const results = yield* Effect.forEach(
         Array.from({ length: 12 }, (_, i) => i),
         (i) => polite.exec(target, `sleep 0.02; echo ${i}`),
@@ -180,6 +180,7 @@ describe("SshClient.exec", () => {
         Array.from({ length: 12 }, (_, i) => `${i}\n`)
       )
       assert.strictEqual(server.rejectedSessions, 0)
+      assert.strictEqual(server.connectionCount, 1)
       const greedy = yield* client(clientOptions(dir, { maxSessionsPerConnection: 12 }))
       const outcomes = yield* Effect.forEach(
         Array.from({ length: 12 }, (_, i) => i),
@@ -189,6 +190,35 @@ describe("SshClient.exec", () => {
       const refused = outcomes.filter((o) => o._tag === "Failure")
       assert.isAbove(refused.length, 0)
       for (const o of refused) if (o._tag === "Failure") assert.strictEqual(o.failure.reason._tag, "ChannelFailed")
+    })
+  )
+
+  it.live("opens another connection while every session of the open ones is taken, up to maxConnectionsPerHost", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const server = yield* testServer({ maxSessions: 2 })
+      trust(dir, server)
+      const target = { host: "127.0.0.1", port: server.port, user: "alice" }
+      const ssh = yield* client(clientOptions(dir, { maxSessionsPerConnection: 2, maxConnectionsPerHost: 3 }))
+      const go = path.join(dir, "go")
+      // commands that run until `go` exists: all six run at once only on three connections of two sessions each
+      const blocked = (i: number) => ssh.exec(target, `while [ ! -e ${go} ]; do sleep 0.01; done; echo ${i}`)
+      const fibers = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (i) => Effect.forkChild(blocked(i)))
+      assert.isTrue(yield* eventually(() => server.commands.length === 6))
+      assert.strictEqual(server.connectionCount, 3)
+      // at the limit, a seventh waits for a session instead of opening a fourth connection
+      const seventh = yield* Effect.forkChild(blocked(7))
+      fs.writeFileSync(go, "")
+      const results = yield* Effect.forEach([...fibers, seventh], Fiber.join)
+      assert.deepStrictEqual(
+        results.map((r) => r.stdout),
+        ["1\n", "2\n", "3\n", "4\n", "5\n", "6\n", "7\n"]
+      )
+      assert.strictEqual(server.connectionCount, 3)
+      assert.strictEqual(server.rejectedSessions, 0)
+      // sequential commands afterwards use a session free on the first connection: no new connection
+      yield* ssh.exec(target, "true")
+      assert.strictEqual(server.connectionCount, 3)
     })
   )
 

@@ -2,10 +2,10 @@
  * A protocol-level test double of k3s hosts: command handlers for `TestSshServer` that answer the commands of
  * k3s.md §8.2 with the outputs and exit codes given there, and a small join state machine (§8.3) driven by timers.
  */
-import type { TestExecHandler } from "@homelab/ssh/testing"
+import type { TestExecReply } from "@homelab/ssh/testing"
 import { journal, type NodeSpec, nodeJson, nodeListJson, SERVER_TOKEN } from "./fixtures.js"
 
-type Reply = ReturnType<TestExecHandler>
+type Reply = TestExecReply | undefined
 
 /** Undoes `shellQuote` for one word. */
 const unquote = (word: string): string =>
@@ -48,7 +48,7 @@ export class FakeCluster {
     this.secrets.set(spec.name, owner)
   }
 
-  readonly handler: TestExecHandler = (command) => {
+  readonly handler = (command: string, _user = ""): Reply => {
     if (command.startsWith("sudo -n cat /var/lib/rancher/k3s/server/")) {
       const path = command.slice("sudo -n cat ".length)
       if (this.sudoNeedsPassword) return err("sudo: a password is required\n")
@@ -291,7 +291,7 @@ export class FakeHost {
     return { stdout, stderr, exitCode: 0 }
   }
 
-  readonly handler: TestExecHandler = (command) => {
+  readonly handler = (command: string, _user = ""): Reply => {
     if (command === "hostname") return ok(`${this.hostname}\n`)
     if (command === "cat /run/homelab-k3s-join.last")
       return this.record === undefined

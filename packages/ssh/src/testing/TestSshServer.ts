@@ -32,10 +32,20 @@ export interface TestSshUser {
  * @since 0.1.0
  * @category models
  */
-export type TestExecHandler = (
-  command: string,
-  user: string
-) => { readonly stdout?: string | Uint8Array; readonly stderr?: string; readonly exitCode: number } | undefined
+export type TestExecHandler = (command: string, user: string) => TestExecReply | Promise<TestExecReply> | undefined
+
+/**
+ * A handled command's answer (a handler may answer later, through a Promise: a command that runs until something
+ * happens).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestExecReply {
+  readonly stdout?: string | Uint8Array
+  readonly stderr?: string
+  readonly exitCode: number
+}
 
 /**
  * @since 0.1.0
@@ -280,10 +290,14 @@ export class TestSshServer {
   ): void {
     const handled = this.options.exec?.(command, user)
     if (handled !== undefined) {
-      if (handled.stdout !== undefined) channel.write(handled.stdout)
-      if (handled.stderr !== undefined) channel.stderr.write(handled.stderr)
-      channel.exit(handled.exitCode)
-      channel.end()
+      const reply = (r: TestExecReply) => {
+        if (r.stdout !== undefined) channel.write(r.stdout)
+        if (r.stderr !== undefined) channel.stderr.write(r.stderr)
+        channel.exit(r.exitCode)
+        channel.end()
+      }
+      if (handled instanceof Promise) handled.then(reply, (e) => reply({ stderr: `${String(e)}\n`, exitCode: 1 }))
+      else reply(handled)
       return
     }
     const child = spawn("/bin/sh", ["-c", command], {

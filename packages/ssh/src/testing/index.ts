@@ -6,6 +6,7 @@
 export {
   generateKeyPair,
   type TestExecHandler,
+  type TestExecReply,
   TestSshServer,
   type TestSshServerOptions,
   type TestSshUser
