@@ -1,5 +1,5 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { type SimHandle, startSim, startSimPromise } from "../src/index.js"
 import { type Px, pxClient, raw, testScenario, waitTask } from "./helpers.js"
 

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { KnownHosts } from "../src/index.js"
 import { client, clientOptions, tempDir, testServer, userKey } from "./helpers.js"
 

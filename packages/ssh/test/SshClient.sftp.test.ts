@@ -1,7 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { client, clientOptions, tempDir, testServer, trust } from "./helpers.js"
 
 const setup = (options?: Parameters<typeof testServer>[0]) =>

@@ -1,7 +1,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Logger, Redacted } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
 import { fingerprintOf, KnownHosts, type SshError, type SshEvent } from "../src/index.js"
 import { generateKeyPair } from "../src/testing/index.js"
 import {
