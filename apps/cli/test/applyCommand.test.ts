@@ -207,7 +207,7 @@ describe("homelab apply --prune", () => {
     const orphan = sim.state().vms.find((v) => v.name === "k3s-vm-still-fawn")?.vmid as number
     // still-fawn is no longer in homelab.yaml
     const yaml = fs.readFileSync(config, "utf8").split("\n")
-    const at = yaml.findIndex((l) => l === "  - name: still-fawn")
+    const at = yaml.indexOf("  - name: still-fawn")
     fs.writeFileSync(config, [...yaml.slice(0, at), ...yaml.slice(at + 4)].join("\n"))
 
     const plan = await homelab("plan", "--detailed-exitcode")

@@ -7,7 +7,12 @@ import * as path from "node:path"
 import type * as Sim from "@homelab/sim"
 import type * as Ssh from "@homelab/ssh"
 import type * as SshTesting from "@homelab/ssh/testing"
-import { Context, Effect, Layer, Redacted, References, Result } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
 import type * as K3sJoinModule from "../src/index.js"
 
 // the built packages (run `pnpm run build` first); typed from the sources so type-checking needs no build

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import {
   checkFlags,
   configYaml,

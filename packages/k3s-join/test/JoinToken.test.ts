@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted, Result } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import { checkTokenForRole, parseJoinToken, scrubTokens } from "../src/JoinToken.js"
 import { BOOTSTRAP_TOKEN, CA_HASH, SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
 

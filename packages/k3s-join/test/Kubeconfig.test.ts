@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted, Result } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import { parse } from "yaml"
 import { mergeKubeconfig, rewriteKubeconfig, summarizeKubeconfig } from "../src/Kubeconfig.js"
 

@@ -3,7 +3,10 @@
  * cordon/drain/uncordon with PodDisruptionBudgets, rolling upgrades, the kubeconfig, and the host install lock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
 import { mergeKubeconfig } from "../src/Kubeconfig.js"
 import { quorumCheck } from "../src/Quorum.js"

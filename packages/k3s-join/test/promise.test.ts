@@ -1,6 +1,6 @@
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { K3sJoinError } from "../src/K3sJoinError.js"
 import { createK3sJoin } from "../src/promise.js"
 import { FakeCluster, FakeHost } from "./support/FakeK3s.js"

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import { ProxmoxApi, type ProxmoxApiShape, type ProxmoxError } from "../src/index.js"
 import { apiLayer, frozenClock, withSim } from "./simulator.js"
 

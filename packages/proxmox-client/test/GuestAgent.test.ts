@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import { discoverIpv4, ExecStatus, GuestInterface, waitForIpv4With } from "../src/index.js"
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { bridgesOf, NetworkInterface, NodeStatus, Permissions, Storage, StorageContent } from "../src/index.js"
 
 describe("Node decoding quirks", () => {

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NodeFacts, PreflightOptions, preflight, VmRequest } from "@homelab/vm-health"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { ProxmoxApi } from "../src/index.js"
 import { apiLayer, PVE_VERSIONS, withSim } from "./simulator.js"
 

@@ -4,7 +4,10 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair, TestSshServer } from "@homelab/ssh/testing"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import {
   ProxmoxApi,
   ProxmoxClientConfig,

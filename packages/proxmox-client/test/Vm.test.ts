@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted, Schema } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { ClusterVm, createVmParams, encodeSshKeys, macOfNet, VmConfig, VmStatus } from "../src/index.js"
 import { VmConfigFromWire } from "../src/Vm.js"
 

@@ -5,7 +5,8 @@ import * as https from "node:https"
 import type * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type { ProxmoxClientConfigShape } from "../src/index.js"
 
 export interface TestCerts {

@@ -4,7 +4,11 @@ import * as path from "node:path"
 import { DEFAULT_PVE_VERSION, type Scenario, type SimHandle, type SimOptions, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
-import { Effect, Exit, Layer, Redacted, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import {
   ProxmoxApi,
   ProxmoxClientConfig,

@@ -1,7 +1,7 @@
 // A YAML alias bomb ("billion laughs", 9 levels of 9 aliases: 387 million values if expanded) given to parseConfig:
 // time until it is rejected, against a plain homelab.yaml of the same size. Target: rejected in well under a second
 // (before the alias budget it ran 147 s and died of a heap OOM). Run: `pnpm bench` (after a build).
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { parseConfig } from "../dist/index.js"
 
 const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]

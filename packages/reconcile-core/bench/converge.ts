@@ -7,7 +7,8 @@ import * as path from "node:path"
 import { ProxmoxApi, ProxmoxClientConfig } from "@homelab/proxmox-client"
 import { labScenario, startSimPromise } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   type ApplyEvent,
   apply,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { Scenario } from "@homelab/sim"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { vmOf } from "../src/Action.js"
 import { adopt, planAdoption } from "../src/Adopt.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"

@@ -1,7 +1,7 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Scenario } from "@homelab/sim"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 

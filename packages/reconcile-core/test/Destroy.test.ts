@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { SimHandle } from "@homelab/sim"
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { ApplyEvent } from "../src/Apply.js"
 import { applyVerdict } from "../src/Convergence.js"
 import { destroy } from "../src/Destroy.js"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClusterNode } from "@homelab/k3s-join"
 import { HealthPolicy } from "@homelab/vm-health"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { applyVerdict, assess, planVerdict, settle } from "../src/Convergence.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
 import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"

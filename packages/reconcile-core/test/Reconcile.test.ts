@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DEFAULT_PVE_VERSION } from "@homelab/sim"
-import { Effect, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 
 const names = (vms: ReturnType<typeof simVms>) => vms.map((v) => v.name).sort()

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ActionOutcome } from "../src/Convergence.js"
 import { DefaultVmidRange } from "../src/desiredFromConfig.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"

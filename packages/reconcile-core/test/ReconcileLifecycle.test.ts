@@ -4,7 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
-import { Effect, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
 const net = reserveLoopbackNet().net

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { VmPending } from "@homelab/proxmox-client"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import { type DriftTarget, describeChange, vmDrift } from "../src/VmDrift.js"
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"

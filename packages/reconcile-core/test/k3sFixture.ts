@@ -1,7 +1,7 @@
 /** Pure fixtures for phase 3 plans: a lab of one VM per node with k3s roles, observed healthy, and its cluster. */
 import type { ClusterNode, EtcdMember } from "@homelab/k3s-join"
 import { HealthPolicy } from "@homelab/vm-health"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import type { Desired, DesiredK3s, DesiredNode } from "../src/Desired.js"
 import type { K3sFacts, Observed, ObservedNode, ObservedVm } from "../src/Observed.js"
 import { type Plan, plan } from "../src/Plan.js"

@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Scenario, SimHandle } from "@homelab/sim"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { type Lab, labConfigYaml, labScenario } from "./lab.js"
 

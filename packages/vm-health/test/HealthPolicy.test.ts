@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { decodeHealthPolicy, HealthPolicy } from "../src/index.js"
 
 const issueOf = (input: unknown) =>

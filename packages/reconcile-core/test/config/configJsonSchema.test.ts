@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { configJsonSchema } from "../../src/config/configJsonSchema.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
 import { baseEnv, issueAt, minimal, parseErr, parseOk, schemaErrors } from "./helpers.js"

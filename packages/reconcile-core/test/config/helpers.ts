@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
 import { assert } from "@effect/vitest"
 import { Ajv2020 } from "ajv/dist/2020.js"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { parse } from "yaml"
 import type { ConfigError } from "../../src/config/ConfigError.js"
 import type { ConfigIssue } from "../../src/config/ConfigIssue.js"

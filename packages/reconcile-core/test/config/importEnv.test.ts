@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { importEnv } from "../../src/config/importEnv.js"
 import { atomsOf, parseDotenv } from "../../src/config/internal/dotenv.js"
 import { desiredFromConfig } from "../../src/desiredFromConfig.js"

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import { maxAliasedValues } from "../../src/config/internal/yamlTree.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
