@@ -853,21 +853,21 @@ export class ApiRouter {
     this.add("GET", "/nodes/{node}/qemu/{vmid}/agent", VM, () =>
       dirIndex(["exec", "exec-status", "get-host-name", "get-osinfo", "info", "network-get-interfaces", "ping"])
     )
-    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent/ping", agentSchema, (c) => {
-      agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Audit")
+    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent/ping", agentSchema, async (c) => {
+      await agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Audit")
       return ok({ result: {} })
     })
-    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent", { ...agentSchema, command: { type: "string" } }, (c) => {
-      const vm = agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
+    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent", { ...agentSchema, command: { type: "string" } }, async (c) => {
+      const vm = await agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
       return ok({ result: ctx.guests.agentCommand(vm, one(c.params, "command") ?? "") })
     })
     for (const cmd of ["network-get-interfaces", "get-host-name", "get-osinfo", "info", "get-time", "get-timezone"])
-      this.add("GET", `/nodes/{node}/qemu/{vmid}/agent/${cmd}`, agentSchema, (c) => {
-        const vm = agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Audit")
+      this.add("GET", `/nodes/{node}/qemu/{vmid}/agent/${cmd}`, agentSchema, async (c) => {
+        const vm = await agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Audit")
         return ok({ result: ctx.guests.agentCommand(vm, cmd) })
       })
-    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent/exec", execSchema, (c) => {
-      const vm = agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
+    this.add("POST", "/nodes/{node}/qemu/{vmid}/agent/exec", execSchema, async (c) => {
+      const vm = await agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
       const command = c.params.command
       const argv = Array.isArray(command) ? command : [command ?? ""]
       return ok({ pid: ctx.guests.exec(vm, argv, one(c.params, "input-data")) })
@@ -876,8 +876,8 @@ export class ApiRouter {
       "GET",
       "/nodes/{node}/qemu/{vmid}/agent/exec-status",
       { ...agentSchema, pid: { type: "integer" } },
-      (c) => {
-        const vm = agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
+      async (c) => {
+        const vm = await agentCheck(ctx, c.user, c.node, c.vmid, "VM.GuestAgent.Unrestricted")
         return ok(ctx.guests.execStatus(vm, Number(one(c.params, "pid"))))
       }
     )

@@ -233,6 +233,23 @@ export class GuestManager {
     )
   }
 
+  /**
+   * Waits while the VM's agent does not answer, for at most `simMs` (scaled): what a `guest-ping` sent now would wait
+   * for its answer. Returns early when the agent comes up; the caller checks again.
+   */
+  async waitForAgent(vm: VmState, simMs: number): Promise<void> {
+    let left = this.clock.scaled(simMs)
+    while (left > 0 && !this.stopped && !this.agentRunning(vm)) {
+      const untilReady =
+        vm.agentReadyAt !== undefined && !this.faults.vmFault("agentNeverStarts", vm.vmid)
+          ? vm.agentReadyAt - this.clock.now()
+          : left
+      const step = Math.min(left, Math.max(1, untilReady))
+      await this.clock.sleepReal(step)
+      left -= step
+    }
+  }
+
   interfaces(vm: VmState): Array<Record<string, unknown>> {
     const stats = {
       "rx-bytes": 0,

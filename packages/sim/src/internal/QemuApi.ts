@@ -1015,21 +1015,37 @@ export const resizeVm = async (
   })
 }
 
-/** Agent checks (§4.16). */
-export const agentCheck = (
+/**
+ * PVE's `qga_check_running`: a `guest-ping` with a 3 s timeout (simulated time) before every agent command. While the
+ * agent is not up (booting, paused, never started), the call waits for that ping until it times out, or until the
+ * agent comes up within it.
+ */
+export const GuestPingTimeoutMs = 3_000
+
+/** Agent checks (§4.16), answered after the guest-ping when the agent is enabled but not (yet) answering. */
+export const agentCheck = async (
   ctx: SimContext,
   user: AuthUser,
   node: NodeState,
   vmid: number,
   monitorPriv: string
-): VmState => {
+): Promise<VmState> => {
   ctx.auth.check(user, `/vms/${vmid}`, ...(ctx.state.features.nine ? [monitorPriv] : ["VM.Monitor"]))
-  const vm = getVm(ctx, node, vmid)
-  const agent = vm.config.get("agent")
-  if (agent === undefined) throw new PveError(500, "No QEMU guest agent configured")
-  if (vm.status !== "running") throw new PveError(500, `VM ${vmid} is not running`)
-  if (!agentEnabled(agent) || !ctx.guests.agentRunning(vm)) throw new PveError(500, "QEMU guest agent is not running")
-  return vm
+  const check = (): { vm: VmState; running: boolean } => {
+    const vm = getVm(ctx, node, vmid)
+    const agent = vm.config.get("agent")
+    if (agent === undefined) throw new PveError(500, "No QEMU guest agent configured")
+    if (vm.status !== "running") throw new PveError(500, `VM ${vmid} is not running`)
+    // agent disabled: QEMU has no agent channel, so the ping fails at once
+    if (!agentEnabled(agent)) throw new PveError(500, "QEMU guest agent is not running")
+    return { vm, running: ctx.guests.agentRunning(vm) }
+  }
+  const first = check()
+  if (first.running) return first.vm
+  await ctx.guests.waitForAgent(first.vm, GuestPingTimeoutMs)
+  const after = check()
+  if (!after.running) throw new PveError(500, "QEMU guest agent is not running")
+  return after.vm
 }
 
 export const agentSchema: Record<string, ParamSpec> = { node: pveNode, vmid: pveVmid }
