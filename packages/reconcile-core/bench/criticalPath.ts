@@ -94,7 +94,7 @@ const startSimProcess = (scenario: Scenario): Promise<SimProcess> =>
       for (const p of pending.values()) p.reject(e)
       pending.clear()
     }
-    child.once("error", fail)
+    child.on("error", fail)
     child.once("exit", (code, signal) => {
       children.delete(child)
       fail(new Error(`the simulator's process exited (${signal ?? `code ${code}`})`))
