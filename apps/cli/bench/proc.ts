@@ -13,12 +13,16 @@ export const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-bench-"))
 export const cleanUp = () => fs.rmSync(dir, { recursive: true, force: true })
 
 // A preload that writes the process's peak RSS (bytes) and CPU time (user + system, ms) where BENCH_RSS_FILE says,
-// when it exits.
+// when it exits. The peak is /proc/self/status's VmHWM (the high-water mark of this program's own memory) where there
+// is one: getrusage's maxRSS keeps, across the exec, the peak of the forked copy of the bench process that started it
+// (Linux saves the old memory's high-water mark at execve), so it reported the bench's own size (its simulator grows
+// during a run) for any child bigger or smaller.
 const preload = path.join(dir, "peak-rss.mjs")
 fs.writeFileSync(
   preload,
-  'import { writeFileSync } from "node:fs"\n' +
-    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, u.maxRSS * 1024 + " " + (u.userCPUTime + u.systemCPUTime) / 1000) })\n'
+  'import { readFileSync, writeFileSync } from "node:fs"\n' +
+    "const hwm = () => { try { const m = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync(\"/proc/self/status\", \"utf8\")); return m === null ? undefined : Number(m[1]) * 1024 } catch { return undefined } }\n" +
+    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, (hwm() ?? u.maxRSS * 1024) + " " + (u.userCPUTime + u.systemCPUTime) / 1000 + " " + u.maxRSS * 1024) })\n'
 )
 
 export interface Proc {
