@@ -21,8 +21,8 @@ const preload = path.join(dir, "peak-rss.mjs")
 fs.writeFileSync(
   preload,
   'import { readFileSync, writeFileSync } from "node:fs"\n' +
-    "const hwm = () => { try { const m = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync(\"/proc/self/status\", \"utf8\")); return m === null ? undefined : Number(m[1]) * 1024 } catch { return undefined } }\n" +
-    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, (hwm() ?? u.maxRSS * 1024) + " " + (u.userCPUTime + u.systemCPUTime) / 1000 + " " + u.maxRSS * 1024) })\n'
+    'const hwm = () => { try { const m = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync("/proc/self/status", "utf8")); return m === null ? undefined : Number(m[1]) * 1024 } catch { return undefined } }\n' +
+    'process.on("exit", () => { const u = process.resourceUsage(); writeFileSync(process.env.BENCH_RSS_FILE, (hwm() ?? u.maxRSS * 1024) + " " + (u.userCPUTime + u.systemCPUTime) / 1000) })\n'
 )
 
 export interface Proc {
