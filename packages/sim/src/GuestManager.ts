@@ -240,11 +240,12 @@ export class GuestManager {
   async waitForAgent(vm: VmState, simMs: number): Promise<void> {
     let left = this.clock.scaled(simMs)
     while (left > 0 && !this.stopped && !this.agentRunning(vm)) {
-      const untilReady =
+      // wake when the agent is due; one that is not coming (paused VM, agentNeverStarts) lets the whole ping time pass
+      const due =
         vm.agentReadyAt !== undefined && !this.faults.vmFault("agentNeverStarts", vm.vmid)
           ? vm.agentReadyAt - this.clock.now()
-          : left
-      const step = Math.min(left, Math.max(1, untilReady))
+          : 0
+      const step = due > 0 ? Math.min(left, due) : left
       await this.clock.sleepReal(step)
       left -= step
     }
