@@ -5,7 +5,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { stringify } from "yaml"
 import type { SimHandle } from "../src/index.js"
 import { runBin } from "../src/internal/BinMain.js"
-import { pxClient, testScenario } from "./helpers.js"
+import { pxClient, testScenario, waitTask } from "./helpers.js"
 
 describe("homelab-sim entry point, ready file and admin API", () => {
   let sim: SimHandle
@@ -73,8 +73,8 @@ describe("homelab-sim entry point, ready file and admin API", () => {
     await fetch(`${admin}/faults?kind=proxy596`, { method: "DELETE" })
     assert.deepStrictEqual(await px.nodes.$("pve2").qemu.$get(), [])
 
-    await px.nodes.$("pve").qemu.$post({ vmid: 130, name: "forced" })
-    await new Promise((r) => setTimeout(r, 50))
+    const created = await px.nodes.$("pve").qemu.$post({ vmid: 130, name: "forced" })
+    assert.strictEqual((await waitTask(px, "pve", created)).exitstatus, "OK")
     const f = await fetch(`${admin}/vms/130/status`, {
       method: "POST",
       body: JSON.stringify({ status: "running", qmpstatus: "prelaunch" })

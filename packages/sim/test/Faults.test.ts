@@ -104,13 +104,17 @@ describe("faults", () => {
     await sim.clearFaults()
     await sim.addFaults([{ kind: "taskHang", taskType: "qmreset" }])
     const reset = await px.nodes.$("pve").qemu.$(100).status.reset.$post()
-    await new Promise((r) => setTimeout(r, 50))
+    // a pause started after the reset does the same simulated work; once it has ended, an unhung reset would have too
+    const pause = await px.nodes.$("pve").qemu.$(100).status.suspend.$post()
+    assert.strictEqual((await waitTask(px, "pve", pause)).exitstatus, "OK")
     const s = (await px.nodes.$("pve").tasks.$(reset).status.$get()) as unknown as Record<string, unknown>
     assert.strictEqual(s.status, "running")
     assert.isUndefined(s.exitstatus)
     await px.nodes.$("pve").tasks.$(reset).$delete()
     assert.strictEqual((await waitTask(px, "pve", reset)).exitstatus, "interrupted by signal")
     await sim.clearFaults()
+    const resume = await px.nodes.$("pve").qemu.$(100).status.resume.$post()
+    assert.strictEqual((await waitTask(px, "pve", resume)).exitstatus, "OK")
   })
 
   it("vmStuck paused: start ends with qmpstatus paused and the agent never answers", async () => {
@@ -120,7 +124,6 @@ describe("faults", () => {
     assert.strictEqual((await waitTask(px, "pve", start)).exitstatus, "OK")
     const cur = (await px.nodes.$("pve").qemu.$(110).status.current.$get()) as unknown as Record<string, unknown>
     assert.deepStrictEqual([cur.status, cur.qmpstatus], ["running", "paused"])
-    await new Promise((r) => setTimeout(r, 80))
     const e = await px.nodes
       .$("pve")
       .qemu.$(110)
@@ -135,7 +138,6 @@ describe("faults", () => {
     await sim.addFaults([{ kind: "agentNeverStarts", vmid: 111 }])
     const start = await px.nodes.$("pve").qemu.$(111).status.start.$post()
     await waitTask(px, "pve", start)
-    await new Promise((r) => setTimeout(r, 80))
     const e = await px.nodes
       .$("pve")
       .qemu.$(111)
