@@ -1,9 +1,10 @@
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { PveBoolean, PveInt } from "./internal/decode.js"
-import { POLL_FIRST, taskPollSchedule } from "./Task.js"
+import { POLL_CAP_MS, POLL_FIRST, POLL_GROWTH } from "./Task.js"
 
 /**
  * One address of a guest NIC as the QEMU guest agent reports it.
@@ -99,8 +100,11 @@ export interface WaitForIpOptions {
 
 /**
  * Waits until the guest agent reports the IPv4 of the NIC with `mac` (see `discoverIpv4`). The guest agent pushes
- * nothing, so it polls on `taskPollSchedule` (from 100 ms, growing to 1 s); a failing call (the agent does not run
- * while the guest boots) counts as "no address yet". `undefined` when `timeout` passes first.
+ * nothing, so it polls on the schedule of task waits (`taskPollSchedule`: from 100 ms, growing to 1 s); a failing
+ * call (the agent does not run while the guest boots) counts as "no address yet". Each interval runs from the start
+ * of the previous call: PVE pings the agent for up to 3 s before it answers that the agent is not running, and a
+ * call that has already waited that long is followed at once by the next one, which PVE answers the moment the agent
+ * comes up. `undefined` when `timeout` passes first.
  *
  * @since 0.3.0
  * @category constructors
@@ -114,8 +118,19 @@ export const waitForIpv4With = <E>(
     Effect.map((nics) => discoverIpv4(nics, mac)),
     Effect.orElseSucceed(() => undefined)
   )
+  const poll = Effect.gen(function* () {
+    let intervalMs = Duration.toMillis(POLL_FIRST)
+    for (;;) {
+      const startedAt = yield* Clock.currentTimeMillis
+      const ip = yield* read
+      if (ip !== undefined) return ip
+      const spentMs = (yield* Clock.currentTimeMillis) - startedAt
+      if (spentMs < intervalMs) yield* Effect.sleep(Duration.millis(intervalMs - spentMs))
+      intervalMs = Math.min(intervalMs * POLL_GROWTH, POLL_CAP_MS)
+    }
+  })
   return Effect.sleep(POLL_FIRST).pipe(
-    Effect.andThen(read.pipe(Effect.repeat({ schedule: taskPollSchedule, until: (ip) => ip !== undefined }))),
+    Effect.andThen(poll),
     Effect.timeoutOption(options?.timeout ?? Duration.minutes(5)),
     Effect.map(Option.getOrUndefined)
   )

@@ -174,6 +174,11 @@ export interface TaskProgress {
   readonly limitMs: number
 }
 
+/** @internal each poll interval is this many times the previous one (`taskPollSchedule`) … */
+export const POLL_GROWTH = 1.25
+/** @internal … up to this many milliseconds */
+export const POLL_CAP_MS = 1_000
+
 /**
  * How waits on PVE poll (a task's status, the guest agent's IP; PVE pushes neither): the first poll 100 ms after the
  * start (`POLL_FIRST`), then each interval 1.25 × the previous one, capped at 1 s. A short task is seen done within a
@@ -183,7 +188,10 @@ export interface TaskProgress {
  * @since 0.1.0
  * @category utilities
  */
-export const taskPollSchedule = Schedule.min([Schedule.exponential("100 millis", 1.25), Schedule.spaced("1 second")])
+export const taskPollSchedule = Schedule.min([
+  Schedule.exponential("100 millis", POLL_GROWTH),
+  Schedule.spaced(Duration.millis(POLL_CAP_MS))
+])
 
 /**
  * The delay before the first poll of a wait (see `taskPollSchedule`).

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
@@ -92,6 +93,28 @@ describe("waitForIpv4With", () => {
         // seen within the 1 s cap of the address appearing, and nothing asked after
         const last = agent.calls[agent.calls.length - 1] as number
         assert.isTrue(last >= 4_000 && last < 5_000)
+      })
+  )
+
+  it.effect(
+    "a call that waited out PVE's 3 s guest-ping is followed at once by the next, which sees the agent come up",
+    () =>
+      Effect.gen(function* () {
+        // as PVE answers: each call while the agent is down waits 3 s, then fails; once it is up, the IP at once
+        const agentAt = 7_500
+        const calls: Array<number> = []
+        const interfaces = Effect.gen(function* () {
+          const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+          calls.push(now)
+          if (now >= agentAt) return nics
+          yield* Effect.sleep(Duration.millis(Math.min(3_000, agentAt - now)))
+          return now + 3_000 <= agentAt ? yield* Effect.fail("QEMU guest agent is not running") : nics
+        })
+        const fiber = yield* Effect.forkChild(waitForIpv4With(interfaces, "BC:24:11:2E:7A:4C"))
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* Fiber.join(fiber), "127.77.0.10")
+        // 100 ms, then one call right after the other: the third is answered when the agent comes up, at 7.5 s
+        assert.deepStrictEqual(calls, [100, 3_100, 6_100])
       })
   )
 

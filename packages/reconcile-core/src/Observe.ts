@@ -145,6 +145,16 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       )
     )
 
+  // With `k3s.server`, the cluster's Nodes (one `kubectl get nodes` over SSH there) are read alongside, started
+  // first: they do not depend on anything Proxmox says, and an SSH handshake takes more round trips than HTTPS.
+  const join = yield* Effect.serviceOption(K3sJoin)
+  const k3sServer = desired.k3s?.server
+  const k3sNodes =
+    k3sServer === undefined || Option.isNone(join)
+      ? undefined
+      : yield* Effect.forkChild(
+          join.value.clusterNodes({ host: k3sServer.host, port: k3sServer.port, user: k3sServer.user })
+        )
   // Each node's image listing starts at once, alongside /cluster/resources, so a converged lab costs one round trip
   // of latency, not two. A listing whose node turns out offline (or lacks the storage) is interrupted unused.
   const listings = new Map<
@@ -157,16 +167,6 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       yield* Effect.forkChild(Effect.result(api.storageContent(node.name, node.image.storage, node.image.content)))
     )
   }
-  // With `k3s.server`, the cluster's Nodes (one `kubectl get nodes` over SSH there) are read alongside too: they do
-  // not depend on anything Proxmox says.
-  const join = yield* Effect.serviceOption(K3sJoin)
-  const k3sServer = desired.k3s?.server
-  const k3sNodes =
-    k3sServer === undefined || Option.isNone(join)
-      ? undefined
-      : yield* Effect.forkChild(
-          join.value.clusterNodes({ host: k3sServer.host, port: k3sServer.port, user: k3sServer.user })
-        )
   const resources = yield* api.clusterResources.pipe(
     Effect.onError(() =>
       Effect.andThen(
@@ -307,12 +307,13 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       Effect.gen(function* () {
         const node = nodes.get(name)
         if (node === undefined) return
-        const [bridges, pveMajor] = yield* Effect.all(
-          [onNode(name, "read the network configuration", api.bridges(name), undefined), version],
-          { concurrency: 2 }
+        // all three at once: the permissions are used only if the node is still on REST after its network read
+        const [bridges, pveMajor, restPermissions] = yield* Effect.all(
+          [onNode(name, "read the network configuration", api.bridges(name), undefined), version, permissionsOnce],
+          { concurrency: 3 }
         )
         if (bridges === undefined) return
-        const permissions = api.transportOf(name) === "rest" ? yield* permissionsOnce : undefined
+        const permissions = api.transportOf(name) === "rest" ? restPermissions : undefined
         const details: NodeDetails = {
           bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
           pveMajor,
