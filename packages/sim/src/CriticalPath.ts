@@ -9,6 +9,8 @@ export interface CriticalStep {
   readonly vmid?: number
   readonly vm?: string
   readonly k3sNode?: string
+  /** the PVE task's UPID, when the step is a PVE task (a client waits for it by polling its status) */
+  readonly upid?: string
   /** simulated milliseconds (unscaled) */
   readonly simMs: number
   /** real milliseconds at the simulator's time scale */
@@ -103,6 +105,7 @@ export const criticalPath = (
         ...(o.vmid !== undefined ? { vmid: o.vmid } : {}),
         ...(o.vm !== undefined ? { vm: o.vm } : {}),
         ...(o.k3sNode !== undefined ? { k3sNode: o.k3sNode } : {}),
+        ...(o.upid !== undefined ? { upid: o.upid } : {}),
         simMs: o.simMs,
         realMs: scaled(o.simMs),
         status: o.status === "running" ? ("running" as const) : ("ok" as const)

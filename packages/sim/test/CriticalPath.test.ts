@@ -174,6 +174,11 @@ describe("operations and their critical path (PVE 9.1, time scale 0)", () => {
       ]
     )
     assert.deepStrictEqual([p.simMs, p.realMs, p.timeScale, p.operations], [8600, 0, 0, 14])
+    // a PVE task carries its UPID (a client waits for it by polling); the boot is not a task
+    assert.deepStrictEqual(
+      p.steps.map((s) => s.upid?.split(":")[5]),
+      ["download", "qmcreate", "resize", "qmstart", undefined]
+    )
     // what the client's order took in simulated time: everything one after the other
     assert.strictEqual(
       ops.reduce((t, o) => t + o.simMs, 0),
