@@ -92,6 +92,8 @@ interface Attempt {
   op?: OperationHandle | undefined
   /** who waits for the outcome (`systemctl start` without `--no-block`): called once it is settled */
   waiters?: Array<() => void> | undefined
+  /** the attempt a restart replaced this one with while it was pending: its waiters wait for that one */
+  supersededBy?: Attempt | undefined
 }
 
 /** Settle a pending attempt and wake whoever waits for it. */
@@ -564,6 +566,14 @@ export class K3sSim {
     h.gen += 1
     const gen = h.gen
     const attempt: Attempt = { outcome: "pending" }
+    const previous = h.attempt
+    if (previous !== undefined && previous.outcome === "pending") {
+      // systemd merges a pending start job into the restart that replaces it: whoever waits for the start job (a
+      // blocking `systemctl start`) gets the restart's result
+      previous.supersededBy = attempt
+      attempt.waiters = previous.waiters
+      previous.waiters = undefined
+    }
     h.attempt = attempt
     this.setUnit(h, "activating")
     this.sys(h, "Starting Lightweight Kubernetes...")
@@ -586,12 +596,18 @@ export class K3sSim {
 
   /** Block until the attempt is ready or failed (forever for an agent that cannot join, like systemd). */
   async wait(attempt: Attempt): Promise<"ready" | "failed"> {
-    if (attempt.outcome === "pending" && !this.stopped) {
-      await new Promise<void>((resolve) => {
-        attempt.waiters = [...(attempt.waiters ?? []), resolve]
-      })
+    let current = attempt
+    for (;;) {
+      if (current.supersededBy !== undefined) current = current.supersededBy
+      else if (current.outcome !== "pending" || this.stopped) break
+      else {
+        const waiting = current
+        await new Promise<void>((resolve) => {
+          waiting.waiters = [...(waiting.waiters ?? []), resolve]
+        })
+      }
     }
-    return attempt.outcome === "ready" ? "ready" : "failed"
+    return current.outcome === "ready" ? "ready" : "failed"
   }
 
   /**

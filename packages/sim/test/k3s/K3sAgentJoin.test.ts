@@ -154,11 +154,23 @@ describe("agent joins over real SSH", () => {
     )
     assert.strictEqual((await run(sim, 303, "systemctl is-active k3s-agent")).code, 3)
     assert.strictEqual(nodeOf(sim, "cp-2"), undefined)
+    // a blocking start waits for the start job in progress (the next command on the same connection is handled
+    // after it) …
+    let sent: () => void = () => {}
+    const sending = new Promise<void>((resolve) => {
+      sent = resolve
+    })
+    const blockingStart = run(sim, 303, "sudo -n systemctl start k3s-agent", { timeoutMs: 30_000, onSend: sent })
+    await sending
+    assert.strictEqual((await run(sim, 303, "systemctl is-active k3s-agent")).stdout, "activating\n")
     // k3s reads its token at start: with the fault gone, a restart picks up the corrected config.yaml
     await sim.clearFaults({ kind: "k3sBadToken" })
     assert.strictEqual((await run(sim, 303, "sudo -n systemctl restart --no-block k3s-agent")).code, 0)
     await until(async () => ((await run(sim, 303, "systemctl is-active k3s-agent")).code === 0 ? true : undefined))
     assert.ok(nodeOf(sim, "cp-2") !== undefined)
+    // … which the restart replaced: it ends with the restart's result, as systemd's merged job does
+    const started = await blockingStart
+    assert.deepStrictEqual([started.timedOut, started.code], [false, 0])
   })
 
   it("server unreachable: connection refused lines; an install without SKIP_START blocks until the client gives up", async () => {
