@@ -18,6 +18,7 @@ interface ExecJob {
 /** Guest lifecycle: IP allocation, boot / cloud-init / agent timing, agent answers, guest SSH servers. */
 export class GuestManager {
   private readonly ssh = new Map<number, GuestSsh>()
+  private readonly sshErrors = new Map<number, string>()
   private readonly timers = new Map<number, Array<NodeJS.Timeout>>()
   private readonly usedIps = new Set<string>()
   private nextIp: number
@@ -172,9 +173,17 @@ export class GuestManager {
       this.ssh.set(vm.vmid, server)
       server.freeze(frozen(vm))
       await server.listen(vm.ip, this.guestSshPort)
-    } catch {
+      this.sshErrors.delete(vm.vmid)
+    } catch (e) {
+      // the guest runs, but nothing answers SSH at its address: say why in the state (a client only sees a refusal)
       this.ssh.delete(vm.vmid)
+      this.sshErrors.set(vm.vmid, `${vm.ip}:${this.guestSshPort}: ${e instanceof Error ? e.message : String(e)}`)
     }
+  }
+
+  /** Why the guest's SSH server could not listen (its address or port taken), while it runs. */
+  sshError(vmid: number): string | undefined {
+    return this.sshErrors.get(vmid)
   }
 
   /** Called for every guest SSH command (request log). */
@@ -214,6 +223,7 @@ export class GuestManager {
   shutdown(vm: VmState): void {
     this.state.operations.stopBoot(vm.vmid)
     this.clearTimers(vm.vmid)
+    this.sshErrors.delete(vm.vmid)
     const s = this.ssh.get(vm.vmid)
     this.ssh.delete(vm.vmid)
     void s?.close()

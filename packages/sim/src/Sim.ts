@@ -593,6 +593,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       ip: vm.ip ?? null,
       agentRunning: guests.agentRunning(vm),
       guestSshPort: guests.sshPort(vm.vmid) ?? null,
+      guestSshError: guests.sshError(vm.vmid) ?? null,
       guest:
         vm.guest === undefined
           ? null
