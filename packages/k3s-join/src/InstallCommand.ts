@@ -287,6 +287,69 @@ export const parseRecord = (line: string): InstallRecord | undefined => {
 }
 
 /**
+ * Whether the install record found under the host's lock (`previous`) is another run's install made during this run,
+ * so that this run, which found exactly those inputs installed, did not do that work: the record changed since this
+ * run read it before asking for the lock (`beforeLock`: that run installed while this one waited for the lock or was
+ * on its way to it), or that run began its install no earlier than this run started (`runStartedAt`, epoch ms: both
+ * runs were at the host at once). Any other record is history (an earlier run's install, this run's own, or none):
+ * this run found the host as that install left it. The first test needs no clock; the second compares the other
+ * run's clock with this one's. `beforeLock` undefined (the record could not be read then) leaves only the second.
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const installedDuringRun = (found: {
+  readonly previous: InstallRecord | undefined
+  readonly beforeLock: { readonly record: InstallRecord | undefined } | undefined
+  readonly runId: string
+  readonly runStartedAt: number
+}): boolean => {
+  const { previous, beforeLock } = found
+  if (previous === undefined || previous.run === found.runId) return false
+  const changed =
+    beforeLock !== undefined &&
+    (beforeLock.record === undefined || formatRecord(beforeLock.record) !== formatRecord(previous))
+  const at = Date.parse(previous.at)
+  return changed || (Number.isFinite(at) && at >= found.runStartedAt)
+}
+
+/**
+ * What a host holds before an install asks for its lock: the install record and the state of the role's unit, in one
+ * command (`cat /run/homelab-k3s-join.last; systemctl is-active <unit>`; neither needs root).
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const installedStateCommand = (role: Role): string =>
+  `${shellCommand(["cat", RECORD_PATH])}; ${isActiveCommand(role)}`
+
+/**
+ * What `installedStateCommand` printed: the record (`undefined` when `cat` failed otherwise than on a missing file)
+ * and the unit's state (`active`, `inactive`, `failed`, …; `unknown` when systemctl printed nothing).
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const parseInstalledState = (output: {
+  readonly stdout: string
+  readonly stderr: string
+}): {
+  readonly record: { readonly record: InstallRecord | undefined } | undefined
+  readonly unitState: string
+} => {
+  const lines = output.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+  const record = lines.map(parseRecord).find((r) => r !== undefined)
+  const state = lines.filter((l) => parseRecord(l) === undefined).at(-1)
+  const catFailed = output.stderr
+    .split("\n")
+    .some((l) => l.startsWith(`cat: ${RECORD_PATH}:`) && !l.includes("No such file or directory"))
+  return { record: record === undefined && catFailed ? undefined : { record }, unitState: state ?? "unknown" }
+}
+
+/**
  * What one locked install does on the host.
  *
  * @since 0.2.0

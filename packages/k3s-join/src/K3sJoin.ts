@@ -36,6 +36,8 @@ import {
   hostnameCommand,
   INSTALL_SCRIPT_URL,
   type InstallRecord,
+  installedDuringRun,
+  installedStateCommand,
   isActiveCommand,
   journalCommand,
   LOCK_CONFLICT_EXIT,
@@ -43,6 +45,7 @@ import {
   lockedInstallCommand,
   normalizeFlags,
   parseExecStart,
+  parseInstalledState,
   parseLockedInstallOutput,
   parseRecord,
   RECORD_PATH,
@@ -140,8 +143,13 @@ export interface InstallResult {
   readonly unchanged: boolean
   /** How long the install waited for the host's install lock (another run holding it). */
   readonly lockWaitMs: number
-  /** The previous install on this host was another run's, with the same inputs: that run did the work. */
+  /**
+   * Another run installed k3s on this host during this run (while this run waited for the host's install lock, or
+   * after this run started), with the same inputs: that run did the work. An earlier run's install is not this.
+   */
   readonly installedBy: (InstallRecord & { readonly lockWaitMs: number }) | undefined
+  /** `systemctl is-active` of the unit before the install asked for the lock (`inactive`, `failed`, `active`, …). */
+  readonly unitStateBefore: string
 }
 
 /**
@@ -454,6 +462,8 @@ const make = (options: K3sJoinOptions) =>
       }
     }
     const runId = options.runId ?? defaultRunId()
+    // an install record of another run made since then is that run's work during this one (`installedDuringRun`)
+    const runStartedAt = yield* Clock.currentTimeMillis
 
     /**
      * Runs `effect` while reporting its progress: a `Wait` event at the start, every `progressInterval`, and at the
@@ -688,7 +698,14 @@ const make = (options: K3sJoinOptions) =>
       Effect.gen(function* () {
         const { host, role, emit } = spec
         const timeouts = timeoutsOf(spec.timeouts, role)
-        const journalBaseline = yield* readJournal(host, role, timeouts.command)
+        // the journal so far, and the install record and unit state before this run asks for the lock
+        const [journalBaseline, before] = yield* Effect.all(
+          [
+            readJournal(host, role, timeouts.command),
+            run(host, installedStateCommand(role), timeouts.command).pipe(Effect.map(parseInstalledState))
+          ],
+          { concurrency: 2 }
+        )
         // airgap: upload the script and the binary first, to names of this run (another run may upload too)
         const tag = randomBytes(4).toString("hex")
         let script = scriptPath
@@ -741,8 +758,19 @@ const make = (options: K3sJoinOptions) =>
             new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
           )
         }
+        const byAnotherRun = installedDuringRun({
+          previous: parsed.previous,
+          beforeLock: before.record,
+          runId,
+          runStartedAt
+        })
         if (parsed.acquired && lockWaitMs >= 50) {
-          yield* emit({ _tag: "LockWaited", host: host.host, waitedMs: lockWaitMs, previous: parsed.previous })
+          yield* emit({
+            _tag: "LockWaited",
+            host: host.host,
+            waitedMs: lockWaitMs,
+            previous: byAnotherRun ? parsed.previous : undefined
+          })
         }
         if (installed.exitCode !== 0) {
           const step =
@@ -756,8 +784,9 @@ const make = (options: K3sJoinOptions) =>
             new InstallFailed({ step, exitCode: installed.exitCode, tail: tailOf(installed.output) })
           )
         }
+        // an earlier run's record is history (`unchanged`): this run started that install's unit if it was not running
         const installedBy =
-          parsed.unchanged && parsed.previous !== undefined && parsed.previous.run !== runId
+          parsed.unchanged && byAnotherRun && parsed.previous !== undefined
             ? { ...parsed.previous, lockWaitMs }
             : undefined
         return {
@@ -765,7 +794,8 @@ const make = (options: K3sJoinOptions) =>
           journalBaseline,
           unchanged: parsed.unchanged,
           lockWaitMs,
-          installedBy
+          installedBy,
+          unitStateBefore: before.unitState
         } satisfies InstallResult
       })
 
@@ -1168,8 +1198,8 @@ const make = (options: K3sJoinOptions) =>
           return yield* fail(host.host, new RoleMismatch({ node: nodeName, expected: role, actual: member.node.role }))
         }
       }
-      // A Node of this name may be another run's fresh join on this very host (it left its install record here since
-      // boot): that one is not stale.
+      // A Node of this name may be another run's join on this very host (it left its install record here since boot,
+      // however long ago): that one is not stale.
       const other = mayClean ? yield* otherRunsRecord(host, timeouts.command) : undefined
       const cleaned = mayClean && other === undefined
       if (other !== undefined) {
@@ -1234,7 +1264,11 @@ const make = (options: K3sJoinOptions) =>
         version: node.kubeletVersion,
         cleanedUp: cleaned,
         timings: timings({ cleanup: t2, token: t3, install: t4, ready: t5 }),
-        ...(installed.installedBy === undefined ? {} : { installedBy: installed.installedBy })
+        ...(installed.installedBy !== undefined
+          ? { installedBy: installed.installedBy }
+          : installed.unchanged
+            ? { unchanged: { unit: installed.unit, unitStateBefore: installed.unitStateBefore } }
+            : {})
       } satisfies MemberResult
     })
 

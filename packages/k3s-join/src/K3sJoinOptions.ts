@@ -132,7 +132,10 @@ export type K3sJoinEvent =
       readonly done: boolean
     }
   | {
-      /** The host's install lock was held by another run: how long this run waited, and that run's record. */
+      /**
+       * The host's install lock was held by another run: how long this run waited, and the record of the install that
+       * run made meanwhile (`undefined` when it made none, e.g. it failed, or when the lock holder was no install).
+       */
       readonly _tag: "LockWaited"
       readonly host: string
       readonly waitedMs: number
@@ -157,7 +160,9 @@ export interface K3sJoinOptions {
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
   /**
    * Names this run in the install record it leaves on each host (`/run/homelab-k3s-join.last`), so that another run
-   * that waited for the host's install lock can say who installed. Default: `<hostname>:<pid>:<random>`.
+   * that waited for the host's install lock can say who installed. Default: `<hostname>:<pid>:<random>`. The run
+   * starts when the service is built: another run's install begun since then is reported as that run's work
+   * (`installedBy`), an older one as history (`unchanged`).
    */
   readonly runId?: string | undefined
 }
@@ -229,8 +234,16 @@ export interface MemberResult {
   readonly cleanedUp: boolean
   readonly timings: JoinTimings
   /**
-   * Another run installed k3s on this host with the same inputs (it held the host's install lock; this run waited
-   * `lockWaitMs` for it and changed nothing), and this run only waited until the Node was Ready.
+   * Another run installed k3s on this host with the same inputs during this run (while this run waited `lockWaitMs`
+   * for the host's install lock, or after this run started), and this run changed nothing and only waited until the
+   * Node was Ready. An earlier run's install is never reported here (see `unchanged`).
    */
   readonly installedBy?: (InstallRecord & { readonly lockWaitMs: number }) | undefined
+  /**
+   * k3s was already installed on this host with exactly these inputs (binary, unit, env file, config), and not by
+   * another run during this one (an earlier run's install, or one made by hand): nothing was reinstalled, and the unit,
+   * found `unitStateBefore` (`inactive`, `failed`, … as `systemctl is-active` says), was started (left alone when
+   * `active`) and its Node waited for until Ready.
+   */
+  readonly unchanged?: { readonly unit: "k3s" | "k3s-agent"; readonly unitStateBefore: string } | undefined
 }

@@ -11,11 +11,14 @@ import {
   getNodesCommand,
   installBinaryCommand,
   installCommand,
+  installedDuringRun,
+  installedStateCommand,
   isActiveCommand,
   journalCommand,
   lockedInstallCommand,
   normalizeFlags,
   parseExecStart,
+  parseInstalledState,
   parseLockedInstallOutput,
   parseRecord,
   readTokenCommand,
@@ -222,6 +225,60 @@ describe("the locked install", () => {
       unchanged: false
     })
     assert.strictEqual(parseRecord("garbage"), undefined)
+  })
+
+  it("reads the record and the unit's state before asking for the lock", () => {
+    assert.strictEqual(installedStateCommand("agent"), "cat /run/homelab-k3s-join.last; systemctl is-active k3s-agent")
+    assert.strictEqual(installedStateCommand("server"), "cat /run/homelab-k3s-join.last; systemctl is-active k3s")
+    const record = { run: "run-A", at: "2026-01-02T03:04:05.000Z", role: "agent" as const, version: "v1.30.5+k3s1" }
+    assert.deepStrictEqual(parseInstalledState({ stdout: `${formatRecord(record)}\ninactive\n`, stderr: "" }), {
+      record: { record },
+      unitState: "inactive"
+    })
+    // no record yet: known to be none
+    assert.deepStrictEqual(
+      parseInstalledState({
+        stdout: "inactive\n",
+        stderr: "cat: /run/homelab-k3s-join.last: No such file or directory\n"
+      }),
+      { record: { record: undefined }, unitState: "inactive" }
+    )
+    // unreadable: not known
+    assert.deepStrictEqual(
+      parseInstalledState({ stdout: "failed\n", stderr: "cat: /run/homelab-k3s-join.last: Permission denied\n" }),
+      { record: undefined, unitState: "failed" }
+    )
+    assert.deepStrictEqual(parseInstalledState({ stdout: "", stderr: "" }), {
+      record: { record: undefined },
+      unitState: "unknown"
+    })
+  })
+
+  it("says another run installed only when it did so during this run", () => {
+    const runStartedAt = Date.parse("2026-01-02T10:00:00.000Z")
+    const earlier = { run: "run-A", at: "2026-01-02T09:00:00.000Z", role: "agent" as const, version: "v1.30.5+k3s1" }
+    const during = { ...earlier, at: "2026-01-02T10:00:01.000Z" }
+    const check = (
+      previous: typeof earlier | undefined,
+      beforeLock: { record: typeof earlier | undefined } | undefined
+    ) => installedDuringRun({ previous, beforeLock, runId: "run-B", runStartedAt })
+    // an earlier run's install, already there before this run asked for the lock: history
+    assert.isFalse(check(earlier, { record: earlier }))
+    // ... even when that run's clock is unreadable
+    assert.isFalse(check({ ...earlier, at: "garbage" }, { record: { ...earlier, at: "garbage" } }))
+    // no record, or this run's own
+    assert.isFalse(check(undefined, { record: undefined }))
+    assert.isFalse(check({ ...during, run: "run-B" }, { record: undefined }))
+    // written while this run waited for the lock (or was on its way to it), whatever the clocks say
+    assert.isTrue(check(earlier, { record: undefined }))
+    assert.isTrue(check(earlier, { record: { ...earlier, run: "run-Z" } }))
+    // an install begun after this run started (both runs at the host at once), already done when this run looked
+    assert.isTrue(check(during, { record: during }))
+    const atStart = { ...during, at: "2026-01-02T10:00:00.000Z" }
+    assert.isTrue(check(atStart, { record: atStart }))
+    // the record could not be read before the lock: only the time says
+    assert.isFalse(check(earlier, undefined))
+    assert.isTrue(check(during, undefined))
   })
 
   it("parses ExecStart of install.sh's unit (one quoted argument per line)", () => {

@@ -217,21 +217,28 @@ describe("K3sJoin.ensureMember", () => {
       assert.isFalse(result.cleanedUp)
       assert.isTrue(result.timings.totalMs >= result.timings.readyMs)
       assert.isTrue(fake.configWritten)
-      assert.deepStrictEqual(ssh.commands.slice(0, 3), [
-        "hostname",
-        "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat",
-        lockedInstallCommand({
-          role: "agent",
-          args: ["agent", "--server", "https://10.0.10.11:6443", "--node-label", "zone=a"],
-          version: "v1.30.5+k3s1",
-          scriptPath: "/tmp/k3s-install.sh",
-          downloadUrl: "https://get.k3s.io",
-          writeConfig: true,
-          keepEnv: false,
-          record: parseRecord(fake.record ?? "") as InstallRecord,
-          lockWaitSeconds: 600
-        })
-      ])
+      // before the install, read at once: the journal so far, and the install record and unit state
+      assert.deepStrictEqual(
+        [ssh.commands[0], [...ssh.commands.slice(1, 3)].sort(), ssh.commands[3]],
+        [
+          "hostname",
+          [
+            "cat /run/homelab-k3s-join.last; systemctl is-active k3s-agent",
+            "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat"
+          ],
+          lockedInstallCommand({
+            role: "agent",
+            args: ["agent", "--server", "https://10.0.10.11:6443", "--node-label", "zone=a"],
+            version: "v1.30.5+k3s1",
+            scriptPath: "/tmp/k3s-install.sh",
+            downloadUrl: "https://get.k3s.io",
+            writeConfig: true,
+            keepEnv: false,
+            record: parseRecord(fake.record ?? "") as InstallRecord,
+            lockWaitSeconds: 600
+          })
+        ]
+      )
       // one locked session: token on stdin into the config, download, install.sh (unit not started), then start
       const script = fake.lockedScripts[0] ?? ""
       assert.match(script, /^set -e\ninstall -D -m 600 \/dev\/stdin \/etc\/rancher\/k3s\/config\.yaml\.k3s-join\n/)

@@ -325,6 +325,89 @@ describe("two runs on one host", () => {
     60_000
   )
 
+  it.live(
+    "an earlier run's install record is history: a later run finds the agent stopped, starts it again and says so",
+    () =>
+      Effect.gen(function* () {
+        const { sim, services, newRun, target, events, ssh } = yield* simSetup(
+          ha([guestVm(304, "w9", "127.79.2.29")]),
+          {},
+          ["run-A"]
+        )
+        const server = yield* target(200)
+        const host = yield* target(304)
+        const first = yield* (services[0] as (typeof services)[0]).ensureMember({ server, host, role: "agent" })
+        assert.deepStrictEqual([first._tag, first.installedBy, first.unchanged], ["Joined", undefined, undefined])
+        // the operator (or a crash) stops the agent; its Node goes NotReady
+        assert.strictEqual((yield* ssh.exec(host, "sudo -n systemctl stop k3s-agent")).exitCode, 0)
+        yield* simUntil(() => simNode(sim, "w9")?.ready !== "True", "w9 NotReady")
+        // a later run of the tool: the record on the host is run-A's, from before this run started
+        const later = yield* newRun("run-B")
+        const again = yield* later.ensureMember({ server, host, role: "agent" })
+        assert.deepStrictEqual(
+          [again._tag, again.installedBy, again.unchanged],
+          ["Joined", undefined, { unit: "k3s-agent", unitStateBefore: "inactive" }]
+        )
+        assert.strictEqual(simNode(sim, "w9")?.ready, "True")
+        assert.strictEqual((yield* ssh.exec(host, "systemctl is-active k3s-agent")).stdout, "active\n")
+        assert.isFalse(
+          events.some((e) => e._tag === "LockWaited" && e.host === host.host && e.previous !== undefined),
+          "no other run's install was waited for"
+        )
+        // the record now names run-B's install (it changed nothing but is the latest)
+        assert.match((yield* ssh.exec(host, "cat /run/homelab-k3s-join.last")).stdout, /^k3s-join-record run=run-B /)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a run started after another run's install began still reports it: that install finished while it waited",
+    () =>
+      Effect.gen(function* () {
+        const { sim, services, newRun, target, ssh } = yield* simSetup(ha([guestVm(304, "w9", "127.79.2.29")]), {}, [
+          "run-A"
+        ])
+        const server = yield* target(200)
+        const host = yield* target(304)
+        let open: () => void = () => {}
+        const gate = new Promise<void>((resolve) => {
+          open = resolve
+        })
+        sim.guestCommands.register("hold", async () => {
+          await gate
+          return { stdout: "", code: 0 }
+        })
+        // installs as they reach the host's flock (queued for the lock in that order)
+        const queued: Array<string> = []
+        const flock = sim.guestCommands.get("flock")
+        assert.ok(flock)
+        sim.guestCommands.register("flock", (c) => {
+          if (c.argv.some((a) => a.includes("INSTALL_K3S_VERSION="))) queued.push(String(c.guest.vmid))
+          return flock(c)
+        })
+        const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
+        for (let i = 0; i < 500; i++) {
+          if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
+          yield* Effect.sleep("10 millis")
+        }
+        const joinA = yield* Effect.forkChild(
+          (services[0] as (typeof services)[0]).ensureMember({ server, host, role: "agent" })
+        )
+        yield* simUntil(() => queued.length === 1, "run-A's install queued for the lock")
+        // run-B starts after run-A's install began (its record's time is older than run-B)
+        const later = yield* newRun("run-B")
+        const joinB = yield* Effect.forkChild(later.ensureMember({ server, host, role: "agent" }))
+        yield* simUntil(() => queued.length === 2, "run-B's install queued for the lock")
+        open()
+        yield* Fiber.join(holder)
+        const ra = yield* Fiber.join(joinA)
+        const rb = yield* Fiber.join(joinB)
+        assert.deepStrictEqual([ra._tag, ra.installedBy, rb._tag], ["Joined", undefined, "Joined"])
+        assert.deepStrictEqual([rb.installedBy?.run, rb.unchanged], ["run-A", undefined])
+      }),
+    60_000
+  )
+
   it.live("a lock held longer than the lock wait: LockTimeout, nothing installed", () =>
     Effect.gen(function* () {
       const { sim, k3s, target, ssh } = yield* simSetup(ha([guestVm(304, "w9", "127.79.2.29")]), {

@@ -782,12 +782,20 @@ export const apply = Effect.fn("apply")(function* (
           yield* api.updateVmConfig(node, vmid, { tags: fresh.value.tags.filter((t) => t !== RejoinTag).join(";") })
         }
         const as = a.role === "server" ? "a server" : "an agent"
+        const cleaned = member.cleanedUp ? ", stale Node and password secret removed first" : ""
+        const kept = member.unchanged
+        const unit =
+          kept === undefined
+            ? ""
+            : `${kept.unit} ${kept.unitStateBefore === "active" ? "was running" : `was ${kept.unitStateBefore}, started again`}`
         const detail =
           member._tag === "AlreadyMember"
             ? `${a.vm} is a Ready ${a.role}`
             : member.installedBy !== undefined
               ? `${a.vm} was joined as ${as} by another run (${member.installedBy.run}, installed at ${member.installedBy.at}; this run waited ${Math.round(member.installedBy.lockWaitMs / 1000)} s); Ready (${member.version ?? "?"})`
-              : `${a.vm} joined as ${as} (${member.version ?? "?"})${member.cleanedUp ? ", stale Node and password secret removed first" : ""}`
+              : kept !== undefined
+                ? `${a.vm}: k3s already installed as ${as} with these inputs, not reinstalled; ${unit}; Ready (${member.version ?? "?"})${cleaned}`
+                : `${a.vm} joined as ${as} (${member.version ?? "?"})${cleaned}`
         return { detail, ip }
       })
     }

@@ -1,8 +1,13 @@
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { ActionOutcome } from "../src/Convergence.js"
-import { DefaultVmidRange } from "../src/desiredFromConfig.js"
+import { sshOptions } from "../src/connections.js"
+import { DefaultVmidRange, desiredFromConfig } from "../src/desiredFromConfig.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"
 import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 
@@ -154,6 +159,48 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         assert.notInclude(simVms(sim).find((v) => v.name === "k3s-vm-pve")?.tags ?? "", "homelab-rebuild")
         assert.strictEqual(k3sNodes(sim).filter((n) => n.name === "k3s-vm-pve").length, 1)
         assert.isTrue(rebuild.report.convergence.converged)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a member whose k3s-agent was stopped: the next apply starts it again and says so, not 'joined by another run'",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged)
+        // the operator stops the agent over SSH; its Node goes NotReady
+        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+        const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        assert.ok(k3s !== undefined && ip !== undefined)
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
+        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s-agent")).exitCode, 0)
+        const ready = () => k3sNodes(sim).find((n) => n.name === "k3s-vm-pve")?.ready
+        for (let i = 0; i < 1000 && ready() === "True"; i++) yield* Effect.sleep("10 millis")
+        assert.notStrictEqual(ready(), "True")
+
+        const repair = yield* reconcile(lab)
+        const join = joins(repair.result.outcomes)[0]
+        assert.strictEqual(join?.status, "done", join?.detail)
+        assert.notInclude(join?.detail ?? "", "another run")
+        assert.match(
+          join?.detail ?? "",
+          /^k3s-vm-pve: k3s already installed as an agent with these inputs, not reinstalled; k3s-agent was inactive, started again; Ready \(v1\.30\.5\+k3s1\)$/
+        )
+        assert.strictEqual(ready(), "True")
+        assert.isTrue(repair.report.convergence.converged)
       }),
     120_000
   )

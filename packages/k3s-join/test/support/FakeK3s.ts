@@ -297,6 +297,17 @@ export class FakeHost {
       return this.record === undefined
         ? err("cat: /run/homelab-k3s-join.last: No such file or directory\n")
         : ok(`${this.record}\n`)
+    const before = /^cat \/run\/homelab-k3s-join\.last; systemctl is-active (k3s|k3s-agent)$/.exec(command)
+    if (before !== null) {
+      const state = before[1] === this.unit ? this.state : "inactive"
+      return {
+        stdout: `${this.record === undefined ? "" : `${this.record}\n`}${state}\n`,
+        ...(this.record === undefined
+          ? { stderr: "cat: /run/homelab-k3s-join.last: No such file or directory\n" }
+          : {}),
+        exitCode: state === "active" ? 0 : 3
+      }
+    }
     const locked =
       /^sudo -n flock -w \d+ -E 75 --verbose \/run\/lock\/homelab-k3s-join\.lock sh -c ('(?:[^']|'\\'')*')$/s.exec(
         command

@@ -80,7 +80,10 @@ export const simScenario = (
   faults
 })
 
-/** A running sim and `K3sJoin` services (one per `runIds` entry, as separate runs would have) over real SSH. */
+/**
+ * A running sim and `K3sJoin` services (one per `runIds` entry, as separate runs would have) over real SSH; `newRun`
+ * starts another such run later.
+ */
 export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runIds: ReadonlyArray<string> = ["run-1"]) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
@@ -93,7 +96,7 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
         connectTimeout: "30 seconds"
       })
     const ssh = Context.get(yield* Layer.build(sshLayer("test")), SshClient)
-    const services = yield* Effect.forEach(runIds, (runId) =>
+    const newRun = (runId: string) =>
       Effect.gen(function* () {
         const layer = K3sJoin.layerWith({
           timeouts: {
@@ -108,7 +111,7 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
         }).pipe(Layer.provide(sshLayer(runId)))
         return Context.get(yield* Layer.build(layer), K3sJoin)
       })
-    )
+    const services = yield* Effect.forEach(runIds, newRun)
     const target = (vmid: number) =>
       Effect.gen(function* () {
         for (let i = 0; i < 500; i++) {
@@ -120,7 +123,7 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
         }
         return yield* Effect.die(new Error(`vm ${vmid} has no SSH endpoint`))
       })
-    return { sim, k3s: services[0] as K3sJoin["Service"], services, events, target, ssh }
+    return { sim, k3s: services[0] as K3sJoin["Service"], services, newRun, events, target, ssh }
   })
 
 export const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
