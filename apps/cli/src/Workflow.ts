@@ -241,6 +241,18 @@ export const unconverged = (convergence: Convergence): Array<string> =>
         `${n.node} (${n.reasons[0]?.message ?? "?"}${n.reasons.length > 1 ? `; +${n.reasons.length - 1} more` : ""})`
     )
 
+/**
+ * `node (first blocked reason)` per node that cannot converge without the user: only its `blocked` reasons count
+ * (before apply every node with planned changes is unconverged too, and a planned change blames nobody).
+ */
+const blockedNodes = (convergence: Convergence): Array<string> =>
+  convergence.nodes.flatMap((n) => {
+    const blocked = n.reasons.filter((r) => r.status === "blocked")
+    return blocked.length === 0
+      ? []
+      : [`${n.node} (${blocked[0]?.message}${blocked.length > 1 ? `; +${blocked.length - 1} more` : ""})`]
+  })
+
 export const countNodes = (convergence: Convergence) => {
   const bad = convergence.nodes.filter((n) => !n.converged).length
   return { bad, total: convergence.nodes.length, good: convergence.nodes.length - bad }
@@ -272,9 +284,9 @@ export const planFailure = (run: RunReport, detailedExitcode: boolean): CommandF
   const verdict = planVerdict(run.report.planned)
   const text = summary(run.report.plan, run.report.planned)
   if (verdict === "blocked") {
-    const { bad } = countNodes(run.report.planned)
+    const blocked = blockedNodes(run.report.planned)
     return new CommandFailed({
-      userMessage: `${text} ${bad} node(s) cannot converge without you: ${unconverged(run.report.planned).join(", ")}`,
+      userMessage: `${text} ${blocked.length} node(s) cannot converge without you: ${blocked.join(", ")}`,
       exitCode: ExitCode.Error,
       code: "blocked"
     })

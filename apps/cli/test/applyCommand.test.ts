@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { stripVTControlCharacters } from "node:util"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoRun.js"
@@ -110,6 +111,19 @@ describe("homelab plan / apply / status against the simulator", () => {
       sim.state().vms.map((v) => v.name),
       ["k3s-vm-pve"].map(String)
     )
+  }, 90_000)
+
+  it("plan with one node blocked (a missing bridge): exit 1 naming only that node, with its blocking reason, not the nodes with planned changes", async () => {
+    const { homelab } = await lab({ faults: [{ kind: "bridgeMissing", node: "pve", bridge: "vmbr0" }] })
+    const result = await homelab("plan")
+    assert.strictEqual(result.code, ExitCode.Error, result.stdout + result.stderr)
+    assert.match(stripVTControlCharacters(result.stdout), /→ still-fawn +converges with 2 change\(s\)/)
+    assert.include(
+      result.stderr,
+      "1 node(s) cannot converge without you: pve (bridge 'vmbr0' does not exist on node pve)"
+    )
+    assert.notInclude(result.stderr, "still-fawn")
+    assert.notInclude(result.stderr, "download")
   }, 90_000)
 
   it("an untrusted certificate on one node: the fallback is shown, and status says which transport each node used", async () => {
