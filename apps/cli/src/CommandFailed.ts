@@ -17,6 +17,17 @@ const codeOfExit: Record<number, string> = {
   [ExitCode.Interrupted]: "interrupted"
 }
 
+/**
+ * The heading of a failure's text on stderr: `ERROR`, except for the exits that report a state the user acts on, where
+ * nothing failed: changes pending (`plan --detailed-exitcode`), destructive work or orphans left for a confirmation
+ * (`--yes`, `--prune`), and changes waiting for a VM restart. Keyed by `error.code`.
+ */
+const headingOfCode: Record<string, string> = {
+  changes: "CHANGES PENDING",
+  "needs-confirmation": "NEEDS CONFIRMATION",
+  "pending-restart": "PENDING RESTART"
+}
+
 /** What `--json` prints on stdout when a command fails: one object, the same facts as the text on stderr. */
 export interface ErrorDocument {
   readonly error: {
@@ -52,6 +63,16 @@ export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandF
   }
   override get [Runtime.errorExitCode](): number {
     return this.exitCode
+  }
+
+  /** What stderr heads the text with: `ERROR`, or the state a non-error exit reports (`CHANGES PENDING`, …). */
+  get heading(): string {
+    return headingOfCode[this.code ?? codeOfExit[this.exitCode] ?? "error"] ?? "ERROR"
+  }
+
+  /** Whether this exit reports an error (not only a state the user acts on, such as changes pending). */
+  get isError(): boolean {
+    return this.heading === "ERROR"
   }
 
   /** The `--json` form of this error. */

@@ -4,12 +4,14 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
+import * as TerminalCapabilities from "effect/cli/TerminalCapabilities"
 import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Runtime from "effect/Runtime"
 import { cli } from "./Cli.js"
 import { CommandFailed, type ErrorDocument } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
+import { formatter } from "./Formatter.js"
 import { argvFlag, argvJson } from "./GlobalFlags.js"
 import { toUsageError, UsageError, usagePresenter } from "./UsageError.js"
 import { version } from "./version.js"
@@ -60,6 +62,11 @@ Command.run(cli, { version }).pipe(
       : Effect.void
   ),
   Effect.provideService(CliOutput.Presenter, usagePresenter(argv, json)),
+  // colours as effect/cli's own default formatter would have them
+  Effect.provideServiceEffect(
+    CliOutput.Formatter,
+    Effect.map(TerminalCapabilities.TerminalCapabilities, (caps) => formatter(caps.canColor))
+  ),
   Effect.provideService(Console.Console, console),
   Effect.provideService(References.MinimumLogLevel, verbose ? "Debug" : "Error"),
   Effect.provide(NodeServices.layer),

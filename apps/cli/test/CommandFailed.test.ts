@@ -39,6 +39,25 @@ describe("CommandFailed", () => {
     })
   })
 
+  it("is headed on stderr by ERROR, or by the state a non-error exit reports", () => {
+    const headings = [
+      new CommandFailed({ userMessage: "4 change(s).", exitCode: ExitCode.Changes, code: "changes" }),
+      new CommandFailed({ userMessage: "unknown node", exitCode: ExitCode.Usage }),
+      new CommandFailed({ userMessage: "re-run with --yes", exitCode: ExitCode.NeedsConfirmation }),
+      new CommandFailed({ userMessage: "restart those VMs", exitCode: ExitCode.PendingRestart }),
+      new CommandFailed({ userMessage: "did not converge", exitCode: ExitCode.NotConverged }),
+      new CommandFailed({ userMessage: "blocked", exitCode: ExitCode.Error, code: "blocked" })
+    ].map((e) => [e.heading, e.isError])
+    assert.deepStrictEqual(headings, [
+      ["CHANGES PENDING", false],
+      ["ERROR", true],
+      ["NEEDS CONFIRMATION", false],
+      ["PENDING RESTART", false],
+      ["ERROR", true],
+      ["ERROR", true]
+    ])
+  })
+
   it("under --json an error is a JSON object on stdout as well as text on stderr", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
     const result = await runHomelab(["status", "--json"], { cwd: dir })

@@ -40,6 +40,8 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.strictEqual(plain.code, ExitCode.Ok, plain.stderr)
     const plan = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(plan.code, ExitCode.Changes, plan.stderr)
+    // exit 2 reports changes pending, no error
+    assert.strictEqual(plan.stderr, "\nCHANGES PENDING\n  4 change(s).\n")
     assert.include(plan.stdout, "create VM k3s-vm-pve")
     assert.include(plan.stdout, "no VM named k3s-vm-pve exists")
 
@@ -117,6 +119,7 @@ describe("homelab plan / apply / status against the simulator", () => {
     const { homelab } = await lab({ faults: [{ kind: "bridgeMissing", node: "pve", bridge: "vmbr0" }] })
     const result = await homelab("plan")
     assert.strictEqual(result.code, ExitCode.Error, result.stdout + result.stderr)
+    assert.match(result.stderr, /^\nERROR\n {2}3 change\(s\), 1 node\(s\) blocked\./)
     assert.match(stripVTControlCharacters(result.stdout), /→ still-fawn +converges with 2 change\(s\)/)
     assert.include(
       result.stderr,
@@ -190,6 +193,7 @@ describe("homelab plan / apply: drift", () => {
     const apply = await homelab("apply")
     assert.strictEqual(apply.code, ExitCode.PendingRestart, apply.stdout + apply.stderr)
     assert.include(apply.stderr, "restart those VMs, or set vm.restart: rolling")
+    assert.match(apply.stderr, /^\nPENDING RESTART\n {2}1 of 2 node\(s\) did not converge: pve /)
     assert.include(apply.stdout, "[needs a restart]")
     const vm = sim.state().vms.find((v) => v.vmid === vmid)
     assert.deepStrictEqual(vm?.pending, { memory: "4096" })
@@ -234,6 +238,7 @@ describe("homelab apply --prune", () => {
 
     const kept = await homelab("apply")
     assert.strictEqual(kept.code, ExitCode.NeedsConfirmation, kept.stdout + kept.stderr)
+    assert.match(kept.stderr, /^\nNEEDS CONFIRMATION\n {2}1 of 2 node\(s\) did not converge: still-fawn /)
     assert.include(
       kept.stderr,
       "1 orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: `homelab apply --prune` removes them."
