@@ -24,6 +24,7 @@ import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
 import { renderDestroyPlan } from "./render/DestroyView.js"
+import type { EventStream } from "./render/EventStream.js"
 import {
   actionEvent,
   confirmationEvent,
@@ -44,10 +45,10 @@ export interface RunOptions {
   readonly dryRun: boolean
   readonly json: boolean
   /**
-   * With `json`: stream the run as NDJSON events (`apply`, `reprovision`, `destroy`; see render/Events.ts) instead of
-   * printing one document at the end (`plan`).
+   * With `json`: stream the run as NDJSON events into it (`apply`, `reprovision`, `destroy`, `demo`; see
+   * render/EventStream.ts) instead of printing one document at the end (`plan`).
    */
-  readonly events?: boolean | undefined
+  readonly events?: EventStream | undefined
   readonly verbose: boolean
   /** `plan --detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked. */
   readonly detailedExitcode?: boolean | undefined
@@ -117,14 +118,10 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
   // destroy also takes nodes homelab.yaml no longer lists (they may still run VMs of ours)
   if (options.destroy === undefined) yield* checkOnly(loaded, options.only)
   const notices: Array<Notice> = []
-  // NDJSON lines go through the Console every command prints with (so that a failure after them adds no error object).
-  const console = yield* Console.Console
-  const stream = options.json && options.events === true
-  const emit = (line: EventLine) => {
-    if (stream) console.log(JSON.stringify(line))
-  }
+  const stream = options.json ? options.events : undefined
+  const emit = (line: EventLine) => stream?.emit(line)
   const sink: ProgressSink = options.json
-    ? stream
+    ? stream !== undefined
       ? { ...silent, event: (e) => emit(actionEvent(e)), notice: (n) => emit(noticeEvent(n)) }
       : silent
     : !options.verbose && isTty()
@@ -302,9 +299,11 @@ export const planFailure = (run: RunReport, detailedExitcode: boolean): CommandF
  * document (`plan --json`).
  */
 const printJson = (run: RunReport, failure: CommandFailed | undefined, options: Pick<RunOptions, "json" | "events">) =>
-  options.json
-    ? Console.log(JSON.stringify(options.events === true ? summaryEvent(run, failure) : runJson(run)))
-    : Effect.void
+  !options.json
+    ? Effect.void
+    : options.events !== undefined
+      ? Effect.sync(() => options.events?.emit(summaryEvent(run, failure)))
+      : Console.log(JSON.stringify(runJson(run)))
 
 /** `homelab plan`: prints the plan's JSON (the text went out as it was planned) and maps the verdict (Terraform). */
 export const finishPlan = (run: RunReport, options: Pick<RunOptions, "json" | "events" | "detailedExitcode">) =>

@@ -9,11 +9,10 @@ import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Runtime from "effect/Runtime"
 import { cli } from "./Cli.js"
-import { CommandFailed, type ErrorDocument } from "./CommandFailed.js"
-import { ExitCode } from "./ExitCode.js"
+import { errorDocument } from "./errorDocument.js"
 import { formatter } from "./Formatter.js"
 import { argvFlag, argvJson } from "./GlobalFlags.js"
-import { toUsageError, UsageError, usagePresenter } from "./UsageError.js"
+import { toUsageError, usagePresenter } from "./UsageError.js"
 import { version } from "./version.js"
 
 // runMain only sets the exit code; a library that leaves a timer armed (proxmox-api keeps its 60 s request timer after
@@ -31,7 +30,9 @@ const verbose = argvFlag(argv, "verbose")
 const json = argvJson(argv)
 
 // Under --json, a failed command that printed no result prints its error as one JSON object on stdout (the text
-// still goes to stderr). Whether stdout got anything is seen through the Console the commands print with.
+// still goes to stderr). Whether stdout got anything is seen through the Console the commands print with. The commands
+// that stream events (apply, reprovision, destroy, demo) end their stream themselves, also when they fail
+// (render/EventStream.ts), so a failure of theirs always printed something.
 let printedToStdout = false
 const console: Console.Console = Object.assign(Object.create(globalThis.console) as Console.Console, {
   log: (...args: ReadonlyArray<unknown>) => {
@@ -40,25 +41,11 @@ const console: Console.Console = Object.assign(Object.create(globalThis.console)
   }
 })
 
-const documentOf = (cause: Cause.Cause<unknown>): ErrorDocument => {
-  const error = Cause.squash(cause)
-  if (error instanceof CommandFailed || error instanceof UsageError) return error.document
-  return {
-    error: {
-      code: "internal",
-      message: `${error instanceof Error ? error.message : String(error)} (a bug in homelab: please report it)`,
-      hint: "run again with --verbose for the details",
-      node: null,
-      exitCode: Runtime.getErrorExitCode(error) === ExitCode.Interrupted ? ExitCode.Interrupted : ExitCode.Error
-    }
-  }
-}
-
 Command.run(cli, { version }).pipe(
   Effect.mapError(toUsageError),
   Effect.tapCause((cause) =>
     json && !printedToStdout && !Cause.hasInterruptsOnly(cause)
-      ? Effect.sync(() => globalThis.console.log(JSON.stringify(documentOf(cause))))
+      ? Effect.sync(() => globalThis.console.log(JSON.stringify(errorDocument(cause))))
       : Effect.void
   ),
   Effect.provideService(CliOutput.Presenter, usagePresenter(argv, json)),

@@ -71,7 +71,7 @@ describe("homelab plan --out FILE, homelab apply FILE", () => {
     assert.strictEqual(again.code, ExitCode.Ok, again.stdout + again.stderr)
   }, 300_000)
 
-  it("refuses a plan made from another homelab.yaml (exit 9); a file that is no saved plan, or --only with one, is a usage error (exit 2); under --json the error is one object", async () => {
+  it("refuses a plan made from another homelab.yaml (exit 9); a file that is no saved plan, or --only with one, is a usage error (exit 2); under --json the stream ends with the error and a summary", async () => {
     const lab = await startLab(["pve"])
     const file = path.join(lab.dir, "plan.json")
     assert.strictEqual((await lab.homelab("plan", "--out", file)).code, ExitCode.Ok)
@@ -84,7 +84,13 @@ describe("homelab plan --out FILE, homelab apply FILE", () => {
     )
     const json = await lab.homelab("apply", "--json", file)
     assert.strictEqual(json.code, ExitCode.PlanStale)
-    assert.strictEqual(JSON.parse(json.stdout).error.code, "plan-stale")
+    const [error, summary] = json.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+    assert.deepInclude(error, { type: "error" })
+    assert.strictEqual(error.error.code, "plan-stale")
+    assert.deepInclude(summary, { type: "summary", exitCode: ExitCode.PlanStale, code: "plan-stale", applied: false })
 
     const bogus = path.join(lab.dir, "bogus.json")
     fs.writeFileSync(bogus, JSON.stringify({ format: "homelab-plan", version: 2 }))

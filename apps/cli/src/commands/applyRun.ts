@@ -19,6 +19,7 @@ import { ExitCode } from "../ExitCode.js"
 import type { LoadedConfig } from "../LoadedConfig.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
+import { withEventStream } from "../render/EventStream.js"
 import { version } from "../version.js"
 import { finishApply, finishPlan, type RunReport, runOnce } from "../Workflow.js"
 import { nodesOf } from "./applyCommand.js"
@@ -117,51 +118,59 @@ export const apply = ({
 }) =>
   Effect.gen(function* () {
     const flags = yield* root
-    if (Option.isSome(planFile) && (Option.isSome(only) || prune)) {
-      return yield* new CommandFailed({
-        userMessage: `apply ${planFile.value}: a saved plan carries its own --only and --prune; drop them, or make the plan again with them`,
-        exitCode: ExitCode.Usage
+    return yield* withEventStream(flags.json, (events) =>
+      Effect.gen(function* () {
+        if (Option.isSome(planFile) && (Option.isSome(only) || prune)) {
+          return yield* new CommandFailed({
+            userMessage: `apply ${planFile.value}: a saved plan carries its own --only and --prune; drop them, or make the plan again with them`,
+            exitCode: ExitCode.Usage
+          })
+        }
+        const loaded = yield* loadConfig(flags.config, process.env)
+        const common = { yes, dryRun, json: flags.json, events, verbose: flags.verbose }
+        if (Option.isSome(planFile)) {
+          const saved = yield* loadSavedPlan(planFile.value, loaded)
+          const options = {
+            ...common,
+            only: saved.options.only ?? undefined,
+            prune: saved.options.prune,
+            saved: { plan: saved, source: planFile.value }
+          }
+          const report = yield* runOnce(loaded, options)
+          return yield* finishApply(report, options)
+        }
+        const options = { ...common, only: nodesOf(only), prune }
+        const report = yield* runOnce(loaded, options)
+        yield* finishApply(report, options)
       })
-    }
-    const loaded = yield* loadConfig(flags.config, process.env)
-    const common = { yes, dryRun, json: flags.json, events: flags.json, verbose: flags.verbose }
-    if (Option.isSome(planFile)) {
-      const saved = yield* loadSavedPlan(planFile.value, loaded)
-      const options = {
-        ...common,
-        only: saved.options.only ?? undefined,
-        prune: saved.options.prune,
-        saved: { plan: saved, source: planFile.value }
-      }
-      const report = yield* runOnce(loaded, options)
-      return yield* finishApply(report, options)
-    }
-    const options = { ...common, only: nodesOf(only), prune }
-    const report = yield* runOnce(loaded, options)
-    yield* finishApply(report, options)
+    )
   })
 
 export const reprovision = ({ node, yes }: { readonly node: string; readonly yes: boolean }) =>
   Effect.gen(function* () {
     const flags = yield* root
-    const loaded = yield* loadConfig(flags.config, process.env)
-    const known = loaded.config.nodes.find((n) => n.name === node)
-    if (known === undefined) {
-      return yield* new CommandFailed({
-        userMessage: `reprovision ${node}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
-        exitCode: ExitCode.Usage
+    return yield* withEventStream(flags.json, (events) =>
+      Effect.gen(function* () {
+        const loaded = yield* loadConfig(flags.config, process.env)
+        const known = loaded.config.nodes.find((n) => n.name === node)
+        if (known === undefined) {
+          return yield* new CommandFailed({
+            userMessage: `reprovision ${node}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
+            exitCode: ExitCode.Usage
+          })
+        }
+        const vms = known.vms.map((v) => v.name)
+        const options = {
+          only: [node],
+          reprovision: vms,
+          yes,
+          dryRun: false,
+          json: flags.json,
+          events,
+          verbose: flags.verbose
+        }
+        const report = yield* runOnce(loaded, options)
+        yield* finishApply(report, options)
       })
-    }
-    const vms = known.vms.map((v) => v.name)
-    const options = {
-      only: [node],
-      reprovision: vms,
-      yes,
-      dryRun: false,
-      json: flags.json,
-      events: flags.json,
-      verbose: flags.verbose
-    }
-    const report = yield* runOnce(loaded, options)
-    yield* finishApply(report, options)
+    )
   })

@@ -10,6 +10,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
+import { withEventStream } from "../render/EventStream.js"
 import { EventSchemaVersion } from "../render/Events.js"
 import { finishApply, runOnce } from "../Workflow.js"
 import { collectStatus, renderStatus } from "./statusRun.js"
@@ -143,74 +144,79 @@ export const simConfigYaml = (
 export const demo = ({ timeScale }: { readonly timeScale: number }) =>
   Effect.gen(function* () {
     const flags = yield* root
-    const scenario = demoLab(timeScale)
-    const k3sServer = demoK3sServer(scenario)
-    const sim = yield* startSim(scenario).pipe(
-      Effect.retry({ times: 2 }),
-      Effect.mapError(
-        (e) => new CommandFailed({ userMessage: `cannot start the simulator: ${e.message}`, exitCode: ExitCode.Error })
-      )
-    )
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "homelab-demo-"))),
-      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-    )
-    const file = path.join(dir, "homelab.yaml")
-    fs.writeFileSync(file, simConfigYaml(sim, dir, { k3s: k3sServer }))
-    const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
-    const loaded = yield* loadConfig(file, env)
-    const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
-    // --json: NDJSON, one compact object per line: the demo's own lines carry `type: "demo.*"`, and each apply
-    // streams exactly the events `homelab apply --json` streams.
-    const emit = (line: Record<string, unknown>) =>
-      flags.json ? Console.log(JSON.stringify({ v: EventSchemaVersion, ...line })) : Effect.void
+    return yield* withEventStream(flags.json, (events) =>
+      Effect.gen(function* () {
+        const scenario = demoLab(timeScale)
+        const k3sServer = demoK3sServer(scenario)
+        const sim = yield* startSim(scenario).pipe(
+          Effect.retry({ times: 2 }),
+          Effect.mapError(
+            (e) =>
+              new CommandFailed({ userMessage: `cannot start the simulator: ${e.message}`, exitCode: ExitCode.Error })
+          )
+        )
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "homelab-demo-"))),
+          (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+        )
+        const file = path.join(dir, "homelab.yaml")
+        fs.writeFileSync(file, simConfigYaml(sim, dir, { k3s: k3sServer }))
+        const env = { ...process.env, PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret }
+        const loaded = yield* loadConfig(file, env)
+        const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
+        // --json: NDJSON, one compact object per line: the demo's own lines carry `type: "demo.*"`, and each apply
+        // streams exactly the events `homelab apply --json` streams.
+        const emit = (line: { readonly type: string; readonly [key: string]: unknown }) =>
+          Effect.sync(() => events?.emit({ v: EventSchemaVersion, ...line }))
 
-    yield* say(
-      [
-        pc.bold("homelab demo") +
-          ` — a simulated Proxmox VE ${sim.info.pveVersion} cluster on this machine (real HTTPS and SSH on 127.0.0.1):`,
-        `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
-        `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${k3sServer.host}) runs k3s.`,
-        `  Config: ${file}`,
-        "",
-        pc.bold("1. homelab apply --yes")
-      ].join("\n")
-    )
-    yield* emit({
-      type: "demo.lab",
-      nodes: sim.info.nodes.map((n) => n.name),
-      untrustedCertificate: DemoUntrustedNode,
-      stuckVm: DemoStuckNode,
-      k3sServer: k3sServer.host,
-      config: file
-    })
-    yield* emit({ type: "demo.step", step: 1, command: "homelab apply --yes" })
-    const options = { yes: true, dryRun: false, json: flags.json, events: flags.json, verbose: flags.verbose }
-    const first = yield* runOnce(loaded, options)
-    yield* finishApply(first, options)
+        yield* say(
+          [
+            pc.bold("homelab demo") +
+              ` — a simulated Proxmox VE ${sim.info.pveVersion} cluster on this machine (real HTTPS and SSH on 127.0.0.1):`,
+            `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
+            `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${k3sServer.host}) runs k3s.`,
+            `  Config: ${file}`,
+            "",
+            pc.bold("1. homelab apply --yes")
+          ].join("\n")
+        )
+        yield* emit({
+          type: "demo.lab",
+          nodes: sim.info.nodes.map((n) => n.name),
+          untrustedCertificate: DemoUntrustedNode,
+          stuckVm: DemoStuckNode,
+          k3sServer: k3sServer.host,
+          config: file
+        })
+        yield* emit({ type: "demo.step", step: 1, command: "homelab apply --yes" })
+        const options = { yes: true, dryRun: false, json: flags.json, events, verbose: flags.verbose }
+        const first = yield* runOnce(loaded, options)
+        yield* finishApply(first, options)
 
-    yield* say(`\n${pc.bold("2. homelab apply --yes")} (again: nothing to do)`)
-    yield* emit({ type: "demo.step", step: 2, command: "homelab apply --yes" })
-    sim.clearRequests()
-    const second = yield* runOnce(loaded, options)
-    yield* finishApply(second, options)
-    const requests = sim.requests()
-    const mutating = requests.filter(isMutating)
-    yield* say(
-      pc.dim(
-        `   second run: ${second.report.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
-      )
-    )
-    yield* emit({
-      type: "demo.second-run",
-      changes: second.report.plan.actions.length,
-      requests: requests.length,
-      mutating: mutating.length
-    })
+        yield* say(`\n${pc.bold("2. homelab apply --yes")} (again: nothing to do)`)
+        yield* emit({ type: "demo.step", step: 2, command: "homelab apply --yes" })
+        sim.clearRequests()
+        const second = yield* runOnce(loaded, options)
+        yield* finishApply(second, options)
+        const requests = sim.requests()
+        const mutating = requests.filter(isMutating)
+        yield* say(
+          pc.dim(
+            `   second run: ${second.report.plan.actions.length} change(s), ${requests.length} request(s) (${mutating.length} mutating)`
+          )
+        )
+        yield* emit({
+          type: "demo.second-run",
+          changes: second.report.plan.actions.length,
+          requests: requests.length,
+          mutating: mutating.length
+        })
 
-    yield* say(`\n${pc.bold("3. homelab status")}`)
-    yield* emit({ type: "demo.step", step: 3, command: "homelab status" })
-    const status = yield* collectStatus(loaded, () => {})
-    yield* say(renderStatus(status))
-    yield* emit({ type: "demo.status", vms: status.rows })
+        yield* say(`\n${pc.bold("3. homelab status")}`)
+        yield* emit({ type: "demo.step", step: 3, command: "homelab status" })
+        const status = yield* collectStatus(loaded, () => {})
+        yield* say(renderStatus(status))
+        yield* emit({ type: "demo.status", vms: status.rows })
+      })
+    )
   }).pipe(Effect.scoped)

@@ -7,6 +7,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
+import { type EventStream, withEventStream } from "../render/EventStream.js"
 import { summaryEvent } from "../render/Events.js"
 import { renderConvergence } from "../render/PlanView.js"
 import { countNodes, finishPlan, type RunReport, runOnce, unconverged } from "../Workflow.js"
@@ -32,9 +33,12 @@ const destroyFailure = (run: RunReport): CommandFailed | undefined => {
  * `homelab destroy`: the summary (text, or under `--json` the NDJSON `summary` line) and the exit code (0 everything
  * of ours in scope is gone, 5 not, 6 not confirmed).
  */
-export const finishDestroy = (run: RunReport, options: { readonly json: boolean; readonly dryRun: boolean }) =>
+export const finishDestroy = (
+  run: RunReport,
+  options: { readonly json: boolean; readonly events: EventStream | undefined; readonly dryRun: boolean }
+) =>
   Effect.gen(function* () {
-    if (options.dryRun) return yield* finishPlan(run, { json: options.json, events: options.json })
+    if (options.dryRun) return yield* finishPlan(run, options)
     const { report } = run
     if (!options.json && report.outcomes.length > 0) {
       const destroyed = report.outcomes.filter((o) => o.status === "done" && o.action._tag === "DestroyVm").length
@@ -45,7 +49,7 @@ export const finishDestroy = (run: RunReport, options: { readonly json: boolean;
       }
     }
     const failure = destroyFailure(run)
-    if (options.json) yield* Console.log(JSON.stringify(summaryEvent(run, failure)))
+    if (options.json) options.events?.emit(summaryEvent(run, failure))
     if (failure !== undefined) return yield* failure
   })
 
@@ -58,22 +62,26 @@ export const destroy = (input: {
 }) =>
   Effect.gen(function* () {
     const flags = yield* root
-    if (input.images && input.keepImage) {
-      return yield* new CommandFailed({
-        userMessage: "--images and --keep-image contradict each other: choose one (--keep-image is the default)",
-        exitCode: ExitCode.Usage
+    return yield* withEventStream(flags.json, (events) =>
+      Effect.gen(function* () {
+        if (input.images && input.keepImage) {
+          return yield* new CommandFailed({
+            userMessage: "--images and --keep-image contradict each other: choose one (--keep-image is the default)",
+            exitCode: ExitCode.Usage
+          })
+        }
+        const loaded = yield* loadConfig(flags.config, process.env)
+        const options = {
+          only: nodesOf(input.only),
+          yes: input.yes,
+          dryRun: input.dryRun,
+          json: flags.json,
+          events,
+          verbose: flags.verbose,
+          destroy: { images: input.images }
+        }
+        const run = yield* runOnce(loaded, options)
+        yield* finishDestroy(run, options)
       })
-    }
-    const loaded = yield* loadConfig(flags.config, process.env)
-    const options = {
-      only: nodesOf(input.only),
-      yes: input.yes,
-      dryRun: input.dryRun,
-      json: flags.json,
-      events: flags.json,
-      verbose: flags.verbose,
-      destroy: { images: input.images }
-    }
-    const run = yield* runOnce(loaded, options)
-    yield* finishDestroy(run, options)
+    )
   })

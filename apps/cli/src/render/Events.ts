@@ -1,6 +1,6 @@
 import { stripVTControlCharacters } from "node:util"
 import type { Action, ApplyEvent, Convergence, Plan } from "@homelab/reconcile-core"
-import type { CommandFailed } from "../CommandFailed.js"
+import type { CommandFailed, ErrorDocument } from "../CommandFailed.js"
 import type { Notice } from "../Session.js"
 import type { RunReport } from "../Workflow.js"
 import { convergenceJson, planJson } from "./PlanView.js"
@@ -114,4 +114,35 @@ export const summaryEvent = (run: RunReport, failure: CommandFailed | undefined)
     exitCode: failure?.exitCode ?? 0,
     code: failure === undefined ? "ok" : failure.document.error.code,
     message: failure?.document.error.message ?? null
+  })
+
+/** `error`: the command failed before its summary; `error` is the object `--json` prints for any failed command. */
+export const errorEvent = (document: ErrorDocument): EventLine => line("error", { error: document.error })
+
+/** An outcome as the `summary` line lists it. */
+export interface OutcomeJson {
+  readonly id: string
+  readonly action: string
+  readonly node: string
+  readonly status: string
+  readonly detail: string
+  readonly hint: string | null
+  readonly ip: string | null
+}
+
+/**
+ * `summary` of a command that failed before its own summary: `applied` (whether any action started), the outcomes of
+ * the actions that ended, no convergence (`null`), and the failure's exit code, code and message.
+ */
+export const failureSummaryEvent = (
+  document: ErrorDocument,
+  ran: { readonly applied: boolean; readonly outcomes: ReadonlyArray<OutcomeJson> }
+): EventLine =>
+  line("summary", {
+    applied: ran.applied,
+    outcomes: ran.outcomes,
+    convergence: null,
+    exitCode: document.error.exitCode,
+    code: document.error.code,
+    message: document.error.message
   })

@@ -1,5 +1,9 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { ExitCode } from "../../src/ExitCode.js"
+import { runHomelab } from "../helpers.js"
 import { startLab, stopLabs } from "../simLab.js"
 
 afterEach(stopLabs)
@@ -15,6 +19,7 @@ const kinds = new Set([
   "notice",
   "confirmation",
   "interrupted",
+  "error",
   "summary"
 ])
 
@@ -118,5 +123,69 @@ describe("apply --json: NDJSON events", () => {
     assert.match(summary.message as string, /^2 of 2 node\(s\) did not converge: pve \(.*still-fawn \(/)
     assert.include(run.stderr, "2 of 2 node(s) did not converge")
     assert.strictEqual(lab.sim.state().vms.find((v) => v.vmid === 4242)?.qmpstatus, "paused")
+  }, 180_000)
+
+  it("a run that fails before its summary (no node answers, after the fallback notices) still ends with an error line and a summary carrying the exit code: apply, apply --dry-run, reprovision, destroy", async () => {
+    const lab = await startLab(["pve", "still-fawn"])
+    // nothing listens on port 1 (the API) or 2 (SSH) of 127.0.0.1
+    fs.writeFileSync(
+      lab.config,
+      fs
+        .readFileSync(lab.config, "utf8")
+        .replace(/^( {4}api:) .*$/gm, "$1 https://127.0.0.1:1")
+        .replace(/^( {4}sshPort:) .*$/gm, "$1 2")
+    )
+    const runs = await Promise.all([
+      lab.homelab("apply", "--json"),
+      lab.homelab("apply", "--dry-run", "--json"),
+      lab.homelab("reprovision", "pve", "--yes", "--json"),
+      lab.homelab("destroy", "--yes", "--json")
+    ])
+    for (const run of runs) {
+      assert.strictEqual(run.code, ExitCode.Proxmox, run.stdout + run.stderr)
+      const lines = parseLines(run.stdout)
+      assert.deepStrictEqual(
+        lines.map((l) => l.type),
+        ["notice", "notice", "error", "summary"]
+      )
+      const [error, summary] = lines.slice(-2) as [Line & { error: Record<string, unknown> }, Line]
+      assert.deepInclude(error.error, { code: "proxmox", node: "pve", exitCode: ExitCode.Proxmox })
+      assert.match(error.error.message as string, /^Proxmox: cannot read the cluster's state on node pve: /)
+      assert.include(error.error.hint as string, "nodes[].sshPort")
+      assert.deepInclude(summary, {
+        applied: false,
+        outcomes: [],
+        convergence: null,
+        exitCode: ExitCode.Proxmox,
+        code: "proxmox",
+        message: error.error.message
+      })
+      assert.include(run.stderr, "Proxmox: cannot read the cluster's state on node pve")
+    }
+  }, 180_000)
+
+  it("a run that fails before printing anything (a refused token, no homelab.yaml) prints the error line and a summary too", async () => {
+    const lab = await startLab(["pve"])
+    const wrongSecret = "00000000-0000-4000-8000-000000000000"
+    const refused = await runHomelab(["--config", lab.config, "apply", "--json"], {
+      env: { ...lab.env, PROXMOX_TOKEN_SECRET: wrongSecret },
+      timeout: 60_000
+    })
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-cli-"))
+    const missing = await runHomelab(["apply", "--json"], { cwd: empty })
+    for (const [run, code, exitCode] of [
+      [refused, "proxmox", ExitCode.Proxmox],
+      [missing, "config", ExitCode.Config]
+    ] as const) {
+      assert.strictEqual(run.code, exitCode, run.stdout + run.stderr)
+      const lines = parseLines(run.stdout)
+      assert.deepStrictEqual(
+        lines.map((l) => l.type),
+        ["error", "summary"]
+      )
+      assert.deepInclude(lines[0]?.error as object, { code, exitCode })
+      assert.deepInclude(lines[1], { applied: false, outcomes: [], convergence: null, exitCode, code })
+    }
+    assert.notInclude(refused.stdout + refused.stderr, wrongSecret)
   }, 180_000)
 })
