@@ -7,7 +7,10 @@
  * the user; with `--detailed-exitcode`: 0 nothing to do, 2 changes pending, 1 blocked.
  */
 export const ExitCode = {
-  /** Success: converged (`apply`, `status`), or planned (`plan`; with `--detailed-exitcode`: nothing to do). */
+  /**
+   * Success: converged (`apply`, `status`), all of ours in scope gone (`destroy`), or planned (`plan`; with
+   * `--detailed-exitcode`: nothing to do).
+   */
   Ok: 0,
   /**
    * An error the tool could not recover from, including bugs; `plan`: some node is blocked (needs the user); `adopt`:
@@ -22,13 +25,16 @@ export const ExitCode = {
   Config: 3,
   /** The Proxmox cluster could not be observed at all (no node answered) or refused the API token. */
   Proxmox: 4,
-  /** Some selected nodes are not converged at the end (`apply`), or the lab is not converged (`status`). */
+  /**
+   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), or something of
+   * ours is left (`destroy`).
+   */
   NotConverged: 5,
   /** @deprecated the old name of `NotConverged` */
   Partial: 5,
   /**
-   * Only destructive actions that were not confirmed are left (`adopt`: the adoption was not confirmed): re-run with
-   * --yes, or interactively.
+   * Only destructive actions that were not confirmed are left (`destroy`: the destruction, `adopt`: the adoption was
+   * not confirmed): re-run with --yes, or interactively.
    */
   NeedsConfirmation: 6,
   /** Only k3s work is left: a join or upgrade failed, or the quorum guard refused (every VM is in place). */
