@@ -156,6 +156,23 @@ export interface UpgradeK3s extends ActionBase {
 }
 
 /**
+ * Phase 3, the end of an interrupted rolling restart: the VM carries `homelab-restart` (see `RestartTag`), so an
+ * earlier run drained its Node for a restart and did not get to uncordon it. Wait until the VM runs, has its IP and its
+ * Node is Ready, uncordon the Node, clear the mark. Part of the restart rollout (`exclusive: "vm-restart"`), ahead of
+ * the restarts: one VM out of service at a time.
+ */
+export interface UncordonK3s extends ActionBase {
+  readonly _tag: "UncordonK3s"
+  readonly vm: string
+  readonly vmid: number
+  readonly role: "server" | "agent"
+  /** The Node was cordoned when planned; false: only the mark is left to clear (the Node is not touched). */
+  readonly cordoned: boolean
+  /** The server it goes through; undefined: the configured `k3s.server`. */
+  readonly via?: K3sVia | undefined
+}
+
+/**
  * Phase 3: make one VM a Ready member of k3s. After a VM action of the same VM (`after`), the VMID and IP come from
  * that action; otherwise they are known from the observation.
  */
@@ -203,10 +220,17 @@ export interface RestartVm extends ActionBase {
   readonly changes: ReadonlyArray<FieldChange>
   /**
    * The VM's k3s Node, Ready when planned: drained before and waited for after the restart, through `via` (a server
-   * VM of ours; undefined: the configured `k3s.server`).
+   * VM of ours; undefined: the configured `k3s.server`). The VM carries `homelab-restart` from before the drain until
+   * the Node is uncordoned. `keepCordoned`: the Node was cordoned when planned and no mark of ours says by us (by
+   * hand, say): it is drained and waited for, but neither marked nor uncordoned.
    */
   readonly k3s?:
-    | { readonly role: "server" | "agent"; readonly ip: string; readonly via?: K3sVia | undefined }
+    | {
+        readonly role: "server" | "agent"
+        readonly ip: string
+        readonly via?: K3sVia | undefined
+        readonly keepCordoned?: boolean | undefined
+      }
     | undefined
 }
 
@@ -248,13 +272,14 @@ export type Action =
   | JoinK3s
   | InitK3s
   | UpgradeK3s
+  | UncordonK3s
   | UpdateVm
   | RestartVm
   | DestroyVm
   | DeleteImage
 
 /** The actions of phase 3 (k3s). */
-export type K3sAction = JoinK3s | InitK3s | UpgradeK3s
+export type K3sAction = JoinK3s | InitK3s | UpgradeK3s | UncordonK3s
 
 /** The actions of phases 1–2 that bring a VM homelab.yaml asks for into existence or running (a join follows them). */
 export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | RestartVm | DestroyVm | DeleteImage>
@@ -263,7 +288,10 @@ export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | Re
 export const layerOf = (action: Action): Layer =>
   action._tag === "DownloadImage" || action._tag === "DeleteImage"
     ? "image"
-    : action._tag === "JoinK3s" || action._tag === "InitK3s" || action._tag === "UpgradeK3s"
+    : action._tag === "JoinK3s" ||
+        action._tag === "InitK3s" ||
+        action._tag === "UpgradeK3s" ||
+        action._tag === "UncordonK3s"
       ? "k3s"
       : "vm"
 
@@ -286,6 +314,7 @@ export const vmOf = (action: Action): string | undefined => {
     case "JoinK3s":
     case "InitK3s":
     case "UpgradeK3s":
+    case "UncordonK3s":
       return action.vm
     case "DestroyVm":
       return action.name
@@ -349,7 +378,7 @@ export const describeAction = (action: Action): string => {
     case "UpdateVm":
       return `update VM ${action.vmid} ${action.name} on ${action.node} in place (${action.changes.map((c) => c.field).join(", ")})`
     case "RestartVm":
-      return `restart VM ${action.vmid} ${action.name} on ${action.node}${action.k3s === undefined ? "" : " (its k3s Node drained first, Ready again after)"}`
+      return `restart VM ${action.vmid} ${action.name} on ${action.node}${action.k3s === undefined ? "" : action.k3s.keepCordoned === true ? " (its k3s Node drained first, Ready again after, left cordoned as it was)" : " (its k3s Node drained first, Ready again after)"}`
     case "JoinK3s": {
       const as = action.role === "server" ? "a server" : "an agent"
       const where = action.ip === undefined ? "" : ` (${action.ip})`
@@ -365,6 +394,10 @@ export const describeAction = (action: Action): string => {
       return action.steps.length === 0
         ? `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
         : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: cordon, drain, install, wait Ready, uncordon`
+    case "UncordonK3s":
+      return action.cordoned
+        ? `finish the restart of VM ${action.vmid} ${action.vm}: uncordon its k3s Node once it is Ready`
+        : `finish the restart of VM ${action.vmid} ${action.vm}: clear its mark (its k3s Node is not cordoned)`
     case "DestroyVm": {
       const k3s = action.k3sNode === undefined ? "" : ` (its k3s ${action.k3sNode.role} Node drained and removed first)`
       return `${action.purpose === "prune" ? "prune orphan" : "destroy"} VM ${action.vmid} ${action.name} on ${action.node}${k3s}`

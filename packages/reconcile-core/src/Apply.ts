@@ -29,7 +29,7 @@ import {
   type VmSpec
 } from "./Action.js"
 import { deleteImage, destroyVm } from "./ApplyDestroy.js"
-import { restartVm, updateVm } from "./ApplyDrift.js"
+import { finishRestart, restartVm, updateVm } from "./ApplyDrift.js"
 import { uploadImage } from "./ApplyUpload.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit } from "./Desired.js"
@@ -457,7 +457,8 @@ export const apply = Effect.fn("apply")(function* (
       case "UpgradeK3s":
         return upgrade(action)
       case "UpdateVm":
-      case "RestartVm": {
+      case "RestartVm":
+      case "UncordonK3s": {
         const context = {
           api,
           k3sJoin,
@@ -469,9 +470,14 @@ export const apply = Effect.fn("apply")(function* (
           waitForIp,
           fail,
           k3sProgress,
-          serverOf
+          serverOf,
+          mark
         }
-        return action._tag === "UpdateVm" ? updateVm(context, action) : restartVm(context, action)
+        return action._tag === "UpdateVm"
+          ? updateVm(context, action)
+          : action._tag === "RestartVm"
+            ? restartVm(context, action)
+            : finishRestart(context, action)
       }
       case "DestroyVm":
         return destroyVm(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })

@@ -9,8 +9,9 @@ import {
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { K3sVia, RestartVm, UpdateVm } from "./Action.js"
+import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
+import { RestartTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import type { Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
@@ -36,6 +37,8 @@ export interface DriftContext<E> {
   readonly k3sProgress: (event: K3sJoinEvent) => void
   /** The k3s server a step goes through (`via` a server VM of ours, else the configured `k3s.server`). */
   readonly serverOf: (via: K3sVia | undefined) => Effect.Effect<K3sServer & { readonly apiPort: number }, E>
+  /** Set or clear a mark on a VM (a fresh read of its tags first). */
+  readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
 
 /** What an executor reports: `pending` lists what waits for a restart afterwards (with `vm.restart: never`). */
@@ -120,7 +123,10 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
  * `RestartVm`: re-checks the VM (ours, same name, running, not locked or protected), and with k3s: the etcd quorum
  * guard for a server, then drains its Node; restarts the VM (PVE's reboot: a clean shutdown, then PVE starts it
  * again and applies what was pending); waits until it runs and has its IP, then until its Node is Ready; uncordons
- * it. A failure before the VM went down uncordons the Node again; a failure after leaves it cordoned (and says so).
+ * it. The VM carries `homelab-restart` from before the drain until the Node is uncordoned, so that a run interrupted
+ * in between, or a failure once the VM went down (the Node stays cordoned), is finished by the next run
+ * (`UncordonK3s`). A failure before the VM went down uncordons the Node again and clears the mark. A Node that was
+ * cordoned by someone else when planned (`keepCordoned`) is drained and waited for, but never marked or uncordoned.
  */
 export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
   Effect.gen(function* () {
@@ -148,6 +154,15 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
     const k3sFailed = (what: string) => (e: { readonly message: string }) =>
       ctx.fail(`${what}: ${e.message}`, "check k3s.server; the VM was not restarted")
+    /** Our cordon: the Node is marked before the drain and uncordoned after; someone else's is left as it is. */
+    const ours = member !== undefined && a.k3s?.keepCordoned !== true
+    /** Before the VM went down: the Node back in service, the mark cleared (kept when the uncordon fails). */
+    const giveBack =
+      member !== undefined && ours
+        ? member.join
+            .uncordon(member.server, a.name)
+            .pipe(Effect.andThen(ctx.mark(a.vmid, RestartTag, false)), Effect.ignore)
+        : Effect.void
     if (member !== undefined && a.k3s?.role === "server") {
       // The quorum guard again, just before the server goes down: the cluster may have changed since the plan.
       const verdict = yield* checkQuorumNow(member.server, a.name, "restart").pipe(
@@ -162,22 +177,23 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       }
     }
     if (member !== undefined) {
+      // Durable intent: from here on, the next run knows this Node's cordon is ours to undo.
+      if (ours) yield* ctx.mark(a.vmid, RestartTag, true)
       yield* ctx.progress(`draining k3s Node ${a.name}`)
       yield* member.join
         .drain(member.server, a.name, { timeout: timeouts.k3sReady, onEvent: ctx.k3sProgress })
         .pipe(
           Effect.catch((e) =>
-            member.join
-              .uncordon(member.server, a.name)
-              .pipe(
-                Effect.ignore,
-                Effect.andThen(
-                  ctx.fail(
-                    `could not drain k3s Node ${a.name}: ${e.message}`,
-                    "the Node was uncordoned; the VM was not restarted"
-                  )
+            giveBack.pipe(
+              Effect.andThen(
+                ctx.fail(
+                  `could not drain k3s Node ${a.name}: ${e.message}`,
+                  ours
+                    ? "the Node was uncordoned; the VM was not restarted"
+                    : "the Node stays cordoned, as it was; the VM was not restarted"
                 )
               )
+            )
           )
         )
     }
@@ -191,52 +207,46 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       .pipe(
         Effect.catch((error: ProxmoxError) =>
           api.vmStatus(node, a.vmid).pipe(
-            Effect.flatMap((s) =>
-              s.status === "running" && member !== undefined
-                ? member.join.uncordon(member.server, a.name).pipe(Effect.ignore)
-                : Effect.void
-            ),
+            Effect.flatMap((s) => (s.status === "running" ? giveBack : Effect.void)),
             Effect.ignore,
             Effect.andThen(Effect.fail(error))
           )
         )
       )
     // The reboot task ends when the VM is down; PVE starts it again right after.
-    const what = `VM ${a.vmid} ${a.name} to run again`
-    yield* ctx.progress(`waiting for ${what}`)
-    const running = yield* api.vmStatus(node, a.vmid).pipe(
-      Effect.map((s) => s.status === "running" && (s.qmpstatus ?? "running") === "running"),
-      Effect.catch(() => Effect.succeed(false)),
-      Effect.repeat({ schedule: taskPollSchedule, until: (up) => up }),
-      Effect.timeoutOption(timeouts.task)
-    )
-    if (Option.isNone(running)) {
-      return yield* ctx.fail(
-        `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
-        `see its tasks on ${node}${member === undefined ? "" : `; its k3s Node stays cordoned: \`kubectl uncordon ${a.name}\` once it runs`}; the rollout stops here`
-      )
-    }
-    const ip = yield* ctx.waitForIp(a.vmid, a.name)
-    if (member !== undefined && k3s !== undefined && a.k3s !== undefined) {
-      yield* ctx.progress(`waiting for k3s Node ${a.name} to be Ready`)
+    const cordoned =
+      member === undefined
+        ? ""
+        : ours
+          ? `; its k3s Node stays cordoned and the VM keeps '${RestartTag}': the next run uncordons it once the VM runs and the Node is Ready`
+          : "; its k3s Node stays cordoned, as it was"
+    const ip = yield* backInService(ctx, {
+      vmid: a.vmid,
+      name: a.name,
+      node,
+      member: member !== undefined && a.k3s !== undefined ? { ...member, role: a.k3s.role } : undefined,
+      notRunning: {
+        message: `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
+        hint: `see its tasks on ${node}${cordoned}; the rollout stops here`
+      },
+      notReady: (e, ip) =>
+        ctx.fail(
+          `k3s Node ${a.name} is not Ready after the restart: ${e.message}`,
+          `${cordoned.slice(2)}; \`journalctl -u ${a.k3s?.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}; the rollout stops here`
+        )
+    })
+    if (member !== undefined && ours) {
       yield* member.join
-        .waitReady({
-          server: member.server,
-          host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.name, ip },
-          role: a.k3s.role,
-          nodeName: a.name,
-          timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
-          onEvent: ctx.k3sProgress
-        })
+        .uncordon(member.server, a.name)
         .pipe(
           Effect.catch((e) =>
             ctx.fail(
-              `k3s Node ${a.name} is not Ready after the restart: ${e.message}`,
-              `it stays cordoned; \`journalctl -u ${a.k3s?.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}; the rollout stops here`
+              `could not uncordon k3s Node ${a.name} after the restart: ${e.message}`,
+              `the VM keeps '${RestartTag}': the next run uncordons it (check k3s.server)`
             )
           )
         )
-      yield* member.join.uncordon(member.server, a.name).pipe(Effect.catch(k3sFailed(`could not uncordon ${a.name}`)))
+      yield* ctx.mark(a.vmid, RestartTag, false)
     }
     const after = yield* api.vmPending(node, a.vmid)
     const held = a.changes.filter((c) => {
@@ -251,7 +261,114 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
     }
     const inEffect = a.changes.filter(needsRestart).map((c) => `${c.field} ${c.to}`)
     return {
-      detail: `VM ${a.vmid} ${a.name} restarted, running at ${ip}${member === undefined ? "" : "; k3s Node drained, Ready again, uncordoned"}; in effect: ${inEffect.join(", ")}`,
+      detail: `VM ${a.vmid} ${a.name} restarted, running at ${ip}${member === undefined ? "" : ours ? "; k3s Node drained, Ready again, uncordoned" : "; k3s Node drained, Ready again, left cordoned as it was"}; in effect: ${inEffect.join(", ")}`,
+      ip
+    } satisfies DriftResult
+  })
+
+/** The k3s side of a VM coming back: who to ask, and what role its Node has. */
+interface Member {
+  readonly join: K3sJoinShape
+  readonly server: K3sServer & { readonly apiPort: number }
+  readonly role: "server" | "agent"
+}
+
+/**
+ * A VM back in service after a restart: it runs (bounded by `timeouts.task`), has its IP, and (with its k3s Node)
+ * the Node is Ready. Returns the IP; the failures say what the caller asks them to.
+ */
+const backInService = <E>(
+  ctx: DriftContext<E>,
+  vm: {
+    readonly vmid: number
+    readonly name: string
+    readonly node: string
+    readonly member: Member | undefined
+    readonly notRunning: { readonly message: string; readonly hint: string }
+    readonly notReady: (e: { readonly message: string }, ip: string) => Effect.Effect<never, E>
+  }
+) =>
+  Effect.gen(function* () {
+    const { api, timeouts } = ctx
+    const k3s = ctx.desired.k3s
+    const what = `VM ${vm.vmid} ${vm.name} to run again`
+    yield* ctx.progress(`waiting for ${what}`)
+    const running = yield* api.vmStatus(vm.node, vm.vmid).pipe(
+      Effect.map((s) => s.status === "running" && (s.qmpstatus ?? "running") === "running"),
+      Effect.catch(() => Effect.succeed(false)),
+      Effect.repeat({ schedule: taskPollSchedule, until: (up) => up }),
+      Effect.timeoutOption(timeouts.task)
+    )
+    if (Option.isNone(running)) return yield* ctx.fail(vm.notRunning.message, vm.notRunning.hint)
+    const ip = yield* ctx.waitForIp(vm.vmid, vm.name)
+    const member = vm.member
+    if (member !== undefined && k3s !== undefined) {
+      yield* ctx.progress(`waiting for k3s Node ${vm.name} to be Ready`)
+      yield* member.join
+        .waitReady({
+          server: member.server,
+          host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: vm.name, ip },
+          role: member.role,
+          nodeName: vm.name,
+          timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
+          onEvent: ctx.k3sProgress
+        })
+        .pipe(Effect.catch((e) => vm.notReady(e, ip)))
+    }
+    return ip
+  })
+
+/**
+ * `UncordonK3s`: the end of a restart an earlier run did not finish. Re-reads the VM (ours, same name); when it no
+ * longer carries `homelab-restart`, another run finished it. Otherwise waits until the VM runs, has its IP and its
+ * Node is Ready, uncordons the Node, and clears the mark. A Node that was not cordoned when planned is not touched:
+ * only the mark is cleared. A failure leaves the mark, so the next run tries again.
+ */
+export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
+  Effect.gen(function* () {
+    const { api, desired } = ctx
+    const node = a.node
+    const config = yield* api.vmConfig(node, a.vmid)
+    if (!config.tags.includes(desired.ownershipTag))
+      return yield* ctx.fail(`VM ${a.vmid} no longer carries '${desired.ownershipTag}'; not touching its k3s Node`)
+    if (config.name !== a.vm) return yield* ctx.fail(`VM ${a.vmid} is now named ${config.name}; not touching it`)
+    if (!config.tags.includes(RestartTag)) {
+      return { detail: `VM ${a.vmid} ${a.vm} no longer carries '${RestartTag}': its restart was finished meanwhile` }
+    }
+    if (!a.cordoned) {
+      yield* ctx.mark(a.vmid, RestartTag, false)
+      return { detail: `VM ${a.vmid} ${a.vm}: '${RestartTag}' cleared; its k3s Node was not cordoned` }
+    }
+    if (desired.k3s === undefined || Option.isNone(ctx.k3sJoin))
+      return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
+    const member: Member = { join: ctx.k3sJoin.value, server: yield* ctx.serverOf(a.via), role: a.role }
+    const stays = `its k3s Node stays cordoned and the VM keeps '${RestartTag}': the next run tries again`
+    const ip = yield* backInService(ctx, {
+      vmid: a.vmid,
+      name: a.vm,
+      node,
+      member,
+      notRunning: {
+        message: `VM ${a.vmid} ${a.vm} does not run (waited ${Duration.format(ctx.timeouts.task)})`,
+        hint: `see its tasks on ${node}; ${stays}`
+      },
+      notReady: (e, ip) =>
+        ctx.fail(
+          `k3s Node ${a.vm} is not Ready: ${e.message}`,
+          `${stays}; \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}`
+        )
+    })
+    yield* ctx.progress(`uncordoning k3s Node ${a.vm}`)
+    yield* member.join
+      .uncordon(member.server, a.vm)
+      .pipe(
+        Effect.catch((e) =>
+          ctx.fail(`could not uncordon k3s Node ${a.vm}: ${e.message}`, `${stays} (check k3s.server)`)
+        )
+      )
+    yield* ctx.mark(a.vmid, RestartTag, false)
+    return {
+      detail: `VM ${a.vmid} ${a.vm} runs at ${ip} and its k3s Node is Ready: uncordoned, its restart finished`,
       ip
     } satisfies DriftResult
   })

@@ -21,3 +21,12 @@ export const RejoinTag = "homelab-rejoin"
  * cordoned by hand without the mark is left as it is.
  */
 export const UpgradeTag = "homelab-upgrade"
+
+/**
+ * Set on a VM from just before its k3s Node is drained for a rolling restart (`RestartVm`) until the Node is
+ * uncordoned, Ready again after the restart: a run interrupted in between, or a restart that failed once the VM was
+ * down, leaves a cordoned Node that the next run knows to be its own. That run finishes the job (`UncordonK3s`: the
+ * VM running, its Node Ready, then uncordoned and the mark cleared). A Node cordoned without the mark (by hand) is
+ * never uncordoned; the plan reports it (`k3s.cordoned`, info).
+ */
+export const RestartTag = "homelab-restart"

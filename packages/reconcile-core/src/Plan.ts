@@ -9,15 +9,16 @@ import {
   VmRequest
 } from "@homelab/vm-health"
 import * as Duration from "effect/Duration"
-import type { Action, Finding, JoinK3s, RestartVm, VmAction, VmSpec } from "./Action.js"
+import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec } from "./Action.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
-import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, RestartTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { planMembership } from "./PlanK3s.js"
+import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
@@ -216,6 +217,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const now = observed.at
   /** `vm.restart: rolling`: the restarts, chained one after another once every node is planned. */
   const restarts: Array<RestartVm> = []
+  /** Restarts an earlier run did not finish (`homelab-restart`): chained ahead of this run's restarts. */
+  const finishes: Array<UncordonK3s> = []
 
   const nodes = selectedNodes(desired, options)
   for (const node of nodes) {
@@ -631,6 +634,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (decision.action !== undefined) actions.push(decision.action)
       // A VM that needs nothing else is compared with homelab.yaml: drift is changed in place.
       let restartId: string | undefined
+      /** The marks a run of ours left on the VM about its Node's cordon, and the cordon. */
+      const marks = cordonFacts(observed, vm.name, node.name, desired.ownershipTag)
+      /** An earlier run's restart is left to finish: no restart of this run drains the Node (and finishes it). */
+      let unfinished = marks.restart
       if (decision.action === undefined && decision.healthy !== undefined) {
         const healthy = decision.healthy
         const config = observed.configs?.get(healthy.vmid)
@@ -647,7 +654,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             desired.protect.includes(healthy.vmid) ||
             config?.current.protection === "1",
           k3sNodes,
-          ip: observed.ips?.get(healthy.vmid)
+          ip: observed.ips?.get(healthy.vmid),
+          cordonedByUs: marks.restart || marks.upgrade
         })
         findings.push(...step.findings)
         const restart = step.restart
@@ -668,11 +676,32 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         if (step.update !== undefined && (refused === undefined || restart === undefined)) actions.push(step.update)
         if (restart !== undefined && refused === undefined) {
           const via = restart.k3s === undefined ? undefined : cluster?.viaFor(vm.name)
-          restarts.push(restart.k3s === undefined ? restart : { ...restart, k3s: { ...restart.k3s, via } })
+          const resumed = marks.restart
+            ? `; an earlier run's restart of it did not finish (it carries '${RestartTag}')`
+            : ""
+          restarts.push(
+            restart.k3s === undefined
+              ? { ...restart, reason: `${restart.reason}${resumed}` }
+              : { ...restart, k3s: { ...restart.k3s, via }, reason: `${restart.reason}${resumed}` }
+          )
+          // A restart that drains the Node finishes what the mark says itself.
+          if (restart.k3s !== undefined) unfinished = false
           restartId = restart.id
         }
       }
       if (k3s === undefined) continue
+      const finish = (vmid: number, join: string | undefined) =>
+        finishes.push(
+          finishRestart({
+            node: node.name,
+            vm: vm.name,
+            vmid,
+            role: vm.role,
+            cordoned: marks.cordoned,
+            join,
+            via: cluster?.viaFor(vm.name)
+          })
+        )
 
       // Phase 3 for this VM. Without a cluster yet, the first server VM starts it and the others join through it.
       const exclusive = vm.role === "server" ? "k3s-server" : undefined
@@ -696,6 +725,13 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             reason: `no k3s cluster exists yet (no k3s.server, none of the server VMs runs k3s): ${vm.name} is the first server`
           })
           continue
+        }
+        if (
+          unfinished &&
+          (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm" || vmAction._tag === "FinishVm")
+        ) {
+          // The VM keeps its Node: once it runs and the join made the Node Ready, the restart is finished.
+          finish(vmAction.vmid, actionId.k3s(node.name, vm.name))
         }
         actions.push({
           _tag: "JoinK3s",
@@ -777,6 +813,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         k3sNodes
       )
       if (step._tag === "Finding") findings.push(step.finding)
+      // A finding (a Node that is not this VM's, no IP) blocks the node already; the mark waits for the next run.
+      if (unfinished && step._tag !== "Finding")
+        finish(healthy.vmid, step._tag === "Join" ? actionId.k3s(node.name, vm.name) : undefined)
+      // Not ours to undo: cordoned by hand (maintenance), an interrupted `kubectl drain`, an older homelab.
+      if (marks.cordoned && !marks.restart && !marks.upgrade && step._tag !== "Finding")
+        findings.push(cordonedFinding(node.name, vm.name, healthy.vmid))
       if (step._tag === "Member" && ip !== undefined) {
         upgradeCandidates.push({
           vm: vm.name,
@@ -806,19 +848,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       }
     }
   }
-  // Rolling restarts: one VM at a time, each after the previous one — and the in-place update of a VM that needs
-  // one waits for the previous restart too — so that a failure stops the rollout and leaves the rest untouched.
-  let previous: string | undefined
-  for (const restart of restarts) {
-    if (previous !== undefined) {
-      const before = previous
-      const update = actions.findIndex((a) => restart.after.includes(a.id))
-      const found = actions[update]
-      if (found !== undefined) actions[update] = { ...found, after: [...found.after, before] }
-      actions.push({ ...restart, after: [...restart.after, before] })
-    } else actions.push(restart)
-    previous = restart.id
-  }
+  chainRestarts(actions, finishes, restarts)
   // Orphans: reported, or with `prune` removed (a server among them one at a time with the other server disruptions).
   const orphans = planOrphans(desired, observed, options)
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
@@ -927,10 +957,13 @@ const orderK3s = (
     after.set(u.id, waits)
   })
   const lastServerUpgrade = serverUpgrades.at(-1)?.id
+  // An upgrade cordons and uncordons the Node itself: it waits until an unfinished restart of its VM is finished.
+  const finishing = new Map(actions.flatMap((a) => (a._tag === "UncordonK3s" ? [[a.vm, a.id] as const] : [])))
   actions = oneAtATime(actions, serverGroups).map((a) => {
+    const finish = a._tag === "UpgradeK3s" ? finishing.get(a.vm) : undefined
     const extra =
       a._tag === "UpgradeK3s"
-        ? (after.get(a.id) ?? [])
+        ? [...(after.get(a.id) ?? []), ...(finish === undefined ? [] : [finish])]
         : a._tag === "JoinK3s" && a.role === "agent" && lastServerUpgrade !== undefined
           ? [lastServerUpgrade]
           : []

@@ -33,6 +33,11 @@ export interface DriftInput {
   /** The k3s cluster's Nodes, when read, and the VM's IP: a Ready member is drained around a restart. */
   readonly k3sNodes?: ReadonlyArray<ClusterNode> | undefined
   readonly ip?: string | undefined
+  /**
+   * The VM carries a mark saying a run of ours cordoned its Node (`homelab-restart`, `homelab-upgrade`). Without it a
+   * cordoned Node was cordoned by someone else: the restart leaves it cordoned.
+   */
+  readonly cordonedByUs?: boolean | undefined
 }
 
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
@@ -41,7 +46,7 @@ const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
- * `never`. A disk that would have to shrink is refused (`blocked`), as is any change to a protected VM.
+ * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk that would have to shrink is refused (`blocked`), as is any change to a protected VM.
  */
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
@@ -90,6 +95,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
       input.k3sNodes !== undefined && input.ip !== undefined
         ? evaluateMembership(input.k3sNodes, { name: vm.name, role: vm.role, ip: input.ip })
         : undefined
+    const keepCordoned = member?._tag === "Member" && member.node.unschedulable === true && input.cordonedByUs !== true
     const restart: RestartVm = {
       _tag: "RestartVm",
       id: driftActionId.restart(node.name, vm.name),
@@ -99,7 +105,9 @@ export const planDrift = (input: DriftInput): DriftStep => {
       vmid,
       name: vm.name,
       changes: waiting,
-      ...(member?._tag === "Member" && input.ip !== undefined ? { k3s: { role: vm.role, ip: input.ip } } : {}),
+      ...(member?._tag === "Member" && input.ip !== undefined
+        ? { k3s: { role: vm.role, ip: input.ip, ...(keepCordoned ? { keepCordoned } : {}) } }
+        : {}),
       reason: `vm.restart is rolling and ${waiting.length} change(s) wait for a restart: ${list(waiting)}`
     }
     return { update, restart, findings }

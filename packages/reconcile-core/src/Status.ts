@@ -23,7 +23,10 @@ export interface VmStatusRow {
   readonly ip: string | undefined
   /** How the node is driven: `rest`, `ssh` (after a fallback), or `unreachable`. */
   readonly transport: "rest" | "ssh" | "unreachable"
-  /** k3s membership (`agent Ready`, `absent`, `server NotReady`, …); undefined without a `k3s:` section. */
+  /**
+   * k3s membership (`agent Ready`, `absent`, `server NotReady`, `agent Ready, cordoned`, …); undefined without a
+   * `k3s:` section.
+   */
   readonly k3s?: string | undefined
 }
 
@@ -67,9 +70,9 @@ export const status = Effect.fn("status")(function* (
           case "Absent":
             return "absent"
           case "Member":
-            return `${m.node.role} Ready`
+            return `${m.node.role} Ready${m.node.unschedulable === true ? ", cordoned" : ""}`
           case "NotReady":
-            return `${m.node.role} ${m.node.ready === "False" ? "NotReady" : `Ready=${m.node.ready}`}`
+            return `${m.node.role} ${m.node.ready === "False" ? "NotReady" : `Ready=${m.node.ready}`}${m.node.unschedulable === true ? ", cordoned" : ""}`
           case "Mismatch":
             return `mismatch: ${m.mismatches.map((x) => x.field).join(", ")}`
         }

@@ -19,6 +19,7 @@ export {
   type RestartVm,
   type ResumeVm,
   type StartVm,
+  type UncordonK3s,
   type UpdateVm,
   type UpgradeK3s,
   type VmAction,
@@ -97,7 +98,7 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
-export { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
+export { RebuildTag, RejoinTag, RestartTag, UpgradeTag } from "./Marks.js"
 export { type ObserveOptions, observe } from "./Observe.js"
 export type {
   CreateTask,

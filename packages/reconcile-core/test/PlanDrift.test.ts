@@ -141,6 +141,22 @@ describe("planDrift", () => {
     assert.isUndefined(now.restart)
   })
 
+  it("a Node cordoned by someone else (no mark of ours) is left cordoned by the restart; ours is uncordoned", () => {
+    const cordoned = { ...member, unschedulable: true }
+    const restart = (cordonedByUs: boolean) =>
+      planDrift(
+        input({
+          desired: desired("rolling"),
+          spec: { ...spec, memoryMiB: 20480 },
+          k3sNodes: [cordoned],
+          ip: "10.0.0.5",
+          cordonedByUs
+        })
+      ).restart
+    assert.deepStrictEqual(restart(false)?.k3s, { role: "agent", ip: "10.0.0.5", keepCordoned: true })
+    assert.deepStrictEqual(restart(true)?.k3s, { role: "agent", ip: "10.0.0.5" })
+  })
+
   it("what PVE already holds pending: a restart with rolling, a pending finding with never", () => {
     const held = config({}, { memory: "20480" })
     const rolling = planDrift(input({ desired: desired("rolling"), spec: { ...spec, memoryMiB: 20480 }, config: held }))

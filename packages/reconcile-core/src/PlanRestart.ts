@@ -1,0 +1,106 @@
+import type { Action, Finding, K3sVia, RestartVm, UncordonK3s } from "./Action.js"
+import { RestartTag, UpgradeTag } from "./Marks.js"
+import type { Observed } from "./Observed.js"
+
+/**
+ * What a VM of ours says about its k3s Node's cordon: the marks a run of ours left on it (`homelab-restart`,
+ * `homelab-upgrade`), and whether the Node is cordoned now (`spec.unschedulable`). A cordoned Node without either
+ * mark was cordoned by someone else, and homelab leaves it so.
+ */
+export interface CordonFacts {
+  /** An earlier run's rolling restart drained the Node and did not finish. */
+  readonly restart: boolean
+  /** An earlier run's upgrade cordoned the Node and did not finish (`planUpgrades` resumes it). */
+  readonly upgrade: boolean
+  readonly cordoned: boolean
+}
+
+/** The cordon facts of the VM named `name` on `node` (none when it is not there once, or not ours). */
+export const cordonFacts = (observed: Observed, name: string, node: string, ownershipTag: string): CordonFacts => {
+  const found = observed.vms.filter((vm) => vm.name === name)
+  const vm = found.length === 1 ? found[0] : undefined
+  const tags = vm === undefined || vm.node !== node ? [] : (observed.vmDetails.get(vm.vmid)?.tags ?? vm.tags)
+  const ours = tags.includes(ownershipTag)
+  const k3sNode = observed.k3s?._tag === "Nodes" ? observed.k3s.nodes.find((n) => n.name === name) : undefined
+  return {
+    restart: ours && tags.includes(RestartTag),
+    upgrade: ours && tags.includes(UpgradeTag),
+    cordoned: k3sNode?.unschedulable === true
+  }
+}
+
+/** Action id of the end of an unfinished restart. */
+export const uncordonId = (node: string, vm: string) => `${node}:uncordon:${vm}`
+
+/**
+ * The end of an earlier run's restart of a VM that keeps its Node: an `UncordonK3s`. `join`: the `JoinK3s` of the VM
+ * that makes its Node Ready first (after a start, or for a NotReady Node); without one the Node is a Ready member.
+ */
+export const finishRestart = (input: {
+  readonly node: string
+  readonly vm: string
+  readonly vmid: number
+  readonly role: "server" | "agent"
+  readonly cordoned: boolean
+  readonly join?: string | undefined
+  readonly via: K3sVia | undefined
+}): UncordonK3s => {
+  const state = !input.cordoned
+    ? "its k3s Node is not cordoned; only the mark is left to clear"
+    : input.join === undefined
+      ? "its k3s Node is Ready but still cordoned"
+      : "its k3s Node is still cordoned: uncordoned once the VM runs and the Node is Ready again"
+  return {
+    _tag: "UncordonK3s",
+    id: uncordonId(input.node, input.vm),
+    node: input.node,
+    after: input.join === undefined ? [] : [input.join],
+    exclusive: "vm-restart",
+    vm: input.vm,
+    vmid: input.vmid,
+    role: input.role,
+    cordoned: input.cordoned,
+    via: input.via,
+    reason: `an earlier run's restart of ${input.vm} did not finish (it carries '${RestartTag}'): ${state}`
+  }
+}
+
+/** A cordoned Node without a mark of ours: reported (`info`: it does not keep the node from converging), left so. */
+export const cordonedFinding = (node: string, vm: string, vmid: number): Finding => ({
+  code: "k3s.cordoned",
+  effect: "info",
+  layer: "k3s",
+  node,
+  vm,
+  vmid,
+  message: `k3s Node ${vm} is cordoned (SchedulingDisabled) and no run of homelab marked it so: left cordoned`,
+  hint: `\`kubectl uncordon ${vm}\` once whoever cordoned it is done`
+})
+
+/**
+ * The restart rollout, appended to `actions`: one VM out of service at a time, each after the previous one — and the
+ * in-place update of a VM that needs a restart waits for the previous restart too — so that a failure stops the
+ * rollout and leaves the rest untouched. The restarts an earlier run left unfinished come first: their Nodes are out
+ * of service already. One that waits for its VM's join is not chained (a join may wait for server upgrades, which
+ * wait for the server restarts: chaining it would make a cycle); it runs as soon as its join is done.
+ */
+export const chainRestarts = (
+  actions: Array<Action>,
+  finishes: ReadonlyArray<UncordonK3s>,
+  restarts: ReadonlyArray<RestartVm>
+): void => {
+  actions.push(...finishes.filter((f) => f.after.length > 0))
+  let previous: string | undefined
+  for (const step of [...finishes.filter((f) => f.after.length === 0), ...restarts]) {
+    if (previous !== undefined) {
+      const before = previous
+      if (step._tag === "RestartVm") {
+        const update = actions.findIndex((a) => a._tag === "UpdateVm" && step.after.includes(a.id))
+        const found = actions[update]
+        if (found !== undefined) actions[update] = { ...found, after: [...found.after, before] }
+      }
+      actions.push({ ...step, after: [...step.after, before] })
+    } else actions.push(step)
+    previous = step.id
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The restart mark in the plan (`homelab-restart`, `PlanRestart.ts`): a rolling restart that an earlier run did not
+ * finish leaves a cordoned Node; the next plan sees it, says why the node is not converged, and finishes it
+ * (`UncordonK3s`). A Node cordoned without a mark of ours is reported, never uncordoned.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { VmPending } from "@homelab/proxmox-client"
+import { HealthPolicy } from "@homelab/vm-health"
+import { describeAction, type RestartVm, type UncordonK3s } from "../src/Action.js"
+import { assess, planVerdict } from "../src/Convergence.js"
+import type { Observed } from "../src/Observed.js"
+import { plan } from "../src/Plan.js"
+import {
+  byId,
+  ipOf,
+  k3sDesired,
+  k3sObserved,
+  names,
+  observedVm,
+  planOf,
+  readyCluster,
+  steps,
+  vmidOf
+} from "./k3sFixture.js"
+
+const vms = names(3, 2)
+const ours = ["homelab-managed"]
+const marked = ["homelab-managed", "homelab-restart"]
+
+/** Every VM as observed, `tags` for those named. */
+const withTags = (tags: Record<string, ReadonlyArray<string>>) => ({
+  vms: vms.map((n) => observedVm(vms, n, tags[n] === undefined ? {} : { tags: [...tags[n]] }))
+})
+
+/** The cluster with these Nodes cordoned (`spec.unschedulable`). */
+const cordoned = (...nodes: ReadonlyArray<string>) =>
+  readyCluster(vms, {}, (n) => (nodes.includes(n) ? { unschedulable: true } : {}))
+
+const uncordons = (p: ReturnType<typeof planOf>) => p.actions.filter((a): a is UncordonK3s => a._tag === "UncordonK3s")
+
+describe("an earlier run's unfinished restart (homelab-restart)", () => {
+  it("a Ready Node still cordoned: not converged; the plan uncordons it, with the reason", () => {
+    const o = k3sObserved(vms, cordoned("a1"), withTags({ a1: marked }))
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["UncordonK3s:a1"])
+    const u = uncordons(p)[0]
+    assert.deepStrictEqual(
+      [u?.id, u?.node, u?.vmid, u?.role, u?.cordoned, u?.after, u?.exclusive, u?.via],
+      [
+        "pve-a1:uncordon:a1",
+        "pve-a1",
+        vmidOf(vms, "a1"),
+        "agent",
+        true,
+        [],
+        "vm-restart",
+        { vm: "s1", ip: ipOf(vms, "s1") }
+      ]
+    )
+    assert.include(u?.reason ?? "", "an earlier run's restart of a1 did not finish (it carries 'homelab-restart')")
+    assert.include(u?.reason ?? "", "Ready but still cordoned")
+    assert.include(describeAction(u as UncordonK3s), "uncordon its k3s Node once it is Ready")
+
+    // The convergence verdict names it: the node is not converged until the Node is uncordoned.
+    const verdict = assess(p)
+    assert.isFalse(verdict.converged)
+    const node = verdict.nodes.find((n) => n.node === "pve-a1")
+    assert.deepStrictEqual(
+      node?.reasons.map((r) => [r.code, r.status, r.layer, r.vm]),
+      [["plan.UncordonK3s", "planned", "k3s", "a1"]]
+    )
+    assert.include(node?.reasons[0]?.message ?? "", "homelab-restart")
+    assert.isTrue(verdict.nodes.filter((n) => n.node !== "pve-a1").every((n) => n.converged))
+    assert.strictEqual(planVerdict(verdict), "changes")
+  })
+
+  it("the mark without a cordon (interrupted before the drain, or after the uncordon): only the mark is cleared", () => {
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, readyCluster(vms), withTags({ s2: marked })))
+    assert.deepStrictEqual(steps(p), ["UncordonK3s:s2"])
+    const u = uncordons(p)[0]
+    assert.strictEqual(u?.cordoned, false)
+    assert.strictEqual(u?.role, "server")
+    // a server's step goes through another server
+    assert.deepStrictEqual(u?.via, { vm: "s1", ip: ipOf(vms, "s1") })
+    assert.include(describeAction(u as UncordonK3s), "clear its mark")
+    assert.isFalse(assess(p).converged)
+  })
+
+  it("a NotReady Node (the VM still coming back): the join makes it Ready first, then the uncordon", () => {
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "a2" ? { ready: "Unknown", unschedulable: true } : {})),
+      withTags({ a2: marked })
+    )
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["JoinK3s:a2", "UncordonK3s:a2"])
+    assert.deepStrictEqual(byId(p, "pve-a2:uncordon:a2")?.after, ["pve-a2:k3s:a2"])
+    assert.include(byId(p, "pve-a2:uncordon:a2")?.reason ?? "", "once the VM runs and the Node is Ready again")
+  })
+
+  it("a stopped VM that is started (health.stopped: start): start, join, then uncordon", () => {
+    const a1 = vmidOf(vms, "a1")
+    const base = k3sObserved(vms, cordoned("a1"), {
+      vms: vms.map((n) => observedVm(vms, n, n === "a1" ? { tags: marked, status: "stopped" } : {}))
+    })
+    const o: Observed = {
+      ...base,
+      vmDetails: new Map([
+        [a1, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0, tags: marked }]
+      ])
+    }
+    const p = plan(k3sDesired(vms), o, { policy: HealthPolicy.fromPartial({ stopped: "start" }) })
+    assert.deepStrictEqual(steps(p), ["StartVm:pve-a1", "JoinK3s:a1", "UncordonK3s:a1"])
+    assert.deepStrictEqual(byId(p, "pve-a1:uncordon:a1")?.after, ["pve-a1:k3s:a1"])
+  })
+
+  it("a VM that is not there once, or not ours, is never uncordoned by its mark", () => {
+    const notOurs = k3sObserved(vms, cordoned("a1"), withTags({ a1: ["homelab-restart"] }))
+    assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), notOurs)), [])
+  })
+
+  it("an upgrade of a VM whose restart is unfinished waits until it is finished", () => {
+    const v131 = "v1.31.5+k3s1"
+    const o = k3sObserved(vms, cordoned("a1"), withTags({ a1: marked }))
+    const p = planOf(k3sDesired(vms, { version: v131 }), o)
+    const upgrade = byId(p, "pve-a1:k3s-upgrade:a1")
+    assert.isDefined(upgrade)
+    assert.include(upgrade?.after ?? [], "pve-a1:uncordon:a1")
+    assert.deepStrictEqual(byId(p, "pve-a1:uncordon:a1")?.after, [])
+  })
+})
+
+describe("a Node cordoned without a mark of ours", () => {
+  it("is reported (info) and left cordoned: no action, the node stays converged", () => {
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, cordoned("a1"), withTags({ a1: ours })))
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.node, f.vm]),
+      [["k3s.cordoned", "info", "pve-a1", "a1"]]
+    )
+    assert.include(p.findings[0]?.message ?? "", "no run of homelab marked it so")
+    assert.include(p.findings[0]?.hint ?? "", "kubectl uncordon a1")
+    assert.isTrue(assess(p).converged)
+    assert.strictEqual(planVerdict(assess(p)), "converged")
+  })
+
+  it("an upgrade's own mark is the upgrade's to finish: no finding, no uncordon of the restart's", () => {
+    const o = k3sObserved(vms, cordoned("a1"), withTags({ a1: ["homelab-managed", "homelab-upgrade"] }))
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["UpgradeK3s:a1"])
+    assert.deepStrictEqual(p.findings, [])
+  })
+})
+
+/** `GET …/pending` of a VM as the fixture's homelab.yaml asks for it, with `memory` as given. */
+const pendingConfig = (memory: string): VmPending => ({
+  digest: "d1",
+  current: {
+    cores: "4",
+    memory,
+    cpu: "host",
+    scsi0: "local-lvm:vm-1-disk-0,size=32G",
+    net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+    tags: "homelab-managed",
+    ciuser: "ubuntu",
+    sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
+    ipconfig0: "ip=dhcp",
+    ide2: "local-lvm:vm-1-cloudinit,media=cdrom"
+  },
+  pending: {},
+  deletes: []
+})
+
+/** Every VM's configuration read; those in `small` have less memory than homelab.yaml asks (a restart waits). */
+const withConfigs = (o: Observed, small: ReadonlyArray<string>): Observed => ({
+  ...o,
+  configs: new Map(vms.map((n) => [vmidOf(vms, n), pendingConfig(small.includes(n) ? "8192" : "16384")]))
+})
+
+const rolling = () => ({ ...k3sDesired(vms), restart: "rolling" as const })
+
+describe("with vm.restart: rolling", () => {
+  it("the configs as homelab.yaml asks: nothing planned (the fixture is right)", () => {
+    const p = planOf(rolling(), withConfigs(k3sObserved(vms, readyCluster(vms)), []))
+    assert.deepStrictEqual(p.actions, [])
+  })
+
+  it("the unfinished restart is finished before this run's restarts start: one VM out of service at a time", () => {
+    const o = withConfigs(k3sObserved(vms, cordoned("a2"), withTags({ a2: marked })), ["a1"])
+    const p = planOf(rolling(), o)
+    assert.deepStrictEqual(steps(p), ["UpdateVm:pve-a1", "UncordonK3s:a2", "RestartVm:pve-a1"])
+    assert.deepStrictEqual(byId(p, "pve-a2:uncordon:a2")?.after, [])
+    assert.deepStrictEqual(byId(p, "pve-a1:restart:a1")?.after, ["pve-a1:update:a1", "pve-a2:uncordon:a2"])
+    assert.deepStrictEqual(byId(p, "pve-a1:update:a1")?.after, ["pve-a2:uncordon:a2"])
+  })
+
+  it("a marked VM whose restart is still to do: the restart finishes it (no separate uncordon); the reason says so", () => {
+    const o = withConfigs(k3sObserved(vms, cordoned("a1"), withTags({ a1: marked })), ["a1"])
+    const p = planOf(rolling(), o)
+    assert.deepStrictEqual(steps(p), ["UpdateVm:pve-a1", "RestartVm:pve-a1"])
+    const restart = byId(p, "pve-a1:restart:a1") as RestartVm
+    assert.include(restart.reason, "an earlier run's restart of it did not finish")
+    // the cordon is ours: drained, and uncordoned after the restart
+    assert.deepStrictEqual(restart.k3s?.keepCordoned, undefined)
+  })
+
+  it("a Node cordoned by hand is restarted but left cordoned", () => {
+    const o = withConfigs(k3sObserved(vms, cordoned("a1"), withTags({ a1: ours })), ["a1"])
+    const p = planOf(rolling(), o)
+    const restart = byId(p, "pve-a1:restart:a1") as RestartVm
+    assert.strictEqual(restart.k3s?.keepCordoned, true)
+    assert.include(describeAction(restart), "left cordoned as it was")
+    assert.deepStrictEqual(
+      p.findings.map((f) => f.code),
+      ["k3s.cordoned"]
+    )
+  })
+})
