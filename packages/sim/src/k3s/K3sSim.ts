@@ -66,6 +66,8 @@ export interface K3sSnapshot {
     readonly version: string
     readonly vmid: number | null
     readonly createdAt: string
+    /** Cordoned (`kubectl cordon`, a drain): `spec.unschedulable`. */
+    readonly unschedulable: boolean
   }>
   readonly secrets: ReadonlyArray<{ readonly name: string; readonly createdAt: string }>
   readonly etcdMembers: ReadonlyArray<{
@@ -1443,7 +1445,8 @@ export class K3sSim {
         ip: n.ip,
         version: n.version,
         vmid: this.hostByKey(n.hostKey)?.vmid ?? null,
-        createdAt: new Date(n.createdAt).toISOString()
+        createdAt: new Date(n.createdAt).toISOString(),
+        unschedulable: n.unschedulable
       })),
       secrets: [...c.secrets.values()].map((s) => ({ name: s.name, createdAt: new Date(s.createdAt).toISOString() })),
       etcdMembers: c.etcdMembers.map((m) => ({
