@@ -256,7 +256,8 @@ export const apply = Effect.fn("apply")(function* (
         progress(what, { what: `${what} (task ${p.type} ${p.id})`, elapsedMs: p.elapsedMs, limitMs: p.limitMs })
     })
 
-    const waitForIp = (vmid: number, name: string) =>
+    /** `andThen`: what else the failure leaves behind (said after the hint). */
+    const waitForIp = (vmid: number, name: string, andThen?: string) =>
       Effect.gen(function* () {
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
         yield* progress(`waiting for ${what}`)
@@ -269,7 +270,7 @@ export const apply = Effect.fn("apply")(function* (
         if (ip === undefined) {
           return yield* fail(
             `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
-            "is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)"
+            `is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)${andThen === undefined ? "" : `; ${andThen}`}`
           )
         }
         return ip

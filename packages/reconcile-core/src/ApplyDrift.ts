@@ -32,7 +32,8 @@ export interface DriftContext<E> {
   readonly progressInterval: Duration.Duration
   readonly progress: (step: string, wait?: Wait) => Effect.Effect<void>
   readonly task: (what: string) => WaitOptions
-  readonly waitForIp: (vmid: number, name: string) => Effect.Effect<string, E | ProxmoxError>
+  /** `andThen`: what else a failure leaves behind, for its hint. */
+  readonly waitForIp: (vmid: number, name: string, andThen?: string) => Effect.Effect<string, E | ProxmoxError>
   readonly fail: (message: string, hint?: string) => Effect.Effect<never, E>
   readonly k3sProgress: (event: K3sJoinEvent) => void
   /** The k3s server a step goes through (`via` a server VM of ours, else the configured `k3s.server`). */
@@ -229,6 +230,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
         message: `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
         hint: `see its tasks on ${node}${cordoned}; the rollout stops here`
       },
+      leaves: member === undefined ? undefined : `${cordoned.slice(2)}; the rollout stops here`,
       notReady: (e, ip) =>
         ctx.fail(
           `k3s Node ${a.name} is not Ready after the restart: ${e.message}`,
@@ -285,6 +287,8 @@ const backInService = <E>(
     readonly node: string
     readonly member: Member | undefined
     readonly notRunning: { readonly message: string; readonly hint: string }
+    /** What a failure from here on leaves behind (the cordoned Node), for the hints. */
+    readonly leaves: string | undefined
     readonly notReady: (e: { readonly message: string }, ip: string) => Effect.Effect<never, E>
   }
 ) =>
@@ -300,7 +304,7 @@ const backInService = <E>(
       Effect.timeoutOption(timeouts.task)
     )
     if (Option.isNone(running)) return yield* ctx.fail(vm.notRunning.message, vm.notRunning.hint)
-    const ip = yield* ctx.waitForIp(vm.vmid, vm.name)
+    const ip = yield* ctx.waitForIp(vm.vmid, vm.name, vm.leaves)
     const member = vm.member
     if (member !== undefined && k3s !== undefined) {
       yield* ctx.progress(`waiting for k3s Node ${vm.name} to be Ready`)
@@ -352,6 +356,7 @@ export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
         message: `VM ${a.vmid} ${a.vm} does not run (waited ${Duration.format(ctx.timeouts.task)})`,
         hint: `see its tasks on ${node}; ${stays}`
       },
+      leaves: stays,
       notReady: (e, ip) =>
         ctx.fail(
           `k3s Node ${a.vm} is not Ready: ${e.message}`,

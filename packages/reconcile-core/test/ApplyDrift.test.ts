@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import { K3sJoin } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type { UpdateVm } from "../src/Action.js"
 import { apply } from "../src/Apply.js"
@@ -425,5 +427,186 @@ describe("rolling restart (vm.restart: rolling) with k3s", () => {
         assert.isFalse(stopped.report.convergence.converged)
       }),
     120_000
+  )
+})
+
+/** One node, the existing k3s server VM (not ours) and our VM joining it as an agent. */
+const agentNet = reserveLoopbackNet().net
+const agentServerIp = `${agentNet}.5`
+const agentScenario = (): Scenario =>
+  labScenario(["pve"], {
+    ipPool: `${agentNet}.10`,
+    guestSshPort: 2222,
+    vms: [
+      {
+        vmid: 200,
+        node: "pve",
+        name: "k3s-server",
+        status: "running",
+        uptime: 86_400,
+        ip: agentServerIp,
+        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+      }
+    ],
+    k3s: { version: "v1.30.5+k3s1", joinDelayMs: 2000, readyDelayMs: 3000 }
+  })
+const agentVm = [
+  "  sshPort: 2222",
+  "  restart: rolling",
+  "k3s:",
+  `  server: { host: ${agentServerIp}, port: 2222, user: ubuntu }`
+].join("\n")
+
+/** Our VM's k3s Node as the simulated cluster has it. */
+const nodeOf = (sim: SimHandle) => {
+  const node = sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")
+  assert.isDefined(node, "k3s Node k3s-vm-pve")
+  return node as NonNullable<typeof node>
+}
+const tagsOf = (sim: SimHandle) => String(vmOf(sim, "k3s-vm-pve").config.tags ?? "")
+/** Polls `check` (a look at the simulator's state, no clock involved) until it holds. */
+const until = (check: () => boolean) =>
+  Effect.sync(check).pipe(Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (ok) => ok }))
+
+describe("an unfinished rolling restart (homelab-restart) is finished by the next run", () => {
+  it.live(
+    "interrupted once the VM went down, and failed after it: the Node stays cordoned and the VM marked; the next plan says so, the next apply uncordons it once Ready",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(agentScenario())
+        const lab = yield* makeLab(sim, { vm: agentVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        const vmid = vmOf(sim, "k3s-vm-pve").vmid
+
+        // 1. Interrupted while PVE reboots the VM (its API slowed once the drain began, so the run is still there).
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const slow = yield* Effect.forkChild(
+          until(() => sim.k3sEvents().some((e) => e.kind === "drain-start" && e.node === "k3s-vm-pve")).pipe(
+            Effect.andThen(
+              Effect.promise(() => sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }]))
+            )
+          )
+        )
+        const run = yield* Effect.forkChild(reconcile(changed))
+        yield* until(() => sim.operations().some((o) => o.operation === "qmreboot" && o.vmid === vmid))
+        yield* Fiber.interrupt(run)
+        yield* Fiber.join(slow)
+        yield* Effect.promise(() => sim.clearFaults({ kind: "latency" }))
+        assert.include(tagsOf(sim), "homelab-restart")
+        assert.isTrue(nodeOf(sim).unschedulable, "drained before the reboot")
+        // PVE finishes the reboot on its own: the VM runs again with the new CPU type.
+        yield* until(() => {
+          const reboot = sim.operations().find((o) => o.operation === "qmreboot" && o.vmid === vmid)
+          return sim
+            .operations()
+            .some((o) => o.operation === "qmstart" && o.vmid === vmid && o.id > (reboot?.id ?? 0) && o.status === "ok")
+        })
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cpu, "x86-64-v2-AES")
+
+        const planned = yield* planOnly(changed)
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["UncordonK3s"]
+        )
+        assert.isFalse(planned.planned.converged)
+        assert.strictEqual(planVerdict(planned.planned), "changes")
+        assert.include(
+          planned.planned.nodes[0]?.reasons[0]?.message ?? "",
+          "did not finish (it carries 'homelab-restart')"
+        )
+
+        const since = sim.k3sEvents().length
+        const finished = yield* reconcile(changed)
+        assert.deepStrictEqual(
+          finished.result.outcomes.map((o) => [o.id, o.status]),
+          [["pve:uncordon:k3s-vm-pve", "done"]],
+          JSON.stringify(finished.result.outcomes)
+        )
+        assert.isTrue(finished.report.convergence.converged)
+        assert.isFalse(nodeOf(sim).unschedulable)
+        assert.strictEqual(nodeOf(sim).ready, "True")
+        assert.notInclude(tagsOf(sim), "homelab-restart")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "node-cordoned" || e.kind === "node-uncordoned")
+            .map((e) => `${e.kind} ${e.node}`),
+          ["node-uncordoned k3s-vm-pve"]
+        )
+        assert.deepStrictEqual((yield* planOnly(changed)).plan.actions, [])
+
+        // 2. The restart fails once the VM went down (its guest agent never reports an IP): the Node stays cordoned.
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        const again = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v3\n"))
+        const failed = yield* reconcileAll(desiredFromConfig(again.config, { sshKeys: again.config.vm.sshKeys }), {
+          policy: healthPolicyFromConfig(again.config),
+          apply: true,
+          timeouts: { ip: Duration.seconds(2), task: Duration.seconds(60) }
+        }).pipe(Effect.provide(clientLayer(again)))
+        const restart = failed.outcomes.find((o) => o.id === "pve:restart:k3s-vm-pve")
+        assert.strictEqual(restart?.status, "failed", JSON.stringify(failed.outcomes))
+        assert.include(restart?.hint ?? "", "the next run uncordons it once the VM runs and the Node is Ready")
+        assert.include(tagsOf(sim), "homelab-restart")
+        assert.isTrue(nodeOf(sim).unschedulable)
+
+        yield* Effect.promise(() => sim.clearFaults({ kind: "agentNeverStarts" }))
+        const resumed = yield* reconcile(again)
+        assert.deepStrictEqual(
+          resumed.result.outcomes.map((o) => [o.id, o.status]),
+          [["pve:uncordon:k3s-vm-pve", "done"]],
+          JSON.stringify(resumed.result.outcomes)
+        )
+        assert.isTrue(resumed.report.convergence.converged)
+        assert.isFalse(nodeOf(sim).unschedulable)
+        assert.notInclude(tagsOf(sim), "homelab-restart")
+      }),
+    120_000
+  )
+
+  it.live(
+    "a Node cordoned by hand is reported, restarted with the VM, and left cordoned: never marked, never uncordoned",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(agentScenario())
+        const lab = yield* makeLab(sim, { vm: agentVm })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        yield* Effect.gen(function* () {
+          const k3s = yield* K3sJoin
+          yield* k3s.cordon({ host: agentServerIp, port: 2222, user: "ubuntu" }, "k3s-vm-pve")
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.isTrue(nodeOf(sim).unschedulable)
+
+        const steady = yield* planOnly(lab)
+        assert.deepStrictEqual(steady.plan.actions, [])
+        assert.isTrue(steady.planned.converged)
+        assert.deepStrictEqual(
+          steady.plan.findings.map((f) => [f.code, f.effect]),
+          [["k3s.cordoned", "info"]]
+        )
+
+        const since = sim.k3sEvents().length
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const rolled = yield* reconcile(changed)
+        const restart = rolled.result.outcomes.find((o) => o.id === "pve:restart:k3s-vm-pve")
+        assert.strictEqual(restart?.status, "done", JSON.stringify(rolled.result.outcomes))
+        assert.include(restart?.detail ?? "", "left cordoned as it was")
+        assert.isTrue(rolled.report.convergence.converged)
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cpu, "x86-64-v2-AES")
+        assert.isTrue(nodeOf(sim).unschedulable, "still cordoned")
+        assert.notInclude(tagsOf(sim), "homelab-restart")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "node-uncordoned")
+            .map((e) => e.node),
+          []
+        )
+        assert.deepStrictEqual((yield* planOnly(changed)).plan.actions, [])
+      }),
+    90_000
   )
 })
