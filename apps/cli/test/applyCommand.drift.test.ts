@@ -3,7 +3,7 @@ import * as https from "node:https"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { labScenario, type SimHandle } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { k3sNodesOf, mutating, type SimLab, startLab, stopLabs, vmsOf } from "./simLab.js"
+import { k3sNodesOf, mutating, notConverged, type SimLab, startLab, stopLabs, vmsOf, whenOperation } from "./simLab.js"
 
 afterEach(stopLabs)
 
@@ -247,5 +247,78 @@ describe("homelab apply: rolling restart with k3s", () => {
     }
     const clean = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+  }, 180_000)
+})
+
+/** Resolves once `check` holds (a look at the simulator's state), or rejects once `until` (if any) settles first. */
+const when = (check: () => boolean, what: string, until?: Promise<unknown>): Promise<void> =>
+  new Promise((resolve, reject) => {
+    let over = false
+    void until?.then(() => {
+      over = true
+    })
+    const poll = () => {
+      if (check()) return resolve()
+      if (over) return reject(new Error(`the run ended before ${what}`))
+      setTimeout(poll, 2)
+    }
+    poll()
+  })
+
+describe("homelab apply: an interrupted rolling restart", () => {
+  it("Ctrl-C while PVE reboots the VM leaves its Node cordoned and the VM marked: plan and status say so, the next apply uncordons it", async () => {
+    const lab = await startLab(["pve"], { k3s: true, imagePresent: true })
+    const { homelab, sim, config } = lab
+    const joined = await homelab("apply")
+    assert.strictEqual(joined.code, ExitCode.Ok, show(joined))
+    const { vmid } = vmNamed(sim, "pve")
+    const node = () => k3sNodesOf(sim).find((n) => n.name === "k3s-vm-pve")
+
+    // More memory (a restart), restarted by the run: Ctrl-C as soon as PVE's reboot task begins. The API is slowed
+    // once the drain begins, as a busy node would be, so the run is still waiting for the reboot when it is signalled.
+    fs.writeFileSync(
+      config,
+      nodeSettings(vmSettings(fs.readFileSync(config, "utf8"), ["restart: rolling"]), "pve", ["memoryRatio: 0.75"])
+    )
+    const run = lab.spawn("apply")
+    await when(
+      () => sim.k3sEvents().some((e) => e.kind === "drain-start" && e.node === "k3s-vm-pve"),
+      "the drain",
+      run.done
+    )
+    await sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }])
+    const reboot = await whenOperation(sim, (o) => o.operation === "qmreboot" && o.vmid === vmid, run.done)
+    run.child.kill("SIGINT")
+    const interrupted = await run.done
+    await sim.clearFaults({ kind: "latency" })
+    assert.strictEqual(interrupted.code, ExitCode.Interrupted, show(interrupted))
+    assert.include(interrupted.stderr, `restart VM ${vmid} k3s-vm-pve on pve`)
+    assert.include(vmNamed(sim, "pve").tags, "homelab-restart")
+    assert.isTrue(node()?.unschedulable, "drained before the reboot")
+    // PVE finishes the reboot on its own: the VM runs again with the new memory.
+    await when(
+      () =>
+        sim
+          .operations()
+          .some((o) => o.operation === "qmstart" && o.vmid === vmid && o.id > reboot.id && o.status === "ok"),
+      "the VM ran again"
+    )
+    assert.strictEqual(vmNamed(sim, "pve").config.memory, "24576")
+
+    const plan = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Changes, show(plan))
+    assert.include(plan.stdout, `finish the restart of VM ${vmid} k3s-vm-pve: uncordon its k3s Node once it is Ready`)
+    assert.include(plan.stdout, "an earlier run's restart of k3s-vm-pve did not finish (it carries 'homelab-restart')")
+    const status = await homelab("status")
+    assert.strictEqual(status.code, ExitCode.NotConverged, show(status))
+    assert.include(status.stdout, "agent Ready, cordoned")
+
+    const finished = await homelab("apply")
+    assert.strictEqual(finished.code, ExitCode.Ok, show(finished))
+    assert.isUndefined(notConverged(sim, "pve", true))
+    assert.isFalse(node()?.unschedulable)
+    const clean = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+    assert.strictEqual((await homelab("status")).code, ExitCode.Ok)
   }, 180_000)
 })

@@ -188,7 +188,14 @@ export const vmsOf = (sim: SimHandle) =>
 
 /** The simulated cluster's Nodes. */
 export const k3sNodesOf = (sim: SimHandle) =>
-  sim.state().k3s.nodes.map((n) => ({ name: n.name, role: n.role, ready: n.ready, ip: n.ip, vmid: n.vmid }))
+  sim.state().k3s.nodes.map((n) => ({
+    name: n.name,
+    role: n.role,
+    ready: n.ready,
+    ip: n.ip,
+    vmid: n.vmid,
+    unschedulable: n.unschedulable
+  }))
 
 /** API requests and node SSH commands that change state (reads, agent pings and guest commands excluded). */
 export const mutating = (sim: SimHandle) =>
@@ -225,7 +232,7 @@ export const whenOperation = (
 /**
  * Why `node` is not converged, judged from the simulator's state alone (not from what homelab says): exactly one VM
  * named `k3s-vm-<node>`, on that node, ours, running, no lock and none of the run marks left; with k3s, exactly one
- * Node of that name, Ready, at the VM's IP. Undefined when it is converged.
+ * Node of that name, Ready, not cordoned, at the VM's IP. Undefined when it is converged.
  */
 export const notConverged = (sim: SimHandle, node: string, k3s: boolean): string | undefined => {
   const name = `k3s-vm-${node}`
@@ -245,6 +252,7 @@ export const notConverged = (sim: SimHandle, node: string, k3s: boolean): string
   if (nodes.length !== 1) return `${nodes.length} k3s Nodes named ${name}`
   const k = nodes[0] as ReturnType<typeof k3sNodesOf>[number]
   if (k.ready !== "True") return `k3s Node ${name} is Ready=${k.ready}`
+  if (k.unschedulable) return `k3s Node ${name} is cordoned`
   if (k.ip !== vm.ip) return `k3s Node ${name} is at ${k.ip}, the VM at ${vm.ip}`
   return undefined
 }

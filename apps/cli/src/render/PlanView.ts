@@ -32,6 +32,13 @@ const statusWords: Record<Reason["status"], string> = {
   pending: "needs a restart"
 }
 
+/** Findings, one line each (and the fix below it). */
+const renderFindings = (findings: ReadonlyArray<Finding>, width: number): Array<string> =>
+  findings.flatMap((f) => [
+    `  ${mark(f)} ${f.node.padEnd(width)}  ${f.message} ${pc.dim(`[${f.code}]`)}`,
+    ...(f.hint ? [`    ${" ".repeat(width)}  ${pc.dim(`fix: ${f.hint}`)}`] : [])
+  ])
+
 /** What the convergence verdict says in one line per node. */
 export const renderConvergence = (convergence: Convergence, options: { readonly after: boolean }): Array<string> => {
   const width = Math.max(4, ...convergence.nodes.map((n) => n.node.length))
@@ -65,6 +72,9 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
   const width = Math.max(4, ...plan.nodes.map((n) => n.length))
   if (plan.actions.length === 0 && convergence.converged) {
     lines.push(pc.green("No changes: every node is converged (image, VM, k3s membership as configured)."))
+    // What is worth knowing without keeping anything from converging (a Node cordoned by hand, say).
+    const notes = plan.findings.filter((f) => f.effect === "info")
+    if (notes.length > 0) lines.push("", pc.bold("Notes:"), ...renderFindings(notes, width))
     return lines.join("\n")
   }
   if (plan.actions.length > 0) {
@@ -90,13 +100,7 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
   } else {
     lines.push(pc.yellow("No changes this run can make."))
   }
-  if (plan.findings.length > 0) {
-    lines.push("", pc.bold("Left alone:"))
-    for (const f of plan.findings) {
-      lines.push(`  ${mark(f)} ${f.node.padEnd(width)}  ${f.message} ${pc.dim(`[${f.code}]`)}`)
-      if (f.hint) lines.push(`    ${" ".repeat(width)}  ${pc.dim(`fix: ${f.hint}`)}`)
-    }
-  }
+  if (plan.findings.length > 0) lines.push("", pc.bold("Left alone:"), ...renderFindings(plan.findings, width))
   if (plan.cluster !== undefined) lines.push("", `${pc.bold("k3s cluster:")} ${describeCluster(plan.cluster)}`)
   lines.push("", pc.bold("Nodes:"), ...renderConvergence(convergence, { after: false }), "", summary(plan, convergence))
   return lines.join("\n")
