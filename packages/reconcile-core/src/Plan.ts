@@ -912,6 +912,8 @@ const orderK3s = (
         return { ...a, via: cluster.viaFor(a.vm, rebuilt) }
       if (a._tag === "RecreateVm" && a.k3sVia !== undefined && rebuilt.has(a.k3sVia.vm))
         return { ...a, k3sVia: cluster.viaFor(a.spec.name, rebuilt) }
+      if (a._tag === "UncordonK3s" && a.via !== undefined && rebuilt.has(a.via.vm))
+        return { ...a, via: cluster.viaFor(a.vm, rebuilt) }
       return a
     })
   }

@@ -114,6 +114,14 @@ describe("an earlier run's unfinished restart (homelab-restart)", () => {
     assert.deepStrictEqual(byId(p, "pve-a1:uncordon:a1")?.after, ["pve-a1:k3s:a1"])
   })
 
+  it("a server that this run rebuilds is not the one it goes through", () => {
+    const o = k3sObserved(vms, cordoned("s2"), withTags({ s2: marked }))
+    assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), o))[0]?.via, { vm: "s1", ip: ipOf(vms, "s1") })
+    const p = planOf(k3sDesired(vms), o, { reprovision: ["s1"] })
+    assert.include(steps(p), "RecreateVm:s1")
+    assert.deepStrictEqual(uncordons(p)[0]?.via, { vm: "s3", ip: ipOf(vms, "s3") })
+  })
+
   it("a VM that is not there once, or not ours, is never uncordoned by its mark", () => {
     const notOurs = k3sObserved(vms, cordoned("a1"), withTags({ a1: ["homelab-restart"] }))
     assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), notOurs)), [])
