@@ -158,8 +158,8 @@ export interface UpgradeK3s extends ActionBase {
 /**
  * Phase 3, the end of an interrupted rolling restart: the VM carries `homelab-restart` (see `RestartTag`), so an
  * earlier run drained its Node for a restart and did not get to uncordon it. Wait until the VM runs, has its IP and its
- * Node is Ready, uncordon the Node, clear the mark. Part of the restart rollout (`exclusive: "vm-restart"`), ahead of
- * the restarts: one VM out of service at a time.
+ * Node is Ready, uncordon the Node, clear the mark. Part of the restart rollout (`exclusive: "vm-restart"`): ahead of
+ * this run's restarts (one VM out of service at a time), or, when its VM must start or join first, after that join.
  */
 export interface UncordonK3s extends ActionBase {
   readonly _tag: "UncordonK3s"

@@ -215,12 +215,13 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
         )
       )
     // The reboot task ends when the VM is down; PVE starts it again right after.
-    const cordoned =
+    /** What a failure from here on leaves: the Node cordoned (ours: marked, for the next run to finish). */
+    const stays =
       member === undefined
-        ? ""
+        ? undefined
         : ours
-          ? `; its k3s Node stays cordoned and the VM keeps '${RestartTag}': the next run uncordons it once the VM runs and the Node is Ready`
-          : "; its k3s Node stays cordoned, as it was"
+          ? `its k3s Node stays cordoned and the VM keeps '${RestartTag}': the next run uncordons it once the VM runs and the Node is Ready`
+          : "its k3s Node stays cordoned, as it was"
     const ip = yield* backInService(ctx, {
       vmid: a.vmid,
       name: a.name,
@@ -228,13 +229,13 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       member: member !== undefined && a.k3s !== undefined ? { ...member, role: a.k3s.role } : undefined,
       notRunning: {
         message: `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
-        hint: `see its tasks on ${node}${cordoned}; the rollout stops here`
+        hint: `see its tasks on ${node}${stays === undefined ? "" : `; ${stays}`}; the rollout stops here`
       },
-      leaves: member === undefined ? undefined : `${cordoned.slice(2)}; the rollout stops here`,
+      leaves: stays === undefined ? undefined : `${stays}; the rollout stops here`,
       notReady: (e, ip) =>
         ctx.fail(
           `k3s Node ${a.name} is not Ready after the restart: ${e.message}`,
-          `${cordoned.slice(2)}; \`journalctl -u ${a.k3s?.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}; the rollout stops here`
+          `${stays}; \`journalctl -u ${a.k3s?.role === "server" ? "k3s" : "k3s-agent"}\` on ${ip}; the rollout stops here`
         )
     })
     if (member !== undefined && ours) {

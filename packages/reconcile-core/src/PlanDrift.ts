@@ -46,7 +46,8 @@ const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
- * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk that would have to shrink is refused (`blocked`), as is any change to a protected VM.
+ * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
+ * that would have to shrink is refused (`blocked`), as is any change to a protected VM.
  */
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
