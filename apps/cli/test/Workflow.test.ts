@@ -493,7 +493,7 @@ describe.concurrent("7. two applies at once", () => {
     const [a, b] = await Promise.all([first.done, second.done])
     assert.strictEqual(a.code, ExitCode.Ok, a.stdout + a.stderr)
     assert.strictEqual(b.code, ExitCode.Ok, b.stdout + b.stderr)
-    assert.include(b.stdout, `still carries 'homelab-pending': an earlier run was interrupted`)
+    assert.include(b.stdout, `still carries 'homelab-pending': its provisioning is unfinished`)
     assert.notInclude(b.stdout, "create VM k3s-vm-n1")
     assert.notInclude(b.stdout, "k3s.no-ip")
     assert.match(b.stdout, new RegExp(`VM ${vmid} k3s-vm-n1 finished, running at `))

@@ -37,6 +37,7 @@ import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
+import { notRunning } from "./notRunning.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
 
@@ -256,24 +257,30 @@ export const apply = Effect.fn("apply")(function* (
         progress(what, { what: `${what} (task ${p.type} ${p.id})`, elapsedMs: p.elapsedMs, limitMs: p.limitMs })
     })
 
-    /** `andThen`: what else the failure leaves behind (said after the hint). */
+    /**
+     * Wait for the VM's IP. A wait that ends without one says why from the VM's state read then: a VM that is not
+     * running (stopped, paused, prelaunch, …) is named as such; only a running VM's silence is the guest agent's.
+     * A request that fails (the config read, the status read) fails the wait as what it is. `andThen`: what else the
+     * failure leaves behind (said after the hint).
+     */
     const waitForIp = (vmid: number, name: string, andThen?: string) =>
       Effect.gen(function* () {
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
         yield* progress(`waiting for ${what}`)
         // polled from 100 ms, growing to 1 s (the guest agent pushes nothing)
-        const ip = yield* waiting(
-          what,
-          timeouts.ip,
-          api.waitForIpv4(node, vmid, { timeout: timeouts.ip }).pipe(Effect.orElseSucceed(() => undefined))
-        )
-        if (ip === undefined) {
+        const ip = yield* waiting(what, timeouts.ip, api.waitForIpv4(node, vmid, { timeout: timeouts.ip }))
+        if (ip !== undefined) return ip
+        const state = notRunning(node, vmid, yield* api.vmStatus(node, vmid))
+        if (state !== undefined) {
           return yield* fail(
-            `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
-            `is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)${andThen === undefined ? "" : `; ${andThen}`}`
+            `VM ${vmid} ${name} is ${state.state}, not running (no IP within ${seconds(timeouts.ip)})`,
+            `${state.hint}${andThen === undefined ? "" : `; ${andThen}`}`
           )
         }
-        return ip
+        return yield* fail(
+          `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
+          `is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)${andThen === undefined ? "" : `; ${andThen}`}`
+        )
       })
 
     /** Start or resume the VM (whichever its state needs; a start that lost a race to another run is fine). */

@@ -133,7 +133,10 @@ export interface Desired {
   readonly nodes: ReadonlyArray<DesiredNode>
   /** The tag that marks a VM as ours; VMs without it are never touched. */
   readonly ownershipTag: string
-  /** Tag present while a VM is being provisioned; a VM still carrying it was interrupted and gets finished. */
+  /**
+   * Tag present while a VM is being provisioned; a VM still carrying it (a run failed, was interrupted, or is still at
+   * it) gets finished.
+   */
   readonly pendingTag: string
   readonly vmidRange: { readonly lower: number; readonly upper: number }
   readonly limits: {

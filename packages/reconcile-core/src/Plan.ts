@@ -552,7 +552,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         }
         if (pending) {
           const state = facts.status === "stopped" ? "stopped" : (facts.qmpstatus ?? "running")
-          const why = `VM ${match.vmid} ${vm.name} still carries '${desired.pendingTag}': an earlier run was interrupted`
+          const why = `VM ${match.vmid} ${vm.name} still carries '${desired.pendingTag}': its provisioning is unfinished (an earlier run failed or was interrupted, or another run is still at it)`
           if (
             state === "stopped" ||
             state === "running" ||

@@ -16,6 +16,7 @@ import { proxmoxClientConfig, sshOptions } from "../src/connections.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import type { Plan, PlanOptions } from "../src/Plan.js"
 import { type ReconcileReport, reconcile as reconcileAll } from "../src/Reconcile.js"
+import type { Timeouts } from "../src/Timeouts.js"
 
 /** A fast simulated lab: PVE 9.1 (the simulator's default), `local` with `import` content, an image origin, quick (but real) timings. */
 export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
@@ -131,7 +132,10 @@ export interface RunResult {
 }
 
 /** One `homelab apply --yes`: observe, plan, apply (k3s joins included), with a fresh client. */
-export const reconcile = (lab: Lab, options: Partial<PlanOptions> = {}) =>
+export const reconcile = (
+  lab: Lab,
+  options: Partial<PlanOptions> & { readonly timeouts?: Partial<Timeouts> | undefined } = {}
+) =>
   Effect.gen(function* () {
     const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
     const policy = healthPolicyFromConfig(lab.config)
@@ -147,7 +151,7 @@ export const reconcile = (lab: Lab, options: Partial<PlanOptions> = {}) =>
           Effect.sync(() => {
             if (e._tag !== "Planned" && e._tag !== "Finished") events.push(e)
           }),
-        timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
+        timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60), ...options.timeouts }
       })
       return {
         plan: report.plan,
