@@ -39,7 +39,9 @@ interface ActionBase {
 /**
  * Phase 1: the cloud image onto the node's image storage: `download-url` (the node fetches it; PVE verifies the
  * checksum), or with `image.transfer: upload` fetched once where homelab runs, checked against the checksum before
- * any upload, and streamed to the node's upload endpoint.
+ * any upload, and streamed to the node's upload endpoint. A download of the same file that already runs on the node
+ * (an interrupted or concurrent run's) is waited for instead of starting a second one; one still running after
+ * `timeouts.task` is stopped.
  */
 export interface DownloadImage extends ActionBase {
   readonly _tag: "DownloadImage"

@@ -6,6 +6,7 @@ import {
   type ProxmoxError,
   type TaskProgress,
   taskPollSchedule,
+  taskWarnings,
   type WaitOptions
 } from "@homelab/proxmox-client"
 import * as Clock from "effect/Clock"
@@ -597,54 +598,125 @@ export const apply = Effect.fn("apply")(function* (
       })
     }
 
-    function downloadImage(a: DownloadImage) {
-      return Effect.gen(function* () {
-        yield* progress(`downloading ${a.image.url}`)
-        const result = yield* api.downloadUrl(
-          {
-            node: a.node,
-            storage: a.image.storage,
-            url: a.image.url,
-            content: a.image.content,
-            filename: a.image.filename,
-            checksum: a.image.checksum
-          },
-          task(`downloading ${a.image.filename}`)
-        )
-        return {
-          detail: `${a.volid}${a.image.checksum ? " (checksum verified)" : ""}${result.warnings > 0 ? `, ${result.warnings} warning(s)` : ""}`
-        }
-      })
-    }
-
-    function awaitCreate(a: AwaitCreate) {
+    /**
+     * Wait for a task that another run (or someone else) started at `startedAt` (PVE's epoch seconds), at most until
+     * it has run `timeouts.task` (its time before this run counts): its final status, or none while it still runs.
+     */
+    function awaitTask(upid: string, startedAt: number, what: string) {
       return Effect.gen(function* () {
         const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-        const ageMs = Math.max(0, now - a.startedAt) * 1000
+        const ageMs = Math.max(0, now - startedAt) * 1000
         const left = Duration.millis(Math.max(0, Duration.toMillis(timeouts.task) - ageMs))
-        const what = `the create of VM ${a.vmid} ${a.spec.name} (the task of an earlier or concurrent run)`
         yield* progress(`waiting for ${what}`)
-        const ended = yield* waiting(
+        return yield* waiting(
           what,
           timeouts.task,
           api
-            .taskStatus(a.upid)
+            .taskStatus(upid)
             .pipe(
               Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
               Effect.timeoutOption(left)
             ),
           ageMs
         )
+      })
+    }
+
+    /** Stop a hung task (PVE signals its worker, which cleans up after itself), then give it a minute to end. */
+    function stopHung(upid: string) {
+      return api
+        .stopTask(upid)
+        .pipe(
+          Effect.andThen(
+            api
+              .taskStatus(upid)
+              .pipe(
+                Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
+                Effect.timeout(Duration.seconds(60)),
+                Effect.ignore
+              )
+          )
+        )
+    }
+
+    /**
+     * `download-url`, unless a download of the same file already runs on the node (an interrupted or concurrent
+     * run's): then that one is waited for, never a second one started beside it. A download still running at
+     * `timeouts.task` is hung: its task is stopped (ours, this run's or an earlier one's; someone else's is only
+     * reported), and a hung earlier one is followed by a new download.
+     */
+    function downloadImage(a: DownloadImage) {
+      return Effect.gen(function* () {
+        const storage = a.volid.split(":")[0] ?? a.image.storage
+        const file = `${a.image.filename} to ${storage} on ${a.node}`
+        const active = yield* api.nodeTasks(a.node, { type: "download", source: "active" })
+        const running = active.find(
+          (t) => t.id === a.image.filename && (t.status === undefined || t.status === "RUNNING")
+        )
+        let earlier = ""
+        if (running !== undefined) {
+          const user = running.tokenid === undefined ? running.user : `${running.user}!${running.tokenid}`
+          const ours = (desired.taskUsers ?? []).includes(user)
+          const by = ours ? "an earlier or concurrent run" : user
+          const ended = yield* awaitTask(running.upid, running.starttime, `the download of ${file} (by ${by})`)
+          if (Option.isSome(ended) && taskWarnings(ended.value.exitstatus ?? "") !== undefined) {
+            return { detail: `${a.volid} downloaded by ${by}` }
+          }
+          if (Option.isNone(ended)) {
+            if (!ours) {
+              return yield* fail(
+                `a download of ${file} started by ${user} still runs after ${seconds(timeouts.task)}; not starting a second one beside it`,
+                `wait for it or stop it (task ${running.upid} on ${a.node}), then run apply again`
+              )
+            }
+            yield* progress(`the earlier download of ${file} hung; stopping its task`)
+            yield* stopHung(running.upid)
+            earlier = "the earlier download hung and was stopped; "
+          } else {
+            earlier = `the earlier download failed (${ended.value.exitstatus ?? "no exit status"}); `
+          }
+        }
+        yield* progress(`downloading ${a.image.url}`)
+        const result = yield* api
+          .downloadUrl(
+            {
+              node: a.node,
+              storage: a.image.storage,
+              url: a.image.url,
+              content: a.image.content,
+              filename: a.image.filename,
+              checksum: a.image.checksum
+            },
+            task(`downloading ${a.image.filename}`)
+          )
+          .pipe(
+            Effect.catchReason("ProxmoxError", "TaskFailed", (reason, error) =>
+              reason.stillRunning === true
+                ? stopHung(reason.upid).pipe(
+                    Effect.result,
+                    Effect.flatMap((stopped) =>
+                      fail(
+                        `the download of ${file} did not finish within ${seconds(timeouts.task)}; ${stopped._tag === "Success" ? "stopped it" : `could not stop it (${stopped.failure.reason.message})`}`,
+                        `see the task log on ${a.node} (is the image's server slow or stalled?); timeouts.task sets the limit`
+                      )
+                    )
+                  )
+                : Effect.fail(error)
+            )
+          )
+        return {
+          detail: `${earlier}${a.volid}${a.image.checksum ? " (checksum verified)" : ""}${result.warnings > 0 ? `, ${result.warnings} warning(s)` : ""}`
+        }
+      })
+    }
+
+    function awaitCreate(a: AwaitCreate) {
+      return Effect.gen(function* () {
+        const what = `the create of VM ${a.vmid} ${a.spec.name} (the task of an earlier or concurrent run)`
+        const ended = yield* awaitTask(a.upid, a.startedAt, what)
         if (Option.isNone(ended)) {
           yield* progress(`the create of VM ${a.vmid} hung; stopping its task`)
-          yield* api.stopTask(a.upid)
-          yield* api
-            .taskStatus(a.upid)
-            .pipe(
-              Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
-              Effect.timeout(Duration.seconds(60)),
-              Effect.ignore
-            )
+          yield* stopHung(a.upid)
         }
         const holder = yield* api.vmConfig(a.node, a.vmid).pipe(
           Effect.map((c) => ({ name: c.name, tags: c.tags })),

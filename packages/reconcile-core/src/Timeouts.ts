@@ -5,7 +5,10 @@ import * as Duration from "effect/Duration"
  * is unbounded, and every wait longer than a few seconds is reported while it runs (what, elapsed, limit).
  */
 export interface Timeouts {
-  /** One PVE task (download, create, start, stop, destroy, resize). A create still running after it is stopped. */
+  /**
+   * One PVE task (download, create, start, stop, destroy, resize). A create or a download still running after it is
+   * stopped.
+   */
   readonly task: Duration.Duration
   /** A started VM's guest agent reporting an IP. */
   readonly ip: Duration.Duration

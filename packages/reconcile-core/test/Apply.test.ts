@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PermissionDenied, ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
+import type { SimHandle } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { DefaultVmidRange, desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
@@ -10,6 +12,14 @@ import { vmidCandidates } from "../src/VmidCandidates.js"
 import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
 const firstVmid = (name: string) => vmidCandidates(name, DefaultVmidRange)[0] as number
+
+/** The simulator's download tasks on a node, oldest first: `[status, exitstatus]`. */
+const downloads = (sim: SimHandle, node: string) =>
+  sim
+    .state()
+    .tasks.filter((t) => t.type === "download" && t.node === node)
+    .sort((a, b) => Number(a.starttime) - Number(b.starttime) || String(a.upid).localeCompare(String(b.upid)))
+    .map((t) => [t.status, t.exitstatus])
 
 describe("apply: what a failed step says", () => {
   it.live(
@@ -101,6 +111,94 @@ describe("apply: what a failed step says", () => {
         assert.notInclude(create?.detail ?? "", "reported no IP")
         assert.include(create?.detail ?? "", "permission denied: VM.GuestAgent.Audit on /vms/")
         assert.notInclude(create?.hint ?? "", "qemu-guest-agent")
+      }),
+    60_000
+  )
+})
+
+describe("apply: a download of the image that is already running or hangs", () => {
+  it.live(
+    "a download still running at timeouts.task is stopped and reported as such, not left running",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve"], { faults: [{ kind: "taskHang", taskType: "download", node: "pve" }] })
+        )
+        const lab = yield* makeLab(sim)
+        const run = yield* reconcile(lab, { timeouts: { task: Duration.seconds(2) } })
+        const download = run.result.outcomes.find((o) => o.action._tag === "DownloadImage")
+        assert.strictEqual(download?.status, "failed")
+        assert.match(
+          download?.detail ?? "",
+          /^the download of noble-server-cloudimg-amd64\.\S+ to local on pve did not finish within 2s; stopped it$/
+        )
+        assert.include(download?.hint ?? "", "timeouts.task")
+        assert.deepStrictEqual(downloads(sim, "pve"), [["stopped", "interrupted by signal"]])
+      }),
+    60_000
+  )
+
+  it.live(
+    "a download an interrupted run left running is waited for, never started a second time beside it",
+    () =>
+      Effect.gen(function* () {
+        // the download takes about 4 s of real time (200 s of simulated time at the lab's scale): it still runs when the
+        // next run looks
+        const sim = yield* startLab(labScenario(["pve"], { timings: { downloadMs: 200_000 } }))
+        const lab = yield* makeLab(sim)
+        const first = yield* Effect.forkChild(reconcile(lab))
+        yield* Effect.sleep("20 millis").pipe(
+          Effect.repeat({ until: () => downloads(sim, "pve").length > 0 }),
+          Effect.timeout("20 seconds")
+        )
+        yield* Fiber.interrupt(first)
+        assert.deepStrictEqual(downloads(sim, "pve"), [["running", undefined]])
+        const run = yield* reconcile(lab)
+        const download = run.result.outcomes.find((o) => o.action._tag === "DownloadImage")
+        assert.strictEqual(download?.status, "done")
+        assert.include(download?.detail ?? "", "downloaded by an earlier or concurrent run")
+        assert.deepStrictEqual(downloads(sim, "pve"), [["stopped", "OK"]], "one download, not two")
+        assert.isTrue(run.report.convergence.converged)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a download an interrupted run left hung is stopped once it has run timeouts.task before a new one starts",
+    () =>
+      Effect.gen(function* () {
+        // every download on pve hangs: the one the interrupted run left, and the one the next run starts
+        const sim = yield* startLab(
+          labScenario(["pve"], { faults: [{ kind: "taskHang", taskType: "download", node: "pve" }] })
+        )
+        const lab = yield* makeLab(sim)
+        const first = yield* Effect.forkChild(reconcile(lab))
+        yield* Effect.sleep("20 millis").pipe(
+          Effect.repeat({ until: () => downloads(sim, "pve").length > 0 }),
+          Effect.timeout("20 seconds")
+        )
+        yield* Fiber.interrupt(first)
+        const run = yield* reconcile(lab, { timeouts: { task: Duration.seconds(2) } })
+        const steps = run.events.flatMap((e) => (e._tag === "ActionProgress" && e.wait === undefined ? [e.step] : []))
+        const stopping = steps.findIndex((s) =>
+          /^the earlier download of \S+ to local on pve hung; stopping its task$/.test(s)
+        )
+        assert.isAtLeast(stopping, 0, steps.join("\n"))
+        assert.isAbove(
+          steps.findIndex((s) => s.startsWith("downloading ")),
+          stopping,
+          "the new download starts after"
+        )
+        const download = run.result.outcomes.find((o) => o.action._tag === "DownloadImage")
+        assert.strictEqual(download?.status, "failed")
+        assert.include(download?.detail ?? "", "did not finish within 2s; stopped it")
+        // one after the other, each stopped: never two at once, none left running
+        assert.deepStrictEqual(downloads(sim, "pve"), [
+          ["stopped", "interrupted by signal"],
+          ["stopped", "interrupted by signal"]
+        ])
+        const [earlier, later] = sim.operations().filter((o) => o.operation === "download")
+        assert.isAtMost(earlier?.endedAt ?? Number.POSITIVE_INFINITY, later?.startedAt ?? 0)
       }),
     60_000
   )
