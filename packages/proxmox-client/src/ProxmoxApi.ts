@@ -220,20 +220,32 @@ export interface ProxmoxApiShape {
 
 const vmPath = (node: string, vmid: number) => `/nodes/${node}/qemu/${vmid}`
 
-/** Puts the operation name (and node) on an error coming from the transport. */
-const named =
+/**
+ * Puts the operation name (and node) on an error coming from the transport, and the transport the node is driven
+ * over (`transportOf`, when the transport can tell): a task that failed on a node on SSH failed over SSH.
+ */
+const naming =
+  (transportOf: ((node: string) => TransportKind) | undefined) =>
   (operation: string, node?: string) =>
   <A, R>(effect: Effect.Effect<A, ProxmoxError, R>): Effect.Effect<A, ProxmoxError, R> =>
     effect.pipe(
-      Effect.mapError(
-        (e) =>
-          new ProxmoxError({
-            operation,
-            ...((e.node ?? node) !== undefined ? { node: (e.node ?? node) as string } : {}),
-            reason: e.reason,
-            ...(e.fallbackFrom !== undefined ? { fallbackFrom: e.fallbackFrom } : {})
-          })
-      ),
+      Effect.mapError((e) => {
+        const on = e.node ?? node
+        const transport =
+          e.transport ??
+          (e.fallbackFrom !== undefined
+            ? "ssh"
+            : on === undefined || transportOf === undefined
+              ? undefined
+              : transportOf(on))
+        return new ProxmoxError({
+          operation,
+          ...(on !== undefined ? { node: on } : {}),
+          reason: e.reason,
+          ...(e.fallbackFrom !== undefined ? { fallbackFrom: e.fallbackFrom } : {}),
+          ...(transport !== undefined ? { transport } : {})
+        })
+      }),
       Effect.withSpan(`ProxmoxApi.${operation}`, { attributes: node === undefined ? {} : { node } })
     )
 
@@ -255,6 +267,7 @@ export const makeProxmoxApi = (
    * Every call that starts a PVE task holds one permit from the call until the task ends (or its wait gives up):
    * never more than `maxTasksInFlight` tasks of this client in flight at once, across every node.
    */
+  const named = naming(transport.transportOf)
   const limit = maxTasksInFlight === undefined ? undefined : Semaphore.makeUnsafe(Math.max(1, maxTasksInFlight))
   const task = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     limit === undefined ? effect : limit.withPermits(1)(effect)
@@ -682,7 +695,12 @@ export class ProxmoxApi extends Context.Service<ProxmoxApi, ProxmoxApiShape>()("
     Effect.gen(function* () {
       const config = yield* ProxmoxClientConfig
       const rest = yield* makeRestTransport
-      return makeProxmoxApi(rest, config.retries, config.timeouts?.task, config.maxTasksInFlight)
+      return makeProxmoxApi(
+        { ...rest, transportOf: () => "rest" },
+        config.retries,
+        config.timeouts?.task,
+        config.maxTasksInFlight
+      )
     })
   )
 

@@ -251,7 +251,15 @@ export class ProxmoxError extends Schema.TaggedError<ProxmoxError>()("ProxmoxErr
    *
    * @since 0.2.0
    */
-  fallbackFrom: Schema.optional(ProxmoxErrorReason)
+  fallbackFrom: Schema.optional(ProxmoxErrorReason),
+  /**
+   * The transport the node was driven over when the operation failed (`ssh` once it switched to SSH), for reasons
+   * that do not say so themselves (a failed task, a refusal, an answer of the wrong shape). Unset for cluster-wide
+   * operations and transports that cannot tell.
+   *
+   * @since 0.3.0
+   */
+  transport: Schema.optional(Schema.Literals(["rest", "ssh"]))
 }) {
   override get message(): string {
     return `${this.operation}${this.node === undefined ? "" : ` on ${this.node}`}: ${this.reason.message}`

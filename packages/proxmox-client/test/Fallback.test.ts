@@ -171,6 +171,37 @@ describe("fallback to SSH against the simulator", () => {
       })
   )
 
+  it.live("a task that fails on a node driven over SSH says so (transport ssh); on a node over REST, rest", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim({
+        vms: [
+          { vmid: 103, node: "pve2", name: "db", status: "stopped", config: { cores: 1, memory: "512" } },
+          { vmid: 104, node: "pve", name: "app", status: "stopped", config: { cores: 1, memory: "512" } }
+        ],
+        faults: [
+          { kind: "untrustedCert", node: "pve2" },
+          { kind: "taskFail", taskType: "qmstart", exitstatus: "start failed: QEMU exited with code 1" }
+        ]
+      })
+      const layer = yield* apiLayer(sim, "fallback")
+      const out = yield* run(layer, (pve) =>
+        Effect.all([pve.startVm("pve2", 103).pipe(Effect.exit), pve.startVm("pve", 104).pipe(Effect.exit)])
+      )
+      assert.strictEqual(out.transport("pve2"), "ssh")
+      if (Exit.isSuccess(out.value)) {
+        const [overSsh, overRest] = out.value.value.map(errorOf)
+        assert.deepInclude(overSsh?.reason ?? {}, {
+          _tag: "TaskFailed",
+          exitstatus: "start failed: QEMU exited with code 1"
+        })
+        assert.strictEqual(overSsh?.transport, "ssh")
+        assert.strictEqual(overSsh?.operation, "startVm")
+        assert.deepInclude(overRest?.reason ?? {}, { _tag: "TaskFailed" })
+        assert.strictEqual(overRest?.transport, "rest")
+      } else assert.fail("both starts are observed as failures")
+    })
+  )
+
   it.live("596 from the inter-node proxy: explained, and answered over SSH to that node when configured", () =>
     Effect.gen(function* () {
       const sim = yield* withSim({ faults: [{ kind: "proxy596", node: "pve2" }] })

@@ -3,7 +3,7 @@ import {
   type CreateVmOptions,
   type IpConfig,
   ProxmoxApi,
-  type ProxmoxError,
+  ProxmoxError,
   type TaskProgress,
   taskPollSchedule,
   taskWarnings,
@@ -108,6 +108,29 @@ class StepFailed extends Error {
     super(message)
   }
 }
+
+/**
+ * A Proxmox request that failed in one step of an action: described with that step (`start VM 4432`), not with the
+ * whole action (`create VM …`), whose earlier steps may have worked.
+ */
+class ProxmoxStepFailed extends StepFailed {
+  constructor(
+    readonly step: string,
+    readonly error: ProxmoxError
+  ) {
+    super(error.message)
+  }
+}
+
+/** Name the step a Proxmox failure of `effect` happened in (see `ProxmoxStepFailed`); other failures pass. */
+const during =
+  (step: string) =>
+  <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, ProxmoxError> | ProxmoxStepFailed> =>
+    effect.pipe(
+      Effect.mapError((e) =>
+        e instanceof ProxmoxError ? new ProxmoxStepFailed(step, e) : (e as Exclude<E, ProxmoxError>)
+      )
+    )
 
 const parseIpConfig = (text: string): IpConfig => {
   const parts = Object.fromEntries(
@@ -269,9 +292,17 @@ export const apply = Effect.fn("apply")(function* (
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
         yield* progress(`waiting for ${what}`)
         // polled from 100 ms, growing to 1 s (the guest agent pushes nothing)
-        const ip = yield* waiting(what, timeouts.ip, api.waitForIpv4(node, vmid, { timeout: timeouts.ip }))
+        const ip = yield* waiting(
+          what,
+          timeouts.ip,
+          api.waitForIpv4(node, vmid, { timeout: timeouts.ip }).pipe(during(`read the IP of VM ${vmid}`))
+        )
         if (ip !== undefined) return ip
-        const state = notRunning(node, vmid, yield* api.vmStatus(node, vmid))
+        const state = notRunning(
+          node,
+          vmid,
+          yield* api.vmStatus(node, vmid).pipe(during(`read the state of VM ${vmid}`))
+        )
         if (state !== undefined) {
           return yield* fail(
             `VM ${vmid} ${name} is ${state.state}, not running (no IP within ${seconds(timeouts.ip)})`,
@@ -300,22 +331,25 @@ export const apply = Effect.fn("apply")(function* (
                   s.status === "running" && (s.qmpstatus ?? "running") === "running" ? Effect.void : Effect.fail(error)
                 )
               )
-          )
+          ),
+          during(`${state === "stopped" ? "start" : "resume"} VM ${vmid}`)
         )
       })
 
     /** Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. */
     const finish = (spec: VmSpec, vmid: number) =>
       Effect.gen(function* () {
-        const config = yield* api.vmConfig(node, vmid)
+        const config = yield* api.vmConfig(node, vmid).pipe(during(`read the config of VM ${vmid}`))
         const size = /(?:^|,)size=(\d+)([KMGT]?)/.exec(config.scsi0 ?? "")
         const unit = { "": 1 / 1024 ** 3, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[size?.[2] ?? ""] ?? 1
         const currentGiB = size === null ? 0 : Number(size[1]) * unit
         if (currentGiB < spec.diskGiB) {
           yield* progress(`resizing scsi0 to ${spec.diskGiB}G`)
-          yield* api.resizeDisk(node, vmid, "scsi0", `${spec.diskGiB}G`, task(`resizing scsi0 of VM ${vmid}`))
+          yield* api
+            .resizeDisk(node, vmid, "scsi0", `${spec.diskGiB}G`, task(`resizing scsi0 of VM ${vmid}`))
+            .pipe(during(`resize scsi0 of VM ${vmid} to ${spec.diskGiB}G`))
         }
-        const status = yield* api.vmStatus(node, vmid)
+        const status = yield* api.vmStatus(node, vmid).pipe(during(`read the state of VM ${vmid}`))
         const state =
           status.status === "stopped"
             ? "stopped"
@@ -324,10 +358,12 @@ export const apply = Effect.fn("apply")(function* (
         yield* power(vmid, state)
         const ip = yield* waitForIp(vmid, spec.name)
         if (config.tags.includes(desired.pendingTag)) {
-          const fresh = yield* api.vmConfig(node, vmid)
-          yield* api.updateVmConfig(node, vmid, {
-            tags: fresh.tags.filter((t) => t !== desired.pendingTag).join(";")
-          })
+          yield* api.vmConfig(node, vmid).pipe(
+            Effect.flatMap((fresh) =>
+              api.updateVmConfig(node, vmid, { tags: fresh.tags.filter((t) => t !== desired.pendingTag).join(";") })
+            ),
+            during(`drop the '${desired.pendingTag}' tag of VM ${vmid}`)
+          )
         }
         return ip
       })
@@ -395,7 +431,8 @@ export const apply = Effect.fn("apply")(function* (
                         )
                       )
                   : Effect.fail(error)
-              )
+              ),
+              during(`create VM ${vmid} ${spec.name}`)
             )
           if (!created) {
             const holder = yield* holderOf(vmid)
@@ -649,7 +686,9 @@ export const apply = Effect.fn("apply")(function* (
       return Effect.gen(function* () {
         const storage = a.volid.split(":")[0] ?? a.image.storage
         const file = `${a.image.filename} to ${storage} on ${a.node}`
-        const active = yield* api.nodeTasks(a.node, { type: "download", source: "active" })
+        const active = yield* api
+          .nodeTasks(a.node, { type: "download", source: "active" })
+          .pipe(during("list the downloads running on the node"))
         const running = active.find(
           (t) => t.id === a.image.filename && (t.status === undefined || t.status === "RUNNING")
         )
@@ -658,7 +697,9 @@ export const apply = Effect.fn("apply")(function* (
           const user = running.tokenid === undefined ? running.user : `${running.user}!${running.tokenid}`
           const ours = (desired.taskUsers ?? []).includes(user)
           const by = ours ? "an earlier or concurrent run" : user
-          const ended = yield* awaitTask(running.upid, running.starttime, `the download of ${file} (by ${by})`)
+          const ended = yield* awaitTask(running.upid, running.starttime, `the download of ${file} (by ${by})`).pipe(
+            during(`follow the download task ${running.upid}`)
+          )
           if (Option.isSome(ended) && taskWarnings(ended.value.exitstatus ?? "") !== undefined) {
             return { detail: `${a.volid} downloaded by ${by}` }
           }
@@ -670,7 +711,7 @@ export const apply = Effect.fn("apply")(function* (
               )
             }
             yield* progress(`the earlier download of ${file} hung; stopping its task`)
-            yield* stopHung(running.upid)
+            yield* stopHung(running.upid).pipe(during(`stop the download task ${running.upid}`))
             earlier = "the earlier download hung and was stopped; "
           } else {
             earlier = `the earlier download failed (${ended.value.exitstatus ?? "no exit status"}); `
@@ -702,7 +743,8 @@ export const apply = Effect.fn("apply")(function* (
                     )
                   )
                 : Effect.fail(error)
-            )
+            ),
+            during(`download ${file}`)
           )
         return {
           detail: `${earlier}${a.volid}${a.image.checksum ? " (checksum verified)" : ""}${result.warnings > 0 ? `, ${result.warnings} warning(s)` : ""}`
@@ -713,14 +755,15 @@ export const apply = Effect.fn("apply")(function* (
     function awaitCreate(a: AwaitCreate) {
       return Effect.gen(function* () {
         const what = `the create of VM ${a.vmid} ${a.spec.name} (the task of an earlier or concurrent run)`
-        const ended = yield* awaitTask(a.upid, a.startedAt, what)
+        const ended = yield* awaitTask(a.upid, a.startedAt, what).pipe(during(`follow the create task ${a.upid}`))
         if (Option.isNone(ended)) {
           yield* progress(`the create of VM ${a.vmid} hung; stopping its task`)
-          yield* stopHung(a.upid)
+          yield* stopHung(a.upid).pipe(during(`stop the create task ${a.upid}`))
         }
         const holder = yield* api.vmConfig(a.node, a.vmid).pipe(
           Effect.map((c) => ({ name: c.name, tags: c.tags })),
-          Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed(undefined))
+          Effect.catchReason("ProxmoxError", "NotFound", () => Effect.succeed(undefined)),
+          during(`read the config of VM ${a.vmid}`)
         )
         if (holder === undefined) {
           const r = yield* create(a.spec, a.spec.vmidCandidates, false)
@@ -747,7 +790,9 @@ export const apply = Effect.fn("apply")(function* (
     function recreate(a: RecreateVm) {
       return Effect.gen(function* () {
         const { vmid, spec } = a
-        const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)])
+        const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)]).pipe(
+          during(`read VM ${vmid}`)
+        )
         if (config.raw.protection === "1")
           return yield* fail(`VM ${vmid} became protected since the plan; not deleting it`)
         if (!config.tags.includes(desired.ownershipTag))
@@ -758,7 +803,9 @@ export const apply = Effect.fn("apply")(function* (
         // Durable intent: from here on, whatever is interrupted, the next run sees a rebuild to finish.
         if (!config.tags.includes(RebuildTag)) {
           yield* progress(`marking VM ${vmid} for rebuild ('${RebuildTag}')`)
-          yield* api.updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
+          yield* api
+            .updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
+            .pipe(during(`mark VM ${vmid} for rebuild`))
         }
         const k3sServer = a.k3sCleanup === undefined ? undefined : yield* serverOf(a.k3sVia)
         // The quorum guard again, with the cluster as it is now: this server's member goes down with the VM.
@@ -780,7 +827,7 @@ export const apply = Effect.fn("apply")(function* (
         }
         if (status.status === "running") {
           yield* progress(`stopping VM ${vmid}`)
-          yield* api.stopVm(node, vmid, { wait: task(`stopping VM ${vmid}`) })
+          yield* api.stopVm(node, vmid, { wait: task(`stopping VM ${vmid}`) }).pipe(during(`stop VM ${vmid}`))
         }
         if (a.k3sCleanup !== undefined && k3sServer !== undefined) {
           if (Option.isNone(k3sJoin)) return yield* fail("no k3s client in this run", "a bug: please report it")
@@ -805,7 +852,9 @@ export const apply = Effect.fn("apply")(function* (
           )
         }
         yield* progress(`destroying VM ${vmid} (purge)`)
-        yield* api.destroyVm(node, vmid, { purge: true, wait: task(`destroying VM ${vmid}`) })
+        yield* api
+          .destroyVm(node, vmid, { purge: true, wait: task(`destroying VM ${vmid}`) })
+          .pipe(during(`destroy VM ${vmid}`))
         const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], true)
         remember(spec.name, r.vmid, r.ip)
         return { detail: `VM ${r.vmid} ${spec.name} recreated, running at ${r.ip}`, ip: r.ip }
@@ -888,6 +937,10 @@ export const apply = Effect.fn("apply")(function* (
   }
 
   const describeError = (action: Action, error: StepFailed | ProxmoxError): { error: string; hint?: string } => {
+    if (error instanceof ProxmoxStepFailed) {
+      const described = describeFailure(action.node, error.step, error.error, endpointsOf(action.node))
+      return { error: described.message, hint: described.hint }
+    }
     if (error instanceof StepFailed) return { error: error.message, ...(error.hint ? { hint: error.hint } : {}) }
     const described = describeFailure(action.node, describeAction(action), error, endpointsOf(action.node))
     return { error: described.message, hint: described.hint }

@@ -82,7 +82,9 @@ const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefine
 /**
  * A failure on one node for a person: the node, what could not be done, and per transport where it went and what
  * happened (`API https://…:8006: connection refused …; SSH root@host:22: our SSH key was refused …`), plus a hint
- * naming the thing to fix (the API endpoint, the SSH key, the token), never a guess from another layer.
+ * naming the thing to fix (the API endpoint, the SSH key, the token), never a guess from another layer. A reason that
+ * does not name its transport (a failed task, a refusal) is named with the one the node was driven over
+ * (`ProxmoxError.transport`: SSH for a node on the fallback).
  */
 export const describeFailure = (
   node: string,
@@ -95,7 +97,8 @@ export const describeFailure = (
   const reasons: Array<ProxmoxErrorReason> =
     error.fallbackFrom === undefined ? [error.reason] : [error.fallbackFrom, error.reason]
   const parts = reasons.map((reason, i) => {
-    const over = error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? "rest")
+    const over =
+      error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? error.transport ?? "rest")
     return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason, endpoints?.token)}`
   })
   const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node)))]

@@ -114,6 +114,44 @@ describe("apply: what a failed step says", () => {
       }),
     60_000
   )
+  it.live(
+    "a failed start on a node driven over SSH names the start (not the create) and SSH (not the API)",
+    () =>
+      Effect.gen(function* () {
+        const vmid = firstVmid("k3s-vm-still-fawn")
+        const sim = yield* startLab(
+          labScenario(["pve", "still-fawn"], {
+            faults: [
+              { kind: "untrustedCert", node: "still-fawn" },
+              {
+                kind: "taskFail",
+                taskType: "qmstart",
+                node: "still-fawn",
+                exitstatus: "start failed: QEMU exited with code 1"
+              }
+            ]
+          })
+        )
+        const lab = yield* makeLab(sim)
+        const run = yield* reconcile(lab)
+        const failed = run.result.outcomes.find((o) => o.action.node === "still-fawn" && o.action._tag === "CreateVm")
+        assert.strictEqual(failed?.status, "failed")
+        assert.match(
+          failed?.detail ?? "",
+          new RegExp(
+            `^cannot start VM ${vmid} on node still-fawn: SSH root@127\\.0\\.0\\.1:\\d+: task UPID:still-fawn:[^ ]*:qmstart:${vmid}:[^ ]* failed: start failed: QEMU exited with code 1$`
+          )
+        )
+        assert.notInclude(failed?.detail ?? "", "API https://")
+        // the create itself worked: the VM exists, stopped
+        assert.strictEqual(simVms(sim).find((v) => v.vmid === vmid)?.status, "stopped")
+        assert.strictEqual(
+          run.result.outcomes.find((o) => o.action.node === "pve" && o.action._tag === "CreateVm")?.status,
+          "done"
+        )
+      }),
+    60_000
+  )
 })
 
 describe("apply: a download of the image that is already running or hangs", () => {
