@@ -21,6 +21,19 @@ const downloads = (sim: SimHandle, node: string) =>
     .sort((a, b) => Number(a.starttime) - Number(b.starttime) || String(a.upid).localeCompare(String(b.upid)))
     .map((t) => [t.status, t.exitstatus])
 
+/**
+ * Until the client follows a download task (it reads the task's status): the request that started it has been
+ * answered, so interrupting the run now leaves that one task running and no request in flight.
+ */
+const downloadFollowed = (sim: SimHandle) =>
+  Effect.sleep("20 millis").pipe(
+    Effect.repeat({
+      until: () =>
+        sim.requests().some((r) => r.method === "GET" && /\/tasks\/UPID:[^/]*:download:.*\/status$/.test(r.path ?? ""))
+    }),
+    Effect.timeout("20 seconds")
+  )
+
 describe("apply: what a failed step says", () => {
   it.live(
     "a VM that is not running when the IP wait ends is named with its state; only a running one gets the guest-agent hint; status does not call the failed run interrupted",
@@ -185,10 +198,7 @@ describe("apply: a download of the image that is already running or hangs", () =
         const sim = yield* startLab(labScenario(["pve"], { timings: { downloadMs: 200_000 } }))
         const lab = yield* makeLab(sim)
         const first = yield* Effect.forkChild(reconcile(lab))
-        yield* Effect.sleep("20 millis").pipe(
-          Effect.repeat({ until: () => downloads(sim, "pve").length > 0 }),
-          Effect.timeout("20 seconds")
-        )
+        yield* downloadFollowed(sim)
         yield* Fiber.interrupt(first)
         assert.deepStrictEqual(downloads(sim, "pve"), [["running", undefined]])
         const run = yield* reconcile(lab)
@@ -211,10 +221,7 @@ describe("apply: a download of the image that is already running or hangs", () =
         )
         const lab = yield* makeLab(sim)
         const first = yield* Effect.forkChild(reconcile(lab))
-        yield* Effect.sleep("20 millis").pipe(
-          Effect.repeat({ until: () => downloads(sim, "pve").length > 0 }),
-          Effect.timeout("20 seconds")
-        )
+        yield* downloadFollowed(sim)
         yield* Fiber.interrupt(first)
         const run = yield* reconcile(lab, { timeouts: { task: Duration.seconds(2) } })
         const steps = run.events.flatMap((e) => (e._tag === "ActionProgress" && e.wait === undefined ? [e.step] : []))
