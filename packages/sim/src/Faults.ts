@@ -5,6 +5,8 @@ export type { Fault }
 /** The active fault set. Queried by the HTTPS API, SSH servers, task runner and guests; changed at runtime. */
 export class Faults {
   private list: Array<Fault> = []
+  /** how many answers each `responseLost` fault has dropped so far */
+  private readonly lost = new WeakMap<Fault, number>()
   private readonly listeners: Array<(added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => void> = []
 
   constructor(initial: ReadonlyArray<Fault> = []) {
@@ -53,6 +55,22 @@ export class Faults {
     for (const f of this.list)
       if (f.kind === "proxy596" && f.node === node) return f.message ?? "596 Connection timed out"
     return undefined
+  }
+
+  /**
+   * Is the answer to this request lost (`responseLost`)? A match counts against the fault's `times`: once it has
+   * dropped that many answers it matches no more (it stays listed until cleared).
+   */
+  responseLost(node: string, method: string, path: string): boolean {
+    for (const f of this.list) {
+      if (f.kind !== "responseLost" || f.path !== path) continue
+      if ((f.node !== undefined && f.node !== node) || (f.method !== undefined && f.method !== method)) continue
+      const used = this.lost.get(f) ?? 0
+      if (f.times !== undefined && used >= f.times) continue
+      this.lost.set(f, used + 1)
+      return true
+    }
+    return false
   }
 
   latency(node: string | undefined, transport: "api" | "ssh" | "guest-ssh"): number {

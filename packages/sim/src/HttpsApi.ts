@@ -19,6 +19,8 @@ export interface ApiLogEntry {
   readonly status: number
   readonly durationMs: number
   readonly user: string | undefined
+  /** the request was performed but its answer never sent: the connection was closed instead (`responseLost`) */
+  readonly responseLost?: true
 }
 
 export interface TlsMaterial {
@@ -143,6 +145,8 @@ export class HttpsApi {
     let logParams: Params = {}
     const gz = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""))
     const origEnd = res.end.bind(res)
+    // responseLost: the request is handled in full, then the connection closes instead of the answer going out
+    let lost = false
     res.end = ((...a: Array<unknown>) => {
       status = res.statusCode
       this.onRequest({
@@ -152,8 +156,13 @@ export class HttpsApi {
         params: logParams,
         status,
         durationMs: Math.round(performance.now() - started),
-        user
+        user,
+        ...(lost ? { responseLost: true as const } : {})
       })
+      if (lost) {
+        res.socket?.destroy()
+        return res
+      }
       return (origEnd as (...x: Array<unknown>) => http.ServerResponse)(...a)
     }) as typeof res.end
     try {
@@ -173,6 +182,7 @@ export class HttpsApi {
       const extjs = format === "extjs"
       const path = (m[2] ?? "/").replace(/\/+$/, "") || "/"
       logPath = path
+      lost = this.ctx.faults.responseLost(this.node.name, method, path)
       if (
         String(req.headers["transfer-encoding"] ?? "")
           .toLowerCase()

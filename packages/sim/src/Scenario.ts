@@ -199,6 +199,18 @@ export const FaultSpec = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("untrustedCert"), node: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("apiDown"), node: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("proxy596"), node: Schema.String, message: Schema.optional(Schema.String) }),
+  /**
+   * the node's pveproxy receives and performs a matching request (`path` as after `/api2/json`, exact; `method` and
+   * `node`, the node whose API port received it, when given), then closes the connection without an answer: the first
+   * `times` matching requests (default: every one)
+   */
+  Schema.Struct({
+    kind: Schema.Literal("responseLost"),
+    path: Schema.String,
+    node: Schema.optional(Schema.String),
+    method: Schema.optional(Schema.Literals(["GET", "POST", "PUT", "DELETE"])),
+    times: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0)))
+  }),
   Schema.Struct({
     kind: Schema.Literal("latency"),
     ms: Schema.Number,

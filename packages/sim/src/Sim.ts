@@ -77,6 +77,8 @@ export interface RequestLogEntry {
   /** api: the query and body parameters, secrets (`*password*`, `*secret*`, `*token*`) redacted */
   readonly params?: Params
   readonly status?: number
+  /** api: the request was performed but its answer never sent (`responseLost`); `status` is the answer it had */
+  readonly responseLost?: true
   /** ssh, guest-ssh: the command line as received (what `ps` on the host would show) */
   readonly command?: string
   /** ssh: the API handler calls a `pvesh` / `qm` command made, with their parameters (secrets redacted) */
@@ -412,6 +414,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
               params: e.params,
               status: e.status,
               ...(e.user !== undefined ? { user: e.user } : {}),
+              ...(e.responseLost === true ? { responseLost: true as const } : {}),
               durationMs: e.durationMs
             }),
           isNodeUp

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import proxmoxApi from "proxmox-api"
 import { type SimHandle, startSimPromise } from "../src/index.js"
-import { type Px, pxClient, sshExec, testScenario, until, waitTask } from "./helpers.js"
+import { type Px, pxClient, raw, sshExec, testScenario, until, waitTask } from "./helpers.js"
 
 const rootCode = (e: unknown): string | undefined => {
   let cur = e as { code?: string; cause?: unknown } | undefined
@@ -93,6 +93,48 @@ describe("faults", () => {
       await sim.clearFaults({ kind: "apiDown" })
     }
     assert.deepStrictEqual(await pxClient(sim, 1).nodes.$("pve2").qemu.$get(), [])
+  })
+
+  it("responseLost performs the request, then closes the connection unanswered (only the first `times` matches)", async () => {
+    const path = "/nodes/pve/qemu"
+    const post = () =>
+      raw(sim, "POST", `/api2/json${path}`, {
+        body: "vmid=120&name=vm120&scsi0=local-lvm%3A1",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" }
+      })
+    await sim.addFaults([{ kind: "responseLost", node: "pve", method: "POST", path, times: 1 }])
+    try {
+      const from = sim.requests().length
+      const lost = await post().then(
+        (r) => `answered ${r.status}`,
+        (e: Error) => e
+      )
+      assert.instanceOf(lost, Error)
+      assert.strictEqual(rootCode(lost), "ECONNRESET")
+      assert.match((lost as Error).message, /socket hang up/)
+      // PVE performed it: VM 120 exists and one qmcreate task was started; the log says the answer was lost
+      assert.isTrue(sim.state().vms.some((v) => v.vmid === 120))
+      const creates = () => sim.state().tasks.filter((t) => t.type === "qmcreate" && t.id === "120")
+      assert.lengthOf(creates(), 1)
+      const logged = sim
+        .requests()
+        .slice(from)
+        .filter((r) => r.path === path)
+      assert.deepStrictEqual(
+        logged.map((r) => [r.method, r.status, r.responseLost]),
+        [["POST", 200, true]]
+      )
+      // spent after one: the same request is answered again (and refused, since the first one did create VM 120)
+      const again = await post()
+      assert.strictEqual(again.status, 500)
+      assert.match(again.body, /VM 120 already exists/)
+      assert.lengthOf(creates(), 1)
+      // other requests (another method, path or node) are answered
+      assert.strictEqual((await raw(sim, "GET", `/api2/json${path}`)).status, 200)
+      assert.strictEqual((await raw(sim, "GET", "/api2/json/version", { nodeIndex: 1 })).status, 200)
+    } finally {
+      await sim.clearFaults({ kind: "responseLost" })
+    }
   })
 
   it("taskFail fails a task type with the given exitstatus; taskHang keeps it running until aborted", async () => {
