@@ -5,6 +5,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { ProxmoxEngine } from "proxmox-api"
 import { classifyRestError, classifyStatus, innermostCode, reasonForCode } from "./internal/classify.js"
+import { makeWriteOnce } from "./internal/writeOnce.js"
 import { millis, type NodeEndpoint, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
 import { AuthRejected, ProxmoxError, TlsUntrusted, UnexpectedResponse } from "./ProxmoxError.js"
 import { nodeOfPath, type PveParam, type PveRequest, PveTransport, type PveUploadRequest } from "./PveTransport.js"
@@ -20,6 +21,8 @@ export interface RestEndpoint {
   readonly port: number
   readonly schema: "https" | "http"
   readonly engine: ProxmoxEngine
+  /** runs one `engine.doRequest`: a write whose first attempt may have reached PVE is not sent again (`writeOnce`) */
+  readonly once: <A>(method: string, request: () => Promise<A>) => Promise<A>
   readonly trust: TlsTrust
   readonly servername: string | undefined
   readonly insecure: boolean
@@ -92,8 +95,10 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       const trust = makeTlsTrust(tlsOptions, requestTimeout)
       const auth = config.auth
       let engine: ProxmoxEngine
+      // proxmox-api re-sends a request whose fetch threw: a write that may have reached PVE is not sent again
+      const once = makeWriteOnce(trust.fetch)
       // proxmox-api types its `fetch` option as undici's; it reads only the part of a Response that TrustResponse has
-      const fetch = trust.fetch as unknown as NonNullable<ConstructorParameters<typeof ProxmoxEngine>[0]["fetch"]>
+      const fetch = once.fetch as unknown as NonNullable<ConstructorParameters<typeof ProxmoxEngine>[0]["fetch"]>
       const common = { host: url.hostname, port, schema, queryTimeout: requestTimeout, authTimeout, fetch }
       if (auth._tag === "Token") {
         if (!TOKEN_ID.test(auth.tokenId)) {
@@ -112,6 +117,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
         port,
         schema,
         engine,
+        once: once.run,
         trust,
         servername: tlsOptions?.servername,
         insecure: tlsOptions?.insecure === true
@@ -149,7 +155,10 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
         Effect.andThen(Effect.logDebug(`proxmox: rest ${request.method} ${request.path} via ${endpoint.key}`)),
         Effect.andThen(
           Effect.tryPromise({
-            try: () => endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params)),
+            try: () =>
+              endpoint.once(request.method, () =>
+                endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params))
+              ),
             catch: (e) => classifyRestError(e)
           }).pipe(
             Effect.catch((reason) =>

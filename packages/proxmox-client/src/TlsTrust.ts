@@ -61,6 +61,29 @@ export interface TrustFetchInit {
   readonly duplex?: "half" | undefined
 }
 
+/**
+ * How `TlsTrust.fetch` rejects: a `TypeError("fetch failed")` whose `cause` is Node's error, and `sent`: whether the
+ * request had been handed an established connection (for HTTPS: after the handshake and the pin check) before it
+ * failed. When `sent` is false nothing of it was written (refused, DNS, connect timeout, TLS or pin failure, an abort
+ * before a connection was free); when true, the server may have received it, and acted on it, whatever the error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TrustFetchError extends TypeError {
+  readonly sent: boolean
+}
+
+/**
+ * Did this `TlsTrust.fetch` failure happen after the request may have reached the server (see `TrustFetchError`)?
+ * Anything else (not a `TrustFetchError`) counts as sent.
+ *
+ * @since 0.1.0
+ * @category utilities
+ */
+export const mayHaveBeenSent = (error: unknown): boolean =>
+  !(error instanceof TypeError && (error as Partial<TrustFetchError>).sent === false)
+
 /** What `TlsTrust.fetch` answers: the part of a fetch `Response` proxmox-api and the upload read. */
 export interface TrustResponse {
   readonly status: number
@@ -79,7 +102,8 @@ export interface TrustResponse {
  *
  * A failure rejects like `fetch` does: a `TypeError` whose `cause` is Node's error (its `code`: `ECONNREFUSED`,
  * `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_TLS_PIN_MISMATCH`, `ETIMEDOUT` when no connection is made in
- * `connectTimeoutMs`, `ABORT_ERR` when `signal` aborts). The body is read whole before the promise resolves.
+ * `connectTimeoutMs`, `ABORT_ERR` when `signal` aborts), plus whether the request may have been sent
+ * (`TrustFetchError`). The body is read whole before the promise resolves.
  *
  * @since 0.1.0
  * @category constructors
@@ -151,7 +175,10 @@ export const makeTlsTrust = (options: TlsOptions | undefined, connectTimeoutMs =
     new Promise<TrustResponse>((resolve, reject) => {
       const url = typeof input === "string" ? new URL(input) : input
       const secure = url.protocol === "https:"
-      const failed = (cause: unknown) => reject(new TypeError("fetch failed", { cause }))
+      // set once the request holds an established connection: from then on any of it may have been written
+      let sent = false
+      const failed = (cause: unknown) =>
+        reject(Object.assign(new TypeError("fetch failed", { cause }), { sent }) satisfies TrustFetchError)
       const options = {
         method: init.method ?? "GET",
         headers: { ...init.headers },
@@ -179,6 +206,14 @@ export const makeTlsTrust = (options: TlsOptions | undefined, connectTimeoutMs =
             json: () => Promise.resolve().then(() => JSON.parse(body) as unknown)
           })
         })
+      })
+      req.once("socket", (socket: net.Socket) => {
+        // a pooled connection is open already, and ours come secure; a plain-HTTP one may still be connecting
+        if (!socket.connecting) sent = true
+        else
+          socket.once("connect", () => {
+            sent = true
+          })
       })
       req.once("error", failed)
       const body = init.body

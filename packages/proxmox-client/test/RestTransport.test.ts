@@ -13,6 +13,7 @@ import {
   type ProxmoxError
 } from "../src/index.js"
 import { fakePve, restConfig, TOKEN_SECRET, testCerts } from "./helpers.js"
+import { apiLayer, errorOf, withSim } from "./simulator.js"
 
 const VERSION = { data: { version: "8.2.4", release: "8.2", repoid: "faa83925c9641325" } }
 
@@ -274,6 +275,73 @@ describe("RestTransport errors", () => {
       const e = yield* failureOf(version, bad)
       assert.strictEqual(e.reason._tag, "AuthRejected")
       assert.notInclude(JSON.stringify(e), "wrong-pw")
+    })
+  )
+})
+
+describe("RestTransport: a lost answer (sim responseLost)", () => {
+  // ProxmoxApi's own retries are off (`retries: 0`) where what is measured is what the transport sends
+  const stop = "/nodes/pve/qemu/100/status/stop"
+  const logOf = (
+    sim: { requests: () => ReadonlyArray<{ method?: string; path?: string; responseLost?: true }> },
+    path: string
+  ) =>
+    sim
+      .requests()
+      .filter((r) => r.path === path)
+      .map((r) => `${r.method}${r.responseLost === true ? " lost" : ""}`)
+
+  it.live("a POST that starts a task is sent once: one task, and the caller gets the reset", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim({
+        faults: [{ kind: "responseLost", node: "pve", method: "POST", path: stop, times: 1 }]
+      })
+      const layer = yield* apiLayer(sim, "rest", { retries: 0 })
+      const exit = yield* Effect.exit(
+        Effect.gen(function* () {
+          const pve = yield* ProxmoxApi
+          return yield* pve.stopVm("pve", 100)
+        }).pipe(Effect.provide(layer))
+      )
+      const e = errorOf(exit)
+      assert.strictEqual(e.reason._tag, "Unreachable")
+      if (e.reason._tag === "Unreachable") {
+        assert.strictEqual(e.reason.kind, "reset")
+        assert.strictEqual(e.reason.code, "ECONNRESET")
+      }
+      assert.strictEqual(e.node, "pve")
+      assert.deepStrictEqual(logOf(sim, stop), ["POST lost"])
+      const stops = sim.state().tasks.filter((t) => t.type === "qmstop" && t.id === "100")
+      assert.lengthOf(stops, 1, "PVE performed the stop once")
+    })
+  )
+
+  it.live("a GET whose answer was lost is sent again and answered, as before", () =>
+    Effect.gen(function* () {
+      const path = "/nodes/pve/qemu/100/status/current"
+      const sim = yield* withSim({ faults: [{ kind: "responseLost", node: "pve", method: "GET", path, times: 1 }] })
+      const layer = yield* apiLayer(sim, "rest", { retries: 0 })
+      const status = yield* Effect.gen(function* () {
+        const pve = yield* ProxmoxApi
+        return yield* pve.vmStatus("pve", 100)
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(status.status, "running")
+      assert.deepStrictEqual(logOf(sim, path), ["GET lost", "GET"])
+    })
+  )
+
+  it.live("ProxmoxApi's own retry of a reset (its backoff) still sends the POST again", () =>
+    Effect.gen(function* () {
+      const sim = yield* withSim({
+        faults: [{ kind: "responseLost", node: "pve", method: "POST", path: stop, times: 1 }]
+      })
+      const layer = yield* apiLayer(sim, "rest", { retries: 1 })
+      const task = yield* Effect.gen(function* () {
+        const pve = yield* ProxmoxApi
+        return yield* pve.stopVm("pve", 100)
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(task.exitstatus, "OK")
+      assert.deepStrictEqual(logOf(sim, stop), ["POST lost", "POST"])
     })
   )
 })
