@@ -39,6 +39,12 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
   apiDown: { fault: { kind: "apiDown", node: "n1" }, exit: ExitCode.Ok },
   proxy596: { fault: { kind: "proxy596", node: "n1" }, exit: ExitCode.Ok },
   latency: { fault: { kind: "latency", ms: 150, node: "n1" }, exit: ExitCode.Ok },
+  // a read's answer lost once: proxmox-api sends the GET again. (A lost POST is a case of its own: the REST transport
+  // surfaces the reset, and the SSH fallback then sends the create again over pvesh.)
+  responseLost: {
+    fault: { kind: "responseLost", node: "n1", method: "GET", path: "/cluster/resources", times: 1 },
+    exit: ExitCode.Ok
+  },
   taskFail: {
     fault: { kind: "taskFail", taskType: "qmcreate", node: "n1", exitstatus: "unable to create VM: out of space" },
     exit: ExitCode.NotConverged
