@@ -28,6 +28,14 @@ export interface FallbackTransport extends PveTransportShape {
 const describe = (error: ProxmoxError): string => error.reason.message
 
 /** The node itself is out of reach (not a refusal of our request): cluster-wide requests may try another node. */
+/**
+ * Whether a failed REST request may have reached PVE: its connection was reset or it timed out (a connect timeout is
+ * counted too: the error does not tell it from a slow answer). Refused, DNS and TLS failures happen before anything
+ * is written.
+ */
+const mayHaveReached = (error: ProxmoxError): boolean =>
+  error.reason._tag === "Unreachable" && (error.reason.kind === "reset" || error.reason.kind === "timeout")
+
 const nodeDown = (error: ProxmoxError): boolean =>
   isFallbackReason(error.reason) ||
   (error.reason._tag === "ProxyError" && error.reason.status === 596) ||
@@ -37,7 +45,9 @@ const nodeDown = (error: ProxmoxError): boolean =>
 /**
  * Combines a REST and an SSH transport. REST first; on a client-side TLS failure, an unreachable node (refused,
  * reset, timeout, DNS) or a 596 from the inter-node proxy, the node switches to SSH for the rest of the run (when
- * it has an SSH target and `fallback` is not `false`) and one `FallbackToSsh` event is emitted. 400/401/403 and
+ * it has an SSH target and `fallback` is not `false`) and one `FallbackToSsh` event is emitted. The request that
+ * failed is then sent over SSH, unless it is a write (POST/PUT/DELETE) whose connection was reset or timed out: PVE
+ * may have acted on it, so the node switches but that request fails with its REST error. 400/401/403 and
  * semantic 500s are never retried over SSH. An error that came over SSH after such a switch carries the REST failure
  * in `fallbackFrom`.
  *
@@ -100,9 +110,13 @@ export const makeFallbackTransport = (
     return rest.call(request).pipe(
       Effect.catch((error) => {
         if (!enabled || !shouldFallBack(error) || sshTargetFor(config, node) === undefined) return Effect.fail(error)
+        // A write whose connection was reset or timed out may have reached PVE, which may have acted on it: it is
+        // not sent again over SSH (a second create, start or download). The node still switches; the caller gets
+        // this error and decides (ProxmoxApi checks whether a create or destroy happened before it retries).
+        const replay = request.method === "GET" || !mayHaveReached(error)
         return Effect.suspend(() => {
           const already = switched.get(node)
-          if (already !== undefined) return viaSsh(request, already)
+          if (already !== undefined) return replay ? viaSsh(request, already) : Effect.fail(error)
           switched.set(node, error.reason)
           const reason = error.reason
           return emit({
@@ -113,7 +127,7 @@ export const makeFallbackTransport = (
             ...(reason._tag === "TlsUntrusted" && reason.fingerprint !== undefined
               ? { fingerprint: reason.fingerprint }
               : {})
-          }).pipe(Effect.andThen(viaSsh(request, reason)))
+          }).pipe(Effect.andThen(replay ? viaSsh(request, reason) : Effect.fail(error)))
         })
       })
     )

@@ -114,6 +114,36 @@ describe("fallback to SSH against the simulator", () => {
     })
   )
 
+  it.live(
+    "a write whose answer was lost is not sent again over SSH: the node switches, the caller gets the reset",
+    () =>
+      Effect.gen(function* () {
+        const stop = "/nodes/pve/qemu/100/status/stop"
+        const sim = yield* withSim({
+          faults: [{ kind: "responseLost", node: "pve", method: "POST", path: stop, times: 1 }]
+        })
+        const events: Array<ProxmoxClientEvent> = []
+        const layer = yield* apiLayer(sim, "fallback", { retries: 0, onEvent: (e) => events.push(e) })
+        const out = yield* run(layer, (pve) => pve.stopVm("pve", 100))
+        assert.deepInclude(errorOf(out.value).reason, { _tag: "Unreachable", kind: "reset" })
+        assert.strictEqual(out.transport("pve"), "ssh")
+        assert.deepStrictEqual(
+          events.map((e) => e._tag),
+          ["FallbackToSsh"]
+        )
+        // PVE performed the stop once, over REST; nothing was replayed over SSH
+        const log = sim.requests().filter((q) => q.node === "pve")
+        assert.deepStrictEqual(
+          log.map((q) => `${q.transport} ${q.method ?? ""} ${q.path ?? q.command ?? ""}`.trim()),
+          [`api POST ${stop}`]
+        )
+        assert.lengthOf(
+          sim.state().tasks.filter((t) => t.type === "qmstop" && t.id === "100"),
+          1
+        )
+      })
+  )
+
   it.live("connection refused (API down) and timeout (slow API) fall back", () =>
     Effect.gen(function* () {
       const sim = yield* withSim({
