@@ -93,9 +93,14 @@ export const discoverIpv4 = (interfaces: ReadonlyArray<GuestInterface>, mac?: st
  * @since 0.3.0
  * @category models
  */
-export interface WaitForIpOptions {
+export interface WaitForIpOptions<E = unknown> {
   /** Give up after this long (the result is then `undefined`). Default 5 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * A failed call that waiting cannot cure (a missing privilege): the wait fails with it at once. Any other failure
+   * counts as "no address yet". Default: none.
+   */
+  readonly fatal?: ((error: E) => boolean) | undefined
 }
 
 /**
@@ -104,7 +109,7 @@ export interface WaitForIpOptions {
  * call (the agent does not run while the guest boots) counts as "no address yet". Each interval runs from the start
  * of the previous call: PVE pings the agent for up to 3 s before it answers that the agent is not running, and a
  * call that has already waited that long is followed at once by the next one, which PVE answers the moment the agent
- * comes up. `undefined` when `timeout` passes first.
+ * comes up. `undefined` when `timeout` passes first; fails only with a call's error that `options.fatal` picks.
  *
  * @since 0.3.0
  * @category constructors
@@ -112,11 +117,12 @@ export interface WaitForIpOptions {
 export const waitForIpv4With = <E>(
   interfaces: Effect.Effect<ReadonlyArray<GuestInterface>, E>,
   mac: string | undefined,
-  options?: WaitForIpOptions
-): Effect.Effect<string | undefined> => {
+  options?: WaitForIpOptions<E>
+): Effect.Effect<string | undefined, E> => {
+  const fatal = options?.fatal
   const read = interfaces.pipe(
     Effect.map((nics) => discoverIpv4(nics, mac)),
-    Effect.orElseSucceed(() => undefined)
+    Effect.catch((error: E) => (fatal?.(error) === true ? Effect.fail(error) : Effect.succeed(undefined)))
   )
   const poll = Effect.gen(function* () {
     let intervalMs = Duration.toMillis(POLL_FIRST)

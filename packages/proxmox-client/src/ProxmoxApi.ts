@@ -192,8 +192,9 @@ export interface ProxmoxApiShape {
   /**
    * Waits until the guest agent reports the IPv4 of `net0`'s NIC: reads the config once (for the MAC), then polls
    * the agent's interfaces from 100 ms, growing to 1 s (`taskPollSchedule`), through the guest's boot (an agent that
-   * does not answer yet is waited for). `undefined` when `timeout` (default 5 minutes) passes first; fails only when
-   * the config cannot be read.
+   * does not answer yet is waited for). `undefined` when `timeout` (default 5 minutes) passes first; fails when the
+   * config cannot be read, or at once when the agent may not be read (`PermissionDenied`: the token lacks
+   * VM.GuestAgent.Audit on PVE 9, VM.Monitor on PVE 8), which no wait cures.
    *
    * @since 0.3.0
    */
@@ -614,11 +615,11 @@ export const makeProxmoxApi = (
     waitForIpv4: (node, vmid, options) =>
       vmConfig(node, vmid).pipe(
         Effect.flatMap((config) =>
-          waitForIpv4With(
-            agentInterfaces(node, vmid),
-            config.net0 === undefined ? undefined : macOfNet(config.net0),
-            options
-          )
+          waitForIpv4With(agentInterfaces(node, vmid), config.net0 === undefined ? undefined : macOfNet(config.net0), {
+            ...options,
+            // a token without the agent privilege (VM.GuestAgent.Audit on PVE 9, VM.Monitor on 8) never gets an IP
+            fatal: (error) => error.reason._tag === "PermissionDenied" || options?.fatal?.(error) === true
+          })
         ),
         named("waitForIpv4", node)
       ),

@@ -261,6 +261,27 @@ describe("fallback to SSH against the simulator", () => {
   )
 })
 
+describe("waitForIpv4 and the agent privilege", () => {
+  it.live(
+    "a token that may read the VM but not its agent fails at once with PermissionDenied, not after the wait",
+    () =>
+      Effect.gen(function* () {
+        // PVE 8: PVEAuditor has VM.Audit (the config read works), not VM.Monitor (the agent calls need it)
+        const sim = yield* withSim({
+          users: [{ userid: "auditor@pve", tokens: [{ id: "ro", secret: OTHER_SECRET, privsep: false }] }],
+          acls: [{ path: "/", ugid: "auditor@pve", role: "PVEAuditor" }]
+        })
+        const layer = yield* apiLayer(sim, "rest", {
+          auth: { _tag: "Token", tokenId: "auditor@pve!ro", secret: Redacted.make(OTHER_SECRET) }
+        })
+        const out = yield* run(layer, (pve) => pve.waitForIpv4("pve", 100, { timeout: "20 seconds" }))
+        assert.deepInclude(errorOf(out.value).reason, { _tag: "PermissionDenied" })
+        const agentCalls = sim.requests().filter((q) => q.path?.includes("/agent/") === true)
+        assert.lengthOf(agentCalls, 1, "asked once, not polled until the timeout")
+      })
+  )
+})
+
 describe("no fallback on API answers", () => {
   it.live(
     "401 (wrong secret), 403 (token without ACL), 400 (invalid parameter), 500 (semantic) surface as they are",

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
@@ -116,6 +117,23 @@ describe("waitForIpv4With", () => {
         // 100 ms, then one call right after the other: the third is answered when the agent comes up, at 7.5 s
         assert.deepStrictEqual(calls, [100, 3_100, 6_100])
       })
+  )
+
+  it.effect("a failure that `fatal` picks fails the wait at once; any other counts as no address yet", () =>
+    Effect.gen(function* () {
+      const calls: Array<number> = []
+      const denied = Effect.gen(function* () {
+        calls.push(yield* Effect.clockWith((c) => c.currentTimeMillis))
+        return yield* Effect.fail(calls.length < 3 ? "agent not running" : "permission denied")
+      })
+      const fiber = yield* Effect.forkChild(
+        waitForIpv4With(denied, undefined, { fatal: (e) => e === "permission denied" })
+      )
+      yield* TestClock.adjust("10 seconds")
+      const exit = yield* Fiber.await(fiber)
+      assert.deepStrictEqual(exit, Exit.fail("permission denied"))
+      assert.deepStrictEqual(calls, [100, 200, 325])
+    })
   )
 
   it.effect("undefined when the timeout passes first", () =>
