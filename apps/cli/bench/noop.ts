@@ -7,7 +7,7 @@
 // writes a CPU profile of each no-op run there.
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { labScenario, startSimPromise } from "@homelab/sim"
+import { existingK3sServerVm, labScenario, startSimPromise } from "@homelab/sim"
 import type * as Cli from "../src/index.js"
 import { bin, cleanUp, dir, median, node, report, sample, verdict } from "./proc.ts"
 
@@ -27,18 +27,7 @@ const scenario = labScenario(
     ipPool: `${net}.10`,
     guestSshPort: 2222,
     timeScale: 0.02,
-    vms: [
-      {
-        vmid: 200,
-        node: "node1",
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: serverIp,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      }
-    ],
+    vms: [existingK3sServerVm("node1", serverIp)],
     k3s: { version: "v1.30.5+k3s1" }
   }
 )

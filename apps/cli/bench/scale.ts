@@ -6,7 +6,7 @@
 // Baselines measured in the same run: `node -e 0` (wall and peak RSS). Run: `pnpm bench` (after a build).
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { existingK3sServerVm, labScenario, type Scenario, type SimHandle, startSimPromise } from "@homelab/sim"
 import type * as Cli from "../src/index.js"
 import { bin, cleanUp, dir, MiB, median, mib, node, type Proc, report, verdict } from "./proc.ts"
 
@@ -143,18 +143,7 @@ try {
     ipPool: `${net}.10`,
     guestSshPort: 2222,
     timeScale: 0.1,
-    vms: [
-      {
-        vmid: 200,
-        node: "node1",
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: serverIp,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      }
-    ],
+    vms: [existingK3sServerVm("node1", serverIp)],
     k3s: { version: "v1.30.5+k3s1" }
   })
   await withSim(

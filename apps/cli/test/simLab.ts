@@ -3,6 +3,7 @@ import * as https from "node:https"
 import * as os from "node:os"
 import * as path from "node:path"
 import {
+  existingK3sServerVm,
   type GuestCommand,
   labScenario,
   type RequestLogEntry,
@@ -92,23 +93,7 @@ export const startLab = async (
         }
       : {}),
     ...over,
-    vms: [
-      ...(options.k3s
-        ? [
-            {
-              vmid: 200,
-              node: nodes[0] as string,
-              name: "k3s-server",
-              status: "running" as const,
-              uptime: 86_400,
-              ip: serverIp as string,
-              config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-              guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server" as const, clusterInit: true } }
-            }
-          ]
-        : []),
-      ...(over.vms ?? [])
-    ]
+    vms: [...(options.k3s ? [existingK3sServerVm(nodes[0] as string, serverIp as string)] : []), ...(over.vms ?? [])]
   })
   const sim = await startSimPromise(
     options.imagePresent === true

@@ -12,6 +12,33 @@ import { mergeKubeconfig } from "../src/Kubeconfig.js"
 import { quorumCheck } from "../src/Quorum.js"
 import { guestVm, rebuiltTwin, simNode, simScenario, simSetup, simUntil } from "./support/sim.js"
 
+type Setup = Effect.Success<ReturnType<typeof simSetup>>
+
+/**
+ * A third party holds `host`'s k3s install lock (a `hold` command under the same flock) until the returned effect
+ * releases it; returns once the lock is held.
+ */
+const holdInstallLock = (setup: Pick<Setup, "sim" | "ssh">, host: Effect.Success<ReturnType<Setup["target"]>>) =>
+  Effect.gen(function* () {
+    let open: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    setup.sim.guestCommands.register("hold", async () => {
+      await gate
+      return { stdout: "", code: 0 }
+    })
+    const holder = yield* Effect.forkChild(setup.ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
+    for (let i = 0; i < 500; i++) {
+      if ((yield* setup.ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
+      yield* Effect.sleep("10 millis")
+    }
+    return Effect.suspend(() => {
+      open()
+      return Fiber.join(holder)
+    })
+  })
+
 const ha = (extra: ReadonlyArray<ReturnType<typeof guestVm> | ReturnType<typeof rebuiltTwin>> = [], db = true) =>
   simScenario(
     [
@@ -286,25 +313,12 @@ describe("two runs on one host", () => {
         const server = yield* target(200)
         const host = yield* target(304)
         // a third party holds the host's install lock until both runs have inspected the cluster and come to install
-        let open: () => void = () => {}
-        const gate = new Promise<void>((resolve) => {
-          open = resolve
-        })
-        sim.guestCommands.register("hold", async () => {
-          await gate
-          return { stdout: "", code: 0 }
-        })
-        const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
-        for (let i = 0; i < 500; i++) {
-          if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
-          yield* Effect.sleep("10 millis")
-        }
+        const release = yield* holdInstallLock({ sim, ssh }, host)
         const joinA = yield* Effect.forkChild(a.ensureMember({ server, host, role: "agent" }))
         const joinB = yield* Effect.forkChild(b.ensureMember({ server, host, role: "agent" }))
         const installing = () => events.filter((e) => e._tag === "Step" && e.step === "install" && e.host === host.host)
         yield* simUntil(() => installing().length === 2, "both runs at the install step")
-        open()
-        yield* Fiber.join(holder)
+        yield* release
         const ra = yield* Fiber.join(joinA)
         const rb = yield* Fiber.join(joinB)
         assert.deepStrictEqual([ra._tag, rb._tag], ["Joined", "Joined"])
@@ -369,14 +383,6 @@ describe("two runs on one host", () => {
         ])
         const server = yield* target(200)
         const host = yield* target(304)
-        let open: () => void = () => {}
-        const gate = new Promise<void>((resolve) => {
-          open = resolve
-        })
-        sim.guestCommands.register("hold", async () => {
-          await gate
-          return { stdout: "", code: 0 }
-        })
         // installs as they reach the host's flock (queued for the lock in that order)
         const queued: Array<string> = []
         const flock = sim.guestCommands.get("flock")
@@ -385,11 +391,7 @@ describe("two runs on one host", () => {
           if (c.argv.some((a) => a.includes("INSTALL_K3S_VERSION="))) queued.push(String(c.guest.vmid))
           return flock(c)
         })
-        const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
-        for (let i = 0; i < 500; i++) {
-          if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
-          yield* Effect.sleep("10 millis")
-        }
+        const release = yield* holdInstallLock({ sim, ssh }, host)
         const joinA = yield* Effect.forkChild(
           (services[0] as (typeof services)[0]).ensureMember({ server, host, role: "agent" })
         )
@@ -398,8 +400,7 @@ describe("two runs on one host", () => {
         const later = yield* newRun("run-B")
         const joinB = yield* Effect.forkChild(later.ensureMember({ server, host, role: "agent" }))
         yield* simUntil(() => queued.length === 2, "run-B's install queued for the lock")
-        open()
-        yield* Fiber.join(holder)
+        yield* release
         const ra = yield* Fiber.join(joinA)
         const rb = yield* Fiber.join(joinB)
         assert.deepStrictEqual([ra._tag, ra.installedBy, rb._tag], ["Joined", undefined, "Joined"])
@@ -413,23 +414,10 @@ describe("two runs on one host", () => {
       const { sim, k3s, target, ssh } = yield* simSetup(ha([guestVm(304, "w9", "127.79.2.29")]), {
         timeouts: { lockWait: "1 second", pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds" }
       })
-      let open: () => void = () => {}
-      const gate = new Promise<void>((resolve) => {
-        open = resolve
-      })
-      sim.guestCommands.register("hold", async () => {
-        await gate
-        return { stdout: "", code: 0 }
-      })
       const host = yield* target(304)
-      const holder = yield* Effect.forkChild(ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
-      for (let i = 0; i < 500; i++) {
-        if ((yield* ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
-        yield* Effect.sleep("10 millis")
-      }
+      const release = yield* holdInstallLock({ sim, ssh }, host)
       const error = yield* Effect.flip(k3s.ensureMember({ server: yield* target(200), host, role: "agent" }))
-      open()
-      yield* Fiber.join(holder)
+      yield* release
       assert.strictEqual(error.reason._tag, "LockTimeout", error.message)
       assert.strictEqual(
         error.message,

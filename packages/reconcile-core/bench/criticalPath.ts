@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { K3sJoin } from "@homelab/k3s-join"
 import { POLL_FIRST, ProxmoxApi, ProxmoxClientConfig, taskPollSchedule } from "@homelab/proxmox-client"
-import { type CriticalPath, labScenario, type Scenario, type SimInfo } from "@homelab/sim"
+import { type CriticalPath, existingK3sServerVm, labScenario, type Scenario, type SimInfo } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -43,18 +43,7 @@ const scenario = (count: number, timeScale: number): Scenario =>
       ipPool: `${net}.10`,
       guestSshPort: 2222,
       timeScale,
-      vms: [
-        {
-          vmid: 200,
-          node: "node1",
-          name: "k3s-server",
-          status: "running",
-          uptime: 86_400,
-          ip: serverIp,
-          config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-          guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-        }
-      ],
+      vms: [existingK3sServerVm("node1", serverIp)],
       k3s: { version: "v1.30.5+k3s1" }
     }
   )

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
-import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
+import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -310,18 +310,7 @@ const k3sScenario = (): Scenario =>
   labScenario(["pve", "still-fawn", "chief-horse"], {
     ipPool: `${net}.10`,
     guestSshPort: 2222,
-    vms: [
-      {
-        vmid: 200,
-        node: "pve",
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: serverIp,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      }
-    ],
+    vms: [existingK3sServerVm("pve", serverIp)],
     k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
   })
 
@@ -437,18 +426,7 @@ const agentScenario = (): Scenario =>
   labScenario(["pve"], {
     ipPool: `${agentNet}.10`,
     guestSshPort: 2222,
-    vms: [
-      {
-        vmid: 200,
-        node: "pve",
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: agentServerIp,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      }
-    ],
+    vms: [existingK3sServerVm("pve", agentServerIp)],
     k3s: { version: "v1.30.5+k3s1", joinDelayMs: 2000, readyDelayMs: 3000 }
   })
 const agentVm = [

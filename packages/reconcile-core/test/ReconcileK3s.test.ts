@@ -1,6 +1,6 @@
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
+import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -24,19 +24,7 @@ const k3sScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenar
   labScenario(nodes, {
     ipPool: `${net}.10`,
     guestSshPort: 2222,
-    vms: [
-      {
-        vmid: 200,
-        node: nodes[0] as string,
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: serverIp,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      },
-      ...(over.vms ?? [])
-    ],
+    vms: [existingK3sServerVm(nodes[0] as string, serverIp), ...(over.vms ?? [])],
     k3s: {
       version: "v1.30.5+k3s1",
       token: clusterPassword,

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import { existingK3sServerVm, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { type Lab, labConfigYaml, labScenario } from "./lab.js"
@@ -50,19 +50,7 @@ export const teardownScenario = (net: string, nodes: Array<string>, vms: Readonl
   const scenario = labScenario(nodes, {
     ipPool: `${net}.50`,
     guestSshPort: 2222,
-    vms: [
-      {
-        vmid: 200,
-        node: nodes[0] as string,
-        name: "k3s-server",
-        status: "running",
-        uptime: 86_400,
-        ip: `${net}.5`,
-        config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-        guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
-      },
-      ...vms
-    ],
+    vms: [existingK3sServerVm(nodes[0] as string, `${net}.5`), ...vms],
     k3s: {
       version: "v1.30.5+k3s1",
       token: clusterPassword,

@@ -29,7 +29,7 @@ export { DEFAULT_PVE_VERSION } from "./internal/Version.js"
 export { INSTALL_SCRIPT as K3S_INSTALL_SCRIPT, k3sBinary } from "./k3s/K3sOrigin.js"
 export type { K3sEvent, K3sSnapshot } from "./k3s/K3sSim.js"
 export { type LoopbackNet, reserveLoopbackNet } from "./LoopbackNet.js"
-export { type LabOptions, labScenario } from "./labScenario.js"
+export { existingK3sServerVm, type LabOptions, labScenario } from "./labScenario.js"
 export type { SimOperation } from "./Operations.js"
 export { PveError } from "./PveError.js"
 export {

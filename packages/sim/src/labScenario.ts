@@ -1,5 +1,5 @@
 import { DEFAULT_PVE_VERSION } from "./internal/Version.js"
-import type { Scenario } from "./Scenario.js"
+import type { Scenario, VmSpec } from "./Scenario.js"
 
 /** What `labScenario` lets you change besides the node names; anything else of `Scenario` passes through. */
 export interface LabOptions extends Partial<Scenario> {
@@ -42,3 +42,18 @@ export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = 
     timings: { unauthorizedDelayMs: 0, ...scenario.timings }
   }
 }
+
+/**
+ * A running k3s server VM that is not homelab's (no ownership tag): VMID 200 on `node`, at `ip`, the first server of
+ * its cluster (`clusterInit`). The cluster a lab's VMs join in tests and benchmarks (`k3s.server` at `ip`).
+ */
+export const existingK3sServerVm = (node: string, ip: string): VmSpec => ({
+  vmid: 200,
+  node,
+  name: "k3s-server",
+  status: "running",
+  uptime: 86_400,
+  ip,
+  config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
+  guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+})
