@@ -21,7 +21,7 @@ import { decodeData, PveInt } from "./internal/decode.js"
 import { type Bridge, bridgesOf, type NetworkInterface, NetworkInterface as NetworkInterfaceSchema } from "./Network.js"
 import { NodeStatus, NodeSummary, Permissions, PveVersion } from "./Node.js"
 import { ProxmoxClientConfig, type ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
-import { isTransientReason, ProxmoxError, UnexpectedResponse } from "./ProxmoxError.js"
+import { ApiError, isTransientReason, ProxmoxError, UnexpectedResponse } from "./ProxmoxError.js"
 import type { PveParam, PveRequest } from "./PveTransport.js"
 import { PveTransport } from "./PveTransport.js"
 import { makeRestTransport } from "./RestTransport.js"
@@ -193,8 +193,10 @@ export interface ProxmoxApiShape {
    * Waits until the guest agent reports the IPv4 of `net0`'s NIC: reads the config once (for the MAC), then polls
    * the agent's interfaces from 100 ms, growing to 1 s (`taskPollSchedule`), through the guest's boot (an agent that
    * does not answer yet is waited for). `undefined` when `timeout` (default 5 minutes) passes first; fails when the
-   * config cannot be read, or at once when the agent may not be read (`PermissionDenied`: the token lacks
-   * VM.GuestAgent.Audit on PVE 9, VM.Monitor on PVE 8), which no wait cures.
+   * config cannot be read, and at once where no wait can cure it: the agent may not be read (`PermissionDenied`: the
+   * token lacks VM.GuestAgent.Audit on PVE 9, VM.Monitor on PVE 8), or the VM's config has no agent (`ApiError` 500
+   * `No QEMU guest agent configured`, PVE's own answer) or disables it (`agent: 0`: QEMU then has no agent channel,
+   * and PVE answers `QEMU guest agent is not running` for as long as the VM runs).
    *
    * @since 0.3.0
    */
@@ -615,11 +617,33 @@ export const makeProxmoxApi = (
     waitForIpv4: (node, vmid, options) =>
       vmConfig(node, vmid).pipe(
         Effect.flatMap((config) =>
-          waitForIpv4With(agentInterfaces(node, vmid), config.net0 === undefined ? undefined : macOfNet(config.net0), {
-            ...options,
-            // a token without the agent privilege (VM.GuestAgent.Audit on PVE 9, VM.Monitor on 8) never gets an IP
-            fatal: (error) => error.reason._tag === "PermissionDenied" || options?.fatal?.(error) === true
-          })
+          config.agent !== true
+            ? // no agent channel in QEMU: no address will ever come (until the config changes and the VM restarts)
+              Effect.fail(
+                new ProxmoxError({
+                  operation: "waitForIpv4",
+                  reason: new ApiError({
+                    status: 500,
+                    detail:
+                      config.agent === undefined
+                        ? "No QEMU guest agent configured"
+                        : "QEMU guest agent is not running (the VM's config disables it: agent 0)"
+                  })
+                })
+              )
+            : waitForIpv4With(
+                agentInterfaces(node, vmid),
+                config.net0 === undefined ? undefined : macOfNet(config.net0),
+                {
+                  ...options,
+                  // a token without the agent privilege (VM.GuestAgent.Audit on PVE 9, VM.Monitor on 8) never gets an
+                  // IP; an agent removed from the config meanwhile (PVE's answer) neither
+                  fatal: (error) =>
+                    error.reason._tag === "PermissionDenied" ||
+                    (error.reason._tag === "ApiError" && /^No QEMU guest agent configured/.test(error.reason.detail)) ||
+                    options?.fatal?.(error) === true
+                }
+              )
         ),
         named("waitForIpv4", node)
       ),

@@ -12,7 +12,7 @@ import {
   type ProxmoxError
 } from "../src/index.js"
 import { fakePve } from "./helpers.js"
-import { apiLayer, errorOf, simConfig, simSsh, withSim } from "./simulator.js"
+import { apiLayer, errorOf, scenario, simConfig, simSsh, withSim } from "./simulator.js"
 
 const run = <A>(layer: Layer.Layer<ProxmoxApi>, f: (pve: ProxmoxApiShape) => Effect.Effect<A, ProxmoxError>) =>
   Effect.gen(function* () {
@@ -279,6 +279,43 @@ describe("waitForIpv4 and the agent privilege", () => {
         const agentCalls = sim.requests().filter((q) => q.path?.includes("/agent/") === true)
         assert.lengthOf(agentCalls, 1, "asked once, not polled until the timeout")
       })
+  )
+
+  it.live("a VM whose config has no agent, or disables it, fails at once: no address can ever come", () =>
+    Effect.gen(function* () {
+      const vm = (vmid: number, agent: string | undefined) => ({
+        vmid,
+        node: "pve",
+        name: `no-agent-${vmid}`,
+        status: "running" as const,
+        ip: `127.77.3.${vmid - 50}`,
+        config: {
+          cores: 1,
+          memory: "1024",
+          net0: `virtio=BC:24:11:2E:7A:${vmid.toString(16).toUpperCase()},bridge=vmbr0`,
+          ...(agent === undefined ? {} : { agent })
+        }
+      })
+      const sim = yield* withSim({ vms: [...scenario().vms, vm(110, undefined), vm(111, "0"), vm(112, "enabled=0")] })
+      const layer = yield* apiLayer(sim, "rest")
+      // a timeout far beyond the test's own: a wait that polled would fail the test
+      const wait = (vmid: number) => run(layer, (pve) => pve.waitForIpv4("pve", vmid, { timeout: "1 hour" }))
+      const missing = errorOf((yield* wait(110)).value)
+      assert.deepInclude(missing, { operation: "waitForIpv4", node: "pve" })
+      assert.deepInclude(missing.reason, { _tag: "ApiError", status: 500, detail: "No QEMU guest agent configured" })
+      for (const vmid of [111, 112]) {
+        const disabled = errorOf((yield* wait(vmid)).value).reason
+        assert.deepInclude(disabled, {
+          _tag: "ApiError",
+          detail: "QEMU guest agent is not running (the VM's config disables it: agent 0)"
+        })
+      }
+      const agentCalls = sim.requests().filter((q) => q.path?.includes("/agent/") === true)
+      assert.lengthOf(agentCalls, 0, "no agent call: the config says none can answer")
+      // a VM with its agent enabled still gets its address
+      const web1 = (yield* run(layer, (pve) => pve.waitForIpv4("pve", 100))).value
+      assert.isTrue(Exit.isSuccess(web1) && web1.value === "127.77.3.50")
+    })
   )
 })
 

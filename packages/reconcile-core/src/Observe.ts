@@ -20,6 +20,7 @@ import type {
 } from "./Observed.js"
 import { observeK3s } from "./ObserveK3s.js"
 import { detailsNeeded, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
+import { agentOff } from "./agentOff.js"
 import { resolveNames } from "./resolveNames.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { driftTargetOf, needsRestart, vmDrift } from "./VmDrift.js"
@@ -473,6 +474,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
           return Effect.sync(() => {
             ips.set(vm.vmid, fromNode)
           })
+        // an agent off in the config cannot answer: no call (the plan says why there is no IP)
+        if (agentOff(configs.get(vm.vmid)) !== undefined) return Effect.void
         return api.vmIpv4(vm.node, vm.vmid).pipe(
           Effect.orElseSucceed(() => undefined),
           Effect.tap((ip) =>

@@ -17,10 +17,11 @@ import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
-import { planMembership } from "./PlanK3s.js"
+import { noIp, planMembership } from "./PlanK3s.js"
 import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
+import { agentOff } from "./agentOff.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { vmidCandidates } from "./VmidCandidates.js"
@@ -775,6 +776,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (ip !== undefined && ip === k3s.server?.host) continue
       if (starts) {
         if (ip === undefined) {
+          const why = noIp(
+            {
+              vmid: healthy.vmid,
+              name: vm.name,
+              node: node.name,
+              agentOff: agentOff(observed.configs?.get(healthy.vmid))
+            },
+            "cannot start the k3s cluster"
+          )
           findings.push({
             code: "k3s.no-ip",
             effect: "blocked",
@@ -782,8 +792,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             node: node.name,
             vm: vm.name,
             vmid: healthy.vmid,
-            message: `VM ${healthy.vmid} ${vm.name} runs but its guest agent reports no IP, so it cannot start the k3s cluster`,
-            hint: "check that qemu-guest-agent is installed and running in the image"
+            ...why
           })
           continue
         }
@@ -808,7 +817,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           role: vm.role,
           ip,
           rebuilt: decision.rebuilt === true,
-          systemUUID: smbiosUuid(observed.configs?.get(healthy.vmid))
+          systemUUID: smbiosUuid(observed.configs?.get(healthy.vmid)),
+          agentOff: agentOff(observed.configs?.get(healthy.vmid))
         },
         k3sNodes
       )

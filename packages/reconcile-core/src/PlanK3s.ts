@@ -15,7 +15,27 @@ export interface K3sCandidate {
   readonly rebuilt: boolean
   /** The VM's SMBIOS UUID, when its configuration was read: its Node must report it as its system UUID. */
   readonly systemUUID?: string | undefined
+  /** Its config turns the guest agent off (`agentOff`): no IP can come, whatever the guest does. */
+  readonly agentOff?: { readonly agent: string } | undefined
 }
+
+/**
+ * Why a running VM has no IP, for a finding: its config turns the agent off (then what to set), or the agent did not
+ * report one (then what to check in the guest). `what` ends the sentence: "so it cannot join k3s".
+ */
+export const noIp = (
+  vm: Pick<K3sCandidate, "vmid" | "name" | "node" | "agentOff">,
+  what: string
+): { readonly message: string; readonly hint: string } =>
+  vm.agentOff !== undefined
+    ? {
+        message: `VM ${vm.vmid} ${vm.name} runs with its guest agent off (agent: ${vm.agentOff.agent}), so its IP cannot be read and it ${what}`,
+        hint: `homelab reads each VM's IP from the QEMU guest agent: \`qm set ${vm.vmid} --agent enabled=1\` on ${vm.node}, then restart the VM`
+      }
+    : {
+        message: `VM ${vm.vmid} ${vm.name} runs but its guest agent reports no IP, so it ${what}`,
+        hint: "check that qemu-guest-agent is installed and running in the image"
+      }
 
 /**
  * What phase 3 does for one existing VM: nothing (a Ready member: the plan compares its version with the target and
@@ -55,11 +75,8 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
     }
     case "Absent":
       if (vm.ip === undefined) {
-        return finding(
-          "k3s.no-ip",
-          `VM ${vm.vmid} ${vm.name} runs but its guest agent reports no IP, so it cannot join k3s`,
-          "check that qemu-guest-agent is installed and running in the image"
-        )
+        const why = noIp(vm, "cannot join k3s")
+        return finding("k3s.no-ip", why.message, why.hint)
       }
       return {
         _tag: "Join",
@@ -70,8 +87,12 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
       if (vm.ip === undefined) {
         return finding(
           "k3s.not-ready",
-          `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} reports no IP`,
-          "check that qemu-guest-agent runs in the VM; `homelab reprovision` rebuilds it"
+          vm.agentOff !== undefined
+            ? `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} runs with its guest agent off (agent: ${vm.agentOff.agent}), so its IP cannot be read`
+            : `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} reports no IP`,
+          vm.agentOff !== undefined
+            ? noIp(vm, "").hint
+            : "check that qemu-guest-agent runs in the VM; `homelab reprovision` rebuilds it"
         )
       }
       return {

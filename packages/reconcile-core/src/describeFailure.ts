@@ -74,6 +74,15 @@ const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefine
       return reason.explanation
     case "PermissionDenied":
       return "grant the token the privilege on that path, or create it without privilege separation"
+    case "ApiError":
+      // the agent missing from the VM's config, or disabled there: waiting cannot cure it
+      if (
+        /^(?:No QEMU guest agent configured|QEMU guest agent is not running \(the VM's config disables it)/.test(
+          reason.detail
+        )
+      )
+        return `homelab reads the VM's IP from the QEMU guest agent: enable it on ${node} (\`qm set VMID --agent enabled=1\`, then restart the VM) and have qemu-guest-agent installed in the image`
+      return `see the task log on ${node}`
     default:
       return `see the task log on ${node}`
   }

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ActionOutcome } from "../src/Convergence.js"
@@ -210,6 +211,53 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         assert.strictEqual(byVm["k3s-vm-still-fawn"]?.[0], "failed")
         assert.match(byVm["k3s-vm-still-fawn"]?.[1] ?? "", /token|401|Unauthorized/i)
         assert.notMatch(byVm["k3s-vm-still-fawn"]?.[1] ?? "", /K10[0-9a-f]{8}/)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a VM of ours whose guest agent is off in its config: the plan says so and what to set, without asking the agent; the other VM joins",
+    () =>
+      Effect.gen(function* () {
+        // k3s-vm-pve exists, ours and running, but not in k3s, and someone turned its agent off (`qm set --agent 0`)
+        const vmid = vmidCandidates("k3s-vm-pve", DefaultVmidRange)[0] as number
+        const sim = yield* startLab(
+          k3sScenario(["pve", "still-fawn"], {
+            vms: [
+              {
+                vmid,
+                node: "pve",
+                name: "k3s-vm-pve",
+                status: "running",
+                uptime: 86_400,
+                tags: "homelab-managed",
+                config: { cores: 2, memory: "4096", agent: "0", net0: "virtio=BC:24:11:2A:01:C8,bridge=vmbr0" },
+                guest: { hostname: "k3s-vm-pve", user: "ubuntu" }
+              }
+            ]
+          })
+        )
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(run.result.outcomes).map((o) => [o.action.node, o.status]),
+          [["still-fawn", "done"]]
+        )
+        const finding = run.plan.findings.find((f) => f.vm === "k3s-vm-pve")
+        assert.deepInclude(finding, {
+          code: "k3s.no-ip",
+          effect: "blocked",
+          message: `VM ${vmid} k3s-vm-pve runs with its guest agent off (agent: 0), so its IP cannot be read and it cannot join k3s`,
+          hint: `homelab reads each VM's IP from the QEMU guest agent: \`qm set ${vmid} --agent enabled=1\` on pve, then restart the VM`
+        })
+        assert.lengthOf(
+          sim.requests().filter((q) => q.path?.includes(`/qemu/${vmid}/agent/`) === true),
+          0,
+          "the agent of a VM whose config turns it off is never asked"
+        )
+        const pve = run.report.convergence.nodes.find((n) => n.node === "pve")
+        assert.isFalse(pve?.converged)
+        assert.include(JSON.stringify(pve?.reasons), "guest agent off")
       }),
     120_000
   )

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
+import { ApiError, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
 import { describeFailure } from "../src/describeFailure.js"
 
 const endpoints = { api: "https://10.0.0.2:8006", ssh: "root@10.0.0.2:22" }
@@ -29,6 +29,45 @@ describe("describeFailure", () => {
       endpoints
     )
     assert.include(overRest.message, "on node still-fawn: API https://10.0.0.2:8006: task ")
+  })
+
+  it("an IP wait on a VM whose config has no agent, or turns it off: says so, and the hint says what to set", () => {
+    for (const detail of [
+      "No QEMU guest agent configured",
+      "QEMU guest agent is not running (the VM's config disables it: agent 0)"
+    ]) {
+      const described = describeFailure(
+        "pve",
+        "read the IP of VM 4432",
+        new ProxmoxError({
+          operation: "waitForIpv4",
+          node: "pve",
+          reason: new ApiError({ status: 500, detail }),
+          transport: "rest"
+        }),
+        endpoints
+      )
+      assert.strictEqual(
+        described.message,
+        `cannot read the IP of VM 4432 on node pve: API https://10.0.0.2:8006: 500 ${detail}`
+      )
+      assert.strictEqual(
+        described.hint,
+        "homelab reads the VM's IP from the QEMU guest agent: enable it on pve (`qm set VMID --agent enabled=1`, then restart the VM) and have qemu-guest-agent installed in the image"
+      )
+    }
+    // any other refusal keeps the general hint
+    const other = describeFailure(
+      "pve",
+      "destroy VM 4432",
+      new ProxmoxError({
+        operation: "destroyVm",
+        node: "pve",
+        reason: new ApiError({ status: 500, detail: "VM 4432 is running - destroy failed" })
+      }),
+      endpoints
+    )
+    assert.strictEqual(other.hint, "see the task log on pve")
   })
 
   it("a reason that names its transport keeps it; an SSH failure after a REST one names both", () => {
