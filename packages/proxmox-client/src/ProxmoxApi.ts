@@ -18,6 +18,7 @@ import {
   waitForIpv4With
 } from "./GuestAgent.js"
 import { decodeData, PveInt } from "./internal/decode.js"
+import { makeNonIdempotent, makeStartedTask, type TaskMatch, type Verdict } from "./internal/nonIdempotent.js"
 import { type Bridge, bridgesOf, type NetworkInterface, NetworkInterface as NetworkInterfaceSchema } from "./Network.js"
 import { NodeStatus, NodeSummary, Permissions, PveVersion } from "./Node.js"
 import { ProxmoxClientConfig, type ProxmoxClientEvent } from "./ProxmoxClientConfig.js"
@@ -26,7 +27,7 @@ import type { PveParam, PveRequest } from "./PveTransport.js"
 import { PveTransport } from "./PveTransport.js"
 import { makeRestTransport } from "./RestTransport.js"
 import { makeSshTransport } from "./SshTransport.js"
-import { type DownloadUrlOptions, Storage, StorageContent, type UploadFileOptions } from "./Storage.js"
+import { type DownloadUrlOptions, downloadTaskId, Storage, StorageContent, type UploadFileOptions } from "./Storage.js"
 import {
   makeTaskLogTail,
   makeWaitForTask,
@@ -42,6 +43,7 @@ import {
   ClusterVm,
   type CreateVmOptions,
   createVmParams,
+  holdsEdit,
   macOfNet,
   VmConfigFromWire,
   type VmPending,
@@ -89,16 +91,27 @@ export interface ProxmoxApiShape {
    * @since 0.3.0
    */
   readonly vmPending: (node: string, vmid: number) => Effect.Effect<VmPending, ProxmoxError>
-  /** `PUT …/config` (synchronous). `delete` removes keys; `digest` guards against concurrent edits. */
+  /**
+   * `PUT …/config` (synchronous). `delete` removes keys; `digest` guards against concurrent edits. With a `digest`,
+   * a failure that may have reached PVE is sent again only while the config still has that digest; a config that
+   * changed and holds the values sent counts as written.
+   */
   readonly updateVmConfig: (
     node: string,
     vmid: number,
     params: Readonly<Record<string, PveParam>>,
     options?: { readonly delete?: ReadonlyArray<string> | undefined; readonly digest?: string | undefined }
   ) => Effect.Effect<void, ProxmoxError>
-  /** Creates the VM and waits for the `qmcreate` task; retried only after checking the VM does not exist. */
+  /**
+   * Creates the VM and waits for the `qmcreate` task. After a failure that may have reached PVE, the `qmcreate` task
+   * of that VMID it started is waited for; without one it is sent again only when the VM does not exist.
+   */
   readonly createVm: (options: CreateVmOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
-  /** `PUT …/resize` (`size` like `32G` or `+10G`) and waits for the task (PVE ≥ 8.0 returns one). */
+  /**
+   * `PUT …/resize` (`size` like `32G` or `+10G`) and waits for the task (PVE ≥ 8.0 returns one). After a failure that
+   * may have reached PVE, its `resize` task is the result; sent again only without one (PVE < 8.0 has none: prefer an
+   * absolute size there).
+   */
   readonly resizeDisk: (
     node: string,
     vmid: number,
@@ -106,6 +119,11 @@ export interface ProxmoxApiShape {
     size: string,
     wait?: WaitOptions
   ) => Effect.Effect<TaskResult | undefined, ProxmoxError>
+  /**
+   * `status/start`, then the wait for the `qmstart` task. Like every power action: after a failure that may have reached
+   * PVE (a reset or lost answer, a timeout), the task the request started is its result (PVE refuses a second start
+   * with `VM 100 already running`); the request is sent again only when there is no such task.
+   */
   readonly startVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
   /** `status/resume`: continues a paused or prelaunch VM (QMP `cont`). */
   readonly resumeVm: (node: string, vmid: number, options?: PowerOptions) => Effect.Effect<TaskResult, ProxmoxError>
@@ -126,7 +144,10 @@ export interface ProxmoxApiShape {
    * @since 0.3.0
    */
   readonly regenerateCloudInit: (node: string, vmid: number) => Effect.Effect<void, ProxmoxError>
-  /** Destroys a (stopped) VM, with `purge` by default, and waits; succeeds if the VM is already gone after a retry. */
+  /**
+   * Destroys a (stopped) VM, with `purge` by default, and waits. After a failure that may have reached PVE, its
+   * `qmdestroy` task is the result; without one, a VM already gone counts as destroyed.
+   */
   readonly destroyVm: (
     node: string,
     vmid: number,
@@ -140,6 +161,10 @@ export interface ProxmoxApiShape {
     storage: string,
     content?: string
   ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
+  /**
+   * `download-url`, then the wait for the `download` task. After a failure that may have reached PVE, the download of
+   * that file name it started is the result; sent again only when there is none (never a second download beside it).
+   */
   readonly downloadUrl: (options: DownloadUrlOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   /**
    * `DELETE /nodes/{node}/storage/{storage}/content/{volume}`: deletes a volume (`local:import/noble.qcow2`) and waits
@@ -205,7 +230,10 @@ export interface ProxmoxApiShape {
     vmid: number,
     options?: WaitForIpOptions
   ) => Effect.Effect<string | undefined, ProxmoxError>
-  /** Starts a command in the guest (`agent/exec`); returns its pid. */
+  /**
+   * Starts a command in the guest (`agent/exec`); returns its pid. Never sent a second time after a failure that may
+   * have reached PVE (the command may run): that failure is the caller's.
+   */
   readonly guestExec: (
     node: string,
     vmid: number,
@@ -304,26 +332,6 @@ export const makeProxmoxApi = (
       options?.timeout === undefined && taskTimeout !== undefined ? { ...options, timeout: taskTimeout } : options
     )
 
-  /** A task-starting call (idempotent ones only): POST/PUT, then wait for the UPID. */
-  const runTask = (operation: string, node: string, request: PveRequest, wait?: WaitOptions) =>
-    task(
-      call(request).pipe(
-        Effect.flatMap(upidOf(operation, node)),
-        Effect.flatMap((upid) =>
-          upid === null
-            ? Effect.fail(
-                new ProxmoxError({
-                  operation,
-                  node,
-                  reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
-                })
-              )
-            : waitForTask(upid, wait)
-        ),
-        named(operation, node)
-      )
-    )
-
   const vmExists = (vmid: number) =>
     get(
       "clusterVms",
@@ -333,34 +341,56 @@ export const makeProxmoxApi = (
       "a list of guests"
     ).pipe(Effect.map((vms) => vms.some((v) => v.vmid === vmid)))
 
+  /** A request that must not take effect twice: sent once, checked after a failure that may have reached PVE. */
+  const nonIdempotent = makeNonIdempotent(retries)
+  const startedTask = makeStartedTask(call)
+
   /**
-   * A non-idempotent call: retried after a transient failure only when `tookEffect` says it did not happen
-   * (`"retry"`), treated as done (`"done"`), or surfaced (`"fail"`).
+   * Starts a task that must not run twice (a start, a download, a create): after a failure that may have reached PVE,
+   * the task the request started is its result (`started` names it); the request is sent again only when there is no
+   * such task, else `otherwise` decides (default: send it again). `null` is PVE's answer without a task.
    */
-  const nonIdempotent = <A>(
-    attempt: Effect.Effect<A, ProxmoxError>,
-    check: () => Effect.Effect<"retry" | "done" | "fail", ProxmoxError>,
-    done: A
-  ): Effect.Effect<A, ProxmoxError> => {
-    const loop = (left: number, delayMs: number): Effect.Effect<A, ProxmoxError> =>
-      attempt.pipe(
-        Effect.catch((error) => {
-          if (left <= 0 || !isTransientReason(error.reason)) return Effect.fail(error)
-          return Effect.sleep(delayMs).pipe(
-            Effect.andThen(check()),
-            Effect.catch(() => Effect.succeed("fail" as const)),
-            Effect.flatMap((verdict) =>
-              verdict === "retry"
-                ? loop(left - 1, Math.min(delayMs * 2, 2_000))
-                : verdict === "done"
-                  ? Effect.succeed(done)
-                  : Effect.fail(error)
-            )
-          )
-        })
+  const startOnce = (
+    operation: string,
+    node: string,
+    request: PveRequest,
+    started: Omit<TaskMatch, "node">,
+    otherwise: () => Effect.Effect<Verdict<string | null>, ProxmoxError> = () => Effect.succeed("retry")
+  ): Effect.Effect<string | null, ProxmoxError> =>
+    nonIdempotent(transport.call(request).pipe(Effect.flatMap(upidOf(operation, node))), (sentAtMs) =>
+      startedTask({ node, ...started }, sentAtMs).pipe(
+        Effect.flatMap((upid) => (upid === undefined ? otherwise() : Effect.succeed({ done: upid })))
       )
-    return loop(retries, 200)
-  }
+    )
+
+  const noUpid = (operation: string, node: string) =>
+    Effect.fail(
+      new ProxmoxError({ operation, node, reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" }) })
+    )
+
+  /** A call that starts a task (`startOnce`), then the wait for it. */
+  const runTask = (
+    operation: string,
+    node: string,
+    request: PveRequest,
+    started: Omit<TaskMatch, "node">,
+    wait?: WaitOptions
+  ) =>
+    task(
+      startOnce(operation, node, request, started).pipe(
+        Effect.flatMap((upid) => (upid === null ? noUpid(operation, node) : waitForTask(upid, wait))),
+        named(operation, node)
+      )
+    )
+
+  /** The task types of each power action: PVE's, and the HA manager's where it takes the action over. */
+  const powerTasks = {
+    start: ["qmstart", "hastart"],
+    stop: ["qmstop", "hastop"],
+    shutdown: ["qmshutdown", "hastop"],
+    resume: ["qmresume"],
+    reboot: ["qmreboot"]
+  } as const
 
   const power =
     (action: "start" | "stop" | "shutdown" | "resume" | "reboot") =>
@@ -376,6 +406,7 @@ export const makeProxmoxApi = (
             ...(action === "shutdown" && options?.forceStop !== undefined ? { forceStop: options.forceStop } : {})
           }
         },
+        { types: powerTasks[action], id: String(vmid) },
         options?.wait
       )
 
@@ -390,6 +421,15 @@ export const makeProxmoxApi = (
 
   const vmConfig = (node: string, vmid: number) =>
     get("vmConfig", node, { method: "GET", path: `${vmPath(node, vmid)}/config` }, VmConfigFromWire, "a VM config")
+
+  const vmPending = (node: string, vmid: number) =>
+    get(
+      "vmPending",
+      node,
+      { method: "GET", path: `${vmPath(node, vmid)}/pending` },
+      Schema.Array(VmPendingEntry),
+      "a list of config keys"
+    ).pipe(Effect.map(vmPendingOf))
 
   return {
     version: get("version", undefined, { method: "GET", path: "/version" }, PveVersion, "a version object"),
@@ -416,51 +456,57 @@ export const makeProxmoxApi = (
     vmStatus: (node, vmid) =>
       get("vmStatus", node, { method: "GET", path: `${vmPath(node, vmid)}/status/current` }, VmStatus, "a VM status"),
     vmConfig,
-    vmPending: (node, vmid) =>
-      get(
-        "vmPending",
-        node,
-        { method: "GET", path: `${vmPath(node, vmid)}/pending` },
-        Schema.Array(VmPendingEntry),
-        "a list of config keys"
-      ).pipe(Effect.map(vmPendingOf)),
-    updateVmConfig: (node, vmid, params, options) =>
-      call({
+    vmPending,
+    updateVmConfig: (node, vmid, params, options) => {
+      const deletes = options?.delete ?? []
+      const digest = options?.digest
+      const request: PveRequest = {
         method: "PUT",
         path: `${vmPath(node, vmid)}/config`,
         params: {
           ...params,
-          ...(options?.delete !== undefined && options.delete.length > 0 ? { delete: options.delete.join(",") } : {}),
-          ...(options?.digest !== undefined ? { digest: options.digest } : {})
+          ...(deletes.length > 0 ? { delete: deletes.join(",") } : {}),
+          ...(digest !== undefined ? { digest } : {})
         }
-      }).pipe(Effect.asVoid, named("updateVmConfig", node)),
+      }
+      // Without a digest the change can be sent again as it is; with one, a second send after the first was written
+      // is refused (the digest changed): the config says whether it was written.
+      const sent =
+        digest === undefined
+          ? call(request)
+          : nonIdempotent(transport.call(request), () =>
+              vmPending(node, vmid).pipe(
+                Effect.map(
+                  (now): Verdict<unknown> =>
+                    now.digest === digest ? "retry" : holdsEdit(now, params, deletes) ? { done: null } : "fail"
+                )
+              )
+            )
+      return sent.pipe(Effect.asVoid, named("updateVmConfig", node))
+    },
     createVm: (options, wait) =>
       task(
-        nonIdempotent(
-          transport
-            .call({ method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) })
-            .pipe(Effect.flatMap(upidOf("createVm", options.node))),
-          () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry"))),
-          null
+        startOnce(
+          "createVm",
+          options.node,
+          { method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) },
+          { types: ["qmcreate"], id: String(options.vmid) },
+          // a VM with that VMID but no create task of ours: someone else's, or ours on a node clock far behind
+          () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry")))
         ).pipe(
-          Effect.flatMap((upid) =>
-            upid === null
-              ? Effect.fail(
-                  new ProxmoxError({
-                    operation: "createVm",
-                    node: options.node,
-                    reason: new UnexpectedResponse({ expected: "a UPID", detail: "null" })
-                  })
-                )
-              : waitForTask(upid, wait)
-          ),
+          Effect.flatMap((upid) => (upid === null ? noUpid("createVm", options.node) : waitForTask(upid, wait))),
           named("createVm", options.node)
         )
       ),
     resizeDisk: (node, vmid, disk, size, wait) =>
       task(
-        call({ method: "PUT", path: `${vmPath(node, vmid)}/resize`, params: { disk, size } }).pipe(
-          Effect.flatMap(upidOf("resizeDisk", node)),
+        // PVE before 8.0 resizes synchronously (no task to find): a resize sent again there grows a `+10G` twice
+        startOnce(
+          "resizeDisk",
+          node,
+          { method: "PUT", path: `${vmPath(node, vmid)}/resize`, params: { disk, size } },
+          { types: ["resize"], id: String(vmid) }
+        ).pipe(
           Effect.flatMap((upid) => (upid === null ? Effect.succeed(undefined) : waitForTask(upid, wait))),
           named("resizeDisk", node)
         )
@@ -477,12 +523,12 @@ export const makeProxmoxApi = (
       ),
     destroyVm: (node, vmid, options) =>
       task(
-        nonIdempotent(
-          transport
-            .call({ method: "DELETE", path: vmPath(node, vmid), params: { purge: options?.purge ?? true } })
-            .pipe(Effect.flatMap(upidOf("destroyVm", node))),
-          () => vmExists(vmid).pipe(Effect.map((exists) => (exists ? "retry" : "done"))),
-          null
+        startOnce(
+          "destroyVm",
+          node,
+          { method: "DELETE", path: vmPath(node, vmid), params: { purge: options?.purge ?? true } },
+          { types: ["qmdestroy"], id: String(vmid) },
+          () => vmExists(vmid).pipe(Effect.map((exists) => (exists ? "retry" : { done: null })))
         ).pipe(
           Effect.flatMap((upid) => (upid === null ? Effect.void : Effect.asVoid(waitForTask(upid, options?.wait)))),
           named("destroyVm", node)
@@ -532,15 +578,18 @@ export const makeProxmoxApi = (
             "verify-certificates": o.verifyCertificates
           }
         },
+        { types: ["download"], id: downloadTaskId(o.filename) },
         wait
       ),
     // pve-storage's `{storage}/content` takes the rest of the path as the volume id, its `/` included
+    // sent again after a reset: a volume the first send deleted is then NotFound, which callers take as gone
     deleteVolume: (node, storage, volid, wait) =>
-      runTask(
-        "deleteVolume",
-        node,
-        { method: "DELETE", path: `/nodes/${node}/storage/${storage}/content/${volid}` },
-        wait
+      task(
+        call({ method: "DELETE", path: `/nodes/${node}/storage/${storage}/content/${volid}` }).pipe(
+          Effect.flatMap(upidOf("deleteVolume", node)),
+          Effect.flatMap((upid) => (upid === null ? noUpid("deleteVolume", node) : waitForTask(upid, wait))),
+          named("deleteVolume", node)
+        )
       ),
     uploadFile: (o, wait) => {
       const path = `/nodes/${o.node}/storage/${o.storage}/upload`
@@ -647,18 +696,20 @@ export const makeProxmoxApi = (
         ),
         named("waitForIpv4", node)
       ),
+    // a command that may have started in the guest is not started again: nothing tells it ran (no pid came back)
     guestExec: (node, vmid, command, inputData) =>
-      get(
-        "guestExec",
-        node,
-        {
+      nonIdempotent(
+        transport.call({
           method: "POST",
           path: `${vmPath(node, vmid)}/agent/exec`,
           params: { command: [...command], "input-data": inputData }
-        },
-        ExecStarted,
-        "{ pid }"
-      ).pipe(Effect.map((r) => r.pid)),
+        }),
+        () => Effect.succeed("fail")
+      ).pipe(
+        Effect.flatMap(decodeData(ExecStarted, "{ pid }")("guestExec", node)),
+        Effect.map((r) => r.pid),
+        named("guestExec", node)
+      ),
     guestExecStatus: (node, vmid, pid) =>
       get(
         "guestExecStatus",

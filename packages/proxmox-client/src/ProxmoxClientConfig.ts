@@ -115,7 +115,11 @@ export interface ProxmoxClientConfigShape {
   /** Use SSH only (no REST at all). Default false. */
   readonly sshOnly?: boolean | undefined
   readonly timeouts?: ProxmoxTimeouts | undefined
-  /** Retries of transient failures (lock timeouts, proxy 595/597–599, resets). Default 4. */
+  /**
+   * Retries of transient failures (lock timeouts, proxy 595/597–599, resets). Default 4. A request that must not take
+   * effect twice (a start, a download, a create, a config change with its digest) is sent again only after checking
+   * that the failed attempt did not happen: its task, when PVE started one, is the result instead.
+   */
   readonly retries?: number | undefined
   /**
    * At most this many PVE tasks started by this client in flight at once, across every node (a call that starts a

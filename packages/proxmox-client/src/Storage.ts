@@ -85,6 +85,19 @@ export interface DownloadUrlOptions {
 }
 
 /**
+ * The id of the task a `download-url` of `filename` starts (`UPID:…:download:<id>:…`): the name PVE stores the file
+ * under (pve-storage `normalize_content_filename`: the path stripped, every character but `a-zA-Z0-9_.-` made `_`),
+ * which `encode_text` leaves as it is.
+ *
+ * @internal
+ */
+export const downloadTaskId = (filename: string): string =>
+  filename
+    .replace(/\n$/, "")
+    .replace(/^.*[/\\]/, "")
+    .replace(/[^a-zA-Z0-9_.-]/g, "_")
+
+/**
  * `POST /nodes/{node}/storage/{storage}/upload`: a local file streamed to the node's storage as `filename` (PVE
  * verifies `checksum` once it has the whole file). `open` gives the file's bytes (called once); `onProgress` the
  * bytes sent so far. Goes to the node's own API address: PVE does not proxy uploads between nodes.

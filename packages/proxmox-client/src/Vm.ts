@@ -190,6 +190,34 @@ export const vmPendingOf = (entries: ReadonlyArray<typeof VmPendingEntry.Type>):
 }
 
 /**
+ * Whether a VM's config holds an edit (`updateVmConfig`'s `params` and `delete`): every key set has the value sent
+ * (current, or pending a restart), every deleted key is gone or waits to be. A secret (`Redacted`: PVE shows a
+ * `cipassword` as `**********`) or a list cannot be compared, so an edit with one is never taken as held.
+ *
+ * @internal
+ */
+export const holdsEdit = (
+  config: VmPending,
+  params: Readonly<Record<string, PveParam>>,
+  deletes: ReadonlyArray<string>
+): boolean =>
+  Object.entries(params).every(([key, value]) => {
+    if (value === undefined) return true
+    const sent =
+      typeof value === "boolean"
+        ? value
+          ? "1"
+          : "0"
+        : typeof value === "number" || typeof value === "string"
+          ? String(value)
+          : undefined
+    return sent !== undefined && (config.pending[key] ?? config.current[key]) === sent
+  }) &&
+  deletes.every(
+    (key) => config.deletes.includes(key) || (config.current[key] === undefined && config.pending[key] === undefined)
+  )
+
+/**
  * The MAC address of a `netN` value (`virtio=BC:24:11:2E:7A:4C,bridge=vmbr0` → `BC:24:11:2E:7A:4C`).
  *
  * @since 0.1.0

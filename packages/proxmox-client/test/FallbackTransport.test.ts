@@ -168,7 +168,7 @@ describe("retries", () => {
                   )
                 : Effect.succeed("UPID:pve:00000001:00000002:00000003:qmcreate:200:root@pam:")
             }
-            if (r.path === "/cluster/resources") return Effect.succeed([])
+            if (r.path === "/nodes/pve/tasks" || r.path === "/cluster/resources") return Effect.succeed([])
             return Effect.succeed({
               node: "pve",
               status: "stopped",
@@ -182,8 +182,9 @@ describe("retries", () => {
       yield* TestClock.adjust("5 seconds")
       const result = yield* Fiber.join(fiber)
       assert.strictEqual(result.exitstatus, "OK")
-      assert.deepStrictEqual(seen.slice(0, 3), [
+      assert.deepStrictEqual(seen.slice(0, 4), [
         "POST /nodes/pve/qemu",
+        "GET /nodes/pve/tasks",
         "GET /cluster/resources",
         "POST /nodes/pve/qemu"
       ])
@@ -205,6 +206,8 @@ describe("retries", () => {
                 })
               )
             }
+            // no create task of ours, but a VM 200: someone else's
+            if (r.path === "/nodes/pve/tasks") return Effect.succeed([])
             return Effect.succeed([{ vmid: 200, node: "pve", type: "qemu", status: "unknown" }])
           })
       })
