@@ -77,27 +77,38 @@ describe("a task-starting request whose answer was lost: the task it started is 
     })
   )
 
-  it.live("download-url: one download, the call returns its result", () =>
-    Effect.gen(function* () {
-      const path = "/nodes/pve/storage/local/download-url"
-      const sim = yield* withSim({ faults: [lost("POST", path)] })
-      const origin = sim.info.imageOrigin?.files[0]
-      assert.isDefined(origin)
-      const result = yield* run(sim, "rest", (pve) =>
-        pve.downloadUrl({
-          node: "pve",
-          storage: "local",
-          url: origin?.url ?? "",
-          content: "import",
-          filename: "noble.qcow2"
-        })
-      )
-      const downloads = tasksOf(sim, "download")
-      assert.lengthOf(downloads, 1, "PVE downloaded the image once")
-      assert.strictEqual(result.upid, downloads[0]?.upid)
-      assert.strictEqual(result.exitstatus, "OK")
-      assert.deepStrictEqual(sent(sim, "POST", path), ["api POST lost"])
-    })
+  it.live(
+    "download-url: one download, the call returns its result (the task named after the file as PVE stores it)",
+    () =>
+      Effect.gen(function* () {
+        const path = "/nodes/pve/storage/local/download-url"
+        const sim = yield* withSim({ faults: [lost("POST", path)] })
+        const origin = sim.info.imageOrigin?.files[0]
+        assert.isDefined(origin)
+        const content = yield* run(sim, "rest", (pve) =>
+          Effect.gen(function* () {
+            const result = yield* pve.downloadUrl({
+              node: "pve",
+              storage: "local",
+              url: origin?.url ?? "",
+              content: "import",
+              // stored (and its task named) as noble_image.qcow2
+              filename: "noble image.qcow2"
+            })
+            const downloads = tasksOf(sim, "download")
+            assert.lengthOf(downloads, 1, "PVE downloaded the image once")
+            assert.strictEqual(downloads[0]?.id, "noble_image.qcow2")
+            assert.strictEqual(result.upid, downloads[0]?.upid)
+            assert.strictEqual(result.exitstatus, "OK")
+            return yield* pve.storageContent("pve", "local", "import")
+          })
+        )
+        assert.deepStrictEqual(
+          content.map((c) => c.volid),
+          ["local:import/noble_image.qcow2"]
+        )
+        assert.deepStrictEqual(sent(sim, "POST", path), ["api POST lost"])
+      })
   )
 
   it.live("a task that failed is that call's failure (the VM's lock), not a second start's", () =>
