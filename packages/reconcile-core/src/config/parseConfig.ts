@@ -66,7 +66,7 @@ export const parseConfig = Effect.fnUntraced(function* (
     return yield* failWith(source, issues)
   }
 
-  const tree = buildTree(doc, lineCounter, options.env)
+  const tree = buildTree(doc, lineCounter, options.env, text)
   if (tree.aliasOverflow !== undefined) {
     const position = tree.aliasOverflow.position
     return yield* failWith(source, [

@@ -273,6 +273,37 @@ describe("parseConfig errors", () => {
     })
   )
 
+  it.effect("a value YAML read as a number is shown as written, with the quoting that keeps it text", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}k3s:
+  server: { host: 10.0.0.5 }
+  version: 1.30
+`)
+      assert.deepInclude(issueAt(error, "k3s.version"), {
+        found: '1.30 (YAML reads that as the number 1.3; put it in quotes for the text: "1.30")'
+      })
+      // a number written as it prints is shown as it is
+      assert.deepInclude(
+        issueAt(yield* parseErr(`${minimal}  - name: pve2\n    cpuRatio: 1.5\n`), "nodes[1].cpuRatio"),
+        {
+          found: "1.5"
+        }
+      )
+    })
+  )
+
+  it.effect("nodes of the wrong shape gets its own error only, not one about k3s roles", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        parseConfig(`${minimal.slice(0, minimal.indexOf("nodes:"))}nodes: pve\nk3s: {}\n`, { env: baseEnv })
+      )
+      assert.deepStrictEqual(
+        error.issues.map((i) => i.path),
+        ["nodes"]
+      )
+    })
+  )
+
   it.effect("uses the source name in messages", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(parseConfig("nodes: 1\n", { env: {}, source: "lab/homelab.yaml" }))

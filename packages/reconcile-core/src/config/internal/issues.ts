@@ -63,6 +63,9 @@ export const renderFound = (tree: SourceTree, path: ReadonlyArray<PathSegment>):
   const template = tree.interpolated.get(key)
   if (template !== undefined) return `${JSON.stringify(template)} (interpolated; value hidden)`
   if (isSecretPath(key) && value !== undefined) return `${kindOf(value)} (secret; value hidden)`
+  const text = tree.written.get(key)
+  if (text !== undefined && typeof value === "number")
+    return `${text} (YAML reads that as the number ${value}; put it in quotes for the text: "${text}")`
   return describeValue(value)
 }
 

@@ -246,9 +246,11 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
 
   const k3s = obj(doc.k3s)
   // k3s without an existing server: the cluster runs on the VMs, so one of them must be a server (it starts it)
-  if (k3s !== undefined && k3s.server === undefined) {
+  // (only when nodes is a list: a nodes of the wrong shape has its own error, and says nothing about roles)
+  const nodeList = arr(doc.nodes)
+  if (k3s !== undefined && k3s.server === undefined && nodeList !== undefined) {
     const defaultRole = str(k3s.role) ?? "agent"
-    const nodes = arr(doc.nodes) ?? []
+    const nodes = nodeList
     const anyServer = nodes.some((node) => {
       const vms = arr(obj(node)?.vms)
       return vms === undefined

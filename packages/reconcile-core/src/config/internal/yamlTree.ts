@@ -28,6 +28,11 @@ export interface SourceTree {
   readonly keyPositions: ReadonlyMap<string, Position>
   /** Paths whose value came out of interpolation, with the original text (the resolved value is never shown). */
   readonly interpolated: ReadonlyMap<string, string>
+  /**
+   * Paths of plain scalars that YAML read as a number written differently from how the number prints (`1.30` → 1.3,
+   * `010` → 10, `1e3` → 1000), with the text as written: an error about such a value shows what the user wrote.
+   */
+  readonly written: ReadonlyMap<string, string>
   readonly envProblems: ReadonlyArray<EnvProblem>
   /**
    * Set when aliases (`*name`, merge keys included) expanded to more than `maxAliasedValues` values: the walk
@@ -50,11 +55,13 @@ const overflowOf = <A>(budget: { readonly overflow: A }): A => budget.overflow
 export const buildTree = (
   doc: Document,
   lineCounter: LineCounter,
-  env: Readonly<Record<string, string | undefined>>
+  env: Readonly<Record<string, string | undefined>>,
+  text = ""
 ): SourceTree => {
   const positions = new Map<string, Position>()
   const keyPositions = new Map<string, Position>()
   const interpolated = new Map<string, string>()
+  const written = new Map<string, string>()
   const envProblems: Array<EnvProblem> = []
   // Mutated from inside the recursive walk (a plain `let` would stay narrowed to `undefined` for the type checker).
   const budget: { used: number; overflow: { position: Position | undefined } | undefined } = {
@@ -118,6 +125,10 @@ export const buildTree = (
     if (isSeq(node)) return node.items.map((item, index) => walk(item, [...path, index], depth + 1, aliased))
     if (isScalar(node)) {
       const value = node.value
+      if (typeof value === "number" && node.type === Scalar.PLAIN && node.range !== undefined && node.range !== null) {
+        const source = text.slice(node.range[0], node.range[1]).trim()
+        if (source !== "" && source !== String(value)) written.set(key, source)
+      }
       if (typeof value !== "string" || !hasInterpolation(value)) return value
       const result = interpolate(value, env)
       interpolated.set(key, value)
@@ -139,5 +150,5 @@ export const buildTree = (
   }
 
   const value = doc.contents === null ? null : walk(doc.contents, [], 0)
-  return { value, positions, keyPositions, interpolated, envProblems, aliasOverflow: budget.overflow }
+  return { value, positions, keyPositions, interpolated, written, envProblems, aliasOverflow: budget.overflow }
 }
