@@ -298,7 +298,9 @@ describe("waitForIpv4 and the agent privilege", () => {
           ...(agent === undefined ? {} : { agent })
         }
       })
-      const sim = yield* withSim({ vms: [...(scenario().vms ?? []), vm(110, undefined), vm(111, "0"), vm(112, "enabled=0")] })
+      const sim = yield* withSim({
+        vms: [...(scenario().vms ?? []), vm(110, undefined), vm(111, "0"), vm(112, "enabled=0")]
+      })
       const layer = yield* apiLayer(sim, "rest")
       // a timeout far beyond the test's own: a wait that polled would fail the test
       const wait = (vmid: number) => run(layer, (pve) => pve.waitForIpv4("pve", vmid, { timeout: "1 hour" }))
