@@ -8,6 +8,14 @@ import type { Desired } from "./Desired.js"
 import { RebuildTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm } from "./Observed.js"
 
+/** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
+const bringBack = (vm: ObservedVm): string =>
+  vm.lock !== undefined
+    ? `VM ${vm.vmid} on ${vm.node} is locked (${vm.lock}): let that finish`
+    : vm.status === "paused" || vm.status === "suspended"
+      ? `\`qm resume ${vm.vmid}\` on ${vm.node}`
+      : `\`qm start ${vm.vmid}\` on ${vm.node}`
+
 /** What `observeK3s` needs from the rest of the observation. */
 export interface K3sObservationInputs {
   readonly vms: ReadonlyArray<ObservedVm>
@@ -62,6 +70,20 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     const candidates = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
     const probed: Array<string> = []
     const problems: Array<string> = []
+    // Server VMs of ours that exist but do not run (stopped, paused, locked, …): their disks may hold the cluster (its
+    // etcd data), so the cluster is not "absent" while they exist, only down. A VM still carrying the provisioning
+    // mark never got as far as k3s (the mark is dropped before the join).
+    const down = candidates.flatMap((name) => {
+      const vm = inputs.vms.find(
+        (o) =>
+          o.name === name &&
+          o.type === "qemu" &&
+          o.tags.includes(desired.ownershipTag) &&
+          !o.tags.includes(desired.pendingTag) &&
+          (o.status !== "running" || o.lock !== undefined)
+      )
+      return vm === undefined ? [] : [vm]
+    })
     let found: { nodes: ReadonlyArray<ClusterNode>; vm: string; ip: string } | undefined
     for (const name of candidates) {
       const vm = inputs.vms.find(
@@ -94,11 +116,17 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
     if (found === undefined) {
-      if (problems.length === 0) return { _tag: "Absent", probed } as K3sFacts
+      if (problems.length === 0 && down.length === 0) return { _tag: "Absent", probed } as K3sFacts
+      const downText = down.map(
+        (vm) => `${vm.name} (VM ${vm.vmid} on ${vm.node}: ${vm.lock === undefined ? vm.status : `locked (${vm.lock})`})`
+      )
       return {
         _tag: "Unavailable",
-        message: `no server VM answers for the k3s cluster: ${problems.join("; ")}`,
-        hint: "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
+        message: `no server VM answers for the k3s cluster: ${[...problems, ...downText.map((d) => `${d} does not run`)].join("; ")}`,
+        hint:
+          down.length > 0
+            ? `bring the server VMs that are down back (${down.map(bringBack).join(", ")}): their disks hold the cluster (etcd), so homelab neither rebuilds them nor starts a new cluster while it cannot read this one`
+            : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
       } as K3sFacts
     }
     nodes = found.nodes

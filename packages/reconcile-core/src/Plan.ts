@@ -10,6 +10,7 @@ import {
 } from "@homelab/vm-health"
 import * as Duration from "effect/Duration"
 import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec } from "./Action.js"
+import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeTag } from "./Marks.js"
@@ -21,7 +22,6 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
-import { agentOff } from "./agentOff.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { vmidCandidates } from "./VmidCandidates.js"
@@ -601,6 +601,22 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               reason: report.message
             })
           case "recreate":
+            // A server of a cluster that cannot be read (its servers down: after a power cut, say) is brought back,
+            // not rebuilt: its disk holds the cluster's etcd data, and a rebuild would need the cluster anyway.
+            if (k3s !== undefined && k3sNodes === undefined && vm.role === "server" && facts.lock === undefined) {
+              const back =
+                facts.status === "stopped" ? "StartVm" : facts.qmpstatus === "paused" ? "ResumeVm" : undefined
+              if (back !== undefined)
+                return wrap({
+                  _tag: back,
+                  id,
+                  node: node.name,
+                  after: [],
+                  vmid: match.vmid,
+                  name: vm.name,
+                  reason: `${report.message}; the k3s cluster cannot be read, so this server is ${back === "StartVm" ? "started" : "resumed"}, not rebuilt (its disk holds the cluster's etcd data)`
+                })
+            }
             return wrap(recreate(report.message, false))
           case undefined:
             break
@@ -724,6 +740,24 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
             follows: followsOf(vmAction),
             reason: `no k3s cluster exists yet (no k3s.server, none of the server VMs runs k3s): ${vm.name} is the first server`
+          })
+          continue
+        }
+        if (k3sNodes === undefined && (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm")) {
+          // The VM keeps its disk, and its k3s starts with it; whether its Node is Ready again is for the next run,
+          // once the cluster can be read (there is no server to join through now).
+          findings.push({
+            code: "k3s.unavailable",
+            effect: "blocked",
+            layer: "k3s",
+            node: node.name,
+            vm: vm.name,
+            vmid: vmAction.vmid,
+            message:
+              observed.k3s?._tag === "Unavailable"
+                ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
+                : `membership of ${vm.name} unknown: the k3s cluster was not read`,
+            hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
           })
           continue
         }

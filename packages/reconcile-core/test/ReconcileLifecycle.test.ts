@@ -3,10 +3,11 @@
  * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
 const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn", "chief-horse"]
@@ -148,6 +149,89 @@ describe("a k3s cluster from nothing", () => {
           simVms(sim).find((v) => v.name === "k3s-vm-pve"),
           pveBefore
         )
+      }),
+    180_000
+  )
+
+  it.live(
+    "every server VM stopped (a power cut): no new cluster and no rebuild; the servers are started, and the next run finds the cluster as it was",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario([...servers, "fun-goal"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+          })
+        )
+        const lab = yield* clusterLab(sim, [], "  graceSeconds: 0")
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = k3sState(sim)
+        const serverVms = simVms(sim).filter((v) => servers.some((n) => v.name === `k3s-vm-${n}`))
+        const vmidsBefore = simVms(sim)
+          .map((v) => `${v.name} ${v.vmid}`)
+          .sort()
+        for (const vm of serverVms) sim.setVmStatus(vm.vmid, { status: "stopped", qmpstatus: "stopped" })
+
+        // once PVE's status cache says so (as /cluster/resources shows it)
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          return yield* api.clusterVms
+        }).pipe(
+          Effect.provide(clientLayer(lab)),
+          Effect.repeat({
+            schedule: Schedule.spaced("100 millis"),
+            until: (vms) => vms.filter((v) => v.status === "stopped").length === serverVms.length
+          }),
+          Effect.timeout("30 seconds")
+        )
+        const down = yield* reconcile(lab)
+        // started, not rebuilt, and no cluster started beside the one on their disks
+        assert.deepStrictEqual(
+          down.plan.actions.map((a) => `${a._tag} ${a.node}`),
+          ["StartVm pve", "StartVm still-fawn", "StartVm chief-horse"]
+        )
+        assert.deepStrictEqual(
+          down.result.outcomes.map((o) => o.status),
+          ["done", "done", "done"]
+        )
+        const start = down.plan.actions[0]
+        assert.include(start?._tag === "StartVm" ? start.reason : "", "started, not rebuilt")
+        const unavailable = down.plan.findings.find(
+          (f) => f.code === "k3s.unavailable" || f.code === "vm.recreate-needs-k3s"
+        )
+        assert.include(unavailable?.message ?? "", "k3s-vm-pve (VM")
+        assert.isFalse(down.report.convergence.converged)
+        assert.deepStrictEqual(
+          sim.k3sEvents().filter((e) => e.kind === "cluster-init").length,
+          1,
+          "one cluster, started once"
+        )
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => `${v.name} ${v.vmid}`)
+            .sort(),
+          vmidsBefore,
+          "no VM rebuilt"
+        )
+
+        // the servers come back with their etcd data: the next run finds the same cluster and converges
+        const back = yield* reconcile(lab).pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced("200 millis"),
+            until: (run) => run.report.convergence.converged
+          }),
+          Effect.timeout("60 seconds")
+        )
+        assert.isTrue(back.report.convergence.converged)
+        assert.deepStrictEqual(
+          k3sState(sim)
+            .nodes.map((n) => `${n.name} ${n.createdAt}`)
+            .sort(),
+          before.nodes.map((n) => `${n.name} ${n.createdAt}`).sort(),
+          "the same Nodes"
+        )
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
       }),
     180_000
   )
