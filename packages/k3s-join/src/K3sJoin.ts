@@ -283,7 +283,12 @@ export interface UpgradeOptions {
   readonly role: Role
   /** The version to install: at most one minor ahead of the Node's, never older. */
   readonly version: string
-  /** Cordon and drain first, uncordon when Ready on the new version (default); `false` to skip. */
+  /**
+   * Cordon and drain first, uncordon when Ready on the new version (default); `false` to skip. A Node that is cordoned
+   * already when the upgrade begins (by hand for maintenance, by an earlier upgrade that did not finish) is drained
+   * and upgraded but left cordoned, also when the drain fails: `UpgradeResult.leftCordoned` says so. When that earlier
+   * cordon was the caller's own, `uncordon` afterwards.
+   */
   readonly drain?: false | Omit<DrainOptions, "onEvent"> | undefined
   /** For servers: check the etcd quorum first (default true). */
   readonly quorumGuard?: boolean | undefined
@@ -303,6 +308,13 @@ export interface UpgradeResult {
   readonly from: string | undefined
   readonly to: string
   readonly evicted: ReadonlyArray<string>
+  /**
+   * The Node was cordoned (`spec.unschedulable`) before this call, and the call left it so: someone else's cordon is
+   * never undone. `false`: it was schedulable, and is again (or was never cordoned, with `drain: false`).
+   *
+   * @since 0.2.1
+   */
+  readonly leftCordoned: boolean
   readonly timings: {
     readonly totalMs: number
     readonly drainMs: number
@@ -389,7 +401,8 @@ export interface K3sJoinShape {
   readonly drain: (server: SshTarget, node: string, options?: DrainOptions) => Effect.Effect<DrainResult, K3sJoinError>
   /**
    * Upgrades one node: (quorum guard,) cordon, drain, install.sh with `INSTALL_K3S_VERSION` and the unit's own flags
-   * and environment, restart, wait until Ready on the new version, uncordon. Refuses downgrades and minor skips.
+   * and environment, restart, wait until Ready on the new version, uncordon. Refuses downgrades and minor skips. A Node
+   * cordoned before the call is drained and upgraded but never uncordoned (`leftCordoned`).
    */
   readonly upgrade: (options: UpgradeOptions) => Effect.Effect<UpgradeResult, K3sJoinError>
   /** The admin kubeconfig of a server, pointed at a reachable address and renamed (stays `Redacted`). */
@@ -1582,6 +1595,8 @@ const make = (options: K3sJoinOptions) =>
         return yield* fail(host.host, new RoleMismatch({ node: nodeName, expected: role, actual: current.role }))
       }
       const from = current.kubeletVersion
+      /** Someone else's cordon (by hand, an earlier upgrade that did not finish): kept, never undone here. */
+      const wasCordoned = current.unschedulable === true
       if (from === version && current.ready === "True") {
         yield* emit({ _tag: "Step", host: host.host, step: "done", detail: `already ${version}` })
         return {
@@ -1591,6 +1606,7 @@ const make = (options: K3sJoinOptions) =>
           from,
           to: version,
           evicted: [],
+          leftCordoned: wasCordoned,
           timings: { totalMs: 0, drainMs: 0, installMs: 0, readyMs: 0 }
         } satisfies UpgradeResult
       }
@@ -1626,15 +1642,19 @@ const make = (options: K3sJoinOptions) =>
       }
       let evicted: ReadonlyArray<string> = []
       const drained = request.drain !== false
+      /** This call cordons the Node, so it uncordons it again; a Node cordoned before stays cordoned. */
+      const ours = drained && !wasCordoned
       if (drained) {
-        yield* emit({ _tag: "Step", host: host.host, step: "cordon", detail: nodeName })
-        yield* cordon(server, nodeName)
+        if (ours) {
+          yield* emit({ _tag: "Step", host: host.host, step: "cordon", detail: nodeName })
+          yield* cordon(server, nodeName)
+        }
         const result = yield* drain(server, nodeName, {
           ...(request.drain === undefined ? {} : request.drain),
           onEvent: request.onEvent
         }).pipe(
-          // nothing was installed: give the node back before reporting
-          Effect.tapError(() => setCordon(server, nodeName, false).pipe(Effect.ignore))
+          // nothing was installed: give the node back (when the cordon was this call's) before reporting
+          Effect.tapError(() => (ours ? setCordon(server, nodeName, false).pipe(Effect.ignore) : Effect.void))
         )
         evicted = result.evicted
       }
@@ -1686,11 +1706,16 @@ const make = (options: K3sJoinOptions) =>
         )
       }
       const t3 = yield* Clock.currentTimeMillis
-      if (drained) {
+      if (ours) {
         yield* emit({ _tag: "Step", host: host.host, step: "uncordon", detail: nodeName })
         yield* uncordon(server, nodeName)
       }
-      yield* emit({ _tag: "Step", host: host.host, step: "done", detail: `upgraded to ${version}` })
+      yield* emit({
+        _tag: "Step",
+        host: host.host,
+        step: "done",
+        detail: `upgraded to ${version}${wasCordoned ? "; left cordoned (it was cordoned before)" : ""}`
+      })
       return {
         _tag: "Upgraded",
         host: host.host,
@@ -1698,6 +1723,7 @@ const make = (options: K3sJoinOptions) =>
         from,
         to: version,
         evicted,
+        leftCordoned: wasCordoned,
         timings: { totalMs: t3 - t0, drainMs: t1 - t0, installMs: t2 - t1, readyMs: t3 - t2 }
       } satisfies UpgradeResult
     })

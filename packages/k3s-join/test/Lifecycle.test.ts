@@ -223,7 +223,10 @@ describe("upgrades", () => {
         ] as const) {
           const host = yield* target(vmid)
           const result = yield* k3s.upgrade({ server: via, host, role, version: v, drain: { timeout: "20 seconds" } })
-          assert.deepStrictEqual([result._tag, result.from, result.to], ["Upgraded", "v1.30.5+k3s1", v])
+          assert.deepStrictEqual(
+            [result._tag, result.from, result.to, result.leftCordoned],
+            ["Upgraded", "v1.30.5+k3s1", v, false]
+          )
           order.push(result.node)
         }
         assert.deepStrictEqual(
@@ -250,6 +253,71 @@ describe("upgrades", () => {
         )
         assert.isTrue(down.reason._tag === "VersionRule" && down.reason.rule === "Downgrade", down.message)
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "node-upgraded").length, 5)
+      }),
+    60_000
+  )
+})
+
+describe("an upgrade of a Node cordoned before the call", () => {
+  it.live(
+    "drained and upgraded, left cordoned (leftCordoned), never uncordoned; a failed drain leaves it cordoned too",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target } = yield* simSetup(ha())
+        const s1 = yield* target(200)
+        const v = "v1.31.5+k3s1"
+        // the servers first (an agent must not run ahead of them), each schedulable: cordoned and uncordoned again
+        for (const [vmid, via] of [
+          [200, yield* target(201)],
+          [201, s1],
+          [202, s1]
+        ] as const) {
+          const host = yield* target(vmid)
+          const result = yield* k3s.upgrade({ server: via, host, role: "server", version: v })
+          assert.isFalse(result.leftCordoned, result.node)
+        }
+        assert.deepStrictEqual(
+          sim
+            .state()
+            .k3s.nodes.filter((n) => n.unschedulable)
+            .map((n) => n.name),
+          []
+        )
+        // a1 cordoned by hand (maintenance) before its upgrade
+        assert.isTrue(yield* k3s.cordon(s1, "a1"))
+        const since = sim.k3sEvents().length
+        const result = yield* k3s.upgrade({
+          server: s1,
+          host: yield* target(301),
+          role: "agent",
+          version: v,
+          drain: { timeout: "20 seconds" }
+        })
+        assert.deepStrictEqual([result._tag, result.to, result.leftCordoned], ["Upgraded", v, true])
+        assert.isTrue((yield* k3s.clusterNodes(s1)).find((n) => n.name === "a1")?.unschedulable)
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.node === "a1" || e.detail === "a1")
+            .map((e) => e.kind)
+            .filter((k) => k !== "pod-evicted" && k !== "agent-join-finish"),
+          ["drain-start", "drain-finish", "node-upgraded"]
+        )
+        // a schedulable Node whose drain fails is given back (uncordoned)
+        const a2 = yield* k3s
+          .upgrade({ server: s1, host: yield* target(302), role: "agent", version: v, drain: { timeout: "1 second" } })
+          .pipe(Effect.flip)
+        // (db has one replica and minAvailable 1 on a2: never evictable)
+        assert.isTrue(a2.reason._tag === "DrainFailed", a2.message)
+        assert.isFalse((yield* k3s.clusterNodes(s1)).find((n) => n.name === "a2")?.unschedulable)
+        // the same failed drain on a2 cordoned by hand: it stays cordoned
+        assert.isTrue(yield* k3s.cordon(s1, "a2"))
+        const failed = yield* k3s
+          .upgrade({ server: s1, host: yield* target(302), role: "agent", version: v, drain: { timeout: "1 second" } })
+          .pipe(Effect.flip)
+        assert.isTrue(failed.reason._tag === "DrainFailed", failed.message)
+        assert.isTrue((yield* k3s.clusterNodes(s1)).find((n) => n.name === "a2")?.unschedulable)
       }),
     60_000
   )
