@@ -1,6 +1,7 @@
 /**
  * A rolling k3s upgrade end to end through the built `homelab` against the simulator: planned per member (a skipped
- * minor through its intermediate release, a downgrade refused), interrupted midway with Ctrl-C and resumed.
+ * minor through its intermediate release, a downgrade refused), interrupted midway with Ctrl-C and resumed; a Node
+ * cordoned by hand stays cordoned.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
@@ -8,6 +9,7 @@ import { ExitCode } from "../src/ExitCode.js"
 import {
   all,
   lab,
+  onGuest,
   plain,
   runningCluster,
   show,
@@ -93,5 +95,46 @@ describe("homelab and a rolling k3s upgrade", () => {
     assert.notInclude(JSON.stringify(sim.state().vms.map((v) => v.tags)), "homelab-upgrade")
     const clean = await homelab(["plan", "--detailed-exitcode"])
     assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+  }, 240_000)
+
+  it("a Node cordoned by hand before the upgrade is drained and upgraded, and left cordoned: plan and apply say so, the next plan is clean but for its note", async () => {
+    const subnet = reserveLoopbackNet().net
+    const { sim, homelab, write } = await lab(runningCluster(subnet), subnet)
+    const steady = await homelab(["apply", "--yes"])
+    assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+    // maintenance: `kubectl cordon` on a server, by hand
+    const cordon = await onGuest(sim, `${subnet}.11`, "sudo -n k3s kubectl cordon k3s-vm-wise-owl")
+    assert.strictEqual(cordon.code, 0, cordon.stderr)
+    const cordoned = () =>
+      sim
+        .state()
+        .k3s.nodes.filter((n) => n.unschedulable)
+        .map((n) => n.name)
+
+    write(v131)
+    const plan = await homelab(["plan"])
+    assert.include(
+      plain(plan.stdout),
+      `upgrade k3s on k3s-vm-wise-owl (agent) ${v130} → ${v131}: drain, install, wait Ready; left cordoned as it was`
+    )
+    const since = Date.now()
+    const applied = await homelab(["apply", "--yes"])
+    assert.strictEqual(applied.code, ExitCode.Ok, show(applied))
+    assert.include(
+      plain(applied.stdout),
+      `k3s-vm-wise-owl upgraded ${v130} → ${v131}; left cordoned (it was cordoned before this run)`
+    )
+    assert.deepStrictEqual(
+      sim.state().k3s.nodes.map((n) => n.version),
+      all.map(() => v131)
+    )
+    assert.deepStrictEqual(cordoned(), ["k3s-vm-wise-owl"])
+    assert.deepStrictEqual(
+      upgradeEvents(sim, since).filter((e) => e.startsWith("wise-owl ")),
+      ["wise-owl drain-start", "wise-owl drain-finish", "wise-owl node-upgraded"]
+    )
+    const clean = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+    assert.include(plain(clean.stdout), "k3s Node k3s-vm-wise-owl is cordoned")
   }, 240_000)
 })

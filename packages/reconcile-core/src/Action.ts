@@ -140,7 +140,10 @@ export interface InitK3s extends ActionBase {
  * Phase 3, a rolling upgrade of one member: cordon, drain (PodDisruptionBudgets respected, `k3s.upgrade.drainTimeout`),
  * install each version of `steps` in turn with the unit's own flags, wait until the Node is Ready on it, uncordon.
  * The VM carries `homelab-upgrade` meanwhile (see `UpgradeTag`). Servers go one at a time behind the quorum guard,
- * then the agents (`k3s.upgrade.maxUnavailable` at once); a failure stops the rollout.
+ * then the agents (`k3s.upgrade.maxUnavailable` at once); a failure stops the rollout. A Node cordoned before the
+ * upgrade began (by hand) is drained and upgraded but never uncordoned; its VM carries `homelab-upgrade-keep-cordon`
+ * instead (see `UpgradeKeepCordonTag`), so that a resumed run leaves it cordoned too. Whether the cordon is someone
+ * else's is read again when the upgrade begins: `keepCordoned` is what the plan saw.
  */
 export interface UpgradeK3s extends ActionBase {
   readonly _tag: "UpgradeK3s"
@@ -153,8 +156,10 @@ export interface UpgradeK3s extends ActionBase {
   /** The versions to install in turn (intermediate minors first), the last one the target; empty: only uncordon. */
   readonly steps: ReadonlyArray<string>
   readonly via?: K3sVia | undefined
-  /** The VM carries `homelab-upgrade`: an earlier run's upgrade of it was interrupted. */
+  /** The VM carries `homelab-upgrade` (or `-keep-cordon`): an earlier run's upgrade of it was interrupted. */
   readonly resumed: boolean
+  /** The Node was cordoned when planned and no mark of ours says by us (by hand, say): it is left cordoned. */
+  readonly keepCordoned?: boolean | undefined
 }
 
 /**
@@ -394,8 +399,10 @@ export const describeAction = (action: Action): string => {
     }
     case "UpgradeK3s":
       return action.steps.length === 0
-        ? `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
-        : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: cordon, drain, install, wait Ready, uncordon`
+        ? action.keepCordoned === true
+          ? `finish the k3s upgrade of ${action.vm} (on ${action.from}; its k3s Node left cordoned as it was)`
+          : `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
+        : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
     case "UncordonK3s":
       return action.cordoned
         ? `finish the restart of VM ${action.vmid} ${action.vm}: uncordon its k3s Node once it is Ready`

@@ -37,7 +37,7 @@ import type { Desired, DesiredCloudInit } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { localImages } from "./LocalImage.js"
-import { RebuildTag, RejoinTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
@@ -533,11 +533,19 @@ export const apply = Effect.fn("apply")(function* (
 
     /** Set or clear a mark on a VM (a fresh read of its tags first). */
     function mark(vmid: number, tag: string, on: boolean) {
+      return on ? marks(vmid, [tag], []) : marks(vmid, [], [tag])
+    }
+
+    /** Set some marks on a VM and clear others, in one update (a fresh read of its tags first; none when as asked). */
+    function marks(vmid: number, set: ReadonlyArray<string>, clear: ReadonlyArray<string>) {
       return Effect.gen(function* () {
         const fresh = yield* api.vmConfig(node, vmid)
-        if (fresh.tags.includes(tag) === on) return
-        const tags = on ? [...fresh.tags, tag].sort() : fresh.tags.filter((t) => t !== tag)
-        yield* api.updateVmConfig(node, vmid, { tags: tags.join(";") })
+        const kept = fresh.tags.filter((t) => !clear.includes(t))
+        const added = set.filter((t) => !fresh.tags.includes(t))
+        if (added.length === 0 && kept.length === fresh.tags.length) return
+        yield* api.updateVmConfig(node, vmid, {
+          tags: (added.length > 0 ? [...kept, ...added].sort() : kept).join(";")
+        })
       })
     }
 
@@ -600,12 +608,31 @@ export const apply = Effect.fn("apply")(function* (
         const k = k3sJoin.value
         const server = yield* serverOf(a.via)
         const host = { host: a.ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip: a.ip }
-        const hint = `${a.vm} keeps its mark ('${UpgradeTag}'); the rest of the rollout stays on its version and the next run resumes (on ${a.ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`)`
-        // Durable intent: the next run knows this Node's cordon is ours.
-        yield* mark(a.vmid, UpgradeTag, true)
+        const journal = `on ${a.ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\``
+        // Whose cordon is it? Read now, before the mark: under `homelab-upgrade` (or an unfinished restart's mark) it
+        // is ours; otherwise a Node cordoned already (by hand, for maintenance; or so when an earlier run of ours
+        // began this upgrade: `homelab-upgrade-keep-cordon`) is someone else's, and stays cordoned.
+        const tags = (yield* api.vmConfig(node, a.vmid)).tags
+        const keep =
+          !tags.includes(UpgradeTag) &&
+          !tags.includes(RestartTag) &&
+          (yield* k.clusterNodes(server).pipe(
+            Effect.map((nodes) => nodes.find((n) => n.name === a.vm)?.unschedulable === true),
+            Effect.mapError(
+              (e) =>
+                new StepFailed(
+                  `cannot read k3s Node ${a.vm} before its upgrade: ${e.message}`,
+                  "check k3s.server; nothing was changed"
+                )
+            )
+          ))
+        const markTag = keep ? UpgradeKeepCordonTag : UpgradeTag
+        const hint = `${a.vm} keeps its mark ('${markTag}'); the rest of the rollout stays on its version and the next run resumes (${journal})`
+        // Durable intent: the next run knows whether this Node's cordon is ours (to undo) or someone else's (kept).
+        yield* marks(a.vmid, [markTag], [keep ? UpgradeTag : UpgradeKeepCordonTag])
         let evicted = 0
         for (const version of a.steps) {
-          yield* progress(`k3s: upgrading ${a.vm} to ${version}`)
+          yield* progress(`k3s: upgrading ${a.vm} to ${version}${keep ? " (cordoned before: it stays cordoned)" : ""}`)
           const result = yield* k
             .upgrade({
               server,
@@ -619,17 +646,27 @@ export const apply = Effect.fn("apply")(function* (
             .pipe(Effect.mapError((e) => new StepFailed(`upgrade of ${a.vm} to ${version}: ${e.message}`, hint)))
           evicted += result.evicted.length
         }
-        // An upgrade that was already done (an interrupted run got that far) leaves the Node cordoned: uncordon it.
-        yield* k
-          .uncordon(server, a.vm)
-          .pipe(Effect.mapError((e) => new StepFailed(`uncordon ${a.vm}: ${e.message}`, hint)))
-        yield* mark(a.vmid, UpgradeTag, false)
+        // Ours: an upgrade that was already done (an interrupted run got that far), or one that found the Node
+        // cordoned by that run, leaves it cordoned: uncordon it. Someone else's cordon stays.
+        if (!keep) {
+          yield* k
+            .uncordon(server, a.vm)
+            .pipe(Effect.mapError((e) => new StepFailed(`uncordon ${a.vm}: ${e.message}`, hint)))
+        }
+        yield* marks(a.vmid, [], [UpgradeTag, UpgradeKeepCordonTag])
         const to = a.steps.at(-1)
+        const before = tags.includes(UpgradeKeepCordonTag) ? "the run that began this upgrade" : "this run"
+        const left = `left cordoned (it was cordoned before ${before})`
+        const through = a.steps.length > 1 ? ` through ${a.steps.slice(0, -1).join(", ")}` : ""
         return {
           detail:
             to === undefined
-              ? `${a.vm} uncordoned (its upgrade was done by an earlier run)`
-              : `${a.vm} upgraded ${a.from} → ${to}${a.steps.length > 1 ? ` through ${a.steps.slice(0, -1).join(", ")}` : ""}; ${evicted} pod(s) evicted, uncordoned`,
+              ? keep
+                ? `${a.vm} ${left}; its upgrade was done by an earlier run`
+                : `${a.vm} uncordoned (its upgrade was done by an earlier run)`
+              : keep
+                ? `${a.vm} upgraded ${a.from} → ${to}${through}; ${left}; ${evicted} pod(s) evicted`
+                : `${a.vm} upgraded ${a.from} → ${to}${through}; ${evicted} pod(s) evicted, uncordoned`,
           ip: a.ip
         }
       })

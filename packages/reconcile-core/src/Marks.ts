@@ -18,9 +18,19 @@ export const RejoinTag = "homelab-rejoin"
 /**
  * Set on a VM from just before its k3s Node is cordoned for an upgrade until it is uncordoned on the new version: a
  * run interrupted in between leaves a cordoned Node that the next run finishes (upgrades and uncordons), where a Node
- * cordoned by hand without the mark is left as it is.
+ * cordoned by hand without the mark is left as it is. Set only when the Node was schedulable when the upgrade began;
+ * otherwise the VM carries `UpgradeKeepCordonTag` instead.
  */
 export const UpgradeTag = "homelab-upgrade"
+
+/**
+ * `UpgradeTag` for a Node that was cordoned already when the upgrade began (by hand, for maintenance): set on the VM
+ * from just before its Node is drained until it runs the new version, instead of `UpgradeTag`. The cordon is not
+ * ours: the upgrade (and the next run, which resumes an interrupted one) drains and upgrades the Node but never
+ * uncordons it, and the plan keeps reporting it (`k3s.cordoned`). A VM that carries `UpgradeTag` (as every run before
+ * this mark existed set it) keeps that meaning: the cordon is ours, uncordoned at the end.
+ */
+export const UpgradeKeepCordonTag = "homelab-upgrade-keep-cordon"
 
 /**
  * Set on a VM from just before its k3s Node is drained for a rolling restart (`RestartVm`) until the Node is

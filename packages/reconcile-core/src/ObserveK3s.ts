@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
-import { RebuildTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm } from "./Observed.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
@@ -145,7 +145,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       if (vm === undefined) return false
       if (inputs.detailed.has(vm.vmid) || inputs.reprovision?.includes(name) === true) return true
       if (inputs.restarting?.has(name) === true) return true
-      if (vm.tags.includes(RebuildTag) || vm.tags.includes(UpgradeTag)) return true
+      if ([RebuildTag, UpgradeTag, UpgradeKeepCordonTag].some((t) => vm.tags.includes(t))) return true
       const node = nodes.find((n) => n.name === name)
       return (
         node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))

@@ -13,7 +13,7 @@ import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
-import { RebuildTag, RejoinTag, RestartTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
@@ -861,8 +861,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (unfinished && step._tag !== "Finding")
         finish(healthy.vmid, step._tag === "Join" ? actionId.k3s(node.name, vm.name) : undefined)
       // Not ours to undo: cordoned by hand (maintenance), an interrupted `kubectl drain`, an older homelab.
-      if (marks.cordoned && !marks.restart && !marks.upgrade && step._tag !== "Finding")
-        findings.push(cordonedFinding(node.name, vm.name, healthy.vmid))
+      const cordonedByHand = marks.cordoned && !marks.restart && !marks.upgrade
+      if (cordonedByHand && step._tag !== "Finding") findings.push(cordonedFinding(node.name, vm.name, healthy.vmid))
       if (step._tag === "Member" && ip !== undefined) {
         upgradeCandidates.push({
           vm: vm.name,
@@ -871,7 +871,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           ip,
           role: vm.role,
           version: step.node.kubeletVersion,
-          marked: healthy.tags.includes(UpgradeTag)
+          marked: healthy.tags.includes(UpgradeTag) || healthy.tags.includes(UpgradeKeepCordonTag),
+          keepCordoned: cordonedByHand
         })
       }
       if (step._tag === "Join") {

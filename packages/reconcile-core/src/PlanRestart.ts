@@ -1,17 +1,23 @@
 import type { Action, Finding, K3sVia, RestartVm, UncordonK3s } from "./Action.js"
-import { RestartTag, UpgradeTag } from "./Marks.js"
+import { RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed } from "./Observed.js"
 
 /**
  * What a VM of ours says about its k3s Node's cordon: the marks a run of ours left on it (`homelab-restart`,
  * `homelab-upgrade`), and whether the Node is cordoned now (`spec.unschedulable`). A cordoned Node without either
- * mark was cordoned by someone else, and homelab leaves it so.
+ * mark was cordoned by someone else, and homelab leaves it so — also when an upgrade of ours is under way on it
+ * (`homelab-upgrade-keep-cordon`: it was cordoned before that upgrade began).
  */
 export interface CordonFacts {
   /** An earlier run's rolling restart drained the Node and did not finish. */
   readonly restart: boolean
   /** An earlier run's upgrade cordoned the Node and did not finish (`planUpgrades` resumes it). */
   readonly upgrade: boolean
+  /**
+   * An earlier run's upgrade of a Node cordoned before it began did not finish (`homelab-upgrade-keep-cordon`):
+   * `planUpgrades` resumes it, and the cordon is not ours.
+   */
+  readonly upgradeKeepCordon: boolean
   readonly cordoned: boolean
 }
 
@@ -25,6 +31,7 @@ export const cordonFacts = (observed: Observed, name: string, node: string, owne
   return {
     restart: ours && tags.includes(RestartTag),
     upgrade: ours && tags.includes(UpgradeTag),
+    upgradeKeepCordon: ours && tags.includes(UpgradeKeepCordonTag),
     cordoned: k3sNode?.unschedulable === true
   }
 }

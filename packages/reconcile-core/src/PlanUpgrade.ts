@@ -8,6 +8,7 @@ import {
 import * as Result from "effect/Result"
 import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
 import type { DesiredK3s } from "./Desired.js"
+import { UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { quorumFinding } from "./QuorumGuard.js"
 
 /** A Ready member of ours, as the rollout sees it. */
@@ -19,8 +20,16 @@ export interface UpgradeCandidate {
   readonly role: "server" | "agent"
   /** The Node's kubelet version. */
   readonly version: string | undefined
-  /** The VM carries `homelab-upgrade`: an earlier run's upgrade of it did not finish. */
+  /**
+   * The VM carries `homelab-upgrade` (or `homelab-upgrade-keep-cordon`): an earlier run's upgrade of it did not
+   * finish.
+   */
   readonly marked: boolean
+  /**
+   * The Node is cordoned and no mark of ours says by us (by hand, say; also under `homelab-upgrade-keep-cordon`): it
+   * is drained and upgraded, and left cordoned.
+   */
+  readonly keepCordoned?: boolean | undefined
 }
 
 export interface UpgradeInputs {
@@ -50,7 +59,8 @@ export const upgradeId = (node: string, vm: string) => `${node}:k3s-upgrade:${vm
  * skipped minor, from the update channels) are installed first, and without them the upgrade is refused with the
  * minors it lacks; a downgrade is refused. A server's upgrade is refused when the quorum guard says its member cannot
  * go down now; a refused server stops the rollout there (agents must not run ahead of a server), and what it leaves
- * out is reported. A member marked `homelab-upgrade` on the target already only gets uncordoned.
+ * out is reported. A member marked `homelab-upgrade` on the target already only gets uncordoned. A member whose Node
+ * is cordoned by someone else (`keepCordoned`) is upgraded all the same, and left cordoned.
  */
 export const planUpgrades = (
   candidates: ReadonlyArray<UpgradeCandidate>,
@@ -122,6 +132,9 @@ export const planUpgrades = (
       }
     }
     const through = steps.length > 1 ? ` (one minor at a time: ${steps.slice(0, -1).join(", ")} first)` : ""
+    const keep = c.keepCordoned === true
+    const mark = keep ? UpgradeKeepCordonTag : UpgradeTag
+    const kept = keep ? "; its k3s Node is cordoned and no run of homelab marked it so: left cordoned" : ""
     actions.push({
       _tag: "UpgradeK3s",
       id: upgradeId(c.node, c.vm),
@@ -136,10 +149,11 @@ export const planUpgrades = (
       steps,
       via: inputs.viaFor(c.vm),
       resumed: c.marked,
+      ...(keep ? { keepCordoned: true } : {}),
       reason:
         steps.length === 0
-          ? `an earlier run's upgrade of ${c.vm} did not finish (it carries 'homelab-upgrade'): uncordon it`
-          : `${c.vm} runs ${from}, k3s.${k3s.version !== undefined ? "version" : `channel ${k3s.channel} gives`} ${target}${through}${c.marked ? "; an earlier run's upgrade did not finish" : ""}`
+          ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${mark}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
+          : `${c.vm} runs ${from}, k3s.${k3s.version !== undefined ? "version" : `channel ${k3s.channel} gives`} ${target}${through}${c.marked ? "; an earlier run's upgrade did not finish" : ""}${kept}`
     })
   }
   return { actions, findings }

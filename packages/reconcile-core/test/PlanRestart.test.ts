@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { VmPending } from "@homelab/proxmox-client"
 import { HealthPolicy } from "@homelab/vm-health"
-import { describeAction, type RestartVm, type UncordonK3s } from "../src/Action.js"
+import { describeAction, type RestartVm, type UncordonK3s, type UpgradeK3s } from "../src/Action.js"
 import { assess, planVerdict } from "../src/Convergence.js"
 import type { Observed } from "../src/Observed.js"
 import { plan } from "../src/Plan.js"
@@ -158,6 +158,20 @@ describe("a Node cordoned without a mark of ours", () => {
     assert.deepStrictEqual(steps(p), ["UpgradeK3s:a1"])
     assert.deepStrictEqual(p.findings, [])
   })
+
+  it("an upgrade of a Node cordoned by hand (homelab-upgrade-keep-cordon): finished, still reported, left cordoned", () => {
+    const o = k3sObserved(vms, cordoned("a1"), withTags({ a1: ["homelab-managed", "homelab-upgrade-keep-cordon"] }))
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["UpgradeK3s:a1"])
+    const upgrade = byId(p, "pve-a1:k3s-upgrade:a1")
+    assert.isTrue(upgrade?._tag === "UpgradeK3s" && upgrade.resumed && upgrade.keepCordoned === true)
+    assert.include(upgrade?.reason ?? "", "it carries 'homelab-upgrade-keep-cordon'): clear the mark")
+    assert.include(describeAction(upgrade as UpgradeK3s), "left cordoned as it was")
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.vm]),
+      [["k3s.cordoned", "info", "a1"]]
+    )
+  })
 })
 
 /** `GET …/pending` of a VM as the fixture's homelab.yaml asks for it, with `memory` as given. */
@@ -222,5 +236,12 @@ describe("with vm.restart: rolling", () => {
       p.findings.map((f) => f.code),
       ["k3s.cordoned"]
     )
+  })
+
+  it("so is one whose upgrade (of a Node cordoned by hand) did not finish: that mark does not make the cordon ours", () => {
+    const keep = ["homelab-managed", "homelab-upgrade-keep-cordon"]
+    const o = withConfigs(k3sObserved(vms, cordoned("a1"), withTags({ a1: keep })), ["a1"])
+    const restart = byId(planOf(rolling(), o), "pve-a1:restart:a1") as RestartVm
+    assert.strictEqual(restart.k3s?.keepCordoned, true)
   })
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { UpgradeK3s } from "../src/Action.js"
+import { describeAction, type UpgradeK3s } from "../src/Action.js"
 import { planUpgrades, targetVersion, type UpgradeCandidate } from "../src/PlanUpgrade.js"
 import {
   byId,
@@ -112,6 +112,19 @@ describe("the rolling upgrade in the plan", () => {
       version: "v1.30.5+k3s1",
       marked: false
     }
+    // a Node cordoned by hand: upgraded all the same, left cordoned (the plan says so)
+    const kept = planUpgrades([{ ...candidate, keepCordoned: true }], {
+      k3s: { ...k3sDesired(vms).k3s!, version: v131 },
+      facts: { nodes: [], members: members(vms) },
+      membersProblem: "",
+      viaFor: () => undefined
+    }).actions[0]
+    assert.deepStrictEqual([kept?.steps, kept?.keepCordoned], [[v131], true])
+    assert.include(kept?.reason ?? "", "left cordoned")
+    assert.include(
+      describeAction(kept as UpgradeK3s),
+      "upgrade k3s on a1 (agent) v1.30.5+k3s1 → v1.31.5+k3s1: drain, install, wait Ready; left cordoned as it was"
+    )
     const unknown = planUpgrades([candidate], {
       k3s: { ...k3sDesired(vms).k3s!, channel: "stable" },
       channelsError: "curl exit code 6",

@@ -1,9 +1,11 @@
 /**
  * A rolling k3s upgrade through `reconcile` against the simulator: servers one at a time, then the agents, each
  * cordoned, drained, upgraded and uncordoned; a failure midway stops the rollout and the next run resumes it; a skipped
- * minor goes through the intermediate release; a downgrade is refused.
+ * minor goes through the intermediate release; a downgrade is refused; a Node cordoned by hand stays cordoned, also
+ * across an interrupted run.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { K3sJoin } from "@homelab/k3s-join"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -88,6 +90,21 @@ const rollout = (sim: SimHandle, since = 0) =>
     )
     .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)
 
+/** `kubectl cordon` by hand (through the first server), as an operator would before maintenance. */
+const cordonByHand = (lab: Lab, node: string) =>
+  Effect.gen(function* () {
+    const k3s = yield* K3sJoin
+    yield* k3s.cordon({ host: `${net}.11`, port: 2222, user: "ubuntu" }, `k3s-vm-${node}`)
+  }).pipe(Effect.provide(clientLayer(lab)))
+
+const cordoned = (sim: SimHandle) =>
+  sim
+    .state()
+    .k3s.nodes.filter((n) => n.unschedulable)
+    .map((n) => String(n.name).replace("k3s-vm-", ""))
+
+const tagsOf = (sim: SimHandle, node: string) => simVms(sim).find((v) => v.name === `k3s-vm-${node}`)?.tags ?? ""
+
 describe("a rolling k3s upgrade", () => {
   it.live(
     "servers one at a time, then agents; a failure midway stops the rollout, the next run resumes it",
@@ -149,6 +166,9 @@ describe("a rolling k3s upgrade", () => {
           second.result.outcomes.map((o) => o.status),
           ["done", "done", "done", "done"]
         )
+        // still-fawn was cordoned by this lab's own (failed) run, under 'homelab-upgrade': uncordoned as usual
+        assert.include(second.result.outcomes[0]?.detail ?? "", "uncordoned")
+        assert.deepStrictEqual(cordoned(sim), [])
         assert.isTrue(second.report.convergence.converged)
         assert.deepStrictEqual(
           Object.values(versions(sim)),
@@ -206,5 +226,144 @@ describe("a rolling k3s upgrade", () => {
         assert.strictEqual(down.planned.converged, false)
       }),
     120_000
+  )
+
+  it.live(
+    "a Node cordoned by hand is drained, upgraded and left cordoned; the next plan is clean but for its note",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base)
+        yield* cordonByHand(base, "fun-goal")
+        const steady = yield* planOnly(base)
+        assert.deepStrictEqual(steady.plan.actions, [])
+        assert.deepStrictEqual(
+          steady.plan.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.cordoned info k3s-vm-fun-goal"]
+        )
+
+        const lab = yield* withVersion(base, v131)
+        const planned = yield* planOnly(lab)
+        const funGoal = planned.plan.actions.find((a) => a._tag === "UpgradeK3s" && a.vm === "k3s-vm-fun-goal")
+        assert.isTrue(funGoal?._tag === "UpgradeK3s" && funGoal.keepCordoned === true, JSON.stringify(funGoal))
+        assert.deepStrictEqual(
+          planned.plan.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.cordoned info k3s-vm-fun-goal"]
+        )
+
+        const since = Date.now()
+        const upgraded = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          upgraded.result.outcomes.map((o) => o.status),
+          all.map(() => "done"),
+          JSON.stringify(upgraded.result.outcomes)
+        )
+        const detail = (node: string) =>
+          upgraded.result.outcomes.find((o) => o.action._tag === "UpgradeK3s" && o.action.vm === `k3s-vm-${node}`)
+            ?.detail ?? ""
+        assert.include(
+          detail("fun-goal"),
+          `k3s-vm-fun-goal upgraded ${v130} → ${v131}; left cordoned (it was cordoned before this run)`
+        )
+        assert.include(detail("wise-owl"), "uncordoned")
+        assert.deepStrictEqual(
+          Object.values(versions(sim)),
+          all.map(() => v131)
+        )
+        assert.deepStrictEqual(cordoned(sim), ["fun-goal"])
+        // drained and upgraded like the others, never uncordoned
+        assert.deepStrictEqual(
+          rollout(sim, since).filter((e) => e.startsWith("fun-goal ")),
+          ["fun-goal drain-start", "fun-goal drain-finish", "fun-goal node-upgraded"]
+        )
+        assert.notInclude(
+          simVms(sim)
+            .map((v) => v.tags)
+            .join(","),
+          "homelab-upgrade"
+        )
+        assert.isTrue(upgraded.report.convergence.converged)
+
+        const after = yield* planOnly(lab)
+        assert.deepStrictEqual(after.plan.actions, [])
+        assert.isTrue(after.planned.converged)
+        assert.deepStrictEqual(
+          after.plan.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.cordoned info k3s-vm-fun-goal"]
+        )
+      }),
+    180_000
+  )
+
+  it.live(
+    "interrupted while draining a Node cordoned by hand: the next run resumes its upgrade and leaves it cordoned",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base)
+        yield* cordonByHand(base, "chief-horse")
+        const lab = yield* withVersion(base, v131)
+
+        // Interrupted (as by Ctrl-C) once the drain of the Node cordoned by hand began.
+        const run = yield* Effect.forkChild(reconcile(lab))
+        yield* Effect.sync(() => rollout(sim)).pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced("5 millis"),
+            until: (events) => events.includes("chief-horse drain-start")
+          })
+        )
+        yield* Fiber.interrupt(run)
+        assert.deepStrictEqual(cordoned(sim), ["chief-horse"])
+        assert.strictEqual(versions(sim)["chief-horse"], v130)
+        assert.include(tagsOf(sim, "chief-horse"), "homelab-upgrade-keep-cordon")
+        assert.notInclude(tagsOf(sim, "chief-horse").split(";"), "homelab-upgrade")
+
+        const planned = yield* planOnly(lab)
+        const resumed = planned.plan.actions.find((a) => a._tag === "UpgradeK3s" && a.vm === "k3s-vm-chief-horse")
+        assert.isTrue(
+          resumed?._tag === "UpgradeK3s" && resumed.resumed && resumed.keepCordoned === true,
+          JSON.stringify(resumed)
+        )
+        assert.includeMembers(
+          planned.plan.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.cordoned info k3s-vm-chief-horse"]
+        )
+
+        const since = Date.now()
+        const second = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          second.result.outcomes.map((o) => o.status),
+          ["done", "done", "done"],
+          JSON.stringify(second.result.outcomes)
+        )
+        assert.include(second.result.outcomes[0]?.detail ?? "", "left cordoned")
+        assert.deepStrictEqual(
+          Object.values(versions(sim)),
+          all.map(() => v131)
+        )
+        assert.deepStrictEqual(cordoned(sim), ["chief-horse"])
+        assert.notInclude(
+          rollout(sim, since).filter((e) => e.startsWith("chief-horse ")),
+          "chief-horse node-uncordoned"
+        )
+        assert.notInclude(
+          simVms(sim)
+            .map((v) => v.tags)
+            .join(","),
+          "homelab-upgrade"
+        )
+        const after = yield* planOnly(lab)
+        assert.deepStrictEqual(after.plan.actions, [])
+        assert.isTrue(after.planned.converged)
+        assert.deepStrictEqual(
+          after.plan.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.cordoned info k3s-vm-chief-horse"]
+        )
+      }),
+    180_000
   )
 })
