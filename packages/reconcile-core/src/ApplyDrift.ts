@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
-import { RestartTag } from "./Marks.js"
+import { RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import type { Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
@@ -127,7 +127,8 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
  * it. The VM carries `homelab-restart` from before the drain until the Node is uncordoned, so that a run interrupted
  * in between, or a failure once the VM went down (the Node stays cordoned), is finished by the next run
  * (`UncordonK3s`). A failure before the VM went down uncordons the Node again and clears the mark. A Node that was
- * cordoned by someone else when planned (`keepCordoned`) is drained and waited for, but never marked or uncordoned.
+ * cordoned by someone else when planned (`keepCordoned`), or is so when the restart begins (read again then: no mark
+ * of ours on the VM says the cordon is ours), is drained and waited for, but never marked or uncordoned.
  */
 export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
   Effect.gen(function* () {
@@ -155,8 +156,21 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
     const k3sFailed = (what: string) => (e: { readonly message: string }) =>
       ctx.fail(`${what}: ${e.message}`, "check k3s.server; the VM was not restarted")
+    /**
+     * Cordoned by someone else since the plan was made (by hand, while the rollout went on): read now, a Node cordoned
+     * without a mark of ours saying by us (`homelab-restart`, `homelab-upgrade`).
+     */
+    const cordonedSince =
+      member !== undefined &&
+      a.k3s?.keepCordoned !== true &&
+      !config.tags.includes(RestartTag) &&
+      !config.tags.includes(UpgradeTag) &&
+      (yield* member.join.clusterNodes(member.server).pipe(
+        Effect.map((nodes) => nodes.find((n) => n.name === a.name)?.unschedulable === true),
+        Effect.catch(k3sFailed(`cannot read k3s Node ${a.name}`))
+      ))
     /** Our cordon: the Node is marked before the drain and uncordoned after; someone else's is left as it is. */
-    const ours = member !== undefined && a.k3s?.keepCordoned !== true
+    const ours = member !== undefined && a.k3s?.keepCordoned !== true && !cordonedSince
     /** Before the VM went down: the Node back in service, the mark cleared (kept when the uncordon fails). */
     const giveBack =
       member !== undefined && ours

@@ -486,7 +486,8 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
         const planned = yield* planOnly(changed)
         assert.deepStrictEqual(
           planned.plan.actions.map((a) => a._tag),
-          ["UncordonK3s"]
+          ["UncordonK3s"],
+          JSON.stringify(planned.plan.findings)
         )
         assert.isFalse(planned.planned.converged)
         assert.strictEqual(planVerdict(planned.planned), "changes")
@@ -584,6 +585,55 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
           []
         )
         assert.deepStrictEqual((yield* planOnly(changed)).plan.actions, [])
+      }),
+    90_000
+  )
+
+  it.live(
+    "a Node cordoned by hand after the plan, before its restart runs, is left cordoned: never marked, never uncordoned",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(agentScenario())
+        const lab = yield* makeLab(sim, { vm: agentVm })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const planned = yield* planOnly(changed)
+        const restart = planned.plan.actions.find((a) => a._tag === "RestartVm")
+        assert.isTrue(restart?._tag === "RestartVm" && restart.k3s?.keepCordoned !== true, JSON.stringify(restart))
+
+        // The plan was made with the Node schedulable; the operator cordons it before the restart's turn comes.
+        const since = sim.k3sEvents().length
+        const outcomes = yield* Effect.gen(function* () {
+          const k3s = yield* K3sJoin
+          yield* k3s.cordon({ host: agentServerIp, port: 2222, user: "ubuntu" }, "k3s-vm-pve")
+          return yield* apply(
+            planned.plan.actions,
+            desiredFromConfig(changed.config, { sshKeys: changed.config.vm.sshKeys }),
+            {
+              timeouts: { task: Duration.seconds(60), ip: Duration.seconds(20) }
+            }
+          )
+        }).pipe(Effect.provide(clientLayer(changed)))
+        const done = outcomes.find((o) => o.id === "pve:restart:k3s-vm-pve")
+        assert.strictEqual(done?.status, "done", JSON.stringify(outcomes))
+        assert.include(done?.detail ?? "", "left cordoned as it was")
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cpu, "x86-64-v2-AES")
+        assert.isTrue(nodeOf(sim).unschedulable, "still cordoned")
+        assert.notInclude(tagsOf(sim), "homelab-restart")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "node-uncordoned")
+            .map((e) => e.node),
+          []
+        )
+        const after = yield* planOnly(changed)
+        assert.deepStrictEqual(after.plan.actions, [])
+        assert.deepStrictEqual(
+          after.plan.findings.map((f) => [f.code, f.effect]),
+          [["k3s.cordoned", "info"]]
+        )
       }),
     90_000
   )
