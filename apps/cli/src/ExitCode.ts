@@ -8,7 +8,8 @@
  */
 export const ExitCode = {
   /**
-   * Success: converged (`apply`, `status`), all of ours in scope gone (`destroy`), or planned (`plan`; with
+   * Success: converged (`apply`, `status`), all of ours in scope gone but protected VMs, which it never touches and
+   * lists (`destroy`), or planned (`plan`; with
    * `--detailed-exitcode`: nothing to do).
    */
   Ok: 0,
@@ -26,8 +27,8 @@ export const ExitCode = {
   /** The Proxmox cluster could not be observed at all (no node answered) or refused the API token. */
   Proxmox: 4,
   /**
-   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), or something of
-   * ours is left (`destroy`).
+   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), or something it
+   * was to destroy is left (`destroy`: a failure, or a VM it could not take this run).
    */
   NotConverged: 5,
   /** @deprecated the old name of `NotConverged` */

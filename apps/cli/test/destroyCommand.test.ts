@@ -104,7 +104,9 @@ describe("homelab destroy", () => {
 
     const again = await homelab("destroy", "--yes")
     assert.strictEqual(again.code, ExitCode.Ok, again.stdout + again.stderr)
-    assert.include(again.stdout, "Nothing of ours to destroy.")
+    // the protected VM of ours stays, and the run says why there is nothing to destroy
+    assert.include(again.stdout, "Nothing of ours to destroy but protected VMs, which are never touched.")
+    assert.include(again.stdout, "VM 1103 k3s-vm-still-fawn is protected: not destroying it")
   }, 120_000)
 
   it("--only takes a node homelab.yaml no longer lists; a name that is nowhere is said so", async () => {

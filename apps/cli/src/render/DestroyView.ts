@@ -12,7 +12,12 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
   const width = Math.max(4, ...plan.nodes.map((n) => n.length))
   const lines: Array<string> = []
   if (plan.actions.length === 0) {
-    lines.push(pc.green("Nothing of ours to destroy."))
+    const kept = plan.findings.some((f) => f.code === "vm.protected")
+    lines.push(
+      pc.green(
+        kept ? "Nothing of ours to destroy but protected VMs, which are never touched." : "Nothing of ours to destroy."
+      )
+    )
   } else {
     lines.push(pc.bold("Destroy:"))
     for (const node of plan.nodes) {
