@@ -187,8 +187,10 @@ export interface ProxmoxApiShape {
   readonly uploadFile: (options: UploadFileOptions, wait?: WaitOptions) => Effect.Effect<TaskResult, ProxmoxError>
   readonly taskStatus: (upid: string) => Effect.Effect<TaskStatus, ProxmoxError>
   /**
-   * `GET /nodes/{node}/tasks`: the node's recent tasks, newest first (filter by VMID and type; `source: "active"` for
-   * running ones only).
+   * `GET /nodes/{node}/tasks`: the node's tasks, at most 50, by VMID and type if given. `source` is PVE's: by default
+   * (`"archive"`) finished tasks only, the one that ended last first; `"active"` the running ones, in the order they
+   * started; `"all"` those, then the finished ones. A running task's `user` is the UPID's, token included
+   * (`root@pam!homelab`, no `tokenid`); a finished one's is split into `user` and `tokenid`.
    *
    * @since 0.2.0
    */

@@ -126,6 +126,38 @@ for (const version of PVE_VERSIONS) {
         })
       )
 
+      it.live("node tasks: finished ones by default, running ones with source active or all, by VMID and type", () =>
+        Effect.gen(function* () {
+          const env = yield* setup({ faults: [{ kind: "taskHang", taskType: "qmreboot", vmid: 100 }] })
+          yield* usingApi((pve) =>
+            Effect.gen(function* () {
+              // a finished task (the VM's backup lock fails the start) and one that runs until the sim stops
+              yield* Effect.exit(pve.startVm("pve", 102))
+              yield* Effect.exit(pve.rebootVm("pve", 100, { wait: { timeout: "1 millis" } }))
+            })
+          ).pipe(Effect.provide(env.rest))
+          const [r, s] = yield* both(env, (pve) =>
+            Effect.all({
+              archive: pve.nodeTasks("pve"),
+              active: pve.nodeTasks("pve", { source: "active" }),
+              reboots: pve.nodeTasks("pve", { source: "all", vmid: 100, type: "qmreboot" }),
+              starts: pve.nodeTasks("pve", { source: "all", type: "qmstart" })
+            })
+          )
+          assert.deepStrictEqual(r, s)
+          const brief = (ts: ReadonlyArray<{ type: string; id?: string | undefined; status?: string | undefined }>) =>
+            ts.map((t) => `${t.type} ${t.id} ${t.status}`)
+          assert.deepStrictEqual(brief(r.archive), ["qmstart 102 VM is locked (backup)"])
+          assert.deepStrictEqual(brief(r.active), ["qmreboot 100 RUNNING"])
+          assert.deepStrictEqual(brief(r.reboots), ["qmreboot 100 RUNNING"])
+          assert.deepStrictEqual(brief(r.starts), ["qmstart 102 VM is locked (backup)"])
+          // a running task's user is the UPID's, token and all (PVE splits the token off archived tasks only)
+          assert.strictEqual(r.active[0]?.user, env.sim.info.auth.tokenId)
+          assert.isUndefined(r.active[0]?.tokenid)
+          assert.deepInclude(r.archive[0], { user: "root@pam", tokenid: env.sim.info.auth.tokenId.split("!")[1] })
+        })
+      )
+
       it.live(
         "guest agent: ping, interfaces, IPv4 discovery (loopback address on eth0 accepted), exec + exec-status",
         () =>

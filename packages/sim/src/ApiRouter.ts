@@ -16,6 +16,7 @@ import {
   storageContentList,
   storageId,
   str,
+  taskStatusTypeList,
   validate
 } from "./internal/Params.js"
 import {
@@ -36,6 +37,7 @@ import {
 } from "./internal/QemuApi.js"
 import { redactParams } from "./internal/Redact.js"
 import { contentList, deleteVolume, downloadUrl, getStorage, type UploadFile, upload } from "./internal/StorageApi.js"
+import { listNodeTasks } from "./internal/TaskList.js"
 import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
 import { DRIVE_NAMES, type NodeState } from "./SimState.js"
@@ -555,37 +557,9 @@ export class ApiRouter {
         source: str({ enum: ["archive", "active", "all"] }),
         since: int(),
         until: int(),
-        statusfilter: str()
+        statusfilter: str({ format: taskStatusTypeList })
       },
-      (c) => {
-        const vmid = one(c.params, "vmid")
-        const type = one(c.params, "typefilter")
-        const tasks = [...c.node.tasks.values()]
-          .filter((t) => (vmid === undefined || t.id === vmid) && (type === undefined || t.type === type))
-          .filter((t) => auth.isRoot(c.user) || c.cli || t.user === c.user.authuser.split("!")[0])
-          .sort((a, b) => b.starttime - a.starttime)
-        const start = Number(one(c.params, "start") ?? 0)
-        const limit = Number(one(c.params, "limit") ?? 50)
-        const page = tasks.slice(start, start + limit).map((t) => {
-          const e: Record<string, unknown> = {
-            upid: t.upid,
-            node: t.node,
-            pid: t.pid,
-            pstart: t.pstart,
-            starttime: t.starttime,
-            type: t.type,
-            id: t.id,
-            user: t.user
-          }
-          if (t.tokenid !== undefined) e.tokenid = t.tokenid
-          if (t.status === "stopped") {
-            e.endtime = t.endtime
-            e.status = t.exitstatus
-          } else e.status = "RUNNING"
-          return e
-        })
-        return { data: page, total: tasks.length }
-      }
+      (c) => listNodeTasks(c.node, c.params, c.user.authuser, auth.can(c.user, `/nodes/${c.node.name}`, "Sys.Audit"))
     )
     const findTask = (c: Call) => {
       const upid = one(c.params, "upid") ?? ""

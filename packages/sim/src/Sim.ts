@@ -282,6 +282,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       bridges,
       storages,
       tasks: new Map(),
+      taskIndex: [],
       bootTime: clock.now() - 864123_000,
       fingerprint: (certs[i] as NodeCert).fingerprint
     })

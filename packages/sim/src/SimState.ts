@@ -47,7 +47,13 @@ export interface NodeState {
   online: boolean
   readonly bridges: Map<string, BridgeState>
   readonly storages: Map<string, StorageState>
+  /** every task started on the node, by UPID, in the order they started */
   readonly tasks: Map<string, Task>
+  /**
+   * `/var/log/pve/tasks/index`: the stopped tasks in the order they ended (PVE archives a task there when its worker
+   * exits; `GET /nodes/{node}/tasks` reads it backwards)
+   */
+  readonly taskIndex: Array<Task>
   readonly bootTime: number
   fingerprint: string
 }

@@ -167,6 +167,7 @@ export class TaskRunner {
       }
       task.status = "stopped"
       task.endtime = Math.floor(this.clock.now() / 1000)
+      node.taskIndex.push(task)
       op.setName(nameOf())
       op.end(taskSucceeded(task))
       resolveDone()

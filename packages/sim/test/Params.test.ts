@@ -1,6 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { PveError } from "../src/index.js"
-import { bool, int, normaliseTags, parseForm, pveVmid, str, urlencoded, validate } from "../src/internal/Params.js"
+import {
+  bool,
+  int,
+  normaliseTags,
+  parseForm,
+  pveVmid,
+  splitList,
+  str,
+  taskStatusTypeList,
+  urlencoded,
+  validate
+} from "../src/internal/Params.js"
 
 const errorsOf = (f: () => unknown): Record<string, string> | undefined => {
   try {
@@ -12,6 +23,18 @@ const errorsOf = (f: () => unknown): Record<string, string> | undefined => {
 }
 
 describe("Params", () => {
+  it("split_list: NUL bytes if any, else `,` `;` and whitespace; trailing empty fields dropped", () => {
+    assert.deepStrictEqual(splitList(" ok,warning; error  unknown "), ["ok", "warning", "error", "unknown"])
+    assert.deepStrictEqual(splitList("a b\0c,d\0\0"), ["a b", "c,d"])
+    assert.deepStrictEqual(splitList(""), [])
+  })
+
+  it("pve-task-status-type-list: each element ok, error, warning or unknown in any case; an empty list is fine", () => {
+    assert.isUndefined(taskStatusTypeList("OK,warning;Error unknown"))
+    assert.isUndefined(taskStatusTypeList(""))
+    assert.strictEqual(taskStatusTypeList("ok,running"), "invalid status 'running'\n")
+  })
+
   it("decodes forms: & and ; separate, + is a space, repeated keys become arrays", () => {
     assert.deepStrictEqual(parseForm("a=1;b=x+y&command=ls&command=-l&e=%2520"), {
       a: "1",

@@ -68,6 +68,25 @@ export const storageContentList = (v: string): string | undefined =>
     .map(storageContent)
     .find((e) => e !== undefined)
 
+/**
+ * pve-common `split_list`: on NUL bytes if there are any, else on `,`, `;` and whitespace (leading ones dropped). As
+ * Perl's `split`, trailing empty fields are dropped, so an empty list text is an empty list.
+ */
+export const splitList = (text: string): Array<string> => {
+  const fields = text.includes("\0") ? text.split("\0") : text.replace(/[,;]/g, " ").replace(/^\s+/, "").split(/\s+/)
+  while (fields.length > 0 && fields.at(-1) === "") fields.pop()
+  return fields
+}
+
+/** `pve-task-status-type` (pve-common `verify_task_status_type`). */
+export const taskStatusType = (v: string): string | undefined =>
+  /^(ok|error|warning|unknown)$/i.test(v) ? undefined : `invalid status '${v}'\n`
+/** `pve-task-status-type-list` (a `-list` format: each `split_list` element checked, an empty list allowed). */
+export const taskStatusTypeList = (v: string): string | undefined =>
+  splitList(v)
+    .map(taskStatusType)
+    .find((e) => e !== undefined)
+
 /** Normalise tags: lowercase, sorted, deduplicated, `;`-joined. */
 export const normaliseTags = (v: string): string =>
   [
