@@ -63,6 +63,62 @@ const pendingOf = (sim: SimHandle, vmid: number) =>
 
 const secondKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
 
+describe("homelab apply: a VM it creates has every drift field of homelab.yaml", () => {
+  it("on a fresh lab apply converges and the next plan has nothing to do; again after a VM is destroyed and created anew", async () => {
+    const two = ["pve", "still-fawn"]
+    const scenario = {
+      nodes: labScenario(two, { memory: "32G" }).nodes.map((n) => ({
+        ...n,
+        bridges: [
+          { name: "vmbr0", active: true },
+          { name: "vmbr1", active: true }
+        ]
+      }))
+    }
+    const { homelab, sim, config } = await startLab(two, { imagePresent: true, scenario })
+    let yaml = vmSettings(fs.readFileSync(config, "utf8"), [
+      "diskSize: 72G",
+      "sockets: 2",
+      "balloon: 4096",
+      "cpuType: x86-64-v2-AES",
+      "tags: [k3s]",
+      "onboot: true",
+      "description: my k3s node",
+      "user: ops",
+      "ipConfig: ip=dhcp,ip6=auto",
+      "nameserver: 10.0.0.1",
+      "searchdomain: lan",
+      "password: hunter2-create"
+    ]).replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
+    yaml = nodeSettings(yaml, "pve", ["bridges: [vmbr1, vmbr0]", "vms: [{ cores: 6, memory: 8192 }]"])
+    fs.writeFileSync(config, yaml)
+
+    const created = await homelab("apply")
+    assert.strictEqual(created.code, ExitCode.Ok, show(created))
+    assert.include(created.stdout, "Converged: pve, still-fawn.")
+    const vm = vmNamed(sim, "pve").config
+    assert.deepStrictEqual(
+      [vm.cores, vm.sockets, vm.memory, vm.balloon, vm.cpu, vm.onboot, vm.description, vm.ipconfig0],
+      ["6", "2", "8192", "4096", "x86-64-v2-AES", "1", "my k3s node", "ip=dhcp,ip6=auto"]
+    )
+    const clean = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+    assert.include(clean.stdout, "No changes")
+
+    const destroyed = await homelab("destroy", "--only", "still-fawn", "--yes")
+    assert.strictEqual(destroyed.code, ExitCode.Ok, show(destroyed))
+    const again = await homelab("apply", "--json")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+    const summary = JSON.parse(again.stdout.trim().split("\n").at(-1) ?? "{}") as {
+      convergence?: { converged?: boolean }
+    }
+    assert.strictEqual(summary.convergence?.converged, true, again.stdout)
+    const next = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(next.code, ExitCode.Ok, show(next))
+    assert.notInclude(created.stdout + again.stdout + clean.stdout + next.stdout, "hunter2-create")
+  })
+})
+
 describe("homelab plan / apply: every drift field, end to end", () => {
   it("each field: plan shows it with its consequence, apply changes it in place (vm.restart: rolling restarts what waits), the next plan is clean; a smaller disk is refused with its reason", async () => {
     const lab: SimLab = await startLab(nodes, { imagePresent: true, scenario: { nodes: twoBridges } })

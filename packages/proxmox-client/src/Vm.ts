@@ -283,6 +283,12 @@ export interface CreateVmOptions {
   readonly sockets?: number | undefined
   /** MiB */
   readonly memory?: number | undefined
+  /**
+   * Balloon minimum in MiB (`0` turns the balloon device off); not set: PVE's default (ballooning up to `memory`).
+   *
+   * @since 0.3.0
+   */
+  readonly balloon?: number | undefined
   readonly cpu?: string | undefined
   readonly ostype?: string | undefined
   readonly scsihw?: string | undefined
@@ -299,8 +305,13 @@ export interface CreateVmOptions {
         readonly password?: Redacted.Redacted<string> | undefined
         /** OpenSSH public keys, one per entry (joined with newlines). */
         readonly sshKeys?: ReadonlyArray<string> | undefined
-        /** `ipconfig0`, `ipconfig1`, … in order. */
-        readonly ipConfig?: ReadonlyArray<IpConfig> | undefined
+        /**
+         * `ipconfig0`, `ipconfig1`, … in order. A string is PVE's property string, sent as it is (`ip=dhcp,ip6=auto`,
+         * `ip6=fd00::5/64,gw6=fd00::1`: every key PVE takes, `ip6` and `gw6` included).
+         *
+         * @since 0.3.0 a string
+         */
+        readonly ipConfig?: ReadonlyArray<IpConfig | string> | undefined
         readonly nameserver?: string | undefined
         readonly searchdomain?: string | undefined
         /**
@@ -381,6 +392,7 @@ export const createVmParams = (o: CreateVmOptions): Record<string, PveParam> => 
   if (o.cores !== undefined) p.cores = o.cores
   if (o.sockets !== undefined) p.sockets = o.sockets
   if (o.memory !== undefined) p.memory = String(o.memory)
+  if (o.balloon !== undefined) p.balloon = o.balloon
   if (o.cpu !== undefined) p.cpu = o.cpu
   if (o.ostype !== undefined) p.ostype = o.ostype
   if (o.scsihw !== undefined) p.scsihw = o.scsihw
@@ -395,7 +407,7 @@ export const createVmParams = (o: CreateVmOptions): Record<string, PveParam> => 
     if (ci.password !== undefined) p.cipassword = ci.password
     if (ci.sshKeys !== undefined && ci.sshKeys.length > 0) p.sshkeys = encodeSshKeys(ci.sshKeys)
     ;(ci.ipConfig ?? []).forEach((ip, i) => {
-      p[`ipconfig${i}`] = ipConfigValue(ip)
+      p[`ipconfig${i}`] = typeof ip === "string" ? ip : ipConfigValue(ip)
     })
     if (ci.nameserver !== undefined) p.nameserver = ci.nameserver
     if (ci.searchdomain !== undefined) p.searchdomain = ci.searchdomain

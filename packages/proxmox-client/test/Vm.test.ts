@@ -124,14 +124,16 @@ describe("Vm decoding quirks", () => {
 })
 
 describe("createVmParams", () => {
-  it("builds every parameter of the workflow; sshkeys single-encoded, password stays Redacted", () => {
+  it("builds every parameter of the workflow; sshkeys single-encoded, password stays Redacted, an ipconfig string sent as it is", () => {
     const password = Redacted.make("s3cret")
     const p = createVmParams({
       node: "pve",
       vmid: 101,
       name: "web1",
       cores: 2,
+      sockets: 2,
       memory: 2048,
+      balloon: 1024,
       cpu: "host",
       scsihw: "virtio-scsi-single",
       disks: {
@@ -143,7 +145,7 @@ describe("createVmParams", () => {
         user: "ubuntu",
         password,
         sshKeys: ["ssh-ed25519 AAAAC3Nz me@host"],
-        ipConfig: [{ ip: "dhcp" }, { ip: "10.0.0.5/24", gw: "10.0.0.1" }],
+        ipConfig: [{ ip: "dhcp" }, { ip: "10.0.0.5/24", gw: "10.0.0.1" }, "ip=dhcp,ip6=fd00::5/64,gw6=fd00::1"],
         cicustom: "user=local:snippets/user.yaml"
       },
       agent: true,
@@ -151,6 +153,7 @@ describe("createVmParams", () => {
       serialConsole: true,
       tags: ["k8s", "prod"],
       description: "managed by homelab",
+      onboot: true,
       start: false
     })
     assert.deepStrictEqual(
@@ -159,7 +162,9 @@ describe("createVmParams", () => {
         vmid: 101,
         name: "web1",
         cores: 2,
+        sockets: 2,
         memory: "2048",
+        balloon: 1024,
         cpu: "host",
         scsihw: "virtio-scsi-single",
         scsi0: "local-lvm:0,import-from=local:import/jammy.qcow2,discard=on,ssd=1",
@@ -171,6 +176,7 @@ describe("createVmParams", () => {
         sshkeys: "ssh-ed25519%20AAAAC3Nz%20me%40host",
         ipconfig0: "ip=dhcp",
         ipconfig1: "ip=10.0.0.5/24,gw=10.0.0.1",
+        ipconfig2: "ip=dhcp,ip6=fd00::5/64,gw6=fd00::1",
         cicustom: "user=local:snippets/user.yaml",
         agent: "1",
         boot: "order=scsi0",
@@ -178,6 +184,7 @@ describe("createVmParams", () => {
         vga: "serial0",
         tags: "k8s;prod",
         description: "managed by homelab",
+        onboot: true,
         start: false
       }
     )

@@ -1,13 +1,22 @@
 import type { DesiredImage } from "./Desired.js"
 import type { ConfigEdit, FieldChange } from "./VmDrift.js"
 
-/** A VM fully sized and addressed for one node: what `CreateVm` sends to Proxmox. */
+/**
+ * A VM fully sized and addressed for one node: what `CreateVm` sends to Proxmox. Every setting drift compares is set
+ * at creation (with the VM's cloud-init settings from homelab.yaml), so a VM homelab creates has no drift.
+ */
 export interface VmSpec {
   readonly name: string
   readonly node: string
   readonly role: "server" | "agent"
   readonly cores: number
   readonly memoryMiB: number
+  /** Settings homelab.yaml manages only when it sets them (`vm.sockets`, `vm.balloon`, `vm.onboot`). */
+  readonly sockets?: number | undefined
+  readonly balloonMiB?: number | undefined
+  readonly onboot?: boolean | undefined
+  /** `vm.description`; undefined: the VM gets homelab's own note at creation, and its notes are not managed. */
+  readonly description?: string | undefined
   readonly diskGiB: number
   readonly storage: string
   readonly bridges: ReadonlyArray<string>

@@ -1,7 +1,6 @@
 import { K3sJoin, type K3sJoinEvent, resolveChannel } from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
-  type IpConfig,
   ProxmoxApi,
   ProxmoxError,
   type TaskProgress,
@@ -33,7 +32,7 @@ import { deleteImage, destroyVm } from "./ApplyDestroy.js"
 import { finishRestart, restartVm, updateVm } from "./ApplyDrift.js"
 import { uploadImage } from "./ApplyUpload.js"
 import type { ActionOutcome } from "./Convergence.js"
-import type { Desired, DesiredCloudInit } from "./Desired.js"
+import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { localImages } from "./LocalImage.js"
@@ -41,6 +40,7 @@ import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } f
 import { notRunning } from "./notRunning.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
+import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
 /** A wait in progress: what for, for how long so far, and the limit. */
 export interface WaitProgress {
@@ -132,17 +132,14 @@ const during =
       )
     )
 
-const parseIpConfig = (text: string): IpConfig => {
-  const parts = Object.fromEntries(
-    text.split(",").map((kv) => {
-      const [k, ...v] = kv.split("=")
-      return [k?.trim() ?? "", v.join("=").trim()]
-    })
-  )
-  const ip = parts.ip ?? "dhcp"
-  return ip === "dhcp" ? { ip: "dhcp" } : { ip, ...(parts.gw ? { gw: parts.gw } : {}) }
-}
+/** The notes of a VM homelab creates when homelab.yaml sets no `vm.description` (then its notes are not managed). */
+const defaultDescription = (role: VmSpec["role"]): string =>
+  `Managed by homelab (role: ${role}). Recreated from homelab.yaml when unhealthy; edit the config, not this VM.`
 
+/**
+ * What a create sends: every setting drift compares (`VmDrift`), as drift would set it, so that the new VM has none.
+ * `ipconfig0` goes as homelab.yaml writes it (every key PVE takes, `ip6` and `gw6` included).
+ */
 const createOptions = (
   spec: VmSpec,
   vmid: number,
@@ -153,7 +150,9 @@ const createOptions = (
   vmid,
   name: spec.name,
   cores: spec.cores,
+  sockets: spec.sockets,
   memory: spec.memoryMiB,
+  balloon: spec.balloonMiB,
   cpu: spec.cpuType,
   ostype: "l26",
   scsihw: "virtio-scsi-single",
@@ -164,7 +163,7 @@ const createOptions = (
     user: cloudInit.user,
     password: cloudInit.password,
     sshKeys: cloudInit.sshKeys,
-    ipConfig: [parseIpConfig(cloudInit.ipConfig)],
+    ipConfig: [cloudInit.ipConfig],
     nameserver: cloudInit.nameserver,
     searchdomain: cloudInit.searchdomain,
     cicustom: cicustomProperty(cloudInit.cicustom)
@@ -173,10 +172,15 @@ const createOptions = (
   bootOrder: ["scsi0"],
   serialConsole: true,
   tags: [...new Set([...spec.tags, ...markTags])].sort(),
-  description: `Managed by homelab (role: ${spec.role}). Recreated from homelab.yaml when unhealthy; edit the config, not this VM.`
+  onboot: spec.onboot,
+  description: spec.description ?? defaultDescription(spec.role)
 })
 
 const seconds = (d: Duration.Duration) => Duration.format(d)
+
+/** What an action's detail adds when the VM it provisioned still differs from homelab.yaml. */
+const unlike = (differs: ReadonlyArray<string>): string =>
+  differs.length === 0 ? "" : `; but ${differs.length} setting(s) differ from homelab.yaml: ${differs.join("; ")}`
 
 /**
  * Execute a plan. Every action starts as soon as the actions it waits for (`after`) are done, so each node's chain
@@ -214,10 +218,10 @@ export const apply = Effect.fn("apply")(function* (
    */
   const newInstances = new Set<string>()
 
-  const cloudInitOf = (spec: VmSpec): DesiredCloudInit => {
+  const desiredVmOf = (spec: VmSpec): DesiredVm => {
     const vm = desired.nodes.find((n) => n.name === spec.node)?.vms.find((v) => v.name === spec.name)
     if (vm === undefined) throw new Error(`no desired VM ${spec.name} on ${spec.node}`)
-    return vm.cloudInit
+    return vm
   }
   const endpointsOf = (node: string) => desired.nodes.find((n) => n.name === node)?.endpoints
   const fail = (message: string, hint?: string) => Effect.fail(new StepFailed(message, hint))
@@ -243,7 +247,12 @@ export const apply = Effect.fn("apply")(function* (
   const execute = (
     action: Action
   ): Effect.Effect<
-    { detail: string; ip?: string | undefined; pending?: ReadonlyArray<string> | undefined },
+    {
+      detail: string
+      ip?: string | undefined
+      pending?: ReadonlyArray<string> | undefined
+      differs?: ReadonlyArray<string> | undefined
+    },
     StepFailed | ProxmoxError
   > => {
     const node = action.node
@@ -336,7 +345,11 @@ export const apply = Effect.fn("apply")(function* (
         )
       })
 
-    /** Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. */
+    /**
+     * Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. The config
+     * read for dropping the mark (`GET …/pending`, as the plan reads a VM) is then compared with homelab.yaml the way
+     * the plan compares it (`vmDrift`): what still differs (`differs`) keeps the run from calling the VM converged.
+     */
     const finish = (spec: VmSpec, vmid: number) =>
       Effect.gen(function* () {
         const config = yield* api.vmConfig(node, vmid).pipe(during(`read the config of VM ${vmid}`))
@@ -357,15 +370,16 @@ export const apply = Effect.fn("apply")(function* (
               "running")
         yield* power(vmid, state)
         const ip = yield* waitForIp(vmid, spec.name)
-        if (config.tags.includes(desired.pendingTag)) {
-          yield* api.vmConfig(node, vmid).pipe(
-            Effect.flatMap((fresh) =>
-              api.updateVmConfig(node, vmid, { tags: fresh.tags.filter((t) => t !== desired.pendingTag).join(";") })
-            ),
-            during(`drop the '${desired.pendingTag}' tag of VM ${vmid}`)
-          )
+        const fresh = yield* api.vmPending(node, vmid).pipe(during(`read the config of VM ${vmid}`))
+        // tags are never held for a restart: the current ones are the VM's
+        const tags = (fresh.current.tags ?? "").split(/[;,\s]+/).filter((t) => t !== "")
+        if (tags.includes(desired.pendingTag)) {
+          yield* api
+            .updateVmConfig(node, vmid, { tags: tags.filter((t) => t !== desired.pendingTag).join(";") })
+            .pipe(during(`drop the '${desired.pendingTag}' tag of VM ${vmid}`))
         }
-        return ip
+        const differs = differences(vmDrift(driftTargetOf(spec, desiredVmOf(spec)), fresh))
+        return { ip, differs }
       })
 
     /** Wait until `vmid` has no `create` lock (bounded by the task limit), then read who holds it. */
@@ -413,7 +427,10 @@ export const apply = Effect.fn("apply")(function* (
           yield* progress(`creating VM ${vmid} ${spec.name}`)
           const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
           const created = yield* api
-            .createVm(createOptions(spec, vmid, cloudInitOf(spec), marks), task(`creating VM ${vmid} ${spec.name}`))
+            .createVm(
+              createOptions(spec, vmid, desiredVmOf(spec).cloudInit, marks),
+              task(`creating VM ${vmid} ${spec.name}`)
+            )
             .pipe(
               Effect.as(true),
               Effect.catchReason("ProxmoxError", "AlreadyExists", () => Effect.succeed(false)),
@@ -437,13 +454,14 @@ export const apply = Effect.fn("apply")(function* (
           if (!created) {
             const holder = yield* holderOf(vmid)
             if (holder?.name === spec.name && holder.tags.includes(desired.ownershipTag)) {
+              // that run provisions it and compares it with homelab.yaml
               const ip = yield* awaitWinner(vmid, spec.name)
-              return { vmid, ip, concurrent: true as const }
+              return { vmid, ip, concurrent: true as const, differs: [] }
             }
             continue
           }
-          const ip = yield* finish(spec, vmid)
-          return { vmid, ip, concurrent: false as const }
+          const { ip, differs } = yield* finish(spec, vmid)
+          return { vmid, ip, concurrent: false as const, differs }
         }
         return yield* fail(
           `no free VMID for ${spec.name} among ${candidates.join(", ")}`,
@@ -469,7 +487,11 @@ export const apply = Effect.fn("apply")(function* (
                   detail: `VM ${r.vmid} ${action.spec.name} was created by another run, running at ${r.ip}; not creating another`,
                   ip: r.ip
                 }
-              : { detail: `VM ${r.vmid} ${action.spec.name} running at ${r.ip}`, ip: r.ip }
+              : {
+                  detail: `VM ${r.vmid} ${action.spec.name} running at ${r.ip}${unlike(r.differs)}`,
+                  ip: r.ip,
+                  differs: r.differs
+                }
           })
         )
       case "AwaitCreate":
@@ -479,9 +501,13 @@ export const apply = Effect.fn("apply")(function* (
       case "FinishVm":
         newInstances.add(action.spec.name)
         return finish(action.spec, action.vmid).pipe(
-          Effect.map((ip) => {
+          Effect.map(({ ip, differs }) => {
             remember(action.spec.name, action.vmid, ip)
-            return { detail: `VM ${action.vmid} ${action.spec.name} finished, running at ${ip}`, ip }
+            return {
+              detail: `VM ${action.vmid} ${action.spec.name} finished, running at ${ip}${unlike(differs)}`,
+              ip,
+              differs
+            }
           })
         )
       case "StartVm":
@@ -806,8 +832,9 @@ export const apply = Effect.fn("apply")(function* (
           const r = yield* create(a.spec, a.spec.vmidCandidates, false)
           remember(a.spec.name, r.vmid, r.ip)
           return {
-            detail: `the earlier create of VM ${a.vmid} ${Option.isNone(ended) ? "hung and was stopped" : "failed"}; VM ${r.vmid} ${a.spec.name} created, running at ${r.ip}`,
-            ip: r.ip
+            detail: `the earlier create of VM ${a.vmid} ${Option.isNone(ended) ? "hung and was stopped" : "failed"}; VM ${r.vmid} ${a.spec.name} created, running at ${r.ip}${unlike(r.differs)}`,
+            ip: r.ip,
+            differs: r.differs
           }
         }
         if (holder.name !== a.spec.name || !holder.tags.includes(desired.ownershipTag)) {
@@ -816,11 +843,16 @@ export const apply = Effect.fn("apply")(function* (
             "run apply again: the next run picks another VMID"
           )
         }
-        const ip = holder.tags.includes(desired.pendingTag)
+        // a VM still pending is finished (and compared with homelab.yaml) here; one that is not, by the run that made it
+        const { ip, differs } = holder.tags.includes(desired.pendingTag)
           ? yield* finish(a.spec, a.vmid)
-          : yield* waitForIp(a.vmid, a.spec.name)
+          : { ip: yield* waitForIp(a.vmid, a.spec.name), differs: [] }
         remember(a.spec.name, a.vmid, ip)
-        return { detail: `VM ${a.vmid} ${a.spec.name} created by an earlier run, running at ${ip}`, ip }
+        return {
+          detail: `VM ${a.vmid} ${a.spec.name} created by an earlier run, running at ${ip}${unlike(differs)}`,
+          ip,
+          differs
+        }
       })
     }
 
@@ -894,7 +926,11 @@ export const apply = Effect.fn("apply")(function* (
           .pipe(during(`destroy VM ${vmid}`))
         const r = yield* create(spec, [vmid, ...spec.vmidCandidates.filter((c) => c !== vmid)], true)
         remember(spec.name, r.vmid, r.ip)
-        return { detail: `VM ${r.vmid} ${spec.name} recreated, running at ${r.ip}`, ip: r.ip }
+        return {
+          detail: `VM ${r.vmid} ${spec.name} recreated, running at ${r.ip}${unlike(r.differs)}`,
+          ip: r.ip,
+          differs: r.differs
+        }
       })
     }
 
@@ -1035,7 +1071,7 @@ export const apply = Effect.fn("apply")(function* (
         const result = yield* Effect.result(execute(action))
         const ms = (yield* Clock.currentTimeMillis) - started
         if (result._tag === "Success") {
-          const { detail, ip, pending } = result.success
+          const { detail, ip, pending, differs } = result.success
           yield* emit({ _tag: "ActionDone", id: action.id, node: action.node, description, detail, ms })
           return yield* done({
             id: action.id,
@@ -1043,7 +1079,8 @@ export const apply = Effect.fn("apply")(function* (
             status: "done",
             detail,
             ip,
-            ...(pending !== undefined && pending.length > 0 ? { pending } : {})
+            ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
+            ...(differs !== undefined && differs.length > 0 ? { differs } : {})
           })
         }
         const { error, hint } = describeError(action, result.failure)

@@ -65,6 +65,11 @@ export interface ActionOutcome {
   readonly ip?: string | undefined
   /** Done, but these changes wait for a restart of the VM (`vm.restart: never`). */
   readonly pending?: ReadonlyArray<string> | undefined
+  /**
+   * Done, but the VM it created (or finished) still differs from homelab.yaml in these settings, compared the way the
+   * plan compares a VM (`memory 16384 → 20480 MiB`): the node is not converged (a `failed` reason).
+   */
+  readonly differs?: ReadonlyArray<string> | undefined
 }
 
 const judge = (
@@ -113,29 +118,49 @@ export const assess = (plan: Plan): Convergence =>
     ...findingReasons(plan)
   ])
 
+/** What is left of a done action: changes that wait for a restart, settings that still differ from homelab.yaml. */
+const leftOver = (o: ActionOutcome): Array<Reason & { readonly node: string }> => [
+  ...((o.pending ?? []).length === 0
+    ? []
+    : [
+        {
+          node: o.action.node,
+          code: "vm.pending-restart",
+          status: "pending" as const,
+          layer: layerOf(o.action),
+          vm: vmOf(o.action),
+          message: `VM ${vmOf(o.action)}: ${(o.pending ?? []).join("; ")}: waits for a restart (vm.restart: never)`,
+          hint: "restart the VM, or set vm.restart: rolling",
+          actionId: o.id
+        }
+      ]),
+  ...((o.differs ?? []).length === 0
+    ? []
+    : [
+        {
+          node: o.action.node,
+          code: "vm.differs-after-create",
+          status: "failed" as const,
+          layer: layerOf(o.action),
+          vm: vmOf(o.action),
+          message: `VM ${vmOf(o.action)}: ${(o.differs ?? []).length} setting(s) differ from homelab.yaml once it was provisioned: ${(o.differs ?? []).join("; ")}`,
+          hint: "`homelab apply` changes them in place (`homelab plan` shows how); a VM this run created should have had them from the start: please report it",
+          actionId: o.id
+        }
+      ])
+]
+
 /**
  * After apply: a node is converged when it had nothing but planned actions and every one of them is done (each action
- * checks its own result: a create waits for the IP, a join for the Ready Node). Findings stay as they were.
+ * checks its own result: a create waits for the IP and compares the new VM with homelab.yaml, a join waits for the
+ * Ready Node). Findings stay as they were.
  */
 export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Convergence =>
   judge(plan.nodes, [
     ...outcomes.flatMap(
       (o): Array<Reason & { readonly node: string }> =>
         o.status === "done"
-          ? (o.pending ?? []).length === 0
-            ? []
-            : [
-                {
-                  node: o.action.node,
-                  code: "vm.pending-restart",
-                  status: "pending" as const,
-                  layer: layerOf(o.action),
-                  vm: vmOf(o.action),
-                  message: `VM ${vmOf(o.action)}: ${(o.pending ?? []).join("; ")}: waits for a restart (vm.restart: never)`,
-                  hint: "restart the VM, or set vm.restart: rolling",
-                  actionId: o.id
-                }
-              ]
+          ? leftOver(o)
           : [
               {
                 node: o.action.node,

@@ -64,7 +64,11 @@ export interface DriftTarget {
   readonly cloudInit: DesiredCloudInit
 }
 
-/** What homelab.yaml asks of a VM, sized for its node (`vmSpec`), as drift compares it. */
+/**
+ * What homelab.yaml asks of a VM, as drift compares it: the sizes derived for its node (`vmSpec`), everything else as
+ * homelab.yaml has it (read from the desired VM, not from the spec a create sends, so that a setting the spec or the
+ * create leaves out shows up as drift of a VM just created).
+ */
 export const driftTargetOf = (spec: VmSpec, vm: DesiredVm): DriftTarget => ({
   cores: spec.cores,
   memoryMiB: spec.memoryMiB,
@@ -78,6 +82,9 @@ export const driftTargetOf = (spec: VmSpec, vm: DesiredVm): DriftTarget => ({
   description: vm.description,
   cloudInit: vm.cloudInit
 })
+
+/** PVE keeps the notes without their trailing whitespace (qemu-server's config parser strips it). */
+const notesAsKept = (text: string): string => text.replace(/\s+$/, "")
 
 const GiB = 1024 ** 3
 const units: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: GiB, T: 1024 * GiB }
@@ -340,13 +347,13 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
       changes.push({ field: "onboot", from: String(onboot), to: String(want.onboot), effect: "now" })
     }
   }
-  if (want.description !== undefined && (effective("description") ?? "") !== want.description) {
+  if (want.description !== undefined && (effective("description") ?? "") !== notesAsKept(want.description)) {
     set.description = want.description
     const short = (v: string) => (v.length > 40 ? `${v.slice(0, 37)}…` : v)
     changes.push({
       field: "description",
       from: JSON.stringify(short(effective("description") ?? "")),
-      to: JSON.stringify(short(want.description)),
+      to: JSON.stringify(short(notesAsKept(want.description))),
       effect: "now"
     })
   }
@@ -402,7 +409,20 @@ const effectText: Record<DriftEffect, string> = {
 
 /** `memory 16384 → 20480 MiB (takes effect after a restart)` */
 export const describeChange = (change: FieldChange): string =>
-  `${change.field} ${change.from} → ${change.to} (${effectText[change.effect]})`
+  `${describeDifference(change)} (${effectText[change.effect]})`
+
+/** `memory 16384 → 20480 MiB`: what differs, without what changing it would mean. */
+export const describeDifference = (change: FieldChange): string => `${change.field} ${change.from} → ${change.to}`
+
+/**
+ * Everything of a VM that is not as homelab.yaml asks, one line each: what differs, what PVE holds until a restart,
+ * what apply refuses to change (a disk to shrink). Empty exactly when the plan would find nothing to do for the VM.
+ */
+export const differences = (drift: VmDrift): ReadonlyArray<string> => [
+  ...drift.changes.map(describeDifference),
+  ...drift.pending.map((c) => `${describeDifference(c)} (waits for a restart)`),
+  ...drift.refused.map((r) => r.message)
+]
 
 /** Changes that reach the guest only when the VM restarts (PVE's pending ones, and cloud-init). */
 export const needsRestart = (change: FieldChange): boolean =>

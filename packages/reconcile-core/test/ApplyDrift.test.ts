@@ -5,6 +5,7 @@ import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle 
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type { UpdateVm } from "../src/Action.js"
 import { apply } from "../src/Apply.js"
@@ -67,6 +68,31 @@ const vmOf = (sim: SimHandle, name: string) => {
 
 const secondKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
 
+/** homelab.yaml (of `scenario`) asking for every setting drift manages, each away from what a VM has by default. */
+const everyField = (yaml: string) =>
+  yaml
+    .replace("  diskSize: 16G", "  diskSize: 32G")
+    .replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
+    .replace("    sshPort:", "    bridges: [vmbr1, vmbr0]\n    vms: [{ cores: 6, memory: 8192 }]\n    sshPort:")
+    .concat(
+      "\n",
+      [
+        "  cpuType: x86-64-v2-AES",
+        "  sockets: 2",
+        "  balloon: 1024",
+        "  onboot: true",
+        "  description: k3s node, managed by homelab",
+        "  tags: [k3s]",
+        "  user: ops",
+        "  ipConfig: ip=dhcp,ip6=auto",
+        "  nameserver: 10.0.0.1",
+        "  searchdomain: lan",
+        "  password: hunter2",
+        "  cicustom: { vendor: local:snippets/vendor.yaml }",
+        "  restart: rolling"
+      ].join("\n")
+    )
+
 describe("drift: shown by plan, applied in place by apply", () => {
   it.live(
     "every field: plan shows it with its consequence, apply changes it in place (same VMID, MAC kept; other tags, an extra disk and unmanaged settings untouched), the next plan is clean",
@@ -88,30 +114,7 @@ describe("drift: shown by plan, applied in place by apply", () => {
           })
         }).pipe(Effect.provide(clientLayer(lab)))
 
-        const wanted = yield* relab(lab, (yaml) =>
-          yaml
-            .replace("  diskSize: 16G", "  diskSize: 32G")
-            .replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
-            .replace("    sshPort:", "    bridges: [vmbr1, vmbr0]\n    vms: [{ cores: 6, memory: 8192 }]\n    sshPort:")
-            .concat(
-              "\n",
-              [
-                "  cpuType: x86-64-v2-AES",
-                "  sockets: 2",
-                "  balloon: 1024",
-                "  onboot: true",
-                "  description: k3s node, managed by homelab",
-                "  tags: [k3s]",
-                "  user: ops",
-                "  ipConfig: ip=dhcp,ip6=auto",
-                "  nameserver: 10.0.0.1",
-                "  searchdomain: lan",
-                "  password: hunter2",
-                "  cicustom: { vendor: local:snippets/vendor.yaml }",
-                "  restart: rolling"
-              ].join("\n")
-            )
-        )
+        const wanted = yield* relab(lab, everyField)
         const planned = yield* planOnly(wanted)
         const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
         assert.isDefined(update)
@@ -296,6 +299,133 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.match(outcomes[0]?.detail ?? "", /was changed by someone else since the plan was made/)
         assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cores, "4", "nothing overwritten")
         assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.description, "edited by hand")
+      }),
+    90_000
+  )
+})
+
+describe("a VM apply creates is as homelab.yaml asks (no drift left for the next plan)", () => {
+  it.live(
+    "every field set at creation: the run is converged and the next plan has nothing to do",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.44.10" }))
+        const lab = yield* relab(yield* makeLab(sim), everyField)
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status, o.differs]),
+          [
+            ["DownloadImage", "done", undefined],
+            ["CreateVm", "done", undefined]
+          ],
+          JSON.stringify(run.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(run.report.convergence.converged)
+        const c = vmOf(sim, "k3s-vm-pve").config
+        assert.deepStrictEqual(
+          [c.cores, c.sockets, c.memory, c.balloon, c.cpu, c.onboot, c.description],
+          ["6", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
+        )
+        assert.match(String(c.scsi0), /size=32G/)
+        assert.match(String(c.net0), /bridge=vmbr1/)
+        assert.match(String(c.net1), /bridge=vmbr0/)
+        assert.strictEqual(c.tags, "homelab-managed;k3s")
+        assert.deepStrictEqual(
+          [c.ciuser, c.ipconfig0, c.nameserver, c.searchdomain, c.cicustom],
+          ["ops", "ip=dhcp,ip6=auto", "10.0.0.1", "lan", "vendor=local:snippets/vendor.yaml"]
+        )
+        assert.include(decodeURIComponent(String(c.sshkeys)), "ci@box")
+        assert.isString(c.cipassword, "a password is set")
+
+        const next = yield* planOnly(lab)
+        assert.deepStrictEqual([next.plan.actions, next.plan.findings], [[], []])
+        assert.isTrue(next.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
+    "a recreated VM (homelab reprovision) gets every field of the homelab.yaml it was recreated from; a VM created without vm.description gets homelab's note",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.45.10" }))
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = vmOf(sim, "k3s-vm-pve")
+        assert.match(String(before.config.description), /^Managed by homelab \(role: agent\)/)
+        assert.strictEqual(before.config.onboot, undefined)
+
+        const wanted = yield* relab(lab, everyField)
+        const run = yield* reconcile(wanted, { reprovision: ["k3s-vm-pve"] })
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status, o.differs]),
+          [["RecreateVm", "done", undefined]],
+          JSON.stringify(run.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(run.report.convergence.converged)
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(after.vmid, before.vmid, "recreated at its VMID")
+        assert.deepStrictEqual(
+          [after.config.sockets, after.config.balloon, after.config.onboot, after.config.description],
+          ["2", "1024", "1", "k3s node, managed by homelab"]
+        )
+
+        const next = yield* planOnly(wanted)
+        assert.deepStrictEqual([next.plan.actions, next.plan.findings], [[], []])
+        assert.isTrue(next.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
+    "a created VM whose config still differs from homelab.yaml (a create that left settings out) is not reported converged: the VM and the settings are named, the next plan updates it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.46.10" }))
+        const lab = yield* relab(yield* makeLab(sim), (yaml) =>
+          yaml.concat("\n", ["  balloon: 4096", "  onboot: true", "  description: my k3s node"].join("\n"))
+        )
+        // the real client against the simulator, except that the create leaves these settings out
+        const forgetful = Layer.effect(
+          ProxmoxApi,
+          Effect.map(ProxmoxApi, (api) =>
+            ProxmoxApi.of({
+              ...api,
+              createVm: (options, wait) =>
+                api.createVm({ ...options, balloon: undefined, onboot: undefined, description: undefined }, wait)
+            })
+          )
+        ).pipe(Layer.provideMerge(clientLayer(lab)))
+        const report = yield* reconcileAll(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
+          policy: healthPolicyFromConfig(lab.config),
+          apply: true,
+          timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
+        }).pipe(Effect.provide(forgetful))
+        const vmid = vmOf(sim, "k3s-vm-pve").vmid
+        const create = report.outcomes.find((o) => o.action._tag === "CreateVm")
+        assert.strictEqual(create?.status, "done")
+        const differs = ["balloon not set → 4096 MiB", "onboot false → true", 'description "" → "my k3s node"']
+        assert.deepStrictEqual(create?.differs, differs)
+        assert.include(create?.detail ?? "", `VM ${vmid} k3s-vm-pve running at`)
+        assert.include(create?.detail ?? "", `3 setting(s) differ from homelab.yaml: ${differs.join("; ")}`)
+        assert.isFalse(report.convergence.converged)
+        assert.strictEqual(applyVerdict(report.convergence), "not-converged")
+        const reasons = report.convergence.nodes.flatMap((n) => n.reasons)
+        assert.deepStrictEqual(
+          reasons.map((r) => [r.code, r.status, r.layer, r.vm, r.actionId]),
+          [["vm.differs-after-create", "failed", "vm", "k3s-vm-pve", "pve:vm:k3s-vm-pve"]]
+        )
+        assert.strictEqual(
+          reasons[0]?.message,
+          `VM k3s-vm-pve: 3 setting(s) differ from homelab.yaml once it was provisioned: ${differs.join("; ")}`
+        )
+        assert.include(reasons[0]?.hint ?? "", "homelab apply")
+
+        const next = yield* planOnly(lab)
+        assert.deepStrictEqual(
+          next.plan.actions.map((a) => (a._tag === "UpdateVm" ? a.changes.map((c) => c.field) : a._tag)),
+          [["balloon", "onboot", "description"]]
+        )
       }),
     90_000
   )

@@ -148,6 +148,18 @@ describe("vmDrift", () => {
     assert.deepStrictEqual(vmDrift(want, config({ onboot: "0", description: "notes" })).changes, [])
   })
 
+  it("description: compared as PVE keeps notes, without trailing whitespace (a YAML block scalar ends in a newline)", () => {
+    const notes = "k3s node\nmanaged by homelab\n"
+    assert.deepStrictEqual(
+      vmDrift({ ...want, description: notes }, config({ description: "k3s node\nmanaged by homelab" })).changes,
+      []
+    )
+    assert.deepStrictEqual(
+      vmDrift({ ...want, description: notes }, config({ description: "k3s node" })).changes.map(describeChange),
+      ['description "k3s node" → "k3s node\\nmanaged by homelab" (applied now)']
+    )
+  })
+
   it("cloud-init: user, keys, ipconfig0, nameserver, searchdomain, cicustom; a password only as set or not", () => {
     const drift = vmDrift(
       {

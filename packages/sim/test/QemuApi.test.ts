@@ -353,6 +353,13 @@ describe("qemu API behaviours", () => {
     assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "running")
   })
 
+  it("notes (description) are kept as qemu-server parses them back: without trailing whitespace, inner lines kept", async () => {
+    const vm = px.nodes.$("pve").qemu.$(101)
+    await vm.config.$put({ description: "k3s node\n  managed by homelab  \n\n" } as never)
+    const config = (await vm.config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(config.description, "k3s node\n  managed by homelab")
+  })
+
   it("the request log records each request's parameters, secrets redacted", async () => {
     await px.nodes
       .$("pve")

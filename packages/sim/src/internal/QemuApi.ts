@@ -476,6 +476,12 @@ const prepareNets = (ctx: SimContext, user: AuthUser, params: Params): Record<st
 
 const CREATE_ONLY = new Set(Object.keys(CREATE_SCHEMA))
 
+/**
+ * The notes as PVE reads them back: written as `#` comment lines, they are parsed by qemu-server's parse_vm_config,
+ * which strips the trailing whitespace (`$descr =~ s/\s+$//`).
+ */
+const notesAsKept = (text: string): string => text.replace(/\s+$/, "")
+
 const defaultBoot = (config: Map<string, string>): string => {
   const order: Array<string> = []
   const keys = [...config.keys()]
@@ -539,6 +545,7 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
         for (const [k, v] of Object.entries(nets)) config.set(k, v)
         for (const p of plans) config.set(p.key, await executeDrive(ctx, node, vmid, p, t.log, created))
         if (config.has("tags")) config.set("tags", normaliseTags(config.get("tags") ?? ""))
+        if (config.has("description")) config.set("description", notesAsKept(config.get("description") ?? ""))
         if (!config.has("boot")) config.set("boot", defaultBoot(config))
         if (!config.has("smbios1")) config.set("smbios1", `uuid=${ctx.state.newUuid()}`)
         if (!config.has("vmgenid")) config.set("vmgenid", ctx.state.newUuid())
@@ -884,6 +891,7 @@ export const updateConfig = async (
     Object.assign(values, nets)
     for (const p of plans) values[p.key] = await executeDrive(ctx, node, vmid, p, log, created)
     if (values.tags !== undefined) values.tags = normaliseTags(values.tags)
+    if (values.description !== undefined) values.description = notesAsKept(values.description)
     const running = vm.status === "running"
     ctx.state.touch(vm)
     for (const [k, v] of Object.entries(values)) {
