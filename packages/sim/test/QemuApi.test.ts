@@ -362,10 +362,10 @@ describe("qemu API behaviours", () => {
 
   it("cloud-init on a running VM: a change is recorded against the drive (GET cloudinit lists it, an ipconfigN changed in place excepted, as qemu-server's does) until PUT cloudinit or a start regenerates the drive; a reset boots the drive it had", async () => {
     const vm = px.nodes.$("pve").qemu.$(107)
-    const ci = async () =>
+    const ci = async (): Promise<Record<string, Record<string, unknown>>> =>
       Object.fromEntries(
         ((await vm.cloudinit.$get()) as unknown as Array<Record<string, unknown>>).map(({ key, ...rest }) => [
-          key,
+          String(key),
           rest
         ])
       )
