@@ -345,7 +345,7 @@ export const applyFailure = (run: RunReport): CommandFailed | undefined => {
     }
     case "pending-restart":
       return new CommandFailed({
-        userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs, or set vm.restart: rolling.`,
+        userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs from PVE (\`qm reboot\`, or a stop and a start; a reboot inside the guest does not read a new cloud-init drive), or set vm.restart: rolling.`,
         exitCode: ExitCode.PendingRestart
       })
     case "k3s":

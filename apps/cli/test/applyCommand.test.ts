@@ -192,7 +192,10 @@ describe("homelab plan / apply: drift", () => {
 
     const apply = await homelab("apply")
     assert.strictEqual(apply.code, ExitCode.PendingRestart, apply.stdout + apply.stderr)
-    assert.include(apply.stderr, "restart those VMs, or set vm.restart: rolling")
+    assert.include(
+      apply.stderr,
+      "restart those VMs from PVE (`qm reboot`, or a stop and a start; a reboot inside the guest does not read a new cloud-init drive), or set vm.restart: rolling"
+    )
     assert.match(apply.stderr, /^\nPENDING RESTART\n {2}1 of 2 node\(s\) did not converge: pve /)
     assert.include(apply.stdout, "[needs a restart]")
     const vm = sim.state().vms.find((v) => v.vmid === vmid)
@@ -216,6 +219,36 @@ describe("homelab plan / apply: drift", () => {
     assert.strictEqual(clean.code, ExitCode.Ok, clean.stdout)
     assert.include(clean.stdout, "No changes")
   })
+
+  it("a cloud-init change waits for a start from PVE: every apply exits 8 and status is not converged until then (a second apply does not call it converged); vm.restart: rolling restarts the VM and the lab converges", async () => {
+    const { homelab, config } = await lab()
+    const yaml = fs.readFileSync(config, "utf8")
+    fs.writeFileSync(config, yaml.replace("vm:\n", "vm:\n  searchdomain: lan\n"))
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("searchdomain: lan", "searchdomain: lan2"))
+
+    const first = await homelab("apply")
+    assert.strictEqual(first.code, ExitCode.PendingRestart, first.stdout + first.stderr)
+    assert.include(first.stdout, "cloud-init searchdomain lan → lan2 (the guest gets it when PVE next starts the VM)")
+    assert.include(first.stderr, "a reboot inside the guest does not read a new cloud-init drive")
+    const second = await homelab("apply")
+    assert.strictEqual(second.code, ExitCode.PendingRestart, second.stdout + second.stderr)
+    assert.notInclude(second.stdout, "every node is converged")
+    assert.include(second.stdout, "cloud-init searchdomain lan → lan2")
+    assert.strictEqual((await homelab("status")).code, ExitCode.NotConverged)
+    assert.strictEqual((await homelab("plan", "--detailed-exitcode")).code, ExitCode.Changes)
+
+    fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("vm:\n", "vm:\n  restart: rolling\n"))
+    const plan = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Changes, plan.stdout + plan.stderr)
+    assert.match(plan.stdout, /restart VM \d+ k3s-vm-pve on pve/)
+    const restarted = await homelab("apply")
+    assert.strictEqual(restarted.code, ExitCode.Ok, restarted.stdout + restarted.stderr)
+    assert.match(restarted.stdout, /restarted, running at [\d.]+; in effect: cloud-init searchdomain lan2/)
+    const clean = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(clean.code, ExitCode.Ok, clean.stdout)
+    assert.strictEqual((await homelab("status")).code, ExitCode.Ok)
+  }, 240_000)
 })
 
 describe("homelab apply --prune", () => {

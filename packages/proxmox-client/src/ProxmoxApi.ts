@@ -40,8 +40,11 @@ import {
 } from "./Task.js"
 import type { VmConfig } from "./Vm.js"
 import {
+  type CloudInitChange,
+  CloudInitEntry,
   ClusterVm,
   type CreateVmOptions,
+  cloudInitChangesOf,
   createVmParams,
   holdsEdit,
   macOfNet,
@@ -144,6 +147,15 @@ export interface ProxmoxApiShape {
    * @since 0.3.0
    */
   readonly regenerateCloudInit: (node: string, vmid: number) => Effect.Effect<void, ProxmoxError>
+  /**
+   * `GET …/cloudinit`: the cloud-init settings whose new value the VM's cloud-init drive does not have yet. PVE
+   * records them when they change on a running VM and forgets them when the drive is regenerated (at the VM's next
+   * start by PVE, or `regenerateCloudInit`); a reboot inside the guest reads the drive it has. Like PVE's own view, it
+   * misses an `ipconfigN` changed in place.
+   *
+   * @since 0.3.0
+   */
+  readonly cloudInitChanges: (node: string, vmid: number) => Effect.Effect<ReadonlyArray<CloudInitChange>, ProxmoxError>
   /**
    * Destroys a (stopped) VM, with `purge` by default, and waits. After a failure that may have reached PVE, its
    * `qmdestroy` task is the result; without one, a VM already gone counts as destroyed.
@@ -523,6 +535,14 @@ export const makeProxmoxApi = (
         Effect.asVoid,
         named("regenerateCloudInit", node)
       ),
+    cloudInitChanges: (node, vmid) =>
+      get(
+        "cloudInitChanges",
+        node,
+        { method: "GET", path: `${vmPath(node, vmid)}/cloudinit` },
+        Schema.Array(CloudInitEntry),
+        "a list of cloud-init settings"
+      ).pipe(Effect.map(cloudInitChangesOf)),
     destroyVm: (node, vmid, options) =>
       task(
         startOnce(

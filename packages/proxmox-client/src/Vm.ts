@@ -218,6 +218,51 @@ export const holdsEdit = (
   )
 
 /**
+ * One entry of `GET /nodes/{node}/qemu/{vmid}/cloudinit`: a cloud-init setting with the `value` the VM's cloud-init
+ * drive was generated from, the `pending` value the config has when it changed since (an added setting has only
+ * `pending`), and `delete` when it was removed since. PVE records these changes only on a running VM, until its next
+ * start or `PUT …/cloudinit` regenerates the drive. `cipassword` reads `**********`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const CloudInitEntry = Schema.Struct({
+  key: Schema.String,
+  value: Schema.optionalKey(ConfigValue),
+  pending: Schema.optionalKey(ConfigValue),
+  delete: Schema.optionalKey(PveInt)
+})
+
+/**
+ * A cloud-init setting of a VM whose new value its cloud-init drive does not have yet (`GET …/cloudinit`): `drive`
+ * is the value the drive has (undefined for a setting added since, and for one removed since: PVE does not say),
+ * `config` the value the config has (undefined: removed since).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface CloudInitChange {
+  readonly key: string
+  readonly drive: string | undefined
+  readonly config: string | undefined
+}
+
+/**
+ * The entries of `GET …/cloudinit` that wait for the drive to be regenerated (a `pending` value or a `delete`).
+ * Beware PVE's own gap: it lists an `ipconfigN` changed in place nowhere (qemu-server walks only its cloud-init
+ * options there); one added or removed is listed.
+ *
+ * @since 0.3.0
+ * @category utilities
+ */
+export const cloudInitChangesOf = (entries: ReadonlyArray<typeof CloudInitEntry.Type>): Array<CloudInitChange> =>
+  entries.flatMap((e): Array<CloudInitChange> => {
+    const drive = e.value === undefined ? undefined : String(e.value)
+    if (e.delete !== undefined && e.delete > 0) return [{ key: e.key, drive, config: undefined }]
+    return e.pending === undefined ? [] : [{ key: e.key, drive, config: String(e.pending) }]
+  })
+
+/**
  * The MAC address of a `netN` value (`virtio=BC:24:11:2E:7A:4C,bridge=vmbr0` → `BC:24:11:2E:7A:4C`).
  *
  * @since 0.1.0

@@ -77,8 +77,11 @@ export {
 } from "./Task.js"
 export { makeTlsTrust, normalizeFingerprint, probeFingerprint, type TlsTrust } from "./TlsTrust.js"
 export {
+  type CloudInitChange,
+  CloudInitEntry,
   ClusterVm,
   type CreateVmOptions,
+  cloudInitChangesOf,
   createVmParams,
   type DiskSpec,
   diskValue,

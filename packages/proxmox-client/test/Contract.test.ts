@@ -324,7 +324,7 @@ for (const version of PVE_VERSIONS) {
 
     describe("contract: changing a running VM in place", () => {
       it.live(
-        "vmPending (digest, what waits for a restart), updateVmConfig with a digest (a stale one is refused), regenerateCloudInit, rebootVm applies what waited",
+        "vmPending (digest, what waits for a restart), updateVmConfig with a digest (a stale one is refused), cloudInitChanges until regenerateCloudInit, rebootVm applies what waited",
         () =>
           Effect.gen(function* () {
             const env = yield* setup({
@@ -358,7 +358,9 @@ for (const version of PVE_VERSIONS) {
                 const stale = yield* Effect.flip(
                   pve.updateVmConfig("pve", vmid, { cores: 6 }, { digest: before.digest })
                 ).pipe(Effect.orDie)
+                const waiting = yield* pve.cloudInitChanges("pve", vmid)
                 yield* pve.regenerateCloudInit("pve", vmid)
+                const regenerated = yield* pve.cloudInitChanges("pve", vmid)
                 const reboot = yield* pve.rebootVm("pve", vmid, { timeout: 30 })
                 const applied = yield* pve.vmPending("pve", vmid).pipe(
                   Effect.repeat({
@@ -373,6 +375,7 @@ for (const version of PVE_VERSIONS) {
                   before: [before.current.cores, before.pending],
                   after: [after.current.cores, after.pending, after.current.ciuser, after.current.onboot],
                   stale: [stale.operation, stale.reason._tag, stale.reason.message],
+                  cloudInit: [waiting, regenerated],
                   reboot: reboot.exitstatus,
                   applied: [applied.current.cores, applied.pending, applied.deletes]
                 }
@@ -387,6 +390,8 @@ for (const version of PVE_VERSIONS) {
               before: ["2", {}],
               after: ["2", { cores: "4" }, "ops", "1"],
               stale: ["updateVmConfig", "ApiError", "500 checksum mismatch (file change by other user?)"],
+              // the running VM's drive still has ciuser ubuntu until it is regenerated
+              cloudInit: [[{ key: "ciuser", drive: "ubuntu", config: "ops" }], []],
               reboot: "OK",
               applied: ["4", {}, []]
             })

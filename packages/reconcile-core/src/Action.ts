@@ -209,8 +209,9 @@ export interface JoinK3s extends ActionBase {
 /**
  * Phase 2, in place: make a running VM of ours match homelab.yaml without recreating it — one `PUT …/config` with
  * the digest read when the plan was made (a concurrent edit is refused, not overwritten), the boot disk grown with
- * `resize`, the cloud-init drive regenerated when its settings changed. What PVE then keeps pending until a restart
- * is reported (and, with `vm.restart: rolling`, a `RestartVm` follows).
+ * `resize`. Cloud-init changes mark the VM `homelab-cloudinit` in the same write and reach the guest when PVE next
+ * starts the VM (the drive is not regenerated); an update may also only clear that mark, once PVE started the VM.
+ * What PVE then keeps pending until a restart is reported (and, with `vm.restart: rolling`, a `RestartVm` follows).
  */
 export interface UpdateVm extends ActionBase {
   readonly _tag: "UpdateVm"
@@ -344,8 +345,9 @@ export const vmOf = (action: Action): string | undefined => {
  *   a node out of reach, a k3s identity conflict);
  * - `deferred`: a later run converges it without the user (a recreate beyond `safety.maxRecreatePerRun`, a VM within
  *   its grace period or under a passing lock);
- * - `pending`: the VM's configuration is as homelab.yaml asks, but PVE holds part of it until the VM restarts and
- *   `vm.restart` is `never` (restart it, or set `vm.restart: rolling`);
+ * - `pending`: the VM's configuration is as homelab.yaml asks, but PVE holds part of it until the VM restarts (its
+ *   pending settings, or cloud-init changes its drive does not have yet) and `vm.restart` is `never` (restart it
+ *   from PVE, or set `vm.restart: rolling`);
  * - `unconfirmed`: destructive work the user has not allowed this run (an orphan without `--prune`): the node is not
  *   converged, and the run can converge it once allowed;
  * - `info`: does not keep the node from converging.

@@ -1,5 +1,5 @@
 import type { Desired } from "./Desired.js"
-import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { CloudInitTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 
 /** A VM `homelab adopt` may take over: same name and node as homelab.yaml asks, without the ownership tag. */
@@ -48,7 +48,14 @@ export interface AdoptOptions {
 }
 
 /** The tags a run of homelab leaves on a VM while it works on it (see Marks.ts). */
-const runMarks: ReadonlyArray<string> = [RebuildTag, RejoinTag, UpgradeTag, UpgradeKeepCordonTag, RestartTag]
+const runMarks: ReadonlyArray<string> = [
+  RebuildTag,
+  RejoinTag,
+  UpgradeTag,
+  UpgradeKeepCordonTag,
+  RestartTag,
+  CloudInitTag
+]
 
 /** A VM's tags as PVE stores them (`a;b`, also `,`/space separated). */
 export const tagList = (value: string | undefined): Array<string> =>

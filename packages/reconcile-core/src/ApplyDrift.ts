@@ -10,8 +10,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
+import { tagList } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
-import { RestartTag, UpgradeTag } from "./Marks.js"
+import { CloudInitTag, RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import type { Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
@@ -55,8 +56,10 @@ const pendingKey = (change: FieldChange): string | undefined =>
 
 /**
  * `UpdateVm`: one `PUT …/config` with the digest of the plan (someone else's edit since then makes PVE refuse it,
- * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk), then the cloud-init drive
- * regenerated when its settings changed. Afterwards it reads what PVE keeps pending.
+ * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk). Afterwards it reads what PVE
+ * keeps pending. Cloud-init changes go into the config with the mark `homelab-cloudinit` (the plan put it in the same
+ * write); the drive is not regenerated: PVE holds the change (`GET …/cloudinit`) until it starts the VM, so the next
+ * runs see it waiting, where a regenerated drive would make PVE forget it while the guest has not read it.
  */
 export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
   Effect.gen(function* () {
@@ -97,10 +100,6 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
         yield* api.resizeDisk(node, a.vmid, r.disk, r.size, ctx.task(`growing ${r.disk} of VM ${a.vmid}`))
       }
     }
-    if (a.edit.cloudInit) {
-      yield* ctx.progress(`regenerating the cloud-init drive of VM ${a.vmid}`)
-      yield* api.regenerateCloudInit(node, a.vmid)
-    }
     const after = yield* api.vmPending(node, a.vmid)
     const held = new Set([...Object.keys(after.pending), ...after.deletes])
     const waiting = a.changes.filter((c) => {
@@ -129,6 +128,8 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
  * (`UncordonK3s`). A failure before the VM went down uncordons the Node again and clears the mark. A Node that was
  * cordoned by someone else when planned (`keepCordoned`), or is so when the restart begins (read again then: no mark
  * of ours on the VM says the cordon is ours), is drained and waited for, but never marked or uncordoned.
+ * PVE's start regenerates the cloud-init drive: a VM marked `homelab-cloudinit` has the mark cleared once PVE holds
+ * nothing for the drive any more.
  */
 export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
   Effect.gen(function* () {
@@ -275,6 +276,17 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
         `VM ${a.vmid} ${a.name} restarted, but PVE still holds ${held.map((c) => c.field).join(", ")} pending`,
         `see \`qm pending ${a.vmid}\` on ${node}`
       )
+    }
+    // PVE's start regenerated the cloud-init drive: what an update of ours left waiting for it is in effect.
+    if (config.tags.includes(CloudInitTag) || tagList(after.current.tags).includes(CloudInitTag)) {
+      const drive = yield* api.cloudInitChanges(node, a.vmid)
+      if (drive.length > 0) {
+        return yield* ctx.fail(
+          `VM ${a.vmid} ${a.name} restarted, but PVE still holds cloud-init ${drive.map((c) => c.key).join(", ")} for its drive`,
+          `see \`qm cloudinit pending ${a.vmid}\` on ${node}; the VM keeps '${CloudInitTag}'`
+        )
+      }
+      yield* ctx.mark(a.vmid, CloudInitTag, false)
     }
     const inEffect = a.changes.filter(needsRestart).map((c) => `${c.field} ${c.to}`)
     return {

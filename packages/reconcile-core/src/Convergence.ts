@@ -130,7 +130,9 @@ const leftOver = (o: ActionOutcome): Array<Reason & { readonly node: string }> =
           layer: layerOf(o.action),
           vm: vmOf(o.action),
           message: `VM ${vmOf(o.action)}: ${(o.pending ?? []).join("; ")}: waits for a restart (vm.restart: never)`,
-          hint: "restart the VM, or set vm.restart: rolling",
+          hint: (o.pending ?? []).some((p) => p.startsWith("cloud-init "))
+            ? "restart the VM from PVE (`qm reboot`, or a stop and a start: PVE regenerates its cloud-init drive when it starts it; not a reboot inside the guest, which reads the drive it has), or set vm.restart: rolling"
+            : "restart the VM, or set vm.restart: rolling",
           actionId: o.id
         }
       ]),

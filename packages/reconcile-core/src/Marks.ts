@@ -40,3 +40,13 @@ export const UpgradeKeepCordonTag = "homelab-upgrade-keep-cordon"
  * never uncordoned; the plan reports it (`k3s.cordoned`, info).
  */
 export const RestartTag = "homelab-restart"
+
+/**
+ * Set on a running VM of ours in the same config update that changes its cloud-init settings, which the guest reads
+ * only from the drive PVE generates when it starts the VM (homelab does not regenerate the drive of a running VM: PVE
+ * would then forget the change, and a reboot inside the guest would pick it up unreported). While the mark is on,
+ * `plan` reads the VM's `GET …/cloudinit` (only then: a converged lab pays nothing for it): what PVE still holds for
+ * the drive is pending (`vm.restart: never`) or restarts the VM (`rolling`, which clears the mark after the
+ * restart); once nothing is held (PVE started the VM since), an `UpdateVm` clears the mark.
+ */
+export const CloudInitTag = "homelab-cloudinit"

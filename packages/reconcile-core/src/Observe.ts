@@ -1,5 +1,11 @@
 import { type ClusterNode, K3sJoin } from "@homelab/k3s-join"
-import { type ClusterVm, ProxmoxApi, type ProxmoxError, type VmPending } from "@homelab/proxmox-client"
+import {
+  type CloudInitChange,
+  type ClusterVm,
+  ProxmoxApi,
+  type ProxmoxError,
+  type VmPending
+} from "@homelab/proxmox-client"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -9,6 +15,7 @@ import { agentOff } from "./agentOff.js"
 import { cicustomVolumes } from "./CicustomPreflight.js"
 import type { Desired } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
+import { CloudInitTag } from "./Marks.js"
 import type {
   CreateTask,
   K3sFacts,
@@ -79,7 +86,8 @@ const restartCandidates = (
   desired: Desired,
   nodes: ReadonlyMap<string, ObservedNode>,
   vms: ReadonlyArray<ObservedVm>,
-  configs: ReadonlyMap<number, VmPending>
+  configs: ReadonlyMap<number, VmPending>,
+  cloudInit: ReadonlyMap<number, ReadonlyArray<CloudInitChange>>
 ): ReadonlySet<string> => {
   const names = new Set<string>()
   if (desired.restart !== "rolling") return names
@@ -92,7 +100,8 @@ const restartCandidates = (
       if (config === undefined) continue
       const spec = vmSpec(desired, node, observedNode, vm)
       const drift = vmDrift(driftTargetOf(spec, vm), config)
-      if (drift.pending.length > 0 || drift.changes.some(needsRestart)) names.add(vm.name)
+      const held = match === undefined ? 0 : (cloudInit.get(match.vmid)?.length ?? 0)
+      if (drift.pending.length > 0 || drift.changes.some(needsRestart) || held > 0) names.add(vm.name)
     }
   }
   return names
@@ -373,6 +382,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   // `GET …/pending` each (what runs, what waits for a restart, the digest); with `adoption`, of the same-named VMs
   // that are not ours too. With `vm.cicustom`, the snippets on each node's snippet storages.
   const configs = new Map<number, VmPending>()
+  const cloudInit = new Map<number, ReadonlyArray<CloudInitChange>>()
   const wantedOn = new Map(selected.flatMap((n) => n.vms.map((vm) => [vm.name, n.name] as const)))
   const compared = observedVms.filter(
     (vm) =>
@@ -398,10 +408,27 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   yield* Effect.all(
     [
       perNode(compared, (vm) =>
-        onNode(vm.node, `read the configuration of VM ${vm.vmid}`, api.vmPending(vm.node, vm.vmid), undefined).pipe(
-          Effect.tap((config) =>
+        onNode(
+          vm.node,
+          `read the configuration of VM ${vm.vmid}`,
+          Effect.all(
+            [
+              api.vmPending(vm.node, vm.vmid),
+              // only for a VM an earlier run left cloud-init changes on: what its drive does not have yet
+              vm.tags.includes(CloudInitTag)
+                ? api.cloudInitChanges(vm.node, vm.vmid)
+                : Effect.succeed<ReadonlyArray<CloudInitChange> | undefined>(undefined)
+            ],
+            { concurrency: 2 }
+          ),
+          undefined
+        ).pipe(
+          Effect.tap((read) =>
             Effect.sync(() => {
-              if (config !== undefined) configs.set(vm.vmid, config)
+              if (read === undefined) return
+              const [config, changes] = read
+              configs.set(vm.vmid, config)
+              if (changes !== undefined) cloudInit.set(vm.vmid, changes)
             })
           )
         )
@@ -461,7 +488,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       ips,
       detailed: new Set(vmDetails.keys()),
       reprovision: options.reprovision,
-      restarting: restartCandidates(desired, nodes, observedVms, configs),
+      restarting: restartCandidates(desired, nodes, observedVms, configs, cloudInit),
       readEtcdMembers: options.readEtcdMembers,
       ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
@@ -492,5 +519,5 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     const node = nodes.get(name)
     if (node !== undefined) nodes.set(name, { ...node, problem: p })
   }
-  return { ...base, vms: observedVms, nodes, vmDetails, ips, configs, snippets, k3s } satisfies Observed
+  return { ...base, vms: observedVms, nodes, vmDetails, ips, configs, cloudInit, snippets, k3s } satisfies Observed
 })

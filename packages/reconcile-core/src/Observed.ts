@@ -1,5 +1,5 @@
 import type { ClusterNode, EtcdMember, ReleaseChannel } from "@homelab/k3s-join"
-import type { VmPending } from "@homelab/proxmox-client"
+import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
 
 /**
  * What one observation of the cluster found. Filled by `observe` from one `/cluster/resources` request plus, per
@@ -147,6 +147,11 @@ export interface Observed {
    * on it.
    */
   readonly configs?: ReadonlyMap<number, VmPending> | undefined
+  /**
+   * For each of those VMs that carries `homelab-cloudinit` (an earlier run changed its cloud-init settings while it
+   * ran), the cloud-init changes its drive does not have yet (`GET …/cloudinit`; empty: PVE started it since).
+   */
+  readonly cloudInit?: ReadonlyMap<number, ReadonlyArray<CloudInitChange>> | undefined
   /** Snippet volumes present on each node (`<storage>:snippets/<file>`), when `vm.cicustom` names some. */
   readonly snippets?: ReadonlyMap<string, ReadonlySet<string>> | undefined
   /** Phase 3 facts, when the config has a `k3s:` section. */

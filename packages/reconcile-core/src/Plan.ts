@@ -676,7 +676,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             config?.current.protection === "1",
           k3sNodes,
           ip: observed.ips?.get(healthy.vmid),
-          cordonedByUs: marks.restart || marks.upgrade
+          cordonedByUs: marks.restart || marks.upgrade,
+          cloudInitHeld: observed.cloudInit?.get(healthy.vmid)
         })
         findings.push(...step.findings)
         const restart = step.restart

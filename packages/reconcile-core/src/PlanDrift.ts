@@ -1,10 +1,12 @@
 import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
-import type { VmPending } from "@homelab/proxmox-client"
+import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
+import { tagList } from "./AdoptPlan.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
+import { CloudInitTag } from "./Marks.js"
 import type { ObservedNode } from "./Observed.js"
-import { describeChange, driftTargetOf, type FieldChange, needsRestart, vmDrift } from "./VmDrift.js"
+import { cloudInitHeld, describeChange, driftTargetOf, type FieldChange, needsRestart, vmDrift } from "./VmDrift.js"
 
 /** Action ids of the drift actions of one VM. */
 export const driftActionId = {
@@ -38,6 +40,11 @@ export interface DriftInput {
    * cordoned Node was cordoned by someone else: the restart leaves it cordoned.
    */
   readonly cordonedByUs?: boolean | undefined
+  /**
+   * For a VM carrying `homelab-cloudinit`: the cloud-init changes PVE still holds for its drive (`GET …/cloudinit`;
+   * empty: PVE started the VM since). Undefined: the VM is not marked (or it was not read).
+   */
+  readonly cloudInitHeld?: ReadonlyArray<CloudInitChange> | undefined
 }
 
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
@@ -48,17 +55,26 @@ const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
  * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
  * that would have to shrink is refused (`blocked`), as is any change to a protected VM.
+ *
+ * Cloud-init: the update that changes it marks the VM `homelab-cloudinit` (in the same config write); for a marked
+ * VM, what PVE still holds for its drive (`cloudInitHeld`) waits for a restart like PVE's pending settings, and once
+ * nothing is held (PVE started it since) the update clears the mark (an `UpdateVm` of its own when nothing else
+ * differs).
  */
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
   if (config === undefined) return { findings: [] }
   const drift = vmDrift(driftTargetOf(spec, vm), config)
+  // What an earlier run's cloud-init change still waits for (a setting changed again now is shown as that change).
+  const held = (input.cloudInitHeld ?? [])
+    .map(cloudInitHeld)
+    .filter((c) => !drift.changes.some((d) => d.field === c.field))
   const findings: Array<Finding> = []
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
   for (const r of drift.refused) finding("blocked", "vm.disk-shrink", `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
   if (input.protected) {
-    const all = [...drift.changes, ...drift.pending]
+    const all = [...drift.changes, ...drift.pending, ...held]
     if (all.length > 0) {
       finding(
         "blocked",
@@ -74,8 +90,28 @@ export const planDrift = (input: DriftInput): DriftStep => {
     const blocked = cicustomFindings(node, input.snippets, vm.cloudInit.cicustom, vm.name)
     if (blocked.length > 0) return { findings: [...findings, ...blocked] }
   }
+  // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:
+  // PVE holds the change until it starts the VM); cleared once PVE holds nothing for the drive any more.
+  const tags = tagList(config.pending.tags ?? config.current.tags)
+  const marked = tags.includes(CloudInitTag)
+  const clearMark = marked && input.cloudInitHeld !== undefined && held.length === 0 && !drift.edit.cloudInit
+  let changes = drift.changes
+  let edit = drift.edit
+  if (drift.edit.cloudInit && !marked) {
+    const base = drift.edit.set.tags === undefined ? tags : tagList(drift.edit.set.tags)
+    edit = { ...edit, set: { ...edit.set, tags: [...new Set([...base, CloudInitTag])].sort().join(";") } }
+  } else if (clearMark) {
+    const base = drift.edit.set.tags === undefined ? tags : tagList(drift.edit.set.tags)
+    edit = { ...edit, set: { ...edit.set, tags: base.filter((t) => t !== CloudInitTag).join(";") } }
+    const tagChange = changes.find((c) => c.field === "tags")
+    changes =
+      tagChange === undefined
+        ? [...changes, { field: "tags", from: tags.join(";"), to: `-${CloudInitTag}`, effect: "now" }]
+        : changes.map((c) => (c === tagChange ? { ...c, to: `${c.to} -${CloudInitTag}` } : c))
+  }
+  const cleared = `PVE started it since an earlier run changed its cloud-init settings (nothing waits for its drive any more): the mark '${CloudInitTag}' is cleared`
   const update: UpdateVm | undefined =
-    drift.changes.length === 0
+    changes.length === 0
       ? undefined
       : {
           _tag: "UpdateVm",
@@ -85,11 +121,14 @@ export const planDrift = (input: DriftInput): DriftStep => {
           vmid,
           name: vm.name,
           digest: config.digest,
-          changes: drift.changes,
-          edit: drift.edit,
-          reason: `${drift.changes.length} setting(s) differ from homelab.yaml: ${list(drift.changes)}`
+          changes,
+          edit,
+          reason:
+            drift.changes.length === 0
+              ? cleared
+              : `${drift.changes.length} setting(s) differ from homelab.yaml: ${list(drift.changes)}${clearMark ? `; ${cleared}` : ""}`
         }
-  const waiting = [...drift.changes.filter(needsRestart), ...drift.pending]
+  const waiting = [...drift.changes.filter(needsRestart), ...drift.pending, ...held]
   if (waiting.length === 0) return { update, findings }
   if (desired.restart === "rolling") {
     const member =
@@ -113,12 +152,15 @@ export const planDrift = (input: DriftInput): DriftStep => {
     }
     return { update, restart, findings }
   }
-  if (drift.pending.length > 0) {
+  const holding = [...drift.pending, ...held]
+  if (holding.length > 0) {
     finding(
       "pending",
       "vm.pending-restart",
-      `VM ${vmid} ${vm.name}: ${list(drift.pending)}: PVE holds it until the VM restarts (vm.restart: never)`,
-      `restart it (\`qm reboot ${vmid}\` on ${node.name}), or set vm.restart: rolling`
+      `VM ${vmid} ${vm.name}: ${list(holding)}: PVE holds it until the VM restarts (vm.restart: never)`,
+      held.length > 0
+        ? `restart it from PVE (\`qm reboot ${vmid}\` on ${node.name}, or a stop and a start: PVE regenerates its cloud-init drive when it starts it; not a reboot inside the guest, which reads the drive it has), or set vm.restart: rolling`
+        : `restart it (\`qm reboot ${vmid}\` on ${node.name}), or set vm.restart: rolling`
     )
   }
   return { update, findings }

@@ -1,12 +1,13 @@
-import { encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
+import { type CloudInitChange, encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
 import type { VmSpec } from "./Action.js"
 import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 
 /**
  * When a change reaches the running VM: `now` (PVE applies it to the running VM, or it is metadata), `online` (a
- * disk grown while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init:
- * the drive is regenerated, the guest reads it when it boots).
+ * disk grown while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init: in
+ * the config at once, on the drive the guest reads when PVE next starts the VM; a reboot inside the guest reads the
+ * drive it has).
  */
 export type DriftEffect = "now" | "online" | "restart" | "next-boot"
 
@@ -19,7 +20,7 @@ export interface FieldChange {
   readonly effect: DriftEffect
 }
 
-/** What apply sends to make the VM match: one config update (with the digest), disk grows, a cloud-init rebuild. */
+/** What apply sends to make the VM match: one config update (with the digest) and disk grows. */
 export interface ConfigEdit {
   /** `PUT …/config` parameters, as PVE takes them (`sshkeys` already encoded). */
   readonly set: Readonly<Record<string, string>>
@@ -29,7 +30,10 @@ export interface ConfigEdit {
   readonly password: boolean
   /** Disks to grow, to `size` (`128G`). */
   readonly resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>
-  /** Cloud-init settings changed: regenerate the drive. */
+  /**
+   * Cloud-init settings change: they reach the guest when PVE next starts the VM (the running VM is marked
+   * `homelab-cloudinit` in the same update, by `planDrift`).
+   */
   readonly cloudInit: boolean
 }
 
@@ -400,11 +404,42 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
   return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused }
 }
 
+/** How drift names a cloud-init setting of PVE's (`ciuser` → `user`). */
+const cloudInitLabels: Readonly<Record<string, string>> = {
+  ciuser: "user",
+  sshkeys: "ssh keys",
+  cipassword: "password"
+}
+
+/**
+ * A cloud-init change PVE holds for the VM's drive (`GET …/cloudinit`: set on the running VM, not yet on the drive
+ * the guest boots from), as drift shows it: `cloud-init searchdomain lan → lan2`, the guest reading it at its next
+ * boot. A password only as set or not; keys by their comment.
+ */
+export const cloudInitHeld = (change: CloudInitChange): FieldChange => {
+  const show = (value: string | undefined): string => {
+    if (value === undefined) return "not set"
+    if (change.key === "cipassword") return "set"
+    if (change.key === "sshkeys") {
+      const keys = decodeKeys(value)
+      return keys.length === 0 ? "none" : keys.map(keyLabel).join(", ")
+    }
+    return value
+  }
+  return {
+    field: `cloud-init ${cloudInitLabels[change.key] ?? change.key}`,
+    // PVE does not say what the drive has of a setting removed since
+    from: change.config === undefined && change.drive === undefined ? "set" : show(change.drive),
+    to: change.config === undefined ? "removed" : show(change.config),
+    effect: "next-boot"
+  }
+}
+
 const effectText: Record<DriftEffect, string> = {
   now: "applied now",
   online: "grown online",
   restart: "takes effect after a restart",
-  "next-boot": "the guest reads it at its next boot"
+  "next-boot": "the guest gets it when PVE next starts the VM"
 }
 
 /** `memory 16384 → 20480 MiB (takes effect after a restart)` */

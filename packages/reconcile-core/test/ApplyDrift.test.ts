@@ -13,7 +13,7 @@ import { applyVerdict, planVerdict } from "../src/Convergence.js"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
-import { clientLayer, type Lab, labScenario, makeLab, reconcile, startLab } from "./lab.js"
+import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, startLab } from "./lab.js"
 
 /** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
 const scenario = (over: Partial<Scenario> = {}): Scenario => {
@@ -162,12 +162,15 @@ describe("drift: shown by plan, applied in place by apply", () => {
           JSON.stringify(applied.result.outcomes.map((o) => o.detail))
         )
         assert.isTrue(applied.report.convergence.converged)
-        // One config update carrying the plan's digest, a resize, a cloud-init rebuild, a reboot.
+        // One config update carrying the plan's digest (and the cloud-init mark), a resize, a reboot (PVE's start
+        // regenerates the cloud-init drive: homelab does not), the mark cleared after it.
         const put = sim.requests().filter((r) => r.method === "PUT" && r.path?.endsWith("/config"))
-        assert.strictEqual(put.length, 1)
+        assert.strictEqual(put.length, 2)
         assert.isString(put[0]?.params?.digest)
+        assert.include(String(put[0]?.params?.tags).split(";"), "homelab-cloudinit")
+        assert.deepStrictEqual(put[1]?.params?.tags, "homelab-managed;k3s;prod")
         assert.isTrue(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/resize")))
-        assert.isTrue(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/cloudinit")))
+        assert.isFalse(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/cloudinit")))
         assert.isTrue(sim.requests().some((r) => r.method === "POST" && r.path?.endsWith("/status/reboot")))
 
         const after = vmOf(sim, "k3s-vm-pve")
@@ -248,6 +251,121 @@ describe("drift: shown by plan, applied in place by apply", () => {
         const clean = yield* planOnly(wanted)
         assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
         assert.isTrue(clean.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
+    "vm.restart: never: a cloud-init change waits for a start from PVE, and every run says so until then (the drive is not regenerated, the VM is marked); once PVE started it, the mark is cleared and the plan is clean",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.43.10" }))
+        const lab = yield* relab(yield* makeLab(sim), (yaml) => yaml.concat("\n  searchdomain: lan"))
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vmid = vmOf(sim, "k3s-vm-pve").vmid
+        const wanted = yield* relab(lab, (yaml) =>
+          yaml
+            .replace("  searchdomain: lan", "  searchdomain: lan2")
+            .replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
+        )
+        sim.clearRequests()
+        const applied = yield* reconcile(wanted)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status, o.pending]),
+          [
+            [
+              "UpdateVm",
+              "done",
+              [
+                "cloud-init ssh keys homelab-sim-client → homelab-sim-client, ci@box (the guest gets it when PVE next starts the VM)",
+                "cloud-init searchdomain lan → lan2 (the guest gets it when PVE next starts the VM)"
+              ]
+            ]
+          ]
+        )
+        assert.strictEqual(applyVerdict(applied.report.convergence), "pending-restart")
+        // The drive is not regenerated on the running VM: PVE keeps the change pending until it starts the VM.
+        assert.isFalse(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/cloudinit")))
+        assert.include(String(vmOf(sim, "k3s-vm-pve").config.tags).split(";"), "homelab-cloudinit")
+
+        // The next runs still see it waiting (PVE's GET …/cloudinit), change nothing, and say so.
+        const cloudinit = (api: typeof sim) =>
+          api.requests().filter((r) => r.method === "GET" && r.path?.endsWith(`/qemu/${vmid}/cloudinit`))
+        sim.clearRequests()
+        const again = yield* reconcile(wanted)
+        assert.deepStrictEqual(again.result.outcomes, [])
+        assert.deepStrictEqual(mutatingRequests(sim), [])
+        assert.deepStrictEqual(
+          again.plan.findings.map((f) => [f.code, f.effect]),
+          [["vm.pending-restart", "pending"]]
+        )
+        assert.match(again.plan.findings[0]?.message ?? "", /cloud-init searchdomain lan → lan2/)
+        assert.match(again.plan.findings[0]?.hint ?? "", /not a reboot inside the guest/)
+        assert.strictEqual(cloudinit(sim).length, 1, "read for the marked VM only")
+        assert.strictEqual(applyVerdict(again.report.convergence), "pending-restart")
+        const planned = yield* planOnly(wanted)
+        assert.strictEqual(planVerdict(planned.planned), "changes")
+        assert.isFalse(planned.convergence.converged)
+
+        // The user stops and starts it through PVE: the start regenerates the drive, nothing waits any more.
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.stopVm("pve", vmid)
+          yield* api.startVm("pve", vmid)
+          yield* api.clusterVms.pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("50 millis"),
+              until: (vms) => vms.some((v) => v.vmid === vmid && v.status === "running")
+            })
+          )
+        }).pipe(Effect.provide(clientLayer(lab)))
+        const started = yield* planOnly(wanted)
+        assert.deepStrictEqual(started.plan.findings, [])
+        assert.deepStrictEqual(
+          started.plan.actions.map((a) => [a._tag, a._tag === "UpdateVm" ? a.changes.map((c) => c.field) : []]),
+          [["UpdateVm", ["tags"]]]
+        )
+        const cleared = yield* reconcile(wanted)
+        assert.isTrue(cleared.report.convergence.converged)
+        assert.notInclude(String(vmOf(sim, "k3s-vm-pve").config.tags).split(";"), "homelab-cloudinit")
+        sim.clearRequests()
+        const clean = yield* planOnly(wanted)
+        assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
+        assert.isTrue(clean.convergence.converged)
+        assert.deepStrictEqual(cloudinit(sim), [], "no mark: no cloud-init read")
+      }),
+    90_000
+  )
+
+  it.live(
+    "vm.restart: rolling restarts a VM whose cloud-init change an earlier run left waiting, and clears its mark",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.44.10" }))
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vmid = vmOf(sim, "k3s-vm-pve").vmid
+        const never = yield* relab(lab, (yaml) => yaml.concat("\n  searchdomain: lan"))
+        assert.strictEqual(applyVerdict((yield* reconcile(never)).report.convergence), "pending-restart")
+
+        const rolling = yield* relab(never, (yaml) => yaml.concat("\n  restart: rolling"))
+        const planned = yield* planOnly(rolling)
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => [a._tag, a._tag === "RestartVm" ? a.changes.map((c) => c.field) : []]),
+          [["RestartVm", ["cloud-init searchdomain"]]]
+        )
+        sim.clearRequests()
+        const restarted = yield* reconcile(rolling)
+        assert.deepStrictEqual(
+          restarted.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["RestartVm", "done"]],
+          JSON.stringify(restarted.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(restarted.report.convergence.converged)
+        assert.isTrue(sim.requests().some((r) => r.method === "POST" && r.path?.endsWith(`/${vmid}/status/reboot`)))
+        assert.notInclude(String(vmOf(sim, "k3s-vm-pve").config.tags).split(";"), "homelab-cloudinit")
+        const clean = yield* planOnly(rolling)
+        assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
       }),
     90_000
   )

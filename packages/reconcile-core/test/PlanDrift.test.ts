@@ -205,6 +205,121 @@ describe("planDrift", () => {
       ["cicustom.missing"]
     )
     const there = planDrift(input({ vm: cicustom, node: withContent, snippets: new Set(["local:snippets/v.yaml"]) }))
-    assert.deepStrictEqual(there.update?.edit.set, { cicustom: "vendor=local:snippets/v.yaml" })
+    assert.deepStrictEqual(there.update?.edit.set, {
+      cicustom: "vendor=local:snippets/v.yaml",
+      tags: "homelab-cloudinit;homelab-managed"
+    })
+  })
+})
+
+describe("planDrift: a cloud-init change waits for a start from PVE (homelab-cloudinit)", () => {
+  const lan2 = { ...vm, cloudInit: { ...vm.cloudInit, searchdomain: "lan2" } }
+  const marked = config({ searchdomain: "lan2", tags: "homelab-cloudinit;homelab-managed" })
+  const held = [{ key: "searchdomain", drive: "lan", config: "lan2" }]
+
+  it("the update that changes cloud-init marks the VM in the same write (ours and someone else's tags kept)", () => {
+    const step = planDrift(input({ vm: lan2, config: config({ tags: "homelab-managed;prod" }) }))
+    assert.deepStrictEqual(step.update?.edit.set, {
+      searchdomain: "lan2",
+      tags: "homelab-cloudinit;homelab-managed;prod"
+    })
+    assert.deepStrictEqual(
+      step.update?.changes.map((c) => c.field),
+      ["cloud-init searchdomain"]
+    )
+    // with a tag of ours missing too, both in the one write
+    const both = planDrift(input({ vm: lan2, spec: { ...spec, tags: ["homelab-managed", "k3s"] } }))
+    assert.strictEqual(both.update?.edit.set.tags, "homelab-cloudinit;homelab-managed;k3s")
+    // a VM already marked keeps its mark, nothing more to write for it
+    const again = planDrift(
+      input({
+        vm: { ...vm, cloudInit: { ...vm.cloudInit, searchdomain: "lan3" } },
+        config: marked,
+        cloudInitHeld: held
+      })
+    )
+    assert.deepStrictEqual(again.update?.edit.set, { searchdomain: "lan3" })
+  })
+
+  it("what PVE holds for a marked VM's drive waits for a restart: pending with never (a start from PVE, not a reboot inside the guest), a restart with rolling", () => {
+    const never = planDrift(input({ vm: lan2, config: marked, cloudInitHeld: held }))
+    assert.isUndefined(never.update)
+    assert.deepStrictEqual(
+      never.findings.map((f) => [f.code, f.effect, f.message]),
+      [
+        [
+          "vm.pending-restart",
+          "pending",
+          "VM 1000 k3s-vm-pve: cloud-init searchdomain lan → lan2 (the guest gets it when PVE next starts the VM): PVE holds it until the VM restarts (vm.restart: never)"
+        ]
+      ]
+    )
+    assert.include(never.findings[0]?.hint ?? "", "qm reboot 1000")
+    assert.include(never.findings[0]?.hint ?? "", "not a reboot inside the guest")
+    const rolling = planDrift(input({ desired: desired("rolling"), vm: lan2, config: marked, cloudInitHeld: held }))
+    assert.isUndefined(rolling.update)
+    assert.deepStrictEqual(
+      rolling.restart?.changes.map((c) => [c.field, c.from, c.to]),
+      [["cloud-init searchdomain", "lan", "lan2"]]
+    )
+    // keys shown as drift shows them, a password only as set, a removed setting as removed
+    const shown = planDrift(
+      input({
+        config: marked,
+        vm: lan2,
+        cloudInitHeld: [
+          {
+            key: "sshkeys",
+            drive: encodeURIComponent(`${key}\n`),
+            config: encodeURIComponent(`${key}\nssh-ed25519 AAAA ci@box`)
+          },
+          { key: "cipassword", drive: undefined, config: "**********" },
+          { key: "nameserver", drive: undefined, config: undefined }
+        ]
+      })
+    )
+    assert.include(
+      shown.findings[0]?.message ?? "",
+      "cloud-init ssh keys me@laptop → me@laptop, ci@box (the guest gets it when PVE next starts the VM); cloud-init password not set → set (the guest gets it when PVE next starts the VM); cloud-init nameserver set → removed"
+    )
+  })
+
+  it("nothing held any more (PVE started the VM since): an update clears the mark, in the same write as other drift", () => {
+    const started = planDrift(input({ vm: lan2, config: marked, cloudInitHeld: [] }))
+    assert.deepStrictEqual(started.findings, [])
+    assert.deepStrictEqual(started.update?.edit.set, { tags: "homelab-managed" })
+    assert.deepStrictEqual(
+      started.update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+      [["tags", "homelab-cloudinit;homelab-managed", "-homelab-cloudinit", "now"]]
+    )
+    assert.match(started.update?.reason ?? "", /^PVE started it since an earlier run changed its cloud-init settings/)
+    const withDrift = planDrift(
+      input({
+        vm: { ...lan2, onboot: true },
+        spec: { ...spec, tags: ["homelab-managed", "k3s"] },
+        config: marked,
+        cloudInitHeld: []
+      })
+    )
+    assert.deepStrictEqual(withDrift.update?.edit.set, { tags: "homelab-managed;k3s", onboot: "1" })
+    assert.deepStrictEqual(
+      withDrift.update?.changes.map((c) => [c.field, c.to]),
+      [
+        ["tags", "+k3s -homelab-cloudinit"],
+        ["onboot", "true"]
+      ]
+    )
+    // not read (no mark seen when observed): left alone
+    assert.isUndefined(planDrift(input({ vm: lan2, config: marked })).update)
+  })
+
+  it("a protected VM: what its drive waits for is reported with its drift, the mark left", () => {
+    const guarded = planDrift(input({ protected: true, vm: lan2, config: marked, cloudInitHeld: held }))
+    assert.isUndefined(guarded.update)
+    assert.deepStrictEqual(
+      guarded.findings.map((f) => [f.code, f.effect]),
+      [["vm.protected-drift", "blocked"]]
+    )
+    assert.include(guarded.findings[0]?.message ?? "", "cloud-init searchdomain lan → lan2")
   })
 })

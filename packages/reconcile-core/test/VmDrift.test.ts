@@ -177,13 +177,13 @@ describe("vmDrift", () => {
       config()
     )
     assert.deepStrictEqual(drift.changes.map(describeChange), [
-      "cloud-init user ubuntu → ops (the guest reads it at its next boot)",
-      "cloud-init ssh keys me@laptop → me@laptop, ci@box (the guest reads it at its next boot)",
-      "cloud-init ipconfig0 ip=dhcp → ip=10.0.0.5/24,gw=10.0.0.1 (the guest reads it at its next boot)",
-      "cloud-init nameserver not set → 10.0.0.1 (the guest reads it at its next boot)",
-      "cloud-init searchdomain not set → lan (the guest reads it at its next boot)",
-      "cloud-init cicustom not set → user=local:snippets/user.yaml (the guest reads it at its next boot)",
-      "cloud-init password not set → set (the guest reads it at its next boot)"
+      "cloud-init user ubuntu → ops (the guest gets it when PVE next starts the VM)",
+      "cloud-init ssh keys me@laptop → me@laptop, ci@box (the guest gets it when PVE next starts the VM)",
+      "cloud-init ipconfig0 ip=dhcp → ip=10.0.0.5/24,gw=10.0.0.1 (the guest gets it when PVE next starts the VM)",
+      "cloud-init nameserver not set → 10.0.0.1 (the guest gets it when PVE next starts the VM)",
+      "cloud-init searchdomain not set → lan (the guest gets it when PVE next starts the VM)",
+      "cloud-init cicustom not set → user=local:snippets/user.yaml (the guest gets it when PVE next starts the VM)",
+      "cloud-init password not set → set (the guest gets it when PVE next starts the VM)"
     ])
     assert.isTrue(drift.edit.cloudInit)
     assert.isTrue(drift.edit.password)

@@ -1,5 +1,6 @@
 import type { AuthUser } from "./Auth.js"
 import type { ReturnsShape } from "./internal/CliTable.js"
+import { cloudInitPending } from "./internal/CloudInitDrive.js"
 import type { SimContext } from "./internal/Context.js"
 import {
   bool,
@@ -28,6 +29,7 @@ import {
   destroyVm,
   execSchema,
   getVm,
+  regenerateCloudInit,
   resizeVm,
   simplePower,
   startVm,
@@ -815,11 +817,12 @@ export class ApiRouter {
       { ...VM, purge: bool(), "destroy-unreferenced-disks": bool(), skiplock: bool() },
       (c) => ok(destroyVm(ctx, c.user, c.node, c.vmid, c.params).upid)
     )
-    this.add("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", VM, (c) => {
-      const vm = getVm(ctx, c.node, c.vmid)
-      auth.check(c.user, `/vms/${c.vmid}`, "VM.Config.Cloudinit")
-      const lock = vm.config.get("lock")
-      if (lock !== undefined) throw new PveError(500, `VM is locked (${lock})`)
+    this.add("GET", "/nodes/{node}/qemu/{vmid}/cloudinit", VM, (c) => {
+      auth.check(c.user, `/vms/${c.vmid}`, "VM.Audit")
+      return ok(cloudInitPending(getVm(ctx, c.node, c.vmid)))
+    })
+    this.add("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit", VM, async (c) => {
+      await regenerateCloudInit(ctx, c.user, c.node, getVm(ctx, c.node, c.vmid))
       return ok(null)
     })
 

@@ -85,7 +85,11 @@ export class GuestManager {
     vm.bootDoneAt = now + bootMs
     if (!already) this.recordBoot(vm)
     const hasCloudInit = [...vm.config.values()].some((v) => /cloudinit/.test(v))
-    const ipconfig = vm.config.get("ipconfig0") ?? ""
+    // The guest reads its cloud-init drive as it was last generated (at a start by PVE, or `PUT …/cloudinit`): a
+    // reset, or a reboot inside the guest, reads the drive it had, whatever changed in the config since.
+    const drive = hasCloudInit ? vm.cloudInitDrive : undefined
+    const ciConfig = drive?.config ?? vm.config
+    const ipconfig = ciConfig.get("ipconfig0") ?? ""
     const staticIp = /(?:^|,)ip=(\d+\.\d+\.\d+\.\d+)/.exec(ipconfig)?.[1]
     const needIp = vm.ip === undefined && this.bridgeUp(vm) && (hasCloudInit || vm.guest !== undefined)
     if (needIp && staticIp !== undefined) {
@@ -93,11 +97,11 @@ export class GuestManager {
       this.usedIps.add(staticIp)
     }
     // a cicustom user-data snippet replaces the user-data PVE generates from ciuser / sshkeys
-    const custom = this.customUserData(vm)
+    const custom = drive !== undefined ? drive.userData : this.customUserData(vm)
     const identity = custom === undefined ? undefined : identityFromUserData(custom)
-    const user = identity?.user ?? vm.config.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
-    const keys = identity !== undefined ? [...identity.keys] : decodeKeys(vm.config.get("sshkeys"))
-    const hostname = identity?.hostname ?? vm.config.get("name") ?? `VM${vm.vmid}`
+    const user = identity?.user ?? ciConfig.get("ciuser") ?? vm.guest?.user ?? "ubuntu"
+    const keys = identity !== undefined ? [...identity.keys] : decodeKeys(ciConfig.get("sshkeys"))
+    const hostname = identity?.hostname ?? ciConfig.get("name") ?? `VM${vm.vmid}`
     if (vm.guest === undefined) vm.guest = newGuestState(vm.vmid, hostname, user, keys, vm.ip ?? "", now + bootMs)
     else {
       if (hasCloudInit) {

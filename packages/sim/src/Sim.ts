@@ -22,6 +22,7 @@ import { GuestCommands, newGuestState } from "./Guest.js"
 import { GuestManager } from "./GuestManager.js"
 import { HttpsApi } from "./HttpsApi.js"
 import { ImageOrigin, loopbackDownload } from "./ImageOrigin.js"
+import { generateCloudInitDrive } from "./internal/CloudInitDrive.js"
 import type { ResolvedTimings, SimContext } from "./internal/Context.js"
 import type { Params } from "./internal/Params.js"
 import { parseDiskSize } from "./internal/PropertyString.js"
@@ -348,6 +349,13 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       vm.ip = v.ip
       guests.reserveIp(v.ip)
     }
+    // A VM found in place was started from its config once: its cloud-init drive has what the config says (one
+    // whose snippets are missing has no drive yet; its start fails as PVE's does).
+    try {
+      generateCloudInitDrive(node, vm)
+    } catch {
+      vm.cloudInitDrive = undefined
+    }
     const status = v.status ?? (v.qmpstatus !== undefined && v.qmpstatus !== "stopped" ? "running" : "stopped")
     if (status === "running") {
       state.setRun(vm, "running", (v.qmpstatus ?? "running") as QmpStatus)
@@ -547,6 +555,16 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       const qmp = (s.qmpstatus ?? (s.status === "stopped" ? "stopped" : "running")) as QmpStatus
       const status = s.status === "stopped" || qmp === "stopped" ? "stopped" : "running"
       const wasRunning = vm.status === "running"
+      // started outside the API (HA, a node boot with onboot): PVE's start regenerates the cloud-init drive too
+      if (status === "running" && !wasRunning) {
+        const node = state.nodes.get(vm.node)
+        if (node !== undefined)
+          try {
+            generateCloudInitDrive(node, vm)
+          } catch {
+            // a missing snippet: the guest keeps the drive it had
+          }
+      }
       state.setRun(vm, status, status === "stopped" ? "stopped" : qmp)
       if (status === "stopped" && wasRunning) state.emit(vm, "stopped")
       if (status === "running" && !wasRunning) state.emit(vm, "started")

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto"
 import type { SimClock } from "./Clock.js"
 import type { GuestState } from "./Guest.js"
+import type { CloudInitDrive } from "./internal/CloudInitDrive.js"
 import { parseDiskSize, parsePropertyString, toRecord } from "./internal/PropertyString.js"
 import type { VersionFeatures } from "./internal/Version.js"
 import { Operations } from "./Operations.js"
@@ -75,6 +76,13 @@ export interface VmState {
   /** [PENDING] values */
   pending: Map<string, string>
   pendingDelete: Set<string>
+  /**
+   * `[special:cloudinit]`: the cloud-init settings changed on the running VM since its drive was generated, with the
+   * values the drive has (`added`: keys it did not have). Undefined when there is no such section.
+   */
+  cloudinitSection: Map<string, string> | undefined
+  /** What the cloud-init drive was last generated from (at a start, or `PUT …/cloudinit`); undefined: never. */
+  cloudInitDrive: CloudInitDrive | undefined
   status: "running" | "stopped"
   qmpstatus: QmpStatus
   startedAt: number | undefined
@@ -237,6 +245,8 @@ export class SimState {
       config,
       pending: new Map(),
       pendingDelete: new Set(),
+      cloudinitSection: undefined,
+      cloudInitDrive: undefined,
       status: "stopped",
       qmpstatus: "stopped",
       startedAt: undefined,
@@ -287,6 +297,11 @@ export class SimState {
       lines.push("", "[PENDING]")
       if (vm.pendingDelete.size > 0) lines.push(`delete: ${[...vm.pendingDelete].join(",")}`)
       for (const k of [...vm.pending.keys()].sort()) lines.push(`${k}: ${vm.pending.get(k)}`)
+    }
+    const ci = vm.cloudinitSection
+    if (ci !== undefined && [...vm.config.values()].some((v) => new RegExp(`vm-${vm.vmid}-cloudinit`).test(v))) {
+      lines.push("", "[special:cloudinit]")
+      for (const k of [...ci.keys()].sort()) lines.push(`${k}: ${ci.get(k)}`)
     }
     return `${lines.join("\n")}\n`
   }

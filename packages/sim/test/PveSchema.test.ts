@@ -140,6 +140,17 @@ for (const v of VERSIONS) {
       const cfgTask = (await call("POST", "/nodes/pve/qemu/101/config", { tags: "a;b" })) as string
       await waitTask(px, "pve", cfgTask)
       await call("PUT", "/nodes/pve/qemu/101/cloudinit")
+      // a running VM's cloud-init changes wait for its drive: added, changed, deleted
+      await call("PUT", "/nodes/pve/qemu/100/config", { searchdomain: "lan", ciuser: "ops", delete: "ipconfig0" })
+      const ci = (await call("GET", "/nodes/pve/qemu/100/cloudinit")) as Array<Record<string, unknown>>
+      assert.deepStrictEqual(
+        [...ci].sort((a, b) => String(a.key).localeCompare(String(b.key))),
+        [
+          { key: "ciuser", value: "ubuntu", pending: "ops" },
+          { key: "ipconfig0", delete: 1 },
+          { key: "searchdomain", pending: "lan" }
+        ]
+      )
       const resize = (await call("PUT", "/nodes/pve/qemu/101/resize", { disk: "scsi0", size: "+1G" })) as string
       await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}`)
       await waitTask(px, "pve", resize)

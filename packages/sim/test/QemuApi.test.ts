@@ -24,6 +24,9 @@ const ciVm = (vmid: number, mac: string, extra: Record<string, string> = {}) => 
   }
 })
 
+/** A key whose private half nobody here has. */
+const OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 other@box"
+
 /** The body of a failed raw request. */
 const errorsOf = (r: { body: string }) => (JSON.parse(r.body) as { errors?: Record<string, string> }).errors
 
@@ -88,6 +91,10 @@ describe("qemu API behaviours", () => {
               cpu: "host",
               net0: "virtio=BC:24:11:90:01:06,bridge=vmbr0"
             }
+          },
+          {
+            ...ciVm(107, "BC:24:11:90:01:07", { sshkeys: encodeURIComponent(`${OTHER_KEY}\n`) }),
+            status: "running" as const
           }
         ]
       })
@@ -358,6 +365,76 @@ describe("qemu API behaviours", () => {
     await vm.config.$put({ description: "k3s node\n  managed by homelab  \n\n" } as never)
     const config = (await vm.config.$get()) as unknown as Record<string, unknown>
     assert.strictEqual(config.description, "k3s node\n  managed by homelab")
+  })
+
+  it("cloud-init on a running VM: a change is recorded against the drive (GET cloudinit lists it, an ipconfigN changed in place excepted, as qemu-server's does) until PUT cloudinit or a start regenerates the drive; a reset boots the drive it had", async () => {
+    const vm = px.nodes.$("pve").qemu.$(107)
+    const ci = async (): Promise<Record<string, Record<string, unknown>>> =>
+      Object.fromEntries(
+        ((await vm.cloudinit.$get()) as unknown as Array<Record<string, unknown>>).map(({ key, ...rest }) => [
+          String(key),
+          rest
+        ])
+      )
+    const waiting = async () =>
+      Object.entries(await ci())
+        .filter(([, e]) => e.pending !== undefined || e.delete !== undefined)
+        .map(([k]) => k)
+        .sort()
+    /** Whether the guest lets ubuntu in with our key (once its SSH answers). */
+    const login = () =>
+      until(async () => {
+        const { ip, port } = await guestPort(107)
+        const r = await sshExec(ip, port, "ubuntu", key, "whoami").then(
+          (x) => x.stdout,
+          (e: Error) => e.message
+        )
+        return r === "ubuntu\n" || r === "All configured authentication methods failed" ? r : undefined
+      })
+    const reset = async () =>
+      assert.strictEqual((await waitTask(px, "pve", await vm.status.reset.$post())).exitstatus, "OK")
+    const old = encodeURIComponent(`${OTHER_KEY}\n`)
+    assert.deepStrictEqual(await ci(), {
+      ciuser: { value: "ubuntu" },
+      sshkeys: { value: old }
+    })
+    assert.strictEqual(await login(), "All configured authentication methods failed")
+
+    const mine = encodeURIComponent(`${pub}\n`)
+    await vm.config.$put({ sshkeys: mine, searchdomain: "lan", ipconfig0: "ip=10.0.0.9/24,gw=10.0.0.1" } as never)
+    assert.deepStrictEqual(await ci(), {
+      searchdomain: { pending: "lan" },
+      ciuser: { value: "ubuntu" },
+      sshkeys: { value: old, pending: mine }
+    })
+    // a deleted setting is listed as a delete; set back to what the drive has, it is no longer recorded
+    await vm.config.$put({ delete: "ciuser" } as never)
+    assert.deepStrictEqual((await ci()).ciuser, { delete: 1 })
+    await vm.config.$put({ ciuser: "ubuntu" } as never)
+    assert.deepStrictEqual(await waiting(), ["searchdomain", "sshkeys"])
+    // the guest reads its drive when it boots: a reset boots the drive it had
+    await reset()
+    assert.strictEqual(await login(), "All configured authentication methods failed")
+
+    await vm.cloudinit.$put()
+    assert.deepStrictEqual(await waiting(), [])
+    assert.strictEqual(await login(), "All configured authentication methods failed", "read at the next boot")
+    await reset()
+    assert.strictEqual(await login(), "ubuntu\n")
+
+    // Only the ipconfig0 change: recorded (the config's digest says so), but not listed; a start regenerates the drive.
+    const before = ((await vm.config.$get()) as unknown as { digest: string }).digest
+    await vm.config.$put({ ipconfig0: "ip=dhcp" } as never)
+    assert.deepStrictEqual(await waiting(), [])
+    const recorded = ((await vm.config.$get()) as unknown as { digest: string }).digest
+    assert.notStrictEqual(recorded, before)
+    await vm.config.$put({ searchdomain: "lan2" } as never)
+    assert.deepStrictEqual(await waiting(), ["searchdomain"])
+    assert.strictEqual((await waitTask(px, "pve", await vm.status.stop.$post())).exitstatus, "OK")
+    assert.deepStrictEqual(await waiting(), ["searchdomain"], "a stopped VM keeps what was recorded")
+    const start = await waitTask(px, "pve", await vm.status.start.$post())
+    assert.strictEqual(start.exitstatus, "OK")
+    assert.deepStrictEqual(await waiting(), [])
   })
 
   it("the request log records each request's parameters, secrets redacted", async () => {

@@ -13,7 +13,7 @@ import {
   type VmState
 } from "../SimState.js"
 import type { Task, TaskContext } from "../Tasks.js"
-import { cicustomVolumes, readSnippet } from "./CloudInit.js"
+import { generateCloudInitDrive, hasCloudInitDrive, recordCloudInitChange } from "./CloudInitDrive.js"
 import type { SimContext } from "./Context.js"
 import {
   arr,
@@ -610,10 +610,10 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
             throw new PveError(500, `bridge '${bridge}' does not exist`)
         }
         applyPendingAll(vm)
-        // the cloud-init ISO is generated from the config; custom snippets must be readable
-        for (const volid of Object.values(cicustomVolumes(vm))) readSnippet(node, volid)
-        const hasCi = [...vm.config.values()].some((v) => /cloudinit/.test(v))
-        if (hasCi) t.log("generating cloud-init ISO")
+        // Cloudinit.pm apply_cloudinit_config: the ISO is generated from the config as it is now (custom snippets
+        // must be readable), whatever was recorded in [special:cloudinit] is dropped
+        if (hasCloudInitDrive(vm)) t.log("generating cloud-init ISO")
+        generateCloudInitDrive(node, vm)
         if (vm.config.get("lock") === "suspended") {
           vm.config.delete("lock")
           vm.config.delete("vmstate")
@@ -913,6 +913,9 @@ export const updateConfig = async (
         /^ipconfig/.test(k) ||
         (k === "balloon" && balloonHot(vm, v))
       if (!running || hot) {
+        // vmconfig_hotplug_pending: a cloud-init setting changed on a running VM is recorded against its drive
+        // (cleanup_pending drops a value equal to the current one before: no change, nothing recorded)
+        if (running && old !== v) recordCloudInitChange(vm, k, old, v)
         vm.config.set(k, v)
         vm.pending.delete(k)
       } else if (old === v) {
@@ -935,6 +938,7 @@ export const updateConfig = async (
         (d === "balloon" && vm.config.get("balloon") !== "0")
       const old = vm.config.get(d)
       if (!running || hot) {
+        if (running) recordCloudInitChange(vm, d, old, undefined)
         vm.config.delete(d)
         vm.pending.delete(d)
         if (old !== undefined && /^unused\d+$/.test(d)) {
@@ -952,7 +956,39 @@ export const updateConfig = async (
       vm.pendingDelete.delete(r)
     }
     dropReattachedUnused(vm)
+    // vmconfig_hotplug_pending: with `cloudinit` among the hotplug features, a running VM's drive is regenerated
+    // (and swapped in) at once when a cloud-init setting changed
+    if (running && hotplugFeatures(vm.config.get("hotplug")).has("cloudinit") && (vm.cloudinitSection?.size ?? 0) > 0)
+      generateCloudInitDrive(node, vm)
     written()
+    ctx.state.emit(vm, "changed")
+  })
+}
+
+/** qemu-server `parse_hotplug_features`: `1` (and unset) is `network,disk,usb`, `0` is none. */
+const hotplugFeatures = (value: string | undefined): Set<string> =>
+  value === undefined || value === "1"
+    ? new Set(["network", "disk", "usb"])
+    : value === "0"
+      ? new Set()
+      : new Set(value.split(",").map((f) => f.trim()))
+
+/**
+ * `PUT …/cloudinit` (qemu-server `vmconfig_update_cloudinit_drive`, under the config lock): the drive regenerated
+ * from the config as it is, which drops what `[special:cloudinit]` recorded; a running VM gets the new ISO as its
+ * medium, read by the guest when it next boots. A VM without a cloud-init drive is left as it is.
+ */
+export const regenerateCloudInit = async (
+  ctx: SimContext,
+  user: AuthUser,
+  node: NodeState,
+  vm: VmState
+): Promise<void> => {
+  ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.Config.Cloudinit")
+  await withFlock(ctx, vm, async () => {
+    checkLock(vm)
+    ctx.state.touch(vm)
+    generateCloudInitDrive(node, vm)
     ctx.state.emit(vm, "changed")
   })
 }
