@@ -162,7 +162,10 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
         ...base(c),
         code: "k3s.release-missing",
         effect: "blocked",
-        message: `k3s.version ${missing.version} is not a k3s release (${missing.url} answers 404 Not Found): k3s on ${c.vm} stays on ${c.version ?? "?"}, nothing is cordoned`,
+        // the first says how it is known; the others only that it holds for them too
+        message: findings.some((f) => f.code === "k3s.release-missing")
+          ? `k3s.version ${missing.version} is not a k3s release: k3s on ${c.vm} stays on ${c.version ?? "?"}`
+          : `k3s.version ${missing.version} is not a k3s release (${missing.url} answers 404 Not Found): k3s on ${c.vm} stays on ${c.version ?? "?"}, nothing is cordoned`,
         hint: "set k3s.version to a published release (https://github.com/k3s-io/k3s/releases), or use k3s.channel"
       })
       continue
@@ -319,7 +322,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
         ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${keep ? UpgradeKeepCordonTag : UpgradeTag}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
         : entry.of === 1
           ? `${c.vm} runs ${entry.from}, ${wants}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
-          : `${c.vm} runs ${c.version ?? "?"}, ${wants}: one minor at a time across the cluster (every server, then every agent, before the next), step ${entry.index + 1} of ${entry.of}: ${entry.from} → ${entry.version}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
+          : `${c.vm} runs ${c.version ?? "?"}, ${wants}: one minor at a time, the whole cluster each time (servers, then agents), step ${entry.index + 1} of ${entry.of}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
     }
     actions.push(action)
     byStage[stage]?.push(action)

@@ -177,7 +177,7 @@ describe("the rolling upgrade in the plan", () => {
         [v1311, [v132], "k3s-server"]
       ]
     )
-    assert.include(s1[0]?.reason ?? "", "one minor at a time across the cluster")
+    assert.include(s1[0]?.reason ?? "", "one minor at a time, the whole cluster each time")
     assert.deepStrictEqual(
       p.findings.filter((f) => f.layer === "k3s"),
       []

@@ -229,7 +229,7 @@ describe("a rolling k3s upgrade", () => {
           ...all.map((n) => `${n} → v1.32.9+k3s1`)
         ])
         const up = plan.actions.find((a) => a._tag === "UpgradeK3s")
-        assert.include(up?.reason ?? "", "one minor at a time across the cluster")
+        assert.include(up?.reason ?? "", "one minor at a time, the whole cluster each time")
         const down = yield* planOnly(yield* withVersion(base, "v1.29.15+k3s1"))
         assert.deepStrictEqual(
           down.plan.actions.filter((a) => a._tag === "UpgradeK3s"),
