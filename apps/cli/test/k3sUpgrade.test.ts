@@ -25,7 +25,7 @@ import {
 afterEach(stopLabs)
 
 describe("homelab and a rolling k3s upgrade", () => {
-  it("plans the upgrade per member (a skipped minor through its intermediate release, hop by hop; no such release refused before any cordon); interrupted midway, the next apply resumes it; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
+  it("plans the upgrade per member (a skipped minor through its intermediate release, hop by hop; no such release refused before any cordon); interrupted midway with two minors to go, the next apply resumes hop by hop; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
     const subnet = reserveLoopbackNet().net
     const { sim, homelab, write, config, env } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
@@ -80,7 +80,10 @@ describe("homelab and a rolling k3s upgrade", () => {
       "wise-owl agent"
     ])
 
-    // Ctrl-C once the second server's upgrade began: the first stays upgraded, the rest on the old version.
+    // Two minors, hop by hop. Ctrl-C once the second server's first hop began: the first server stays on the minor
+    // between, the rest on the old version; the next apply resumes in the same order.
+    const [v1311, v132] = ["v1.31.13+k3s1", "v1.32.9+k3s1"]
+    write(v132)
     const since = Date.now()
     const run = startHomelab(config, ["apply", "--yes"], env)
     await until(() => upgradeEvents(sim, since).includes("still-fawn node-cordoned"), "still-fawn cordoned", 90_000)
@@ -90,14 +93,25 @@ describe("homelab and a rolling k3s upgrade", () => {
     assert.include(interrupted.stderr, "upgrade k3s on k3s-vm-still-fawn")
     const versions = () =>
       Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
-    assert.strictEqual(versions().pve, v131)
+    assert.strictEqual(versions().pve, v1311)
     for (const n of ["chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
 
     const resumed = await homelab(["apply", "--yes"])
     assert.strictEqual(resumed.code, ExitCode.Ok, show(resumed))
     assert.deepStrictEqual(
       Object.values(versions()),
-      all.map(() => v131)
+      all.map(() => v132)
+    )
+    // every server and agent to v1.31 before any goes on, never outside the version skew policy
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .filter((e) => e.at >= since && (e.kind === "node-upgraded" || e.kind === "version-skew"))
+        .map((e) => `${e.kind} ${e.node.replace("k3s-vm-", "")} ${e.detail ?? ""}`),
+      [
+        ...all.map((n) => `node-upgraded ${n} ${v130} → ${v1311}`),
+        ...all.map((n) => `node-upgraded ${n} ${v1311} → ${v132}`)
+      ]
     )
     // In the event log: one node out at a time, servers before agents, each cordoned, drained, upgraded, uncordoned.
     const events = upgradeEvents(sim, since)
