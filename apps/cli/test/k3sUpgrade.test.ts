@@ -1,7 +1,7 @@
 /**
  * A rolling k3s upgrade end to end through the built `homelab` against the simulator: planned per member (a skipped
- * minor through its intermediate release, a downgrade refused), interrupted midway with Ctrl-C and resumed; a Node
- * cordoned by hand stays cordoned.
+ * minor through its intermediate release, hop by hop across the cluster; a downgrade and a release that does not exist
+ * refused), interrupted midway with Ctrl-C and resumed; a Node cordoned by hand stays cordoned.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
@@ -12,6 +12,7 @@ import {
   onGuest,
   plain,
   runningCluster,
+  servers,
   show,
   startHomelab,
   stopLabs,
@@ -24,20 +25,42 @@ import {
 afterEach(stopLabs)
 
 describe("homelab and a rolling k3s upgrade", () => {
-  it("plans the upgrade per member (a skipped minor through its intermediate release); interrupted midway, the next apply resumes it; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
+  it("plans the upgrade per member (a skipped minor through its intermediate release, hop by hop; no such release refused before any cordon); interrupted midway with two minors to go, the next apply resumes hop by hop; servers then agents, cordon/drain/upgrade/uncordon each", async () => {
     const subnet = reserveLoopbackNet().net
     const { sim, homelab, write, config, env } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
     assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
 
-    // Two minors ahead: planned through the newest v1.31 release (from the update channels), or refused without.
+    // A k3s.version that is no release: refused by plan and by apply, before anything is cordoned.
+    write("v1.30.99+k3s1")
+    const none = await homelab(["plan"])
+    assert.strictEqual(none.code, ExitCode.Error, show(none))
+    assert.include(plain(none.stdout), "k3s.version v1.30.99+k3s1 is not a k3s release")
+    const noneSince = Date.now()
+    const refused = await homelab(["apply", "--yes"])
+    assert.notStrictEqual(refused.code, ExitCode.Ok, show(refused))
+    assert.include(plain(refused.stdout + refused.stderr), "k3s.version v1.30.99+k3s1 is not a k3s release")
+    assert.deepStrictEqual(upgradeEvents(sim, noneSince), [])
+    assert.notInclude(JSON.stringify(sim.state().vms.map((v) => v.tags)), "homelab-upgrade")
+
+    // Two minors ahead: planned through the newest v1.31 release (from the update channels), hop by hop across the
+    // cluster (every server, then every agent, to v1.31 before any goes on to v1.32), or refused without.
     write("v1.32.9+k3s1")
     const skip = await homelab(["plan", "--detailed-exitcode"])
     assert.strictEqual(skip.code, ExitCode.Changes, show(skip))
-    assert.include(
-      plain(skip.stdout),
-      "upgrade k3s on k3s-vm-pve (server) v1.30.5+k3s1 → v1.31.13+k3s1 → v1.32.9+k3s1: cordon, drain, install, wait Ready, uncordon"
+    const hops = plain(skip.stdout)
+      .split("\n")
+      .filter((l) => l.includes("upgrade k3s on"))
+      .map((l) => /upgrade k3s on k3s-vm-(\S+) \((\w+)\) (\S+ → \S+):/.exec(l)?.slice(1, 4).join(" "))
+    // (the plan lists them per node; the run goes hop by hop)
+    assert.deepStrictEqual(
+      hops,
+      all.flatMap((n) => [
+        `${n} ${servers.includes(n) ? "server" : "agent"} v1.30.5+k3s1 → v1.31.13+k3s1`,
+        `${n} ${servers.includes(n) ? "server" : "agent"} v1.31.13+k3s1 → v1.32.9+k3s1`
+      ])
     )
+    assert.include(plain(skip.stdout), "one minor at a time, the whole cluster each time")
     write("v1.29.15+k3s1")
     const down = await homelab(["plan"])
     assert.strictEqual(down.code, ExitCode.Error, show(down))
@@ -57,7 +80,10 @@ describe("homelab and a rolling k3s upgrade", () => {
       "wise-owl agent"
     ])
 
-    // Ctrl-C once the second server's upgrade began: the first stays upgraded, the rest on the old version.
+    // Two minors, hop by hop. Ctrl-C once the second server's first hop began: the first server stays on the minor
+    // between, the rest on the old version; the next apply resumes in the same order.
+    const [v1311, v132] = ["v1.31.13+k3s1", "v1.32.9+k3s1"]
+    write(v132)
     const since = Date.now()
     const run = startHomelab(config, ["apply", "--yes"], env)
     await until(() => upgradeEvents(sim, since).includes("still-fawn node-cordoned"), "still-fawn cordoned", 90_000)
@@ -67,14 +93,25 @@ describe("homelab and a rolling k3s upgrade", () => {
     assert.include(interrupted.stderr, "upgrade k3s on k3s-vm-still-fawn")
     const versions = () =>
       Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
-    assert.strictEqual(versions().pve, v131)
+    assert.strictEqual(versions().pve, v1311)
     for (const n of ["chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
 
     const resumed = await homelab(["apply", "--yes"])
     assert.strictEqual(resumed.code, ExitCode.Ok, show(resumed))
     assert.deepStrictEqual(
       Object.values(versions()),
-      all.map(() => v131)
+      all.map(() => v132)
+    )
+    // every server and agent to v1.31 before any goes on, never outside the version skew policy
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .filter((e) => e.at >= since && (e.kind === "node-upgraded" || e.kind === "version-skew"))
+        .map((e) => `${e.kind} ${e.node.replace("k3s-vm-", "")} ${e.detail ?? ""}`),
+      [
+        ...all.map((n) => `node-upgraded ${n} ${v130} → ${v1311}`),
+        ...all.map((n) => `node-upgraded ${n} ${v1311} → ${v132}`)
+      ]
     )
     // In the event log: one node out at a time, servers before agents, each cordoned, drained, upgraded, uncordoned.
     const events = upgradeEvents(sim, since)

@@ -485,6 +485,19 @@ export const parseLockedInstallOutput = (stdout: string): LockedInstallOutput =>
 }
 
 /**
+ * The install output a user needs: the lock's and this library's own trace lines (`flock: getting lock took…`, the
+ * install record, the `k3s-join: …` step markers) left out, install.sh's and systemd's kept.
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const withoutTrace = (output: string): string =>
+  output
+    .split("\n")
+    .filter((l) => !/^flock: /.test(l) && !l.startsWith("k3s-join: ") && !l.startsWith("k3s-join-record "))
+    .join("\n")
+
+/**
  * The unit file of a role: `cat /etc/systemd/system/<unit>.service` (world-readable).
  *
  * @since 0.2.0
@@ -604,3 +617,60 @@ export const channelsCommand = (url = CHANNELS_URL): string => shellCommand(["cu
 
 /** @since 0.2.0 @category commands */
 export const readKubeconfigCommand = (): string => shellCommand(["sudo", "-n", "cat", "/etc/rancher/k3s/k3s.yaml"])
+
+/** Where install.sh downloads releases from (its default `GITHUB_URL`). @since 0.3.0 @category commands */
+export const RELEASES_URL = "https://github.com/k3s-io/k3s/releases"
+
+/**
+ * The first file install.sh downloads for a pinned release: `<releases>/download/<version>/sha256sum-<arch>.txt`.
+ * Every k3s release publishes it for each architecture, so the `amd64` one tells whether the release exists.
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const releaseFileUrl = (version: string, arch = "amd64"): string =>
+  `${RELEASES_URL}/download/${version}/sha256sum-${arch}.txt`
+
+/**
+ * `curl -sSL -o /dev/null -w '%{http_code}' <release file>`: fetched by a host of the cluster, as install.sh would
+ * (the machine running homelab may have no route to GitHub); prints the final HTTP status (`000` when nothing
+ * answered).
+ *
+ * @since 0.3.0
+ * @category commands
+ */
+export const releaseCheckCommand = (version: string): string =>
+  shellCommand(["curl", "-sSL", "-o", "/dev/null", "-w", "%{http_code}", releaseFileUrl(version)])
+
+/**
+ * Whether a k3s release can be downloaded: `Published` (its checksum file answers 200), `Missing` (404: no such
+ * release), or `Unreachable` (anything else: no route, a proxy, GitHub down) with what was seen.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ReleaseStatus =
+  | { readonly _tag: "Published"; readonly version: string }
+  | { readonly _tag: "Missing"; readonly version: string; readonly url: string }
+  | { readonly _tag: "Unreachable"; readonly version: string; readonly url: string; readonly detail: string }
+
+/** @since 0.3.0 @category commands */
+export const parseReleaseCheck = (
+  version: string,
+  result: { readonly exitCode: number | null; readonly stdout: string; readonly stderr: string }
+): ReleaseStatus => {
+  const url = releaseFileUrl(version)
+  const status = result.stdout.trim()
+  if (result.exitCode === 0 && status === "200") return { _tag: "Published", version }
+  if (result.exitCode === 0 && status === "404") return { _tag: "Missing", version, url }
+  const error = result.stderr.trim().split("\n").at(-1) ?? ""
+  return {
+    _tag: "Unreachable",
+    version,
+    url,
+    detail:
+      result.exitCode === 0
+        ? `HTTP ${status}`
+        : `curl exit code ${result.exitCode ?? "none"}${error === "" ? "" : `: ${error}`}`
+  }
+}

@@ -48,18 +48,22 @@ import {
   parseInstalledState,
   parseLockedInstallOutput,
   parseRecord,
+  parseReleaseCheck,
   RECORD_PATH,
+  type ReleaseStatus,
   type Role,
   readKubeconfigCommand,
   readTokenCommand,
   readUnitCommand,
+  releaseCheckCommand,
   removeFileCommand,
   serverUrl,
   tokenPaths,
   unitFileExistsCommand,
   unitName,
   versionCommand,
-  waitNodeCommand
+  waitNodeCommand,
+  withoutTrace
 } from "./InstallCommand.js"
 import { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 import { classifyJournal, type JournalClassification, journalLines, newJournalLines } from "./JournalClassifier.js"
@@ -80,6 +84,7 @@ import {
   NodePasswordRejected,
   NotReady,
   QuorumAtRisk,
+  ReleaseUnavailable,
   RoleMismatch,
   SanMismatch,
   ServerUnreachable,
@@ -292,6 +297,11 @@ export interface UpgradeOptions {
   readonly drain?: false | Omit<DrainOptions, "onEvent"> | undefined
   /** For servers: check the etcd quorum first (default true). */
   readonly quorumGuard?: boolean | undefined
+  /**
+   * Check first that the host can download `version` (`releaseStatus`), so that a release that does not exist is
+   * refused before the Node is cordoned (default true; `false` when the caller has just checked it).
+   */
+  readonly checkRelease?: boolean | undefined
   readonly timeouts?: JoinTimeouts | undefined
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
 }
@@ -401,8 +411,9 @@ export interface K3sJoinShape {
   readonly drain: (server: SshTarget, node: string, options?: DrainOptions) => Effect.Effect<DrainResult, K3sJoinError>
   /**
    * Upgrades one node: (quorum guard,) cordon, drain, install.sh with `INSTALL_K3S_VERSION` and the unit's own flags
-   * and environment, restart, wait until Ready on the new version, uncordon. Refuses downgrades and minor skips. A Node
-   * cordoned before the call is drained and upgraded but never uncordoned (`leftCordoned`).
+   * and environment, restart, wait until Ready on the new version, uncordon. Refuses downgrades and minor skips, and a
+   * release the host cannot download (`ReleaseUnavailable`), before anything is changed. A Node cordoned before the
+   * call is drained and upgraded but never uncordoned (`leftCordoned`).
    */
   readonly upgrade: (options: UpgradeOptions) => Effect.Effect<UpgradeResult, K3sJoinError>
   /** The admin kubeconfig of a server, pointed at a reachable address and renamed (stays `Redacted`). */
@@ -414,6 +425,11 @@ export interface K3sJoinShape {
   readonly installedRole: (host: SshTarget) => Effect.Effect<Role | undefined, K3sJoinError>
   /** The update channels and their newest releases, fetched by `host` from the channel server (as install.sh does). */
   readonly releaseChannels: (host: SshTarget) => Effect.Effect<ReadonlyArray<ReleaseChannel>, K3sJoinError>
+  /**
+   * Whether `host` can download the k3s release `version`: the release's checksum file, the first thing install.sh
+   * downloads, asked for from GitHub by the host itself. Fails only when the host cannot be asked.
+   */
+  readonly releaseStatus: (host: SshTarget, version: string) => Effect.Effect<ReleaseStatus, K3sJoinError>
 }
 
 const DEFAULTS = {
@@ -452,6 +468,15 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/
 const isIp = (host: string): boolean => IPV4.test(host) || (host.includes(":") && /^[0-9a-fA-F:.]+$/.test(host))
 
 const tailOf = (text: string, lines = 20): string => text.split("\n").slice(-lines).join("\n")
+
+/** The error of a release the host cannot download (`Missing`: none exists). */
+const releaseUnavailable = (release: Exclude<ReleaseStatus, { readonly _tag: "Published" }>) =>
+  new ReleaseUnavailable({
+    version: release.version,
+    url: release.url,
+    status: release._tag === "Missing" ? 404 : null,
+    detail: release._tag === "Missing" ? "404 Not Found" : release.detail
+  })
 
 const make = (options: K3sJoinOptions) =>
   Effect.gen(function* () {
@@ -792,9 +817,11 @@ const make = (options: K3sJoinOptions) =>
                 ? "preparing the install"
                 : "writing /etc/rancher/k3s/config.yaml"
               : (STEP_NAMES[parsed.lastStep] ?? parsed.lastStep)
+          // the lock's and our own trace lines only for --verbose (the debug log)
+          yield* Effect.logDebug(`k3s-join ${host.host}: ${step} failed; its whole output:\n${installed.output}`)
           return yield* fail(
             host.host,
-            new InstallFailed({ step, exitCode: installed.exitCode, tail: tailOf(installed.output) })
+            new InstallFailed({ step, exitCode: installed.exitCode, tail: tailOf(withoutTrace(installed.output)) })
           )
         }
         // an earlier run's record is history (`unchanged`): this run started that install's unit if it was not running
@@ -1626,6 +1653,11 @@ const make = (options: K3sJoinOptions) =>
           })
         )
       }
+      if (request.checkRelease !== false) {
+        // a release that does not exist (or that this host cannot download) is refused before the cordon
+        const release = yield* releaseStatus(host, version)
+        if (release._tag !== "Published") return yield* fail(host.host, releaseUnavailable(release))
+      }
       if (role === "server" && request.quorumGuard !== false) yield* guard(server, nodeName, "upgrade")
       // the unit's own arguments: install.sh writes the unit again from what it is given
       const unit = yield* run(host, readUnitCommand(role), timeouts.command)
@@ -1765,6 +1797,11 @@ const make = (options: K3sJoinOptions) =>
       return undefined
     })
 
+    const releaseStatus = Effect.fn("K3sJoin.releaseStatus")(function* (host: SshTarget, version: string) {
+      const result = yield* run(host, releaseCheckCommand(version), timeoutsOf(undefined, "server").download)
+      return parseReleaseCheck(version, result)
+    })
+
     const releaseChannels = Effect.fn("K3sJoin.releaseChannels")(function* (host: SshTarget) {
       const result = yield* run(host, channelsCommand(), timeoutsOf(undefined, "server").download)
       if (result.exitCode !== 0) {
@@ -1789,6 +1826,7 @@ const make = (options: K3sJoinOptions) =>
     return K3sJoin.of({
       installedRole,
       releaseChannels,
+      releaseStatus,
       fetchToken,
       clusterNodes,
       clusterVersion,

@@ -329,6 +329,27 @@ export class VersionRule extends Schema.TaggedError<VersionRule>()("VersionRule"
 }
 
 /**
+ * The k3s release to install cannot be downloaded by the host, checked before anything is changed (an upgrade
+ * refuses it before its cordon): `status` 404 means no such release exists; anything else (`null`: nothing answered)
+ * that the host cannot reach it now, and install.sh would fail the same way.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ReleaseUnavailable extends Schema.TaggedError<ReleaseUnavailable>()("ReleaseUnavailable", {
+  version: Schema.String,
+  url: Schema.String,
+  status: Schema.NullOr(Schema.Number),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.status === 404
+      ? `k3s ${this.version} is not a k3s release (${this.url} answers 404 Not Found)`
+      : `the k3s ${this.version} release cannot be downloaded from this host (${this.url}: ${this.detail})`
+  }
+}
+
+/**
  * A kubeconfig could not be used (the server's, or the one to merge into). The message never quotes its content.
  *
  * @since 0.2.0
@@ -398,6 +419,7 @@ export const K3sJoinErrorReason = Schema.Union([
   QuorumAtRisk,
   DrainFailed,
   VersionRule,
+  ReleaseUnavailable,
   KubeconfigInvalid,
   LockTimeout,
   Ssh

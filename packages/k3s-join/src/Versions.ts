@@ -172,15 +172,14 @@ export const upgradeOrder = (
   ]
 }
 
-/**
- * Kubernetes' version skew policy over a cluster's nodes: apiservers (servers) at most one minor apart; an agent's
- * kubelet never newer than the oldest apiserver nor more than three minors older. A server's own kubelet runs with its
- * apiserver in k3s and is not checked against the others. Returns one sentence per violation.
- *
- * @since 0.2.0
- * @category version rules
- */
-export const skewViolations = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<string> => {
+/** One breach of the skew policy: `key` names it (which rule, which node), `excess` says by how many minors. */
+interface Skew {
+  readonly key: string
+  readonly excess: number
+  readonly text: string
+}
+
+const skewOf = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<Skew> => {
   const parsed = nodes.flatMap((n) => {
     const v = n.version === undefined ? undefined : parseK3sVersion(n.version)
     return v === undefined ? [] : [{ n, v }]
@@ -190,15 +189,57 @@ export const skewViolations = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArr
   const key = (v: K3sVersion) => v.major * 1000 + v.minor
   const oldest = Math.min(...servers.map((x) => key(x.v)))
   const newest = Math.max(...servers.map((x) => key(x.v)))
-  const out: Array<string> = []
+  const out: Array<Skew> = []
   if (newest - oldest > 1)
-    out.push(`servers are more than one minor apart (${servers.map((x) => `${x.n.name} ${x.v.text}`).join(", ")})`)
+    out.push({
+      key: "servers",
+      excess: newest - oldest - 1,
+      text: `servers are more than one minor apart (${servers.map((x) => `${x.n.name} ${x.v.text}`).join(", ")})`
+    })
   for (const { n, v } of parsed.filter((x) => x.n.role === "agent")) {
-    if (key(v) > oldest) out.push(`agent ${n.name} (${v.text}) is newer than the oldest server`)
+    if (key(v) > oldest)
+      out.push({
+        key: `ahead:${n.name}`,
+        excess: key(v) - oldest,
+        text: `agent ${n.name} (${v.text}) is newer than the oldest server`
+      })
     else if (oldest - key(v) > 3)
-      out.push(`agent ${n.name} (${v.text}) is more than three minors behind the oldest server`)
+      out.push({
+        key: `behind:${n.name}`,
+        excess: oldest - key(v) - 3,
+        text: `agent ${n.name} (${v.text}) is more than three minors behind the oldest server`
+      })
   }
   return out
+}
+
+/**
+ * Kubernetes' version skew policy over a cluster's nodes: apiservers (servers) at most one minor apart; an agent's
+ * kubelet never newer than the oldest apiserver nor more than three minors older. A server's own kubelet runs with its
+ * apiserver in k3s and is not checked against the others. Returns one sentence per violation.
+ *
+ * @since 0.2.0
+ * @category version rules
+ */
+export const skewViolations = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<string> =>
+  skewOf(nodes).map((s) => s.text)
+
+/**
+ * Whether moving the node `name` to `version` keeps the cluster within the skew policy, or at least makes no breach
+ * worse (a cluster already outside it may still move towards it): the sentence of the breach it would add or widen,
+ * or `undefined`. The next step of a rollout is checked with it before it is taken.
+ *
+ * @since 0.3.0
+ * @category version rules
+ */
+export const skewStepViolation = (
+  nodes: ReadonlyArray<VersionedNode>,
+  name: string,
+  version: string
+): string | undefined => {
+  const before = new Map(skewOf(nodes).map((s) => [s.key, s.excess]))
+  const after = skewOf(nodes.map((n) => (n.name === name ? { ...n, version } : n)))
+  return after.find((s) => s.excess > (before.get(s.key) ?? 0))?.text
 }
 
 /**

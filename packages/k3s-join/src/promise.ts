@@ -12,7 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import type { ClusterNode, Membership } from "./ClusterNode.js"
-import type { Role } from "./InstallCommand.js"
+import type { ReleaseStatus, Role } from "./InstallCommand.js"
 import { type JoinToken, parseJoinToken } from "./JoinToken.js"
 import {
   type DrainOptions,
@@ -166,6 +166,7 @@ export interface K3sJoinClient {
   ) => Promise<FetchedKubeconfig>
   readonly installedRole: (host: HostInput<SshTarget>) => Promise<Role | undefined>
   readonly releaseChannels: (host: HostInput<SshTarget>) => Promise<ReadonlyArray<ReleaseChannel>>
+  readonly releaseStatus: (host: HostInput<SshTarget>, version: string) => Promise<ReleaseStatus>
   /** Closes every SSH connection. */
   readonly close: () => Promise<void>
 }
@@ -270,6 +271,7 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
     fetchKubeconfig: (o) => run((k) => k.fetchKubeconfig({ ...o, server: target(o.server) })),
     installedRole: (host) => run((k) => k.installedRole(target(host))),
     releaseChannels: (host) => run((k) => k.releaseChannels(target(host))),
+    releaseStatus: (host, version) => run((k) => k.releaseStatus(target(host), version)),
     close: () => runtime.dispose()
   }
 }

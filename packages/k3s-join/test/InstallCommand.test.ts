@@ -21,10 +21,13 @@ import {
   parseInstalledState,
   parseLockedInstallOutput,
   parseRecord,
+  parseReleaseCheck,
   readTokenCommand,
+  releaseCheckCommand,
   serverUrl,
   startCommand,
   tokenPaths,
+  withoutTrace,
   writeRootFileCommand
 } from "../src/InstallCommand.js"
 import { SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
@@ -227,6 +230,16 @@ describe("the locked install", () => {
     assert.strictEqual(parseRecord("garbage"), undefined)
   })
 
+  it("leaves the lock's and its own trace lines out of what a user sees", () => {
+    const record = formatRecord({ run: "r", at: "2026-01-02T03:04:05.000Z", role: "server", version: "v1.31.5+k3s1" })
+    assert.strictEqual(
+      withoutTrace(
+        `flock: getting lock took 0.000002 seconds\nflock: executing sh\nk3s-join: lock acquired\n${record}\nk3s-join: step download\nk3s-join: step install\n[INFO]  Using v1.33.99+k3s1 as release\n[ERROR]  Download failed\n`
+      ),
+      "[INFO]  Using v1.33.99+k3s1 as release\n[ERROR]  Download failed\n"
+    )
+  })
+
   it("reads the record and the unit's state before asking for the lock", () => {
     assert.strictEqual(installedStateCommand("agent"), "cat /run/homelab-k3s-join.last; systemctl is-active k3s-agent")
     assert.strictEqual(installedStateCommand("server"), "cat /run/homelab-k3s-join.last; systemctl is-active k3s")
@@ -292,5 +305,34 @@ describe("the locked install", () => {
     ])
     assert.deepStrictEqual(parseExecStart("ExecStart=/usr/local/bin/k3s \\\n    agent \\\n\n"), ["agent"])
     assert.strictEqual(parseExecStart("[Unit]\n"), undefined)
+  })
+})
+
+describe("the release check", () => {
+  it("asks GitHub for the release's checksum file, as install.sh downloads it first, and reads the HTTP status", () => {
+    assert.strictEqual(
+      releaseCheckCommand("v1.33.99+k3s1"),
+      "curl -sSL -o /dev/null -w '%{http_code}' https://github.com/k3s-io/k3s/releases/download/v1.33.99+k3s1/sha256sum-amd64.txt"
+    )
+    const url = "https://github.com/k3s-io/k3s/releases/download/v1.33.99+k3s1/sha256sum-amd64.txt"
+    assert.deepStrictEqual(parseReleaseCheck("v1.33.99+k3s1", { exitCode: 0, stdout: "404", stderr: "" }), {
+      _tag: "Missing",
+      version: "v1.33.99+k3s1",
+      url
+    })
+    assert.strictEqual(parseReleaseCheck("v1.33.5+k3s1", { exitCode: 0, stdout: "200", stderr: "" })._tag, "Published")
+    assert.deepStrictEqual(
+      parseReleaseCheck("v1.33.99+k3s1", {
+        exitCode: 6,
+        stdout: "000",
+        stderr: "curl: (6) Could not resolve host: github.com\n"
+      }),
+      {
+        _tag: "Unreachable",
+        version: "v1.33.99+k3s1",
+        url,
+        detail: "curl exit code 6: curl: (6) Could not resolve host: github.com"
+      }
+    )
   })
 })

@@ -323,6 +323,33 @@ describe("an upgrade of a Node cordoned before the call", () => {
   )
 })
 
+describe("an upgrade to a release that does not exist", () => {
+  it.live("is refused before the Node is cordoned: the host asks GitHub for the release first", () =>
+    Effect.gen(function* () {
+      const { sim, k3s, target } = yield* simSetup(ha([], false))
+      const s1 = yield* target(200)
+      const a1 = yield* target(301)
+      assert.strictEqual((yield* k3s.releaseStatus(a1, "v1.31.5+k3s1"))._tag, "Published")
+      const error = yield* Effect.flip(
+        k3s.upgrade({ server: s1, host: a1, role: "agent", version: "v1.30.99+k3s1", drain: { timeout: "20 seconds" } })
+      )
+      assert.strictEqual(error.reason._tag, "ReleaseUnavailable", error.message)
+      assert.strictEqual(
+        error.reason.message,
+        "k3s v1.30.99+k3s1 is not a k3s release (https://github.com/k3s-io/k3s/releases/download/v1.30.99+k3s1/sha256sum-amd64.txt answers 404 Not Found)"
+      )
+      assert.deepStrictEqual(
+        sim
+          .k3sEvents()
+          .filter((e) => ["node-cordoned", "drain-start", "node-upgraded"].includes(e.kind))
+          .map((e) => e.kind),
+        []
+      )
+      assert.isFalse((yield* k3s.clusterNodes(s1)).find((n) => n.name === "a1")?.unschedulable)
+    })
+  )
+})
+
 describe("the kubeconfig", () => {
   it.live("fetched, pointed at a server, renamed, merged keeping other entries; the sim's kubectl uses it", () =>
     Effect.gen(function* () {

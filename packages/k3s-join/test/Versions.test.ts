@@ -7,6 +7,7 @@ import {
   parseK3sVersion,
   planUpgrade,
   resolveChannel,
+  skewStepViolation,
   skewViolations,
   upgradeOrder
 } from "../src/Versions.js"
@@ -75,6 +76,31 @@ describe("version rules", () => {
     assert.deepStrictEqual(skewViolations([{ name: "s1", role: "server", version: "v1.32.9+k3s1" }, ...nodes]), [
       "servers are more than one minor apart (s1 v1.32.9+k3s1, s2 v1.30.5+k3s1, s1 v1.31.5+k3s1, s3 v1.30.5+k3s1)"
     ])
+  })
+
+  it("checks one step of a rollout: it may not add or widen a breach of the skew policy, but may narrow one", () => {
+    const at = (s1: string, s2: string, s3: string, a1: string) => [
+      { name: "s1", role: "server" as const, version: s1 },
+      { name: "s2", role: "server" as const, version: s2 },
+      { name: "s3", role: "server" as const, version: s3 },
+      { name: "a1", role: "agent" as const, version: a1 }
+    ]
+    const [v31, v32, v33] = ["v1.31.5+k3s1", "v1.32.9+k3s1", "v1.33.5+k3s1"]
+    // hop by hop: every server to the next minor, then the agent
+    assert.strictEqual(skewStepViolation(at(v31, v31, v31, v31), "s1", v32), undefined)
+    assert.strictEqual(skewStepViolation(at(v32, v32, v32, v31), "a1", v32), undefined)
+    // a server two minors ahead of another, or an agent ahead of the oldest server, is refused
+    assert.strictEqual(
+      skewStepViolation(at(v32, v31, v31, v31), "s1", v33),
+      `servers are more than one minor apart (s1 ${v33}, s2 ${v31}, s3 ${v31})`
+    )
+    assert.strictEqual(
+      skewStepViolation(at(v32, v32, v31, v31), "a1", v32),
+      `agent a1 (${v32}) is newer than the oldest server`
+    )
+    // already apart: a step that brings the oldest server closer is allowed, one that widens it is not
+    assert.strictEqual(skewStepViolation(at(v33, v31, v31, v31), "s2", v32), undefined)
+    assert.isDefined(skewStepViolation(at(v33, v32, v31, v31), "s1", "v1.34.1+k3s1"))
   })
 })
 

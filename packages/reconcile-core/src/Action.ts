@@ -146,13 +146,15 @@ export interface InitK3s extends ActionBase {
 }
 
 /**
- * Phase 3, a rolling upgrade of one member: cordon, drain (PodDisruptionBudgets respected, `k3s.upgrade.drainTimeout`),
- * install each version of `steps` in turn with the unit's own flags, wait until the Node is Ready on it, uncordon.
- * The VM carries `homelab-upgrade` meanwhile (see `UpgradeTag`). Servers go one at a time behind the quorum guard,
- * then the agents (`k3s.upgrade.maxUnavailable` at once); a failure stops the rollout. A Node cordoned before the
- * upgrade began (by hand) is drained and upgraded but never uncordoned; its VM carries `homelab-upgrade-keep-cordon`
- * instead (see `UpgradeKeepCordonTag`), so that a resumed run leaves it cordoned too. Whether the cordon is someone
- * else's is read again when the upgrade begins: `keepCordoned` is what the plan saw.
+ * Phase 3, one hop of a rolling upgrade of one member: check that the VM can download the release (refused before
+ * anything changes), cordon, drain (PodDisruptionBudgets respected, `k3s.upgrade.drainTimeout`), install the version
+ * of `steps` with the unit's own flags, wait until the Node is Ready on it, uncordon. The VM carries `homelab-upgrade`
+ * meanwhile (see `UpgradeTag`). A member more than one minor behind has one per minor, and the cluster goes hop by
+ * hop: servers one at a time behind the quorum guard, then the agents (`k3s.upgrade.maxUnavailable` at once), then
+ * the next minor (see `planUpgrades`); a failure stops the rollout. A Node cordoned before the upgrade began (by
+ * hand) is drained and upgraded but never uncordoned; its VM carries `homelab-upgrade-keep-cordon` instead (see
+ * `UpgradeKeepCordonTag`), so that a resumed run leaves it cordoned too. Whether the cordon is someone else's is read
+ * again when the upgrade begins: `keepCordoned` is what the plan saw.
  */
 export interface UpgradeK3s extends ActionBase {
   readonly _tag: "UpgradeK3s"
@@ -162,7 +164,7 @@ export interface UpgradeK3s extends ActionBase {
   readonly role: "server" | "agent"
   /** The kubelet version the Node reports now. */
   readonly from: string
-  /** The versions to install in turn (intermediate minors first), the last one the target; empty: only uncordon. */
+  /** The version this hop installs (one; the last hop's is the target); empty: only uncordon. */
   readonly steps: ReadonlyArray<string>
   readonly via?: K3sVia | undefined
   /** The VM carries `homelab-upgrade` (or `-keep-cordon`): an earlier run's upgrade of it was interrupted. */

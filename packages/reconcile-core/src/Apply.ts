@@ -635,6 +635,31 @@ export const apply = Effect.fn("apply")(function* (
         const server = yield* serverOf(a.via)
         const host = { host: a.ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip: a.ip }
         const journal = `on ${a.ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\``
+        // A release the VM cannot download is refused before anything is marked or cordoned.
+        for (const version of a.steps) {
+          const release = yield* k
+            .releaseStatus(host, version)
+            .pipe(
+              Effect.mapError(
+                (e) =>
+                  new StepFailed(
+                    `upgrade of ${a.vm} to ${version}: ${e.message}`,
+                    `nothing was changed on ${a.vm}; check SSH to ${a.ip}, then run apply again`
+                  )
+              )
+            )
+          if (release._tag !== "Published") {
+            const setting = version === k3s.version ? `k3s.version ${version}` : `the release ${version}`
+            return yield* fail(
+              release._tag === "Missing"
+                ? `not upgrading ${a.vm}: ${setting} is not a k3s release (${release.url} answers 404 Not Found)${a.resumed ? "" : "; nothing was cordoned"}`
+                : `not upgrading ${a.vm}: ${a.ip} cannot download ${setting} (${release.url}: ${release.detail})${a.resumed ? "" : "; nothing was cordoned"}`,
+              release._tag === "Missing"
+                ? "set k3s.version to a published release (https://github.com/k3s-io/k3s/releases), or use k3s.channel"
+                : `check that ${a.vm} reaches https://github.com (install.sh downloads k3s from there), then run apply again`
+            )
+          }
+        }
         // Whose cordon is it? Read now, before the mark: under `homelab-upgrade` (or an unfinished restart's mark) it
         // is ours; otherwise a Node cordoned already (by hand, for maintenance; or so when an earlier run of ours
         // began this upgrade: `homelab-upgrade-keep-cordon`) is someone else's, and stays cordoned.
@@ -665,6 +690,7 @@ export const apply = Effect.fn("apply")(function* (
               host,
               role: a.role,
               version,
+              checkRelease: false,
               drain: { timeout: k3s.upgrade?.drainTimeout ?? Duration.minutes(5) },
               timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
               onEvent: k3sProgress

@@ -38,7 +38,8 @@ export interface K3sObservationInputs {
  * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
  * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
  * service (a server VM the plan may rebuild or restart, a server on another version than the target); the update channels only
- * when a channel is the target or an upgrade skips a minor.
+ * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
+ * another version.
  */
 export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, inputs: K3sObservationInputs) {
   const k3s = desired.k3s
@@ -166,14 +167,19 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       return from !== undefined && to !== undefined && to - from > 1
     })
   const wantChannels = (k3s.version === undefined && k3s.channel !== undefined) || skips
-  const [members, channels] = yield* Effect.all(
+  // A pinned release some member does not run yet: does it exist? (Asked by the server, as install.sh would.)
+  const wantRelease = target !== undefined && nodes.some((n) => n.kubeletVersion !== target)
+  const [members, channels, release] = yield* Effect.all(
     [
       (disruptable || removable) && serverNodes.length > 0
         ? Effect.result(k.etcdMembers(server))
         : Effect.succeed(undefined),
-      wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined)
+      wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined),
+      target !== undefined && wantRelease
+        ? k.releaseStatus(server, target).pipe(Effect.orElseSucceed(() => undefined))
+        : Effect.succeed(undefined)
     ],
-    { concurrency: 2 }
+    { concurrency: 3 }
   )
   return {
     _tag: "Nodes",
@@ -188,6 +194,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       ? {}
       : Result.isSuccess(channels)
         ? { channels: channels.success }
-        : { channelsError: channels.failure.message })
+        : { channelsError: channels.failure.message }),
+    ...(release === undefined ? {} : { release })
   } as K3sFacts
 })

@@ -1,4 +1,4 @@
-import type { ClusterNode, EtcdMember, ReleaseChannel } from "@homelab/k3s-join"
+import type { ClusterNode, EtcdMember, ReleaseChannel, ReleaseStatus } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
 
 /**
@@ -122,6 +122,8 @@ export type K3sFacts =
       /** The update channels (newest release per channel and per minor), read when an upgrade needs them. */
       readonly channels?: ReadonlyArray<ReleaseChannel> | undefined
       readonly channelsError?: string | undefined
+      /** Whether `k3s.version` can be downloaded, read (by the server) when a member runs another version. */
+      readonly release?: ReleaseStatus | undefined
     }
   | {
       readonly _tag: "Absent"

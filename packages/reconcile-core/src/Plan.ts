@@ -914,10 +914,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
 
 /**
  * Phase 3 across the cluster, once every node was planned: the rolling upgrade, then the order that keeps etcd's
- * quorum and the version skew rules: every action that takes a server out of service (a rebuild with its rejoin, an
- * upgrade) runs one at a time, in plan order, each after the previous one is back; agents upgrade after the last
- * server, `k3s.upgrade.maxUnavailable` at a time, each batch after the one before; agents joining meanwhile wait for
- * the servers' upgrades. Joins that need a cluster nobody starts this run are findings instead.
+ * quorum and the version skew rules: every action that takes a server out of service (a rebuild with its rejoin, a
+ * restart, an upgrade) runs one at a time, in plan order, each after the previous one is back; the upgrade goes hop by
+ * hop (every server to the next minor, then the agents `k3s.upgrade.maxUnavailable` at a time, then the next minor:
+ * see `planUpgrades`), each stage after the one before; agents joining meanwhile wait for the servers' last upgrade.
+ * Joins that need a cluster nobody starts this run are findings instead.
  */
 const orderK3s = (
   planned: ReadonlyArray<Action>,
@@ -975,13 +976,14 @@ const orderK3s = (
     channelsError: facts?.channelsError,
     facts: cluster.facts,
     membersProblem: cluster.membersProblem,
-    viaFor: cluster.viaFor
+    viaFor: cluster.viaFor,
+    nodes: cluster.nodes?.map((n) => ({ name: n.name, role: n.role, version: n.kubeletVersion })),
+    release: facts?.release
   })
   findings.push(...rollout.findings)
   actions.push(...rollout.actions)
 
-  // One server out of service at a time: a rebuild and its rejoin, a rolling restart (with its in-place update),
-  // then each server upgrade.
+  // One server out of service at a time: a rebuild and its rejoin, a rolling restart (with its in-place update).
   const serverGroups: Array<ReadonlyArray<string>> = []
   for (const a of actions) {
     if (a._tag === "RecreateVm" && a.k3sCleanup === "server") {
@@ -996,19 +998,19 @@ const orderK3s = (
       serverGroups.push(update === undefined ? [a.id] : [update.id, a.id])
     }
   }
-  const serverUpgrades = rollout.actions.filter((u) => u.role === "server")
-  for (const u of serverUpgrades) serverGroups.push([u.id])
-  const agentUpgrades = rollout.actions.filter((u) => u.role === "agent")
-  const batch = Math.max(1, k3s.upgrade?.maxUnavailable ?? 1)
-  const lastServer = serverGroups.at(-1)?.at(-1)
+  // Then the rollout, stage after stage (a server alone, a batch of agents), hop after hop: each stage waits for the
+  // one before, the first for the last of those server groups.
   const after = new Map<string, ReadonlyArray<string>>()
-  agentUpgrades.forEach((u, i) => {
-    const previous =
-      i < batch ? [] : agentUpgrades.slice((Math.floor(i / batch) - 1) * batch, Math.floor(i / batch) * batch)
-    const waits = previous.length > 0 ? previous.map((p) => p.id) : lastServer === undefined ? [] : [lastServer]
-    after.set(u.id, waits)
-  })
-  const lastServerUpgrade = serverUpgrades.at(-1)?.id
+  const lastGroup = serverGroups.at(-1)?.at(-1)
+  let previous: ReadonlyArray<string> = lastGroup === undefined ? [] : [lastGroup]
+  for (const stage of rollout.stages) {
+    for (const u of stage) after.set(u.id, previous)
+    previous = stage.map((u) => u.id)
+  }
+  const lastServerUpgrade = rollout.stages
+    .flat()
+    .filter((u) => u.role === "server")
+    .at(-1)?.id
   // An upgrade cordons and uncordons the Node itself: it waits until an unfinished restart of its VM is finished.
   const finishing = new Map(actions.flatMap((a) => (a._tag === "UncordonK3s" ? [[a.vm, a.id] as const] : [])))
   actions = oneAtATime(actions, serverGroups).map((a) => {

@@ -1,9 +1,15 @@
 import {
   type ClusterFacts,
   describeViolation,
+  parseK3sVersion,
   planUpgrade,
   type ReleaseChannel,
-  resolveChannel
+  type ReleaseStatus,
+  resolveChannel,
+  skewStepViolation,
+  skewViolations,
+  type VersionedNode,
+  type VersionRuleViolation
 } from "@homelab/k3s-join"
 import * as Result from "effect/Result"
 import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
@@ -40,6 +46,24 @@ export interface UpgradeInputs {
   readonly facts: ClusterFacts | undefined
   readonly membersProblem: string
   readonly viaFor: (vm: string) => K3sVia | undefined
+  /**
+   * Every Node of the cluster (ours or not, Ready or not) with its version: the skew policy is checked over all of
+   * them. Default: the candidates.
+   */
+  readonly nodes?: ReadonlyArray<VersionedNode> | undefined
+  /** Whether `k3s.version` can be downloaded, when observe asked (a member runs another version). */
+  readonly release?: ReleaseStatus | undefined
+}
+
+/** The rolling upgrade: its actions, what it reports, and the order they run in. */
+export interface Rollout {
+  readonly actions: ReadonlyArray<UpgradeK3s>
+  readonly findings: ReadonlyArray<Finding>
+  /**
+   * The actions in the order they run, each stage once the one before is done: a server upgrade alone, agents in
+   * batches of `k3s.upgrade.maxUnavailable`.
+   */
+  readonly stages: ReadonlyArray<ReadonlyArray<UpgradeK3s>>
 }
 
 /** The k3s version the members must run: `k3s.version`, else the newest release of `k3s.channel`. */
@@ -50,24 +74,48 @@ export const targetVersion = (
   k3s.version ??
   (k3s.channel === undefined || channels === undefined ? undefined : resolveChannel(channels, k3s.channel))
 
-/** Action id of a member's upgrade. */
-export const upgradeId = (node: string, vm: string) => `${node}:k3s-upgrade:${vm}`
+/** Action id of a member's upgrade; `hop` (a version, or `uncordon`) when the member has more than one this run. */
+export const upgradeId = (node: string, vm: string, hop?: string) =>
+  `${node}:k3s-upgrade:${vm}${hop === undefined ? "" : `@${hop}`}`
+
+/** `1031` for v1.31.x: the minor a step belongs to (steps of one minor form one hop of the rollout). */
+const minorKey = (version: string): number => {
+  const v = parseK3sVersion(version)
+  return v === undefined ? 0 : v.major * 1000 + v.minor
+}
+
+/** One thing the rollout does (or refuses) for a member, at its place in the order. */
+type Entry =
+  | { readonly _tag: "Finish"; readonly c: UpgradeCandidate }
+  | {
+      readonly _tag: "Step"
+      readonly c: UpgradeCandidate
+      readonly from: string
+      readonly version: string
+      readonly index: number
+      readonly of: number
+      readonly resumed: boolean
+    }
+  | { readonly _tag: "Refused"; readonly c: UpgradeCandidate; readonly violation: VersionRuleViolation }
 
 /**
- * The rollout, pure: every member whose version differs from the target gets an `UpgradeK3s`, servers first (in
- * config order), then agents. Each upgrade goes one minor at a time: intermediate releases (the newest of each
- * skipped minor, from the update channels) are installed first, and without them the upgrade is refused with the
- * minors it lacks; a downgrade is refused. A server's upgrade is refused when the quorum guard says its member cannot
- * go down now; a refused server stops the rollout there (agents must not run ahead of a server), and what it leaves
- * out is reported. A member marked `homelab-upgrade` on the target already only gets uncordoned. A member whose Node
- * is cordoned by someone else (`keepCordoned`) is upgraded all the same, and left cordoned.
+ * The rollout, pure. Every member whose version differs from the target is upgraded one minor at a time through the
+ * newest release of each minor in between (from the update channels; without them the upgrade is refused naming the
+ * minors it lacks), and the cluster goes hop by hop: every server to the next minor, one at a time in config order,
+ * then every agent (batches of `k3s.upgrade.maxUnavailable`), and only then the next minor. So at no moment are two
+ * servers more than one minor apart, nor is an agent newer than a server: each step is checked against the skew policy
+ * over every Node of the cluster (`skewStepViolation`), and a step that would break it is refused. A cluster that is
+ * already outside the policy is reported (`k3s.version-skew`) and its oldest members move first.
+ *
+ * A downgrade is refused; so is a `k3s.version` that is no release (`k3s.release-missing`, nothing is touched). A
+ * server's upgrade is refused when the quorum guard says its member cannot go down now. A refused server (or a refused
+ * step) stops the rollout there and what it leaves out is reported. A member marked `homelab-upgrade` is finished first:
+ * uncordoned when it is on the target or its next step comes after the rollout's first hop, otherwise its next step
+ * goes first in that hop. A member whose Node is cordoned by someone else (`keepCordoned`) is upgraded all the same,
+ * and left cordoned (its unfinished upgrade only has its mark cleared).
  */
-export const planUpgrades = (
-  candidates: ReadonlyArray<UpgradeCandidate>,
-  inputs: UpgradeInputs
-): { readonly actions: ReadonlyArray<UpgradeK3s>; readonly findings: ReadonlyArray<Finding> } => {
+export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs: UpgradeInputs): Rollout => {
   const { k3s } = inputs
-  const actions: Array<UpgradeK3s> = []
   const findings: Array<Finding> = []
   const target = targetVersion(k3s, inputs.channels)
   const ordered = [...candidates.filter((c) => c.role === "server"), ...candidates.filter((c) => c.role === "agent")]
@@ -84,60 +132,180 @@ export const planUpgrades = (
       hint: "pin k3s.version, or check that the servers reach https://update.k3s.io"
     })
   }
+  const cluster: Array<VersionedNode> = [
+    ...(inputs.nodes ?? ordered.map((c) => ({ name: c.vm, role: c.role, version: c.version })))
+  ]
+  const skewed = skewViolations(cluster)
   const behind = ordered.filter((c) => c.marked || (target !== undefined && c.version !== target))
-  if (behind.length === 0) return { actions, findings }
+  if (behind.length === 0) {
+    if (skewed.length > 0 && ordered.length > 0)
+      findings.push(skewFinding(ordered[0] as UpgradeCandidate, skewed, skewed))
+    return { actions: [], findings, stages: [] }
+  }
+  const base = (c: UpgradeCandidate) => ({ layer: "k3s" as const, node: c.node, vm: c.vm, vmid: c.vmid })
+  const wants =
+    k3s.version !== undefined ? `k3s.version ${target}` : `k3s.channel ${k3s.channel ?? "stable"} gives ${target}`
+
+  // Each member's steps (or why it has none).
   const releases = (inputs.channels ?? []).map((c) => c.latest)
-  let stoppedBy: string | undefined
+  const missing = inputs.release?._tag === "Missing" && inputs.release.version === target ? inputs.release : undefined
+  const paths: Array<
+    { readonly c: UpgradeCandidate; readonly steps: ReadonlyArray<string> } | Extract<Entry, { _tag: "Refused" }>
+  > = []
   for (const c of behind) {
-    const base = { layer: "k3s" as const, node: c.node, vm: c.vm, vmid: c.vmid }
-    if (stoppedBy !== undefined) {
+    if (target === undefined || c.version === target) {
+      paths.push({ c, steps: [] })
+      continue
+    }
+    if (missing !== undefined) {
       findings.push({
-        ...base,
-        code: "k3s.upgrade-waits",
+        ...base(c),
+        code: "k3s.release-missing",
         effect: "blocked",
-        message: `k3s on ${c.vm} stays on ${c.version ?? "?"}: the rollout stops at ${stoppedBy}`,
-        hint: `fix what keeps ${stoppedBy} from upgrading; the next run goes on from there`
+        // the first says how it is known; the others only that it holds for them too
+        message: findings.some((f) => f.code === "k3s.release-missing")
+          ? `k3s.version ${missing.version} is not a k3s release: k3s on ${c.vm} stays on ${c.version ?? "?"}`
+          : `k3s.version ${missing.version} is not a k3s release (${missing.url} answers 404 Not Found): k3s on ${c.vm} stays on ${c.version ?? "?"}, nothing is cordoned`,
+        hint: "set k3s.version to a published release (https://github.com/k3s-io/k3s/releases), or use k3s.channel"
       })
       continue
     }
-    const from = c.version ?? "?"
-    let steps: ReadonlyArray<string> = []
-    if (target !== undefined && c.version !== target) {
-      const planned = planUpgrade(from, target, releases)
-      if (Result.isFailure(planned)) {
-        const v = planned.failure
-        findings.push({
-          ...base,
-          code: v._tag === "Downgrade" ? "k3s.downgrade" : v._tag === "SkipsMinor" ? "k3s.skips-minor" : "k3s.version",
-          effect: "blocked",
-          message: `not upgrading k3s on ${c.vm}: ${describeViolation(v)}`,
-          hint:
-            v._tag === "Downgrade"
-              ? `pin k3s.version to ${from} or newer (downgrades are refused)`
-              : v._tag === "SkipsMinor"
-                ? `upgrade through ${v.missing.join(", ")} first (pin k3s.version to a release of ${v.missing[0]}), or let the servers reach the update channels`
-                : "pin k3s.version to a k3s release like v1.31.5+k3s1"
-        })
-        if (c.role === "server") stoppedBy = c.vm
-        continue
-      }
-      steps = planned.success.steps
+    const planned = planUpgrade(c.version ?? "?", target, releases)
+    paths.push(
+      Result.isFailure(planned)
+        ? { _tag: "Refused", c, violation: planned.failure }
+        : { c, steps: planned.success.steps }
+    )
+  }
+
+  // The hops: one per minor any member goes to, oldest first; before them, the interrupted upgrades to finish.
+  const minors = [...new Set(paths.flatMap((p) => ("steps" in p ? p.steps.map(minorKey) : [])))].sort((a, b) => a - b)
+  const firstMinor = minors[0]
+  const groups: Array<Array<Entry>> = [[], ...minors.map(() => [])]
+  const groupOf = (version: string) => groups[1 + minors.indexOf(minorKey(version))] as Array<Entry>
+  // a refusal takes its place in the first hop: the servers before it in config order still make that hop
+  const refusals = groups[firstMinor === undefined ? 0 : 1] as Array<Entry>
+  for (const p of paths) {
+    if (!("steps" in p)) {
+      refusals.push(p)
+      continue
     }
-    if (c.role === "server" && steps.length > 0) {
-      const refused = quorumFinding(inputs.facts, c, "upgrade", inputs.membersProblem)
-      if (refused !== undefined) {
-        findings.push(refused)
-        stoppedBy = c.vm
-        continue
+    const { c, steps } = p
+    const finishFirst = c.marked && (steps.length === 0 || minorKey(steps[0] as string) !== firstMinor)
+    if (finishFirst) (groups[0] as Array<Entry>).push({ _tag: "Finish", c })
+    steps.forEach((version, index) => {
+      groupOf(version).push({
+        _tag: "Step",
+        c,
+        from: index === 0 ? (c.version ?? "?") : (steps[index - 1] as string),
+        version,
+        index,
+        of: steps.length,
+        resumed: index === 0 && c.marked && !finishFirst
+      })
+    })
+  }
+
+  // The walk: servers one at a time, then the agents, hop after hop, until something refuses.
+  const state = new Map(cluster.map((n) => [n.name, n]))
+  const batch = Math.max(1, k3s.upgrade?.maxUnavailable ?? 1)
+  const planned: Array<{ readonly entry: Exclude<Entry, { _tag: "Refused" }>; readonly stage: number }> = []
+  let stages = 0
+  let stoppedBy: string | undefined
+  const waits = new Set<string>()
+  const guarded = new Set<string>()
+  const stop = (c: UpgradeCandidate, finding: Finding) => {
+    findings.push(finding)
+    stoppedBy = c.vm
+  }
+  for (const group of groups) {
+    const first = (e: Entry) => (e._tag === "Finish" || (e._tag === "Step" && e.resumed) ? 0 : 1)
+    for (const role of ["server", "agent"] as const) {
+      const entries = group.filter((e) => e.c.role === role).sort((a, b) => first(a) - first(b))
+      let inBatch = batch
+      for (const e of entries) {
+        const { c } = e
+        if (stoppedBy !== undefined) {
+          if (!waits.has(c.vm)) {
+            waits.add(c.vm)
+            const reached = state.get(c.vm)?.version ?? c.version ?? "?"
+            findings.push({
+              ...base(c),
+              code: "k3s.upgrade-waits",
+              effect: "blocked",
+              message: `k3s on ${c.vm} ${reached === (c.version ?? "?") ? "stays on" : "goes only to"} ${reached}: the rollout stops at ${stoppedBy}`,
+              hint: `fix what keeps ${stoppedBy} from upgrading; the next run goes on from there`
+            })
+          }
+          continue
+        }
+        if (e._tag === "Refused") {
+          const v = e.violation
+          const finding: Finding = {
+            ...base(c),
+            code:
+              v._tag === "Downgrade" ? "k3s.downgrade" : v._tag === "SkipsMinor" ? "k3s.skips-minor" : "k3s.version",
+            effect: "blocked",
+            message: `not upgrading k3s on ${c.vm}: ${describeViolation(v)}`,
+            hint:
+              v._tag === "Downgrade"
+                ? `pin k3s.version to ${v.from} or newer (downgrades are refused)`
+                : v._tag === "SkipsMinor"
+                  ? `upgrade through ${v.missing.join(", ")} first (pin k3s.version to a release of ${v.missing[0]}), or let the servers reach the update channels`
+                  : "pin k3s.version to a k3s release like v1.31.5+k3s1"
+          }
+          if (role === "server") stop(c, finding)
+          else findings.push(finding)
+          continue
+        }
+        if (e._tag === "Step") {
+          if (role === "server" && !guarded.has(c.vm)) {
+            guarded.add(c.vm)
+            const refused = quorumFinding(inputs.facts, c, "upgrade", inputs.membersProblem)
+            if (refused !== undefined) {
+              stop(c, refused)
+              continue
+            }
+          }
+          const skew = skewStepViolation([...state.values()], c.vm, e.version)
+          if (skew !== undefined) {
+            stop(c, {
+              ...base(c),
+              code: "k3s.version-skew",
+              effect: "blocked",
+              message: `not upgrading k3s on ${c.vm} to ${e.version} now: ${skew} (Kubernetes' version skew policy)`,
+              hint: "bring the Nodes named there within one minor of each other first (servers before agents); the next run goes on from there"
+            })
+            continue
+          }
+          state.set(c.vm, { ...(state.get(c.vm) ?? { name: c.vm, role }), version: e.version })
+        }
+        if (role === "server" || inBatch >= batch) {
+          stages++
+          inBatch = 0
+        }
+        inBatch++
+        planned.push({ entry: e, stage: stages - 1 })
       }
     }
-    const through = steps.length > 1 ? ` (one minor at a time: ${steps.slice(0, -1).join(", ")} first)` : ""
+  }
+  if (skewed.length > 0)
+    findings.push(skewFinding(ordered[0] as UpgradeCandidate, skewed, skewViolations([...state.values()])))
+
+  // The actions: a member with more than one this run tells them apart by the version (or `uncordon`).
+  const count = new Map<string, number>()
+  for (const { entry } of planned) count.set(entry.c.vm, (count.get(entry.c.vm) ?? 0) + 1)
+  const byStage: Array<Array<UpgradeK3s>> = Array.from({ length: stages }, () => [])
+  const actions: Array<UpgradeK3s> = []
+  for (const { entry, stage } of planned) {
+    const { c } = entry
+    const single = count.get(c.vm) === 1
+    const finish = entry._tag === "Finish"
     const keep = c.keepCordoned === true
-    const mark = keep ? UpgradeKeepCordonTag : UpgradeTag
     const kept = keep ? "; its k3s Node is cordoned and no run of homelab marked it so: left cordoned" : ""
-    actions.push({
+    const action: UpgradeK3s = {
       _tag: "UpgradeK3s",
-      id: upgradeId(c.node, c.vm),
+      id: upgradeId(c.node, c.vm, single ? undefined : finish ? "uncordon" : entry.version),
       node: c.node,
       after: [],
       exclusive: c.role === "server" ? "k3s-server" : undefined,
@@ -145,16 +313,32 @@ export const planUpgrades = (
       vmid: c.vmid,
       ip: c.ip,
       role: c.role,
-      from,
-      steps,
+      from: finish ? (c.version ?? "?") : entry.from,
+      steps: finish ? [] : [entry.version],
       via: inputs.viaFor(c.vm),
-      resumed: c.marked,
+      resumed: finish || entry.resumed,
       ...(keep ? { keepCordoned: true } : {}),
-      reason:
-        steps.length === 0
-          ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${mark}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
-          : `${c.vm} runs ${from}, k3s.${k3s.version !== undefined ? "version" : `channel ${k3s.channel} gives`} ${target}${through}${c.marked ? "; an earlier run's upgrade did not finish" : ""}${kept}`
-    })
+      reason: finish
+        ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${keep ? UpgradeKeepCordonTag : UpgradeTag}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
+        : entry.of === 1
+          ? `${c.vm} runs ${entry.from}, ${wants}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
+          : `${c.vm} runs ${c.version ?? "?"}, ${wants}: one minor at a time, the whole cluster each time (servers, then agents), step ${entry.index + 1} of ${entry.of}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
+    }
+    actions.push(action)
+    byStage[stage]?.push(action)
   }
-  return { actions, findings }
+  return { actions, findings, stages: byStage }
 }
+
+/** A cluster found outside the skew policy: info when the rollout brings it back, blocked when it does not. */
+const skewFinding = (at: UpgradeCandidate, found: ReadonlyArray<string>, after: ReadonlyArray<string>): Finding => ({
+  code: "k3s.version-skew",
+  effect: after.length === 0 ? "info" : "blocked",
+  layer: "k3s",
+  node: at.node,
+  message: `the cluster is outside Kubernetes' version skew policy: ${found.join("; ")}`,
+  hint:
+    after.length === 0
+      ? "the rollout moves the oldest Nodes first, one minor at a time, which brings it back"
+      : `upgrade the Nodes named there, servers first, one minor at a time (after this plan: ${after.join("; ")})`
+})

@@ -128,7 +128,14 @@ export { type ClusterContext, type ClusterSummary, clusterContext, describeClust
 export { type DestroyOptions, planDestroy } from "./PlanDestroy.js"
 export { type DriftInput, type DriftStep, driftActionId, planDrift } from "./PlanDrift.js"
 export { type K3sCandidate, type K3sStep, planMembership } from "./PlanK3s.js"
-export { planUpgrades, targetVersion, type UpgradeCandidate, type UpgradeInputs, upgradeId } from "./PlanUpgrade.js"
+export {
+  planUpgrades,
+  type Rollout,
+  targetVersion,
+  type UpgradeCandidate,
+  type UpgradeInputs,
+  upgradeId
+} from "./PlanUpgrade.js"
 export { checkQuorumNow, type GuardedServer, oneAtATime, quorumFinding } from "./QuorumGuard.js"
 export {
   type ReconcileEvent,

@@ -1,8 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
+import type { ClusterNode } from "@homelab/k3s-join"
 import { describeAction, type UpgradeK3s } from "../src/Action.js"
+import type { K3sFacts } from "../src/Observed.js"
 import { planUpgrades, targetVersion, type UpgradeCandidate } from "../src/PlanUpgrade.js"
 import {
   byId,
+  clusterNode,
   ipOf,
   k3sDesired,
   k3sObserved,
@@ -62,7 +65,12 @@ describe("the rolling upgrade in the plan", () => {
       { name: "v1.32", latest: "v1.32.9+k3s1" }
     ]
     const through = planOf(d, k3sObserved(vms, readyCluster(vms, { channels })))
-    assert.deepStrictEqual(upgrades(through)[0]?.steps, ["v1.31.13+k3s1", "v1.32.9+k3s1"])
+    assert.deepStrictEqual(
+      upgrades(through)
+        .filter((u) => u.vm === "s1")
+        .map((u) => [u.from, ...u.steps].join(" → ")),
+      ["v1.30.5+k3s1 → v1.31.13+k3s1", "v1.31.13+k3s1 → v1.32.9+k3s1"]
+    )
     const refused = planOf(d, k3sObserved(vms, readyCluster(vms, { channelsError: "curl exit code 6" })))
     assert.deepStrictEqual(upgrades(refused), [])
     assert.deepStrictEqual(
@@ -136,5 +144,159 @@ describe("the rolling upgrade in the plan", () => {
       unknown.findings.map((f) => f.code),
       ["k3s.channel-unknown"]
     )
+  })
+
+  const channels = [
+    { name: "v1.31", latest: "v1.31.13+k3s1" },
+    { name: "v1.32", latest: "v1.32.9+k3s1" }
+  ]
+  const [v130, v1311, v132] = ["v1.30.5+k3s1", "v1.31.13+k3s1", "v1.32.9+k3s1"]
+  const hops = (p: ReturnType<typeof planOf>) => upgrades(p).map((u) => `${u.vm} ${u.steps.at(-1) ?? "uncordon"}`)
+
+  it("two minors go hop by hop across the cluster: every server to the minor between, then the agents, then every server to the target, then the agents", () => {
+    const d = k3sDesired(vms, {
+      version: v132,
+      upgrade: { maxUnavailable: 2, drainTimeout: k3sDesired(vms).k3s?.upgrade?.drainTimeout as never }
+    })
+    const p = planOf(d, k3sObserved(vms, readyCluster(vms, { channels })))
+    assert.deepStrictEqual(hops(p), [...vms.map((n) => `${n} ${v1311}`), ...vms.map((n) => `${n} ${v132}`)])
+    const id = (vm: string, v: string) => `pve-${vm}:k3s-upgrade:${vm}@${v}`
+    const after = (vm: string, v: string) => byId(p, id(vm, v))?.after
+    assert.deepStrictEqual(after("s1", v1311), [])
+    assert.deepStrictEqual(after("s3", v1311), [id("s2", v1311)])
+    assert.deepStrictEqual(after("a1", v1311), [id("s3", v1311)])
+    assert.deepStrictEqual(after("a3", v1311), [id("a1", v1311), id("a2", v1311)])
+    // the next minor begins once the last batch of agents is done
+    assert.deepStrictEqual(after("s1", v132), [id("a3", v1311), id("a4", v1311)])
+    assert.deepStrictEqual(after("a1", v132), [id("s3", v132)])
+    const s1 = upgrades(p).filter((u) => u.vm === "s1")
+    assert.deepStrictEqual(
+      s1.map((u) => [u.from, u.steps, u.exclusive]),
+      [
+        [v130, [v1311], "k3s-server"],
+        [v1311, [v132], "k3s-server"]
+      ]
+    )
+    assert.include(s1[0]?.reason ?? "", "one minor at a time, the whole cluster each time")
+    assert.deepStrictEqual(
+      p.findings.filter((f) => f.layer === "k3s"),
+      []
+    )
+  })
+
+  it("an interrupted rollout resumes in that order: the unfinished member first, then the rest of its hop, then the next", () => {
+    const d = k3sDesired(vms, { version: v132 })
+    const marked = (vm: string) =>
+      vms.map((n) => observedVm(vms, n, n === vm ? { tags: ["homelab-managed", "homelab-upgrade"] } : {}))
+    // s2 was cordoned for its first hop, nothing installed yet: its step goes first in that hop
+    const cordoned = planOf(
+      d,
+      k3sObserved(
+        vms,
+        readyCluster(vms, { channels }, (n) => (n === "s1" ? { kubeletVersion: v1311 } : {})),
+        { vms: marked("s2") }
+      )
+    )
+    assert.deepStrictEqual(hops(cordoned), [
+      `s2 ${v1311}`,
+      `s3 ${v1311}`,
+      ...["a1", "a2", "a3", "a4"].map((n) => `${n} ${v1311}`),
+      ...vms.map((n) => `${n} ${v132}`)
+    ])
+    assert.isTrue(upgrades(cordoned)[0]?.resumed)
+    // s1 was upgraded to the minor between and not yet uncordoned: uncordoned first, on with the others after
+    const installed = planOf(
+      d,
+      k3sObserved(
+        vms,
+        readyCluster(vms, { channels }, (n) => (n === "s1" ? { kubeletVersion: v1311 } : {})),
+        { vms: marked("s1") }
+      )
+    )
+    assert.deepStrictEqual(hops(installed), [
+      "s1 uncordon",
+      `s2 ${v1311}`,
+      `s3 ${v1311}`,
+      ...["a1", "a2", "a3", "a4"].map((n) => `${n} ${v1311}`),
+      ...vms.map((n) => `${n} ${v132}`)
+    ])
+    assert.deepStrictEqual(byId(installed, "pve-s2:k3s-upgrade:s2@v1.31.13+k3s1")?.after, [
+      "pve-s1:k3s-upgrade:s1@uncordon"
+    ])
+  })
+
+  it("a cluster outside the skew policy is reported and its oldest members move first; a step that would break the policy is refused", () => {
+    const d = k3sDesired(vms, { version: v132 })
+    // s1 is two minors ahead of the other servers (an older homelab upgraded it alone)
+    const skewed = planOf(
+      d,
+      k3sObserved(
+        vms,
+        readyCluster(vms, { channels }, (n) => (n === "s1" ? { kubeletVersion: v132 } : {}))
+      )
+    )
+    assert.deepStrictEqual(hops(skewed), [
+      `s2 ${v1311}`,
+      `s3 ${v1311}`,
+      ...["a1", "a2", "a3", "a4"].map((n) => `${n} ${v1311}`),
+      ...vms.filter((n) => n !== "s1").map((n) => `${n} ${v132}`)
+    ])
+    const report = skewed.findings.filter((f) => f.code === "k3s.version-skew")
+    assert.deepStrictEqual(
+      report.map((f) => f.effect),
+      ["info"]
+    )
+    assert.include(
+      report[0]?.message ?? "",
+      `servers are more than one minor apart (s1 ${v132}, s2 ${v130}, s3 ${v130})`
+    )
+    // a server that is not ours stays on v1.30: our servers may go to v1.31, but no agent may pass it
+    const x1: ClusterNode = {
+      ...clusterNode(vms, "s1"),
+      name: "x1",
+      internalIPs: ["10.0.0.99"],
+      etcdMemberName: "x1-0000000a"
+    }
+    const foreign = planOf(
+      k3sDesired(vms, { version: v1311 }),
+      k3sObserved(vms, {
+        ...(readyCluster(vms) as Extract<K3sFacts, { _tag: "Nodes" }>),
+        nodes: [...(readyCluster(vms) as Extract<K3sFacts, { _tag: "Nodes" }>).nodes, x1],
+        members: [
+          ...members(vms),
+          { id: "1099", name: "x1-0000000a", peerURL: undefined, clientURL: undefined, isLearner: false }
+        ]
+      })
+    )
+    assert.deepStrictEqual(
+      hops(foreign),
+      ["s1", "s2", "s3"].map((n) => `${n} ${v1311}`)
+    )
+    assert.deepStrictEqual(
+      foreign.findings
+        .filter((f) => f.code.startsWith("k3s.") && f.code !== "k3s.even-servers")
+        .map((f) => `${f.code} ${f.vm}`),
+      ["k3s.version-skew a1", "k3s.upgrade-waits a2", "k3s.upgrade-waits a3", "k3s.upgrade-waits a4"]
+    )
+    assert.include(
+      foreign.findings.find((f) => f.code === "k3s.version-skew")?.message ?? "",
+      `agent a1 (${v1311}) is newer than the oldest server`
+    )
+  })
+
+  it("a k3s.version that is no k3s release: every member that would upgrade is blocked, nothing is planned", () => {
+    const missing = "v1.31.99+k3s1"
+    const url = `https://github.com/k3s-io/k3s/releases/download/${missing}/sha256sum-amd64.txt`
+    const p = planOf(
+      k3sDesired(vms, { version: missing }),
+      k3sObserved(vms, readyCluster(vms, { release: { _tag: "Missing", version: missing, url } }))
+    )
+    assert.deepStrictEqual(upgrades(p), [])
+    assert.deepStrictEqual(
+      p.findings.filter((f) => f.layer === "k3s").map((f) => `${f.code} ${f.vm} ${f.effect}`),
+      vms.map((n) => `k3s.release-missing ${n} blocked`)
+    )
+    assert.include(p.findings[0]?.message ?? "", `k3s.version ${missing} is not a k3s release (${url} answers 404`)
+    assert.include(p.findings[0]?.hint ?? "", "set k3s.version to a published release")
   })
 })

@@ -1,8 +1,9 @@
 /**
  * A rolling k3s upgrade through `reconcile` against the simulator: servers one at a time, then the agents, each
  * cordoned, drained, upgraded and uncordoned; a failure midway stops the rollout and the next run resumes it; a skipped
- * minor goes through the intermediate release; a downgrade is refused; a Node cordoned by hand stays cordoned, also
- * across an interrupted run.
+ * minor goes through the intermediate release, hop by hop across the cluster, never outside the version skew policy;
+ * a downgrade is refused, and so is a release that does not exist, before anything is cordoned; a Node cordoned by
+ * hand stays cordoned, also across an interrupted run.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin } from "@homelab/k3s-join"
@@ -12,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import type { Plan } from "../src/Plan.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { clientLayer, type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
@@ -21,13 +23,15 @@ const agents = ["fun-goal", "wise-owl"]
 const all = [...servers, ...agents]
 const v130 = "v1.30.5+k3s1"
 const v131 = "v1.31.5+k3s1"
+const v132 = "v1.32.9+k3s1"
+const v133 = "v1.33.5+k3s1"
 
-/** A running cluster of our own VMs (one per node, tagged homelab-managed), all on v1.30.5. */
-const running = (over: Partial<Scenario> = {}): Scenario =>
-  labScenario(all, {
+/** A running cluster of our own VMs (one per node of `on`, tagged homelab-managed), all on `version`. */
+const running = (over: Partial<Scenario> = {}, on: ReadonlyArray<string> = all, version = v130): Scenario =>
+  labScenario([...on], {
     ipPool: `${net}.100`,
     guestSshPort: 2222,
-    vms: all.map((node, i) => ({
+    vms: on.map((node, i) => ({
       vmid: 2001 + i,
       node,
       name: `k3s-vm-${node}`,
@@ -50,7 +54,7 @@ const running = (over: Partial<Scenario> = {}): Scenario =>
       }
     })),
     k3s: {
-      version: v130,
+      version,
       joinDelayMs: 5000,
       readyDelayMs: 10_000,
       learnerPromotionDelayMs: 15_000,
@@ -104,6 +108,19 @@ const cordoned = (sim: SimHandle) =>
     .map((n) => String(n.name).replace("k3s-vm-", ""))
 
 const tagsOf = (sim: SimHandle, node: string) => simVms(sim).find((v) => v.name === `k3s-vm-${node}`)?.tags ?? ""
+
+/** `node from → to` per upgrade, and every version-skew the simulator saw, in the order they happened. */
+const upgradesAndSkew = (sim: SimHandle) =>
+  sim
+    .k3sEvents()
+    .filter((e) => e.kind === "node-upgraded" || e.kind === "version-skew")
+    .map((e) => `${e.kind === "version-skew" ? "version-skew " : ""}${e.node.replace("k3s-vm-", "")} ${e.detail ?? ""}`)
+
+/** The rollout's upgrades as `vm → version`, in plan order. */
+const hops = (plan: Plan) =>
+  plan.actions.flatMap((a) =>
+    a._tag === "UpgradeK3s" ? [`${a.vm.replace("k3s-vm-", "")} → ${a.steps.join(", ") || "uncordon"}`] : []
+  )
 
 describe("a rolling k3s upgrade", () => {
   it.live(
@@ -206,9 +223,13 @@ describe("a rolling k3s upgrade", () => {
         const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
         const base = yield* makeLab(sim, { vm: k3sSection("v1.32.9+k3s1"), nodes })
         const { plan } = yield* planOnly(yield* withVersion(base, "v1.32.9+k3s1"))
+        // hop by hop: every member to the newest v1.31 release first, then every member to the target
+        assert.deepStrictEqual(hops(plan), [
+          ...all.map((n) => `${n} → v1.31.13+k3s1`),
+          ...all.map((n) => `${n} → v1.32.9+k3s1`)
+        ])
         const up = plan.actions.find((a) => a._tag === "UpgradeK3s")
-        assert.deepStrictEqual(up?._tag === "UpgradeK3s" ? up.steps : [], ["v1.31.13+k3s1", "v1.32.9+k3s1"])
-        assert.include(up?.reason ?? "", "one minor at a time: v1.31.13+k3s1 first")
+        assert.include(up?.reason ?? "", "one minor at a time, the whole cluster each time")
         const down = yield* planOnly(yield* withVersion(base, "v1.29.15+k3s1"))
         assert.deepStrictEqual(
           down.plan.actions.filter((a) => a._tag === "UpgradeK3s"),
@@ -365,5 +386,145 @@ describe("a rolling k3s upgrade", () => {
         )
       }),
     180_000
+  )
+
+  it.live(
+    "two minors: every server to the minor between, then the agent, then every server to the target, then the agent; a failure midway resumes in that order; never a version skew",
+    () =>
+      Effect.gen(function* () {
+        const four = [...servers, "fun-goal"]
+        const sim = yield* startLab(running({}, four, v131))
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v131), nodes })
+        yield* reconcile(base) // the image onto each node; the cluster is as configured
+
+        const lab = yield* withVersion(base, v133)
+        // Break the release downloads once the second server's first hop begins: the rollout stops there.
+        const breaker = yield* Effect.forkChild(
+          Effect.sync(() => rollout(sim)).pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("20 millis"),
+              until: (events) => events.includes("still-fawn node-cordoned")
+            }),
+            Effect.andThen(Effect.promise(() => sim.addFaults([{ kind: "k3sDownloadFails" }])))
+          )
+        )
+        const first = yield* reconcile(lab)
+        yield* Fiber.join(breaker)
+        assert.deepStrictEqual(hops(first.plan), [
+          ...four.map((n) => `${n} → ${v132}`),
+          ...four.map((n) => `${n} → ${v133}`)
+        ])
+        assert.deepStrictEqual(
+          first.result.outcomes.map((o) => o.status),
+          ["done", "failed", ...Array.from({ length: 6 }, () => "skipped")]
+        )
+        assert.deepStrictEqual(versions(sim), {
+          pve: v132,
+          "still-fawn": v131,
+          "chief-horse": v131,
+          "fun-goal": v131
+        })
+        assert.include(simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.tags ?? "", "homelab-upgrade")
+
+        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sDownloadFails" }))
+        const second = yield* reconcile(lab)
+        assert.deepStrictEqual(hops(second.plan), [
+          ...four.slice(1).map((n) => `${n} → ${v132}`),
+          ...four.map((n) => `${n} → ${v133}`)
+        ])
+        assert.isTrue(
+          second.result.outcomes.every((o) => o.status === "done"),
+          JSON.stringify(second.result.outcomes)
+        )
+        assert.isTrue(second.report.convergence.converged)
+        assert.deepStrictEqual(upgradesAndSkew(sim), [
+          ...four.map((n) => `${n} ${v131} → ${v132}`),
+          ...four.map((n) => `${n} ${v132} → ${v133}`)
+        ])
+        assert.notInclude(
+          simVms(sim)
+            .map((v) => v.tags)
+            .join(","),
+          "homelab-upgrade"
+        )
+        const third = yield* reconcile(lab)
+        assert.deepStrictEqual(third.plan.actions, [])
+      }),
+    240_000
+  )
+
+  it.live(
+    "a k3s.version that is no k3s release is refused by the plan: nothing is marked, cordoned or drained",
+    () =>
+      Effect.gen(function* () {
+        const four = [...servers, "fun-goal"]
+        const sim = yield* startLab(running({}, four, v131))
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v131), nodes })
+        yield* reconcile(base)
+        const lab = yield* withVersion(base, "v1.33.99+k3s1")
+        const before = sim.k3sEvents().length
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(hops(run.plan), [])
+        const missing = run.plan.findings.filter((f) => f.code === "k3s.release-missing")
+        assert.deepStrictEqual(
+          missing.map((f) => `${f.vm} ${f.effect}`),
+          four.map((n) => `k3s-vm-${n} blocked`)
+        )
+        assert.include(missing[0]?.message ?? "", "k3s.version v1.33.99+k3s1 is not a k3s release")
+        assert.include(missing[0]?.hint ?? "", "k3s.version")
+        assert.isFalse(run.report.convergence.converged)
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(before)
+            .filter((e) => ["node-cordoned", "drain-start", "node-upgraded"].includes(e.kind)),
+          []
+        )
+        assert.notInclude(
+          simVms(sim)
+            .map((v) => v.tags)
+            .join(","),
+          "homelab-upgrade"
+        )
+        assert.deepStrictEqual(
+          Object.values(versions(sim)),
+          four.map(() => v131)
+        )
+      }),
+    120_000
+  )
+
+  it.live(
+    "a VM that cannot download the release is refused before it is marked or cordoned; the rollout stops there",
+    () =>
+      Effect.gen(function* () {
+        const four = [...servers, "fun-goal"]
+        // the cluster is read through pve, which reaches GitHub; chief-horse does not
+        const sim = yield* startLab(running({ faults: [{ kind: "k3sDownloadFails", vmid: 2003 }] }, four, v131))
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v131), nodes })
+        yield* reconcile(base)
+        const since = Date.now()
+        const run = yield* reconcile(yield* withVersion(base, v132))
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => `${o.action._tag === "UpgradeK3s" ? o.action.vm : o.id} ${o.status}`),
+          ["k3s-vm-pve done", "k3s-vm-still-fawn done", "k3s-vm-chief-horse failed", "k3s-vm-fun-goal skipped"]
+        )
+        const failed = run.result.outcomes[2]
+        assert.include(failed?.detail ?? "", "not upgrading k3s-vm-chief-horse: ")
+        assert.include(failed?.detail ?? "", `cannot download k3s.version ${v132}`)
+        assert.include(failed?.detail ?? "", "nothing was cordoned")
+        assert.notInclude(rollout(sim, since).join(","), "chief-horse")
+        assert.notInclude(simVms(sim).find((v) => v.name === "k3s-vm-chief-horse")?.tags ?? "", "homelab-upgrade")
+        assert.deepStrictEqual(versions(sim), {
+          pve: v132,
+          "still-fawn": v132,
+          "chief-horse": v131,
+          "fun-goal": v131
+        })
+      }),
+    120_000
   )
 })
