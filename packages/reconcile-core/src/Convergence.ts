@@ -146,7 +146,7 @@ const leftOver = (o: ActionOutcome): Array<Reason & { readonly node: string }> =
           layer: layerOf(o.action),
           vm: vmOf(o.action),
           message: `VM ${vmOf(o.action)}: ${(o.differs ?? []).length} setting(s) differ from homelab.yaml once it was provisioned: ${(o.differs ?? []).join("; ")}`,
-          hint: "`homelab apply` changes them in place (`homelab plan` shows how); a VM this run created should have had them from the start: please report it",
+          hint: "`homelab apply` changes them in place (`homelab plan` shows how); if this run created the VM, homelab should have set them: please report it",
           actionId: o.id
         }
       ])
