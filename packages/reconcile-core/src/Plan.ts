@@ -725,6 +725,22 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           })
         )
 
+      /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
+      const membershipUnknown = (vmid: number) =>
+        findings.push({
+          code: "k3s.unavailable",
+          effect: "blocked",
+          layer: "k3s",
+          node: node.name,
+          vm: vm.name,
+          vmid,
+          message:
+            observed.k3s?._tag === "Unavailable"
+              ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
+              : `membership of ${vm.name} unknown: the k3s cluster was not read`,
+          hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
+        })
+
       // Phase 3 for this VM. Without a cluster yet, the first server VM starts it and the others join through it.
       const exclusive = vm.role === "server" ? "k3s-server" : undefined
       const starts = cluster?.init?.vm === vm.name
@@ -751,19 +767,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         if (k3sNodes === undefined && (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm")) {
           // The VM keeps its disk, and its k3s starts with it; whether its Node is Ready again is for the next run,
           // once the cluster can be read (there is no server to join through now).
-          findings.push({
-            code: "k3s.unavailable",
-            effect: "blocked",
-            layer: "k3s",
-            node: node.name,
-            vm: vm.name,
-            vmid: vmAction.vmid,
-            message:
-              observed.k3s?._tag === "Unavailable"
-                ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
-                : `membership of ${vm.name} unknown: the k3s cluster was not read`,
-            hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
-          })
+          membershipUnknown(vmAction.vmid)
           continue
         }
         if (
@@ -796,19 +800,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       const healthy = decision.healthy
       if (healthy === undefined) continue
       if (k3sNodes === undefined) {
-        findings.push({
-          code: "k3s.unavailable",
-          effect: "blocked",
-          layer: "k3s",
-          node: node.name,
-          vm: vm.name,
-          vmid: healthy.vmid,
-          message:
-            observed.k3s?._tag === "Unavailable"
-              ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
-              : `membership of ${vm.name} unknown: the k3s cluster was not read`,
-          hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
-        })
+        membershipUnknown(healthy.vmid)
         continue
       }
       const ip = observed.ips?.get(healthy.vmid)
