@@ -175,7 +175,8 @@ export interface UpgradeK3s extends ActionBase {
 
 /**
  * Phase 3, the end of an interrupted rolling restart: the VM carries `homelab-restart` (see `RestartTag`), so an
- * earlier run drained its Node for a restart and did not get to uncordon it. Wait until the VM runs, has its IP and its
+ * earlier run drained its Node for a restart and did not get to uncordon it (or `homelab-destroy`: a teardown drained
+ * it and stopped short of destroying the VM, which homelab.yaml still asks for). Wait until the VM runs, has its IP and its
  * Node is Ready, uncordon the Node, clear the mark. Part of the restart rollout (`exclusive: "vm-restart"`): ahead of
  * this run's restarts (one VM out of service at a time), or, when its VM must start or join first, after that join.
  */
@@ -188,6 +189,11 @@ export interface UncordonK3s extends ActionBase {
   readonly cordoned: boolean
   /** The server it goes through; undefined: the configured `k3s.server`. */
   readonly via?: K3sVia | undefined
+  /**
+   * `homelab-destroy`: the cordon is a teardown's that stopped short of destroying the VM (see `DestroyTag`), not a
+   * restart's. Either way the end clears both marks.
+   */
+  readonly mark?: "homelab-destroy" | undefined
 }
 
 /**
@@ -268,7 +274,8 @@ export interface DestroyVm extends ActionBase {
   /** `destroy`: asked for by `homelab destroy`; `prune`: an orphan (homelab.yaml no longer asks for it). */
   readonly purpose: "destroy" | "prune"
   /** The VM's k3s Node, removed before the VM is destroyed; undefined when there is none to remove. */
-  readonly k3sNode?: { readonly role: "server" | "agent" } | undefined
+  /** `cordoned`: the Node was cordoned already when planned (by hand, say): the teardown does not mark it ours. */
+  readonly k3sNode?: { readonly role: "server" | "agent"; readonly cordoned?: boolean | undefined } | undefined
   /** The server the k3s steps go through; undefined: the configured `k3s.server`. */
   readonly k3sVia?: K3sVia | undefined
 }
@@ -416,10 +423,12 @@ export const describeAction = (action: Action): string => {
           ? `finish the k3s upgrade of ${action.vm} (on ${action.from}; its k3s Node left cordoned as it was)`
           : `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
         : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
-    case "UncordonK3s":
+    case "UncordonK3s": {
+      const what = action.mark === "homelab-destroy" ? "undo the stopped teardown" : "finish the restart"
       return action.cordoned
-        ? `finish the restart of VM ${action.vmid} ${action.vm}: uncordon its k3s Node once it is Ready`
-        : `finish the restart of VM ${action.vmid} ${action.vm}: clear its mark (its k3s Node is not cordoned)`
+        ? `${what} of VM ${action.vmid} ${action.vm}: uncordon its k3s Node once it is Ready`
+        : `${what} of VM ${action.vmid} ${action.vm}: clear its mark (its k3s Node is not cordoned)`
+    }
     case "DestroyVm": {
       const k3s = action.k3sNode === undefined ? "" : ` (its k3s ${action.k3sNode.role} Node drained and removed first)`
       return `${action.purpose === "prune" ? "prune orphan" : "destroy"} VM ${action.vmid} ${action.name} on ${action.node}${k3s}`

@@ -1,5 +1,13 @@
 import type { Desired } from "./Desired.js"
-import { CloudInitTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import {
+  CloudInitTag,
+  DestroyTag,
+  RebuildTag,
+  RejoinTag,
+  RestartTag,
+  UpgradeKeepCordonTag,
+  UpgradeTag
+} from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 
 /** A VM `homelab adopt` may take over: same name and node as homelab.yaml asks, without the ownership tag. */
@@ -54,7 +62,8 @@ const runMarks: ReadonlyArray<string> = [
   UpgradeTag,
   UpgradeKeepCordonTag,
   RestartTag,
-  CloudInitTag
+  CloudInitTag,
+  DestroyTag
 ]
 
 /** A VM's tags as PVE stores them (`a;b`, also `,`/space separated). */

@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import type { DeleteImage, DestroyVm, K3sVia } from "./Action.js"
 import type { WaitProgress } from "./Apply.js"
 import type { Desired } from "./Desired.js"
+import { DestroyTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 
 /** What the executor lends a teardown step: the clients, progress reporting, and how a step fails. */
@@ -24,7 +25,7 @@ export interface TeardownContext<E> {
 
 /**
  * Tear down one VM of ours (`DestroyVm`): re-check it, then with its k3s Node: the quorum guard for a server (with
- * the cluster as it is now), cordon and drain the Node while the VM runs, stop the VM (a kubelet still running would
+ * the cluster as it is now), mark the VM (`homelab-destroy`), cordon and drain the Node while the VM runs, stop the VM (a kubelet still running would
  * register the Node again, k3s.md §5.2), delete the Node and its `<name>.node-password.k3s` secret (a server's etcd
  * member with it, guarded again by `removeServer`), and only then destroy the VM with purge. A VM already gone is fine
  * (an earlier run got that far); its Node is still removed.
@@ -76,6 +77,11 @@ export const destroyVm = <E>(a: DestroyVm, ctx: TeardownContext<E>) =>
         }
       }
       if (running) {
+        // Durable intent: a teardown that stops short leaves a cordon the next run knows to be ours (`DestroyTag`);
+        // a Node cordoned before (by hand) is not marked: that cordon is not ours to undo.
+        if (Option.isSome(read) && member.cordoned !== true && !read.value[1].tags.includes(DestroyTag)) {
+          yield* api.updateVmConfig(node, vmid, { tags: [...read.value[1].tags, DestroyTag].sort().join(";") })
+        }
         yield* progress(`cordoning k3s Node ${name}`)
         yield* client
           .cordon(server, name)

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
 import { tagList } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
-import { CloudInitTag, RestartTag, UpgradeTag } from "./Marks.js"
+import { CloudInitTag, DestroyTag, RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import type { Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
@@ -166,6 +166,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       a.k3s?.keepCordoned !== true &&
       !config.tags.includes(RestartTag) &&
       !config.tags.includes(UpgradeTag) &&
+      !config.tags.includes(DestroyTag) &&
       (yield* member.join.clusterNodes(member.server).pipe(
         Effect.map((nodes) => nodes.find((n) => n.name === a.name)?.unschedulable === true),
         Effect.catch(k3sFailed(`cannot read k3s Node ${a.name}`))
@@ -265,6 +266,8 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
           )
         )
       yield* ctx.mark(a.vmid, RestartTag, false)
+      // a teardown's cordon (it stopped short of destroying the VM) is undone with this one
+      if (config.tags.includes(DestroyTag)) yield* ctx.mark(a.vmid, DestroyTag, false)
     }
     const after = yield* api.vmPending(node, a.vmid)
     const held = a.changes.filter((c) => {
@@ -350,10 +353,11 @@ const backInService = <E>(
   })
 
 /**
- * `UncordonK3s`: the end of a restart an earlier run did not finish. Re-reads the VM (ours, same name); when it no
- * longer carries `homelab-restart`, another run finished it. Otherwise waits until the VM runs, has its IP and its
- * Node is Ready, uncordons the Node, and clears the mark. A Node that was not cordoned when planned is not touched:
- * only the mark is cleared. A failure leaves the mark, so the next run tries again.
+ * `UncordonK3s`: the end of a restart an earlier run did not finish, or of a teardown that stopped short of destroying
+ * a VM homelab.yaml still asks for (`homelab-destroy`). Re-reads the VM (ours, same name); when it no longer carries
+ * the mark, another run finished it. Otherwise waits until the VM runs, has its IP and its Node is Ready, uncordons the
+ * Node, and clears the marks. A Node that was not cordoned when planned is not touched: only the marks are cleared. A
+ * failure leaves them, so the next run tries again.
  */
 export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
   Effect.gen(function* () {
@@ -363,17 +367,24 @@ export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
     if (!config.tags.includes(desired.ownershipTag))
       return yield* ctx.fail(`VM ${a.vmid} no longer carries '${desired.ownershipTag}'; not touching its k3s Node`)
     if (config.name !== a.vm) return yield* ctx.fail(`VM ${a.vmid} is now named ${config.name}; not touching it`)
-    if (!config.tags.includes(RestartTag)) {
-      return { detail: `VM ${a.vmid} ${a.vm} no longer carries '${RestartTag}': its restart was finished meanwhile` }
+    const tag = a.mark ?? RestartTag
+    const what = a.mark === DestroyTag ? "the teardown's cordon was undone" : "its restart was finished"
+    if (!config.tags.includes(tag)) {
+      return { detail: `VM ${a.vmid} ${a.vm} no longer carries '${tag}': ${what} meanwhile` }
     }
+    const clear = Effect.forEach(
+      [RestartTag, DestroyTag].filter((t) => config.tags.includes(t)),
+      (t) => ctx.mark(a.vmid, t, false),
+      { discard: true }
+    )
     if (!a.cordoned) {
-      yield* ctx.mark(a.vmid, RestartTag, false)
-      return { detail: `VM ${a.vmid} ${a.vm}: '${RestartTag}' cleared; its k3s Node was not cordoned` }
+      yield* clear
+      return { detail: `VM ${a.vmid} ${a.vm}: '${tag}' cleared; its k3s Node was not cordoned` }
     }
     if (desired.k3s === undefined || Option.isNone(ctx.k3sJoin))
       return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
     const member: Member = { join: ctx.k3sJoin.value, server: yield* ctx.serverOf(a.via), role: a.role }
-    const stays = `its k3s Node stays cordoned and the VM keeps '${RestartTag}': the next run tries again`
+    const stays = `its k3s Node stays cordoned and the VM keeps '${tag}': the next run tries again`
     const ip = yield* backInService(ctx, {
       vmid: a.vmid,
       name: a.vm,
@@ -398,9 +409,12 @@ export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
           ctx.fail(`could not uncordon k3s Node ${a.vm}: ${e.message}`, `${stays} (check k3s.server)`)
         )
       )
-    yield* ctx.mark(a.vmid, RestartTag, false)
+    yield* clear
     return {
-      detail: `VM ${a.vmid} ${a.vm} runs at ${ip} and its k3s Node is Ready: uncordoned, its restart finished`,
+      detail:
+        a.mark === DestroyTag
+          ? `VM ${a.vmid} ${a.vm} runs at ${ip} and its k3s Node is Ready: uncordoned (homelab.yaml still asks for it; an earlier teardown had cordoned it)`
+          : `VM ${a.vmid} ${a.vm} runs at ${ip} and its k3s Node is Ready: uncordoned, its restart finished`,
       ip
     } satisfies DriftResult
   })

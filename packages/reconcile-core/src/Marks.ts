@@ -50,3 +50,12 @@ export const RestartTag = "homelab-restart"
  * restart); once nothing is held (PVE started the VM since), an `UpdateVm` clears the mark.
  */
 export const CloudInitTag = "homelab-cloudinit"
+
+/**
+ * Set on a running VM of ours just before `destroy` (or `apply --prune`) cordons and drains its k3s Node, and gone
+ * with the VM. A teardown that stops short (interrupted, a drain that a PodDisruptionBudget blocks, a quorum refusal
+ * after the cordon) leaves a cordoned Node that the next run knows to be its own: `destroy` goes on with it, and an
+ * `apply` for which homelab.yaml still asks for the VM undoes the cordon (`UncordonK3s`: the VM running, its Node
+ * Ready, then uncordoned and the mark cleared), where a Node cordoned by hand is left as it is.
+ */
+export const DestroyTag = "homelab-destroy"

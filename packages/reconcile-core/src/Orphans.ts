@@ -116,7 +116,12 @@ export const removal = (
       }
     }
     const member = observed.k3s.nodes.find((n) => n.name === vm.name)
-    if (member !== undefined) k3sNode = { role: member.role === "server" ? "server" : "agent" }
+    if (member !== undefined) {
+      k3sNode = {
+        role: member.role === "server" ? "server" : "agent",
+        ...(member.unschedulable === true ? { cordoned: true } : {})
+      }
+    }
     const cluster = clusterContext(desired, observed)
     if (k3sNode?.role === "server") {
       // The quorum guard at plan time (and again just before the server goes down).

@@ -13,7 +13,7 @@ import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
-import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
@@ -657,8 +657,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       let restartId: string | undefined
       /** The marks a run of ours left on the VM about its Node's cordon, and the cordon. */
       const marks = cordonFacts(observed, vm.name, node.name, desired.ownershipTag)
-      /** An earlier run's restart is left to finish: no restart of this run drains the Node (and finishes it). */
-      let unfinished = marks.restart
+      /**
+       * An earlier run's restart (or a teardown that stopped short) is left to finish: no restart of this run drains
+       * the Node (and finishes it).
+       */
+      let unfinished = marks.restart || marks.destroy
       if (decision.action === undefined && decision.healthy !== undefined) {
         const healthy = decision.healthy
         const config = observed.configs?.get(healthy.vmid)
@@ -676,7 +679,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             config?.current.protection === "1",
           k3sNodes,
           ip: observed.ips?.get(healthy.vmid),
-          cordonedByUs: marks.restart || marks.upgrade,
+          cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
           cloudInitHeld: observed.cloudInit?.get(healthy.vmid)
         })
         findings.push(...step.findings)
@@ -700,7 +703,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           const via = restart.k3s === undefined ? undefined : cluster?.viaFor(vm.name)
           const resumed = marks.restart
             ? `; an earlier run's restart of it did not finish (it carries '${RestartTag}')`
-            : ""
+            : marks.destroy
+              ? `; an earlier teardown of it stopped before destroying it (it carries '${DestroyTag}')`
+              : ""
           restarts.push(
             restart.k3s === undefined
               ? { ...restart, reason: `${restart.reason}${resumed}` }
@@ -721,7 +726,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             role: vm.role,
             cordoned: marks.cordoned,
             join,
-            via: cluster?.viaFor(vm.name)
+            via: cluster?.viaFor(vm.name),
+            mark: marks.restart ? RestartTag : marks.destroy ? DestroyTag : undefined
           })
         )
 
@@ -858,7 +864,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (unfinished && step._tag !== "Finding")
         finish(healthy.vmid, step._tag === "Join" ? actionId.k3s(node.name, vm.name) : undefined)
       // Not ours to undo: cordoned by hand (maintenance), an interrupted `kubectl drain`, an older homelab.
-      const cordonedByHand = marks.cordoned && !marks.restart && !marks.upgrade
+      const cordonedByHand = marks.cordoned && !marks.restart && !marks.upgrade && !marks.destroy
       if (cordonedByHand && step._tag !== "Finding") findings.push(cordonedFinding(node.name, vm.name, healthy.vmid))
       if (step._tag === "Member" && ip !== undefined) {
         upgradeCandidates.push({

@@ -1,10 +1,10 @@
 import type { Action, Finding, K3sVia, RestartVm, UncordonK3s } from "./Action.js"
-import { RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { DestroyTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed } from "./Observed.js"
 
 /**
  * What a VM of ours says about its k3s Node's cordon: the marks a run of ours left on it (`homelab-restart`,
- * `homelab-upgrade`), and whether the Node is cordoned now (`spec.unschedulable`). A cordoned Node without either
+ * `homelab-upgrade`, `homelab-destroy`), and whether the Node is cordoned now (`spec.unschedulable`). A cordoned Node without either
  * mark was cordoned by someone else, and homelab leaves it so — also when an upgrade of ours is under way on it
  * (`homelab-upgrade-keep-cordon`: it was cordoned before that upgrade began).
  */
@@ -18,6 +18,8 @@ export interface CordonFacts {
    * `planUpgrades` resumes it, and the cordon is not ours.
    */
   readonly upgradeKeepCordon: boolean
+  /** An earlier `destroy` (or `--prune`) cordoned the Node and stopped short of destroying the VM. */
+  readonly destroy: boolean
   readonly cordoned: boolean
 }
 
@@ -32,6 +34,7 @@ export const cordonFacts = (observed: Observed, name: string, node: string, owne
     restart: ours && tags.includes(RestartTag),
     upgrade: ours && tags.includes(UpgradeTag),
     upgradeKeepCordon: ours && tags.includes(UpgradeKeepCordonTag),
+    destroy: ours && tags.includes(DestroyTag),
     cordoned: k3sNode?.unschedulable === true
   }
 }
@@ -40,8 +43,10 @@ export const cordonFacts = (observed: Observed, name: string, node: string, owne
 export const uncordonId = (node: string, vm: string) => `${node}:uncordon:${vm}`
 
 /**
- * The end of an earlier run's restart of a VM that keeps its Node: an `UncordonK3s`. `join`: the `JoinK3s` of the VM
- * that makes its Node Ready first (after a start, or for a NotReady Node); without one the Node is a Ready member.
+ * The end of an earlier run's restart of a VM that keeps its Node, or of a teardown that stopped short of destroying a
+ * VM homelab.yaml still asks for (`mark`: which of the two marks it carries): an `UncordonK3s`. `join`: the
+ * `JoinK3s` of the VM that makes its Node Ready first (after a start, or for a NotReady Node); without one the Node is
+ * a Ready member.
  */
 export const finishRestart = (input: {
   readonly node: string
@@ -51,7 +56,9 @@ export const finishRestart = (input: {
   readonly cordoned: boolean
   readonly join?: string | undefined
   readonly via: K3sVia | undefined
+  readonly mark?: typeof RestartTag | typeof DestroyTag | undefined
 }): UncordonK3s => {
+  const mark = input.mark ?? RestartTag
   const state = !input.cordoned
     ? "its k3s Node is not cordoned; only the mark is left to clear"
     : input.join === undefined
@@ -68,7 +75,11 @@ export const finishRestart = (input: {
     role: input.role,
     cordoned: input.cordoned,
     via: input.via,
-    reason: `an earlier run's restart of ${input.vm} did not finish (it carries '${RestartTag}'): ${state}`
+    ...(mark === DestroyTag ? { mark } : {}),
+    reason:
+      mark === DestroyTag
+        ? `an earlier teardown of ${input.vm} stopped before destroying it (it carries '${DestroyTag}'), and homelab.yaml still asks for it: ${state}`
+        : `an earlier run's restart of ${input.vm} did not finish (it carries '${RestartTag}'): ${state}`
   }
 }
 

@@ -98,7 +98,15 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
-export { CloudInitTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+export {
+  CloudInitTag,
+  DestroyTag,
+  RebuildTag,
+  RejoinTag,
+  RestartTag,
+  UpgradeKeepCordonTag,
+  UpgradeTag
+} from "./Marks.js"
 export { type ObserveOptions, observe } from "./Observe.js"
 export type {
   CreateTask,

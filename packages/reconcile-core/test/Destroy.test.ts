@@ -1,13 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
+import { K3sJoin } from "@homelab/k3s-join"
 import type { SimHandle } from "@homelab/sim"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { type Action, describeAction } from "../src/Action.js"
 import type { ApplyEvent } from "../src/Apply.js"
 import { applyVerdict } from "../src/Convergence.js"
 import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
-import { clientLayer, type Lab, mutatingRequests, simVms, startLab } from "./lab.js"
+import { clientLayer, type Lab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 import {
   ImageFile,
   k3sState,
@@ -19,7 +23,13 @@ import {
 } from "./teardownFixture.js"
 
 /** `homelab destroy` (`--yes` unless `confirm` says otherwise) with a fresh client. */
-const runDestroy = (lab: Lab, options: DestroyOptions & { readonly confirm?: boolean } = {}) =>
+const runDestroy = (
+  lab: Lab,
+  options: DestroyOptions & {
+    readonly confirm?: boolean
+    readonly onEvent?: ((e: ApplyEvent) => Effect.Effect<void>) | undefined
+  } = {}
+) =>
   Effect.gen(function* () {
     const events: Array<ApplyEvent> = []
     const report = yield* destroy(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
@@ -27,9 +37,12 @@ const runDestroy = (lab: Lab, options: DestroyOptions & { readonly confirm?: boo
       apply: true,
       confirm: () => Effect.succeed(options.confirm ?? true),
       onEvent: (e) =>
-        Effect.sync(() => {
-          if (e._tag !== "Planned" && e._tag !== "Finished") events.push(e)
-        }),
+        e._tag !== "Planned" && e._tag !== "Finished"
+          ? Effect.andThen(
+              Effect.sync(() => events.push(e)),
+              options.onEvent?.(e) ?? Effect.void
+            )
+          : Effect.void,
       timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
     }).pipe(Effect.provide(clientLayer(lab)))
     return { report, events }
@@ -226,6 +239,100 @@ describe("homelab destroy against the simulator", () => {
           mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
           []
         )
+      }),
+    120_000
+  )
+
+  it.live(
+    "a destroy stopped after the cordon (interrupted while draining) leaves the VM marked 'homelab-destroy': apply, for which homelab.yaml still asks for the VM, uncordons its Node and clears the mark; a Node cordoned by hand before a destroy is never marked",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`)
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+        const node = (name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
+        const tags = (vmid: number) => String(simVms(sim).find((v) => v.vmid === vmid)?.tags ?? "")
+
+        // 1. `destroy --only pve`, interrupted once its Node is cordoned (the drain has begun)
+        const draining = yield* Deferred.make<void>()
+        const run = yield* Effect.forkChild(
+          runDestroy(lab, {
+            only: ["pve"],
+            onEvent: (e) =>
+              e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
+                ? Deferred.succeed(draining, undefined)
+                : Effect.void
+          })
+        )
+        yield* Deferred.await(draining)
+        yield* Fiber.interrupt(run)
+        assert.deepStrictEqual(
+          simVms(sim)
+            .filter((v) => v.vmid === 1101)
+            .map((v) => v.status),
+          ["running"]
+        )
+        assert.include(tags(1101), "homelab-destroy")
+        assert.isTrue(node("k3s-vm-pve")?.unschedulable)
+
+        // 2. apply: homelab.yaml still asks for k3s-vm-pve, so the teardown's cordon is undone
+        const applied = yield* reconcile(lab)
+        const uncordon = applied.plan.actions.find((a) => a._tag === "UncordonK3s")
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [["pve:uncordon:k3s-vm-pve", "UncordonK3s"]]
+        )
+        assert.match(uncordon?.reason ?? "", /an earlier teardown of k3s-vm-pve stopped before destroying it/)
+        assert.strictEqual(
+          describeAction(uncordon as Action),
+          "undo the stopped teardown of VM 1101 k3s-vm-pve: uncordon its k3s Node once it is Ready"
+        )
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.id, o.status]),
+          [["pve:uncordon:k3s-vm-pve", "done"]],
+          JSON.stringify(applied.result.outcomes)
+        )
+        assert.isTrue(applied.report.convergence.converged)
+        assert.isFalse(node("k3s-vm-pve")?.unschedulable)
+        assert.notInclude(tags(1101), "homelab-destroy")
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+
+        // 3. a Node cordoned by hand, then a destroy stopped the same way: the cordon is not ours, never marked
+        yield* Effect.gen(function* () {
+          const k3s = yield* K3sJoin
+          yield* k3s.cordon({ host: `${net}.5`, port: 2222, user: "ubuntu" }, "k3s-vm-still-fawn")
+        }).pipe(Effect.provide(clientLayer(lab)))
+        const again = yield* Deferred.make<void>()
+        const second = yield* Effect.forkChild(
+          runDestroy(lab, {
+            only: ["still-fawn"],
+            onEvent: (e) =>
+              e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
+                ? Deferred.succeed(again, undefined)
+                : Effect.void
+          })
+        )
+        yield* Deferred.await(again)
+        yield* Fiber.interrupt(second)
+        assert.notInclude(tags(1102), "homelab-destroy")
+        const later = yield* reconcile(lab)
+        assert.deepStrictEqual(later.plan.actions, [])
+        assert.deepStrictEqual(
+          later.plan.findings
+            .filter((f) => f.effect !== "info" || f.code === "k3s.cordoned")
+            .map((f) => [f.code, f.vm]),
+          [["k3s.cordoned", "k3s-vm-still-fawn"]]
+        )
+        assert.isTrue(node("k3s-vm-still-fawn")?.unschedulable)
       }),
     120_000
   )
