@@ -71,6 +71,17 @@ const isTty = () => process.stdout.isTTY === true && process.stdin.isTTY === tru
 /** A sink that writes nothing: `--json` prints its document at the end. */
 const silent: ProgressSink = { event: () => {}, notice: () => {}, line: () => {}, done: () => {} }
 
+/** `--only` given but naming no node (`--only ""` from an empty variable, `--only ,`): a usage error, never "all". */
+const checkOnlyGiven = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined) =>
+  only !== undefined && only.length === 0
+    ? Effect.fail(
+        new CommandFailed({
+          userMessage: `--only names no node (it is empty): give node names from ${loaded.path}, comma-separated (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")}), or leave --only out for every node`,
+          exitCode: ExitCode.Usage
+        })
+      )
+    : Effect.void
+
 const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined) => {
   const unknown = (only ?? []).filter((n) => !loaded.config.nodes.some((node) => node.name === n))
   return unknown.length === 0
@@ -116,6 +127,7 @@ const inFlight = () => {
  */
 export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, options: RunOptions) {
   // destroy also takes nodes homelab.yaml no longer lists (they may still run VMs of ours)
+  yield* checkOnlyGiven(loaded, options.only)
   if (options.destroy === undefined) yield* checkOnly(loaded, options.only)
   const notices: Array<Notice> = []
   const stream = options.json ? options.events : undefined

@@ -49,7 +49,7 @@ const lab = async () => {
   fs.writeFileSync(config, simConfigYaml(sim, dir))
   const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
   const homelab = (...args: Array<string>) => runHomelab(["--config", config, ...args], { env, timeout: 60_000 })
-  return { sim, homelab }
+  return { sim, homelab, config }
 }
 
 const vmids = (sim: SimHandle) =>
@@ -109,10 +109,43 @@ describe("homelab destroy", () => {
     assert.include(again.stdout, "VM 1103 k3s-vm-still-fawn is protected: not destroying it")
   }, 120_000)
 
-  it("--only takes a node homelab.yaml no longer lists; a name that is nowhere is said so", async () => {
-    const { homelab } = await lab()
+  it("--only takes a node homelab.yaml no longer lists; a name that is no node at all (a typo), or an empty --only, is a usage error and nothing is destroyed on any node", async () => {
+    const { homelab, sim, config } = await lab()
+    assert.strictEqual((await homelab("apply", "--yes")).code, ExitCode.Ok)
+    const before = vmids(sim)
+    assert.include(before, 1103)
+    assert.strictEqual(before.length, 3, "k3s-vm-pve created")
+
     const typo = await homelab("destroy", "--only", "nope", "--dry-run")
-    assert.strictEqual(typo.code, ExitCode.Ok, typo.stdout + typo.stderr)
-    assert.include(typo.stdout, "--only nope: not a node of homelab.yaml, and no guest runs there")
-  }, 60_000)
+    assert.strictEqual(typo.code, ExitCode.Usage, typo.stdout + typo.stderr)
+    assert.include(typo.stdout, "--only nope: neither a node of homelab.yaml nor a node of the PVE cluster")
+    // one right name and one typo: refused as a whole, before anything is torn down
+    const mixed = await homelab("destroy", "--only", "pve,nope", "--yes")
+    assert.strictEqual(mixed.code, ExitCode.Usage, mixed.stdout + mixed.stderr)
+    assert.include(mixed.stderr, "Nothing was destroyed: check the names given to --only.")
+    assert.deepStrictEqual(vmids(sim), before)
+    // an empty variable in a script (`--only "$NODES"`): never read as "every node" nor as "nothing to do"
+    for (const args of [
+      ["destroy", "--only", "", "--yes"],
+      ["apply", "--only", ","],
+      ["plan", "--only", "", "--detailed-exitcode"]
+    ]) {
+      const empty = await homelab(...args)
+      assert.strictEqual(empty.code, ExitCode.Usage, `${args.join(" ")}: ${empty.stdout}${empty.stderr}`)
+      assert.include(empty.stderr, "--only names no node (it is empty)")
+    }
+    assert.deepStrictEqual(vmids(sim), before)
+
+    // a PVE node homelab.yaml no longer lists, where no guest runs: nothing to do there, said so (exit 0)
+    const yaml = fs.readFileSync(config, "utf8")
+    const without = yaml.replace(/ {2}- name: pve\n(?: {4}.*\n)+/, "")
+    assert.notInclude(without, "name: pve\n")
+    fs.writeFileSync(config, without)
+    const gone = await homelab("destroy", "--only", "pve", "--yes")
+    assert.strictEqual(gone.code, ExitCode.Ok, gone.stdout + gone.stderr)
+    assert.include(gone.stdout, "Destroyed 1 of 1 VM(s).")
+    const empty = await homelab("destroy", "--only", "pve", "--yes")
+    assert.strictEqual(empty.code, ExitCode.Ok, empty.stdout + empty.stderr)
+    assert.include(empty.stdout, "--only pve: not a node of homelab.yaml, and no guest runs there")
+  }, 120_000)
 })

@@ -299,7 +299,14 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     { concurrency: 8, discard: true }
   )
 
-  const base: Observed = { nodes, vms: observedVms, vmDetails: new Map(), createTasks, at: Math.floor(now / 1000) }
+  const base: Observed = {
+    nodes,
+    vms: observedVms,
+    vmDetails: new Map(),
+    createTasks,
+    at: Math.floor(now / 1000),
+    pveNodes: resources.nodes.map((n) => n.node)
+  }
   const needed = detailsNeeded(desired, base, options)
   const detailNodes = needed.nodes.filter((n) => !problems.has(n))
   // The version and the token's permissions are the cluster's, not a node's: each is asked once, alongside the

@@ -160,4 +160,6 @@ export interface Observed {
   readonly k3s?: K3sFacts | undefined
   /** Seconds since the epoch when observed (for task ages). */
   readonly at?: number | undefined
+  /** Every node of the PVE cluster, by name (`/cluster/resources`), whether homelab.yaml lists it or not. */
+  readonly pveNodes?: ReadonlyArray<string> | undefined
 }

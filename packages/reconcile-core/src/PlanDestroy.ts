@@ -19,7 +19,8 @@ const label = (vm: ObservedVm) => `${vm.vmid}${vm.name === undefined ? "" : ` ${
  * and removed first), whether homelab.yaml asks for it or it is an orphan. Protected VMs of ours and VMs without the
  * ownership tag are never touched and are listed (`info`). A VM that cannot go this run says why (locked, its node
  * out of reach, the k3s cluster unreadable, or it is the server homelab reads the cluster through). With `images`,
- * the image homelab.yaml names is deleted from each node in scope that holds it, once that node's VMs are gone.
+ * the image homelab.yaml names is deleted from each node in scope that holds it, once that node's VMs are gone. An
+ * `only` name that is neither in homelab.yaml nor a node of the PVE cluster plans nothing at all (`node.unknown`).
  */
 export const planDestroy = (desired: Desired, observed: Observed, options: DestroyOptions = {}): Plan => {
   const inFile = desired.nodes.map((n) => n.name)
@@ -42,6 +43,29 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
   )
   const clusterGoes = k3sServers.length > 0 && k3sServers.every((n) => going.has(n.name))
 
+  // A name that is neither in homelab.yaml nor a node of the PVE cluster is a mistake (a typo): nothing is torn down,
+  // on no node, and the plan says why (`node.unknown`, blocked).
+  const unknown = (options.only ?? []).filter(
+    (name) =>
+      !inFile.includes(name) &&
+      observed.pveNodes !== undefined &&
+      !observed.pveNodes.includes(name) &&
+      !observed.vms.some((vm) => vm.node === name)
+  )
+  if (unknown.length > 0) {
+    return {
+      nodes: scope,
+      actions: [],
+      findings: unknown.map((name) => ({
+        code: "node.unknown",
+        effect: "blocked" as const,
+        layer: "node" as const,
+        node: name,
+        message: `--only ${name}: neither a node of homelab.yaml nor a node of the PVE cluster (nodes: ${[...new Set([...inFile, ...(observed.pveNodes ?? [])])].join(", ")})`,
+        hint: "check the name: nothing was destroyed, on any node"
+      }))
+    }
+  }
   for (const name of options.only ?? []) {
     if (inFile.includes(name) || observed.vms.some((vm) => vm.node === name)) continue
     findings.push({

@@ -13,9 +13,25 @@ import { renderConvergence } from "../render/PlanView.js"
 import { countNodes, finishPlan, type RunReport, runOnce, unconverged } from "../Workflow.js"
 import { nodesOf } from "./applyCommand.js"
 
-/** The exit of `homelab destroy`: none when everything of ours in scope is gone, 6 when not confirmed, otherwise 5. */
+/**
+ * The exit of `homelab destroy`: none when everything of ours in scope is gone, 2 when `--only` names no node of
+ * homelab.yaml or of the PVE cluster, 6 when not confirmed, otherwise 5.
+ */
+/** `--only` named something that is no node at all (a typo): nothing was planned, on any node. */
+const unknownNodes = (run: RunReport): CommandFailed | undefined => {
+  const unknown = run.report.plan.findings.filter((f) => f.code === "node.unknown")
+  return unknown.length === 0
+    ? undefined
+    : new CommandFailed({
+        userMessage: `${unknown.map((f) => f.message).join("\n")}\nNothing was destroyed: check the names given to --only.`,
+        exitCode: ExitCode.Usage
+      })
+}
+
 const destroyFailure = (run: RunReport): CommandFailed | undefined => {
   const { report } = run
+  const unknown = unknownNodes(run)
+  if (unknown !== undefined) return unknown
   const verdict = applyVerdict(report.convergence)
   if (verdict === "converged") return undefined
   const { bad, total } = countNodes(report.convergence)
@@ -38,7 +54,11 @@ export const finishDestroy = (
   options: { readonly json: boolean; readonly events: EventStream | undefined; readonly dryRun: boolean }
 ) =>
   Effect.gen(function* () {
-    if (options.dryRun) return yield* finishPlan(run, options)
+    if (options.dryRun) {
+      const unknown = unknownNodes(run)
+      if (unknown !== undefined) return yield* unknown
+      return yield* finishPlan(run, options)
+    }
     const { report } = run
     if (!options.json && report.outcomes.length > 0) {
       const destroyed = report.outcomes.filter((o) => o.status === "done" && o.action._tag === "DestroyVm").length
