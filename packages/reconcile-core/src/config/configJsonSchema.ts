@@ -150,8 +150,8 @@ const addRules = (schema: Json): void => {
  * It agrees with `parseConfig` in one direction without exception: a file `homelab config check` accepts is valid
  * here. The editor sees the file before `${ENV}` interpolation, so every constrained field also accepts a `${VAR}`
  * string. Rules that compare values across the document stay with `parseConfig`: unique node names, VM names after
- * template expansion (valid DNS names, unique), a static address used once, `vmidRange.lower <= upper`, the file
- * name derived from `image.url`, the value after a k3s flag, and the formats checked
+ * template expansion (valid DNS names, unique), a static address used once, `vmidRange.lower <= upper` and its size
+ * (a VMID for every VM), the file name derived from `image.url`, the value after a k3s flag, and the formats checked
  * by code (URLs, host names, ipconfig, SSH keys).
  */
 export const configJsonSchema = (): Record<string, unknown> => {

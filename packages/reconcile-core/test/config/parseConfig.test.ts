@@ -549,6 +549,60 @@ nodes:
       })
   )
 
+  it.effect("a vm.vmidRange smaller than the number of VMs is refused before anything is created", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        `proxmox:
+  endpoint: https://pve1.lan
+  auth: { tokenId: root@pam!homelab, secret: x }
+image:
+  url: https://example.org/a.img
+vm:
+  vmidRange: { lower: 100, upper: 101 }
+nodes:
+  - name: pve1
+  - name: pve2
+    vms: [{}, { name: extra }]
+`,
+        baseEnv,
+        { checkOnly: "vmidRange size against the VMs after expansion" }
+      )
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [
+          issue.code,
+          issue.path,
+          issue.line,
+          issue.expected,
+          issue.found,
+          issue.suggestion
+        ]),
+        [
+          [
+            "conflict",
+            "vm.vmidRange",
+            7,
+            "a range of at least 3 VMIDs (one for each VM homelab.yaml asks for)",
+            "100..101, 2 VMIDs",
+            "widen it, e.g. upper: 102 or more (leave room for VMs that are not homelab's)"
+          ]
+        ]
+      )
+      // as many VMIDs as VMs is enough
+      yield* parseOk(
+        `proxmox:
+  endpoint: https://pve1.lan
+  auth: { tokenId: root@pam!homelab, secret: x }
+image:
+  url: https://example.org/a.img
+vm:
+  vmidRange: { lower: 100, upper: 100 }
+nodes:
+  - name: pve1
+`
+      )
+    })
+  )
+
   it.effect("validates VM names after template expansion and names the node", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(

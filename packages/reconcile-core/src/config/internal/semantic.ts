@@ -244,6 +244,24 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     })
   })
 
+  // vm.vmidRange must hold a VMID for every VM homelab.yaml asks for (each takes one from it)
+  if (
+    range !== undefined &&
+    typeof range.lower === "number" &&
+    typeof range.upper === "number" &&
+    range.lower <= range.upper &&
+    range.upper - range.lower + 1 < vmNames.size
+  ) {
+    const size = range.upper - range.lower + 1
+    issues.push({
+      code: "conflict",
+      path: ["vm", "vmidRange"],
+      expected: `a range of at least ${vmNames.size} VMIDs (one for each VM homelab.yaml asks for)`,
+      found: `${range.lower}..${range.upper}, ${size} VMID${size === 1 ? "" : "s"}`,
+      suggestion: `widen it, e.g. upper: ${range.lower + vmNames.size - 1} or more (leave room for VMs that are not homelab's)`
+    })
+  }
+
   const k3s = obj(doc.k3s)
   // k3s without an existing server: the cluster runs on the VMs, so one of them must be a server (it starts it)
   // (only when nodes is a list: a nodes of the wrong shape has its own error, and says nothing about roles)
