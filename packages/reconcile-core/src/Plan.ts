@@ -16,7 +16,7 @@ import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
-import { type ClusterSummary, clusterContext } from "./PlanCluster.js"
+import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
 import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
@@ -903,10 +903,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
   if (k3s === undefined || cluster === undefined) return { nodes: all, actions: planned, findings: reported }
+  // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
+  const leaving = new Set(
+    orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
+  )
+  const after = leaving.size === 0 ? cluster : (clusterContext(desired, observed, leaving) ?? cluster)
   return {
     nodes: all,
-    ...orderK3s(planned, reported, upgradeCandidates, desired, observed),
-    cluster: cluster.summary
+    ...orderK3s(planned, reported, upgradeCandidates, desired, observed, after),
+    cluster: after.summary
   }
 }
 
@@ -923,11 +928,11 @@ const orderK3s = (
   plannedFindings: ReadonlyArray<Finding>,
   candidates: ReadonlyArray<UpgradeCandidate>,
   desired: Desired,
-  observed: Observed
+  observed: Observed,
+  cluster: ClusterContext
 ): { actions: Array<Action>; findings: Array<Finding> } => {
   const k3s = desired.k3s
-  const cluster = clusterContext(desired, observed)
-  if (k3s === undefined || cluster === undefined) return { actions: [...planned], findings: [...plannedFindings] }
+  if (k3s === undefined) return { actions: [...planned], findings: [...plannedFindings] }
   const findings = [...plannedFindings, ...cluster.findings]
   let actions: Array<Action> = [...planned]
 

@@ -46,8 +46,15 @@ export interface ClusterContext {
   readonly findings: ReadonlyArray<Finding>
 }
 
-/** The cluster phase 3 works with; see `ClusterContext`. */
-export const clusterContext = (desired: Desired, observed: Observed): ClusterContext | undefined => {
+/**
+ * The cluster phase 3 works with; see `ClusterContext`. `leaving`: k3s Nodes the plan removes (orphans pruned with
+ * `--prune`), left out of the cluster it will have (`summary`, the even-servers finding).
+ */
+export const clusterContext = (
+  desired: Desired,
+  observed: Observed,
+  leaving: ReadonlySet<string> = new Set()
+): ClusterContext | undefined => {
   const k3s = desired.k3s
   if (k3s === undefined) return undefined
   const desiredVms = desired.nodes.flatMap((n) => n.vms.map((vm) => ({ ...vm, node: n.name })))
@@ -79,7 +86,7 @@ export const clusterContext = (desired: Desired, observed: Observed): ClusterCon
   }
 
   const members = facts?._tag === "Nodes" ? facts.members : undefined
-  const others = (nodes ?? []).filter((n) => !ours.has(n.name))
+  const others = (nodes ?? []).filter((n) => !ours.has(n.name) && !leaving.has(n.name))
   const servers_ =
     desiredVms.filter((vm) => vm.role === "server").length +
     others.filter((n) => n.role === "server").length +

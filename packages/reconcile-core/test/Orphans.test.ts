@@ -189,6 +189,19 @@ describe("orphans", () => {
     )
     assert.include(destroys[0]?.reason ?? "", "homelab.yaml asks for no VM named k3s-vm-old")
     assert.isFalse(p.findings.some((f) => f.code === "vm.orphan"))
+    // the cluster the plan shows is the one it leaves: without the pruned Nodes, 2 servers (an even number, said so)
+    assert.deepStrictEqual(
+      [p.cluster?.servers, p.cluster?.agents],
+      [2, 1],
+      "k3s-a and k3s-b; k3s-vm-pve joins as an agent"
+    )
+    assert.match(
+      p.findings.find((f) => f.code === "k3s.even-servers")?.message ?? "",
+      /the cluster will have 2 servers/
+    )
+    const kept = plan(desired(d.nodes, { k3s }), o, { policy })
+    assert.deepStrictEqual([kept.cluster?.servers, kept.cluster?.agents], [3, 2], "without --prune the orphans stay")
+    assert.isFalse(kept.findings.some((f) => f.code === "k3s.even-servers"))
 
     // the quorum guard at plan time: with one other member down, or the members unknown, the server stays
     const down = observed(["pve"], vms, {
