@@ -38,7 +38,10 @@ export const ExitCode = {
    * not confirmed): re-run with --yes, or interactively.
    */
   NeedsConfirmation: 6,
-  /** Only k3s work is left: a join or upgrade failed, or the quorum guard refused (every VM is in place). */
+  /**
+   * Only k3s work is left: a join or upgrade failed, or the quorum guard kept a running server up (every VM is in
+   * place; a server VM that is down and whose rebuild the guard refused is not, and exits `NotConverged`).
+   */
   Join: 7,
   /**
    * Every change is applied, and some wait for a VM restart (`vm.restart: never`): restart those VMs, or set

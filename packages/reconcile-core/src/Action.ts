@@ -1,3 +1,4 @@
+import type { QuorumAction } from "@homelab/k3s-join"
 import type { DesiredImage } from "./Desired.js"
 import type { ConfigEdit, FieldChange } from "./VmDrift.js"
 
@@ -370,6 +371,11 @@ export interface Finding {
   readonly vmid?: number | undefined
   readonly message: string
   readonly hint?: string | undefined
+  /**
+   * A refusal of the etcd quorum guard (`k3s.quorum`, `k3s.quorum-unknown`): what it refused for the VM (`action`)
+   * and why that was wanted (`context`), so that the end of the run can ask the guard again (`recheckQuorum`).
+   */
+  readonly quorum?: { readonly action: QuorumAction; readonly context?: string | undefined } | undefined
 }
 
 export const isDestructive = (action: Action): boolean =>

@@ -155,7 +155,8 @@ const leftOver = (o: ActionOutcome): Array<Reason & { readonly node: string }> =
 /**
  * After apply: a node is converged when it had nothing but planned actions and every one of them is done (each action
  * checks its own result: a create waits for the IP and compares the new VM with homelab.yaml, a join waits for the
- * Ready Node). Findings stay as they were.
+ * Ready Node). Findings are the plan's, except the quorum guard's refusals, which `reconcile` asks again at the end of
+ * the run (`recheckQuorum`) and passes in `plan.findings`.
  */
 export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Convergence =>
   judge(plan.nodes, [

@@ -522,14 +522,18 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           // The quorum guard: a server's member goes down with its VM.
           const cleanup = k3s === undefined || cluster?.mode === "init" ? undefined : vm.role
           if (cleanup === "server") {
+            // A VM that needs rebuilding for its state (stopped, paused, …, or an unfinished rebuild) is left in
+            // that state: not in place (the vm layer). A running, healthy one asked to be reprovisioned is in place.
+            const inPlace = report._tag === "Healthy" && !pending && !rebuilding
             const refused = quorumFinding(
               cluster?.facts,
               { node: node.name, vm: vm.name, vmid: match.vmid },
               "rebuild",
-              cluster?.membersProblem
+              cluster?.membersProblem,
+              { context: `it needs rebuilding: ${reason}`, layer: inPlace ? "k3s" : "vm" }
             )
             if (refused !== undefined) {
-              findings.push({ ...refused, message: `${refused.message} (it needs rebuilding: ${reason})` })
+              findings.push(refused)
               return undefined
             }
           }
@@ -691,12 +695,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                 cluster?.facts,
                 { node: node.name, vm: vm.name, vmid: healthy.vmid },
                 "restart",
-                cluster?.membersProblem
+                cluster?.membersProblem,
+                { context: `it waits for a restart: ${restart?.reason}` }
               )
             : undefined
-        if (refused !== undefined) {
-          findings.push({ ...refused, message: `${refused.message} (it waits for a restart: ${restart?.reason})` })
-        }
+        if (refused !== undefined) findings.push(refused)
         // A change that waits for a restart is made only together with that restart (`vm.restart: rolling`).
         if (step.update !== undefined && (refused === undefined || restart === undefined)) actions.push(step.update)
         if (restart !== undefined && refused === undefined) {

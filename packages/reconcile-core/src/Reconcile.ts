@@ -1,14 +1,16 @@
 import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
+import type { SshTarget } from "@homelab/ssh"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { type Action, isDestructive } from "./Action.js"
+import { type Action, isDestructive, vmOf } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
 import { type Plan, type PlanOptions, plan } from "./Plan.js"
+import { quorumAtEnd } from "./QuorumGuard.js"
 import { type SavedPlan, SavedPlanError, SavedPlanStale, savedPlanChanges } from "./SavedPlan.js"
 
 export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeouts" | "progressInterval"> {
@@ -35,7 +37,10 @@ export interface ReconcileReport {
   readonly planned: Convergence
   /** Empty when only planned. */
   readonly outcomes: ReadonlyArray<ActionOutcome>
-  /** After apply (`settle`); the plan's verdict when only planned. */
+  /**
+   * After apply (`settle`), with the plan's quorum refusals asked again at the end of the run (`recheckQuorum`);
+   * the plan's verdict when only planned.
+   */
   readonly convergence: Convergence
   readonly applied: boolean
 }
@@ -87,17 +92,58 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     timeouts: options.timeouts,
     progressInterval: options.progressInterval
   })
+  // The plan's quorum refusals are asked again: the run may have brought back the server they waited for.
+  const findings = yield* quorumAtEnd(p.findings, serversAtEnd(desired, observed, p, outcomes))
   const report: ReconcileReport = {
     observed,
     plan: p,
     planned,
     outcomes,
-    convergence: settle(p, outcomes),
+    convergence: settle({ ...p, findings }, outcomes),
     applied: true
   }
   yield* emit({ _tag: "Finished", report })
   return report
 })
+
+/**
+ * The k3s servers the end of the run reads the cluster through, best first: the configured `k3s.server`; else the
+ * server VM the plan read it through, the other server VMs that were Ready then, and the server VMs this run brought
+ * up (at the IP the run saw). Server VMs the quorum guard refused are left out (one may be paused, and not answer).
+ */
+const serversAtEnd = (
+  desired: Desired,
+  observed: Observed,
+  p: Plan,
+  outcomes: ReadonlyArray<ActionOutcome>
+): Array<SshTarget> => {
+  const k3s = desired.k3s
+  if (k3s === undefined) return []
+  if (k3s.server !== undefined) return [{ host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }]
+  const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
+  const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
+  const learned = new Map(
+    outcomes.flatMap((o) => {
+      const vm = vmOf(o.action)
+      return o.status === "done" && o.ip !== undefined && vm !== undefined ? [[vm, o.ip] as const] : []
+    })
+  )
+  const ready = (facts?.nodes ?? []).flatMap((n) => {
+    const ip = n.internalIPs.find((a) => !a.includes(":")) ?? n.internalIPs[0]
+    return n.role === "server" && n.ready === "True" && !n.deleting && ip !== undefined ? [[n.name, ip] as const] : []
+  })
+  const candidates = [
+    ...(facts?.via === undefined ? [] : [[facts.via.vm, facts.via.ip] as const]),
+    ...ready,
+    ...learned
+  ]
+  const seen = new Set(p.findings.flatMap((f) => (f.quorum !== undefined && f.vm !== undefined ? [f.vm] : [])))
+  return candidates.flatMap(([vm, ip]) => {
+    if (!servers.has(vm) || seen.has(vm)) return []
+    seen.add(vm)
+    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+  })
+}
 
 /**
  * `reconcile` as a stream of its events, ending with `Finished` (for progress displays and NDJSON event logs).

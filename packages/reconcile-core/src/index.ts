@@ -144,7 +144,16 @@ export {
   type UpgradeInputs,
   upgradeId
 } from "./PlanUpgrade.js"
-export { checkQuorumNow, type GuardedServer, oneAtATime, quorumFinding } from "./QuorumGuard.js"
+export {
+  checkQuorumNow,
+  type GuardedServer,
+  oneAtATime,
+  type QuorumAtEnd,
+  quorumAtEnd,
+  quorumFinding,
+  type RefusalContext,
+  recheckQuorum
+} from "./QuorumGuard.js"
 export {
   type ReconcileEvent,
   type ReconcileOptions,

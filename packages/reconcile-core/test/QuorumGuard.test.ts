@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Action } from "../src/Action.js"
-import { oneAtATime, quorumFinding } from "../src/QuorumGuard.js"
+import { oneAtATime, quorumFinding, recheckQuorum } from "../src/QuorumGuard.js"
 import {
   byId,
   clusterNode,
@@ -42,6 +42,70 @@ describe("quorumFinding", () => {
     const finding = quorumFinding(undefined, { node: "pve-s1", vm: "s1" }, "upgrade", "the etcd members were not read")
     assert.strictEqual(finding?.code, "k3s.quorum-unknown")
     assert.include(finding?.message ?? "", "not upgrading k3s server s1: the etcd members were not read")
+  })
+})
+
+describe("recheckQuorum", () => {
+  const downS2 = {
+    nodes: vms.map((n) => clusterNode(vms, n, n === "s2" ? { ready: "Unknown" } : {})),
+    members: members(vms)
+  }
+  const refusal = quorumFinding(downS2, { node: "pve-s1", vm: "s1", vmid: 1001 }, "rebuild", undefined, {
+    context: "it needs rebuilding: VM 1001 (s1) on node pve-s1 is paused (qmpstatus=paused); remediation: recreate",
+    layer: "vm"
+  })
+  const other = { code: "vm.locked", effect: "deferred" as const, layer: "vm" as const, node: "pve-a1", message: "x" }
+
+  it("a refusal that no longer holds (the run brought s2 back) is deferred to the next run, on the same layer", () => {
+    assert.strictEqual(refusal?.layer, "vm")
+    const ready = { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) }
+    const [again, kept] = recheckQuorum([refusal!, other], { facts: ready })
+    assert.strictEqual(kept, other, "other findings are left as they are")
+    assert.strictEqual(again?.code, "k3s.quorum-later")
+    assert.strictEqual(again?.effect, "deferred")
+    assert.strictEqual(again?.layer, "vm")
+    assert.strictEqual(again?.vm, "s1")
+    assert.match(
+      again?.message ?? "",
+      /^k3s server s1 was not rebuilt this run: the quorum guard refused it when the run was planned \(it needs rebuilding: .* is paused .*\); now 2 of 3 etcd members stay healthy while s1 is out/
+    )
+    assert.notInclude(`${again?.message} ${again?.hint}`, "bring s2 back")
+    assert.include(again?.hint ?? "", "run apply again")
+  })
+
+  it("a refusal that still holds is said with the members as they are now", () => {
+    const downS3 = {
+      nodes: vms.map((n) => clusterNode(vms, n, n === "s3" ? { ready: "False" } : {})),
+      members: members(vms)
+    }
+    const [again] = recheckQuorum([refusal!], { facts: downS3 })
+    assert.strictEqual(again?.code, "k3s.quorum")
+    assert.strictEqual(again?.effect, "blocked")
+    assert.strictEqual(again?.layer, "vm")
+    assert.include(again?.message ?? "", "s2-00000001 Ready, s3-00000002 NotReady (False)")
+    assert.include(again?.message ?? "", "(it needs rebuilding: VM 1001 (s1)")
+    assert.include(again?.hint ?? "", "bring s3 back to Ready first")
+  })
+
+  it("a server that just joined is a learner: the hint says to run again once k3s promotes it, not to bring it back", () => {
+    const learner = {
+      nodes: vms.map((n) => clusterNode(vms, n)),
+      members: members(vms).map((m) => (m.name.startsWith("s2-") ? { ...m, isLearner: true } : m))
+    }
+    const [again] = recheckQuorum([refusal!], { facts: learner })
+    assert.strictEqual(again?.code, "k3s.quorum")
+    assert.include(again?.hint ?? "", "s2 is a new etcd member")
+    assert.notInclude(again?.hint ?? "", "bring s2 back")
+  })
+
+  it("when the members cannot be read again, the plan's refusal stands and says so", () => {
+    const [again] = recheckQuorum([refusal!], { unreadable: "10.0.0.13: connection refused" })
+    assert.strictEqual(again?.code, "k3s.quorum")
+    assert.strictEqual(again?.message.startsWith(refusal?.message ?? "?"), true)
+    assert.include(
+      again?.message ?? "",
+      "could not be read again at the end of the run (10.0.0.13: connection refused)"
+    )
   })
 })
 
@@ -90,6 +154,21 @@ describe("the guard in the plan", () => {
     const refused = p.findings.find((f) => f.code === "k3s.quorum")
     assert.strictEqual(refused?.vm, "s1")
     assert.include(refused?.message ?? "", "it needs rebuilding: reprovision of s1 requested")
+    assert.strictEqual(refused?.layer, "k3s", "s1 runs: only its k3s work waits")
+  })
+
+  it("a paused server whose rebuild is refused is not in place: the refusal is on the vm layer", () => {
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s2" ? { ready: "Unknown" } : {})),
+      { vms: vms.map((n) => observedVm(vms, n, n === "s1" ? { status: "paused" } : {})) }
+    )
+    const p = planOf(k3sDesired(vms), o)
+    const refused = p.findings.find((f) => f.code === "k3s.quorum")
+    assert.strictEqual(refused?.vm, "s1")
+    assert.strictEqual(refused?.layer, "vm")
+    assert.include(refused?.message ?? "", "is paused")
+    assert.deepStrictEqual(refused?.quorum?.action, "rebuild")
   })
 
   it("two server rebuilds in one run go one at a time: the second waits for the first one's rejoin", () => {

@@ -68,7 +68,7 @@ export const applyCommand = Command.make(
   (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.apply(input)))
 ).pipe(
   Command.withDescription(
-    "Converge every node: the image, a healthy VM, a Ready k3s member; asks before recreating a VM unless --yes (refuses when not interactive). With --json: NDJSON events, one per line, ending with a summary (docs/json-events.md). Exit 0: every selected node converged; 5: some did not (each named with its reason); 6: only unconfirmed destructive work is left (recreates without --yes, orphans without --prune); 7: only k3s work is left (a join or upgrade failed, or the quorum guard refused); 8: only changes waiting for a VM restart are left (vm.restart: never); 9: a saved plan is not applied (the lab or homelab.yaml changed since it was made; nothing was changed); 130: interrupted (the next run resumes)"
+    "Converge every node: the image, a healthy VM, a Ready k3s member; asks before recreating a VM unless --yes (refuses when not interactive). With --json: NDJSON events, one per line, ending with a summary (docs/json-events.md). Exit 0: every selected node converged; 5: some did not (each named with its reason); 6: only unconfirmed destructive work is left (recreates without --yes, orphans without --prune); 7: only k3s work is left (a join or upgrade failed, or the quorum guard kept a running server up); 8: only changes waiting for a VM restart are left (vm.restart: never); 9: a saved plan is not applied (the lab or homelab.yaml changed since it was made; nothing was changed); 130: interrupted (the next run resumes)"
   )
 )
 
