@@ -295,7 +295,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             nodeFacts(observed, observedNode),
             new VmRequest({
               cores: spec.cores,
+              ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
               memoryMiB: spec.memoryMiB,
+              ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
               bridges: spec.bridges,
               diskStorage: spec.storage,
               diskBytes: spec.diskGiB * GiB,
