@@ -661,6 +661,38 @@ nodes:
     })
   )
 
+  it.effect("rejects vm.balloon above a VM's pinned memory, naming the VM entry and the node", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        `${minimal}    vms: [{ memory: 2048 }, { name: big, memory: 8192 }, { name: same, memory: 4096 }]
+vm:
+  nameTemplate: "k3s-vm-{node}-{index}"
+  balloon: 4096
+`,
+        baseEnv,
+        { checkOnly: "vm.balloon against each VM's memory" }
+      )
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "conflict",
+          path: "nodes[0].vms[0].memory",
+          line: 10,
+          column: 21,
+          expected:
+            'a memory of at least vm.balloon (4096 MiB) on node pve1: PVE refuses a balloon above the VM\'s memory ("balloon value too large (must be smaller than assigned memory)")',
+          found: "2048 MiB, below vm.balloon 4096",
+          suggestion:
+            "raise nodes[0].vms[0].memory to at least 4096, or lower vm.balloon to at most 2048 (0 turns ballooning off)"
+        }
+      ])
+      // 0 turns ballooning off: never too large
+      yield* parseOk(`${minimal}    vms: [{ memory: 2048 }]
+vm:
+  balloon: 0
+`)
+    })
+  )
+
   it.effect("rejects a static address shared by several VMs and managed k3s flags without showing their values", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(`${minimal}  - name: pve2

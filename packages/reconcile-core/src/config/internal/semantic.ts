@@ -170,6 +170,7 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     }
   }
   const defaultIpConfig = str(vm?.ipConfig) ?? "ip=dhcp"
+  const balloon = typeof vm?.balloon === "number" && vm.balloon > 0 ? vm.balloon : undefined
 
   // nodes: unique names; VM names expand to unique, valid DNS names; static addresses used once
   const nodes = arr(doc.nodes) ?? []
@@ -199,6 +200,18 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
       const entryPath: Array<PathSegment> =
         node.vms === undefined ? ["nodes", nodeIndex] : ["nodes", nodeIndex, "vms", vmIndex]
       const namePath: Array<PathSegment> = explicit === undefined ? entryPath : [...entryPath, "name"]
+      // a balloon above a pinned memory: PVE refuses it in every config update (a derived memory is checked per
+      // node by the plan)
+      if (balloon !== undefined && typeof entry.memory === "number" && balloon > entry.memory) {
+        const memoryPath = [...entryPath, "memory"]
+        issues.push({
+          code: "conflict",
+          path: memoryPath,
+          expected: `a memory of at least vm.balloon (${balloon} MiB) on node ${name}: PVE refuses a balloon above the VM's memory ("balloon value too large (must be smaller than assigned memory)")`,
+          found: `${entry.memory} MiB, below vm.balloon ${balloon}`,
+          suggestion: `raise ${displayPath(memoryPath)} to at least ${balloon}, or lower vm.balloon to at most ${entry.memory} (0 turns ballooning off)`
+        })
+      }
       const vmName = explicit ?? (templateOk ? expandTemplate(template, name, vmIndex + 1) : undefined)
       if (vmName === undefined) return
       const origin = explicit === undefined ? ` (from vm.nameTemplate ${JSON.stringify(template)})` : ""
