@@ -9,6 +9,7 @@ import {
   importFilenamePattern,
   isoFilenamePattern,
   nameTemplatePlaceholders,
+  pveNormaliseFilename,
   staticIpv4
 } from "./formats.js"
 import type { RawIssue } from "./issues.js"
@@ -116,13 +117,24 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     const url = str(image.url)
     if (content !== undefined && filename !== undefined) {
       const ok = content === "import" ? importFilenamePattern.test(filename) : isoFilenamePattern.test(filename)
-      if (!ok) {
+      const stored = pveNormaliseFilename(filename)
+      if (stored !== filename) {
+        // PVE would store it under another name: homelab would look for (and wait on) a file that never appears
+        issues.push({
+          code: "invalid-value",
+          path: ["image", "filename"],
+          expected:
+            "a file name PVE stores as written: letters, digits, _ . - only (download-url and upload replace any " +
+            "other character with _ and drop a path, and homelab looks for the name written here)",
+          suggestion: `write ${JSON.stringify(stored)}, the name PVE would store it under`
+        })
+      } else if (!ok) {
         issues.push({
           code: "invalid-value",
           path: ["image", "filename"],
           expected:
             content === "import"
-              ? "a file name of [a-zA-Z0-9-.+=_] ending in .qcow2, .raw, .vmdk or .ova (content import)"
+              ? "a file name of [a-zA-Z0-9_.-] ending in .qcow2, .raw, .vmdk or .ova (content import)"
               : "a file name ending in .iso or .img (content iso)"
         })
       }
