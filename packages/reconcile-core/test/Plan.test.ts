@@ -357,6 +357,34 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(plan(d, o, { policy, reprovision: ["k3s-vm-pve"] })), ["RecreateVm:pve"])
   })
 
+  it("a rebuild is sized like a create before the old VM goes: sockets × cores above the node's CPUs blocks it", () => {
+    const base = desiredNode("pve")
+    const d = { ...desired([]), nodes: [{ ...base, vms: base.vms.map((v) => ({ ...v, sockets: 2, cores: 6 })) }] }
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve")],
+      [
+        [
+          1001,
+          { protection: false, agentConfigured: true, status: "running", qmpstatus: "running", uptimeSeconds: 9999 }
+        ]
+      ]
+    )
+    const p = plan(d, o, { policy, reprovision: ["k3s-vm-pve"] })
+    assert.deepStrictEqual(tags(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.vmid, f.message]),
+      [
+        [
+          "cpu.insufficient",
+          "blocked",
+          1001,
+          'VM 1001 k3s-vm-pve needs rebuilding (reprovision of k3s-vm-pve requested), but is not rebuilt: the VM asks for 2 sockets × 6 cores = 12 vCPUs, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")'
+        ]
+      ]
+    )
+  })
+
   it("--only restricts the plan to the named nodes", () => {
     const d = desired(["pve", "still-fawn"])
     const o = observed(
