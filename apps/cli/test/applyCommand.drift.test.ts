@@ -90,7 +90,7 @@ describe("homelab apply: a VM it creates has every drift field of homelab.yaml",
       "searchdomain: lan",
       "password: hunter2-create"
     ]).replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
-    yaml = nodeSettings(yaml, "pve", ["bridges: [vmbr1, vmbr0]", "vms: [{ cores: 6, memory: 8192 }]"])
+    yaml = nodeSettings(yaml, "pve", ["bridges: [vmbr1, vmbr0]", "vms: [{ cores: 3, memory: 8192 }]"])
     fs.writeFileSync(config, yaml)
 
     const created = await homelab("apply")
@@ -99,7 +99,7 @@ describe("homelab apply: a VM it creates has every drift field of homelab.yaml",
     const vm = vmNamed(sim, "pve").config
     assert.deepStrictEqual(
       [vm.cores, vm.sockets, vm.memory, vm.balloon, vm.cpu, vm.onboot, vm.description, vm.ipconfig0],
-      ["6", "2", "8192", "4096", "x86-64-v2-AES", "1", "my k3s node", "ip=dhcp,ip6=auto"]
+      ["3", "2", "8192", "4096", "x86-64-v2-AES", "1", "my k3s node", "ip=dhcp,ip6=auto"]
     )
     const clean = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
@@ -148,7 +148,7 @@ describe("homelab plan / apply: every drift field, end to end", () => {
       "searchdomain: lan",
       "password: hunter2-drift"
     ]).replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
-    yaml = nodeSettings(yaml, "pve", ["bridges: [vmbr0, vmbr1]", "vms: [{ cores: 6, memory: 8192 }]"])
+    yaml = nodeSettings(yaml, "pve", ["bridges: [vmbr0, vmbr1]", "vms: [{ cores: 3, memory: 8192 }]"])
     yaml = nodeSettings(yaml, "still-fawn", ["bridges: [vmbr1]"])
     yaml = nodeSettings(yaml, "chief-horse", ["bridges: [vmbr0]"])
     fs.writeFileSync(config, yaml)
@@ -157,7 +157,7 @@ describe("homelab plan / apply: every drift field, end to end", () => {
     const is = (v: string) => (value: string | undefined) => value === v
     const has = (pattern: RegExp) => (value: string | undefined) => pattern.test(value ?? "")
     const rows: ReadonlyArray<Row> = [
-      ["pve", "cores 4 → 6 (takes effect after a restart)", "cores", is("6")],
+      ["pve", "cores 4 → 3 (takes effect after a restart)", "cores", is("3")],
       ["pve", "memory 16384 → 8192 MiB (takes effect after a restart)", "memory", is("8192")],
       ["still-fawn", "sockets 1 → 2 (takes effect after a restart)", "sockets", is("2")],
       ["still-fawn", "balloon not set → 1024 MiB (applied now)", "balloon", is("1024")],

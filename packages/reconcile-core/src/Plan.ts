@@ -5,6 +5,7 @@ import {
   PreflightOptions,
   preflight,
   remediationToApply,
+  sizeFindings,
   VmFacts,
   VmRequest
 } from "@homelab/vm-health"
@@ -295,7 +296,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             nodeFacts(observed, observedNode),
             new VmRequest({
               cores: spec.cores,
+              ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
               memoryMiB: spec.memoryMiB,
+              ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
               bridges: spec.bridges,
               diskStorage: spec.storage,
               diskBytes: spec.diskGiB * GiB,
@@ -507,6 +510,29 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server",
               match.vmid
             )
+            return undefined
+          }
+          // The VM it becomes must be one PVE starts and keeps configurable on this node: checked before the old one
+          // is destroyed (a rebuild skips the create's preflight, the node held the VM until now).
+          const oversized = sizeFindings(
+            { node: node.name, cpus: observedNode.cpus },
+            {
+              cores: spec.cores,
+              sockets: spec.sockets,
+              memoryMiB: spec.memoryMiB,
+              balloonMiB: spec.balloonMiB
+            }
+          )
+          if (oversized.length > 0) {
+            for (const f of oversized) {
+              vmFinding(
+                "blocked",
+                f.code,
+                `VM ${match.vmid} ${vm.name} needs rebuilding (${reason}), but is not rebuilt: ${f.message}`,
+                f.fix,
+                match.vmid
+              )
+            }
             return undefined
           }
           if (recreates >= desired.limits.maxRecreatePerRun) {

@@ -1,5 +1,6 @@
 import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
+import { sizeFindings } from "@homelab/vm-health"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
 import { tagList } from "./AdoptPlan.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
@@ -50,11 +51,48 @@ export interface DriftInput {
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
 
 /**
+ * What the update would leave outside what PVE allows, per node: `cpu.insufficient` when it changes cores or sockets
+ * and sockets × cores (the sockets the VM keeps when homelab.yaml sets none) is above the node's logical CPUs;
+ * `balloon.too-large` when it changes memory or balloon and the balloon (the VM's own when vm.balloon is not set) is
+ * above the memory. Nothing of the VM is changed then.
+ */
+const sizeRefusals = (
+  input: DriftInput,
+  changes: ReadonlyArray<FieldChange>
+): ReadonlyArray<{ code: string; message: string; hint: string }> => {
+  const { config, spec, vm, vmid, node } = input
+  if (config === undefined) return []
+  const effective = (key: string): string | undefined =>
+    config.deletes.includes(key) ? undefined : (config.pending[key] ?? config.current[key])
+  const touches = (...fields: ReadonlyArray<string>) => changes.some((c) => fields.includes(c.field))
+  const cpu = touches("cores", "sockets")
+  const memory = touches("memory", "balloon")
+  if (!cpu && !memory) return []
+  return sizeFindings(
+    { node: node.name, cpus: node.cpus },
+    {
+      cores: spec.cores,
+      sockets: vm.sockets ?? (Number(effective("sockets") ?? 1) || 1),
+      memoryMiB: spec.memoryMiB,
+      balloonMiB: vm.balloonMiB ?? (Number(effective("balloon") ?? 0) || 0)
+    }
+  )
+    .filter((f) => (f.code === "cpu.insufficient" ? cpu : memory))
+    .map((f) => ({
+      code: f.code,
+      message: `VM ${vmid} ${vm.name} is not changed in place: ${f.message}`,
+      hint: f.fix
+    }))
+}
+
+/**
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
  * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
- * that would have to shrink is refused (`blocked`), as is any change to a protected VM.
+ * that would have to shrink is refused (`blocked`), as is any change to a protected VM, and any change of a VM whose
+ * cores or sockets would go above the node's logical CPUs or whose memory or balloon would leave the balloon above
+ * the memory (`cpu.insufficient`, `balloon.too-large`: nothing of that VM is changed).
  *
  * Cloud-init: the update that changes it marks the VM `homelab-cloudinit` (in the same config write); for a marked
  * VM, what PVE still holds for its drive (`cloudInitHeld`) waits for a restart like PVE's pending settings, and once
@@ -89,6 +127,13 @@ export const planDrift = (input: DriftInput): DriftStep => {
   if (touchesCicustom) {
     const blocked = cicustomFindings(node, input.snippets, vm.cloudInit.cicustom, vm.name)
     if (blocked.length > 0) return { findings: [...findings, ...blocked] }
+  }
+  // The VM's size as it would be after the update: sockets × cores within the node's CPUs (else PVE would refuse
+  // to start it, and a restart would leave it down), the balloon within the memory (else PVE refuses the update).
+  const oversized = sizeRefusals(input, drift.changes)
+  if (oversized.length > 0) {
+    for (const f of oversized) finding("blocked", f.code, f.message, f.hint)
+    return { findings }
   }
   // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:
   // PVE holds the change until it starts the VM); cleared once PVE holds nothing for the drive any more.

@@ -73,7 +73,7 @@ const everyField = (yaml: string) =>
   yaml
     .replace("  diskSize: 16G", "  diskSize: 32G")
     .replace(/ {2}sshKeys: \["(.*)"\]/, `  sshKeys: ["$1", "${secondKey}"]`)
-    .replace("    sshPort:", "    bridges: [vmbr1, vmbr0]\n    vms: [{ cores: 6, memory: 8192 }]\n    sshPort:")
+    .replace("    sshPort:", "    bridges: [vmbr1, vmbr0]\n    vms: [{ cores: 3, memory: 8192 }]\n    sshPort:")
     .concat(
       "\n",
       [
@@ -121,7 +121,7 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.deepStrictEqual(
           update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
           [
-            ["cores", "4", "6", "restart"],
+            ["cores", "4", "3", "restart"],
             ["sockets", "1", "2", "restart"],
             ["memory", "32768", "8192 MiB", "restart"],
             ["balloon", "not set", "1024 MiB", "now"],
@@ -179,7 +179,7 @@ describe("drift: shown by plan, applied in place by apply", () => {
         const c = after.config
         assert.deepStrictEqual(
           [c.cores, c.sockets, c.memory, c.balloon, c.cpu, c.onboot, c.description],
-          ["6", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
+          ["3", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
         )
         assert.match(String(c.scsi0), /size=32G/)
         assert.strictEqual(c.net0, `virtio=${mac},bridge=vmbr1`)
@@ -442,7 +442,7 @@ describe("a VM apply creates is as homelab.yaml asks (no drift left for the next
         const c = vmOf(sim, "k3s-vm-pve").config
         assert.deepStrictEqual(
           [c.cores, c.sockets, c.memory, c.balloon, c.cpu, c.onboot, c.description],
-          ["6", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
+          ["3", "2", "8192", "1024", "x86-64-v2-AES", "1", "k3s node, managed by homelab"]
         )
         assert.match(String(c.scsi0), /size=32G/)
         assert.match(String(c.net0), /bridge=vmbr1/)

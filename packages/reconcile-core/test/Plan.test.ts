@@ -124,6 +124,42 @@ describe("plan", () => {
     assert.include(create.reason, "no VM named k3s-vm-pve")
   })
 
+  it("a create is sized per node against sockets × cores and the balloon: the node that cannot take it is blocked, naming the numbers", () => {
+    const withVm = (name: string, over: Partial<DesiredNode["vms"][number]>): DesiredNode => {
+      const n = desiredNode(name)
+      return { ...n, vms: n.vms.map((v) => ({ ...v, ...over })) }
+    }
+    // cpuRatio 0.5 of 8 CPUs = 4 cores, × 2 sockets = 8: fits; on a 6-CPU node 3 cores × 2 = 6 fits too
+    const fits = plan({ ...desired([]), nodes: [withVm("pve", { sockets: 2 })] }, observed([observedNode("pve")], []), {
+      policy
+    })
+    assert.deepStrictEqual(tags(fits), ["CreateVm:pve"])
+    // 6 pinned cores × 2 sockets = 12 on an 8-CPU node
+    const wide = plan(
+      { ...desired([]), nodes: [withVm("pve", { sockets: 2, cores: 6 }), withVm("still-fawn", { sockets: 2 })] },
+      observed([observedNode("pve"), observedNode("still-fawn")], []),
+      { policy }
+    )
+    assert.deepStrictEqual(tags(wide), ["CreateVm:still-fawn"])
+    assert.deepStrictEqual(codes(wide), ["cpu.insufficient:pve"])
+    assert.strictEqual(
+      wide.findings[0]?.message,
+      'the VM asks for 2 sockets × 6 cores = 12 vCPUs, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")'
+    )
+    // memory derived per node: half of 32 GiB = 16384 MiB on pve, half of 8 GiB = 4096 MiB on still-fawn
+    const balloon = plan(
+      { ...desired([]), nodes: [withVm("pve", { balloonMiB: 8192 }), withVm("still-fawn", { balloonMiB: 8192 })] },
+      observed([observedNode("pve"), observedNode("still-fawn", { memoryBytes: 8 * GiB })], []),
+      { policy }
+    )
+    assert.deepStrictEqual(tags(balloon), ["CreateVm:pve"])
+    assert.deepStrictEqual(codes(balloon), ["balloon.too-large:still-fawn"])
+    assert.strictEqual(
+      balloon.findings[0]?.message,
+      'the VM\'s balloon minimum (8192 MiB) is above its memory on node still-fawn (4096 MiB); PVE refuses that in a config update ("balloon value too large (must be smaller than assigned memory)")'
+    )
+  })
+
   it("a missing bridge blocks only that node's create, with a fix hint; other nodes still converge", () => {
     const d = desired(["pve", "still-fawn"])
     const o = observed([observedNode("pve", { details: { bridges: [], pveMajor: 8 } }), observedNode("still-fawn")], [])
@@ -319,6 +355,34 @@ describe("plan", () => {
     )
     assert.deepStrictEqual(detailsNeeded(d, o, { reprovision: ["k3s-vm-pve"] }).vms, [{ node: "pve", vmid: 1001 }])
     assert.deepStrictEqual(tags(plan(d, o, { policy, reprovision: ["k3s-vm-pve"] })), ["RecreateVm:pve"])
+  })
+
+  it("a rebuild is sized like a create before the old VM goes: sockets × cores above the node's CPUs blocks it", () => {
+    const base = desiredNode("pve")
+    const d = { ...desired([]), nodes: [{ ...base, vms: base.vms.map((v) => ({ ...v, sockets: 2, cores: 6 })) }] }
+    const o = observed(
+      [observedNode("pve")],
+      [vm(1001, "pve")],
+      [
+        [
+          1001,
+          { protection: false, agentConfigured: true, status: "running", qmpstatus: "running", uptimeSeconds: 9999 }
+        ]
+      ]
+    )
+    const p = plan(d, o, { policy, reprovision: ["k3s-vm-pve"] })
+    assert.deepStrictEqual(tags(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.vmid, f.message]),
+      [
+        [
+          "cpu.insufficient",
+          "blocked",
+          1001,
+          'VM 1001 k3s-vm-pve needs rebuilding (reprovision of k3s-vm-pve requested), but is not rebuilt: the VM asks for 2 sockets × 6 cores = 12 vCPUs, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")'
+        ]
+      ]
+    )
   })
 
   it("--only restricts the plan to the named nodes", () => {

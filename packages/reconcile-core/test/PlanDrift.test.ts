@@ -114,6 +114,57 @@ describe("planDrift", () => {
     assert.deepStrictEqual(planDrift(input({ config: undefined })), { findings: [] })
   })
 
+  it("cores or sockets changed beyond the node's CPUs (sockets × cores): nothing is changed, the node and the numbers are named", () => {
+    const wide = planDrift(input({ spec: { ...spec, cores: 6 }, vm: { ...vm, sockets: 2 } }))
+    assert.isUndefined(wide.update)
+    assert.isUndefined(wide.restart)
+    assert.deepStrictEqual(
+      wide.findings.map((f) => [f.code, f.effect, f.message, f.hint]),
+      [
+        [
+          "cpu.insufficient",
+          "blocked",
+          'VM 1000 k3s-vm-pve is not changed in place: the VM asks for 2 sockets × 6 cores = 12 vCPUs, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")',
+          "lower sockets × cores to at most 8: with vm.sockets 2, at most 4 cores (nodes[pve].vms[].cores or nodes[pve].cpuRatio), or fewer vm.sockets"
+        ]
+      ]
+    )
+    // homelab.yaml sets no sockets: the VM's own count (2 here) is what PVE multiplies
+    const kept = planDrift(input({ spec: { ...spec, cores: 6 }, config: config({ sockets: "2" }) }))
+    assert.deepStrictEqual(
+      kept.findings.map((f) => f.code),
+      ["cpu.insufficient"]
+    )
+    assert.isUndefined(kept.update)
+    // within the node: changed as usual
+    assert.isDefined(planDrift(input({ spec: { ...spec, cores: 4 }, vm: { ...vm, sockets: 2 } })).update)
+  })
+
+  it("memory or balloon changed so the balloon is above the memory: nothing is changed, PVE would refuse the update", () => {
+    const lower = planDrift(input({ spec: { ...spec, memoryMiB: 4096 }, config: config({ balloon: "8192" }) }))
+    assert.isUndefined(lower.update)
+    assert.deepStrictEqual(
+      lower.findings.map((f) => [f.code, f.effect, f.message, f.hint]),
+      [
+        [
+          "balloon.too-large",
+          "blocked",
+          'VM 1000 k3s-vm-pve is not changed in place: the VM\'s balloon minimum (8192 MiB) is above its memory on node pve (4096 MiB); PVE refuses that in a config update ("balloon value too large (must be smaller than assigned memory)")',
+          "lower vm.balloon to at most 4096 MiB (0 turns ballooning off), or give the VM more memory (nodes[pve].vms[].memory or nodes[pve].memoryRatio)"
+        ]
+      ]
+    )
+    const raised = planDrift(input({ vm: { ...vm, balloonMiB: 32768 } }))
+    assert.deepStrictEqual(
+      raised.findings.map((f) => f.code),
+      ["balloon.too-large"]
+    )
+    // a change that touches neither (tags) is made even so
+    const tags = planDrift(input({ config: config({ balloon: "32768", tags: "other" }) }))
+    assert.isDefined(tags.update)
+    assert.deepStrictEqual(tags.findings, [])
+  })
+
   it("an in-place update carrying the digest; with vm.restart: never, no restart", () => {
     const step = planDrift(input({ spec: { ...spec, memoryMiB: 20480 } }))
     assert.strictEqual(step.update?.digest, "abc")

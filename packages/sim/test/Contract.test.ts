@@ -626,6 +626,24 @@ describe("contract: status lines, bodies and error strings", () => {
     assert.strictEqual((await waitTask(px, "pve", missing)).exitstatus, "download failed: ERROR 404: Not Found")
   })
 
+  it("download-url normalises the file name as pve-storage does: the path up to the last / or \\ dropped, characters outside [a-zA-Z0-9_.-] become _", async () => {
+    const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.img")
+    const fetchAs = async (filename: string) => {
+      const upid = await px.nodes
+        .$("pve")
+        .storage.$("local")
+        ["download-url"].$post({ url: origin?.url ?? "", content: "iso", filename } as never)
+      assert.strictEqual((await waitTask(px, "pve", upid)).exitstatus, "OK")
+      return upid
+    }
+    assert.match(await fetchAs("ubuntu 24.04+1.img"), /:download:ubuntu_24\.04_1\.img:/)
+    assert.match(await fetchAs("C:\\images\\noble (2).img"), /:download:noble__2_\.img:/)
+    const volids = ((await px.nodes.$("pve").storage.$("local").content.$get()) as Array<{ volid: string }>).map(
+      (c) => c.volid
+    )
+    assert.includeMembers(volids, ["local:iso/ubuntu_24.04_1.img", "local:iso/noble__2_.img"])
+  })
+
   it("DELETE …/content/{volume}: the volume id takes the rest of the path, a raw `/` included (pve-storage's fragmentDelimiter)", async () => {
     const origin = sim.info.imageOrigin?.files.find((f) => f.path === "/img/noble.img")
     const fetchIt = async (filename: string) => {

@@ -95,6 +95,20 @@ describe("qemu API behaviours", () => {
           {
             ...ciVm(107, "BC:24:11:90:01:07", { sshkeys: encodeURIComponent(`${OTHER_KEY}\n`) }),
             status: "running" as const
+          },
+          {
+            vmid: 108,
+            node: "pve",
+            name: "wide",
+            status: "stopped",
+            config: { sockets: 2, cores: 6, vcpus: 2, net0: "virtio=BC:24:11:90:01:08,bridge=vmbr0" }
+          },
+          {
+            vmid: 109,
+            node: "pve",
+            name: "ballooned",
+            status: "stopped",
+            config: { memory: "4096", balloon: "2048", net0: "virtio=BC:24:11:90:01:09,bridge=vmbr0" }
           }
         ]
       })
@@ -358,6 +372,43 @@ describe("qemu API behaviours", () => {
       [{ value: 4 }, { value: "8192" }, { value: "x86-64-v2-AES" }, { value: 0 }]
     )
     assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "running")
+  })
+
+  it("a start refuses sockets × cores above the node's logical CPUs, whatever vcpus says (qemu-server's config_to_command); the VM stays stopped", async () => {
+    const vm = px.nodes.$("pve").qemu.$(108)
+    const refused = await waitTask(px, "pve", await vm.status.start.$post())
+    assert.strictEqual(refused.exitstatus, "MAX 8 vcpus allowed per VM on this node")
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
+    await vm.config.$put({ sockets: 1 } as never)
+    assert.strictEqual((await waitTask(px, "pve", await vm.status.start.$post())).exitstatus, "OK")
+    await waitTask(px, "pve", await vm.status.stop.$post())
+  })
+
+  it("balloon above memory: an update setting memory or balloon is refused (the one sent, else the pending or current one), a create is not", async () => {
+    const put = (body: string) =>
+      raw(sim, "PUT", "/api2/json/nodes/pve/qemu/109/config", {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body
+      })
+    const tooLarge = [500, "balloon value too large (must be smaller than assigned memory)"]
+    // memory lowered below the balloon the VM has
+    const lower = await put("memory=1024")
+    assert.deepStrictEqual([lower.status, lower.statusText], tooLarge)
+    // both sent: the balloon is checked against the memory sent
+    const both = await put("memory=4096&balloon=8192")
+    assert.deepStrictEqual([both.status, both.statusText], tooLarge)
+    // equal is allowed
+    const equal = await put("memory=2048&balloon=2048")
+    assert.strictEqual(equal.status, 200, equal.body)
+    // an update touching neither is not checked
+    const other = await put("onboot=1")
+    assert.strictEqual(other.status, 200, other.body)
+    // create_vm does not check it
+    const upid = await px.nodes.$("pve").qemu.$post({ vmid: 199, memory: "1024", balloon: 2048 } as never)
+    assert.strictEqual((await waitTask(px, "pve", upid)).exitstatus, "OK")
+    const created = (await px.nodes.$("pve").qemu.$(199).config.$get()) as unknown as Record<string, unknown>
+    assert.deepStrictEqual([created.memory, created.balloon], ["1024", 2048])
+    await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(199).$delete())
   })
 
   it("notes (description) are kept as qemu-server parses them back: without trailing whitespace, inner lines kept", async () => {

@@ -324,15 +324,62 @@ const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: numbe
       )
     }
   }
-  if (request.cores > node.cpus) {
+  out.push(...sizeFindings(node, request))
+  return out
+}
+
+/**
+ * The VM's own size against its node, as PVE checks it (pure): `cpu.insufficient` when `sockets × cores` (the VM's
+ * vCPUs; `sockets` defaults to 1) is above the node's logical CPUs — qemu-server refuses to start such a VM ("MAX N
+ * vcpus allowed per VM on this node", whatever `vcpus` says) — and `balloon.too-large` when the balloon minimum
+ * (`balloonMiB`, 0 = ballooning off) is above `memoryMiB`, which qemu-server refuses in every config update ("balloon
+ * value too large (must be smaller than assigned memory)"). `preflight` runs it for a VM to create; it serves as well
+ * before a VM is changed in place.
+ *
+ * @since 0.1.0
+ * @category preflight
+ */
+export const sizeFindings = (
+  node: Pick<NodeFacts, "node" | "cpus">,
+  size: Pick<VmRequest, "cores" | "sockets" | "memoryMiB" | "balloonMiB">
+): Array<PreflightFinding> => {
+  const out: Array<PreflightFinding> = []
+  const sockets = size.sockets ?? 1
+  const vcpus = sockets * size.cores
+  if (vcpus > node.cpus) {
+    const asks = sockets === 1 ? `${size.cores} cores` : `${sockets} sockets × ${size.cores} cores = ${vcpus} vCPUs`
+    const maxCores = Math.floor(node.cpus / sockets)
     out.push(
       finding(
         "cpu.insufficient",
         "error",
         node.node,
         `node ${node.node}`,
-        `the VM asks for ${request.cores} cores, node ${node.node} has ${node.cpus} logical CPUs`,
-        `lower the VM cores (nodes[${node.node}].vms[].cores or nodes[${node.node}].cpuRatio) to at most ${node.cpus}`
+        `the VM asks for ${asks}, node ${node.node} has ${node.cpus} logical CPUs ` +
+          `(PVE would refuse to start it: "MAX ${node.cpus} vcpus allowed per VM on this node")`,
+        sockets === 1
+          ? `lower the VM cores (nodes[${node.node}].vms[].cores or nodes[${node.node}].cpuRatio) to at most ${node.cpus}`
+          : `lower sockets × cores to at most ${node.cpus}: ` +
+              (maxCores >= 1
+                ? `with vm.sockets ${sockets}, at most ${maxCores} cores (nodes[${node.node}].vms[].cores or ` +
+                  `nodes[${node.node}].cpuRatio), or fewer vm.sockets`
+                : `lower vm.sockets to at most ${node.cpus}`)
+      )
+    )
+  }
+  const balloon = size.balloonMiB ?? 0
+  if (balloon > size.memoryMiB) {
+    out.push(
+      finding(
+        "balloon.too-large",
+        "error",
+        node.node,
+        `node ${node.node}`,
+        `the VM's balloon minimum (${balloon} MiB) is above its memory on node ${node.node} ` +
+          `(${size.memoryMiB} MiB); PVE refuses that in a config update ("balloon value too large (must be smaller ` +
+          `than assigned memory)")`,
+        `lower vm.balloon to at most ${size.memoryMiB} MiB (0 turns ballooning off), or give the VM more memory ` +
+          `(nodes[${node.node}].vms[].memory or nodes[${node.node}].memoryRatio)`
       )
     )
   }
@@ -374,7 +421,7 @@ const privilegeFindings = (
  * `diskBytes` free; the image storage exists, is enabled and active, allows `import` or `iso` (per
  * `request.imageContent`) and has room for `imageBytes` when the image is to be downloaded (a storage holding both
  * must fit their sum); memory is reservable (`reservableMemoryBytes` ≥ requested; skipped when
- * `memoryAdjustment` is 0); cores ≤ the node's logical CPUs; the image source is reachable (when `options.image` is
+ * `memoryAdjustment` is 0); sockets × cores ≤ the node's logical CPUs and the balloon ≤ the memory (`sizeFindings`); the image source is reachable (when `options.image` is
  * given); the principal holds `requiredPrivileges` (when `options.access` is a permission map).
  *
  * @since 0.1.0

@@ -16,6 +16,7 @@ export const FindingCode = Schema.Literals([
   "storage.full",
   "memory.insufficient",
   "cpu.insufficient",
+  "balloon.too-large",
   "image.unreachable",
   "privilege.missing"
 ])

@@ -6,7 +6,8 @@ import * as Schema from "effect/Schema"
  * - `vmid`: the id it will use (privileges are checked on `/vms/<vmid>`, else on `/vms`); a guest with this id on the
  *   node (the VM being replaced) does not count against the node's memory.
  * - `pool`: the pool the VM goes into (VM privileges on `/pool/<pool>` count as well).
- * - `cores`, `memoryMiB`: the VM's size.
+ * - `cores`, `memoryMiB`: the VM's size; `sockets` (default 1: its vCPUs are `sockets × cores`) and `balloonMiB` (the
+ *   balloon minimum, 0 = ballooning off) when the VM sets them.
  * - `bridges`: the bridges its NICs attach to.
  * - `diskStorage`, `diskBytes`: where the disk is allocated (needs content `images`) and its size.
  * - `imageStorage`, `imageContent`: where the cloud image lives and how it is imported: `import` (a volume of content
@@ -24,7 +25,9 @@ export class VmRequest extends Schema.Class<VmRequest>("@homelab/vm-health/VmReq
   vmid: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   pool: Schema.optional(Schema.String),
   cores: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  sockets: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   memoryMiB: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  balloonMiB: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   bridges: Schema.Array(Schema.String),
   diskStorage: Schema.String,
   diskBytes: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),

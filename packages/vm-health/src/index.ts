@@ -36,7 +36,8 @@ export {
   type PrivilegeRequirement,
   preflight,
   requiredPrivileges,
-  reservableMemoryBytes
+  reservableMemoryBytes,
+  sizeFindings
 } from "./Preflight.js"
 export { FindingCode, PreflightFinding, PreflightReport, Severity } from "./PreflightFinding.js"
 export { MemoryStepMiB, MinMemoryMiB, type NodeCapacity, type SizingRatios, sizeVm, VmSize } from "./Sizing.js"

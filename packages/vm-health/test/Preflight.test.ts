@@ -9,6 +9,7 @@ import {
   preflight,
   requiredPrivileges,
   reservableMemoryBytes,
+  sizeFindings,
   VmRequest
 } from "../src/index.js"
 
@@ -291,7 +292,53 @@ describe("preflight", () => {
     assert.deepStrictEqual(codes(preflight(node(), request({ cores: 8 }))), [])
     const report = preflight(node(), request({ cores: 9 }))
     assert.deepStrictEqual(codes(report), ["cpu.insufficient:node pve"])
-    assert.strictEqual(report.findings[0]?.message, "the VM asks for 9 cores, node pve has 8 logical CPUs")
+    assert.strictEqual(
+      report.findings[0]?.message,
+      'the VM asks for 9 cores, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")'
+    )
+  })
+
+  it("cpu: sockets × cores up to the node's logical CPUs, as qemu-server checks at start", () => {
+    assert.deepStrictEqual(codes(preflight(node(), request({ sockets: 2, cores: 4 }))), [])
+    const report = preflight(node(), request({ sockets: 2, cores: 6 }))
+    assert.deepStrictEqual(codes(report), ["cpu.insufficient:node pve"])
+    assert.strictEqual(
+      report.findings[0]?.message,
+      'the VM asks for 2 sockets × 6 cores = 12 vCPUs, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")'
+    )
+    assert.strictEqual(
+      report.findings[0]?.fix,
+      "lower sockets × cores to at most 8: with vm.sockets 2, at most 4 cores (nodes[pve].vms[].cores or nodes[pve].cpuRatio), or fewer vm.sockets"
+    )
+    assert.strictEqual(
+      preflight(node({ cpus: 2 }), request({ sockets: 4, cores: 1 })).findings[0]?.fix,
+      "lower sockets × cores to at most 2: lower vm.sockets to at most 2"
+    )
+  })
+
+  it("balloon: at most the VM's memory (0 turns ballooning off)", () => {
+    assert.deepStrictEqual(codes(preflight(node(), request({ memoryMiB: 4096, balloonMiB: 4096 }))), [])
+    assert.deepStrictEqual(codes(preflight(node(), request({ memoryMiB: 4096, balloonMiB: 0 }))), [])
+    const report = preflight(node(), request({ memoryMiB: 4096, balloonMiB: 6144 }))
+    assert.deepStrictEqual(codes(report), ["balloon.too-large:node pve"])
+    assert.strictEqual(
+      report.findings[0]?.message,
+      'the VM\'s balloon minimum (6144 MiB) is above its memory on node pve (4096 MiB); PVE refuses that in a config update ("balloon value too large (must be smaller than assigned memory)")'
+    )
+    assert.strictEqual(
+      report.findings[0]?.fix,
+      "lower vm.balloon to at most 4096 MiB (0 turns ballooning off), or give the VM more memory (nodes[pve].vms[].memory or nodes[pve].memoryRatio)"
+    )
+  })
+
+  it("sizeFindings checks the size alone, for a VM changed in place", () => {
+    assert.deepStrictEqual(
+      sizeFindings({ node: "pve", cpus: 8 }, { cores: 6, sockets: 2, memoryMiB: 2048, balloonMiB: 4096 }).map(
+        (f) => f.code
+      ),
+      ["cpu.insufficient", "balloon.too-large"]
+    )
+    assert.deepStrictEqual(sizeFindings({ node: "pve", cpus: 8 }, { cores: 8, memoryMiB: 2048 }), [])
   })
 
   it("image source unreachable", () => {
@@ -494,7 +541,8 @@ describe("preflight", () => {
           severity: "error",
           node: "pve",
           object: "node pve",
-          message: "the VM asks for 64 cores, node pve has 8 logical CPUs",
+          message:
+            'the VM asks for 64 cores, node pve has 8 logical CPUs (PVE would refuse to start it: "MAX 8 vcpus allowed per VM on this node")',
           fix: "lower the VM cores (nodes[pve].vms[].cores or nodes[pve].cpuRatio) to at most 8"
         }
       ]

@@ -157,7 +157,7 @@ export const ImageSchema = Schema.Struct({
   checksumAlgorithm: optional(Schema.Literals(checksumAlgorithms), "Algorithm of a plain-hex checksum."),
   filename: optional(
     nonEmpty,
-    "File name on the storage. Default: from the URL; for content import a .img becomes .qcow2."
+    "File name on the storage, the name PVE stores it under: letters, digits, _ . - only (PVE's download-url and upload replace any other character with _, so such a name is refused, with the name PVE would store suggested). Default: from the URL, with the characters PVE replaces replaced the same way; for content import a .img becomes .qcow2."
   ),
   storage: withDefault(storageId, "local", "Storage that holds the image (needs the content type)."),
   content: withDefault(
@@ -265,11 +265,11 @@ export const VmSchema = Schema.Struct({
   cpuType: withDefault(patterned(cpuTypePattern, "a QEMU CPU model like host"), "host", "QEMU CPU type."),
   sockets: optional(
     Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4 }, { expected: "1..4 sockets" })),
-    "CPU sockets (PVE's sockets; vCPUs = sockets x cores). Not set: homelab leaves the VM's sockets alone."
+    "CPU sockets (PVE's sockets; vCPUs = sockets x cores, at most the node's logical CPUs or PVE cannot start the VM; plan checks it per node). Not set: homelab leaves the VM's sockets alone."
   ),
   balloon: optional(
     Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4_194_304 }, { expected: "0..4194304 MiB" })),
-    "Minimum memory in MiB for the balloon driver (0 disables ballooning). Not set: left alone."
+    "Minimum memory in MiB for the balloon driver (0 disables ballooning); at most the VM's memory, as PVE requires (checked against nodes[].vms[].memory, and per node when the memory comes from memoryRatio). Not set: left alone."
   ),
   onboot: optional(Schema.Boolean, "Start the VM when its node boots. Not set: left alone."),
   description: optional(

@@ -13,7 +13,7 @@ import { refusedK3sFlags } from "./internal/semantic.js"
 type Json = Record<string, unknown>
 
 /** `isoFilenamePattern` without its `i` flag, which JSON Schema patterns cannot carry. */
-const isoFilename = "^[^/]+\\.([iI][sS][oO]|[iI][mM][gG])$"
+const isoFilename = "^[a-zA-Z0-9_.-]+\\.([iI][sS][oO]|[iI][mM][gG])$"
 
 /**
  * A string holding a `${VAR}` reference. The editor sees homelab.yaml before interpolation, so `port: ${SSH_PORT}`

@@ -683,7 +683,36 @@ nodes:
         [
           "invalid-value",
           "image.filename",
-          "a file name of [a-zA-Z0-9-.+=_] ending in .qcow2, .raw, .vmdk or .ova (content import)",
+          "a file name of [a-zA-Z0-9_.-] ending in .qcow2, .raw, .vmdk or .ova (content import)",
+          undefined
+        ]
+      ])
+      // a name PVE's download-url (and upload) would store under another name: refused, the stored name suggested
+      const renamed = (name: string) => [
+        [
+          "invalid-value",
+          "image.filename",
+          "a file name PVE stores as written: letters, digits, _ . - only (download-url and upload replace any other character with _ and drop a path, and homelab looks for the name written here)",
+          `write ${JSON.stringify(name)}, the name PVE would store it under`
+        ]
+      ]
+      assert.deepStrictEqual(
+        yield* check('  url: https://x.org/a.img\n  content: iso\n  filename: "ubuntu 24.04.img"\n'),
+        renamed("ubuntu_24.04.img")
+      )
+      assert.deepStrictEqual(
+        yield* check("  url: https://x.org/a.img\n  filename: noble+v2=final.qcow2\n"),
+        renamed("noble_v2_final.qcow2")
+      )
+      assert.deepStrictEqual(
+        yield* check("  url: https://x.org/a.img\n  content: iso\n  filename: isos/noble.img\n"),
+        renamed("noble.img")
+      )
+      assert.deepStrictEqual(yield* check("  url: https://x.org/a.img\n  filename: noble.QCOW2\n"), [
+        [
+          "invalid-value",
+          "image.filename",
+          "a file name of [a-zA-Z0-9_.-] ending in .qcow2, .raw, .vmdk or .ova (content import)",
           undefined
         ]
       ])
@@ -712,6 +741,49 @@ nodes:
       )
       assert.deepStrictEqual(ok.image.checksum, { algorithm: "sha512", value: "f".repeat(128) })
       assert.strictEqual(ok.image.filename, "a.raw")
+      // a name derived from the URL is the one PVE stores: normalised as PVE does, an import extension lowercased
+      const derived = (url: string, content = "import") =>
+        parseOk(minimal.replace(/image:\n {2}url: .*\n/u, `image:\n  url: ${url}\n  content: ${content}\n`)).pipe(
+          Effect.map((config) => [config.image.filename, config.image.volid])
+        )
+      assert.deepStrictEqual(yield* derived("https://x.org/imgs/ubuntu%2024.04+lts.img"), [
+        "ubuntu_24.04_lts.qcow2",
+        "local:import/ubuntu_24.04_lts.qcow2"
+      ])
+      assert.deepStrictEqual(yield* derived("https://x.org/Noble.QCOW2"), ["Noble.qcow2", "local:import/Noble.qcow2"])
+      assert.deepStrictEqual(yield* derived("https://x.org/a%5Cb%20c.ISO", "iso"), ["b_c.ISO", "local:iso/b_c.ISO"])
+    })
+  )
+
+  it.effect("rejects vm.balloon above a VM's pinned memory, naming the VM entry and the node", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        `${minimal}    vms: [{ memory: 2048 }, { name: big, memory: 8192 }, { name: same, memory: 4096 }]
+vm:
+  nameTemplate: "k3s-vm-{node}-{index}"
+  balloon: 4096
+`,
+        baseEnv,
+        { checkOnly: "vm.balloon against each VM's memory" }
+      )
+      assert.deepStrictEqual(error.issues, [
+        {
+          code: "conflict",
+          path: "nodes[0].vms[0].memory",
+          line: 10,
+          column: 21,
+          expected:
+            'a memory of at least vm.balloon (4096 MiB) on node pve1: PVE refuses a balloon above the VM\'s memory ("balloon value too large (must be smaller than assigned memory)")',
+          found: "2048 MiB, below vm.balloon 4096",
+          suggestion:
+            "raise nodes[0].vms[0].memory to at least 4096, or lower vm.balloon to at most 2048 (0 turns ballooning off)"
+        }
+      ])
+      // 0 turns ballooning off: never too large
+      yield* parseOk(`${minimal}    vms: [{ memory: 2048 }]
+vm:
+  balloon: 0
+`)
     })
   )
 

@@ -32,7 +32,7 @@ import {
   tagList,
   urlencoded
 } from "./Params.js"
-import { humanBytes, parseDiskSize, renderSize } from "./PropertyString.js"
+import { humanBytes, parseDiskSize, parsePropertyString, renderSize, toRecord } from "./PropertyString.js"
 import { qemuFormats } from "./QemuFormats.js"
 import { addVolume, cloudinitName, ensureSpace, nextDiskName, parseVolid, pathToVolume, vtypeOf } from "./Volumes.js"
 
@@ -614,6 +614,10 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
         // must be readable), whatever was recorded in [special:cloudinit] is dropped
         if (hasCloudInitDrive(vm)) t.log("generating cloud-init ISO")
         generateCloudInitDrive(node, vm)
+        // config_to_command: sockets × cores may not exceed the node's logical CPUs (whatever `vcpus` says)
+        const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
+        const maxcpus = sockets * Number(vm.config.get("cores") || 1)
+        if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
         if (vm.config.get("lock") === "suspended") {
           vm.config.delete("lock")
           vm.config.delete("vmstate")
@@ -822,6 +826,30 @@ const balloonHot = (vm: VmState, value: string): boolean => {
   return enabled(vm.config.get("balloon")) === enabled(value)
 }
 
+/** The `current` MiB of a `memory` property string (`[current=]<MiB>`); PVE's default is 512. */
+const currentMemoryMiB = (value: string | undefined): number => {
+  if (value === undefined) return 512
+  const { entries } = parsePropertyString(value, "current")
+  const current = toRecord(entries).current
+  return current === undefined ? 512 : Number(current)
+}
+
+/**
+ * qemu-server's update_vm_api (`$load_and_check_config`): when the update sets `memory` or `balloon`, the balloon
+ * (the one sent, else the pending one, else the current one) must not be above the memory (the one sent, else the
+ * pending one, else the current one). Only updates check it: create_vm does not, and a start does not either (QEMU
+ * clamps the balloon target to the memory).
+ */
+const checkBalloon = (vm: VmState, params: Params): void => {
+  const memory = one(params, "memory")
+  const balloon = one(params, "balloon")
+  if (memory === undefined && balloon === undefined) return
+  const maxmem = currentMemoryMiB(memory || vm.pending.get("memory") || vm.config.get("memory"))
+  const target = Number(balloon ?? (vm.pending.get("balloon") || vm.config.get("balloon") || 0))
+  if (target > 0 && target > maxmem)
+    throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
+}
+
 /** PUT/POST config. Returns after applying (sync part). */
 export const updateConfig = async (
   ctx: SimContext,
@@ -877,9 +905,7 @@ export const updateConfig = async (
     if (lock !== undefined && !(lock === "suspended" && deletes.includes("vmstate")))
       throw new PveError(500, `VM is locked (${lock})`)
   }
-  const balloon = one(params, "balloon")
-  if (balloon !== undefined && Number(balloon) > ctx.state.memoryMiB(vm) && params.memory === undefined)
-    throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
+  checkBalloon(vm, params)
   if (mode === "check") return
   await withFlock(ctx, vm, async () => {
     const created: Array<{ storage: string; volname: string }> = []

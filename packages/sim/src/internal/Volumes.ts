@@ -115,6 +115,12 @@ export const nextDiskName = (s: StorageState, vmid: number, format: string): str
 export const cloudinitName = (s: StorageState, vmid: number): string =>
   isFileStorage(s) ? `${vmid}/vm-${vmid}-cloudinit.qcow2` : `vm-${vmid}-cloudinit`
 
-/** Normalise an upload/download filename: path stripped, `[^a-zA-Z0-9_.-]` → `_`. */
+/**
+ * pve-storage's normalize_content_filename (upload, download-url): a trailing newline dropped, everything up to the
+ * last `/` or `\` stripped, each character outside `[a-zA-Z0-9_.-]` replaced by `_`.
+ */
 export const normaliseFilename = (name: string): string =>
-  (name.split("/").pop() ?? "").replace(/[^a-zA-Z0-9_.-]/g, "_")
+  name
+    .replace(/\n$/, "")
+    .replace(/^.*[/\\]/, "")
+    .replace(/[^a-zA-Z0-9_.-]/g, "_")

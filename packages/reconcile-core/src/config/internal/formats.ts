@@ -32,10 +32,13 @@ export const snippetVolumePattern = /^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]:snippe
 export const cpuTypePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$/u
 /** A DNS label sequence as PVE's `dns-name` format accepts it (VM names). */
 export const dnsNamePattern = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/u
-/** A file name PVE accepts for `content=import` downloads. */
-export const importFilenamePattern = /^[a-zA-Z0-9\-.+=_]+\.(ova|qcow2|raw|vmdk)$/u
-/** A file name PVE accepts for `content=iso` downloads. */
-export const isoFilenamePattern = /^[^/]+\.(iso|img)$/iu
+/**
+ * A file name PVE stores as written for `content=import` (download-url, upload): only the characters
+ * `normalize_content_filename` keeps, and an extension PVE accepts for import (lowercase, as it checks it).
+ */
+export const importFilenamePattern = /^[a-zA-Z0-9_.-]+\.(ova|qcow2|raw|vmdk)$/u
+/** A file name PVE stores as written for `content=iso`: only the characters it keeps, `.iso` or `.img` (any case). */
+export const isoFilenamePattern = /^[a-zA-Z0-9_.-]+\.(iso|img)$/iu
 /** A VM name template: DNS characters plus `{placeholder}`s. */
 export const nameTemplatePlaceholders = ["node", "index"] as const
 
@@ -149,12 +152,22 @@ export const checkSshKey = (value: string): string | undefined =>
     ? undefined
     : "an SSH public key (ssh-ed25519 AAAA... comment) or a path to a *.pub file"
 
-/** What PVE's download-url does with a file name: strip the path, replace characters outside `[a-zA-Z0-9_.-]`. */
-export const pveNormaliseFilename = (name: string): string => name.replace(/[^a-zA-Z0-9_.-]/gu, "_")
+/**
+ * What PVE's download-url and upload do with a file name (pve-storage's `normalize_content_filename`): a trailing
+ * newline dropped, everything up to the last `/` or `\` stripped, each character outside `[a-zA-Z0-9_.-]` replaced
+ * by `_`. The volume is stored under the result.
+ */
+export const pveNormaliseFilename = (name: string): string =>
+  name
+    .replace(/\n$/u, "")
+    .replace(/^.*[/\\]/u, "")
+    .replace(/[^a-zA-Z0-9_.-]/gu, "_")
 
 /**
- * Derives the storage file name from the image URL. Content `import` needs `.qcow2|.raw|.vmdk|.ova`: a `.img`
- * (a qcow2 cloud image in practice) becomes `<base>.qcow2`. Content `iso` needs `.iso|.img`.
+ * Derives the storage file name from the image URL's last path segment (percent-decoded), normalised as PVE
+ * normalises it (`pveNormaliseFilename`), so the name homelab looks for is the one PVE stores. Content `import` needs
+ * `.qcow2|.raw|.vmdk|.ova` (lowercased): a `.img` (a qcow2 cloud image in practice) becomes `<base>.qcow2`. Content
+ * `iso` needs `.iso|.img`.
  * Returns `{ error }` when no safe name can be derived.
  */
 export const deriveImageFilename = (
@@ -176,7 +189,9 @@ export const deriveImageFilename = (
       ? { filename: name }
       : { error: "a URL ending in .iso or .img for content iso (or set image.filename)" }
   }
-  if (/\.(qcow2|raw|vmdk|ova)$/u.test(lower)) return { filename: name }
+  // PVE checks the import extension in lowercase: `.QCOW2` is refused, so the derived name takes it lowercased
+  const ext = /\.(qcow2|raw|vmdk|ova)$/u.exec(lower)?.[1]
+  if (ext !== undefined) return { filename: `${name.slice(0, -ext.length)}${ext}` }
   if (lower.endsWith(".img")) return { filename: `${name.slice(0, -4)}.qcow2` }
   return {
     error: "a URL ending in .qcow2, .raw, .vmdk, .ova or .img for content import (or set image.filename)"

@@ -9,6 +9,7 @@ import {
   importFilenamePattern,
   isoFilenamePattern,
   nameTemplatePlaceholders,
+  pveNormaliseFilename,
   staticIpv4
 } from "./formats.js"
 import type { RawIssue } from "./issues.js"
@@ -116,13 +117,24 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     const url = str(image.url)
     if (content !== undefined && filename !== undefined) {
       const ok = content === "import" ? importFilenamePattern.test(filename) : isoFilenamePattern.test(filename)
-      if (!ok) {
+      const stored = pveNormaliseFilename(filename)
+      if (stored !== filename) {
+        // PVE would store it under another name: homelab would look for (and wait on) a file that never appears
+        issues.push({
+          code: "invalid-value",
+          path: ["image", "filename"],
+          expected:
+            "a file name PVE stores as written: letters, digits, _ . - only (download-url and upload replace any " +
+            "other character with _ and drop a path, and homelab looks for the name written here)",
+          suggestion: `write ${JSON.stringify(stored)}, the name PVE would store it under`
+        })
+      } else if (!ok) {
         issues.push({
           code: "invalid-value",
           path: ["image", "filename"],
           expected:
             content === "import"
-              ? "a file name of [a-zA-Z0-9-.+=_] ending in .qcow2, .raw, .vmdk or .ova (content import)"
+              ? "a file name of [a-zA-Z0-9_.-] ending in .qcow2, .raw, .vmdk or .ova (content import)"
               : "a file name ending in .iso or .img (content iso)"
         })
       }
@@ -170,6 +182,7 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     }
   }
   const defaultIpConfig = str(vm?.ipConfig) ?? "ip=dhcp"
+  const balloon = typeof vm?.balloon === "number" && vm.balloon > 0 ? vm.balloon : undefined
 
   // nodes: unique names; VM names expand to unique, valid DNS names; static addresses used once
   const nodes = arr(doc.nodes) ?? []
@@ -199,6 +212,18 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
       const entryPath: Array<PathSegment> =
         node.vms === undefined ? ["nodes", nodeIndex] : ["nodes", nodeIndex, "vms", vmIndex]
       const namePath: Array<PathSegment> = explicit === undefined ? entryPath : [...entryPath, "name"]
+      // a balloon above a pinned memory: PVE refuses it in every config update (a derived memory is checked per
+      // node by the plan)
+      if (balloon !== undefined && typeof entry.memory === "number" && balloon > entry.memory) {
+        const memoryPath = [...entryPath, "memory"]
+        issues.push({
+          code: "conflict",
+          path: memoryPath,
+          expected: `a memory of at least vm.balloon (${balloon} MiB) on node ${name}: PVE refuses a balloon above the VM's memory ("balloon value too large (must be smaller than assigned memory)")`,
+          found: `${entry.memory} MiB, below vm.balloon ${balloon}`,
+          suggestion: `raise ${displayPath(memoryPath)} to at least ${balloon}, or lower vm.balloon to at most ${entry.memory} (0 turns ballooning off)`
+        })
+      }
       const vmName = explicit ?? (templateOk ? expandTemplate(template, name, vmIndex + 1) : undefined)
       if (vmName === undefined) return
       const origin = explicit === undefined ? ` (from vm.nameTemplate ${JSON.stringify(template)})` : ""

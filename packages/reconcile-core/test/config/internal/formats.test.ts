@@ -100,7 +100,7 @@ describe("deriveImageFilename (PVE download-url extension rules)", () => {
       [
         { filename: "noble-server-cloudimg-amd64.qcow2" },
         { filename: "debian-12.qcow2" },
-        { filename: "disk.RAW" },
+        { filename: "disk.raw" }, // PVE checks the import extension in lowercase
         { filename: "app.ova" },
         { filename: "my_image.qcow2" },
         { filename: "alpine.iso" },
