@@ -171,7 +171,11 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(fits), ["RecreateVm:pve"])
     assert.deepStrictEqual(fits.findings, [])
     // another guest's memory still counts
-    const crowded = plan(d, observed([tight()], [old, vm(300, "pve", { name: "other", tags: [], maxmemBytes: 20 * GiB })], [paused]), { policy })
+    const crowded = plan(
+      d,
+      observed([tight()], [old, vm(300, "pve", { name: "other", tags: [], maxmemBytes: 20 * GiB })], [paused]),
+      { policy }
+    )
     assert.deepStrictEqual(crowded.actions, [])
     assert.deepStrictEqual(codes(crowded), ["memory.insufficient:pve"])
 

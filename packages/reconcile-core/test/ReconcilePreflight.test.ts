@@ -135,7 +135,7 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
         assert.deepInclude(edit?.params, { delete: "net1" })
         assert.isString(edit?.params?.digest)
         const config = sim.state().vms.find((v) => v.vmid === vmid)
-        assert.isUndefined((config?.config as Record<string, string>).net1)
+        assert.isUndefined((config?.config as Record<string, string> | undefined)?.net1)
         assert.deepStrictEqual([config?.qmpstatus, config?.tags], ["running", "homelab-managed"])
         assert.deepStrictEqual((yield* reconcile(one)).plan.actions, [])
       }),
