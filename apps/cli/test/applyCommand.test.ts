@@ -7,6 +7,7 @@ import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@ho
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
+import { mutating } from "./simLab.js"
 
 const scenario = (over: Partial<Scenario> = {}): Scenario =>
   labScenario(["pve", "still-fawn"], {
@@ -127,6 +128,42 @@ describe("homelab plan / apply / status against the simulator", () => {
     )
     assert.notInclude(result.stderr, "still-fawn")
     assert.notInclude(result.stderr, "download")
+  }, 90_000)
+
+  it("a stopped VM whose recreate needs a bridge its node lacks: plan exits 1 and apply exits 5, naming the node and the bridge; the VM is never destroyed", async () => {
+    // PVE's status cache without its lag: the next run sees the VM stopped
+    const { homelab, sim, config } = await lab({ timings: { rrdIntervalMs: 0 } })
+    const converged = await homelab("apply")
+    assert.strictEqual(converged.code, ExitCode.Ok, converged.stdout + converged.stderr)
+    const vmid = sim.state().vms.find((v) => v.name === "k3s-vm-still-fawn")?.vmid as number
+    assert.strictEqual(vmid, 5000)
+    // still-fawn's VM gets a second NIC on vmbr9, a bridge that node does not have; a stopped VM is rebuilt at once
+    const yaml = fs
+      .readFileSync(config, "utf8")
+      .replace(/( {2}- name: still-fawn\n)/, "$1    bridges: [vmbr0, vmbr9]\n")
+    fs.writeFileSync(config, `${yaml}health:\n  graceSeconds: 0\n`)
+    sim.setVmStatus(vmid, { status: "stopped" })
+    const vm = () => {
+      const v = sim.state().vms.find((o) => o.vmid === vmid)
+      return JSON.stringify([v?.node, v?.name, v?.status, v?.tags, v?.config])
+    }
+    const before = vm()
+    sim.clearRequests()
+
+    const plan = await homelab("plan", "--only", "still-fawn")
+    assert.strictEqual(plan.code, ExitCode.Error, plan.stdout + plan.stderr)
+    assert.include(
+      plan.stderr,
+      "1 node(s) cannot converge without you: still-fawn (bridge 'vmbr9' does not exist on node still-fawn)"
+    )
+    assert.notInclude(plan.stdout, "recreate")
+
+    const apply = await homelab("apply", "--only", "still-fawn", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, apply.stdout + apply.stderr)
+    assert.include(stripVTControlCharacters(apply.stdout), "[blocked] bridge 'vmbr9' does not exist on node still-fawn")
+    assert.include(apply.stderr, "still-fawn (bridge 'vmbr9' does not exist on node still-fawn)")
+    assert.deepStrictEqual(mutating(sim), [])
+    assert.strictEqual(vm(), before, "VM 5000 is untouched: not destroyed, not started, not changed")
   }, 90_000)
 
   it("an untrusted certificate on one node: the fallback is shown, and status says which transport each node used", async () => {

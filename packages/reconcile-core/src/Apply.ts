@@ -3,6 +3,7 @@ import {
   type CreateVmOptions,
   ProxmoxApi,
   ProxmoxError,
+  type PveParam,
   type TaskProgress,
   taskPollSchedule,
   taskWarnings,
@@ -346,12 +347,44 @@ export const apply = Effect.fn("apply")(function* (
       })
 
     /**
+     * An earlier run's leftover that is stopped (`FinishVm`) is brought in line with homelab.yaml before it is
+     * started, as drift would change it (`vmDrift`): one config update guarded by the digest just read (a NIC on a
+     * bridge homelab.yaml no longer names, which would keep it from starting, is removed). The pending mark stays
+     * until the VM is finished; the disk is grown by `finish`. A protected VM is never changed. A running or paused
+     * one is left as it is here: what differs is reported, and the next run changes it in place.
+     */
+    const alignLeftover = (spec: VmSpec, vmid: number) =>
+      Effect.gen(function* () {
+        const [status, config] = yield* Effect.all([api.vmStatus(node, vmid), api.vmPending(node, vmid)], {
+          concurrency: 2
+        }).pipe(during(`read VM ${vmid}`))
+        if (status.status !== "stopped") return
+        const vm = desiredVmOf(spec)
+        const { changes, edit } = vmDrift(driftTargetOf(spec, vm), config)
+        const params: Record<string, PveParam> = { ...edit.set }
+        if (edit.password && vm.cloudInit.password !== undefined) params.cipassword = vm.cloudInit.password
+        if (Object.keys(params).length === 0 && edit.delete.length === 0) return
+        if (config.current.protection === "1")
+          return yield* fail(
+            `VM ${vmid} ${spec.name} became protected since the plan; not changing or starting it`,
+            "remove the protection (and its entry in safety.protect) first"
+          )
+        const fields = changes.filter((c) => c.effect !== "online").map((c) => c.field)
+        yield* progress(`bringing the config of VM ${vmid} in line with homelab.yaml (${fields.join(", ")})`)
+        yield* api
+          .updateVmConfig(node, vmid, params, { delete: edit.delete, digest: config.digest })
+          .pipe(during(`update the config of VM ${vmid}`))
+      })
+
+    /**
      * Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. The config
      * read for dropping the mark (`GET …/pending`, as the plan reads a VM) is then compared with homelab.yaml the way
      * the plan compares it (`vmDrift`): what still differs (`differs`) keeps the run from calling the VM converged.
+     * `leftover`: an earlier run's VM (`FinishVm`), brought in line with homelab.yaml first when it is stopped.
      */
-    const finish = (spec: VmSpec, vmid: number) =>
+    const finish = (spec: VmSpec, vmid: number, leftover = false) =>
       Effect.gen(function* () {
+        if (leftover) yield* alignLeftover(spec, vmid)
         const config = yield* api.vmConfig(node, vmid).pipe(during(`read the config of VM ${vmid}`))
         const size = /(?:^|,)size=(\d+)([KMGT]?)/.exec(config.scsi0 ?? "")
         const unit = { "": 1 / 1024 ** 3, K: 1 / 1024 ** 2, M: 1 / 1024, G: 1, T: 1024 }[size?.[2] ?? ""] ?? 1
@@ -500,7 +533,7 @@ export const apply = Effect.fn("apply")(function* (
         return recreate(action)
       case "FinishVm":
         newInstances.add(action.spec.name)
-        return finish(action.spec, action.vmid).pipe(
+        return finish(action.spec, action.vmid, true).pipe(
           Effect.map(({ ip, differs }) => {
             remember(action.spec.name, action.vmid, ip)
             return {

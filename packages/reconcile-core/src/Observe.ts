@@ -379,6 +379,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
           uptimeSeconds: status.uptime,
           secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, Math.floor(now / 1000) - Number(ctime)),
           diskGiB: sizeToGiB(config.scsi0),
+          diskStorage: /^([^:,=/]+):/.exec(config.scsi0 ?? "")?.[1],
           tags: config.tags
         })
         if (running) ips.set(vmid, ip)

@@ -87,6 +87,8 @@ export interface VmDetails {
   readonly secondsSinceCreation?: number | undefined
   /** Disk size in GiB of `scsi0` from the config, when known. */
   readonly diskGiB?: number | undefined
+  /** The storage `scsi0` is on (`local-lvm` of `local-lvm:vm-101-disk-0,size=32G`), when known. */
+  readonly diskStorage?: string | undefined
   /** Tags from the VM's config (fresher than `/cluster/resources`). */
   readonly tags?: ReadonlyArray<string> | undefined
 }

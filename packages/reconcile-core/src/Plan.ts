@@ -44,7 +44,7 @@ export interface Plan {
 
 /** What `observe` must fetch beyond the cheap observation before the plan can decide. */
 export interface DetailsNeeded {
-  /** Nodes that may get a VM created: bridges, permissions, image reachability. */
+  /** Nodes that may get a VM created, recreated or finished: bridges, permissions, image reachability. */
   readonly nodes: ReadonlyArray<string>
   /** Owned VMs that do not look healthy from `/cluster/resources`: status, config, agent. */
   readonly vms: ReadonlyArray<{ readonly node: string; readonly vmid: number }>
@@ -83,8 +83,9 @@ const selectedNodes = (desired: Desired, options: Pick<PlanOptions, "only">): Re
   options.only === undefined ? desired.nodes : desired.nodes.filter((n) => options.only?.includes(n.name))
 
 /**
- * Which details the plan needs, from the cheap observation: nodes where a VM is missing (preflight before a create)
- * and owned VMs that do not look healthy (or every desired VM with `all`). A converged lab needs none.
+ * Which details the plan needs, from the cheap observation: nodes where a VM is missing or one of ours may be rebuilt
+ * or finished (the preflight before a create, a recreate or a finish) and owned VMs that do not look healthy (or
+ * every desired VM with `allDetails`). A converged lab needs none.
  */
 export const detailsNeeded = (
   desired: Desired,
@@ -108,15 +109,12 @@ export const detailsNeeded = (
       if (matches.length > 1) continue
       const match = matches[0] as ObservedVm
       if (match.type !== "qemu") continue
-      if (options.allDetails === true) {
-        vms.push({ node: match.node, vmid: match.vmid })
-        continue
-      }
-      if (match.node !== node.name || !match.tags.includes(desired.ownershipTag)) continue
-      if (!looksHealthy(match, desired) || options.reprovision?.includes(vm.name)) {
-        vms.push({ node: match.node, vmid: match.vmid })
-        nodes.add(node.name)
-      }
+      const ours = match.node === node.name && match.tags.includes(desired.ownershipTag)
+      const acting = ours && (!looksHealthy(match, desired) || options.reprovision?.includes(vm.name) === true)
+      if (options.allDetails === true || acting) vms.push({ node: match.node, vmid: match.vmid })
+      // A VM of ours the plan may rebuild or finish: the node's details too, for the preflight that comes first
+      // (with every VM's details, any VM of ours may turn out to need a rebuild).
+      if (acting || (ours && options.allDetails === true && options.owned !== true)) nodes.add(node.name)
     }
   }
   // Orphans (with `owned`, every VM of ours): their protection and lock decide whether they may go.
@@ -160,7 +158,18 @@ export const vmSpec = (desired: Desired, node: DesiredNode, observedNode: Observ
   }
 }
 
-const nodeFacts = (observed: Observed, node: ObservedNode): NodeFacts =>
+/**
+ * The node as preflight sees it. `replacing`: a VM of ours that a recreate replaces (or a finish starts): it is not
+ * counted among the node's guests, and its disk's size (`freed`) counts as free on the storage it is on.
+ */
+const nodeFacts = (
+  observed: Observed,
+  node: ObservedNode,
+  replacing: {
+    readonly vmid?: number | undefined
+    readonly freed?: { readonly storage: string; readonly bytes: number } | undefined
+  } = {}
+): NodeFacts =>
   new NodeFacts({
     node: node.name,
     ...(node.details ? { pveMajor: node.details.pveMajor } : {}),
@@ -172,10 +181,10 @@ const nodeFacts = (observed: Observed, node: ObservedNode): NodeFacts =>
       enabled: s.enabled,
       active: s.active,
       content: s.content,
-      availBytes: s.availBytes
+      availBytes: s.availBytes + (replacing.freed?.storage === s.storage ? replacing.freed.bytes : 0)
     })),
     guests: observed.vms
-      .filter((vm) => vm.node === node.name)
+      .filter((vm) => vm.node === node.name && vm.vmid !== replacing.vmid)
       .map((vm) => ({ vmid: vm.vmid, maxmemBytes: vm.maxmemBytes, template: vm.template }))
   })
 
@@ -291,23 +300,41 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         const matches = sameName(observed, vm.name)
         const imageAfter = imageAction === undefined ? [] : [imageAction]
 
-        const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {
+        /**
+         * The preflight before a VM is made (a create, a recreate) or started from an earlier run's leftover (a
+         * finish) on this node: its findings go into the plan, and `false` blocks the VM, before anything is changed.
+         * `replaces`: the VM of ours a recreate destroys, or the pending VM a finish starts. Its memory (`maxmem`) is
+         * not counted against the node, nor its disk against its storage's free space: a recreate frees both before
+         * it creates (its disk counted at its full size, as the new disk is), and a finish keeps them, so only growing
+         * the disk to homelab.yaml's size needs room, on the storage the disk is on. A finish neither downloads nor
+         * imports the image, and needs none of the create's privileges.
+         */
+        const preflightOk = (replaces?: { readonly vmid: number; readonly finish: boolean }): boolean => {
+          const finish = replaces?.finish === true
+          const old = replaces === undefined ? undefined : observed.vmDetails.get(replaces.vmid)
+          const freed =
+            old?.diskStorage !== undefined && old.diskGiB !== undefined
+              ? { storage: old.diskStorage, bytes: old.diskGiB * GiB }
+              : undefined
+          const diskStorage = finish ? (old?.diskStorage ?? spec.storage) : spec.storage
+          const download = !finish && !observedNode.imageVolids.has(volid)
           const report = preflight(
-            nodeFacts(observed, observedNode),
+            nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed }),
             new VmRequest({
+              ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
               cores: spec.cores,
               ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
               memoryMiB: spec.memoryMiB,
               ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
               bridges: spec.bridges,
-              diskStorage: spec.storage,
+              diskStorage,
               diskBytes: spec.diskGiB * GiB,
               imageStorage: node.image.storage,
               imageContent: node.image.content,
-              downloadImage: !observedNode.imageVolids.has(volid)
+              downloadImage: download
             }),
             new PreflightOptions({
-              ...(observedNode.details?.imageReachable && !observedNode.imageVolids.has(volid)
+              ...(observedNode.details?.imageReachable && download
                 ? {
                     image: {
                       url: node.image.url,
@@ -316,7 +343,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                     }
                   }
                 : {}),
-              ...(observedNode.details?.permissions
+              ...(observedNode.details?.permissions && !finish
                 ? {
                     access: {
                       _tag: "Permissions" as const,
@@ -328,13 +355,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               ...(options.memoryAdjustment !== undefined ? { memoryAdjustment: options.memoryAdjustment } : {})
             })
           )
-          for (const f of report.findings) {
+          // a finish uses no image: the image storage's state does not matter to it
+          const relevant = finish
+            ? report.findings.filter(
+                (f) => node.image.storage === diskStorage || f.object !== `storage ${node.image.storage}`
+              )
+            : report.findings
+          for (const f of relevant) {
             findings.push({
               code: f.code,
               effect: f.severity === "error" ? "blocked" : "info",
               layer: "vm",
               node: node.name,
               vm: vm.name,
+              ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
               message: f.message,
               hint: f.fix
             })
@@ -346,7 +380,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             vm.name
           )
           findings.push(...snippets)
-          if (!report.ok || snippets.length > 0) return undefined
+          return !relevant.some((f) => f.severity === "error") && snippets.length === 0
+        }
+
+        const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {
+          if (!preflightOk()) return undefined
           return {
             _tag: "CreateVm",
             id,
@@ -545,6 +583,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             )
             return undefined
           }
+          // The preflight, as for a create: nothing is destroyed for a VM that could not be made again.
+          if (!preflightOk({ vmid: match.vmid, finish: false })) return undefined
           // The quorum guard: a server's member goes down with its VM.
           const cleanup = k3s === undefined || cluster?.mode === "init" ? undefined : vm.role
           if (cleanup === "server") {
@@ -595,6 +635,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             state === "prelaunch" ||
             state === "suspended"
           ) {
+            // A stopped leftover is brought in line with homelab.yaml and started: first the preflight, so that a
+            // VM that cannot start here (a missing bridge, no memory) is not started to fail.
+            if (state === "stopped" && !preflightOk({ vmid: match.vmid, finish: true })) return {}
             return wrap({
               _tag: "FinishVm",
               id,

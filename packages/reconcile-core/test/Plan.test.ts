@@ -180,6 +180,59 @@ describe("plan", () => {
     assert.include(p.findings[0]?.message ?? "", "105")
   })
 
+  it("a recreate runs the create's preflight first: blocked by a missing bridge (nothing destroyed); the old VM's memory and disk are not counted against the node", () => {
+    const d = desired(["pve"])
+    const paused: [number, VmDetails] = [
+      1001,
+      {
+        protection: false,
+        agentConfigured: true,
+        status: "running",
+        qmpstatus: "paused",
+        uptimeSeconds: 5000,
+        diskGiB: 32,
+        diskStorage: "local-lvm"
+      }
+    ]
+    // the old VM holds 30 of 32 GiB of memory, and its disk all but 1 GiB of local-lvm: the new one fits once it is gone
+    const tight = (over: Partial<ObservedNode> = {}) =>
+      observedNode("pve", {
+        storages: (observedNode("pve").storages ?? []).map((s) =>
+          s.storage === "local-lvm" ? { ...s, availBytes: 1 * GiB } : s
+        ),
+        ...over
+      })
+    const old = vm(1001, "pve", { status: "paused", maxmemBytes: 30 * GiB })
+    const fits = plan(d, observed([tight()], [old], [paused]), { policy })
+    assert.deepStrictEqual(tags(fits), ["RecreateVm:pve"])
+    assert.deepStrictEqual(fits.findings, [])
+    // another guest's memory still counts
+    const crowded = plan(
+      d,
+      observed([tight()], [old, vm(300, "pve", { name: "other", tags: [], maxmemBytes: 20 * GiB })], [paused]),
+      { policy }
+    )
+    assert.deepStrictEqual(crowded.actions, [])
+    assert.deepStrictEqual(codes(crowded), ["memory.insufficient:pve"])
+
+    const noBridge = plan(d, observed([tight({ details: { bridges: [], pveMajor: 8 } })], [old], [paused]), { policy })
+    assert.deepStrictEqual(noBridge.actions, [])
+    assert.deepStrictEqual(
+      noBridge.findings.map((f) => [f.code, f.effect, f.vm, f.vmid]),
+      [["bridge.missing", "blocked", "k3s-vm-pve", 1001]]
+    )
+  })
+
+  it("status (every VM's details) reads the node's details for each VM of ours on it, whose rebuild needs the preflight; destroy does not", () => {
+    const d = desired(["pve"])
+    const o = observed([observedNode("pve")], [vm(1001, "pve")])
+    assert.deepStrictEqual(detailsNeeded(d, o, { allDetails: true }), {
+      nodes: ["pve"],
+      vms: [{ node: "pve", vmid: 1001 }]
+    })
+    assert.deepStrictEqual(detailsNeeded(d, o, { allDetails: true, owned: true }).nodes, [])
+  })
+
   it("a paused VM we own is recreated (default policy), with evidence", () => {
     const d = desired(["pve"])
     const o = observed(
