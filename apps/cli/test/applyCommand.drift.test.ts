@@ -3,7 +3,18 @@ import * as https from "node:https"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { labScenario, type SimHandle } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { k3sNodesOf, mutating, notConverged, type SimLab, startLab, stopLabs, vmsOf, whenOperation } from "./simLab.js"
+import {
+  k3sNodesOf,
+  mutating,
+  notConverged,
+  pveRequest,
+  type SimLab,
+  startLab,
+  stopLabs,
+  vmsOf,
+  whenOperation,
+  whenState
+} from "./simLab.js"
 
 afterEach(stopLabs)
 
@@ -393,4 +404,44 @@ describe("homelab apply: an interrupted rolling restart", () => {
     assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
     assert.strictEqual((await homelab("status")).code, ExitCode.Ok)
   }, 180_000)
+})
+
+/** A stop or a start of a VM from PVE (its API, the lab's token): the task's exit status once it ended. */
+const power = async (sim: SimHandle, node: string, vmid: number, what: "stop" | "start") => {
+  const upid = String(await pveRequest(sim, "POST", `/nodes/${node}/qemu/${vmid}/status/${what}`))
+  const ended = () => sim.state().tasks.find((t) => t.upid === upid && t.status === "stopped")
+  await whenState(() => ended() !== undefined)
+  return ended()?.exitstatus
+}
+
+describe("homelab plan / apply: a NIC on a bridge the node does not have", () => {
+  it("drift adding a NIC on a missing bridge is refused (bridge.missing, naming node and bridge): plan exits 1, apply 5, the VM's config is untouched and it still starts", async () => {
+    const { homelab, sim, config } = await startLab(["pve"], { imagePresent: true })
+    const created = await homelab("apply")
+    assert.strictEqual(created.code, ExitCode.Ok, show(created))
+    const vm = vmNamed(sim, "pve")
+    fs.writeFileSync(config, nodeSettings(fs.readFileSync(config, "utf8"), "pve", ["bridges: [vmbr0, vmbr1]"]))
+
+    const plan = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    assert.include(
+      plan.stdout,
+      `VM ${vm.vmid} k3s-vm-pve: bridge 'vmbr1' does not exist on node pve: net1 none → vmbr1 (added) is not made (the VM's NICs are left as they are) [bridge.missing]`
+    )
+    assert.include(plan.stdout, "fix: create bridge 'vmbr1' on node pve")
+    assert.notInclude(plan.stdout, "(applied now)", show(plan))
+
+    const apply = await homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.include(apply.stdout + apply.stderr, "bridge 'vmbr1' does not exist on node pve")
+    assert.notInclude(apply.stdout, "Converged: pve")
+    const after = vmNamed(sim, "pve")
+    assert.deepStrictEqual(after.config, vm.config, "the VM's config is untouched")
+    assert.deepStrictEqual(pendingOf(sim, vm.vmid), {})
+
+    // A power cut, or a stop and a start from PVE: the VM comes back.
+    assert.strictEqual(await power(sim, "pve", vm.vmid, "stop"), "OK")
+    assert.strictEqual(await power(sim, "pve", vm.vmid, "start"), "OK")
+    assert.strictEqual(vmNamed(sim, "pve").status, "running")
+  })
 })

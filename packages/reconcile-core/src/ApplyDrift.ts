@@ -54,6 +54,32 @@ export interface DriftResult {
 const pendingKey = (change: FieldChange): string | undefined =>
   /^(cores|sockets|memory|cpu|balloon|net\d+)$/.test(change.field) ? change.field : undefined
 
+/** The NICs PVE could not plug into the running VM (`net1: hotplug problem - …` of a 400), with PVE's reason. */
+const hotplugFailures = (errors: Readonly<Record<string, string>>) =>
+  Object.entries(errors).flatMap(([key, text]) =>
+    /^net\d+$/.test(key) && /hotplug problem/.test(text) ? [{ key, text: text.trim() }] : []
+  )
+
+/**
+ * PVE's `update_vm_api` applies what it can, keeps a NIC it failed to plug pending, and answers 400: the NIC would
+ * then stop the VM from starting again (its bridge is what failed, as a rule). The plan refuses a missing or inactive
+ * bridge, so this is a bridge that went away since, or one PVE cannot use.
+ */
+const nicNotPlugged = (
+  a: UpdateVm,
+  failed: ReadonlyArray<{ readonly key: string; readonly text: string }>
+): [message: string, hint: string] => {
+  const keys = failed.map((f) => f.key).join(",")
+  const bridges = [...new Set(failed.flatMap((f) => /(?:^|,)bridge=([^,]+)/.exec(a.edit.set[f.key] ?? "")?.[1] ?? []))]
+  const on = bridges.length === 0 ? "" : ` (bridge ${bridges.map((b) => `'${b}'`).join(", ")})`
+  return [
+    `PVE could not plug ${keys} into running VM ${a.vmid} ${a.name} on node ${a.node}${on}: ${failed.map((f) => `${f.key}: ${f.text}`).join("; ")}. ` +
+      `PVE applied the rest of the update and keeps ${keys} pending: the VM would not start again with it`,
+    `check that ${bridges.length === 0 ? "the bridge" : bridges.map((b) => `'${b}'`).join(", ")} exists and is active on node ${a.node} ` +
+      `(System → Network), then run apply again; or drop the pending NIC now: \`qm set ${a.vmid} --revert ${keys}\` on ${a.node}`
+  ]
+}
+
 /**
  * `UpdateVm`: one `PUT …/config` with the digest of the plan (someone else's edit since then makes PVE refuse it,
  * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk). Afterwards it reads what PVE
@@ -72,19 +98,17 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
     }
     if (Object.keys(params).length > 0 || a.edit.delete.length > 0) {
       yield* ctx.progress(`updating the config of VM ${a.vmid} (${a.changes.map((c) => c.field).join(", ")})`)
-      yield* api
-        .updateVmConfig(node, a.vmid, params, { delete: a.edit.delete, digest: a.digest })
-        .pipe(
-          Effect.catch(
-            (error: ProxmoxError): Effect.Effect<never, E | ProxmoxError> =>
-              error.reason._tag === "ApiError" && /checksum mismatch/.test(error.reason.detail)
-                ? ctx.fail(
-                    `VM ${a.vmid} ${a.name} was changed by someone else since the plan was made (its config digest differs); not overwriting that change`,
-                    "run homelab plan again: it compares homelab.yaml with the VM as it is now"
-                  )
-                : Effect.fail(error)
-          )
-        )
+      yield* api.updateVmConfig(node, a.vmid, params, { delete: a.edit.delete, digest: a.digest }).pipe(
+        Effect.catch((error: ProxmoxError): Effect.Effect<never, E | ProxmoxError> => {
+          if (error.reason._tag === "ApiError" && /checksum mismatch/.test(error.reason.detail))
+            return ctx.fail(
+              `VM ${a.vmid} ${a.name} was changed by someone else since the plan was made (its config digest differs); not overwriting that change`,
+              "run homelab plan again: it compares homelab.yaml with the VM as it is now"
+            )
+          const unplugged = error.reason._tag === "InvalidParameter" ? hotplugFailures(error.reason.errors) : []
+          return unplugged.length > 0 ? ctx.fail(...nicNotPlugged(a, unplugged)) : Effect.fail(error)
+        })
+      )
     }
     for (const r of a.edit.resize) {
       const config = yield* api.vmConfig(node, a.vmid)

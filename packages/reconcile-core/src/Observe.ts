@@ -318,28 +318,25 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     )
   )
   const permissionsOnce = yield* Effect.cached(api.permissions().pipe(Effect.orElseSucceed(() => undefined)))
-  yield* Effect.forEach(
-    detailNodes,
-    (name) =>
-      Effect.gen(function* () {
-        const node = nodes.get(name)
-        if (node === undefined) return
-        // all three at once: the permissions are used only if the node is still on REST after its network read
-        const [bridges, pveMajor, restPermissions] = yield* Effect.all(
-          [onNode(name, "read the network configuration", api.bridges(name), undefined), version, permissionsOnce],
-          { concurrency: 3 }
-        )
-        if (bridges === undefined) return
-        const permissions = api.transportOf(name) === "rest" ? restPermissions : undefined
-        const details: NodeDetails = {
-          bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
-          pveMajor,
-          ...(permissions !== undefined ? { permissions } : {})
-        }
-        nodes.set(name, { ...node, details })
-      }),
-    { concurrency: "unbounded", discard: true }
-  )
+  const readDetails = (name: string) =>
+    Effect.gen(function* () {
+      const node = nodes.get(name)
+      if (node === undefined) return
+      // all three at once: the permissions are used only if the node is still on REST after its network read
+      const [bridges, pveMajor, restPermissions] = yield* Effect.all(
+        [onNode(name, "read the network configuration", api.bridges(name), undefined), version, permissionsOnce],
+        { concurrency: 3 }
+      )
+      if (bridges === undefined) return
+      const permissions = api.transportOf(name) === "rest" ? restPermissions : undefined
+      const details: NodeDetails = {
+        bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
+        pveMajor,
+        ...(permissions !== undefined ? { permissions } : {})
+      }
+      nodes.set(name, { ...node, details })
+    })
+  yield* Effect.forEach(detailNodes, readDetails, { concurrency: "unbounded", discard: true })
 
   const vmDetails = new Map<number, VmDetails>()
   const ips = new Map<number, string | undefined>()
@@ -471,6 +468,22 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     { concurrency: 2, discard: true }
   )
   for (const node of unlisted) snippets.delete(node)
+
+  // Drift that attaches a NIC to a bridge (a NIC added or moved, or one PVE holds pending): the node's bridges, so
+  // that the plan attaches none to a bridge the node lacks, as a create's preflight does. Nothing more is read when
+  // the NICs are as homelab.yaml asks.
+  const attachOn = new Set<string>()
+  for (const vm of compared) {
+    const config = configs.get(vm.vmid)
+    const node = selected.find((n) => n.name === vm.node)
+    const observedNode = nodes.get(vm.node)
+    const wanted = node?.vms.find((v) => v.name === vm.name)
+    if (config === undefined || node === undefined || wanted === undefined || observedNode === undefined) continue
+    if (observedNode.details !== undefined || problems.has(vm.node)) continue
+    const spec = vmSpec(desired, node, observedNode, wanted)
+    if (vmDrift(driftTargetOf(spec, wanted), config).attaches.length > 0) attachOn.add(vm.node)
+  }
+  yield* Effect.forEach([...attachOn], readDetails, { concurrency: "unbounded", discard: true })
 
   // Phase 3: the cluster's Nodes, and the IP of each running, healthy-looking VM of ours whose details were not read
   // (membership checks the IP). A VM whose k3s Node is this very VM (the Node's system UUID is the VM's SMBIOS UUID,

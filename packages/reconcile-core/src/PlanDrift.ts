@@ -90,9 +90,11 @@ const sizeRefusals = (
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
  * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
- * that would have to shrink is refused (`blocked`), as is any change to a protected VM, and any change of a VM whose
- * cores or sockets would go above the node's logical CPUs or whose memory or balloon would leave the balloon above
- * the memory (`cpu.insufficient`, `balloon.too-large`: nothing of that VM is changed).
+ * that would have to shrink is refused (`blocked`), as are NICs on a bridge the node lacks or has inactive
+ * (`bridge.missing`, `bridge.inactive`, as for a create: the VM's NICs are left as they are, its other settings
+ * still change), any change to a protected VM, and any change of a VM whose cores or sockets would go above the
+ * node's logical CPUs or whose memory or balloon would leave the balloon above the memory (`cpu.insufficient`,
+ * `balloon.too-large`: nothing of that VM is changed).
  *
  * Cloud-init: the update that changes it marks the VM `homelab-cloudinit` (in the same config write); for a marked
  * VM, what PVE still holds for its drive (`cloudInitHeld`) waits for a restart like PVE's pending settings, and once
@@ -102,7 +104,13 @@ const sizeRefusals = (
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
   if (config === undefined) return { findings: [] }
-  const drift = vmDrift(driftTargetOf(spec, vm), config)
+  // The node's bridges, when read (observe reads them whenever drift attaches a NIC): a NIC goes on an existing bridge.
+  const bridges = node.details?.bridges
+  const drift = vmDrift(
+    driftTargetOf(spec, vm),
+    config,
+    bridges === undefined ? undefined : { node: node.name, bridges }
+  )
   // What an earlier run's cloud-init change still waits for (a setting changed again now is shown as that change).
   const held = (input.cloudInitHeld ?? [])
     .map(cloudInitHeld)
@@ -110,7 +118,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
   const findings: Array<Finding> = []
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
-  for (const r of drift.refused) finding("blocked", "vm.disk-shrink", `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
+  for (const r of drift.refused) finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
   if (input.protected) {
     const all = [...drift.changes, ...drift.pending, ...held]
     if (all.length > 0) {

@@ -1,4 +1,5 @@
 import { type CloudInitChange, encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
+import { type BridgeFact, bridgeFindings } from "@homelab/vm-health"
 import type { VmSpec } from "./Action.js"
 import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
@@ -39,6 +40,8 @@ export interface ConfigEdit {
 
 /** Something homelab.yaml asks that apply will not do, and why. */
 export interface DriftRefusal {
+  /** The finding's code: `vm.disk-shrink`, or the create preflight's `bridge.missing` / `bridge.inactive`. */
+  readonly code: string
   readonly field: string
   readonly message: string
   readonly hint: string
@@ -51,6 +54,17 @@ export interface VmDrift {
   /** Managed settings PVE already holds until a restart (set by an earlier run, or by hand to the wanted value). */
   readonly pending: ReadonlyArray<FieldChange>
   readonly refused: ReadonlyArray<DriftRefusal>
+  /**
+   * The bridges a NIC of homelab.yaml is to be attached to: by this edit (a NIC added, or moved to another bridge), or
+   * by a restart (a NIC PVE holds pending). Empty when the NICs stay as they are.
+   */
+  readonly attaches: ReadonlyArray<string>
+}
+
+/** The node's bridges (`GET /nodes/{node}/network`), when they were read: a NIC is attached only to one it has. */
+export interface DriftNode {
+  readonly node: string
+  readonly bridges: ReadonlyArray<BridgeFact>
 }
 
 /** What homelab.yaml asks of one VM, for the fields drift covers (sizes already derived for the node). */
@@ -200,8 +214,14 @@ const NET_KEY = /^net(\d+)$/
  * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
  * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
  * other tags, settings homelab.yaml does not name — is not looked at, so it is never changed.
+ *
+ * With the node's bridges (`node`), a NIC is attached only to a bridge the node has and that is active, as for a
+ * create (`bridge.missing`, `bridge.inactive`): PVE accepts a NIC on any bridge name, fails to plug it into the
+ * running VM, and keeps it for the next start, which then fails. Otherwise the VM's NICs are left as they are — none
+ * added, moved or removed, so that they never end up half changed — and that is a refusal; the other settings still
+ * change. A NIC PVE already holds pending on such a bridge is refused too (the VM would not start).
  */
-export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
+export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode): VmDrift => {
   const changes: Array<FieldChange> = []
   const pending: Array<FieldChange> = []
   const refused: Array<DriftRefusal> = []
@@ -295,6 +315,7 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     // nothing to compare
   } else if (size > wantBytes) {
     refused.push({
+      code: "vm.disk-shrink",
       field: disk,
       message: `${disk} is ${formatSize(size)}, homelab.yaml asks ${want.diskGiB}G: disks are never shrunk`,
       hint: `set diskSize to ${formatSize(size)} or more (shrinking would lose data; rebuild the VM with a smaller disk on purpose with \`homelab reprovision\`)`
@@ -306,21 +327,34 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
 
   // NICs: one per bridge, in order; a NIC's model, MAC and options are kept when only its bridge changes.
   const netEffect: DriftEffect = hotplug.has("network") ? "now" : "restart"
+  const nicChanges: Array<FieldChange> = []
+  const nicSet: Record<string, string> = {}
+  const nicDeletes: Array<string> = []
+  /** Per bridge to attach to: the NICs (`net1`), and what attaches them (a change, or what PVE holds pending). */
+  const attach = new Map<string, Array<{ readonly key: string; readonly change?: FieldChange }>>()
+  const attaching = (bridge: string, key: string, change?: FieldChange) =>
+    attach.set(bridge, [...(attach.get(bridge) ?? []), change === undefined ? { key } : { key, change }])
   want.bridges.forEach((bridge, i) => {
     const key = `net${i}`
     const net = effective(key)
     if (net === undefined) {
-      set[key] = `virtio,bridge=${bridge}`
-      changes.push({ field: key, from: "none", to: `${bridge} (added)`, effect: netEffect })
+      nicSet[key] = `virtio,bridge=${bridge}`
+      const change: FieldChange = { field: key, from: "none", to: `${bridge} (added)`, effect: netEffect }
+      nicChanges.push(change)
+      attaching(bridge, key, change)
     } else if (bridgeOf(net) !== bridge) {
-      set[key] = withBridge(net, bridge)
+      nicSet[key] = withBridge(net, bridge)
       const mac = macOf(net)
-      changes.push({
+      const change: FieldChange = {
         field: key,
         from: bridgeOf(net) ?? "no bridge",
         to: `${bridge}${mac === undefined ? "" : ` (MAC ${mac} kept)`}`,
         effect: netEffect
-      })
+      }
+      nicChanges.push(change)
+      attaching(bridge, key, change)
+    } else if (config.pending[key] !== undefined && bridgeOf(current(key) ?? "") !== bridge) {
+      attaching(bridge, key)
     }
   })
   const nets = new Set([...Object.keys(config.current), ...Object.keys(config.pending)].filter((k) => NET_KEY.test(k)))
@@ -328,8 +362,32 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     const index = Number(NET_KEY.exec(key)?.[1])
     const net = effective(key)
     if (index < want.bridges.length || net === undefined) continue
-    deletes.push(key)
-    changes.push({ field: key, from: bridgeOf(net) ?? net, to: "removed", effect: netEffect })
+    nicDeletes.push(key)
+    nicChanges.push({ field: key, from: bridgeOf(net) ?? net, to: "removed", effect: netEffect })
+  }
+  const unusable =
+    node === undefined
+      ? []
+      : [...attach].flatMap(([bridge, nics]) => bridgeFindings(node, { bridges: [bridge] }).map((f) => ({ f, nics })))
+  if (unusable.length === 0) {
+    changes.push(...nicChanges)
+    Object.assign(set, nicSet)
+    deletes.push(...nicDeletes)
+  }
+  for (const { f, nics } of unusable) {
+    const made = nics.flatMap((n) => (n.change === undefined ? [] : [describeDifference(n.change)]))
+    const held = nics.filter((n) => n.change === undefined).map((n) => n.key)
+    refused.push({
+      code: f.code,
+      field: nics.map((n) => n.key).join(", "),
+      message: [
+        ...(made.length > 0 ? [`${made.join("; ")} is not made (the VM's NICs are left as they are)`] : []),
+        ...(held.length > 0 ? [`${held.join(", ")} pending on it: the VM will not start again`] : [])
+      ]
+        .map((m) => `${f.message}: ${m}`)
+        .join("; "),
+      hint: f.fix
+    })
   }
 
   // Tags: ours are added; tags someone else put on the VM stay.
@@ -374,7 +432,9 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     changes.push({ field: `cloud-init ${field}`, from, to, effect: "next-boot" })
   }
   const user = effective("ciuser")
-  if (!hasDrive) return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused }
+  const attaches = [...attach.keys()]
+  if (!hasDrive)
+    return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
   if (user !== ci.user) ciChange("user", "ciuser", user ?? "not set", ci.user, ci.user)
   const keys = decodeKeys(effective("sshkeys"))
   const wantKeys = ci.sshKeys.map((k) => k.trim()).filter((k) => k !== "")
@@ -401,7 +461,7 @@ export const vmDrift = (want: DriftTarget, config: VmPending): VmDrift => {
     changes.push({ field: "cloud-init password", from: "not set", to: "set", effect: "next-boot" })
   }
 
-  return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused }
+  return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
 }
 
 /** How drift names a cloud-init setting of PVE's (`ciuser` → `user`). */

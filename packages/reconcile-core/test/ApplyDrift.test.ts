@@ -886,3 +886,151 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
     90_000
   )
 })
+
+describe("NICs on a bridge the node lacks (drift): refused as a create's preflight does", () => {
+  /** vmbr0, vmbr2 inactive, no vmbr1. */
+  const bridgeLab = (): Scenario => {
+    const base = scenario()
+    return {
+      ...base,
+      nodes: base.nodes.map((n) => ({
+        ...n,
+        bridges: [
+          { name: "vmbr0", active: true },
+          { name: "vmbr2", active: false }
+        ]
+      }))
+    }
+  }
+  const withBridges =
+    (bridges: string, more: ReadonlyArray<string> = []) =>
+    (yaml: string) =>
+      yaml.replace("    sshPort:", `    bridges: [${bridges}]\n    sshPort:`).concat("\n", more.join("\n"))
+
+  it.live(
+    "a NIC added on a missing bridge: bridge.missing (node, bridge, fix), the NIC not planned, the VM's other drift applied; apply leaves the VM's NICs as they are and it starts again",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(bridgeLab())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = vmOf(sim, "k3s-vm-pve")
+
+        const wanted = yield* relab(lab, withBridges("vmbr0, vmbr1", ["  tags: [k3s]"]))
+        const planned = yield* planOnly(wanted)
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.deepStrictEqual(
+          update?.changes.map((c) => c.field),
+          ["tags"],
+          "the NIC is not planned, the other drift is"
+        )
+        assert.deepStrictEqual(Object.keys(update?.edit.set ?? {}), ["tags"])
+        const missing = planned.plan.findings.filter((f) => f.code === "bridge.missing")
+        assert.deepStrictEqual(
+          missing.map((f) => [f.effect, f.node, f.vm, f.vmid, f.message]),
+          [
+            [
+              "blocked",
+              "pve",
+              "k3s-vm-pve",
+              before.vmid,
+              `VM ${before.vmid} k3s-vm-pve: bridge 'vmbr1' does not exist on node pve: net1 none → vmbr1 (added) is not made (the VM's NICs are left as they are)`
+            ]
+          ]
+        )
+        assert.match(
+          missing[0]?.hint ?? "",
+          /^create bridge 'vmbr1' on node pve .* or set nodes\[pve\]\.bridges to existing bridges/
+        )
+        assert.strictEqual(planVerdict(planned.planned), "blocked")
+
+        sim.clearRequests()
+        const applied = yield* reconcile(wanted)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["UpdateVm", "done"]]
+        )
+        assert.isFalse(applied.report.convergence.converged)
+        assert.deepStrictEqual(
+          applied.report.convergence.nodes.flatMap((n) => n.reasons).map((r) => [r.code, r.status]),
+          [["bridge.missing", "blocked"]]
+        )
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.isUndefined(after.config.net1)
+        assert.deepStrictEqual(after.pending, {})
+        assert.strictEqual(after.config.net0, before.config.net0)
+        assert.include(String(after.config.tags).split(";"), "k3s")
+        // A power cycle from PVE: the VM comes back.
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.stopVm("pve", before.vmid)
+          yield* api.startVm("pve", before.vmid)
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.strictEqual(sim.state().vms.find((v) => v.vmid === before.vmid)?.status, "running")
+      }),
+    90_000
+  )
+
+  it.live(
+    "a NIC moved to a missing bridge (bridge.missing) or to an inactive one (bridge.inactive) is not planned",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(bridgeLab())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const { vmid, config } = vmOf(sim, "k3s-vm-pve")
+        const mac = /=([0-9A-F:]{17}),/.exec(String(config.net0))?.[1]
+        for (const [bridge, code, message] of [
+          ["vmbr1", "bridge.missing", "bridge 'vmbr1' does not exist on node pve"],
+          ["vmbr2", "bridge.inactive", "bridge 'vmbr2' on node pve is not active"]
+        ] as const) {
+          const planned = yield* planOnly(yield* relab(lab, withBridges(bridge)))
+          assert.deepStrictEqual(planned.plan.actions, [], bridge)
+          assert.deepStrictEqual(
+            planned.plan.findings.map((f) => [f.code, f.effect, f.message]),
+            [
+              [
+                code,
+                "blocked",
+                `VM ${vmid} k3s-vm-pve: ${message}: net0 vmbr0 → ${bridge} (MAC ${mac} kept) is not made (the VM's NICs are left as they are)`
+              ]
+            ]
+          )
+        }
+      }),
+    90_000
+  )
+
+  it.live(
+    "a bridge gone between plan and apply: PVE's hotplug fails (400) and keeps the NIC pending; apply names the NIC, the bridge and how to drop it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const { vmid } = vmOf(sim, "k3s-vm-pve")
+        const wanted = yield* relab(lab, withBridges("vmbr0, vmbr1"))
+        const planned = yield* planOnly(wanted)
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["UpdateVm"]
+        )
+        yield* Effect.promise(() => sim.addFaults([{ kind: "bridgeMissing", node: "pve", bridge: "vmbr1" }]))
+        const outcomes = yield* apply(
+          planned.plan.actions,
+          desiredFromConfig(wanted.config, { sshKeys: wanted.config.vm.sshKeys }),
+          { timeouts: { task: Duration.seconds(30) } }
+        ).pipe(Effect.provide(clientLayer(lab)))
+        assert.strictEqual(outcomes[0]?.status, "failed")
+        assert.match(
+          outcomes[0]?.detail ?? "",
+          new RegExp(
+            `^PVE could not plug net1 into running VM ${vmid} k3s-vm-pve on node pve \\(bridge 'vmbr1'\\): net1: hotplug problem - .*keeps net1 pending: the VM would not start again with it`
+          )
+        )
+        assert.include(outcomes[0]?.hint ?? "", `qm set ${vmid} --revert net1`)
+        assert.match(String(vmOf(sim, "k3s-vm-pve").pending.net1), /bridge=vmbr1/)
+      }),
+    90_000
+  )
+})

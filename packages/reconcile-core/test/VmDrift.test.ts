@@ -123,6 +123,68 @@ describe("vmDrift", () => {
     assert.deepStrictEqual(drift.edit.delete, ["net3"])
   })
 
+  it("with the node's bridges: NICs go only on an existing, active bridge; otherwise none of the VM's NICs change (refused with the create preflight's code), the rest still does", () => {
+    const node = {
+      node: "pve",
+      bridges: [
+        { name: "vmbr0", active: true },
+        { name: "vmbr2", active: true },
+        { name: "vmbr3", active: false }
+      ]
+    }
+    const fine = vmDrift({ ...want, bridges: ["vmbr0", "vmbr2"] }, config(), node)
+    assert.deepStrictEqual(fine.changes.map(describeChange), ["net1 none → vmbr2 (added) (applied now)"])
+    assert.deepStrictEqual(fine.attaches, ["vmbr2"])
+    assert.deepStrictEqual(fine.refused, [])
+
+    const drift = vmDrift(
+      { ...want, cores: 6, bridges: ["vmbr1", "vmbr2", "vmbr3"] },
+      config({ net4: "virtio=BC:24:11:00:00:04,bridge=vmbr0" }),
+      node
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), ["cores 4 → 6 (takes effect after a restart)"])
+    assert.deepStrictEqual(drift.edit.set, { cores: "6" })
+    assert.deepStrictEqual(drift.edit.delete, [], "not even a NIC to remove")
+    assert.deepStrictEqual(drift.attaches, ["vmbr1", "vmbr2", "vmbr3"])
+    assert.deepStrictEqual(
+      drift.refused.map((r) => [r.code, r.field, r.message]),
+      [
+        [
+          "bridge.missing",
+          "net0",
+          "bridge 'vmbr1' does not exist on node pve: net0 vmbr0 → vmbr1 (MAC BC:24:11:2E:7A:4C kept) is not made (the VM's NICs are left as they are)"
+        ],
+        [
+          "bridge.inactive",
+          "net2",
+          "bridge 'vmbr3' on node pve is not active: net2 none → vmbr3 (added) is not made (the VM's NICs are left as they are)"
+        ]
+      ]
+    )
+    assert.match(drift.refused[0]?.hint ?? "", /^create bridge 'vmbr1' on node pve/)
+    assert.match(drift.refused[1]?.hint ?? "", /^apply the pending network configuration on node pve/)
+
+    // Without the node's bridges (not read): not checked.
+    assert.deepStrictEqual(vmDrift({ ...want, bridges: ["vmbr1"] }, config()).refused, [])
+  })
+
+  it("a NIC PVE holds pending on a bridge the node lacks (a hotplug that failed) is refused: the VM would not start", () => {
+    const node = { node: "pve", bridges: [{ name: "vmbr0", active: true }] }
+    const held = config({}, { pending: { net1: "virtio=BC:24:11:00:00:01,bridge=vmbr1" } })
+    const drift = vmDrift({ ...want, bridges: ["vmbr0", "vmbr1"] }, held, node)
+    assert.deepStrictEqual(drift.changes, [])
+    assert.deepStrictEqual(drift.attaches, ["vmbr1"])
+    assert.deepStrictEqual(
+      drift.refused.map((r) => [r.code, r.message]),
+      [["bridge.missing", "bridge 'vmbr1' does not exist on node pve: net1 pending on it: the VM will not start again"]]
+    )
+    // homelab.yaml no longer asking for it: the pending NIC is removed
+    const dropped = vmDrift(want, held, node)
+    assert.deepStrictEqual(dropped.changes.map(describeChange), ["net1 vmbr1 → removed (applied now)"])
+    assert.deepStrictEqual(dropped.edit.delete, ["net1"])
+    assert.deepStrictEqual(dropped.refused, [])
+  })
+
   it("NICs wait for a restart on a VM whose network hotplug is off", () => {
     const drift = vmDrift({ ...want, bridges: ["vmbr0", "vmbr1"] }, config({ hotplug: "disk,usb" }))
     assert.deepStrictEqual(drift.changes.map(describeChange), [

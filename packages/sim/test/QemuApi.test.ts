@@ -109,7 +109,17 @@ describe("qemu API behaviours", () => {
             name: "ballooned",
             status: "stopped",
             config: { memory: "4096", balloon: "2048", net0: "virtio=BC:24:11:90:01:09,bridge=vmbr0" }
-          }
+          },
+          ...[130, 131, 132].map((vmid) => ({
+            vmid,
+            node: "pve",
+            name: `nics${vmid}`,
+            status: vmid === 131 ? ("stopped" as const) : ("running" as const),
+            config: {
+              net0: `virtio=BC:24:11:90:02:${vmid - 100},bridge=vmbr0`,
+              ...(vmid === 132 ? { hotplug: "disk,usb" } : {})
+            }
+          }))
         ]
       })
     )
@@ -409,6 +419,62 @@ describe("qemu API behaviours", () => {
     const created = (await px.nodes.$("pve").qemu.$(199).config.$get()) as unknown as Record<string, unknown>
     assert.deepStrictEqual([created.memory, created.balloon], ["1024", 2048])
     await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(199).$delete())
+  })
+
+  it("a NIC on a bridge the node lacks: on a running VM the hotplug fails (400, the NIC left pending, the other settings applied), and the VM cannot start again; a stopped VM takes it into its config; without network hotplug it waits", async () => {
+    const put = (vmid: number, body: string) =>
+      raw(sim, "PUT", `/api2/json/nodes/pve/qemu/${vmid}/config`, {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body
+      })
+    const pendingOf = async (vmid: number) =>
+      Object.fromEntries(
+        ((await px.nodes.$("pve").qemu.$(vmid).pending.$get()) as unknown as Array<Record<string, unknown>>).map(
+          ({ key, ...rest }) => [key, rest]
+        )
+      )
+    // update_vm_api: vmconfig_hotplug_pending, then raise_param_exc($errors)
+    const added = await put(130, "net1=virtio,bridge=vmbr9&tags=nics")
+    assert.deepStrictEqual([added.status, added.statusText], [400, "Parameter verification failed."])
+    assert.deepStrictEqual(errorsOf(added), {
+      net1: "hotplug problem - VM 130 qmp command 'netdev_add' failed - network script /usr/libexec/qemu-server/pve-bridge-hotplug failed with status 512"
+    })
+    const moved = await put(130, "net0=virtio=BC:24:11:90:02:30,bridge=vmbr9")
+    assert.strictEqual(moved.status, 400)
+    assert.deepStrictEqual(errorsOf(moved), { net0: "hotplug problem - interface vmbr9 does not exist\n" })
+    const held = await pendingOf(130)
+    assert.match(String(held.net1?.pending), /^virtio=[0-9A-F:]{17},bridge=vmbr9$/)
+    assert.strictEqual(held.net1?.value, undefined)
+    assert.deepStrictEqual(held.net0, {
+      value: "virtio=BC:24:11:90:02:30,bridge=vmbr0",
+      pending: "virtio=BC:24:11:90:02:30,bridge=vmbr9"
+    })
+    assert.deepStrictEqual(held.tags, { value: "nics" }, "the rest of the update is applied")
+    // an existing bridge (inactive or not) is plugged at once
+    const fine = await put(130, "net2=virtio,bridge=vmbr0")
+    assert.strictEqual(fine.status, 200)
+    assert.strictEqual((await pendingOf(130)).net2?.pending, undefined)
+
+    // vm_start: what is pending goes into the config, then the netdev finds no bridge
+    const vm = px.nodes.$("pve").qemu.$(130)
+    assert.strictEqual((await waitTask(px, "pve", await vm.status.stop.$post())).exitstatus, "OK")
+    const start = await waitTask(px, "pve", await vm.status.start.$post())
+    assert.strictEqual(start.exitstatus, "bridge 'vmbr9' does not exist")
+    const config = (await vm.config.$get()) as unknown as Record<string, unknown>
+    assert.match(String(config.net1), /bridge=vmbr9/)
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
+
+    // a stopped VM: vmconfig_apply_pending writes it (no device to plug); its start fails the same way
+    const cold = await put(131, "net1=virtio,bridge=vmbr9")
+    assert.strictEqual(cold.status, 200)
+    assert.match(String((await pendingOf(131)).net1?.value), /bridge=vmbr9/)
+    const coldStart = await waitTask(px, "pve", await px.nodes.$("pve").qemu.$(131).status.start.$post())
+    assert.strictEqual(coldStart.exitstatus, "bridge 'vmbr9' does not exist")
+
+    // without network hotplug, a NIC added waits for a restart ("skip"): no error
+    const later = await put(132, "net1=virtio,bridge=vmbr9")
+    assert.strictEqual(later.status, 200)
+    assert.match(String((await pendingOf(132)).net1?.pending), /bridge=vmbr9/)
   })
 
   it("notes (description) are kept as qemu-server parses them back: without trailing whitespace, inner lines kept", async () => {

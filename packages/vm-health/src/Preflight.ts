@@ -149,7 +149,18 @@ const finding = (
 
 const gib = (bytes: number): string => `${(bytes / (1024 * MiB)).toFixed(1)} GiB`
 
-const bridgeFindings = (node: NodeFacts, request: VmRequest): Array<PreflightFinding> => {
+/**
+ * The bridge checks of `preflight` on their own: each of `request.bridges` exists on the node (`bridge.missing`) and
+ * is active (`bridge.inactive`), both errors. For anything that attaches a NIC to a bridge, not only a create (a NIC
+ * added to, or moved on, an existing VM).
+ *
+ * @since 0.2.0
+ * @category preflight
+ */
+export const bridgeFindings = (
+  node: Pick<NodeFacts, "node" | "bridges">,
+  request: Pick<VmRequest, "bridges">
+): Array<PreflightFinding> => {
   const out: Array<PreflightFinding> = []
   for (const name of new Set(request.bridges)) {
     const bridge = node.bridges.find((candidate) => candidate.name === name)

@@ -31,6 +31,7 @@ export {
 } from "./HealthReport.js"
 export { BridgeFact, GuestFact, NodeFacts, StorageFact } from "./NodeFacts.js"
 export {
+  bridgeFindings,
   ImageSourceFact,
   PreflightOptions,
   type PrivilegeRequirement,

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import {
+  bridgeFindings,
   NodeFacts,
   type PermissionMap,
   PreflightFinding,
@@ -119,6 +120,14 @@ describe("preflight", () => {
       assert.deepStrictEqual(codes(report), ["bridge.inactive:bridge vmbr1"])
       assert.strictEqual(report.findings[0]?.message, "bridge 'vmbr1' on node pve is not active")
       assert.include(report.findings[0]?.fix, "ifreload -a")
+    })
+
+    it("bridgeFindings: the same check on its own, for a NIC added to an existing VM (from the node's bridges alone)", () => {
+      const facts = { node: "pve", bridges: [...node().bridges] }
+      assert.deepStrictEqual(bridgeFindings(facts, { bridges: ["vmbr0"] }), [])
+      assert.deepStrictEqual(bridgeFindings(facts, { bridges: ["vmbr9", "vmbr1"] }), [
+        ...preflight(node(), request({ bridges: ["vmbr9", "vmbr1"] })).findings
+      ])
     })
 
     it("a bridge named twice is reported once, and its privilege checked once", () => {

@@ -601,14 +601,7 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
         if (vm.config.get("template") === "1") throw new PveError(500, "you can't start a vm if it's a template")
         if (!skiplock) checkLock(vm, true)
         if (vm.status === "running") throw new PveError(500, `VM ${vm.vmid} already running`)
-        for (const [k, v] of vm.config) {
-          if (!NET_KEY.test(k)) continue
-          const bridge = parseNet(v).opts.bridge
-          if (bridge === undefined) continue
-          const b = node.bridges.get(bridge)
-          if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
-            throw new PveError(500, `bridge '${bridge}' does not exist`)
-        }
+        // vm_start_nolock: what is pending is written into the config first (and stays there if the start fails)
         applyPendingAll(vm)
         // Cloudinit.pm apply_cloudinit_config: the ISO is generated from the config as it is now (custom snippets
         // must be readable), whatever was recorded in [special:cloudinit] is dropped
@@ -618,6 +611,15 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
         const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
         const maxcpus = sockets * Number(vm.config.get("cores") || 1)
         if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
+        // config_to_command: each NIC's netdev reads its bridge's MTU (PVE::Network::read_bridge_mtu)
+        for (const [k, v] of vm.config) {
+          if (!NET_KEY.test(k)) continue
+          const bridge = parseNet(v).opts.bridge
+          if (bridge === undefined) continue
+          const b = node.bridges.get(bridge)
+          if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
+            throw new PveError(500, `bridge '${bridge}' does not exist`)
+        }
         if (vm.config.get("lock") === "suspended") {
           vm.config.delete("lock")
           vm.config.delete("vmstate")
@@ -907,6 +909,8 @@ export const updateConfig = async (
   }
   checkBalloon(vm, params)
   if (mode === "check") return
+  /** `raise_param_exc($errors)` once the config is written: what could not be hotplugged, by key. */
+  const errors: Record<string, string> = {}
   await withFlock(ctx, vm, async () => {
     const created: Array<{ storage: string; volname: string }> = []
     const values: Record<string, string> = {}
@@ -931,6 +935,19 @@ export const updateConfig = async (
         let n = 0
         while (vm.config.has(`unused${n}`)) n++
         vm.config.set(`unused${n}`, parseDrive(old).file)
+      }
+      if (running && NET_KEY.test(k) && old !== v) {
+        // vmconfig_hotplug_pending: the NIC is plugged into the running VM, or stays pending (a hotplug that
+        // failed is kept pending too, and reported once everything else is applied)
+        const plugged = hotplugNet(ctx, node, vm, old, v)
+        if (plugged === "done") {
+          vm.config.set(k, v)
+          vm.pending.delete(k)
+        } else {
+          vm.pending.set(k, v)
+          if (plugged !== "skip") errors[k] = `hotplug problem - ${plugged.error}`
+        }
+        continue
       }
       const hot =
         HOTPLUG_ALWAYS.has(k) ||
@@ -989,6 +1006,56 @@ export const updateConfig = async (
     written()
     ctx.state.emit(vm, "changed")
   })
+  // update_vm_api: `raise_param_exc($errors) if scalar(keys %$errors)`, after the config (with the failed changes
+  // still pending) was written
+  if (Object.keys(errors).length > 0) throw PveError.param(errors)
+}
+
+/**
+ * qemu-server `vmconfig_update_net` for a NIC of a running VM (`old` its current value, undefined for a NIC added):
+ * `done` (in effect now), `skip` (kept pending until the VM restarts) or the error of the hotplug.
+ *
+ * - Only the bridge (or VLAN tag, trunks, firewall) changes: the tap device is moved to the new bridge whatever the
+ *   hotplug features (`tap_unplug`, then `tap_plug`, whose `is_linux_bridge` dies `interface vmbr1 does not exist`
+ *   for a bridge the node lacks).
+ * - Anything else (a NIC added, another model or MAC): with `network` hotplug the device is (un)plugged —
+ *   `netdev_add` runs `pve-bridge-hotplug`, whose `tap_create` reads the bridge's MTU (`bridge 'vmbr1' does not
+ *   exist`), so QEMU fails the command — otherwise it waits for a restart.
+ *
+ * A bridge the node does not have is what fails here, as it is at start; an inactive one is treated as at start.
+ */
+const hotplugNet = (
+  ctx: SimContext,
+  node: NodeState,
+  vm: VmState,
+  old: string | undefined,
+  value: string
+): "done" | "skip" | { readonly error: string } => {
+  const next = parseNet(value)
+  const bridge = next.opts.bridge
+  const missing =
+    bridge !== undefined &&
+    (node.bridges.get(bridge) === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
+  if (old !== undefined) {
+    const prev = parseNet(old)
+    const replug =
+      prev.model !== next.model ||
+      (prev.mac ?? "").toUpperCase() !== (next.mac ?? "").toUpperCase() ||
+      prev.opts.queues !== next.opts.queues ||
+      prev.opts.mtu !== next.opts.mtu ||
+      prev.opts.bridge === undefined ||
+      bridge === undefined
+    if (!replug) {
+      const moved = ["bridge", "tag", "trunks", "firewall"].some((o) => prev.opts[o] !== next.opts[o])
+      return moved && missing ? { error: `interface ${bridge} does not exist\n` } : "done"
+    }
+  }
+  if (!hotplugFeatures(vm.config.get("hotplug")).has("network")) return "skip"
+  return missing
+    ? {
+        error: `VM ${vm.vmid} qmp command 'netdev_add' failed - network script /usr/libexec/qemu-server/pve-bridge-hotplug failed with status 512`
+      }
+    : "done"
 }
 
 /** qemu-server `parse_hotplug_features`: `1` (and unset) is `network,disk,usb`, `0` is none. */
