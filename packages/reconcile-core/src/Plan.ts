@@ -227,6 +227,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const k3s = desired.k3s
   const cluster = clusterContext(desired, observed)
   const k3sNodes = cluster?.nodes
+  /** VMIDs a guest holds (any node, any type), and those the creates planned so far take first. */
+  const takenVmids = new Set(observed.vms.map((v) => v.vmid))
+  const claimedVmids = new Set<number>()
   const upgradeCandidates: Array<UpgradeCandidate> = []
   const taskLimitSeconds = Math.round(Duration.toSeconds((desired.timeouts ?? DefaultTimeouts).task))
   const now = observed.at
@@ -384,7 +387,23 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         }
 
         const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {
+          // A VMID it may take that no guest holds and no other create of this plan takes first: else apply would
+          // create the VMs before it and fail this one ("no free VMID").
+          const free = candidates.find((c) => !takenVmids.has(c) && !claimedVmids.has(c))
+          if (free === undefined) {
+            findings.push({
+              code: "vm.no-vmid",
+              effect: "blocked",
+              layer: "vm",
+              node: node.name,
+              vm: vm.name,
+              message: `no free VMID for ${vm.name}: ${candidates.length === 1 ? `VMID ${candidates[0]} is` : `every VMID it may take (${candidates.join(", ")}) is`} used by another guest${candidates.some((c) => claimedVmids.has(c)) ? " or by another VM this plan creates" : ""}`,
+              hint: `widen vm.vmidRange (now ${desired.vmidRange.lower}..${desired.vmidRange.upper}), or free one of those VMIDs`
+            })
+            return undefined
+          }
           if (!preflightOk()) return undefined
+          claimedVmids.add(free)
           return {
             _tag: "CreateVm",
             id,

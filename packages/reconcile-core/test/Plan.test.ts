@@ -160,6 +160,33 @@ describe("plan", () => {
     )
   })
 
+  it("a create with no free VMID left in vm.vmidRange is blocked at plan time, not failed halfway through apply", () => {
+    // a range of three: one VMID held by a guest that is not ours, and three VMs to create
+    const d = desired(["pve", "still-fawn", "chief-horse"], { vmidRange: { lower: 100, upper: 102 } })
+    const nodes = [observedNode("pve"), observedNode("still-fawn"), observedNode("chief-horse")]
+    const nas = vm(101, "pve", { name: "nas", tags: [] })
+    const p = plan(d, observed(nodes, [nas]), { policy })
+    assert.deepStrictEqual(tags(p), ["CreateVm:pve", "CreateVm:still-fawn"])
+    const creates = p.actions.filter((a) => a._tag === "CreateVm")
+    assert.isFalse(creates.some((a) => a._tag === "CreateVm" && a.spec.vmidCandidates[0] === 101))
+    assert.deepStrictEqual(codes(p), ["vm.no-vmid:chief-horse"])
+    const f = p.findings[0]
+    assert.strictEqual(f?.effect, "blocked")
+    assert.match(
+      f?.message ?? "",
+      /^no free VMID for k3s-vm-chief-horse: every VMID it may take \(\d+, \d+, \d+\) is used by another guest or by another VM this plan creates$/
+    )
+    assert.strictEqual(f?.hint, "widen vm.vmidRange (now 100..102), or free one of those VMIDs")
+    // room for all three: no finding
+    const wide = plan(
+      desired(["pve", "still-fawn", "chief-horse"], { vmidRange: { lower: 100, upper: 103 } }),
+      observed(nodes, [nas]),
+      { policy }
+    )
+    assert.deepStrictEqual(codes(wide), [])
+    assert.strictEqual(wide.actions.length, 3)
+  })
+
   it("a missing bridge blocks only that node's create, with a fix hint; other nodes still converge", () => {
     const d = desired(["pve", "still-fawn"])
     const o = observed([observedNode("pve", { details: { bridges: [], pveMajor: 8 } }), observedNode("still-fawn")], [])
