@@ -1,61 +1,109 @@
 /**
  * The end-of-run report of a run whose plan met the quorum guard, end to end through the built `homelab` against the
  * simulator: what the report says is the cluster as the run leaves it, not as the plan saw it, and the exit code is
- * what is actually left.
+ * what is actually left. And the case that is no quorum refusal at all: two of three servers down (one stopped, one
+ * paused: a paused guest's etcd member answers nobody), etcd has lost quorum, homelab brings both back.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { lab, nodes, plain, runningCluster, show, stopLabs, until, v130, vmidOf } from "./k3sLab.js"
+import { lab, nodes, plain, runningCluster, show, stopLabs, until, v130, v131, vmidOf } from "./k3sLab.js"
 
 afterEach(stopLabs)
 
-describe("homelab apply after the quorum guard refused a rebuild", () => {
-  it("chief-horse stopped and pve paused: chief-horse is rebuilt, pve's rebuild is refused at plan time; the report drops the stale 'bring chief-horse back' and says pve is left paused (exit 5, not 7); the next apply rebuilds pve", async () => {
+describe("homelab apply after the quorum guard refused a server", () => {
+  it("chief-horse stopped, k3s.version raised: chief-horse is rebuilt, pve's upgrade is refused at plan time; the report drops the stale 'bring chief-horse back' and says pve is left for the next run (exit 7: every VM in place); the next apply upgrades", async () => {
     const subnet = reserveLoopbackNet().net
-    const { sim, homelab } = await lab(runningCluster(subnet), subnet)
+    const { sim, homelab, write } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"]) // the image onto each node; the cluster is as configured
     assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
 
-    // Two server VMs down (default health policy: stopped → recreate, paused → recreate).
+    // chief-horse's VM down (default health policy: stopped → recreate), and an upgrade asked for
     sim.setVmStatus(vmidOf(sim, "chief-horse"), { status: "stopped", qmpstatus: "stopped" })
     await until(
       () => sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-chief-horse")?.ready === "Unknown",
       "chief-horse NotReady"
     )
-    sim.setVmStatus(vmidOf(sim, "pve"), { status: "running", qmpstatus: "paused" })
+    write(v131)
 
     const plan = await homelab(["plan"])
     assert.match(
       plain(plan.stdout),
-      /not rebuilding k3s server k3s-vm-pve: rebuild of k3s-vm-pve would leave 1 of 3 etcd members healthy/
+      /not upgrading k3s server k3s-vm-pve: upgrade of k3s-vm-pve would leave 1 of 3 etcd members healthy/
     )
+    assert.include(plain(plan.stdout), "fix: bring k3s-vm-chief-horse back to Ready first")
 
     const run = await homelab(["apply", "--yes"])
     const out = plain(run.stdout + run.stderr)
-    // chief-horse was rebuilt and is a Ready server again
-    assert.include(nodes(sim), `chief-horse server True ${v130}`, show(run))
-    // pve is left paused: its rebuild is for another run; not "every VM in place" (exit 7)
-    assert.strictEqual(sim.state().vms.find((v) => v.name === "k3s-vm-pve")?.qmpstatus, "paused")
-    assert.strictEqual(run.code, ExitCode.NotConverged, show(run))
+    // chief-horse was rebuilt and is a Ready server again (on the version asked for); pve was not upgraded
+    assert.include(nodes(sim), `chief-horse server True ${v131}`, show(run))
+    assert.include(nodes(sim), `pve server True ${v130}`, show(run))
+    // every VM is in place: only k3s work (the upgrade) is left
+    assert.strictEqual(run.code, ExitCode.Join, show(run))
     // the end-of-run report (after the plan, which said it then) names pve, why it is left and what to do, and no
     // longer asks to bring chief-horse back
     const report = out.slice(out.indexOf("Applied 2 of 2 change(s)."))
     assert.notInclude(report, "bring k3s-vm-chief-horse back", show(run))
     assert.match(
       report,
-      /k3s server k3s-vm-pve was not rebuilt this run: the quorum guard refused it when the run was planned \(it needs rebuilding: VM \d+ \(k3s-vm-pve\) on node pve is paused[^\n]*; now 2 of 3 etcd members stay healthy while k3s-vm-pve is out/,
+      /\[next run\] k3s server k3s-vm-pve was not upgraded this run: the quorum guard refused it when the run was planned; now 2 of 3 etcd members stay healthy while k3s-vm-pve is out/,
       show(run)
     )
     assert.include(report, "run apply again", show(run))
-    assert.notInclude(report, "Every VM is in place", show(run))
 
-    // The next apply rebuilds pve and converges.
+    // The next apply upgrades the rest and converges.
     const next = await homelab(["apply", "--yes"])
     assert.strictEqual(next.code, ExitCode.Ok, show(next))
     assert.deepStrictEqual(
       nodes(sim).filter((n) => n.includes("server")),
-      [`chief-horse server True ${v130}`, `pve server True ${v130}`, `still-fawn server True ${v130}`]
+      [`chief-horse server True ${v131}`, `pve server True ${v131}`, `still-fawn server True ${v131}`]
     )
+  }, 240_000)
+
+  it("chief-horse stopped and pve paused: etcd has lost quorum (1 of 3 answers), nothing is refused or rebuilt: chief-horse is started and pve resumed (their disks hold etcd); the cluster is back, pve's k3s was not restarted", async () => {
+    const subnet = reserveLoopbackNet().net
+    const { sim, homelab } = await lab(runningCluster(subnet), subnet)
+    const steady = await homelab(["apply", "--yes"])
+    assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+
+    sim.setVmStatus(vmidOf(sim, "chief-horse"), { status: "stopped", qmpstatus: "stopped" })
+    sim.setVmStatus(vmidOf(sim, "pve"), { status: "running", qmpstatus: "paused" })
+    const vms = () => sim.state().vms.map((v) => `${v.vmid} ${v.name}`)
+    const before = vms()
+
+    const plan = await homelab(["plan"])
+    const planned = plain(plan.stdout)
+    assert.match(
+      planned,
+      /resume VM \d+ k3s-vm-pve on pve .*the k3s cluster cannot be read, so this server is resumed, not rebuilt/
+    )
+    assert.match(
+      planned,
+      /start VM \d+ k3s-vm-chief-horse on chief-horse .*the k3s cluster cannot be read, so this server is started, not rebuilt/
+    )
+    assert.notInclude(planned, "not rebuilding k3s server")
+    assert.notInclude(planned, "recreate VM")
+
+    const run = await homelab(["apply", "--yes"])
+    assert.notInclude(plain(run.stdout), "recreated", show(run))
+    // the same VMs, all running; etcd has its quorum again and every Node is Ready
+    assert.deepStrictEqual(vms(), before)
+    assert.deepStrictEqual(
+      sim.state().vms.map((v) => v.qmpstatus),
+      before.map(() => "running")
+    )
+    await until(() => nodes(sim).every((n) => n.includes(" True ")), "every Node Ready")
+    // pve's k3s went on where it was: no restart, no join
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .filter((e) => e.node.startsWith("k3s-vm-pve"))
+        .map((e) => e.kind),
+      []
+    )
+
+    // The next apply finds the cluster as configured.
+    const next = await homelab(["apply", "--yes"])
+    assert.strictEqual(next.code, ExitCode.Ok, show(next))
   }, 240_000)
 })

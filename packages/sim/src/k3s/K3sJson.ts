@@ -2,10 +2,13 @@ import type { K3sCluster, NodeRecord, SecretRecord } from "./K3sCluster.js"
 
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z")
 
-/** Ready / NotReady / Unknown of a Node at `now` (k3s.md §4.3). */
+/**
+ * Ready / NotReady / Unknown of a Node at `now` (k3s.md §4.3): Unknown once the grace period has passed since the
+ * kubelet stopped posting status (`lostAt`); before, what it last posted: Ready only if it became Ready before then.
+ */
 export const nodeReady = (n: NodeRecord, now: number, graceMs: number): "True" | "False" | "Unknown" => {
   if (n.lostAt !== undefined && now - n.lostAt >= graceMs) return "Unknown"
-  return now >= n.readyAt ? "True" : "False"
+  return Math.min(now, n.lostAt ?? now) >= n.readyAt ? "True" : "False"
 }
 
 const minor = (v: string) => /^v(\d+)\.(\d+)/.exec(v)

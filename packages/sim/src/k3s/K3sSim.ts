@@ -123,6 +123,14 @@ export interface K3sHost {
   learner?: string | undefined
   /** the operation after which its k3s last came up (what a join through this server waited for) */
   upOp?: number | undefined
+  /** since when its VM's vCPUs are stopped (paused, suspended, prelaunch): `freeze` */
+  frozenAt?: number | undefined
+  /** the Nodes whose heartbeat the freeze stopped (resumed on thaw) */
+  frozenNodes?: ReadonlyArray<string> | undefined
+  /** the simulated time its unpromoted learner still had to go when the freeze held its promotion */
+  learnerLeftMs?: number | undefined
+  /** counts freezes and thaws: a kubelet status update scheduled at a thaw is void once the guest froze again */
+  thaws?: number | undefined
 }
 
 interface RunConfig {
@@ -214,6 +222,7 @@ export class K3sSim {
     readonly memberRemoveMs: number
     readonly podReadyMs: number
     readonly podTerminateMs: number
+    readonly kubeletResumeMs: number
   }
   /** the scenario's own Deployments (`k3s.workloads`) */
   readonly workloadSpecs: NonNullable<K3sSpec["workloads"]>
@@ -243,10 +252,14 @@ export class K3sSim {
       graceMs: 40_000,
       memberRemoveMs: spec?.memberRemoveDelayMs ?? 1000,
       podReadyMs: spec?.podReadyDelayMs ?? 5000,
-      podTerminateMs: spec?.podTerminateDelayMs ?? 2000
+      podTerminateMs: spec?.podTerminateDelayMs ?? 2000,
+      // a resumed kubelet's first status update: its sync timer (nodeStatusUpdateFrequency, 10 s) ran out during the
+      // pause and fires at once; the update then takes a moment
+      kubeletResumeMs: 2000
     }
     this.workloadSpecs = spec?.workloads ?? []
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
+    state.onRunState((vm) => this.onRunState(vm))
   }
 
   /** the node-monitor grace period in real ms (Ready → Unknown after the kubelet stops posting) */
@@ -321,14 +334,37 @@ export class K3sSim {
     return this.hostList.find((h) => h.key === key)
   }
 
-  /** The VM still runs this guest incarnation. */
+  /** The VM still runs this guest incarnation (its processes exist; they run only while it is not `frozen`). */
   alive(h: K3sHost): boolean {
     const vm = this.state.vms.get(h.vmid)
     return vm !== undefined && vm.guest === h.guest && vm.status === "running"
   }
 
+  /**
+   * The VM runs this guest but its vCPUs are stopped (qmpstatus `paused`, `suspended`, `prelaunch`, …): nothing in the
+   * guest runs, answers or logs until it is resumed, and then everything continues where it was.
+   */
+  frozen(h: K3sHost): boolean {
+    const vm = this.state.vms.get(h.vmid)
+    return vm !== undefined && vm.guest === h.guest && vm.status === "running" && vm.qmpstatus !== "running"
+  }
+
+  /** Its processes run and answer: alive and not frozen. */
+  responsive(h: K3sHost): boolean {
+    return this.alive(h) && !this.frozen(h)
+  }
+
   private live(h: K3sHost, gen: number): boolean {
     return !this.stopped && h.gen === gen && this.alive(h)
+  }
+
+  /**
+   * Wait while the guest is frozen (a paused guest's k3s makes no progress: a timer that ran out during the pause
+   * fires when it is resumed), then whether this run of the unit is still on (`live`).
+   */
+  private async awake(h: K3sHost, gen: number): Promise<boolean> {
+    while (this.live(h, gen) && this.frozen(h)) await this.nextChange(60_000)
+    return this.live(h, gen)
   }
 
   unitState(h: K3sHost): string {
@@ -409,7 +445,7 @@ export class K3sSim {
     const hostPort = `${hostname}:${port}`
     if (port !== "6443") return { ok: false, hostPort }
     for (const h of this.hostList) {
-      if (h.installed?.role !== "server" || h.cluster === undefined || !this.alive(h)) continue
+      if (h.installed?.role !== "server" || h.cluster === undefined || !this.responsive(h)) continue
       if (h.guest.ip !== hostname && h.guest.hostname !== hostname) continue
       if (this.unitState(h) !== "active") continue
       if (this.vmFault("k3sServerUnreachable", h.vmid) !== undefined) continue
@@ -439,7 +475,7 @@ export class K3sSim {
     let h: K3sHost | undefined
     if (local) {
       const me = this.host(g)
-      h = me.installed?.role === "server" && this.unitState(me) === "active" && this.alive(me) ? me : undefined
+      h = me.installed?.role === "server" && this.unitState(me) === "active" && this.responsive(me) ? me : undefined
     } else {
       const t = this.findServer(url)
       h = t.ok ? t.host : undefined
@@ -645,6 +681,108 @@ export class K3sSim {
     }
   }
 
+  /** A change of a VM's status / qmpstatus (`SimState.setRun`): its guest froze (vCPUs stopped) or thawed. */
+  private onRunState(vm: VmState): void {
+    for (const h of this.hostList) {
+      if (h.vmid !== vm.vmid) continue
+      if (this.frozen(h)) {
+        if (h.frozenAt === undefined) this.freeze(h)
+      } else if (h.frozenAt !== undefined) {
+        if (this.alive(h)) this.thaw(h)
+        else {
+          // stopped (or another guest) while frozen: `onVmEvent` ends its k3s; nothing resumes
+          h.frozenAt = undefined
+          h.frozenNodes = undefined
+          h.learnerLeftMs = undefined
+          h.thaws = (h.thaws ?? 0) + 1
+        }
+      }
+    }
+    this.touch()
+  }
+
+  /**
+   * The guest's vCPUs stop: its kubelet stops posting Node status (each of its Nodes is lost now: Ready turns Unknown
+   * after the node-monitor grace period), its etcd member answers nobody (`etcdMemberHealthy`), its learner is not
+   * promoted, and its k3s makes no progress (`awake`).
+   */
+  private freeze(h: K3sHost): void {
+    const now = this.now()
+    h.frozenAt = now
+    h.thaws = (h.thaws ?? 0) + 1
+    const names: Array<string> = []
+    for (const c of this.clusters())
+      for (const n of c.nodes.values())
+        if (n.hostKey === h.key && (n.lostAt === undefined || h.frozenNodes?.includes(n.name))) {
+          n.lostAt ??= now
+          names.push(n.name)
+        }
+    h.frozenNodes = names
+    const member = h.learner === undefined ? undefined : h.cluster?.etcdMembers.find((m) => m.name === h.learner)
+    if (member !== undefined && member.promoteAt > now) {
+      h.learnerLeftMs = member.promoteAt - now
+      member.promoteAt = Number.POSITIVE_INFINITY
+    }
+  }
+
+  /**
+   * The guest's vCPUs run again and its processes continue where they were (no restart of k3s). A Node whose Ready
+   * had not turned Unknown yet keeps it (its heartbeat resumes before the node controller noticed); one that had
+   * turned Unknown is Ready again at the kubelet's first status update (`kubeletResumeMs` later). A Node that was not
+   * Ready yet at the freeze is Ready as much later as the pause lasted; a learner's promotion too.
+   */
+  private thaw(h: K3sHost): void {
+    const now = this.now()
+    const since = h.frozenAt ?? now
+    const paused = Math.max(0, now - since)
+    h.frozenAt = undefined
+    const thaws = (h.thaws ?? 0) + 1
+    h.thaws = thaws
+    const member = h.learner === undefined ? undefined : h.cluster?.etcdMembers.find((m) => m.name === h.learner)
+    if (member !== undefined && h.learnerLeftMs !== undefined) member.promoteAt = now + h.learnerLeftMs
+    h.learnerLeftMs = undefined
+    const names = h.frozenNodes ?? []
+    const pending: Array<{ cluster: K3sCluster; n: NodeRecord }> = []
+    for (const c of this.clusters())
+      for (const name of names) {
+        const n = c.nodes.get(name)
+        if (n === undefined || n.hostKey !== h.key || n.lostAt === undefined) continue
+        if (n.readyAt > since) n.readyAt += paused
+        if (now - n.lostAt < this.graceRealMs) {
+          n.lostAt = undefined
+          n.resourceVersion = c.nextResourceVersion()
+        } else pending.push({ cluster: c, n })
+      }
+    if (pending.length === 0) {
+      h.frozenNodes = undefined
+      return
+    }
+    // Unknown until the kubelet posts its status again; frozen again before that, they stay lost
+    h.frozenNodes = pending.map((p) => p.n.name)
+    const vm = this.state.vms.get(h.vmid)
+    for (const { n } of pending)
+      this.state.operations.begin({
+        operation: "node-ready",
+        node: vm?.node ?? "",
+        vmid: h.vmid,
+        vm: vm?.config.get("name"),
+        k3sNode: n.name,
+        due: this.t.kubeletResumeMs
+      })
+    void this.sleepSim(this.t.kubeletResumeMs).then(() => {
+      if (this.stopped || h.thaws !== thaws || !this.responsive(h)) return
+      const at = this.now()
+      for (const { cluster, n } of pending) {
+        if (cluster.nodes.get(n.name) !== n || n.hostKey !== h.key || n.lostAt === undefined) continue
+        n.lostAt = undefined
+        n.readyAt = Math.max(n.readyAt, at)
+        n.resourceVersion = cluster.nextResourceVersion()
+      }
+      h.frozenNodes = undefined
+      this.touch()
+    })
+  }
+
   private ready(h: K3sHost, attempt: Attempt): void {
     settle(attempt, "ready")
     this.setUnit(h, "active")
@@ -663,8 +801,8 @@ export class K3sSim {
     attempt.op?.end(false)
     // Restart=always, RestartSec=5s: systemd shows the unit as activating (auto-restart)
     this.setUnit(h, "activating")
-    void this.sleepSim(this.t.restartMs).then(() => {
-      if (!this.live(h, gen)) return
+    void this.sleepSim(this.t.restartMs).then(async () => {
+      if (!(await this.awake(h, gen))) return
       h.restarts += 1
       this.sys(h, `${unit}.service: Scheduled restart job, restart counter is at ${h.restarts}.`)
       this.start(h)
@@ -709,6 +847,7 @@ export class K3sSim {
 
   private async run(h: K3sHost, gen: number, attempt: Attempt): Promise<void> {
     try {
+      if (!(await this.awake(h, gen))) return
       const cfg = this.runConfig(h)
       const version = this.binaryVersionOf(h) ?? this.primary.version
       if (cfg.role === "agent") {
@@ -725,7 +864,7 @@ export class K3sSim {
 
   private async hangLoop(h: K3sHost, gen: number): Promise<boolean> {
     while (this.hangs(h)) {
-      if (!this.live(h, gen)) return false
+      if (!(await this.awake(h, gen))) return false
       this.log(
         h,
         "info",
@@ -733,7 +872,7 @@ export class K3sSim {
       )
       await this.sleepSim(this.t.retryMs)
     }
-    return this.live(h, gen)
+    return this.awake(h, gen)
   }
 
   /** CA hash and credential check of a presented token against `cluster`; undefined when fine. */
@@ -861,7 +1000,8 @@ export class K3sSim {
       if (!(await this.hangLoop(h, gen))) return
       // etcd starts, but the apiserver waits until the members form a quorum again
       while (!this.hasQuorum(own)) {
-        if (!this.live(h, gen)) return
+        if (!(await this.awake(h, gen))) return
+        if (this.hasQuorum(own)) break
         this.log(h, "info", "Waiting for etcd server to become available")
         this.log(h, "warning", "Failed to get apiserver address from etcd: context deadline exceeded")
         await this.sleepSim(this.t.retryMs)
@@ -875,7 +1015,7 @@ export class K3sSim {
     if (own !== undefined && name !== undefined) {
       // etcd data of a member the cluster removed: k3s will not start until the data is deleted
       await this.sleepSim(this.t.joinMs)
-      if (!this.live(h, gen)) return
+      if (!(await this.awake(h, gen))) return
       this.log(h, "warning", "data-dir used by this member must be removed")
       return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
     }
@@ -918,7 +1058,7 @@ export class K3sSim {
       )
     this.log(h, "info", "Managed etcd cluster not yet initialized")
     await this.work(attempt, this.t.joinMs)
-    if (!this.live(h, gen)) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    if (!(await this.awake(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
     const now = this.now()
     if (cluster.etcdMembers.some((m) => isMemberOf(m.name, cfg.nodeName))) {
       removeGuestFile(h.guest, ETCD_NAME)
@@ -945,13 +1085,15 @@ export class K3sSim {
       `Starting etcd to join cluster with members [${[...others, `${member.name}=${member.peerURL}`].join(" ")}]`
     )
     this.log(h, "info", "this server has not yet been promoted from learner to voting member")
-    // promoted at `promoteAt`: wake then (or at once when the VM stops meanwhile), not on a polling step
+    // promoted at `promoteAt`: wake then (or at once when the VM stops meanwhile), not on a polling step; a frozen
+    // learner cannot catch up, so its promotion waits (`freeze` holds it)
     while (cluster.isLearner(member, this.now())) {
       if (!this.live(h, gen)) {
         cluster.removeMember(member.name)
         return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
       }
-      await this.nextChange(member.promoteAt - this.now())
+      if (this.frozen(h)) await this.awake(h, gen)
+      else await this.nextChange(member.promoteAt - this.now())
     }
     if (h.learner === member.name) h.learner = undefined
     if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
@@ -1208,8 +1350,8 @@ export class K3sSim {
     const h = this.hostByKey(n.hostKey)
     if (h !== undefined && n.role === "agent" && h.cluster === cluster && this.unitState(h) === "active") {
       const gen = h.gen
-      void this.sleepSim(this.t.joinMs).then(() => {
-        if (!this.live(h, gen) || cluster.nodes.has(name) || h.installed === undefined) return
+      void this.sleepSim(this.t.joinMs).then(async () => {
+        if (!(await this.awake(h, gen)) || cluster.nodes.has(name) || h.installed === undefined) return
         const cfg = this.runConfig(h)
         if (cfg.nodeName !== name) return
         this.registerNode(h, cluster, cfg, "agent", n.version, undefined)
@@ -1225,12 +1367,15 @@ export class K3sSim {
     return this.hostList.find((h) => h.cluster === cluster && h.guest.files.get(ETCD_NAME)?.trim() === member)
   }
 
-  /** An etcd member's process runs: its VM runs this guest and the k3s unit is active or (re)starting. */
+  /**
+   * An etcd member's process runs and answers: its VM runs this guest, not frozen (a paused member answers no peer:
+   * it counts as down for quorum until it is resumed), and the k3s unit is active or (re)starting.
+   */
   private etcdMemberHealthy(cluster: K3sCluster, h: K3sHost): boolean {
     const name = h.guest.files.get(ETCD_NAME)?.trim()
     if (name === undefined || !cluster.etcdMembers.some((m) => m.name === name)) return false
     const st = this.unitState(h)
-    return this.alive(h) && (st === "active" || st === "activating")
+    return this.responsive(h) && (st === "active" || st === "activating")
   }
 
   /** Voting members, and how many of them run. */
@@ -1269,7 +1414,12 @@ export class K3sSim {
   /** The apiserver on this host answers: a running server of a cluster that has etcd quorum. */
   apiState(h: K3sHost): "up" | "down" | "no-quorum" {
     const cluster = h.cluster
-    if (cluster === undefined || h.installed?.role !== "server" || this.unitState(h) !== "active" || !this.alive(h))
+    if (
+      cluster === undefined ||
+      h.installed?.role !== "server" ||
+      this.unitState(h) !== "active" ||
+      !this.responsive(h)
+    )
       return "down"
     return this.hasQuorum(cluster) ? "up" : "no-quorum"
   }
@@ -1428,6 +1578,8 @@ export class K3sSim {
         "Started Lightweight Kubernetes."
       )
       if (first === undefined && r.role === "server") first = h
+      // a guest paused as the scenario starts: its heartbeat stops now
+      if (this.frozen(h)) this.freeze(h)
     }
     if (first?.installed !== undefined) this.attachWorkloads(cluster, first.installed.args, since)
   }
