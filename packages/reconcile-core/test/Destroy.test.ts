@@ -48,6 +48,23 @@ const runDestroy = (
     return { report, events }
   })
 
+/** `homelab destroy --only NODE`, interrupted (Ctrl-C) as soon as it reports draining the Node: after the cordon. */
+const destroyInterruptedWhileDraining = (lab: Lab, node: string) =>
+  Effect.gen(function* () {
+    const draining = yield* Deferred.make<void>()
+    const run = yield* Effect.forkChild(
+      runDestroy(lab, {
+        only: [node],
+        onEvent: (e) =>
+          e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
+            ? Deferred.succeed(draining, undefined)
+            : Effect.void
+      })
+    )
+    yield* Deferred.await(draining)
+    yield* Fiber.interrupt(run)
+  })
+
 const images = (sim: SimHandle) =>
   sim
     .state()
@@ -263,18 +280,7 @@ describe("homelab destroy against the simulator", () => {
         const tags = (vmid: number) => String(simVms(sim).find((v) => v.vmid === vmid)?.tags ?? "")
 
         // 1. `destroy --only pve`, interrupted once its Node is cordoned (the drain has begun)
-        const draining = yield* Deferred.make<void>()
-        const run = yield* Effect.forkChild(
-          runDestroy(lab, {
-            only: ["pve"],
-            onEvent: (e) =>
-              e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
-                ? Deferred.succeed(draining, undefined)
-                : Effect.void
-          })
-        )
-        yield* Deferred.await(draining)
-        yield* Fiber.interrupt(run)
+        yield* destroyInterruptedWhileDraining(lab, "pve")
         assert.deepStrictEqual(
           simVms(sim)
             .filter((v) => v.vmid === 1101)
@@ -311,18 +317,7 @@ describe("homelab destroy against the simulator", () => {
           const k3s = yield* K3sJoin
           yield* k3s.cordon({ host: `${net}.5`, port: 2222, user: "ubuntu" }, "k3s-vm-still-fawn")
         }).pipe(Effect.provide(clientLayer(lab)))
-        const again = yield* Deferred.make<void>()
-        const second = yield* Effect.forkChild(
-          runDestroy(lab, {
-            only: ["still-fawn"],
-            onEvent: (e) =>
-              e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
-                ? Deferred.succeed(again, undefined)
-                : Effect.void
-          })
-        )
-        yield* Deferred.await(again)
-        yield* Fiber.interrupt(second)
+        yield* destroyInterruptedWhileDraining(lab, "still-fawn")
         assert.notInclude(tags(1102), "homelab-destroy")
         const later = yield* reconcile(lab)
         assert.deepStrictEqual(later.plan.actions, [])

@@ -759,16 +759,7 @@ export class K3sSim {
     }
     // Unknown until the kubelet posts its status again; frozen again before that, they stay lost
     h.frozenNodes = pending.map((p) => p.n.name)
-    const vm = this.state.vms.get(h.vmid)
-    for (const { n } of pending)
-      this.state.operations.begin({
-        operation: "node-ready",
-        node: vm?.node ?? "",
-        vmid: h.vmid,
-        vm: vm?.config.get("name"),
-        k3sNode: n.name,
-        due: this.t.kubeletResumeMs
-      })
+    for (const { n } of pending) this.beginNodeReady(h, n.name, this.t.kubeletResumeMs)
     void this.sleepSim(this.t.kubeletResumeMs).then(() => {
       if (this.stopped || h.thaws !== thaws || !this.responsive(h)) return
       const at = this.now()
@@ -1148,16 +1139,7 @@ export class K3sSim {
     const ready = readyAt ?? now + this.clock.scaled(this.t.readyMs)
     const readyOp = () => {
       if (readyAt !== undefined) return
-      const vm = this.state.vms.get(h.vmid)
-      this.state.operations.begin({
-        operation: "node-ready",
-        node: vm?.node ?? "",
-        vmid: h.vmid,
-        vm: vm?.config.get("name"),
-        k3sNode: cfg.nodeName,
-        needs: [h.attempt?.op?.id],
-        due: this.t.readyMs
-      })
+      this.beginNodeReady(h, cfg.nodeName, this.t.readyMs, h.attempt?.op?.id)
     }
     const env = Object.fromEntries(Object.entries(cfg.env).filter(([k]) => k.startsWith("K3S_")))
     let n = cluster.nodes.get(cfg.nodeName)
@@ -1287,6 +1269,20 @@ export class K3sSim {
       this.finishNodeDeletion(cluster, n)
     else void this.removeMemberThenNode(cluster, n)
     return true
+  }
+
+  /** The simulated operation of `k3sNode` (on `h`'s VM) becoming Ready, due in `due` ms (sim time), after `needs`. */
+  private beginNodeReady(h: K3sHost, k3sNode: string, due: number, needs?: number | undefined): void {
+    const vm = this.state.vms.get(h.vmid)
+    this.state.operations.begin({
+      operation: "node-ready",
+      node: vm?.node ?? "",
+      vmid: h.vmid,
+      vm: vm?.config.get("name"),
+      k3sNode,
+      ...(needs === undefined ? {} : { needs: [needs] }),
+      due
+    })
   }
 
   private async removeMemberThenNode(cluster: K3sCluster, n: NodeRecord): Promise<void> {
