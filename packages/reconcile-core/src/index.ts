@@ -145,6 +145,13 @@ export {
   upgradeId
 } from "./PlanUpgrade.js"
 export {
+  type MembershipAtEndOptions,
+  type MembershipContext,
+  type MembershipNow,
+  membershipAtEnd,
+  recheckMembership
+} from "./MembershipAtEnd.js"
+export {
   checkQuorumNow,
   type GuardedServer,
   oneAtATime,
