@@ -80,7 +80,7 @@ export const recheckMembership = (
           "run apply again: it joins the VM (or starts its k3s) and waits until its Node is Ready"
         )
       }
-      case "Member": {
+      default: {
         const running = step.node.kubeletVersion
         if (context.version === undefined || running === context.version) return []
         return later(

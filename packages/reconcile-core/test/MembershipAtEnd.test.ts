@@ -51,7 +51,10 @@ describe("recheckMembership", () => {
       out.map((f) => `${f.vm} ${f.code} ${f.effect} ${f.layer}`),
       ["s22 k3s.join-later deferred k3s"]
     )
-    assert.match(out[0]?.message ?? "", /^k3s Node s22 is not Ready yet \(Unknown: NodeStatusUnknown\) now that this run brought s1 back: the next run joins it/)
+    assert.match(
+      out[0]?.message ?? "",
+      /^k3s Node s22 is not Ready yet \(Unknown: NodeStatusUnknown\) now that this run brought s1 back: the next run joins it/
+    )
     assert.notInclude(JSON.stringify(out), "bring the server VMs that are down back")
   })
 
@@ -65,10 +68,14 @@ describe("recheckMembership", () => {
   })
 
   it("a Ready member on another version than k3s.version is left for the next run's upgrade", () => {
-    const out = recheckMembership(findings, { nodes: [clusterNode(s1), clusterNode(s2)] }, {
-      ...context,
-      version: "v1.31.5+k3s1"
-    })
+    const out = recheckMembership(
+      findings,
+      { nodes: [clusterNode(s1), clusterNode(s2)] },
+      {
+        ...context,
+        version: "v1.31.5+k3s1"
+      }
+    )
     assert.deepStrictEqual(
       out.map((f) => `${f.vm} ${f.code}`),
       ["s1 k3s.upgrade-later", "s22 k3s.upgrade-later"]

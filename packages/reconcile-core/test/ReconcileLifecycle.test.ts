@@ -217,7 +217,10 @@ describe("a k3s cluster from nothing", () => {
         assert.isTrue(down.report.convergence.converged)
         assert.notInclude(JSON.stringify(down.report.convergence), "bring the server VMs that are down back")
         assert.notInclude(JSON.stringify(down.report.convergence), "unknown")
-        assert.isTrue(nodeRows(sim).every((r) => r.includes(" True ")), nodeRows(sim).join("; "))
+        assert.isTrue(
+          nodeRows(sim).every((r) => r.includes(" True ")),
+          nodeRows(sim).join("; ")
+        )
         assert.deepStrictEqual(
           sim.k3sEvents().filter((e) => e.kind === "cluster-init").length,
           1,
