@@ -60,7 +60,7 @@ describe("homelab apply after the quorum guard refused a server", () => {
     )
   }, 240_000)
 
-  it("chief-horse stopped and pve paused: etcd has lost quorum (1 of 3 answers), nothing is refused or rebuilt: chief-horse is started and pve resumed (their disks hold etcd); the cluster is back, pve's k3s was not restarted", async () => {
+  it("chief-horse stopped and pve paused: etcd has lost quorum (1 of 3 answers), nothing is refused or rebuilt: chief-horse is started and pve resumed (their disks hold etcd); the cluster is back in the same run (exit 0, no stale 'bring … back'), pve's k3s was not restarted", async () => {
     const subnet = reserveLoopbackNet().net
     const { sim, homelab } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"])
@@ -86,6 +86,17 @@ describe("homelab apply after the quorum guard refused a server", () => {
 
     const run = await homelab(["apply", "--yes"])
     assert.notInclude(plain(run.stdout), "recreated", show(run))
+    // the run did what the plan asked (brought the servers back) and waited for their Nodes: converged, and the
+    // end-of-run report no longer repeats the plan's "membership unknown … bring the server VMs that are down back"
+    assert.strictEqual(run.code, ExitCode.Ok, show(run))
+    const report = plain(run.stdout + run.stderr)
+    const end = report.slice(report.indexOf("Applied 2 of 2 change(s)."))
+    assert.notInclude(end, "bring the server VMs that are down back", show(run))
+    assert.notInclude(end, "membership of", show(run))
+    assert.isTrue(
+      nodes(sim).every((n) => n.includes(" True ")),
+      nodes(sim).join("; ")
+    )
     // the same VMs, all running; etcd has its quorum again and every Node is Ready
     assert.deepStrictEqual(vms(), before)
     assert.deepStrictEqual(

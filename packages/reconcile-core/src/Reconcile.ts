@@ -5,13 +5,19 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { type Action, isDestructive, vmOf } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
+import { agentOff } from "./agentOff.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
+import { RejoinTag } from "./Marks.js"
+import { membershipAtEnd } from "./MembershipAtEnd.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
 import { type Plan, type PlanOptions, plan } from "./Plan.js"
+import type { K3sCandidate } from "./PlanK3s.js"
 import { quorumAtEnd } from "./QuorumGuard.js"
 import { type SavedPlan, SavedPlanError, SavedPlanStale, savedPlanChanges } from "./SavedPlan.js"
+import { smbiosUuid } from "./smbiosUuid.js"
+import { DefaultTimeouts } from "./Timeouts.js"
 
 export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeouts" | "progressInterval"> {
   /** Apply the plan (`homelab apply`); otherwise only observe and plan (`homelab plan`). */
@@ -38,8 +44,9 @@ export interface ReconcileReport {
   /** Empty when only planned. */
   readonly outcomes: ReadonlyArray<ActionOutcome>
   /**
-   * After apply (`settle`), with the plan's quorum refusals asked again at the end of the run (`recheckQuorum`);
-   * the plan's verdict when only planned.
+   * After apply (`settle`), with the plan's quorum refusals asked again at the end of the run (`recheckQuorum`),
+   * and its "membership unknown" findings too when the run brought server VMs back (`recheckMembership`); the plan's
+   * verdict when only planned.
    */
   readonly convergence: Convergence
   readonly applied: boolean
@@ -93,7 +100,14 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     progressInterval: options.progressInterval
   })
   // The plan's quorum refusals are asked again: the run may have brought back the server they waited for.
-  const findings = yield* quorumAtEnd(p.findings, serversAtEnd(desired, observed, p, outcomes))
+  const servers = serversAtEnd(desired, observed, p, outcomes)
+  const rechecked = yield* quorumAtEnd(p.findings, servers)
+  // So are its "membership unknown" findings, when it brought server VMs back (after a power cut, say).
+  const findings = yield* membershipAtEnd(rechecked, {
+    ...membershipContext(desired, observed, outcomes),
+    servers: [...servers, ...runningServers(desired, observed, servers)],
+    wait: options.timeouts?.k3sReady ?? desired.timeouts?.k3sReady ?? DefaultTimeouts.k3sReady
+  })
   const report: ReconcileReport = {
     observed,
     plan: p,
@@ -143,6 +157,57 @@ const serversAtEnd = (
     seen.add(vm)
     return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
   })
+}
+
+/**
+ * What the end of the run knows about the VMs whose membership the plan could not tell: the VMs this run started or
+ * resumed, and each desired VM that runs now (the plan saw it running, or this run brought it back) with its IP.
+ */
+const membershipContext = (desired: Desired, observed: Observed, outcomes: ReadonlyArray<ActionOutcome>) => {
+  const back = outcomes.filter((o) => o.action._tag === "StartVm" || o.action._tag === "ResumeVm")
+  const broughtBack = back.flatMap((o) => {
+    const vm = vmOf(o.action)
+    return o.status === "done" && vm !== undefined ? [vm] : []
+  })
+  const candidates = new Map<string, K3sCandidate>()
+  for (const node of desired.nodes) {
+    for (const vm of node.vms) {
+      const seen = observed.vms.find(
+        (o) => o.name === vm.name && o.node === node.name && o.type === "qemu" && o.tags.includes(desired.ownershipTag)
+      )
+      // a VM this run was to bring back and did not: its membership is as unknown as the plan said
+      if (seen === undefined || back.some((o) => vmOf(o.action) === vm.name && o.status !== "done")) continue
+      const outcome = back.find((o) => vmOf(o.action) === vm.name)
+      if (outcome === undefined && seen.status !== "running") continue
+      const config = observed.configs?.get(seen.vmid)
+      candidates.set(vm.name, {
+        name: vm.name,
+        node: node.name,
+        vmid: seen.vmid,
+        role: vm.role,
+        ip: outcome?.ip ?? observed.ips?.get(seen.vmid),
+        rebuilt: seen.tags.includes(RejoinTag),
+        systemUUID: smbiosUuid(config),
+        agentOff: agentOff(config)
+      })
+    }
+  }
+  return { broughtBack, candidates, version: desired.k3s?.version }
+}
+
+/** The server VMs of ours that ran when the plan was made (with an IP), after `first`: more servers to ask. */
+const runningServers = (desired: Desired, observed: Observed, first: ReadonlyArray<SshTarget>): Array<SshTarget> => {
+  const k3s = desired.k3s
+  if (k3s === undefined || k3s.server !== undefined) return []
+  return desired.nodes.flatMap((node) =>
+    node.vms.flatMap((vm) => {
+      const seen = observed.vms.find((o) => o.name === vm.name && o.node === node.name && o.status === "running")
+      const ip = seen === undefined ? undefined : observed.ips?.get(seen.vmid)
+      return vm.role !== "server" || ip === undefined || first.some((s) => s.host === ip)
+        ? []
+        : [{ host: ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+    })
+  )
 }
 
 /**

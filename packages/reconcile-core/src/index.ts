@@ -107,6 +107,13 @@ export {
   UpgradeKeepCordonTag,
   UpgradeTag
 } from "./Marks.js"
+export {
+  type MembershipAtEndOptions,
+  type MembershipContext,
+  type MembershipNow,
+  membershipAtEnd,
+  recheckMembership
+} from "./MembershipAtEnd.js"
 export { type ObserveOptions, observe } from "./Observe.js"
 export type {
   CreateTask,

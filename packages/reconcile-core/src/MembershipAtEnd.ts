@@ -1,0 +1,145 @@
+import { type ClusterNode, evaluateMembership, K3sJoin } from "@homelab/k3s-join"
+import type { SshTarget } from "@homelab/ssh"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type { Finding } from "./Action.js"
+import { type K3sCandidate, planMembership } from "./PlanK3s.js"
+
+/**
+ * The plan's "membership unknown" findings (`k3s.unavailable`: the cluster could not be read, its server VMs were
+ * down) asked again at the end of a run that brought server VMs back (started or resumed them): a VM that is now a
+ * Ready member with the right role (and identity, and the pinned version) is converged; any other is said as it is now.
+ */
+
+/** The cluster's Nodes as the end of the run reads them, or why they could not be read. */
+export type MembershipNow = { readonly nodes: ReadonlyArray<ClusterNode> } | { readonly unreadable: string }
+
+/** What the end of the run knows about the VMs whose membership the plan could not tell. */
+export interface MembershipContext {
+  /** Each VM of a `k3s.unavailable` finding that runs now, as phase 3 judges it (name, role, IP, system UUID). */
+  readonly candidates: ReadonlyMap<string, K3sCandidate>
+  /** The server VMs this run started or resumed. */
+  readonly broughtBack: ReadonlyArray<string>
+  /** `k3s.version`, when pinned: a Ready member on another version is not converged (the next run upgrades it). */
+  readonly version?: string | undefined
+}
+
+const isUnknown = (f: Finding): boolean => f.code === "k3s.unavailable" && f.vm !== undefined
+
+const membershipOf = (nodes: ReadonlyArray<ClusterNode>, vm: K3sCandidate) =>
+  evaluateMembership(nodes, { name: vm.name, role: vm.role, ip: vm.ip, systemUUID: vm.systemUUID })
+
+/**
+ * The plan's `k3s.unavailable` findings judged again with the Nodes read at the end of the run, by the plan's own
+ * membership evaluation (`planMembership`); every other finding, and those of VMs that do not run (not in
+ * `candidates`), are returned as they are. A Ready member with the right role, identity and version is dropped (its
+ * node may converge); one that is not Ready, not a member or on another version is said as it is now and left to the
+ * next run (`deferred`, k3s layer); a Node that does not match its VM is the plan's finding for it (`blocked`). When
+ * the Nodes could not be read again, the finding stands, saying the servers were brought back and the cluster did not
+ * answer yet.
+ */
+export const recheckMembership = (
+  findings: ReadonlyArray<Finding>,
+  now: MembershipNow,
+  context: MembershipContext
+): Array<Finding> => {
+  const back = context.broughtBack.join(", ")
+  return findings.flatMap((f): Array<Finding> => {
+    const vm = f.vm === undefined ? undefined : context.candidates.get(f.vm)
+    if (!isUnknown(f) || vm === undefined) return [f]
+    if (!("nodes" in now)) {
+      return [
+        {
+          ...f,
+          message: `membership of ${vm.name} unknown: this run brought ${back} back, but the k3s cluster did not answer yet at the end of the run (${now.unreadable})`,
+          hint: "k3s forms etcd's quorum again once enough of its servers run, which can take a few minutes: run apply again (`homelab status` shows the Nodes)"
+        }
+      ]
+    }
+    const later = (code: string, message: string, hint: string): Array<Finding> => [
+      { code, effect: "deferred", layer: "k3s", node: f.node, vm: vm.name, vmid: vm.vmid, message, hint }
+    ]
+    const step = planMembership(vm, now.nodes)
+    switch (step._tag) {
+      case "Finding":
+        return [step.finding]
+      case "Join": {
+        const membership = membershipOf(now.nodes, vm)
+        const what =
+          membership._tag === "NotReady"
+            ? `k3s Node ${vm.name} is not Ready yet (${membership.node.ready}${membership.node.readyDetail === "" ? "" : `: ${membership.node.readyDetail}`})`
+            : membership._tag === "Absent"
+              ? `${vm.name} is not a member of the k3s cluster`
+              : step.reason
+        return later(
+          "k3s.join-later",
+          `${what} now that this run brought ${back} back: the next run joins it (${step.reason})`,
+          "run apply again: it joins the VM (or starts its k3s) and waits until its Node is Ready"
+        )
+      }
+      default: {
+        const running = step.node.kubeletVersion
+        if (context.version === undefined || running === context.version) return []
+        return later(
+          "k3s.upgrade-later",
+          `${vm.name} is a Ready ${vm.role} again now that this run brought ${back} back, on ${running ?? "an unknown version"} (k3s.version asks ${context.version}): the next run upgrades it`,
+          "run apply again: it upgrades the cluster one node at a time"
+        )
+      }
+    }
+  })
+}
+
+/** How a run asks at its end: through which servers, and how long it waits for the Nodes it brought back. */
+export interface MembershipAtEndOptions extends MembershipContext {
+  /** The k3s servers to read the Nodes through, best first (the first that answers is used). */
+  readonly servers: ReadonlyArray<SshTarget>
+  /** How long to wait for the cluster to answer and for the brought-back VMs' Nodes to be Ready (`timeouts.k3sReady`). */
+  readonly wait: Duration.Duration
+}
+
+/**
+ * `recheckMembership` with the Nodes read now, through the first of `servers` that answers (with `K3sJoin`). Nothing
+ * is read unless the plan had a `k3s.unavailable` finding and the run brought a server VM back. The servers it brought
+ * back start their k3s and need a moment (etcd's quorum, then the kubelet's first status): while the cluster does not
+ * answer, or the Node of a VM it brought back is there but not Ready yet, it reads again (every 0.5 s, growing to 5 s)
+ * until `wait` runs out, then judges what it read last. A converged run never gets here.
+ */
+export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: MembershipAtEndOptions) =>
+  Effect.gen(function* () {
+    const unknown = findings.filter((f) => isUnknown(f) && options.candidates.has(f.vm ?? ""))
+    if (options.broughtBack.length === 0 || unknown.length === 0) return [...findings]
+    const k3s = yield* Effect.serviceOption(K3sJoin)
+    if (Option.isNone(k3s)) return recheckMembership(findings, { unreadable: "no k3s client in this run" }, options)
+    const readNodes = Effect.gen(function* () {
+      const problems: Array<string> = []
+      for (const server of options.servers) {
+        const read = yield* Effect.result(k3s.value.clusterNodes(server))
+        if (Result.isSuccess(read)) return { nodes: read.success } as MembershipNow
+        problems.push(`${server.host}: ${read.failure.message}`)
+      }
+      return { unreadable: problems.length === 0 ? "no server to ask" : problems.join("; ") } as MembershipNow
+    })
+    /** Still coming up: the cluster does not answer, or a brought-back VM's Node is there but not Ready yet. */
+    const starting = (now: MembershipNow): boolean =>
+      !("nodes" in now) ||
+      unknown.some((f) => {
+        const vm = options.candidates.get(f.vm ?? "")
+        if (vm === undefined || !options.broughtBack.includes(vm.name)) return false
+        return membershipOf(now.nodes, vm)._tag === "NotReady"
+      })
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.wait)
+    let interval = 500
+    let now = yield* readNodes
+    while (starting(now) && options.servers.length > 0) {
+      const left = deadline - (yield* Clock.currentTimeMillis)
+      if (left <= 0) break
+      yield* Effect.sleep(Duration.millis(Math.min(interval, left)))
+      interval = Math.min(interval * 1.5, 5000)
+      now = yield* readNodes
+    }
+    return recheckMembership(findings, now, options)
+  })
