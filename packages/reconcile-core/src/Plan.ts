@@ -387,18 +387,27 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         }
 
         const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {
-          // A VMID it may take that no guest holds and no other create of this plan takes first: else apply would
-          // create the VMs before it and fail this one ("no free VMID").
-          const free = candidates.find((c) => !takenVmids.has(c) && !claimedVmids.has(c))
+          // The VMIDs it may take that no guest holds and no other create of this plan takes first, in the order
+          // derived from its name (the whole range is walked, so a range crowded by other guests still has room):
+          // else apply would create the VMs before it and fail this one ("no free VMID").
+          const explicit = vm.vmid !== undefined || candidates !== spec.vmidCandidates
+          const sequence = explicit
+            ? candidates
+            : vmidCandidates(vm.name, desired.vmidRange, candidates.length + takenVmids.size + claimedVmids.size)
+          const usable = sequence.filter((c) => !takenVmids.has(c) && !claimedVmids.has(c))
+          const free = usable[0]
           if (free === undefined) {
+            const { lower, upper } = desired.vmidRange
             findings.push({
               code: "vm.no-vmid",
               effect: "blocked",
               layer: "vm",
               node: node.name,
               vm: vm.name,
-              message: `no free VMID for ${vm.name}: ${candidates.length === 1 ? `VMID ${candidates[0]} is` : `every VMID it may take (${candidates.join(", ")}) is`} used by another guest${candidates.some((c) => claimedVmids.has(c)) ? " or by another VM this plan creates" : ""}`,
-              hint: `widen vm.vmidRange (now ${desired.vmidRange.lower}..${desired.vmidRange.upper}), or free one of those VMIDs`
+              message: `no free VMID for ${vm.name}: ${explicit ? `${sequence.length === 1 ? `VMID ${sequence[0]} is` : `VMIDs ${sequence.join(", ")} are`}` : `every VMID of vm.vmidRange ${lower}..${upper} is`} used by another guest${sequence.some((c) => claimedVmids.has(c)) ? " or by another VM this plan creates" : ""}`,
+              hint: explicit
+                ? "free that VMID, or give the VM another one"
+                : `widen vm.vmidRange (now ${lower}..${upper}), or free some of its VMIDs`
             })
             return undefined
           }
@@ -409,7 +418,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             id,
             node: node.name,
             after: imageAfter,
-            spec: { ...spec, vmidCandidates: candidates },
+            // the free ones first, as many as it was given: apply tries them in this order
+            spec: { ...spec, vmidCandidates: explicit ? candidates : usable.slice(0, candidates.length) },
             reason
           }
         }

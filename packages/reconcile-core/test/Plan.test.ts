@@ -172,11 +172,11 @@ describe("plan", () => {
     assert.deepStrictEqual(codes(p), ["vm.no-vmid:chief-horse"])
     const f = p.findings[0]
     assert.strictEqual(f?.effect, "blocked")
-    assert.match(
-      f?.message ?? "",
-      /^no free VMID for k3s-vm-chief-horse: every VMID it may take \(\d+, \d+, \d+\) is used by another guest or by another VM this plan creates$/
+    assert.strictEqual(
+      f?.message,
+      "no free VMID for k3s-vm-chief-horse: every VMID of vm.vmidRange 100..102 is used by another guest or by another VM this plan creates"
     )
-    assert.strictEqual(f?.hint, "widen vm.vmidRange (now 100..102), or free one of those VMIDs")
+    assert.strictEqual(f?.hint, "widen vm.vmidRange (now 100..102), or free some of its VMIDs")
     // room for all three: no finding
     const wide = plan(
       desired(["pve", "still-fawn", "chief-horse"], { vmidRange: { lower: 100, upper: 103 } }),
@@ -185,6 +185,18 @@ describe("plan", () => {
     )
     assert.deepStrictEqual(codes(wide), [])
     assert.strictEqual(wide.actions.length, 3)
+  })
+
+  it("a range crowded by other guests: a create walks past the VMIDs they hold (its free candidates first), not only its first 16", () => {
+    const d = desired(["pve"])
+    const sequence = vmidCandidates("k3s-vm-pve", d.vmidRange, 40)
+    // the 16 candidates apply used to try, and 4 more, are held by guests that are not ours (on another node:
+    // VMIDs are the cluster's)
+    const others = sequence.slice(0, 20).map((vmid, i) => vm(vmid, "nas-node", { name: `guest-${i}`, tags: [] }))
+    const p = plan(d, observed([observedNode("pve")], others), { policy })
+    const create = p.actions.find((a) => a._tag === "CreateVm")
+    assert.deepStrictEqual(codes(p), [])
+    assert.deepStrictEqual(create?._tag === "CreateVm" ? create.spec.vmidCandidates : [], sequence.slice(20, 36))
   })
 
   it("a missing bridge blocks only that node's create, with a fix hint; other nodes still converge", () => {
