@@ -156,14 +156,16 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     )
 
   // With `k3s.server`, the cluster's Nodes (one `kubectl get nodes` over SSH there) are read alongside, started
-  // first: they do not depend on anything Proxmox says, and an SSH handshake takes more round trips than HTTPS.
+  // first: they do not depend on anything Proxmox says, and an SSH handshake takes more round trips than HTTPS. The
+  // fiber runs at once up to its first wait (its key and known_hosts reads), ahead of the nodes' HTTPS handshakes.
   const join = yield* Effect.serviceOption(K3sJoin)
   const k3sServer = desired.k3s?.server
   const k3sNodes =
     k3sServer === undefined || Option.isNone(join)
       ? undefined
       : yield* Effect.forkChild(
-          join.value.clusterNodes({ host: k3sServer.host, port: k3sServer.port, user: k3sServer.user })
+          join.value.clusterNodes({ host: k3sServer.host, port: k3sServer.port, user: k3sServer.user }),
+          { startImmediately: true }
         )
   // Each node's image listing starts at once, alongside /cluster/resources, so a converged lab costs one round trip
   // of latency, not two. A listing whose node turns out offline (or lacks the storage) is interrupted unused.

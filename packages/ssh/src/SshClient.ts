@@ -15,7 +15,7 @@ import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import type { Client } from "ssh2"
 import type { ExecChunk, ExecOptions, ExecResult, ExecStreamOptions, UploadOptions } from "./ExecOptions.js"
-import { connect } from "./internal/connect.js"
+import { connect, loadPrivateKey } from "./internal/connect.js"
 import * as KnownHostsFile from "./internal/KnownHostsFile.js"
 import { buildCommand, type Exit as CommandExit, runCommand, stdinBytes, summarize } from "./internal/runCommand.js"
 import { atomicUpload, readRemoteFile, sftpSession } from "./internal/sftp.js"
@@ -212,17 +212,30 @@ const make = Effect.gen(function* () {
         warnedOff = true
         yield* emit({ _tag: "HostKeyCheckingDisabled" })
       }
-      // Read in every mode: a `@revoked` key is refused even with checking off (an unreadable file is then ignored).
-      const knownEntries = KnownHosts.parse(
-        yield* mode === "off"
-          ? KnownHostsFile.read(knownHostsPath).pipe(Effect.orElseSucceed(() => ""))
-          : KnownHostsFile.read(knownHostsPath).pipe(Effect.mapError(knownHostsError(target)))
+      const auth = target.auth ?? options.auth
+      // Both files at once: each read waits its turn on a busy event loop (say, while a run's HTTPS handshakes go on).
+      // `known_hosts` is read in every mode: a `@revoked` key is refused even with checking off (an unreadable file is
+      // then ignored).
+      // A failure of either is reported in this order, whichever ends first.
+      const [knownRead, keyRead] = yield* Effect.all(
+        [
+          Effect.result(
+            mode === "off"
+              ? KnownHostsFile.read(knownHostsPath).pipe(Effect.orElseSucceed(() => ""))
+              : KnownHostsFile.read(knownHostsPath).pipe(Effect.mapError(knownHostsError(target)))
+          ),
+          Effect.result(loadPrivateKey(auth, target.user).pipe(Effect.mapError(errorFor(target))))
+        ],
+        { concurrency: 2 }
       )
+      const knownEntries = KnownHosts.parse(yield* Effect.fromResult(knownRead))
+      const privateKey = yield* Effect.fromResult(keyRead)
       const connected = yield* connect({
         host: target.host,
         port,
         user: target.user,
-        auth: target.auth ?? options.auth,
+        auth,
+        key: privateKey,
         mode,
         knownHostsPath,
         knownEntries,

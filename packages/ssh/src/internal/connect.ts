@@ -16,6 +16,8 @@ export interface ConnectSettings {
   readonly port: number
   readonly user: string
   readonly auth: SshAuth
+  /** The private key of `auth`, read and parsed (`loadPrivateKey`); `undefined` when `auth` has none. */
+  readonly key: ParsedKey | undefined
   readonly mode: HostKeyMode
   readonly knownHostsPath: string
   readonly knownEntries: ReadonlyArray<KnownHosts.Entry>
@@ -34,7 +36,8 @@ export interface Connected {
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-const loadPrivateKey = (auth: SshAuth, user: string): Effect.Effect<ParsedKey | undefined, AuthRejected> =>
+/** Reads (from `privateKeyPath`) and parses the private key of `auth`; `undefined` when it has none. */
+export const loadPrivateKey = (auth: SshAuth, user: string): Effect.Effect<ParsedKey | undefined, AuthRejected> =>
   Effect.gen(function* () {
     if (auth.privateKey === undefined && auth.privateKeyPath === undefined) return undefined
     const source = auth.privateKeyPath ?? "the configured private key"
@@ -80,8 +83,7 @@ const classifySocketError = (error: NodeJS.ErrnoException): Unreachable => {
 /** Opens one authenticated SSH connection. Interrupting it destroys the half-open connection. */
 export const connect = (settings: ConnectSettings): Effect.Effect<Connected, SshErrorReason> =>
   Effect.gen(function* () {
-    const key = yield* loadPrivateKey(settings.auth, settings.user)
-    const { auth, user } = settings
+    const { auth, user, key } = settings
     const methods: Array<AnyAuthMethod> = []
     if (key !== undefined) methods.push({ type: "publickey", username: user, key })
     if (auth.agentSocket !== undefined) methods.push({ type: "agent", username: user, agent: auth.agentSocket })
