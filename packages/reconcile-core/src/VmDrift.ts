@@ -238,7 +238,11 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
   const waits = (key: string): boolean => config.pending[key] !== undefined || config.deletes.includes(key)
   const hotplug = hotplugOf(effective("hotplug"))
 
-  /** A restart-bound setting: a change, or (when it already has the wanted value) a pending one. */
+  /**
+   * A restart-bound setting: a change, or (when it already has the wanted value) a pending one. A change back to
+   * what the VM runs, over a value PVE holds pending (set in the GUI, say), applies at once: PVE drops a pending value
+   * equal to the current one (`cleanup_pending`), so no restart is needed.
+   */
   const restartBound = (
     field: string,
     key: string,
@@ -247,7 +251,11 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     to: string,
     value: string
   ) => {
-    if (differs) {
+    if (differs && waits(key) && current(key) === value) {
+      set[key] = value
+      const held = config.deletes.includes(key) ? "removal" : show(effective(key))
+      changes.push({ field, from: `${show(current(key))} (${held} pending)`, to, effect: "now" })
+    } else if (differs) {
       set[key] = value
       changes.push({ field, from: show(effective(key)), to, effect: "restart" })
     } else if (waits(key)) {

@@ -13,6 +13,7 @@ import { applyVerdict, planVerdict } from "../src/Convergence.js"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
+import { describeChange } from "../src/VmDrift.js"
 import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, startLab } from "./lab.js"
 
 /** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
@@ -333,6 +334,45 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
         assert.isTrue(clean.convergence.converged)
         assert.deepStrictEqual(cloudinit(sim), [], "no mark: no cloud-init read")
+      }),
+    90_000
+  )
+
+  it.live(
+    "a setting changed outside homelab and held pending by PVE (the GUI) is written back at once: no restart, even with vm.restart: rolling",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.47.10" }))
+        const lab = yield* relab(yield* makeLab(sim), (yaml) => yaml.concat("\n  restart: rolling"))
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vm = vmOf(sim, "k3s-vm-pve")
+        const cores = String(vm.config.cores)
+        // someone lowers the cores of the running VM in the GUI: PVE keeps the new value pending
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.updateVmConfig("pve", vm.vmid, { cores: 1 })
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(vmOf(sim, "k3s-vm-pve").pending, { cores: "1" })
+
+        const planned = yield* planOnly(lab)
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => [a._tag, a._tag === "UpdateVm" ? a.changes.map(describeChange) : []]),
+          [["UpdateVm", [`cores ${cores} (1 pending) → ${cores} (applied now)`]]]
+        )
+        sim.clearRequests()
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status, o.pending ?? []]),
+          [["UpdateVm", "done", []]]
+        )
+        assert.isTrue(applied.report.convergence.converged)
+        assert.isFalse(
+          sim.requests().some((r) => r.method === "POST" && /\/status\/(reboot|stop|shutdown)$/.test(r.path ?? ""))
+        )
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.deepStrictEqual([String(after.config.cores), after.pending], [cores, {}])
+        const clean = yield* planOnly(lab)
+        assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
       }),
     90_000
   )

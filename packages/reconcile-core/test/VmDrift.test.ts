@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { VmPending } from "@homelab/proxmox-client"
 import * as Redacted from "effect/Redacted"
-import { type DriftTarget, describeChange, vmDrift } from "../src/VmDrift.js"
+import { type DriftTarget, describeChange, needsRestart, vmDrift } from "../src/VmDrift.js"
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"
 const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
@@ -81,6 +81,26 @@ describe("vmDrift", () => {
     assert.deepStrictEqual(drift.pending.map(describeChange), [
       "memory 16384 → 20480 MiB (takes effect after a restart)"
     ])
+  })
+
+  it("a value set pending outside homelab (the GUI) is written back to what the VM runs: applied now, no restart", () => {
+    // PVE drops a pending value equal to the current one (cleanup_pending): nothing waits for a restart afterwards
+    const drift = vmDrift(want, config({}, { pending: { cores: "2", memory: "8192" } }))
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "cores 4 (2 pending) → 4 (applied now)",
+      "memory 16384 (8192 pending) → 16384 MiB (applied now)"
+    ])
+    assert.deepStrictEqual(drift.edit.set, { cores: "4", memory: "16384" })
+    assert.isFalse(drift.changes.some(needsRestart))
+    // a pending removal is written back the same way
+    assert.deepStrictEqual(vmDrift(want, config({}, { deletes: ["cores"] })).changes.map(describeChange), [
+      "cores 4 (removal pending) → 4 (applied now)"
+    ])
+    // running something else than homelab.yaml asks: the change waits for a restart, as any other
+    assert.deepStrictEqual(
+      vmDrift(want, config({ cores: "6" }, { pending: { cores: "2" } })).changes.map(describeChange),
+      ["cores 2 → 4 (takes effect after a restart)"]
+    )
   })
 
   it("balloon: a new target applies now, switching ballooning on or off waits for a restart; unset means unmanaged", () => {
