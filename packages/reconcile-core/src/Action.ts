@@ -397,7 +397,7 @@ export const describeAction = (action: Action): string => {
         ? `upload ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} (fetched once here${action.image.checksum ? ", checksum verified before any upload" : ""})`
         : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
     case "CreateVm":
-      return `create VM ${action.spec.name} on ${action.node} (${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
+      return `create VM ${action.spec.name} on ${action.node} (${action.spec.sockets !== undefined && action.spec.sockets > 1 ? `${action.spec.sockets} sockets × ` : ""}${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
     case "RecreateVm":
       return `${action.resumed ? "finish rebuilding" : "recreate"} VM ${action.vmid} ${action.spec.name} on ${action.node}`
     case "FinishVm":

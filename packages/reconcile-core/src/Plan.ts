@@ -25,6 +25,7 @@ import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
+import { derivedCores, vmCores } from "./VmCores.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
 export { RebuildTag } from "./Marks.js"
@@ -133,9 +134,12 @@ export const detailsNeeded = (
   return { nodes: [...nodes], vms }
 }
 
-/** Size a VM from the node's capacity × ratios, unless the config pins the size. */
+/**
+ * Size a VM from the node's capacity × ratios, unless the config pins the size: its cores share the node's CPUs ×
+ * cpuRatio over its sockets (`vmCores`), its memory is the node's memory × memoryRatio.
+ */
 export const vmSpec = (desired: Desired, node: DesiredNode, observedNode: ObservedNode, vm: DesiredVm): VmSpec => {
-  const cores = vm.cores ?? Math.max(1, Math.floor(observedNode.cpus * node.cpuRatio + 1e-9))
+  const cores = vmCores(node, observedNode.cpus, vm)
   const memoryMiB =
     vm.memoryMiB ?? Math.max(512, Math.floor(((observedNode.memoryBytes / MiB) * node.memoryRatio) / 256 + 1e-9) * 256)
   return {
@@ -782,7 +786,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           k3sNodes,
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
-          cloudInitHeld: observed.cloudInit?.get(healthy.vmid)
+          cloudInitHeld: observed.cloudInit?.get(healthy.vmid),
+          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {})
         })
         findings.push(...step.findings)
         const restart = step.restart
