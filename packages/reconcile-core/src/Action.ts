@@ -99,7 +99,8 @@ export interface FinishVm extends ActionBase {
 /**
  * Phase 2: a create of this VM is already running in PVE (a task of our own token: an interrupted or concurrent run).
  * Wait for it, at most until it has run `timeouts.task`; a create still running then is hung: stop the task (PVE
- * removes the half-made VM) and create the VM afresh. Then finish it like `FinishVm`.
+ * removes the half-made VM) and create the VM afresh. Then finish it like `FinishVm`: brought in line with
+ * homelab.yaml (that run's create used its own), started, compared. The plan ran the preflight first.
  */
 export interface AwaitCreate extends ActionBase {
   readonly _tag: "AwaitCreate"

@@ -449,6 +449,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           }
           const age = now === undefined ? 0 : Math.max(0, now - task.startedAt)
           const limit = taskLimitSeconds
+          // The preflight first: a hung create is stopped and the VM created again (the create's); otherwise the
+          // VM that run creates is brought in line with homelab.yaml and started, as a finish is (its memory and
+          // the VMID not counted twice).
+          if (!(age >= limit ? preflightOk() : preflightOk({ vmid: inFlight.vmid, finish: true }))) return undefined
           return {
             _tag: "AwaitCreate",
             id,

@@ -472,6 +472,36 @@ describe("plan", () => {
     assert.strictEqual(stale.findings[0]?.effect, "blocked")
   })
 
+  it("a create of ours in flight is waited for only when the node can take the VM as homelab.yaml asks (the preflight first)", () => {
+    const n = desiredNode("pve")
+    const d: Desired = {
+      ...desired([], { taskUsers: ["root@pam!homelab"] }),
+      nodes: [{ ...n, vms: n.vms.map((v) => ({ ...v, bridges: ["vmbr0", "vmbr9"] })) }]
+    }
+    const first = vmidCandidates("k3s-vm-pve", d.vmidRange)[0] as number
+    const stub = vm(first, "pve", { name: undefined, status: "unknown", lock: "create", tags: [] })
+    const createTasks = new Map([
+      [
+        first,
+        {
+          vmid: first,
+          node: "pve",
+          upid: `UPID:pve:1:2:3:qmcreate:${first}:root@pam!homelab:`,
+          startedAt: 1000,
+          user: "root@pam!homelab",
+          ours: true
+        }
+      ]
+    ])
+    // that run's create finishes; this run would then bring the VM in line and start it: not on a bridge pve lacks
+    for (const at of [1030, 1700]) {
+      const p = plan(d, { ...observed([observedNode("pve")], [stub]), createTasks, at }, { policy })
+      assert.deepStrictEqual(tags(p), [])
+      assert.deepStrictEqual(codes(p), ["bridge.missing:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+    }
+  })
+
   it("two VMs with the name are reported and neither is touched", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve")], [vm(1001, "pve", { status: "stopped" }), vm(1002, "pve")])
