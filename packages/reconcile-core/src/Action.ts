@@ -377,6 +377,11 @@ export interface Finding {
    * and why that was wanted (`context`), so that the end of the run can ask the guard again (`recheckQuorum`).
    */
   readonly quorum?: { readonly action: QuorumAction; readonly context?: string | undefined } | undefined
+  /**
+   * `k3s.upgrade-waits`: the member the rollout stops at. When that member waits for a quorum refusal, this finding
+   * waits as it does (for the user, or for the next run: `quorumAfterPlan`, `recheckQuorum`).
+   */
+  readonly waitsFor?: string | undefined
 }
 
 export const isDestructive = (action: Action): boolean =>

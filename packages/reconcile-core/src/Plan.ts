@@ -22,7 +22,7 @@ import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
 import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
-import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
+import { oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -1137,7 +1137,8 @@ const orderK3s = (
     const added = extra.filter((id) => !a.after.includes(id))
     return added.length === 0 ? a : { ...a, after: [...a.after, ...added] }
   })
-  return { actions, findings }
+  // A refusal whose down servers this plan brings back is said as what the run does: left to the next run.
+  return { actions, findings: quorumAfterPlan(findings, actions, cluster.facts) }
 }
 
 const vmOfJoin = (a: Action): string => (a._tag === "JoinK3s" ? a.vm : "")
