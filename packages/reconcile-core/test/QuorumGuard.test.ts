@@ -213,11 +213,17 @@ describe("the guard in the plan", () => {
     assert.include(again[0]?.hint ?? "", "bring s3 back to Ready first")
     assert.strictEqual(again[1]?.hint, "fix what keeps s1 from upgrading; the next run goes on from there")
     // s3 back: the upgrade and the rollout are the next run's
-    const back = recheckQuorum(p.findings, { facts: { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) } })
+    const back = recheckQuorum(p.findings, {
+      facts: { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) }
+    })
     assert.deepStrictEqual(
       back.map((f) => [f.code, f.effect, f.hint]),
       [
-        ["k3s.quorum-later", "deferred", "run apply again: the next run can take s1 out of service (one server at a time)"],
+        [
+          "k3s.quorum-later",
+          "deferred",
+          "run apply again: the next run can take s1 out of service (one server at a time)"
+        ],
         ["k3s.upgrade-waits", "deferred", "run apply again: the next run upgrades s1 and goes on from there"],
         ["k3s.upgrade-waits", "deferred", "run apply again: the next run upgrades s1 and goes on from there"]
       ]

@@ -151,7 +151,10 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
         const sim = yield* startLab(labScenario(["still-fawn"], { timings: { rrdIntervalMs: 0, createMs: 100_000 } }))
         const health = "  graceSeconds: 0"
         // the interrupted run's homelab.yaml: a quarter of the node's 8 CPUs and 64 GiB
-        const old = yield* makeLab(sim, { health, nodes: { "still-fawn": "    cpuRatio: 0.25\n    memoryRatio: 0.25" } })
+        const old = yield* makeLab(sim, {
+          health,
+          nodes: { "still-fawn": "    cpuRatio: 0.25\n    memoryRatio: 0.25" }
+        })
         const fiber = yield* Effect.forkChild(reconcile(old))
         yield* Effect.sleep("20 millis").pipe(
           Effect.repeat({ until: () => sim.state().vms.some((v) => v.lock === "create") }),
@@ -182,11 +185,15 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
           .requests()
           .filter(
             (r) =>
-              r.transport === "api" && r.path?.endsWith(`/qemu/${vmid}/config`) && ["PUT", "POST"].includes(r.method ?? "")
+              r.transport === "api" &&
+              r.path?.endsWith(`/qemu/${vmid}/config`) &&
+              ["PUT", "POST"].includes(r.method ?? "")
           )
         assert.deepInclude(edits[0]?.params, { cores: "4", memory: "32768" })
         assert.isString(edits[0]?.params?.digest)
-        const start = sim.requests().findIndex((r) => r.transport === "api" && r.path?.endsWith(`/qemu/${vmid}/status/start`))
+        const start = sim
+          .requests()
+          .findIndex((r) => r.transport === "api" && r.path?.endsWith(`/qemu/${vmid}/status/start`))
         assert.isTrue(start > sim.requests().indexOf(edits[0] as never))
         assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
       }),
