@@ -4,6 +4,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { type Action, describeAction, type Finding, vmOf } from "./Action.js"
+import type { ActionOutcome } from "./Convergence.js"
+import type { Desired } from "./Desired.js"
+import type { Observed } from "./Observed.js"
 
 /**
  * The etcd quorum guard, for every action that takes a server VM out of service (rebuild, rolling restart, upgrade,
@@ -193,7 +196,9 @@ export const recheckQuorum = (findings: ReadonlyArray<Finding>, now: QuorumAtEnd
   const asked = findings.map((f) => askAgain(f, now))
   // The rollout that stops at a refused server waits as that server now does: for the user, or for the next run.
   const effects = new Map(
-    findings.flatMap((f, i) => (f.quorum !== undefined && f.vm !== undefined ? [[f.vm, asked[i]?.effect] as const] : []))
+    findings.flatMap((f, i) =>
+      f.quorum !== undefined && f.vm !== undefined ? [[f.vm, asked[i]?.effect] as const] : []
+    )
   )
   return asked.map((f) => {
     const effect = f.waitsFor === undefined ? undefined : effects.get(f.waitsFor)
@@ -229,6 +234,46 @@ const askAgain = (f: Finding, now: QuorumAtEnd): Finding => {
     message: `k3s server ${f.vm} was not ${done[action]} this run: the quorum guard refused it when the run was planned${context === undefined ? "" : ` (${context})`}; now ${verdict.reason}`,
     hint: `run apply again: the next run can take ${f.vm} out of service (one server at a time)`
   }
+}
+
+/**
+ * The k3s servers the end of the run reads the cluster through, best first: the configured `k3s.server`; else the
+ * server VM the plan read it through, the other server VMs that were Ready then, and the server VMs this run brought
+ * up (at the IP the run saw). Server VMs the quorum guard refused (in the plan's `findings`) are left out (one may be
+ * paused, and not answer).
+ */
+export const serversAtEnd = (
+  desired: Desired,
+  observed: Observed,
+  findings: ReadonlyArray<Finding>,
+  outcomes: ReadonlyArray<ActionOutcome>
+): Array<SshTarget> => {
+  const k3s = desired.k3s
+  if (k3s === undefined) return []
+  if (k3s.server !== undefined) return [{ host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }]
+  const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
+  const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
+  const learned = new Map(
+    outcomes.flatMap((o) => {
+      const vm = vmOf(o.action)
+      return o.status === "done" && o.ip !== undefined && vm !== undefined ? [[vm, o.ip] as const] : []
+    })
+  )
+  const ready = (facts?.nodes ?? []).flatMap((n) => {
+    const ip = n.internalIPs.find((a) => !a.includes(":")) ?? n.internalIPs[0]
+    return n.role === "server" && n.ready === "True" && !n.deleting && ip !== undefined ? [[n.name, ip] as const] : []
+  })
+  const candidates = [
+    ...(facts?.via === undefined ? [] : [[facts.via.vm, facts.via.ip] as const]),
+    ...ready,
+    ...learned
+  ]
+  const seen = new Set(findings.flatMap((f) => (f.quorum !== undefined && f.vm !== undefined ? [f.vm] : [])))
+  return candidates.flatMap(([vm, ip]) => {
+    if (!servers.has(vm) || seen.has(vm)) return []
+    seen.add(vm)
+    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+  })
 }
 
 /**
