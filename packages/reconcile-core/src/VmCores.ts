@@ -22,12 +22,13 @@ export const derivedCores = (node: DesiredNode, cpus: number, vm: DesiredVm): De
   const vcpus = cpus * node.cpuRatio
   const cores = Math.max(1, Math.floor(vcpus / sockets + 1e-9))
   const share = `node ${node.name}'s ${cpus} logical CPUs × cpuRatio ${node.cpuRatio}`
-  const shown = Number.isInteger(vcpus) ? `${vcpus}` : vcpus.toFixed(2).replace(/0+$/, "")
+  const shown = `${Number(vcpus.toFixed(2))}`
+  const coresText = `${cores} ${cores === 1 ? "core" : "cores"}`
   return {
     cores,
     text:
       vm.sockets === undefined
-        ? `${share} = ${cores} cores`
-        : `${share} = ${shown} vCPUs over vm.sockets ${sockets} = ${cores} ${cores === 1 ? "core" : "cores"} per socket`
+        ? `${share} = ${coresText}`
+        : `${share} = ${shown} ${shown === "1" ? "vCPU" : "vCPUs"} over vm.sockets ${sockets} = ${coresText} per socket`
   }
 }
