@@ -99,7 +99,8 @@ export interface FinishVm extends ActionBase {
 /**
  * Phase 2: a create of this VM is already running in PVE (a task of our own token: an interrupted or concurrent run).
  * Wait for it, at most until it has run `timeouts.task`; a create still running then is hung: stop the task (PVE
- * removes the half-made VM) and create the VM afresh. Then finish it like `FinishVm`.
+ * removes the half-made VM) and create the VM afresh. Then finish it like `FinishVm`: brought in line with
+ * homelab.yaml (that run's create used its own), started, compared. The plan ran the preflight first.
  */
 export interface AwaitCreate extends ActionBase {
   readonly _tag: "AwaitCreate"
@@ -376,6 +377,11 @@ export interface Finding {
    * and why that was wanted (`context`), so that the end of the run can ask the guard again (`recheckQuorum`).
    */
   readonly quorum?: { readonly action: QuorumAction; readonly context?: string | undefined } | undefined
+  /**
+   * `k3s.upgrade-waits`: the member the rollout stops at. When that member waits for a quorum refusal, this finding
+   * waits as it does (for the user, or for the next run: `quorumAfterPlan`, `recheckQuorum`).
+   */
+  readonly waitsFor?: string | undefined
 }
 
 export const isDestructive = (action: Action): boolean =>
@@ -397,7 +403,7 @@ export const describeAction = (action: Action): string => {
         ? `upload ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} (fetched once here${action.image.checksum ? ", checksum verified before any upload" : ""})`
         : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
     case "CreateVm":
-      return `create VM ${action.spec.name} on ${action.node} (${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
+      return `create VM ${action.spec.name} on ${action.node} (${action.spec.sockets !== undefined && action.spec.sockets > 1 ? `${action.spec.sockets} sockets × ` : ""}${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
     case "RecreateVm":
       return `${action.resumed ? "finish rebuilding" : "recreate"} VM ${action.vmid} ${action.spec.name} on ${action.node}`
     case "FinishVm":

@@ -347,9 +347,10 @@ export const apply = Effect.fn("apply")(function* (
       })
 
     /**
-     * An earlier run's leftover that is stopped (`FinishVm`) is brought in line with homelab.yaml before it is
-     * started, as drift would change it (`vmDrift`): one config update guarded by the digest just read (a NIC on a
-     * bridge homelab.yaml no longer names, which would keep it from starting, is removed). The pending mark stays
+     * An earlier run's leftover that is stopped (`FinishVm`, or the VM whose create an `AwaitCreate` waited for) is
+     * brought in line with homelab.yaml before it is started, as drift would change it (`vmDrift`): one config update
+     * guarded by the digest just read (a NIC on a bridge homelab.yaml no longer names, which would keep it from
+     * starting, is removed). The plan ran the preflight for it (`FinishVm`, `AwaitCreate`). The pending mark stays
      * until the VM is finished; the disk is grown by `finish`. A protected VM is never changed. A running or paused
      * one is left as it is here: what differs is reported, and the next run changes it in place.
      */
@@ -380,7 +381,8 @@ export const apply = Effect.fn("apply")(function* (
      * Resize, start or resume, wait for the IP, then drop the pending mark: the VM is fully provisioned. The config
      * read for dropping the mark (`GET …/pending`, as the plan reads a VM) is then compared with homelab.yaml the way
      * the plan compares it (`vmDrift`): what still differs (`differs`) keeps the run from calling the VM converged.
-     * `leftover`: an earlier run's VM (`FinishVm`), brought in line with homelab.yaml first when it is stopped.
+     * `leftover`: an earlier or concurrent run's VM (`FinishVm`, `AwaitCreate`), brought in line with homelab.yaml
+     * first when it is stopped.
      */
     const finish = (spec: VmSpec, vmid: number, leftover = false) =>
       Effect.gen(function* () {
@@ -902,9 +904,13 @@ export const apply = Effect.fn("apply")(function* (
             "run apply again: the next run picks another VMID"
           )
         }
-        // a VM still pending is finished (and compared with homelab.yaml) here; one that is not, by the run that made it
-        const { ip, differs } = holder.tags.includes(desired.pendingTag)
-          ? yield* finish(a.spec, a.vmid)
+        // A VM still pending is finished here as a `FinishVm` is: that run's create used its homelab.yaml, so the VM
+        // is brought in line with this one first (when stopped), then started and compared. One that is not pending
+        // was finished by the run that made it.
+        const pending = holder.tags.includes(desired.pendingTag)
+        if (pending) newInstances.add(a.spec.name)
+        const { ip, differs } = pending
+          ? yield* finish(a.spec, a.vmid, true)
           : { ip: yield* waitForIp(a.vmid, a.spec.name), differs: [] }
         remember(a.spec.name, a.vmid, ip)
         return {

@@ -5,8 +5,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type { Finding } from "./Action.js"
+import { type Finding, vmOf } from "./Action.js"
+import { agentOff } from "./agentOff.js"
+import type { ActionOutcome } from "./Convergence.js"
+import type { Desired } from "./Desired.js"
+import { RejoinTag } from "./Marks.js"
+import type { Observed } from "./Observed.js"
 import { type K3sCandidate, planMembership } from "./PlanK3s.js"
+import { smbiosUuid } from "./smbiosUuid.js"
 
 /**
  * The plan's "membership unknown" findings (`k3s.unavailable`: the cluster could not be read, its server VMs were
@@ -143,3 +149,62 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
     }
     return recheckMembership(findings, now, options)
   })
+
+/**
+ * What the end of the run knows about the VMs whose membership the plan could not tell: the VMs this run started or
+ * resumed, and each desired VM that runs now (the plan saw it running, or this run brought it back) with its IP.
+ */
+export const membershipContext = (
+  desired: Desired,
+  observed: Observed,
+  outcomes: ReadonlyArray<ActionOutcome>
+): MembershipContext => {
+  const back = outcomes.filter((o) => o.action._tag === "StartVm" || o.action._tag === "ResumeVm")
+  const broughtBack = back.flatMap((o) => {
+    const vm = vmOf(o.action)
+    return o.status === "done" && vm !== undefined ? [vm] : []
+  })
+  const candidates = new Map<string, K3sCandidate>()
+  for (const node of desired.nodes) {
+    for (const vm of node.vms) {
+      const seen = observed.vms.find(
+        (o) => o.name === vm.name && o.node === node.name && o.type === "qemu" && o.tags.includes(desired.ownershipTag)
+      )
+      // a VM this run was to bring back and did not: its membership is as unknown as the plan said
+      if (seen === undefined || back.some((o) => vmOf(o.action) === vm.name && o.status !== "done")) continue
+      const outcome = back.find((o) => vmOf(o.action) === vm.name)
+      if (outcome === undefined && seen.status !== "running") continue
+      const config = observed.configs?.get(seen.vmid)
+      candidates.set(vm.name, {
+        name: vm.name,
+        node: node.name,
+        vmid: seen.vmid,
+        role: vm.role,
+        ip: outcome?.ip ?? observed.ips?.get(seen.vmid),
+        rebuilt: seen.tags.includes(RejoinTag),
+        systemUUID: smbiosUuid(config),
+        agentOff: agentOff(config)
+      })
+    }
+  }
+  return { broughtBack, candidates, version: desired.k3s?.version }
+}
+
+/** The server VMs of ours that ran when the plan was made (with an IP), after `first`: more servers to ask. */
+export const runningServers = (
+  desired: Desired,
+  observed: Observed,
+  first: ReadonlyArray<SshTarget>
+): Array<SshTarget> => {
+  const k3s = desired.k3s
+  if (k3s === undefined || k3s.server !== undefined) return []
+  return desired.nodes.flatMap((node) =>
+    node.vms.flatMap((vm) => {
+      const seen = observed.vms.find((o) => o.name === vm.name && o.node === node.name && o.status === "running")
+      const ip = seen === undefined ? undefined : observed.ips?.get(seen.vmid)
+      return vm.role !== "server" || ip === undefined || first.some((s) => s.host === ip)
+        ? []
+        : [{ host: ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+    })
+  )
+}

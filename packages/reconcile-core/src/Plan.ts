@@ -22,9 +22,10 @@ import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
 import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
-import { oneAtATime, quorumFinding } from "./QuorumGuard.js"
+import { oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
+import { derivedCores, vmCores } from "./VmCores.js"
 import { vmidCandidates } from "./VmidCandidates.js"
 
 export { RebuildTag } from "./Marks.js"
@@ -133,9 +134,12 @@ export const detailsNeeded = (
   return { nodes: [...nodes], vms }
 }
 
-/** Size a VM from the node's capacity × ratios, unless the config pins the size. */
+/**
+ * Size a VM from the node's capacity × ratios, unless the config pins the size: its cores share the node's CPUs ×
+ * cpuRatio over its sockets (`vmCores`), its memory is the node's memory × memoryRatio.
+ */
 export const vmSpec = (desired: Desired, node: DesiredNode, observedNode: ObservedNode, vm: DesiredVm): VmSpec => {
-  const cores = vm.cores ?? Math.max(1, Math.floor(observedNode.cpus * node.cpuRatio + 1e-9))
+  const cores = vmCores(node, observedNode.cpus, vm)
   const memoryMiB =
     vm.memoryMiB ?? Math.max(512, Math.floor(((observedNode.memoryBytes / MiB) * node.memoryRatio) / 256 + 1e-9) * 256)
   return {
@@ -445,6 +449,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           }
           const age = now === undefined ? 0 : Math.max(0, now - task.startedAt)
           const limit = taskLimitSeconds
+          // The preflight first: a hung create is stopped and the VM created again (the create's); otherwise the
+          // VM that run creates is brought in line with homelab.yaml and started, as a finish is (its memory and
+          // the VMID not counted twice).
+          if (!(age >= limit ? preflightOk() : preflightOk({ vmid: inFlight.vmid, finish: true }))) return undefined
           return {
             _tag: "AwaitCreate",
             id,
@@ -782,7 +790,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           k3sNodes,
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
-          cloudInitHeld: observed.cloudInit?.get(healthy.vmid)
+          cloudInitHeld: observed.cloudInit?.get(healthy.vmid),
+          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {})
         })
         findings.push(...step.findings)
         const restart = step.restart
@@ -1128,7 +1137,8 @@ const orderK3s = (
     const added = extra.filter((id) => !a.after.includes(id))
     return added.length === 0 ? a : { ...a, after: [...a.after, ...added] }
   })
-  return { actions, findings }
+  // A refusal whose down servers this plan brings back is said as what the run does: left to the next run.
+  return { actions, findings: quorumAfterPlan(findings, actions, cluster.facts) }
 }
 
 const vmOfJoin = (a: Action): string => (a._tag === "JoinK3s" ? a.vm : "")

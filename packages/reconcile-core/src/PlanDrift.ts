@@ -46,6 +46,11 @@ export interface DriftInput {
    * empty: PVE started the VM since). Undefined: the VM is not marked (or it was not read).
    */
   readonly cloudInitHeld?: ReadonlyArray<CloudInitChange> | undefined
+  /**
+   * How the VM's cores were derived when homelab.yaml pins none (`derivedCores`): said in the update's reason when the
+   * cores change, so a size that moves with the node, cpuRatio or vm.sockets reads as such.
+   */
+  readonly coresFrom?: string | undefined
 }
 
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
@@ -162,6 +167,10 @@ export const planDrift = (input: DriftInput): DriftStep => {
         ? [...changes, { field: "tags", from: tags.join(";"), to: `-${CloudInitTag}`, effect: "now" }]
         : changes.map((c) => (c === tagChange ? { ...c, to: `${c.to} -${CloudInitTag}` } : c))
   }
+  const derived =
+    input.coresFrom !== undefined && drift.changes.some((c) => c.field === "cores")
+      ? `; cores derived from homelab.yaml (no vm cores set): ${input.coresFrom}`
+      : ""
   const cleared = `PVE started it since an earlier run changed its cloud-init settings (nothing waits for its drive any more): the mark '${CloudInitTag}' is cleared`
   const update: UpdateVm | undefined =
     changes.length === 0
@@ -179,7 +188,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
           reason:
             drift.changes.length === 0
               ? cleared
-              : `${drift.changes.length} setting(s) differ from homelab.yaml: ${list(drift.changes)}${clearMark ? `; ${cleared}` : ""}`
+              : `${drift.changes.length} setting(s) differ from homelab.yaml: ${list(drift.changes)}${derived}${clearMark ? `; ${cleared}` : ""}`
         }
   const waiting = [...drift.changes.filter(needsRestart), ...drift.pending, ...held]
   if (waiting.length === 0) return { update, findings }

@@ -15,7 +15,7 @@ import * as Result from "effect/Result"
 import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
 import type { DesiredK3s } from "./Desired.js"
 import { UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
-import { quorumFinding } from "./QuorumGuard.js"
+import { quorumFinding, rolloutWaitsHint } from "./QuorumGuard.js"
 
 /** A Ready member of ours, as the rollout sees it. */
 export interface UpgradeCandidate {
@@ -234,7 +234,8 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
               code: "k3s.upgrade-waits",
               effect: "blocked",
               message: `k3s on ${c.vm} ${reached === (c.version ?? "?") ? "stays on" : "goes only to"} ${reached}: the rollout stops at ${stoppedBy}`,
-              hint: `fix what keeps ${stoppedBy} from upgrading; the next run goes on from there`
+              hint: rolloutWaitsHint(stoppedBy),
+              waitsFor: stoppedBy
             })
           }
           continue

@@ -3,7 +3,10 @@ import type { SshTarget } from "@homelab/ssh"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type { Action, Finding } from "./Action.js"
+import { type Action, describeAction, type Finding, vmOf } from "./Action.js"
+import type { ActionOutcome } from "./Convergence.js"
+import type { Desired } from "./Desired.js"
+import type { Observed } from "./Observed.js"
 
 /**
  * The etcd quorum guard, for every action that takes a server VM out of service (rebuild, rolling restart, upgrade,
@@ -100,6 +103,76 @@ const hintOf = (verdict: QuorumVerdict): string => {
   )
 }
 
+/** The actions that bring a server that is down back: its VM made, started, resumed or finished, or k3s started on it. */
+const bringsBack = new Set<Action["_tag"]>([
+  "CreateVm",
+  "RecreateVm",
+  "AwaitCreate",
+  "FinishVm",
+  "StartVm",
+  "ResumeVm",
+  "JoinK3s",
+  "InitK3s"
+])
+
+/**
+ * The plan's quorum refusals (`k3s.quorum`) said as what the run will do, once the whole plan is known: when every
+ * server that is down (the reason of the refusal) is one this same plan brings back (rebuilds, starts, resumes,
+ * finishes, or starts k3s on), and that would be enough for quorum, "bring it back first" is what the run does
+ * itself. The refused action is then left to the next run (`k3s.quorum-later`, `deferred`, same layer), the message
+ * naming the plan's action for each such server. The end of the run asks again (`recheckQuorum`): the refusal stands
+ * if they are not back. Any other finding, and a refusal that needs the user (a server the plan leaves down, too few
+ * servers), is returned as it is.
+ */
+export const quorumAfterPlan = (
+  findings: ReadonlyArray<Finding>,
+  actions: ReadonlyArray<Action>,
+  facts: ClusterFacts | undefined
+): Array<Finding> => {
+  /** The servers each refusal the run lifts itself waits for, by refused VM. */
+  const lifted = new Map<string, ReadonlyArray<string>>()
+  const said = findings.map((f) => {
+    if (f.code !== "k3s.quorum" || f.quorum === undefined || f.vm === undefined || facts === undefined) return f
+    const { action, context } = f.quorum
+    const verdict = quorumCheck(facts, f.vm, action)
+    if (verdict.ok) return f
+    const down = verdict.members
+      .filter((m) => (m.node !== verdict.node || m.node === undefined) && !m.healthy && !m.learner)
+      .map((m) => m.node ?? m.member)
+    if (down.length === 0 || verdict.healthyOthers + down.length < verdict.needed) return f
+    const back = down.map((vm) => actions.find((a) => bringsBack.has(a._tag) && vmOf(a) === vm))
+    if (back.some((a) => a === undefined)) return f
+    lifted.set(f.vm, down)
+    const list = verdict.members.map((m) => `${m.member} ${m.state}`).join(", ")
+    const why = context === undefined ? "" : ` (${context})`
+    const first = down.map((vm, i) => `${vm} back first (${describeAction(back[i] as Action)})`).join(", ")
+    return {
+      ...f,
+      code: "k3s.quorum-later",
+      effect: "deferred" as const,
+      message: `not ${verbs[action]} k3s server ${f.vm} this run: ${action} of ${f.vm} would leave ${verdict.healthyOthers} of ${verdict.voters} etcd members healthy, quorum needs ${verdict.needed} (${list})${why}; this run brings ${first}`,
+      hint: `run apply again once ${readyServers(down)}: the next run can ${action} ${f.vm} (one server out at a time)`
+    }
+  })
+  // The rollout that stops at such a server waits for the next run too.
+  return said.map((f) => {
+    const down = f.waitsFor === undefined ? undefined : lifted.get(f.waitsFor)
+    return down === undefined || f.waitsFor === undefined
+      ? f
+      : { ...f, effect: "deferred" as const, hint: rolloutGoesOn(f.waitsFor, `once ${readyServers(down)}`) }
+  })
+}
+
+const readyServers = (names: ReadonlyArray<string>): string =>
+  `${names.join(", ")} ${names.length === 1 ? "is a Ready server" : "are Ready servers"}`
+
+const rolloutGoesOn = (stoppedAt: string, when?: string): string =>
+  `run apply again${when === undefined ? "" : ` ${when}`}: the next run upgrades ${stoppedAt} and goes on from there`
+
+/** The hint of `k3s.upgrade-waits` while the member the rollout stops at needs the user. */
+export const rolloutWaitsHint = (stoppedAt: string): string =>
+  `fix what keeps ${stoppedAt} from upgrading; the next run goes on from there`
+
 const done: Record<QuorumAction, string> = {
   rebuild: "rebuilt",
   restart: "restarted",
@@ -119,32 +192,89 @@ export type QuorumAtEnd = { readonly facts: ClusterFacts } | { readonly unreadab
  * no longer holds becomes `deferred` (the VM was left as it was this run; the next run does it), on the same layer;
  * when the members could not be read again, the plan's refusal stands, saying so.
  */
-export const recheckQuorum = (findings: ReadonlyArray<Finding>, now: QuorumAtEnd): Array<Finding> =>
-  findings.map((f) => {
-    if (f.quorum === undefined || f.vm === undefined) return f
-    const { action, context } = f.quorum
-    if (!("facts" in now)) {
-      return {
-        ...f,
-        message: `${f.message}; the etcd members could not be read again at the end of the run (${now.unreadable})`
-      }
-    }
-    const server = { node: f.node, vm: f.vm, vmid: f.vmid }
-    const refused = quorumFinding(now.facts, server, action, undefined, {
-      context,
-      layer: f.layer === "vm" ? "vm" : "k3s"
-    })
-    if (refused !== undefined) return refused
-    const verdict = quorumCheck(now.facts, f.vm, action)
-    const { quorum: _q, ...rest } = f
-    return {
-      ...rest,
-      code: "k3s.quorum-later",
-      effect: "deferred" as const,
-      message: `k3s server ${f.vm} was not ${done[action]} this run: the quorum guard refused it when the run was planned${context === undefined ? "" : ` (${context})`}; now ${verdict.reason}`,
-      hint: `run apply again: the next run can take ${f.vm} out of service (one server at a time)`
-    }
+export const recheckQuorum = (findings: ReadonlyArray<Finding>, now: QuorumAtEnd): Array<Finding> => {
+  const asked = findings.map((f) => askAgain(f, now))
+  // The rollout that stops at a refused server waits as that server now does: for the user, or for the next run.
+  const effects = new Map(
+    findings.flatMap((f, i) =>
+      f.quorum !== undefined && f.vm !== undefined ? [[f.vm, asked[i]?.effect] as const] : []
+    )
+  )
+  return asked.map((f) => {
+    const effect = f.waitsFor === undefined ? undefined : effects.get(f.waitsFor)
+    if (effect === undefined || f.waitsFor === undefined) return f
+    return effect === "deferred"
+      ? { ...f, effect, hint: rolloutGoesOn(f.waitsFor) }
+      : { ...f, effect: "blocked" as const, hint: rolloutWaitsHint(f.waitsFor) }
   })
+}
+
+/** One finding asked again at the end of the run: a quorum refusal with the members as they are now. */
+const askAgain = (f: Finding, now: QuorumAtEnd): Finding => {
+  if (f.quorum === undefined || f.vm === undefined) return f
+  const { action, context } = f.quorum
+  if (!("facts" in now)) {
+    return {
+      ...f,
+      message: `${f.message}; the etcd members could not be read again at the end of the run (${now.unreadable})`
+    }
+  }
+  const server = { node: f.node, vm: f.vm, vmid: f.vmid }
+  const refused = quorumFinding(now.facts, server, action, undefined, {
+    context,
+    layer: f.layer === "vm" ? "vm" : "k3s"
+  })
+  if (refused !== undefined) return refused
+  const verdict = quorumCheck(now.facts, f.vm, action)
+  const { quorum: _q, ...rest } = f
+  return {
+    ...rest,
+    code: "k3s.quorum-later",
+    effect: "deferred" as const,
+    message: `k3s server ${f.vm} was not ${done[action]} this run: the quorum guard refused it when the run was planned${context === undefined ? "" : ` (${context})`}; now ${verdict.reason}`,
+    hint: `run apply again: the next run can take ${f.vm} out of service (one server at a time)`
+  }
+}
+
+/**
+ * The k3s servers the end of the run reads the cluster through, best first: the configured `k3s.server`; else the
+ * server VM the plan read it through, the other server VMs that were Ready then, and the server VMs this run brought
+ * up (at the IP the run saw). Server VMs the quorum guard refused (in the plan's `findings`) are left out (one may be
+ * paused, and not answer).
+ */
+export const serversAtEnd = (
+  desired: Desired,
+  observed: Observed,
+  findings: ReadonlyArray<Finding>,
+  outcomes: ReadonlyArray<ActionOutcome>
+): Array<SshTarget> => {
+  const k3s = desired.k3s
+  if (k3s === undefined) return []
+  if (k3s.server !== undefined) return [{ host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }]
+  const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
+  const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
+  const learned = new Map(
+    outcomes.flatMap((o) => {
+      const vm = vmOf(o.action)
+      return o.status === "done" && o.ip !== undefined && vm !== undefined ? [[vm, o.ip] as const] : []
+    })
+  )
+  const ready = (facts?.nodes ?? []).flatMap((n) => {
+    const ip = n.internalIPs.find((a) => !a.includes(":")) ?? n.internalIPs[0]
+    return n.role === "server" && n.ready === "True" && !n.deleting && ip !== undefined ? [[n.name, ip] as const] : []
+  })
+  const candidates = [
+    ...(facts?.via === undefined ? [] : [[facts.via.vm, facts.via.ip] as const]),
+    ...ready,
+    ...learned
+  ]
+  const seen = new Set(findings.flatMap((f) => (f.quorum !== undefined && f.vm !== undefined ? [f.vm] : [])))
+  return candidates.flatMap(([vm, ip]) => {
+    if (!servers.has(vm) || seen.has(vm)) return []
+    seen.add(vm)
+    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+  })
+}
 
 /**
  * `recheckQuorum` with the members and Nodes read now, through the first of `servers` that answers (with

@@ -1,22 +1,17 @@
 import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
-import type { SshTarget } from "@homelab/ssh"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { type Action, isDestructive, vmOf } from "./Action.js"
+import { type Action, isDestructive } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
-import { agentOff } from "./agentOff.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
-import { RejoinTag } from "./Marks.js"
-import { membershipAtEnd } from "./MembershipAtEnd.js"
+import { membershipAtEnd, membershipContext, runningServers } from "./MembershipAtEnd.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
 import { type Plan, type PlanOptions, plan } from "./Plan.js"
-import type { K3sCandidate } from "./PlanK3s.js"
-import { quorumAtEnd } from "./QuorumGuard.js"
+import { quorumAtEnd, serversAtEnd } from "./QuorumGuard.js"
 import { type SavedPlan, SavedPlanError, SavedPlanStale, savedPlanChanges } from "./SavedPlan.js"
-import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 
 export interface ReconcileOptions extends PlanOptions, Pick<ApplyOptions, "timeouts" | "progressInterval"> {
@@ -100,7 +95,7 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     progressInterval: options.progressInterval
   })
   // The plan's quorum refusals are asked again: the run may have brought back the server they waited for.
-  const servers = serversAtEnd(desired, observed, p, outcomes)
+  const servers = serversAtEnd(desired, observed, p.findings, outcomes)
   const rechecked = yield* quorumAtEnd(p.findings, servers)
   // So are its "membership unknown" findings, when it brought server VMs back (after a power cut, say).
   const findings = yield* membershipAtEnd(rechecked, {
@@ -119,96 +114,6 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
   yield* emit({ _tag: "Finished", report })
   return report
 })
-
-/**
- * The k3s servers the end of the run reads the cluster through, best first: the configured `k3s.server`; else the
- * server VM the plan read it through, the other server VMs that were Ready then, and the server VMs this run brought
- * up (at the IP the run saw). Server VMs the quorum guard refused are left out (one may be paused, and not answer).
- */
-const serversAtEnd = (
-  desired: Desired,
-  observed: Observed,
-  p: Plan,
-  outcomes: ReadonlyArray<ActionOutcome>
-): Array<SshTarget> => {
-  const k3s = desired.k3s
-  if (k3s === undefined) return []
-  if (k3s.server !== undefined) return [{ host: k3s.server.host, port: k3s.server.port, user: k3s.server.user }]
-  const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
-  const facts = observed.k3s?._tag === "Nodes" ? observed.k3s : undefined
-  const learned = new Map(
-    outcomes.flatMap((o) => {
-      const vm = vmOf(o.action)
-      return o.status === "done" && o.ip !== undefined && vm !== undefined ? [[vm, o.ip] as const] : []
-    })
-  )
-  const ready = (facts?.nodes ?? []).flatMap((n) => {
-    const ip = n.internalIPs.find((a) => !a.includes(":")) ?? n.internalIPs[0]
-    return n.role === "server" && n.ready === "True" && !n.deleting && ip !== undefined ? [[n.name, ip] as const] : []
-  })
-  const candidates = [
-    ...(facts?.via === undefined ? [] : [[facts.via.vm, facts.via.ip] as const]),
-    ...ready,
-    ...learned
-  ]
-  const seen = new Set(p.findings.flatMap((f) => (f.quorum !== undefined && f.vm !== undefined ? [f.vm] : [])))
-  return candidates.flatMap(([vm, ip]) => {
-    if (!servers.has(vm) || seen.has(vm)) return []
-    seen.add(vm)
-    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
-  })
-}
-
-/**
- * What the end of the run knows about the VMs whose membership the plan could not tell: the VMs this run started or
- * resumed, and each desired VM that runs now (the plan saw it running, or this run brought it back) with its IP.
- */
-const membershipContext = (desired: Desired, observed: Observed, outcomes: ReadonlyArray<ActionOutcome>) => {
-  const back = outcomes.filter((o) => o.action._tag === "StartVm" || o.action._tag === "ResumeVm")
-  const broughtBack = back.flatMap((o) => {
-    const vm = vmOf(o.action)
-    return o.status === "done" && vm !== undefined ? [vm] : []
-  })
-  const candidates = new Map<string, K3sCandidate>()
-  for (const node of desired.nodes) {
-    for (const vm of node.vms) {
-      const seen = observed.vms.find(
-        (o) => o.name === vm.name && o.node === node.name && o.type === "qemu" && o.tags.includes(desired.ownershipTag)
-      )
-      // a VM this run was to bring back and did not: its membership is as unknown as the plan said
-      if (seen === undefined || back.some((o) => vmOf(o.action) === vm.name && o.status !== "done")) continue
-      const outcome = back.find((o) => vmOf(o.action) === vm.name)
-      if (outcome === undefined && seen.status !== "running") continue
-      const config = observed.configs?.get(seen.vmid)
-      candidates.set(vm.name, {
-        name: vm.name,
-        node: node.name,
-        vmid: seen.vmid,
-        role: vm.role,
-        ip: outcome?.ip ?? observed.ips?.get(seen.vmid),
-        rebuilt: seen.tags.includes(RejoinTag),
-        systemUUID: smbiosUuid(config),
-        agentOff: agentOff(config)
-      })
-    }
-  }
-  return { broughtBack, candidates, version: desired.k3s?.version }
-}
-
-/** The server VMs of ours that ran when the plan was made (with an IP), after `first`: more servers to ask. */
-const runningServers = (desired: Desired, observed: Observed, first: ReadonlyArray<SshTarget>): Array<SshTarget> => {
-  const k3s = desired.k3s
-  if (k3s === undefined || k3s.server !== undefined) return []
-  return desired.nodes.flatMap((node) =>
-    node.vms.flatMap((vm) => {
-      const seen = observed.vms.find((o) => o.name === vm.name && o.node === node.name && o.status === "running")
-      const ip = seen === undefined ? undefined : observed.ips?.get(seen.vmid)
-      return vm.role !== "server" || ip === undefined || first.some((s) => s.host === ip)
-        ? []
-        : [{ host: ip, port: k3s.vmSshPort, user: k3s.vmUser }]
-    })
-  )
-}
 
 /**
  * `reconcile` as a stream of its events, ending with `Finished` (for progress displays and NDJSON event logs).

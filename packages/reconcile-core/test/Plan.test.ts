@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClusterNode } from "@homelab/k3s-join"
+import type { VmPending } from "@homelab/proxmox-client"
 import { HealthPolicy } from "@homelab/vm-health"
 import { type Action, describeAction } from "../src/Action.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
@@ -129,7 +130,7 @@ describe("plan", () => {
       const n = desiredNode(name)
       return { ...n, vms: n.vms.map((v) => ({ ...v, ...over })) }
     }
-    // cpuRatio 0.5 of 8 CPUs = 4 cores, × 2 sockets = 8: fits; on a 6-CPU node 3 cores × 2 = 6 fits too
+    // cpuRatio 0.5 of 8 CPUs = 4 vCPUs: 2 sockets × 2 cores, fits
     const fits = plan({ ...desired([]), nodes: [withVm("pve", { sockets: 2 })] }, observed([observedNode("pve")], []), {
       policy
     })
@@ -157,6 +158,73 @@ describe("plan", () => {
     assert.strictEqual(
       balloon.findings[0]?.message,
       'the VM\'s balloon minimum (8192 MiB) is above its memory on node still-fawn (4096 MiB); PVE refuses that in a config update ("balloon value too large (must be smaller than assigned memory)")'
+    )
+  })
+
+  it("derived cores honour vm.sockets: sockets × cores ≈ the node's CPUs × cpuRatio, at least 1 core", () => {
+    const sized = (over: Partial<DesiredNode["vms"][number]>, cpuRatio: number, cpus = 8) => {
+      const n = desiredNode("pve")
+      const p = plan(
+        { ...desired([]), nodes: [{ ...n, cpuRatio, vms: n.vms.map((v) => ({ ...v, ...over })) }] },
+        observed([observedNode("pve", { cpus })], []),
+        { policy }
+      )
+      const create = p.actions.find((a) => a._tag === "CreateVm")
+      return { p, cores: create?._tag === "CreateVm" ? create.spec.cores : undefined }
+    }
+    // the whole node over 2 sockets: 2 × 4 = 8 vCPUs, not 2 × 8 = 16 (which PVE could not start)
+    const whole = sized({ sockets: 2 }, 1)
+    assert.deepStrictEqual(codes(whole.p), [])
+    assert.strictEqual(whole.cores, 4)
+    const create = whole.p.actions.find((a) => a._tag === "CreateVm")
+    assert.strictEqual(
+      create === undefined ? undefined : describeAction(create),
+      "create VM k3s-vm-pve on pve (2 sockets × 4 cores, 16384 MiB, 32 GiB)"
+    )
+    assert.strictEqual(sized({ sockets: 2 }, 0.5).cores, 2)
+    // rounded down per socket: 8 × 0.5 = 4 vCPUs over 3 sockets = 1 core each
+    assert.strictEqual(sized({ sockets: 3 }, 0.5).cores, 1)
+    // at least 1 core: 4 sockets on a 2-CPU node is still too wide, and said so
+    const narrow = sized({ sockets: 4 }, 0.5, 2)
+    assert.isUndefined(narrow.cores)
+    assert.deepStrictEqual(codes(narrow.p), ["cpu.insufficient:pve"])
+    // no vm.sockets (PVE's 1 socket): as before; pinned cores are taken as they are
+    assert.strictEqual(sized({}, 0.5).cores, 4)
+    assert.strictEqual(sized({ sockets: 2, cores: 3 }, 0.5).cores, 3)
+  })
+
+  it("an existing VM sized before cores honoured vm.sockets is changed in place, and the plan says why", () => {
+    const n = desiredNode("pve")
+    const d: Desired = { ...desired([]), nodes: [{ ...n, vms: n.vms.map((v) => ({ ...v, sockets: 2 })) }] }
+    const config: VmPending = {
+      digest: "d1",
+      current: {
+        cores: "4",
+        sockets: "2",
+        memory: "16384",
+        cpu: "host",
+        scsi0: "local-lvm:vm-1001-disk-0,size=32G",
+        net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+        tags: "homelab-managed;k3s",
+        ciuser: "ubuntu",
+        sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
+        ipconfig0: "ip=dhcp",
+        ide2: "local-lvm:vm-1001-cloudinit,media=cdrom"
+      },
+      pending: {},
+      deletes: []
+    }
+    const o: Observed = { ...observed([observedNode("pve")], [vm(1001, "pve")]), configs: new Map([[1001, config]]) }
+    const p = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(p), ["UpdateVm:pve"])
+    assert.deepStrictEqual(p.findings, [])
+    const update = p.actions[0]
+    assert.strictEqual(update?._tag, "UpdateVm")
+    if (update?._tag !== "UpdateVm") return
+    assert.deepStrictEqual(update.edit.set, { cores: "2" })
+    assert.strictEqual(
+      update.reason,
+      "1 setting(s) differ from homelab.yaml: cores 4 → 2 (takes effect after a restart); cores derived from homelab.yaml (no vm cores set): node pve's 8 logical CPUs × cpuRatio 0.5 = 4 vCPUs over vm.sockets 2 = 2 cores per socket"
     )
   })
 
@@ -402,6 +470,36 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(stale), [])
     assert.deepStrictEqual(codes(stale), ["vm.create-stale:pve"])
     assert.strictEqual(stale.findings[0]?.effect, "blocked")
+  })
+
+  it("a create of ours in flight is waited for only when the node can take the VM as homelab.yaml asks (the preflight first)", () => {
+    const n = desiredNode("pve")
+    const d: Desired = {
+      ...desired([], { taskUsers: ["root@pam!homelab"] }),
+      nodes: [{ ...n, vms: n.vms.map((v) => ({ ...v, bridges: ["vmbr0", "vmbr9"] })) }]
+    }
+    const first = vmidCandidates("k3s-vm-pve", d.vmidRange)[0] as number
+    const stub = vm(first, "pve", { name: undefined, status: "unknown", lock: "create", tags: [] })
+    const createTasks = new Map([
+      [
+        first,
+        {
+          vmid: first,
+          node: "pve",
+          upid: `UPID:pve:1:2:3:qmcreate:${first}:root@pam!homelab:`,
+          startedAt: 1000,
+          user: "root@pam!homelab",
+          ours: true
+        }
+      ]
+    ])
+    // that run's create finishes; this run would then bring the VM in line and start it: not on a bridge pve lacks
+    for (const at of [1030, 1700]) {
+      const p = plan(d, { ...observed([observedNode("pve")], [stub]), createTasks, at }, { policy })
+      assert.deepStrictEqual(tags(p), [])
+      assert.deepStrictEqual(codes(p), ["bridge.missing:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+    }
   })
 
   it("two VMs with the name are reported and neither is touched", () => {

@@ -92,8 +92,9 @@ describe("the rolling upgrade in the plan", () => {
       []
     )
     assert.deepStrictEqual(
-      p.findings.filter((f) => f.code.startsWith("k3s.")).map((f) => `${f.code} ${f.vm}`),
-      ["k3s.quorum s2", ...["a1", "a2", "a3", "a4"].map((n) => `k3s.upgrade-waits ${n}`)]
+      p.findings.filter((f) => f.code.startsWith("k3s.")).map((f) => `${f.code} ${f.vm} ${f.effect}`),
+      // this run starts k3s on s3 (its Node is not Ready) first: s2's upgrade, and the rollout, are the next run's
+      ["k3s.quorum-later s2 deferred", ...["a1", "a2", "a3", "a4"].map((n) => `k3s.upgrade-waits ${n} deferred`)]
     )
   })
 

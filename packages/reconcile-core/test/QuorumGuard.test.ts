@@ -151,10 +151,96 @@ describe("the guard in the plan", () => {
     )
     const p = planOf(k3sDesired(vms), o, { reprovision: ["s1"] })
     assert.deepStrictEqual(steps(p), ["JoinK3s:s2"], "only s2's own restart is planned")
-    const refused = p.findings.find((f) => f.code === "k3s.quorum")
+    const refused = p.findings.find((f) => f.quorum !== undefined)
     assert.strictEqual(refused?.vm, "s1")
     assert.include(refused?.message ?? "", "it needs rebuilding: reprovision of s1 requested")
     assert.strictEqual(refused?.layer, "k3s", "s1 runs: only its k3s work waits")
+    // this run starts k3s on s2 (its Node is not Ready): s1's rebuild is left to the next run
+    assert.deepStrictEqual([refused?.code, refused?.effect], ["k3s.quorum-later", "deferred"])
+    assert.include(refused?.message ?? "", "; this run brings s2 back first (join s2 (10.0.0.12) to k3s as a server)")
+  })
+
+  it("a refusal whose down server this plan brings back says so: left to the next run (deferred), not 'bring it back first'", () => {
+    const v131 = "v1.31.5+k3s1"
+    // s3's VM is stopped (the default policy rebuilds it) and its Node Unknown; an upgrade is asked for
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s3" ? { ready: "Unknown" } : {})),
+      { vms: vms.map((n) => observedVm(vms, n, n === "s3" ? { status: "stopped" } : {})) }
+    )
+    const p = planOf(k3sDesired(vms, { version: v131 }), o)
+    assert.deepStrictEqual(steps(p), ["RecreateVm:s3", "JoinK3s:s3"])
+    const refused = p.findings.filter((f) => f.quorum !== undefined)
+    assert.deepStrictEqual(
+      refused.map((f) => [f.code, f.effect, f.layer, f.vm, f.quorum?.action]),
+      [["k3s.quorum-later", "deferred", "k3s", "s1", "upgrade"]]
+    )
+    const [later] = refused
+    assert.match(
+      later?.message ?? "",
+      /^not upgrading k3s server s1 this run: upgrade of s1 would leave 1 of 3 etcd members healthy, quorum needs 2 \(s1-00000000 Ready, s2-00000001 Ready, s3-00000002 NotReady \(Unknown\)\); this run brings s3 back first \(recreate VM 1003 s3 on pve-s3\)$/
+    )
+    assert.strictEqual(
+      later?.hint,
+      "run apply again once s3 is a Ready server: the next run can upgrade s1 (one server out at a time)"
+    )
+    assert.notInclude(`${later?.message} ${later?.hint}`, "bring s3 back to Ready first")
+    // the rollout that stops at s1 waits for the next run too
+    const waits = p.findings.filter((f) => f.code === "k3s.upgrade-waits")
+    assert.deepStrictEqual(
+      waits.map((f) => [f.vm, f.effect, f.waitsFor, f.hint]),
+      ["s2", "a1"].map((vm) => [
+        vm,
+        "deferred",
+        "s1",
+        "run apply again once s3 is a Ready server: the next run upgrades s1 and goes on from there"
+      ])
+    )
+    // the end of the run asks again: s3 still down, the refusal stands as the guard says it, and the rollout with it
+    const stillDown = {
+      nodes: vms.map((n) => clusterNode(vms, n, n === "s3" ? { ready: "Unknown" } : {})),
+      members: members(vms)
+    }
+    const again = recheckQuorum(p.findings, { facts: stillDown })
+    assert.deepStrictEqual(
+      again.map((f) => [f.code, f.effect, f.vm]),
+      [
+        ["k3s.quorum", "blocked", "s1"],
+        ["k3s.upgrade-waits", "blocked", "s2"],
+        ["k3s.upgrade-waits", "blocked", "a1"]
+      ]
+    )
+    assert.include(again[0]?.hint ?? "", "bring s3 back to Ready first")
+    assert.strictEqual(again[1]?.hint, "fix what keeps s1 from upgrading; the next run goes on from there")
+    // s3 back: the upgrade and the rollout are the next run's
+    const back = recheckQuorum(p.findings, {
+      facts: { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) }
+    })
+    assert.deepStrictEqual(
+      back.map((f) => [f.code, f.effect, f.hint]),
+      [
+        [
+          "k3s.quorum-later",
+          "deferred",
+          "run apply again: the next run can take s1 out of service (one server at a time)"
+        ],
+        ["k3s.upgrade-waits", "deferred", "run apply again: the next run upgrades s1 and goes on from there"],
+        ["k3s.upgrade-waits", "deferred", "run apply again: the next run upgrades s1 and goes on from there"]
+      ]
+    )
+  })
+
+  it("a refusal whose down server this plan does not bring back stays blocked, naming it", () => {
+    // s3's VM is protected: the plan leaves it stopped
+    const o = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s3" ? { ready: "Unknown" } : {})),
+      { vms: vms.map((n) => observedVm(vms, n, n === "s3" ? { status: "stopped" } : {})) }
+    )
+    const p = planOf({ ...k3sDesired(vms, { version: "v1.31.5+k3s1" }), protect: ["s3"] }, o)
+    const refused = p.findings.find((f) => f.quorum !== undefined)
+    assert.deepStrictEqual([refused?.code, refused?.effect, refused?.vm], ["k3s.quorum", "blocked", "s1"])
+    assert.include(refused?.hint ?? "", "bring s3 back to Ready first")
   })
 
   it("a paused server whose rebuild is refused is not in place: the refusal is on the vm layer", () => {
@@ -164,8 +250,9 @@ describe("the guard in the plan", () => {
       { vms: vms.map((n) => observedVm(vms, n, n === "s1" ? { status: "paused" } : {})) }
     )
     const p = planOf(k3sDesired(vms), o)
-    const refused = p.findings.find((f) => f.code === "k3s.quorum")
+    const refused = p.findings.find((f) => f.quorum !== undefined)
     assert.strictEqual(refused?.vm, "s1")
+    assert.strictEqual(refused?.code, "k3s.quorum-later", "this run starts k3s on s2 first")
     assert.strictEqual(refused?.layer, "vm")
     assert.include(refused?.message ?? "", "is paused")
     assert.deepStrictEqual(refused?.quorum?.action, "rebuild")

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { Scenario } from "@homelab/sim"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 
 /**
@@ -138,6 +139,63 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
         assert.isUndefined((config?.config as Record<string, string> | undefined)?.net1)
         assert.deepStrictEqual([config?.qmpstatus, config?.tags], ["running", "homelab-managed"])
         assert.deepStrictEqual((yield* reconcile(one)).plan.actions, [])
+      }),
+    90_000
+  )
+
+  it.live(
+    "a VM whose create an interrupted run started (sized by an older homelab.yaml) is waited for, then brought in line with homelab.yaml (one config update with the digest) before it starts",
+    () =>
+      Effect.gen(function* () {
+        // a create that takes a while (2 s here), so that the run can be interrupted while it runs
+        const sim = yield* startLab(labScenario(["still-fawn"], { timings: { rrdIntervalMs: 0, createMs: 100_000 } }))
+        const health = "  graceSeconds: 0"
+        // the interrupted run's homelab.yaml: a quarter of the node's 8 CPUs and 64 GiB
+        const old = yield* makeLab(sim, {
+          health,
+          nodes: { "still-fawn": "    cpuRatio: 0.25\n    memoryRatio: 0.25" }
+        })
+        const fiber = yield* Effect.forkChild(reconcile(old))
+        yield* Effect.sleep("20 millis").pipe(
+          Effect.repeat({ until: () => sim.state().vms.some((v) => v.lock === "create") }),
+          Effect.timeout("20 seconds")
+        )
+        yield* Fiber.interrupt(fiber)
+        const vmid = sim.state().vms.find((v) => v.lock === "create")?.vmid as number
+
+        // this run's homelab.yaml: the defaults (half the node)
+        const lab = yield* makeLab(sim, { health })
+        sim.clearRequests()
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.plan.actions.map((a) => a._tag),
+          ["AwaitCreate"]
+        )
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["AwaitCreate", "done"]]
+        )
+        assert.isTrue(run.report.convergence.converged)
+        const vm = sim.state().vms.find((v) => v.vmid === vmid)
+        const config = vm?.config as Record<string, string> | undefined
+        assert.deepStrictEqual([config?.cores, config?.memory], ["4", "32768"])
+        assert.deepStrictEqual([vm?.qmpstatus, vm?.tags], ["running", "homelab-managed"])
+        // one config update, guarded by the digest, before the start
+        const edits = sim
+          .requests()
+          .filter(
+            (r) =>
+              r.transport === "api" &&
+              r.path?.endsWith(`/qemu/${vmid}/config`) &&
+              ["PUT", "POST"].includes(r.method ?? "")
+          )
+        assert.deepInclude(edits[0]?.params, { cores: "4", memory: "32768" })
+        assert.isString(edits[0]?.params?.digest)
+        const start = sim
+          .requests()
+          .findIndex((r) => r.transport === "api" && r.path?.endsWith(`/qemu/${vmid}/status/start`))
+        assert.isTrue(start > sim.requests().indexOf(edits[0] as never))
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
       }),
     90_000
   )

@@ -179,7 +179,7 @@ export const VmEntrySchema = Schema.Struct({
   role: optional(Schema.Literals(["agent", "server"]), "k3s role of this VM; default k3s.role."),
   cores: optional(
     Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 512 }, { expected: "1..512 cores" })),
-    "vCPUs; default node cores x cpuRatio."
+    "Cores per socket; default the node's logical CPUs x cpuRatio / vm.sockets, rounded down, at least 1 (so sockets x cores is the node's share)."
   ),
   memory: optional(
     Schema.Int.check(Schema.isBetween({ minimum: 256, maximum: 4_194_304 }, { expected: "256..4194304 MiB" })),
