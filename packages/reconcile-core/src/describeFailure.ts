@@ -52,7 +52,12 @@ export const isNodeLevel = (error: ProxmoxError): boolean =>
   (error.reason._tag === "AuthRejected" && error.reason.transport === "ssh") ||
   (error.reason._tag === "ProxyError" && error.reason.status === 596)
 
-const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefined, node: string): string => {
+const hintFor = (
+  reason: ProxmoxErrorReason,
+  endpoints: NodeEndpoints | undefined,
+  node: string,
+  what: string
+): string => {
   const ssh = endpoints?.ssh ?? "the node"
   const host = ssh.replace(/^[^@]*@/, "")
   switch (reason._tag) {
@@ -74,6 +79,13 @@ const hintFor = (reason: ProxmoxErrorReason, endpoints: NodeEndpoints | undefine
       return reason.explanation
     case "PermissionDenied":
       return "grant the token the privilege on that path, or create it without privilege separation"
+    case "Locked": {
+      const id = /lock-(\d+)\.conf/.exec(reason.detail)?.[1] ?? /\bVM (\d+)/.exec(what)?.[1] ?? "VMID"
+      // PVE waits 10 s for the config file's lock: a task still working on the VM holds it (a hung resize, a backup)
+      return reason.lock === "flock"
+        ? `a task still running on ${node} holds VM ${id}'s config lock (a hung resize, a backup, a migration?): let it end or stop it (Datacenter → Tasks, \`pvesh get /nodes/${node}/tasks --source active --vmid ${id}\`), then run apply again`
+        : `VM ${id} carries the '${reason.lock}' lock: let the ${reason.lock} on ${node} end; if none runs any more (an interrupted one), \`qm unlock ${id}\` on ${node} clears it`
+    }
     case "ApiError":
       // the agent missing from the VM's config, or disabled there: waiting cannot cure it
       if (
@@ -110,6 +122,6 @@ export const describeFailure = (
       error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? error.transport ?? "rest")
     return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason, endpoints?.token)}`
   })
-  const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node)))]
+  const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node, what)))]
   return { message: `cannot ${what} on node ${node}: ${parts.join("; ")}`, hint: hints.join("; ") }
 }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ApiError, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
+import { ApiError, Locked, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
 import { describeFailure } from "../src/describeFailure.js"
 
 const endpoints = { api: "https://10.0.0.2:8006", ssh: "root@10.0.0.2:22" }
@@ -68,6 +68,37 @@ describe("describeFailure", () => {
       endpoints
     )
     assert.strictEqual(other.hint, "see the task log on pve")
+  })
+
+  it("a locked VM: the hint says what holds the lock and how to clear it, not 'see the task log'", () => {
+    // after a hung resize, the next run's config write waits 10 s for the file lock and fails
+    const flock = describeFailure(
+      "pve",
+      "update the config of VM 6858",
+      new ProxmoxError({
+        operation: "updateVmConfig",
+        node: "pve",
+        reason: new Locked({
+          lock: "flock",
+          detail: "can't lock file '/var/lock/qemu-server/lock-6858.conf' - got timeout"
+        })
+      }),
+      endpoints
+    )
+    assert.match(flock.hint, /^a task still running on pve holds VM 6858's config lock/)
+    assert.include(flock.hint, "pvesh get /nodes/pve/tasks --source active --vmid 6858")
+    const backup = describeFailure(
+      "pve",
+      "start VM 6858",
+      new ProxmoxError({
+        operation: "startVm",
+        node: "pve",
+        reason: new Locked({ lock: "backup", detail: "VM is locked (backup)" })
+      }),
+      endpoints
+    )
+    assert.match(backup.hint, /^VM 6858 carries the 'backup' lock: let the backup on pve end/)
+    assert.include(backup.hint, "`qm unlock 6858` on pve")
   })
 
   it("a reason that names its transport keeps it; an SSH failure after a REST one names both", () => {
