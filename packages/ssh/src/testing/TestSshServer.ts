@@ -134,6 +134,7 @@ export class TestSshServer {
   readonly hostFingerprint: string
 
   private readonly sockets = new Set<net.Socket>()
+  private readonly connectionWaiters = new Set<{ readonly count: number; readonly resolve: () => void }>()
   private readonly tcp: net.Server
   private readonly options: TestSshServerOptions
   private readonly users: Map<string, { readonly password?: string | undefined; readonly keys: Array<ParsedKey> }>
@@ -173,6 +174,11 @@ export class TestSshServer {
     ssh.on("connection", (client: Connection) => server.onClient(client))
     tcp.on("connection", (socket) => {
       server.connectionCount++
+      for (const waiter of server.connectionWaiters) {
+        if (server.connectionCount < waiter.count) continue
+        server.connectionWaiters.delete(waiter)
+        waiter.resolve()
+      }
       server.sockets.add(socket)
       socket.setNoDelay(true)
       socket.on("close", () => server.sockets.delete(socket))
@@ -197,6 +203,15 @@ export class TestSshServer {
   /** A `known_hosts` line for this server as OpenSSH writes it (`[127.0.0.1]:port ssh-ed25519 AAAA…`). */
   knownHostsLine(host = "127.0.0.1"): string {
     return `[${host}]:${this.port} ${this.hostPublicKey}`
+  }
+
+  /**
+   * Resolves once `count` TCP connections have been accepted since start (at once if they have): a test waits on the
+   * connection as an event instead of polling `connectionCount`.
+   */
+  connected(count = 1): Promise<void> {
+    if (this.connectionCount >= count) return Promise.resolve()
+    return new Promise((resolve) => this.connectionWaiters.add({ count, resolve }))
   }
 
   /** Number of TCP connections currently open. */
