@@ -28,6 +28,8 @@ export interface Harness {
   readonly dir: string
   readonly events: Array<K3sJoinEvent>
   readonly sshEvents: Array<SshEvent>
+  /** Waits until an event matching `matches` was emitted (at once when one already was): an event to wait on, not a delay. */
+  readonly eventWhere: (matches: (event: K3sJoinEvent) => boolean) => Effect.Effect<K3sJoinEvent>
 }
 
 /** `K3sJoin` over a real `SshClient` (accept-new known_hosts in a temp dir), fast polling. */
@@ -36,9 +38,25 @@ export const harness = (options?: K3sJoinOptions) =>
     const dir = yield* tempDir
     const events: Array<K3sJoinEvent> = []
     const sshEvents: Array<SshEvent> = []
+    const waiters = new Set<{ matches: (event: K3sJoinEvent) => boolean; resolve: (event: K3sJoinEvent) => void }>()
+    const eventWhere = (matches: (event: K3sJoinEvent) => boolean) =>
+      Effect.callback<K3sJoinEvent>((resume) => {
+        const seen = events.find(matches)
+        if (seen !== undefined) return resume(Effect.succeed(seen))
+        const waiter = { matches, resolve: (event: K3sJoinEvent) => resume(Effect.succeed(event)) }
+        waiters.add(waiter)
+        return Effect.sync(() => waiters.delete(waiter))
+      })
     const layer = K3sJoin.layerWith({
       timeouts: { pollInterval: "10 millis", ready: "30 seconds", command: "30 seconds" },
-      onEvent: (event) => events.push(event),
+      onEvent: (event) => {
+        events.push(event)
+        for (const waiter of waiters) {
+          if (!waiter.matches(event)) continue
+          waiters.delete(waiter)
+          waiter.resolve(event)
+        }
+      },
       ...options
     }).pipe(
       Layer.provide(
@@ -51,7 +69,7 @@ export const harness = (options?: K3sJoinOptions) =>
       )
     )
     const context = yield* Layer.build(layer)
-    return { k3s: Context.get(context, K3sJoin), dir, events, sshEvents } satisfies Harness
+    return { k3s: Context.get(context, K3sJoin), dir, events, sshEvents, eventWhere } satisfies Harness
   })
 
 export const serverOf = (server: TestSshServer, apiAddress = "10.0.10.11"): K3sServer => ({
