@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { TestSshServer } from "@homelab/ssh/testing"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/testing/TestClock"
 import { type InstallRecord, lockedInstallCommand, parseRecord } from "../src/InstallCommand.js"
 import { K3sJoinError } from "../src/K3sJoinError.js"
+import type { JoinTimeouts, K3sJoinEvent } from "../src/K3sJoinOptions.js"
 import { FakeCluster, FakeHost, type HostBehaviour } from "./support/FakeK3s.js"
 import { CA_HASH, journal, SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
 import { harness, hostOf, serverOf, sshHost } from "./support/setup.js"
@@ -19,11 +21,10 @@ const clusterSetup = Effect.gen(function* () {
   return { cluster, serverSsh, server: serverOf(serverSsh) }
 })
 
-/** A joining host with its SSH endpoint; its timers stop with the scope. */
+/** A joining host with its SSH endpoint. */
 const joiningHost = (cluster: FakeCluster, name: string, ip: string, behaviour?: HostBehaviour) =>
   Effect.gen(function* () {
     const fake = new FakeHost(cluster, name, ip, behaviour)
-    yield* Effect.addFinalizer(() => Effect.sync(() => fake.stop()))
     const ssh = yield* sshHost(fake.handler)
     return { fake, ssh, host: hostOf(ssh, ip) }
   })
@@ -174,14 +175,17 @@ describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
 
   it.live("waitReady waits for a Node that does not exist yet", () =>
     Effect.gen(function* () {
-      const { k3s } = yield* harness()
+      const { k3s, events } = yield* harness()
       const { cluster, server } = yield* clusterSetup
-      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { joinDelayMs: 80 })
+      // the Node registers at the third poll of the unit: the first two see no Node
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { joinAfterPolls: 3 })
       fake.unit = "k3s-agent"
       fake.handler("sudo -n systemctl start --no-block k3s-agent", "ubuntu")
       const node = yield* k3s.waitReady({ server, host, role: "agent", nodeName: "k3s-a1" })
       assert.strictEqual(node.ready, "True")
       assert.deepStrictEqual(node.internalIPs, ["10.0.10.21"])
+      const readiness = events.flatMap((e) => (e._tag === "NodeState" ? [e.ready] : []))
+      assert.strictEqual(readiness[0], "Absent")
     })
   )
 
@@ -279,27 +283,21 @@ describe("K3sJoin.ensureMember", () => {
       const cluster = new FakeCluster()
       cluster.addNode(S1)
       cluster.readyOnWait = true
-      let host: TestSshServer | undefined
-      let tokenRead = false
+      const fake = new FakeHost(cluster, "k3s-a1", "10.0.10.21", { neverReady: true })
+      const host: TestSshServer = yield* sshHost(fake.handler)
+      let markTokenRead = () => {}
+      const tokenRead = new Promise<void>((resolve) => (markTokenRead = resolve))
       let overlapped = false
-      // `get nodes` answers once the token was read and the joining host has a connection (or after 2 s without)
+      // `get nodes` answers only once the token was read and the joining host has a connection: done one after the
+      // other, the membership check never gets its answer (and the join fails at the command timeout)
       const serverSsh = yield* sshHost((command, user) => {
-        if (command.startsWith("sudo -n cat /var/lib/rancher/k3s/server/")) tokenRead = true
+        if (command.startsWith("sudo -n cat /var/lib/rancher/k3s/server/")) markTokenRead()
         if (command !== "sudo -n /usr/local/bin/k3s kubectl get nodes -o json") return cluster.handler(command, user)
-        return new Promise((resolve) => {
-          const started = Date.now()
-          const check = setInterval(() => {
-            overlapped = tokenRead && (host?.connectionCount ?? 0) > 0
-            if (overlapped || Date.now() - started > 2_000) {
-              clearInterval(check)
-              resolve(cluster.handler(command, user) ?? { exitCode: 1 })
-            }
-          }, 5)
+        return Promise.all([tokenRead, host.connected()]).then(() => {
+          overlapped = true
+          return cluster.handler(command, user) ?? { exitCode: 1 }
         })
       })
-      const fake = new FakeHost(cluster, "k3s-a1", "10.0.10.21", { neverReady: true })
-      yield* Effect.addFinalizer(() => Effect.sync(() => fake.stop()))
-      host = yield* sshHost(fake.handler)
       const result = yield* k3s.ensureMember({
         server: serverOf(serverSsh),
         host: hostOf(host, "10.0.10.21", { nodeName: "k3s-a1" }),
@@ -438,14 +436,45 @@ describe("K3sJoin.ensureMember", () => {
 })
 
 describe("K3sJoin failure classification (never hangs)", () => {
-  /** Permanent failures must fail fast: the default deadline is an hour away. */
-  const failing = (role: "server" | "agent", behaviour: HostBehaviour, ready: Duration.Input = "1 hour") =>
+  /** A host that behaves as `behaviour` after its unit starts, and the join of it (not run yet). */
+  const failingJoin = (role: "server" | "agent", behaviour: HostBehaviour, timeouts?: JoinTimeouts) =>
     Effect.gen(function* () {
-      const { k3s } = yield* harness({ timeouts: { pollInterval: "10 millis", ready } })
+      const { k3s, events, eventWhere } = yield* harness({ timeouts: { pollInterval: "10 millis", ...timeouts } })
       const { cluster, server } = yield* clusterSetup
       const { host } = yield* joiningHost(cluster, role === "server" ? "k3s-s2" : "k3s-a1", "10.0.10.22", behaviour)
-      return yield* Effect.flip(k3s.ensureMember({ server, host, role }))
+      return { join: k3s.ensureMember({ server, host, role }), events, eventWhere }
     })
+
+  /** Permanent failures must fail fast: the deadline is an hour away. */
+  const failing = (role: "server" | "agent", behaviour: HostBehaviour) =>
+    Effect.flatMap(failingJoin(role, behaviour, { ready: "1 hour" }), ({ join }) => Effect.flip(join))
+
+  /**
+   * A failure that is waited for until the ready deadline, which passes only when the test says so. Run it under
+   * `it.effect`: the TestClock stands still unless adjusted, while the SSH I/O is real. Polls do not sleep (poll interval
+   * 0), so the join polls the host until the clock moves; `observed` are the events the outcome depends on, and the
+   * clock moves to the deadline only once the join has reported all of them. These are waitReady's events, so the
+   * deadline (set when waitReady starts) is already there when the clock moves. Command timeouts (1 hour) are longer
+   * than the step (1 minute), so no command that is in flight while the clock moves times out.
+   */
+  const failingAtDeadline = (
+    role: "server" | "agent",
+    behaviour: HostBehaviour,
+    observed: ReadonlyArray<(event: K3sJoinEvent) => boolean>
+  ) =>
+    Effect.gen(function* () {
+      const { join, events, eventWhere } = yield* failingJoin(role, behaviour, {
+        pollInterval: "0 millis",
+        ready: "1 minute",
+        command: "1 hour"
+      })
+      const fiber = yield* Effect.forkChild(Effect.flip(join))
+      for (const matches of observed) yield* eventWhere(matches)
+      yield* TestClock.adjust("1 minute")
+      return { error: yield* Fiber.join(fiber), events }
+    })
+
+  const waitingFor = (failure: string) => (e: K3sJoinEvent) => e._tag === "Waiting" && e.failure === failure
 
   it.live("401 Unauthorized: BadToken", () =>
     Effect.gen(function* () {
@@ -482,12 +511,11 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
-  it.live("too many learners is waited for (a Waiting event), then reported as TooManyLearners at the deadline", () =>
+  it.effect("too many learners is waited for (a Waiting event), then reported as TooManyLearners at the deadline", () =>
     Effect.gen(function* () {
-      const { k3s, events } = yield* harness({ timeouts: { pollInterval: "10 millis", ready: "300 millis" } })
-      const { cluster, server } = yield* clusterSetup
-      const { host } = yield* joiningHost(cluster, "k3s-s2", "10.0.10.12", { failWith: journal.learners() })
-      const error = yield* Effect.flip(k3s.ensureMember({ server, host, role: "server" }))
+      const { error, events } = yield* failingAtDeadline("server", { failWith: journal.learners() }, [
+        waitingFor("TooManyLearners")
+      ])
       assert.strictEqual(error.reason._tag, "TooManyLearners")
       const waiting = events.filter((e) => e._tag === "Waiting")
       assert.isAbove(waiting.length, 0)
@@ -497,18 +525,22 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
-  it.live("an unreachable server is waited for, then reported as ServerUnreachable", () =>
+  it.effect("an unreachable server is waited for, then reported as ServerUnreachable", () =>
     Effect.gen(function* () {
-      const error = yield* failing("agent", { failWith: journal.unreachable() }, "300 millis")
+      const { error } = yield* failingAtDeadline("agent", { failWith: journal.unreachable() }, [
+        waitingFor("ServerUnreachable")
+      ])
       assert.isTrue(error.reason._tag === "ServerUnreachable" && error.reason.server === "https://10.0.10.11:6443")
     })
   )
 
-  it.live("a Node that stays NotReady: NotReady with the condition's reason at the deadline", () =>
+  it.effect("a Node that stays NotReady: NotReady with the condition's reason at the deadline", () =>
     Effect.gen(function* () {
-      // The fake host registers the Node (Ready False) 30 ms after the unit starts, on real timers: the deadline
-      // leaves the waits room to see it even on a machine so loaded that timers run late (300 ms did not, at load 30+).
-      const error = yield* failing("agent", { neverReady: true }, "2 seconds")
+      // the deadline passes once the join has seen the unit active and the Node registered NotReady
+      const { error } = yield* failingAtDeadline("agent", { neverReady: true }, [
+        (e) => e._tag === "UnitState" && e.state === "active",
+        (e) => e._tag === "NodeState" && e.ready === "False"
+      ])
       assert.isTrue(
         error.reason._tag === "NotReady" &&
           error.reason.node === "k3s-a1" &&
@@ -518,10 +550,14 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
-  it.live("a unit that never comes up: Timeout with the last journal lines, token scrubbed", () =>
+  it.effect("a unit that never comes up: Timeout with the last journal lines, token scrubbed", () =>
     Effect.gen(function* () {
       const leak = `level=info msg="Waiting for the server; env K3S_TOKEN=${SERVER_TOKEN}"`
-      const error = yield* failing("agent", { failWith: leak }, "300 millis")
+      // the deadline passes once the join has read the line from the journal and found no Node
+      const { error } = yield* failingAtDeadline("agent", { failWith: leak }, [
+        (e) => e._tag === "JournalLine" && e.line.includes("K3S_TOKEN="),
+        (e) => e._tag === "NodeState" && e.ready === "Absent"
+      ])
       assert.strictEqual(error.reason._tag, "Timeout")
       if (error.reason._tag === "Timeout") {
         assert.match(error.reason.what, /k3s-a1 to become Ready \(unit k3s-agent activating, Ready Absent\)/)

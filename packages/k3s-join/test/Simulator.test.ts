@@ -9,14 +9,15 @@ import { K3S_INSTALL_SCRIPT, k3sBinary, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
+import * as TestClock from "effect/testing/TestClock"
 import { K3sJoin } from "../src/K3sJoin.js"
-import type { K3sHost, K3sJoinEvent } from "../src/K3sJoinOptions.js"
-import { tempDir } from "./support/setup.js"
+import type { JoinTimeouts, K3sHost } from "../src/K3sJoinOptions.js"
+import { eventLog, tempDir } from "./support/setup.js"
 
 const key = generateKeyPair("ed25519")
 const SIM_TOKEN = "s3cr3t-sim-token-0123456789abcdef"
@@ -90,14 +91,14 @@ const scenario = (faults: Scenario["faults"] = []): Scenario => ({
   faults
 })
 
-const setup = (faults: Scenario["faults"] = [], ready: Duration.Input = "20 seconds") =>
+const setup = (faults: Scenario["faults"] = [], timeouts?: JoinTimeouts) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
     const sim = yield* startSim(scenario(faults))
-    const events: Array<K3sJoinEvent> = []
+    const { events, onEvent, eventWhere } = eventLog()
     const layer = K3sJoin.layerWith({
-      timeouts: { pollInterval: "20 millis", ready, command: "10 seconds" },
-      onEvent: (event) => events.push(event)
+      timeouts: { pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds", ...timeouts },
+      onEvent
     }).pipe(
       Layer.provide(
         SshClient.layerWith({
@@ -120,7 +121,7 @@ const setup = (faults: Scenario["faults"] = [], ready: Duration.Input = "20 seco
         }
         return yield* Effect.die(new Error(`vm ${vmid} has no SSH endpoint`))
       })
-    return { sim, k3s, events, target, dir, server: yield* target(200) }
+    return { sim, k3s, events, eventWhere, target, dir, server: yield* target(200) }
   })
 
 const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
@@ -260,22 +261,37 @@ describe("K3sJoin against @homelab/sim", () => {
     60_000
   )
 
-  it.live(
+  it.effect(
     "faults: an unreachable server and a hanging unit end at the deadline (ServerUnreachable, Timeout)",
     () =>
       Effect.gen(function* () {
-        const { k3s, target, server } = yield* setup(
-          [
-            { kind: "k3sServerUnreachable", vmid: 200 },
-            { kind: "k3sInstallHang", vmid: 302 }
-          ],
-          "1500 millis"
+        // The sim runs on real time, the joins' deadlines on the TestClock: polls do not sleep (poll interval 0), and
+        // the clock moves to a join's deadline only once the join has seen what its outcome depends on in the guest's
+        // journal. Command timeouts (1 hour) are longer than that step, so no command in flight then times out.
+        const { k3s, eventWhere, server, a1, s3, a2 } = yield* TestClock.withLive(
+          Effect.gen(function* () {
+            const lab = yield* setup(
+              [
+                { kind: "k3sServerUnreachable", vmid: 200 },
+                { kind: "k3sInstallHang", vmid: 302 }
+              ],
+              { pollInterval: "0 millis", ready: "1 minute", command: "1 hour" }
+            )
+            return { ...lab, a1: yield* lab.target(301), s3: yield* lab.target(202), a2: yield* lab.target(302) }
+          })
         )
-        const unreachable = yield* Effect.flip(k3s.ensureMember({ server, host: yield* target(301), role: "agent" }))
+        const unreachableJoin = yield* Effect.forkChild(
+          Effect.flip(k3s.ensureMember({ server, host: a1, role: "agent" }))
+        )
+        yield* eventWhere((e) => e._tag === "Waiting" && e.host === a1.host && e.failure === "ServerUnreachable")
+        yield* TestClock.adjust("1 minute")
+        const unreachable = yield* Fiber.join(unreachableJoin)
         assert.strictEqual(unreachable.reason._tag, "ServerUnreachable")
-        const hang = yield* Effect.flip(
-          k3s.ensureMember({ server: yield* target(202), host: yield* target(302), role: "agent" })
-        )
+        const hangJoin = yield* Effect.forkChild(Effect.flip(k3s.ensureMember({ server: s3, host: a2, role: "agent" })))
+        yield* eventWhere((e) => e._tag === "JournalLine" && e.host === a2.host && e.line.includes("containerd"))
+        yield* eventWhere((e) => e._tag === "NodeState" && e.host === a2.host && e.ready === "Absent")
+        yield* TestClock.adjust("1 minute")
+        const hang = yield* Fiber.join(hangJoin)
         assert.strictEqual(hang.reason._tag, "Timeout", hang.message)
       }),
     60_000

@@ -7,10 +7,9 @@ import type { EnsureMemberOptions } from "../src/K3sJoinOptions.js"
 import { FakeCluster, FakeHost } from "./support/FakeK3s.js"
 import { harness, hostOf, serverOf, sshHost, tempDir } from "./support/setup.js"
 
-const hostFor = (cluster: FakeCluster, name: string, ip: string, joinDelayMs = 60) =>
+const hostFor = (cluster: FakeCluster, name: string, ip: string) =>
   Effect.gen(function* () {
-    const fake = new FakeHost(cluster, name, ip, { joinDelayMs, readyDelayMs: 20 })
-    yield* Effect.addFinalizer(() => Effect.sync(() => fake.stop()))
+    const fake = new FakeHost(cluster, name, ip, { joinAfterPolls: 2 })
     const ssh = yield* sshHost(fake.handler)
     return { fake, ssh, host: hostOf(ssh, ip) }
   })

@@ -16,12 +16,6 @@ describe("createK3sJoin (Promise API)", () => {
       const serverSsh = yield* sshHost(cluster.handler)
       const a1 = new FakeHost(cluster, "k3s-a1", "10.0.10.21")
       const a2 = new FakeHost(cluster, "k3s-a2", "10.0.10.22")
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          a1.stop()
-          a2.stop()
-        })
-      )
       const a1Ssh = yield* sshHost(a1.handler)
       const a2Ssh = yield* sshHost(a2.handler)
 
@@ -89,7 +83,6 @@ describe("createK3sJoin (Promise API)", () => {
       cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
       const serverSsh = yield* sshHost(cluster.handler)
       const a1 = new FakeHost(cluster, "k3s-a1", "10.0.10.21")
-      yield* Effect.addFinalizer(() => Effect.sync(() => a1.stop()))
       const a1Ssh = yield* sshHost(a1.handler)
       const outcome = yield* Effect.promise(async () => {
         const k3s = createK3sJoin({

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { DEFAULT_PVE_VERSION } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
 
 const names = (vms: ReturnType<typeof simVms>) => vms.map((v) => v.name).sort()
 
@@ -108,7 +108,7 @@ describe("reconcile against the simulator (phases 1–2)", () => {
         sim.setVmStatus(mine?.vmid as number, { status: "running", qmpstatus: "paused" })
         // /cluster/resources reports states from PVE's status cache, refreshed every ~10 s (200 ms at this time
         // scale): the reconciler sees the pause after the next broadcast, as it would on a real cluster.
-        yield* Effect.sleep("300 millis")
+        yield* untilResourcesShow(lab, mine?.vmid as number, "paused")
 
         const run = yield* reconcile(lab)
         const recreate = run.plan.actions.find((a) => a._tag === "RecreateVm")

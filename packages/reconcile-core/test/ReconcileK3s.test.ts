@@ -9,7 +9,7 @@ import type { ActionOutcome } from "../src/Convergence.js"
 import { sshOptions } from "../src/connections.js"
 import { DefaultVmidRange, desiredFromConfig } from "../src/desiredFromConfig.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"
-import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
 
 const joins = (outcomes: ReadonlyArray<ActionOutcome>) => outcomes.filter((o) => o.action._tag === "JoinK3s")
 
@@ -128,7 +128,8 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         yield* reconcile(lab)
         const vm = simVms(sim).find((v) => v.name === "k3s-vm-pve")
         sim.setVmStatus(vm?.vmid as number, { status: "stopped", qmpstatus: "stopped" })
-        yield* Effect.sleep("300 millis")
+        // the next run sees the VM stopped once pvestatd's broadcast reached /cluster/resources
+        yield* untilResourcesShow(lab, vm?.vmid as number, "stopped")
         const rebuild = yield* reconcile(lab)
         assert.deepStrictEqual(
           rebuild.result.outcomes.map((o) => [o.action._tag, o.status]),

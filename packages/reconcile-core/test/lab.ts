@@ -8,6 +8,7 @@ import { SshClient } from "@homelab/ssh"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type { ApplyEvent } from "../src/Apply.js"
 import type { ActionOutcome } from "../src/Convergence.js"
 import type { HomelabConfig } from "../src/config/HomelabConfig.js"
@@ -122,6 +123,22 @@ export const clientLayer = (lab: Lab, events: Array<ProxmoxClientEvent> = []) =>
   )
   return Layer.merge(proxmox, k3s)
 }
+
+/**
+ * Waits until `GET /cluster/resources` (PVE's status cache, refreshed by pvestatd's broadcast) shows VM `vmid` with
+ * `status`: what the next reconcile run observes. An event to wait on, however late the broadcast comes on a loaded
+ * machine, instead of a sleep that is usually long enough.
+ */
+export const untilResourcesShow = (lab: Lab, vmid: number, status: string) =>
+  Effect.gen(function* () {
+    const api = yield* ProxmoxApi
+    yield* api.clusterVms.pipe(
+      Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (vms) => vms.find((v) => v.vmid === vmid)?.status === status
+      })
+    )
+  }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
 
 export interface RunResult {
   readonly plan: Plan

@@ -9,7 +9,9 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
 import { SshClient, type SshClientShape, shellQuote } from "../src/index.js"
+import type { TestSshServer } from "../src/testing/index.js"
 import { client, clientOptions, tempDir, testServer, trust } from "./helpers.js"
 
 const setup = Effect.gen(function* () {
@@ -21,12 +23,9 @@ const setup = Effect.gen(function* () {
   return { dir, server, ssh, target }
 })
 
-/** Polls (real time) until `f` holds, for at most ~2 s. */
-const eventually = (f: () => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 200 && !f(); i++) yield* Effect.sleep("10 millis")
-    return f()
-  })
+/** Waits until `holds` is true of the server, checked on its events (connections, commands), not on a timer. */
+const until = (server: TestSshServer, holds: (server: TestSshServer) => boolean) =>
+  Effect.promise(() => server.until(holds))
 
 describe("SshClient.exec", () => {
   it.live("returns stdout, stderr and the exit code as data", () =>
@@ -211,7 +210,7 @@ describe("SshClient.exec", () => {
       // commands that run until `go` exists: all six run at once only on three connections of two sessions each
       const blocked = (i: number) => ssh.exec(target, `while [ ! -e ${go} ]; do sleep 0.01; done; echo ${i}`)
       const fibers = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (i) => Effect.forkChild(blocked(i)))
-      assert.isTrue(yield* eventually(() => server.commands.length === 6))
+      yield* until(server, (s) => s.commands.length === 6)
       assert.strictEqual(server.connectionCount, 3)
       // at the limit, a seventh waits for a session instead of opening a fourth connection
       const seventh = yield* Effect.forkChild(blocked(7))
@@ -229,14 +228,18 @@ describe("SshClient.exec", () => {
     })
   )
 
-  it.live("times out a command, kills it and keeps the connection usable", () =>
+  it.effect("times out a command, kills it and keeps the connection usable", () =>
     Effect.gen(function* () {
+      // the timeout runs on the TestClock: it passes once the server has the command (which would run for 10 minutes)
       const { server, ssh, target } = yield* setup
-      const error = yield* Effect.flip(ssh.exec(target, "sleep 5", { timeout: "200 millis" }))
+      const fiber = yield* Effect.forkChild(Effect.flip(ssh.exec(target, "sleep 600", { timeout: "200 millis" })))
+      yield* until(server, (s) => s.commands.includes("sleep 600"))
+      yield* TestClock.adjust("200 millis")
+      const error = yield* Fiber.join(fiber)
       assert.strictEqual(error.reason._tag, "Timeout")
       if (error.reason._tag === "Timeout") {
         assert.strictEqual(error.reason.timeoutMs, 200)
-        assert.include(error.reason.operation, "sleep 5")
+        assert.include(error.reason.operation, "sleep 600")
       }
       assert.strictEqual((yield* ssh.exec(target, "echo still here")).stdout, "still here\n")
       assert.strictEqual(server.connectionCount, 1)
@@ -248,7 +251,7 @@ describe("SshClient.exec", () => {
       const { server, ssh, target } = yield* setup
       yield* ssh.exec(target, "true")
       const fiber = yield* Effect.forkChild(ssh.exec(target, "sleep 5"))
-      yield* eventually(() => server.commands.includes("sleep 5"))
+      yield* until(server, (s) => s.commands.includes("sleep 5"))
       server.dropConnections()
       const error = yield* Effect.flip(Fiber.join(fiber))
       assert.strictEqual(error.reason._tag, "Disconnected")
@@ -262,7 +265,7 @@ describe("SshClient.exec", () => {
       const { server, ssh, target } = yield* setup
       yield* ssh.exec(target, "true")
       yield* ssh.close(target)
-      assert.isTrue(yield* eventually(() => server.openConnections === 0))
+      yield* until(server, (s) => s.openConnections === 0)
       yield* ssh.exec(target, "true")
       assert.strictEqual(server.connectionCount, 2)
     })
@@ -278,7 +281,7 @@ describe("SshClient.exec", () => {
       yield* ssh.exec({ host: "127.0.0.1", port: server.port, user: "alice" }, "true")
       assert.strictEqual(server.openConnections, 1)
       yield* Scope.close(scope, Exit.void)
-      assert.isTrue(yield* eventually(() => server.openConnections === 0))
+      yield* until(server, (s) => s.openConnections === 0)
     })
   )
 })

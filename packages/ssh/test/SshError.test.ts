@@ -3,8 +3,10 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/testing/TestClock"
 import { fingerprintOf, KnownHosts, type SshError, type SshEvent } from "../src/index.js"
 import { generateKeyPair } from "../src/testing/index.js"
 import {
@@ -191,7 +193,7 @@ describe("SshError reasons", () => {
     })
   )
 
-  it.live("Timeout and CommandFailed never contain secret stdin", () =>
+  it.effect("Timeout and CommandFailed never contain secret stdin", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const server = yield* testServer()
@@ -204,9 +206,13 @@ describe("SshError reasons", () => {
       )
       assert.strictEqual(failed.reason._tag, "CommandFailed")
       assert.notInclude(rendered(failed), secret)
-      const timedOut = yield* Effect.flip(
-        ssh.exec(target, "sleep 5", { stdin: Redacted.make(secret), timeout: "100 millis" })
+      // the timeout runs on the TestClock: it passes once the server has the command
+      const timing = yield* Effect.forkChild(
+        Effect.flip(ssh.exec(target, "sleep 600", { stdin: Redacted.make(secret), timeout: "100 millis" }))
       )
+      yield* Effect.promise(() => server.until((s) => s.commands.includes("sleep 600")))
+      yield* TestClock.adjust("100 millis")
+      const timedOut = yield* Fiber.join(timing)
       assert.strictEqual(timedOut.reason._tag, "Timeout")
       assert.notInclude(rendered(timedOut), secret)
     })
@@ -413,7 +419,20 @@ describe("ssh-agent", () => {
         Effect.sync(() => spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" })),
         (child) => Effect.sync(() => child.kill("SIGTERM"))
       )
-      for (let i = 0; i < 200 && !fs.existsSync(socket); i++) yield* Effect.sleep("10 millis")
+      // the socket appearing in `dir` is the event to wait on (ssh-agent exiting early fails the test)
+      yield* Effect.callback<void, Error>((resume) => {
+        let settled = false
+        const settle = (outcome: Effect.Effect<void, Error>) => {
+          if (settled) return
+          settled = true
+          watcher.close()
+          resume(outcome)
+        }
+        const watcher = fs.watch(dir, () => fs.existsSync(socket) && settle(Effect.void))
+        agent.once("exit", (code) => settle(Effect.fail(new Error(`ssh-agent (pid ${agent.pid}) exited (${code})`))))
+        if (fs.existsSync(socket)) settle(Effect.void)
+        return Effect.sync(() => settle(Effect.void))
+      })
       assert.isTrue(fs.existsSync(socket), `ssh-agent (pid ${agent.pid}) did not create its socket`)
       const keyPath = path.join(dir, "agent_key")
       fs.writeFileSync(keyPath, userKey.private, { mode: 0o600 })

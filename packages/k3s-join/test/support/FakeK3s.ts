@@ -1,6 +1,10 @@
 /**
  * A protocol-level test double of k3s hosts: command handlers for `TestSshServer` that answer the commands of
- * k3s.md §8.2 with the outputs and exit codes given there, and a small join state machine (§8.3) driven by timers.
+ * k3s.md §8.2 with the outputs and exit codes given there, and a small join state machine (§8.3).
+ *
+ * The join state machine runs on events, not on timers: a started host moves one step each time its unit state is
+ * polled (`systemctl is-active <unit>`), so what a test sees depends on how often the library looked, never on how
+ * fast the machine runs the test.
  */
 import type { TestExecReply } from "@homelab/ssh/testing"
 import { journal, type NodeSpec, nodeJson, nodeListJson, SERVER_TOKEN } from "./fixtures.js"
@@ -114,16 +118,21 @@ export class FakeCluster {
   }
 }
 
-/** How a joining host behaves after its unit starts. */
+/**
+ * How a joining host behaves after its unit starts. Time is counted in polls: each `systemctl is-active <unit>` the host
+ * answers after the start is one step (the answer already shows that step).
+ */
 export interface HostBehaviour {
-  /** Loop on this journal line instead of joining (k3s retries forever). */
+  /** Loop on this journal line instead of joining (k3s retries forever): written once per step. */
   readonly failWith?: string | undefined
   /** For servers: the process exits after the line (unit `failed` between restarts). */
   readonly fatal?: boolean | undefined
   /** Never become Ready (Node stays `Ready=False`). */
   readonly neverReady?: boolean | undefined
-  readonly joinDelayMs?: number | undefined
-  readonly readyDelayMs?: number | undefined
+  /** The step at which the Node registers (Ready False) and the unit turns active. Default 1 (the first poll). */
+  readonly joinAfterPolls?: number | undefined
+  /** Steps after registering until the Node turns Ready. Default 1. */
+  readonly readyAfterPolls?: number | undefined
   readonly downloadExitCode?: number | undefined
   readonly installFails?: boolean | undefined
   /** Extra journal lines written when the unit starts. */
@@ -145,7 +154,8 @@ export class FakeHost {
   private hashes: { pre?: string; post?: string } = {}
   /** The locked install scripts received. */
   readonly lockedScripts: Array<string> = []
-  private timer: ReturnType<typeof setInterval> | undefined
+  /** One step of the started unit (undefined: not started, or nothing left to do). */
+  private step: (() => void) | undefined
   private tick = 0
   private readonly id = `host-${Math.random().toString(16).slice(2)}`
 
@@ -155,11 +165,6 @@ export class FakeHost {
     readonly ip: string,
     public behaviour: HostBehaviour = {}
   ) {}
-
-  stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
-  }
 
   private role(): "server" | "agent" {
     return this.unit === "k3s" ? "server" : "agent"
@@ -172,9 +177,10 @@ export class FakeHost {
   private start(): void {
     const role = this.role()
     const version = /INSTALL_K3S_VERSION=(\S+)/.exec(this.installCommand ?? "")?.[1] ?? this.cluster.version
-    const startedAt = Date.now()
-    const joinDelay = this.behaviour.joinDelayMs ?? 30
-    const readyDelay = this.behaviour.readyDelayMs ?? 30
+    const joinAt = this.behaviour.joinAfterPolls ?? 1
+    const readyAfter = this.behaviour.readyAfterPolls ?? 1
+    let steps = 0
+    let joinedAt = 0
     let joined = false
     let counted = true
     this.state = "activating"
@@ -193,9 +199,9 @@ export class FakeHost {
     }
     this.log(journal.starting(this.tick++))
     for (const line of this.behaviour.logOnStart ?? []) this.log(line)
-    this.stop()
-    this.timer = setInterval(() => {
+    this.step = () => {
       const i = this.tick++
+      steps++
       if (this.behaviour.failWith !== undefined) {
         this.log(this.behaviour.failWith)
         if (this.behaviour.fatal === true) this.state = i % 2 === 0 ? "failed" : "activating"
@@ -206,10 +212,10 @@ export class FakeHost {
         this.log(journal.nodePassword(i))
         return
       }
-      const elapsed = Date.now() - startedAt
       const gateOpen = role !== "agent" || this.cluster.maxJoiningAgents >= this.cluster.agentsJoiningTogether
-      if (!joined && elapsed >= joinDelay && gateOpen) {
+      if (!joined && steps >= joinAt && gateOpen) {
         joined = true
+        joinedAt = steps
         this.cluster.secrets.set(this.hostname, this.id)
         this.cluster.nodes.set(this.hostname, {
           name: this.hostname,
@@ -222,13 +228,12 @@ export class FakeHost {
         uncount()
         this.log(role === "server" ? journal.upServer(i) : journal.upAgent(i))
       }
-      if (joined && this.behaviour.neverReady !== true && elapsed >= joinDelay + readyDelay) {
+      if (joined && this.behaviour.neverReady !== true && steps >= joinedAt + readyAfter) {
         const node = this.cluster.nodes.get(this.hostname)
         if (node !== undefined) this.cluster.nodes.set(this.hostname, { ...node, ready: "True" })
-        this.stop()
+        this.step = undefined
       }
-    }, 5)
-    this.timer.unref?.()
+    }
   }
 
   private state_(): string {
@@ -363,6 +368,7 @@ export class FakeHost {
     }
     const active = /^systemctl is-active (k3s|k3s-agent)$/.exec(command)
     if (active !== null) {
+      if (active[1] === this.unit) this.step?.()
       const state = active[1] === this.unit ? this.state : "inactive"
       return { stdout: `${state}\n`, exitCode: state === "active" ? 0 : 3 }
     }

@@ -134,6 +134,7 @@ export class TestSshServer {
   readonly hostFingerprint: string
 
   private readonly sockets = new Set<net.Socket>()
+  private readonly waiters = new Set<{ readonly holds: () => boolean; readonly resolve: () => void }>()
   private readonly tcp: net.Server
   private readonly options: TestSshServerOptions
   private readonly users: Map<string, { readonly password?: string | undefined; readonly keys: Array<ParsedKey> }>
@@ -174,8 +175,12 @@ export class TestSshServer {
     tcp.on("connection", (socket) => {
       server.connectionCount++
       server.sockets.add(socket)
+      server.changed()
       socket.setNoDelay(true)
-      socket.on("close", () => server.sockets.delete(socket))
+      socket.on("close", () => {
+        server.sockets.delete(socket)
+        server.changed()
+      })
       socket.on("error", () => {})
       ssh.injectSocket(socket)
     })
@@ -197,6 +202,28 @@ export class TestSshServer {
   /** A `known_hosts` line for this server as OpenSSH writes it (`[127.0.0.1]:port ssh-ed25519 AAAA…`). */
   knownHostsLine(host = "127.0.0.1"): string {
     return `[${host}]:${this.port} ${this.hostPublicKey}`
+  }
+
+  /**
+   * Resolves once `holds` is true of this server (at once if it is), checked again whenever a connection opens or
+   * closes or a command arrives: a test waits on the server's events instead of polling it on a timer.
+   */
+  until(holds: (server: TestSshServer) => boolean): Promise<void> {
+    if (holds(this)) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.add({ holds: () => holds(this), resolve }))
+  }
+
+  /** Resolves once `count` TCP connections have been accepted since start (see `until`). */
+  connected(count = 1): Promise<void> {
+    return this.until((server) => server.connectionCount >= count)
+  }
+
+  private changed(): void {
+    for (const waiter of this.waiters) {
+      if (!waiter.holds()) continue
+      this.waiters.delete(waiter)
+      waiter.resolve()
+    }
   }
 
   /** Number of TCP connections currently open. */
@@ -232,6 +259,7 @@ export class TestSshServer {
         session.on("pty", (_accept, reject) => reject?.())
         session.once("exec", (acceptExec, _reject, info) => {
           this.commands.push(info.command)
+          this.changed()
           this.runExec(acceptExec(), session, info.command, user)
         })
         session.once("sftp", (acceptSftp) => this.serveSftp(acceptSftp()))
