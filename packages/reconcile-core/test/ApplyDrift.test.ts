@@ -667,6 +667,46 @@ describe("rolling restart (vm.restart: rolling) with k3s", () => {
   )
 })
 
+describe("rolling restart when the k3s cluster cannot be read", () => {
+  it.live(
+    "no VM is restarted blind (no drain, no quorum check possible): each restart is refused with k3s.restart-unknown, and nothing of those VMs changes",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        // SSH to every guest refused, the k3s server's included: the cluster cannot be read.
+        yield* Effect.promise(() =>
+          sim.addFaults(sim.state().vms.map((v) => ({ kind: "guestSshRefused" as const, vmid: v.vmid })))
+        )
+        const since = sim.requests().length
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const run = yield* reconcile(changed)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.id, o.status]),
+          [],
+          JSON.stringify(run.result.outcomes.map((o) => o.detail))
+        )
+        const reboots = sim
+          .requests()
+          .slice(since)
+          .filter((r) => r.method === "POST" && /\/status\/(reboot|shutdown|stop)$/.test(r.path ?? ""))
+        assert.deepStrictEqual(reboots, [])
+        const refusals = run.plan.findings.filter((f) => f.code === "k3s.restart-unknown")
+        assert.deepStrictEqual(
+          refusals.map((f) => [f.vm, f.effect]),
+          ours.map((n) => [n, "blocked"])
+        )
+        assert.include(refusals[0]?.message ?? "", "cannot be read")
+        assert.include(refusals[0]?.message ?? "", "quorum")
+        for (const name of ours) assert.notStrictEqual(vmOf(sim, name).config.cpu, "x86-64-v2-AES")
+        assert.isFalse(run.report.convergence.converged)
+      }),
+    120_000
+  )
+})
+
 /** One node, the existing k3s server VM (not ours) and our VM joining it as an agent. */
 const agentNet = reserveLoopbackNet().net
 const agentServerIp = `${agentNet}.5`
