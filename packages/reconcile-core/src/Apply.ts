@@ -40,7 +40,7 @@ import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
-import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
+import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
 /** A wait in progress: what for, for how long so far, and the limit. */
@@ -724,7 +724,7 @@ export const apply = Effect.fn("apply")(function* (
               role: a.role,
               version,
               checkRelease: false,
-              drain: { timeout: k3s.upgrade?.drainTimeout ?? Duration.minutes(5) },
+              drain: { timeout: drainTimeout(k3s) },
               timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
               onEvent: k3sProgress
             })

@@ -14,7 +14,7 @@ import { tagList } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
 import { CloudInitTag, DestroyTag, RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
-import type { Timeouts } from "./Timeouts.js"
+import { drainTimeout, type Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
 
 /** A wait in progress (as `Apply` reports it). */
@@ -222,7 +222,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       if (ours) yield* ctx.mark(a.vmid, RestartTag, true)
       yield* ctx.progress(`draining k3s Node ${a.name}`)
       yield* member.join
-        .drain(member.server, a.name, { timeout: timeouts.k3sReady, onEvent: ctx.k3sProgress })
+        .drain(member.server, a.name, { timeout: drainTimeout(desired.k3s), onEvent: ctx.k3sProgress })
         .pipe(
           Effect.catch((e) =>
             giveBack.pipe(
