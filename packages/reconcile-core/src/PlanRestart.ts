@@ -148,19 +148,12 @@ export const blindRestartFinding = (
   if (desired.k3s === undefined) return undefined
   const unread =
     k3sNodes === undefined
-      ? observed.k3s?._tag === "Unavailable"
-        ? `the k3s cluster cannot be read (${observed.k3s.message})`
-        : "the k3s cluster was not read"
+      ? `the k3s cluster ${observed.k3s?._tag === "Unavailable" ? "cannot be read (k3s.unavailable)" : "was not read"}`
       : k3sNodes.some((n) => n.name === vm.vm) && vm.ip === undefined
-        ? `its k3s Node is in the cluster but the VM's IP is not known, so the Node cannot be told to be this VM`
+        ? "its k3s Node is in the cluster but the VM's IP is not known, so the Node cannot be told to be this VM"
         : undefined
   if (unread === undefined) return undefined
-  const fix =
-    k3sNodes === undefined && observed.k3s?._tag === "Unavailable"
-      ? `${observed.k3s.hint}; `
-      : k3sNodes === undefined
-        ? "check k3s.server; "
-        : ""
+  const server = vm.role === "server"
   return {
     code: "k3s.restart-unknown",
     effect: "blocked",
@@ -168,7 +161,7 @@ export const blindRestartFinding = (
     node: vm.node,
     vm: vm.vm,
     vmid: vm.vmid,
-    message: `not restarting VM ${vm.vmid} ${vm.vm} (k3s ${vm.role} in homelab.yaml): ${unread}, so its Node can be neither drained nor${vm.role === "server" ? " checked against etcd's quorum" : " waited for"} (${vm.reason}); its changes are left as they are`,
-    hint: `${fix}run apply again once the cluster answers: the restart then drains the Node${vm.role === "server" ? " behind the quorum guard" : ""}. Restarting it by hand instead (\`qm reboot ${vm.vmid}\` on ${vm.node}) takes it out of the cluster undrained`
+    message: `not restarting VM ${vm.vmid} ${vm.vm} (a k3s ${vm.role} in homelab.yaml): ${unread}, so its Node can be neither drained nor ${server ? "checked against etcd's quorum" : "waited for"}; ${vm.reason}: left as it is`,
+    hint: `${k3sNodes === undefined ? "make the cluster readable (see the membership finding)" : "see why the VM has no IP"}, then run apply again: the restart then drains the Node${server ? " behind the quorum guard" : ""}. Restarting it by hand meanwhile (\`qm reboot ${vm.vmid}\` on ${vm.node}) takes it out of the cluster undrained`
   }
 }
