@@ -39,6 +39,8 @@ export interface DriftContext<E> {
   readonly k3sProgress: (event: K3sJoinEvent) => void
   /** The k3s server a step goes through (`via` a server VM of ours, else the configured `k3s.server`). */
   readonly serverOf: (via: K3sVia | undefined) => Effect.Effect<K3sServer & { readonly apiPort: number }, E>
+  /** The user to log in as on a VM's guest now (`GuestUser.ts`). */
+  readonly guestUser: (vm: string, vmid?: number) => Effect.Effect<string>
   /** Set or clear a mark on a VM (a fresh read of its tags first). */
   readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
@@ -365,7 +367,7 @@ const backInService = <E>(
       yield* member.join
         .waitReady({
           server: member.server,
-          host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: vm.name, ip },
+          host: { host: ip, port: k3s.vmSshPort, user: yield* ctx.guestUser(vm.name, vm.vmid), nodeName: vm.name, ip },
           role: member.role,
           nodeName: vm.name,
           timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
