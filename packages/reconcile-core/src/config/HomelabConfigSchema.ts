@@ -231,7 +231,7 @@ export const VmSchema = Schema.Struct({
   user: withDefault(
     linuxUser,
     "ubuntu",
-    "cloud-init user (ciuser; replaces the image's default user). A Linux user name as useradd and systemd accept it."
+    "cloud-init user (ciuser; replaces the image's default user). A Linux user name as useradd and systemd accept it. Changed on a running VM, it reaches the guest when PVE next starts it; homelab logs in (k3s) as the user the guest has until then."
   ),
   password: Schema.optionalKey(secret("cloud-init password (cipassword); use ${VAR}.")),
   sshKeys: withDefault(
