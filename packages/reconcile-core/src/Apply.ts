@@ -36,11 +36,12 @@ import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
-import { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
+import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
 /** A wait in progress: what for, for how long so far, and the limit. */
@@ -98,6 +99,12 @@ export interface ApplyOptions {
   readonly progressInterval?: Duration.Input | undefined
   /** Where `image.transfer: upload` fetches the image before uploading it (removed afterwards). Default: the OS's temp dir. */
   readonly imageDir?: string | undefined
+  /**
+   * Where each VM of ours is (by name, as observed): the k3s steps log in to a VM as the user its guest has now,
+   * read from PVE (`readGuestUser`) — not always `vm.user`, see `GuestUser.ts`. A VM neither here nor made by this
+   * run: `vm.user`.
+   */
+  readonly guests?: ReadonlyMap<string, GuestRef> | undefined
 }
 
 /** Why an action could not finish: for a person, with what to do about it. */
@@ -242,7 +249,21 @@ export const apply = Effect.fn("apply")(function* (
     const ip = vms.get(via.vm)?.ip ?? via.ip
     if (ip === undefined)
       return fail(`the address of k3s server ${via.vm} is not known`, `run apply again once ${via.vm} runs`)
-    return Effect.succeed({ host: ip, port: k3s.vmSshPort, user: k3s.vmUser, apiPort: 6443 })
+    return guestUser(via.vm).pipe(Effect.map((user) => ({ host: ip, port: k3s.vmSshPort, user, apiPort: 6443 })))
+  }
+
+  /**
+   * The user to log in as on VM `vm` (`vmid` when the step knows it): the user its guest has now, read from PVE each
+   * time (a restart or a start of this run may have given it a new one); `vm.user` when the VM is not known.
+   */
+  const guestUser = (vm: string, vmid?: number): Effect.Effect<string> => {
+    const fallback = desired.k3s?.vmUser ?? "root"
+    const seen = options.guests?.get(vm)
+    const id = vms.get(vm)?.vmid ?? vmid ?? seen?.vmid
+    const node = seen?.vmid === id ? seen?.node : desired.nodes.find((n) => n.vms.some((v) => v.name === vm))?.name
+    return id === undefined || node === undefined
+      ? Effect.succeed(fallback)
+      : readGuestUser(api, { node, vmid: id }, fallback)
   }
 
   const execute = (
@@ -578,6 +599,7 @@ export const apply = Effect.fn("apply")(function* (
           fail,
           k3sProgress,
           serverOf,
+          guestUser,
           mark
         }
         return action._tag === "UpdateVm"
@@ -620,7 +642,7 @@ export const apply = Effect.fn("apply")(function* (
         const vmid = learned?.vmid ?? a.vmid
         const ip = learned?.ip ?? a.ip ?? (vmid === undefined ? undefined : yield* waitForIp(vmid, a.vm))
         if (ip === undefined || vmid === undefined) return yield* fail(`the IP of ${a.vm} is not known`)
-        const host = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip }
+        const host = { host: ip, port: k3s.vmSshPort, user: yield* guestUser(a.vm, vmid), nodeName: a.vm, ip }
         const hint = `on ${ip}: \`journalctl -u k3s\`; the next run finds the cluster if it came up, or starts it again`
         const k = k3sJoin.value
         // No version pinned: the channel's newest release (default stable), read by the VM as install.sh would.
@@ -668,7 +690,7 @@ export const apply = Effect.fn("apply")(function* (
         }
         const k = k3sJoin.value
         const server = yield* serverOf(a.via)
-        const host = { host: a.ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip: a.ip }
+        const host = { host: a.ip, port: k3s.vmSshPort, user: yield* guestUser(a.vm, a.vmid), nodeName: a.vm, ip: a.ip }
         const journal = `on ${a.ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\``
         // A release the VM cannot download is refused before anything is marked or cordoned.
         for (const version of a.steps) {
@@ -726,7 +748,7 @@ export const apply = Effect.fn("apply")(function* (
               role: a.role,
               version,
               checkRelease: false,
-              drain: { timeout: k3s.upgrade?.drainTimeout ?? Duration.minutes(5) },
+              drain: { timeout: drainTimeout(k3s) },
               timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
               onEvent: k3sProgress
             })
@@ -1029,7 +1051,7 @@ export const apply = Effect.fn("apply")(function* (
         const member = yield* k3sJoin.value
           .ensureMember({
             server,
-            host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: a.vm, ip },
+            host: { host: ip, port: k3s.vmSshPort, user: yield* guestUser(a.vm, vmid), nodeName: a.vm, ip },
             role: a.role,
             rebuilt: rejoin,
             newHostKey: newInstances.has(a.vm),

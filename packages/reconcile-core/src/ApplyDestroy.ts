@@ -7,6 +7,7 @@ import type { WaitProgress } from "./Apply.js"
 import type { Desired } from "./Desired.js"
 import { DestroyTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
+import { drainTimeout } from "./Timeouts.js"
 
 /** What the executor lends a teardown step: the clients, progress reporting, and how a step fails. */
 export interface TeardownContext<E> {
@@ -90,7 +91,7 @@ export const destroyVm = <E>(a: DestroyVm, ctx: TeardownContext<E>) =>
           )
         yield* progress(`draining k3s Node ${name}`)
         const drained = yield* client
-          .drain(server, name, { onEvent: ctx.k3sProgress })
+          .drain(server, name, { timeout: drainTimeout(desired.k3s), onEvent: ctx.k3sProgress })
           .pipe(
             Effect.catch(
               k3sFailed(

@@ -14,7 +14,7 @@ import { tagList } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
 import { CloudInitTag, DestroyTag, RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
-import type { Timeouts } from "./Timeouts.js"
+import { drainTimeout, type Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
 
 /** A wait in progress (as `Apply` reports it). */
@@ -39,6 +39,8 @@ export interface DriftContext<E> {
   readonly k3sProgress: (event: K3sJoinEvent) => void
   /** The k3s server a step goes through (`via` a server VM of ours, else the configured `k3s.server`). */
   readonly serverOf: (via: K3sVia | undefined) => Effect.Effect<K3sServer & { readonly apiPort: number }, E>
+  /** The user to log in as on a VM's guest now (`GuestUser.ts`). */
+  readonly guestUser: (vm: string, vmid?: number) => Effect.Effect<string>
   /** Set or clear a mark on a VM (a fresh read of its tags first). */
   readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
@@ -222,7 +224,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       if (ours) yield* ctx.mark(a.vmid, RestartTag, true)
       yield* ctx.progress(`draining k3s Node ${a.name}`)
       yield* member.join
-        .drain(member.server, a.name, { timeout: timeouts.k3sReady, onEvent: ctx.k3sProgress })
+        .drain(member.server, a.name, { timeout: drainTimeout(desired.k3s), onEvent: ctx.k3sProgress })
         .pipe(
           Effect.catch((e) =>
             giveBack.pipe(
@@ -365,7 +367,7 @@ const backInService = <E>(
       yield* member.join
         .waitReady({
           server: member.server,
-          host: { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, nodeName: vm.name, ip },
+          host: { host: ip, port: k3s.vmSshPort, user: yield* ctx.guestUser(vm.name, vm.vmid), nodeName: vm.name, ip },
           role: member.role,
           nodeName: vm.name,
           timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },

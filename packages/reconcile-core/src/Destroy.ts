@@ -6,6 +6,7 @@ import type { Action } from "./Action.js"
 import { apply } from "./Apply.js"
 import { assess, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
+import { guestRefs } from "./GuestUser.js"
 import { observe } from "./Observe.js"
 import { type DestroyOptions, planDestroy } from "./PlanDestroy.js"
 import type { ReconcileEvent, ReconcileOptions, ReconcileReport } from "./Reconcile.js"
@@ -44,7 +45,8 @@ export const destroy = Effect.fn("destroy")(function* (desired: Desired, options
     onEvent: emit,
     unconfirmed: confirmed ? [] : p.actions.map((a) => a.id),
     timeouts: options.timeouts,
-    progressInterval: options.progressInterval
+    progressInterval: options.progressInterval,
+    guests: guestRefs(desired.ownershipTag, observed.vms)
   })
   return yield* finish({ observed, plan: p, planned, outcomes, convergence: settle(p, outcomes), applied: true })
 })

@@ -194,7 +194,9 @@ export const membershipContext = (
 export const runningServers = (
   desired: Desired,
   observed: Observed,
-  first: ReadonlyArray<SshTarget>
+  first: ReadonlyArray<SshTarget>,
+  /** Who to log in as on a server VM (the user its guest has now). */
+  userOf: (vm: string) => string = () => desired.k3s?.vmUser ?? "root"
 ): Array<SshTarget> => {
   const k3s = desired.k3s
   if (k3s === undefined || k3s.server !== undefined) return []
@@ -204,7 +206,7 @@ export const runningServers = (
       const ip = seen === undefined ? undefined : observed.ips?.get(seen.vmid)
       return vm.role !== "server" || ip === undefined || first.some((s) => s.host === ip)
         ? []
-        : [{ host: ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+        : [{ host: ip, port: k3s.vmSshPort, user: userOf(vm.name) }]
     })
   )
 }

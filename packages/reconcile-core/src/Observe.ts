@@ -15,6 +15,7 @@ import { agentOff } from "./agentOff.js"
 import { cicustomVolumes } from "./CicustomPreflight.js"
 import type { Desired } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
+import { guestUserOf } from "./GuestUser.js"
 import { CloudInitTag } from "./Marks.js"
 import type {
   CreateTask,
@@ -491,7 +492,10 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   // (membership checks the IP). A VM whose k3s Node is this very VM (the Node's system UUID is the VM's SMBIOS UUID,
   // read with its configuration above) has its IP from the Node: a converged cluster costs no request per VM.
   let k3s: K3sFacts | undefined
+  const guestUsers = new Map<number, string>()
   if (desired.k3s !== undefined) {
+    for (const [vmid, config] of configs)
+      guestUsers.set(vmid, guestUserOf(config.current.ciuser, cloudInit.get(vmid), desired.k3s.vmUser))
     const wanted = new Set(selected.flatMap((n) => n.vms.map((vm) => vm.name)))
     const healthy = observedVms.filter(
       (vm) =>
@@ -512,6 +516,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       detailed: new Set(vmDetails.keys()),
       reprovision: options.reprovision,
       restarting: restartCandidates(desired, nodes, observedVms, configs, cloudInit),
+      guestUsers,
       readEtcdMembers: options.readEtcdMembers,
       ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
@@ -542,5 +547,16 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     const node = nodes.get(name)
     if (node !== undefined) nodes.set(name, { ...node, problem: p })
   }
-  return { ...base, vms: observedVms, nodes, vmDetails, ips, configs, cloudInit, snippets, k3s } satisfies Observed
+  return {
+    ...base,
+    vms: observedVms,
+    nodes,
+    vmDetails,
+    ips,
+    configs,
+    cloudInit,
+    snippets,
+    k3s,
+    ...(desired.k3s === undefined ? {} : { guestUsers })
+  } satisfies Observed
 })

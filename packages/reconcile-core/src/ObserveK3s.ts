@@ -30,6 +30,8 @@ export interface K3sObservationInputs {
   readonly readEtcdMembers?: boolean | undefined
   /** With `k3s.server`: its Nodes, read already (observe starts that read alongside `/cluster/resources`). */
   readonly serverNodes?: Effect.Effect<ReadonlyArray<ClusterNode>, K3sJoinError> | undefined
+  /** The user each VM's guest has, by VMID (`guestUserOf`); a VM not in it: `vm.user`. */
+  readonly guestUsers?: ReadonlyMap<number, string> | undefined
 }
 
 /**
@@ -50,7 +52,11 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   }
   const k = join.value
   const api = yield* ProxmoxApi
-  const vmTarget = (ip: string): SshTarget => ({ host: ip, port: k3s.vmSshPort, user: k3s.vmUser })
+  const vmTarget = (ip: string, vmid: number): SshTarget => ({
+    host: ip,
+    port: k3s.vmSshPort,
+    user: inputs.guestUsers?.get(vmid) ?? k3s.vmUser
+  })
 
   let server: SshTarget
   let nodes: ReadonlyArray<ClusterNode>
@@ -85,7 +91,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       )
       return vm === undefined ? [] : [vm]
     })
-    let found: { nodes: ReadonlyArray<ClusterNode>; vm: string; ip: string } | undefined
+    let found: { nodes: ReadonlyArray<ClusterNode>; vm: string; vmid: number; ip: string } | undefined
     for (const name of candidates) {
       const vm = inputs.vms.find(
         (o) =>
@@ -104,12 +110,12 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         problems.push(`${name}: its guest agent reports no IP`)
         continue
       }
-      const read = yield* Effect.result(k.clusterNodes(vmTarget(ip)))
+      const read = yield* Effect.result(k.clusterNodes(vmTarget(ip, vm.vmid)))
       if (Result.isSuccess(read)) {
-        found = { nodes: read.success, vm: name, ip }
+        found = { nodes: read.success, vm: name, vmid: vm.vmid, ip }
         break
       }
-      const role = yield* Effect.result(k.installedRole(vmTarget(ip)))
+      const role = yield* Effect.result(k.installedRole(vmTarget(ip, vm.vmid)))
       if (Result.isSuccess(role) && role.success === undefined) {
         probed.push(name)
         continue
@@ -132,7 +138,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     }
     nodes = found.nodes
     via = { vm: found.vm, ip: found.ip }
-    server = vmTarget(found.ip)
+    server = vmTarget(found.ip, found.vmid)
   }
 
   // The etcd members, when a server may go out of service; the channels, when the target needs them.

@@ -156,6 +156,12 @@ export interface Observed {
    * ran), the cloud-init changes its drive does not have yet (`GET …/cloudinit`; empty: PVE started it since).
    */
   readonly cloudInit?: ReadonlyMap<number, ReadonlyArray<CloudInitChange>> | undefined
+  /**
+   * With `k3s:`, the user each of those VMs' guests has (the `ciuser` of the drive it booted from, `guestUserOf`), by
+   * VMID: the user homelab logs in as for k3s, which differs from `vm.user` while a changed `vm.user` waits for the
+   * VM's next start.
+   */
+  readonly guestUsers?: ReadonlyMap<number, string> | undefined
   /** Snippet volumes present on each node (`<storage>:snippets/<file>`), when `vm.cicustom` names some. */
   readonly snippets?: ReadonlyMap<string, ReadonlySet<string>> | undefined
   /** Phase 3 facts, when the config has a `k3s:` section. */

@@ -20,7 +20,7 @@ import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
-import { chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
+import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
@@ -807,9 +807,24 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               )
             : undefined
         if (refused !== undefined) findings.push(refused)
+        // Never blind: with k3s, a VM whose membership cannot be read may be a server (its etcd member) or hold
+        // workloads; its restart waits until its Node can be drained (and a server's quorum checked).
+        const blind =
+          restart !== undefined && restart.k3s === undefined && refused === undefined
+            ? blindRestartFinding(desired, observed, k3sNodes, {
+                node: node.name,
+                vm: vm.name,
+                role: vm.role,
+                vmid: healthy.vmid,
+                ip: observed.ips?.get(healthy.vmid),
+                reason: restart.reason
+              })
+            : undefined
+        if (blind !== undefined) findings.push(blind)
+        const held = refused ?? blind
         // A change that waits for a restart is made only together with that restart (`vm.restart: rolling`).
-        if (step.update !== undefined && (refused === undefined || restart === undefined)) actions.push(step.update)
-        if (restart !== undefined && refused === undefined) {
+        if (step.update !== undefined && (held === undefined || restart === undefined)) actions.push(step.update)
+        if (restart !== undefined && held === undefined) {
           const via = restart.k3s === undefined ? undefined : cluster?.viaFor(vm.name)
           const resumed = marks.restart
             ? `; an earlier run's restart of it did not finish (it carries '${RestartTag}')`

@@ -1,4 +1,6 @@
+import type { ClusterNode } from "@homelab/k3s-join"
 import type { Action, Finding, K3sVia, RestartVm, UncordonK3s } from "./Action.js"
+import type { Desired } from "./Desired.js"
 import { DestroyTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed } from "./Observed.js"
 
@@ -120,5 +122,46 @@ export const chainRestarts = (
       actions.push({ ...step, after: [...step.after, before] })
     } else actions.push(step)
     previous = step.id
+  }
+}
+
+/**
+ * The refusal of a rolling restart homelab cannot make safely (`k3s.restart-unknown`, blocked): with `k3s:`, a VM whose
+ * membership cannot be read — the cluster does not answer (`k3s.unavailable`), or its Node is there but the VM's IP is
+ * not known — may be a server (its etcd member) or run workloads, and neither a drain nor the quorum guard can be
+ * done for it. Its restart (and the change that waits for it) waits for a run that can read the cluster. Undefined:
+ * no k3s, or the VM is known not to be a member (a plain restart is safe).
+ */
+export const blindRestartFinding = (
+  desired: Desired,
+  observed: Observed,
+  k3sNodes: ReadonlyArray<ClusterNode> | undefined,
+  vm: {
+    readonly node: string
+    readonly vm: string
+    readonly role: "server" | "agent"
+    readonly vmid: number
+    readonly ip: string | undefined
+    readonly reason: string
+  }
+): Finding | undefined => {
+  if (desired.k3s === undefined) return undefined
+  const unread =
+    k3sNodes === undefined
+      ? `the k3s cluster ${observed.k3s?._tag === "Unavailable" ? "cannot be read (k3s.unavailable)" : "was not read"}`
+      : k3sNodes.some((n) => n.name === vm.vm) && vm.ip === undefined
+        ? "its k3s Node is in the cluster but the VM's IP is not known, so the Node cannot be told to be this VM"
+        : undefined
+  if (unread === undefined) return undefined
+  const server = vm.role === "server"
+  return {
+    code: "k3s.restart-unknown",
+    effect: "blocked",
+    layer: "k3s",
+    node: vm.node,
+    vm: vm.vm,
+    vmid: vm.vmid,
+    message: `not restarting VM ${vm.vmid} ${vm.vm} (a k3s ${vm.role} in homelab.yaml): ${unread}, so its Node can be neither drained nor ${server ? "checked against etcd's quorum" : "waited for"}; ${vm.reason}: left as it is`,
+    hint: `${k3sNodes === undefined ? "make the cluster readable (see the membership finding)" : "see why the VM has no IP"}, then run apply again: the restart then drains the Node${server ? " behind the quorum guard" : ""}. Restarting it by hand meanwhile (\`qm reboot ${vm.vmid}\` on ${vm.node}) takes it out of the cluster undrained`
   }
 }

@@ -246,7 +246,9 @@ export const serversAtEnd = (
   desired: Desired,
   observed: Observed,
   findings: ReadonlyArray<Finding>,
-  outcomes: ReadonlyArray<ActionOutcome>
+  outcomes: ReadonlyArray<ActionOutcome>,
+  /** Who to log in as on a server VM (the user its guest has now). */
+  userOf: (vm: string) => string = () => desired.k3s?.vmUser ?? "root"
 ): Array<SshTarget> => {
   const k3s = desired.k3s
   if (k3s === undefined) return []
@@ -272,7 +274,7 @@ export const serversAtEnd = (
   return candidates.flatMap(([vm, ip]) => {
     if (!servers.has(vm) || seen.has(vm)) return []
     seen.add(vm)
-    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: k3s.vmUser }]
+    return [{ host: learned.get(vm) ?? ip, port: k3s.vmSshPort, user: userOf(vm) }]
   })
 }
 

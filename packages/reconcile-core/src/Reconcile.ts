@@ -1,4 +1,4 @@
-import type { ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
+import { ProxmoxApi, type ProxmoxError } from "@homelab/proxmox-client"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -6,6 +6,7 @@ import { type Action, isDestructive } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
+import { guestRefs, readGuestUser } from "./GuestUser.js"
 import { membershipAtEnd, membershipContext, runningServers } from "./MembershipAtEnd.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
@@ -88,19 +89,34 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
   const destructive = p.actions.filter(isDestructive)
   const confirmed =
     destructive.length === 0 || (options.confirm === undefined ? false : yield* options.confirm(destructive))
+  const guests = guestRefs(desired.ownershipTag, observed.vms)
   const outcomes = yield* apply(p.actions, desired, {
     onEvent: emit,
     unconfirmed: confirmed ? [] : destructive.map((a) => a.id),
     timeouts: options.timeouts,
-    progressInterval: options.progressInterval
+    progressInterval: options.progressInterval,
+    guests
   })
+  // Who to log in as on each server VM now (this run may have restarted one with a new vm.user), when the end of the
+  // run reads the cluster.
+  const users = new Map<string, string>()
+  const k3s = desired.k3s
+  if (k3s !== undefined && p.findings.some((f) => f.quorum !== undefined || f.code === "k3s.unavailable")) {
+    const api = yield* ProxmoxApi
+    const servers = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
+    for (const name of servers) {
+      const ref = guests.get(name)
+      if (ref !== undefined) users.set(name, yield* readGuestUser(api, ref, k3s.vmUser))
+    }
+  }
+  const userOf = (vm: string) => users.get(vm) ?? k3s?.vmUser ?? "root"
   // The plan's quorum refusals are asked again: the run may have brought back the server they waited for.
-  const servers = serversAtEnd(desired, observed, p.findings, outcomes)
+  const servers = serversAtEnd(desired, observed, p.findings, outcomes, userOf)
   const rechecked = yield* quorumAtEnd(p.findings, servers)
   // So are its "membership unknown" findings, when it brought server VMs back (after a power cut, say).
   const findings = yield* membershipAtEnd(rechecked, {
     ...membershipContext(desired, observed, outcomes),
-    servers: [...servers, ...runningServers(desired, observed, servers)],
+    servers: [...servers, ...runningServers(desired, observed, servers, userOf)],
     wait: options.timeouts?.k3sReady ?? desired.timeouts?.k3sReady ?? DefaultTimeouts.k3sReady
   })
   const report: ReconcileReport = {

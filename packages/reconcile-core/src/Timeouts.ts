@@ -25,3 +25,12 @@ export const DefaultTimeouts: Timeouts = {
   k3sInstall: Duration.minutes(10),
   k3sReady: Duration.minutes(10)
 }
+
+/**
+ * The limit of every `kubectl drain` homelab runs — before an upgrade, a rolling restart, a destroy or a prune:
+ * `k3s.upgrade.drainTimeout` (the key sits under `upgrade`, where it began; it applies to every drain), default 5
+ * minutes.
+ */
+export const drainTimeout = (
+  k3s: { readonly upgrade?: { readonly drainTimeout: Duration.Duration } | undefined } | undefined
+) => k3s?.upgrade?.drainTimeout ?? Duration.minutes(5)

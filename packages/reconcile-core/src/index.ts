@@ -98,6 +98,7 @@ export {
   healthPolicyFromConfig,
   PendingTag
 } from "./desiredFromConfig.js"
+export { type GuestRef, guestRefs, guestUserOf, readGuestUser } from "./GuestUser.js"
 export {
   CloudInitTag,
   DestroyTag,
@@ -189,7 +190,7 @@ export {
   savePlan
 } from "./SavedPlan.js"
 export { type StatusReport, status, type VmStatusRow } from "./Status.js"
-export { DefaultTimeouts, type Timeouts } from "./Timeouts.js"
+export { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 export {
   type ConfigEdit,
   type DriftEffect,

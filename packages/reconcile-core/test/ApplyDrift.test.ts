@@ -11,6 +11,7 @@ import type { UpdateVm } from "../src/Action.js"
 import { apply } from "../src/Apply.js"
 import { applyVerdict, planVerdict } from "../src/Convergence.js"
 import { parseConfig } from "../src/config/parseConfig.js"
+import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { describeChange } from "../src/VmDrift.js"
@@ -707,6 +708,46 @@ describe("rolling restart (vm.restart: rolling) with k3s", () => {
   )
 })
 
+describe("rolling restart when the k3s cluster cannot be read", () => {
+  it.live(
+    "no VM is restarted blind (no drain, no quorum check possible): each restart is refused with k3s.restart-unknown, and nothing of those VMs changes",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        // SSH to every guest refused, the k3s server's included: the cluster cannot be read.
+        yield* Effect.promise(() =>
+          sim.addFaults(sim.state().vms.map((v) => ({ kind: "guestSshRefused" as const, vmid: Number(v.vmid) })))
+        )
+        const since = sim.requests().length
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const run = yield* reconcile(changed)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.id, o.status]),
+          [],
+          JSON.stringify(run.result.outcomes.map((o) => o.detail))
+        )
+        const reboots = sim
+          .requests()
+          .slice(since)
+          .filter((r) => r.method === "POST" && /\/status\/(reboot|shutdown|stop)$/.test(r.path ?? ""))
+        assert.deepStrictEqual(reboots, [])
+        const refusals = run.plan.findings.filter((f) => f.code === "k3s.restart-unknown")
+        assert.deepStrictEqual(
+          refusals.map((f) => [f.vm, f.effect]),
+          ours.map((n) => [n, "blocked"])
+        )
+        assert.include(refusals[0]?.message ?? "", "cannot be read")
+        assert.include(refusals[0]?.message ?? "", "quorum")
+        for (const name of ours) assert.notStrictEqual(vmOf(sim, name).config.cpu, "x86-64-v2-AES")
+        assert.isFalse(run.report.convergence.converged)
+      }),
+    120_000
+  )
+})
+
 /** One node, the existing k3s server VM (not ours) and our VM joining it as an agent. */
 const agentNet = reserveLoopbackNet().net
 const agentServerIp = `${agentNet}.5`
@@ -734,6 +775,48 @@ const tagsOf = (sim: SimHandle) => String(vmOf(sim, "k3s-vm-pve").config.tags ??
 /** Polls `check` (a look at the simulator's state, no clock involved) until it holds. */
 const until = (check: () => boolean) =>
   Effect.sync(check).pipe(Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (ok) => ok }))
+
+describe("k3s.upgrade.drainTimeout limits every drain", () => {
+  it.live(
+    "a rolling restart's drain and a destroy's drain use it (not timeouts.k3sReady, not the library's 300 s)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(agentScenario())
+        const lab = yield* makeLab(sim, {
+          vm: `${agentVm}\n  upgrade: { drainTimeout: 45 }`,
+          top: "timeouts: { k3sReady: 120 }"
+        })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        const drains = () =>
+          sim
+            .requests()
+            .flatMap((r) => (r.command !== undefined && r.command.includes("drain k3s-vm-pve") ? [r.command] : []))
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const rolled = yield* reconcile(changed)
+        assert.deepStrictEqual(
+          rolled.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:update:k3s-vm-pve", "done"],
+            ["pve:restart:k3s-vm-pve", "done"]
+          ]
+        )
+        assert.strictEqual(drains().length, 1)
+        const gone = yield* destroy(desiredFromConfig(changed.config, { sshKeys: changed.config.vm.sshKeys }), {
+          apply: true,
+          confirm: () => Effect.succeed(true),
+          timeouts: { ip: Duration.seconds(20), task: Duration.seconds(60) }
+        }).pipe(Effect.provide(clientLayer(changed)))
+        assert.isTrue(
+          gone.outcomes.every((o) => o.status === "done"),
+          JSON.stringify(gone.outcomes)
+        )
+        assert.strictEqual(drains().length, 2)
+        for (const command of drains()) assert.include(command, "--timeout=45s")
+      }),
+    120_000
+  )
+})
 
 describe("an unfinished rolling restart (homelab-restart) is finished by the next run", () => {
   it.live(

@@ -245,3 +245,36 @@ describe("with vm.restart: rolling", () => {
     assert.strictEqual(restart.k3s?.keepCordoned, true)
   })
 })
+
+describe("with vm.restart: rolling, a VM whose k3s membership cannot be read is never restarted blind", () => {
+  it("the cluster unreadable: no restart and no update of any VM that waits for one (k3s.restart-unknown), servers and agents alike", () => {
+    const unavailable = { _tag: "Unavailable" as const, message: "no server VM answers", hint: "bring them back" }
+    const p = planOf(rolling(), withConfigs(k3sObserved(vms, unavailable), ["s2", "a1"]))
+    assert.deepStrictEqual(p.actions, [])
+    const refused = p.findings.filter((f) => f.code === "k3s.restart-unknown")
+    assert.deepStrictEqual(
+      refused.map((f) => [f.vm, f.effect]),
+      [
+        ["s2", "blocked"],
+        ["a1", "blocked"]
+      ]
+    )
+    assert.include(refused[0]?.message ?? "", "checked against etcd's quorum")
+    assert.include(refused[0]?.message ?? "", "memory 8192 → 16384 MiB")
+  })
+
+  it("its Node in the cluster but the VM's IP unknown: not restarted; a VM with no Node (not a member) is restarted plainly", () => {
+    const o = withConfigs(k3sObserved(vms, readyCluster(vms)), ["a1"])
+    const noIp: Observed = { ...o, ips: new Map([...(o.ips ?? [])].filter(([vmid]) => vmid !== vmidOf(vms, "a1"))) }
+    const p = planOf(rolling(), noIp)
+    assert.deepStrictEqual(steps(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.vm]),
+      [["k3s.restart-unknown", "a1"]]
+    )
+    const gone = withConfigs(k3sObserved(vms, readyCluster(vms.filter((n) => n !== "a1"))), ["a1"])
+    const plain = byId(planOf(rolling(), gone), "pve-a1:restart:a1") as RestartVm
+    assert.isDefined(plain)
+    assert.strictEqual(plain.k3s, undefined)
+  })
+})

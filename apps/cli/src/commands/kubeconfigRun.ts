@@ -52,7 +52,10 @@ const readyServer = Effect.fn("readyServer")(function* (desired: Desired) {
   const pick = ready.find((n) => n.name === facts.via?.vm) ?? ready[0]
   const ip = pick?.name === facts.via?.vm ? facts.via?.ip : pick?.internalIPs[0]
   if (pick === undefined || ip === undefined) return undefined
-  return { host: ip, port: k3s.vmSshPort, user: k3s.vmUser, apiPort: 6443 }
+  // the user the server VM's guest has now (a changed vm.user reaches it at its next start)
+  const vm = observed.vms.find((v) => v.name === pick.name && v.tags.includes(desired.ownershipTag))
+  const user = (vm === undefined ? undefined : observed.guestUsers?.get(vm.vmid)) ?? k3s.vmUser
+  return { host: ip, port: k3s.vmSshPort, user, apiPort: 6443 }
 })
 
 export const kubeconfig = ({

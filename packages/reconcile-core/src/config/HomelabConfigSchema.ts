@@ -231,7 +231,7 @@ export const VmSchema = Schema.Struct({
   user: withDefault(
     linuxUser,
     "ubuntu",
-    "cloud-init user (ciuser; replaces the image's default user). A Linux user name as useradd and systemd accept it."
+    "cloud-init user (ciuser; replaces the image's default user). A Linux user name as useradd and systemd accept it. Changed on a running VM, it reaches the guest when PVE next starts it; homelab logs in (k3s) as the user the guest has until then."
   ),
   password: Schema.optionalKey(secret("cloud-init password (cipassword); use ${VAR}.")),
   sshKeys: withDefault(
@@ -348,7 +348,7 @@ export const K3sUpgradeSchema = Schema.Struct({
   drainTimeout: withDefault(
     seconds(86_400),
     300,
-    "Seconds `kubectl drain` may take per node (evictions respect PodDisruptionBudgets); the rollout stops when it fails."
+    "Seconds each `kubectl drain` homelab runs may take per node: before an upgrade, a rolling restart (vm.restart), a destroy or a prune (evictions respect PodDisruptionBudgets); the rollout or teardown stops there when it fails."
   )
 }).annotate({ description: "Rolling upgrades when k3s.version (or k3s.channel) differs from what a member runs." })
 
