@@ -22,7 +22,8 @@ export interface ClusterSummary {
  * How phase 3 reaches the cluster, from what was observed:
  *
  * - `external`: the configured `k3s.server`;
- * - `vms`: a server VM of ours that answered (`via`), or another Ready one;
+ * - `vms`: a server VM of ours that answered (`via`), or another Ready one (an orphan's last: after a rename, the new
+ *   VMs join through an old one);
  * - `init`: there is no cluster yet: `init` (the first VM with role `server`, in config order) starts it and every
  *   other VM joins through it;
  * - `unknown`: the cluster could not be read (`Unavailable`).
@@ -77,8 +78,21 @@ export const clusterContext = (
   const ready = (nodes ?? [])
     .filter((n) => n.role === "server" && n.ready === "True" && !n.deleting && ours.has(n.name))
     .map((n) => ({ vm: n.name, ip: n.internalIPs.find((ip) => !ip.includes(":")) ?? n.internalIPs[0] }))
+  // Then Ready servers of other VMs of ours (orphans, which homelab.yaml no longer names: after a rename, the cluster's
+  // only servers until the new VMs joined).
+  const owned = new Set(
+    observed.vms.flatMap((vm) =>
+      vm.name !== undefined && vm.tags.includes(desired.ownershipTag) && !ours.has(vm.name) ? [vm.name] : []
+    )
+  )
+  const readyOrphans = (nodes ?? [])
+    .filter((n) => n.role === "server" && n.ready === "True" && !n.deleting && owned.has(n.name))
+    .map((n) => ({ vm: n.name, ip: n.internalIPs.find((ip) => !ip.includes(":")) ?? n.internalIPs[0] }))
   const via = facts?._tag === "Nodes" ? facts.via : undefined
-  const servers: Array<K3sVia> = [...(via === undefined ? [] : [via]), ...ready.filter((r) => r.vm !== via?.vm)]
+  const servers: Array<K3sVia> = [
+    ...(via === undefined ? [] : [via]),
+    ...[...ready, ...readyOrphans].filter((r) => r.vm !== via?.vm)
+  ]
   const viaFor = (vm: string, avoid: ReadonlySet<string> = new Set()): K3sVia | undefined => {
     if (mode === "external" || mode === "unknown") return undefined
     if (init !== undefined) return { vm: init.vm }
