@@ -833,7 +833,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         )
 
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
-      const membershipUnknown = (vmid: number) =>
+      const membershipUnknown = (vmid: number | undefined) =>
         findings.push({
           code: "k3s.unavailable",
           effect: "blocked",
@@ -875,6 +875,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           // The VM keeps its disk, and its k3s starts with it; whether its Node is Ready again is for the next run,
           // once the cluster can be read (there is no server to join through now).
           membershipUnknown(vmAction.vmid)
+          continue
+        }
+        if (cluster?.mode === "unknown") {
+          // No server to join through (none answers: see the finding's hint); the VM action goes ahead, the join
+          // waits for a run that can read the cluster. Never a cluster of its own.
+          membershipUnknown(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid)
           continue
         }
         if (

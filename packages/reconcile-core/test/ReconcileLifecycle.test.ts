@@ -374,4 +374,49 @@ describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
       }),
     240_000
   )
+
+  it.live(
+    "old servers that run k3s but do not answer: no cluster is started beside theirs and none of them is pruned; the plan says which VMs and what to do",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(bare())
+        const nodes = Object.fromEntries(servers.map((n) => [n, server]))
+        assert.isTrue((yield* reconcile(yield* makeLab(sim, { vm: k3sSection(), nodes }))).report.convergence.converged)
+        const ca = k3sState(sim).caHash
+        const old = simVms(sim)
+        yield* Effect.promise(() => sim.addFaults(old.map((v) => ({ kind: "guestSshRefused" as const, vmid: v.vmid }))))
+
+        const renamed = yield* makeLab(sim, { vm: `  nameTemplate: k8s-{node}\n${k3sSection()}`, nodes })
+        const run = yield* reconcile(renamed, { prune: true })
+        assert.deepStrictEqual(
+          run.plan.actions.filter((a) => a._tag === "InitK3s" || a._tag === "JoinK3s" || a._tag === "DestroyVm"),
+          [],
+          "no new cluster, no join without a server, no prune of a server the guard cannot check"
+        )
+        const unknown = run.plan.findings.filter((f) => f.code === "k3s.unavailable")
+        assert.deepStrictEqual(
+          unknown.map((f) => f.vm),
+          [...servers, ...agents].map((n) => `k8s-${n}`)
+        )
+        for (const name of servers.map((n) => `k3s-vm-${n}`)) assert.include(unknown[0]?.message ?? "", `${name} (`)
+        assert.include(unknown[0]?.hint ?? "", "homelab starts no second cluster")
+        assert.deepStrictEqual(
+          run.plan.findings
+            .filter((f) => f.code === "vm.prune-needs-k3s")
+            .map((f) => f.vm)
+            .sort(),
+          old.map((v) => v.name).sort()
+        )
+        assert.isFalse(run.report.convergence.converged)
+        const state = k3sState(sim)
+        assert.strictEqual(state.caHash, ca)
+        assert.deepStrictEqual(state.strayClusters, [])
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        assert.includeMembers(
+          simVms(sim).map((v) => v.name),
+          old.map((v) => v.name)
+        )
+      }),
+    180_000
+  )
 })
