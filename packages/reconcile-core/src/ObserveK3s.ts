@@ -118,11 +118,12 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
     // No server VM homelab.yaml names answered: VMs of ours it no longer names (orphans: renamed by a new
-    // `vm.nameTemplate`, say) may run the cluster. Each running one is asked, as a server VM is; one that runs a k3s
+    // `vm.nameTemplate`, say) may run the cluster. Each running one is asked (by name), as a server VM is; one that runs a k3s
     // server but does not answer keeps the cluster from being "absent": never a second cluster beside it.
     const orphanServers: Array<string> = []
     if (found === undefined) {
-      for (const vm of findOrphans(desired, { vms: inputs.vms })) {
+      const orphans = [...findOrphans(desired, { vms: inputs.vms })].sort((a, b) => a.name.localeCompare(b.name))
+      for (const vm of orphans) {
         if (vm.status !== "running" || vm.lock !== undefined || vm.tags.includes(desired.pendingTag)) continue
         const ip =
           inputs.ips.get(vm.vmid) ?? (yield* api.vmIpv4(vm.node, vm.vmid).pipe(Effect.orElseSucceed(() => undefined)))

@@ -16,6 +16,11 @@ export interface ClusterSummary {
   readonly external?: string | undefined
   /** The VM that starts the cluster this run (there is none yet). */
   readonly init?: string | undefined
+  /**
+   * The VM of ours the cluster was read through when homelab.yaml no longer names it (an orphan: the lab was renamed,
+   * say): the cluster runs there, and the VMs homelab.yaml names join it through that VM.
+   */
+  readonly through?: string | undefined
 }
 
 /**
@@ -119,7 +124,8 @@ export const clusterContext = (
     agents,
     etcd,
     ...(k3s.server !== undefined ? { external: k3s.server.host } : {}),
-    ...(init !== undefined ? { init: init.vm } : {})
+    ...(init !== undefined ? { init: init.vm } : {}),
+    ...(via !== undefined && !ours.has(via.vm) ? { through: via.vm } : {})
   }
   const findings: Array<Finding> = []
   if (etcd !== false && servers_ >= 2 && servers_ % 2 === 0) {
@@ -156,6 +162,8 @@ export const describeCluster = (summary: ClusterSummary): string => {
       ? `; started on ${summary.init}`
       : summary.external !== undefined
         ? `; joined through ${summary.external}`
-        : ""
+        : summary.through !== undefined
+          ? `; running on VMs homelab.yaml no longer names: joined through ${summary.through}`
+          : ""
   return `${s}, ${a}${from}`
 }

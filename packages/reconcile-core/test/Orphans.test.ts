@@ -357,7 +357,10 @@ describe("server orphans pruned together", () => {
       { k3s }
     )
     const p = plan(d, o, { policy, prune: true })
-    assert.isFalse(p.actions.some((a) => a._tag === "InitK3s"), "no second cluster")
+    assert.isFalse(
+      p.actions.some((a) => a._tag === "InitK3s"),
+      "no second cluster"
+    )
     const joins = p.actions.filter((a) => a._tag === "JoinK3s")
     assert.deepStrictEqual(
       joins.map((a) => `${a.vm} via ${a.via?.vm}`),
@@ -376,7 +379,7 @@ describe("server orphans pruned together", () => {
       p.findings.filter((f) => f.code.startsWith("k3s.quorum")),
       []
     )
-    assert.deepStrictEqual(p.cluster, { servers: 3, agents: 0, etcd: true })
+    assert.deepStrictEqual(p.cluster, { servers: 3, agents: 0, etcd: true, through: "k3s-vm-pve" })
     // without --prune: the same joins, the old VMs reported (6 servers for now, said so)
     const kept = plan(d, o, { policy })
     assert.deepStrictEqual(

@@ -281,7 +281,10 @@ describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
             }
           })
         )
-        const nodes = { ...Object.fromEntries(servers.map((n) => [n, server])), "fun-goal": "    vms: [{ role: agent }]" }
+        const nodes = {
+          ...Object.fromEntries(servers.map((n) => [n, server])),
+          "fun-goal": "    vms: [{ role: agent }]"
+        }
         const old = yield* makeLab(sim, { vm: k3sSection(), nodes })
         assert.isTrue((yield* reconcile(old)).report.convergence.converged)
         const ca = k3sState(sim).caHash
@@ -297,7 +300,8 @@ describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
           ["JoinK3s:k8s-pve", "JoinK3s:k8s-still-fawn", "JoinK3s:k8s-chief-horse", "JoinK3s:k8s-fun-goal"],
           "the new VMs join; nobody starts a cluster"
         )
-        for (const a of steps) assert.isTrue(a._tag === "JoinK3s" && a.via?.vm?.startsWith("k3s-vm-"), JSON.stringify(a))
+        for (const a of steps)
+          assert.isTrue(a._tag === "JoinK3s" && a.via?.vm?.startsWith("k3s-vm-"), JSON.stringify(a))
         const prunes = run.plan.actions.filter((a) => a._tag === "DestroyVm")
         assert.deepStrictEqual(
           prunes.map((a) => (a._tag === "DestroyVm" ? a.name : "")).sort(),
@@ -313,7 +317,7 @@ describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
           run.result.outcomes.filter((o) => o.status !== "done").map((o) => `${o.id}: ${o.detail}`),
           []
         )
-        assert.deepStrictEqual(run.plan.cluster, { servers: 3, agents: 1, etcd: true })
+        assert.deepStrictEqual(run.plan.cluster, { servers: 3, agents: 1, etcd: true, through: "k3s-vm-chief-horse" })
         assert.isTrue(run.report.convergence.converged)
 
         const state = k3sState(sim)
