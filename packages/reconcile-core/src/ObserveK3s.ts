@@ -7,6 +7,7 @@ import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm } from "./Observed.js"
+import { findOrphans } from "./Orphans.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
 const bringBack = (vm: ObservedVm): string =>
@@ -122,6 +123,28 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       }
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
+    // No server VM homelab.yaml names answered: VMs of ours it no longer names (orphans: renamed by a new
+    // `vm.nameTemplate`, say) may run the cluster. Each running one is asked (by name), as a server VM is; one that runs a k3s
+    // server but does not answer keeps the cluster from being "absent": never a second cluster beside it.
+    const orphanServers: Array<string> = []
+    if (found === undefined) {
+      const orphans = [...findOrphans(desired, { vms: inputs.vms })].sort((a, b) => a.name.localeCompare(b.name))
+      for (const vm of orphans) {
+        if (vm.status !== "running" || vm.lock !== undefined || vm.tags.includes(desired.pendingTag)) continue
+        const ip =
+          inputs.ips.get(vm.vmid) ?? (yield* api.vmIpv4(vm.node, vm.vmid).pipe(Effect.orElseSucceed(() => undefined)))
+        if (ip === undefined) continue
+        const read = yield* Effect.result(k.clusterNodes(vmTarget(ip)))
+        if (Result.isSuccess(read)) {
+          found = { nodes: read.success, vm: vm.name, ip }
+          break
+        }
+        const role = yield* Effect.result(k.installedRole(vmTarget(ip)))
+        if (Result.isSuccess(role) && role.success !== "server") continue
+        orphanServers.push(vm.name)
+        problems.push(`${vm.name} (${ip}, an orphan: homelab.yaml no longer names it): ${read.failure.message}`)
+      }
+    }
     if (found === undefined) {
       if (problems.length === 0 && down.length === 0) return { _tag: "Absent", probed } as K3sFacts
       const downText = down.map(
@@ -131,9 +154,11 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         _tag: "Unavailable",
         message: `no server VM answers for the k3s cluster: ${[...problems, ...downText.map((d) => `${d} does not run`)].join("; ")}`,
         hint:
-          down.length > 0
-            ? `bring the server VMs that are down back (${down.map(bringBack).join(", ")}): their disks hold the cluster (etcd), so homelab neither rebuilds them nor starts a new cluster while it cannot read this one`
-            : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
+          orphanServers.length > 0 && down.length === 0
+            ? `${orphanServers.join(", ")} ${orphanServers.length === 1 ? "runs a k3s server" : "run k3s servers"} that homelab.yaml no longer names (renamed, or removed from it): homelab starts no second cluster beside it; make it answer \`sudo k3s kubectl get nodes\` (the new VMs then join its cluster), or, if that cluster is to go, remove it yourself (or drop the tag '${desired.ownershipTag}' to keep it outside homelab)`
+            : down.length > 0
+              ? `bring the server VMs that are down back (${down.map(bringBack).join(", ")}): their disks hold the cluster (etcd), so homelab neither rebuilds them nor starts a new cluster while it cannot read this one`
+              : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
       } as K3sFacts
     }
     nodes = found.nodes

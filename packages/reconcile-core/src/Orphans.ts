@@ -1,8 +1,9 @@
+import type { ClusterFacts } from "@homelab/k3s-join"
 import type { DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
-import { quorumFinding } from "./QuorumGuard.js"
+import { quorumFinding, withJoined, withoutServer } from "./QuorumGuard.js"
 
 /**
  * A VM of ours (it carries the ownership tag) whose name homelab.yaml asks for on no node: the node was removed
@@ -57,6 +58,11 @@ export const removal = (
   options: {
     /** Every server of the k3s cluster goes in this plan: the cluster goes with them, no Node is removed one by one. */
     readonly clusterGoes?: boolean | undefined
+    /**
+     * The members and Nodes the quorum guard judges by, when not the observed ones: the cluster as this plan leaves
+     * it just before `vm` goes (servers it joins first in, servers it removes before `vm` out), and why it differs.
+     */
+    readonly quorum?: { readonly facts: ClusterFacts | undefined; readonly context: string | undefined } | undefined
   } = {}
 ): { readonly action: DestroyVm } | { readonly finding: Finding } => {
   const what = purpose === "prune" ? "pruning" : "destroying"
@@ -126,7 +132,10 @@ export const removal = (
     if (k3sNode?.role === "server") {
       // The quorum guard at plan time (and again just before the server goes down).
       const server = { node: vm.node, vm: vm.name, vmid: vm.vmid }
-      const refused = quorumFinding(cluster?.facts, server, purpose, cluster?.membersProblem)
+      const facts = options.quorum === undefined ? cluster?.facts : options.quorum.facts
+      const refused = quorumFinding(facts, server, purpose, cluster?.membersProblem, {
+        context: options.quorum?.context
+      })
       if (refused !== undefined) return { finding: refused }
     }
     if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name)
@@ -153,11 +162,20 @@ export const removal = (
  * The orphans' part of a plan: without `prune`, one `unconfirmed` finding per orphan (reported, left running);
  * with `prune`, a `DestroyVm` per orphan (its k3s Node first). Protected, locked and unreachable orphans get the
  * finding that says why they stay. `nodes` are the orphans' nodes that homelab.yaml does not list.
+ *
+ * Server orphans go one at a time (see `orderK3s`), after the servers the plan joins (`joining`): the quorum guard
+ * judges each one by the cluster as the plan leaves it by then (those servers in, the server orphans before it out),
+ * so that pruning several servers never takes etcd below its quorum; those it refuses stay, with the guard's finding.
  */
 export const planOrphans = (
   desired: Desired,
   observed: Observed,
-  options: { readonly only?: ReadonlyArray<string> | undefined; readonly prune?: boolean | undefined }
+  options: {
+    readonly only?: ReadonlyArray<string> | undefined
+    readonly prune?: boolean | undefined
+    /** Server VMs this plan joins to the cluster as new members (before any server orphan goes). */
+    readonly joining?: ReadonlyArray<string> | undefined
+  }
 ): {
   readonly nodes: ReadonlyArray<string>
   readonly actions: ReadonlyArray<DestroyVm>
@@ -166,12 +184,31 @@ export const planOrphans = (
   const orphans = findOrphans(desired, observed, options)
   const actions: Array<DestroyVm> = []
   const findings: Array<Finding> = []
+  const observedFacts = clusterContext(desired, observed)?.facts
+  const joining = options.joining ?? []
+  let facts = observedFacts === undefined ? undefined : withJoined(observedFacts, joining)
+  const gone: Array<string> = []
   for (const vm of orphans) {
     const why = `homelab.yaml asks for no VM named ${vm.name}`
     if (options.prune === true || isProtected(desired, observed, vm)) {
-      const planned = removal(desired, observed, vm, "prune", `${why} (an orphan)`)
+      const context = [
+        ...(joining.length > 0 ? [`once ${joining.join(", ")} joined`] : []),
+        ...(gone.length > 0 ? [`after ${gone.join(", ")} ${gone.length === 1 ? "is" : "are"} pruned first`] : [])
+      ]
+      const planned = removal(desired, observed, vm, "prune", `${why} (an orphan)`, {
+        quorum:
+          joining.length === 0 && gone.length === 0
+            ? undefined
+            : { facts, context: context.length === 0 ? undefined : `this run: ${context.join(", ")}` }
+      })
       if ("finding" in planned) findings.push(planned.finding)
-      else actions.push(planned.action)
+      else {
+        actions.push(planned.action)
+        if (planned.action.k3sNode?.role === "server" && facts !== undefined) {
+          facts = withoutServer(facts, vm.name)
+          gone.push(vm.name)
+        }
+      }
       continue
     }
     const member = observed.k3s?._tag === "Nodes" && observed.k3s.nodes.some((n) => n.name === vm.name)

@@ -857,7 +857,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         )
 
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
-      const membershipUnknown = (vmid: number) =>
+      const membershipUnknown = (vmid: number | undefined) =>
         findings.push({
           code: "k3s.unavailable",
           effect: "blocked",
@@ -899,6 +899,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           // The VM keeps its disk, and its k3s starts with it; whether its Node is Ready again is for the next run,
           // once the cluster can be read (there is no server to join through now).
           membershipUnknown(vmAction.vmid)
+          continue
+        }
+        if (cluster?.mode === "unknown") {
+          // No server to join through (none answers: see the finding's hint); the VM action goes ahead, the join
+          // waits for a run that can read the cluster. Never a cluster of its own.
+          membershipUnknown(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid)
           continue
         }
         if (
@@ -1023,7 +1029,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   }
   chainRestarts(actions, finishes, restarts)
   // Orphans: reported, or with `prune` removed (a server among them one at a time with the other server disruptions).
-  const orphans = planOrphans(desired, observed, options)
+  // Server VMs this plan joins as new members: the server orphans it prunes go after them (see `orderK3s`).
+  const joining = actions.flatMap((a) =>
+    a._tag === "JoinK3s" && a.role === "server" && k3sNodes?.some((n) => n.name === a.vm) !== true ? [a.vm] : []
+  )
+  const orphans = planOrphans(desired, observed, { ...options, joining })
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
@@ -1081,10 +1091,14 @@ const orderK3s = (
     }
   }
 
-  // Steps go through a server that stays up: not one this plan rebuilds.
-  const rebuilt = new Set(
-    actions.flatMap((a) => (a._tag === "RecreateVm" && a.k3sCleanup === "server" ? [a.spec.name] : []))
+  // Steps go through a server that stays up: not one this plan rebuilds, nor one it prunes.
+  const pruned = new Set(
+    actions.flatMap((a) => (a._tag === "DestroyVm" && a.purpose === "prune" && a.k3sNode !== undefined ? [a.name] : []))
   )
+  const rebuilt = new Set([
+    ...actions.flatMap((a) => (a._tag === "RecreateVm" && a.k3sCleanup === "server" ? [a.spec.name] : [])),
+    ...pruned
+  ])
   if (rebuilt.size > 0) {
     actions = actions.map((a) => {
       if (a._tag === "JoinK3s" && a.via !== undefined && rebuilt.has(a.via.vm) && a.vm !== a.via.vm)
@@ -1141,7 +1155,8 @@ const orderK3s = (
     .at(-1)?.id
   // An upgrade cordons and uncordons the Node itself: it waits until an unfinished restart of its VM is finished.
   const finishing = new Map(actions.flatMap((a) => (a._tag === "UncordonK3s" ? [[a.vm, a.id] as const] : [])))
-  actions = oneAtATime(actions, serverGroups).map((a) => {
+  actions = pruneLast(oneAtATime(actions, serverGroups), pruned, cluster)
+  actions = actions.map((a) => {
     const finish = a._tag === "UpgradeK3s" ? finishing.get(a.vm) : undefined
     const extra =
       a._tag === "UpgradeK3s"
@@ -1154,6 +1169,43 @@ const orderK3s = (
   })
   // A refusal whose down servers this plan brings back is said as what the run does: left to the next run.
   return { actions, findings: quorumAfterPlan(findings, actions, cluster.facts) }
+}
+
+/**
+ * The orphans that leave the cluster (`pruned`) go after the VMs that join it (grow first, then shrink): each such
+ * `DestroyVm` waits for every `JoinK3s` of this plan (one that fails skips them), the joins that go through an orphan
+ * included, and its own k3s steps go through a server that stays: a Ready one, else a server VM this plan joins (after
+ * a rename the old servers are the only ones until the new VMs joined). A join that itself waits for a prune (a chain
+ * the order above made) is not waited for.
+ */
+const pruneLast = (actions: Array<Action>, pruned: ReadonlySet<string>, cluster: ClusterContext): Array<Action> => {
+  if (pruned.size === 0) return actions
+  const byId = new Map(actions.map((a) => [a.id, a]))
+  const waitsForPrune = (id: string, seen = new Set<string>()): boolean => {
+    if (seen.has(id)) return false
+    seen.add(id)
+    const a = byId.get(id)
+    if (a === undefined) return false
+    if (a._tag === "DestroyVm" && a.purpose === "prune") return true
+    return a.after.some((d) => waitsForPrune(d, seen))
+  }
+  const joins = actions.filter(
+    (a): a is Extract<Action, { _tag: "JoinK3s" }> => a._tag === "JoinK3s" && !pruned.has(a.vm) && !waitsForPrune(a.id)
+  )
+  const staying = (vm: string | undefined) => vm !== undefined && !pruned.has(vm)
+  return actions.map((a) => {
+    if (a._tag !== "DestroyVm" || a.purpose !== "prune" || a.k3sNode === undefined) return a
+    const ready = cluster.viaFor(a.name, pruned)
+    const joined = joins.find((j) => j.role === "server")
+    const k3sVia =
+      cluster.mode !== "vms" || staying(ready?.vm)
+        ? (ready ?? a.k3sVia)
+        : joined !== undefined
+          ? { vm: joined.vm, ...(joined.ip === undefined ? {} : { ip: joined.ip }) }
+          : a.k3sVia
+    const after = [...a.after, ...joins.map((j) => j.id).filter((id) => !a.after.includes(id))]
+    return { ...a, after, k3sVia }
+  })
 }
 
 const vmOfJoin = (a: Action): string => (a._tag === "JoinK3s" ? a.vm : "")

@@ -16,13 +16,19 @@ export interface ClusterSummary {
   readonly external?: string | undefined
   /** The VM that starts the cluster this run (there is none yet). */
   readonly init?: string | undefined
+  /**
+   * The VM of ours the cluster was read through when homelab.yaml no longer names it (an orphan: the lab was renamed,
+   * say): the cluster runs there, and the VMs homelab.yaml names join it through that VM.
+   */
+  readonly through?: string | undefined
 }
 
 /**
  * How phase 3 reaches the cluster, from what was observed:
  *
  * - `external`: the configured `k3s.server`;
- * - `vms`: a server VM of ours that answered (`via`), or another Ready one;
+ * - `vms`: a server VM of ours that answered (`via`), or another Ready one (an orphan's last: after a rename, the new
+ *   VMs join through an old one);
  * - `init`: there is no cluster yet: `init` (the first VM with role `server`, in config order) starts it and every
  *   other VM joins through it;
  * - `unknown`: the cluster could not be read (`Unavailable`).
@@ -77,8 +83,21 @@ export const clusterContext = (
   const ready = (nodes ?? [])
     .filter((n) => n.role === "server" && n.ready === "True" && !n.deleting && ours.has(n.name))
     .map((n) => ({ vm: n.name, ip: n.internalIPs.find((ip) => !ip.includes(":")) ?? n.internalIPs[0] }))
+  // Then Ready servers of other VMs of ours (orphans, which homelab.yaml no longer names: after a rename, the cluster's
+  // only servers until the new VMs joined).
+  const owned = new Set(
+    observed.vms.flatMap((vm) =>
+      vm.name !== undefined && vm.tags.includes(desired.ownershipTag) && !ours.has(vm.name) ? [vm.name] : []
+    )
+  )
+  const readyOrphans = (nodes ?? [])
+    .filter((n) => n.role === "server" && n.ready === "True" && !n.deleting && owned.has(n.name))
+    .map((n) => ({ vm: n.name, ip: n.internalIPs.find((ip) => !ip.includes(":")) ?? n.internalIPs[0] }))
   const via = facts?._tag === "Nodes" ? facts.via : undefined
-  const servers: Array<K3sVia> = [...(via === undefined ? [] : [via]), ...ready.filter((r) => r.vm !== via?.vm)]
+  const servers: Array<K3sVia> = [
+    ...(via === undefined ? [] : [via]),
+    ...[...ready, ...readyOrphans].filter((r) => r.vm !== via?.vm)
+  ]
   const viaFor = (vm: string, avoid: ReadonlySet<string> = new Set()): K3sVia | undefined => {
     if (mode === "external" || mode === "unknown") return undefined
     if (init !== undefined) return { vm: init.vm }
@@ -105,7 +124,8 @@ export const clusterContext = (
     agents,
     etcd,
     ...(k3s.server !== undefined ? { external: k3s.server.host } : {}),
-    ...(init !== undefined ? { init: init.vm } : {})
+    ...(init !== undefined ? { init: init.vm } : {}),
+    ...(via !== undefined && !ours.has(via.vm) ? { through: via.vm } : {})
   }
   const findings: Array<Finding> = []
   if (etcd !== false && servers_ >= 2 && servers_ % 2 === 0) {
@@ -142,6 +162,8 @@ export const describeCluster = (summary: ClusterSummary): string => {
       ? `; started on ${summary.init}`
       : summary.external !== undefined
         ? `; joined through ${summary.external}`
-        : ""
+        : summary.through !== undefined
+          ? `; running on VMs homelab.yaml no longer names: joined through ${summary.through}`
+          : ""
   return `${s}, ${a}${from}`
 }

@@ -1,4 +1,11 @@
-import { type ClusterFacts, K3sJoin, type QuorumAction, type QuorumVerdict, quorumCheck } from "@homelab/k3s-join"
+import {
+  type ClusterFacts,
+  K3sJoin,
+  membersOfNode,
+  type QuorumAction,
+  type QuorumVerdict,
+  quorumCheck
+} from "@homelab/k3s-join"
 import type { SshTarget } from "@homelab/ssh"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -82,6 +89,51 @@ export const quorumFinding = (
     code: "k3s.quorum",
     message: `not ${verbs[action]} k3s server ${server.vm}: ${verdict.reason}${why}`,
     hint: hintOf(verdict)
+  }
+}
+
+/**
+ * The members and Nodes as the guard must see them once servers this plan joins first are in: each a Ready Node with
+ * a voting member (a server join ends once k3s promoted its learner). The actions that take servers out wait for
+ * those joins (a failed join skips them), and the guard asks again just before each one.
+ */
+export const withJoined = (facts: ClusterFacts, servers: ReadonlyArray<string>): ClusterFacts => {
+  const joining = servers.filter((name) => !facts.nodes.some((n) => n.name === name))
+  return {
+    nodes: [
+      ...facts.nodes,
+      ...joining.map((name) => ({
+        name,
+        roleLabels: ["control-plane" as const, "etcd" as const],
+        role: "server" as const,
+        ready: "True" as const,
+        readyDetail: "",
+        internalIPs: [],
+        kubeletVersion: undefined,
+        systemUUID: undefined,
+        deleting: false,
+        etcdMemberName: `${name}-00000000`
+      }))
+    ],
+    members: [
+      ...facts.members,
+      ...joining.map((name) => ({
+        id: `planned-${name}`,
+        name: `${name}-00000000`,
+        peerURL: undefined,
+        clientURL: undefined,
+        isLearner: false
+      }))
+    ]
+  }
+}
+
+/** The members and Nodes once `server` left the cluster for good (its Node and etcd member removed). */
+export const withoutServer = (facts: ClusterFacts, server: string): ClusterFacts => {
+  const gone = new Set(membersOfNode(facts, server).map((m) => m.id))
+  return {
+    nodes: facts.nodes.filter((n) => n.name !== server),
+    members: facts.members.filter((m) => !gone.has(m.id))
   }
 }
 

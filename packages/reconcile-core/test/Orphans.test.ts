@@ -276,6 +276,123 @@ describe("orphans", () => {
   })
 })
 
+describe("server orphans pruned together", () => {
+  const k3s = { vmUser: "ubuntu", vmSshPort: 22, installFlags: [], installScriptUrl: "https://get.k3s.io" }
+  const serverNode = (name: string, vms: ReadonlyArray<string>): DesiredNode => {
+    const n = desiredNode(name, [...vms])
+    return { ...n, vms: n.vms.map((v) => ({ ...v, role: "server" as const })) }
+  }
+  const member = (name: string, i: number) => ({
+    id: String(i + 1),
+    name: `${name}-0a1b2c3${i}`,
+    peerURL: undefined,
+    clientURL: undefined,
+    isLearner: false
+  })
+  const server = (name: string, i: number): ClusterNode => ({
+    ...clusterNode(name, "server"),
+    internalIPs: [`10.0.0.${i + 11}`],
+    etcdMemberName: `${name}-0a1b2c3${i}`
+  })
+  const cluster = (names: ReadonlyArray<string>, via: string): Observed["k3s"] => ({
+    _tag: "Nodes",
+    nodes: names.map(server),
+    members: names.map(member),
+    via: { vm: via, ip: `10.0.0.${names.indexOf(via) + 11}` }
+  })
+
+  it("the quorum guard judges each by the cluster the ones before it leave: of 3 servers, 2 cannot go in one run", () => {
+    // homelab.yaml keeps k3s-vm-pve, and no longer names k3s-a and k3s-b (3 healthy etcd members)
+    const names = ["k3s-vm-pve", "k3s-a", "k3s-b"]
+    const o = observed(["pve"], [vm(1001, "pve", "k3s-vm-pve"), vm(1010, "pve", "k3s-a"), vm(1011, "pve", "k3s-b")], {
+      k3s: cluster(names, "k3s-vm-pve"),
+      ips: new Map([[1001, "10.0.0.11"]])
+    })
+    const p = plan(desired([serverNode("pve", ["k3s-vm-pve"])], { k3s }), o, { policy, prune: true })
+    assert.deepStrictEqual(
+      p.actions.map((a) => `${a._tag} ${a.id}`),
+      ["DestroyVm pve:prune:1010"]
+    )
+    const refused = p.findings.find((f) => f.vmid === 1011)
+    assert.deepStrictEqual([refused?.code, refused?.effect], ["k3s.quorum", "blocked"])
+    assert.match(
+      refused?.message ?? "",
+      /not pruning k3s server k3s-b: prune of k3s-b would leave 1 of 2 etcd members healthy, quorum needs 2 .*\(this run: after k3s-a is pruned first\)/
+    )
+  })
+
+  it("after a rename: the new servers join first (through an old one), then the 3 old ones go one at a time, through a new one", () => {
+    const old = ["k3s-vm-pve", "k3s-vm-still-fawn", "k3s-vm-chief-horse"]
+    const pveNodes = ["pve", "still-fawn", "chief-horse"]
+    const storage = (storage: string, content: Array<string>) => ({
+      storage,
+      type: "dir",
+      content,
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 400 * GiB,
+      availBytes: 300 * GiB
+    })
+    const o: Observed = {
+      ...observed(
+        [],
+        old.map((name, i) => vm(1001 + i, pveNodes[i] as string, name))
+      ),
+      nodes: new Map(
+        pveNodes.map((n) => [
+          n,
+          {
+            ...node(n),
+            storages: [storage("local", ["import"]), storage("local-lvm", ["images"])],
+            details: { bridges: [{ name: "vmbr0", active: true }], pveMajor: 8 }
+          }
+        ])
+      ),
+      k3s: cluster(old, "k3s-vm-pve"),
+      ips: new Map(old.map((_, i) => [1001 + i, `10.0.0.${i + 11}`]))
+    }
+    const d = desired(
+      ["pve", "still-fawn", "chief-horse"].map((n) => serverNode(n, [`k8s-${n}`])),
+      { k3s }
+    )
+    const p = plan(d, o, { policy, prune: true })
+    assert.isFalse(
+      p.actions.some((a) => a._tag === "InitK3s"),
+      "no second cluster"
+    )
+    const joins = p.actions.filter((a) => a._tag === "JoinK3s")
+    assert.deepStrictEqual(
+      joins.map((a) => `${a.vm} via ${a.via?.vm}`),
+      ["k8s-pve via k3s-vm-pve", "k8s-still-fawn via k3s-vm-pve", "k8s-chief-horse via k3s-vm-pve"]
+    )
+    const prunes = p.actions.filter((a) => a._tag === "DestroyVm")
+    assert.deepStrictEqual(
+      prunes.map((a) => [a.name, a.k3sNode?.role, a.k3sVia?.vm, a.exclusive]),
+      old.map((name) => [name, "server", "k8s-pve", "k3s-server"])
+    )
+    for (const a of prunes) for (const j of joins) assert.include(a.after, j.id)
+    // one at a time: each waits for the one before
+    assert.include(prunes[1]?.after ?? [], prunes[0]?.id)
+    assert.include(prunes[2]?.after ?? [], prunes[1]?.id)
+    assert.deepStrictEqual(
+      p.findings.filter((f) => f.code.startsWith("k3s.quorum")),
+      []
+    )
+    assert.deepStrictEqual(p.cluster, { servers: 3, agents: 0, etcd: true, through: "k3s-vm-pve" })
+    // without --prune: the same joins, the old VMs reported (6 servers for now, said so)
+    const kept = plan(d, o, { policy })
+    assert.deepStrictEqual(
+      kept.actions.filter((a) => a._tag === "JoinK3s").map((a) => a.vm),
+      ["k8s-pve", "k8s-still-fawn", "k8s-chief-horse"]
+    )
+    assert.deepStrictEqual(
+      kept.findings.filter((f) => f.code === "vm.orphan").map((f) => f.vm),
+      old
+    )
+  })
+})
+
 describe("orphans against the simulator", () => {
   it.live(
     "reported and left running without --prune; --prune cordons and drains each one's k3s Node, stops the VM, removes the Node and its password secret, then destroys the VM; strangers untouched",

@@ -8,6 +8,7 @@ import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { teardownSteps } from "./teardownFixture.js"
 
 const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn", "chief-horse"]
@@ -255,6 +256,170 @@ describe("a k3s cluster from nothing", () => {
           "the same Nodes"
         )
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+      }),
+    180_000
+  )
+})
+
+describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
+  it.live(
+    "the new VMs join the running cluster through an old server (same CA, no second cluster); with --prune the old VMs leave one at a time behind the quorum guard; the next run changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario([...servers, "fun-goal"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: {
+              version: "v1.30.5+k3s1",
+              joinDelayMs: 2000,
+              readyDelayMs: 3000,
+              learnerPromotionDelayMs: 3000,
+              podReadyDelayMs: 1000,
+              podTerminateDelayMs: 1000,
+              workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }]
+            }
+          })
+        )
+        const nodes = {
+          ...Object.fromEntries(servers.map((n) => [n, server])),
+          "fun-goal": "    vms: [{ role: agent }]"
+        }
+        const old = yield* makeLab(sim, { vm: k3sSection(), nodes })
+        assert.isTrue((yield* reconcile(old)).report.convergence.converged)
+        const ca = k3sState(sim).caHash
+        const oldVms = simVms(sim)
+        sim.clearRequests()
+
+        // the same lab, its VMs named k8s-<node> now: the old VMs are orphans that run the cluster
+        const renamed = yield* makeLab(sim, { vm: `  nameTemplate: k8s-{node}\n${k3sSection()}`, nodes })
+        const run = yield* reconcile(renamed, { prune: true })
+        const steps = run.plan.actions.filter((a) => a._tag === "InitK3s" || a._tag === "JoinK3s")
+        assert.deepStrictEqual(
+          steps.map((a) => `${a._tag}:${a.vm}`),
+          ["JoinK3s:k8s-pve", "JoinK3s:k8s-still-fawn", "JoinK3s:k8s-chief-horse", "JoinK3s:k8s-fun-goal"],
+          "the new VMs join; nobody starts a cluster"
+        )
+        for (const a of steps)
+          assert.isTrue(a._tag === "JoinK3s" && a.via?.vm?.startsWith("k3s-vm-"), JSON.stringify(a))
+        const prunes = run.plan.actions.filter((a) => a._tag === "DestroyVm")
+        assert.deepStrictEqual(
+          prunes.map((a) => (a._tag === "DestroyVm" ? a.name : "")).sort(),
+          oldVms.map((v) => v.name).sort()
+        )
+        // every prune waits for the joins, and goes through a server that stays
+        for (const p of prunes) {
+          if (p._tag !== "DestroyVm") continue
+          for (const j of steps) assert.include(p.after, j.id, `${p.id} waits for ${j.id}`)
+          assert.isTrue(p.k3sVia?.vm.startsWith("k8s-"), JSON.stringify(p.k3sVia))
+        }
+        assert.deepStrictEqual(
+          run.result.outcomes.filter((o) => o.status !== "done").map((o) => `${o.id}: ${o.detail}`),
+          []
+        )
+        assert.deepStrictEqual(run.plan.cluster, { servers: 3, agents: 1, etcd: true, through: "k3s-vm-chief-horse" })
+        assert.isTrue(run.report.convergence.converged)
+
+        const state = k3sState(sim)
+        assert.strictEqual(state.caHash, ca, "the same cluster")
+        assert.deepStrictEqual(state.strayClusters, [], "no second cluster")
+        assert.deepStrictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        assert.deepStrictEqual(
+          sim.k3sEvents().filter((e) => e.kind === "etcd-quorum-lost"),
+          [],
+          "etcd never lost its quorum"
+        )
+        assert.deepStrictEqual(nodeRows(sim), [
+          "k8s-chief-horse server True v1.30.5+k3s1",
+          "k8s-fun-goal agent True v1.30.5+k3s1",
+          "k8s-pve server True v1.30.5+k3s1",
+          "k8s-still-fawn server True v1.30.5+k3s1"
+        ])
+        assert.deepStrictEqual(
+          state.etcdMembers
+            .filter((m) => !m.isLearner)
+            .map((m) => m.name.slice(0, -9))
+            .sort(),
+          ["k8s-chief-horse", "k8s-pve", "k8s-still-fawn"]
+        )
+        // the old servers left one at a time, each drained, stopped, its Node (and etcd member) removed before the next
+        // one was cordoned
+        const teardowns = oldVms
+          .filter((v) => servers.some((n) => v.name === `k3s-vm-${n}`))
+          .map((v) => teardownSteps(sim, v.vmid, v.name as string))
+          .sort((a, b) => (a[0]?.index ?? 0) - (b[0]?.index ?? 0))
+        for (const t of teardowns)
+          assert.deepStrictEqual(
+            [...new Set(t.map((s) => s.step))],
+            ["cordon", "drain", "stop", "delete-node", "delete-secret", "destroy"]
+          )
+        for (let i = 1; i < teardowns.length; i++) {
+          const previous = teardowns[i - 1]?.find((s) => s.step === "delete-node")?.index ?? Infinity
+          assert.isAbove(teardowns[i]?.[0]?.index ?? -1, previous, "two servers out at once")
+        }
+        assert.strictEqual(
+          sim.k3sEvents().filter((e) => e.kind === "etcd-member-removed" && e.node.startsWith("k3s-vm-")).length,
+          3
+        )
+        assert.deepStrictEqual(
+          state.secrets.map((s) => s.name).sort(),
+          ["k8s-chief-horse", "k8s-fun-goal", "k8s-pve", "k8s-still-fawn"].map((n) => `${n}.node-password.k3s`)
+        )
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => v.name)
+            .sort(),
+          ["k8s-chief-horse", "k8s-fun-goal", "k8s-pve", "k8s-still-fawn"]
+        )
+
+        const again = yield* reconcile(renamed, { prune: true })
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    240_000
+  )
+
+  it.live(
+    "old servers that run k3s but do not answer: no cluster is started beside theirs and none of them is pruned; the plan says which VMs and what to do",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(bare())
+        const nodes = Object.fromEntries(servers.map((n) => [n, server]))
+        assert.isTrue((yield* reconcile(yield* makeLab(sim, { vm: k3sSection(), nodes }))).report.convergence.converged)
+        const ca = k3sState(sim).caHash
+        const old = simVms(sim)
+        yield* Effect.promise(() => sim.addFaults(old.map((v) => ({ kind: "guestSshRefused" as const, vmid: v.vmid }))))
+
+        const renamed = yield* makeLab(sim, { vm: `  nameTemplate: k8s-{node}\n${k3sSection()}`, nodes })
+        const run = yield* reconcile(renamed, { prune: true })
+        assert.deepStrictEqual(
+          run.plan.actions.filter((a) => a._tag === "InitK3s" || a._tag === "JoinK3s" || a._tag === "DestroyVm"),
+          [],
+          "no new cluster, no join without a server, no prune of a server the guard cannot check"
+        )
+        const unknown = run.plan.findings.filter((f) => f.code === "k3s.unavailable")
+        assert.deepStrictEqual(
+          unknown.map((f) => f.vm),
+          [...servers, ...agents].map((n) => `k8s-${n}`)
+        )
+        for (const name of servers.map((n) => `k3s-vm-${n}`)) assert.include(unknown[0]?.message ?? "", `${name} (`)
+        assert.include(unknown[0]?.hint ?? "", "homelab starts no second cluster")
+        assert.deepStrictEqual(
+          run.plan.findings
+            .filter((f) => f.code === "vm.prune-needs-k3s")
+            .map((f) => f.vm)
+            .sort(),
+          old.map((v) => v.name).sort()
+        )
+        assert.isFalse(run.report.convergence.converged)
+        const state = k3sState(sim)
+        assert.strictEqual(state.caHash, ca)
+        assert.deepStrictEqual(state.strayClusters, [])
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        assert.includeMembers(
+          simVms(sim).map((v) => v.name),
+          old.map((v) => v.name)
+        )
       }),
     180_000
   )
