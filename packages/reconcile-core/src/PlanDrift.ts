@@ -1,13 +1,22 @@
 import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
-import { sizeFindings } from "@homelab/vm-health"
+import { diskStorageFindings, sizeFindings } from "@homelab/vm-health"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
 import { tagList } from "./AdoptPlan.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
 import { CloudInitTag } from "./Marks.js"
 import type { ObservedNode } from "./Observed.js"
-import { cloudInitHeld, describeChange, driftTargetOf, type FieldChange, needsRestart, vmDrift } from "./VmDrift.js"
+import {
+  cloudInitHeld,
+  type DriftRefusal,
+  describeChange,
+  driftTargetOf,
+  driveSizeBytes,
+  type FieldChange,
+  needsRestart,
+  vmDrift
+} from "./VmDrift.js"
 
 /** Action ids of the drift actions of one VM. */
 export const driftActionId = {
@@ -86,11 +95,50 @@ const sizeRefusals = (
 }
 
 /**
+ * A boot disk on another storage than homelab.yaml asks (`vm.disk-storage`), for the VM and its node: the create's
+ * disk storage checks run on the asked storage (it exists, is enabled and active, allows `images`, has room for the
+ * disk). When they pass, the hint is the move to make in PVE, with the VMID; when they fail, the message says why
+ * the asked storage cannot hold the disk and the hint is that finding's fix or going back to the disk's storage.
+ */
+const diskStorageRefusal = (input: DriftInput, r: DriftRefusal): DriftRefusal => {
+  const { config, spec, vmid, node } = input
+  const drive = config?.pending.scsi0 ?? config?.current.scsi0
+  const from = /is on storage '([^']+)'/.exec(r.message)?.[1] ?? "?"
+  const blocked = diskStorageFindings(
+    {
+      node: node.name,
+      storages: node.storages.map((s) => ({
+        name: s.storage,
+        enabled: s.enabled,
+        active: s.active,
+        content: [...s.content],
+        availBytes: s.availBytes
+      }))
+    },
+    spec.storage,
+    driveSizeBytes(drive)
+  )
+  const back = `set nodes[${node.name}].storage back to '${from}' (where the disk is)`
+  if (blocked.length === 0) {
+    return {
+      ...r,
+      hint: `move it in PVE while the VM runs: \`qm disk move ${vmid} ${r.field} ${spec.storage} --delete 1\` on ${node.name} (or Hardware → Hard Disk → Disk Action → Move Storage, with Delete source), or ${back}`
+    }
+  }
+  return {
+    ...r,
+    message: `${r.message}, and ${blocked.map((f) => f.message).join("; ")}`,
+    hint: `${back}, or ${blocked.map((f) => f.fix).join("; ")}`
+  }
+}
+
+/**
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
  * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
- * that would have to shrink is refused (`blocked`), as are NICs on a bridge the node lacks or has inactive
+ * that would have to shrink is refused (`blocked`), as is one on another storage than homelab.yaml asks
+ * (`vm.disk-storage`, with the move to make by hand, or why the asked storage cannot hold it), NICs on a bridge the node lacks or has inactive
  * (`bridge.missing`, `bridge.inactive`, as for a create: the VM's NICs are left as they are, its other settings
  * still change), any change to a protected VM, and any change of a VM whose cores or sockets would go above the
  * node's logical CPUs or whose memory or balloon would leave the balloon above the memory (`cpu.insufficient`,
@@ -118,7 +166,10 @@ export const planDrift = (input: DriftInput): DriftStep => {
   const findings: Array<Finding> = []
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
-  for (const r of drift.refused) finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
+  for (const refusal of drift.refused) {
+    const r = refusal.code === "vm.disk-storage" ? diskStorageRefusal(input, refusal) : refusal
+    finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
+  }
   if (input.protected) {
     const all = [...drift.changes, ...drift.pending, ...held]
     if (all.length > 0) {

@@ -40,7 +40,10 @@ export interface ConfigEdit {
 
 /** Something homelab.yaml asks that apply will not do, and why. */
 export interface DriftRefusal {
-  /** The finding's code: `vm.disk-shrink`, or the create preflight's `bridge.missing` / `bridge.inactive`. */
+  /**
+   * The finding's code: `vm.disk-shrink`, `vm.disk-storage`, or the create preflight's `bridge.missing` /
+   * `bridge.inactive`.
+   */
   readonly code: string
   readonly field: string
   readonly message: string
@@ -75,6 +78,8 @@ export interface DriftTarget {
   readonly balloonMiB?: number | undefined
   readonly cpuType: string
   readonly diskGiB: number
+  /** The storage the boot disk is to be on (`nodes[].storage`); not compared when undefined. */
+  readonly storage?: string | undefined
   readonly bridges: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
   readonly onboot?: boolean | undefined
@@ -94,6 +99,7 @@ export const driftTargetOf = (spec: VmSpec, vm: DesiredVm): DriftTarget => ({
   balloonMiB: vm.balloonMiB,
   cpuType: spec.cpuType,
   diskGiB: spec.diskGiB,
+  storage: spec.storage,
   bridges: spec.bridges,
   tags: spec.tags,
   onboot: vm.onboot,
@@ -121,6 +127,12 @@ export const formatSize = (bytes: number): string => {
     if (bytes % u === 0) return `${bytes / u}${unit}`
   }
   return `${bytes}`
+}
+
+/** The storage of a drive's volume (`local-lvm` of `local-lvm:vm-101-disk-0,size=32G`); undefined for a path. */
+export const driveStorage = (drive: string | undefined): string | undefined => {
+  const volume = propertyMap(drive).get("file") ?? propertyMap(drive).get("")
+  return /^([a-z][a-z0-9\-_.]*[a-z0-9]):/i.exec(volume ?? "")?.[1]
 }
 
 /** `key=value` parts of a property string; a part without `=` is under `""` (the default key). */
@@ -209,7 +221,7 @@ const NET_KEY = /^net(\d+)$/
 /**
  * Compares one VM's configuration (as `GET …/pending` gives it: what runs, what waits for a restart) with what
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
- * size (grown, never shrunk), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
+ * size (grown, never shrunk) and storage (never moved: refused, `vm.disk-storage`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
  * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
  * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
@@ -323,6 +335,17 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
   } else if (size < wantBytes) {
     resize.push({ disk, size: `${want.diskGiB}G`, bytes: wantBytes })
     changes.push({ field: disk, from: formatSize(size), to: `${want.diskGiB}G`, effect: "online" })
+  }
+
+  // The boot disk's storage: reported, never moved (a move copies the whole disk; the caller says how to do it).
+  const onStorage = driveStorage(drive)
+  if (want.storage !== undefined && onStorage !== undefined && onStorage !== want.storage) {
+    refused.push({
+      code: "vm.disk-storage",
+      field: disk,
+      message: `${disk} is on storage '${onStorage}', homelab.yaml asks '${want.storage}': homelab does not move disks`,
+      hint: `move ${disk} to '${want.storage}' in PVE (Hardware → Hard Disk → Disk Action → Move Storage, with Delete source; \`qm disk move <vmid> ${disk} ${want.storage} --delete 1\`), or set the node's storage back to '${onStorage}'`
+    })
   }
 
   // NICs: one per bridge, in order; a NIC's model, MAC and options are kept when only its bridge changes.

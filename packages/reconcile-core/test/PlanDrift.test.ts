@@ -238,6 +238,55 @@ describe("planDrift", () => {
     )
   })
 
+  it("a disk on another storage than nodes[].storage blocks the VM: the move to make, or why the asked storage cannot hold it", () => {
+    const nvme = {
+      storage: "nvme-pool",
+      type: "lvmthin",
+      content: ["images", "rootdir"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 512 * 1024 ** 3,
+      availBytes: 400 * 1024 ** 3
+    }
+    const moved = { ...spec, storage: "nvme-pool" }
+    const usable = planDrift(input({ spec: moved, node: { ...node, storages: [...node.storages, nvme] } }))
+    assert.isUndefined(usable.update)
+    assert.deepStrictEqual(
+      usable.findings.map((f) => [f.code, f.effect, f.message]),
+      [
+        [
+          "vm.disk-storage",
+          "blocked",
+          "VM 1000 k3s-vm-pve: scsi0 is on storage 'local-lvm', homelab.yaml asks 'nvme-pool': homelab does not move disks"
+        ]
+      ]
+    )
+    assert.include(usable.findings[0]?.hint ?? "", "`qm disk move 1000 scsi0 nvme-pool --delete 1` on pve")
+    assert.include(usable.findings[0]?.hint ?? "", "set nodes[pve].storage back to 'local-lvm'")
+
+    const absent = planDrift(input({ spec: moved }))
+    assert.deepStrictEqual(
+      absent.findings.map((f) => [f.code, f.effect]),
+      [["vm.disk-storage", "blocked"]]
+    )
+    assert.include(absent.findings[0]?.message ?? "", "storage 'nvme-pool' (for the disk) is not available on node pve")
+    assert.notInclude(absent.findings[0]?.hint ?? "", "qm disk move")
+
+    const full = planDrift(
+      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, availBytes: 1024 ** 3 }] } })
+    )
+    assert.include(full.findings[0]?.message ?? "", "storage 'nvme-pool' on node pve has 1.0 GiB free, the disk needs 64.0 GiB")
+    const noImages = planDrift(
+      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, content: ["rootdir"] }] } })
+    )
+    assert.include(noImages.findings[0]?.message ?? "", "does not allow content 'images'")
+    const inactive = planDrift(
+      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, active: false }] } })
+    )
+    assert.include(inactive.findings[0]?.message ?? "", "is enabled but not active on node pve")
+  })
+
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
     const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
     const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))

@@ -106,6 +106,22 @@ describe("vmDrift", () => {
     assert.include(shrink.refused[0]?.hint ?? "", "set diskSize to 64G or more")
   })
 
+  it("a boot disk on another storage than homelab.yaml asks is refused (never moved); the other settings still change", () => {
+    assert.deepStrictEqual(vmDrift({ ...want, storage: "local-lvm" }, config()).refused, [])
+    const drift = vmDrift({ ...want, storage: "nvme-pool", cores: 6 }, config())
+    assert.deepStrictEqual(
+      drift.refused.map((r) => [r.code, r.field, r.message]),
+      [["vm.disk-storage", "scsi0", "scsi0 is on storage 'local-lvm', homelab.yaml asks 'nvme-pool': homelab does not move disks"]]
+    )
+    assert.deepStrictEqual(drift.changes.map(describeChange), ["cores 4 → 6 (takes effect after a restart)"])
+    assert.deepStrictEqual(drift.edit.resize, [])
+    // a disk given as a path (not a storage volume) is not compared
+    assert.deepStrictEqual(
+      vmDrift({ ...want, storage: "nvme-pool" }, config({ scsi0: "/dev/disk/by-id/ata-X,size=64G" })).refused,
+      []
+    )
+  })
+
   it("NICs per bridge: added, removed, bridge changed with the MAC and options kept", () => {
     const drift = vmDrift(
       { ...want, bridges: ["vmbr1", "vmbr2"] },
