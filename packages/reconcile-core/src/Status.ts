@@ -144,12 +144,11 @@ export const status = Effect.fn("status")(function* (
         !tags.includes(RebuildTag) &&
         !tags.includes(desired.pendingTag)
       const silent = details?.agentConfigured === true && details.agentAnswering === false
-      const health =
-        judgedRunning
-          ? silent
-            ? "healthy (guest agent silent)"
-            : "healthy"
-          : matches.length > 1
+      const health = judgedRunning
+        ? silent
+          ? "healthy (guest agent silent)"
+          : "healthy"
+        : matches.length > 1
           ? "duplicate"
           : !owned
             ? "not ours"
