@@ -570,3 +570,78 @@ describe("qemu API behaviours", () => {
     assert.deepStrictEqual(ssh?.calls, [{ method: "GET", path: "/nodes/pve/qemu", params: { full: "1" }, status: 200 }])
   })
 })
+
+describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", () => {
+  let sim: SimHandle
+  let px: Px
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        ipPool: "127.90.2.10",
+        nodes: [
+          {
+            ...testScenario().nodes[0],
+            name: "pve",
+            storages: [
+              { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "10G" },
+              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" }
+            ]
+          }
+        ],
+        vms: [
+          {
+            vmid: 200,
+            node: "pve",
+            name: "thin",
+            status: "running",
+            config: { scsi0: "local-lvm:vm-200-disk-0,size=4G" }
+          },
+          { vmid: 201, node: "pve", name: "thick", status: "running", config: { scsi0: "thick:vm-201-disk-0,size=4G" } }
+        ]
+      })
+    )
+    px = pxClient(sim)
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  const resize = async (vmid: number, size: string) => {
+    const upid = await px.nodes.$("pve").qemu.$(vmid).resize.$put({ disk: "scsi0", size })
+    const status = await waitTask(px, "pve", upid)
+    const log = await px.nodes.$("pve").tasks.$(upid).log.$get()
+    return { exitstatus: status.exitstatus, log: log.map((l) => l.t) }
+  }
+
+  it("a thin volume grows whatever its pool holds (its size is virtual), with LVM's over-provisioning warning", async () => {
+    await sim.addFaults([{ kind: "storageFull", node: "pve", storage: "local-lvm" }])
+    const full = await resize(200, "8G")
+    assert.strictEqual(full.exitstatus, "OK")
+    assert.include(full.log, "  Logical volume pve/vm-200-disk-0 successfully resized.")
+    const over = await resize(200, "16G")
+    assert.strictEqual(over.exitstatus, "OK")
+    assert.include(
+      over.log,
+      "  WARNING: Sum of all thin volume sizes (16.00 GiB) exceeds the size of thin pool pve/data (10.00 GiB)."
+    )
+    const cfg = (await px.nodes.$("pve").qemu.$(200).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "local-lvm:vm-200-disk-0,size=16G")
+    await sim.clearFaults()
+  })
+
+  it("a thick volume takes extents from the volume group: too few fail as lvextend does, under PVE's errmsg", async () => {
+    const tooBig = await resize(201, "12G")
+    assert.strictEqual(
+      tooBig.exitstatus,
+      "error resizing volume '/dev/pve/vm-201-disk-0':   Insufficient free space: 2048 extents needed, but only 1536 available"
+    )
+    await sim.addFaults([{ kind: "storageFull", node: "pve", storage: "thick" }])
+    const full = await resize(201, "5G")
+    assert.strictEqual(
+      full.exitstatus,
+      "error resizing volume '/dev/pve/vm-201-disk-0':   Insufficient free space: 256 extents needed, but only 0 available"
+    )
+    await sim.clearFaults()
+    assert.strictEqual((await resize(201, "5G")).exitstatus, "OK")
+  })
+})

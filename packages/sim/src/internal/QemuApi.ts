@@ -34,7 +34,16 @@ import {
 } from "./Params.js"
 import { humanBytes, parseDiskSize, parsePropertyString, renderSize, toRecord } from "./PropertyString.js"
 import { qemuFormats } from "./QemuFormats.js"
-import { addVolume, cloudinitName, ensureSpace, nextDiskName, parseVolid, pathToVolume, vtypeOf } from "./Volumes.js"
+import {
+  addVolume,
+  cloudinitName,
+  ensureResizeSpace,
+  ensureSpace,
+  nextDiskName,
+  parseVolid,
+  pathToVolume,
+  vtypeOf
+} from "./Volumes.js"
 
 const STORAGE_LINE = 585
 
@@ -1139,8 +1148,10 @@ export const resizeVm = async (
     const next = Math.floor(req.relative ? cur + req.bytes : req.bytes)
     if (next < cur) throw new PveError(500, "shrinking disks is not supported")
     if (next === cur) return
-    if (s !== undefined) ensureSpace(s, next - vol.size, ctx.faults.storageFull(node.name, s.id), vol.volname)
+    const warnings =
+      s === undefined ? [] : ensureResizeSpace(s, vol.volname, cur, next, ctx.faults.storageFull(node.name, s.id))
     vol.size = next
+    if (t !== undefined) for (const w of warnings) t.log(w)
     if (t !== undefined && (s?.type === "lvmthin" || s?.type === "lvm")) {
       t.log(`  Size of logical volume pve/${vid?.volname} changed from ${lvSize(cur)} to ${lvSize(next)}.`)
       t.log(`  Logical volume pve/${vid?.volname} successfully resized.`)
