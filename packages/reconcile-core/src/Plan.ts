@@ -691,12 +691,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           )
         }
         if (forced) return wrap(recreate(`reprovision of ${vm.name} requested`, false))
-        // A VM of ours that runs is judged by that alone (and, with k3s, by its Node): details read for it (`status`
-        // reads every VM's) confirm it runs, and its guest agent and uptime are not asked, so that the verdict is the
-        // one apply's plan reaches without them (`status` and `plan` cannot disagree on a converged node).
+        // A VM of ours that runs is judged by that alone (and, with k3s, by its Node): when its details were read
+        // (`status` reads every VM's; a plan reads them when `/cluster/resources` lags behind a start), they say
+        // whether it runs, and its guest agent and uptime are not asked, so that the verdict is the one a plan
+        // reaches without them (`status` and `plan` cannot disagree on a converged node).
         const runs =
-          details === undefined || (details.status === "running" && (details.qmpstatus ?? "running") === "running")
-        if (looksHealthy(match, desired) && runs) return { healthy: match, rebuilt: rejoin }
+          details === undefined
+            ? looksHealthy(match, desired)
+            : details.status === "running" && (details.qmpstatus ?? "running") === "running"
+        if (runs) return { healthy: match, rebuilt: rejoin }
 
         switch (remediationToApply(report)) {
           case "start":
