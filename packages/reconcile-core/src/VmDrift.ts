@@ -6,11 +6,11 @@ import { cicustomProperty } from "./desiredFromConfig.js"
 
 /**
  * When a change reaches the running VM: `now` (PVE applies it to the running VM, or it is metadata), `online` (a
- * disk grown while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init: in
+ * disk grown while the VM runs), `moved` (a disk copied to another storage while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init: in
  * the config at once, on the drive the guest reads when PVE next starts the VM; a reboot inside the guest reads the
  * drive it has).
  */
-export type DriftEffect = "now" | "online" | "restart" | "next-boot"
+export type DriftEffect = "now" | "online" | "moved" | "restart" | "next-boot"
 
 /** One setting that differs from homelab.yaml, as a person reads it (`memory 16384 → 20480 MiB`). */
 export interface FieldChange {
@@ -32,6 +32,11 @@ export interface ConfigEdit {
   /** Disks to grow, to `size` (`128G`). */
   readonly resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>
   /**
+   * The disk to move to another storage (`POST …/move_disk`, the source freed), after the update and the grows;
+   * absent when every disk is on the storage homelab.yaml asks.
+   */
+  readonly move?: { readonly disk: string; readonly storage: string } | undefined
+  /**
    * Cloud-init settings change: they reach the guest when PVE next starts the VM (the running VM is marked
    * `homelab-cloudinit` in the same update, by `planDrift`).
    */
@@ -40,10 +45,7 @@ export interface ConfigEdit {
 
 /** Something homelab.yaml asks that apply will not do, and why. */
 export interface DriftRefusal {
-  /**
-   * The finding's code: `vm.disk-shrink`, `vm.disk-storage`, or the create preflight's `bridge.missing` /
-   * `bridge.inactive`.
-   */
+  /** The finding's code: `vm.disk-shrink`, or the create preflight's `bridge.missing` / `bridge.inactive`. */
   readonly code: string
   readonly field: string
   readonly message: string
@@ -221,7 +223,7 @@ const NET_KEY = /^net(\d+)$/
 /**
  * Compares one VM's configuration (as `GET …/pending` gives it: what runs, what waits for a restart) with what
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
- * size (grown, never shrunk) and storage (never moved: refused, `vm.disk-storage`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
+ * size (grown, never shrunk) and storage (moved: `edit.move`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
  * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
  * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
@@ -337,15 +339,12 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     changes.push({ field: disk, from: formatSize(size), to: `${want.diskGiB}G`, effect: "online" })
   }
 
-  // The boot disk's storage: reported, never moved (a move copies the whole disk; the caller says how to do it).
+  // The boot disk's storage: moved while the VM runs (PVE's move_disk copies it with drive-mirror), the source freed.
   const onStorage = driveStorage(drive)
+  let move: ConfigEdit["move"]
   if (want.storage !== undefined && onStorage !== undefined && onStorage !== want.storage) {
-    refused.push({
-      code: "vm.disk-storage",
-      field: disk,
-      message: `${disk} is on storage '${onStorage}', homelab.yaml asks '${want.storage}': homelab does not move disks`,
-      hint: `move ${disk} to '${want.storage}' in PVE (Hardware → Hard Disk → Disk Action → Move Storage, with Delete source; \`qm disk move <vmid> ${disk} ${want.storage} --delete 1\`), or set the node's storage back to '${onStorage}'`
-    })
+    move = { disk, storage: want.storage }
+    changes.push({ field: `${disk} storage`, from: onStorage, to: want.storage, effect: "moved" })
   }
 
   // NICs: one per bridge, in order; a NIC's model, MAC and options are kept when only its bridge changes.
@@ -457,7 +456,13 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
   const user = effective("ciuser")
   const attaches = [...attach.keys()]
   if (!hasDrive)
-    return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
+    return {
+      changes,
+      edit: { set, delete: deletes, password, resize, cloudInit, ...(move === undefined ? {} : { move }) },
+      pending,
+      refused,
+      attaches
+    }
   if (user !== ci.user) ciChange("user", "ciuser", user ?? "not set", ci.user, ci.user)
   const keys = decodeKeys(effective("sshkeys"))
   const wantKeys = ci.sshKeys.map((k) => k.trim()).filter((k) => k !== "")
@@ -484,7 +489,13 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     changes.push({ field: "cloud-init password", from: "not set", to: "set", effect: "next-boot" })
   }
 
-  return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
+  return {
+    changes,
+    edit: { set, delete: deletes, password, resize, cloudInit, ...(move === undefined ? {} : { move }) },
+    pending,
+    refused,
+    attaches
+  }
 }
 
 /** How drift names a cloud-init setting of PVE's (`ciuser` → `user`). */
@@ -521,6 +532,7 @@ export const cloudInitHeld = (change: CloudInitChange): FieldChange => {
 const effectText: Record<DriftEffect, string> = {
   now: "applied now",
   online: "grown online",
+  moved: "moved while the VM runs",
   restart: "takes effect after a restart",
   "next-boot": "the guest gets it when PVE next starts the VM"
 }

@@ -238,7 +238,7 @@ describe("planDrift", () => {
     )
   })
 
-  it("a disk on another storage than nodes[].storage blocks the VM: the move to make, or why the asked storage cannot hold it", () => {
+  it("a disk on another storage than nodes[].storage is moved, only to a storage the create's checks pass; else it stays (the other settings still change)", () => {
     const nvme = {
       storage: "nvme-pool",
       type: "lvmthin",
@@ -251,40 +251,53 @@ describe("planDrift", () => {
     }
     const moved = { ...spec, storage: "nvme-pool" }
     const usable = planDrift(input({ spec: moved, node: { ...node, storages: [...node.storages, nvme] } }))
-    assert.isUndefined(usable.update)
+    assert.deepStrictEqual(usable.findings, [])
+    assert.deepStrictEqual(usable.update?.edit.move, { disk: "scsi0", storage: "nvme-pool" })
     assert.deepStrictEqual(
-      usable.findings.map((f) => [f.code, f.effect, f.message]),
+      usable.update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+      [["scsi0 storage", "local-lvm", "nvme-pool", "moved"]]
+    )
+
+    const refusedWith = (storages: ObservedNode["storages"], over: Partial<VmSpec> = {}) =>
+      planDrift(input({ spec: { ...moved, ...over }, node: { ...node, storages: [...node.storages, ...storages] } }))
+    const absent = refusedWith([], { cores: 6 })
+    assert.deepStrictEqual(
+      absent.findings.map((f) => [f.code, f.effect, f.message]),
       [
         [
-          "vm.disk-storage",
+          "storage.missing",
           "blocked",
-          "VM 1000 k3s-vm-pve: scsi0 is on storage 'local-lvm', homelab.yaml asks 'nvme-pool': homelab does not move disks"
+          "VM 1000 k3s-vm-pve: scsi0 is not moved from storage 'local-lvm' to 'nvme-pool': storage 'nvme-pool' (for the disk) is not available on node pve"
         ]
       ]
     )
-    assert.include(usable.findings[0]?.hint ?? "", "`qm disk move 1000 scsi0 nvme-pool --delete 1` on pve")
-    assert.include(usable.findings[0]?.hint ?? "", "set nodes[pve].storage back to 'local-lvm'")
-
-    const absent = planDrift(input({ spec: moved }))
+    assert.include(absent.findings[0]?.hint ?? "", "or set nodes[pve].storage back to 'local-lvm' (where the disk is)")
+    // the disk stays; the other settings still change
+    assert.isUndefined(absent.update?.edit.move)
     assert.deepStrictEqual(
-      absent.findings.map((f) => [f.code, f.effect]),
-      [["vm.disk-storage", "blocked"]]
+      absent.update?.changes.map((c) => c.field),
+      ["cores"]
     )
-    assert.include(absent.findings[0]?.message ?? "", "storage 'nvme-pool' (for the disk) is not available on node pve")
-    assert.notInclude(absent.findings[0]?.hint ?? "", "qm disk move")
-
-    const full = planDrift(
-      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, availBytes: 1024 ** 3 }] } })
+    // room for the disk at the size it will have (a grow in the same update comes first)
+    const full = refusedWith([{ ...nvme, availBytes: 100 * 1024 ** 3 }], { diskGiB: 128 })
+    assert.deepStrictEqual(
+      full.findings.map((f) => f.code),
+      ["storage.full"]
     )
-    assert.include(full.findings[0]?.message ?? "", "storage 'nvme-pool' on node pve has 1.0 GiB free, the disk needs 64.0 GiB")
-    const noImages = planDrift(
-      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, content: ["rootdir"] }] } })
+    assert.include(full.findings[0]?.message ?? "", "has 100.0 GiB free, the disk needs 128.0 GiB")
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, content: ["rootdir"] }]).findings.map((f) => f.code),
+      ["storage.content"]
     )
-    assert.include(noImages.findings[0]?.message ?? "", "does not allow content 'images'")
-    const inactive = planDrift(
-      input({ spec: moved, node: { ...node, storages: [...node.storages, { ...nvme, active: false }] } })
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, active: false }]).findings.map((f) => f.code),
+      ["storage.inactive"]
     )
-    assert.include(inactive.findings[0]?.message ?? "", "is enabled but not active on node pve")
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, enabled: false }]).findings.map((f) => f.code),
+      ["storage.disabled"]
+    )
+    assert.isUndefined(refusedWith([{ ...nvme, enabled: false }]).update)
   })
 
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {

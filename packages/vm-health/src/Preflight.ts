@@ -202,7 +202,10 @@ interface StorageNeed {
   readonly bytes: number | undefined
 }
 
-const storageFindings = (node: Pick<NodeFacts, "node" | "storages">, needs: ReadonlyArray<StorageNeed>): Array<PreflightFinding> => {
+const storageFindings = (
+  node: Pick<NodeFacts, "node" | "storages">,
+  needs: ReadonlyArray<StorageNeed>
+): Array<PreflightFinding> => {
   const out: Array<PreflightFinding> = []
   const reported = new Set<string>()
   for (const need of needs) {
