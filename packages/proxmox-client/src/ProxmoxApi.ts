@@ -123,6 +123,23 @@ export interface ProxmoxApiShape {
     wait?: WaitOptions
   ) => Effect.Effect<TaskResult | undefined, ProxmoxError>
   /**
+   * `POST …/move_disk`: moves `disk` to `storage` (PVE copies it, with drive-mirror while the VM runs, so the VM keeps
+   * running) and waits for the `qmmove` task. `delete` frees the source volume after the copy (else PVE keeps it as
+   * `unusedN`); `digest` makes PVE refuse the move when the config changed since it was read. After a failure that may
+   * have reached PVE, its `qmmove` task is the result; sent again only without one.
+   */
+  readonly moveDisk: (
+    node: string,
+    vmid: number,
+    disk: string,
+    storage: string,
+    options?: {
+      readonly delete?: boolean | undefined
+      readonly digest?: string | undefined
+      readonly wait?: WaitOptions | undefined
+    }
+  ) => Effect.Effect<TaskResult, ProxmoxError>
+  /**
    * `status/start`, then the wait for the `qmstart` task. Like every power action: after a failure that may have reached
    * PVE (a reset or lost answer, a timeout), the task the request started is its result (PVE refuses a second start
    * with `VM 100 already running`); the request is sent again only when there is no such task.
@@ -524,6 +541,23 @@ export const makeProxmoxApi = (
           Effect.flatMap((upid) => (upid === null ? Effect.succeed(undefined) : waitForTask(upid, wait))),
           named("resizeDisk", node)
         )
+      ),
+    moveDisk: (node, vmid, disk, storage, options) =>
+      runTask(
+        "moveDisk",
+        node,
+        {
+          method: "POST",
+          path: `${vmPath(node, vmid)}/move_disk`,
+          params: {
+            disk,
+            storage,
+            ...(options?.delete === true ? { delete: true } : {}),
+            ...(options?.digest !== undefined ? { digest: options.digest } : {})
+          }
+        },
+        { types: ["qmmove"], id: String(vmid) },
+        options?.wait
       ),
     startVm: power("start"),
     resumeVm: power("resume"),

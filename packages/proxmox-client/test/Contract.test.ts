@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { ProxmoxApi, type ProxmoxApiShape, type ProxmoxError } from "../src/index.js"
@@ -300,6 +301,65 @@ for (const version of PVE_VERSIONS) {
                 .some((q) => q.transport === "ssh" && (q.command ?? "").includes("--sshkeys ssh-ed25519%20AAAA"))
             )
           })
+      )
+    })
+
+    describe("contract: moving a disk", () => {
+      it.live("moveDisk moves a running VM's disk to another storage over both transports, the source freed", () =>
+        Effect.gen(function* () {
+          const base = scenario()
+          const env = yield* setup({
+            nodes: base.nodes.map((n) =>
+              n.name === "pve"
+                ? {
+                    ...n,
+                    storages: [
+                      ...(n.storages ?? []),
+                      { id: "fast", type: "lvmthin" as const, content: ["images" as const], capacity: "100G" }
+                    ]
+                  }
+                : n
+            ),
+            vms: [
+              ...(base.vms ?? []),
+              {
+                vmid: 110,
+                node: "pve",
+                name: "a",
+                status: "running",
+                config: { scsi0: "local-lvm:vm-110-disk-0,size=4G" }
+              },
+              {
+                vmid: 111,
+                node: "pve",
+                name: "b",
+                status: "running",
+                config: { scsi0: "local-lvm:vm-111-disk-0,size=4G" }
+              }
+            ]
+          })
+          const move = (pve: ProxmoxApiShape, vmid: number) =>
+            Effect.gen(function* () {
+              const before = yield* pve.vmConfig("pve", vmid)
+              const moved = yield* pve.moveDisk("pve", vmid, "scsi0", "fast", { delete: true, digest: before.digest })
+              const after = yield* pve.vmConfig("pve", vmid)
+              const stale = yield* Effect.exit(
+                pve.moveDisk("pve", vmid, "scsi0", "local-lvm", { delete: true, digest: before.digest })
+              )
+              return {
+                moved: moved.exitstatus,
+                scsi0: after.raw.scsi0?.replace(/vm-11[01]-/, "vm-N-"),
+                unused: after.raw.unused0,
+                stale: Exit.isFailure(stale)
+              }
+            })
+          const [r, s] = yield* Effect.all([
+            usingApi((pve) => move(pve, 110)).pipe(Effect.provide(env.rest)),
+            usingApi((pve) => move(pve, 111)).pipe(Effect.provide(env.ssh))
+          ])
+          assert.deepStrictEqual(r, s)
+          assert.deepStrictEqual(r, { moved: "OK", scsi0: "fast:vm-N-disk-0,size=4G", unused: undefined, stale: true })
+        })
       )
     })
 

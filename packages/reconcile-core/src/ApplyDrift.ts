@@ -15,7 +15,7 @@ import type { Desired } from "./Desired.js"
 import { CloudInitTag, DestroyTag, RestartTag, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
 import { drainTimeout, type Timeouts } from "./Timeouts.js"
-import { describeChange, driveSizeBytes, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
+import { describeChange, driveSizeBytes, driveStorage, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
 
 /** A wait in progress (as `Apply` reports it). */
 interface Wait {
@@ -84,7 +84,8 @@ const nicNotPlugged = (
 
 /**
  * `UpdateVm`: one `PUT …/config` with the digest of the plan (someone else's edit since then makes PVE refuse it,
- * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk). Afterwards it reads what PVE
+ * and nothing is overwritten), then the boot disk grown (re-read first: never shrunk), then moved to the storage
+ * homelab.yaml asks (`move_disk` with the digest just read, the source freed; PVE copies it while the VM runs). Afterwards it reads what PVE
  * keeps pending. Cloud-init changes go into the config with the mark `homelab-cloudinit` (the plan put it in the same
  * write); the drive is not regenerated: PVE holds the change (`GET …/cloudinit`) until it starts the VM, so the next
  * runs see it waiting, where a regenerated drive would make PVE forget it while the guest has not read it.
@@ -124,6 +125,21 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
       if (size === undefined || size < r.bytes) {
         yield* ctx.progress(`growing ${r.disk} of VM ${a.vmid} to ${r.size}`)
         yield* api.resizeDisk(node, a.vmid, r.disk, r.size, ctx.task(`growing ${r.disk} of VM ${a.vmid}`))
+      }
+    }
+    const move = a.edit.move
+    if (move !== undefined) {
+      // Read again: the digest guards the move (an edit since is refused), and a disk already there is not moved.
+      const config = yield* api.vmConfig(node, a.vmid)
+      if (driveStorage(config.raw[move.disk]) !== move.storage) {
+        yield* ctx.progress(
+          `moving ${move.disk} of VM ${a.vmid} to storage '${move.storage}' (PVE copies it while the VM runs)`
+        )
+        yield* api.moveDisk(node, a.vmid, move.disk, move.storage, {
+          delete: true,
+          digest: config.digest,
+          wait: ctx.task(`moving ${move.disk} of VM ${a.vmid} to storage '${move.storage}'`)
+        })
       }
     }
     const after = yield* api.vmPending(node, a.vmid)

@@ -78,6 +78,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     const candidates = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
     const probed: Array<string> = []
     const problems: Array<string> = []
+    /** Server VMs of homelab.yaml that run k3s as an agent: they joined a cluster as agents. */
+    const agents: Array<{ readonly vm: ObservedVm; readonly ip: string }> = []
     // Server VMs of ours that exist but do not run (stopped, paused, locked, …): their disks may hold the cluster (its
     // etcd data), so the cluster is not "absent" while they exist, only down. A VM still carrying the provisioning
     // mark never got as far as k3s (the mark is dropped before the join).
@@ -121,6 +123,10 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         probed.push(name)
         continue
       }
+      if (Result.isSuccess(role) && role.success === "agent") {
+        agents.push({ vm, ip })
+        continue
+      }
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
     // No server VM homelab.yaml names answered: VMs of ours it no longer names (orphans: renamed by a new
@@ -134,19 +140,30 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         const ip =
           inputs.ips.get(vm.vmid) ?? (yield* api.vmIpv4(vm.node, vm.vmid).pipe(Effect.orElseSucceed(() => undefined)))
         if (ip === undefined) continue
-        const read = yield* Effect.result(k.clusterNodes(vmTarget(ip)))
+        const read = yield* Effect.result(k.clusterNodes(vmTarget(ip, vm.vmid)))
         if (Result.isSuccess(read)) {
-          found = { nodes: read.success, vm: vm.name, ip }
+          found = { nodes: read.success, vm: vm.name, vmid: vm.vmid, ip }
           break
         }
-        const role = yield* Effect.result(k.installedRole(vmTarget(ip)))
+        const role = yield* Effect.result(k.installedRole(vmTarget(ip, vm.vmid)))
         if (Result.isSuccess(role) && role.success !== "server") continue
         orphanServers.push(vm.name)
         problems.push(`${vm.name} (${ip}, an orphan: homelab.yaml no longer names it): ${read.failure.message}`)
       }
     }
     if (found === undefined) {
-      if (problems.length === 0 && down.length === 0) return { _tag: "Absent", probed } as K3sFacts
+      if (problems.length === 0 && down.length === 0 && agents.length === 0)
+        return { _tag: "Absent", probed } as K3sFacts
+      if (problems.length === 0 && down.length === 0) {
+        const which = agents.map(({ vm, ip }) => `${vm.name} (VM ${vm.vmid} on ${vm.node}, ${ip})`).join(", ")
+        return {
+          _tag: "Unavailable",
+          code: "k3s.role-mismatch",
+          vms: agents.map(({ vm }) => vm.name as string),
+          message: `${which} ${agents.length > 1 ? "run" : "runs"} k3s as an agent (joined to a cluster as an agent), but homelab.yaml asks ${agents.length > 1 ? "them" : "it"} as a server, and no server VM runs a k3s server: homelab neither starts a cluster on ${agents.length > 1 ? "them" : "it"} nor touches that agent`,
+          hint: `rebuild ${agents.length > 1 ? "them" : "it"} as a server with ${agents.map(({ vm }) => `\`homelab reprovision ${vm.node}\``).join(", ")} (the VM is made again: its disk goes), or set k3s.server to the server ${agents.length > 1 ? "they" : "it"} joined (with role: agent)`
+        } as K3sFacts
+      }
       const downText = down.map(
         (vm) => `${vm.name} (VM ${vm.vmid} on ${vm.node}: ${vm.lock === undefined ? vm.status : `locked (${vm.lock})`})`
       )

@@ -132,7 +132,19 @@ export type K3sFacts =
       /** The server VMs that were asked (each runs no k3s). */
       readonly probed: ReadonlyArray<string>
     }
-  | { readonly _tag: "Unavailable"; readonly message: string; readonly hint: string }
+  | {
+      readonly _tag: "Unavailable"
+      readonly message: string
+      readonly hint: string
+      /**
+       * The finding's code for the VMs whose membership is unknown: `k3s.unavailable` when undefined;
+       * `k3s.role-mismatch` when no server VM runs a k3s server but one runs k3s as an agent (it joined a cluster as
+       * an agent, and homelab.yaml now asks it as a server).
+       */
+      readonly code?: string | undefined
+      /** The VMs the message is about (the server VMs running k3s as agents): their findings say it without more. */
+      readonly vms?: ReadonlyArray<string> | undefined
+    }
 
 export interface Observed {
   readonly nodes: ReadonlyMap<string, ObservedNode>

@@ -231,6 +231,13 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const k3s = desired.k3s
   const cluster = clusterContext(desired, observed)
   const k3sNodes = cluster?.nodes
+  /**
+   * Server VMs of homelab.yaml that run k3s as an agent while no server VM runs a k3s server (they joined a cluster
+   * homelab.yaml no longer names): their Node is not in a cluster homelab manages, so a rebuild asked for
+   * (`homelab reprovision`) goes ahead without removing it, and the next run starts the cluster on the new VM.
+   */
+  const foreignAgents =
+    observed.k3s?._tag === "Unavailable" && observed.k3s.code === "k3s.role-mismatch" ? (observed.k3s.vms ?? []) : []
   /** VMIDs a guest holds (any node, any type), and those the creates planned so far take first. */
   const takenVmids = new Set(observed.vms.map((v) => v.vmid))
   const claimedVmids = new Set<number>()
@@ -577,7 +584,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
 
         /** A recreate within the per-run limit (and, with k3s, only while the cluster can be read). */
         const recreate = (reason: string, resumed: boolean): VmAction | undefined => {
-          if (k3s !== undefined && k3sNodes === undefined) {
+          if (k3s !== undefined && k3sNodes === undefined && !foreignAgents.includes(vm.name)) {
             vmFinding(
               "blocked",
               "vm.recreate-needs-k3s",
@@ -623,7 +630,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           // The preflight, as for a create: nothing is destroyed for a VM that could not be made again.
           if (!preflightOk({ vmid: match.vmid, finish: false })) return undefined
           // The quorum guard: a server's member goes down with its VM.
-          const cleanup = k3s === undefined || cluster?.mode === "init" ? undefined : vm.role
+          const cleanup =
+            k3s === undefined || cluster?.mode === "init" || foreignAgents.includes(vm.name) ? undefined : vm.role
           if (cleanup === "server") {
             // A VM that needs rebuilding for its state (stopped, paused, …, or an unfinished rebuild) is left in
             // that state: not in place (the vm layer). A running, healthy one asked to be reprovisioned is in place.
@@ -691,7 +699,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           )
         }
         if (forced) return wrap(recreate(`reprovision of ${vm.name} requested`, false))
-        if (details === undefined && looksHealthy(match, desired)) return { healthy: match, rebuilt: rejoin }
+        // A VM of ours that runs is judged by that alone (and, with k3s, by its Node): when its details were read
+        // (`status` reads every VM's; a plan reads them when `/cluster/resources` lags behind a start), they say
+        // whether it runs, and its guest agent and uptime are not asked, so that the verdict is the one a plan
+        // reaches without them (`status` and `plan` cannot disagree on a converged node).
+        const runs =
+          details === undefined
+            ? looksHealthy(match, desired)
+            : details.status === "running" && (details.qmpstatus ?? "running") === "running"
+        if (runs) return { healthy: match, rebuilt: rejoin }
 
         switch (remediationToApply(report)) {
           case "start":
@@ -859,7 +875,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
       const membershipUnknown = (vmid: number | undefined) =>
         findings.push({
-          code: "k3s.unavailable",
+          code: (observed.k3s?._tag === "Unavailable" ? observed.k3s.code : undefined) ?? "k3s.unavailable",
           effect: "blocked",
           layer: "k3s",
           node: node.name,
@@ -867,7 +883,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           vmid,
           message:
             observed.k3s?._tag === "Unavailable"
-              ? `membership of ${vm.name} unknown: ${observed.k3s.message}`
+              ? observed.k3s.vms?.includes(vm.name) === true
+                ? observed.k3s.message
+                : `membership of ${vm.name} unknown: ${observed.k3s.message}`
               : `membership of ${vm.name} unknown: the k3s cluster was not read`,
           hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
         })
@@ -881,6 +899,21 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         const stale =
           (vmAction._tag === "CreateVm" || vmAction._tag === "AwaitCreate") &&
           k3sNodes?.some((n) => n.name === vm.name) === true
+        if (vmAction._tag === "RecreateVm" && foreignAgents.includes(vm.name)) {
+          // Rebuilt without k3s (its agent went with the old VM): the next run finds no server VM running k3s and
+          // starts the cluster on it.
+          findings.push({
+            code: "k3s.role-mismatch",
+            effect: "deferred",
+            layer: "k3s",
+            node: node.name,
+            vm: vm.name,
+            vmid: vmAction.vmid,
+            message: `${vm.name} is rebuilt as a new VM without k3s (it ran k3s as an agent); the next run starts the k3s cluster on it`,
+            hint: "run apply again once this run is done"
+          })
+          continue
+        }
         if (starts) {
           actions.push({
             _tag: "InitK3s",

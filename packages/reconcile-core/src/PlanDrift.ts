@@ -1,13 +1,21 @@
 import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
-import { sizeFindings } from "@homelab/vm-health"
+import { diskStorageFindings, sizeFindings } from "@homelab/vm-health"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
 import { tagList } from "./AdoptPlan.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
 import { CloudInitTag } from "./Marks.js"
 import type { ObservedNode } from "./Observed.js"
-import { cloudInitHeld, describeChange, driftTargetOf, type FieldChange, needsRestart, vmDrift } from "./VmDrift.js"
+import {
+  cloudInitHeld,
+  describeChange,
+  driftTargetOf,
+  driveSizeBytes,
+  type FieldChange,
+  needsRestart,
+  vmDrift
+} from "./VmDrift.js"
 
 /** Action ids of the drift actions of one VM. */
 export const driftActionId = {
@@ -91,11 +99,44 @@ const sizeRefusals = (
 }
 
 /**
+ * The move of a disk to the storage homelab.yaml asks, checked as a create checks its disk storage: the storage
+ * exists on the node, is enabled and active, allows `images` and has room for the disk (at the size it will have:
+ * a grow in the same update comes first). Each failing check refuses the move with the create's finding
+ * (`storage.missing`, `storage.disabled`, `storage.inactive`, `storage.content`, `storage.full`); the disk then stays
+ * where it is, and the VM's other settings still change.
+ */
+const moveRefusals = (
+  input: DriftInput,
+  move: { readonly disk: string; readonly storage: string },
+  from: string,
+  bytes: number | undefined
+): ReadonlyArray<{ code: string; message: string; hint: string }> =>
+  diskStorageFindings(
+    {
+      node: input.node.name,
+      storages: input.node.storages.map((s) => ({
+        name: s.storage,
+        enabled: s.enabled,
+        active: s.active,
+        content: [...s.content],
+        availBytes: s.availBytes
+      }))
+    },
+    move.storage,
+    bytes
+  ).map((f) => ({
+    code: f.code,
+    message: `VM ${input.vmid} ${input.vm.name}: ${move.disk} is not moved from storage '${from}' to '${move.storage}': ${f.message}`,
+    hint: `${f.fix}; or set nodes[${input.node.name}].storage back to '${from}' (where the disk is)`
+  }))
+
+/**
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
  * `never`. A restart drains a Ready member's Node around it; a Node cordoned by someone else stays cordoned. A disk
- * that would have to shrink is refused (`blocked`), as are NICs on a bridge the node lacks or has inactive
+ * that would have to shrink is refused (`blocked`), as is a move of the disk to a storage that could not hold it (the
+ * create's `storage.*` findings: the disk stays, the other settings still change), NICs on a bridge the node lacks or has inactive
  * (`bridge.missing`, `bridge.inactive`, as for a create: the VM's NICs are left as they are, its other settings
  * still change), any change to a protected VM, and any change of a VM whose cores or sockets would go above the
  * node's logical CPUs or whose memory or balloon would leave the balloon above the memory (`cpu.insufficient`,
@@ -148,13 +189,27 @@ export const planDrift = (input: DriftInput): DriftStep => {
     for (const f of oversized) finding("blocked", f.code, f.message, f.hint)
     return { findings }
   }
+  // A disk to move to another storage: only to one that could hold it (the create's checks), else it stays.
+  let moved = { changes: drift.changes, edit: drift.edit }
+  const move = drift.edit.move
+  if (move !== undefined) {
+    const change = drift.changes.find((c) => c.effect === "moved")
+    const drive = config.pending[move.disk] ?? config.current[move.disk]
+    const bytes = Math.max(driveSizeBytes(drive) ?? 0, ...drift.edit.resize.map((r) => r.bytes))
+    const refused = moveRefusals(input, move, change?.from ?? "?", bytes === 0 ? undefined : bytes)
+    if (refused.length > 0) {
+      for (const f of refused) finding("blocked", f.code, f.message, f.hint)
+      const { move: _dropped, ...edit } = drift.edit
+      moved = { changes: drift.changes.filter((c) => c !== change), edit }
+    }
+  }
   // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:
   // PVE holds the change until it starts the VM); cleared once PVE holds nothing for the drive any more.
   const tags = tagList(config.pending.tags ?? config.current.tags)
   const marked = tags.includes(CloudInitTag)
   const clearMark = marked && input.cloudInitHeld !== undefined && held.length === 0 && !drift.edit.cloudInit
-  let changes = drift.changes
-  let edit = drift.edit
+  let changes = moved.changes
+  let edit = moved.edit
   if (drift.edit.cloudInit && !marked) {
     const base = drift.edit.set.tags === undefined ? tags : tagList(drift.edit.set.tags)
     edit = { ...edit, set: { ...edit.set, tags: [...new Set([...base, CloudInitTag])].sort().join(";") } }
@@ -186,9 +241,9 @@ export const planDrift = (input: DriftInput): DriftStep => {
           changes,
           edit,
           reason:
-            drift.changes.length === 0
+            moved.changes.length === 0
               ? cleared
-              : `${drift.changes.length} setting(s) differ from homelab.yaml: ${list(drift.changes)}${derived}${clearMark ? `; ${cleared}` : ""}`
+              : `${moved.changes.length} setting(s) differ from homelab.yaml: ${list(moved.changes)}${derived}${clearMark ? `; ${cleared}` : ""}`
         }
   const waiting = [...drift.changes.filter(needsRestart), ...drift.pending, ...held]
   if (waiting.length === 0) return { update, findings }

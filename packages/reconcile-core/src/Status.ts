@@ -131,8 +131,24 @@ export const status = Effect.fn("status")(function* (
         }),
         options.policy
       )
-      const health =
-        matches.length > 1
+      // The plan judges a running VM of ours by PVE's state (and its k3s Node), as apply does, not by its guest agent
+      // or uptime: a silent agent is shown, and does not make the VM unhealthy here either.
+      const judgedRunning =
+        owned &&
+        matches.length === 1 &&
+        match.node === node.name &&
+        report._tag !== "Healthy" &&
+        (details?.lock ?? match.lock) === undefined &&
+        (details?.status ?? match.status) === "running" &&
+        (details?.qmpstatus ?? "running") === "running" &&
+        !tags.includes(RebuildTag) &&
+        !tags.includes(desired.pendingTag)
+      const silent = details?.agentConfigured === true && details.agentAnswering === false
+      const health = judgedRunning
+        ? silent
+          ? "healthy (guest agent silent)"
+          : "healthy"
+        : matches.length > 1
           ? "duplicate"
           : !owned
             ? "not ours"
@@ -153,7 +169,12 @@ export const status = Effect.fn("status")(function* (
         vmid: match.vmid,
         state: details?.qmpstatus ?? details?.status ?? match.status,
         health,
-        detail: detail === "" ? report.message : detail,
+        detail:
+          detail !== ""
+            ? detail
+            : judgedRunning
+              ? `VM ${match.vmid} runs${silent ? `; its guest agent does not answer (up ${details?.uptimeSeconds ?? match.uptimeSeconds} s)` : ""}`
+              : report.message,
         ip,
         transport,
         k3s: membership(ip)

@@ -6,11 +6,11 @@ import { cicustomProperty } from "./desiredFromConfig.js"
 
 /**
  * When a change reaches the running VM: `now` (PVE applies it to the running VM, or it is metadata), `online` (a
- * disk grown while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init: in
+ * disk grown while the VM runs), `moved` (a disk copied to another storage while the VM runs), `restart` (PVE keeps it pending until the VM restarts), `next-boot` (cloud-init: in
  * the config at once, on the drive the guest reads when PVE next starts the VM; a reboot inside the guest reads the
  * drive it has).
  */
-export type DriftEffect = "now" | "online" | "restart" | "next-boot"
+export type DriftEffect = "now" | "online" | "moved" | "restart" | "next-boot"
 
 /** One setting that differs from homelab.yaml, as a person reads it (`memory 16384 → 20480 MiB`). */
 export interface FieldChange {
@@ -31,6 +31,11 @@ export interface ConfigEdit {
   readonly password: boolean
   /** Disks to grow, to `size` (`128G`). */
   readonly resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>
+  /**
+   * The disk to move to another storage (`POST …/move_disk`, the source freed), after the update and the grows;
+   * absent when every disk is on the storage homelab.yaml asks.
+   */
+  readonly move?: { readonly disk: string; readonly storage: string } | undefined
   /**
    * Cloud-init settings change: they reach the guest when PVE next starts the VM (the running VM is marked
    * `homelab-cloudinit` in the same update, by `planDrift`).
@@ -75,6 +80,8 @@ export interface DriftTarget {
   readonly balloonMiB?: number | undefined
   readonly cpuType: string
   readonly diskGiB: number
+  /** The storage the boot disk is to be on (`nodes[].storage`); not compared when undefined. */
+  readonly storage?: string | undefined
   readonly bridges: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
   readonly onboot?: boolean | undefined
@@ -94,6 +101,7 @@ export const driftTargetOf = (spec: VmSpec, vm: DesiredVm): DriftTarget => ({
   balloonMiB: vm.balloonMiB,
   cpuType: spec.cpuType,
   diskGiB: spec.diskGiB,
+  storage: spec.storage,
   bridges: spec.bridges,
   tags: spec.tags,
   onboot: vm.onboot,
@@ -121,6 +129,12 @@ export const formatSize = (bytes: number): string => {
     if (bytes % u === 0) return `${bytes / u}${unit}`
   }
   return `${bytes}`
+}
+
+/** The storage of a drive's volume (`local-lvm` of `local-lvm:vm-101-disk-0,size=32G`); undefined for a path. */
+export const driveStorage = (drive: string | undefined): string | undefined => {
+  const volume = propertyMap(drive).get("file") ?? propertyMap(drive).get("")
+  return /^([a-z][a-z0-9\-_.]*[a-z0-9]):/i.exec(volume ?? "")?.[1]
 }
 
 /** `key=value` parts of a property string; a part without `=` is under `""` (the default key). */
@@ -209,7 +223,7 @@ const NET_KEY = /^net(\d+)$/
 /**
  * Compares one VM's configuration (as `GET …/pending` gives it: what runs, what waits for a restart) with what
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
- * size (grown, never shrunk), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
+ * size (grown, never shrunk) and storage (moved: `edit.move`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
  * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
  * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
@@ -333,6 +347,14 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     changes.push({ field: disk, from: formatSize(size), to: `${want.diskGiB}G`, effect: "online" })
   }
 
+  // The boot disk's storage: moved while the VM runs (PVE's move_disk copies it with drive-mirror), the source freed.
+  const onStorage = driveStorage(drive)
+  let move: ConfigEdit["move"]
+  if (want.storage !== undefined && onStorage !== undefined && onStorage !== want.storage) {
+    move = { disk, storage: want.storage }
+    changes.push({ field: `${disk} storage`, from: onStorage, to: want.storage, effect: "moved" })
+  }
+
   // NICs: one per bridge, in order; a NIC's model, MAC and options are kept when only its bridge changes.
   const netEffect: DriftEffect = hotplug.has("network") ? "now" : "restart"
   const nicChanges: Array<FieldChange> = []
@@ -442,7 +464,13 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
   const user = effective("ciuser")
   const attaches = [...attach.keys()]
   if (!hasDrive)
-    return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
+    return {
+      changes,
+      edit: { set, delete: deletes, password, resize, cloudInit, ...(move === undefined ? {} : { move }) },
+      pending,
+      refused,
+      attaches
+    }
   if (user !== ci.user) ciChange("user", "ciuser", user ?? "not set", ci.user, ci.user)
   const keys = decodeKeys(effective("sshkeys"))
   const wantKeys = ci.sshKeys.map((k) => k.trim()).filter((k) => k !== "")
@@ -469,7 +497,13 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     changes.push({ field: "cloud-init password", from: "not set", to: "set", effect: "next-boot" })
   }
 
-  return { changes, edit: { set, delete: deletes, password, resize, cloudInit }, pending, refused, attaches }
+  return {
+    changes,
+    edit: { set, delete: deletes, password, resize, cloudInit, ...(move === undefined ? {} : { move }) },
+    pending,
+    refused,
+    attaches
+  }
 }
 
 /** How drift names a cloud-init setting of PVE's (`ciuser` → `user`). */
@@ -506,6 +540,7 @@ export const cloudInitHeld = (change: CloudInitChange): FieldChange => {
 const effectText: Record<DriftEffect, string> = {
   now: "applied now",
   online: "grown online",
+  moved: "moved while the VM runs",
   restart: "takes effect after a restart",
   "next-boot": "the guest gets it when PVE next starts the VM"
 }

@@ -15,7 +15,7 @@ import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { describeChange } from "../src/VmDrift.js"
-import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, startLab } from "./lab.js"
+import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 
 /** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
 const scenario = (over: Partial<Scenario> = {}): Scenario => {
@@ -458,6 +458,86 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.match(outcomes[0]?.detail ?? "", /was changed by someone else since the plan was made/)
         assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cores, "4", "nothing overwritten")
         assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.description, "edited by hand")
+      }),
+    90_000
+  )
+
+  it.live(
+    "nodes[].storage changed: apply moves the running VM's disk there (same VMID, it keeps running, the source freed), the next plan is clean; a storage the node lacks blocks the move",
+    () =>
+      Effect.gen(function* () {
+        const base = scenario({ ipPool: "127.78.43.10" })
+        const sim = yield* startLab({
+          ...base,
+          nodes: base.nodes.map((n) => ({
+            ...n,
+            storages: [
+              ...(n.storages ?? []),
+              { id: "fast", type: "lvmthin" as const, content: ["images"] as Array<"images">, capacity: "500G" }
+            ]
+          }))
+        })
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = vmOf(sim, "k3s-vm-pve")
+        assert.match(String(before.config.scsi0), /^local-lvm:vm-\d+-disk-0,/)
+
+        const absent = yield* relab(lab, (yaml) => yaml.replace("    sshPort:", "    storage: nvme-pool\n    sshPort:"))
+        const blocked = yield* planOnly(absent)
+        assert.strictEqual(planVerdict(blocked.planned), "blocked")
+        assert.deepStrictEqual(
+          blocked.plan.findings.map((f) => [f.code, f.effect, f.message]),
+          [
+            [
+              "storage.missing",
+              "blocked",
+              `VM ${before.vmid} k3s-vm-pve: scsi0 is not moved from storage 'local-lvm' to 'nvme-pool': storage 'nvme-pool' (for the disk) is not available on node pve`
+            ]
+          ]
+        )
+        assert.deepStrictEqual(blocked.plan.actions, [])
+
+        const fast = yield* relab(lab, (yaml) =>
+          yaml.replace("    sshPort:", "    storage: fast\n    sshPort:").replace("  diskSize: 16G", "  diskSize: 20G")
+        )
+        const planned = yield* planOnly(fast)
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.deepStrictEqual(
+          update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+          [
+            ["scsi0", "16G", "20G", "online"],
+            ["scsi0 storage", "local-lvm", "fast", "moved"]
+          ]
+        )
+        const run = yield* reconcile(fast)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["UpdateVm", "done"]],
+          JSON.stringify(run.result.outcomes)
+        )
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(after.vmid, before.vmid)
+        assert.match(String(after.config.scsi0), /^fast:vm-\d+-disk-0,.*size=20G/)
+        assert.isUndefined(after.config.unused0)
+        assert.strictEqual(simVms(sim).find((v) => v.vmid === before.vmid)?.status, "running")
+        const left = yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          return yield* api.storageContent("pve", "local-lvm")
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.notInclude(
+          left.map((v) => v.volid),
+          `local-lvm:vm-${before.vmid}-disk-0`
+        )
+        assert.isTrue(
+          sim
+            .requests()
+            .some(
+              (r) =>
+                r.method === "POST" && r.path === `/nodes/pve/qemu/${before.vmid}/move_disk` && r.params?.delete === "1"
+            )
+        )
+        assert.deepStrictEqual((yield* planOnly(fast)).plan.actions, [])
       }),
     90_000
   )

@@ -238,6 +238,68 @@ describe("planDrift", () => {
     )
   })
 
+  it("a disk on another storage than nodes[].storage is moved, only to a storage the create's checks pass; else it stays (the other settings still change)", () => {
+    const nvme = {
+      storage: "nvme-pool",
+      type: "lvmthin",
+      content: ["images", "rootdir"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 512 * 1024 ** 3,
+      availBytes: 400 * 1024 ** 3
+    }
+    const moved = { ...spec, storage: "nvme-pool" }
+    const usable = planDrift(input({ spec: moved, node: { ...node, storages: [...node.storages, nvme] } }))
+    assert.deepStrictEqual(usable.findings, [])
+    assert.deepStrictEqual(usable.update?.edit.move, { disk: "scsi0", storage: "nvme-pool" })
+    assert.deepStrictEqual(
+      usable.update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+      [["scsi0 storage", "local-lvm", "nvme-pool", "moved"]]
+    )
+
+    const refusedWith = (storages: ObservedNode["storages"], over: Partial<VmSpec> = {}) =>
+      planDrift(input({ spec: { ...moved, ...over }, node: { ...node, storages: [...node.storages, ...storages] } }))
+    const absent = refusedWith([], { cores: 6 })
+    assert.deepStrictEqual(
+      absent.findings.map((f) => [f.code, f.effect, f.message]),
+      [
+        [
+          "storage.missing",
+          "blocked",
+          "VM 1000 k3s-vm-pve: scsi0 is not moved from storage 'local-lvm' to 'nvme-pool': storage 'nvme-pool' (for the disk) is not available on node pve"
+        ]
+      ]
+    )
+    assert.include(absent.findings[0]?.hint ?? "", "or set nodes[pve].storage back to 'local-lvm' (where the disk is)")
+    // the disk stays; the other settings still change
+    assert.isUndefined(absent.update?.edit.move)
+    assert.deepStrictEqual(
+      absent.update?.changes.map((c) => c.field),
+      ["cores"]
+    )
+    // room for the disk at the size it will have (a grow in the same update comes first)
+    const full = refusedWith([{ ...nvme, availBytes: 100 * 1024 ** 3 }], { diskGiB: 128 })
+    assert.deepStrictEqual(
+      full.findings.map((f) => f.code),
+      ["storage.full"]
+    )
+    assert.include(full.findings[0]?.message ?? "", "has 100.0 GiB free, the disk needs 128.0 GiB")
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, content: ["rootdir"] }]).findings.map((f) => f.code),
+      ["storage.content"]
+    )
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, active: false }]).findings.map((f) => f.code),
+      ["storage.inactive"]
+    )
+    assert.deepStrictEqual(
+      refusedWith([{ ...nvme, enabled: false }]).findings.map((f) => f.code),
+      ["storage.disabled"]
+    )
+    assert.isUndefined(refusedWith([{ ...nvme, enabled: false }]).update)
+  })
+
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
     const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
     const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))

@@ -195,6 +195,48 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "a VM that joined k3s.server as an agent, made a server without k3s.server: a role mismatch naming reprovision, which rebuilds it; the next run starts the cluster on it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const joined = yield* makeLab(sim, { vm: k3sSection() })
+        assert.isTrue((yield* reconcile(joined)).report.convergence.converged)
+        // homelab.yaml now runs the cluster on its own VMs, pve's as a server
+        const lab = yield* makeLab(sim, {
+          vm: [
+            "  sshPort: 2222",
+            "k3s:",
+            "  version: v1.30.5+k3s1",
+            "  installFlags: [--write-kubeconfig-mode=644]"
+          ].join("\n"),
+          nodes: { pve: "    vms: [{ role: server }]" }
+        })
+        const planned = yield* reconcile(lab, { reprovision: [] })
+        const mismatch = planned.plan.findings.find((f) => f.vm === "k3s-vm-pve")
+        assert.strictEqual(mismatch?.code, "k3s.role-mismatch", JSON.stringify(planned.plan.findings))
+        assert.strictEqual(mismatch?.effect, "blocked")
+        assert.match(mismatch?.message ?? "", /^k3s-vm-pve \(VM \d+ on pve, [\d.]+\) runs k3s as an agent/)
+        assert.notInclude(mismatch?.message ?? "", "refused")
+        assert.include(mismatch?.hint ?? "", "`homelab reprovision pve`")
+        assert.deepStrictEqual(planned.result.outcomes, [])
+
+        const rebuilt = yield* reconcile(lab, { reprovision: ["k3s-vm-pve"] })
+        assert.deepStrictEqual(
+          rebuilt.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["RecreateVm", "done"]],
+          JSON.stringify(rebuilt.plan.findings)
+        )
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          next.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["InitK3s", "done"]]
+        )
+        assert.isTrue(next.report.convergence.converged, JSON.stringify(next.report.convergence))
+      }),
+    120_000
+  )
+
+  it.live(
     "a bad token on one VM gives a clear error naming the reason; the other VMs still join",
     () =>
       Effect.gen(function* () {

@@ -126,6 +126,22 @@ describe("vmDrift", () => {
     assert.include(shrink.refused[0]?.hint ?? "", "set diskSize to 64G or more")
   })
 
+  it("a boot disk on another storage than homelab.yaml asks is moved while the VM runs, with the other changes", () => {
+    assert.isUndefined(vmDrift({ ...want, storage: "local-lvm" }, config()).edit.move)
+    const drift = vmDrift({ ...want, storage: "nvme-pool", cores: 6, diskGiB: 128 }, config())
+    assert.deepStrictEqual(drift.refused, [])
+    assert.deepStrictEqual(drift.changes.map(describeChange), [
+      "cores 4 → 6 (takes effect after a restart)",
+      "scsi0 64G → 128G (grown online)",
+      "scsi0 storage local-lvm → nvme-pool (moved while the VM runs)"
+    ])
+    assert.deepStrictEqual(drift.edit.move, { disk: "scsi0", storage: "nvme-pool" })
+    // a disk given as a path (not a storage volume) is not compared
+    assert.isUndefined(
+      vmDrift({ ...want, storage: "nvme-pool" }, config({ scsi0: "/dev/disk/by-id/ata-X,size=64G" })).edit.move
+    )
+  })
+
   it("NICs per bridge: added, removed, bridge changed with the MAC and options kept", () => {
     const drift = vmDrift(
       { ...want, bridges: ["vmbr1", "vmbr2"] },

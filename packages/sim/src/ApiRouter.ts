@@ -29,6 +29,7 @@ import {
   destroyVm,
   execSchema,
   getVm,
+  moveDisk,
   regenerateCloudInit,
   resizeVm,
   simplePower,
@@ -42,7 +43,7 @@ import { contentList, deleteVolume, downloadUrl, getStorage, type UploadFile, up
 import { listNodeTasks } from "./internal/TaskList.js"
 import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
-import { DRIVE_NAMES, type NodeState } from "./SimState.js"
+import { DRIVE_NAMES, DRIVE_NAMES_WITH_UNUSED, type NodeState } from "./SimState.js"
 import { parseUpid, taskStatusJson, taskSucceeded } from "./Tasks.js"
 
 export type { UploadFile }
@@ -809,6 +810,26 @@ export class ApiRouter {
           c.vmid
         )
         return ok(t.upid)
+      }
+    )
+    this.add(
+      "POST",
+      "/nodes/{node}/qemu/{vmid}/move_disk",
+      {
+        ...VM,
+        disk: { type: "string", enum: DRIVE_NAMES_WITH_UNUSED },
+        storage: str({ format: storageId }),
+        delete: bool(),
+        digest: str({ maxLength: 40 }),
+        format: str({ enum: ["raw", "qcow2", "vmdk"] }),
+        bwlimit: int({ minimum: 0 }),
+        "target-vmid": { ...pveVmid, optional: true },
+        "target-disk": str({ enum: DRIVE_NAMES_WITH_UNUSED }),
+        "target-digest": str({ maxLength: 40 })
+      },
+      (c) => {
+        auth.check(c.user, `/vms/${c.vmid}`, "VM.Config.Disk")
+        return ok(moveDisk(ctx, c.user, c.node, c.vmid, c.params).upid)
       }
     )
     this.add(

@@ -34,6 +34,7 @@ export const runQm = async (h: QmHost, args: ReadonlyArray<string>, stdin: Buffe
     rest = rest.slice(1)
   }
   if (sub === "resize") sub = "disk resize"
+  if (sub === "move-disk" || sub === "move_disk") sub = "disk move"
   if (sub === "importdisk") sub = "disk import"
   if (sub === "agent") sub = "guest cmd"
   const { positional, options, rest: after } = parseCliArgs(rest)
@@ -195,6 +196,21 @@ export const runQm = async (h: QmHost, args: ReadonlyArray<string>, stdin: Buffe
       } catch (e) {
         return fail(e)
       }
+    }
+    case "disk move": {
+      // qm.pm: move_vm_disk with ['vmid', 'disk', 'storage'], $upid_exit
+      const [id, disk, storage] = positional
+      if (id === undefined || disk === undefined)
+        return {
+          stdout: "",
+          stderr: "400 not enough arguments\nqm disk move <vmid> <disk> [<storage>] [OPTIONS]\n",
+          code: 255
+        }
+      return upidExit("POST", `${base}/${id}/move_disk`, {
+        ...options,
+        disk,
+        ...(storage !== undefined ? { storage } : {})
+      })
     }
     case "disk import": {
       const [id, source, storage] = positional

@@ -185,6 +185,8 @@ export const TimingsSpec = Schema.Struct({
   destroyMs: Schema.optional(Schema.Number),
   downloadMs: Schema.optional(Schema.Number),
   resizeMs: Schema.optional(Schema.Number),
+  /** a disk moved to another storage (`move_disk`: drive-mirror on a running VM, qemu-img convert on a stopped one) */
+  moveDiskMs: Schema.optional(Schema.Number),
   /** from start until cloud-init has finished and guest SSH listens */
   bootMs: Schema.optional(Schema.Number),
   /** from start until the guest agent answers */

@@ -141,6 +141,7 @@ const resolveTimings = (s: Scenario): ResolvedTimings => {
     destroyMs: t.destroyMs ?? 600,
     downloadMs: t.downloadMs ?? 1000,
     resizeMs: t.resizeMs ?? 300,
+    moveDiskMs: t.moveDiskMs ?? 3000,
     bootMs: t.bootMs ?? 8000,
     agentMs: t.agentMs ?? 5000,
     rrdIntervalMs: t.rrdIntervalMs ?? 10_000,

@@ -127,6 +127,12 @@ export const DRIVE_NAMES: ReadonlyArray<string> = [
   "tpmstate0"
 ]
 
+/** qemu-server `valid_drive_names_with_unused()` (the `disk` enum of `move_disk`). */
+export const DRIVE_NAMES_WITH_UNUSED: ReadonlyArray<string> = [
+  ...DRIVE_NAMES,
+  ...Array.from({ length: 256 }, (_, i) => `unused${i}`)
+]
+
 export const DISK_KEY = /^(scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|sata[0-5]|ide[0-3]|efidisk0|tpmstate0)$/
 export const NET_KEY = /^net([0-9]|[12][0-9]|3[01])$/
 

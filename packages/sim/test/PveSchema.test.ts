@@ -42,6 +42,17 @@ for (const v of VERSIONS) {
         testScenario({
           pveVersion: v.pve,
           ipPool: v.pool,
+          nodes: [
+            {
+              ...testScenario().nodes[0],
+              name: "pve",
+              storages: [
+                ...(testScenario().nodes[0]?.storages ?? []),
+                { id: "fast", type: "lvmthin", content: ["images"], capacity: "100G" }
+              ]
+            },
+            ...testScenario().nodes.slice(1)
+          ],
           vms: [
             {
               vmid: 100,
@@ -157,6 +168,12 @@ for (const v of VERSIONS) {
       await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}/status`)
       await call("GET", `/nodes/pve/tasks/${encodeURIComponent(resize)}/log`)
       await call("GET", "/nodes/pve/tasks", { vmid: "101" })
+      const move = (await call("POST", "/nodes/pve/qemu/101/move_disk", {
+        disk: "scsi0",
+        storage: "fast",
+        delete: "1"
+      })) as string
+      assert.strictEqual((await waitTask(px, "pve", move)).exitstatus, "OK")
       for (const action of ["suspend", "resume", "reset", "reboot", "shutdown", "start", "stop"]) {
         const upid = (await call("POST", `/nodes/pve/qemu/100/status/${action}`)) as string
         await waitTask(px, "pve", upid)

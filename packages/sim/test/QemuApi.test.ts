@@ -570,3 +570,193 @@ describe("qemu API behaviours", () => {
     assert.deepStrictEqual(ssh?.calls, [{ method: "GET", path: "/nodes/pve/qemu", params: { full: "1" }, status: 200 }])
   })
 })
+
+describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", () => {
+  let sim: SimHandle
+  let px: Px
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        ipPool: "127.90.2.10",
+        nodes: [
+          {
+            ...testScenario().nodes[0],
+            name: "pve",
+            storages: [
+              { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "10G" },
+              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" }
+            ]
+          }
+        ],
+        vms: [
+          {
+            vmid: 200,
+            node: "pve",
+            name: "thin",
+            status: "running",
+            config: { scsi0: "local-lvm:vm-200-disk-0,size=4G" }
+          },
+          { vmid: 201, node: "pve", name: "thick", status: "running", config: { scsi0: "thick:vm-201-disk-0,size=4G" } }
+        ]
+      })
+    )
+    px = pxClient(sim)
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  const resize = async (vmid: number, size: string) => {
+    const upid = await px.nodes.$("pve").qemu.$(vmid).resize.$put({ disk: "scsi0", size })
+    const status = await waitTask(px, "pve", upid)
+    const log = await px.nodes.$("pve").tasks.$(upid).log.$get()
+    return { exitstatus: status.exitstatus, log: log.map((l) => l.t) }
+  }
+
+  it("a thin volume grows whatever its pool holds (its size is virtual), with LVM's over-provisioning warning", async () => {
+    await sim.addFaults([{ kind: "storageFull", node: "pve", storage: "local-lvm" }])
+    const full = await resize(200, "8G")
+    assert.strictEqual(full.exitstatus, "OK")
+    assert.include(full.log, "  Logical volume pve/vm-200-disk-0 successfully resized.")
+    const over = await resize(200, "16G")
+    assert.strictEqual(over.exitstatus, "OK")
+    assert.include(
+      over.log,
+      "  WARNING: Sum of all thin volume sizes (16.00 GiB) exceeds the size of thin pool pve/data (10.00 GiB)."
+    )
+    const cfg = (await px.nodes.$("pve").qemu.$(200).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "local-lvm:vm-200-disk-0,size=16G")
+    await sim.clearFaults()
+  })
+
+  it("a thick volume takes extents from the volume group: too few fail as lvextend does, under PVE's errmsg", async () => {
+    const tooBig = await resize(201, "12G")
+    assert.strictEqual(
+      tooBig.exitstatus,
+      "error resizing volume '/dev/pve/vm-201-disk-0':   Insufficient free space: 2048 extents needed, but only 1536 available"
+    )
+    await sim.addFaults([{ kind: "storageFull", node: "pve", storage: "thick" }])
+    const full = await resize(201, "5G")
+    assert.strictEqual(
+      full.exitstatus,
+      "error resizing volume '/dev/pve/vm-201-disk-0':   Insufficient free space: 256 extents needed, but only 0 available"
+    )
+    await sim.clearFaults()
+    assert.strictEqual((await resize(201, "5G")).exitstatus, "OK")
+  })
+})
+
+describe("move_disk to another storage (qemu-server move_vm_disk)", () => {
+  let sim: SimHandle
+  let px: Px
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        ipPool: "127.90.3.10",
+        nodes: [
+          {
+            ...testScenario().nodes[0],
+            name: "pve",
+            storages: [
+              { id: "local", type: "dir", content: ["iso", "import"], capacity: "100G" },
+              { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "100G" },
+              { id: "fast", type: "lvmthin", content: ["images"], capacity: "100G" },
+              { id: "tiny", type: "lvm", content: ["images"], capacity: "1G" }
+            ]
+          }
+        ],
+        vms: [
+          {
+            vmid: 300,
+            node: "pve",
+            name: "mover",
+            status: "running",
+            config: { scsi0: "local-lvm:vm-300-disk-0,discard=on,size=4G,ssd=1" }
+          },
+          {
+            vmid: 301,
+            node: "pve",
+            name: "keeper",
+            status: "stopped",
+            config: { scsi0: "local-lvm:vm-301-disk-0,size=2G" }
+          }
+        ]
+      })
+    )
+    px = pxClient(sim)
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  const move = async (vmid: number, params: Record<string, unknown>) => {
+    const upid = await px.nodes
+      .$("pve")
+      .qemu.$(vmid)
+      .move_disk.$post(params as never)
+    const status = await waitTask(px, "pve", upid)
+    const log = await px.nodes.$("pve").tasks.$(upid).log.$get()
+    return { upid: String(upid), exitstatus: status.exitstatus, log: log.map((l) => l.t) }
+  }
+  const volumes = (storage: string) =>
+    px.nodes
+      .$("pve")
+      .storage.$(storage)
+      .content.$get()
+      .then((c) => c.map((v) => v.volid).sort())
+
+  it("a running VM's disk moves (drive-mirror), its options and size kept, the source freed with delete=1", async () => {
+    const before = (await px.nodes.$("pve").qemu.$(300).config.$get()) as unknown as { digest: string }
+    const moved = await move(300, { disk: "scsi0", storage: "fast", delete: 1, digest: before.digest })
+    assert.strictEqual(moved.exitstatus, "OK", moved.log.join("\n"))
+    assert.match(moved.upid, /:qmmove:300:/)
+    assert.strictEqual(
+      moved.log[0],
+      "copying volume 'local-lvm:vm-300-disk-0' from current storage 'local-lvm' to target storage 'fast'"
+    )
+    assert.include(moved.log, "drive-scsi0: Completed successfully.")
+    assert.include(moved.log, "removing source volume 'local-lvm:vm-300-disk-0' after successful copy")
+    const cfg = (await px.nodes.$("pve").qemu.$(300).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "fast:vm-300-disk-0,discard=on,size=4G,ssd=1")
+    assert.isUndefined(cfg.unused0)
+    assert.notStrictEqual(cfg.digest, before.digest)
+    assert.deepStrictEqual(await volumes("fast"), ["fast:vm-300-disk-0"])
+    assert.notInclude(await volumes("local-lvm"), "local-lvm:vm-300-disk-0")
+    assert.strictEqual(sim.state().vms.find((v) => v.vmid === 300)?.status, "running")
+  })
+
+  it("without delete the source stays as unusedN; refusals: same storage, unknown storage, no images, a stale digest, too little room", async () => {
+    const kept = await move(301, { disk: "scsi0", storage: "fast" })
+    assert.strictEqual(kept.exitstatus, "OK")
+    assert.include(kept.log, "transferred 2.0 GiB of 2.0 GiB (100.00%)")
+    assert.include(kept.log, "adding source volume 'local-lvm:vm-301-disk-0' as 'unused0' to config")
+    const cfg = (await px.nodes.$("pve").qemu.$(301).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "fast:vm-301-disk-0,size=2G")
+    assert.strictEqual(cfg.unused0, "local-lvm:vm-301-disk-0")
+
+    const post = (body: string) =>
+      raw(sim, "POST", "/api2/json/nodes/pve/qemu/301/move_disk", {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body
+      })
+    const same = await post("disk=scsi0&storage=fast")
+    assert.strictEqual(same.status, 500)
+    assert.match(same.body, /you can't move to the same storage with same format/)
+    const missing = await post("disk=scsi0&storage=nvme-pool")
+    assert.match(missing.body, /storage 'nvme-pool' does not exist/)
+    const noImages = await post("disk=scsi0&storage=local")
+    assert.strictEqual(noImages.status, 400)
+    assert.strictEqual(errorsOf(noImages)?.storage, "storage 'local' does not support vm images")
+    const stale = await post("disk=scsi0&storage=local-lvm&digest=0123456789abcdef0123456789abcdef01234567")
+    assert.match(stale.body, /detected modified configuration - file changed by other user\? Try again\./)
+    const neither = await post("disk=scsi0")
+    assert.strictEqual(neither.status, 400)
+    assert.strictEqual(errorsOf(neither)?.storage, "both 'storage' and 'target-vmid' missing, either needs to be set")
+
+    const full = await move(301, { disk: "scsi0", storage: "tiny" })
+    assert.match(String(full.exitstatus), /^storage migration failed: lvcreate 'pve\/vm-301-disk-\d+' error: /)
+    assert.deepStrictEqual(await volumes("tiny"), [])
+    const after = (await px.nodes.$("pve").qemu.$(301).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(after.scsi0, "fast:vm-301-disk-0,size=2G")
+  })
+})

@@ -202,7 +202,10 @@ interface StorageNeed {
   readonly bytes: number | undefined
 }
 
-const storageFindings = (node: NodeFacts, needs: ReadonlyArray<StorageNeed>): Array<PreflightFinding> => {
+const storageFindings = (
+  node: Pick<NodeFacts, "node" | "storages">,
+  needs: ReadonlyArray<StorageNeed>
+): Array<PreflightFinding> => {
   const out: Array<PreflightFinding> = []
   const reported = new Set<string>()
   for (const need of needs) {
@@ -423,6 +426,24 @@ const privilegeFindings = (
           ", or let the reconciler connect as root@pam over SSH"
       )
     })
+
+/**
+ * The disk storage checks of `preflight` on their own: `storage` exists on the node (`storage.missing`), is enabled
+ * (`storage.disabled`) and active (`storage.inactive`), allows `images` (`storage.content`) and, when `bytes` is
+ * given, has that much free (`storage.full`), all errors naming `nodes[<node>].storage`. For anything that puts a
+ * VM's disk on a storage, not only a create (a disk homelab.yaml asks on another storage than the one it is on).
+ *
+ * @since 0.2.0
+ * @category preflight
+ */
+export const diskStorageFindings = (
+  node: Pick<NodeFacts, "node" | "storages">,
+  storage: string,
+  bytes?: number
+): Array<PreflightFinding> =>
+  storageFindings(node, [
+    { name: storage, role: "disk", content: "images", configKey: `nodes[${node.node}].storage`, bytes }
+  ])
 
 /**
  * Checks whether `request` can be created on the node described by `node`, from facts the caller observed. Pure and

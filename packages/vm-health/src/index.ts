@@ -32,6 +32,7 @@ export {
 export { BridgeFact, GuestFact, NodeFacts, StorageFact } from "./NodeFacts.js"
 export {
   bridgeFindings,
+  diskStorageFindings,
   ImageSourceFact,
   PreflightOptions,
   type PrivilegeRequirement,

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import {
   bridgeFindings,
+  diskStorageFindings,
   NodeFacts,
   type PermissionMap,
   PreflightFinding,
@@ -128,6 +129,24 @@ describe("preflight", () => {
       assert.deepStrictEqual(bridgeFindings(facts, { bridges: ["vmbr9", "vmbr1"] }), [
         ...preflight(node(), request({ bridges: ["vmbr9", "vmbr1"] })).findings
       ])
+    })
+
+    it("diskStorageFindings: the disk storage checks on their own, for a disk asked on another storage", () => {
+      const facts = { node: "pve", storages: [...node().storages] }
+      assert.deepStrictEqual(diskStorageFindings(facts, "local-lvm", 32 * GiB), [])
+      assert.deepStrictEqual(
+        diskStorageFindings(facts, "nvme-pool", 32 * GiB),
+        preflight(node(), request({ diskStorage: "nvme-pool" })).findings
+      )
+      assert.deepStrictEqual(
+        diskStorageFindings(facts, "local", 32 * GiB).map((f) => f.code),
+        ["storage.content"]
+      )
+      assert.deepStrictEqual(
+        diskStorageFindings(facts, "local-lvm", 300 * GiB).map((f) => f.code),
+        ["storage.full"]
+      )
+      assert.include(diskStorageFindings(facts, "nvme-pool")[0]?.fix, "nodes[pve].storage")
     })
 
     it("a bridge named twice is reported once, and its privilege checked once", () => {

@@ -30,11 +30,19 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
         })
     }
   }
-  const kept = plan.findings.filter((f) => f.effect === "info")
+  // A guest left alone (not ours, protected, a template) is never touched; other info findings are notes (the k3s
+  // cluster going with its servers, an --only name with nothing there) and are not counted as guests.
+  const info = plan.findings.filter((f) => f.effect === "info")
+  const kept = info.filter((f) => f.vmid !== undefined)
+  const notes = info.filter((f) => f.vmid === undefined)
   const held = plan.findings.filter((f) => f.effect !== "info")
   if (kept.length > 0) {
     lines.push("", pc.bold("Never touched:"))
     for (const f of kept) lines.push(`  ${mark(f)} ${f.node.padEnd(width)}  ${f.message}`)
+  }
+  if (notes.length > 0) {
+    lines.push("", pc.bold("Notes:"))
+    for (const f of notes) lines.push(`  ${mark(f)} ${f.node.padEnd(width)}  ${f.message}`)
   }
   if (held.length > 0) {
     lines.push("", pc.bold("Not this run:"))
@@ -47,7 +55,7 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
   const images = plan.actions.filter((a) => a._tag === "DeleteImage").length
   lines.push(
     "",
-    `${vms} VM(s) to destroy${images > 0 ? `, ${images} image(s) to delete` : ""}; ${kept.length} left untouched${held.length > 0 ? `; ${held.length} held back` : ""}.`
+    `${vms} VM(s) to destroy${images > 0 ? `, ${images} image(s) to delete` : ""}${kept.length > 0 ? `; ${kept.length} guest(s) left untouched` : ""}${held.length > 0 ? `; ${held.length} held back` : ""}.`
   )
   return lines.join("\n")
 }

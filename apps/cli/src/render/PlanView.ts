@@ -6,6 +6,7 @@ import {
   describeCluster,
   type Finding,
   isDestructive,
+  needsRestart,
   type Plan,
   type Reason
 } from "@homelab/reconcile-core"
@@ -39,8 +40,27 @@ const renderFindings = (findings: ReadonlyArray<Finding>, width: number): Array<
     ...(f.hint ? [`    ${" ".repeat(width)}  ${pc.dim(`fix: ${f.hint}`)}`] : [])
   ])
 
-/** What the convergence verdict says in one line per node. */
-export const renderConvergence = (convergence: Convergence, options: { readonly after: boolean }): Array<string> => {
+/**
+ * The VMs of `node` whose planned update changes settings that take effect only at a restart the plan does not make
+ * (`vm.restart: never`): apply changes them and ends with the node not converged (`needs a restart`, exit 8).
+ */
+const restartLeft = (plan: Plan, node: string): Array<string> =>
+  plan.actions.flatMap((a) => {
+    if (a._tag !== "UpdateVm" || a.node !== node) return []
+    if (plan.actions.some((r) => r._tag === "RestartVm" && r.vmid === a.vmid)) return []
+    const fields = a.changes.filter(needsRestart).map((c) => c.field)
+    return fields.length === 0 ? [] : [`${a.name} (${fields.join(", ")})`]
+  })
+
+/**
+ * What the convergence verdict says in one line per node. Before apply (with the plan), a node whose changes are all
+ * planned is shown as converging, unless apply would leave a change waiting for a VM restart (`vm.restart: never`):
+ * then it says so, as the apply will end.
+ */
+export const renderConvergence = (
+  convergence: Convergence,
+  options: { readonly after: boolean; readonly plan?: Plan | undefined }
+): Array<string> => {
   const width = Math.max(4, ...convergence.nodes.map((n) => n.node.length))
   const lines: Array<string> = []
   for (const n of convergence.nodes) {
@@ -50,7 +70,12 @@ export const renderConvergence = (convergence: Convergence, options: { readonly 
     }
     const planned = n.reasons.every((r) => r.status === "planned")
     if (!options.after && planned) {
-      lines.push(`  ${pc.cyan("→")} ${n.node.padEnd(width)}  converges with ${n.reasons.length} change(s)`)
+      const left = options.plan === undefined ? [] : restartLeft(options.plan, n.node)
+      lines.push(
+        left.length === 0
+          ? `  ${pc.cyan("→")} ${n.node.padEnd(width)}  converges with ${n.reasons.length} change(s)`
+          : `  ${pc.yellow("↻")} ${n.node.padEnd(width)}  ${n.reasons.length} change(s), then not converged: ${left.join(", ")} ${left.length > 1 ? "wait" : "waits"} for a restart (vm.restart: never)`
+      )
       continue
     }
     lines.push(`  ${pc.red("✗")} ${n.node.padEnd(width)}  not converged:`)
@@ -102,7 +127,13 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
   }
   if (plan.findings.length > 0) lines.push("", pc.bold("Left alone:"), ...renderFindings(plan.findings, width))
   if (plan.cluster !== undefined) lines.push("", `${pc.bold("k3s cluster:")} ${describeCluster(plan.cluster)}`)
-  lines.push("", pc.bold("Nodes:"), ...renderConvergence(convergence, { after: false }), "", summary(plan, convergence))
+  lines.push(
+    "",
+    pc.bold("Nodes:"),
+    ...renderConvergence(convergence, { after: false, plan }),
+    "",
+    summary(plan, convergence)
+  )
   return lines.join("\n")
 }
 
@@ -116,7 +147,9 @@ export const summary = (plan: Plan, convergence: Convergence): string => {
   if (destructive > 0) parts.push(`${destructive} destructive`)
   if (blocked > 0) parts.push(`${blocked} node(s) blocked`)
   if (deferred > 0) parts.push(`${deferred} node(s) waiting for a later run`)
-  const restarts = convergence.nodes.filter((n) => n.reasons.some((r) => r.status === "pending")).length
+  const restarts = convergence.nodes.filter(
+    (n) => n.reasons.some((r) => r.status === "pending") || restartLeft(plan, n.node).length > 0
+  ).length
   if (restarts > 0) parts.push(`${restarts} node(s) with changes waiting for a VM restart`)
   const orphans = plan.findings.filter((f) => f.code === "vm.orphan").length
   if (orphans > 0) parts.push(`${orphans} orphan(s) left running (--prune removes them)`)

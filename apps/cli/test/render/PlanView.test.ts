@@ -1,6 +1,6 @@
 import { stripVTControlCharacters as plain } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
-import { assess, type Finding, type Plan } from "@homelab/reconcile-core"
+import { assess, type Finding, type Plan, type UpdateVm } from "@homelab/reconcile-core"
 import { renderPlan } from "../../src/render/PlanView.js"
 
 const cordoned: Finding = {
@@ -29,5 +29,58 @@ describe("renderPlan", () => {
     assert.deepStrictEqual(plain(renderPlan(quiet, assess(quiet))).split("\n"), [
       "No changes: every node is converged (image, VM, k3s membership as configured)."
     ])
+  })
+
+  it("an update whose change waits for a restart apply does not make (vm.restart: never) is not shown as converging", () => {
+    const update = (changes: UpdateVm["changes"]): UpdateVm => ({
+      _tag: "UpdateVm",
+      id: "pve:update:k3s-vm-pve",
+      node: "pve",
+      after: [],
+      vmid: 4242,
+      name: "k3s-vm-pve",
+      digest: "d1",
+      changes,
+      edit: { set: {}, delete: [], password: false, resize: [], cloudInit: false },
+      reason: "settings differ"
+    })
+    const memory = update([{ field: "memory", from: "16384", to: "8192 MiB", effect: "restart" }])
+    const never: Plan = {
+      nodes: ["pve", "still-fawn"],
+      actions: [
+        memory,
+        { ...memory, id: "s:u", node: "still-fawn", changes: [{ field: "tags", from: "a", to: "+b", effect: "now" }] }
+      ],
+      findings: []
+    }
+    const lines = plain(renderPlan(never, assess(never))).split("\n")
+    const nodes = lines.slice(lines.indexOf("Nodes:") + 1)
+    assert.deepStrictEqual(nodes, [
+      "  ↻ pve         1 change(s), then not converged: k3s-vm-pve (memory) waits for a restart (vm.restart: never)",
+      "  → still-fawn  converges with 1 change(s)",
+      "",
+      "2 change(s), 1 node(s) with changes waiting for a VM restart."
+    ])
+    // with vm.restart: rolling the plan restarts the VM itself: it converges
+    const rolling: Plan = {
+      nodes: ["pve"],
+      actions: [
+        memory,
+        {
+          _tag: "RestartVm",
+          id: "pve:restart:k3s-vm-pve",
+          node: "pve",
+          after: [memory.id],
+          exclusive: "vm-restart",
+          vmid: 4242,
+          name: "k3s-vm-pve",
+          changes: memory.changes,
+          reason: "rolling"
+        }
+      ],
+      findings: []
+    }
+    const rolled = plain(renderPlan(rolling, assess(rolling))).split("\n")
+    assert.include(rolled, "  → pve   converges with 2 change(s)")
   })
 })

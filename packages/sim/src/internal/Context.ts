@@ -14,6 +14,7 @@ export interface ResolvedTimings {
   readonly destroyMs: number
   readonly downloadMs: number
   readonly resizeMs: number
+  readonly moveDiskMs: number
   readonly bootMs: number
   readonly agentMs: number
   readonly rrdIntervalMs: number

@@ -34,7 +34,17 @@ import {
 } from "./Params.js"
 import { humanBytes, parseDiskSize, parsePropertyString, renderSize, toRecord } from "./PropertyString.js"
 import { qemuFormats } from "./QemuFormats.js"
-import { addVolume, cloudinitName, ensureSpace, nextDiskName, parseVolid, pathToVolume, vtypeOf } from "./Volumes.js"
+import {
+  addVolume,
+  cloudinitName,
+  ensureResizeSpace,
+  ensureSpace,
+  isFileStorage,
+  nextDiskName,
+  parseVolid,
+  pathToVolume,
+  vtypeOf
+} from "./Volumes.js"
 
 const STORAGE_LINE = 585
 
@@ -1139,8 +1149,10 @@ export const resizeVm = async (
     const next = Math.floor(req.relative ? cur + req.bytes : req.bytes)
     if (next < cur) throw new PveError(500, "shrinking disks is not supported")
     if (next === cur) return
-    if (s !== undefined) ensureSpace(s, next - vol.size, ctx.faults.storageFull(node.name, s.id), vol.volname)
+    const warnings =
+      s === undefined ? [] : ensureResizeSpace(s, vol.volname, cur, next, ctx.faults.storageFull(node.name, s.id))
     vol.size = next
+    if (t !== undefined) for (const w of warnings) t.log(w)
     if (t !== undefined && (s?.type === "lvmthin" || s?.type === "lvm")) {
       t.log(`  Size of logical volume pve/${vid?.volname} changed from ${lvSize(cur)} to ${lvSize(next)}.`)
       t.log(`  Logical volume pve/${vid?.volname} successfully resized.`)
@@ -1150,6 +1162,131 @@ export const resizeVm = async (
     ctx.state.touch(vm)
     vm.config.set(disk, renderDrive(d.file, opts))
   })
+}
+
+/**
+ * qemu-server `move_vm_disk`'s checks of a move to another storage (`load_and_check_move`): run before the worker is
+ * forked and again under the config flock. The disk exists, has a volume and is no CD-ROM; the target is another
+ * storage (or another format), exists on the node, is enabled and allows `images`.
+ */
+const checkMove = (ctx: SimContext, node: NodeState, vmid: number, params: Params) => {
+  const vm = getVm(ctx, node, vmid)
+  checkLock(vm)
+  const digest = one(params, "digest")
+  if (digest !== undefined && digest !== ctx.state.digest(vm))
+    throw new PveError(500, "detected modified configuration - file changed by other user? Try again.")
+  const disk = one(params, "disk") ?? ""
+  const value = vm.config.get(disk)
+  if (value === undefined) throw new PveError(500, `disk '${disk}' does not exist`)
+  const d = /^unused\d+$/.test(disk) ? { file: value, opts: {} as Record<string, string> } : parseDrive(value)
+  if (d.file === "") throw new PveError(500, `disk '${disk}' has no associated volume`)
+  if (isCdrom(d as ReturnType<typeof parseDrive>)) throw new PveError(500, "you can't move a cdrom")
+  const vid = parseVolid(d.file)
+  if (vid === undefined) throw new PveError(500, `unable to parse volume ID '${d.file}'`)
+  const from = node.storages.get(vid.storage)
+  const volume = from?.volumes.get(vid.volname)
+  const storeid = one(params, "storage") ?? ""
+  const format = one(params, "format")
+  if (vid.storage === storeid && (format === undefined || volume === undefined || volume.format === format))
+    throw new PveError(500, "you can't move to the same storage with same format")
+  const to = node.storages.get(storeid)
+  if (to === undefined) {
+    const elsewhere = [...ctx.state.nodes.values()].some((n) => n.storages.has(storeid))
+    throw new PveError(
+      500,
+      elsewhere ? `storage '${storeid}' is not available on node '${node.name}'` : `storage '${storeid}' does not exist`
+    )
+  }
+  if (!to.enabled) throw new PveError(500, `storage '${storeid}' is disabled`)
+  if (!to.content.has("images")) throw PveError.param({ storage: `storage '${storeid}' does not support vm images` })
+  return { vm, disk, drive: d, vid, from, volume, to, format }
+}
+
+/**
+ * `POST …/move_disk` with `storage` (qemu-server `move_vm_disk`; moving to another VM, `target-vmid`, is not
+ * simulated): the checks, then a `qmmove` task that holds the VM's config flock throughout (no `lock:` is set), copies
+ * the volume to a new one on the target storage (drive-mirror while the VM runs, so it keeps running; a copy when it
+ * is stopped), points the drive at it with its options and new size kept, and keeps the source as `unusedN`, or frees
+ * it with `delete=1`. A failure of the allocation or the copy is `storage migration failed: …`, the new volume freed.
+ */
+export const moveDisk = (ctx: SimContext, user: AuthUser, node: NodeState, vmid: number, params: Params): Task => {
+  const target = one(params, "target-vmid")
+  const storage = one(params, "storage")
+  if (target !== undefined && storage !== undefined) {
+    const msg = "either set 'storage' or 'target-vmid', but not both"
+    throw PveError.param({ "target-vmid": msg, storage: msg })
+  }
+  if (target !== undefined) throw new PveError(501, "move_disk to another VM (target-vmid) is not simulated")
+  if (storage === undefined) {
+    const msg = "both 'storage' and 'target-vmid' missing, either needs to be set"
+    throw PveError.param({ "target-vmid": msg, storage: msg })
+  }
+  ctx.auth.check(user, `/storage/${storage}`, "Datastore.AllocateSpace")
+  const first = checkMove(ctx, node, vmid, params)
+  return ctx.tasks.start(
+    node,
+    "qmmove",
+    String(vmid),
+    user,
+    (t) =>
+      withFlock(ctx, first.vm, async () => {
+        const { vm, disk, drive, vid, from, volume, to, format } = checkMove(ctx, node, vmid, params)
+        t.log(`copying volume '${drive.file}' from current storage '${vid.storage}' to target storage '${to.id}'`)
+        const running = vm.status === "running"
+        let volname = ""
+        try {
+          if (from === undefined || volume === undefined)
+            throw new PveError(500, `no such logical volume ${vid.storage}/${vid.volname}`)
+          const size = volume.size
+          const fmt = isFileStorage(to) ? (format ?? (volume.format === "raw" ? "raw" : "qcow2")) : "raw"
+          volname = nextDiskName(to, vmid, fmt)
+          ensureSpace(to, size, ctx.faults.storageFull(node.name, to.id), volname)
+          if (to.type === "lvmthin" || to.type === "lvm") t.log(`  Logical volume "${volname}" created.`)
+          addVolume(to, {
+            volname,
+            content: "images",
+            format: fmt,
+            size,
+            ctime: Math.floor(ctx.clock.now() / 1000),
+            vmid
+          })
+          if (running) t.log(`drive mirror is starting for drive-${disk}`)
+          await t.work(ctx.timings.moveDiskMs)
+          const total = humanBytes(size)
+          if (running) {
+            t.log(`drive-${disk}: transferred ${total} of ${total} (100.00%) in 1s, ready`)
+            t.log("all 'mirror' jobs are ready")
+            t.log(`drive-${disk}: Completing block job...`)
+            t.log(`drive-${disk}: Completed successfully.`)
+            t.log(`drive-${disk}: mirror-job finished`)
+          } else {
+            t.log(`transferred ${total} of ${total} (100.00%)`)
+          }
+          const opts: Record<string, string> = { ...drive.opts, size: renderSize(size) }
+          delete opts.file
+          vm.config.set(
+            disk,
+            /^unused\d+$/.test(disk) ? `${to.id}:${volname}` : renderDrive(`${to.id}:${volname}`, opts)
+          )
+        } catch (e) {
+          if (volname !== "") to.volumes.delete(volname)
+          throw new PveError(500, `storage migration failed: ${e instanceof Error ? e.message : String(e)}`)
+        }
+        if (!flag(params, "delete")) {
+          let n = 0
+          while (vm.config.has(`unused${n}`)) n++
+          vm.config.set(`unused${n}`, drive.file)
+          t.log(`adding source volume '${drive.file}' as 'unused${n}' to config`)
+        }
+        ctx.state.touch(vm)
+        ctx.state.emit(vm, "changed")
+        if (flag(params, "delete")) {
+          t.log(`removing source volume '${drive.file}' after successful copy`)
+          from?.volumes.delete(vid.volname)
+        }
+      }),
+    vmid
+  )
 }
 
 /**

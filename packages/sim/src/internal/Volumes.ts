@@ -100,6 +100,53 @@ export const ensureSpace = (s: StorageState, bytes: number, full: boolean, volna
   }
 }
 
+/**
+ * pve-storage's `volume_resize` for the storage's type, as far as space goes. LVM and LVM-thin both run
+ * LVMPlugin's `lvextend -L <size> <path>` (errmsg "error resizing volume '<path>'", PVE::Tools::run_command putting the
+ * last stderr line after it): a thick LV takes the extents from the volume group, so too little free space fails
+ * (`Insufficient free space: N extents needed, but only M available`); a thin LV's size is virtual, so it grows
+ * whatever the pool holds (LVM only warns when the thin volumes' sizes add up to more than the pool). Other types
+ * (files, ZFS) allocate as before. Returns the lines lvextend prints on stderr that PVE logs (the warning).
+ */
+export const ensureResizeSpace = (s: StorageState, volname: string, from: number, to: number, full: boolean) => {
+  const extent = 4194304
+  if (s.type === "lvmthin") {
+    let sum = 0
+    for (const v of s.volumes.values()) sum += v.volname === volname ? to : v.size
+    return sum > s.capacity
+      ? [
+          `  WARNING: Sum of all thin volume sizes (${lvmDisplaySize(sum)}) exceeds the size of thin pool pve/data (${lvmDisplaySize(s.capacity)}).`
+        ]
+      : []
+  }
+  if (s.type === "lvm") {
+    let used = 0
+    for (const v of s.volumes.values()) used += v.size
+    const needed = Math.ceil(to / extent) - Math.ceil(from / extent)
+    const available = full ? 0 : Math.max(0, Math.floor((s.capacity - used) / extent))
+    if (needed > available)
+      throw new PveError(
+        500,
+        `error resizing volume '${volumePath(s, volname)}':   Insufficient free space: ${needed} extents needed, but only ${available} available`
+      )
+    return []
+  }
+  ensureSpace(s, to - from, full, volname)
+  return []
+}
+
+/** LVM's display size: `1.00 TiB`, two decimals, binary units. */
+const lvmDisplaySize = (bytes: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+  let v = bytes
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(2)} ${units[i]}`
+}
+
 export const addVolume = (s: StorageState, v: Volume): void => {
   s.volumes.set(v.volname, v)
 }

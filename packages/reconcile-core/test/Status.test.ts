@@ -1,0 +1,46 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ProxmoxApi } from "@homelab/proxmox-client"
+import * as Effect from "effect/Effect"
+import { planVerdict } from "../src/Convergence.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { reconcile as reconcileAll } from "../src/Reconcile.js"
+import { status } from "../src/Status.js"
+import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+
+describe("status", () => {
+  it.live(
+    "a VM restarted from PVE whose guest agent stays silent: status and plan reach the same verdict (converged: it runs), the row says the agent is silent",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(labScenario(["pve"]))
+        for (const health of [undefined, "  graceSeconds: 0"]) {
+          const lab = yield* makeLab(sim, health === undefined ? {} : { health })
+          const first = yield* reconcile(lab)
+          assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+          const vm = simVms(sim).find((v) => v.name === "k3s-vm-pve")
+          const vmid = vm?.vmid as number
+          yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+          yield* Effect.gen(function* () {
+            const api = yield* ProxmoxApi
+            yield* api.rebootVm("pve", vmid)
+          }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
+
+          const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+          const policy = healthPolicyFromConfig(lab.config)
+          const planned = yield* reconcileAll(desired, { policy, apply: false }).pipe(Effect.provide(clientLayer(lab)))
+          const report = yield* status(desired, { policy }).pipe(Effect.provide(clientLayer(lab)))
+          const label = `graceSeconds ${health === undefined ? "default" : 0}`
+          assert.strictEqual(planVerdict(planned.planned), "converged", label)
+          assert.isTrue(report.convergence.converged, `${label}: ${JSON.stringify(report.convergence)}`)
+          assert.deepStrictEqual(
+            report.rows.map((r) => [r.vm, r.state, r.health]),
+            [["k3s-vm-pve", "running", "healthy (guest agent silent)"]],
+            label
+          )
+          assert.include(report.rows[0]?.detail ?? "", "its guest agent does not answer", label)
+          yield* Effect.promise(() => sim.clearFaults({ kind: "agentNeverStarts" }))
+        }
+      }),
+    120_000
+  )
+})
