@@ -102,7 +102,8 @@ export const desiredFlags = (flags: ReadonlyArray<string>): ReadonlyArray<Flag> 
  */
 export const runningFlags = (nodeArgs: ReadonlyArray<string> | undefined): ReadonlyArray<Flag> | undefined => {
   if (nodeArgs === undefined || nodeArgs.length === 0) return undefined
-  return pairs(nodeArgs.slice(1)).filter(notJoinFlag)
+  // already split by k3s; split again all the same (idempotent) for a Node whose annotation was written otherwise
+  return pairs(recordedWords(nodeArgs.slice(1))).filter(notJoinFlag)
 }
 
 /** `--flag=value` (or `--flag`) for messages; a masked value stays masked. @since 0.4.0 @category flags */
