@@ -377,7 +377,7 @@ describe("k3s.installFlags changed after the install", () => {
       "k3s.installFlags changes --cluster-cidr for s1 (adds --cluster-cidr=10.52.0.0/16 --node-label=tier=gold; drops --cluster-cidr=10.42.0.0/16): k3s cannot change it once the cluster has started"
     )
     const upgrade = planOf(
-      { ...d, k3s: { ...(d.k3s as never), version: v131 } },
+      k3sDesired(vms, { installFlags: ["--cluster-cidr=10.52.0.0/16", "--node-label=tier=gold"], version: v131 }),
       running(["--cluster-cidr", "10.42.0.0/16"])
     )
     assert.deepStrictEqual(
