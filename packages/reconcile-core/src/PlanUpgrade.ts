@@ -307,7 +307,16 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
         if (e._tag === "Step") {
           if (role === "server" && !guarded.has(c.vm)) {
             guarded.add(c.vm)
-            const refused = quorumFinding(inputs.facts, c, "upgrade", inputs.membersProblem)
+            const changes = flagChanges.get(c.vm)
+            const refused = quorumFinding(
+              inputs.facts,
+              c,
+              "upgrade",
+              inputs.membersProblem,
+              changes === undefined
+                ? {}
+                : { context: `to run it with k3s.installFlags: ${describeFlagChanges(changes)}` }
+            )
             if (refused !== undefined) {
               stop(c, refused)
               continue

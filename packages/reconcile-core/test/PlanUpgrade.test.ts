@@ -360,6 +360,7 @@ describe("k3s.installFlags changed after the install", () => {
     const p = planOf(k3sDesired(vms), observed)
     assert.deepStrictEqual(upgrades(p), [])
     assert.deepStrictEqual(p.findings.map((f) => `${f.code} ${f.vm}`).slice(0, 1), ["k3s.quorum s1"])
+    assert.include(p.findings[0]?.message ?? "", "(to run it with k3s.installFlags: drops --disable=traefik)")
     const up = planOf(k3sDesired(vms), running(["--disable", "traefik"]))
     assert.deepStrictEqual(upgrades(up)[0]?.flagChanges, ["---disable=traefik"])
   })
