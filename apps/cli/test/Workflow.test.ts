@@ -552,7 +552,12 @@ describe.concurrent("10. status tells the truth and exits 0 only when converged"
             uptime: 30,
             ip: `${net}.23`,
             config: asAsked(1003),
-            guest: { hostname: "k3s-vm-n3", user: "ubuntu", k3s: { role: "agent" } }
+            // joined by homelab with the lab's k3s.installFlags
+            guest: {
+              hostname: "k3s-vm-n3",
+              user: "ubuntu",
+              k3s: { role: "agent", flags: ["--write-kubeconfig-mode=644"] }
+            }
           }),
           ours("k3s-vm-n4", 1004, "n4", { status: "stopped", protection: true })
         ]

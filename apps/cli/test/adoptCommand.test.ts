@@ -114,7 +114,12 @@ const seedLab = (net: string, publicKey: string): Scenario => {
           ipconfig0: "ip=dhcp",
           cicustom: `user=${snippet}`
         },
-        guest: { hostname: `k3s-vm-${node}`, user: "ubuntu", k3s: { role: "server" as const } }
+        // joined by the seed tool with its k3s flags (what import-env writes into k3s.installFlags)
+        guest: {
+          hostname: `k3s-vm-${node}`,
+          user: "ubuntu",
+          k3s: { role: "server" as const, flags: ["--write-kubeconfig-mode", "644", "--disable=traefik"] }
+        }
       }))
     ]
   }

@@ -153,7 +153,10 @@ export const runningCluster = (subnet: string): Scenario =>
       guest: {
         hostname: `k3s-vm-${node}`,
         user: "ubuntu",
-        k3s: servers.includes(node) ? { role: "server" as const, clusterInit: i === 0 } : { role: "agent" as const }
+        // installed by homelab with the k3s.installFlags of the lab's homelab.yaml
+        k3s: servers.includes(node)
+          ? { role: "server" as const, clusterInit: i === 0, flags: ["--write-kubeconfig-mode=644"] }
+          : { role: "agent" as const, flags: ["--write-kubeconfig-mode=644"] }
       }
     })),
     k3s: { version: v130, ...k3sTimings, workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }] }

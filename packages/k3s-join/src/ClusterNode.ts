@@ -96,6 +96,13 @@ export interface ClusterNode {
    * @since 0.2.0
    */
   readonly labels?: Readonly<Record<string, string>> | undefined
+  /**
+   * The arguments its k3s runs with, as k3s records them at every start in the `k3s.io/node-args` annotation (config
+   * file flags merged, `--flag=value` split, secrets masked); `undefined` when the annotation is missing or unreadable.
+   *
+   * @since 0.4.0
+   */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
 }
 
 const ROLE_LABELS: ReadonlyArray<NodeRoleLabel> = ["control-plane", "etcd", "master"]
@@ -122,8 +129,17 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
     deleting: node.metadata.deletionTimestamp !== undefined,
     etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"],
     unschedulable: node.spec?.unschedulable === true,
-    labels
+    labels,
+    nodeArgs: parseNodeArgs(node.metadata.annotations?.["k3s.io/node-args"])
   }
+}
+
+/** `k3s.io/node-args`: a JSON array of strings. */
+const decodeNodeArgs = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Array(Schema.String)))
+const parseNodeArgs = (text: string | undefined): ReadonlyArray<string> | undefined => {
+  if (text === undefined) return undefined
+  const decoded = decodeNodeArgs(text)
+  return Result.isSuccess(decoded) ? decoded.success : undefined
 }
 
 const decodeList = Schema.decodeUnknownResult(Schema.fromJsonString(NodeListJson))

@@ -105,6 +105,7 @@ import type {
   MemberResult
 } from "./K3sJoinOptions.js"
 import { rewriteKubeconfig } from "./Kubeconfig.js"
+import { desiredFlags, diffFlags, runningFlags, sameFlags, withFlags } from "./NodeFlags.js"
 import {
   type ClusterFacts,
   decodeDbInfo,
@@ -302,6 +303,15 @@ export interface UpgradeOptions {
    * refused before the Node is cordoned (default true; `false` when the caller has just checked it).
    */
   readonly checkRelease?: boolean | undefined
+  /**
+   * The k3s flags the node must run with (as for `install`): they replace the unit's own flags after the join flags
+   * (`--server`, `--node-name`, `--cluster-init` stay). A Node already on `version` whose `k3s.io/node-args` differ
+   * from them goes through the same cordon, drain, install, Ready and uncordon, so that it restarts with them.
+   * Default: the unit's own flags are kept.
+   *
+   * @since 0.4.0
+   */
+  readonly flags?: string | ReadonlyArray<string> | undefined
   readonly timeouts?: JoinTimeouts | undefined
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
 }
@@ -311,7 +321,7 @@ export interface UpgradeOptions {
  * @category models
  */
 export interface UpgradeResult {
-  /** `AlreadyAtVersion`: the Node already reports `version` (nothing changed). */
+  /** `AlreadyAtVersion`: the Node already reports `version` (and runs with `flags`, when given): nothing changed. */
   readonly _tag: "Upgraded" | "AlreadyAtVersion"
   readonly host: string
   readonly node: string
@@ -1052,6 +1062,26 @@ const make = (options: K3sJoinOptions) =>
         }
       })
 
+    /** Polls the Node until `differs` says no more (its k3s restarted with the wanted flags), or the deadline. */
+    const waitNodeFlags = (
+      server: SshTarget,
+      name: string,
+      differs: (node: ClusterNode) => boolean,
+      deadline: number,
+      poll: Duration.Input,
+      commandTimeout: Duration.Input
+    ): Effect.Effect<"met" | "timeout" | "absent", K3sJoinError> =>
+      Effect.gen(function* () {
+        while (true) {
+          if ((yield* Clock.currentTimeMillis) >= deadline) return "timeout" as const
+          const got = yield* tolerant(run(server, getNodeCommand(name), commandTimeout), undefined)
+          if (got !== undefined && got.exitCode !== 0 && /\(NotFound\)/.test(got.stderr)) return "absent" as const
+          const node = got !== undefined && got.exitCode === 0 ? decodeNode(got.stdout) : undefined
+          if (node !== undefined && Result.isSuccess(node) && !differs(node.success)) return "met" as const
+          yield* Effect.sleep(poll)
+        }
+      })
+
     const waitReady = Effect.fn("K3sJoin.waitReady")(function* (request: WaitReadyOptions) {
       const { host, role, server, nodeName } = request
       const emit = emitter(request.onEvent)
@@ -1624,7 +1654,20 @@ const make = (options: K3sJoinOptions) =>
       const from = current.kubeletVersion
       /** Someone else's cordon (by hand, an earlier upgrade that did not finish): kept, never undone here. */
       const wasCordoned = current.unschedulable === true
-      if (from === version && current.ready === "True") {
+      const flags = request.flags === undefined ? undefined : normalizeFlags(request.flags)
+      if (flags !== undefined) {
+        const badFlag = checkFlags(flags)
+        if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
+      }
+      /** The wanted flags, when the Node runs with others (or does not say what it runs with). */
+      const wanted = flags === undefined ? undefined : desiredFlags(flags)
+      const reflag = (node: ClusterNode) => {
+        if (wanted === undefined) return false
+        const running = runningFlags(node.nodeArgs)
+        return running === undefined || !sameFlags(diffFlags(running, wanted))
+      }
+      const reconfigure = reflag(current)
+      if (from === version && current.ready === "True" && !reconfigure) {
         yield* emit({ _tag: "Step", host: host.host, step: "done", detail: `already ${version}` })
         return {
           _tag: "AlreadyAtVersion",
@@ -1637,7 +1680,7 @@ const make = (options: K3sJoinOptions) =>
           timings: { totalMs: 0, drainMs: 0, installMs: 0, readyMs: 0 }
         } satisfies UpgradeResult
       }
-      const violation = checkUpgradeStep(from ?? version, version)
+      const violation = from === version ? undefined : checkUpgradeStep(from ?? version, version)
       if (violation !== undefined) {
         return yield* fail(
           host.host,
@@ -1661,7 +1704,8 @@ const make = (options: K3sJoinOptions) =>
       if (role === "server" && request.quorumGuard !== false) yield* guard(server, nodeName, "upgrade")
       // the unit's own arguments: install.sh writes the unit again from what it is given
       const unit = yield* run(host, readUnitCommand(role), timeouts.command)
-      const args = unit.exitCode === 0 ? parseExecStart(unit.stdout) : undefined
+      const own = unit.exitCode === 0 ? parseExecStart(unit.stdout) : undefined
+      const args = own === undefined || flags === undefined ? own : withFlags(own, flags)
       if (args === undefined) {
         return yield* fail(
           host.host,
@@ -1691,7 +1735,12 @@ const make = (options: K3sJoinOptions) =>
         evicted = result.evicted
       }
       const t1 = yield* Clock.currentTimeMillis
-      yield* emit({ _tag: "Step", host: host.host, step: "upgrade", detail: `${from ?? "?"} → ${version}` })
+      yield* emit({
+        _tag: "Step",
+        host: host.host,
+        step: "upgrade",
+        detail: from === version ? `${version}, other flags` : `${from ?? "?"} → ${version}`
+      })
       yield* lockedInstall({
         host,
         role,
@@ -1723,6 +1772,11 @@ const make = (options: K3sJoinOptions) =>
             timeouts.command
           )
           if (v !== "met") return v
+          if (reconfigure) {
+            // on the same version only the Node's k3s.io/node-args tell that k3s restarted with the new flags
+            const f = yield* waitNodeFlags(server, nodeName, reflag, deadline, timeouts.pollInterval, timeouts.command)
+            if (f !== "met") return f
+          }
           return yield* waitNode(server, nodeName, "condition=Ready", deadline, timeouts.pollInterval, timeouts.command)
         })
       )

@@ -141,6 +141,20 @@ export type {
 } from "./K3sJoinOptions.js"
 export { type KubeconfigSummary, mergeKubeconfig, rewriteKubeconfig, summarizeKubeconfig } from "./Kubeconfig.js"
 export {
+  desiredFlags,
+  diffFlags,
+  type Flag,
+  type FlagsDiff,
+  IMMUTABLE_FLAGS,
+  immutableChanges,
+  OMITTED,
+  recordedWords,
+  runningFlags,
+  sameFlags,
+  showFlag,
+  withFlags
+} from "./NodeFlags.js"
+export {
   type CreateK3sJoinOptions,
   createK3sJoin,
   type HostInput,

@@ -739,8 +739,11 @@ export const apply = Effect.fn("apply")(function* (
         // Durable intent: the next run knows whether this Node's cordon is ours (to undo) or someone else's (kept).
         yield* marks(a.vmid, [markTag], [keep ? UpgradeTag : UpgradeKeepCordonTag])
         let evicted = 0
+        const flagsOnly = a.steps.length === 1 && a.steps[0] === a.from
         for (const version of a.steps) {
-          yield* progress(`k3s: upgrading ${a.vm} to ${version}${keep ? " (cordoned before: it stays cordoned)" : ""}`)
+          yield* progress(
+            `k3s: ${flagsOnly ? `installing ${version} again on ${a.vm} with k3s.installFlags` : `upgrading ${a.vm} to ${version}`}${keep ? " (cordoned before: it stays cordoned)" : ""}`
+          )
           const result = yield* k
             .upgrade({
               server,
@@ -748,11 +751,20 @@ export const apply = Effect.fn("apply")(function* (
               role: a.role,
               version,
               checkRelease: false,
+              ...(a.applyFlags === true ? { flags: k3s.installFlags } : {}),
               drain: { timeout: drainTimeout(k3s) },
               timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
               onEvent: k3sProgress
             })
-            .pipe(Effect.mapError((e) => new StepFailed(`upgrade of ${a.vm} to ${version}: ${e.message}`, hint)))
+            .pipe(
+              Effect.mapError(
+                (e) =>
+                  new StepFailed(
+                    `${flagsOnly ? `install of ${version} with k3s.installFlags on ${a.vm}` : `upgrade of ${a.vm} to ${version}`}: ${e.message}`,
+                    hint
+                  )
+              )
+            )
           evicted += result.evicted.length
         }
         // Ours: an upgrade that was already done (an interrupted run got that far), or one that found the Node
@@ -773,9 +785,11 @@ export const apply = Effect.fn("apply")(function* (
               ? keep
                 ? `${a.vm} ${left}; its upgrade was done by an earlier run`
                 : `${a.vm} uncordoned (its upgrade was done by an earlier run)`
-              : keep
-                ? `${a.vm} upgraded ${a.from} → ${to}${through}; ${left}; ${evicted} pod(s) evicted`
-                : `${a.vm} upgraded ${a.from} → ${to}${through}; ${evicted} pod(s) evicted, uncordoned`,
+              : flagsOnly
+                ? `${a.vm} runs ${to} with k3s.installFlags now (${(a.flagChanges ?? []).join(" ")}); ${evicted} pod(s) evicted, ${keep ? left : "uncordoned"}`
+                : keep
+                  ? `${a.vm} upgraded ${a.from} → ${to}${through}; ${left}; ${evicted} pod(s) evicted`
+                  : `${a.vm} upgraded ${a.from} → ${to}${through}; ${evicted} pod(s) evicted, uncordoned`,
           ip: a.ip
         }
       })

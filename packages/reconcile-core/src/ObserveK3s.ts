@@ -1,4 +1,13 @@
-import { type ClusterNode, K3sJoin, type K3sJoinError, parseK3sVersion } from "@homelab/k3s-join"
+import {
+  type ClusterNode,
+  desiredFlags,
+  diffFlags,
+  K3sJoin,
+  type K3sJoinError,
+  parseK3sVersion,
+  runningFlags,
+  sameFlags
+} from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { SshTarget } from "@homelab/ssh"
 import * as Effect from "effect/Effect"
@@ -40,7 +49,8 @@ export interface K3sObservationInputs {
  * config order, until one answers `kubectl get nodes`; one that runs no k3s at all (no unit left by install.sh) is
  * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
  * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
- * service (a server VM the plan may rebuild or restart, a server on another version than the target); the update channels only
+ * service (a server VM the plan may rebuild or restart, a server on another version than the target or whose k3s runs
+ * with other flags than `k3s.installFlags`, as its Node's `k3s.io/node-args` say); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
  */
@@ -187,6 +197,13 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const serverVms = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
   const serverNodes = nodes.filter((n) => n.role === "server")
   const target = k3s.version
+  // A Node whose k3s runs with other flags than k3s.installFlags (its k3s.io/node-args, read already) is installed
+  // again: a server goes out of service for that too.
+  const wantedFlags = desiredFlags(k3s.installFlags)
+  const otherFlags = (node: ClusterNode) => {
+    const running = runningFlags(node.nodeArgs)
+    return running !== undefined && !sameFlags(diffFlags(running, wantedFlags))
+  }
   const disruptable =
     inputs.readEtcdMembers === true ||
     serverVms.some((name) => {
@@ -197,7 +214,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       if ([RebuildTag, UpgradeTag, UpgradeKeepCordonTag].some((t) => vm.tags.includes(t))) return true
       const node = nodes.find((n) => n.name === name)
       return (
-        node !== undefined && (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target))
+        node !== undefined &&
+        (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target) || otherFlags(node))
       )
     })
   // A server Node of a VM of ours that the plan may remove (an orphan, or `homelab destroy`): its details were read.

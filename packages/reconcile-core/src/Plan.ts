@@ -1039,7 +1039,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           role: vm.role,
           version: step.node.kubeletVersion,
           marked: healthy.tags.includes(UpgradeTag) || healthy.tags.includes(UpgradeKeepCordonTag),
-          keepCordoned: cordonedByHand
+          keepCordoned: cordonedByHand,
+          nodeArgs: step.node.nodeArgs
         })
       }
       if (step._tag === "Join") {

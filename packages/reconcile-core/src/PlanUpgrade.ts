@@ -1,11 +1,18 @@
 import {
   type ClusterFacts,
   describeViolation,
+  desiredFlags,
+  diffFlags,
+  type FlagsDiff,
+  immutableChanges,
   parseK3sVersion,
   planUpgrade,
   type ReleaseChannel,
   type ReleaseStatus,
   resolveChannel,
+  runningFlags,
+  sameFlags,
+  showFlag,
   skewStepViolation,
   skewViolations,
   type VersionedNode,
@@ -36,6 +43,11 @@ export interface UpgradeCandidate {
    * is drained and upgraded, and left cordoned.
    */
   readonly keepCordoned?: boolean | undefined
+  /**
+   * What its k3s runs with, as k3s records it on the Node (`k3s.io/node-args`, from the `kubectl get nodes` observe
+   * reads anyway); undefined when the Node does not say.
+   */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
 }
 
 export interface UpgradeInputs {
@@ -136,7 +148,39 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
     ...(inputs.nodes ?? ordered.map((c) => ({ name: c.vm, role: c.role, version: c.version })))
   ]
   const skewed = skewViolations(cluster)
-  const behind = ordered.filter((c) => c.marked || (target !== undefined && c.version !== target))
+  // The flags each member's k3s runs with against k3s.installFlags: a member with others is installed again with them,
+  // in the same rollout, unless one of the changes is one k3s cannot make on a running cluster (then none is made).
+  const flagChanges = new Map<string, FlagsDiff>()
+  const wantedFlags = desiredFlags(k3s.installFlags)
+  for (const c of ordered) {
+    const running = runningFlags(c.nodeArgs)
+    if (running === undefined) continue
+    const diff = diffFlags(running, wantedFlags)
+    if (!sameFlags(diff)) flagChanges.set(c.vm, diff)
+  }
+  const frozen = ordered.flatMap((c) => {
+    const diff = flagChanges.get(c.vm)
+    const fixed = diff === undefined ? [] : immutableChanges(diff)
+    return fixed.length === 0 ? [] : [{ c, fixed, diff: diff as FlagsDiff }]
+  })
+  for (const { c, fixed, diff } of frozen) {
+    const names = fixed.map((f) => f.name).join(", ")
+    findings.push({
+      layer: "k3s",
+      node: c.node,
+      vm: c.vm,
+      vmid: c.vmid,
+      code: "k3s.flags-immutable",
+      effect: "blocked",
+      message: `k3s.installFlags changes ${names} for ${c.vm} (${describeFlagChanges(diff)}): k3s cannot change ${fixed.length === 1 ? "it" : "them"} once the cluster has started, so no change of k3s.installFlags is applied`,
+      hint: `restore ${names} in k3s.installFlags as the cluster runs it; a new value needs a new cluster`
+    })
+  }
+  const applyFlags = frozen.length === 0
+  if (!applyFlags) flagChanges.clear()
+  const behind = ordered.filter(
+    (c) => c.marked || (target !== undefined && c.version !== target) || flagChanges.has(c.vm)
+  )
   if (behind.length === 0) {
     if (skewed.length > 0 && ordered.length > 0)
       findings.push(skewFinding(ordered[0] as UpgradeCandidate, skewed, skewed))
@@ -154,7 +198,9 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
   > = []
   for (const c of behind) {
     if (target === undefined || c.version === target) {
-      paths.push({ c, steps: [] })
+      // only its flags change: installed again on the version it runs
+      const reflag = flagChanges.has(c.vm) && c.version !== undefined
+      paths.push({ c, steps: reflag ? [c.version as string] : [] })
       continue
     }
     if (missing !== undefined) {
@@ -262,7 +308,16 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
         if (e._tag === "Step") {
           if (role === "server" && !guarded.has(c.vm)) {
             guarded.add(c.vm)
-            const refused = quorumFinding(inputs.facts, c, "upgrade", inputs.membersProblem)
+            const changes = flagChanges.get(c.vm)
+            const refused = quorumFinding(
+              inputs.facts,
+              c,
+              "upgrade",
+              inputs.membersProblem,
+              changes === undefined
+                ? {}
+                : { context: `to run it with k3s.installFlags: ${describeFlagChanges(changes)}` }
+            )
             if (refused !== undefined) {
               stop(c, refused)
               continue
@@ -304,6 +359,12 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
     const finish = entry._tag === "Finish"
     const keep = c.keepCordoned === true
     const kept = keep ? "; its k3s Node is cordoned and no run of homelab marked it so: left cordoned" : ""
+    const changes = finish ? undefined : flagChanges.get(c.vm)
+    const flagsOnly = !finish && entry.from === entry.version
+    const flagsText =
+      changes === undefined
+        ? ""
+        : `k3s.installFlags differ from the flags its k3s runs with (${describeFlagChanges(changes)})`
     const action: UpgradeK3s = {
       _tag: "UpgradeK3s",
       id: upgradeId(c.node, c.vm, single ? undefined : finish ? "uncordon" : entry.version),
@@ -319,17 +380,34 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
       via: inputs.viaFor(c.vm),
       resumed: finish || entry.resumed,
       ...(keep ? { keepCordoned: true } : {}),
+      ...(applyFlags && !finish ? { applyFlags: true } : {}),
+      ...(changes === undefined ? {} : { flagChanges: flagLines(changes) }),
       reason: finish
         ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${keep ? UpgradeKeepCordonTag : UpgradeTag}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
-        : entry.of === 1
-          ? `${c.vm} runs ${entry.from}, ${wants}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
-          : `${c.vm} runs ${c.version ?? "?"}, ${wants}: one minor at a time, the whole cluster each time (servers, then agents), step ${entry.index + 1} of ${entry.of}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
+        : flagsOnly
+          ? `${c.vm} runs ${entry.from}: ${flagsText}${entry.resumed ? "; an earlier run's install did not finish" : ""}${kept}`
+          : entry.of === 1
+            ? `${c.vm} runs ${entry.from}, ${wants}${changes === undefined ? "" : `; ${flagsText}`}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
+            : `${c.vm} runs ${c.version ?? "?"}, ${wants}: one minor at a time, the whole cluster each time (servers, then agents), step ${entry.index + 1} of ${entry.of}${entry.resumed ? "; an earlier run's upgrade did not finish" : ""}${kept}`
     }
     actions.push(action)
     byStage[stage]?.push(action)
   }
   return { actions, findings, stages: byStage }
 }
+
+/** `+--disable=traefik`, `---node-label=tier=bronze`: a flag to add, one to drop. */
+const flagLines = (diff: FlagsDiff): ReadonlyArray<string> => [
+  ...diff.added.map((f) => `+${showFlag(f)}`),
+  ...diff.removed.map((f) => `-${showFlag(f)}`)
+]
+
+/** `adds --disable=traefik; drops --node-label=tier=bronze`. */
+export const describeFlagChanges = (diff: FlagsDiff): string =>
+  [
+    ...(diff.added.length === 0 ? [] : [`adds ${diff.added.map(showFlag).join(" ")}`]),
+    ...(diff.removed.length === 0 ? [] : [`drops ${diff.removed.map(showFlag).join(" ")}`])
+  ].join("; ")
 
 /** A cluster found outside the skew policy: info when the rollout brings it back, blocked when it does not. */
 const skewFinding = (at: UpgradeCandidate, found: ReadonlyArray<string>, after: ReadonlyArray<string>): Finding => ({

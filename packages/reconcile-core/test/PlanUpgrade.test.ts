@@ -301,3 +301,90 @@ describe("the rolling upgrade in the plan", () => {
     assert.include(p.findings[0]?.hint ?? "", "set k3s.version to a published release")
   })
 })
+
+describe("k3s.installFlags changed after the install", () => {
+  /** The k3s.io/node-args of a member homelab installed with `flags`. */
+  const nodeArgs = (name: string, flags: ReadonlyArray<string>) =>
+    name.startsWith("s")
+      ? ["server", "--token", "********", "--server", "https://10.0.0.11:6443", "--node-name", name, ...flags]
+      : ["agent", "--token", "********", "--server", "https://10.0.0.11:6443", "--node-name", name, ...flags]
+  const running = (flags: ReadonlyArray<string>) =>
+    k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => ({ nodeArgs: nodeArgs(n, flags) }))
+    )
+  const wanted = ["--write-kubeconfig-mode=644", "--node-label=tier=gold"]
+
+  it("each member is installed again with them, on its version, in the upgrade's order; the same flags are no change", () => {
+    const p = planOf(k3sDesired(vms, { installFlags: wanted }), running(["--write-kubeconfig-mode", "644"]))
+    assert.deepStrictEqual(
+      steps(p),
+      vms.map((n) => `UpgradeK3s:${n}`)
+    )
+    const after = (vm: string) => byId(p, `pve-${vm}:k3s-upgrade:${vm}`)?.after
+    assert.deepStrictEqual(["s1", "s2", "s3", "a1", "a2"].map(after), [
+      [],
+      ["pve-s1:k3s-upgrade:s1"],
+      ["pve-s2:k3s-upgrade:s2"],
+      ["pve-s3:k3s-upgrade:s3"],
+      ["pve-a1:k3s-upgrade:a1"]
+    ])
+    const s1 = upgrades(p)[0]
+    assert.deepStrictEqual(
+      [s1?.from, s1?.steps, s1?.applyFlags, s1?.flagChanges, s1?.exclusive],
+      ["v1.30.5+k3s1", ["v1.30.5+k3s1"], true, ["+--node-label=tier=gold"], "k3s-server"]
+    )
+    assert.include(
+      s1?.reason ?? "",
+      "k3s.installFlags differ from the flags its k3s runs with (adds --node-label=tier=gold)"
+    )
+    assert.strictEqual(
+      describeAction(s1 as UpgradeK3s),
+      "install k3s v1.30.5+k3s1 on s1 (server) again with k3s.installFlags (+--node-label=tier=gold): cordon, drain, install, wait Ready, uncordon"
+    )
+    // another spelling, another order: the same flags
+    const same = planOf(
+      k3sDesired(vms, { installFlags: ["--node-label", "tier=gold", "--write-kubeconfig-mode", "644"] }),
+      running(wanted)
+    )
+    assert.deepStrictEqual([same.actions, same.findings], [[], []])
+  })
+
+  it("a dropped flag is a change too; a server the quorum guard keeps up stops the rollout there", () => {
+    const observed = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => ({
+        nodeArgs: nodeArgs(n, ["--disable", "traefik"]),
+        ...(n === "s3" ? { ready: "False" as const } : {})
+      }))
+    )
+    const p = planOf(k3sDesired(vms), observed)
+    assert.deepStrictEqual(upgrades(p), [])
+    assert.deepStrictEqual(p.findings.map((f) => `${f.code} ${f.vm}`).slice(0, 1), ["k3s.quorum s1"])
+    assert.include(p.findings[0]?.message ?? "", "(to run it with k3s.installFlags: drops --disable=traefik)")
+    const up = planOf(k3sDesired(vms), running(["--disable", "traefik"]))
+    assert.deepStrictEqual(upgrades(up)[0]?.flagChanges, ["---disable=traefik"])
+  })
+
+  it("a flag k3s cannot change on a running cluster is refused, and no flag change is made; a version upgrade keeps the unit's flags", () => {
+    const d = k3sDesired(vms, { installFlags: ["--cluster-cidr=10.52.0.0/16", "--node-label=tier=gold"] })
+    const p = planOf(d, running(["--cluster-cidr", "10.42.0.0/16"]))
+    assert.deepStrictEqual(upgrades(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+      vms.map((n) => `k3s.flags-immutable blocked ${n}`)
+    )
+    assert.include(
+      p.findings[0]?.message ?? "",
+      "k3s.installFlags changes --cluster-cidr for s1 (adds --cluster-cidr=10.52.0.0/16 --node-label=tier=gold; drops --cluster-cidr=10.42.0.0/16): k3s cannot change it once the cluster has started"
+    )
+    const upgrade = planOf(
+      k3sDesired(vms, { installFlags: ["--cluster-cidr=10.52.0.0/16", "--node-label=tier=gold"], version: v131 }),
+      running(["--cluster-cidr", "10.42.0.0/16"])
+    )
+    assert.deepStrictEqual(
+      upgrades(upgrade).map((u) => [u.vm, u.steps.join(), u.applyFlags ?? false]),
+      vms.map((n) => [n, v131, false])
+    )
+  })
+})

@@ -73,6 +73,14 @@ const withVersion = (lab: Lab, version: string) =>
     return { ...lab, yaml, config } satisfies Lab
   })
 
+/** homelab.yaml with other `k3s.installFlags` (the k3s section as `k3sSection` writes it, plus that line). */
+const withFlags = (lab: Lab, version: string, flags: string) =>
+  Effect.gen(function* () {
+    const yaml = lab.yaml.replace(/ {2}sshPort: 2222\nk3s:[\s\S]*$/, k3sSection(version, [`  installFlags: ${flags}`]))
+    const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
+    return { ...lab, yaml, config } satisfies Lab
+  })
+
 /** `homelab plan`: observe and plan, change nothing. */
 const planOnly = (lab: Lab) =>
   reconcileAll(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
@@ -526,5 +534,83 @@ describe("a rolling k3s upgrade", () => {
         })
       }),
     120_000
+  )
+
+  it.live(
+    "k3s.installFlags changed after the install: plan reports it per node, apply installs each member again with them through the upgrade's rollout; a flag k3s cannot change is refused",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base) // the image onto each node; the cluster is as configured
+        assert.isTrue((yield* reconcile(base)).report.convergence.converged)
+
+        const lab = yield* withFlags(base, v130, "[--node-label=tier=gold, --kubelet-arg, max-pods=150]")
+        const { plan, convergence } = yield* planOnly(lab)
+        assert.deepStrictEqual(
+          plan.actions.map((a) => `${a._tag}:${"vm" in a ? a.vm.replace("k3s-vm-", "") : a.id}`),
+          all.map((n) => `UpgradeK3s:${n}`)
+        )
+        assert.isFalse(convergence.converged)
+        const first = plan.actions[0]
+        assert.include(
+          first?.reason ?? "",
+          "k3s-vm-pve runs v1.30.5+k3s1: k3s.installFlags differ from the flags its k3s runs with (adds --node-label=tier=gold --kubelet-arg=max-pods=150)"
+        )
+
+        const since = Date.now()
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => o.status),
+          all.map(() => "done")
+        )
+        // one member at a time, servers first: cordon, drain, install again, uncordon; no version changed
+        assert.deepStrictEqual(
+          rollout(sim, since),
+          all.flatMap((n) => [`${n} node-cordoned`, `${n} drain-start`, `${n} drain-finish`, `${n} node-uncordoned`])
+        )
+        assert.deepStrictEqual(
+          Object.values(versions(sim)),
+          all.map(() => v130)
+        )
+        // what k3s runs with now, as it records it on each Node
+        const node = yield* Effect.gen(function* () {
+          const k3s = yield* K3sJoin
+          return yield* k3s.clusterNodes({ host: `${net}.11`, port: 2222, user: "ubuntu" })
+        }).pipe(Effect.provide(clientLayer(lab)))
+        for (const n of node) {
+          assert.strictEqual(n.labels?.tier, "gold", n.name)
+          assert.includeMembers([...(n.nodeArgs ?? [])], ["--node-label", "tier=gold", "--kubelet-arg", "max-pods=150"])
+        }
+        assert.deepStrictEqual(cordoned(sim), [])
+        assert.isTrue(applied.report.convergence.converged)
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.isTrue(again.report.convergence.converged)
+
+        // a flag k3s cannot change once the cluster runs: refused per member, nothing is touched
+        const cidr = yield* withFlags(
+          base,
+          v130,
+          "[--node-label=tier=gold, --kubelet-arg, max-pods=150, --cluster-cidr=10.52.0.0/16]"
+        )
+        const before = sim.k3sEvents().length
+        const refused = yield* reconcile(cidr)
+        assert.deepStrictEqual(refused.plan.actions, [])
+        assert.deepStrictEqual(
+          refused.plan.findings.filter((f) => f.code === "k3s.flags-immutable").map((f) => f.vm),
+          all.map((n) => `k3s-vm-${n}`)
+        )
+        assert.isFalse(refused.report.convergence.converged)
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(before)
+            .filter((e) => e.kind === "node-cordoned"),
+          []
+        )
+      }),
+    180_000
   )
 })

@@ -39,7 +39,12 @@ export const memberVm = (
     scsi0: `local-lvm:vm-${vmid}-disk-0,size=16G`,
     ...(over.protection ? { protection: "1" } : {})
   },
-  guest: { hostname: name, user: "ubuntu", k3s: { role: over.role ?? "agent" } }
+  // installed by homelab with the k3s.installFlags of the fixture's homelab.yaml
+  guest: {
+    hostname: name,
+    user: "ubuntu",
+    k3s: { role: over.role ?? "agent", flags: ["--write-kubeconfig-mode=644"] }
+  }
 })
 
 /**

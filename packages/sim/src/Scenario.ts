@@ -103,7 +103,12 @@ export const VmSpec = Schema.Struct({
           /** the server that started the cluster (`--cluster-init`); at most one per scenario */
           clusterInit: Schema.optional(Schema.Boolean),
           /** node name (default: the lowercased hostname) */
-          nodeName: Schema.optional(Schema.String)
+          nodeName: Schema.optional(Schema.String),
+          /**
+           * further k3s flags it was installed with, after the command word and the join flags (`--disable=traefik`,
+           * `--node-label`, `tier=gold`): in its unit's ExecStart and its Node's `k3s.io/node-args`
+           */
+          flags: Schema.optional(Schema.Array(Schema.String))
         })
       )
     })

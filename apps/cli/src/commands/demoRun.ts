@@ -50,8 +50,12 @@ export const demoLab = (timeScale: number, net = randomLoopbackNet()): Scenario 
         tags: "homelab-managed",
         uptime: 3 * 86_400,
         ip: `${net}.6`,
-        // It joined k3s days ago: its Node and node-password secret are in the cluster.
-        guest: { hostname: `k3s-vm-${DemoStuckNode}`, user: "ubuntu", k3s: { role: "agent" } },
+        // It joined k3s days ago (with the demo's k3s.installFlags): its Node and node-password secret are in the cluster.
+        guest: {
+          hostname: `k3s-vm-${DemoStuckNode}`,
+          user: "ubuntu",
+          k3s: { role: "agent", flags: ["--write-kubeconfig-mode=644"] }
+        },
         config: {
           cores: 2,
           memory: "8192",

@@ -46,9 +46,10 @@ export interface NodeRecord {
   machineId: string
   systemUUID: string
   etcdName: string | undefined
+  /** `k3s.io/node-args` of its last start (config.yaml merged in, `--flag=value` split, secrets masked) */
   args: ReadonlyArray<string>
   env: Readonly<Record<string, string>>
-  /** `--node-label` / config.yaml `node-label` at registration (k3s sets them only when the Node registers) */
+  /** `--node-label` / config.yaml `node-label`, set again (merged) at every start of its k3s */
   readonly labels: Readonly<Record<string, string>>
   resourceVersion: number
   /** `kubectl cordon`: `spec.unschedulable` and the `node.kubernetes.io/unschedulable` taint */

@@ -1,4 +1,5 @@
 import type { K3sCluster, NodeRecord, SecretRecord } from "./K3sCluster.js"
+import { nodeConfigHash, nodeEnv } from "./NodeConfig.js"
 
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z")
 
@@ -75,10 +76,8 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
     if (n.etcdName !== undefined) labels["node-role.kubernetes.io/etcd"] = "true"
     if (masterLabel) labels["node-role.kubernetes.io/master"] = "true"
   }
-  const maskedArgs = n.args.map((a, i) => (n.args[i - 1] === "--token" || n.args[i - 1] === "-t" ? "********" : a))
-  const maskedEnv = Object.fromEntries(
-    Object.entries(n.env).map(([k, v]) => [k, /TOKEN/.test(k) ? "********" : v] as const)
-  )
+  const argsJson = JSON.stringify(n.args)
+  const envJson = JSON.stringify(nodeEnv(n.env))
   const annotations: Record<string, string> = {
     "alpha.kubernetes.io/provided-node-ip": n.ip,
     "flannel.alpha.coreos.com/backend-data": '{"VNI":1,"VtepMAC":"2e:f7:d3:70:96:48"}',
@@ -87,9 +86,9 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
     "flannel.alpha.coreos.com/public-ip": n.ip,
     "k3s.io/hostname": n.hostname,
     "k3s.io/internal-ip": n.ip,
-    "k3s.io/node-args": JSON.stringify(maskedArgs),
-    "k3s.io/node-config-hash": "JUNUKM5I4V4HTEWAT3JGPZBL537LFC7Q7Y3DUYSQMG6VQEE5FJRQ====",
-    "k3s.io/node-env": JSON.stringify(maskedEnv),
+    "k3s.io/node-args": argsJson,
+    "k3s.io/node-config-hash": nodeConfigHash(argsJson, envJson),
+    "k3s.io/node-env": envJson,
     "node.alpha.kubernetes.io/ttl": "0",
     "volumes.kubernetes.io/controller-managed-attach-detach": "true"
   }

@@ -11,6 +11,7 @@ import { K3sCluster, type NodeRecord, type ParsedToken, parseToken, passwordHash
 import { nodeReady } from "./K3sJson.js"
 import { binaryVersion, commitOf, K3sOrigin, k3sBinary } from "./K3sOrigin.js"
 import { compareReleases, K3sReleases, minorOf } from "./K3sReleases.js"
+import { nodeArgs } from "./NodeConfig.js"
 import { type NodeView, Workloads } from "./Workloads.js"
 
 export const BIN = "/usr/local/bin/k3s"
@@ -144,6 +145,8 @@ interface RunConfig {
   readonly kubeconfigMode: string | undefined
   /** the labels the Node registers with (`--node-label`, config.yaml `node-label`) */
   readonly labels?: Readonly<Record<string, string>> | undefined
+  /** what k3s records in `k3s.io/node-args`: config.yaml merged in, `--flag=value` split, secrets masked */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
 }
 
 const hex = (n: number) => randomBytes(n).toString("hex")
@@ -568,6 +571,7 @@ export class K3sSim {
     }
     const str = (k: string) => (typeof cfg[k] === "string" || typeof cfg[k] === "number" ? String(cfg[k]) : undefined)
     const args = inst.args.slice(1)
+    const recorded = nodeArgs(inst.args, h.guest.files.get(CONFIG_YAML))
     const tokenFile = flagValue(args, ["--token-file"]) ?? env.K3S_TOKEN_FILE ?? str("token-file")
     const fromFile = tokenFile === undefined ? undefined : h.guest.files.get(tokenFile)?.trim()
     const token = flagValue(args, ["--token", "-t"]) ?? env.K3S_TOKEN ?? str("token") ?? fromFile
@@ -591,7 +595,8 @@ export class K3sSim {
       token: token === "" ? undefined : token,
       nodeName,
       clusterInit,
-      labels: nodeLabels(args, cfg["node-label"])
+      labels: nodeLabels(args, cfg["node-label"]),
+      nodeArgs: recorded
     }
   }
 
@@ -1129,7 +1134,7 @@ export class K3sSim {
   registerNode(
     h: K3sHost,
     cluster: K3sCluster,
-    cfg: Pick<RunConfig, "nodeName" | "args" | "env" | "labels">,
+    cfg: Pick<RunConfig, "nodeName" | "args" | "env" | "labels" | "nodeArgs">,
     role: "server" | "agent",
     version: string,
     etcdName: string | undefined,
@@ -1142,6 +1147,9 @@ export class K3sSim {
       this.beginNodeReady(h, cfg.nodeName, this.t.readyMs, h.attempt?.op?.id)
     }
     const env = Object.fromEntries(Object.entries(cfg.env).filter(([k]) => k.startsWith("K3S_")))
+    // k3s-io/k3s pkg/nodeconfig: what this start records in the Node's k3s.io/node-args
+    const args = cfg.nodeArgs ?? nodeArgs(cfg.args, undefined)
+    const labels = cfg.labels ?? nodeLabels(cfg.args.slice(1))
     let n = cluster.nodes.get(cfg.nodeName)
     if (n === undefined) {
       n = {
@@ -1158,9 +1166,9 @@ export class K3sSim {
         machineId: h.guest.machineId,
         systemUUID: this.systemUUID(h),
         etcdName,
-        args: cfg.args,
+        args,
         env,
-        labels: cfg.labels ?? nodeLabels(cfg.args.slice(1)),
+        labels,
         resourceVersion: cluster.nextResourceVersion(),
         unschedulable: false,
         schedulingChangedAt: now,
@@ -1189,8 +1197,11 @@ export class K3sSim {
         machineId: h.guest.machineId,
         systemUUID: this.systemUUID(h),
         etcdName,
-        args: cfg.args,
+        args,
         env,
+        // configureNode's updateMutableLabels at every start: the --node-label labels are set again (merged: a label
+        // no longer given stays)
+        labels: { ...n.labels, ...labels },
         resourceVersion: cluster.nextResourceVersion()
       })
     }
@@ -1517,7 +1528,15 @@ export class K3sSim {
 
   /** Existing k3s guests of the scenario: files, unit active, Node Ready, etcd voting members. */
   seed(scenario: Scenario, simKeys: ReadonlyArray<string>): void {
-    const roles = new Map<number, { role: "server" | "agent"; clusterInit: boolean; nodeName?: string | undefined }>()
+    const roles = new Map<
+      number,
+      {
+        role: "server" | "agent"
+        clusterInit: boolean
+        nodeName?: string | undefined
+        flags?: ReadonlyArray<string> | undefined
+      }
+    >()
     for (const id of scenario.k3s?.servers ?? []) roles.set(id, { role: "server", clusterInit: false })
     for (const id of scenario.k3s?.agents ?? []) roles.set(id, { role: "agent", clusterInit: false })
     for (const v of scenario.vms ?? [])
@@ -1525,7 +1544,8 @@ export class K3sSim {
         roles.set(v.vmid, {
           role: v.guest.k3s.role,
           clusterInit: v.guest.k3s.clusterInit === true,
-          nodeName: v.guest.k3s.nodeName
+          nodeName: v.guest.k3s.nodeName,
+          flags: v.guest.k3s.flags
         })
     const order = [...roles.entries()].sort(
       ([, a], [, b]) =>
@@ -1549,6 +1569,7 @@ export class K3sSim {
             ? ["server", "--cluster-init"]
             : ["server", "--server", serverUrl]
           : ["agent", "--server", serverUrl ?? "https://127.0.0.1:6443"]
+      args.push(...(r.flags ?? []))
       const env: Record<string, string> = serverUrl === undefined ? {} : { K3S_TOKEN: cluster.serverToken }
       writeInstallFiles(h.guest, r.role === "server" ? "k3s" : "k3s-agent", args, env, version)
       h.installed = { role: r.role, unit: r.role === "server" ? "k3s" : "k3s-agent", args }

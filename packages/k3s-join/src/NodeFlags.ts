@@ -1,0 +1,228 @@
+/**
+ * The k3s flags a node runs with, as k3s itself records them on its Node (`k3s.io/node-args`, k3s-io/k3s
+ * `pkg/nodeconfig`), compared with the flags it should run with. Pure.
+ *
+ * k3s writes that annotation at every start from its own arguments: the command word, then the flags of
+ * `/etc/rancher/k3s/config.yaml`, then the command line's (the unit's `ExecStart`), each `--flag=value` split into two
+ * words, and the value of a secret flag (`--token`, `--datastore-endpoint`, …) masked as `********`. So it says what
+ * runs, not what a unit file waiting for a restart says, and `kubectl get nodes` shows it for every Node at once.
+ *
+ * @since 0.4.0
+ */
+
+/**
+ * k3s's `OmittedValue`: what a secret flag's value reads as in `k3s.io/node-args`.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const OMITTED = "********"
+
+/** k3s's `isSecret` flags (`pkg/nodeconfig`). */
+const SECRET_FLAGS = [
+  "--token",
+  "-t",
+  "--agent-token",
+  "--datastore-endpoint",
+  "--cluster-secret",
+  "--etcd-s3-access-key",
+  "--etcd-s3-secret-key"
+]
+
+/**
+ * Flags this library sets itself on a join or cluster start (`--server`, `--node-name`, `--cluster-init`) or writes
+ * into config.yaml (`--token`): not part of the caller's flags.
+ */
+const JOIN_FLAGS: ReadonlyArray<{ readonly names: ReadonlyArray<string>; readonly value: boolean }> = [
+  { names: ["--server", "-s"], value: true },
+  { names: ["--token", "-t"], value: true },
+  { names: ["--token-file"], value: true },
+  { names: ["--node-name"], value: true },
+  { names: ["--cluster-init"], value: false }
+]
+
+/**
+ * One flag and its value (the word after it when that is no flag), as k3s parses a command line.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Flag {
+  readonly name: string
+  readonly value: string | undefined
+}
+
+/**
+ * Words as `k3s.io/node-args` records them: `--flag=value` split in two, a secret flag's value masked.
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const recordedWords = (words: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const split = words.flatMap((w) => {
+    const i = w.indexOf("=")
+    return w.startsWith("--") && i > 0 ? [w.slice(0, i), w.slice(i + 1)] : [w]
+  })
+  return split.map((w, i) => (i > 0 && SECRET_FLAGS.includes(split[i - 1] as string) ? OMITTED : w))
+}
+
+const notJoinFlag = (f: Flag) => !JOIN_FLAGS.some((j) => j.names.includes(f.name))
+
+/** Pairs each flag with the word after it when that word is not a flag. */
+const pairs = (words: ReadonlyArray<string>): ReadonlyArray<Flag> => {
+  const out: Array<Flag> = []
+  for (let i = 0; i < words.length; i++) {
+    const name = words[i] as string
+    const next = words[i + 1]
+    if (next !== undefined && !next.startsWith("-")) {
+      out.push({ name, value: next })
+      i++
+    } else out.push({ name, value: undefined })
+  }
+  return out
+}
+
+/**
+ * The flags a caller gave (`k3s.installFlags`, one word per item or `--flag=value`), as k3s would record them; the
+ * join flags (set by this library) left out.
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const desiredFlags = (flags: ReadonlyArray<string>): ReadonlyArray<Flag> =>
+  pairs(recordedWords(flags)).filter(notJoinFlag)
+
+/**
+ * The caller's part of a Node's `k3s.io/node-args`: the command word and the join flags (`--server`, `--node-name`,
+ * `--cluster-init`, the token from config.yaml) left out. `undefined` when the annotation is missing or not a JSON
+ * array of strings (a Node that k3s did not start, or an older k3s).
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const runningFlags = (nodeArgs: ReadonlyArray<string> | undefined): ReadonlyArray<Flag> | undefined => {
+  if (nodeArgs === undefined || nodeArgs.length === 0) return undefined
+  // already split by k3s; split again all the same (idempotent) for a Node whose annotation was written otherwise
+  return pairs(recordedWords(nodeArgs.slice(1))).filter(notJoinFlag)
+}
+
+/** `--flag=value` (or `--flag`) for messages; a masked value stays masked. @since 0.4.0 @category flags */
+export const showFlag = (f: Flag): string => (f.value === undefined ? f.name : `${f.name}=${f.value}`)
+
+/**
+ * How the flags a node runs with differ from the wanted ones, order aside (`k3s` reads `--disable=a --disable=b` and
+ * `--disable=b --disable=a` alike).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface FlagsDiff {
+  /** Wanted, not running. */
+  readonly added: ReadonlyArray<Flag>
+  /** Running, not wanted. */
+  readonly removed: ReadonlyArray<Flag>
+}
+
+const key = (f: Flag) => `${f.name}\u0000${f.value ?? ""}`
+
+/**
+ * The difference between the running flags and the wanted ones, each counted (a flag given twice is two).
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const diffFlags = (running: ReadonlyArray<Flag>, wanted: ReadonlyArray<Flag>): FlagsDiff => {
+  const left = new Map<string, number>()
+  for (const f of running) left.set(key(f), (left.get(key(f)) ?? 0) + 1)
+  const added: Array<Flag> = []
+  for (const f of wanted) {
+    const n = left.get(key(f)) ?? 0
+    if (n > 0) left.set(key(f), n - 1)
+    else added.push(f)
+  }
+  const removed: Array<Flag> = []
+  for (const f of running) {
+    const n = left.get(key(f)) ?? 0
+    if (n > 0) {
+      left.set(key(f), n - 1)
+      removed.push(f)
+    }
+  }
+  return { added, removed }
+}
+
+/** Whether the diff is empty. @since 0.4.0 @category flags */
+export const sameFlags = (diff: FlagsDiff): boolean => diff.added.length === 0 && diff.removed.length === 0
+
+/**
+ * Flags whose value k3s cannot change once the cluster (or the node) has started: the network and datastore of the
+ * cluster (the "critical configuration values" every server must share, k3s.md §3.3), where the node keeps its data,
+ * and the node's name.
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const IMMUTABLE_FLAGS: ReadonlyArray<string> = [
+  "--cluster-cidr",
+  "--service-cidr",
+  "--cluster-dns",
+  "--cluster-domain",
+  "--flannel-backend",
+  "--flannel-ipv6-masq",
+  "--flannel-external-ip",
+  "--disable-network-policy",
+  "--egress-selector-mode",
+  "--secrets-encryption",
+  "--secrets-encryption-provider",
+  "--embedded-registry",
+  "--disable-cloud-controller",
+  "--disable-helm-controller",
+  "--service-node-port-range",
+  "--datastore-endpoint",
+  "--data-dir",
+  "-d",
+  "--with-node-id",
+  "--agent-token",
+  "--agent-token-file"
+]
+
+/** `--disable servicelb` is a critical value too (the other `--disable` components may change). */
+const disablesServicelb = (f: Flag) =>
+  f.name === "--disable" && (f.value ?? "").split(",").some((c) => c.trim() === "servicelb")
+
+/**
+ * The changed flags k3s cannot apply to a running cluster: from `IMMUTABLE_FLAGS`, and `--disable servicelb`.
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const immutableChanges = (diff: FlagsDiff): ReadonlyArray<Flag> => {
+  const bad = (f: Flag) => IMMUTABLE_FLAGS.includes(f.name) || disablesServicelb(f)
+  const seen = new Set<string>()
+  return [...diff.added, ...diff.removed].filter((f) => {
+    if (!bad(f) || seen.has(f.name)) return false
+    seen.add(f.name)
+    return true
+  })
+}
+
+/**
+ * A node's arguments with the caller's flags replaced: the command word and the join flags of `args` (an `ExecStart`)
+ * kept in place, every other flag dropped, `flags` appended (as an install puts them: after the join flags).
+ *
+ * @since 0.4.0
+ * @category flags
+ */
+export const withFlags = (args: ReadonlyArray<string>, flags: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const [command, ...rest] = args
+  const kept: Array<string> = []
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i] as string
+    const name = w.startsWith("--") && w.includes("=") ? w.slice(0, w.indexOf("=")) : w
+    const join = JOIN_FLAGS.find((j) => j.names.includes(name))
+    if (join === undefined) continue
+    kept.push(w)
+    if (join.value && name === w && rest[i + 1] !== undefined) kept.push(rest[++i] as string)
+  }
+  return command === undefined ? [...flags] : [command, ...kept, ...flags]
+}
