@@ -871,7 +871,8 @@ describe("k3s.upgrade.drainTimeout limits every drain", () => {
         const drains = () =>
           sim
             .requests()
-            .flatMap((r) => (r.command !== undefined && r.command.includes("drain k3s-vm-pve") ? [r.command] : []))
+            .map((r) => r.command ?? "")
+            .filter((command) => command.includes("drain k3s-vm-pve"))
         const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
         const rolled = yield* reconcile(changed)
         assert.deepStrictEqual(
