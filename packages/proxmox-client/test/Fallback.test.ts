@@ -154,19 +154,30 @@ describe("fallback to SSH against the simulator", () => {
           { kind: "latency", ms: 1_500, node: "pve2", transport: "api" }
         ]
       })
-      const events: Array<ProxmoxClientEvent> = []
-      const layer = yield* apiLayer(sim, "fallback", { timeouts: { request: 300 }, onEvent: (e) => events.push(e) })
-      const out = yield* run(layer, (pve) => Effect.all([pve.vmStatus("pve", 100), pve.nodeStatus("pve2")]))
-      assert.isTrue(Exit.isSuccess(out.value))
-      assert.deepStrictEqual(
-        events.map((e) => [e._tag === "FallbackToSsh" ? e.node : "", e._tag === "FallbackToSsh" ? e.reason : ""]),
-        [
-          ["pve", "Unreachable"],
-          ["pve2", "Unreachable"]
-        ]
-      )
-      assert.include((events[0] as { detail: string }).detail, "unreachable over rest (refused")
-      assert.include((events[1] as { detail: string }).detail, "unreachable over rest (timeout")
+      // One client per case, so that the refusal is never up against the slow API's short request timeout (on a
+      // loaded machine the refusal may take longer than 300 ms to be seen).
+      const refusedEvents: Array<ProxmoxClientEvent> = []
+      const refusedLayer = yield* apiLayer(sim, "fallback", {
+        timeouts: { request: 60_000 },
+        onEvent: (e) => refusedEvents.push(e)
+      })
+      const slowEvents: Array<ProxmoxClientEvent> = []
+      const slowLayer = yield* apiLayer(sim, "fallback", {
+        timeouts: { request: 300 },
+        onEvent: (e) => slowEvents.push(e)
+      })
+      const refused = yield* run(refusedLayer, (pve) => pve.vmStatus("pve", 100))
+      const slow = yield* run(slowLayer, (pve) => pve.nodeStatus("pve2"))
+      assert.isTrue(Exit.isSuccess(refused.value))
+      assert.isTrue(Exit.isSuccess(slow.value))
+      const fallbacks = (events: ReadonlyArray<ProxmoxClientEvent>) =>
+        events.flatMap((e) => (e._tag === "FallbackToSsh" ? [[e.node, e.reason, e.detail]] : []))
+      const [toSshRefused] = fallbacks(refusedEvents)
+      const [toSshSlow] = fallbacks(slowEvents)
+      assert.deepStrictEqual([toSshRefused?.[0], toSshRefused?.[1]], ["pve", "Unreachable"])
+      assert.deepStrictEqual([toSshSlow?.[0], toSshSlow?.[1]], ["pve2", "Unreachable"])
+      assert.include(toSshRefused?.[2] ?? "", "unreachable over rest (refused")
+      assert.include(toSshSlow?.[2] ?? "", "unreachable over rest (timeout")
     })
   )
 

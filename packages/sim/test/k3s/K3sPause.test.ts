@@ -22,7 +22,9 @@ describe("a paused guest runs nothing: its kubelet, etcd member and k3s stop unt
   const now = () => t
   let sim: SimHandle
   beforeAll(async () => {
-    sim = await startSimPromise(haScenario(), { now })
+    // An agent's join takes 1.5 s here (150 s simulated): the agent test pauses a1 after its restart command returned,
+    // and a join of the default 20 ms could end first on a loaded machine. (The join still runs on real timers.)
+    sim = await startSimPromise(haScenario({ k3s: { joinDelayMs: 150_000 } }), { now })
   })
   afterAll(async () => {
     await closeConnections()
