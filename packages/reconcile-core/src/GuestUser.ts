@@ -44,6 +44,22 @@ export const readGuestUser = (api: ProxmoxApiShape, ref: GuestRef, fallback: str
     return guestUserOf(config.ciuser ?? config.raw.ciuser, held, fallback)
   }).pipe(Effect.orElseSucceed(() => fallback))
 
+/** `readGuestUser` for each of `names` that `guests` knows, at once: who to log in as on each now. */
+export const readGuestUsers = (
+  api: ProxmoxApiShape,
+  guests: ReadonlyMap<string, GuestRef>,
+  names: ReadonlyArray<string>,
+  fallback: string
+): Effect.Effect<Map<string, string>> =>
+  Effect.forEach(
+    names.flatMap((name) => {
+      const ref = guests.get(name)
+      return ref === undefined ? [] : [[name, ref] as const]
+    }),
+    ([name, ref]) => Effect.map(readGuestUser(api, ref, fallback), (user) => [name, user] as const),
+    { concurrency: "unbounded" }
+  ).pipe(Effect.map((pairs) => new Map(pairs)))
+
 /** Where each VM of ours is, by name, as observed (a name on several VMs is left out). */
 export const guestRefs = (ownershipTag: string, vms: ReadonlyArray<ObservedVm>): Map<string, GuestRef> => {
   const refs = new Map<string, GuestRef>()

@@ -6,7 +6,7 @@ import { type Action, isDestructive } from "./Action.js"
 import { type ApplyEvent, type ApplyOptions, apply } from "./Apply.js"
 import { type ActionOutcome, assess, type Convergence, settle } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
-import { guestRefs, readGuestUser } from "./GuestUser.js"
+import { guestRefs, readGuestUsers } from "./GuestUser.js"
 import { membershipAtEnd, membershipContext, runningServers } from "./MembershipAtEnd.js"
 import { type ObserveOptions, observe } from "./Observe.js"
 import type { Observed } from "./Observed.js"
@@ -99,16 +99,16 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
   })
   // Who to log in as on each server VM now (this run may have restarted one with a new vm.user), when the end of the
   // run reads the cluster.
-  const users = new Map<string, string>()
   const k3s = desired.k3s
-  if (k3s !== undefined && p.findings.some((f) => f.quorum !== undefined || f.code === "k3s.unavailable")) {
-    const api = yield* ProxmoxApi
-    const servers = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
-    for (const name of servers) {
-      const ref = guests.get(name)
-      if (ref !== undefined) users.set(name, yield* readGuestUser(api, ref, k3s.vmUser))
-    }
-  }
+  const users =
+    k3s !== undefined && p.findings.some((f) => f.quorum !== undefined || f.code === "k3s.unavailable")
+      ? yield* readGuestUsers(
+          yield* ProxmoxApi,
+          guests,
+          desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)),
+          k3s.vmUser
+        )
+      : new Map<string, string>()
   const userOf = (vm: string) => users.get(vm) ?? k3s?.vmUser ?? "root"
   // The plan's quorum refusals are asked again: the run may have brought back the server they waited for.
   const servers = serversAtEnd(desired, observed, p.findings, outcomes, userOf)
