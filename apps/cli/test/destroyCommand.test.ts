@@ -13,7 +13,7 @@ afterEach(async () => {
 })
 
 /** pve (empty) and still-fawn, which runs a protected VM of ours (k3s-vm-still-fawn) and a NAS that is not ours. */
-const lab = async () => {
+const lab = async (options: { readonly protect?: boolean } = {}) => {
   const sim = (await startSimPromise(
     labScenario(["pve", "still-fawn"], {
       memory: "32G",
@@ -36,7 +36,7 @@ const lab = async () => {
             agent: "1",
             net0: "virtio=BC:24:11:00:03:01,bridge=vmbr0",
             scsi0: "local-lvm:vm-1103-disk-0,size=64G",
-            protection: "1"
+            ...(options.protect === false ? {} : { protection: "1" })
           }
         },
         { vmid: 300, node: "still-fawn", name: "nas", status: "running", tags: "storage", uptime: 86_400 }
@@ -107,6 +107,19 @@ describe("homelab destroy", () => {
     // the protected VM of ours stays, and the run says why there is nothing to destroy
     assert.include(again.stdout, "Nothing of ours to destroy but protected VMs, which are never touched.")
     assert.include(again.stdout, "VM 1103 k3s-vm-still-fawn is protected: not destroying it")
+  }, 120_000)
+
+  it("a VM that cannot go: exit 5, and what is left names only that node, not the node whose VM is gone", async () => {
+    const { homelab, sim } = await lab({ protect: false })
+    const applied = await homelab("apply")
+    assert.strictEqual(applied.code, ExitCode.Ok, applied.stdout + applied.stderr)
+    await sim.addFaults([{ kind: "taskFail", taskType: "qmdestroy", vmid: 1103, exitstatus: "storage error" }])
+    const run = await homelab("destroy", "--yes")
+    assert.strictEqual(run.code, ExitCode.NotConverged, run.stdout + run.stderr)
+    assert.include(run.stdout, "Destroyed 1 of 2 VM(s).")
+    const left = run.stdout.slice(run.stdout.indexOf("Left:"))
+    assert.include(left, "still-fawn  not converged:")
+    assert.notInclude(left, "pve", left)
   }, 120_000)
 
   it("--only takes a node homelab.yaml no longer lists; a name that is no node at all (a typo), or an empty --only, is a usage error and nothing is destroyed on any node", async () => {

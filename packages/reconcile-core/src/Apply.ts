@@ -676,7 +676,9 @@ export const apply = Effect.fn("apply")(function* (
           detail:
             result._tag === "AlreadyInitialized"
               ? `${a.vm} already runs the cluster's first server (${result.version ?? version})`
-              : `k3s cluster started on ${a.vm} (${result.version ?? version}, embedded etcd)`,
+              : result.installedBy !== undefined
+                ? `k3s cluster started on ${a.vm} by another run (${result.installedBy.run}, installed at ${result.installedBy.at}; this run waited ${Math.round(result.installedBy.lockWaitMs / 1000)} s); Ready (${result.version ?? version})`
+                : `k3s cluster started on ${a.vm} (${result.version ?? version}, embedded etcd)`,
           ip
         }
       })

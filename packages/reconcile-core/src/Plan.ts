@@ -1079,7 +1079,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const after = leaving.size === 0 ? cluster : (clusterContext(desired, observed, leaving) ?? cluster)
   return {
     nodes: all,
-    ...orderK3s(planned, reported, upgradeCandidates, desired, observed, after),
+    ...orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only),
     cluster: after.summary
   }
 }
@@ -1098,7 +1098,8 @@ const orderK3s = (
   candidates: ReadonlyArray<UpgradeCandidate>,
   desired: Desired,
   observed: Observed,
-  cluster: ClusterContext
+  cluster: ClusterContext,
+  only?: ReadonlyArray<string> | undefined
 ): { actions: Array<Action>; findings: Array<Finding> } => {
   const k3s = desired.k3s
   if (k3s === undefined) return { actions: [...planned], findings: [...plannedFindings] }
@@ -1110,6 +1111,8 @@ const orderK3s = (
     const initId = actionId.k3s(cluster.init.node, cluster.init.vm)
     if (!actions.some((a) => a.id === initId && a._tag === "InitK3s")) {
       const waiting = actions.filter((a) => a._tag === "JoinK3s" && a.after.includes(initId))
+      const init = cluster.init
+      const outOfScope = only !== undefined && !only.includes(init.node)
       for (const a of waiting) {
         findings.push({
           code: "k3s.no-cluster",
@@ -1117,8 +1120,12 @@ const orderK3s = (
           layer: "k3s",
           node: a.node,
           vm: vmOfJoin(a),
-          message: `${vmOfJoin(a)} cannot join k3s yet: there is no cluster, and ${cluster.init.vm} (on ${cluster.init.node}), the first server that starts it, is not ready to this run`,
-          hint: `make ${cluster.init.vm} converge first (see its node's findings), or set k3s.server to an existing server`
+          message: outOfScope
+            ? `${vmOfJoin(a)} cannot join k3s yet: there is no cluster, and ${init.vm}, the first server that starts it, is on ${init.node}, which --only leaves out of this run`
+            : `${vmOfJoin(a)} cannot join k3s yet: there is no cluster, and ${init.vm} (on ${init.node}), the first server that starts it, is not ready to this run`,
+          hint: outOfScope
+            ? `add ${init.node} to --only (or run without --only) so that ${init.vm} starts the cluster first`
+            : `make ${init.vm} converge first (see its node's findings), or set k3s.server to an existing server`
         })
       }
       actions = actions.filter((a) => !waiting.includes(a))

@@ -52,6 +52,13 @@ describe("a cluster from nothing in the plan", () => {
       steps(partial).filter((s) => !s.startsWith("CreateVm")),
       []
     )
-    assert.strictEqual(partial.findings.find((f) => f.code === "k3s.no-cluster")?.vm, "a1")
+    const noCluster = partial.findings.find((f) => f.code === "k3s.no-cluster")
+    assert.strictEqual(noCluster?.vm, "a1")
+    // the first server's node is simply out of --only's scope: said so, with what to do
+    assert.include(
+      noCluster?.message ?? "",
+      "s1, the first server that starts it, is on pve-s1, which --only leaves out"
+    )
+    assert.include(noCluster?.hint ?? "", "add pve-s1 to --only")
   })
 })

@@ -48,6 +48,38 @@ const nodeRows = (sim: SimHandle) =>
 
 describe("a k3s cluster from nothing", () => {
   it.live(
+    "two applies at once on a bare node: one starts the cluster, the other says another run did (never twice)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000 }
+          })
+        )
+        const lab = yield* makeLab(sim, { vm: k3sSection(), nodes: { pve: server } })
+        const [a, b] = yield* Effect.all([reconcile(lab), reconcile(lab)], { concurrency: 2 })
+        const details = [...a.result.outcomes, ...b.result.outcomes]
+          .filter((o) => o.action._tag === "InitK3s")
+          .map((o) => `${o.status}: ${o.detail}`)
+        assert.strictEqual(details.length, 2, JSON.stringify(details))
+        assert.strictEqual(details.filter((d) => /^done: k3s cluster started on k3s-vm-pve \(/.test(d)).length, 1)
+        assert.strictEqual(
+          details.filter(
+            (d) =>
+              /^done: k3s cluster started on k3s-vm-pve by another run \(.*this run waited \d+ s\); Ready/.test(d) ||
+              d.startsWith("done: k3s-vm-pve already runs the cluster's first server")
+          ).length,
+          1,
+          details.join("\n")
+        )
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+      }),
+    120_000
+  )
+
+  it.live(
     "bare nodes converge to 3 Ready servers (embedded etcd) and 2 agents in one run; the next run changes nothing",
     () =>
       Effect.gen(function* () {

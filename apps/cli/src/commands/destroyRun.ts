@@ -65,7 +65,9 @@ export const finishDestroy = (
       const vms = report.plan.actions.filter((a) => a._tag === "DestroyVm").length
       yield* Console.log(`\nDestroyed ${destroyed} of ${vms} VM(s).`)
       if (!report.convergence.converged) {
-        yield* Console.log(["", "Left:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
+        // only the nodes where something is left: a node whose VMs are gone has nothing to say here
+        const left = { ...report.convergence, nodes: report.convergence.nodes.filter((n) => !n.converged) }
+        yield* Console.log(["", "Left:", ...renderConvergence(left, { after: true })].join("\n"))
       }
     }
     const failure = destroyFailure(run)
