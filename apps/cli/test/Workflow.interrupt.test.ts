@@ -1,7 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import type { RequestLogEntry, SimHandle, SimOperation } from "@homelab/sim"
+import type { RequestLogEntry, SimHandle, SimOperation, SimRecord } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { k3sNodesOf, mutating, notConverged, type SimLab, startLab, stopLabs, vmsOf } from "./simLab.js"
+import { k3sNodesOf, mutating, notConverged, type SimLab, startLab, stopLabs, vmsOf, whenRecord } from "./simLab.js"
 
 // The randomized interrupt test of the recreate path (honest-convergence issue): `homelab reprovision n1 --yes` is
 // killed with SIGKILL at points spread across stop → destroy → create → rejoin; after each kill, one more
@@ -129,19 +129,25 @@ const choose = (points: ReadonlyArray<KillPoint>, next: () => number): Array<Kil
   return shuffled([...chosen, ...rest.slice(0, Math.max(0, total - chosen.length))])
 }
 
-/** Resolves once the run has reached `point` (its events counted since `mark`), or with false when the run ended first. */
-const reached = (sim: SimHandle, point: KillPoint, vmid: number, mark: number, ended: () => boolean) =>
-  new Promise<boolean>((resolve) => {
-    const check = () => {
-      const count = point.signature.startsWith("operation ")
-        ? sim.operations(mark).filter((o) => `operation ${o.operation}` === point.signature).length
-        : sim.requests().filter((e) => requestSignature(e, vmid) === point.signature).length
-      if (count >= point.occurrence) return resolve(true)
-      if (ended()) return resolve(false)
-      setTimeout(check, 1)
-    }
-    check()
-  })
+/**
+ * Resolves with true at the moment the simulator records `point` (its events counted since `mark`, and in the request
+ * log), before it takes its next step: a SIGKILL sent in the `await`'s continuation lands right there. Resolves with
+ * false when the run ends first.
+ */
+const reached = (sim: SimHandle, point: KillPoint, vmid: number, mark: number, ended: Promise<unknown>) => {
+  const isOperation = point.signature.startsWith("operation ")
+  const matches = (r: SimRecord) =>
+    isOperation
+      ? r._tag === "Operation" && `operation ${r.operation.operation}` === point.signature
+      : r._tag === "Request" && requestSignature(r.request, vmid) === point.signature
+  let count = isOperation
+    ? sim.operations(mark).filter((o) => `operation ${o.operation}` === point.signature).length
+    : sim.requests().filter((e) => requestSignature(e, vmid) === point.signature).length
+  if (count >= point.occurrence) return Promise.resolve(true)
+  return whenRecord(sim, (r) => (matches(r) && ++count >= point.occurrence ? true : undefined), ended).catch(
+    () => false
+  )
+}
 
 const describePoint = (p: KillPoint) => `${p.phase}: ${p.signature} #${p.occurrence}`
 
@@ -209,11 +215,7 @@ describe("a rebuild killed at any point is finished by the next apply", () => {
           lab.sim.clearRequests()
           const since = lab.sim.mark()
           const rebuild = lab.spawn("reprovision", "n1", "--yes")
-          let ended = false
-          void rebuild.done.then(() => {
-            ended = true
-          })
-          const hit = await reached(lab.sim, point, vmid, since, () => ended)
+          const hit = await reached(lab.sim, point, vmid, since, rebuild.done)
           assert.isTrue(hit, `${what}: the rebuild ended before reaching it\n${rebuild.output()}`)
           rebuild.child.kill("SIGKILL")
           const killed = await rebuild.done

@@ -13,6 +13,7 @@ import {
   stopLabs,
   vmsOf,
   whenOperation,
+  whenRecord,
   whenState
 } from "./simLab.js"
 
@@ -333,21 +334,6 @@ describe("homelab apply: rolling restart with k3s", () => {
   }, 180_000)
 })
 
-/** Resolves once `check` holds (a look at the simulator's state), or rejects once `until` (if any) settles first. */
-const when = (check: () => boolean, what: string, until?: Promise<unknown>): Promise<void> =>
-  new Promise((resolve, reject) => {
-    let over = false
-    void until?.then(() => {
-      over = true
-    })
-    const poll = () => {
-      if (check()) return resolve()
-      if (over) return reject(new Error(`the run ended before ${what}`))
-      setTimeout(poll, 2)
-    }
-    poll()
-  })
-
 describe("homelab apply: an interrupted rolling restart", () => {
   it("Ctrl-C while PVE reboots the VM leaves its Node cordoned and the VM marked: plan and status say so, the next apply uncordons it", async () => {
     const lab = await startLab(["pve"], { k3s: true, imagePresent: true })
@@ -364,12 +350,12 @@ describe("homelab apply: an interrupted rolling restart", () => {
       nodeSettings(vmSettings(fs.readFileSync(config, "utf8"), ["restart: rolling"]), "pve", ["memoryRatio: 0.75"])
     )
     const run = lab.spawn("apply")
-    await when(
-      () => sim.k3sEvents().some((e) => e.kind === "drain-start" && e.node === "k3s-vm-pve"),
-      "the drain",
-      run.done
+    await whenRecord(
+      sim,
+      (r) => (r._tag === "K3sEvent" && r.event.kind === "drain-start" && r.event.node === "k3s-vm-pve" ? r : undefined),
+      run.done,
+      () => void sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }])
     )
-    await sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }])
     const reboot = await whenOperation(sim, (o) => o.operation === "qmreboot" && o.vmid === vmid, run.done)
     run.child.kill("SIGINT")
     const interrupted = await run.done
@@ -379,12 +365,10 @@ describe("homelab apply: an interrupted rolling restart", () => {
     assert.include(vmNamed(sim, "pve").tags, "homelab-restart")
     assert.isTrue(node()?.unschedulable, "drained before the reboot")
     // PVE finishes the reboot on its own: the VM runs again with the new memory.
-    await when(
-      () =>
-        sim
-          .operations()
-          .some((o) => o.operation === "qmstart" && o.vmid === vmid && o.id > reboot.id && o.status === "ok"),
-      "the VM ran again"
+    await whenState(() =>
+      sim
+        .operations()
+        .some((o) => o.operation === "qmstart" && o.vmid === vmid && o.id > reboot.id && o.status === "ok")
     )
     assert.strictEqual(vmNamed(sim, "pve").config.memory, "24576")
 

@@ -16,6 +16,8 @@ export const all = [...servers, ...agents]
 export const v130 = "v1.30.5+k3s1"
 export const v131 = "v1.31.5+k3s1"
 export const k3sTimings = { joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+/** k3s's node-monitor grace period (simulated): a Node whose kubelet stopped posting is Unknown after it. */
+export const nodeMonitorGraceMs = 40_000
 
 /** Simulators started by `lab`: each test file stops them after each test (`afterEach(stopLabs)`). */
 const running: Array<{ stop: () => Promise<void> }> = []
@@ -32,10 +34,20 @@ export const k3sYaml = (version: string) =>
     ""
   ].join("\n")
 
-/** A simulated lab, homelab.yaml for it (servers on the first three nodes, no k3s.server), and `homelab` to run. */
+/**
+ * A simulated lab, homelab.yaml for it (servers on the first three nodes, no k3s.server), and `homelab` to run.
+ * `elapse(simMs)` moves the simulator's clock on by that much simulated time at once: what the simulator derives
+ * from its clock (a Node turning Unknown once the node-monitor grace period has passed) is as it would be then.
+ */
 export const lab = async (scenario: Scenario, subnet: string) => {
-  const sim = (await startSimPromise(scenario)) as unknown as SimHandle & { stop: () => Promise<void> }
+  let skew = 0
+  const sim = (await startSimPromise(scenario, { now: () => Date.now() + skew })) as unknown as SimHandle & {
+    stop: () => Promise<void>
+  }
   running.push(sim)
+  const elapse = (simMs: number) => {
+    skew += simMs * (scenario.timeScale ?? 1)
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-cli-k3s-"))
   const config = path.join(dir, "homelab.yaml")
   let yaml = simConfigYaml(sim, dir)
@@ -45,7 +57,7 @@ export const lab = async (scenario: Scenario, subnet: string) => {
   const env = { PROXMOX_TOKEN_SECRET: sim.info.auth.tokenSecret, CI: "true" }
   const homelab = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
     runHomelab(["--config", config, ...args], { env: { ...env, ...extraEnv }, timeout: 120_000 })
-  return { sim, dir, config, homelab, write, env, subnet }
+  return { sim, dir, config, homelab, write, env, subnet, elapse }
 }
 
 export const nodes = (sim: SimHandle) =>
@@ -57,11 +69,13 @@ export const nodes = (sim: SimHandle) =>
 export const vmidOf = (sim: SimHandle, name: string) =>
   sim.state().vms.find((v) => v.name === `k3s-vm-${name}`)?.vmid as number
 
-/** Waits (polling the simulator's state, bounded) until `check` holds. */
-export const until = async (check: () => boolean, what: string, limitMs = 60_000) => {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > limitMs) throw new Error(`timed out waiting for ${what}`)
+/**
+ * Waits until `check` holds, looking at the simulator's state every 20 ms; gives up after 3000 looks (at least a
+ * minute, longer on a busy machine: a hang guard, not a time limit).
+ */
+export const until = async (check: () => boolean, what: string) => {
+  for (let looks = 0; !check(); looks++) {
+    if (looks >= 3000) throw new Error(`gave up waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }
 }
@@ -165,9 +179,8 @@ export const runningCluster = (subnet: string): Scenario =>
 export const upgradeEvents = (sim: SimHandle, since: number) =>
   sim
     .k3sEvents()
-    .filter(
-      (e) =>
-        e.at >= since &&
-        ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
+    .slice(since)
+    .filter((e) =>
+      ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
     )
     .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)

@@ -11,6 +11,7 @@ import {
   type Scenario,
   type SimHandle,
   type SimOperation,
+  type SimRecord,
   startSimPromise
 } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoRun.js"
@@ -134,28 +135,56 @@ export const startLab = async (
 }
 
 /**
- * Resolves once the simulator's request log holds an entry matching `match` (the `occurrence`-th one), checking the
- * log as requests arrive (every few milliseconds); rejects when the run ends first.
+ * Resolves with what `pick` returns for the first record of the simulator (`SimHandle.watch`) it returns something
+ * for, from now on; `act` is called with that at the moment the simulator records it, before the simulator takes
+ * its next step (a fault added there is in place for that step). A caller that signals a `homelab` in its `await`'s
+ * continuation does so before the simulator answers anything more (a microtask later). Rejects when `until` (the
+ * run) ends first.
+ */
+export const whenRecord = <A>(
+  sim: SimHandle,
+  pick: (record: SimRecord) => A | undefined,
+  until?: Promise<unknown>,
+  act: (picked: A) => void = () => {}
+): Promise<A> =>
+  new Promise((resolve, reject) => {
+    let settled = false
+    const stop = sim.watch((record) => {
+      if (settled) return
+      const picked = pick(record)
+      if (picked === undefined) return
+      settled = true
+      stop()
+      act(picked)
+      resolve(picked)
+    })
+    void until?.then(() => {
+      if (settled) return
+      settled = true
+      stop()
+      reject(new Error("the run ended before the simulator recorded what was waited for"))
+    })
+  })
+
+/**
+ * Resolves once the simulator's request log holds an entry matching `match` (the `occurrence`-th one): at once if it
+ * does, else at the moment the simulator records it (`whenRecord`); rejects when the run ends first.
  */
 export const whenRequest = (
   sim: SimHandle,
   match: (r: RequestLogEntry) => boolean,
   until: Promise<unknown>,
   occurrence = 1
-): Promise<RequestLogEntry> =>
-  new Promise((resolve, reject) => {
-    let over = false
-    void until.then(() => {
-      over = true
-    })
-    const check = () => {
-      const seen = sim.requests().filter(match)
-      if (seen.length >= occurrence) return resolve(seen[occurrence - 1] as RequestLogEntry)
-      if (over) return reject(new Error("the run ended before the request was seen"))
-      setTimeout(check, 2)
-    }
-    check()
-  })
+): Promise<RequestLogEntry> => {
+  const seen = sim.requests().filter(match)
+  if (seen.length >= occurrence) return Promise.resolve(seen[occurrence - 1] as RequestLogEntry)
+  let count = seen.length
+  return whenRecord(
+    sim,
+    (r) => (r._tag === "Request" && match(r.request) && ++count === occurrence ? r.request : undefined),
+    until
+  )
+}
 
 /** The VMs the simulator holds. */
 export const vmsOf = (sim: SimHandle) =>
@@ -194,25 +223,19 @@ export const mutating = (sim: SimHandle) =>
           : false
     )
 
-/** Resolves once the simulator has begun an operation matching `match` (a PVE task, a boot, a k3s step). */
+/**
+ * Resolves once the simulator has begun an operation matching `match` (a PVE task, a boot, a k3s step): at once if it
+ * has, else at the moment it begins (`whenRecord`); rejects when the run ends first.
+ */
 export const whenOperation = (
   sim: SimHandle,
   match: (o: SimOperation) => boolean,
   until: Promise<unknown>
-): Promise<SimOperation> =>
-  new Promise((resolve, reject) => {
-    let over = false
-    void until.then(() => {
-      over = true
-    })
-    const check = () => {
-      const seen = sim.operations().find(match)
-      if (seen !== undefined) return resolve(seen)
-      if (over) return reject(new Error("the run ended before the operation began"))
-      setTimeout(check, 2)
-    }
-    check()
-  })
+): Promise<SimOperation> => {
+  const seen = sim.operations().find(match)
+  if (seen !== undefined) return Promise.resolve(seen)
+  return whenRecord(sim, (r) => (r._tag === "Operation" && match(r.operation) ? r.operation : undefined), until)
+}
 
 /**
  * Why `node` is not converged, judged from the simulator's state alone (not from what homelab says): exactly one VM

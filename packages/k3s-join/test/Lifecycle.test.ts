@@ -24,15 +24,23 @@ const holdInstallLock = (setup: Pick<Setup, "sim" | "ssh">, host: Effect.Success
     const gate = new Promise<void>((resolve) => {
       open = resolve
     })
+    // `hold` runs once flock has the lock: it says so, then keeps it until released
+    let held: () => void = () => {}
+    const holding = new Promise<void>((resolve) => {
+      held = resolve
+    })
     setup.sim.guestCommands.register("hold", async () => {
+      held()
       await gate
       return { stdout: "", code: 0 }
     })
     const holder = yield* Effect.forkChild(setup.ssh.exec(host, "sudo -n flock /run/lock/homelab-k3s-join.lock hold"))
-    for (let i = 0; i < 500; i++) {
-      if ((yield* setup.ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode === 1) break
-      yield* Effect.sleep("10 millis")
-    }
+    yield* Effect.promise(() => holding)
+    assert.strictEqual(
+      (yield* setup.ssh.exec(host, "flock -n /run/lock/homelab-k3s-join.lock true")).exitCode,
+      1,
+      "the lock is held"
+    )
     return Effect.suspend(() => {
       open()
       return Fiber.join(holder)

@@ -1,15 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PermissionDenied, ProxmoxApi, ProxmoxError } from "@homelab/proxmox-client"
-import type { SimHandle } from "@homelab/sim"
+import type { SimHandle, SimRecord } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { DefaultVmidRange, desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { status } from "../src/Status.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"
-import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { clientLayer, interruptAt, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 
 const firstVmid = (name: string) => vmidCandidates(name, DefaultVmidRange)[0] as number
 
@@ -22,17 +21,13 @@ const downloads = (sim: SimHandle, node: string) =>
     .map((t) => [t.status, t.exitstatus])
 
 /**
- * Until the client follows a download task (it reads the task's status): the request that started it has been
- * answered, so interrupting the run now leaves that one task running and no request in flight.
+ * The client follows a download task (a read of the task's status ends): the request that started it has been
+ * answered, so interrupting the run there leaves that one task running and no request in flight.
  */
-const downloadFollowed = (sim: SimHandle) =>
-  Effect.sleep("20 millis").pipe(
-    Effect.repeat({
-      until: () =>
-        sim.requests().some((r) => r.method === "GET" && /\/tasks\/UPID:[^/]*:download:.*\/status$/.test(r.path ?? ""))
-    }),
-    Effect.timeout("20 seconds")
-  )
+const downloadFollowed = (record: SimRecord) =>
+  record._tag === "Request" &&
+  record.request.method === "GET" &&
+  /\/tasks\/UPID:[^/]*:download:.*\/status$/.test(record.request.path ?? "")
 
 describe("apply: what a failed step says", () => {
   it.live(
@@ -197,9 +192,7 @@ describe("apply: a download of the image that is already running or hangs", () =
         // next run looks
         const sim = yield* startLab(labScenario(["pve"], { timings: { downloadMs: 200_000 } }))
         const lab = yield* makeLab(sim)
-        const first = yield* Effect.forkChild(reconcile(lab))
-        yield* downloadFollowed(sim)
-        yield* Fiber.interrupt(first)
+        yield* interruptAt(sim, downloadFollowed, reconcile(lab))
         assert.deepStrictEqual(downloads(sim, "pve"), [["running", undefined]])
         const run = yield* reconcile(lab)
         const download = run.result.outcomes.find((o) => o.action._tag === "DownloadImage")
@@ -220,9 +213,7 @@ describe("apply: a download of the image that is already running or hangs", () =
           labScenario(["pve"], { faults: [{ kind: "taskHang", taskType: "download", node: "pve" }] })
         )
         const lab = yield* makeLab(sim)
-        const first = yield* Effect.forkChild(reconcile(lab))
-        yield* downloadFollowed(sim)
-        yield* Fiber.interrupt(first)
+        yield* interruptAt(sim, downloadFollowed, reconcile(lab))
         const run = yield* reconcile(lab, { timeouts: { task: Duration.seconds(2) } })
         const steps = run.events.flatMap((e) => (e._tag === "ActionProgress" && e.wait === undefined ? [e.step] : []))
         const stopping = steps.findIndex((s) =>

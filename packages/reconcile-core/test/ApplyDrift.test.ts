@@ -4,7 +4,6 @@ import { ProxmoxApi } from "@homelab/proxmox-client"
 import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type { UpdateVm } from "../src/Action.js"
@@ -15,7 +14,17 @@ import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { describeChange } from "../src/VmDrift.js"
-import { clientLayer, type Lab, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import {
+  clientLayer,
+  interruptAt,
+  type Lab,
+  labScenario,
+  makeLab,
+  mutatingRequests,
+  reconcile,
+  simVms,
+  startLab
+} from "./lab.js"
 
 /** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
 const scenario = (over: Partial<Scenario> = {}): Scenario => {
@@ -910,20 +919,13 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
         assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
         const vmid = vmOf(sim, "k3s-vm-pve").vmid
 
-        // 1. Interrupted while PVE reboots the VM (its API slowed once the drain began, so the run is still there).
+        // 1. Interrupted the moment PVE's reboot of the VM begins (after the drain).
         const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
-        const slow = yield* Effect.forkChild(
-          until(() => sim.k3sEvents().some((e) => e.kind === "drain-start" && e.node === "k3s-vm-pve")).pipe(
-            Effect.andThen(
-              Effect.promise(() => sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }]))
-            )
-          )
+        yield* interruptAt(
+          sim,
+          (r) => r._tag === "Operation" && r.operation.operation === "qmreboot" && r.operation.vmid === vmid,
+          reconcile(changed)
         )
-        const run = yield* Effect.forkChild(reconcile(changed))
-        yield* until(() => sim.operations().some((o) => o.operation === "qmreboot" && o.vmid === vmid))
-        yield* Fiber.interrupt(run)
-        yield* Fiber.join(slow)
-        yield* Effect.promise(() => sim.clearFaults({ kind: "latency" }))
         assert.include(tagsOf(sim), "homelab-restart")
         assert.isTrue(nodeOf(sim).unschedulable, "drained before the reboot")
         // PVE finishes the reboot on its own: the VM runs again with the new CPU type.

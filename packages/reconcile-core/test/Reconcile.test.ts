@@ -1,8 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DEFAULT_PVE_VERSION } from "@homelab/sim"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
+import {
+  interruptAt,
+  labScenario,
+  makeLab,
+  mutatingRequests,
+  reconcile,
+  simVms,
+  startLab,
+  untilResourcesShow
+} from "./lab.js"
 
 const names = (vms: ReturnType<typeof simVms>) => vms.map((v) => v.name).sort()
 
@@ -224,13 +232,9 @@ describe("reconcile against the simulator (phases 1–2)", () => {
       Effect.gen(function* () {
         const sim = yield* startLab(labScenario(["pve", "still-fawn"]))
         const lab = yield* makeLab(sim)
-        const fiber = yield* Effect.forkChild(reconcile(lab))
-        // Interrupt once a create task has started (the VM exists with its pending tag).
-        yield* Effect.sleep("50 millis").pipe(
-          Effect.repeat({ until: () => simVms(sim).some((v) => v.tags.includes("homelab-pending")) }),
-          Effect.timeout("20 seconds")
-        )
-        yield* Fiber.interrupt(fiber)
+        // Interrupted once a create task has made its VM (it exists with its pending tag): at the simulator's first
+        // record after that.
+        yield* interruptAt(sim, () => simVms(sim).some((v) => v.tags.includes("homelab-pending")), reconcile(lab))
         yield* reconcile(lab)
         yield* reconcile(lab)
         const vms = simVms(sim)

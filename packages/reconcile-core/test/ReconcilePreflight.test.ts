@@ -2,8 +2,17 @@ import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { Scenario } from "@homelab/sim"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import {
+  clientLayer,
+  interruptAt,
+  labScenario,
+  makeLab,
+  mutatingRequests,
+  operationBegins,
+  reconcile,
+  simVms,
+  startLab
+} from "./lab.js"
 
 /**
  * still-fawn alone, with `vmbr9` besides `vmbr0` when asked, and a small `local-lvm` (24G: room for one 16G disk);
@@ -155,12 +164,8 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
           health,
           nodes: { "still-fawn": "    cpuRatio: 0.25\n    memoryRatio: 0.25" }
         })
-        const fiber = yield* Effect.forkChild(reconcile(old))
-        yield* Effect.sleep("20 millis").pipe(
-          Effect.repeat({ until: () => sim.state().vms.some((v) => v.lock === "create") }),
-          Effect.timeout("20 seconds")
-        )
-        yield* Fiber.interrupt(fiber)
+        // interrupted the moment its create task starts
+        yield* interruptAt(sim, operationBegins("qmcreate"), reconcile(old))
         const vmid = sim.state().vms.find((v) => v.lock === "create")?.vmid as number
 
         // this run's homelab.yaml: the defaults (half the node)

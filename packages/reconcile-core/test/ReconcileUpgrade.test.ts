@@ -9,13 +9,22 @@ import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin } from "@homelab/k3s-join"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import type { Plan } from "../src/Plan.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
-import { clientLayer, type Lab, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import {
+  atRecord,
+  clientLayer,
+  interruptAt,
+  k3sEvent,
+  type Lab,
+  labScenario,
+  makeLab,
+  reconcile,
+  simVms,
+  startLab
+} from "./lab.js"
 
 const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn", "chief-horse"]
@@ -91,14 +100,16 @@ const planOnly = (lab: Lab) =>
 const versions = (sim: SimHandle) =>
   Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
 
-/** cordon/drain/upgrade/uncordon events per node, in the order they happened. */
+/**
+ * cordon/drain/upgrade/uncordon events per node, in the order they happened; those after the first `since` events
+ * (`since`: the count of `k3sEvents()` before a run).
+ */
 const rollout = (sim: SimHandle, since = 0) =>
   sim
     .k3sEvents()
-    .filter(
-      (e) =>
-        e.at >= since &&
-        ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
+    .slice(since)
+    .filter((e) =>
+      ["node-cordoned", "drain-start", "drain-finish", "node-upgraded", "node-uncordoned"].includes(e.kind)
     )
     .map((e) => `${(e.node || (e.detail ?? "")).replace("k3s-vm-", "")} ${e.kind}`)
 
@@ -147,18 +158,13 @@ describe("a rolling k3s upgrade", () => {
         assert.isTrue(steady.report.convergence.converged)
 
         const lab = yield* withVersion(base, v131)
-        // Break the release downloads as soon as the second server's upgrade begins: the rollout stops there.
-        const breaker = yield* Effect.forkChild(
-          Effect.sync(() => rollout(sim)).pipe(
-            Effect.repeat({
-              schedule: Schedule.spaced("20 millis"),
-              until: (events) => events.includes("still-fawn node-cordoned")
-            }),
-            Effect.andThen(Effect.promise(() => sim.addFaults([{ kind: "k3sDownloadFails" }])))
-          )
-        )
+        // The release downloads fail from the moment the second server is cordoned (its upgrade began, after the
+        // download check that comes before any cordon): the rollout stops there.
+        const broken = yield* atRecord(sim, k3sEvent("node-cordoned", "k3s-vm-still-fawn"), () => {
+          void sim.addFaults([{ kind: "k3sDownloadFails" }])
+        })
         const first = yield* reconcile(lab)
-        yield* Fiber.join(breaker)
+        assert.isDefined(broken(), "still-fawn was cordoned")
         assert.deepStrictEqual(
           first.plan.actions.map((a) => `${a._tag}:${"vm" in a ? a.vm.replace("k3s-vm-", "") : a.id}`),
           all.map((n) => `UpgradeK3s:${n}`)
@@ -180,7 +186,7 @@ describe("a rolling k3s upgrade", () => {
         assert.include(simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.tags ?? "", "homelab-upgrade")
 
         yield* Effect.promise(() => sim.clearFaults({ kind: "k3sDownloadFails" }))
-        const since = Date.now()
+        const since = sim.k3sEvents().length
         const second = yield* reconcile(lab)
         assert.deepStrictEqual(
           second.plan.actions.map((a) => ("vm" in a ? a.vm.replace("k3s-vm-", "") : a.id)),
@@ -282,7 +288,7 @@ describe("a rolling k3s upgrade", () => {
           ["k3s.cordoned info k3s-vm-fun-goal"]
         )
 
-        const since = Date.now()
+        const since = sim.k3sEvents().length
         const upgraded = yield* reconcile(lab)
         assert.deepStrictEqual(
           upgraded.result.outcomes.map((o) => o.status),
@@ -337,15 +343,8 @@ describe("a rolling k3s upgrade", () => {
         yield* cordonByHand(base, "chief-horse")
         const lab = yield* withVersion(base, v131)
 
-        // Interrupted (as by Ctrl-C) once the drain of the Node cordoned by hand began.
-        const run = yield* Effect.forkChild(reconcile(lab))
-        yield* Effect.sync(() => rollout(sim)).pipe(
-          Effect.repeat({
-            schedule: Schedule.spaced("5 millis"),
-            until: (events) => events.includes("chief-horse drain-start")
-          })
-        )
-        yield* Fiber.interrupt(run)
+        // Interrupted (as by Ctrl-C) the moment the drain of the Node cordoned by hand begins.
+        yield* interruptAt(sim, k3sEvent("drain-start", "k3s-vm-chief-horse"), reconcile(lab))
         assert.deepStrictEqual(cordoned(sim), ["chief-horse"])
         assert.strictEqual(versions(sim)["chief-horse"], v130)
         assert.include(tagsOf(sim, "chief-horse"), "homelab-upgrade-keep-cordon")
@@ -362,7 +361,7 @@ describe("a rolling k3s upgrade", () => {
           ["k3s.cordoned info k3s-vm-chief-horse"]
         )
 
-        const since = Date.now()
+        const since = sim.k3sEvents().length
         const second = yield* reconcile(lab)
         assert.deepStrictEqual(
           second.result.outcomes.map((o) => o.status),
@@ -407,18 +406,13 @@ describe("a rolling k3s upgrade", () => {
         yield* reconcile(base) // the image onto each node; the cluster is as configured
 
         const lab = yield* withVersion(base, v133)
-        // Break the release downloads once the second server's first hop begins: the rollout stops there.
-        const breaker = yield* Effect.forkChild(
-          Effect.sync(() => rollout(sim)).pipe(
-            Effect.repeat({
-              schedule: Schedule.spaced("20 millis"),
-              until: (events) => events.includes("still-fawn node-cordoned")
-            }),
-            Effect.andThen(Effect.promise(() => sim.addFaults([{ kind: "k3sDownloadFails" }])))
-          )
-        )
+        // The release downloads fail from the moment the second server's first hop begins (it is cordoned): the
+        // rollout stops there.
+        const broken = yield* atRecord(sim, k3sEvent("node-cordoned", "k3s-vm-still-fawn"), () => {
+          void sim.addFaults([{ kind: "k3sDownloadFails" }])
+        })
         const first = yield* reconcile(lab)
-        yield* Fiber.join(breaker)
+        assert.isDefined(broken(), "still-fawn was cordoned")
         assert.deepStrictEqual(hops(first.plan), [
           ...four.map((n) => `${n} → ${v132}`),
           ...four.map((n) => `${n} → ${v133}`)
@@ -514,7 +508,7 @@ describe("a rolling k3s upgrade", () => {
         const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
         const base = yield* makeLab(sim, { vm: k3sSection(v131), nodes })
         yield* reconcile(base)
-        const since = Date.now()
+        const since = sim.k3sEvents().length
         const run = yield* reconcile(yield* withVersion(base, v132))
         assert.deepStrictEqual(
           run.result.outcomes.map((o) => `${o.action._tag === "UpgradeK3s" ? o.action.vm : o.id} ${o.status}`),
@@ -559,7 +553,7 @@ describe("a rolling k3s upgrade", () => {
           "k3s-vm-pve runs v1.30.5+k3s1: k3s.installFlags differ from the flags its k3s runs with (adds --node-label=tier=gold --kubelet-arg=max-pods=150)"
         )
 
-        const since = Date.now()
+        const since = sim.k3sEvents().length
         const applied = yield* reconcile(lab)
         assert.deepStrictEqual(
           applied.result.outcomes.map((o) => o.status),

@@ -3,10 +3,20 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { K3sJoin } from "@homelab/k3s-join"
 import { ProxmoxApi, ProxmoxClientConfig, type ProxmoxClientEvent } from "@homelab/proxmox-client"
-import { type Scenario, type SimHandle, labScenario as simLab, startSim } from "@homelab/sim"
+import {
+  type Scenario,
+  type SimHandle,
+  type SimOptions,
+  type SimRecord,
+  labScenario as simLab,
+  startSim
+} from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type { ApplyEvent } from "../src/Apply.js"
@@ -23,7 +33,63 @@ import type { Timeouts } from "../src/Timeouts.js"
 export const labScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
   simLab(nodes, { ipPool: "127.78.0.10", timeScale: 0.02, ...over })
 
-export const startLab = (scenario: Scenario) => startSim(scenario).pipe(Effect.retry({ times: 2 }), Effect.orDie)
+export const startLab = (scenario: Scenario, options?: SimOptions) =>
+  startSim(scenario, options).pipe(Effect.retry({ times: 2 }), Effect.orDie)
+
+/**
+ * Calls `act` at the first record of the simulator that `match` picks (`SimHandle.watch`), at the moment the
+ * simulator records it and before it takes its next step: a fault added there is in place for that step, however
+ * late a poll would have seen the record. Watched from now until the test's scope ends. Returns what `act` was
+ * called with (undefined while it has not been).
+ */
+export const atRecord = (sim: SimHandle, match: (record: SimRecord) => boolean, act: (record: SimRecord) => void) =>
+  Effect.gen(function* () {
+    let seen: SimRecord | undefined
+    const stop = sim.watch((record) => {
+      if (seen !== undefined || !match(record)) return
+      seen = record
+      act(record)
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(stop))
+    return () => seen
+  })
+
+/**
+ * Runs `effect` (a reconcile run) and interrupts it at the first record of the simulator that `match` picks, as Ctrl-C
+ * there would: in a microtask right after the simulator recorded it, before the simulator takes its next step (that
+ * waits for a timer or for I/O). Returns the record; dies when the run ends before any record matched.
+ */
+export const interruptAt = <A, E, R>(
+  sim: SimHandle,
+  match: (record: SimRecord) => boolean,
+  effect: Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    const reached = yield* Deferred.make<SimRecord>()
+    yield* atRecord(sim, match, (record) => queueMicrotask(() => Deferred.doneUnsafe(reached, Exit.succeed(record))))
+    const run = yield* Effect.forkChild(effect)
+    const record = yield* Deferred.await(reached).pipe(
+      Effect.raceFirst(
+        Fiber.await(run).pipe(
+          Effect.andThen((exit) => Effect.die(new Error(`the run ended before the point to interrupt it: ${exit}`)))
+        )
+      )
+    )
+    yield* Fiber.interrupt(run)
+    return record
+  })
+
+/** A simulated operation (for `atRecord`, `interruptAt`): `operation` (`qmcreate`, `download`, …) as it begins. */
+export const operationBegins =
+  (operation: string) =>
+  (record: SimRecord): boolean =>
+    record._tag === "Operation" && record.operation.operation === operation
+
+/** A k3s event of the simulator's (for `atRecord`, `interruptAt`): `kind` on the k3s Node of `vm`. */
+export const k3sEvent =
+  (kind: string, vm: string) =>
+  (record: SimRecord): boolean =>
+    record._tag === "K3sEvent" && record.event.kind === kind && record.event.node === vm
 
 export interface Lab {
   readonly sim: SimHandle

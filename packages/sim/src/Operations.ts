@@ -92,6 +92,9 @@ export class Operations {
   /** the operation that produced a resource (volume, k3s server up, etcd promotion of a cluster) */
   private readonly producers = new Map<string, number>()
 
+  /** Called with each operation as it begins (`SimHandle.watch`), before the simulator goes on. */
+  onBegin: ((operation: SimOperation) => void) | undefined
+
   constructor(private readonly clock: SimClock) {}
 
   /** Id of the last operation that began (0 before any): `criticalPath(since)` looks at later ones. */
@@ -137,6 +140,7 @@ export class Operations {
       }
     }
     for (const id of s.needs ?? []) handle.need(id)
+    this.onBegin?.(view(op, now))
     return handle
   }
 
@@ -187,24 +191,22 @@ export class Operations {
   /** The operations that began after `since` (a `mark()`), oldest first. */
   since(since = 0): ReadonlyArray<SimOperation> {
     const now = this.clock.now()
-    return this.list
-      .filter((o) => o.id > since)
-      .map((o) => {
-        const status = o.status === "ok" && o.endedAt !== undefined && o.endedAt > now ? "running" : o.status
-        return {
-          id: o.id,
-          operation: o.operation,
-          node: o.node,
-          ...(o.vmid !== undefined ? { vmid: o.vmid } : {}),
-          ...(o.vm !== undefined ? { vm: o.vm } : {}),
-          ...(o.k3sNode !== undefined ? { k3sNode: o.k3sNode } : {}),
-          ...(o.upid !== undefined ? { upid: o.upid } : {}),
-          simMs: o.simMs,
-          startedAt: o.startedAt,
-          ...(o.endedAt !== undefined ? { endedAt: o.endedAt } : {}),
-          status,
-          needs: [...o.needs]
-        }
-      })
+    return this.list.filter((o) => o.id > since).map((o) => view(o, now))
   }
 }
+
+/** An operation as `since` and `onBegin` show it at `now`: a milestone not due yet is still running. */
+const view = (o: MutableOperation, now: number): SimOperation => ({
+  id: o.id,
+  operation: o.operation,
+  node: o.node,
+  ...(o.vmid !== undefined ? { vmid: o.vmid } : {}),
+  ...(o.vm !== undefined ? { vm: o.vm } : {}),
+  ...(o.k3sNode !== undefined ? { k3sNode: o.k3sNode } : {}),
+  ...(o.upid !== undefined ? { upid: o.upid } : {}),
+  simMs: o.simMs,
+  startedAt: o.startedAt,
+  ...(o.endedAt !== undefined ? { endedAt: o.endedAt } : {}),
+  status: o.status === "ok" && o.endedAt !== undefined && o.endedAt > now ? "running" : o.status,
+  needs: [...o.needs]
+})

@@ -89,6 +89,14 @@ export interface RequestLogEntry {
   readonly durationMs: number
 }
 
+/** Something the simulator records, as `SimHandle.watch` passes it on. */
+export type SimRecord =
+  /** a request (API call, node SSH command, guest SSH command) as it ends, before its answer goes out */
+  | { readonly _tag: "Request"; readonly request: RequestLogEntry }
+  /** an operation as it begins */
+  | { readonly _tag: "Operation"; readonly operation: SimOperation }
+  | { readonly _tag: "K3sEvent"; readonly event: K3sEvent }
+
 /** The in-process handle: info plus the admin operations. */
 export interface SimHandle {
   readonly info: SimInfo
@@ -107,6 +115,14 @@ export interface SimHandle {
   k3sEvents(): ReadonlyArray<K3sEvent>
   /** A mark for `operations` and `criticalPath`: only operations that begin after it count. */
   mark(): number
+  /**
+   * Calls `listener` with everything the simulator records, at the moment it records it and before it goes on: each
+   * request as it ends (`requests`), each operation as it begins (`operations`), each k3s event (`k3sEvents`). A test
+   * acts at an exact point of a run this way (adds a fault once a Node is cordoned, interrupts a run once its create
+   * task began) instead of polling for it. A listener that throws does not disturb the simulator: the error is thrown
+   * again on its own (an uncaught exception). Returns the function that ends the calls.
+   */
+  watch(listener: (record: SimRecord) => void): () => void
   /**
    * Every simulated operation since `since` (a `mark()`; default: since the start): PVE tasks, guest boots (start →
    * agent reports the IP), k3s joins, etcd promotions, Nodes turning Ready, each with its simulated duration and the
@@ -380,9 +396,23 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
 
   // ---- request log
   const log: Array<RequestLogEntry> = []
+  const watchers = new Set<(record: SimRecord) => void>()
+  const notify = (r: SimRecord) => {
+    for (const w of [...watchers])
+      try {
+        w(r)
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e
+        })
+      }
+  }
+  state.operations.onBegin = (operation) => notify({ _tag: "Operation", operation })
+  k3s.onEvent = (event) => notify({ _tag: "K3sEvent", event })
   const record = (e: RequestLogEntry) => {
     log.push(e)
     if (log.length > 50_000) log.splice(0, log.length - 50_000)
+    notify({ _tag: "Request", request: e })
   }
 
   guests.onCommand = (e) =>
@@ -668,6 +698,13 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     guestCommands,
     k3sEvents: () => [...k3s.events],
     mark: () => state.operations.mark(),
+    watch: (listener) => {
+      const w = (r: SimRecord) => listener(r)
+      watchers.add(w)
+      return () => {
+        watchers.delete(w)
+      }
+    },
     operations: (since) => state.operations.since(since),
     criticalPath: pathSince,
     stop: async () => {

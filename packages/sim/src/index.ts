@@ -57,6 +57,7 @@ export {
   type SimHandle,
   type SimInfo,
   type SimOptions,
+  type SimRecord,
   type SimStateSnapshot,
   startSim,
   startSimPromise

@@ -114,33 +114,30 @@ export const waitTask = async (
   node: string,
   upid: string,
   /** a hang guard, as `until`'s */
-  timeoutMs = 100_000
+  looks = 10_000
 ): Promise<Record<string, unknown>> => {
-  const started = Date.now()
-  for (;;) {
+  for (let i = 0; ; i++) {
     const s = (await px.nodes.$(node).tasks.$(upid).status.$get()) as unknown as Record<string, unknown>
     if (s.status === "stopped") return s
-    if (Date.now() - started > timeoutMs) throw new Error(`task ${upid} still running`)
+    if (i >= looks) throw new Error(`task ${upid} still running`)
     await new Promise((r) => setTimeout(r, 10))
   }
 }
 
 /**
- * Polls `fn` until it returns a value. The limit is a guard against a hang that reports the last error, not a timing
- * expectation: it sits just below the per-test limit so that a machine busy with other suites never trips it.
+ * Polls `fn` (every 10 ms) until it returns a value. The limit, a number of looks (at least 100 s, longer on a busy
+ * machine), is a guard against a hang that reports the last error, not a timing expectation.
  */
-export const until = async <A>(fn: () => Promise<A | undefined>, timeoutMs = 100_000): Promise<A> => {
-  const started = Date.now()
+export const until = async <A>(fn: () => Promise<A | undefined>, looks = 10_000): Promise<A> => {
   let lastErr: unknown
-  for (;;) {
+  for (let i = 0; ; i++) {
     try {
       const v = await fn()
       if (v !== undefined) return v
     } catch (e) {
       lastErr = e
     }
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out: ${String((lastErr as Error)?.message ?? lastErr)}`)
+    if (i >= looks) throw new Error(`gave up: ${String((lastErr as Error)?.message ?? lastErr)}`)
     await new Promise((r) => setTimeout(r, 10))
   }
 }

@@ -227,6 +227,8 @@ export class K3sSim {
     readonly podTerminateMs: number
     readonly kubeletResumeMs: number
   }
+  /** Called with each event as it is recorded (`SimHandle.watch`), before the simulator goes on. */
+  onEvent: ((event: K3sEvent) => void) | undefined
   /** the scenario's own Deployments (`k3s.workloads`) */
   readonly workloadSpecs: NonNullable<K3sSpec["workloads"]>
 
@@ -381,14 +383,16 @@ export class K3sSim {
 
   event(kind: K3sEvent["kind"], node: string, vmid: number | undefined, detail?: string): void {
     const at = this.now()
-    this.events.push({
+    const e: K3sEvent = {
       at,
       time: new Date(at).toISOString(),
       kind,
       node,
       ...(vmid !== undefined ? { vmid } : {}),
       ...(detail !== undefined ? { detail } : {})
-    })
+    }
+    this.events.push(e)
+    this.onEvent?.(e)
     this.touch()
   }
 

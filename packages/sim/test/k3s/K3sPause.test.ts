@@ -18,13 +18,11 @@ const power = async (sim: SimHandle, vmid: number, action: "suspend" | "resume")
 describe("a paused guest runs nothing: its kubelet, etcd member and k3s stop until it is resumed", () => {
   // The simulator's wall clock, held, and moved by the test: the node-monitor grace period (40 s × time scale 0.01)
   // passes when the test says so, however long the machine takes.
-  let t = Date.now()
+  let t = Date.UTC(2026, 0, 5, 10)
   const now = () => t
   let sim: SimHandle
   beforeAll(async () => {
-    // An agent's join takes 1.5 s here (150 s simulated): the agent test pauses a1 after its restart command returned,
-    // and a join of the default 20 ms could end first on a loaded machine. (The join still runs on real timers.)
-    sim = await startSimPromise(haScenario({ k3s: { joinDelayMs: 150_000 } }), { now })
+    sim = await startSimPromise(haScenario(), { now })
   })
   afterAll(async () => {
     await closeConnections()
@@ -80,9 +78,17 @@ describe("a paused guest runs nothing: its kubelet, etcd member and k3s stop unt
 
   it("a paused agent's join makes no progress: it does not finish while paused, and goes on when resumed", async () => {
     const since = sim.k3sEvents().length
+    // a1 is paused the moment its join begins (its restart's k3s-agent-join), before any of the join's time passes
+    const paused: Array<number> = []
+    const stop = sim.watch((r) => {
+      if (r._tag !== "Operation" || r.operation.operation !== "k3s-agent-join" || r.operation.vmid !== 301) return
+      stop()
+      paused.push(r.operation.id)
+      queueMicrotask(() => sim.setVmStatus(301, { qmpstatus: "paused" }))
+    })
     const restarted = await run(sim, 301, "sudo -n systemctl restart --no-block k3s-agent")
     assert.strictEqual(restarted.code, 0, restarted.stderr)
-    sim.setVmStatus(301, { qmpstatus: "paused" })
+    assert.lengthOf(paused, 1, "a1's join began")
     // a2's restart, begun after a1 froze, takes as long as a1's join would have: a1 froze in its join
     const other = await run(sim, 302, "sudo -n systemctl restart k3s-agent")
     assert.strictEqual(other.code, 0, other.stderr)

@@ -164,7 +164,7 @@ describe("kubectl wait (the watch)", () => {
   // The simulator's wall clock, moved by the test; once `ticking`, every reading is one millisecond later than the
   // one before, so that a Node's Ready comes due between two readings of one check, as when the process is
   // descheduled at that instant.
-  let t = Date.now()
+  let t = Date.UTC(2026, 0, 5, 10)
   let ticking = false
   const now = () => (ticking ? t++ : t)
   let sim: SimHandle
