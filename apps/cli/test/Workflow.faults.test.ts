@@ -77,7 +77,9 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
     timeouts: k3sWaits
   },
   k3sInstallHang: { fault: { kind: "k3sInstallHang", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
-  k3sDownloadFails: { fault: { kind: "k3sDownloadFails", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits }
+  k3sDownloadFails: { fault: { kind: "k3sDownloadFails", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
+  // joined, but its Node stays NotReady (a hung container runtime): the join's wait for Ready runs out
+  k3sNodeNotReady: { fault: { kind: "k3sNodeNotReady", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits }
 }
 
 describe.concurrent("fault matrix: exit code ≠ 0 exactly when a node did not converge; clearing the fault converges", () => {

@@ -2,14 +2,16 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { labScenario, type SimHandle, startSimPromise } from "@homelab/sim"
+import { labScenario, reserveLoopbackNet, type SimHandle, startSimPromise } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
+import { lab as k3sLab, plain, runningCluster, show, stopLabs } from "./k3sLab.js"
 
 const running: Array<{ stop: () => Promise<void> }> = []
 afterEach(async () => {
   for (const s of running.splice(0)) await s.stop()
+  await stopLabs()
 })
 
 /** pve (empty) and still-fawn, which runs a protected VM of ours (k3s-vm-still-fawn) and a NAS that is not ours. */
@@ -160,5 +162,37 @@ describe("homelab destroy", () => {
     const empty = await homelab("destroy", "--only", "pve", "--yes")
     assert.strictEqual(empty.code, ExitCode.Ok, empty.stdout + empty.stderr)
     assert.include(empty.stdout, "--only pve: not a node of homelab.yaml, and no guest runs there")
+  }, 120_000)
+})
+
+describe("homelab destroy of k3s servers", () => {
+  it("two servers of three: refused as a whole (the second would lose etcd's quorum), nothing destroyed, exit 5; every server: the plan says the k3s cluster goes with them", async () => {
+    const subnet = reserveLoopbackNet().net
+    const { sim, homelab } = await k3sLab(runningCluster(subnet), subnet)
+    const before = vmids(sim)
+
+    const refused = await homelab(["destroy", "--only", "pve,still-fawn", "--yes"])
+    assert.strictEqual(refused.code, ExitCode.NotConverged, show(refused))
+    const out = plain(refused.stdout)
+    assert.include(out, "Nothing is destroyed this run: see what holds it back below.")
+    assert.match(
+      out,
+      /not destroying k3s server k3s-vm-still-fawn: destroy of k3s-vm-still-fawn would leave 1 of 2 etcd members healthy, quorum needs 2 \(.*\) \(this run: after k3s-vm-pve is destroyed first\) \[k3s\.quorum\]/
+    )
+    assert.match(
+      out,
+      /not destroying VM 2001 k3s-vm-pve: k3s server k3s-vm-still-fawn of this teardown cannot go this run \(see its finding\), and a teardown that takes k3s servers out is all or nothing: nothing is destroyed this run \[vm\.destroy-held\]/
+    )
+    assert.deepStrictEqual(vmids(sim), before)
+    assert.strictEqual(sim.state().k3s.etcdMembers.length, 3)
+
+    const all = await homelab(["destroy", "--dry-run"])
+    assert.include(
+      plain(all.stdout),
+      "k3s: the k3s cluster itself is torn down: every server of it (k3s-vm-pve, k3s-vm-still-fawn, k3s-vm-chief-horse) is destroyed, and its etcd datastore with them",
+      show(all)
+    )
+    assert.include(plain(all.stdout), "5 VM(s) to destroy (and the k3s cluster with them).")
+    assert.deepStrictEqual(vmids(sim), before)
   }, 120_000)
 })

@@ -269,6 +269,11 @@ export interface RestartVm extends ActionBase {
         readonly keepCordoned?: boolean | undefined
       }
     | undefined
+  /**
+   * A k3s server whose Node is not a Ready member when planned (NotReady, say) and so is neither drained nor waited
+   * for, but whose etcd member may still vote: the quorum guard asks again through `via` just before the restart.
+   */
+  readonly etcd?: { readonly via?: K3sVia | undefined } | undefined
 }
 
 /**
@@ -427,7 +432,7 @@ export const describeAction = (action: Action): string => {
     case "UpdateVm":
       return `update VM ${action.vmid} ${action.name} on ${action.node} in place (${action.changes.map((c) => c.field).join(", ")})`
     case "RestartVm":
-      return `restart VM ${action.vmid} ${action.name} on ${action.node}${action.k3s === undefined ? "" : action.k3s.keepCordoned === true ? " (its k3s Node drained first, Ready again after, left cordoned as it was)" : " (its k3s Node drained first, Ready again after)"}`
+      return `restart VM ${action.vmid} ${action.name} on ${action.node}${action.k3s === undefined ? (action.etcd === undefined ? "" : " (a k3s server whose Node is not Ready: etcd's quorum checked first)") : action.k3s.keepCordoned === true ? " (its k3s Node drained first, Ready again after, left cordoned as it was)" : " (its k3s Node drained first, Ready again after)"}`
     case "JoinK3s": {
       const as = action.role === "server" ? "a server" : "an agent"
       const where = action.ip === undefined ? "" : ` (${action.ip})`

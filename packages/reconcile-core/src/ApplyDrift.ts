@@ -163,7 +163,7 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
 
 /**
  * `RestartVm`: re-checks the VM (ours, same name, running, not locked or protected), and with k3s: the etcd quorum
- * guard for a server, then drains its Node; restarts the VM (PVE's reboot: a clean shutdown, then PVE starts it
+ * guard for a server (also one whose Node was not Ready when planned, `etcd`: it is not drained), then drains its Node; restarts the VM (PVE's reboot: a clean shutdown, then PVE starts it
  * again and applies what was pending); waits until it runs and has its IP, then until its Node is Ready; uncordons
  * it. The VM carries `homelab-restart` from before the drain until the Node is uncordoned, so that a run interrupted
  * in between, or a failure once the VM went down (the Node stays cordoned), is finished by the next run
@@ -226,6 +226,22 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       // The quorum guard again, just before the server goes down: the cluster may have changed since the plan.
       const verdict = yield* checkQuorumNow(member.server, a.name, "restart").pipe(
         Effect.provideService(K3sJoin, member.join),
+        Effect.catch(k3sFailed("cannot read etcd's members"))
+      )
+      if (!verdict.ok) {
+        return yield* ctx.fail(
+          `restarting server ${a.name} would lose etcd's quorum: ${verdict.reason}`,
+          "bring the other servers back first; the rollout stops here"
+        )
+      }
+    }
+    if (a.k3s === undefined && a.etcd !== undefined && k3s !== undefined) {
+      // A server whose Node was not Ready when planned: not drained, but its etcd member may vote, so the guard asks
+      // again just before the VM goes down, as for a Ready server.
+      if (Option.isNone(ctx.k3sJoin)) return yield* ctx.fail("no k3s client in this run", "a bug: please report it")
+      const server = yield* ctx.serverOf(a.etcd.via)
+      const verdict = yield* checkQuorumNow(server, a.name, "restart").pipe(
+        Effect.provideService(K3sJoin, ctx.k3sJoin.value),
         Effect.catch(k3sFailed("cannot read etcd's members"))
       )
       if (!verdict.ok) {

@@ -1,4 +1,4 @@
-import type { ClusterFacts } from "@homelab/k3s-join"
+import { type ClusterFacts, memberHealth } from "@homelab/k3s-join"
 import type { DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import type { Observed, ObservedVm } from "./Observed.js"
@@ -63,6 +63,8 @@ export const removal = (
      * it just before `vm` goes (servers it joins first in, servers it removes before `vm` out), and why it differs.
      */
     readonly quorum?: { readonly facts: ClusterFacts | undefined; readonly context: string | undefined } | undefined
+    /** Servers the same plan removes: the k3s steps of `vm` do not go through one of them. */
+    readonly avoid?: ReadonlySet<string> | undefined
   } = {}
 ): { readonly action: DestroyVm } | { readonly finding: Finding } => {
   const what = purpose === "prune" ? "pruning" : "destroying"
@@ -138,7 +140,7 @@ export const removal = (
       })
       if (refused !== undefined) return { finding: refused }
     }
-    if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name)
+    if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name, options.avoid)
   }
   return {
     action: {
@@ -156,6 +158,74 @@ export const removal = (
       reason
     }
   }
+}
+
+/** One VM of ours a plan removes, and why. */
+export interface Removal {
+  readonly vm: Orphan
+  readonly reason: string
+}
+
+/** What `removals` planned for one VM: its `DestroyVm`, or the finding that says why it stays. */
+export type Removed = Removal & { readonly planned: ReturnType<typeof removal> }
+
+/**
+ * Several VMs of ours removed in one plan (orphans under `--prune`, the VMs of `homelab destroy`), each as `removal`
+ * plans it, and the k3s servers among them judged one after another: the quorum guard judges each server by the
+ * cluster as the plan leaves it by then (the servers it joins first, `joining`, in; the servers removed before it
+ * out), so that removing several servers never takes etcd below its quorum. The servers whose etcd member does not
+ * run now (their Node is not Ready) go first: their removal costs no vote that counts. Returned in that order, which
+ * is the order they go in: the plan chains the servers' `DestroyVm`s one after another (`oneAtATime`), each after
+ * the one before it is done, its etcd member removed. Each one's k3s steps go through a server that stays.
+ */
+export const removals = (
+  desired: Desired,
+  observed: Observed,
+  vms: ReadonlyArray<Removal>,
+  purpose: DestroyVm["purpose"],
+  options: {
+    /** Server VMs this plan joins to the cluster as new members (before any server goes). */
+    readonly joining?: ReadonlyArray<string> | undefined
+    /** Every server of the k3s cluster goes in this plan (`removal`): no Node is removed one by one. */
+    readonly clusterGoes?: boolean | undefined
+  } = {}
+): Array<Removed> => {
+  const observedFacts = clusterContext(desired, observed)?.facts
+  const nodes = observed.k3s?._tag === "Nodes" ? observed.k3s.nodes : []
+  const servers = new Set(
+    vms.flatMap(({ vm }) => (nodes.some((n) => n.name === vm.name && n.role === "server") ? [vm.name] : []))
+  )
+  const down = new Set(
+    observedFacts === undefined
+      ? []
+      : memberHealth(observedFacts).flatMap((m) =>
+          !m.healthy && !m.learner && m.node !== undefined && servers.has(m.node) ? [m.node] : []
+        )
+  )
+  const ordered = [...vms].sort((a, b) => Number(down.has(b.vm.name)) - Number(down.has(a.vm.name)))
+  const joining = options.joining ?? []
+  let facts = observedFacts === undefined ? undefined : withJoined(observedFacts, joining)
+  const gone: Array<string> = []
+  const done = purpose === "prune" ? "pruned" : "destroyed"
+  return ordered.map(({ vm, reason }) => {
+    const context = [
+      ...(joining.length > 0 ? [`once ${joining.join(", ")} joined`] : []),
+      ...(gone.length > 0 ? [`after ${gone.join(", ")} ${gone.length === 1 ? "is" : "are"} ${done} first`] : [])
+    ]
+    const planned = removal(desired, observed, vm, purpose, reason, {
+      clusterGoes: options.clusterGoes,
+      quorum:
+        joining.length === 0 && gone.length === 0
+          ? undefined
+          : { facts, context: context.length === 0 ? undefined : `this run: ${context.join(", ")}` },
+      avoid: servers
+    })
+    if ("action" in planned && planned.action.k3sNode?.role === "server" && facts !== undefined) {
+      facts = withoutServer(facts, vm.name)
+      gone.push(vm.name)
+    }
+    return { vm, reason, planned }
+  })
 }
 
 /**
@@ -182,47 +252,32 @@ export const planOrphans = (
   readonly findings: ReadonlyArray<Finding>
 } => {
   const orphans = findOrphans(desired, observed, options)
-  const actions: Array<DestroyVm> = []
-  const findings: Array<Finding> = []
-  const observedFacts = clusterContext(desired, observed)?.facts
-  const joining = options.joining ?? []
-  let facts = observedFacts === undefined ? undefined : withJoined(observedFacts, joining)
-  const gone: Array<string> = []
-  for (const vm of orphans) {
-    const why = `homelab.yaml asks for no VM named ${vm.name}`
-    if (options.prune === true || isProtected(desired, observed, vm)) {
-      const context = [
-        ...(joining.length > 0 ? [`once ${joining.join(", ")} joined`] : []),
-        ...(gone.length > 0 ? [`after ${gone.join(", ")} ${gone.length === 1 ? "is" : "are"} pruned first`] : [])
-      ]
-      const planned = removal(desired, observed, vm, "prune", `${why} (an orphan)`, {
-        quorum:
-          joining.length === 0 && gone.length === 0
-            ? undefined
-            : { facts, context: context.length === 0 ? undefined : `this run: ${context.join(", ")}` }
-      })
-      if ("finding" in planned) findings.push(planned.finding)
-      else {
-        actions.push(planned.action)
-        if (planned.action.k3sNode?.role === "server" && facts !== undefined) {
-          facts = withoutServer(facts, vm.name)
-          gone.push(vm.name)
-        }
-      }
-      continue
-    }
+  const going = orphans.filter((vm) => options.prune === true || isProtected(desired, observed, vm))
+  const planned = removals(
+    desired,
+    observed,
+    going.map((vm) => ({ vm, reason: `homelab.yaml asks for no VM named ${vm.name} (an orphan)` })),
+    "prune",
+    { joining: options.joining }
+  )
+  const actions = planned.flatMap((r) => ("action" in r.planned ? [r.planned.action] : []))
+  const findings = orphans.flatMap((vm): Array<Finding> => {
+    const removed = planned.find((r) => r.vm.vmid === vm.vmid)
+    if (removed !== undefined) return "finding" in removed.planned ? [removed.planned.finding] : []
     const member = observed.k3s?._tag === "Nodes" && observed.k3s.nodes.some((n) => n.name === vm.name)
-    findings.push({
-      code: "vm.orphan",
-      effect: "unconfirmed",
-      layer: "vm",
-      node: vm.node,
-      vm: vm.name,
-      vmid: vm.vmid,
-      message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but ${why}: an orphan, left running`,
-      hint: `\`homelab apply --prune\` removes it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tag '${desired.ownershipTag}'`
-    })
-  }
+    return [
+      {
+        code: "vm.orphan",
+        effect: "unconfirmed",
+        layer: "vm",
+        node: vm.node,
+        vm: vm.name,
+        vmid: vm.vmid,
+        message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but homelab.yaml asks for no VM named ${vm.name}: an orphan, left running`,
+        hint: `\`homelab apply --prune\` removes it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tag '${desired.ownershipTag}'`
+      }
+    ]
+  })
   const listed = new Set(desired.nodes.map((n) => n.name))
   const nodes = [...new Set(orphans.map((o) => o.node))].filter((n) => !listed.has(n))
   return { nodes, actions, findings }

@@ -22,7 +22,7 @@ import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
-import { oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
+import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -811,9 +811,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         })
         findings.push(...step.findings)
         const restart = step.restart
-        // The quorum guard: restarting a server takes its etcd member out of service for a while.
+        // The quorum guard: restarting a server takes its etcd member out of service for a while, whether its Node is
+        // Ready or not (a NotReady Node's k3s may run a voting member on): asked by membership, not readiness.
+        const server =
+          restart !== undefined &&
+          k3s !== undefined &&
+          (restart.k3s?.role === "server" || holdsEtcdMember(cluster?.facts, k3sNodes, vm.name))
         const refused =
-          restart?.k3s?.role === "server"
+          restart !== undefined && server
             ? quorumFinding(
                 cluster?.facts,
                 { node: node.name, vm: vm.name, vmid: healthy.vmid },
@@ -849,7 +854,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               : ""
           restarts.push(
             restart.k3s === undefined
-              ? { ...restart, reason: `${restart.reason}${resumed}` }
+              ? {
+                  ...restart,
+                  // not drained (its Node is not a Ready member), but guarded again just before it goes down
+                  ...(server ? { etcd: { via: cluster?.viaFor(vm.name) } } : {}),
+                  reason: `${restart.reason}${resumed}`
+                }
               : { ...restart, k3s: { ...restart.k3s, via }, reason: `${restart.reason}${resumed}` }
           )
           // A restart that drains the Node finishes what the mark says itself.
@@ -1176,7 +1186,7 @@ const orderK3s = (
     if (a._tag === "DestroyVm" && a.k3sNode?.role === "server") serverGroups.push([a.id])
   }
   for (const a of actions) {
-    if (a._tag === "RestartVm" && a.k3s?.role === "server") {
+    if (a._tag === "RestartVm" && (a.k3s?.role === "server" || a.etcd !== undefined)) {
       const update = actions.find((u) => u._tag === "UpdateVm" && a.after.includes(u.id))
       serverGroups.push(update === undefined ? [a.id] : [update.id, a.id])
     }

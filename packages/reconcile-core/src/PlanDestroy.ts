@@ -1,8 +1,9 @@
 import type { Action, DeleteImage, DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import type { Observed, ObservedVm } from "./Observed.js"
-import { isProtected, removal } from "./Orphans.js"
+import { isProtected, type Removal, removals } from "./Orphans.js"
 import { imageVolid, type Plan } from "./Plan.js"
+import { oneAtATime } from "./QuorumGuard.js"
 
 /** What `homelab destroy` tears down. */
 export interface DestroyOptions {
@@ -77,10 +78,14 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
     })
   }
   const vms = observed.vms.filter((vm) => scope.includes(vm.node))
+  /** Per guest in scope, in order: what is said about it (never touched, …), or it is a VM of ours that may go. */
+  const slots: Array<{ readonly vmid: number; readonly finding?: Finding | undefined }> = []
+  const candidates: Array<Removal> = []
   for (const vm of [...vms].sort((a, b) => scope.indexOf(a.node) - scope.indexOf(b.node) || a.vmid - b.vmid)) {
     const base = { layer: "vm" as const, node: vm.node, vm: vm.name, vmid: vm.vmid }
+    const list = (finding: Finding) => slots.push({ vmid: vm.vmid, finding })
     if (!ours(vm)) {
-      findings.push({
+      list({
         ...base,
         code: "vm.not-ours",
         effect: "info",
@@ -89,11 +94,11 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
       continue
     }
     if (vm.template) {
-      findings.push({ ...base, code: "vm.template", effect: "info", message: `template ${label(vm)}: not touched` })
+      list({ ...base, code: "vm.template", effect: "info", message: `template ${label(vm)}: not touched` })
       continue
     }
     if (vm.lock === "create" || vm.name === undefined || vm.name === `VM ${vm.vmid}`) {
-      findings.push({
+      list({
         ...base,
         code: "vm.being-created",
         effect: "deferred",
@@ -102,19 +107,8 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
       })
       continue
     }
-    const named = { ...vm, name: vm.name }
-    const asked = wanted.get(vm.name)
-    const reason =
-      asked === undefined
-        ? `${vm.name} is ours (an orphan: homelab.yaml asks for it on no node)`
-        : `${vm.name} is ours (homelab.yaml asks for it on ${asked})`
-    const planned = removal(desired, observed, named, "destroy", reason, { clusterGoes })
-    if ("finding" in planned) {
-      findings.push(planned.finding)
-      continue
-    }
-    if (k3sServer !== undefined && observed.ips?.get(vm.vmid) === k3sServer) {
-      findings.push({
+    if (k3sServer !== undefined && observed.ips?.get(vm.vmid) === k3sServer && !isProtected(desired, observed, vm)) {
+      list({
         ...base,
         code: "vm.k3s-server",
         effect: "blocked",
@@ -123,8 +117,56 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
       })
       continue
     }
-    actions.push(planned.action)
+    const asked = wanted.get(vm.name)
+    const reason =
+      asked === undefined
+        ? `${vm.name} is ours (an orphan: homelab.yaml asks for it on no node)`
+        : `${vm.name} is ours (homelab.yaml asks for it on ${asked})`
+    slots.push({ vmid: vm.vmid })
+    candidates.push({ vm: { ...vm, name: vm.name }, reason })
   }
+  // The k3s servers among them one after another, each judged by the cluster the ones before it leave (as a prune's).
+  const removed = removals(desired, observed, candidates, "destroy", { clusterGoes })
+  const planned = new Map(removed.map((r) => [r.vm.vmid, r.planned] as const))
+  for (const r of removed) if ("action" in r.planned) actions.push(r.planned.action)
+
+  // A teardown that takes k3s servers out is all or nothing: when one of them cannot go this run (the quorum guard
+  // refuses it, its VM is locked, …), nothing is destroyed, rather than leaving the cluster with some servers gone.
+  const serverNodes = new Set(k3sServers.map((n) => n.name))
+  const stuck = [
+    ...slots.flatMap((slot) => (slot.finding === undefined ? [] : [slot.finding])),
+    ...removed.flatMap((r) => ("finding" in r.planned ? [r.planned.finding] : []))
+  ].flatMap((f) => (f.vm !== undefined && serverNodes.has(f.vm) && f.effect !== "info" ? [f.vm] : []))
+  const held = stuck.length > 0 && actions.length > 0
+  const names = stuck.join(", ")
+  const heldFinding = (a: DestroyVm): Finding => ({
+    code: "vm.destroy-held",
+    effect: "blocked",
+    layer: "vm",
+    node: a.node,
+    vm: a.name,
+    vmid: a.vmid,
+    message: `not destroying VM ${a.vmid} ${a.name}: ${clusterGoes ? "the k3s cluster goes with its servers, but " : ""}k3s server ${names} of this teardown cannot go this run (see ${stuck.length === 1 ? "its" : "their"} finding), and a teardown that takes k3s servers out is all or nothing: nothing is destroyed this run`,
+    hint: clusterGoes
+      ? `fix what keeps ${names} from going, then run destroy again`
+      : "bring the servers that are down back first, destroy fewer servers at once (--only), or destroy every server of the cluster to tear k3s down with them"
+  })
+  for (const slot of slots) {
+    const p = planned.get(slot.vmid)
+    if (slot.finding !== undefined) findings.push(slot.finding)
+    else if (p !== undefined && "finding" in p) findings.push(p.finding)
+    else if (p !== undefined && held) findings.push(heldFinding(p.action))
+  }
+  if (held) return { nodes: scope, actions: [], findings }
+  // One server out of service at a time: each server's teardown waits for the one before it (its etcd member gone).
+  actions.splice(
+    0,
+    actions.length,
+    ...oneAtATime(
+      actions,
+      actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode?.role === "server" ? [[a.id]] : []))
+    )
+  )
 
   if (clusterGoes && actions.length > 0) {
     findings.push({
@@ -132,7 +174,7 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
       effect: "info",
       layer: "k3s",
       node: actions[0]?.node ?? scope[0] ?? "",
-      message: `every server of the k3s cluster (${k3sServers.map((n) => n.name).join(", ")}) is destroyed: the cluster goes with them, so no Node is drained or removed one by one`
+      message: `the k3s cluster itself is torn down: every server of it (${k3sServers.map((n) => n.name).join(", ")}) is destroyed, and its etcd datastore with them (every workload, Secret and volume claim in it is gone for good); no Node is drained or removed one by one`
     })
   }
   if (options.images === true) {

@@ -1,5 +1,6 @@
 import {
   type ClusterFacts,
+  type ClusterNode,
   K3sJoin,
   membersOfNode,
   type QuorumAction,
@@ -91,6 +92,20 @@ export const quorumFinding = (
     hint: hintOf(verdict)
   }
 }
+
+/**
+ * Whether taking VM `vm` down may take an etcd member with it, so that the guard must be asked: its Node is a server
+ * (Ready or not: a NotReady Node only says its kubelet posts no Ready status, while its k3s, and the etcd member in it,
+ * may run on), or the members list one of its name. Judged by etcd membership, never by Node readiness; the guard
+ * itself (`quorumFinding`) then counts the member's vote.
+ */
+export const holdsEtcdMember = (
+  facts: ClusterFacts | undefined,
+  nodes: ReadonlyArray<ClusterNode> | undefined,
+  vm: string
+): boolean =>
+  (nodes ?? facts?.nodes ?? []).some((n) => n.name === vm && n.role === "server") ||
+  (facts !== undefined && membersOfNode(facts, vm).length > 0)
 
 /**
  * The members and Nodes as the guard must see them once servers this plan joins first are in: each a Ready Node with

@@ -6,7 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import type { UpdateVm } from "../src/Action.js"
+import { type Action, describeAction, type UpdateVm } from "../src/Action.js"
 import { apply } from "../src/Apply.js"
 import { applyVerdict, planVerdict } from "../src/Convergence.js"
 import { parseConfig } from "../src/config/parseConfig.js"
@@ -15,6 +15,7 @@ import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromCon
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { describeChange } from "../src/VmDrift.js"
 import {
+  atRecord,
   clientLayer,
   interruptAt,
   type Lab,
@@ -25,6 +26,7 @@ import {
   simVms,
   startLab
 } from "./lab.js"
+import { memberVm, teardownLab, teardownNet, teardownScenario } from "./teardownFixture.js"
 
 /** One node with vmbr0 and vmbr1, `local` allowing snippets and holding one. */
 const scenario = (over: Partial<Scenario> = {}): Scenario => {
@@ -1238,5 +1240,119 @@ describe("NICs on a bridge the node lacks (drift): refused as a create's preflig
         assert.match(String(vmOf(sim, "k3s-vm-pve").pending.net1), /bridge=vmbr1/)
       }),
     90_000
+  )
+})
+
+describe("rolling restart of a k3s server whose Node is NotReady (its etcd member still votes)", () => {
+  it.live(
+    "with another server down, the quorum guard refuses it as it refuses a Ready server's: nothing restarted, etcd keeps its quorum",
+    () =>
+      Effect.gen(function* () {
+        const tnet = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            tnet,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${tnet}.11`, { role: "server" }),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${tnet}.12`, { role: "server" })
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, tnet, {
+          nodes: ["pve", "still-fawn"],
+          nodeVms: { pve: "    vms: [{ role: server }]", "still-fawn": "    vms: [{ role: server }]" },
+          vm: "  restart: rolling"
+        })
+        const first = yield* reconcile(lab)
+        assert.deepStrictEqual(first.plan.actions, [], JSON.stringify(first.plan.findings))
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 3)
+        const ready = (name: string) => sim.state().k3s.nodes.find((n) => n.name === name)?.ready
+        // k3s-vm-pve: its container runtime hangs, so its Node is NotReady, while its k3s and etcd member run on;
+        // k3s-vm-still-fawn: its VM is down. etcd keeps its quorum with 2 of 3 members (the k3s server's and pve's).
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sNodeNotReady", vmid: 1101 }]))
+        sim.setVmStatus(1102, { status: "stopped", qmpstatus: "stopped" })
+        yield* until(() => ready("k3s-vm-pve") === "False" && ready("k3s-vm-still-fawn") === "Unknown")
+        const since = sim.k3sEvents().length
+        const requests = sim.requests().length
+
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const run = yield* reconcile(changed, { only: ["pve"], timeouts: { k3sReady: Duration.seconds(3) } })
+        const refused = run.plan.findings.find((f) => f.vm === "k3s-vm-pve" && f.code.startsWith("k3s.quorum"))
+        assert.deepStrictEqual([refused?.code, refused?.effect], ["k3s.quorum", "blocked"])
+        assert.match(
+          refused?.message ?? "",
+          /^not restarting k3s server k3s-vm-pve: restart of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*k3s-vm-pve-[0-9a-f]{8} NotReady \(False\).*k3s-vm-still-fawn-[0-9a-f]{8} NotReady \(Unknown\)/
+        )
+        assert.include(refused?.hint ?? "", "bring k3s-vm-still-fawn back")
+        assert.isFalse(run.plan.actions.some((a) => a._tag === "RestartVm"))
+        const reboots = sim
+          .requests()
+          .slice(requests)
+          .filter((r) => r.method === "POST" && /\/status\/(reboot|shutdown|stop)$/.test(r.path ?? ""))
+        assert.deepStrictEqual(reboots, [])
+        assert.notStrictEqual(vmOf(sim, "k3s-vm-pve").config.cpu, "x86-64-v2-AES")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "etcd-quorum-lost"),
+          [],
+          "etcd never lost its quorum"
+        )
+        assert.isFalse(run.report.convergence.converged)
+
+        // k3s-vm-still-fawn back: 3 of 3 run, so the restart may go, one server at a time. It is not drained (its
+        // Node is not Ready), but the guard reads the members again just before the reboot. (The reboot ends the
+        // runtime's hang.)
+        sim.setVmStatus(1102, { status: "running", qmpstatus: "running" })
+        yield* until(() => ready("k3s-vm-still-fawn") === "True")
+        const back = sim.requests().length
+        const healed = yield* atRecord(
+          sim,
+          (r) => r._tag === "Operation" && r.operation.operation === "qmreboot" && r.operation.vmid === 1101,
+          () => {
+            void sim.clearFaults({ kind: "k3sNodeNotReady" })
+          }
+        )
+        const again = yield* reconcile(changed, { only: ["pve"], timeouts: { k3sReady: Duration.seconds(30) } })
+        assert.isDefined(healed(), "k3s-vm-pve was rebooted")
+        const restart = again.plan.actions.find((a) => a._tag === "RestartVm")
+        assert.deepStrictEqual(restart?._tag === "RestartVm" ? [restart.k3s, restart.etcd !== undefined] : undefined, [
+          undefined,
+          true
+        ])
+        assert.include(
+          describeAction(restart as Action),
+          "a k3s server whose Node is not Ready: etcd's quorum checked first"
+        )
+        assert.deepStrictEqual(
+          again.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:update:k3s-vm-pve", "done"],
+            ["pve:k3s:k3s-vm-pve", "done"],
+            ["pve:restart:k3s-vm-pve", "done"]
+          ],
+          JSON.stringify(again.result.outcomes.map((o) => o.detail))
+        )
+        const log = sim.requests().slice(back)
+        const reboot = log.findIndex((r) => r.method === "POST" && r.path?.endsWith("/qemu/1101/status/reboot"))
+        const update = log.findIndex((r) => r.method === "PUT" && r.path?.endsWith("/qemu/1101/config"))
+        const guard = log.findIndex(
+          (r, i) => i > update && r.transport === "guest-ssh" && /db\/info/.test(r.command ?? "")
+        )
+        assert.isAbove(update, -1)
+        assert.isTrue(guard > update && guard < reboot, "the members were read again just before the reboot")
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cpu, "x86-64-v2-AES")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "etcd-quorum-lost"),
+          []
+        )
+        assert.isTrue(again.report.convergence.converged, JSON.stringify(again.report.convergence))
+      }),
+    120_000
   )
 })

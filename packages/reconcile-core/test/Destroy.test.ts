@@ -261,6 +261,128 @@ describe("homelab destroy against the simulator", () => {
   )
 
   it.live(
+    "several k3s servers, not the whole cluster: when the ones after the first would lose etcd's quorum, the plan refuses the teardown and nothing is destroyed (not half of it)",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`, { role: "server" }),
+              memberVm(1103, "still-fawn", "k3s-vm-agent", `${net}.13`)
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 3)
+        const before = k3sState(sim)
+        sim.clearRequests()
+        // 3 members (the k3s server's, pve's, still-fawn's): one may go (2 of 3 keep quorum), the second not (its
+        // removal would leave 1 of 2)
+        const { report } = yield* runDestroy(lab)
+        assert.deepStrictEqual(report.plan.actions, [])
+        const refused = report.plan.findings.find((f) => f.code === "k3s.quorum")
+        assert.strictEqual(refused?.vm, "k3s-vm-still-fawn")
+        assert.match(
+          refused?.message ?? "",
+          /^not destroying k3s server k3s-vm-still-fawn: destroy of k3s-vm-still-fawn would leave 1 of 2 etcd members healthy, quorum needs 2 .*\(this run: after k3s-vm-pve is destroyed first\)/
+        )
+        assert.deepStrictEqual(
+          report.plan.findings.filter((f) => f.effect !== "info").map((f) => [f.code, f.effect, f.vmid]),
+          [
+            ["vm.destroy-held", "blocked", 1101],
+            ["k3s.quorum", "blocked", 1102],
+            ["vm.destroy-held", "blocked", 1103]
+          ]
+        )
+        assert.match(
+          report.plan.findings.find((f) => f.vmid === 1101)?.message ?? "",
+          /^not destroying VM 1101 k3s-vm-pve: .*k3s-vm-still-fawn.*nothing is destroyed/
+        )
+        assert.isFalse(report.convergence.converged)
+        assert.deepStrictEqual(
+          simVms(sim)
+            .map((v) => [v.vmid, v.status])
+            .sort(),
+          [
+            [1101, "running"],
+            [1102, "running"],
+            [1103, "running"],
+            [200, "running"]
+          ]
+        )
+        assert.deepStrictEqual(k3sState(sim), before)
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 3)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+      }),
+    120_000
+  )
+
+  it.live(
+    "several k3s servers whose removal keeps quorum go one after another, each once its etcd member is gone; the rest of the cluster keeps answering",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-a", `${net}.11`, { role: "server" }),
+              memberVm(1102, "pve", "k3s-vm-b", `${net}.12`, { role: "server" }),
+              memberVm(1103, "still-fawn", "k3s-vm-c", `${net}.13`, { role: "server" }),
+              memberVm(1104, "still-fawn", "k3s-vm-d", `${net}.14`, { role: "server" })
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 5)
+        const { report } = yield* runDestroy(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(
+          report.plan.actions.map((a) => [a.id, a.after]),
+          [
+            ["still-fawn:destroy:1103", []],
+            ["still-fawn:destroy:1104", ["still-fawn:destroy:1103"]]
+          ]
+        )
+        assert.deepStrictEqual(
+          report.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["still-fawn:destroy:1103", "done"],
+            ["still-fawn:destroy:1104", "done"]
+          ],
+          JSON.stringify(report.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(report.convergence.converged)
+        // the second server went only once the first one's member was gone
+        const removed = sim
+          .k3sEvents()
+          .findIndex((e) => e.kind === "etcd-member-removed" && e.node.startsWith("k3s-vm-c-"))
+        const cordoned = sim.k3sEvents().findIndex((e) => e.kind === "node-cordoned" && e.node === "k3s-vm-d")
+        assert.isTrue(removed > -1 && cordoned > removed, "k3s-vm-d was taken out after k3s-vm-c's member was removed")
+        assert.deepStrictEqual(
+          sim
+            .state()
+            .k3s.etcdMembers.map((m) => m.name.replace(/-[0-9a-f]{8}$/, ""))
+            .sort(),
+          ["k3s-server", "k3s-vm-a", "k3s-vm-b"]
+        )
+        assert.deepStrictEqual(
+          sim.k3sEvents().filter((e) => e.kind === "etcd-quorum-lost"),
+          [],
+          "etcd never lost its quorum"
+        )
+      }),
+    120_000
+  )
+
+  it.live(
     "a destroy stopped after the cordon (interrupted while draining) leaves the VM marked 'homelab-destroy': apply, for which homelab.yaml still asks for the VM, uncordons its Node and clears the mark; a Node cordoned by hand before a destroy is never marked",
     () =>
       Effect.gen(function* () {

@@ -321,6 +321,35 @@ describe("server orphans pruned together", () => {
     )
   })
 
+  it("a server whose member is down goes first (its removal costs no running vote): of 4 servers, one down, 2 go", () => {
+    // k3s-b is down (its Node Unknown): taking k3s-a out first would leave 2 of 4 healthy (quorum 3); k3s-b first
+    // leaves 3 members, of which k3s-a may then go (2 of 3)
+    const names = ["k3s-vm-pve", "k3s-x", "k3s-a", "k3s-b"]
+    const facts = cluster(names, "k3s-vm-pve")
+    const o = observed(
+      ["pve"],
+      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a"), vm(1011, "pve", "k3s-b")],
+      {
+        k3s:
+          facts?._tag === "Nodes"
+            ? { ...facts, nodes: facts.nodes.map((n) => (n.name === "k3s-b" ? { ...n, ready: "Unknown" } : n)) }
+            : facts,
+        ips: new Map([[1001, "10.0.0.11"]])
+      }
+    )
+    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+    const prunes = p.actions.filter((a) => a._tag === "DestroyVm")
+    assert.deepStrictEqual(
+      prunes.map((a) => a.name),
+      ["k3s-b", "k3s-a"]
+    )
+    assert.include(prunes[1]?.after ?? [], prunes[0]?.id)
+    assert.deepStrictEqual(
+      p.findings.filter((f) => f.code.startsWith("k3s.quorum")),
+      []
+    )
+  })
+
   it("after a rename: the new servers join first (through an old one), then the 3 old ones go one at a time, through a new one", () => {
     const old = ["k3s-vm-pve", "k3s-vm-still-fawn", "k3s-vm-chief-horse"]
     const pveNodes = ["pve", "still-fawn", "chief-horse"]

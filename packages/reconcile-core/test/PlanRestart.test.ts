@@ -246,6 +246,59 @@ describe("with vm.restart: rolling", () => {
   })
 })
 
+describe("with vm.restart: rolling, a k3s server whose Node is NotReady (its etcd member may still vote)", () => {
+  const notReady = (down: Record<string, "False" | "Unknown">) =>
+    readyCluster(vms, {}, (n) => (down[n] === undefined ? {} : { ready: down[n] }))
+
+  it("is refused by the quorum guard while another server is down, as a Ready server is", () => {
+    // (pve-s3 not planned: this run does not bring s3 back)
+    const p = planOf(rolling(), withConfigs(k3sObserved(vms, notReady({ s2: "False", s3: "Unknown" })), ["s2"]), {
+      only: ["pve-s1", "pve-s2"]
+    })
+    assert.isFalse(p.actions.some((a) => a._tag === "RestartVm"))
+    const refused = p.findings.find((f) => f.vm === "s2" && f.code.startsWith("k3s.quorum"))
+    assert.deepStrictEqual([refused?.code, refused?.effect], ["k3s.quorum", "blocked"])
+    assert.match(refused?.message ?? "", /^not restarting k3s server s2: restart of s2 would leave 1 of 3 etcd members/)
+    assert.include(refused?.hint ?? "", "bring s3 back")
+  })
+
+  it("otherwise goes, not drained but guarded again just before, one VM out of service at a time", () => {
+    const p = planOf(rolling(), withConfigs(k3sObserved(vms, notReady({ s2: "False" })), ["s2", "a1"]))
+    assert.deepStrictEqual(steps(p), [
+      "UpdateVm:pve-s2",
+      "JoinK3s:s2",
+      "UpdateVm:pve-a1",
+      "RestartVm:pve-s2",
+      "RestartVm:pve-a1"
+    ])
+    const s2 = byId(p, "pve-s2:restart:s2") as RestartVm
+    assert.deepStrictEqual([s2.k3s, s2.etcd], [undefined, { via: { vm: "s1", ip: ipOf(vms, "s1") } }])
+    assert.include(describeAction(s2), "etcd's quorum checked first")
+    // its join (start k3s, wait for Ready) comes after the restart; the next VM's restart after that restart
+    assert.include(byId(p, "pve-s2:k3s:s2")?.after ?? [], "pve-s2:restart:s2")
+    assert.include(byId(p, "pve-a1:restart:a1")?.after ?? [], "pve-s2:restart:s2")
+    // an agent's restart is no server's: not guarded
+    assert.strictEqual((byId(p, "pve-a1:restart:a1") as RestartVm).etcd, undefined)
+  })
+
+  it("the members unread: refused blind (k3s.quorum-unknown), as a Ready server is", () => {
+    const p = planOf(
+      rolling(),
+      withConfigs(
+        k3sObserved(
+          vms,
+          readyCluster(vms, { members: undefined }, (n) => (n === "s2" ? { ready: "Unknown" } : {}))
+        ),
+        ["s2"]
+      )
+    )
+    assert.deepStrictEqual(
+      p.findings.filter((f) => f.vm === "s2").map((f) => [f.code, f.effect]),
+      [["k3s.quorum-unknown", "blocked"]]
+    )
+  })
+})
+
 describe("with vm.restart: rolling, a VM whose k3s membership cannot be read is never restarted blind", () => {
   it("the cluster unreadable: no restart and no update of any VM that waits for one (k3s.restart-unknown), servers and agents alike", () => {
     const unavailable = { _tag: "Unavailable" as const, message: "no server VM answers", hint: "bring them back" }

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Action } from "../src/Action.js"
-import { oneAtATime, quorumFinding, recheckQuorum } from "../src/QuorumGuard.js"
+import { holdsEtcdMember, oneAtATime, quorumFinding, recheckQuorum } from "../src/QuorumGuard.js"
 import {
   byId,
   clusterNode,
@@ -42,6 +42,35 @@ describe("quorumFinding", () => {
     const finding = quorumFinding(undefined, { node: "pve-s1", vm: "s1" }, "upgrade", "the etcd members were not read")
     assert.strictEqual(finding?.code, "k3s.quorum-unknown")
     assert.include(finding?.message ?? "", "not upgrading k3s server s1: the etcd members were not read")
+  })
+})
+
+describe("holdsEtcdMember", () => {
+  it("asks the guard for a server by its membership, never by its Node's readiness", () => {
+    const nodes = vms.map((n) => clusterNode(vms, n, n === "s2" ? { ready: "False" } : {}))
+    const facts = { nodes, members: members(vms) }
+    assert.isTrue(holdsEtcdMember(facts, nodes, "s1"), "a Ready server")
+    assert.isTrue(holdsEtcdMember(facts, nodes, "s2"), "a NotReady server: its k3s may run its member on")
+    assert.isTrue(holdsEtcdMember(undefined, nodes, "s2"), "the members unread: its Node says server")
+    assert.isFalse(holdsEtcdMember(facts, nodes, "a1"), "an agent")
+    // a member whose Node is gone (a stale member named after the VM) still votes
+    const gone = { nodes: nodes.filter((n) => n.name !== "s3"), members: members(vms) }
+    assert.isTrue(holdsEtcdMember(gone, gone.nodes, "s3"))
+    assert.isFalse(holdsEtcdMember(gone, gone.nodes, "s4"))
+    // and the guard counts a NotReady server's own vote as lost while it is restarted
+    assert.strictEqual(
+      quorumFinding(
+        {
+          nodes: vms.map((n) =>
+            clusterNode(vms, n, n === "s3" ? { ready: "Unknown" } : n === "s2" ? { ready: "False" } : {})
+          ),
+          members: members(vms)
+        },
+        { node: "pve-s2", vm: "s2" },
+        "restart"
+      )?.code,
+      "k3s.quorum"
+    )
   })
 })
 

@@ -94,6 +94,8 @@ export const teardownLab = (
     readonly nodeVms?: Record<string, string> | undefined
     readonly safety?: string | undefined
     readonly k3s?: boolean | undefined
+    /** More of homelab.yaml's `vm:` section (after `sshPort`), e.g. `  restart: rolling`. */
+    readonly vm?: string | undefined
   }
 ) =>
   Effect.gen(function* () {
@@ -104,7 +106,7 @@ export const teardownLab = (
     const yaml = labConfigYaml(sim, dir, {
       only: options.nodes,
       nodes: options.nodeVms,
-      vm: "  sshPort: 2222",
+      vm: ["  sshPort: 2222", ...(options.vm === undefined ? [] : [options.vm])].join("\n"),
       safety: options.safety,
       top:
         options.k3s === false

@@ -262,7 +262,12 @@ export const FaultSpec = Schema.Union([
   /** the k3s unit in VM `vmid` (or everywhere) never becomes ready */
   Schema.Struct({ kind: Schema.Literal("k3sInstallHang"), vmid: Schema.optional(VmidNumber) }),
   /** downloads from get.k3s.io / the k3s release origin fail (HTTP 500) in VM `vmid` (or everywhere) */
-  Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) })
+  Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) }),
+  /**
+   * the container runtime in VM `vmid` hangs: its kubelet posts its Node `Ready=False` (`PLEG is not healthy`) while k3s
+   * itself (apiserver, supervisor, a server's etcd member) runs on; Ready again once the fault is cleared
+   */
+  Schema.Struct({ kind: Schema.Literal("k3sNodeNotReady"), vmid: VmidNumber })
 ])
 
 export const ScenarioSchema = Schema.Struct({

@@ -13,10 +13,15 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
   const lines: Array<string> = []
   if (plan.actions.length === 0) {
     const kept = plan.findings.some((f) => f.code === "vm.protected")
+    const held = plan.findings.some((f) => f.code === "vm.destroy-held")
     lines.push(
-      pc.green(
-        kept ? "Nothing of ours to destroy but protected VMs, which are never touched." : "Nothing of ours to destroy."
-      )
+      held
+        ? pc.yellow("Nothing is destroyed this run: see what holds it back below.")
+        : pc.green(
+            kept
+              ? "Nothing of ours to destroy but protected VMs, which are never touched."
+              : "Nothing of ours to destroy."
+          )
     )
   } else {
     lines.push(pc.bold("Destroy:"))
@@ -30,9 +35,12 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
         })
     }
   }
-  // A guest left alone (not ours, protected, a template) is never touched; other info findings are notes (the k3s
-  // cluster going with its servers, an --only name with nothing there) and are not counted as guests.
-  const info = plan.findings.filter((f) => f.effect === "info")
+  // Every server of the k3s cluster goes: the cluster goes with them, said right under what is destroyed.
+  const clusterGoes = plan.findings.find((f) => f.code === "k3s.cluster-goes")
+  if (clusterGoes !== undefined) lines.push("", `${pc.bold(pc.red("k3s:"))} ${pc.red(clusterGoes.message)}`)
+  // A guest left alone (not ours, protected, a template) is never touched; other info findings are notes (an --only
+  // name with nothing there) and are not counted as guests.
+  const info = plan.findings.filter((f) => f.effect === "info" && f !== clusterGoes)
   const kept = info.filter((f) => f.vmid !== undefined)
   const notes = info.filter((f) => f.vmid === undefined)
   const held = plan.findings.filter((f) => f.effect !== "info")
@@ -55,7 +63,7 @@ export const renderDestroyPlan = (plan: Plan, _convergence: Convergence): string
   const images = plan.actions.filter((a) => a._tag === "DeleteImage").length
   lines.push(
     "",
-    `${vms} VM(s) to destroy${images > 0 ? `, ${images} image(s) to delete` : ""}${kept.length > 0 ? `; ${kept.length} guest(s) left untouched` : ""}${held.length > 0 ? `; ${held.length} held back` : ""}.`
+    `${vms} VM(s) to destroy${clusterGoes !== undefined ? " (and the k3s cluster with them)" : ""}${images > 0 ? `, ${images} image(s) to delete` : ""}${kept.length > 0 ? `; ${kept.length} guest(s) left untouched` : ""}${held.length > 0 ? `; ${held.length} held back` : ""}.`
   )
   return lines.join("\n")
 }

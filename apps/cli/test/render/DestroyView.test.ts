@@ -15,7 +15,7 @@ const destroy = (node: string, vmid: number): DestroyVm => ({
 })
 
 describe("renderDestroyPlan", () => {
-  it("counts the guests left untouched, not the notes (the k3s cluster going with its servers)", () => {
+  it("says plainly that the k3s cluster goes with its servers, right under what is destroyed; counts the guests left untouched, not that", () => {
     const plan: Plan = {
       nodes: ["pve", "still-fawn"],
       actions: [destroy("pve", 6858), destroy("still-fawn", 5000)],
@@ -26,14 +26,21 @@ describe("renderDestroyPlan", () => {
           layer: "k3s",
           node: "pve",
           message:
-            "every server of the k3s cluster (k3s-vm-pve, k3s-vm-still-fawn) is destroyed: the cluster goes with them"
+            "the k3s cluster itself is torn down: every server of it (k3s-vm-pve, k3s-vm-still-fawn) is destroyed, and its etcd datastore with them"
         }
       ]
     }
     const lines = plain(renderDestroyPlan(plan, assess(plan))).split("\n")
+    assert.deepStrictEqual(lines.slice(0, 5), [
+      "Destroy:",
+      "  pve         destroy VM 6858 k3s-vm-pve on pve  — k3s-vm-pve is ours (homelab.yaml asks for it on pve)",
+      "  still-fawn  destroy VM 5000 k3s-vm-still-fawn on still-fawn  — k3s-vm-still-fawn is ours (homelab.yaml asks for it on still-fawn)",
+      "",
+      "k3s: the k3s cluster itself is torn down: every server of it (k3s-vm-pve, k3s-vm-still-fawn) is destroyed, and its etcd datastore with them"
+    ])
     assert.notInclude(lines, "Never touched:")
-    assert.include(lines, "Notes:")
-    assert.strictEqual(lines.at(-1), "2 VM(s) to destroy.")
+    assert.notInclude(lines, "Notes:")
+    assert.strictEqual(lines.at(-1), "2 VM(s) to destroy (and the k3s cluster with them).")
 
     const withStranger: Plan = {
       ...plan,
@@ -52,6 +59,6 @@ describe("renderDestroyPlan", () => {
     }
     const kept = plain(renderDestroyPlan(withStranger, assess(withStranger))).split("\n")
     assert.include(kept, "Never touched:")
-    assert.strictEqual(kept.at(-1), "2 VM(s) to destroy; 1 guest(s) left untouched.")
+    assert.strictEqual(kept.at(-1), "2 VM(s) to destroy (and the k3s cluster with them); 1 guest(s) left untouched.")
   })
 })

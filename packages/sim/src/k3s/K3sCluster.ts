@@ -43,6 +43,11 @@ export interface NodeRecord {
   readyAt: number
   /** when the kubelet stopped posting status (VM stopped/destroyed, unit stopped) */
   lostAt: number | undefined
+  /**
+   * since when the kubelet posts Ready=False because the container runtime hangs (`PLEG is not healthy`; the
+   * `k3sNodeNotReady` fault): k3s itself, and a server's etcd member, run on
+   */
+  runtimeHungAt?: number | undefined
   machineId: string
   systemUUID: string
   etcdName: string | undefined

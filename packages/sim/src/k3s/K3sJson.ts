@@ -5,12 +5,18 @@ const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString()
 
 /**
  * Ready / NotReady / Unknown of a Node at `now` (k3s.md §4.3): Unknown once the grace period has passed since the
- * kubelet stopped posting status (`lostAt`); before, what it last posted: Ready only if it became Ready before then.
+ * kubelet stopped posting status (`lostAt`); before, what it last posted: Ready only if it became Ready before then,
+ * and not while its container runtime hangs (`runtimeHungAt`: the kubelet posts Ready=False).
  */
 export const nodeReady = (n: NodeRecord, now: number, graceMs: number): "True" | "False" | "Unknown" => {
   if (n.lostAt !== undefined && now - n.lostAt >= graceMs) return "Unknown"
-  return Math.min(now, n.lostAt ?? now) >= n.readyAt ? "True" : "False"
+  const at = Math.min(now, n.lostAt ?? now)
+  if (n.runtimeHungAt !== undefined && n.runtimeHungAt <= at) return "False"
+  return at >= n.readyAt ? "True" : "False"
 }
+
+/** The kubelet's Ready=False while the container runtime hangs (kubelet's PLEG health check, 3 min threshold). */
+const plegMessage = "PLEG is not healthy: pleg was last seen active 3m0.512345678s ago; threshold is 3m0s"
 
 const minor = (v: string) => /^v(\d+)\.(\d+)/.exec(v)
 
@@ -49,15 +55,24 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
             status: "True",
             type: "Ready"
           }
-        : {
-            lastHeartbeatTime: beat,
-            lastTransitionTime: iso(n.createdAt),
-            message:
-              "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
-            reason: "KubeletNotReady",
-            status: "False",
-            type: "Ready"
-          }
+        : n.runtimeHungAt !== undefined
+          ? {
+              lastHeartbeatTime: beat,
+              lastTransitionTime: iso(n.runtimeHungAt),
+              message: plegMessage,
+              reason: "KubeletNotReady",
+              status: "False",
+              type: "Ready"
+            }
+          : {
+              lastHeartbeatTime: beat,
+              lastTransitionTime: iso(n.createdAt),
+              message:
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+              reason: "KubeletNotReady",
+              status: "False",
+              type: "Ready"
+            }
   const server = n.role === "server"
   const m = minor(n.version)
   const masterLabel = m !== null && (Number(m[1]) === 1 ? Number(m[2]) < 34 : false)

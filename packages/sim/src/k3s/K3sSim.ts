@@ -214,6 +214,9 @@ export class K3sSim {
   private stopped = false
   /** who waits for the next change of the k3s world (`kubectl wait`, `delete --wait`, `drain`) */
   private readonly watchers = new Set<() => void>()
+  /** whether each cluster had etcd quorum at the last change (`noteQuorum`) */
+  private readonly quorate = new WeakMap<K3sCluster, boolean>()
+  private notingQuorum = false
   readonly t: {
     readonly joinMs: number
     readonly readyMs: number
@@ -265,6 +268,7 @@ export class K3sSim {
     this.workloadSpecs = spec?.workloads ?? []
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
     state.onRunState((vm) => this.onRunState(vm))
+    faults.onChange(() => this.syncRuntimeHangs())
   }
 
   /** the node-monitor grace period in real ms (Ready → Unknown after the kubelet stops posting) */
@@ -290,6 +294,7 @@ export class K3sSim {
    * for a change. This is the watch a real kubectl gets from the apiserver; nothing in the simulator polls for it.
    */
   touch(): void {
+    this.noteQuorum()
     if (this.watchers.size === 0) return
     const watchers = [...this.watchers]
     this.watchers.clear()
@@ -1226,7 +1231,35 @@ export class K3sSim {
         `Unable to verify password for node ${n.name}: hash does not match (NodePasswordValidationFailed)`
       )
     this.checkSkew(cluster, n)
+    this.syncRuntimeHangs()
     return n
+  }
+
+  /**
+   * The `k3sNodeNotReady` faults on the Nodes: the kubelet of a VM with one posts Ready=False from when it was added
+   * (its container runtime hangs) until it is cleared; its k3s, and a server's etcd member, run on.
+   */
+  private syncRuntimeHangs(): void {
+    const now = this.now()
+    let changed = false
+    for (const c of this.clusters()) {
+      const flips = [...c.nodes.values()].filter((n) => {
+        const vmid = this.hostByKey(n.hostKey)?.vmid
+        const hung =
+          vmid !== undefined &&
+          this.faults.has("k3sNodeNotReady", (f) => f.kind === "k3sNodeNotReady" && f.vmid === vmid)
+        return hung !== (n.runtimeHungAt !== undefined)
+      })
+      if (flips.length === 0) continue
+      // the pods as they were up to now, before the Nodes' readiness changes
+      c.workloads?.reconcile(now)
+      for (const n of flips) {
+        n.runtimeHungAt = n.runtimeHungAt === undefined ? now : undefined
+        n.resourceVersion = c.nextResourceVersion()
+      }
+      changed = true
+    }
+    if (changed) this.touch()
   }
 
   /**
@@ -1404,6 +1437,42 @@ export class K3sSim {
   hasQuorum(cluster: K3sCluster): boolean {
     const e = this.etcdHealth(cluster)
     return e.voters === 0 || e.healthy >= e.quorum
+  }
+
+  /**
+   * At every change of the k3s world: a cluster whose voting members that run fell below ⌊n/2⌋+1 lost its quorum
+   * (`etcd-quorum-lost`: from now on its apiservers answer nothing, see `apiState`), one whose members run again has it
+   * back (`etcd-quorum-restored`); `node` names the voting members that do not run, `detail` the count.
+   */
+  private noteQuorum(): void {
+    if (this.notingQuorum) return
+    this.notingQuorum = true
+    try {
+      const now = this.now()
+      for (const c of this.clusters()) {
+        if (c.etcdMembers.length === 0) continue
+        const e = this.etcdHealth(c)
+        const ok = e.voters === 0 || e.healthy >= e.quorum
+        const was = this.quorate.get(c) ?? true
+        this.quorate.set(c, ok)
+        if (was === ok) continue
+        const down = c.etcdMembers
+          .filter((m) => !c.isLearner(m, now))
+          .filter((m) => {
+            const h = this.memberHost(c, m.name)
+            return h === undefined || !this.etcdMemberHealthy(c, h)
+          })
+          .map((m) => m.name)
+        this.event(
+          ok ? "etcd-quorum-restored" : "etcd-quorum-lost",
+          down.join(", "),
+          undefined,
+          `${e.healthy} of ${e.voters} voting members run, quorum needs ${e.quorum}`
+        )
+      }
+    } finally {
+      this.notingQuorum = false
+    }
   }
 
   /** Why etcd refuses to remove `member` now (strict reconfiguration check), or `undefined`. */

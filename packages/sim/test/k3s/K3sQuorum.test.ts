@@ -82,6 +82,17 @@ describe("embedded etcd: membership, quorum, member removal on Node deletion", (
     await power(sim, 201, "start")
     const back = await run(sim, 200, `${K} wait --for=condition=Ready node/s1 --timeout=30s`)
     assert.deepStrictEqual([back.code, back.stdout], [0, "node/s1 condition met\n"])
+    // the moment it was lost (the second server went down), and the moment it was back (a member ran again)
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .filter((e) => e.kind.startsWith("etcd-quorum-"))
+        .map((e) => [e.kind, e.node.replace(/-[0-9a-f]{8}/g, ""), e.detail]),
+      [
+        ["etcd-quorum-lost", "s2, s3", "1 of 3 voting members run, quorum needs 2"],
+        ["etcd-quorum-restored", "s3", "2 of 3 voting members run, quorum needs 2"]
+      ]
+    )
   })
 
   it("etcd refuses to remove a running member while another is down: the Node stays deleting until it can", async () => {
@@ -121,5 +132,48 @@ describe("embedded etcd: membership, quorum, member removal on Node deletion", (
     // --for=delete of an object that does not exist succeeds at once, silently
     const none = await run(sim, 200, `${K} wait --for=delete node/s3 --timeout=1s`)
     assert.deepStrictEqual([none.code, none.stdout], [0, ""])
+  })
+})
+
+describe("a Node NotReady while its k3s runs (k3sNodeNotReady: the container runtime hangs)", () => {
+  let sim: SimHandle
+  beforeAll(async () => {
+    sim = await startSimPromise(haScenario())
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("the kubelet posts Ready=False (PLEG is not healthy) while the server's etcd member keeps voting; Ready again once cleared", async () => {
+    await until(async () => ((await run(sim, 200, `${K} get nodes`)).stdout.includes(" Ready ") ? true : undefined))
+    await sim.addFaults([{ kind: "k3sNodeNotReady", vmid: 201 }])
+    const node = JSON.parse((await run(sim, 200, `${K} get node s2 -o json`)).stdout) as {
+      status: { conditions: Array<{ type: string; status: string; reason: string; message: string }> }
+    }
+    const ready = node.status.conditions.find((c) => c.type === "Ready")
+    assert.deepStrictEqual([ready?.status, ready?.reason], ["False", "KubeletNotReady"])
+    assert.match(ready?.message ?? "", /^PLEG is not healthy: /)
+    const table = (await run(sim, 200, `${K} get nodes`)).stdout
+    assert.match(table, /\ns2 +NotReady +control-plane,etcd/)
+    // k3s on s2 runs on: its apiserver answers, and its etcd member counts for quorum
+    assert.strictEqual((await run(sim, 201, "systemctl is-active k3s")).stdout, "active\n")
+    assert.strictEqual((await run(sim, 201, `${K} get nodes -o name`)).code, 0)
+    await power(sim, 202, "stop")
+    assert.strictEqual((await run(sim, 200, `${K} get nodes -o name`)).code, 0)
+    assert.deepStrictEqual(
+      sim.k3sEvents().filter((e) => e.kind === "etcd-quorum-lost"),
+      [],
+      "s1 and s2 run: 2 of 3"
+    )
+    // the restart of NotReady s2 now takes the second member down: the API stops answering
+    await run(sim, 201, "sudo -n systemctl stop k3s")
+    const lost = await run(sim, 200, `${K} get nodes`)
+    assert.deepStrictEqual([lost.code, lost.stderr], [1, "Error from server: etcdserver: request timed out\n"])
+    await run(sim, 201, "sudo -n systemctl start --no-block k3s")
+    await power(sim, 202, "start")
+    await sim.clearFaults({ kind: "k3sNodeNotReady" })
+    const back = await run(sim, 200, `${K} wait --for=condition=Ready node/s2 --timeout=30s`)
+    assert.deepStrictEqual([back.code, back.stdout], [0, "node/s2 condition met\n"])
   })
 })
