@@ -97,6 +97,39 @@ describe("homelab config", () => {
     )
   })
 
+  it("check: a static VM address that cannot work exits 3, naming the field, its line, the value and the fix", async () => {
+    const file = path.join(tempDir(), "homelab.yaml")
+    writeFileSync(
+      file,
+      [
+        "proxmox:",
+        "  endpoint: https://pve.lan:8006",
+        "  auth: { tokenId: root@pam!homelab, secret: x }",
+        "image: { url: https://example.invalid/noble.img }",
+        "nodes:",
+        "  - name: pve",
+        "    address: 10.0.0.2",
+        '    vms: [{ ipConfig: "ip=10.0.0.2/24,gw=10.0.0.1" }, { name: web, ipConfig: "ip=10.0.0.255/24,gw=192.168.9.1" }]',
+        "k3s: { role: server }",
+        'vm: { nameTemplate: "K3S-{node}" }'
+      ].join("\n")
+    )
+    const result = await runHomelab(["config", "check", "--config", file], { env: { HOME: homeWithKeys() } })
+    assert.strictEqual(result.code, ExitCode.Config, result.stdout + result.stderr)
+    for (const line of [
+      "homelab.yaml:8:23 nodes[0].vms[0].ipConfig: expected a static address no PVE node uses",
+      "found 10.0.0.2 for VM K3S-pve, the address of PVE node pve (nodes[0].address)",
+      "give the VM an address of its own in nodes[0].vms[0].ipConfig",
+      "homelab.yaml:8:78 nodes[0].vms[1].ipConfig: expected an ip that is a host address of its subnet",
+      "ip=10.0.0.255/24: 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+      "gw=192.168.9.1, outside 10.0.0.0/24",
+      "homelab.yaml:8:11 nodes[0].vms[0]: expected a lower-case VM name with k3s",
+      'name the VM "k3s-pve" (nodes[].vms[].name), or write vm.nameTemplate in lower case'
+    ]) {
+      assert.include(result.stderr, line)
+    }
+  })
+
   it("schema: prints a JSON Schema document", async () => {
     const result = await runHomelab(["config", "schema"])
     assert.strictEqual(result.code, 0)

@@ -1097,3 +1097,232 @@ describe("k3s from nothing, the API endpoint and rolling upgrades", () => {
     })
   )
 })
+
+describe("static VM addresses and VM names that cannot work", () => {
+  const checkOnly: SchemaVerdict = { checkOnly: "addresses and VM names are compared across the document" }
+  /** `minimal` with node pve1 at 10.0.0.2 holding one VM with `vm` (a flow mapping body), then `extra`. */
+  const withVm = (vm: string, extra = "") => `${minimal}    address: 10.0.0.2
+    vms: [{ ${vm} }]
+${extra}`
+  const summary = (error: ConfigError) =>
+    error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.found, issue.suggestion])
+
+  it.effect("a VM on a PVE node's own address (nodes[].address, nodes[].api, proxmox.endpoint) is a conflict", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(withVm('ipConfig: "ip=10.0.0.2/24,gw=10.0.0.1"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(error), [
+        [
+          "conflict",
+          "nodes[0].vms[0].ipConfig",
+          11,
+          "10.0.0.2 for VM k3s-vm-pve1, the address of PVE node pve1 (nodes[0].address)",
+          "give the VM an address of its own in nodes[0].vms[0].ipConfig"
+        ]
+      ])
+      assert.include(error.message, "two machines on one address break each other's ARP")
+      // another node's address, written differently (IPv6), through vm.ipConfig
+      const v6 = yield* parseErr(
+        `${minimal}  - name: pve2
+    address: "fd00:0::2"
+vm:
+  ipConfig: "ip6=fd00::2/64"
+`,
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(summary(v6)[0], [
+        "conflict",
+        "vm.ipConfig",
+        13,
+        "fd00::2 for VM k3s-vm-pve1, the address of PVE node pve2 (nodes[1].address)",
+        "give the VM an address of its own in vm.ipConfig"
+      ])
+      const api = yield* parseErr(
+        `${minimal}    api: https://10.0.0.3:8006
+    vms: [{ ipConfig: "ip=10.0.0.3/24" }]
+`,
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(
+        summary(api)[0]?.[3],
+        "10.0.0.3 for VM k3s-vm-pve1, the API address of PVE node pve1 (nodes[0].api)"
+      )
+      const endpoint = yield* parseErr(
+        `${minimal.replace("https://pve1.lan", "https://10.0.0.9")}    vms: [{ ipConfig: "ip=10.0.0.9/24" }]\n`,
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(
+        summary(endpoint)[0]?.[3],
+        "10.0.0.9 for VM k3s-vm-pve1, the PVE API's address (proxmox.endpoint)"
+      )
+    })
+  )
+
+  it.effect("a VM on k3s.server's address is a conflict, unless it is a server VM (that server itself)", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        withVm('ipConfig: "ip=10.0.0.7/24,gw=10.0.0.1"', "k3s:\n  server: { host: 10.0.0.7 }\n"),
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(summary(error), [
+        [
+          "conflict",
+          "nodes[0].vms[0].ipConfig",
+          11,
+          "10.0.0.7 for VM k3s-vm-pve1 (role agent), the address of k3s.server.host",
+          "give the VM an address of its own in nodes[0].vms[0].ipConfig; if this VM is that server itself, give it role: server"
+        ]
+      ])
+      yield* parseOk(
+        withVm('role: server, ipConfig: "ip=10.0.0.7/24,gw=10.0.0.1"', "k3s:\n  server: { host: 10.0.0.7 }\n")
+      )
+    })
+  )
+
+  it.effect("the subnet's network or broadcast address is refused, except in a /31 or /32 (RFC 3021)", () =>
+    Effect.gen(function* () {
+      const network = yield* parseErr(withVm('ipConfig: "ip=10.0.0.0/24,gw=10.0.0.1"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(network), [
+        [
+          "invalid-value",
+          "nodes[0].vms[0].ipConfig",
+          11,
+          "ip=10.0.0.0/24: 10.0.0.0 is the network address of 10.0.0.0/24",
+          "use an address from 10.0.0.1 to 10.0.0.254, or correct the prefix length"
+        ]
+      ])
+      const broadcast = yield* parseErr(withVm('ipConfig: "ip=10.0.0.255/24,gw=10.0.0.1"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(broadcast), [
+        [
+          "invalid-value",
+          "nodes[0].vms[0].ipConfig",
+          11,
+          "ip=10.0.0.255/24: 10.0.0.255 is the broadcast address of 10.0.0.0/24",
+          "use an address from 10.0.0.1 to 10.0.0.254, or correct the prefix length"
+        ]
+      ])
+      assert.include(broadcast.message, "not the subnet's broadcast address")
+      // both addresses of a /31 are hosts, and a /32 is one
+      yield* parseOk(withVm('ipConfig: "ip=10.0.0.4/31,gw=10.0.0.5"'))
+      yield* parseOk(withVm('ipConfig: "ip=10.0.0.5/31,gw=10.0.0.4"'))
+      yield* parseOk(withVm('ipConfig: "ip=10.0.0.0/32,gw=10.0.0.1"'))
+      // IPv6 has no broadcast address; its all-zero host is the subnet-router anycast address (not in a /127)
+      const anycast = yield* parseErr(withVm('ipConfig: "ip6=fd00:0:0:1::/64"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(
+        summary(anycast)[0]?.[3],
+        "ip6=fd00:0:0:1::/64: fd00:0:0:1:: is the subnet-router anycast address of fd00:0:0:1::/64"
+      )
+      yield* parseOk(withVm('ipConfig: "ip6=fd00::ffff:ffff:ffff:ffff/64"'))
+      yield* parseOk(withVm('ipConfig: "ip6=fd00::/127"'))
+    })
+  )
+
+  it.effect("a gateway outside the VM's subnet is refused (not for a /32, nor a link-local IPv6 gateway)", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(withVm('ipConfig: "ip=10.0.0.5/24,gw=192.168.9.1"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(error), [
+        [
+          "invalid-value",
+          "nodes[0].vms[0].ipConfig",
+          11,
+          "gw=192.168.9.1, outside 10.0.0.0/24",
+          "set gw to the router's address in 10.0.0.0/24, or correct ip's prefix length"
+        ]
+      ])
+      assert.include(error.message, "gw inside the VM's subnet 10.0.0.0/24 (ip=10.0.0.5/24)")
+      const v6 = yield* parseErr(withVm('ipConfig: "ip=dhcp,ip6=fd00::5/64,gw6=fd01::1"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(v6)[0]?.slice(3), [
+        "gw6=fd01::1, outside fd00::/64",
+        "set gw6 to the router's address in fd00::/64 (or its link-local fe80:: address), or correct ip6's prefix length"
+      ])
+      yield* parseOk(withVm('ipConfig: "ip6=fd00::5/64,gw6=fe80::1"'))
+      // a /32 has no room for a gateway: cloud-init makes it an on-link route
+      yield* parseOk(withVm('ipConfig: "ip=192.168.1.9/32,gw=192.168.1.1"'))
+      // nor may the gateway be the subnet's broadcast address
+      const broadcastGw = yield* parseErr(withVm('ipConfig: "ip=10.0.0.5/24,gw=10.0.0.255"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(broadcastGw)[0]?.[3], "gw=10.0.0.255, the broadcast address of 10.0.0.0/24")
+    })
+  )
+
+  it.effect("a gateway equal to the VM's own address is refused", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        `${minimal}vm:
+  ipConfig: "ip=10.0.0.5/24,gw=10.0.0.5"
+`,
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(summary(error), [
+        [
+          "invalid-value",
+          "vm.ipConfig",
+          11,
+          "gw=10.0.0.5, the VM's own address (ip=10.0.0.5/24)",
+          "set gw to the router's address in 10.0.0.0/24"
+        ]
+      ])
+      const v6 = yield* parseErr(withVm('ipConfig: "ip6=fd00::5/64,gw6=FD00::5"'), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(v6)[0]?.[3], "gw6=FD00::5, the VM's own address (ip6=fd00::5/64)")
+    })
+  )
+
+  it.effect("two VMs on one IPv6 address are a duplicate, however it is written", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        withVm('ipConfig: "ip6=fd00::5/64" }, { name: web2, ipConfig: "ip6=fd00:0:0::5/64"'),
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(summary(error), [
+        [
+          "duplicate",
+          "nodes[0].vms[1].ipConfig",
+          11,
+          "fd00:0:0::5, already used by VM k3s-vm-pve1",
+          "give each VM its own ipConfig (nodes[].vms[].ipConfig)"
+        ]
+      ])
+    })
+  )
+
+  it.effect("a VM name longer than a DNS label (63) is refused; with k3s, also a long or upper-case name", () =>
+    Effect.gen(function* () {
+      const long = "a".repeat(64)
+      const error = yield* parseErr(withVm(`name: ${long}`), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(error), [
+        ["invalid-value", "nodes[0].vms[0].name", 11, `"${long}" (64 characters)`, "shorten nodes[0].vms[0].name"]
+      ])
+      assert.include(error.message, "at most 63 characters")
+      // from the template: the node name makes it too long
+      const fromTemplate = yield* parseErr(
+        `${minimal}vm:
+  nameTemplate: "${"k".repeat(60)}-{node}"
+`,
+        baseEnv,
+        checkOnly
+      )
+      assert.deepStrictEqual(summary(fromTemplate)[0]?.slice(3), [
+        `"${"k".repeat(60)}-pve1" (65 characters) (from vm.nameTemplate "${"k".repeat(60)}-{node}")`,
+        "shorten vm.nameTemplate, or give the VM a shorter name (nodes[].vms[].name)"
+      ])
+      // dots: each label is at most 63, and without k3s the name may be longer (PVE's hostname is the first label)
+      const dotted = `${"a".repeat(40)}.${"b".repeat(40)}`
+      yield* parseOk(withVm(`name: ${dotted}`))
+      const withK3s = yield* parseErr(withVm(`name: ${dotted}`, "k3s:\n  role: server\n"), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(withK3s)[0]?.slice(3), [
+        `"${dotted}" (81 characters)`,
+        `shorten nodes[0].vms[0].name`
+      ])
+      assert.include(withK3s.message, "kubernetes.io/hostname")
+      // k3s lower-cases the Node name; homelab looks for the VM name as written
+      yield* parseOk(withVm("name: Web1"))
+      const upper = yield* parseErr(withVm("name: Web1", "k3s:\n  role: server\n"), baseEnv, checkOnly)
+      assert.deepStrictEqual(summary(upper), [["invalid-value", "nodes[0].vms[0].name", 11, '"Web1"', 'write "web1"']])
+      assert.include(upper.message, "lower-case VM name with k3s")
+    })
+  )
+})

@@ -134,15 +134,6 @@ export const checkIpConfig = (value: string): string | undefined => {
   return undefined
 }
 
-/** `ip=10.0.0.5/24,...` → `10.0.0.5` (for duplicate-address checks); undefined for DHCP. */
-export const staticIpv4 = (ipConfig: string): string | undefined => {
-  for (const part of ipConfig.split(",")) {
-    const [key, val] = part.split("=")
-    if (key?.trim() === "ip" && val !== undefined && val.trim() !== "dhcp") return val.trim().split("/")[0]
-  }
-  return undefined
-}
-
 const sshKeyPattern =
   /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/u
 

@@ -5,16 +5,17 @@
 import { expandTemplate, parseChecksum, placeholdersOf } from "./derive.js"
 import {
   deriveImageFilename,
-  dnsNamePattern,
   importFilenamePattern,
   isoFilenamePattern,
   nameTemplatePlaceholders,
-  pveNormaliseFilename,
-  staticIpv4
+  pveNormaliseFilename
 } from "./formats.js"
+import { type IpAddress, parseIp, sameIp } from "./ipAddress.js"
 import type { RawIssue } from "./issues.js"
-import { displayPath, type PathSegment } from "./path.js"
+import { displayPath, formatPath, type PathSegment } from "./path.js"
+import { addressProblems, staticAddresses } from "./staticAddress.js"
 import { closest } from "./suggest.js"
+import { vmNameProblem } from "./vmName.js"
 
 type Raw = Record<string, unknown>
 
@@ -22,6 +23,26 @@ const obj = (value: unknown): Raw | undefined =>
   value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Raw) : undefined
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
 const arr = (value: unknown): ReadonlyArray<unknown> | undefined => (Array.isArray(value) ? value : undefined)
+
+/** The IP literal an https URL points at (`https://10.0.0.2:8006`, `https://[fd00::2]:8006`); undefined for a name. */
+const urlIp = (value: unknown): IpAddress | undefined => {
+  if (typeof value !== "string") return undefined
+  try {
+    const host = new URL(value).hostname
+    return parseIp(host.startsWith("[") ? host.slice(1, -1) : host)
+  } catch {
+    return undefined
+  }
+}
+
+/** Where an address is used by a machine that is not a VM of homelab.yaml (a PVE node, the k3s server). */
+interface TakenAddress {
+  readonly address: IpAddress
+  /** `the address of PVE node pve (nodes[0].address)`. */
+  readonly owner: string
+}
+
+const ipKey = (ip: IpAddress): string => `${ip.family}:${ip.value}`
 
 /** Flags `k3s.installFlags` may not hold: the join flags homelab sets itself, and those `@homelab/k3s-join` refuses. */
 export const refusedK3sFlags: ReadonlyArray<{
@@ -184,8 +205,33 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
   const defaultIpConfig = str(vm?.ipConfig) ?? "ip=dhcp"
   const balloon = typeof vm?.balloon === "number" && vm.balloon > 0 ? vm.balloon : undefined
 
-  // nodes: unique names; VM names expand to unique, valid DNS names; static addresses used once
+  // nodes: unique names; VM names expand to unique, valid DNS names; static addresses used once, by no PVE node or
+  // k3s server, and usable (a host address of their subnet, a gateway in it)
   const nodes = arr(doc.nodes) ?? []
+  const k3sSection = obj(doc.k3s)
+  const defaultRole = str(k3sSection?.role) ?? "agent"
+  const pveAddresses: Array<TakenAddress> = []
+  nodes.forEach((rawNode, nodeIndex) => {
+    const node = obj(rawNode)
+    const name = str(node?.name) ?? `#${nodeIndex}`
+    const address = parseIp(str(node?.address) ?? "")
+    if (address !== undefined) {
+      pveAddresses.push({ address, owner: `the address of PVE node ${name} (nodes[${nodeIndex}].address)` })
+    }
+    const api = urlIp(node?.api)
+    if (api !== undefined)
+      pveAddresses.push({ address: api, owner: `the API address of PVE node ${name} (nodes[${nodeIndex}].api)` })
+  })
+  const endpoints = [
+    ...(proxmox?.endpoint === undefined ? [] : [[["proxmox", "endpoint"], proxmox.endpoint] as const]),
+    ...(arr(proxmox?.endpoints) ?? []).map((url, i) => [["proxmox", "endpoints", i], url] as const)
+  ]
+  for (const [path, url] of endpoints) {
+    const address = urlIp(url)
+    if (address !== undefined) pveAddresses.push({ address, owner: `the PVE API's address (${formatPath(path)})` })
+  }
+  const k3sServer = parseIp(str(obj(k3sSection?.server)?.host) ?? "")
+  const checkedIpConfigs = new Set<string>()
   const nodeNames = new Map<string, number>()
   const vmNames = new Map<string, string>()
   const staticIps = new Map<string, string>()
@@ -227,16 +273,27 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
       const vmName = explicit ?? (templateOk ? expandTemplate(template, name, vmIndex + 1) : undefined)
       if (vmName === undefined) return
       const origin = explicit === undefined ? ` (from vm.nameTemplate ${JSON.stringify(template)})` : ""
-      if (!dnsNamePattern.test(vmName)) {
+      const nameProblem = vmNameProblem(vmName, k3sSection !== undefined)
+      if (nameProblem !== undefined) {
+        const fix =
+          nameProblem.lowerCase !== undefined
+            ? explicit === undefined
+              ? `name the VM ${JSON.stringify(nameProblem.lowerCase)} (nodes[].vms[].name), or write vm.nameTemplate in lower case`
+              : `write ${JSON.stringify(nameProblem.lowerCase)}`
+            : nameProblem.detail !== undefined
+              ? explicit === undefined
+                ? "shorten vm.nameTemplate, or give the VM a shorter name (nodes[].vms[].name)"
+                : `shorten ${displayPath(namePath)}`
+              : undefined
         issues.push({
           code: "invalid-value",
           path: namePath,
-          expected: `a VM name that is a valid DNS name (letters, digits, -, dots between labels) on node ${name}`,
-          found: `${JSON.stringify(vmName)}${origin}`
+          expected: `${nameProblem.expected} on node ${name}`,
+          found: `${JSON.stringify(vmName)}${nameProblem.detail === undefined ? "" : ` (${nameProblem.detail})`}${origin}`,
+          ...(fix === undefined ? {} : { suggestion: fix })
         })
-        return
       }
-      const other = vmNames.get(vmName.toLowerCase())
+      const other = nameProblem === undefined ? vmNames.get(vmName.toLowerCase()) : undefined
       if (other !== undefined) {
         issues.push({
           code: "duplicate",
@@ -249,13 +306,41 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
         })
         return
       }
-      vmNames.set(vmName.toLowerCase(), displayPath(namePath))
+      if (nameProblem === undefined) vmNames.set(vmName.toLowerCase(), displayPath(namePath))
       const ipConfig = str(entry.ipConfig) ?? defaultIpConfig
-      const ip = staticIpv4(ipConfig)
-      if (ip !== undefined) {
-        const owner = staticIps.get(ip)
-        const ipPath: Array<PathSegment> =
-          entry.ipConfig === undefined ? ["vm", "ipConfig"] : [...entryPath, "ipConfig"]
+      const ipPath: Array<PathSegment> = entry.ipConfig === undefined ? ["vm", "ipConfig"] : [...entryPath, "ipConfig"]
+      const where = displayPath(ipPath)
+      const role = str(entry.role) ?? defaultRole
+      for (const address of staticAddresses(ipConfig)) {
+        const ip = address.written
+        // the address on its own (once per ipConfig: vm.ipConfig serves several VMs)
+        if (!checkedIpConfigs.has(where)) {
+          for (const problem of addressProblems(address))
+            issues.push({ code: "invalid-value", path: ipPath, ...problem })
+        }
+        // another machine on it: two hosts answering ARP/NDP for one address break each other
+        const pve = pveAddresses.find((taken) => sameIp(taken.address, address.subnet.address))
+        if (pve !== undefined) {
+          issues.push({
+            code: "conflict",
+            path: ipPath,
+            expected: `a static address no PVE node uses (two machines on one address break each other's ARP: the node or the VM becomes unreachable)`,
+            found: `${ip} for VM ${vmName}, ${pve.owner}`,
+            suggestion: `give the VM an address of its own in ${where}`
+          })
+          continue
+        }
+        if (k3sServer !== undefined && sameIp(k3sServer, address.subnet.address) && role !== "server") {
+          issues.push({
+            code: "conflict",
+            path: ipPath,
+            expected: `a static address that is not k3s.server's (an existing server outside the VMs that they join)`,
+            found: `${ip} for VM ${vmName} (role ${role}), the address of k3s.server.host`,
+            suggestion: `give the VM an address of its own in ${where}; if this VM is that server itself, give it role: server`
+          })
+          continue
+        }
+        const owner = staticIps.get(ipKey(address.subnet.address))
         if (owner !== undefined) {
           issues.push({
             code: "duplicate",
@@ -264,8 +349,9 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
             found: `${ip}, already used by ${owner}`,
             suggestion: "give each VM its own ipConfig (nodes[].vms[].ipConfig)"
           })
-        } else staticIps.set(ip, `VM ${vmName}`)
+        } else staticIps.set(ipKey(address.subnet.address), `VM ${vmName}`)
       }
+      checkedIpConfigs.add(where)
     })
   })
 
@@ -292,7 +378,6 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
   // (only when nodes is a list: a nodes of the wrong shape has its own error, and says nothing about roles)
   const nodeList = arr(doc.nodes)
   if (k3s !== undefined && k3s.server === undefined && nodeList !== undefined) {
-    const defaultRole = str(k3s.role) ?? "agent"
     const nodes = nodeList
     const anyServer = nodes.some((node) => {
       const vms = arr(obj(node)?.vms)
