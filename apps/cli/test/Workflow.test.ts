@@ -552,11 +552,11 @@ describe.concurrent("10. status tells the truth and exits 0 only when converged"
             uptime: 30,
             ip: `${net}.23`,
             config: asAsked(1003),
-            // joined by homelab with the lab's k3s.installFlags
+            // joined by homelab with the lab's k3s.agentFlags
             guest: {
               hostname: "k3s-vm-n3",
               user: "ubuntu",
-              k3s: { role: "agent", flags: ["--write-kubeconfig-mode=644"] }
+              k3s: { role: "agent", flags: ["--node-label=tier=demo"] }
             }
           }),
           ours("k3s-vm-n4", 1004, "n4", { status: "stopped", protection: true })

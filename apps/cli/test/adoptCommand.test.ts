@@ -114,7 +114,7 @@ const seedLab = (net: string, publicKey: string): Scenario => {
           ipconfig0: "ip=dhcp",
           cicustom: `user=${snippet}`
         },
-        // joined by the seed tool with its k3s flags (what import-env writes into k3s.installFlags)
+        // joined by the seed tool with its k3s flags (what import-env writes into k3s.serverFlags)
         guest: {
           hostname: `k3s-vm-${node}`,
           user: "ubuntu",

@@ -29,7 +29,7 @@ export const k3sYaml = (version: string) =>
   [
     "k3s:",
     `  version: ${version}`,
-    "  installFlags: [--write-kubeconfig-mode=644]",
+    "  serverFlags: [--write-kubeconfig-mode=644]",
     "  upgrade: { drainTimeout: 60 }",
     ""
   ].join("\n")
@@ -167,10 +167,10 @@ export const runningCluster = (subnet: string): Scenario =>
       guest: {
         hostname: `k3s-vm-${node}`,
         user: "ubuntu",
-        // installed by homelab with the k3s.installFlags of the lab's homelab.yaml
+        // installed by homelab with the lab's homelab.yaml: its k3s.serverFlags on the servers, none on the agents
         k3s: servers.includes(node)
           ? { role: "server" as const, clusterInit: i === 0, flags: ["--write-kubeconfig-mode=644"] }
-          : { role: "agent" as const, flags: ["--write-kubeconfig-mode=644"] }
+          : { role: "agent" as const }
       }
     })),
     k3s: { version: v130, ...k3sTimings, workloads: [{ name: "web", replicas: 2, pdb: { minAvailable: 1 } }] }

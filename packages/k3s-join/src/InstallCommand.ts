@@ -6,6 +6,7 @@
  */
 import { shellCommand } from "@homelab/ssh"
 import * as Redacted from "effect/Redacted"
+import { flagsNotDefinedFor } from "./RoleFlags.js"
 
 /**
  * @since 0.1.0
@@ -177,19 +178,25 @@ const FORBIDDEN = ["--cluster-init", "--token", "-t", "--agent-token", "--cluste
 /**
  * Why a flag list is rejected, or `undefined` when it is fine. `--cluster-init`/`--cluster-reset` would start or
  * reset a cluster instead of joining; `--token`/`--agent-token` would put a secret on a command line; `--server`
- * is set by the library.
+ * is set by the library. With `role`, a flag that `k3s <role>` does not define is rejected too (`--disable` for an
+ * agent, `--disable-apiserver-lb` for a server: `RoleFlags`): k3s would stop at every start of the unit.
  *
  * @since 0.1.0
  * @category commands
  */
-export const checkFlags = (flags: ReadonlyArray<string>): string | undefined => {
+export const checkFlags = (flags: ReadonlyArray<string>, role?: Role): string | undefined => {
   for (const flag of flags) {
     const name = flag.split("=")[0] as string
     if (FORBIDDEN.includes(name)) return `the flag ${name} is not allowed for a join`
     if (name === "--token-file" || name === "--agent-token-file") return `the flag ${name} is managed by the library`
     if (name === "--with-node-id") return "--with-node-id is not supported: membership is checked by node name"
   }
-  return undefined
+  if (role === undefined) return undefined
+  const foreign = flagsNotDefinedFor(role, flags)
+  if (foreign.length === 0) return undefined
+  const other = role === "agent" ? "server" : "agent"
+  const them = foreign.length === 1 ? "it" : "them"
+  return `k3s ${role} does not define ${foreign.join(", ")} (${foreign.length === 1 ? "a flag" : "flags"} of k3s ${other} only): it would stop at every start ("flag provided but not defined") and the node would never join; give ${them} to ${other}s only`
 }
 
 /**

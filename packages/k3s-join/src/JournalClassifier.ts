@@ -22,6 +22,7 @@ export type JournalFailure =
   | "SanMismatch"
   | "ServerUnreachable"
   | "DatastoreTokenMismatch"
+  | "UndefinedFlag"
 
 /**
  * @since 0.1.0
@@ -41,6 +42,9 @@ export interface JournalClassification {
 /** Most specific first: a line is classified by the first rule whose substring it contains. */
 const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, boolean]> = [
   ["NodePasswordRejected", ["Node password rejected"], true],
+  // k3s's command line has a flag its command does not define (urfave/cli; an agent given a server flag): k3s stops
+  // at once and systemd starts it again every 5 s, forever
+  ["UndefinedFlag", ["flag provided but not defined"], true],
   ["DuplicateEtcdMember", ["duplicate node name found"], true],
   ["TooManyLearners", ["too many learner members"], false],
   ["CaHashMismatch", ["token CA hash does not match"], true],

@@ -853,7 +853,7 @@ const make = (options: K3sJoinOptions) =>
       const { host, role } = request
       const emit = emitter(request.onEvent)
       const flags = normalizeFlags(request.flags)
-      const badFlag = checkFlags(flags)
+      const badFlag = checkFlags(flags, role)
       if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       const usable = checkTokenForRole(request.token, role)
       if (Result.isFailure(usable)) return yield* fail(host.host, usable.failure)
@@ -940,9 +940,18 @@ const make = (options: K3sJoinOptions) =>
       }
     })
 
-    const reasonFor = (classification: JournalClassification, server: string, node: string): K3sJoinErrorReason => {
+    const reasonFor = (
+      classification: JournalClassification,
+      server: string,
+      node: string,
+      role: Role
+    ): K3sJoinErrorReason => {
       const line = classification.line
       switch (classification.failure) {
+        case "UndefinedFlag":
+          return new InvalidOptions({
+            detail: `k3s ${role} on ${node} stops at every start on a flag it does not define (its unit restarts every 5 s and the node never joins): ${line}`
+          })
         case "NodePasswordRejected":
           return new NodePasswordRejected({ node, line })
         case "DuplicateEtcdMember":
@@ -1112,7 +1121,7 @@ const make = (options: K3sJoinOptions) =>
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh
         const classification = classifyJournal(fresh)
-        if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName))
+        if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName, role))
         if (classification !== undefined && classification.line !== lastTransient?.line) {
           yield* emit({ _tag: "Waiting", host: host.host, failure: classification.failure, line: classification.line })
         }
@@ -1133,7 +1142,7 @@ const make = (options: K3sJoinOptions) =>
       })
 
       const atDeadline = Effect.gen(function* () {
-        if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName))
+        if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName, role))
         if (current !== undefined && current.ready !== "True" && lastState === "active") {
           return yield* fail(
             host.host,
@@ -1211,7 +1220,7 @@ const make = (options: K3sJoinOptions) =>
       const emit = emitter(request.onEvent)
       const timeouts = timeoutsOf(request.timeouts, role)
       const flags = normalizeFlags(request.flags)
-      const badFlag = checkFlags(flags)
+      const badFlag = checkFlags(flags, role)
       if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       const t0 = yield* Clock.currentTimeMillis
 
@@ -1378,7 +1387,7 @@ const make = (options: K3sJoinOptions) =>
       const emit = emitter(request.onEvent)
       const timeouts = timeoutsOf(request.timeouts, "server")
       const flags = normalizeFlags(request.flags)
-      const badFlag = checkFlags(flags)
+      const badFlag = checkFlags(flags, "server")
       if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       const nodeName = yield* nodeNameOf(host, flags)
       const asServer: K3sServer = { ...host }
@@ -1656,7 +1665,7 @@ const make = (options: K3sJoinOptions) =>
       const wasCordoned = current.unschedulable === true
       const flags = request.flags === undefined ? undefined : normalizeFlags(request.flags)
       if (flags !== undefined) {
-        const badFlag = checkFlags(flags)
+        const badFlag = checkFlags(flags, role)
         if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
       }
       /** The wanted flags, when the Node runs with others (or does not say what it runs with). */

@@ -192,7 +192,11 @@ export interface EnsureMemberOptions {
   readonly cleanupStale?: boolean | undefined
   /** k3s version to install. Default: the cluster version (oldest kubelet version of the control-plane nodes). */
   readonly version?: string | undefined
-  /** Extra k3s flags: a string split on whitespace, or one word per element. */
+  /**
+   * Extra k3s flags: a string split on whitespace, or one word per element. Only flags `k3s <role>` defines: an agent
+   * given a server's flag (`--disable`, `--cluster-cidr`, `--tls-san`, …) would stop at every start, so it is refused
+   * (`InvalidOptions`) before the host is touched.
+   */
   readonly flags?: string | ReadonlyArray<string> | undefined
   readonly airgap?: AirgapOptions | undefined
   /** Use this token instead of reading it from the server. */

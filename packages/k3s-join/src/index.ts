@@ -178,6 +178,14 @@ export {
   quorumCheck
 } from "./Quorum.js"
 export {
+  AGENT_ONLY_FLAGS,
+  bareFlagName,
+  flagsNotDefinedFor,
+  onlyCommandOf,
+  SERVER_ONLY_FLAGS,
+  SERVER_ONLY_PREFIXES
+} from "./RoleFlags.js"
+export {
   checkUpgradeStep,
   decodeChannels,
   describeViolation,

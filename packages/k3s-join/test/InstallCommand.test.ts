@@ -143,6 +143,34 @@ describe("checkFlags", () => {
     assert.match(checkFlags(["--with-node-id"]) ?? "", /not supported/)
     assert.isUndefined(checkFlags(["--write-kubeconfig-mode", "644", "--disable=traefik", "--tls-san", "k3s.lan"]))
   })
+
+  it("with a role, refuses the flags that k3s command does not define (it would stop at every start)", () => {
+    const serverFlags = ["--write-kubeconfig-mode", "644", "--disable=traefik", "--tls-san", "k3s.lan"]
+    assert.isUndefined(checkFlags(serverFlags, "server"))
+    assert.strictEqual(
+      checkFlags(serverFlags, "agent"),
+      'k3s agent does not define --write-kubeconfig-mode, --disable, --tls-san (flags of k3s server only): it would stop at every start ("flag provided but not defined") and the node would never join; give them to servers only'
+    )
+    assert.match(
+      checkFlags(["--etcd-s3-bucket=backups"], "agent") ?? "",
+      /--etcd-s3-bucket \(a flag of k3s server only\)/
+    )
+    assert.match(
+      checkFlags(["--disable-apiserver-lb"], "server") ?? "",
+      /k3s server does not define --disable-apiserver-lb/
+    )
+    // flags both take; a value that looks like nothing k3s knows is not judged
+    const both = [
+      "--node-label",
+      "tier=gold",
+      "--kubelet-arg=max-pods=150",
+      "--node-ip=10.0.0.5",
+      "--data-dir",
+      "/srv/k3s"
+    ]
+    assert.isUndefined(checkFlags(both, "agent"))
+    assert.isUndefined(checkFlags(both, "server"))
+  })
 })
 
 describe("the locked install", () => {

@@ -15,6 +15,8 @@ describe("classifyLine", () => {
       [journal.san(), "SanMismatch", true],
       [journal.unreachable(), "ServerUnreachable", false],
       [journal.datastore(), "DatastoreTokenMismatch", true],
+      [journal.undefinedFlagUsage(), "UndefinedFlag", true],
+      [journal.undefinedFlag(), "UndefinedFlag", true],
       [`level=error msg="... dial tcp 10.0.10.11:6443: i/o timeout"`, "ServerUnreachable", false],
       [`level=error msg="... connect: no route to host"`, "ServerUnreachable", false]
     ]

@@ -423,6 +423,20 @@ describe("K3sJoin.ensureMember", () => {
     })
   )
 
+  it.live("refuses to install an agent with a flag only k3s server defines, before touching the host", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const { cluster, server } = yield* clusterSetup
+      const { ssh, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21")
+      const error = yield* Effect.flip(
+        k3s.ensureMember({ server, host, role: "agent", flags: ["--node-label=tier=gold", "--disable=traefik"] })
+      )
+      assert.strictEqual(error.reason._tag, "InvalidOptions")
+      assert.include(error.message, "k3s agent does not define --disable (a flag of k3s server only)")
+      assert.deepStrictEqual(ssh.commands, [])
+    })
+  )
+
   it.live("ignores failure lines that were in the journal before this start", () =>
     Effect.gen(function* () {
       const { k3s } = yield* harness()
@@ -480,6 +494,15 @@ describe("K3sJoin failure classification (never hangs)", () => {
     Effect.gen(function* () {
       const error = yield* failing("agent", { failWith: journal.unauthorized() })
       assert.isTrue(error.reason._tag === "BadToken" && error.reason.kind === "Unauthorized")
+    })
+  )
+
+  it.live("a flag k3s does not define (journal: flag provided but not defined): InvalidOptions, at once", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("agent", { failWith: journal.undefinedFlag(), fatal: true })
+      assert.strictEqual(error.reason._tag, "InvalidOptions")
+      assert.include(error.message, "k3s agent on k3s-a1 stops at every start on a flag it does not define")
+      assert.include(error.message, "flag provided but not defined: -disable")
     })
   )
 

@@ -140,7 +140,7 @@ const configYaml = (info: SimInfo, dir: string) => {
     "  sshPort: 2222",
     "k3s:",
     `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
-    "  installFlags: [--write-kubeconfig-mode=644]"
+    "  serverFlags: [--write-kubeconfig-mode=644]"
   ].join("\n")
 }
 

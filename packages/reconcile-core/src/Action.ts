@@ -174,15 +174,18 @@ export interface UpgradeK3s extends ActionBase {
   /** The Node was cordoned when planned and no mark of ours says by us (by hand, say): it is left cordoned. */
   readonly keepCordoned?: boolean | undefined
   /**
-   * Install with `k3s.installFlags` (the unit's flags after the join flags replaced); unset: the unit's own flags are
-   * kept (a change of `k3s.installFlags` that k3s cannot make was refused: `k3s.flags-immutable`).
+   * Install with the flags homelab.yaml gives its role (`k3s.installFlags`, then `k3s.serverFlags` or
+   * `k3s.agentFlags`; the unit's flags after the join flags replaced); unset: the unit's own flags are kept (a flag
+   * change that k3s cannot make was refused: `k3s.flags-immutable`).
    */
   readonly applyFlags?: boolean | undefined
   /**
-   * How `k3s.installFlags` differ from the flags its k3s runs with (its Node's `k3s.io/node-args`), one
-   * `+flag`/`-flag` per change; with `steps` on the version it runs, this hop only installs it again with them.
+   * How those flags differ from the flags its k3s runs with (its Node's `k3s.io/node-args`), one `+flag`/`-flag` per
+   * change; with `steps` on the version it runs, this hop only installs it again with them.
    */
   readonly flagChanges?: ReadonlyArray<string> | undefined
+  /** The lists of homelab.yaml its flags come from, for messages (`k3s.installFlags + k3s.agentFlags`). */
+  readonly flagSource?: string | undefined
 }
 
 /**
@@ -450,8 +453,8 @@ export const describeAction = (action: Action): string => {
           ? `finish the k3s upgrade of ${action.vm} (on ${action.from}; its k3s Node left cordoned as it was)`
           : `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
         : action.steps.length === 1 && action.steps[0] === action.from
-          ? `install k3s ${action.from} on ${action.vm} (${action.role}) again with k3s.installFlags (${(action.flagChanges ?? []).join(" ")}): ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
-          : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}${action.flagChanges === undefined ? "" : ` with k3s.installFlags (${action.flagChanges.join(" ")})`}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
+          ? `install k3s ${action.from} on ${action.vm} (${action.role}) again with ${action.flagSource ?? "k3s.installFlags"} (${(action.flagChanges ?? []).join(" ")}): ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
+          : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}${action.flagChanges === undefined ? "" : ` with ${action.flagSource ?? "k3s.installFlags"} (${action.flagChanges.join(" ")})`}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
     case "UncordonK3s": {
       const what = action.mark === "homelab-destroy" ? "undo the stopped teardown" : "finish the restart"
       return action.cordoned

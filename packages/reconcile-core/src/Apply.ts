@@ -37,6 +37,7 @@ import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
+import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
@@ -665,7 +666,7 @@ export const apply = Effect.fn("apply")(function* (
           .initCluster({
             host,
             version,
-            flags: k3s.installFlags,
+            flags: k3sFlagsFor(k3s, "server"),
             token: k3s.token,
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
             onEvent: k3sProgress
@@ -742,9 +743,10 @@ export const apply = Effect.fn("apply")(function* (
         yield* marks(a.vmid, [markTag], [keep ? UpgradeTag : UpgradeKeepCordonTag])
         let evicted = 0
         const flagsOnly = a.steps.length === 1 && a.steps[0] === a.from
+        const flagSource = a.flagSource ?? k3sFlagSource(k3s, a.role)
         for (const version of a.steps) {
           yield* progress(
-            `k3s: ${flagsOnly ? `installing ${version} again on ${a.vm} with k3s.installFlags` : `upgrading ${a.vm} to ${version}`}${keep ? " (cordoned before: it stays cordoned)" : ""}`
+            `k3s: ${flagsOnly ? `installing ${version} again on ${a.vm} with ${flagSource}` : `upgrading ${a.vm} to ${version}`}${keep ? " (cordoned before: it stays cordoned)" : ""}`
           )
           const result = yield* k
             .upgrade({
@@ -753,7 +755,7 @@ export const apply = Effect.fn("apply")(function* (
               role: a.role,
               version,
               checkRelease: false,
-              ...(a.applyFlags === true ? { flags: k3s.installFlags } : {}),
+              ...(a.applyFlags === true ? { flags: k3sFlagsFor(k3s, a.role) } : {}),
               drain: { timeout: drainTimeout(k3s) },
               timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
               onEvent: k3sProgress
@@ -762,7 +764,7 @@ export const apply = Effect.fn("apply")(function* (
               Effect.mapError(
                 (e) =>
                   new StepFailed(
-                    `${flagsOnly ? `install of ${version} with k3s.installFlags on ${a.vm}` : `upgrade of ${a.vm} to ${version}`}: ${e.message}`,
+                    `${flagsOnly ? `install of ${version} with ${flagSource} on ${a.vm}` : `upgrade of ${a.vm} to ${version}`}: ${e.message}`,
                     hint
                   )
               )
@@ -788,7 +790,7 @@ export const apply = Effect.fn("apply")(function* (
                 ? `${a.vm} ${left}; its upgrade was done by an earlier run`
                 : `${a.vm} uncordoned (its upgrade was done by an earlier run)`
               : flagsOnly
-                ? `${a.vm} runs ${to} with k3s.installFlags now (${(a.flagChanges ?? []).join(" ")}); ${evicted} pod(s) evicted, ${keep ? left : "uncordoned"}`
+                ? `${a.vm} runs ${to} with ${flagSource} now (${(a.flagChanges ?? []).join(" ")}); ${evicted} pod(s) evicted, ${keep ? left : "uncordoned"}`
                 : keep
                   ? `${a.vm} upgraded ${a.from} → ${to}${through}; ${left}; ${evicted} pod(s) evicted`
                   : `${a.vm} upgraded ${a.from} → ${to}${through}; ${evicted} pod(s) evicted, uncordoned`,
@@ -1072,7 +1074,7 @@ export const apply = Effect.fn("apply")(function* (
             rebuilt: rejoin,
             newHostKey: newInstances.has(a.vm),
             version: k3s.version,
-            flags: k3s.installFlags,
+            flags: k3sFlagsFor(k3s, a.role),
             token: k3s.token,
             ...(k3s.airgap !== undefined ? { airgap: { dir: k3s.airgap } } : {}),
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },

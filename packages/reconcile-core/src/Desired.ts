@@ -121,7 +121,12 @@ export interface DesiredK3s {
   readonly vmSshPort: number
   /** Pin a version; default: the servers' version. */
   readonly version?: string | undefined
+  /** k3s flags for every VM (`k3s.installFlags`): flags both `k3s server` and `k3s agent` define. */
   readonly installFlags: ReadonlyArray<string>
+  /** k3s flags for the servers only, after `installFlags` (`k3s.serverFlags`); default none. */
+  readonly serverFlags?: ReadonlyArray<string> | undefined
+  /** k3s flags for the agents only, after `installFlags` (`k3s.agentFlags`); default none. */
+  readonly agentFlags?: ReadonlyArray<string> | undefined
   readonly installScriptUrl: string
   /** Local folder with `k3s` and `install.sh` for airgap installs. */
   readonly airgap?: string | undefined

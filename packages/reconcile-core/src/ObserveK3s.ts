@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
+import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
@@ -50,7 +51,7 @@ export interface K3sObservationInputs {
  * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
  * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
  * service (a server VM the plan may rebuild or restart, a server on another version than the target or whose k3s runs
- * with other flags than `k3s.installFlags`, as its Node's `k3s.io/node-args` say); the update channels only
+ * with other flags than homelab.yaml gives a server, as its Node's `k3s.io/node-args` say); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
  */
@@ -197,12 +198,15 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const serverVms = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
   const serverNodes = nodes.filter((n) => n.role === "server")
   const target = k3s.version
-  // A Node whose k3s runs with other flags than k3s.installFlags (its k3s.io/node-args, read already) is installed
-  // again: a server goes out of service for that too.
-  const wantedFlags = desiredFlags(k3s.installFlags)
+  // A Node whose k3s runs with other flags than homelab.yaml gives its role (k3s.installFlags, then k3s.serverFlags or
+  // k3s.agentFlags; its k3s.io/node-args, read already) is installed again: a server goes out of service for that too.
+  const wantedFlags = {
+    server: desiredFlags(k3sFlagsFor(k3s, "server")),
+    agent: desiredFlags(k3sFlagsFor(k3s, "agent"))
+  }
   const otherFlags = (node: ClusterNode) => {
     const running = runningFlags(node.nodeArgs)
-    return running !== undefined && !sameFlags(diffFlags(running, wantedFlags))
+    return running !== undefined && !sameFlags(diffFlags(running, wantedFlags[node.role]))
   }
   const disruptable =
     inputs.readEtcdMembers === true ||

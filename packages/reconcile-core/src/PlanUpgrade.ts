@@ -3,8 +3,10 @@ import {
   describeViolation,
   desiredFlags,
   diffFlags,
+  type Flag,
   type FlagsDiff,
   immutableChanges,
+  onlyCommandOf,
   parseK3sVersion,
   planUpgrade,
   type ReleaseChannel,
@@ -21,6 +23,7 @@ import {
 import * as Result from "effect/Result"
 import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
 import type { DesiredK3s } from "./Desired.js"
+import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { quorumFinding, rolloutWaitsHint } from "./QuorumGuard.js"
 
@@ -148,14 +151,18 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
     ...(inputs.nodes ?? ordered.map((c) => ({ name: c.vm, role: c.role, version: c.version })))
   ]
   const skewed = skewViolations(cluster)
-  // The flags each member's k3s runs with against k3s.installFlags: a member with others is installed again with them,
-  // in the same rollout, unless one of the changes is one k3s cannot make on a running cluster (then none is made).
+  // The flags each member's k3s runs with against those homelab.yaml gives its role (k3s.installFlags, then
+  // k3s.serverFlags or k3s.agentFlags): a member with others is installed again with them, in the same rollout, unless
+  // one of the changes is one k3s cannot make on a running cluster (then none is made).
   const flagChanges = new Map<string, FlagsDiff>()
-  const wantedFlags = desiredFlags(k3s.installFlags)
+  const wantedFlags = {
+    server: desiredFlags(k3sFlagsFor(k3s, "server")),
+    agent: desiredFlags(k3sFlagsFor(k3s, "agent"))
+  }
   for (const c of ordered) {
     const running = runningFlags(c.nodeArgs)
     if (running === undefined) continue
-    const diff = diffFlags(running, wantedFlags)
+    const diff = diffFlags(running, wantedFlags[c.role])
     if (!sameFlags(diff)) flagChanges.set(c.vm, diff)
   }
   const frozen = ordered.flatMap((c) => {
@@ -165,6 +172,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
   })
   for (const { c, fixed, diff } of frozen) {
     const names = fixed.map((f) => f.name).join(", ")
+    const source = k3sFlagSource(k3s, c.role)
     findings.push({
       layer: "k3s",
       node: c.node,
@@ -172,8 +180,8 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
       vmid: c.vmid,
       code: "k3s.flags-immutable",
       effect: "blocked",
-      message: `k3s.installFlags changes ${names} for ${c.vm} (${describeFlagChanges(diff)}): k3s cannot change ${fixed.length === 1 ? "it" : "them"} once the cluster has started, so no change of k3s.installFlags is applied`,
-      hint: `restore ${names} in k3s.installFlags as the cluster runs it; a new value needs a new cluster`
+      message: `${source} ${source.includes(" + ") ? "change" : "changes"} ${names} for ${c.vm} (${describeFlagChanges(diff)}): k3s cannot change ${fixed.length === 1 ? "it" : "them"} once the cluster has started, so no change of the k3s flags is applied`,
+      hint: `restore ${names} in ${restoreIn(k3s, c.role, fixed)} as the cluster runs it; a new value needs a new cluster`
     })
   }
   const applyFlags = frozen.length === 0
@@ -316,7 +324,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
               inputs.membersProblem,
               changes === undefined
                 ? {}
-                : { context: `to run it with k3s.installFlags: ${describeFlagChanges(changes)}` }
+                : { context: `to run it with ${k3sFlagSource(k3s, c.role)}: ${describeFlagChanges(changes)}` }
             )
             if (refused !== undefined) {
               stop(c, refused)
@@ -364,7 +372,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
     const flagsText =
       changes === undefined
         ? ""
-        : `k3s.installFlags differ from the flags its k3s runs with (${describeFlagChanges(changes)})`
+        : `${k3sFlagSource(k3s, c.role)} differ from the flags its k3s runs with (${describeFlagChanges(changes)})`
     const action: UpgradeK3s = {
       _tag: "UpgradeK3s",
       id: upgradeId(c.node, c.vm, single ? undefined : finish ? "uncordon" : entry.version),
@@ -381,7 +389,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
       resumed: finish || entry.resumed,
       ...(keep ? { keepCordoned: true } : {}),
       ...(applyFlags && !finish ? { applyFlags: true } : {}),
-      ...(changes === undefined ? {} : { flagChanges: flagLines(changes) }),
+      ...(changes === undefined ? {} : { flagChanges: flagLines(changes), flagSource: k3sFlagSource(k3s, c.role) }),
       reason: finish
         ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${keep ? UpgradeKeepCordonTag : UpgradeTag}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
         : flagsOnly
@@ -395,6 +403,13 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
   }
   return { actions, findings, stages: byStage }
 }
+
+/**
+ * The list to restore changed flags in: one only k3s server defines (`--cluster-cidr`) is a server's
+ * (`k3s.serverFlags`), others are where the role's flags come from.
+ */
+const restoreIn = (k3s: DesiredK3s, role: "server" | "agent", fixed: ReadonlyArray<Flag>): string =>
+  fixed.every((f) => onlyCommandOf(f.name) === "server") ? "k3s.serverFlags" : k3sFlagSource(k3s, role)
 
 /** `+--disable=traefik`, `---node-label=tier=bronze`: a flag to add, one to drop. */
 const flagLines = (diff: FlagsDiff): ReadonlyArray<string> => [

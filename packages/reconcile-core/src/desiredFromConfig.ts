@@ -101,6 +101,8 @@ export const desiredFromConfig = (
             drainTimeout: Duration.seconds(config.k3s.upgrade.drainTimeout)
           },
           installFlags: config.k3s.installFlags,
+          serverFlags: config.k3s.serverFlags,
+          agentFlags: config.k3s.agentFlags,
           installScriptUrl: config.k3s.installScriptUrl,
           airgap: config.k3s.airgap,
           token: config.k3s.token

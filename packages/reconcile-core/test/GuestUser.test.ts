@@ -72,7 +72,7 @@ describe("vm.user changed on a running k3s lab (its servers read over SSH)", () 
             "  sshPort: 2222",
             "k3s:",
             "  version: v1.30.5+k3s1",
-            "  installFlags: [--write-kubeconfig-mode=644]"
+            "  serverFlags: [--write-kubeconfig-mode=644]"
           ].join("\n"),
           nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
         })

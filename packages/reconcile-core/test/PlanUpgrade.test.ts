@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClusterNode } from "@homelab/k3s-join"
 import { describeAction, type UpgradeK3s } from "../src/Action.js"
+import type { DesiredK3s } from "../src/Desired.js"
 import type { K3sFacts } from "../src/Observed.js"
 import { planUpgrades, targetVersion, type UpgradeCandidate } from "../src/PlanUpgrade.js"
 import {
@@ -365,6 +366,58 @@ describe("k3s.installFlags changed after the install", () => {
     assert.include(p.findings[0]?.message ?? "", "(to run it with k3s.installFlags: drops --disable=traefik)")
     const up = planOf(k3sDesired(vms), running(["--disable", "traefik"]))
     assert.deepStrictEqual(upgrades(up)[0]?.flagChanges, ["---disable=traefik"])
+  })
+
+  it("each role against its own list: k3s.agentFlags touch only the agents, k3s.serverFlags only the servers", () => {
+    const observed = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) =>
+        n.startsWith("s")
+          ? { nodeArgs: nodeArgs(n, ["--node-label", "homelab=true", "--disable", "traefik"]) }
+          : { nodeArgs: nodeArgs(n, ["--node-label", "homelab=true", "--node-label", "role=worker"]) }
+      )
+    )
+    const lists = (over: Partial<DesiredK3s> = {}) =>
+      k3sDesired(vms, {
+        installFlags: ["--node-label=homelab=true"],
+        serverFlags: ["--disable=traefik"],
+        agentFlags: ["--node-label=role=worker"],
+        ...over
+      })
+    // what each role runs with is what homelab.yaml gives it: no change
+    const same = planOf(lists(), observed)
+    assert.deepStrictEqual([same.actions, same.findings], [[], []])
+
+    const agentsOnly = planOf(lists({ agentFlags: ["--node-label=role=worker", "--node-label=tier=bronze"] }), observed)
+    assert.deepStrictEqual(
+      steps(agentsOnly),
+      ["a1", "a2", "a3", "a4"].map((n) => `UpgradeK3s:${n}`)
+    )
+    const a1 = upgrades(agentsOnly)[0]
+    assert.deepStrictEqual(
+      [a1?.flagChanges, a1?.flagSource],
+      [["+--node-label=tier=bronze"], "k3s.installFlags + k3s.agentFlags"]
+    )
+    assert.include(
+      a1?.reason ?? "",
+      "k3s.installFlags + k3s.agentFlags differ from the flags its k3s runs with (adds --node-label=tier=bronze)"
+    )
+
+    const serversOnly = planOf(lists({ serverFlags: ["--disable=traefik", "--tls-san=k3s.lan"] }), observed)
+    assert.deepStrictEqual(steps(serversOnly), ["UpgradeK3s:s1", "UpgradeK3s:s2", "UpgradeK3s:s3"])
+    assert.deepStrictEqual(upgrades(serversOnly)[0]?.flagChanges, ["+--tls-san=k3s.lan"])
+
+    // a server's flag k3s cannot change: refused on the servers (the agents never had it), restored in k3s.serverFlags
+    const cidr = planOf(lists({ serverFlags: ["--disable=traefik", "--cluster-cidr=10.52.0.0/16"] }), observed)
+    assert.deepStrictEqual(upgrades(cidr), [])
+    assert.deepStrictEqual(
+      cidr.findings.map((f) => `${f.code} ${f.vm}`),
+      ["s1", "s2", "s3"].map((n) => `k3s.flags-immutable ${n}`)
+    )
+    assert.strictEqual(
+      cidr.findings[0]?.hint,
+      "restore --cluster-cidr in k3s.serverFlags as the cluster runs it; a new value needs a new cluster"
+    )
   })
 
   it("a flag k3s cannot change on a running cluster is refused, and no flag change is made; a version upgrade keeps the unit's flags", () => {

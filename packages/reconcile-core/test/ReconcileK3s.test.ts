@@ -40,7 +40,7 @@ const k3sSection = (roles?: string) =>
     "  sshPort: 2222",
     "k3s:",
     `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
-    "  installFlags: [--write-kubeconfig-mode=644]",
+    "  serverFlags: [--write-kubeconfig-mode=644]",
     ...(roles ? [roles] : [])
   ].join("\n")
 
@@ -211,7 +211,7 @@ describe("phase 3 against the simulator (k3s membership)", () => {
             "  sshPort: 2222",
             "k3s:",
             "  version: v1.30.5+k3s1",
-            "  installFlags: [--write-kubeconfig-mode=644]"
+            "  serverFlags: [--write-kubeconfig-mode=644]"
           ].join("\n"),
           nodes: { pve: "    vms: [{ role: server }]" }
         })

@@ -1,8 +1,10 @@
 /**
- * The k3s lifecycle through `reconcile` against the simulator: a cluster from nothing on bare nodes, a server rebuilt
+ * The k3s lifecycle through `reconcile` against the simulator: a cluster from nothing on bare nodes (each role with
+ * its own k3s flags), a server rebuilt
  * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { K3sJoin, runningFlags, showFlag } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
@@ -29,7 +31,9 @@ const k3sSection = (extra: ReadonlyArray<string> = []) =>
     "  sshPort: 2222",
     "k3s:",
     "  version: v1.30.5+k3s1",
-    "  installFlags: [--write-kubeconfig-mode=644]",
+    "  installFlags: [--node-label=homelab=true]",
+    "  serverFlags: [--write-kubeconfig-mode=644, --disable=traefik]",
+    "  agentFlags: [--node-label=node-role=worker]",
     ...extra
   ].join("\n")
 
@@ -119,6 +123,25 @@ describe("a k3s cluster from nothing", () => {
         ])
         assert.strictEqual(k3sState(sim).etcdMembers.filter((m) => !m.isLearner).length, 3)
         assert.deepStrictEqual(k3sState(sim).strayClusters, [])
+        // each role runs with its own flags, as k3s records them on its Node: the servers k3s.installFlags and
+        // k3s.serverFlags, the agents k3s.installFlags and k3s.agentFlags (a server's flag would stop k3s agent)
+        const recorded = yield* Effect.gen(function* () {
+          const k3s = yield* K3sJoin
+          const pve = k3sState(sim).nodes.find((n) => n.name === "k3s-vm-pve")?.ip as string
+          return yield* k3s.clusterNodes({ host: pve, port: 2222, user: "ubuntu" })
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(
+          recorded
+            .map((n) => `${n.name.replace("k3s-vm-", "")} ${runningFlags(n.nodeArgs)?.map(showFlag).join(" ")}`)
+            .sort(),
+          [
+            "chief-horse --node-label=homelab=true --write-kubeconfig-mode=644 --disable=traefik",
+            "fun-goal --node-label=homelab=true --node-label=node-role=worker",
+            "pve --node-label=homelab=true --write-kubeconfig-mode=644 --disable=traefik",
+            "still-fawn --node-label=homelab=true --write-kubeconfig-mode=644 --disable=traefik",
+            "wise-owl --node-label=homelab=true --node-label=node-role=worker"
+          ]
+        )
         const inits = sim.k3sEvents().filter((e) => e.kind === "cluster-init")
         assert.deepStrictEqual(
           inits.map((e) => e.node),

@@ -6,9 +6,10 @@
  * hand stays cordoned, also across an interrupted run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin } from "@homelab/k3s-join"
+import { K3sJoin, runningFlags, showFlag } from "@homelab/k3s-join"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Effect from "effect/Effect"
+import { type Action, describeAction } from "../src/Action.js"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import type { Plan } from "../src/Plan.js"
@@ -82,10 +83,24 @@ const withVersion = (lab: Lab, version: string) =>
     return { ...lab, yaml, config } satisfies Lab
   })
 
-/** homelab.yaml with other `k3s.installFlags` (the k3s section as `k3sSection` writes it, plus that line). */
-const withFlags = (lab: Lab, version: string, flags: string) =>
+/**
+ * homelab.yaml with other k3s flags (the k3s section as `k3sSection` writes it, plus those lists): `installFlags`, or
+ * each list given (`{ serverFlags: "[--disable=traefik]" }`).
+ */
+const withFlags = (
+  lab: Lab,
+  version: string,
+  flags: string | Partial<Record<"installFlags" | "serverFlags" | "agentFlags", string>>
+) =>
   Effect.gen(function* () {
-    const yaml = lab.yaml.replace(/ {2}sshPort: 2222\nk3s:[\s\S]*$/, k3sSection(version, [`  installFlags: ${flags}`]))
+    const lists = Object.entries(typeof flags === "string" ? { installFlags: flags } : flags)
+    const yaml = lab.yaml.replace(
+      / {2}sshPort: 2222\nk3s:[\s\S]*$/,
+      k3sSection(
+        version,
+        lists.map(([list, value]) => `  ${list}: ${value}`)
+      )
+    )
     const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)
     return { ...lab, yaml, config } satisfies Lab
   })
@@ -584,17 +599,22 @@ describe("a rolling k3s upgrade", () => {
         assert.isTrue(again.report.convergence.converged)
 
         // a flag k3s cannot change once the cluster runs: refused per member, nothing is touched
-        const cidr = yield* withFlags(
-          base,
-          v130,
-          "[--node-label=tier=gold, --kubelet-arg, max-pods=150, --cluster-cidr=10.52.0.0/16]"
-        )
+        // (a server's flag: it goes in k3s.serverFlags, and reaches no agent)
+        const cidr = yield* withFlags(base, v130, {
+          installFlags: "[--node-label=tier=gold, --kubelet-arg, max-pods=150]",
+          serverFlags: "[--cluster-cidr=10.52.0.0/16]"
+        })
         const before = sim.k3sEvents().length
         const refused = yield* reconcile(cidr)
         assert.deepStrictEqual(refused.plan.actions, [])
+        const immutable = refused.plan.findings.filter((f) => f.code === "k3s.flags-immutable")
         assert.deepStrictEqual(
-          refused.plan.findings.filter((f) => f.code === "k3s.flags-immutable").map((f) => f.vm),
-          all.map((n) => `k3s-vm-${n}`)
+          immutable.map((f) => f.vm),
+          servers.map((n) => `k3s-vm-${n}`)
+        )
+        assert.strictEqual(
+          immutable[0]?.hint,
+          "restore --cluster-cidr in k3s.serverFlags as the cluster runs it; a new value needs a new cluster"
         )
         assert.isFalse(refused.report.convergence.converged)
         assert.deepStrictEqual(
@@ -604,6 +624,96 @@ describe("a rolling k3s upgrade", () => {
             .filter((e) => e.kind === "node-cordoned"),
           []
         )
+      }),
+    180_000
+  )
+
+  it.live(
+    "k3s.serverFlags and k3s.agentFlags: each role is installed with its own; a change of k3s.agentFlags rolls out to the agents only",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base) // the image onto each node; the cluster is as configured
+        assert.isTrue((yield* reconcile(base)).report.convergence.converged)
+        const recorded = (lab: Lab) =>
+          Effect.gen(function* () {
+            const k3s = yield* K3sJoin
+            const found = yield* k3s.clusterNodes({ host: `${net}.11`, port: 2222, user: "ubuntu" })
+            return Object.fromEntries(
+              found.map((n) => [n.name.replace("k3s-vm-", ""), runningFlags(n.nodeArgs)?.map(showFlag).join(" ")])
+            )
+          }).pipe(Effect.provide(clientLayer(lab)))
+
+        // servers and agents each get k3s.installFlags and their own list
+        const lab = yield* withFlags(base, v130, {
+          installFlags: "[--kubelet-arg=max-pods=150]",
+          serverFlags: "[--write-kubeconfig-mode, '644', --tls-san=k3s.lan]",
+          agentFlags: "[--node-label=node-role=worker]"
+        })
+        const { plan } = yield* planOnly(lab)
+        assert.deepStrictEqual(
+          plan.actions.map((a) => `${a._tag}:${"vm" in a ? a.vm.replace("k3s-vm-", "") : a.id}`),
+          all.map((n) => `UpgradeK3s:${n}`)
+        )
+        assert.include(
+          plan.actions[0]?.reason ?? "",
+          "k3s-vm-pve runs v1.30.5+k3s1: k3s.installFlags + k3s.serverFlags differ from the flags its k3s runs with (adds --kubelet-arg=max-pods=150 --write-kubeconfig-mode=644 --tls-san=k3s.lan)"
+        )
+        assert.include(
+          plan.actions[3]?.reason ?? "",
+          "k3s-vm-fun-goal runs v1.30.5+k3s1: k3s.installFlags + k3s.agentFlags differ from the flags its k3s runs with (adds --kubelet-arg=max-pods=150 --node-label=node-role=worker)"
+        )
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => o.status),
+          all.map(() => "done")
+        )
+        const server = "--kubelet-arg=max-pods=150 --write-kubeconfig-mode=644 --tls-san=k3s.lan"
+        const agent = "--kubelet-arg=max-pods=150 --node-label=node-role=worker"
+        assert.deepStrictEqual(yield* recorded(lab), {
+          pve: server,
+          "still-fawn": server,
+          "chief-horse": server,
+          "fun-goal": agent,
+          "wise-owl": agent
+        })
+        assert.isTrue(applied.report.convergence.converged)
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+
+        // another k3s.agentFlags: only the agents are installed again (the servers are not even cordoned)
+        const more = yield* withFlags(base, v130, {
+          installFlags: "[--kubelet-arg=max-pods=150]",
+          serverFlags: "[--write-kubeconfig-mode, '644', --tls-san=k3s.lan]",
+          agentFlags: "[--node-label=node-role=worker, --node-label=tier=bronze]"
+        })
+        const since = sim.k3sEvents().length
+        const rolled = yield* reconcile(more)
+        assert.deepStrictEqual(
+          rolled.plan.actions.map((a) => `${a._tag}:${"vm" in a ? a.vm.replace("k3s-vm-", "") : a.id}`),
+          agents.map((n) => `UpgradeK3s:${n}`)
+        )
+        assert.strictEqual(
+          describeAction(rolled.plan.actions[0] as Action),
+          "install k3s v1.30.5+k3s1 on k3s-vm-fun-goal (agent) again with k3s.installFlags + k3s.agentFlags (+--node-label=tier=bronze): cordon, drain, install, wait Ready, uncordon"
+        )
+        assert.deepStrictEqual(
+          rolled.result.outcomes.map((o) => o.status),
+          agents.map(() => "done")
+        )
+        assert.deepStrictEqual(
+          rollout(sim, since),
+          agents.flatMap((n) => [`${n} node-cordoned`, `${n} drain-start`, `${n} drain-finish`, `${n} node-uncordoned`])
+        )
+        assert.deepStrictEqual(yield* recorded(more), {
+          pve: server,
+          "still-fawn": server,
+          "chief-horse": server,
+          "fun-goal": `${agent} --node-label=tier=bronze`,
+          "wise-owl": `${agent} --node-label=tier=bronze`
+        })
+        assert.isTrue(rolled.report.convergence.converged)
       }),
     180_000
   )

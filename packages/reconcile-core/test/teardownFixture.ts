@@ -39,11 +39,11 @@ export const memberVm = (
     scsi0: `local-lvm:vm-${vmid}-disk-0,size=16G`,
     ...(over.protection ? { protection: "1" } : {})
   },
-  // installed by homelab with the k3s.installFlags of the fixture's homelab.yaml
+  // installed by homelab with the k3s.serverFlags of the fixture's homelab.yaml (a server; an agent has none)
   guest: {
     hostname: name,
     user: "ubuntu",
-    k3s: { role: over.role ?? "agent", flags: ["--write-kubeconfig-mode=644"] }
+    k3s: { role: over.role ?? "agent", flags: over.role === "server" ? ["--write-kubeconfig-mode=644"] : [] }
   }
 })
 
@@ -114,7 +114,7 @@ export const teardownLab = (
           : [
               "k3s:",
               `  server: { host: ${net}.5, port: 2222, user: ubuntu }`,
-              "  installFlags: [--write-kubeconfig-mode=644]"
+              "  serverFlags: [--write-kubeconfig-mode=644]"
             ].join("\n")
     })
     const config = yield* parseConfig(yaml, { env: {}, source: "homelab.yaml" }).pipe(Effect.orDie)

@@ -106,7 +106,8 @@ export const VmSpec = Schema.Struct({
           nodeName: Schema.optional(Schema.String),
           /**
            * further k3s flags it was installed with, after the command word and the join flags (`--disable=traefik`,
-           * `--node-label`, `tier=gold`): in its unit's ExecStart and its Node's `k3s.io/node-args`
+           * `--node-label`, `tier=gold`): in its unit's ExecStart and its Node's `k3s.io/node-args`. Only flags its
+           * role's k3s defines (an agent with `--disable` could not be running): another one fails the scenario
            */
           flags: Schema.optional(Schema.Array(Schema.String))
         })

@@ -50,11 +50,11 @@ export const demoLab = (timeScale: number, net = randomLoopbackNet()): Scenario 
         tags: "homelab-managed",
         uptime: 3 * 86_400,
         ip: `${net}.6`,
-        // It joined k3s days ago (with the demo's k3s.installFlags): its Node and node-password secret are in the cluster.
+        // It joined k3s days ago (with the demo's k3s.agentFlags): its Node and node-password secret are in the cluster.
         guest: {
           hostname: `k3s-vm-${DemoStuckNode}`,
           user: "ubuntu",
-          k3s: { role: "agent", flags: ["--write-kubeconfig-mode=644"] }
+          k3s: { role: "agent", flags: ["--node-label=tier=demo"] }
         },
         config: {
           cores: 2,
@@ -138,7 +138,7 @@ export const simConfigYaml = (
       ? [
           "k3s:",
           `  server: { host: ${options.k3s.host}, port: ${sim.info.guestSshPort}, user: ${options.k3s.user} }`,
-          "  installFlags: [--write-kubeconfig-mode=644]"
+          "  agentFlags: [--node-label=tier=demo]"
         ]
       : []),
     ""

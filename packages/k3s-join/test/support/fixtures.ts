@@ -142,5 +142,8 @@ export const journal = {
   san: (i = 0) =>
     `${stamp(i)} level=fatal msg="CA cert validation failed: Get \\"https://1.2.3.205:6443/cacerts\\": x509: certificate is valid for 10.43.0.1, 127.0.0.1, 1.1.1.170, ::1, not 1.2.3.205"`,
   datastore: (i = 0) =>
-    `${stamp(i)} level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"`
+    `${stamp(i)} level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"`,
+  /** k3s-io/k3s#1523: an agent given `--disable` (urfave/cli's usage line comes first, then logrus's fatal) */
+  undefinedFlagUsage: () => "Incorrect Usage: flag provided but not defined: -disable",
+  undefinedFlag: (i = 0) => `${stamp(i)} level=fatal msg="flag provided but not defined: -disable"`
 }

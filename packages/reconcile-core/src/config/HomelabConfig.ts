@@ -180,7 +180,12 @@ export interface K3sSettings {
   readonly version: string | undefined
   readonly channel: string | undefined
   readonly installScriptUrl: string
+  /** Flags for every VM (both k3s commands define them). */
   readonly installFlags: ReadonlyArray<string>
+  /** Flags for the servers, after `installFlags`. */
+  readonly serverFlags: ReadonlyArray<string>
+  /** Flags for the agents, after `installFlags`. */
+  readonly agentFlags: ReadonlyArray<string>
   readonly airgap: string | undefined
   readonly token: Redacted.Redacted<string> | undefined
 }

@@ -388,7 +388,17 @@ export const K3sSchema = Schema.Struct({
   installFlags: withDefault(
     Schema.Array(nonEmpty),
     [],
-    'Extra k3s install flags, one word per item: --disable=traefik, or a flag and its value as two items ([--write-kubeconfig-mode, "644"]). Not --token/--server (managed) nor --cluster-init/--cluster-reset.'
+    'Extra k3s flags for every VM, servers and agents, one word per item: --node-label=tier=gold, or a flag and its value as two items ([--kubelet-arg, "max-pods=150"]). Only flags both k3s server and k3s agent define (a server-only flag such as --disable goes in serverFlags). Not --token/--server (managed) nor --cluster-init/--cluster-reset.'
+  ),
+  serverFlags: withDefault(
+    Schema.Array(nonEmpty),
+    [],
+    'Extra k3s flags for the VMs with role server (the one that starts the cluster included), after installFlags: --disable=traefik, --tls-san=k3s.lan, [--write-kubeconfig-mode, "644"], --cluster-cidr=…, --etcd-…. Like k3s-ansible\'s extra_server_args.'
+  ),
+  agentFlags: withDefault(
+    Schema.Array(nonEmpty),
+    [],
+    "Extra k3s flags for the VMs with role agent, after installFlags: --node-label=role=worker, --node-taint=…. Only flags k3s agent defines: an agent given a server flag stops at every start and never joins. Like k3s-ansible's extra_agent_args."
   ),
   airgap: optional(path, "Directory with the k3s binary, images and install.sh for airgapped installs."),
   token: Schema.optionalKey(secret("Join token override (use ${VAR}); default: read from the server."))

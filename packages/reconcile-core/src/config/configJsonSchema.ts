@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file describes ${VAR} references
 // biome-ignore-all lint/suspicious/noThenProperty: `if`/`then` are JSON Schema keywords here, not a thenable
+import { AGENT_ONLY_FLAGS, SERVER_ONLY_FLAGS, SERVER_ONLY_PREFIXES } from "@homelab/k3s-join"
 import * as Schema from "effect/Schema"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
 import {
@@ -8,7 +9,7 @@ import {
   checksumHexLength,
   importFilenamePattern
 } from "./internal/formats.js"
-import { refusedK3sFlags } from "./internal/semantic.js"
+import { K3S_FLAG_LISTS, refusedK3sFlags } from "./internal/semantic.js"
 
 type Json = Record<string, unknown>
 
@@ -137,8 +138,19 @@ const addRules = (schema: Json): void => {
 
   at(schema, "vm", "nameTemplate").pattern = "^[^{}]*(\\{(node|index)\\}[^{}]*)*$"
 
+  // the flags no list may hold; and, in a list that reaches it, a flag a k3s command does not define
   const refused = refusedK3sFlags.flatMap((entry) => entry.flags)
-  at(schema, "k3s", "installFlags", "[]").not = { pattern: `^\\s*(${refused.join("|")})(=|\\s|$)` }
+  const refusedPattern = `^\\s*(${refused.join("|")})(=|\\s|$)`
+  const serverOnly = `^\\s*-{1,2}(${[...SERVER_ONLY_FLAGS, ...SERVER_ONLY_PREFIXES.map((p) => `${p}[^=\\s]*`)].join("|")})(=|\\s|$)`
+  const agentOnly = `^\\s*-{1,2}(${AGENT_ONLY_FLAGS.join("|")})(=|\\s|$)`
+  for (const list of K3S_FLAG_LISTS) {
+    const not = [
+      refusedPattern,
+      ...(list.reaches.includes("agent") ? [serverOnly] : []),
+      ...(list.reaches.includes("server") ? [agentOnly] : [])
+    ]
+    at(schema, "k3s", list.field, "[]").not = { anyOf: not.map((pattern) => ({ pattern })) }
+  }
 }
 
 /**

@@ -444,10 +444,11 @@ export const importEnv = (envFileText: string): ImportEnvResult => {
     out.push("  server:")
     out.push(`    host: ${scalar(k3sServer)}`)
     out.push(`    user: ${seedTool.k3sServerUser}`)
-    out.push("  # the seed tool installed every VM as a k3s server")
+    out.push("  # the seed tool installed every VM as a k3s server, with these flags (k3s server's own: an agent added")
+    out.push("  # later gets only installFlags and agentFlags)")
     out.push("  role: server")
     out.push(
-      `  installFlags: [${seedTool.k3sFlags.map((flag) => (/^[0-9]+$/u.test(flag) ? JSON.stringify(flag) : flag)).join(", ")}]`
+      `  serverFlags: [${seedTool.k3sFlags.map((flag) => (/^[0-9]+$/u.test(flag) ? JSON.stringify(flag) : flag)).join(", ")}]`
     )
   }
   return { yaml: `${out.join("\n")}\n`, warnings }

@@ -128,19 +128,31 @@ describe("configJsonSchema", () => {
     })
   )
 
-  it.effect("agrees on the cross-field rules it can state: endpoints, checksumAlgorithm, file names, templates", () =>
-    Effect.gen(function* () {
-      yield* parseErr(
-        minimal.replace("  endpoint: https://pve1.lan\n", "  endpoint: https://a\n  endpoints: [https://b]\n")
-      )
-      yield* parseErr(minimal.replace("  endpoint: https://pve1.lan\n", ""))
-      yield* parseErr(minimal.replace("image:\n", "image:\n  checksumAlgorithm: sha256\n"))
-      yield* parseErr(minimal.replace("image:\n", "image:\n  filename: noble.img\n"))
-      yield* parseErr(minimal.replace("image:\n", "image:\n  content: iso\n  filename: noble.qcow2\n"))
-      yield* parseOk(minimal.replace("image:\n", "image:\n  content: iso\n  filename: NOBLE.IMG\n"))
-      yield* parseErr(`${minimal}vm:\n  nameTemplate: "k3s-{host}"\n`)
-      yield* parseOk(`${minimal}vm:\n  nameTemplate: "k3s-{node}-{index}"\n`)
-    })
+  it.effect(
+    "agrees on the cross-field rules it can state: endpoints, checksumAlgorithm, file names, templates, k3s flags",
+    () =>
+      Effect.gen(function* () {
+        yield* parseErr(
+          minimal.replace("  endpoint: https://pve1.lan\n", "  endpoint: https://a\n  endpoints: [https://b]\n")
+        )
+        yield* parseErr(minimal.replace("  endpoint: https://pve1.lan\n", ""))
+        yield* parseErr(minimal.replace("image:\n", "image:\n  checksumAlgorithm: sha256\n"))
+        yield* parseErr(minimal.replace("image:\n", "image:\n  filename: noble.img\n"))
+        yield* parseErr(minimal.replace("image:\n", "image:\n  content: iso\n  filename: noble.qcow2\n"))
+        yield* parseOk(minimal.replace("image:\n", "image:\n  content: iso\n  filename: NOBLE.IMG\n"))
+        yield* parseErr(`${minimal}vm:\n  nameTemplate: "k3s-{host}"\n`)
+        yield* parseOk(`${minimal}vm:\n  nameTemplate: "k3s-{node}-{index}"\n`)
+        // a flag a k3s command the list reaches does not define (one word: the editor sees it as k3s would)
+        const k3s = (lists: string) => `${minimal}k3s:\n  role: server\n${lists}`
+        yield* parseErr(k3s("  installFlags: [--disable=traefik]\n"))
+        yield* parseErr(k3s("  agentFlags: [-tls-san, k3s.lan]\n"))
+        yield* parseErr(k3s("  agentFlags: [--etcd-s3-bucket=backups]\n"))
+        yield* parseErr(k3s("  serverFlags: [--disable-apiserver-lb]\n"))
+        yield* parseErr(k3s("  serverFlags: [--cluster-init]\n"))
+        yield* parseOk(
+          k3s("  serverFlags: [--disable=traefik, --etcd-s3-bucket=backups]\n  agentFlags: [--disable-apiserver-lb]\n")
+        )
+      })
   )
 
   it.effect("leaves the rules that compare values across the document to config check, as documented", () =>
@@ -173,7 +185,9 @@ describe("homelab.example.yaml", () => {
       assert.strictEqual(config.proxmox.tls.mode, "fingerprint")
       assert.deepStrictEqual(config.vm.tags, ["homelab-managed", "k3s"])
       assert.deepStrictEqual(config.safety.protect, { names: ["k3s-vm-pve1"], vmids: [9000] })
-      assert.deepStrictEqual(config.k3s?.installFlags, ["--node-label=homelab=true", "--write-kubeconfig-mode", "644"])
+      assert.deepStrictEqual(config.k3s?.installFlags, ["--node-label=homelab=true"])
+      assert.deepStrictEqual(config.k3s?.serverFlags, ["--write-kubeconfig-mode", "644", "--disable=traefik"])
+      assert.deepStrictEqual(config.k3s?.agentFlags, ["--node-label=node-role=worker"])
     })
   )
 })

@@ -52,7 +52,8 @@ describe("importEnv: the seed tool's example .env", () => {
       // k3s: servers, with the tool's flags, joining K3S_EXISTING_NODE_IP (token read over SSH as ubuntu)
       assert.deepStrictEqual(config.k3s?.server, { host: "192.168.4.212", port: 22, user: "ubuntu", apiPort: 6443 })
       assert.strictEqual(config.k3s?.role, "server")
-      assert.deepStrictEqual(config.k3s?.installFlags, ["--write-kubeconfig-mode", "644", "--disable=traefik"])
+      assert.deepStrictEqual(config.k3s?.installFlags, [])
+      assert.deepStrictEqual(config.k3s?.serverFlags, ["--write-kubeconfig-mode", "644", "--disable=traefik"])
       assert.strictEqual(config.k3s?.token, undefined)
 
       const desired = desiredFromConfig(config, { sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdQ me@laptop"] })
@@ -91,7 +92,7 @@ describe("importEnv: the seed tool's example .env", () => {
     assert.include(yaml, fingerprint)
     assert.isTrue(warnings.some((warning) => warning.includes("tls.fingerprint") && warning.includes(fingerprint)))
     assert.include(yaml, "    storage: local-zfs  # IMG_STORAGE_1: VM disks and the cloud-init drive (qm importdisk)\n")
-    assert.include(yaml, '  installFlags: [--write-kubeconfig-mode, "644", --disable=traefik]\n')
+    assert.include(yaml, '  serverFlags: [--write-kubeconfig-mode, "644", --disable=traefik]\n')
   })
 
   it("warns about exactly what needs the user", () => {

@@ -132,7 +132,7 @@ k3s:
   server: { host: 10.0.0.60 }
   role: server
   version: v1.31.5+k3s1
-  installFlags: [--disable=traefik]
+  serverFlags: [--disable=traefik]
   token: \${K3S_TOKEN:-fallback-token}
 `)
       assert.deepStrictEqual(
@@ -172,6 +172,7 @@ k3s:
       assert.strictEqual(config.k3s?.server?.apiPort, 6443)
       assert.strictEqual(config.k3s?.version, "v1.31.5+k3s1")
       assert.strictEqual(config.k3s?.installScriptUrl, "https://get.k3s.io")
+      assert.deepStrictEqual([config.k3s?.installFlags, config.k3s?.serverFlags], [[], ["--disable=traefik"]])
       assert.strictEqual(Redacted.value(config.k3s!.token!), "fallback-token")
       assert.strictEqual(Redacted.value(config.proxmox.auth.secret), "literal-secret")
     })
@@ -970,31 +971,114 @@ describe("hostile values", () => {
   )
 })
 
-describe("k3s.installFlags", () => {
-  const withFlags = (flags: string) => `${minimal}k3s:\n  server: { host: 10.0.0.2 }\n  installFlags: ${flags}\n`
+describe("k3s.installFlags, serverFlags, agentFlags", () => {
+  const withLists = (lists: string) => `${minimal}k3s:\n  server: { host: 10.0.0.2 }\n${lists}`
+  const withFlags = (flags: string) => withLists(`  installFlags: ${flags}\n`)
 
   it.effect("takes a flag and its value as separate items as well as --flag=value", () =>
     Effect.gen(function* () {
       const config = yield* parseOk(
-        withFlags('[--write-kubeconfig-mode, "644", --disable=traefik, --node-label, "zone=home"]')
+        withFlags('[--kubelet-arg, "max-pods=150", --node-label=tier=gold, --node-ip, "10.0.0.5"]')
       )
       assert.deepStrictEqual(config.k3s?.installFlags, [
+        "--kubelet-arg",
+        "max-pods=150",
+        "--node-label=tier=gold",
+        "--node-ip",
+        "10.0.0.5"
+      ])
+      assert.deepStrictEqual([config.k3s?.serverFlags, config.k3s?.agentFlags], [[], []])
+    })
+  )
+
+  it.effect("gives each role its list: the servers' flags, the agents' flags, and those for every VM", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(
+        withLists(
+          [
+            "  installFlags: [--node-label=homelab=true]",
+            '  serverFlags: [--disable=traefik, --tls-san, k3s.lan, --write-kubeconfig-mode, "644", --etcd-expose-metrics]',
+            "  agentFlags: [--node-label=node-role=worker, --disable-apiserver-lb]",
+            ""
+          ].join("\n")
+        )
+      )
+      assert.deepStrictEqual(config.k3s?.serverFlags, [
+        "--disable=traefik",
+        "--tls-san",
+        "k3s.lan",
         "--write-kubeconfig-mode",
         "644",
-        "--disable=traefik",
-        "--node-label",
-        "zone=home"
+        "--etcd-expose-metrics"
       ])
+      assert.deepStrictEqual(config.k3s?.agentFlags, ["--node-label=node-role=worker", "--disable-apiserver-lb"])
     })
   )
 
   it.effect(
-    "refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses",
+    "refuses a flag a k3s command the list reaches does not define, naming the list, the flag and where it goes",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* parseErr(
+          withLists(
+            [
+              "  installFlags: [--node-label=tier=gold, --disable=traefik, --tls-san, k3s.lan, --write-kubeconfig-mode=644, --etcd-s3-secret-key=hunter2-s3]",
+              "  agentFlags: [-cluster-cidr=10.52.0.0/16, --node-taint=gpu=true:NoSchedule]",
+              "  serverFlags: [--disable-apiserver-lb, --disable=servicelb]",
+              ""
+            ].join("\n")
+          )
+        )
+        assert.deepStrictEqual(
+          error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
+          [
+            [
+              "k3s.installFlags[1]",
+              "--disable (value hidden), a flag only k3s server defines",
+              "move it to k3s.serverFlags"
+            ],
+            ["k3s.installFlags[2]", "--tls-san, a flag only k3s server defines", "move it to k3s.serverFlags"],
+            [
+              "k3s.installFlags[4]",
+              "--write-kubeconfig-mode (value hidden), a flag only k3s server defines",
+              "move it to k3s.serverFlags"
+            ],
+            [
+              "k3s.installFlags[5]",
+              "--etcd-s3-secret-key (value hidden), a flag only k3s server defines",
+              "move it to k3s.serverFlags"
+            ],
+            [
+              "k3s.agentFlags[0]",
+              "-cluster-cidr (value hidden), a flag only k3s server defines",
+              "move it to k3s.serverFlags"
+            ],
+            ["k3s.serverFlags[0]", "--disable-apiserver-lb, a flag only k3s agent defines", "move it to k3s.agentFlags"]
+          ]
+        )
+        assert.include(
+          error.message,
+          'k3s.installFlags[1]: expected a flag k3s agent defines (k3s.installFlags go to every VM, servers and agents, and k3s agent stops at every start on a flag it does not define: "flag provided but not defined"), found --disable (value hidden), a flag only k3s server defines (move it to k3s.serverFlags)'
+        )
+        assert.include(
+          error.message,
+          "k3s.agentFlags[0]: expected a flag k3s agent defines (k3s.agentFlags go to the agents"
+        )
+        assert.include(
+          error.message,
+          "k3s.serverFlags[0]: expected a flag k3s server defines (k3s.serverFlags go to the servers"
+        )
+        assert.notInclude(JSON.stringify(error), "hunter2-s3")
+      })
+  )
+
+  it.effect(
+    "refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses, in every list",
     () =>
       Effect.gen(function* () {
         const error = yield* parseErr(
           withFlags(
-            '["644", --disable=traefik, "oops", "--write-kubeconfig-mode 644", --cluster-init, --token, "s3cret-join", --with-node-id]'
+            '["644", --node-label=a=b, "oops", "--node-ip 10.0.0.5", --cluster-init, --token, "s3cret-join", --with-node-id]'
           )
         )
         assert.deepStrictEqual(
@@ -1002,17 +1086,23 @@ describe("k3s.installFlags", () => {
           [
             ["k3s.installFlags[0]", '"644"', undefined],
             ["k3s.installFlags[2]", '"oops"', undefined],
-            [
-              "k3s.installFlags[3]",
-              '"--write-kubeconfig-mode 644"',
-              'write [--write-kubeconfig-mode, "644"] or --write-kubeconfig-mode=644'
-            ],
+            ["k3s.installFlags[3]", '"--node-ip 10.0.0.5"', 'write [--node-ip, "10.0.0.5"] or --node-ip=10.0.0.5'],
             ["k3s.installFlags[4]", "--cluster-init", undefined],
             ["k3s.installFlags[5]", "--token", "use k3s.token"],
             ["k3s.installFlags[7]", "--with-node-id", undefined]
           ]
         )
         assert.notInclude(JSON.stringify(error), "s3cret-join")
+        const lists = yield* parseErr(
+          withLists("  serverFlags: [--cluster-init]\n  agentFlags: [--server=https://x:6443]\n")
+        )
+        assert.deepStrictEqual(
+          lists.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
+          [
+            ["k3s.serverFlags[0]", "--cluster-init", undefined],
+            ["k3s.agentFlags[0]", "--server (value hidden)", "use k3s.server"]
+          ]
+        )
       })
   )
 })

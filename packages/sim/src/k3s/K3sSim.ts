@@ -8,10 +8,11 @@ import type { K3sSpec, Scenario } from "../Scenario.js"
 import type { SimState, VmState } from "../SimState.js"
 import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
 import { K3sCluster, type NodeRecord, type ParsedToken, parseToken, passwordHash } from "./K3sCluster.js"
+import { firstUndefinedFlag, incorrectUsage } from "./K3sFlags.js"
 import { nodeReady } from "./K3sJson.js"
 import { binaryVersion, commitOf, K3sOrigin, k3sBinary } from "./K3sOrigin.js"
 import { compareReleases, K3sReleases, minorOf } from "./K3sReleases.js"
-import { nodeArgs } from "./NodeConfig.js"
+import { nodeArgs, skippedConfigKeys } from "./NodeConfig.js"
 import { type NodeView, Workloads } from "./Workloads.js"
 
 export const BIN = "/usr/local/bin/k3s"
@@ -855,6 +856,16 @@ export class K3sSim {
       if (!(await this.awake(h, gen))) return
       const cfg = this.runConfig(h)
       const version = this.binaryVersionOf(h) ?? this.primary.version
+      // configfilearg first: config.yaml's keys the command does not define are skipped; then urfave/cli parses the
+      // command line, and a flag the command does not define stops k3s there (systemd restarts it every 5 s)
+      const [command = cfg.role, ...words] = cfg.args
+      for (const key of skippedConfigKeys(h.guest.files.get(CONFIG_YAML), command))
+        this.log(h, "warning", `Unknown flag --${key} found in config.yaml, skipping\n`)
+      const undefinedFlag = firstUndefinedFlag(command, words)
+      if (undefinedFlag !== undefined) {
+        for (const line of incorrectUsage(cfg.role, undefinedFlag)) this.sys(h, line)
+        return this.fatal(h, gen, attempt, `flag provided but not defined: -${undefinedFlag}`)
+      }
       if (cfg.role === "agent") {
         this.log(h, "info", `Starting k3s agent ${version} (${commitOf(version)})`)
         await this.runAgent(h, gen, attempt, cfg, version)
@@ -1643,6 +1654,12 @@ export class K3sSim {
             : ["server", "--server", serverUrl]
           : ["agent", "--server", serverUrl ?? "https://127.0.0.1:6443"]
       args.push(...(r.flags ?? []))
+      // a unit k3s cannot start cannot be running either: such a scenario describes no real guest
+      const undefinedFlag = firstUndefinedFlag(r.role, r.flags ?? [])
+      if (undefinedFlag !== undefined)
+        throw new Error(
+          `scenario: VM ${vmid} runs k3s ${r.role} with --${undefinedFlag}, a flag k3s ${r.role} does not define (it stops at start: "flag provided but not defined"); drop it from its k3s.flags`
+        )
       const env: Record<string, string> = serverUrl === undefined ? {} : { K3S_TOKEN: cluster.serverToken }
       writeInstallFiles(h.guest, r.role === "server" ? "k3s" : "k3s-agent", args, env, version)
       h.installed = { role: r.role, unit: r.role === "server" ? "k3s" : "k3s-agent", args }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { parse as parseYaml } from "yaml"
+import { defines } from "./K3sFlags.js"
 
 /**
  * What k3s records about its own configuration on its Node at every start (k3s-io/k3s `pkg/nodeconfig`): the
@@ -23,9 +24,24 @@ const SECRET_ENV = ["K3S_TOKEN", "K3S_DATASTORE_ENDPOINT", "K3S_AGENT_TOKEN", "K
 
 /**
  * configfilearg's `readConfigFile`: each key of the config file as a flag (`--key`, `-k` for one letter), a list as the
- * flag once per item, a scalar as the flag and its value (nothing for an empty one).
+ * flag once per item, a scalar as the flag and its value (nothing for an empty one). With `command`, its
+ * `stripInvalidFlags`: a key `k3s <command>` does not define is dropped (k3s logs `Unknown flag --key found in
+ * config.yaml, skipping` and starts all the same).
  */
-const configFileArgs = (text: string | undefined): ReadonlyArray<string> => {
+const configFileArgs = (text: string | undefined, command?: string): ReadonlyArray<string> =>
+  configFileEntries(text)
+    .filter((e) => command === undefined || defines(command, e.key))
+    .flatMap((e) => e.words)
+
+/** The config file's keys that `k3s <command>` does not define, in file order: configfilearg skips each. */
+export const skippedConfigKeys = (text: string | undefined, command: string): ReadonlyArray<string> =>
+  configFileEntries(text)
+    .filter((e) => !defines(command, e.key))
+    .map((e) => e.key)
+
+const configFileEntries = (
+  text: string | undefined
+): ReadonlyArray<{ readonly key: string; readonly words: ReadonlyArray<string> }> => {
   let parsed: unknown
   try {
     parsed = parseYaml(text ?? "")
@@ -33,27 +49,29 @@ const configFileArgs = (text: string | undefined): ReadonlyArray<string> => {
     return []
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return []
-  const out: Array<string> = []
+  const out: Array<{ key: string; words: Array<string> }> = []
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
     const flag = `${k.length === 1 ? "-" : "--"}${k}`
-    if (Array.isArray(v)) for (const item of v) out.push(flag, String(item))
+    const words: Array<string> = []
+    if (Array.isArray(v)) for (const item of v) words.push(flag, String(item))
     else {
       const s = v === null || v === undefined ? "" : String(v)
-      out.push(flag)
-      if (s !== "") out.push(s)
+      words.push(flag)
+      if (s !== "") words.push(s)
     }
+    out.push({ key: k, words })
   }
   return out
 }
 
 /**
  * `k3s.io/node-args`: the process's arguments (command word first) with the config file's flags put right after the
- * command word (`configfilearg.MustParse`: CLI flags come after, so they win), every `--flag=value` split into two
- * words, and the word after a secret flag masked.
+ * command word (`configfilearg.MustParse`: CLI flags come after, so they win; a key the command does not define is
+ * skipped), every `--flag=value` split into two words, and the word after a secret flag masked.
  */
 export const nodeArgs = (args: ReadonlyArray<string>, configYaml: string | undefined): ReadonlyArray<string> => {
   const [command, ...rest] = args
-  const merged = command === undefined ? [] : [command, ...configFileArgs(configYaml), ...rest]
+  const merged = command === undefined ? [] : [command, ...configFileArgs(configYaml, command), ...rest]
   const split = merged.flatMap((a) => {
     const i = a.indexOf("=")
     return a.startsWith("--") && i > 0 ? [a.slice(0, i), a.slice(i + 1)] : [a]

@@ -9,7 +9,7 @@ export const testKey = generateSshKey("k3s-test")
 
 export const TOKEN = "s3cr3t-sim-token-0123456789abcdef"
 
-const guestVm = (vmid: number, name: string, ip: string, extra: Record<string, unknown> = {}) => ({
+export const guestVm = (vmid: number, name: string, ip: string, extra: Record<string, unknown> = {}) => ({
   vmid,
   node: "pve",
   name,

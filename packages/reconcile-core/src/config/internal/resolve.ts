@@ -130,6 +130,8 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
             channel: k3s.channel,
             installScriptUrl: k3s.installScriptUrl,
             installFlags: k3s.installFlags,
+            serverFlags: k3s.serverFlags,
+            agentFlags: k3s.agentFlags,
             airgap: k3s.airgap,
             token: k3s.token
           }

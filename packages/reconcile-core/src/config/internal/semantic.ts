@@ -2,6 +2,7 @@
  * Cross-field rules that a per-field schema cannot express. They run on the raw (interpolated) data, defensively,
  * so that they are reported together with the schema issues instead of only after those are fixed.
  */
+import { onlyCommandOf } from "@homelab/k3s-join"
 import { expandTemplate, parseChecksum, placeholdersOf } from "./derive.js"
 import {
   deriveImageFilename,
@@ -44,7 +45,10 @@ interface TakenAddress {
 
 const ipKey = (ip: IpAddress): string => `${ip.family}:${ip.value}`
 
-/** Flags `k3s.installFlags` may not hold: the join flags homelab sets itself, and those `@homelab/k3s-join` refuses. */
+/**
+ * Flags no k3s flag list (`installFlags`, `serverFlags`, `agentFlags`) may hold: the join flags homelab sets itself, and
+ * those `@homelab/k3s-join` refuses.
+ */
 export const refusedK3sFlags: ReadonlyArray<{
   readonly flags: ReadonlyArray<string>
   readonly expected: string
@@ -397,16 +401,37 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
     }
   }
 
-  // k3s: install flags are words of a command line: flags, or the value of the flag before them
-  // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed.
-  const flags = arr(k3s?.installFlags) ?? []
+  // k3s: the flag lists are words of a command line: flags, or the value of the flag before them
+  // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed; and a
+  // list only holds flags every k3s command it reaches defines
+  for (const list of K3S_FLAG_LISTS) issues.push(...flagListIssues(list, arr(k3s?.[list.field]) ?? []))
+  return issues
+}
+
+/**
+ * The k3s flag lists of homelab.yaml and the commands each reaches: `installFlags` every VM, `serverFlags` the servers,
+ * `agentFlags` the agents.
+ */
+export const K3S_FLAG_LISTS: ReadonlyArray<{
+  readonly field: "installFlags" | "serverFlags" | "agentFlags"
+  readonly reaches: ReadonlyArray<"server" | "agent">
+  /** Who gets it, for messages. */
+  readonly goesTo: string
+}> = [
+  { field: "installFlags", reaches: ["server", "agent"], goesTo: "every VM, servers and agents" },
+  { field: "serverFlags", reaches: ["server"], goesTo: "the servers" },
+  { field: "agentFlags", reaches: ["agent"], goesTo: "the agents" }
+]
+
+const flagListIssues = (list: (typeof K3S_FLAG_LISTS)[number], flags: ReadonlyArray<unknown>): Array<RawIssue> => {
+  const issues: Array<RawIssue> = []
   const flagName = (flag: string): string => flag.trim().split(/[=\s]/u)[0] ?? ""
   const takesValue = (flag: unknown): flag is string =>
     typeof flag === "string" && flag.trim().startsWith("-") && !/[=\s]/u.test(flag.trim())
   flags.forEach((flag, index) => {
     if (typeof flag !== "string") return
     const trimmed = flag.trim()
-    const path: Array<PathSegment> = ["k3s", "installFlags", index]
+    const path: Array<PathSegment> = ["k3s", list.field, index]
     if (!trimmed.startsWith("-")) {
       const previous = flags[index - 1]
       if (takesValue(previous)) return // a value; the value of a refused flag is not reported (nor shown) again
@@ -414,18 +439,19 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
         code: "invalid-value",
         path,
         expected:
-          'a flag starting with - (like --disable=traefik), or the value of the flag before it ([--write-kubeconfig-mode, "644"])'
+          'a flag starting with - (like --node-label=tier=gold), or the value of the flag before it ([--node-label, "tier=gold"])'
       })
       return
     }
     const name = flagName(trimmed)
+    const shown = `${name}${trimmed === name ? "" : " (value hidden)"}`
     const refused = refusedK3sFlags.find((entry) => entry.flags.includes(name))
     if (refused !== undefined) {
       issues.push({
         code: "invalid-value",
         path,
         expected: refused.expected,
-        found: `${name}${trimmed === name ? "" : " (value hidden)"}`,
+        found: shown,
         ...(refused.suggestion === undefined ? {} : { suggestion: refused.suggestion(name) })
       })
       return
@@ -437,6 +463,18 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
         expected: "one word per item: a flag and its value as two items, or --flag=value",
         found: `${JSON.stringify(trimmed.length > 60 ? `${trimmed.slice(0, 57)}...` : trimmed)}`,
         suggestion: `write [${name}, ${JSON.stringify(trimmed.slice(name.length).trim())}] or ${name}=${trimmed.slice(name.length).trim()}`
+      })
+    }
+    // k3s stops at start on a flag its command does not define (an agent given --disable): the node would never join
+    const only = onlyCommandOf(trimmed)
+    const missing = only === undefined ? undefined : list.reaches.find((command) => command !== only)
+    if (only !== undefined && missing !== undefined) {
+      issues.push({
+        code: "invalid-value",
+        path,
+        expected: `a flag k3s ${missing} defines (k3s.${list.field} go to ${list.goesTo}, and k3s ${missing} stops at every start on a flag it does not define: "flag provided but not defined")`,
+        found: `${shown}, a flag only k3s ${only} defines`,
+        suggestion: `move it to k3s.${only}Flags`
       })
     }
   })
