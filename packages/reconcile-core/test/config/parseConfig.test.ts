@@ -1097,3 +1097,28 @@ describe("k3s from nothing, the API endpoint and rolling upgrades", () => {
     })
   )
 })
+
+describe("image.content: iso needs SSH", () => {
+  it.effect("with proxmox.fallback: off it is refused at image.content, naming the ways out; with ssh it is fine", () =>
+    Effect.gen(function* () {
+      const iso = minimal.replace("image:\n  url", "image:\n  content: iso\n  url")
+      const off = iso.replace("proxmox:\n", "proxmox:\n  fallback: off\n")
+      const error = yield* parseErr(off, baseEnv, {
+        checkOnly: "compares image.content with proxmox.fallback"
+      })
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.code, issue.path, issue.expected, issue.suggestion]),
+        [
+          [
+            "conflict",
+            "image.content",
+            "image.content: import with proxmox.fallback: off (PVE imports a VM disk from an iso-type volume only by its absolute path, which only root@pam may pass, never an API token: homelab creates such VMs over SSH as root)",
+            "use image.content: import (PVE 8.4+), or set proxmox.fallback: ssh"
+          ]
+        ]
+      )
+      const ok = yield* parseOk(iso)
+      assert.deepStrictEqual([ok.image.content, ok.proxmox.fallback], ["iso", "ssh"])
+    })
+  )
+})
