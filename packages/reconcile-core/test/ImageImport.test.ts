@@ -73,12 +73,12 @@ describe("the image import against the simulator", () => {
           const lab = yield* makeLab(sim, { image: "  content: iso" })
           const first = yield* reconcile(lab)
           assert.deepStrictEqual(
-            first.result.outcomes.map((o) => [o.action._tag, o.status, "error" in o ? o.error : undefined]),
+            first.result.outcomes.map((o) => [o.action._tag, o.status, o.status === "failed" ? o.detail : ""]),
             [
-              ["DownloadImage", "done", undefined],
-              ["CreateVm", "done", undefined],
-              ["DownloadImage", "done", undefined],
-              ["CreateVm", "done", undefined]
+              ["DownloadImage", "done", ""],
+              ["CreateVm", "done", ""],
+              ["DownloadImage", "done", ""],
+              ["CreateVm", "done", ""]
             ]
           )
           assert.isTrue(first.report.convergence.converged)
