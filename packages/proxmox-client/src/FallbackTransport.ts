@@ -102,9 +102,38 @@ export const makeFallbackTransport = (
       )
     )
 
+  /** REST logs in as root@pam itself (a password login), so a request that needs root may go over REST. */
+  const restIsRoot = config.auth._tag === "Password" && config.auth.username === "root@pam"
+
+  /** A request only root@pam may make, sent over SSH (pvesh runs as root@pam); its failures name SSH. */
+  const asRoot = (node: string, request: PveRequest): Effect.Effect<unknown, ProxmoxError> =>
+    sshTargetFor(config, node) === undefined
+      ? Effect.fail(
+          new ProxmoxError({
+            operation: `${request.method} ${request.path}`,
+            node,
+            reason: new UnexpectedResponse({
+              expected: "an SSH target for the node",
+              detail: `this request needs root@pam (an absolute path), which an API token is not: it goes over SSH, and ${node} has no ssh configured`
+            })
+          })
+        )
+      : ssh.call(request).pipe(
+          Effect.mapError(
+            (e) =>
+              new ProxmoxError({
+                operation: e.operation,
+                node: e.node ?? node,
+                reason: e.reason,
+                transport: "ssh"
+              })
+          )
+        )
+
   /** One node's endpoint: REST first, SSH after a fallback-worthy REST failure. */
   const callOn = (node: string, request: PveRequest): Effect.Effect<unknown, ProxmoxError> => {
     if (config.sshOnly === true) return ssh.call(request)
+    if (request.asRoot === true && !restIsRoot) return asRoot(node, request)
     const before = switched.get(node)
     if (before !== undefined) return viaSsh(request, before)
     return rest.call(request).pipe(

@@ -27,7 +27,14 @@ import type { PveParam, PveRequest } from "./PveTransport.js"
 import { PveTransport } from "./PveTransport.js"
 import { makeRestTransport } from "./RestTransport.js"
 import { makeSshTransport } from "./SshTransport.js"
-import { type DownloadUrlOptions, downloadTaskId, Storage, StorageContent, type UploadFileOptions } from "./Storage.js"
+import {
+  type DownloadUrlOptions,
+  downloadTaskId,
+  Storage,
+  StorageContent,
+  type UploadFileOptions,
+  VolumeInfo
+} from "./Storage.js"
 import {
   makeTaskLogTail,
   makeWaitForTask,
@@ -190,6 +197,14 @@ export interface ProxmoxApiShape {
     storage: string,
     content?: string
   ) => Effect.Effect<ReadonlyArray<StorageContent>, ProxmoxError>
+  /**
+   * `GET /nodes/{node}/storage/{storage}/content/{volume}`: a volume's path on the node (`local:iso/noble.img` →
+   * `/var/lib/vz/template/iso/noble.img`) and size. A volume that does not exist fails (PVE: `500 file_size_info on
+   * '<volid>' failed`).
+   *
+   * @since 0.3.0
+   */
+  readonly volumeInfo: (node: string, storage: string, volid: string) => Effect.Effect<VolumeInfo, ProxmoxError>
   /**
    * `download-url`, then the wait for the `download` task. After a failure that may have reached PVE, the download of
    * that file name it started is the result; sent again only when there is none (never a second download beside it).
@@ -520,13 +535,29 @@ export const makeProxmoxApi = (
         startOnce(
           "createVm",
           options.node,
-          { method: "POST", path: `/nodes/${options.node}/qemu`, params: createVmParams(options) },
+          {
+            method: "POST",
+            path: `/nodes/${options.node}/qemu`,
+            params: createVmParams(options),
+            ...(options.asRoot === true ? { asRoot: true } : {})
+          },
           { types: ["qmcreate"], id: String(options.vmid) },
           // a VM with that VMID but no create task of ours: someone else's, or ours on a node clock far behind
           () => vmExists(options.vmid).pipe(Effect.map((exists) => (exists ? "fail" : "retry")))
         ).pipe(
           Effect.flatMap((upid) => (upid === null ? noUpid("createVm", options.node) : waitForTask(upid, wait))),
-          named("createVm", options.node)
+          named("createVm", options.node),
+          // a create as root went over SSH: its task failed there too
+          Effect.mapError((e) =>
+            options.asRoot === true && e.transport !== "ssh" && e.fallbackFrom === undefined
+              ? new ProxmoxError({
+                  operation: e.operation,
+                  ...(e.node !== undefined ? { node: e.node } : {}),
+                  reason: e.reason,
+                  transport: "ssh"
+                })
+              : e
+          )
         )
       ),
     resizeDisk: (node, vmid, disk, size, wait) =>
@@ -618,6 +649,14 @@ export const makeProxmoxApi = (
         Schema.Array(StorageContent),
         "storage content"
       ).pipe(Effect.map((l) => [...l].sort((a, b) => a.volid.localeCompare(b.volid)))),
+    volumeInfo: (node, storage, volid) =>
+      get(
+        "volumeInfo",
+        node,
+        { method: "GET", path: `/nodes/${node}/storage/${storage}/content/${volid}` },
+        VolumeInfo,
+        "volume attributes"
+      ),
     downloadUrl: (o, wait) =>
       runTask(
         "downloadUrl",

@@ -29,6 +29,14 @@ export interface PveRequest {
    * @since 0.2.0
    */
   readonly via?: string | undefined
+  /**
+   * The request needs root@pam (an absolute path in `import-from`: PVE lets no one else pass one, API tokens of
+   * root included). The fallback transport sends it over SSH, where pvesh runs as root@pam, whatever the node's REST
+   * state (a password login as root@pam sends it over REST); it fails when the node has no SSH target.
+   *
+   * @since 0.3.0
+   */
+  readonly asRoot?: boolean | undefined
 }
 
 /**

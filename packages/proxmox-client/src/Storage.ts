@@ -61,6 +61,25 @@ export const StorageContent = Schema.Struct({
 export type StorageContent = typeof StorageContent.Type
 
 /**
+ * `GET /nodes/{node}/storage/{storage}/content/{volume}`: where a volume is on the node's file system, and its size.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const VolumeInfo = Schema.Struct({
+  path: Schema.String,
+  size: Schema.optionalKey(PveNumber),
+  used: Schema.optionalKey(PveNumber),
+  format: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type VolumeInfo = typeof VolumeInfo.Type
+
+/**
  * Checksum algorithms `download-url` accepts.
  *
  * @since 0.1.0

@@ -339,6 +339,13 @@ export interface CreateVmOptions {
   readonly scsihw?: string | undefined
   /** Disks by slot: `{ scsi0: { storage: "local-lvm", importFrom: "local:import/jammy.qcow2" } }`. */
   readonly disks?: Readonly<Record<string, DiskSpec>> | undefined
+  /**
+   * Send the create as root@pam (see `PveRequest.asRoot`): needed when a disk imports from an absolute path (an
+   * iso-type volume's `path`, which PVE never imports by its volid), as PVE lets only root@pam pass one.
+   *
+   * @since 0.3.0
+   */
+  readonly asRoot?: boolean | undefined
   /** NICs in order (`net0`, `net1`, …). */
   readonly nets?: ReadonlyArray<NetSpec> | undefined
   /** Cloud-init drive (`ide2` by default) and its settings. */

@@ -59,7 +59,8 @@ export {
   type DownloadUrlOptions,
   Storage,
   StorageContent,
-  type UploadFileOptions
+  type UploadFileOptions,
+  VolumeInfo
 } from "./Storage.js"
 export {
   makeWaitForTask,

@@ -185,6 +185,67 @@ for (const version of PVE_VERSIONS) {
       )
     })
 
+    describe("an iso-type image (content iso): imported only from its path, only as root", () => {
+      it.live(
+        "import-from its volid is refused; its path (volumeInfo) is refused to the token over REST, and creates the VM as root over SSH (asRoot)",
+        () =>
+          Effect.gen(function* () {
+            const env = yield* setup()
+            const origin = env.sim.info.imageOrigin?.files[0]
+            const layer = yield* apiLayer(env.sim, "fallback")
+            const vm = (vmid: number, importFrom: string, asRoot?: boolean) => ({
+              node: "pve",
+              vmid,
+              name: `vm${vmid}`,
+              disks: { scsi0: { storage: "local-lvm", importFrom } },
+              ...(asRoot === true ? { asRoot } : {})
+            })
+            const result = yield* usingApi((pve) =>
+              Effect.gen(function* () {
+                yield* pve.downloadUrl({
+                  node: "pve",
+                  storage: "local",
+                  url: origin?.url ?? "",
+                  content: "iso",
+                  filename: "noble.img"
+                })
+                const info = yield* pve.volumeInfo("pve", "local", "local:iso/noble.img")
+                const missing = yield* Effect.exit(pve.volumeInfo("pve", "local", "local:iso/none.img"))
+                const byVolid = yield* Effect.exit(pve.createVm(vm(300, "local:iso/noble.img")))
+                const byPath = yield* Effect.exit(pve.createVm(vm(301, info.path)))
+                const created = yield* pve.createVm(vm(302, info.path, true))
+                const config = yield* pve.vmConfig("pve", 302)
+                return { info, missing, byVolid, byPath, created, config, transport: pve.transportOf("pve") }
+              })
+            ).pipe(Effect.provide(layer))
+            assert.deepStrictEqual(
+              [result.info.path, result.info.size],
+              ["/var/lib/vz/template/iso/noble.img", 2 * 1024 ** 2]
+            )
+            assert.strictEqual(
+              errorOf(result.missing).reason.message,
+              "500 file_size_info on 'local:iso/none.img' failed"
+            )
+            assert.deepInclude(errorOf(result.byVolid).reason, {
+              _tag: "InvalidParameter",
+              errors: { scsi0: "local:iso/noble.img has wrong type 'iso' - needs to be 'images' or 'import'" }
+            })
+            assert.match(errorOf(result.byPath).reason.message, /Only root can pass arbitrary filesystem paths\./)
+            assert.strictEqual(result.created.exitstatus, "OK")
+            assert.match(result.config.raw.scsi0 ?? "", /^local-lvm:vm-302-disk-0,/)
+            // the create went over SSH as root; the node itself stays on REST
+            const creates = env.sim.requests().filter((r) => /^pvesh create .*qemu/.test(r.command ?? ""))
+            assert.deepStrictEqual(
+              creates.map((r) => [r.transport, r.exitCode]),
+              [["ssh", 0]]
+            )
+            assert.include(creates[0]?.command ?? "", "import-from=/var/lib/vz/template/iso/noble.img")
+            assert.strictEqual(result.transport, "rest")
+          }),
+        60_000
+      )
+    })
+
     describe("contract: the VM lifecycle behaves identically over REST and SSH", () => {
       it.live(
         "download-url, create (import-from, cloud-init, sshkeys, …), config, resize, start, shutdown, stop, destroy",

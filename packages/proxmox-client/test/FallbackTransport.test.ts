@@ -244,3 +244,46 @@ describe("retries", () => {
     })
   )
 })
+
+describe("a request that needs root@pam (asRoot)", () => {
+  const create: PveRequest = { method: "POST", path: "/nodes/pve1/qemu", params: { vmid: 100 }, asRoot: true }
+
+  it.effect("goes over SSH while the node is on REST, and its failure names SSH", () =>
+    Effect.gen(function* () {
+      const rest = answering("UPID:rest")
+      const ssh = answering("UPID:ssh")
+      const t = makeFallbackTransport(config(), rest, ssh)
+      assert.strictEqual(yield* t.call(create), "UPID:ssh")
+      assert.deepStrictEqual([rest.calls, ssh.calls], [[], ["/nodes/pve1/qemu"]])
+      assert.strictEqual(t.transportOf("pve1"), "rest")
+      // the node's other requests stay on REST
+      assert.strictEqual(yield* t.call({ method: "GET", path: "/nodes/pve1/qemu" }), "UPID:rest")
+
+      const refused = new ApiError({ status: 500, detail: "unable to create VM 100" })
+      const failed = yield* makeFallbackTransport(config(), rest, failing(refused)).call(create).pipe(Effect.flip)
+      assert.deepInclude(failed, { node: "pve1", transport: "ssh", reason: refused })
+    })
+  )
+
+  it.effect("with no SSH target anywhere fails before sending anything, saying why", () =>
+    Effect.gen(function* () {
+      const rest = answering("UPID:rest")
+      const ssh = answering("UPID:ssh")
+      const noSsh = config({ nodes: [{ name: "pve1", apiUrl: "https://pve1:8006" }] })
+      const error = yield* makeFallbackTransport(noSsh, rest, ssh).call(create).pipe(Effect.flip)
+      assert.deepStrictEqual([rest.calls, ssh.calls], [[], []])
+      assert.include(error.reason.message, "needs root@pam (an absolute path)")
+      assert.include(error.reason.message, "pve1 has no ssh configured")
+    })
+  )
+
+  it.effect("goes over REST when REST logs in as root@pam with a password", () =>
+    Effect.gen(function* () {
+      const rest = answering("UPID:rest")
+      const ssh = answering("UPID:ssh")
+      const root = config({ auth: { _tag: "Password", username: "root@pam", password: Redacted.make("pw") } })
+      assert.strictEqual(yield* makeFallbackTransport(root, rest, ssh).call(create), "UPID:rest")
+      assert.deepStrictEqual(ssh.calls, [])
+    })
+  )
+})

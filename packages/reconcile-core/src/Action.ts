@@ -25,6 +25,12 @@ export interface VmSpec {
   readonly cpuType: string
   /** Volume to import the boot disk from, e.g. `local:import/noble.qcow2`. */
   readonly imageVolid: string
+  /**
+   * `path`: the volume is iso-type (`image.content: iso`), which PVE imports only from its absolute path, and only
+   * for root@pam: the create reads the volume's path and goes over SSH as root. Absent: `import-from` the volid over
+   * the API (see `ImageImport`).
+   */
+  readonly imageImport?: "path" | undefined
   /** VMIDs to try, in order (a pinned VMID is the only candidate). */
   readonly vmidCandidates: ReadonlyArray<number>
 }
@@ -405,6 +411,10 @@ export interface Finding {
 export const isDestructive = (action: Action): boolean =>
   action._tag === "RecreateVm" || action._tag === "DestroyVm" || action._tag === "DeleteImage"
 
+/** How the plan says that a create goes over SSH as root (an iso-type image is imported from its path). */
+const asRoot = (spec: VmSpec): string =>
+  spec.imageImport === "path" ? "; over SSH as root: image.content iso is imported from its path" : ""
+
 const followsText: Record<NonNullable<JoinK3s["follows"]>, string> = {
   create: "after it is created",
   recreate: "after it is rebuilt",
@@ -421,9 +431,9 @@ export const describeAction = (action: Action): string => {
         ? `upload ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} (fetched once here${action.image.checksum ? ", checksum verified before any upload" : ""})`
         : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
     case "CreateVm":
-      return `create VM ${action.spec.name} on ${action.node} (${action.spec.sockets !== undefined && action.spec.sockets > 1 ? `${action.spec.sockets} sockets × ` : ""}${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB)`
+      return `create VM ${action.spec.name} on ${action.node} (${action.spec.sockets !== undefined && action.spec.sockets > 1 ? `${action.spec.sockets} sockets × ` : ""}${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB${asRoot(action.spec)})`
     case "RecreateVm":
-      return `${action.resumed ? "finish rebuilding" : "recreate"} VM ${action.vmid} ${action.spec.name} on ${action.node}`
+      return `${action.resumed ? "finish rebuilding" : "recreate"} VM ${action.vmid} ${action.spec.name} on ${action.node}${asRoot(action.spec) === "" ? "" : ` (${asRoot(action.spec).slice(2)})`}`
     case "FinishVm":
       return `finish provisioning VM ${action.vmid} ${action.spec.name} on ${action.node}`
     case "AwaitCreate":

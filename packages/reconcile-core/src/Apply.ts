@@ -147,15 +147,18 @@ const defaultDescription = (role: VmSpec["role"]): string =>
 
 /**
  * What a create sends: every setting drift compares (`VmDrift`), as drift would set it, so that the new VM has none.
- * `ipconfig0` goes as homelab.yaml writes it (every key PVE takes, `ip6` and `gw6` included).
+ * `ipconfig0` goes as homelab.yaml writes it (every key PVE takes, `ip6` and `gw6` included). `imagePath`: the image
+ * volume's absolute path, for an iso-type image (`spec.imageImport: path`): the create imports from it, as root.
  */
 const createOptions = (
   spec: VmSpec,
   vmid: number,
   cloudInit: DesiredCloudInit,
-  markTags: ReadonlyArray<string>
+  markTags: ReadonlyArray<string>,
+  imagePath?: string | undefined
 ): CreateVmOptions => ({
   node: spec.node,
+  ...(imagePath !== undefined ? { asRoot: true } : {}),
   vmid,
   name: spec.name,
   cores: spec.cores,
@@ -165,7 +168,9 @@ const createOptions = (
   cpu: spec.cpuType,
   ostype: "l26",
   scsihw: "virtio-scsi-single",
-  disks: { scsi0: { storage: spec.storage, importFrom: spec.imageVolid, options: { discard: "on", ssd: "1" } } },
+  disks: {
+    scsi0: { storage: spec.storage, importFrom: imagePath ?? spec.imageVolid, options: { discard: "on", ssd: "1" } }
+  },
   nets: spec.bridges.map((bridge) => ({ bridge })),
   cloudInit: {
     storage: spec.storage,
@@ -480,12 +485,26 @@ export const apply = Effect.fn("apply")(function* (
     const create = (spec: VmSpec, candidates: ReadonlyArray<number>, rebuilt: boolean) =>
       Effect.gen(function* () {
         newInstances.add(spec.name)
+        // an iso-type image: PVE imports it only from its path, which only root@pam may pass (never an API token)
+        const imagePath =
+          spec.imageImport === "path"
+            ? yield* api
+                .volumeInfo(spec.node, spec.imageVolid.slice(0, spec.imageVolid.indexOf(":")), spec.imageVolid)
+                .pipe(
+                  Effect.map((info) => info.path),
+                  during(`read the path of ${spec.imageVolid}`)
+                )
+            : undefined
+        const asRoot =
+          imagePath === undefined
+            ? ""
+            : ` over SSH as root (image.content: iso: PVE imports ${imagePath} only for root@pam, never for an API token)`
         for (const vmid of candidates) {
-          yield* progress(`creating VM ${vmid} ${spec.name}`)
+          yield* progress(`creating VM ${vmid} ${spec.name}${asRoot}`)
           const marks = rebuilt && desired.k3s !== undefined ? [desired.pendingTag, RejoinTag] : [desired.pendingTag]
           const created = yield* api
             .createVm(
-              createOptions(spec, vmid, desiredVmOf(spec).cloudInit, marks),
+              createOptions(spec, vmid, desiredVmOf(spec).cloudInit, marks, imagePath),
               task(`creating VM ${vmid} ${spec.name}`)
             )
             .pipe(

@@ -92,6 +92,12 @@ export interface DesiredNode {
   readonly cpuRatio: number
   readonly memoryRatio: number
   readonly image: DesiredImage
+  /**
+   * Whether homelab may run pvesh/qm as root over SSH on this node (`proxmox.fallback: ssh`, the default): what a
+   * create that imports an iso-type image needs (`ImageImport`). `false` with `proxmox.fallback: off`; undefined
+   * counts as allowed.
+   */
+  readonly rootOverSsh?: boolean | undefined
   readonly vms: ReadonlyArray<DesiredVm>
 }
 

@@ -316,8 +316,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   // nodes' network configurations.
   const version = yield* Effect.cached(
     api.version.pipe(
-      Effect.map((v) => Number(v.version.split(".")[0])),
-      Effect.orElseSucceed(() => 8)
+      Effect.map((v) => ({ major: Number(v.version.split(".")[0]), version: v.version as string | undefined })),
+      Effect.orElseSucceed(() => ({ major: 8, version: undefined }))
     )
   )
   const permissionsOnce = yield* Effect.cached(api.permissions().pipe(Effect.orElseSucceed(() => undefined)))
@@ -326,7 +326,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       const node = nodes.get(name)
       if (node === undefined) return
       // all three at once: the permissions are used only if the node is still on REST after its network read
-      const [bridges, pveMajor, restPermissions] = yield* Effect.all(
+      const [bridges, pve, restPermissions] = yield* Effect.all(
         [onNode(name, "read the network configuration", api.bridges(name), undefined), version, permissionsOnce],
         { concurrency: 3 }
       )
@@ -334,7 +334,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       const permissions = api.transportOf(name) === "rest" ? restPermissions : undefined
       const details: NodeDetails = {
         bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
-        pveMajor,
+        pveMajor: pve.major,
+        ...(pve.version !== undefined ? { pveVersion: pve.version } : {}),
         ...(permissions !== undefined ? { permissions } : {})
       }
       nodes.set(name, { ...node, details })

@@ -47,6 +47,11 @@ export interface NodeDetails {
   readonly permissions?: Readonly<Record<string, Readonly<Record<string, number | boolean>>>> | undefined
   /** The PVE major version (8 or 9), for privilege names. */
   readonly pveMajor: number
+  /**
+   * The PVE version (`GET /version`: `8.3.3`, `9.1.1`), for what download-url and import-from accept; undefined when
+   * it could not be read.
+   */
+  readonly pveVersion?: string | undefined
 }
 
 /**

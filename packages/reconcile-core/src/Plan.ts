@@ -14,6 +14,7 @@ import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
+import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
@@ -101,6 +102,8 @@ export const detailsNeeded = (
   const vms: Array<{ node: string; vmid: number }> = []
   for (const node of selectedNodes(desired, options)) {
     if (!observed.nodes.get(node.name)?.online) continue
+    // the image is to be put on the node: whether PVE takes it depends on the node's PVE version (`ImageImport`)
+    if (!observed.nodes.get(node.name)?.imageVolids.has(imageVolid(node))) nodes.add(node.name)
     for (const vm of node.vms) {
       const matches = sameName(observed, vm.name)
       if (matches.length === 0) {
@@ -158,6 +161,7 @@ export const vmSpec = (desired: Desired, node: DesiredNode, observedNode: Observ
     tags: vm.tags,
     cpuType: vm.cpuType,
     imageVolid: imageVolid(node),
+    ...(node.image.content === "iso" ? { imageImport: "path" as const } : {}),
     vmidCandidates: vm.vmid !== undefined ? [vm.vmid] : vmidCandidates(vm.name, desired.vmidRange)
   }
 }
@@ -272,11 +276,23 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       continue
     }
 
-    // Phase 1: the image. On shared storage, one node downloads it and the others' creates wait for that.
+    // Phase 1: the image. On shared storage, one node downloads it and the others' creates wait for that. An image
+    // the node's VMs cannot import as homelab.yaml has it blocks the download and every create on the node.
     const volid = imageVolid(node)
     const imageStorage = observedNode.storages.find((s) => s.storage === node.image.storage)
+    const imageImport = imageImportOf(node, observedNode.details?.pveVersion, observedNode.imageVolids.has(volid))
+    if (imageImport._tag === "Blocked") {
+      findings.push({
+        code: imageImport.code,
+        effect: "blocked",
+        layer: "image",
+        node: node.name,
+        message: imageImport.message,
+        hint: imageImport.hint
+      })
+    }
     let imageAction: string | undefined
-    if (!observedNode.imageVolids.has(volid)) {
+    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok") {
       const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
       if (shared !== undefined) {
         imageAction = shared
@@ -394,7 +410,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             vm.name
           )
           findings.push(...snippets)
-          return !relevant.some((f) => f.severity === "error") && snippets.length === 0
+          return (
+            !relevant.some((f) => f.severity === "error") &&
+            snippets.length === 0 &&
+            (finish || imageImport._tag === "Ok")
+          )
         }
 
         const create = (reason: string, candidates = spec.vmidCandidates): VmAction | undefined => {

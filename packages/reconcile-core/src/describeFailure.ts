@@ -94,9 +94,16 @@ const hintFor = (
         )
       )
         return `homelab reads the VM's IP from the QEMU guest agent: enable it on ${node} (\`qm set VMID --agent enabled=1\`, then restart the VM) and have qemu-guest-agent installed in the image`
+      return `PVE refused the request at once (no task ran, so there is no task log): the message is its reason; \`journalctl -u pvedaemon -u pveproxy\` on ${node} has more`
+    case "InvalidParameter":
+      // download-url and upload take .qcow2/.raw/.vmdk with content import only from PVE 8.4 on
+      if (/wrong extension/.test(reason.errors.filename ?? ""))
+        return `PVE before 8.4 stores only .ova files with content import (8.4 also .qcow2, .raw, .vmdk): upgrade ${node} to PVE 8.4 or later, or set image.content: iso`
+      return "PVE refused a parameter at once (no task ran, so there is no task log): the message names it and why; if homelab.yaml sets it, fix it there, else please report it"
+    case "TaskFailed":
       return `see the task log on ${node}`
     default:
-      return `see the task log on ${node}`
+      return "no task ran, so there is no task log: the message says what went wrong"
   }
 }
 

@@ -45,6 +45,7 @@ export const desiredFromConfig = (
         ...(config.image.checksum ? { checksum: config.image.checksum } : {}),
         transfer: config.image.transfer
       },
+      rootOverSsh: config.proxmox.fallback === "ssh",
       vms: node.vms.map((vm) => ({
         name: vm.name,
         node: node.name,

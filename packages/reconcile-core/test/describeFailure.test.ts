@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ApiError, Locked, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
+import { ApiError, InvalidParameter, Locked, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
 import { describeFailure } from "../src/describeFailure.js"
 
 const endpoints = { api: "https://10.0.0.2:8006", ssh: "root@10.0.0.2:22" }
@@ -56,7 +56,7 @@ describe("describeFailure", () => {
         "homelab reads the VM's IP from the QEMU guest agent: enable it on pve (`qm set VMID --agent enabled=1`, then restart the VM) and have qemu-guest-agent installed in the image"
       )
     }
-    // any other refusal keeps the general hint
+    // any other refusal: no task ran, so there is no task log to see
     const other = describeFailure(
       "pve",
       "destroy VM 4432",
@@ -67,7 +67,36 @@ describe("describeFailure", () => {
       }),
       endpoints
     )
-    assert.strictEqual(other.hint, "see the task log on pve")
+    assert.strictEqual(
+      other.hint,
+      "PVE refused the request at once (no task ran, so there is no task log): the message is its reason; `journalctl -u pvedaemon -u pveproxy` on pve has more"
+    )
+  })
+
+  it("a synchronous refusal (400, no task): the hint never says 'see the task log'; download-url's wrong extension names PVE 8.4", () => {
+    const refused = (errors: Record<string, string>) =>
+      describeFailure(
+        "pve",
+        "download noble.qcow2",
+        new ProxmoxError({
+          operation: "downloadUrl",
+          node: "pve",
+          reason: new InvalidParameter({ errors, detail: "Parameter verification failed." })
+        }),
+        endpoints
+      )
+    const extension = refused({ filename: "invalid filename or wrong extension" })
+    assert.strictEqual(
+      extension.message,
+      "cannot download noble.qcow2 on node pve: API https://10.0.0.2:8006: invalid parameter: filename: invalid filename or wrong extension"
+    )
+    assert.strictEqual(
+      extension.hint,
+      "PVE before 8.4 stores only .ova files with content import (8.4 also .qcow2, .raw, .vmdk): upgrade pve to PVE 8.4 or later, or set image.content: iso"
+    )
+    const other = refused({ scsi0: "local:iso/x.img has wrong type 'iso' - needs to be 'images' or 'import'" })
+    assert.notInclude(other.hint, "task log on")
+    assert.include(other.hint, "no task ran, so there is no task log")
   })
 
   it("a locked VM: the hint says what holds the lock and how to clear it, not 'see the task log'", () => {

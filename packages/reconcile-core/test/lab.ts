@@ -108,6 +108,8 @@ export const labConfigYaml = (
     health?: string | undefined
     nodes?: Record<string, string> | undefined
     top?: string | undefined
+    /** more lines of the image section (`  content: iso`) */
+    image?: string | undefined
     /** list only these nodes of the sim (default: all) */
     only?: ReadonlyArray<string> | undefined
   } = {}
@@ -130,6 +132,7 @@ export const labConfigYaml = (
     "image:",
     `  url: ${image.url}`,
     `  checksum: sha256:${image.sha256}`,
+    ...(extra.image ? [extra.image] : []),
     "nodes:",
     ...sim.info.nodes
       .filter((n) => extra.only === undefined || extra.only.includes(n.name))

@@ -39,7 +39,15 @@ import {
   vmConfigKeySpec
 } from "./internal/QemuApi.js"
 import { redactParams } from "./internal/Redact.js"
-import { contentList, deleteVolume, downloadUrl, getStorage, type UploadFile, upload } from "./internal/StorageApi.js"
+import {
+  contentList,
+  deleteVolume,
+  downloadUrl,
+  getStorage,
+  type UploadFile,
+  upload,
+  volumeInfo
+} from "./internal/StorageApi.js"
 import { listNodeTasks } from "./internal/TaskList.js"
 import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
@@ -921,6 +929,14 @@ export class ApiRouter {
       "/nodes/{node}/storage/{storage}/content",
       { ...SNODE, content: str({ format: storageContent }), vmid: { ...pveVmid, optional: true } },
       (c) => ok(contentList(ctx, c.user, c.node, getStorage(c.node, one(c.params, "storage") ?? ""), c.params))
+    )
+    this.add(
+      "GET",
+      "/nodes/{node}/storage/{storage}/content/{volume}",
+      { ...SNODE, volume: { type: "string" } },
+      (c) =>
+        ok(volumeInfo(ctx, c.user, getStorage(c.node, one(c.params, "storage") ?? ""), one(c.params, "volume") ?? "")),
+      { restOfPath: true }
     )
     this.add(
       "DELETE",

@@ -187,6 +187,11 @@ for (const v of VERSIONS) {
         "checksum-algorithm": "sha256"
       })) as string
       assert.strictEqual((await waitTask(px, "pve", dl)).exitstatus, "OK")
+      const info = (await call(
+        "GET",
+        `/nodes/pve/storage/local/content/${encodeURIComponent("local:import/noble.qcow2")}`
+      )) as Record<string, unknown>
+      assert.strictEqual(info.path, "/var/lib/vz/import/noble.qcow2")
       const create = (await call("POST", "/nodes/pve/qemu", {
         vmid: "102",
         name: "new",

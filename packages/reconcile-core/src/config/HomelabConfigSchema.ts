@@ -163,7 +163,7 @@ export const ImageSchema = Schema.Struct({
   content: withDefault(
     Schema.Literals(["import", "iso"]),
     "import",
-    "Storage content type: import (PVE 8.4+, .qcow2/.raw/.vmdk/.ova) or iso (.iso/.img)."
+    "Storage content type: import (.qcow2/.raw/.vmdk: PVE 8.4+; .ova) or iso (.iso/.img, any PVE: the VMs are then created over SSH as root, since PVE imports an ISO image only from its path and only for root@pam; needs proxmox.fallback: ssh)."
   ),
   transfer: withDefault(
     Schema.Literals(["download-url", "upload"]),

@@ -1413,6 +1413,27 @@ vm:
       const upper = yield* parseErr(withVm("name: Web1", "k3s:\n  role: server\n"), baseEnv, checkOnly)
       assert.deepStrictEqual(summary(upper), [["invalid-value", "nodes[0].vms[0].name", 11, '"Web1"', 'write "web1"']])
       assert.include(upper.message, "lower-case VM name with k3s")
+describe("image.content: iso needs SSH", () => {
+  it.effect("with proxmox.fallback: off it is refused at image.content, naming the ways out; with ssh it is fine", () =>
+    Effect.gen(function* () {
+      const iso = minimal.replace("image:\n  url", "image:\n  content: iso\n  url")
+      const off = iso.replace("proxmox:\n", "proxmox:\n  fallback: off\n")
+      const error = yield* parseErr(off, baseEnv, {
+        checkOnly: "compares image.content with proxmox.fallback"
+      })
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.code, issue.path, issue.expected, issue.suggestion]),
+        [
+          [
+            "conflict",
+            "image.content",
+            "image.content: import with proxmox.fallback: off (PVE imports a VM disk from an iso-type volume only by its absolute path, which only root@pam may pass, never an API token: homelab creates such VMs over SSH as root)",
+            "use image.content: import (PVE 8.4+), or set proxmox.fallback: ssh"
+          ]
+        ]
+      )
+      const ok = yield* parseOk(iso)
+      assert.deepStrictEqual([ok.image.content, ok.proxmox.fallback], ["iso", "ssh"])
     })
   )
 })

@@ -7,7 +7,7 @@ import type { Task } from "../Tasks.js"
 import { encodeTaskId } from "../Tasks.js"
 import type { SimContext } from "./Context.js"
 import { one, type Params } from "./Params.js"
-import { addVolume, formatOf, isFileStorage, normaliseFilename, volumePath } from "./Volumes.js"
+import { addVolume, formatOf, isFileStorage, normaliseFilename, volumePath, vtypeOf } from "./Volumes.js"
 
 export const getStorage = (node: NodeState, id: string): StorageState => {
   const s = node.storages.get(id)
@@ -43,6 +43,34 @@ export const contentList = (
   }
   void node
   return out.sort((a, b) => String(a.volid).toLowerCase().localeCompare(String(b.volid).toLowerCase()))
+}
+
+/**
+ * `GET …/content/{volume}` (pve-storage Content.pm `info`): the volume's path, size and format. `check_volume_access`
+ * first: root@pam may read any; an iso, vztmpl or import volume needs Datastore.AllocateSpace or Datastore.Audit on
+ * the storage, a VM's volume Datastore.Allocate there or VM.Config.Disk on its VM. A volume that is not there fails
+ * `file_size_info`.
+ */
+export const volumeInfo = (
+  ctx: SimContext,
+  user: AuthUser,
+  s: StorageState,
+  volume: string
+): Record<string, unknown> => {
+  const colon = volume.indexOf(":")
+  if (colon >= 0 && volume.slice(0, colon) !== s.id)
+    throw PveError.param({ volume: `storage ID missmatch (${volume.slice(0, colon)} != ${s.id})` })
+  const volname = colon >= 0 ? volume.slice(colon + 1) : volume
+  const vol = s.volumes.get(volname)
+  if (vtypeOf(s, volname) === "images") {
+    if (!ctx.auth.can(user, `/storage/${s.id}`, "Datastore.Allocate"))
+      ctx.auth.check(user, `/vms/${vol?.vmid ?? /^vm-(\d+)-/.exec(volname)?.[1] ?? 0}`, "VM.Config.Disk")
+  } else {
+    ctx.auth.check(user, `/storage/${s.id}`, "Datastore.AllocateSpace", "Datastore.Audit")
+  }
+  if (vol === undefined) throw new PveError(500, `file_size_info on '${s.id}:${volname}' failed`)
+  const path = isFileStorage(s) ? volumePath(s, volname) : `/dev/${s.id === "local-lvm" ? "pve" : s.id}/${volname}`
+  return { path, size: vol.size, used: vol.size, format: vol.format }
 }
 
 /** Extension rules per content type (reference §4.15). */

@@ -140,6 +140,21 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
       image.content === "iso" ? "iso" : image.content === undefined || image.content === "import" ? "import" : undefined
     const filename = str(image.filename)
     const url = str(image.url)
+    if (content === "iso" && proxmox?.fallback === "off") {
+      // PVE imports an iso-type volume only by its absolute path, which only root@pam may pass: homelab does that
+      // over SSH, which `fallback: off` forbids
+      issues.push({
+        code: "conflict",
+        path: ["image", "content"],
+        at: "value",
+        expected:
+          "image.content: import with proxmox.fallback: off (PVE imports a VM disk from an iso-type volume only by " +
+          "its absolute path, which only root@pam may pass, never an API token: homelab creates such VMs over SSH " +
+          "as root)",
+        found: "iso",
+        suggestion: "use image.content: import (PVE 8.4+), or set proxmox.fallback: ssh"
+      })
+    }
     if (content !== undefined && filename !== undefined) {
       const ok = content === "import" ? importFilenamePattern.test(filename) : isoFilenamePattern.test(filename)
       const stored = pveNormaliseFilename(filename)
