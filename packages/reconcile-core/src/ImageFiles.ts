@@ -50,16 +50,17 @@ export const checksumMismatch = (
   a: { readonly node: string; readonly volid: string; readonly image: DesiredImage },
   exitstatus: string
 ): readonly [message: string, hint: string] => {
-  const algorithm = a.image.checksum?.algorithm ?? "the checksum"
-  const got = /got '([0-9a-fA-F]+)'/.exec(exitstatus)?.[1]
-  const found = got === undefined ? "" : ` (${algorithm} ${got.toLowerCase()})`
+  const algorithm = a.image.checksum?.algorithm ?? ""
+  const got = /got '([0-9a-fA-F]+)'/.exec(exitstatus)?.[1]?.toLowerCase()
+  const wanted = a.image.checksum?.value ?? /expect '([0-9a-fA-F]+)'/.exec(exitstatus)?.[1]?.toLowerCase()
+  const sums = got === undefined ? "" : `: PVE computed ${algorithm} ${got}, image.checksum says ${wanted ?? "another"}`
   return /, aborting$/.test(exitstatus)
     ? [
-        `${a.volid} on ${a.node} is a file already there that does not match image.checksum${found}; PVE keeps it and downloads nothing`,
+        `${a.volid} on ${a.node} is a file already there that does not match image.checksum${sums}; PVE keeps it and downloads nothing`,
         `if image.checksum is right, delete that file (\`pvesm free ${a.volid}\` on ${a.node}) and run apply again; otherwise correct image.checksum for image.url`
       ]
     : [
-        `the image downloaded from image.url (${a.image.url}) to ${a.node} does not match image.checksum${found}; PVE discarded it`,
+        `the image downloaded from image.url (${a.image.url}) to ${a.node} does not match image.checksum${sums}; PVE discarded it`,
         "check image.checksum against the checksums published next to image.url (e.g. its SHA256SUMS): the file may have been rebuilt under the same URL (pin its new checksum) or image.url may point at another file"
       ]
 }

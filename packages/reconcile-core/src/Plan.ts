@@ -351,9 +351,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           image: node.image,
           volid,
           reason:
-            leftovers.older.length > 0 || leftovers.unchecked !== undefined
-              ? `${volid} is not on ${node.name}, only images for another image.checksum or checked against none (the file name carries the checksum)`
-              : `${volid} is not on ${node.name}`
+            leftovers.older.length > 0
+              ? `${volid} is not on ${node.name}, only the image of another image.checksum (the file name carries the checksum)`
+              : leftovers.unchecked !== undefined
+                ? `${volid} is not on ${node.name}: the file name carries image.checksum, and ${leftovers.unchecked} there was never checked against it`
+                : `${volid} is not on ${node.name}`
         })
       }
     }

@@ -42,7 +42,7 @@ describe("checksumMismatch", () => {
     const [message, hint] = checksumMismatch(a, `checksum mismatch: got '${"ab".repeat(32)}' != expect '${sha}'`)
     assert.strictEqual(
       message,
-      `the image downloaded from image.url (${image.url}) to pve does not match image.checksum (sha256 ${"ab".repeat(32)}); PVE discarded it`
+      `the image downloaded from image.url (${image.url}) to pve does not match image.checksum: PVE computed sha256 ${"ab".repeat(32)}, image.checksum says ${sha}; PVE discarded it`
     )
     assert.match(hint, /image\.checksum .* image\.url/)
   })
@@ -94,7 +94,7 @@ describe("image.checksum against the simulator", () => {
         assert.strictEqual(download?.status, "failed")
         assert.match(
           download?.detail ?? "",
-          /does not match image\.checksum \(sha256 [0-9a-f]{64}\); PVE discarded it$/
+          /does not match image\.checksum: PVE computed sha256 [0-9a-f]{64}, image\.checksum says c0ffee0{58}; PVE discarded it$/
         )
         assert.include(download?.hint ?? "", "image.checksum")
         assert.include(download?.hint ?? "", "image.url")
