@@ -12,7 +12,8 @@ import {
   type SimHandle,
   type SimOperation,
   type SimRecord,
-  startSimPromise
+  startSimPromise,
+  syntheticSha256
 } from "@homelab/sim"
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { type Running, type RunResult, spawnHomelab } from "./helpers.js"
@@ -29,8 +30,11 @@ export const loopbackNet = (): string => {
 }
 const releases: Array<() => void> = []
 
-/** The cloud image as homelab.yaml of a lab names it, on `local`. */
-export const imageVolid = "local:import/noble-server-cloudimg-amd64.qcow2"
+/**
+ * The cloud image as homelab.yaml of a lab names it, on `local`: the URL's name with the first 12 hex digits of its
+ * checksum (the lab's image is 2 MiB).
+ */
+export const imageVolid = `local:import/noble-server-cloudimg-amd64-${syntheticSha256("/noble/noble-server-cloudimg-amd64.img", 2 * 1024 ** 2).slice(0, 12)}.qcow2`
 
 /** The password part of the k3s server token: scanned for in every output. */
 export const clusterPassword = "5c1e0b7d9a2f4e6c8b3a1d0f7e9c2b4a"

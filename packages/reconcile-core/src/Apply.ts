@@ -37,6 +37,7 @@ import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
+import { checksumMismatch } from "./ImageFiles.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -925,7 +926,9 @@ export const apply = Effect.fn("apply")(function* (
                       )
                     )
                   )
-                : Effect.fail(error)
+                : /^checksum mismatch: /.test(reason.exitstatus)
+                  ? fail(...checksumMismatch(a, reason.exitstatus))
+                  : Effect.fail(error)
             ),
             during(`download ${file}`)
           )

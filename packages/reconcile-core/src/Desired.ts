@@ -9,8 +9,13 @@ export interface DesiredImage {
   readonly storage: string
   /** `import` (PVE ≥ 8.4: `.qcow2`/`.raw`/`.vmdk`) or `iso` (`.img`/`.iso`). */
   readonly content: "import" | "iso"
-  /** File name on the storage, already valid for the content type. */
+  /**
+   * File name on the storage, already valid for the content type. Unless `fixedName`, it carries the first 12 hex
+   * digits of `checksum` (when there is one): an image of another checksum is another file.
+   */
   readonly filename: string
+  /** `image.filename` names the file: a file of that name on a node is used as it is, never checked again. */
+  readonly fixedName?: boolean | undefined
   readonly checksum?: {
     readonly algorithm: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512"
     readonly value: string

@@ -14,6 +14,7 @@ import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
+import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
@@ -70,6 +71,62 @@ const MiB = 1024 ** 2
 /** The volume id the image has once downloaded, e.g. `local:import/noble.qcow2`. */
 export const imageVolid = (node: DesiredNode): string =>
   `${node.image.storage}:${node.image.content}/${node.image.filename}`
+
+/**
+ * The image files beside the one homelab.yaml names: images of ours for an earlier `image.checksum` (reported, or
+ * with `--prune` deleted once the new one is there), the file under the name used before the name carried the
+ * checksum (reported only), and for a name set in `image.filename`, that its file is never checked again.
+ */
+const planImageFiles = (
+  node: DesiredNode,
+  observedNode: ObservedNode,
+  volid: string,
+  leftovers: ImageLeftovers,
+  imageAction: string | undefined,
+  options: Pick<PlanOptions, "prune">,
+  actions: Array<Action>,
+  findings: Array<Finding>,
+  deletes: Set<string>
+): void => {
+  const info = (code: string, message: string, hint: string): void => {
+    findings.push({ code, effect: "info", layer: "image", node: node.name, message, hint })
+  }
+  const notRebuilt = "VMs created from it keep their disks and are not rebuilt for a new image"
+  if (leftovers.older.length > 0 && options.prune === true) {
+    for (const old of leftovers.older) {
+      if (deletes.has(old)) continue
+      deletes.add(old)
+      actions.push({
+        _tag: "DeleteImage",
+        id: `${node.name}:image:delete:${old}`,
+        node: node.name,
+        after: imageAction === undefined ? [] : [imageAction],
+        volid: old,
+        reason: `--prune: ${old} is an image of ours for another image.checksum, no longer used (${notRebuilt})`
+      })
+    }
+  } else if (leftovers.older.length > 0) {
+    info(
+      "image.leftover",
+      `${leftovers.older.join(", ")} on ${node.name}: homelab's image for another image.checksum, no longer used (${notRebuilt})`,
+      "`homelab apply --prune` deletes it"
+    )
+  }
+  if (leftovers.unchecked !== undefined) {
+    info(
+      "image.unchecked-leftover",
+      `${leftovers.unchecked} on ${node.name}: the image under the name homelab gave it before the name carried image.checksum; never checked against the current image.checksum and no longer used (${notRebuilt})`,
+      `delete it when nothing else uses it (\`pvesm free ${leftovers.unchecked}\` on ${node.name}); homelab never deletes it, since another tool may have stored a file of that name`
+    )
+  }
+  if (node.image.fixedName === true && node.image.checksum !== undefined && observedNode.imageVolids.has(volid)) {
+    info(
+      "image.checksum-unchecked",
+      `${volid} on ${node.name} is used as it is: image.filename fixes its name, so image.checksum was checked only when it was downloaded and a changed image.checksum is not noticed`,
+      "when image.checksum changes, give image.filename a new name, or leave image.filename out (the default name carries the checksum)"
+    )
+  }
+}
 
 const sameName = (observed: Observed, name: string): ReadonlyArray<ObservedVm> =>
   observed.vms.filter((vm) => vm.name === name)
@@ -232,6 +289,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const findings: Array<Finding> = []
   let recreates = 0
   const sharedDownloads = new Map<string, string>()
+  /** Leftover image files `--prune` deletes, by volid (once for a shared storage). */
+  const imageDeletes = new Set<string>()
   const k3s = desired.k3s
   const cluster = clusterContext(desired, observed)
   const k3sNodes = cluster?.nodes
@@ -292,6 +351,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       })
     }
     let imageAction: string | undefined
+    const leftovers = imageLeftovers(node.image, observedNode.imageVolids)
     if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok") {
       const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
       if (shared !== undefined) {
@@ -306,10 +366,16 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           after: [],
           image: node.image,
           volid,
-          reason: `${volid} is not on ${node.name}`
+          reason:
+            leftovers.older.length > 0
+              ? `${volid} is not on ${node.name}, only the image of another image.checksum (the file name carries the checksum)`
+              : leftovers.unchecked !== undefined
+                ? `${volid} is not on ${node.name}: the file name carries image.checksum, and ${leftovers.unchecked} there was never checked against it`
+                : `${volid} is not on ${node.name}`
         })
       }
     }
+    planImageFiles(node, observedNode, volid, leftovers, imageAction, options, actions, findings, imageDeletes)
 
     // Phase 2: the VMs, then phase 3 for each.
     for (const vm of node.vms) {

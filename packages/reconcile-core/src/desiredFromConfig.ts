@@ -42,6 +42,7 @@ export const desiredFromConfig = (
         storage: node.imageStorage,
         content: config.image.content,
         filename: config.image.filename,
+        ...(config.image.filenameSet ? { fixedName: true } : {}),
         ...(config.image.checksum ? { checksum: config.image.checksum } : {}),
         transfer: config.image.transfer
       },

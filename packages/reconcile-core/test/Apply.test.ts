@@ -176,7 +176,7 @@ describe("apply: a download of the image that is already running or hangs", () =
         assert.strictEqual(download?.status, "failed")
         assert.match(
           download?.detail ?? "",
-          /^the download of noble-server-cloudimg-amd64\.\S+ to local on pve did not finish within 2s; stopped it$/
+          /^the download of noble-server-cloudimg-amd64-[0-9a-f]{12}\.\S+ to local on pve did not finish within 2s; stopped it$/
         )
         assert.include(download?.hint ?? "", "timeouts.task")
         assert.deepStrictEqual(downloads(sim, "pve"), [["stopped", "interrupted by signal"]])

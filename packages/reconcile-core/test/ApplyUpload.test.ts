@@ -72,7 +72,7 @@ describe("image.transfer: upload", () => {
             node,
             200,
             "import",
-            "noble-server-cloudimg-amd64.qcow2",
+            `noble-server-cloudimg-amd64-${sim.info.imageOrigin?.files[0]?.sha256.slice(0, 12)}.qcow2`,
             sim.info.imageOrigin?.files[0]?.sha256
           ])
         )

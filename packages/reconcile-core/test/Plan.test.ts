@@ -109,6 +109,23 @@ describe("plan", () => {
     assert.deepStrictEqual(p.findings, [])
   })
 
+  it("an image.filename set by hand that is on the node: a note that image.checksum is not checked again", () => {
+    const pinned = (fixedName: boolean): Desired => {
+      const d = desired(["pve"])
+      const checksum = { algorithm: "sha256", value: "ab".repeat(32) } as const
+      return { ...d, nodes: d.nodes.map((n) => ({ ...n, image: { ...n.image, checksum, fixedName } })) }
+    }
+    const o = observed([observedNode("pve")], [vm(1001, "pve")])
+    const p = plan(pinned(true), o, { policy })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect]),
+      [["image.checksum-unchecked", "info"]]
+    )
+    assert.include(p.findings[0]?.hint ?? "", "give image.filename a new name")
+    assert.deepStrictEqual(plan(pinned(false), o, { policy }).findings, [])
+  })
+
   it("a fresh node gets the image, then its VM sized from capacity × ratios, with name-derived VMID candidates", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve", { imageVolids: new Set() })], [])

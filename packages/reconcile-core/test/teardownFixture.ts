@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { existingK3sServerVm, type Scenario, type SimHandle } from "@homelab/sim"
+import { existingK3sServerVm, type Scenario, type SimHandle, syntheticSha256 } from "@homelab/sim"
 import * as Effect from "effect/Effect"
 import { parseConfig } from "../src/config/parseConfig.js"
 import { type Lab, labConfigYaml, labScenario } from "./lab.js"
@@ -79,8 +79,11 @@ export const teardownScenario = (net: string, nodes: Array<string>, vms: Readonl
   }
 }
 
-/** The image file homelab.yaml's image (the sim's origin) is stored as. */
-export const ImageFile = "noble-server-cloudimg-amd64.qcow2"
+/**
+ * The image file homelab.yaml's image (the sim's origin, 4 MiB) is stored as: the URL's name with the first 12 hex
+ * digits of its checksum.
+ */
+export const ImageFile = `noble-server-cloudimg-amd64-${syntheticSha256("/noble/noble-server-cloudimg-amd64.img", 4 * 1024 ** 2).slice(0, 12)}.qcow2`
 
 /**
  * homelab.yaml listing only `nodes` of the sim (each node's own API, the sim's CA and token, pinned host keys), with

@@ -64,8 +64,13 @@ export interface ImageSettings {
   readonly url: string
   /** Lowercase hex. */
   readonly checksum: { readonly algorithm: ChecksumAlgorithm; readonly value: string } | undefined
-  /** Explicit or derived from the URL (content import: `.img` → `.qcow2`). */
+  /**
+   * Explicit (`image.filename`) or derived from the URL (content import: `.img` → `.qcow2`); a derived name carries
+   * the first 12 hex digits of `image.checksum` when one is given (`noble-server-cloudimg-amd64-0123456789ab.qcow2`).
+   */
   readonly filename: string
+  /** `image.filename` was written in homelab.yaml (the name then carries no checksum). */
+  readonly filenameSet: boolean
   readonly storage: string
   readonly content: "import" | "iso"
   /** `<storage>:<content>/<filename>`, e.g. `local:import/noble.qcow2` (for `image.storage`). */

@@ -157,7 +157,7 @@ export const ImageSchema = Schema.Struct({
   checksumAlgorithm: optional(Schema.Literals(checksumAlgorithms), "Algorithm of a plain-hex checksum."),
   filename: optional(
     nonEmpty,
-    "File name on the storage, the name PVE stores it under: letters, digits, _ . - only (PVE's download-url and upload replace any other character with _, so such a name is refused, with the name PVE would store suggested). Default: from the URL, with the characters PVE replaces replaced the same way; for content import a .img becomes .qcow2."
+    "File name on the storage, the name PVE stores it under: letters, digits, _ . - only (PVE's download-url and upload replace any other character with _, so such a name is refused, with the name PVE would store suggested). Default: from the URL, with the characters PVE replaces replaced the same way; for content import a .img becomes .qcow2; with image.checksum, the checksum's first 12 hex digits before the extension (noble-server-cloudimg-amd64-<12 hex>.qcow2), so a new checksum is a new file, downloaded and verified. A name set here is used as it is: a file of that name already on a node is not checked against image.checksum again."
   ),
   storage: withDefault(storageId, "local", "Storage that holds the image (needs the content type)."),
   content: withDefault(

@@ -180,7 +180,7 @@ describe("homelab.example.yaml", () => {
         config.nodes.flatMap((node) => node.vms.map((vm) => `${node.name}/${vm.name}/${vm.role}`)),
         ["pve1/k3s-vm-pve1/agent", "pve2/k3s-vm-pve2/agent", "pve3/k3s-vm-pve3-a/server", "pve3/k3s-vm-pve3-b/agent"]
       )
-      assert.strictEqual(config.image.filename, "noble-server-cloudimg-amd64.qcow2")
+      assert.strictEqual(config.image.filename, "noble-server-cloudimg-amd64-3f2ec5b6ef4a.qcow2")
       assert.strictEqual(config.image.transfer, "download-url")
       assert.strictEqual(config.proxmox.tls.mode, "fingerprint")
       assert.deepStrictEqual(config.vm.tags, ["homelab-managed", "k3s"])

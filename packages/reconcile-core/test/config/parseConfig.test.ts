@@ -33,6 +33,7 @@ describe("parseConfig defaults", () => {
         url: "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
         checksum: undefined,
         filename: "noble-server-cloudimg-amd64.qcow2",
+        filenameSet: false,
         storage: "local",
         content: "import",
         volid: "local:import/noble-server-cloudimg-amd64.qcow2",
@@ -146,8 +147,9 @@ k3s:
         algorithm: "sha1",
         value: "0123456789abcdef0123456789abcdef01234567"
       })
-      assert.strictEqual(config.image.filename, "debian-12.qcow2")
-      assert.strictEqual(config.image.volid, "images:import/debian-12.qcow2")
+      // the derived name carries the checksum's first 12 hex digits
+      assert.strictEqual(config.image.filename, "debian-12-0123456789ab.qcow2")
+      assert.strictEqual(config.image.volid, "images:import/debian-12-0123456789ab.qcow2")
       assert.deepStrictEqual(config.vm.tags, ["k3s", "owned-by-homelab", "prod"])
       assert.strictEqual(config.safety.requireTag, "owned-by-homelab")
       assert.deepStrictEqual(config.safety.protect, { names: ["k3s-pve1-1"], vmids: [101] })
@@ -196,6 +198,30 @@ image:
       )
       assert.strictEqual(config.ssh.user, "root")
     })
+  )
+  it.effect(
+    "with image.checksum, the default file name carries its first 12 hex digits; image.filename is kept as written",
+    () =>
+      Effect.gen(function* () {
+        const sha = "3F2EC5B6EF4A1D7CE0AB5E96E57D1A9C42A1C0D4B7A0F18C4B2CF5B3E6E2A1D0"
+        const pinned = minimal.replace(
+          "noble-server-cloudimg-amd64.img\n",
+          `noble-server-cloudimg-amd64.img\n  checksum: sha256:${sha}\n`
+        )
+        const config = yield* parseOk(pinned)
+        assert.strictEqual(config.image.filename, "noble-server-cloudimg-amd64-3f2ec5b6ef4a.qcow2")
+        assert.strictEqual(config.image.volid, "local:import/noble-server-cloudimg-amd64-3f2ec5b6ef4a.qcow2")
+        assert.isFalse(config.image.filenameSet)
+        const iso = yield* parseOk(
+          pinned
+            .replace("noble-server-cloudimg-amd64.img", "alpine.iso")
+            .replace("image:\n  url", "image:\n  content: iso\n  url")
+        )
+        assert.strictEqual(iso.image.filename, "alpine-3f2ec5b6ef4a.iso")
+        const named = yield* parseOk(pinned.replace("image:\n", "image:\n  filename: noble.qcow2\n"))
+        assert.strictEqual(named.image.filename, "noble.qcow2")
+        assert.isTrue(named.image.filenameSet)
+      })
   )
 })
 
@@ -741,7 +767,7 @@ nodes:
         )
       )
       assert.deepStrictEqual(ok.image.checksum, { algorithm: "sha512", value: "f".repeat(128) })
-      assert.strictEqual(ok.image.filename, "a.raw")
+      assert.strictEqual(ok.image.filename, "a-ffffffffffff.raw")
       // a name derived from the URL is the one PVE stores: normalised as PVE does, an import extension lowercased
       const derived = (url: string, content = "import") =>
         parseOk(minimal.replace(/image:\n {2}url: .*\n/u, `image:\n  url: ${url}\n  content: ${content}\n`)).pipe(

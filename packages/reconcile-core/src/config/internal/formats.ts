@@ -188,3 +188,17 @@ export const deriveImageFilename = (
     error: "a URL ending in .qcow2, .raw, .vmdk, .ova or .img for content import (or set image.filename)"
   }
 }
+
+/** How many hex digits of `image.checksum` the default image file name carries. */
+export const checksumInNameLength = 12
+
+/**
+ * The default image file name with `image.checksum` in it: `<base>-<first 12 hex digits>.<ext>` (the derived name's
+ * extension kept, so PVE still accepts it for the content type). An image of another checksum is then a file the
+ * storage listing does not show, downloaded (and verified) before any create imports from it.
+ */
+export const filenameWithChecksum = (filename: string, checksumHex: string): string => {
+  const dot = filename.lastIndexOf(".")
+  const tag = checksumHex.slice(0, checksumInNameLength).toLowerCase()
+  return dot <= 0 ? `${filename}-${tag}` : `${filename.slice(0, dot)}-${tag}${filename.slice(dot)}`
+}

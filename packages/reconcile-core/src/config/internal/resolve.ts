@@ -2,7 +2,7 @@
 import type { HomelabConfig, NodeSettings, ProxmoxEndpoint, TlsSettings } from "../HomelabConfig.js"
 import type { HomelabConfigFile } from "../HomelabConfigSchema.js"
 import { expandTemplate, normaliseTags, parseChecksum } from "./derive.js"
-import { deriveImageFilename, normaliseEndpoint } from "./formats.js"
+import { deriveImageFilename, filenameWithChecksum, normaliseEndpoint } from "./formats.js"
 
 export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
   const { proxmox, image, vm, safety, k3s } = file
@@ -20,7 +20,11 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
 
   const checksum = image.checksum === undefined ? undefined : parseChecksum(image.checksum, image.checksumAlgorithm)
   const derived = deriveImageFilename(image.url, image.content)
-  const filename = image.filename ?? ("filename" in derived ? derived.filename : "")
+  const urlName = "filename" in derived ? derived.filename : ""
+  // the default name carries the checksum: a new image.checksum is a new file (see filenameWithChecksum)
+  const filename =
+    image.filename ??
+    (checksum?._tag === "Ok" && urlName !== "" ? filenameWithChecksum(urlName, checksum.value) : urlName)
   const requireTag = safety.requireTag.toLowerCase()
   const defaultRole = k3s?.role ?? "agent"
 
@@ -80,6 +84,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       url: image.url,
       checksum: checksum?._tag === "Ok" ? { algorithm: checksum.algorithm, value: checksum.value } : undefined,
       filename,
+      filenameSet: image.filename !== undefined,
       storage: image.storage,
       content: image.content,
       volid: `${image.storage}:${image.content}/${filename}`,
