@@ -1439,6 +1439,10 @@ vm:
       const upper = yield* parseErr(withVm("name: Web1", "k3s:\n  role: server\n"), baseEnv, checkOnly)
       assert.deepStrictEqual(summary(upper), [["invalid-value", "nodes[0].vms[0].name", 11, '"Web1"', 'write "web1"']])
       assert.include(upper.message, "lower-case VM name with k3s")
+    })
+  )
+})
+
 describe("image.content: iso needs SSH", () => {
   it.effect("with proxmox.fallback: off it is refused at image.content, naming the ways out; with ssh it is fine", () =>
     Effect.gen(function* () {
