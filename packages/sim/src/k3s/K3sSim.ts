@@ -1453,7 +1453,8 @@ export class K3sSim {
   /**
    * At every change of the k3s world: a cluster whose voting members that run fell below ⌊n/2⌋+1 lost its quorum
    * (`etcd-quorum-lost`: from now on its apiservers answer nothing, see `apiState`), one whose members run again has it
-   * back (`etcd-quorum-restored`); `node` names the voting members that do not run, `detail` the count.
+   * back (`etcd-quorum-restored`); a cluster-wide event (no `node`), its `detail` counts the members and names those
+   * that do not run.
    */
   private noteQuorum(): void {
     if (this.notingQuorum) return
@@ -1476,9 +1477,9 @@ export class K3sSim {
           .map((m) => m.name)
         this.event(
           ok ? "etcd-quorum-restored" : "etcd-quorum-lost",
-          down.join(", "),
+          "",
           undefined,
-          `${e.healthy} of ${e.voters} voting members run, quorum needs ${e.quorum}`
+          `${e.healthy} of ${e.voters} voting members run, quorum needs ${e.quorum}${down.length === 0 ? "" : `; not running: ${down.join(", ")}`}`
         )
       }
     } finally {
