@@ -84,7 +84,9 @@ describe("the image import against the simulator", () => {
           assert.isTrue(first.report.convergence.converged)
           const create = first.plan.actions.find((a) => a._tag === "CreateVm")
           assert.match(describeAction(create ?? first.plan.actions[0]!), /; over SSH as root: image\.content iso/)
-          const path = "/var/lib/vz/template/iso/noble-server-cloudimg-amd64.img"
+          // the stored name carries image.checksum's first 12 hex digits
+          const path = `/var/lib/vz/template/iso/${lab.config.image.filename}`
+          assert.match(path, /\/noble-server-cloudimg-amd64-[0-9a-f]{12}\.img$/)
           assert.isTrue(
             first.events.some(
               (e) =>
@@ -137,7 +139,7 @@ describe("the image import against the simulator", () => {
         const finding = run.plan.findings[0]
         assert.strictEqual(
           finding?.message,
-          "node pve runs PVE 8.3.3: download-url stores a .qcow2, .raw or .vmdk with content import only from PVE 8.4 on (8.3: .ova only), so local:import/noble-server-cloudimg-amd64.qcow2 (image.content: import) cannot be put on pve"
+          `node pve runs PVE 8.3.3: download-url stores a .qcow2, .raw or .vmdk with content import only from PVE 8.4 on (8.3: .ova only), so local:import/${lab.config.image.filename} (image.content: import) cannot be put on pve`
         )
         assert.include(finding?.hint ?? "", "upgrade pve to PVE 8.4 or later; or set image.content: iso")
         assert.isFalse(run.report.convergence.converged)
