@@ -162,11 +162,16 @@ export const whenRecord = <A>(
       act(picked)
       resolve(picked)
     })
-    void until?.then(() => {
+    void until?.then((ended) => {
       if (settled) return
       settled = true
       stop()
-      reject(new Error("the run ended before the simulator recorded what was waited for"))
+      const printed = ended as Partial<RunResult> | undefined
+      reject(
+        new Error(
+          `the run ended before the simulator recorded what was waited for (exit ${printed?.code}):\n${printed?.stdout ?? ""}${printed?.stderr ?? ""}`
+        )
+      )
     })
   })
 
@@ -269,7 +274,11 @@ export const notConverged = (sim: SimHandle, node: string, k3s: boolean): string
   return undefined
 }
 
-/** One run of the k3s install script in a guest (`env INSTALL_K3S_VERSION=… sh install.sh …`), by real time. */
+/**
+ * One run of the k3s install script in a guest (`env INSTALL_K3S_VERSION=… sh install.sh …`): when it started and
+ * ended, as places in the order of the starts and ends the watch saw (not clock readings: two runs overlap exactly
+ * when one started before the other ended).
+ */
 export interface InstallRun {
   readonly vmid: number
   readonly from: number
@@ -289,6 +298,8 @@ export const watchInstalls = (sim: SimHandle) => {
   const changed = () => {
     for (const l of listeners) l()
   }
+  // starts and ends of install runs, counted in the order they happen
+  let moments = 0
   let gate: Promise<void> | undefined
   const isInstall = (argv: ReadonlyArray<string>) => argv.some((a) => a.includes("INSTALL_K3S_VERSION="))
   const sudo = sim.guestCommands.get("sudo") as GuestCommand
@@ -304,14 +315,14 @@ export const watchInstalls = (sim: SimHandle) => {
     if (!isInstall(c.argv)) return env(c)
     const held = gate
     gate = undefined
-    const run: InstallRun = { vmid: c.guest.vmid, from: Date.now(), to: undefined }
+    const run: InstallRun = { vmid: c.guest.vmid, from: ++moments, to: undefined }
     runs.push(run)
     changed()
     if (held !== undefined) await held
     try {
       return await env(c)
     } finally {
-      run.to = Date.now()
+      run.to = ++moments
       changed()
     }
   })
@@ -353,18 +364,25 @@ export const watchInstalls = (sim: SimHandle) => {
   }
 }
 
-/** Resolves once a running `homelab` has printed something matching `pattern`; rejects if it ends first. */
+/**
+ * Resolves once a running `homelab` has printed something matching `pattern` (checked as its output arrives); rejects
+ * if it ends first.
+ */
 export const whenPrinted = (run: Running, pattern: RegExp): Promise<void> =>
   new Promise((resolve, reject) => {
-    let over = false
-    void run.done.then(() => {
-      over = true
-    })
+    const streams = [run.child.stdout, run.child.stderr]
     const check = () => {
-      if (pattern.test(run.output())) return resolve()
-      if (over) return reject(new Error(`it ended without printing ${pattern}:\n${run.output()}`))
-      setTimeout(check, 5)
+      // after `spawnHomelab`'s own listener: the output so far includes this chunk
+      if (!pattern.test(run.output())) return
+      for (const s of streams) s?.off("data", check)
+      resolve()
     }
+    for (const s of streams) s?.on("data", check)
+    void run.done.then(() => {
+      for (const s of streams) s?.off("data", check)
+      if (pattern.test(run.output())) resolve()
+      else reject(new Error(`it ended without printing ${pattern}:\n${run.output()}`))
+    })
     check()
   })
 
