@@ -122,6 +122,11 @@ export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"
   readonly readEtcdMembers?: boolean | undefined
   /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
   readonly owned?: boolean | undefined
+  /**
+   * Ping the guest agent of every running VM of ours (`health.agentMissing: recreate`): one VM's details each (status,
+   * configuration, agent), and its node's details where an agent does not answer (the preflight of its recreate).
+   */
+  readonly agentChecks?: boolean | undefined
 }
 
 /**
@@ -487,6 +492,20 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     const spec = vmSpec(desired, node, observedNode, wanted)
     if (vmDrift(driftTargetOf(spec, wanted), config).attaches.length > 0) attachOn.add(vm.node)
   }
+  // A running VM of ours whose guest agent does not answer (with `agentChecks`): its node's details too, for the
+  // preflight of the recreate `health.agentMissing: recreate` asks for.
+  if (options.agentChecks === true)
+    for (const [vmid, details] of vmDetails) {
+      const vm = observedVms.find((o) => o.vmid === vmid)
+      if (
+        vm !== undefined &&
+        details.agentConfigured &&
+        details.agentAnswering === false &&
+        nodes.get(vm.node)?.details === undefined &&
+        !problems.has(vm.node)
+      )
+        attachOn.add(vm.node)
+    }
   yield* Effect.forEach([...attachOn], readDetails, { concurrency: "unbounded", discard: true })
 
   // Phase 3: the cluster's Nodes, and the IP of each running, healthy-looking VM of ours whose details were not read

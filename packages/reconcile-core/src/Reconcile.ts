@@ -63,7 +63,11 @@ export type ReconcileEvent =
  */
 export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, options: ReconcileOptions) {
   const emit = options.onEvent ?? (() => Effect.void)
-  const observeOptions: ObserveOptions = { only: options.only, reprovision: options.reprovision }
+  const observeOptions: ObserveOptions = {
+    only: options.only,
+    reprovision: options.reprovision,
+    agentChecks: options.policy.agentNotResponding === "recreate"
+  }
   const observed = yield* observe(desired, observeOptions)
   const p = plan(desired, observed, options)
   if (options.saved !== undefined) {

@@ -132,9 +132,12 @@ export const status = Effect.fn("status")(function* (
         options.policy
       )
       // The plan judges a running VM of ours by PVE's state (and its k3s Node), as apply does, not by its guest agent
-      // or uptime: a silent agent is shown, and does not make the VM unhealthy here either.
+      // or uptime: a silent agent is shown, and does not make the VM unhealthy here either — unless
+      // `health.agentMissing: recreate` asks for the agent to be judged.
+      const silent = details?.agentConfigured === true && details.agentAnswering === false
       const judgedRunning =
         owned &&
+        !(silent && options.policy.agentNotResponding === "recreate") &&
         matches.length === 1 &&
         match.node === node.name &&
         report._tag !== "Healthy" &&
@@ -143,7 +146,6 @@ export const status = Effect.fn("status")(function* (
         (details?.qmpstatus ?? "running") === "running" &&
         !tags.includes(RebuildTag) &&
         !tags.includes(desired.pendingTag)
-      const silent = details?.agentConfigured === true && details.agentAnswering === false
       const health = judgedRunning
         ? silent
           ? "healthy (guest agent silent)"

@@ -357,6 +357,38 @@ describe("plan", () => {
     assert.deepStrictEqual(detailsNeeded(d, o, { allDetails: true, owned: true }).nodes, [])
   })
 
+  it("health.agentMissing: recreate pings the agent of every running VM of ours (no node details until one is silent) and rebuilds one that does not answer past the grace period; the default keeps it", () => {
+    const d = desired(["pve"])
+    const running = vm(1001, "pve")
+    assert.deepStrictEqual(detailsNeeded(d, observed([observedNode("pve")], [running])), { nodes: [], vms: [] })
+    assert.deepStrictEqual(detailsNeeded(d, observed([observedNode("pve")], [running]), { agentChecks: true }), {
+      nodes: [],
+      vms: [{ node: "pve", vmid: 1001 }]
+    })
+    const silent = (uptimeSeconds: number): VmDetails => ({
+      protection: false,
+      agentConfigured: true,
+      agentAnswering: false,
+      status: "running",
+      qmpstatus: "running",
+      uptimeSeconds
+    })
+    const node = observedNode("pve", { details: { bridges: [{ name: "vmbr0", active: true }], pveMajor: 9 } })
+    const recreate = new HealthPolicy({ ...HealthPolicy.defaults, agentNotResponding: "recreate" })
+    const long = observed([node], [running], [[1001, silent(86_400)]])
+    assert.deepStrictEqual(tags(plan(d, long, { policy })), [])
+    assert.deepStrictEqual(codes(plan(d, long, { policy })), [])
+    const rebuilt = plan(d, long, { policy: recreate })
+    assert.deepStrictEqual(tags(rebuilt), ["RecreateVm:pve"])
+    assert.include(rebuilt.actions[0]?.reason ?? "", "guest agent does not answer")
+    // within the grace period the agent may still be starting: not converged, nothing rebuilt yet
+    const young = plan(d, observed([node], [vm(1001, "pve", { uptimeSeconds: 5 })], [[1001, silent(5)]]), {
+      policy: recreate
+    })
+    assert.deepStrictEqual(tags(young), [])
+    assert.deepStrictEqual(codes(young), ["vm.starting:pve"])
+  })
+
   it("a paused VM we own is recreated (default policy), with evidence", () => {
     const d = desired(["pve"])
     const o = observed(

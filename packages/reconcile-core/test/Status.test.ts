@@ -5,7 +5,7 @@ import { planVerdict } from "../src/Convergence.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { status } from "../src/Status.js"
-import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { atRecord, clientLayer, labScenario, makeLab, operationBegins, reconcile, simVms, startLab } from "./lab.js"
 
 describe("status", () => {
   it.live(
@@ -40,6 +40,62 @@ describe("status", () => {
           assert.include(report.rows[0]?.detail ?? "", "its guest agent does not answer", label)
           yield* Effect.promise(() => sim.clearFaults({ kind: "agentNeverStarts" }))
         }
+      }),
+    120_000
+  )
+  it.live(
+    "with health.agentMissing: recreate, a running VM of ours whose guest agent stays silent is not converged (status and plan agree) and apply rebuilds it; with the default (keep) it is left running",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(labScenario(["pve"]))
+        const keep = yield* makeLab(sim, { health: "  graceSeconds: 0" })
+        assert.isTrue((yield* reconcile(keep)).report.convergence.converged)
+        const before = simVms(sim).find((v) => v.name === "k3s-vm-pve")
+        const vmid = before?.vmid as number
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.rebootVm("pve", vmid)
+        }).pipe(Effect.provide(clientLayer(keep)), Effect.orDie)
+
+        // keep: judged by PVE's state alone
+        const kept = yield* reconcile(keep)
+        assert.deepStrictEqual(kept.plan.actions, [])
+        assert.isTrue(kept.report.convergence.converged)
+
+        // recreate: the agent is asked; status and plan both say the VM needs rebuilding
+        const lab = yield* makeLab(sim, { health: "  graceSeconds: 0\n  agentMissing: recreate" })
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const policy = healthPolicyFromConfig(lab.config)
+        const planned = yield* reconcileAll(desired, { policy, apply: false }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["RecreateVm"]
+        )
+        assert.include(planned.plan.actions[0]?.reason ?? "", "guest agent does not answer")
+        assert.strictEqual(planVerdict(planned.planned), "changes")
+        const report = yield* status(desired, { policy }).pipe(Effect.provide(clientLayer(lab)))
+        assert.isFalse(report.convergence.converged)
+        assert.deepStrictEqual(
+          report.rows.map((r) => [r.vm, r.health]),
+          [["k3s-vm-pve", "unhealthy: agent-not-responding"]]
+        )
+
+        // apply rebuilds it (the fault goes with the old VM: cleared as it is destroyed, the VMID may be reused)
+        const run = yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* atRecord(sim, operationBegins("qmdestroy"), () => {
+              void sim.clearFaults({ kind: "agentNeverStarts" })
+            })
+            return yield* reconcile(lab)
+          })
+        )
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["RecreateVm", "done"]]
+        )
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
       }),
     120_000
   )
