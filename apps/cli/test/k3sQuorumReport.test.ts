@@ -4,6 +4,7 @@
  * what is actually left. And the case that is no quorum refusal at all: two of three servers down (one stopped, one
  * paused: a paused guest's etcd member answers nobody), etcd has lost quorum, homelab brings both back.
  */
+import * as fs from "node:fs"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
@@ -142,4 +143,53 @@ describe("homelab apply after the quorum guard refused a server", () => {
     const next = await homelab(["apply", "--yes"])
     assert.strictEqual(next.code, ExitCode.Ok, show(next))
   }, 240_000)
+})
+
+describe("homelab apply: a server's re-join that would restart its k3s while another server is down", () => {
+  it("pve's Node NotReady (its k3s runs), chief-horse stopped, k3s.serverFlags changed: `apply --only pve` refuses pve's re-join (its k3s would restart), keeps etcd's quorum, says which server to bring back, exit 7 as for a server the quorum guard keeps up", async () => {
+    const subnet = reserveLoopbackNet().net
+    const { sim, homelab, config, elapse } = await lab(runningCluster(subnet), subnet)
+    const steady = await homelab(["apply", "--yes"])
+    assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+
+    // pve's container runtime hangs: its Node is NotReady while its k3s and etcd member run on; chief-horse is down
+    await sim.addFaults([{ kind: "k3sNodeNotReady", vmid: vmidOf(sim, "pve") }])
+    sim.setVmStatus(vmidOf(sim, "chief-horse"), { status: "stopped", qmpstatus: "stopped" })
+    elapse(nodeMonitorGraceMs)
+    await until(
+      () =>
+        sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")?.ready === "False" &&
+        sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-chief-horse")?.ready === "Unknown",
+      "pve NotReady, chief-horse Unknown"
+    )
+    // another server flag: pve's re-join installs it, and that restarts its k3s (and its etcd member)
+    fs.writeFileSync(
+      config,
+      `${fs
+        .readFileSync(config, "utf8")
+        .replace(
+          "serverFlags: [--write-kubeconfig-mode=644]",
+          "serverFlags: [--write-kubeconfig-mode=644, --node-label=tier=db]"
+        )}timeouts: { k3sReady: 10 }\n`
+    )
+    const since = sim.k3sEvents().length
+    const run = await homelab(["apply", "--yes", "--only", "pve"])
+    const out = plain(run.stdout + run.stderr)
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .slice(since)
+        .filter((e) => e.kind === "etcd-quorum-lost"),
+      [],
+      show(run)
+    )
+    assert.match(
+      out,
+      /not re-joining k3s server k3s-vm-pve: its k3s would restart with the new install, and restart of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*k3s-vm-chief-horse-[0-9a-f]{8} NotReady \(Unknown\).*\): bring k3s-vm-chief-horse back/,
+      show(run)
+    )
+    assert.include(out, "bring k3s-vm-chief-horse back to Ready first", show(run))
+    // every VM is in place: only k3s work is left (as when the quorum guard keeps a running server up)
+    assert.strictEqual(run.code, ExitCode.Join, show(run))
+  })
 })

@@ -257,8 +257,23 @@ export const LOCK_CONFLICT_EXIT = 75
 export const MARK = {
   acquired: "k3s-join: lock acquired",
   step: "k3s-join: step ",
-  unchanged: "k3s-join: unchanged"
+  unchanged: "k3s-join: unchanged",
+  /** something changed, and the restart is left to `restartHeldCommand` (`holdRestart`) */
+  restartHeld: "k3s-join: restart held",
+  /** `restartHeldCommand` restarted the unit */
+  restarted: "k3s-join: restarted",
+  /** `restartHeldCommand` found no restart pending (another run restarted the unit meanwhile) */
+  notPending: "k3s-join: no restart pending"
 } as const
+
+/**
+ * Marks a unit whose files an install changed while its restart was held (`holdRestart`) and not done yet: the next
+ * install restarts it even when it changes nothing more. Under `/run` (a tmpfs): a reboot starts k3s with those files.
+ *
+ * @since 0.4.1
+ * @category commands
+ */
+export const restartPendingPath = (role: Role): string => `/run/homelab-k3s-join.${unitName(role)}.restart`
 
 /**
  * Who installed k3s on a host and with what (never the token).
@@ -379,6 +394,13 @@ export interface LockedInstallSpec {
   readonly record: InstallRecord
   /** How long to wait for another run's lock. */
   readonly lockWaitSeconds: number
+  /**
+   * When something changed, do not restart the unit: mark the restart pending (`restartPendingPath`) and say so
+   * (`restartHeld`), so that the caller can check etcd's quorum first and then run `restartHeldCommand`. Default false.
+   *
+   * @since 0.4.1
+   */
+  readonly holdRestart?: boolean | undefined
 }
 
 const FILES_HASHED = (unit: string) => [
@@ -396,7 +418,9 @@ const FILES_HASHED = (unit: string) => [
  * The script (`set -e`) writes the token's config file from stdin, prints the previous install's record, hashes the
  * binary, unit, env file and config (as install.sh does), downloads (or places) and runs install.sh with
  * `INSTALL_K3S_SKIP_START=true`, records this install, and then starts the unit without blocking — `restart` only when
- * something changed, so a run that finds another run's identical install leaves its join alone. No token on the line.
+ * something changed (or an earlier install's held restart is still pending), so a run that finds another run's
+ * identical install leaves its join alone. With `holdRestart` a needed restart is marked pending instead. No token on
+ * the line.
  *
  * @since 0.2.0
  * @category commands
@@ -409,6 +433,7 @@ export const lockedInstallCommand = (spec: LockedInstallSpec): string => {
   const pre = "/run/homelab-k3s-join.pre"
   const post = "/run/homelab-k3s-join.post"
   const savedEnv = "/run/homelab-k3s-join.env"
+  const pending = restartPendingPath(spec.role)
   const hash = (to: string) => `${q(["sha256sum", ...FILES_HASHED(unit)])} > ${to} 2>&1 || true`
   const env = [
     `INSTALL_K3S_VERSION=${spec.version}`,
@@ -435,7 +460,14 @@ export const lockedInstallCommand = (spec: LockedInstallSpec): string => {
     `${q(["echo", formatRecord(spec.record)])} > ${RECORD_PATH}`,
     hash(post),
     q(["echo", `${MARK.step}start`]),
-    `${q(["cmp", "-s", pre, post])} && ${q(["echo", MARK.unchanged])} && ${q(["systemctl", "start", "--no-block", unit])} || ${q(["systemctl", "restart", "--no-block", unit])}`
+    `${q(["cmp", "-s", pre, post])} && ! ${q(["test", "-e", pending])} && ${q(["echo", MARK.unchanged])} && ${q(["systemctl", "start", "--no-block", unit])} || ${
+      spec.holdRestart === true
+        ? `${q(["echo", spec.record.run])} > ${pending}`
+        : q(["systemctl", "restart", "--no-block", unit])
+    }`,
+    spec.holdRestart === true
+      ? `${q(["test", "-e", pending])} && ${q(["echo", MARK.restartHeld])} || true`
+      : q(["rm", "-f", pending])
   ]
   return q([
     "sudo",
@@ -469,6 +501,12 @@ export interface LockedInstallOutput {
   readonly lastStep: string | undefined
   /** Binary, unit, env file and config were already exactly this: the unit was only started if it was stopped. */
   readonly unchanged: boolean
+  /**
+   * Something changed and the restart was held (`holdRestart`): the unit runs as before, its restart is pending.
+   *
+   * @since 0.4.1
+   */
+  readonly restartHeld: boolean
 }
 
 /** @since 0.2.0 @category commands */
@@ -487,8 +525,44 @@ export const parseLockedInstallOutput = (stdout: string): LockedInstallOutput =>
     acquired: at >= 0,
     previous: between.map(parseRecord).find((r) => r !== undefined),
     lastStep: steps.at(-1)?.slice(MARK.step.length),
-    unchanged: lines.includes(MARK.unchanged)
+    unchanged: lines.includes(MARK.unchanged),
+    restartHeld: lines.includes(MARK.restartHeld)
   }
+}
+
+/**
+ * The restart an install held (`holdRestart`), under the host's install lock: only while it is still pending (another
+ * run may have restarted the unit meanwhile: then `notPending`), without blocking, like the install's own restart.
+ *
+ * @since 0.4.1
+ * @category commands
+ */
+export const restartHeldCommand = (spec: { readonly role: Role; readonly lockWaitSeconds: number }): string => {
+  const q = shellCommand
+  const pending = restartPendingPath(spec.role)
+  const lines = [
+    "set -e",
+    q(["echo", MARK.acquired]),
+    `${q(["test", "-e", pending])} || ${q(["echo", MARK.notPending])}`,
+    `${q(["test", "-e", pending])} || exit 0`,
+    q(["rm", "-f", pending]),
+    q(["systemctl", "restart", "--no-block", unitName(spec.role)]),
+    q(["echo", MARK.restarted])
+  ]
+  return q([
+    "sudo",
+    "-n",
+    "flock",
+    "-w",
+    String(spec.lockWaitSeconds),
+    "-E",
+    String(LOCK_CONFLICT_EXIT),
+    "--verbose",
+    LOCK_PATH,
+    "sh",
+    "-c",
+    lines.join("\n")
+  ])
 }
 
 /**

@@ -57,6 +57,7 @@ import {
   readUnitCommand,
   releaseCheckCommand,
   removeFileCommand,
+  restartHeldCommand,
   serverUrl,
   tokenPaths,
   unitFileExistsCommand,
@@ -112,6 +113,7 @@ import {
   type EtcdMember,
   membersOfNode,
   type QuorumAction,
+  type QuorumVerdict,
   quorumCheck
 } from "./Quorum.js"
 import { checkUpgradeStep, decodeChannels, describeViolation, type ReleaseChannel } from "./Versions.js"
@@ -131,6 +133,17 @@ export interface InstallOptions {
   readonly flags?: string | ReadonlyArray<string> | undefined
   readonly nodeName?: string | undefined
   readonly airgap?: AirgapOptions | undefined
+  /**
+   * For a server whose k3s runs already (a re-join, a reinstall): when the install changed something, check etcd's
+   * quorum before its k3s restarts, and its etcd member with it (default true). The members are read through `server`
+   * right before the restart, and a restart that would leave fewer than ⌊n/2⌋+1 healthy members is refused
+   * (`QuorumAtRisk`, the verdict of `quorumCheck` for `restart`): k3s runs on as it was, and its restart stays pending,
+   * so that the next install restarts it even when nothing else changed. A server whose k3s does not run (a new one)
+   * has no member to lose: its k3s is started as before, without reading the members.
+   *
+   * @since 0.4.1
+   */
+  readonly quorumGuard?: boolean | undefined
   readonly timeouts?: JoinTimeouts | undefined
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined
 }
@@ -479,6 +492,20 @@ const isIp = (host: string): boolean => IPV4.test(host) || (host.includes(":") &
 
 const tailOf = (text: string, lines = 20): string => text.split("\n").slice(-lines).join("\n")
 
+const lockWaitSeconds = (lockWait: Duration.Input): number => Math.max(1, Math.ceil(Duration.toMillis(lockWait) / 1000))
+
+/** The refusal of the quorum guard, from its verdict (`more` is said after its reason). */
+const quorumAtRisk = (verdict: QuorumVerdict, more = "") =>
+  new QuorumAtRisk({
+    node: verdict.node,
+    action: verdict.action,
+    voters: verdict.voters,
+    needed: verdict.needed,
+    healthyOthers: verdict.healthyOthers,
+    members: verdict.members.map((m) => ({ member: m.member, node: m.node ?? null, state: m.state })),
+    detail: `${verdict.reason}${more}`
+  })
+
 /** The error of a release the host cannot download (`Missing`: none exists). */
 const releaseUnavailable = (release: Exclude<ReleaseStatus, { readonly _tag: "Published" }>) =>
   new ReleaseUnavailable({
@@ -729,6 +756,60 @@ const make = (options: K3sJoinOptions) =>
     }
 
     /**
+     * The restart an install held (`holdRestart`) on a server whose k3s runs: etcd's quorum checked with the members as
+     * they are now, right before it (its member goes down with its k3s), then the restart under the host's lock.
+     */
+    const guardedRestart = (
+      host: K3sHost,
+      role: Role,
+      guard: { readonly server: K3sServer; readonly nodeName: Effect.Effect<string, K3sJoinError> },
+      timeouts: ReturnType<typeof timeoutsOf>,
+      emit: (event: K3sJoinEvent) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        const nodeName = yield* guard.nodeName
+        const facts = yield* clusterFacts(guard.server)
+        const verdict = quorumCheck(facts, nodeName, "restart")
+        if (!verdict.ok) {
+          return yield* fail(
+            host.host,
+            quorumAtRisk(
+              verdict,
+              `; k3s on ${nodeName} was installed with the new inputs and runs on as it was, its restart pending (the next install restarts it)`
+            )
+          )
+        }
+        yield* emit({
+          _tag: "Step",
+          host: host.host,
+          step: "start",
+          detail: `restarting ${unitName(role)}: ${verdict.reason}`
+        })
+        const result = yield* run(
+          host,
+          restartHeldCommand({ role, lockWaitSeconds: lockWaitSeconds(timeouts.lockWait) }),
+          plus(timeouts.lockWait, timeouts.command)
+        )
+        const parsed = parseLockedInstallOutput(result.stdout)
+        if (!parsed.acquired && result.exitCode === LOCK_CONFLICT_EXIT) {
+          return yield* fail(
+            host.host,
+            new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
+          )
+        }
+        if (result.exitCode !== 0) {
+          return yield* fail(
+            host.host,
+            new InstallFailed({
+              step: STEP_NAMES.start as string,
+              exitCode: result.exitCode,
+              tail: tailOf(withoutTrace(`${result.stdout}${result.stderr}`))
+            })
+          )
+        }
+      })
+
+    /**
      * The install itself, under the host's lock (`lockedInstallCommand`): for joins, cluster-init and upgrades.
      */
     const lockedInstall = (spec: {
@@ -742,6 +823,10 @@ const make = (options: K3sJoinOptions) =>
       readonly timeouts: JoinTimeouts | undefined
       readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
       readonly emit: (event: K3sJoinEvent) => Effect.Effect<void>
+      /** The quorum guard of a server's restart (`InstallOptions.quorumGuard`): the server to read members through. */
+      readonly guard?:
+        | { readonly server: K3sServer; readonly nodeName: Effect.Effect<string, K3sJoinError> }
+        | undefined
     }) =>
       Effect.gen(function* () {
         const { host, role, emit } = spec
@@ -775,6 +860,8 @@ const make = (options: K3sJoinOptions) =>
             .pipe(Effect.mapError(sshFailed(host.host)))
         }
         const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        // k3s runs (or is starting) here: a restart takes its etcd member down, so the guard decides on it first
+        const holdRestart = spec.guard !== undefined && !["inactive", "failed"].includes(before.unitState)
         const command = lockedInstallCommand({
           role,
           args: spec.args,
@@ -785,7 +872,8 @@ const make = (options: K3sJoinOptions) =>
           writeConfig: spec.config !== undefined,
           keepEnv: spec.keepEnv,
           record: { run: runId, at, role, version: spec.version },
-          lockWaitSeconds: Math.max(1, Math.ceil(Duration.toMillis(timeouts.lockWait) / 1000))
+          lockWaitSeconds: lockWaitSeconds(timeouts.lockWait),
+          holdRestart
         })
         const limit = plus(timeouts.lockWait, timeouts.install)
         yield* emit({ _tag: "Step", host: host.host, step: "install", detail: spec.version })
@@ -834,6 +922,8 @@ const make = (options: K3sJoinOptions) =>
             new InstallFailed({ step, exitCode: installed.exitCode, tail: tailOf(withoutTrace(installed.output)) })
           )
         }
+        if (parsed.restartHeld && spec.guard !== undefined)
+          yield* guardedRestart(host, role, spec.guard, timeouts, emit)
         // an earlier run's record is history (`unchanged`): this run started that install's unit if it was not running
         const installedBy =
           parsed.unchanged && byAnotherRun && parsed.previous !== undefined
@@ -850,33 +940,49 @@ const make = (options: K3sJoinOptions) =>
       })
 
     const install = Effect.fn("K3sJoin.install")(function* (request: InstallOptions) {
-      const { host, role } = request
-      const emit = emitter(request.onEvent)
-      const flags = normalizeFlags(request.flags)
-      const badFlag = checkFlags(flags, role)
-      if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
-      const usable = checkTokenForRole(request.token, role)
-      if (Result.isFailure(usable)) return yield* fail(host.host, usable.failure)
-      const args = [
-        role,
-        "--server",
-        serverUrl(request.server.apiAddress ?? request.server.host, request.server.apiPort),
-        ...(request.nodeName === undefined ? [] : ["--node-name", request.nodeName]),
-        ...flags
-      ]
-      return yield* lockedInstall({
-        host,
-        role,
-        args,
-        version: request.version,
-        config: configYaml(request.token.value),
-        keepEnv: false,
-        airgap: request.airgap,
-        timeouts: request.timeouts,
-        secrets: [request.token.value],
-        emit
-      })
+      return yield* installAs(request, undefined)
     })
+
+    /** `install`, with the node name when the caller knows it already (for the quorum guard of a server's restart). */
+    const installAs = (request: InstallOptions, knownNodeName: string | undefined) =>
+      Effect.gen(function* () {
+        const { host, role } = request
+        const emit = emitter(request.onEvent)
+        const flags = normalizeFlags(request.flags)
+        const badFlag = checkFlags(flags, role)
+        if (badFlag !== undefined) return yield* fail(host.host, new InvalidOptions({ detail: badFlag }))
+        const usable = checkTokenForRole(request.token, role)
+        if (Result.isFailure(usable)) return yield* fail(host.host, usable.failure)
+        const args = [
+          role,
+          "--server",
+          serverUrl(request.server.apiAddress ?? request.server.host, request.server.apiPort),
+          ...(request.nodeName === undefined ? [] : ["--node-name", request.nodeName]),
+          ...flags
+        ]
+        return yield* lockedInstall({
+          host,
+          role,
+          args,
+          version: request.version,
+          config: configYaml(request.token.value),
+          keepEnv: false,
+          airgap: request.airgap,
+          timeouts: request.timeouts,
+          secrets: [request.token.value],
+          emit,
+          guard:
+            role === "server" && request.quorumGuard !== false
+              ? {
+                  server: request.server,
+                  nodeName:
+                    knownNodeName === undefined
+                      ? nodeNameOf({ ...host, nodeName: request.nodeName ?? host.nodeName }, flags)
+                      : Effect.succeed(knownNodeName)
+                }
+              : undefined
+        })
+      })
 
     /** The install record another run left on this host since boot (`/run` is a tmpfs), if any. */
     const otherRunsRecord = (host: SshTarget, timeout: Duration.Input) =>
@@ -1309,18 +1415,22 @@ const make = (options: K3sJoinOptions) =>
       }
       const t3 = yield* Clock.currentTimeMillis
 
-      const installed = yield* install({
-        server,
-        host,
-        role,
-        token,
-        version,
-        flags,
-        nodeName: host.nodeName,
-        airgap: request.airgap,
-        timeouts: request.timeouts,
-        onEvent: request.onEvent
-      })
+      const installed = yield* installAs(
+        {
+          server,
+          host,
+          role,
+          token,
+          version,
+          flags,
+          nodeName: host.nodeName,
+          airgap: request.airgap,
+          quorumGuard: request.quorumGuard,
+          timeouts: request.timeouts,
+          onEvent: request.onEvent
+        },
+        nodeName
+      )
       const t4 = yield* Clock.currentTimeMillis
       const node = yield* waitReady({
         server,
@@ -1481,18 +1591,7 @@ const make = (options: K3sJoinOptions) =>
         const facts = yield* clusterFacts(server)
         const verdict = quorumCheck(facts, node, action)
         if (verdict.ok) return facts
-        return yield* fail(
-          server.host,
-          new QuorumAtRisk({
-            node,
-            action,
-            voters: verdict.voters,
-            needed: verdict.needed,
-            healthyOthers: verdict.healthyOthers,
-            members: verdict.members.map((m) => ({ member: m.member, node: m.node ?? null, state: m.state })),
-            detail: verdict.reason
-          })
-        )
+        return yield* fail(server.host, quorumAtRisk(verdict))
       })
 
     const removeServer = Effect.fn("K3sJoin.removeServer")(function* (request: RemoveServerOptions) {

@@ -199,6 +199,17 @@ export interface EnsureMemberOptions {
    */
   readonly flags?: string | ReadonlyArray<string> | undefined
   readonly airgap?: AirgapOptions | undefined
+  /**
+   * A server whose k3s runs already and holds an etcd member (a NotReady Node re-joined, other flags or another
+   * version installed): when the install changed something, its k3s restarts, and its etcd member is down until it is
+   * back. Check etcd's quorum first (default true), as `upgrade` does, with the members read through `server` right
+   * before the restart: refused (`QuorumAtRisk`) when fewer than ⌊n/2⌋+1 healthy members would be left; its k3s then
+   * runs on as it was, its restart pending for the next join or upgrade. A new server (its k3s not running yet) joins
+   * as before. See `InstallOptions.quorumGuard`.
+   *
+   * @since 0.4.1
+   */
+  readonly quorumGuard?: boolean | undefined
   /** Use this token instead of reading it from the server. */
   readonly token?: Redacted.Redacted<string> | undefined
   readonly timeouts?: JoinTimeouts | undefined

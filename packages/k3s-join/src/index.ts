@@ -63,6 +63,8 @@ export {
   readUnitCommand,
   releaseCheckCommand,
   releaseFileUrl,
+  restartHeldCommand,
+  restartPendingPath,
   serverUrl,
   startCommand,
   tokenPaths,

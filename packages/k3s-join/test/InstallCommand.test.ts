@@ -24,6 +24,8 @@ import {
   parseReleaseCheck,
   readTokenCommand,
   releaseCheckCommand,
+  restartHeldCommand,
+  restartPendingPath,
   serverUrl,
   startCommand,
   tokenPaths,
@@ -211,8 +213,20 @@ describe("the locked install", () => {
         "echo 'k3s-join-record run=laptop%3A4242%3Aab12cd at=2026-01-02T03%3A04%3A05.000Z role=agent version=v1.30.5%2Bk3s1' > /run/homelab-k3s-join.last",
         "sha256sum /usr/local/bin/k3s /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env /etc/rancher/k3s/config.yaml > /run/homelab-k3s-join.post 2>&1 || true",
         "echo 'k3s-join: step start'",
-        "cmp -s /run/homelab-k3s-join.pre /run/homelab-k3s-join.post && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent || systemctl restart --no-block k3s-agent"
+        "cmp -s /run/homelab-k3s-join.pre /run/homelab-k3s-join.post && ! test -e /run/homelab-k3s-join.k3s-agent.restart && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent || systemctl restart --no-block k3s-agent",
+        "rm -f /run/homelab-k3s-join.k3s-agent.restart"
       ].join("\n")
+    )
+    // a held restart (a server whose k3s runs: the quorum guard decides first) is marked pending, not done
+    const held = lockedInstallCommand({ ...spec, role: "server", holdRestart: true })
+    assert.isTrue(
+      held.endsWith(
+        [
+          "cmp -s /run/homelab-k3s-join.pre /run/homelab-k3s-join.post && ! test -e /run/homelab-k3s-join.k3s.restart && echo '\\''k3s-join: unchanged'\\'' && systemctl start --no-block k3s || echo laptop:4242:ab12cd > /run/homelab-k3s-join.k3s.restart",
+          "test -e /run/homelab-k3s-join.k3s.restart && echo '\\''k3s-join: restart held'\\'' || true'"
+        ].join("\n")
+      ),
+      held
     )
     // an upgrade keeps the env file (K3S_* variables) and the config; airgap places the uploaded binary
     const upgrade = lockedInstallCommand({
@@ -227,6 +241,25 @@ describe("the locked install", () => {
     assert.include(upgrade, "install -m 755 /tmp/b /usr/local/bin/k3s")
     assert.include(upgrade, "INSTALL_K3S_SKIP_DOWNLOAD=true")
     assert.notInclude(upgrade, "/dev/stdin")
+  })
+
+  it("the held restart: under the lock, only while still pending, without blocking", () => {
+    const command = restartHeldCommand({ role: "server", lockWaitSeconds: 600 })
+    assert.match(command, /^sudo -n flock -w 600 -E 75 --verbose \/run\/lock\/homelab-k3s-join\.lock sh -c '/)
+    const script = command.slice(command.indexOf("sh -c '") + 7, -1).replaceAll("'\\''", "'")
+    assert.strictEqual(
+      script,
+      [
+        "set -e",
+        "echo 'k3s-join: lock acquired'",
+        "test -e /run/homelab-k3s-join.k3s.restart || echo 'k3s-join: no restart pending'",
+        "test -e /run/homelab-k3s-join.k3s.restart || exit 0",
+        "rm -f /run/homelab-k3s-join.k3s.restart",
+        "systemctl restart --no-block k3s",
+        "echo 'k3s-join: restarted'"
+      ].join("\n")
+    )
+    assert.strictEqual(restartPendingPath("agent"), "/run/homelab-k3s-join.k3s-agent.restart")
   })
 
   it("reads what happened from the output", () => {
@@ -245,15 +278,20 @@ describe("the locked install", () => {
         acquired: true,
         previous: { run: "other run", at: "2026-01-02T03:04:05.000Z", role: "agent", version: "v1.30.5+k3s1" },
         lastStep: "start",
-        unchanged: true
+        unchanged: true,
+        restartHeld: false
       }
+    )
+    assert.isTrue(
+      parseLockedInstallOutput("k3s-join: lock acquired\nk3s-join: step start\nk3s-join: restart held\n").restartHeld
     )
     assert.deepStrictEqual(parseLockedInstallOutput(""), {
       lockWaitMs: undefined,
       acquired: false,
       previous: undefined,
       lastStep: undefined,
-      unchanged: false
+      unchanged: false,
+      restartHeld: false
     })
     assert.strictEqual(parseRecord("garbage"), undefined)
   })

@@ -253,7 +253,7 @@ describe("K3sJoin.ensureMember", () => {
       )
       assert.match(
         script,
-        /\ncmp -s \S+ \S+ && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent \|\| systemctl restart --no-block k3s-agent$/
+        /\ncmp -s \S+ \S+ && ! test -e \/run\/homelab-k3s-join\.k3s-agent\.restart && echo 'k3s-join: unchanged' && systemctl start --no-block k3s-agent \|\| systemctl restart --no-block k3s-agent\nrm -f \/run\/homelab-k3s-join\.k3s-agent\.restart$/
       )
       assert.deepStrictEqual(
         [parseRecord(fake.record ?? "")?.role, parseRecord(fake.record ?? "")?.version],

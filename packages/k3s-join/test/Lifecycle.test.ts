@@ -182,6 +182,69 @@ describe("the quorum guard and a stale server", () => {
   )
 })
 
+describe("a re-join of a server whose k3s runs (a NotReady Node), with other inputs", () => {
+  it.live(
+    "refuses the restart while another server is down (QuorumAtRisk, nothing restarted, no quorum lost); once it is back, the next join restarts it",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, ssh } = yield* simSetup(ha())
+        const s1 = yield* target(200)
+        const s2 = yield* target(201)
+        // s2's kubelet posts NotReady while its k3s (and etcd member) run on; s3 is down
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sNodeNotReady", vmid: 201 }]))
+        sim.setVmStatus(202, { status: "stopped" })
+        yield* simUntil(
+          () => simNode(sim, "s3")?.ready === "Unknown" && simNode(sim, "s2")?.ready === "False",
+          "s3 Unknown, s2 NotReady"
+        )
+        const since = sim.k3sEvents().length
+        const quorumEvents = () =>
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind.startsWith("etcd-quorum-"))
+            .map((e) => e.kind)
+        // other flags than s2's unit has: the install would restart its k3s, and its etcd member with it
+        const flags = ["--node-label", "tier=db"]
+        const error = yield* Effect.flip(
+          k3s.ensureMember({ server: s1, host: s2, role: "server", flags, timeouts: { ready: "3 seconds" } })
+        )
+        assert.deepStrictEqual(quorumEvents(), [], "etcd kept its quorum")
+        assert.strictEqual(error.reason._tag, "QuorumAtRisk", error.message)
+        if (error.reason._tag === "QuorumAtRisk") {
+          assert.strictEqual(error.reason.node, "s2")
+          assert.strictEqual(error.reason.action, "restart")
+          assert.match(
+            error.reason.detail,
+            /^restart of s2 would leave 1 of 3 etcd members healthy, quorum needs 2 \(s1-[0-9a-f]{8} Ready, s2-[0-9a-f]{8} NotReady \(False\), s3-[0-9a-f]{8} NotReady \(Unknown\)\): bring s3 back/
+          )
+        }
+        assert.match(error.message, /its restart pending/)
+        assert.strictEqual((yield* ssh.exec(s2, "systemctl is-active k3s")).stdout, "active\n", "k3s on s2 runs on")
+        assert.isFalse(
+          sim.operations().some((o) => o.operation === "k3s-restart" && o.k3sNode === "s2"),
+          "s2's k3s was not restarted"
+        )
+
+        // s3 back: the next join restarts s2's k3s with what the refused one installed, and it is Ready (the runtime
+        // hang cleared as it restarts)
+        sim.setVmStatus(202, { status: "running" })
+        yield* simUntil(() => simNode(sim, "s3")?.ready === "True", "s3 Ready")
+        const unwatch = sim.watch((r) => {
+          if (r._tag === "Operation" && r.operation.operation === "k3s-restart" && r.operation.k3sNode === "s2")
+            void sim.clearFaults({ kind: "k3sNodeNotReady" })
+        })
+        const joined = yield* k3s.ensureMember({ server: s1, host: s2, role: "server", flags })
+        unwatch()
+        assert.strictEqual(joined._tag, "Joined")
+        const node = (yield* k3s.clusterNodes(s1)).find((n) => n.name === "s2")
+        assert.include(node?.nodeArgs ?? [], "tier=db")
+        assert.deepStrictEqual(quorumEvents(), [], "one server out at a time")
+      }),
+    60_000
+  )
+})
+
 describe("cordon, drain, uncordon", () => {
   it.live("drains through PodDisruptionBudgets; a budget that allows nothing is DrainFailed at the timeout", () =>
     Effect.gen(function* () {

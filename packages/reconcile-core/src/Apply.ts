@@ -42,7 +42,7 @@ import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
-import { checkQuorumNow } from "./QuorumGuard.js"
+import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
@@ -1103,13 +1103,17 @@ export const apply = Effect.fn("apply")(function* (
             onEvent: k3sProgress
           })
           .pipe(
-            Effect.mapError(
-              (e) =>
-                new StepFailed(
-                  e.message,
-                  `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check the server ${server.host} and the VM's network`
-                )
-            )
+            Effect.mapError((e) => {
+              if (e.reason._tag === "QuorumAtRisk") {
+                // k3s-join's guard kept this server's k3s (and its etcd member) running: this VM's join only
+                const refused = rejoinRefusal(a.vm, e.reason)
+                return new StepFailed(refused.message, refused.hint)
+              }
+              return new StepFailed(
+                e.message,
+                `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check the server ${server.host} and the VM's network`
+              )
+            })
           )
         // From now on the VM is a member like any other: clear its rebuild mark.
         const fresh = yield* api.vmConfig(node, vmid).pipe(Effect.option)

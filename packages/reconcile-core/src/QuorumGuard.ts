@@ -4,6 +4,7 @@ import {
   K3sJoin,
   membersOfNode,
   type QuorumAction,
+  type QuorumAtRisk,
   type QuorumVerdict,
   quorumCheck
 } from "@homelab/k3s-join"
@@ -375,6 +376,29 @@ export const checkQuorumNow = (server: SshTarget, node: string, action: QuorumAc
     const facts = yield* k3s.clusterFacts(server)
     return quorumCheck(facts, node, action)
   })
+
+/**
+ * What apply says when k3s-join's guard refused the join of a server VM whose k3s runs (a NotReady Node re-joined with
+ * other flags, another version or token): the install would restart its k3s, and its etcd member with it, while too
+ * few other members are healthy. The refusal is that VM's own (its join fails, the other nodes go on); its VM is in
+ * place, so only k3s work is left, as for a server the plan's guard keeps up. Its k3s runs on as it was, the new
+ * install's restart pending: the next run's join restarts it, behind the guard again.
+ */
+export const rejoinRefusal = (
+  vm: string,
+  refused: QuorumAtRisk
+): { readonly message: string; readonly hint: string } => {
+  const others = refused.members.filter((m) => m.node !== vm)
+  const down = others.filter((m) => m.state !== "Ready" && m.state !== "learner").map((m) => m.node ?? m.member)
+  const first =
+    down.length > 0
+      ? `bring ${down.join(", ")} back to Ready first (or, if gone for good, remove its stale member)`
+      : `the cluster needs more healthy servers before k3s on ${vm} can restart`
+  return {
+    message: `not re-joining k3s server ${vm}: its k3s would restart with the new install, and ${refused.detail}`,
+    hint: `${first}, then run apply again: k3s on ${vm} runs on as it was and its restart is pending; the next run restarts it behind the quorum guard (one server out at a time)`
+  }
+}
 
 /**
  * Make groups of actions run one group at a time, in the order given: the first action of each group also waits

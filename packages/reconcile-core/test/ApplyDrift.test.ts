@@ -1356,3 +1356,86 @@ describe("rolling restart of a k3s server whose Node is NotReady (its etcd membe
     120_000
   )
 })
+
+describe("a re-join of a k3s server whose Node is NotReady, with other serverFlags (its k3s restarts)", () => {
+  it.live(
+    "with another server down, the join refuses the restart (its node only: the other nodes go on), etcd keeps its quorum, apply exits as for a quorum refusal",
+    () =>
+      Effect.gen(function* () {
+        const tnet = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            tnet,
+            ["pve", "still-fawn", "third"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${tnet}.11`, { role: "server" }),
+              memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${tnet}.12`, { role: "server" })
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, tnet, {
+          nodes: ["pve", "still-fawn", "third"],
+          nodeVms: {
+            pve: "    vms: [{ role: server }]",
+            "still-fawn": "    vms: [{ role: server }]",
+            third: "    vms: [{ role: agent }]"
+          }
+        })
+        const ready = (name: string) => sim.state().k3s.nodes.find((n) => n.name === name)?.ready
+        // k3s-vm-pve: its container runtime hangs, so its Node is NotReady while its k3s and etcd member run on;
+        // k3s-vm-still-fawn: its VM is down. etcd keeps its quorum with 2 of 3 members (the k3s server's and pve's).
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sNodeNotReady", vmid: 1101 }]))
+        sim.setVmStatus(1102, { status: "stopped", qmpstatus: "stopped" })
+        yield* until(() => ready("k3s-vm-pve") === "False" && ready("k3s-vm-still-fawn") === "Unknown")
+        const since = sim.k3sEvents().length
+
+        // another server flag: the join of NotReady k3s-vm-pve installs it, which would restart its k3s
+        const changed = yield* relab(lab, (yaml) =>
+          yaml.replace(
+            "serverFlags: [--write-kubeconfig-mode=644]",
+            "serverFlags: [--write-kubeconfig-mode=644, --node-label=tier=db]"
+          )
+        )
+        const run = yield* reconcile(changed, {
+          only: ["pve", "third"],
+          timeouts: { k3sReady: Duration.seconds(3) }
+        })
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => e.kind === "etcd-quorum-lost"),
+          [],
+          "etcd never lost its quorum"
+        )
+        const outcomes = new Map(run.result.outcomes.map((o) => [o.id, o]))
+        const join = outcomes.get("pve:k3s:k3s-vm-pve")
+        assert.strictEqual(join?.status, "failed", JSON.stringify(run.result.outcomes))
+        assert.match(
+          join?.detail ?? "",
+          /^not re-joining k3s server k3s-vm-pve: its k3s would restart with the new install, and restart of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*k3s-vm-pve-[0-9a-f]{8} NotReady \(False\).*k3s-vm-still-fawn-[0-9a-f]{8} NotReady \(Unknown\)\)/
+        )
+        assert.include(join?.hint ?? "", "bring k3s-vm-still-fawn back to Ready")
+        assert.include(join?.hint ?? "", "its restart is pending")
+        // the other node went on: its agent was created and joined
+        assert.deepStrictEqual(
+          run.result.outcomes.filter((o) => o.action.node === "third").map((o) => [o.action._tag, o.status]),
+          [
+            ["CreateVm", "done"],
+            ["JoinK3s", "done"]
+          ]
+        )
+        assert.strictEqual(ready("k3s-vm-third"), "True")
+        // only k3s work is left on pve (its VM is in place): apply's verdict, as for a server the guard keeps up
+        assert.deepStrictEqual(
+          run.report.convergence.nodes.map((n) => [n.node, n.converged]),
+          [
+            ["pve", false],
+            ["third", true]
+          ]
+        )
+        assert.strictEqual(applyVerdict(run.report.convergence), "k3s")
+      }),
+    120_000
+  )
+})

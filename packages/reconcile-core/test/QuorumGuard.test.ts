@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { QuorumAtRisk } from "@homelab/k3s-join"
 import type { Action } from "../src/Action.js"
-import { holdsEtcdMember, oneAtATime, quorumFinding, recheckQuorum } from "../src/QuorumGuard.js"
+import { holdsEtcdMember, oneAtATime, quorumFinding, recheckQuorum, rejoinRefusal } from "../src/QuorumGuard.js"
 import {
   byId,
   clusterNode,
@@ -42,6 +43,33 @@ describe("quorumFinding", () => {
     const finding = quorumFinding(undefined, { node: "pve-s1", vm: "s1" }, "upgrade", "the etcd members were not read")
     assert.strictEqual(finding?.code, "k3s.quorum-unknown")
     assert.include(finding?.message ?? "", "not upgrading k3s server s1: the etcd members were not read")
+  })
+})
+
+describe("rejoinRefusal", () => {
+  it("says the join is refused because its k3s would restart, with the guard's reason, and which server to bring back", () => {
+    const refused = new QuorumAtRisk({
+      node: "s1",
+      action: "restart",
+      voters: 3,
+      needed: 2,
+      healthyOthers: 1,
+      members: [
+        { member: "s1-00000000", node: "s1", state: "NotReady (False)" },
+        { member: "s2-00000001", node: "s2", state: "NotReady (Unknown)" },
+        { member: "s3-00000002", node: "s3", state: "Ready" }
+      ],
+      detail: "restart of s1 would leave 1 of 3 etcd members healthy, quorum needs 2 (…): bring s2 back first"
+    })
+    const said = rejoinRefusal("s1", refused)
+    assert.strictEqual(
+      said.message,
+      "not re-joining k3s server s1: its k3s would restart with the new install, and restart of s1 would leave 1 of 3 etcd members healthy, quorum needs 2 (…): bring s2 back first"
+    )
+    assert.match(
+      said.hint,
+      /^bring s2 back to Ready first .*then run apply again: k3s on s1 runs on as it was and its restart is pending/
+    )
   })
 })
 

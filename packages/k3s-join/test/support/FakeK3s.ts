@@ -154,6 +154,8 @@ export class FakeHost {
   private hashes: { pre?: string; post?: string } = {}
   /** The locked install scripts received. */
   readonly lockedScripts: Array<string> = []
+  /** An install's held restart is pending (`/run/homelab-k3s-join.<unit>.restart`). */
+  restartPending = false
   /** One step of the started unit (undefined: not started, or nothing left to do). */
   private step: (() => void) | undefined
   private tick = 0
@@ -284,11 +286,20 @@ export class FakeHost {
         continue
       }
       if (line.startsWith("cmp -s ")) {
-        const unchanged = this.hashes.pre === this.hashes.post
+        const unchanged = this.hashes.pre === this.hashes.post && !this.restartPending
         if (unchanged) {
           stdout += "k3s-join: unchanged\n"
           if (this.state === "inactive") this.start()
-        } else this.start()
+        } else if (/ > \/run\/homelab-k3s-join\.\S+\.restart$/.test(line)) this.restartPending = true
+        else this.start()
+        continue
+      }
+      if (/^rm -f \/run\/homelab-k3s-join\.\S+\.restart$/.test(line)) {
+        this.restartPending = false
+        continue
+      }
+      if (/^test -e \/run\/homelab-k3s-join\.\S+\.restart && echo /.test(line)) {
+        if (this.restartPending) stdout += "k3s-join: restart held\n"
         continue
       }
       return { stdout, stderr: `${stderr}sh: 1: ${line.split(" ")[0]}: not found\n`, exitCode: 127 }

@@ -133,6 +133,11 @@ export interface K3sHost {
   learnerLeftMs?: number | undefined
   /** counts freezes and thaws: a kubelet status update scheduled at a thaw is void once the guest froze again */
   thaws?: number | undefined
+  /**
+   * The etcd of this server runs: k3s runs etcd inside its own process, so it stops with k3s (a stop, a restart, a
+   * fatal exit) and runs again only once the next start got as far as starting etcd (`etcdMemberHealthy`).
+   */
+  etcdRunning?: boolean | undefined
 }
 
 interface RunConfig {
@@ -616,6 +621,8 @@ export class K3sSim {
   start(h: K3sHost): Attempt {
     this.dropLearner(h)
     h.attempt?.op?.end(false)
+    // a restart stops the running k3s first, and the etcd inside it
+    h.etcdRunning = false
     h.gen += 1
     const gen = h.gen
     const attempt: Attempt = { outcome: "pending" }
@@ -636,6 +643,7 @@ export class K3sSim {
 
   stop(h: K3sHost): void {
     this.dropLearner(h)
+    h.etcdRunning = false
     h.gen += 1
     if (h.attempt !== undefined) settle(h.attempt, "failed")
     h.attempt?.op?.end(false)
@@ -687,6 +695,7 @@ export class K3sSim {
         if (vm.guest === h.guest && h.enabled && h.installed !== undefined && !this.stopped) this.start(h)
       } else {
         this.dropLearner(h)
+        h.etcdRunning = false
         h.gen += 1
         if (h.attempt !== undefined) settle(h.attempt, "failed")
         h.attempt?.op?.end(false)
@@ -799,6 +808,8 @@ export class K3sSim {
 
   private fatal(h: K3sHost, gen: number, attempt: Attempt, msg: string): void {
     const unit = h.installed?.unit ?? "k3s"
+    // the k3s process exited, and its etcd with it
+    h.etcdRunning = false
     this.log(h, "fatal", msg)
     this.sys(h, `${unit}.service: Main process exited, code=exited, status=1/FAILURE`)
     this.sys(h, `${unit}.service: Failed with result 'exit-code'.`)
@@ -1013,6 +1024,9 @@ export class K3sSim {
     if (own !== undefined && name !== undefined && own.etcdMembers.some((m) => m.name === name)) {
       this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
       await this.work(attempt, this.t.joinMs)
+      if (!(await this.awake(h, gen))) return
+      // its etcd runs again (with the member's data), and counts for quorum from now on
+      this.etcdStarted(h)
       if (!(await this.hangLoop(h, gen))) return
       // etcd starts, but the apiserver waits until the members form a quorum again
       while (!this.hasQuorum(own)) {
@@ -1091,6 +1105,7 @@ export class K3sSim {
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
     h.learner = member.name
     h.cluster = cluster
+    this.etcdStarted(h)
     join.end(true)
     const promotion = this.beginOp(h, attempt, "etcd-promotion", cfg.nodeName, [join.id], this.t.promotionMs)
     this.promotions.set(cluster, promotion.id)
@@ -1143,6 +1158,7 @@ export class K3sSim {
     const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
     h.cluster = cluster
+    this.etcdStarted(h)
     this.attachWorkloads(cluster, cfg.args)
     this.registerNode(h, cluster, cfg, "server", version, member.name)
     this.writeServerFiles(h, cluster)
@@ -1424,13 +1440,22 @@ export class K3sSim {
 
   /**
    * An etcd member's process runs and answers: its VM runs this guest, not frozen (a paused member answers no peer:
-   * it counts as down for quorum until it is resumed), and the k3s unit is active or (re)starting.
+   * it counts as down for quorum until it is resumed), and its etcd runs — k3s runs etcd inside its own process, so a
+   * restarting k3s counts as down from the moment systemd stops it until the new start has started etcd again (the
+   * apiserver comes later, `etcdStarted`), and one that exited (a fatal error, systemd's 5 s before the next start)
+   * counts as down too.
    */
   private etcdMemberHealthy(cluster: K3sCluster, h: K3sHost): boolean {
     const name = h.guest.files.get(ETCD_NAME)?.trim()
     if (name === undefined || !cluster.etcdMembers.some((m) => m.name === name)) return false
     const st = this.unitState(h)
-    return this.responsive(h) && (st === "active" || st === "activating")
+    return this.responsive(h) && h.etcdRunning === true && (st === "active" || st === "activating")
+  }
+
+  /** The start of `h` got as far as its etcd: it runs (and votes, unless a learner) from now on. */
+  private etcdStarted(h: K3sHost): void {
+    h.etcdRunning = true
+    this.touch()
   }
 
   /** Voting members, and how many of them run. */
@@ -1671,6 +1696,7 @@ export class K3sSim {
         const m = cluster.addMember(nodeName, g.ip, since)
         etcdName = m.name
         writeGuestFile(g, ETCD_NAME, `${m.name}\n`, ROOT_ONLY)
+        h.etcdRunning = true
         this.writeServerFiles(h, cluster)
       }
       const n = this.registerNode(h, cluster, { nodeName, args, env }, r.role, version, etcdName, since)

@@ -166,7 +166,23 @@ describe("a Node NotReady while its k3s runs (k3sNodeNotReady: the container run
       [],
       "s1 and s2 run: 2 of 3"
     )
-    // the restart of NotReady s2 now takes the second member down: the API stops answering
+    // a restart of NotReady s2 takes the second member down while k3s restarts (etcd runs inside the k3s process):
+    // quorum is lost from the restart until s2's etcd runs again, before its k3s is up (the blocking restart returns)
+    const since = sim.k3sEvents().length
+    const restart = await run(sim, 201, "sudo -n systemctl restart k3s")
+    assert.strictEqual(restart.code, 0)
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .slice(since)
+        .filter((e) => e.kind.startsWith("etcd-quorum-"))
+        .map((e) => [e.kind, e.detail?.replace(/-[0-9a-f]{8}/g, "")]),
+      [
+        ["etcd-quorum-lost", "1 of 3 voting members run, quorum needs 2; not running: s2, s3"],
+        ["etcd-quorum-restored", "2 of 3 voting members run, quorum needs 2; not running: s3"]
+      ]
+    )
+    // stopped, it stays down: the API stops answering
     await run(sim, 201, "sudo -n systemctl stop k3s")
     const lost = await run(sim, 200, `${K} get nodes`)
     assert.deepStrictEqual([lost.code, lost.stderr], [1, "Error from server: etcdserver: request timed out\n"])
