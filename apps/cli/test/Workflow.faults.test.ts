@@ -54,6 +54,12 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
     exit: ExitCode.NotConverged,
     timeouts: "task: 8"
   },
+  // a test control, not a PVE fault: to a run, a create held until the fault is cleared is one that does not end
+  taskHold: {
+    fault: { kind: "taskHold", taskType: "qmcreate", node: "n1" },
+    exit: ExitCode.NotConverged,
+    timeouts: "task: 8"
+  },
   vmStuck: { fault: { kind: "vmStuck", vmid, state: "paused" }, exit: ExitCode.NotConverged, timeouts: "ip: 8" },
   lockLeft: {
     fault: { kind: "lockLeft", vmid, lock: "backup" },

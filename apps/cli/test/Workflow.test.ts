@@ -407,11 +407,15 @@ describe.concurrent("5. never silent; joins as soon as the VM is ready; Ctrl-C s
   })
 
   it("SIGINT lists the actions in flight and that the next run resumes them, exits 130; the next apply converges", async () => {
-    const lab = await startLab(["n1"])
+    // the create task is held (taskHold) until the run has exited: it is in flight when the signal lands, however late
+    const lab = await startLab(["n1"], {
+      scenario: { faults: [{ kind: "taskHold", taskType: "qmcreate", node: "n1" }] }
+    })
     const run = lab.spawn("apply", "--yes")
     await whenRequest(lab.sim, (r) => r.method === "POST" && r.path === "/nodes/n1/qemu", run.done)
     run.child.kill("SIGINT")
     const result = await run.done
+    await lab.sim.clearFaults({ kind: "taskHold" })
     assert.strictEqual(result.code, ExitCode.Interrupted, result.stdout + result.stderr)
     assert.include(result.stderr, "Interrupted while these were in flight:")
     assert.include(result.stderr, "[n1] create VM k3s-vm-n1 on n1")

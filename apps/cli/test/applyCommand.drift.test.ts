@@ -13,7 +13,6 @@ import {
   stopLabs,
   vmsOf,
   whenOperation,
-  whenRecord,
   whenState
 } from "./simLab.js"
 
@@ -343,23 +342,18 @@ describe("homelab apply: an interrupted rolling restart", () => {
     const { vmid } = vmNamed(sim, "pve")
     const node = () => k3sNodesOf(sim).find((n) => n.name === "k3s-vm-pve")
 
-    // More memory (a restart), restarted by the run: Ctrl-C as soon as PVE's reboot task begins. The API is slowed
-    // once the drain begins, as a busy node would be, so the run is still waiting for the reboot when it is signalled.
+    // More memory (a restart), restarted by the run: Ctrl-C as soon as PVE's reboot task begins. The reboot task is
+    // held (taskHold) until the run has exited, so the run is still waiting for it when it is signalled, however late.
     fs.writeFileSync(
       config,
       nodeSettings(vmSettings(fs.readFileSync(config, "utf8"), ["restart: rolling"]), "pve", ["memoryRatio: 0.75"])
     )
+    await sim.addFaults([{ kind: "taskHold", taskType: "qmreboot", vmid }])
     const run = lab.spawn("apply")
-    await whenRecord(
-      sim,
-      (r) => (r._tag === "K3sEvent" && r.event.kind === "drain-start" && r.event.node === "k3s-vm-pve" ? r : undefined),
-      run.done,
-      () => void sim.addFaults([{ kind: "latency", ms: 1500, node: "pve", transport: "api" }])
-    )
     const reboot = await whenOperation(sim, (o) => o.operation === "qmreboot" && o.vmid === vmid, run.done)
     run.child.kill("SIGINT")
     const interrupted = await run.done
-    await sim.clearFaults({ kind: "latency" })
+    await sim.clearFaults({ kind: "taskHold" })
     assert.strictEqual(interrupted.code, ExitCode.Interrupted, show(interrupted))
     assert.include(interrupted.stderr, `restart VM ${vmid} k3s-vm-pve on pve`)
     assert.include(vmNamed(sim, "pve").tags, "homelab-restart")

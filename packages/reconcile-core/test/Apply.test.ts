@@ -3,12 +3,23 @@ import { PermissionDenied, ProxmoxApi, ProxmoxError } from "@homelab/proxmox-cli
 import type { SimHandle, SimRecord } from "@homelab/sim"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { DefaultVmidRange, desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { status } from "../src/Status.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"
-import { clientLayer, interruptAt, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import {
+  clientLayer,
+  forkUntilRecord,
+  interruptAt,
+  labScenario,
+  makeLab,
+  reconcile,
+  simVms,
+  startLab,
+  taskStatusRead
+} from "./lab.js"
 
 const firstVmid = (name: string) => vmidCandidates(name, DefaultVmidRange)[0] as number
 
@@ -28,6 +39,17 @@ const downloadFollowed = (record: SimRecord) =>
   record._tag === "Request" &&
   record.request.method === "GET" &&
   /\/tasks\/UPID:[^/]*:download:.*\/status$/.test(record.request.path ?? "")
+
+/** The running downloads on a node are listed (`GET /nodes/{node}/tasks` with `typefilter=download`). */
+const downloadsListed = (record: SimRecord) =>
+  record._tag === "Request" &&
+  record.request.method === "GET" &&
+  /^\/nodes\/[^/]+\/tasks$/.test(record.request.path ?? "") &&
+  record.request.params?.typefilter === "download"
+
+/** A request that starts a download (`download-url`). */
+const downloadStarted = (record: SimRecord) =>
+  record._tag === "Request" && record.request.method === "POST" && /\/download-url$/.test(record.request.path ?? "")
 
 describe("apply: what a failed step says", () => {
   it.live(
@@ -188,13 +210,30 @@ describe("apply: a download of the image that is already running or hangs", () =
     "a download an interrupted run left running is waited for, never started a second time beside it",
     () =>
       Effect.gen(function* () {
-        // the download takes about 4 s of real time (200 s of simulated time at the lab's scale): it still runs when the
-        // next run looks
-        const sim = yield* startLab(labScenario(["pve"], { timings: { downloadMs: 200_000 } }))
+        // the download is held once its transfer is done (taskHold): it still runs when the next run looks, however late
+        const sim = yield* startLab(
+          labScenario(["pve"], { faults: [{ kind: "taskHold", taskType: "download", node: "pve" }] })
+        )
         const lab = yield* makeLab(sim)
-        yield* interruptAt(sim, downloadFollowed, reconcile(lab))
+        const left = yield* interruptAt(sim, downloadFollowed, reconcile(lab))
+        const upid =
+          left._tag === "Request" ? (/\/tasks\/(UPID:[^/]+)\/status$/.exec(left.request.path ?? "")?.[1] ?? "") : ""
         assert.deepStrictEqual(downloads(sim, "pve"), [["running", undefined]])
-        const run = yield* reconcile(lab)
+        // The next run lists the downloads running on the node and follows the one it finds; only then is that one let
+        // go. A second download started instead is caught here. (A read of the task's status before that listing is
+        // the interrupted run's: proxmox-api sends its interrupted GET again once, when its connection is closed.)
+        let listed = false
+        const { record, run: next } = yield* forkUntilRecord(
+          sim,
+          (r) => {
+            if (downloadsListed(r)) listed = true
+            return downloadStarted(r) || (listed && taskStatusRead(upid)(r))
+          },
+          reconcile(lab)
+        )
+        assert.isTrue(taskStatusRead(upid)(record), "the next run follows the running download, starts none")
+        yield* Effect.promise(() => sim.clearFaults({ kind: "taskHold" }))
+        const run = yield* Fiber.join(next)
         const download = run.result.outcomes.find((o) => o.action._tag === "DownloadImage")
         assert.strictEqual(download?.status, "done")
         assert.include(download?.detail ?? "", "downloaded by an earlier or concurrent run")

@@ -2,8 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { Scenario } from "@homelab/sim"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import {
   clientLayer,
+  forkUntilRecord,
   interruptAt,
   labScenario,
   makeLab,
@@ -11,7 +13,8 @@ import {
   operationBegins,
   reconcile,
   simVms,
-  startLab
+  startLab,
+  taskStatusRead
 } from "./lab.js"
 
 /**
@@ -156,8 +159,13 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
     "a VM whose create an interrupted run started (sized by an older homelab.yaml) is waited for, then brought in line with homelab.yaml (one config update with the digest) before it starts",
     () =>
       Effect.gen(function* () {
-        // a create that takes a while (2 s here), so that the run can be interrupted while it runs
-        const sim = yield* startLab(labScenario(["still-fawn"], { timings: { rrdIntervalMs: 0, createMs: 100_000 } }))
+        // the create is held once its work is done (taskHold): it still runs when the next run looks, however late
+        const sim = yield* startLab(
+          labScenario(["still-fawn"], {
+            timings: { rrdIntervalMs: 0 },
+            faults: [{ kind: "taskHold", taskType: "qmcreate", node: "still-fawn" }]
+          })
+        )
         const health = "  graceSeconds: 0"
         // the interrupted run's homelab.yaml: a quarter of the node's 8 CPUs and 64 GiB
         const old = yield* makeLab(sim, {
@@ -167,11 +175,23 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
         // interrupted the moment its create task starts
         yield* interruptAt(sim, operationBegins("qmcreate"), reconcile(old))
         const vmid = sim.state().vms.find((v) => v.lock === "create")?.vmid as number
+        const create = sim.state().tasks.find((t) => t.type === "qmcreate" && t.status === "running")?.upid as string
 
         // this run's homelab.yaml: the defaults (half the node)
         const lab = yield* makeLab(sim, { health })
         sim.clearRequests()
-        const run = yield* reconcile(lab)
+        // the run follows the create it found running (a create of its own instead is caught here); only then is the
+        // create let go
+        const { record, run: next } = yield* forkUntilRecord(
+          sim,
+          (r) =>
+            taskStatusRead(create)(r) ||
+            (r._tag === "Request" && r.request.method === "POST" && r.request.path === "/nodes/still-fawn/qemu"),
+          reconcile(lab)
+        )
+        assert.isTrue(taskStatusRead(create)(record), "the run follows the running create, makes none of its own")
+        yield* Effect.promise(() => sim.clearFaults({ kind: "taskHold" }))
+        const run = yield* Fiber.join(next)
         assert.deepStrictEqual(
           run.plan.actions.map((a) => a._tag),
           ["AwaitCreate"]

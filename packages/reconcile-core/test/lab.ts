@@ -12,6 +12,7 @@ import {
   startSim
 } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -55,11 +56,11 @@ export const atRecord = (sim: SimHandle, match: (record: SimRecord) => boolean, 
   })
 
 /**
- * Runs `effect` (a reconcile run) and interrupts it at the first record of the simulator that `match` picks, as Ctrl-C
- * there would: in a microtask right after the simulator recorded it, before the simulator takes its next step (that
- * waits for a timer or for I/O). Returns the record; dies when the run ends before any record matched.
+ * Forks `effect` (a reconcile run) and waits for the first record of the simulator that `match` picks from now on: in a
+ * microtask right after the simulator recorded it, before the simulator takes its next step (that waits for a timer or
+ * for I/O). Returns the record and the run, still going; dies when the run ends before any record matched.
  */
-export const interruptAt = <A, E, R>(
+export const forkUntilRecord = <A, E, R>(
   sim: SimHandle,
   match: (record: SimRecord) => boolean,
   effect: Effect.Effect<A, E, R>
@@ -71,13 +72,42 @@ export const interruptAt = <A, E, R>(
     const record = yield* Deferred.await(reached).pipe(
       Effect.raceFirst(
         Fiber.await(run).pipe(
-          Effect.andThen((exit) => Effect.die(new Error(`the run ended before the point to interrupt it: ${exit}`)))
+          Effect.andThen((exit) =>
+            Effect.die(
+              new Error(
+                `the run ended before the simulator recorded what was waited for: ${Exit.isSuccess(exit) ? "it succeeded" : Cause.pretty(exit.cause)}`
+              )
+            )
+          )
         )
       )
     )
+    return { record, run }
+  })
+
+/**
+ * Runs `effect` (a reconcile run) and interrupts it at the first record of the simulator that `match` picks, as Ctrl-C
+ * there would (`forkUntilRecord`). Returns the record; dies when the run ends before any record matched.
+ */
+export const interruptAt = <A, E, R>(
+  sim: SimHandle,
+  match: (record: SimRecord) => boolean,
+  effect: Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    const { record, run } = yield* forkUntilRecord(sim, match, effect)
     yield* Fiber.interrupt(run)
     return record
   })
+
+/** A read of task `upid`'s status (for `atRecord`, `forkUntilRecord`): a client follows that task. */
+export const taskStatusRead =
+  (upid: string) =>
+  (record: SimRecord): boolean =>
+    record._tag === "Request" &&
+    record.request.transport === "api" &&
+    record.request.method === "GET" &&
+    record.request.path === `/nodes/${upid.split(":")[1]}/tasks/${upid}/status`
 
 /** A simulated operation (for `atRecord`, `interruptAt`): `operation` (`qmcreate`, `download`, …) as it begins. */
 export const operationBegins =

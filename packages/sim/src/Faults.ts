@@ -8,6 +8,8 @@ export class Faults {
   /** how many answers each `responseLost` fault has dropped so far */
   private readonly lost = new WeakMap<Fault, number>()
   private readonly listeners: Array<(added: ReadonlyArray<Fault>, removed: ReadonlyArray<Fault>) => void> = []
+  /** callers of `whenCleared`, by the fault they wait on */
+  private readonly clearedWaiters = new Map<Fault, Array<() => void>>()
 
   constructor(initial: ReadonlyArray<Fault> = []) {
     this.list = [...initial]
@@ -40,7 +42,22 @@ export class Faults {
       else keep.push(f)
     }
     this.list = keep
+    for (const f of removed) {
+      const waiters = this.clearedWaiters.get(f) ?? []
+      this.clearedWaiters.delete(f)
+      for (const w of waiters) w()
+    }
     for (const l of this.listeners) l([], removed)
+  }
+
+  /** Resolves once `fault` is no longer listed (at once if it is not). */
+  whenCleared(fault: Fault): Promise<void> {
+    if (!this.list.includes(fault)) return Promise.resolve()
+    return new Promise((resolve) => {
+      const waiters = this.clearedWaiters.get(fault) ?? []
+      waiters.push(resolve)
+      this.clearedWaiters.set(fault, waiters)
+    })
   }
 
   has(kind: Fault["kind"], pred: (f: Fault) => boolean = () => true): boolean {
@@ -89,6 +106,17 @@ export class Faults {
     return this.list.find(
       (f) =>
         (f.kind === "taskFail" || f.kind === "taskHang") &&
+        f.taskType === type &&
+        (f.node === undefined || f.node === node) &&
+        (f.vmid === undefined || f.vmid === vmid)
+    )
+  }
+
+  /** The `taskHold` fault that holds a task of `type` on `node` (about `vmid`), if any. */
+  taskHold(node: string, type: string, vmid: number | undefined): Fault | undefined {
+    return this.list.find(
+      (f) =>
+        f.kind === "taskHold" &&
         f.taskType === type &&
         (f.node === undefined || f.node === node) &&
         (f.vmid === undefined || f.vmid === vmid)

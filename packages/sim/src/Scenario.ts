@@ -238,6 +238,18 @@ export const FaultSpec = Schema.Union([
     node: Schema.optional(Schema.String),
     vmid: Schema.optional(VmidNumber)
   }),
+  /**
+   * A test control, not a PVE behaviour: a matching task's work step ends (its simulated duration has passed), then the
+   * task waits there, still running, until the fault is cleared, and goes on as it would have (it ends OK unless its
+   * work fails). A task stopped while held ends `interrupted by signal`. Unlike `taskHang`, clearing it releases tasks
+   * it holds.
+   */
+  Schema.Struct({
+    kind: Schema.Literal("taskHold"),
+    taskType: Schema.String,
+    node: Schema.optional(Schema.String),
+    vmid: Schema.optional(VmidNumber)
+  }),
   Schema.Struct({
     kind: Schema.Literal("vmStuck"),
     vmid: VmidNumber,

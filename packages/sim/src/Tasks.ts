@@ -33,7 +33,7 @@ export interface TaskContext {
   /** `WARN: msg`, counted into `TASK WARNINGS: n` */
   warn(msg: string): void
   /**
-   * Sleep a simulated duration; applies injected task faults (fail / hang) afterwards. `spentRealMs`: real time the
+   * Sleep a simulated duration; applies injected task faults (hold / fail / hang) afterwards. `spentRealMs`: real time the
    * worker already spent on this step (a real transfer): only the rest is slept, and a step that took longer than its
    * simulated duration counts what it took.
    */
@@ -98,7 +98,7 @@ export class TaskRunner {
     const done = new Promise<void>((r) => {
       resolveDone = r
     })
-    let abortHang: (() => void) | undefined
+    let wakeOnAbort: (() => void) | undefined
     const task: Task = {
       upid,
       node: node.name,
@@ -118,7 +118,7 @@ export class TaskRunner {
       aborted: false,
       abort: () => {
         task.aborted = true
-        abortHang?.()
+        wakeOnAbort?.()
       }
     }
     node.tasks.set(upid, task)
@@ -141,10 +141,22 @@ export class TaskRunner {
         op.add(Math.max(simMs, spentSimMs))
         await clock.sleepReal(clock.scaled(simMs) - spentRealMs)
         if (task.aborted) throw new TaskAborted("interrupted by signal")
+        // taskHold (a test control): the step is done, the task waits, running, until the fault is cleared or the
+        // task is stopped
+        for (let hold = faults.taskHold(node.name, type, vmid); hold !== undefined; ) {
+          await Promise.race([
+            faults.whenCleared(hold),
+            new Promise<void>((r) => {
+              wakeOnAbort = r
+            })
+          ])
+          if (task.aborted) throw new TaskAborted("interrupted by signal")
+          hold = faults.taskHold(node.name, type, vmid)
+        }
         const f = faults.taskFault(node.name, type, vmid)
         if (f?.kind === "taskHang") {
           await new Promise<void>((r) => {
-            abortHang = r
+            wakeOnAbort = r
           })
           throw new TaskAborted("interrupted by signal")
         }

@@ -804,7 +804,9 @@ describe("contract: /cluster/resources RRD lag", () => {
       testScenario({
         ipPool: "127.77.3.10",
         timeScale: 1,
-        timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 600_000, createMs: 60_000 } // the create task outlives the test: the lock is observed, never raced
+        timings: { unauthorizedDelayMs: 0, rrdIntervalMs: 600_000 },
+        // the create task is held until the sim stops: its lock is observed, never raced
+        faults: [{ kind: "taskHold", taskType: "qmcreate", vmid: 300 }]
       })
     )
     px = pxClient(sim)

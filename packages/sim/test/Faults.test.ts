@@ -159,6 +159,44 @@ describe("faults", () => {
     assert.strictEqual((await waitTask(px, "pve", resume)).exitstatus, "OK")
   })
 
+  it("taskHold keeps a task running after its work until the fault is cleared, then it ends OK; a held task that is stopped is interrupted by signal", async () => {
+    const create = (vmid: number) =>
+      px.nodes.$("pve").qemu.$post({ vmid, name: `vm${vmid}`, scsi0: "local-lvm:1" } as never) as Promise<string>
+    const status = async (upid: string) =>
+      (await px.nodes.$("pve").tasks.$(upid).status.$get()) as unknown as Record<string, unknown>
+    const vm = (vmid: number) => sim.state().vms.find((v) => v.vmid === vmid)
+    await sim.addFaults([
+      { kind: "taskHold", taskType: "qmcreate", vmid: 130 },
+      { kind: "taskHold", taskType: "qmcreate", vmid: 131 }
+    ])
+    const held = await create(130)
+    // a create started after it does the same simulated work: once it has ended, an unheld one would have too
+    assert.strictEqual((await waitTask(px, "pve", await create(132))).exitstatus, "OK")
+    const during = await status(held)
+    assert.deepStrictEqual([during.status, during.exitstatus], ["running", undefined])
+    assert.strictEqual(vm(130)?.lock, "create", "the create holds its VM's lock while held")
+    // clearing another VM's hold leaves this one held
+    await sim.clearFaults({ kind: "taskHold", vmid: 131 })
+    assert.strictEqual((await status(held)).status, "running")
+    // cleared: the task goes on as it would have, and ends OK
+    await sim.clearFaults({ kind: "taskHold", vmid: 130 })
+    assert.strictEqual((await waitTask(px, "pve", held)).exitstatus, "OK")
+    assert.deepStrictEqual([vm(130)?.name, vm(130)?.lock], ["vm130", null])
+
+    await sim.addFaults([{ kind: "taskHold", taskType: "qmcreate", vmid: 133 }])
+    const stopped = await create(133)
+    assert.strictEqual((await waitTask(px, "pve", await create(134))).exitstatus, "OK")
+    assert.strictEqual((await status(stopped)).status, "running")
+    await px.nodes.$("pve").tasks.$(stopped).$delete()
+    assert.strictEqual(
+      (await waitTask(px, "pve", stopped)).exitstatus,
+      "unable to create VM 133 - interrupted by signal"
+    )
+    assert.isUndefined(vm(133), "a create stopped while held leaves no VM")
+    assert.deepStrictEqual(sim.faults(), [{ kind: "taskHold", taskType: "qmcreate", vmid: 133 }])
+    await sim.clearFaults()
+  })
+
   it("vmStuck paused: start ends with qmpstatus paused and the agent never answers", async () => {
     assert.strictEqual((await createVm(110)).exitstatus, "OK")
     await sim.addFaults([{ kind: "vmStuck", vmid: 110, state: "paused" }])
