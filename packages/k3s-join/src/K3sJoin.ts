@@ -1300,8 +1300,8 @@ const make = (options: K3sJoinOptions) =>
             watch
           )
           if (outcome === "met") {
-            const node = yield* readNode
-            yield* watchHost
+            // the Node as the server has it now, and the host's last word (a permanent failure still fails), at once
+            const [node] = yield* Effect.all([readNode, watchHost], { concurrency: 2 })
             if (node !== undefined && node.ready === "True" && !node.deleting) return yield* done(node)
           }
           if (outcome === "timeout" || (yield* Clock.currentTimeMillis) >= deadline) {
