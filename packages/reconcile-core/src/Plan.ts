@@ -721,9 +721,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           }
           // The preflight, as for a create: nothing is destroyed for a VM that could not be made again.
           if (!preflightOk({ vmid: match.vmid, finish: false })) return undefined
-          // The quorum guard: a server's member goes down with its VM.
+          // The quorum guard: a server's member goes down with its VM. Whether the VM holds one is the cluster's
+          // word (its Node, the etcd members), not homelab.yaml's: a VM it calls an agent may run a server.
           const cleanup =
-            k3s === undefined || cluster?.mode === "init" || foreignAgents.includes(vm.name) ? undefined : vm.role
+            k3s === undefined || cluster?.mode === "init" || foreignAgents.includes(vm.name)
+              ? undefined
+              : vm.role === "server" || holdsEtcdMember(cluster?.facts, k3sNodes, vm.name)
+                ? "server"
+                : "agent"
           if (cleanup === "server") {
             // A VM that needs rebuilding for its state (stopped, paused, …, or an unfinished rebuild) is left in
             // that state: not in place (the vm layer). A running, healthy one asked to be reprovisioned is in place.

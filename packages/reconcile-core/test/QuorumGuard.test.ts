@@ -201,6 +201,37 @@ describe("the guard in the plan", () => {
     assert.deepStrictEqual(join?._tag === "JoinK3s" ? join.via : undefined, { vm: "s2", ip: "10.0.0.12" })
   })
 
+  it("a VM homelab.yaml calls an agent whose Node is a server (an etcd member) is rebuilt as the server it is: the guard is asked and its member removed", () => {
+    // s3 is an agent in homelab.yaml, but its k3s Node is a server holding an etcd member
+    const d = k3sDesired(vms)
+    const asAgent: typeof d = {
+      ...d,
+      nodes: d.nodes.map((n) =>
+        n.name === "pve-s3" ? { ...n, vms: n.vms.map((vm) => ({ ...vm, role: "agent" as const })) } : n
+      )
+    }
+    const stopped = vms.map((n) => observedVm(vms, n, n === "s3" ? { status: "stopped" } : {}))
+    const ok = planOf(
+      asAgent,
+      k3sObserved(
+        vms,
+        readyCluster(vms, {}, (n) => (n === "s3" ? { ready: "Unknown" } : {})),
+        { vms: stopped }
+      )
+    )
+    const recreate = byId(ok, "pve-s3:vm:s3")
+    assert.strictEqual(recreate?._tag, "RecreateVm", JSON.stringify(ok.findings))
+    assert.strictEqual(recreate?._tag === "RecreateVm" ? recreate.k3sCleanup : undefined, "server")
+
+    // with another server down, taking s3's member out would break quorum: not this run (s2 is brought back first)
+    const down = readyCluster(vms, {}, (n) => (n === "s3" || n === "s2" ? { ready: "Unknown" } : {}))
+    const refused = planOf(asAgent, k3sObserved(vms, down, { vms: stopped }))
+    assert.isUndefined(byId(refused, "pve-s3:vm:s3"))
+    const finding = refused.findings.find((f) => f.vm === "s3" && f.quorum !== undefined)
+    assert.strictEqual(finding?.code, "k3s.quorum-later", JSON.stringify(refused.findings))
+    assert.match(finding?.message ?? "", /^not rebuilding k3s server s3 this run: rebuild of s3 would leave 1 of 3/)
+  })
+
   it("refuses to rebuild a server while another one is down; the rest of the plan goes on", () => {
     const o = k3sObserved(
       vms,
