@@ -253,6 +253,23 @@ export const RECORD_PATH = "/run/homelab-k3s-join.last"
 /** Exit status of `flock -w` when the lock stays held (`-E`). */
 export const LOCK_CONFLICT_EXIT = 75
 
+/** `lines` run by `sh` as root under the host's install lock (waiting at most `waitSeconds` for it). */
+const underInstallLock = (waitSeconds: number, lines: ReadonlyArray<string>): string =>
+  shellCommand([
+    "sudo",
+    "-n",
+    "flock",
+    "-w",
+    String(waitSeconds),
+    "-E",
+    String(LOCK_CONFLICT_EXIT),
+    "--verbose",
+    LOCK_PATH,
+    "sh",
+    "-c",
+    lines.join("\n")
+  ])
+
 /** Output markers of the locked install script. */
 export const MARK = {
   acquired: "k3s-join: lock acquired",
@@ -469,20 +486,7 @@ export const lockedInstallCommand = (spec: LockedInstallSpec): string => {
       ? `${q(["test", "-e", pending])} && ${q(["echo", MARK.restartHeld])} || true`
       : q(["rm", "-f", pending])
   ]
-  return q([
-    "sudo",
-    "-n",
-    "flock",
-    "-w",
-    String(spec.lockWaitSeconds),
-    "-E",
-    String(LOCK_CONFLICT_EXIT),
-    "--verbose",
-    LOCK_PATH,
-    "sh",
-    "-c",
-    lines.join("\n")
-  ])
+  return underInstallLock(spec.lockWaitSeconds, lines)
 }
 
 /**
@@ -549,20 +553,7 @@ export const restartHeldCommand = (spec: { readonly role: Role; readonly lockWai
     q(["systemctl", "restart", "--no-block", unitName(spec.role)]),
     q(["echo", MARK.restarted])
   ]
-  return q([
-    "sudo",
-    "-n",
-    "flock",
-    "-w",
-    String(spec.lockWaitSeconds),
-    "-E",
-    String(LOCK_CONFLICT_EXIT),
-    "--verbose",
-    LOCK_PATH,
-    "sh",
-    "-c",
-    lines.join("\n")
-  ])
+  return underInstallLock(spec.lockWaitSeconds, lines)
 }
 
 /**
