@@ -123,8 +123,8 @@ export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"
   /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
   readonly owned?: boolean | undefined
   /**
-   * Ping the guest agent of every running VM of ours (`health.agentMissing: recreate`): one VM's details each (status,
-   * configuration, agent), and its node's details where an agent does not answer (the preflight of its recreate).
+   * Ping the guest agent of every running VM of ours whose config turns it on (`health.agentMissing: recreate`): one
+   * request each; where it does not answer, that VM's details and its node's (the preflight of its recreate).
    */
   readonly agentChecks?: boolean | undefined
 }
@@ -350,46 +350,47 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   const vmDetails = new Map<number, VmDetails>()
   const ips = new Map<number, string | undefined>()
   const withK3s = desired.k3s !== undefined
+  const readVmDetails = ({ node, vmid }: { readonly node: string; readonly vmid: number }) =>
+    Effect.gen(function* () {
+      const read = yield* onNode(
+        node,
+        `read VM ${vmid}`,
+        Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)], { concurrency: 2 }),
+        undefined
+      )
+      if (read === undefined) return
+      const [status, config] = read
+      const running = status.status === "running" && (status.qmpstatus ?? "running") === "running"
+      const agentAnswering =
+        status.status === "running" && status.agent
+          ? yield* api.agentPing(node, vmid).pipe(
+              Effect.as(true),
+              Effect.catch((_: ProxmoxError) => Effect.succeed(false))
+            )
+          : undefined
+      const ip =
+        running && agentAnswering === true && (withK3s || options.allDetails === true)
+          ? yield* api.vmIpv4(node, vmid).pipe(Effect.orElseSucceed(() => undefined))
+          : undefined
+      const ctime = /ctime=(\d+)/.exec(config.raw.meta ?? "")?.[1]
+      vmDetails.set(vmid, {
+        protection: config.raw.protection === "1",
+        agentConfigured: status.agent,
+        agentAnswering,
+        status: status.status,
+        qmpstatus: status.qmpstatus,
+        lock: status.lock,
+        uptimeSeconds: status.uptime,
+        secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, Math.floor(now / 1000) - Number(ctime)),
+        diskGiB: sizeToGiB(config.scsi0),
+        diskStorage: /^([^:,=/]+):/.exec(config.scsi0 ?? "")?.[1],
+        tags: config.tags
+      })
+      if (running) ips.set(vmid, ip)
+    })
   yield* perNode(
     needed.vms.filter((v) => !problems.has(v.node)),
-    ({ node, vmid }) =>
-      Effect.gen(function* () {
-        const read = yield* onNode(
-          node,
-          `read VM ${vmid}`,
-          Effect.all([api.vmStatus(node, vmid), api.vmConfig(node, vmid)], { concurrency: 2 }),
-          undefined
-        )
-        if (read === undefined) return
-        const [status, config] = read
-        const running = status.status === "running" && (status.qmpstatus ?? "running") === "running"
-        const agentAnswering =
-          status.status === "running" && status.agent
-            ? yield* api.agentPing(node, vmid).pipe(
-                Effect.as(true),
-                Effect.catch((_: ProxmoxError) => Effect.succeed(false))
-              )
-            : undefined
-        const ip =
-          running && agentAnswering === true && (withK3s || options.allDetails === true)
-            ? yield* api.vmIpv4(node, vmid).pipe(Effect.orElseSucceed(() => undefined))
-            : undefined
-        const ctime = /ctime=(\d+)/.exec(config.raw.meta ?? "")?.[1]
-        vmDetails.set(vmid, {
-          protection: config.raw.protection === "1",
-          agentConfigured: status.agent,
-          agentAnswering,
-          status: status.status,
-          qmpstatus: status.qmpstatus,
-          lock: status.lock,
-          uptimeSeconds: status.uptime,
-          secondsSinceCreation: ctime === undefined ? undefined : Math.max(0, Math.floor(now / 1000) - Number(ctime)),
-          diskGiB: sizeToGiB(config.scsi0),
-          diskStorage: /^([^:,=/]+):/.exec(config.scsi0 ?? "")?.[1],
-          tags: config.tags
-        })
-        if (running) ips.set(vmid, ip)
-      })
+    readVmDetails
   )
 
   // Drift: the configuration of each running VM of ours that homelab.yaml asks for on its node, one
@@ -492,20 +493,31 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     const spec = vmSpec(desired, node, observedNode, wanted)
     if (vmDrift(driftTargetOf(spec, wanted), config).attaches.length > 0) attachOn.add(vm.node)
   }
-  // A running VM of ours whose guest agent does not answer (with `agentChecks`): its node's details too, for the
-  // preflight of the recreate `health.agentMissing: recreate` asks for.
+  // With `agentChecks` (`health.agentMissing: recreate`): the guest agent of each running VM of ours whose config
+  // turns it on is pinged; one that does not answer has its details read (what the plan judges it by) and its node's
+  // too (the preflight of its recreate).
   if (options.agentChecks === true)
-    for (const [vmid, details] of vmDetails) {
-      const vm = observedVms.find((o) => o.vmid === vmid)
-      if (
-        vm !== undefined &&
-        details.agentConfigured &&
-        details.agentAnswering === false &&
-        nodes.get(vm.node)?.details === undefined &&
-        !problems.has(vm.node)
-      )
-        attachOn.add(vm.node)
-    }
+    yield* perNode(
+      compared.filter(
+        (vm) =>
+          vm.tags.includes(desired.ownershipTag) &&
+          vm.status === "running" &&
+          !vmDetails.has(vm.vmid) &&
+          configs.has(vm.vmid) &&
+          agentOff(configs.get(vm.vmid)) === undefined
+      ),
+      (vm) =>
+        api.agentPing(vm.node, vm.vmid).pipe(
+          Effect.catch((_: ProxmoxError) =>
+            Effect.andThen(
+              readVmDetails(vm),
+              Effect.sync(() => {
+                if (nodes.get(vm.node)?.details === undefined && !problems.has(vm.node)) attachOn.add(vm.node)
+              })
+            )
+          )
+        )
+    )
   yield* Effect.forEach([...attachOn], readDetails, { concurrency: "unbounded", discard: true })
 
   // Phase 3: the cluster's Nodes, and the IP of each running, healthy-looking VM of ours whose details were not read

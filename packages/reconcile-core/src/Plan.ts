@@ -153,11 +153,6 @@ export const detailsNeeded = (
     readonly allDetails?: boolean | undefined
     /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
     readonly owned?: boolean | undefined
-    /**
-     * Details (its guest agent pinged) of every running VM of ours too: `health.agentMissing: recreate` judges a
-     * running VM by its agent. Its node's details are read only if the agent turns out silent (`observe`).
-     */
-    readonly agentChecks?: boolean | undefined
   } = {}
 ): DetailsNeeded => {
   const nodes = new Set<string>()
@@ -177,8 +172,7 @@ export const detailsNeeded = (
       if (match.type !== "qemu") continue
       const ours = match.node === node.name && match.tags.includes(desired.ownershipTag)
       const acting = ours && (!looksHealthy(match, desired) || options.reprovision?.includes(vm.name) === true)
-      if (options.allDetails === true || acting || (ours && options.agentChecks === true))
-        vms.push({ node: match.node, vmid: match.vmid })
+      if (options.allDetails === true || acting) vms.push({ node: match.node, vmid: match.vmid })
       // A VM of ours the plan may rebuild or finish: the node's details too, for the preflight that comes first
       // (with every VM's details, any VM of ours may turn out to need a rebuild).
       if (acting || (ours && options.allDetails === true && options.owned !== true)) nodes.add(node.name)
@@ -800,8 +794,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         // (`status` reads every VM's; a plan reads them when `/cluster/resources` lags behind a start), they say
         // whether it runs, and its guest agent and uptime are not asked, so that the verdict is the one a plan
         // reaches without them (`status` and `plan` cannot disagree on a converged node).
-        // With `health.agentMissing: recreate`, a running VM whose guest agent does not answer (its details were
-        // read for that: `agentChecks`) is judged by its agent too.
+        // With `health.agentMissing: recreate`, a running VM whose guest agent does not answer (`observe` pinged it:
+        // `agentChecks`, and read its details) is judged by its agent too.
         const agentSilent =
           options.policy.agentNotResponding === "recreate" &&
           details?.agentConfigured === true &&

@@ -357,14 +357,10 @@ describe("plan", () => {
     assert.deepStrictEqual(detailsNeeded(d, o, { allDetails: true, owned: true }).nodes, [])
   })
 
-  it("health.agentMissing: recreate pings the agent of every running VM of ours (no node details until one is silent) and rebuilds one that does not answer past the grace period; the default keeps it", () => {
+  it("health.agentMissing: recreate rebuilds a running VM of ours whose agent does not answer past the grace period (observe read its details: no more are needed); the default keeps it", () => {
     const d = desired(["pve"])
     const running = vm(1001, "pve")
     assert.deepStrictEqual(detailsNeeded(d, observed([observedNode("pve")], [running])), { nodes: [], vms: [] })
-    assert.deepStrictEqual(detailsNeeded(d, observed([observedNode("pve")], [running]), { agentChecks: true }), {
-      nodes: [],
-      vms: [{ node: "pve", vmid: 1001 }]
-    })
     const silent = (uptimeSeconds: number): VmDetails => ({
       protection: false,
       agentConfigured: true,

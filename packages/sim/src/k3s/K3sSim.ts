@@ -642,15 +642,20 @@ export class K3sSim {
   }
 
   stop(h: K3sHost): void {
+    if (this.unitState(h) !== "inactive") {
+      this.sys(h, "Stopping Lightweight Kubernetes...")
+      this.sys(h, "Stopped Lightweight Kubernetes.")
+    }
+    this.halt(h)
+  }
+
+  /** k3s stops (its etcd with it): the running attempt fails, the unit is inactive, the Node is lost. */
+  private halt(h: K3sHost): void {
     this.dropLearner(h)
     h.etcdRunning = false
     h.gen += 1
     if (h.attempt !== undefined) settle(h.attempt, "failed")
     h.attempt?.op?.end(false)
-    if (this.unitState(h) !== "inactive") {
-      this.sys(h, "Stopping Lightweight Kubernetes...")
-      this.sys(h, "Stopped Lightweight Kubernetes.")
-    }
     this.setUnit(h, "inactive")
     this.markLost(h)
   }
@@ -694,13 +699,7 @@ export class K3sSim {
       if (ev === "started") {
         if (vm.guest === h.guest && h.enabled && h.installed !== undefined && !this.stopped) this.start(h)
       } else {
-        this.dropLearner(h)
-        h.etcdRunning = false
-        h.gen += 1
-        if (h.attempt !== undefined) settle(h.attempt, "failed")
-        h.attempt?.op?.end(false)
-        this.setUnit(h, "inactive")
-        this.markLost(h)
+        this.halt(h)
       }
     }
   }
