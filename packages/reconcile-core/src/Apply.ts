@@ -232,6 +232,20 @@ export const apply = Effect.fn("apply")(function* (
    * there before (a VM destroyed by hand, a previous lab) and is forgotten before the join connects.
    */
   const newInstances = new Set<string>()
+  /**
+   * Per VM name, done once the VM action of this run that provisions it has seen its IP: its k3s step (`JoinK3s`,
+   * `InitK3s`) starts then, not once the VM action has also dropped its pending mark and compared the VM with
+   * homelab.yaml (see `runOne`).
+   */
+  const ipSeen = new Map<string, Deferred.Deferred<void>>()
+  const ipOf = (name: string): Deferred.Deferred<void> => {
+    let seen = ipSeen.get(name)
+    if (seen === undefined) {
+      seen = Deferred.makeUnsafe<void>()
+      ipSeen.set(name, seen)
+    }
+    return seen
+  }
 
   const desiredVmOf = (spec: VmSpec): DesiredVm => {
     const vm = desired.nodes.find((n) => n.name === spec.node)?.vms.find((v) => v.name === spec.name)
@@ -425,14 +439,23 @@ export const apply = Effect.fn("apply")(function* (
             .resizeDisk(node, vmid, "scsi0", `${spec.diskGiB}G`, task(`resizing scsi0 of VM ${vmid}`))
             .pipe(during(`resize scsi0 of VM ${vmid} to ${spec.diskGiB}G`))
         }
-        const status = yield* api.vmStatus(node, vmid).pipe(during(`read the state of VM ${vmid}`))
-        const state =
-          status.status === "stopped"
-            ? "stopped"
-            : ((["paused", "prelaunch", "suspended"].find((s) => s === status.qmpstatus) as FinishVm["state"]) ??
-              "running")
+        // A VM this run has just created is stopped: it is started without reading its state first (a start that
+        // lost a race to another run is fine, see `power`). An earlier run's VM is started, resumed or left as it is.
+        const state: FinishVm["state"] = leftover
+          ? yield* api.vmStatus(node, vmid).pipe(
+              during(`read the state of VM ${vmid}`),
+              Effect.map((status) =>
+                status.status === "stopped"
+                  ? "stopped"
+                  : ((["paused", "prelaunch", "suspended"].find((s) => s === status.qmpstatus) as FinishVm["state"]) ??
+                    "running")
+              )
+            )
+          : "stopped"
         yield* power(vmid, state)
         const ip = yield* waitForIp(vmid, spec.name)
+        // the k3s step of this VM starts now, while the pending mark is dropped (see `runOne`)
+        yield* announce(spec.name, vmid, ip)
         const fresh = yield* api.vmPending(node, vmid).pipe(during(`read the config of VM ${vmid}`))
         // tags are never held for a restart: the current ones are the VM's
         const tags = (fresh.current.tags ?? "").split(/[;,\s]+/).filter((t) => t !== "")
@@ -549,6 +572,13 @@ export const apply = Effect.fn("apply")(function* (
     const remember = (name: string, vmid: number, ip: string | undefined) => {
       vms.set(name, { vmid, ip })
     }
+
+    /** The VM has its IP: remembered, and the k3s step waiting for it may start (`runOne`). */
+    const announce = (name: string, vmid: number, ip: string) =>
+      Effect.suspend(() => {
+        remember(name, vmid, ip)
+        return Deferred.succeed(ipOf(name), undefined)
+      })
 
     switch (action._tag) {
       case "DownloadImage":
@@ -1085,13 +1115,17 @@ export const apply = Effect.fn("apply")(function* (
         const vmid = learned?.vmid ?? a.vmid
         const ip = a.ip ?? learned?.ip ?? (vmid === undefined ? undefined : yield* waitForIp(vmid, a.vm))
         if (ip === undefined || vmid === undefined) return yield* fail(`the IP of ${a.vm} is not known`)
-        const config = yield* api.vmConfig(node, vmid).pipe(Effect.option)
-        const rejoin = a.rejoin || (Option.isSome(config) && config.value.tags.includes(RejoinTag))
-        const server = yield* serverOf(a.via)
+        // independent reads, at once: the VM's marks, the user its guest has, the server to join through
+        const [config, user, server] = yield* Effect.all(
+          [api.vmConfig(node, vmid).pipe(Effect.option), guestUser(a.vm, vmid), serverOf(a.via)],
+          { concurrency: "unbounded" }
+        )
+        const marked = Option.isSome(config) && config.value.tags.includes(RejoinTag)
+        const rejoin = a.rejoin || marked
         const member = yield* k3sJoin.value
           .ensureMember({
             server,
-            host: { host: ip, port: k3s.vmSshPort, user: yield* guestUser(a.vm, vmid), nodeName: a.vm, ip },
+            host: { host: ip, port: k3s.vmSshPort, user, nodeName: a.vm, ip },
             role: a.role,
             rebuilt: rejoin,
             newHostKey: newInstances.has(a.vm),
@@ -1115,10 +1149,14 @@ export const apply = Effect.fn("apply")(function* (
               )
             })
           )
-        // From now on the VM is a member like any other: clear its rebuild mark.
-        const fresh = yield* api.vmConfig(node, vmid).pipe(Effect.option)
-        if (Option.isSome(fresh) && fresh.value.tags.includes(RejoinTag)) {
-          yield* api.updateVmConfig(node, vmid, { tags: fresh.value.tags.filter((t) => t !== RejoinTag).join(";") })
+        // From now on the VM is a member like any other: clear its rebuild mark (read again: its tags may have changed
+        // meanwhile). Only a VM with the mark, or one whose tags could not be read, can have it: a VM created by this
+        // run gets it when it is created, before its IP.
+        if (rejoin || Option.isNone(config)) {
+          const fresh = yield* api.vmConfig(node, vmid).pipe(Effect.option)
+          if (Option.isSome(fresh) && fresh.value.tags.includes(RejoinTag)) {
+            yield* api.updateVmConfig(node, vmid, { tags: fresh.value.tags.filter((t) => t !== RejoinTag).join(";") })
+          }
         }
         const as = a.role === "server" ? "a server" : "an agent"
         const cleaned = member.cleanedUp ? ", stale Node and password secret removed first" : ""
@@ -1159,6 +1197,18 @@ export const apply = Effect.fn("apply")(function* (
       locks.set(action.exclusive, yield* Semaphore.make(1))
   }
   const outcomes: Array<ActionOutcome> = []
+  /** The action of this run that provisions each VM (and sees its IP), by VM name. */
+  const vmActionOf = new Map<string, { readonly id: string; readonly vm: string }>()
+  for (const action of actions) {
+    const vm =
+      action._tag === "CreateVm" ||
+      action._tag === "RecreateVm" ||
+      action._tag === "FinishVm" ||
+      action._tag === "AwaitCreate"
+        ? action.spec.name
+        : undefined
+    if (vm !== undefined) vmActionOf.set(vm, { id: action.id, vm })
+  }
 
   const runOne = (action: Action) =>
     Effect.gen(function* () {
@@ -1168,13 +1218,21 @@ export const apply = Effect.fn("apply")(function* (
           outcomes.push(outcome)
           yield* Deferred.succeed(results.get(action.id) as Deferred.Deferred<ActionOutcome>, outcome)
         })
+      // A k3s step waits for its VM's IP, not for the rest of its VM action: that action's outcome counts only when it
+      // ends first (failed or skipped before the IP, or not confirmed); once the IP is seen, the join runs whatever the
+      // VM action still does (drop the pending mark, compare the VM with homelab.yaml) and however that ends.
+      const vmStep = action._tag === "JoinK3s" || action._tag === "InitK3s" ? vmActionOf.get(action.vm) : undefined
       const before = yield* Effect.forEach(
         action.after.flatMap((id) => {
           const d = results.get(id)
-          return d === undefined ? [] : [d]
+          return d === undefined ? [] : [[id, d] as const]
         }),
-        Deferred.await
-      )
+        ([id, d]) =>
+          id === vmStep?.id
+            ? Effect.raceFirst(Deferred.await(d), Deferred.await(ipOf(vmStep.vm)).pipe(Effect.as(undefined)))
+            : Deferred.await(d),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.map((outcomes) => outcomes.filter((o) => o !== undefined)))
       const blocker = before.find((o) => o.status !== "done")
       if (unconfirmed.has(action.id) || blocker?.status === "unconfirmed") {
         const reason = unconfirmed.has(action.id)

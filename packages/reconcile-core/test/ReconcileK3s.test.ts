@@ -241,6 +241,39 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "a VM's join starts once its VM has its IP: it does not wait for the VM action to drop its pending mark, nor fail with it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        const vmid = vmidCandidates("k3s-vm-pve", lab.config.vm.vmidRange ?? DefaultVmidRange)[0] as number
+        // PVE drops the pending mark, but its answers never arrive: the VM action fails after the IP was seen
+        yield* Effect.promise(() =>
+          sim.addFaults([{ kind: "responseLost", path: `/nodes/pve/qemu/${vmid}/config`, method: "PUT" }])
+        )
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [
+            ["DownloadImage", "done"],
+            ["CreateVm", "failed"],
+            ["JoinK3s", "done"]
+          ],
+          JSON.stringify(run.result.outcomes.map((o) => o.detail))
+        )
+        const order = run.events.flatMap((e) =>
+          (e._tag === "ActionStarted" && e.action._tag === "JoinK3s") ||
+          (e._tag === "ActionFailed" && e.id === run.plan.actions.find((a) => a._tag === "CreateVm")?.id)
+            ? [e._tag]
+            : []
+        )
+        assert.deepStrictEqual(order, ["ActionStarted", "ActionFailed"], "the join started before the VM action ended")
+        assert.strictEqual(k3sNodes(sim).find((n) => n.name === "k3s-vm-pve")?.ready, "True")
+      }),
+    120_000
+  )
+
+  it.live(
     "a bad token on one VM gives a clear error naming the reason; the other VMs still join",
     () =>
       Effect.gen(function* () {
