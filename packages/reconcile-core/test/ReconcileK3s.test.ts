@@ -233,7 +233,8 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         const next = yield* reconcile(lab)
         assert.deepStrictEqual(
           next.result.outcomes.map((o) => [o.action._tag, o.status]),
-          [["InitK3s", "done"]]
+          [["InitK3s", "done"]],
+          JSON.stringify(next.plan.findings)
         )
         assert.isTrue(next.report.convergence.converged, JSON.stringify(next.report.convergence))
       }),
