@@ -1,5 +1,6 @@
 import type { QuorumAction } from "@homelab/k3s-join"
 import type { DesiredImage } from "./Desired.js"
+import type { RunningDownload } from "./Observed.js"
 import type { ConfigEdit, FieldChange } from "./VmDrift.js"
 
 /**
@@ -63,6 +64,13 @@ export interface DownloadImage extends ActionBase {
   readonly _tag: "DownloadImage"
   readonly image: DesiredImage
   readonly volid: string
+  /**
+   * Whether the downloads running on the node were read with the observation (apply lists them again when they were
+   * not, or when the observation is more than a few seconds old: a plan confirmed at a prompt).
+   */
+  readonly listed?: boolean | undefined
+  /** The download of the same file that was running on the node then (waited for, never a second one beside it). */
+  readonly running?: RunningDownload | undefined
 }
 
 /** Phase 2: a new VM (name-derived VMID, cloud-init, ownership and pending tags), resized, started, IP seen. */
@@ -429,7 +437,9 @@ export const describeAction = (action: Action): string => {
     case "DownloadImage":
       return action.image.transfer === "upload"
         ? `upload ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} (fetched once here${action.image.checksum ? ", checksum verified before any upload" : ""})`
-        : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
+        : action.running !== undefined
+          ? `wait for the download of ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node} that ${action.running.ours ? "an earlier or concurrent run" : action.running.user} started`
+          : `download ${action.image.filename} to ${action.volid.split(":")[0]} on ${action.node}`
     case "CreateVm":
       return `create VM ${action.spec.name} on ${action.node} (${action.spec.sockets !== undefined && action.spec.sockets > 1 ? `${action.spec.sockets} sockets × ` : ""}${action.spec.cores} cores, ${action.spec.memoryMiB} MiB, ${action.spec.diskGiB} GiB${asRoot(action.spec)})`
     case "RecreateVm":

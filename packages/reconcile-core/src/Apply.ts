@@ -42,7 +42,9 @@ import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
+import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
+import { runningDownloads } from "./runningDownloads.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
@@ -107,7 +109,18 @@ export interface ApplyOptions {
    * run: `vm.user`.
    */
   readonly guests?: ReadonlyMap<string, GuestRef> | undefined
+  /**
+   * When the lab was observed for these actions (epoch seconds, `Observed.at`). What the observation read is used
+   * instead of being read again while it is fresh (`FRESH_SECONDS`): the downloads running on a node.
+   */
+  readonly observedAt?: number | undefined
 }
+
+/**
+ * How old an observation may be for apply to rely on what it read instead of reading it again: a few seconds, the
+ * time `apply --yes` takes from its observation to its first action. A plan confirmed at a prompt is older.
+ */
+const FRESH_SECONDS = 5
 
 /** Why an action could not finish: for a person, with what to do about it. */
 class StepFailed extends Error {
@@ -900,18 +913,21 @@ export const apply = Effect.fn("apply")(function* (
       return Effect.gen(function* () {
         const storage = a.volid.split(":")[0] ?? a.image.storage
         const file = `${a.image.filename} to ${storage} on ${a.node}`
-        const active = yield* api
-          .nodeTasks(a.node, { type: "download", source: "active" })
-          .pipe(during("list the downloads running on the node"))
-        const running = active.find(
-          (t) => t.id === a.image.filename && (t.status === undefined || t.status === "RUNNING")
-        )
+        const now = (yield* Clock.currentTimeMillis) / 1000
+        const fresh = a.listed === true && options.observedAt !== undefined && now - options.observedAt <= FRESH_SECONDS
+        const running: RunningDownload | undefined = fresh
+          ? a.running
+          : yield* api.nodeTasks(a.node, { type: "download", source: "active" }).pipe(
+              during("list the downloads running on the node"),
+              Effect.map((tasks) =>
+                runningDownloads(tasks, desired.taskUsers ?? []).find((d) => d.file === a.image.filename)
+              )
+            )
         let earlier = ""
         if (running !== undefined) {
-          const user = running.tokenid === undefined ? running.user : `${running.user}!${running.tokenid}`
-          const ours = (desired.taskUsers ?? []).includes(user)
+          const { user, ours } = running
           const by = ours ? "an earlier or concurrent run" : user
-          const ended = yield* awaitTask(running.upid, running.starttime, `the download of ${file} (by ${by})`).pipe(
+          const ended = yield* awaitTask(running.upid, running.startedAt, `the download of ${file} (by ${by})`).pipe(
             during(`follow the download task ${running.upid}`)
           )
           if (Option.isSome(ended) && taskWarnings(ended.value.exitstatus ?? "") !== undefined) {

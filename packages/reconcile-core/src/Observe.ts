@@ -28,8 +28,9 @@ import type {
   VmDetails
 } from "./Observed.js"
 import { observeK3s } from "./ObserveK3s.js"
-import { detailsNeeded, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
+import { detailsNeeded, imageVolid, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
+import { runningDownloads } from "./runningDownloads.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { driftTargetOf, needsRestart, vmDrift } from "./VmDrift.js"
 import { vmidCandidates } from "./VmidCandidates.js"
@@ -131,7 +132,7 @@ export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"
 
 /**
  * Observe the cluster for a plan: one `/cluster/resources` request (nodes, storages, guests), then per selected node
- * the image storage's content, in parallel. Details (bridges, permissions, VM status/config/agent) are fetched only
+ * the image storage's content, in parallel (and on a node that lacks the image, the downloads running there). Details (bridges, permissions, VM status/config/agent) are fetched only
  * where `detailsNeeded` says the plan may act; with `k3s:`, the cluster's Nodes (one `kubectl get nodes` on the
  * server) and the IP of each running VM of ours; each running VM of ours also has its config read (`GET …/pending`)
  * to compare it with homelab.yaml. A converged lab without k3s costs 1 + (number of nodes) + (number of VMs)
@@ -195,6 +196,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   )
 
   const nodes = new Map<string, ObservedNode>()
+  const taskUsers = desired.taskUsers ?? []
   yield* Effect.forEach(
     selected,
     (node) =>
@@ -224,13 +226,29 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
         } else {
           yield* Fiber.interrupt(listing)
         }
+        const imageVolids = new Set(volids.map((c) => c.volid))
+        // A node that lacks the image downloads it: the downloads already running there (an interrupted or
+        // concurrent run's) are read now, alongside the rest of the observation, so that the plan says it waits for
+        // one, and the download does not list them again.
+        const downloads =
+          online &&
+          hasImageStorage &&
+          !problems.has(node.name) &&
+          node.image.transfer !== "upload" &&
+          !imageVolids.has(imageVolid(node))
+            ? yield* api.nodeTasks(node.name, { type: "download", source: "active" }).pipe(
+                Effect.map((tasks) => runningDownloads(tasks, taskUsers)),
+                Effect.orElseSucceed(() => undefined)
+              )
+            : undefined
         nodes.set(node.name, {
           name: node.name,
           online,
           cpus: summary.maxcpu ?? 0,
           memoryBytes: summary.maxmem ?? 0,
           storages,
-          imageVolids: new Set(volids.map((c) => c.volid))
+          imageVolids,
+          ...(downloads === undefined ? {} : { downloads })
         })
       }),
     { concurrency: "unbounded", discard: true }
@@ -263,7 +281,6 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       n.vms.flatMap((vm) => (vm.vmid !== undefined ? [vm.vmid] : vmidCandidates(vm.name, desired.vmidRange)))
     )
   )
-  const taskUsers = desired.taskUsers ?? []
   yield* Effect.forEach(
     observedVms.filter((vm) => vm.lock === "create" && candidates.has(vm.vmid) && !problems.has(vm.node)),
     (vm) =>

@@ -75,6 +75,11 @@ export interface ObservedNode {
   readonly storages: ReadonlyArray<ObservedStorage>
   /** Volume ids present on the image storage (content listing), e.g. `local:import/noble.qcow2`. */
   readonly imageVolids: ReadonlySet<string>
+  /**
+   * The `download` tasks running on the node (`GET /nodes/{node}/tasks?typefilter=download&source=active`), read only
+   * when the node lacks the image and would download it; `undefined` when they were not read (or could not be).
+   */
+  readonly downloads?: ReadonlyArray<RunningDownload> | undefined
   readonly details?: NodeDetails | undefined
 }
 
@@ -99,6 +104,19 @@ export interface VmDetails {
 }
 
 /** A create task running (or hung) on a VMID a desired VM may take. */
+/** A `download-url` task running on a node: the file it fetches (the task's id), whose task, since when. */
+export interface RunningDownload {
+  /** The file name the task downloads (`noble-server-cloudimg-amd64.img`). */
+  readonly file: string
+  readonly upid: string
+  /** Epoch seconds. */
+  readonly startedAt: number
+  /** `user@realm` or `user@realm!token`. */
+  readonly user: string
+  /** Started with homelab's own credentials (its API token, or root over SSH): an earlier or concurrent run. */
+  readonly ours: boolean
+}
+
 export interface CreateTask {
   readonly vmid: number
   readonly node: string

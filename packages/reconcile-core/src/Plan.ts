@@ -366,6 +366,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           after: [],
           image: node.image,
           volid,
+          ...(observedNode.downloads === undefined
+            ? {}
+            : {
+                listed: true,
+                running: observedNode.downloads.find((d) => d.file === node.image.filename)
+              }),
           reason:
             leftovers.older.length > 0
               ? `${volid} is not on ${node.name}, only the image of another image.checksum (the file name carries the checksum)`

@@ -99,7 +99,8 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     unconfirmed: confirmed ? [] : destructive.map((a) => a.id),
     timeouts: options.timeouts,
     progressInterval: options.progressInterval,
-    guests
+    guests,
+    observedAt: observed.at
   })
   // Who to log in as on each server VM now (this run may have restarted one with a new vm.user), when the end of the
   // run reads the cluster.

@@ -126,6 +126,7 @@ export type {
   ObservedNode,
   ObservedStorage,
   ObservedVm,
+  RunningDownload,
   VmDetails
 } from "./Observed.js"
 export { type K3sObservationInputs, observeK3s } from "./ObserveK3s.js"

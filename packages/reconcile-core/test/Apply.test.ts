@@ -5,6 +5,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import { type Action, describeAction } from "../src/Action.js"
+import { apply } from "../src/Apply.js"
 import { DefaultVmidRange, desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { status } from "../src/Status.js"
@@ -223,6 +225,7 @@ describe("apply: a download of the image that is already running or hangs", () =
         // go. A second download started instead is caught here. (A read of the task's status before that listing is
         // the interrupted run's: proxmox-api sends its interrupted GET again once, when its connection is closed.)
         let listed = false
+        const before = sim.requests().length
         const { record, run: next } = yield* forkUntilRecord(
           sim,
           (r) => {
@@ -239,6 +242,59 @@ describe("apply: a download of the image that is already running or hangs", () =
         assert.include(download?.detail ?? "", "downloaded by an earlier or concurrent run")
         assert.deepStrictEqual(downloads(sim, "pve"), [["stopped", "OK"]], "one download, not two")
         assert.isTrue(run.report.convergence.converged)
+        // the plan says so, from the observation: the downloads running on pve are listed once, not again by apply
+        assert.match(
+          describeAction(download?.action as Action),
+          /^wait for the download of noble-server-cloudimg-amd64-[0-9a-f]{12}\.\S+ to local on pve that an earlier or concurrent run started$/
+        )
+        const listings = sim
+          .requests()
+          .slice(before)
+          .filter((r) => r.method === "GET" && r.path === "/nodes/pve/tasks" && r.params?.typefilter === "download")
+        assert.strictEqual(listings.length, 1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a plan applied long after its observation lists the running downloads again: one started meanwhile is waited for",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve"], { faults: [{ kind: "taskHold", taskType: "download", node: "pve" }] })
+        )
+        const lab = yield* makeLab(sim)
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const planned = yield* reconcileAll(desired, { policy: healthPolicyFromConfig(lab.config), apply: false }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        const action = planned.plan.actions.find((a) => a._tag === "DownloadImage")
+        assert.strictEqual(action?._tag === "DownloadImage" ? action.listed : undefined, true)
+        assert.match(describeAction(action as Action), /^download /)
+        // meanwhile another run starts the same download (and is interrupted while it runs)
+        const left = yield* interruptAt(sim, downloadFollowed, reconcile(lab))
+        const upid =
+          left._tag === "Request" ? (/\/tasks\/(UPID:[^/]+)\/status$/.exec(left.request.path ?? "")?.[1] ?? "") : ""
+        // the plan is applied a minute after its observation (a prompt answered late): apply lists the downloads again
+        // and follows the one it finds instead of starting a second one
+        const { record, run } = yield* forkUntilRecord(
+          sim,
+          (r) => downloadStarted(r) || taskStatusRead(upid)(r),
+          Effect.gen(function* () {
+            const now = Date.now() / 1000
+            return yield* apply(planned.plan.actions, desired, {
+              observedAt: now - 60,
+              timeouts: { task: Duration.seconds(60) }
+            })
+          }).pipe(Effect.provide(clientLayer(lab)))
+        )
+        assert.isTrue(taskStatusRead(upid)(record), "apply follows the running download, starts none")
+        yield* Effect.promise(() => sim.clearFaults({ kind: "taskHold" }))
+        const outcomes = yield* Fiber.join(run)
+        const download = outcomes.find((o) => o.action._tag === "DownloadImage")
+        assert.strictEqual(download?.status, "done", download?.detail)
+        assert.include(download?.detail ?? "", "downloaded by an earlier or concurrent run")
+        assert.deepStrictEqual(downloads(sim, "pve"), [["stopped", "OK"]], "one download, not two")
       }),
     60_000
   )
