@@ -92,6 +92,14 @@ export type ApplyEvent =
       /** It did not run because it (or an action it waits for) is destructive and was not confirmed. */
       readonly unconfirmed: boolean
     }
+  | {
+      /**
+       * After the actions, before the verdict: the run waits for what they set going (the k3s Nodes of the server VMs
+       * it brought back after a power cut, say), reported once the wait has lasted 5 s, then every 5 s.
+       */
+      readonly _tag: "Settling"
+      readonly wait: WaitProgress
+    }
 
 export interface ApplyOptions {
   readonly onEvent?: ((event: ApplyEvent) => Effect.Effect<void>) | undefined

@@ -3,9 +3,11 @@ import type { SshTarget } from "@homelab/ssh"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { type Finding, vmOf } from "./Action.js"
+import type { WaitProgress } from "./Apply.js"
 import { agentOff } from "./agentOff.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
@@ -105,6 +107,10 @@ export interface MembershipAtEndOptions extends MembershipContext {
   readonly servers: ReadonlyArray<SshTarget>
   /** How long to wait for the cluster to answer and for the brought-back VMs' Nodes to be Ready (`timeouts.k3sReady`). */
   readonly wait: Duration.Duration
+  /** Told what the wait waits for, once it has lasted `progressInterval`, then every `progressInterval`. */
+  readonly onWait?: ((wait: WaitProgress) => Effect.Effect<void>) | undefined
+  /** Default 5 seconds. */
+  readonly progressInterval?: Duration.Input | undefined
 }
 
 /**
@@ -137,16 +143,47 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
         if (vm === undefined || !options.broughtBack.includes(vm.name)) return false
         return membershipOf(now.nodes, vm)._tag === "NotReady"
       })
-    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.wait)
+    /** What the wait is for, in words, from the last read. */
+    const waitingFor = (now: MembershipNow): string => {
+      if (!("nodes" in now)) return `the k3s cluster to answer (its server VMs were brought back)`
+      const names = unknown.flatMap((f) => {
+        const vm = options.candidates.get(f.vm ?? "")
+        return vm !== undefined &&
+          options.broughtBack.includes(vm.name) &&
+          membershipOf(now.nodes, vm)._tag === "NotReady"
+          ? [vm.name]
+          : []
+      })
+      return `the k3s Node${names.length === 1 ? "" : "s"} of ${names.join(", ")} to be Ready`
+    }
+    const started = yield* Clock.currentTimeMillis
+    const limitMs = Duration.toMillis(options.wait)
+    const deadline = started + limitMs
     let interval = 500
     let now = yield* readNodes
-    while (starting(now) && options.servers.length > 0) {
+    if (!starting(now) || options.servers.length === 0) return recheckMembership(findings, now, options)
+    // the wait is reported once it has lasted one interval, then every interval, as an action's waits are
+    const every = Duration.fromInputUnsafe(options.progressInterval ?? Duration.seconds(5))
+    const onWait = options.onWait
+    const ticker =
+      onWait === undefined
+        ? undefined
+        : yield* Effect.forkChild(
+            Effect.forever(
+              Effect.sleep(every).pipe(
+                Effect.andThen(Clock.currentTimeMillis),
+                Effect.flatMap((at) => onWait({ what: waitingFor(now), elapsedMs: at - started, limitMs }))
+              )
+            )
+          )
+    while (starting(now)) {
       const left = deadline - (yield* Clock.currentTimeMillis)
       if (left <= 0) break
       yield* Effect.sleep(Duration.millis(Math.min(interval, left)))
       interval = Math.min(interval * 1.5, 5000)
       now = yield* readNodes
     }
+    if (ticker !== undefined) yield* Fiber.interrupt(ticker)
     return recheckMembership(findings, now, options)
   })
 

@@ -122,7 +122,9 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
   const findings = yield* membershipAtEnd(rechecked, {
     ...membershipContext(desired, observed, outcomes),
     servers: [...servers, ...runningServers(desired, observed, servers, userOf)],
-    wait: options.timeouts?.k3sReady ?? desired.timeouts?.k3sReady ?? DefaultTimeouts.k3sReady
+    wait: options.timeouts?.k3sReady ?? desired.timeouts?.k3sReady ?? DefaultTimeouts.k3sReady,
+    onWait: (wait) => emit({ _tag: "Settling", wait }),
+    progressInterval: options.progressInterval
   })
   const report: ReconcileReport = {
     observed,

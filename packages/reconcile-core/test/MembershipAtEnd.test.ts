@@ -1,7 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { ClusterNode } from "@homelab/k3s-join"
+import { type ClusterNode, K3sJoin } from "@homelab/k3s-join"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/testing/TestClock"
 import type { Finding } from "../src/Action.js"
-import { recheckMembership } from "../src/MembershipAtEnd.js"
+import type { WaitProgress } from "../src/Apply.js"
+import { membershipAtEnd, recheckMembership } from "../src/MembershipAtEnd.js"
 import type { K3sCandidate } from "../src/PlanK3s.js"
 
 const unknown = (vm: string, node: string): Finding => ({
@@ -97,4 +103,63 @@ describe("recheckMembership", () => {
     const out = recheckMembership([unknown("s9", "x"), other], { nodes: [] }, context)
     assert.deepStrictEqual(out, [unknown("s9", "x"), other])
   })
+})
+
+describe("membershipAtEnd", () => {
+  const s1 = candidate("s1", "pve")
+  const findings = [unknown("s1", "pve")]
+  const context = { candidates: new Map([[s1.name, s1] as const]), broughtBack: ["s1"] }
+  const server = { host: s1.ip ?? "", port: 22, user: "ubuntu" }
+
+  it.effect(
+    "waits, reporting what for every 5 s, while the brought-back server's Node is not Ready; ends once it is",
+    () =>
+      Effect.gen(function* () {
+        // the Node is there at once, NotReady until 12 s have passed on the (test) clock
+        const join = K3sJoin.of({
+          clusterNodes: () =>
+            Effect.map(Clock.currentTimeMillis, (now) => [
+              clusterNode(s1, now < 12_000 ? { ready: "False", readyDetail: "KubeletNotReady" } : {})
+            ])
+        } as unknown as K3sJoin["Service"])
+        const waits: Array<WaitProgress> = []
+        const run = yield* Effect.forkChild(
+          membershipAtEnd(findings, {
+            ...context,
+            servers: [server],
+            wait: Duration.minutes(10),
+            onWait: (w) => Effect.sync(() => void waits.push(w))
+          }).pipe(Effect.provideService(K3sJoin, join))
+        )
+        // reads at 0, 0.5, 1.25, 2.4, 4.1, 6.6, 10.4 and 16.1 s (every 0.5 s, growing ×1.5): Ready at the last one
+        for (let i = 0; i < 60; i++) yield* TestClock.adjust("500 millis")
+        const out = yield* Fiber.join(run)
+        assert.deepStrictEqual(out, [], "converged once the Node is Ready")
+        assert.deepStrictEqual(
+          waits.map((w) => [w.what, w.elapsedMs, w.limitMs]),
+          [
+            ["the k3s Node of s1 to be Ready", 5_000, 600_000],
+            ["the k3s Node of s1 to be Ready", 10_000, 600_000],
+            ["the k3s Node of s1 to be Ready", 15_000, 600_000]
+          ]
+        )
+      })
+  )
+
+  it.effect("a cluster that answers at once with the Node Ready: no wait, nothing reported", () =>
+    Effect.gen(function* () {
+      const join = K3sJoin.of({
+        clusterNodes: () => Effect.succeed([clusterNode(s1)])
+      } as unknown as K3sJoin["Service"])
+      const waits: Array<WaitProgress> = []
+      const out = yield* membershipAtEnd(findings, {
+        ...context,
+        servers: [server],
+        wait: Duration.minutes(10),
+        onWait: (w) => Effect.sync(() => void waits.push(w))
+      }).pipe(Effect.provideService(K3sJoin, join))
+      assert.deepStrictEqual(out, [])
+      assert.deepStrictEqual(waits, [])
+    })
+  )
 })

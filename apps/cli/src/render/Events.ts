@@ -29,7 +29,7 @@ const line = (type: string, fields: Record<string, unknown>): EventLine => ({
 export const planEvent = (plan: Plan, convergence: Convergence): EventLine =>
   line("plan", { plan: planJson(plan), convergence: convergenceJson(convergence) })
 
-/** `action.started`, `action.progress`, `action.done`, `action.failed`, `action.skipped`. */
+/** `action.started`, `action.progress`, `action.done`, `action.failed`, `action.skipped`, `run.settling`. */
 export const actionEvent = (e: ApplyEvent): EventLine => {
   switch (e._tag) {
     case "ActionStarted":
@@ -67,6 +67,8 @@ export const actionEvent = (e: ApplyEvent): EventLine => {
         reason: e.reason,
         unconfirmed: e.unconfirmed
       })
+    case "Settling":
+      return line("run.settling", { wait: { what: e.wait.what, elapsedMs: e.wait.elapsedMs, limitMs: e.wait.limitMs } })
   }
 }
 

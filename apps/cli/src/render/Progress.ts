@@ -54,6 +54,15 @@ const WaitEveryMs = 15_000
 export const plainProgress = (write: (line: string) => void, verbose: boolean): ProgressSink => {
   /** Per action: the wait last shown and its elapsed time then (an action may wait for several things in turn). */
   const lastWaitLine = new Map<string, { what: string; elapsedMs: number }>()
+  const showWait = (key: string, prefix: string, wait: WaitProgress) => {
+    const shown = lastWaitLine.get(key)
+    const last = shown?.what === wait.what ? shown.elapsedMs : undefined
+    const due = wait.elapsedMs >= FirstWaitMs && (last === undefined || wait.elapsedMs - last >= WaitEveryMs - 500)
+    if (due || verbose) {
+      lastWaitLine.set(key, { what: wait.what, elapsedMs: wait.elapsedMs })
+      write(`[${prefix}]   ${waitLine(wait)}`)
+    }
+  }
   return {
     event: (e) => {
       switch (e._tag) {
@@ -62,14 +71,7 @@ export const plainProgress = (write: (line: string) => void, verbose: boolean): 
           break
         case "ActionProgress": {
           if (e.wait !== undefined) {
-            const shown = lastWaitLine.get(e.id)
-            const last = shown?.what === e.wait.what ? shown.elapsedMs : undefined
-            const due =
-              e.wait.elapsedMs >= FirstWaitMs && (last === undefined || e.wait.elapsedMs - last >= WaitEveryMs - 500)
-            if (due || verbose) {
-              lastWaitLine.set(e.id, { what: e.wait.what, elapsedMs: e.wait.elapsedMs })
-              write(`[${e.node}]   ${waitLine(e.wait)}`)
-            }
+            showWait(e.id, e.node, e.wait)
           } else if (verbose) {
             write(`[${e.node}]   ${e.step}`)
           }
@@ -86,6 +88,9 @@ export const plainProgress = (write: (line: string) => void, verbose: boolean): 
           break
         case "ActionSkipped":
           write(`[${e.node}] ${pc.dim("-")} ${e.description}: ${e.reason}`)
+          break
+        case "Settling":
+          showWait("\u0000settling", "k3s", e.wait)
           break
       }
     },

@@ -6,6 +6,9 @@ import { noticeLine, type ProgressSink, seconds, waitLine } from "./Progress.js"
 // Its own module: log-update (and the Intl.Segmenter its width tables build when loaded) is loaded only when the
 // progress goes to a terminal, never for pipes, CI logs or --json.
 
+/** The spinner line of the run's wait after its actions (`Settling`), beside the actions' own. */
+const SETTLING = "\u0000settling"
+
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
 /** Live progress on a terminal: finished steps scroll up, one spinner line per running action (with its wait). */
@@ -59,12 +62,18 @@ export const ttyProgress = (stream: NodeJS.WriteStream): ProgressSink => {
         case "ActionSkipped":
           permanent(`${pc.dim("-")} ${e.node}: ${e.description}: ${e.reason}`)
           break
+        case "Settling": {
+          const b = busy.get(SETTLING) ?? { node: "k3s", what: "after the actions", step: "", since: Date.now() }
+          busy.set(SETTLING, { ...b, wait: e.wait })
+          break
+        }
       }
       draw()
     },
     notice: (n) => permanent(noticeLine(n)),
     line: permanent,
     done: () => {
+      busy.delete(SETTLING)
       clearInterval(timer)
       render.clear()
       render.done()

@@ -17,4 +17,16 @@ describe("plainProgress", () => {
       "[n1]   waiting for the k3s install (5s of 5m00s)"
     ])
   })
+
+  it("the run's wait after its actions (Settling) is shown as an action's is, under [k3s]", () => {
+    const lines: Array<string> = []
+    const sink = plainProgress((line) => lines.push(line), false)
+    const what = "the k3s Nodes of k3s-vm-n1, k3s-vm-n2 to be Ready"
+    for (const s of [5, 10, 15, 20])
+      sink.event({ _tag: "Settling", wait: { what, elapsedMs: s * 1000, limitMs: 600_000 } })
+    assert.deepStrictEqual(lines, [
+      "[k3s]   waiting for the k3s Nodes of k3s-vm-n1, k3s-vm-n2 to be Ready (5s of 10m00s)",
+      "[k3s]   waiting for the k3s Nodes of k3s-vm-n1, k3s-vm-n2 to be Ready (20s of 10m00s)"
+    ])
+  })
 })
