@@ -182,10 +182,16 @@ export {
 export {
   AGENT_ONLY_FLAGS,
   bareFlagName,
+  definesFlag,
   flagsNotDefinedFor,
+  K3S_FLAG_RELEASES,
+  k3sFlagsOf,
   onlyCommandOf,
+  REMOVED_FLAGS,
+  removedFlag,
   SERVER_ONLY_FLAGS,
-  SERVER_ONLY_PREFIXES
+  SHARED_FLAGS,
+  unknownFlags
 } from "./RoleFlags.js"
 export {
   checkUpgradeStep,

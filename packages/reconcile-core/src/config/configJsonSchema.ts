@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file describes ${VAR} references
 // biome-ignore-all lint/suspicious/noThenProperty: `if`/`then` are JSON Schema keywords here, not a thenable
-import { AGENT_ONLY_FLAGS, SERVER_ONLY_FLAGS, SERVER_ONLY_PREFIXES } from "@homelab/k3s-join"
+import { AGENT_ONLY_FLAGS, SERVER_ONLY_FLAGS } from "@homelab/k3s-join"
 import * as Schema from "effect/Schema"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
 import {
@@ -141,7 +141,7 @@ const addRules = (schema: Json): void => {
   // the flags no list may hold; and, in a list that reaches it, a flag a k3s command does not define
   const refused = refusedK3sFlags.flatMap((entry) => entry.flags)
   const refusedPattern = `^\\s*(${refused.join("|")})(=|\\s|$)`
-  const serverOnly = `^\\s*-{1,2}(${[...SERVER_ONLY_FLAGS, ...SERVER_ONLY_PREFIXES.map((p) => `${p}[^=\\s]*`)].join("|")})(=|\\s|$)`
+  const serverOnly = `^\\s*-{1,2}(${SERVER_ONLY_FLAGS.join("|")})(=|\\s|$)`
   const agentOnly = `^\\s*-{1,2}(${AGENT_ONLY_FLAGS.join("|")})(=|\\s|$)`
   for (const list of K3S_FLAG_LISTS) {
     const not = [
