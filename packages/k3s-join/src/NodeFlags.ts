@@ -10,6 +10,8 @@
  * @since 0.4.0
  */
 
+import { bareFlagName } from "./RoleFlags.js"
+
 /**
  * k3s's `OmittedValue`: what a secret flag's value reads as in `k3s.io/node-args`.
  *
@@ -111,7 +113,7 @@ export const showFlag = (f: Flag): string => (f.value === undefined ? f.name : `
 
 /**
  * How the flags a node runs with differ from the wanted ones, order aside (`k3s` reads `--disable=a --disable=b` and
- * `--disable=b --disable=a` alike).
+ * `--disable=b --disable=a` alike), and the comma-separated values of `COMMA_SEPARATED_FLAGS` taken item by item.
  *
  * @since 0.4.0
  * @category models
@@ -126,12 +128,68 @@ export interface FlagsDiff {
 const key = (f: Flag) => `${f.name}\u0000${f.value ?? ""}`
 
 /**
- * The difference between the running flags and the wanted ones, each counted (a flag given twice is two).
+ * The flags whose values k3s splits at commas itself, so that `--disable=traefik,servicelb` and `--disable=traefik
+ * --disable=servicelb` run alike (k3s-io/k3s `pkg/cli/server/server.go`: `util.SplitStringSlice` of `--tls-san`,
+ * `--cluster-cidr`, `--service-cidr`, `--cluster-dns` and `--disable`, whose items are also trimmed;
+ * `pkg/agent/config/config.go` and `pkg/util`: `ParseStringSliceToIPs` of `--node-ip` and `--node-external-ip`, a
+ * `strings.Split` of `--node-internal-dns` and `--node-external-dns`). Every other repeatable flag takes a value as it
+ * is: `--node-label=a=b,c=d` is one label `a` of value `b,c=d` to k3s, and a `--kubelet-arg` or `--kube-apiserver-arg`
+ * value may hold commas of its own (`feature-gates=A=true,B=false`). k3s's CLI does not split any (urfave/cli v1 never
+ * did; k3s sets `DisableSliceFlagSeparator` since it moved to v2).
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const COMMA_SEPARATED_FLAGS: ReadonlyArray<string> = [
+  "--disable",
+  "--tls-san",
+  "--cluster-cidr",
+  "--service-cidr",
+  "--cluster-dns",
+  "--node-ip",
+  "--node-external-ip",
+  "--node-internal-dns",
+  "--node-external-dns"
+]
+
+/** k3s's one-letter aliases (`-t` and `-s` are join flags). */
+const ALIASES: Readonly<Record<string, string>> = {
+  c: "config",
+  l: "log",
+  d: "data-dir",
+  o: "write-kubeconfig",
+  i: "node-ip"
+}
+
+/**
+ * A flag as k3s takes it: its long name with two dashes (`-i`, `-node-ip` and `--node-ip` are one flag to Go's flag
+ * parser), and, for a flag of `COMMA_SEPARATED_FLAGS`, one flag per comma-separated item.
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const asK3sTakesIt = (flag: Flag): ReadonlyArray<Flag> => {
+  const bare = bareFlagName(flag.name)
+  const name = bare === undefined ? flag.name : `--${ALIASES[bare] ?? bare}`
+  if (flag.value === undefined || !COMMA_SEPARATED_FLAGS.includes(name)) return [{ name, value: flag.value }]
+  const items = flag.value.split(",")
+  // k3s trims each --disable item, and an empty one disables nothing
+  const values = name === "--disable" ? items.map((v) => v.trim()).filter((v) => v !== "") : items
+  return values.map((value) => ({ name, value }))
+}
+
+/**
+ * The difference between the running flags and the wanted ones, each counted (a flag given twice is two), as k3s takes
+ * them (`asK3sTakesIt`): spelling aside, and a comma-separated value of a flag k3s splits the same as the flag given
+ * once per item. The flags of the result are in that form (`--disable=servicelb` for a `--disable=traefik,servicelb`
+ * that lost `servicelb`).
  *
  * @since 0.4.0
  * @category flags
  */
-export const diffFlags = (running: ReadonlyArray<Flag>, wanted: ReadonlyArray<Flag>): FlagsDiff => {
+export const diffFlags = (runs: ReadonlyArray<Flag>, wants: ReadonlyArray<Flag>): FlagsDiff => {
+  const running = runs.flatMap(asK3sTakesIt)
+  const wanted = wants.flatMap(asK3sTakesIt)
   const left = new Map<string, number>()
   for (const f of running) left.set(key(f), (left.get(key(f)) ?? 0) + 1)
   const added: Array<Flag> = []

@@ -143,6 +143,8 @@ export type {
 } from "./K3sJoinOptions.js"
 export { type KubeconfigSummary, mergeKubeconfig, rewriteKubeconfig, summarizeKubeconfig } from "./Kubeconfig.js"
 export {
+  asK3sTakesIt,
+  COMMA_SEPARATED_FLAGS,
   desiredFlags,
   diffFlags,
   type Flag,

@@ -351,6 +351,28 @@ describe("k3s.installFlags changed after the install", () => {
     assert.deepStrictEqual([same.actions, same.findings], [[], []])
   })
 
+  it("a comma-separated value of a flag k3s splits (--disable, --tls-san) is that flag once per item: no change", () => {
+    const lists = (serverFlags: ReadonlyArray<string>) => k3sDesired(vms, { serverFlags })
+    const observed = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => ({
+        nodeArgs: nodeArgs(n, n.startsWith("s") ? ["--disable", "traefik,servicelb", "--tls-san", "k3s.lan"] : [])
+      }))
+    )
+    const same = planOf(lists(["--disable=traefik", "--disable", "servicelb", "--tls-san=k3s.lan"]), observed)
+    assert.deepStrictEqual([same.actions, same.findings], [[], []])
+    // a real difference still is one: an item dropped (servicelb is one k3s cannot change), an item added
+    const dropped = planOf(lists(["--disable=traefik", "--tls-san=k3s.lan"]), observed)
+    assert.deepStrictEqual(
+      dropped.findings.map((f) => `${f.code} ${f.vm}`),
+      ["s1", "s2", "s3"].map((n) => `k3s.flags-immutable ${n}`)
+    )
+    assert.include(dropped.findings[0]?.message ?? "", "(drops --disable=servicelb)")
+    const added = planOf(lists(["--disable=traefik,servicelb", "--tls-san=k3s.lan,10.0.0.100"]), observed)
+    assert.deepStrictEqual(steps(added), ["UpgradeK3s:s1", "UpgradeK3s:s2", "UpgradeK3s:s3"])
+    assert.deepStrictEqual(upgrades(added)[0]?.flagChanges, ["+--tls-san=10.0.0.100"])
+  })
+
   it("a dropped flag is a change too; a server the quorum guard keeps up stops the rollout there", () => {
     const observed = k3sObserved(
       vms,
