@@ -132,8 +132,10 @@ const key = (f: Flag) => `${f.name}\u0000${f.value ?? ""}`
  * --disable=servicelb` run alike (k3s-io/k3s `pkg/cli/server/server.go`: `util.SplitStringSlice` of `--tls-san`,
  * `--cluster-cidr`, `--service-cidr`, `--cluster-dns` and `--disable`, whose items are also trimmed;
  * `pkg/agent/config/config.go` and `pkg/util`: `ParseStringSliceToIPs` of `--node-ip` and `--node-external-ip`, a
- * `strings.Split` of `--node-internal-dns` and `--node-external-dns`). Every other repeatable flag takes a value as it
- * is: `--node-label=a=b,c=d` is one label `a` of value `b,c=d` to k3s, and a `--kubelet-arg` or `--kube-apiserver-arg`
+ * `strings.Split` of `--node-internal-dns` and `--node-external-dns`); and `--node-taint`, which k3s joins with commas
+ * into the kubelet's `--register-with-taints` (`pkg/daemons/agent/agent_linux.go`), which the kubelet splits again.
+ * Every other repeatable flag takes a value as it is: `--node-label=a=b,c=d` is one label `a` of value `b,c=d` to k3s
+ * (`updateMutableLabels` splits at the first `=` only), and a `--kubelet-arg` or `--kube-apiserver-arg`
  * value may hold commas of its own (`feature-gates=A=true,B=false`). k3s's CLI does not split any (urfave/cli v1 never
  * did; k3s sets `DisableSliceFlagSeparator` since it moved to v2).
  *
@@ -149,7 +151,8 @@ export const COMMA_SEPARATED_FLAGS: ReadonlyArray<string> = [
   "--node-ip",
   "--node-external-ip",
   "--node-internal-dns",
-  "--node-external-dns"
+  "--node-external-dns",
+  "--node-taint"
 ]
 
 /** k3s's one-letter aliases (`-t` and `-s` are join flags). */
@@ -263,6 +266,77 @@ export const immutableChanges = (diff: FlagsDiff): ReadonlyArray<Flag> => {
     return true
   })
 }
+
+/**
+ * What a changed `--node-label` or `--node-taint` needs done to the Node by hand (`kubectl`), since installing k3s
+ * again with the new flags does not do it:
+ *
+ * - labels: at every start k3s sets the labels of its `--node-label` flags on its Node, merged into those it has
+ *   (k3s-io/k3s `pkg/agent/run.go`, `configureNode`/`updateMutableLabels`): a new or changed label is set by the
+ *   restart, but the label of a `--node-label` no longer given stays on the Node for good;
+ * - taints: k3s hands `--node-taint` only to the kubelet's `--register-with-taints`
+ *   (`pkg/daemons/agent/agent_linux.go`), which applies them when it creates the Node and never after: a Node keeps
+ *   the taints it registered with, whatever later starts are given.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface NodeChanges {
+  /** Label keys of `--node-label` flags no longer given, that no wanted `--node-label` sets: `kubectl label … key-`. */
+  readonly removeLabels: ReadonlyArray<string>
+  /**
+   * Taints (`key[=value]:Effect`) of `--node-taint` flags no longer given, whose key and effect no wanted
+   * `--node-taint` has: `kubectl taint … key:Effect-`.
+   */
+  readonly removeTaints: ReadonlyArray<string>
+  /** Taints of the `--node-taint` flags added: `kubectl taint … key=value:Effect --overwrite`. */
+  readonly addTaints: ReadonlyArray<string>
+}
+
+/** `key` and `Effect` of a taint `key[=value]:Effect` (no effect: `undefined`). */
+const taintKey = (spec: string): { readonly key: string; readonly effect: string | undefined } => {
+  const colon = spec.lastIndexOf(":")
+  const kv = colon < 0 ? spec : spec.slice(0, colon)
+  const eq = kv.indexOf("=")
+  return { key: eq < 0 ? kv : kv.slice(0, eq), effect: colon < 0 ? undefined : spec.slice(colon + 1) }
+}
+
+/**
+ * What the Node needs besides the new flags (`NodeChanges`), from the flags' diff and the wanted flags: nothing for
+ * a change of other flags.
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const nodeChanges = (diff: FlagsDiff, wanted: ReadonlyArray<Flag>): NodeChanges => {
+  const values = (flags: ReadonlyArray<Flag>, name: string) =>
+    flags
+      .flatMap(asK3sTakesIt)
+      .flatMap((f) => (f.name === name && f.value !== undefined && f.value !== "" ? [f.value] : []))
+  const labelKey = (v: string) => v.split("=")[0] as string
+  const wantedLabels = new Set(values(wanted, "--node-label").map(labelKey))
+  const wantedTaints = values(wanted, "--node-taint").map(taintKey)
+  const removeLabels = [
+    ...new Set(
+      values(diff.removed, "--node-label")
+        .map(labelKey)
+        .filter((k) => !wantedLabels.has(k))
+    )
+  ]
+  const removeTaints = [
+    ...new Set(
+      values(diff.removed, "--node-taint").filter((t) => {
+        const { key, effect } = taintKey(t)
+        return !wantedTaints.some((w) => w.key === key && w.effect === effect)
+      })
+    )
+  ]
+  return { removeLabels, removeTaints, addTaints: [...new Set(values(diff.added, "--node-taint"))] }
+}
+
+/** Whether `nodeChanges` found nothing to do. @since 0.6.0 @category flags */
+export const noNodeChanges = (changes: NodeChanges): boolean =>
+  changes.removeLabels.length === 0 && changes.removeTaints.length === 0 && changes.addTaints.length === 0
 
 /**
  * A node's arguments with the caller's flags replaced: the command word and the join flags of `args` (an `ExecStart`)

@@ -4,6 +4,8 @@ import {
   desiredFlags,
   diffFlags,
   immutableChanges,
+  nodeChanges,
+  noNodeChanges,
   recordedWords,
   runningFlags,
   sameFlags,
@@ -103,6 +105,49 @@ describe("NodeFlags", () => {
       { added: diff.added.map(showFlag), removed: diff.removed.map(showFlag) },
       { added: ["--tls-san=c.lan"], removed: ["--disable=servicelb", "--tls-san=b.lan"] }
     )
+  })
+
+  it("what a Node needs by hand: a dropped label whose key no wanted label sets; the taints changed, by key and effect", () => {
+    const changes = (recorded: ReadonlyArray<string>, wanted: ReadonlyArray<string>) => {
+      const w = desiredFlags(wanted)
+      return nodeChanges(diffFlags(runningFlags(["agent", ...recorded]) ?? [], w), w)
+    }
+    assert.deepStrictEqual(
+      changes(
+        ["--node-label", "tier=gold", "--node-label", "zone=a", "--node-label", "rack=1", "--disable-apiserver-lb"],
+        // zone changes value (k3s sets it again at the restart), rack is set the other way, tier is dropped
+        ["--node-label=zone=b", "--node-label", "rack=1"]
+      ),
+      { removeLabels: ["tier"], removeTaints: [], addTaints: [] }
+    )
+    assert.deepStrictEqual(
+      changes(
+        ["--node-taint", "gpu=true:NoSchedule,spot=yes:NoExecute", "--node-taint", "edge:PreferNoSchedule"],
+        // spot's value changes (added with --overwrite, not removed), gpu goes, dedicated comes
+        [
+          "--node-taint=spot=no:NoExecute",
+          "--node-taint",
+          "edge:PreferNoSchedule",
+          "--node-taint=dedicated=x:NoSchedule"
+        ]
+      ),
+      {
+        removeLabels: [],
+        removeTaints: ["gpu=true:NoSchedule"],
+        addTaints: ["spot=no:NoExecute", "dedicated=x:NoSchedule"]
+      }
+    )
+    // the same taints, joined by commas or not: nothing (the kubelet splits --register-with-taints at commas)
+    assert.isTrue(
+      noNodeChanges(
+        changes(
+          ["--node-taint", "a=1:NoSchedule,b=2:NoExecute"],
+          ["--node-taint=b=2:NoExecute", "--node-taint=a=1:NoSchedule"]
+        )
+      )
+    )
+    // other flags: nothing for the Node
+    assert.isTrue(noNodeChanges(changes(["--kubelet-arg", "max-pods=110"], ["--kubelet-arg=max-pods=150"])))
   })
 
   it("withFlags keeps the command word and the join flags of a unit, and replaces the rest", () => {
