@@ -77,6 +77,10 @@ export interface K3sSnapshot {
     readonly createdAt: string
     /** Cordoned (`kubectl cordon`, a drain): `spec.unschedulable`. */
     readonly unschedulable: boolean
+    /** Its labels of `--node-label` and `kubectl label` (not those k3s and the kubelet set themselves). */
+    readonly labels: Readonly<Record<string, string>>
+    /** Its taints of `--node-taint` and `kubectl taint` (`key[=value]:Effect`; not cordon's nor the lifecycle's). */
+    readonly taints: ReadonlyArray<string>
   }>
   readonly secrets: ReadonlyArray<{ readonly name: string; readonly createdAt: string }>
   readonly etcdMembers: ReadonlyArray<{
@@ -1803,7 +1807,9 @@ export class K3sSim {
         version: n.version,
         vmid: this.hostByKey(n.hostKey)?.vmid ?? null,
         createdAt: new Date(n.createdAt).toISOString(),
-        unschedulable: n.unschedulable
+        unschedulable: n.unschedulable,
+        labels: { ...n.labels },
+        taints: n.taints.map((t) => `${t.key}${t.value === undefined ? "" : `=${t.value}`}:${t.effect}`)
       })),
       secrets: [...c.secrets.values()].map((s) => ({ name: s.name, createdAt: new Date(s.createdAt).toISOString() })),
       etcdMembers: c.etcdMembers.map((m) => ({
