@@ -615,6 +615,35 @@ export const cordonCommand = (name: string, cordon = true): string =>
   kubectlCommand([cordon ? "cordon" : "uncordon", name])
 
 /**
+ * `kubectl label node <n> <key>- …`: removes labels (kubectl says `label "<key>" not found.` for one not there, and
+ * exits 0).
+ *
+ * @since 0.6.0
+ * @category commands
+ */
+export const unlabelNodeCommand = (name: string, keys: ReadonlyArray<string>): string =>
+  kubectlCommand(["label", "node", name, ...keys.map((k) => `${k}-`)])
+
+/**
+ * `kubectl taint node <n> <key>:<Effect>-` (remove: kubectl fails with `taint "…" not found` for one not there), or
+ * `kubectl taint node <n> <key>=<value>:<Effect> … --overwrite` (add, or change the value of one with that key and
+ * effect).
+ *
+ * @since 0.6.0
+ * @category commands
+ */
+export const taintNodeCommand = (
+  name: string,
+  change: { readonly remove: string } | { readonly add: ReadonlyArray<string> }
+): string => {
+  if ("add" in change) return kubectlCommand(["taint", "node", name, ...change.add, "--overwrite"])
+  // kubectl removes by key and effect: `key=value:Effect-` is no spec it takes
+  const colon = change.remove.lastIndexOf(":")
+  const key = (colon < 0 ? change.remove : change.remove.slice(0, colon)).split("=")[0] as string
+  return kubectlCommand(["taint", "node", name, `${key}${colon < 0 ? "" : change.remove.slice(colon)}-`])
+}
+
+/**
  * `kubectl drain <n> --ignore-daemonsets --delete-emptydir-data --timeout=<s>s`: evictions go through
  * PodDisruptionBudgets; kubectl retries a blocked eviction every 5 s until the timeout.
  *

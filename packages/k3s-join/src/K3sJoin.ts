@@ -59,9 +59,11 @@ import {
   removeFileCommand,
   restartHeldCommand,
   serverUrl,
+  taintNodeCommand,
   tokenPaths,
   unitFileExistsCommand,
   unitName,
+  unlabelNodeCommand,
   versionCommand,
   waitNodeCommand,
   withoutTrace
@@ -106,7 +108,15 @@ import type {
   MemberResult
 } from "./K3sJoinOptions.js"
 import { rewriteKubeconfig } from "./Kubeconfig.js"
-import { desiredFlags, diffFlags, runningFlags, sameFlags, withFlags } from "./NodeFlags.js"
+import {
+  desiredFlags,
+  diffFlags,
+  type NodeChanges,
+  noNodeChanges,
+  runningFlags,
+  sameFlags,
+  withFlags
+} from "./NodeFlags.js"
 import {
   type ClusterFacts,
   decodeDbInfo,
@@ -430,6 +440,13 @@ export interface K3sJoinShape {
   readonly cordon: (server: SshTarget, node: string) => Effect.Effect<boolean, K3sJoinError>
   /** `kubectl uncordon` (true when it changed something). */
   readonly uncordon: (server: SshTarget, node: string) => Effect.Effect<boolean, K3sJoinError>
+  /**
+   * Changes the Node's labels and taints as `nodeChanges` says (what installing k3s again with other `--node-label` /
+   * `--node-taint` flags does not do): `kubectl label … key-`, `kubectl taint … key:Effect-` (a label or taint not
+   * there any more is fine), `kubectl taint … --overwrite`. Run it before the restart with the new flags: k3s sets the
+   * labels of its flags only as it starts, so the running k3s does not set a removed one again.
+   */
+  readonly changeNode: (server: SshTarget, node: string, changes: NodeChanges) => Effect.Effect<void, K3sJoinError>
   /** `kubectl drain`: cordons, evicts through PodDisruptionBudgets, with a timeout (`DrainFailed`). */
   readonly drain: (server: SshTarget, node: string, options?: DrainOptions) => Effect.Effect<DrainResult, K3sJoinError>
   /**
@@ -1678,6 +1695,37 @@ const make = (options: K3sJoinOptions) =>
       return yield* setCordon(server, node, false)
     })
 
+    const changeNode = Effect.fn("K3sJoin.changeNode")(function* (
+      server: SshTarget,
+      node: string,
+      changes: NodeChanges
+    ) {
+      if (noNodeChanges(changes)) return
+      const command = timeoutsOf(undefined, "server").command
+      const refused = (what: string, result: ExecResult) =>
+        fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `${what} on node ${node}: ${result.stderr.trim() || `exit code ${result.exitCode}`}`
+          })
+        )
+      if (changes.removeLabels.length > 0) {
+        const result = yield* run(server, unlabelNodeCommand(node, changes.removeLabels), command)
+        if (result.exitCode !== 0) return yield* refused(`removing label(s) ${changes.removeLabels.join(", ")}`, result)
+      }
+      // one at a time: kubectl refuses the whole command for one taint that is not there (removed already)
+      for (const taint of changes.removeTaints) {
+        const result = yield* run(server, taintNodeCommand(node, { remove: taint }), command)
+        if (result.exitCode !== 0 && !/^error: taint ".*" not found$/m.test(result.stderr))
+          return yield* refused(`removing taint ${taint}`, result)
+      }
+      if (changes.addTaints.length > 0) {
+        const result = yield* run(server, taintNodeCommand(node, { add: changes.addTaints }), command)
+        if (result.exitCode !== 0) return yield* refused(`adding taint(s) ${changes.addTaints.join(", ")}`, result)
+      }
+    })
+
     const drain = Effect.fn("K3sJoin.drain")(function* (server: SshTarget, node: string, request?: DrainOptions) {
       const emit = emitter(request?.onEvent)
       const timeouts = timeoutsOf(undefined, "server")
@@ -2004,6 +2052,7 @@ const make = (options: K3sJoinOptions) =>
       removeServer,
       cordon,
       uncordon,
+      changeNode,
       drain,
       upgrade,
       fetchKubeconfig

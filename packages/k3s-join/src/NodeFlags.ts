@@ -10,6 +10,8 @@
  * @since 0.4.0
  */
 
+import { bareFlagName } from "./RoleFlags.js"
+
 /**
  * k3s's `OmittedValue`: what a secret flag's value reads as in `k3s.io/node-args`.
  *
@@ -111,7 +113,7 @@ export const showFlag = (f: Flag): string => (f.value === undefined ? f.name : `
 
 /**
  * How the flags a node runs with differ from the wanted ones, order aside (`k3s` reads `--disable=a --disable=b` and
- * `--disable=b --disable=a` alike).
+ * `--disable=b --disable=a` alike), and the comma-separated values of `COMMA_SEPARATED_FLAGS` taken item by item.
  *
  * @since 0.4.0
  * @category models
@@ -126,12 +128,71 @@ export interface FlagsDiff {
 const key = (f: Flag) => `${f.name}\u0000${f.value ?? ""}`
 
 /**
- * The difference between the running flags and the wanted ones, each counted (a flag given twice is two).
+ * The flags whose values k3s splits at commas itself, so that `--disable=traefik,servicelb` and `--disable=traefik
+ * --disable=servicelb` run alike (k3s-io/k3s `pkg/cli/server/server.go`: `util.SplitStringSlice` of `--tls-san`,
+ * `--cluster-cidr`, `--service-cidr`, `--cluster-dns` and `--disable`, whose items are also trimmed;
+ * `pkg/agent/config/config.go` and `pkg/util`: `ParseStringSliceToIPs` of `--node-ip` and `--node-external-ip`, a
+ * `strings.Split` of `--node-internal-dns` and `--node-external-dns`); and `--node-taint`, which k3s joins with commas
+ * into the kubelet's `--register-with-taints` (`pkg/daemons/agent/agent_linux.go`), which the kubelet splits again.
+ * Every other repeatable flag takes a value as it is: `--node-label=a=b,c=d` is one label `a` of value `b,c=d` to k3s
+ * (`updateMutableLabels` splits at the first `=` only), and a `--kubelet-arg` or `--kube-apiserver-arg`
+ * value may hold commas of its own (`feature-gates=A=true,B=false`). k3s's CLI does not split any (urfave/cli v1 never
+ * did; k3s sets `DisableSliceFlagSeparator` since it moved to v2).
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const COMMA_SEPARATED_FLAGS: ReadonlyArray<string> = [
+  "--disable",
+  "--tls-san",
+  "--cluster-cidr",
+  "--service-cidr",
+  "--cluster-dns",
+  "--node-ip",
+  "--node-external-ip",
+  "--node-internal-dns",
+  "--node-external-dns",
+  "--node-taint"
+]
+
+/** k3s's one-letter aliases (`-t` and `-s` are join flags). */
+const ALIASES: Readonly<Record<string, string>> = {
+  c: "config",
+  l: "log",
+  d: "data-dir",
+  o: "write-kubeconfig",
+  i: "node-ip"
+}
+
+/**
+ * A flag as k3s takes it: its long name with two dashes (`-i`, `-node-ip` and `--node-ip` are one flag to Go's flag
+ * parser), and, for a flag of `COMMA_SEPARATED_FLAGS`, one flag per comma-separated item.
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const asK3sTakesIt = (flag: Flag): ReadonlyArray<Flag> => {
+  const bare = bareFlagName(flag.name)
+  const name = bare === undefined ? flag.name : `--${ALIASES[bare] ?? bare}`
+  if (flag.value === undefined || !COMMA_SEPARATED_FLAGS.includes(name)) return [{ name, value: flag.value }]
+  const items = flag.value.split(",")
+  // k3s trims each --disable item, and an empty one disables nothing
+  const values = name === "--disable" ? items.map((v) => v.trim()).filter((v) => v !== "") : items
+  return values.map((value) => ({ name, value }))
+}
+
+/**
+ * The difference between the running flags and the wanted ones, each counted (a flag given twice is two), as k3s takes
+ * them (`asK3sTakesIt`): spelling aside, and a comma-separated value of a flag k3s splits the same as the flag given
+ * once per item. The flags of the result are in that form (`--disable=servicelb` for a `--disable=traefik,servicelb`
+ * that lost `servicelb`).
  *
  * @since 0.4.0
  * @category flags
  */
-export const diffFlags = (running: ReadonlyArray<Flag>, wanted: ReadonlyArray<Flag>): FlagsDiff => {
+export const diffFlags = (runs: ReadonlyArray<Flag>, wants: ReadonlyArray<Flag>): FlagsDiff => {
+  const running = runs.flatMap(asK3sTakesIt)
+  const wanted = wants.flatMap(asK3sTakesIt)
   const left = new Map<string, number>()
   for (const f of running) left.set(key(f), (left.get(key(f)) ?? 0) + 1)
   const added: Array<Flag> = []
@@ -205,6 +266,77 @@ export const immutableChanges = (diff: FlagsDiff): ReadonlyArray<Flag> => {
     return true
   })
 }
+
+/**
+ * What a changed `--node-label` or `--node-taint` needs done to the Node by hand (`kubectl`), since installing k3s
+ * again with the new flags does not do it:
+ *
+ * - labels: at every start k3s sets the labels of its `--node-label` flags on its Node, merged into those it has
+ *   (k3s-io/k3s `pkg/agent/run.go`, `configureNode`/`updateMutableLabels`): a new or changed label is set by the
+ *   restart, but the label of a `--node-label` no longer given stays on the Node for good;
+ * - taints: k3s hands `--node-taint` only to the kubelet's `--register-with-taints`
+ *   (`pkg/daemons/agent/agent_linux.go`), which applies them when it creates the Node and never after: a Node keeps
+ *   the taints it registered with, whatever later starts are given.
+ *
+ * @since 0.6.0
+ * @category models
+ */
+export interface NodeChanges {
+  /** Label keys of `--node-label` flags no longer given, that no wanted `--node-label` sets: `kubectl label … key-`. */
+  readonly removeLabels: ReadonlyArray<string>
+  /**
+   * Taints (`key[=value]:Effect`) of `--node-taint` flags no longer given, whose key and effect no wanted
+   * `--node-taint` has: `kubectl taint … key:Effect-`.
+   */
+  readonly removeTaints: ReadonlyArray<string>
+  /** Taints of the `--node-taint` flags added: `kubectl taint … key=value:Effect --overwrite`. */
+  readonly addTaints: ReadonlyArray<string>
+}
+
+/** `key` and `Effect` of a taint `key[=value]:Effect` (no effect: `undefined`). */
+const taintKey = (spec: string): { readonly key: string; readonly effect: string | undefined } => {
+  const colon = spec.lastIndexOf(":")
+  const kv = colon < 0 ? spec : spec.slice(0, colon)
+  const eq = kv.indexOf("=")
+  return { key: eq < 0 ? kv : kv.slice(0, eq), effect: colon < 0 ? undefined : spec.slice(colon + 1) }
+}
+
+/**
+ * What the Node needs besides the new flags (`NodeChanges`), from the flags' diff and the wanted flags: nothing for
+ * a change of other flags.
+ *
+ * @since 0.6.0
+ * @category flags
+ */
+export const nodeChanges = (diff: FlagsDiff, wanted: ReadonlyArray<Flag>): NodeChanges => {
+  const values = (flags: ReadonlyArray<Flag>, name: string) =>
+    flags
+      .flatMap(asK3sTakesIt)
+      .flatMap((f) => (f.name === name && f.value !== undefined && f.value !== "" ? [f.value] : []))
+  const labelKey = (v: string) => v.split("=")[0] as string
+  const wantedLabels = new Set(values(wanted, "--node-label").map(labelKey))
+  const wantedTaints = values(wanted, "--node-taint").map(taintKey)
+  const removeLabels = [
+    ...new Set(
+      values(diff.removed, "--node-label")
+        .map(labelKey)
+        .filter((k) => !wantedLabels.has(k))
+    )
+  ]
+  const removeTaints = [
+    ...new Set(
+      values(diff.removed, "--node-taint").filter((t) => {
+        const { key, effect } = taintKey(t)
+        return !wantedTaints.some((w) => w.key === key && w.effect === effect)
+      })
+    )
+  ]
+  return { removeLabels, removeTaints, addTaints: [...new Set(values(diff.added, "--node-taint"))] }
+}
+
+/** Whether `nodeChanges` found nothing to do. @since 0.6.0 @category flags */
+export const noNodeChanges = (changes: NodeChanges): boolean =>
+  changes.removeLabels.length === 0 && changes.removeTaints.length === 0 && changes.addTaints.length === 0
 
 /**
  * A node's arguments with the caller's flags replaced: the command word and the join flags of `args` (an `ExecStart`)

@@ -67,9 +67,11 @@ export {
   restartPendingPath,
   serverUrl,
   startCommand,
+  taintNodeCommand,
   tokenPaths,
   unitFileExistsCommand,
   unitName,
+  unlabelNodeCommand,
   versionCommand,
   waitNodeCommand,
   withoutTrace,
@@ -143,12 +145,17 @@ export type {
 } from "./K3sJoinOptions.js"
 export { type KubeconfigSummary, mergeKubeconfig, rewriteKubeconfig, summarizeKubeconfig } from "./Kubeconfig.js"
 export {
+  asK3sTakesIt,
+  COMMA_SEPARATED_FLAGS,
   desiredFlags,
   diffFlags,
   type Flag,
   type FlagsDiff,
   IMMUTABLE_FLAGS,
   immutableChanges,
+  type NodeChanges,
+  nodeChanges,
+  noNodeChanges,
   OMITTED,
   recordedWords,
   runningFlags,
@@ -182,10 +189,16 @@ export {
 export {
   AGENT_ONLY_FLAGS,
   bareFlagName,
+  definesFlag,
   flagsNotDefinedFor,
+  K3S_FLAG_RELEASES,
+  k3sFlagsOf,
   onlyCommandOf,
+  REMOVED_FLAGS,
+  removedFlag,
   SERVER_ONLY_FLAGS,
-  SERVER_ONLY_PREFIXES
+  SHARED_FLAGS,
+  unknownFlags
 } from "./RoleFlags.js"
 export {
   checkUpgradeStep,

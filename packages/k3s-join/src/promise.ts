@@ -32,6 +32,7 @@ import {
 } from "./K3sJoin.js"
 import { K3sJoinError } from "./K3sJoinError.js"
 import type { EnsureMemberOptions, K3sHost, K3sJoinOptions, K3sServer, MemberResult } from "./K3sJoinOptions.js"
+import type { NodeChanges } from "./NodeFlags.js"
 import type { ClusterFacts, EtcdMember } from "./Quorum.js"
 import type { ReleaseChannel } from "./Versions.js"
 
@@ -153,6 +154,7 @@ export interface K3sJoinClient {
   ) => Promise<RemoveServerResult>
   readonly cordon: (server: HostInput<SshTarget>, node: string) => Promise<boolean>
   readonly uncordon: (server: HostInput<SshTarget>, node: string) => Promise<boolean>
+  readonly changeNode: (server: HostInput<SshTarget>, node: string, changes: NodeChanges) => Promise<void>
   readonly drain: (server: HostInput<SshTarget>, node: string, options?: DrainOptions) => Promise<DrainResult>
   readonly upgrade: (
     options: Omit<UpgradeOptions, "server" | "host"> & {
@@ -266,6 +268,7 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
     removeServer: (o) => run((k) => k.removeServer({ ...o, server: target(o.server) })),
     cordon: (server, node) => run((k) => k.cordon(target(server), node)),
     uncordon: (server, node) => run((k) => k.uncordon(target(server), node)),
+    changeNode: (server, node, changes) => run((k) => k.changeNode(target(server), node, changes)),
     drain: (server, node, o) => run((k) => k.drain(target(server), node, o)),
     upgrade: (o) => run((k) => k.upgrade({ ...o, server: target(o.server), host: target(o.host) })),
     fetchKubeconfig: (o) => run((k) => k.fetchKubeconfig({ ...o, server: target(o.server) })),

@@ -28,7 +28,9 @@ import {
   restartPendingPath,
   serverUrl,
   startCommand,
+  taintNodeCommand,
   tokenPaths,
+  unlabelNodeCommand,
   withoutTrace,
   writeRootFileCommand
 } from "../src/InstallCommand.js"
@@ -113,6 +115,19 @@ describe("install command (golden strings)", () => {
       "sudo -n install -m 755 /tmp/k3s-join-k3s.bin /usr/local/bin/k3s"
     )
     assert.strictEqual(serverUrl("10.0.10.11", 7443), "https://10.0.10.11:7443")
+    assert.strictEqual(
+      unlabelNodeCommand("k3s-a1", ["tier", "example.com/zone"]),
+      "sudo -n /usr/local/bin/k3s kubectl label node k3s-a1 tier- example.com/zone-"
+    )
+    // kubectl removes a taint by key and effect; adds (or changes) with --overwrite
+    assert.strictEqual(
+      taintNodeCommand("k3s-a1", { remove: "gpu=true:NoSchedule" }),
+      "sudo -n /usr/local/bin/k3s kubectl taint node k3s-a1 gpu:NoSchedule-"
+    )
+    assert.strictEqual(
+      taintNodeCommand("k3s-a1", { add: ["spot=yes:NoExecute", "dedicated:NoSchedule"] }),
+      "sudo -n /usr/local/bin/k3s kubectl taint node k3s-a1 spot=yes:NoExecute dedicated:NoSchedule --overwrite"
+    )
   })
 
   it("never puts the token into a command; it only goes into the stdin content", () => {

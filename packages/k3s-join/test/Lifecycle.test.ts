@@ -9,6 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
 import { mergeKubeconfig } from "../src/Kubeconfig.js"
+import { desiredFlags, diffFlags, nodeChanges, runningFlags } from "../src/NodeFlags.js"
 import { quorumCheck } from "../src/Quorum.js"
 import { guestVm, rebuiltTwin, simNode, simScenario, simSetup, simUntil } from "./support/sim.js"
 
@@ -271,6 +272,73 @@ describe("cordon, drain, uncordon", () => {
       const left = (yield* k3s.clusterNodes(s1)).find((n) => n.name === "a2")
       assert.isTrue(left?.unschedulable)
     })
+  )
+})
+
+describe("a member installed again with other --node-label / --node-taint flags", () => {
+  it.live(
+    "keeps a dropped label and its registration taints (k3s and the kubelet): changeNode before the install removes and adds them; again, it is a no-op",
+    () =>
+      Effect.gen(function* () {
+        const flags = ["--node-label=tier=gold", "--node-label=zone=a", "--node-taint=gpu=true:NoSchedule"]
+        const { k3s, ssh, target } = yield* simSetup(
+          simScenario(
+            [
+              guestVm(200, "s1", "127.79.2.10", { role: "server", clusterInit: true }),
+              guestVm(301, "a1", "127.79.2.21", { role: "agent", flags }),
+              guestVm(302, "a2", "127.79.2.22", { role: "agent", flags })
+            ],
+            { workloads: [] }
+          )
+        )
+        const s1 = yield* target(200)
+        const node = (name: string) =>
+          ssh.exec(s1, `sudo -n /usr/local/bin/k3s kubectl get node ${name} -o json`).pipe(
+            Effect.map(
+              (r) =>
+                JSON.parse(r.stdout) as {
+                  metadata: { labels: Record<string, string>; annotations: Record<string, string> }
+                  spec: { taints?: ReadonlyArray<Record<string, string>> }
+                }
+            )
+          )
+        const wanted = ["--node-label=zone=b", "--node-taint=spot=yes:NoExecute"]
+        const version = (yield* k3s.clusterNodes(s1)).find((n) => n.name === "a1")?.kubeletVersion as string
+        // what k3s does: installed again with the new flags, a2 keeps tier=gold and its gpu taint, and has no spot taint
+        yield* k3s.upgrade({ server: s1, host: yield* target(302), role: "agent", version, flags: wanted })
+        const a2 = yield* node("a2")
+        assert.deepStrictEqual(
+          [a2.metadata.labels.tier, a2.metadata.labels.zone, a2.spec.taints],
+          ["gold", "b", [{ effect: "NoSchedule", key: "gpu", value: "true" }]]
+        )
+        assert.deepStrictEqual(JSON.parse(a2.metadata.annotations["k3s.io/node-args"] as string).slice(-4), [
+          "--node-label",
+          "zone=b",
+          "--node-taint",
+          "spot=yes:NoExecute"
+        ])
+        // what the Node needs besides: computed from the flags' diff, done before the install
+        const running = runningFlags((yield* k3s.clusterNodes(s1)).find((n) => n.name === "a1")?.nodeArgs) ?? []
+        const changes = nodeChanges(diffFlags(running, desiredFlags(wanted)), desiredFlags(wanted))
+        assert.deepStrictEqual(changes, {
+          removeLabels: ["tier"],
+          removeTaints: ["gpu=true:NoSchedule"],
+          addTaints: ["spot=yes:NoExecute"]
+        })
+        yield* k3s.changeNode(s1, "a1", changes)
+        yield* k3s.upgrade({ server: s1, host: yield* target(301), role: "agent", version, flags: wanted })
+        const a1 = yield* node("a1")
+        assert.deepStrictEqual(
+          [a1.metadata.labels.tier, a1.metadata.labels.zone, a1.spec.taints],
+          [undefined, "b", [{ effect: "NoExecute", key: "spot", value: "yes" }]]
+        )
+        // a run interrupted after the changes does them again: nothing left to remove is no failure
+        yield* k3s.changeNode(s1, "a1", changes)
+        assert.deepStrictEqual((yield* node("a1")).spec.taints, [{ effect: "NoExecute", key: "spot", value: "yes" }])
+        const gone = yield* Effect.flip(k3s.changeNode(s1, "a9", changes))
+        assert.include(gone.message, 'nodes "a9" not found')
+      }),
+    60_000
   )
 })
 

@@ -1,5 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { bareFlagName, flagsNotDefinedFor, onlyCommandOf } from "../src/RoleFlags.js"
+import { k3sDefinedFlags } from "@homelab/sim"
+import {
+  AGENT_ONLY_FLAGS,
+  bareFlagName,
+  definesFlag,
+  flagsNotDefinedFor,
+  k3sFlagsOf,
+  onlyCommandOf,
+  REMOVED_FLAGS,
+  removedFlag,
+  SERVER_ONLY_FLAGS,
+  SHARED_FLAGS,
+  unknownFlags
+} from "../src/RoleFlags.js"
 
 describe("RoleFlags", () => {
   it("reads a flag's name as Go's flag parser does: one or two dashes, `=value` or not", () => {
@@ -52,8 +65,87 @@ describe("RoleFlags", () => {
     ])
       assert.isUndefined(onlyCommandOf(flag), flag)
     assert.strictEqual(onlyCommandOf("--disable-apiserver-lb"), "agent")
-    // not known to either list (a newer k3s's, or a typo): not judged here
+    // defined by neither command: not a question of which one
     assert.isUndefined(onlyCommandOf("--no-such-flag"))
+    assert.isUndefined(onlyCommandOf("--etcd-s3-bucket-lookup"))
+  })
+
+  it("knows every flag each command defines, hidden and deprecated ones included, and none it does not", () => {
+    for (const word of [
+      "--node-label=a=b",
+      "--kubelet-arg",
+      "-v",
+      "--vmodule=x=2",
+      "-l",
+      "--alsologtostderr",
+      "--prefer-bundled-bin",
+      "--airgap-extra-registry=r.lan",
+      "--docker",
+      "--nonroot-devices",
+      "-i",
+      "--node-internal-dns=n.lan"
+    ]) {
+      assert.isTrue(definesFlag("server", word), word)
+      assert.isTrue(definesFlag("agent", word), word)
+    }
+    for (const word of [
+      "--kube-controller-arg=x=y",
+      "--kube-cloud-controller-arg=x=y",
+      "--disable-agent",
+      "--kine-tls",
+      "--etcd-snapshot-reconcile-interval=10m",
+      "--etcd-s3-retention=5",
+      "--etcd-s3-session-token=x",
+      "--secrets-encryption-provider=secretbox",
+      "--supervisor-metrics",
+      "-o"
+    ]) {
+      assert.isTrue(definesFlag("server", word), word)
+      assert.isFalse(definesFlag("agent", word), word)
+    }
+    assert.isTrue(definesFlag("agent", "--disable-apiserver-lb"))
+    assert.isFalse(definesFlag("server", "--disable-apiserver-lb"))
+    for (const word of [
+      "--node-lable=a=b",
+      "--no-deploy=traefik",
+      "--no-flannel",
+      "--cluster-secret=x",
+      "-x",
+      "--help"
+    ]) {
+      assert.isFalse(definesFlag("server", word), word)
+      assert.isFalse(definesFlag("agent", word), word)
+    }
+  })
+
+  it("agrees with the simulated k3s on every flag of either command", () => {
+    for (const command of ["server", "agent"] as const) {
+      const ours = new Set([...SHARED_FLAGS, ...(command === "server" ? SERVER_ONLY_FLAGS : AGENT_ONLY_FLAGS)])
+      assert.deepStrictEqual([...ours].sort(), [...k3sDefinedFlags(command)].sort(), command)
+    }
+  })
+
+  it("lists the flags neither command defines, once each, as written; values are passed over", () => {
+    assert.deepStrictEqual(
+      unknownFlags(["--node-lable", "tier=gold", "--node-label=a=b", "-disable-traefik", "--node-lable=x", "traefik"]),
+      ["--node-lable", "--disable-traefik"]
+    )
+    assert.deepStrictEqual(unknownFlags(["--disable=traefik", "--disable-apiserver-lb", "-o", "/k.yaml"]), [])
+  })
+
+  it("names the flags k3s v1.26 removed and what replaced them", () => {
+    assert.deepStrictEqual(removedFlag("--no-deploy=traefik"), { name: "--no-deploy", instead: "--disable" })
+    assert.deepStrictEqual(removedFlag("-no-flannel"), { name: "--no-flannel", instead: "--flannel-backend=none" })
+    assert.isUndefined(removedFlag("--disable=traefik"))
+    for (const { name } of REMOVED_FLAGS) assert.isFalse(definesFlag("server", name), name)
+  })
+
+  it("gives each command's flags dashed, for suggestions", () => {
+    assert.include(k3sFlagsOf("agent"), "--node-label")
+    assert.include(k3sFlagsOf("agent"), "-i")
+    assert.notInclude(k3sFlagsOf("agent"), "--disable")
+    assert.include(k3sFlagsOf("server"), "--disable")
+    assert.include(k3sFlagsOf("server"), "-o")
   })
 
   it("lists, once each, the flags a command does not define; values are passed over", () => {

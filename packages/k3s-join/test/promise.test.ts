@@ -106,6 +106,7 @@ describe("createK3sJoin (Promise API)", () => {
               "removeServer",
               "cordon",
               "uncordon",
+              "changeNode",
               "drain",
               "upgrade",
               "fetchKubeconfig",

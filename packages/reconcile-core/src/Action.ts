@@ -1,4 +1,4 @@
-import type { QuorumAction } from "@homelab/k3s-join"
+import type { NodeChanges, QuorumAction } from "@homelab/k3s-join"
 import type { DesiredImage } from "./Desired.js"
 import type { RunningDownload } from "./Observed.js"
 import type { ConfigEdit, FieldChange } from "./VmDrift.js"
@@ -200,7 +200,27 @@ export interface UpgradeK3s extends ActionBase {
   readonly flagChanges?: ReadonlyArray<string> | undefined
   /** The lists of homelab.yaml its flags come from, for messages (`k3s.installFlags + k3s.agentFlags`). */
   readonly flagSource?: string | undefined
+  /**
+   * What its Node needs by hand for those flags, done with kubectl before the install (`nodeChanges`): the label of a
+   * dropped `--node-label` (k3s sets the labels of its flags again at every start, merged, and never removes one), and
+   * the taints of a changed `--node-taint` (the kubelet applies them only when it registers the Node).
+   */
+  readonly nodeChanges?: NodeChanges | undefined
 }
+
+/** `remove label tier; add taint spot=yes:NoExecute`: what `UpgradeK3s.nodeChanges` does to the Node. */
+export const describeNodeChanges = (changes: NodeChanges): string =>
+  [
+    ...(changes.removeLabels.length === 0
+      ? []
+      : [`remove label${changes.removeLabels.length === 1 ? "" : "s"} ${changes.removeLabels.join(", ")}`]),
+    ...(changes.removeTaints.length === 0
+      ? []
+      : [`remove taint${changes.removeTaints.length === 1 ? "" : "s"} ${changes.removeTaints.join(", ")}`]),
+    ...(changes.addTaints.length === 0
+      ? []
+      : [`add taint${changes.addTaints.length === 1 ? "" : "s"} ${changes.addTaints.join(", ")}`])
+  ].join("; ")
 
 /**
  * Phase 3, the end of an interrupted rolling restart: the VM carries `homelab-restart` (see `RestartTag`), so an
@@ -467,14 +487,17 @@ export const describeAction = (action: Action): string => {
       const when = action.follows === undefined ? "" : ` ${followsText[action.follows]}`
       return `start the k3s cluster on ${action.vm}${where} (first server, embedded etcd)${when}`
     }
-    case "UpgradeK3s":
+    case "UpgradeK3s": {
+      const node =
+        action.nodeChanges === undefined ? "" : `; on its Node first: ${describeNodeChanges(action.nodeChanges)}`
       return action.steps.length === 0
         ? action.keepCordoned === true
           ? `finish the k3s upgrade of ${action.vm} (on ${action.from}; its k3s Node left cordoned as it was)`
           : `finish the k3s upgrade of ${action.vm} (uncordon it on ${action.from})`
         : action.steps.length === 1 && action.steps[0] === action.from
-          ? `install k3s ${action.from} on ${action.vm} (${action.role}) again with ${action.flagSource ?? "k3s.installFlags"} (${(action.flagChanges ?? []).join(" ")}): ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
-          : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}${action.flagChanges === undefined ? "" : ` with ${action.flagSource ?? "k3s.installFlags"} (${action.flagChanges.join(" ")})`}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
+          ? `install k3s ${action.from} on ${action.vm} (${action.role}) again with ${action.flagSource ?? "k3s.installFlags"} (${(action.flagChanges ?? []).join(" ")})${node}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
+          : `upgrade k3s on ${action.vm} (${action.role}) ${[action.from, ...action.steps].join(" → ")}${action.flagChanges === undefined ? "" : ` with ${action.flagSource ?? "k3s.installFlags"} (${action.flagChanges.join(" ")})`}${node}: ${action.keepCordoned === true ? "drain, install, wait Ready; left cordoned as it was" : "cordon, drain, install, wait Ready, uncordon"}`
+    }
     case "UncordonK3s": {
       const what = action.mark === "homelab-destroy" ? "undo the stopped teardown" : "finish the restart"
       return action.cordoned

@@ -1,4 +1,4 @@
-import { K3sJoin, type K3sJoinEvent, resolveChannel } from "@homelab/k3s-join"
+import { K3sJoin, type K3sJoinEvent, type NodeChanges, resolveChannel } from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
   ProxmoxApi,
@@ -21,6 +21,7 @@ import {
   type AwaitCreate,
   type DownloadImage,
   describeAction,
+  describeNodeChanges,
   type FinishVm,
   type InitK3s,
   type JoinK3s,
@@ -815,6 +816,21 @@ export const apply = Effect.fn("apply")(function* (
         let evicted = 0
         const flagsOnly = a.steps.length === 1 && a.steps[0] === a.from
         const flagSource = a.flagSource ?? k3sFlagSource(k3s, a.role)
+        // What the install cannot do to the Node: before it, so that the k3s running now (which sets its labels only
+        // as it starts) does not set a removed label again, and so that an interrupted run does it again (its Node's
+        // k3s.io/node-args still show the old flags)
+        const nodeDone = a.nodeChanges === undefined ? "" : `; on its Node: ${describeNodeChanges(a.nodeChanges)}`
+        if (a.nodeChanges !== undefined) {
+          yield* progress(`k3s: ${a.vm}'s Node: ${describeNodeChanges(a.nodeChanges)}`)
+          yield* k
+            .changeNode(server, a.vm, a.nodeChanges)
+            .pipe(
+              Effect.mapError(
+                (e) =>
+                  new StepFailed(`${describeNodeChanges(a.nodeChanges as NodeChanges)} on ${a.vm}: ${e.message}`, hint)
+              )
+            )
+        }
         for (const version of a.steps) {
           yield* progress(
             `k3s: ${flagsOnly ? `installing ${version} again on ${a.vm} with ${flagSource}` : `upgrading ${a.vm} to ${version}`}${keep ? " (cordoned before: it stays cordoned)" : ""}`
@@ -861,10 +877,10 @@ export const apply = Effect.fn("apply")(function* (
                 ? `${a.vm} ${left}; its upgrade was done by an earlier run`
                 : `${a.vm} uncordoned (its upgrade was done by an earlier run)`
               : flagsOnly
-                ? `${a.vm} runs ${to} with ${flagSource} now (${(a.flagChanges ?? []).join(" ")}); ${evicted} pod(s) evicted, ${keep ? left : "uncordoned"}`
+                ? `${a.vm} runs ${to} with ${flagSource} now (${(a.flagChanges ?? []).join(" ")})${nodeDone}; ${evicted} pod(s) evicted, ${keep ? left : "uncordoned"}`
                 : keep
                   ? `${a.vm} upgraded ${a.from} → ${to}${through}; ${left}; ${evicted} pod(s) evicted`
-                  : `${a.vm} upgraded ${a.from} → ${to}${through}; ${evicted} pod(s) evicted, uncordoned`,
+                  : `${a.vm} upgraded ${a.from} → ${to}${through}${nodeDone}; ${evicted} pod(s) evicted, uncordoned`,
           ip: a.ip
         }
       })

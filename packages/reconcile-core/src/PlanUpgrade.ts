@@ -6,6 +6,9 @@ import {
   type Flag,
   type FlagsDiff,
   immutableChanges,
+  type NodeChanges,
+  nodeChanges,
+  noNodeChanges,
   onlyCommandOf,
   parseK3sVersion,
   planUpgrade,
@@ -21,7 +24,7 @@ import {
   type VersionRuleViolation
 } from "@homelab/k3s-join"
 import * as Result from "effect/Result"
-import type { Finding, K3sVia, UpgradeK3s } from "./Action.js"
+import { describeNodeChanges, type Finding, type K3sVia, type UpgradeK3s } from "./Action.js"
 import type { DesiredK3s } from "./Desired.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -369,10 +372,19 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
     const kept = keep ? "; its k3s Node is cordoned and no run of homelab marked it so: left cordoned" : ""
     const changes = finish ? undefined : flagChanges.get(c.vm)
     const flagsOnly = !finish && entry.from === entry.version
+    // what its Node needs by hand for them, done before the (first) install
+    const node: NodeChanges | undefined =
+      changes === undefined || entry._tag !== "Step" || entry.index !== 0
+        ? undefined
+        : nodeChanges(changes, wantedFlags[c.role])
+    const nodeText =
+      node === undefined || noNodeChanges(node)
+        ? ""
+        : `; k3s leaves a dropped --node-label's label on its Node and the kubelet applies --node-taint only when it registers the Node, so first: ${describeNodeChanges(node)}`
     const flagsText =
       changes === undefined
         ? ""
-        : `${k3sFlagSource(k3s, c.role)} differ from the flags its k3s runs with (${describeFlagChanges(changes)})`
+        : `${k3sFlagSource(k3s, c.role)} differ from the flags its k3s runs with (${describeFlagChanges(changes)})${nodeText}`
     const action: UpgradeK3s = {
       _tag: "UpgradeK3s",
       id: upgradeId(c.node, c.vm, single ? undefined : finish ? "uncordon" : entry.version),
@@ -390,6 +402,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
       ...(keep ? { keepCordoned: true } : {}),
       ...(applyFlags && !finish ? { applyFlags: true } : {}),
       ...(changes === undefined ? {} : { flagChanges: flagLines(changes), flagSource: k3sFlagSource(k3s, c.role) }),
+      ...(node === undefined || noNodeChanges(node) ? {} : { nodeChanges: node }),
       reason: finish
         ? `an earlier run's upgrade of ${c.vm} did not finish (it carries '${keep ? UpgradeKeepCordonTag : UpgradeTag}'): ${keep ? "clear the mark; its k3s Node stays cordoned, as it was before that run" : "uncordon it"}`
         : flagsOnly

@@ -351,6 +351,58 @@ describe("k3s.installFlags changed after the install", () => {
     assert.deepStrictEqual([same.actions, same.findings], [[], []])
   })
 
+  it("a comma-separated value of a flag k3s splits (--disable, --tls-san) is that flag once per item: no change", () => {
+    const lists = (serverFlags: ReadonlyArray<string>) => k3sDesired(vms, { serverFlags })
+    const observed = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => ({
+        nodeArgs: nodeArgs(n, n.startsWith("s") ? ["--disable", "traefik,servicelb", "--tls-san", "k3s.lan"] : [])
+      }))
+    )
+    const same = planOf(lists(["--disable=traefik", "--disable", "servicelb", "--tls-san=k3s.lan"]), observed)
+    assert.deepStrictEqual([same.actions, same.findings], [[], []])
+    // a real difference still is one: an item dropped (servicelb is one k3s cannot change), an item added
+    const dropped = planOf(lists(["--disable=traefik", "--tls-san=k3s.lan"]), observed)
+    assert.deepStrictEqual(
+      dropped.findings.map((f) => `${f.code} ${f.vm}`),
+      ["s1", "s2", "s3"].map((n) => `k3s.flags-immutable ${n}`)
+    )
+    assert.include(dropped.findings[0]?.message ?? "", "(drops --disable=servicelb)")
+    const added = planOf(lists(["--disable=traefik,servicelb", "--tls-san=k3s.lan,10.0.0.100"]), observed)
+    assert.deepStrictEqual(steps(added), ["UpgradeK3s:s1", "UpgradeK3s:s2", "UpgradeK3s:s3"])
+    assert.deepStrictEqual(upgrades(added)[0]?.flagChanges, ["+--tls-san=10.0.0.100"])
+  })
+
+  it("a dropped --node-label's label and changed taints are done on the Node before the install; a changed value is k3s's", () => {
+    const observed = running(["--node-label", "tier=gold", "--node-taint", "gpu=true:NoSchedule"])
+    const silver = planOf(
+      k3sDesired(vms, { installFlags: ["--node-label=tier=silver", "--node-taint=gpu=true:NoSchedule"] }),
+      observed
+    )
+    // k3s sets tier=silver itself at the restart (its labels are set again, merged, at every start)
+    assert.deepStrictEqual(
+      upgrades(silver).map((u) => u.nodeChanges),
+      vms.map(() => undefined)
+    )
+    const dropped = planOf(k3sDesired(vms, { installFlags: ["--node-taint=spot=yes:NoExecute"] }), observed)
+    const s1 = upgrades(dropped)[0]
+    assert.deepStrictEqual(s1?.nodeChanges, {
+      removeLabels: ["tier"],
+      removeTaints: ["gpu=true:NoSchedule"],
+      addTaints: ["spot=yes:NoExecute"]
+    })
+    assert.strictEqual(
+      describeAction(s1 as UpgradeK3s),
+      "install k3s v1.30.5+k3s1 on s1 (server) again with k3s.installFlags (+--node-taint=spot=yes:NoExecute ---node-label=tier=gold ---node-taint=gpu=true:NoSchedule); on its Node first: remove label tier; remove taint gpu=true:NoSchedule; add taint spot=yes:NoExecute: cordon, drain, install, wait Ready, uncordon"
+    )
+    // with a version upgrade too, on its first hop only
+    const upgrade = planOf(k3sDesired(vms, { installFlags: [], version: v131 }), observed)
+    assert.deepStrictEqual(upgrades(upgrade)[0]?.nodeChanges?.removeLabels, ["tier"])
+    // a change k3s cannot make freezes every flag change: nothing for the Node either
+    const frozen = planOf(k3sDesired(vms, { installFlags: ["--cluster-cidr=10.52.0.0/16"] }), observed)
+    assert.deepStrictEqual(upgrades(frozen), [])
+  })
+
   it("a dropped flag is a change too; a server the quorum guard keeps up stops the rollout there", () => {
     const observed = k3sObserved(
       vms,

@@ -717,4 +717,67 @@ describe("a rolling k3s upgrade", () => {
       }),
     180_000
   )
+
+  it.live(
+    "a --node-label dropped from k3s.agentFlags, and --node-taint changed: plan shows what the Node needs, apply does it with kubectl before the install, and the Node carries what homelab.yaml says",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(running())
+        const nodes = Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"]))
+        const base = yield* makeLab(sim, { vm: k3sSection(v130), nodes })
+        yield* reconcile(base) // the image onto each node; the cluster is as configured
+        const onNodes = () =>
+          Object.fromEntries(
+            sim
+              .state()
+              .k3s.nodes.filter((n) => n.role === "agent")
+              .map((n) => [n.name.replace("k3s-vm-", ""), { labels: n.labels, taints: n.taints }])
+          )
+
+        // a taint added to running agents: the kubelet applies --node-taint only when it registers the Node, so the
+        // install alone would leave the Node without it
+        const tainted = yield* withFlags(base, v130, {
+          agentFlags: "[--node-label=tier=bronze, --node-label=zone=a, --node-taint=gpu=true:NoSchedule]"
+        })
+        const first = yield* reconcile(tainted)
+        assert.strictEqual(
+          describeAction(first.plan.actions[0] as Action),
+          "install k3s v1.30.5+k3s1 on k3s-vm-fun-goal (agent) again with k3s.agentFlags (+--node-label=tier=bronze +--node-label=zone=a +--node-taint=gpu=true:NoSchedule); on its Node first: add taint gpu=true:NoSchedule: cordon, drain, install, wait Ready, uncordon"
+        )
+        assert.deepStrictEqual(
+          first.result.outcomes.map((o) => o.status),
+          agents.map(() => "done")
+        )
+        const gold = { labels: { tier: "bronze", zone: "a" }, taints: ["gpu=true:NoSchedule"] }
+        assert.deepStrictEqual(onNodes(), { "fun-goal": gold, "wise-owl": gold })
+
+        // tier dropped, zone changed, the taint dropped: k3s would set zone=b at the restart, but keep tier and the taint
+        const dropped = yield* withFlags(base, v130, { agentFlags: "[--node-label=zone=b]" })
+        const { plan, convergence } = yield* planOnly(dropped)
+        assert.isFalse(convergence.converged)
+        const a = plan.actions[0] as Action
+        assert.strictEqual(
+          describeAction(a),
+          "install k3s v1.30.5+k3s1 on k3s-vm-fun-goal (agent) again with k3s.agentFlags (+--node-label=zone=b ---node-label=tier=bronze ---node-label=zone=a ---node-taint=gpu=true:NoSchedule); on its Node first: remove label tier; remove taint gpu=true:NoSchedule: cordon, drain, install, wait Ready, uncordon"
+        )
+        assert.include(
+          a.reason,
+          "k3s leaves a dropped --node-label's label on its Node and the kubelet applies --node-taint only when it registers the Node, so first: remove label tier; remove taint gpu=true:NoSchedule"
+        )
+        const applied = yield* reconcile(dropped)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => o.status),
+          agents.map(() => "done")
+        )
+        assert.include(
+          applied.result.outcomes[0]?.detail ?? "",
+          "on its Node: remove label tier; remove taint gpu=true:NoSchedule"
+        )
+        const bare = { labels: { zone: "b" }, taints: [] }
+        assert.deepStrictEqual(onNodes(), { "fun-goal": bare, "wise-owl": bare })
+        assert.isTrue(applied.report.convergence.converged)
+        assert.deepStrictEqual((yield* reconcile(dropped)).plan.actions, [])
+      }),
+    180_000
+  )
 })

@@ -17,7 +17,12 @@ import { tempDir } from "./setup.js"
 export const simKey = generateKeyPair("ed25519")
 export const SIM_TOKEN = "s3cr3t-sim-token-0123456789abcdef"
 
-type Role = { readonly role: "server" | "agent"; readonly clusterInit?: boolean }
+type Role = {
+  readonly role: "server" | "agent"
+  readonly clusterInit?: boolean
+  /** The flags its k3s runs with (after the join flags). */
+  readonly flags?: ReadonlyArray<string>
+}
 
 export const guestVm = (
   vmid: number,

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file describes ${VAR} references
 // biome-ignore-all lint/suspicious/noThenProperty: `if`/`then` are JSON Schema keywords here, not a thenable
-import { AGENT_ONLY_FLAGS, SERVER_ONLY_FLAGS, SERVER_ONLY_PREFIXES } from "@homelab/k3s-join"
+import { AGENT_ONLY_FLAGS, SERVER_ONLY_FLAGS, SHARED_FLAGS } from "@homelab/k3s-join"
 import * as Schema from "effect/Schema"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
 import {
@@ -138,10 +138,16 @@ const addRules = (schema: Json): void => {
 
   at(schema, "vm", "nameTemplate").pattern = "^[^{}]*(\\{(node|index)\\}[^{}]*)*$"
 
-  // the flags no list may hold; and, in a list that reaches it, a flag a k3s command does not define
+  // the flags no list may hold; a flag no k3s defines (a typo, a removed flag; one whose name comes from a ${VAR} is
+  // left to parseConfig); and, in a list that reaches it, a flag a k3s command does not define
+  const known = [...SHARED_FLAGS, ...SERVER_ONLY_FLAGS, ...AGENT_ONLY_FLAGS]
+  const knownFlag = {
+    if: { pattern: "^\\s*-" },
+    then: { pattern: `^\\s*(-{1,2}(${known.join("|")})(=|\\s|$)|[^=\\s]*\\$\\{)` }
+  }
   const refused = refusedK3sFlags.flatMap((entry) => entry.flags)
   const refusedPattern = `^\\s*(${refused.join("|")})(=|\\s|$)`
-  const serverOnly = `^\\s*-{1,2}(${[...SERVER_ONLY_FLAGS, ...SERVER_ONLY_PREFIXES.map((p) => `${p}[^=\\s]*`)].join("|")})(=|\\s|$)`
+  const serverOnly = `^\\s*-{1,2}(${SERVER_ONLY_FLAGS.join("|")})(=|\\s|$)`
   const agentOnly = `^\\s*-{1,2}(${AGENT_ONLY_FLAGS.join("|")})(=|\\s|$)`
   for (const list of K3S_FLAG_LISTS) {
     const not = [
@@ -149,7 +155,9 @@ const addRules = (schema: Json): void => {
       ...(list.reaches.includes("agent") ? [serverOnly] : []),
       ...(list.reaches.includes("server") ? [agentOnly] : [])
     ]
-    at(schema, "k3s", list.field, "[]").not = { anyOf: not.map((pattern) => ({ pattern })) }
+    const item = at(schema, "k3s", list.field, "[]")
+    item.not = { anyOf: not.map((pattern) => ({ pattern })) }
+    item.allOf = [knownFlag]
   }
 }
 
@@ -163,8 +171,8 @@ const addRules = (schema: Json): void => {
  * here. The editor sees the file before `${ENV}` interpolation, so every constrained field also accepts a `${VAR}`
  * string. Rules that compare values across the document stay with `parseConfig`: unique node names, VM names after
  * template expansion (valid DNS names, unique), a static address used once, `vmidRange.lower <= upper` and its size
- * (a VMID for every VM), the file name derived from `image.url`, the value after a k3s flag, and the formats checked
- * by code (URLs, host names, ipconfig, SSH keys).
+ * (a VMID for every VM), the file name derived from `image.url`, the value after a k3s flag, a k3s flag whose name
+ * comes from a `${VAR}`, and the formats checked by code (URLs, host names, ipconfig, SSH keys).
  */
 export const configJsonSchema = (): Record<string, unknown> => {
   const document = Schema.toJsonSchemaDocument(HomelabConfigSchema, { onExcessProperty: "error" })

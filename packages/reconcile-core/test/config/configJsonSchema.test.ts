@@ -152,6 +152,12 @@ describe("configJsonSchema", () => {
         yield* parseOk(
           k3s("  serverFlags: [--disable=traefik, --etcd-s3-bucket=backups]\n  agentFlags: [--disable-apiserver-lb]\n")
         )
+        // a flag no k3s defines: a typo, a removed flag; a value after a flag is no flag
+        yield* parseErr(k3s('  agentFlags: [--node-lable, "tier=gold"]\n'))
+        yield* parseErr(k3s("  serverFlags: [--no-deploy=traefik]\n"))
+        yield* parseOk(k3s('  agentFlags: [--node-label, "tier=gold", -i, 10.0.0.5]\n'))
+        // a flag whose name comes from the environment: the editor cannot tell, config check does
+        yield* parseOk(k3s('  agentFlags: ["--${FLAG}=tier=gold"]\n'), { ...baseEnv, FLAG: "node-label" })
       })
   )
 

@@ -1099,6 +1099,85 @@ describe("k3s.installFlags, serverFlags, agentFlags", () => {
   )
 
   it.effect(
+    "refuses a flag no k3s defines (a typo, a removed flag) in every list, naming the list, the index, the flag and the closest k3s flag",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* parseErr(
+          withLists(
+            [
+              '  installFlags: [--kubelet-arg, "max-pods=150", --nodelabel=tier=gold, -x]',
+              '  agentFlags: [--node-label=a=b, --node-lable, "tier=gold", --dissable=traefik, --no-flannel]',
+              "  serverFlags: [--disable=traefik, --etcd-s3-bucket-lookup=path, --tls-sans=k3s.lan, --no-deploy=traefik, --frobnicate]",
+              ""
+            ].join("\n")
+          )
+        )
+        assert.deepStrictEqual(
+          error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
+          [
+            [
+              "k3s.installFlags[2]",
+              "--nodelabel (value hidden), which is not a k3s flag",
+              "did you mean --node-label?"
+            ],
+            ["k3s.installFlags[3]", "-x, which is not a k3s flag", undefined],
+            ["k3s.agentFlags[1]", "--node-lable, which is not a k3s agent flag", "did you mean --node-label?"],
+            [
+              "k3s.agentFlags[3]",
+              "--dissable (value hidden), which is not a k3s agent flag",
+              "did you mean --disable? only k3s server defines it: it goes in k3s.serverFlags"
+            ],
+            ["k3s.agentFlags[4]", "--no-flannel, which k3s v1.26 removed", "use --flannel-backend=none"],
+            [
+              "k3s.serverFlags[1]",
+              "--etcd-s3-bucket-lookup (value hidden), which is not a k3s server flag",
+              "did you mean --etcd-s3-bucket-lookup-type?"
+            ],
+            [
+              "k3s.serverFlags[2]",
+              "--tls-sans (value hidden), which is not a k3s server flag",
+              "did you mean --tls-san?"
+            ],
+            ["k3s.serverFlags[3]", "--no-deploy (value hidden), which k3s v1.26 removed", "use --disable"],
+            ["k3s.serverFlags[4]", "--frobnicate, which is not a k3s server flag", undefined]
+          ]
+        )
+        assert.include(
+          error.message,
+          'k3s.agentFlags[1]: expected a k3s agent flag (homelab knows those of k3s v1.28 to v1.36, and k3s stops at every start on a flag it does not define: "flag provided but not defined"), found --node-lable, which is not a k3s agent flag (did you mean --node-label?)'
+        )
+        // k3s defines --help (urfave/cli), but given it prints its help and exits: refused as such, not as unknown
+        const help = yield* parseErr(withLists("  serverFlags: [--help]\n"))
+        assert.deepStrictEqual(
+          help.issues.map((issue) => [issue.path, issue.expected, issue.found]),
+          [
+            [
+              "k3s.serverFlags[0]",
+              "a flag other than --help (k3s would print its help and exit instead of starting)",
+              "--help"
+            ]
+          ]
+        )
+      })
+  )
+
+  it.effect("takes every flag k3s defines, hidden and deprecated ones too, in the lists that reach its command", () =>
+    Effect.gen(function* () {
+      const config = yield* parseOk(
+        withLists(
+          [
+            '  installFlags: [-v, "2", --alsologtostderr, --airgap-extra-registry=r.lan, --docker, --nonroot-devices, -i, 10.0.0.5]',
+            "  serverFlags: [--kube-controller-arg=x=y, --kube-cloud-controller-arg=x=y, --disable-agent, --kine-tls, --etcd-snapshot-reconcile-interval=10m, --etcd-s3-retention=3, --secrets-encryption-provider=secretbox, -o, /tmp/k.yaml]",
+            "  agentFlags: [--disable-apiserver-lb, --node-internal-dns=n.lan]",
+            ""
+          ].join("\n")
+        )
+      )
+      assert.strictEqual(config.k3s?.serverFlags.length, 9)
+    })
+  )
+
+  it.effect(
     "refuses a value with no flag before it, a flag and value in one item, and the flags k3s-join refuses, in every list",
     () =>
       Effect.gen(function* () {

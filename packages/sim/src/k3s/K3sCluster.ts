@@ -29,6 +29,13 @@ export const parseToken = (raw: string): ParsedToken | { readonly _tag: "error";
   return { _tag: "basic", caHash, username: creds.slice(0, colon), password: creds.slice(colon + 1) }
 }
 
+/** A taint as `--node-taint`/`--register-with-taints` and `kubectl taint` write it: `key[=value]:Effect`. */
+export interface NodeTaint {
+  readonly key: string
+  readonly value?: string | undefined
+  readonly effect: string
+}
+
 export interface NodeRecord {
   readonly name: string
   readonly uid: string
@@ -54,8 +61,16 @@ export interface NodeRecord {
   /** `k3s.io/node-args` of its last start (config.yaml merged in, `--flag=value` split, secrets masked) */
   args: ReadonlyArray<string>
   env: Readonly<Record<string, string>>
-  /** `--node-label` / config.yaml `node-label`, set again (merged) at every start of its k3s */
-  readonly labels: Readonly<Record<string, string>>
+  /**
+   * `--node-label` / config.yaml `node-label`, set again (merged: a label no longer given stays) at every start of its
+   * k3s; `kubectl label` changes them
+   */
+  labels: Readonly<Record<string, string>>
+  /**
+   * `--node-taint` / config.yaml `node-taint`: the kubelet's `--register-with-taints`, which it applies only when it
+   * creates the Node, never at a later start; `kubectl taint` changes them
+   */
+  taints: ReadonlyArray<NodeTaint>
   resourceVersion: number
   /** `kubectl cordon`: `spec.unschedulable` and the `node.kubernetes.io/unschedulable` taint */
   unschedulable: boolean

@@ -1,7 +1,10 @@
 /**
  * The flags `k3s agent` and `k3s server` define (k3s-io/k3s `pkg/cli/cmds/agent.go` `NewAgentCommand`,
- * `pkg/cli/cmds/server.go` `ServerFlags`, with the shared ones from `log.go`, `config.go` and `root.go`; the CLI help
- * in k3s-io/docs `docs/cli/{agent,server}.md`, v1.31+), each name without its dashes, aliases as names of their own.
+ * `pkg/cli/cmds/server.go` `ServerFlags`, with the shared ones from `log.go`, `config.go` and `root.go`; the flags
+ * added with urfave/cli v2 (v1.33 on) from rancher/rke2's map of every k3s flag, `pkg/cli/cmds/{server,agent}.go`),
+ * each name without its dashes, aliases as names of their own. The union over k3s v1.28 to v1.36: the simulated k3s
+ * takes a flag any of those releases defines. The flags k3s v1.26 removed (`--no-deploy`, `--no-flannel`,
+ * `--cluster-secret`, `--disable-selinux`, k3s-io/k3s#6574) are not defined.
  *
  * What k3s does with a flag its command does not define:
  * - on the command line (the unit's `ExecStart`): urfave/cli prints `Incorrect Usage: flag provided but not defined:
@@ -64,6 +67,9 @@ const AGENT_ONLY = ["disable-apiserver-lb"]
 
 const SERVER_ONLY = [
   "https-listen-port",
+  "supervisor-port",
+  "apiserver-port",
+  "apiserver-bind-address",
   "advertise-address",
   "advertise-port",
   "tls-san",
@@ -93,6 +99,7 @@ const SERVER_ONLY = [
   "kube-controller-manager-arg",
   "kube-scheduler-arg",
   "kube-cloud-controller-manager-arg",
+  "helm-controller-arg",
   "kine-tls",
   "datastore-endpoint",
   "datastore-cafile",
@@ -102,6 +109,7 @@ const SERVER_ONLY = [
   "etcd-disable-snapshots",
   "etcd-snapshot-name",
   "etcd-snapshot-schedule-cron",
+  "etcd-snapshot-reconcile-interval",
   "etcd-snapshot-retention",
   "etcd-snapshot-dir",
   "etcd-snapshot-compress",
@@ -111,9 +119,12 @@ const SERVER_ONLY = [
   "etcd-s3-skip-ssl-verify",
   "etcd-s3-access-key",
   "etcd-s3-secret-key",
+  "etcd-s3-session-token",
   "etcd-s3-bucket",
+  "etcd-s3-bucket-lookup-type",
   "etcd-s3-region",
   "etcd-s3-folder",
+  "etcd-s3-retention",
   "etcd-s3-proxy",
   "etcd-s3-config-secret",
   "etcd-s3-insecure",
@@ -143,6 +154,9 @@ const DEFINED: Readonly<Record<"server" | "agent", ReadonlySet<string>>> = {
   agent: new Set([...COMMON, ...BOTH, ...AGENT_ONLY]),
   server: new Set([...COMMON, ...BOTH, ...SERVER_ONLY])
 }
+
+/** Every flag `k3s <command>` defines, by its bare name (`disable`, `o`). */
+export const definedFlags = (command: "server" | "agent"): ReadonlySet<string> => DEFINED[command]
 
 /** `--disable=traefik` / `-disable` → `disable`, as Go's `flag` reads a name; undefined for a word that is no flag. */
 export const flagNameOf = (word: string): string | undefined => {

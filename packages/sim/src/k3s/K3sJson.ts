@@ -113,7 +113,11 @@ export const nodeJson = (c: K3sCluster, n: NodeRecord, now: number, graceMs: num
   }
   const idx = [...c.nodes.keys()].indexOf(n.name)
   const cidr = `10.42.${Math.max(idx, 0)}.0/24`
-  const taints: Array<Record<string, string>> = []
+  const taints: Array<Record<string, string>> = n.taints.map((t) => ({
+    effect: t.effect,
+    key: t.key,
+    ...(t.value === undefined ? {} : { value: t.value })
+  }))
   if (n.unschedulable)
     taints.push({
       effect: "NoSchedule",

@@ -7,7 +7,14 @@ import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
 import type { SimState, VmState } from "../SimState.js"
 import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
-import { K3sCluster, type NodeRecord, type ParsedToken, parseToken, passwordHash } from "./K3sCluster.js"
+import {
+  K3sCluster,
+  type NodeRecord,
+  type NodeTaint,
+  type ParsedToken,
+  parseToken,
+  passwordHash
+} from "./K3sCluster.js"
 import { firstUndefinedFlag, incorrectUsage } from "./K3sFlags.js"
 import { nodeReady } from "./K3sJson.js"
 import { binaryVersion, commitOf, K3sOrigin, k3sBinary } from "./K3sOrigin.js"
@@ -70,6 +77,10 @@ export interface K3sSnapshot {
     readonly createdAt: string
     /** Cordoned (`kubectl cordon`, a drain): `spec.unschedulable`. */
     readonly unschedulable: boolean
+    /** Its labels of `--node-label` and `kubectl label` (not those k3s and the kubelet set themselves). */
+    readonly labels: Readonly<Record<string, string>>
+    /** Its taints of `--node-taint` and `kubectl taint` (`key[=value]:Effect`; not cordon's nor the lifecycle's). */
+    readonly taints: ReadonlyArray<string>
   }>
   readonly secrets: ReadonlyArray<{ readonly name: string; readonly createdAt: string }>
   readonly etcdMembers: ReadonlyArray<{
@@ -151,6 +162,8 @@ interface RunConfig {
   readonly kubeconfigMode: string | undefined
   /** the labels the Node registers with (`--node-label`, config.yaml `node-label`) */
   readonly labels?: Readonly<Record<string, string>> | undefined
+  /** the taints the kubelet registers the Node with (`--node-taint`, config.yaml `node-taint`) */
+  readonly taints?: ReadonlyArray<NodeTaint> | undefined
   /** what k3s records in `k3s.io/node-args`: config.yaml merged in, `--flag=value` split, secrets masked */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
 }
@@ -189,6 +202,34 @@ export const nodeLabels = (args: ReadonlyArray<string>, fromConfig?: unknown): R
     else if (a.startsWith("--node-label=")) add(a.slice("--node-label=".length))
   }
   return out
+}
+
+export const TAINT_EFFECTS: ReadonlyArray<string> = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+/** `key[=value]:Effect` (`--node-taint`, `kubectl taint`), or `undefined` when it is not one. */
+export const parseTaint = (spec: string): NodeTaint | undefined => {
+  const colon = spec.lastIndexOf(":")
+  if (colon <= 0) return undefined
+  const kv = spec.slice(0, colon)
+  const effect = spec.slice(colon + 1)
+  const eq = kv.indexOf("=")
+  const key = eq < 0 ? kv : kv.slice(0, eq)
+  if (key === "" || !TAINT_EFFECTS.includes(effect)) return undefined
+  return eq < 0 ? { key, effect } : { key, value: kv.slice(eq + 1), effect }
+}
+
+/** Every `--node-taint` in k3s args (repeatable), and config.yaml's `node-taint` list, as the kubelet takes them. */
+export const nodeTaints = (args: ReadonlyArray<string>, fromConfig?: unknown): ReadonlyArray<NodeTaint> => {
+  const specs: Array<string> = []
+  for (const t of Array.isArray(fromConfig) ? fromConfig : typeof fromConfig === "string" ? [fromConfig] : [])
+    if (typeof t === "string") specs.push(t)
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === "--node-taint" && i + 1 < args.length) specs.push(args[++i] as string)
+    else if (a.startsWith("--node-taint=")) specs.push(a.slice("--node-taint=".length))
+  }
+  // k3s joins them with commas for --register-with-taints, which the kubelet splits again
+  return specs.flatMap((s) => s.split(",")).flatMap((s) => parseTaint(s) ?? [])
 }
 
 /** Parse an env file (`K=V`, `K='V'`, `K="V"`). */
@@ -611,6 +652,7 @@ export class K3sSim {
       nodeName,
       clusterInit,
       labels: nodeLabels(args, cfg["node-label"]),
+      taints: nodeTaints(args, cfg["node-taint"]),
       nodeArgs: recorded
     }
   }
@@ -1169,7 +1211,7 @@ export class K3sSim {
   registerNode(
     h: K3sHost,
     cluster: K3sCluster,
-    cfg: Pick<RunConfig, "nodeName" | "args" | "env" | "labels" | "nodeArgs">,
+    cfg: Pick<RunConfig, "nodeName" | "args" | "env" | "labels" | "taints" | "nodeArgs">,
     role: "server" | "agent",
     version: string,
     etcdName: string | undefined,
@@ -1185,6 +1227,7 @@ export class K3sSim {
     // k3s-io/k3s pkg/nodeconfig: what this start records in the Node's k3s.io/node-args
     const args = cfg.nodeArgs ?? nodeArgs(cfg.args, undefined)
     const labels = cfg.labels ?? nodeLabels(cfg.args.slice(1))
+    const taints = cfg.taints ?? nodeTaints(cfg.args.slice(1))
     let n = cluster.nodes.get(cfg.nodeName)
     if (n === undefined) {
       n = {
@@ -1204,6 +1247,7 @@ export class K3sSim {
         args,
         env,
         labels,
+        taints,
         resourceVersion: cluster.nextResourceVersion(),
         unschedulable: false,
         schedulingChangedAt: now,
@@ -1235,7 +1279,8 @@ export class K3sSim {
         args,
         env,
         // configureNode's updateMutableLabels at every start: the --node-label labels are set again (merged: a label
-        // no longer given stays)
+        // no longer given stays); the taints are the kubelet's --register-with-taints, applied only when it created
+        // the Node: a start does not change them
         labels: { ...n.labels, ...labels },
         resourceVersion: cluster.nextResourceVersion()
       })
@@ -1543,6 +1588,37 @@ export class K3sSim {
   // ---------------------------------------------------------------- cordon, pods
 
   /** `kubectl cordon` / `uncordon`; `false` when it already was. */
+  /** `kubectl label`: the Node's labels after `set` and `remove`, or `undefined` when there is no such Node. */
+  setNodeLabels(
+    cluster: K3sCluster,
+    name: string,
+    set: Readonly<Record<string, string>>,
+    remove: ReadonlyArray<string>
+  ): boolean | undefined {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return undefined
+    const labels: Record<string, string> = { ...n.labels, ...set }
+    for (const k of remove) delete labels[k]
+    const changed = JSON.stringify(labels) !== JSON.stringify(n.labels)
+    if (changed) {
+      n.labels = labels
+      n.resourceVersion = cluster.nextResourceVersion()
+    }
+    return changed
+  }
+
+  /**
+   * `kubectl taint`: replace the Node's own taints (not cordon's or the node lifecycle's), or `undefined`. (The
+   * simulated workloads do not look at these taints.)
+   */
+  setNodeTaints(cluster: K3sCluster, name: string, taints: ReadonlyArray<NodeTaint>): boolean | undefined {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return undefined
+    n.taints = taints
+    n.resourceVersion = cluster.nextResourceVersion()
+    return true
+  }
+
   setUnschedulable(cluster: K3sCluster, name: string, value: boolean): boolean | undefined {
     const n = cluster.nodes.get(name)
     if (n === undefined) return undefined
@@ -1731,7 +1807,9 @@ export class K3sSim {
         version: n.version,
         vmid: this.hostByKey(n.hostKey)?.vmid ?? null,
         createdAt: new Date(n.createdAt).toISOString(),
-        unschedulable: n.unschedulable
+        unschedulable: n.unschedulable,
+        labels: { ...n.labels },
+        taints: n.taints.map((t) => `${t.key}${t.value === undefined ? "" : `=${t.value}`}:${t.effect}`)
       })),
       secrets: [...c.secrets.values()].map((s) => ({ name: s.name, createdAt: new Date(s.createdAt).toISOString() })),
       etcdMembers: c.etcdMembers.map((m) => ({

@@ -2,10 +2,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml"
 import type { GuestCommandContext, GuestCommandResult } from "../Guest.js"
 import { canRead } from "./GuestFs.js"
 import { JsonPathError, jsonPath } from "./JsonPath.js"
-import type { K3sCluster, NodeRecord, SecretRecord } from "./K3sCluster.js"
+import type { K3sCluster, NodeRecord, NodeTaint, SecretRecord } from "./K3sCluster.js"
 import { age, kubectlJson, listJson, nodeJson, nodeReady, nodeRows, secretJson, table } from "./K3sJson.js"
 import type { K3sHost, K3sSim } from "./K3sSim.js"
-import { KUBECONFIG } from "./K3sSim.js"
+import { KUBECONFIG, parseTaint, TAINT_EFFECTS } from "./K3sSim.js"
 import { type LabelSelector, matchesSelector, parseFieldSelector, parseSelector } from "./LabelSelector.js"
 import { type PodRecord, podLabels, type Workload, type Workloads } from "./Workloads.js"
 
@@ -67,6 +67,7 @@ interface Options {
   force: boolean
   disableEviction: boolean
   podSelector: string | undefined
+  overwrite: boolean
 }
 
 const BOOL_FLAGS: Record<string, keyof Options> = {
@@ -80,7 +81,8 @@ const BOOL_FLAGS: Record<string, keyof Options> = {
   "--delete-local-data": "deleteEmptyDirData",
   "--force": "force",
   "--disable-eviction": "disableEviction",
-  "--wait": "wait"
+  "--wait": "wait",
+  "--overwrite": "overwrite"
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options | { readonly error: string } => {
@@ -103,7 +105,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | { readonly error: 
     deleteEmptyDirData: false,
     force: false,
     disableEviction: false,
-    podSelector: undefined
+    podSelector: undefined,
+    overwrite: false
   }
   const VALUED = [
     "-o",
@@ -630,6 +633,111 @@ const cordon = (sim: K3sSim, conn: Connection, names: ReadonlyArray<string>, val
   return err === "" ? ok(out) : fail(err, 1, out)
 }
 
+/**
+ * `TYPE NAME pair…` / `TYPE/NAME pair…` of `kubectl label` and `kubectl taint` (kubectl's `GetResourcesAndPairs`):
+ * the node, and the words from the first pair on.
+ */
+const nodeAndPairs = (
+  verb: string,
+  words: ReadonlyArray<string>,
+  isPair: (w: string) => boolean
+): { readonly node: string; readonly pairs: ReadonlyArray<string> } | GuestCommandResult => {
+  const first = words.findIndex(isPair)
+  const resources = first < 0 ? words : words.slice(0, first)
+  const pairs = first < 0 ? [] : words.slice(first)
+  const [type, name, ...more] = resources.length === 1 ? (resources[0] as string).split("/") : resources
+  if (type === undefined || name === undefined || name === "")
+    return fail("error: one or more resources must be specified as <resource> <name> or <resource>/<name>\n")
+  if (more.length > 0 || KINDS[type.toLowerCase()] !== "nodes")
+    return fail(`error: the simulator answers \`kubectl ${verb}\` for one node only\n`)
+  const bad = pairs.find((w) => !isPair(w))
+  if (bad !== undefined) return fail(`error: all resources must be specified before ${verb} changes: ${bad}\n`)
+  return { node: name, pairs }
+}
+
+/** `kubectl label node NAME k=v k2-` (kubectl's `RunLabel`: `--overwrite` to change a value). */
+const label = (sim: K3sSim, conn: Connection, o: Options, words: ReadonlyArray<string>) => {
+  const parsed = nodeAndPairs("label", words, (w) => w.includes("=") || w.endsWith("-"))
+  if (!("node" in parsed)) return parsed
+  const set: Record<string, string> = {}
+  const remove: Array<string> = []
+  for (const spec of parsed.pairs) {
+    if (spec.includes("=")) {
+      const parts = spec.split("=")
+      if (parts.length !== 2) return fail(`error: invalid label spec: ${spec}\n`)
+      set[parts[0] as string] = parts[1] as string
+    } else remove.push(spec.slice(0, -1))
+  }
+  if (remove.some((k) => k in set)) return fail("error: can not both modify and remove a label in the same command\n")
+  if (Object.keys(set).length === 0 && remove.length === 0)
+    return fail("error: at least one label update is required\n")
+  const node = conn.cluster.nodes.get(parsed.node)
+  if (node === undefined) return fail(notFound("nodes", parsed.node))
+  const before = { ...node.labels }
+  if (!o.overwrite) {
+    const taken = Object.entries(set).filter(([k, v]) => before[k] !== undefined && before[k] !== v)
+    if (taken.length > 0)
+      return fail(
+        `error: ${taken.map(([k]) => `'${k}' already has a value (${before[k]}), and --overwrite is false`).join(", ")}\n`
+      )
+  }
+  const out = remove.filter((k) => !(k in before)).map((k) => `label "${k}" not found.\n`)
+  sim.setNodeLabels(conn.cluster, parsed.node, set, remove)
+  const after = conn.cluster.nodes.get(parsed.node)?.labels ?? {}
+  const unlabeled = Object.keys(before).some((k) => !(k in after))
+  const labeled = Object.entries(after).some(([k, v]) => before[k] !== v)
+  const msg = labeled && unlabeled ? "label(s) changed" : labeled ? "labeled" : unlabeled ? "unlabeled" : "not labeled"
+  return ok(`${out.join("")}node/${parsed.node} ${msg}\n`)
+}
+
+const showTaint = (t: { readonly key: string; readonly value?: string | undefined; readonly effect?: string }) =>
+  `${t.key}${t.value === undefined ? "" : `=${t.value}`}${t.effect === undefined ? "" : `:${t.effect}`}`
+
+/** `kubectl taint node NAME k=v:Effect k2:Effect-` (kubectl's `reorganizeTaints`: `--overwrite` to change one). */
+const taint = (sim: K3sSim, conn: Connection, o: Options, words: ReadonlyArray<string>) => {
+  const parsed = nodeAndPairs("taint", words, (w) => w.includes("=") || w.includes(":") || w.endsWith("-"))
+  if (!("node" in parsed)) return parsed
+  const add: Array<NodeTaint> = []
+  const remove: Array<{ readonly key: string; readonly effect?: string }> = []
+  for (const spec of parsed.pairs) {
+    if (spec.endsWith("-")) {
+      const [key, effect] = spec.slice(0, -1).split(":") as [string, string | undefined]
+      if (effect !== undefined && !TAINT_EFFECTS.includes(effect))
+        return fail(`error: invalid taint effect: ${effect}, unsupported taint effect\n`)
+      remove.push(effect === undefined ? { key } : { key, effect })
+      continue
+    }
+    const t = parseTaint(spec)
+    if (t === undefined) return fail(`error: invalid taint spec: ${spec}\n`)
+    add.push(t)
+  }
+  const node = conn.cluster.nodes.get(parsed.node)
+  if (node === undefined) return fail(notFound("nodes", parsed.node))
+  const same = (a: NodeTaint, b: { readonly key: string; readonly effect?: string }) =>
+    a.key === b.key && (b.effect === undefined || a.effect === b.effect)
+  if (!o.overwrite) {
+    const clash = add.filter((t) => node.taints.some((old) => same(old, t)))
+    if (clash.length > 0)
+      return fail(
+        `error: node ${parsed.node} already has ${clash.map((t) => t.key).join(",")} taint(s) with same effect(s) and --overwrite is false\n`
+      )
+  }
+  let taints: Array<NodeTaint> = [...add, ...node.taints.filter((old) => !add.some((t) => same(old, t)))]
+  const added = taints.length !== node.taints.length
+  const errors: Array<string> = []
+  let deleted = false
+  for (const r of remove) {
+    const kept = taints.filter((t) => !same(t, r))
+    deleted = kept.length !== taints.length
+    if (!deleted) errors.push(`taint "${showTaint(r)}" not found`)
+    taints = kept
+  }
+  if (errors.length > 0) return fail(`error: ${errors.length === 1 ? errors[0] : `[${errors.join(", ")}]`}\n`)
+  sim.setNodeTaints(conn.cluster, parsed.node, taints)
+  const op = (added && deleted) || o.overwrite ? "modified" : added ? "tainted" : "untainted"
+  return ok(`node/${parsed.node} ${op}\n`)
+}
+
 /** One condition of `kubectl wait --for=…` on a node. */
 type WaitCondition =
   | { readonly _tag: "delete" }
@@ -849,12 +957,14 @@ export const kubectl = async (
   if ("error" in o) return fail(`error: ${o.error}\nSee 'kubectl --help' for usage.\n`)
   const [verb, ...rest] = o.words
   if (verb === undefined) return fail("kubectl controls the Kubernetes cluster manager.\n")
-  const known = ["get", "delete", "wait", "cordon", "uncordon", "drain"]
+  const known = ["get", "delete", "wait", "cordon", "uncordon", "drain", "label", "taint"]
   if (!known.includes(verb)) return fail(`error: the simulator does not answer \`kubectl ${argv.join(" ")}\`\n`)
   const conn = connect(sim, c, o)
   if (!("cluster" in conn)) return conn
   if (verb === "cordon" || verb === "uncordon") return cordon(sim, conn, rest, verb === "cordon")
   if (verb === "drain") return drain(c, sim, conn, o, rest)
+  if (verb === "label") return label(sim, conn, o, rest)
+  if (verb === "taint") return taint(sim, conn, o, rest)
   const t = targets(rest)
   if ("error" in t) return fail(`${t.error}\n`)
   if (verb === "get") return get(sim, conn, o, t.kind, t.names)

@@ -65,6 +65,23 @@ describe("k3s agent started with a flag only k3s server defines (k3s-io/k3s#1523
     assert.strictEqual(nodeOf(sim, "cp-2"), undefined)
   })
 
+  it("a flag no k3s defines (one k3s v1.26 removed, a typo) stops it the same way; a newer k3s's flag does not", async () => {
+    await writeToken(sim, 304, token)
+    await run(sim, 304, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    const server = await run(
+      sim,
+      304,
+      `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 sh /tmp/k3s-install.sh server --server ${SERVER} --etcd-s3-retention=3 --no-deploy traefik --node-lable=x`
+    )
+    assert.strictEqual(server.code, 1)
+    const lines = (await journal(sim, 304, "k3s")).split("\n")
+    // the first flag it does not define is the one k3s names
+    assert.include(lines, "Incorrect Usage: flag provided but not defined: -no-deploy")
+    assert.isTrue(lines.some((l) => /level=fatal msg="flag provided but not defined: -no-deploy"$/.test(l)))
+    assert.isFalse(lines.some((l) => l.includes("etcd-s3-retention") || l.includes("node-lable")))
+    assert.strictEqual(nodeOf(sim, "cp-3"), undefined)
+  })
+
   it("a key of config.yaml the agent does not define is skipped with a warning, and the agent joins", async () => {
     await run(sim, 302, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml", {
       stdin: `token: ${JSON.stringify(token)}\ndisable: traefik\nnode-label:\n  - tier=edge\n`

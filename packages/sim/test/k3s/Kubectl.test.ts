@@ -2,7 +2,8 @@ import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml"
 import { type SimHandle, startSimPromise } from "../../src/index.js"
 import { goDuration, parseDuration } from "../../src/k3s/Kubectl.js"
-import { closeConnections, haScenario, run } from "./k3sHelpers.js"
+import { testScenario } from "../helpers.js"
+import { closeConnections, guestVm, haScenario, run, serverToken, writeToken } from "./k3sHelpers.js"
 
 const K = "sudo -n /usr/local/bin/k3s kubectl"
 
@@ -204,4 +205,95 @@ describe("kubectl wait (the watch)", () => {
       )
     }
   }, 90_000)
+})
+
+describe("a Node's labels and taints: --node-label, --node-taint, kubectl label and kubectl taint", () => {
+  let sim: SimHandle
+  let token = ""
+  const SERVER = "https://127.78.1.10:6443"
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        vms: [
+          guestVm(200, "s1", "127.78.1.10", { k3s: { role: "server", clusterInit: true } }),
+          guestVm(301, "a1", "127.78.1.21", {
+            k3s: { role: "agent", flags: ["--node-label=tier=gold", "--node-taint=gpu=true:NoSchedule"] }
+          })
+        ],
+        k3s: { version: "v1.30.5+k3s1", joinDelayMs: 2000, readyDelayMs: 3000 }
+      })
+    )
+    token = await serverToken(sim)
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+  const node = async () =>
+    JSON.parse((await run(sim, 200, `${K} get node a1 -o json`)).stdout) as {
+      metadata: { labels: Record<string, string> }
+      spec: { taints?: Array<Record<string, string>> }
+    }
+
+  it("registers with them; a restart with other flags sets the labels again, merged, and leaves the taints", async () => {
+    const before = await node()
+    assert.strictEqual(before.metadata.labels.tier, "gold")
+    assert.deepStrictEqual(before.spec.taints, [{ effect: "NoSchedule", key: "gpu", value: "true" }])
+    // install.sh again with other flags: the unit restarts with them (k3s-io/k3s pkg/agent/run.go configureNode's
+    // updateMutableLabels merges the --node-label labels into the Node's; the kubelet applies --register-with-taints
+    // only when it creates the Node)
+    await writeToken(sim, 301, token)
+    await run(sim, 301, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")
+    const inst = await run(
+      sim,
+      301,
+      `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 sh /tmp/k3s-install.sh agent --server ${SERVER} --node-label=zone=a --node-taint=spot=yes:NoExecute`
+    )
+    assert.strictEqual(inst.code, 0, inst.stderr)
+    const after = await node()
+    assert.deepStrictEqual([after.metadata.labels.tier, after.metadata.labels.zone], ["gold", "a"])
+    assert.deepStrictEqual(after.spec.taints, [{ effect: "NoSchedule", key: "gpu", value: "true" }])
+  })
+
+  it("kubectl label removes a label (and says so when it is not there), sets one with --overwrite", async () => {
+    const removed = await run(sim, 200, `${K} label node a1 tier-`)
+    assert.deepStrictEqual([removed.code, removed.stdout], [0, "node/a1 unlabeled\n"])
+    assert.isUndefined((await node()).metadata.labels.tier)
+    const again = await run(sim, 200, `${K} label node a1 tier-`)
+    assert.deepStrictEqual([again.code, again.stdout], [0, 'label "tier" not found.\nnode/a1 not labeled\n'])
+    const taken = await run(sim, 200, `${K} label node a1 zone=b`)
+    assert.deepStrictEqual(
+      [taken.code, taken.stderr],
+      [1, "error: 'zone' already has a value (a), and --overwrite is false\n"]
+    )
+    const set = await run(sim, 200, `${K} label --overwrite nodes/a1 zone=b`)
+    assert.deepStrictEqual([set.code, set.stdout, (await node()).metadata.labels.zone], [0, "node/a1 labeled\n", "b"])
+    const missing = await run(sim, 200, `${K} label node a9 tier-`)
+    assert.deepStrictEqual([missing.code, missing.stderr], [1, 'Error from server (NotFound): nodes "a9" not found\n'])
+  })
+
+  it("kubectl taint adds (or with --overwrite changes) a taint, removes one by key and effect, and fails on one not there", async () => {
+    const added = await run(sim, 200, `${K} taint node a1 spot=yes:NoExecute`)
+    assert.deepStrictEqual([added.code, added.stdout], [0, "node/a1 tainted\n"])
+    const clash = await run(sim, 200, `${K} taint node a1 spot=no:NoExecute`)
+    assert.deepStrictEqual(
+      [clash.code, clash.stderr],
+      [1, "error: node a1 already has spot taint(s) with same effect(s) and --overwrite is false\n"]
+    )
+    const changed = await run(sim, 200, `${K} taint node a1 spot=no:NoExecute --overwrite`)
+    assert.deepStrictEqual([changed.code, changed.stdout], [0, "node/a1 modified\n"])
+    assert.deepStrictEqual((await node()).spec.taints, [
+      { effect: "NoExecute", key: "spot", value: "no" },
+      { effect: "NoSchedule", key: "gpu", value: "true" }
+    ])
+    const removed = await run(sim, 200, `${K} taint node a1 gpu:NoSchedule-`)
+    assert.deepStrictEqual([removed.code, removed.stdout], [0, "node/a1 untainted\n"])
+    const gone = await run(sim, 200, `${K} taint node a1 gpu:NoSchedule-`)
+    assert.deepStrictEqual([gone.code, gone.stderr], [1, 'error: taint "gpu:NoSchedule" not found\n'])
+    const byKey = await run(sim, 200, `${K} taint node a1 spot-`)
+    assert.deepStrictEqual(
+      [byKey.code, byKey.stdout, (await node()).spec.taints],
+      [0, "node/a1 untainted\n", undefined]
+    )
+  })
 })

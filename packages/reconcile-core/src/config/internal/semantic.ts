@@ -2,7 +2,7 @@
  * Cross-field rules that a per-field schema cannot express. They run on the raw (interpolated) data, defensively,
  * so that they are reported together with the schema issues instead of only after those are fixed.
  */
-import { onlyCommandOf } from "@homelab/k3s-join"
+import { definesFlag, K3S_FLAG_RELEASES, k3sFlagsOf, onlyCommandOf, removedFlag } from "@homelab/k3s-join"
 import { expandTemplate, parseChecksum, placeholdersOf } from "./derive.js"
 import {
   deriveImageFilename,
@@ -63,6 +63,10 @@ export const refusedK3sFlags: ReadonlyArray<{
     flags: ["--cluster-init", "--cluster-reset"],
     expected:
       "a flag other than --cluster-init or --cluster-reset (homelab starts a cluster itself, on the first server VM, when there is none; it never resets one)"
+  },
+  {
+    flags: ["--help", "-h"],
+    expected: "a flag other than --help (k3s would print its help and exit instead of starting)"
   },
   {
     flags: ["--with-node-id"],
@@ -480,7 +484,32 @@ const flagListIssues = (list: (typeof K3S_FLAG_LISTS)[number], flags: ReadonlyAr
         suggestion: `write [${name}, ${JSON.stringify(trimmed.slice(name.length).trim())}] or ${name}=${trimmed.slice(name.length).trim()}`
       })
     }
-    // k3s stops at start on a flag its command does not define (an agent given --disable): the node would never join
+    // k3s stops at start on a flag its command does not define: a flag no k3s defines (a typo, a removed flag) would
+    // only be found on the guest, after the VMs were made, as "flag provided but not defined" in its journal
+    const stops = `k3s stops at every start on a flag it does not define: "flag provided but not defined"`
+    const removed = removedFlag(trimmed)
+    if (removed !== undefined) {
+      issues.push({
+        code: "invalid-value",
+        path,
+        expected: `a flag k3s defines (${stops})`,
+        found: `${shown}, which k3s v1.26 removed`,
+        suggestion: `use ${removed.instead}`
+      })
+      return
+    }
+    if (!definesFlag("server", trimmed) && !definesFlag("agent", trimmed)) {
+      const which = list.reaches.length === 1 ? `k3s ${list.reaches[0]} flag` : "k3s flag"
+      issues.push({
+        code: "invalid-value",
+        path,
+        expected: `a ${which} (homelab knows those of k3s ${K3S_FLAG_RELEASES}, and ${stops})`,
+        found: `${shown}, which is not a ${which}`,
+        ...suggestFlag(name, list.reaches)
+      })
+      return
+    }
+    // an agent given --disable: the node would never join
     const only = onlyCommandOf(trimmed)
     const missing = only === undefined ? undefined : list.reaches.find((command) => command !== only)
     if (only !== undefined && missing !== undefined) {
@@ -494,4 +523,25 @@ const flagListIssues = (list: (typeof K3S_FLAG_LISTS)[number], flags: ReadonlyAr
     }
   })
   return issues
+}
+
+/**
+ * The flag `name` was probably meant to be (`--node-label` for `--node-lable`), among those of either k3s command; with
+ * where it goes when a command the list reaches does not define it. Nothing for a one-letter name, or when no flag is
+ * close.
+ */
+const suggestFlag = (name: string, reaches: ReadonlyArray<"server" | "agent">): { readonly suggestion?: string } => {
+  if (name.replace(/^-+/u, "").length < 3) return {}
+  const guess = closest(name.startsWith("--") ? name : `-${name}`, [
+    ...new Set([...k3sFlagsOf("server"), ...k3sFlagsOf("agent")])
+  ])
+  if (guess === undefined) return {}
+  const missing = reaches.find((command) => !definesFlag(command, guess))
+  const only = onlyCommandOf(guess)
+  return {
+    suggestion:
+      missing === undefined || only === undefined
+        ? `did you mean ${guess}?`
+        : `did you mean ${guess}? only k3s ${only} defines it: it goes in k3s.${only}Flags`
+  }
 }
