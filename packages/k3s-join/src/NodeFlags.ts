@@ -28,7 +28,8 @@ const SECRET_FLAGS = [
   "--datastore-endpoint",
   "--cluster-secret",
   "--etcd-s3-access-key",
-  "--etcd-s3-secret-key"
+  "--etcd-s3-secret-key",
+  "--vpn-auth"
 ]
 
 /**

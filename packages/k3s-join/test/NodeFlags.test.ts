@@ -38,6 +38,13 @@ describe("NodeFlags", () => {
     ])
   })
 
+  it("--vpn-auth is masked as k3s masks it: a member running the wanted VPN credentials is no change", () => {
+    const wanted = desiredFlags(["--vpn-auth=name=tailscale,joinKey=tskey-abc"])
+    assert.deepStrictEqual(wanted.map(showFlag), ["--vpn-auth=********"])
+    const running = runningFlags(["agent", "--vpn-auth", "********"]) ?? []
+    assert.isTrue(sameFlags(diffFlags(running, wanted)))
+  })
+
   it("the running flags leave out the command word and the join flags", () => {
     assert.deepStrictEqual(runningFlags(serverArgs)?.map(showFlag), ["--write-kubeconfig-mode=644"])
     assert.deepStrictEqual(runningFlags(["server", "--cluster-init", "--disable", "traefik"])?.map(showFlag), [

@@ -18,9 +18,10 @@ const SECRET_FLAGS = [
   "--datastore-endpoint",
   "--cluster-secret",
   "--etcd-s3-access-key",
-  "--etcd-s3-secret-key"
+  "--etcd-s3-secret-key",
+  "--vpn-auth"
 ]
-const SECRET_ENV = ["K3S_TOKEN", "K3S_DATASTORE_ENDPOINT", "K3S_AGENT_TOKEN", "K3S_CLUSTER_SECRET"]
+const SECRET_ENV = ["K3S_TOKEN", "K3S_DATASTORE_ENDPOINT", "K3S_AGENT_TOKEN", "K3S_CLUSTER_SECRET", "K3S_VPN_AUTH"]
 
 /**
  * configfilearg's `readConfigFile`: each key of the config file as a flag (`--key`, `-k` for one letter), a list as the

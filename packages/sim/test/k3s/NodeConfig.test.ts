@@ -33,19 +33,18 @@ describe("nodeArgs, as k3s's getNodeArgs builds them", () => {
         "tier=gold"
       ]
     )
-    assert.deepStrictEqual(nodeArgs(["agent", "-t", "x", "--datastore-endpoint=mysql://u:p@h/db"], undefined), [
-      "agent",
-      "-t",
-      "********",
-      "--datastore-endpoint",
-      "********"
-    ])
+    assert.deepStrictEqual(
+      nodeArgs(["agent", "-t", "x", "--datastore-endpoint=mysql://u:p@h/db", "--vpn-auth=name=tailscale"], undefined),
+      ["agent", "-t", "********", "--datastore-endpoint", "********", "--vpn-auth", "********"]
+    )
   })
 
   it("node-env keeps only K3S_ variables, sorted, secrets masked; the hash is base32 of SHA-256", () => {
     assert.strictEqual(
-      JSON.stringify(nodeEnv({ K3S_URL: "https://s:6443", PATH: "/bin", K3S_TOKEN: "t", K3S_DATA_DIR: "/d" })),
-      '{"K3S_DATA_DIR":"/d","K3S_TOKEN":"********","K3S_URL":"https://s:6443"}'
+      JSON.stringify(
+        nodeEnv({ K3S_URL: "https://s:6443", PATH: "/bin", K3S_TOKEN: "t", K3S_DATA_DIR: "/d", K3S_VPN_AUTH: "v" })
+      ),
+      '{"K3S_DATA_DIR":"/d","K3S_TOKEN":"********","K3S_URL":"https://s:6443","K3S_VPN_AUTH":"********"}'
     )
     // the annotations of the agent in k3s.md §4.3 are from a real node: same shape (52 characters, padded)
     assert.match(nodeConfigHash('["agent"]', "{}"), /^[A-Z2-7]{52}====$/)
