@@ -85,6 +85,27 @@ export const classifyJournal = (lines: ReadonlyArray<string>): JournalClassifica
 }
 
 /**
+ * systemd's line for a start of the unit, as `journalctl -u <unit> -o cat` shows it: `Starting Lightweight
+ * Kubernetes...` (the unit's Description) or, with newer systemd, `Starting k3s-agent.service - Lightweight
+ * Kubernetes...`. k3s's own lines begin with `time="`, urfave/cli's with `Incorrect Usage`.
+ */
+const UNIT_START = /^Starting .+(?:\.\.\.|…)$/
+
+/**
+ * The lines written since systemd last started the unit: those after its last `Starting …` line, or all of them when
+ * the excerpt holds none. systemd writes that line for every start (a restart, a reboot, its own restart after a
+ * crash) once the previous process is gone, so what comes before it is an earlier run's: a `401 Unauthorized` of the
+ * token that run had, fixed since, is history, not the cause of anything now.
+ *
+ * @since 0.4.2
+ * @category classification
+ */
+export const linesSinceUnitStart = (lines: ReadonlyArray<string>): Array<string> => {
+  for (let i = lines.length - 1; i >= 0; i--) if (UNIT_START.test(lines[i] as string)) return lines.slice(i + 1)
+  return [...lines]
+}
+
+/**
  * Splits journal output into non-empty lines.
  *
  * @since 0.1.0

@@ -69,7 +69,13 @@ import {
   withoutTrace
 } from "./InstallCommand.js"
 import { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
-import { classifyJournal, type JournalClassification, journalLines, newJournalLines } from "./JournalClassifier.js"
+import {
+  classifyJournal,
+  type JournalClassification,
+  journalLines,
+  linesSinceUnitStart,
+  newJournalLines
+} from "./JournalClassifier.js"
 import {
   BadToken,
   CaHashMismatch,
@@ -190,7 +196,10 @@ export interface WaitReadyOptions {
   readonly host: K3sHost
   readonly role: Role
   readonly nodeName: string
-  /** Journal lines to ignore (from `InstallResult`). */
+  /**
+   * Journal lines to ignore (from `InstallResult`). Lines written before systemd last started the unit are ignored in
+   * any case (`linesSinceUnitStart`): a failure an earlier run of k3s logged does not fail the wait.
+   */
   readonly journalBaseline?: ReadonlyArray<string> | undefined
   /** Kubelet version the Node must report, when given. */
   readonly version?: string | undefined
@@ -1243,7 +1252,11 @@ const make = (options: K3sJoinOptions) =>
         const fresh = newJournalLines(baseline, lines)
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh
-        const classification = classifyJournal(fresh)
+        // Only the unit's current run tells why it is not Ready: without a baseline (a VM restarted, or one an earlier
+        // run restarted) the excerpt goes back past the start, and a process the install's restart replaced may have
+        // written after the baseline. Both are suffixes of `lines`: the shorter one is the lines they agree on.
+        const sinceStart = linesSinceUnitStart(lines)
+        const classification = classifyJournal(sinceStart.length < fresh.length ? sinceStart : fresh)
         if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName, role))
         if (classification !== undefined && classification.line !== lastTransient?.line) {
           yield* emit({ _tag: "Waiting", host: host.host, failure: classification.failure, line: classification.line })

@@ -84,6 +84,7 @@ export {
   type JournalClassification,
   type JournalFailure,
   journalLines,
+  linesSinceUnitStart,
   newJournalLines
 } from "./JournalClassifier.js"
 export {

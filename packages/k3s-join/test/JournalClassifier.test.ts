@@ -1,5 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { classifyJournal, classifyLine, journalLines, newJournalLines } from "../src/JournalClassifier.js"
+import {
+  classifyJournal,
+  classifyLine,
+  journalLines,
+  linesSinceUnitStart,
+  newJournalLines
+} from "../src/JournalClassifier.js"
 import { journal } from "./support/fixtures.js"
 
 describe("classifyLine", () => {
@@ -59,5 +65,22 @@ describe("journalLines / newJournalLines", () => {
     assert.deepStrictEqual(newJournalLines(["x", "l", "l"], ["l", "l", "l", "m"]), ["l", "m"])
     // no overlap: everything is new
     assert.deepStrictEqual(newJournalLines(["a"], ["p", "q"]), ["p", "q"])
+  })
+})
+
+describe("linesSinceUnitStart", () => {
+  it("keeps the lines after systemd's last start of the unit, in either of its formats", () => {
+    const before = [journal.unitStart(), journal.starting(0), journal.unauthorized(1)]
+    const after = [journal.starting(3), journal.upAgent(4)]
+    assert.deepStrictEqual(linesSinceUnitStart([...before, journal.unitStart(), ...after]), after)
+    const combined = "Starting k3s-agent.service - Lightweight Kubernetes..."
+    assert.deepStrictEqual(linesSinceUnitStart([...before, combined, ...after]), after)
+    // a start that has not written anything yet
+    assert.deepStrictEqual(linesSinceUnitStart([...before, journal.unitStart()]), [])
+  })
+
+  it("keeps every line when the excerpt holds no start (k3s's own Starting line is not one)", () => {
+    const lines = [journal.starting(0), journal.unauthorized(1)]
+    assert.deepStrictEqual(linesSinceUnitStart(lines), lines)
   })
 })

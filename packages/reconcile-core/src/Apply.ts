@@ -47,6 +47,7 @@ import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { runningDownloads } from "./runningDownloads.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
+import { tokenRefusedHint } from "./tokenRefused.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
 
 /** A wait in progress: what for, for how long so far, and the limit. */
@@ -1183,9 +1184,12 @@ export const apply = Effect.fn("apply")(function* (
                 const refused = rejoinRefusal(a.vm, e.reason)
                 return new StepFailed(refused.message, refused.hint)
               }
+              const unit = a.role === "server" ? "k3s" : "k3s-agent"
+              const journal = `\`journalctl -u ${unit}\` on ${ip}`
               return new StepFailed(
                 e.message,
-                `on ${ip}: \`journalctl -u ${a.role === "server" ? "k3s" : "k3s-agent"}\`; check the server ${server.host} and the VM's network`
+                tokenRefusedHint(e, { configured: k3s.token !== undefined, server: server.host, journal }) ??
+                  `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
               )
             })
           )

@@ -71,13 +71,19 @@ export const removal = (
   const base = { layer: "vm" as const, node: vm.node, vm: vm.name, vmid: vm.vmid }
   const observedNode = observed.nodes.get(vm.node)
   if (vm.status === "unknown" || observedNode?.online === false || observedNode?.problem !== undefined) {
+    // The node could not be observed: say what failed (the API URL and SSH host:port, with what each said) and its
+    // fix, as apply does for that node, rather than only that it is out of reach.
+    const problem = observedNode?.problem
     return {
       finding: {
         ...base,
         code: `vm.${purpose}-unreachable`,
         effect: "blocked",
-        message: `VM ${vm.vmid} ${vm.name} on ${vm.node} cannot be reached (its node is offline or out of reach); not ${what} it`,
-        hint: `bring ${vm.node} back, then run again`
+        message:
+          problem === undefined
+            ? `VM ${vm.vmid} ${vm.name} on ${vm.node} cannot be reached (its node is offline or out of reach); not ${what} it`
+            : `VM ${vm.vmid} ${vm.name} on ${vm.node} cannot be reached (${problem.message}); not ${what} it`,
+        hint: problem === undefined ? `bring ${vm.node} back, then run again` : `${problem.hint}; then run again`
       }
     }
   }

@@ -276,6 +276,32 @@ describe("orphans", () => {
   })
 })
 
+describe("an orphan on a node that could not be observed", () => {
+  it("is held back, saying what failed on that node (API and SSH, as apply says) and its fix", () => {
+    const d = desired([desiredNode("pve")])
+    const problem = {
+      code: "node.unreachable",
+      message:
+        "cannot list local (the image storage) on node pve: API https://10.0.0.2:8006: connection refused (nothing listens there); SSH root@10.0.0.2:22: our SSH key was refused (authentication failed)",
+      hint: "add the public key of ssh.privateKey to root's ~/.ssh/authorized_keys on 10.0.0.2:22"
+    }
+    const o = observed(["pve"], [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-vm-old")], {
+      nodes: new Map([["pve", { ...node("pve"), problem }]])
+    })
+    const held = plan(d, o, { policy, prune: true }).findings.find((f) => f.vmid === 1002)
+    assert.deepStrictEqual(held, {
+      layer: "vm",
+      node: "pve",
+      vm: "k3s-vm-old",
+      vmid: 1002,
+      code: "vm.prune-unreachable",
+      effect: "blocked",
+      message: `VM 1002 k3s-vm-old on pve cannot be reached (${problem.message}); not pruning it`,
+      hint: `${problem.hint}; then run again`
+    })
+  })
+})
+
 describe("server orphans pruned together", () => {
   const k3s = { vmUser: "ubuntu", vmSshPort: 22, installFlags: [], installScriptUrl: "https://get.k3s.io" }
   const serverNode = (name: string, vms: ReadonlyArray<string>): DesiredNode => {

@@ -296,6 +296,25 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "a k3s.token the cluster refuses: the join's hint names k3s.token and where the cluster's token is",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        // another cluster's server token (copied from an older lab): its CA hash is not this cluster's
+        const lab = yield* makeLab(sim, { vm: k3sSection(`  token: K10${"ab".repeat(32)}::server:${"0".repeat(32)}`) })
+        const run = yield* reconcile(lab)
+        const [join] = joins(run.result.outcomes)
+        assert.strictEqual(join?.status, "failed")
+        assert.match(join?.detail ?? "", /token's CA hash does not match the cluster CA/)
+        assert.strictEqual(
+          join?.hint,
+          `k3s.token in homelab.yaml is another cluster's token (its CA hash is not this cluster's): set it to the cluster's server token (\`sudo cat /var/lib/rancher/k3s/server/token\` on ${serverIp}), or remove k3s.token to have homelab read it from there; then run apply again`
+        )
+      }),
+    120_000
+  )
+
+  it.live(
     "a VM of ours whose guest agent is off in its config: the plan says so and what to set, without asking the agent; the other VM joins",
     () =>
       Effect.gen(function* () {

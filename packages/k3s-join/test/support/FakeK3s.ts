@@ -137,6 +137,11 @@ export interface HostBehaviour {
   readonly installFails?: boolean | undefined
   /** Extra journal lines written when the unit starts. */
   readonly logOnStart?: ReadonlyArray<string> | undefined
+  /**
+   * Lines the k3s process that runs before the install writes while the install downloads (after the journal was read
+   * for the baseline, before the install restarts the unit): an agent with an old token goes on logging its 401s.
+   */
+  readonly logDuringInstall?: ReadonlyArray<string> | undefined
   /** The InternalIP the Node registers with (default: the host's ip). */
   readonly registerIp?: string | undefined
 }
@@ -199,6 +204,7 @@ export class FakeHost {
       if (role === "server") this.cluster.joiningServers--
       else this.cluster.joiningAgents--
     }
+    this.log(journal.unitStart())
     this.log(journal.starting(this.tick++))
     for (const line of this.behaviour.logOnStart ?? []) this.log(line)
     this.step = () => {
@@ -270,6 +276,7 @@ export class FakeHost {
         continue
       }
       if (line.startsWith("curl ")) {
+        for (const written of this.behaviour.logDuringInstall ?? []) this.log(written)
         const code = this.behaviour.downloadExitCode ?? 0
         if (code !== 0) return { stdout, stderr, exitCode: code }
         continue

@@ -120,6 +120,8 @@ const stamp = (i: number) => `time="2024-05-23T11:26:${String(10 + (i % 50)).pad
 
 /** Journal lines (`journalctl -o cat`) for the §8.3 failure loops. */
 export const journal = {
+  /** systemd's own line when it starts the unit (`Starting k3s-agent.service - Lightweight Kubernetes...` on newer systemd) */
+  unitStart: () => "Starting Lightweight Kubernetes...",
   starting: (i = 0) => `${stamp(i)} level=info msg="Starting k3s agent v1.30.5+k3s1 (56ec5dd4)"`,
   upAgent: (i = 0) => `${stamp(i)} level=info msg="k3s agent is up and running"`,
   upServer: (i = 0) => `${stamp(i)} level=info msg="k3s is up and running"`,
