@@ -82,8 +82,8 @@ describe("homelab and a rolling k3s upgrade", () => {
     ])
 
     // Two minors, hop by hop. Ctrl-C once the second server's first hop restarts its k3s on the new binary: that
-    // restart is held (k3sHold) until the run has exited, so the signal lands inside the hop however late it comes.
-    // The first server stays on the minor between, the rest on the old version; the next apply resumes in the same order.
+    // restart is held (k3sHold) until the run has exited, so the signal lands inside the hop however late it comes. The
+    // first server stays on the minor between, the rest on the old version; the next apply resumes in the same order.
     const [v1311, v132] = ["v1.31.13+k3s1", "v1.32.9+k3s1"]
     write(v132)
     const since = sim.k3sEvents().length

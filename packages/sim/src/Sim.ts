@@ -125,8 +125,8 @@ export interface SimHandle {
    * request as it ends (`requests`), each operation as it begins (`operations`), each k3s event (`k3sEvents`), each
    * agent call as it begins to wait for a silent agent (`AgentWait`). A test acts at an exact point of a run this way
    * (adds a fault once a Node is cordoned, interrupts a run once its create task began, lets an agent come up once a
-   * call waits for it) instead of polling for it. A listener that throws does not disturb the simulator: the error is thrown
-   * again on its own (an uncaught exception). Returns the function that ends the calls.
+   * call waits for it) instead of polling for it. A listener that throws does not disturb the simulator: the error is
+   * thrown again on its own (an uncaught exception). Returns the function that ends the calls.
    */
   watch(listener: (record: SimRecord) => void): () => void
   /**
