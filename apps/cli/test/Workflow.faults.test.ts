@@ -83,6 +83,9 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
     timeouts: k3sWaits
   },
   k3sInstallHang: { fault: { kind: "k3sInstallHang", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
+  // a test control, not a k3s fault: to a run, a k3s start held until the fault is cleared is an install that never
+  // ends
+  k3sHold: { fault: { kind: "k3sHold", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
   k3sDownloadFails: { fault: { kind: "k3sDownloadFails", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
   // joined, but its Node stays NotReady (a hung container runtime): the join's wait for Ready runs out
   k3sNodeNotReady: { fault: { kind: "k3sNodeNotReady", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits }

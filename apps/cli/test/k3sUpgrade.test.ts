@@ -18,7 +18,8 @@ import {
   stopLabs,
   upgradeEvents,
   v130,
-  v131
+  v131,
+  vmidOf
 } from "./k3sLab.js"
 import { whenRecord } from "./simLab.js"
 
@@ -80,16 +81,19 @@ describe("homelab and a rolling k3s upgrade", () => {
       "wise-owl agent"
     ])
 
-    // Two minors, hop by hop. Ctrl-C once the second server's first hop began: the first server stays on the minor
-    // between, the rest on the old version; the next apply resumes in the same order.
+    // Two minors, hop by hop. Ctrl-C once the second server's first hop restarts its k3s on the new binary: that
+    // restart is held (k3sHold) until the run has exited, so the signal lands inside the hop however late it comes. The
+    // first server stays on the minor between, the rest on the old version; the next apply resumes in the same order.
     const [v1311, v132] = ["v1.31.13+k3s1", "v1.32.9+k3s1"]
     write(v132)
     const since = sim.k3sEvents().length
+    const stillFawn = vmidOf(sim, "still-fawn")
+    await sim.addFaults([{ kind: "k3sHold", vmid: stillFawn }])
     const run = startHomelab(config, ["apply", "--yes"], env)
     await whenRecord(
       sim,
       (r) =>
-        r._tag === "K3sEvent" && r.event.kind === "node-cordoned" && r.event.node === "k3s-vm-still-fawn"
+        r._tag === "Operation" && r.operation.operation === "k3s-restart" && r.operation.vmid === stillFawn
           ? r
           : undefined,
       run.done
@@ -101,7 +105,15 @@ describe("homelab and a rolling k3s upgrade", () => {
     const versions = () =>
       Object.fromEntries(sim.state().k3s.nodes.map((n) => [String(n.name).replace("k3s-vm-", ""), n.version]))
     assert.strictEqual(versions().pve, v1311)
-    for (const n of ["chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
+    for (const n of ["still-fawn", "chief-horse", "fun-goal", "wise-owl"]) assert.strictEqual(versions()[n], v130, n)
+    // the hop was still under way when the run stopped: still-fawn's k3s restart waits, activating
+    assert.strictEqual((await onGuest(sim, `${subnet}.12`, "systemctl is-active k3s")).stdout, "activating\n")
+    // released, the restart that the interrupted install began comes up on the minor between, as it would have
+    const restarted = whenRecord(sim, (r) =>
+      r._tag === "K3sEvent" && r.event.kind === "node-upgraded" && r.event.node === "k3s-vm-still-fawn" ? r : undefined
+    )
+    await sim.clearFaults({ kind: "k3sHold" })
+    assert.strictEqual((await restarted).event.detail, `${v130} → ${v1311}`)
 
     const resumed = await homelab(["apply", "--yes"])
     assert.strictEqual(resumed.code, ExitCode.Ok, show(resumed))

@@ -22,21 +22,29 @@ export class SimClock {
     return Math.max(0, simMs * this.timeScale)
   }
 
+  /** Sleep a simulated duration: its scaled real milliseconds (`sleepReal`). */
   sleep(simMs: number): Promise<void> {
-    const ms = this.scaled(simMs)
-    if (ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms)
-      t.unref?.()
-    })
+    return this.sleepReal(this.scaled(simMs))
   }
 
-  /** Sleep real (unscaled) milliseconds, e.g. injected latency or the 401 delay. */
+  /**
+   * Sleep real (unscaled) milliseconds, e.g. injected latency or the 401 delay: at least `ms` on the monotonic clock
+   * (`performance.now()`). Node's timers count whole milliseconds of the event loop's clock and may fire up to one
+   * early; such a wake sleeps the rest.
+   */
   sleepReal(ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve()
+    const until = performance.now() + ms
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms)
-      t.unref?.()
+      const wait = (left: number) => {
+        const t = setTimeout(() => {
+          const rest = until - performance.now()
+          if (rest > 0) wait(rest)
+          else resolve()
+        }, left)
+        t.unref?.()
+      }
+      wait(ms)
     })
   }
 }

@@ -25,6 +25,8 @@ export class GuestManager {
   private readonly jobs = new Map<number, Map<number, ExecJob>>()
   private pidCounter = 1000
   private stopped = false
+  /** guest-pings waiting for an agent (`waitForAgent`), woken whenever what keeps an agent silent may have changed */
+  private readonly agentWaiters = new Set<() => void>()
 
   constructor(
     private readonly state: SimState,
@@ -43,8 +45,20 @@ export class GuestManager {
         this.shutdown(vm)
         if (vm.ip !== undefined) this.usedIps.delete(vm.ip)
       }
+      this.wakeAgentWaiters()
     })
-    state.onRunState((vm) => this.ssh.get(vm.vmid)?.freeze(frozen(vm)))
+    state.onRunState((vm) => {
+      this.ssh.get(vm.vmid)?.freeze(frozen(vm))
+      this.wakeAgentWaiters()
+    })
+    // an agent held silent (agentNeverStarts) comes up the moment its fault is cleared
+    faults.onChange(() => this.wakeAgentWaiters())
+  }
+
+  private wakeAgentWaiters(): void {
+    const waiters = [...this.agentWaiters]
+    this.agentWaiters.clear()
+    for (const w of waiters) w()
   }
 
   reserveIp(ip: string): void {
@@ -247,21 +261,38 @@ export class GuestManager {
     )
   }
 
+  /** Called when a guest-ping finds the VM's agent silent: the agent call waits for it from now (`watch`). */
+  onAgentWait: ((e: { node: string; vmid: number }) => void) | undefined
+
   /**
    * Waits while the VM's agent does not answer, for at most `simMs` (scaled): what a `guest-ping` sent now would wait
-   * for its answer. Returns early when the agent comes up; the caller checks again.
+   * for its answer. Returns early when the agent comes up (it is due, its `agentNeverStarts` is cleared, the paused VM
+   * resumes); the caller checks again.
    */
   async waitForAgent(vm: VmState, simMs: number): Promise<void> {
-    let left = this.clock.scaled(simMs)
-    while (left > 0 && !this.stopped && !this.agentRunning(vm)) {
-      // wake when the agent is due; one that is not coming (paused VM, agentNeverStarts) lets the whole ping time pass
+    if (this.stopped || this.agentRunning(vm)) return
+    this.onAgentWait?.({ node: vm.node, vmid: vm.vmid })
+    const deadline = performance.now() + this.clock.scaled(simMs)
+    for (;;) {
+      const left = deadline - performance.now()
+      if (left <= 0 || this.stopped || this.agentRunning(vm)) return
+      // wake when the agent is due, or when what keeps it silent changes (a fault, the VM's state); one that is not
+      // coming (paused VM, agentNeverStarts) lets the whole ping time pass
       const due =
         vm.agentReadyAt !== undefined && !this.faults.vmFault("agentNeverStarts", vm.vmid)
           ? vm.agentReadyAt - this.clock.now()
           : 0
       const step = due > 0 ? Math.min(left, due) : left
-      await this.clock.sleepReal(step)
-      left -= step
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer)
+          this.agentWaiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, step)
+        timer.unref?.()
+        this.agentWaiters.add(wake)
+      })
     }
   }
 
@@ -375,6 +406,7 @@ export class GuestManager {
 
   async closeAll(): Promise<void> {
     this.stopped = true
+    this.wakeAgentWaiters()
     for (const id of [...this.timers.keys()]) this.clearTimers(id)
     await Promise.all([...this.ssh.values()].map((s) => s.close()))
     this.ssh.clear()

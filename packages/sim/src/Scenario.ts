@@ -274,6 +274,15 @@ export const FaultSpec = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("k3sServerUnreachable"), vmid: Schema.optional(VmidNumber) }),
   /** the k3s unit in VM `vmid` (or everywhere) never becomes ready */
   Schema.Struct({ kind: Schema.Literal("k3sInstallHang"), vmid: Schema.optional(VmidNumber) }),
+  /**
+   * A test control, not a k3s behaviour: a start of the k3s unit in VM `vmid` (or in every VM) does its work (a join, a
+   * cluster init, the restart of an upgrade: its simulated duration has passed), then waits there, silently, the unit
+   * still `activating` and the Node not (re-)registered on its version, until the fault is cleared; then it comes up
+   * as it would have. Whoever waits for the start (install.sh, a blocking `systemctl start`) waits on. A start whose
+   * unit is stopped or restarted (or whose VM stops) while held ends there. Unlike `k3sInstallHang`, it logs nothing
+   * and goes on the moment it is cleared.
+   */
+  Schema.Struct({ kind: Schema.Literal("k3sHold"), vmid: Schema.optional(VmidNumber) }),
   /** downloads from get.k3s.io / the k3s release origin fail (HTTP 500) in VM `vmid` (or everywhere) */
   Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) }),
   /**

@@ -96,6 +96,11 @@ export type SimRecord =
   /** an operation as it begins */
   | { readonly _tag: "Operation"; readonly operation: SimOperation }
   | { readonly _tag: "K3sEvent"; readonly event: K3sEvent }
+  /**
+   * an agent call whose guest-ping (PVE's `qga_check_running` before every agent command) the VM's agent does not
+   * answer yet, as the call begins to wait for it: at most 3 s (simulated), less if the agent comes up meanwhile
+   */
+  | { readonly _tag: "AgentWait"; readonly node: string; readonly vmid: number }
 
 /** The in-process handle: info plus the admin operations. */
 export interface SimHandle {
@@ -117,10 +122,11 @@ export interface SimHandle {
   mark(): number
   /**
    * Calls `listener` with everything the simulator records, at the moment it records it and before it goes on: each
-   * request as it ends (`requests`), each operation as it begins (`operations`), each k3s event (`k3sEvents`). A test
-   * acts at an exact point of a run this way (adds a fault once a Node is cordoned, interrupts a run once its create
-   * task began) instead of polling for it. A listener that throws does not disturb the simulator: the error is thrown
-   * again on its own (an uncaught exception). Returns the function that ends the calls.
+   * request as it ends (`requests`), each operation as it begins (`operations`), each k3s event (`k3sEvents`), each
+   * agent call as it begins to wait for a silent agent (`AgentWait`). A test acts at an exact point of a run this way
+   * (adds a fault once a Node is cordoned, interrupts a run once its create task began, lets an agent come up once a
+   * call waits for it) instead of polling for it. A listener that throws does not disturb the simulator: the error is
+   * thrown again on its own (an uncaught exception). Returns the function that ends the calls.
    */
   watch(listener: (record: SimRecord) => void): () => void
   /**
@@ -415,6 +421,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     notify({ _tag: "Request", request: e })
   }
 
+  guests.onAgentWait = (e) => notify({ _tag: "AgentWait", node: e.node, vmid: e.vmid })
   guests.onCommand = (e) =>
     record({
       time: new Date(clock.now()).toISOString(),

@@ -314,7 +314,8 @@ describe("faults", () => {
 
   it("latency delays API requests", async () => {
     await sim.addFaults([{ kind: "latency", ms: 120, transport: "api", node: "pve" }])
-    // the latency is real time by design: a lower bound on the monotonic clock (a busy machine only adds to it)
+    // the latency is real time by design: a lower bound on the monotonic clock (a busy machine only adds to it; the
+    // simulator sleeps at least that long on it, also when a timer fires a millisecond early: Clock.test.ts)
     const t0 = performance.now()
     await px.version.$get()
     const took = performance.now() - t0

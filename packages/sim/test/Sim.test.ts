@@ -9,7 +9,9 @@ const brief = (r: SimRecord) =>
     ? `request ${r.request.method ?? ""} ${r.request.path ?? r.request.command ?? ""}`
     : r._tag === "Operation"
       ? `operation ${r.operation.operation} ${r.operation.vmid ?? ""}`
-      : `k3s ${r.event.kind} ${r.event.node}`
+      : r._tag === "K3sEvent"
+        ? `k3s ${r.event.kind} ${r.event.node}`
+        : `agent wait ${r.vmid}`
 
 describe("watch: what the simulator records, as it records it", () => {
   let sim: SimHandle

@@ -468,7 +468,10 @@ export class K3sSim {
 
   // ---------------------------------------------------------------- faults
 
-  private vmFault(kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails", vmid: number) {
+  private vmFault(
+    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold",
+    vmid: number
+  ) {
     return this.faults.all().find((f) => f.kind === kind && (f.vmid === undefined || f.vmid === vmid))
   }
 
@@ -930,6 +933,24 @@ export class K3sSim {
     }
   }
 
+  /**
+   * `k3sHold` (a test control): this start's work is done; it waits here, silently and still activating, until the
+   * fault is cleared, then goes on as it would have. False when this run of the unit ended meanwhile (a stop, a
+   * restart, its VM stopped).
+   */
+  private async held(h: K3sHost, gen: number): Promise<boolean> {
+    for (let hold = this.vmFault("k3sHold", h.vmid); hold !== undefined; hold = this.vmFault("k3sHold", h.vmid)) {
+      const fault = hold
+      const cleared = this.faults.whenCleared(fault)
+      while (this.faults.all().includes(fault)) {
+        if (!this.live(h, gen)) return false
+        // a stop or restart of the unit touches the k3s world: look again then
+        await Promise.race([cleared, this.nextChange(60_000)])
+      }
+    }
+    return this.awake(h, gen)
+  }
+
   private async hangLoop(h: K3sHost, gen: number): Promise<boolean> {
     while (this.hangs(h)) {
       if (!(await this.awake(h, gen))) return false
@@ -1050,6 +1071,7 @@ export class K3sSim {
     )
     await this.work(attempt, this.t.joinMs)
     if (!(await this.hangLoop(h, gen))) return
+    if (!(await this.held(h, gen))) return
     h.cluster = cluster
     this.registerNode(h, cluster, cfg, "agent", version, undefined)
     this.log(h, "info", `Annotations and labels have been set successfully on node: ${cfg.nodeName}`)
@@ -1069,6 +1091,7 @@ export class K3sSim {
       // its etcd runs again (with the member's data), and counts for quorum from now on
       this.etcdStarted(h)
       if (!(await this.hangLoop(h, gen))) return
+      if (!(await this.held(h, gen))) return
       // etcd starts, but the apiserver waits until the members form a quorum again
       while (!this.hasQuorum(own)) {
         if (!(await this.awake(h, gen))) return
@@ -1169,6 +1192,7 @@ export class K3sSim {
     }
     if (h.learner === member.name) h.learner = undefined
     if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    if (!(await this.held(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
     this.registerNode(h, cluster, cfg, "server", version, member.name)
     this.writeServerFiles(h, cluster)
     this.log(h, "info", "k3s is up and running")
@@ -1196,6 +1220,7 @@ export class K3sSim {
     this.beginOp(h, attempt, "k3s-init", cfg.nodeName)
     await this.work(attempt, this.t.joinMs)
     if (!(await this.hangLoop(h, gen))) return
+    if (!(await this.held(h, gen))) return
     const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
     writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
     h.cluster = cluster
