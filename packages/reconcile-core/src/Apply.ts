@@ -39,6 +39,7 @@ import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
+import { joinTokenOf } from "./joinTokenOf.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -1172,7 +1173,7 @@ export const apply = Effect.fn("apply")(function* (
             newHostKey: newInstances.has(a.vm),
             version: k3s.version,
             flags: k3sFlagsFor(k3s, a.role),
-            token: k3s.token,
+            token: joinTokenOf(k3s.token),
             ...(k3s.airgap !== undefined ? { airgap: { dir: k3s.airgap } } : {}),
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
             onEvent: k3sProgress
@@ -1188,8 +1189,11 @@ export const apply = Effect.fn("apply")(function* (
               const journal = `\`journalctl -u ${unit}\` on ${ip}`
               return new StepFailed(
                 e.message,
-                tokenRefusedHint(e, { configured: k3s.token !== undefined, server: server.host, journal }) ??
-                  `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
+                tokenRefusedHint(e, {
+                  configured: joinTokenOf(k3s.token) !== undefined,
+                  server: server.host,
+                  journal
+                }) ?? `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
               )
             })
           )

@@ -84,6 +84,46 @@ describe("a k3s cluster from nothing", () => {
   )
 
   it.live(
+    "a short k3s.token (a password): the cluster starts with it, and the other VM joins with the server's full token read over SSH (with the CA hash)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve", "fun-goal"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000 }
+          })
+        )
+        const lab = yield* makeLab(sim, {
+          vm: k3sSection(["  token: my-shared-cluster-secret"]),
+          nodes: { pve: server }
+        })
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.result.outcomes
+            .filter((o) => o.action._tag !== "DownloadImage" && o.action._tag !== "CreateVm")
+            .map((o) => [o.action._tag, o.status, o.status === "done" ? "" : o.detail]),
+          [
+            ["InitK3s", "done", ""],
+            ["JoinK3s", "done", ""]
+          ]
+        )
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        assert.deepStrictEqual(nodeRows(sim), [
+          "k3s-vm-fun-goal agent True v1.30.5+k3s1",
+          "k3s-vm-pve server True v1.30.5+k3s1"
+        ])
+        // the agent's token came from the server's token file: the short one never reaches a join
+        const read = sim
+          .requests()
+          .filter((r) => /cat \/var\/lib\/rancher\/k3s\/server\/(agent-)?token/.test(r.command ?? ""))
+        assert.isAbove(read.length, 0)
+        assert.isTrue((yield* reconcile(lab)).plan.actions.length === 0)
+      }),
+    120_000
+  )
+
+  it.live(
     "bare nodes converge to 3 Ready servers (embedded etcd) and 2 agents in one run; the next run changes nothing",
     () =>
       Effect.gen(function* () {

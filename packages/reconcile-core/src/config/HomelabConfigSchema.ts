@@ -401,7 +401,11 @@ export const K3sSchema = Schema.Struct({
     "Extra k3s flags for the VMs with role agent, after installFlags: --node-label=role=worker, --node-taint=…. Only flags k3s agent defines: an agent given a server flag stops at every start and never joins. Like k3s-ansible's extra_agent_args."
   ),
   airgap: optional(path, "Directory with the k3s binary, images and install.sh for airgapped installs."),
-  token: Schema.optionalKey(secret("Join token override (use ${VAR}); default: read from the server."))
+  token: Schema.optionalKey(
+    secret(
+      "The cluster's token (use ${VAR}); default: read from the server. A full token (K10<CA hash>::server:<password>, as the server's token file holds it) is used for every join. A short one (a password) is the token a new cluster is started with; the joins then read the full token from the server, so that each VM checks the server's certificate."
+    )
+  )
 }).annotate({ description: "k3s membership of the VMs." })
 
 // ---------------------------------------------------------------------------------------------- document

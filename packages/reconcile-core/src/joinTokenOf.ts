@@ -1,0 +1,17 @@
+import * as Redacted from "effect/Redacted"
+
+/** `<id>.<secret>`, as `k3s token create` makes them (k3s-join's bootstrap token form). */
+const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
+
+/**
+ * The token a VM's join passes to k3s-join, from homelab.yaml's `k3s.token`: that token when it is a full one
+ * (`K10<CA hash>::…`, malformed ones included, which k3s-join then refuses with its reason) or a bootstrap token;
+ * `undefined` for a short one (a password, as `k3s server --token` takes it and as the cluster was started with). k3s
+ * takes a short token on a join too, but then never checks the server's certificate: with `undefined`, k3s-join
+ * reads the cluster's full token (the same password, with the hash of the cluster's CA) from the server over SSH.
+ */
+export const joinTokenOf = (token: Redacted.Redacted<string> | undefined): Redacted.Redacted<string> | undefined => {
+  if (token === undefined) return undefined
+  const text = Redacted.value(token).trim()
+  return text.startsWith("K10") || BOOTSTRAP.test(text) ? token : undefined
+}
