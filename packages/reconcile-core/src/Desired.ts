@@ -166,6 +166,11 @@ export interface Desired {
    * reports them as pending; `rolling` restarts the VMs one at a time (k3s Node drained first, Ready again after).
    */
   readonly restart?: "never" | "rolling" | undefined
+  /**
+   * `vm.memoryOvercommit`: the factor on a node's memory that the memory preflight of a create allows its guests'
+   * maxmem to add up to (vm-health's `memoryAdjustment`; default 1, no overcommit).
+   */
+  readonly memoryOvercommit?: number | undefined
   /** Phase 3, when homelab.yaml has a `k3s:` section. */
   readonly k3s?: DesiredK3s | undefined
   /** Limits of every wait; default `DefaultTimeouts`. */

@@ -55,7 +55,10 @@ export interface DetailsNeeded {
 
 export interface PlanOptions {
   readonly policy: HealthPolicy
-  /** `memoryAdjustment` for preflight (reservable = total × adjustment − Σ maxmem of the other guests). */
+  /**
+   * `memoryAdjustment` for preflight (reservable = total × adjustment − Σ maxmem of the other guests); default
+   * `desired.memoryOvercommit` (homelab.yaml's `vm.memoryOvercommit`), else 1.
+   */
   readonly memoryAdjustment?: number | undefined
   /** Plan only these nodes (`homelab apply --only`). */
   readonly only?: ReadonlyArray<string> | undefined
@@ -454,7 +457,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                     }
                   }
                 : {}),
-              ...(options.memoryAdjustment !== undefined ? { memoryAdjustment: options.memoryAdjustment } : {})
+              ...((options.memoryAdjustment ?? desired.memoryOvercommit) !== undefined
+                ? { memoryAdjustment: options.memoryAdjustment ?? desired.memoryOvercommit }
+                : {})
             })
           )
           // a finish uses no image: the image storage's state does not matter to it

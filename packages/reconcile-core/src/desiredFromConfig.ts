@@ -79,6 +79,7 @@ export const desiredFromConfig = (
   vmidRange: config.vm.vmidRange ?? DefaultVmidRange,
   limits: { maxRecreatePerRun: config.safety.maxRecreatePerRun },
   restart: config.vm.restart,
+  ...(config.vm.memoryOvercommit !== 1 ? { memoryOvercommit: config.vm.memoryOvercommit } : {}),
   protect: [...config.safety.protect.names, ...config.safety.protect.vmids],
   timeouts: {
     task: Duration.seconds(config.timeouts.task),

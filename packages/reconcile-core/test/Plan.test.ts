@@ -338,6 +338,14 @@ describe("plan", () => {
     )
     assert.deepStrictEqual(crowded.actions, [])
     assert.deepStrictEqual(codes(crowded), ["memory.insufficient:pve"])
+    assert.include(crowded.findings[0]?.hint ?? "", "vm.memoryOvercommit above 1")
+    // vm.memoryOvercommit 1.5: the node may promise 48 GiB, the other guest's 20 leave room for the new VM's 16
+    const overcommitted = plan(
+      { ...d, memoryOvercommit: 1.5 },
+      observed([tight()], [old, vm(300, "pve", { name: "other", tags: [], maxmemBytes: 20 * GiB })], [paused]),
+      { policy }
+    )
+    assert.deepStrictEqual(tags(overcommitted), ["RecreateVm:pve"])
 
     const noBridge = plan(d, observed([tight({ details: { bridges: [], pveMajor: 8 } })], [old], [paused]), { policy })
     assert.deepStrictEqual(noBridge.actions, [])

@@ -333,7 +333,7 @@ const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: numbe
             `(${gib(node.memoryBytes)} × ${adjustment} minus the maxmem of its other guests), ` +
             `the VM needs ${request.memoryMiB} MiB`,
           `lower the VM memory (nodes[${node.node}].vms[].memory or nodes[${node.node}].memoryRatio), shrink or remove other guests on ` +
-            `node ${node.node}, or raise memoryAdjustment above 1 to allow overcommit`
+            `node ${node.node}, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)`
         )
       )
     }

@@ -105,6 +105,8 @@ export interface VmSettings {
   readonly sockets: number | undefined
   /** Balloon minimum in MiB (0: ballooning off); undefined: not managed. */
   readonly balloon: number | undefined
+  /** The factor on a node's memory its guests' maxmem may add up to before a create is refused (1: no overcommit). */
+  readonly memoryOvercommit: number
   /** Start at node boot; undefined: not managed. */
   readonly onboot: boolean | undefined
   /** The VM's notes; undefined: not managed (homelab's own note at creation). */

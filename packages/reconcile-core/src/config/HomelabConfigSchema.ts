@@ -271,6 +271,11 @@ export const VmSchema = Schema.Struct({
     Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4_194_304 }, { expected: "0..4194304 MiB" })),
     "Minimum memory in MiB for the balloon driver (0 disables ballooning); at most the VM's memory, as PVE requires (checked against nodes[].vms[].memory, and per node when the memory comes from memoryRatio). Not set: left alone."
   ),
+  memoryOvercommit: withDefault(
+    Schema.Finite.check(Schema.isBetween({ minimum: 1, maximum: 4 }, { expected: "a number in [1, 4]" })),
+    1,
+    "How much memory a node may promise its guests, as a factor of what it has: before a VM is created, the plan refuses it when its memory and the maxmem of the node's other guests come to more than the node's memory × this. 1 (the default): no overcommit; 1.5: half as much again (for VMs whose balloon gives memory back)."
+  ),
   onboot: optional(Schema.Boolean, "Start the VM when its node boots. Not set: left alone."),
   description: optional(
     Schema.String,

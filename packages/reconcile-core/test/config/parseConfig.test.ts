@@ -53,6 +53,7 @@ describe("parseConfig defaults", () => {
         cpuType: "host",
         sockets: undefined,
         balloon: undefined,
+        memoryOvercommit: 1,
         onboot: undefined,
         description: undefined,
         restart: "never",

@@ -104,6 +104,7 @@ export const resolveConfig = (file: HomelabConfigFile): HomelabConfig => {
       cpuType: vm.cpuType,
       sockets: vm.sockets,
       balloon: vm.balloon,
+      memoryOvercommit: vm.memoryOvercommit,
       onboot: vm.onboot,
       description: vm.description,
       restart: vm.restart,
