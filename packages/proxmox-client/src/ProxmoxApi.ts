@@ -342,12 +342,31 @@ export const makeProxmoxApi = (
 ): ProxmoxApiShape => {
   /**
    * Every call that starts a PVE task holds one permit from the call until the task ends (or its wait gives up):
-   * never more than `maxTasksInFlight` tasks of this client in flight at once, across every node.
+   * never more than `maxTasksInFlight` tasks of this client in flight at once, across every node. And one task at a
+   * time on each node (`perNode`: creates, resizes, disk moves, deletes, power actions): PVE takes its storage and
+   * config locks for each, and tasks side by side on one node time out on them ("can't lock file … got timeout").
+   * Downloads and uploads (network-bound, no allocation until their end) run beside them. The node's turn comes
+   * first, then a permit: a task waiting for its node holds none.
    */
   const named = naming(transport.transportOf)
   const limit = maxTasksInFlight === undefined ? undefined : Semaphore.makeUnsafe(Math.max(1, maxTasksInFlight))
-  const task = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    limit === undefined ? effect : limit.withPermits(1)(effect)
+  const nodeTurns = new Map<string, Semaphore.Semaphore>()
+  const turnOf = (node: string): Semaphore.Semaphore => {
+    let turn = nodeTurns.get(node)
+    if (turn === undefined) {
+      turn = Semaphore.makeUnsafe(1)
+      nodeTurns.set(node, turn)
+    }
+    return turn
+  }
+  const task = <A, E, R>(
+    node: string,
+    effect: Effect.Effect<A, E, R>,
+    perNode: "one at a time" | "beside the others" = "one at a time"
+  ): Effect.Effect<A, E, R> => {
+    const limited = limit === undefined ? effect : limit.withPermits(1)(effect)
+    return perNode === "one at a time" ? turnOf(node).withPermits(1)(limited) : limited
+  }
   const backoff = Schedule.max([
     Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("2 seconds")]),
     Schedule.recurs(retries)
@@ -423,10 +442,12 @@ export const makeProxmoxApi = (
     wait?: WaitOptions
   ) =>
     task(
+      node,
       startOnce(operation, node, request, started).pipe(
         Effect.flatMap((upid) => (upid === null ? noUpid(operation, node) : waitForTask(upid, wait))),
         named(operation, node)
-      )
+      ),
+      operation === "downloadUrl" ? "beside the others" : "one at a time"
     )
 
   /** The task types of each power action: PVE's, and the HA manager's where it takes the action over. */
@@ -532,6 +553,7 @@ export const makeProxmoxApi = (
     },
     createVm: (options, wait) =>
       task(
+        options.node,
         startOnce(
           "createVm",
           options.node,
@@ -562,6 +584,7 @@ export const makeProxmoxApi = (
       ),
     resizeDisk: (node, vmid, disk, size, wait) =>
       task(
+        node,
         // PVE before 8.0 resizes synchronously (no task to find): a resize sent again there grows a `+10G` twice
         startOnce(
           "resizeDisk",
@@ -610,6 +633,7 @@ export const makeProxmoxApi = (
       ).pipe(Effect.map(cloudInitChangesOf)),
     destroyVm: (node, vmid, options) =>
       task(
+        node,
         startOnce(
           "destroyVm",
           node,
@@ -680,6 +704,7 @@ export const makeProxmoxApi = (
     // sent again after a reset: a volume the first send deleted is then NotFound, which callers take as gone
     deleteVolume: (node, storage, volid, wait) =>
       task(
+        node,
         call({ method: "DELETE", path: `/nodes/${node}/storage/${storage}/content/${volid}` }).pipe(
           Effect.flatMap(upidOf("deleteVolume", node)),
           Effect.flatMap((upid) => (upid === null ? noUpid("deleteVolume", node) : waitForTask(upid, wait))),
@@ -701,6 +726,7 @@ export const makeProxmoxApi = (
       if (o.checksum !== undefined)
         fields.push(["checksum-algorithm", o.checksum.algorithm], ["checksum", o.checksum.value])
       return task(
+        o.node,
         transport
           .upload({
             path,
@@ -722,7 +748,8 @@ export const makeProxmoxApi = (
                 : waitForTask(upid, wait)
             ),
             named("uploadFile", o.node)
-          )
+          ),
+        "beside the others"
       )
     },
     taskStatus: (upid) => {

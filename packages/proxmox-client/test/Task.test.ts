@@ -180,27 +180,35 @@ describe("task timeout from the configuration", () => {
   )
 })
 
-describe("tasks in flight (maxTasksInFlight)", () => {
+describe("tasks in flight (maxTasksInFlight, one per node)", () => {
+  /** A fake PVE whose qmstart tasks run until `ended` has their VMID; the VM's node is `n<vmid>` unless `node` says. */
+  const fakeStarts = (node?: string) => {
+    const upid = (n: string, vmid: number) =>
+      `UPID:${n}:0012A3F4:04B1C2D3:66F1A2B3:qmstart:${vmid}:root@pam!reconciler:`
+    const started: Array<number> = []
+    const ended = new Set<number>()
+    const call = (request: PveRequest) =>
+      Effect.sync(() => {
+        const post = /^\/nodes\/([^/]+)\/qemu\/(\d+)\/status\/start$/.exec(request.path)
+        if (request.method === "POST" && post !== null) {
+          started.push(Number(post[2]))
+          return upid(post[1] ?? "", Number(post[2]))
+        }
+        const parsed = parseUpid(decodeURIComponent(request.path.split("/")[4] ?? ""))
+        const vmid = Number(parsed?.id)
+        const base = { node: parsed?.node ?? node ?? "", type: "qmstart", id: String(vmid), user: "root@pam" }
+        return ended.has(vmid) ? { ...base, status: "stopped", exitstatus: "OK" } : { ...base, status: "running" }
+      })
+    return { call, started, ended }
+  }
+
   it.effect("a call that starts a task waits for a place; the place is free again when a task ends", () =>
     Effect.gen(function* () {
-      const upid = (vmid: number) => `UPID:pve:0012A3F4:04B1C2D3:66F1A2B3:qmstart:${vmid}:root@pam!reconciler:`
-      const started: Array<number> = []
-      const ended = new Set<number>()
-      const call = (request: PveRequest) =>
-        Effect.sync(() => {
-          const post = /\/qemu\/(\d+)\/status\/start$/.exec(request.path)
-          if (request.method === "POST" && post !== null) {
-            started.push(Number(post[1]))
-            return upid(Number(post[1]))
-          }
-          const vmid = Number(parseUpid(decodeURIComponent(request.path.split("/")[4] ?? ""))?.id)
-          return ended.has(vmid)
-            ? { node: "pve", status: "stopped", exitstatus: "OK", type: "qmstart", id: String(vmid), user: "root@pam" }
-            : { node: "pve", status: "running", type: "qmstart", id: String(vmid), user: "root@pam" }
-        })
+      const { call, started, ended } = fakeStarts()
       const api = makeProxmoxApi({ call }, 0, undefined, 2)
+      // five nodes, one VM each: only the cluster-wide limit holds them back
       const fibers = yield* Effect.forEach([101, 102, 103, 104, 105], (vmid) =>
-        Effect.forkChild(api.startVm("pve", vmid))
+        Effect.forkChild(api.startVm(`n${vmid}`, vmid))
       )
       yield* TestClock.adjust("10 millis")
       assert.deepStrictEqual(started, [101, 102], "two tasks started, three calls waiting")
@@ -216,21 +224,57 @@ describe("tasks in flight (maxTasksInFlight)", () => {
     })
   )
 
-  it.effect("without a limit every task starts at once", () =>
+  it.effect(
+    "one task at a time on a node (PVE's storage and config locks), whatever the limit; other nodes go on",
+    () =>
+      Effect.gen(function* () {
+        const { call, started, ended } = fakeStarts()
+        const api = makeProxmoxApi({ call }, 0, undefined, 16)
+        const fibers = yield* Effect.forEach([101, 102, 201], (vmid) =>
+          Effect.forkChild(api.startVm(vmid < 200 ? "pve" : "fawn", vmid))
+        )
+        yield* TestClock.adjust("10 millis")
+        assert.deepStrictEqual(started, [101, 201], "102 waits for 101, on the same node")
+        ended.add(101)
+        yield* TestClock.adjust("2 seconds")
+        assert.deepStrictEqual(started, [101, 201, 102])
+        for (const vmid of [102, 201]) ended.add(vmid)
+        yield* TestClock.adjust("10 seconds")
+        yield* Fiber.joinAll(fibers)
+      })
+  )
+
+  it.effect("a download runs beside the node's other tasks", () =>
     Effect.gen(function* () {
       const posts: Array<string> = []
       const api = makeProxmoxApi({
         call: (request) =>
           Effect.sync(() => {
             if (request.method === "POST") posts.push(request.path)
-            return request.method === "POST"
-              ? UPID
+            if (request.method === "POST" && request.path.endsWith("/download-url"))
+              return "UPID:pve:0012A3F5:04B1C2D4:66F1A2B4:download:noble.img:root@pam!reconciler:"
+            if (request.method === "POST") return UPID
+            return request.path.includes(":download:")
+              ? { node: "pve", status: "running", type: "download", id: "noble.img", user: "root@pam" }
               : { node: "pve", status: "running", type: "qmstart", id: "100", user: "root@pam" }
           })
       })
-      yield* Effect.forEach([101, 102, 103], (vmid) => Effect.forkChild(api.startVm("pve", vmid)))
+      yield* Effect.forkChild(api.startVm("pve", 100))
+      yield* Effect.forkChild(
+        api.downloadUrl({ node: "pve", storage: "local", content: "import", filename: "noble.img", url: "https://x/y" })
+      )
       yield* TestClock.adjust("10 millis")
-      assert.strictEqual(posts.length, 3)
+      assert.deepStrictEqual(posts, ["/nodes/pve/qemu/100/status/start", "/nodes/pve/storage/local/download-url"])
+    })
+  )
+
+  it.effect("without a limit every node's task starts at once", () =>
+    Effect.gen(function* () {
+      const { call, started } = fakeStarts()
+      const api = makeProxmoxApi({ call })
+      yield* Effect.forEach([101, 102, 103], (vmid) => Effect.forkChild(api.startVm(`n${vmid}`, vmid)))
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual(started.length, 3)
     })
   )
 })
