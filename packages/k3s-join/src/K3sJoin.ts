@@ -59,6 +59,7 @@ import {
   removeFileCommand,
   restartHeldCommand,
   serverUrl,
+  startCommand,
   taintNodeCommand,
   tokenPaths,
   unitFileExistsCommand,
@@ -479,6 +480,31 @@ export interface K3sJoinShape {
    * downloads, asked for from GitHub by the host itself. Fails only when the host cannot be asked.
    */
   readonly releaseStatus: (host: SshTarget, version: string) => Effect.Effect<ReleaseStatus, K3sJoinError>
+  /**
+   * The k3s unit of `role` on `host` as systemd has it (`systemctl is-active`), and, when it does not run, why its
+   * last start ended, from the journal lines since that start (`JournalClassifier`): a permanent cause would stop every
+   * start again.
+   */
+  readonly unitStatus: (host: SshTarget, role: Role) => Effect.Effect<UnitStatus, K3sJoinError>
+  /**
+   * Starts the k3s unit of `role` on `host` that is stopped (`sudo -n systemctl start --no-block`): k3s runs again
+   * with its own data (a server's etcd member too); a unit that runs already is left as it is. Returns at once: the
+   * caller waits for the Node (a server comes up only once etcd has its quorum).
+   */
+  readonly startUnit: (host: SshTarget, role: Role) => Effect.Effect<void, K3sJoinError>
+}
+
+/**
+ * The k3s unit of a host as `unitStatus` reads it.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface UnitStatus {
+  /** `systemctl is-active`: `active`, `activating`, `inactive`, `failed`, … (`unknown` when it printed nothing). */
+  readonly state: string
+  /** When the unit is not active: the newest known failure among the journal lines since its last start. */
+  readonly failure?: JournalClassification | undefined
 }
 
 const DEFAULTS = {
@@ -2046,7 +2072,31 @@ const make = (options: K3sJoinOptions) =>
       return decoded.success
     })
 
+    const unitStatus = Effect.fn("K3sJoin.unitStatus")(function* (host: SshTarget, role: Role) {
+      const timeout = timeoutsOf(undefined, role).command
+      const state = yield* unitState(host, role, timeout)
+      if (state === "active") return { state } satisfies UnitStatus
+      const failure = classifyJournal(linesSinceUnitStart(yield* readJournal(host, role, timeout)))
+      return (failure === undefined ? { state } : { state, failure }) satisfies UnitStatus
+    })
+
+    const startUnit = Effect.fn("K3sJoin.startUnit")(function* (host: SshTarget, role: Role) {
+      const result = yield* run(host, startCommand(role), timeoutsOf(undefined, role).command)
+      if (result.exitCode !== 0) {
+        return yield* fail(
+          host.host,
+          new InstallFailed({
+            step: STEP_NAMES.start as string,
+            exitCode: result.exitCode,
+            tail: tailOf(`${result.stdout}${result.stderr}`)
+          })
+        )
+      }
+    })
+
     return K3sJoin.of({
+      unitStatus,
+      startUnit,
       installedRole,
       releaseChannels,
       releaseStatus,

@@ -101,6 +101,7 @@ export {
   type K3sJoinShape,
   type RemoveServerOptions,
   type RemoveServerResult,
+  type UnitStatus,
   type UpgradeOptions,
   type UpgradeResult,
   type WaitReadyOptions

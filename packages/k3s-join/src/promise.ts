@@ -26,6 +26,7 @@ import {
   K3sJoin,
   type RemoveServerOptions,
   type RemoveServerResult,
+  type UnitStatus,
   type UpgradeOptions,
   type UpgradeResult,
   type WaitReadyOptions
@@ -169,6 +170,8 @@ export interface K3sJoinClient {
   readonly installedRole: (host: HostInput<SshTarget>) => Promise<Role | undefined>
   readonly releaseChannels: (host: HostInput<SshTarget>) => Promise<ReadonlyArray<ReleaseChannel>>
   readonly releaseStatus: (host: HostInput<SshTarget>, version: string) => Promise<ReleaseStatus>
+  readonly unitStatus: (host: HostInput<SshTarget>, role: Role) => Promise<UnitStatus>
+  readonly startUnit: (host: HostInput<SshTarget>, role: Role) => Promise<void>
   /** Closes every SSH connection. */
   readonly close: () => Promise<void>
 }
@@ -275,6 +278,8 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
     installedRole: (host) => run((k) => k.installedRole(target(host))),
     releaseChannels: (host) => run((k) => k.releaseChannels(target(host))),
     releaseStatus: (host, version) => run((k) => k.releaseStatus(target(host), version)),
+    unitStatus: (host, role) => run((k) => k.unitStatus(target(host), role)),
+    startUnit: (host, role) => run((k) => k.startUnit(target(host), role)),
     close: () => runtime.dispose()
   }
 }

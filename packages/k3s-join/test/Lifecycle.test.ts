@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import { parse as parseYaml } from "yaml"
 import { mergeKubeconfig } from "../src/Kubeconfig.js"
 import { desiredFlags, diffFlags, nodeChanges, runningFlags } from "../src/NodeFlags.js"
@@ -604,6 +605,37 @@ describe("two runs on one host", () => {
         )
         // the record now names run-B's install (it changed nothing but is the latest)
         assert.match((yield* ssh.exec(host, "cat /run/homelab-k3s-join.last")).stdout, /^k3s-join-record run=run-B /)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a server whose k3s was stopped by hand: unitStatus says inactive (no failure since its last start), startUnit starts it with its own data and its Node is Ready again",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, ssh } = yield* simSetup(ha())
+        const host = yield* target(201)
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active" })
+        assert.strictEqual((yield* ssh.exec(host, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "inactive" })
+        const members = sim.state().k3s.etcdMembers.map((m) => m.name)
+        yield* k3s.startUnit(host, "server")
+        // k3s is up once its etcd member runs again (the other two servers kept the quorum)
+        yield* k3s
+          .unitStatus(host, "server")
+          .pipe(
+            Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (s) => s.state === "active" }),
+            Effect.timeout("30 seconds")
+          )
+        yield* simUntil(() => simNode(sim, "s2")?.ready === "True", "s2 Ready again")
+        assert.deepStrictEqual(
+          sim.state().k3s.etcdMembers.map((m) => m.name),
+          members,
+          "the same etcd members: it came back as itself"
+        )
+        // started again while it runs: left as it is
+        yield* k3s.startUnit(host, "server")
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active" })
       }),
     60_000
   )

@@ -264,6 +264,21 @@ export interface JoinK3s extends ActionBase {
 }
 
 /**
+ * Phase 3, while the cluster cannot be read: a server VM of ours runs and answers over SSH, but its k3s unit is
+ * stopped (`inactive` or `failed`, by hand say, its last start not ended by a cause that stays): start the unit
+ * (`sudo -n systemctl start --no-block k3s`). k3s comes back with its own data, its etcd member with it; the end of the
+ * run waits for its Node as for a server VM the run started (`MembershipAtEnd`).
+ */
+export interface StartK3s extends ActionBase {
+  readonly _tag: "StartK3s"
+  readonly vm: string
+  readonly vmid: number
+  readonly ip: string
+  /** The unit's state when planned (`inactive`, `failed`). */
+  readonly state: string
+}
+
+/**
  * Phase 2, in place: make a running VM of ours match homelab.yaml without recreating it — one `PUT …/config` with
  * the digest read when the plan was made (a concurrent edit is refused, not overwritten), the boot disk grown with
  * `resize`. Cloud-init changes mark the VM `homelab-cloudinit` in the same write and reach the guest when PVE next
@@ -353,13 +368,14 @@ export type Action =
   | InitK3s
   | UpgradeK3s
   | UncordonK3s
+  | StartK3s
   | UpdateVm
   | RestartVm
   | DestroyVm
   | DeleteImage
 
 /** The actions of phase 3 (k3s). */
-export type K3sAction = JoinK3s | InitK3s | UpgradeK3s | UncordonK3s
+export type K3sAction = JoinK3s | InitK3s | UpgradeK3s | UncordonK3s | StartK3s
 
 /** The actions of phases 1–2 that bring a VM homelab.yaml asks for into existence or running (a join follows them). */
 export type VmAction = Exclude<Action, K3sAction | DownloadImage | UpdateVm | RestartVm | DestroyVm | DeleteImage>
@@ -371,7 +387,8 @@ export const layerOf = (action: Action): Layer =>
     : action._tag === "JoinK3s" ||
         action._tag === "InitK3s" ||
         action._tag === "UpgradeK3s" ||
-        action._tag === "UncordonK3s"
+        action._tag === "UncordonK3s" ||
+        action._tag === "StartK3s"
       ? "k3s"
       : "vm"
 
@@ -395,6 +412,7 @@ export const vmOf = (action: Action): string | undefined => {
     case "InitK3s":
     case "UpgradeK3s":
     case "UncordonK3s":
+    case "StartK3s":
       return action.vm
     case "DestroyVm":
       return action.name
@@ -504,6 +522,8 @@ export const describeAction = (action: Action): string => {
         ? `${what} of VM ${action.vmid} ${action.vm}: uncordon its k3s Node once it is Ready`
         : `${what} of VM ${action.vmid} ${action.vm}: clear its mark (its k3s Node is not cordoned)`
     }
+    case "StartK3s":
+      return `start k3s on ${action.vm} (${action.ip}): its unit is stopped (${action.state})`
     case "DestroyVm": {
       const k3s = action.k3sNode === undefined ? "" : ` (its k3s ${action.k3sNode.role} Node drained and removed first)`
       return `${action.purpose === "prune" ? "prune orphan" : "destroy"} VM ${action.vmid} ${action.name} on ${action.node}${k3s}`

@@ -32,6 +32,7 @@ import {
 } from "./Action.js"
 import { deleteImage, destroyVm } from "./ApplyDestroy.js"
 import { finishRestart, restartVm, updateVm } from "./ApplyDrift.js"
+import { startK3s } from "./ApplyStartK3s.js"
 import { uploadImage } from "./ApplyUpload.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
@@ -687,6 +688,8 @@ export const apply = Effect.fn("apply")(function* (
         return destroyVm(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })
       case "DeleteImage":
         return deleteImage(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })
+      case "StartK3s":
+        return startK3s({ k3sJoin, desired, progress, fail, guestUser }, action)
     }
 
     /** Set or clear a mark on a VM (a fresh read of its tags first). */

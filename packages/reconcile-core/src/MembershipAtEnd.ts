@@ -29,7 +29,7 @@ export type MembershipNow = { readonly nodes: ReadonlyArray<ClusterNode> } | { r
 export interface MembershipContext {
   /** Each VM of a `k3s.unavailable` finding that runs now, as phase 3 judges it (name, role, IP, system UUID). */
   readonly candidates: ReadonlyMap<string, K3sCandidate>
-  /** The server VMs this run started or resumed. */
+  /** The server VMs this run started or resumed, or whose stopped k3s unit it started. */
   readonly broughtBack: ReadonlyArray<string>
   /** `k3s.version`, when pinned: a Ready member on another version is not converged (the next run upgrades it). */
   readonly version?: string | undefined
@@ -189,7 +189,7 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
 
 /**
  * What the end of the run knows about the VMs whose membership the plan could not tell: the VMs this run started or
- * resumed, and each desired VM that runs now (the plan saw it running, or this run brought it back) with its IP.
+ * resumed (or started k3s on), and each desired VM that runs now (the plan saw it running, or this run brought it back) with its IP.
  */
 export const membershipContext = (
   desired: Desired,
@@ -197,7 +197,9 @@ export const membershipContext = (
   outcomes: ReadonlyArray<ActionOutcome>
 ): MembershipContext => {
   const back = outcomes.filter((o) => o.action._tag === "StartVm" || o.action._tag === "ResumeVm")
-  const broughtBack = back.flatMap((o) => {
+  // a server VM whose stopped k3s unit this run started counts as brought back: its Node is waited for alike
+  const started = outcomes.filter((o) => o.action._tag === "StartK3s" && o.status === "done")
+  const broughtBack = [...back, ...started].flatMap((o) => {
     const vm = vmOf(o.action)
     return o.status === "done" && vm !== undefined ? [vm] : []
   })

@@ -16,7 +16,7 @@ import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
-import type { K3sFacts, ObservedVm } from "./Observed.js"
+import type { K3sFacts, ObservedVm, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
@@ -106,6 +106,13 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       return vm === undefined ? [] : [vm]
     })
     let found: { nodes: ReadonlyArray<ClusterNode>; vm: string; vmid: number; ip: string } | undefined
+    /** Server VMs of ours that run a k3s server (its unit is there) that did not answer, and their line in `problems`. */
+    const servers: Array<{
+      readonly name: string
+      readonly vm: ObservedVm
+      readonly ip: string
+      readonly problem: number
+    }> = []
     for (const name of candidates) {
       const vm = inputs.vms.find(
         (o) =>
@@ -138,6 +145,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         agents.push({ vm, ip })
         continue
       }
+      if (Result.isSuccess(role)) servers.push({ name, vm, ip, problem: problems.length })
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
     // No server VM homelab.yaml names answered: VMs of ours it no longer names (orphans: renamed by a new
@@ -162,6 +170,33 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         problems.push(`${vm.name} (${ip}, an orphan: homelab.yaml no longer names it): ${read.failure.message}`)
       }
     }
+    // Nobody answers: a server VM that runs, answers over SSH and has its k3s unit stopped (by hand, say) is started by
+    // apply, unless the journal since its last start shows a cause that would stop it again (then it is said).
+    const stopped: Array<StoppedK3s> = []
+    const failing: Array<string> = []
+    if (found === undefined) {
+      for (const { name, vm, ip, problem } of servers) {
+        const unit = yield* Effect.result(k.unitStatus(vmTarget(ip, vm.vmid), "server"))
+        if (Result.isFailure(unit) || !["inactive", "failed"].includes(unit.success.state)) continue
+        const { state, failure } = unit.success
+        if (failure?.permanent === true) {
+          failing.push(name)
+          problems[problem] =
+            `k3s on ${name} (${ip}) is stopped (${state}) and its last start failed on a cause that stays: ${failure.line}`
+        } else {
+          stopped.push({ vm: name, vmid: vm.vmid, node: vm.node, ip, state })
+          problems[problem] = `k3s on ${name} (${ip}) is stopped (${state}): apply starts it`
+        }
+      }
+    }
+    const startsText =
+      stopped.length === 0
+        ? undefined
+        : `apply starts k3s on ${stopped.map((s) => s.vm).join(", ")} (\`sudo systemctl start k3s\` there) and waits for ${stopped.length === 1 ? "its Node" : "their Nodes"}`
+    const failingText =
+      failing.length === 0
+        ? undefined
+        : `k3s on ${failing.join(", ")} would stop again at its start (the journal line says why): fix that, then \`sudo systemctl start k3s\` there; homelab does not start it while the cause stands`
     if (found === undefined) {
       if (problems.length === 0 && down.length === 0 && agents.length === 0)
         return { _tag: "Absent", probed } as K3sFacts
@@ -185,8 +220,17 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
           orphanServers.length > 0 && down.length === 0
             ? `${orphanServers.join(", ")} ${orphanServers.length === 1 ? "runs a k3s server" : "run k3s servers"} that homelab.yaml no longer names (renamed, or removed from it): homelab starts no second cluster beside it; make it answer \`sudo k3s kubectl get nodes\` (the new VMs then join its cluster), or, if that cluster is to go, remove it yourself (or drop the tag '${desired.ownershipTag}' to keep it outside homelab)`
             : down.length > 0
-              ? `bring the server VMs that are down back (${down.map(bringBack).join(", ")}): their disks hold the cluster (etcd), so homelab neither rebuilds them nor starts a new cluster while it cannot read this one`
-              : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)"
+              ? [
+                  `bring the server VMs that are down back (${down.map(bringBack).join(", ")}): their disks hold the cluster (etcd), so homelab neither rebuilds them nor starts a new cluster while it cannot read this one`,
+                  startsText,
+                  failingText
+                ]
+                  .filter((h) => h !== undefined)
+                  .join("; ")
+              : startsText !== undefined || failingText !== undefined
+                ? [startsText, failingText].filter((h) => h !== undefined).join("; ")
+                : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)",
+        ...(stopped.length === 0 ? {} : { stopped })
       } as K3sFacts
     }
     nodes = found.nodes

@@ -167,7 +167,22 @@ export type K3sFacts =
       readonly code?: string | undefined
       /** The VMs the message is about (the server VMs running k3s as agents): their findings say it without more. */
       readonly vms?: ReadonlyArray<string> | undefined
+      /**
+       * Server VMs of ours that run and answer over SSH, whose k3s unit is stopped (`inactive` or `failed`, its last
+       * start not ended by a permanent failure): the plan starts it (`StartK3s`).
+       */
+      readonly stopped?: ReadonlyArray<StoppedK3s> | undefined
     }
+
+/** A server VM of ours whose k3s unit is stopped while the cluster cannot be read (`K3sFacts` `Unavailable`). */
+export interface StoppedK3s {
+  readonly vm: string
+  readonly vmid: number
+  readonly node: string
+  readonly ip: string
+  /** `systemctl is-active`: `inactive` or `failed`. */
+  readonly state: string
+}
 
 export interface Observed {
   readonly nodes: ReadonlyMap<string, ObservedNode>

@@ -1089,6 +1089,24 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       const healthy = decision.healthy
       if (healthy === undefined) continue
       if (k3sNodes === undefined) {
+        // A server VM that runs with its k3s unit stopped: started; its Node is waited for at the end of the run.
+        const stopped =
+          observed.k3s?._tag === "Unavailable"
+            ? observed.k3s.stopped?.find((s) => s.vm === vm.name && s.vmid === healthy.vmid)
+            : undefined
+        if (stopped !== undefined) {
+          actions.push({
+            _tag: "StartK3s",
+            id: actionId.k3s(node.name, vm.name),
+            node: node.name,
+            after: [],
+            vm: vm.name,
+            vmid: stopped.vmid,
+            ip: stopped.ip,
+            state: stopped.state,
+            reason: `k3s on ${vm.name} is stopped (${stopped.state}) and no server answers for the cluster: apply starts it`
+          })
+        }
         membershipUnknown(healthy.vmid)
         continue
       }

@@ -180,7 +180,8 @@ const bringsBack = new Set<Action["_tag"]>([
   "StartVm",
   "ResumeVm",
   "JoinK3s",
-  "InitK3s"
+  "InitK3s",
+  "StartK3s"
 ])
 
 /**

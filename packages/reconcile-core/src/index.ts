@@ -18,6 +18,7 @@ export {
   type RecreateVm,
   type RestartVm,
   type ResumeVm,
+  type StartK3s,
   type StartVm,
   type UncordonK3s,
   type UpdateVm,
@@ -127,6 +128,7 @@ export type {
   ObservedStorage,
   ObservedVm,
   RunningDownload,
+  StoppedK3s,
   VmDetails
 } from "./Observed.js"
 export { type K3sObservationInputs, observeK3s } from "./ObserveK3s.js"

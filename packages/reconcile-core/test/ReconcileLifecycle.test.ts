@@ -3,12 +3,18 @@
  * its own k3s flags), a server rebuilt
  * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
  */
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin, runningFlags, showFlag } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { sshOptions } from "../src/connections.js"
+import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
 import { teardownSteps } from "./teardownFixture.js"
 
@@ -356,6 +362,86 @@ describe("a k3s cluster from nothing", () => {
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
       }),
     180_000
+  )
+})
+
+describe("a cluster whose only server has its k3s stopped by hand", () => {
+  it.live(
+    "one server VM running with its k3s unit stopped (`sudo systemctl stop k3s`): the plan says so and starts it, the run waits for its Node and converges in one apply; the next run has nothing to do",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000 }
+          })
+        )
+        const lab = yield* clusterLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = k3sState(sim)
+        // the operator stops k3s on the server VM over SSH; the VM itself keeps running
+        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+        const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        assert.ok(k3s !== undefined && ip !== undefined)
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
+        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.strictEqual((yield* ssh.exec(vm, "systemctl is-active k3s")).stdout.trim(), "inactive")
+
+        const stopped = yield* reconcile(lab)
+        const finding = stopped.plan.findings.find((f) => f.vm === "k3s-vm-pve")
+        assert.strictEqual(finding?.code, "k3s.unavailable", JSON.stringify(stopped.plan.findings))
+        assert.include(finding?.message ?? "", `k3s on k3s-vm-pve (${ip}) is stopped (inactive): apply starts it`)
+        assert.notInclude(finding?.hint ?? "", "bring its servers back")
+        assert.include(finding?.hint ?? "", "apply starts k3s on k3s-vm-pve")
+        // started, not rebuilt, and no cluster started beside the one on its disk
+        assert.deepStrictEqual(
+          stopped.plan.actions.map((a) => `${a._tag} ${a.node}`),
+          ["StartK3s pve"]
+        )
+        assert.include(stopped.plan.actions[0]?.reason ?? "", "k3s on k3s-vm-pve is stopped (inactive)")
+        assert.deepStrictEqual(
+          stopped.result.outcomes.map((o) => `${o.status}: ${o.detail}`),
+          ["done: k3s on k3s-vm-pve started (it was inactive); its Node is waited for at the end of the run"]
+        )
+        // the run waited for its Node: the finding the plan made is gone, the server is a Ready member again
+        assert.deepStrictEqual(
+          stopped.report.convergence.nodes.flatMap((n) => n.reasons.map((r) => `${n.node}: ${r.message}`)),
+          []
+        )
+        assert.isTrue(stopped.report.convergence.converged)
+        assert.deepStrictEqual(nodeRows(sim), ["k3s-vm-pve server True v1.30.5+k3s1"])
+        assert.strictEqual((yield* ssh.exec(vm, "systemctl is-active k3s")).stdout.trim(), "active")
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        assert.deepStrictEqual(
+          k3sState(sim).nodes.map((n) => `${n.name} ${n.createdAt}`),
+          before.nodes.map((n) => `${n.name} ${n.createdAt}`),
+          "the same Node"
+        )
+
+        sim.clearRequests()
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(next.plan.actions, [])
+        assert.isTrue(next.report.convergence.converged)
+        assert.deepStrictEqual(
+          sim
+            .requests()
+            .filter((r) => r.transport === "guest-ssh")
+            .map((r) => r.command ?? ""),
+          ["sudo -n /usr/local/bin/k3s kubectl get nodes -o json"]
+        )
+      }),
+    120_000
   )
 })
 

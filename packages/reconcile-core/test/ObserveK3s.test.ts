@@ -1,0 +1,111 @@
+/**
+ * `observeK3s` when no server VM answers for the cluster, with a stub k3s client: a server VM that runs with its k3s
+ * unit stopped is started by the plan, unless its last start failed on a cause that stays (then it is said, with the
+ * journal line, and left alone: starting it would only fail again).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import {
+  ClusterUnavailable,
+  classifyLine,
+  K3sJoin,
+  K3sJoinError,
+  type K3sJoinShape,
+  type UnitStatus
+} from "@homelab/k3s-join"
+import { ProxmoxApi } from "@homelab/proxmox-client"
+import * as Effect from "effect/Effect"
+import { observeK3s } from "../src/ObserveK3s.js"
+import { ipOf, k3sDesired, k3sObserved, names, planOf, steps } from "./k3sFixture.js"
+
+const vms = names(1, 1)
+const desired = k3sDesired(vms)
+const observed = k3sObserved(vms, undefined)
+
+/** k3s on every server VM does not answer; its unit is as `unit` says (`unitStatus` calls are counted). */
+const stub = (unit: UnitStatus) => {
+  const asked: Array<string> = []
+  const join = {
+    clusterNodes: (server: { host: string }) =>
+      Effect.fail(
+        new K3sJoinError({
+          host: server.host,
+          reason: new ClusterUnavailable({
+            server: server.host,
+            detail: "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+          })
+        })
+      ),
+    installedRole: () => Effect.succeed("server" as const),
+    unitStatus: (host: { host: string }) => {
+      asked.push(host.host)
+      return Effect.succeed(unit)
+    }
+  } as unknown as K3sJoinShape
+  return { join, asked }
+}
+
+const observeWith = (unit: UnitStatus) => {
+  const { join, asked } = stub(unit)
+  return observeK3s(desired, { vms: observed.vms, ips: new Map(observed.ips), detailed: new Set() }).pipe(
+    Effect.provideService(K3sJoin, K3sJoin.of(join)),
+    Effect.provideService(ProxmoxApi, {} as unknown as ProxmoxApi["Service"]),
+    Effect.map((facts) => ({ facts, asked }))
+  )
+}
+
+describe("observeK3s: the cluster does not answer", () => {
+  it.effect("a server VM whose k3s unit is stopped (inactive): the plan starts k3s on it", () =>
+    Effect.gen(function* () {
+      const { facts, asked } = yield* observeWith({ state: "inactive" })
+      assert.deepStrictEqual(asked, [ipOf(vms, "s1")])
+      assert.strictEqual(facts?._tag, "Unavailable")
+      if (facts?._tag !== "Unavailable") return
+      assert.deepStrictEqual(facts.stopped, [
+        { vm: "s1", vmid: 1001, node: "pve-s1", ip: ipOf(vms, "s1"), state: "inactive" }
+      ])
+      assert.include(facts.message, `k3s on s1 (${ipOf(vms, "s1")}) is stopped (inactive): apply starts it`)
+      assert.include(facts.hint, "apply starts k3s on s1 (`sudo systemctl start k3s` there)")
+      const p = planOf(desired, k3sObserved(vms, facts))
+      assert.deepStrictEqual(steps(p), ["StartK3s:s1"])
+      // the membership stays unknown until the end of the run reads the cluster again
+      assert.deepStrictEqual(
+        p.findings.map((f) => `${f.vm} ${f.code}`),
+        ["s1 k3s.unavailable", "a1 k3s.unavailable"]
+      )
+    })
+  )
+
+  it.effect(
+    "a server VM whose k3s unit failed on a cause that stays: said with the journal line, never started again",
+    () =>
+      Effect.gen(function* () {
+        const line =
+          'time="2026-12-06T23:00:00Z" level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"'
+        const failure = classifyLine(line)
+        assert.isTrue(failure?.permanent)
+        const { facts } = yield* observeWith({ state: "failed", failure })
+        assert.strictEqual(facts?._tag, "Unavailable")
+        if (facts?._tag !== "Unavailable") return
+        assert.isUndefined(facts.stopped)
+        assert.include(
+          facts.message,
+          `k3s on s1 (${ipOf(vms, "s1")}) is stopped (failed) and its last start failed on a cause that stays: ${line}`
+        )
+        assert.include(facts.hint, "homelab does not start it while the cause stands")
+        assert.notInclude(facts.hint, "apply starts")
+        assert.deepStrictEqual(steps(planOf(desired, k3sObserved(vms, facts))), [])
+      })
+  )
+
+  it.effect("a server VM whose k3s unit is starting (activating): nothing to start, the finding stays as it was", () =>
+    Effect.gen(function* () {
+      const { facts } = yield* observeWith({ state: "activating" })
+      assert.strictEqual(facts?._tag, "Unavailable")
+      if (facts?._tag !== "Unavailable") return
+      assert.isUndefined(facts.stopped)
+      assert.include(facts.message, "connection to the server 127.0.0.1:6443 was refused")
+      assert.include(facts.hint, "bring its servers back")
+      assert.deepStrictEqual(steps(planOf(desired, k3sObserved(vms, facts))), [])
+    })
+  )
+})
