@@ -630,6 +630,19 @@ const make = (options: K3sJoinOptions) =>
         })
 
     const fail = (host: string, reason: K3sJoinErrorReason) => Effect.fail(new K3sJoinError({ host, reason }))
+    /** A start of the unit (a held restart, or a start of a stopped unit) that exited non-zero: its output's tail. */
+    const startFailed = (
+      host: SshTarget,
+      result: { readonly exitCode: number | null; readonly stdout: string; readonly stderr: string }
+    ) =>
+      fail(
+        host.host,
+        new InstallFailed({
+          step: STEP_NAMES.start as string,
+          exitCode: result.exitCode,
+          tail: tailOf(withoutTrace(`${result.stdout}${result.stderr}`))
+        })
+      )
     const sshFailed = (host: string) => (error: SshError) => new K3sJoinError({ host, reason: new Ssh({ error }) })
 
     const run = (target: SshTarget, command: string, timeout: Duration.Input, stdin?: Redacted.Redacted<string>) =>
@@ -850,14 +863,7 @@ const make = (options: K3sJoinOptions) =>
           )
         }
         if (result.exitCode !== 0) {
-          return yield* fail(
-            host.host,
-            new InstallFailed({
-              step: STEP_NAMES.start as string,
-              exitCode: result.exitCode,
-              tail: tailOf(withoutTrace(`${result.stdout}${result.stderr}`))
-            })
-          )
+          return yield* startFailed(host, result)
         }
       })
 
@@ -2083,14 +2089,7 @@ const make = (options: K3sJoinOptions) =>
     const startUnit = Effect.fn("K3sJoin.startUnit")(function* (host: SshTarget, role: Role) {
       const result = yield* run(host, startCommand(role), timeoutsOf(undefined, role).command)
       if (result.exitCode !== 0) {
-        return yield* fail(
-          host.host,
-          new InstallFailed({
-            step: STEP_NAMES.start as string,
-            exitCode: result.exitCode,
-            tail: tailOf(`${result.stdout}${result.stderr}`)
-          })
-        )
+        return yield* startFailed(host, result)
       }
     })
 

@@ -135,25 +135,20 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
       }
       return { unreadable: problems.length === 0 ? "no server to ask" : problems.join("; ") } as MembershipNow
     })
-    /** Still coming up: the cluster does not answer, or a brought-back VM's Node is there but not Ready yet. */
-    const starting = (now: MembershipNow): boolean =>
-      !("nodes" in now) ||
-      unknown.some((f) => {
+    /** The brought-back VMs whose Node is there but not Ready yet. */
+    const notReady = (nodes: ReadonlyArray<ClusterNode>): ReadonlyArray<string> =>
+      unknown.flatMap((f) => {
         const vm = options.candidates.get(f.vm ?? "")
-        if (vm === undefined || !options.broughtBack.includes(vm.name)) return false
-        return membershipOf(now.nodes, vm)._tag === "NotReady"
-      })
-    /** What the wait is for, in words, from the last read. */
-    const waitingFor = (now: MembershipNow): string => {
-      if (!("nodes" in now)) return `the k3s cluster to answer (its server VMs were brought back)`
-      const names = unknown.flatMap((f) => {
-        const vm = options.candidates.get(f.vm ?? "")
-        return vm !== undefined &&
-          options.broughtBack.includes(vm.name) &&
-          membershipOf(now.nodes, vm)._tag === "NotReady"
+        return vm !== undefined && options.broughtBack.includes(vm.name) && membershipOf(nodes, vm)._tag === "NotReady"
           ? [vm.name]
           : []
       })
+    /** Still coming up: the cluster does not answer, or a brought-back VM's Node is there but not Ready yet. */
+    const starting = (now: MembershipNow): boolean => !("nodes" in now) || notReady(now.nodes).length > 0
+    /** What the wait is for, in words, from the last read. */
+    const waitingFor = (now: MembershipNow): string => {
+      if (!("nodes" in now)) return "the k3s cluster to answer (its server VMs were brought back)"
+      const names = notReady(now.nodes)
       return `the k3s Node${names.length === 1 ? "" : "s"} of ${names.join(", ")} to be Ready`
     }
     const started = yield* Clock.currentTimeMillis

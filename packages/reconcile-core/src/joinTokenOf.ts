@@ -1,7 +1,6 @@
+import { parseJoinToken } from "@homelab/k3s-join"
 import * as Redacted from "effect/Redacted"
-
-/** `<id>.<secret>`, as `k3s token create` makes them (k3s-join's bootstrap token form). */
-const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
+import * as Result from "effect/Result"
 
 /**
  * The token a VM's join passes to k3s-join, from homelab.yaml's `k3s.token`: that token when it is a full one
@@ -12,6 +11,5 @@ const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
  */
 export const joinTokenOf = (token: Redacted.Redacted<string> | undefined): Redacted.Redacted<string> | undefined => {
   if (token === undefined) return undefined
-  const text = Redacted.value(token).trim()
-  return text.startsWith("K10") || BOOTSTRAP.test(text) ? token : undefined
+  return Redacted.value(token).trim().startsWith("K10") || Result.isSuccess(parseJoinToken(token)) ? token : undefined
 }
