@@ -49,6 +49,7 @@ import {
   parseLockedInstallOutput,
   parseRecord,
   parseReleaseCheck,
+  parseUnitJournal,
   RECORD_PATH,
   type ReleaseStatus,
   type Role,
@@ -63,6 +64,7 @@ import {
   taintNodeCommand,
   tokenPaths,
   unitFileExistsCommand,
+  unitJournalCommand,
   unitName,
   unlabelNodeCommand,
   versionCommand,
@@ -762,6 +764,21 @@ const make = (options: K3sJoinOptions) =>
         Effect.map((r) => (r.exitCode === 0 ? journalLines(r.stdout).filter((l) => !l.startsWith("-- ")) : []))
       )
 
+    /**
+     * The unit's state and its journal (as `unitState` and `readJournal` read them), in one SSH session: `journal` is
+     * empty when journalctl failed.
+     */
+    const unitAndJournal = (host: SshTarget, role: Role, timeout: Duration.Input) =>
+      run(host, unitJournalCommand(role), timeout).pipe(
+        Effect.map((r) => {
+          const { unitState, journal } = parseUnitJournal(r.stdout)
+          return {
+            state: unitState,
+            journal: r.exitCode === 0 ? journalLines(journal).filter((l) => !l.startsWith("-- ")) : []
+          }
+        })
+      )
+
     /** Runs the install script, streaming its output lines as events; bounded by the install timeout. */
     const runInstallScript = (
       host: K3sHost,
@@ -1273,14 +1290,15 @@ const make = (options: K3sJoinOptions) =>
 
       /** Unit state and journal: events, and a failure as soon as the journal shows a permanent one. */
       const watchHost = Effect.gen(function* () {
-        const state = yield* tolerant(unitState(host, role, timeouts.command), "unknown")
+        const { state, journal } = yield* tolerant(unitAndJournal(host, role, timeouts.command), {
+          state: "unknown",
+          journal: seen
+        })
         if (state !== lastState) {
           lastState = state
           yield* emit({ _tag: "UnitState", host: host.host, unit: unitName(role), state })
         }
-        const lines = (yield* tolerant(readJournal(host, role, timeouts.command), seen)).map((l) =>
-          scrubTokens(l, secrets)
-        )
+        const lines = journal.map((l) => scrubTokens(l, secrets))
         const fresh = newJournalLines(baseline, lines)
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh

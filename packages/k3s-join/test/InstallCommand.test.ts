@@ -22,6 +22,7 @@ import {
   parseLockedInstallOutput,
   parseRecord,
   parseReleaseCheck,
+  parseUnitJournal,
   readTokenCommand,
   releaseCheckCommand,
   restartHeldCommand,
@@ -30,6 +31,7 @@ import {
   startCommand,
   taintNodeCommand,
   tokenPaths,
+  unitJournalCommand,
   unlabelNodeCommand,
   withoutTrace,
   writeRootFileCommand
@@ -106,6 +108,10 @@ describe("install command (golden strings)", () => {
     assert.strictEqual(startCommand("agent"), "sudo -n systemctl start --no-block k3s-agent")
     assert.strictEqual(startCommand("server", true), "sudo -n systemctl restart --no-block k3s")
     assert.strictEqual(journalCommand("agent"), "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat")
+    assert.strictEqual(
+      unitJournalCommand("agent"),
+      "systemctl is-active k3s-agent; sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat"
+    )
     assert.strictEqual(
       writeRootFileCommand("/etc/rancher/k3s/config.yaml"),
       "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml"
@@ -346,6 +352,24 @@ describe("the locked install", () => {
       record: { record: undefined },
       unitState: "unknown"
     })
+  })
+
+  it("reads a unit's state and its journal in one command", () => {
+    assert.deepStrictEqual(parseUnitJournal("activating\nStarting k3s agent v1.30.5+k3s1\nnode not found\n"), {
+      unitState: "activating",
+      journal: "Starting k3s agent v1.30.5+k3s1\nnode not found\n"
+    })
+    assert.deepStrictEqual(parseUnitJournal("inactive\n-- No entries --\n"), {
+      unitState: "inactive",
+      journal: "-- No entries --\n"
+    })
+    assert.deepStrictEqual(parseUnitJournal("active\n"), { unitState: "active", journal: "" })
+    // systemctl printed nothing (it failed on stderr): every line is the journal's
+    assert.deepStrictEqual(parseUnitJournal("Starting k3s agent\n"), {
+      unitState: "unknown",
+      journal: "Starting k3s agent\n"
+    })
+    assert.deepStrictEqual(parseUnitJournal(""), { unitState: "unknown", journal: "" })
   })
 
   it("says another run installed only when it did so during this run", () => {

@@ -384,6 +384,16 @@ export class FakeHost {
         exitCode: 0
       }
     }
+    const both = /^(systemctl is-active (?:k3s|k3s-agent)); (sudo -n journalctl .*)$/.exec(command)
+    if (both !== null) {
+      // as sh runs `a; b`: both outputs, b's exit code
+      const [first, second] = [this.handler(both[1] as string), this.handler(both[2] as string)]
+      return {
+        stdout: `${first?.stdout ?? ""}${second?.stdout ?? ""}`,
+        stderr: `${first?.stderr ?? ""}${second?.stderr ?? ""}`,
+        exitCode: second?.exitCode ?? 0
+      }
+    }
     const active = /^systemctl is-active (k3s|k3s-agent)$/.exec(command)
     if (active !== null) {
       if (active[1] === this.unit) this.step?.()
