@@ -135,6 +135,7 @@ import {
   type QuorumVerdict,
   quorumCheck
 } from "./Quorum.js"
+import { makeSharedRead } from "./SharedRead.js"
 import { checkUpgradeStep, decodeChannels, describeViolation, type ReleaseChannel } from "./Versions.js"
 
 /**
@@ -701,6 +702,26 @@ const make = (options: K3sJoinOptions) =>
       }
       return decoded.success
     })
+
+    /** One server, for reads shared between waits: user, host, port, and the hosts it is reached through. */
+    const serverKey = (server: SshTarget): string =>
+      `${server.user}@${server.host}:${server.port ?? 22}${server.jump === undefined ? "" : ` via ${serverKey(server.jump)}`}`
+    const sharedNodes = makeSharedRead<ReadonlyArray<ClusterNode> | undefined, K3sJoinError>()
+    /**
+     * The cluster's Nodes as `server` lists them (`undefined` when it could not), from a listing started after `after`:
+     * the waits for several hosts' Nodes share one `kubectl get nodes` per poll instead of one `get node` each.
+     */
+    const nodesAfter = (server: SshTarget, after: number, timeout: Duration.Input) =>
+      sharedNodes(
+        serverKey(server),
+        after,
+        run(server, getNodesCommand(), timeout).pipe(
+          Effect.map((result) => {
+            const decoded = result.exitCode === 0 ? decodeNodeList(result.stdout) : undefined
+            return decoded !== undefined && Result.isSuccess(decoded) ? decoded.success : undefined
+          })
+        )
+      )
 
     const versionFromServer = (server: SshTarget) =>
       Effect.gen(function* () {
@@ -1315,17 +1336,32 @@ const make = (options: K3sJoinOptions) =>
         return state
       })
 
+      const noteNode = (node: ClusterNode | undefined) =>
+        Effect.gen(function* () {
+          current = node
+          const ready = current === undefined ? "Absent" : current.ready
+          if (ready !== lastReady) {
+            lastReady = ready
+            yield* emit({ _tag: "NodeState", host: host.host, node: nodeName, ready })
+          }
+          return current
+        })
+      /** The Node as the server has it now. */
       const readNode = Effect.gen(function* () {
         const got = yield* tolerant(run(server, getNodeCommand(nodeName), timeouts.command), undefined)
         const node = got !== undefined && got.exitCode === 0 ? decodeNode(got.stdout) : undefined
-        current = node !== undefined && Result.isSuccess(node) ? node.success : undefined
-        const ready = current === undefined ? "Absent" : current.ready
-        if (ready !== lastReady) {
-          lastReady = ready
-          yield* emit({ _tag: "NodeState", host: host.host, node: nodeName, ready })
-        }
-        return current
+        return yield* noteNode(node !== undefined && Result.isSuccess(node) ? node.success : undefined)
       })
+      /**
+       * The Node as a listing of the server's started after `after` has it (another wait's, or a new one), and when
+       * that listing started.
+       */
+      const pollNode = (after: number) =>
+        Effect.gen(function* () {
+          const listed = yield* tolerant(nodesAfter(server, after, timeouts.command), undefined)
+          const node = yield* noteNode(listed?.value?.find((n) => n.name === nodeName))
+          return { node, startedAt: listed?.startedAt ?? (yield* Clock.currentTimeMillis) }
+        })
 
       const atDeadline = Effect.gen(function* () {
         if (lastTransient !== undefined) return yield* fail(host.host, reasonFor(lastTransient, url, nodeName, role))
@@ -1359,9 +1395,13 @@ const make = (options: K3sJoinOptions) =>
           // 1. until the Node exists and the unit runs: there is no event for "a Node appeared" on older kubectl, so
           // poll, from 100 ms growing to pollInterval
           const delay = pollDelays(timeouts.pollInterval)
+          // each poll sees a newer listing than the poll before it (another wait's, or its own)
+          let after = (yield* Clock.currentTimeMillis) - 1
           while (true) {
             const state = yield* watchHost
-            const node = yield* readNode
+            const polled = yield* pollNode(after)
+            const node = polled.node
+            after = polled.startedAt
             if (node !== undefined && node.ready === "True" && !node.deleting && state === "active")
               return yield* done(node)
             if (node !== undefined && !node.deleting && state === "active") break

@@ -176,7 +176,7 @@ describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
   it.live("waitReady waits for a Node that does not exist yet", () =>
     Effect.gen(function* () {
       const { k3s, events } = yield* harness()
-      const { cluster, server } = yield* clusterSetup
+      const { cluster, server, serverSsh } = yield* clusterSetup
       // the Node registers at the third poll of the unit: the first two see no Node
       const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { joinAfterPolls: 3 })
       fake.unit = "k3s-agent"
@@ -186,6 +186,14 @@ describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
       assert.deepStrictEqual(node.internalIPs, ["10.0.10.21"])
       const readiness = events.flatMap((e) => (e._tag === "NodeState" ? [e.ready] : []))
       assert.strictEqual(readiness[0], "Absent")
+      // while it is absent, the server is asked for its Nodes (a listing other waits on this server may share), one
+      // listing per poll of the unit; then `kubectl wait`, and the Node itself once that returns
+      const listings = serverSsh.commands.filter((c) => c === "sudo -n /usr/local/bin/k3s kubectl get nodes -o json")
+      assert.strictEqual(listings.length, 3)
+      assert.deepStrictEqual(
+        serverSsh.commands.filter((c) => c.includes("get node k3s-a1")),
+        ["sudo -n /usr/local/bin/k3s kubectl get node k3s-a1 -o json"]
+      )
     })
   )
 
