@@ -246,7 +246,7 @@ const VERSION = /^v(\d+)\.(\d+)\.(\d+)(?:[-+]k3s(\d+))?/
 export const compareVersions = (a: string, b: string): number => {
   const pa = VERSION.exec(a)
   const pb = VERSION.exec(b)
-  if (pa === null || pb === null) return a.localeCompare(b)
+  if (pa === null || pb === null) return a < b ? -1 : a > b ? 1 : 0
   for (let i = 1; i <= 4; i++) {
     const d = Number(pa[i] ?? 0) - Number(pb[i] ?? 0)
     if (d !== 0) return d

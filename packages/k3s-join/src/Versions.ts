@@ -165,7 +165,7 @@ export const upgradeOrder = (
     const v = n.version === undefined ? undefined : parseK3sVersion(n.version)
     return v !== undefined && order(v, t) < 0
   })
-  const byName = (x: VersionedNode, y: VersionedNode) => x.name.localeCompare(y.name)
+  const byName = (x: VersionedNode, y: VersionedNode) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)
   return [
     ...behind.filter((n) => n.role === "server").sort(byName),
     ...behind.filter((n) => n.role === "agent").sort(byName)

@@ -88,7 +88,7 @@ export const partitionResources = (entries: typeof ClusterResourceEntries.Type):
   }
   return {
     vms: vms.sort((a, b) => a.vmid - b.vmid),
-    nodes: nodes.sort((a, b) => a.node.localeCompare(b.node)),
+    nodes: nodes.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)),
     storages
   }
 }

@@ -55,4 +55,4 @@ export const bridgesOf = (interfaces: ReadonlyArray<NetworkInterface>): Readonly
       ...(i.cidr !== undefined ? { cidr: i.cidr } : {}),
       ...(i.bridge_ports !== undefined ? { ports: i.bridge_ports } : {})
     }))
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))

@@ -501,7 +501,7 @@ export const makeProxmoxApi = (
   return {
     version: get("version", undefined, { method: "GET", path: "/version" }, PveVersion, "a version object"),
     nodes: get("nodes", undefined, { method: "GET", path: "/nodes" }, Schema.Array(NodeSummary), "a node list").pipe(
-      Effect.map((nodes) => [...nodes].sort((a, b) => a.node.localeCompare(b.node)))
+      Effect.map((nodes) => [...nodes].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)))
     ),
     nodeStatus: (node) =>
       get("nodeStatus", node, { method: "GET", path: `/nodes/${node}/status` }, NodeStatus, "a node status"),
@@ -652,7 +652,7 @@ export const makeProxmoxApi = (
         { method: "GET", path: `/nodes/${node}/network` },
         Schema.Array(NetworkInterfaceSchema),
         "a list of interfaces"
-      ).pipe(Effect.map((l) => [...l].sort((a, b) => a.iface.localeCompare(b.iface)))),
+      ).pipe(Effect.map((l) => [...l].sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0)))),
     bridges: (node) =>
       get(
         "bridges",
@@ -663,7 +663,7 @@ export const makeProxmoxApi = (
       ).pipe(Effect.map(bridgesOf)),
     storages: (node) =>
       get("storages", node, { method: "GET", path: `/nodes/${node}/storage` }, Schema.Array(Storage), "storages").pipe(
-        Effect.map((l) => [...l].sort((a, b) => a.storage.localeCompare(b.storage)))
+        Effect.map((l) => [...l].sort((a, b) => (a.storage < b.storage ? -1 : a.storage > b.storage ? 1 : 0)))
       ),
     storageContent: (node, storage, content) =>
       get(
@@ -672,7 +672,7 @@ export const makeProxmoxApi = (
         { method: "GET", path: `/nodes/${node}/storage/${storage}/content`, params: { content } },
         Schema.Array(StorageContent),
         "storage content"
-      ).pipe(Effect.map((l) => [...l].sort((a, b) => a.volid.localeCompare(b.volid)))),
+      ).pipe(Effect.map((l) => [...l].sort((a, b) => (a.volid < b.volid ? -1 : a.volid > b.volid ? 1 : 0)))),
     volumeInfo: (node, storage, volid) =>
       get(
         "volumeInfo",

@@ -153,7 +153,9 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     // server but does not answer keeps the cluster from being "absent": never a second cluster beside it.
     const orphanServers: Array<string> = []
     if (found === undefined) {
-      const orphans = [...findOrphans(desired, { vms: inputs.vms })].sort((a, b) => a.name.localeCompare(b.name))
+      const orphans = [...findOrphans(desired, { vms: inputs.vms })].sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+      )
       for (const vm of orphans) {
         if (vm.status !== "running" || vm.lock !== undefined || vm.tags.includes(desired.pendingTag)) continue
         const ip =

@@ -190,7 +190,7 @@ export const planFacts = (desired: Desired, observed: Observed, plan: Plan): Sav
         ? {
             state: "nodes" as const,
             nodes: [...observed.k3s.nodes]
-              .sort((a, b) => a.name.localeCompare(b.name))
+              .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
               .map((n) => ({ name: n.name, role: n.role, ready: n.ready, version: n.kubeletVersion ?? null }))
           }
         : { state: observed.k3s._tag === "Absent" ? ("absent" as const) : ("unavailable" as const), nodes: [] }
