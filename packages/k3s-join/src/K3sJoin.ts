@@ -706,7 +706,7 @@ const make = (options: K3sJoinOptions) =>
     /** One server, for reads shared between waits: user, host, port, and the hosts it is reached through. */
     const serverKey = (server: SshTarget): string =>
       `${server.user}@${server.host}:${server.port ?? 22}${server.jump === undefined ? "" : ` via ${serverKey(server.jump)}`}`
-    const sharedNodes = makeSharedRead<ReadonlyArray<ClusterNode> | undefined, K3sJoinError>()
+    const sharedNodes = makeSharedRead<ReadonlyArray<ClusterNode> | undefined, K3sJoinError>(yield* Effect.scope)
     /**
      * The cluster's Nodes as `server` lists them (`undefined` when it could not), from a listing started after `after`:
      * the waits for several hosts' Nodes share one `kubectl get nodes` per poll instead of one `get node` each.

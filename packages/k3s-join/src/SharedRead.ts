@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 
 interface Read<A, E> {
   readonly startedAt: number
@@ -29,13 +30,14 @@ export interface SharedResult<A> {
 
 /**
  * A shared read: `read(key, after, effect)` returns the result of the newest read of `key` when it started after
- * `after` (epoch ms, the `Clock`'s), and otherwise runs `effect` as a new read. A read runs to its end even when the
- * caller that started it stops waiting (it is bounded by its own timeout), so that the others still get its result.
+ * `after` (epoch ms, the `Clock`'s), and otherwise runs `effect` as a new read. A read runs in `scope` (its owner's:
+ * closing it interrupts the reads in flight), to its end even when the caller that started it stops waiting, so that
+ * the others still get its result (it is bounded by its own timeout).
  *
  * @since 0.6.1
  * @category constructors
  */
-export const makeSharedRead = <A, E>() => {
+export const makeSharedRead = <A, E>(scope: Scope.Scope) => {
   const newest = new Map<string, Read<A, E>>()
   const answer = (read: Read<A, E>) =>
     Effect.map(Deferred.await(read.result), (value): SharedResult<A> => ({ value, startedAt: read.startedAt }))
@@ -46,14 +48,21 @@ export const makeSharedRead = <A, E>() => {
       const startedAt = yield* Clock.currentTimeMillis
       const read: Read<A, E> = { startedAt, result: Deferred.makeUnsafe<A, E>() }
       newest.set(key, read)
-      yield* Effect.forkDetach(
+      yield* Effect.forkIn(
         Effect.exit(effect).pipe(
           Effect.flatMap((exit) => {
             // a failed read is nobody's answer later on: the next poll reads again
             if (Exit.isFailure(exit) && newest.get(key) === read) newest.delete(key)
             return Deferred.done(read.result, exit)
-          })
-        )
+          }),
+          Effect.onInterrupt(() =>
+            Effect.suspend(() => {
+              if (newest.get(key) === read) newest.delete(key)
+              return Deferred.interrupt(read.result)
+            })
+          )
+        ),
+        scope
       )
       return yield* answer(read)
     })

@@ -21,7 +21,7 @@ const counted = () => {
 describe("makeSharedRead", () => {
   it.effect("one poller alone reads anew at every poll: each poll's data is newer than the poll before", () =>
     Effect.gen(function* () {
-      const shared = makeSharedRead<number, never>()
+      const shared = makeSharedRead<number, never>(yield* Effect.scope)
       const source = counted()
       let after = (yield* Clock.currentTimeMillis) - 1
       const seen: Array<number> = []
@@ -41,7 +41,7 @@ describe("makeSharedRead", () => {
 
   it.effect("pollers share the newest read that started after their previous one; other keys do not", () =>
     Effect.gen(function* () {
-      const shared = makeSharedRead<number, never>()
+      const shared = makeSharedRead<number, never>(yield* Effect.scope)
       const source = counted()
       const start = (yield* Clock.currentTimeMillis) - 1
       const a1 = yield* shared("server", start, source.read)
@@ -62,7 +62,7 @@ describe("makeSharedRead", () => {
     "a read in flight answers every poller waiting on it, also when the one that started it stops waiting",
     () =>
       Effect.gen(function* () {
-        const shared = makeSharedRead<string, never>()
+        const shared = makeSharedRead<string, never>(yield* Effect.scope)
         const gate = yield* Deferred.make<void>()
         const started = yield* Deferred.make<void>()
         let runs = 0
@@ -85,7 +85,7 @@ describe("makeSharedRead", () => {
 
   it.effect("a failed read fails its pollers and is nobody's answer afterwards", () =>
     Effect.gen(function* () {
-      const shared = makeSharedRead<string, string>()
+      const shared = makeSharedRead<string, string>(yield* Effect.scope)
       let runs = 0
       const read = Effect.suspend(() => {
         runs += 1
