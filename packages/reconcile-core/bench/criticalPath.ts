@@ -214,6 +214,8 @@ const debugTimeline = async (sim: SimProcess, mark: number, startedAt: number, e
 
 interface Run {
   readonly wallMs: number
+  readonly apiRequests: number
+  readonly guestCommands: number
   readonly path: CriticalPath
   readonly vmActions: number
   readonly joins: number
@@ -260,7 +262,13 @@ const converge = async (count: number, timeScale: number): Promise<Run> => {
         yield* Effect.promise(() => debugTimeline(sim, mark, startedAt, Date.now()))
       const criticalPath = yield* Effect.promise(() => sim.call("criticalPath", mark))
       const state = yield* Effect.promise(() => sim.call("state"))
+      // what the run asked of the lab: API requests, and commands over SSH to the VMs (k3s)
+      const asked = (yield* Effect.promise(() => sim.call("requests"))).filter(
+        (r) => Date.parse(r.time) - r.durationMs >= startedAt
+      )
       return {
+        apiRequests: asked.filter((r) => r.transport === "api").length,
+        guestCommands: asked.filter((r) => r.transport === "guest-ssh").length,
         wallMs,
         path: criticalPath,
         vmActions: report.outcomes.filter((o) => o.action._tag !== "JoinK3s").length,
@@ -332,6 +340,10 @@ for (const timeScale of scales)
       `    above the critical path: ${s(r.wallMs - r.path.realMs)}, of which ${s(floor)} is the task polls' own floor ` +
         `(status read ${Duration.toMillis(POLL_FIRST)} ms after a task starts, then every 1.25 × longer up to 1 s); ` +
         `critical path + that floor alone: ratio ${((r.path.realMs + floor) / r.path.realMs).toFixed(2)}`
+    )
+    report(
+      `    asked of the lab: ${r.apiRequests} API requests (${(r.apiRequests / count).toFixed(1)} per node), ` +
+        `${r.guestCommands} commands over SSH to the VMs (${(r.guestCommands / Math.max(1, r.joins)).toFixed(1)} per join)`
     )
     console.log(`    critical path (simulated s): ${steps(r.path)}`)
   }
