@@ -33,6 +33,21 @@ export interface MembershipContext {
   readonly broughtBack: ReadonlyArray<string>
   /** `k3s.version`, when pinned: a Ready member on another version is not converged (the next run upgrades it). */
   readonly version?: string | undefined
+  /**
+   * The server VMs whose k3s this run started and that stopped again on a cause that stays (the journal line since
+   * that start, e.g. a bad token or a duplicate etcd member): they will not come up by waiting.
+   */
+  readonly failedStarts?: ReadonlyMap<string, FailedStart> | undefined
+}
+
+/** A k3s unit this run started that failed again on a cause that stays. */
+export interface FailedStart {
+  /** The VM's IP, where its journal is. */
+  readonly ip: string
+  /** `systemctl is-active` when it was seen failing (`failed`, `activating`, …). */
+  readonly state: string
+  /** The journal line that says why. */
+  readonly line: string
 }
 
 const isUnknown = (f: Finding): boolean => f.code === "k3s.unavailable" && f.vm !== undefined
@@ -58,6 +73,21 @@ export const recheckMembership = (
   return findings.flatMap((f): Array<Finding> => {
     const vm = f.vm === undefined ? undefined : context.candidates.get(f.vm)
     if (!isUnknown(f) || vm === undefined) return [f]
+    const failed = context.failedStarts?.get(vm.name)
+    if (failed !== undefined) {
+      return [
+        {
+          code: "k3s.start-failed",
+          effect: "blocked",
+          layer: "k3s",
+          node: f.node,
+          vm: vm.name,
+          vmid: vm.vmid,
+          message: `k3s on ${vm.name} (${failed.ip}) did not come up after this run started it: it stopped (${failed.state}) on a cause that stays: ${failed.line}`,
+          hint: `fix what the line says (\`journalctl -u k3s\` on ${failed.ip}), then run apply again: it starts k3s there once the cause is gone`
+        }
+      ]
+    }
     if (!("nodes" in now)) {
       return [
         {
@@ -111,6 +141,11 @@ export interface MembershipAtEndOptions extends MembershipContext {
   readonly onWait?: ((wait: WaitProgress) => Effect.Effect<void>) | undefined
   /** Default 5 seconds. */
   readonly progressInterval?: Duration.Input | undefined
+  /**
+   * The server VMs whose stopped k3s unit this run started (`StartK3s`), and how to reach them over SSH: while one is
+   * not Ready, its unit is asked too, and a start that failed on a cause that stays ends the wait for it at once.
+   */
+  readonly startedUnits?: ReadonlyArray<{ readonly vm: string; readonly host: SshTarget }> | undefined
 }
 
 /**
@@ -143,20 +178,46 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
           ? [vm.name]
           : []
       })
-    /** Still coming up: the cluster does not answer, or a brought-back VM's Node is there but not Ready yet. */
-    const starting = (now: MembershipNow): boolean => !("nodes" in now) || notReady(now.nodes).length > 0
+    /** The started k3s units that failed again on a cause that stays: not waited for any longer. */
+    const failedStarts = new Map<string, FailedStart>()
+    /** The brought-back VMs still waited for: every one while the cluster does not answer, else those not Ready. */
+    const waited = (now: MembershipNow): ReadonlyArray<string> =>
+      ("nodes" in now ? notReady(now.nodes) : options.broughtBack).filter((vm) => !failedStarts.has(vm))
+    /**
+     * Still coming up: the cluster does not answer, or a brought-back VM's Node is there but not Ready yet (and not
+     * every VM waited for has had its k3s fail on a cause that stays).
+     */
+    const starting = (now: MembershipNow): boolean =>
+      (!("nodes" in now) || notReady(now.nodes).length > 0) && waited(now).length > 0
     /** What the wait is for, in words, from the last read. */
     const waitingFor = (now: MembershipNow): string => {
       if (!("nodes" in now)) return "the k3s cluster to answer (its server VMs were brought back)"
-      const names = notReady(now.nodes)
+      const names = waited(now)
       return `the k3s Node${names.length === 1 ? "" : "s"} of ${names.join(", ")} to be Ready`
     }
+    /** The units this run started, of the VMs still waited for: one that failed on a cause that stays is not. */
+    const checkUnits = (now: MembershipNow) =>
+      Effect.forEach(
+        (options.startedUnits ?? []).filter((u) => waited(now).includes(u.vm)),
+        ({ vm, host }) =>
+          Effect.result(k3s.value.unitStatus(host, "server")).pipe(
+            Effect.map((unit) => {
+              const failure = Result.isSuccess(unit) ? unit.success.failure : undefined
+              if (Result.isSuccess(unit) && failure?.permanent === true)
+                failedStarts.set(vm, { ip: host.host, state: unit.success.state, line: failure.line })
+            })
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+    const judged = (now: MembershipNow) => recheckMembership(findings, now, { ...options, failedStarts })
     const started = yield* Clock.currentTimeMillis
     const limitMs = Duration.toMillis(options.wait)
     const deadline = started + limitMs
     let interval = 500
     let now = yield* readNodes
     if (!starting(now) || options.servers.length === 0) return recheckMembership(findings, now, options)
+    yield* checkUnits(now)
+    if (!starting(now)) return judged(now)
     // the wait is reported once it has lasted one interval, then every interval, as an action's waits are
     const every = Duration.fromInputUnsafe(options.progressInterval ?? Duration.seconds(5))
     const onWait = options.onWait
@@ -177,9 +238,10 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
       yield* Effect.sleep(Duration.millis(Math.min(interval, left)))
       interval = Math.min(interval * 1.5, 5000)
       now = yield* readNodes
+      if (starting(now)) yield* checkUnits(now)
     }
     if (ticker !== undefined) yield* Fiber.interrupt(ticker)
-    return recheckMembership(findings, now, options)
+    return judged(now)
   })
 
 /**

@@ -124,7 +124,12 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     servers: [...servers, ...runningServers(desired, observed, servers, userOf)],
     wait: options.timeouts?.k3sReady ?? desired.timeouts?.k3sReady ?? DefaultTimeouts.k3sReady,
     onWait: (wait) => emit({ _tag: "Settling", wait }),
-    progressInterval: options.progressInterval
+    progressInterval: options.progressInterval,
+    startedUnits: outcomes.flatMap((o) =>
+      o.action._tag === "StartK3s" && o.status === "done" && k3s !== undefined
+        ? [{ vm: o.action.vm, host: { host: o.action.ip, port: k3s.vmSshPort, user: userOf(o.action.vm) } }]
+        : []
+    )
   })
   const report: ReconcileReport = {
     observed,

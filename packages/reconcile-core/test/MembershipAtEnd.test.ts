@@ -146,6 +146,69 @@ describe("membershipAtEnd", () => {
       })
   )
 
+  it.effect(
+    "a k3s unit the run started that stops again on a cause that stays ends the wait at once, with the line that says why",
+    () =>
+      Effect.gen(function* () {
+        // the only server: the cluster cannot answer without it; its journal since the start says why it stopped
+        const line = 'level=fatal msg="starting kubernetes: preparing server: duplicate node name found"'
+        const asked: Array<string> = []
+        const join = K3sJoin.of({
+          clusterNodes: () => Effect.fail({ message: "connection refused" }),
+          unitStatus: (host: { readonly host: string }) =>
+            Effect.sync(() => {
+              asked.push(host.host)
+              return { state: "failed", failure: { failure: "DuplicateEtcdMember", line, permanent: true } }
+            })
+        } as unknown as K3sJoin["Service"])
+        const waits: Array<WaitProgress> = []
+        // no clock adjustment: a wait would never end
+        const out = yield* membershipAtEnd(findings, {
+          ...context,
+          servers: [server],
+          startedUnits: [{ vm: "s1", host: server }],
+          wait: Duration.minutes(10),
+          onWait: (w) => Effect.sync(() => void waits.push(w))
+        }).pipe(Effect.provideService(K3sJoin, join))
+        assert.deepStrictEqual(asked, [server.host])
+        assert.deepStrictEqual(
+          out.map((f) => `${f.vm} ${f.code} ${f.effect}`),
+          ["s1 k3s.start-failed blocked"]
+        )
+        assert.include(out[0]?.message ?? "", `did not come up after this run started it: it stopped (failed)`)
+        assert.include(out[0]?.message ?? "", line)
+        assert.include(out[0]?.hint ?? "", `\`journalctl -u k3s\` on ${server.host}`)
+        assert.deepStrictEqual(waits, [])
+      })
+  )
+
+  it.effect("a started unit that fails on a passing cause (the other servers not up yet) is waited for", () =>
+    Effect.gen(function* () {
+      // the cluster answers from 3 s on (test clock), with the Node Ready; until then the unit says it waits for etcd
+      const join = K3sJoin.of({
+        clusterNodes: () =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now < 3_000 ? Effect.fail({ message: "connection refused" }) : Effect.succeed([clusterNode(s1)])
+          ),
+        unitStatus: () =>
+          Effect.succeed({
+            state: "activating",
+            failure: { failure: "ServerUnreachable", line: "failed to get CA certs", permanent: false }
+          })
+      } as unknown as K3sJoin["Service"])
+      const run = yield* Effect.forkChild(
+        membershipAtEnd(findings, {
+          ...context,
+          servers: [server],
+          startedUnits: [{ vm: "s1", host: server }],
+          wait: Duration.minutes(10)
+        }).pipe(Effect.provideService(K3sJoin, join))
+      )
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(yield* Fiber.join(run), [], "converged once the Node is Ready")
+    })
+  )
+
   it.effect("a cluster that answers at once with the Node Ready: no wait, nothing reported", () =>
     Effect.gen(function* () {
       const join = K3sJoin.of({

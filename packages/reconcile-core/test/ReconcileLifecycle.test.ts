@@ -367,7 +367,7 @@ describe("a k3s cluster from nothing", () => {
 
 describe("a cluster whose only server has its k3s stopped by hand", () => {
   it.live(
-    "one server VM running with its k3s unit stopped (`sudo systemctl stop k3s`): the plan says so and starts it, the run waits for its Node and converges in one apply; the next run has nothing to do",
+    "one server VM running with its k3s unit stopped (`sudo systemctl stop k3s`): the plan says so and starts it, the run waits for its Node and converges in one apply; the next run has nothing to do; stopped again with a token its datastore was not made with, the start fails and the run says why at once",
     () =>
       Effect.gen(function* () {
         const sim = yield* startLab(
@@ -439,6 +439,34 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
             .filter((r) => r.transport === "guest-ssh")
             .map((r) => r.command ?? ""),
           ["sudo -n /usr/local/bin/k3s kubectl get nodes -o json"]
+        )
+
+        // stopped again, now with a token in its config that its datastore was not made with: the start the run makes
+        // fails on that, and the run says so at once instead of waiting timeouts.k3sReady for a Node that cannot come
+        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
+        const wrote = yield* ssh.exec(vm, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml", {
+          stdin: "token: not-the-cluster-token\n"
+        })
+        assert.strictEqual(wrote.exitCode, 0, wrote.stderr)
+        const failing = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          failing.plan.actions.map((a) => `${a._tag} ${a.node}`),
+          ["StartK3s pve"]
+        )
+        const reasons = failing.report.convergence.nodes.flatMap((n) => n.reasons)
+        assert.deepStrictEqual(
+          reasons.map((r) => `${r.code} ${r.status}`),
+          ["k3s.start-failed blocked"]
+        )
+        assert.match(
+          reasons[0]?.message ?? "",
+          /^k3s on k3s-vm-pve \(.+\) did not come up after this run started it: it stopped \(\w+\) on a cause that stays: .*bootstrap data already found and encrypted with different token/
+        )
+        assert.isFalse(failing.report.convergence.converged)
+        assert.notInclude(
+          failing.events.map((e) => e._tag).join(" "),
+          "Settling",
+          "no wait was reported: the run did not wait for the Node"
         )
       }),
     120_000

@@ -1085,6 +1085,16 @@ export class K3sSim {
     const name = h.guest.files.get(ETCD_NAME)?.trim()
     const own = h.cluster
     if (own !== undefined && name !== undefined && own.etcdMembers.some((m) => m.name === name)) {
+      // the datastore's bootstrap data is encrypted with the token the cluster was made with: a server started with
+      // another one stops there (k3s.md §3, k3s #3888); without a token it uses its data-dir's own
+      const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
+      if ((tok?._tag === "short" || tok?._tag === "basic") && tok.password !== own.serverPassword)
+        return this.fatal(
+          h,
+          gen,
+          attempt,
+          "starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"
+        )
       this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
       await this.work(attempt, this.t.joinMs)
       if (!(await this.awake(h, gen))) return
