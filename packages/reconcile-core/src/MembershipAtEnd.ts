@@ -200,13 +200,12 @@ export const membershipAtEnd = (findings: ReadonlyArray<Finding>, options: Membe
       Effect.forEach(
         (options.startedUnits ?? []).filter((u) => waited(now).includes(u.vm)),
         ({ vm, host }) =>
-          Effect.result(k3s.value.unitStatus(host, "server")).pipe(
-            Effect.map((unit) => {
-              const failure = Result.isSuccess(unit) ? unit.success.failure : undefined
-              if (Result.isSuccess(unit) && failure?.permanent === true)
-                failedStarts.set(vm, { ip: host.host, state: unit.success.state, line: failure.line })
-            })
-          ),
+          Effect.gen(function* () {
+            const unit = yield* Effect.result(k3s.value.unitStatus(host, "server"))
+            const failure = Result.isSuccess(unit) ? unit.success.failure : undefined
+            if (Result.isSuccess(unit) && failure?.permanent === true)
+              failedStarts.set(vm, { ip: host.host, state: unit.success.state, line: failure.line })
+          }),
         { concurrency: "unbounded", discard: true }
       )
     const judged = (now: MembershipNow) => recheckMembership(findings, now, { ...options, failedStarts })
