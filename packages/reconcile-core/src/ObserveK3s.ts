@@ -230,7 +230,9 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
               : startsText !== undefined || failingText !== undefined
                 ? [startsText, failingText].filter((h) => h !== undefined).join("; ")
                 : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)",
-        ...(stopped.length === 0 ? {} : { stopped })
+        ...(stopped.length === 0 ? {} : { stopped }),
+        ...(down.length === 0 ? {} : { down: down.map((vm) => vm.name as string) }),
+        ...(failing.length === 0 ? {} : { failing })
       } as K3sFacts
     }
     nodes = found.nodes

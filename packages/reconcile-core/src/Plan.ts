@@ -17,6 +17,7 @@ import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { membershipAfterPlan } from "./MembershipAtEnd.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
@@ -1208,15 +1209,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
-  if (k3s === undefined || cluster === undefined) return { nodes: all, actions: planned, findings: reported }
+  if (k3s === undefined) return { nodes: all, actions: planned, findings: reported }
+  // Membership the plan cannot tell because server VMs are down, which it brings back itself: left to the run's end.
+  if (cluster === undefined)
+    return { nodes: all, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
   // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
   const leaving = new Set(
     orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
   )
   const after = leaving.size === 0 ? cluster : (clusterContext(desired, observed, leaving) ?? cluster)
+  const ordered = orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only)
   return {
     nodes: all,
-    ...orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only),
+    actions: ordered.actions,
+    findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
     cluster: after.summary
   }
 }
