@@ -206,6 +206,47 @@ describe("homelab reprovision", () => {
   }, 90_000)
 })
 
+describe("homelab reprovision VM", () => {
+  it("on a node that runs two VMs, a VM's name rebuilds that VM alone; the node's name rebuilds the first and names the command that rebuilds the other (not 'run apply again', which would not)", async () => {
+    const { homelab, sim, config } = await lab()
+    fs.writeFileSync(
+      config,
+      fs
+        .readFileSync(config, "utf8")
+        .replace("  - name: pve\n", "  - name: pve\n    vms: [{ name: web-a }, { name: web-b }]\n")
+    )
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const vm = (name: string) => sim.state().vms.find((v) => v.name === name)
+
+    const node = await homelab("reprovision", "pve", "--yes")
+    const nodeOut = stripVTControlCharacters(node.stdout)
+    assert.match(nodeOut, /VM \d+ web-a recreated/, nodeOut)
+    assert.include(nodeOut, "web-b needs rebuilding (reprovision of web-b requested)")
+    assert.include(nodeOut, "fix: run `homelab reprovision web-b` (that VM alone), or raise safety.maxRecreatePerRun")
+    assert.notInclude(nodeOut, "run apply again, or raise safety.maxRecreatePerRun")
+
+    const before = { a: vm("web-a"), b: vm("web-b") }
+    sim.clearRequests()
+    const one = await homelab("reprovision", "web-b", "--yes")
+    const oneOut = stripVTControlCharacters(one.stdout)
+    assert.strictEqual(one.code, ExitCode.Ok, one.stdout + one.stderr)
+    assert.include(oneOut, "reprovision of web-b requested")
+    assert.match(oneOut, /VM \d+ web-b recreated/)
+    assert.notInclude(oneOut, "web-a")
+    assert.strictEqual(vm("web-b")?.vmid, before.b?.vmid)
+    assert.deepStrictEqual(vm("web-a"), before.a, "web-a untouched")
+    assert.isFalse(
+      sim.requests().some((r) => r.method === "DELETE" && r.vmid === before.a?.vmid),
+      "web-a not destroyed"
+    )
+
+    const unknown = await homelab("reprovision", "nope", "--yes")
+    assert.strictEqual(unknown.code, ExitCode.Usage)
+    assert.include(unknown.stderr, "no such node or VM")
+    assert.include(unknown.stderr, "VMs: web-a, web-b, k3s-vm-still-fawn")
+  }, 90_000)
+})
+
 describe("homelab plan / apply: drift", () => {
   it("plan shows each setting that differs, Terraform style, with its consequence; apply changes it in place and exits 8 while a change waits for a restart (vm.restart: never); the next plan is clean after the restart", async () => {
     const { homelab, sim, config } = await lab()

@@ -720,7 +720,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               "deferred",
               "vm.recreate-deferred",
               `VM ${match.vmid} ${vm.name} needs rebuilding (${reason}), but this run already rebuilds ${desired.limits.maxRecreatePerRun} VM(s) (safety.maxRecreatePerRun)`,
-              "run apply again, or raise safety.maxRecreatePerRun",
+              // a reprovision is asked for by that command, not remembered: apply again would not rebuild it
+              forced && looksHealthy(match, desired)
+                ? `run \`homelab reprovision ${vm.name}\` (that VM alone), or raise safety.maxRecreatePerRun`
+                : "run apply again, or raise safety.maxRecreatePerRun",
               match.vmid
             )
             return undefined

@@ -769,7 +769,7 @@ describe("plan", () => {
       const p = plan(d, o, { policy })
       assert.deepStrictEqual(codes(p), ["k3s.identity-mismatch:pve"])
       assert.strictEqual(p.findings[0]?.effect, "blocked")
-      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision pve")
+      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision k3s-vm-pve")
     })
 
     it("a recreate needs the k3s cluster readable (its Node goes first); otherwise it is blocked", () => {
