@@ -113,7 +113,10 @@ describe("homelab apply after the quorum guard refused a server", () => {
     // --detailed-exitcode), and no "bring the server VMs that are down back" for the user to do by hand
     assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
     assert.notInclude(planned, "bring the server VMs that are down back", show(plan))
-    assert.match(planned, /this run brings k3s-vm-pve \(resume VM \d+ k3s-vm-pve on pve\), k3s-vm-chief-horse \(start VM/)
+    assert.match(
+      planned,
+      /this run brings k3s-vm-pve \(resume VM \d+ k3s-vm-pve on pve\), k3s-vm-chief-horse \(start VM/
+    )
     assert.include(planned, "nothing to do by hand", show(plan))
     assert.strictEqual((await homelab(["plan", "--detailed-exitcode"])).code, ExitCode.Changes)
 

@@ -174,7 +174,15 @@ describe("membershipAfterPlan", () => {
     down: ["s1"],
     stopped: [{ vm: "s22", vmid: 1002, node: "fawn", ip: "10.0.0.3", state: "inactive" }]
   }
-  const startS1: Action = { _tag: "StartVm", id: "vm:pve:s1", node: "pve", reason: "", after: [], vmid: 1001, name: "s1" }
+  const startS1: Action = {
+    _tag: "StartVm",
+    id: "vm:pve:s1",
+    node: "pve",
+    reason: "",
+    after: [],
+    vmid: 1001,
+    name: "s1"
+  }
   const startK3s: Action = {
     _tag: "StartK3s",
     id: "k3s:fawn:s22",
