@@ -19,7 +19,7 @@ import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { membershipAfterPlan } from "./MembershipAtEnd.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
-import { findOrphans, planOrphans } from "./Orphans.js"
+import { findOrphans, isProtected as isProtectedVm, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
@@ -237,6 +237,8 @@ const nodeFacts = (
   replacing: {
     readonly vmid?: number | undefined
     readonly freed?: { readonly storage: string; readonly bytes: number } | undefined
+    /** Guests this plan removes before the VM is made (orphans it prunes): not counted among the node's guests. */
+    readonly leaving?: ReadonlySet<number> | undefined
   } = {}
 ): NodeFacts =>
   new NodeFacts({
@@ -253,7 +255,7 @@ const nodeFacts = (
       availBytes: s.availBytes + (replacing.freed?.storage === s.storage ? replacing.freed.bytes : 0)
     })),
     guests: observed.vms
-      .filter((vm) => vm.node === node.name && vm.vmid !== replacing.vmid)
+      .filter((vm) => vm.node === node.name && vm.vmid !== replacing.vmid && replacing.leaving?.has(vm.vmid) !== true)
       .map((vm) => ({ vmid: vm.vmid, maxmemBytes: vm.maxmemBytes, template: vm.template }))
   })
 
@@ -317,6 +319,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const finishes: Array<UncordonK3s> = []
 
   const nodes = selectedNodes(desired, options)
+  // Orphans of ours (VMs homelab.yaml no longer asks for): what a create that has no room would have if they went.
+  const orphansOf = (name: string) =>
+    findOrphans(desired, observed, options).filter(
+      (o) => o.node === name && o.lock === undefined && o.status !== "unknown" && !isProtectedVm(desired, observed, o)
+    )
   for (const node of nodes) {
     const observedNode = observed.nodes.get(node.name)
     const nodeFinding = (code: string, message: string, hint: string): void => {
@@ -424,51 +431,75 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               : undefined
           const diskStorage = finish ? (old?.diskStorage ?? spec.storage) : spec.storage
           const download = !finish && !observedNode.imageVolids.has(volid)
-          const report = preflight(
-            nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed }),
-            new VmRequest({
-              ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
-              cores: spec.cores,
-              ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
-              memoryMiB: spec.memoryMiB,
-              ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
-              bridges: spec.bridges,
-              diskStorage,
-              diskBytes: spec.diskGiB * GiB,
-              imageStorage: node.image.storage,
-              imageContent: node.image.content,
-              downloadImage: download
-            }),
-            new PreflightOptions({
-              ...(observedNode.details?.imageReachable && download
-                ? {
-                    image: {
-                      url: node.image.url,
-                      reachable: observedNode.details.imageReachable.ok,
-                      detail: observedNode.details.imageReachable.detail
-                    }
+          const check = (leaving?: ReadonlySet<number>) =>
+            preflight(
+              nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed, leaving }),
+              request,
+              preflightOptions
+            )
+          const request = new VmRequest({
+            ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
+            cores: spec.cores,
+            ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
+            memoryMiB: spec.memoryMiB,
+            ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
+            bridges: spec.bridges,
+            diskStorage,
+            diskBytes: spec.diskGiB * GiB,
+            imageStorage: node.image.storage,
+            imageContent: node.image.content,
+            downloadImage: download
+          })
+          const preflightOptions = new PreflightOptions({
+            ...(observedNode.details?.imageReachable && download
+              ? {
+                  image: {
+                    url: node.image.url,
+                    reachable: observedNode.details.imageReachable.ok,
+                    detail: observedNode.details.imageReachable.detail
                   }
-                : {}),
-              ...(observedNode.details?.permissions && !finish
-                ? {
-                    access: {
-                      _tag: "Permissions" as const,
-                      principal: "token",
-                      permissions: observedNode.details.permissions
-                    }
+                }
+              : {}),
+            ...(observedNode.details?.permissions && !finish
+              ? {
+                  access: {
+                    _tag: "Permissions" as const,
+                    principal: "token",
+                    permissions: observedNode.details.permissions
                   }
-                : {}),
-              ...((options.memoryAdjustment ?? desired.memoryOvercommit) !== undefined
-                ? { memoryAdjustment: options.memoryAdjustment ?? desired.memoryOvercommit }
-                : {})
-            })
-          )
+                }
+              : {}),
+            ...((options.memoryAdjustment ?? desired.memoryOvercommit) !== undefined
+              ? { memoryAdjustment: options.memoryAdjustment ?? desired.memoryOvercommit }
+              : {})
+          })
+          const report = check()
           // a finish uses no image: the image storage's state does not matter to it
           const relevant = finish
             ? report.findings.filter(
                 (f) => node.image.storage === diskStorage || f.object !== `storage ${node.image.storage}`
               )
             : report.findings
+          // A create with no room that the orphans of ours on this node would give it (a VM renamed on a full node):
+          // with --prune this run removes them and the next one creates it; without, the fix says so.
+          const blocking = relevant.filter((f) => f.severity === "error")
+          const orphans = replaces === undefined && blocking.length > 0 ? orphansOf(node.name) : []
+          const roomy =
+            orphans.length > 0 &&
+            !check(new Set(orphans.map((o) => o.vmid))).findings.some((f) => f.severity === "error")
+          const held = orphans.map((o) => `${o.name} (VM ${o.vmid}, ${Math.round(o.maxmemBytes / MiB)} MiB)`).join(", ")
+          if (roomy && options.prune === true) {
+            findings.push({
+              code: "vm.create-after-prune",
+              effect: "deferred",
+              layer: "vm",
+              node: node.name,
+              vm: vm.name,
+              message: `${vm.name} is not created this run: ${blocking.map((f) => f.message).join("; ")}; the orphan${orphans.length === 1 ? "" : "s"} ${held} that this run prunes make${orphans.length === 1 ? "s" : ""} room: the next run creates it`,
+              hint: `run apply again once this run has pruned ${orphans.map((o) => o.name).join(", ")}`
+            })
+            return false
+          }
           for (const f of relevant) {
             findings.push({
               code: f.code,
@@ -478,7 +509,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               vm: vm.name,
               ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
               message: f.message,
-              hint: f.fix
+              hint:
+                roomy && f.severity === "error"
+                  ? `${f.fix}; or make room with \`homelab apply --prune\`: it removes ${held}, of ours on ${node.name} but no longer in homelab.yaml`
+                  : f.fix
             })
           }
           const snippets = cicustomFindings(

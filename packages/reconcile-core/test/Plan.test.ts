@@ -355,6 +355,45 @@ describe("plan", () => {
     )
   })
 
+  it("a create with no room that the orphans of ours on the node would give it (a VM renamed on a full node): with --prune it waits for the next run, said as such; without, the fix names the orphans", () => {
+    const d = desired(["pve"])
+    // the VM under its old name holds 24 of 32 GiB: the renamed one (16 GiB) fits once it is gone
+    const old = vm(1001, "pve", { name: "old-name", maxmemBytes: 24 * GiB })
+    const o = observed([observedNode("pve")], [old])
+
+    const pruned = plan(d, o, { policy, prune: true })
+    assert.deepStrictEqual(tags(pruned), ["DestroyVm:pve"])
+    assert.deepStrictEqual(
+      pruned.findings.map((f) => [f.code, f.effect, f.vm]),
+      [["vm.create-after-prune", "deferred", "k3s-vm-pve"]]
+    )
+    assert.match(
+      pruned.findings[0]?.message ?? "",
+      /^k3s-vm-pve is not created this run: node pve can reserve 8192 MiB .*; the orphan old-name \(VM 1001, 24576 MiB\) that this run prunes makes room: the next run creates it$/
+    )
+    assert.strictEqual(pruned.findings[0]?.hint, "run apply again once this run has pruned old-name")
+
+    const kept = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(kept), [])
+    assert.deepStrictEqual(codes(kept), ["memory.insufficient:pve", "vm.orphan:pve"])
+    assert.strictEqual(kept.findings[0]?.effect, "blocked")
+    assert.include(
+      kept.findings[0]?.hint ?? "",
+      "or make room with `homelab apply --prune`: it removes old-name (VM 1001, 24576 MiB), of ours on pve but no longer in homelab.yaml"
+    )
+
+    // a guest that is not ours, or an orphan too small to make room, leaves the preflight's word as it is
+    const foreign = vm(1001, "pve", { name: "old-name", tags: [], maxmemBytes: 24 * GiB })
+    const crowded = plan(d, observed([observedNode("pve")], [foreign]), { policy, prune: true })
+    assert.deepStrictEqual(codes(crowded), ["memory.insufficient:pve"])
+    assert.notInclude(crowded.findings[0]?.hint ?? "", "--prune")
+    const small = vm(1002, "pve", { name: "small", maxmemBytes: 1 * GiB })
+    const tight = plan(d, observed([observedNode("pve")], [foreign, small]), { policy, prune: true })
+    assert.deepStrictEqual(tags(tight), ["DestroyVm:pve"])
+    assert.deepStrictEqual(codes(tight), ["memory.insufficient:pve"])
+    assert.strictEqual(tight.findings[0]?.effect, "blocked")
+  })
+
   it("status (every VM's details) reads the node's details for each VM of ours on it, whose rebuild needs the preflight; destroy does not", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve")], [vm(1001, "pve")])
