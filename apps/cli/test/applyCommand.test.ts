@@ -186,6 +186,35 @@ describe("homelab plan / apply / status against the simulator", () => {
   }, 60_000)
 })
 
+describe("homelab plan / apply with a token that lacks privileges", () => {
+  it("an auditor's token: plan names the token and grants to its user, plans no download PVE would refuse (exit 1), and apply changes nothing", async () => {
+    const secret = "6f1c8d2b-5b0f-4d2f-8e80-1b2c3d4e5f60"
+    const { sim, config } = await lab({
+      users: [{ userid: "ops@pve", tokens: [{ id: "ci", secret, privsep: false }] }],
+      acls: [{ path: "/", ugid: "ops@pve", role: "PVEAuditor" }]
+    })
+    fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace(/tokenId: ".*"/, 'tokenId: "ops@pve!ci"'))
+    const env = { PROXMOX_TOKEN_SECRET: secret, CI: "true", NO_COLOR: "1" }
+    const run = (...args: Array<string>) => runHomelab(["--config", config, ...args], { env, timeout: 60_000 })
+
+    const plan = await run("plan")
+    assert.strictEqual(plan.code, ExitCode.Error, plan.stdout + plan.stderr)
+    assert.notInclude(plan.stdout, "download noble", plan.stdout)
+    assert.include(
+      plan.stdout,
+      "ops@pve!ci lacks Datastore.AllocateTemplate on /storage/local (needed to download the cloud image on node pve)"
+    )
+    assert.include(plan.stdout, "`pveum acl modify /vms --users 'ops@pve' --roles <role>`")
+    assert.notInclude(plan.stdout, "'token'")
+
+    sim.clearRequests()
+    const apply = await run("apply")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, apply.stdout + apply.stderr)
+    assert.notInclude(apply.stdout, "permission denied", apply.stdout)
+    assert.deepStrictEqual(mutating(sim), [])
+  }, 60_000)
+})
+
 describe("homelab reprovision", () => {
   it("rebuilds a healthy VM of the named node on purpose (with --yes), keeping its VMID; an unknown node is a usage error", async () => {
     const { homelab, sim } = await lab()

@@ -1,9 +1,11 @@
 import {
   classifyVm,
+  downloadPrivileges,
   type HealthPolicy,
   NodeFacts,
   PreflightOptions,
   preflight,
+  privilegeFindings,
   remediationToApply,
   sizeFindings,
   VmFacts,
@@ -361,9 +363,34 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         hint: imageImport.hint
       })
     }
+    // A download the token may not make (its privileges, when they were read) is not started: PVE would refuse it
+    // (403), and every create after it. Blocked, with the grant that fixes it.
+    const permissions = observedNode.details?.permissions
+    const downloadRefused =
+      !observedNode.imageVolids.has(volid) &&
+      imageImport._tag === "Ok" &&
+      (node.image.transfer ?? "download-url") === "download-url" &&
+      permissions !== undefined
+        ? privilegeFindings(
+            node.name,
+            downloadPrivileges(node.name, node.image.storage),
+            desired.apiTokenId ?? "the API token",
+            permissions
+          ).filter((f) => f.severity === "error")
+        : []
+    for (const f of downloadRefused) {
+      findings.push({
+        code: f.code,
+        effect: "blocked",
+        layer: "image",
+        node: node.name,
+        message: f.message,
+        hint: f.fix
+      })
+    }
     let imageAction: string | undefined
     const leftovers = imageLeftovers(node.image, observedNode.imageVolids)
-    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok") {
+    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok" && downloadRefused.length === 0) {
       const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
       if (shared !== undefined) {
         imageAction = shared
@@ -430,7 +457,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               ? { storage: old.diskStorage, bytes: old.diskGiB * GiB }
               : undefined
           const diskStorage = finish ? (old?.diskStorage ?? spec.storage) : spec.storage
-          const download = !finish && !observedNode.imageVolids.has(volid)
+          // a download refused above is said once, by the image
+          const download = !finish && !observedNode.imageVolids.has(volid) && downloadRefused.length === 0
           const check = (leaving?: ReadonlySet<number>) =>
             preflight(
               nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed, leaving }),
@@ -464,7 +492,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               ? {
                   access: {
                     _tag: "Permissions" as const,
-                    principal: "token",
+                    principal: desired.apiTokenId ?? "the API token",
                     permissions: observedNode.details.permissions
                   }
                 }
@@ -525,7 +553,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           return (
             !relevant.some((f) => f.severity === "error") &&
             snippets.length === 0 &&
-            (finish || imageImport._tag === "Ok")
+            (finish || (imageImport._tag === "Ok" && downloadRefused.length === 0))
           )
         }
 

@@ -394,6 +394,67 @@ describe("plan", () => {
     assert.strictEqual(tight.findings[0]?.effect, "blocked")
   })
 
+  it("a token without the privileges to download the image: no download is planned (PVE would refuse it, and every create after it); the findings name the token and grant the privileges to its user", () => {
+    const d = desired(["pve"], { apiTokenId: "ops@pve!ci" })
+    const vmPrivileges = ["VM.Allocate", "VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Memory"]
+    const others = ["VM.Config.Network", "VM.Config.Cloudinit", "VM.Config.Options", "VM.PowerMgmt", "VM.Audit"]
+    const vmOnly = Object.fromEntries(
+      [
+        ...vmPrivileges,
+        ...others,
+        "VM.GuestAgent.Audit",
+        "VM.Monitor",
+        "Datastore.AllocateSpace",
+        "Sys.Audit",
+        "SDN.Use"
+      ].map((p) => [p, 1])
+    )
+    const missing = observedNode("pve", {
+      imageVolids: new Set(),
+      details: { bridges: [{ name: "vmbr0", active: true }], pveMajor: 8, permissions: { "/": vmOnly } }
+    })
+    const refused = plan(d, observed([missing], []), { policy })
+    assert.deepStrictEqual(tags(refused), [])
+    assert.deepStrictEqual(
+      refused.findings.map((f) => [f.code, f.effect, f.layer, f.message]),
+      [
+        [
+          "privilege.missing",
+          "blocked",
+          "image",
+          "ops@pve!ci lacks Datastore.AllocateTemplate on /storage/local (needed to download the cloud image on node pve)"
+        ],
+        [
+          "privilege.missing",
+          "blocked",
+          "image",
+          "ops@pve!ci lacks Sys.AccessNetwork on /nodes/pve or Sys.Audit + Sys.Modify on / (needed to let the node download the cloud image (download-url) on node pve)"
+        ]
+      ]
+    )
+    assert.include(
+      refused.findings[0]?.hint ?? "",
+      "`pveum acl modify /storage/local --users 'ops@pve' --roles <role>`"
+    )
+    assert.include(
+      refused.findings[0]?.hint ?? "",
+      "`pveum acl modify /storage/local --tokens 'ops@pve!ci' --roles <role>`"
+    )
+
+    // with them, the download is planned and the create waits for it
+    const granted = observedNode("pve", {
+      imageVolids: new Set(),
+      details: {
+        bridges: [{ name: "vmbr0", active: true }],
+        pveMajor: 8,
+        permissions: { "/": { ...vmOnly, "Datastore.AllocateTemplate": 1, "Sys.AccessNetwork": 1 } }
+      }
+    })
+    const planned = plan(d, observed([granted], []), { policy })
+    assert.deepStrictEqual(tags(planned), ["DownloadImage:pve", "CreateVm:pve"])
+    assert.deepStrictEqual(planned.findings, [])
+  })
+
   it("status (every VM's details) reads the node's details for each VM of ours on it, whose rebuild needs the preflight; destroy does not", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve")], [vm(1001, "pve")])
