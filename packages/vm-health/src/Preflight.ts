@@ -444,16 +444,18 @@ export const privilegeFindings = (
       const grant =
         `a role containing ${req.privilege} on ${req.path} (Datacenter → Permissions → Add, or ` +
         `\`pveum acl modify ${req.path} --users '${user}' --roles <role>\`)`
+      const who =
+        bang > 0
+          ? `grant ${user} (the token's user) ${grant}, and the token as well if it is privilege-separated ` +
+            `(\`pveum acl modify ${req.path} --tokens '${principal}' --roles <role>\`)`
+          : `grant ${user} ${grant}`
       return finding(
         "privilege.missing",
         req.severity,
         node,
         req.path,
         `${principal} lacks ${alternatives} (needed to ${req.purpose} on node ${node})`,
-        (bang > 0
-          ? `grant ${user} (the token's user) ${grant}, and the token as well if it is privilege-separated ` +
-            `(\`pveum acl modify ${req.path} --tokens '${principal}' --roles <role>\`)`
-          : `grant ${user} ${grant}`) + ", or let the reconciler connect as root@pam over SSH"
+        `${who}, or let the reconciler connect as root@pam over SSH`
       )
     })
 
