@@ -190,7 +190,7 @@ describe.concurrent("1. exit 0 only when every selected node is converged", () =
     const run = await lab.homelab("apply", "--yes")
     assert.strictEqual(run.code, ExitCode.Join, run.stdout + run.stderr)
     assert.include(run.stdout, "[k3s.identity-mismatch]")
-    assert.include(run.stdout, "homelab reprovision n1")
+    assert.include(run.stdout, "homelab reprovision k3s-vm-n1")
     assert.include(run.stderr, "only k3s work is left")
     assert.deepStrictEqual(
       k3sNodesOf(lab.sim)

@@ -186,6 +186,35 @@ describe("homelab plan / apply / status against the simulator", () => {
   }, 60_000)
 })
 
+describe("homelab plan / apply with a token that lacks privileges", () => {
+  it("an auditor's token: plan names the token and grants to its user, plans no download PVE would refuse (exit 1), and apply changes nothing", async () => {
+    const secret = "6f1c8d2b-5b0f-4d2f-8e80-1b2c3d4e5f60"
+    const { sim, config } = await lab({
+      users: [{ userid: "ops@pve", tokens: [{ id: "ci", secret, privsep: false }] }],
+      acls: [{ path: "/", ugid: "ops@pve", role: "PVEAuditor" }]
+    })
+    fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace(/tokenId: ".*"/, 'tokenId: "ops@pve!ci"'))
+    const env = { PROXMOX_TOKEN_SECRET: secret, CI: "true", NO_COLOR: "1" }
+    const run = (...args: Array<string>) => runHomelab(["--config", config, ...args], { env, timeout: 60_000 })
+
+    const plan = await run("plan")
+    assert.strictEqual(plan.code, ExitCode.Error, plan.stdout + plan.stderr)
+    assert.notInclude(plan.stdout, "download noble", plan.stdout)
+    assert.include(
+      plan.stdout,
+      "ops@pve!ci lacks Datastore.AllocateTemplate on /storage/local (needed to download the cloud image on node pve)"
+    )
+    assert.include(plan.stdout, "`pveum acl modify /vms --users 'ops@pve' --roles <role>`")
+    assert.notInclude(plan.stdout, "'token'")
+
+    sim.clearRequests()
+    const apply = await run("apply")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, apply.stdout + apply.stderr)
+    assert.notInclude(apply.stdout, "permission denied", apply.stdout)
+    assert.deepStrictEqual(mutating(sim), [])
+  }, 60_000)
+})
+
 describe("homelab reprovision", () => {
   it("rebuilds a healthy VM of the named node on purpose (with --yes), keeping its VMID; an unknown node is a usage error", async () => {
     const { homelab, sim } = await lab()
@@ -203,6 +232,47 @@ describe("homelab reprovision", () => {
     const after = sim.state().vms.find((v) => v.name === "k3s-vm-pve")
     assert.strictEqual(after?.vmid, before?.vmid)
     assert.strictEqual(sim.state().vms.filter((v) => v.name === "k3s-vm-still-fawn").length, 1)
+  }, 90_000)
+})
+
+describe("homelab reprovision VM", () => {
+  it("on a node that runs two VMs, a VM's name rebuilds that VM alone; the node's name rebuilds the first and names the command that rebuilds the other (not 'run apply again', which would not)", async () => {
+    const { homelab, sim, config } = await lab()
+    fs.writeFileSync(
+      config,
+      fs
+        .readFileSync(config, "utf8")
+        .replace("  - name: pve\n", "  - name: pve\n    vms: [{ name: web-a }, { name: web-b }]\n")
+    )
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const vm = (name: string) => sim.state().vms.find((v) => v.name === name)
+
+    const node = await homelab("reprovision", "pve", "--yes")
+    const nodeOut = stripVTControlCharacters(node.stdout)
+    assert.match(nodeOut, /VM \d+ web-a recreated/, nodeOut)
+    assert.include(nodeOut, "web-b needs rebuilding (reprovision of web-b requested)")
+    assert.include(nodeOut, "fix: run `homelab reprovision web-b` (that VM alone), or raise safety.maxRecreatePerRun")
+    assert.notInclude(nodeOut, "run apply again, or raise safety.maxRecreatePerRun")
+
+    const before = { a: vm("web-a"), b: vm("web-b") }
+    sim.clearRequests()
+    const one = await homelab("reprovision", "web-b", "--yes")
+    const oneOut = stripVTControlCharacters(one.stdout)
+    assert.strictEqual(one.code, ExitCode.Ok, one.stdout + one.stderr)
+    assert.include(oneOut, "reprovision of web-b requested")
+    assert.match(oneOut, /VM \d+ web-b recreated/)
+    assert.notInclude(oneOut, "web-a")
+    assert.strictEqual(vm("web-b")?.vmid, before.b?.vmid)
+    assert.deepStrictEqual(vm("web-a"), before.a, "web-a untouched")
+    assert.isFalse(
+      sim.requests().some((r) => r.method === "DELETE" && r.vmid === before.a?.vmid),
+      "web-a not destroyed"
+    )
+
+    const unknown = await homelab("reprovision", "nope", "--yes")
+    assert.strictEqual(unknown.code, ExitCode.Usage)
+    assert.include(unknown.stderr, "no such node or VM")
+    assert.include(unknown.stderr, "VMs: web-a, web-b, k3s-vm-still-fawn")
   }, 90_000)
 })
 

@@ -86,7 +86,7 @@ describe("homelab apply after the quorum guard refused a server", () => {
     )
   }, 240_000)
 
-  it("chief-horse stopped and pve paused: etcd has lost quorum (1 of 3 answers), nothing is refused or rebuilt: chief-horse is started and pve resumed (their disks hold etcd); the cluster is back in the same run (exit 0, no stale 'bring … back'), pve's k3s was not restarted", async () => {
+  it("chief-horse stopped and pve paused: etcd has lost quorum (1 of 3 answers), nothing is refused or rebuilt: chief-horse is started and pve resumed (their disks hold etcd); the cluster is back in the same run (exit 0, no stale 'bring … back'), pve's k3s was not restarted; plan says the run brings them back (exit 0, not blocked)", async () => {
     const subnet = reserveLoopbackNet().net
     const { sim, homelab } = await lab(runningCluster(subnet), subnet)
     const steady = await homelab(["apply", "--yes"])
@@ -109,6 +109,16 @@ describe("homelab apply after the quorum guard refused a server", () => {
     )
     assert.notInclude(planned, "not rebuilding k3s server")
     assert.notInclude(planned, "recreate VM")
+    // bringing the servers back is the plan's own work, not the user's: not blocked (exit 0; 2 with
+    // --detailed-exitcode), and no "bring the server VMs that are down back" for the user to do by hand
+    assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
+    assert.notInclude(planned, "bring the server VMs that are down back", show(plan))
+    assert.match(
+      planned,
+      /this run brings k3s-vm-pve \(resume VM \d+ k3s-vm-pve on pve\), k3s-vm-chief-horse \(start VM/
+    )
+    assert.include(planned, "nothing to do by hand", show(plan))
+    assert.strictEqual((await homelab(["plan", "--detailed-exitcode"])).code, ExitCode.Changes)
 
     const run = await homelab(["apply", "--yes"])
     assert.notInclude(plain(run.stdout), "recreated", show(run))

@@ -15,7 +15,8 @@ export interface AdoptCandidate {
   readonly node: string
   readonly name: string
   readonly vmid: number
-  readonly role: "server" | "agent"
+  /** Its k3s role in homelab.yaml; undefined without a `k3s:` section (no role then). */
+  readonly role?: "server" | "agent" | undefined
   /** Its state as `/cluster/resources` reports it (`running`, `stopped`, …). */
   readonly status: string
   /** Its tags now; every one of them is kept, the ownership tag is added. */
@@ -182,7 +183,7 @@ export const selectAdoptions = (desired: Desired, observed: Observed, options: A
       node: want.node,
       name: want.name,
       vmid: vm.vmid,
-      role: want.role,
+      ...(desired.k3s === undefined ? {} : { role: want.role }),
       status: vm.status,
       tags,
       digest: config.digest,

@@ -180,4 +180,6 @@ export interface Desired {
    * task started by one of them is an earlier or concurrent run's, which a run may wait for or stop when it hangs.
    */
   readonly taskUsers?: ReadonlyArray<string> | undefined
+  /** The API token's id (`user@realm!name`): the principal a missing privilege is granted to in the preflight's fix. */
+  readonly apiTokenId?: string | undefined
 }

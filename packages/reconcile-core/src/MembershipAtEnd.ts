@@ -6,13 +6,13 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import { type Finding, vmOf } from "./Action.js"
+import { type Action, describeAction, type Finding, vmOf } from "./Action.js"
 import type { WaitProgress } from "./Apply.js"
 import { agentOff } from "./agentOff.js"
 import type { ActionOutcome } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
 import { RejoinTag } from "./Marks.js"
-import type { Observed } from "./Observed.js"
+import type { K3sFacts, Observed } from "./Observed.js"
 import { type K3sCandidate, planMembership } from "./PlanK3s.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 
@@ -129,6 +129,41 @@ export const recheckMembership = (
       }
     }
   })
+}
+
+/** The actions after which the end of the run asks the cluster again (`membershipContext`'s "brought back"). */
+const bringsBack = new Set<Action["_tag"]>(["StartVm", "ResumeVm", "StartK3s"])
+
+/**
+ * The plan's "membership unknown" findings (`k3s.unavailable`) said as what the run does, once the whole plan is
+ * known: when the cluster cannot be read because server VMs of ours are down (a power cut) or run with their k3s unit
+ * stopped, and this same plan brings every one of them back (starts or resumes the VM, starts its k3s), bringing them
+ * back is not for the user: the run does it and reads the cluster again at its end (`membershipAtEnd`). Such a
+ * finding is then `deferred` (what the end of the run cannot confirm is left to the next run), its message naming the
+ * plan's action for each server and its hint saying that nothing needs doing by hand. A server the plan leaves down
+ * (locked, say), a unit whose start would fail again, or any other finding keeps the plan's word.
+ */
+export const membershipAfterPlan = (
+  findings: ReadonlyArray<Finding>,
+  actions: ReadonlyArray<Action>,
+  k3s: K3sFacts | undefined
+): Array<Finding> => {
+  if (k3s?._tag !== "Unavailable" || k3s.code !== undefined || (k3s.failing?.length ?? 0) > 0) return [...findings]
+  const servers = [...new Set([...(k3s.down ?? []), ...(k3s.stopped ?? []).map((s) => s.vm)])]
+  if (servers.length === 0) return [...findings]
+  const back = servers.map((vm) => actions.find((a) => bringsBack.has(a._tag) && vmOf(a) === vm))
+  if (back.some((a) => a === undefined)) return [...findings]
+  const list = servers.map((vm, i) => `${vm} (${describeAction(back[i] as Action)})`).join(", ")
+  return findings.map((f) =>
+    isUnknown(f) && f.effect === "blocked"
+      ? {
+          ...f,
+          effect: "deferred" as const,
+          message: `${f.message}; this run brings ${list} back and reads the cluster again at its end`,
+          hint: "nothing to do by hand: apply brings them back, then waits (up to timeouts.k3sReady) for the cluster to answer and the Nodes to be Ready; a VM that is not a Ready member by then is left to the next run"
+        }
+      : f
+  )
 }
 
 /** How a run asks at its end: through which servers, and how long it waits for the Nodes it brought back. */

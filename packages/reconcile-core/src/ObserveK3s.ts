@@ -209,7 +209,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
           code: "k3s.role-mismatch",
           vms: agents.map(({ vm }) => vm.name as string),
           message: `${which} ${agents.length > 1 ? "run" : "runs"} k3s as an agent (joined to a cluster as an agent), but homelab.yaml asks ${agents.length > 1 ? "them" : "it"} as a server, and no server VM runs a k3s server: homelab neither starts a cluster on ${agents.length > 1 ? "them" : "it"} nor touches that agent`,
-          hint: `rebuild ${agents.length > 1 ? "them" : "it"} as a server with ${agents.map(({ vm }) => `\`homelab reprovision ${vm.node}\``).join(", ")} (the VM is made again: its disk goes), or set k3s.server to the server ${agents.length > 1 ? "they" : "it"} joined (with role: agent)`
+          hint: `rebuild ${agents.length > 1 ? "them" : "it"} as a server with ${agents.map(({ vm }) => `\`homelab reprovision ${vm.name}\``).join(", ")} (the VM is made again: its disk goes), or set k3s.server to the server ${agents.length > 1 ? "they" : "it"} joined (with role: agent)`
         } as K3sFacts
       }
       const downText = down.map(
@@ -232,7 +232,9 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
               : startsText !== undefined || failingText !== undefined
                 ? [startsText, failingText].filter((h) => h !== undefined).join("; ")
                 : "a cluster that lost etcd quorum answers nothing: bring its servers back (`homelab status` lists them); check SSH to the VMs (vm.user, vm.sshPort)",
-        ...(stopped.length === 0 ? {} : { stopped })
+        ...(stopped.length === 0 ? {} : { stopped }),
+        ...(down.length === 0 ? {} : { down: down.map((vm) => vm.name as string) }),
+        ...(failing.length === 0 ? {} : { failing })
       } as K3sFacts
     }
     nodes = found.nodes

@@ -172,6 +172,14 @@ export type K3sFacts =
        * start not ended by a permanent failure): the plan starts it (`StartK3s`).
        */
       readonly stopped?: ReadonlyArray<StoppedK3s> | undefined
+      /**
+       * Server VMs of ours that exist but do not run (stopped, paused, locked): their disks hold the cluster. When the
+       * plan brings each of them back (and starts each `stopped` unit), the membership it cannot tell now is asked
+       * again at the end of the run (`membershipAfterPlan`).
+       */
+      readonly down?: ReadonlyArray<string> | undefined
+      /** Server VMs whose k3s unit would stop again at its start (a cause that stays): for the user to fix. */
+      readonly failing?: ReadonlyArray<string> | undefined
     }
 
 /** A server VM of ours whose k3s unit is stopped while the cluster cannot be read (`K3sFacts` `Unavailable`). */

@@ -1,9 +1,11 @@
 import {
   classifyVm,
+  downloadPrivileges,
   type HealthPolicy,
   NodeFacts,
   PreflightOptions,
   preflight,
+  privilegeFindings,
   remediationToApply,
   sizeFindings,
   VmFacts,
@@ -17,8 +19,9 @@ import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { membershipAfterPlan } from "./MembershipAtEnd.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
-import { findOrphans, planOrphans } from "./Orphans.js"
+import { findOrphans, isProtected as isProtectedVm, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
@@ -236,6 +239,8 @@ const nodeFacts = (
   replacing: {
     readonly vmid?: number | undefined
     readonly freed?: { readonly storage: string; readonly bytes: number } | undefined
+    /** Guests this plan removes before the VM is made (orphans it prunes): not counted among the node's guests. */
+    readonly leaving?: ReadonlySet<number> | undefined
   } = {}
 ): NodeFacts =>
   new NodeFacts({
@@ -252,7 +257,7 @@ const nodeFacts = (
       availBytes: s.availBytes + (replacing.freed?.storage === s.storage ? replacing.freed.bytes : 0)
     })),
     guests: observed.vms
-      .filter((vm) => vm.node === node.name && vm.vmid !== replacing.vmid)
+      .filter((vm) => vm.node === node.name && vm.vmid !== replacing.vmid && replacing.leaving?.has(vm.vmid) !== true)
       .map((vm) => ({ vmid: vm.vmid, maxmemBytes: vm.maxmemBytes, template: vm.template }))
   })
 
@@ -316,6 +321,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const finishes: Array<UncordonK3s> = []
 
   const nodes = selectedNodes(desired, options)
+  // Orphans of ours (VMs homelab.yaml no longer asks for): what a create that has no room would have if they went.
+  const orphansOf = (name: string) =>
+    findOrphans(desired, observed, options).filter(
+      (o) => o.node === name && o.lock === undefined && o.status !== "unknown" && !isProtectedVm(desired, observed, o)
+    )
   for (const node of nodes) {
     const observedNode = observed.nodes.get(node.name)
     const nodeFinding = (code: string, message: string, hint: string): void => {
@@ -353,9 +363,34 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         hint: imageImport.hint
       })
     }
+    // A download the token may not make (its privileges, when they were read) is not started: PVE would refuse it
+    // (403), and every create after it. Blocked, with the grant that fixes it.
+    const permissions = observedNode.details?.permissions
+    const downloadRefused =
+      !observedNode.imageVolids.has(volid) &&
+      imageImport._tag === "Ok" &&
+      (node.image.transfer ?? "download-url") === "download-url" &&
+      permissions !== undefined
+        ? privilegeFindings(
+            node.name,
+            downloadPrivileges(node.name, node.image.storage),
+            desired.apiTokenId ?? "the API token",
+            permissions
+          ).filter((f) => f.severity === "error")
+        : []
+    for (const f of downloadRefused) {
+      findings.push({
+        code: f.code,
+        effect: "blocked",
+        layer: "image",
+        node: node.name,
+        message: f.message,
+        hint: f.fix
+      })
+    }
     let imageAction: string | undefined
     const leftovers = imageLeftovers(node.image, observedNode.imageVolids)
-    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok") {
+    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok" && downloadRefused.length === 0) {
       const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
       if (shared !== undefined) {
         imageAction = shared
@@ -422,52 +457,77 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               ? { storage: old.diskStorage, bytes: old.diskGiB * GiB }
               : undefined
           const diskStorage = finish ? (old?.diskStorage ?? spec.storage) : spec.storage
-          const download = !finish && !observedNode.imageVolids.has(volid)
-          const report = preflight(
-            nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed }),
-            new VmRequest({
-              ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
-              cores: spec.cores,
-              ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
-              memoryMiB: spec.memoryMiB,
-              ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
-              bridges: spec.bridges,
-              diskStorage,
-              diskBytes: spec.diskGiB * GiB,
-              imageStorage: node.image.storage,
-              imageContent: node.image.content,
-              downloadImage: download
-            }),
-            new PreflightOptions({
-              ...(observedNode.details?.imageReachable && download
-                ? {
-                    image: {
-                      url: node.image.url,
-                      reachable: observedNode.details.imageReachable.ok,
-                      detail: observedNode.details.imageReachable.detail
-                    }
+          // a download refused above is said once, by the image
+          const download = !finish && !observedNode.imageVolids.has(volid) && downloadRefused.length === 0
+          const check = (leaving?: ReadonlySet<number>) =>
+            preflight(
+              nodeFacts(observed, observedNode, { vmid: replaces?.vmid, freed, leaving }),
+              request,
+              preflightOptions
+            )
+          const request = new VmRequest({
+            ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
+            cores: spec.cores,
+            ...(spec.sockets !== undefined ? { sockets: spec.sockets } : {}),
+            memoryMiB: spec.memoryMiB,
+            ...(spec.balloonMiB !== undefined ? { balloonMiB: spec.balloonMiB } : {}),
+            bridges: spec.bridges,
+            diskStorage,
+            diskBytes: spec.diskGiB * GiB,
+            imageStorage: node.image.storage,
+            imageContent: node.image.content,
+            downloadImage: download
+          })
+          const preflightOptions = new PreflightOptions({
+            ...(observedNode.details?.imageReachable && download
+              ? {
+                  image: {
+                    url: node.image.url,
+                    reachable: observedNode.details.imageReachable.ok,
+                    detail: observedNode.details.imageReachable.detail
                   }
-                : {}),
-              ...(observedNode.details?.permissions && !finish
-                ? {
-                    access: {
-                      _tag: "Permissions" as const,
-                      principal: "token",
-                      permissions: observedNode.details.permissions
-                    }
+                }
+              : {}),
+            ...(observedNode.details?.permissions && !finish
+              ? {
+                  access: {
+                    _tag: "Permissions" as const,
+                    principal: desired.apiTokenId ?? "the API token",
+                    permissions: observedNode.details.permissions
                   }
-                : {}),
-              ...((options.memoryAdjustment ?? desired.memoryOvercommit) !== undefined
-                ? { memoryAdjustment: options.memoryAdjustment ?? desired.memoryOvercommit }
-                : {})
-            })
-          )
+                }
+              : {}),
+            ...((options.memoryAdjustment ?? desired.memoryOvercommit) !== undefined
+              ? { memoryAdjustment: options.memoryAdjustment ?? desired.memoryOvercommit }
+              : {})
+          })
+          const report = check()
           // a finish uses no image: the image storage's state does not matter to it
           const relevant = finish
             ? report.findings.filter(
                 (f) => node.image.storage === diskStorage || f.object !== `storage ${node.image.storage}`
               )
             : report.findings
+          // A create with no room that the orphans of ours on this node would give it (a VM renamed on a full node):
+          // with --prune this run removes them and the next one creates it; without, the fix says so.
+          const blocking = relevant.filter((f) => f.severity === "error")
+          const orphans = replaces === undefined && blocking.length > 0 ? orphansOf(node.name) : []
+          const roomy =
+            orphans.length > 0 &&
+            !check(new Set(orphans.map((o) => o.vmid))).findings.some((f) => f.severity === "error")
+          const held = orphans.map((o) => `${o.name} (VM ${o.vmid}, ${Math.round(o.maxmemBytes / MiB)} MiB)`).join(", ")
+          if (roomy && options.prune === true) {
+            findings.push({
+              code: "vm.create-after-prune",
+              effect: "deferred",
+              layer: "vm",
+              node: node.name,
+              vm: vm.name,
+              message: `${vm.name} is not created this run: ${blocking.map((f) => f.message).join("; ")}; the orphan${orphans.length === 1 ? "" : "s"} ${held} that this run prunes make${orphans.length === 1 ? "s" : ""} room: the next run creates it`,
+              hint: `run apply again once this run has pruned ${orphans.map((o) => o.name).join(", ")}`
+            })
+            return false
+          }
           for (const f of relevant) {
             findings.push({
               code: f.code,
@@ -477,7 +537,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               vm: vm.name,
               ...(replaces !== undefined ? { vmid: replaces.vmid } : {}),
               message: f.message,
-              hint: f.fix
+              hint:
+                roomy && f.severity === "error"
+                  ? `${f.fix}; or make room with \`homelab apply --prune\`: it removes ${held}, of ours on ${node.name} but no longer in homelab.yaml`
+                  : f.fix
             })
           }
           const snippets = cicustomFindings(
@@ -490,7 +553,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           return (
             !relevant.some((f) => f.severity === "error") &&
             snippets.length === 0 &&
-            (finish || imageImport._tag === "Ok")
+            (finish || (imageImport._tag === "Ok" && downloadRefused.length === 0))
           )
         }
 
@@ -719,7 +782,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               "deferred",
               "vm.recreate-deferred",
               `VM ${match.vmid} ${vm.name} needs rebuilding (${reason}), but this run already rebuilds ${desired.limits.maxRecreatePerRun} VM(s) (safety.maxRecreatePerRun)`,
-              "run apply again, or raise safety.maxRecreatePerRun",
+              // a reprovision is asked for by that command, not remembered: apply again would not rebuild it
+              forced && looksHealthy(match, desired)
+                ? `run \`homelab reprovision ${vm.name}\` (that VM alone), or raise safety.maxRecreatePerRun`
+                : "run apply again, or raise safety.maxRecreatePerRun",
               match.vmid
             )
             return undefined
@@ -1208,15 +1274,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
-  if (k3s === undefined || cluster === undefined) return { nodes: all, actions: planned, findings: reported }
+  if (k3s === undefined) return { nodes: all, actions: planned, findings: reported }
+  // Membership the plan cannot tell because server VMs are down, which it brings back itself: left to the run's end.
+  if (cluster === undefined)
+    return { nodes: all, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
   // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
   const leaving = new Set(
     orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
   )
   const after = leaving.size === 0 ? cluster : (clusterContext(desired, observed, leaving) ?? cluster)
+  const ordered = orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only)
   return {
     nodes: all,
-    ...orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only),
+    actions: ordered.actions,
+    findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
     cluster: after.summary
   }
 }

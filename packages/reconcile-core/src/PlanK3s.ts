@@ -92,7 +92,7 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
             : `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} reports no IP`,
           vm.agentOff !== undefined
             ? noIp(vm, "").hint
-            : "check that qemu-guest-agent runs in the VM; `homelab reprovision` rebuilds it"
+            : `check that qemu-guest-agent runs in the VM; \`homelab reprovision ${vm.name}\` rebuilds it`
         )
       }
       return {
@@ -112,8 +112,8 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
         roleWrong ? "k3s.role-mismatch" : "k3s.identity-mismatch",
         `k3s Node ${vm.name} does not match VM ${vm.vmid}: ${what}; not touching it`,
         roleWrong
-          ? "change the VM's role in homelab.yaml, or rebuild it with `homelab reprovision`"
-          : `if VM ${vm.vmid} was rebuilt by hand, \`homelab reprovision ${vm.node}\` rebuilds and rejoins it`
+          ? `change the VM's role in homelab.yaml, or rebuild it with \`homelab reprovision ${vm.name}\``
+          : `if VM ${vm.vmid} was rebuilt by hand, \`homelab reprovision ${vm.name}\` rebuilds and rejoins it`
       )
     }
   }

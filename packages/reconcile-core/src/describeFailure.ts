@@ -77,8 +77,17 @@ const hintFor = (
         : `check proxmox.auth.tokenId${endpoints?.token === undefined ? "" : ` (${endpoints.token})`} and its secret (Datacenter → Permissions → API Tokens)`
     case "ProxyError":
       return reason.explanation
-    case "PermissionDenied":
-      return "grant the token the privilege on that path, or create it without privilege separation"
+    case "PermissionDenied": {
+      // a token has its user's privileges (intersected with its own ACLs when privilege-separated): the user needs
+      // the privilege either way, and an ACL on a token without separation changes nothing
+      const token = endpoints?.token
+      const what = reason.privilege === undefined ? "the privilege" : reason.privilege
+      const where = reason.path === undefined ? "that path" : reason.path
+      const user = token?.includes("!") === true ? token.slice(0, token.indexOf("!")) : undefined
+      return user === undefined
+        ? `grant the token's user ${what} on ${where}, and the token too if it is privilege-separated`
+        : `grant ${user} (the token's user) ${what} on ${where} (\`pveum acl modify ${where} --users '${user}' --roles <role>\`), and the token too if it is privilege-separated (\`--tokens '${token}'\`)`
+    }
     case "Locked": {
       const id = /lock-(\d+)\.conf/.exec(reason.detail)?.[1] ?? /\bVM (\d+)/.exec(what)?.[1] ?? "VMID"
       // PVE waits 10 s for the config file's lock: a task still working on the VM holds it (a hung resize, a backup)

@@ -89,6 +89,7 @@ export const desiredFromConfig = (
   },
   // API calls carry the token (`user@realm!name`); pvesh/qm over SSH run as root@pam.
   taskUsers: [config.proxmox.auth.tokenId, "root@pam"],
+  apiTokenId: config.proxmox.auth.tokenId,
   k3s:
     config.k3s === undefined
       ? undefined

@@ -90,7 +90,13 @@ describe("selectAdoptions", () => {
     const s = selectAdoptions(desired, observed, { all: true })
     assert.deepStrictEqual(
       s.candidates.map((c) => [c.name, c.vmid, c.tags, c.digest, c.protected, c.role]),
-      [["k3s-vm-a", 1, ["k3s", "seed"], "d1", false, "server"]]
+      [["k3s-vm-a", 1, ["k3s", "seed"], "d1", false, undefined]]
+    )
+    // a role only with a k3s section: without one, homelab.yaml gives the VMs none
+    const withK3s = selectAdoptions({ ...desired, k3s: {} as NonNullable<Desired["k3s"]> }, observed, { all: true })
+    assert.deepStrictEqual(
+      withK3s.candidates.map((c) => c.role),
+      ["server"]
     )
     assert.deepStrictEqual(
       s.refused.map((r) => [r.name, r.code]),

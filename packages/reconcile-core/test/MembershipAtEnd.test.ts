@@ -5,9 +5,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/testing/TestClock"
-import type { Finding } from "../src/Action.js"
+import type { Action, Finding } from "../src/Action.js"
 import type { WaitProgress } from "../src/Apply.js"
-import { membershipAtEnd, recheckMembership } from "../src/MembershipAtEnd.js"
+import { membershipAfterPlan, membershipAtEnd, recheckMembership } from "../src/MembershipAtEnd.js"
+import type { K3sFacts } from "../src/Observed.js"
 import type { K3sCandidate } from "../src/PlanK3s.js"
 
 const unknown = (vm: string, node: string): Finding => ({
@@ -225,4 +226,60 @@ describe("membershipAtEnd", () => {
       assert.deepStrictEqual(waits, [])
     })
   )
+})
+
+describe("membershipAfterPlan", () => {
+  const findings = [unknown("s1", "pve"), unknown("s22", "fawn"), unknown("a3", "horse")]
+  const down: K3sFacts = {
+    _tag: "Unavailable",
+    message: "no server VM answers for the k3s cluster: s1 (VM 1001 on pve: stopped) does not run",
+    hint: "bring the server VMs that are down back (`qm start 1001` on pve)",
+    down: ["s1"],
+    stopped: [{ vm: "s22", vmid: 1002, node: "fawn", ip: "10.0.0.3", state: "inactive" }]
+  }
+  const startS1: Action = {
+    _tag: "StartVm",
+    id: "vm:pve:s1",
+    node: "pve",
+    reason: "",
+    after: [],
+    vmid: 1001,
+    name: "s1"
+  }
+  const startK3s: Action = {
+    _tag: "StartK3s",
+    id: "k3s:fawn:s22",
+    node: "fawn",
+    reason: "",
+    after: [],
+    vm: "s22",
+    vmid: 1002,
+    ip: "10.0.0.3",
+    state: "inactive"
+  }
+
+  it("the plan brings every server that keeps the cluster from answering back: not for the user, the run's end asks again", () => {
+    const out = membershipAfterPlan(findings, [startS1, startK3s], down)
+    assert.deepStrictEqual(
+      out.map((f) => `${f.vm} ${f.code} ${f.effect}`),
+      ["s1 k3s.unavailable deferred", "s22 k3s.unavailable deferred", "a3 k3s.unavailable deferred"]
+    )
+    assert.match(
+      out[0]?.message ?? "",
+      /; this run brings s1 \(start VM 1001 s1 on pve\), s22 \(start k3s on s22 .*\) back and reads the cluster again at its end$/
+    )
+    assert.include(out[0]?.hint ?? "", "nothing to do by hand")
+    assert.notInclude(JSON.stringify(out), "bring the server VMs that are down back")
+  })
+
+  it("a server the plan leaves down, a unit that would fail again, or another cause keeps the plan's word", () => {
+    assert.deepStrictEqual(membershipAfterPlan(findings, [startS1], down), findings)
+    assert.deepStrictEqual(membershipAfterPlan(findings, [startS1, startK3s], { ...down, failing: ["s5"] }), findings)
+    assert.deepStrictEqual(
+      membershipAfterPlan(findings, [startS1, startK3s], { ...down, code: "k3s.role-mismatch" }),
+      findings
+    )
+    const noneDown: K3sFacts = { _tag: "Unavailable", message: "quorum lost", hint: "bring its servers back" }
+    assert.deepStrictEqual(membershipAfterPlan(findings, [startS1, startK3s], noneDown), findings)
+  })
 })

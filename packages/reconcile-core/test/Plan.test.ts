@@ -355,6 +355,106 @@ describe("plan", () => {
     )
   })
 
+  it("a create with no room that the orphans of ours on the node would give it (a VM renamed on a full node): with --prune it waits for the next run, said as such; without, the fix names the orphans", () => {
+    const d = desired(["pve"])
+    // the VM under its old name holds 24 of 32 GiB: the renamed one (16 GiB) fits once it is gone
+    const old = vm(1001, "pve", { name: "old-name", maxmemBytes: 24 * GiB })
+    const o = observed([observedNode("pve")], [old])
+
+    const pruned = plan(d, o, { policy, prune: true })
+    assert.deepStrictEqual(tags(pruned), ["DestroyVm:pve"])
+    assert.deepStrictEqual(
+      pruned.findings.map((f) => [f.code, f.effect, f.vm]),
+      [["vm.create-after-prune", "deferred", "k3s-vm-pve"]]
+    )
+    assert.match(
+      pruned.findings[0]?.message ?? "",
+      /^k3s-vm-pve is not created this run: node pve can reserve 8192 MiB .*; the orphan old-name \(VM 1001, 24576 MiB\) that this run prunes makes room: the next run creates it$/
+    )
+    assert.strictEqual(pruned.findings[0]?.hint, "run apply again once this run has pruned old-name")
+
+    const kept = plan(d, o, { policy })
+    assert.deepStrictEqual(tags(kept), [])
+    assert.deepStrictEqual(codes(kept), ["memory.insufficient:pve", "vm.orphan:pve"])
+    assert.strictEqual(kept.findings[0]?.effect, "blocked")
+    assert.include(
+      kept.findings[0]?.hint ?? "",
+      "or make room with `homelab apply --prune`: it removes old-name (VM 1001, 24576 MiB), of ours on pve but no longer in homelab.yaml"
+    )
+
+    // a guest that is not ours, or an orphan too small to make room, leaves the preflight's word as it is
+    const foreign = vm(1001, "pve", { name: "old-name", tags: [], maxmemBytes: 24 * GiB })
+    const crowded = plan(d, observed([observedNode("pve")], [foreign]), { policy, prune: true })
+    assert.deepStrictEqual(codes(crowded), ["memory.insufficient:pve"])
+    assert.notInclude(crowded.findings[0]?.hint ?? "", "--prune")
+    const small = vm(1002, "pve", { name: "small", maxmemBytes: 1 * GiB })
+    const tight = plan(d, observed([observedNode("pve")], [foreign, small]), { policy, prune: true })
+    assert.deepStrictEqual(tags(tight), ["DestroyVm:pve"])
+    assert.deepStrictEqual(codes(tight), ["memory.insufficient:pve"])
+    assert.strictEqual(tight.findings[0]?.effect, "blocked")
+  })
+
+  it("a token without the privileges to download the image: no download is planned (PVE would refuse it, and every create after it); the findings name the token and grant the privileges to its user", () => {
+    const d = desired(["pve"], { apiTokenId: "ops@pve!ci" })
+    const vmPrivileges = ["VM.Allocate", "VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Memory"]
+    const others = ["VM.Config.Network", "VM.Config.Cloudinit", "VM.Config.Options", "VM.PowerMgmt", "VM.Audit"]
+    const vmOnly = Object.fromEntries(
+      [
+        ...vmPrivileges,
+        ...others,
+        "VM.GuestAgent.Audit",
+        "VM.Monitor",
+        "Datastore.AllocateSpace",
+        "Sys.Audit",
+        "SDN.Use"
+      ].map((p) => [p, 1])
+    )
+    const missing = observedNode("pve", {
+      imageVolids: new Set(),
+      details: { bridges: [{ name: "vmbr0", active: true }], pveMajor: 8, permissions: { "/": vmOnly } }
+    })
+    const refused = plan(d, observed([missing], []), { policy })
+    assert.deepStrictEqual(tags(refused), [])
+    assert.deepStrictEqual(
+      refused.findings.map((f) => [f.code, f.effect, f.layer, f.message]),
+      [
+        [
+          "privilege.missing",
+          "blocked",
+          "image",
+          "ops@pve!ci lacks Datastore.AllocateTemplate on /storage/local (needed to download the cloud image on node pve)"
+        ],
+        [
+          "privilege.missing",
+          "blocked",
+          "image",
+          "ops@pve!ci lacks Sys.AccessNetwork on /nodes/pve or Sys.Audit + Sys.Modify on / (needed to let the node download the cloud image (download-url) on node pve)"
+        ]
+      ]
+    )
+    assert.include(
+      refused.findings[0]?.hint ?? "",
+      "`pveum acl modify /storage/local --users 'ops@pve' --roles <role>`"
+    )
+    assert.include(
+      refused.findings[0]?.hint ?? "",
+      "`pveum acl modify /storage/local --tokens 'ops@pve!ci' --roles <role>`"
+    )
+
+    // with them, the download is planned and the create waits for it
+    const granted = observedNode("pve", {
+      imageVolids: new Set(),
+      details: {
+        bridges: [{ name: "vmbr0", active: true }],
+        pveMajor: 8,
+        permissions: { "/": { ...vmOnly, "Datastore.AllocateTemplate": 1, "Sys.AccessNetwork": 1 } }
+      }
+    })
+    const planned = plan(d, observed([granted], []), { policy })
+    assert.deepStrictEqual(tags(planned), ["DownloadImage:pve", "CreateVm:pve"])
+    assert.deepStrictEqual(planned.findings, [])
+  })
+
   it("status (every VM's details) reads the node's details for each VM of ours on it, whose rebuild needs the preflight; destroy does not", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve")], [vm(1001, "pve")])
@@ -769,7 +869,7 @@ describe("plan", () => {
       const p = plan(d, o, { policy })
       assert.deepStrictEqual(codes(p), ["k3s.identity-mismatch:pve"])
       assert.strictEqual(p.findings[0]?.effect, "blocked")
-      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision pve")
+      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision k3s-vm-pve")
     })
 
     it("a recreate needs the k3s cluster readable (its Node goes first); otherwise it is blocked", () => {

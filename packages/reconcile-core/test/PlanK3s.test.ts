@@ -63,9 +63,11 @@ describe("planMembership", () => {
     assert.include(s._tag === "Finding" ? s.finding.message : "", other)
   })
 
-  it("a role mismatch is reported, never acted on, even for a rebuilt VM", () => {
-    const s = planMembership(vm("k3s-vm-pve", { rebuilt: true }), [node("k3s-vm-pve", { role: "server" })])
+  it("a role mismatch is reported, never acted on, even for a rebuilt VM; the fix rebuilds that VM alone, by name", () => {
+    const s = planMembership(vm("k3s-vm-pve-b", { rebuilt: true }), [node("k3s-vm-pve-b", { role: "server" })])
     assert.strictEqual(step(s), "k3s.role-mismatch")
+    // `homelab reprovision pve` would rebuild every VM of the node, the first one first
+    assert.include(s._tag === "Finding" ? s.finding.hint : "", "`homelab reprovision k3s-vm-pve-b`")
   })
 
   it("NotReady (Unknown is not False) of a matching VM: ensureMember starts k3s and waits for Ready", () => {

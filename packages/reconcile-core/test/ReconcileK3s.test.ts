@@ -221,7 +221,7 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         assert.strictEqual(mismatch?.effect, "blocked")
         assert.match(mismatch?.message ?? "", /^k3s-vm-pve \(VM \d+ on pve, [\d.]+\) runs k3s as an agent/)
         assert.notInclude(mismatch?.message ?? "", "refused")
-        assert.include(mismatch?.hint ?? "", "`homelab reprovision pve`")
+        assert.include(mismatch?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
         assert.deepStrictEqual(planned.result.outcomes, [])
 
         const rebuilt = yield* reconcile(lab, { reprovision: ["k3s-vm-pve"] })

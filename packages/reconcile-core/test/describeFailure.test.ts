@@ -1,5 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ApiError, InvalidParameter, Locked, ProxmoxError, TaskFailed, TlsUntrusted } from "@homelab/proxmox-client"
+import {
+  ApiError,
+  InvalidParameter,
+  Locked,
+  PermissionDenied,
+  ProxmoxError,
+  TaskFailed,
+  TlsUntrusted
+} from "@homelab/proxmox-client"
 import { describeFailure } from "../src/describeFailure.js"
 
 const endpoints = { api: "https://10.0.0.2:8006", ssh: "root@10.0.0.2:22" }
@@ -10,6 +18,29 @@ const taskFailed = new TaskFailed({
 })
 
 describe("describeFailure", () => {
+  it("a refusal for a missing privilege grants it to the token's user (and to the token when privilege-separated), not 'create it without privilege separation'", () => {
+    const denied = describeFailure(
+      "pve",
+      "download the image to local",
+      new ProxmoxError({
+        operation: "downloadUrl",
+        node: "pve",
+        reason: new PermissionDenied({
+          path: "/nodes/pve",
+          privilege: "Sys.AccessNetwork",
+          detail: "Permission check failed (/nodes/pve, Sys.AccessNetwork)"
+        }),
+        transport: "rest"
+      }),
+      { ...endpoints, token: "ops@pve!ci" }
+    )
+    assert.strictEqual(
+      denied.hint,
+      "grant ops@pve (the token's user) Sys.AccessNetwork on /nodes/pve (`pveum acl modify /nodes/pve --users 'ops@pve' --roles <role>`), and the token too if it is privilege-separated (`--tokens 'ops@pve!ci'`)"
+    )
+    assert.notInclude(denied.hint ?? "", "without privilege separation")
+  })
+
   it("a reason without a transport of its own is named with the transport the node was driven over", () => {
     const overSsh = describeFailure(
       "still-fawn",

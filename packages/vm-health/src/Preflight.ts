@@ -112,21 +112,7 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
       requirements.push(single("SDN.Use", `/sdn/zones/localnetwork/${bridge}`, `attach a NIC to bridge ${bridge}`))
     }
   }
-  if (request.downloadImage) {
-    requirements.push(
-      single("Datastore.AllocateTemplate", `/storage/${request.imageStorage}`, "download the cloud image"),
-      {
-        privilege: "Sys.AccessNetwork",
-        path: `/nodes/${node.node}`,
-        anyOf: [
-          { privileges: ["Sys.AccessNetwork"], path: `/nodes/${node.node}` },
-          { privileges: ["Sys.Audit", "Sys.Modify"], path: "/" }
-        ],
-        severity: "error",
-        purpose: "let the node download the cloud image (download-url)"
-      }
-    )
-  }
+  if (request.downloadImage) requirements.push(...downloadPrivileges(node.node, request.imageStorage))
   const agentPrivilege = pveMajor >= 9 ? "VM.GuestAgent.Audit" : "VM.Monitor"
   requirements.push({
     privilege: agentPrivilege,
@@ -137,6 +123,35 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
   })
   return requirements
 }
+
+/**
+ * The privileges a non-root principal needs for a node to download the cloud image (`download-url`):
+ * `Datastore.AllocateTemplate` on the image storage and `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify`
+ * on `/`). Part of `requiredPrivileges` when the request downloads the image; on their own for a download that no
+ * create follows (the node's VMs exist, only the image is missing).
+ *
+ * @since 0.2.0
+ * @category preflight
+ */
+export const downloadPrivileges = (node: string, imageStorage: string): Array<PrivilegeRequirement> => [
+  {
+    privilege: "Datastore.AllocateTemplate",
+    path: `/storage/${imageStorage}`,
+    anyOf: [{ privileges: ["Datastore.AllocateTemplate"], path: `/storage/${imageStorage}` }],
+    severity: "error",
+    purpose: "download the cloud image"
+  },
+  {
+    privilege: "Sys.AccessNetwork",
+    path: `/nodes/${node}`,
+    anyOf: [
+      { privileges: ["Sys.AccessNetwork"], path: `/nodes/${node}` },
+      { privileges: ["Sys.Audit", "Sys.Modify"], path: "/" }
+    ],
+    severity: "error",
+    purpose: "let the node download the cloud image (download-url)"
+  }
+]
 
 const finding = (
   code: FindingCode,
@@ -400,30 +415,47 @@ export const sizeFindings = (
   return out
 }
 
-const privilegeFindings = (
-  node: NodeFacts,
-  request: VmRequest,
+/**
+ * A `privilege.missing` finding for each of `requirements` that `principal` does not hold in `permissions` (`GET
+ * /access/permissions`), with the grant that fixes it (for a token: its user, and the token itself when it is
+ * privilege-separated).
+ *
+ * @since 0.2.0
+ * @category preflight
+ */
+export const privilegeFindings = (
+  node: string,
+  requirements: ReadonlyArray<PrivilegeRequirement>,
   principal: string,
   permissions: PermissionMap
 ): Array<PreflightFinding> =>
-  requiredPrivileges(node, request)
+  requirements
     .filter(
       (req) =>
         !req.anyOf.some((alt) => alt.privileges.every((privilege) => hasPrivilege(permissions, alt.path, privilege)))
     )
     .map((req) => {
       const alternatives = req.anyOf.map((alt) => `${alt.privileges.join(" + ")} on ${alt.path}`).join(" or ")
-      const isToken = principal.includes("!")
+      // A token (user@realm!name) has its user's privileges, intersected with its own ACLs when it is
+      // privilege-separated (PVE's RPCEnvironment::permissions): the user needs the privilege in either case, the
+      // token itself only when separated. An ACL on a token without separation changes nothing.
+      const bang = principal.indexOf("!")
+      const user = bang > 0 ? principal.slice(0, bang) : principal
+      const grant =
+        `a role containing ${req.privilege} on ${req.path} (Datacenter → Permissions → Add, or ` +
+        `\`pveum acl modify ${req.path} --users '${user}' --roles <role>\`)`
+      const who =
+        bang > 0
+          ? `grant ${user} (the token's user) ${grant}, and the token as well if it is privilege-separated ` +
+            `(\`pveum acl modify ${req.path} --tokens '${principal}' --roles <role>\`)`
+          : `grant ${user} ${grant}`
       return finding(
         "privilege.missing",
         req.severity,
-        node.node,
+        node,
         req.path,
-        `${principal} lacks ${alternatives} (needed to ${req.purpose} on node ${node.node})`,
-        `grant ${principal} a role containing ${req.privilege} on ${req.path} (Datacenter → Permissions → Add, or ` +
-          `\`pveum acl modify ${req.path} --${isToken ? "tokens" : "users"} '${principal}' --roles <role>\`)` +
-          (isToken ? "; a privilege-separated token needs it on its user as well" : "") +
-          ", or let the reconciler connect as root@pam over SSH"
+        `${principal} lacks ${alternatives} (needed to ${req.purpose} on node ${node})`,
+        `${who}, or let the reconciler connect as root@pam over SSH`
       )
     })
 
@@ -497,7 +529,9 @@ export const preflight = (
   }
   const access = options.access
   if (access !== undefined && access._tag === "Permissions") {
-    findings.push(...privilegeFindings(node, request, access.principal, access.permissions))
+    findings.push(
+      ...privilegeFindings(node.node, requiredPrivileges(node, request), access.principal, access.permissions)
+    )
   }
   return new PreflightReport({ node: node.node, findings })
 }

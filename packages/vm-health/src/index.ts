@@ -33,10 +33,12 @@ export { BridgeFact, GuestFact, NodeFacts, StorageFact } from "./NodeFacts.js"
 export {
   bridgeFindings,
   diskStorageFindings,
+  downloadPrivileges,
   ImageSourceFact,
   PreflightOptions,
   type PrivilegeRequirement,
   preflight,
+  privilegeFindings,
   requiredPrivileges,
   reservableMemoryBytes,
   sizeFindings

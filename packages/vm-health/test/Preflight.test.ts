@@ -417,9 +417,10 @@ describe("preflight", () => {
       )
       assert.strictEqual(
         report.findings[6]?.fix,
-        "grant homelab@pve!reconciler a role containing VM.Config.Cloudinit on /vms/105 (Datacenter → Permissions → " +
-          "Add, or `pveum acl modify /vms/105 --tokens 'homelab@pve!reconciler' --roles <role>`); a " +
-          "privilege-separated token needs it on its user as well, or let the reconciler connect as root@pam over SSH"
+        "grant homelab@pve (the token's user) a role containing VM.Config.Cloudinit on /vms/105 (Datacenter → " +
+          "Permissions → Add, or `pveum acl modify /vms/105 --users 'homelab@pve' --roles <role>`), and the token as " +
+          "well if it is privilege-separated (`pveum acl modify /vms/105 --tokens 'homelab@pve!reconciler' --roles " +
+          "<role>`), or let the reconciler connect as root@pam over SSH"
       )
       assert.strictEqual(
         report.findings[14]?.message,

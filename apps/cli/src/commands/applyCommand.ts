@@ -75,12 +75,16 @@ export const applyCommand = Command.make(
 export const reprovisionCommand = Command.make(
   "reprovision",
   {
-    node: Argument.String("node").pipe(Argument.withDescription("The node whose VM(s) to rebuild")),
+    node: Argument.String("node").pipe(
+      Argument.withDescription(
+        "The node whose VM(s) to rebuild, or the name of one VM to rebuild only that one (a node that runs several)"
+      )
+    ),
     yes: Flag.Boolean("yes").pipe(Flag.withAlias("y"), Flag.withDescription("Do not ask"), Flag.withDefault(false))
   },
   (input) => Effect.promise(() => import("./applyRun.js")).pipe(Effect.flatMap((run) => run.reprovision(input)))
 ).pipe(
   Command.withDescription(
-    "Delete and recreate a node's VM on purpose, and rejoin it to k3s (asks first unless --yes); exit codes as apply"
+    "Delete and recreate a node's VM (or one VM, by name) on purpose, and rejoin it to k3s (asks first unless --yes); exit codes as apply"
   )
 )

@@ -152,16 +152,18 @@ export const reprovision = ({ node, yes }: { readonly node: string; readonly yes
     return yield* withEventStream(flags.json, (events) =>
       Effect.gen(function* () {
         const loaded = yield* loadConfig(flags.config, process.env)
+        // a node rebuilds each of its VMs; a VM's name only that VM (a node that runs several)
         const known = loaded.config.nodes.find((n) => n.name === node)
-        if (known === undefined) {
+        const holder = known ?? loaded.config.nodes.find((n) => n.vms.some((v) => v.name === node))
+        if (holder === undefined) {
           return yield* new CommandFailed({
-            userMessage: `reprovision ${node}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
+            userMessage: `reprovision ${node}: no such node or VM in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")}; VMs: ${loaded.config.nodes.flatMap((n) => n.vms.map((v) => v.name)).join(", ")})`,
             exitCode: ExitCode.Usage
           })
         }
-        const vms = known.vms.map((v) => v.name)
+        const vms = known === undefined ? [node] : known.vms.map((v) => v.name)
         const options = {
-          only: [node],
+          only: [holder.name],
           reprovision: vms,
           yes,
           dryRun: false,

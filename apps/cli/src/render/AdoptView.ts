@@ -44,7 +44,7 @@ export const renderAdoption = (planned: AdoptionPlan, ownershipTag: string): str
       const state = [a.status, ...(a.protected ? [pc.yellow("protected")] : [])].join(", ")
       const tags = a.tags.length === 0 ? "none" : a.tags.join(";")
       lines.push(
-        `  ${a.node.padEnd(width)}  VM ${a.vmid} ${a.name} (${state}; tags: ${tags}; role in homelab.yaml: ${a.role})`
+        `  ${a.node.padEnd(width)}  VM ${a.vmid} ${a.name} (${state}; tags: ${tags}${a.role === undefined ? "" : `; role in homelab.yaml: ${a.role}`})`
       )
       const indent = " ".repeat(width + 4)
       if (a.protected) {
@@ -100,7 +100,7 @@ export const adoptionJson = (planned: AdoptionPlan, outcomes: ReadonlyArray<Adop
     node: a.node,
     name: a.name,
     vmid: a.vmid,
-    role: a.role,
+    role: a.role ?? null,
     status: a.status,
     tags: a.tags,
     protected: a.protected,
