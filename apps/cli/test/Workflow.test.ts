@@ -320,9 +320,9 @@ describe.concurrent("4. one node out of reach on both transports fails only that
     const n1 = lab.sim.info.nodes[0]
     assert.include(
       run.stdout,
-      `cannot list local (the image storage) on node n1: API ${n1?.api}: connection refused (nothing listens there); SSH root@127.0.0.1:${n1?.ssh.port}: our SSH key was refused (authentication failed)`
+      `cannot list local (the image storage) on node n1: API ${n1?.api}: connection refused (nothing listens there); SSH root@${n1?.ssh.host}:${n1?.ssh.port}: our SSH key was refused (authentication failed)`
     )
-    assert.include(run.stdout, "authorized_keys on 127.0.0.1")
+    assert.include(run.stdout, `authorized_keys on ${n1?.ssh.host}`)
     assert.notInclude(run.stdout + run.stderr, "proxmox.auth.tokenId")
     assert.include(run.stdout, "n1 is out of reach")
     assert.match(run.stderr, /1 of 3 node\(s\) did not converge: n1 \(cannot list local .*; the other 2 converged\./)
@@ -347,7 +347,9 @@ describe.concurrent("4. one node out of reach on both transports fails only that
     assert.strictEqual(run.code, ExitCode.NotConverged, run.stdout + run.stderr)
     assert.match(
       run.stdout,
-      /on node n2: API https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted .*; SSH root@127\.0\.0\.1:\d+: our SSH key was refused/
+      new RegExp(
+        `on node n2: API https://${lab.net.replaceAll(".", "\\.")}\\.1:\\d+: its TLS certificate is not trusted .*; SSH root@${lab.net.replaceAll(".", "\\.")}\\.1:\\d+: our SSH key was refused`
+      )
     )
     assert.include(run.stdout, "add the public key of ssh.privateKey to root's ~/.ssh/authorized_keys")
     assert.notInclude(run.stdout + run.stderr, "proxmox.auth.tokenId")

@@ -87,6 +87,8 @@ export const startLab = async (
   const serverIp = options.k3s ? `${net}.5` : undefined
   const over = typeof options.scenario === "function" ? options.scenario(net) : (options.scenario ?? {})
   const scenario = labScenario(nodes, {
+    // the lab's own address: a port an apiDown fault frees is not another test's to take
+    address: `${net}.1`,
     memory: "32G",
     imageSize: "2M",
     ipPool: `${net}.10`,

@@ -196,7 +196,7 @@ describe("fallback to SSH against the simulator", () => {
         const out = yield* run(layer, (pve) =>
           Effect.all([pve.clusterResources, pve.version, pve.nodeStatus("pve").pipe(Effect.exit)])
         )
-        assert.isTrue(Exit.isSuccess(out.value))
+        assert.isTrue(Exit.isSuccess(out.value), String(out.value))
         assert.deepStrictEqual(
           events.map((e) => e._tag),
           ["FallbackToSsh", "ClusterEndpointChanged"]

@@ -1,7 +1,14 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { DEFAULT_PVE_VERSION, type Scenario, type SimHandle, type SimOptions, startSim } from "@homelab/sim"
+import {
+  DEFAULT_PVE_VERSION,
+  reserveLoopbackNet,
+  type Scenario,
+  type SimHandle,
+  type SimOptions,
+  startSim
+} from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
 import * as Effect from "effect/Effect"
@@ -26,6 +33,12 @@ export const clientKey = generateKeyPair("ed25519")
 /** The PVE versions the contract suite runs against: the current release (the simulator's default) and 8.4. */
 export const PVE_VERSIONS = [DEFAULT_PVE_VERSION, "8.4.1"] as const
 
+/**
+ * The nodes' own loopback addresses (a /24 no other test process holds): a test that takes a node's API down frees
+ * its port, and on 127.0.0.1 any other test's server could bind that port meanwhile and answer in its place.
+ */
+const nodeNet = reserveLoopbackNet().net
+
 /** Two nodes, fast timings, a few guests. */
 export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
   pveVersion: "8.4.1",
@@ -34,7 +47,7 @@ export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
       name: "pve",
       apiPort: 0,
       sshPort: 0,
-      address: "127.0.0.1",
+      address: `${nodeNet}.1`,
       cpus: 8,
       bridges: [{ name: "vmbr0" }, { name: "vmbr1", active: false }],
       storages: [
@@ -42,7 +55,7 @@ export const scenario = (over: Partial<Scenario> = {}): Scenario => ({
         { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "200G" }
       ]
     },
-    { name: "pve2", apiPort: 0, sshPort: 0, address: "127.0.0.1", cpus: 4 }
+    { name: "pve2", apiPort: 0, sshPort: 0, address: `${nodeNet}.2`, cpus: 4 }
   ],
   vms: [
     {

@@ -9,23 +9,28 @@ export interface LabOptions extends Partial<Scenario> {
   readonly memory?: string | undefined
   /** Size of the cloud image the origin serves (default `4M`). */
   readonly imageSize?: string | undefined
+  /**
+   * The nodes' address (default `127.0.0.1`). A lab of its own on a loopback address no other process uses (one of
+   * `reserveLoopbackNet`'s) keeps a port that an `apiDown` fault frees from being taken by another server meanwhile.
+   */
+  readonly address?: string | undefined
 }
 
 /**
- * A uniform lab for tests, benchmarks and trying a config offline: nodes on 127.0.0.1 with ephemeral API and SSH
+ * A uniform lab for tests, benchmarks and trying a config offline: nodes on 127.0.0.1 (or `address`) with ephemeral API and SSH
  * ports, bridge `vmbr0`, `local` (dir: iso, vztmpl, backup, import) and `local-lvm` (lvmthin: rootdir, images), an
  * image origin serving `/noble/noble-server-cloudimg-amd64.img`, PVE 9.1 (`pveVersion` to change it), and no 401 delay. Guests get ephemeral SSH
  * ports unless `guestSshPort` says otherwise.
  */
 export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = {}): Scenario => {
-  const { cpus = 8, memory = "64G", imageSize = "4M", ...scenario } = options
+  const { cpus = 8, memory = "64G", imageSize = "4M", address = "127.0.0.1", ...scenario } = options
   return {
     pveVersion: DEFAULT_PVE_VERSION,
     nodes: nodes.map((name) => ({
       name,
       cpus,
       memory,
-      address: "127.0.0.1",
+      address,
       apiPort: 0,
       sshPort: 0,
       bridges: [{ name: "vmbr0", active: true }],
