@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import proxmoxApi from "proxmox-api"
-import { type SimHandle, startSimPromise } from "../src/index.js"
+import { reserveLoopbackNet, type SimHandle, startSimPromise } from "../src/index.js"
 import { type Px, pxClient, raw, sshExec, testScenario, until, waitTask } from "./helpers.js"
 
 const rootCode = (e: unknown): string | undefined => {
@@ -13,6 +13,16 @@ const rootCode = (e: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * `testScenario` with the nodes on a loopback address of this file's own: the port an `apiDown` fault frees (and binds
+ * again when the fault is cleared) is not another test's server's to take meanwhile.
+ */
+const onOwnAddress = (over: Parameters<typeof testScenario>[0]) => {
+  const base = testScenario(over)
+  const address = `${reserveLoopbackNet().net}.1`
+  return { ...base, nodes: base.nodes.map((n) => ({ ...n, address })) }
+}
+
 describe("faults", () => {
   let sim: SimHandle
   let px: Px
@@ -20,7 +30,7 @@ describe("faults", () => {
   let pub: string
   beforeAll(async () => {
     sim = await startSimPromise(
-      testScenario({
+      onOwnAddress({
         ipPool: "127.77.5.10",
         vms: [
           {
