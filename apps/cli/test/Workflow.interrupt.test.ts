@@ -51,9 +51,12 @@ const requestSignature = (e: RequestLogEntry, ourVmid: number): string => {
   return `${where}: ${(e.command ?? "").split("\n")[0]?.slice(0, 100)}`
 }
 
-/** Polled reads: how often they happen differs between runs, so only their first occurrence is a kill point. */
+/**
+ * Polled reads: how often they happen differs between runs, so only their first occurrence is a kill point. The
+ * server's Node listings (`kubectl get nodes`) are polled too: a join's wait reads them until its Node is there.
+ */
 const polled = (signature: string) =>
-  /^GET |kubectl get node |systemctl is-active|journalctl|cat \/run\/homelab-k3s-join/.test(signature)
+  /^GET |kubectl get nodes? |systemctl is-active|journalctl|cat \/run\/homelab-k3s-join/.test(signature)
 
 /**
  * Commands a run may or may not send, depending on how far the simulated world got meanwhile: `kubectl wait` runs only
