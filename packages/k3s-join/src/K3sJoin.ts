@@ -780,10 +780,12 @@ const make = (options: K3sJoinOptions) =>
     const unitState = (host: SshTarget, role: Role, timeout: Duration.Input) =>
       run(host, isActiveCommand(role), timeout).pipe(Effect.map((r) => r.stdout.trim().split("\n")[0] || "unknown"))
 
+    /** journalctl's lines (its `-- No entries --` notes left out), none when it failed. */
+    const journalOf = (exitCode: number | null, output: string): Array<string> =>
+      exitCode === 0 ? journalLines(output).filter((l) => !l.startsWith("-- ")) : []
+
     const readJournal = (host: SshTarget, role: Role, timeout: Duration.Input) =>
-      run(host, journalCommand(role), timeout).pipe(
-        Effect.map((r) => (r.exitCode === 0 ? journalLines(r.stdout).filter((l) => !l.startsWith("-- ")) : []))
-      )
+      run(host, journalCommand(role), timeout).pipe(Effect.map((r) => journalOf(r.exitCode, r.stdout)))
 
     /**
      * The unit's state and its journal (as `unitState` and `readJournal` read them), in one SSH session: `journal` is
@@ -793,10 +795,7 @@ const make = (options: K3sJoinOptions) =>
       run(host, unitJournalCommand(role), timeout).pipe(
         Effect.map((r) => {
           const { unitState, journal } = parseUnitJournal(r.stdout)
-          return {
-            state: unitState,
-            journal: r.exitCode === 0 ? journalLines(journal).filter((l) => !l.startsWith("-- ")) : []
-          }
+          return { state: unitState, journal: journalOf(r.exitCode, journal) }
         })
       )
 
@@ -2137,10 +2136,10 @@ const make = (options: K3sJoinOptions) =>
     })
 
     const unitStatus = Effect.fn("K3sJoin.unitStatus")(function* (host: SshTarget, role: Role) {
-      const timeout = timeoutsOf(undefined, role).command
-      const state = yield* unitState(host, role, timeout)
+      // the state and the journal in one round trip (the journal counts only when the unit does not run)
+      const { state, journal } = yield* unitAndJournal(host, role, timeoutsOf(undefined, role).command)
       if (state === "active") return { state } satisfies UnitStatus
-      const failure = classifyJournal(linesSinceUnitStart(yield* readJournal(host, role, timeout)))
+      const failure = classifyJournal(linesSinceUnitStart(journal))
       return (failure === undefined ? { state } : { state, failure }) satisfies UnitStatus
     })
 

@@ -71,6 +71,14 @@ const vmPrivileges = [
   "VM.Audit"
 ] as const
 
+/** A privilege that only itself, on that one path, grants. */
+const single = (
+  privilege: string,
+  path: string,
+  purpose: string,
+  severity: Severity = "error"
+): PrivilegeRequirement => ({ privilege, path, anyOf: [{ privileges: [privilege], path }], severity, purpose })
+
 /**
  * The privileges a non-root principal needs on `node` to create `request` and watch its health (PVE reference §7):
  * the `VM.*` privileges on `/vms/<vmid>` (or the pool), `Datastore.AllocateSpace` on the disk storage,
@@ -89,13 +97,6 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
     ...(request.pool === undefined ? [] : [{ privileges: [privilege], path: `/pool/${request.pool}` }]),
     { privileges: [privilege], path: vmPath }
   ]
-  const single = (privilege: string, path: string, purpose: string, severity: Severity = "error") => ({
-    privilege,
-    path,
-    anyOf: [{ privileges: [privilege], path }],
-    severity,
-    purpose
-  })
   const requirements: Array<PrivilegeRequirement> = vmPrivileges.map((privilege) => ({
     privilege,
     path: vmPath,
@@ -134,13 +135,7 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
  * @category preflight
  */
 export const downloadPrivileges = (node: string, imageStorage: string): Array<PrivilegeRequirement> => [
-  {
-    privilege: "Datastore.AllocateTemplate",
-    path: `/storage/${imageStorage}`,
-    anyOf: [{ privileges: ["Datastore.AllocateTemplate"], path: `/storage/${imageStorage}` }],
-    severity: "error",
-    purpose: "download the cloud image"
-  },
+  single("Datastore.AllocateTemplate", `/storage/${imageStorage}`, "download the cloud image"),
   {
     privilege: "Sys.AccessNetwork",
     path: `/nodes/${node}`,
