@@ -85,7 +85,13 @@ export interface PowerOptions {
  * @category models
  */
 export interface ProxmoxApiShape {
+  /** The pve-manager version of the node whose API answers (`GET /version`). */
   readonly version: Effect.Effect<PveVersion, ProxmoxError>
+  /**
+   * The pve-manager version `node` runs (`GET /nodes/{node}/version`, proxied there). Each node of a cluster runs its
+   * own: they differ while a rolling upgrade is under way.
+   */
+  readonly nodeVersion: (node: string) => Effect.Effect<PveVersion, ProxmoxError>
   readonly nodes: Effect.Effect<ReadonlyArray<NodeSummary>, ProxmoxError>
   readonly nodeStatus: (node: string) => Effect.Effect<NodeStatus, ProxmoxError>
   /** Every VM and container of the cluster in one request (`/cluster/resources?type=vm`), sorted by vmid. */
@@ -500,6 +506,8 @@ export const makeProxmoxApi = (
 
   return {
     version: get("version", undefined, { method: "GET", path: "/version" }, PveVersion, "a version object"),
+    nodeVersion: (node) =>
+      get("nodeVersion", node, { method: "GET", path: `/nodes/${node}/version` }, PveVersion, "a version object"),
     nodes: get("nodes", undefined, { method: "GET", path: "/nodes" }, Schema.Array(NodeSummary), "a node list").pipe(
       Effect.map((nodes) => [...nodes].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)))
     ),

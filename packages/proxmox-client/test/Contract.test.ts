@@ -45,6 +45,7 @@ for (const version of PVE_VERSIONS) {
           const [r, s] = yield* both(env, (pve) =>
             Effect.all({
               version: pve.version,
+              nodeVersion: pve.nodeVersion("pve2"),
               nodes: pve.nodes,
               nodeStatus: pve.nodeStatus("pve2"),
               vms: pve.clusterVms,
@@ -56,6 +57,7 @@ for (const version of PVE_VERSIONS) {
           )
           assert.deepStrictEqual(r, s)
           assert.strictEqual(r.version.version, version)
+          assert.deepStrictEqual(r.nodeVersion, r.version)
           // the token (no privilege separation) has root@pam's privileges, as root over SSH
           assert.isTrue(r.permissions["/"]?.["VM.Allocate"])
           assert.strictEqual(

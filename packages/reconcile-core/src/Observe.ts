@@ -334,14 +334,14 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   }
   const needed = detailsNeeded(desired, base, options)
   const detailNodes = needed.nodes.filter((n) => !problems.has(n))
-  // The version and the token's permissions are the cluster's, not a node's: each is asked once, alongside the
-  // nodes' network configurations.
-  const version = yield* Effect.cached(
-    api.version.pipe(
+  // The token's permissions are the cluster's: asked once, alongside the nodes' network configurations. The PVE
+  // version is each node's own (they differ while a rolling upgrade is under way, and what a node can do follows its
+  // own version): asked of each node alongside its network.
+  const versionOf = (name: string) =>
+    api.nodeVersion(name).pipe(
       Effect.map((v) => ({ major: Number(v.version.split(".")[0]), version: v.version as string | undefined })),
       Effect.orElseSucceed(() => ({ major: 8, version: undefined }))
     )
-  )
   const permissionsOnce = yield* Effect.cached(api.permissions().pipe(Effect.orElseSucceed(() => undefined)))
   const readDetails = (name: string) =>
     Effect.gen(function* () {
@@ -349,7 +349,11 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       if (node === undefined) return
       // all three at once: the permissions are used only if the node is still on REST after its network read
       const [bridges, pve, restPermissions] = yield* Effect.all(
-        [onNode(name, "read the network configuration", api.bridges(name), undefined), version, permissionsOnce],
+        [
+          onNode(name, "read the network configuration", api.bridges(name), undefined),
+          versionOf(name),
+          permissionsOnce
+        ],
         { concurrency: 3 }
       )
       if (bridges === undefined) return

@@ -147,4 +147,35 @@ describe("the image import against the simulator", () => {
       }),
     60_000
   )
+
+  it.live(
+    "a rolling upgrade (pve on PVE 9.1, still-fawn still on 8.3): each node is judged by its own version; the upgraded node converges, the other names its version",
+    () =>
+      Effect.gen(function* () {
+        const scenario = labScenario(["pve", "still-fawn"])
+        const sim = yield* startLab({
+          ...scenario,
+          nodes: scenario.nodes.map((n) => (n.name === "still-fawn" ? { ...n, pveVersion: "8.3.3" } : n))
+        })
+        const lab = yield* makeLab(sim)
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.plan.findings.map((f) => [f.code, f.effect, f.node]),
+          [["image.import-needs-pve-8.4", "blocked", "still-fawn"]]
+        )
+        assert.include(run.plan.findings[0]?.message ?? "", "node still-fawn runs PVE 8.3.3")
+        // pve, asked through the same cluster, is not held back by still-fawn's version, nor still-fawn let through by pve's
+        assert.deepStrictEqual(
+          run.report.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
+          [
+            ["DownloadImage", "pve", "done"],
+            ["CreateVm", "pve", "done"]
+          ]
+        )
+        assert.deepStrictEqual(run.report.convergence.nodes.find((n) => n.node === "pve")?.converged, true)
+        assert.isFalse(run.report.convergence.converged)
+        assert.isFalse(sim.requests().some((r) => r.node === "still-fawn" && r.method === "POST"))
+      }),
+    60_000
+  )
 })

@@ -89,7 +89,8 @@ interface Route {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly segs: ReadonlyArray<string>
   readonly schema: Schema
-  readonly extra?: ((k: string) => ParamSpec | undefined) | undefined
+  /** Parameters the schema does not list, by name (`node`: the request's, whose PVE version knows them) */
+  readonly extra?: ((k: string, node?: string) => ParamSpec | undefined) | undefined
   readonly handler: (c: Call) => Promise<ApiResult> | ApiResult
   /** `POST /access/ticket`: no auth, not for tokens */
   readonly noAuth?: boolean | undefined
@@ -123,7 +124,7 @@ export class ApiRouter {
     schema: Schema,
     handler: Route["handler"],
     opts: {
-      extra?: (k: string) => ParamSpec | undefined
+      extra?: (k: string, node?: string) => ParamSpec | undefined
       noAuth?: boolean
       returns?: ReturnsShape
       restOfPath?: boolean
@@ -208,9 +209,15 @@ export class ApiRouter {
       params[k] = v
     }
     if (Object.keys(dup).length > 0) throw PveError.param(dup)
-    const valid = validate(params, m.route.schema, m.route.extra, req.cli === true)
     let nodeName = m.pathParams.node
     if (nodeName === "localhost") nodeName = req.localNode
+    const extra = m.route.extra
+    const valid = validate(
+      params,
+      m.route.schema,
+      extra === undefined ? undefined : (k) => extra(k, nodeName ?? req.localNode),
+      req.cli === true
+    )
     const node = this.ctx.state.getNode(nodeName ?? req.localNode)
     if (node === undefined)
       throw new PveError(
@@ -233,7 +240,7 @@ export class ApiRouter {
     const ctx = this.ctx
     const st = ctx.state
     const auth = ctx.auth
-    const configKey = (k: string) => vmConfigKeySpec(k, st.features?.nine ?? true)
+    const configKey = (k: string, node?: string) => vmConfigKeySpec(k, st.featuresOf(node).nine)
 
     this.add("GET", "/", {}, () => dirIndex(["access", "cluster", "nodes", "pools", "storage", "version"], "subdir"))
     const versionReturns: ReturnsShape = {
@@ -249,7 +256,10 @@ export class ApiRouter {
       "GET",
       "/version",
       {},
-      () => ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" }),
+      (c) => {
+        const { version, release } = st.featuresOf(c.node.name)
+        return ok({ version, release, repoid: "faa83925c9641325" })
+      },
       { returns: versionReturns }
     )
     this.add(
@@ -444,13 +454,16 @@ export class ApiRouter {
       "GET",
       "/nodes/{node}/version",
       NODE,
-      () => ok({ version: st.features.version, release: st.features.release, repoid: "faa83925c9641325" }),
+      (c) => {
+        const { version, release } = st.featuresOf(c.node.name)
+        return ok({ version, release, repoid: "faa83925c9641325" })
+      },
       { returns: versionReturns }
     )
     this.add("GET", "/nodes/{node}/status", NODE, (c) => {
       auth.check(c.user, `/nodes/${c.node.name}`, "Sys.Audit")
       const n = c.node
-      const kernel = st.features.nine ? "6.14.8-2-pve" : "6.8.12-4-pve"
+      const kernel = st.featuresOf(n.name).nine ? "6.14.8-2-pve" : "6.8.12-4-pve"
       return ok({
         uptime: Math.floor((ctx.clock.now() - n.bootTime) / 1000),
         idle: 0,
@@ -480,7 +493,7 @@ export class ApiRouter {
         swap: { total: 8589930496, used: 0, free: 8589930496 },
         ksm: { shared: 0 },
         rootfs: { total: 100861726720, avail: 86000000000, used: 9412374528, free: 91449352192 },
-        pveversion: `pve-manager/${st.features.version}/faa83925c9641325`
+        pveversion: `pve-manager/${st.featuresOf(n.name).version}/faa83925c9641325`
       })
     })
     this.add(
@@ -727,9 +740,9 @@ export class ApiRouter {
         [...keys].sort().map((k) => {
           const e: Record<string, unknown> = { key: k }
           if (k === "digest") e.value = st.digest(vm)
-          if (vm.config.has(k)) e.value = st.typedValue(k, vm.config.get(k) ?? "")
+          if (vm.config.has(k)) e.value = st.typedValue(k, vm.config.get(k) ?? "", vm.node)
           if (vm.pending.has(k))
-            e.pending = k === "cipassword" ? "********** " : st.typedValue(k, vm.pending.get(k) ?? "")
+            e.pending = k === "cipassword" ? "********** " : st.typedValue(k, vm.pending.get(k) ?? "", vm.node)
           if (vm.pendingDelete.has(k)) e.delete = 1
           return e
         })
@@ -805,7 +818,7 @@ export class ApiRouter {
           throw PveError.param({ skiplock: "Only root may use this option." })
         auth.check(c.user, `/vms/${c.vmid}`, "VM.Config.Disk")
         getVm(ctx, c.node, c.vmid)
-        if (!st.features.resizeTask) {
+        if (!st.featuresOf(c.node.name).resizeTask) {
           await resizeVm(ctx, c.user, c.node, c.vmid, c.params, undefined)
           return ok(null)
         }

@@ -119,13 +119,14 @@ export class HttpsApi {
 
   /** An error from the HTTP layer's `error()` helper: no Content-Type; body = message from http-server 5.2.0. */
   private transportError(res: http.ServerResponse, status: number, message: string, gz: boolean): void {
-    this.send(res, status, message, this.ctx.state.features.errorMessageKey ? message : "", false, gz)
+    this.send(res, status, message, this.ctx.state.featuresOf(this.node.name).errorMessageKey ? message : "", false, gz)
   }
 
   private apiError(res: http.ServerResponse, e: PveError, gz: boolean, extjs: boolean): void {
     const body: Record<string, unknown> = { data: null }
     if (e.errors !== undefined) body.errors = e.errors
-    if (this.ctx.state.features.errorMessageKey) body.message = e.message.endsWith("\n") ? e.message : `${e.message}\n`
+    if (this.ctx.state.featuresOf(this.node.name).errorMessageKey)
+      body.message = e.message.endsWith("\n") ? e.message : `${e.message}\n`
     if (extjs) {
       body.success = 0
       if (body.message === undefined) body.message = e.message
@@ -175,7 +176,7 @@ export class HttpsApi {
       const m = /^\/api2\/([^/]+)(\/.*)?$/.exec(decodeURIComponentSafe(url.pathname))
       if (!m) {
         const msg = `no such file '${url.pathname}'`
-        return this.transportError(res, this.ctx.state.features.noSuchFile500 ? 500 : 501, msg, gz)
+        return this.transportError(res, this.ctx.state.featuresOf(this.node.name).noSuchFile500 ? 500 : 501, msg, gz)
       }
       const format = m[1] ?? ""
       if (format !== "json" && format !== "extjs") return this.transportError(res, 501, "no such uri", gz)
@@ -193,7 +194,7 @@ export class HttpsApi {
       if ((method === "GET" || method === "DELETE") && len > 0)
         return this.transportError(res, 501, `Unexpected content for method '${method}'`, gz)
       const isUpload = method === "POST" && /^\/nodes\/[^/]+\/storage\/[^/]+\/upload$/.test(path)
-      const limit = isUpload ? 64 * 1024 * 1024 * 1024 : this.ctx.state.features.bodyLimit
+      const limit = isUpload ? 64 * 1024 * 1024 * 1024 : this.ctx.state.featuresOf(this.node.name).bodyLimit
       if (len > limit) return this.transportError(res, 501, "for data too large", gz)
       const body = await readBody(req)
       const params: Params = {}

@@ -133,7 +133,9 @@ export class NodeSsh {
       case "echo":
         return ok(`${args.join(" ")}\n`)
       case "pveversion":
-        return ok(`pve-manager/${this.ctx.state.features.version}/faa83925c9641325 (running kernel: 6.8.12-4-pve)\n`)
+        return ok(
+          `pve-manager/${this.ctx.state.featuresOf(this.node.name).version}/faa83925c9641325 (running kernel: 6.8.12-4-pve)\n`
+        )
       case "mkdir":
       case "chmod":
       case "chown":

@@ -47,7 +47,13 @@ export const NodeSpec = Schema.Struct({
   sshPort: Schema.optional(Schema.Number.check(Schema.isInt())),
   bridges: Schema.optional(Schema.Array(BridgeSpec)),
   storages: Schema.optional(Schema.Array(StorageSpec)),
-  online: Schema.optional(Schema.Boolean)
+  online: Schema.optional(Schema.Boolean),
+  /**
+   * This node's PVE version, when it differs from the scenario's `pveVersion` (a cluster in the middle of a rolling
+   * upgrade): what its API answers with, and the behaviour of the requests proxied to it. Privileges and roles stay
+   * the scenario's version's (they live in the cluster's shared config).
+   */
+  pveVersion: Schema.optional(Schema.String.check(Schema.isPattern(/^\d+\.\d+(\.\d+)?$/, { expected: "x.y[.z]" })))
 })
 
 export const TokenSpec = Schema.Struct({

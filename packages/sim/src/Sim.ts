@@ -260,8 +260,9 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
 
   // ---- nodes
   for (const [i, n] of scenario.nodes.entries()) {
+    if (n.pveVersion !== undefined) state.setNodeFeatures(n.name, versionFeatures(n.pveVersion))
     const storages = new Map<string, StorageState>()
-    if (n.storages === undefined) for (const s of defaultStorages(features.nine)) storages.set(s.id, s)
+    if (n.storages === undefined) for (const s of defaultStorages(state.featuresOf(n.name).nine)) storages.set(s.id, s)
     else
       for (const s of n.storages) {
         const st: StorageState = {

@@ -183,6 +183,9 @@ export class SimState {
   private pidCounter = 100_000
   private readonly listeners: Array<(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void> = []
 
+  /** The nodes whose PVE version is not the cluster's (`features`): a rolling upgrade under way. */
+  private readonly nodeFeatures = new Map<string, VersionFeatures>()
+
   constructor(
     readonly clock: SimClock,
     readonly features: VersionFeatures,
@@ -190,6 +193,19 @@ export class SimState {
   ) {
     this.rrdEpoch = clock.now()
     this.operations = new Operations(clock)
+  }
+
+  /** Set the PVE version `node` runs (each node of a cluster runs its own pve-manager). */
+  setNodeFeatures(node: string, features: VersionFeatures): void {
+    this.nodeFeatures.set(node, features)
+  }
+
+  /**
+   * What the PVE version of `node` does: its API's answers and quirks, and the handlers of the requests proxied to it.
+   * The scenario's version for a node without one of its own.
+   */
+  featuresOf(node: string | undefined): VersionFeatures {
+    return (node === undefined ? undefined : this.nodeFeatures.get(node)) ?? this.features
   }
 
   private readonly runStateListeners: Array<(vm: VmState) => void> = []
@@ -316,11 +332,11 @@ export class SimState {
     return createHash("sha1").update(this.renderConfigFile(vm)).digest("hex")
   }
 
-  /** A config value typed as GET config returns it. */
-  typedValue(key: string, value: string): string | number {
+  /** A config value typed as GET config on `node` (the VM's) returns it. */
+  typedValue(key: string, value: string, node?: string): string | number {
     if (INTEGER_KEYS.has(key) && /^-?\d+$/.test(value)) return Number(value)
     if (BOOLEAN_KEYS.has(key)) return value === "1" ? 1 : 0
-    if (key === "memory" && !this.features.memoryString && /^\d+$/.test(value)) return Number(value)
+    if (key === "memory" && !this.featuresOf(node).memoryString && /^\d+$/.test(value)) return Number(value)
     if (key === "cipassword") return "**********"
     return value
   }
@@ -333,7 +349,7 @@ export class SimState {
       for (const k of vm.pendingDelete) merged.delete(k)
     }
     const out: Record<string, string | number> = {}
-    for (const k of [...merged.keys()].sort()) out[k] = this.typedValue(k, merged.get(k) ?? "")
+    for (const k of [...merged.keys()].sort()) out[k] = this.typedValue(k, merged.get(k) ?? "", vm.node)
     out.digest = this.digest(vm)
     return out
   }

@@ -129,3 +129,64 @@ const uploadIso = async (sim: SimHandle): Promise<string> => {
   if (r.status !== 200) throw new Error(`${r.status} ${r.statusText}`)
   return (JSON.parse(r.body) as { data: string }).data
 }
+
+describe("a cluster in the middle of a rolling upgrade (nodes[].pveVersion)", () => {
+  let sim: SimHandle
+  let px: Px
+  beforeAll(async () => {
+    const sc = testScenario({ ipPool: "127.77.9.10", pveVersion: "9.1.1" })
+    sim = await startSimPromise({
+      ...sc,
+      nodes: sc.nodes.map((n) =>
+        n.name === "pve2"
+          ? {
+              ...n,
+              pveVersion: "8.3.2",
+              storages: [{ id: "local", type: "dir", content: ["iso", "import"], capacity: "100G" }]
+            }
+          : n
+      ),
+      vms: [{ vmid: 100, node: "pve2", status: "stopped", config: { memory: "1024" } }]
+    })
+    px = pxClient(sim)
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  it("each node answers with its own version, through any node's API", async () => {
+    const version = async (path: string, nodeIndex: number) =>
+      JSON.parse((await raw(sim, "GET", `/api2/json${path}`, { nodeIndex })).body).data.version
+    assert.deepStrictEqual(
+      [await version("/version", 0), await version("/version", 1)],
+      ["9.1.1", "8.3.2"],
+      "GET /version: the node whose API answers"
+    )
+    assert.deepStrictEqual(
+      [await version("/nodes/pve2/version", 0), await version("/nodes/pve/version", 1)],
+      ["8.3.2", "9.1.1"],
+      "GET /nodes/{node}/version: that node's, proxied"
+    )
+  })
+
+  it("a request proxied to a node gets that node's behaviour", async () => {
+    // download-url with content import takes a .qcow2 from PVE 8.4 on only: pve2 (8.3) refuses it through pve's API
+    const download = (node: string) =>
+      raw(sim, "POST", `/api2/json/nodes/${node}/storage/local/download-url`, {
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          content: "import",
+          filename: "noble.qcow2",
+          url: `${sim.info.imageOrigin?.url}/img/noble.qcow2`
+        })
+      })
+    const old = await download("pve2")
+    assert.strictEqual(old.status, 400)
+    assert.match(old.body, /invalid filename or wrong extension/)
+    const current = await download("pve")
+    assert.strictEqual(current.status, 200)
+    // memory is a string from 8.1 on: both nodes answer with a string
+    const cfg = (await px.nodes.$("pve2").qemu.$(100).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.memory, "1024")
+  })
+})

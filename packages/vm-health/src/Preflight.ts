@@ -84,8 +84,8 @@ const single = (
  * the `VM.*` privileges on `/vms/<vmid>` (or the pool), `Datastore.AllocateSpace` on the disk storage,
  * `Sys.Audit` on the node, `SDN.Use` on each bridge (PVE ≥ 8), and for a download `Datastore.AllocateTemplate` on the
  * image storage plus `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify` on `/`). The guest-agent privilege
- * (`VM.Monitor` on PVE 8, `VM.GuestAgent.Audit` on PVE 9) is a warning: creation works without it, agent checks
- * and IP discovery do not.
+ * (`VM.Monitor` on PVE 8, `VM.GuestAgent.Audit` on PVE 9; on PVE 8 the latter is taken too, as a PVE 9 node lists
+ * it in a cluster under upgrade) is a warning: creation works without it, agent checks and IP discovery do not.
  *
  * @since 0.1.0
  * @category preflight
@@ -118,7 +118,12 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
   requirements.push({
     privilege: agentPrivilege,
     path: vmPath,
-    anyOf: vmAlternatives(agentPrivilege),
+    // A PVE 8 node's permissions may have been listed by a PVE 9 node (a rolling upgrade), which knows no VM.Monitor
+    // and lists the guest-agent privilege under its 9.x name.
+    anyOf:
+      pveMajor >= 9
+        ? vmAlternatives(agentPrivilege)
+        : [...vmAlternatives(agentPrivilege), ...vmAlternatives("VM.GuestAgent.Audit")],
     severity: "warning",
     purpose: "ping the guest agent and read the VM's IP addresses"
   })

@@ -498,6 +498,15 @@ describe("preflight", () => {
       assert.isTrue(pve9.ok)
       const pve8 = preflight(node(), request(), token(grant("/", withoutAgent)))
       assert.include(pve8.findings[0]?.message, "lacks VM.Monitor on /vms/105")
+      // a PVE 8 node in a cluster under upgrade: its permissions listed by a PVE 9 node, which names the privilege anew
+      const listedBy9 = token(grant("/", [...withoutAgent, "VM.GuestAgent.Audit"]))
+      assert.deepStrictEqual(preflight(node(), request(), listedBy9).findings, [])
+      assert.deepStrictEqual(
+        preflight(node({ pveMajor: 9 }), request(), token(grant("/", [...withoutAgent, "VM.Monitor"]))).findings.map(
+          (f) => f.severity
+        ),
+        ["warning"]
+      )
     })
 
     it("SDN.Use is only needed from PVE 8 on, download privileges only for a download", () => {

@@ -286,7 +286,7 @@ const planDrives = (
   defaultStorage: string | undefined
 ): Array<DrivePlan> => {
   const plans: Array<DrivePlan> = []
-  const features = ctx.state.features
+  const features = ctx.state.featuresOf(node.name)
   for (const key of Object.keys(params).filter((k) => DISK_KEY.test(k))) {
     const value = one(params, key) ?? ""
     const d = parseDrive(value)
@@ -468,12 +468,12 @@ const freeVolumes = (node: NodeState, created: ReadonlyArray<{ storage: string; 
 }
 
 /** Bridge existence / SDN.Use checks for netN params; fills in MACs. */
-const prepareNets = (ctx: SimContext, user: AuthUser, params: Params): Record<string, string> => {
+const prepareNets = (ctx: SimContext, user: AuthUser, node: NodeState, params: Params): Record<string, string> => {
   const out: Record<string, string> = {}
   for (const key of Object.keys(params).filter((k) => NET_KEY.test(k))) {
     const n = parseNet(one(params, key) ?? "")
     const bridge = n.opts.bridge
-    if (bridge !== undefined && ctx.state.features.version >= "8" && user.authuser !== "root@pam")
+    if (bridge !== undefined && ctx.state.featuresOf(node.name).version >= "8" && user.authuser !== "root@pam")
       ctx.auth.check(user, `/sdn/zones/localnetwork/${bridge}`, "SDN.Use")
     const mac = (n.mac ?? randomMac()).toUpperCase()
     const rest = Object.keys(n.opts)
@@ -522,7 +522,7 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
   // qemu-server raises a bare `raise_perm_exc()` here: "Permission check failed", no path
   if (!ctx.auth.can(user, `/vms/${vmid}`, "VM.Allocate")) throw new PveError(403, "Permission check failed")
   checkRootKeys(user, params)
-  const nets = prepareNets(ctx, user, params)
+  const nets = prepareNets(ctx, user, node, params)
   const plans = planDrives(ctx, user, node, params, one(params, "storage"))
   const existing = ctx.state.vms.get(vmid)
   if (existing !== undefined)
@@ -885,7 +885,7 @@ export const updateConfig = async (
   if (changes.length === 0 && deletes.length === 0 && reverts.length === 0)
     throw new PveError(500, "no options specified")
   for (const d of deletes) {
-    if (vmConfigKeySpec(d, ctx.state.features.nine) === undefined)
+    if (vmConfigKeySpec(d, ctx.state.featuresOf(node.name).nine) === undefined)
       throw PveError.param({ delete: `unknown option '${d}'` })
     if (changes.includes(d))
       throw PveError.param({ delete: `you can't use '-${d}' and -delete ${d}' at the same time` })
@@ -904,7 +904,7 @@ export const updateConfig = async (
     "VM.Config.HWType"
   )
   checkRootKeys(user, params)
-  const nets = prepareNets(ctx, user, params)
+  const nets = prepareNets(ctx, user, node, params)
   const changeParams: Params = {}
   for (const k of changes) changeParams[k] = params[k] as string
   const plans = planDrives(ctx, user, node, changeParams, undefined)
@@ -1304,7 +1304,7 @@ export const agentCheck = async (
   vmid: number,
   monitorPriv: string
 ): Promise<VmState> => {
-  ctx.auth.check(user, `/vms/${vmid}`, ...(ctx.state.features.nine ? [monitorPriv] : ["VM.Monitor"]))
+  ctx.auth.check(user, `/vms/${vmid}`, ...(ctx.state.featuresOf(node.name).nine ? [monitorPriv] : ["VM.Monitor"]))
   const check = (): { vm: VmState; running: boolean } => {
     const vm = getVm(ctx, node, vmid)
     const agent = vm.config.get("agent")

@@ -74,13 +74,13 @@ export const volumeInfo = (
 }
 
 /** Extension rules per content type (reference §4.15). */
-const checkFilename = (ctx: SimContext, content: string, filename: string): void => {
+const checkFilename = (ctx: SimContext, node: NodeState, content: string, filename: string): void => {
   if (content === "iso") {
     if (!/^[^/]+\.(iso|img)$/i.test(filename)) throw PveError.param({ filename: "wrong file extension" })
   } else if (content === "vztmpl") {
     if (!/^[^/]+\.tar(\.(gz|xz|zst|bz2))?$/.test(filename)) throw PveError.param({ filename: "wrong file extension" })
   } else if (content === "import") {
-    const exts = ctx.state.features.importQcow2 ? "ova|qcow2|raw|vmdk" : "ova"
+    const exts = ctx.state.featuresOf(node.name).importQcow2 ? "ova|qcow2|raw|vmdk" : "ova"
     if (!new RegExp(`^[a-zA-Z0-9\\-.+=_]+\\.(${exts})$`).test(filename))
       throw PveError.param({ filename: "invalid filename or wrong extension" })
   }
@@ -100,7 +100,7 @@ const preflight = (
   if (!s.content.has(content))
     throw new PveError(500, `storage '${s.id}' is not configured for content-type '${content}'`)
   const filename = normaliseFilename(rawName)
-  checkFilename(ctx, content, filename)
+  checkFilename(ctx, node, content, filename)
   const volname = `${content}/${filename}`
   void node
   return { filename, volname, dest: volumePath(s, volname) }
