@@ -545,6 +545,12 @@ const defaultRunId = () => `${os.hostname()}:${process.pid}:${randomBytes(3).toS
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/
 const isIp = (host: string): boolean => IPV4.test(host) || (host.includes(":") && /^[0-9a-fA-F:.]+$/.test(host))
 
+/**
+ * How long before a join began a read of another join may have started and still be that join's (the inspect listing
+ * and the join token: the agents of a fresh lab start their joins within moments of each other).
+ */
+const JOIN_SHARE_MS = 1000
+
 const tailOf = (text: string, lines = 20): string => text.split("\n").slice(-lines).join("\n")
 
 const lockWaitSeconds = (lockWait: Duration.Input): number => Math.max(1, Math.ceil(Duration.toMillis(lockWait) / 1000))
@@ -722,6 +728,12 @@ const make = (options: K3sJoinOptions) =>
           })
         )
       )
+
+    // The reads that joins starting together share: the server's Node listing that inspects each host, and the join
+    // token (per role). A 16-node fresh lab asks the server once or twice instead of 16 times (each `k3s kubectl` a
+    // process start there).
+    const sharedInspect = makeSharedRead<ReadonlyArray<ClusterNode>, K3sJoinError>(yield* Effect.scope)
+    const sharedToken = makeSharedRead<JoinToken, K3sJoinError>(yield* Effect.scope)
 
     const versionFromServer = (server: SshTarget) =>
       Effect.gen(function* () {
@@ -1460,12 +1472,16 @@ const make = (options: K3sJoinOptions) =>
       // new or rebuilt host (which this call almost always joins) the join token (when none is given) is read from the
       // server, so that the install starts one round trip after the check. A member checked again reads no secret.
       const warm = yield* Effect.forkChild(ssh.connect(host).pipe(Effect.ignore))
+      // what another join read since just before this one began is this one's too (`JOIN_SHARE_MS`)
+      const since = t0 - JOIN_SHARE_MS
+      const readToken = () =>
+        sharedToken(`${serverKey(server)} ${role}`, since, fetchToken(server, role)).pipe(Effect.map((r) => r.value))
       const tokenRead =
         request.token === undefined && (request.rebuilt === true || request.newHostKey === true)
-          ? yield* Effect.forkChild(Effect.result(fetchToken(server, role)))
+          ? yield* Effect.forkChild(Effect.result(readToken()))
           : undefined
       yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
-      const nodes = yield* clusterNodes(server)
+      const nodes = (yield* sharedInspect(serverKey(server), since, clusterNodes(server))).value
       const nodeName = yield* nodeNameOf(host, flags)
       const member = membershipOf(nodes, host, role, nodeName)
       yield* Fiber.join(warm)
@@ -1515,6 +1531,8 @@ const make = (options: K3sJoinOptions) =>
         })
       } else if (mayClean) {
         yield* emit({ _tag: "Step", host: host.host, step: "cleanup", detail: nodeName })
+        // the listings so far show the Node this removes: a join starting now lists again
+        yield* sharedInspect.forget(serverKey(server))
         yield* cleanupStaleNode(server, nodeName)
       }
       const t2 = yield* Clock.currentTimeMillis
@@ -1527,13 +1545,14 @@ const make = (options: K3sJoinOptions) =>
         token = parsed.success
       } else {
         yield* emit({ _tag: "Step", host: host.host, step: "token", detail: server.host })
-        const read =
-          tokenRead === undefined ? yield* Effect.result(fetchToken(server, role)) : yield* Fiber.join(tokenRead)
+        const read = tokenRead === undefined ? yield* Effect.result(readToken()) : yield* Fiber.join(tokenRead)
         if (Result.isFailure(read)) return yield* Effect.fail(read.failure)
         token = read.success
       }
       const t3 = yield* Clock.currentTimeMillis
 
+      // a join starting from now on lists the Nodes again: this install registers one
+      yield* sharedInspect.forget(serverKey(server))
       const installed = yield* installAs(
         {
           server,

@@ -32,7 +32,8 @@ export interface SharedResult<A> {
  * A shared read: `read(key, after, effect)` returns the result of the newest read of `key` when it started after
  * `after` (epoch ms, the `Clock`'s), and otherwise runs `effect` as a new read. A read runs in `scope` (its owner's:
  * closing it interrupts the reads in flight), to its end even when the caller that started it stops waiting, so that
- * the others still get its result (it is bounded by its own timeout).
+ * the others still get its result (it is bounded by its own timeout). `forget(key)`: the reads of `key` so far are
+ * nobody's answer any more (the caller is about to change what they read); the next caller reads again.
  *
  * @since 0.6.1
  * @category constructors
@@ -41,7 +42,7 @@ export const makeSharedRead = <A, E>(scope: Scope.Scope) => {
   const newest = new Map<string, Read<A, E>>()
   const answer = (read: Read<A, E>) =>
     Effect.map(Deferred.await(read.result), (value): SharedResult<A> => ({ value, startedAt: read.startedAt }))
-  return (key: string, after: number, effect: Effect.Effect<A, E>): Effect.Effect<SharedResult<A>, E> =>
+  const shared = (key: string, after: number, effect: Effect.Effect<A, E>): Effect.Effect<SharedResult<A>, E> =>
     Effect.gen(function* () {
       const known = newest.get(key)
       if (known !== undefined && known.startedAt > after) return yield* answer(known)
@@ -66,4 +67,9 @@ export const makeSharedRead = <A, E>(scope: Scope.Scope) => {
       )
       return yield* answer(read)
     })
+  const forget = (key: string): Effect.Effect<void> =>
+    Effect.sync(() => {
+      newest.delete(key)
+    })
+  return Object.assign(shared, { forget })
 }

@@ -53,6 +53,61 @@ describe("K3sJoin.joinAll", () => {
     })
   )
 
+  it.live("agents that join together share the server's Node listing and its join token", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const cluster = new FakeCluster()
+      cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
+      let installing = false
+      /** The server's listings made before any host's install began: the joins' own membership checks. */
+      let inspections = 0
+      const serverSsh = yield* sshHost((command, user) => {
+        if (command === "sudo -n /usr/local/bin/k3s kubectl get nodes -o json" && !installing) inspections++
+        return cluster.handler(command, user)
+      })
+      const server = serverOf(serverSsh)
+      const requests: Array<EnsureMemberOptions> = []
+      for (const [name, ip] of [
+        ["k3s-a1", "10.0.10.21"],
+        ["k3s-a2", "10.0.10.22"],
+        ["k3s-a3", "10.0.10.23"],
+        ["k3s-a4", "10.0.10.24"]
+      ] as const) {
+        const fake = new FakeHost(cluster, name, ip, { joinAfterPolls: 2 })
+        const ssh = yield* sshHost((command, user) => {
+          if (command.includes("flock")) installing = true
+          return fake.handler(command, user)
+        })
+        requests.push({ server, host: hostOf(ssh, ip), role: "agent", newHostKey: true })
+      }
+      const outcomes = yield* k3s.joinAll(requests, { agentConcurrency: 4 })
+      assert.isTrue(outcomes.every((o) => Result.isSuccess(o.result)))
+      assert.strictEqual(cluster.nodes.size, 5)
+      assert.strictEqual(
+        serverSsh.commands.filter((c) => c === "sudo -n cat /var/lib/rancher/k3s/server/agent-token").length,
+        1,
+        "one token read for the four joins"
+      )
+      assert.strictEqual(inspections, 1, "one listing for the four membership checks")
+    })
+  )
+
+  it.live("a join after another one's install lists the Nodes again (the listing before it is out of date)", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const cluster = new FakeCluster()
+      cluster.addNode({ name: "k3s-s1", ip: "10.0.10.11", role: "server" })
+      const serverSsh = yield* sshHost(cluster.handler)
+      const server = serverOf(serverSsh)
+      const host = yield* hostFor(cluster, "k3s-a1", "10.0.10.21")
+      const first = yield* k3s.ensureMember({ server, host: host.host, role: "agent" })
+      assert.strictEqual(first._tag, "Joined")
+      // at once (well within the time joins share reads): this one must see the Node the first registered
+      const again = yield* k3s.ensureMember({ server, host: host.host, role: "agent" })
+      assert.strictEqual(again._tag, "AlreadyMember")
+    })
+  )
+
   it.live("keeps going when one host fails, and reports its error", () =>
     Effect.gen(function* () {
       const { k3s } = yield* harness()
