@@ -23,6 +23,7 @@ import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
+import { meantNames } from "./meantNames.js"
 import { renderDestroyPlan } from "./render/DestroyView.js"
 import type { EventStream } from "./render/EventStream.js"
 import {
@@ -83,12 +84,14 @@ const checkOnlyGiven = (loaded: LoadedConfig, only: ReadonlyArray<string> | unde
     : Effect.void
 
 const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined) => {
-  const unknown = (only ?? []).filter((n) => !loaded.config.nodes.some((node) => node.name === n))
+  const names = loaded.config.nodes.map((n) => n.name)
+  const unknown = (only ?? []).filter((n) => !names.includes(n))
+  const meant = meantNames(only ?? [], names)
   return unknown.length === 0
     ? Effect.void
     : Effect.fail(
         new CommandFailed({
-          userMessage: `--only ${unknown.join(",")}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
+          userMessage: `--only ${unknown.join(",")}: no such node in ${loaded.path} (nodes: ${names.join(", ")})${meant === undefined ? "" : `; did you mean --only ${meant.join(",")}?`}`,
           exitCode: ExitCode.Usage
         })
       )

@@ -183,6 +183,12 @@ describe("homelab plan / apply / status against the simulator", () => {
     const result = await homelab("apply", "--only", "nope")
     assert.strictEqual(result.code, ExitCode.Changes)
     assert.include(result.stderr, "pve, still-fawn")
+    assert.notInclude(result.stderr, "did you mean")
+    // a typo: the --only that was meant
+    const typo = await homelab("plan", "--only", "pve,stil-fawn")
+    assert.strictEqual(typo.code, ExitCode.Usage, typo.stdout + typo.stderr)
+    assert.include(typo.stderr, "--only stil-fawn: no such node in")
+    assert.include(typo.stderr, "did you mean --only pve,still-fawn?")
   }, 60_000)
 })
 
@@ -223,6 +229,15 @@ describe("homelab reprovision", () => {
     const unknown = await homelab("reprovision", "nope", "--yes")
     assert.strictEqual(unknown.code, ExitCode.Changes)
     assert.include(unknown.stderr, "pve, still-fawn")
+    assert.notInclude(unknown.stderr, "did you mean")
+    for (const [typo, meant] of [
+      ["stil-fawn", "still-fawn"],
+      ["k3s-vm-pv", "k3s-vm-pve"]
+    ]) {
+      const mistyped = await homelab("reprovision", typo as string, "--yes")
+      assert.strictEqual(mistyped.code, ExitCode.Usage, mistyped.stdout + mistyped.stderr)
+      assert.include(mistyped.stderr, `did you mean \`homelab reprovision ${meant}\`?`)
+    }
     const refused = await homelab("reprovision", "pve")
     assert.strictEqual(refused.code, ExitCode.NeedsConfirmation, refused.stdout + refused.stderr)
     const done = await homelab("reprovision", "pve", "--yes")

@@ -671,6 +671,22 @@ describe("plan", () => {
     assert.deepStrictEqual(codes(p), ["node.missing:ghost"])
   })
 
+  it("a node missing from the cluster under a name close to a node's of the cluster suggests that name", () => {
+    const d = desired(["pve1", "pve-03"])
+    const o = {
+      ...observed([observedNode("pve1"), observedNode("pve3")], [vm(1001, "pve1")]),
+      pveNodes: ["pve1", "pve3"]
+    }
+    const [finding] = plan(d, o, { policy }).findings
+    assert.strictEqual(finding?.code, "node.missing")
+    assert.match(finding?.hint ?? "", /^did you mean 'pve3'\? /u)
+    // a name close to none of them (or to a node homelab.yaml names already) suggests nothing
+    const ghost = plan(desired(["pve1", "ghost"]), o, { policy }).findings[0]
+    assert.notInclude(ghost?.hint ?? "", "did you mean")
+    const taken = plan(desired(["pve1", "pve3", "pve-03"]), o, { policy }).findings[0]
+    assert.notInclude(taken?.hint ?? "", "did you mean")
+  })
+
   it("a shared image storage is downloaded once for the whole cluster", () => {
     const d = desired(["pve", "still-fawn"])
     const shared = (name: string) => {
