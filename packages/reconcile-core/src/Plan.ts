@@ -369,17 +369,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         hint: imageImport.hint
       })
     }
-    // A download the token may not make (its privileges, when they were read) is not started: PVE would refuse it
-    // (403), and every create after it. Blocked, with the grant that fixes it.
+    // A download (or upload) the token may not make (its privileges, when they were read) is not started: PVE would
+    // refuse it (403), and every create after it. Blocked, with the grant that fixes it.
     const permissions = observedNode.details?.permissions
     const downloadRefused =
-      !observedNode.imageVolids.has(volid) &&
-      imageImport._tag === "Ok" &&
-      (node.image.transfer ?? "download-url") === "download-url" &&
-      permissions !== undefined
+      !observedNode.imageVolids.has(volid) && imageImport._tag === "Ok" && permissions !== undefined
         ? privilegeFindings(
             node.name,
-            downloadPrivileges(node.name, node.image.storage),
+            downloadPrivileges(node.name, node.image.storage, node.image.transfer),
             desired.apiTokenId ?? "the API token",
             permissions
           ).filter((f) => f.severity === "error")
@@ -482,7 +479,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             diskBytes: spec.diskGiB * GiB,
             imageStorage: node.image.storage,
             imageContent: node.image.content,
-            downloadImage: download
+            downloadImage: download,
+            ...(node.image.transfer !== undefined ? { imageTransfer: node.image.transfer } : {})
           })
           const preflightOptions = new PreflightOptions({
             ...(observedNode.details?.imageReachable && download
