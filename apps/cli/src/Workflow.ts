@@ -23,6 +23,7 @@ import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
+import { meantNames } from "./meantNames.js"
 import { renderDestroyPlan } from "./render/DestroyView.js"
 import type { EventStream } from "./render/EventStream.js"
 import {
@@ -34,7 +35,7 @@ import {
   planEvent,
   summaryEvent
 } from "./render/Events.js"
-import { convergenceJson, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
+import { convergenceJson, listedIn, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
 import { type ProgressSink, plainProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
 
@@ -83,12 +84,14 @@ const checkOnlyGiven = (loaded: LoadedConfig, only: ReadonlyArray<string> | unde
     : Effect.void
 
 const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined) => {
-  const unknown = (only ?? []).filter((n) => !loaded.config.nodes.some((node) => node.name === n))
+  const names = loaded.config.nodes.map((n) => n.name)
+  const unknown = (only ?? []).filter((n) => !names.includes(n))
+  const meant = meantNames(only ?? [], names)
   return unknown.length === 0
     ? Effect.void
     : Effect.fail(
         new CommandFailed({
-          userMessage: `--only ${unknown.join(",")}: no such node in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")})`,
+          userMessage: `--only ${unknown.join(",")}: no such node in ${loaded.path} (nodes: ${names.join(", ")})${meant === undefined ? "" : `; did you mean --only ${meant.join(",")}?`}`,
           exitCode: ExitCode.Usage
         })
       )
@@ -250,6 +253,15 @@ export const unconverged = (convergence: Convergence): Array<string> =>
         `${n.node} (${n.reasons[0]?.message ?? "?"}${n.reasons.length > 1 ? `; +${n.reasons.length - 1} more` : ""})`
     )
 
+/** `node (the VMs waiting for a restart)` per unconverged node: their findings are shown in full on stdout. */
+const waitingForRestart = (convergence: Convergence): Array<string> =>
+  convergence.nodes
+    .filter((n) => !n.converged)
+    .map((n) => {
+      const vms = [...new Set(n.reasons.map((r) => r.vm ?? r.message))]
+      return `${n.node} (${vms.join(", ")} ${vms.length > 1 ? "wait" : "waits"} for a restart)`
+    })
+
 /**
  * `node (first blocked reason)` per node that cannot converge without the user: only its `blocked` reasons count
  * (before apply every node with planned changes is unconverged too, and a planned change blames nobody).
@@ -357,7 +369,7 @@ export const applyFailure = (run: RunReport): CommandFailed | undefined => {
     }
     case "pending-restart":
       return new CommandFailed({
-        userMessage: `${nodes}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs from PVE (\`qm reboot\`, or a stop and a start; a reboot inside the guest does not read a new cloud-init drive), or set vm.restart: rolling.`,
+        userMessage: `${bad} of ${total} node(s) did not converge: ${waitingForRestart(report.convergence).join(", ")}${others}\nEvery change is applied; some take effect only when their VM restarts (vm.restart: never): restart those VMs from PVE (\`qm reboot\`, or a stop and a start; a reboot inside the guest does not read a new cloud-init drive), or set vm.restart: rolling.`,
         exitCode: ExitCode.PendingRestart
       })
     case "k3s":
@@ -383,7 +395,12 @@ export const finishApply = (
         const done = report.outcomes.filter((o) => o.status === "done").length
         yield* Console.log(`\nApplied ${done} of ${report.plan.actions.length} change(s).`)
       }
-      if (!report.convergence.converged) {
+      // Nothing applied and every reason one of the plan's findings: the plan above said it all (each finding with
+      // its fix, and each node's verdict), so it is not said again.
+      const told =
+        report.outcomes.length === 0 &&
+        report.convergence.nodes.every((n) => n.reasons.every((r) => listedIn(report.plan.findings, n.node, r)))
+      if (!report.convergence.converged && !told) {
         yield* Console.log(["", "Not converged:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
       } else if (report.outcomes.length > 0) {
         yield* Console.log(`Converged: ${report.convergence.nodes.map((n) => n.node).join(", ")}.`)

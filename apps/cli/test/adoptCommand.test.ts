@@ -316,6 +316,10 @@ describe("homelab adopt: what it refuses", () => {
     assert.strictEqual(usage.code, ExitCode.Usage, show(usage))
     assert.include(usage.stderr, "not a VM of")
     assert.include(usage.stderr, "k3s-vm-pve, k3s-vm-still-fawn")
+    assert.notInclude(usage.stderr, "did you mean")
+    const typo = await homelab("adopt", "k3s-vm-pve", "k3s-vm-stil-fawn")
+    assert.strictEqual(typo.code, ExitCode.Usage, show(typo))
+    assert.include(typo.stderr, "did you mean `homelab adopt k3s-vm-pve k3s-vm-still-fawn`?")
     assert.strictEqual((await homelab("adopt")).code, ExitCode.Usage)
     assert.strictEqual((await homelab("adopt", "--all", "k3s-vm-pve")).code, ExitCode.Usage)
 

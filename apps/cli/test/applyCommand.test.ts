@@ -160,7 +160,10 @@ describe("homelab plan / apply / status against the simulator", () => {
 
     const apply = await homelab("apply", "--only", "still-fawn", "--yes")
     assert.strictEqual(apply.code, ExitCode.NotConverged, apply.stdout + apply.stderr)
-    assert.include(stripVTControlCharacters(apply.stdout), "[blocked] bridge 'vmbr9' does not exist on node still-fawn")
+    // said once (nothing was applied: the plan's finding, with its fix, is all there is to say)
+    const applied = stripVTControlCharacters(apply.stdout)
+    assert.strictEqual(applied.split("bridge 'vmbr9' does not exist on node still-fawn").length - 1, 1, applied)
+    assert.include(applied, "still-fawn  not converged: blocked (see Left alone)")
     assert.include(apply.stderr, "still-fawn (bridge 'vmbr9' does not exist on node still-fawn)")
     assert.deepStrictEqual(mutating(sim), [])
     assert.strictEqual(vm(), before, "VM 5000 is untouched: not destroyed, not started, not changed")
@@ -183,6 +186,12 @@ describe("homelab plan / apply / status against the simulator", () => {
     const result = await homelab("apply", "--only", "nope")
     assert.strictEqual(result.code, ExitCode.Changes)
     assert.include(result.stderr, "pve, still-fawn")
+    assert.notInclude(result.stderr, "did you mean")
+    // a typo: the --only that was meant
+    const typo = await homelab("plan", "--only", "pve,stil-fawn")
+    assert.strictEqual(typo.code, ExitCode.Usage, typo.stdout + typo.stderr)
+    assert.include(typo.stderr, "--only stil-fawn: no such node in")
+    assert.include(typo.stderr, "did you mean --only pve,still-fawn?")
   }, 60_000)
 })
 
@@ -223,6 +232,15 @@ describe("homelab reprovision", () => {
     const unknown = await homelab("reprovision", "nope", "--yes")
     assert.strictEqual(unknown.code, ExitCode.Changes)
     assert.include(unknown.stderr, "pve, still-fawn")
+    assert.notInclude(unknown.stderr, "did you mean")
+    for (const [typo, meant] of [
+      ["stil-fawn", "still-fawn"],
+      ["k3s-vm-pv", "k3s-vm-pve"]
+    ]) {
+      const mistyped = await homelab("reprovision", typo as string, "--yes")
+      assert.strictEqual(mistyped.code, ExitCode.Usage, mistyped.stdout + mistyped.stderr)
+      assert.include(mistyped.stderr, `did you mean \`homelab reprovision ${meant}\`?`)
+    }
     const refused = await homelab("reprovision", "pve")
     assert.strictEqual(refused.code, ExitCode.NeedsConfirmation, refused.stdout + refused.stderr)
     const done = await homelab("reprovision", "pve", "--yes")
@@ -342,8 +360,17 @@ describe("homelab plan / apply: drift", () => {
     assert.strictEqual(second.code, ExitCode.PendingRestart, second.stdout + second.stderr)
     assert.notInclude(second.stdout, "every node is converged")
     assert.include(second.stdout, "cloud-init searchdomain lan → lan2")
+    // only the restarts are left: each VM's finding once (one per VM, of the two), with what to do
+    const times = (text: string, part: string) => stripVTControlCharacters(text).split(part).length - 1
+    assert.strictEqual(times(second.stdout, "PVE holds it until the VM restarts"), 2, second.stdout)
+    assert.strictEqual(times(second.stdout, "fix: restart it from PVE (`qm reboot"), 2, second.stdout)
+    assert.strictEqual(times(second.stderr, "cloud-init searchdomain"), 0, second.stderr)
+    assert.include(second.stderr, "2 of 2 node(s) did not converge: pve (k3s-vm-pve waits for a restart)")
     assert.strictEqual((await homelab("status")).code, ExitCode.NotConverged)
-    assert.strictEqual((await homelab("plan", "--detailed-exitcode")).code, ExitCode.Changes)
+    const pendingPlan = await homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(pendingPlan.code, ExitCode.Changes)
+    assert.strictEqual(times(pendingPlan.stdout, "PVE holds it until the VM restarts"), 2, pendingPlan.stdout)
+    assert.strictEqual(times(pendingPlan.stdout, "fix: restart it from PVE (`qm reboot"), 2, pendingPlan.stdout)
 
     fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("vm:\n", "vm:\n  restart: rolling\n"))
     const plan = await homelab("plan", "--detailed-exitcode")

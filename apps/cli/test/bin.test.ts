@@ -22,6 +22,28 @@ describe("homelab bin", () => {
     assert.include(result.stdout, "config")
   })
 
+  it("describes every argument of every command in its --help", async () => {
+    // the indented lines of one section of a help text (SUBCOMMANDS, ARGUMENTS)
+    const section = (help: string, title: string) => {
+      const lines = help.split("\n")
+      const start = lines.indexOf(title)
+      if (start < 0) return []
+      const end = lines.findIndex((line, i) => i > start && !line.startsWith("  "))
+      return lines.slice(start + 1, end < 0 ? undefined : end).filter((line) => line.trim() !== "")
+    }
+    const undescribed: Array<string> = []
+    const walk = async (command: ReadonlyArray<string>): Promise<void> => {
+      const help = (await runHomelab([...command, "--help"])).stdout
+      // `  name type    description`: an argument without a description ends after its type
+      for (const line of section(help, "ARGUMENTS")) {
+        if (line.trim().split(/\s+/u).length <= 2) undescribed.push(`homelab ${command.join(" ")}: ${line.trim()}`)
+      }
+      for (const line of section(help, "SUBCOMMANDS")) await walk([...command, line.trim().split(/\s+/u)[0] as string])
+    }
+    await walk([])
+    assert.deepStrictEqual(undescribed, [])
+  }, 60_000)
+
   // Which of the CLI's dist files a run loads: a resolve hook (preloaded) prints each on stderr.
   const loadedFiles = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
     const hook = path.join(mkdtempSync(path.join(os.tmpdir(), "homelab-bin-")), "hook.mjs")

@@ -134,6 +134,10 @@ describe("homelab destroy", () => {
     const typo = await homelab("destroy", "--only", "nope", "--dry-run")
     assert.strictEqual(typo.code, ExitCode.Usage, typo.stdout + typo.stderr)
     assert.include(typo.stdout, "--only nope: neither a node of homelab.yaml nor a node of the PVE cluster")
+    assert.notInclude(typo.stdout, "did you mean")
+    const close = await homelab("destroy", "--only", "stil-fawn", "--dry-run")
+    assert.strictEqual(close.code, ExitCode.Usage, close.stdout + close.stderr)
+    assert.include(close.stdout, "fix: did you mean still-fawn? check the name: nothing was destroyed, on any node")
     // one right name and one typo: refused as a whole, before anything is torn down
     const mixed = await homelab("destroy", "--only", "pve,nope", "--yes")
     assert.strictEqual(mixed.code, ExitCode.Usage, mixed.stdout + mixed.stderr)

@@ -43,8 +43,10 @@ describe("homelab apply after the quorum guard refused a server", () => {
     assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
     assert.match(
       plain(plan.stdout),
-      /\[next run\] not upgrading k3s server k3s-vm-pve this run: upgrade of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*\); this run brings k3s-vm-chief-horse back first \(recreate VM \d+ k3s-vm-chief-horse on chief-horse\)/
+      /not upgrading k3s server k3s-vm-pve this run: upgrade of k3s-vm-pve would leave 1 of 3 etcd members healthy, quorum needs 2 \(.*\); this run brings k3s-vm-chief-horse back first \(recreate VM \d+ k3s-vm-chief-horse on chief-horse\)/
     )
+    // said once, under "Left alone"; pve's verdict points there
+    assert.match(plain(plan.stdout), /\n {2}✗ pve +not converged: next run \(see Left alone\)\n/)
     assert.include(
       plain(plan.stdout),
       "fix: run apply again once k3s-vm-chief-horse is a Ready server: the next run can upgrade k3s-vm-pve"

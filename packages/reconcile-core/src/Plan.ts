@@ -15,6 +15,7 @@ import * as Duration from "effect/Duration"
 import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec } from "./Action.js"
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
+import { closestName } from "./config/internal/suggest.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
@@ -332,10 +333,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       findings.push({ code, effect: "blocked", layer: "node", node: node.name, message, hint })
     }
     if (observedNode === undefined) {
+      // a typo is close to the name of a cluster node homelab.yaml does not name (pve-03 for pve3)
+      const guess = closestName(
+        node.name,
+        (observed.pveNodes ?? [...observed.nodes.keys()]).filter((n) => !desired.nodes.some((d) => d.name === n))
+      )
       nodeFinding(
         "node.missing",
         `node '${node.name}' is not a member of the Proxmox cluster`,
-        "check nodes[].name against `pvecm nodes` (names are case-sensitive and never FQDNs)"
+        `${guess === undefined ? "" : `did you mean '${guess}'? `}check nodes[].name against \`pvecm nodes\` (names are case-sensitive and never FQDNs)`
       )
       continue
     }
@@ -363,17 +369,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         hint: imageImport.hint
       })
     }
-    // A download the token may not make (its privileges, when they were read) is not started: PVE would refuse it
-    // (403), and every create after it. Blocked, with the grant that fixes it.
+    // A download (or upload) the token may not make (its privileges, when they were read) is not started: PVE would
+    // refuse it (403), and every create after it. Blocked, with the grant that fixes it.
     const permissions = observedNode.details?.permissions
     const downloadRefused =
-      !observedNode.imageVolids.has(volid) &&
-      imageImport._tag === "Ok" &&
-      (node.image.transfer ?? "download-url") === "download-url" &&
-      permissions !== undefined
+      !observedNode.imageVolids.has(volid) && imageImport._tag === "Ok" && permissions !== undefined
         ? privilegeFindings(
             node.name,
-            downloadPrivileges(node.name, node.image.storage),
+            downloadPrivileges(node.name, node.image.storage, node.image.transfer),
             desired.apiTokenId ?? "the API token",
             permissions
           ).filter((f) => f.severity === "error")
@@ -476,7 +479,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             diskBytes: spec.diskGiB * GiB,
             imageStorage: node.image.storage,
             imageContent: node.image.content,
-            downloadImage: download
+            downloadImage: download,
+            ...(node.image.transfer !== undefined ? { imageTransfer: node.image.transfer } : {})
           })
           const preflightOptions = new PreflightOptions({
             ...(observedNode.details?.imageReachable && download

@@ -1,4 +1,5 @@
 import type { Action, DeleteImage, DestroyVm, Finding } from "./Action.js"
+import { closestName } from "./config/internal/suggest.js"
 import type { Desired } from "./Desired.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { isProtected, type Removal, removals } from "./Orphans.js"
@@ -54,6 +55,11 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
       !observed.vms.some((vm) => vm.node === name)
   )
   if (unknown.length > 0) {
+    const known = [...new Set([...inFile, ...(observed.pveNodes ?? [])])]
+    const didYouMean = (name: string) => {
+      const guess = closestName(name, known)
+      return guess === undefined ? "" : `did you mean ${guess}? `
+    }
     return {
       nodes: scope,
       actions: [],
@@ -62,8 +68,8 @@ export const planDestroy = (desired: Desired, observed: Observed, options: Destr
         effect: "blocked" as const,
         layer: "node" as const,
         node: name,
-        message: `--only ${name}: neither a node of homelab.yaml nor a node of the PVE cluster (nodes: ${[...new Set([...inFile, ...(observed.pveNodes ?? [])])].join(", ")})`,
-        hint: "check the name: nothing was destroyed, on any node"
+        message: `--only ${name}: neither a node of homelab.yaml nor a node of the PVE cluster (nodes: ${known.join(", ")})`,
+        hint: `${didYouMean(name)}check the name: nothing was destroyed, on any node`
       }))
     }
   }

@@ -77,6 +77,7 @@ export type {
 } from "./config/HomelabConfig.js"
 export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabConfigSchema.js"
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
+export { closestName } from "./config/internal/suggest.js"
 export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
 export { nodeSshTarget, proxmoxClientConfig, type ResolvedConnections, sshOptions } from "./connections.js"
 export type {

@@ -455,6 +455,58 @@ describe("plan", () => {
     assert.deepStrictEqual(planned.findings, [])
   })
 
+  it("image.transfer: upload asks the token for what PVE's upload needs (Datastore.AllocateTemplate on the image storage), not Sys.AccessNetwork", () => {
+    const base = desired(["pve"], { apiTokenId: "ops@pve!ci" })
+    const d: Desired = {
+      ...base,
+      nodes: base.nodes.map((n) => ({ ...n, image: { ...n.image, transfer: "upload" as const } }))
+    }
+    const granted = [
+      "VM.Allocate",
+      "VM.Config.Disk",
+      "VM.Config.CDROM",
+      "VM.Config.CPU",
+      "VM.Config.Memory",
+      "VM.Config.Network",
+      "VM.Config.Cloudinit",
+      "VM.Config.Options",
+      "VM.PowerMgmt",
+      "VM.Audit",
+      "VM.GuestAgent.Audit",
+      "VM.Monitor",
+      "Datastore.AllocateSpace",
+      "Sys.Audit",
+      "SDN.Use"
+    ]
+    const node = (privileges: ReadonlyArray<string>) =>
+      observedNode("pve", {
+        imageVolids: new Set(),
+        details: {
+          bridges: [{ name: "vmbr0", active: true }],
+          pveMajor: 8,
+          permissions: { "/": Object.fromEntries(privileges.map((p) => [p, 1])) }
+        }
+      })
+    // no Sys.AccessNetwork (nor Sys.Modify on /): the upload and the create are planned
+    const upload = plan(d, observed([node([...granted, "Datastore.AllocateTemplate"])], []), { policy })
+    assert.deepStrictEqual(tags(upload), ["DownloadImage:pve", "CreateVm:pve"])
+    assert.deepStrictEqual(upload.findings, [])
+    // no Datastore.AllocateTemplate: PVE would refuse the upload
+    const refused = plan(d, observed([node(granted)], []), { policy })
+    assert.deepStrictEqual(tags(refused), [])
+    assert.deepStrictEqual(
+      refused.findings.map((f) => [f.code, f.effect, f.layer, f.message]),
+      [
+        [
+          "privilege.missing",
+          "blocked",
+          "image",
+          "ops@pve!ci lacks Datastore.AllocateTemplate on /storage/local (needed to upload the cloud image on node pve)"
+        ]
+      ]
+    )
+  })
+
   it("status (every VM's details) reads the node's details for each VM of ours on it, whose rebuild needs the preflight; destroy does not", () => {
     const d = desired(["pve"])
     const o = observed([observedNode("pve")], [vm(1001, "pve")])
@@ -669,6 +721,22 @@ describe("plan", () => {
     const p = plan(d, o, { policy })
     assert.deepStrictEqual(p.actions, [])
     assert.deepStrictEqual(codes(p), ["node.missing:ghost"])
+  })
+
+  it("a node missing from the cluster under a name close to a node's of the cluster suggests that name", () => {
+    const d = desired(["pve1", "pve-03"])
+    const o = {
+      ...observed([observedNode("pve1"), observedNode("pve3")], [vm(1001, "pve1")]),
+      pveNodes: ["pve1", "pve3"]
+    }
+    const [finding] = plan(d, o, { policy }).findings
+    assert.strictEqual(finding?.code, "node.missing")
+    assert.match(finding?.hint ?? "", /^did you mean 'pve3'\? /u)
+    // a name close to none of them (or to a node homelab.yaml names already) suggests nothing
+    const ghost = plan(desired(["pve1", "ghost"]), o, { policy }).findings[0]
+    assert.notInclude(ghost?.hint ?? "", "did you mean")
+    const taken = plan(desired(["pve1", "pve3", "pve-03"]), o, { policy }).findings[0]
+    assert.notInclude(taken?.hint ?? "", "did you mean")
   })
 
   it("a shared image storage is downloaded once for the whole cluster", () => {

@@ -120,4 +120,17 @@ describe("planDestroy with k3s servers", () => {
       ]
     )
   })
+  it("--only naming no node at all plans nothing and suggests the node it is a typo of", () => {
+    const small = names(3, 1)
+    const o: Observed = { ...k3sObserved(small, readyCluster(small)), pveNodes: small.map((n) => `pve-${n}`) }
+    const p = planDestroy(k3sDesired(small), o, { only: ["pve-s1", "pve-2s", "nope"] })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.node, f.hint]),
+      [
+        ["node.unknown", "pve-2s", "did you mean pve-s2? check the name: nothing was destroyed, on any node"],
+        ["node.unknown", "nope", "check the name: nothing was destroyed, on any node"]
+      ]
+    )
+  })
 })

@@ -83,9 +83,10 @@ const single = (
  * The privileges a non-root principal needs on `node` to create `request` and watch its health (PVE reference §7):
  * the `VM.*` privileges on `/vms/<vmid>` (or the pool), `Datastore.AllocateSpace` on the disk storage,
  * `Sys.Audit` on the node, `SDN.Use` on each bridge (PVE ≥ 8), and for a download `Datastore.AllocateTemplate` on the
- * image storage plus `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify` on `/`). The guest-agent privilege
- * (`VM.Monitor` on PVE 8, `VM.GuestAgent.Audit` on PVE 9; on PVE 8 the latter is taken too, as a PVE 9 node lists
- * it in a cluster under upgrade) is a warning: creation works without it, agent checks and IP discovery do not.
+ * image storage plus, with `download-url`, `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify` on `/`;
+ * an upload needs neither, see `downloadPrivileges`). The guest-agent privilege (`VM.Monitor` on PVE 8,
+ * `VM.GuestAgent.Audit` on PVE 9; on PVE 8 the latter is taken too, as a PVE 9 node lists it in a cluster under
+ * upgrade) is a warning: creation works without it, agent checks and IP discovery do not.
  *
  * @since 0.1.0
  * @category preflight
@@ -113,7 +114,9 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
       requirements.push(single("SDN.Use", `/sdn/zones/localnetwork/${bridge}`, `attach a NIC to bridge ${bridge}`))
     }
   }
-  if (request.downloadImage) requirements.push(...downloadPrivileges(node.node, request.imageStorage))
+  if (request.downloadImage) {
+    requirements.push(...downloadPrivileges(node.node, request.imageStorage, request.imageTransfer))
+  }
   const agentPrivilege = pveMajor >= 9 ? "VM.GuestAgent.Audit" : "VM.Monitor"
   requirements.push({
     privilege: agentPrivilege,
@@ -131,27 +134,36 @@ export const requiredPrivileges = (node: NodeFacts, request: VmRequest): Array<P
 }
 
 /**
- * The privileges a non-root principal needs for a node to download the cloud image (`download-url`):
- * `Datastore.AllocateTemplate` on the image storage and `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify`
- * on `/`). Part of `requiredPrivileges` when the request downloads the image; on their own for a download that no
- * create follows (the node's VMs exist, only the image is missing).
+ * The privileges a non-root principal needs to bring the cloud image to a node's image storage, as `transfer` says
+ * (PVE's API permissions): with `download-url` (the default: the node downloads it), `Datastore.AllocateTemplate` on
+ * the image storage and `Sys.AccessNetwork` on the node (or `Sys.Audit` + `Sys.Modify` on `/`); with `upload` (the
+ * caller uploads it, `POST /nodes/{node}/storage/{storage}/upload`), `Datastore.AllocateTemplate` on the image storage
+ * only. Part of `requiredPrivileges` when the request downloads the image; on their own for a download that no create
+ * follows (the node's VMs exist, only the image is missing).
  *
  * @since 0.2.0
  * @category preflight
  */
-export const downloadPrivileges = (node: string, imageStorage: string): Array<PrivilegeRequirement> => [
-  single("Datastore.AllocateTemplate", `/storage/${imageStorage}`, "download the cloud image"),
-  {
-    privilege: "Sys.AccessNetwork",
-    path: `/nodes/${node}`,
-    anyOf: [
-      { privileges: ["Sys.AccessNetwork"], path: `/nodes/${node}` },
-      { privileges: ["Sys.Audit", "Sys.Modify"], path: "/" }
-    ],
-    severity: "error",
-    purpose: "let the node download the cloud image (download-url)"
-  }
-]
+export const downloadPrivileges = (
+  node: string,
+  imageStorage: string,
+  transfer: "download-url" | "upload" = "download-url"
+): Array<PrivilegeRequirement> =>
+  transfer === "upload"
+    ? [single("Datastore.AllocateTemplate", `/storage/${imageStorage}`, "upload the cloud image")]
+    : [
+        single("Datastore.AllocateTemplate", `/storage/${imageStorage}`, "download the cloud image"),
+        {
+          privilege: "Sys.AccessNetwork",
+          path: `/nodes/${node}`,
+          anyOf: [
+            { privileges: ["Sys.AccessNetwork"], path: `/nodes/${node}` },
+            { privileges: ["Sys.Audit", "Sys.Modify"], path: "/" }
+          ],
+          severity: "error",
+          purpose: "let the node download the cloud image (download-url)"
+        }
+      ]
 
 const finding = (
   code: FindingCode,

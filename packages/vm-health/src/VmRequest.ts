@@ -13,8 +13,9 @@ import * as Schema from "effect/Schema"
  * - `imageStorage`, `imageContent`: where the cloud image lives and how it is imported: `import` (a volume of content
  *   `import`, PVE ≥ 8.3, `import-from=<storage>:import/<file>`) or `iso` (a `.img` under `iso`, imported by path
  *   over SSH as root).
- * - `downloadImage`: the image still has to be downloaded with `download-url` (needs `Datastore.AllocateTemplate`
- *   and `Sys.AccessNetwork`, or `Sys.Audit` + `Sys.Modify` on `/`).
+ * - `downloadImage`: the image still has to reach the image storage, as `imageTransfer` says: `download-url` (the
+ *   default: the node downloads it; needs `Datastore.AllocateTemplate` and `Sys.AccessNetwork`, or `Sys.Audit` +
+ *   `Sys.Modify` on `/`) or `upload` (the caller uploads it; needs `Datastore.AllocateTemplate` only).
  * - `imageBytes`: the image's size (e.g. `Content-Length` of a `HEAD`); when given and `downloadImage` is set, the
  *   image storage must have room for it (added to the disk when both live on one storage).
  *
@@ -34,5 +35,6 @@ export class VmRequest extends Schema.Class<VmRequest>("@homelab/vm-health/VmReq
   imageStorage: Schema.String,
   imageContent: Schema.Literals(["import", "iso"]),
   downloadImage: Schema.Boolean,
+  imageTransfer: Schema.optional(Schema.Literals(["download-url", "upload"])),
   imageBytes: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
 }) {}

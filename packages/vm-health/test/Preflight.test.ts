@@ -3,6 +3,7 @@ import * as Schema from "effect/Schema"
 import {
   bridgeFindings,
   diskStorageFindings,
+  downloadPrivileges,
   NodeFacts,
   type PermissionMap,
   PreflightFinding,
@@ -468,6 +469,37 @@ describe("preflight", () => {
       assert.strictEqual(
         downloadFinding({ ...base, ...grant("/nodes/pve", ["Sys.Audit", "Sys.AccessNetwork"]) }).length,
         0
+      )
+    })
+
+    it("upload (image.transfer: upload): Datastore.AllocateTemplate on the image storage, not Sys.AccessNetwork", () => {
+      const upload = request({ imageTransfer: "upload" })
+      const needed = requiredPrivileges(node(), upload)
+      assert.isUndefined(needed.find((r) => r.privilege === "Sys.AccessNetwork"))
+      assert.deepStrictEqual(
+        needed.filter((r) => r.privilege === "Datastore.AllocateTemplate"),
+        downloadPrivileges("pve", "local", "upload")
+      )
+      assert.deepStrictEqual(downloadPrivileges("pve", "local", "upload"), [
+        {
+          privilege: "Datastore.AllocateTemplate",
+          path: "/storage/local",
+          anyOf: [{ privileges: ["Datastore.AllocateTemplate"], path: "/storage/local" }],
+          severity: "error",
+          purpose: "upload the cloud image"
+        }
+      ])
+      const without = (privilege: string) => {
+        const others = everything.filter((p) => p !== privilege)
+        return token(grant("/", others))
+      }
+      // a token without Sys.AccessNetwork (nor Sys.Modify on /) may upload
+      assert.deepStrictEqual(preflight(node(), upload, without("Sys.AccessNetwork")).findings, [])
+      assert.deepStrictEqual(
+        preflight(node(), upload, without("Datastore.AllocateTemplate")).findings.map((f) => f.message),
+        [
+          "homelab@pve!reconciler lacks Datastore.AllocateTemplate on /storage/local (needed to upload the cloud image on node pve)"
+        ]
       )
     })
 

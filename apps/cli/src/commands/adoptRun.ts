@@ -14,6 +14,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
+import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { adoptionJson, renderAdoption, renderOutcomes } from "../render/AdoptView.js"
 import { noticeLine } from "../render/Progress.js"
@@ -49,7 +50,10 @@ export const adopt = ({
     const known = loaded.config.nodes.flatMap((n) => n.vms.map((vm) => vm.name))
     const unknown = vms.filter((name) => !known.includes(name))
     if (unknown.length > 0) {
-      return yield* usage(`adopt ${unknown.join(" ")}: not a VM of ${loaded.path} (its VMs: ${known.join(", ")})`)
+      const meant = meantNames(vms, known)
+      return yield* usage(
+        `adopt ${unknown.join(" ")}: not a VM of ${loaded.path} (its VMs: ${known.join(", ")})${meant === undefined ? "" : `; did you mean \`homelab adopt ${meant.join(" ")}\`?`}`
+      )
     }
     const desired = desiredFromConfig(loaded.config, { sshKeys: loaded.sshKeys })
     const policy = healthPolicyFromConfig(loaded.config)

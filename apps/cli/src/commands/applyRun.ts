@@ -18,6 +18,7 @@ import { describeSavedPlanError } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
 import type { LoadedConfig } from "../LoadedConfig.js"
 import { loadConfig } from "../LoadedConfig.js"
+import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { withEventStream } from "../render/EventStream.js"
 import { version } from "../version.js"
@@ -156,8 +157,11 @@ export const reprovision = ({ node, yes }: { readonly node: string; readonly yes
         const known = loaded.config.nodes.find((n) => n.name === node)
         const holder = known ?? loaded.config.nodes.find((n) => n.vms.some((v) => v.name === node))
         if (holder === undefined) {
+          const nodes = loaded.config.nodes.map((n) => n.name)
+          const vms = loaded.config.nodes.flatMap((n) => n.vms.map((v) => v.name))
+          const meant = meantNames([node], [...nodes, ...vms])
           return yield* new CommandFailed({
-            userMessage: `reprovision ${node}: no such node or VM in ${loaded.path} (nodes: ${loaded.config.nodes.map((n) => n.name).join(", ")}; VMs: ${loaded.config.nodes.flatMap((n) => n.vms.map((v) => v.name)).join(", ")})`,
+            userMessage: `reprovision ${node}: no such node or VM in ${loaded.path} (nodes: ${nodes.join(", ")}; VMs: ${vms.join(", ")})${meant === undefined ? "" : `; did you mean \`homelab reprovision ${meant.join(" ")}\`?`}`,
             exitCode: ExitCode.Usage
           })
         }

@@ -18,8 +18,16 @@ const check = Command.make("check", {}, () =>
   )
 )
 
-const importEnvCommand = Command.make("import-env", { file: Argument.String("file") }, (input) =>
-  Effect.promise(() => import("./configRun.js")).pipe(Effect.flatMap((run) => run.importEnv(input)))
+const importEnvCommand = Command.make(
+  "import-env",
+  {
+    file: Argument.String("file").pipe(
+      Argument.withDescription(
+        "The seed tool's .env file (NODE_1, IMG_STORAGE_1, CPU_RATIO_1, …: KEY=value lines, as python-dotenv reads them); it is only read"
+      )
+    )
+  },
+  (input) => Effect.promise(() => import("./configRun.js")).pipe(Effect.flatMap((run) => run.importEnv(input)))
 ).pipe(
   Command.withDescription(
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names homelab.yaml's ${VAR} syntax

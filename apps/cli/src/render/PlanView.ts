@@ -52,14 +52,25 @@ const restartLeft = (plan: Plan, node: string): Array<string> =>
     return fields.length === 0 ? [] : [`${a.name} (${fields.join(", ")})`]
   })
 
+/** Whether `reason`, one of `node`'s, is one of `findings` (shown in full, with its fix, under "Left alone"). */
+export const listedIn = (findings: ReadonlyArray<Finding>, node: string, reason: Reason): boolean =>
+  findings.some((f) => f.node === node && f.code === reason.code && f.message === reason.message)
+
+const statusOf = (r: Reason): string => (r.code === "vm.orphan" ? "needs --prune" : statusWords[r.status])
+
 /**
  * What the convergence verdict says in one line per node. Before apply (with the plan), a node whose changes are all
  * planned is shown as converging, unless apply would leave a change waiting for a VM restart (`vm.restart: never`):
- * then it says so, as the apply will end.
+ * then it says so, as the apply will end. A reason that is one of the findings `listed` above (under "Left alone")
+ * is not repeated: the node's line points there.
  */
 export const renderConvergence = (
   convergence: Convergence,
-  options: { readonly after: boolean; readonly plan?: Plan | undefined }
+  options: {
+    readonly after: boolean
+    readonly plan?: Plan | undefined
+    readonly listed?: ReadonlyArray<Finding> | undefined
+  }
 ): Array<string> => {
   const width = Math.max(4, ...convergence.nodes.map((n) => n.node.length))
   const lines: Array<string> = []
@@ -78,10 +89,12 @@ export const renderConvergence = (
       )
       continue
     }
-    lines.push(`  ${pc.red("✗")} ${n.node.padEnd(width)}  not converged:`)
+    const above = n.reasons.filter((r) => listedIn(options.listed ?? [], n.node, r))
+    const see = above.length === 0 ? "" : ` ${[...new Set(above.map(statusOf))].join(", ")} (see Left alone)`
+    lines.push(`  ${pc.red("✗")} ${n.node.padEnd(width)}  not converged:${see}`)
     for (const r of n.reasons) {
-      const status = r.code === "vm.orphan" ? "needs --prune" : statusWords[r.status]
-      lines.push(`      ${pc.dim(`[${status}]`)} ${r.message}`)
+      if (above.includes(r)) continue
+      lines.push(`      ${pc.dim(`[${statusOf(r)}]`)} ${r.message}`)
       if (r.hint !== undefined && r.status !== "planned") lines.push(`      ${pc.dim(`fix: ${r.hint}`)}`)
     }
   }
@@ -130,7 +143,7 @@ export const renderPlan = (plan: Plan, convergence: Convergence): string => {
   lines.push(
     "",
     pc.bold("Nodes:"),
-    ...renderConvergence(convergence, { after: false, plan }),
+    ...renderConvergence(convergence, { after: false, plan, listed: plan.findings }),
     "",
     summary(plan, convergence)
   )

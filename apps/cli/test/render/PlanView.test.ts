@@ -83,4 +83,27 @@ describe("renderPlan", () => {
     const rolled = plain(renderPlan(rolling, assess(rolling))).split("\n")
     assert.include(rolled, "  → pve   converges with 2 change(s)")
   })
+  it("a finding that keeps a node from converging is shown once, with its fix, under Left alone; the node's verdict points there", () => {
+    const pending: Finding = {
+      code: "vm.pending-restart",
+      effect: "pending",
+      layer: "vm",
+      node: "pve",
+      vm: "k3s-vm-pve",
+      vmid: 4242,
+      message: "VM 4242 k3s-vm-pve: memory 16384 → 8192 MiB: PVE holds it until the VM restarts (vm.restart: never)",
+      hint: "restart it (`qm reboot 4242` on pve), or set vm.restart: rolling"
+    }
+    const plan: Plan = { nodes: ["pve", "still-fawn"], actions: [], findings: [pending] }
+    const text = plain(renderPlan(plan, assess(plan)))
+    assert.strictEqual(text.split(pending.message).length - 1, 1, text)
+    assert.strictEqual(text.split(pending.hint ?? "").length - 1, 1, text)
+    const lines = text.split("\n")
+    assert.deepStrictEqual(lines.slice(lines.indexOf("Nodes:") + 1), [
+      "  ✗ pve         not converged: needs a restart (see Left alone)",
+      "  ✓ still-fawn  converged",
+      "",
+      "0 change(s), 1 node(s) with changes waiting for a VM restart."
+    ])
+  })
 })

@@ -36,3 +36,16 @@ export const closest = (input: string, candidates: ReadonlyArray<string>): strin
   }
   return bestDistance <= Math.max(1, Math.floor(input.length / 3)) ? best : undefined
 }
+
+/**
+ * The name of `names` that `name` is a plausible typo of, for a "did you mean": as `closest` judges, but at most two
+ * edits away (names share long prefixes: k3s-vm-nope is no typo of k3s-vm-pve), and only when no other name is as
+ * close (pve5 among pve1…pve4 suggests none of them).
+ */
+export const closestName = (name: string, names: ReadonlyArray<string>): string | undefined => {
+  const guess = closest(name, names)
+  if (guess === undefined || squash(guess) === squash(name)) return guess
+  const distance = (candidate: string) => editDistance(name.toLowerCase(), candidate.toLowerCase())
+  const nearest = distance(guess)
+  return nearest > 2 || names.some((other) => other !== guess && distance(other) === nearest) ? undefined : guess
+}
