@@ -120,7 +120,10 @@ export const downloadUrl = (
 ): Task => {
   const url = one(params, "url") ?? ""
   const content = one(params, "content") ?? ""
-  if (!ctx.auth.can(user, "/", "Sys.Modify") && !ctx.auth.can(user, `/nodes/${node.name}`, "Sys.AccessNetwork"))
+  // pve-storage: ['or', ['perm', '/', ['Sys.Audit', 'Sys.Modify']], ['perm', '/nodes/{node}', ['Sys.AccessNetwork']]]
+  // (a 'perm' check with several privileges asks for all of them)
+  const onRoot = ctx.auth.can(user, "/", "Sys.Audit") && ctx.auth.can(user, "/", "Sys.Modify")
+  if (!onRoot && !ctx.auth.can(user, `/nodes/${node.name}`, "Sys.AccessNetwork"))
     throw new PveError(403, `Permission check failed (/nodes/${node.name}, Sys.AccessNetwork)`)
   const { filename, volname, dest } = preflight(ctx, user, node, s, content, one(params, "filename") ?? "")
   const checksum = one(params, "checksum")?.toLowerCase()
