@@ -283,6 +283,15 @@ export const FaultSpec = Schema.Union([
    * and goes on the moment it is cleared.
    */
   Schema.Struct({ kind: Schema.Literal("k3sHold"), vmid: Schema.optional(VmidNumber) }),
+  /**
+   * A test control for journald's asynchrony: in VM `vmid` (or in every VM), `journalctl` shows only the lines that were
+   * already written when `journalctl` last ran there (the first read under the fault shows them all); the lines
+   * written since appear at the next read. journald writes what systemd and k3s log a moment after they log it, so a
+   * read right after `systemctl restart --no-block` may not show that start's `Starting …` line yet, while a line the
+   * replaced k3s wrote just before the previous read shows up only now. Counting reads instead of time makes that
+   * moment deterministic.
+   */
+  Schema.Struct({ kind: Schema.Literal("journalLag"), vmid: Schema.optional(VmidNumber) }),
   /** downloads from get.k3s.io / the k3s release origin fail (HTTP 500) in VM `vmid` (or everywhere) */
   Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) }),
   /**

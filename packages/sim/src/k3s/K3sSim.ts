@@ -42,6 +42,7 @@ export interface K3sEvent {
     | "server-join-finish"
     | "server-join-failed"
     | "agent-join-finish"
+    | "node-password-rejected"
     | "node-registered"
     | "node-deleted"
     | "node-deleting"
@@ -128,6 +129,11 @@ export interface K3sHost {
   installed: Installed | undefined
   enabled: boolean
   readonly journal: Array<string>
+  /**
+   * Under `journalLag`: how many of `journal`'s lines had been written when `journalctl` last ran in the guest (what
+   * the next read shows); undefined before the first read under the fault.
+   */
+  journalRead?: number | undefined
   gen: number
   attempt: Attempt | undefined
   cluster: K3sCluster | undefined
@@ -462,14 +468,32 @@ export class K3sSim {
 
   private push(h: K3sHost, line: string): void {
     h.journal.push(line)
-    if (h.journal.length > 5000) h.journal.splice(0, h.journal.length - 5000)
+    const cut = h.journal.length - 5000
+    if (cut > 0) {
+      h.journal.splice(0, cut)
+      if (h.journalRead !== undefined) h.journalRead = Math.max(0, h.journalRead - cut)
+    }
     this.touch()
+  }
+
+  /**
+   * The journal as a `journalctl` run in the guest now sees it: every line written so far, or under `journalLag` those
+   * that had been written when `journalctl` last ran there (the rest appear at the next read).
+   */
+  readJournal(h: K3sHost): ReadonlyArray<string> {
+    if (this.vmFault("journalLag", h.vmid) === undefined) {
+      h.journalRead = undefined
+      return h.journal
+    }
+    const shown = h.journal.slice(0, h.journalRead ?? h.journal.length)
+    h.journalRead = h.journal.length
+    return shown
   }
 
   // ---------------------------------------------------------------- faults
 
   private vmFault(
-    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold",
+    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold" | "journalLag",
     vmid: number
   ) {
     return this.faults.all().find((f) => f.kind === kind && (f.vmid === undefined || f.vmid === vmid))
@@ -1050,6 +1074,7 @@ export class K3sSim {
           "info",
           "Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"
         )
+        this.event("node-password-rejected", cfg.nodeName, h.vmid)
         await this.sleepSim(this.t.passwordRetryMs)
         continue
       }
