@@ -55,7 +55,7 @@ const rebuiltTwin = (vmid: number, name: string, ip: string) => ({
  * Three existing servers (vmids 200, 201, 202: a rebuild of one keeps etcd quorum), plain Ubuntu guests, and rebuilt
  * twins (305, 306) stopped.
  */
-const scenario = (faults: Scenario["faults"] = []): Scenario => ({
+const scenario = (faults: Scenario["faults"] = [], k3s: Partial<NonNullable<Scenario["k3s"]>> = {}): Scenario => ({
   pveVersion: "8.4.1",
   nodes: [
     {
@@ -86,15 +86,20 @@ const scenario = (faults: Scenario["faults"] = []): Scenario => ({
     token: SIM_TOKEN,
     joinDelayMs: 2000,
     readyDelayMs: 5000,
-    learnerPromotionDelayMs: 3000
+    learnerPromotionDelayMs: 3000,
+    ...k3s
   },
   faults
 })
 
-const setup = (faults: Scenario["faults"] = [], timeouts?: JoinTimeouts) =>
+const setup = (
+  faults: Scenario["faults"] = [],
+  timeouts?: JoinTimeouts,
+  k3sSpec: Partial<NonNullable<Scenario["k3s"]>> = {}
+) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
-    const sim = yield* startSim(scenario(faults))
+    const sim = yield* startSim(scenario(faults, k3sSpec))
     const { events, onEvent, eventWhere } = eventLog()
     const layer = K3sJoin.layerWith({
       timeouts: { pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds", ...timeouts },
@@ -218,7 +223,7 @@ describe("K3sJoin against @homelab/sim", () => {
     () =>
       Effect.gen(function* () {
         // journald on the rebuilt VM is behind: each journalctl there shows the journal as it was at the one before
-        const { sim, k3s, target, server } = yield* setup([{ kind: "journalLag", vmid: 305 }])
+        const { sim, k3s, target, server } = yield* setup([], undefined, { journalLag: [305] })
         assert.strictEqual(
           (yield* k3s.ensureMember({ server, host: yield* target(301), role: "agent" }))._tag,
           "Joined"

@@ -130,8 +130,8 @@ export interface K3sHost {
   enabled: boolean
   readonly journal: Array<string>
   /**
-   * Under `journalLag`: how many of `journal`'s lines had been written when `journalctl` last ran in the guest (what
-   * the next read shows); undefined before the first read under the fault.
+   * In a VM of `journalLag`: how many of `journal`'s lines had been written when `journalctl` last ran in the guest
+   * (what the next read shows); undefined before its first read.
    */
   journalRead?: number | undefined
   gen: number
@@ -287,6 +287,8 @@ export class K3sSim {
   onEvent: ((event: K3sEvent) => void) | undefined
   /** the scenario's own Deployments (`k3s.workloads`) */
   readonly workloadSpecs: NonNullable<K3sSpec["workloads"]>
+  /** the VMs whose journald is one read behind (`k3s.journalLag`) */
+  private readonly journalLag: ReadonlySet<number>
 
   constructor(
     spec: K3sSpec | undefined,
@@ -319,6 +321,7 @@ export class K3sSim {
       kubeletResumeMs: 2000
     }
     this.workloadSpecs = spec?.workloads ?? []
+    this.journalLag = new Set(spec?.journalLag ?? [])
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
     state.onRunState((vm) => this.onRunState(vm))
     faults.onChange(() => this.syncRuntimeHangs())
@@ -477,14 +480,11 @@ export class K3sSim {
   }
 
   /**
-   * The journal as a `journalctl` run in the guest now sees it: every line written so far, or under `journalLag` those
-   * that had been written when `journalctl` last ran there (the rest appear at the next read).
+   * The journal as a `journalctl` run in the guest now sees it: every line written so far, or in a VM of `journalLag`
+   * those that had been written when `journalctl` last ran there (the rest appear at the next read).
    */
   readJournal(h: K3sHost): ReadonlyArray<string> {
-    if (this.vmFault("journalLag", h.vmid) === undefined) {
-      h.journalRead = undefined
-      return h.journal
-    }
+    if (!this.journalLag.has(h.vmid)) return h.journal
     const shown = h.journal.slice(0, h.journalRead ?? h.journal.length)
     h.journalRead = h.journal.length
     return shown
@@ -493,7 +493,7 @@ export class K3sSim {
   // ---------------------------------------------------------------- faults
 
   private vmFault(
-    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold" | "journalLag",
+    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold",
     vmid: number
   ) {
     return this.faults.all().find((f) => f.kind === kind && (f.vmid === undefined || f.vmid === vmid))
