@@ -101,8 +101,45 @@ const UNIT_START = /^Starting .+(?:\.\.\.|…)$/
  * @category classification
  */
 export const linesSinceUnitStart = (lines: ReadonlyArray<string>): Array<string> => {
-  for (let i = lines.length - 1; i >= 0; i--) if (UNIT_START.test(lines[i] as string)) return lines.slice(i + 1)
+  for (let i = lines.length - 1; i >= 0; i--) if (isUnitStart(lines[i] as string)) return lines.slice(i + 1)
   return [...lines]
+}
+
+/**
+ * Whether `line` is systemd's line for a start of the unit (`Starting Lightweight Kubernetes...`), as
+ * `linesSinceUnitStart` finds it.
+ *
+ * @since 0.6.2
+ * @category classification
+ */
+export const isUnitStart = (line: string): boolean => UNIT_START.test(line)
+
+/**
+ * The failure a wait for the unit's current run goes by, from one journal excerpt: `lines` as read, `fresh` those of
+ * them written since the baseline (`newJournalLines`). Only the current run's lines count: those after systemd's last
+ * start of the unit (`linesSinceUnitStart`) and those after the baseline, whichever are fewer (both are suffixes of
+ * `lines`: the fewer are the lines they agree on). Without a baseline (a VM restarted) the excerpt goes back past the
+ * start; and a process a restart replaced may have written after the baseline was read.
+ *
+ * `startPending`: the unit was (re)started after the baseline was read (an install that changed something restarts
+ * it), and no earlier excerpt showed that start's line. Then a permanent verdict needs the start line among the fresh
+ * lines: journald writes systemd's line asynchronously, so a read right after `systemctl restart --no-block` may not
+ * show it yet, and the fresh lines are then the replaced process's last ones (an agent rejected by a stale node-password
+ * secret deleted since logs `Node password rejected` once more). Until the start line is there, a failure is only worth
+ * waiting on (`permanent: false`); once it is, the lines after it are the new run's and judged as they are.
+ *
+ * @since 0.6.2
+ * @category classification
+ */
+export const classifyCurrentRun = (
+  lines: ReadonlyArray<string>,
+  fresh: ReadonlyArray<string>,
+  startPending: boolean
+): JournalClassification | undefined => {
+  const sinceStart = linesSinceUnitStart(lines)
+  const found = classifyJournal(sinceStart.length < fresh.length ? sinceStart : fresh)
+  if (found === undefined || !found.permanent || !startPending || fresh.some(isUnitStart)) return found
+  return { ...found, permanent: false }
 }
 
 /**

@@ -73,7 +73,9 @@ import {
 } from "./InstallCommand.js"
 import { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 import {
+  classifyCurrentRun,
   classifyJournal,
+  isUnitStart,
   type JournalClassification,
   journalLines,
   linesSinceUnitStart,
@@ -205,6 +207,16 @@ export interface WaitReadyOptions {
    * any case (`linesSinceUnitStart`): a failure an earlier run of k3s logged does not fail the wait.
    */
   readonly journalBaseline?: ReadonlyArray<string> | undefined
+  /**
+   * The install (re)started the unit after it read `journalBaseline`: `!InstallResult.unchanged`. Then a failure
+   * line fails the wait only once systemd's line for that start is in the journal and the line came after it: before
+   * that (journald writes asynchronously), a line after the baseline may be the replaced process's last one, and it is
+   * only waited on, within the ready deadline (`classifyCurrentRun`). Default false: every line after the baseline and
+   * the unit's last start counts.
+   *
+   * @since 0.6.2
+   */
+  readonly restarted?: boolean | undefined
   /** Kubelet version the Node must report, when given. */
   readonly version?: string | undefined
   readonly timeouts?: JoinTimeouts | undefined
@@ -1318,6 +1330,8 @@ const make = (options: K3sJoinOptions) =>
       let lastReady = ""
       let lastTransient: JournalClassification | undefined
       let current: ClusterNode | undefined
+      /** The install restarted the unit, and no journal read showed systemd's line for that start yet. */
+      let startPending = request.restarted === true
       yield* emit({ _tag: "Step", host: host.host, step: "wait-ready", detail: nodeName })
 
       /** Unit state and journal: events, and a failure as soon as the journal shows a permanent one. */
@@ -1334,11 +1348,10 @@ const make = (options: K3sJoinOptions) =>
         const fresh = newJournalLines(baseline, lines)
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh
-        // Only the unit's current run tells why it is not Ready: without a baseline (a VM restarted, or one an earlier
-        // run restarted) the excerpt goes back past the start, and a process the install's restart replaced may have
-        // written after the baseline. Both are suffixes of `lines`: the shorter one is the lines they agree on.
-        const sinceStart = linesSinceUnitStart(lines)
-        const classification = classifyJournal(sinceStart.length < fresh.length ? sinceStart : fresh)
+        // only the unit's current run tells why it is not Ready; after the install's restart, a permanent failure only
+        // once systemd's line for that start is in the journal (seen once, it counts even when it has scrolled out)
+        const classification = classifyCurrentRun(lines, fresh, startPending)
+        if (fresh.some(isUnitStart)) startPending = false
         if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName, role))
         if (classification !== undefined && classification.line !== lastTransient?.line) {
           yield* emit({ _tag: "Waiting", host: host.host, failure: classification.failure, line: classification.line })
@@ -1576,6 +1589,7 @@ const make = (options: K3sJoinOptions) =>
         role,
         nodeName,
         journalBaseline: installed.journalBaseline,
+        restarted: !installed.unchanged,
         version,
         timeouts: request.timeouts,
         secrets: [token.value],
@@ -1680,6 +1694,7 @@ const make = (options: K3sJoinOptions) =>
         role: "server",
         nodeName,
         journalBaseline: installed.journalBaseline,
+        restarted: !installed.unchanged,
         version: request.version,
         timeouts: request.timeouts,
         secrets: request.token === undefined ? [] : [request.token],

@@ -81,8 +81,10 @@ export {
 } from "./InstallCommand.js"
 export { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 export {
+  classifyCurrentRun,
   classifyJournal,
   classifyLine,
+  isUnitStart,
   type JournalClassification,
   type JournalFailure,
   journalLines,

@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
+  classifyCurrentRun,
   classifyJournal,
   classifyLine,
+  isUnitStart,
   journalLines,
   linesSinceUnitStart,
   newJournalLines
@@ -82,5 +84,44 @@ describe("linesSinceUnitStart", () => {
   it("keeps every line when the excerpt holds no start (k3s's own Starting line is not one)", () => {
     const lines = [journal.starting(0), journal.unauthorized(1)]
     assert.deepStrictEqual(linesSinceUnitStart(lines), lines)
+  })
+})
+
+describe("classifyCurrentRun", () => {
+  const before = [journal.unitStart(), journal.starting(0), journal.nodePassword(1)]
+
+  it("judges the lines after the baseline and the unit's last start, whichever are fewer", () => {
+    // a process the install replaced wrote after the baseline, and the new run's start is in the journal
+    const lines = [...before, journal.nodePassword(2), journal.unitStart(), journal.starting(3)]
+    assert.isUndefined(classifyCurrentRun(lines, lines.slice(3), false))
+    assert.isUndefined(classifyCurrentRun(lines, lines.slice(3), true))
+    // no restart: a failure after the baseline is the current run's
+    assert.deepStrictEqual(classifyCurrentRun([...before, journal.nodePassword(2)], [journal.nodePassword(2)], false), {
+      failure: "NodePasswordRejected",
+      line: journal.nodePassword(2),
+      permanent: true
+    })
+  })
+
+  it("after a restart, only waits on a failure until the start line is among the fresh lines", () => {
+    const late = [...before, journal.nodePassword(2)]
+    assert.deepStrictEqual(classifyCurrentRun(late, [journal.nodePassword(2)], true), {
+      failure: "NodePasswordRejected",
+      line: journal.nodePassword(2),
+      permanent: false
+    })
+    // the new run's own failure, after its start line, is permanent
+    const started = [...late, journal.unitStart(), journal.starting(3), journal.unauthorized(4)]
+    const failure = classifyCurrentRun(started, started.slice(3), true)
+    assert.deepStrictEqual([failure?.failure, failure?.permanent], ["Unauthorized", true])
+    // a transient failure stays transient
+    const unreachable = classifyCurrentRun([...before, journal.unreachable(2)], [journal.unreachable(2)], true)
+    assert.deepStrictEqual([unreachable?.failure, unreachable?.permanent], ["ServerUnreachable", false])
+  })
+
+  it("isUnitStart knows systemd's start line in either format, not k3s's own", () => {
+    assert.isTrue(isUnitStart(journal.unitStart()))
+    assert.isTrue(isUnitStart("Starting k3s-agent.service - Lightweight Kubernetes..."))
+    assert.isFalse(isUnitStart(journal.starting()))
   })
 })

@@ -243,6 +243,117 @@ describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
     })
   )
 
+  /**
+   * A host whose agent the install just restarted (`systemctl restart --no-block`): its earlier run was rejected
+   * (`Node password rejected`, a stale secret cleaned up since) and wrote one more such line after the journal was read
+   * for the baseline; journald has not written systemd's line for the new start yet when the wait first reads the
+   * journal (one read later it has).
+   */
+  const restartedAfterRejection = Effect.gen(function* () {
+    const { cluster, server } = yield* clusterSetup
+    const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { startLoggedLate: true })
+    fake.unit = "k3s-agent"
+    fake.state = "activating"
+    const baseline = [journal.unitStart(), journal.starting(0), journal.nodePassword(1)]
+    fake.journal.push(...baseline, journal.nodePassword(2))
+    fake.handler("sudo -n systemctl restart --no-block k3s-agent", "ubuntu")
+    return { server, host, baseline }
+  })
+
+  it.live("waitReady after the install restarted the unit: a line from before the new start only waits", () =>
+    Effect.gen(function* () {
+      const { k3s, events } = yield* harness()
+      const { server, host, baseline } = yield* restartedAfterRejection
+      const node = yield* k3s.waitReady({
+        server,
+        host,
+        role: "agent",
+        nodeName: "k3s-a1",
+        journalBaseline: baseline,
+        restarted: true
+      })
+      assert.strictEqual(node.ready, "True")
+      const waits = events.flatMap((e) => (e._tag === "Waiting" ? [e.failure] : []))
+      assert.deepStrictEqual(waits, ["NodePasswordRejected"])
+    })
+  )
+
+  it.live("waitReady without restarted (the install left the unit as it was): a failure after the baseline fails", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness({
+        timeouts: { pollInterval: "10 millis", ready: "1 hour", command: "30 seconds" }
+      })
+      const { server, host, baseline } = yield* restartedAfterRejection
+      const error = yield* Effect.flip(
+        k3s.waitReady({ server, host, role: "agent", nodeName: "k3s-a1", journalBaseline: baseline })
+      )
+      assert.strictEqual(error.reason._tag, "NodePasswordRejected")
+    })
+  )
+
+  it.live("waitReady after a restart: a failure the new run logs after its start line still fails at once", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness({
+        timeouts: { pollInterval: "10 millis", ready: "1 hour", command: "30 seconds" }
+      })
+      const { cluster, server } = yield* clusterSetup
+      const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", {
+        startLoggedLate: true,
+        failWith: journal.unauthorized()
+      })
+      fake.unit = "k3s-agent"
+      fake.state = "active"
+      const baseline = [journal.unitStart(), journal.starting(0), journal.upAgent(1)]
+      fake.journal.push(...baseline)
+      fake.handler("sudo -n systemctl restart --no-block k3s-agent", "ubuntu")
+      const error = yield* Effect.flip(
+        k3s.waitReady({ server, host, role: "agent", nodeName: "k3s-a1", journalBaseline: baseline, restarted: true })
+      )
+      assert.isTrue(error.reason._tag === "BadToken" && error.reason.kind === "Unauthorized")
+    })
+  )
+
+  it.live(
+    "waitReady after a restart: once a read showed the new start, the new run's failure fails at once, also when the start has left the excerpt",
+    () =>
+      Effect.gen(function* () {
+        const { k3s, eventWhere } = yield* harness({
+          timeouts: { pollInterval: "10 millis", ready: "1 hour", command: "30 seconds" }
+        })
+        const { cluster, server } = yield* clusterSetup
+        const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", { joinAfterPolls: 1_000_000 })
+        fake.unit = "k3s-agent"
+        fake.state = "active"
+        const baseline = [journal.unitStart(), journal.starting(0), journal.upAgent(1)]
+        fake.journal.push(...baseline)
+        fake.handler("sudo -n systemctl restart --no-block k3s-agent", "ubuntu")
+        const wait = yield* Effect.forkChild(
+          Effect.flip(
+            k3s.waitReady({
+              server,
+              host,
+              role: "agent",
+              nodeName: "k3s-a1",
+              journalBaseline: baseline,
+              restarted: true
+            })
+          )
+        )
+        yield* eventWhere((e) => e._tag === "JournalLine" && e.line === journal.unitStart())
+        // the new run logs more than the 200 lines a read shows (a k3s server does as it starts), then fails
+        for (let i = 0; i < 250; i++) fake.journal.push(`time="2024-05-23T11:27:00Z" level=info msg="starting ${i}"`)
+        fake.journal.push(journal.unauthorized(9))
+        // judged as the new run's (not only waited on)
+        const outcome = yield* Effect.raceFirst(
+          Fiber.join(wait),
+          eventWhere((e) => e._tag === "Waiting" && e.failure === "Unauthorized").pipe(Effect.as("waited" as const))
+        )
+        assert.isTrue(
+          outcome !== "waited" && outcome.reason._tag === "BadToken" && outcome.reason.kind === "Unauthorized"
+        )
+      })
+  )
+
   it.live("waitReady checks the identity of the Node that joined", () =>
     Effect.gen(function* () {
       const { k3s } = yield* harness()
@@ -515,6 +626,30 @@ describe("K3sJoin.ensureMember", () => {
       const result = yield* k3s.ensureMember({ server, host, role: "agent" })
       assert.strictEqual(result._tag, "Joined")
     })
+  )
+
+  it.live(
+    "a re-join whose install restarts the agent: the replaced process's last rejection, read before systemd's new start line, does not fail it",
+    () =>
+      Effect.gen(function* () {
+        const { k3s, events } = yield* harness()
+        const { cluster, server } = yield* clusterSetup
+        // the VM's agent was installed before (not by homelab: no install record), and the Node and password secret of
+        // its name are an earlier VM's: it logs `Node password rejected` every few seconds, also after the journal was
+        // read for the baseline. The install (new inputs) restarts it; journald writes systemd's line for that start
+        // only after the wait's first journal read
+        cluster.addNode({ name: "k3s-a1", ip: "10.0.10.21", role: "agent", ready: "Unknown" })
+        const { fake, host } = yield* joiningHost(cluster, "k3s-a1", "10.0.10.21", {
+          logDuringInstall: [journal.nodePassword(2)],
+          startLoggedLate: true
+        })
+        fake.unit = "k3s-agent"
+        fake.state = "activating"
+        fake.journal.push(journal.unitStart(), journal.starting(0), journal.nodePassword(1))
+        const result = yield* k3s.ensureMember({ server, host, role: "agent", cleanupStale: true })
+        assert.deepStrictEqual([result._tag, result.cleanedUp], ["Joined", true])
+        assert.isTrue(events.some((e) => e._tag === "Waiting" && e.failure === "NodePasswordRejected"))
+      })
   )
 })
 

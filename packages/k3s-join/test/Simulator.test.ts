@@ -4,7 +4,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import type { Scenario, SimHandle } from "@homelab/sim"
+import type { K3sEvent, Scenario, SimHandle } from "@homelab/sim"
 import { K3S_INSTALL_SCRIPT, k3sBinary, startSim } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import { generateKeyPair } from "@homelab/ssh/testing"
@@ -55,7 +55,7 @@ const rebuiltTwin = (vmid: number, name: string, ip: string) => ({
  * Three existing servers (vmids 200, 201, 202: a rebuild of one keeps etcd quorum), plain Ubuntu guests, and rebuilt
  * twins (305, 306) stopped.
  */
-const scenario = (faults: Scenario["faults"] = []): Scenario => ({
+const scenario = (faults: Scenario["faults"] = [], k3s: Partial<NonNullable<Scenario["k3s"]>> = {}): Scenario => ({
   pveVersion: "8.4.1",
   nodes: [
     {
@@ -86,15 +86,20 @@ const scenario = (faults: Scenario["faults"] = []): Scenario => ({
     token: SIM_TOKEN,
     joinDelayMs: 2000,
     readyDelayMs: 5000,
-    learnerPromotionDelayMs: 3000
+    learnerPromotionDelayMs: 3000,
+    ...k3s
   },
   faults
 })
 
-const setup = (faults: Scenario["faults"] = [], timeouts?: JoinTimeouts) =>
+const setup = (
+  faults: Scenario["faults"] = [],
+  timeouts?: JoinTimeouts,
+  k3sSpec: Partial<NonNullable<Scenario["k3s"]>> = {}
+) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
-    const sim = yield* startSim(scenario(faults))
+    const sim = yield* startSim(scenario(faults, k3sSpec))
     const { events, onEvent, eventWhere } = eventLog()
     const layer = K3sJoin.layerWith({
       timeouts: { pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds", ...timeouts },
@@ -125,6 +130,18 @@ const setup = (faults: Scenario["faults"] = [], timeouts?: JoinTimeouts) =>
   })
 
 const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
+
+/** Waits until the simulator has recorded a k3s event matching `matches` since its `since`-th one. */
+const k3sEventSince = (sim: SimHandle, since: number, matches: (event: K3sEvent) => boolean) =>
+  Effect.callback<void>((resume) => {
+    if (sim.k3sEvents().slice(since).some(matches)) return resume(Effect.void)
+    const stop = sim.watch((record) => {
+      if (record._tag !== "K3sEvent" || !matches(record.event)) return
+      stop()
+      resume(Effect.void)
+    })
+    return Effect.sync(stop)
+  })
 
 describe("K3sJoin against @homelab/sim", () => {
   it.live(
@@ -195,6 +212,39 @@ describe("K3sJoin against @homelab/sim", () => {
         assert.strictEqual(error.reason._tag, "NodePasswordRejected", error.message)
         assert.strictEqual(simNode(sim, "worker-1")?.ip, "127.78.1.31")
         const rejoined = yield* k3s.ensureMember({ server, host: rebuiltHost, role: "agent", rebuilt: true })
+        assert.deepStrictEqual([rejoined._tag, rejoined.cleanedUp], ["Joined", true])
+        assert.deepStrictEqual([simNode(sim, "worker-1")?.ip, simNode(sim, "worker-1")?.vmid], ["127.78.1.35", 305])
+      }),
+    60_000
+  )
+
+  it.live(
+    "a rebuilt agent re-joined through another server: its replaced agent's last rejection, read before journald has the restart, does not fail the join",
+    () =>
+      Effect.gen(function* () {
+        // journald on the rebuilt VM is behind: each journalctl there shows the journal as it was at the one before
+        const { sim, k3s, target, server } = yield* setup([], undefined, { journalLag: [305] })
+        assert.strictEqual(
+          (yield* k3s.ensureMember({ server, host: yield* target(301), role: "agent" }))._tag,
+          "Joined"
+        )
+        sim.setVmStatus(301, { status: "stopped" })
+        sim.setVmStatus(305, { status: "running" })
+        const rebuiltHost = yield* target(305)
+        const error = yield* Effect.flip(k3s.ensureMember({ server, host: rebuiltHost, role: "agent" }))
+        assert.strictEqual(error.reason._tag, "NodePasswordRejected", error.message)
+        // its agent goes on being rejected, once more after that join's last look at the journal: a line the next
+        // journalctl there does not show yet (the re-join's baseline), the one after it does
+        const since = sim.k3sEvents().length
+        yield* k3sEventSince(sim, since, (e) => e.kind === "node-password-rejected" && e.vmid === 305)
+        // through another server: the install changes the unit, so it restarts the agent, whose start the wait's
+        // first journalctl does not show yet
+        const rejoined = yield* k3s.ensureMember({
+          server: yield* target(201),
+          host: rebuiltHost,
+          role: "agent",
+          rebuilt: true
+        })
         assert.deepStrictEqual([rejoined._tag, rejoined.cleanedUp], ["Joined", true])
         assert.deepStrictEqual([simNode(sim, "worker-1")?.ip, simNode(sim, "worker-1")?.vmid], ["127.78.1.35", 305])
       }),

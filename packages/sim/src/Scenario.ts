@@ -143,6 +143,14 @@ export const K3sSpec = Schema.Struct({
   servers: Schema.optional(Schema.Array(VmidNumber)),
   /** running VMs whose guests already run a k3s agent */
   agents: Schema.optional(Schema.Array(VmidNumber)),
+  /**
+   * A test control for journald's asynchrony: in these VMs, `journalctl` shows only the lines that were already written
+   * when `journalctl` last ran there (its first run shows them all); the lines written since appear at the next read.
+   * journald writes what systemd and k3s log a moment after they log it, so a read right after `systemctl restart
+   * --no-block` may not show that start's `Starting …` line yet, while a line the replaced k3s wrote after the previous
+   * read shows up only now. Counting reads instead of time makes that moment deterministic.
+   */
+  journalLag: Schema.optional(Schema.Array(VmidNumber)),
   /** the server token's password part (default: 32 random hex characters) */
   token: Schema.optional(Schema.String),
   /** simulated ms from unit start to the Node object (agents) or the etcd learner (servers); default 5000 */

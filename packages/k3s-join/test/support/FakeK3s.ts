@@ -142,6 +142,12 @@ export interface HostBehaviour {
    * for the baseline, before the install restarts the unit): an agent with an old token goes on logging its 401s.
    */
   readonly logDuringInstall?: ReadonlyArray<string> | undefined
+  /**
+   * journald is behind when the unit starts: systemd's start line, and everything logged after it, are in the journal
+   * only from the second journal read after the start on (journald writes asynchronously: a `journalctl` right after a
+   * `systemctl restart --no-block` may not show the start yet). The new run makes no step before it is logged.
+   */
+  readonly startLoggedLate?: boolean | undefined
   /** The InternalIP the Node registers with (default: the host's ip). */
   readonly registerIp?: string | undefined
 }
@@ -164,6 +170,8 @@ export class FakeHost {
   /** One step of the started unit (undefined: not started, or nothing left to do). */
   private step: (() => void) | undefined
   private tick = 0
+  /** Lines logged but not in the journal yet (`startLoggedLate`): they are from the next journal read on. */
+  private behind: Array<string> | undefined
   private readonly id = `host-${Math.random().toString(16).slice(2)}`
 
   constructor(
@@ -178,7 +186,8 @@ export class FakeHost {
   }
 
   private log(line: string): void {
-    this.journal.push(line)
+    if (this.behind !== undefined) this.behind.push(line)
+    else this.journal.push(line)
   }
 
   private start(): void {
@@ -191,6 +200,7 @@ export class FakeHost {
     let joined = false
     let counted = true
     this.state = "activating"
+    if (this.behaviour.startLoggedLate === true) this.behind ??= []
     if (role === "server") {
       this.cluster.joiningServers++
       this.cluster.maxJoiningServers = Math.max(this.cluster.maxJoiningServers, this.cluster.joiningServers)
@@ -208,6 +218,8 @@ export class FakeHost {
     this.log(journal.starting(this.tick++))
     for (const line of this.behaviour.logOnStart ?? []) this.log(line)
     this.step = () => {
+      // the new run has not logged its start yet
+      if (this.behind !== undefined) return
       const i = this.tick++
       steps++
       if (this.behaviour.failWith !== undefined) {
@@ -411,6 +423,9 @@ export class FakeHost {
     const logs = /^sudo -n journalctl -u (k3s|k3s-agent) --no-pager -n 200 -o cat$/.exec(command)
     if (logs !== null) {
       const lines = logs[1] === this.unit || this.unit === undefined ? this.journal.slice(-200) : []
+      // journald caught up: what was behind is there from the next read on
+      if (this.behind !== undefined) this.journal.push(...this.behind)
+      this.behind = undefined
       return ok(lines.length === 0 ? "-- No entries --\n" : `${lines.join("\n")}\n`)
     }
     return err(`sh: 1: ${command.split(" ")[0]}: not found\n`, 127)

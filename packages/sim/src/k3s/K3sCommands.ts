@@ -433,7 +433,8 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
     }
     const h = sim.host(c.guest)
     const u = (unit ?? "").replace(/\.service$/, "")
-    const lines = h.installed !== undefined && h.installed.unit === u ? h.journal : u === "" ? h.journal : []
+    const journal = sim.readJournal(h)
+    const lines = h.installed !== undefined && h.installed.unit === u ? journal : u === "" ? journal : []
     const tail = n === undefined || Number.isNaN(n) ? lines : n <= 0 ? [] : lines.slice(-n)
     if (tail.length === 0) return ok("-- No entries --\n")
     const stamp = (line: string) => {

@@ -42,6 +42,7 @@ export interface K3sEvent {
     | "server-join-finish"
     | "server-join-failed"
     | "agent-join-finish"
+    | "node-password-rejected"
     | "node-registered"
     | "node-deleted"
     | "node-deleting"
@@ -128,6 +129,11 @@ export interface K3sHost {
   installed: Installed | undefined
   enabled: boolean
   readonly journal: Array<string>
+  /**
+   * In a VM of `journalLag`: how many of `journal`'s lines had been written when `journalctl` last ran in the guest
+   * (what the next read shows); undefined before its first read.
+   */
+  journalRead?: number | undefined
   gen: number
   attempt: Attempt | undefined
   cluster: K3sCluster | undefined
@@ -281,6 +287,8 @@ export class K3sSim {
   onEvent: ((event: K3sEvent) => void) | undefined
   /** the scenario's own Deployments (`k3s.workloads`) */
   readonly workloadSpecs: NonNullable<K3sSpec["workloads"]>
+  /** the VMs whose journald is one read behind (`k3s.journalLag`) */
+  private readonly journalLag: ReadonlySet<number>
 
   constructor(
     spec: K3sSpec | undefined,
@@ -313,6 +321,7 @@ export class K3sSim {
       kubeletResumeMs: 2000
     }
     this.workloadSpecs = spec?.workloads ?? []
+    this.journalLag = new Set(spec?.journalLag ?? [])
     state.onVmEvent((vm, ev) => this.onVmEvent(vm, ev))
     state.onRunState((vm) => this.onRunState(vm))
     faults.onChange(() => this.syncRuntimeHangs())
@@ -462,8 +471,23 @@ export class K3sSim {
 
   private push(h: K3sHost, line: string): void {
     h.journal.push(line)
-    if (h.journal.length > 5000) h.journal.splice(0, h.journal.length - 5000)
+    const cut = h.journal.length - 5000
+    if (cut > 0) {
+      h.journal.splice(0, cut)
+      if (h.journalRead !== undefined) h.journalRead = Math.max(0, h.journalRead - cut)
+    }
     this.touch()
+  }
+
+  /**
+   * The journal as a `journalctl` run in the guest now sees it: every line written so far, or in a VM of `journalLag`
+   * those that had been written when `journalctl` last ran there (the rest appear at the next read).
+   */
+  readJournal(h: K3sHost): ReadonlyArray<string> {
+    if (!this.journalLag.has(h.vmid)) return h.journal
+    const shown = h.journal.slice(0, h.journalRead ?? h.journal.length)
+    h.journalRead = h.journal.length
+    return shown
   }
 
   // ---------------------------------------------------------------- faults
@@ -1050,6 +1074,7 @@ export class K3sSim {
           "info",
           "Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"
         )
+        this.event("node-password-rejected", cfg.nodeName, h.vmid)
         await this.sleepSim(this.t.passwordRetryMs)
         continue
       }

@@ -249,6 +249,9 @@ describe("agent joins over real SSH", () => {
     )
     assert.strictEqual((await run(sim, 305, "systemctl is-active k3s-agent")).stdout, "activating\n")
     assert.strictEqual(nodeOf(sim, "worker-1")?.vmid, 301)
+    assert.isTrue(
+      sim.k3sEvents().some((e) => e.kind === "node-password-rejected" && e.node === "worker-1" && e.vmid === 305)
+    )
     const del = await run(
       sim,
       200,
