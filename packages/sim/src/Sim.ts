@@ -470,7 +470,6 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
         apis.set(node.name, api)
         if (faults.nodeFault("untrustedCert", node.name)) await api.useUntrustedCert(true)
         node.apiPort = await api.listen(node.address, node.apiPort)
-        if (faults.nodeFault("apiDown", node.name)) await api.close()
         const hk = generateSshKey(`root@${node.name}`)
         hostKeys.set(node.name, hk)
         const ssh = new NodeSsh(
@@ -526,6 +525,11 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     if (origin !== undefined) await origin.listen("127.0.0.1", scenario.imageOrigin?.port ?? 0)
     await admin.listen("127.0.0.1", scenario.adminPort ?? 0)
     await k3s.listen()
+    // A node whose API is down from the start has its port freed only now: freed while the other servers were still
+    // binding ephemeral ports on the same address (its own SSH server among them), the port could go to one of them,
+    // and a client would find an SSH banner where the API was (a TLS error, not a refused connection).
+    for (const node of state.nodes.values())
+      if (faults.nodeFault("apiDown", node.name)) await apis.get(node.name)?.close()
   } catch (e) {
     await closeAll()
     rmSync(keyDir, { recursive: true, force: true })
