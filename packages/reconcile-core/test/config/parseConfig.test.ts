@@ -890,6 +890,25 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("a second document after --- is named as such, not with the YAML library's advice", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}---\nnodes: []\n`)
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.line, issue.expected, issue.found, issue.suggestion]),
+        [
+          [
+            10,
+            "one YAML document",
+            "a second document after ---",
+            "remove the --- line, and merge what follows it into the first document"
+          ]
+        ]
+      )
+      assert.notInclude(error.message, "parseAllDocuments")
+    })
+  )
+
   it.effect("does not echo the offending token of a YAML syntax error (it may be a secret)", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(
