@@ -17,13 +17,23 @@ export const globalFlags = {
   )
 }
 
+/** The values effect/cli takes for a boolean flag (`--json=yes`, `--json no`). */
+const trueValues: ReadonlyArray<string> = ["true", "yes", "on", "1", "y"]
+const falseValues: ReadonlyArray<string> = ["false", "no", "off", "0", "n"]
+
 /**
  * Whether a boolean global flag is on the command line (before `--`), read before the parser runs: the runtime's
- * log level and the error output depend on it even when parsing fails.
+ * log level and the error output depend on it even when parsing fails. Read as the parser reads it: `--json`,
+ * `--json=yes` (any value it takes as true), and `--json` followed by a value it takes (`--json false` is off).
  */
 export const argvFlag = (argv: ReadonlyArray<string>, name: "json" | "verbose"): boolean => {
   const end = argv.indexOf("--")
-  return (end < 0 ? argv : argv.slice(0, end)).some((arg) => arg === `--${name}` || arg === `--${name}=true`)
+  const args = end < 0 ? argv : argv.slice(0, end)
+  return args.some((arg, i) =>
+    arg === `--${name}`
+      ? !falseValues.includes(args[i + 1] ?? "")
+      : arg.startsWith(`--${name}=`) && trueValues.includes(arg.slice(name.length + 3))
+  )
 }
 
 /**

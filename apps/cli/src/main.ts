@@ -6,6 +6,7 @@ import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as TerminalCapabilities from "effect/cli/TerminalCapabilities"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import * as Runtime from "effect/Runtime"
 import { cli } from "./Cli.js"
@@ -25,7 +26,8 @@ const exitWhenDone: Runtime.Teardown = (exit, onExit) =>
 
 const argv = process.argv.slice(2)
 // Libraries log notices (fallbacks, host keys) that the CLI already shows in its own words: only --verbose (or an
-// explicit --log-level) lets the raw log lines through.
+// explicit --log-level) lets the raw log lines through, on stderr: stdout is for what the command prints (a --json
+// document or stream, a kubeconfig).
 const verbose = argvFlag(argv, "verbose")
 const json = argvJson(argv)
 
@@ -56,6 +58,7 @@ Command.run(cli, { version }).pipe(
   ),
   Effect.provideService(Console.Console, console),
   Effect.provideService(References.MinimumLogLevel, verbose ? "Debug" : "Error"),
+  Effect.provideService(Logger.LogToStderr, true),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ teardown: exitWhenDone })
 )

@@ -9,7 +9,9 @@ import * as Schema from "effect/Schema"
 import {
   bridgePattern,
   checkEndpointUrl,
+  checkHostOrIp,
   checkIpConfig,
+  checkNameservers,
   checkSshKey,
   checksumAlgorithms,
   cpuTypePattern,
@@ -52,10 +54,7 @@ const nonEmpty = Schema.String.check(Schema.isMinLength(1, { expected: "a non-em
 const secret = (description: string) => Schema.RedactedFromValue(nonEmpty.annotate({ description }))
 
 const port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }, { expected: "a port in 1..65535" }))
-const hostOrIp = checked(
-  (value) => (isHostOrIp(value) ? undefined : "an IP address or a DNS host name"),
-  "an IP address or a DNS host name"
-)
+const hostOrIp = checked(checkHostOrIp, "an IP address or a DNS host name")
 const ratio = Schema.Finite.check(
   Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMinimum: true }, { expected: "a number in (0, 1]" })
 )
@@ -244,7 +243,15 @@ export const VmSchema = Schema.Struct({
     "ip=dhcp",
     "cloud-init ipconfig0: ip=<CIDR|dhcp>[,gw=<ip>][,ip6=<CIDR|dhcp|auto>][,gw6=<ip6>]."
   ),
-  nameserver: optional(nonEmpty, "DNS servers for cloud-init (space separated)."),
+  nameserver: optional(
+    nonEmpty.check(
+      Schema.makeFilter((value: string) => checkNameservers(value), {
+        expected: "IP addresses of DNS servers separated by spaces",
+        toJsonSchema: () => ({})
+      })
+    ),
+    "DNS servers for cloud-init: IP addresses separated by spaces (PVE splits the value at spaces only)."
+  ),
   searchdomain: optional(nonEmpty, "DNS search domain for cloud-init."),
   tags: withDefault(
     Schema.Array(tag),

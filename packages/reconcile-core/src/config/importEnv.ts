@@ -229,12 +229,19 @@ export const importEnv = (envFileText: string): ImportEnvResult => {
   out.push("proxmox:")
   const apiUrl = get("API_URL") ?? get("PROXMOX_HOST")
   const perNodeApi = apiUrl === undefined
+  const first = withVm[0]?.name ?? nodes[0]?.name ?? "pve1"
+  // the host:port whose certificate the file's endpoint presents (for the TLS advice below)
+  let sample = `${seedTool.apiHost(first)}:${seedTool.apiPort}`
   if (apiUrl !== undefined) {
     const from = get("API_URL") !== undefined ? "API_URL" : "PROXMOX_HOST"
+    const endpoint = toEndpoint(textOf(apiUrl))
     out.push(`  # from ${from} (one endpoint is enough: the PVE API is cluster-wide)`)
-    out.push(`  endpoint: ${scalar(toEndpoint(textOf(apiUrl)))}`)
+    out.push(`  endpoint: ${scalar(endpoint)}`)
+    if (URL.canParse(endpoint)) {
+      const url = new URL(endpoint)
+      sample = `${url.hostname}:${url.port === "" ? seedTool.apiPort : url.port}`
+    }
   } else {
-    const first = withVm[0]?.name ?? nodes[0]?.name ?? "pve1"
     out.push(`  # the seed tool talked to each node's own API at https://<node>.${"maas"}:8006 (see nodes[].api)`)
     out.push(`  endpoint: ${scalar(`https://${seedTool.apiHost(first)}:${seedTool.apiPort}`)}`)
   }
@@ -254,11 +261,10 @@ export const importEnv = (envFileText: string): ImportEnvResult => {
   out.push(`    tokenId: ${scalar(tokenId)}`)
   out.push(`    secret: \${${tokenSecretVariable}}`)
   warnings.push(`set ${tokenSecretVariable} in the environment (the secret part of API_TOKEN)`)
-  const sample = seedTool.apiHost(withVm[0]?.name ?? "pve1")
   out.push("  # The seed tool did not check the API certificate, and neither does this file (insecure: true).")
   out.push("  # Check it instead: pin the certificate's SHA-256 fingerprint, which this prints:")
   out.push(
-    `  #   openssl s_client -connect ${sample}:${seedTool.apiPort} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`
+    `  #   openssl s_client -connect ${sample} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`
   )
   out.push(
     "  # and write tls: { fingerprint: <it> } (one fingerprint: fits when the requests go to one node), or trust"
@@ -268,7 +274,7 @@ export const importEnv = (envFileText: string): ImportEnvResult => {
   )
   out.push("  tls: { insecure: true }")
   warnings.push(
-    `proxmox.tls.insecure: true, as the seed tool did not check certificates; pin it with tls.fingerprint (openssl s_client -connect ${sample}:${seedTool.apiPort} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256) or tls.ca`
+    `proxmox.tls.insecure: true, as the seed tool did not check certificates; pin it with tls.fingerprint (openssl s_client -connect ${sample} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256) or tls.ca`
   )
   out.push("")
 

@@ -53,6 +53,17 @@ export const parseConfig = Effect.fnUntraced(function* (
     // Later syntax errors are mostly consequences of the first ones: keep a readable handful.
     const issues = doc.errors.slice(0, 5).map((error): ConfigIssue => {
       const position = lineCounter.linePos(error.pos[0])
+      // yaml's own text for it advises a call of its API ("please use YAML.parseAllDocuments()")
+      if (error.code === "MULTIPLE_DOCS")
+        return {
+          code: "yaml-syntax",
+          path: rootPath,
+          line: position.line,
+          column: position.col,
+          expected: "one YAML document",
+          found: "a second document after ---",
+          suggestion: "remove the --- line, and merge what follows it into the first document"
+        }
       return {
         code: "yaml-syntax",
         path: rootPath,

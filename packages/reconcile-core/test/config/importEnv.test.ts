@@ -218,6 +218,11 @@ CLOUD_USER='\${ODD NAME:-ubuntu}'
           ]
         )
         assert.include(warnings, "K3S_CHANNEL (line 40) is not used by homelab.yaml and was ignored")
+        // the certificate to pin is the one of the endpoint the file talks to, not of a <node>.maas it never uses
+        assert.include(yaml, "#   openssl s_client -connect 192.168.10.11:8006 </dev/null")
+        assert.isTrue(
+          warnings.some((w) => w.includes("tls.fingerprint (openssl s_client -connect 192.168.10.11:8006 "))
+        )
         assert.include(
           warnings,
           'NETWORK_IFACES_3 "vmbr0 vmbr2" is split on spaces here; the seed tool split on commas only (one bridge named "vmbr0 vmbr2")'
@@ -235,6 +240,7 @@ SSH_PUBKEY_PATH='~/keys/$\{odd.pub'
 `)
         const parsed = yield* parseOk(odd.yaml, { PROXMOX_TOKEN_SECRET: "x" })
         assert.strictEqual(parsed.proxmox.endpoints[0]?.url, "https://pve.example.org:8443")
+        assert.include(odd.yaml, "#   openssl s_client -connect pve.example.org:8443 </dev/null")
         assert.strictEqual(parsed.vm.diskSize, "32G")
         assert.include(odd.warnings, "VM_DISK_SIZE 32 has no unit: taken as 32G")
         assert.strictEqual(parsed.nodes[0]?.vms[0]?.name, "k3s-pve1-1")

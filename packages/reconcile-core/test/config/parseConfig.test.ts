@@ -890,6 +890,25 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("a second document after --- is named as such, not with the YAML library's advice", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}---\nnodes: []\n`)
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.line, issue.expected, issue.found, issue.suggestion]),
+        [
+          [
+            10,
+            "one YAML document",
+            "a second document after ---",
+            "remove the --- line, and merge what follows it into the first document"
+          ]
+        ]
+      )
+      assert.notInclude(error.message, "parseAllDocuments")
+    })
+  )
+
   it.effect("does not echo the offending token of a YAML syntax error (it may be a secret)", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(
@@ -1544,6 +1563,79 @@ describe("image.content: iso needs SSH", () => {
       )
       const ok = yield* parseOk(iso)
       assert.deepStrictEqual([ok.image.content, ok.proxmox.fallback], ["iso", "ssh"])
+    })
+  )
+})
+
+describe("addresses that are no IP address nor host name", () => {
+  const checkOnly: SchemaVerdict = { checkOnly: "the address format is checked by code" }
+  const found = (error: ConfigError) => error.issues.map((issue) => [issue.path, issue.expected, issue.found])
+
+  it.effect(
+    "a dotted quad that is no IPv4 address is refused as a host name (nodes[].address, api, k3s.server.host)",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* parseErr(
+          `${minimal}    address: 300.1.1.1\n  - name: pve2\n    address: "10.0.0"\nk3s:\n  server: { host: 10.0.0.256 }\n`,
+          baseEnv,
+          checkOnly
+        )
+        const expected =
+          "an IP address (an IPv4 address is four numbers of 0..255, like 10.0.0.5) or a DNS host name (its last label not all digits)"
+        assert.deepStrictEqual(found(error), [
+          ["nodes[0].address", expected, '"300.1.1.1"'],
+          ["nodes[1].address", expected, '"10.0.0"'],
+          ["k3s.server.host", expected, '"10.0.0.256"']
+        ])
+        // nor is it in a node's API URL
+        const api = yield* parseErr(`${minimal}    api: https://10.0.0:8006\n`, baseEnv, checkOnly)
+        assert.deepStrictEqual(found(api), [
+          [
+            "nodes[0].api",
+            "an https URL whose host is an IP address (an IPv4 address is four numbers of 0..255, like 10.0.0.5) or a DNS host name",
+            '"https://10.0.0:8006"'
+          ]
+        ])
+        // host names with digits, and IP addresses, stay fine
+        const ok = yield* parseOk(
+          `${minimal}    address: 10.0.0.2\n  - name: pve2\n    address: pve2.lab1\n  - name: pve3\n    address: 3com.lan\n  - name: pve4\n    address: "fd00::4"\n`
+        )
+        assert.deepStrictEqual(
+          ok.nodes.map((n) => n.address),
+          ["10.0.0.2", "pve2.lab1", "3com.lan", "fd00::4"]
+        )
+      })
+  )
+
+  it.effect("vm.nameserver takes IP addresses separated by spaces, as PVE hands them to cloud-init", () =>
+    Effect.gen(function* () {
+      const nameserver = (value: string) => `${minimal}vm:\n  nameserver: "${value}"\n`
+      const commas = yield* parseErr(nameserver("1.1.1.1,8.8.8.8"), baseEnv, checkOnly)
+      assert.deepStrictEqual(found(commas), [
+        [
+          "vm.nameserver",
+          "IP addresses of DNS servers separated by spaces, not commas or semicolons (PVE splits the value at spaces only: cloud-init would get one server named 1.1.1.1,8.8.8.8)",
+          '"1.1.1.1,8.8.8.8"'
+        ]
+      ])
+      for (const [value, bad] of [
+        ["dns.google", "dns.google"],
+        ["1.1.1.1 1.2.3.999", "1.2.3.999"]
+      ] as const) {
+        const error = yield* parseErr(nameserver(value), baseEnv, checkOnly)
+        assert.deepStrictEqual(found(error), [
+          [
+            "vm.nameserver",
+            `IP addresses of DNS servers separated by spaces (${bad} is no IP address: cloud-init takes addresses only)`,
+            `"${value}"`
+          ]
+        ])
+      }
+      // an empty one is only that
+      const empty = yield* parseErr(nameserver(""))
+      assert.deepStrictEqual(found(empty), [["vm.nameserver", "a non-empty string", '""']])
+      const ok = yield* parseOk(nameserver("10.0.0.1  fd00::53"))
+      assert.strictEqual(ok.vm.nameserver, "10.0.0.1  fd00::53")
     })
   )
 })

@@ -57,13 +57,51 @@ export const checksumAlgorithms = Object.keys(checksumHexLength) as Array<Checks
 const hostnamePattern =
   /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/u
 
+/**
+ * A name whose last label is all digits is no host name (RFC 1123 2.1: a top-level domain is never numeric) but a
+ * mistyped IPv4 address (`10.0.0.300`, `10.0.0`), which resolvers and URL parsers read as some other address or refuse.
+ */
+const numericEnd = /(^|\.)[0-9]+$/u
+
 /** An IPv4/IPv6 address or a DNS host name. */
-export const isHostOrIp = (value: string): boolean => isIP(value) !== 0 || hostnamePattern.test(value)
+export const isHostOrIp = (value: string): boolean =>
+  isIP(value) !== 0 || (hostnamePattern.test(value) && !numericEnd.test(value))
+
+/** Returns what was expected when `value` is no IP address nor DNS host name (`isHostOrIp`). */
+export const checkHostOrIp = (value: string): string | undefined =>
+  isHostOrIp(value)
+    ? undefined
+    : hostnamePattern.test(value)
+      ? "an IP address (an IPv4 address is four numbers of 0..255, like 10.0.0.5) or a DNS host name (its last label not all digits)"
+      : "an IP address or a DNS host name"
+
+/**
+ * Returns what was expected when `value` is not DNS servers as cloud-init gets them from PVE: PVE's `nameserver` takes
+ * host names and commas too, but splits the value at spaces only when it writes the cloud-init network config
+ * (qemu-server `Cloudinit.pm` `get_dns_conf`), and cloud-init takes addresses only.
+ */
+export const checkNameservers = (value: string): string | undefined => {
+  if (value === "") return undefined // the schema's non-empty check says so
+  if (value.trim() === "") return "IP addresses of DNS servers separated by spaces"
+  if (/[,;]/u.test(value))
+    return `IP addresses of DNS servers separated by spaces, not commas or semicolons (PVE splits the value at spaces only: cloud-init would get one server named ${value.trim()})`
+  const bad = value
+    .trim()
+    .split(/\s+/u)
+    .find((server) => isIP(server) === 0)
+  return bad === undefined
+    ? undefined
+    : `IP addresses of DNS servers separated by spaces (${bad} is no IP address: cloud-init takes addresses only)`
+}
 
 /** Returns a reason when `value` is not an `https://host[:port][/]` URL (an optional `/api2/json` path is allowed). */
 export const checkEndpointUrl = (value: string): string | undefined => {
   if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//u.test(value))
     return "an https URL like https://pve1.lan:8006 (https:// is missing)"
+  // the host as written: the URL parser would read 10.0.0 as 10.0.0.0, and refuses 10.0.0.300 without saying why
+  const host = /^[^:]+:\/\/(?:[^@/?#]*@)?([^/?#]*)/u.exec(value)?.[1]?.replace(/:[0-9]*$/u, "") ?? ""
+  if (numericEnd.test(host) && isIP(host) !== 4)
+    return "an https URL whose host is an IP address (an IPv4 address is four numbers of 0..255, like 10.0.0.5) or a DNS host name"
   let url: URL
   try {
     url = new URL(value)
