@@ -206,8 +206,14 @@ describe("homelab adopt: the seed tool's lab taken over, not rebuilt", () => {
     assert.strictEqual(unconfirmed.code, ExitCode.NeedsConfirmation, show(unconfirmed))
     assert.include(unconfirmed.stderr, "re-run with --yes")
     assert.include(unconfirmed.stdout, "VM 100 k3s-vm-pve (running; tags: none; role in homelab.yaml: server)")
-    assert.include(unconfirmed.stdout, "as homelab.yaml asks: apply will change nothing")
-    assert.include(unconfirmed.stdout, "update VM 101 k3s-vm-still-fawn on still-fawn in place (scsi0)")
+    // the seed tool set a password homelab cannot read back: apply marks it as vm.password, without changing it
+    assert.include(unconfirmed.stdout, "update VM 100 k3s-vm-pve on pve in place (cloud-init password mark)")
+    assert.include(unconfirmed.stdout, "~ k3s-vm-pve  cloud-init password mark none → set (applied now)")
+    assert.include(unconfirmed.stdout, "[vm.password-unmarked]")
+    assert.include(
+      unconfirmed.stdout,
+      "update VM 101 k3s-vm-still-fawn on still-fawn in place (scsi0, cloud-init password mark)"
+    )
     assert.include(unconfirmed.stdout, "~ k3s-vm-still-fawn  scsi0 100G → 200G (grown online)")
     assert.include(unconfirmed.stdout, "VM 102 k3s-vm-chief-horse (running; tags: k3s; role in homelab.yaml: server)")
     assert.deepStrictEqual(onSeedVms(), [])
@@ -236,7 +242,10 @@ describe("homelab adopt: the seed tool's lab taken over, not rebuilt", () => {
 
     const next = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(next.code, ExitCode.Changes, show(next))
-    assert.include(next.stdout, "update VM 101 k3s-vm-still-fawn on still-fawn in place (scsi0)")
+    assert.include(
+      next.stdout,
+      "update VM 101 k3s-vm-still-fawn on still-fawn in place (scsi0, cloud-init password mark)"
+    )
     assert.notMatch(next.stdout, /create VM|recreate|destroy|join /)
     assert.notInclude(next.stdout, "vm.unowned")
 

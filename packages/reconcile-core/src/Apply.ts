@@ -172,7 +172,8 @@ const defaultDescription = (role: VmSpec["role"]): string =>
   `Managed by homelab (role: ${role}). Recreated from homelab.yaml when unhealthy; edit the config, not this VM.`
 
 /**
- * What a create sends: every setting drift compares (`VmDrift`), as drift would set it, so that the new VM has none.
+ * What a create sends: every setting drift compares (`VmDrift`), as drift would set it, so that the new VM has none
+ * (the password with its mark).
  * `ipconfig0` goes as homelab.yaml writes it (every key PVE takes, `ip6` and `gw6` included). `imagePath`: the image
  * volume's absolute path, for an iso-type image (`spec.imageImport: path`): the create imports from it, as root.
  */
@@ -211,7 +212,14 @@ const createOptions = (
   agent: true,
   bootOrder: ["scsi0"],
   serialConsole: true,
-  tags: [...new Set([...spec.tags, ...markTags])].sort(),
+  // the mark of the password it is created with (PasswordMark.ts): how drift later tells a changed vm.password
+  tags: [
+    ...new Set([
+      ...spec.tags,
+      ...markTags,
+      ...(cloudInit.password !== undefined && cloudInit.passwordMark !== undefined ? [cloudInit.passwordMark.tag] : [])
+    ])
+  ].sort(),
   onboot: spec.onboot,
   description: spec.description ?? defaultDescription(spec.role)
 })

@@ -1,5 +1,6 @@
 import type * as Duration from "effect/Duration"
 import type * as Redacted from "effect/Redacted"
+import type { PasswordMark } from "./PasswordMark.js"
 import type { Timeouts } from "./Timeouts.js"
 
 /** The cloud image every node must hold, as `download-url` needs it. */
@@ -45,6 +46,12 @@ export interface DesiredCicustom {
 export interface DesiredCloudInit {
   readonly user: string
   readonly password?: Redacted.Redacted<string> | undefined
+  /**
+   * The mark of `password` on this VM (`PasswordMark.ts`), made with the API token's secret (`desiredFromConfig`):
+   * the tag that says the VM's `cipassword` is `password`. Undefined without a password, or when no key was given:
+   * a password the VM already has is then not compared (an `info` finding says so).
+   */
+  readonly passwordMark?: PasswordMark | undefined
   /** Public keys (OpenSSH one-line format). */
   readonly sshKeys: ReadonlyArray<string>
   /** PVE `ipconfig0` value, e.g. `ip=dhcp`. */

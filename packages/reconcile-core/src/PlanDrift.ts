@@ -7,6 +7,7 @@ import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
 import { CloudInitTag } from "./Marks.js"
 import type { ObservedNode } from "./Observed.js"
+import { isPasswordMark } from "./PasswordMark.js"
 import {
   cloudInitHeld,
   describeChange,
@@ -14,6 +15,8 @@ import {
   driveSizeBytes,
   type FieldChange,
   needsRestart,
+  PasswordMarkField,
+  type VmDrift,
   vmDrift
 } from "./VmDrift.js"
 
@@ -62,6 +65,39 @@ export interface DriftInput {
 }
 
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
+
+/**
+ * The `info` finding for a VM whose password could not be compared with `vm.password` (`VmDrift.passwordUnknown`):
+ * what homelab does about it, and how to have `vm.password` set anyway.
+ */
+const passwordUnknownFinding = (
+  why: NonNullable<VmDrift["passwordUnknown"]>,
+  vm: string,
+  vmid: number,
+  node: string
+): { code: string; message: string; hint: string } => {
+  const reset = `if its password is not vm.password, remove it (\`qm set ${vmid} --delete cipassword\` on ${node}) and run apply: homelab then sets vm.password (the guest gets it when PVE next starts the VM)`
+  switch (why) {
+    case "unmarked":
+      return {
+        code: "vm.password-unmarked",
+        message: `VM ${vmid} ${vm} has a cloud-init password but no mark of homelab's saying which (set before homelab marked the passwords it sets, or by hand; PVE never shows a password): homelab cannot tell whether it is vm.password, so it marks it as vm.password without changing it`,
+        hint: reset
+      }
+    case "other-key":
+      return {
+        code: "vm.password-rekeyed",
+        message: `VM ${vmid} ${vm}: the mark of its cloud-init password was made with another API token secret (proxmox.auth.secret changed since): homelab cannot tell whether the password is vm.password, so it marks it again without changing it (a vm.password changed in the same run as the token is not seen)`,
+        hint: reset
+      }
+    case "no-key":
+      return {
+        code: "vm.password-unchecked",
+        message: `VM ${vmid} ${vm} has a cloud-init password, and the desired state has no key to compare it with vm.password (no passwordMark): it is left as it is`,
+        hint: "build the desired state with desiredFromConfig (it marks vm.password with the API token's secret), or set cloudInit.passwordMark"
+      }
+  }
+}
 
 /**
  * What the update would leave outside what PVE allows, per node: `cpu.insufficient` when it changes cores or sockets
@@ -146,17 +182,27 @@ const moveRefusals = (
  * VM, what PVE still holds for its drive (`cloudInitHeld`) waits for a restart like PVE's pending settings, and once
  * nothing is held (PVE started it since) the update clears the mark (an `UpdateVm` of its own when nothing else
  * differs).
+ *
+ * The password (`PasswordMark.ts`): a changed one is a cloud-init change like the others (its new mark in the same
+ * write). One the mark cannot judge (none, or of another API token secret) gets the mark of `vm.password` in an
+ * update of its own that sends no password and restarts nothing, with an `info` finding (`vm.password-unmarked`,
+ * `vm.password-rekeyed`); a protected VM is not marked, and nothing is said for it. Without a key (no
+ * `passwordMark` in the desired VM) a password already set is left as it is (`vm.password-unchecked`, info).
  */
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
   if (config === undefined) return { findings: [] }
   // The node's bridges, when read (observe reads them whenever drift attaches a NIC): a NIC goes on an existing bridge.
   const bridges = node.details?.bridges
-  const drift = vmDrift(
+  const compared = vmDrift(
     driftTargetOf(spec, vm),
     config,
     bridges === undefined ? undefined : { node: node.name, bridges }
   )
+  // A protected VM is never changed, so never marked either: only what is known to differ is reported for it.
+  const drift: VmDrift = input.protected
+    ? { ...compared, changes: compared.changes.filter((c) => c.field !== PasswordMarkField) }
+    : compared
   // What an earlier run's cloud-init change still waits for (a setting changed again now is shown as that change).
   const held = (input.cloudInitHeld ?? [])
     .map(cloudInitHeld)
@@ -165,6 +211,10 @@ export const planDrift = (input: DriftInput): DriftStep => {
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
   for (const r of drift.refused) finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
+  if (drift.passwordUnknown !== undefined && !(input.protected && drift.passwordUnknown !== "no-key")) {
+    const f = passwordUnknownFinding(drift.passwordUnknown, vm.name, vmid, node.name)
+    finding("info", f.code, f.message, f.hint)
+  }
   if (input.protected) {
     const all = [...drift.changes, ...drift.pending, ...held]
     if (all.length > 0) {
@@ -206,6 +256,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
   // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:
   // PVE holds the change until it starts the VM); cleared once PVE holds nothing for the drive any more.
   const tags = tagList(config.pending.tags ?? config.current.tags)
+  const shownTags = tags.filter((t) => !isPasswordMark(t))
   const marked = tags.includes(CloudInitTag)
   const clearMark = marked && input.cloudInitHeld !== undefined && held.length === 0 && !drift.edit.cloudInit
   let changes = moved.changes
@@ -219,7 +270,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
     const tagChange = changes.find((c) => c.field === "tags")
     changes =
       tagChange === undefined
-        ? [...changes, { field: "tags", from: tags.join(";"), to: `-${CloudInitTag}`, effect: "now" }]
+        ? [...changes, { field: "tags", from: shownTags.join(";"), to: `-${CloudInitTag}`, effect: "now" }]
         : changes.map((c) => (c === tagChange ? { ...c, to: `${c.to} -${CloudInitTag}` } : c))
   }
   const derived =

@@ -1,8 +1,10 @@
 import { type CloudInitChange, encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
 import { type BridgeFact, bridgeFindings } from "@homelab/vm-health"
 import type { VmSpec } from "./Action.js"
+import { tagList } from "./AdoptPlan.js"
 import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { isPasswordMark, passwordMarkState } from "./PasswordMark.js"
 
 /**
  * When a change reaches the running VM: `now` (PVE applies it to the running VM, or it is metadata), `online` (a
@@ -27,7 +29,10 @@ export interface ConfigEdit {
   readonly set: Readonly<Record<string, string>>
   /** Keys to remove (`delete=`). */
   readonly delete: ReadonlyArray<string>
-  /** Send `cipassword` from homelab.yaml (a secret: never in the plan). */
+  /**
+   * Send `cipassword` from homelab.yaml (a secret: never in the plan). Its mark (`PasswordMark.ts`) is in `set.tags`
+   * of the same update.
+   */
   readonly password: boolean
   /** Disks to grow, to `size` (`128G`). */
   readonly resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>
@@ -64,7 +69,17 @@ export interface VmDrift {
    * by a restart (a NIC PVE holds pending). Empty when the NICs stay as they are.
    */
   readonly attaches: ReadonlyArray<string>
+  /**
+   * Why the VM's password (set, and PVE shows it masked) could not be compared with `vm.password`: `unmarked` (no
+   * mark: set before homelab marked passwords, or by hand) and `other-key` (marked with another API token secret)
+   * write the mark of `vm.password` without sending the password (a `cloud-init password mark` change, applied now);
+   * `no-key` (the desired VM carries no `passwordMark`) leaves it as it is. Absent when there is nothing to say.
+   */
+  readonly passwordUnknown?: "unmarked" | "other-key" | "no-key" | undefined
 }
+
+/** The field of the change that writes or removes the password mark alone (the password is not sent). */
+export const PasswordMarkField = "cloud-init password mark"
 
 /** The node's bridges (`GET /nodes/{node}/network`), when they were read: a NIC is attached only to one it has. */
 export interface DriftNode {
@@ -225,7 +240,9 @@ const NET_KEY = /^net(\d+)$/
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
  * size (grown, never shrunk) and storage (moved: `edit.move`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
- * searchdomain when set, cicustom when set, the password only as set or not; only on a VM with a cloud-init drive).
+ * searchdomain when set, cicustom when set, and the password: set when the VM has none, and set again when the mark
+ * of the password homelab set (`PasswordMark.ts`, in a tag) is not the mark of `vm.password`; only on a VM with a
+ * cloud-init drive).
  * A VM without a sized `scsi0` keeps its disks. Anything else on the VM — extra disks,
  * other tags, settings homelab.yaml does not name — is not looked at, so it is never changed.
  *
@@ -420,14 +437,16 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     })
   }
 
-  // Tags: ours are added; tags someone else put on the VM stay.
-  const tags = (effective("tags") ?? "").split(/[;,\s]+/).filter((t) => t !== "")
-  const missing = want.tags.filter((t) => !tags.includes(t))
+  // Tags: ours are added; tags someone else put on the VM stay. The password mark is homelab's own (below): never
+  // compared with homelab.yaml's tags, nor shown among them.
+  const tags = tagList(effective("tags"))
+  const missing = want.tags.filter((t) => !tags.includes(t) && !isPasswordMark(t))
   if (missing.length > 0) {
     set.tags = [...new Set([...tags, ...missing])].sort().join(";")
+    const shown = tags.filter((t) => !isPasswordMark(t))
     changes.push({
       field: "tags",
-      from: tags.length === 0 ? "none" : tags.join(";"),
+      from: shown.length === 0 ? "none" : shown.join(";"),
       to: `+${missing.join(" +")}`,
       effect: "now"
     })
@@ -491,10 +510,42 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
   if (cicustom !== undefined && !sameProperties(effective("cicustom"), cicustom)) {
     ciChange("cicustom", "cicustom", effective("cicustom") ?? "not set", cicustom, cicustom)
   }
-  if (ci.password !== undefined && effective("cipassword") === undefined) {
+  // The password: PVE shows it masked, so it is compared through the mark of the password homelab set, in a tag.
+  const marks = tags.filter(isPasswordMark)
+  /** The VM's tags (as this update leaves them) with `mark` as its only password mark. */
+  const markWith = (mark: string | undefined) => {
+    const others = tagList(set.tags ?? effective("tags")).filter((t) => !isPasswordMark(t))
+    set.tags = [...new Set([...others, ...(mark === undefined ? [] : [mark])])].sort().join(";")
+  }
+  const wantMark = ci.passwordMark
+  let passwordUnknown: VmDrift["passwordUnknown"]
+  if (ci.password === undefined) {
+    // not managed: the VM keeps its password; a mark of ours would say nothing true any more
+    if (marks.length > 0) {
+      markWith(undefined)
+      changes.push({ field: PasswordMarkField, from: "set", to: "removed", effect: "now" })
+    }
+  } else if (effective("cipassword") === undefined) {
     password = true
     cloudInit = true
     changes.push({ field: "cloud-init password", from: "not set", to: "set", effect: "next-boot" })
+    if (wantMark !== undefined) markWith(wantMark.tag)
+  } else if (wantMark === undefined) {
+    passwordUnknown = "no-key"
+  } else {
+    const state = passwordMarkState(tags, wantMark)
+    if (state === "changed") {
+      password = true
+      cloudInit = true
+      changes.push({ field: "cloud-init password", from: "set", to: "changed", effect: "next-boot" })
+      markWith(wantMark.tag)
+    } else if (state !== "matches") {
+      // homelab cannot tell which password the VM has: it marks it as vm.password, without sending the password
+      passwordUnknown = state
+      markWith(wantMark.tag)
+      const from = state === "unmarked" ? "none" : "of another API token secret"
+      changes.push({ field: PasswordMarkField, from, to: "set", effect: "now" })
+    }
   }
 
   return {
@@ -502,7 +553,8 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     edit: { set, delete: deletes, password, resize, cloudInit, ...(move === undefined ? {} : { move }) },
     pending,
     refused,
-    attaches
+    attaches,
+    ...(passwordUnknown === undefined ? {} : { passwordUnknown })
   }
 }
 
@@ -516,7 +568,7 @@ const cloudInitLabels: Readonly<Record<string, string>> = {
 /**
  * A cloud-init change PVE holds for the VM's drive (`GET …/cloudinit`: set on the running VM, not yet on the drive
  * the guest boots from), as drift shows it: `cloud-init searchdomain lan → lan2`, the guest reading it at its next
- * boot. A password only as set or not; keys by their comment.
+ * boot. A password only as set, or changed (PVE masks both values); keys by their comment.
  */
 export const cloudInitHeld = (change: CloudInitChange): FieldChange => {
   const show = (value: string | undefined): string => {
@@ -532,7 +584,12 @@ export const cloudInitHeld = (change: CloudInitChange): FieldChange => {
     field: `cloud-init ${cloudInitLabels[change.key] ?? change.key}`,
     // PVE does not say what the drive has of a setting removed since
     from: change.config === undefined && change.drive === undefined ? "set" : show(change.drive),
-    to: change.config === undefined ? "removed" : show(change.config),
+    to:
+      change.config === undefined
+        ? "removed"
+        : change.key === "cipassword" && change.drive !== undefined
+          ? "changed"
+          : show(change.config),
     effect: "next-boot"
   }
 }

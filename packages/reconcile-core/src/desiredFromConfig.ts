@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import type { HomelabConfig } from "./config/HomelabConfig.js"
 import { nodeSshTarget } from "./connections.js"
 import type { Desired, DesiredCicustom, DesiredNode } from "./Desired.js"
+import { passwordMark } from "./PasswordMark.js"
 
 /** Tag a VM carries from its creation until it is fully provisioned (disk resized, started, IP seen). */
 export const PendingTag = "homelab-pending"
@@ -65,6 +66,10 @@ export const desiredFromConfig = (
         cloudInit: {
           user: config.vm.user,
           password: config.vm.password,
+          // keyed with the API token's secret: homelab.yaml always has one (proxmox.auth.secret is required)
+          ...(config.vm.password !== undefined
+            ? { passwordMark: passwordMark(config.proxmox.auth.secret, vm.name, config.vm.password) }
+            : {}),
           sshKeys: resolved.sshKeys,
           ipConfig: vm.ipConfig,
           nameserver: config.vm.nameserver,

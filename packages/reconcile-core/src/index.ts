@@ -135,6 +135,15 @@ export type {
 export { type K3sObservationInputs, observeK3s } from "./ObserveK3s.js"
 export { findOrphans, type Orphan, planOrphans } from "./Orphans.js"
 export {
+  isPasswordMark,
+  type PasswordMark,
+  PasswordMarkPrefix,
+  type PasswordMarkState,
+  passwordMark,
+  passwordMarkKid,
+  passwordMarkState
+} from "./PasswordMark.js"
+export {
   actionId,
   type DetailsNeeded,
   detailsNeeded,

@@ -79,6 +79,32 @@ const vmOf = (sim: SimHandle, name: string) => {
   }
 }
 
+/** homelab's mark of the password a VM's `cipassword` was last set to (`homelab-pw-<kid>-<mac>`). */
+const passwordMarkPattern = /^homelab-pw-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** The VM's password marks (normally one). */
+const marksOf = (sim: SimHandle, name: string) =>
+  String(vmOf(sim, name).config.tags ?? "")
+    .split(";")
+    .filter((t) => passwordMarkPattern.test(t))
+
+/** The config updates the simulator saw (their parameters, secrets redacted). */
+const configPuts = (sim: SimHandle) =>
+  sim
+    .requests()
+    .filter((r) => r.method === "PUT" && r.path?.endsWith("/config"))
+    .map((r) => r.params ?? {})
+
+const rebooted = (sim: SimHandle) =>
+  sim.requests().some((r) => r.method === "POST" && /\/status\/(reboot|stop|shutdown)$/.test(r.path ?? ""))
+
+/** Tags (`a;b`) without the password mark. */
+const withoutMark = (tags: unknown) =>
+  String(tags)
+    .split(";")
+    .filter((t) => !passwordMarkPattern.test(t))
+    .join(";")
+
 const secondKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
 
 /** homelab.yaml (of `scenario`) asking for every setting drift manages, each away from what a VM has by default. */
@@ -181,7 +207,7 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.strictEqual(put.length, 2)
         assert.isString(put[0]?.params?.digest)
         assert.include(String(put[0]?.params?.tags).split(";"), "homelab-cloudinit")
-        assert.deepStrictEqual(put[1]?.params?.tags, "homelab-managed;k3s;prod")
+        assert.deepStrictEqual(withoutMark(put[1]?.params?.tags), "homelab-managed;k3s;prod")
         assert.isTrue(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/resize")))
         assert.isFalse(sim.requests().some((r) => r.method === "PUT" && r.path?.endsWith("/cloudinit")))
         assert.isTrue(sim.requests().some((r) => r.method === "POST" && r.path?.endsWith("/status/reboot")))
@@ -197,7 +223,8 @@ describe("drift: shown by plan, applied in place by apply", () => {
         assert.match(String(c.scsi0), /size=32G/)
         assert.strictEqual(c.net0, `virtio=${mac},bridge=vmbr1`)
         assert.match(String(c.net1), /bridge=vmbr0/)
-        assert.strictEqual(c.tags, "homelab-managed;k3s;prod")
+        assert.strictEqual(withoutMark(c.tags), "homelab-managed;k3s;prod")
+        assert.strictEqual(marksOf(sim, "k3s-vm-pve").length, 1, "the password's mark, set with it")
         assert.deepStrictEqual(
           [c.ciuser, c.ipconfig0, c.nameserver, c.searchdomain],
           ["ops", "ip=dhcp,ip6=auto", "10.0.0.1", "lan"]
@@ -579,7 +606,8 @@ describe("a VM apply creates is as homelab.yaml asks (no drift left for the next
         assert.match(String(c.scsi0), /size=32G/)
         assert.match(String(c.net0), /bridge=vmbr1/)
         assert.match(String(c.net1), /bridge=vmbr0/)
-        assert.strictEqual(c.tags, "homelab-managed;k3s")
+        assert.strictEqual(withoutMark(c.tags), "homelab-managed;k3s")
+        assert.strictEqual(marksOf(sim, "k3s-vm-pve").length, 1, "the password's mark, set at creation")
         assert.deepStrictEqual(
           [c.ciuser, c.ipconfig0, c.nameserver, c.searchdomain, c.cicustom],
           ["ops", "ip=dhcp,ip6=auto", "10.0.0.1", "lan", "vendor=local:snippets/vendor.yaml"]
@@ -1437,5 +1465,180 @@ describe("a re-join of a k3s server whose Node is NotReady, with other serverFla
         assert.strictEqual(applyVerdict(run.report.convergence), "k3s")
       }),
     120_000
+  )
+})
+
+describe("vm.password: a keyed mark in a tag says which password homelab set", () => {
+  it.live(
+    "a changed vm.password is planned and applied as a cloud-init change (the new cipassword and its mark in one config update), the next run has no changes; an unchanged one is no change; a removed one drops the mark and leaves the VM's password",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.48.10" }))
+        const lab = yield* makeLab(sim, { vm: "  password: hunter2\n  restart: rolling" })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const created = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(created.config.cipassword, "hunter2")
+        const mark = marksOf(sim, "k3s-vm-pve")
+        assert.strictEqual(mark.length, 1, `one password mark at creation: ${created.config.tags}`)
+
+        // unchanged: nothing to do, and the mark costs no request (the tags come with the config read drift makes)
+        sim.clearRequests()
+        const same = yield* reconcile(lab)
+        assert.deepStrictEqual([same.plan.actions, same.plan.findings], [[], []])
+        assert.deepStrictEqual(mutatingRequests(sim), [])
+        const reads = sim.requests().filter((r) => r.transport === "api")
+        assert.isAtMost(reads.length, 1 + 1 + 1, reads.map((r) => r.path).join(", "))
+
+        // changed: a cloud-init change, with the restart a cloud-init change gets (vm.restart: rolling)
+        const changed = yield* relab(lab, (yaml) => yaml.replace("password: hunter2", "password: hunter3"))
+        const planned = yield* planOnly(changed)
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.deepStrictEqual(
+          update?.changes.map((c) => [c.field, c.from, c.to, c.effect]),
+          [["cloud-init password", "set", "changed", "next-boot"]]
+        )
+        assert.deepStrictEqual(update?.changes.map(describeChange), [
+          "cloud-init password set → changed (the guest gets it when PVE next starts the VM)"
+        ])
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => [a._tag, a.after]),
+          [
+            ["UpdateVm", []],
+            ["RestartVm", ["pve:update:k3s-vm-pve"]]
+          ]
+        )
+        assert.deepStrictEqual(planned.plan.findings, [])
+        assert.notInclude(JSON.stringify(planned), "hunter")
+        assert.notInclude(JSON.stringify(planned), sim.info.auth.tokenSecret)
+
+        sim.clearRequests()
+        const applied = yield* reconcile(changed)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [
+            ["UpdateVm", "done"],
+            ["RestartVm", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => o.detail))
+        )
+        assert.isTrue(applied.report.convergence.converged)
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(after.vmid, created.vmid)
+        assert.strictEqual(after.config.cipassword, "hunter3")
+        const newMark = marksOf(sim, "k3s-vm-pve")
+        assert.strictEqual(newMark.length, 1)
+        assert.notDeepEqual(newMark, mark, "a new mark for the new password")
+        // one config update sets the password, its mark and the cloud-init mark together
+        const puts = configPuts(sim)
+        assert.strictEqual(puts[0]?.cipassword, "<redacted>")
+        assert.includeMembers(String(puts[0]?.tags).split(";"), [...newMark, "homelab-cloudinit"])
+        assert.notInclude(JSON.stringify(sim.requests()), "hunter3")
+        assert.notInclude(JSON.stringify(applied.report), "hunter")
+        assert.notInclude(JSON.stringify(applied.events), "hunter")
+
+        const again = yield* planOnly(changed)
+        assert.deepStrictEqual([again.plan.actions, again.plan.findings], [[], []])
+        assert.isTrue(again.convergence.converged)
+
+        // removed from homelab.yaml: the mark goes (applied now, no restart), the VM keeps its password
+        const removed = yield* relab(changed, (yaml) => yaml.replace("  password: hunter3\n", ""))
+        const dropping = yield* planOnly(removed)
+        assert.deepStrictEqual(
+          dropping.plan.actions.map((a) => [a._tag, a._tag === "UpdateVm" ? a.changes.map(describeChange) : []]),
+          [["UpdateVm", ["cloud-init password mark set → removed (applied now)"]]]
+        )
+        sim.clearRequests()
+        const dropped = yield* reconcile(removed)
+        assert.deepStrictEqual(
+          dropped.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["UpdateVm", "done"]]
+        )
+        assert.isFalse(rebooted(sim))
+        assert.deepStrictEqual(marksOf(sim, "k3s-vm-pve"), [])
+        assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cipassword, "hunter3", "cipassword is left as it is")
+        const clean = yield* planOnly(removed)
+        assert.deepStrictEqual([clean.plan.actions, clean.plan.findings], [[], []])
+      }),
+    90_000
+  )
+
+  it.live(
+    "a VM without a mark (made before marks, or by hand) and a rotated API token secret: the mark is written for vm.password with a note, its password is not changed and nothing restarts; the next run is clean",
+    () =>
+      Effect.gen(function* () {
+        const tokens = [
+          { id: "homelab", secret: "0b7c5a52-6f1e-4d4e-9d8e-6a1f3c2b9e01", privsep: false },
+          { id: "rotated", secret: "5e2d9c1a-3b4f-4a6e-8c7d-2f1e0a9b8c02", privsep: false }
+        ]
+        const sim = yield* startLab(scenario({ ipPool: "127.78.49.10", users: [{ userid: "root@pam", tokens }] }))
+        const lab = yield* makeLab(sim, { vm: "  password: hunter2\n  restart: rolling" })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vm = vmOf(sim, "k3s-vm-pve")
+        const mark = marksOf(sim, "k3s-vm-pve")
+        assert.strictEqual(mark.length, 1)
+        // a VM as a run before marks left it: its password set, no mark
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          const tags = String(vm.config.tags)
+            .split(";")
+            .filter((t) => !mark.includes(t))
+          yield* api.updateVmConfig("pve", vm.vmid, { tags: tags.join(";") })
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(marksOf(sim, "k3s-vm-pve"), [])
+
+        /** Plan, apply, plan again: the mark written with a note, nothing else. */
+        const remark = (wanted: Lab, from: string, code: string, why: RegExp) =>
+          Effect.gen(function* () {
+            const planned = yield* planOnly(wanted)
+            assert.deepStrictEqual(
+              planned.plan.actions.map((a) => [a._tag, a._tag === "UpdateVm" ? a.changes.map(describeChange) : []]),
+              [["UpdateVm", [`cloud-init password mark ${from} → set (applied now)`]]]
+            )
+            assert.deepStrictEqual(
+              planned.plan.findings.map((f) => [f.code, f.effect, f.vm]),
+              [[code, "info", "k3s-vm-pve"]]
+            )
+            assert.match(planned.plan.findings[0]?.message ?? "", why)
+            sim.clearRequests()
+            const applied = yield* reconcile(wanted)
+            assert.deepStrictEqual(
+              applied.result.outcomes.map((o) => [o.action._tag, o.status]),
+              [["UpdateVm", "done"]],
+              JSON.stringify(applied.result.outcomes.map((o) => o.detail))
+            )
+            assert.isTrue(applied.report.convergence.converged)
+            assert.isFalse(rebooted(sim), "nothing restarts")
+            const puts = configPuts(sim)
+            assert.strictEqual(puts.length, 1)
+            assert.notProperty(puts[0], "cipassword", "the password is not sent")
+            assert.notInclude(String(puts[0]?.tags), "homelab-cloudinit")
+            assert.strictEqual(vmOf(sim, "k3s-vm-pve").config.cipassword, "hunter2")
+            const next = yield* planOnly(wanted)
+            assert.deepStrictEqual([next.plan.actions, next.plan.findings], [[], []])
+            return marksOf(sim, "k3s-vm-pve")
+          })
+
+        // the same key and password make the same mark again
+        assert.deepStrictEqual(yield* remark(lab, "none", "vm.password-unmarked", /k3s-vm-pve.*no mark/), mark)
+
+        // the API token's secret rotated (another token, here): the mark is made again with the new key
+        const rotated = yield* relab(lab, (yaml) =>
+          yaml.replace(
+            `root@pam!homelab", secret: "${tokens[0]?.secret}`,
+            `root@pam!rotated", secret: "${tokens[1]?.secret}`
+          )
+        )
+        assert.strictEqual(rotated.config.proxmox.auth.tokenId, "root@pam!rotated")
+        const rekeyed = yield* remark(
+          rotated,
+          "of another API token secret",
+          "vm.password-rekeyed",
+          /k3s-vm-pve.*another API token secret/
+        )
+        assert.strictEqual(rekeyed.length, 1)
+        assert.notDeepEqual(rekeyed, mark)
+        assert.notStrictEqual(rekeyed[0]?.slice(0, 16), mark[0]?.slice(0, 16), "another key id")
+      }),
+    90_000
   )
 })

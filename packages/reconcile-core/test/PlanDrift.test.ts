@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ClusterNode } from "@homelab/k3s-join"
 import type { VmPending } from "@homelab/proxmox-client"
+import * as Redacted from "effect/Redacted"
 import type { VmSpec } from "../src/Action.js"
 import type { Desired, DesiredVm } from "../src/Desired.js"
 import type { ObservedNode } from "../src/Observed.js"
+import { passwordMark } from "../src/PasswordMark.js"
 import { type DriftInput, planDrift } from "../src/PlanDrift.js"
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"
@@ -434,5 +436,76 @@ describe("planDrift: a cloud-init change waits for a start from PVE (homelab-clo
       [["vm.protected-drift", "blocked"]]
     )
     assert.include(guarded.findings[0]?.message ?? "", "cloud-init searchdomain lan → lan2")
+  })
+})
+
+describe("planDrift: the password, through homelab's mark of it", () => {
+  const token = Redacted.make("0b7c5a52-6f1e-4d4e-9d8e-6a1f3c2b9e01")
+  const hunter2 = Redacted.make("hunter2")
+  const mark = passwordMark(token, "k3s-vm-pve", hunter2)
+  const old = passwordMark(token, "k3s-vm-pve", Redacted.make("hunter1")).tag
+  const withPassword = { ...vm, cloudInit: { ...vm.cloudInit, password: hunter2, passwordMark: mark } }
+  const masked = (tags: string) => config({ cipassword: "**********", tags })
+
+  it("a changed password is a cloud-init change: the new mark and the cloud-init mark in the same write, a restart with rolling", () => {
+    const step = planDrift(
+      input({ desired: desired("rolling"), vm: withPassword, config: masked(`homelab-managed;${old}`) })
+    )
+    assert.deepStrictEqual(step.update?.edit.set, {
+      tags: ["homelab-cloudinit", "homelab-managed", mark.tag].sort().join(";")
+    })
+    assert.isTrue(step.update?.edit.password)
+    assert.deepStrictEqual(
+      step.restart?.changes.map((c) => [c.field, c.from, c.to]),
+      [["cloud-init password", "set", "changed"]]
+    )
+    assert.deepStrictEqual(step.findings, [])
+    assert.notInclude(JSON.stringify(step), "hunter")
+  })
+
+  it("no mark: the mark is written alone (no restart, no cloud-init mark), and a note says why", () => {
+    const step = planDrift(input({ desired: desired("rolling"), vm: withPassword, config: masked("homelab-managed") }))
+    assert.deepStrictEqual(step.update?.edit.set, { tags: ["homelab-managed", mark.tag].sort().join(";") })
+    assert.isFalse(step.update?.edit.password)
+    assert.isUndefined(step.restart)
+    assert.deepStrictEqual(
+      step.findings.map((f) => [f.code, f.effect, f.vm, f.vmid]),
+      [["vm.password-unmarked", "info", "k3s-vm-pve", 1000]]
+    )
+    assert.include(step.findings[0]?.hint ?? "", "qm set 1000 --delete cipassword")
+    const rekeyed = planDrift(
+      input({
+        vm: withPassword,
+        config: masked(`homelab-managed;${passwordMark(Redacted.make("old-secret"), "k3s-vm-pve", hunter2).tag}`)
+      })
+    )
+    assert.deepStrictEqual(
+      rekeyed.findings.map((f) => [f.code, f.effect]),
+      [["vm.password-rekeyed", "info"]]
+    )
+    assert.include(rekeyed.findings[0]?.message ?? "", "a vm.password changed in the same run as the token is not seen")
+  })
+
+  it("a protected VM is never marked: no mark alone is reported for it, a changed password is (blocked)", () => {
+    assert.deepStrictEqual(planDrift(input({ protected: true, vm: withPassword, config: masked("homelab-managed") })), {
+      findings: []
+    })
+    const changed = planDrift(input({ protected: true, vm: withPassword, config: masked(`homelab-managed;${old}`) }))
+    assert.deepStrictEqual(
+      changed.findings.map((f) => [f.code, f.effect]),
+      [["vm.protected-drift", "blocked"]]
+    )
+    assert.include(changed.findings[0]?.message ?? "", "cloud-init password set → changed")
+  })
+
+  it("a desired state without a key (no passwordMark): a password already set is left as it is, with a note", () => {
+    const step = planDrift(
+      input({ vm: { ...vm, cloudInit: { ...vm.cloudInit, password: hunter2 } }, config: masked("homelab-managed") })
+    )
+    assert.isUndefined(step.update)
+    assert.deepStrictEqual(
+      step.findings.map((f) => [f.code, f.effect]),
+      [["vm.password-unchecked", "info"]]
+    )
   })
 })

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { VmPending } from "@homelab/proxmox-client"
 import * as Redacted from "effect/Redacted"
-import { type DriftTarget, describeChange, needsRestart, vmDrift } from "../src/VmDrift.js"
+import { passwordMark } from "../src/PasswordMark.js"
+import { cloudInitHeld, type DriftTarget, describeChange, needsRestart, vmDrift } from "../src/VmDrift.js"
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhAmuBu27BziINWHhHhGuib4xxdWR3d7NpM4kj7tQ8N me@laptop"
 const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvxKZ0g0Jm3lKk3QyPZt1sVq9bFv9t3k2n0P6cW7uX1 ci@box"
@@ -293,6 +294,108 @@ describe("vmDrift", () => {
       config({ cipassword: "**********" })
     )
     assert.deepStrictEqual(masked.changes, [])
+  })
+
+  describe("the password, through the mark of the password homelab set (a tag: PVE shows cipassword masked)", () => {
+    const token = Redacted.make("0b7c5a52-6f1e-4d4e-9d8e-6a1f3c2b9e01")
+    const hunter2 = Redacted.make("hunter2")
+    const mark = passwordMark(token, "k3s-vm-pve", hunter2)
+    const old = passwordMark(token, "k3s-vm-pve", Redacted.make("hunter1")).tag
+    const rotated = passwordMark(Redacted.make("another-secret"), "k3s-vm-pve", hunter2).tag
+    const withPassword: DriftTarget = {
+      ...want,
+      cloudInit: { ...want.cloudInit, password: hunter2, passwordMark: mark }
+    }
+    const masked = (tags: string) => config({ cipassword: "**********", tags })
+    const rows = (drift: ReturnType<typeof vmDrift>) => ({
+      changes: drift.changes.map(describeChange),
+      password: drift.edit.password,
+      cloudInit: drift.edit.cloudInit,
+      tags: drift.edit.set.tags,
+      unknown: drift.passwordUnknown
+    })
+
+    it("the mark of vm.password: no drift", () => {
+      assert.deepStrictEqual(vmDrift(withPassword, masked(`homelab-managed;${mark.tag};prod`)).changes, [])
+    })
+
+    it("a mark of the same key and another password: the password changed, sent with its new mark in one update", () => {
+      const drift = vmDrift(withPassword, masked(`homelab-managed;${old};prod`))
+      assert.deepStrictEqual(rows(drift), {
+        changes: ["cloud-init password set → changed (the guest gets it when PVE next starts the VM)"],
+        password: true,
+        cloudInit: true,
+        tags: ["homelab-managed", mark.tag, "prod"].sort().join(";"),
+        unknown: undefined
+      })
+      assert.isTrue(needsRestart(drift.changes[0] as never))
+      assert.notInclude(JSON.stringify(drift), "hunter")
+    })
+
+    it("no mark, or only one of another key: the mark of vm.password is written, the password not sent, nothing waits for a restart", () => {
+      assert.deepStrictEqual(rows(vmDrift(withPassword, masked("homelab-managed;prod"))), {
+        changes: ["cloud-init password mark none → set (applied now)"],
+        password: false,
+        cloudInit: false,
+        tags: ["homelab-managed", mark.tag, "prod"].sort().join(";"),
+        unknown: "unmarked"
+      })
+      assert.deepStrictEqual(rows(vmDrift(withPassword, masked(`homelab-managed;${rotated}`))), {
+        changes: ["cloud-init password mark of another API token secret → set (applied now)"],
+        password: false,
+        cloudInit: false,
+        tags: ["homelab-managed", mark.tag].sort().join(";"),
+        unknown: "other-key"
+      })
+    })
+
+    it("no password on the VM: set, with its mark", () => {
+      assert.deepStrictEqual(rows(vmDrift(withPassword, config())), {
+        changes: ["cloud-init password not set → set (the guest gets it when PVE next starts the VM)"],
+        password: true,
+        cloudInit: true,
+        tags: ["homelab-managed", mark.tag, "prod"].sort().join(";"),
+        unknown: undefined
+      })
+    })
+
+    it("vm.password removed from homelab.yaml: the mark goes, the VM keeps its password", () => {
+      const drift = vmDrift(want, masked(`homelab-managed;${mark.tag};prod`))
+      assert.deepStrictEqual(rows(drift), {
+        changes: ["cloud-init password mark set → removed (applied now)"],
+        password: false,
+        cloudInit: false,
+        tags: "homelab-managed;prod",
+        unknown: undefined
+      })
+      assert.deepStrictEqual(drift.edit.delete, [])
+      assert.deepStrictEqual(vmDrift(want, masked("homelab-managed;prod")).changes, [])
+    })
+
+    it("no key to compare with (no passwordMark): a password already set is left as it is, and said", () => {
+      const drift = vmDrift({ ...want, cloudInit: { ...want.cloudInit, password: hunter2 } }, masked("homelab-managed"))
+      assert.deepStrictEqual([drift.changes, drift.passwordUnknown], [[], "no-key"])
+    })
+
+    it("the mark is homelab's own: not shown among the tags, not compared with homelab.yaml's tags", () => {
+      const drift = vmDrift(
+        { ...withPassword, tags: ["homelab-managed", "k3s", old] },
+        masked(`homelab-managed;${mark.tag}`)
+      )
+      assert.deepStrictEqual(drift.changes.map(describeChange), ["tags homelab-managed → +k3s (applied now)"])
+      assert.strictEqual(drift.edit.set.tags, ["homelab-managed", mark.tag, "k3s"].sort().join(";"))
+    })
+
+    it("a password change PVE holds for the drive reads as changed (PVE masks both values)", () => {
+      assert.strictEqual(
+        describeChange(cloudInitHeld({ key: "cipassword", drive: "**********", config: "**********" })),
+        "cloud-init password set → changed (the guest gets it when PVE next starts the VM)"
+      )
+      assert.strictEqual(
+        describeChange(cloudInitHeld({ key: "cipassword", drive: undefined, config: "**********" })),
+        "cloud-init password not set → set (the guest gets it when PVE next starts the VM)"
+      )
+    })
   })
 
   it("a VM homelab did not create: without a cloud-init drive its cloud-init settings, without a sized scsi0 its disk, are not compared", () => {
