@@ -144,11 +144,18 @@ export const ImageSchema = Schema.Struct({
   url: checked((value) => {
     try {
       const url = new URL(value)
-      return url.protocol === "https:" || url.protocol === "http:" ? undefined : "an http(s) URL"
+      if (url.protocol !== "https:" && url.protocol !== "http:") return "an http(s) URL"
+      // PVE writes the URL it downloads into the task log, which anyone with Sys.Audit on the node reads (and Node's
+      // fetch, for image.transfer: upload, takes no URL with credentials at all)
+      return url.username === "" && url.password === ""
+        ? undefined
+        : "an http(s) URL without user:password@ (PVE writes the URL into its task log, which anyone with Sys.Audit on the node can read): serve the image where it needs no credentials"
     } catch {
       return "an http(s) URL"
     }
-  }, "an http(s) URL").annotate({ description: "Cloud image URL (fetched as image.transfer says)." }),
+  }, "an http(s) URL").annotate({
+    description: "Cloud image URL (fetched as image.transfer says), without credentials in it."
+  }),
   checksum: optional(
     nonEmpty,
     "sha256:<hex> (algorithm prefix) or plain hex together with checksumAlgorithm. PVE verifies the download."

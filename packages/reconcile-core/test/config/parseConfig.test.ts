@@ -1639,3 +1639,29 @@ describe("addresses that are no IP address nor host name", () => {
     })
   )
 })
+
+describe("image.url with credentials", () => {
+  it.effect("is refused, naming why, and the password is not shown", () =>
+    Effect.gen(function* () {
+      const withUrl = (url: string) =>
+        minimal.replace(
+          "url: https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
+          `url: ${url}`
+        )
+      const error = yield* parseErr(withUrl("https://mirror:s3cr3t-pw@images.lan/noble.img"), baseEnv, {
+        checkOnly: "credentials in the URL are checked by code"
+      })
+      const issue = issueAt(error, "image.url")
+      assert.include(issue?.expected, "without user:password@")
+      assert.include(issue?.expected, "task log")
+      assert.strictEqual(issue?.found, '"https://mirror:***@images.lan/noble.img"')
+      assert.notInclude(error.message, "s3cr3t-pw")
+      // a user name alone is refused too; a URL without credentials is fine
+      yield* parseErr(withUrl("https://mirror@images.lan/noble.img"), baseEnv, {
+        checkOnly: "credentials in the URL are checked by code"
+      })
+      const ok = yield* parseOk(withUrl("https://images.lan/noble.img"))
+      assert.strictEqual(ok.image.url, "https://images.lan/noble.img")
+    })
+  )
+})

@@ -37,7 +37,9 @@ const describeValue = (value: unknown): string => {
   if (value === undefined) return "nothing"
   if (value === null) return "null"
   if (typeof value === "string") {
-    const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value
+    // a URL's password is never shown
+    const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i, "$1:***@")
+    const shown = masked.length > 60 ? `${masked.slice(0, 57)}...` : masked
     return JSON.stringify(shown)
   }
   if (typeof value === "number" || typeof value === "boolean") return String(value)
