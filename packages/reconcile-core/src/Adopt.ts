@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import { type Action, isDestructive, vmOf } from "./Action.js"
 import { type AdoptCandidate, type AdoptOptions, type AdoptSelection, selectAdoptions } from "./AdoptPlan.js"
 import type { Desired } from "./Desired.js"
+import { tagList } from "./Marks.js"
 import { observe } from "./Observe.js"
 import { type Plan, type PlanOptions, plan } from "./Plan.js"
 
@@ -61,10 +62,7 @@ const asAdopted = (api: ProxmoxApiShape, vmids: ReadonlySet<number>, tag: string
     api.vmPending(node, vmid).pipe(
       Effect.map((p) => {
         if (!vmids.has(vmid)) return p
-        const tags = withTag(
-          (p.current.tags ?? "").split(/[;,\s]+/).filter((t) => t !== ""),
-          tag
-        )
+        const tags = withTag(tagList(p.current.tags), tag)
         return { ...p, current: { ...p.current, tags: tags.join(";") } }
       })
     )

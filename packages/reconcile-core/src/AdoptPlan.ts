@@ -5,6 +5,7 @@ import {
   RebuildTag,
   RejoinTag,
   RestartTag,
+  tagList,
   UpgradeKeepCordonTag,
   UpgradeTag
 } from "./Marks.js"
@@ -66,10 +67,6 @@ const runMarks: ReadonlyArray<string> = [
   CloudInitTag,
   DestroyTag
 ]
-
-/** A VM's tags as PVE stores them (`a;b`, also `,`/space separated). */
-export const tagList = (value: string | undefined): Array<string> =>
-  (value ?? "").split(/[;,\s]+/).filter((t) => t !== "")
 
 /**
  * Which VMs `adopt` takes over, pure. For each VM of homelab.yaml that was named (or every one, with `all`): a VM of

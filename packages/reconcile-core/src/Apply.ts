@@ -43,7 +43,7 @@ import { checksumMismatch } from "./ImageFiles.js"
 import { joinTokenOf } from "./joinTokenOf.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
-import { RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, RestartTag, tagList, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { notRunning } from "./notRunning.js"
 import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
@@ -491,7 +491,7 @@ export const apply = Effect.fn("apply")(function* (
         yield* announce(spec.name, vmid, ip)
         const fresh = yield* api.vmPending(node, vmid).pipe(during(`read the config of VM ${vmid}`))
         // tags are never held for a restart: the current ones are the VM's
-        const tags = (fresh.current.tags ?? "").split(/[;,\s]+/).filter((t) => t !== "")
+        const tags = tagList(fresh.current.tags)
         if (tags.includes(desired.pendingTag)) {
           yield* api
             .updateVmConfig(node, vmid, { tags: tags.filter((t) => t !== desired.pendingTag).join(";") })

@@ -1,3 +1,7 @@
+/** A VM's tags as PVE stores them (`a;b`, also `,`/space separated). */
+export const tagList = (value: string | undefined): Array<string> =>
+  (value ?? "").split(/[;,\s]+/).filter((t) => t !== "")
+
 /**
  * Tags that record what a run is doing to a VM, so that an interrupted run's work is finished by the next one (the
  * durable intent; see docs/architecture.md). `homelab-pending` is `PendingTag` (desiredFromConfig).

@@ -1,9 +1,9 @@
 import { type CloudInitChange, encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
 import { type BridgeFact, bridgeFindings } from "@homelab/vm-health"
 import type { VmSpec } from "./Action.js"
-import { tagList } from "./AdoptPlan.js"
 import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { tagList } from "./Marks.js"
 import { isPasswordMark, passwordMarkState } from "./PasswordMark.js"
 
 /**

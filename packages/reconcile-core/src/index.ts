@@ -33,8 +33,7 @@ export {
   type AdoptOptions,
   type AdoptRefusal,
   type AdoptSelection,
-  selectAdoptions,
-  tagList
+  selectAdoptions
 } from "./AdoptPlan.js"
 export { type ApplyEvent, type ApplyOptions, apply, type WaitProgress } from "./Apply.js"
 export { cicustomFindings, cicustomVolumes } from "./CicustomPreflight.js"
@@ -107,6 +106,7 @@ export {
   RebuildTag,
   RejoinTag,
   RestartTag,
+  tagList,
   UpgradeKeepCordonTag,
   UpgradeTag
 } from "./Marks.js"

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { VmPending } from "@homelab/proxmox-client"
-import { selectAdoptions, tagList } from "../src/AdoptPlan.js"
+import { selectAdoptions } from "../src/AdoptPlan.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
+import { tagList } from "../src/Marks.js"
 import type { Observed, ObservedNode, ObservedVm } from "../src/Observed.js"
 
 const desiredNode = (name: string): DesiredNode => ({
