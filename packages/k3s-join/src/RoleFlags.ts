@@ -23,6 +23,7 @@
  * @since 0.5.0
  */
 import type { Role } from "./InstallCommand.js"
+import { parseK3sVersion } from "./Versions.js"
 
 /**
  * The k3s releases these lists cover.
@@ -31,6 +32,30 @@ import type { Role } from "./InstallCommand.js"
  * @category flags
  */
 export const K3S_FLAG_RELEASES = "v1.28 to v1.36"
+
+/**
+ * The newest k3s release these lists cover: a newer one may define flags they do not know (`flagListsCover`).
+ *
+ * @since 0.7.0
+ * @category flags
+ */
+export const K3S_FLAG_NEWEST_RELEASE = "v1.36"
+
+const NEWEST_MINOR = 36
+
+/**
+ * Whether these lists cover k3s `version` (`v1.31.5+k3s1`): every release up to v1.36 (older ones define no flag the
+ * lists lack; the flags v1.26 removed are `REMOVED_FLAGS`). A newer release may define flags the lists do not know,
+ * so a flag they do not know is left to that k3s to judge (it stops at start on one it does not define). A version
+ * that is no k3s version is taken as covered.
+ *
+ * @since 0.7.0
+ * @category flags
+ */
+export const flagListsCover = (version: string): boolean => {
+  const parsed = parseK3sVersion(version)
+  return parsed === undefined || parsed.major < 1 || (parsed.major === 1 && parsed.minor <= NEWEST_MINOR)
+}
 
 /**
  * Flags both commands define, without their dashes: config and logging, the cluster to join, the node, its container

@@ -4,7 +4,10 @@ import {
   AGENT_ONLY_FLAGS,
   bareFlagName,
   definesFlag,
+  flagListsCover,
   flagsNotDefinedFor,
+  K3S_FLAG_NEWEST_RELEASE,
+  K3S_FLAG_RELEASES,
   k3sFlagsOf,
   onlyCommandOf,
   REMOVED_FLAGS,
@@ -131,6 +134,17 @@ describe("RoleFlags", () => {
       ["--node-lable", "--disable-traefik"]
     )
     assert.deepStrictEqual(unknownFlags(["--disable=traefik", "--disable-apiserver-lb", "-o", "/k.yaml"]), [])
+  })
+
+  it("covers the releases up to the newest it names; a newer one may define flags it does not know", () => {
+    assert.isTrue(K3S_FLAG_RELEASES.endsWith(K3S_FLAG_NEWEST_RELEASE))
+    for (const version of ["v1.28.15+k3s1", "v1.30.5+k3s1", `${K3S_FLAG_NEWEST_RELEASE}.9+k3s2`, "v1.20.0+k3s1"]) {
+      assert.isTrue(flagListsCover(version), version)
+    }
+    for (const version of ["v1.37.0+k3s1", "v1.40.2+k3s1", "v2.0.0+k3s1"])
+      assert.isFalse(flagListsCover(version), version)
+    // not a version at all: judged by the lists
+    assert.isTrue(flagListsCover("latest"))
   })
 
   it("names the flags k3s v1.26 removed and what replaced them", () => {

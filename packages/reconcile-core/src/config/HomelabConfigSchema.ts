@@ -407,7 +407,7 @@ export const K3sSchema = Schema.Struct({
   installFlags: withDefault(
     Schema.Array(nonEmpty),
     [],
-    'Extra k3s flags for every VM, servers and agents, one word per item: --node-label=tier=gold, or a flag and its value as two items ([--kubelet-arg, "max-pods=150"]). Only flags both k3s server and k3s agent define (a server-only flag such as --disable goes in serverFlags). Not --token/--server (managed) nor --cluster-init/--cluster-reset. In every list, a flag no k3s of v1.28 to v1.36 defines (a typo such as --node-lable, or --no-deploy, which k3s v1.26 removed) is refused, with the closest k3s flag.'
+    'Extra k3s flags for every VM, servers and agents, one word per item: --node-label=tier=gold, or a flag and its value as two items ([--kubelet-arg, "max-pods=150"]). Only flags both k3s server and k3s agent define (a server-only flag such as --disable goes in serverFlags). Not --token/--server (managed) nor --cluster-init/--cluster-reset. In every list, a flag no k3s of v1.28 to v1.36 defines (a typo such as --node-lable, or --no-deploy, which k3s v1.26 removed) is refused, with the closest k3s flag, unless k3s.version pins a newer release (its flags are then left to it).'
   ),
   serverFlags: withDefault(
     Schema.Array(nonEmpty),

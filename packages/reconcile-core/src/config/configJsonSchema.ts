@@ -139,7 +139,8 @@ const addRules = (schema: Json): void => {
   at(schema, "vm", "nameTemplate").pattern = "^[^{}]*(\\{(node|index)\\}[^{}]*)*$"
 
   // the flags no list may hold; a flag no k3s defines (a typo, a removed flag; one whose name comes from a ${VAR} is
-  // left to parseConfig); and, in a list that reaches it, a flag a k3s command does not define
+  // left to parseConfig), unless k3s.version pins a release newer than the lists (or a ${VAR}: left to parseConfig);
+  // and, in a list that reaches it, a flag a k3s command does not define
   const known = [...SHARED_FLAGS, ...SERVER_ONLY_FLAGS, ...AGENT_ONLY_FLAGS]
   const knownFlag = {
     if: { pattern: "^\\s*-" },
@@ -157,9 +158,14 @@ const addRules = (schema: Json): void => {
     ]
     const item = at(schema, "k3s", list.field, "[]")
     item.not = { anyOf: not.map((pattern) => ({ pattern })) }
-    item.allOf = [knownFlag]
   }
+  const k3s = at(schema, "k3s")
+  k3s.if = { properties: { version: { pattern: `${newerThanFlagLists}|\\$\\{` } }, required: ["version"] }
+  k3s.else = { properties: Object.fromEntries(K3S_FLAG_LISTS.map((list) => [list.field, { items: knownFlag }])) }
 }
+
+/** A k3s version newer than the flag lists (`K3S_FLAG_NEWEST_RELEASE`, v1.36): v1.37 on, v2 on. */
+const newerThanFlagLists = "^v(1\\.(3[7-9]|[4-9][0-9]|[1-9][0-9]{2,})|([2-9]|[1-9][0-9]+)\\.[0-9]+)\\."
 
 /**
  * A JSON Schema (draft 2020-12) of `homelab.yaml` for editors (yaml-language-server: add

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file deals with literal ${VAR} references
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
+import { flagListsCover } from "@homelab/k3s-join"
 import * as Effect from "effect/Effect"
 import { configJsonSchema } from "../../src/config/configJsonSchema.js"
 import { parseConfig } from "../../src/config/parseConfig.js"
@@ -95,6 +96,17 @@ describe("configJsonSchema", () => {
     const errors = schemaErrors(broken) ?? []
     assert.include(errors, "/vm must NOT have additional properties")
     assert.isTrue(errors.some((error) => error.startsWith("/health/stopped")))
+  })
+
+  it("leaves unknown k3s flags alone exactly for the k3s versions the flag lists do not cover", () => {
+    const condition = (property(schema, "k3s").if ?? innerOf(property(schema, "k3s")).if) as Json
+    const pattern = new RegExp(property(condition, "version").pattern as string, "u")
+    const versions = ["v0.9.1+k3s1", "v1.28.15+k3s1", "v1.36.0+k3s1", "v1.36.12+k3s2", "v1.37.0+k3s1"]
+    for (const minor of [39, 40, 99, 100, 136]) versions.push(`v1.${minor}.1+k3s1`)
+    versions.push("v2.0.0+k3s1", "v10.3.1+k3s1")
+    for (const version of versions) {
+      assert.strictEqual(pattern.test(version), !flagListsCover(version), version)
+    }
   })
 
   it.effect("agrees with config check on tls: { fingerprint, insecure: true } (both reject)", () =>

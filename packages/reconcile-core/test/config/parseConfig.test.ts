@@ -1122,6 +1122,8 @@ describe("k3s.installFlags, serverFlags, agentFlags", () => {
     "refuses a flag no k3s defines (a typo, a removed flag) in every list, naming the list, the index, the flag and the closest k3s flag",
     () =>
       Effect.gen(function* () {
+        const pinNewer = "if a k3s newer than v1.36 defines it, pin that release in k3s.version"
+        const newer = ` (${pinNewer})`
         const error = yield* parseErr(
           withLists(
             [
@@ -1138,33 +1140,33 @@ describe("k3s.installFlags, serverFlags, agentFlags", () => {
             [
               "k3s.installFlags[2]",
               "--nodelabel (value hidden), which is not a k3s flag",
-              "did you mean --node-label?"
+              `did you mean --node-label?${newer}`
             ],
-            ["k3s.installFlags[3]", "-x, which is not a k3s flag", undefined],
-            ["k3s.agentFlags[1]", "--node-lable, which is not a k3s agent flag", "did you mean --node-label?"],
+            ["k3s.installFlags[3]", "-x, which is not a k3s flag", pinNewer],
+            ["k3s.agentFlags[1]", "--node-lable, which is not a k3s agent flag", `did you mean --node-label?${newer}`],
             [
               "k3s.agentFlags[3]",
               "--dissable (value hidden), which is not a k3s agent flag",
-              "did you mean --disable? only k3s server defines it: it goes in k3s.serverFlags"
+              `did you mean --disable? only k3s server defines it: it goes in k3s.serverFlags${newer}`
             ],
             ["k3s.agentFlags[4]", "--no-flannel, which k3s v1.26 removed", "use --flannel-backend=none"],
             [
               "k3s.serverFlags[1]",
               "--etcd-s3-bucket-lookup (value hidden), which is not a k3s server flag",
-              "did you mean --etcd-s3-bucket-lookup-type?"
+              `did you mean --etcd-s3-bucket-lookup-type?${newer}`
             ],
             [
               "k3s.serverFlags[2]",
               "--tls-sans (value hidden), which is not a k3s server flag",
-              "did you mean --tls-san?"
+              `did you mean --tls-san?${newer}`
             ],
             ["k3s.serverFlags[3]", "--no-deploy (value hidden), which k3s v1.26 removed", "use --disable"],
-            ["k3s.serverFlags[4]", "--frobnicate, which is not a k3s server flag", undefined]
+            ["k3s.serverFlags[4]", "--frobnicate, which is not a k3s server flag", pinNewer]
           ]
         )
         assert.include(
           error.message,
-          'k3s.agentFlags[1]: expected a k3s agent flag (homelab knows those of k3s v1.28 to v1.36, and k3s stops at every start on a flag it does not define: "flag provided but not defined"), found --node-lable, which is not a k3s agent flag (did you mean --node-label?)'
+          'k3s.agentFlags[1]: expected a k3s agent flag (homelab knows those of k3s v1.28 to v1.36, and k3s stops at every start on a flag it does not define: "flag provided but not defined"), found --node-lable, which is not a k3s agent flag (did you mean --node-label? (if a k3s newer than v1.36 defines it, pin that release in k3s.version))'
         )
         // k3s defines --help (urfave/cli), but given it prints its help and exits: refused as such, not as unknown
         const help = yield* parseErr(withLists("  serverFlags: [--help]\n"))
@@ -1178,6 +1180,37 @@ describe("k3s.installFlags, serverFlags, agentFlags", () => {
             ]
           ]
         )
+      })
+  )
+
+  it.effect(
+    "leaves a flag its lists do not know to the k3s release k3s.version pins when that is newer than the lists (v1.36)",
+    () =>
+      Effect.gen(function* () {
+        const lists = [
+          "  serverFlags: [--etcd-s3-frobnicate=1, --disable=traefik]",
+          "  agentFlags: [--kubelet-newthing, on]",
+          ""
+        ].join("\n")
+        const config = yield* parseOk(withLists(`  version: v1.37.2+k3s1\n${lists}`))
+        assert.deepStrictEqual(config.k3s?.serverFlags, ["--etcd-s3-frobnicate=1", "--disable=traefik"])
+        assert.deepStrictEqual(config.k3s?.agentFlags, ["--kubelet-newthing", "on"])
+        // what every release knows is still judged: a server-only flag given to the agents, a removed flag
+        const placed = yield* parseErr(
+          withLists("  version: v2.0.0+k3s1\n  agentFlags: [--disable=traefik, --no-flannel]\n")
+        )
+        assert.deepStrictEqual(
+          placed.issues.map((issue) => issue.path),
+          ["k3s.agentFlags[0]", "k3s.agentFlags[1]"]
+        )
+        // a release the lists cover, or none pinned: refused as before
+        for (const version of ["  version: v1.36.4+k3s1\n", ""]) {
+          const error = yield* parseErr(withLists(`${version}${lists}`))
+          assert.deepStrictEqual(
+            error.issues.map((issue) => issue.path),
+            ["k3s.serverFlags[0]", "k3s.agentFlags[0]"]
+          )
+        }
       })
   )
 

@@ -2,7 +2,15 @@
  * Cross-field rules that a per-field schema cannot express. They run on the raw (interpolated) data, defensively,
  * so that they are reported together with the schema issues instead of only after those are fixed.
  */
-import { definesFlag, K3S_FLAG_RELEASES, k3sFlagsOf, onlyCommandOf, removedFlag } from "@homelab/k3s-join"
+import {
+  definesFlag,
+  flagListsCover,
+  K3S_FLAG_NEWEST_RELEASE,
+  K3S_FLAG_RELEASES,
+  k3sFlagsOf,
+  onlyCommandOf,
+  removedFlag
+} from "@homelab/k3s-join"
 import { expandTemplate, parseChecksum, placeholdersOf } from "./derive.js"
 import {
   deriveImageFilename,
@@ -421,9 +429,12 @@ export const crossFieldIssues = (root: unknown): Array<RawIssue> => {
   }
 
   // k3s: the flag lists are words of a command line: flags, or the value of the flag before them
-  // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed; and a
-  // list only holds flags every k3s command it reaches defines
-  for (const list of K3S_FLAG_LISTS) issues.push(...flagListIssues(list, arr(k3s?.[list.field]) ?? []))
+  // (`[--write-kubeconfig-mode, "644"]` as well as `--write-kubeconfig-mode=644`); the join flags are managed; and
+  // a list only holds flags every k3s command it reaches defines. A k3s.version newer than homelab's flag lists may
+  // define flags they do not know: those are left to that k3s (which stops at start on one it does not define).
+  const pinned = str(k3s?.version)
+  const newer = pinned !== undefined && !flagListsCover(pinned)
+  for (const list of K3S_FLAG_LISTS) issues.push(...flagListIssues(list, arr(k3s?.[list.field]) ?? [], newer))
   return issues
 }
 
@@ -442,7 +453,11 @@ export const K3S_FLAG_LISTS: ReadonlyArray<{
   { field: "agentFlags", reaches: ["agent"], goesTo: "the agents" }
 ]
 
-const flagListIssues = (list: (typeof K3S_FLAG_LISTS)[number], flags: ReadonlyArray<unknown>): Array<RawIssue> => {
+const flagListIssues = (
+  list: (typeof K3S_FLAG_LISTS)[number],
+  flags: ReadonlyArray<unknown>,
+  newerK3s: boolean
+): Array<RawIssue> => {
   const issues: Array<RawIssue> = []
   const flagName = (flag: string): string => flag.trim().split(/[=\s]/u)[0] ?? ""
   const takesValue = (flag: unknown): flag is string =>
@@ -499,13 +514,16 @@ const flagListIssues = (list: (typeof K3S_FLAG_LISTS)[number], flags: ReadonlyAr
       return
     }
     if (!definesFlag("server", trimmed) && !definesFlag("agent", trimmed)) {
+      if (newerK3s) return
       const which = list.reaches.length === 1 ? `k3s ${list.reaches[0]} flag` : "k3s flag"
+      const newer = `if a k3s newer than ${K3S_FLAG_NEWEST_RELEASE} defines it, pin that release in k3s.version`
+      const { suggestion } = suggestFlag(name, list.reaches)
       issues.push({
         code: "invalid-value",
         path,
         expected: `a ${which} (homelab knows those of k3s ${K3S_FLAG_RELEASES}, and ${stops})`,
         found: `${shown}, which is not a ${which}`,
-        ...suggestFlag(name, list.reaches)
+        suggestion: suggestion === undefined ? newer : `${suggestion} (${newer})`
       })
       return
     }
