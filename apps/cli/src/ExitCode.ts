@@ -20,7 +20,10 @@ export const ExitCode = {
   Error: 1,
   /** `plan --detailed-exitcode`: changes are pending. */
   Changes: 2,
-  /** A usage error (unknown command or flag, missing argument): the same code as pending changes, as in Terraform. */
+  /**
+   * A usage error (unknown or missing subcommand, unknown flag, missing argument): the same code as pending changes,
+   * as in Terraform.
+   */
   Usage: 2,
   /** homelab.yaml is invalid, or a file it names cannot be read. */
   Config: 3,
