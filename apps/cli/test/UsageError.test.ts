@@ -33,6 +33,23 @@ describe("usage errors exit 2, as the README's table says", () => {
     assert.include(json.stderr, 'Missing subcommand for "homelab"')
   })
 
+  it('an empty --config (`--config=`, `-c ""`) is a usage error naming --config, not the current folder', async () => {
+    const [equals, separate, json] = await Promise.all([
+      runHomelab(["--config=", "config", "check"]),
+      runHomelab(["plan", "-c", ""]),
+      runHomelab(["--json", "status", "--config="])
+    ])
+    for (const result of [equals, separate, json]) {
+      assert.strictEqual(result.code, ExitCode.Usage, result.stderr)
+      assert.include(
+        result.stderr,
+        "Missing value for flag --config. Expected: the path of homelab.yaml, not an empty value"
+      )
+      assert.notInclude(result.stderr, "a directory")
+    }
+    assert.strictEqual(JSON.parse(json.stdout).error.code, "usage")
+  })
+
   it("--help after an unknown subcommand is that error, not the parent's help with exit 0", async () => {
     const [root, nested] = await Promise.all([
       runHomelab(["bogus", "--help"]),
