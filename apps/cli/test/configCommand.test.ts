@@ -4,6 +4,7 @@ import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { parse as parseYaml } from "yaml"
 import { ExitCode } from "../src/ExitCode.js"
 import { homeWithKeys, runHomelab } from "./helpers.js"
 
@@ -155,6 +156,19 @@ describe("homelab config", () => {
     assert.include(check.stdout, "valid. 3 node(s), 3 VM(s), image local:import/noble-server-cloudimg-amd64.qcow2")
     assert.include(check.stdout, "(TLS: insecure, fallback: ssh)")
     assert.include(check.stdout, "  ssh.privateKey ~/.ssh/id_rsa: ssh-ed25519 private key")
+  })
+
+  it("import-env --json: the same homelab.yaml as one JSON document (no YAML), warnings still on stderr", async () => {
+    const [text, json] = await Promise.all([
+      runHomelab(["config", "import-env", seedToolEnv]),
+      runHomelab(["config", "import-env", seedToolEnv, "--json"])
+    ])
+    assert.strictEqual(json.code, 0, json.stderr)
+    const document = JSON.parse(json.stdout)
+    assert.deepStrictEqual(document, parseYaml(text.stdout))
+    assert.strictEqual(document.proxmox.auth.secret, "${PROXMOX_TOKEN_SECRET}")
+    assert.notInclude(json.stdout, "5d1a9b0c")
+    assert.include(json.stderr, "warning: proxmox.tls.insecure: true, as the seed tool did not check certificates")
   })
 
   it("import-env: a missing .env is a config error naming the file", async () => {

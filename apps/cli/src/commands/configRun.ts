@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises"
 import { configJsonSchema, importEnv as convertEnv } from "@homelab/reconcile-core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { parse as parseYaml } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
@@ -40,6 +41,8 @@ export const importEnv = ({ file }: { readonly file: string }) =>
         })
     })
     const result = convertEnv(text)
-    yield* Console.log(result.yaml)
+    // --json: the same homelab.yaml as a JSON document (JSON is YAML too: it can be saved as homelab.yaml as it is)
+    const flags = yield* root
+    yield* Console.log(flags.json ? JSON.stringify(parseYaml(result.yaml), null, 2) : result.yaml)
     for (const warning of result.warnings) yield* Console.error(`warning: ${warning}`)
   })
