@@ -62,6 +62,10 @@ describe("homelab config", () => {
     assert.strictEqual(result.code, ExitCode.Config)
     assert.include(result.stderr, "nodes")
     assert.include(result.stderr, "homelab.yaml:5")
+    // every line of the message is indented under ERROR, not only the first
+    const message = result.stderr.slice(result.stderr.indexOf("ERROR\n") + "ERROR\n".length).trimEnd().split("\n")
+    assert.isAbove(message.length, 1)
+    for (const line of message) assert.match(line, /^ {2}\S/u)
   })
 
   it("check: a YAML alias bomb (billion laughs, 9 x 9) is rejected with exit 3, naming the problem", async () => {
