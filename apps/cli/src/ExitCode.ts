@@ -30,8 +30,9 @@ export const ExitCode = {
   /** The Proxmox cluster could not be observed at all (no node answered) or refused the API token. */
   Proxmox: 4,
   /**
-   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), or something it
-   * was to destroy is left (`destroy`: a failure, or a VM it could not take this run).
+   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), something it
+   * was to destroy is left (`destroy`: a failure, or a VM it could not take this run), or `kubeconfig` has no k3s
+   * server to read from (none Ready, or SSH to it failed).
    */
   NotConverged: 5,
   /** @deprecated the old name of `NotConverged` */

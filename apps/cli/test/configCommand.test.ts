@@ -63,7 +63,10 @@ describe("homelab config", () => {
     assert.include(result.stderr, "nodes")
     assert.include(result.stderr, "homelab.yaml:5")
     // every line of the message is indented under ERROR, not only the first
-    const message = result.stderr.slice(result.stderr.indexOf("ERROR\n") + "ERROR\n".length).trimEnd().split("\n")
+    const message = result.stderr
+      .slice(result.stderr.indexOf("ERROR\n") + "ERROR\n".length)
+      .trimEnd()
+      .split("\n")
     assert.isAbove(message.length, 1)
     for (const line of message) assert.match(line, /^ {2}\S/u)
   })
