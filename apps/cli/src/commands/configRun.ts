@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import { parse as parseYaml } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 
 export const schema = () => Console.log(JSON.stringify(configJsonSchema(), null, 2))
@@ -15,9 +15,12 @@ export const check = () =>
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     const { config } = loaded
     if (flags.json) {
-      yield* Console.log(JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files }, null, 2))
+      yield* Console.log(
+        JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files, warnings: loaded.warnings }, null, 2)
+      )
       return
     }
     const vms = config.nodes.reduce((n, node) => n + node.vms.length, 0)
