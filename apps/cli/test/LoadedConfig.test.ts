@@ -45,9 +45,7 @@ describe("config check verifies every file homelab.yaml names", () => {
     const env = { HOME: home, PROXMOX_TOKEN_SECRET: secret }
     const result = await runHomelab(["config", "check", "--config", file], { env })
     assert.strictEqual(result.code, ExitCode.Config, result.stdout)
-    const lines = result.stderr
-      .split("\n")
-      .filter((line) => /^ {4}[a-z]/u.test(line))
+    const lines = result.stderr.split("\n").filter((line) => /^ {4}[a-z]/u.test(line))
     // each under the heading line, which is indented under ERROR
     assert.deepStrictEqual(lines, [
       `    ssh.privateKey: cannot read ${dir}/missing_key: no such file (create one with \`ssh-keygen -t ed25519\`, or point ssh.privateKey at your key)`,
