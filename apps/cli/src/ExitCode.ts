@@ -20,15 +20,19 @@ export const ExitCode = {
   Error: 1,
   /** `plan --detailed-exitcode`: changes are pending. */
   Changes: 2,
-  /** A usage error (unknown command or flag, missing argument): the same code as pending changes, as in Terraform. */
+  /**
+   * A usage error (unknown or missing subcommand, unknown flag, missing argument): the same code as pending changes,
+   * as in Terraform.
+   */
   Usage: 2,
   /** homelab.yaml is invalid, or a file it names cannot be read. */
   Config: 3,
   /** The Proxmox cluster could not be observed at all (no node answered) or refused the API token. */
   Proxmox: 4,
   /**
-   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), or something it
-   * was to destroy is left (`destroy`: a failure, or a VM it could not take this run).
+   * Some selected nodes are not converged at the end (`apply`), the lab is not converged (`status`), something it
+   * was to destroy is left (`destroy`: a failure, or a VM it could not take this run), or `kubeconfig` has no k3s
+   * server to read from (none Ready, or SSH to it failed).
    */
   NotConverged: 5,
   /** @deprecated the old name of `NotConverged` */

@@ -5,7 +5,12 @@ export const globalFlags = {
   config: Flag.String("config").pipe(
     Flag.withAlias("c"),
     Flag.withDescription("Path of the config file"),
-    Flag.withDefault("homelab.yaml")
+    Flag.withDefault("homelab.yaml"),
+    // `--config=` (an unset variable in a script) would name the current folder: a usage error, never a guess
+    Flag.filter(
+      (file) => file !== "",
+      () => "the path of homelab.yaml, not an empty value (leave --config out for ./homelab.yaml)"
+    )
   ),
   json: Flag.Boolean("json").pipe(
     Flag.withDescription("Print machine-readable JSON instead of text"),

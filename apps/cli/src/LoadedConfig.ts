@@ -2,7 +2,8 @@ import { X509Certificate } from "node:crypto"
 import { readdir, readFile, stat } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
-import { configSha256, type HomelabConfig, parseConfig } from "@homelab/reconcile-core"
+import { configSha256, formatConfigWarning, type HomelabConfig, parseConfigWithWarnings } from "@homelab/reconcile-core"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { CommandFailed } from "./CommandFailed.js"
@@ -18,7 +19,19 @@ export interface LoadedConfig {
   readonly files: ReadonlyArray<string>
   /** The SHA-256 of the file's text, as read (a saved plan records it). */
   readonly sha256: string
+  /**
+   * What works but is worth changing, one line each (`homelab.yaml:19:13 proxmox.auth.secret: a secret written in
+   * the file: …`): a secret written as its value, `ssh.user` other than root. `warnConfig` prints them.
+   */
+  readonly warnings: ReadonlyArray<string>
 }
+
+/**
+ * Prints the config's warnings on stderr, one `warning: …` line each (stdout stays the command's output, a --json
+ * document included): `config check`, `plan`, `apply` and `reprovision` call it once, right after loading.
+ */
+export const warnConfig = (loaded: LoadedConfig) =>
+  Effect.forEach(loaded.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })
 
 /** `~/x` → `$HOME/x`; relative paths are taken from the config file's folder. */
 export const resolvePath = (configPath: string, file: string): string => {
@@ -197,7 +210,7 @@ export const loadConfig = Effect.fn("loadConfig")(function* (
         : {})
     })
   }
-  const config = yield* parseConfig(file.text, { env, source: path.basename(absolute) }).pipe(
+  const { config, warnings } = yield* parseConfigWithWarnings(file.text, { env, source: path.basename(absolute) }).pipe(
     Effect.mapError(
       (error) =>
         new CommandFailed({
@@ -221,6 +234,7 @@ export const loadConfig = Effect.fn("loadConfig")(function* (
     config,
     sshKeys: checked.sshKeys,
     files: checked.files,
-    sha256: configSha256(file.text)
+    sha256: configSha256(file.text),
+    warnings: warnings.map((warning) => formatConfigWarning(path.basename(absolute), warning))
   } satisfies LoadedConfig
 })

@@ -87,13 +87,35 @@ export const unknownSubcommandIn = (
 }
 
 /**
- * The CLI's presenter: the default one, except that (1) a help request naming an unknown subcommand is a usage
- * error (help, the error, exit 2) instead of the parent's help with exit 0, and (2) under `--json` a usage error
- * goes to stderr only, so stdout carries nothing but the JSON error object.
+ * The usage error of a command that takes a subcommand and was given none (bare `homelab`, bare `homelab config`):
+ * `effect/cli` shows such a command's help as if asked for it, and exits 0.
+ */
+export const missingSubcommand = (commandPath: ReadonlyArray<string>, doc: HelpDoc.HelpDoc): CliError.ValidationError =>
+  new CliError.ValidationError({
+    message: `Missing subcommand for "${commandPath.join(" ")}": give one of ${(doc.subcommands ?? [])
+      .flatMap((group) => group.commands.map((command) => command.name))
+      .join(", ")}`
+  })
+
+/**
+ * The CLI's presenter: the default one, except that (1) a help request naming an unknown subcommand, and a command
+ * that takes a subcommand given none, are usage errors (help, the error, exit 2) instead of help with exit 0, and
+ * (2) under `--json` a usage error goes to stderr only, so stdout carries nothing but the JSON error object.
  */
 export const usagePresenter = (argv: ReadonlyArray<string>, json: boolean): CliOutput.Presenter => ({
   present: (event) =>
     Effect.gen(function* () {
+      // "Implicit" help: the command has no handler of its own, only subcommands, and none was given
+      if (event._tag === "Help" && event.reason === "Implicit" && (event.helpDoc.subcommands ?? []).length > 0) {
+        const error = missingSubcommand(event.commandPath, event.helpDoc)
+        yield* usagePresenter(argv, json).present({
+          _tag: "InvalidInvocation",
+          commandPath: event.commandPath,
+          helpDoc: event.helpDoc,
+          errors: [error]
+        })
+        return yield* Effect.die(new UsageError({ commandPath: event.commandPath, problems: [error.message] }))
+      }
       if (event._tag === "Help" && event.reason === "Requested") {
         const unknown = unknownSubcommandIn(argv, event.commandPath, event.helpDoc)
         if (unknown !== undefined) {

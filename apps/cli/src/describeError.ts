@@ -1,3 +1,4 @@
+import type { K3sJoinError } from "@homelab/k3s-join"
 import type { ProxmoxError } from "@homelab/proxmox-client"
 import { type Desired, describeFailure, type SavedPlanError } from "@homelab/reconcile-core"
 import type { SshError } from "@homelab/ssh"
@@ -29,6 +30,50 @@ export const describeProxmoxError = (error: ProxmoxError, desired?: Desired): Co
 
 export const describeSshError = (error: SshError): CommandFailed =>
   new CommandFailed({ userMessage: `SSH: ${error.message}`, exitCode: ExitCode.Proxmox })
+
+/**
+ * `homelab kubeconfig`: reading the kubeconfig from a k3s server failed. SSH to it failing (nothing listens, our key
+ * refused, an unknown host key) means there is no server to read it from: exit 5, as when none is Ready, with a hint
+ * naming the host and what to check there. `from` says where the server came from: `k3s.server`, or a server VM of
+ * ours (its address, `vm.sshPort`, `vm.user`).
+ */
+export const describeKubeconfigError = (
+  error: K3sJoinError,
+  server: { readonly host: string; readonly port: number; readonly user: string },
+  from: "k3s.server" | "vm"
+): CommandFailed => {
+  const where = `${server.user}@${server.host}:${server.port}`
+  if (error.reason._tag !== "Ssh") {
+    return new CommandFailed({ userMessage: `kubeconfig from ${where}: ${error.message}`, exitCode: ExitCode.Error })
+  }
+  const ssh = error.reason.error.reason
+  const fields = from === "k3s.server" ? "k3s.server's host and port" : "the server VM's address and vm.sshPort"
+  const hint = (() => {
+    switch (ssh._tag) {
+      case "Unreachable":
+      case "Timeout":
+      case "Disconnected":
+        return `check that ${server.host} is up and its sshd listens on port ${server.port} (${fields})`
+      case "AuthRejected":
+        return /private key|passphrase/iu.test(ssh.detail)
+          ? "fix ssh.privateKey (and ssh.passphrase) in homelab.yaml; `homelab config check` checks the key"
+          : `check that ${server.user}@${server.host} accepts the key of ssh.privateKey (its ~/.ssh/authorized_keys; ` +
+              `${from === "k3s.server" ? "k3s.server.user names the user" : "our VMs get it from vm.sshKeys, as vm.user"})`
+      case "HostKeyMismatch":
+      case "HostKeyRevoked":
+      case "HostKeyUnknown":
+        return `check the host key of ${server.host} in ssh.knownHosts.file (the message says how)`
+      default:
+        return `check SSH to ${server.host} as homelab makes it: \`ssh -p ${server.port} ${server.user}@${server.host}\``
+    }
+  })()
+  return new CommandFailed({
+    userMessage: `kubeconfig from ${where}: SSH ${ssh.message}`,
+    exitCode: ExitCode.NotConverged,
+    code: "k3s-ssh",
+    hint
+  })
+}
 
 /**
  * A saved plan that is not applied: another homelab.yaml or a lab that moved exits 9 (make the plan again); a file

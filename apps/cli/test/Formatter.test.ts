@@ -19,12 +19,44 @@ describe("formatter", () => {
       formatter(true).formatError(asUserError(changes)),
       "\n\u001b[1m\u001b[33mCHANGES PENDING\u001b[39m\u001b[22m\n  4 change(s)."
     )
+    // a one-line error: as effect/cli prints it
+    const refused = new CommandFailed({ userMessage: "Proxmox: refused", exitCode: ExitCode.Proxmox })
     for (const colors of [false, true]) {
       assert.strictEqual(
-        formatter(colors).formatError(asUserError(config)),
-        CliOutput.defaultFormatter({ colors }).formatError(asUserError(config))
+        formatter(colors).formatError(asUserError(refused)),
+        CliOutput.defaultFormatter({ colors }).formatError(asUserError(refused))
       )
     }
-    assert.strictEqual(formatter(false).formatError(asUserError(config)), "\nERROR\n  homelab.yaml: bad\nhint: fix it")
+  })
+
+  it("indents every line of a multi-line message, not only the first (blank lines stay blank)", () => {
+    const lines = new CommandFailed({
+      userMessage: "homelab.yaml: 2 problems\nhomelab.yaml:1:1 nodes: expected a list\n\n  nested: detail",
+      exitCode: ExitCode.Config,
+      hint: "fix it"
+    })
+    assert.strictEqual(
+      formatter(false).formatError(asUserError(lines)),
+      "\nERROR\n  homelab.yaml: 2 problems\n  homelab.yaml:1:1 nodes: expected a list\n\n    nested: detail\n  hint: fix it"
+    )
+    assert.strictEqual(
+      formatter(true).formatError(asUserError(config)),
+      "\n\u001b[1m\u001b[31mERROR\u001b[0m\n  homelab.yaml: bad\n  hint: fix it\u001b[0m"
+    )
+    const pending = new CommandFailed({
+      userMessage: "2 change(s):\n[pve] create",
+      exitCode: ExitCode.Changes,
+      code: "changes"
+    })
+    assert.strictEqual(
+      formatter(false).formatError(asUserError(pending)),
+      "\nCHANGES PENDING\n  2 change(s):\n  [pve] create"
+    )
+    // usage errors too (effect/cli's own messages: "Did you mean" under an unknown subcommand)
+    const unknown = new CliError.UnknownSubcommand({ subcommand: "plna", parent: ["homelab"], suggestions: ["plan"] })
+    assert.strictEqual(
+      formatter(false).formatErrors([unknown]),
+      '\nERROR\n  Unknown subcommand "plna" for "homelab"\n\n    Did you mean this?\n      plan'
+    )
   })
 })

@@ -45,17 +45,16 @@ describe("config check verifies every file homelab.yaml names", () => {
     const env = { HOME: home, PROXMOX_TOKEN_SECRET: secret }
     const result = await runHomelab(["config", "check", "--config", file], { env })
     assert.strictEqual(result.code, ExitCode.Config, result.stdout)
-    const lines = result.stderr
-      .split("\n")
-      .filter((line) => /^ {2}[a-z]/u.test(line) && !line.includes("problems with"))
+    const lines = result.stderr.split("\n").filter((line) => /^ {4}[a-z]/u.test(line))
+    // each under the heading line, which is indented under ERROR
     assert.deepStrictEqual(lines, [
-      `  ssh.privateKey: cannot read ${dir}/missing_key: no such file (create one with \`ssh-keygen -t ed25519\`, or point ssh.privateKey at your key)`,
-      `  ssh.knownHosts.file: cannot read ${dir}/known_hosts: no such file (strict mode needs the nodes' keys in it: add them with ssh-keyscan, or use mode: accept-new)`,
-      `  vm.sshKeys[1]: ${dir}/private.pub holds a private key; name the .pub file next to it`,
-      `  vm.sshKeys[2]: ${dir}/empty.pub is not a public key file (one key per line: ssh-ed25519 AAAA... comment)`,
-      `  k3s.airgap: ${dir}/airgap has no install.sh (it needs the k3s binary and install.sh)`
+      `    ssh.privateKey: cannot read ${dir}/missing_key: no such file (create one with \`ssh-keygen -t ed25519\`, or point ssh.privateKey at your key)`,
+      `    ssh.knownHosts.file: cannot read ${dir}/known_hosts: no such file (strict mode needs the nodes' keys in it: add them with ssh-keyscan, or use mode: accept-new)`,
+      `    vm.sshKeys[1]: ${dir}/private.pub holds a private key; name the .pub file next to it`,
+      `    vm.sshKeys[2]: ${dir}/empty.pub is not a public key file (one key per line: ssh-ed25519 AAAA... comment)`,
+      `    k3s.airgap: ${dir}/airgap has no install.sh (it needs the k3s binary and install.sh)`
     ])
-    assert.include(result.stderr, "homelab.yaml: 5 problems with the files it names")
+    assert.include(result.stderr, "\n  homelab.yaml: 5 problems with the files it names\n")
 
     const json = await runHomelab(["config", "check", "--config", file, "--json"], { env })
     assert.strictEqual(json.code, ExitCode.Config)

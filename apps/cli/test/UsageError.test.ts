@@ -19,6 +19,37 @@ describe("usage errors exit 2, as the README's table says", () => {
     }
   })
 
+  it("no subcommand at all (bare `homelab`, bare `homelab config`) is a usage error like an unknown one", async () => {
+    const [bare, config, json] = await Promise.all([runHomelab([]), runHomelab(["config"]), runHomelab(["--json"])])
+    assert.strictEqual(bare.code, ExitCode.Usage, bare.stderr)
+    assert.include(bare.stdout, "USAGE")
+    assert.include(bare.stderr, 'Missing subcommand for "homelab": give one of plan, apply, status,')
+    assert.strictEqual(config.code, ExitCode.Usage, config.stderr)
+    assert.include(config.stdout, "homelab config <subcommand>")
+    assert.include(config.stderr, 'Missing subcommand for "homelab config": give one of check, schema, import-env')
+    // under --json: the error object on stdout, the text on stderr, no help
+    assert.strictEqual(json.code, ExitCode.Usage, json.stderr)
+    assert.deepStrictEqual(JSON.parse(json.stdout).error.code, "usage")
+    assert.include(json.stderr, 'Missing subcommand for "homelab"')
+  })
+
+  it('an empty --config (`--config=`, `-c ""`) is a usage error naming --config, not the current folder', async () => {
+    const [equals, separate, json] = await Promise.all([
+      runHomelab(["--config=", "config", "check"]),
+      runHomelab(["plan", "-c", ""]),
+      runHomelab(["--json", "status", "--config="])
+    ])
+    for (const result of [equals, separate, json]) {
+      assert.strictEqual(result.code, ExitCode.Usage, result.stderr)
+      assert.include(
+        result.stderr,
+        "Missing value for flag --config. Expected: the path of homelab.yaml, not an empty value"
+      )
+      assert.notInclude(result.stderr, "a directory")
+    }
+    assert.strictEqual(JSON.parse(json.stdout).error.code, "usage")
+  })
+
   it("--help after an unknown subcommand is that error, not the parent's help with exit 0", async () => {
     const [root, nested] = await Promise.all([
       runHomelab(["bogus", "--help"]),

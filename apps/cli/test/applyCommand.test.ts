@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: homelab.yaml ${VAR} references
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -54,6 +55,37 @@ describe("homelab plan / apply / status against the simulator", () => {
     const again = await homelab("plan", "--detailed-exitcode")
     assert.strictEqual(again.code, ExitCode.Ok, again.stderr)
     assert.include(again.stdout, "No changes")
+  }, 90_000)
+
+  it("plan and apply warn once about a secret written in homelab.yaml and about ssh.user other than root", async () => {
+    const { sim, config } = await lab()
+    const secret = sim.info.auth.tokenSecret
+    const yaml = fs.readFileSync(config, "utf8")
+    assert.include(yaml, "ssh:\n  user: root\n")
+    // the token secret written in the file, not ${PROXMOX_TOKEN_SECRET}; the API answers, so ssh.user is never used
+    fs.writeFileSync(
+      config,
+      yaml.replace("${PROXMOX_TOKEN_SECRET}", `"${secret}"`).replace("ssh:\n  user: root\n", "ssh:\n  user: admin\n")
+    )
+    const homelab = (...args: Array<string>) =>
+      runHomelab(["--config", config, ...args], { env: { CI: "true" }, timeout: 60_000 })
+    const [plan, planJson, apply] = await Promise.all([
+      homelab("plan"),
+      homelab("plan", "--json"),
+      homelab("apply", "--dry-run")
+    ])
+    for (const run of [plan, planJson, apply]) {
+      assert.strictEqual(run.code, ExitCode.Ok, run.stderr)
+      const warnings = run.stderr.split("\n").filter((line) => line.startsWith("warning: "))
+      assert.deepStrictEqual(
+        warnings.map((line) => line.split(": ").slice(0, 2).join(": ")),
+        ["warning: homelab.yaml:6:13 proxmox.auth.secret", "warning: homelab.yaml:9:9 ssh.user"]
+      )
+      assert.include(warnings[0], "write ${PROXMOX_TOKEN_SECRET} there and export PROXMOX_TOKEN_SECRET")
+      assert.include(warnings[1], '"admin", not root: pvesh/qm over SSH need root')
+      assert.notInclude(run.stdout + run.stderr, secret)
+    }
+    assert.isObject(JSON.parse(planJson.stdout).plan)
   }, 90_000)
 
   it("apply --json streams NDJSON (the plan first, the summary last) without the token secret; plan --json stays one document", async () => {

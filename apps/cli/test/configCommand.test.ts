@@ -4,6 +4,7 @@ import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { parse as parseYaml } from "yaml"
 import { ExitCode } from "../src/ExitCode.js"
 import { homeWithKeys, runHomelab } from "./helpers.js"
 
@@ -61,6 +62,13 @@ describe("homelab config", () => {
     assert.strictEqual(result.code, ExitCode.Config)
     assert.include(result.stderr, "nodes")
     assert.include(result.stderr, "homelab.yaml:5")
+    // every line of the message is indented under ERROR, not only the first
+    const message = result.stderr
+      .slice(result.stderr.indexOf("ERROR\n") + "ERROR\n".length)
+      .trimEnd()
+      .split("\n")
+    assert.isAbove(message.length, 1)
+    for (const line of message) assert.match(line, /^ {2}\S/u)
   })
 
   it("check: a YAML alias bomb (billion laughs, 9 x 9) is rejected with exit 3, naming the problem", async () => {
@@ -130,6 +138,77 @@ describe("homelab config", () => {
     }
   })
 
+  it("check: a secret written in homelab.yaml is valid but warned about, one line per field, never shown", async () => {
+    const file = path.join(tempDir(), "homelab.yaml")
+    const password = "hunter2-in-the-file"
+    writeFileSync(
+      file,
+      [
+        "proxmox:",
+        "  endpoint: https://pve.lan:8006",
+        `  auth: { tokenId: root@pam!homelab, secret: ${secret} }`,
+        "image: { url: https://example.invalid/noble.img }",
+        "nodes: [{ name: pve }]",
+        `vm: { password: "${password}" }`,
+        'k3s: { role: server, token: "${K3S_TOKEN}" }'
+      ].join("\n")
+    )
+    const env = { HOME: homeWithKeys(), K3S_TOKEN: "from-the-environment" }
+    const [text, json] = await Promise.all([
+      runHomelab(["config", "check", "--config", file], { env }),
+      runHomelab(["config", "check", "--config", file, "--json"], { env })
+    ])
+    assert.strictEqual(text.code, 0, text.stderr)
+    const warnings = text.stderr.split("\n").filter((line) => line.startsWith("warning: "))
+    assert.deepStrictEqual(warnings, [
+      "warning: homelab.yaml:3:46 proxmox.auth.secret: a secret written in the file: write ${PROXMOX_TOKEN_SECRET} there and export PROXMOX_TOKEN_SECRET",
+      "warning: homelab.yaml:6:17 vm.password: a secret written in the file: write ${CLOUD_PASSWORD} there and export CLOUD_PASSWORD"
+    ])
+    assert.strictEqual(json.code, 0, json.stderr)
+    assert.lengthOf(JSON.parse(json.stdout).warnings, 2)
+    for (const output of [text.stdout, text.stderr, json.stdout, json.stderr]) {
+      assert.notInclude(output, secret)
+      assert.notInclude(output, password)
+    }
+  })
+
+  it("check: ssh.user other than root is warned about where pvesh/qm over SSH may run, not an error", async () => {
+    const dir = tempDir()
+    const write = (name: string, extra: ReadonlyArray<string>) => {
+      const file = path.join(dir, name)
+      writeFileSync(
+        file,
+        [
+          "proxmox:",
+          "  endpoint: https://pve.lan:8006",
+          '  auth: { tokenId: root@pam!homelab, secret: "${PROXMOX_TOKEN_SECRET}" }',
+          ...extra,
+          "ssh: { user: admin }",
+          "nodes: [{ name: pve }]"
+        ].join("\n")
+      )
+      return file
+    }
+    const env = { HOME: homeWithKeys(), PROXMOX_TOKEN_SECRET: secret }
+    const [fallback, iso, off] = await Promise.all(
+      [
+        write("fallback.yaml", ["image: { url: https://example.invalid/noble.img }"]),
+        write("iso.yaml", ["  fallback: ssh", "image: { url: https://example.invalid/noble.img, content: iso }"]),
+        write("off.yaml", ["  fallback: off", "image: { url: https://example.invalid/noble.img }"])
+      ].map((file) => runHomelab(["config", "check", "--config", file], { env }))
+    )
+    assert.strictEqual(fallback?.code, 0, fallback?.stderr)
+    assert.include(
+      fallback?.stderr,
+      'warning: fallback.yaml:5:14 ssh.user: "admin", not root: pvesh/qm over SSH need root; the fallback to them when a node\'s API fails (proxmox.fallback: ssh) would fail (labs whose API answers never use it): set ssh.user: root, or proxmox.fallback: off'
+    )
+    assert.strictEqual(iso?.code, 0, iso?.stderr)
+    assert.include(iso?.stderr, "warning: iso.yaml:6:14 ssh.user:")
+    assert.include(iso?.stderr, "creating the VMs from an iso image (image.content: iso) goes over SSH as root")
+    assert.strictEqual(off?.code, 0, off?.stderr)
+    assert.notInclude(off?.stderr, "warning:")
+  })
+
   it("schema: prints a JSON Schema document", async () => {
     const result = await runHomelab(["config", "schema"])
     assert.strictEqual(result.code, 0)
@@ -155,6 +234,19 @@ describe("homelab config", () => {
     assert.include(check.stdout, "valid. 3 node(s), 3 VM(s), image local:import/noble-server-cloudimg-amd64.qcow2")
     assert.include(check.stdout, "(TLS: insecure, fallback: ssh)")
     assert.include(check.stdout, "  ssh.privateKey ~/.ssh/id_rsa: ssh-ed25519 private key")
+  })
+
+  it("import-env --json: the same homelab.yaml as one JSON document (no YAML), warnings still on stderr", async () => {
+    const [text, json] = await Promise.all([
+      runHomelab(["config", "import-env", seedToolEnv]),
+      runHomelab(["config", "import-env", seedToolEnv, "--json"])
+    ])
+    assert.strictEqual(json.code, 0, json.stderr)
+    const document = JSON.parse(json.stdout)
+    assert.deepStrictEqual(document, parseYaml(text.stdout))
+    assert.strictEqual(document.proxmox.auth.secret, "${PROXMOX_TOKEN_SECRET}")
+    assert.notInclude(json.stdout, "5d1a9b0c")
+    assert.include(json.stderr, "warning: proxmox.tls.insecure: true, as the seed tool did not check certificates")
   })
 
   it("import-env: a missing .env is a config error naming the file", async () => {

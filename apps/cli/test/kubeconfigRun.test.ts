@@ -1,6 +1,12 @@
+import * as fs from "node:fs"
 import * as path from "node:path"
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, it } from "@effect/vitest"
 import { mergeTarget } from "../src/commands/kubeconfigRun.js"
+import { ExitCode } from "../src/ExitCode.js"
+import { homeWithKeys, runHomelab } from "./helpers.js"
+import { startLab, stopLabs } from "./simLab.js"
+
+afterEach(stopLabs)
 
 describe("kubeconfig --merge target", () => {
   it("--out wins; else $KUBECONFIG's first file; else ~/.kube/config", () => {
@@ -10,4 +16,36 @@ describe("kubeconfig --merge target", () => {
     assert.strictEqual(mergeTarget(undefined, { KUBECONFIG: "", HOME: "/h" }), "/h/.kube/config")
     assert.strictEqual(mergeTarget(undefined, { HOME: "/h" }), "/h/.kube/config")
   })
+})
+
+describe("kubeconfig over SSH", () => {
+  it("an SSH failure to the server exits 5 with a hint naming the host and what to check", async () => {
+    const lab = await startLab(["pve"], { k3s: true })
+    const yaml = fs.readFileSync(lab.config, "utf8")
+    const server = `server: { host: ${lab.serverIp}, port: 2222, user: ubuntu }`
+    assert.include(yaml, server)
+    // nothing listens there; and a user the server's sshd refuses our key for
+    const down = path.join(lab.dir, "down.yaml")
+    fs.writeFileSync(down, yaml.replace(server, `server: { host: ${lab.net}.99, port: 2222, user: ubuntu }`))
+    const refused = path.join(lab.dir, "refused.yaml")
+    fs.writeFileSync(refused, yaml.replace(/privateKey: .*/u, `privateKey: ${homeWithKeys()}/.ssh/id_ed25519`))
+    const homelab = (args: ReadonlyArray<string>) => runHomelab(args, { env: lab.env, timeout: 60_000 })
+    const [unreachable, rejected, json] = await Promise.all([
+      homelab(["--config", down, "kubeconfig"]),
+      homelab(["--config", refused, "kubeconfig"]),
+      homelab(["--config", down, "kubeconfig", "--json"])
+    ])
+    assert.strictEqual(unreachable.code, ExitCode.NotConverged, unreachable.stderr)
+    assert.include(unreachable.stderr, `kubeconfig from ubuntu@${lab.net}.99:2222`)
+    assert.include(unreachable.stderr, `hint: check that ${lab.net}.99 is up and its sshd listens on port 2222`)
+    assert.strictEqual(rejected.code, ExitCode.NotConverged, rejected.stderr)
+    assert.include(
+      rejected.stderr,
+      `hint: check that ubuntu@${lab.serverIp} accepts the key of ssh.privateKey (its ~/.ssh/authorized_keys`
+    )
+    assert.strictEqual(json.code, ExitCode.NotConverged, json.stderr)
+    const error = JSON.parse(json.stdout).error
+    assert.strictEqual(error.code, "k3s-ssh")
+    assert.include(error.hint, `${lab.net}.99`)
+  }, 120_000)
 })

@@ -55,6 +55,7 @@ export {
   formatConfigIssues
 } from "./config/ConfigError.js"
 export { ConfigIssue, type ConfigIssueCode } from "./config/ConfigIssue.js"
+export { ConfigWarning, formatConfigWarning } from "./config/ConfigWarning.js"
 export { configJsonSchema } from "./config/configJsonSchema.js"
 export type {
   ChecksumAlgorithm,
@@ -77,7 +78,12 @@ export type {
 export { type HomelabConfigFile, HomelabConfigSchema } from "./config/HomelabConfigSchema.js"
 export { type ImportEnvResult, importEnv } from "./config/importEnv.js"
 export { closestName } from "./config/internal/suggest.js"
-export { type ParseConfigOptions, parseConfig } from "./config/parseConfig.js"
+export {
+  type ParseConfigOptions,
+  type ParsedConfig,
+  parseConfig,
+  parseConfigWithWarnings
+} from "./config/parseConfig.js"
 export { nodeSshTarget, proxmoxClientConfig, type ResolvedConnections, sshOptions } from "./connections.js"
 export type {
   Desired,

@@ -17,7 +17,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { describeSavedPlanError } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
 import type { LoadedConfig } from "../LoadedConfig.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { withEventStream } from "../render/EventStream.js"
@@ -71,6 +71,7 @@ export const plan = ({
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     const options = { only: nodesOf(only), prune, yes: false, dryRun: true, json: flags.json, verbose: flags.verbose }
     const run = yield* runOnce(loaded, options)
     if (Option.isSome(out)) {
@@ -128,6 +129,7 @@ export const apply = ({
           })
         }
         const loaded = yield* loadConfig(flags.config, process.env)
+        yield* warnConfig(loaded)
         const common = { yes, dryRun, json: flags.json, events, verbose: flags.verbose }
         if (Option.isSome(planFile)) {
           const saved = yield* loadSavedPlan(planFile.value, loaded)
@@ -153,6 +155,7 @@ export const reprovision = ({ node, yes }: { readonly node: string; readonly yes
     return yield* withEventStream(flags.json, (events) =>
       Effect.gen(function* () {
         const loaded = yield* loadConfig(flags.config, process.env)
+        yield* warnConfig(loaded)
         // a node rebuilds each of its VMs; a VM's name only that VM (a node that runs several)
         const known = loaded.config.nodes.find((n) => n.name === node)
         const holder = known ?? loaded.config.nodes.find((n) => n.vms.some((v) => v.name === node))

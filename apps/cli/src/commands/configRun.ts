@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises"
 import { configJsonSchema, importEnv as convertEnv } from "@homelab/reconcile-core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { parse as parseYaml } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 
 export const schema = () => Console.log(JSON.stringify(configJsonSchema(), null, 2))
@@ -14,9 +15,12 @@ export const check = () =>
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     const { config } = loaded
     if (flags.json) {
-      yield* Console.log(JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files }, null, 2))
+      yield* Console.log(
+        JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files, warnings: loaded.warnings }, null, 2)
+      )
       return
     }
     const vms = config.nodes.reduce((n, node) => n + node.vms.length, 0)
@@ -40,6 +44,8 @@ export const importEnv = ({ file }: { readonly file: string }) =>
         })
     })
     const result = convertEnv(text)
-    yield* Console.log(result.yaml)
+    // --json: the same homelab.yaml as a JSON document (JSON is YAML too: it can be saved as homelab.yaml as it is)
+    const flags = yield* root
+    yield* Console.log(flags.json ? JSON.stringify(parseYaml(result.yaml), null, 2) : result.yaml)
     for (const warning of result.warnings) yield* Console.error(`warning: ${warning}`)
   })

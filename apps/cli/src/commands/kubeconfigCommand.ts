@@ -24,6 +24,6 @@ export const kubeconfigCommand = Command.make(
   (input) => Effect.promise(() => import("./kubeconfigRun.js")).pipe(Effect.flatMap((run) => run.kubeconfig(input)))
 ).pipe(
   Command.withDescription(
-    "The k3s cluster's admin kubeconfig, read over SSH from a Ready server, pointed at k3s.apiEndpoint or that server's address, named --context: printed, written to --out (mode 600), or merged (--merge). Exit 5: no Ready server to read it from"
+    "The k3s cluster's admin kubeconfig, read over SSH from a Ready server, pointed at k3s.apiEndpoint or that server's address, named --context: printed, written to --out (mode 600), or merged (--merge). Exit 5: no Ready server to read it from, or SSH to it failed (the hint names the host and what to check)"
   )
 )

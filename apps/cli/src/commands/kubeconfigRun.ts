@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import { CommandFailed } from "../CommandFailed.js"
-import { toCommandFailed } from "../describeError.js"
+import { describeKubeconfigError, toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
@@ -97,15 +97,13 @@ export const kubeconfig = ({
         })
       }
       const k3s = yield* K3sJoin
-      return yield* k3s.fetchKubeconfig({ server, endpoint: desired.k3s?.apiEndpoint, name: context }).pipe(
-        Effect.mapError(
-          (e) =>
-            new CommandFailed({
-              userMessage: `kubeconfig from ${server.user}@${server.host}:${server.port}: ${e.message}`,
-              exitCode: ExitCode.Error
-            })
+      return yield* k3s
+        .fetchKubeconfig({ server, endpoint: desired.k3s?.apiEndpoint, name: context })
+        .pipe(
+          Effect.mapError((e) =>
+            describeKubeconfigError(e, server, desired.k3s?.server === undefined ? "vm" : "k3s.server")
+          )
         )
-      )
     }).pipe(Effect.provide(layer))
     const fetched: FetchedKubeconfig = yield* toCommandFailed(
       program as Effect.Effect<FetchedKubeconfig, ProxmoxError | SshError | CommandFailed>,

@@ -5,12 +5,14 @@ import * as Schema from "effect/Schema"
 import { LineCounter, parseDocument } from "yaml"
 import { ConfigError, ConfigInvalid, ConfigMissingVariables, ConfigYamlError } from "./ConfigError.js"
 import type { ConfigIssue } from "./ConfigIssue.js"
+import type { ConfigWarning } from "./ConfigWarning.js"
 import type { HomelabConfig } from "./HomelabConfig.js"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
 import { fromSchemaIssue, locate, type RawIssue } from "./internal/issues.js"
 import { formatPath, rootPath } from "./internal/path.js"
 import { resolveConfig } from "./internal/resolve.js"
 import { crossFieldIssues } from "./internal/semantic.js"
+import { configWarnings } from "./internal/warnings.js"
 import { buildTree, maxAliasedValues } from "./internal/yamlTree.js"
 
 export interface ParseConfigOptions {
@@ -37,15 +39,21 @@ const failWith = (source: string, issues: Array<ConfigIssue>, missing: ReadonlyA
   return new ConfigError({ reason, source, issues })
 }
 
+/** A valid `homelab.yaml`, resolved, and what in it is worth changing although it works. */
+export interface ParsedConfig {
+  readonly config: HomelabConfig
+  /** A secret written in the file, `ssh.user` other than root where it matters (see `ConfigWarning`), in file order. */
+  readonly warnings: ReadonlyArray<ConfigWarning>
+}
+
 /**
- * Parses and validates `homelab.yaml` text: YAML syntax, `${ENV}` interpolation from `options.env`, the schema
- * (unknown keys with suggestions, types, formats), then cross-field rules. Every problem is collected into one
- * `ConfigError`; on success the resolved `HomelabConfig` has all defaults applied and secrets `Redacted`.
+ * `parseConfig`, with the warnings about the valid document: a secret field written as its value instead of a
+ * `${VAR}` reference (never showing it), `ssh.user` other than root where pvesh/qm over SSH may run.
  */
-export const parseConfig = Effect.fnUntraced(function* (
+export const parseConfigWithWarnings = Effect.fnUntraced(function* (
   text: string,
   options: ParseConfigOptions
-): Effect.fn.Return<HomelabConfig, ConfigError> {
+): Effect.fn.Return<ParsedConfig, ConfigError> {
   const source = options.source ?? "homelab.yaml"
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true })
@@ -136,5 +144,17 @@ export const parseConfig = Effect.fnUntraced(function* (
     .sort(bySourceOrder)
   const missing = tree.envProblems.flatMap((problem) => (problem.variable === undefined ? [] : [problem.variable]))
   if (issues.length > 0 || Result.isFailure(decoded)) return yield* failWith(source, issues, missing)
-  return resolveConfig(decoded.success)
+  const config = resolveConfig(decoded.success)
+  const warnings = configWarnings(tree, config).sort(
+    (a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER) || a.path.localeCompare(b.path)
+  )
+  return { config, warnings }
 })
+
+/**
+ * Parses and validates `homelab.yaml` text: YAML syntax, `${ENV}` interpolation from `options.env`, the schema
+ * (unknown keys with suggestions, types, formats), then cross-field rules. Every problem is collected into one
+ * `ConfigError`; on success the resolved `HomelabConfig` has all defaults applied and secrets `Redacted`.
+ */
+export const parseConfig = (text: string, options: ParseConfigOptions): Effect.Effect<HomelabConfig, ConfigError> =>
+  Effect.map(parseConfigWithWarnings(text, options), (parsed) => parsed.config)

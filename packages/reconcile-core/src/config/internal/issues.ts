@@ -20,9 +20,18 @@ export interface RawIssue {
   readonly at?: "key" | "value"
 }
 
-const secretPaths = new Set(["proxmox.auth.secret", "ssh.passphrase", "vm.password", "k3s.token"])
+/**
+ * The secret fields of homelab.yaml (decoded into `Redacted`), each with the environment variable its `${VAR}`
+ * reference is suggested with.
+ */
+export const secretFields: Readonly<Record<string, string>> = {
+  "proxmox.auth.secret": "PROXMOX_TOKEN_SECRET",
+  "ssh.passphrase": "SSH_KEY_PASSPHRASE",
+  "vm.password": "CLOUD_PASSWORD",
+  "k3s.token": "K3S_TOKEN"
+}
 
-export const isSecretPath = (path: string): boolean => secretPaths.has(path)
+export const isSecretPath = (path: string): boolean => Object.hasOwn(secretFields, path)
 
 export const valueAt = (root: unknown, path: ReadonlyArray<PathSegment>): unknown => {
   let current: unknown = root
