@@ -128,6 +128,45 @@ export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>
 }
 
 /**
+ * A server's join refused before anything was installed: etcd still lists a member of this node (named
+ * `<node>-<8 hex>`, or registered with the host's IP as its peer address) that no Node owns. k3s removes an etcd
+ * member only through its Node (deleting it, or the `etcd.k3s.cattle.io/remove` annotation), so nothing homelab can do
+ * through k3s removes it; the join would fail on `duplicate node name found` (or `Peer URLs already exists`) and k3s
+ * would restart forever. `memberId` is etcd's member ID in hex, as `etcdctl member remove` takes it.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class StaleEtcdMember extends Schema.TaggedError<StaleEtcdMember>()("StaleEtcdMember", {
+  node: Schema.String,
+  member: Schema.String,
+  memberId: Schema.String,
+  peerURL: Schema.NullOr(Schema.String),
+  /** The server the members were read through. */
+  server: Schema.String
+}) {
+  override get message(): string {
+    return `etcd still has the member ${this.member} (ID ${this.memberId}${this.peerURL === null ? "" : `, peer ${this.peerURL}`}) of an earlier ${this.node}, and no Node owns it (deleted with its finalizers removed, or never registered): k3s removes a member only through its Node, so ${this.node} would fail to join with 'duplicate node name found' and restart forever; nothing was installed on ${this.node}`
+  }
+}
+
+/**
+ * The cluster's server token, read from `server`, is not the one the caller was given: its password (after
+ * `::server:`) differs from the short token given as `tokenPassword`. Nothing was installed. Neither token is in the
+ * message.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class TokenDiffers extends Schema.TaggedError<TokenDiffers>()("TokenDiffers", {
+  server: Schema.String
+}) {
+  override get message(): string {
+    return `the server token of the cluster on ${this.server} has another password than the token given for it: nothing was installed`
+  }
+}
+
+/**
  * Another server is joining etcd at the same time (`too many learner members in cluster`). Servers must join one
  * at a time; retry later.
  *
@@ -401,12 +440,14 @@ export class Ssh extends Schema.TaggedError<Ssh>()("Ssh", {
 export const K3sJoinErrorReason = Schema.Union([
   TokenUnavailable,
   TokenInvalid,
+  TokenDiffers,
   ServerUnreachable,
   BadToken,
   CaHashMismatch,
   SanMismatch,
   NodePasswordRejected,
   DuplicateEtcdMember,
+  StaleEtcdMember,
   TooManyLearners,
   ConfigMismatch,
   InstallFailed,

@@ -46,6 +46,7 @@ export interface K3sEvent {
     | "node-registered"
     | "node-deleted"
     | "node-deleting"
+    | "node-finalizers-removed"
     | "secret-deleted"
     | "etcd-member-removed"
     | "etcd-member-remove-refused"
@@ -1447,6 +1448,22 @@ export class K3sSim {
     if (n.etcdName === undefined || !cluster.etcdMembers.some((m) => m.name === n.etcdName))
       this.finishNodeDeletion(cluster, n)
     else void this.removeMemberThenNode(cluster, n)
+    return true
+  }
+
+  /**
+   * `kubectl patch node NAME` clearing its finalizers (`{"metadata":{"finalizers":null}}`): the way people force a
+   * Node that hangs in deletion out (k3s discussion #14894). The apiserver removes an object that has a
+   * deletionTimestamp and no finalizers at once, so a deleting Node is gone now, and the managed-etcd controller never
+   * removes its member: the member stays, with no Node left to remove it through (k3s.md §5.2). A Node not being
+   * deleted keeps its finalizers: k3s's controllers add theirs again as they see it. `undefined`: no such Node.
+   */
+  dropFinalizers(cluster: K3sCluster, name: string): boolean | undefined {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return undefined
+    if (n.deletingAt === undefined) return false
+    this.event("node-finalizers-removed", name, this.hostByKey(n.hostKey)?.vmid)
+    this.finishNodeDeletion(cluster, n)
     return true
   }
 
