@@ -89,6 +89,7 @@ import {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  ExistingCluster,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
@@ -1706,9 +1707,16 @@ const make = (options: K3sJoinOptions) =>
       const asServer: K3sServer = { ...host }
       yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
       // already a running server with its Node Ready: nothing to do (never initialise twice: that makes a new cluster)
-      if ((yield* unitState(host, "server", timeouts.command)) === "active") {
-        const nodes = yield* clusterNodes(host)
-        const node = nodes.find((n) => n.name === nodeName)
+      const state = yield* unitState(host, "server", timeouts.command)
+      let why = `systemctl is-active k3s: ${state}`
+      if (state === "active") {
+        const nodes = yield* Effect.result(clusterNodes(host))
+        const node = Result.isSuccess(nodes) ? nodes.success.find((n) => n.name === nodeName) : undefined
+        why = Result.isFailure(nodes)
+          ? `its Nodes cannot be read: ${nodes.failure.reason.message}`
+          : node === undefined
+            ? `it has no Node ${nodeName}`
+            : `its Node ${nodeName} is ${node.role === "server" ? `not Ready (${node.ready})` : "an agent"}`
         if (node !== undefined && node.role === "server" && node.ready === "True") {
           const token = yield* fetchToken(host, "server")
           yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "already initialised" })
@@ -1719,6 +1727,22 @@ const make = (options: K3sJoinOptions) =>
             version: node.kubeletVersion,
             token
           } satisfies InitClusterResult
+        }
+      }
+      // Another run's install on this host during this run (two runs starting the same cluster at once): that init's
+      // k3s and etcd data, which this one waits for as before. Otherwise a k3s server that runs here, or etcd data an
+      // earlier cluster left (k3s.md §1.4: with an initialised data dir k3s ignores --cluster-init and starts that
+      // member again, waiting for its old peers or bringing its cluster back), is not a cluster to start: refused.
+      const other = yield* otherRunsRecord(host, timeouts.command)
+      const at = other === undefined ? Number.NaN : Date.parse(other.at)
+      if (!(Number.isFinite(at) && at >= runStartedAt)) {
+        const data = yield* run(host, etcdNameCommand(), timeouts.command)
+        const member = data.exitCode === 0 && data.stdout.trim() !== "" ? data.stdout.trim() : undefined
+        if (member !== undefined || !["inactive", "failed", "unknown"].includes(state)) {
+          return yield* fail(
+            host.host,
+            new ExistingCluster({ node: nodeName, member: member ?? null, unitState: state, detail: why })
+          )
         }
       }
       yield* emit({ _tag: "Step", host: host.host, step: "cluster-init", detail: request.version })

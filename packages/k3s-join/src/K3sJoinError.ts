@@ -167,6 +167,28 @@ export class TokenDiffers extends Schema.TaggedError<TokenDiffers>()("TokenDiffe
 }
 
 /**
+ * `initCluster` refused to start a new cluster on a host that already holds one: etcd data of an earlier cluster
+ * (`member`: its etcd member, from `/var/lib/rancher/k3s/server/db/etcd/name`), where k3s ignores `--cluster-init` and
+ * starts that member again (waiting forever for its old peers, or bringing that cluster back), or a k3s server that
+ * runs (`unitState`) without being the Ready first server of a cluster. Nothing was installed.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class ExistingCluster extends Schema.TaggedError<ExistingCluster>()("ExistingCluster", {
+  node: Schema.String,
+  member: Schema.NullOr(Schema.String),
+  unitState: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.member !== null
+      ? `${this.node} holds the etcd data of an earlier k3s cluster (its member ${this.member}, in /var/lib/rancher/k3s/server/db/etcd; k3s unit ${this.unitState}): k3s ignores --cluster-init there and would start that member again, waiting for that cluster's other servers or bringing that cluster back, instead of a new cluster; nothing was installed`
+      : `a k3s server runs on ${this.node} already (unit ${this.unitState}) and is not the Ready first server of a cluster (${this.detail}): a new cluster is not started over it; nothing was installed`
+  }
+}
+
+/**
  * Another server is joining etcd at the same time (`too many learner members in cluster`). Servers must join one
  * at a time; retry later.
  *
@@ -459,6 +481,7 @@ export const K3sJoinErrorReason = Schema.Union([
   InvalidOptions,
   QuorumAtRisk,
   DrainFailed,
+  ExistingCluster,
   VersionRule,
   ReleaseUnavailable,
   KubeconfigInvalid,

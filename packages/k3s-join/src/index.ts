@@ -117,6 +117,7 @@ export {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  ExistingCluster,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,

@@ -757,7 +757,13 @@ export const apply = Effect.fn("apply")(function* (
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
             onEvent: k3sProgress
           })
-          .pipe(Effect.mapError((e) => new StepFailed(e.message, hint)))
+          .pipe(
+            Effect.mapError((e) =>
+              e.reason._tag === "ExistingCluster"
+                ? new StepFailed(e.message, existingClusterHint(a.vm, ip, e.reason.member !== null))
+                : new StepFailed(e.message, hint)
+            )
+          )
         // a cluster that ran already: a short k3s.token must be its password (a new one was started with it)
         const password = tokenPasswordOf(k3s.token)
         if (
@@ -781,6 +787,13 @@ export const apply = Effect.fn("apply")(function* (
           ip
         }
       })
+    }
+
+    /** What to do about a VM that holds a k3s cluster already where this run was to start a new one. */
+    function existingClusterHint(vm: string, ip: string, data: boolean): string {
+      const keep = `if that is the cluster to keep, set k3s.server to one of its servers (or make it answer \`sudo k3s kubectl get nodes\` on ${ip}: homelab then joins the others to it)`
+      const drop = `if it is to go, run \`sudo /usr/local/bin/k3s-uninstall.sh\` on ${ip}${data ? " (or, without that script, `sudo rm -rf /var/lib/rancher/k3s`)" : ""}, or rebuild the VM with \`homelab reprovision ${vm}\``
+      return `${keep}; ${drop}; then run apply again`
     }
 
     function upgrade(a: UpgradeK3s) {

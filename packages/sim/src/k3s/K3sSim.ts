@@ -1149,6 +1149,19 @@ export class K3sSim {
       this.log(h, "warning", "data-dir used by this member must be removed")
       return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
     }
+    if (own === undefined && name !== undefined) {
+      // etcd data of a cluster the simulator has no record of (an earlier cluster's, left on this disk): k3s ignores
+      // --cluster-init / --server and starts etcd as that existing member (k3s pkg/etcd: an initialised data dir,
+      // "Starting etcd for existing cluster member"); its peers are not there, so etcd never has a quorum and k3s waits
+      // for it, never ready (the unit stays activating), until it is stopped
+      this.log(h, "info", "Starting etcd for existing cluster member")
+      while (await this.awake(h, gen)) {
+        this.log(h, "info", "Waiting for etcd server to become available")
+        this.log(h, "warning", "Failed to get apiserver address from etcd: context deadline exceeded")
+        await this.sleepSim(this.t.retryMs)
+      }
+      return
+    }
     if (cfg.serverUrl === undefined) return this.initCluster(h, gen, attempt, cfg, version)
     const url = cfg.serverUrl
     const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
