@@ -724,6 +724,22 @@ export const deleteNodeNoWaitCommand = (name: string): string =>
 export const dbInfoCommand = (): string => shellCommand(["curl", "-fsSk", "https://127.0.0.1:6443/db/info"])
 
 /**
+ * Where k3s keeps the name of the host's own etcd member (`<node>-<8 hex>`), once its etcd was initialised.
+ *
+ * @since 0.6.3
+ * @category commands
+ */
+export const ETCD_NAME_PATH = "/var/lib/rancher/k3s/server/db/etcd/name"
+
+/**
+ * `sudo -n cat /var/lib/rancher/k3s/server/db/etcd/name`: the host's own etcd member, if it has one.
+ *
+ * @since 0.6.3
+ * @category commands
+ */
+export const etcdNameCommand = (): string => shellCommand(["sudo", "-n", "cat", ETCD_NAME_PATH])
+
+/**
  * `test -f /etc/systemd/system/<unit>.service`: exit 0 when install.sh left the unit of that role on the host.
  *
  * @since 0.3.0

@@ -66,6 +66,20 @@ export const parseJoinToken = (raw: string | Redacted.Redacted<string>): Result.
 }
 
 /**
+ * Whether a basic token (`K10<hash>::<user>:<password>`) has `password` as its password (a short token, surrounding
+ * whitespace trimmed). `undefined` for a bootstrap token, which has none.
+ *
+ * @since 0.6.3
+ * @category validation
+ */
+export const hasPassword = (token: JoinToken, password: Redacted.Redacted<string>): boolean | undefined => {
+  if (token.kind !== "basic") return undefined
+  const value = Redacted.value(token.value)
+  const creds = value.slice(value.indexOf("::") + 2)
+  return creds.slice(creds.indexOf(":") + 1) === Redacted.value(password).trim()
+}
+
+/**
  * Checks that a token can join the given role: servers need the server token (a basic token whose user is not
  * `node`); agents accept any valid token.
  *

@@ -31,6 +31,7 @@ import {
   deleteNodeNoWaitCommand,
   deleteNodePasswordCommand,
   drainCommand,
+  etcdNameCommand,
   getNodeCommand,
   getNodesCommand,
   hostnameCommand,
@@ -71,7 +72,7 @@ import {
   waitNodeCommand,
   withoutTrace
 } from "./InstallCommand.js"
-import { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
+import { checkTokenForRole, hasPassword, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 import {
   classifyCurrentRun,
   classifyJournal,
@@ -88,6 +89,7 @@ import {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  ExistingCluster,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
@@ -103,7 +105,9 @@ import {
   SanMismatch,
   ServerUnreachable,
   Ssh,
+  StaleEtcdMember,
   Timeout,
+  TokenDiffers,
   TokenUnavailable,
   TooManyLearners,
   VersionRule
@@ -132,7 +136,9 @@ import {
   type ClusterFacts,
   decodeDbInfo,
   type EtcdMember,
+  memberIdHex,
   membersOfNode,
+  orphanMembersOf,
   type QuorumAction,
   type QuorumVerdict,
   quorumCheck
@@ -1531,6 +1537,51 @@ const make = (options: K3sJoinOptions) =>
           return yield* fail(host.host, new RoleMismatch({ node: nodeName, expected: role, actual: member.node.role }))
         }
       }
+      // A token the caller was given as a password only (`tokenPassword`): the server's must have it, checked before
+      // anything is changed (the cleanup below deletes a Node of the cluster the server is of)
+      let early: Result.Result<JoinToken, K3sJoinError> | undefined
+      if (request.token === undefined && request.tokenPassword !== undefined) {
+        early = tokenRead === undefined ? yield* Effect.result(readToken()) : yield* Fiber.join(tokenRead)
+        if (
+          Result.isSuccess(early) &&
+          early.success.user === "server" &&
+          hasPassword(early.success, request.tokenPassword) === false
+        )
+          return yield* fail(host.host, new TokenDiffers({ server: server.host }))
+      }
+      // A server: etcd must not hold a member of this name (or of this IP) that no Node owns (k3s.md §5.3). Deleting
+      // a Node removes its member, so the stale-Node cleanup below handles a member whose Node is still there; one
+      // without a Node only etcdctl removes, and the join would loop on 'duplicate node name found'. Nothing is
+      // installed then. Members that cannot be read (a k3s before v1.27.14 does not answer /db/info from localhost)
+      // leave the join as it was: its wait still tells that failure from the journal.
+      if (role === "server") {
+        const members = yield* Effect.result(etcdMembers(server))
+        const suspects = Result.isSuccess(members)
+          ? orphanMembersOf({ nodes, members: members.success }, nodeName, expectedIp(host))
+          : []
+        if (suspects.length > 0) {
+          // a host whose own etcd member is listed (its name file) restarts k3s with that member: no join, no clash
+          const own = yield* run(host, etcdNameCommand(), timeouts.command).pipe(
+            Effect.map((r) => (r.exitCode === 0 ? r.stdout.trim() : undefined)),
+            Effect.orElseSucceed(() => undefined)
+          )
+          const restarts = own !== undefined && Result.isSuccess(members) && members.success.some((m) => m.name === own)
+          const stale = restarts ? undefined : suspects[0]
+          if (stale !== undefined) {
+            return yield* fail(
+              host.host,
+              new StaleEtcdMember({
+                node: nodeName,
+                member: stale.name,
+                memberId: memberIdHex(stale.id),
+                peerURL: stale.peerURL ?? null,
+                server: server.host
+              })
+            )
+          }
+        }
+      }
+
       // A Node of this name may be another run's join on this very host (it left its install record here since boot,
       // however long ago): that one is not stale.
       const other = mayClean ? yield* otherRunsRecord(host, timeouts.command) : undefined
@@ -1558,7 +1609,8 @@ const make = (options: K3sJoinOptions) =>
         token = parsed.success
       } else {
         yield* emit({ _tag: "Step", host: host.host, step: "token", detail: server.host })
-        const read = tokenRead === undefined ? yield* Effect.result(readToken()) : yield* Fiber.join(tokenRead)
+        const read =
+          early ?? (tokenRead === undefined ? yield* Effect.result(readToken()) : yield* Fiber.join(tokenRead))
         if (Result.isFailure(read)) return yield* Effect.fail(read.failure)
         token = read.success
       }
@@ -1655,9 +1707,16 @@ const make = (options: K3sJoinOptions) =>
       const asServer: K3sServer = { ...host }
       yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
       // already a running server with its Node Ready: nothing to do (never initialise twice: that makes a new cluster)
-      if ((yield* unitState(host, "server", timeouts.command)) === "active") {
-        const nodes = yield* clusterNodes(host)
-        const node = nodes.find((n) => n.name === nodeName)
+      const state = yield* unitState(host, "server", timeouts.command)
+      let why = `systemctl is-active k3s: ${state}`
+      if (state === "active") {
+        const nodes = yield* Effect.result(clusterNodes(host))
+        const node = Result.isSuccess(nodes) ? nodes.success.find((n) => n.name === nodeName) : undefined
+        why = Result.isFailure(nodes)
+          ? `its Nodes cannot be read: ${nodes.failure.reason.message}`
+          : node === undefined
+            ? `it has no Node ${nodeName}`
+            : `its Node ${nodeName} is ${node.role === "server" ? `not Ready (${node.ready})` : "an agent"}`
         if (node !== undefined && node.role === "server" && node.ready === "True") {
           const token = yield* fetchToken(host, "server")
           yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "already initialised" })
@@ -1668,6 +1727,22 @@ const make = (options: K3sJoinOptions) =>
             version: node.kubeletVersion,
             token
           } satisfies InitClusterResult
+        }
+      }
+      // Another run's install on this host during this run (two runs starting the same cluster at once): that init's
+      // k3s and etcd data, which this one waits for as before. Otherwise a k3s server that runs here, or etcd data an
+      // earlier cluster left (k3s.md §1.4: with an initialised data dir k3s ignores --cluster-init and starts that
+      // member again, waiting for its old peers or bringing its cluster back), is not a cluster to start: refused.
+      const other = yield* otherRunsRecord(host, timeouts.command)
+      const at = other === undefined ? Number.NaN : Date.parse(other.at)
+      if (!(Number.isFinite(at) && at >= runStartedAt)) {
+        const data = yield* run(host, etcdNameCommand(), timeouts.command)
+        const member = data.exitCode === 0 && data.stdout.trim() !== "" ? data.stdout.trim() : undefined
+        if (member !== undefined || !["inactive", "failed", "unknown"].includes(state)) {
+          return yield* fail(
+            host.host,
+            new ExistingCluster({ node: nodeName, member: member ?? null, unitState: state, detail: why })
+          )
         }
       }
       yield* emit({ _tag: "Step", host: host.host, step: "cluster-init", detail: request.version })

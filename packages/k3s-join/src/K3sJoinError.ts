@@ -128,6 +128,67 @@ export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>
 }
 
 /**
+ * A server's join refused before anything was installed: etcd still lists a member of this node (named
+ * `<node>-<8 hex>`, or registered with the host's IP as its peer address) that no Node owns. k3s removes an etcd
+ * member only through its Node (deleting it, or the `etcd.k3s.cattle.io/remove` annotation), so nothing homelab can do
+ * through k3s removes it; the join would fail on `duplicate node name found` (or `Peer URLs already exists`) and k3s
+ * would restart forever. `memberId` is etcd's member ID in hex, as `etcdctl member remove` takes it.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class StaleEtcdMember extends Schema.TaggedError<StaleEtcdMember>()("StaleEtcdMember", {
+  node: Schema.String,
+  member: Schema.String,
+  memberId: Schema.String,
+  peerURL: Schema.NullOr(Schema.String),
+  /** The server the members were read through. */
+  server: Schema.String
+}) {
+  override get message(): string {
+    return `etcd still has the member ${this.member} (ID ${this.memberId}${this.peerURL === null ? "" : `, peer ${this.peerURL}`}) of an earlier ${this.node}, and no Node owns it (deleted with its finalizers removed, or never registered): k3s removes a member only through its Node, so ${this.node} would fail to join with 'duplicate node name found' and restart forever; nothing was installed on ${this.node}`
+  }
+}
+
+/**
+ * The cluster's server token, read from `server`, is not the one the caller was given: its password (after
+ * `::server:`) differs from the short token given as `tokenPassword`. Nothing was installed. Neither token is in the
+ * message.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class TokenDiffers extends Schema.TaggedError<TokenDiffers>()("TokenDiffers", {
+  server: Schema.String
+}) {
+  override get message(): string {
+    return `the server token of the cluster on ${this.server} has another password than the token given for it: nothing was installed`
+  }
+}
+
+/**
+ * `initCluster` refused to start a new cluster on a host that already holds one: etcd data of an earlier cluster
+ * (`member`: its etcd member, from `/var/lib/rancher/k3s/server/db/etcd/name`), where k3s ignores `--cluster-init` and
+ * starts that member again (waiting forever for its old peers, or bringing that cluster back), or a k3s server that
+ * runs (`unitState`) without being the Ready first server of a cluster. Nothing was installed.
+ *
+ * @since 0.6.3
+ * @category errors
+ */
+export class ExistingCluster extends Schema.TaggedError<ExistingCluster>()("ExistingCluster", {
+  node: Schema.String,
+  member: Schema.NullOr(Schema.String),
+  unitState: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.member !== null
+      ? `${this.node} holds the etcd data of an earlier k3s cluster (its member ${this.member}, in /var/lib/rancher/k3s/server/db/etcd; k3s unit ${this.unitState}): k3s ignores --cluster-init there and would start that member again, waiting for that cluster's other servers or bringing that cluster back, instead of a new cluster; nothing was installed`
+      : `a k3s server runs on ${this.node} already (unit ${this.unitState}) and is not the Ready first server of a cluster (${this.detail}): a new cluster is not started over it; nothing was installed`
+  }
+}
+
+/**
  * Another server is joining etcd at the same time (`too many learner members in cluster`). Servers must join one
  * at a time; retry later.
  *
@@ -401,12 +462,14 @@ export class Ssh extends Schema.TaggedError<Ssh>()("Ssh", {
 export const K3sJoinErrorReason = Schema.Union([
   TokenUnavailable,
   TokenInvalid,
+  TokenDiffers,
   ServerUnreachable,
   BadToken,
   CaHashMismatch,
   SanMismatch,
   NodePasswordRejected,
   DuplicateEtcdMember,
+  StaleEtcdMember,
   TooManyLearners,
   ConfigMismatch,
   InstallFailed,
@@ -418,6 +481,7 @@ export const K3sJoinErrorReason = Schema.Union([
   InvalidOptions,
   QuorumAtRisk,
   DrainFailed,
+  ExistingCluster,
   VersionRule,
   ReleaseUnavailable,
   KubeconfigInvalid,

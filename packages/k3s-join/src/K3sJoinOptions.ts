@@ -212,6 +212,16 @@ export interface EnsureMemberOptions {
   readonly quorumGuard?: boolean | undefined
   /** Use this token instead of reading it from the server. */
   readonly token?: Redacted.Redacted<string> | undefined
+  /**
+   * The password the cluster's server token must have (`K10<hash>::server:<password>`), when the token is read from
+   * the server (no `token`): a short token, as `k3s server --token` takes it, that the caller was given for this
+   * cluster. A server token read with another password is refused (`TokenDiffers`) before anything is changed on the
+   * host or in the cluster, as k3s would refuse a full token that differs. An agent token of its own
+   * (`--agent-token`, user `node`) is not compared.
+   *
+   * @since 0.6.3
+   */
+  readonly tokenPassword?: Redacted.Redacted<string> | undefined
   readonly timeouts?: JoinTimeouts | undefined
   /** Receives progress events of this call (in addition to the service-wide callback). */
   readonly onEvent?: ((event: K3sJoinEvent) => void) | undefined

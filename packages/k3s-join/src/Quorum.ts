@@ -90,6 +90,45 @@ export const membersOfNode = (facts: ClusterFacts, node: string): ReadonlyArray<
     return owner !== undefined ? owner.name === node : isMemberOfNode(m.name, node)
   })
 
+/** The host of a member's peer URL (`https://10.0.10.11:2380`, `https://[fd00::11]:2380`), lowercased. */
+const peerHost = (peerURL: string | undefined): string | undefined => {
+  if (peerURL === undefined) return undefined
+  try {
+    return new URL(peerURL).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The etcd members a server about to join as `node` (from `ip`) would collide with and that no Node owns (k3s.md
+ * §5.3): named after it (`<node>-<8 hex>`) or registered with `ip` as their peer address. k3s removes a member only
+ * through its Node, so such a member stays until someone removes it with etcdctl; the join would fail with `duplicate
+ * node name found` (or `Peer URLs already exists`). A member a Node owns is not here: deleting that Node removes it.
+ *
+ * @since 0.6.3
+ * @category quorum
+ */
+export const orphanMembersOf = (
+  facts: ClusterFacts,
+  node: string,
+  ip?: string | undefined
+): ReadonlyArray<EtcdMember> =>
+  facts.members.filter(
+    (m) =>
+      nodeOfMember(facts, m) === undefined &&
+      (isMemberOfNode(m.name, node) || (ip !== undefined && peerHost(m.peerURL) === ip.toLowerCase()))
+  )
+
+/**
+ * etcd's member ID in hex, as `etcdctl member list` shows it and `etcdctl member remove` takes it (`/db/info` gives it
+ * in decimal); the ID as it is when it is not a decimal number.
+ *
+ * @since 0.6.3
+ * @category quorum
+ */
+export const memberIdHex = (id: string): string => (/^\d+$/.test(id) ? BigInt(id).toString(16) : id)
+
 /**
  * One member's state for the guard: healthy when it votes and its Node is Ready (and not being deleted).
  *

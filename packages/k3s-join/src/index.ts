@@ -79,7 +79,7 @@ export {
   withoutTrace,
   writeRootFileCommand
 } from "./InstallCommand.js"
-export { checkTokenForRole, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
+export { checkTokenForRole, hasPassword, type JoinToken, parseJoinToken, scrubTokens } from "./JoinToken.js"
 export {
   classifyCurrentRun,
   classifyJournal,
@@ -117,6 +117,7 @@ export {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  ExistingCluster,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
@@ -132,7 +133,9 @@ export {
   SanMismatch,
   ServerUnreachable,
   Ssh,
+  StaleEtcdMember,
   Timeout,
+  TokenDiffers,
   TokenInvalid,
   TokenUnavailable,
   TooManyLearners,
@@ -186,8 +189,10 @@ export {
   type EtcdMember,
   type MemberHealth,
   memberHealth,
+  memberIdHex,
   membersOfNode,
   nodeOfMember,
+  orphanMembersOf,
   type QuorumAction,
   type QuorumVerdict,
   quorumCheck

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
-import { checkTokenForRole, parseJoinToken, scrubTokens } from "../src/JoinToken.js"
+import { checkTokenForRole, hasPassword, parseJoinToken, scrubTokens } from "../src/JoinToken.js"
 import { BOOTSTRAP_TOKEN, CA_HASH, SERVER_PASSWORD, SERVER_TOKEN } from "./support/fixtures.js"
 
 const ok = (raw: string) => {
@@ -67,6 +67,18 @@ describe("checkTokenForRole", () => {
     const b = checkTokenForRole(bootstrap, "server")
     assert.isTrue(Result.isFailure(a) && /agent token/.test(a.failure.detail))
     assert.isTrue(Result.isFailure(b) && /bootstrap token/.test(b.failure.detail))
+  })
+})
+
+describe("hasPassword", () => {
+  it("compares a basic token's password with a short token (trimmed); a bootstrap token has none", () => {
+    const full = parseJoinToken(SERVER_TOKEN)
+    assert.isTrue(Result.isSuccess(full))
+    if (Result.isFailure(full)) return
+    assert.isTrue(hasPassword(full.success, Redacted.make(`${SERVER_PASSWORD}\n`)))
+    assert.isFalse(hasPassword(full.success, Redacted.make("another-password")))
+    const bootstrap = parseJoinToken("q4bjus.7k1x6b1fz0d72prp")
+    assert.isTrue(Result.isSuccess(bootstrap) && hasPassword(bootstrap.success, Redacted.make("x")) === undefined)
   })
 })
 

@@ -371,6 +371,24 @@ describe("K3sJoin.membership / cleanupStaleNode / waitReady", () => {
   )
 })
 
+describe("K3sJoin.initCluster", () => {
+  it.live("a k3s server that runs already but is not a Ready first server: ExistingCluster, nothing installed", () =>
+    Effect.gen(function* () {
+      const { k3s } = yield* harness()
+      const cluster = new FakeCluster()
+      const { fake, ssh, host } = yield* joiningHost(cluster, "k3s-s1", "10.0.10.11")
+      // its k3s unit is there and systemd keeps starting it (it waits for etcd, or stops on an error, again and again)
+      fake.unit = "k3s"
+      fake.state = "activating"
+      const error = yield* Effect.flip(k3s.initCluster({ host, version: "v1.30.5+k3s1" }))
+      assert.strictEqual(error.reason._tag, "ExistingCluster", error.message)
+      assert.include(error.message, "a k3s server runs on k3s-s1 already (unit activating)")
+      assert.include(error.message, "nothing was installed")
+      assert.isFalse(ssh.commands.some((c) => MUTATING.test(c)))
+    })
+  )
+})
+
 describe("K3sJoin.ensureMember", () => {
   it.live("joins an agent: token on stdin, pinned version, non-blocking start, Ready", () =>
     Effect.gen(function* () {

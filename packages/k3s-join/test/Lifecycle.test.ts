@@ -69,6 +69,30 @@ const ha = (extra: ReadonlyArray<ReturnType<typeof guestVm> | ReturnType<typeof 
 
 describe("a cluster from nothing", () => {
   it.live(
+    "initCluster on a host holding an earlier cluster's etcd data: ExistingCluster naming its member, nothing installed, no cluster",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target } = yield* simSetup(
+          simScenario([
+            guestVm(214, "n4", "127.79.1.14", undefined, "running", {
+              "/var/lib/rancher/k3s/server/db/etcd/name": "n4-0a1b2c3d\n"
+            })
+          ]),
+          { timeouts: { ready: "5 seconds" } }
+        )
+        const host = yield* target(214)
+        const error = yield* Effect.flip(k3s.initCluster({ host, version: "v1.30.5+k3s1" }))
+        assert.strictEqual(error.reason._tag, "ExistingCluster", error.message)
+        assert.include(error.message, "n4 holds the etcd data of an earlier k3s cluster (its member n4-0a1b2c3d")
+        assert.include(error.message, "k3s ignores --cluster-init there")
+        assert.notMatch(JSON.stringify(sim.requests()), /--cluster-init|k3s-install\.sh|systemctl (start|restart)/)
+        assert.deepStrictEqual(sim.k3sEvents(), [])
+        assert.deepStrictEqual(sim.state().k3s.strayClusters, [])
+      }),
+    60_000
+  )
+
+  it.live(
     "initCluster (--cluster-init, token read back), then servers one at a time and an agent; idempotent",
     () =>
       Effect.gen(function* () {

@@ -105,7 +105,7 @@ const setup = (
       timeouts: { pollInterval: "20 millis", ready: "20 seconds", command: "10 seconds", ...timeouts },
       onEvent
     }).pipe(
-      Layer.provide(
+      Layer.provideMerge(
         SshClient.layerWith({
           auth: { privateKey: Redacted.make(key.private) },
           knownHosts: { mode: "accept-new", path: path.join(dir, "known_hosts") },
@@ -113,7 +113,10 @@ const setup = (
         })
       )
     )
-    const k3s = Context.get(yield* Layer.build(layer), K3sJoin)
+    const built = yield* Layer.build(layer)
+    const k3s = Context.get(built, K3sJoin)
+    /** The test's own SSH client (as the operator's shell on a server). */
+    const ssh = Context.get(built, SshClient)
     /** The guest's SSH endpoint (guests start listening shortly after the VM runs). */
     const target = (vmid: number) =>
       Effect.gen(function* () {
@@ -126,7 +129,7 @@ const setup = (
         }
         return yield* Effect.die(new Error(`vm ${vmid} has no SSH endpoint`))
       })
-    return { sim, k3s, events, eventWhere, target, dir, server: yield* target(200) }
+    return { sim, k3s, ssh, events, eventWhere, target, dir, server: yield* target(200) }
   })
 
 const simNode = (sim: SimHandle, name: string) => sim.state().k3s.nodes.find((n) => n.name === name)
@@ -265,6 +268,67 @@ describe("K3sJoin against @homelab/sim", () => {
         assert.strictEqual(simNode(sim, "k3s-server-2")?.ip, "127.78.1.36")
         const members = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-"))
         assert.strictEqual(members.length, 1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a rebuilt server whose old Node was force-deleted (finalizers removed): StaleEtcdMember, nothing installed",
+    () =>
+      Effect.gen(function* () {
+        // the member's removal takes long (the old Node hangs in deletion), and someone forces the Node out
+        const { sim, k3s, ssh, target, server } = yield* setup([], undefined, { memberRemoveDelayMs: 600_000 })
+        sim.setVmStatus(202, { status: "stopped" })
+        const kubectl = (args: string) => ssh.exec(server, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        yield* kubectl("delete node k3s-server-2 --wait=false")
+        const patched = yield* kubectl(`patch node k3s-server-2 --type=merge -p '{"metadata":{"finalizers":null}}'`)
+        assert.strictEqual(patched.stdout, "node/k3s-server-2 patched\n", patched.stderr)
+        // the Node is gone at once, and its etcd member stays, with no Node to remove it through
+        assert.isUndefined(simNode(sim, "k3s-server-2"))
+        const stale = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-server-2-"))
+        assert.isDefined(stale)
+        sim.setVmStatus(306, { status: "running" })
+        const rebuilt = yield* target(306)
+        const before = sim.requests().length
+        const error = yield* Effect.flip(k3s.ensureMember({ server, host: rebuilt, role: "server", rebuilt: true }))
+        assert.strictEqual(error.reason._tag, "StaleEtcdMember", error.message)
+        assert.include(error.message, stale?.name ?? "?")
+        assert.include(error.message, "no Node owns it")
+        // refused before anything was installed on the rebuilt VM: no join was started
+        const onRebuilt = sim
+          .requests()
+          .slice(before)
+          .filter((r) => r.vmid === 306)
+          .map((r) => r.command ?? "")
+        assert.notMatch(onRebuilt.join("\n"), /install|curl -sfL|systemctl (start|restart)/)
+        assert.isFalse(sim.k3sEvents().some((e) => e.kind === "server-join-start" && e.node === "k3s-server-2"))
+      }),
+    60_000
+  )
+
+  it.live(
+    "a short token given for the cluster (tokenPassword) that is not its password: TokenDiffers, nothing installed",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, target, server } = yield* setup()
+        const host = yield* target(301)
+        const before = sim.requests().length
+        const error = yield* Effect.flip(
+          k3s.ensureMember({ server, host, role: "agent", tokenPassword: Redacted.make("not-the-cluster-password") })
+        )
+        assert.strictEqual(error.reason._tag, "TokenDiffers", error.message)
+        assert.notInclude(error.message, SIM_TOKEN)
+        assert.notInclude(error.message, "not-the-cluster-password")
+        const onHost = sim
+          .requests()
+          .slice(before)
+          .filter((r) => r.vmid === 301)
+          .map((r) => r.command ?? "")
+        assert.notMatch(onHost.join("\n"), /install|curl -sfL|systemctl (start|restart)/)
+        assert.isUndefined(simNode(sim, "worker-1"))
+        // the cluster's own password (as homelab.yaml's short k3s.token would hold it): the join goes ahead
+        const joined = yield* k3s.ensureMember({ server, host, role: "agent", tokenPassword: Redacted.make(SIM_TOKEN) })
+        assert.strictEqual(joined._tag, "Joined")
       }),
     60_000
   )

@@ -1,4 +1,4 @@
-import { K3sJoin, type K3sJoinEvent, type NodeChanges, resolveChannel } from "@homelab/k3s-join"
+import { hasPassword, K3sJoin, type K3sJoinEvent, type NodeChanges, resolveChannel } from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
   ProxmoxApi,
@@ -40,7 +40,7 @@ import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
-import { joinTokenOf } from "./joinTokenOf.js"
+import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, tagList, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -48,6 +48,7 @@ import { notRunning } from "./notRunning.js"
 import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { runningDownloads } from "./runningDownloads.js"
+import { staleMemberHint } from "./StaleMember.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { tokenRefusedHint } from "./tokenRefused.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
@@ -756,7 +757,25 @@ export const apply = Effect.fn("apply")(function* (
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
             onEvent: k3sProgress
           })
-          .pipe(Effect.mapError((e) => new StepFailed(e.message, hint)))
+          .pipe(
+            Effect.mapError((e) =>
+              e.reason._tag === "ExistingCluster"
+                ? new StepFailed(e.message, existingClusterHint(a.vm, ip, e.reason.member !== null))
+                : new StepFailed(e.message, hint)
+            )
+          )
+        // a cluster that ran already: a short k3s.token must be its password (a new one was started with it)
+        const password = tokenPasswordOf(k3s.token)
+        if (
+          result._tag === "AlreadyInitialized" &&
+          password !== undefined &&
+          hasPassword(result.token, password) === false
+        ) {
+          return yield* fail(
+            `${a.vm} already runs the cluster's first server, and k3s.token in homelab.yaml is not that cluster's token`,
+            `its server token (\`sudo cat /var/lib/rancher/k3s/server/token\` on ${ip}) has another password after 'server:': set k3s.token to that token (or to its password), or remove k3s.token to have homelab read it from there; then run apply again`
+          )
+        }
         vms.set(a.vm, { vmid, ip })
         return {
           detail:
@@ -768,6 +787,13 @@ export const apply = Effect.fn("apply")(function* (
           ip
         }
       })
+    }
+
+    /** What to do about a VM that holds a k3s cluster already where this run was to start a new one. */
+    function existingClusterHint(vm: string, ip: string, data: boolean): string {
+      const keep = `if that is the cluster to keep, set k3s.server to one of its servers (or make it answer \`sudo k3s kubectl get nodes\` on ${ip}: homelab then joins the others to it)`
+      const drop = `if it is to go, run \`sudo /usr/local/bin/k3s-uninstall.sh\` on ${ip}${data ? " (or, without that script, `sudo rm -rf /var/lib/rancher/k3s`)" : ""}, or rebuild the VM with \`homelab reprovision ${vm}\``
+      return `${keep}; ${drop}; then run apply again`
     }
 
     function upgrade(a: UpgradeK3s) {
@@ -1185,6 +1211,7 @@ export const apply = Effect.fn("apply")(function* (
             version: k3s.version,
             flags: k3sFlagsFor(k3s, a.role),
             token: joinTokenOf(k3s.token),
+            tokenPassword: tokenPasswordOf(k3s.token),
             ...(k3s.airgap !== undefined ? { airgap: { dir: k3s.airgap } } : {}),
             timeouts: { install: timeouts.k3sInstall, ready: timeouts.k3sReady, progressInterval: interval },
             onEvent: k3sProgress
@@ -1195,6 +1222,10 @@ export const apply = Effect.fn("apply")(function* (
                 // k3s-join's guard kept this server's k3s (and its etcd member) running: this VM's join only
                 const refused = rejoinRefusal(a.vm, e.reason)
                 return new StepFailed(refused.message, refused.hint)
+              }
+              if (e.reason._tag === "StaleEtcdMember") {
+                // refused before the install: a member no Node owns (the plan did not see it, or it came since)
+                return new StepFailed(e.message, staleMemberHint(a.vm, e.reason.memberId, server.host))
               }
               const unit = a.role === "server" ? "k3s" : "k3s-agent"
               const journal = `\`journalctl -u ${unit}\` on ${ip}`

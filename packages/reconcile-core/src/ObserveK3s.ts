@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
+import { journalFix } from "./journalFix.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm, StoppedK3s } from "./Observed.js"
@@ -51,7 +52,8 @@ export interface K3sObservationInputs {
  * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
  * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
  * service (a server VM the plan may rebuild or restart, a server on another version than the target or whose k3s runs
- * with other flags than homelab.yaml gives a server, as its Node's `k3s.io/node-args` say); the update channels only
+ * with other flags than homelab.yaml gives a server, as its Node's `k3s.io/node-args` say) or a server VM has no Node
+ * (it joins: a member an earlier one left, that no Node owns, holds that join back); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
  */
@@ -174,15 +176,31 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     }
     // Nobody answers: a server VM that runs, answers over SSH and has its k3s unit stopped (by hand, say) is started by
     // apply, unless the journal since its last start shows a cause that would stop it again (then it is said).
+    // One that systemd starts again and again (`activating`) on such a cause is said the same way, with what to fix:
+    // the journal since its last start, classified as the wait after an install does (`JournalClassifier`).
     const stopped: Array<StoppedK3s> = []
     const failing: Array<string> = []
+    const fixes: Array<string> = []
     if (found === undefined) {
       for (const { name, vm, ip, problem } of servers) {
         const unit = yield* Effect.result(k.unitStatus(vmTarget(ip, vm.vmid), "server"))
-        if (Result.isFailure(unit) || !["inactive", "failed"].includes(unit.success.state)) continue
+        if (Result.isFailure(unit)) continue
         const { state, failure } = unit.success
+        const down = ["inactive", "failed"].includes(state)
+        if (!down) {
+          if (failure?.permanent === true) {
+            failing.push(name)
+            fixes.push(`k3s on ${name}: ${journalFix(failure, name, ip)}`)
+            problems[problem] =
+              `k3s on ${name} (${ip}) does not come up: systemd starts it again and again (${state}), and it stops on a cause that stays: ${failure.line}`
+          }
+          continue
+        }
         if (failure?.permanent === true) {
           failing.push(name)
+          fixes.push(
+            `k3s on ${name}: ${journalFix(failure, name, ip)}; then \`sudo systemctl start k3s\` there (homelab does not start it while the cause stands)`
+          )
           problems[problem] =
             `k3s on ${name} (${ip}) is stopped (${state}) and its last start failed on a cause that stays: ${failure.line}`
         } else {
@@ -195,10 +213,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       stopped.length === 0
         ? undefined
         : `apply starts k3s on ${stopped.map((s) => s.vm).join(", ")} (\`sudo systemctl start k3s\` there) and waits for ${stopped.length === 1 ? "its Node" : "their Nodes"}`
-    const failingText =
-      failing.length === 0
-        ? undefined
-        : `k3s on ${failing.join(", ")} would stop again at its start (the journal line says why): fix that, then \`sudo systemctl start k3s\` there; homelab does not start it while the cause stands`
+    const failingText = fixes.length === 0 ? undefined : fixes.join("; ")
     if (found === undefined) {
       if (problems.length === 0 && down.length === 0 && agents.length === 0)
         return { _tag: "Absent", probed } as K3sFacts
@@ -287,9 +302,12 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const wantChannels = (k3s.version === undefined && k3s.channel !== undefined) || skips
   // A pinned release some member does not run yet: does it exist? (Asked by the server, as install.sh would.)
   const wantRelease = target !== undefined && nodes.some((n) => n.kubeletVersion !== target)
+  // A server VM without a Node joins etcd afresh: a member of its name (or IP) that no Node owns would make it loop on
+  // 'duplicate node name found' (the plan holds that join back: `staleMemberFinding`).
+  const joiningServer = serverVms.some((name) => !nodes.some((n) => n.name === name))
   const [members, channels, release] = yield* Effect.all(
     [
-      (disruptable || removable) && serverNodes.length > 0
+      (disruptable || removable || joiningServer) && serverNodes.length > 0
         ? Effect.result(k.etcdMembers(server))
         : Effect.succeed(undefined),
       wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined),

@@ -29,6 +29,7 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
+import { staleMemberFinding } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -1079,6 +1080,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
         })
 
+      /**
+       * A server's join is held back while etcd lists a member of its name (or IP) that no Node owns: it would fail on
+       * 'duplicate node name found' and loop (`staleMemberFinding`).
+       */
+      const staleMemberOf = (vmid: number | undefined, ip: string | undefined) =>
+        vm.role === "server"
+          ? staleMemberFinding(
+              cluster?.facts,
+              { node: node.name, vm: vm.name, vmid, ip },
+              cluster?.viaFor(vm.name)?.vm ?? k3s.server?.host ?? "a Ready server"
+            )
+          : undefined
+
       // Phase 3 for this VM. Without a cluster yet, the first server VM starts it and the others join through it.
       const exclusive = vm.role === "server" ? "k3s-server" : undefined
       const starts = cluster?.init?.vm === vm.name
@@ -1127,6 +1141,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           // No server to join through (none answers: see the finding's hint); the VM action goes ahead, the join
           // waits for a run that can read the cluster. Never a cluster of its own.
           membershipUnknown(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid)
+          continue
+        }
+        // a new disk: its k3s joins etcd afresh (a VM started again keeps its disk, and its own member)
+        const fresh = vmAction._tag === "CreateVm" || vmAction._tag === "RecreateVm" || vmAction._tag === "AwaitCreate"
+        const staleMember = fresh
+          ? staleMemberOf(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid, undefined)
+          : undefined
+        if (staleMember !== undefined) {
+          findings.push(staleMember)
           continue
         }
         if (
@@ -1231,6 +1254,16 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         k3sNodes
       )
       if (step._tag === "Finding") findings.push(step.finding)
+      // a join afresh: no Node of its own yet, or the one it has is removed first (a NotReady Node's k3s restarts with
+      // its own etcd member)
+      const staleMember =
+        step._tag === "Join" && (step.rejoin || !k3sNodes.some((n) => n.name === vm.name))
+          ? staleMemberOf(healthy.vmid, ip)
+          : undefined
+      if (staleMember !== undefined) {
+        findings.push(staleMember)
+        continue
+      }
       // A finding (a Node that is not this VM's, no IP) blocks the node already; the mark waits for the next run.
       if (unfinished && step._tag !== "Finding")
         finish(healthy.vmid, step._tag === "Join" ? actionId.k3s(node.name, vm.name) : undefined)

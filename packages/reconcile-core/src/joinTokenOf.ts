@@ -13,3 +13,11 @@ export const joinTokenOf = (token: Redacted.Redacted<string> | undefined): Redac
   if (token === undefined) return undefined
   return Redacted.value(token).trim().startsWith("K10") || Result.isSuccess(parseJoinToken(token)) ? token : undefined
 }
+
+/**
+ * homelab.yaml's `k3s.token` when it is a short one (a password, which `joinTokenOf` does not pass on): the password
+ * the server token a join reads must have (`EnsureMemberOptions.tokenPassword`), so that a `k3s.token` that is not the
+ * cluster's is said as a full one that differs would be, instead of joining with whatever token the server has.
+ */
+export const tokenPasswordOf = (token: Redacted.Redacted<string> | undefined): Redacted.Redacted<string> | undefined =>
+  token !== undefined && joinTokenOf(token) === undefined && Redacted.value(token).trim() !== "" ? token : undefined

@@ -21,6 +21,8 @@ export const tokenRefusedHint = (
   const serverToken = `\`sudo cat /var/lib/rancher/k3s/server/token\` on ${context.server}`
   if (reason._tag === "TokenInvalid" && context.configured)
     return `k3s.token in homelab.yaml is not a full k3s token (K10<CA hash>::server:<password>, as the server's token file holds it): set it to the cluster's server token (${serverToken}), or remove k3s.token to have homelab read it from there; then run apply again`
+  if (reason._tag === "TokenDiffers")
+    return `k3s.token in homelab.yaml is not this cluster's token: its server token (${serverToken}) has another password after 'server:'. Set k3s.token to that token (or to its password), or remove k3s.token to have homelab read it from there; then run apply again (nothing was installed)`
   if (reason._tag !== "BadToken" && reason._tag !== "CaHashMismatch") return undefined
   if (!context.configured) {
     return `homelab read the token from ${context.server} (k3s.token is not set) and k3s refused it: check that ${context.server} is a server of the cluster this VM is to join (${serverToken}), and ${context.journal}`

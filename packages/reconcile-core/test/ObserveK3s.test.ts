@@ -92,8 +92,41 @@ describe("observeK3s: the cluster does not answer", () => {
           `k3s on s1 (${ipOf(vms, "s1")}) is stopped (failed) and its last start failed on a cause that stays: ${line}`
         )
         assert.include(facts.hint, "homelab does not start it while the cause stands")
+        // the cause and its fix, not only "fix that"
+        assert.include(
+          facts.hint,
+          "k3s on s1: its etcd data was encrypted with another token than the one k3s on s1 starts with: set k3s.token to the token the cluster was started with"
+        )
         assert.notInclude(facts.hint, "apply starts")
         assert.deepStrictEqual(steps(planOf(desired, k3sObserved(vms, facts))), [])
+      })
+  )
+
+  it.effect(
+    "a server VM whose k3s unit systemd restarts on a cause that stays (activating): said with the line, its cause and fix",
+    () =>
+      Effect.gen(function* () {
+        const line =
+          'time="2026-12-06T23:00:00Z" level=fatal msg="ETCD join failed: duplicate node name found, please use a unique name for this node"'
+        const { facts, asked } = yield* observeWith({ state: "activating", failure: classifyLine(line) })
+        assert.deepStrictEqual(asked, [ipOf(vms, "s1")])
+        assert.strictEqual(facts?._tag, "Unavailable")
+        if (facts?._tag !== "Unavailable") return
+        assert.isUndefined(facts.stopped)
+        assert.deepStrictEqual(facts.failing, ["s1"])
+        assert.include(
+          facts.message,
+          `k3s on s1 (${ipOf(vms, "s1")}) does not come up: systemd starts it again and again (activating), and it stops on a cause that stays: ${line}`
+        )
+        assert.notInclude(facts.message, "connection to the server 127.0.0.1:6443 was refused")
+        assert.include(
+          facts.hint,
+          "k3s on s1: etcd still has a member named after s1 from an earlier VM: delete its Node on a Ready server (`sudo k3s kubectl delete node s1`"
+        )
+        assert.notInclude(facts.hint, "bring its servers back")
+        const p = planOf(desired, k3sObserved(vms, facts))
+        assert.deepStrictEqual(steps(p), [])
+        assert.include(p.findings.find((f) => f.vm === "s1")?.message ?? "", "duplicate node name found")
       })
   )
 

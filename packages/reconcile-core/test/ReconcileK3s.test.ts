@@ -315,6 +315,32 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "a short k3s.token (a password) that is not the cluster's: the join is refused naming k3s.token, nothing installed, no secret shown",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection("  token: not-the-cluster-password") })
+        const run = yield* reconcile(lab)
+        const [join] = joins(run.result.outcomes)
+        assert.strictEqual(join?.status, "failed")
+        assert.include(join?.detail ?? "", "has another password than the token given for it: nothing was installed")
+        assert.strictEqual(
+          join?.hint,
+          `k3s.token in homelab.yaml is not this cluster's token: its server token (\`sudo cat /var/lib/rancher/k3s/server/token\` on ${serverIp}) has another password after 'server:'. Set k3s.token to that token (or to its password), or remove k3s.token to have homelab read it from there; then run apply again (nothing was installed)`
+        )
+        assert.deepStrictEqual(
+          k3sNodes(sim).map((n) => n.name),
+          ["k3s-server"]
+        )
+        assert.notMatch(JSON.stringify(sim.requests()), /get\.k3s\.io|k3s-install\.sh/)
+        const everything = JSON.stringify([run.result, run.plan])
+        assert.notInclude(everything, clusterPassword)
+        assert.notInclude(everything, "not-the-cluster-password")
+      }),
+    120_000
+  )
+
+  it.live(
     "a VM of ours whose guest agent is off in its config: the plan says so and what to set, without asking the agent; the other VM joins",
     () =>
       Effect.gen(function* () {

@@ -90,6 +90,59 @@ describe("a k3s cluster from nothing", () => {
   )
 
   it.live(
+    "the first server VM holds a cluster's etcd data while its k3s unit is gone: the plan starts the cluster there, and the apply refuses naming the VM, its member and the fix; no second cluster",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(["pve"], {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000 }
+          })
+        )
+        const lab = yield* clusterLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const member = k3sState(sim).etcdMembers[0]?.name
+        // someone stops k3s on the server VM and deletes its unit (half an uninstall): its etcd data stays
+        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+        const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        assert.ok(k3s !== undefined && ip !== undefined && member !== undefined)
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
+        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.strictEqual((yield* ssh.exec(vm, "sudo -n rm -f /etc/systemd/system/k3s.service")).exitCode, 0)
+        const run = yield* reconcile(lab)
+        // no unit: the plan takes it for a VM without k3s, the first server, and starts the cluster there
+        assert.deepStrictEqual(
+          run.plan.actions.map((a) => a._tag),
+          ["InitK3s"]
+        )
+        const [init] = run.result.outcomes
+        assert.strictEqual(init?.status, "failed")
+        assert.include(
+          init?.detail ?? "",
+          `k3s-vm-pve holds the etcd data of an earlier k3s cluster (its member ${member}`
+        )
+        assert.include(init?.detail ?? "", "nothing was installed")
+        assert.include(init?.hint ?? "", "set k3s.server to one of its servers")
+        assert.include(init?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        assert.deepStrictEqual(k3sState(sim).strayClusters, [])
+        assert.strictEqual(JSON.stringify(sim.requests()).split("--cluster-init").length - 1, 1)
+      }),
+    120_000
+  )
+
+  it.live(
     "a short k3s.token (a password): the cluster starts with it, and the other VM joins with the server's full token read over SSH (with the CA hash)",
     () =>
       Effect.gen(function* () {

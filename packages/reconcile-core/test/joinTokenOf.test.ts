@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Redacted from "effect/Redacted"
-import { joinTokenOf } from "../src/joinTokenOf.js"
+import { joinTokenOf, tokenPasswordOf } from "../src/joinTokenOf.js"
 
 const hash = "c".repeat(64)
 
@@ -16,5 +16,16 @@ describe("joinTokenOf", () => {
     assert.strictEqual(passed("K10abc::server:pw"), "K10abc::server:pw")
     assert.isUndefined(passed("my-shared-cluster-secret"))
     assert.isUndefined(joinTokenOf(undefined))
+  })
+
+  it("tokenPasswordOf: a short token is the password the server's token must have; a full one is not", () => {
+    const of = (t: string) => {
+      const out = tokenPasswordOf(Redacted.make(t))
+      return out === undefined ? undefined : Redacted.value(out)
+    }
+    assert.strictEqual(of("my-shared-cluster-secret"), "my-shared-cluster-secret")
+    assert.isUndefined(of(`K10${hash}::server:pw`))
+    assert.isUndefined(of("abcdef.0123456789abcdef"))
+    assert.isUndefined(tokenPasswordOf(undefined))
   })
 })

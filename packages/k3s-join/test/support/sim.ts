@@ -29,7 +29,9 @@ export const guestVm = (
   name: string,
   ip: string,
   k3s?: Role,
-  status: "running" | "stopped" = "running"
+  status: "running" | "stopped" = "running",
+  /** Files the guest holds already (path → content), e.g. what an earlier k3s left on its disk. */
+  files?: Readonly<Record<string, string>>
 ) => ({
   vmid,
   node: "pve",
@@ -37,7 +39,13 @@ export const guestVm = (
   status,
   ip,
   config: { net0: `virtio=BC:24:11:00:02:${String(vmid % 100).padStart(2, "0")},bridge=vmbr0`, cores: 2 },
-  guest: { hostname: name, user: "ubuntu", authorizedKeys: [simKey.public], ...(k3s === undefined ? {} : { k3s }) }
+  guest: {
+    hostname: name,
+    user: "ubuntu",
+    authorizedKeys: [simKey.public],
+    ...(k3s === undefined ? {} : { k3s }),
+    ...(files === undefined ? {} : { files })
+  }
 })
 
 /** A stopped VM with the name of a running one: started later, it is the rebuilt host (cloud-init key). */

@@ -46,6 +46,7 @@ export interface K3sEvent {
     | "node-registered"
     | "node-deleted"
     | "node-deleting"
+    | "node-finalizers-removed"
     | "secret-deleted"
     | "etcd-member-removed"
     | "etcd-member-remove-refused"
@@ -1148,6 +1149,19 @@ export class K3sSim {
       this.log(h, "warning", "data-dir used by this member must be removed")
       return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
     }
+    if (own === undefined && name !== undefined) {
+      // etcd data of a cluster the simulator has no record of (an earlier cluster's, left on this disk): k3s ignores
+      // --cluster-init / --server and starts etcd as that existing member (k3s pkg/etcd: an initialised data dir,
+      // "Starting etcd for existing cluster member"); its peers are not there, so etcd never has a quorum and k3s waits
+      // for it, never ready (the unit stays activating), until it is stopped
+      this.log(h, "info", "Starting etcd for existing cluster member")
+      while (await this.awake(h, gen)) {
+        this.log(h, "info", "Waiting for etcd server to become available")
+        this.log(h, "warning", "Failed to get apiserver address from etcd: context deadline exceeded")
+        await this.sleepSim(this.t.retryMs)
+      }
+      return
+    }
     if (cfg.serverUrl === undefined) return this.initCluster(h, gen, attempt, cfg, version)
     const url = cfg.serverUrl
     const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
@@ -1447,6 +1461,22 @@ export class K3sSim {
     if (n.etcdName === undefined || !cluster.etcdMembers.some((m) => m.name === n.etcdName))
       this.finishNodeDeletion(cluster, n)
     else void this.removeMemberThenNode(cluster, n)
+    return true
+  }
+
+  /**
+   * `kubectl patch node NAME` clearing its finalizers (`{"metadata":{"finalizers":null}}`): the way people force a
+   * Node that hangs in deletion out (k3s discussion #14894). The apiserver removes an object that has a
+   * deletionTimestamp and no finalizers at once, so a deleting Node is gone now, and the managed-etcd controller never
+   * removes its member: the member stays, with no Node left to remove it through (k3s.md §5.2). A Node not being
+   * deleted keeps its finalizers: k3s's controllers add theirs again as they see it. `undefined`: no such Node.
+   */
+  dropFinalizers(cluster: K3sCluster, name: string): boolean | undefined {
+    const n = cluster.nodes.get(name)
+    if (n === undefined) return undefined
+    if (n.deletingAt === undefined) return false
+    this.event("node-finalizers-removed", name, this.hostByKey(n.hostKey)?.vmid)
+    this.finishNodeDeletion(cluster, n)
     return true
   }
 

@@ -68,6 +68,8 @@ interface Options {
   disableEviction: boolean
   podSelector: string | undefined
   overwrite: boolean
+  patch: string | undefined
+  patchType: string | undefined
 }
 
 const BOOL_FLAGS: Record<string, keyof Options> = {
@@ -106,7 +108,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | { readonly error: 
     force: false,
     disableEviction: false,
     podSelector: undefined,
-    overwrite: false
+    overwrite: false,
+    patch: undefined,
+    patchType: undefined
   }
   const VALUED = [
     "-o",
@@ -121,7 +125,10 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | { readonly error: 
     "--context",
     "--pod-selector",
     "--grace-period",
-    "--timeout"
+    "--timeout",
+    "-p",
+    "--patch",
+    "--type"
   ]
   const set = (name: string, v: string): string | undefined => {
     switch (name) {
@@ -151,6 +158,13 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | { readonly error: 
         break
       case "--pod-selector":
         o.podSelector = v
+        break
+      case "-p":
+      case "--patch":
+        o.patch = v
+        break
+      case "--type":
+        o.patchType = v
         break
       case "--timeout": {
         const ms = parseDuration(v)
@@ -947,6 +961,49 @@ const drain = async (
   return ok(out, err)
 }
 
+/**
+ * Whether a `kubectl patch` clears `metadata.finalizers` and nothing else: `{"metadata":{"finalizers":null}}` (or
+ * `[]`) as a strategic or merge patch, `[{"op":"remove","path":"/metadata/finalizers"}]` as a JSON patch.
+ */
+const clearsFinalizers = (patch: string, type: string): boolean => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(patch)
+  } catch {
+    return false
+  }
+  if (type === "json")
+    return (
+      Array.isArray(parsed) &&
+      parsed.length === 1 &&
+      JSON.stringify(parsed[0]) === JSON.stringify({ op: "remove", path: "/metadata/finalizers" })
+    )
+  const json = JSON.stringify(parsed)
+  return json === '{"metadata":{"finalizers":null}}' || json === '{"metadata":{"finalizers":[]}}'
+}
+
+/**
+ * `kubectl patch node NAME -p PATCH [--type strategic|merge|json]`: the simulator applies one patch, the one that
+ * clears a Node's finalizers (`K3sSim.dropFinalizers`); any other is refused as not simulated.
+ */
+const patch = (sim: K3sSim, conn: Connection, o: Options, words: ReadonlyArray<string>) => {
+  const [type, name, ...more] = words.length === 1 ? (words[0] as string).split("/") : words
+  if (type === undefined || name === undefined || name === "" || more.length > 0)
+    return fail("error: one or more resources must be specified as <resource> <name> or <resource>/<name>\n")
+  if (KINDS[type.toLowerCase()] !== "nodes")
+    return fail("error: the simulator answers `kubectl patch` for nodes only\n")
+  if (o.patch === undefined)
+    return fail("error: must specify --patch or --patch-file containing the contents of the patch\n")
+  const patchType = o.patchType ?? "strategic"
+  if (!["strategic", "merge", "json"].includes(patchType))
+    return fail(`error: --type must be one of [json merge strategic], not "${patchType}"\n`)
+  if (!clearsFinalizers(o.patch, patchType))
+    return fail(`error: the simulator applies only the patch that clears a node's finalizers, not ${o.patch}\n`)
+  const done = sim.dropFinalizers(conn.cluster, name)
+  if (done === undefined) return fail(notFound("nodes", name))
+  return ok(`node/${name} patched\n`)
+}
+
 /** `kubectl …` / `k3s kubectl …` as user `c.user` in the guest. */
 export const kubectl = async (
   sim: K3sSim,
@@ -957,7 +1014,7 @@ export const kubectl = async (
   if ("error" in o) return fail(`error: ${o.error}\nSee 'kubectl --help' for usage.\n`)
   const [verb, ...rest] = o.words
   if (verb === undefined) return fail("kubectl controls the Kubernetes cluster manager.\n")
-  const known = ["get", "delete", "wait", "cordon", "uncordon", "drain", "label", "taint"]
+  const known = ["get", "delete", "wait", "cordon", "uncordon", "drain", "label", "taint", "patch"]
   if (!known.includes(verb)) return fail(`error: the simulator does not answer \`kubectl ${argv.join(" ")}\`\n`)
   const conn = connect(sim, c, o)
   if (!("cluster" in conn)) return conn
@@ -965,6 +1022,7 @@ export const kubectl = async (
   if (verb === "drain") return drain(c, sim, conn, o, rest)
   if (verb === "label") return label(sim, conn, o, rest)
   if (verb === "taint") return taint(sim, conn, o, rest)
+  if (verb === "patch") return patch(sim, conn, o, rest)
   const t = targets(rest)
   if ("error" in t) return fail(`${t.error}\n`)
   if (verb === "get") return get(sim, conn, o, t.kind, t.names)

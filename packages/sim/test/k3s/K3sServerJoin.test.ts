@@ -1,7 +1,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { type K3sEvent, type SimHandle, startSimPromise } from "../../src/index.js"
 import { until } from "../helpers.js"
-import { closeConnections, journal, k3sScenario, nodeOf, run, serverToken, writeToken } from "./k3sHelpers.js"
+import { closeConnections, guestVm, journal, k3sScenario, nodeOf, run, serverToken, writeToken } from "./k3sHelpers.js"
 
 const SERVER = "https://127.78.0.10:6443"
 const install = (skipStart: boolean) =>
@@ -166,5 +166,68 @@ describe("server joins (embedded etcd)", () => {
     )
     assert.notStrictEqual(stray[0]?.caHash, sim.state().k3s.caHash)
     assert.strictEqual(nodeOf(sim, "worker-2"), undefined)
+  })
+})
+
+describe("a Node forced out of its deletion, and etcd data of an unknown cluster", () => {
+  let sim: SimHandle
+  beforeAll(async () => {
+    const base = k3sScenario({ secondServer: true })
+    sim = await startSimPromise({
+      ...base,
+      vms: [
+        ...(base.vms ?? []),
+        guestVm(307, "old-server", "127.78.0.37", {
+          files: { "/var/lib/rancher/k3s/server/db/etcd/name": "old-server-0a1b2c3d\n" }
+        })
+      ],
+      // the managed-etcd controller takes its time removing a member: the Node hangs in deletion meanwhile
+      k3s: { ...base.k3s, memberRemoveDelayMs: 600_000 }
+    })
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  const kubectl = (args: string) => run(sim, 200, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+  const finalizersNull = `'{"metadata":{"finalizers":null}}'`
+
+  it("kubectl patch clearing the finalizers of a Node being deleted: it is gone at once, its etcd member stays", async () => {
+    // a Node not being deleted keeps its finalizers (k3s adds them again): patched, nothing else
+    const alive = await kubectl(`patch node k3s-server-2 -p ${finalizersNull}`)
+    assert.deepStrictEqual([alive.code, alive.stdout], [0, "node/k3s-server-2 patched\n"])
+    assert.isDefined(nodeOf(sim, "k3s-server-2"))
+    const other = await kubectl(`patch node k3s-server-2 -p '{"metadata":{"labels":{"a":"b"}}}'`)
+    assert.strictEqual(other.code, 1)
+    assert.include(other.stderr, "the simulator applies only the patch that clears a node's finalizers")
+    assert.strictEqual((await kubectl("delete node k3s-server-2 --wait=false")).code, 0)
+    assert.isDefined(nodeOf(sim, "k3s-server-2"), "deleting: its member is not removed yet")
+    const forced = await kubectl(
+      `patch node k3s-server-2 --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]'`
+    )
+    assert.deepStrictEqual([forced.code, forced.stdout], [0, "node/k3s-server-2 patched\n"])
+    assert.isUndefined(nodeOf(sim, "k3s-server-2"))
+    assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-")).length, 1)
+    assert.isFalse(sim.k3sEvents().some((e) => e.kind === "etcd-member-removed"))
+    const gone = await kubectl(`patch node k3s-server-2 -p ${finalizersNull}`)
+    assert.strictEqual(gone.stderr, 'Error from server (NotFound): nodes "k3s-server-2" not found\n')
+  })
+
+  it("server --cluster-init on a host holding an unknown cluster's etcd data: it waits for that etcd, no new cluster", async () => {
+    assert.strictEqual((await run(sim, 307, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")).code, 0)
+    await run(
+      sim,
+      307,
+      "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh server --cluster-init"
+    )
+    assert.strictEqual((await run(sim, 307, "sudo -n systemctl start --no-block k3s")).code, 0)
+    await until(async () =>
+      (await journal(sim, 307, "k3s")).includes("Waiting for etcd server to become available") ? true : undefined
+    )
+    assert.include(await journal(sim, 307, "k3s"), "Starting etcd for existing cluster member")
+    assert.strictEqual((await run(sim, 307, "systemctl is-active k3s")).stdout, "activating\n")
+    assert.isFalse(sim.k3sEvents().some((e) => e.kind === "cluster-init"))
+    assert.deepStrictEqual(sim.state().k3s.strayClusters, [])
   })
 })

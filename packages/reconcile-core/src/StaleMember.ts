@@ -1,0 +1,52 @@
+import { type ClusterFacts, memberIdHex, orphanMembersOf } from "@homelab/k3s-join"
+import type { Finding } from "./Action.js"
+
+/** The etcd client certificates k3s keeps on every server, for an etcdctl of the user's own (k3s ships none). */
+const ETCD_TLS = "/var/lib/rancher/k3s/server/tls/etcd"
+
+/** The `etcdctl member remove` of the member with ID `hexId` (as `etcdctl member list` shows it), on a server. */
+export const etcdctlRemove = (hexId: string): string =>
+  `sudo etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${ETCD_TLS}/server-ca.crt --cert=${ETCD_TLS}/client.crt --key=${ETCD_TLS}/client.key member remove ${hexId}`
+
+/**
+ * What to do about an etcd member no Node owns (ID `hexId`), for a finding's hint or a refused join's: `server` is
+ * where to run etcdctl.
+ */
+export const staleMemberHint = (vm: string, hexId: string, server: string): string =>
+  `if k3s still runs on an old ${vm} somewhere, stop it there first (\`sudo systemctl stop k3s\`); then remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\`, and run apply again`
+
+/**
+ * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
+ * or of its IP, that no Node owns (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
+ * restart forever, and homelab can remove a member only through its Node. A member whose Node is still there is not
+ * this: the join removes that Node (and with it the member) first. Undefined when there is no such member, or the
+ * members were not read (k3s-join's own check refuses the install then).
+ */
+export const staleMemberFinding = (
+  facts: ClusterFacts | undefined,
+  vm: {
+    readonly node: string
+    readonly vm: string
+    readonly vmid?: number | undefined
+    readonly ip?: string | undefined
+  },
+  server: string
+): Finding | undefined => {
+  if (facts === undefined) return undefined
+  const stale = orphanMembersOf(facts, vm.vm, vm.ip)
+  const member = stale[0]
+  if (member === undefined) return undefined
+  const names = stale.map(
+    (m) => `${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`})`
+  )
+  return {
+    code: "k3s.stale-member",
+    effect: "blocked",
+    layer: "k3s",
+    node: vm.node,
+    vm: vm.vm,
+    vmid: vm.vmid,
+    message: `not joining k3s server ${vm.vm}: etcd still has the member ${names.join(", ")} of an earlier ${vm.vm}, and no Node owns it (deleted with its finalizers removed, say): k3s removes a member only through its Node, so ${vm.vm} would fail to join ('duplicate node name found') and restart forever`,
+    hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
+  }
+}

@@ -1,0 +1,35 @@
+import type { JournalClassification } from "@homelab/k3s-join"
+
+/**
+ * What to do about a k3s server unit that does not come up on a cause that stays, from the journal line it stops on
+ * (`JournalClassifier`'s verdict, as `unitStatus` gives it): one sentence naming the cause and the fix, for the
+ * finding of a server VM whose k3s homelab finds failing before it does anything (a unit stopped on it, or one that
+ * systemd restarts every 5 s, `activating`, on it). `vm` is the VM (its Node's name), `ip` its address.
+ */
+export const journalFix = (failure: JournalClassification, vm: string, ip: string): string => {
+  const token = "`sudo cat /var/lib/rancher/k3s/server/token` on a Ready server"
+  const journal = `\`journalctl -u k3s\` on ${ip}`
+  switch (failure.failure) {
+    case "DuplicateEtcdMember":
+      return `etcd still has a member named after ${vm} from an earlier VM: delete its Node on a Ready server (\`sudo k3s kubectl delete node ${vm}\`, which removes the member), or remove the member with etcdctl if no Node owns it (\`homelab plan\` names it); k3s on ${vm} then joins at its next restart`
+    case "DatastoreTokenMismatch":
+      return `its etcd data was encrypted with another token than the one k3s on ${vm} starts with: set k3s.token to the token the cluster was started with (the password after 'server:' in ${token}), or remove k3s.token, then run apply again`
+    case "CaHashMismatch":
+      return `the token k3s on ${vm} starts with is another cluster's (its CA hash is not this cluster's): set k3s.token to this cluster's server token (${token}), or remove k3s.token, then run apply again`
+    case "Unauthorized":
+      return `the server refuses the token k3s on ${vm} starts with (a wrong password): set k3s.token to the cluster's server token (${token}), or remove k3s.token, then run apply again`
+    case "NotAServerToken":
+      return `k3s on ${vm} starts with an agent or bootstrap token, which a server cannot use: set k3s.token to the cluster's server token (${token}), or remove k3s.token, then run apply again`
+    case "ConfigMismatch":
+      return `k3s on ${vm} runs with other critical flags (cluster-cidr, service-cidr, cluster-dns, …) than the cluster's other servers: make k3s.serverFlags match theirs, then run apply again`
+    case "SanMismatch":
+      return `the server k3s on ${vm} joins through does not have the address it is reached at in its certificate: add it with --tls-san in k3s.serverFlags on that server, or join through its node IP`
+    case "UndefinedFlag":
+      return `k3s on ${vm} was given a flag it does not define: remove it from k3s.installFlags / k3s.serverFlags, then run apply again`
+    case "NodePasswordRejected":
+      return `another machine registered ${vm} (its Node and ${vm}.node-password.k3s are an earlier VM's): delete them on a Ready server (\`sudo k3s kubectl delete node ${vm}\`), or rebuild the VM with \`homelab reprovision ${vm}\``
+    case "TooManyLearners":
+    case "ServerUnreachable":
+      return `fix what the line says (${journal}); k3s retries by itself`
+  }
+}

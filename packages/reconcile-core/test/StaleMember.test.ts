@@ -1,0 +1,97 @@
+import { assert, describe, it } from "@effect/vitest"
+import { etcdctlRemove, staleMemberFinding } from "../src/StaleMember.js"
+import {
+  byId,
+  clusterNode,
+  ipOf,
+  k3sDesired,
+  k3sObserved,
+  members,
+  names,
+  observedVm,
+  planOf,
+  readyCluster,
+  steps
+} from "./k3sFixture.js"
+
+const vms = names(3, 1)
+
+/** The cluster of `vms`, all Ready, but the Node of `vm` gone (its etcd member still listed). */
+const withoutNode = (vm: string) => {
+  const cluster = readyCluster(vms)
+  return cluster._tag === "Nodes" ? { ...cluster, nodes: cluster.nodes.filter((n) => n.name !== vm) } : cluster
+}
+
+describe("staleMemberFinding", () => {
+  it("a member of the server's name that no Node owns holds its join back, with the member's hex ID for etcdctl", () => {
+    const facts = { nodes: vms.filter((n) => n !== "s3").map((n) => clusterNode(vms, n)), members: members(vms) }
+    const finding = staleMemberFinding(facts, { node: "pve-s3", vm: "s3" }, "s1")
+    assert.strictEqual(finding?.code, "k3s.stale-member")
+    assert.strictEqual(finding?.effect, "blocked")
+    assert.include(finding?.message ?? "", "etcd still has the member s3-00000002 (ID 3ea) of an earlier s3")
+    assert.include(finding?.message ?? "", "no Node owns it")
+    assert.include(
+      finding?.hint ?? "",
+      `on s1 with an etcdctl of your own (k3s ships none): \`${etcdctlRemove("3ea")}\``
+    )
+  })
+
+  it("a member registered with the server's IP under another name counts too; a member a Node owns does not", () => {
+    const facts = {
+      nodes: vms.filter((n) => n !== "s3").map((n) => clusterNode(vms, n)),
+      members: [
+        ...members(vms).filter((m) => !m.name.startsWith("s3-")),
+        {
+          id: "77",
+          name: "old-host-0a0b0c0d",
+          peerURL: `https://${ipOf(vms, "s3")}:2380`,
+          clientURL: undefined,
+          isLearner: false
+        }
+      ]
+    }
+    assert.include(
+      staleMemberFinding(facts, { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }, "s1")?.message ?? "",
+      `old-host-0a0b0c0d (ID 4d, peer https://${ipOf(vms, "s3")}:2380)`
+    )
+    assert.isUndefined(staleMemberFinding(facts, { node: "pve-s3", vm: "s3" }, "s1"), "without its IP: by name only")
+    const owned = { nodes: vms.map((n) => clusterNode(vms, n)), members: members(vms) }
+    assert.isUndefined(staleMemberFinding(owned, { node: "pve-s3", vm: "s3" }, "s1"))
+    assert.isUndefined(staleMemberFinding(undefined, { node: "pve-s3", vm: "s3" }, "s1"))
+  })
+})
+
+describe("a server whose old Node was force-deleted, its etcd member left (k3s.md §5.3)", () => {
+  it("its VM is gone: created again, but its join is blocked by a finding naming the member, the server and the fix", () => {
+    const cluster = withoutNode("s3")
+    const o = k3sObserved(vms, cluster, { vms: vms.filter((n) => n !== "s3").map((n) => observedVm(vms, n)) })
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["CreateVm:s3"])
+    const finding = p.findings.find((f) => f.code === "k3s.stale-member")
+    assert.deepStrictEqual([finding?.effect, finding?.vm, finding?.node], ["blocked", "s3", "pve-s3"])
+    assert.include(finding?.message ?? "", "not joining k3s server s3: etcd still has the member s3-00000002")
+    assert.include(finding?.hint ?? "", "member remove 3ea")
+  })
+
+  it("its VM runs without k3s: no join, the same finding; a server whose Node is still there rejoins as before", () => {
+    const cluster = withoutNode("s3")
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, cluster))
+    assert.deepStrictEqual(steps(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => f.code),
+      ["k3s.stale-member"]
+    )
+    // its Node still there (NotReady, the VM gone): the join removes the Node, and k3s its member with it
+    const withNode = k3sObserved(
+      vms,
+      readyCluster(vms, {}, (n) => (n === "s3" ? { ready: "Unknown" } : {})),
+      {
+        vms: vms.filter((n) => n !== "s3").map((n) => observedVm(vms, n))
+      }
+    )
+    const rejoin = planOf(k3sDesired(vms), withNode)
+    assert.deepStrictEqual(steps(rejoin), ["CreateVm:s3", "JoinK3s:s3"])
+    const join = byId(rejoin, "pve-s3:k3s:s3")
+    assert.isTrue(join?._tag === "JoinK3s" && join.rejoin)
+  })
+})

@@ -1,0 +1,31 @@
+import { assert, describe, it } from "@effect/vitest"
+import { classifyLine, type JournalFailure } from "@homelab/k3s-join"
+import { journalFix } from "../src/journalFix.js"
+
+const lines: Record<JournalFailure, string> = {
+  NodePasswordRejected: "Node password rejected, duplicate hostname",
+  UndefinedFlag: "flag provided but not defined: -disable",
+  DuplicateEtcdMember: "ETCD join failed: duplicate node name found, please use a unique name for this node",
+  TooManyLearners: "etcdserver: too many learner members in cluster",
+  CaHashMismatch: "token CA hash does not match the Cluster CA certificate hash",
+  NotAServerToken: "failed to normalize server token",
+  DatastoreTokenMismatch: "bootstrap data already found and encrypted with different token",
+  ConfigMismatch: "critical configuration value mismatch",
+  SanMismatch: "x509: certificate is valid for 10.43.0.1, not 1.2.3.4",
+  Unauthorized: "https://10.0.0.11:6443/v1-k3s/server-bootstrap: 401 Unauthorized",
+  ServerUnreachable: "dial tcp 10.0.0.11:6443: connect: connection refused"
+}
+
+describe("journalFix", () => {
+  it("names the cause and the fix of every failure the journal classifier knows", () => {
+    for (const [failure, line] of Object.entries(lines)) {
+      const classified = classifyLine(line)
+      assert.strictEqual(classified?.failure, failure)
+      const fix = journalFix(classified!, "s1", "10.0.0.11")
+      assert.isAbove(fix.length, 40, failure)
+    }
+    const tokenFix = journalFix(classifyLine(lines.Unauthorized)!, "s1", "10.0.0.11")
+    assert.include(tokenFix, "set k3s.token to the cluster's server token")
+    assert.notInclude(tokenFix, "401")
+  })
+})
