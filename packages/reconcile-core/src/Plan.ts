@@ -93,7 +93,8 @@ const planImageFiles = (
   options: Pick<PlanOptions, "prune">,
   actions: Array<Action>,
   findings: Array<Finding>,
-  deletes: Set<string>
+  deletes: Set<string>,
+  shared: boolean
 ): void => {
   const info = (code: string, message: string, hint: string): void => {
     findings.push({ code, effect: "info", layer: "image", node: node.name, message, hint })
@@ -101,8 +102,10 @@ const planImageFiles = (
   const notRebuilt = "VMs created from it keep their disks and are not rebuilt for a new image"
   if (leftovers.older.length > 0 && options.prune === true) {
     for (const old of leftovers.older) {
-      if (deletes.has(old)) continue
-      deletes.add(old)
+      // a file on a shared storage is one file for every node; one on a node's own storage is that node's
+      const key = shared ? old : `${node.name}/${old}`
+      if (deletes.has(key)) continue
+      deletes.add(key)
       actions.push({
         _tag: "DeleteImage",
         id: `${node.name}:image:delete:${old}`,
@@ -298,7 +301,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const findings: Array<Finding> = []
   let recreates = 0
   const sharedDownloads = new Map<string, string>()
-  /** Leftover image files `--prune` deletes, by volid (once for a shared storage). */
+  /** Leftover image files `--prune` deletes: by volid on a shared storage (once), else by node and volid. */
   const imageDeletes = new Set<string>()
   const k3s = desired.k3s
   const cluster = clusterContext(desired, observed)
@@ -422,7 +425,18 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         })
       }
     }
-    planImageFiles(node, observedNode, volid, leftovers, imageAction, options, actions, findings, imageDeletes)
+    planImageFiles(
+      node,
+      observedNode,
+      volid,
+      leftovers,
+      imageAction,
+      options,
+      actions,
+      findings,
+      imageDeletes,
+      imageStorage?.shared === true
+    )
 
     // Phase 2: the VMs, then phase 3 for each.
     for (const vm of node.vms) {

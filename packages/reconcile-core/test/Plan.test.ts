@@ -752,6 +752,29 @@ describe("plan", () => {
     assert.deepStrictEqual(tags(plan(d, o, { policy })), ["DownloadImage:pve"])
   })
 
+  it("--prune deletes an image of an earlier image.checksum on every node that holds it (once on a shared storage)", () => {
+    const checksum = { algorithm: "sha256", value: "3f2ec5b6ef4a".padEnd(64, "0") } as const
+    const filename = "noble-3f2ec5b6ef4a.qcow2"
+    const base = desired(["pve", "still-fawn"])
+    const d = { ...base, nodes: base.nodes.map((n) => ({ ...n, image: { ...n.image, checksum, filename } })) }
+    const older = "local:import/noble-0123456789ab.qcow2"
+    const holding = (name: string, shared: boolean) => {
+      const n = observedNode(name, { imageVolids: new Set([`local:import/${filename}`, older]) })
+      return { ...n, storages: n.storages.map((s) => (s.storage === "local" ? { ...s, shared } : s)) }
+    }
+    const deletes = (shared: boolean) =>
+      plan(
+        d,
+        observed([holding("pve", shared), holding("still-fawn", shared)], [vm(1001, "pve"), vm(1002, "still-fawn")]),
+        { policy, prune: true }
+      ).actions.map((a) => [a._tag, a.node, "volid" in a ? a.volid : ""])
+    assert.deepStrictEqual(deletes(false), [
+      ["DeleteImage", "pve", older],
+      ["DeleteImage", "still-fawn", older]
+    ])
+    assert.deepStrictEqual(deletes(true), [["DeleteImage", "pve", older]])
+  })
+
   it("reprovision forces a recreate of a healthy VM, still within the limit", () => {
     const d = desired(["pve"])
     const o = observed(
