@@ -7,6 +7,7 @@ import {
   preflight,
   privilegeFindings,
   remediationToApply,
+  reservableMemoryBytes,
   sizeFindings,
   VmFacts,
   VmRequest
@@ -323,6 +324,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const restarts: Array<RestartVm> = []
   /** Restarts an earlier run did not finish (`homelab-restart`): chained ahead of this run's restarts. */
   const finishes: Array<UncordonK3s> = []
+  /** Memory this plan's in-place updates add to each node's VMs (bytes): what a later VM's growth there cannot use. */
+  const memoryGrown = new Map<string, number>()
 
   const nodes = selectedNodes(desired, options)
   // Orphans of ours (VMs homelab.yaml no longer asks for): what a create that has no room would have if they went.
@@ -984,6 +987,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (decision.action === undefined && decision.healthy !== undefined) {
         const healthy = decision.healthy
         const config = observed.configs?.get(healthy.vmid)
+        // What the node can still promise this VM's memory (its own maxmem freed), less what this plan grows others by
+        const adjustment = options.memoryAdjustment ?? desired.memoryOvercommit ?? 1
+        const before = observed.vms.find((v) => v.vmid === healthy.vmid)?.maxmemBytes ?? 0
+        const reservable =
+          adjustment > 0
+            ? reservableMemoryBytes(nodeFacts(observed, observedNode, { vmid: healthy.vmid }), adjustment) -
+              (memoryGrown.get(node.name) ?? 0)
+            : undefined
         const step = planDrift({
           desired,
           spec,
@@ -1000,9 +1011,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
           cloudInitHeld: observed.cloudInit?.get(healthy.vmid),
-          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {})
+          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {}),
+          reservableMemoryBytes: reservable
         })
         findings.push(...step.findings)
+        if (step.update?.edit.set.memory !== undefined && spec.memoryMiB * MiB > before)
+          memoryGrown.set(node.name, (memoryGrown.get(node.name) ?? 0) + spec.memoryMiB * MiB - before)
         const restart = step.restart
         // The quorum guard: restarting a server takes its etcd member out of service for a while, whether its Node is
         // Ready or not (a NotReady Node's k3s may run a voting member on): asked by membership, not readiness.
