@@ -215,7 +215,7 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
         process.stderr.write(
           lines.length === 0
             ? "\nInterrupted. Nothing was in flight; run the command again to go on.\n"
-            : `\nInterrupted while these were in flight:\n${lines.join("\n")}\nThe next \`homelab apply\` finds what each one left (its marks are on the VMs) and finishes it.\n`
+            : `\nInterrupted while these were in flight:\n${lines.join("\n")}\nThe next \`${resumeCommand(options)}\` finds what each one left (its marks are on the VMs) and finishes it.\n`
         )
       })
     ),
@@ -227,6 +227,16 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
     desired
   )
 })
+
+/**
+ * The command that finishes what an interrupted run left: the same teardown again (`destroy` with its scope: a plain
+ * `apply` would uncordon a half torn-down VM homelab.yaml still asks for, and `destroy` without `--only` would take
+ * every node), and `apply --prune` for a prune (a plain `apply` leaves the orphan).
+ */
+const resumeCommand = (options: RunOptions): string =>
+  options.destroy !== undefined
+    ? `homelab destroy${options.only === undefined ? "" : ` --only ${options.only.join(",")}`}${options.destroy.images ? " --images" : ""}`
+    : `homelab apply${options.prune === true ? " --prune" : ""}`
 
 /** A destructive action in a few words, for the confirmation prompt. */
 const destructiveWords = (a: Action): string => {

@@ -428,6 +428,58 @@ describe.concurrent("5. never silent; joins as soon as the VM is ready; Ctrl-C s
   })
 })
 
+describe.concurrent("5b. Ctrl-C during a teardown names the command that finishes it", () => {
+  it("an interrupted `destroy --only` says the next `homelab destroy --only …` finishes it, an interrupted prune `homelab apply --prune` (a plain apply would not)", async () => {
+    // an orphan of ours on n1 from the start; the destroy task is held until the run has exited
+    const lab = await startLab(["n1", "n2"], {
+      imagePresent: true,
+      scenario: (net) => ({
+        faults: [{ kind: "taskHold", taskType: "qmdestroy" }],
+        vms: [
+          {
+            vmid: 4321,
+            node: "n1",
+            name: "k3s-vm-old",
+            status: "running",
+            tags: "homelab-managed",
+            uptime: 86_400,
+            ip: `${net}.30`,
+            config: asAsked(4321)
+          }
+        ]
+      })
+    })
+    const interrupted = async (...args: Array<string>) => {
+      lab.sim.clearRequests()
+      const run = lab.spawn(...args)
+      await whenRequest(
+        lab.sim,
+        (r) => r.method === "DELETE" && /^\/nodes\/n1\/qemu\/\d+$/.test(r.path ?? ""),
+        run.done
+      )
+      run.child.kill("SIGINT")
+      const result = await run.done
+      assert.strictEqual(result.code, ExitCode.Interrupted, result.stdout + result.stderr)
+      assert.include(result.stderr, "Interrupted while these were in flight:")
+      return result.stderr
+    }
+    const prune = await interrupted("apply", "--prune", "--yes")
+    assert.include(prune, "[n1] prune orphan VM 4321 k3s-vm-old")
+    assert.include(prune, "The next `homelab apply --prune` finds what each one left")
+    // the held destroy goes on and removes the orphan
+    await lab.sim.clearFaults({ kind: "taskHold" })
+    await whenState(() => !vmsOf(lab.sim).some((v) => v.vmid === 4321))
+    await lab.sim.addFaults([{ kind: "taskHold", taskType: "qmdestroy" }])
+    const created = await lab.homelab("apply", "--yes")
+    assert.strictEqual(created.code, ExitCode.Ok, created.stdout + created.stderr)
+    const destroy = await interrupted("destroy", "--only", "n1", "--images", "--yes")
+    assert.include(destroy, "[n1] destroy VM")
+    assert.include(destroy, "The next `homelab destroy --only n1 --images` finds what each one left")
+    assert.notInclude(destroy, "`homelab apply")
+    await lab.sim.clearFaults({ kind: "taskHold" })
+  })
+})
+
 describe.concurrent("6. plan shows all three layers", () => {
   it("on a fresh lab, plan shows each join that follows a create, with its reason, and changes nothing", async () => {
     const lab = await startLab(["n1", "n2"], { k3s: true })

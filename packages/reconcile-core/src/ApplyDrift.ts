@@ -44,6 +44,22 @@ export interface DriftContext<E> {
   readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
 
+/** Stop a hung task of ours (PVE signals its worker, which cleans up after itself), then give it a minute to end. */
+const stopHungTask = (api: ProxmoxApiShape, upid: string) =>
+  api
+    .stopTask(upid)
+    .pipe(
+      Effect.andThen(
+        api
+          .taskStatus(upid)
+          .pipe(
+            Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
+            Effect.timeout(Duration.seconds(60))
+          )
+      ),
+      Effect.ignore
+    )
+
 /** What an executor reports: `pending` lists what waits for a restart afterwards (with `vm.restart: never`). */
 export interface DriftResult {
   readonly detail: string
@@ -123,7 +139,25 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
       }
       if (size === undefined || size < r.bytes) {
         yield* ctx.progress(`growing ${r.disk} of VM ${a.vmid} to ${r.size}`)
-        yield* api.resizeDisk(node, a.vmid, r.disk, r.size, ctx.task(`growing ${r.disk} of VM ${a.vmid}`))
+        yield* api.resizeDisk(node, a.vmid, r.disk, r.size, ctx.task(`growing ${r.disk} of VM ${a.vmid}`)).pipe(
+          // A resize still running at timeouts.task is hung (a storage that does not answer): left running, it would
+          // hold the VM's config lock, and every later run's update would fail on it. Stopped, as a hung create is.
+          Effect.catchReason(
+            "ProxmoxError",
+            "TaskFailed",
+            (reason, error): Effect.Effect<never, E | ProxmoxError> =>
+              reason.stillRunning === true
+                ? stopHungTask(api, reason.upid).pipe(
+                    Effect.andThen(
+                      ctx.fail(
+                        `growing ${r.disk} of VM ${a.vmid} ${a.name} to ${r.size} did not finish within ${Duration.format(ctx.timeouts.task)}; stopped it (PVE releases the VM's config lock)`,
+                        `see the resize task's log on ${node} (does the disk's storage answer?); the next run grows it again; timeouts.task sets the limit`
+                      )
+                    )
+                  )
+                : Effect.fail(error)
+          )
+        )
       }
     }
     const move = a.edit.move

@@ -1,6 +1,7 @@
 import { type ClusterFacts, memberHealth } from "@homelab/k3s-join"
 import type { DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
+import { DestroyTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
 import { quorumFinding, withJoined, withoutServer } from "./QuorumGuard.js"
@@ -271,6 +272,14 @@ export const planOrphans = (
     const removed = planned.find((r) => r.vm.vmid === vm.vmid)
     if (removed !== undefined) return "finding" in removed.planned ? [removed.planned.finding] : []
     const member = observed.k3s?._tag === "Nodes" && observed.k3s.nodes.some((n) => n.name === vm.name)
+    const left =
+      vm.status === "running"
+        ? "left running"
+        : vm.status === "stopped"
+          ? "left stopped"
+          : `left as it is (${vm.status})`
+    // a teardown (an `apply --prune` or `destroy`) that stopped short: marked, its Node cordoned, the VM stopped
+    const halfGone = vm.tags.includes(DestroyTag)
     return [
       {
         code: "vm.orphan",
@@ -279,8 +288,10 @@ export const planOrphans = (
         node: vm.node,
         vm: vm.name,
         vmid: vm.vmid,
-        message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but homelab.yaml asks for no VM named ${vm.name}: an orphan, left running`,
-        hint: `\`homelab apply --prune\` removes it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tag '${desired.ownershipTag}'`
+        message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but homelab.yaml asks for no VM named ${vm.name}: ${halfGone ? `an orphan an earlier teardown stopped short of removing (it carries '${DestroyTag}'), ${left}` : `an orphan, ${left}`}`,
+        hint: halfGone
+          ? `\`homelab apply --prune\` finishes removing it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tags '${desired.ownershipTag}' and '${DestroyTag}'${member ? ", and uncordon its k3s Node" : ""}`
+          : `\`homelab apply --prune\` removes it${member ? " (its k3s Node first)" : ""}; to keep it, remove its tag '${desired.ownershipTag}'`
       }
     ]
   })

@@ -7,6 +7,7 @@ import {
   preflight,
   privilegeFindings,
   remediationToApply,
+  reservableMemoryBytes,
   sizeFindings,
   VmFacts,
   VmRequest
@@ -94,7 +95,8 @@ const planImageFiles = (
   options: Pick<PlanOptions, "prune">,
   actions: Array<Action>,
   findings: Array<Finding>,
-  deletes: Set<string>
+  deletes: Set<string>,
+  shared: boolean
 ): void => {
   const info = (code: string, message: string, hint: string): void => {
     findings.push({ code, effect: "info", layer: "image", node: node.name, message, hint })
@@ -102,8 +104,10 @@ const planImageFiles = (
   const notRebuilt = "VMs created from it keep their disks and are not rebuilt for a new image"
   if (leftovers.older.length > 0 && options.prune === true) {
     for (const old of leftovers.older) {
-      if (deletes.has(old)) continue
-      deletes.add(old)
+      // a file on a shared storage is one file for every node; one on a node's own storage is that node's
+      const key = shared ? old : `${node.name}/${old}`
+      if (deletes.has(key)) continue
+      deletes.add(key)
       actions.push({
         _tag: "DeleteImage",
         id: `${node.name}:image:delete:${old}`,
@@ -299,7 +303,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const findings: Array<Finding> = []
   let recreates = 0
   const sharedDownloads = new Map<string, string>()
-  /** Leftover image files `--prune` deletes, by volid (once for a shared storage). */
+  /** Leftover image files `--prune` deletes: by volid on a shared storage (once), else by node and volid. */
   const imageDeletes = new Set<string>()
   const k3s = desired.k3s
   const cluster = clusterContext(desired, observed)
@@ -321,6 +325,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const restarts: Array<RestartVm> = []
   /** Restarts an earlier run did not finish (`homelab-restart`): chained ahead of this run's restarts. */
   const finishes: Array<UncordonK3s> = []
+  /** Memory this plan's in-place updates add to each node's VMs (bytes): what a later VM's growth there cannot use. */
+  const memoryGrown = new Map<string, number>()
 
   const nodes = selectedNodes(desired, options)
   // Orphans of ours (VMs homelab.yaml no longer asks for): what a create that has no room would have if they went.
@@ -423,7 +429,18 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         })
       }
     }
-    planImageFiles(node, observedNode, volid, leftovers, imageAction, options, actions, findings, imageDeletes)
+    planImageFiles(
+      node,
+      observedNode,
+      volid,
+      leftovers,
+      imageAction,
+      options,
+      actions,
+      findings,
+      imageDeletes,
+      imageStorage?.shared === true
+    )
 
     // Phase 2: the VMs, then phase 3 for each.
     for (const vm of node.vms) {
@@ -971,6 +988,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (decision.action === undefined && decision.healthy !== undefined) {
         const healthy = decision.healthy
         const config = observed.configs?.get(healthy.vmid)
+        // What the node can still promise this VM's memory (its own maxmem freed), less what this plan grows others by
+        const adjustment = options.memoryAdjustment ?? desired.memoryOvercommit ?? 1
+        const before = observed.vms.find((v) => v.vmid === healthy.vmid)?.maxmemBytes ?? 0
+        const reservable =
+          adjustment > 0
+            ? reservableMemoryBytes(nodeFacts(observed, observedNode, { vmid: healthy.vmid }), adjustment) -
+              (memoryGrown.get(node.name) ?? 0)
+            : undefined
         const step = planDrift({
           desired,
           spec,
@@ -987,9 +1012,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
           cloudInitHeld: observed.cloudInit?.get(healthy.vmid),
-          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {})
+          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {}),
+          reservableMemoryBytes: reservable
         })
         findings.push(...step.findings)
+        if (step.update?.edit.set.memory !== undefined && spec.memoryMiB * MiB > before)
+          memoryGrown.set(node.name, (memoryGrown.get(node.name) ?? 0) + spec.memoryMiB * MiB - before)
         const restart = step.restart
         // The quorum guard: restarting a server takes its etcd member out of service for a while, whether its Node is
         // Ready or not (a NotReady Node's k3s may run a voting member on): asked by membership, not readiness.

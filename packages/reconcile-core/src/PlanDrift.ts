@@ -61,6 +61,12 @@ export interface DriftInput {
    * cores change, so a size that moves with the node, cpuRatio or vm.sockets reads as such.
    */
   readonly coresFrom?: string | undefined
+  /**
+   * The memory the node can still promise this VM: its memory × `vm.memoryOvercommit` minus the maxmem of its other
+   * guests (and what this plan grows other VMs of the node by), as a create's preflight counts it. A memory grown
+   * above it is refused (`memory.insufficient`); undefined: not checked.
+   */
+  readonly reservableMemoryBytes?: number | undefined
 }
 
 const list = (changes: ReadonlyArray<FieldChange>) => changes.map(describeChange).join("; ")
@@ -116,6 +122,20 @@ const sizeRefusals = (
   const cpu = touches("cores", "sockets")
   const memory = touches("memory", "balloon")
   if (!cpu && !memory) return []
+  // memory grown above what the node can still reserve: refused, as a create of that size is (a VM that keeps or
+  // lowers its memory is never held back by a node that is overcommitted already)
+  const MiB = 1024 ** 2
+  const before = Number(effective("memory") ?? 0)
+  const reservable = input.reservableMemoryBytes
+  if (reservable !== undefined && spec.memoryMiB > before && spec.memoryMiB * MiB > reservable) {
+    return [
+      {
+        code: "memory.insufficient",
+        message: `VM ${vmid} ${vm.name} is not changed in place: memory ${before} → ${spec.memoryMiB} MiB, and node ${node.name} can reserve ${Math.floor(Math.max(0, reservable) / MiB)} MiB for it (${(node.memoryBytes / 1024 ** 3).toFixed(1)} GiB × vm.memoryOvercommit minus the maxmem of its other guests)`,
+        hint: `lower the VM memory (nodes[${node.name}].vms[].memory or nodes[${node.name}].memoryRatio), shrink or remove other guests on node ${node.name}, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)`
+      }
+    ]
+  }
   return sizeFindings(
     { node: node.name, cpus: node.cpus },
     {

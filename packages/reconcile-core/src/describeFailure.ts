@@ -129,7 +129,8 @@ export const describeFailure = (
   error: ProxmoxError,
   endpoints?: NodeEndpoints | undefined
 ): { readonly message: string; readonly hint: string } => {
-  const api = endpoints?.api ?? "its API"
+  // no endpoints: a node homelab.yaml does not list (an orphan's node), reached only through the cluster endpoint
+  const api = endpoints?.api ?? "proxmox.endpoint"
   const ssh = endpoints?.ssh === undefined ? "SSH" : `SSH ${endpoints.ssh}`
   const reasons: Array<ProxmoxErrorReason> =
     error.fallbackFrom === undefined ? [error.reason] : [error.fallbackFrom, error.reason]
@@ -139,5 +140,9 @@ export const describeFailure = (
     return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason, endpoints?.token)}`
   })
   const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node, what)))]
+  if (endpoints === undefined && (isNodeLevel(error) || error.reason._tag === "ProxyError"))
+    hints.push(
+      `${node} is not in homelab.yaml's nodes, so homelab reaches it only through proxmox.endpoint, with no SSH fallback: check that ${node} is up and in the cluster (\`pvecm status\`), or list it in nodes[] (with its address) to reach it directly`
+    )
   return { message: `cannot ${what} on node ${node}: ${parts.join("; ")}`, hint: hints.join("; ") }
 }

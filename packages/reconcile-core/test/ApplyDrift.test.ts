@@ -245,6 +245,37 @@ describe("drift: shown by plan, applied in place by apply", () => {
   )
 
   it.live(
+    "a disk resize that hangs is stopped at timeouts.task (PVE releases the VM's config lock), so the next run grows the disk",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        yield* Effect.promise(() => sim.addFaults([{ kind: "taskHang", taskType: "resize", node: "pve" }]))
+        const bigger = yield* relab(lab, (yaml) => yaml.replace("  diskSize: 16G", "  diskSize: 32G"))
+        const hung = yield* reconcile(bigger, { timeouts: { task: Duration.seconds(2) } })
+        const update = hung.result.outcomes.find((o) => o.action._tag === "UpdateVm")
+        assert.strictEqual(update?.status, "failed")
+        assert.include(update?.detail ?? "", "did not finish within 2s; stopped it")
+        assert.deepStrictEqual(
+          sim.state().tasks.filter((t) => t.type === "resize" && t.status === "running"),
+          [],
+          "no resize of ours left running (holding the VM's config lock)"
+        )
+        yield* Effect.promise(() => sim.clearFaults({ kind: "taskHang" }))
+        const next = yield* reconcile(bigger)
+        assert.deepStrictEqual(
+          next.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["UpdateVm", "done"]],
+          JSON.stringify(next.result.outcomes.map((o) => o.detail))
+        )
+        assert.match(String(vmOf(sim, "k3s-vm-pve").config.scsi0), /size=32G/)
+        assert.isTrue(next.report.convergence.converged)
+      }),
+    60_000
+  )
+
+  it.live(
     "vm.restart: never: what PVE holds until a restart is reported as pending (apply: pending-restart, plan: changes) until the VM restarts",
     () =>
       Effect.gen(function* () {

@@ -155,6 +155,31 @@ describe("orphans", () => {
     assert.strictEqual(applyVerdict(settle(p, [])), "unconfirmed")
   })
 
+  it("without --prune: a stopped orphan is said to be left stopped, one a teardown stopped short of removing says so", () => {
+    const o = observed(
+      ["pve"],
+      [
+        vm(1001, "pve", "k3s-vm-pve"),
+        vm(1002, "pve", "k3s-vm-old", { status: "stopped" }),
+        // an `apply --prune` interrupted after it stopped the VM (its k3s Node stays cordoned)
+        vm(1003, "pve", "k3s-vm-half", { status: "stopped", tags: ["homelab-destroy", "homelab-managed"] })
+      ]
+    )
+    const messages = plan(d, o, { policy }).findings.map((f) => [f.vmid, f.message, f.hint])
+    assert.deepStrictEqual(messages, [
+      [
+        1002,
+        "VM 1002 k3s-vm-old on pve is ours but homelab.yaml asks for no VM named k3s-vm-old: an orphan, left stopped",
+        "`homelab apply --prune` removes it; to keep it, remove its tag 'homelab-managed'"
+      ],
+      [
+        1003,
+        "VM 1003 k3s-vm-half on pve is ours but homelab.yaml asks for no VM named k3s-vm-half: an orphan an earlier teardown stopped short of removing (it carries 'homelab-destroy'), left stopped",
+        "`homelab apply --prune` finishes removing it; to keep it, remove its tags 'homelab-managed' and 'homelab-destroy'"
+      ]
+    ])
+  })
+
   it("with --prune: one DestroyVm per orphan, its k3s Node first (a server one at a time, cluster-wide)", () => {
     const k3s = {
       server: { host: "10.0.0.5", port: 22, user: "ubuntu", apiPort: 6443 },

@@ -245,6 +245,45 @@ describe("plan", () => {
     )
   })
 
+  it("memory grown in place counts the node's other guests as a create does: refused beyond what the node can reserve", () => {
+    const n = desiredNode("pve")
+    const d = (memoryOvercommit?: number): Desired => ({
+      ...desired([]),
+      ...(memoryOvercommit === undefined ? {} : { memoryOvercommit }),
+      nodes: [{ ...n, memoryRatio: 1 }]
+    })
+    const config: VmPending = {
+      digest: "d1",
+      current: {
+        cores: "4",
+        memory: "16384",
+        cpu: "host",
+        scsi0: "local-lvm:vm-1001-disk-0,size=32G",
+        net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+        tags: "homelab-managed;k3s",
+        ciuser: "ubuntu",
+        sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
+        ipconfig0: "ip=dhcp",
+        ide2: "local-lvm:vm-1001-cloudinit,media=cdrom"
+      },
+      pending: {},
+      deletes: []
+    }
+    // a 32 GiB node with a NAS of 8 GiB beside our 16 GiB VM; memoryRatio 1 asks 32 GiB of it
+    const nas = vm(300, "pve", { name: "nas", tags: [], maxmemBytes: 8 * GiB })
+    const o: Observed = {
+      ...observed([observedNode("pve")], [vm(1001, "pve"), nas]),
+      configs: new Map([[1001, config]])
+    }
+    const refused = plan(d(), o, { policy })
+    assert.deepStrictEqual(tags(refused), [])
+    assert.deepStrictEqual(codes(refused), ["memory.insufficient:pve"])
+    assert.strictEqual(refused.findings[0]?.effect, "blocked")
+    assert.include(refused.findings[0]?.message ?? "", "can reserve 24576 MiB for it")
+    // allowed overcommit: changed in place
+    assert.deepStrictEqual(tags(plan(d(2), o, { policy })), ["UpdateVm:pve"])
+  })
+
   it("a create with no free VMID left in vm.vmidRange is blocked at plan time, not failed halfway through apply", () => {
     // a range of three: one VMID held by a guest that is not ours, and three VMs to create
     const d = desired(["pve", "still-fawn", "chief-horse"], { vmidRange: { lower: 100, upper: 102 } })
@@ -750,6 +789,29 @@ describe("plan", () => {
     }
     const o = observed([shared("pve"), shared("still-fawn")], [vm(1001, "pve"), vm(1002, "still-fawn")])
     assert.deepStrictEqual(tags(plan(d, o, { policy })), ["DownloadImage:pve"])
+  })
+
+  it("--prune deletes an image of an earlier image.checksum on every node that holds it (once on a shared storage)", () => {
+    const checksum = { algorithm: "sha256", value: "3f2ec5b6ef4a".padEnd(64, "0") } as const
+    const filename = "noble-3f2ec5b6ef4a.qcow2"
+    const base = desired(["pve", "still-fawn"])
+    const d = { ...base, nodes: base.nodes.map((n) => ({ ...n, image: { ...n.image, checksum, filename } })) }
+    const older = "local:import/noble-0123456789ab.qcow2"
+    const holding = (name: string, shared: boolean) => {
+      const n = observedNode(name, { imageVolids: new Set([`local:import/${filename}`, older]) })
+      return { ...n, storages: n.storages.map((s) => (s.storage === "local" ? { ...s, shared } : s)) }
+    }
+    const deletes = (shared: boolean) =>
+      plan(
+        d,
+        observed([holding("pve", shared), holding("still-fawn", shared)], [vm(1001, "pve"), vm(1002, "still-fawn")]),
+        { policy, prune: true }
+      ).actions.map((a) => [a._tag, a.node, "volid" in a ? a.volid : ""])
+    assert.deepStrictEqual(deletes(false), [
+      ["DeleteImage", "pve", older],
+      ["DeleteImage", "still-fawn", older]
+    ])
+    assert.deepStrictEqual(deletes(true), [["DeleteImage", "pve", older]])
   })
 
   it("reprovision forces a recreate of a healthy VM, still within the limit", () => {

@@ -167,6 +167,30 @@ describe("planDrift", () => {
     assert.deepStrictEqual(tags.findings, [])
   })
 
+  it("memory grown above what the node can still reserve: nothing is changed, as a create of that size is refused", () => {
+    // 28 GiB reservable for this VM (the node's memory minus its other guests' maxmem)
+    const reservable = 28672 * 1024 ** 2
+    const grown = planDrift(input({ spec: { ...spec, memoryMiB: 32768 }, reservableMemoryBytes: reservable }))
+    assert.isUndefined(grown.update)
+    assert.isUndefined(grown.restart)
+    assert.deepStrictEqual(
+      grown.findings.map((f) => [f.code, f.effect, f.message, f.hint]),
+      [
+        [
+          "memory.insufficient",
+          "blocked",
+          "VM 1000 k3s-vm-pve is not changed in place: memory 16384 → 32768 MiB, and node pve can reserve 28672 MiB for it (64.0 GiB × vm.memoryOvercommit minus the maxmem of its other guests)",
+          "lower the VM memory (nodes[pve].vms[].memory or nodes[pve].memoryRatio), shrink or remove other guests on node pve, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)"
+        ]
+      ]
+    )
+    // within what the node can reserve, or a VM that shrinks on an overcommitted node: changed as usual
+    assert.isDefined(
+      planDrift(input({ spec: { ...spec, memoryMiB: 20480 }, reservableMemoryBytes: reservable })).update
+    )
+    assert.isDefined(planDrift(input({ spec: { ...spec, memoryMiB: 8192 }, reservableMemoryBytes: 0 })).update)
+  })
+
   it("an in-place update carrying the digest; with vm.restart: never, no restart", () => {
     const step = planDrift(input({ spec: { ...spec, memoryMiB: 20480 } }))
     assert.strictEqual(step.update?.digest, "abc")

@@ -5,6 +5,7 @@ import {
   Locked,
   PermissionDenied,
   ProxmoxError,
+  ProxyError,
   TaskFailed,
   TlsUntrusted
 } from "@homelab/proxmox-client"
@@ -39,6 +40,31 @@ describe("describeFailure", () => {
       "grant ops@pve (the token's user) Sys.AccessNetwork on /nodes/pve (`pveum acl modify /nodes/pve --users 'ops@pve' --roles <role>`), and the token too if it is privilege-separated (`--tokens 'ops@pve!ci'`)"
     )
     assert.notInclude(denied.hint ?? "", "without privilege separation")
+  })
+
+  it("a node homelab.yaml does not list (an orphan's, pruned after the node went down) is named as reached through proxmox.endpoint", () => {
+    const failed = describeFailure(
+      "pve3",
+      "prune orphan VM 6955 k3s-vm-pve3 on pve3",
+      new ProxmoxError({
+        operation: "vmConfig",
+        node: "pve3",
+        reason: new ProxyError({
+          status: 595,
+          detail: "Errors during connection establishment, proxy handshake: Connection refused",
+          explanation: "pveproxy could not connect to pvedaemon or to the target node (is the daemon running?)"
+        }),
+        transport: "rest"
+      })
+    )
+    assert.strictEqual(
+      failed.message,
+      "cannot prune orphan VM 6955 k3s-vm-pve3 on pve3 on node pve3: API proxmox.endpoint: the API proxy answered 595 Errors during connection establishment, proxy handshake: Connection refused: pveproxy could not connect to pvedaemon or to the target node (is the daemon running?)"
+    )
+    assert.strictEqual(
+      failed.hint,
+      "pveproxy could not connect to pvedaemon or to the target node (is the daemon running?); pve3 is not in homelab.yaml's nodes, so homelab reaches it only through proxmox.endpoint, with no SSH fallback: check that pve3 is up and in the cluster (`pvecm status`), or list it in nodes[] (with its address) to reach it directly"
+    )
   })
 
   it("a reason without a transport of its own is named with the transport the node was driven over", () => {
