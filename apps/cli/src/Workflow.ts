@@ -370,7 +370,7 @@ export const applyFailure = (run: RunReport): CommandFailed | undefined => {
           ...(declined > 0 ? ["Destructive action(s) need confirmation: re-run with --yes."] : []),
           ...(orphans > 0
             ? [
-                `${orphans} orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: \`homelab apply --prune\` removes them.`
+                `${orphans} orphan(s) (VMs of ours homelab.yaml no longer asks for) left in place: \`homelab apply --prune\` removes them.`
               ]
             : [])
         ].join("\n"),

@@ -440,7 +440,7 @@ describe("homelab apply --prune", () => {
     assert.match(kept.stderr, /^\nNEEDS CONFIRMATION\n {2}1 of 2 node\(s\) did not converge: still-fawn /)
     assert.include(
       kept.stderr,
-      "1 orphan(s) (VMs of ours homelab.yaml no longer asks for) left running: `homelab apply --prune` removes them."
+      "1 orphan(s) (VMs of ours homelab.yaml no longer asks for) left in place: `homelab apply --prune` removes them."
     )
     assert.notInclude(kept.stderr, "re-run with --yes")
     assert.isTrue(sim.state().vms.some((v) => v.vmid === orphan))

@@ -165,7 +165,7 @@ export const summary = (plan: Plan, convergence: Convergence): string => {
   ).length
   if (restarts > 0) parts.push(`${restarts} node(s) with changes waiting for a VM restart`)
   const orphans = plan.findings.filter((f) => f.code === "vm.orphan").length
-  if (orphans > 0) parts.push(`${orphans} orphan(s) left running (--prune removes them)`)
+  if (orphans > 0) parts.push(`${orphans} orphan(s) left in place (--prune removes them)`)
   return `${parts.join(", ")}.`
 }
 

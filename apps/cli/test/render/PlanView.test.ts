@@ -106,4 +106,20 @@ describe("renderPlan", () => {
       "0 change(s), 1 node(s) with changes waiting for a VM restart."
     ])
   })
+
+  it("an orphan without --prune, running or stopped, is counted as left in place", () => {
+    const orphan = (vmid: number, state: string): Finding => ({
+      code: "vm.orphan",
+      effect: "unconfirmed",
+      layer: "vm",
+      node: "pve",
+      vm: `k3s-old-${vmid}`,
+      vmid,
+      message: `VM ${vmid} k3s-old-${vmid} is an orphan of ours (homelab.yaml no longer asks for it): left ${state}`,
+      hint: "`homelab apply --prune` removes it"
+    })
+    const plan: Plan = { nodes: ["pve"], actions: [], findings: [orphan(4300, "running"), orphan(4301, "stopped")] }
+    const lines = plain(renderPlan(plan, assess(plan))).split("\n")
+    assert.match(lines.at(-1) ?? "", /, 2 orphan\(s\) left in place \(--prune removes them\)\.$/u)
+  })
 })
