@@ -49,6 +49,7 @@ import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { runningDownloads } from "./runningDownloads.js"
 import { staleMemberHint } from "./StaleMember.js"
+import { stopHungTask } from "./stopHungTask.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { tokenRefusedHint } from "./tokenRefused.js"
 import { differences, driftTargetOf, vmDrift } from "./VmDrift.js"
@@ -949,21 +950,9 @@ export const apply = Effect.fn("apply")(function* (
       })
     }
 
-    /** Stop a hung task (PVE signals its worker, which cleans up after itself), then give it a minute to end. */
+    /** Stop a hung task of ours: `stopHungTask`. */
     function stopHung(upid: string) {
-      return api
-        .stopTask(upid)
-        .pipe(
-          Effect.andThen(
-            api
-              .taskStatus(upid)
-              .pipe(
-                Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
-                Effect.timeout(Duration.seconds(60)),
-                Effect.ignore
-              )
-          )
-        )
+      return stopHungTask(api, upid)
     }
 
     /**

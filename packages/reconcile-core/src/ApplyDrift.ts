@@ -13,6 +13,7 @@ import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import { CloudInitTag, DestroyTag, RestartTag, tagList, UpgradeTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
+import { stopHungTask } from "./stopHungTask.js"
 import { drainTimeout, type Timeouts } from "./Timeouts.js"
 import { describeChange, driveSizeBytes, driveStorage, type FieldChange, formatSize, needsRestart } from "./VmDrift.js"
 
@@ -43,22 +44,6 @@ export interface DriftContext<E> {
   /** Set or clear a mark on a VM (a fresh read of its tags first). */
   readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
-
-/** Stop a hung task of ours (PVE signals its worker, which cleans up after itself), then give it a minute to end. */
-const stopHungTask = (api: ProxmoxApiShape, upid: string) =>
-  api
-    .stopTask(upid)
-    .pipe(
-      Effect.andThen(
-        api
-          .taskStatus(upid)
-          .pipe(
-            Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.status === "stopped" }),
-            Effect.timeout(Duration.seconds(60))
-          )
-      ),
-      Effect.ignore
-    )
 
 /** What an executor reports: `pending` lists what waits for a restart afterwards (with `vm.restart: never`). */
 export interface DriftResult {
@@ -148,9 +133,10 @@ export const updateVm = <E>(ctx: DriftContext<E>, a: UpdateVm) =>
             (reason, error): Effect.Effect<never, E | ProxmoxError> =>
               reason.stillRunning === true
                 ? stopHungTask(api, reason.upid).pipe(
-                    Effect.andThen(
+                    Effect.result,
+                    Effect.flatMap((stopped) =>
                       ctx.fail(
-                        `growing ${r.disk} of VM ${a.vmid} ${a.name} to ${r.size} did not finish within ${Duration.format(ctx.timeouts.task)}; stopped it (PVE releases the VM's config lock)`,
+                        `growing ${r.disk} of VM ${a.vmid} ${a.name} to ${r.size} did not finish within ${Duration.format(ctx.timeouts.task)}; ${stopped._tag === "Success" ? "stopped it (PVE releases the VM's config lock)" : `could not stop it (${stopped.failure.reason.message})`}`,
                         `see the resize task's log on ${node} (does the disk's storage answer?); the next run grows it again; timeouts.task sets the limit`
                       )
                     )
