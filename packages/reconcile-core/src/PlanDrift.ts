@@ -1,6 +1,6 @@
 import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
-import { diskStorageFindings, sizeFindings } from "@homelab/vm-health"
+import { diskStorageFindings, memoryInsufficientHint, sizeFindings } from "@homelab/vm-health"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
@@ -132,7 +132,7 @@ const sizeRefusals = (
       {
         code: "memory.insufficient",
         message: `VM ${vmid} ${vm.name} is not changed in place: memory ${before} → ${spec.memoryMiB} MiB, and node ${node.name} can reserve ${Math.floor(Math.max(0, reservable) / MiB)} MiB for it (${(node.memoryBytes / 1024 ** 3).toFixed(1)} GiB × vm.memoryOvercommit minus the maxmem of its other guests)`,
-        hint: `lower the VM memory (nodes[${node.name}].vms[].memory or nodes[${node.name}].memoryRatio), shrink or remove other guests on node ${node.name}, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)`
+        hint: memoryInsufficientHint(node.name)
       }
     ]
   }

@@ -329,6 +329,17 @@ const storageFindings = (
 }
 
 /**
+ * What to do when node `node` cannot reserve a VM's memory (`memory.insufficient`): the hint of a create's preflight,
+ * and of a memory grown in place beyond what the node can still reserve.
+ *
+ * @since 0.2.1
+ * @category preflight
+ */
+export const memoryInsufficientHint = (node: string): string =>
+  `lower the VM memory (nodes[${node}].vms[].memory or nodes[${node}].memoryRatio), shrink or remove other guests on ` +
+  `node ${node}, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)`
+
+/**
  * The memory that can still be promised to a new VM on the node: total × `adjustment` − Σ `maxmem` of the node's
  * other guests (templates and the guest with `excludeVmid` — the VM being replaced — do not count). Can be negative.
  *
@@ -359,8 +370,7 @@ const capacityFindings = (node: NodeFacts, request: VmRequest, adjustment: numbe
           `node ${node.node} can reserve ${Math.floor(Math.max(0, reservable) / MiB)} MiB ` +
             `(${gib(node.memoryBytes)} × ${adjustment} minus the maxmem of its other guests), ` +
             `the VM needs ${request.memoryMiB} MiB`,
-          `lower the VM memory (nodes[${node.node}].vms[].memory or nodes[${node.node}].memoryRatio), shrink or remove other guests on ` +
-            `node ${node.node}, or allow overcommit (vm.memoryOvercommit above 1, for VMs whose balloon gives memory back)`
+          memoryInsufficientHint(node.node)
         )
       )
     }

@@ -35,6 +35,7 @@ export {
   diskStorageFindings,
   downloadPrivileges,
   ImageSourceFact,
+  memoryInsufficientHint,
   PreflightOptions,
   type PrivilegeRequirement,
   preflight,
