@@ -34,8 +34,9 @@ export const describeSshError = (error: SshError): CommandFailed =>
 /**
  * `homelab kubeconfig`: reading the kubeconfig from a k3s server failed. SSH to it failing (nothing listens, our key
  * refused, an unknown host key) means there is no server to read it from: exit 5, as when none is Ready, with a hint
- * naming the host and what to check there. `from` says where the server came from: `k3s.server`, or a server VM of
- * ours (its address, `vm.sshPort`, `vm.user`).
+ * naming the host and what to check there. So does reading `/etc/rancher/k3s/k3s.yaml` there failing (no such file:
+ * no k3s server there; sudo asking for a password: the user may not read root's file). `from` says where the server
+ * came from: `k3s.server`, or a server VM of ours (its address, `vm.sshPort`, `vm.user`).
  */
 export const describeKubeconfigError = (
   error: K3sJoinError,
@@ -43,8 +44,17 @@ export const describeKubeconfigError = (
   from: "k3s.server" | "vm"
 ): CommandFailed => {
   const where = `${server.user}@${server.host}:${server.port}`
+  if (error.reason._tag === "ClusterUnavailable") return kubeconfigUnreadable(error.reason.detail, where, server, from)
   if (error.reason._tag !== "Ssh") {
-    return new CommandFailed({ userMessage: `kubeconfig from ${where}: ${error.message}`, exitCode: ExitCode.Error })
+    return new CommandFailed({
+      userMessage: `kubeconfig from ${where}: ${error.message}`,
+      exitCode: ExitCode.Error,
+      ...(error.reason._tag === "KubeconfigInvalid"
+        ? {
+            hint: `look at /etc/rancher/k3s/k3s.yaml on ${server.host}: k3s writes it at its start (\`sudo systemctl restart k3s\` rewrites it)`
+          }
+        : {})
+    })
   }
   const ssh = error.reason.error.reason
   const fields = from === "k3s.server" ? "k3s.server's host and port" : "the server VM's address and vm.sshPort"
@@ -71,6 +81,28 @@ export const describeKubeconfigError = (
     userMessage: `kubeconfig from ${where}: SSH ${ssh.message}`,
     exitCode: ExitCode.NotConverged,
     code: "k3s-ssh",
+    hint
+  })
+}
+
+/** `sudo -n cat /etc/rancher/k3s/k3s.yaml` on the server failed: what its stderr says, and what to do about it. */
+const kubeconfigUnreadable = (
+  detail: string,
+  where: string,
+  server: { readonly host: string; readonly user: string },
+  from: "k3s.server" | "vm"
+): CommandFailed => {
+  const hint = /No such file/iu.test(detail)
+    ? from === "k3s.server"
+      ? `${server.host} has no k3s server (an agent has no k3s.yaml): point k3s.server at a k3s server`
+      : `k3s is not installed as a server on ${server.host} any more: \`homelab apply\` installs it`
+    : /password is required|not in the sudoers|not allowed to run sudo|a terminal is required/iu.test(detail)
+      ? `${server.user} on ${server.host} may not read root's /etc/rancher/k3s/k3s.yaml: allow it sudo without a password (a sudoers rule \`${server.user} ALL=(ALL) NOPASSWD: ALL\`, as k3s installs need too), or connect as root`
+      : `check k3s on ${server.host}: \`sudo systemctl status k3s\` and \`sudo ls -l /etc/rancher/k3s/k3s.yaml\``
+  return new CommandFailed({
+    userMessage: `kubeconfig from ${where}: ${detail}`,
+    exitCode: ExitCode.NotConverged,
+    code: "k3s-kubeconfig-unreadable",
     hint
   })
 }

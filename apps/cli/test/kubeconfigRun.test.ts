@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import type { GuestCommand } from "@homelab/sim"
 import { mergeTarget } from "../src/commands/kubeconfigRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { homeWithKeys, runHomelab } from "./helpers.js"
@@ -47,5 +48,38 @@ describe("kubeconfig over SSH", () => {
     const error = JSON.parse(json.stdout).error
     assert.strictEqual(error.code, "k3s-ssh")
     assert.include(error.hint, `${lab.net}.99`)
+  }, 120_000)
+
+  it("a server whose k3s.yaml cannot be read exits 5 with a hint: no such file (no server there), sudo asking for a password", async () => {
+    const lab = await startLab(["pve"], { k3s: true })
+    const sudo = lab.sim.guestCommands.get("sudo") as GuestCommand
+    const kubeconfigFile = "/etc/rancher/k3s/k3s.yaml"
+    let answer: "missing" | "password" = "missing"
+    lab.sim.guestCommands.register("sudo", (c) => {
+      if (!c.argv.includes(kubeconfigFile)) return sudo(c)
+      if (answer === "password") return { stdout: "", stderr: "sudo: a password is required\n", code: 1 }
+      c.guest.files.delete(kubeconfigFile)
+      return sudo(c)
+    })
+    const missing = await lab.homelab("kubeconfig")
+    assert.strictEqual(missing.code, ExitCode.NotConverged, missing.stderr)
+    assert.include(
+      missing.stderr,
+      `kubeconfig from ubuntu@${lab.serverIp}:2222: reading ${kubeconfigFile}: cat: ${kubeconfigFile}: No such file or directory`
+    )
+    assert.include(
+      missing.stderr,
+      `hint: ${lab.serverIp} has no k3s server (an agent has no k3s.yaml): point k3s.server at a k3s server`
+    )
+    answer = "password"
+    const json = await lab.homelab("kubeconfig", "--json")
+    assert.strictEqual(json.code, ExitCode.NotConverged, json.stderr)
+    const error = JSON.parse(json.stdout).error
+    assert.strictEqual(error.code, "k3s-kubeconfig-unreadable")
+    assert.include(error.message, "sudo: a password is required")
+    assert.include(
+      error.hint,
+      `ubuntu on ${lab.serverIp} may not read root's ${kubeconfigFile}: allow it sudo without a password`
+    )
   }, 120_000)
 })
