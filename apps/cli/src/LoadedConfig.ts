@@ -28,7 +28,7 @@ export interface LoadedConfig {
 
 /**
  * Prints the config's warnings on stderr, one `warning: …` line each (stdout stays the command's output, a --json
- * document included): `config check`, `plan`, `apply` and `reprovision` call it once, right after loading.
+ * document included): every command that reads homelab.yaml calls it once, right after loading (`demo` writes its own).
  */
 export const warnConfig = (loaded: LoadedConfig) =>
   Effect.forEach(loaded.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })

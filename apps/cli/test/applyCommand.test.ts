@@ -57,7 +57,7 @@ describe("homelab plan / apply / status against the simulator", () => {
     assert.include(again.stdout, "No changes")
   }, 90_000)
 
-  it("plan and apply warn once about a secret written in homelab.yaml and about ssh.user other than root", async () => {
+  it("every command reading homelab.yaml warns once about a secret written in it and about ssh.user other than root", async () => {
     const { sim, config } = await lab()
     const secret = sim.info.auth.tokenSecret
     const yaml = fs.readFileSync(config, "utf8")
@@ -69,13 +69,26 @@ describe("homelab plan / apply / status against the simulator", () => {
     )
     const homelab = (...args: Array<string>) =>
       runHomelab(["--config", config, ...args], { env: { CI: "true" }, timeout: 60_000 })
-    const [plan, planJson, apply] = await Promise.all([
+    const [plan, planJson, apply, status, destroy, adopt, kubeconfig] = await Promise.all([
       homelab("plan"),
       homelab("plan", "--json"),
-      homelab("apply", "--dry-run")
+      homelab("apply", "--dry-run"),
+      homelab("status"),
+      homelab("destroy", "--dry-run"),
+      homelab("adopt", "--all"),
+      homelab("kubeconfig")
     ])
-    for (const run of [plan, planJson, apply]) {
-      assert.strictEqual(run.code, ExitCode.Ok, run.stderr)
+    const expected = [
+      [plan, ExitCode.Ok],
+      [planJson, ExitCode.Ok],
+      [apply, ExitCode.Ok],
+      [status, ExitCode.NotConverged],
+      [destroy, ExitCode.Ok],
+      [adopt, ExitCode.Ok],
+      [kubeconfig, ExitCode.Config]
+    ] as const
+    for (const [run, code] of expected) {
+      assert.strictEqual(run.code, code, run.stderr)
       const warnings = run.stderr.split("\n").filter((line) => line.startsWith("warning: "))
       assert.deepStrictEqual(
         warnings.map((line) => line.split(": ").slice(0, 2).join(": ")),

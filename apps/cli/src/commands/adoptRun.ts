@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { adoptionJson, renderAdoption, renderOutcomes } from "../render/AdoptView.js"
@@ -47,6 +47,7 @@ export const adopt = ({
       return yield* usage("adopt: name the VM(s) to adopt (their names in homelab.yaml), or give --all")
     }
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     const known = loaded.config.nodes.flatMap((n) => n.vms.map((vm) => vm.name))
     const unknown = vms.filter((name) => !known.includes(name))
     if (unknown.length > 0) {

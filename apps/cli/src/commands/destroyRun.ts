@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 import { type EventStream, withEventStream } from "../render/EventStream.js"
 import { summaryEvent } from "../render/Events.js"
@@ -93,6 +93,7 @@ export const destroy = (input: {
           })
         }
         const loaded = yield* loadConfig(flags.config, process.env)
+        yield* warnConfig(loaded)
         const options = {
           only: nodesOf(input.only),
           yes: input.yes,

@@ -14,7 +14,7 @@ import * as Result from "effect/Result"
 import { CommandFailed } from "../CommandFailed.js"
 import { describeKubeconfigError, toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 import { noticeLine } from "../render/Progress.js"
 import { type Notice, proxmoxLayer } from "../Session.js"
@@ -70,6 +70,7 @@ export const kubeconfig = ({
   Effect.gen(function* () {
     const flags = yield* root
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     if (loaded.config.k3s === undefined) {
       return yield* new CommandFailed({
         userMessage: `${loaded.path} has no k3s section: there is no cluster to give a kubeconfig for`,

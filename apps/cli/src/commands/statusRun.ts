@@ -16,7 +16,7 @@ import { stringify } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
-import { type LoadedConfig, loadConfig } from "../LoadedConfig.js"
+import { type LoadedConfig, loadConfig, warnConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 import { convergenceJson, renderConvergence } from "../render/PlanView.js"
 import { noticeLine } from "../render/Progress.js"
@@ -120,6 +120,7 @@ export const status = ({ output }: { readonly output: Option.Option<"json" | "ya
     const format: StatusFormat = Option.getOrElse(output, (): StatusFormat => (flags.json ? "json" : "table"))
     const document = format === "json" || format === "yaml"
     const loaded = yield* loadConfig(flags.config, process.env)
+    yield* warnConfig(loaded)
     const notices: Array<Notice> = []
     const report = yield* collectStatus(loaded, (n) => {
       notices.push(n)
