@@ -2,12 +2,20 @@ import { X509Certificate } from "node:crypto"
 import { readdir, readFile, stat } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
-import { configSha256, formatConfigWarning, type HomelabConfig, parseConfigWithWarnings } from "@homelab/reconcile-core"
+import {
+  type ConfigWarning,
+  configSha256,
+  formatConfigWarning,
+  type HomelabConfig,
+  parseConfigWithWarnings
+} from "@homelab/reconcile-core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { CommandFailed } from "./CommandFailed.js"
 import { ExitCode } from "./ExitCode.js"
+import type { EventStream } from "./render/EventStream.js"
+import { configWarningEvent } from "./render/Events.js"
 
 /** homelab.yaml loaded for a run: the config, where it came from, and the files it names, read and checked. */
 export interface LoadedConfig {
@@ -24,14 +32,22 @@ export interface LoadedConfig {
    * the file: …`): a secret written as its value, `ssh.user` other than root. `warnConfig` prints them.
    */
   readonly warnings: ReadonlyArray<string>
+  /** The same warnings, as found (`warning` events of the `--json` stream carry them). */
+  readonly configWarnings: ReadonlyArray<ConfigWarning>
 }
 
 /**
  * Prints the config's warnings on stderr, one `warning: …` line each (stdout stays the command's output, a --json
  * document included): every command that reads homelab.yaml calls it once, right after loading (`demo` writes its own).
+ * A command streaming NDJSON (`events`) also emits each as a `warning` event.
  */
-export const warnConfig = (loaded: LoadedConfig) =>
-  Effect.forEach(loaded.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })
+export const warnConfig = (loaded: LoadedConfig, events?: EventStream) =>
+  Effect.gen(function* () {
+    yield* Effect.forEach(loaded.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })
+    if (events === undefined) return
+    const file = path.basename(loaded.path)
+    for (const warning of loaded.configWarnings) events.emit(configWarningEvent(file, warning))
+  })
 
 /** `~/x` → `$HOME/x`; relative paths are taken from the config file's folder. */
 export const resolvePath = (configPath: string, file: string): string => {
@@ -235,6 +251,7 @@ export const loadConfig = Effect.fn("loadConfig")(function* (
     sshKeys: checked.sshKeys,
     files: checked.files,
     sha256: configSha256(file.text),
-    warnings: warnings.map((warning) => formatConfigWarning(path.basename(absolute), warning))
+    warnings: warnings.map((warning) => formatConfigWarning(path.basename(absolute), warning)),
+    configWarnings: warnings
   } satisfies LoadedConfig
 })

@@ -69,10 +69,11 @@ describe("homelab plan / apply / status against the simulator", () => {
     )
     const homelab = (...args: Array<string>) =>
       runHomelab(["--config", config, ...args], { env: { CI: "true" }, timeout: 60_000 })
-    const [plan, planJson, apply, status, destroy, adopt, kubeconfig] = await Promise.all([
+    const [plan, planJson, apply, applyJson, status, destroy, adopt, kubeconfig] = await Promise.all([
       homelab("plan"),
       homelab("plan", "--json"),
       homelab("apply", "--dry-run"),
+      homelab("apply", "--dry-run", "--json"),
       homelab("status"),
       homelab("destroy", "--dry-run"),
       homelab("adopt", "--all"),
@@ -82,6 +83,7 @@ describe("homelab plan / apply / status against the simulator", () => {
       [plan, ExitCode.Ok],
       [planJson, ExitCode.Ok],
       [apply, ExitCode.Ok],
+      [applyJson, ExitCode.Ok],
       [status, ExitCode.NotConverged],
       [destroy, ExitCode.Ok],
       [adopt, ExitCode.Ok],
@@ -99,6 +101,31 @@ describe("homelab plan / apply / status against the simulator", () => {
       assert.notInclude(run.stdout + run.stderr, secret)
     }
     assert.isObject(JSON.parse(planJson.stdout).plan)
+    // the NDJSON stream carries them as `warning` events, before the plan
+    const events = applyJson.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+    const warnings = events.filter((e) => e.type === "warning")
+    assert.deepStrictEqual(
+      warnings.map(({ source, code, file, line, column, path }) => ({ source, code, file, line, column, path })),
+      [
+        {
+          source: "config",
+          code: "literal-secret",
+          file: "homelab.yaml",
+          line: 6,
+          column: 13,
+          path: "proxmox.auth.secret"
+        },
+        { source: "config", code: "ssh-user-not-root", file: "homelab.yaml", line: 9, column: 9, path: "ssh.user" }
+      ]
+    )
+    assert.include(warnings[0].message, "homelab.yaml:6:13 proxmox.auth.secret: a secret written in the file")
+    assert.isBelow(
+      events.indexOf(warnings[1]),
+      events.findIndex((e) => e.type === "plan")
+    )
   }, 90_000)
 
   it("apply --json streams NDJSON (the plan first, the summary last) without the token secret; plan --json stays one document", async () => {

@@ -129,7 +129,7 @@ export const apply = ({
           })
         }
         const loaded = yield* loadConfig(flags.config, process.env)
-        yield* warnConfig(loaded)
+        yield* warnConfig(loaded, events)
         const common = { yes, dryRun, json: flags.json, events, verbose: flags.verbose }
         if (Option.isSome(planFile)) {
           const saved = yield* loadSavedPlan(planFile.value, loaded)
@@ -155,7 +155,7 @@ export const reprovision = ({ node, yes }: { readonly node: string; readonly yes
     return yield* withEventStream(flags.json, (events) =>
       Effect.gen(function* () {
         const loaded = yield* loadConfig(flags.config, process.env)
-        yield* warnConfig(loaded)
+        yield* warnConfig(loaded, events)
         // a node rebuilds each of its VMs; a VM's name only that VM (a node that runs several)
         const known = loaded.config.nodes.find((n) => n.name === node)
         const holder = known ?? loaded.config.nodes.find((n) => n.vms.some((v) => v.name === node))

@@ -93,7 +93,7 @@ export const destroy = (input: {
           })
         }
         const loaded = yield* loadConfig(flags.config, process.env)
-        yield* warnConfig(loaded)
+        yield* warnConfig(loaded, events)
         const options = {
           only: nodesOf(input.only),
           yes: input.yes,

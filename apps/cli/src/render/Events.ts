@@ -1,5 +1,12 @@
 import { stripVTControlCharacters } from "node:util"
-import type { Action, ApplyEvent, Convergence, Plan } from "@homelab/reconcile-core"
+import {
+  type Action,
+  type ApplyEvent,
+  type ConfigWarning,
+  type Convergence,
+  formatConfigWarning,
+  type Plan
+} from "@homelab/reconcile-core"
 import type { CommandFailed, ErrorDocument } from "../CommandFailed.js"
 import type { Notice } from "../Session.js"
 import type { RunReport } from "../Workflow.js"
@@ -71,6 +78,22 @@ export const actionEvent = (e: ApplyEvent): EventLine => {
       return line("run.settling", { wait: { what: e.wait.what, elapsedMs: e.wait.elapsedMs, limitMs: e.wait.limitMs } })
   }
 }
+
+/**
+ * `warning`: what works but is worth changing in homelab.yaml (`config check` explains it): `source` (`config`),
+ * `code` (`literal-secret`, `ssh-user-not-root`), `file`, `line` and `column` (or `null`), `path` (the field), and
+ * `message` (the stderr line without its `warning: ` head).
+ */
+export const configWarningEvent = (file: string, warning: ConfigWarning): EventLine =>
+  line("warning", {
+    source: "config",
+    code: warning.code,
+    file,
+    line: warning.line ?? null,
+    column: warning.column ?? null,
+    path: warning.path,
+    message: formatConfigWarning(file, warning)
+  })
 
 /** `notice`: a transport fallback, TLS or host-key notice from the client libraries. */
 export const noticeEvent = (notice: Notice): EventLine =>
