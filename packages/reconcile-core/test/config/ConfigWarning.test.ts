@@ -37,16 +37,29 @@ k3s:
         assert.deepStrictEqual(lines, [
           "homelab.yaml:5:13 proxmox.auth.secret: a secret written in the file: write ${PROXMOX_TOKEN_SECRET} there and export PROXMOX_TOKEN_SECRET",
           "homelab.yaml:11:15 ssh.passphrase: a secret written in the file: write ${SSH_KEY_PASSPHRASE} there and export SSH_KEY_PASSPHRASE",
+          "homelab.yaml:13:13 vm.password: a secret written in the file as a ${VAR:-default}'s default: write ${CLOUD_PASSWORD} there and export CLOUD_PASSWORD",
           "homelab.yaml:16:10 k3s.token: a secret written in the file: write ${K3S_TOKEN} there and export K3S_TOKEN"
         ])
         assert.deepStrictEqual(
           parsed.warnings.map((warning) => warning.code),
-          ["literal-secret", "literal-secret", "literal-secret"]
+          ["literal-secret", "literal-secret", "literal-secret", "literal-secret"]
         )
         for (const line of lines) {
-          for (const value of [secretValue, "key phrase", "literal"]) assert.notInclude(line, value)
+          for (const value of [secretValue, "key phrase", "fallback", "literal"]) assert.notInclude(line, value)
         }
       })
+  )
+
+  it.effect("a reference with an empty default is no secret written in the file; text around a reference is", () =>
+    Effect.gen(function* () {
+      const text = `${minimal}vm: { password: "pre\${CLOUD_PASSWORD}" }\nk3s: { role: server, token: "\${K3S_TOKEN:-}" }\n`
+      assert.deepStrictEqual(
+        yield* warningsOf(text, { ...baseEnv, CLOUD_PASSWORD: "p", K3S_TOKEN: "K10x::server:y" }),
+        [
+          "homelab.yaml:10:17 vm.password: a secret written in the file around its ${VAR} reference: write ${CLOUD_PASSWORD} there and export CLOUD_PASSWORD"
+        ]
+      )
+    })
   )
 
   it.effect("every secret field (decoded into Redacted) has its variable", () =>

@@ -11,22 +11,37 @@ const at = (tree: SourceTree, path: string) => {
 }
 
 /**
+ * What of a secret's text, as written, is not a plain `${VAR}` reference: a `${VAR:-default}`'s default, an
+ * escaped `$${`, text around the references. Empty when the secret comes from the environment alone.
+ */
+const writtenPart = (template: string): string =>
+  template.replaceAll(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::-)?\}/gu, "").trim()
+
+/**
  * A secret field whose value is written in the file, not a `${VAR}` reference: it ends up in backups, version
- * control, screen shares. Only the field is named, never its value.
+ * control, screen shares. So does a `${VAR:-default}`'s default (used whenever VAR is unset or empty), or text
+ * around a reference. Only the field is named, never its value.
  */
 const literalSecrets = (tree: SourceTree): Array<ConfigWarning> =>
-  Object.entries(secretFields).flatMap(([path, variable]) =>
-    valueAt(tree.value, path.split(".")) === undefined || tree.interpolated.has(path)
-      ? []
-      : [
-          {
-            code: "literal-secret" as const,
-            path,
-            ...at(tree, path),
-            message: `a secret written in the file: write \${${variable}} there and export ${variable}`
-          }
-        ]
-  )
+  Object.entries(secretFields).flatMap(([path, variable]) => {
+    if (valueAt(tree.value, path.split(".")) === undefined) return []
+    const template = tree.interpolated.get(path)
+    if (template !== undefined && writtenPart(template) === "") return []
+    const how =
+      template === undefined
+        ? ""
+        : /\$\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\}/u.test(template)
+          ? " as a ${VAR:-default}'s default"
+          : " around its ${VAR} reference"
+    return [
+      {
+        code: "literal-secret" as const,
+        path,
+        ...at(tree, path),
+        message: `a secret written in the file${how}: write \${${variable}} there and export ${variable}`
+      }
+    ]
+  })
 
 /**
  * `ssh.user` other than root: pvesh/qm over SSH run as that user and need root, for the fallback when a node's API
