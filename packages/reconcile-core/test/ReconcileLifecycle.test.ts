@@ -90,7 +90,7 @@ describe("a k3s cluster from nothing", () => {
   )
 
   it.live(
-    "the first server VM holds a cluster's etcd data while its k3s unit is gone: the plan starts the cluster there, and the apply refuses naming the VM, its member and the fix; no second cluster",
+    "the first server VM holds a cluster's etcd data while its k3s unit is gone: the plan says so (blocked, apply's words, the fix) instead of starting the cluster there; no second cluster",
     () =>
       Effect.gen(function* () {
         const sim = yield* startLab(
@@ -120,24 +120,28 @@ describe("a k3s cluster from nothing", () => {
         const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
         assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
         assert.strictEqual((yield* ssh.exec(vm, "sudo -n rm -f /etc/systemd/system/k3s.service")).exitCode, 0)
+        sim.clearRequests()
         const run = yield* reconcile(lab)
-        // no unit: the plan takes it for a VM without k3s, the first server, and starts the cluster there
+        // no unit: no cluster answers; the first server VM is asked what initCluster would ask (its etcd data) and the
+        // plan says what apply would refuse, in its words, with the fix: nothing to start, nothing started
         assert.deepStrictEqual(
           run.plan.actions.map((a) => a._tag),
-          ["InitK3s"]
+          []
         )
-        const [init] = run.result.outcomes
-        assert.strictEqual(init?.status, "failed")
+        const finding = run.plan.findings.find((f) => f.code === "k3s.existing-cluster")
+        assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "k3s-vm-pve"])
         assert.include(
-          init?.detail ?? "",
-          `k3s-vm-pve holds the etcd data of an earlier k3s cluster (its member ${member}`
+          finding?.message ?? "",
+          `not starting the k3s cluster on k3s-vm-pve, the first server VM: k3s-vm-pve holds the etcd data of an earlier k3s cluster (its member ${member}`
         )
-        assert.include(init?.detail ?? "", "nothing was installed")
-        assert.include(init?.hint ?? "", "set k3s.server to one of its servers")
-        assert.include(init?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
+        assert.include(finding?.message ?? "", "k3s ignores --cluster-init there")
+        assert.include(finding?.hint ?? "", "set k3s.server to one of its servers")
+        assert.include(finding?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
+        assert.deepStrictEqual(run.result.outcomes, [])
+        assert.isFalse(run.report.convergence.converged)
+        assert.notMatch(JSON.stringify(sim.requests()), /--cluster-init|k3s-install\.sh|systemctl (start|restart)/)
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
         assert.deepStrictEqual(k3sState(sim).strayClusters, [])
-        assert.strictEqual(JSON.stringify(sim.requests()).split("--cluster-init").length - 1, 1)
       }),
     120_000
   )
