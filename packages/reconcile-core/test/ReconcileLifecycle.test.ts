@@ -5,7 +5,7 @@
  */
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin, runningFlags, showFlag } from "@homelab/k3s-join"
+import { K3sJoin, memberIdHex, memberWithoutNode, runningFlags, showFlag } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { sshOptions } from "../src/connections.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
-import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 import { teardownSteps } from "./teardownFixture.js"
 
 const net = reserveLoopbackNet().net
@@ -421,6 +421,84 @@ describe("a k3s cluster from nothing", () => {
           "the same Nodes"
         )
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+      }),
+    180_000
+  )
+})
+
+describe("a server VM to rebuild whose old Node was force-deleted, its etcd member left (k3s.md §5.2)", () => {
+  it.live(
+    "the plan blocks the rebuild in removeServer's words with the etcdctl fix; the VM is not stopped, marked or destroyed",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(servers, {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: {
+              version: "v1.30.5+k3s1",
+              joinDelayMs: 5000,
+              readyDelayMs: 10_000,
+              learnerPromotionDelayMs: 15_000,
+              // the member's removal hangs (the Node held in deletion), and someone forces the Node out
+              memberRemoveDelayMs: 600_000
+            }
+          })
+        )
+        const lab = yield* clusterLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+        const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip
+        const fawn = ipOf("k3s-vm-still-fawn")
+        const pve = ipOf("k3s-vm-pve")
+        assert.ok(k3s !== undefined && fawn !== undefined && pve !== undefined)
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        const at = (host: string) => ({ host, port: k3s.vmSshPort, user: k3s.vmUser })
+        // k3s stopped on still-fawn, its Node deleted with the finalizers removed: the member stays, no Node owns it
+        assert.strictEqual((yield* ssh.exec(at(fawn), "sudo -n systemctl stop k3s")).exitCode, 0)
+        const kubectl = (args: string) => ssh.exec(at(pve), `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+        const patched = yield* kubectl(
+          `patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`
+        )
+        assert.strictEqual(patched.exitCode, 0, patched.stderr)
+        const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale.length, 1)
+        const before = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        sim.clearRequests()
+        const run = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(run.plan.actions, [])
+        const finding = run.plan.findings.find((f) => f.code === "k3s.stale-member")
+        assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "k3s-vm-still-fawn"])
+        assert.include(
+          finding?.message ?? "",
+          `not rebuilding k3s server k3s-vm-still-fawn (it needs rebuilding: reprovision of k3s-vm-still-fawn requested): ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}; nothing is stopped or destroyed`
+        )
+        assert.include(finding?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
+        assert.deepStrictEqual(run.result.outcomes, [])
+        assert.isFalse(run.report.convergence.converged)
+        // the VM as it was: running, no rebuild mark, not stopped, not destroyed
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.name === "k3s-vm-still-fawn"),
+          before
+        )
+        // nothing changed on PVE (a guest agent ping, a read, aside)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !(r.path ?? "").endsWith("/agent/ping")),
+          []
+        )
       }),
     180_000
   )
