@@ -49,10 +49,12 @@ export interface K3sObservationInputs {
 /**
  * Phase 3's observation. With `k3s.server`: one `kubectl get nodes` there. Without it: the server VMs of ours, in
  * config order, until one answers `kubectl get nodes`; one that runs no k3s at all (no unit left by install.sh) is
- * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
- * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
- * service (a server VM the plan may rebuild or restart, a server on another version than the target or whose k3s runs
- * with other flags than homelab.yaml gives a server, as its Node's `k3s.io/node-args` say) or a server VM has no Node
+ * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it), and the
+ * first server VM, which would start it, is asked what `initCluster` would refuse it for (`existingCluster`: etcd data
+ * of an earlier cluster, a k3s unit that runs). A converged lab costs one `kubectl get nodes`. The etcd members are
+ * read only when a server may be taken out of service (a server VM the plan may rebuild or restart, a server on
+ * another version than the target or whose k3s runs with other flags than homelab.yaml gives a server, as its Node's
+ * `k3s.io/node-args` say) or a server VM has no Node
  * (it joins: a member an earlier one left, that no Node owns, holds that join back); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
