@@ -1,4 +1,13 @@
-import { hasPassword, K3sJoin, type K3sJoinEvent, type NodeChanges, resolveChannel } from "@homelab/k3s-join"
+import {
+  hasPassword,
+  K3sJoin,
+  type K3sJoinEvent,
+  memberIdHex,
+  memberWithoutNode,
+  type NodeChanges,
+  orphanMembersOf,
+  resolveChannel
+} from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
   ProxmoxApi,
@@ -1110,6 +1119,15 @@ export const apply = Effect.fn("apply")(function* (
             return yield* fail(
               `not rebuilding k3s server ${spec.name}: ${verdict.reason}`,
               "nothing was changed; bring the other servers back to Ready, then run apply again"
+            )
+          }
+          // a member of its name that no Node owns since the plan: removeServer would refuse once the VM is stopped
+          const orphans = orphanMembersOf(verdict.facts, spec.name)
+          const orphan = orphans[0]
+          if (orphan !== undefined) {
+            return yield* fail(
+              `not rebuilding k3s server ${spec.name}: ${memberWithoutNode(spec.name, orphans)}; the VM was not stopped`,
+              staleMemberHint(spec.name, memberIdHex(orphan.id), k3sServer.host)
             )
           }
         }

@@ -10,11 +10,14 @@ import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { apply } from "../src/Apply.js"
 import { sshOptions } from "../src/connections.js"
-import { desiredFromConfig } from "../src/desiredFromConfig.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { reconcile as reconcileAll } from "../src/Reconcile.js"
 import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 import { teardownSteps } from "./teardownFixture.js"
 
@@ -427,50 +430,57 @@ describe("a k3s cluster from nothing", () => {
 })
 
 describe("a server VM to rebuild whose old Node was force-deleted, its etcd member left (k3s.md §5.2)", () => {
+  /** Three server VMs, converged; k3s stopped on still-fawn; `forceDelete` deletes its Node with the finalizers removed. */
+  const threeServers = Effect.gen(function* () {
+    const sim = yield* startLab(
+      labScenario(servers, {
+        ipPool: `${net}.10`,
+        guestSshPort: 2222,
+        k3s: {
+          version: "v1.30.5+k3s1",
+          joinDelayMs: 5000,
+          readyDelayMs: 10_000,
+          learnerPromotionDelayMs: 15_000,
+          // the member's removal hangs (the Node held in deletion), and someone forces the Node out
+          memberRemoveDelayMs: 600_000
+        }
+      })
+    )
+    const lab = yield* clusterLab(sim)
+    assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+    const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+    const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip
+    const fawn = ipOf("k3s-vm-still-fawn")
+    const pve = ipOf("k3s-vm-pve")
+    assert.ok(k3s !== undefined && fawn !== undefined && pve !== undefined)
+    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+    const ssh = Context.get(
+      yield* Layer.build(
+        SshClient.layerWith({
+          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+          knownHosts: { mode: "accept-new", path: knownHostsPath }
+        })
+      ),
+      SshClient
+    )
+    const at = (host: string) => ({ host, port: k3s.vmSshPort, user: k3s.vmUser })
+    assert.strictEqual((yield* ssh.exec(at(fawn), "sudo -n systemctl stop k3s")).exitCode, 0)
+    const kubectl = (args: string) => ssh.exec(at(pve), `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+    const forceDelete = Effect.gen(function* () {
+      yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+      const patched = yield* kubectl(`patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`)
+      assert.strictEqual(patched.exitCode, 0, patched.stderr)
+    })
+    return { sim, lab, forceDelete }
+  })
+
   it.live(
     "the plan blocks the rebuild in removeServer's words with the etcdctl fix; the VM is not stopped, marked or destroyed",
     () =>
       Effect.gen(function* () {
-        const sim = yield* startLab(
-          labScenario(servers, {
-            ipPool: `${net}.10`,
-            guestSshPort: 2222,
-            k3s: {
-              version: "v1.30.5+k3s1",
-              joinDelayMs: 5000,
-              readyDelayMs: 10_000,
-              learnerPromotionDelayMs: 15_000,
-              // the member's removal hangs (the Node held in deletion), and someone forces the Node out
-              memberRemoveDelayMs: 600_000
-            }
-          })
-        )
-        const lab = yield* clusterLab(sim)
-        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
-        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
-        const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip
-        const fawn = ipOf("k3s-vm-still-fawn")
-        const pve = ipOf("k3s-vm-pve")
-        assert.ok(k3s !== undefined && fawn !== undefined && pve !== undefined)
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
-        const at = (host: string) => ({ host, port: k3s.vmSshPort, user: k3s.vmUser })
-        // k3s stopped on still-fawn, its Node deleted with the finalizers removed: the member stays, no Node owns it
-        assert.strictEqual((yield* ssh.exec(at(fawn), "sudo -n systemctl stop k3s")).exitCode, 0)
-        const kubectl = (args: string) => ssh.exec(at(pve), `sudo -n /usr/local/bin/k3s kubectl ${args}`)
-        yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
-        const patched = yield* kubectl(
-          `patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`
-        )
-        assert.strictEqual(patched.exitCode, 0, patched.stderr)
+        const { sim, lab, forceDelete } = yield* threeServers
+        // its Node deleted with the finalizers removed: the member stays, no Node owns it
+        yield* forceDelete
         const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
         assert.strictEqual(stale.length, 1)
         const before = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
@@ -498,6 +508,54 @@ describe("a server VM to rebuild whose old Node was force-deleted, its etcd memb
         assert.deepStrictEqual(
           mutatingRequests(sim).filter((r) => !(r.path ?? "").endsWith("/agent/ping")),
           []
+        )
+      }),
+    180_000
+  )
+
+  it.live(
+    "its Node force-deleted after the plan (a rebuild planned with the Node there): apply refuses before it stops the VM, in the same words",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, forceDelete } = yield* threeServers
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const planned = yield* reconcileAll(desired, {
+          policy: healthPolicyFromConfig(lab.config),
+          apply: false,
+          only: ["still-fawn"],
+          reprovision: ["k3s-vm-still-fawn"]
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["RecreateVm", "JoinK3s"]
+        )
+        // between the plan and its apply (a prompt answered late), someone forces the Node out
+        yield* forceDelete
+        const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale.length, 1)
+        const outcomes = yield* apply(planned.plan.actions, desired, { timeouts: { task: Duration.seconds(60) } }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        const recreate = outcomes.find((o) => o.action._tag === "RecreateVm")
+        assert.strictEqual(recreate?.status, "failed")
+        assert.include(
+          recreate?.detail ?? "",
+          `not rebuilding k3s server k3s-vm-still-fawn: ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}; the VM was not stopped`
+        )
+        assert.include(recreate?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
+        // still running: not stopped, not destroyed (its rebuild mark set before the check stays: the next run's plan
+        // says the same until the member is removed)
+        const vm = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        assert.deepStrictEqual([vm?.status, vm?.qmpstatus], ["running", "running"])
+        assert.notInclude(JSON.stringify(sim.requests()), "/status/stop")
+        const next = yield* reconcile(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(next.plan.actions, [])
+        assert.deepStrictEqual(
+          next.plan.findings.filter((f) => f.effect === "blocked").map((f) => `${f.vm} ${f.code} ${f.layer}`),
+          ["k3s-vm-still-fawn k3s.stale-member vm"]
         )
       }),
     180_000
