@@ -89,7 +89,8 @@ import {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
-  ExistingCluster,
+  type ExistingCluster,
+  existingClusterOf,
   IdentityMismatch,
   InstallFailed,
   InvalidOptions,
@@ -138,6 +139,7 @@ import {
   type EtcdMember,
   memberIdHex,
   membersOfNode,
+  memberWithoutNode,
   orphanMembersOf,
   type QuorumAction,
   type QuorumVerdict,
@@ -458,6 +460,15 @@ export interface K3sJoinShape {
   ) => Effect.Effect<ReadonlyArray<JoinOutcome>>
   /** Starts a new embedded-etcd cluster on `host` (`--cluster-init`) and reads its token back; idempotent. */
   readonly initCluster: (options: InitClusterOptions) => Effect.Effect<InitClusterResult, K3sJoinError>
+  /**
+   * What `initCluster` would refuse to start a cluster on `host` for, read-only and before anything is installed: etcd
+   * data of an earlier cluster, a k3s server that runs without being the Ready first server, or a k3s agent that runs
+   * (`ExistingCluster`); `undefined` when a cluster may start there (or `host` is its Ready first server already).
+   * Reads the units (`systemctl is-active`) and `/var/lib/rancher/k3s/server/db/etcd/name` over SSH.
+   *
+   * @since 0.7.0
+   */
+  readonly existingCluster: (host: K3sHost) => Effect.Effect<ExistingCluster | undefined, K3sJoinError>
   /** The etcd members, from the k3s supervisor's `/db/info` on `server` itself. */
   readonly etcdMembers: (server: SshTarget) => Effect.Effect<ReadonlyArray<EtcdMember>, K3sJoinError>
   /** Nodes and etcd members, for `quorumCheck`. */
@@ -1696,6 +1707,60 @@ const make = (options: K3sJoinOptions) =>
 
     // ------------------------------------------------------------------------------------------ cluster lifecycle
 
+    /**
+     * The k3s server unit of a host about to start a cluster (`systemctl is-active k3s`), and, when it runs, its Node:
+     * `ready` when it is the Ready server `nodeName` already (`initCluster` has nothing to do), else why not (`why`).
+     */
+    const serverBeforeInit = (host: SshTarget, nodeName: string, timeout: Duration.Input) =>
+      Effect.gen(function* () {
+        const state = yield* unitState(host, "server", timeout)
+        if (state !== "active") return { state, why: `systemctl is-active k3s: ${state}`, ready: undefined }
+        const nodes = yield* Effect.result(clusterNodes(host))
+        const node = Result.isSuccess(nodes) ? nodes.success.find((n) => n.name === nodeName) : undefined
+        const why = Result.isFailure(nodes)
+          ? `its Nodes cannot be read: ${nodes.failure.reason.message}`
+          : node === undefined
+            ? `it has no Node ${nodeName}`
+            : `its Node ${nodeName} is ${node.role === "server" ? `not Ready (${node.ready})` : "an agent"}`
+        return {
+          state,
+          why,
+          ready: node !== undefined && node.role === "server" && node.ready === "True" ? node : undefined
+        }
+      })
+
+    /** What keeps a cluster from starting on a host that is not its Ready first server (`existingClusterOf`). */
+    const refusalBeforeInit = (
+      host: SshTarget,
+      nodeName: string,
+      server: { readonly state: string; readonly why: string },
+      timeout: Duration.Input
+    ) =>
+      Effect.gen(function* () {
+        const data = yield* run(host, etcdNameCommand(), timeout)
+        const member = data.exitCode === 0 && data.stdout.trim() !== "" ? data.stdout.trim() : undefined
+        // the agent's unit only matters when nothing else refuses already
+        const agent =
+          member === undefined && ["inactive", "failed", "unknown"].includes(server.state)
+            ? yield* unitState(host, "agent", timeout)
+            : "unknown"
+        return existingClusterOf({
+          node: nodeName,
+          member,
+          unitState: server.state,
+          agentUnitState: agent,
+          detail: server.why
+        })
+      })
+
+    const existingCluster = Effect.fn("K3sJoin.existingCluster")(function* (host: K3sHost) {
+      const timeout = timeoutsOf(undefined, "server").command
+      const nodeName = yield* nodeNameOf(host, [])
+      const found = yield* serverBeforeInit(host, nodeName, timeout)
+      if (found.ready !== undefined) return undefined
+      return yield* refusalBeforeInit(host, nodeName, found, timeout)
+    })
+
     const initCluster = Effect.fn("K3sJoin.initCluster")(function* (request: InitClusterOptions) {
       const { host } = request
       const emit = emitter(request.onEvent)
@@ -1707,43 +1772,28 @@ const make = (options: K3sJoinOptions) =>
       const asServer: K3sServer = { ...host }
       yield* emit({ _tag: "Step", host: host.host, step: "inspect" })
       // already a running server with its Node Ready: nothing to do (never initialise twice: that makes a new cluster)
-      const state = yield* unitState(host, "server", timeouts.command)
-      let why = `systemctl is-active k3s: ${state}`
-      if (state === "active") {
-        const nodes = yield* Effect.result(clusterNodes(host))
-        const node = Result.isSuccess(nodes) ? nodes.success.find((n) => n.name === nodeName) : undefined
-        why = Result.isFailure(nodes)
-          ? `its Nodes cannot be read: ${nodes.failure.reason.message}`
-          : node === undefined
-            ? `it has no Node ${nodeName}`
-            : `its Node ${nodeName} is ${node.role === "server" ? `not Ready (${node.ready})` : "an agent"}`
-        if (node !== undefined && node.role === "server" && node.ready === "True") {
-          const token = yield* fetchToken(host, "server")
-          yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "already initialised" })
-          return {
-            _tag: "AlreadyInitialized",
-            host: host.host,
-            node: nodeName,
-            version: node.kubeletVersion,
-            token
-          } satisfies InitClusterResult
-        }
+      const found = yield* serverBeforeInit(host, nodeName, timeouts.command)
+      if (found.ready !== undefined) {
+        const token = yield* fetchToken(host, "server")
+        yield* emit({ _tag: "Step", host: host.host, step: "done", detail: "already initialised" })
+        return {
+          _tag: "AlreadyInitialized",
+          host: host.host,
+          node: nodeName,
+          version: found.ready.kubeletVersion,
+          token
+        } satisfies InitClusterResult
       }
       // Another run's install on this host during this run (two runs starting the same cluster at once): that init's
-      // k3s and etcd data, which this one waits for as before. Otherwise a k3s server that runs here, or etcd data an
+      // k3s and etcd data, which this one waits for as before. Otherwise a k3s server that runs here, etcd data an
       // earlier cluster left (k3s.md §1.4: with an initialised data dir k3s ignores --cluster-init and starts that
-      // member again, waiting for its old peers or bringing its cluster back), is not a cluster to start: refused.
+      // member again, waiting for its old peers or bringing its cluster back), or a k3s agent that runs here (k3s.md
+      // §1.2: install.sh adds the unit k3s and leaves k3s-agent as it is) is not a cluster to start: refused.
       const other = yield* otherRunsRecord(host, timeouts.command)
       const at = other === undefined ? Number.NaN : Date.parse(other.at)
       if (!(Number.isFinite(at) && at >= runStartedAt)) {
-        const data = yield* run(host, etcdNameCommand(), timeouts.command)
-        const member = data.exitCode === 0 && data.stdout.trim() !== "" ? data.stdout.trim() : undefined
-        if (member !== undefined || !["inactive", "failed", "unknown"].includes(state)) {
-          return yield* fail(
-            host.host,
-            new ExistingCluster({ node: nodeName, member: member ?? null, unitState: state, detail: why })
-          )
-        }
+        const refused = yield* refusalBeforeInit(host, nodeName, found, timeouts.command)
+        if (refused !== undefined) return yield* fail(host.host, refused)
       }
       yield* emit({ _tag: "Step", host: host.host, step: "cluster-init", detail: request.version })
       const installed = yield* lockedInstall({
@@ -1831,12 +1881,15 @@ const make = (options: K3sJoinOptions) =>
       const exists = facts.nodes.some((n) => n.name === node)
       if (!exists && members.length === 0)
         return { node, nodeDeleted: false, removedMembers: [] } satisfies RemoveServerResult
-      if (!exists) {
+      // A member of its name that no Node owns (its Node deleted with the finalizers removed; an earlier incarnation's)
+      // stays whatever Node is deleted: refused before anything is deleted, not after waiting for it.
+      const orphans = orphanMembersOf(facts, node)
+      if (orphans.length > 0) {
         return yield* fail(
           server.host,
           new ClusterUnavailable({
             server: server.host,
-            detail: `etcd member ${members.join(", ")} has no Node left to delete (k3s removes members through their Node): remove it with etcdctl member remove`
+            detail: `${memberWithoutNode(node, orphans)}: remove ${orphans.length === 1 ? "it" : "them"} with etcdctl member remove; nothing was deleted`
           })
         )
       }
@@ -2263,6 +2316,7 @@ const make = (options: K3sJoinOptions) =>
       unitStatus,
       startUnit,
       installedRole,
+      existingCluster,
       releaseChannels,
       releaseStatus,
       fetchToken,

@@ -169,8 +169,10 @@ export class TokenDiffers extends Schema.TaggedError<TokenDiffers>()("TokenDiffe
 /**
  * `initCluster` refused to start a new cluster on a host that already holds one: etcd data of an earlier cluster
  * (`member`: its etcd member, from `/var/lib/rancher/k3s/server/db/etcd/name`), where k3s ignores `--cluster-init` and
- * starts that member again (waiting forever for its old peers, or bringing that cluster back), or a k3s server that
- * runs (`unitState`) without being the Ready first server of a cluster. Nothing was installed.
+ * starts that member again (waiting forever for its old peers, or bringing that cluster back), a k3s server that
+ * runs (`unitState`) without being the Ready first server of a cluster, or a k3s agent (`agentUnitState`: its
+ * `k3s-agent` unit runs, or failed and starts again with the VM), a member of some cluster, which install.sh leaves as
+ * it is beside the server it adds. Nothing was installed.
  *
  * @since 0.6.3
  * @category errors
@@ -179,13 +181,51 @@ export class ExistingCluster extends Schema.TaggedError<ExistingCluster>()("Exis
   node: Schema.String,
   member: Schema.NullOr(Schema.String),
   unitState: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /** The state of the host's `k3s-agent` unit when that is what holds it (an agent runs there). @since 0.7.0 */
+  agentUnitState: Schema.optional(Schema.String)
 }) {
-  override get message(): string {
+  /**
+   * Why no cluster is started on the host, without what was done about it: the words `plan` says before an
+   * `initCluster` would refuse, and the refusal itself (`message`).
+   *
+   * @since 0.7.0
+   */
+  get refusal(): string {
     return this.member !== null
-      ? `${this.node} holds the etcd data of an earlier k3s cluster (its member ${this.member}, in /var/lib/rancher/k3s/server/db/etcd; k3s unit ${this.unitState}): k3s ignores --cluster-init there and would start that member again, waiting for that cluster's other servers or bringing that cluster back, instead of a new cluster; nothing was installed`
-      : `a k3s server runs on ${this.node} already (unit ${this.unitState}) and is not the Ready first server of a cluster (${this.detail}): a new cluster is not started over it; nothing was installed`
+      ? `${this.node} holds the etcd data of an earlier k3s cluster (its member ${this.member}, in /var/lib/rancher/k3s/server/db/etcd; k3s unit ${this.unitState}): k3s ignores --cluster-init there and would start that member again, waiting for that cluster's other servers or bringing that cluster back, instead of a new cluster`
+      : this.agentUnitState !== undefined
+        ? `k3s runs on ${this.node} as an agent already (unit k3s-agent ${this.agentUnitState}): it is a member of a cluster, and install.sh would add the server beside it (unit k3s) and leave the agent as it is, two k3s on one host (both with a kubelet and containerd): a new cluster is not started over it`
+        : `a k3s server runs on ${this.node} already (unit ${this.unitState}) and is not the Ready first server of a cluster (${this.detail}): a new cluster is not started over it`
   }
+
+  override get message(): string {
+    return `${this.refusal}; nothing was installed`
+  }
+}
+
+/**
+ * What `initCluster` found on a host before installing anything: the state of its units and its etcd member.
+ * `undefined` when nothing keeps a new cluster from starting there; the refusal otherwise (`ExistingCluster`). A
+ * server unit that is `inactive`, `failed` or `unknown` (not there) keeps nothing from starting; an agent unit that is
+ * anything but `inactive` or `unknown` does (a `failed` one is there, enabled, and starts with the VM again).
+ *
+ * @since 0.7.0
+ * @category errors
+ */
+export const existingClusterOf = (found: {
+  readonly node: string
+  readonly member: string | undefined
+  readonly unitState: string
+  readonly agentUnitState: string
+  readonly detail: string
+}): ExistingCluster | undefined => {
+  const base = { node: found.node, member: found.member ?? null, unitState: found.unitState, detail: found.detail }
+  if (found.member !== undefined || !["inactive", "failed", "unknown"].includes(found.unitState))
+    return new ExistingCluster(base)
+  if (!["inactive", "unknown"].includes(found.agentUnitState))
+    return new ExistingCluster({ ...base, agentUnitState: found.agentUnitState })
+  return undefined
 }
 
 /**

@@ -121,6 +121,18 @@ export const orphanMembersOf = (
   )
 
 /**
+ * Why server `node` cannot be taken out of the cluster (`removeServer`, before a rebuild or a removal) while etcd lists
+ * `members` of its name that no Node owns (`orphanMembersOf`): deleting its Node is how k3s removes a member, and
+ * there is none for them, so they would stay. The words of `removeServer`'s refusal and of a plan that holds such a
+ * step back.
+ *
+ * @since 0.7.0
+ * @category quorum
+ */
+export const memberWithoutNode = (node: string, members: ReadonlyArray<EtcdMember>): string =>
+  `etcd still lists ${members.length === 1 ? "the member" : "the members"} ${members.map((m) => `${m.name} (ID ${memberIdHex(m.id)})`).join(", ")} of ${node}, and no Node owns ${members.length === 1 ? "it" : "them"} (deleted with its finalizers removed, say): k3s removes a member only through its Node, so ${node} cannot be taken out of the cluster (${members.length === 1 ? "that member" : "those members"} would stay)`
+
+/**
  * etcd's member ID in hex, as `etcdctl member list` shows it and `etcdctl member remove` takes it (`/db/info` gives it
  * in decimal); the ID as it is when it is not a decimal number.
  *

@@ -31,7 +31,7 @@ import {
   type UpgradeResult,
   type WaitReadyOptions
 } from "./K3sJoin.js"
-import { K3sJoinError } from "./K3sJoinError.js"
+import { type ExistingCluster, K3sJoinError } from "./K3sJoinError.js"
 import type { EnsureMemberOptions, K3sHost, K3sJoinOptions, K3sServer, MemberResult } from "./K3sJoinOptions.js"
 import type { NodeChanges } from "./NodeFlags.js"
 import type { ClusterFacts, EtcdMember } from "./Quorum.js"
@@ -148,6 +148,8 @@ export interface K3sJoinClient {
   /** The install step of `ensureMember` alone (under the host's install lock); then `waitReady`. */
   readonly install: (options: PromiseInstallOptions) => Promise<InstallResult>
   readonly initCluster: (options: PromiseInitClusterOptions) => Promise<InitClusterResult>
+  /** What `initCluster` would refuse `host` for (read-only), or `undefined`. @since 0.7.0 */
+  readonly existingCluster: (host: HostInput<K3sHost>) => Promise<ExistingCluster | undefined>
   readonly etcdMembers: (server: HostInput<SshTarget>) => Promise<ReadonlyArray<EtcdMember>>
   readonly clusterFacts: (server: HostInput<SshTarget>) => Promise<ClusterFacts>
   readonly removeServer: (
@@ -266,6 +268,7 @@ export const createK3sJoin = (options: CreateK3sJoinOptions): K3sJoinClient => {
           token: o.token === undefined ? undefined : Redacted.make(o.token)
         })
       ),
+    existingCluster: (host) => run((k) => k.existingCluster(target(host))),
     etcdMembers: (server) => run((k) => k.etcdMembers(target(server))),
     clusterFacts: (server) => run((k) => k.clusterFacts(target(server))),
     removeServer: (o) => run((k) => k.removeServer({ ...o, server: target(o.server) })),

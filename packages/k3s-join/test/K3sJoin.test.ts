@@ -387,6 +387,33 @@ describe("K3sJoin.initCluster", () => {
       assert.isFalse(ssh.commands.some((c) => MUTATING.test(c)))
     })
   )
+
+  it.live(
+    "a k3s agent that runs on the host (install.sh would add the server beside it): ExistingCluster, nothing installed",
+    () =>
+      Effect.gen(function* () {
+        const { k3s } = yield* harness()
+        const cluster = new FakeCluster()
+        const { fake, ssh, host } = yield* joiningHost(cluster, "k3s-s1", "10.0.10.11")
+        // it joined a cluster as an agent: its k3s-agent unit runs, no k3s unit, no etcd data
+        fake.unit = "k3s-agent"
+        fake.state = "active"
+        const error = yield* Effect.flip(k3s.initCluster({ host, version: "v1.30.5+k3s1" }))
+        assert.strictEqual(error.reason._tag, "ExistingCluster", error.message)
+        assert.strictEqual(error.reason._tag === "ExistingCluster" ? error.reason.agentUnitState : undefined, "active")
+        assert.include(error.message, "k3s runs on k3s-s1 as an agent already (unit k3s-agent active)")
+        assert.include(error.message, "nothing was installed")
+        assert.isFalse(ssh.commands.some((c) => MUTATING.test(c)))
+        // the plan's read-only question gets the same answer, without installing either
+        const found = yield* k3s.existingCluster(host)
+        assert.strictEqual(found?.refusal, error.reason._tag === "ExistingCluster" ? error.reason.refusal : "")
+        // an agent unit that is not there (or stopped) keeps nothing from starting
+        fake.unit = undefined
+        fake.state = "inactive"
+        assert.isUndefined(yield* k3s.existingCluster(host))
+        assert.isFalse(ssh.commands.some((c) => MUTATING.test(c)))
+      })
+  )
 })
 
 describe("K3sJoin.ensureMember", () => {

@@ -17,6 +17,7 @@ import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
 import { K3sJoin } from "../src/K3sJoin.js"
 import type { JoinTimeouts, K3sHost } from "../src/K3sJoinOptions.js"
+import { memberWithoutNode } from "../src/Quorum.js"
 import { eventLog, tempDir } from "./support/setup.js"
 
 const key = generateKeyPair("ed25519")
@@ -302,6 +303,40 @@ describe("K3sJoin against @homelab/sim", () => {
           .map((r) => r.command ?? "")
         assert.notMatch(onRebuilt.join("\n"), /install|curl -sfL|systemctl (start|restart)/)
         assert.isFalse(sim.k3sEvents().some((e) => e.kind === "server-join-start" && e.node === "k3s-server-2"))
+      }),
+    60_000
+  )
+
+  it.live(
+    "removeServer of a server whose old Node was force-deleted: refused in memberWithoutNode's words, nothing deleted",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, ssh, server } = yield* setup([], undefined, { memberRemoveDelayMs: 600_000 })
+        sim.setVmStatus(202, { status: "stopped" })
+        const kubectl = (args: string) => ssh.exec(server, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        yield* kubectl("delete node k3s-server-2 --wait=false")
+        yield* kubectl(`patch node k3s-server-2 --type=merge -p '{"metadata":{"finalizers":null}}'`)
+        const stale = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-"))
+        assert.strictEqual(stale.length, 1)
+        const before = sim.requests().length
+        const error = yield* Effect.flip(k3s.removeServer({ server, node: "k3s-server-2" }))
+        assert.strictEqual(error.reason._tag, "ClusterUnavailable", error.message)
+        assert.include(
+          error.message,
+          `${memberWithoutNode(
+            "k3s-server-2",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}: remove it with etcdctl member remove; nothing was deleted`
+        )
+        assert.notMatch(
+          sim
+            .requests()
+            .slice(before)
+            .map((r) => r.command ?? "")
+            .join("\n"),
+          /kubectl (delete|patch|annotate)/
+        )
+        assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-")).length, 1)
       }),
     60_000
   )

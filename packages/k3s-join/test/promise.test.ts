@@ -101,6 +101,7 @@ describe("createK3sJoin (Promise API)", () => {
             rejected,
             ops: [
               "initCluster",
+              "existingCluster",
               "etcdMembers",
               "clusterFacts",
               "removeServer",

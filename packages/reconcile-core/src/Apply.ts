@@ -1,4 +1,13 @@
-import { hasPassword, K3sJoin, type K3sJoinEvent, type NodeChanges, resolveChannel } from "@homelab/k3s-join"
+import {
+  hasPassword,
+  K3sJoin,
+  type K3sJoinEvent,
+  memberIdHex,
+  memberWithoutNode,
+  type NodeChanges,
+  orphanMembersOf,
+  resolveChannel
+} from "@homelab/k3s-join"
 import {
   type CreateVmOptions,
   ProxmoxApi,
@@ -38,6 +47,7 @@ import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
 import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
@@ -761,7 +771,7 @@ export const apply = Effect.fn("apply")(function* (
           .pipe(
             Effect.mapError((e) =>
               e.reason._tag === "ExistingCluster"
-                ? new StepFailed(e.message, existingClusterHint(a.vm, ip, e.reason.member !== null))
+                ? new StepFailed(e.message, existingClusterHint(a.vm, ip, e.reason))
                 : new StepFailed(e.message, hint)
             )
           )
@@ -788,13 +798,6 @@ export const apply = Effect.fn("apply")(function* (
           ip
         }
       })
-    }
-
-    /** What to do about a VM that holds a k3s cluster already where this run was to start a new one. */
-    function existingClusterHint(vm: string, ip: string, data: boolean): string {
-      const keep = `if that is the cluster to keep, set k3s.server to one of its servers (or make it answer \`sudo k3s kubectl get nodes\` on ${ip}: homelab then joins the others to it)`
-      const drop = `if it is to go, run \`sudo /usr/local/bin/k3s-uninstall.sh\` on ${ip}${data ? " (or, without that script, `sudo rm -rf /var/lib/rancher/k3s`)" : ""}, or rebuild the VM with \`homelab reprovision ${vm}\``
-      return `${keep}; ${drop}; then run apply again`
     }
 
     function upgrade(a: UpgradeK3s) {
@@ -1116,6 +1119,15 @@ export const apply = Effect.fn("apply")(function* (
             return yield* fail(
               `not rebuilding k3s server ${spec.name}: ${verdict.reason}`,
               "nothing was changed; bring the other servers back to Ready, then run apply again"
+            )
+          }
+          // a member of its name that no Node owns since the plan: removeServer would refuse once the VM is stopped
+          const orphans = orphanMembersOf(verdict.facts, spec.name)
+          const orphan = orphans[0]
+          if (orphan !== undefined) {
+            return yield* fail(
+              `not rebuilding k3s server ${spec.name}: ${memberWithoutNode(spec.name, orphans)}; the VM was not stopped`,
+              staleMemberHint(spec.name, memberIdHex(orphan.id), k3sServer.host)
             )
           }
         }

@@ -49,10 +49,12 @@ export interface K3sObservationInputs {
 /**
  * Phase 3's observation. With `k3s.server`: one `kubectl get nodes` there. Without it: the server VMs of ours, in
  * config order, until one answers `kubectl get nodes`; one that runs no k3s at all (no unit left by install.sh) is
- * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it). A
- * converged lab costs one `kubectl get nodes`. The etcd members are read only when a server may be taken out of
- * service (a server VM the plan may rebuild or restart, a server on another version than the target or whose k3s runs
- * with other flags than homelab.yaml gives a server, as its Node's `k3s.io/node-args` say) or a server VM has no Node
+ * passed over, and when none of them runs k3s the cluster does not exist yet (`Absent`: the plan starts it), and the
+ * first server VM, which would start it, is asked what `initCluster` would refuse it for (`existingCluster`: etcd data
+ * of an earlier cluster, a k3s unit that runs). A converged lab costs one `kubectl get nodes`. The etcd members are
+ * read only when a server may be taken out of service (a server VM the plan may rebuild or restart, a server on
+ * another version than the target or whose k3s runs with other flags than homelab.yaml gives a server, as its Node's
+ * `k3s.io/node-args` say) or a server VM has no Node
  * (it joins: a member an earlier one left, that no Node owns, holds that join back); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
@@ -90,6 +92,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   } else {
     const candidates = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
     const probed: Array<string> = []
+    /** Where the probed server VMs are: the first server VM is asked whether a cluster may start there. */
+    const probedAt = new Map<string, { readonly vmid: number; readonly ip: string }>()
     const problems: Array<string> = []
     /** Server VMs of homelab.yaml that run k3s as an agent: they joined a cluster as agents. */
     const agents: Array<{ readonly vm: ObservedVm; readonly ip: string }> = []
@@ -141,6 +145,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       const role = yield* Effect.result(k.installedRole(vmTarget(ip, vm.vmid)))
       if (Result.isSuccess(role) && role.success === undefined) {
         probed.push(name)
+        probedAt.set(name, { vmid: vm.vmid, ip })
         continue
       }
       if (Result.isSuccess(role) && role.success === "agent") {
@@ -215,8 +220,29 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         : `apply starts k3s on ${stopped.map((s) => s.vm).join(", ")} (\`sudo systemctl start k3s\` there) and waits for ${stopped.length === 1 ? "its Node" : "their Nodes"}`
     const failingText = fixes.length === 0 ? undefined : fixes.join("; ")
     if (found === undefined) {
-      if (problems.length === 0 && down.length === 0 && agents.length === 0)
-        return { _tag: "Absent", probed } as K3sFacts
+      if (problems.length === 0 && down.length === 0 && agents.length === 0) {
+        // The first server VM starts the cluster: one that runs without k3s may still hold one (etcd data an earlier
+        // cluster left, where k3s ignores --cluster-init). Asked as initCluster would ask it, before the plan says
+        // it starts the cluster there; only here, so a lab whose cluster answers pays nothing for it.
+        const first = candidates[0]
+        const at = first === undefined ? undefined : probedAt.get(first)
+        const found =
+          first === undefined || at === undefined
+            ? undefined
+            : yield* Effect.result(k.existingCluster({ ...vmTarget(at.ip, at.vmid), nodeName: first }))
+        const existing =
+          first !== undefined && at !== undefined && found !== undefined && Result.isSuccess(found) && found.success
+            ? {
+                vm: first,
+                vmid: at.vmid,
+                ip: at.ip,
+                refusal: found.success.refusal,
+                member: found.success.member,
+                ...(found.success.agentUnitState === undefined ? {} : { agentUnitState: found.success.agentUnitState })
+              }
+            : undefined
+        return { _tag: "Absent", probed, ...(existing === undefined ? {} : { existing }) } as K3sFacts
+      }
       if (problems.length === 0 && down.length === 0) {
         const which = agents.map(({ vm, ip }) => `${vm.name} (VM ${vm.vmid} on ${vm.node}, ${ip})`).join(", ")
         return {

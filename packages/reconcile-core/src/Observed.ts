@@ -154,6 +154,13 @@ export type K3sFacts =
       readonly _tag: "Absent"
       /** The server VMs that were asked (each runs no k3s). */
       readonly probed: ReadonlyArray<string>
+      /**
+       * The first server VM, which would start the cluster, when it holds one already where `initCluster` would refuse
+       * to start a new one (`K3sJoin.existingCluster`: etcd data of an earlier cluster, say): the plan says so instead
+       * of planning an `InitK3s` that apply refuses. Read only when that VM runs without k3s (and so only when there
+       * is no cluster to read).
+       */
+      readonly existing?: ExistingK3s | undefined
     }
   | {
       readonly _tag: "Unavailable"
@@ -181,6 +188,19 @@ export type K3sFacts =
       /** Server VMs whose k3s unit would stop again at its start (a cause that stays): for the user to fix. */
       readonly failing?: ReadonlyArray<string> | undefined
     }
+
+/** The first server VM holds a cluster already (`K3sFacts` `Absent`): what `initCluster` would refuse it for. */
+export interface ExistingK3s {
+  readonly vm: string
+  readonly vmid: number
+  readonly ip: string
+  /** `ExistingCluster.refusal`: the words of apply's refusal. */
+  readonly refusal: string
+  /** Its etcd member (an earlier cluster's data), when that is what holds it. */
+  readonly member: string | null
+  /** The state of its `k3s-agent` unit, when an agent that runs there is what holds it. */
+  readonly agentUnitState?: string | undefined
+}
 
 /** A server VM of ours whose k3s unit is stopped while the cluster cannot be read (`K3sFacts` `Unavailable`). */
 export interface StoppedK3s {

@@ -1,3 +1,4 @@
+import { memberIdHex, memberWithoutNode, orphanMembersOf } from "@homelab/k3s-join"
 import {
   classifyVm,
   downloadPrivileges,
@@ -18,6 +19,7 @@ import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import { closestName } from "./config/internal/suggest.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
+import { existingClusterHint } from "./existingClusterHint.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -30,7 +32,7 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
-import { staleMemberFinding } from "./StaleMember.js"
+import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -837,6 +839,28 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               findings.push(refused)
               return undefined
             }
+            // Its Node goes before the VM (`removeServer`), and with it its etcd member: a member of its name that no
+            // Node owns (its Node deleted with the finalizers removed) would stay, and removeServer refuses then, the VM
+            // stopped already. Said now, before anything is stopped or destroyed, in removeServer's words.
+            const orphans = cluster?.facts === undefined ? [] : orphanMembersOf(cluster.facts, vm.name)
+            const orphan = orphans[0]
+            if (orphan !== undefined) {
+              findings.push({
+                code: "k3s.stale-member",
+                effect: "blocked",
+                layer: inPlace ? "k3s" : "vm",
+                node: node.name,
+                vm: vm.name,
+                vmid: match.vmid,
+                message: `not rebuilding k3s server ${vm.name} (it needs rebuilding: ${reason}): ${memberWithoutNode(vm.name, orphans)}; nothing is stopped or destroyed`,
+                hint: staleMemberHint(
+                  vm.name,
+                  memberIdHex(orphan.id),
+                  cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
+                )
+              })
+              return undefined
+            }
           }
           recreates++
           return {
@@ -1252,6 +1276,22 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             vm: vm.name,
             vmid: healthy.vmid,
             ...why
+          })
+          continue
+        }
+        // It holds a cluster already (etcd data of an earlier one, say): apply's initCluster would refuse it, so the
+        // plan says so, in the same words, instead of a cluster start that cannot happen.
+        const existing = observed.k3s?._tag === "Absent" ? observed.k3s.existing : undefined
+        if (existing !== undefined && existing.vm === vm.name && existing.vmid === healthy.vmid) {
+          findings.push({
+            code: "k3s.existing-cluster",
+            effect: "blocked",
+            layer: "k3s",
+            node: node.name,
+            vm: vm.name,
+            vmid: healthy.vmid,
+            message: `not starting the k3s cluster on ${vm.name}, the first server VM: ${existing.refusal}`,
+            hint: existingClusterHint(vm.name, existing.ip, existing)
           })
           continue
         }

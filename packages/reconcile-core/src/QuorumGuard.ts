@@ -369,13 +369,14 @@ export const quorumAtEnd = (findings: ReadonlyArray<Finding>, servers: ReadonlyA
 
 /**
  * The guard just before a server goes down: reads the members and Nodes through `server` and refuses (fails with
- * the verdict) unless enough other members stay healthy.
+ * the verdict) unless enough other members stay healthy. The verdict carries the facts it was made from (`facts`),
+ * for a caller's own check of the same moment.
  */
 export const checkQuorumNow = (server: SshTarget, node: string, action: QuorumAction) =>
   Effect.gen(function* () {
     const k3s = yield* K3sJoin
     const facts = yield* k3s.clusterFacts(server)
-    return quorumCheck(facts, node, action)
+    return { ...quorumCheck(facts, node, action), facts }
   })
 
 /**

@@ -126,6 +126,7 @@ export {
 export { type ObserveOptions, observe } from "./Observe.js"
 export type {
   CreateTask,
+  ExistingK3s,
   K3sFacts,
   NodeDetails,
   NodeProblem,

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   ClusterUnavailable,
   classifyLine,
+  ExistingCluster,
   K3sJoin,
   K3sJoinError,
   type K3sJoinShape,
@@ -14,6 +15,8 @@ import {
 } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import * as Effect from "effect/Effect"
+import { assess } from "../src/Convergence.js"
+import { existingClusterHint } from "../src/existingClusterHint.js"
 import { observeK3s } from "../src/ObserveK3s.js"
 import { ipOf, k3sDesired, k3sObserved, names, planOf, steps } from "./k3sFixture.js"
 
@@ -139,6 +142,89 @@ describe("observeK3s: the cluster does not answer", () => {
       assert.include(facts.message, "connection to the server 127.0.0.1:6443 was refused")
       assert.include(facts.hint, "bring its servers back")
       assert.deepStrictEqual(steps(planOf(desired, k3sObserved(vms, facts))), [])
+    })
+  )
+})
+
+describe("observeK3s: no cluster yet, and the first server VM holds one already", () => {
+  const servers = names(2, 1)
+  const lab = k3sDesired(servers)
+  const start = k3sObserved(servers, undefined)
+
+  /** No server VM runs k3s (no unit); `existingCluster` answers `found` for the VM it is asked about. */
+  const absent = (found: ExistingCluster | undefined) => {
+    const asked: Array<string> = []
+    const join = {
+      clusterNodes: (server: { host: string }) =>
+        Effect.fail(
+          new K3sJoinError({
+            host: server.host,
+            reason: new ClusterUnavailable({ server: server.host, detail: "k3s is not installed" })
+          })
+        ),
+      installedRole: () => Effect.succeed(undefined),
+      existingCluster: (host: { host: string; nodeName?: string }) => {
+        asked.push(`${host.nodeName} ${host.host}`)
+        return Effect.succeed(found)
+      }
+    } as unknown as K3sJoinShape
+    return observeK3s(lab, { vms: start.vms, ips: new Map(start.ips), detailed: new Set() }).pipe(
+      Effect.provideService(K3sJoin, K3sJoin.of(join)),
+      Effect.provideService(ProxmoxApi, {} as unknown as ProxmoxApi["Service"]),
+      Effect.map((facts) => ({ facts, asked }))
+    )
+  }
+
+  it.effect(
+    "etcd data of an earlier cluster on it: no InitK3s, a blocked finding with apply's words (ExistingCluster) and its fix",
+    () =>
+      Effect.gen(function* () {
+        const refusal = new ExistingCluster({
+          node: "s1",
+          member: "s1-0a1b2c3d",
+          unitState: "inactive",
+          detail: "systemctl is-active k3s: inactive"
+        })
+        const { facts, asked } = yield* absent(refusal)
+        // only the first server VM, the one that would start the cluster, is asked
+        assert.deepStrictEqual(asked, [`s1 ${ipOf(servers, "s1")}`])
+        assert.strictEqual(facts?._tag, "Absent")
+        const p = planOf(lab, k3sObserved(servers, facts))
+        assert.deepStrictEqual(steps(p), [])
+        const finding = p.findings.find((f) => f.code === "k3s.existing-cluster")
+        assert.deepStrictEqual([finding?.effect, finding?.vm, finding?.node], ["blocked", "s1", "pve-s1"])
+        assert.strictEqual(
+          finding?.message,
+          `not starting the k3s cluster on s1, the first server VM: ${refusal.refusal}`
+        )
+        assert.include(
+          finding?.message ?? "",
+          "s1 holds the etcd data of an earlier k3s cluster (its member s1-0a1b2c3d"
+        )
+        assert.strictEqual(finding?.hint, existingClusterHint("s1", ipOf(servers, "s1"), refusal))
+        assert.include(finding?.hint ?? "", `\`sudo /usr/local/bin/k3s-uninstall.sh\` on ${ipOf(servers, "s1")}`)
+        // the other VMs cannot join a cluster that is not started: said, not planned
+        assert.deepStrictEqual(
+          p.findings
+            .filter((f) => f.effect === "blocked")
+            .map((f) => `${f.vm} ${f.code}`)
+            .sort(),
+          ["a1 k3s.no-cluster", "s1 k3s.existing-cluster", "s2 k3s.no-cluster"]
+        )
+        assert.isFalse(assess(p).converged)
+      })
+  )
+
+  it.effect("nothing there: the cluster starts on the first server VM as before", () =>
+    Effect.gen(function* () {
+      const { facts, asked } = yield* absent(undefined)
+      assert.deepStrictEqual(asked, [`s1 ${ipOf(servers, "s1")}`])
+      assert.deepStrictEqual(facts, { _tag: "Absent", probed: ["s1", "s2"] })
+      assert.deepStrictEqual(steps(planOf(lab, k3sObserved(servers, facts))), [
+        "InitK3s:s1",
+        "JoinK3s:s2",
+        "JoinK3s:a1"
+      ])
     })
   )
 })

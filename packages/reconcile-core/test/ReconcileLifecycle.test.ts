@@ -5,17 +5,20 @@
  */
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin, runningFlags, showFlag } from "@homelab/k3s-join"
+import { K3sJoin, memberIdHex, memberWithoutNode, runningFlags, showFlag } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { apply } from "../src/Apply.js"
 import { sshOptions } from "../src/connections.js"
-import { desiredFromConfig } from "../src/desiredFromConfig.js"
-import { clientLayer, labScenario, makeLab, reconcile, simVms, startLab } from "./lab.js"
+import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
+import { reconcile as reconcileAll } from "../src/Reconcile.js"
+import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 import { teardownSteps } from "./teardownFixture.js"
 
 const net = reserveLoopbackNet().net
@@ -90,7 +93,7 @@ describe("a k3s cluster from nothing", () => {
   )
 
   it.live(
-    "the first server VM holds a cluster's etcd data while its k3s unit is gone: the plan starts the cluster there, and the apply refuses naming the VM, its member and the fix; no second cluster",
+    "the first server VM holds a cluster's etcd data while its k3s unit is gone: the plan says so (blocked, apply's words, the fix) instead of starting the cluster there; no second cluster",
     () =>
       Effect.gen(function* () {
         const sim = yield* startLab(
@@ -120,24 +123,28 @@ describe("a k3s cluster from nothing", () => {
         const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
         assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
         assert.strictEqual((yield* ssh.exec(vm, "sudo -n rm -f /etc/systemd/system/k3s.service")).exitCode, 0)
+        sim.clearRequests()
         const run = yield* reconcile(lab)
-        // no unit: the plan takes it for a VM without k3s, the first server, and starts the cluster there
+        // no unit: no cluster answers; the first server VM is asked what initCluster would ask (its etcd data) and the
+        // plan says what apply would refuse, in its words, with the fix: nothing to start, nothing started
         assert.deepStrictEqual(
           run.plan.actions.map((a) => a._tag),
-          ["InitK3s"]
+          []
         )
-        const [init] = run.result.outcomes
-        assert.strictEqual(init?.status, "failed")
+        const finding = run.plan.findings.find((f) => f.code === "k3s.existing-cluster")
+        assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "k3s-vm-pve"])
         assert.include(
-          init?.detail ?? "",
-          `k3s-vm-pve holds the etcd data of an earlier k3s cluster (its member ${member}`
+          finding?.message ?? "",
+          `not starting the k3s cluster on k3s-vm-pve, the first server VM: k3s-vm-pve holds the etcd data of an earlier k3s cluster (its member ${member}`
         )
-        assert.include(init?.detail ?? "", "nothing was installed")
-        assert.include(init?.hint ?? "", "set k3s.server to one of its servers")
-        assert.include(init?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
+        assert.include(finding?.message ?? "", "k3s ignores --cluster-init there")
+        assert.include(finding?.hint ?? "", "set k3s.server to one of its servers")
+        assert.include(finding?.hint ?? "", "`homelab reprovision k3s-vm-pve`")
+        assert.deepStrictEqual(run.result.outcomes, [])
+        assert.isFalse(run.report.convergence.converged)
+        assert.notMatch(JSON.stringify(sim.requests()), /--cluster-init|k3s-install\.sh|systemctl (start|restart)/)
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
         assert.deepStrictEqual(k3sState(sim).strayClusters, [])
-        assert.strictEqual(JSON.stringify(sim.requests()).split("--cluster-init").length - 1, 1)
       }),
     120_000
   )
@@ -417,6 +424,139 @@ describe("a k3s cluster from nothing", () => {
           "the same Nodes"
         )
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+      }),
+    180_000
+  )
+})
+
+describe("a server VM to rebuild whose old Node was force-deleted, its etcd member left (k3s.md §5.2)", () => {
+  /** Three server VMs, converged; k3s stopped on still-fawn; `forceDelete` deletes its Node with the finalizers removed. */
+  const threeServers = Effect.gen(function* () {
+    const sim = yield* startLab(
+      labScenario(servers, {
+        ipPool: `${net}.10`,
+        guestSshPort: 2222,
+        k3s: {
+          version: "v1.30.5+k3s1",
+          joinDelayMs: 5000,
+          readyDelayMs: 10_000,
+          learnerPromotionDelayMs: 15_000,
+          // the member's removal hangs (the Node held in deletion), and someone forces the Node out
+          memberRemoveDelayMs: 600_000
+        }
+      })
+    )
+    const lab = yield* clusterLab(sim)
+    assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+    const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+    const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip
+    const fawn = ipOf("k3s-vm-still-fawn")
+    const pve = ipOf("k3s-vm-pve")
+    assert.ok(k3s !== undefined && fawn !== undefined && pve !== undefined)
+    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+    const ssh = Context.get(
+      yield* Layer.build(
+        SshClient.layerWith({
+          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+          knownHosts: { mode: "accept-new", path: knownHostsPath }
+        })
+      ),
+      SshClient
+    )
+    const at = (host: string) => ({ host, port: k3s.vmSshPort, user: k3s.vmUser })
+    assert.strictEqual((yield* ssh.exec(at(fawn), "sudo -n systemctl stop k3s")).exitCode, 0)
+    const kubectl = (args: string) => ssh.exec(at(pve), `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+    const forceDelete = Effect.gen(function* () {
+      yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+      const patched = yield* kubectl(`patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`)
+      assert.strictEqual(patched.exitCode, 0, patched.stderr)
+    })
+    return { sim, lab, forceDelete }
+  })
+
+  it.live(
+    "the plan blocks the rebuild in removeServer's words with the etcdctl fix; the VM is not stopped, marked or destroyed",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, forceDelete } = yield* threeServers
+        // its Node deleted with the finalizers removed: the member stays, no Node owns it
+        yield* forceDelete
+        const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale.length, 1)
+        const before = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        sim.clearRequests()
+        const run = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(run.plan.actions, [])
+        const finding = run.plan.findings.find((f) => f.code === "k3s.stale-member")
+        assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "k3s-vm-still-fawn"])
+        assert.include(
+          finding?.message ?? "",
+          `not rebuilding k3s server k3s-vm-still-fawn (it needs rebuilding: reprovision of k3s-vm-still-fawn requested): ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}; nothing is stopped or destroyed`
+        )
+        assert.include(finding?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
+        assert.deepStrictEqual(run.result.outcomes, [])
+        assert.isFalse(run.report.convergence.converged)
+        // the VM as it was: running, no rebuild mark, not stopped, not destroyed
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.name === "k3s-vm-still-fawn"),
+          before
+        )
+        // nothing changed on PVE (a guest agent ping, a read, aside)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !(r.path ?? "").endsWith("/agent/ping")),
+          []
+        )
+      }),
+    180_000
+  )
+
+  it.live(
+    "its Node force-deleted after the plan (a rebuild planned with the Node there): apply refuses before it stops the VM, in the same words",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, forceDelete } = yield* threeServers
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const planned = yield* reconcileAll(desired, {
+          policy: healthPolicyFromConfig(lab.config),
+          apply: false,
+          only: ["still-fawn"],
+          reprovision: ["k3s-vm-still-fawn"]
+        }).pipe(Effect.provide(clientLayer(lab)))
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["RecreateVm", "JoinK3s"]
+        )
+        // between the plan and its apply (a prompt answered late), someone forces the Node out
+        yield* forceDelete
+        const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale.length, 1)
+        const outcomes = yield* apply(planned.plan.actions, desired, { timeouts: { task: Duration.seconds(60) } }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        const recreate = outcomes.find((o) => o.action._tag === "RecreateVm")
+        assert.strictEqual(recreate?.status, "failed")
+        assert.include(
+          recreate?.detail ?? "",
+          `not rebuilding k3s server k3s-vm-still-fawn: ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}; the VM was not stopped`
+        )
+        assert.include(recreate?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
+        // still running: not stopped, not destroyed (its rebuild mark set before the check stays: the next run's plan
+        // says the same until the member is removed)
+        const vm = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        assert.deepStrictEqual([vm?.status, vm?.qmpstatus], ["running", "running"])
+        assert.notInclude(JSON.stringify(sim.requests()), "/status/stop")
+        const next = yield* reconcile(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(next.plan.actions, [])
+        assert.deepStrictEqual(
+          next.plan.findings.filter((f) => f.effect === "blocked").map((f) => `${f.vm} ${f.code} ${f.layer}`),
+          ["k3s-vm-still-fawn k3s.stale-member vm"]
+        )
       }),
     180_000
   )

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { memberWithoutNode } from "@homelab/k3s-join"
 import { etcdctlRemove, staleMemberFinding } from "../src/StaleMember.js"
 import {
   byId,
@@ -93,5 +94,32 @@ describe("a server whose old Node was force-deleted, its etcd member left (k3s.m
     assert.deepStrictEqual(steps(rejoin), ["CreateVm:s3", "JoinK3s:s3"])
     const join = byId(rejoin, "pve-s3:k3s:s3")
     assert.isTrue(join?._tag === "JoinK3s" && join.rejoin)
+  })
+})
+
+describe("a rebuild of a server whose old Node was force-deleted, its etcd member left", () => {
+  it("is not planned: nothing is stopped or destroyed, a blocked finding in removeServer's words with the etcdctl fix", () => {
+    // s3 runs (its k3s stopped, say) and is to be rebuilt; its Node was deleted with its finalizers removed
+    const cluster = withoutNode("s3")
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, cluster), { reprovision: ["s3"] })
+    assert.deepStrictEqual(steps(p), [])
+    const stale = p.findings.filter((f) => f.code === "k3s.stale-member")
+    assert.strictEqual(stale.length, 1)
+    const finding = stale[0]
+    assert.deepStrictEqual([finding?.effect, finding?.vm, finding?.node], ["blocked", "s3", "pve-s3"])
+    const member = members(vms).find((m) => m.name.startsWith("s3-"))
+    assert.ok(member !== undefined)
+    assert.strictEqual(
+      finding?.message,
+      `not rebuilding k3s server s3 (it needs rebuilding: reprovision of s3 requested): ${memberWithoutNode("s3", [member])}; nothing is stopped or destroyed`
+    )
+    assert.include(finding?.message ?? "", "etcd still lists the member s3-00000002 (ID 3ea) of s3")
+    assert.include(
+      finding?.hint ?? "",
+      `on s1 with an etcdctl of your own (k3s ships none): \`${etcdctlRemove("3ea")}\``
+    )
+    // with its Node there, the rebuild goes ahead as before (removeServer deletes the Node, k3s the member with it)
+    const withNode = planOf(k3sDesired(vms), k3sObserved(vms, readyCluster(vms)), { reprovision: ["s3"] })
+    assert.deepStrictEqual(steps(withNode), ["RecreateVm:s3", "JoinK3s:s3"])
   })
 })
