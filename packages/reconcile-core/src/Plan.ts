@@ -1086,6 +1086,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             cordoned: marks.cordoned,
             join,
             via: cluster?.viaFor(vm.name),
+            ip: observed.ips?.get(vmid),
             mark: marks.restart ? RestartTag : marks.destroy ? DestroyTag : undefined
           })
         )
