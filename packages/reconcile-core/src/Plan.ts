@@ -45,6 +45,11 @@ export { RebuildTag } from "./Marks.js"
  */
 export interface Plan {
   readonly nodes: ReadonlyArray<string>
+  /**
+   * The nodes of `nodes` homelab.yaml does not list: in the plan only for the orphans on them (VMs of ours to tear
+   * down). Once nothing of ours is left on one, it is no node of the lab: reported as torn down, never as converged.
+   */
+  readonly unlisted?: ReadonlyArray<string> | undefined
   readonly actions: ReadonlyArray<Action>
   readonly findings: ReadonlyArray<Finding>
   /** With `k3s:`, the cluster that will exist once the plan ran ("3 servers (etcd), 2 agents"). */
@@ -1340,10 +1345,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
-  if (k3s === undefined) return { nodes: all, actions: planned, findings: reported }
+  const unlisted = orphans.nodes
+  if (k3s === undefined) return { nodes: all, unlisted, actions: planned, findings: reported }
   // Membership the plan cannot tell because server VMs are down, which it brings back itself: left to the run's end.
   if (cluster === undefined)
-    return { nodes: all, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
+    return { nodes: all, unlisted, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
   // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
   const leaving = new Set(
     orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
@@ -1352,6 +1358,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const ordered = orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only)
   return {
     nodes: all,
+    unlisted,
     actions: ordered.actions,
     findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
     cluster: after.summary
