@@ -910,6 +910,21 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             ? looksHealthy(match, desired)
             : details.status === "running" && (details.qmpstatus ?? "running") === "running")
         if (runs) return { healthy: match, rebuilt: rejoin }
+        // A VM a teardown stopped and then stopped short of destroying (Ctrl-C, a failed Node removal: it carries
+        // 'homelab-destroy', its disk intact), which homelab.yaml asks for again (the user changed their mind): started
+        // with its disk and the teardown undone (its Node uncordoned once Ready, the marks cleared: `finishRestart`),
+        // whatever `health.stopped` says; a rebuild would destroy a disk the user may want back.
+        if (tags.includes(DestroyTag) && facts.status === "stopped" && facts.lock === undefined) {
+          return wrap({
+            _tag: "StartVm",
+            id,
+            node: node.name,
+            after: [],
+            vmid: match.vmid,
+            name: vm.name,
+            reason: `VM ${match.vmid} ${vm.name} is stopped by an earlier teardown that stopped before destroying it (it carries '${DestroyTag}'), and homelab.yaml asks for it: starting it with its disk (not rebuilding it) and undoing the teardown`
+          })
+        }
 
         switch (remediationToApply(report)) {
           case "start":
