@@ -114,6 +114,33 @@ describe("an earlier run's unfinished restart (homelab-restart)", () => {
     assert.deepStrictEqual(byId(p, "pve-a1:uncordon:a1")?.after, ["pve-a1:k3s:a1"])
   })
 
+  it("a VM a teardown stopped ('homelab-destroy'), asked for again: started and its teardown undone, whatever health.stopped says, never rebuilt", () => {
+    const a1 = vmidOf(vms, "a1")
+    const torn = ["homelab-destroy", "homelab-managed"]
+    const base = k3sObserved(vms, cordoned("a1"), {
+      vms: vms.map((n) => observedVm(vms, n, n === "a1" ? { tags: torn, status: "stopped" } : {}))
+    })
+    const o: Observed = {
+      ...base,
+      vmDetails: new Map([
+        [a1, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0, tags: torn }]
+      ])
+    }
+    for (const stopped of ["recreate", "start", "keep"] as const) {
+      const p = plan(k3sDesired(vms), o, { policy: HealthPolicy.fromPartial({ stopped }) })
+      assert.deepStrictEqual(steps(p), ["StartVm:pve-a1", "JoinK3s:a1", "UncordonK3s:a1"], stopped)
+      assert.include(byId(p, "pve-a1:vm:a1")?.reason ?? "", "it carries 'homelab-destroy'")
+      assert.strictEqual((byId(p, "pve-a1:uncordon:a1") as UncordonK3s).mark, "homelab-destroy")
+      assert.deepStrictEqual(p.findings, [], stopped)
+    }
+    // a stopped VM without the mark is still judged by health.stopped
+    const plain = k3sObserved(vms, readyCluster(vms), {
+      vms: vms.map((n) => observedVm(vms, n, n === "a1" ? { status: "stopped" } : {}))
+    })
+    const rebuilt = plan(k3sDesired(vms), plain, { policy: HealthPolicy.fromPartial({ stopped: "recreate" }) })
+    assert.include(steps(rebuilt), "RecreateVm:a1")
+  })
+
   it("a server that this run rebuilds is not the one it goes through", () => {
     const o = k3sObserved(vms, cordoned("s2"), withTags({ s2: marked }))
     assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), o))[0]?.via, { vm: "s1", ip: ipOf(vms, "s1") })
