@@ -1111,6 +1111,28 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           })
         )
 
+      /**
+       * A server VM an earlier teardown took out of the cluster before it stopped short of destroying the VM (it
+       * carries 'homelab-destroy'; its Node, and with it its etcd member, are gone): etcd refuses a removed member, so
+       * its k3s cannot start again on the etcd data its disk holds, and a join would fail run after run. Blocked, with
+       * the two ways out: a rebuild (a new disk), or that data deleted by hand (the disk kept).
+       */
+      const removedServer = (vmid: number): boolean => {
+        if (!marks.destroy || vm.role !== "server" || k3sNodes === undefined) return false
+        if (k3sNodes.some((n) => n.name === vm.name)) return false
+        findings.push({
+          code: "k3s.member-removed",
+          effect: "blocked",
+          layer: "k3s",
+          node: node.name,
+          vm: vm.name,
+          vmid,
+          message: `k3s server ${vm.name} was taken out of the cluster by an earlier teardown that stopped before destroying VM ${vmid} (it carries '${DestroyTag}'): its Node and etcd member are gone, and its k3s cannot start again on the etcd data its disk holds (etcd refuses a removed member)`,
+          hint: `to rebuild it on a new disk: \`homelab reprovision ${vm.name}\`; to keep its disk: \`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on the VM, remove its tag '${DestroyTag}' (\`qm set ${vmid} --tags …\` on ${node.name}), then run apply: it joins as a new server`
+        })
+        return true
+      }
+
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
       const membershipUnknown = (vmid: number | undefined) =>
         findings.push({
@@ -1202,6 +1224,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           continue
         }
         if (
+          (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm" || vmAction._tag === "FinishVm") &&
+          removedServer(vmAction.vmid)
+        )
+          continue
+        if (
           unfinished &&
           (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm" || vmAction._tag === "FinishVm")
         ) {
@@ -1254,6 +1281,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       }
       const ip = observed.ips?.get(healthy.vmid)
       if (ip !== undefined && ip === k3s.server?.host) continue
+      if (removedServer(healthy.vmid)) continue
       if (starts) {
         if (ip === undefined) {
           const why = noIp(

@@ -12,6 +12,7 @@ import type { Observed } from "../src/Observed.js"
 import { plan } from "../src/Plan.js"
 import {
   byId,
+  clusterNode,
   ipOf,
   k3sDesired,
   k3sObserved,
@@ -139,6 +140,30 @@ describe("an earlier run's unfinished restart (homelab-restart)", () => {
     })
     const rebuilt = plan(k3sDesired(vms), plain, { policy: HealthPolicy.fromPartial({ stopped: "recreate" }) })
     assert.include(steps(rebuilt), "RecreateVm:a1")
+  })
+
+  it("a server a teardown took out of the cluster (its Node gone) before it stopped short: started with its disk, no join that cannot work (blocked, both ways out named)", () => {
+    const s2 = vmidOf(vms, "s2")
+    const torn = ["homelab-destroy", "homelab-managed"]
+    const withoutS2 = { ...readyCluster(vms), nodes: vms.filter((n) => n !== "s2").map((n) => clusterNode(vms, n)) }
+    for (const status of ["stopped", "running"] as const) {
+      const base = k3sObserved(vms, withoutS2, {
+        vms: vms.map((n) => observedVm(vms, n, n === "s2" ? { tags: torn, status } : {}))
+      })
+      const o: Observed = {
+        ...base,
+        vmDetails: new Map([[s2, { protection: false, agentConfigured: true, status, uptimeSeconds: 0, tags: torn }]])
+      }
+      const p = plan(k3sDesired(vms), o, { policy: HealthPolicy.defaults })
+      assert.deepStrictEqual(steps(p), status === "stopped" ? ["StartVm:pve-s2"] : [], status)
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect, f.vm]),
+        [["k3s.member-removed", "blocked", "s2"]],
+        status
+      )
+      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision s2")
+      assert.include(p.findings[0]?.hint ?? "", "/var/lib/rancher/k3s/server/db")
+    }
   })
 
   it("a server that this run rebuilds is not the one it goes through", () => {
