@@ -35,7 +35,15 @@ import {
   planEvent,
   summaryEvent
 } from "./render/Events.js"
-import { convergenceJson, listedIn, planJson, renderConvergence, renderPlan, summary } from "./render/PlanView.js"
+import {
+  convergenceJson,
+  listedIn,
+  planJson,
+  renderConvergence,
+  renderPlan,
+  summary,
+  tornDownLine
+} from "./render/PlanView.js"
 import { type ProgressSink, plainProgress } from "./render/Progress.js"
 import { type Notice, proxmoxLayer } from "./Session.js"
 
@@ -412,9 +420,12 @@ export const finishApply = (
         report.convergence.nodes.every((n) => n.reasons.every((r) => listedIn(report.plan.findings, n.node, r)))
       if (!report.convergence.converged && !told) {
         yield* Console.log(["", "Not converged:", ...renderConvergence(report.convergence, { after: true })].join("\n"))
-      } else if (report.outcomes.length > 0) {
+      } else if (report.outcomes.length > 0 && report.convergence.nodes.length > 0) {
         yield* Console.log(`Converged: ${report.convergence.nodes.map((n) => n.node).join(", ")}.`)
       }
+      // a node homelab.yaml no longer lists, whose VMs of ours this run removed: no node of the lab, said as what it is
+      const gone = tornDownLine(report.convergence)
+      if (gone !== undefined) yield* Console.log(gone)
     }
     const failure = applyFailure(run)
     yield* printJson(run, failure, options)

@@ -494,6 +494,30 @@ describe("homelab apply --prune", () => {
     const pruned = await homelab("apply", "--prune", "--yes")
     assert.strictEqual(pruned.code, ExitCode.Ok, pruned.stdout + pruned.stderr)
     assert.isFalse(sim.state().vms.some((v) => v.vmid === orphan))
+    // still-fawn is no node of the lab any more: its teardown is reported as such, not as a converged node
+    const out = stripVTControlCharacters(pruned.stdout)
+    assert.include(out, "Converged: pve.")
+    assert.notMatch(out, /Converged: .*still-fawn/)
+    assert.include(out, "Torn down: still-fawn (not in homelab.yaml; no VM of ours is left on it).")
     assert.strictEqual((await homelab("plan", "--detailed-exitcode")).code, ExitCode.Ok)
+  }, 240_000)
+
+  it("apply --prune --json: the summary's convergence lists a node homelab.yaml no longer names as torn down, not as a converged node", async () => {
+    const { homelab, sim, config } = await lab()
+    assert.strictEqual((await homelab("apply")).code, ExitCode.Ok)
+    const yaml = fs.readFileSync(config, "utf8").split("\n")
+    const at = yaml.indexOf("  - name: still-fawn")
+    fs.writeFileSync(config, [...yaml.slice(0, at), ...yaml.slice(at + 4)].join("\n"))
+    const pruned = await homelab("apply", "--prune", "--yes", "--json")
+    assert.strictEqual(pruned.code, ExitCode.Ok, pruned.stdout + pruned.stderr)
+    assert.isFalse(sim.state().vms.some((v) => v.name === "k3s-vm-still-fawn"))
+    const lines = pruned.stdout.trim().split("\n")
+    const summary = JSON.parse(lines[lines.length - 1] ?? "{}")
+    assert.strictEqual(summary.type, "summary")
+    assert.deepStrictEqual(summary.convergence, {
+      converged: true,
+      nodes: [{ node: "pve", converged: true, reasons: [] }],
+      tornDown: ["still-fawn"]
+    })
   }, 240_000)
 })

@@ -42,7 +42,8 @@ export type Layer = "node" | "image" | "vm" | "k3s"
 /**
  * What every action has: a stable `id` (`<node>:image`, `<node>:vm:<name>`, `<node>:k3s:<name>`), the node it runs
  * for, why it is planned, and the actions it waits for (`after`, by id). The executor runs an action as soon as every
- * action in `after` is done; when one of them failed or was skipped, it is skipped. An action with `exclusive` runs
+ * action in `after` is done (and every one in `afterSettled` ended); when one in `after` failed or was skipped, it is
+ * skipped. An action with `exclusive` runs
  * alone among the actions that name the same key (k3s servers join one at a time cluster-wide).
  */
 interface ActionBase {
@@ -50,6 +51,11 @@ interface ActionBase {
   readonly node: string
   readonly reason: string
   readonly after: ReadonlyArray<string>
+  /**
+   * Actions it runs after whatever their outcome: their failure or skip does not skip it (the rolling restart goes on
+   * after an earlier run's unfinished restart, finished first, however that ends: see `chainRestarts`).
+   */
+  readonly afterSettled?: ReadonlyArray<string> | undefined
   readonly exclusive?: string | undefined
 }
 
@@ -238,6 +244,11 @@ export interface UncordonK3s extends ActionBase {
   readonly cordoned: boolean
   /** The server it goes through; undefined: the configured `k3s.server`. */
   readonly via?: K3sVia | undefined
+  /**
+   * The VM's IP as the plan knows it (its k3s Node's, or its guest agent's): where the Node is checked, so that a
+   * silent guest agent does not keep a Node Ready again from counting (see `restartVm`).
+   */
+  readonly ip?: string | undefined
   /**
    * `homelab-destroy`: the cordon is a teardown's that stopped short of destroying the VM (see `DestroyTag`), not a
    * restart's. Either way the end clears both marks.

@@ -696,6 +696,7 @@ export const apply = Effect.fn("apply")(function* (
           k3sProgress,
           serverOf,
           guestUser,
+          learnedIp: (vm: string) => vms.get(vm)?.ip,
           mark
         }
         return action._tag === "UpdateVm"
@@ -1288,6 +1289,8 @@ export const apply = Effect.fn("apply")(function* (
       locks.set(action.exclusive, yield* Semaphore.make(1))
   }
   const outcomes: Array<ActionOutcome> = []
+  /** Per skipped action, the failed action it was skipped for (through the skips between). */
+  const rootFailures = new Map<string, ActionOutcome>()
   /** The action of this run that provisions each VM (and sees its IP), by VM name. */
   const vmActionOf = new Map<string, { readonly id: string; readonly vm: string }>()
   for (const action of actions) {
@@ -1324,6 +1327,15 @@ export const apply = Effect.fn("apply")(function* (
             : Deferred.await(d),
         { concurrency: "unbounded" }
       ).pipe(Effect.map((outcomes) => outcomes.filter((o) => o !== undefined)))
+      // ordered after these, whatever their outcome
+      yield* Effect.forEach(
+        (action.afterSettled ?? []).flatMap((id) => {
+          const d = results.get(id)
+          return d === undefined ? [] : [d]
+        }),
+        (d) => Deferred.await(d),
+        { concurrency: "unbounded", discard: true }
+      )
       const blocker = before.find((o) => o.status !== "done")
       if (unconfirmed.has(action.id) || blocker?.status === "unconfirmed") {
         const reason = unconfirmed.has(action.id)
@@ -1333,7 +1345,17 @@ export const apply = Effect.fn("apply")(function* (
         return yield* done({ id: action.id, action, status: "unconfirmed", detail: reason })
       }
       if (blocker !== undefined) {
-        const reason = `skipped: "${describeAction(blocker.action)}" ${blocker.status === "failed" ? "failed" : "did not run"}`
+        // The failure it comes from, through the skips between (a rollout's first failure, say): named with its reason,
+        // and its fix as this action's, so that a node held back by another says by what and what to do.
+        const root = blocker.status === "failed" ? blocker : rootFailures.get(blocker.id)
+        if (root !== undefined) rootFailures.set(action.id, root)
+        const cause =
+          root === undefined
+            ? ""
+            : root === blocker
+              ? `: ${root.detail}`
+              : ` (it waits for "${describeAction(root.action)}", which failed: ${root.detail})`
+        const reason = `skipped: "${describeAction(blocker.action)}" ${blocker.status === "failed" ? "failed" : "did not run"}${cause}`
         yield* emit({
           _tag: "ActionSkipped",
           id: action.id,
@@ -1342,7 +1364,7 @@ export const apply = Effect.fn("apply")(function* (
           reason,
           unconfirmed: false
         })
-        return yield* done({ id: action.id, action, status: "skipped", detail: reason })
+        return yield* done({ id: action.id, action, status: "skipped", detail: reason, hint: root?.hint })
       }
       const lock = action.exclusive === undefined ? undefined : locks.get(action.exclusive)
       const body = Effect.gen(function* () {

@@ -8,6 +8,8 @@ import {
 } from "@homelab/proxmox-client"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { K3sVia, RestartVm, UncordonK3s, UpdateVm } from "./Action.js"
 import type { Desired } from "./Desired.js"
@@ -41,6 +43,8 @@ export interface DriftContext<E> {
   readonly serverOf: (via: K3sVia | undefined) => Effect.Effect<K3sServer & { readonly apiPort: number }, E>
   /** The user to log in as on a VM's guest now (`GuestUser.ts`). */
   readonly guestUser: (vm: string, vmid?: number) => Effect.Effect<string>
+  /** The IP this run learned for a VM (a start, a join), if any. */
+  readonly learnedIp?: ((vm: string) => string | undefined) | undefined
   /** Set or clear a mark on a VM (a fresh read of its tags first). */
   readonly mark: (vmid: number, tag: string, on: boolean) => Effect.Effect<void, ProxmoxError>
 }
@@ -320,6 +324,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
       name: a.name,
       node,
       member: member !== undefined && a.k3s !== undefined ? { ...member, role: a.k3s.role } : undefined,
+      known: a.k3s?.ip,
       notRunning: {
         message: `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
         hint: `see its tasks on ${node}${stays === undefined ? "" : `; ${stays}`}; the rollout stops here`
@@ -383,8 +388,12 @@ interface Member {
 }
 
 /**
- * A VM back in service after a restart: it runs (bounded by `timeouts.task`), has its IP, and (with its k3s Node)
- * the Node is Ready. Returns the IP; the failures say what the caller asks them to.
+ * A VM back in service after a restart: it runs (bounded by `timeouts.task`), and then, without its k3s Node, has its
+ * guest agent's IP; with its Node, the Node is Ready again, checked over SSH at the IP known for the VM (`known`: the
+ * plan's, the Node's own address as a rule) and, when the guest agent reports another one (a new address after the
+ * restart), at that one. The guest agent's IP is not needed then: a Node Ready again is the VM back in service, so a
+ * silent agent (not installed, broken) does not hold the rollout. Returns the IP; the failures say what the caller
+ * asks them to.
  */
 const backInService = <E>(
   ctx: DriftContext<E>,
@@ -393,6 +402,8 @@ const backInService = <E>(
     readonly name: string
     readonly node: string
     readonly member: Member | undefined
+    /** The VM's IP as known before the restart (the plan's, or this run's); undefined: the guest agent's only. */
+    readonly known: string | undefined
     readonly notRunning: { readonly message: string; readonly hint: string }
     /** What a failure from here on leaves behind (the cordoned Node), for the hints. */
     readonly leaves: string | undefined
@@ -411,22 +422,53 @@ const backInService = <E>(
       Effect.timeoutOption(timeouts.task)
     )
     if (Option.isNone(running)) return yield* ctx.fail(vm.notRunning.message, vm.notRunning.hint)
-    const ip = yield* ctx.waitForIp(vm.vmid, vm.name, vm.leaves)
     const member = vm.member
-    if (member !== undefined && k3s !== undefined) {
-      yield* ctx.progress(`waiting for k3s Node ${vm.name} to be Ready`)
-      yield* member.join
-        .waitReady({
-          server: member.server,
-          host: { host: ip, port: k3s.vmSshPort, user: yield* ctx.guestUser(vm.name, vm.vmid), nodeName: vm.name, ip },
-          role: member.role,
-          nodeName: vm.name,
-          timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
-          onEvent: ctx.k3sProgress
-        })
-        .pipe(Effect.catch((e) => vm.notReady(e, ip)))
+    if (member === undefined || k3s === undefined) {
+      return yield* ctx.waitForIp(vm.vmid, vm.name, vm.leaves)
     }
-    return ip
+    const ready = (ip: string) =>
+      Effect.gen(function* () {
+        yield* ctx.progress(`waiting for k3s Node ${vm.name} to be Ready`)
+        yield* member.join
+          .waitReady({
+            server: member.server,
+            host: {
+              host: ip,
+              port: k3s.vmSshPort,
+              user: yield* ctx.guestUser(vm.name, vm.vmid),
+              nodeName: vm.name,
+              ip
+            },
+            role: member.role,
+            nodeName: vm.name,
+            timeouts: { ready: timeouts.k3sReady, progressInterval: ctx.progressInterval },
+            onEvent: ctx.k3sProgress
+          })
+          .pipe(Effect.catch((e) => vm.notReady(e, ip)))
+        return ip
+      })
+    const known = vm.known
+    if (known === undefined) {
+      return yield* ready(yield* ctx.waitForIp(vm.vmid, vm.name, vm.leaves))
+    }
+    // The Node at the IP known, and the guest agent's IP beside it: whichever says first decides.
+    const atKnown = yield* Effect.forkChild(ready(known))
+    const agent = yield* Effect.forkChild(ctx.waitForIp(vm.vmid, vm.name, vm.leaves))
+    const first = yield* Effect.raceFirst(
+      Fiber.await(atKnown).pipe(Effect.map((exit) => ({ from: "known" as const, exit }))),
+      Fiber.await(agent).pipe(Effect.map((exit) => ({ from: "agent" as const, exit })))
+    )
+    if (first.from === "known") {
+      yield* Fiber.interrupt(agent)
+      return yield* first.exit
+    }
+    const reported = first.exit
+    if (Exit.isSuccess(reported) && reported.value !== known) {
+      // a new address after the restart: the Node is checked there
+      yield* Fiber.interrupt(atKnown)
+      return yield* ready(reported.value)
+    }
+    return yield* yield* Fiber.await(atKnown)
   })
 
 /**
@@ -467,6 +509,7 @@ export const finishRestart = <E>(ctx: DriftContext<E>, a: UncordonK3s) =>
       name: a.vm,
       node,
       member,
+      known: ctx.learnedIp?.(a.vm) ?? a.ip,
       notRunning: {
         message: `VM ${a.vmid} ${a.vm} does not run (waited ${Duration.format(ctx.timeouts.task)})`,
         hint: `see its tasks on ${node}; ${stays}`

@@ -46,10 +46,16 @@ export interface NodeConvergence {
   readonly reasons: ReadonlyArray<Reason>
 }
 
-/** Every selected node, judged. */
+/**
+ * Every selected node, judged. A node homelab.yaml does not list is in the plan only for the orphans on it: judged
+ * while one of them is left (not converged: it holds a VM of ours homelab.yaml does not ask for), and once none is
+ * (`apply --prune` removed them) it is no node of the lab: listed in `tornDown`, not in `nodes` as converged.
+ */
 export interface Convergence {
   readonly nodes: ReadonlyArray<NodeConvergence>
   readonly converged: boolean
+  /** Nodes homelab.yaml does not list on which nothing of ours is left (their VMs pruned by this run). */
+  readonly tornDown?: ReadonlyArray<string> | undefined
 }
 
 /** What happened to one action of a plan when it was applied. */
@@ -72,15 +78,15 @@ export interface ActionOutcome {
   readonly differs?: ReadonlyArray<string> | undefined
 }
 
-const judge = (
-  nodes: ReadonlyArray<string>,
-  reasons: ReadonlyArray<Reason & { readonly node: string }>
-): Convergence => {
-  const judged = nodes.map((node) => {
+const judge = (plan: Plan, reasons: ReadonlyArray<Reason & { readonly node: string }>): Convergence => {
+  const unlisted = new Set(plan.unlisted ?? [])
+  const judged = plan.nodes.map((node) => {
     const mine = reasons.filter((r) => r.node === node).map(({ node: _n, ...r }) => r)
     return { node, converged: mine.length === 0, reasons: mine }
   })
-  return { nodes: judged, converged: judged.every((n) => n.converged) }
+  const tornDown = judged.filter((n) => n.converged && unlisted.has(n.node))
+  const nodes = judged.filter((n) => !tornDown.includes(n))
+  return { nodes, converged: nodes.every((n) => n.converged), tornDown: tornDown.map((n) => n.node) }
 }
 
 const findingReasons = (plan: Plan) =>
@@ -105,7 +111,7 @@ const findingReasons = (plan: Plan) =>
 
 /** Before apply: every planned action and every finding that keeps a node from converging. */
 export const assess = (plan: Plan): Convergence =>
-  judge(plan.nodes, [
+  judge(plan, [
     ...plan.actions.map((a) => ({
       node: a.node,
       code: `plan.${a._tag}`,
@@ -159,7 +165,7 @@ const leftOver = (o: ActionOutcome): Array<Reason & { readonly node: string }> =
  * the run (`recheckQuorum`) and passes in `plan.findings`.
  */
 export const settle = (plan: Plan, outcomes: ReadonlyArray<ActionOutcome>): Convergence =>
-  judge(plan.nodes, [
+  judge(plan, [
     ...outcomes.flatMap(
       (o): Array<Reason & { readonly node: string }> =>
         o.status === "done"

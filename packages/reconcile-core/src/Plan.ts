@@ -47,6 +47,11 @@ export { RebuildTag } from "./Marks.js"
  */
 export interface Plan {
   readonly nodes: ReadonlyArray<string>
+  /**
+   * The nodes of `nodes` homelab.yaml does not list: in the plan only for the orphans on them (VMs of ours to tear
+   * down). Once nothing of ours is left on one, it is no node of the lab: reported as torn down, never as converged.
+   */
+  readonly unlisted?: ReadonlyArray<string> | undefined
   readonly actions: ReadonlyArray<Action>
   readonly findings: ReadonlyArray<Finding>
   /** With `k3s:`, the cluster that will exist once the plan ran ("3 servers (etcd), 2 agents"). */
@@ -929,6 +934,21 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             ? looksHealthy(match, desired)
             : details.status === "running" && (details.qmpstatus ?? "running") === "running")
         if (runs) return { healthy: match, rebuilt: rejoin }
+        // A VM a teardown stopped and then stopped short of destroying (Ctrl-C, a failed Node removal: it carries
+        // 'homelab-destroy', its disk intact), which homelab.yaml asks for again (the user changed their mind): started
+        // with its disk and the teardown undone (its Node uncordoned once Ready, the marks cleared: `finishRestart`),
+        // whatever `health.stopped` says; a rebuild would destroy a disk the user may want back.
+        if (tags.includes(DestroyTag) && facts.status === "stopped" && facts.lock === undefined) {
+          return wrap({
+            _tag: "StartVm",
+            id,
+            node: node.name,
+            after: [],
+            vmid: match.vmid,
+            name: vm.name,
+            reason: `VM ${match.vmid} ${vm.name} is stopped by an earlier teardown that stopped before destroying it (it carries '${DestroyTag}'), and homelab.yaml asks for it: starting it with its disk (not rebuilding it) and undoing the teardown`
+          })
+        }
 
         switch (remediationToApply(report)) {
           case "start":
@@ -1110,9 +1130,32 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             cordoned: marks.cordoned,
             join,
             via: cluster?.viaFor(vm.name),
+            ip: observed.ips?.get(vmid),
             mark: marks.restart ? RestartTag : marks.destroy ? DestroyTag : undefined
           })
         )
+
+      /**
+       * A server VM an earlier teardown took out of the cluster before it stopped short of destroying the VM (it
+       * carries 'homelab-destroy'; its Node, and with it its etcd member, are gone): etcd refuses a removed member, so
+       * its k3s cannot start again on the etcd data its disk holds, and a join would fail run after run. Blocked, with
+       * the two ways out: a rebuild (a new disk), or that data deleted by hand (the disk kept).
+       */
+      const removedServer = (vmid: number): boolean => {
+        if (!marks.destroy || vm.role !== "server" || k3sNodes === undefined) return false
+        if (k3sNodes.some((n) => n.name === vm.name)) return false
+        findings.push({
+          code: "k3s.member-removed",
+          effect: "blocked",
+          layer: "k3s",
+          node: node.name,
+          vm: vm.name,
+          vmid,
+          message: `k3s server ${vm.name} was taken out of the cluster by an earlier teardown that stopped before destroying VM ${vmid} (it carries '${DestroyTag}'): its Node and etcd member are gone, and its k3s cannot start again on the etcd data its disk holds (etcd refuses a removed member)`,
+          hint: `to rebuild it on a new disk: \`homelab reprovision ${vm.name}\`; to keep its disk: \`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on the VM, remove its tag '${DestroyTag}' (\`qm set ${vmid} --tags …\` on ${node.name}), then run apply: it joins as a new server`
+        })
+        return true
+      }
 
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
       const membershipUnknown = (vmid: number | undefined) =>
@@ -1205,6 +1248,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           continue
         }
         if (
+          (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm" || vmAction._tag === "FinishVm") &&
+          removedServer(vmAction.vmid)
+        )
+          continue
+        if (
           unfinished &&
           (vmAction._tag === "StartVm" || vmAction._tag === "ResumeVm" || vmAction._tag === "FinishVm")
         ) {
@@ -1257,6 +1305,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       }
       const ip = observed.ips?.get(healthy.vmid)
       if (ip !== undefined && ip === k3s.server?.host) continue
+      if (removedServer(healthy.vmid)) continue
       if (starts) {
         if (ip === undefined) {
           const why = noIp(
@@ -1379,10 +1428,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
-  if (k3s === undefined) return { nodes: all, actions: planned, findings: reported }
+  const unlisted = orphans.nodes
+  if (k3s === undefined) return { nodes: all, unlisted, actions: planned, findings: reported }
   // Membership the plan cannot tell because server VMs are down, which it brings back itself: left to the run's end.
   if (cluster === undefined)
-    return { nodes: all, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
+    return { nodes: all, unlisted, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
   // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
   const leaving = new Set(
     orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
@@ -1391,6 +1441,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const ordered = orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only)
   return {
     nodes: all,
+    unlisted,
     actions: ordered.actions,
     findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
     cluster: after.summary

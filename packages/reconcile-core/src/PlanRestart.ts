@@ -58,6 +58,8 @@ export const finishRestart = (input: {
   readonly cordoned: boolean
   readonly join?: string | undefined
   readonly via: K3sVia | undefined
+  /** The VM's IP as observed (undefined: not known yet, a VM this run starts). */
+  readonly ip?: string | undefined
   readonly mark?: typeof RestartTag | typeof DestroyTag | undefined
 }): UncordonK3s => {
   const mark = input.mark ?? RestartTag
@@ -77,6 +79,7 @@ export const finishRestart = (input: {
     role: input.role,
     cordoned: input.cordoned,
     via: input.via,
+    ...(input.ip !== undefined ? { ip: input.ip } : {}),
     ...(mark === DestroyTag ? { mark } : {}),
     reason:
       mark === DestroyTag
@@ -99,10 +102,13 @@ export const cordonedFinding = (node: string, vm: string, vmid: number): Finding
 
 /**
  * The restart rollout, appended to `actions`: one VM out of service at a time, each after the previous one — and the
- * in-place update of a VM that needs a restart waits for the previous restart too — so that a failure stops the
- * rollout and leaves the rest untouched. The restarts an earlier run left unfinished come first: their Nodes are out
- * of service already. One that waits for its VM's join is not chained (a join may wait for server upgrades, which
- * wait for the server restarts: chaining it would make a cycle); it runs as soon as its join is done.
+ * in-place update of a VM that needs a restart waits for the previous restart too — so that a failure of this run's
+ * restarts stops the rollout and leaves the rest untouched. The restarts an earlier run left unfinished come first:
+ * their Nodes are out of service already. The rest goes on after them however they end (`afterSettled`): such a VM
+ * is out of service whether or not this run brings it back, so waiting for it keeps nothing in service, and a VM whose
+ * restart cannot be finished (run after run) then fails alone, named with its reason and fix, instead of holding every
+ * other VM's change back on every run. One that waits for its VM's join is not chained (a join may wait for server
+ * upgrades, which wait for the server restarts: chaining it would make a cycle); it runs as soon as its join is done.
  */
 export const chainRestarts = (
   actions: Array<Action>,
@@ -110,18 +116,23 @@ export const chainRestarts = (
   restarts: ReadonlyArray<RestartVm>
 ): void => {
   actions.push(...finishes.filter((f) => f.after.length > 0))
-  let previous: string | undefined
+  let previous: Action | undefined
   for (const step of [...finishes.filter((f) => f.after.length === 0), ...restarts]) {
     if (previous !== undefined) {
       const before = previous
+      /** After `before`: an earlier run's unfinished restart only ordered, one of this run's as a dependency. */
+      const chained = <A extends Action>(a: A): A =>
+        before._tag === "UncordonK3s"
+          ? { ...a, afterSettled: [...(a.afterSettled ?? []), before.id] }
+          : { ...a, after: [...a.after, before.id] }
       if (step._tag === "RestartVm") {
         const update = actions.findIndex((a) => a._tag === "UpdateVm" && step.after.includes(a.id))
         const found = actions[update]
-        if (found !== undefined) actions[update] = { ...found, after: [...found.after, before] }
+        if (found !== undefined) actions[update] = chained(found)
       }
-      actions.push({ ...step, after: [...step.after, before] })
+      actions.push(chained(step))
     } else actions.push(step)
-    previous = step.id
+    previous = step
   }
 }
 

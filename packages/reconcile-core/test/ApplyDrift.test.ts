@@ -834,10 +834,14 @@ describe("rolling restart (vm.restart: rolling) with k3s", () => {
             ["chief-horse:restart:k3s-vm-chief-horse", "skipped"]
           ]
         )
-        assert.match(
-          stopped.result.outcomes.find((o) => o.id === "still-fawn:restart:k3s-vm-still-fawn")?.detail ?? "",
-          /VM quit\/powerdown failed/
-        )
+        const failedRestart = stopped.result.outcomes.find((o) => o.id === "still-fawn:restart:k3s-vm-still-fawn")
+        assert.match(failedRestart?.detail ?? "", /VM quit\/powerdown failed/)
+        // what is held back names what holds it: the VM, its failure, and the fix
+        const held = stopped.result.outcomes.find((o) => o.id === "chief-horse:restart:k3s-vm-chief-horse")
+        assert.include(held?.detail ?? "", "k3s-vm-still-fawn")
+        assert.include(held?.detail ?? "", "VM quit/powerdown failed")
+        assert.isDefined(failedRestart?.hint)
+        assert.strictEqual(held?.hint, failedRestart?.hint)
         assert.strictEqual(vmOf(sim, "k3s-vm-chief-horse").config.cpu, "x86-64-v2-AES", "untouched")
         assert.deepStrictEqual(vmOf(sim, "k3s-vm-chief-horse").pending, {})
         const seen2 = sim
@@ -856,7 +860,110 @@ describe("rolling restart (vm.restart: rolling) with k3s", () => {
       }),
     120_000
   )
+
+  it.live(
+    "a VM whose guest agent never reports an IP is back in service once its k3s Node is Ready again (at the IP known): it holds no other VM's restart back",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        const silent = vmOf(sim, "k3s-vm-still-fawn").vmid
+        const ip = simVms(sim).find((v) => v.vmid === silent)?.ip
+        assert.isDefined(ip)
+        // its guest agent is silent from now on (after the restart too); the guest and its k3s run as before
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid: silent }]))
+
+        const since = sim.k3sEvents().length
+        const changed = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v2-AES\n"))
+        const rolled = yield* reconcile(changed, { timeouts: { ip: Duration.seconds(2) } })
+        assert.deepStrictEqual(
+          rolled.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:update:k3s-vm-pve", "done"],
+            ["still-fawn:update:k3s-vm-still-fawn", "done"],
+            ["chief-horse:update:k3s-vm-chief-horse", "done"],
+            ["pve:restart:k3s-vm-pve", "done"],
+            ["still-fawn:restart:k3s-vm-still-fawn", "done"],
+            ["chief-horse:restart:k3s-vm-chief-horse", "done"]
+          ],
+          JSON.stringify(rolled.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        const restarted = rolled.result.outcomes.find((o) => o.id === "still-fawn:restart:k3s-vm-still-fawn")
+        assert.include(restarted?.detail ?? "", `running at ${ip}`)
+        assert.isTrue(rolled.report.convergence.converged, JSON.stringify(rolled.report.convergence))
+        for (const name of ours) assert.strictEqual(vmOf(sim, name).config.cpu, "x86-64-v2-AES")
+        assert.notInclude(String(vmOf(sim, "k3s-vm-still-fawn").config.tags), "homelab-restart")
+        assert.deepStrictEqual(
+          sim
+            .k3sEvents()
+            .slice(since)
+            .filter((e) => ["drain-start", "node-uncordoned"].includes(e.kind))
+            .map((e) => `${e.kind} ${e.node}`),
+          ours.flatMap((n) => [`drain-start ${n}`, `node-uncordoned ${n}`])
+        )
+        const after = yield* planOnly(changed)
+        assert.deepStrictEqual(after.plan.actions, [], JSON.stringify(after.plan.actions))
+        assert.isTrue(after.planned.converged)
+      }),
+    120_000
+  )
+
+  it.live(
+    "an earlier run's restart that cannot be finished (its Node cordoned, the VM's k3s not confirmed) is tried first and fails alone, named with its fix: the rollout goes on after it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        // still-fawn as an earlier run's restart left it: marked, its Node cordoned; its k3s cannot be confirmed
+        // (SSH to its guest refused), run after run
+        const stuck = vmOf(sim, "k3s-vm-still-fawn")
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.updateVmConfig("still-fawn", stuck.vmid, { tags: `${stuck.config.tags};homelab-restart` })
+          const k3s = yield* K3sJoin
+          yield* k3s.cordon({ host: serverIp, port: 2222, user: "ubuntu" }, "k3s-vm-still-fawn")
+        }).pipe(Effect.provide(clientLayer(lab)))
+        yield* Effect.promise(() => sim.addFaults([{ kind: "guestSshRefused", vmid: stuck.vmid }]))
+
+        // a change for the other two VMs that waits for a restart
+        const changed = yield* relab(lab, (yaml) =>
+          ["pve", "chief-horse"].reduce(
+            (y, n) => y.replace(`  - name: ${n}\n`, `  - name: ${n}\n    vms: [{ cores: 3 }]\n`),
+            yaml
+          )
+        )
+        for (const round of [1, 2]) {
+          const run = yield* reconcile(changed, { timeouts: { k3sReady: Duration.seconds(3) } })
+          const status = Object.fromEntries(run.result.outcomes.map((o) => [o.id, o.status]))
+          assert.strictEqual(status["still-fawn:uncordon:k3s-vm-still-fawn"], "failed", `round ${round}`)
+          if (round === 1) {
+            assert.strictEqual(status["pve:restart:k3s-vm-pve"], "done", JSON.stringify(run.result.outcomes))
+            assert.strictEqual(status["chief-horse:restart:k3s-vm-chief-horse"], "done", JSON.stringify(status))
+          } else assert.deepStrictEqual(Object.keys(status), ["still-fawn:uncordon:k3s-vm-still-fawn"])
+          const nodes = Object.fromEntries(run.report.convergence.nodes.map((n) => [n.node, n]))
+          assert.isTrue(nodes.pve?.converged && nodes["chief-horse"]?.converged, JSON.stringify(nodes))
+          const why = nodes["still-fawn"]?.reasons[0]
+          assert.strictEqual(why?.vm, "k3s-vm-still-fawn")
+          assert.include(why?.message ?? "", "k3s Node k3s-vm-still-fawn is not Ready")
+          assert.include(why?.hint ?? "", "journalctl -u k3s")
+        }
+        assert.strictEqual(String(vmOf(sim, "k3s-vm-chief-horse").config.cores), "3")
+        assert.isTrue(nodeOf3(sim, "k3s-vm-still-fawn").unschedulable, "left cordoned, for the next run")
+      }),
+    120_000
+  )
 })
+
+/** A k3s Node of the three-node lab as the simulated cluster has it. */
+const nodeOf3 = (sim: SimHandle, name: string) => {
+  const node = sim.state().k3s.nodes.find((n) => n.name === name)
+  assert.isDefined(node, `k3s Node ${name}`)
+  return node as NonNullable<typeof node>
+}
 
 describe("rolling restart when the k3s cluster cannot be read", () => {
   it.live(
@@ -1032,13 +1139,14 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
         )
         assert.deepStrictEqual((yield* planOnly(changed)).plan.actions, [])
 
-        // 2. The restart fails once the VM went down (its guest agent never reports an IP): the Node stays cordoned.
-        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        // 2. The restart fails once the VM went down (its k3s cannot be told Ready again: SSH to its guest is refused
+        // after the reboot): the Node stays cordoned.
+        yield* Effect.promise(() => sim.addFaults([{ kind: "guestSshRefused", vmid }]))
         const again = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  cpuType: x86-64-v3\n"))
         const failed = yield* reconcileAll(desiredFromConfig(again.config, { sshKeys: again.config.vm.sshKeys }), {
           policy: healthPolicyFromConfig(again.config),
           apply: true,
-          timeouts: { ip: Duration.seconds(2), task: Duration.seconds(60) }
+          timeouts: { ip: Duration.seconds(2), task: Duration.seconds(60), k3sReady: Duration.seconds(3) }
         }).pipe(Effect.provide(clientLayer(again)))
         const restart = failed.outcomes.find((o) => o.id === "pve:restart:k3s-vm-pve")
         assert.strictEqual(restart?.status, "failed", JSON.stringify(failed.outcomes))
@@ -1046,7 +1154,7 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
         assert.include(tagsOf(sim), "homelab-restart")
         assert.isTrue(nodeOf(sim).unschedulable)
 
-        yield* Effect.promise(() => sim.clearFaults({ kind: "agentNeverStarts" }))
+        yield* Effect.promise(() => sim.clearFaults({ kind: "guestSshRefused" }))
         const resumed = yield* reconcile(again)
         assert.deepStrictEqual(
           resumed.result.outcomes.map((o) => [o.id, o.status]),

@@ -11,7 +11,7 @@ import { applyVerdict } from "../src/Convergence.js"
 import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
-import { clientLayer, type Lab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { clientLayer, type Lab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
 import {
   ImageFile,
   k3sState,
@@ -450,6 +450,78 @@ describe("homelab destroy against the simulator", () => {
           [["k3s.cordoned", "k3s-vm-still-fawn"]]
         )
         assert.isTrue(node("k3s-vm-still-fawn")?.unschedulable)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a destroy stopped once it had stopped the VM (its disk intact, 'homelab-destroy' on it): apply, for which homelab.yaml still asks for the VM, starts it and undoes the teardown (Node uncordoned, marks cleared), never recreates it",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(teardownScenario(net, ["pve"], [memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`)]))
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"] })
+        const node = () => sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")
+        const vm = () => simVms(sim).find((v) => v.vmid === 1101)
+        const disk = () =>
+          String(
+            ((sim.state().vms.find((v) => v.vmid === 1101)?.config ?? {}) as Record<string, string | number>).scsi0 ??
+              ""
+          )
+        const diskBefore = disk()
+
+        // `destroy --only pve`, interrupted once it stopped the VM, before its Node is removed
+        const stopped = yield* Deferred.make<void>()
+        const run = yield* Effect.forkChild(
+          runDestroy(lab, {
+            only: ["pve"],
+            onEvent: (e) =>
+              e._tag === "ActionProgress" && e.step.startsWith("removing k3s Node")
+                ? Deferred.succeed(stopped, undefined).pipe(Effect.andThen(Effect.never))
+                : Effect.void
+          })
+        )
+        yield* Deferred.await(stopped)
+        yield* Fiber.interrupt(run)
+        assert.strictEqual(vm()?.status, "stopped")
+        assert.include(vm()?.tags ?? "", "homelab-destroy")
+        assert.isTrue(node()?.unschedulable, "cordoned by the teardown")
+        yield* untilResourcesShow(lab, 1101, "stopped")
+
+        // homelab.yaml still asks for k3s-vm-pve: started with its disk, the teardown undone
+        sim.clearRequests()
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [
+            ["pve:vm:k3s-vm-pve", "StartVm"],
+            ["pve:k3s:k3s-vm-pve", "JoinK3s"],
+            ["pve:uncordon:k3s-vm-pve", "UncordonK3s"]
+          ],
+          JSON.stringify(applied.plan.actions.map((a) => a.reason))
+        )
+        assert.include(applied.plan.actions[0]?.reason ?? "", "homelab-destroy")
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:vm:k3s-vm-pve", "done"],
+            ["pve:k3s:k3s-vm-pve", "done"],
+            ["pve:uncordon:k3s-vm-pve", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.isTrue(applied.report.convergence.converged, JSON.stringify(applied.report.convergence))
+        assert.strictEqual(vm()?.status, "running")
+        assert.strictEqual(disk(), diskBefore, "the same disk")
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => r.method === "DELETE" || /\/status\/stop$/.test(r.path ?? "")),
+          [],
+          "nothing destroyed or stopped"
+        )
+        assert.notInclude(vm()?.tags ?? "", "homelab-destroy")
+        assert.isFalse(node()?.unschedulable)
+        assert.strictEqual(node()?.ready, "True")
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
       }),
     120_000
   )

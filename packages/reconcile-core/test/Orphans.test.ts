@@ -542,6 +542,21 @@ describe("orphans against the simulator", () => {
           JSON.stringify(pruned.result.outcomes.map((o) => o.detail))
         )
         assert.isTrue(pruned.report.convergence.converged)
+        // still-fawn is no node of the lab: its teardown is reported as such, never as a converged node
+        assert.deepStrictEqual(
+          pruned.report.convergence.nodes.map((n) => [n.node, n.converged]),
+          [["pve", true]]
+        )
+        assert.deepStrictEqual(pruned.report.convergence.tornDown, ["still-fawn"])
+        // before the prune, it was a node with an orphan on it: not converged, and not torn down
+        assert.deepStrictEqual(
+          kept.report.convergence.nodes.map((n) => [n.node, n.converged]),
+          [
+            ["pve", false],
+            ["still-fawn", false]
+          ]
+        )
+        assert.deepStrictEqual(kept.report.convergence.tornDown, [])
         assert.deepStrictEqual(
           simVms(sim)
             .map((v) => v.vmid)

@@ -12,6 +12,7 @@ import type { Observed } from "../src/Observed.js"
 import { plan } from "../src/Plan.js"
 import {
   byId,
+  clusterNode,
   ipOf,
   k3sDesired,
   k3sObserved,
@@ -114,6 +115,57 @@ describe("an earlier run's unfinished restart (homelab-restart)", () => {
     assert.deepStrictEqual(byId(p, "pve-a1:uncordon:a1")?.after, ["pve-a1:k3s:a1"])
   })
 
+  it("a VM a teardown stopped ('homelab-destroy'), asked for again: started and its teardown undone, whatever health.stopped says, never rebuilt", () => {
+    const a1 = vmidOf(vms, "a1")
+    const torn = ["homelab-destroy", "homelab-managed"]
+    const base = k3sObserved(vms, cordoned("a1"), {
+      vms: vms.map((n) => observedVm(vms, n, n === "a1" ? { tags: torn, status: "stopped" } : {}))
+    })
+    const o: Observed = {
+      ...base,
+      vmDetails: new Map([
+        [a1, { protection: false, agentConfigured: true, status: "stopped", uptimeSeconds: 0, tags: torn }]
+      ])
+    }
+    for (const stopped of ["recreate", "start", "keep"] as const) {
+      const p = plan(k3sDesired(vms), o, { policy: HealthPolicy.fromPartial({ stopped }) })
+      assert.deepStrictEqual(steps(p), ["StartVm:pve-a1", "JoinK3s:a1", "UncordonK3s:a1"], stopped)
+      assert.include(byId(p, "pve-a1:vm:a1")?.reason ?? "", "it carries 'homelab-destroy'")
+      assert.strictEqual((byId(p, "pve-a1:uncordon:a1") as UncordonK3s).mark, "homelab-destroy")
+      assert.deepStrictEqual(p.findings, [], stopped)
+    }
+    // a stopped VM without the mark is still judged by health.stopped
+    const plain = k3sObserved(vms, readyCluster(vms), {
+      vms: vms.map((n) => observedVm(vms, n, n === "a1" ? { status: "stopped" } : {}))
+    })
+    const rebuilt = plan(k3sDesired(vms), plain, { policy: HealthPolicy.fromPartial({ stopped: "recreate" }) })
+    assert.include(steps(rebuilt), "RecreateVm:a1")
+  })
+
+  it("a server a teardown took out of the cluster (its Node gone) before it stopped short: started with its disk, no join that cannot work (blocked, both ways out named)", () => {
+    const s2 = vmidOf(vms, "s2")
+    const torn = ["homelab-destroy", "homelab-managed"]
+    const withoutS2 = { ...readyCluster(vms), nodes: vms.filter((n) => n !== "s2").map((n) => clusterNode(vms, n)) }
+    for (const status of ["stopped", "running"] as const) {
+      const base = k3sObserved(vms, withoutS2, {
+        vms: vms.map((n) => observedVm(vms, n, n === "s2" ? { tags: torn, status } : {}))
+      })
+      const o: Observed = {
+        ...base,
+        vmDetails: new Map([[s2, { protection: false, agentConfigured: true, status, uptimeSeconds: 0, tags: torn }]])
+      }
+      const p = plan(k3sDesired(vms), o, { policy: HealthPolicy.defaults })
+      assert.deepStrictEqual(steps(p), status === "stopped" ? ["StartVm:pve-s2"] : [], status)
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect, f.vm]),
+        [["k3s.member-removed", "blocked", "s2"]],
+        status
+      )
+      assert.include(p.findings[0]?.hint ?? "", "homelab reprovision s2")
+      assert.include(p.findings[0]?.hint ?? "", "/var/lib/rancher/k3s/server/db")
+    }
+  })
+
   it("a server that this run rebuilds is not the one it goes through", () => {
     const o = k3sObserved(vms, cordoned("s2"), withTags({ s2: marked }))
     assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), o))[0]?.via, { vm: "s1", ip: ipOf(vms, "s1") })
@@ -207,13 +259,16 @@ describe("with vm.restart: rolling", () => {
     assert.deepStrictEqual(p.actions, [])
   })
 
-  it("the unfinished restart is finished before this run's restarts start: one VM out of service at a time", () => {
+  it("the unfinished restart is finished before this run's restarts start (one VM out of service at a time), which go on however it ends", () => {
     const o = withConfigs(k3sObserved(vms, cordoned("a2"), withTags({ a2: marked })), ["a1"])
     const p = planOf(rolling(), o)
     assert.deepStrictEqual(steps(p), ["UpdateVm:pve-a1", "UncordonK3s:a2", "RestartVm:pve-a1"])
     assert.deepStrictEqual(byId(p, "pve-a2:uncordon:a2")?.after, [])
-    assert.deepStrictEqual(byId(p, "pve-a1:restart:a1")?.after, ["pve-a1:update:a1", "pve-a2:uncordon:a2"])
-    assert.deepStrictEqual(byId(p, "pve-a1:update:a1")?.after, ["pve-a2:uncordon:a2"])
+    // ordered after it, not held by its failure: a2 is out of service already, whether or not this run brings it back
+    assert.deepStrictEqual(byId(p, "pve-a1:restart:a1")?.after, ["pve-a1:update:a1"])
+    assert.deepStrictEqual(byId(p, "pve-a1:restart:a1")?.afterSettled, ["pve-a2:uncordon:a2"])
+    assert.deepStrictEqual(byId(p, "pve-a1:update:a1")?.after, [])
+    assert.deepStrictEqual(byId(p, "pve-a1:update:a1")?.afterSettled, ["pve-a2:uncordon:a2"])
   })
 
   it("a marked VM whose restart is still to do: the restart finishes it (no separate uncordon); the reason says so", () => {

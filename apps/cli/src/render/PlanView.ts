@@ -178,8 +178,20 @@ export const planJson = (plan: Plan) => ({
   findings: plan.findings
 })
 
-/** The convergence verdict for `--json`: per node, converged or the reasons. */
+/**
+ * The convergence verdict for `--json`: per node, converged or the reasons; and the nodes homelab.yaml no longer lists
+ * whose VMs of ours this run removed (`tornDown`: no nodes of the lab, so not among `nodes`).
+ */
 export const convergenceJson = (convergence: Convergence) => ({
   converged: convergence.converged,
-  nodes: convergence.nodes.map((n) => ({ node: n.node, converged: n.converged, reasons: n.reasons }))
+  nodes: convergence.nodes.map((n) => ({ node: n.node, converged: n.converged, reasons: n.reasons })),
+  tornDown: [...(convergence.tornDown ?? [])]
 })
+
+/** The line naming the nodes homelab.yaml no longer lists whose VMs of ours are gone (`apply --prune`), if any. */
+export const tornDownLine = (convergence: Convergence): string | undefined => {
+  const gone = convergence.tornDown ?? []
+  return gone.length === 0
+    ? undefined
+    : `Torn down: ${gone.join(", ")} (not in homelab.yaml; no VM of ours is left on ${gone.length > 1 ? "them" : "it"}).`
+}
