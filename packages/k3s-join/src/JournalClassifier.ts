@@ -14,6 +14,7 @@
 export type JournalFailure =
   | "NodePasswordRejected"
   | "DuplicateEtcdMember"
+  | "EtcdMemberRemoved"
   | "TooManyLearners"
   | "CaHashMismatch"
   | "Unauthorized"
@@ -46,6 +47,13 @@ const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, bool
   // at once and systemd starts it again every 5 s, forever
   ["UndefinedFlag", ["flag provided but not defined"], true],
   ["DuplicateEtcdMember", ["duplicate node name found"], true],
+  // etcd's own lines (JSON) when the cluster removed this server's member and it starts on that member's data: k3s
+  // exits and systemd starts it again, forever, until the data is deleted (k3s-io/k3s#13498, #2527)
+  [
+    "EtcdMemberRemoved",
+    ["the member has been permanently removed from the cluster", "data-dir used by this member must be removed"],
+    true
+  ],
   ["TooManyLearners", ["too many learner members"], false],
   ["CaHashMismatch", ["token CA hash does not match"], true],
   ["NotAServerToken", ["failed to normalize server token"], true],

@@ -89,6 +89,7 @@ import {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  EtcdMemberRemoved,
   type ExistingCluster,
   existingClusterOf,
   IdentityMismatch,
@@ -1198,6 +1199,8 @@ const make = (options: K3sJoinOptions) =>
           return new NodePasswordRejected({ node, line })
         case "DuplicateEtcdMember":
           return new DuplicateEtcdMember({ node, line })
+        case "EtcdMemberRemoved":
+          return new EtcdMemberRemoved({ node, line })
         case "TooManyLearners":
           return new TooManyLearners({ line })
         case "CaHashMismatch":

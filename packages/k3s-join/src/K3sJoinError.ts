@@ -128,6 +128,23 @@ export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>
 }
 
 /**
+ * A server's k3s starts on the etcd data of a member the cluster removed (its Node was deleted, or it was removed with
+ * the `etcd.k3s.cattle.io/remove` annotation, while its disk kept the data): etcd refuses a removed member, and k3s
+ * exits at every start until that data (`/var/lib/rancher/k3s/server/db`) is deleted; then it joins as a new member.
+ *
+ * @since 0.7.0
+ * @category errors
+ */
+export class EtcdMemberRemoved extends Schema.TaggedError<EtcdMemberRemoved>()("EtcdMemberRemoved", {
+  node: Schema.String,
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `k3s server ${this.node} starts on the etcd data of a member the cluster removed, and etcd refuses it at every start: ${this.line}`
+  }
+}
+
+/**
  * A server's join refused before anything was installed: etcd still lists a member of this node (named
  * `<node>-<8 hex>`, or registered with the host's IP as its peer address) that no Node owns. k3s removes an etcd
  * member only through its Node (deleting it, or the `etcd.k3s.cattle.io/remove` annotation), so nothing homelab can do
@@ -509,6 +526,7 @@ export const K3sJoinErrorReason = Schema.Union([
   SanMismatch,
   NodePasswordRejected,
   DuplicateEtcdMember,
+  EtcdMemberRemoved,
   StaleEtcdMember,
   TooManyLearners,
   ConfigMismatch,

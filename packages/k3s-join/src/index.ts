@@ -117,6 +117,7 @@ export {
   ConfigMismatch,
   DrainFailed,
   DuplicateEtcdMember,
+  EtcdMemberRemoved,
   ExistingCluster,
   existingClusterOf,
   IdentityMismatch,

@@ -15,6 +15,8 @@ describe("classifyLine", () => {
     const cases: ReadonlyArray<readonly [string, string, boolean]> = [
       [journal.nodePassword(), "NodePasswordRejected", true],
       [journal.duplicateEtcd(), "DuplicateEtcdMember", true],
+      [journal.memberRemoved(), "EtcdMemberRemoved", true],
+      [journal.dataDirMustGo(), "EtcdMemberRemoved", true],
       [journal.learners(), "TooManyLearners", false],
       [journal.caHash(), "CaHashMismatch", true],
       [journal.unauthorized(), "Unauthorized", true],

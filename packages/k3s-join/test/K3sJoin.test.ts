@@ -776,6 +776,14 @@ describe("K3sJoin failure classification (never hangs)", () => {
     })
   )
 
+  it.live("server: etcd data of a member the cluster removed: EtcdMemberRemoved", () =>
+    Effect.gen(function* () {
+      const error = yield* failing("server", { failWith: journal.dataDirMustGo(), fatal: true })
+      assert.isTrue(error.reason._tag === "EtcdMemberRemoved" && error.reason.node === "k3s-s2", error.message)
+      assert.include(error.message, "k3s server k3s-s2 starts on the etcd data of a member the cluster removed")
+    })
+  )
+
   it.live("server: critical configuration value mismatch: ConfigMismatch", () =>
     Effect.gen(function* () {
       const error = yield* failing("server", { failWith: journal.critical(), fatal: true })

@@ -51,6 +51,7 @@ import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
 import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
+import { journalFix } from "./journalFix.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, tagList, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -1228,6 +1229,13 @@ export const apply = Effect.fn("apply")(function* (
               if (e.reason._tag === "StaleEtcdMember") {
                 // refused before the install: a member no Node owns (the plan did not see it, or it came since)
                 return new StepFailed(e.message, staleMemberHint(a.vm, e.reason.memberId, server.host))
+              }
+              if (e.reason._tag === "EtcdMemberRemoved") {
+                // k3s started on the data of a member the cluster removed: the same fix as observe's for such a unit
+                return new StepFailed(
+                  e.message,
+                  journalFix({ failure: "EtcdMemberRemoved", line: e.reason.line, permanent: true }, a.vm, ip)
+                )
               }
               const unit = a.role === "server" ? "k3s" : "k3s-agent"
               const journal = `\`journalctl -u ${unit}\` on ${ip}`

@@ -836,3 +836,49 @@ describe("a renamed cluster (vm.nameTemplate changed on a running lab)", () => {
     180_000
   )
 })
+
+describe("a server VM whose Node was deleted while its disk kept its etcd data (k3s-io/k3s#13498)", () => {
+  it.live(
+    "its join fails at once on etcd's refusal of a removed member, named with the fix (delete the data, or reprovision), not at a timeout",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(servers, {
+            ipPool: `${net}.40`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+          })
+        )
+        const lab = yield* clusterLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+        const pve = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        const fawn = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.ip
+        assert.ok(k3s !== undefined && pve !== undefined && fawn !== undefined)
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        // its Node deleted on another server: k3s removes its etcd member, and k3s on the VM stops on it
+        const deleted = yield* ssh.exec(
+          { host: pve, port: k3s.vmSshPort, user: k3s.vmUser },
+          "sudo -n /usr/local/bin/k3s kubectl delete node k3s-vm-still-fawn"
+        )
+        assert.strictEqual(deleted.exitCode, 0, deleted.stderr)
+        const run = yield* reconcile(lab, { only: ["still-fawn"] })
+        const joined = run.result.outcomes.find((o) => o.action._tag === "JoinK3s")
+        assert.strictEqual(joined?.status, "failed", JSON.stringify(run.result.outcomes))
+        assert.include(joined?.detail ?? "", "starts on the etcd data of a member the cluster removed")
+        assert.include(joined?.hint ?? "", `sudo rm -rf /var/lib/rancher/k3s/server/db\` on ${fawn}`)
+        assert.include(joined?.hint ?? "", "`homelab reprovision k3s-vm-still-fawn`")
+        assert.isFalse(run.report.convergence.converged)
+      }),
+    180_000
+  )
+})

@@ -6,6 +6,7 @@ const lines: Record<JournalFailure, string> = {
   NodePasswordRejected: "Node password rejected, duplicate hostname",
   UndefinedFlag: "flag provided but not defined: -disable",
   DuplicateEtcdMember: "ETCD join failed: duplicate node name found, please use a unique name for this node",
+  EtcdMemberRemoved: `{"level":"warn","caller":"etcdserver/server.go:1096","msg":"data-dir used by this member must be removed"}`,
   TooManyLearners: "etcdserver: too many learner members in cluster",
   CaHashMismatch: "token CA hash does not match the Cluster CA certificate hash",
   NotAServerToken: "failed to normalize server token",
@@ -27,5 +28,8 @@ describe("journalFix", () => {
     const tokenFix = journalFix(classifyLine(lines.Unauthorized)!, "s1", "10.0.0.11")
     assert.include(tokenFix, "set k3s.token to the cluster's server token")
     assert.notInclude(tokenFix, "401")
+    const removed = journalFix(classifyLine(lines.EtcdMemberRemoved)!, "s1", "10.0.0.11")
+    assert.include(removed, "sudo rm -rf /var/lib/rancher/k3s/server/db` on 10.0.0.11")
+    assert.include(removed, "`homelab reprovision s1`")
   })
 })

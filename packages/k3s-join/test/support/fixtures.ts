@@ -137,6 +137,11 @@ export const journal = {
     `${stamp(i)} level=fatal msg="failed to normalize server token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> or <PASSWORD>"`,
   duplicateEtcd: (i = 0) =>
     `${stamp(i)} level=fatal msg="ETCD join failed: duplicate node name found, please use a unique name for this node"`,
+  /** etcd's own lines (JSON) when a server starts on the data of a member the cluster removed (k3s-io/k3s#13498) */
+  memberRemoved: () =>
+    `{"level":"warn","ts":"2026-01-29T10:00:00.000Z","caller":"etcdserver/server.go:1095","msg":"server error","error":"the member has been permanently removed from the cluster"}`,
+  dataDirMustGo: () =>
+    `{"level":"warn","ts":"2026-01-29T10:00:00.000Z","caller":"etcdserver/server.go:1096","msg":"data-dir used by this member must be removed"}`,
   learners: (i = 0) =>
     `${stamp(i)} level=error msg="Failed to join etcd cluster: etcdserver: too many learner members in cluster"`,
   critical: (i = 0) =>
