@@ -78,10 +78,13 @@ const readText = async (file: string): Promise<Read> => {
 
 type ParsedKey = { isPrivateKey(): boolean; readonly type: string }
 
-/** ssh2's key parser, loaded on first use (the only module of ssh2 the config check needs). */
+/**
+ * ssh2's key parser, loaded on first use and alone (the only module of ssh2 the config check needs): ssh2's client is
+ * loaded by the first connection, while a run's first HTTPS requests are in flight, not before them.
+ */
 const parseKey = async (text: string, passphrase: string | undefined): Promise<ParsedKey | Error> => {
-  const { default: ssh2 } = await import("ssh2")
-  const parsed = ssh2.utils.parseKey(text, passphrase)
+  const { default: keyParser } = await import("ssh2/lib/protocol/keyParser.js")
+  const parsed = keyParser.parseKey(text, passphrase)
   const key = Array.isArray(parsed) ? parsed[0] : parsed
   return key ?? new Error("no key found")
 }

@@ -1,12 +1,12 @@
 import { execFile } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import pkg from "../package.json" with { type: "json" }
-import { runHomelab } from "./helpers.js"
+import { homeWithKeys, runHomelab } from "./helpers.js"
 
 describe("homelab bin", () => {
   it("prints its version from package.json and exits 0", async () => {
@@ -72,6 +72,35 @@ describe("homelab bin", () => {
     // anything else loads the CLI
     const help = await loadedFiles(["plan", "--help"])
     assert.include(help.loaded, "main.js")
+  })
+
+  it("checks the SSH key of homelab.yaml without loading ssh2's client, which only a connection loads", async () => {
+    const dist = fileURLToPath(new URL("../dist/", import.meta.url))
+    // the bundle names each CommonJS module it holds by its path
+    const holdsSshClient = (file: string) => readFileSync(path.join(dist, file), "utf8").includes("ssh2/lib/client.js")
+    assert.isNotEmpty(
+      readdirSync(dist).filter((f) => f.endsWith(".js") && holdsSshClient(f)),
+      "the bundle holds it"
+    )
+    const example = fileURLToPath(new URL("../../../packages/reconcile-core/homelab.example.yaml", import.meta.url))
+    const check = await loadedFiles(["config", "check", "--config", example], {
+      HOME: homeWithKeys(),
+      PROXMOX_TOKEN_SECRET: "0b6c3e2a-1111-2222-3333-444455556666"
+    })
+    assert.include(check.stdout, "ssh.privateKey ~/.ssh/id_ed25519: ssh-ed25519 private key")
+    assert.deepStrictEqual(
+      check.loaded.filter((file) => file !== undefined && holdsSshClient(file)),
+      []
+    )
+  })
+
+  it("is ASCII, file by file (Node reads such a file into a one-byte string, in half the time)", () => {
+    const dist = fileURLToPath(new URL("../dist/", import.meta.url))
+    const files = readdirSync(dist).filter((f) => f.endsWith(".js"))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every non-ASCII character
+    const nonAscii = files.filter((f) => /[^\x00-\x7f]/u.test(readFileSync(path.join(dist, f), "utf8")))
+    assert.isNotEmpty(files)
+    assert.deepStrictEqual(nonAscii, [])
   })
 
   it("rejects an unknown flag with a non-zero exit", async () => {
