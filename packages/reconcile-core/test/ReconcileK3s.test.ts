@@ -1,15 +1,19 @@
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { existingK3sServerVm, reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
-import { SshClient } from "@homelab/ssh"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import type { ActionOutcome } from "../src/Convergence.js"
-import { sshOptions } from "../src/connections.js"
-import { DefaultVmidRange, desiredFromConfig } from "../src/desiredFromConfig.js"
+import { DefaultVmidRange } from "../src/desiredFromConfig.js"
 import { vmidCandidates } from "../src/VmidCandidates.js"
-import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
+import {
+  labScenario,
+  makeLab,
+  mutatingRequests,
+  reconcile,
+  simVms,
+  startLab,
+  untilResourcesShow,
+  vmShell
+} from "./lab.js"
 
 const joins = (outcomes: ReadonlyArray<ActionOutcome>) => outcomes.filter((o) => o.action._tag === "JoinK3s")
 
@@ -163,21 +167,10 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         const first = yield* reconcile(lab)
         assert.isTrue(first.report.convergence.converged)
         // the operator stops the agent over SSH; its Node goes NotReady
-        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
         const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
-        assert.ok(k3s !== undefined && ip !== undefined)
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
-        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
-        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s-agent")).exitCode, 0)
+        assert.ok(ip !== undefined)
+        const shell = yield* vmShell(lab)
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s-agent")).exitCode, 0)
         const ready = () => k3sNodes(sim).find((n) => n.name === "k3s-vm-pve")?.ready
         // its kubelet posts no status any more: Ready turns Unknown once the grace period (40 s at the lab's time
         // scale 0.02) has passed on the simulator's clock, here at once

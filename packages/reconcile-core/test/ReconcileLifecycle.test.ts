@@ -1,24 +1,14 @@
-/**
- * The k3s lifecycle through `reconcile` against the simulator: a cluster from nothing on bare nodes (each role with
- * its own k3s flags), a server rebuilt
- * behind the quorum guard (and refused while another server is down), and a rolling upgrade.
- */
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin, memberIdHex, memberWithoutNode, runningFlags, showFlag } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
-import { SshClient } from "@homelab/ssh"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { apply } from "../src/Apply.js"
-import { sshOptions } from "../src/connections.js"
 import { desiredFromConfig, healthPolicyFromConfig } from "../src/desiredFromConfig.js"
 import { reconcile as reconcileAll } from "../src/Reconcile.js"
-import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { clientLayer, labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, vmShell } from "./lab.js"
 import { teardownSteps } from "./teardownFixture.js"
 
 const net = reserveLoopbackNet().net
@@ -107,22 +97,11 @@ describe("a k3s cluster from nothing", () => {
         assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
         const member = k3sState(sim).etcdMembers[0]?.name
         // someone stops k3s on the server VM and deletes its unit (half an uninstall): its etcd data stays
-        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
         const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
-        assert.ok(k3s !== undefined && ip !== undefined && member !== undefined)
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
-        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
-        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
-        assert.strictEqual((yield* ssh.exec(vm, "sudo -n rm -f /etc/systemd/system/k3s.service")).exitCode, 0)
+        assert.ok(ip !== undefined && member !== undefined)
+        const shell = yield* vmShell(lab)
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n rm -f /etc/systemd/system/k3s.service")).exitCode, 0)
         sim.clearRequests()
         const run = yield* reconcile(lab)
         // no unit: no cluster answers; the first server VM is asked what initCluster would ask (its etcd data) and the
@@ -448,24 +427,13 @@ describe("a server VM to rebuild whose old Node was force-deleted, its etcd memb
     )
     const lab = yield* clusterLab(sim)
     assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
-    const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
     const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip
     const fawn = ipOf("k3s-vm-still-fawn")
     const pve = ipOf("k3s-vm-pve")
-    assert.ok(k3s !== undefined && fawn !== undefined && pve !== undefined)
-    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-    const ssh = Context.get(
-      yield* Layer.build(
-        SshClient.layerWith({
-          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-          knownHosts: { mode: "accept-new", path: knownHostsPath }
-        })
-      ),
-      SshClient
-    )
-    const at = (host: string) => ({ host, port: k3s.vmSshPort, user: k3s.vmUser })
-    assert.strictEqual((yield* ssh.exec(at(fawn), "sudo -n systemctl stop k3s")).exitCode, 0)
-    const kubectl = (args: string) => ssh.exec(at(pve), `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+    assert.ok(fawn !== undefined && pve !== undefined)
+    const shell = yield* vmShell(lab)
+    assert.strictEqual((yield* shell.exec(fawn, "sudo -n systemctl stop k3s")).exitCode, 0)
+    const kubectl = (args: string) => shell.exec(pve, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
     const forceDelete = Effect.gen(function* () {
       yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
       const patched = yield* kubectl(`patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`)
@@ -578,22 +546,11 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
         assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
         const before = k3sState(sim)
         // the operator stops k3s on the server VM over SSH; the VM itself keeps running
-        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
         const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
-        assert.ok(k3s !== undefined && ip !== undefined)
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
-        const vm = { host: ip, port: k3s.vmSshPort, user: k3s.vmUser }
-        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
-        assert.strictEqual((yield* ssh.exec(vm, "systemctl is-active k3s")).stdout.trim(), "inactive")
+        assert.ok(ip !== undefined)
+        const shell = yield* vmShell(lab)
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.strictEqual((yield* shell.exec(ip, "systemctl is-active k3s")).stdout.trim(), "inactive")
 
         const stopped = yield* reconcile(lab)
         const finding = stopped.plan.findings.find((f) => f.vm === "k3s-vm-pve")
@@ -621,7 +578,7 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
         )
         assert.isTrue(stopped.report.convergence.converged)
         assert.deepStrictEqual(nodeRows(sim), ["k3s-vm-pve server True v1.30.5+k3s1"])
-        assert.strictEqual((yield* ssh.exec(vm, "systemctl is-active k3s")).stdout.trim(), "active")
+        assert.strictEqual((yield* shell.exec(ip, "systemctl is-active k3s")).stdout.trim(), "active")
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
         assert.deepStrictEqual(
           k3sState(sim).nodes.map((n) => `${n.name} ${n.createdAt}`),
@@ -643,8 +600,8 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
 
         // stopped again, now with a token in its config that its datastore was not made with: the start the run makes
         // fails on that, and the run says so at once instead of waiting timeouts.k3sReady for a Node that cannot come
-        assert.strictEqual((yield* ssh.exec(vm, "sudo -n systemctl stop k3s")).exitCode, 0)
-        const wrote = yield* ssh.exec(vm, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml", {
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s")).exitCode, 0)
+        const wrote = yield* shell.exec(ip, "sudo -n install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml", {
           stdin: "token: not-the-cluster-token\n"
         })
         assert.strictEqual(wrote.exitCode, 0, wrote.stderr)
@@ -851,25 +808,12 @@ describe("a server VM whose Node was deleted while its disk kept its etcd data (
         )
         const lab = yield* clusterLab(sim)
         assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
-        const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
         const pve = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
         const fawn = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")?.ip
-        assert.ok(k3s !== undefined && pve !== undefined && fawn !== undefined)
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
+        assert.ok(pve !== undefined && fawn !== undefined)
+        const shell = yield* vmShell(lab)
         // its Node deleted on another server: k3s removes its etcd member, and k3s on the VM stops on it
-        const deleted = yield* ssh.exec(
-          { host: pve, port: k3s.vmSshPort, user: k3s.vmUser },
-          "sudo -n /usr/local/bin/k3s kubectl delete node k3s-vm-still-fawn"
-        )
+        const deleted = yield* shell.exec(pve, "sudo -n /usr/local/bin/k3s kubectl delete node k3s-vm-still-fawn")
         assert.strictEqual(deleted.exitCode, 0, deleted.stderr)
         const run = yield* reconcile(lab, { only: ["still-fawn"] })
         const joined = run.result.outcomes.find((o) => o.action._tag === "JoinK3s")

@@ -13,6 +13,7 @@ import {
 } from "@homelab/sim"
 import { SshClient } from "@homelab/ssh"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -222,6 +223,31 @@ export const clientLayer = (lab: Lab, events: Array<ProxmoxClientEvent> = []) =>
   )
   return Layer.merge(proxmox, k3s)
 }
+
+/**
+ * A shell on the lab's VMs, as an operator would open one (homelab.yaml's SSH key, its k3s VM user and port; VM host
+ * keys trusted on first use): `exec(ip, command)` runs one command there.
+ */
+export const vmShell = (lab: Lab) =>
+  Effect.gen(function* () {
+    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+    const ssh = Context.get(
+      yield* Layer.build(
+        SshClient.layerWith({
+          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+          knownHosts: { mode: "accept-new", path: knownHostsPath }
+        })
+      ),
+      SshClient
+    )
+    const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
+    const port = k3s?.vmSshPort ?? 22
+    const user = k3s?.vmUser ?? lab.config.vm.user
+    return {
+      exec: (host: string, command: string, options?: Parameters<typeof ssh.exec>[2]) =>
+        ssh.exec({ host, port, user }, command, options)
+    }
+  })
 
 /**
  * Waits until `GET /cluster/resources` (PVE's status cache, refreshed by pvestatd's broadcast) shows VM `vmid` with
