@@ -16,6 +16,21 @@ export const staleMemberHint = (vm: string, hexId: string, server: string): stri
   `if k3s still runs on an old ${vm} somewhere, stop it there first (\`sudo systemctl stop k3s\`); then remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\`, and run apply again`
 
 /**
+ * What to do about an etcd member of VM `vm` (VMID `vmid`) that no Node owns (ID `hexId`) when a teardown was to remove
+ * the VM (`homelab destroy`, `apply --prune`: `command`): the VM stays as it is until the member is gone (destroyed
+ * first, it would leave that member in etcd for good, a vote that never comes back); once the member is removed on
+ * `server`, the same command removes the VM.
+ */
+export const staleMemberTeardownHint = (
+  vm: string,
+  vmid: number,
+  hexId: string,
+  server: string,
+  command: string
+): string =>
+  `VM ${vmid} ${vm} stays as it is until that member is gone: remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\` (a k3s server still running on ${vm} stops then: its member is gone), and run the same \`${command}\` again, which then removes the VM`
+
+/**
  * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
  * or of its IP, that no Node owns (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
  * restart forever, and homelab can remove a member only through its Node. A member whose Node is still there is not
