@@ -1,4 +1,4 @@
-import { type ClusterFacts, memberIdHex, orphanMembersOf } from "@homelab/k3s-join"
+import { type ClusterFacts, memberIdHex, orphanMembersOf, staleMemberRefusal } from "@homelab/k3s-join"
 import type { Finding } from "./Action.js"
 
 /** The etcd client certificates k3s keeps on every server, for an etcdctl of the user's own (k3s ships none). */
@@ -51,9 +51,6 @@ export const staleMemberFinding = (
   const stale = orphanMembersOf(facts, vm.vm, vm.ip)
   const member = stale[0]
   if (member === undefined) return undefined
-  const names = stale.map(
-    (m) => `${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`})`
-  )
   return {
     code: "k3s.stale-member",
     effect: "blocked",
@@ -61,7 +58,11 @@ export const staleMemberFinding = (
     node: vm.node,
     vm: vm.vm,
     vmid: vm.vmid,
-    message: `not joining k3s server ${vm.vm}: etcd still has the member ${names.join(", ")} of an earlier ${vm.vm}, and no Node owns it (deleted with its finalizers removed, say): k3s removes a member only through its Node, so ${vm.vm} would fail to join ('duplicate node name found') and restart forever`,
+    // k3s-join's words for the refusal of that join (`StaleEtcdMember`), so that plan and apply say the same
+    message: `not joining k3s server ${vm.vm}: ${staleMemberRefusal(
+      vm.vm,
+      stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
+    )}`,
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
   }
 }
