@@ -28,7 +28,7 @@ export const staleMemberTeardownHint = (
   server: string,
   command: string
 ): string =>
-  `VM ${vmid} ${vm} stays as it is until that member is gone: remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\` (a k3s server still running on ${vm} stops then: its member is gone), and run the same \`${command}\` again, which then removes the VM`
+  `VM ${vmid} ${vm} stays as it is until that member is gone: remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\` (a k3s server on ${vm} that runs as that member stops then, as it would with the VM), and run the same \`${command}\` again, which then removes the VM`
 
 /**
  * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
