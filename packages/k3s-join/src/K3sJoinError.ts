@@ -145,6 +145,27 @@ export class EtcdMemberRemoved extends Schema.TaggedError<EtcdMemberRemoved>()("
 }
 
 /**
+ * Why server `node` is not joined while etcd lists `members` of its name (or its IP) that no Node owns, each with its
+ * ID in hex (`memberIdHex`): the words of `StaleEtcdMember` (its `refusal`) and of a plan that holds that join back,
+ * so that both say the same.
+ *
+ * @since 0.7.0
+ * @category errors
+ */
+export const staleMemberRefusal = (
+  node: string,
+  members: ReadonlyArray<{
+    readonly name: string
+    readonly id: string
+    readonly peerURL?: string | null | undefined
+  }>
+): string => {
+  const one = members.length === 1
+  const named = members.map((m) => `${m.name} (ID ${m.id}${m.peerURL == null ? "" : `, peer ${m.peerURL}`})`)
+  return `etcd still has ${one ? "the member" : "the members"} ${named.join(", ")} of an earlier ${node}, and no Node owns ${one ? "it" : "them"} (deleted with its finalizers removed, or never registered): k3s removes a member only through its Node, so ${node} would fail to join with 'duplicate node name found' and restart forever`
+}
+
+/**
  * A server's join refused before anything was installed: etcd still lists a member of this node (named
  * `<node>-<8 hex>`, or registered with the host's IP as its peer address) that no Node owns. k3s removes an etcd
  * member only through its Node (deleting it, or the `etcd.k3s.cattle.io/remove` annotation), so nothing homelab can do
@@ -162,8 +183,18 @@ export class StaleEtcdMember extends Schema.TaggedError<StaleEtcdMember>()("Stal
   /** The server the members were read through. */
   server: Schema.String
 }) {
+  /**
+   * Why the join is refused, without what was done about it (`staleMemberRefusal`): the words a plan says before
+   * such a join, and the refusal itself (`message`).
+   *
+   * @since 0.7.0
+   */
+  get refusal(): string {
+    return staleMemberRefusal(this.node, [{ name: this.member, id: this.memberId, peerURL: this.peerURL }])
+  }
+
   override get message(): string {
-    return `etcd still has the member ${this.member} (ID ${this.memberId}${this.peerURL === null ? "" : `, peer ${this.peerURL}`}) of an earlier ${this.node}, and no Node owns it (deleted with its finalizers removed, or never registered): k3s removes a member only through its Node, so ${this.node} would fail to join with 'duplicate node name found' and restart forever; nothing was installed on ${this.node}`
+    return `${this.refusal}; nothing was installed on ${this.node}`
   }
 }
 

@@ -136,6 +136,7 @@ export {
   ServerUnreachable,
   Ssh,
   StaleEtcdMember,
+  staleMemberRefusal,
   Timeout,
   TokenDiffers,
   TokenInvalid,

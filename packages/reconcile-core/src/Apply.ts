@@ -1099,13 +1099,6 @@ export const apply = Effect.fn("apply")(function* (
         if (config.name !== spec.name) return yield* fail(`VM ${vmid} is now named ${config.name}; not deleting it`)
         if (status.lock !== undefined && status.lock !== "suspended")
           return yield* fail(`VM ${vmid} got a lock (${status.lock}) since the plan; not deleting it`)
-        // Durable intent: from here on, whatever is interrupted, the next run sees a rebuild to finish.
-        if (!config.tags.includes(RebuildTag)) {
-          yield* progress(`marking VM ${vmid} for rebuild ('${RebuildTag}')`)
-          yield* api
-            .updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
-            .pipe(during(`mark VM ${vmid} for rebuild`))
-        }
         const k3sServer = a.k3sCleanup === undefined ? undefined : yield* serverOf(a.k3sVia)
         // The quorum guard again, with the cluster as it is now: this server's member goes down with the VM.
         if (a.k3sCleanup === "server" && k3sServer !== undefined && status.status === "running" && !a.resumed) {
@@ -1132,6 +1125,15 @@ export const apply = Effect.fn("apply")(function* (
               staleMemberHint(spec.name, memberIdHex(orphan.id), k3sServer.host)
             )
           }
+        }
+        // Durable intent: from here on, whatever is interrupted, the next run sees a rebuild to finish. Set after the
+        // checks above, which change nothing: a refused rebuild leaves the VM as it was (marked, the next run would
+        // take up a rebuild it was never asked for, a reprovision say, past the refusal's 'nothing was changed').
+        if (!config.tags.includes(RebuildTag)) {
+          yield* progress(`marking VM ${vmid} for rebuild ('${RebuildTag}')`)
+          yield* api
+            .updateVmConfig(node, vmid, { tags: [...config.tags, RebuildTag].sort().join(";") })
+            .pipe(during(`mark VM ${vmid} for rebuild`))
         }
         if (status.status === "running") {
           yield* progress(`stopping VM ${vmid}`)

@@ -1,4 +1,12 @@
-import { K3sJoin, type K3sJoinEvent, type K3sJoinShape, type K3sServer } from "@homelab/k3s-join"
+import {
+  K3sJoin,
+  type K3sJoinEvent,
+  type K3sJoinShape,
+  type K3sServer,
+  memberIdHex,
+  memberWithoutNode,
+  orphanMembersOf
+} from "@homelab/k3s-join"
 import type { ProxmoxApiShape, ProxmoxError, WaitOptions } from "@homelab/proxmox-client"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -7,6 +15,7 @@ import type { WaitProgress } from "./Apply.js"
 import type { Desired } from "./Desired.js"
 import { DestroyTag } from "./Marks.js"
 import { checkQuorumNow } from "./QuorumGuard.js"
+import { staleMemberTeardownHint } from "./StaleMember.js"
 import { drainTimeout } from "./Timeouts.js"
 
 /** What the executor lends a teardown step: the clients, progress reporting, and how a step fails. */
@@ -26,7 +35,8 @@ export interface TeardownContext<E> {
 
 /**
  * Tear down one VM of ours (`DestroyVm`): re-check it, then with its k3s Node: the quorum guard for a server (with
- * the cluster as it is now), mark the VM (`homelab-destroy`), cordon and drain the Node while the VM runs, stop the VM (a kubelet still running would
+ * the cluster as it is now; refused too while etcd lists a member of its name that no Node owns), mark the VM
+ * (`homelab-destroy`), cordon and drain the Node while the VM runs, stop the VM (a kubelet still running would
  * register the Node again, k3s.md §5.2), delete the Node and its `<name>.node-password.k3s` secret (a server's etcd
  * member with it, guarded again by `removeServer`), and only then destroy the VM with purge. A VM already gone is fine
  * (an earlier run got that far); its Node is still removed.
@@ -74,6 +84,22 @@ export const destroyVm = <E>(a: DestroyVm, ctx: TeardownContext<E>) =>
           return yield* fail(
             `not removing k3s server ${name}: ${verdict.reason}`,
             "nothing was changed; bring the other servers back to Ready, then run again (one server goes at a time)"
+          )
+        }
+        // a member of its name that no Node owns since the plan (its Node force-deleted): removeServer would refuse
+        // once the Node is cordoned and the VM stopped; refused now, in the plan's words, with nothing changed
+        const orphans = orphanMembersOf(verdict.facts, name)
+        const orphan = orphans[0]
+        if (orphan !== undefined) {
+          return yield* fail(
+            `not ${a.purpose === "prune" ? "pruning" : "destroying"} k3s server ${name}: ${memberWithoutNode(name, orphans)}; nothing was cordoned or stopped`,
+            staleMemberTeardownHint(
+              name,
+              vmid,
+              memberIdHex(orphan.id),
+              server.host,
+              a.purpose === "prune" ? "homelab apply --prune" : "homelab destroy"
+            )
           )
         }
       }

@@ -32,7 +32,9 @@ export interface DestroyRunOptions
  */
 export const destroy = Effect.fn("destroy")(function* (desired: Desired, options: DestroyRunOptions) {
   const emit = options.onEvent ?? (() => Effect.void)
-  const observed = yield* observe(desired, { only: options.only, owned: true, allDetails: true })
+  // The etcd members too, whenever the cluster has servers: a VM whose Node was force-deleted holds a member no Node
+  // owns (its teardown cannot remove it, `planDestroy` says so), and without its Node nothing else asks for them.
+  const observed = yield* observe(desired, { only: options.only, owned: true, allDetails: true, readEtcdMembers: true })
   const p = planDestroy(desired, observed, options)
   const planned = assess(p)
   yield* emit({ _tag: "Planned", plan: p, convergence: planned })

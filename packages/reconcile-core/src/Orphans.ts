@@ -1,10 +1,11 @@
-import { type ClusterFacts, memberHealth } from "@homelab/k3s-join"
+import { type ClusterFacts, memberHealth, memberIdHex, memberWithoutNode, orphanMembersOf } from "@homelab/k3s-join"
 import type { DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import { DestroyTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
 import { quorumFinding, withJoined, withoutServer } from "./QuorumGuard.js"
+import { staleMemberTeardownHint } from "./StaleMember.js"
 
 /**
  * A VM of ours (it carries the ownership tag) whose name homelab.yaml asks for on no node: the node was removed
@@ -146,6 +147,30 @@ export const removal = (
         context: options.quorum?.context
       })
       if (refused !== undefined) return { finding: refused }
+    }
+    // A member of its name that no Node owns (its Node deleted with the finalizers removed): k3s removes a member only
+    // through its Node, so no teardown of the VM takes it out. With its Node there, removeServer would refuse once the
+    // VM is cordoned and stopped; without one, the VM would go and the member stay in etcd for good. Said now, before
+    // anything is cordoned or stopped, in removeServer's words (apply asks again just before the cordon).
+    const orphans = cluster?.facts === undefined ? [] : orphanMembersOf(cluster.facts, vm.name)
+    const orphan = orphans[0]
+    if (orphan !== undefined) {
+      return {
+        finding: {
+          ...base,
+          code: "k3s.stale-member",
+          effect: "blocked",
+          layer: "k3s",
+          message: `not ${what} k3s server ${vm.name}: ${memberWithoutNode(vm.name, orphans)}; nothing is cordoned, stopped or destroyed`,
+          hint: staleMemberTeardownHint(
+            vm.name,
+            vm.vmid,
+            memberIdHex(orphan.id),
+            cluster?.viaFor(vm.name, options.avoid)?.vm ?? desired.k3s.server?.host ?? "a Ready server",
+            purpose === "prune" ? "homelab apply --prune" : "homelab destroy"
+          )
+        }
+      }
     }
     if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name, options.avoid)
   }

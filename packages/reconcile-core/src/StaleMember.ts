@@ -1,4 +1,4 @@
-import { type ClusterFacts, memberIdHex, orphanMembersOf } from "@homelab/k3s-join"
+import { type ClusterFacts, memberIdHex, orphanMembersOf, staleMemberRefusal } from "@homelab/k3s-join"
 import type { Finding } from "./Action.js"
 
 /** The etcd client certificates k3s keeps on every server, for an etcdctl of the user's own (k3s ships none). */
@@ -14,6 +14,21 @@ export const etcdctlRemove = (hexId: string): string =>
  */
 export const staleMemberHint = (vm: string, hexId: string, server: string): string =>
   `if k3s still runs on an old ${vm} somewhere, stop it there first (\`sudo systemctl stop k3s\`); then remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\`, and run apply again`
+
+/**
+ * What to do about an etcd member of VM `vm` (VMID `vmid`) that no Node owns (ID `hexId`) when a teardown was to remove
+ * the VM (`homelab destroy`, `apply --prune`: `command`): the VM stays as it is until the member is gone (destroyed
+ * first, it would leave that member in etcd for good, a vote that never comes back); once the member is removed on
+ * `server`, the same command removes the VM.
+ */
+export const staleMemberTeardownHint = (
+  vm: string,
+  vmid: number,
+  hexId: string,
+  server: string,
+  command: string
+): string =>
+  `VM ${vmid} ${vm} stays as it is until that member is gone: remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\` (a k3s server on ${vm} that runs as that member stops then, as it would with the VM), and run the same \`${command}\` again, which then removes the VM`
 
 /**
  * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
@@ -36,9 +51,6 @@ export const staleMemberFinding = (
   const stale = orphanMembersOf(facts, vm.vm, vm.ip)
   const member = stale[0]
   if (member === undefined) return undefined
-  const names = stale.map(
-    (m) => `${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`})`
-  )
   return {
     code: "k3s.stale-member",
     effect: "blocked",
@@ -46,7 +58,11 @@ export const staleMemberFinding = (
     node: vm.node,
     vm: vm.vm,
     vmid: vm.vmid,
-    message: `not joining k3s server ${vm.vm}: etcd still has the member ${names.join(", ")} of an earlier ${vm.vm}, and no Node owns it (deleted with its finalizers removed, say): k3s removes a member only through its Node, so ${vm.vm} would fail to join ('duplicate node name found') and restart forever`,
+    // k3s-join's words for the refusal of that join (`StaleEtcdMember`), so that plan and apply say the same
+    message: `not joining k3s server ${vm.vm}: ${staleMemberRefusal(
+      vm.vm,
+      stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
+    )}`,
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
   }
 }

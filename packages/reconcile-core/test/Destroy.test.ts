@@ -1,13 +1,19 @@
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin } from "@homelab/k3s-join"
+import { K3sJoin, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
 import type { SimHandle } from "@homelab/sim"
+import { SshClient } from "@homelab/ssh"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { type Action, describeAction } from "../src/Action.js"
 import type { ApplyEvent } from "../src/Apply.js"
+import { apply } from "../src/Apply.js"
 import { applyVerdict } from "../src/Convergence.js"
+import { sshOptions } from "../src/connections.js"
 import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
@@ -522,6 +528,128 @@ describe("homelab destroy against the simulator", () => {
         assert.isFalse(node()?.unschedulable)
         assert.strictEqual(node()?.ready, "True")
         assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+      }),
+    120_000
+  )
+})
+
+describe("homelab destroy of a k3s server VM whose Node was force-deleted, its etcd member left (k3s.md §5.2)", () => {
+  /**
+   * Two server VMs of ours beside the existing k3s server (3 etcd members), all running; `forceDelete` deletes
+   * still-fawn's Node with its finalizers removed (the member's removal hangs, someone forces the Node out): its member
+   * stays, with no Node to remove it through. k3s keeps running on the VM.
+   */
+  const forceDeletedLab = Effect.gen(function* () {
+    const net = teardownNet()
+    const scenario = teardownScenario(
+      net,
+      ["pve", "still-fawn"],
+      [
+        memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+        memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`, { role: "server" })
+      ]
+    )
+    const sim = yield* startLab({ ...scenario, k3s: { ...scenario.k3s, memberRemoveDelayMs: 600_000 } })
+    const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
+    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+    const ssh = Context.get(
+      yield* Layer.build(
+        SshClient.layerWith({
+          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+          knownHosts: { mode: "accept-new", path: knownHostsPath }
+        })
+      ),
+      SshClient
+    )
+    const kubectl = (args: string) =>
+      ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+    const forceDelete = Effect.gen(function* () {
+      yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+      const patched = yield* kubectl(`patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`)
+      assert.strictEqual(patched.exitCode, 0, patched.stderr)
+      assert.notInclude(k3sState(sim).nodes, "k3s-vm-still-fawn")
+    })
+    const stale = () => sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+    const vm = () => simVms(sim).find((v) => v.vmid === 1102)
+    return { sim, lab, forceDelete, stale, vm }
+  })
+
+  it.live(
+    "its Node gone before the plan: the plan blocks its teardown in removeServer's words with the etcdctl fix; nothing is cordoned, stopped, marked or destroyed",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, forceDelete, stale, vm } = yield* forceDeletedLab
+        yield* forceDelete
+        assert.strictEqual(stale().length, 1)
+        const before = vm()
+        sim.clearRequests()
+        const { report } = yield* runDestroy(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(report.plan.actions, [])
+        const finding = report.plan.findings.find((f) => f.code === "k3s.stale-member")
+        assert.deepStrictEqual([finding?.effect, finding?.vm, finding?.vmid], ["blocked", "k3s-vm-still-fawn", 1102])
+        assert.strictEqual(
+          finding?.message,
+          `not destroying k3s server k3s-vm-still-fawn: ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale().map((m) => ({ ...m, clientURL: undefined }))
+          )}; nothing is cordoned, stopped or destroyed`
+        )
+        assert.include(finding?.hint ?? "", "VM 1102 k3s-vm-still-fawn stays as it is until that member is gone")
+        assert.include(finding?.hint ?? "", `member remove ${memberIdHex(stale()[0]?.id ?? "")}`)
+        assert.isFalse(report.convergence.converged)
+        // the VM as it was (running, its tags), its member still there, nothing changed on PVE
+        assert.deepStrictEqual(vm(), before)
+        assert.strictEqual(stale().length, 1)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+      }),
+    120_000
+  )
+
+  it.live(
+    "its Node force-deleted after the plan (the teardown planned with the Node there): apply refuses before it marks, cordons or stops anything, in the same words",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, forceDelete, stale, vm } = yield* forceDeletedLab
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const planned = yield* destroy(desired, { only: ["still-fawn"], apply: false }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => [a.id, a._tag === "DestroyVm" ? a.k3sNode?.role : undefined]),
+          [["still-fawn:destroy:1102", "server"]]
+        )
+        // between the plan and its apply (a prompt answered late), someone forces the Node out
+        yield* forceDelete
+        const before = vm()
+        sim.clearRequests()
+        const outcomes = yield* apply(planned.plan.actions, desired, { timeouts: { task: Duration.seconds(60) } }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        assert.deepStrictEqual(
+          outcomes.map((o) => o.status),
+          ["failed"]
+        )
+        assert.strictEqual(
+          outcomes[0]?.detail,
+          `not destroying k3s server k3s-vm-still-fawn: ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale().map((m) => ({ ...m, clientURL: undefined }))
+          )}; nothing was cordoned or stopped`
+        )
+        assert.include(outcomes[0]?.hint ?? "", `member remove ${memberIdHex(stale()[0]?.id ?? "")}`)
+        // the VM as it was: running, not marked 'homelab-destroy', not stopped; no cordon, nothing changed on PVE
+        assert.deepStrictEqual(vm(), before)
+        assert.deepStrictEqual(
+          teardownSteps(sim, 1102, "k3s-vm-still-fawn").map((s) => s.step),
+          []
+        )
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
       }),
     120_000
   )

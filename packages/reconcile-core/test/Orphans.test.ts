@@ -1,8 +1,13 @@
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import type { ClusterNode } from "@homelab/k3s-join"
+import { type ClusterNode, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
+import { SshClient } from "@homelab/ssh"
 import { HealthPolicy } from "@homelab/vm-health"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { applyVerdict, assess, planVerdict, settle } from "../src/Convergence.js"
+import { sshOptions } from "../src/connections.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
 import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"
 import { findOrphans } from "../src/Orphans.js"
@@ -372,6 +377,26 @@ describe("server orphans pruned together", () => {
     )
   })
 
+  it("a server orphan whose Node was force-deleted (its etcd member left, no Node owns it): not pruned, nothing cordoned or stopped; blocked in removeServer's words with the etcdctl that removes the member", () => {
+    const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
+    const facts = cluster(names, "k3s-vm-pve")
+    const o = observed(["pve"], [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a")], {
+      k3s: facts?._tag === "Nodes" ? { ...facts, nodes: facts.nodes.filter((n) => n.name !== "k3s-a") } : facts,
+      ips: new Map([[1001, "10.0.0.11"]])
+    })
+    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+    assert.deepStrictEqual(p.actions, [])
+    const stale = p.findings.find((f) => f.vmid === 1010)
+    assert.deepStrictEqual([stale?.code, stale?.effect], ["k3s.stale-member", "blocked"])
+    assert.strictEqual(
+      stale?.message,
+      `not pruning k3s server k3s-a: ${memberWithoutNode("k3s-a", [member("k3s-a", 2)])}; nothing is cordoned, stopped or destroyed`
+    )
+    assert.include(stale?.hint ?? "", "VM 1010 k3s-a stays as it is")
+    assert.include(stale?.hint ?? "", "member remove 3`")
+    assert.include(stale?.hint ?? "", "run the same `homelab apply --prune` again")
+  })
+
   it("a server whose member is down goes first (its removal costs no running vote): of 4 servers, one down, 2 go", () => {
     // k3s-b is down (its Node Unknown): taking k3s-a out first would leave 2 of 4 healthy (quorum 3); k3s-b first
     // leaves 3 members, of which k3s-a may then go (2 of 3)
@@ -601,6 +626,75 @@ describe("orphans against the simulator", () => {
         assert.deepStrictEqual(again.plan.actions, [])
         assert.deepStrictEqual(again.plan.findings, [])
         assert.isTrue(again.report.convergence.converged)
+      }),
+    120_000
+  )
+})
+
+describe("apply --prune of a k3s server orphan whose Node was force-deleted, its etcd member left (k3s.md §5.2)", () => {
+  it.live(
+    "the plan blocks its removal in removeServer's words with the etcdctl fix; nothing is cordoned, stopped, marked or destroyed",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const scenario = teardownScenario(
+          net,
+          ["pve", "still-fawn"],
+          [
+            memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+            // still-fawn was removed from homelab.yaml: its server VM is an orphan
+            memberVm(1103, "still-fawn", "k3s-vm-still-fawn", `${net}.13`, { role: "server" })
+          ]
+        )
+        const sim = yield* startLab({ ...scenario, k3s: { ...scenario.k3s, memberRemoveDelayMs: 600_000 } })
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"] })
+        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
+        const ssh = Context.get(
+          yield* Layer.build(
+            SshClient.layerWith({
+              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
+              knownHosts: { mode: "accept-new", path: knownHostsPath }
+            })
+          ),
+          SshClient
+        )
+        const kubectl = (args: string) =>
+          ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        // its Node deleted, the member's removal hanging, and the Node forced out (finalizers removed)
+        yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+        const patched = yield* kubectl(
+          `patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`
+        )
+        assert.strictEqual(patched.exitCode, 0, patched.stderr)
+        const stale = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale.length, 1)
+        const before = simVms(sim).find((v) => v.vmid === 1103)
+        sim.clearRequests()
+
+        const pruned = yield* reconcile(lab, { prune: true })
+        assert.deepStrictEqual(pruned.plan.actions, [])
+        const finding = pruned.plan.findings.find((f) => f.vmid === 1103)
+        assert.deepStrictEqual([finding?.code, finding?.effect], ["k3s.stale-member", "blocked"])
+        assert.strictEqual(
+          finding?.message,
+          `not pruning k3s server k3s-vm-still-fawn: ${memberWithoutNode(
+            "k3s-vm-still-fawn",
+            stale.map((m) => ({ ...m, clientURL: undefined }))
+          )}; nothing is cordoned, stopped or destroyed`
+        )
+        assert.include(finding?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
+        assert.include(finding?.hint ?? "", "run the same `homelab apply --prune` again")
+        assert.isFalse(pruned.report.convergence.converged)
+        // the VM as it was, its member still there, nothing changed on PVE
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.vmid === 1103),
+          before
+        )
+        assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-")).length, 1)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
       }),
     120_000
   )

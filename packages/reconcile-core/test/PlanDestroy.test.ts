@@ -3,10 +3,12 @@
  * servers out is all or nothing, and one that takes every server out says that the k3s cluster goes with them.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { memberWithoutNode } from "@homelab/k3s-join"
 import type { DestroyVm } from "../src/Action.js"
-import type { Observed } from "../src/Observed.js"
+import type { K3sFacts, Observed } from "../src/Observed.js"
 import { planDestroy } from "../src/PlanDestroy.js"
-import { ipOf, k3sDesired, k3sObserved, names, observedVm, readyCluster } from "./k3sFixture.js"
+import { etcdctlRemove } from "../src/StaleMember.js"
+import { ipOf, k3sDesired, k3sObserved, members, names, observedVm, readyCluster } from "./k3sFixture.js"
 
 const vms = names(5, 1)
 const destroys = (p: ReturnType<typeof planDestroy>) => p.actions.filter((a): a is DestroyVm => a._tag === "DestroyVm")
@@ -132,5 +134,59 @@ describe("planDestroy with k3s servers", () => {
         ["node.unknown", "nope", "check the name: nothing was destroyed, on any node"]
       ]
     )
+  })
+})
+
+describe("planDestroy of a k3s server VM whose etcd member no Node owns (its Node force-deleted, k3s.md §5.2)", () => {
+  const small = names(3, 1)
+  const member = members(small).find((m) => m.name.startsWith("s3-"))
+  const ready = readyCluster(small)
+  /** The cluster with s3's Node gone (deleted with its finalizers removed): its member stays. */
+  const withoutNode: K3sFacts =
+    ready._tag === "Nodes" ? { ...ready, nodes: ready.nodes.filter((n) => n.name !== "s3") } : ready
+
+  it("its Node gone: not destroyed (the member would stay for good); blocked in removeServer's words, the VM as it is, the etcdctl that removes the member and then destroy again", () => {
+    assert.ok(member !== undefined)
+    const p = planDestroy(k3sDesired(small), k3sObserved(small, withoutNode), { only: ["pve-s3"] })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.vm, f.vmid]),
+      [["k3s.stale-member", "blocked", "s3", 1003]]
+    )
+    assert.strictEqual(
+      p.findings[0]?.message,
+      `not destroying k3s server s3: ${memberWithoutNode("s3", [member])}; nothing is cordoned, stopped or destroyed`
+    )
+    const hint = p.findings[0]?.hint ?? ""
+    assert.include(hint, "VM 1003 s3 stays as it is")
+    assert.include(hint, `on s1 with an etcdctl of your own (k3s ships none): \`${etcdctlRemove("3ea")}\``)
+    assert.include(hint, "run the same `homelab destroy` again")
+  })
+
+  it("its Node there, but etcd lists a second member of its name that no Node owns: removeServer would refuse once the VM is stopped, so the plan blocks it, and the other servers of the teardown with it", () => {
+    const stale = { id: "4096", name: "s3-0a0b0c0d", peerURL: undefined, clientURL: undefined, isLearner: false }
+    const five = names(5, 1)
+    const all = readyCluster(five)
+    const facts: K3sFacts = all._tag === "Nodes" ? { ...all, members: [...(all.members ?? []), stale] } : all
+    const p = planDestroy(k3sDesired(five), k3sObserved(five, facts), { only: ["pve-s2", "pve-s3"] })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.vm]),
+      [
+        ["vm.destroy-held", "s2"],
+        ["k3s.stale-member", "s3"]
+      ]
+    )
+    assert.include(p.findings[1]?.message ?? "", memberWithoutNode("s3", [stale]))
+    assert.include(p.findings[1]?.hint ?? "", "member remove 1000")
+  })
+
+  it("every server goes (the cluster with them): a member without a Node goes with the datastore, nothing is held", () => {
+    const p = planDestroy(k3sDesired(small), k3sObserved(small, withoutNode))
+    assert.deepStrictEqual(
+      destroys(p).map((a) => a.name),
+      small
+    )
+    assert.isUndefined(p.findings.find((f) => f.code === "k3s.stale-member"))
   })
 })

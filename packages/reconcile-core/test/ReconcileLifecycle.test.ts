@@ -501,6 +501,8 @@ describe("a server VM to rebuild whose old Node was force-deleted, its etcd memb
         yield* forceDelete
         const stale = k3sState(sim).etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
         assert.strictEqual(stale.length, 1)
+        const before = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        sim.clearRequests()
         const outcomes = yield* apply(planned.plan.actions, desired, { timeouts: { task: Duration.seconds(60) } }).pipe(
           Effect.provide(clientLayer(lab))
         )
@@ -514,16 +516,24 @@ describe("a server VM to rebuild whose old Node was force-deleted, its etcd memb
           )}; the VM was not stopped`
         )
         assert.include(recreate?.hint ?? "", `member remove ${memberIdHex(stale[0]?.id ?? "")}`)
-        // still running: not stopped, not destroyed (its rebuild mark set before the check stays: the next run's plan
-        // says the same until the member is removed)
-        const vm = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
-        assert.deepStrictEqual([vm?.status, vm?.qmpstatus], ["running", "running"])
-        assert.notInclude(JSON.stringify(sim.requests()), "/status/stop")
+        // the VM as it was: running, its tags as they were (no 'homelab-rebuild': the refusal's 'nothing was changed'
+        // holds, and the next run does not take the rebuild up unasked), not stopped; nothing changed on PVE
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.name === "k3s-vm-still-fawn"),
+          before
+        )
+        assert.notInclude(String(before?.tags ?? ""), "homelab-rebuild")
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !(r.path ?? "").endsWith("/agent/ping")),
+          []
+        )
+        // the next run (no reprovision asked) rebuilds nothing: the VM runs without a Node, and its join waits for the
+        // member to be removed
         const next = yield* reconcile(lab, { only: ["still-fawn"] })
         assert.deepStrictEqual(next.plan.actions, [])
         assert.deepStrictEqual(
           next.plan.findings.filter((f) => f.effect === "blocked").map((f) => `${f.vm} ${f.code} ${f.layer}`),
-          ["k3s-vm-still-fawn k3s.stale-member vm"]
+          ["k3s-vm-still-fawn k3s.stale-member k3s"]
         )
       }),
     180_000

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { memberWithoutNode } from "@homelab/k3s-join"
+import { memberWithoutNode, StaleEtcdMember } from "@homelab/k3s-join"
 import { etcdctlRemove, staleMemberFinding } from "../src/StaleMember.js"
 import {
   byId,
@@ -35,6 +35,22 @@ describe("staleMemberFinding", () => {
       finding?.hint ?? "",
       `on s1 with an etcdctl of your own (k3s ships none): \`${etcdctlRemove("3ea")}\``
     )
+  })
+
+  it("says it in the words of k3s-join's refusal of that join (StaleEtcdMember), without what the join did not do", () => {
+    const facts = { nodes: vms.filter((n) => n !== "s3").map((n) => clusterNode(vms, n)), members: members(vms) }
+    const refused = new StaleEtcdMember({
+      node: "s3",
+      member: "s3-00000002",
+      memberId: "3ea",
+      peerURL: null,
+      server: "s1"
+    })
+    assert.strictEqual(
+      staleMemberFinding(facts, { node: "pve-s3", vm: "s3" }, "s1")?.message,
+      `not joining k3s server s3: ${refused.refusal}`
+    )
+    assert.strictEqual(refused.message, `${refused.refusal}; nothing was installed on s3`)
   })
 
   it("a member registered with the server's IP under another name counts too; a member a Node owns does not", () => {
