@@ -1,23 +1,27 @@
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
 import type { SimHandle } from "@homelab/sim"
-import { SshClient } from "@homelab/ssh"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import { type Action, describeAction } from "../src/Action.js"
 import type { ApplyEvent } from "../src/Apply.js"
 import { apply } from "../src/Apply.js"
 import { applyVerdict } from "../src/Convergence.js"
-import { sshOptions } from "../src/connections.js"
 import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
-import { clientLayer, type Lab, mutatingRequests, reconcile, simVms, startLab, untilResourcesShow } from "./lab.js"
+import {
+  clientLayer,
+  type Lab,
+  labSsh,
+  mutatingRequests,
+  reconcile,
+  simVms,
+  startLab,
+  untilResourcesShow
+} from "./lab.js"
 import {
   ImageFile,
   k3sState,
@@ -551,16 +555,7 @@ describe("homelab destroy of a k3s server VM whose Node was force-deleted, its e
     )
     const sim = yield* startLab({ ...scenario, k3s: { ...scenario.k3s, memberRemoveDelayMs: 600_000 } })
     const lab = yield* teardownLab(sim, net, { nodes: ["pve", "still-fawn"] })
-    const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-    const ssh = Context.get(
-      yield* Layer.build(
-        SshClient.layerWith({
-          ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-          knownHosts: { mode: "accept-new", path: knownHostsPath }
-        })
-      ),
-      SshClient
-    )
+    const ssh = yield* labSsh(lab)
     const kubectl = (args: string) =>
       ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
     const forceDelete = Effect.gen(function* () {

@@ -1,18 +1,13 @@
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { type ClusterNode, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
-import { SshClient } from "@homelab/ssh"
 import { HealthPolicy } from "@homelab/vm-health"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import { applyVerdict, assess, planVerdict, settle } from "../src/Convergence.js"
-import { sshOptions } from "../src/connections.js"
 import type { Desired, DesiredNode } from "../src/Desired.js"
 import type { Observed, ObservedNode, ObservedVm, VmDetails } from "../src/Observed.js"
 import { findOrphans } from "../src/Orphans.js"
 import { detailsNeeded, plan } from "../src/Plan.js"
-import { mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { labSsh, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
 import { k3sState, memberVm, teardownLab, teardownNet, teardownScenario, teardownSteps } from "./teardownFixture.js"
 
 const GiB = 1024 ** 3
@@ -648,16 +643,7 @@ describe("apply --prune of a k3s server orphan whose Node was force-deleted, its
         )
         const sim = yield* startLab({ ...scenario, k3s: { ...scenario.k3s, memberRemoveDelayMs: 600_000 } })
         const lab = yield* teardownLab(sim, net, { nodes: ["pve"] })
-        const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-        const ssh = Context.get(
-          yield* Layer.build(
-            SshClient.layerWith({
-              ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
-              knownHosts: { mode: "accept-new", path: knownHostsPath }
-            })
-          ),
-          SshClient
-        )
+        const ssh = yield* labSsh(lab)
         const kubectl = (args: string) =>
           ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
         // its Node deleted, the member's removal hanging, and the Node forced out (finalizers removed)

@@ -224,14 +224,11 @@ export const clientLayer = (lab: Lab, events: Array<ProxmoxClientEvent> = []) =>
   return Layer.merge(proxmox, k3s)
 }
 
-/**
- * A shell on the lab's VMs, as an operator would open one (homelab.yaml's SSH key, its k3s VM user and port; VM host
- * keys trusted on first use): `exec(ip, command)` runs one command there.
- */
-export const vmShell = (lab: Lab) =>
+/** An SSH client as an operator's (homelab.yaml's key; host keys trusted on first use), for any host of the lab. */
+export const labSsh = (lab: Lab) =>
   Effect.gen(function* () {
     const knownHostsPath = path.join(lab.dir, "test_known_hosts")
-    const ssh = Context.get(
+    return Context.get(
       yield* Layer.build(
         SshClient.layerWith({
           ...sshOptions(lab.config, { privateKeyPath: lab.config.ssh.privateKey, knownHostsPath }),
@@ -240,6 +237,15 @@ export const vmShell = (lab: Lab) =>
       ),
       SshClient
     )
+  })
+
+/**
+ * A shell on the lab's VMs, as an operator would open one (homelab.yaml's SSH key, its k3s VM user and port; VM host
+ * keys trusted on first use): `exec(ip, command)` runs one command there.
+ */
+export const vmShell = (lab: Lab) =>
+  Effect.gen(function* () {
+    const ssh = yield* labSsh(lab)
     const k3s = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }).k3s
     const port = k3s?.vmSshPort ?? 22
     const user = k3s?.vmUser ?? lab.config.vm.user
