@@ -80,6 +80,9 @@ describe("embedded etcd: membership, quorum, member removal on Node deletion", (
     )
     assert.strictEqual((await run(sim, 200, "systemctl is-active k3s")).stdout, "activating\n")
     await power(sim, 201, "start")
+    // s2 boots and its etcd member runs again: quorum is back, and k3s on s1, which waited for etcd, comes up. Until
+    // then its API answers nothing (kubectl fails at once, as a real one does): waited for, not raced
+    await until(async () => ((await run(sim, 200, "systemctl is-active k3s")).stdout === "active\n" ? true : undefined))
     const back = await run(sim, 200, `${K} wait --for=condition=Ready node/s1 --timeout=30s`)
     assert.deepStrictEqual([back.code, back.stdout], [0, "node/s1 condition met\n"])
     // the moment it was lost (the second server went down), and the moment it was back (a member ran again)
