@@ -192,6 +192,8 @@ describe("a Node NotReady while its k3s runs (k3sNodeNotReady: the container run
     await run(sim, 201, "sudo -n systemctl start --no-block k3s")
     await power(sim, 202, "start")
     await sim.clearFaults({ kind: "k3sNodeNotReady" })
+    // until a second member runs again the API answers nothing (kubectl fails at once): waited for, not raced
+    await until(async () => ((await run(sim, 200, `${K} get nodes -o name`)).code === 0 ? true : undefined))
     const back = await run(sim, 200, `${K} wait --for=condition=Ready node/s2 --timeout=30s`)
     assert.deepStrictEqual([back.code, back.stdout], [0, "node/s2 condition met\n"])
   })
