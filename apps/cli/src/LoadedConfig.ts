@@ -28,13 +28,15 @@ export interface LoadedConfig {
   /** The SHA-256 of the file's text, as read (a saved plan records it). */
   readonly sha256: string
   /**
-   * What works but is worth changing, one line each (`homelab.yaml:19:13 proxmox.auth.secret: a secret written in
-   * the file: …`): a secret written as its value, `ssh.user` other than root. `warnConfig` prints them.
+   * What works but is worth changing: a secret written as its value, `ssh.user` other than root. `warnConfig` prints
+   * them (`warningLines`) and streams them as `warning` events.
    */
-  readonly warnings: ReadonlyArray<string>
-  /** The same warnings, as found (`warning` events of the `--json` stream carry them). */
-  readonly configWarnings: ReadonlyArray<ConfigWarning>
+  readonly warnings: ReadonlyArray<ConfigWarning>
 }
+
+/** The warnings as stderr shows them, one line each (`homelab.yaml:19:13 proxmox.auth.secret: a secret …`). */
+export const warningLines = (loaded: LoadedConfig): ReadonlyArray<string> =>
+  loaded.warnings.map((warning) => formatConfigWarning(path.basename(loaded.path), warning))
 
 /**
  * Prints the config's warnings on stderr, one `warning: …` line each (stdout stays the command's output, a --json
@@ -43,10 +45,10 @@ export interface LoadedConfig {
  */
 export const warnConfig = (loaded: LoadedConfig, events?: EventStream) =>
   Effect.gen(function* () {
-    yield* Effect.forEach(loaded.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })
+    yield* Effect.forEach(warningLines(loaded), (line) => Console.error(`warning: ${line}`), { discard: true })
     if (events === undefined) return
     const file = path.basename(loaded.path)
-    for (const warning of loaded.configWarnings) events.emit(configWarningEvent(file, warning))
+    for (const warning of loaded.warnings) events.emit(configWarningEvent(file, warning))
   })
 
 /** `~/x` → `$HOME/x`; relative paths are taken from the config file's folder. */
@@ -254,7 +256,6 @@ export const loadConfig = Effect.fn("loadConfig")(function* (
     sshKeys: checked.sshKeys,
     files: checked.files,
     sha256: configSha256(file.text),
-    warnings: warnings.map((warning) => formatConfigWarning(path.basename(absolute), warning)),
-    configWarnings: warnings
+    warnings
   } satisfies LoadedConfig
 })

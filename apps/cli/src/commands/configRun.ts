@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import { parse as parseYaml } from "yaml"
 import { CommandFailed } from "../CommandFailed.js"
 import { ExitCode } from "../ExitCode.js"
-import { loadConfig, warnConfig } from "../LoadedConfig.js"
+import { loadConfig, warnConfig, warningLines } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 
 export const schema = () => Console.log(JSON.stringify(configJsonSchema(), null, 2))
@@ -19,7 +19,11 @@ export const check = () =>
     const { config } = loaded
     if (flags.json) {
       yield* Console.log(
-        JSON.stringify({ ok: true, path: loaded.path, config, files: loaded.files, warnings: loaded.warnings }, null, 2)
+        JSON.stringify(
+          { ok: true, path: loaded.path, config, files: loaded.files, warnings: warningLines(loaded) },
+          null,
+          2
+        )
       )
       return
     }
