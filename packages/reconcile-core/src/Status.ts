@@ -28,6 +28,11 @@ export interface VmStatusRow {
    * `k3s:` section.
    */
   readonly k3s?: string | undefined
+  /**
+   * Why apply never destroys, recreates or modifies this VM: `pve` (PVE's protection flag), `safety.protect` (named by
+   * name or VM id in homelab.yaml), or both; undefined when it is not protected.
+   */
+  readonly protected?: ReadonlyArray<"pve" | "safety.protect"> | undefined
 }
 
 export interface StatusReport {
@@ -165,6 +170,12 @@ export const status = Effect.fn("status")(function* (
                     : report._tag === "Unhealthy"
                       ? `unhealthy: ${report.reason}`
                       : "healthy"
+      const protectedBy = [
+        ...(details?.protection === true ? (["pve"] as const) : []),
+        ...(desired.protect.includes(vm.name) || desired.protect.includes(match.vmid)
+          ? (["safety.protect"] as const)
+          : [])
+      ]
       rows.push({
         node: match.node,
         vm: vm.name,
@@ -179,7 +190,8 @@ export const status = Effect.fn("status")(function* (
               : report.message,
         ip,
         transport,
-        k3s: membership(ip)
+        k3s: membership(ip),
+        ...(protectedBy.length > 0 ? { protected: protectedBy } : {})
       })
     }
   }

@@ -9,6 +9,34 @@ import { atRecord, clientLayer, labScenario, makeLab, operationBegins, reconcile
 
 describe("status", () => {
   it.live(
+    "a protected VM is marked as such (PVE's protection flag or safety.protect), and only that one",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(labScenario(["pve", "still-fawn", "chief-horse"]))
+        const lab = yield* makeLab(sim, { safety: "  protect: [k3s-vm-still-fawn]" })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const flagged = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.vmid as number
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.updateVmConfig("pve", flagged, { protection: 1 })
+        }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
+        const desired = desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys })
+        const report = yield* status(desired, { policy: healthPolicyFromConfig(lab.config) }).pipe(
+          Effect.provide(clientLayer(lab))
+        )
+        assert.isTrue(report.convergence.converged)
+        assert.deepStrictEqual(
+          report.rows.map((r) => [r.vm, r.health, r.protected]),
+          [
+            ["k3s-vm-pve", "healthy", ["pve"]],
+            ["k3s-vm-still-fawn", "healthy", ["safety.protect"]],
+            ["k3s-vm-chief-horse", "healthy", undefined]
+          ]
+        )
+      }),
+    120_000
+  )
+  it.live(
     "a VM restarted from PVE whose guest agent stays silent: status and plan reach the same verdict (converged: it runs), the row says the agent is silent",
     () =>
       Effect.gen(function* () {

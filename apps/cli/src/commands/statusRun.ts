@@ -50,6 +50,9 @@ const paint = (health: string) =>
       ? pc.red(health)
       : pc.yellow(health)
 
+/** The health column, with `, protected` for a VM apply never destroys or changes (the reason is in `--json`). */
+const healthCell = (r: VmStatusRow) => (r.protected === undefined ? r.health : `${r.health}, protected`)
+
 /** The transport column: the same names as `--json` (`rest`, `ssh`), with why SSH is used. */
 const transportCell = (t: VmStatusRow["transport"]) => (t === "ssh" ? "ssh (fallback)" : t)
 
@@ -76,21 +79,23 @@ export const renderStatus = (report: StatusReport | ReadonlyArray<VmStatusRow>, 
     r.vm,
     String(r.vmid ?? "-"),
     r.state,
-    r.health,
+    healthCell(r),
     r.ip ?? "-",
     transportCell(r.transport),
     ...(withK3s ? [r.k3s ?? "-"] : []),
     ...(wide ? [r.detail || "-"] : [])
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)))
-  const line = (c: ReadonlyArray<string>, colour = false) =>
+  const line = (c: ReadonlyArray<string>, row?: VmStatusRow) =>
     c
       .map((v, i) =>
-        colour && i === 4 ? paint(v) + " ".repeat((widths[i] ?? 0) - v.length) : v.padEnd(widths[i] ?? 0)
+        row !== undefined && i === 4
+          ? paint(row.health) + v.slice(row.health.length) + " ".repeat((widths[i] ?? 0) - v.length)
+          : v.padEnd(widths[i] ?? 0)
       )
       .join("  ")
       .trimEnd()
-  const table = [pc.bold(line(header)), ...cells.map((c) => line(c, true))]
+  const table = [pc.bold(line(header)), ...cells.map((c, i) => line(c, rows[i]))]
   if (!("rows" in report)) return table.join("\n")
   const verdict = report.convergence.converged
     ? [pc.green("Converged: every node holds the image and a healthy VM (and a Ready k3s member, as configured).")]
