@@ -1,7 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { DefaultVmidRange, vmidCandidates } from "@homelab/reconcile-core"
 import { ExitCode } from "../src/ExitCode.js"
-import { runHomelab } from "./helpers.js"
+import { type Running, runHomelab } from "./helpers.js"
 import {
   before,
   k3sNodesOf,
@@ -522,16 +522,37 @@ describe.concurrent("7. two applies at once", () => {
     }
   }
 
-  it("started together: both exit 0, one VM and one k3s install per node, neither reports [k3s.no-ip]", async () => {
-    const lab = await startLab(["n1", "n2"], { k3s: true })
+  it("the second starts while the first's creates are in flight: both exit 0, one VM and one k3s install per node, neither reports [k3s.no-ip]", async () => {
+    // The first run's create tasks are held until the second run meets them on every node: it either plans to wait
+    // for them or finds their VMID taken by its own create. Only then do they finish, so the two runs overlap however
+    // slowly either process starts.
+    const nodes = ["n1", "n2"]
+    const lab = await startLab(nodes, { k3s: true, scenario: { faults: [{ kind: "taskHold", taskType: "qmcreate" }] } })
     const installs = watchInstalls(lab.sim)
-    const [a, b] = await Promise.all([lab.homelab("apply", "--yes"), lab.homelab("apply", "--yes")])
+    const first = lab.spawn("apply", "--yes")
+    const createdBy = (node: string, occurrence: number, ...runs: ReadonlyArray<Running>) =>
+      before(
+        whenRequest(lab.sim, (r) => r.method === "POST" && r.path === `/nodes/${node}/qemu`, first.done, occurrence),
+        ...runs
+      )
+    for (const node of nodes) await createdBy(node, 1, first)
+    const second = lab.spawn("apply", "--yes")
+    for (const node of nodes) {
+      await Promise.any([
+        before(whenPrinted(second, new RegExp(`\\[${node}\\] wait for the create of VM \\d+ k3s-vm-${node}`)), first),
+        createdBy(node, 2, first, second)
+      ])
+    }
+    await lab.sim.clearFaults({ kind: "taskHold" })
+    const [a, b] = await Promise.all([first.done, second.done])
     assert.strictEqual(a.code, ExitCode.Ok, a.stdout + a.stderr)
     assert.strictEqual(b.code, ExitCode.Ok, b.stdout + b.stderr)
     for (const out of [a.stdout, b.stdout]) assert.notInclude(out, "k3s.no-ip")
-    assert.match(`${a.stdout}\n${b.stdout}`, /created by another run|by another run \(/)
+    for (const node of nodes) {
+      assert.match(b.stdout, new RegExp(`k3s-vm-${node} (was created by another run|created by an earlier run)`))
+    }
     assert.deepStrictEqual(installs.overlaps(), [], "no two k3s installs on one VM at once")
-    converged(lab, ["n1", "n2"])
+    converged(lab, nodes)
     // 10: a converged lab's status says so and exits 0
     const status = await lab.homelab("status")
     assert.strictEqual(status.code, ExitCode.Ok, status.stdout + status.stderr)
@@ -627,7 +648,7 @@ describe.concurrent("10. status tells the truth and exits 0 only when converged"
     assert.match(row("n1"), /^n1 +k3s-vm-n1 +- +missing +missing +- +rest +absent$/)
     assert.match(row("n2"), /^n2 +k3s-vm-n2 +1002 +stopped +unhealthy: stopped +- +rest +absent$/)
     assert.match(row("n3"), new RegExp(`^n3 +k3s-vm-n3 +1003 +running +healthy +${lab.net}\\.23 +rest +agent Ready$`))
-    assert.match(row("n4"), /^n4 +k3s-vm-n4 +1004 +stopped +unhealthy: stopped +- +rest +absent$/)
+    assert.match(row("n4"), /^n4 +k3s-vm-n4 +1004 +stopped +unhealthy: stopped, protected +- +rest +absent$/)
     assert.notInclude(text.stdout, "apply creates it")
     assert.notInclude(text.stdout, "joining it next run")
     assert.include(text.stdout, "[blocked] bridge 'vmbr0' does not exist on node n1")
@@ -641,16 +662,23 @@ describe.concurrent("10. status tells the truth and exits 0 only when converged"
     const json = await lab.homelab("status", "--json")
     assert.strictEqual(json.code, ExitCode.NotConverged, json.stderr)
     const doc = JSON.parse(json.stdout) as {
-      vms: ReadonlyArray<{ node: string; health: string; detail: string; transport: string; k3s?: string }>
+      vms: ReadonlyArray<{
+        node: string
+        health: string
+        detail: string
+        transport: string
+        k3s?: string
+        protected?: ReadonlyArray<string>
+      }>
       convergence: { converged: boolean; nodes: ReadonlyArray<{ node: string; converged: boolean }> }
     }
     assert.deepStrictEqual(
-      doc.vms.map((v) => [v.node, v.health, v.transport, v.k3s]),
+      doc.vms.map((v) => [v.node, v.health, v.transport, v.k3s, v.protected]),
       [
-        ["n1", "missing", "rest", "absent"],
-        ["n2", "unhealthy: stopped", "rest", "absent"],
-        ["n3", "healthy", "rest", "agent Ready"],
-        ["n4", "unhealthy: stopped", "rest", "absent"]
+        ["n1", "missing", "rest", "absent", undefined],
+        ["n2", "unhealthy: stopped", "rest", "absent", undefined],
+        ["n3", "healthy", "rest", "agent Ready", undefined],
+        ["n4", "unhealthy: stopped", "rest", "absent", ["pve"]]
       ]
     )
     assert.strictEqual(doc.vms[0]?.detail, "blocked: bridge 'vmbr0' does not exist on node n1")
