@@ -45,6 +45,13 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
     fault: { kind: "responseLost", node: "n1", method: "GET", path: "/cluster/resources", times: 1 },
     exit: ExitCode.Ok
   },
+  // a test control, not a PVE fault: to a run, a listing held until the fault is cleared is one that never answers;
+  // the request times out (timeouts.api) and n1 goes on over SSH
+  requestHold: {
+    fault: { kind: "requestHold", node: "n1", path: "/nodes/n1/storage/local/content" },
+    exit: ExitCode.Ok,
+    timeouts: "api: 2"
+  },
   taskFail: {
     fault: { kind: "taskFail", taskType: "qmcreate", node: "n1", exitstatus: "unable to create VM: out of space" },
     exit: ExitCode.NotConverged

@@ -87,8 +87,20 @@ export type ProxmoxClientEvent =
  * @category models
  */
 export interface ProxmoxTimeouts {
-  /** One REST request (proxmox-api `queryTimeout`). Default 30 s. */
+  /**
+   * One REST request, from sending it to its whole answer (proxmox-api `queryTimeout`). Default 30 s. A request that
+   * times out is not sent again over REST: the node falls back to SSH (a read) or the call fails with
+   * `Unreachable` (`timeout`), naming the node.
+   */
   readonly request?: Duration.Input | undefined
+  /**
+   * Opening a connection to a node's API: TCP connect and TLS handshake (and, when pinned, the certificate check).
+   * Default 5 s: on a LAN a connection takes milliseconds, so a node that is off (its packets dropped) is given up on
+   * after this, not after `request`.
+   *
+   * @since 0.3.0
+   */
+  readonly connect?: Duration.Input | undefined
   /** Ticket login (proxmox-api `authTimeout`). Default 5 s. */
   readonly auth?: Duration.Input | undefined
   /** One SSH command. Default 10 minutes (pvesh runs tasks synchronously). */

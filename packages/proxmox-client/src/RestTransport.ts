@@ -5,7 +5,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { ProxmoxEngine } from "proxmox-api"
 import { classifyRestError, classifyStatus, innermostCode, reasonForCode } from "./internal/classify.js"
-import { makeWriteOnce } from "./internal/writeOnce.js"
+import { makeResendGuard } from "./internal/resendGuard.js"
 import { millis, type NodeEndpoint, ProxmoxClientConfig, type ProxmoxClientConfigShape } from "./ProxmoxClientConfig.js"
 import { AuthRejected, ProxmoxError, TlsUntrusted, UnexpectedResponse } from "./ProxmoxError.js"
 import { nodeOfPath, type PveParam, type PveRequest, PveTransport, type PveUploadRequest } from "./PveTransport.js"
@@ -21,8 +21,11 @@ export interface RestEndpoint {
   readonly port: number
   readonly schema: "https" | "http"
   readonly engine: ProxmoxEngine
-  /** runs one `engine.doRequest`: a write whose first attempt may have reached PVE is not sent again (`writeOnce`) */
-  readonly once: <A>(method: string, request: () => Promise<A>) => Promise<A>
+  /**
+   * runs one `engine.doRequest`: an attempt that timed out, and a write whose attempt may have reached PVE, are not
+   * sent again (`makeResendGuard`)
+   */
+  readonly once: <A>(request: () => Promise<A>) => Promise<A>
   readonly trust: TlsTrust
   readonly servername: string | undefined
   readonly insecure: boolean
@@ -79,6 +82,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
     )
     const requestTimeout = millis(config.timeouts?.request, 30_000)
     const authTimeout = millis(config.timeouts?.auth, 5_000)
+    const connectTimeout = millis(config.timeouts?.connect, 5_000)
 
     const getEndpoint = (ep: NodeEndpoint): RestEndpoint | AuthRejected | UnexpectedResponse => {
       const existing = endpoints.get(ep.name)
@@ -92,11 +96,11 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
       const schema: "http" | "https" = url.protocol === "http:" ? "http" : "https"
       const port = url.port === "" ? 8006 : Number(url.port)
       const tlsOptions = ep.tls ?? config.tls
-      const trust = makeTlsTrust(tlsOptions, requestTimeout)
+      const trust = makeTlsTrust(tlsOptions, connectTimeout)
       const auth = config.auth
       let engine: ProxmoxEngine
-      // proxmox-api re-sends a request whose fetch threw: a write that may have reached PVE is not sent again
-      const once = makeWriteOnce(trust.fetch)
+      // proxmox-api re-sends a request whose fetch threw: not after a timeout, nor a write that may have reached PVE
+      const once = makeResendGuard(trust.fetch)
       // proxmox-api types its `fetch` option as undici's; it reads only the part of a Response that TrustResponse has
       const fetch = once.fetch as unknown as NonNullable<ConstructorParameters<typeof ProxmoxEngine>[0]["fetch"]>
       const common = { host: url.hostname, port, schema, queryTimeout: requestTimeout, authTimeout, fetch }
@@ -156,7 +160,7 @@ export const makeRestTransport: Effect.Effect<PveTransport["Service"], never, Pr
         Effect.andThen(
           Effect.tryPromise({
             try: () =>
-              endpoint.once(request.method, () =>
+              endpoint.once(() =>
                 endpoint.engine.doRequest(request.method, apiPath, request.path, toWireParams(request.params))
               ),
             catch: (e) => classifyRestError(e)

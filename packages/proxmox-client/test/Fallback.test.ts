@@ -182,6 +182,62 @@ describe("fallback to SSH against the simulator", () => {
   )
 
   it.live(
+    "a read the node holds unanswered costs one request timeout (it is not sent again over REST), then goes over SSH",
+    () =>
+      Effect.gen(function* () {
+        const path = "/nodes/pve2/status"
+        const sim = yield* withSim({ faults: [{ kind: "requestHold", node: "pve2", method: "GET", path }] })
+        const held: Array<string> = []
+        const unwatch = sim.watch((r) => {
+          if (r._tag === "RequestHeld") held.push(`${r.method} ${r.path}`)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unwatch))
+        const events: Array<ProxmoxClientEvent> = []
+        const layer = yield* apiLayer(sim, "fallback", { timeouts: { request: 300 }, onEvent: (e) => events.push(e) })
+        const out = yield* run(layer, (pve) => pve.nodeStatus("pve2"))
+        assert.isTrue(Exit.isSuccess(out.value), String(out.value))
+        assert.strictEqual(out.transport("pve2"), "ssh")
+        assert.deepStrictEqual(held, [`GET ${path}`], "the held read was sent once over REST")
+        const [event] = events
+        assert.deepInclude(event, { _tag: "FallbackToSsh", node: "pve2", reason: "Unreachable" })
+        assert.include((event as { detail: string }).detail, "unreachable over rest (timeout")
+        const ssh = sim.requests().filter((q) => q.node === "pve2" && q.transport === "ssh")
+        assert.deepStrictEqual(
+          ssh.map((q) => q.command),
+          [`pvesh get ${path} --output-format json`]
+        )
+      })
+  )
+
+  it.live(
+    "a write the node holds unanswered is sent once: it fails with the timeout, naming the node, and is not sent over SSH",
+    () =>
+      Effect.gen(function* () {
+        const path = "/nodes/pve/qemu/100/status/stop"
+        const sim = yield* withSim({ faults: [{ kind: "requestHold", node: "pve", method: "POST", path }] })
+        const held: Array<string> = []
+        const unwatch = sim.watch((r) => {
+          if (r._tag === "RequestHeld") held.push(`${r.method} ${r.path}`)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unwatch))
+        const layer = yield* apiLayer(sim, "fallback", { timeouts: { request: 300 } })
+        const out = yield* run(layer, (pve) => pve.stopVm("pve", 100))
+        const error = errorOf(out.value)
+        assert.strictEqual(error.node, "pve")
+        assert.deepInclude(error.reason, { _tag: "Unreachable", kind: "timeout", transport: "rest" })
+        assert.deepStrictEqual(held, [`POST ${path}`], "the held write was sent once over REST")
+        assert.strictEqual(out.transport("pve"), "ssh")
+        // over SSH the client only read (what became of the stop); the stop itself was not sent again
+        const ssh = sim.requests().filter((q) => q.node === "pve" && q.transport === "ssh")
+        for (const q of ssh) assert.match(q.command ?? "", /^pvesh get /)
+        assert.lengthOf(
+          sim.state().tasks.filter((t) => t.type === "qmstop"),
+          0
+        )
+      })
+  )
+
+  it.live(
     "the default node dead on both transports: cluster-wide requests move to the next node (once), and that node's errors name both transports",
     () =>
       Effect.gen(function* () {

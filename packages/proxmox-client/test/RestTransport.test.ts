@@ -242,6 +242,48 @@ describe("RestTransport errors", () => {
     })
   )
 
+  it.live(
+    "a node that takes the connection but never completes the handshake: Unreachable(timeout) after timeouts.connect, one connection",
+    () =>
+      Effect.gen(function* () {
+        // accepts TCP and stays silent: the TLS handshake never completes, like a connection to a host that is gone
+        const silent = yield* Effect.acquireRelease(
+          Effect.promise(
+            () =>
+              new Promise<{ server: net.Server; sockets: Set<net.Socket>; port: number }>((resolve) => {
+                const sockets = new Set<net.Socket>()
+                const server = net.createServer((socket) => {
+                  sockets.add(socket)
+                  socket.on("error", () => {})
+                })
+                server.listen(0, "127.0.0.1", () =>
+                  resolve({ server, sockets, port: (server.address() as net.AddressInfo).port })
+                )
+              })
+          ),
+          ({ server, sockets }) =>
+            Effect.promise(() => {
+              for (const socket of sockets) socket.destroy()
+              return new Promise<void>((resolve) => server.close(() => resolve()))
+            })
+        )
+        // the request timeout is far off: only the connect timeout can end the call
+        const e = yield* failureOf(
+          version,
+          restConfig(silent.port, {
+            tls: { ca: testCerts().caPem },
+            timeouts: { connect: 200, request: "1 hour" },
+            retries: 0
+          })
+        )
+        assert.strictEqual(e.node, "pve1")
+        assert.deepInclude(e.reason, { _tag: "Unreachable", kind: "timeout", code: "ETIMEDOUT" })
+        assert.include(e.reason._tag === "Unreachable" ? e.reason.detail : "", "connect timeout after 200 ms")
+        // proxmox-api's re-send of a failed request is not made after a timeout: one connect timeout, not two
+        assert.strictEqual(silent.sockets.size, 1)
+      })
+  )
+
   it.live("password auth logs in once (ticket + CSRF); a rejected login is AuthRejected without the password", () =>
     Effect.gen(function* () {
       const server = yield* fakePve("leaf", (method, url, body) => {

@@ -1,5 +1,6 @@
 import type { ProxmoxClientConfigShape, ProxmoxClientEvent } from "@homelab/proxmox-client"
 import type { SshEvent, SshOptions, SshTarget } from "@homelab/ssh"
+import * as Duration from "effect/Duration"
 import type { HomelabConfig } from "./config/HomelabConfig.js"
 
 /** Files and sockets the caller (the CLI) resolved: paths expanded, the CA file read. */
@@ -47,6 +48,10 @@ export const proxmoxClientConfig = (config: HomelabConfig, resolved: ResolvedCon
             : {},
     fallback: config.proxmox.fallback === "ssh",
     maxTasksInFlight: config.parallelism,
+    timeouts: {
+      request: Duration.seconds(config.timeouts.api),
+      connect: Duration.seconds(config.timeouts.connect)
+    },
     ...(resolved.onProxmoxEvent !== undefined ? { onEvent: resolved.onProxmoxEvent } : {})
   }
 }

@@ -90,6 +90,17 @@ export class Faults {
     return false
   }
 
+  /** The `requestHold` fault that holds this API request (a test control), if any. */
+  requestHold(node: string, method: string, path: string): Fault | undefined {
+    return this.list.find(
+      (f) =>
+        f.kind === "requestHold" &&
+        f.path === path &&
+        (f.node === undefined || f.node === node) &&
+        (f.method === undefined || f.method === method)
+    )
+  }
+
   latency(node: string | undefined, transport: "api" | "ssh" | "guest-ssh"): number {
     let ms = 0
     for (const f of this.list)

@@ -36,6 +36,8 @@ export class HttpsApi {
   private isListening = false
   private readonly sockets = new Set<net.Socket>()
   port = 0
+  /** Called as a request begins to be held by a `requestHold` fault (a test control): the node, method and path. */
+  onHold: ((e: { node: string; method: string; path: string }) => void) | undefined
 
   constructor(
     private readonly node: NodeState,
@@ -183,6 +185,11 @@ export class HttpsApi {
       const extjs = format === "extjs"
       const path = (m[2] ?? "/").replace(/\/+$/, "") || "/"
       logPath = path
+      // requestHold (a test control): the request waits, unanswered, until the fault is cleared
+      let hold = this.ctx.faults.requestHold(this.node.name, method, path)
+      if (hold !== undefined) this.onHold?.({ node: this.node.name, method, path })
+      for (; hold !== undefined; hold = this.ctx.faults.requestHold(this.node.name, method, path))
+        await this.ctx.faults.whenCleared(hold)
       lost = this.ctx.faults.responseLost(this.node.name, method, path)
       if (
         String(req.headers["transfer-encoding"] ?? "")

@@ -233,6 +233,18 @@ export const FaultSpec = Schema.Union([
     method: Schema.optional(Schema.Literals(["GET", "POST", "PUT", "DELETE"])),
     times: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0)))
   }),
+  /**
+   * A test control, not a PVE behaviour (it stands in for a node whose pveproxy is slow to answer, such as a storage
+   * listing stuck on an unreachable NFS share): the node's pveproxy receives a matching request (`path` as after
+   * `/api2/json`, exact; `method` and `node`, the node whose API port received it, when given) and holds it,
+   * unanswered, until the fault is cleared; then handles it as usual.
+   */
+  Schema.Struct({
+    kind: Schema.Literal("requestHold"),
+    path: Schema.String,
+    node: Schema.optional(Schema.String),
+    method: Schema.optional(Schema.Literals(["GET", "POST", "PUT", "DELETE"]))
+  }),
   Schema.Struct({
     kind: Schema.Literal("latency"),
     ms: Schema.Number,

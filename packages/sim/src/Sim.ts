@@ -101,6 +101,11 @@ export type SimRecord =
    * answer yet, as the call begins to wait for it: at most 3 s (simulated), less if the agent comes up meanwhile
    */
   | { readonly _tag: "AgentWait"; readonly node: string; readonly vmid: number }
+  /**
+   * an API request as a `requestHold` fault (a test control) begins to hold it, unanswered: `node`, the node whose API
+   * port received it; `path` as after `/api2/json`
+   */
+  | { readonly _tag: "RequestHeld"; readonly node: string; readonly method: string; readonly path: string }
 
 /** The in-process handle: info plus the admin operations. */
 export interface SimHandle {
@@ -123,7 +128,8 @@ export interface SimHandle {
   /**
    * Calls `listener` with everything the simulator records, at the moment it records it and before it goes on: each
    * request as it ends (`requests`), each operation as it begins (`operations`), each k3s event (`k3sEvents`), each
-   * agent call as it begins to wait for a silent agent (`AgentWait`). A test acts at an exact point of a run this way
+   * agent call as it begins to wait for a silent agent (`AgentWait`), each API request as a `requestHold` fault begins
+   * to hold it (`RequestHeld`). A test acts at an exact point of a run this way
    * (adds a fault once a Node is cordoned, interrupts a run once its create task began, lets an agent come up once a
    * call waits for it) instead of polling for it. A listener that throws does not disturb the simulator: the error is
    * thrown again on its own (an uncaught exception). Returns the function that ends the calls.
@@ -467,6 +473,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
             }),
           isNodeUp
         )
+        api.onHold = (e) => notify({ _tag: "RequestHeld", node: e.node, method: e.method, path: e.path })
         apis.set(node.name, api)
         if (faults.nodeFault("untrustedCert", node.name)) await api.useUntrustedCert(true)
         node.apiPort = await api.listen(node.address, node.apiPort)

@@ -147,6 +147,64 @@ describe("faults", () => {
     }
   })
 
+  it("requestHold holds a matching request unanswered until the fault is cleared; others are answered meanwhile", async () => {
+    const path = "/nodes/pve/storage/local/content"
+    const hold = { kind: "requestHold" as const, node: "pve", method: "GET" as const, path }
+    await sim.addFaults([hold])
+    let cleared = false
+    const answered = new Promise<{ status: number; cleared: boolean }>((resolve) => {
+      const stop = sim.watch((record) => {
+        if (record._tag !== "Request" || record.request.path !== path) return
+        stop()
+        resolve({ status: record.request.status ?? 0, cleared })
+      })
+    })
+    const held = raw(sim, "GET", `/api2/json${path}`)
+    try {
+      // another path of the same node is answered while the listing is held
+      assert.strictEqual((await raw(sim, "GET", "/api2/json/nodes/pve/qemu")).status, 200)
+      cleared = true
+      await sim.clearFaults({ kind: "requestHold" })
+      assert.deepStrictEqual(await answered, { status: 200, cleared: true })
+      assert.strictEqual((await held).status, 200)
+    } finally {
+      await sim.clearFaults({ kind: "requestHold" })
+    }
+  })
+
+  it("requestHold records each held request (RequestHeld); a simulator holding one stops, dropping its connection", async () => {
+    const own = await startSimPromise(
+      onOwnAddress({ faults: [{ kind: "requestHold", node: "pve", path: "/version" }] })
+    )
+    let stopped = false
+    try {
+      const held: Array<{ node: string; method: string; path: string }> = []
+      const first = new Promise<void>((resolve) => {
+        own.watch((record) => {
+          if (record._tag !== "RequestHeld") return
+          held.push({ node: record.node, method: record.method, path: record.path })
+          resolve()
+        })
+      })
+      const answer = raw(own, "GET", "/api2/json/version").then(
+        (r) => `answered ${r.status}`,
+        (e: NodeJS.ErrnoException) => e.code ?? String(e)
+      )
+      await first
+      assert.deepStrictEqual(held, [{ node: "pve", method: "GET", path: "/version" }])
+      assert.isFalse(
+        own.requests().some((r) => r.path === "/version"),
+        "a held request is not answered (nor logged)"
+      )
+      await own.stop()
+      stopped = true
+      // the connection is dropped: the client sees a reset, not an answer
+      assert.strictEqual(await answer, "ECONNRESET")
+    } finally {
+      if (!stopped) await own.stop()
+    }
+  })
+
   it("taskFail fails a task type with the given exitstatus; taskHang keeps it running until aborted", async () => {
     await sim.addFaults([
       { kind: "taskFail", taskType: "qmstop", exitstatus: "VM quit/powerdown failed - got timeout" }

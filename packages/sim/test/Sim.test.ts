@@ -11,7 +11,9 @@ const brief = (r: SimRecord) =>
       ? `operation ${r.operation.operation} ${r.operation.vmid ?? ""}`
       : r._tag === "K3sEvent"
         ? `k3s ${r.event.kind} ${r.event.node}`
-        : `agent wait ${r.vmid}`
+        : r._tag === "AgentWait"
+          ? `agent wait ${r.vmid}`
+          : `held ${r.method} ${r.path}`
 
 describe("watch: what the simulator records, as it records it", () => {
   let sim: SimHandle

@@ -162,6 +162,10 @@ export interface TimeoutSettings {
   readonly ip: number
   readonly k3sInstall: number
   readonly k3sReady: number
+  /** One Proxmox API request's answer. */
+  readonly api: number
+  /** Opening a connection to a node's API (TCP connect and TLS handshake). */
+  readonly connect: number
 }
 
 export interface SafetyLimits {

@@ -353,7 +353,17 @@ export const TimeoutsSchema = Schema.Struct({
   ),
   ip: withDefault(seconds(86_400), 300, "Seconds to wait for a started VM's guest agent to report an IP."),
   k3sInstall: withDefault(seconds(86_400), 600, "Seconds the k3s install script may run on a VM."),
-  k3sReady: withDefault(seconds(86_400), 600, "Seconds from starting k3s on a VM until its Node is Ready.")
+  k3sReady: withDefault(seconds(86_400), 600, "Seconds from starting k3s on a VM until its Node is Ready."),
+  api: withDefault(
+    seconds(3_600),
+    30,
+    "Seconds for one Proxmox API request's answer; a node that does not answer in time is driven over SSH (or fails, named)."
+  ),
+  connect: withDefault(
+    seconds(600),
+    5,
+    "Seconds to open a connection to a node's API (TCP and TLS); a node that is off is given up on after this."
+  )
 }).annotate({ description: "Limits of every wait (each is reported while it runs)." })
 
 // ---------------------------------------------------------------------------------------------- k3s

@@ -301,6 +301,35 @@ describe("parseConfig errors", () => {
     })
   )
 
+  it.effect(
+    "timeouts.api and timeouts.connect: seconds, 30 and 5 by default; a bad value is refused naming the field",
+    () =>
+      Effect.gen(function* () {
+        const defaults = yield* parseOk(minimal)
+        assert.deepStrictEqual(defaults.timeouts, {
+          task: 600,
+          ip: 300,
+          k3sInstall: 600,
+          k3sReady: 600,
+          api: 30,
+          connect: 5
+        })
+        const set = yield* parseOk(`${minimal}timeouts:\n  api: 90\n  connect: 2\n`)
+        assert.deepInclude(set.timeouts, { api: 90, connect: 2 })
+        const error = yield* parseErr(`${minimal}timeouts:\n  api: 0\n  connect: 1.5\n`)
+        assert.deepStrictEqual(
+          error.issues.map((issue) => [issue.path, issue.code, issue.expected, issue.found]),
+          [
+            ["timeouts.api", "invalid-value", "1..3600 seconds", "0"],
+            ["timeouts.connect", "invalid-value", "an integer", "1.5"]
+          ]
+        )
+        assert.match(error.message, /timeouts\.api: expected 1\.\.3600 seconds, found 0/)
+        const text = yield* parseErr(`${minimal}timeouts:\n  api: soon\n`)
+        assert.deepInclude(issueAt(text, "timeouts.api"), { expected: "1..3600 seconds" })
+      })
+  )
+
   it.effect("a value YAML read as a number is shown as written, with the quoting that keeps it text", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(`${minimal}k3s:

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ProxmoxEngine } from "proxmox-api"
-import { makeWriteOnce } from "../src/internal/writeOnce.js"
+import { makeResendGuard } from "../src/internal/resendGuard.js"
 import type { TlsTrust, TrustFetchInit, TrustResponse } from "../src/TlsTrust.js"
 
 const answer = (data: unknown): TrustResponse => ({
@@ -23,8 +23,8 @@ const failure = (sent: boolean, code = sent ? "ECONNRESET" : "ECONNREFUSED") =>
 
 type Step = (url: string, init: TrustFetchInit | undefined) => Promise<TrustResponse>
 
-/** A real proxmox-api engine over a scripted fetch (one step per fetch, in order), through `makeWriteOnce`. */
-const engineWith = (steps: Array<Step>) => {
+/** A real proxmox-api engine over a scripted fetch (one step per fetch, in order), through `makeResendGuard`. */
+const engineWith = (steps: Array<Step>, queryTimeout?: number) => {
   const sent: Array<string> = []
   const fetch: TlsTrust["fetch"] = (input, init) => {
     sent.push(`${init?.method ?? "GET"} ${String(input)} ${typeof init?.body === "string" ? init.body : ""}`.trim())
@@ -32,16 +32,17 @@ const engineWith = (steps: Array<Step>) => {
     if (step === undefined) return Promise.reject(new Error("unexpected fetch"))
     return step(String(input), init)
   }
-  const once = makeWriteOnce(fetch)
+  const once = makeResendGuard(fetch)
   const engine = new ProxmoxEngine({
     host: "pve.test",
     port: 8006,
     tokenID: "root@pam!t",
     tokenSecret: "0b6c3e2a-1111-4222-8333-944455556666",
-    fetch: once.fetch as never
+    fetch: once.fetch as never,
+    ...(queryTimeout !== undefined ? { queryTimeout } : {})
   })
   const request = (method: string, path: string, params: Record<string, string> = {}) =>
-    once.run(method, () => engine.doRequest(method, `/api2/json${path}`, path, params))
+    once.run(() => engine.doRequest(method, `/api2/json${path}`, path, params))
   return { sent, request }
 }
 
@@ -51,7 +52,7 @@ const rootCause = (e: unknown): unknown => {
   return current
 }
 
-describe("writeOnce: proxmox-api's re-send of a failed request", () => {
+describe("resendGuard: proxmox-api's re-send of a failed request", () => {
   it("a POST whose attempt may have reached PVE is not sent again; the caller gets that attempt's error", async () => {
     const first = failure(true)
     const { sent, request } = engineWith([() => Promise.reject(first), () => Promise.resolve(answer("UPID:2"))])
@@ -87,7 +88,50 @@ describe("writeOnce: proxmox-api's re-send of a failed request", () => {
     assert.lengthOf(sent, 2)
   })
 
-  it("a GET is sent again as before, whatever the failure", async () => {
+  /** A fetch that never answers: it rejects as `makeTlsTrust`'s does when its `signal` aborts (proxmox-api's timeout). */
+  const held: Step = (_url, init) =>
+    new Promise<TrustResponse>((_, reject) => {
+      init?.signal?.addEventListener("abort", () =>
+        reject(
+          Object.assign(
+            new TypeError("fetch failed", {
+              cause: Object.assign(new Error("The operation was aborted"), { name: "AbortError", code: "ABORT_ERR" })
+            }),
+            { sent: true }
+          )
+        )
+      )
+    })
+
+  it("a request proxmox-api's queryTimeout aborted is not sent again, GET or POST: one timeout, not two", async () => {
+    for (const method of ["GET", "POST"]) {
+      const { sent, request } = engineWith([held, () => Promise.resolve(answer("late"))], 20)
+      const error = await request(method, "/nodes/pve/status").then(
+        () => undefined,
+        (e: unknown) => e
+      )
+      assert.lengthOf(sent, 1, method)
+      assert.instanceOf(error, Error, method)
+      assert.strictEqual((rootCause(error) as { code?: string }).code, "ABORT_ERR", method)
+    }
+  })
+
+  it("an attempt whose connection timed out (ETIMEDOUT, nothing written) is not sent again either", async () => {
+    for (const method of ["GET", "POST"]) {
+      const { sent, request } = engineWith([
+        () => Promise.reject(failure(false, "ETIMEDOUT")),
+        () => Promise.resolve(answer("late"))
+      ])
+      const error = await request(method, "/nodes/pve/status").then(
+        () => undefined,
+        (e: unknown) => e
+      )
+      assert.lengthOf(sent, 1, method)
+      assert.strictEqual((rootCause(error) as { code?: string }).code, "ETIMEDOUT", method)
+    }
+  })
+
+  it("a GET is sent again as before after any other failure (a reset keep-alive connection)", async () => {
     const { sent, request } = engineWith([() => Promise.reject(failure(true)), () => Promise.resolve(answer("8.4.1"))])
     assert.strictEqual(await request("GET", "/version"), "8.4.1")
     assert.lengthOf(sent, 2)
