@@ -776,12 +776,8 @@ export const apply = Effect.fn("apply")(function* (
       return Effect.gen(function* () {
         const config = yield* api.vmConfig(node, a.vmid).pipe(during(`read the config of VM ${a.vmid}`))
         const dhcp = staticAddress(config.ipconfig0) === undefined
-        const then =
-          desired.k3s === undefined
-            ? ""
-            : a.k3s === undefined
-              ? " and it cannot join k3s"
-              : " and its k3s Node cannot be checked"
+        // its join, or the check of its Node (a member the plan could not read, or one without a known address)
+        const then = desired.k3s === undefined ? "" : " and k3s cannot reach it"
         const enable = "install and enable qemu-guest-agent in the guest (`systemctl enable --now qemu-guest-agent`)"
         return yield* fail(
           `VM ${a.vmid} ${a.name} on node ${node} was ${done}, but its QEMU guest agent did not answer within ${seconds(timeouts.ip)}, so its IP${dhcp ? " (DHCP)" : ""} is not known${then}`,

@@ -1901,7 +1901,7 @@ describe("a VM apply starts or resumes whose guest agent stays silent", () => {
         const failed = run.result.outcomes.find((o) => o.action._tag === "StartVm")
         assert.strictEqual(
           failed?.detail,
-          `VM ${vmid} k3s-vm-still-fawn on node still-fawn was started, but its QEMU guest agent did not answer within 2s, so its IP (DHCP) is not known and it cannot join k3s`
+          `VM ${vmid} k3s-vm-still-fawn on node still-fawn was started, but its QEMU guest agent did not answer within 2s, so its IP (DHCP) is not known and k3s cannot reach it`
         )
         assert.include(failed?.hint ?? "", "qemu-guest-agent")
         assert.include(failed?.hint ?? "", "static address")
