@@ -136,6 +136,7 @@ export interface StartVm extends ActionBase {
   readonly _tag: "StartVm"
   readonly vmid: number
   readonly name: string
+  readonly k3s?: ReturningMember | undefined
 }
 
 /** Phase 2: resume a paused VM of ours (policy `paused: resume`), then wait for its IP. */
@@ -143,6 +144,19 @@ export interface ResumeVm extends ActionBase {
   readonly _tag: "ResumeVm"
   readonly vmid: number
   readonly name: string
+  readonly k3s?: ReturningMember | undefined
+}
+
+/**
+ * The k3s Node of a VM that is started or resumed, in the cluster when planned: once the VM runs, its Node Ready again
+ * at the VM's known IP is the VM back in service, whether or not its guest agent reports an IP (a guest agent that is
+ * not installed, or off). The IP known: one this run learned, else the static address of the VM's `ipconfig0`, else
+ * `ip`, the Node's InternalIP when planned. Checked through `via` (undefined: the configured `k3s.server`).
+ */
+export interface ReturningMember {
+  readonly role: "server" | "agent"
+  readonly ip?: string | undefined
+  readonly via?: K3sVia | undefined
 }
 
 /**

@@ -36,11 +36,13 @@ import {
   type JoinK3s,
   type K3sVia,
   type RecreateVm,
+  type ResumeVm,
+  type StartVm,
   type UpgradeK3s,
   type VmSpec
 } from "./Action.js"
 import { deleteImage, destroyVm } from "./ApplyDestroy.js"
-import { finishRestart, restartVm, updateVm } from "./ApplyDrift.js"
+import { backInService, type DriftContext, finishRestart, restartVm, updateVm } from "./ApplyDrift.js"
 import { startK3s } from "./ApplyStartK3s.js"
 import { uploadImage } from "./ApplyUpload.js"
 import type { ActionOutcome } from "./Convergence.js"
@@ -60,6 +62,7 @@ import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { runningDownloads } from "./runningDownloads.js"
 import { staleMemberHint } from "./StaleMember.js"
+import { staticAddress } from "./staticAddress.js"
 import { stopHungTask } from "./stopHungTask.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
 import { tokenRefusedHint } from "./tokenRefused.js"
@@ -383,9 +386,15 @@ export const apply = Effect.fn("apply")(function* (
      * Wait for the VM's IP. A wait that ends without one says why from the VM's state read then: a VM that is not
      * running (stopped, paused, prelaunch, …) is named as such; only a running VM's silence is the guest agent's.
      * A request that fails (the config read, the status read) fails the wait as what it is. `andThen`: what else the
-     * failure leaves behind (said after the hint).
+     * failure leaves behind (said after the hint). `silent`: the failure for a running VM that reported no IP, when the
+     * caller says it better (the default asks whether the image has the guest agent).
      */
-    const waitForIp = (vmid: number, name: string, andThen?: string) =>
+    const waitForIp = (
+      vmid: number,
+      name: string,
+      andThen?: string,
+      silent?: Effect.Effect<never, StepFailed | ProxmoxError>
+    ) =>
       Effect.gen(function* () {
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
         yield* progress(`waiting for ${what}`)
@@ -407,6 +416,7 @@ export const apply = Effect.fn("apply")(function* (
             `${state.hint}${andThen === undefined ? "" : `; ${andThen}`}`
           )
         }
+        if (silent !== undefined) return yield* silent
         return yield* fail(
           `VM ${vmid} ${name} reported no IP within ${seconds(timeouts.ip)}`,
           `is qemu-guest-agent installed and enabled in the image? (timeouts.ip sets the limit)${andThen === undefined ? "" : `; ${andThen}`}`
@@ -665,16 +675,7 @@ export const apply = Effect.fn("apply")(function* (
         )
       case "StartVm":
       case "ResumeVm":
-        return power(action.vmid, action._tag === "StartVm" ? "stopped" : "paused").pipe(
-          Effect.andThen(waitForIp(action.vmid, action.name)),
-          Effect.map((ip) => {
-            remember(action.name, action.vmid, ip)
-            return {
-              detail: `VM ${action.vmid} ${action._tag === "StartVm" ? "started" : "resumed"}, running at ${ip}`,
-              ip
-            }
-          })
-        )
+        return bringBack(action)
       case "JoinK3s":
         return join(action)
       case "InitK3s":
@@ -684,22 +685,7 @@ export const apply = Effect.fn("apply")(function* (
       case "UpdateVm":
       case "RestartVm":
       case "UncordonK3s": {
-        const context = {
-          api,
-          k3sJoin,
-          desired,
-          timeouts,
-          progressInterval: interval,
-          progress,
-          task,
-          waitForIp,
-          fail,
-          k3sProgress,
-          serverOf,
-          guestUser,
-          learnedIp: (vm: string) => vms.get(vm)?.ip,
-          mark
-        }
+        const context = driftContext()
         return action._tag === "UpdateVm"
           ? updateVm(context, action)
           : action._tag === "RestartVm"
@@ -712,6 +698,94 @@ export const apply = Effect.fn("apply")(function* (
         return deleteImage(action, { api, k3s: k3sJoin, desired, progress, task, k3sProgress, fail, serverOf })
       case "StartK3s":
         return startK3s({ k3sJoin, desired, progress, fail, guestUser }, action)
+    }
+
+    /** What the executors of `ApplyDrift` need from this run. */
+    function driftContext(): DriftContext<StepFailed> {
+      return {
+        api,
+        k3sJoin,
+        desired,
+        timeouts,
+        progressInterval: interval,
+        progress,
+        task,
+        waitForIp,
+        fail,
+        k3sProgress,
+        serverOf,
+        guestUser,
+        learnedIp: (vm: string) => vms.get(vm)?.ip,
+        mark
+      }
+    }
+
+    /**
+     * `StartVm`, `ResumeVm`: start or resume the VM, then wait until it is back in service. A k3s member (`a.k3s`) whose
+     * IP is known (learned by this run, else the static address of its `ipconfig0`, else its Node's when planned) is
+     * back once its Node is Ready again there, or at the guest agent's IP when the agent reports another one: as after
+     * a rolling restart (`backInService`), a guest agent that stays silent does not fail it. Any other VM needs its
+     * guest agent's IP (to join k3s, say); without one, the failure says why and what to do.
+     */
+    function bringBack(a: StartVm | ResumeVm) {
+      return Effect.gen(function* () {
+        const done = a._tag === "StartVm" ? "started" : "resumed"
+        yield* power(a.vmid, a._tag === "StartVm" ? "stopped" : "paused")
+        const k3s = desired.k3s
+        const returning = a.k3s
+        if (returning !== undefined && k3s !== undefined && Option.isSome(k3sJoin)) {
+          const config = yield* api.vmConfig(node, a.vmid).pipe(during(`read the config of VM ${a.vmid}`))
+          const known = vms.get(a.name)?.ip ?? staticAddress(config.ipconfig0) ?? returning.ip
+          // a server to check the Node through whose address is not known (yet): the guest agent's IP, as without k3s
+          const server = yield* serverOf(returning.via).pipe(Effect.option)
+          if (known !== undefined && Option.isSome(server)) {
+            const unit = returning.role === "server" ? "k3s" : "k3s-agent"
+            const ip = yield* backInService(driftContext(), {
+              vmid: a.vmid,
+              name: a.name,
+              node,
+              member: { join: k3sJoin.value, server: server.value, role: returning.role },
+              known,
+              notRunning: {
+                message: `VM ${a.vmid} ${a.name} on node ${node} was ${done}, but does not run (waited ${seconds(timeouts.task)})`,
+                hint: `see its tasks on ${node}`
+              },
+              leaves: undefined,
+              notReady: (e, at) =>
+                fail(
+                  `VM ${a.vmid} ${a.name} on node ${node} was ${done}, but its k3s Node is not Ready again: ${e.message}`,
+                  `\`journalctl -u ${unit}\` on ${at}; the next run checks it again`
+                )
+            })
+            remember(a.name, a.vmid, ip)
+            return { detail: `VM ${a.vmid} ${done}, running at ${ip}; its k3s Node is Ready again`, ip }
+          }
+        }
+        const ip = yield* waitForIp(a.vmid, a.name, undefined, agentSilent(a, done))
+        remember(a.name, a.vmid, ip)
+        return { detail: `VM ${a.vmid} ${done}, running at ${ip}`, ip }
+      })
+    }
+
+    /**
+     * The failure of a VM that was started or resumed and runs, but whose guest agent reported no IP within
+     * `timeouts.ip`: what that keeps from happening, and the ways out. (A guest agent off in the VM's config fails the
+     * wait at once, as PVE says it: see `describeFailure`.)
+     */
+    function agentSilent(a: StartVm | ResumeVm, done: string) {
+      return Effect.gen(function* () {
+        const config = yield* api.vmConfig(node, a.vmid).pipe(during(`read the config of VM ${a.vmid}`))
+        const dhcp = staticAddress(config.ipconfig0) === undefined
+        // its join, or the check of its Node (a member the plan could not read, or one without a known address)
+        const then = desired.k3s === undefined ? "" : " and k3s cannot reach it"
+        const enable = "install and enable qemu-guest-agent in the guest (`systemctl enable --now qemu-guest-agent`)"
+        return yield* fail(
+          `VM ${a.vmid} ${a.name} on node ${node} was ${done}, but its QEMU guest agent did not answer within ${seconds(timeouts.ip)}, so its IP${dhcp ? " (DHCP)" : ""} is not known${then}`,
+          dhcp
+            ? `${enable}, or give the VM a static address (its ipConfig in homelab.yaml: ip=<address>/<prefix>,gw=<gateway>); timeouts.ip sets the limit`
+            : `${enable}; timeouts.ip sets the limit`
+        )
+      })
     }
 
     /** Set or clear a mark on a VM (a fresh read of its tags first). */

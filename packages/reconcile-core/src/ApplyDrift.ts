@@ -381,21 +381,22 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
   })
 
 /** The k3s side of a VM coming back: who to ask, and what role its Node has. */
-interface Member {
+export interface Member {
   readonly join: K3sJoinShape
   readonly server: K3sServer & { readonly apiPort: number }
   readonly role: "server" | "agent"
 }
 
 /**
- * A VM back in service after a restart: it runs (bounded by `timeouts.task`), and then, without its k3s Node, has its
- * guest agent's IP; with its Node, the Node is Ready again, checked over SSH at the IP known for the VM (`known`: the
- * plan's, the Node's own address as a rule) and, when the guest agent reports another one (a new address after the
- * restart), at that one. The guest agent's IP is not needed then: a Node Ready again is the VM back in service, so a
- * silent agent (not installed, broken) does not hold the rollout. Returns the IP; the failures say what the caller
- * asks them to.
+ * A VM back in service after a restart (or a start or resume: `Apply`'s `StartVm`, `ResumeVm`): it runs (bounded by
+ * `timeouts.task`), and then, without its k3s Node, has its guest agent's IP; with its Node, the Node is Ready again,
+ * checked over SSH at the IP known for the VM (`known`: the plan's, the Node's own address as a rule, or the VM's
+ * static address) and, when the guest agent reports another one (a new address after the restart), at that one. The
+ * guest agent's IP is not needed then: a Node Ready again is the VM back in service, so a silent agent (not
+ * installed, broken, off) does not hold the rollout or fail the start. Returns the IP; the failures say what the
+ * caller asks them to.
  */
-const backInService = <E>(
+export const backInService = <E>(
   ctx: DriftContext<E>,
   vm: {
     readonly vmid: number

@@ -14,7 +14,7 @@ import {
   VmRequest
 } from "@homelab/vm-health"
 import * as Duration from "effect/Duration"
-import type { Action, Finding, JoinK3s, RestartVm, UncordonK3s, VmAction, VmSpec } from "./Action.js"
+import type { Action, Finding, JoinK3s, RestartVm, ReturningMember, UncordonK3s, VmAction, VmSpec } from "./Action.js"
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import { closestName } from "./config/internal/suggest.js"
@@ -461,6 +461,16 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         vmid?: number
       ): void => {
         findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
+      }
+      /**
+       * A VM that is started or resumed while its k3s Node is in the cluster: the Node, Ready again, says the VM is
+       * back in service, its guest agent's IP or not (`ReturningMember`).
+       */
+      const returning = (): { readonly k3s?: ReturningMember } => {
+        const member = k3s === undefined ? undefined : k3sNodes?.find((n) => n.name === vm.name)
+        if (member === undefined) return {}
+        const ip = member.internalIPs.find((a) => /^\d{1,3}(\.\d{1,3}){3}$/.test(a))
+        return { k3s: { role: vm.role, ...(ip === undefined ? {} : { ip }), via: cluster?.viaFor(vm.name) } }
       }
       // One decision table per VM state, in order: missing, duplicate, elsewhere, not ours, create lock, protected,
       // locked, rebuild mark, pending mark, reprovision, health.
@@ -946,6 +956,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             after: [],
             vmid: match.vmid,
             name: vm.name,
+            ...returning(),
             reason: `VM ${match.vmid} ${vm.name} is stopped by an earlier teardown that stopped before destroying it (it carries '${DestroyTag}'), and homelab.yaml asks for it: starting it with its disk (not rebuilding it) and undoing the teardown`
           })
         }
@@ -959,6 +970,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               after: [],
               vmid: match.vmid,
               name: vm.name,
+              ...returning(),
               reason: report.message
             })
           case "resume":
@@ -969,6 +981,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               after: [],
               vmid: match.vmid,
               name: vm.name,
+              ...returning(),
               reason: report.message
             })
           case "recreate":

@@ -18,6 +18,7 @@ export {
   type RecreateVm,
   type RestartVm,
   type ResumeVm,
+  type ReturningMember,
   type StartK3s,
   type StartVm,
   type UncordonK3s,

@@ -24,7 +24,8 @@ import {
   mutatingRequests,
   reconcile,
   simVms,
-  startLab
+  startLab,
+  untilResourcesShow
 } from "./lab.js"
 import { memberVm, teardownLab, teardownNet, teardownScenario } from "./teardownFixture.js"
 
@@ -1779,5 +1780,141 @@ describe("vm.password: a keyed mark in a tag says which password homelab set", (
         assert.notStrictEqual(rekeyed[0]?.slice(0, 16), mark[0]?.slice(0, 16), "another key id")
       }),
     90_000
+  )
+})
+
+describe("a VM apply starts or resumes whose guest agent stays silent", () => {
+  /** `health`: stopped VMs are started, paused ones resumed (not rebuilt). */
+  const bringBack = "  stopped: start\n  paused: resume\n  graceSeconds: 0"
+
+  /** Stops the VM through PVE and waits until `/cluster/resources` shows it stopped (what the next run observes). */
+  const stopVm = (lab: Lab, node: string, vmid: number) =>
+    Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        const api = yield* ProxmoxApi
+        yield* api.stopVm(node, vmid)
+      }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
+      yield* untilResourcesShow(lab, vmid, "stopped")
+    })
+
+  it.live(
+    "a stopped k3s member with a static address: started, its Node Ready again at that address, the node converges, and the next plan has no changes",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const address = `${net}.40`
+        const lab = yield* makeLab(sim, {
+          vm: k3sVm,
+          health: bringBack,
+          nodes: { "still-fawn": `    vms: [{ ipConfig: "ip=${address}/24,gw=${net}.1" }]` }
+        })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        const vmid = vmOf(sim, "k3s-vm-still-fawn").vmid
+        assert.strictEqual(simVms(sim).find((v) => v.vmid === vmid)?.ip, address)
+        // its guest agent is silent from now on; the guest and its k3s come up as before
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        yield* stopVm(lab, "still-fawn", vmid)
+
+        const run = yield* reconcile(lab, { timeouts: { ip: Duration.seconds(2) } })
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
+          [
+            ["StartVm", "still-fawn", "done"],
+            ["JoinK3s", "still-fawn", "done"]
+          ],
+          JSON.stringify(run.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.include(run.result.outcomes[0]?.detail ?? "", `running at ${address}`)
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        assert.strictEqual(nodeOf3(sim, "k3s-vm-still-fawn").ready, "True")
+        const after = yield* planOnly(lab)
+        assert.deepStrictEqual(after.plan.actions, [], JSON.stringify(after.plan.actions))
+        assert.isTrue(after.planned.converged)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a stopped k3s member on DHCP: started, its Node Ready again at the address its Node had, the node converges, and the next plan has no changes",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: k3sVm, health: bringBack })
+        const first = yield* reconcile(lab)
+        assert.isTrue(first.report.convergence.converged, JSON.stringify(first.report.convergence))
+        const vmid = vmOf(sim, "k3s-vm-chief-horse").vmid
+        const ip = simVms(sim).find((v) => v.vmid === vmid)?.ip
+        assert.isDefined(ip)
+        assert.strictEqual(nodeOf3(sim, "k3s-vm-chief-horse").ip, ip)
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        yield* stopVm(lab, "chief-horse", vmid)
+
+        const run = yield* reconcile(lab, { timeouts: { ip: Duration.seconds(2) } })
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
+          [
+            ["StartVm", "chief-horse", "done"],
+            ["JoinK3s", "chief-horse", "done"]
+          ],
+          JSON.stringify(run.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.include(run.result.outcomes[0]?.detail ?? "", `running at ${ip}`)
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        const after = yield* planOnly(lab)
+        assert.deepStrictEqual(after.plan.actions, [], JSON.stringify(after.plan.actions))
+        assert.isTrue(after.planned.converged)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a stopped DHCP VM that is not a k3s member yet: its node fails, saying the guest agent did not answer and what to do; the other nodes converge, and the next plan agrees",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        // the VMs first, without k3s: none is a member
+        const bare = yield* makeLab(sim, { vm: "  sshPort: 2222", health: bringBack })
+        assert.isTrue((yield* reconcile(bare)).report.convergence.converged)
+        const vmid = vmOf(sim, "k3s-vm-still-fawn").vmid
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        yield* stopVm(bare, "still-fawn", vmid)
+
+        const lab = yield* makeLab(sim, {
+          vm: k3sVm.replace("role: server", "role: agent"),
+          health: bringBack
+        })
+        const run = yield* reconcile(lab, { timeouts: { ip: Duration.seconds(2) } })
+        const status = Object.fromEntries(
+          run.result.outcomes.map((o) => [`${o.action._tag} ${o.action.node}`, o.status])
+        )
+        assert.deepStrictEqual(
+          status,
+          {
+            "JoinK3s pve": "done",
+            "StartVm still-fawn": "failed",
+            "JoinK3s still-fawn": "skipped",
+            "JoinK3s chief-horse": "done"
+          },
+          JSON.stringify(run.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        const failed = run.result.outcomes.find((o) => o.action._tag === "StartVm")
+        assert.strictEqual(
+          failed?.detail,
+          `VM ${vmid} k3s-vm-still-fawn on node still-fawn was started, but its QEMU guest agent did not answer within 2s, so its IP (DHCP) is not known and k3s cannot reach it`
+        )
+        assert.include(failed?.hint ?? "", "qemu-guest-agent")
+        assert.include(failed?.hint ?? "", "static address")
+        const nodes = Object.fromEntries(run.report.convergence.nodes.map((n) => [n.node, n.converged]))
+        assert.deepStrictEqual(nodes, { pve: true, "still-fawn": false, "chief-horse": true })
+        // the next plan says the same: the VM runs, but without its IP it cannot join
+        const after = yield* planOnly(lab)
+        assert.isFalse(after.planned.converged)
+        assert.deepStrictEqual(
+          after.plan.findings.filter((f) => f.effect === "blocked").map((f) => [f.code, f.vm]),
+          [["k3s.no-ip", "k3s-vm-still-fawn"]]
+        )
+      }),
+    120_000
   )
 })
