@@ -585,6 +585,25 @@ export const restartHeldCommand = (spec: { readonly role: Role; readonly lockWai
 }
 
 /**
+ * A restart of the unit under the host's install lock, without blocking, like the install's own restart: for a k3s
+ * server that waits for one (it wrote the etcd tombstone: its member was removed, and only its next start joins it
+ * again, as a new member).
+ *
+ * @since 0.9.0
+ * @category commands
+ */
+export const restartUnitCommand = (spec: { readonly role: Role; readonly lockWaitSeconds: number }): string => {
+  const q = shellCommand
+  const lines = [
+    "set -e",
+    q(["echo", MARK.acquired]),
+    q(["systemctl", "restart", "--no-block", unitName(spec.role)]),
+    q(["echo", MARK.restarted])
+  ]
+  return underInstallLock(spec.lockWaitSeconds, lines)
+}
+
+/**
  * The install output a user needs: the lock's and this library's own trace lines (`flock: getting lock took…`, the
  * install record, the `k3s-join: …` step markers) left out, install.sh's and systemd's kept.
  *

@@ -15,6 +15,7 @@ export type JournalFailure =
   | "NodePasswordRejected"
   | "DuplicateEtcdMember"
   | "EtcdMemberRemoved"
+  | "EtcdMemberRemovedRestart"
   | "TooManyLearners"
   | "CaHashMismatch"
   | "Unauthorized"
@@ -47,8 +48,15 @@ const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, bool
   // at once and systemd starts it again every 5 s, forever
   ["UndefinedFlag", ["flag provided but not defined"], true],
   ["DuplicateEtcdMember", ["duplicate node name found"], true],
+  // k3s's own line once etcd told it that the cluster removed its member, in the releases since January 2026
+  // (v1.32.11+k3s3, v1.33.7+k3s3, v1.34.3+k3s3, v1.35.0+k3s3): it wrote the etcd tombstone and runs on without etcd;
+  // at its next start it moves that member's data aside and joins again as a new member (k3s pkg/etcd `Register`).
+  // etcd's two lines below come just before it; the newest line wins, so this is what such a journal says. Not
+  // permanent: a restart fixes it (the wait after an install restarts the unit for it), but k3s does not restart itself
+  ["EtcdMemberRemovedRestart", ["has been removed from the cluster - please restart"], false],
   // etcd's own lines (JSON) when the cluster removed this server's member and it starts on that member's data: k3s
-  // exits and systemd starts it again, forever, until the data is deleted (k3s-io/k3s#13498, #2527)
+  // before those releases exits and systemd starts it again, forever, until the data is deleted (k3s-io/k3s#13498,
+  // #2527)
   [
     "EtcdMemberRemoved",
     ["the member has been permanently removed from the cluster", "data-dir used by this member must be removed"],

@@ -60,6 +60,7 @@ import {
   releaseCheckCommand,
   removeFileCommand,
   restartHeldCommand,
+  restartUnitCommand,
   serverUrl,
   startCommand,
   taintNodeCommand,
@@ -947,6 +948,38 @@ const make = (options: K3sJoinOptions) =>
       })
 
     /**
+     * The restart a server whose etcd member the cluster removed waits for (`EtcdMemberRemovedRestart`): at its next
+     * start k3s moves that member's data aside and joins through its --server as a new member.
+     */
+    const tombstoneRestart = (
+      host: K3sHost,
+      role: Role,
+      timeouts: ReturnType<typeof timeoutsOf>,
+      emit: (event: K3sJoinEvent) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        yield* emit({
+          _tag: "Step",
+          host: host.host,
+          step: "start",
+          detail: `restarting ${unitName(role)}: the cluster removed its etcd member (its Node was deleted), and k3s waits for a restart to move that member's data aside and join again as a new member`
+        })
+        const result = yield* run(
+          host,
+          restartUnitCommand({ role, lockWaitSeconds: lockWaitSeconds(timeouts.lockWait) }),
+          plus(timeouts.lockWait, timeouts.command)
+        )
+        const parsed = parseLockedInstallOutput(result.stdout)
+        if (!parsed.acquired && result.exitCode === LOCK_CONFLICT_EXIT) {
+          return yield* fail(
+            host.host,
+            new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
+          )
+        }
+        if (result.exitCode !== 0) return yield* startFailed(host, result)
+      })
+
+    /**
      * The install itself, under the host's lock (`lockedInstallCommand`): for joins, cluster-init and upgrades.
      */
     const lockedInstall = (spec: {
@@ -1061,6 +1094,16 @@ const make = (options: K3sJoinOptions) =>
         }
         if (parsed.restartHeld && spec.guard !== undefined)
           yield* guardedRestart(host, role, spec.guard, timeouts, emit)
+        // a server whose k3s runs on after the cluster removed its etcd member (it wrote the tombstone, k3s since
+        // January 2026) joins again only at its next start: nothing changed, so the install did not restart it. Its
+        // member is gone already, so the restart takes nothing from etcd's quorum.
+        const tombstone =
+          role === "server" &&
+          parsed.unchanged &&
+          !parsed.restartHeld &&
+          ["active", "activating", "reloading"].includes(before.unitState) &&
+          classifyJournal(linesSinceUnitStart(journalBaseline))?.failure === "EtcdMemberRemovedRestart"
+        if (tombstone) yield* tombstoneRestart(host, role, timeouts, emit)
         // an earlier run's record is history (`unchanged`): this run started that install's unit if it was not running
         const installedBy =
           parsed.unchanged && byAnotherRun && parsed.previous !== undefined
@@ -1069,7 +1112,7 @@ const make = (options: K3sJoinOptions) =>
         return {
           unit: unitName(role),
           journalBaseline,
-          unchanged: parsed.unchanged,
+          unchanged: parsed.unchanged && !tombstone,
           lockWaitMs,
           installedBy,
           unitStateBefore: before.unitState
@@ -1200,6 +1243,7 @@ const make = (options: K3sJoinOptions) =>
         case "DuplicateEtcdMember":
           return new DuplicateEtcdMember({ node, line })
         case "EtcdMemberRemoved":
+        case "EtcdMemberRemovedRestart":
           return new EtcdMemberRemoved({ node, line })
         case "TooManyLearners":
           return new TooManyLearners({ line })

@@ -131,6 +131,9 @@ export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>
  * A server's k3s starts on the etcd data of a member the cluster removed (its Node was deleted, or it was removed with
  * the `etcd.k3s.cattle.io/remove` annotation, while its disk kept the data): etcd refuses a removed member, and k3s
  * exits at every start until that data (`/var/lib/rancher/k3s/server/db`) is deleted; then it joins as a new member.
+ * k3s since January 2026 (v1.32.11+k3s3, v1.33.7+k3s3, v1.34.3+k3s3, v1.35.0+k3s3) writes the etcd tombstone instead
+ * and runs on until a restart, which moves that data aside and joins as a new member (the install restarts it for
+ * that); this error is left only when k3s logs it again after that restart (`line`, then, is k3s's own).
  *
  * @since 0.7.0
  * @category errors
@@ -140,6 +143,9 @@ export class EtcdMemberRemoved extends Schema.TaggedError<EtcdMemberRemoved>()("
   line: Schema.String
 }) {
   override get message(): string {
+    // k3s since January 2026 says so itself, having written the etcd tombstone: it joins again at its next start
+    if (this.line.includes("please restart"))
+      return `the cluster removed the etcd member of k3s server ${this.node}, and k3s waits for a restart to join again as a new member: ${this.line}`
     return `k3s server ${this.node} starts on the etcd data of a member the cluster removed, and etcd refuses it at every start: ${this.line}`
   }
 }

@@ -66,6 +66,7 @@ export {
   releaseFileUrl,
   restartHeldCommand,
   restartPendingPath,
+  restartUnitCommand,
   serverUrl,
   startCommand,
   taintNodeCommand,

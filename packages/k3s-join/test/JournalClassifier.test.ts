@@ -10,6 +10,23 @@ import {
 } from "../src/JournalClassifier.js"
 import { journal } from "./support/fixtures.js"
 
+describe("a removed etcd member's journal", () => {
+  it("k3s since January 2026: its tombstone line after etcd's two is what the journal says, and a restart fixes it", () => {
+    const got = classifyJournal([journal.memberRemoved(), journal.dataDirMustGo(), journal.removedRestart(1)])
+    assert.strictEqual(got?.failure, "EtcdMemberRemovedRestart")
+    assert.isFalse(got?.permanent)
+  })
+  it("older k3s: etcd's lines alone, at every start, are permanent", () => {
+    assert.strictEqual(
+      classifyJournal([journal.memberRemoved(), journal.dataDirMustGo()])?.failure,
+      "EtcdMemberRemoved"
+    )
+  })
+  it("the restart that finds the tombstone is no failure", () => {
+    assert.isUndefined(classifyLine(journal.tombstoneDetected()))
+  })
+})
+
 describe("classifyLine", () => {
   it("classifies every §8.4 failure from real journal lines", () => {
     const cases: ReadonlyArray<readonly [string, string, boolean]> = [
@@ -17,6 +34,7 @@ describe("classifyLine", () => {
       [journal.duplicateEtcd(), "DuplicateEtcdMember", true],
       [journal.memberRemoved(), "EtcdMemberRemoved", true],
       [journal.dataDirMustGo(), "EtcdMemberRemoved", true],
+      [journal.removedRestart(), "EtcdMemberRemovedRestart", false],
       [journal.learners(), "TooManyLearners", false],
       [journal.caHash(), "CaHashMismatch", true],
       [journal.unauthorized(), "Unauthorized", true],

@@ -13,7 +13,9 @@ export const journalFix = (failure: JournalClassification, vm: string, ip: strin
     case "DuplicateEtcdMember":
       return `etcd still has a member named after ${vm} from an earlier VM: delete its Node on a Ready server (\`sudo k3s kubectl delete node ${vm}\`, which removes the member), or remove the member with etcdctl if no Node owns it (\`homelab plan\` names it); k3s on ${vm} then joins at its next restart`
     case "EtcdMemberRemoved":
-      return `k3s on ${vm} starts on the etcd data of a member the cluster removed (its Node was deleted: a teardown, \`kubectl delete node\`), which etcd refuses at every start: delete that data (\`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on ${ip}) and run apply again, which joins it as a new server; or rebuild the VM with \`homelab reprovision ${vm}\``
+      return `k3s on ${vm} starts on the etcd data of a member the cluster removed (its Node was deleted: a teardown, \`kubectl delete node\`), which etcd refuses at every start: delete that data (\`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on ${ip}) and run apply again, which joins it as a new server; or rebuild the VM with \`homelab reprovision ${vm}\`; or run k3s from January 2026 on (v1.32.11+k3s3, v1.33.7+k3s3, v1.34.3+k3s3, v1.35.0+k3s3 or later), which moves such data aside at a restart and joins again by itself`
+    case "EtcdMemberRemovedRestart":
+      return `the cluster removed the etcd member of k3s on ${vm} (its Node was deleted: a teardown, \`kubectl delete node\`), and k3s runs on without etcd until it is restarted: restart it (\`sudo systemctl restart k3s\` on ${ip}; apply does when it joins ${vm}), and k3s moves that member's data aside and joins again as a new member through its --server`
     case "DatastoreTokenMismatch":
       return `its etcd data was encrypted with another token than the one k3s on ${vm} starts with: set k3s.token to the token the cluster was started with (the password after 'server:' in ${token}), or remove k3s.token, then run apply again`
     case "CaHashMismatch":

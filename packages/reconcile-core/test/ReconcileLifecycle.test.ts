@@ -835,4 +835,54 @@ describe("a server VM whose Node was deleted while its disk kept its etcd data (
       }),
     180_000
   )
+
+  it.live(
+    "with k3s since January 2026 (v1.34.3+k3s3) its k3s waits for a restart: apply restarts it, and it joins again as a new member before apply says converged",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(servers, {
+            ipPool: `${net}.50`,
+            guestSshPort: 2222,
+            k3s: {
+              version: "v1.34.3+k3s3",
+              joinDelayMs: 5000,
+              readyDelayMs: 10_000,
+              learnerPromotionDelayMs: 15_000
+            }
+          })
+        )
+        const lab = yield* makeLab(sim, {
+          vm: k3sSection().replace("version: v1.30.5+k3s1", "version: v1.34.3+k3s3"),
+          nodes: Object.fromEntries(servers.map((n) => [n, server]))
+        })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const pve = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        assert.ok(pve !== undefined)
+        const member = () => sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        const before = member()
+        assert.strictEqual(before.length, 1)
+        const shell = yield* vmShell(lab)
+        // its Node deleted on another server: k3s removes its etcd member; k3s on the VM writes the tombstone and runs on
+        const deleted = yield* shell.exec(pve, "sudo -n /usr/local/bin/k3s kubectl delete node k3s-vm-still-fawn")
+        assert.strictEqual(deleted.exitCode, 0, deleted.stderr)
+        assert.isTrue(sim.k3sEvents().some((e) => e.kind === "etcd-tombstone-written"))
+        const run = yield* reconcile(lab, { only: ["still-fawn"] })
+        const joined = run.result.outcomes.find((o) => o.action._tag === "JoinK3s")
+        assert.strictEqual(joined?.status, "done", JSON.stringify(run.result.outcomes))
+        assert.strictEqual(joined?.detail, "k3s-vm-still-fawn joined as a server (v1.34.3+k3s3)")
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        // k3s moved the removed member's data aside and joined through its --server as a new member, now voting
+        assert.isTrue(sim.k3sEvents().some((e) => e.kind === "etcd-data-moved-aside"))
+        const after = member()
+        assert.strictEqual(after.length, 1)
+        assert.notStrictEqual(after[0]?.id, before[0]?.id)
+        assert.isFalse(after[0]?.isLearner)
+        const state = sim.state().k3s
+        assert.strictEqual(state.nodes.find((n) => n.name === "k3s-vm-still-fawn")?.ready, "True")
+        assert.strictEqual(state.etcdMembers.length, 3)
+        assert.isFalse(state.etcdMembers.some((m) => m.isLearner))
+      }),
+    180_000
+  )
 })

@@ -7,6 +7,8 @@ const lines: Record<JournalFailure, string> = {
   UndefinedFlag: "flag provided but not defined: -disable",
   DuplicateEtcdMember: "ETCD join failed: duplicate node name found, please use a unique name for this node",
   EtcdMemberRemoved: `{"level":"warn","caller":"etcdserver/server.go:1096","msg":"data-dir used by this member must be removed"}`,
+  EtcdMemberRemovedRestart:
+    'level=info msg="This node has been removed from the cluster - please restart k3s to rejoin the cluster"',
   TooManyLearners: "etcdserver: too many learner members in cluster",
   CaHashMismatch: "token CA hash does not match the Cluster CA certificate hash",
   NotAServerToken: "failed to normalize server token",
@@ -31,5 +33,11 @@ describe("journalFix", () => {
     const removed = journalFix(classifyLine(lines.EtcdMemberRemoved)!, "s1", "10.0.0.11")
     assert.include(removed, "sudo rm -rf /var/lib/rancher/k3s/server/db` on 10.0.0.11")
     assert.include(removed, "`homelab reprovision s1`")
+    // k3s since January 2026 recovers by itself at a restart: the hint says which releases
+    assert.include(removed, "v1.34.3+k3s3")
+    const restart = journalFix(classifyLine(lines.EtcdMemberRemovedRestart)!, "s1", "10.0.0.11")
+    assert.include(restart, "`sudo systemctl restart k3s` on 10.0.0.11")
+    assert.include(restart, "joins again as a new member")
+    assert.notInclude(restart, "rm -rf")
   })
 })

@@ -142,6 +142,12 @@ export const journal = {
     `{"level":"warn","ts":"2026-01-29T10:00:00.000Z","caller":"etcdserver/server.go:1095","msg":"server error","error":"the member has been permanently removed from the cluster"}`,
   dataDirMustGo: () =>
     `{"level":"warn","ts":"2026-01-29T10:00:00.000Z","caller":"etcdserver/server.go:1096","msg":"data-dir used by this member must be removed"}`,
+  /** k3s's line once it wrote the etcd tombstone (k3s since January 2026: pkg/daemons/executor/embed.go) */
+  removedRestart: (i = 0) =>
+    `${stamp(i)} level=info msg="This node has been removed from the cluster - please restart k3s to rejoin the cluster"`,
+  /** k3s's line at the start that finds the tombstone (pkg/etcd/etcd.go `Register`) */
+  tombstoneDetected: (i = 0) =>
+    `${stamp(i)} level=info msg="tombstone file has been detected, removing data dir to rejoin the cluster"`,
   learners: (i = 0) =>
     `${stamp(i)} level=error msg="Failed to join etcd cluster: etcdserver: too many learner members in cluster"`,
   critical: (i = 0) =>

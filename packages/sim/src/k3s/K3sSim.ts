@@ -6,7 +6,18 @@ import type { GuestState } from "../Guest.js"
 import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
 import type { SimState, VmState } from "../SimState.js"
-import { fileMeta, removeGuestFile, writeGuestFile } from "./GuestFs.js"
+import {
+  ETCD_DATA_DIR,
+  ETCD_DIR,
+  ETCD_REMOVED,
+  REMOVED_RESTART,
+  removedMemberRejoins,
+  TOMBSTONE,
+  TOMBSTONE_DETECTED,
+  TOMBSTONE_NO_SERVER,
+  tombstoneNeedsServer
+} from "./EtcdTombstone.js"
+import { fileMeta, moveGuestFile, removeGuestFile, writeGuestFile } from "./GuestFs.js"
 import {
   K3sCluster,
   type NodeRecord,
@@ -50,6 +61,8 @@ export interface K3sEvent {
     | "secret-deleted"
     | "etcd-member-removed"
     | "etcd-member-remove-refused"
+    | "etcd-tombstone-written"
+    | "etcd-data-moved-aside"
     | "etcd-quorum-lost"
     | "etcd-quorum-restored"
     | "node-cordoned"
@@ -1107,6 +1120,17 @@ export class K3sSim {
   }
 
   private async runServer(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
+    // the tombstone a removed member's k3s wrote (EtcdTombstone.ts): its etcd data moves aside, and the server joins
+    // through its --server as a new member (without --server: a new cluster, or, since PR #13624, a refusal)
+    if (h.guest.files.has(TOMBSTONE)) {
+      if (cfg.serverUrl === undefined && tombstoneNeedsServer(version))
+        return this.fatal(h, gen, attempt, TOMBSTONE_NO_SERVER)
+      this.log(h, "info", TOMBSTONE_DETECTED)
+      const old = `${ETCD_DIR}-old-${Math.floor(this.now() / 1000)}`
+      for (const path of [...h.guest.files.keys()])
+        if (path.startsWith(`${ETCD_DIR}/`)) moveGuestFile(h.guest, path, `${old}${path.slice(ETCD_DIR.length)}`)
+      this.event("etcd-data-moved-aside", cfg.nodeName, h.vmid, old)
+    }
     // an initialised etcd member: restart, --cluster-init / --server are ignored
     const name = h.guest.files.get(ETCD_NAME)?.trim()
     const own = h.cluster
@@ -1136,18 +1160,16 @@ export class K3sSim {
         this.log(h, "warning", "Failed to get apiserver address from etcd: context deadline exceeded")
         await this.sleepSim(this.t.retryMs)
       }
-      if (!own.etcdMembers.some((m) => m.name === name))
-        return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
+      if (!own.etcdMembers.some((m) => m.name === name)) return this.memberRemoved(h, gen, attempt, version)
       this.registerNode(h, own, cfg, "server", version, name)
       this.log(h, "info", "k3s is up and running")
       return this.ready(h, attempt)
     }
     if (own !== undefined && name !== undefined) {
-      // etcd data of a member the cluster removed: k3s will not start until the data is deleted
+      // etcd data of a member the cluster removed: etcd starts on it and learns from its peers that it was removed
       await this.sleepSim(this.t.joinMs)
       if (!(await this.awake(h, gen))) return
-      this.log(h, "warning", "data-dir used by this member must be removed")
-      return this.fatal(h, gen, attempt, "etcdserver: the member has been permanently removed from the cluster")
+      return this.memberRemoved(h, gen, attempt, version)
     }
     if (own === undefined && name !== undefined) {
       // etcd data of a cluster the simulator has no record of (an earlier cluster's, left on this disk): k3s ignores
@@ -1247,6 +1269,32 @@ export class K3sSim {
     this.log(h, "info", "k3s is up and running")
     this.event("server-join-finish", cfg.nodeName, h.vmid)
     this.ready(h, attempt)
+  }
+
+  /**
+   * k3s started on the etcd data of a member the cluster removed, and etcd learned it from its peers. Before the
+   * January 2026 releases k3s exits on it (systemd starts it again every 5 s, forever, until the data is deleted);
+   * since then it writes the tombstone, closes etcd and waits (never ready, the unit stays activating) for a restart,
+   * which moves the data aside and joins again (EtcdTombstone.ts).
+   */
+  private async memberRemoved(h: K3sHost, gen: number, attempt: Attempt, version: string): Promise<void> {
+    if (!removedMemberRejoins(version)) {
+      this.log(h, "warning", ETCD_DATA_DIR)
+      return this.fatal(h, gen, attempt, ETCD_REMOVED)
+    }
+    this.log(h, "warning", ETCD_REMOVED)
+    this.log(h, "warning", ETCD_DATA_DIR)
+    this.writeTombstone(h)
+    while (await this.awake(h, gen)) await this.nextChange(60_000)
+  }
+
+  /** k3s's answer to etcd's ErrMemberRemoved (`pkg/daemons/executor/embed.go`): the tombstone, etcd closed. */
+  private writeTombstone(h: K3sHost): void {
+    writeGuestFile(h.guest, TOMBSTONE, "", ROOT_ONLY)
+    h.etcdRunning = false
+    this.log(h, "info", REMOVED_RESTART)
+    this.event("etcd-tombstone-written", this.runConfig(h).nodeName, h.vmid)
+    this.touch()
   }
 
   /** `--cluster-init` (or a server without `--server`) on a host without etcd data: a new cluster. */
@@ -1516,18 +1564,22 @@ export class K3sSim {
         const running = this.memberHost(cluster, member)
         cluster.removeMember(member)
         this.event("etcd-member-removed", member, vmid)
-        // a member removed while it runs: its k3s exits, and comes back only after its etcd data is deleted
+        // a member removed while it runs: before the January 2026 releases its k3s exits, and comes back only after
+        // its etcd data is deleted; since then k3s writes the tombstone, closes etcd and runs on without it until a
+        // restart (EtcdTombstone.ts)
         if (running !== undefined && this.alive(running) && this.unitState(running) === "active") {
-          running.gen += 1
-          const attempt: Attempt = { outcome: "pending" }
-          running.attempt = attempt
-          this.log(running, "warning", "data-dir used by this member must be removed")
-          this.fatal(
-            running,
-            running.gen,
-            attempt,
-            "etcdserver: the member has been permanently removed from the cluster"
-          )
+          const version = this.binaryVersionOf(running) ?? cluster.version
+          if (removedMemberRejoins(version)) {
+            this.log(running, "warning", ETCD_REMOVED)
+            this.log(running, "warning", ETCD_DATA_DIR)
+            this.writeTombstone(running)
+          } else {
+            running.gen += 1
+            const attempt: Attempt = { outcome: "pending" }
+            running.attempt = attempt
+            this.log(running, "warning", ETCD_DATA_DIR)
+            this.fatal(running, running.gen, attempt, ETCD_REMOVED)
+          }
         }
         break
       }
@@ -1672,6 +1724,8 @@ export class K3sSim {
       !this.responsive(h)
     )
       return "down"
+    // a server whose etcd closed (its member removed, the tombstone written) runs on, but its apiserver has no datastore
+    if (h.etcdRunning !== true) return "no-quorum"
     return this.hasQuorum(cluster) ? "up" : "no-quorum"
   }
 
