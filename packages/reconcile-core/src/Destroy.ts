@@ -32,9 +32,9 @@ export interface DestroyRunOptions
  */
 export const destroy = Effect.fn("destroy")(function* (desired: Desired, options: DestroyRunOptions) {
   const emit = options.onEvent ?? (() => Effect.void)
-  // The etcd members too, whenever the cluster has servers: a VM whose Node was force-deleted holds a member no Node
-  // owns (its teardown cannot remove it, `planDestroy` says so), and without its Node nothing else asks for them.
-  const observed = yield* observe(desired, { only: options.only, owned: true, allDetails: true, readEtcdMembers: true })
+  // The etcd members too when a VM of ours in scope is a server (the quorum guard), or has no Node and may be a member
+  // no Node owns (its Node force-deleted: its teardown cannot remove that member, `planDestroy` says so).
+  const observed = yield* observe(desired, { only: options.only, owned: true, allDetails: true })
   const p = planDestroy(desired, observed, options)
   const planned = assess(p)
   yield* emit({ _tag: "Planned", plan: p, convergence: planned })

@@ -28,7 +28,7 @@ import type {
   VmDetails
 } from "./Observed.js"
 import { observeK3s } from "./ObserveK3s.js"
-import { detailsNeeded, imageVolid, type PlanOptions, RebuildTag, vmSpec } from "./Plan.js"
+import { detailsNeeded, imageVolid, type PlanOptions, RebuildTag, removableVms, vmSpec } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
 import { runningDownloads } from "./runningDownloads.js"
 import { smbiosUuid } from "./smbiosUuid.js"
@@ -110,18 +110,20 @@ const restartCandidates = (
 }
 
 /** What `observe` fetches beyond the cheap observation. */
-export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision"> {
+export interface ObserveOptions extends Pick<PlanOptions, "only" | "reprovision" | "prune"> {
   /** Details (status, config, agent, IP) of every desired VM, not only of those the plan may act on (`status`). */
   readonly allDetails?: boolean | undefined
   /** Also read the configuration of same-named VMs that are not ours (`adopt` compares them with homelab.yaml). */
   readonly adoption?: boolean | undefined
   /**
-   * Read the etcd members whenever the cluster has servers (for a plan that may take a healthy server down for other
-   * reasons than rebuilds and upgrades, e.g. a rolling restart or a destroy), not only when `observeK3s` sees a
-   * server the plan may rebuild or upgrade.
+   * Read the etcd members whenever the cluster has servers, not only when `observeK3s` sees that the plan needs them
+   * (a server it may take out of service, or remove: see `prune` and `owned`).
    */
   readonly readEtcdMembers?: boolean | undefined
-  /** Details of every VM of ours on the nodes in scope (`homelab destroy`). */
+  /**
+   * Details of every VM of ours on the nodes in scope (`homelab destroy`); the plan may remove each of them, so the
+   * etcd members are read when one is a server or may hold a member without a Node (as for `prune`'s orphans).
+   */
   readonly owned?: boolean | undefined
   /**
    * Ping the guest agent of every running VM of ours whose config turns it on (`health.agentMissing: recreate`): one
@@ -571,6 +573,10 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       restarting: restartCandidates(desired, nodes, observedVms, configs, cloudInit),
       guestUsers,
       readEtcdMembers: options.readEtcdMembers,
+      removing:
+        options.owned === true || options.prune === true
+          ? removableVms(desired, base, options).flatMap((vm) => (vm.name === undefined ? [] : [vm.name]))
+          : [],
       ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
     const clusterNodes = k3s?._tag === "Nodes" ? k3s.nodes : []

@@ -19,6 +19,7 @@ import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
+import { mayHoldMemberWithoutNode } from "./StaleMember.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
 const bringBack = (vm: ObservedVm): string =>
@@ -40,6 +41,12 @@ export interface K3sObservationInputs {
   readonly restarting?: ReadonlySet<string> | undefined
   /** Read the members whenever the cluster has servers (see `ObserveOptions.readEtcdMembers`). */
   readonly readEtcdMembers?: boolean | undefined
+  /**
+   * VMs of ours the plan may remove, by name (the orphans of `apply --prune`, the VMs of `homelab destroy`): the
+   * members are read when one has a server Node (the quorum guard judges its removal) or has no Node and may hold a
+   * member no Node owns (`mayHoldMemberWithoutNode`: the stale-member check).
+   */
+  readonly removing?: ReadonlyArray<string> | undefined
   /** With `k3s.server`: its Nodes, read already (observe starts that read alongside `/cluster/resources`). */
   readonly serverNodes?: Effect.Effect<ReadonlyArray<ClusterNode>, K3sJoinError> | undefined
   /** The user each VM's guest has, by VMID (`guestUserOf`); a VM not in it: `vm.user`. */
@@ -54,8 +61,9 @@ export interface K3sObservationInputs {
  * of an earlier cluster, a k3s unit that runs). A converged lab costs one `kubectl get nodes`. The etcd members are
  * read only when a server may be taken out of service (a server VM the plan may rebuild or restart, a server on
  * another version than the target or whose k3s runs with other flags than homelab.yaml gives a server, as its Node's
- * `k3s.io/node-args` say) or a server VM has no Node
- * (it joins: a member an earlier one left, that no Node owns, holds that join back); the update channels only
+ * `k3s.io/node-args` say), a server VM has no Node (it joins: a member an earlier one left, that no Node owns, holds
+ * that join back), or a VM the plan may remove (`removing`) is a server or has no Node and may be a member (a converged
+ * `apply --prune` reads none); the update channels only
  * when a channel is the target or an upgrade skips a minor; whether `k3s.version` exists only when a member runs
  * another version.
  */
@@ -311,12 +319,13 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         (k3s.channel !== undefined || (target !== undefined && node.kubeletVersion !== target) || otherFlags(node))
       )
     })
-  // A server Node of a VM of ours that the plan may remove (an orphan, or `homelab destroy`): its details were read.
-  const removable = serverNodes.some((n) =>
-    inputs.vms.some(
-      (vm) => vm.name === n.name && vm.tags.includes(desired.ownershipTag) && inputs.detailed.has(vm.vmid)
-    )
-  )
+  // A VM of ours that the plan may remove (an orphan under --prune, a VM of `homelab destroy`): a server Node (the
+  // quorum guard judges its removal), or no Node while it may be an etcd member no Node owns (its Node force-deleted:
+  // the teardown is held back while that member is there, or while the members cannot be read).
+  const removable = (inputs.removing ?? []).some((name) => {
+    const node = nodes.find((n) => n.name === name)
+    return node === undefined ? mayHoldMemberWithoutNode(nodes, name) : node.role === "server"
+  })
   const minor = (v: string | undefined) => (v === undefined ? undefined : parseK3sVersion(v)?.minor)
   const skips =
     target !== undefined &&
@@ -333,7 +342,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
   const joiningServer = serverVms.some((name) => !nodes.some((n) => n.name === name))
   const [members, channels, release] = yield* Effect.all(
     [
-      (disruptable || removable || joiningServer) && serverNodes.length > 0
+      ((disruptable || joiningServer) && serverNodes.length > 0) || removable
         ? Effect.result(k.etcdMembers(server))
         : Effect.succeed(undefined),
       wantChannels ? Effect.result(k.releaseChannels(server)) : Effect.succeed(undefined),

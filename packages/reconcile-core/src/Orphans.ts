@@ -5,7 +5,7 @@ import { DestroyTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
 import { quorumFinding, withJoined, withoutServer } from "./QuorumGuard.js"
-import { staleMemberTeardownHint } from "./StaleMember.js"
+import { mayHoldMemberWithoutNode, membersUnknownTeardownHint, staleMemberTeardownHint } from "./StaleMember.js"
 
 /**
  * A VM of ours (it carries the ownership tag) whose name homelab.yaml asks for on no node: the node was removed
@@ -152,6 +152,32 @@ export const removal = (
     // through its Node, so no teardown of the VM takes it out. With its Node there, removeServer would refuse once the
     // VM is cordoned and stopped; without one, the VM would go and the member stay in etcd for good. Said now, before
     // anything is cordoned or stopped, in removeServer's words (apply asks again just before the cordon).
+    // Without the members, that check cannot be made: a VM without a Node that may be such a member (in a cluster with
+    // embedded etcd, and not an agent by homelab.yaml: an orphan's role is unknown) is held back the same way, saying
+    // why they are unknown.
+    const command = purpose === "prune" ? "homelab apply --prune" : "homelab destroy"
+    const role = desired.nodes.flatMap((n) => n.vms).find((v) => v.name === vm.name)?.role
+    if (
+      cluster?.facts === undefined &&
+      k3sNode === undefined &&
+      role !== "agent" &&
+      mayHoldMemberWithoutNode(observed.k3s.nodes, vm.name)
+    ) {
+      const who =
+        role === "server"
+          ? `k3s server ${vm.name}`
+          : `VM ${vm.vmid} ${vm.name} (homelab.yaml no longer names it, so its k3s role is unknown)`
+      return {
+        finding: {
+          ...base,
+          code: "k3s.members-unknown",
+          effect: "blocked",
+          layer: "k3s",
+          message: `not ${what} ${who}: it has no k3s Node, and ${cluster?.membersProblem ?? "the etcd members were not read"}, so whether etcd still lists a member of ${vm.name} that no Node owns cannot be checked (k3s removes a member only through its Node: ${purpose === "prune" ? "pruned" : "destroyed"} without it, the VM would leave that member in etcd for good); nothing is cordoned, stopped or destroyed`,
+          hint: membersUnknownTeardownHint(vm.name, vm.vmid, command)
+        }
+      }
+    }
     const orphans = cluster?.facts === undefined ? [] : orphanMembersOf(cluster.facts, vm.name)
     const orphan = orphans[0]
     if (orphan !== undefined) {
@@ -167,7 +193,7 @@ export const removal = (
             vm.vmid,
             memberIdHex(orphan.id),
             cluster?.viaFor(vm.name, options.avoid)?.vm ?? desired.k3s.server?.host ?? "a Ready server",
-            purpose === "prune" ? "homelab apply --prune" : "homelab destroy"
+            command
           )
         }
       }

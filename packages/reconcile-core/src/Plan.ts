@@ -161,6 +161,24 @@ const selectedNodes = (desired: Desired, options: Pick<PlanOptions, "only">): Re
   options.only === undefined ? desired.nodes : desired.nodes.filter((n) => options.only?.includes(n.name))
 
 /**
+ * The VMs of ours a plan may remove: the orphans on the nodes in scope (`apply --prune`), or with `owned` every VM of
+ * ours there (`homelab destroy`).
+ */
+export const removableVms = (
+  desired: Desired,
+  observed: Pick<Observed, "vms">,
+  options: Pick<PlanOptions, "only"> & { readonly owned?: boolean | undefined } = {}
+): ReadonlyArray<ObservedVm> =>
+  options.owned === true
+    ? observed.vms.filter(
+        (vm) =>
+          vm.type === "qemu" &&
+          vm.tags.includes(desired.ownershipTag) &&
+          (options.only === undefined || options.only.includes(vm.node))
+      )
+    : findOrphans(desired, observed, options)
+
+/**
  * Which details the plan needs, from the cheap observation: nodes where a VM is missing or one of ours may be rebuilt
  * or finished (the preflight before a create, a recreate or a finish) and owned VMs that do not look healthy (or
  * every desired VM with `allDetails`). A converged lab needs none.
@@ -198,16 +216,7 @@ export const detailsNeeded = (
     }
   }
   // Orphans (with `owned`, every VM of ours): their protection and lock decide whether they may go.
-  const removable =
-    options.owned === true
-      ? observed.vms.filter(
-          (vm) =>
-            vm.type === "qemu" &&
-            vm.tags.includes(desired.ownershipTag) &&
-            (options.only === undefined || options.only.includes(vm.node))
-        )
-      : findOrphans(desired, observed, options)
-  for (const vm of removable) {
+  for (const vm of removableVms(desired, observed, options)) {
     if (!vms.some((v) => v.vmid === vm.vmid)) vms.push({ node: vm.node, vmid: vm.vmid })
   }
   return { nodes: [...nodes], vms }

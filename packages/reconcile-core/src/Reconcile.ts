@@ -67,9 +67,8 @@ export const reconcile = Effect.fn("reconcile")(function* (desired: Desired, opt
     only: options.only,
     reprovision: options.reprovision,
     agentChecks: options.policy.agentNotResponding === "recreate",
-    // --prune: the etcd members too, whenever the cluster has servers: an orphan whose Node was force-deleted holds a
-    // member no Node owns (its prune cannot remove it, the plan says so), and without its Node nothing else reads them
-    ...(options.prune === true ? { readEtcdMembers: true } : {})
+    // --prune: the etcd members too when an orphan is a server, or has no Node and may be a member no Node owns
+    prune: options.prune
   }
   const observed = yield* observe(desired, observeOptions)
   const p = plan(desired, observed, options)

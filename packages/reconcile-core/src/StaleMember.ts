@@ -1,4 +1,10 @@
-import { type ClusterFacts, memberIdHex, orphanMembersOf, staleMemberRefusal } from "@homelab/k3s-join"
+import {
+  type ClusterFacts,
+  type ClusterNode,
+  memberIdHex,
+  orphanMembersOf,
+  staleMemberRefusal
+} from "@homelab/k3s-join"
 import type { Finding } from "./Action.js"
 
 /** The etcd client certificates k3s keeps on every server, for an etcdctl of the user's own (k3s ships none). */
@@ -66,3 +72,24 @@ export const staleMemberFinding = (
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
   }
 }
+
+/**
+ * Whether VM `vm` of ours, which the cluster's `nodes` show without a k3s Node, may still be an etcd member that no Node
+ * owns (its Node force-deleted), so that its teardown must first know the members (`removal`'s stale-member check):
+ * unless the cluster has no embedded etcd (its server Nodes carry no `etcd` role: SQLite or an external datastore,
+ * where a server holds no member). A VM with a Node is not asked: its Node owns its member, or it has none. Its role in
+ * homelab.yaml is not asked either: read, the members show what it is (a VM that homelab.yaml now calls an agent may
+ * have been installed as a server); only while they cannot be read does `removal` take homelab.yaml's word for it.
+ */
+export const mayHoldMemberWithoutNode = (nodes: ReadonlyArray<ClusterNode>, vm: string): boolean => {
+  if (nodes.some((n) => n.name === vm)) return false
+  const servers = nodes.filter((n) => n.role === "server")
+  return servers.length === 0 || servers.some((n) => n.roleLabels.includes("etcd"))
+}
+
+/**
+ * What to do when the teardown (`command`) of VM `vm` (VMID `vmid`), without a k3s Node, is held back because the
+ * etcd members could not be read: make them readable, then the same command again.
+ */
+export const membersUnknownTeardownHint = (vm: string, vmid: number, command: string): string =>
+  `VM ${vmid} ${vm} stays as it is until the members can be read: check that a Ready server answers \`curl -sk https://127.0.0.1:6443/db/info\` (k3s v1.27.14 or later), and run the same \`${command}\` again; if etcd lists a member of ${vm} then, remove it first as that run says`

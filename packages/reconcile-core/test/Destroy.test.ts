@@ -649,3 +649,82 @@ describe("homelab destroy of a k3s server VM whose Node was force-deleted, its e
     120_000
   )
 })
+
+describe("homelab destroy while the etcd members cannot be read (k3s before v1.30.1 answers /db/info only with credentials)", () => {
+  it.live(
+    "a server VM whose Node was force-deleted is held (nothing marked, cordoned or stopped), saying why the members could not be read; an agent VM without a Node is destroyed as before",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const scenario = teardownScenario(
+          net,
+          ["pve", "still-fawn"],
+          [
+            memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+            memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`, { role: "server" }),
+            // an agent VM that never joined (no k3s on it): no Node
+            {
+              ...memberVm(1103, "still-fawn", "k3s-vm-still-fawn-2", `${net}.13`),
+              guest: { hostname: "k3s-vm-still-fawn-2", user: "ubuntu" }
+            }
+          ]
+        )
+        // v1.29.4 serves /db/info to no one without credentials (anonymous from localhost since v1.29.5)
+        const sim = yield* startLab({
+          ...scenario,
+          k3s: { ...scenario.k3s, version: "v1.29.4+k3s1", memberRemoveDelayMs: 600_000 }
+        })
+        const lab = yield* teardownLab(sim, net, {
+          nodes: ["pve", "still-fawn"],
+          nodeVms: {
+            pve: "    vms: [{ role: server }]",
+            "still-fawn": "    vms: [{ role: server }, { name: k3s-vm-still-fawn-2, role: agent }]"
+          }
+        })
+        const ssh = yield* labSsh(lab)
+        const kubectl = (args: string) =>
+          ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+        const patched = yield* kubectl(
+          `patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`
+        )
+        assert.strictEqual(patched.exitCode, 0, patched.stderr)
+        assert.notInclude(k3sState(sim).nodes, "k3s-vm-still-fawn")
+        assert.notInclude(k3sState(sim).nodes, "k3s-vm-still-fawn-2")
+        const stale = () => sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(stale().length, 1)
+        const before = simVms(sim).find((v) => v.vmid === 1102)
+        sim.clearRequests()
+
+        const { report } = yield* runDestroy(lab, { only: ["still-fawn"] })
+        assert.deepStrictEqual(
+          report.plan.actions.map((a) => a.id),
+          ["still-fawn:destroy:1103"],
+          JSON.stringify(report.plan.findings)
+        )
+        const held = report.plan.findings.find((f) => f.vmid === 1102)
+        assert.deepStrictEqual([held?.code, held?.effect], ["k3s.members-unknown", "blocked"])
+        assert.match(
+          held?.message ?? "",
+          /^not destroying k3s server k3s-vm-still-fawn: it has no k3s Node, and the etcd members could not be read \(.*401.*\), so whether etcd still lists a member of k3s-vm-still-fawn that no Node owns cannot be checked .*; nothing is cordoned, stopped or destroyed$/
+        )
+        assert.include(held?.hint ?? "", "`curl -sk https://127.0.0.1:6443/db/info`")
+        assert.deepStrictEqual(
+          report.outcomes.map((o) => [o.id, o.status]),
+          [["still-fawn:destroy:1103", "done"]]
+        )
+        // the server VM as it was (running, its tags), its member still there; the agent VM gone
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.vmid === 1102),
+          before
+        )
+        assert.strictEqual(stale().length, 1)
+        assert.isUndefined(simVms(sim).find((v) => v.vmid === 1103))
+        assert.deepStrictEqual(
+          teardownSteps(sim, 1102, "k3s-vm-still-fawn").map((s) => s.step),
+          []
+        )
+      }),
+    120_000
+  )
+})

@@ -392,6 +392,39 @@ describe("server orphans pruned together", () => {
     assert.include(stale?.hint ?? "", "run the same `homelab apply --prune` again")
   })
 
+  it("an orphan without a Node while the etcd members cannot be read: homelab.yaml no longer says its role, so it may hold a member no Node owns; not pruned, nothing cordoned or stopped; an orphan with an agent Node is pruned", () => {
+    const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
+    const facts = cluster(names, "k3s-vm-pve")
+    const problem = "reading the etcd members (/db/info): exit code 22"
+    const nodes = facts?._tag === "Nodes" ? facts.nodes.filter((n) => n.name !== "k3s-a") : []
+    const o = observed(
+      ["pve"],
+      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a"), vm(1020, "pve", "k3s-w")],
+      {
+        k3s: {
+          _tag: "Nodes",
+          nodes: [...nodes, clusterNode("k3s-w", "agent")],
+          via: { vm: "k3s-vm-pve", ip: "10.0.0.11" },
+          membersError: problem
+        },
+        ips: new Map([[1001, "10.0.0.11"]])
+      }
+    )
+    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+    assert.deepStrictEqual(
+      p.actions.map((a) => a.id),
+      ["pve:prune:1020"]
+    )
+    const held = p.findings.find((f) => f.vmid === 1010)
+    assert.deepStrictEqual([held?.code, held?.effect, held?.layer], ["k3s.members-unknown", "blocked", "k3s"])
+    assert.strictEqual(
+      held?.message,
+      `not pruning VM 1010 k3s-a (homelab.yaml no longer names it, so its k3s role is unknown): it has no k3s Node, and the etcd members could not be read (${problem}), so whether etcd still lists a member of k3s-a that no Node owns cannot be checked (k3s removes a member only through its Node: pruned without it, the VM would leave that member in etcd for good); nothing is cordoned, stopped or destroyed`
+    )
+    assert.include(held?.hint ?? "", "VM 1010 k3s-a stays as it is")
+    assert.include(held?.hint ?? "", "run the same `homelab apply --prune` again")
+  })
+
   it("a server whose member is down goes first (its removal costs no running vote): of 4 servers, one down, 2 go", () => {
     // k3s-b is down (its Node Unknown): taking k3s-a out first would leave 2 of 4 healthy (quorum 3); k3s-b first
     // leaves 3 members, of which k3s-a may then go (2 of 3)
@@ -672,6 +705,121 @@ describe("apply --prune of a k3s server orphan whose Node was force-deleted, its
         assert.include(finding?.hint ?? "", "run the same `homelab apply --prune` again")
         assert.isFalse(pruned.report.convergence.converged)
         // the VM as it was, its member still there, nothing changed on PVE
+        assert.deepStrictEqual(
+          simVms(sim).find((v) => v.vmid === 1103),
+          before
+        )
+        assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-still-fawn-")).length, 1)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => !r.path?.endsWith("/agent/ping")),
+          []
+        )
+      }),
+    120_000
+  )
+})
+
+/** The etcd member reads (`/db/info` on a k3s server) in the simulator's request log. */
+const memberReads = (sim: Parameters<typeof simVms>[0]) =>
+  sim.requests().filter((r) => r.transport === "guest-ssh" && (r.command ?? "").includes("/db/info"))
+
+describe("apply --prune reads the etcd members only when its plan needs them", () => {
+  it.live("a converged lab: nothing to remove, no etcd member read", () =>
+    Effect.gen(function* () {
+      const net = teardownNet()
+      const sim = yield* startLab(
+        teardownScenario(net, ["pve"], [memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" })])
+      )
+      const lab = yield* teardownLab(sim, net, { nodes: ["pve"], nodeVms: { pve: "    vms: [{ role: server }]" } })
+      sim.clearRequests()
+      const pruned = yield* reconcile(lab, { prune: true })
+      assert.deepStrictEqual(pruned.plan.actions, [])
+      // (2 servers: the k3s server and the VM)
+      assert.deepStrictEqual(
+        pruned.plan.findings.map((f) => f.code),
+        ["k3s.even-servers"]
+      )
+      assert.isTrue(pruned.report.convergence.converged)
+      assert.deepStrictEqual(memberReads(sim), [])
+    })
+  )
+
+  it.live(
+    "a server orphan: the plan reads the members and its quorum guard judges the prune; apply asks again before the cordon",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const sim = yield* startLab(
+          teardownScenario(
+            net,
+            ["pve", "still-fawn"],
+            [
+              memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+              memberVm(1103, "still-fawn", "k3s-vm-still-fawn", `${net}.13`, { role: "server" })
+            ]
+          )
+        )
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"], nodeVms: { pve: "    vms: [{ role: server }]" } })
+        sim.clearRequests()
+        const pruned = yield* reconcile(lab, { prune: true })
+        const observed = pruned.report.observed.k3s
+        assert.strictEqual(observed?._tag === "Nodes" ? observed.members?.length : undefined, 3)
+        assert.deepStrictEqual(
+          pruned.plan.actions.map((a) => [a.id, a._tag === "DestroyVm" ? a.k3sNode?.role : undefined]),
+          [["still-fawn:prune:1103", "server"]]
+        )
+        assert.deepStrictEqual(
+          pruned.result.outcomes.map((o) => [o.id, o.status]),
+          [["still-fawn:prune:1103", "done"]]
+        )
+        // read by the plan, and again by the quorum guard just before the cordon
+        const log = sim.requests()
+        const cordon = teardownSteps(sim, 1103, "k3s-vm-still-fawn").find((s) => s.step === "cordon")?.index ?? -1
+        assert.strictEqual(memberReads(sim).filter((r) => log.indexOf(r) < cordon).length, 2)
+        assert.strictEqual(sim.state().k3s.etcdMembers.length, 2)
+      }),
+    120_000
+  )
+
+  it.live(
+    "a server orphan whose Node was force-deleted while the members cannot be read (k3s v1.29.4: /db/info needs credentials): not pruned, nothing cordoned, stopped or destroyed",
+    () =>
+      Effect.gen(function* () {
+        const net = teardownNet()
+        const scenario = teardownScenario(
+          net,
+          ["pve", "still-fawn"],
+          [
+            memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+            memberVm(1103, "still-fawn", "k3s-vm-still-fawn", `${net}.13`, { role: "server" })
+          ]
+        )
+        const sim = yield* startLab({
+          ...scenario,
+          k3s: { ...scenario.k3s, version: "v1.29.4+k3s1", memberRemoveDelayMs: 600_000 }
+        })
+        const lab = yield* teardownLab(sim, net, { nodes: ["pve"], nodeVms: { pve: "    vms: [{ role: server }]" } })
+        const ssh = yield* labSsh(lab)
+        const kubectl = (args: string) =>
+          ssh.exec({ host: `${net}.5`, port: 2222, user: "ubuntu" }, `sudo -n /usr/local/bin/k3s kubectl ${args}`)
+        yield* kubectl("delete node k3s-vm-still-fawn --wait=false")
+        const patched = yield* kubectl(
+          `patch node k3s-vm-still-fawn --type=merge -p '{"metadata":{"finalizers":null}}'`
+        )
+        assert.strictEqual(patched.exitCode, 0, patched.stderr)
+        const before = simVms(sim).find((v) => v.vmid === 1103)
+        sim.clearRequests()
+
+        const pruned = yield* reconcile(lab, { prune: true })
+        assert.deepStrictEqual(pruned.plan.actions, [])
+        const held = pruned.plan.findings.find((f) => f.vmid === 1103)
+        assert.deepStrictEqual([held?.code, held?.effect], ["k3s.members-unknown", "blocked"])
+        assert.match(
+          held?.message ?? "",
+          /^not pruning VM 1103 k3s-vm-still-fawn \(homelab.yaml no longer names it, so its k3s role is unknown\): it has no k3s Node, and the etcd members could not be read \(.*401.*\)/
+        )
+        assert.include(held?.hint ?? "", "run the same `homelab apply --prune` again")
+        assert.isFalse(pruned.report.convergence.converged)
         assert.deepStrictEqual(
           simVms(sim).find((v) => v.vmid === 1103),
           before

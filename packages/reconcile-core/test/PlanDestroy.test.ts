@@ -190,3 +190,55 @@ describe("planDestroy of a k3s server VM whose etcd member no Node owns (its Nod
     assert.isUndefined(p.findings.find((f) => f.code === "k3s.stale-member"))
   })
 })
+
+describe("planDestroy of a VM without a k3s Node while the etcd members cannot be read", () => {
+  const small = names(3, 1)
+  const ready = readyCluster(small)
+  const problem = "reading the etcd members (/db/info): curl: (22) The requested URL returned error: 401"
+  /** The cluster without the Nodes of `gone`, its members unread (`membersError`). */
+  const unreadable = (gone: ReadonlyArray<string>, node: Parameters<typeof readyCluster>[2] = () => ({})): K3sFacts => {
+    const facts = readyCluster(small, {}, node)
+    if (facts._tag !== "Nodes") return facts
+    const { members: _m, ...rest } = facts
+    return { ...rest, nodes: facts.nodes.filter((n) => !gone.includes(n.name)), membersError: problem }
+  }
+
+  it("a server VM (role server) whose Node is gone: blocked, saying why the members could not be read and what to do; nothing is cordoned, stopped or destroyed", () => {
+    assert.strictEqual(ready._tag, "Nodes")
+    const p = planDestroy(k3sDesired(small), k3sObserved(small, unreadable(["s3"])), { only: ["pve-s3"] })
+    assert.deepStrictEqual(p.actions, [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.layer, f.vm, f.vmid]),
+      [["k3s.members-unknown", "blocked", "k3s", "s3", 1003]]
+    )
+    assert.strictEqual(
+      p.findings[0]?.message,
+      `not destroying k3s server s3: it has no k3s Node, and the etcd members could not be read (${problem}), so whether etcd still lists a member of s3 that no Node owns cannot be checked (k3s removes a member only through its Node: destroyed without it, the VM would leave that member in etcd for good); nothing is cordoned, stopped or destroyed`
+    )
+    const hint = p.findings[0]?.hint ?? ""
+    assert.include(hint, "VM 1003 s3 stays as it is")
+    assert.include(hint, "`curl -sk https://127.0.0.1:6443/db/info`")
+    assert.include(hint, "run the same `homelab destroy` again")
+  })
+
+  it("an agent VM (role agent) whose Node is gone: destroyed as before (an agent holds no etcd member)", () => {
+    const p = planDestroy(k3sDesired(small), k3sObserved(small, unreadable(["a1"])), { only: ["pve-a1"] })
+    assert.deepStrictEqual(
+      destroys(p).map((a) => [a.name, a.k3sNode]),
+      [["a1", undefined]]
+    )
+    assert.deepStrictEqual(p.findings, [])
+  })
+
+  it("a server VM whose Node is gone in a cluster without embedded etcd (no server Node has the etcd role): destroyed, there is no member to leave behind", () => {
+    const noEtcd = unreadable(["s3"], (n) =>
+      n.startsWith("s") ? { roleLabels: ["control-plane", "master"], etcdMemberName: undefined } : {}
+    )
+    const p = planDestroy(k3sDesired(small), k3sObserved(small, noEtcd), { only: ["pve-s3"] })
+    assert.deepStrictEqual(
+      destroys(p).map((a) => a.name),
+      ["s3"]
+    )
+    assert.deepStrictEqual(p.findings, [])
+  })
+})
