@@ -137,6 +137,12 @@ export interface StartVm extends ActionBase {
   readonly vmid: number
   readonly name: string
   readonly k3s?: ReturningMember | undefined
+  /**
+   * Back in service once it runs, whether or not its guest agent reports an IP: nothing needs its address (no `k3s:`
+   * section) and `health.agentMissing` is `keep`, so the plan judges the running VM by PVE's state alone, and apply
+   * does the same. Otherwise its guest agent's IP (or, for a k3s member, its Node Ready again) is waited for.
+   */
+  readonly ipOptional?: true | undefined
 }
 
 /** Phase 2: resume a paused VM of ours (policy `paused: resume`), then wait for its IP. */
@@ -145,6 +151,12 @@ export interface ResumeVm extends ActionBase {
   readonly vmid: number
   readonly name: string
   readonly k3s?: ReturningMember | undefined
+  /**
+   * Back in service once it runs, whether or not its guest agent reports an IP: nothing needs its address (no `k3s:`
+   * section) and `health.agentMissing` is `keep`, so the plan judges the running VM by PVE's state alone, and apply
+   * does the same. Otherwise its guest agent's IP (or, for a k3s member, its Node Ready again) is waited for.
+   */
+  readonly ipOptional?: true | undefined
 }
 
 /**

@@ -387,13 +387,14 @@ export const apply = Effect.fn("apply")(function* (
      * running (stopped, paused, prelaunch, …) is named as such; only a running VM's silence is the guest agent's.
      * A request that fails (the config read, the status read) fails the wait as what it is. `andThen`: what else the
      * failure leaves behind (said after the hint). `silent`: the failure for a running VM that reported no IP, when the
-     * caller says it better (the default asks whether the image has the guest agent).
+     * caller says it better (the default asks whether the image has the guest agent), or its result when a silent
+     * agent is no failure.
      */
-    const waitForIp = (
+    const waitForIp = <A = never>(
       vmid: number,
       name: string,
       andThen?: string,
-      silent?: Effect.Effect<never, StepFailed | ProxmoxError>
+      silent?: Effect.Effect<A, StepFailed | ProxmoxError>
     ) =>
       Effect.gen(function* () {
         const what = `VM ${vmid} ${name}'s guest agent to report an IP`
@@ -761,7 +762,17 @@ export const apply = Effect.fn("apply")(function* (
             return { detail: `VM ${a.vmid} ${done}, running at ${ip}; its k3s Node is Ready again`, ip }
           }
         }
-        const ip = yield* waitForIp(a.vmid, a.name, undefined, agentSilent(a, done))
+        const ip = yield* waitForIp(
+          a.vmid,
+          a.name,
+          undefined,
+          a.ipOptional === true ? Effect.succeed(undefined) : agentSilent(a, done)
+        )
+        if (ip === undefined) {
+          return {
+            detail: `VM ${a.vmid} ${done}; it runs, but its QEMU guest agent did not report an IP within ${seconds(timeouts.ip)} (its address is not needed: no k3s: section, and health.agentMissing is keep)`
+          }
+        }
         remember(a.name, a.vmid, ip)
         return { detail: `VM ${a.vmid} ${done}, running at ${ip}`, ip }
       })

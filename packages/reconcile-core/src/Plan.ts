@@ -475,8 +475,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
        * A VM that is started or resumed while its k3s Node is in the cluster: the Node, Ready again, says the VM is
        * back in service, its guest agent's IP or not (`ReturningMember`).
        */
-      const returning = (): { readonly k3s?: ReturningMember } => {
-        const member = k3s === undefined ? undefined : k3sNodes?.find((n) => n.name === vm.name)
+      const returning = (): { readonly k3s?: ReturningMember; readonly ipOptional?: true } => {
+        // nothing needs the address of a VM outside k3s, and a running VM is judged by PVE's state (`agentMissing: keep`)
+        if (k3s === undefined) return options.policy.agentNotResponding === "recreate" ? {} : { ipOptional: true }
+        const member = k3sNodes?.find((n) => n.name === vm.name)
         if (member === undefined) return {}
         const ip = member.internalIPs.find((a) => /^\d{1,3}(\.\d{1,3}){3}$/.test(a))
         return { k3s: { role: vm.role, ...(ip === undefined ? {} : { ip }), via: cluster?.viaFor(vm.name) } }

@@ -1869,6 +1869,36 @@ describe("a VM apply starts or resumes whose guest agent stays silent", () => {
   )
 
   it.live(
+    "without a k3s: section, a stopped VM whose guest agent stays silent is started and its node converges (nothing needs its address, and the plan judges a running VM by PVE's state): apply and the next plan agree",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario())
+        const lab = yield* makeLab(sim, { vm: "  sshPort: 2222", health: bringBack })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vmid = vmOf(sim, "k3s-vm-still-fawn").vmid
+        yield* Effect.promise(() => sim.addFaults([{ kind: "agentNeverStarts", vmid }]))
+        yield* stopVm(lab, "still-fawn", vmid)
+
+        const run = yield* reconcile(lab, { timeouts: { ip: Duration.seconds(2) } })
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => [o.action._tag, o.action.node, o.status]),
+          [["StartVm", "still-fawn", "done"]],
+          JSON.stringify(run.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.strictEqual(
+          run.result.outcomes[0]?.detail,
+          `VM ${vmid} started; it runs, but its QEMU guest agent did not report an IP within 2s (its address is not needed: no k3s: section, and health.agentMissing is keep)`
+        )
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.report.convergence))
+        assert.strictEqual(simVms(sim).find((v) => v.vmid === vmid)?.qmpstatus, "running")
+        const after = yield* planOnly(lab)
+        assert.deepStrictEqual(after.plan.actions, [], JSON.stringify(after.plan.actions))
+        assert.isTrue(after.planned.converged)
+      }),
+    120_000
+  )
+
+  it.live(
     "a stopped DHCP VM that is not a k3s member yet: its node fails, saying the guest agent did not answer and what to do; the other nodes converge, and the next plan agrees",
     () =>
       Effect.gen(function* () {
