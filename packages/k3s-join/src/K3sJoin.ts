@@ -930,9 +930,20 @@ const make = (options: K3sJoinOptions) =>
           step: "start",
           detail: `restarting ${unitName(role)}: ${verdict.reason}`
         })
+        yield* lockedRestart(host, restartHeldCommand, role, timeouts)
+      })
+
+    /** Run a restart command (`restartHeldCommand`, `restartUnitCommand`) under the host's install lock. */
+    const lockedRestart = (
+      host: K3sHost,
+      command: (spec: { readonly role: Role; readonly lockWaitSeconds: number }) => string,
+      role: Role,
+      timeouts: ReturnType<typeof timeoutsOf>
+    ) =>
+      Effect.gen(function* () {
         const result = yield* run(
           host,
-          restartHeldCommand({ role, lockWaitSeconds: lockWaitSeconds(timeouts.lockWait) }),
+          command({ role, lockWaitSeconds: lockWaitSeconds(timeouts.lockWait) }),
           plus(timeouts.lockWait, timeouts.command)
         )
         const parsed = parseLockedInstallOutput(result.stdout)
@@ -942,9 +953,7 @@ const make = (options: K3sJoinOptions) =>
             new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
           )
         }
-        if (result.exitCode !== 0) {
-          return yield* startFailed(host, result)
-        }
+        if (result.exitCode !== 0) return yield* startFailed(host, result)
       })
 
     /**
@@ -964,19 +973,7 @@ const make = (options: K3sJoinOptions) =>
           step: "start",
           detail: `restarting ${unitName(role)}: the cluster removed its etcd member (its Node was deleted), and k3s waits for a restart to move that member's data aside and join again as a new member`
         })
-        const result = yield* run(
-          host,
-          restartUnitCommand({ role, lockWaitSeconds: lockWaitSeconds(timeouts.lockWait) }),
-          plus(timeouts.lockWait, timeouts.command)
-        )
-        const parsed = parseLockedInstallOutput(result.stdout)
-        if (!parsed.acquired && result.exitCode === LOCK_CONFLICT_EXIT) {
-          return yield* fail(
-            host.host,
-            new LockTimeout({ lock: LOCK_PATH, timeoutMs: Duration.toMillis(timeouts.lockWait) })
-          )
-        }
-        if (result.exitCode !== 0) return yield* startFailed(host, result)
+        yield* lockedRestart(host, restartUnitCommand, role, timeouts)
       })
 
     /**
