@@ -1,4 +1,5 @@
 import type { Desired } from "./Desired.js"
+import { inSafetyProtect } from "./inSafetyProtect.js"
 import {
   CloudInitTag,
   DestroyTag,
@@ -165,8 +166,7 @@ export const selectAdoptions = (desired: Desired, observed: Observed, options: A
       )
       continue
     }
-    const isProtected =
-      config.current.protection === "1" || desired.protect.includes(want.name) || desired.protect.includes(vm.vmid)
+    const isProtected = config.current.protection === "1" || inSafetyProtect(desired, want.name, vm.vmid)
     if (isProtected && !explicit) {
       refuse(
         "adopt.protected",

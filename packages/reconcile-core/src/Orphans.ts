@@ -1,6 +1,7 @@
 import { type ClusterFacts, memberHealth, memberIdHex, memberWithoutNode, orphanMembersOf } from "@homelab/k3s-join"
 import type { DestroyVm, Finding } from "./Action.js"
 import type { Desired } from "./Desired.js"
+import { inSafetyProtect } from "./inSafetyProtect.js"
 import { DestroyTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
@@ -42,9 +43,7 @@ export const findOrphans = (
 
 /** Whether the plan must not touch `vm` because it is protected (PVE's flag, or `safety.protect`). */
 export const isProtected = (desired: Desired, observed: Observed, vm: ObservedVm): boolean =>
-  observed.vmDetails.get(vm.vmid)?.protection === true ||
-  desired.protect.includes(vm.vmid) ||
-  (vm.name !== undefined && desired.protect.includes(vm.name))
+  observed.vmDetails.get(vm.vmid)?.protection === true || inSafetyProtect(desired, vm.name, vm.vmid)
 
 /**
  * What the plan does about one VM of ours it would remove (an orphan under `--prune`, or any VM of ours under

@@ -22,6 +22,7 @@ import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { existingClusterHint } from "./existingClusterHint.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
+import { inSafetyProtect } from "./inSafetyProtect.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { membershipAfterPlan } from "./MembershipAtEnd.js"
 import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
@@ -734,8 +735,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
 
         const details = observed.vmDetails.get(match.vmid)
         const tags = details?.tags ?? match.tags
-        const isProtected =
-          desired.protect.includes(vm.name) || desired.protect.includes(match.vmid) || details?.protection === true
+        const isProtected = inSafetyProtect(desired, vm.name, match.vmid) || details?.protection === true
         const pending = tags.includes(desired.pendingTag)
         const rebuilding = tags.includes(RebuildTag)
         const rejoin = tags.includes(RejoinTag)
@@ -1072,10 +1072,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           node: observedNode,
           config,
           snippets: observed.snippets?.get(node.name),
-          protected:
-            desired.protect.includes(vm.name) ||
-            desired.protect.includes(healthy.vmid) ||
-            config?.current.protection === "1",
+          protected: inSafetyProtect(desired, vm.name, healthy.vmid) || config?.current.protection === "1",
           k3sNodes,
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,

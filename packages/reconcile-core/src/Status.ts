@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import { describeAction, layerOf, vmOf } from "./Action.js"
 import { assess, type Convergence } from "./Convergence.js"
 import type { Desired } from "./Desired.js"
+import { inSafetyProtect } from "./inSafetyProtect.js"
 import { RebuildTag } from "./Marks.js"
 import { observe } from "./Observe.js"
 import { type Plan, plan } from "./Plan.js"
@@ -172,9 +173,7 @@ export const status = Effect.fn("status")(function* (
                       : "healthy"
       const protectedBy = [
         ...(details?.protection === true ? (["pve"] as const) : []),
-        ...(desired.protect.includes(vm.name) || desired.protect.includes(match.vmid)
-          ? (["safety.protect"] as const)
-          : [])
+        ...(inSafetyProtect(desired, vm.name, match.vmid) ? (["safety.protect"] as const) : [])
       ]
       rows.push({
         node: match.node,
