@@ -64,6 +64,6 @@ export const sshOptions = (config: HomelabConfig, resolved: ResolvedConnections)
     ...(config.ssh.agent && resolved.agentSocket !== undefined ? { agentSocket: resolved.agentSocket } : {})
   },
   knownHosts: { mode: config.ssh.knownHosts.mode, path: resolved.knownHostsPath },
-  connectTimeout: "10 seconds",
+  connectTimeout: Duration.seconds(config.timeouts.ssh),
   ...(resolved.onSshEvent !== undefined ? { onEvent: resolved.onSshEvent } : {})
 })

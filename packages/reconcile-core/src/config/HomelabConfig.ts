@@ -166,6 +166,8 @@ export interface TimeoutSettings {
   readonly api: number
   /** Opening a connection to a node's API (TCP connect and TLS handshake). */
   readonly connect: number
+  /** Opening an SSH connection (TCP connect, handshake and authentication) to a node, the k3s server or a VM. */
+  readonly ssh: number
 }
 
 export interface SafetyLimits {

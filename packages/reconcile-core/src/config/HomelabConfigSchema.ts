@@ -363,6 +363,11 @@ export const TimeoutsSchema = Schema.Struct({
     seconds(600),
     5,
     "Seconds to open a connection to a node's API (TCP and TLS); a node that is off is given up on after this."
+  ),
+  ssh: withDefault(
+    seconds(600),
+    10,
+    "Seconds to open an SSH connection (TCP, handshake and authentication) to a node, the k3s server or a VM; a host that does not answer is given up on after this."
   )
 }).annotate({ description: "Limits of every wait (each is reported while it runs)." })
 

@@ -302,7 +302,7 @@ describe("parseConfig errors", () => {
   )
 
   it.effect(
-    "timeouts.api and timeouts.connect: seconds, 30 and 5 by default; a bad value is refused naming the field",
+    "timeouts.api, timeouts.connect and timeouts.ssh: seconds, 30, 5 and 10 by default; a bad value is refused naming the field",
     () =>
       Effect.gen(function* () {
         const defaults = yield* parseOk(minimal)
@@ -312,16 +312,18 @@ describe("parseConfig errors", () => {
           k3sInstall: 600,
           k3sReady: 600,
           api: 30,
-          connect: 5
+          connect: 5,
+          ssh: 10
         })
-        const set = yield* parseOk(`${minimal}timeouts:\n  api: 90\n  connect: 2\n`)
-        assert.deepInclude(set.timeouts, { api: 90, connect: 2 })
-        const error = yield* parseErr(`${minimal}timeouts:\n  api: 0\n  connect: 1.5\n`)
+        const set = yield* parseOk(`${minimal}timeouts:\n  api: 90\n  connect: 2\n  ssh: 20\n`)
+        assert.deepInclude(set.timeouts, { api: 90, connect: 2, ssh: 20 })
+        const error = yield* parseErr(`${minimal}timeouts:\n  api: 0\n  connect: 1.5\n  ssh: 601\n`)
         assert.deepStrictEqual(
           error.issues.map((issue) => [issue.path, issue.code, issue.expected, issue.found]),
           [
             ["timeouts.api", "invalid-value", "1..3600 seconds", "0"],
-            ["timeouts.connect", "invalid-value", "an integer", "1.5"]
+            ["timeouts.connect", "invalid-value", "an integer", "1.5"],
+            ["timeouts.ssh", "invalid-value", "1..600 seconds", "601"]
           ]
         )
         assert.match(error.message, /timeouts\.api: expected 1\.\.3600 seconds, found 0/)
