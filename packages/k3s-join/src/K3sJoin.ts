@@ -517,7 +517,8 @@ export interface K3sJoinShape {
   /**
    * The k3s unit of `role` on `host` as systemd has it (`systemctl is-active`), and, when it does not run, why its
    * last start ended, from the journal lines since that start (`JournalClassifier`): a permanent cause would stop every
-   * start again.
+   * start again. A server unit that runs has a failure only when its k3s runs on without etcd, waiting for a restart
+   * (`EtcdMemberRemovedRestart`: the cluster removed its member; k3s since January 2026).
    */
   readonly unitStatus: (host: SshTarget, role: Role) => Effect.Effect<UnitStatus, K3sJoinError>
   /**
@@ -537,7 +538,11 @@ export interface K3sJoinShape {
 export interface UnitStatus {
   /** `systemctl is-active`: `active`, `activating`, `inactive`, `failed`, … (`unknown` when it printed nothing). */
   readonly state: string
-  /** When the unit is not active: the newest known failure among the journal lines since its last start. */
+  /**
+   * When the unit is not active: the newest known failure among the journal lines since its last start. When a server
+   * unit is active: `EtcdMemberRemovedRestart` only (its k3s runs on after the cluster removed its etcd member, and
+   * joins again as a new member at its next start), else none.
+   */
   readonly failure?: JournalClassification | undefined
 }
 
@@ -1393,6 +1398,12 @@ const make = (options: K3sJoinOptions) =>
       let current: ClusterNode | undefined
       /** The install restarted the unit, and no journal read showed systemd's line for that start yet. */
       let startPending = request.restarted === true
+      /**
+       * The journal as it was when this wait restarted a server whose etcd member the cluster removed meanwhile
+       * (`EtcdMemberRemovedRestart`): only what came after it tells of the restarted k3s. Once only: a removal again
+       * after that restart fails the wait at once.
+       */
+      let removedRestartAt: ReadonlyArray<string> | undefined
       yield* emit({ _tag: "Step", host: host.host, step: "wait-ready", detail: nodeName })
 
       /** Unit state and journal: events, and a failure as soon as the journal shows a permanent one. */
@@ -1409,11 +1420,31 @@ const make = (options: K3sJoinOptions) =>
         const fresh = newJournalLines(baseline, lines)
         for (const line of newJournalLines(seen, fresh)) yield* emit({ _tag: "JournalLine", host: host.host, line })
         seen = fresh
+        // after this wait's own restart (below), only the lines since then
+        const current = removedRestartAt === undefined ? fresh : newJournalLines(removedRestartAt, lines)
         // only the unit's current run tells why it is not Ready; after the install's restart, a permanent failure only
         // once systemd's line for that start is in the journal (seen once, it counts even when it has scrolled out)
-        const classification = classifyCurrentRun(lines, fresh, startPending)
-        if (fresh.some(isUnitStart)) startPending = false
+        const classification = classifyCurrentRun(lines, current, startPending)
+        if (current.some(isUnitStart)) startPending = false
         if (classification?.permanent) return yield* fail(host.host, reasonFor(classification, url, nodeName, role))
+        if (role === "server" && classification?.failure === "EtcdMemberRemovedRestart") {
+          // The cluster removed this server's etcd member while the join waits (its Node deleted: someone's `kubectl
+          // delete node`, a cleanup): k3s since January 2026 wrote the tombstone and runs on without etcd until it is
+          // restarted, and then joins again as a new member (k3s-io/k3s PR #2592, pkg/etcd `Register`). Its member is
+          // gone already, so the restart takes nothing from etcd's quorum: restarted once, as the install does, and the
+          // wait goes on. A removal again after that restart is not one a restart fixes: something keeps removing it.
+          if (removedRestartAt !== undefined)
+            return yield* fail(
+              host.host,
+              new EtcdMemberRemoved({ node: nodeName, line: classification.line, afterRestart: true })
+            )
+          removedRestartAt = lines
+          startPending = true
+          lastTransient = undefined
+          // not cut short by the Node's wait it races with: the restart, under the host's install lock, runs to its end
+          yield* Effect.uninterruptible(tombstoneRestart(host, role, timeouts, emit))
+          return state
+        }
         if (classification !== undefined && classification.line !== lastTransient?.line) {
           yield* emit({ _tag: "Waiting", host: host.host, failure: classification.failure, line: classification.line })
         }
@@ -2342,10 +2373,14 @@ const make = (options: K3sJoinOptions) =>
     })
 
     const unitStatus = Effect.fn("K3sJoin.unitStatus")(function* (host: SshTarget, role: Role) {
-      // the state and the journal in one round trip (the journal counts only when the unit does not run)
+      // the state and the journal in one round trip (the journal counts only when the unit does not run, or when it
+      // runs on waiting for a restart: a server whose etcd member the cluster removed, k3s since January 2026)
       const { state, journal } = yield* unitAndJournal(host, role, timeoutsOf(undefined, role).command)
-      if (state === "active") return { state } satisfies UnitStatus
       const failure = classifyJournal(linesSinceUnitStart(journal))
+      if (state === "active")
+        return (
+          role === "server" && failure?.failure === "EtcdMemberRemovedRestart" ? { state, failure } : { state }
+        ) satisfies UnitStatus
       return (failure === undefined ? { state } : { state, failure }) satisfies UnitStatus
     })
 

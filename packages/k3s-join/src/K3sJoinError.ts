@@ -133,16 +133,26 @@ export class DuplicateEtcdMember extends Schema.TaggedError<DuplicateEtcdMember>
  * exits at every start until that data (`/var/lib/rancher/k3s/server/db`) is deleted; then it joins as a new member.
  * k3s since January 2026 (v1.32.11+k3s3, v1.33.7+k3s3, v1.34.3+k3s3, v1.35.0+k3s3) writes the etcd tombstone instead
  * and runs on until a restart, which moves that data aside and joins as a new member (the install restarts it for
- * that); this error is left only when k3s logs it again after that restart (`line`, then, is k3s's own).
+ * that, and so does the wait for Ready when the member is removed during the join); this error is left only when k3s
+ * logs it again after that restart (`line`, then, is k3s's own, and `afterRestart` is true).
  *
  * @since 0.7.0
  * @category errors
  */
 export class EtcdMemberRemoved extends Schema.TaggedError<EtcdMemberRemoved>()("EtcdMemberRemoved", {
   node: Schema.String,
-  line: Schema.String
+  line: Schema.String,
+  /**
+   * The join restarted k3s for an earlier removal of this server's member during the join, and the cluster removed
+   * its new member again: something keeps removing it.
+   *
+   * @since 0.10.0
+   */
+  afterRestart: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
+    if (this.afterRestart === true)
+      return `the cluster removed the etcd member of k3s server ${this.node} again after the join restarted k3s for its removal during the join (k3s waits for a restart once more): something keeps removing it (\`kubectl delete node ${this.node}\`, the etcd.k3s.cattle.io/remove annotation, another run's cleanup): ${this.line}`
     // k3s since January 2026 says so itself, having written the etcd tombstone: it joins again at its next start
     if (this.line.includes("please restart"))
       return `the cluster removed the etcd member of k3s server ${this.node}, and k3s waits for a restart to join again as a new member: ${this.line}`

@@ -308,6 +308,79 @@ describe("K3sJoin against @homelab/sim", () => {
   )
 
   it.live(
+    "v1.34.3+k3s3, a joining server's etcd member removed while the join waits for its Node to be Ready: the join restarts k3s once and it joins again as a new member, not at the ready deadline",
+    () =>
+      Effect.gen(function* () {
+        // its kubelet posts Ready=False until cleared: the join waits for Ready while its Node is deleted; the ready
+        // deadline is far off, so the join is done long before it only if it acts on the journal's line at once
+        const { sim, k3s, ssh, target, server, events, eventWhere } = yield* setup(
+          [{ kind: "k3sNodeNotReady", vmid: 303 }],
+          { ready: "10 minutes" },
+          { version: "v1.34.3+k3s3" }
+        )
+        const host = yield* target(303)
+        const join = yield* Effect.forkChild(Effect.result(k3s.ensureMember({ server, host, role: "server" })))
+        yield* eventWhere((e) => e._tag === "NodeState" && e.host === host.host && e.ready === "False")
+        const first = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("cp-3-"))
+        assert.isDefined(first)
+        const since = sim.k3sEvents().length
+        const deleted = yield* ssh.exec(server, "sudo -n /usr/local/bin/k3s kubectl delete node cp-3")
+        assert.strictEqual(deleted.exitCode, 0, deleted.stderr)
+        yield* k3sEventSince(sim, since, (e) => e.kind === "etcd-tombstone-written" && e.vmid === 303)
+        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sNodeNotReady" }))
+        const result = yield* Fiber.join(join)
+        assert.isTrue(Result.isSuccess(result), Result.isFailure(result) ? result.failure.message : "")
+        assert.strictEqual(Result.isSuccess(result) ? result.success._tag : "", "Joined")
+        // restarted once, under the install lock, and k3s moved the removed member's data aside and joined again
+        const restarts = events.filter(
+          (e) => e._tag === "Step" && e.host === host.host && e.step === "start" && /etcd member/.test(e.detail ?? "")
+        )
+        assert.strictEqual(restarts.length, 1, JSON.stringify(restarts))
+        assert.isTrue(sim.k3sEvents().some((e) => e.kind === "etcd-data-moved-aside" && e.vmid === 303))
+        const now = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("cp-3-"))
+        assert.strictEqual(now.length, 1)
+        assert.notStrictEqual(now[0]?.name, first?.name)
+        assert.strictEqual(simNode(sim, "cp-3")?.ready, "True")
+      }),
+    60_000
+  )
+
+  it.live(
+    "v1.34.3+k3s3, a joining server's etcd member removed again after that restart: the join fails at once, naming the host, the line and what to do",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, ssh, target, server, eventWhere } = yield* setup(
+          [{ kind: "k3sNodeNotReady", vmid: 303 }],
+          { ready: "10 minutes" },
+          { version: "v1.34.3+k3s3" }
+        )
+        const host = yield* target(303)
+        const join = yield* Effect.forkChild(Effect.flip(k3s.ensureMember({ server, host, role: "server" })))
+        const remove = (step: number) =>
+          Effect.gen(function* () {
+            const since = sim.k3sEvents().length
+            const deleted = yield* ssh.exec(server, "sudo -n /usr/local/bin/k3s kubectl delete node cp-3")
+            assert.strictEqual(deleted.exitCode, 0, `${step}: ${deleted.stderr}`)
+            yield* k3sEventSince(sim, since, (e) => e.kind === "etcd-tombstone-written" && e.vmid === 303)
+            return since
+          })
+        yield* eventWhere((e) => e._tag === "NodeState" && e.host === host.host && e.ready === "False")
+        const since = yield* remove(1)
+        // the join restarted k3s, which joined again as a new member: its Node is back, still not Ready
+        yield* k3sEventSince(sim, since, (e) => e.kind === "server-join-finish" && e.vmid === 303)
+        yield* remove(2)
+        const error = yield* Fiber.join(join)
+        assert.strictEqual(error.reason._tag, "EtcdMemberRemoved", error.message)
+        assert.include(error.message, host.host)
+        assert.include(error.message, "This node has been removed from the cluster - please restart k3s")
+        assert.include(error.message, "again")
+        // one restart only: k3s waits for the next one
+        assert.isTrue(sim.state().k3s.etcdMembers.every((m) => !m.name.startsWith("cp-3-")))
+      }),
+    60_000
+  )
+
+  it.live(
     "removeServer of a server whose old Node was force-deleted: refused in memberWithoutNode's words, nothing deleted",
     () =>
       Effect.gen(function* () {

@@ -53,7 +53,7 @@ import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
 import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
-import { journalFix } from "./journalFix.js"
+import { journalFix, removedAgainHint } from "./journalFix.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
 import { localImages } from "./LocalImage.js"
 import { RebuildTag, RejoinTag, RestartTag, tagList, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
@@ -1318,10 +1318,16 @@ export const apply = Effect.fn("apply")(function* (
                 return new StepFailed(e.message, staleMemberHint(a.vm, e.reason.memberId, server.host))
               }
               if (e.reason._tag === "EtcdMemberRemoved") {
-                // k3s started on the data of a member the cluster removed: the same fix as observe's for such a unit
+                // its member removed again after the join restarted k3s for a removal during the join: what removes it
+                if (e.reason.afterRestart === true) return new StepFailed(e.message, removedAgainHint(a.vm, ip))
+                // k3s started on the data of a member the cluster removed (or, since January 2026, waits for a restart
+                // to join again): the same fix as observe's for such a unit
+                const failure = e.reason.line.includes("please restart")
+                  ? "EtcdMemberRemovedRestart"
+                  : "EtcdMemberRemoved"
                 return new StepFailed(
                   e.message,
-                  journalFix({ failure: "EtcdMemberRemoved", line: e.reason.line, permanent: true }, a.vm, ip)
+                  journalFix({ failure, line: e.reason.line, permanent: true }, a.vm, ip)
                 )
               }
               const unit = a.role === "server" ? "k3s" : "k3s-agent"

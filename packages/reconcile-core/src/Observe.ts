@@ -27,7 +27,7 @@ import type {
   ObservedVm,
   VmDetails
 } from "./Observed.js"
-import { observeK3s } from "./ObserveK3s.js"
+import { observeK3s, readRemovedMembers } from "./ObserveK3s.js"
 import { detailsNeeded, imageVolid, type PlanOptions, RebuildTag, removableVms, vmSpec } from "./Plan.js"
 import { resolveNames } from "./resolveNames.js"
 import { runningDownloads } from "./runningDownloads.js"
@@ -600,6 +600,17 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
         )
       }
     )
+    // Server VMs without a Node whose k3s waits for a restart after the cluster removed their etcd member: the plan
+    // says that their join restarts it (one SSH command each; none in a converged lab, where every server has a Node)
+    if (k3s?._tag === "Nodes") {
+      const removedMembers = yield* readRemovedMembers(desired, {
+        vms: healthy,
+        ips,
+        nodes: k3s.nodes,
+        guestUsers
+      })
+      if (removedMembers.length > 0) k3s = { ...k3s, removedMembers }
+    }
   }
 
   for (const [name, p] of problems) {

@@ -17,7 +17,7 @@ import type { Desired } from "./Desired.js"
 import { journalFix } from "./journalFix.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
-import type { K3sFacts, ObservedVm, StoppedK3s } from "./Observed.js"
+import type { K3sFacts, ObservedVm, RemovedMember, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
 
@@ -368,4 +368,47 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         : { channelsError: channels.failure.message }),
     ...(release === undefined ? {} : { release })
   } as K3sFacts
+})
+
+/**
+ * The server VMs of ours that run without a Node (`nodes`) and whose k3s runs on after the cluster removed their etcd
+ * member (`EtcdMemberRemovedRestart`: k3s since January 2026 wrote the tombstone and waits for a restart): one
+ * `unitStatus` each, at once, only for those VMs (the plan joins each; a converged lab has none and asks nothing). A
+ * VM that cannot be asked is left out: its join finds it anyway.
+ */
+export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
+  desired: Desired,
+  inputs: {
+    /** The running VMs of ours the plan may join (not rebuilt, not locked), by name. */
+    readonly vms: ReadonlyArray<ObservedVm>
+    readonly ips: ReadonlyMap<number, string | undefined>
+    readonly nodes: ReadonlyArray<ClusterNode>
+    readonly guestUsers?: ReadonlyMap<number, string> | undefined
+  }
+) {
+  const k3s = desired.k3s
+  const join = yield* Effect.serviceOption(K3sJoin)
+  if (k3s === undefined || Option.isNone(join)) return []
+  const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
+  const asked = inputs.vms.flatMap((vm) => {
+    const ip = inputs.ips.get(vm.vmid)
+    if (vm.name === undefined || !servers.has(vm.name) || ip === undefined) return []
+    if (inputs.nodes.some((n) => n.name === vm.name)) return []
+    return [{ vm: vm.name, vmid: vm.vmid, ip }]
+  })
+  const found = yield* Effect.forEach(
+    asked,
+    ({ vm, vmid, ip }) =>
+      join.value
+        .unitStatus({ host: ip, port: k3s.vmSshPort, user: inputs.guestUsers?.get(vmid) ?? k3s.vmUser }, "server")
+        .pipe(
+          Effect.map(
+            (unit): ReadonlyArray<RemovedMember> =>
+              unit.failure?.failure === "EtcdMemberRemovedRestart" ? [{ vm, vmid, line: unit.failure.line }] : []
+          ),
+          Effect.orElseSucceed((): ReadonlyArray<RemovedMember> => [])
+        ),
+    { concurrency: "unbounded" }
+  )
+  return found.flat()
 })

@@ -149,6 +149,13 @@ export type K3sFacts =
       readonly channelsError?: string | undefined
       /** Whether `k3s.version` can be downloaded, read (by the server) when a member runs another version. */
       readonly release?: ReleaseStatus | undefined
+      /**
+       * Server VMs of ours that run and have no Node, whose k3s runs on after the cluster removed their etcd member
+       * (k3s since January 2026 wrote the tombstone and waits for a restart, then joins again as a new member): the
+       * join restarts it. Read (`unitStatus`, one SSH command each) only for running server VMs without a Node: a
+       * converged lab reads none.
+       */
+      readonly removedMembers?: ReadonlyArray<RemovedMember> | undefined
     }
   | {
       readonly _tag: "Absent"
@@ -200,6 +207,17 @@ export interface ExistingK3s {
   readonly member: string | null
   /** The state of its `k3s-agent` unit, when an agent that runs there is what holds it. */
   readonly agentUnitState?: string | undefined
+}
+
+/**
+ * A server VM of ours without a Node whose k3s runs on after the cluster removed its etcd member, waiting for a restart
+ * (`K3sFacts` `Nodes`).
+ */
+export interface RemovedMember {
+  readonly vm: string
+  readonly vmid: number
+  /** k3s's journal line: `This node has been removed from the cluster - please restart k3s to rejoin the cluster`. */
+  readonly line: string
 }
 
 /** A server VM of ours whose k3s unit is stopped while the cluster cannot be read (`K3sFacts` `Unavailable`). */

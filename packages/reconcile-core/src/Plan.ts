@@ -1387,7 +1387,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           ip,
           rebuilt: decision.rebuilt === true,
           systemUUID: smbiosUuid(observed.configs?.get(healthy.vmid)),
-          agentOff: agentOff(observed.configs?.get(healthy.vmid))
+          agentOff: agentOff(observed.configs?.get(healthy.vmid)),
+          removedMember:
+            observed.k3s?._tag === "Nodes"
+              ? observed.k3s.removedMembers?.find((r) => r.vmid === healthy.vmid && r.vm === vm.name)?.line
+              : undefined
         },
         k3sNodes
       )

@@ -17,6 +17,11 @@ export interface K3sCandidate {
   readonly systemUUID?: string | undefined
   /** Its config turns the guest agent off (`agentOff`): no IP can come, whatever the guest does. */
   readonly agentOff?: { readonly agent: string } | undefined
+  /**
+   * Its k3s server runs on after the cluster removed its etcd member, waiting for a restart (k3s's journal line, as
+   * observe read it: `K3sFacts` `removedMembers`): its join restarts k3s.
+   */
+  readonly removedMember?: string | undefined
 }
 
 /**
@@ -81,7 +86,11 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
       return {
         _tag: "Join",
         rejoin: vm.rebuilt,
-        reason: vm.rebuilt ? `${vm.name} was rebuilt and is not in the cluster` : `${vm.name} is not in the cluster`
+        reason: vm.rebuilt
+          ? `${vm.name} was rebuilt and is not in the cluster`
+          : vm.removedMember !== undefined && vm.role === "server"
+            ? `${vm.name} is not in the cluster: the cluster removed its etcd member (its Node was deleted), and k3s there runs on without etcd until it is restarted; apply restarts k3s on ${vm.name}, which joins again as a new member`
+            : `${vm.name} is not in the cluster`
       }
     case "NotReady":
       if (vm.ip === undefined) {

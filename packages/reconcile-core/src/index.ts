@@ -136,6 +136,7 @@ export type {
   ObservedNode,
   ObservedStorage,
   ObservedVm,
+  RemovedMember,
   RunningDownload,
   StoppedK3s,
   VmDetails

@@ -37,3 +37,11 @@ export const journalFix = (failure: JournalClassification, vm: string, ip: strin
       return `fix what the line says (${journal}); k3s retries by itself`
   }
 }
+
+/**
+ * What to do when the cluster removed a server's etcd member again after the join restarted its k3s for a removal
+ * during that join (`EtcdMemberRemoved` with `afterRestart`): a restart does not help while something keeps removing
+ * it.
+ */
+export const removedAgainHint = (vm: string, ip: string): string =>
+  `something removes the etcd member of ${vm} while it joins (someone's \`kubectl delete node ${vm}\`, the \`etcd.k3s.cattle.io/remove\` annotation, another homelab run tearing it down): stop that, then run apply again, which restarts k3s on ${vm} (\`sudo systemctl restart k3s\` on ${ip}) so that it joins again as a new member`

@@ -34,6 +34,22 @@ describe("planMembership", () => {
     assert.strictEqual(step(planMembership(vm("k3s-vm-pve"), [node("k3s-vm-pve")])), "member")
   })
 
+  it("a server without a Node whose k3s waits for a restart (its etcd member removed): the join's reason says apply restarts it", () => {
+    const line = "This node has been removed from the cluster - please restart k3s to rejoin the cluster"
+    const s = planMembership(vm("k3s-vm-pve", { role: "server", removedMember: line }), [])
+    assert.strictEqual(step(s), "join")
+    assert.strictEqual(
+      s._tag === "Join" ? s.reason : "",
+      "k3s-vm-pve is not in the cluster: the cluster removed its etcd member (its Node was deleted), and k3s there runs on without etcd until it is restarted; apply restarts k3s on k3s-vm-pve, which joins again as a new member"
+    )
+    // a rebuilt VM is made again: nothing of its k3s is left to restart
+    const rebuilt = planMembership(vm("k3s-vm-pve", { role: "server", removedMember: line, rebuilt: true }), [])
+    assert.strictEqual(
+      rebuilt._tag === "Join" ? rebuilt.reason : "",
+      "k3s-vm-pve was rebuilt and is not in the cluster"
+    )
+  })
+
   it("an absent VM joins", () => {
     const s = planMembership(vm("k3s-vm-pve"), [])
     assert.strictEqual(step(s), "join")

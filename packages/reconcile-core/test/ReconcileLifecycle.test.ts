@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { K3sJoin, memberIdHex, memberWithoutNode, runningFlags, showFlag } from "@homelab/k3s-join"
+import { K3sJoin, memberIdHex, memberWithoutNode, runningFlags, showFlag, unitJournalCommand } from "@homelab/k3s-join"
 import { ProxmoxApi } from "@homelab/proxmox-client"
 import { reserveLoopbackNet, type Scenario, type SimHandle } from "@homelab/sim"
 import * as Duration from "effect/Duration"
@@ -867,6 +867,26 @@ describe("a server VM whose Node was deleted while its disk kept its etcd data (
         const deleted = yield* shell.exec(pve, "sudo -n /usr/local/bin/k3s kubectl delete node k3s-vm-still-fawn")
         assert.strictEqual(deleted.exitCode, 0, deleted.stderr)
         assert.isTrue(sim.k3sEvents().some((e) => e.kind === "etcd-tombstone-written"))
+        // the plan says that apply restarts k3s there, and why: from one look at that VM's unit and journal
+        sim.clearRequests()
+        const planned = yield* reconcileAll(desiredFromConfig(lab.config, { sshKeys: lab.config.vm.sshKeys }), {
+          policy: healthPolicyFromConfig(lab.config),
+          apply: false
+        }).pipe(Effect.provide(clientLayer(lab)))
+        const fawn = simVms(sim).find((v) => v.name === "k3s-vm-still-fawn")
+        const join = planned.plan.actions.find((a) => a._tag === "JoinK3s")
+        assert.strictEqual(join?.node, "still-fawn", JSON.stringify(planned.plan.actions))
+        assert.strictEqual(
+          join?.reason,
+          "k3s-vm-still-fawn is not in the cluster: the cluster removed its etcd member (its Node was deleted), and k3s there runs on without etcd until it is restarted; apply restarts k3s on k3s-vm-still-fawn, which joins again as a new member"
+        )
+        assert.deepStrictEqual(
+          sim
+            .requests()
+            .filter((r) => r.transport === "guest-ssh" && r.vmid === fawn?.vmid)
+            .map((r) => r.command),
+          [unitJournalCommand("server")]
+        )
         const run = yield* reconcile(lab, { only: ["still-fawn"] })
         const joined = run.result.outcomes.find((o) => o.action._tag === "JoinK3s")
         assert.strictEqual(joined?.status, "done", JSON.stringify(run.result.outcomes))
