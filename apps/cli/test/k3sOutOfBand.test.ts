@@ -1,0 +1,80 @@
+/**
+ * Changes made to a converged lab behind homelab's back (the PVE API, a shell on a VM), end to end through the built
+ * `homelab`: plan never says "No changes" for a lab that is not as homelab.yaml asks, names the node and why, and
+ * leaves the other nodes converged.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { reserveLoopbackNet } from "@homelab/sim"
+import { ExitCode } from "../src/ExitCode.js"
+import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
+import { pveRequest } from "./simLab.js"
+
+afterEach(stopLabs)
+
+/** A running cluster (3 servers, 2 agents) that homelab converged: the next plan has no changes. */
+const converged = async () => {
+  const subnet = reserveLoopbackNet().net
+  const scenario = runningCluster(subnet)
+  // as PVE gives every VM it creates: an SMBIOS UUID, the system UUID its guest (and its k3s Node) reports
+  const withUuids = {
+    ...scenario,
+    vms: scenario.vms?.map((vm, i) => ({
+      ...vm,
+      config: { ...vm.config, smbios1: `uuid=7d3f2a10-5b6c-4d8e-9f01-0000000020${String(11 + i)}` }
+    }))
+  }
+  const l = await lab(withUuids, subnet)
+  const steady = await l.homelab(["apply", "--yes"])
+  assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+  const clean = await l.homelab(["plan", "--detailed-exitcode"])
+  assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+  return l
+}
+
+describe("homelab plan after a change made by hand to a converged lab", () => {
+  it("a VM renamed in PVE while its k3s Node runs on: plan is blocked naming the VM, its Node and the fix; apply creates no second VM and removes no Node", async () => {
+    const { sim, homelab } = await converged()
+    const vmid = vmidOf(sim, "fun-goal")
+    await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { name: "my-box" })
+    const since = sim.k3sEvents().length
+
+    const plan = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(
+      out,
+      `VM ${vmid} my-box on fun-goal is the machine of k3s Node k3s-vm-fun-goal (its SMBIOS UUID is the Node's system UUID): k3s-vm-fun-goal renamed by hand? Not creating a second VM for that Node [vm.renamed]`,
+      show(plan)
+    )
+    assert.include(out, `rename it back (\`qm set ${vmid} --name k3s-vm-fun-goal\` on fun-goal)`, show(plan))
+    assert.notInclude(out, "create VM k3s-vm-fun-goal", show(plan))
+    for (const other of ["pve", "still-fawn", "chief-horse", "wise-owl"])
+      assert.match(out, new RegExp(`✓ ${other} +converged`), show(plan))
+
+    const apply = await homelab(["apply", "--yes"])
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.deepStrictEqual(
+      sim
+        .state()
+        .vms.map((v) => v.name)
+        .filter((n) => String(n).includes("fun-goal") || n === "my-box"),
+      ["my-box"],
+      "no second VM for the Node"
+    )
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .slice(since)
+        .filter((e) => e.node === "k3s-vm-fun-goal")
+        .map((e) => e.kind),
+      [],
+      "the Node of the running VM was not touched"
+    )
+    assert.include(nodes(sim), `fun-goal agent True ${v130}`)
+
+    // renamed back, the lab is converged again
+    await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { name: "k3s-vm-fun-goal" })
+    const again = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
