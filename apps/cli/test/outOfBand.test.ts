@@ -7,9 +7,10 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
 import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
-import { pveRequest } from "./simLab.js"
+import { pveRequest, startLab, stopLabs as stopSimLabs, vmsOf } from "./simLab.js"
 
 afterEach(stopLabs)
+afterEach(stopSimLabs)
 
 /** A running cluster (3 servers, 2 agents) that homelab converged: the next plan has no changes. */
 const converged = async () => {
@@ -75,6 +76,63 @@ describe("homelab plan after a change made by hand to a converged lab", () => {
     // renamed back, the lab is converged again
     await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { name: "k3s-vm-fun-goal" })
     const again = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab plan after a drive of a VM it created was changed by hand", () => {
+  /** Two nodes, their VMs created by homelab (no k3s): converged, then `params` sent to still-fawn's VM's config. */
+  const edited = async (params: Record<string, string>) => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.Ok, show(apply))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, params)
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    const out = plain(plan.stdout)
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    assert.match(out, /✓ pve +converged/, show(plan))
+    assert.match(out, /✗ still-fawn +not converged: blocked/, show(plan))
+    return { l, vmid: vm.vmid, out }
+  }
+
+  it("its boot disk detached (PVE keeps the volume as unused0): blocked, naming the volume and how to attach it again; attached again, converged", async () => {
+    const { l, vmid, out } = await edited({ delete: "scsi0" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn has no disk attached: scsi0 was detached (its volume local-lvm:vm-${vmid}-disk-0 is unused0), so the VM cannot boot again [vm.no-boot-disk]`
+    )
+    assert.include(
+      out,
+      `fix: attach it again: \`qm set ${vmid} --scsi0 local-lvm:vm-${vmid}-disk-0\` on still-fawn, then restart the VM`
+    )
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vmid}/config`, { scsi0: `local-lvm:vm-${vmid}-disk-0` })
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+
+  it("its boot order set to the network only: blocked, as the VM would not boot from its disk once restarted", async () => {
+    const { vmid, out } = await edited({ boot: "order=net0" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn would not boot from its disk: its boot order (order=net0, held by PVE until the VM restarts) lists none of its disks [vm.boot-order]`
+    )
+    assert.include(out, `fix: \`qm set ${vmid} --boot order=scsi0\` on still-fawn`)
+  })
+
+  it("its cloud-init drive removed: blocked, as homelab.yaml's cloud-init settings would never reach the guest; added again, converged", async () => {
+    const { l, vmid, out } = await edited({ delete: "ide2" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn has no cloud-init drive: the cloud-init settings of homelab.yaml (user, SSH keys, ipconfig0, …) never reach its guest [vm.no-cloudinit-drive]`
+    )
+    assert.include(
+      out,
+      `fix: add it again: \`qm set ${vmid} --ide2 local-lvm:cloudinit\` on still-fawn, then restart the VM from PVE`
+    )
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vmid}/config`, { ide2: "local-lvm:cloudinit" })
+    const again = await l.homelab("plan", "--detailed-exitcode")
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
 })
