@@ -7,7 +7,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
 import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
-import { pveRequest, startLab, stopLabs as stopSimLabs, vmsOf } from "./simLab.js"
+import { imageVolid, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
 
 afterEach(stopLabs)
 afterEach(stopSimLabs)
@@ -78,6 +78,89 @@ describe("homelab plan after a change made by hand to a converged lab", () => {
     const again = await homelab(["plan", "--detailed-exitcode"])
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
+})
+
+/** A change by hand to fun-goal's VM (or its node), and what plan must then say of fun-goal. */
+interface Case {
+  readonly change: (l: Awaited<ReturnType<typeof converged>>, vmid: number) => Promise<void>
+  readonly exit: number
+  readonly says: (vmid: number) => string
+}
+const cases: Record<string, Case> = {
+  "migrated to another node (there under the same name)": {
+    change: async ({ sim }, vmid) => {
+      await pveRequest(sim, "POST", "/nodes/wise-owl/qemu", {
+        vmid: "3004",
+        name: "k3s-vm-fun-goal",
+        tags: "homelab-managed",
+        memory: "16384",
+        cores: "4"
+      })
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })
+      await pveRequest(sim, "DELETE", `/nodes/fun-goal/qemu/${vmid}`)
+    },
+    exit: ExitCode.Error,
+    says: () => "VM 3004 k3s-vm-fun-goal runs on node wise-owl, not fun-goal; leaving it there [vm.elsewhere]"
+  },
+  "made a template": {
+    change: async ({ sim }, vmid) => {
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })
+      await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { template: "1" })
+    },
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal: is a template; keeping it [vm.template]`
+  },
+  "its guest crashed (io-error)": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { qmpstatus: "io-error" }),
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal is crashed (qmpstatus=io-error)`
+  },
+  "its guest suspended to RAM": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { qmpstatus: "suspended" }),
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal: suspended to RAM (qmpstatus=suspended)`
+  },
+  hibernated: {
+    change: async ({ sim }, vmid) =>
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped", lock: "suspended" }),
+    exit: ExitCode.Changes,
+    says: (vmid) => `resume VM ${vmid} k3s-vm-fun-goal on fun-goal`
+  },
+  "locked by a backup": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { lock: "backup" }),
+    exit: ExitCode.Changes,
+    says: (vmid) =>
+      `VM ${vmid} k3s-vm-fun-goal is locked (backup): an operation is in progress; left alone this run [vm.locked]`
+  },
+  "the image deleted from its node's storage": {
+    change: async ({ sim }) => {
+      await pveRequest(sim, "DELETE", `/nodes/fun-goal/storage/local/content/${imageVolid}`)
+      await whenState(
+        () =>
+          !JSON.stringify(sim.state().nodes.find((n) => n.name === "fun-goal")).includes(
+            imageVolid.split("/")[1] as string
+          )
+      )
+    },
+    exit: ExitCode.Changes,
+    says: () => `${imageVolid} is not on fun-goal`
+  }
+}
+
+describe("homelab plan after a change by hand that it already tells (one node named, the others converged)", () => {
+  for (const [name, c] of Object.entries(cases))
+    it(name, async () => {
+      const l = await converged()
+      const vmid = vmidOf(l.sim, "fun-goal")
+      await c.change(l, vmid)
+      const plan = await l.homelab(["plan", "--detailed-exitcode"])
+      assert.strictEqual(plan.code, c.exit, show(plan))
+      const out = plain(plan.stdout)
+      assert.include(out, c.says(vmid), show(plan))
+      assert.match(out, /[✗→] fun-goal +(not converged|converges)/, show(plan))
+      for (const other of ["pve", "still-fawn", "chief-horse"])
+        assert.match(out, new RegExp(`✓ ${other} +converged`), show(plan))
+    })
 })
 
 describe("homelab plan after a drive of a VM it created was changed by hand", () => {
