@@ -580,6 +580,35 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       ...(k3sNodes === undefined ? {} : { serverNodes: Fiber.join(k3sNodes) })
     })
     const clusterNodes = k3s?._tag === "Nodes" ? k3s.nodes : []
+    // A VM of ours renamed by hand (`renamedVm`): a name of homelab.yaml has no VM, but its Node is in the cluster.
+    // The configurations (SMBIOS UUIDs) of the VMs of ours under names homelab.yaml does not ask for are read, so that
+    // the plan creates no second machine for that Node. Nothing is read while every such Node has its VM.
+    const named = new Set(observedVms.flatMap((vm) => (vm.name === undefined ? [] : [vm.name])))
+    if (clusterNodes.some((n) => wanted.has(n.name) && !named.has(n.name) && n.systemUUID !== undefined)) {
+      const askedFor = new Set(desired.nodes.flatMap((n) => n.vms.map((vm) => vm.name)))
+      yield* perNode(
+        observedVms.filter(
+          (vm) =>
+            vm.name !== undefined &&
+            !askedFor.has(vm.name) &&
+            vm.type === "qemu" &&
+            !vm.template &&
+            vm.tags.includes(desired.ownershipTag) &&
+            !problems.has(vm.node) &&
+            !configs.has(vm.vmid)
+        ),
+        (vm) =>
+          api.vmPending(vm.node, vm.vmid).pipe(
+            Effect.tap((config) =>
+              Effect.sync(() => {
+                configs.set(vm.vmid, config)
+              })
+            ),
+            // not read: the plan cannot tell the VM is that Node's machine, and takes the Node for stale as before
+            Effect.orElseSucceed(() => undefined)
+          )
+      )
+    }
     yield* perNode(
       healthy.filter((vm) => !ips.has(vm.vmid)),
       (vm) => {

@@ -33,6 +33,7 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
+import { renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
@@ -688,6 +689,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         }
 
         if (matches.length === 0) {
+          const renamed = renamedVm(vm.name, k3sNodes, observed.vms, observed.configs, desired.ownershipTag)
+          if (renamed !== undefined) {
+            const { message, hint } = renamedVmFinding(vm.name, renamed)
+            vmFinding("blocked", "vm.renamed", message, hint, renamed.vmid)
+            return {}
+          }
           const inFlight = observed.vms.find(
             (o) =>
               o.lock === "create" &&

@@ -5,6 +5,7 @@ import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
 import { CloudInitTag, tagList } from "./Marks.js"
+import { missingDriveFindings } from "./missingDrives.js"
 import type { ObservedNode } from "./Observed.js"
 import { isPasswordMark } from "./PasswordMark.js"
 import {
@@ -230,6 +231,8 @@ export const planDrift = (input: DriftInput): DriftStep => {
   const finding = (effect: Finding["effect"], code: string, message: string, hint?: string) =>
     findings.push({ code, effect, layer: "vm", node: node.name, vm: vm.name, vmid, message, hint })
   for (const r of drift.refused) finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
+  for (const m of missingDriveFindings(config, { vmid, name: vm.name, node: node.name, storage: spec.storage }))
+    finding("blocked", m.code, m.message, m.hint)
   if (drift.passwordUnknown !== undefined && !(input.protected && drift.passwordUnknown !== "no-key")) {
     const f = passwordUnknownFinding(drift.passwordUnknown, vm.name, vmid, node.name)
     finding("info", f.code, f.message, f.hint)

@@ -1,0 +1,221 @@
+/**
+ * Changes made to a converged lab behind homelab's back (the PVE API, a shell on a VM), end to end through the built
+ * `homelab`: plan never says "No changes" for a lab that is not as homelab.yaml asks, names the node and why, and
+ * leaves the other nodes converged.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { reserveLoopbackNet } from "@homelab/sim"
+import { ExitCode } from "../src/ExitCode.js"
+import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
+import { imageVolid, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
+
+afterEach(stopLabs)
+afterEach(stopSimLabs)
+
+/** A running cluster (3 servers, 2 agents) that homelab converged: the next plan has no changes. */
+const converged = async () => {
+  const subnet = reserveLoopbackNet().net
+  const scenario = runningCluster(subnet)
+  // as PVE gives every VM it creates: an SMBIOS UUID, the system UUID its guest (and its k3s Node) reports
+  const withUuids = {
+    ...scenario,
+    vms: scenario.vms?.map((vm, i) => ({
+      ...vm,
+      config: { ...vm.config, smbios1: `uuid=7d3f2a10-5b6c-4d8e-9f01-0000000020${String(11 + i)}` }
+    }))
+  }
+  const l = await lab(withUuids, subnet)
+  const steady = await l.homelab(["apply", "--yes"])
+  assert.strictEqual(steady.code, ExitCode.Ok, show(steady))
+  const clean = await l.homelab(["plan", "--detailed-exitcode"])
+  assert.strictEqual(clean.code, ExitCode.Ok, show(clean))
+  return l
+}
+
+describe("homelab plan after a change made by hand to a converged lab", () => {
+  it("a VM renamed in PVE while its k3s Node runs on: plan is blocked naming the VM, its Node and the fix; apply creates no second VM and removes no Node", async () => {
+    const { sim, homelab } = await converged()
+    const vmid = vmidOf(sim, "fun-goal")
+    await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { name: "my-box" })
+    const since = sim.k3sEvents().length
+
+    const plan = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(
+      out,
+      `VM ${vmid} my-box on fun-goal is the machine of k3s Node k3s-vm-fun-goal (its SMBIOS UUID is the Node's system UUID): k3s-vm-fun-goal renamed by hand? Not creating a second VM for that Node [vm.renamed]`,
+      show(plan)
+    )
+    assert.include(out, `rename it back (\`qm set ${vmid} --name k3s-vm-fun-goal\` on fun-goal)`, show(plan))
+    assert.notInclude(out, "create VM k3s-vm-fun-goal", show(plan))
+    for (const other of ["pve", "still-fawn", "chief-horse", "wise-owl"])
+      assert.match(out, new RegExp(`✓ ${other} +converged`), show(plan))
+
+    const apply = await homelab(["apply", "--yes"])
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.deepStrictEqual(
+      sim
+        .state()
+        .vms.map((v) => v.name)
+        .filter((n) => String(n).includes("fun-goal") || n === "my-box"),
+      ["my-box"],
+      "no second VM for the Node"
+    )
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .slice(since)
+        .filter((e) => e.node === "k3s-vm-fun-goal")
+        .map((e) => e.kind),
+      [],
+      "the Node of the running VM was not touched"
+    )
+    assert.include(nodes(sim), `fun-goal agent True ${v130}`)
+
+    // renamed back, the lab is converged again
+    await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { name: "k3s-vm-fun-goal" })
+    const again = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+/** A change by hand to fun-goal's VM (or its node), and what plan must then say of fun-goal. */
+interface Case {
+  readonly change: (l: Awaited<ReturnType<typeof converged>>, vmid: number) => Promise<void>
+  readonly exit: number
+  readonly says: (vmid: number) => string
+}
+const cases: Record<string, Case> = {
+  "migrated to another node (there under the same name)": {
+    change: async ({ sim }, vmid) => {
+      await pveRequest(sim, "POST", "/nodes/wise-owl/qemu", {
+        vmid: "3004",
+        name: "k3s-vm-fun-goal",
+        tags: "homelab-managed",
+        memory: "16384",
+        cores: "4"
+      })
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })
+      await pveRequest(sim, "DELETE", `/nodes/fun-goal/qemu/${vmid}`)
+    },
+    exit: ExitCode.Error,
+    says: () => "VM 3004 k3s-vm-fun-goal runs on node wise-owl, not fun-goal; leaving it there [vm.elsewhere]"
+  },
+  "made a template": {
+    change: async ({ sim }, vmid) => {
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })
+      await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { template: "1" })
+    },
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal: is a template; keeping it [vm.template]`
+  },
+  "its guest crashed (io-error)": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { qmpstatus: "io-error" }),
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal is crashed (qmpstatus=io-error)`
+  },
+  "its guest suspended to RAM": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { qmpstatus: "suspended" }),
+    exit: ExitCode.Error,
+    says: (vmid) => `VM ${vmid} (k3s-vm-fun-goal) on node fun-goal: suspended to RAM (qmpstatus=suspended)`
+  },
+  hibernated: {
+    change: async ({ sim }, vmid) =>
+      sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped", lock: "suspended" }),
+    exit: ExitCode.Changes,
+    says: (vmid) => `resume VM ${vmid} k3s-vm-fun-goal on fun-goal`
+  },
+  "locked by a backup": {
+    change: async ({ sim }, vmid) => sim.setVmStatus(vmid, { lock: "backup" }),
+    exit: ExitCode.Changes,
+    says: (vmid) =>
+      `VM ${vmid} k3s-vm-fun-goal is locked (backup): an operation is in progress; left alone this run [vm.locked]`
+  },
+  "the image deleted from its node's storage": {
+    change: async ({ sim }) => {
+      await pveRequest(sim, "DELETE", `/nodes/fun-goal/storage/local/content/${imageVolid}`)
+      await whenState(
+        () =>
+          !JSON.stringify(sim.state().nodes.find((n) => n.name === "fun-goal")).includes(
+            imageVolid.split("/")[1] as string
+          )
+      )
+    },
+    exit: ExitCode.Changes,
+    says: () => `${imageVolid} is not on fun-goal`
+  }
+}
+
+describe("homelab plan after a change by hand that it already tells (one node named, the others converged)", () => {
+  for (const [name, c] of Object.entries(cases))
+    it(name, async () => {
+      const l = await converged()
+      const vmid = vmidOf(l.sim, "fun-goal")
+      await c.change(l, vmid)
+      const plan = await l.homelab(["plan", "--detailed-exitcode"])
+      assert.strictEqual(plan.code, c.exit, show(plan))
+      const out = plain(plan.stdout)
+      assert.include(out, c.says(vmid), show(plan))
+      assert.match(out, /[✗→] fun-goal +(not converged|converges)/, show(plan))
+      for (const other of ["pve", "still-fawn", "chief-horse"])
+        assert.match(out, new RegExp(`✓ ${other} +converged`), show(plan))
+    })
+})
+
+describe("homelab plan after a drive of a VM it created was changed by hand", () => {
+  /** Two nodes, their VMs created by homelab (no k3s): converged, then `params` sent to still-fawn's VM's config. */
+  const edited = async (params: Record<string, string>) => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.Ok, show(apply))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, params)
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    const out = plain(plan.stdout)
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    assert.match(out, /✓ pve +converged/, show(plan))
+    assert.match(out, /✗ still-fawn +not converged: blocked/, show(plan))
+    return { l, vmid: vm.vmid, out }
+  }
+
+  it("its boot disk detached (PVE keeps the volume as unused0): blocked, naming the volume and how to attach it again; attached again, converged", async () => {
+    const { l, vmid, out } = await edited({ delete: "scsi0" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn has no disk attached: scsi0 was detached (its volume local-lvm:vm-${vmid}-disk-0 is unused0), so the VM cannot boot again [vm.no-boot-disk]`
+    )
+    assert.include(
+      out,
+      `fix: attach it again: \`qm set ${vmid} --scsi0 local-lvm:vm-${vmid}-disk-0\` on still-fawn, then restart the VM`
+    )
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vmid}/config`, { scsi0: `local-lvm:vm-${vmid}-disk-0` })
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+
+  it("its boot order set to the network only: blocked, as the VM would not boot from its disk once restarted", async () => {
+    const { vmid, out } = await edited({ boot: "order=net0" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn would not boot from its disk: its boot order (order=net0, held by PVE until the VM restarts) lists none of its disks [vm.boot-order]`
+    )
+    assert.include(out, `fix: \`qm set ${vmid} --boot order=scsi0\` on still-fawn`)
+  })
+
+  it("its cloud-init drive removed: blocked, as homelab.yaml's cloud-init settings would never reach the guest; added again, converged", async () => {
+    const { l, vmid, out } = await edited({ delete: "ide2" })
+    assert.include(
+      out,
+      `VM ${vmid} k3s-vm-still-fawn has no cloud-init drive: the cloud-init settings of homelab.yaml (user, SSH keys, ipconfig0, …) never reach its guest [vm.no-cloudinit-drive]`
+    )
+    assert.include(
+      out,
+      `fix: add it again: \`qm set ${vmid} --ide2 local-lvm:cloudinit\` on still-fawn, then restart the VM from PVE`
+    )
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vmid}/config`, { ide2: "local-lvm:cloudinit" })
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
