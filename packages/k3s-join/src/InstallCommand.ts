@@ -97,14 +97,20 @@ export const hostnameCommand = (): string => "hostname"
 export const isActiveCommand = (role: Role): string => shellCommand(["systemctl", "is-active", unitName(role)])
 
 /**
- * `sudo -n systemctl start --no-block <unit>` (or `restart` when the unit is already running with an older
- * configuration). Never blocks on a unit that cannot become ready (`Type=notify`, `TimeoutStartSec=0`).
+ * `sudo -n systemctl enable --now --no-block <unit>`: starts the unit and enables it, so that it starts at the VM's
+ * next boot too (a unit found stopped may be one that did not start at boot because it was disabled, as install.sh
+ * enables it); or `restart` when the unit is already running with an older configuration. Never blocks on a unit that
+ * cannot become ready (`Type=notify`, `TimeoutStartSec=0`).
  *
  * @since 0.1.0
  * @category commands
  */
 export const startCommand = (role: Role, restart = false): string =>
-  shellCommand(["sudo", "-n", "systemctl", restart ? "restart" : "start", "--no-block", unitName(role)])
+  shellCommand(
+    restart
+      ? ["sudo", "-n", "systemctl", "restart", "--no-block", unitName(role)]
+      : ["sudo", "-n", "systemctl", "enable", "--now", "--no-block", unitName(role)]
+  )
 
 /** @since 0.1.0 @category commands */
 export const journalCommand = (role: Role, lines = 200): string =>

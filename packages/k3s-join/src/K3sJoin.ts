@@ -522,7 +522,7 @@ export interface K3sJoinShape {
    */
   readonly unitStatus: (host: SshTarget, role: Role) => Effect.Effect<UnitStatus, K3sJoinError>
   /**
-   * Starts the k3s unit of `role` on `host` that is stopped (`sudo -n systemctl start --no-block`): k3s runs again
+   * Starts the k3s unit of `role` on `host` that is stopped, and enables it for the next boot (`sudo -n systemctl enable --now --no-block`): k3s runs again
    * with its own data (a server's etcd member too); a unit that runs already is left as it is. Returns at once: the
    * caller waits for the Node (a server comes up only once etcd has its quorum).
    */

@@ -105,7 +105,7 @@ describe("install command (golden strings)", () => {
     )
     assert.strictEqual(isActiveCommand("agent"), "systemctl is-active k3s-agent")
     assert.strictEqual(isActiveCommand("server"), "systemctl is-active k3s")
-    assert.strictEqual(startCommand("agent"), "sudo -n systemctl start --no-block k3s-agent")
+    assert.strictEqual(startCommand("agent"), "sudo -n systemctl enable --now --no-block k3s-agent")
     assert.strictEqual(startCommand("server", true), "sudo -n systemctl restart --no-block k3s")
     assert.strictEqual(journalCommand("agent"), "sudo -n journalctl -u k3s-agent --no-pager -n 200 -o cat")
     assert.strictEqual(

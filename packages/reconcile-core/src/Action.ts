@@ -303,7 +303,7 @@ export interface JoinK3s extends ActionBase {
 /**
  * Phase 3, while the cluster cannot be read: a server VM of ours runs and answers over SSH, but its k3s unit is
  * stopped (`inactive` or `failed`, by hand say, its last start not ended by a cause that stays): start the unit
- * (`sudo -n systemctl start --no-block k3s`). k3s comes back with its own data, its etcd member with it; the end of the
+ * (`sudo -n systemctl enable --now --no-block k3s`: enabled too, so that it starts at the VM's next boot). k3s comes back with its own data, its etcd member with it; the end of the
  * run waits for its Node as for a server VM the run started (`MembershipAtEnd`).
  */
 export interface StartK3s extends ActionBase {

@@ -225,7 +225,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     const startsText =
       stopped.length === 0
         ? undefined
-        : `apply starts k3s on ${stopped.map((s) => s.vm).join(", ")} (\`sudo systemctl start k3s\` there) and waits for ${stopped.length === 1 ? "its Node" : "their Nodes"}`
+        : `apply starts k3s on ${stopped.map((s) => s.vm).join(", ")} (\`sudo systemctl enable --now k3s\` there: enabled, so that it starts at the next boot too) and waits for ${stopped.length === 1 ? "its Node" : "their Nodes"}`
     const failingText = fixes.length === 0 ? undefined : fixes.join("; ")
     if (found === undefined) {
       if (problems.length === 0 && down.length === 0 && agents.length === 0) {

@@ -67,7 +67,10 @@ describe("observeK3s: the cluster does not answer", () => {
         { vm: "s1", vmid: 1001, node: "pve-s1", ip: ipOf(vms, "s1"), state: "inactive" }
       ])
       assert.include(facts.message, `k3s on s1 (${ipOf(vms, "s1")}) is stopped (inactive): apply starts it`)
-      assert.include(facts.hint, "apply starts k3s on s1 (`sudo systemctl start k3s` there)")
+      assert.include(
+        facts.hint,
+        "apply starts k3s on s1 (`sudo systemctl enable --now k3s` there: enabled, so that it starts at the next boot too)"
+      )
       const p = planOf(desired, k3sObserved(vms, facts))
       assert.deepStrictEqual(steps(p), ["StartK3s:s1"])
       // the membership stays unknown until the end of the run reads the cluster again

@@ -542,7 +542,7 @@ describe("a server VM to rebuild whose old Node was force-deleted, its etcd memb
 
 describe("a cluster whose only server has its k3s stopped by hand", () => {
   it.live(
-    "one server VM running with its k3s unit stopped (`sudo systemctl stop k3s`): the plan says so and starts it, the run waits for its Node and converges in one apply; the next run has nothing to do; stopped again with a token its datastore was not made with, the start fails and the run says why at once",
+    "one server VM running with its k3s unit stopped and disabled (`sudo systemctl disable --now k3s`): the plan says so and starts it, enabled again for the VM's next boot, the run waits for its Node and converges in one apply; the next run has nothing to do; stopped again with a token its datastore was not made with, the start fails and the run says why at once",
     () =>
       Effect.gen(function* () {
         const sim = yield* startLab(
@@ -555,12 +555,14 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
         const lab = yield* clusterLab(sim)
         assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
         const before = k3sState(sim)
-        // the operator stops k3s on the server VM over SSH; the VM itself keeps running
+        // the operator stops and disables k3s on the server VM over SSH (as a VM rebooted with its unit disabled has
+        // it); the VM itself keeps running
         const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
         assert.ok(ip !== undefined)
         const shell = yield* vmShell(lab)
-        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s")).exitCode, 0)
+        assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl disable --now k3s")).exitCode, 0)
         assert.strictEqual((yield* shell.exec(ip, "systemctl is-active k3s")).stdout.trim(), "inactive")
+        assert.strictEqual((yield* shell.exec(ip, "systemctl is-enabled k3s")).stdout.trim(), "disabled")
 
         const stopped = yield* reconcile(lab)
         const finding = stopped.plan.findings.find((f) => f.vm === "k3s-vm-pve")
@@ -589,6 +591,8 @@ describe("a cluster whose only server has its k3s stopped by hand", () => {
         assert.isTrue(stopped.report.convergence.converged)
         assert.deepStrictEqual(nodeRows(sim), ["k3s-vm-pve server True v1.30.5+k3s1"])
         assert.strictEqual((yield* shell.exec(ip, "systemctl is-active k3s")).stdout.trim(), "active")
+        // enabled too: the VM's next boot starts it (a unit left disabled would be down again after every reboot)
+        assert.strictEqual((yield* shell.exec(ip, "systemctl is-enabled k3s")).stdout.trim(), "enabled")
         assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
         assert.deepStrictEqual(
           k3sState(sim).nodes.map((n) => `${n.name} ${n.createdAt}`),

@@ -360,6 +360,8 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
   commands.register("systemctl", async (c) => {
     const all = c.argv.slice(1)
     const noBlock = all.includes("--no-block")
+    // `enable --now` also starts the unit, `disable --now` also stops it (systemctl(1), --now)
+    const now = all.includes("--now")
     const args = all.filter((x) => !x.startsWith("-"))
     const verb = args[0]
     const unit = (args[1] ?? "").replace(/\.service$/, "")
@@ -395,10 +397,14 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
         if (!installed) return fail(`Failed to ${verb} ${unit}.service: Unit ${unit}.service not found.\n`, 5)
         if (verb === "enable") {
           h.enabled = true
-          return ok()
+          if (!now || st === "active" || st === "activating") return ok()
+          const attempt = sim.start(h)
+          if (noBlock) return ok()
+          return jobResult(unit, await sim.wait(attempt))
         }
         if (verb === "disable") {
           h.enabled = false
+          if (now) sim.stop(h)
           return ok()
         }
         if (verb === "stop") {
