@@ -75,7 +75,12 @@ export interface ClusterNode {
   readonly name: string
   /** Role labels present with value `true`. */
   readonly roleLabels: ReadonlyArray<NodeRoleLabel>
-  /** `server` when labelled control-plane, etcd or master; otherwise `agent`. */
+  /**
+   * What its k3s runs as: the command word of `k3s.io/node-args` (`server` or `agent`, what k3s itself records at
+   * every start); without that annotation, `server` when labelled control-plane, etcd or master, otherwise `agent`. A
+   * role label set by hand (`kubectl label node … node-role.kubernetes.io/control-plane=true`) does not make an agent
+   * a server.
+   */
   readonly role: "server" | "agent"
   readonly ready: ReadyStatus
   /** Reason and message of the Ready condition (empty when missing). */
@@ -117,10 +122,12 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
   const ready = node.status?.conditions?.find((c) => c.type === "Ready")
   const readyStatus: ReadyStatus =
     ready === undefined ? "Missing" : ready.status === "True" || ready.status === "False" ? ready.status : "Unknown"
+  const nodeArgs = parseNodeArgs(node.metadata.annotations?.["k3s.io/node-args"])
+  const command = nodeArgs?.[0]
   return {
     name: node.metadata.name,
     roleLabels,
-    role: roleLabels.length > 0 ? "server" : "agent",
+    role: command === "server" || command === "agent" ? command : roleLabels.length > 0 ? "server" : "agent",
     ready: readyStatus,
     readyDetail: ready === undefined ? "" : [ready.reason, ready.message].filter((x) => x !== undefined).join(": "),
     internalIPs: (node.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
@@ -130,7 +137,7 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
     etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"],
     unschedulable: node.spec?.unschedulable === true,
     labels,
-    nodeArgs: parseNodeArgs(node.metadata.annotations?.["k3s.io/node-args"])
+    nodeArgs
   }
 }
 

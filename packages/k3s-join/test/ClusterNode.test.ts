@@ -54,6 +54,36 @@ describe("decodeNodeList", () => {
     assert.isTrue(Result.isSuccess(bare) && bare.success.ready === "Missing" && bare.success.internalIPs.length === 0)
   })
 
+  it("takes the role from what k3s runs as (k3s.io/node-args), not from a role label set by hand", () => {
+    /** The Node of `spec` with exactly `labels` as its role labels, and `args` as its k3s.io/node-args (or none). */
+    const labelled = (spec: NodeSpec, labels: Record<string, string>, args?: string) => {
+      const json = nodeJson(spec) as {
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> }
+      }
+      for (const key of Object.keys(json.metadata.labels))
+        if (key.startsWith("node-role.kubernetes.io/")) delete json.metadata.labels[key]
+      Object.assign(json.metadata.labels, labels)
+      if (args === undefined) delete json.metadata.annotations["k3s.io/node-args"]
+      else json.metadata.annotations["k3s.io/node-args"] = args
+      const decoded = decodeNodeList(nodeListJson([json]))
+      if (Result.isFailure(decoded)) throw new Error(decoded.failure)
+      return decoded.success[0]
+    }
+    const controlPlane = { "node-role.kubernetes.io/control-plane": "true" }
+    // an agent someone labelled control-plane: still an agent (its k3s runs `agent`)
+    const agent = labelled(a1, controlPlane, '["agent","--node-label","tier=gold"]')
+    assert.strictEqual(agent?.role, "agent")
+    assert.deepStrictEqual(agent?.roleLabels, ["control-plane"])
+    // a server whose role labels were removed by hand: still a server
+    const server = labelled(s1, {}, '["server","--cluster-init","true"]')
+    assert.strictEqual(server?.role, "server")
+    assert.deepStrictEqual(server?.roleLabels, [])
+    // without the annotation (or an unreadable one), the labels decide, as before
+    assert.strictEqual(labelled(a1, controlPlane)?.role, "server")
+    assert.strictEqual(labelled(a1, controlPlane, "not json")?.role, "server")
+    assert.strictEqual(labelled(a1, {}, "[]")?.role, "agent")
+  })
+
   it("fails on output that is not a node list", () => {
     assert.isTrue(Result.isFailure(decodeNodeList("The connection to the server 127.0.0.1:6443 was refused")))
     assert.isTrue(Result.isFailure(decodeNodeList(JSON.stringify({ items: [{ metadata: {} }] }))))

@@ -192,6 +192,29 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "an agent whose Node someone labelled control-plane by hand is still the agent homelab.yaml asks for: no role mismatch, no rebuild, converged",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection() })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const shell = yield* vmShell(lab)
+        const labelled = yield* shell.exec(
+          serverIp,
+          "sudo -n /usr/local/bin/k3s kubectl label node k3s-vm-pve node-role.kubernetes.io/control-plane=true"
+        )
+        assert.strictEqual(labelled.exitCode, 0, labelled.stderr)
+        const got = yield* shell.exec(serverIp, "sudo -n /usr/local/bin/k3s kubectl get node k3s-vm-pve -o json")
+        assert.include(got.stdout, '"node-role.kubernetes.io/control-plane": "true"')
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(next.plan.findings, [])
+        assert.deepStrictEqual(next.plan.actions, [])
+        assert.isTrue(next.report.convergence.converged)
+      }),
+    120_000
+  )
+
+  it.live(
     "a VM that joined k3s.server as an agent, made a server without k3s.server: a role mismatch naming reprovision, which rebuilds it; the next run starts the cluster on it",
     () =>
       Effect.gen(function* () {
