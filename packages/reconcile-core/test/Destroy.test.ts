@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
+import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { SimHandle } from "@homelab/sim"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { type Action, describeAction } from "../src/Action.js"
 import type { ApplyEvent } from "../src/Apply.js"
@@ -13,6 +15,7 @@ import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
 import {
+  atRecord,
   clientLayer,
   type Lab,
   labSsh,
@@ -621,6 +624,57 @@ describe("apply after a destroy of a k3s server VM stopped once its Node and etc
         assert.notInclude(vm()?.tags ?? "", "homelab-destroy")
         assert.strictEqual(sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")?.ready, "True")
         assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-pve-")).length, 1)
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+      }),
+    120_000
+  )
+
+  it.live(
+    "k3s from those releases, the VM started again by hand (k3s wrote the tombstone and waits): the plan reads its journal line, apply restarts k3s and it joins as a new member",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, vm } = yield* removedLab("v1.35.0+k3s3")
+        // started through PVE: k3s starts on the removed member's data, etcd hears from its peers that it was removed
+        const tombstone = yield* Deferred.make<void>()
+        yield* atRecord(
+          sim,
+          (r) => r._tag === "K3sEvent" && r.event.kind === "etcd-tombstone-written" && r.event.node === "k3s-vm-pve",
+          () => Deferred.doneUnsafe(tombstone, Exit.void)
+        )
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.startVm("pve", 1101)
+        }).pipe(Effect.provide(clientLayer(lab)))
+        yield* Deferred.await(tombstone)
+        yield* untilResourcesShow(lab, 1101, "running")
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(applied.plan.findings, [])
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [
+            ["pve:k3s:k3s-vm-pve", "JoinK3s"],
+            ["pve:uncordon:k3s-vm-pve", "UncordonK3s"]
+          ]
+        )
+        assert.include(applied.plan.actions[0]?.reason ?? "", "k3s there wrote the tombstone")
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:k3s:k3s-vm-pve", "done"],
+            ["pve:uncordon:k3s-vm-pve", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.isTrue(applied.report.convergence.converged, JSON.stringify(applied.report.convergence))
+        assert.include(
+          sim
+            .k3sEvents()
+            .filter((e) => e.node === "k3s-vm-pve")
+            .map((e) => e.kind),
+          "etcd-data-moved-aside"
+        )
+        assert.notInclude(vm()?.tags ?? "", "homelab-destroy")
+        assert.strictEqual(sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")?.ready, "True")
         assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
       }),
     120_000
