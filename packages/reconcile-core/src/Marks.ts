@@ -60,6 +60,9 @@ export const CloudInitTag = "homelab-cloudinit"
  * with the VM. A teardown that stops short (interrupted, a drain that a PodDisruptionBudget blocks, a quorum refusal
  * after the cordon) leaves a cordoned Node that the next run knows to be its own: `destroy` goes on with it, and an
  * `apply` for which homelab.yaml still asks for the VM undoes the cordon (`UncordonK3s`: the VM running, its Node
- * Ready, then uncordoned and the mark cleared), where a Node cordoned by hand is left as it is.
+ * Ready, then uncordoned and the mark cleared), where a Node cordoned by hand is left as it is. A server VM whose Node
+ * and etcd member the teardown had removed already is joined again first where its k3s rejoins after a restart (from
+ * the January 2026 releases on; `planRemovedServer`), and the mark cleared once the join is done; on older k3s the
+ * plan blocks it (`k3s.member-removed`) and the mark stays.
  */
 export const DestroyTag = "homelab-destroy"

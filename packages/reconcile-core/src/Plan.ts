@@ -33,6 +33,7 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
+import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
@@ -1165,23 +1166,34 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
 
       /**
        * A server VM an earlier teardown took out of the cluster before it stopped short of destroying the VM (it
-       * carries 'homelab-destroy'; its Node, and with it its etcd member, are gone): etcd refuses a removed member, so
-       * its k3s cannot start again on the etcd data its disk holds, and a join would fail run after run. Blocked, with
-       * the two ways out: a rebuild (a new disk), or that data deleted by hand (the disk kept).
+       * carries 'homelab-destroy'; its Node, and with it its etcd member, are gone). etcd refuses a removed member: k3s
+       * since the January 2026 releases writes a tombstone when it learns so (running, or at its next start) and joins
+       * again as a new member at a restart, which the join gives it; older k3s cannot start again on that data, and a
+       * join would fail run after run: blocked, with the ways out (`planRemovedServer`). `rejoins` holds the join's
+       * reason when it goes ahead.
        */
+      let rejoins: string | undefined
       const removedServer = (vmid: number): boolean => {
         if (!marks.destroy || vm.role !== "server" || k3sNodes === undefined) return false
         if (k3sNodes.some((n) => n.name === vm.name)) return false
-        findings.push({
-          code: "k3s.member-removed",
-          effect: "blocked",
-          layer: "k3s",
-          node: node.name,
-          vm: vm.name,
-          vmid,
-          message: `k3s server ${vm.name} was taken out of the cluster by an earlier teardown that stopped before destroying VM ${vmid} (it carries '${DestroyTag}'): its Node and etcd member are gone, and its k3s cannot start again on the etcd data its disk holds (etcd refuses a removed member)`,
-          hint: `to rebuild it on a new disk: \`homelab reprovision ${vm.name}\`; to keep its disk: \`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on the VM, remove its tag '${DestroyTag}' (\`qm set ${vmid} --tags …\` on ${node.name}), then run apply: it joins as a new server`
-        })
+        const verdict = planRemovedServer(
+          {
+            node: node.name,
+            vm: vm.name,
+            vmid,
+            line:
+              observed.k3s?._tag === "Nodes"
+                ? observed.k3s.removedMembers?.find((r) => r.vmid === vmid && r.vm === vm.name)?.line
+                : undefined,
+            version: joinedVersion(k3s.version, k3sNodes)
+          },
+          k3s
+        )
+        if (verdict._tag === "Join") {
+          rejoins = verdict.reason
+          return false
+        }
+        findings.push(verdict.finding)
         return true
       }
 
@@ -1303,7 +1315,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           via: cluster?.viaFor(vm.name),
           reason: stale
             ? `${vm.name} must be a Ready ${vm.role} once its VM runs; the Node its old VM left is removed first`
-            : `${vm.name} must be a Ready ${vm.role} once its VM runs`
+            : `${vm.name} must be a Ready ${vm.role} once its VM runs${rejoins === undefined ? "" : `: ${rejoins}`}`
         })
         continue
       }
@@ -1445,7 +1457,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           role: vm.role,
           rejoin: step.rejoin,
           via: cluster?.viaFor(vm.name),
-          reason: step.reason
+          reason: rejoins ?? step.reason
         })
       }
     }

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { K3sJoin, memberIdHex, memberWithoutNode } from "@homelab/k3s-join"
+import { ProxmoxApi } from "@homelab/proxmox-client"
 import type { SimHandle } from "@homelab/sim"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { type Action, describeAction } from "../src/Action.js"
 import type { ApplyEvent } from "../src/Apply.js"
@@ -13,6 +15,7 @@ import { destroy } from "../src/Destroy.js"
 import { desiredFromConfig } from "../src/desiredFromConfig.js"
 import type { DestroyOptions } from "../src/PlanDestroy.js"
 import {
+  atRecord,
   clientLayer,
   type Lab,
   labSsh,
@@ -532,6 +535,172 @@ describe("homelab destroy against the simulator", () => {
         assert.isFalse(node()?.unschedulable)
         assert.strictEqual(node()?.ready, "True")
         assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+      }),
+    120_000
+  )
+})
+
+describe("apply after a destroy of a k3s server VM stopped once its Node and etcd member were removed (VM stopped, 'homelab-destroy' on it)", () => {
+  /**
+   * Two server VMs of ours beside the existing k3s server (3 etcd members) on k3s `version`; `destroy --only pve`,
+   * interrupted once it removed k3s-vm-pve's Node and etcd member (the VM stopped before: no tombstone on its disk),
+   * before it destroys the VM. homelab.yaml still asks for k3s-vm-pve.
+   */
+  const removedLab = (version: string) =>
+    Effect.gen(function* () {
+      const net = teardownNet()
+      const scenario = teardownScenario(
+        net,
+        ["pve", "still-fawn"],
+        [
+          memberVm(1101, "pve", "k3s-vm-pve", `${net}.11`, { role: "server" }),
+          memberVm(1102, "still-fawn", "k3s-vm-still-fawn", `${net}.12`, { role: "server" })
+        ]
+      )
+      const sim = yield* startLab({ ...scenario, k3s: { ...scenario.k3s, version } })
+      const lab = yield* teardownLab(sim, net, {
+        nodes: ["pve", "still-fawn"],
+        nodeVms: { pve: "    vms: [{ role: server }]", "still-fawn": "    vms: [{ role: server }]" }
+      })
+      const destroying = yield* Deferred.make<void>()
+      const run = yield* Effect.forkChild(
+        runDestroy(lab, {
+          only: ["pve"],
+          onEvent: (e) =>
+            e._tag === "ActionProgress" && e.step.startsWith("destroying VM")
+              ? Deferred.succeed(destroying, undefined).pipe(Effect.andThen(Effect.never))
+              : Effect.void
+        })
+      )
+      yield* Deferred.await(destroying)
+      yield* Fiber.interrupt(run)
+      const vm = () => simVms(sim).find((v) => v.vmid === 1101)
+      assert.strictEqual(vm()?.status, "stopped")
+      assert.include(vm()?.tags ?? "", "homelab-destroy")
+      assert.notInclude(k3sState(sim).nodes, "k3s-vm-pve")
+      assert.isFalse(
+        sim.state().k3s.etcdMembers.some((m) => m.name.startsWith("k3s-vm-pve-")),
+        "its etcd member is gone"
+      )
+      yield* untilResourcesShow(lab, 1101, "stopped")
+      sim.clearRequests()
+      return { sim, lab, vm }
+    })
+
+  it.live(
+    "k3s from the January 2026 -k3s3 releases: started with its disk, joined (k3s restarted on its tombstone, a new member), the mark cleared: converged",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, vm } = yield* removedLab("v1.34.3+k3s3")
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(applied.plan.findings, [])
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [
+            ["pve:vm:k3s-vm-pve", "StartVm"],
+            ["pve:k3s:k3s-vm-pve", "JoinK3s"],
+            ["pve:uncordon:k3s-vm-pve", "UncordonK3s"]
+          ]
+        )
+        assert.include(applied.plan.actions[1]?.reason ?? "", "apply restarts k3s on k3s-vm-pve, which joins again")
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:vm:k3s-vm-pve", "done"],
+            ["pve:k3s:k3s-vm-pve", "done"],
+            ["pve:uncordon:k3s-vm-pve", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.isTrue(applied.report.convergence.converged, JSON.stringify(applied.report.convergence))
+        // k3s started on the removed member's data, wrote the tombstone; the join's restart moved it aside
+        const kinds = sim
+          .k3sEvents()
+          .filter((e) => e.node === "k3s-vm-pve")
+          .map((e) => e.kind)
+        assert.includeMembers(kinds, ["etcd-tombstone-written", "etcd-data-moved-aside"])
+        assert.isBelow(kinds.indexOf("etcd-tombstone-written"), kinds.indexOf("etcd-data-moved-aside"))
+        assert.strictEqual(vm()?.status, "running")
+        assert.notInclude(vm()?.tags ?? "", "homelab-destroy")
+        assert.strictEqual(sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")?.ready, "True")
+        assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-vm-pve-")).length, 1)
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+      }),
+    120_000
+  )
+
+  it.live(
+    "k3s from those releases, the VM started again by hand (k3s wrote the tombstone and waits): the plan reads its journal line, apply restarts k3s and it joins as a new member",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, vm } = yield* removedLab("v1.35.0+k3s3")
+        // started through PVE: k3s starts on the removed member's data, etcd hears from its peers that it was removed
+        const tombstone = yield* Deferred.make<void>()
+        yield* atRecord(
+          sim,
+          (r) => r._tag === "K3sEvent" && r.event.kind === "etcd-tombstone-written" && r.event.node === "k3s-vm-pve",
+          () => Deferred.doneUnsafe(tombstone, Exit.void)
+        )
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.startVm("pve", 1101)
+        }).pipe(Effect.provide(clientLayer(lab)))
+        yield* Deferred.await(tombstone)
+        yield* untilResourcesShow(lab, 1101, "running")
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(applied.plan.findings, [])
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [
+            ["pve:k3s:k3s-vm-pve", "JoinK3s"],
+            ["pve:uncordon:k3s-vm-pve", "UncordonK3s"]
+          ]
+        )
+        assert.include(applied.plan.actions[0]?.reason ?? "", "k3s there wrote the tombstone")
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.id, o.status]),
+          [
+            ["pve:k3s:k3s-vm-pve", "done"],
+            ["pve:uncordon:k3s-vm-pve", "done"]
+          ],
+          JSON.stringify(applied.result.outcomes.map((o) => [o.detail, o.hint]))
+        )
+        assert.isTrue(applied.report.convergence.converged, JSON.stringify(applied.report.convergence))
+        assert.include(
+          sim
+            .k3sEvents()
+            .filter((e) => e.node === "k3s-vm-pve")
+            .map((e) => e.kind),
+          "etcd-data-moved-aside"
+        )
+        assert.notInclude(vm()?.tags ?? "", "homelab-destroy")
+        assert.strictEqual(sim.state().k3s.nodes.find((n) => n.name === "k3s-vm-pve")?.ready, "True")
+        assert.deepStrictEqual((yield* reconcile(lab)).plan.actions, [])
+      }),
+    120_000
+  )
+
+  it.live(
+    "an older k3s: started with its disk, no join (blocked: k3s.member-removed with the ways out for that version); the mark stays",
+    () =>
+      Effect.gen(function* () {
+        const { lab, vm } = yield* removedLab("v1.30.5+k3s1")
+        const applied = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          applied.plan.actions.map((a) => [a.id, a._tag]),
+          [["pve:vm:k3s-vm-pve", "StartVm"]]
+        )
+        assert.deepStrictEqual(
+          applied.plan.findings.map((f) => [f.code, f.effect, f.vm]),
+          [["k3s.member-removed", "blocked", "k3s-vm-pve"]]
+        )
+        const finding = applied.plan.findings[0]
+        assert.include(finding?.message ?? "", "k3s v1.30.5+k3s1 cannot start again")
+        assert.include(finding?.hint ?? "", "homelab reprovision k3s-vm-pve")
+        assert.include(finding?.hint ?? "", "sudo rm -rf /var/lib/rancher/k3s/server/db")
+        assert.include(finding?.hint ?? "", "v1.35.0+k3s3")
+        assert.isFalse(applied.report.convergence.converged)
+        assert.include(vm()?.tags ?? "", "homelab-destroy")
       }),
     120_000
   )

@@ -166,6 +166,85 @@ describe("an earlier run's unfinished restart (homelab-restart)", () => {
     }
   })
 
+  describe("a server a teardown took out of the cluster, on a k3s that writes the tombstone (January 2026 -k3s3 on)", () => {
+    const s2 = vmidOf(vms, "s2")
+    const torn = ["homelab-destroy", "homelab-managed"]
+    /** s2 without its Node (its etcd member gone with it), the VM `status`, marked by the teardown. */
+    /** The servers' Nodes on `version`. */
+    const on = (version: string) => readyCluster(vms, {}, () => ({ kubeletVersion: version }))
+    const removed = (status: "stopped" | "running", cluster = readyCluster(vms)): Observed => {
+      const facts = cluster as Extract<typeof cluster, { _tag: "Nodes" }>
+      const base = k3sObserved(
+        vms,
+        {
+          ...facts,
+          nodes: facts.nodes.filter((n) => n.name !== "s2"),
+          members: facts.members?.filter((m) => !m.name.startsWith("s2-"))
+        },
+        { vms: vms.map((n) => observedVm(vms, n, n === "s2" ? { tags: torn, status } : {})) }
+      )
+      return {
+        ...base,
+        vmDetails: new Map([[s2, { protection: false, agentConfigured: true, status, uptimeSeconds: 0, tags: torn }]])
+      }
+    }
+
+    it("k3s.version from those releases: started (if stopped) and joined, its k3s restarted by the join; the mark cleared after it, no finding", () => {
+      for (const version of ["v1.32.11+k3s3", "v1.34.3+k3s3", "v1.35.1+k3s1"]) {
+        for (const status of ["stopped", "running"] as const) {
+          const p = plan(k3sDesired(vms, { version }), removed(status, on(version)), { policy: HealthPolicy.defaults })
+          const at = `${version} ${status}`
+          assert.deepStrictEqual(p.findings, [], at)
+          assert.deepStrictEqual(
+            steps(p),
+            status === "stopped"
+              ? ["StartVm:pve-s2", "JoinK3s:s2", "UncordonK3s:s2"]
+              : ["JoinK3s:s2", "UncordonK3s:s2"],
+            at
+          )
+          const join = byId(p, "pve-s2:k3s:s2")
+          assert.include(join?.reason ?? "", "apply restarts k3s on s2, which joins again as a new member", at)
+          assert.include(join?.reason ?? "", "homelab-destroy", at)
+          const finish = byId(p, "pve-s2:uncordon:s2") as UncordonK3s
+          assert.deepStrictEqual(
+            [finish.mark, finish.cordoned, finish.after],
+            ["homelab-destroy", false, [join?.id]],
+            at
+          )
+        }
+      }
+    })
+
+    it("no k3s.version: the servers' version decides (what the join installs)", () => {
+      const p = plan(k3sDesired(vms), removed("stopped", on("v1.33.7+k3s3")), { policy: HealthPolicy.defaults })
+      assert.deepStrictEqual(p.findings, [])
+      assert.deepStrictEqual(steps(p), ["StartVm:pve-s2", "JoinK3s:s2", "UncordonK3s:s2"])
+      // one release before: blocked
+      const q = plan(k3sDesired(vms), removed("stopped", on("v1.33.7+k3s2")), { policy: HealthPolicy.defaults })
+      assert.deepStrictEqual(
+        q.findings.map((f) => [f.code, f.effect, f.vm]),
+        [["k3s.member-removed", "blocked", "s2"]]
+      )
+    })
+
+    it("an older k3s.version: blocked, the hint for that version (no restart helps)", () => {
+      const p = plan(k3sDesired(vms, { version: "v1.34.3+k3s1" }), removed("running", on("v1.34.3+k3s1")), {
+        policy: HealthPolicy.defaults
+      })
+      assert.deepStrictEqual(steps(p), [])
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect, f.vm]),
+        [["k3s.member-removed", "blocked", "s2"]]
+      )
+      assert.include(
+        p.findings[0]?.message ?? "",
+        "k3s v1.34.3+k3s1 cannot start again on the etcd data its disk holds"
+      )
+      assert.include(p.findings[0]?.hint ?? "", "v1.34.3+k3s3")
+      assert.include(p.findings[0]?.hint ?? "", "now v1.34.3+k3s1")
+    })
+  })
+
   it("a server that this run rebuilds is not the one it goes through", () => {
     const o = k3sObserved(vms, cordoned("s2"), withTags({ s2: marked }))
     assert.deepStrictEqual(uncordons(planOf(k3sDesired(vms), o))[0]?.via, { vm: "s1", ip: ipOf(vms, "s1") })
