@@ -61,22 +61,28 @@ const runDestroy = (
     return { report, events }
   })
 
-/** `homelab destroy --only NODE`, interrupted (Ctrl-C) as soon as it reports draining the Node: after the cordon. */
-const destroyInterruptedWhileDraining = (lab: Lab, node: string) =>
+/**
+ * `homelab destroy --only NODE`, interrupted (Ctrl-C) as soon as it reports the step that begins with `step` (held
+ * there until then: it goes no further).
+ */
+const destroyInterruptedAt = (lab: Lab, node: string, step: string) =>
   Effect.gen(function* () {
-    const draining = yield* Deferred.make<void>()
+    const reached = yield* Deferred.make<void>()
     const run = yield* Effect.forkChild(
       runDestroy(lab, {
         only: [node],
         onEvent: (e) =>
-          e._tag === "ActionProgress" && e.step.startsWith("draining k3s Node")
-            ? Deferred.succeed(draining, undefined)
+          e._tag === "ActionProgress" && e.step.startsWith(step)
+            ? Deferred.succeed(reached, undefined).pipe(Effect.andThen(Effect.never))
             : Effect.void
       })
     )
-    yield* Deferred.await(draining)
+    yield* Deferred.await(reached)
     yield* Fiber.interrupt(run)
   })
+
+/** `homelab destroy --only NODE`, interrupted (Ctrl-C) as soon as it reports draining the Node: after the cordon. */
+const destroyInterruptedWhileDraining = (lab: Lab, node: string) => destroyInterruptedAt(lab, node, "draining k3s Node")
 
 const images = (sim: SimHandle) =>
   sim
@@ -484,18 +490,7 @@ describe("homelab destroy against the simulator", () => {
         const diskBefore = disk()
 
         // `destroy --only pve`, interrupted once it stopped the VM, before its Node is removed
-        const stopped = yield* Deferred.make<void>()
-        const run = yield* Effect.forkChild(
-          runDestroy(lab, {
-            only: ["pve"],
-            onEvent: (e) =>
-              e._tag === "ActionProgress" && e.step.startsWith("removing k3s Node")
-                ? Deferred.succeed(stopped, undefined).pipe(Effect.andThen(Effect.never))
-                : Effect.void
-          })
-        )
-        yield* Deferred.await(stopped)
-        yield* Fiber.interrupt(run)
+        yield* destroyInterruptedAt(lab, "pve", "removing k3s Node")
         assert.strictEqual(vm()?.status, "stopped")
         assert.include(vm()?.tags ?? "", "homelab-destroy")
         assert.isTrue(node()?.unschedulable, "cordoned by the teardown")
@@ -562,18 +557,7 @@ describe("apply after a destroy of a k3s server VM stopped once its Node and etc
         nodes: ["pve", "still-fawn"],
         nodeVms: { pve: "    vms: [{ role: server }]", "still-fawn": "    vms: [{ role: server }]" }
       })
-      const destroying = yield* Deferred.make<void>()
-      const run = yield* Effect.forkChild(
-        runDestroy(lab, {
-          only: ["pve"],
-          onEvent: (e) =>
-            e._tag === "ActionProgress" && e.step.startsWith("destroying VM")
-              ? Deferred.succeed(destroying, undefined).pipe(Effect.andThen(Effect.never))
-              : Effect.void
-        })
-      )
-      yield* Deferred.await(destroying)
-      yield* Fiber.interrupt(run)
+      yield* destroyInterruptedAt(lab, "pve", "destroying VM")
       const vm = () => simVms(sim).find((v) => v.vmid === 1101)
       assert.strictEqual(vm()?.status, "stopped")
       assert.include(vm()?.tags ?? "", "homelab-destroy")
