@@ -154,6 +154,15 @@ const sameName = (observed: Observed, name: string): ReadonlyArray<ObservedVm> =
   observed.vms.filter((vm) => vm.name === name)
 
 /** Healthy-looking from `/cluster/resources` alone: no further requests are needed to leave it alone. */
+/**
+ * k3s's journal line on server VM `vmid` named `name`, when observe found its k3s running on after the cluster removed
+ * its etcd member (`K3sFacts` `removedMembers`).
+ */
+const removedMemberLine = (observed: Observed, vmid: number, name: string): string | undefined =>
+  observed.k3s?._tag === "Nodes"
+    ? observed.k3s.removedMembers?.find((r) => r.vmid === vmid && r.vm === name)?.line
+    : undefined
+
 const looksHealthy = (vm: ObservedVm, desired: Desired): boolean =>
   vm.status === "running" &&
   vm.lock === undefined &&
@@ -1181,10 +1190,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             node: node.name,
             vm: vm.name,
             vmid,
-            line:
-              observed.k3s?._tag === "Nodes"
-                ? observed.k3s.removedMembers?.find((r) => r.vmid === vmid && r.vm === vm.name)?.line
-                : undefined,
+            line: removedMemberLine(observed, vmid, vm.name),
             version: joinedVersion(k3s.version, k3sNodes)
           },
           k3s
@@ -1407,10 +1413,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           rebuilt: decision.rebuilt === true,
           systemUUID: smbiosUuid(observed.configs?.get(healthy.vmid)),
           agentOff: agentOff(observed.configs?.get(healthy.vmid)),
-          removedMember:
-            observed.k3s?._tag === "Nodes"
-              ? observed.k3s.removedMembers?.find((r) => r.vmid === healthy.vmid && r.vm === vm.name)?.line
-              : undefined
+          removedMember: removedMemberLine(observed, healthy.vmid, vm.name)
         },
         k3sNodes
       )
