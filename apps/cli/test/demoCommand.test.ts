@@ -42,8 +42,12 @@ describe("homelab demo", () => {
       readonly mutating?: number
       readonly vms?: ReadonlyArray<unknown>
     }
-    const objects = lines.map((line) => JSON.parse(line) as Line & { readonly v?: number })
-    for (const o of objects) assert.strictEqual(o.v, 1)
+    const objects = lines.map((line) => JSON.parse(line) as Line & { readonly v?: number; readonly time?: string })
+    // every line, the demo's own too, carries v and time (docs/json-events.md)
+    for (const o of objects) {
+      assert.strictEqual(o.v, 1)
+      assert.match(o.time ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `${o.type} without time`)
+    }
     // each apply streams its events: the plan first, its summary last
     const outline = objects.filter((o) => o.type?.startsWith("demo.") || o.type === "plan" || o.type === "summary")
     assert.deepStrictEqual(

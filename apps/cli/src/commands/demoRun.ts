@@ -11,7 +11,7 @@ import { ExitCode } from "../ExitCode.js"
 import { loadConfig } from "../LoadedConfig.js"
 import { root } from "../Root.js"
 import { withEventStream } from "../render/EventStream.js"
-import { EventSchemaVersion } from "../render/Events.js"
+import { line as eventLine } from "../render/Events.js"
 import { finishApply, runOnce } from "../Workflow.js"
 import { collectStatus, renderStatus } from "./statusRun.js"
 
@@ -170,8 +170,8 @@ export const demo = ({ timeScale }: { readonly timeScale: number }) =>
         const say = (text: string) => (flags.json ? Effect.void : Console.log(text))
         // --json: NDJSON, one compact object per line: the demo's own lines carry `type: "demo.*"`, and each apply
         // streams exactly the events `homelab apply --json` streams.
-        const emit = (line: { readonly type: string; readonly [key: string]: unknown }) =>
-          Effect.sync(() => events?.emit({ v: EventSchemaVersion, ...line }))
+        const emit = ({ type, ...fields }: { readonly type: string; readonly [key: string]: unknown }) =>
+          Effect.sync(() => events?.emit(eventLine(type, fields)))
 
         yield* say(
           [

@@ -25,7 +25,8 @@ export type EventLine = { readonly v: typeof EventSchemaVersion; readonly type: 
   readonly [key: string]: unknown
 }
 
-const line = (type: string, fields: Record<string, unknown>): EventLine => ({
+/** One line of the stream of `type` with its fields, stamped with `v` and `time` (also `demo`'s own `demo.*` lines). */
+export const line = (type: string, fields: Record<string, unknown>): EventLine => ({
   v: EventSchemaVersion,
   type,
   time: new Date().toISOString(),
