@@ -1,7 +1,7 @@
 // Join one host to an existing k3s cluster over SSH, with @homelab/k3s-join's Promise API.
 //
 //   node dist/main.js --server 10.0.0.5 --host 10.0.0.21 [--role agent|server] [--user ubuntu] [--port 22]
-//                     [--key ~/.ssh/id_ed25519] [--known-hosts ~/.ssh/known_hosts] [--rebuilt]
+//                     [--key ~/.ssh/id_ed25519] [--known-hosts ~/.ssh/known_hosts] [--rebuilt]    (--help: usage)
 //
 // The token is read from the server (sudo -n cat …) and travels on stdin only; the k3s version is pinned to the
 // servers'. Running it again on a member changes nothing.
@@ -9,32 +9,63 @@ import os from "node:os"
 import { parseArgs } from "node:util"
 import { createK3sJoin, K3sJoinError } from "@homelab/k3s-join"
 
-const { values: a } = parseArgs({
-  options: {
-    server: { type: "string" },
-    host: { type: "string" },
-    role: { type: "string", default: "agent" },
-    user: { type: "string", default: "ubuntu" },
-    port: { type: "string", default: "22" },
-    key: { type: "string", default: `${os.homedir()}/.ssh/id_ed25519` },
-    "known-hosts": { type: "string", default: `${os.homedir()}/.ssh/known_hosts` },
-    rebuilt: { type: "boolean", default: false }
-  }
-})
-if (!a.server || !a.host || (a.role !== "agent" && a.role !== "server")) {
-  console.error(
-    "usage: main.js --server ADDRESS --host ADDRESS [--role agent|server] [--user U] [--port P] [--key FILE]"
-  )
+const usage = `usage: main.js --server ADDRESS --host ADDRESS [--role agent|server] [--user USER] [--port PORT]
+                [--key FILE] [--known-hosts FILE] [--rebuilt]
+
+  --server       a k3s server of the cluster (its join token is read there over SSH)
+  --host         the host to join
+  --role         agent (default) or server
+  --user         SSH user on both, with passwordless sudo (default ubuntu)
+  --port         SSH port on both (default 22)
+  --key          SSH private key (default ~/.ssh/id_ed25519)
+  --known-hosts  known_hosts file the host keys are checked against (default ~/.ssh/known_hosts)
+  --rebuilt      the host was rebuilt: remove its stale Node and node-password secret first`
+
+const usageError = (message: string): never => {
+  console.error(`${message}\n${usage}`)
   process.exit(2)
 }
 
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        server: { type: "string" },
+        host: { type: "string" },
+        role: { type: "string", default: "agent" },
+        user: { type: "string", default: "ubuntu" },
+        port: { type: "string", default: "22" },
+        key: { type: "string", default: `${os.homedir()}/.ssh/id_ed25519` },
+        "known-hosts": { type: "string", default: `${os.homedir()}/.ssh/known_hosts` },
+        rebuilt: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false }
+      }
+    })
+  } catch (error) {
+    // an unknown option, or one without its value: Node's own message names it
+    return usageError(error instanceof Error ? error.message : String(error))
+  }
+})()
+const a = parsed.values
+if (a.help) {
+  console.log(usage)
+  process.exit(0)
+}
+const server = a.server ?? usageError("--server is required")
+const host = a.host ?? usageError("--host is required")
+const role =
+  a.role === "agent" || a.role === "server" ? a.role : usageError(`--role must be agent or server, not ${a.role}`)
+const port =
+  /^[0-9]+$/.test(a.port) && Number(a.port) >= 1 && Number(a.port) <= 65535
+    ? Number(a.port)
+    : usageError(`--port must be a port number (1-65535), not ${a.port}`)
+
 const k3s = createK3sJoin({ ssh: { user: a.user, privateKeyPath: a.key, knownHosts: a["known-hosts"] } })
 try {
-  const port = Number(a.port)
   const result = await k3s.ensureMember({
-    server: { host: a.server, port },
-    host: { host: a.host, port },
-    role: a.role,
+    server: { host: server, port },
+    host: { host, port },
+    role,
     rebuilt: a.rebuilt,
     onEvent: (e) => e._tag === "Step" && console.log(`  ${e.host}: ${e.step}${e.detail ? ` (${e.detail})` : ""}`)
   })
