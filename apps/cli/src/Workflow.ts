@@ -105,14 +105,22 @@ const checkOnly = (loaded: LoadedConfig, only: ReadonlyArray<string> | undefined
       )
 }
 
+/** The actions that destroy something: a run asks before them (`--yes` without a terminal). */
+const DESTRUCTIVE: ReadonlySet<Action["_tag"]> = new Set(["RecreateVm", "DestroyVm", "DeleteImage"])
+
 /** Actions started and not finished: what an interruption leaves in flight. */
 const inFlight = () => {
-  const running = new Map<string, { node: string; description: string; step: string }>()
+  const running = new Map<string, { node: string; description: string; step: string; destructive: boolean }>()
   return {
     track: (e: ApplyEvent) => {
       switch (e._tag) {
         case "ActionStarted":
-          running.set(e.id, { node: e.action.node, description: e.description, step: "" })
+          running.set(e.id, {
+            node: e.action.node,
+            description: e.description,
+            step: "",
+            destructive: DESTRUCTIVE.has(e.action._tag)
+          })
           break
         case "ActionProgress": {
           const r = running.get(e.id)
@@ -127,6 +135,8 @@ const inFlight = () => {
       }
     },
     lines: () => [...running.values()].map((r) => `  [${r.node}] ${r.description}${r.step ? ` (${r.step})` : ""}`),
+    /** A destructive action was in flight: the next run may have it still to do, and asks first again. */
+    destructive: () => [...running.values()].some((r) => r.destructive),
     entries: () =>
       [...running.entries()].map(([id, r]) => ({ id, node: r.node, description: r.description, step: r.step }))
   }
@@ -223,7 +233,7 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
         process.stderr.write(
           lines.length === 0
             ? "\nInterrupted. Nothing was in flight; run the command again to go on.\n"
-            : `\nInterrupted while these were in flight:\n${lines.join("\n")}\nThe next \`${resumeCommand(options)}\` finds what each one left (its marks are on the VMs) and finishes it.\n`
+            : `\nInterrupted while these were in flight:\n${lines.join("\n")}\nThe next \`${resumeCommand(options)}\` finds what each one left (its marks are on the VMs) and finishes it.${flight.destructive() ? " Whatever it has still to destroy, it asks about first (`--yes` where no one can answer)." : ""}\n`
         )
       })
     ),

@@ -428,6 +428,51 @@ describe.concurrent("5. never silent; joins as soon as the VM is ready; Ctrl-C s
   })
 })
 
+describe.concurrent("5c. Ctrl-C during a rebuild says the next run asks again before destroying the VM", () => {
+  it("interrupted while the old VM stops: the message says so, a run without a terminal and without --yes exits 6 naming the VM, with --yes it converges", async () => {
+    // the stop task is held (taskHold) until the run has exited: the recreate is in flight when the signal lands
+    const lab = await startLab(["n1"])
+    assert.strictEqual((await lab.homelab("apply", "--yes")).code, ExitCode.Ok)
+    const vmid = vmsOf(lab.sim).find((v) => v.name === "k3s-vm-n1")?.vmid as number
+    await lab.sim.addFaults([{ kind: "taskHold", taskType: "qmstop", node: "n1" }])
+    const rebuild = lab.spawn("reprovision", "n1", "--yes")
+    await whenRequest(
+      lab.sim,
+      (r) => r.method === "POST" && r.path === `/nodes/n1/qemu/${vmid}/status/stop`,
+      rebuild.done
+    )
+    rebuild.child.kill("SIGINT")
+    const interrupted = await rebuild.done
+    await lab.sim.clearFaults({ kind: "taskHold" })
+    assert.strictEqual(interrupted.code, ExitCode.Interrupted, interrupted.stdout + interrupted.stderr)
+    assert.include(interrupted.stderr, `[n1] recreate VM ${vmid} k3s-vm-n1`)
+    assert.include(
+      interrupted.stderr,
+      "Whatever it has still to destroy, it asks about first (`--yes` where no one can answer)."
+    )
+    const unattended = await lab.homelab("apply")
+    assert.strictEqual(unattended.code, ExitCode.NeedsConfirmation, unattended.stdout + unattended.stderr)
+    assert.include(unattended.stdout + unattended.stderr, "k3s-vm-n1")
+    assert.include(unattended.stdout + unattended.stderr, "--yes")
+    const after = await lab.homelab("apply", "--yes")
+    assert.strictEqual(after.code, ExitCode.Ok, after.stdout + after.stderr)
+    assert.strictEqual(vmsOf(lab.sim).filter((v) => v.name === "k3s-vm-n1").length, 1)
+  })
+
+  it("an interrupted create says nothing of asking (nothing is left to destroy)", async () => {
+    const lab = await startLab(["n1"], {
+      scenario: { faults: [{ kind: "taskHold", taskType: "qmcreate", node: "n1" }] }
+    })
+    const run = lab.spawn("apply", "--yes")
+    await whenRequest(lab.sim, (r) => r.method === "POST" && r.path === "/nodes/n1/qemu", run.done)
+    run.child.kill("SIGINT")
+    const result = await run.done
+    await lab.sim.clearFaults({ kind: "taskHold" })
+    assert.strictEqual(result.code, ExitCode.Interrupted, result.stdout + result.stderr)
+    assert.notInclude(result.stderr, "asks about first")
+  })
+})
+
 describe.concurrent("5b. Ctrl-C during a teardown names the command that finishes it", () => {
   it("an interrupted `destroy --only` says the next `homelab destroy --only …` finishes it, an interrupted prune `homelab apply --prune` (a plain apply would not)", async () => {
     // an orphan of ours on n1 from the start; the destroy task is held until the run has exited
