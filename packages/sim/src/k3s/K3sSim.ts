@@ -6,6 +6,7 @@ import type { GuestState } from "../Guest.js"
 import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
 import type { SimState, VmEvent, VmState } from "../SimState.js"
+import { criticalMismatch } from "./CriticalArgs.js"
 import {
   ETCD_DATA_DIR,
   ETCD_DIR,
@@ -1226,6 +1227,10 @@ export class K3sSim {
       return failed(
         `starting kubernetes: preparing server: ${url.replace(/\/+$/, "")}/v1-k3s/server-bootstrap: 401 Unauthorized`
       )
+    // cluster.compareConfig: the server it bootstraps from must run with the same critical values
+    const theirs = target.host.installed === undefined ? undefined : this.runConfig(target.host).nodeArgs
+    if (theirs !== undefined && cfg.nodeArgs !== undefined && criticalMismatch(cfg.nodeArgs, theirs))
+      return failed("failed to validate server configuration: critical configuration value mismatch")
     this.log(h, "info", "Managed etcd cluster not yet initialized")
     await this.work(attempt, this.t.joinMs)
     if (!(await this.awake(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
