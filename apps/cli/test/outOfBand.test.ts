@@ -80,6 +80,40 @@ describe("homelab plan after a change made by hand to a converged lab", () => {
   })
 })
 
+describe("homelab apply after a VM was suspended to disk by hand (qm suspend --todisk)", () => {
+  it("resumes it: the guest goes on from its saved state, its k3s Node is Ready again without a new join, and the lab is converged", async () => {
+    const { sim, homelab } = await converged()
+    const vmid = vmidOf(sim, "fun-goal")
+    await pveRequest(sim, "POST", `/nodes/fun-goal/qemu/${vmid}/status/suspend`, { todisk: "1" })
+    const hibernated = () => {
+      const vm = sim.state().vms.find((v) => v.vmid === vmid)
+      return vm?.status === "stopped" && (vm.config as Record<string, unknown>).lock === "suspended"
+    }
+    await whenState(hibernated)
+    const since = sim.k3sEvents().length
+    const plan = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(plan.code, ExitCode.Changes, show(plan))
+    assert.include(plain(plan.stdout), `resume VM ${vmid} k3s-vm-fun-goal on fun-goal`, show(plan))
+
+    const apply = await homelab(["apply", "--yes"])
+    assert.strictEqual(apply.code, ExitCode.Ok, show(apply))
+    const vm = sim.state().vms.find((v) => v.vmid === vmid)
+    assert.strictEqual(vm?.status, "running")
+    assert.notProperty(vm?.config, "vmstate")
+    assert.deepStrictEqual(
+      sim
+        .k3sEvents()
+        .slice(since)
+        .filter((e) => e.node === "k3s-vm-fun-goal")
+        .map((e) => e.kind),
+      [],
+      "its k3s went on: no join, no restart"
+    )
+    const again = await homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
 /** A change by hand to fun-goal's VM (or its node), and what plan must then say of fun-goal. */
 interface Case {
   readonly change: (l: Awaited<ReturnType<typeof converged>>, vmid: number) => Promise<void>

@@ -40,6 +40,7 @@ export class GuestManager {
     this.nextIp = ipToInt(ipPoolStart)
     state.onVmEvent((vm, ev) => {
       if (ev === "started") this.boot(vm, false)
+      else if (ev === "resumed") this.resume(vm)
       else if (ev === "stopped") this.shutdown(vm)
       else if (ev === "destroyed") {
         this.shutdown(vm)
@@ -141,6 +142,20 @@ export class GuestManager {
     }
     if (vm.ip === undefined) return
     this.scheduleSsh(vm, already ? 0 : Math.floor(bootMs / 2))
+  }
+
+  /**
+   * A VM started from the RAM its suspend to disk saved: the guest goes on where it was (no boot, no cloud-init, the
+   * same address); its agent, already running inside, answers as soon as QEMU reconnects its channel, and its SSH
+   * server listens again.
+   */
+  resume(vm: VmState): void {
+    this.clearTimers(vm.vmid)
+    const now = this.clock.now()
+    vm.agentReadyAt = now
+    vm.bootDoneAt = now
+    if (this.stopped || vm.ip === undefined) return
+    this.scheduleSsh(vm, 0)
   }
 
   /**

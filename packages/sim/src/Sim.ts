@@ -28,6 +28,7 @@ import type { Params } from "./internal/Params.js"
 import { parseDiskSize } from "./internal/PropertyString.js"
 import type { ApiCall } from "./internal/Trace.js"
 import { DEFAULT_PVE_VERSION, versionFeatures } from "./internal/Version.js"
+import { loadsState, removeVmstate } from "./internal/Vmstate.js"
 import { addVolume, formatOf, isFileStorage, parseVolid, vtypeOf } from "./internal/Volumes.js"
 import { registerK3sCommands } from "./k3s/K3sCommands.js"
 import { type K3sEvent, K3sSim, type K3sSnapshot } from "./k3s/K3sSim.js"
@@ -615,9 +616,20 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
             // a missing snippet: the guest keeps the drive it had
           }
       }
+      // started outside the API from a suspend to disk: QEMU loads the saved RAM if the config still names it
+      const loads = status === "running" && !wasRunning && loadsState(vm)
+      if (status === "running" && !wasRunning && !loads && vm.hibernated !== undefined) {
+        vm.hibernated = undefined
+        state.setRun(vm, "stopped", "stopped")
+        state.emit(vm, "stopped")
+      }
+      if (loads) {
+        vm.hibernated = undefined
+        removeVmstate(state, vm)
+      }
       state.setRun(vm, status, status === "stopped" ? "stopped" : qmp)
       if (status === "stopped" && wasRunning) state.emit(vm, "stopped")
-      if (status === "running" && !wasRunning) state.emit(vm, "started")
+      if (status === "running" && !wasRunning) state.emit(vm, loads ? "resumed" : "started")
     }
   }
 

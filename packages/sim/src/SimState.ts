@@ -67,6 +67,12 @@ interface RrdSnapshot {
   readonly known: boolean
 }
 
+/**
+ * What happened to a VM, for the guests and k3s: `resumed` is a start that loaded the RAM saved by a suspend to disk
+ * (the guest goes on, nothing boots).
+ */
+export type VmEvent = "started" | "resumed" | "stopped" | "destroyed" | "changed"
+
 export interface VmState {
   readonly vmid: number
   node: string
@@ -94,6 +100,11 @@ export interface VmState {
   /** when cloud-init has finished (epoch ms) */
   bootDoneAt: number | undefined
   guest: GuestState | undefined
+  /**
+   * The guest whose RAM `qm suspend --todisk` saved in `vmstate`: while the VM is stopped its processes exist, frozen,
+   * and a start that loads the state (`loadsState`) continues them instead of booting.
+   */
+  hibernated?: GuestState | undefined
   /** the per-VM config flock is held by a running worker */
   flock: boolean
   rrd: RrdSnapshot
@@ -181,7 +192,7 @@ export class SimState {
   /** every simulated operation with its simulated duration and what it waited for (`criticalPath`) */
   readonly operations: Operations
   private pidCounter = 100_000
-  private readonly listeners: Array<(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void> = []
+  private readonly listeners: Array<(vm: VmState, event: VmEvent) => void> = []
 
   /** The nodes whose PVE version is not the cluster's (`features`): a rolling upgrade under way. */
   private readonly nodeFeatures = new Map<string, VersionFeatures>()
@@ -215,11 +226,11 @@ export class SimState {
     this.runStateListeners.push(fn)
   }
 
-  onVmEvent(fn: (vm: VmState, event: "started" | "stopped" | "destroyed" | "changed") => void): void {
+  onVmEvent(fn: (vm: VmState, event: VmEvent) => void): void {
     this.listeners.push(fn)
   }
 
-  emit(vm: VmState, event: "started" | "stopped" | "destroyed" | "changed"): void {
+  emit(vm: VmState, event: VmEvent): void {
     for (const l of this.listeners) l(vm, event)
   }
 

@@ -126,3 +126,33 @@ for (const version of ["9.1.2", "8.4.1"]) {
     })
   })
 }
+
+describe("suspend to disk needs the rights to write the state (API vm_suspend)", () => {
+  let sim: SimHandle
+  beforeAll(async () => {
+    sim = await startSimPromise({
+      ...scenario("9.1.2"),
+      vms: [{ vmid: 120, node: "pve", name: "box", status: "running", config: { memory: "1024" } }]
+    })
+  })
+  afterAll(async () => {
+    await sim.stop()
+  })
+
+  it("VM.Config.Disk on the VM and Datastore.AllocateSpace on the state's storage (the one find_vmstate_storage picks, or statestorage), checked before any task", async () => {
+    const suspend = (body: string) =>
+      raw(sim, "POST", "/api2/json/nodes/pve/qemu/120/status/suspend", {
+        headers: { ...as(OPS, "ops@pve!ci"), "Content-Type": "application/x-www-form-urlencoded" },
+        body
+      })
+    // ops@pve may power the VM and change its disks (PVEVMAdmin on /vms), but only audit `local`
+    const local = await suspend("todisk=1")
+    assert.deepStrictEqual(
+      [local.status, local.statusText],
+      [403, "Permission check failed (/storage/local, Datastore.AllocateSpace)"]
+    )
+    assert.strictEqual(sim.state().tasks.length, 0)
+    const lvm = await suspend("todisk=1&statestorage=local-lvm")
+    assert.strictEqual(lvm.status, 200, lvm.statusText)
+  })
+})

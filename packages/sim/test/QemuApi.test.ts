@@ -384,6 +384,32 @@ describe("qemu API behaviours", () => {
     assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "running")
   })
 
+  it("suspended to disk: the state volume is allocated on the storage (find_vmstate_storage) and freed at the start that resumes it, which leaves what was pending pending (vm_start_nolock applies it only on a fresh start)", async () => {
+    const vm = px.nodes.$("pve").qemu.$(106)
+    await vm.config.$put({ cores: 3, vmstatestorage: "local-lvm" } as never)
+    const hib = await waitTask(px, "pve", await vm.status.suspend.$post({ todisk: true } as never))
+    assert.strictEqual(hib.exitstatus, "OK")
+    const conf = (await vm.config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(conf.lock, "suspended")
+    // vmstatestorage names the storage; the name carries the day of the suspend
+    const volid = String(conf.vmstate)
+    assert.match(volid, /^local-lvm:vm-106-state-suspend-\d{4}-\d\d-\d\d$/)
+    const listed = async () =>
+      ((await px.nodes.$("pve").storage.$("local-lvm").content.$get()) as unknown as Array<{ volid: string }>).map(
+        (c) => c.volid
+      )
+    assert.include(await listed(), volid)
+    const started = await waitTask(px, "pve", await vm.status.start.$post())
+    assert.strictEqual(started.exitstatus, "OK")
+    const after = (await vm.config.$get()) as unknown as Record<string, unknown>
+    assert.deepStrictEqual([after.lock, after.vmstate, after.runningmachine], [undefined, undefined, undefined])
+    assert.notInclude(await listed(), volid)
+    const pending = (await vm.pending.$get()) as unknown as Array<Record<string, unknown>>
+    const cores = pending.find((p) => p.key === "cores")
+    assert.strictEqual(cores?.pending, 3, JSON.stringify(cores))
+    await vm.config.$put({ cores: cores?.value, delete: "vmstatestorage" } as never)
+  })
+
   it("a start refuses sockets × cores above the node's logical CPUs, whatever vcpus says (qemu-server's config_to_command); the VM stays stopped", async () => {
     const vm = px.nodes.$("pve").qemu.$(108)
     const refused = await waitTask(px, "pve", await vm.status.start.$post())

@@ -34,6 +34,7 @@ import {
 } from "./Params.js"
 import { humanBytes, parseDiskSize, parsePropertyString, renderSize, toRecord } from "./PropertyString.js"
 import { qemuFormats } from "./QemuFormats.js"
+import { allocateVmstate, findVmstateStorage, loadsState, removeVmstate } from "./Vmstate.js"
 import {
   addVolume,
   cloudinitName,
@@ -119,6 +120,9 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   watchdog: str(),
   rng0: str(),
   vmstatestorage: str({ format: storageId }),
+  vmstate: str({
+    format: (v) => (/^[a-z][a-z0-9\-_.]*[a-z0-9]:.+$/i.test(v) ? undefined : `unable to parse volume ID '${v}'\n`)
+  }),
   migrate_downtime: { type: "number", optional: true, minimum: 0 },
   migrate_speed: int({ minimum: 0 })
 })
@@ -607,46 +611,71 @@ export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: Vm
     async (t) => {
       await withFlock(ctx, vm, async () => {
         await t.work(ctx.timings.startMs)
-        if (!ctx.state.vms.has(vm.vmid)) throw configMissing(node.name, vm.vmid)
-        if (vm.config.get("template") === "1") throw new PveError(500, "you can't start a vm if it's a template")
-        if (!skiplock) checkLock(vm, true)
-        if (vm.status === "running") throw new PveError(500, `VM ${vm.vmid} already running`)
-        // vm_start_nolock: what is pending is written into the config first (and stays there if the start fails)
-        applyPendingAll(vm)
-        // Cloudinit.pm apply_cloudinit_config: the ISO is generated from the config as it is now (custom snippets
-        // must be readable), whatever was recorded in [special:cloudinit] is dropped
-        if (hasCloudInitDrive(vm)) t.log("generating cloud-init ISO")
-        generateCloudInitDrive(node, vm)
-        // config_to_command: sockets × cores may not exceed the node's logical CPUs (whatever `vcpus` says)
-        const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
-        const maxcpus = sockets * Number(vm.config.get("cores") || 1)
-        if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
-        // config_to_command: each NIC's netdev reads its bridge's MTU (PVE::Network::read_bridge_mtu)
-        for (const [k, v] of vm.config) {
-          if (!NET_KEY.test(k)) continue
-          const bridge = parseNet(v).opts.bridge
-          if (bridge === undefined) continue
-          const b = node.bridges.get(bridge)
-          if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
-            throw new PveError(500, `bridge '${bridge}' does not exist`)
-        }
-        if (vm.config.get("lock") === "suspended") {
-          vm.config.delete("lock")
-          vm.config.delete("vmstate")
-        }
-        const stuck = ctx.faults.vmStuck(vm.vmid)
-        const freeze = vm.config.get("freeze") === "1"
-        if (stuck === "stopped") {
-          ctx.state.setRun(vm, "running", "running")
-          ctx.state.setRun(vm, "stopped", "stopped")
-          return
-        }
-        ctx.state.setRun(vm, "running", stuck ?? (freeze ? "prelaunch" : "running"))
-        ctx.state.emit(vm, "started")
+        vmStart(ctx, t, node, vm, skiplock)
       })
     },
     vm.vmid
   )
+}
+
+/**
+ * QemuServer `vm_start` under the config flock (the worker of a start, of a resume from disk, of `qm cleanup`). A VM
+ * suspended to disk (lock `suspended`, or a `vmstate`) is resumed: its pending changes stay pending, and with its
+ * state (`loadsState`) the guest goes on where it was instead of booting; the state is removed after.
+ */
+const vmStart = (ctx: SimContext, t: TaskContext, node: NodeState, vm: VmState, skiplock: boolean): void => {
+  if (!ctx.state.vms.has(vm.vmid)) throw configMissing(node.name, vm.vmid)
+  if (vm.config.get("template") === "1") throw new PveError(500, "you can't start a vm if it's a template")
+  const resume = vm.config.get("lock") === "suspended" || vm.config.has("vmstate")
+  if (!skiplock) checkLock(vm, true)
+  if (vm.status === "running") throw new PveError(500, `VM ${vm.vmid} already running`)
+  // vm_start_nolock: what is pending is written into the config first (and stays there if the start fails), unless
+  // the VM resumes from a suspend to disk
+  if (!resume) applyPendingAll(vm)
+  // Cloudinit.pm apply_cloudinit_config: the ISO is generated from the config as it is now (custom snippets
+  // must be readable), whatever was recorded in [special:cloudinit] is dropped
+  if (hasCloudInitDrive(vm)) t.log("generating cloud-init ISO")
+  generateCloudInitDrive(node, vm)
+  if (resume) t.log("Resuming suspended VM")
+  // config_to_command: sockets × cores may not exceed the node's logical CPUs (whatever `vcpus` says)
+  const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
+  const maxcpus = sockets * Number(vm.config.get("cores") || 1)
+  if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
+  // config_to_command: each NIC's netdev reads its bridge's MTU (PVE::Network::read_bridge_mtu)
+  for (const [k, v] of vm.config) {
+    if (!NET_KEY.test(k)) continue
+    const bridge = parseNet(v).opts.bridge
+    if (bridge === undefined) continue
+    const b = node.bridges.get(bridge)
+    if (b === undefined || ctx.faults.bridgeState(node.name, bridge) === "missing")
+      throw new PveError(500, `bridge '${bridge}' does not exist`)
+  }
+  // config_to_command: `-loadstate` only for a `vmstate`; a saved RAM no longer named there is gone
+  const loads = loadsState(vm)
+  if (!loads) dropHibernated(ctx, vm)
+  if (resume) {
+    t.log("Resumed VM, removing state")
+    removeVmstate(ctx.state, vm)
+  }
+  const stuck = ctx.faults.vmStuck(vm.vmid)
+  const freeze = vm.config.get("freeze") === "1"
+  if (stuck === "stopped") {
+    dropHibernated(ctx, vm)
+    ctx.state.setRun(vm, "running", "running")
+    ctx.state.setRun(vm, "stopped", "stopped")
+    return
+  }
+  vm.hibernated = undefined
+  ctx.state.setRun(vm, "running", stuck ?? (freeze ? "prelaunch" : "running"))
+  ctx.state.emit(vm, loads ? "resumed" : "started")
+}
+
+/** The guest saved by a suspend to disk is discarded (its state is gone): its processes end, as at a stop. */
+const dropHibernated = (ctx: SimContext, vm: VmState): void => {
+  if (vm.hibernated === undefined) return
+  vm.hibernated = undefined
+  ctx.state.setRun(vm, "stopped", "stopped")
+  ctx.state.emit(vm, "stopped")
 }
 
 export const stopVm = (
@@ -702,10 +731,22 @@ export const simplePower = (
   rootOnly(user, params)
   ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.PowerMgmt")
   const todisk = flag(params, "todisk")
+  const toDiskSuspended = vm.config.get("lock") === "suspended"
   if (action === "resume") {
-    if (vm.status !== "running" && vm.config.get("lock") !== "suspended")
-      throw new PveError(500, `VM ${vm.vmid} not running`)
+    if (vm.status !== "running" && !toDiskSuspended) throw new PveError(500, `VM ${vm.vmid} not running`)
   } else if (vm.status !== "running") throw new PveError(500, `VM ${vm.vmid} not running`)
+  // API vm_suspend, before the worker: the rights to write the state, on the storage it goes to
+  const statestorage =
+    action === "suspend" && todisk ? (one(params, "statestorage") ?? findVmstateStorage(node, vm)) : undefined
+  if (statestorage !== undefined) {
+    ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.Config.Disk")
+    if ([...vm.config.keys()].some((k) => /^hostpci\d+/.test(k)))
+      throw new PveError(
+        500,
+        "cannot suspend VM to disk due to passed-through PCI device(s), which lack the possibility to save/restore their internal state"
+      )
+    ctx.auth.check(user, `/storage/${statestorage}`, "Datastore.AllocateSpace")
+  }
   if (action === "reboot" && vm.qmpstatus !== "running") throw new PveError(500, "VM is paused - cannot shutdown")
   const type = { reset: "qmreset", suspend: todisk ? "qmsuspend" : "qmpause", resume: "qmresume", reboot: "qmreboot" }[
     action
@@ -718,20 +759,26 @@ export const simplePower = (
     user,
     async (t) => {
       await t.work(ctx.timings.taskMs)
-      if (action === "resume" && vm.config.get("lock") === "suspended" && vm.status !== "running") {
-        const st = startVm(ctx, user, node, vm, { skiplock: "1" })
-        await st.done
+      // API vm_resume: a VM suspended to disk is started (QemuServer::vm_start) in this worker, no qmstart task
+      if (action === "resume" && toDiskSuspended) {
+        await withFlock(ctx, vm, async () => {
+          await t.work(ctx.timings.startMs)
+          vmStart(ctx, t, node, vm, skiplock)
+        })
         return
       }
       if (!skiplock) checkLock(vm, action === "resume")
       if (action === "suspend") {
         if (todisk) {
-          ctx.state.setRun(vm, "stopped", "stopped")
+          // RunState vm_suspend: lock `suspending` while QEMU saves the RAM into the state volume, then QEMU quits and
+          // the lock is `suspended`; the guest's processes are kept in the state, frozen (`hibernated`)
+          allocateVmstate(node, vm, ctx.state.memoryMiB(vm), statestorage ?? "local", ctx.clock.now())
+          ctx.state.touch(vm)
+          await t.work(ctx.timings.shutdownMs)
+          t.log("State saved, quitting")
           vm.config.set("lock", "suspended")
-          vm.config.set(
-            "vmstate",
-            `local-lvm:vm-${vm.vmid}-state-suspend-${new Date(ctx.clock.now()).toISOString().slice(0, 10)}`
-          )
+          vm.hibernated = vm.guest
+          ctx.state.setRun(vm, "stopped", "stopped")
           ctx.state.emit(vm, "stopped")
         } else {
           ctx.state.setRun(vm, "running", "paused")
@@ -783,7 +830,8 @@ export const destroyVm = (ctx: SimContext, user: AuthUser, node: NodeState, vmid
         if (vm.status === "running") throw new PveError(500, `VM ${vmid} is running - destroy failed`)
         if (!skiplock && vm.config.get("lock") !== "suspended") checkLock(vm)
         for (const [k, v] of vm.config) {
-          if (!(DISK_KEY.test(k) || /^unused\d+$/.test(k))) continue
+          // destroy_vm: every volume of the config, the state of a suspend to disk included
+          if (!(DISK_KEY.test(k) || /^unused\d+$/.test(k) || k === "vmstate")) continue
           const d = parseDrive(v)
           const vid = parseVolid(d.file)
           if (vid === undefined) continue
@@ -977,7 +1025,17 @@ export const updateConfig = async (
         vm.pendingDelete.delete(k)
       } else vm.pending.set(k, v)
     }
+    // update_vm_api: deleting `vmstate` discards a suspend to disk: its volume is freed, and `lock: suspended` and the
+    // running keys go with it; the guest saved in it is gone (the next start boots afresh)
+    const discarded = deletes.includes("vmstate") && vm.config.has("vmstate")
+    if (discarded) {
+      const lock = vm.config.get("lock")
+      removeVmstate(ctx.state, vm)
+      if (lock !== undefined && lock !== "suspended") vm.config.set("lock", lock)
+      dropHibernated(ctx, vm)
+    }
     for (const d of deletes) {
+      if (discarded && d === "vmstate") continue
       if (!vm.config.has(d) && !vm.pending.has(d)) {
         log(`cannot delete '${d}' - not set in current configuration!`)
         continue

@@ -5,7 +5,8 @@ import type { Faults } from "../Faults.js"
 import type { GuestState } from "../Guest.js"
 import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
-import type { SimState, VmState } from "../SimState.js"
+import type { SimState, VmEvent, VmState } from "../SimState.js"
+import { criticalMismatch } from "./CriticalArgs.js"
 import {
   ETCD_DATA_DIR,
   ETCD_DIR,
@@ -417,7 +418,7 @@ export class K3sSim {
   /** The VM still runs this guest incarnation (its processes exist; they run only while it is not `frozen`). */
   alive(h: K3sHost): boolean {
     const vm = this.state.vms.get(h.vmid)
-    return vm !== undefined && vm.guest === h.guest && vm.status === "running"
+    return vm !== undefined && vm.guest === h.guest && (vm.status === "running" || vm.hibernated === h.guest)
   }
 
   /**
@@ -426,7 +427,9 @@ export class K3sSim {
    */
   frozen(h: K3sHost): boolean {
     const vm = this.state.vms.get(h.vmid)
-    return vm !== undefined && vm.guest === h.guest && vm.status === "running" && vm.qmpstatus !== "running"
+    if (vm === undefined || vm.guest !== h.guest) return false
+    // suspended to disk: its processes are in the saved RAM, and go on when a start loads it
+    return vm.status === "running" ? vm.qmpstatus !== "running" : vm.hibernated === h.guest
   }
 
   /** Its processes run and answer: alive and not frozen. */
@@ -775,10 +778,13 @@ export class K3sSim {
       for (const n of c.nodes.values()) if (n.hostKey === h.key && n.lostAt === undefined) n.lostAt = this.now()
   }
 
-  private onVmEvent(vm: VmState, ev: "started" | "stopped" | "destroyed" | "changed"): void {
-    if (ev === "changed") return
+  private onVmEvent(vm: VmState, ev: VmEvent): void {
+    // a resume from disk thaws the guest (`onRunState`): its k3s goes on, nothing starts
+    if (ev === "changed" || ev === "resumed") return
     for (const h of this.hostList) {
       if (h.vmid !== vm.vmid) continue
+      // suspended to disk: frozen (`onRunState`), not ended
+      if (ev === "stopped" && vm.hibernated === h.guest && this.state.vms.get(vm.vmid) === vm) continue
       if (ev === "started") {
         if (vm.guest === h.guest && h.enabled && h.installed !== undefined && !this.stopped) this.start(h)
       } else {
@@ -1221,6 +1227,10 @@ export class K3sSim {
       return failed(
         `starting kubernetes: preparing server: ${url.replace(/\/+$/, "")}/v1-k3s/server-bootstrap: 401 Unauthorized`
       )
+    // cluster.compareConfig: the server it bootstraps from must run with the same critical values
+    const theirs = target.host.installed === undefined ? undefined : this.runConfig(target.host).nodeArgs
+    if (theirs !== undefined && cfg.nodeArgs !== undefined && criticalMismatch(cfg.nodeArgs, theirs))
+      return failed("failed to validate server configuration: critical configuration value mismatch")
     this.log(h, "info", "Managed etcd cluster not yet initialized")
     await this.work(attempt, this.t.joinMs)
     if (!(await this.awake(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")

@@ -231,3 +231,31 @@ describe("a Node forced out of its deletion, and etcd data of an unknown cluster
     assert.deepStrictEqual(sim.state().k3s.strayClusters, [])
   })
 })
+
+describe("a server joining with other critical values than the server it joins through (k3s cluster.compareConfig)", () => {
+  let sim: SimHandle
+  let token = ""
+  beforeAll(async () => {
+    sim = await startSimPromise(k3sScenario())
+    token = await serverToken(sim)
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("another --cluster-cidr: fatal 'critical configuration value mismatch', install exits 1; the default given explicitly, or a flag that is not critical (--disable=traefik): it joins", async () => {
+    await prepare(sim, 303, token)
+    const bad = await run(sim, 303, `${install(false)} --cluster-cidr=10.50.0.0/16`)
+    assert.strictEqual(bad.code, 1, bad.stderr)
+    assert.include(
+      await journal(sim, 303, "k3s"),
+      'level=fatal msg="failed to validate server configuration: critical configuration value mismatch"'
+    )
+    assert.isUndefined(nodeOf(sim, "cp-2"))
+    await prepare(sim, 304, token)
+    const good = await run(sim, 304, `${install(false)} --cluster-cidr 10.42.0.0/16 --disable=traefik`)
+    assert.strictEqual(good.code, 0, good.stderr)
+    assert.strictEqual(nodeOf(sim, "cp-3")?.vmid, 304)
+  })
+})
