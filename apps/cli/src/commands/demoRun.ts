@@ -179,7 +179,7 @@ export const demo = ({ timeScale }: { readonly timeScale: number }) =>
               ` — a simulated Proxmox VE ${sim.info.pveVersion} cluster on this machine (real HTTPS and SSH on 127.0.0.1):`,
             `  nodes ${sim.info.nodes.map((n) => n.name).join(", ")}; ${DemoUntrustedNode}'s API certificate comes from another CA;`,
             `  ${DemoStuckNode} already runs our VM, a k3s agent stuck paused for days; k3s-server (${k3sServer.host}) runs k3s.`,
-            `  Config: ${file}`,
+            `  Config: ${file} (removed with the lab when the demo ends)`,
             "",
             pc.bold("1. homelab apply --yes")
           ].join("\n")
