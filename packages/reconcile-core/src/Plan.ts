@@ -1278,9 +1278,9 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           membershipUnknown(vmAction.vmid)
           continue
         }
-        if (cluster?.mode === "unknown") {
-          // No server to join through (none answers: see the finding's hint); the VM action goes ahead, the join
-          // waits for a run that can read the cluster. Never a cluster of its own.
+        if (cluster?.mode === "unknown" || (cluster?.mode === "external" && observed.k3s?._tag === "Unavailable")) {
+          // No server to join through (none answers, or k3s.server refuses our SSH: see the finding's hint); the VM
+          // action goes ahead, the join waits for a run that can read the cluster. Never a cluster of its own.
           membershipUnknown(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid)
           continue
         }

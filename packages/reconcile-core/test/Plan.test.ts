@@ -972,6 +972,24 @@ describe("plan", () => {
       assert.include(describeAction(join as Action), "join k3s-vm-pve to k3s as an agent after it is created")
     })
 
+    it("k3s.server unreadable (SSH refused): a new VM is created, its join is blocked with k3s.server's hint", () => {
+      const d = desired(["pve"], { k3s })
+      const o: Observed = {
+        ...observed([observedNode("pve")], []),
+        k3s: {
+          _tag: "Unavailable",
+          message: "cannot read the k3s cluster's Nodes on nobody@10.0.0.5:22: authentication rejected",
+          hint: "check k3s.server (SSH to 10.0.0.5:22 as nobody)"
+        }
+      }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(tags(p), ["CreateVm:pve"])
+      assert.deepStrictEqual(codes(p), ["k3s.unavailable:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+      assert.include(p.findings[0]?.message ?? "", "nobody@10.0.0.5:22")
+      assert.strictEqual(p.findings[0]?.hint, "check k3s.server (SSH to 10.0.0.5:22 as nobody)")
+    })
+
     it("a healthy VM that is a Ready member: nothing; one that is absent: a join with its IP", () => {
       const d = desired(["pve"], { k3s })
       const base = observed([observedNode("pve")], [vm(1001, "pve")])
