@@ -8,8 +8,9 @@ import type { ConfigIssue } from "./ConfigIssue.js"
 import type { ConfigWarning } from "./ConfigWarning.js"
 import type { HomelabConfig } from "./HomelabConfig.js"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
+import { duplicateKeyAt } from "./internal/duplicateKey.js"
 import { fromSchemaIssue, locate, type RawIssue } from "./internal/issues.js"
-import { formatPath, rootPath } from "./internal/path.js"
+import { displayPath, formatPath, rootPath } from "./internal/path.js"
 import { resolveConfig } from "./internal/resolve.js"
 import { crossFieldIssues } from "./internal/semantic.js"
 import { configWarnings } from "./internal/warnings.js"
@@ -72,6 +73,20 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
           found: "a second document after ---",
           suggestion: "remove the --- line, and merge what follows it into the first document"
         }
+      // yaml's text for it ("Map keys must be unique") names neither the key nor its mapping
+      const duplicate = error.code === "DUPLICATE_KEY" ? duplicateKeyAt(doc, error.pos[0]) : undefined
+      if (duplicate !== undefined) {
+        const first = duplicate.firstOffset === undefined ? undefined : lineCounter.linePos(duplicate.firstOffset)
+        return {
+          code: "yaml-syntax",
+          path: displayPath(duplicate.path),
+          line: position.line,
+          column: position.col,
+          expected: "each key once in its mapping",
+          found: `${JSON.stringify(duplicate.key)} a second time in this mapping${first === undefined ? "" : ` (first on line ${first.line})`}`,
+          suggestion: "keep one of the two: merge what you meant into the first and delete the second"
+        }
+      }
       return {
         code: "yaml-syntax",
         path: rootPath,

@@ -914,10 +914,36 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
         ["yaml-syntax", "(root)", "valid YAML"]
       )
       assert.strictEqual(error.issues[0]?.line, 3)
-      const duplicate = yield* parseErr(`${minimal}nodes: []\n`)
-      assert.strictEqual(duplicate.reason._tag, "ConfigYamlError")
-      assert.strictEqual(duplicate.issues[0]?.line, 10)
-      assert.strictEqual(duplicate.issues[0]?.found, "Map keys must be unique")
+    })
+  )
+
+  it.effect("a key written twice names the key, where it was first, and what to do", () =>
+    Effect.gen(function* () {
+      const top = yield* parseErr(`${minimal}nodes: []\n`)
+      assert.strictEqual(top.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        top.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.found, issue.suggestion]),
+        [
+          [
+            "yaml-syntax",
+            "nodes",
+            10,
+            1,
+            '"nodes" a second time in this mapping (first on line 8)',
+            "keep one of the two: merge what you meant into the first and delete the second"
+          ]
+        ]
+      )
+      const nested = yield* parseErr(`${minimal}ssh:\n  user: root\n  port: 22\n  user: admin\n`)
+      assert.deepStrictEqual(
+        nested.issues.map((issue) => [issue.path, issue.line, issue.column, issue.expected, issue.found]),
+        [["ssh.user", 13, 3, "each key once in its mapping", '"user" a second time in this mapping (first on line 11)']]
+      )
+      const inList = yield* parseErr(`${minimal}    name: pve2\n`)
+      assert.deepStrictEqual(
+        inList.issues.map((issue) => [issue.path, issue.line]),
+        [["nodes[0].name", 10]]
+      )
     })
   )
 
