@@ -114,6 +114,21 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
       }
     ])
   }
+  if (tree.unresolvedAliases.length > 0) {
+    return yield* failWith(
+      source,
+      tree.unresolvedAliases.map(
+        (alias): ConfigIssue => ({
+          code: "yaml-syntax",
+          path: displayPath(alias.path),
+          ...(alias.position === undefined ? {} : { line: alias.position.line, column: alias.position.column }),
+          expected: "an alias (*name) of an anchor (&name) written above it",
+          found: `*${alias.name}, and no &${alias.name} above it`,
+          suggestion: `write &${alias.name} before the value to reuse (above this line), or correct the alias's name`
+        })
+      )
+    )
+  }
   const raw: Array<RawIssue> = []
   const envFailed = new Set<string>()
   for (const problem of tree.envProblems) {

@@ -917,6 +917,26 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("an alias of no anchor is named as such, not as a null where a value was meant", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}vm:\n  sshKeys: *keys\n`)
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.found, issue.suggestion]),
+        [
+          [
+            "yaml-syntax",
+            "vm.sshKeys",
+            11,
+            12,
+            "*keys, and no &keys above it",
+            "write &keys before the value to reuse (above this line), or correct the alias's name"
+          ]
+        ]
+      )
+    })
+  )
+
   it.effect("a key written twice names the key, where it was first, and what to do", () =>
     Effect.gen(function* () {
       const top = yield* parseErr(`${minimal}nodes: []\n`)
