@@ -49,6 +49,7 @@ import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { downloadFailed } from "./downloadFailed.js"
 import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
@@ -1116,7 +1117,10 @@ export const apply = Effect.fn("apply")(function* (
                   )
                 : /^checksum mismatch: /.test(reason.exitstatus)
                   ? fail(...checksumMismatch(a, reason.exitstatus))
-                  : Effect.fail(error)
+                  : Option.match(Option.fromUndefinedOr(downloadFailed(a, reason.exitstatus)), {
+                      onNone: () => Effect.fail(error),
+                      onSome: (failed) => fail(...failed)
+                    })
             ),
             during(`download ${file}`)
           )
