@@ -53,6 +53,7 @@ import { downloadFailed } from "./downloadFailed.js"
 import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
+import { joinSshHint } from "./joinSshHint.js"
 import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
 import { journalFix, removedAgainHint } from "./journalFix.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
@@ -1342,7 +1343,18 @@ export const apply = Effect.fn("apply")(function* (
                   configured: joinTokenOf(k3s.token) !== undefined,
                   server: server.host,
                   journal
-                }) ?? `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
+                }) ??
+                  joinSshHint(
+                    e,
+                    { host: ip, port: k3s.vmSshPort, user },
+                    {
+                      host: server.host,
+                      port: server.port ?? 22,
+                      user: server.user,
+                      configured: k3s.server !== undefined && k3s.server.host === server.host
+                    }
+                  ) ??
+                  `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
               )
             })
           )
