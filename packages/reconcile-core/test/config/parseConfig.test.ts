@@ -917,6 +917,19 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("k3s.channel is a channel update.k3s.io has: stable, latest, testing or a minor", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}k3s:\n  server: { host: 10.0.0.5 }\n  channel: stabel\n`)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.expected, issue.found]),
+        [["k3s.channel", "a k3s release channel: stable, latest, testing, or a minor like v1.31", '"stabel"']]
+      )
+      for (const channel of ["stable", "latest", "testing", "v1.31"]) {
+        yield* parseOk(`${minimal}k3s:\n  server: { host: 10.0.0.5 }\n  channel: ${channel}\n`)
+      }
+    })
+  )
+
   it.effect("an alias of no anchor is named as such, not as a null where a value was meant", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(`${minimal}vm:\n  sshKeys: *keys\n`)
