@@ -94,7 +94,8 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
         column: position.col,
         expected: "valid YAML",
         // yaml quotes the offending token (`...: "token"`); drop it so that a secret on that line is never echoed.
-        found: (error.message.split("\n")[0] ?? error.code).replace(/:\s*".*$/su, "")
+        found: (error.message.split("\n")[0] ?? error.code).replace(/:\s*".*$/su, ""),
+        ...(error.code === "TAB_AS_INDENT" ? { suggestion: "indent with spaces: YAML does not allow tabs there" } : {})
       }
     })
     return yield* failWith(source, issues)

@@ -930,6 +930,16 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
     })
   )
 
+  it.effect("a tab as indentation says to indent with spaces", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(minimal.replace("  endpoint:", "\tendpoint:"))
+      assert.deepStrictEqual(
+        [error.issues[0]?.line, error.issues[0]?.found, error.issues[0]?.suggestion],
+        [2, "Tabs are not allowed as indentation", "indent with spaces: YAML does not allow tabs there"]
+      )
+    })
+  )
+
   it.effect("an alias of no anchor is named as such, not as a null where a value was meant", () =>
     Effect.gen(function* () {
       const error = yield* parseErr(`${minimal}vm:\n  sshKeys: *keys\n`)
