@@ -57,7 +57,8 @@ export const resolvePath = (configPath: string, file: string): string => {
   return path.resolve(path.dirname(configPath), expanded)
 }
 
-const reasonOf = (error: unknown): string => {
+/** Why a file could not be read, in words (`no such file`, `a directory, not a file`, `permission denied`). */
+export const reasonOf = (error: unknown): string => {
   const code = (error as NodeJS.ErrnoException).code
   return code === "ENOENT"
     ? "no such file"

@@ -98,6 +98,10 @@ describe("homelab plan --out FILE, homelab apply FILE", () => {
     assert.strictEqual(newer.code, ExitCode.Usage)
     assert.include(newer.stderr, "it is format version 2, written by a newer homelab; this one reads version 1")
 
+    const missing = await lab.homelab("apply", path.join(lab.dir, "plan.jsn"))
+    assert.strictEqual(missing.code, ExitCode.Usage)
+    assert.include(missing.stderr, `cannot read the saved plan ${path.join(lab.dir, "plan.jsn")}: no such file\n`)
+
     const only = await lab.homelab("apply", "--only", "pve", file)
     assert.strictEqual(only.code, ExitCode.Usage)
     assert.include(only.stderr, "a saved plan carries its own --only and --prune")

@@ -49,9 +49,11 @@ import type { ActionOutcome } from "./Convergence.js"
 import type { Desired, DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { describeFailure } from "./describeFailure.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
+import { downloadFailed } from "./downloadFailed.js"
 import { existingClusterHint } from "./existingClusterHint.js"
 import { type GuestRef, readGuestUser } from "./GuestUser.js"
 import { checksumMismatch } from "./ImageFiles.js"
+import { joinSshHint } from "./joinSshHint.js"
 import { joinTokenOf, tokenPasswordOf } from "./joinTokenOf.js"
 import { journalFix, removedAgainHint } from "./journalFix.js"
 import { k3sFlagSource, k3sFlagsFor } from "./K3sRoleFlags.js"
@@ -1116,7 +1118,10 @@ export const apply = Effect.fn("apply")(function* (
                   )
                 : /^checksum mismatch: /.test(reason.exitstatus)
                   ? fail(...checksumMismatch(a, reason.exitstatus))
-                  : Effect.fail(error)
+                  : Option.match(Option.fromUndefinedOr(downloadFailed(a, reason.exitstatus)), {
+                      onNone: () => Effect.fail(error),
+                      onSome: (failed) => fail(...failed)
+                    })
             ),
             during(`download ${file}`)
           )
@@ -1338,7 +1343,18 @@ export const apply = Effect.fn("apply")(function* (
                   configured: joinTokenOf(k3s.token) !== undefined,
                   server: server.host,
                   journal
-                }) ?? `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
+                }) ??
+                  joinSshHint(
+                    e,
+                    { host: ip, port: k3s.vmSshPort, user },
+                    {
+                      host: server.host,
+                      port: server.port ?? 22,
+                      user: server.user,
+                      configured: k3s.server !== undefined && k3s.server.host === server.host
+                    }
+                  ) ??
+                  `on ${ip}: \`journalctl -u ${unit}\`; check the server ${server.host} and the VM's network`
               )
             })
           )

@@ -1278,14 +1278,33 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           membershipUnknown(vmAction.vmid)
           continue
         }
-        if (cluster?.mode === "unknown") {
-          // No server to join through (none answers: see the finding's hint); the VM action goes ahead, the join
-          // waits for a run that can read the cluster. Never a cluster of its own.
+        if (cluster?.mode === "unknown" || (cluster?.mode === "external" && observed.k3s?._tag === "Unavailable")) {
+          // No server to join through (none answers, or k3s.server refuses our SSH: see the finding's hint); the VM
+          // action goes ahead, the join waits for a run that can read the cluster. Never a cluster of its own.
           membershipUnknown(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid)
           continue
         }
         // a new disk: its k3s joins etcd afresh (a VM started again keeps its disk, and its own member)
         const fresh = vmAction._tag === "CreateVm" || vmAction._tag === "RecreateVm" || vmAction._tag === "AwaitCreate"
+        // a pinned k3s.version that is no release (the server found its checksum file missing): the install on the
+        // new disk would fail after the VM is made; the VM goes ahead, the join waits for a k3s.version that exists
+        const release = observed.k3s?._tag === "Nodes" ? observed.k3s.release : undefined
+        if (fresh && release?._tag === "Missing" && release.version === k3s.version) {
+          const said = findings.some((f) => f.code === "k3s.release-missing")
+          findings.push({
+            code: "k3s.release-missing",
+            effect: "blocked",
+            layer: "k3s",
+            node: node.name,
+            vm: vm.name,
+            vmid: vmAction._tag === "CreateVm" ? undefined : vmAction.vmid,
+            message: said
+              ? `k3s.version ${release.version} is not a k3s release: ${vm.name} cannot join with it`
+              : `k3s.version ${release.version} is not a k3s release (${release.url} answers 404 Not Found): ${vm.name} cannot join with it`,
+            hint: "set k3s.version to a published release (https://github.com/k3s-io/k3s/releases), or use k3s.channel"
+          })
+          continue
+        }
         const staleMember = fresh
           ? staleMemberOf(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid, undefined)
           : undefined

@@ -62,6 +62,11 @@ const hintFor = (
   const host = ssh.replace(/^[^@]*@/, "")
   switch (reason._tag) {
     case "Unreachable":
+      // a name that does not resolve is a typo or this machine's DNS, whatever runs on the node
+      if (reason.kind === "dns")
+        return reason.transport === "ssh"
+          ? `the host name of ${host} does not resolve: check nodes[].address for a typo, and this machine's DNS`
+          : `the host name of ${endpoints?.api ?? `${node}'s API`} does not resolve: check nodes[].api (or proxmox.endpoint) for a typo, and this machine's DNS`
       return reason.transport === "ssh"
         ? `check that sshd runs on ${host} (nodes[].address and nodes[].sshPort)`
         : `check that ${node} is up and pveproxy runs on it (\`systemctl status pveproxy\`), and nodes[].api`

@@ -972,6 +972,49 @@ describe("plan", () => {
       assert.include(describeAction(join as Action), "join k3s-vm-pve to k3s as an agent after it is created")
     })
 
+    it("k3s.server unreadable (SSH refused): a new VM is created, its join is blocked with k3s.server's hint", () => {
+      const d = desired(["pve"], { k3s })
+      const o: Observed = {
+        ...observed([observedNode("pve")], []),
+        k3s: {
+          _tag: "Unavailable",
+          message: "cannot read the k3s cluster's Nodes on nobody@10.0.0.5:22: authentication rejected",
+          hint: "check k3s.server (SSH to 10.0.0.5:22 as nobody)"
+        }
+      }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(tags(p), ["CreateVm:pve"])
+      assert.deepStrictEqual(codes(p), ["k3s.unavailable:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+      assert.include(p.findings[0]?.message ?? "", "nobody@10.0.0.5:22")
+      assert.strictEqual(p.findings[0]?.hint, "check k3s.server (SSH to 10.0.0.5:22 as nobody)")
+    })
+
+    it("a k3s.version that is no release: a new VM is created, its join is blocked naming k3s.version", () => {
+      const d = desired(["pve"], { k3s: { ...k3s, version: "v1.99.1+k3s1" } })
+      const url = "https://github.com/k3s-io/k3s/releases/download/v1.99.1+k3s1/sha256sum-amd64.txt"
+      const o: Observed = {
+        ...observed([observedNode("pve")], []),
+        k3s: {
+          _tag: "Nodes",
+          nodes: [{ ...node("k3s-server", "True", "10.0.0.5"), role: "server" }],
+          release: { _tag: "Missing", version: "v1.99.1+k3s1", url }
+        }
+      }
+      const p = plan(d, o, { policy })
+      assert.deepStrictEqual(tags(p), ["CreateVm:pve"])
+      assert.deepStrictEqual(codes(p), ["k3s.release-missing:pve"])
+      assert.strictEqual(p.findings[0]?.effect, "blocked")
+      assert.strictEqual(
+        p.findings[0]?.message,
+        `k3s.version v1.99.1+k3s1 is not a k3s release (${url} answers 404 Not Found): k3s-vm-pve cannot join with it`
+      )
+      assert.strictEqual(
+        p.findings[0]?.hint,
+        "set k3s.version to a published release (https://github.com/k3s-io/k3s/releases), or use k3s.channel"
+      )
+    })
+
     it("a healthy VM that is a Ready member: nothing; one that is absent: a join with its IP", () => {
       const d = desired(["pve"], { k3s })
       const base = observed([observedNode("pve")], [vm(1001, "pve")])

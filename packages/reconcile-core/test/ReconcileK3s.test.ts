@@ -124,6 +124,24 @@ describe("phase 3 against the simulator (k3s membership)", () => {
   )
 
   it.live(
+    "a VM homelab cannot SSH to (a wrong vm.sshPort): the failed join names the VM's address and vm.sshPort, not its journal",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve"]))
+        const lab = yield* makeLab(sim, { vm: k3sSection().replace("  sshPort: 2222", "  sshPort: 2223") })
+        const run = yield* reconcile(lab)
+        const [join] = joins(run.result.outcomes)
+        assert.strictEqual(join?.status, "failed")
+        const ip = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip
+        assert.strictEqual(
+          join?.hint,
+          `homelab could not reach SSH on the VM at ${ip}:2223: check vm.sshPort (2223), and that the image runs sshd on that port`
+        )
+      }),
+    120_000
+  )
+
+  it.live(
     "a VM rebuilt by us rejoins under the same hostname without 'Node password rejected'",
     () =>
       Effect.gen(function* () {

@@ -7,7 +7,8 @@ import {
   ProxmoxError,
   ProxyError,
   TaskFailed,
-  TlsUntrusted
+  TlsUntrusted,
+  Unreachable
 } from "@homelab/proxmox-client"
 import { describeFailure } from "../src/describeFailure.js"
 
@@ -185,6 +186,21 @@ describe("describeFailure", () => {
     )
     assert.match(backup.hint, /^VM 6858 carries the 'backup' lock: let the backup on pve end/)
     assert.include(backup.hint, "`qm unlock 6858` on pve")
+  })
+
+  it("a host name that does not resolve: the hint says to check the name, not whether pveproxy or sshd runs", () => {
+    const dns = (transport: "rest" | "ssh") =>
+      new Unreachable({ kind: "dns", transport, code: "ENOTFOUND", detail: "getaddrinfo ENOTFOUND pve-1.lan" })
+    const failure = describeFailure(
+      "pve",
+      "read the cluster's state",
+      new ProxmoxError({ operation: "nodeStatus", node: "pve", reason: dns("ssh"), fallbackFrom: dns("rest") }),
+      { api: "https://pve-1.lan:8006", ssh: "root@pve-1.lan:22" }
+    )
+    assert.strictEqual(
+      failure.hint,
+      "the host name of https://pve-1.lan:8006 does not resolve: check nodes[].api (or proxmox.endpoint) for a typo, and this machine's DNS; the host name of pve-1.lan:22 does not resolve: check nodes[].address for a typo, and this machine's DNS"
+    )
   })
 
   it("a reason that names its transport keeps it; an SSH failure after a REST one names both", () => {

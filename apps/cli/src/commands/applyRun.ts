@@ -17,7 +17,7 @@ import { CommandFailed } from "../CommandFailed.js"
 import { describeSavedPlanError } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
 import type { LoadedConfig } from "../LoadedConfig.js"
-import { loadConfig, warnConfig } from "../LoadedConfig.js"
+import { loadConfig, reasonOf, warnConfig } from "../LoadedConfig.js"
 import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { withEventStream } from "../render/EventStream.js"
@@ -92,7 +92,7 @@ const loadSavedPlan = (file: string, loaded: LoadedConfig) =>
       try: () => fs.readFile(file, "utf8"),
       catch: (e) =>
         new CommandFailed({
-          userMessage: `cannot read the saved plan ${file}: ${(e as Error).message}`,
+          userMessage: `cannot read the saved plan ${file}: ${reasonOf(e)}`,
           exitCode: ExitCode.Usage,
           code: "plan-unreadable",
           hint: "pass a file written by `homelab plan --out FILE`"

@@ -26,7 +26,13 @@ export const noticeLine = (notice: Notice): string => {
           : e.reason === "ProxyError"
             ? `API proxy error: ${e.detail}`
             : `API unreachable: ${e.detail}`
-      return `${pc.yellow("!")} ${e.node}: ${why} — using SSH (pvesh/qm) for this node`
+      // the fallback works, but each run pays for it: say how to trust the API instead (a pinned fingerprint is one
+      // node's certificate; the cluster CA signs every node's pve-ssl.pem)
+      const trust =
+        e.reason === "TlsUntrusted"
+          ? "; to use its API, trust it in proxmox.tls (ca: the cluster's /etc/pve/pve-root-ca.pem, which signs each node's pve-ssl.pem)"
+          : ""
+      return `${pc.yellow("!")} ${e.node}: ${why} — using SSH (pvesh/qm) for this node${trust}`
     }
     if (e._tag === "ClusterEndpointChanged") {
       return `${pc.yellow("!")} ${e.from} is out of reach (${e.detail}) — asking ${e.to} for the cluster's state`

@@ -1,5 +1,6 @@
+import { stripVTControlCharacters } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
-import { plainProgress } from "../../src/render/Progress.js"
+import { noticeLine, plainProgress } from "../../src/render/Progress.js"
 import { started, tick } from "./progressEvents.js"
 
 describe("plainProgress", () => {
@@ -28,5 +29,24 @@ describe("plainProgress", () => {
       "[k3s]   waiting for the k3s Nodes of k3s-vm-n1, k3s-vm-n2 to be Ready (5s of 10m00s)",
       "[k3s]   waiting for the k3s Nodes of k3s-vm-n1, k3s-vm-n2 to be Ready (20s of 10m00s)"
     ])
+  })
+})
+
+describe("noticeLine", () => {
+  it("an API certificate that is not trusted: the SSH fallback is said with how to trust it in proxmox.tls", () => {
+    const line = noticeLine({
+      _tag: "Proxmox",
+      event: {
+        _tag: "FallbackToSsh",
+        node: "pve2",
+        reason: "TlsUntrusted",
+        detail: "self-signed",
+        fingerprint: "AB:CD"
+      }
+    })
+    assert.strictEqual(
+      stripVTControlCharacters(line),
+      "! pve2: API certificate not trusted (SHA-256 AB:CD) — using SSH (pvesh/qm) for this node; to use its API, trust it in proxmox.tls (ca: the cluster's /etc/pve/pve-root-ca.pem, which signs each node's pve-ssl.pem)"
+    )
   })
 })

@@ -18,6 +18,7 @@ import {
   diskSizePattern,
   fingerprintPattern,
   isHostOrIp,
+  k3sChannelPattern,
   k3sVersionPattern,
   linuxUserPattern,
   nodeNamePattern,
@@ -413,7 +414,10 @@ export const K3sSchema = Schema.Struct({
     patterned(k3sVersionPattern, "a k3s version like v1.31.5+k3s1"),
     "Pin the k3s version; default: the servers' version."
   ),
-  channel: optional(nonEmpty, "Release channel when nothing is pinned (stable, latest, v1.31)."),
+  channel: optional(
+    patterned(k3sChannelPattern, "a k3s release channel: stable, latest, testing, or a minor like v1.31"),
+    "Release channel when nothing is pinned (stable, latest, testing, v1.31)."
+  ),
   installScriptUrl: withDefault(
     checked((value) => (value.startsWith("https://") ? undefined : "an https URL"), "an https URL"),
     "https://get.k3s.io",

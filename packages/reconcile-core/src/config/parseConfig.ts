@@ -8,8 +8,9 @@ import type { ConfigIssue } from "./ConfigIssue.js"
 import type { ConfigWarning } from "./ConfigWarning.js"
 import type { HomelabConfig } from "./HomelabConfig.js"
 import { HomelabConfigSchema } from "./HomelabConfigSchema.js"
+import { duplicateKeyAt } from "./internal/duplicateKey.js"
 import { fromSchemaIssue, locate, type RawIssue } from "./internal/issues.js"
-import { formatPath, rootPath } from "./internal/path.js"
+import { displayPath, formatPath, rootPath } from "./internal/path.js"
 import { resolveConfig } from "./internal/resolve.js"
 import { crossFieldIssues } from "./internal/semantic.js"
 import { configWarnings } from "./internal/warnings.js"
@@ -72,6 +73,20 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
           found: "a second document after ---",
           suggestion: "remove the --- line, and merge what follows it into the first document"
         }
+      // yaml's text for it ("Map keys must be unique") names neither the key nor its mapping
+      const duplicate = error.code === "DUPLICATE_KEY" ? duplicateKeyAt(doc, error.pos[0]) : undefined
+      if (duplicate !== undefined) {
+        const first = duplicate.firstOffset === undefined ? undefined : lineCounter.linePos(duplicate.firstOffset)
+        return {
+          code: "yaml-syntax",
+          path: displayPath(duplicate.path),
+          line: position.line,
+          column: position.col,
+          expected: "each key once in its mapping",
+          found: `${JSON.stringify(duplicate.key)} a second time in this mapping${first === undefined ? "" : ` (first on line ${first.line})`}`,
+          suggestion: "keep one of the two: merge what you meant into the first and delete the second"
+        }
+      }
       return {
         code: "yaml-syntax",
         path: rootPath,
@@ -79,7 +94,8 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
         column: position.col,
         expected: "valid YAML",
         // yaml quotes the offending token (`...: "token"`); drop it so that a secret on that line is never echoed.
-        found: (error.message.split("\n")[0] ?? error.code).replace(/:\s*".*$/su, "")
+        found: (error.message.split("\n")[0] ?? error.code).replace(/:\s*".*$/su, ""),
+        ...(error.code === "TAB_AS_INDENT" ? { suggestion: "indent with spaces: YAML does not allow tabs there" } : {})
       }
     })
     return yield* failWith(source, issues)
@@ -98,6 +114,21 @@ export const parseConfigWithWarnings = Effect.fnUntraced(function* (
         suggestion: "write the values out, or reuse anchors less deeply"
       }
     ])
+  }
+  if (tree.unresolvedAliases.length > 0) {
+    return yield* failWith(
+      source,
+      tree.unresolvedAliases.map(
+        (alias): ConfigIssue => ({
+          code: "yaml-syntax",
+          path: displayPath(alias.path),
+          ...(alias.position === undefined ? {} : { line: alias.position.line, column: alias.position.column }),
+          expected: "an alias (*name) of an anchor (&name) written above it",
+          found: `*${alias.name}, and no &${alias.name} above it`,
+          suggestion: `write &${alias.name} before the value to reuse (above this line), or correct the alias's name`
+        })
+      )
+    )
   }
   const raw: Array<RawIssue> = []
   const envFailed = new Set<string>()

@@ -138,6 +138,26 @@ k3s:
       assert.notInclude(error.message, "not a storage!")
     })
   )
+
+  it.effect("a variable that is set but empty is named as empty, not only as a value that is hidden", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(
+        minimal,
+        { PROXMOX_TOKEN_SECRET: "" },
+        { checkOnly: "values that come from the environment" }
+      )
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.found, issue.suggestion]),
+        [
+          [
+            "proxmox.auth.secret",
+            '"${PROXMOX_TOKEN_SECRET}", which comes out empty (PROXMOX_TOKEN_SECRET is set to "")',
+            "export PROXMOX_TOKEN_SECRET with its value (an empty one is the same as none here)"
+          ]
+        ]
+      )
+    })
+  )
 })
 
 describe("secrets", () => {

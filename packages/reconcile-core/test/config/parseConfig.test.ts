@@ -914,10 +914,79 @@ safety: { maxRecreatePerRun: -1, protect: [42] }
         ["yaml-syntax", "(root)", "valid YAML"]
       )
       assert.strictEqual(error.issues[0]?.line, 3)
-      const duplicate = yield* parseErr(`${minimal}nodes: []\n`)
-      assert.strictEqual(duplicate.reason._tag, "ConfigYamlError")
-      assert.strictEqual(duplicate.issues[0]?.line, 10)
-      assert.strictEqual(duplicate.issues[0]?.found, "Map keys must be unique")
+    })
+  )
+
+  it.effect("k3s.channel is a channel update.k3s.io has: stable, latest, testing or a minor", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}k3s:\n  server: { host: 10.0.0.5 }\n  channel: stabel\n`)
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.path, issue.expected, issue.found]),
+        [["k3s.channel", "a k3s release channel: stable, latest, testing, or a minor like v1.31", '"stabel"']]
+      )
+      for (const channel of ["stable", "latest", "testing", "v1.31"]) {
+        yield* parseOk(`${minimal}k3s:\n  server: { host: 10.0.0.5 }\n  channel: ${channel}\n`)
+      }
+    })
+  )
+
+  it.effect("a tab as indentation says to indent with spaces", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(minimal.replace("  endpoint:", "\tendpoint:"))
+      assert.deepStrictEqual(
+        [error.issues[0]?.line, error.issues[0]?.found, error.issues[0]?.suggestion],
+        [2, "Tabs are not allowed as indentation", "indent with spaces: YAML does not allow tabs there"]
+      )
+    })
+  )
+
+  it.effect("an alias of no anchor is named as such, not as a null where a value was meant", () =>
+    Effect.gen(function* () {
+      const error = yield* parseErr(`${minimal}vm:\n  sshKeys: *keys\n`)
+      assert.strictEqual(error.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        error.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.found, issue.suggestion]),
+        [
+          [
+            "yaml-syntax",
+            "vm.sshKeys",
+            11,
+            12,
+            "*keys, and no &keys above it",
+            "write &keys before the value to reuse (above this line), or correct the alias's name"
+          ]
+        ]
+      )
+    })
+  )
+
+  it.effect("a key written twice names the key, where it was first, and what to do", () =>
+    Effect.gen(function* () {
+      const top = yield* parseErr(`${minimal}nodes: []\n`)
+      assert.strictEqual(top.reason._tag, "ConfigYamlError")
+      assert.deepStrictEqual(
+        top.issues.map((issue) => [issue.code, issue.path, issue.line, issue.column, issue.found, issue.suggestion]),
+        [
+          [
+            "yaml-syntax",
+            "nodes",
+            10,
+            1,
+            '"nodes" a second time in this mapping (first on line 8)',
+            "keep one of the two: merge what you meant into the first and delete the second"
+          ]
+        ]
+      )
+      const nested = yield* parseErr(`${minimal}ssh:\n  user: root\n  port: 22\n  user: admin\n`)
+      assert.deepStrictEqual(
+        nested.issues.map((issue) => [issue.path, issue.line, issue.column, issue.expected, issue.found]),
+        [["ssh.user", 13, 3, "each key once in its mapping", '"user" a second time in this mapping (first on line 11)']]
+      )
+      const inList = yield* parseErr(`${minimal}    name: pve2\n`)
+      assert.deepStrictEqual(
+        inList.issues.map((issue) => [issue.path, issue.line]),
+        [["nodes[0].name", 10]]
+      )
     })
   )
 

@@ -26,6 +26,8 @@ export const fingerprintPattern = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){31}$/u
 export const linuxUserPattern = /^[a-z_][a-z0-9_-]{0,30}$/u
 /** A k3s release as `INSTALL_K3S_VERSION` expects it. */
 export const k3sVersionPattern = /^v[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?\+k3s[0-9]+$/u
+/** A channel of update.k3s.io (`INSTALL_K3S_CHANNEL`): stable, latest, testing, or one per minor (v1.31). */
+export const k3sChannelPattern = /^(stable|latest|testing|v[0-9]+\.[0-9]+)$/u
 /** A snippet volume as `cicustom` takes it: `<storage>:snippets/<file>` (PVE keeps snippets flat, no subfolders). */
 export const snippetVolumePattern = /^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]:snippets\/[^/,\s]+$/u
 /** A QEMU CPU model name (`host`, `x86-64-v2-AES`, `kvm64`, ...). */

@@ -80,6 +80,25 @@ export const renderFound = (tree: SourceTree, path: ReadonlyArray<PathSegment>):
   return describeValue(value)
 }
 
+/**
+ * A value that interpolation made empty (`${NAME}` with NAME set to "", or an empty default): said as such, with the
+ * variable to export when the template is one plain reference. An empty value shows nothing secret.
+ */
+const emptyInterpolation = (
+  tree: SourceTree,
+  path: ReadonlyArray<PathSegment>
+): { readonly found: string; readonly suggestion?: string } | undefined => {
+  const template = tree.interpolated.get(formatPath(path))
+  if (template === undefined || valueAt(tree.value, path) !== "") return undefined
+  const variable = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/u.exec(template)?.[1]
+  return variable === undefined
+    ? { found: `${JSON.stringify(template)}, which comes out empty` }
+    : {
+        found: `${JSON.stringify(template)}, which comes out empty (${variable} is set to "")`,
+        suggestion: `export ${variable} with its value (an empty one is the same as none here)`
+      }
+}
+
 export const locate = (tree: SourceTree, raw: RawIssue): ConfigIssue => {
   const key = formatPath(raw.path)
   let position = raw.at === "key" ? tree.keyPositions.get(key) : tree.positions.get(key)
@@ -90,14 +109,16 @@ export const locate = (tree: SourceTree, raw: RawIssue): ConfigIssue => {
   }
   // Only an empty document has no positions at all: point at its start.
   position ??= { line: 1, column: 1 }
+  const empty = raw.found === undefined ? emptyInterpolation(tree, raw.path) : undefined
+  const suggestion = raw.suggestion ?? empty?.suggestion
   return {
     code: raw.code,
     path: displayPath(raw.path),
     line: position.line,
     column: position.column,
     expected: raw.expected,
-    found: raw.found ?? renderFound(tree, raw.path),
-    ...(raw.suggestion === undefined ? {} : { suggestion: raw.suggestion })
+    found: raw.found ?? empty?.found ?? renderFound(tree, raw.path),
+    ...(suggestion === undefined ? {} : { suggestion })
   }
 }
 

@@ -40,6 +40,12 @@ export interface SourceTree {
    * alias where the budget ran out.
    */
   readonly aliasOverflow: { readonly position: Position | undefined } | undefined
+  /** Aliases (`*name`) of no anchor (`&name`) above them: YAML reads each as null, the walk keeps them here. */
+  readonly unresolvedAliases: ReadonlyArray<{
+    readonly path: ReadonlyArray<PathSegment>
+    readonly position: Position | undefined
+    readonly name: string
+  }>
 }
 
 /**
@@ -63,6 +69,7 @@ export const buildTree = (
   const interpolated = new Map<string, string>()
   const written = new Map<string, string>()
   const envProblems: Array<EnvProblem> = []
+  const unresolvedAliases: Array<SourceTree["unresolvedAliases"][number]> = []
   // Mutated from inside the recursive walk (a plain `let` would stay narrowed to `undefined` for the type checker).
   const budget: { used: number; overflow: { position: Position | undefined } | undefined } = {
     used: 0,
@@ -83,7 +90,12 @@ export const buildTree = (
     const pos = positionOf(node as YamlNode)
     if (pos !== undefined && !positions.has(key)) positions.set(key, pos)
     if (isAlias(node)) {
-      const expanded = walk(node.resolve(doc), path, depth + 1, true)
+      const target = node.resolve(doc)
+      if (target === undefined) {
+        unresolvedAliases.push({ path, position: pos, name: node.source })
+        return null
+      }
+      const expanded = walk(target, path, depth + 1, true)
       // The innermost alias on the way back out names where the budget ran out.
       const overflow = overflowOf(budget)
       if (overflow !== undefined && overflow.position === undefined) overflow.position = pos
@@ -150,5 +162,14 @@ export const buildTree = (
   }
 
   const value = doc.contents === null ? null : walk(doc.contents, [], 0)
-  return { value, positions, keyPositions, interpolated, written, envProblems, aliasOverflow: budget.overflow }
+  return {
+    value,
+    positions,
+    keyPositions,
+    interpolated,
+    written,
+    envProblems,
+    aliasOverflow: budget.overflow,
+    unresolvedAliases
+  }
 }
