@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import { CommandFailed } from "./CommandFailed.js"
 import { toCommandFailed } from "./describeError.js"
 import { ExitCode } from "./ExitCode.js"
+import { isInteractive } from "./isInteractive.js"
 import type { LoadedConfig } from "./LoadedConfig.js"
 import { meantNames } from "./meantNames.js"
 import { renderDestroyPlan } from "./render/DestroyView.js"
@@ -74,8 +75,6 @@ export interface RunReport {
   readonly report: ReconcileReport
   readonly notices: ReadonlyArray<Notice>
 }
-
-const isTty = () => process.stdout.isTTY === true && process.stdin.isTTY === true && process.env.CI !== "true"
 
 /** A sink that writes nothing: `--json` prints its document at the end. */
 const silent: ProgressSink = { event: () => {}, notice: () => {}, line: () => {}, done: () => {} }
@@ -157,7 +156,7 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
     ? stream !== undefined
       ? { ...silent, event: (e) => emit(actionEvent(e)), notice: (n) => emit(noticeEvent(n)) }
       : silent
-    : !options.verbose && isTty()
+    : !options.verbose && isInteractive()
       ? (yield* Effect.promise(() => import("./render/TtyProgress.js"))).ttyProgress(process.stdout)
       : plainProgress((line) => process.stdout.write(`${line}\n`), options.verbose)
   const onNotice = (n: Notice) => {
@@ -177,7 +176,7 @@ export const runOnce = Effect.fn("runOnce")(function* (loaded: LoadedConfig, opt
         return true
       }
       // --json never prompts: its stdout is for the machine (pass --yes)
-      const interactive = isTty() && !options.json
+      const interactive = isInteractive() && !options.json
       const list = destructive.map(destructiveWords).join(", ")
       const confirmed = interactive
         ? yield* Prompt.run(

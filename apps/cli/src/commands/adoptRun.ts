@@ -13,14 +13,13 @@ import * as Effect from "effect/Effect"
 import { CommandFailed } from "../CommandFailed.js"
 import { toCommandFailed } from "../describeError.js"
 import { ExitCode } from "../ExitCode.js"
+import { isInteractive } from "../isInteractive.js"
 import { loadConfig, warnConfig } from "../LoadedConfig.js"
 import { meantNames } from "../meantNames.js"
 import { root } from "../Root.js"
 import { adoptionJson, renderAdoption, renderOutcomes } from "../render/AdoptView.js"
 import { noticeLine } from "../render/Progress.js"
 import { type Notice, proxmoxLayer } from "../Session.js"
-
-const isTty = () => process.stdout.isTTY === true && process.stdin.isTTY === true && process.env.CI !== "true"
 
 const usage = (userMessage: string) => new CommandFailed({ userMessage, exitCode: ExitCode.Usage })
 
@@ -83,7 +82,7 @@ export const adopt = ({
       const list = planned.adoptions.map((a) => `${a.vmid} ${a.name}`).join(", ")
       const confirmed = yes
         ? true
-        : isTty()
+        : isInteractive()
           ? yield* Prompt.run(
               Prompt.Confirm({
                 message: `Adopt ${planned.adoptions.length} VM(s): ${list}? (adds the tag '${desired.ownershipTag}', keeps their other tags; apply then manages them)`,
@@ -94,7 +93,7 @@ export const adopt = ({
       if (!confirmed) {
         if (flags.json) yield* Console.log(JSON.stringify(adoptionJson(planned, undefined)))
         return yield* new CommandFailed({
-          userMessage: `Not adopting ${planned.adoptions.length} VM(s) (${list}) without confirmation${isTty() ? "" : " (not interactive)"}: re-run with --yes to adopt them.`,
+          userMessage: `Not adopting ${planned.adoptions.length} VM(s) (${list}) without confirmation${isInteractive() ? "" : " (not interactive)"}: re-run with --yes to adopt them.`,
           exitCode: ExitCode.NeedsConfirmation
         })
       }
