@@ -7,6 +7,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
+import { type CpuModel, CpuModel as CpuModelSchema } from "./CpuModel.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import {
   discoverIpv4,
@@ -197,6 +198,8 @@ export interface ProxmoxApiShape {
   ) => Effect.Effect<void, ProxmoxError>
   readonly network: (node: string) => Effect.Effect<ReadonlyArray<NetworkInterface>, ProxmoxError>
   readonly bridges: (node: string) => Effect.Effect<ReadonlyArray<Bridge>, ProxmoxError>
+  /** The CPU models a VM on `node` may use (`GET /nodes/{node}/capabilities/qemu/cpu`, the node's architecture). */
+  readonly cpuModels: (node: string) => Effect.Effect<ReadonlyArray<CpuModel>, ProxmoxError>
   readonly storages: (node: string) => Effect.Effect<ReadonlyArray<Storage>, ProxmoxError>
   readonly storageContent: (
     node: string,
@@ -669,6 +672,14 @@ export const makeProxmoxApi = (
         Schema.Array(NetworkInterfaceSchema),
         "a list of interfaces"
       ).pipe(Effect.map(bridgesOf)),
+    cpuModels: (node) =>
+      get(
+        "cpuModels",
+        node,
+        { method: "GET", path: `/nodes/${node}/capabilities/qemu/cpu` },
+        Schema.Array(CpuModelSchema),
+        "a list of CPU models"
+      ),
     storages: (node) =>
       get("storages", node, { method: "GET", path: `/nodes/${node}/storage` }, Schema.Array(Storage), "storages").pipe(
         Effect.map((l) => [...l].sort((a, b) => (a.storage < b.storage ? -1 : a.storage > b.storage ? 1 : 0)))

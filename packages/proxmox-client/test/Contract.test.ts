@@ -93,7 +93,7 @@ for (const version of PVE_VERSIONS) {
         })
       )
 
-      it.live("VM status and config, network, bridges, storages, storage content", () =>
+      it.live("VM status and config, network, bridges, CPU models, storages, storage content", () =>
         Effect.gen(function* () {
           const env = yield* setup({}, frozenClock())
           const [r, s] = yield* both(env, (pve) =>
@@ -103,6 +103,7 @@ for (const version of PVE_VERSIONS) {
               config: pve.vmConfig("pve", 100),
               network: pve.network("pve"),
               bridges: pve.bridges("pve"),
+              cpuModels: pve.cpuModels("pve"),
               storages: pve.storages("pve"),
               content: pve.storageContent("pve", "local-lvm")
             })
@@ -112,6 +113,14 @@ for (const version of PVE_VERSIONS) {
           assert.strictEqual(r.status.qmpstatus, "running")
           assert.strictEqual(r.status.agent, true)
           assert.strictEqual(r.locked.lock, "backup")
+          assert.includeMembers(
+            r.cpuModels.map((m) => m.name),
+            ["host", "x86-64-v2-AES", "kvm64", "EPYC-Rome"]
+          )
+          assert.notInclude(
+            r.cpuModels.map((m) => m.name),
+            "hosst"
+          )
           assert.strictEqual(r.config.memory, 2048)
           assert.strictEqual(r.config.cores, 2)
           assert.strictEqual(r.config.agent, true)

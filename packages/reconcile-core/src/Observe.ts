@@ -349,14 +349,23 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     Effect.gen(function* () {
       const node = nodes.get(name)
       if (node === undefined) return
-      // all three at once: the permissions are used only if the node is still on REST after its network read
-      const [bridges, pve, restPermissions] = yield* Effect.all(
+      // all at once: the permissions are used only if the node is still on REST after its network read; the CPU
+      // models only when a VM of this node names another model than `host` (which a node always has), and a failed
+      // read of them leaves the check to PVE
+      const cpuTypes = desired.nodes.find((n) => n.name === name)?.vms.some((vm) => vm.cpuType !== "host") === true
+      const [bridges, pve, restPermissions, cpuModels] = yield* Effect.all(
         [
           onNode(name, "read the network configuration", api.bridges(name), undefined),
           versionOf(name),
-          permissionsOnce
+          permissionsOnce,
+          cpuTypes
+            ? api.cpuModels(name).pipe(
+                Effect.map((models) => models.map((m) => m.name)),
+                Effect.orElseSucceed(() => undefined)
+              )
+            : Effect.succeed(undefined)
         ],
-        { concurrency: 3 }
+        { concurrency: 4 }
       )
       if (bridges === undefined) return
       const permissions = api.transportOf(name) === "rest" ? restPermissions : undefined
@@ -364,7 +373,8 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
         bridges: bridges.map((b) => ({ name: b.name, active: b.active })),
         pveMajor: pve.major,
         ...(pve.version !== undefined ? { pveVersion: pve.version } : {}),
-        ...(permissions !== undefined ? { permissions } : {})
+        ...(permissions !== undefined ? { permissions } : {}),
+        ...(cpuModels !== undefined ? { cpuModels } : {})
       }
       nodes.set(name, { ...node, details })
     })

@@ -52,6 +52,11 @@ export interface NodeDetails {
    * it could not be read.
    */
   readonly pveVersion?: string | undefined
+  /**
+   * The CPU models a VM may use on the node (`GET /nodes/{node}/capabilities/qemu/cpu`), read only when a VM of the
+   * node names another than `host`; undefined when not read or not readable.
+   */
+  readonly cpuModels?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -18,6 +18,7 @@ import type { Action, Finding, JoinK3s, RestartVm, ReturningMember, UncordonK3s,
 import { agentOff } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import { closestName } from "./config/internal/suggest.js"
+import { cpuModelFinding } from "./cpuModelFinding.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { existingClusterHint } from "./existingClusterHint.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
@@ -612,9 +613,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             vm.name
           )
           findings.push(...snippets)
+          const cpu = finish
+            ? undefined
+            : cpuModelFinding(observedNode.details?.cpuModels, {
+                cpuType: spec.cpuType,
+                node: node.name,
+                vm: vm.name,
+                vmid: replaces?.vmid
+              })
+          if (cpu !== undefined) findings.push(cpu)
           return (
             !relevant.some((f) => f.severity === "error") &&
             snippets.length === 0 &&
+            cpu === undefined &&
             (finish || (imageImport._tag === "Ok" && downloadRefused.length === 0))
           )
         }

@@ -225,3 +225,41 @@ describe("the preflight before a recreate or a finish (against the simulator)", 
     90_000
   )
 })
+
+describe("vm.cpuType against the node's CPU models (against the simulator)", () => {
+  it.live(
+    "a model the node does not list blocks the create at plan time, naming the close model, and no create is sent; a model it lists is created with it, after one read of the node's models",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const typo = yield* makeLab(sim, { vm: "  cpuType: hosst" })
+        const refused = yield* reconcile(typo)
+        assert.deepStrictEqual(
+          refused.plan.actions.map((a) => a._tag),
+          ["DownloadImage"]
+        )
+        const finding = refused.plan.findings.find((f) => f.code === "vm.cpu-model")
+        assert.deepInclude(finding, {
+          effect: "blocked",
+          node: "still-fawn",
+          vm: "k3s-vm-still-fawn",
+          message:
+            "vm.cpuType hosst is not a CPU model of node still-fawn (did you mean host?): PVE would refuse k3s-vm-still-fawn"
+        })
+        assert.include(finding?.hint ?? "", "pvesh get /nodes/still-fawn/capabilities/qemu/cpu")
+        assert.isFalse(refused.report.convergence.converged)
+        assert.deepStrictEqual(
+          mutatingRequests(sim).filter((r) => r.path === "/nodes/still-fawn/qemu"),
+          []
+        )
+        assert.deepStrictEqual(simVms(sim), [])
+
+        sim.clearRequests()
+        const listed = yield* makeLab(sim, { vm: "  cpuType: x86-64-v2-AES" })
+        const created = yield* reconcile(listed)
+        assert.isTrue(created.report.convergence.converged, JSON.stringify(created.plan.findings))
+        assert.strictEqual(sim.state().vms.find((v) => v.name === "k3s-vm-still-fawn")?.config.cpu, "x86-64-v2-AES")
+        assert.strictEqual(sim.requests().filter((r) => r.path === "/nodes/still-fawn/capabilities/qemu/cpu").length, 1)
+      })
+  )
+})

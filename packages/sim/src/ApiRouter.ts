@@ -2,6 +2,7 @@ import type { AuthUser } from "./Auth.js"
 import type { ReturnsShape } from "./internal/CliTable.js"
 import { cloudInitPending } from "./internal/CloudInitDrive.js"
 import type { SimContext } from "./internal/Context.js"
+import { cpuModelsOf } from "./internal/CpuModels.js"
 import {
   bool,
   flag,
@@ -564,6 +565,14 @@ export class ApiRouter {
           }
         return ok(out)
       }
+    )
+
+    // the CPU models a VM's cpu may name (qemu-server's get_cpu_models; the simulator has no custom models)
+    this.add(
+      "GET",
+      "/nodes/{node}/capabilities/qemu/cpu",
+      { ...NODE, arch: str({ enum: ["x86_64", "aarch64"] }) },
+      (c) => ok(cpuModelsOf(one(c.params, "arch") ?? "x86_64"))
     )
 
     // ---- tasks -------------------------------------------------------------------------------------------------

@@ -312,8 +312,22 @@ describe("qemu API behaviours", () => {
       agent: "invalid format - format error\nagent.enabled: type check ('boolean') failed - got 'abc'\n",
       onboot: "type check ('boolean') failed - got 'yes'"
     })
+    // qemu-server's validate_vm_cpu_conf: the model must exist (a built-in one, or custom-NAME in cpu-models.conf)
+    for (const [cpu, error] of [
+      ["hosst", "Built-in cputype 'hosst' is not defined (missing 'custom-' prefix?)"],
+      [
+        "cputype=Skylake-Servr,flags=+aes",
+        "Built-in cputype 'Skylake-Servr' is not defined (missing 'custom-' prefix?)"
+      ],
+      ["custom-fast", "Custom cputype 'fast' not found"],
+      ["flags=+aes", "CPU is missing cputype"]
+    ] as const) {
+      const refused = await post("/nodes/pve/qemu", { vmid: "122", cpu })
+      assert.deepStrictEqual([refused.status, errorsOf(refused)], [400, { cpu: `invalid format - ${error}\n` }], cpu)
+    }
     const lenient = await post("/nodes/pve/qemu", {
       vmid: "121",
+      cpu: "x86-64-v2-AES",
       agent: "enabled=yes,fstrim_cloned_disks=on",
       net0: "virtio,bridge=vmbr0,firewall=true",
       ipconfig0: "ip=10.0.0.5/24,gw=10.0.0.1"

@@ -15,6 +15,7 @@ import {
 import type { Task, TaskContext } from "../Tasks.js"
 import { generateCloudInitDrive, hasCloudInitDrive, recordCloudInitChange } from "./CloudInitDrive.js"
 import type { SimContext } from "./Context.js"
+import { cpuTypeError } from "./CpuModels.js"
 import {
   arr,
   bool,
@@ -58,7 +59,7 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   memory: str({ propertyString: f.memory }),
   balloon: int({ minimum: 0 }),
   shares: int({ minimum: 0, maximum: 50000 }),
-  cpu: str({ propertyString: f.cpu, formatName: "pve-vm-cpu-conf" }),
+  cpu: str({ propertyString: f.cpu, formatName: "pve-vm-cpu-conf", format: cpuTypeError }),
   cpulimit: { type: "number", optional: true, minimum: 0, maximum: 128 },
   cpuunits: int({ minimum: 1, maximum: 262144 }),
   ostype: str({
