@@ -1752,7 +1752,11 @@ export class K3sSim {
     this.event("etcd-cluster-reset", name, h.guest.vmid, `membership reset to ${name}`)
     return {
       code: 0,
-      stderr: `${line("info", "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes")}`
+      stderr: line(
+        "info",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: k3s's own words, a literal ${datadir}
+        "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes"
+      )
     }
   }
 

@@ -39,6 +39,7 @@ describe("embedded etcd that lost quorum: `k3s server --cluster-reset` on the su
     assert.strictEqual(reset.code, 0)
     assert.include(
       reset.stderr,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: k3s's own words, a literal ${datadir}
       'level=info msg="Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes"'
     )
     assert.deepStrictEqual(
