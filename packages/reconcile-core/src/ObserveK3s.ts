@@ -19,6 +19,7 @@ import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { K3sFacts, ObservedVm, RemovedMember, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
+import { quorumLostOf } from "./QuorumLost.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
@@ -126,6 +127,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       readonly vm: ObservedVm
       readonly ip: string
       readonly problem: number
+      /** Why its apiserver did not answer. */
+      readonly error: string
     }> = []
     for (const name of candidates) {
       const vm = inputs.vms.find(
@@ -160,7 +163,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         agents.push({ vm, ip })
         continue
       }
-      if (Result.isSuccess(role)) servers.push({ name, vm, ip, problem: problems.length })
+      if (Result.isSuccess(role)) servers.push({ name, vm, ip, problem: problems.length, error: read.failure.message })
       problems.push(`${name} (${ip}): ${read.failure.message}`)
     }
     // No server VM homelab.yaml names answered: VMs of ours it no longer names (orphans: renamed by a new
@@ -261,6 +264,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
           hint: `rebuild ${agents.length > 1 ? "them" : "it"} as a server with ${agents.map(({ vm }) => `\`homelab reprovision ${vm.name}\``).join(", ")} (the VM is made again: its disk goes), or set k3s.server to the server ${agents.length > 1 ? "they" : "it"} joined (with role: agent)`
         } as K3sFacts
       }
+      const lost = quorumLostOf(desired, inputs.vms, servers, down.length + stopped.length + failing.length)
+      if (lost !== undefined && orphanServers.length === 0) return lost
       const downText = down.map(
         (vm) => `${vm.name} (VM ${vm.vmid} on ${vm.node}: ${vm.lock === undefined ? vm.status : `locked (${vm.lock})`})`
       )

@@ -1,5 +1,6 @@
 import type { ClusterNode, EtcdMember, ReleaseChannel, ReleaseStatus } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
+import type { QuorumLost } from "./QuorumLost.js"
 
 /**
  * What one observation of the cluster found. Filled by `observe` from one `/cluster/resources` request plus, per
@@ -199,6 +200,8 @@ export type K3sFacts =
       readonly down?: ReadonlyArray<string> | undefined
       /** Server VMs whose k3s unit would stop again at its start (a cause that stays): for the user to fix. */
       readonly failing?: ReadonlyArray<string> | undefined
+      /** etcd lost its quorum for good (code `k3s.quorum-lost`): who is gone, who survives. */
+      readonly quorumLost?: QuorumLost | undefined
     }
 
 /** The first server VM holds a cluster already (`K3sFacts` `Absent`): what `initCluster` would refuse it for. */

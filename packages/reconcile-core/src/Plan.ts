@@ -34,6 +34,7 @@ import { noIp, planMembership } from "./PlanK3s.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
+import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
@@ -344,6 +345,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
    */
   const foreignAgents =
     observed.k3s?._tag === "Unavailable" && observed.k3s.code === "k3s.role-mismatch" ? (observed.k3s.vms ?? []) : []
+  /** etcd lost its quorum for good: said once, up front; its lost server VMs are not recreated until it is reset. */
+  const quorumLost = observed.k3s?._tag === "Unavailable" ? observed.k3s.quorumLost : undefined
   /** VMIDs a guest holds (any node, any type), and those the creates planned so far take first. */
   const takenVmids = new Set(observed.vms.map((v) => v.vmid))
   const claimedVmids = new Set<number>()
@@ -358,6 +361,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const memoryGrown = new Map<string, number>()
 
   const nodes = selectedNodes(desired, options)
+  if (quorumLost !== undefined) findings.push(quorumLostFinding(quorumLost))
   // Orphans of ours (VMs homelab.yaml no longer asks for): what a create that has no room would have if they went.
   const orphansOf = (name: string) =>
     findOrphans(desired, observed, options).filter(
@@ -1071,6 +1075,16 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       }
       const decision = planVm()
 
+      if (
+        quorumLost !== undefined &&
+        decision.action?._tag === "CreateVm" &&
+        vm.role === "server" &&
+        quorumLost.lost.includes(vm.name)
+      ) {
+        // Its member went with its disk and etcd cannot add one: a new VM could only hang on its join.
+        findings.push(notRecreated(quorumLost, node.name, vm.name))
+        continue
+      }
       if (decision.action !== undefined) actions.push(decision.action)
       // A VM that needs nothing else is compared with homelab.yaml: drift is changed in place.
       let restartId: string | undefined
@@ -1216,21 +1230,34 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
 
       /** Blocked: the cluster cannot be read, so whether this VM is a member is unknown. */
       const membershipUnknown = (vmid: number | undefined) =>
-        findings.push({
-          code: (observed.k3s?._tag === "Unavailable" ? observed.k3s.code : undefined) ?? "k3s.unavailable",
-          effect: "blocked",
-          layer: "k3s",
-          node: node.name,
-          vm: vm.name,
-          vmid,
-          message:
-            observed.k3s?._tag === "Unavailable"
-              ? observed.k3s.vms?.includes(vm.name) === true
-                ? observed.k3s.message
-                : `membership of ${vm.name} unknown: ${observed.k3s.message}`
-              : `membership of ${vm.name} unknown: the k3s cluster was not read`,
-          hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
-        })
+        quorumLost !== undefined
+          ? vm.name === quorumLost.survivor.vm
+            ? undefined
+            : findings.push({
+                code: "k3s.quorum-lost",
+                effect: "blocked",
+                layer: "k3s",
+                node: node.name,
+                vm: vm.name,
+                vmid,
+                message: `membership of ${vm.name} unknown: etcd has lost quorum (above)`,
+                hint: `after the reset on ${quorumLost.survivor.vm}, \`homelab apply\` goes on`
+              })
+          : findings.push({
+              code: (observed.k3s?._tag === "Unavailable" ? observed.k3s.code : undefined) ?? "k3s.unavailable",
+              effect: "blocked",
+              layer: "k3s",
+              node: node.name,
+              vm: vm.name,
+              vmid,
+              message:
+                observed.k3s?._tag === "Unavailable"
+                  ? observed.k3s.vms?.includes(vm.name) === true
+                    ? observed.k3s.message
+                    : `membership of ${vm.name} unknown: ${observed.k3s.message}`
+                  : `membership of ${vm.name} unknown: the k3s cluster was not read`,
+              hint: observed.k3s?._tag === "Unavailable" ? observed.k3s.hint : "check k3s.server"
+            })
 
       /**
        * A server's join is held back while etcd lists a member of its name (or IP) that no Node owns: it would fail on

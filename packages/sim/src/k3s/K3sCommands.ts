@@ -464,6 +464,10 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
       return ok(`k3s version ${version} (${commitOf(version)})\ngo version go1.22.8\n`)
     if (a[0] === "kubectl") return kubectl(sim, c, a.slice(1))
     if (a[0] === "token") return token(sim, c, a.slice(1))
+    if (a[0] === "server" && a.includes("--cluster-reset")) {
+      const reset = sim.clusterReset(sim.host(c.guest))
+      if (reset !== undefined) return { stdout: "", stderr: reset.stderr, code: reset.code }
+    }
     if (a[0] === "server" || a[0] === "agent")
       return fail(
         `time="${new Date().toISOString()}" level=fatal msg="run ${a[0]} through its systemd unit in the simulator"\n`

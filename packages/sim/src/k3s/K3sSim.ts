@@ -66,6 +66,7 @@ export interface K3sEvent {
     | "etcd-data-moved-aside"
     | "etcd-quorum-lost"
     | "etcd-quorum-restored"
+    | "etcd-cluster-reset"
     | "node-cordoned"
     | "node-uncordoned"
     | "pod-evicted"
@@ -1722,6 +1723,41 @@ export class K3sSim {
     return started < Math.floor(others.length / 2) + 1
       ? "etcdserver: re-configuration failed due to not enough started members"
       : undefined
+  }
+
+  /**
+   * `k3s server --cluster-reset` on `h` (k3s pkg/etcd `Reset`): refused while its k3s runs (its etcd holds the
+   * ports); on a server with etcd data, the membership is cut to this one member, which keeps its data (the other
+   * servers' Nodes stay, NotReady, until deleted or rejoined): k3s logs the line below and exits 0. The unit stays
+   * stopped: `systemctl start k3s` then starts a one-member etcd that has its quorum. The other members' hosts must
+   * delete their `server/db` before they rejoin. `undefined`: no etcd data here (not simulated).
+   */
+  clusterReset(h: K3sHost): { readonly code: number; readonly stderr: string } | undefined {
+    const cluster = h.cluster
+    const name = h.guest.files.get(ETCD_NAME)?.trim()
+    if (cluster === undefined || name === undefined || !cluster.etcdMembers.some((m) => m.name === name))
+      return undefined
+    const time = new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, "Z")
+    const line = (level: string, msg: string) => `time="${time}" level=${level} msg=${JSON.stringify(msg)}\n`
+    const st = this.unitState(h)
+    if (st === "active" || st === "activating")
+      return {
+        code: 1,
+        stderr: line(
+          "fatal",
+          "starting kubernetes: preparing server: start managed database: listen tcp 127.0.0.1:2380: bind: address already in use"
+        )
+      }
+    for (const m of [...cluster.etcdMembers]) if (m.name !== name) cluster.removeMember(m.name)
+    this.event("etcd-cluster-reset", name, h.guest.vmid, `membership reset to ${name}`)
+    return {
+      code: 0,
+      stderr: line(
+        "info",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: k3s's own words, a literal ${datadir}
+        "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes"
+      )
+    }
   }
 
   /** The apiserver on this host answers: a running server of a cluster that has etcd quorum. */

@@ -1,0 +1,113 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ProxmoxApi } from "@homelab/proxmox-client"
+import { reserveLoopbackNet } from "@homelab/sim"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { atRecord, clientLayer, labScenario, makeLab, reconcile, simVms, startLab, vmShell } from "./lab.js"
+
+const net = reserveLoopbackNet().net
+const servers = ["pve", "still-fawn", "chief-horse"]
+
+describe("an embedded etcd that lost quorum: two of three server VMs destroyed (k3s.md §5.2)", () => {
+  it.live(
+    "apply recreates nothing and says once, up front, who is gone, who survives and the recovery; after `k3s server --cluster-reset` on the survivor the next apply rebuilds and rejoins the lost servers and converges",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(servers, {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+          })
+        )
+        const lab = yield* makeLab(sim, {
+          vm: ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1"].join("\n"),
+          nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
+          health: "  graceSeconds: 0"
+        })
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        for (const n of ["still-fawn", "chief-horse"]) {
+          const vm = simVms(sim).find((v) => v.name === `k3s-vm-${n}`) as { vmid: number }
+          yield* Effect.gen(function* () {
+            const api = yield* ProxmoxApi
+            yield* api.stopVm(n, vm.vmid)
+            yield* api.destroyVm(n, vm.vmid)
+          }).pipe(Effect.provide(clientLayer(lab)))
+        }
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "etcd-quorum-lost").length, 1)
+
+        const refused = yield* reconcile(lab)
+        // no VM made again: its join through a cluster that cannot add a member could only hang or fail
+        assert.deepStrictEqual(refused.plan.actions, [])
+        assert.deepStrictEqual(
+          simVms(sim).map((v) => v.name),
+          ["k3s-vm-pve"]
+        )
+        assert.isFalse(refused.report.convergence.converged)
+        const [first, ...rest] = refused.plan.findings
+        assert.strictEqual(first?.code, "k3s.quorum-lost")
+        assert.strictEqual(first?.vm, "k3s-vm-pve")
+        assert.match(
+          first?.message ?? "",
+          /^etcd has lost quorum: of its 3 k3s servers, k3s-vm-still-fawn and k3s-vm-chief-horse are gone \(no VM: .*\) and only k3s-vm-pve survives, short of the 2 a quorum needs; its API answers nothing \(etcdserver: request timed out\)\. No server can join or leave the cluster until etcd is recovered/
+        )
+        assert.include(first?.hint ?? "", "`sudo systemctl stop k3s && sudo k3s server --cluster-reset`")
+        assert.include(first?.hint ?? "", "one-member etcd cluster that keeps its data")
+        assert.include(
+          first?.hint ?? "",
+          "then `homelab apply` rebuilds k3s-vm-still-fawn and k3s-vm-chief-horse on new disks"
+        )
+        // said once: the lost VMs' findings point at it
+        assert.deepStrictEqual(
+          rest.map((f) => `${f.code} ${f.vm}: ${f.message}`),
+          [
+            "k3s.quorum-lost k3s-vm-still-fawn: not recreating k3s server k3s-vm-still-fawn: etcd has lost quorum (above), so it could not join",
+            "k3s.quorum-lost k3s-vm-chief-horse: not recreating k3s server k3s-vm-chief-horse: etcd has lost quorum (above), so it could not join"
+          ]
+        )
+
+        // the operator's recovery, as the hint says it
+        const pve = simVms(sim).find((v) => v.name === "k3s-vm-pve")?.ip as string
+        const shell = yield* vmShell(lab)
+        assert.strictEqual((yield* shell.exec(pve, "sudo -n systemctl stop k3s")).exitCode, 0)
+        const reset = yield* shell.exec(pve, "sudo -n k3s server --cluster-reset")
+        assert.strictEqual(reset.exitCode, 0)
+        assert.include(reset.stderr, "Managed etcd cluster membership has been reset")
+        const restored = yield* Deferred.make<void>()
+        yield* atRecord(
+          sim,
+          (r) => r._tag === "K3sEvent" && r.event.kind === "etcd-quorum-restored",
+          () => Deferred.doneUnsafe(restored, Exit.void)
+        )
+        assert.strictEqual((yield* shell.exec(pve, "sudo -n systemctl start k3s")).exitCode, 0)
+        yield* Deferred.await(restored)
+
+        const rebuilt = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`).sort(),
+          [
+            "CreateVm chief-horse done",
+            "CreateVm still-fawn done",
+            "JoinK3s chief-horse done",
+            "JoinK3s still-fawn done"
+          ]
+        )
+        assert.isTrue(rebuilt.report.convergence.converged)
+        const k3s = sim.state().k3s
+        assert.strictEqual(k3s.etcdMembers.filter((m) => !m.isLearner).length, 3)
+        assert.isTrue(k3s.nodes.every((n) => n.ready === "True"))
+        assert.strictEqual(sim.k3sEvents().filter((e) => e.kind === "cluster-init").length, 1)
+        // one server joined at a time
+        const joins = sim.k3sEvents().filter((e) => e.kind === "server-join-start" || e.kind === "server-join-finish")
+        assert.deepStrictEqual(
+          joins.slice(-4).map((e) => e.kind),
+          ["server-join-start", "server-join-finish", "server-join-start", "server-join-finish"]
+        )
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    300_000
+  )
+})
