@@ -74,7 +74,10 @@ describe("quorum: three nodes, two of them off", () => {
       set.statusText,
       /^unable to open file '\/etc\/pve\/nodes\/pve\/qemu-server\/100\.conf\.tmp\.\d+' - Permission denied$/
     )
-    assert.strictEqual(sim.state().vms.find((v) => v.vmid === 100)?.config.cores, "1")
+    assert.strictEqual(
+      (sim.state().vms.find((v) => v.vmid === 100)?.config as Record<string, unknown> | undefined)?.cores,
+      "1"
+    )
   })
 
   it("a destroy's task fails on its config write: the VM and its config stay", async () => {
