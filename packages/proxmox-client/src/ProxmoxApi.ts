@@ -7,6 +7,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import { ClusterResourceEntries, type ClusterResources, partitionResources } from "./ClusterResources.js"
+import { type ClusterStatus, ClusterStatusEntries, clusterStatusOf } from "./ClusterStatus.js"
 import { type CpuModel, CpuModel as CpuModelSchema } from "./CpuModel.js"
 import { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 import {
@@ -99,6 +100,13 @@ export interface ProxmoxApiShape {
   readonly clusterVms: Effect.Effect<ReadonlyArray<ClusterVm>, ProxmoxError>
   /** One unfiltered `GET /cluster/resources`: guests, nodes (capacity) and storages of the whole cluster. */
   readonly clusterResources: Effect.Effect<ClusterResources, ProxmoxError>
+  /**
+   * `GET /cluster/status`: whether the cluster is quorate, and its members online or not. Without quorum PVE refuses
+   * every guest config write (creates, starts, updates, destroys).
+   *
+   * @since 0.4.0
+   */
+  readonly clusterStatus: Effect.Effect<ClusterStatus, ProxmoxError>
   readonly nextVmid: Effect.Effect<number, ProxmoxError>
   readonly vmStatus: (node: string, vmid: number) => Effect.Effect<VmStatus, ProxmoxError>
   readonly vmConfig: (node: string, vmid: number) => Effect.Effect<VmConfig, ProxmoxError>
@@ -530,6 +538,13 @@ export const makeProxmoxApi = (
       ClusterResourceEntries,
       "a list of cluster resources"
     ).pipe(Effect.map(partitionResources)),
+    clusterStatus: get(
+      "clusterStatus",
+      undefined,
+      { method: "GET", path: "/cluster/status" },
+      ClusterStatusEntries,
+      "a list of cluster status entries"
+    ).pipe(Effect.map(clusterStatusOf)),
     nextVmid: get("nextVmid", undefined, { method: "GET", path: "/cluster/nextid" }, PveInt, "a VMID"),
     vmStatus: (node, vmid) =>
       get("vmStatus", node, { method: "GET", path: `${vmPath(node, vmid)}/status/current` }, VmStatus, "a VM status"),

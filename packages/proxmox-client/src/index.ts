@@ -5,6 +5,7 @@
  */
 
 export { ClusterNode, type ClusterResources, ClusterStorage } from "./ClusterResources.js"
+export { type ClusterStatus, ClusterStatusCluster, ClusterStatusNode } from "./ClusterStatus.js"
 export { CpuModel } from "./CpuModel.js"
 export { type FallbackTransport, makeFallbackTransport, type TransportKind } from "./FallbackTransport.js"
 export {

@@ -197,6 +197,11 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     )
   )
 
+  // A node offline can mean a cluster without quorum (its /etc/pve read-only): only then is /cluster/status read,
+  // alongside the rest, so that a lab whose nodes are all up pays nothing for it.
+  const quorumStatus = resources.nodes.some((n) => n.status !== "online")
+    ? yield* Effect.forkChild(api.clusterStatus.pipe(Effect.option), { startImmediately: true })
+    : undefined
   const nodes = new Map<string, ObservedNode>()
   const taskUsers = desired.taskUsers ?? []
   yield* Effect.forEach(
@@ -326,7 +331,16 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     { concurrency: 8, discard: true }
   )
 
+  const status = quorumStatus === undefined ? undefined : Option.getOrUndefined(yield* Fiber.join(quorumStatus))
+  const pveQuorum =
+    status === undefined || status.quorate
+      ? undefined
+      : {
+          online: status.nodes.filter((n) => n.online).map((n) => n.name),
+          offline: status.nodes.filter((n) => !n.online).map((n) => n.name)
+        }
   const base: Observed = {
+    ...(pveQuorum === undefined ? {} : { pveQuorum }),
     nodes,
     vms: observedVms,
     vmDetails: new Map(),

@@ -274,4 +274,15 @@ export interface Observed {
   readonly at?: number | undefined
   /** Every node of the PVE cluster, by name (`/cluster/resources`), whether homelab.yaml lists it or not. */
   readonly pveNodes?: ReadonlyArray<string> | undefined
+  /**
+   * The PVE cluster has no quorum (`GET /cluster/status`, read only when `/cluster/resources` shows a node offline):
+   * /etc/pve is read-only, so no guest config can be written.
+   */
+  readonly pveQuorum?: PveQuorumLoss | undefined
+}
+
+/** A PVE cluster without quorum: its members, online or not. */
+export interface PveQuorumLoss {
+  readonly online: ReadonlyArray<string>
+  readonly offline: ReadonlyArray<string>
 }

@@ -21,6 +21,7 @@ import { closestName } from "./config/internal/suggest.js"
 import { cpuModelFinding } from "./cpuModelFinding.js"
 import type { Desired, DesiredNode, DesiredVm } from "./Desired.js"
 import { existingClusterHint } from "./existingClusterHint.js"
+import { holdWithoutQuorum } from "./holdWithoutQuorum.js"
 import { type ImageLeftovers, imageLeftovers } from "./ImageFiles.js"
 import { imageImportOf } from "./ImageImport.js"
 import { inSafetyProtect } from "./inSafetyProtect.js"
@@ -1533,23 +1534,30 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const planned = [...actions, ...orphans.actions]
   const reported = [...findings, ...orphans.findings]
   const unlisted = orphans.nodes
-  if (k3s === undefined) return { nodes: all, unlisted, actions: planned, findings: reported }
+  if (k3s === undefined)
+    return holdWithoutQuorum({ nodes: all, unlisted, actions: planned, findings: reported }, observed)
   // Membership the plan cannot tell because server VMs are down, which it brings back itself: left to the run's end.
   if (cluster === undefined)
-    return { nodes: all, unlisted, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) }
+    return holdWithoutQuorum(
+      { nodes: all, unlisted, actions: planned, findings: membershipAfterPlan(reported, planned, observed.k3s) },
+      observed
+    )
   // the cluster as it will be: without the k3s Nodes of the orphans this plan prunes
   const leaving = new Set(
     orphans.actions.flatMap((a) => (a._tag === "DestroyVm" && a.k3sNode !== undefined ? [a.name] : []))
   )
   const after = leaving.size === 0 ? cluster : (clusterContext(desired, observed, leaving) ?? cluster)
   const ordered = orderK3s(planned, reported, upgradeCandidates, desired, observed, after, options.only)
-  return {
-    nodes: all,
-    unlisted,
-    actions: ordered.actions,
-    findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
-    cluster: after.summary
-  }
+  return holdWithoutQuorum(
+    {
+      nodes: all,
+      unlisted,
+      actions: ordered.actions,
+      findings: membershipAfterPlan(ordered.findings, ordered.actions, observed.k3s),
+      cluster: after.summary
+    },
+    observed
+  )
 }
 
 /**

@@ -122,6 +122,18 @@ const hintFor = (
 }
 
 /**
+ * PVE's refusal of a guest config write because the cluster has no quorum: `check_cfs_quorum`'s text (creates,
+ * starts), or pmxcfs refusing the config's temporary file (updates, resizes, destroys).
+ */
+export const isNoQuorum = (reason: ProxmoxErrorReason): boolean => {
+  const text = reason._tag === "ApiError" ? reason.detail : reason._tag === "TaskFailed" ? reason.exitstatus : ""
+  return (
+    /cluster not ready - no quorum\?/.test(text) ||
+    /unable to open file '\/etc\/pve\/nodes\/[^']*' - Permission denied/.test(text)
+  )
+}
+
+/**
  * A failure on one node for a person: the node, what could not be done, and per transport where it went and what
  * happened (`API https://…:8006: connection refused …; SSH root@host:22: our SSH key was refused …`), plus a hint
  * naming the thing to fix (the API endpoint, the SSH key, the token), never a guess from another layer. A reason that
@@ -144,6 +156,11 @@ export const describeFailure = (
       error.fallbackFrom !== undefined ? (i === 0 ? "rest" : "ssh") : (transportOf(reason) ?? error.transport ?? "rest")
     return `${over === "ssh" ? ssh : `API ${api}`}: ${inWords(reason, endpoints?.token)}`
   })
+  if (isNoQuorum(error.reason))
+    return {
+      message: `cannot ${what} on node ${node}: the Proxmox cluster lost its quorum (/etc/pve is read-only; PVE: ${inWords(error.reason, endpoints?.token)})`,
+      hint: `bring the cluster's offline nodes back (\`pvecm status\` on ${node} shows the votes) and run apply again; \`pvecm expected 1\` on ${node} only as a last resort (it makes /etc/pve writable there alone, and a node that comes back with changes of its own can split the cluster's configuration)`
+    }
   const hints = [...new Set(reasons.map((reason) => hintFor(reason, endpoints, node, what)))]
   if (endpoints === undefined && (isNodeLevel(error) || error.reason._tag === "ProxyError"))
     hints.push(

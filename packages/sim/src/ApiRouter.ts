@@ -358,7 +358,14 @@ export class ApiRouter {
     })
     this.add("GET", "/cluster/status", {}, (c) => {
       const list: Array<Record<string, unknown>> = [
-        { id: "cluster", type: "cluster", name: st.clusterName, nodes: st.nodes.size, quorate: 1, version: 3 }
+        {
+          id: "cluster",
+          type: "cluster",
+          name: st.clusterName,
+          nodes: st.nodes.size,
+          quorate: st.quorum().quorate ? 1 : 0,
+          version: 3
+        }
       ]
       let i = 1
       for (const n of st.nodes.values())

@@ -323,6 +323,17 @@ export const ScenarioSchema = Schema.Struct({
   pveVersion: Schema.optional(Schema.String.check(Schema.isPattern(/^\d+\.\d+(\.\d+)?$/, { expected: "x.y[.z]" }))),
   clusterName: Schema.optional(Schema.String),
   nodes: Schema.Array(NodeSpec),
+  /**
+   * The corosync quorum (one vote per online node): `qdevice` adds a QDevice's vote (to the expected votes, and to the
+   * votes while a node is up), `expected` is what `pvecm expected N` set on the survivors. Without quorum /etc/pve is
+   * read-only: `/cluster/status` says `quorate: 0` and creates, starts and config writes fail (HTTP 500).
+   */
+  quorum: Schema.optional(
+    Schema.Struct({
+      qdevice: Schema.optional(Schema.Boolean),
+      expected: Schema.optional(Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0)))
+    })
+  ),
   users: Schema.optional(Schema.Array(UserSpec)),
   acls: Schema.optional(Schema.Array(AclSpec)),
   /** public keys accepted for root on every node */

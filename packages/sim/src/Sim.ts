@@ -120,6 +120,12 @@ export interface SimHandle {
   clearFaults(filter?: { kind?: string; node?: string; vmid?: number }): Promise<void>
   /** force a VM state (`{status:"running", qmpstatus:"paused"}`, `{lock:"backup"}`, `{lock:null}`) */
   setVmStatus(vmid: number, s: { status?: string; qmpstatus?: string; lock?: string | null }): void
+  /**
+   * Take a node out of the cluster (`false`: powered off, as `online: false` in the scenario) or back: the others see
+   * it offline (`/cluster/resources`, requests proxied to it fail with 595) and its vote goes with it, so the cluster
+   * can lose quorum. Its own listeners are left as they are (use the `apiDown` fault for those).
+   */
+  setNodeOnline(node: string, online: boolean): void
   /** registry of guest commands (add handlers for k3s, kubectl, ...) */
   readonly guestCommands: GuestCommands
   /** k3s activity: cluster init, server join start/finish/failed, agent joins, node/secret/etcd member removal */
@@ -218,6 +224,7 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
   const timings = resolveTimings(scenario)
   const state = new SimState(clock, features, scenario.clusterName ?? "homelab")
   state.rrdIntervalMs = timings.rrdIntervalMs
+  state.quorumOptions = { qdevice: scenario.quorum?.qdevice ?? false, expected: scenario.quorum?.expected }
   const faults = new Faults(scenario.faults ?? [])
   const tasks = new TaskRunner(state, clock, faults)
   const guestCommands = new GuestCommands(() => clock.now())
@@ -726,6 +733,11 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
     addFaults,
     clearFaults,
     setVmStatus,
+    setNodeOnline: (name, online) => {
+      const n = state.nodes.get(name)
+      if (n === undefined) throw new Error(`no node '${name}' in the scenario`)
+      n.online = online
+    },
     guestCommands,
     k3sEvents: () => [...k3s.events],
     mark: () => state.operations.mark(),

@@ -5,6 +5,7 @@ import type { CloudInitDrive } from "./internal/CloudInitDrive.js"
 import { parseDiskSize, parsePropertyString, toRecord } from "./internal/PropertyString.js"
 import type { VersionFeatures } from "./internal/Version.js"
 import { Operations } from "./Operations.js"
+import { PveError } from "./PveError.js"
 import type { Task } from "./Tasks.js"
 
 export interface Volume {
@@ -193,6 +194,42 @@ export class SimState {
   readonly operations: Operations
   private pidCounter = 100_000
   private readonly listeners: Array<(vm: VmState, event: VmEvent) => void> = []
+
+  /**
+   * Corosync votes beyond the nodes' own (one each): a QDevice's vote (`qdevice`), and the expected votes an operator
+   * set with `pvecm expected N` (`expected`).
+   */
+  quorumOptions: { readonly qdevice: boolean; readonly expected?: number | undefined } = { qdevice: false }
+
+  /**
+   * The cluster's quorum as votequorum computes it: every online node has one vote (a QDevice one more, while a node
+   * is up to ask it); quorate when the votes reach a majority of the expected votes (every node's and the QDevice's,
+   * or what `pvecm expected` set).
+   */
+  quorum(): { readonly quorate: boolean; readonly votes: number; readonly expected: number } {
+    const online = [...this.nodes.values()].filter((n) => n.online).length
+    const qdevice = this.quorumOptions.qdevice ? 1 : 0
+    const votes = online + (online > 0 ? qdevice : 0)
+    const expected = this.quorumOptions.expected ?? this.nodes.size + qdevice
+    return { quorate: votes >= Math.floor(expected / 2) + 1, votes, expected }
+  }
+
+  /** `PVE::Cluster::check_cfs_quorum`: pmxcfs is read-only without quorum (create, start, clone, migrate call it). */
+  checkCfsQuorum(): void {
+    if (!this.quorum().quorate) throw new PveError(500, "cluster not ready - no quorum?")
+  }
+
+  /**
+   * A guest config written to /etc/pve without quorum: pmxcfs refuses the temporary file `cfs_write_file` writes
+   * (`PVE::Tools::file_set_contents`), so a config update, resize or destroy fails on its write.
+   */
+  checkConfigWrite(node: string, vmid: number): void {
+    if (!this.quorum().quorate)
+      throw new PveError(
+        500,
+        `unable to open file '/etc/pve/nodes/${node}/qemu-server/${vmid}.conf.tmp.${this.nextPid()}' - Permission denied`
+      )
+  }
 
   /** The nodes whose PVE version is not the cluster's (`features`): a rolling upgrade under way. */
   private readonly nodeFeatures = new Map<string, VersionFeatures>()

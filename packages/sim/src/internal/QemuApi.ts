@@ -520,6 +520,7 @@ export const createVm = (ctx: SimContext, user: AuthUser, node: NodeState, param
   const vmid = Number(one(params, "vmid"))
   const sshkeys = one(params, "sshkeys")
   if (sshkeys !== undefined) validateSshKeys(sshkeys)
+  ctx.state.checkCfsQuorum()
   const pool = one(params, "pool")
   if (pool !== undefined) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`)
   const storage = one(params, "storage")
@@ -603,6 +604,7 @@ const applyPendingAll = (vm: VmState): void => {
 export const startVm = (ctx: SimContext, user: AuthUser, node: NodeState, vm: VmState, params: Params): Task => {
   rootOnly(user, params)
   ctx.auth.check(user, `/vms/${vm.vmid}`, "VM.PowerMgmt")
+  ctx.state.checkCfsQuorum()
   const skiplock = flag(params, "skiplock")
   return ctx.tasks.start(
     node,
@@ -826,6 +828,8 @@ export const destroyVm = (ctx: SimContext, user: AuthUser, node: NodeState, vmid
       await withFlock(ctx, vm, async () => {
         await t.work(ctx.timings.destroyMs)
         if (!ctx.state.vms.has(vmid)) throw configMissing(node.name, vmid)
+        // destroy_vm sets `lock: destroyed` first: that write fails without quorum, before any disk goes
+        ctx.state.checkConfigWrite(node.name, vmid)
         if (vm.config.get("protection") === "1")
           throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`)
         if (vm.status === "running") throw new PveError(500, `VM ${vmid} is running - destroy failed`)
@@ -971,6 +975,8 @@ export const updateConfig = async (
   /** `raise_param_exc($errors)` once the config is written: what could not be hotplugged, by key. */
   const errors: Record<string, string> = {}
   await withFlock(ctx, vm, async () => {
+    // the pending changes are written to the config first: without quorum pmxcfs refuses that write
+    ctx.state.checkConfigWrite(node.name, vmid)
     const created: Array<{ storage: string; volname: string }> = []
     const values: Record<string, string> = {}
     for (const k of changes) {
@@ -1191,6 +1197,7 @@ export const resizeVm = async (
     if (digest !== undefined && digest !== ctx.state.digest(vm))
       throw new PveError(500, "checksum mismatch (file change by other user?)")
     if (!flag(params, "skiplock")) checkLock(vm)
+    ctx.state.checkConfigWrite(node.name, vmid)
     const value = vm.config.get(disk)
     if (value === undefined) throw new PveError(500, `disk '${disk}' does not exist`)
     const d = parseDrive(value)
