@@ -574,13 +574,9 @@ export class ApiRouter {
       }
     )
 
-    // the CPU models a VM's cpu may name (qemu-server's get_cpu_models; the simulator has no custom models)
-    this.add(
-      "GET",
-      "/nodes/{node}/capabilities/qemu/cpu",
-      { ...NODE, arch: str({ enum: ["x86_64", "aarch64"] }) },
-      (c) => ok(cpuModelsOf(one(c.params, "arch") ?? "x86_64"))
-    )
+    // the CPU models a VM's cpu may name on an x86_64 node (qemu-server's get_cpu_models; the simulator has no custom
+    // models, and no `arch` parameter: PVE 8.4 has none)
+    this.add("GET", "/nodes/{node}/capabilities/qemu/cpu", NODE, () => ok(cpuModelsOf()))
 
     // ---- tasks -------------------------------------------------------------------------------------------------
     this.add(

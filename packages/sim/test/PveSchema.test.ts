@@ -129,6 +129,7 @@ for (const v of VERSIONS) {
         await call("GET", `/nodes/pve${p}`)
       await call("GET", "/nodes/pve/qemu", { full: "1" })
       await call("GET", "/nodes/pve/network", { type: "any_bridge" })
+      await call("GET", "/nodes/pve/capabilities/qemu/cpu")
       for (const p of ["", "/status", "/status/current", "/config", "/pending", "/agent"])
         await call("GET", `/nodes/pve/qemu/100${p}`)
       await call("GET", "/nodes/pve/qemu/101/status/current")

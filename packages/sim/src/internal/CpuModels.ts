@@ -112,29 +112,11 @@ export const cpuTypeError = (value: string): string | undefined => {
   return KNOWN.has(cputype) ? undefined : `Built-in cputype '${cputype}' is not defined (missing 'custom-' prefix?)\n`
 }
 
-/** aarch64's built-in models (no `host` on an x86_64 node). */
-const AARCH64 = [
-  "a64fx",
-  "cortex-a35",
-  "cortex-a53",
-  "cortex-a55",
-  "cortex-a57",
-  "cortex-a710",
-  "cortex-a72",
-  "cortex-a76",
-  "neoverse-n1",
-  "neoverse-n2",
-  "neoverse-v1",
-  "max"
-]
-
 /** `GET /nodes/{node}/capabilities/qemu/cpu` of an x86_64 node: each model with its vendor, `custom: 0`. */
-export const cpuModelsOf = (arch: string): ReadonlyArray<{ name: string; vendor: string; custom: 0; abstract?: 1 }> =>
-  arch === "aarch64"
-    ? AARCH64.map((name) => ({ name, vendor: name === "max" ? "default" : "ARM", custom: 0 as const }))
-    : CPU_MODELS.map((m) => ({
-        name: m.name,
-        vendor: m.vendor,
-        custom: 0 as const,
-        ...(m.abstract ? { abstract: 1 as const } : {})
-      }))
+export const cpuModelsOf = (): ReadonlyArray<{ name: string; vendor: string; custom: 0; abstract?: 1 }> =>
+  CPU_MODELS.map((m) => ({
+    name: m.name,
+    vendor: m.vendor,
+    custom: 0 as const,
+    ...(m.abstract ? { abstract: 1 as const } : {})
+  }))
