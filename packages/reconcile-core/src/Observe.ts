@@ -526,10 +526,11 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   )
   for (const node of unlisted) snippets.delete(node)
 
-  // Drift that attaches a NIC to a bridge (a NIC added or moved, or one PVE holds pending): the node's bridges, so
-  // that the plan attaches none to a bridge the node lacks, as a create's preflight does. Nothing more is read when
-  // the NICs are as homelab.yaml asks.
-  const attachOn = new Set<string>()
+  // Drift that attaches a NIC to a bridge (a NIC added or moved, or one PVE holds pending) or changes the CPU type to
+  // another model than `host`: the node's bridges and CPU models, so that the plan attaches no NIC to a bridge the node
+  // lacks and sets no CPU model it lacks, as a create's preflight does. Nothing more is read when the NICs and the CPU
+  // type are as homelab.yaml asks.
+  const detailsOn = new Set<string>()
   for (const vm of compared) {
     const config = configs.get(vm.vmid)
     const node = selected.find((n) => n.name === vm.node)
@@ -538,7 +539,9 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     if (config === undefined || node === undefined || wanted === undefined || observedNode === undefined) continue
     if (observedNode.details !== undefined || problems.has(vm.node)) continue
     const spec = vmSpec(desired, node, observedNode, wanted)
-    if (vmDrift(driftTargetOf(spec, wanted), config).attaches.length > 0) attachOn.add(vm.node)
+    const drift = vmDrift(driftTargetOf(spec, wanted), config)
+    if (drift.attaches.length > 0 || (wanted.cpuType !== "host" && drift.changes.some((c) => c.field === "cpu")))
+      detailsOn.add(vm.node)
   }
   // With `agentChecks` (`health.agentMissing: recreate`): the guest agent of each running VM of ours whose config
   // turns it on is pinged; one that does not answer has its details read (what the plan judges it by) and its node's
@@ -559,13 +562,13 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
             Effect.andThen(
               readVmDetails(vm),
               Effect.sync(() => {
-                if (nodes.get(vm.node)?.details === undefined && !problems.has(vm.node)) attachOn.add(vm.node)
+                if (nodes.get(vm.node)?.details === undefined && !problems.has(vm.node)) detailsOn.add(vm.node)
               })
             )
           )
         )
     )
-  yield* Effect.forEach([...attachOn], readDetails, { concurrency: "unbounded", discard: true })
+  yield* Effect.forEach([...detailsOn], readDetails, { concurrency: "unbounded", discard: true })
 
   // Phase 3: the cluster's Nodes, and the IP of each running, healthy-looking VM of ours whose details were not read
   // (membership checks the IP). A VM whose k3s Node is this very VM (the Node's system UUID is the VM's SMBIOS UUID,

@@ -212,12 +212,13 @@ const moveRefusals = (
 export const planDrift = (input: DriftInput): DriftStep => {
   const { desired, spec, vm, vmid, node, config } = input
   if (config === undefined) return { findings: [] }
-  // The node's bridges, when read (observe reads them whenever drift attaches a NIC): a NIC goes on an existing bridge.
+  // The node's bridges and CPU models, when read (observe reads them whenever drift attaches a NIC or changes the CPU
+  // type): a NIC goes on an existing bridge, the CPU type is one the node lists.
   const bridges = node.details?.bridges
   const compared = vmDrift(
     driftTargetOf(spec, vm),
     config,
-    bridges === undefined ? undefined : { node: node.name, bridges }
+    bridges === undefined ? undefined : { node: node.name, bridges, cpuModels: node.details?.cpuModels }
   )
   // A protected VM is never changed, so never marked either: only what is known to differ is reported for it.
   const drift: VmDrift = input.protected

@@ -1,6 +1,7 @@
 import { type CloudInitChange, encodeSshKeys, type VmPending } from "@homelab/proxmox-client"
 import { type BridgeFact, bridgeFindings } from "@homelab/vm-health"
 import type { VmSpec } from "./Action.js"
+import { cpuModelProblem } from "./cpuModelFinding.js"
 import type { DesiredCloudInit, DesiredVm } from "./Desired.js"
 import { cicustomProperty } from "./desiredFromConfig.js"
 import { tagList } from "./Marks.js"
@@ -50,7 +51,10 @@ export interface ConfigEdit {
 
 /** Something homelab.yaml asks that apply will not do, and why. */
 export interface DriftRefusal {
-  /** The finding's code: `vm.disk-shrink`, or the create preflight's `bridge.missing` / `bridge.inactive`. */
+  /**
+   * The finding's code: `vm.disk-shrink`, or the create preflight's `bridge.missing` / `bridge.inactive` /
+   * `vm.cpu-model`.
+   */
   readonly code: string
   readonly field: string
   readonly message: string
@@ -81,10 +85,14 @@ export interface VmDrift {
 /** The field of the change that writes or removes the password mark alone (the password is not sent). */
 export const PasswordMarkField = "cloud-init password mark"
 
-/** The node's bridges (`GET /nodes/{node}/network`), when they were read: a NIC is attached only to one it has. */
+/**
+ * The node's bridges (`GET /nodes/{node}/network`), when they were read: a NIC is attached only to one it has; and its
+ * CPU models (`GET …/capabilities/qemu/cpu`), when they were read: the CPU type is changed only to one it lists.
+ */
 export interface DriftNode {
   readonly node: string
   readonly bridges: ReadonlyArray<BridgeFact>
+  readonly cpuModels?: ReadonlyArray<string> | undefined
 }
 
 /** What homelab.yaml asks of one VM, for the fields drift covers (sizes already derived for the node). */
@@ -250,7 +258,9 @@ const NET_KEY = /^net(\d+)$/
  * create (`bridge.missing`, `bridge.inactive`): PVE accepts a NIC on any bridge name, fails to plug it into the
  * running VM, and keeps it for the next start, which then fails. Otherwise the VM's NICs are left as they are — none
  * added, moved or removed, so that they never end up half changed — and that is a refusal; the other settings still
- * change. A NIC PVE already holds pending on such a bridge is refused too (the VM would not start).
+ * change. A NIC PVE already holds pending on such a bridge is refused too (the VM would not start). With the node's
+ * CPU models, the CPU type changes only to a model the node lists (`vm.cpu-model`, as for a create): PVE refuses a
+ * config update naming another, and the VM's other settings still change.
  */
 export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode): VmDrift => {
   const changes: Array<FieldChange> = []
@@ -334,15 +344,27 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
       pending.push({ field: "balloon", from: show(current("balloon")), to: show(now), effect: "restart" })
     }
   }
+  // The CPU type: only to a model the node lists (when its models were read), else PVE refuses the whole update.
   const model = cpuModelOf(effective("cpu")) ?? "kvm64"
-  restartBound(
-    "cpu",
-    "cpu",
-    model !== want.cpuType,
-    (v) => cpuModelOf(v) ?? "kvm64",
-    want.cpuType,
-    withCpuModel(effective("cpu"), want.cpuType)
-  )
+  const unknownModel =
+    model === want.cpuType || node === undefined ? undefined : cpuModelProblem(node.cpuModels, want.cpuType, node.node)
+  if (unknownModel !== undefined) {
+    refused.push({
+      code: "vm.cpu-model",
+      field: "cpu",
+      message: `${unknownModel.message}: its CPU type stays ${model} (PVE would refuse the change)`,
+      hint: unknownModel.hint
+    })
+  } else {
+    restartBound(
+      "cpu",
+      "cpu",
+      model !== want.cpuType,
+      (v) => cpuModelOf(v) ?? "kvm64",
+      want.cpuType,
+      withCpuModel(effective("cpu"), want.cpuType)
+    )
+  }
 
   // The boot disk: grown online with resize, never shrunk.
   const disk = "scsi0"

@@ -1263,6 +1263,93 @@ describe("an unfinished rolling restart (homelab-restart) is finished by the nex
   )
 })
 
+describe("vm.cpuType changed on an existing VM: checked against the node's CPU models, as a create's is", () => {
+  const withCpu = (cpuType: string) => (yaml: string) =>
+    yaml.replace("  diskSize: 16G", `  diskSize: 16G\n  cpuType: ${cpuType}\n  tags: [k3s]`)
+
+  it.live(
+    "a model the node lacks (vm.cpu-model): the CPU type is not planned, the VM's other drift is; apply leaves the CPU as it is and says why",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const before = vmOf(sim, "k3s-vm-pve")
+
+        const wanted = yield* relab(lab, withCpu("hosst"))
+        const planned = yield* planOnly(wanted)
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.deepStrictEqual(
+          planned.plan.actions.map((a) => a._tag),
+          ["UpdateVm"],
+          "no restart for a CPU type that is not made"
+        )
+        assert.deepStrictEqual(
+          update?.changes.map((c) => c.field),
+          ["tags"]
+        )
+        assert.deepStrictEqual(Object.keys(update?.edit.set ?? {}), ["tags"])
+        const refused = planned.plan.findings.filter((f) => f.code === "vm.cpu-model")
+        assert.deepStrictEqual(
+          refused.map((f) => [f.effect, f.node, f.vm, f.vmid, f.message]),
+          [
+            [
+              "blocked",
+              "pve",
+              "k3s-vm-pve",
+              before.vmid,
+              `VM ${before.vmid} k3s-vm-pve: vm.cpuType hosst is not a CPU model of node pve (did you mean host?): its CPU type stays host (PVE would refuse the change)`
+            ]
+          ]
+        )
+        assert.match(
+          refused[0]?.hint ?? "",
+          /^set vm\.cpuType to a model the node lists \(`pvesh get \/nodes\/pve\/capabilities\/qemu\/cpu`/
+        )
+        assert.strictEqual(planVerdict(planned.planned), "blocked")
+
+        const applied = yield* reconcile(wanted)
+        assert.deepStrictEqual(
+          applied.result.outcomes.map((o) => [o.action._tag, o.status]),
+          [["UpdateVm", "done"]]
+        )
+        assert.isFalse(applied.report.convergence.converged)
+        assert.deepStrictEqual(
+          applied.report.convergence.nodes.flatMap((n) => n.reasons).map((r) => [r.code, r.status]),
+          [["vm.cpu-model", "blocked"]]
+        )
+        const after = vmOf(sim, "k3s-vm-pve")
+        assert.strictEqual(after.config.cpu, before.config.cpu)
+        assert.deepStrictEqual(after.pending, {})
+        assert.include(String(after.config.tags).split(";"), "k3s")
+      }),
+    90_000
+  )
+
+  it.live(
+    "a model the node lists: planned (after a restart), its CPU models read only because the CPU type changes",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario())
+        const lab = yield* makeLab(sim)
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        sim.clearRequests()
+        const planned = yield* planOnly(yield* relab(lab, withCpu("x86-64-v2-AES")))
+        const update = planned.plan.actions.find((a): a is UpdateVm => a._tag === "UpdateVm")
+        assert.deepStrictEqual(
+          update?.changes.map((c) => [c.field, c.to, c.effect]),
+          [
+            ["cpu", "x86-64-v2-AES", "restart"],
+            ["tags", "+k3s", "now"]
+          ]
+        )
+        assert.deepStrictEqual(planned.plan.findings, [])
+        assert.isTrue(sim.requests().some((r) => r.path?.endsWith("/capabilities/qemu/cpu") === true))
+      }),
+    90_000
+  )
+})
+
 describe("NICs on a bridge the node lacks (drift): refused as a create's preflight does", () => {
   /** vmbr0, vmbr2 inactive, no vmbr1. */
   const bridgeLab = (): Scenario => {
