@@ -57,7 +57,13 @@ try {
     sim.clearRequests()
     const prof = process.env.BENCH_CPU_PROF
     const run = await node(
-      [...(prof === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", prof]), bin, "apply", "--config", config],
+      [
+        ...(prof === undefined ? [] : ["--cpu-prof", "--cpu-prof-interval", "100", "--cpu-prof-dir", prof]),
+        bin,
+        "apply",
+        "--config",
+        config
+      ],
       env
     )
     code = Math.max(code, run.code)
