@@ -90,7 +90,8 @@ export const rewriteKubeconfig = (
 
 /**
  * Merges `incoming` (one cluster, user and context, as `rewriteKubeconfig` makes it) into `existing`: entries with
- * the incoming names are replaced, every other entry is kept. The current context becomes the incoming one when
+ * the incoming names are replaced where they are (their place in the lists kept), new ones are added at the end, every
+ * other entry is kept. The current context becomes the incoming one when
  * `useContext` is set or when `existing` had none.
  *
  * @since 0.2.0
@@ -112,8 +113,14 @@ export const mergeKubeconfig = (
   const n = add.success
   const merged: Doc = { apiVersion: "v1", kind: "Config", preferences: {}, ...d }
   for (const key of ["clusters", "contexts", "users"] as const) {
-    const names = new Set(list(n, key).map((e) => e.name))
-    merged[key] = [...list(d, key).filter((e) => !names.has(e.name)), ...list(n, key)]
+    // an entry of the same name is replaced where it is (a context merged again keeps its place); a new one is added
+    const incoming = new Map(list(n, key).map((e) => [e.name, e]))
+    const kept = list(d, key).map((e) => {
+      const fresh = incoming.get(e.name)
+      incoming.delete(e.name)
+      return fresh ?? e
+    })
+    merged[key] = [...kept, ...incoming.values()]
   }
   const current =
     typeof d["current-context"] === "string" && d["current-context"] !== "" ? d["current-context"] : undefined

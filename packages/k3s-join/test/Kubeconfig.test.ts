@@ -67,6 +67,19 @@ users:
     )
     assert.strictEqual(merged.users.length, 2)
     assert.strictEqual(merged["current-context"], "work")
+    // a context merged again stays where it was in the lists (kubectl config get-contexts shows the same order)
+    const reordered = existing
+      .replace(/(- \{ name: work, cluster.*\n)(- \{ name: homelab, cluster.*\n)/, "$2$1")
+      .replace(/(- \{ name: work, context.*\n)(- \{ name: homelab, context.*\n)/, "$2$1")
+      .replace(/(- \{ name: work, user.*\n)(- \{ name: homelab, user.*\n)/, "$2$1")
+    const again = parse(Redacted.value(Result.getOrThrow(mergeKubeconfig(reordered, fresh))))
+    for (const key of ["clusters", "contexts", "users"])
+      assert.deepStrictEqual(
+        again[key].map((e: { name: string }) => e.name),
+        ["homelab", "work"],
+        key
+      )
+    assert.strictEqual(again.clusters[0].cluster.server, "https://vip:6443")
     const switched = parse(Redacted.value(Result.getOrThrow(mergeKubeconfig(existing, fresh, { useContext: true }))))
     assert.strictEqual(switched["current-context"], "homelab")
     const intoNothing = parse(Redacted.value(Result.getOrThrow(mergeKubeconfig(undefined, fresh))))
