@@ -217,7 +217,26 @@ export interface SimOptions {
 }
 
 /** Start a simulator (Promise API). Prefer `startSim` (scoped Effect) in Effect code. */
+/**
+ * A name the scenario gives twice where PVE has one of each: a node of the cluster, a storage id or a bridge of one
+ * node (each would silently replace the one before it). The first one found, in words, or undefined.
+ */
+const repeatedNames = (scenario: Scenario): string | undefined => {
+  const twice = (names: ReadonlyArray<string>) => names.find((name, i) => names.indexOf(name) !== i)
+  const node = twice(scenario.nodes.map((n) => n.name))
+  if (node !== undefined) return `nodes: node '${node}' is listed twice`
+  for (const n of scenario.nodes) {
+    const storage = twice((n.storages ?? []).map((st) => st.id))
+    if (storage !== undefined) return `nodes[${n.name}].storages: storage '${storage}' is listed twice`
+    const bridge = twice((n.bridges ?? []).map((b) => b.name))
+    if (bridge !== undefined) return `nodes[${n.name}].bridges: bridge '${bridge}' is listed twice`
+  }
+  return undefined
+}
+
 export const startSimPromise = async (scenario: Scenario, options: SimOptions = {}): Promise<SimHandle> => {
+  const repeated = repeatedNames(scenario)
+  if (repeated !== undefined) throw new SimError({ reason: new SimErrorReason.ScenarioInvalid({ message: repeated }) })
   const version = scenario.pveVersion ?? DEFAULT_PVE_VERSION
   const features = versionFeatures(version)
   const clock = new SimClock(scenario.timeScale ?? 1, options.now)

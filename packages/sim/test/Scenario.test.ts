@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { demoScenario, parseScenario, parseSize, SimError } from "../src/index.js"
+import { demoScenario, parseScenario, parseSize, type Scenario, SimError, startSim } from "../src/index.js"
 
 describe("Scenario", () => {
   it.effect("parses a YAML scenario", () =>
@@ -39,6 +39,25 @@ nodes:
       assert.include(e.message, `at ["nodes"][0]["cpus"]`)
       assert.include(e.message, `Expected "dir" | "lvmthin" | "lvm" | "zfspool" | "nfs"`)
       assert.include(e.message, `at ["nodes"][0]["storages"][0]["type"]`)
+    })
+  )
+
+  it.effect("a node, a node's storage id or a node's bridge given twice is a ScenarioInvalid error", () =>
+    Effect.gen(function* () {
+      const node = (over: object = {}) => ({ name: "pve", apiPort: 0, sshPort: 0, ...over })
+      const local = { id: "local", type: "dir" as const, content: ["iso" as const] }
+      for (const [nodes, message] of [
+        [[node(), node()], "nodes: node 'pve' is listed twice"],
+        [[node({ storages: [local, local] })], "nodes[pve].storages: storage 'local' is listed twice"],
+        [
+          [node({ bridges: [{ name: "vmbr0" }, { name: "vmbr0", active: false }] })],
+          "nodes[pve].bridges: bridge 'vmbr0' is listed twice"
+        ]
+      ] as const) {
+        const e = yield* Effect.flip(startSim({ nodes: [...nodes] } as Scenario))
+        assert.strictEqual(e.reason._tag, "ScenarioInvalid")
+        assert.strictEqual(e.reason.message, message)
+      }
     })
   )
 
