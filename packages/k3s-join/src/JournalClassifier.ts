@@ -23,6 +23,7 @@ export type JournalFailure =
   | "ConfigMismatch"
   | "SanMismatch"
   | "ServerUnreachable"
+  | "EtcdUnavailable"
   | "DatastoreTokenMismatch"
   | "UndefinedFlag"
 
@@ -36,7 +37,7 @@ export interface JournalClassification {
   readonly line: string
   /**
    * Whether waiting cannot help: k3s retries forever but the cause will not go away by itself (bad token, stale
-   * node password, …). `ServerUnreachable` and `TooManyLearners` are transient and worth waiting for.
+   * node password, …). `ServerUnreachable`, `EtcdUnavailable` and `TooManyLearners` are transient and worth waiting for.
    */
   readonly permanent: boolean
 }
@@ -69,6 +70,17 @@ const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, bool
   ["ConfigMismatch", ["critical configuration value mismatch"], true],
   ["SanMismatch", ["x509: certificate is valid for"], true],
   ["Unauthorized", ["401 Unauthorized"], true],
+  // a server whose etcd does not answer in time: no quorum (too few of its servers run), or etcd stuck; it comes back
+  // once enough servers run again (or after `k3s server --cluster-reset` on the last one)
+  [
+    "EtcdUnavailable",
+    [
+      "Failed to get apiserver address from etcd: context deadline exceeded",
+      "Failed to test data store connection: context deadline exceeded",
+      "etcdserver: request timed out"
+    ],
+    false
+  ],
   ["ServerUnreachable", ["connect: connection refused", "i/o timeout", "no route to host"], false]
 ]
 

@@ -91,6 +91,7 @@ import {
   DrainFailed,
   DuplicateEtcdMember,
   EtcdMemberRemoved,
+  EtcdUnavailable,
   type ExistingCluster,
   existingClusterOf,
   IdentityMismatch,
@@ -1263,6 +1264,8 @@ const make = (options: K3sJoinOptions) =>
           return new SanMismatch({ line })
         case "ServerUnreachable":
           return new ServerUnreachable({ server, line })
+        case "EtcdUnavailable":
+          return new EtcdUnavailable({ node, line })
       }
     }
 

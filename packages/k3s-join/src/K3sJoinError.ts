@@ -51,6 +51,24 @@ export class ServerUnreachable extends Schema.TaggedError<ServerUnreachable>()("
 }
 
 /**
+ * The k3s server's etcd does not answer in time (journal: `Failed to get apiserver address from etcd: context deadline
+ * exceeded`, `Failed to test data store connection: context deadline exceeded`): etcd has no quorum (fewer than
+ * ⌊n/2⌋+1 of its servers run) or is stuck. It comes back once enough servers run again, or after `k3s server
+ * --cluster-reset` on the last one.
+ *
+ * @since 0.10.0
+ * @category errors
+ */
+export class EtcdUnavailable extends Schema.TaggedError<EtcdUnavailable>()("EtcdUnavailable", {
+  node: Schema.String,
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `k3s on ${this.node} waits for etcd, which does not answer (no quorum: too few of the cluster's servers run; or etcd is stuck): ${this.line}`
+  }
+}
+
+/**
  * The server refused the token: `401 Unauthorized` (wrong password, expired bootstrap token), a bootstrap/agent
  * token used for a server (`failed to normalize server token`), or a token that differs from the one encrypting the
  * datastore.
@@ -568,6 +586,7 @@ export const K3sJoinErrorReason = Schema.Union([
   TokenInvalid,
   TokenDiffers,
   ServerUnreachable,
+  EtcdUnavailable,
   BadToken,
   CaHashMismatch,
   SanMismatch,

@@ -119,6 +119,7 @@ export {
   DrainFailed,
   DuplicateEtcdMember,
   EtcdMemberRemoved,
+  EtcdUnavailable,
   ExistingCluster,
   existingClusterOf,
   IdentityMismatch,

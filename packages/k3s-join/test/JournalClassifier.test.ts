@@ -46,7 +46,15 @@ describe("classifyLine", () => {
       [journal.undefinedFlagUsage(), "UndefinedFlag", true],
       [journal.undefinedFlag(), "UndefinedFlag", true],
       [`level=error msg="... dial tcp 10.0.10.11:6443: i/o timeout"`, "ServerUnreachable", false],
-      [`level=error msg="... connect: no route to host"`, "ServerUnreachable", false]
+      [`level=error msg="... connect: no route to host"`, "ServerUnreachable", false],
+      // a server whose etcd has no quorum: k3s's and etcd's own lines while it waits (transient: servers may come back)
+      [`level=info msg="Failed to test data store connection: context deadline exceeded"`, "EtcdUnavailable", false],
+      [
+        `level=warning msg="Failed to get apiserver address from etcd: context deadline exceeded"`,
+        "EtcdUnavailable",
+        false
+      ],
+      [`level=error msg="... etcdserver: request timed out"`, "EtcdUnavailable", false]
     ]
     for (const [line, failure, permanent] of cases) {
       const got = classifyLine(line)

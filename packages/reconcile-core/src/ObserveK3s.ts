@@ -23,6 +23,10 @@ import { quorumLostOf } from "./QuorumLost.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
+/** The message of a k3s journal line (`time="…" level=info msg="…"`, or etcd's JSON `"msg":"…"`), else the line. */
+const journalMessage = (line: string): string =>
+  /\bmsg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? /"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line
+
 const bringBack = (vm: ObservedVm): string =>
   vm.lock !== undefined
     ? `VM ${vm.vmid} on ${vm.node} is locked (${vm.lock}): let that finish`
@@ -196,6 +200,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     // the journal since its last start, classified as the wait after an install does (`JournalClassifier`).
     const stopped: Array<StoppedK3s> = []
     const failing: Array<string> = []
+    /** Server VMs whose k3s, restarted, waits for an etcd that does not answer: what its journal says. */
+    const etcdWaits = new Map<string, string>()
     const fixes: Array<string> = []
     if (found === undefined) {
       for (const { name, vm, ip, problem } of servers) {
@@ -204,6 +210,14 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         const { state, failure } = unit.success
         const down = ["inactive", "failed"].includes(state)
         if (!down) {
+          if (failure?.failure === "EtcdUnavailable") {
+            // restarted while etcd has no quorum: its apiserver never comes up (the API is refused, not timed out),
+            // and its journal says why
+            etcdWaits.set(name, `its k3s (${state}) waits for etcd: ${journalMessage(failure.line)}`)
+            problems[problem] =
+              `k3s on ${name} (${ip}) waits for etcd (${state}), which does not answer: ${failure.line}`
+            continue
+          }
           if (failure?.permanent === true) {
             failing.push(name)
             fixes.push(`k3s on ${name}: ${journalFix(failure, name, ip)}`)
@@ -264,7 +278,12 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
           hint: `rebuild ${agents.length > 1 ? "them" : "it"} as a server with ${agents.map(({ vm }) => `\`homelab reprovision ${vm.name}\``).join(", ")} (the VM is made again: its disk goes), or set k3s.server to the server ${agents.length > 1 ? "they" : "it"} joined (with role: agent)`
         } as K3sFacts
       }
-      const lost = quorumLostOf(desired, inputs.vms, servers, down.length + stopped.length + failing.length)
+      const lost = quorumLostOf(
+        desired,
+        inputs.vms,
+        servers.map((s) => ({ ...s, error: etcdWaits.get(s.name) ?? s.error })),
+        down.length + stopped.length + failing.length
+      )
       if (lost !== undefined && orphanServers.length === 0) return lost
       const downText = down.map(
         (vm) => `${vm.name} (VM ${vm.vmid} on ${vm.node}: ${vm.lock === undefined ? vm.status : `locked (${vm.lock})`})`

@@ -32,6 +32,8 @@ export const journalFix = (failure: JournalClassification, vm: string, ip: strin
       return `k3s on ${vm} was given a flag it does not define: remove it from k3s.installFlags / k3s.serverFlags, then run apply again`
     case "NodePasswordRejected":
       return `another machine registered ${vm} (its Node and ${vm}.node-password.k3s are an earlier VM's): delete them on a Ready server (\`sudo k3s kubectl delete node ${vm}\`), or rebuild the VM with \`homelab reprovision ${vm}\``
+    case "EtcdUnavailable":
+      return `k3s on ${vm} waits for etcd, which does not answer: too few of the cluster's k3s servers run for its quorum (or etcd is stuck, ${journal}): start the servers that are down; if they are gone for good and ${vm} is the last one, make it a one-member cluster that keeps its data (\`sudo systemctl stop k3s && sudo k3s server --cluster-reset\` on ${ip}, then \`sudo systemctl start k3s\`), and apply rebuilds the others`
     case "TooManyLearners":
     case "ServerUnreachable":
       return `fix what the line says (${journal}); k3s retries by itself`

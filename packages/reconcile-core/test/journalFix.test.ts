@@ -16,7 +16,9 @@ const lines: Record<JournalFailure, string> = {
   ConfigMismatch: "critical configuration value mismatch",
   SanMismatch: "x509: certificate is valid for 10.43.0.1, not 1.2.3.4",
   Unauthorized: "https://10.0.0.11:6443/v1-k3s/server-bootstrap: 401 Unauthorized",
-  ServerUnreachable: "dial tcp 10.0.0.11:6443: connect: connection refused"
+  ServerUnreachable: "dial tcp 10.0.0.11:6443: connect: connection refused",
+  EtcdUnavailable:
+    'time="2026-12-07T20:48:55Z" level=info msg="Failed to test data store connection: context deadline exceeded"'
 }
 
 describe("journalFix", () => {
@@ -35,6 +37,9 @@ describe("journalFix", () => {
     assert.include(removed, "`homelab reprovision s1`")
     // k3s since January 2026 recovers by itself at a restart: the hint says which releases
     assert.include(removed, "v1.34.3+k3s3")
+    const etcd = journalFix(classifyLine(lines.EtcdUnavailable)!, "s1", "10.0.0.11")
+    assert.include(etcd, "k3s on s1 waits for etcd, which does not answer")
+    assert.include(etcd, "`sudo systemctl stop k3s && sudo k3s server --cluster-reset` on 10.0.0.11")
     const restart = journalFix(classifyLine(lines.EtcdMemberRemovedRestart)!, "s1", "10.0.0.11")
     assert.include(restart, "`sudo systemctl restart k3s` on 10.0.0.11")
     assert.include(restart, "joins again as a new member")
