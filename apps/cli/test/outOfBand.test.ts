@@ -253,3 +253,29 @@ describe("homelab plan after a drive of a VM it created was changed by hand", ()
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
 })
+
+describe("homelab apply after a NIC of a VM it created was disconnected by hand (link_down=1, the GUI's Disconnect)", () => {
+  it("plans to bring the link up, on its bridge with its MAC kept, and does so in place: converged again", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    const net0 = vm.config.net0 as string
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, { net0: `${net0},link_down=1` })
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Changes, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(out, "net0 vmbr0, link down → link up (applied now)", show(plan))
+    assert.match(out, /✓ pve +converged/, show(plan))
+
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.Ok, show(apply))
+    const after = vmsOf(l.sim).find((v) => v.vmid === vm.vmid)
+    assert.strictEqual(after?.config.net0, net0, "the same NIC, its link up")
+    assert.strictEqual(after?.status, "running", "not restarted")
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
