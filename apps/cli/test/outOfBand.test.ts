@@ -6,7 +6,7 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
+import { lab, nodes, onGuest, plain, runningCluster, show, stopLabs, until, v130, vmidOf } from "./k3sLab.js"
 import { imageVolid, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
 
 afterEach(stopLabs)
@@ -277,5 +277,39 @@ describe("homelab apply after a NIC of a VM it created was disconnected by hand 
     assert.strictEqual(after?.status, "running", "not restarted")
     const again = await l.homelab("plan", "--detailed-exitcode")
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab apply after k3s was uninstalled by hand on a server (k3s-uninstall.sh)", () => {
+  it("its join fails on the etcd member k3s-uninstall.sh leaves behind, saying how to remove it; done so, the next apply joins it again", async () => {
+    const l = await converged()
+    const ip = `${l.subnet}.13`
+    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+    assert.strictEqual(removed.code, 0, removed.stderr)
+    l.elapse(60_000)
+
+    const apply = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(apply.code, ExitCode.Join, show(apply))
+    const out = plain(apply.stdout)
+    assert.include(out, "duplicate node name found", show(apply))
+    assert.include(
+      out,
+      "fix: etcd still has a member named after k3s-vm-chief-horse from an earlier VM or an earlier k3s on it (k3s-uninstall.sh deletes its data, not its member): delete its Node on a Ready server (`sudo k3s kubectl delete node k3s-vm-chief-horse`, which removes the member)",
+      show(apply)
+    )
+    for (const other of ["pve", "still-fawn", "fun-goal", "wise-owl"])
+      assert.match(out, new RegExp(`✓ ${other} +converged`), show(apply))
+
+    // the fix it names, then apply: a new member, a Ready server again
+    const deleted = await onGuest(l.sim, `${l.subnet}.11`, "sudo k3s kubectl delete node k3s-vm-chief-horse")
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    // k3s there, restarted by systemd every 5 s, joins as a new member once the old one is gone
+    await until(
+      () => nodes(l.sim).some((n) => n.startsWith("chief-horse server")),
+      "k3s-vm-chief-horse registered again"
+    )
+    const again = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+    assert.include(nodes(l.sim), `chief-horse server True ${v130}`)
   })
 })
