@@ -136,6 +136,16 @@ const cases: Record<string, Case> = {
     exit: ExitCode.Error,
     says: () => "VM 3004 k3s-vm-fun-goal runs on node wise-owl, not fun-goal; leaving it there [vm.elsewhere]"
   },
+  "its NIC disconnected (link_down=1): its k3s Node NotReady after the grace period": {
+    change: async ({ sim, elapse }, vmid) => {
+      const vm = sim.state().vms.find((v) => v.vmid === vmid)
+      const net0 = (vm?.config as Record<string, string>).net0
+      await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { net0: `${net0},link_down=1` })
+      elapse(60_000)
+    },
+    exit: ExitCode.Changes,
+    says: () => "k3s-vm-fun-goal  net0 vmbr0, link down → link up (applied now)"
+  },
   "made a template": {
     change: async ({ sim }, vmid) => {
       sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })

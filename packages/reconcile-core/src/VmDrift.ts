@@ -412,9 +412,10 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
       nicChanges.push(change)
       attaching(bridge, key, change)
     } else if (linkDown(net)) {
-      // set down by hand (the GUI's "Disconnect"): on the bridge homelab.yaml asks, but the guest has no network there
+      // set down by hand (the GUI's "Disconnect"): on the bridge homelab.yaml asks, but the guest has no network there.
+      // PVE sets a running VM's link at once whatever its hotplug features (`qemu_set_link_status`)
       nicSet[key] = withLinkUp(net)
-      nicChanges.push({ field: key, from: `${bridge}, link down`, to: "link up", effect: netEffect })
+      nicChanges.push({ field: key, from: `${bridge}, link down`, to: "link up", effect: "now" })
     } else if (config.pending[key] !== undefined && bridgeOf(current(key) ?? "") !== bridge) {
       attaching(bridge, key)
     }
