@@ -323,3 +323,37 @@ describe("homelab apply after k3s was uninstalled by hand on a server (k3s-unins
     assert.include(nodes(l.sim), `chief-horse server True ${v130}`)
   })
 })
+
+describe("homelab plan after the guest agent of a VM it created was turned off by hand (agent: 0)", () => {
+  it("notes it, pending and then in effect, naming the VM, what it costs and the fix; nothing changed", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, { agent: "0" })
+
+    const pending = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(pending.code, ExitCode.Ok, show(pending))
+    assert.include(
+      plain(pending.stdout),
+      `VM ${vm.vmid} k3s-vm-still-fawn turns its guest agent off at its next restart (agent: 0, held by PVE until then): homelab reads its IP from the guest agent`,
+      show(pending)
+    )
+    assert.include(plain(pending.stdout), `\`qm set ${vm.vmid} --revert agent\` on still-fawn`, show(pending))
+
+    await pveRequest(l.sim, "POST", `/nodes/still-fawn/qemu/${vm.vmid}/status/reboot`)
+    await whenState(() => {
+      const now = vmsOf(l.sim).find((v) => v.vmid === vm.vmid)
+      return now?.status === "running" && now.config.agent === "0"
+    })
+    const off = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(off.code, ExitCode.Ok, show(off))
+    assert.include(
+      plain(off.stdout),
+      `VM ${vm.vmid} k3s-vm-still-fawn runs with its guest agent off (agent: 0): homelab reads its IP from the guest agent (\`homelab status\` shows none, and a k3s join needs it) [vm.agent-off]`,
+      show(off)
+    )
+    assert.include(plain(off.stdout), `\`qm set ${vm.vmid} --agent enabled=1\` on still-fawn, then restart the VM`)
+  })
+})

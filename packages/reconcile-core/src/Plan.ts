@@ -1532,7 +1532,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const orphans = planOrphans(desired, observed, { ...options, joining })
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
-  const reported = [...findings, ...orphans.findings]
+  // a VM whose k3s step already says its guest agent is off (no IP to join with) needs no note of its own saying so
+  const agentOffTold = (f: Finding) =>
+    f.code === "vm.agent-off" &&
+    findings.some((o) => o.vmid === f.vmid && o.layer === "k3s" && o.message.includes("guest agent off"))
+  const reported = [...findings.filter((f) => !agentOffTold(f)), ...orphans.findings]
   const unlisted = orphans.nodes
   if (k3s === undefined)
     return holdWithoutQuorum({ nodes: all, unlisted, actions: planned, findings: reported }, observed)
