@@ -7,7 +7,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
 import { lab, nodes, onGuest, plain, runningCluster, show, stopLabs, until, v130, vmidOf } from "./k3sLab.js"
-import { imageVolid, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
+import { imageVolid, mutating, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
 
 afterEach(stopLabs)
 afterEach(stopSimLabs)
@@ -355,5 +355,35 @@ describe("homelab plan after the guest agent of a VM it created was turned off b
       show(off)
     )
     assert.include(plain(off.stdout), `\`qm set ${vm.vmid} --agent enabled=1\` on still-fawn, then restart the VM`)
+  })
+})
+
+describe("homelab plan after the image storage was disabled by hand (`pvesm set local --disable 1`)", () => {
+  it("is blocked naming the storage and how to enable it, instead of planning a download PVE refuses; enabled again, converged", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    l.sim.setStorageEnabled("local", false)
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    for (const node of ["pve", "still-fawn"]) {
+      assert.include(
+        out,
+        `storage 'local' (for the image) is not available on node ${node}: PVE lists no such storage there (disabled, removed, or not visible to the API token), so the image cannot be looked for or downloaded [storage.missing]`,
+        show(plan)
+      )
+      assert.include(out, `\`pvesm set local --disable 0\``, show(plan))
+    }
+    assert.notInclude(out, "download noble", show(plan))
+    const before = mutating(l.sim).length
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.lengthOf(mutating(l.sim).slice(before), 0, "nothing sent: no download PVE would refuse")
+
+    l.sim.setStorageEnabled("local", true)
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
 })
