@@ -139,7 +139,7 @@ const cases: Record<string, Case> = {
   "its NIC disconnected (link_down=1): its k3s Node NotReady after the grace period": {
     change: async ({ sim, elapse }, vmid) => {
       const vm = sim.state().vms.find((v) => v.vmid === vmid)
-      const net0 = (vm?.config as Record<string, string>).net0
+      const net0 = (vm?.config as Record<string, string> | undefined)?.net0
       await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { net0: `${net0},link_down=1` })
       elapse(60_000)
     },

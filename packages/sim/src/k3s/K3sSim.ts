@@ -785,7 +785,10 @@ export class K3sSim {
     // a resume from disk thaws the guest (`onRunState`): its k3s goes on, nothing starts
     if (ev === "resumed") return
     // a NIC's link set down or up again: cut off the network, or back on it, as a pause or a resume
-    if (ev === "changed") return this.onRunState(vm)
+    if (ev === "changed") {
+      this.onRunState(vm)
+      return
+    }
     for (const h of this.hostList) {
       if (h.vmid !== vm.vmid) continue
       // suspended to disk: frozen (`onRunState`), not ended
