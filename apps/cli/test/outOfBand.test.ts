@@ -387,3 +387,33 @@ describe("homelab plan after the image storage was disabled by hand (`pvesm set 
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
 })
+
+describe("homelab plan after the storage of its VMs' disks was disabled by hand (`pvesm set local-lvm --disable 1`)", () => {
+  it("is blocked for each VM on it, which runs but would not start again, naming the storage and how to enable it; enabled again, converged", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    l.sim.setStorageEnabled("local-lvm", false)
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    for (const vm of vmsOf(l.sim)) {
+      assert.include(
+        out,
+        `VM ${vm.vmid} ${vm.name} has ide2, scsi0 on storage 'local-lvm', which PVE does not list (disabled, removed, or not visible to the API token) on node ${vm.node}: the VM runs, but would not start again [vm.storage-unavailable]`,
+        show(plan)
+      )
+      assert.match(out, new RegExp(`✗ ${vm.node} +not converged: blocked`), show(plan))
+    }
+    assert.include(out, "`pvesm set local-lvm --disable 0`", show(plan))
+    const before = mutating(l.sim).length
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.lengthOf(mutating(l.sim).slice(before), 0, "nothing changed")
+
+    l.sim.setStorageEnabled("local-lvm", true)
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
