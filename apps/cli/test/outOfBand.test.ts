@@ -6,8 +6,8 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
-import { lab, nodes, plain, runningCluster, show, stopLabs, v130, vmidOf } from "./k3sLab.js"
-import { imageVolid, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
+import { lab, nodes, onGuest, plain, runningCluster, show, stopLabs, until, v130, vmidOf } from "./k3sLab.js"
+import { imageVolid, mutating, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
 
 afterEach(stopLabs)
 afterEach(stopSimLabs)
@@ -136,6 +136,16 @@ const cases: Record<string, Case> = {
     exit: ExitCode.Error,
     says: () => "VM 3004 k3s-vm-fun-goal runs on node wise-owl, not fun-goal; leaving it there [vm.elsewhere]"
   },
+  "its NIC disconnected (link_down=1): its k3s Node NotReady after the grace period": {
+    change: async ({ sim, elapse }, vmid) => {
+      const vm = sim.state().vms.find((v) => v.vmid === vmid)
+      const net0 = (vm?.config as Record<string, string> | undefined)?.net0
+      await pveRequest(sim, "PUT", `/nodes/fun-goal/qemu/${vmid}/config`, { net0: `${net0},link_down=1` })
+      elapse(60_000)
+    },
+    exit: ExitCode.Changes,
+    says: () => "k3s-vm-fun-goal  net0 vmbr0, link down → link up (applied now)"
+  },
   "made a template": {
     change: async ({ sim }, vmid) => {
       sim.setVmStatus(vmid, { status: "stopped", qmpstatus: "stopped" })
@@ -249,6 +259,160 @@ describe("homelab plan after a drive of a VM it created was changed by hand", ()
       `fix: add it again: \`qm set ${vmid} --ide2 local-lvm:cloudinit\` on still-fawn, then restart the VM from PVE`
     )
     await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vmid}/config`, { ide2: "local-lvm:cloudinit" })
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab apply after a NIC of a VM it created was disconnected by hand (link_down=1, the GUI's Disconnect)", () => {
+  it("plans to bring the link up, on its bridge with its MAC kept, and does so in place: converged again", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    const net0 = vm.config.net0 as string
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, { net0: `${net0},link_down=1` })
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Changes, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(out, "net0 vmbr0, link down → link up (applied now)", show(plan))
+    assert.match(out, /✓ pve +converged/, show(plan))
+
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.Ok, show(apply))
+    const after = vmsOf(l.sim).find((v) => v.vmid === vm.vmid)
+    assert.strictEqual(after?.config.net0, net0, "the same NIC, its link up")
+    assert.strictEqual(after?.status, "running", "not restarted")
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab apply after k3s was uninstalled by hand on a server (k3s-uninstall.sh)", () => {
+  it("its join fails on the etcd member k3s-uninstall.sh leaves behind, saying how to remove it; done so, the next apply joins it again", async () => {
+    const l = await converged()
+    const ip = `${l.subnet}.13`
+    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+    assert.strictEqual(removed.code, 0, removed.stderr)
+    l.elapse(60_000)
+
+    const apply = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(apply.code, ExitCode.Join, show(apply))
+    const out = plain(apply.stdout)
+    assert.include(out, "duplicate node name found", show(apply))
+    assert.include(
+      out,
+      "fix: etcd still has a member named after k3s-vm-chief-horse from an earlier VM or an earlier k3s on it (k3s-uninstall.sh deletes its data, not its member): delete its Node on a Ready server (`sudo k3s kubectl delete node k3s-vm-chief-horse`, which removes the member)",
+      show(apply)
+    )
+    for (const other of ["pve", "still-fawn", "fun-goal", "wise-owl"])
+      assert.match(out, new RegExp(`✓ ${other} +converged`), show(apply))
+
+    // the fix it names, then apply: a new member, a Ready server again
+    const deleted = await onGuest(l.sim, `${l.subnet}.11`, "sudo k3s kubectl delete node k3s-vm-chief-horse")
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    // k3s there, restarted by systemd every 5 s, joins as a new member once the old one is gone
+    await until(
+      () => nodes(l.sim).some((n) => n.startsWith("chief-horse server")),
+      "k3s-vm-chief-horse registered again"
+    )
+    const again = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+    assert.include(nodes(l.sim), `chief-horse server True ${v130}`)
+  })
+})
+
+describe("homelab plan after the guest agent of a VM it created was turned off by hand (agent: 0)", () => {
+  it("notes it, pending and then in effect, naming the VM, what it costs and the fix; nothing changed", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    const vm = vmsOf(l.sim).find((v) => v.name === "k3s-vm-still-fawn")
+    assert.ok(vm !== undefined)
+    await pveRequest(l.sim, "PUT", `/nodes/still-fawn/qemu/${vm.vmid}/config`, { agent: "0" })
+
+    const pending = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(pending.code, ExitCode.Ok, show(pending))
+    assert.include(
+      plain(pending.stdout),
+      `VM ${vm.vmid} k3s-vm-still-fawn turns its guest agent off at its next restart (agent: 0, held by PVE until then): homelab reads its IP from the guest agent`,
+      show(pending)
+    )
+    assert.include(plain(pending.stdout), `\`qm set ${vm.vmid} --revert agent\` on still-fawn`, show(pending))
+
+    await pveRequest(l.sim, "POST", `/nodes/still-fawn/qemu/${vm.vmid}/status/reboot`)
+    await whenState(() => {
+      const now = vmsOf(l.sim).find((v) => v.vmid === vm.vmid)
+      return now?.status === "running" && now.config.agent === "0"
+    })
+    const off = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(off.code, ExitCode.Ok, show(off))
+    assert.include(
+      plain(off.stdout),
+      `VM ${vm.vmid} k3s-vm-still-fawn runs with its guest agent off (agent: 0): homelab reads its IP from the guest agent (\`homelab status\` shows none, and a k3s join needs it) [vm.agent-off]`,
+      show(off)
+    )
+    assert.include(plain(off.stdout), `\`qm set ${vm.vmid} --agent enabled=1\` on still-fawn, then restart the VM`)
+  })
+})
+
+describe("homelab plan after the image storage was disabled by hand (`pvesm set local --disable 1`)", () => {
+  it("is blocked naming the storage and how to enable it, instead of planning a download PVE refuses; enabled again, converged", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    l.sim.setStorageEnabled("local", false)
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    for (const node of ["pve", "still-fawn"]) {
+      assert.include(
+        out,
+        `storage 'local' (for the image) is not available on node ${node}: PVE lists no such storage there (disabled, removed, or not visible to the API token), so the image cannot be looked for or downloaded [storage.missing]`,
+        show(plan)
+      )
+      assert.include(out, `\`pvesm set local --disable 0\``, show(plan))
+    }
+    assert.notInclude(out, "download noble", show(plan))
+    const before = mutating(l.sim).length
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.lengthOf(mutating(l.sim).slice(before), 0, "nothing sent: no download PVE would refuse")
+
+    l.sim.setStorageEnabled("local", true)
+    const again = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab plan after the storage of its VMs' disks was disabled by hand (`pvesm set local-lvm --disable 1`)", () => {
+  it("is blocked for each VM on it, which runs but would not start again, naming the storage and how to enable it; enabled again, converged", async () => {
+    const l = await startLab(["pve", "still-fawn"], { imagePresent: true })
+    const first = await l.homelab("apply", "--yes")
+    assert.strictEqual(first.code, ExitCode.Ok, show(first))
+    l.sim.setStorageEnabled("local-lvm", false)
+
+    const plan = await l.homelab("plan", "--detailed-exitcode")
+    assert.strictEqual(plan.code, ExitCode.Error, show(plan))
+    const out = plain(plan.stdout)
+    for (const vm of vmsOf(l.sim)) {
+      assert.include(
+        out,
+        `VM ${vm.vmid} ${vm.name} has ide2, scsi0 on storage 'local-lvm', which PVE does not list (disabled, removed, or not visible to the API token) on node ${vm.node}: the VM runs, but would not start again [vm.storage-unavailable]`,
+        show(plan)
+      )
+      assert.match(out, new RegExp(`✗ ${vm.node} +not converged: blocked`), show(plan))
+    }
+    assert.include(out, "`pvesm set local-lvm --disable 0`", show(plan))
+    const before = mutating(l.sim).length
+    const apply = await l.homelab("apply", "--yes")
+    assert.strictEqual(apply.code, ExitCode.NotConverged, show(apply))
+    assert.lengthOf(mutating(l.sim).slice(before), 0, "nothing changed")
+
+    l.sim.setStorageEnabled("local-lvm", true)
     const again = await l.homelab("plan", "--detailed-exitcode")
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })

@@ -1322,6 +1322,14 @@ export const apply = Effect.fn("apply")(function* (
                 // refused before the install: a member no Node owns (the plan did not see it, or it came since)
                 return new StepFailed(e.message, staleMemberHint(a.vm, e.reason.memberId, server.host))
               }
+              if (e.reason._tag === "DuplicateEtcdMember") {
+                // etcd keeps a member named after it: an earlier VM's, or this VM's own before k3s-uninstall.sh ran on
+                // it (that deletes the data, not the member): k3s restarts on it every 5 s until the member is removed
+                return new StepFailed(
+                  e.message,
+                  journalFix({ failure: "DuplicateEtcdMember", line: e.reason.line, permanent: true }, a.vm, ip)
+                )
+              }
               if (e.reason._tag === "EtcdMemberRemoved") {
                 // its member removed again after the join restarted k3s for a removal during the join: what removes it
                 if (e.reason.afterRestart === true) return new StepFailed(e.message, removedAgainHint(a.vm, ip))

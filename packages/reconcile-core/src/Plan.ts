@@ -432,9 +432,35 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         hint: f.fix
       })
     }
+    // An image storage PVE does not list for the node (disabled: /cluster/resources leaves a disabled storage out;
+    // removed; not visible to the token) or lists as not active: its content cannot be read, so the image there is
+    // not known to be missing, and a download would be refused. Blocked, naming the storage, not a download.
+    const storageUnusable = !observedNode.imageVolids.has(volid) && (imageStorage === undefined || !imageStorage.active)
+    if (storageUnusable) {
+      const storage = node.image.storage
+      findings.push({
+        code: imageStorage === undefined ? "storage.missing" : "storage.inactive",
+        effect: "blocked",
+        layer: "image",
+        node: node.name,
+        message:
+          imageStorage === undefined
+            ? `storage '${storage}' (for the image) is not available on node ${node.name}: PVE lists no such storage there (disabled, removed, or not visible to the API token), so the image cannot be looked for or downloaded`
+            : `storage '${storage}' (for the image) is not active on node ${node.name}, so the image cannot be looked for or downloaded`,
+        hint:
+          imageStorage === undefined
+            ? `enable it (Datacenter → Storage → Edit → Enable, or \`pvesm set ${storage} --disable 0\`) or add it for node ${node.name}, or set image.storage to a storage the node has`
+            : `bring storage '${storage}' online on node ${node.name} (check \`pvesm status\` there), or set image.storage to an active storage`
+      })
+    }
     let imageAction: string | undefined
     const leftovers = imageLeftovers(node.image, observedNode.imageVolids)
-    if (!observedNode.imageVolids.has(volid) && imageImport._tag === "Ok" && downloadRefused.length === 0) {
+    if (
+      !observedNode.imageVolids.has(volid) &&
+      !storageUnusable &&
+      imageImport._tag === "Ok" &&
+      downloadRefused.length === 0
+    ) {
       const shared = imageStorage?.shared === true ? sharedDownloads.get(volid) : undefined
       if (shared !== undefined) {
         imageAction = shared
@@ -1532,7 +1558,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const orphans = planOrphans(desired, observed, { ...options, joining })
   const all = [...nodes.map((n) => n.name), ...orphans.nodes]
   const planned = [...actions, ...orphans.actions]
-  const reported = [...findings, ...orphans.findings]
+  // a VM whose k3s step already says its guest agent is off (no IP to join with) needs no note of its own saying so
+  const agentOffTold = (f: Finding) =>
+    f.code === "vm.agent-off" &&
+    findings.some((o) => o.vmid === f.vmid && o.layer === "k3s" && o.message.includes("guest agent off"))
+  const reported = [...findings.filter((f) => !agentOffTold(f)), ...orphans.findings]
   const unlisted = orphans.nodes
   if (k3s === undefined)
     return holdWithoutQuorum({ nodes: all, unlisted, actions: planned, findings: reported }, observed)

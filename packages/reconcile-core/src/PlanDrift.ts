@@ -2,10 +2,11 @@ import { type ClusterNode, evaluateMembership } from "@homelab/k3s-join"
 import type { CloudInitChange, VmPending } from "@homelab/proxmox-client"
 import { diskStorageFindings, memoryInsufficientHint, sizeFindings } from "@homelab/vm-health"
 import type { Finding, RestartVm, UpdateVm, VmSpec } from "./Action.js"
+import { agentOffNote } from "./agentOff.js"
 import { cicustomFindings } from "./CicustomPreflight.js"
 import type { Desired, DesiredVm } from "./Desired.js"
 import { CloudInitTag, tagList } from "./Marks.js"
-import { missingDriveFindings } from "./missingDrives.js"
+import { missingDriveFindings, unavailableStorageFindings } from "./missingDrives.js"
 import type { ObservedNode } from "./Observed.js"
 import { isPasswordMark } from "./PasswordMark.js"
 import {
@@ -234,6 +235,10 @@ export const planDrift = (input: DriftInput): DriftStep => {
   for (const r of drift.refused) finding("blocked", r.code, `VM ${vmid} ${vm.name}: ${r.message}`, r.hint)
   for (const m of missingDriveFindings(config, { vmid, name: vm.name, node: node.name, storage: spec.storage }))
     finding("blocked", m.code, m.message, m.hint)
+  for (const u of unavailableStorageFindings(config, { vmid, name: vm.name, node: node.name }, node.storages))
+    finding("blocked", u.code, u.message, u.hint)
+  const agent = agentOffNote(config, { vmid, name: vm.name, node: node.name })
+  if (agent !== undefined) finding("info", agent.code, agent.message, agent.hint)
   if (drift.passwordUnknown !== undefined && !(input.protected && drift.passwordUnknown !== "no-key")) {
     const f = passwordUnknownFinding(drift.passwordUnknown, vm.name, vmid, node.name)
     finding("info", f.code, f.message, f.hint)

@@ -208,6 +208,16 @@ const withBridge = (net: string, bridge: string): string => {
   return parts.join(",")
 }
 
+/** The NIC's link is set down (`link_down=1`): the guest has no network on it, as if its cable were pulled. */
+const linkDown = (net: string): boolean => /^(?:1|on|yes|true)$/i.test(propertyMap(net).get("link_down") ?? "")
+
+/** The NIC with its link up: `link_down` dropped, its model, MAC, bridge and other options kept. */
+const withLinkUp = (net: string): string =>
+  net
+    .split(",")
+    .filter((p) => !p.startsWith("link_down="))
+    .join(",")
+
 const macOf = (net: string): string | undefined => {
   for (const [k, v] of propertyMap(net)) if (k !== "macaddr" && /^[0-9A-F]{2}(?::[0-9A-F]{2}){5}$/i.test(v)) return v
   return propertyMap(net).get("macaddr")
@@ -246,7 +256,8 @@ const NET_KEY = /^net(\d+)$/
 /**
  * Compares one VM's configuration (as `GET …/pending` gives it: what runs, what waits for a restart) with what
  * homelab.yaml asks, field by field: cores, sockets (when set), memory, balloon (when set), CPU type, the boot disk's
- * size (grown, never shrunk) and storage (moved: `edit.move`), one NIC per bridge (added, removed, bridge changed with its MAC kept), tags (ours added,
+ * size (grown, never shrunk) and storage (moved: `edit.move`), one NIC per bridge (added, removed, bridge changed with its MAC kept, its link
+ * brought up when set down: `link_down`), tags (ours added,
  * others kept), onboot and description (when set), and cloud-init (user, SSH keys, ipconfig0, nameserver and
  * searchdomain when set, cicustom when set, and the password: set when the VM has none, and set again when the mark
  * of the password homelab set (`PasswordMark.ts`, in a tag) is not the mark of `vm.password`; only on a VM with a
@@ -412,16 +423,21 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
       nicChanges.push(change)
       attaching(bridge, key, change)
     } else if (bridgeOf(net) !== bridge) {
-      nicSet[key] = withBridge(net, bridge)
+      nicSet[key] = withBridge(withLinkUp(net), bridge)
       const mac = macOf(net)
       const change: FieldChange = {
         field: key,
-        from: bridgeOf(net) ?? "no bridge",
-        to: `${bridge}${mac === undefined ? "" : ` (MAC ${mac} kept)`}`,
+        from: `${bridgeOf(net) ?? "no bridge"}${linkDown(net) ? ", link down" : ""}`,
+        to: `${bridge}${mac === undefined ? "" : ` (MAC ${mac} kept)`}${linkDown(net) ? ", link up" : ""}`,
         effect: netEffect
       }
       nicChanges.push(change)
       attaching(bridge, key, change)
+    } else if (linkDown(net)) {
+      // set down by hand (the GUI's "Disconnect"): on the bridge homelab.yaml asks, but the guest has no network there.
+      // PVE sets a running VM's link at once whatever its hotplug features (`qemu_set_link_status`)
+      nicSet[key] = withLinkUp(net)
+      nicChanges.push({ field: key, from: `${bridge}, link down`, to: "link up", effect: "now" })
     } else if (config.pending[key] !== undefined && bridgeOf(current(key) ?? "") !== bridge) {
       attaching(bridge, key)
     }

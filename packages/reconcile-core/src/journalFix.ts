@@ -11,7 +11,7 @@ export const journalFix = (failure: JournalClassification, vm: string, ip: strin
   const journal = `\`journalctl -u k3s\` on ${ip}`
   switch (failure.failure) {
     case "DuplicateEtcdMember":
-      return `etcd still has a member named after ${vm} from an earlier VM: delete its Node on a Ready server (\`sudo k3s kubectl delete node ${vm}\`, which removes the member), or remove the member with etcdctl if no Node owns it (\`homelab plan\` names it); k3s on ${vm} then joins at its next restart`
+      return `etcd still has a member named after ${vm} from an earlier VM or an earlier k3s on it (k3s-uninstall.sh deletes its data, not its member): delete its Node on a Ready server (\`sudo k3s kubectl delete node ${vm}\`, which removes the member), or remove the member with etcdctl if no Node owns it (\`homelab plan\` names it); k3s on ${vm} then joins at its next restart`
     case "EtcdMemberRemoved":
       return `k3s on ${vm} starts on the etcd data of a member the cluster removed (its Node was deleted: a teardown, \`kubectl delete node\`), which etcd refuses at every start: delete that data (\`sudo systemctl stop k3s && sudo rm -rf /var/lib/rancher/k3s/server/db\` on ${ip}) and run apply again, which joins it as a new server; or rebuild the VM with \`homelab reprovision ${vm}\`; or run k3s from January 2026 on (v1.32.11+k3s3, v1.33.7+k3s3, v1.34.3+k3s3, v1.35.0+k3s3 or later), which moves such data aside at a restart and joins again by itself`
     case "EtcdMemberRemovedRestart":

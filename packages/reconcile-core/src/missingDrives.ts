@@ -86,3 +86,36 @@ export const missingDriveFindings = (
   }
   return findings
 }
+
+/**
+ * The drives of a running VM of ours (disks and its cloud-init drive) on a storage PVE does not list as usable for its
+ * node (`storages`, from `/cluster/resources`, which leaves a disabled storage out; or listed but not active): the VM
+ * runs on, but its next start would fail (`storage 'x' is disabled`), so it is blocked (`vm.storage-unavailable`),
+ * naming the storage and how to bring it back. A drive given as a path (not a storage volume) is not looked at.
+ */
+export const unavailableStorageFindings = (
+  config: VmPending,
+  vm: { readonly vmid: number; readonly name: string; readonly node: string },
+  storages: ReadonlyArray<{ readonly storage: string; readonly active: boolean }>
+): ReadonlyArray<{ readonly code: "vm.storage-unavailable"; readonly message: string; readonly hint: string }> => {
+  const byStorage = new Map<string, Array<string>>()
+  for (const [key, value] of Object.entries(config.current).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!driveKey.test(key) || /^none(?:,|$)/.test(value)) continue
+    if (/(?:^|,)media=cdrom(?:,|$)/.test(value) && !isCloudInit(value)) continue
+    const storage = driveStorage(value)
+    if (storage === undefined) continue
+    const listed = storages.find((s) => s.storage === storage)
+    if (listed?.active === true) continue
+    byStorage.set(storage, [...(byStorage.get(storage) ?? []), key])
+  }
+  return [...byStorage].map(([storage, keys]) => {
+    const listed = storages.some((s) => s.storage === storage)
+    return {
+      code: "vm.storage-unavailable",
+      message: `VM ${vm.vmid} ${vm.name} has ${keys.join(", ")} on storage '${storage}', which ${listed ? "is not active" : "PVE does not list (disabled, removed, or not visible to the API token)"} on node ${vm.node}: the VM runs, but would not start again`,
+      hint: listed
+        ? `bring storage '${storage}' online on node ${vm.node} (check \`pvesm status\` there)`
+        : `enable it (Datacenter → Storage → Edit → Enable, or \`pvesm set ${storage} --disable 0\`), or add it for node ${vm.node}`
+    }
+  })
+}

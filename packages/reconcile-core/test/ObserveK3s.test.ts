@@ -127,7 +127,7 @@ describe("observeK3s: the cluster does not answer", () => {
         assert.notInclude(facts.message, "connection to the server 127.0.0.1:6443 was refused")
         assert.include(
           facts.hint,
-          "k3s on s1: etcd still has a member named after s1 from an earlier VM: delete its Node on a Ready server (`sudo k3s kubectl delete node s1`"
+          "k3s on s1: etcd still has a member named after s1 from an earlier VM or an earlier k3s on it (k3s-uninstall.sh deletes its data, not its member): delete its Node on a Ready server (`sudo k3s kubectl delete node s1`"
         )
         assert.notInclude(facts.hint, "bring its servers back")
         const p = planOf(desired, k3sObserved(vms, facts))

@@ -62,6 +62,16 @@ const node: ObservedNode = {
       enabled: true,
       totalBytes: 1,
       availBytes: 1
+    },
+    {
+      storage: "local-lvm",
+      type: "lvmthin",
+      content: ["images", "rootdir"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 1,
+      availBytes: 1
     }
   ],
   imageVolids: new Set()

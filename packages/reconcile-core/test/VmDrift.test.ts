@@ -160,6 +160,25 @@ describe("vmDrift", () => {
     assert.deepStrictEqual(drift.edit.delete, ["net3"])
   })
 
+  it("a NIC's link set down by hand (link_down=1) is brought up, its bridge, MAC and options kept, applied now (also without network hotplug)", () => {
+    const down = config({ net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0,firewall=1,link_down=1" })
+    const drift = vmDrift(want, down)
+    assert.deepStrictEqual(drift.changes.map(describeChange), ["net0 vmbr0, link down → link up (applied now)"])
+    assert.deepStrictEqual(drift.edit.set, { net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0,firewall=1" })
+    assert.deepStrictEqual(drift.attaches, [], "no bridge to check: the NIC stays on its own")
+    assert.deepStrictEqual(vmDrift({ ...want, bridges: ["vmbr1"] }, down).changes.map(describeChange), [
+      "net0 vmbr0, link down → vmbr1 (MAC BC:24:11:2E:7A:4C kept), link up (applied now)"
+    ])
+    assert.deepStrictEqual(vmDrift({ ...want, bridges: ["vmbr1"] }, down).edit.set, {
+      net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr1,firewall=1"
+    })
+    assert.deepStrictEqual(
+      vmDrift(want, config({ hotplug: "0", net0: `${current.net0},link_down=1` })).changes.map(describeChange),
+      ["net0 vmbr0, link down → link up (applied now)"]
+    )
+    assert.deepStrictEqual(vmDrift(want, config({ net0: `${current.net0},link_down=0` })).changes, [])
+  })
+
   it("with the node's bridges: NICs go only on an existing, active bridge; otherwise none of the VM's NICs change (refused with the create preflight's code), the rest still does", () => {
     const node = {
       node: "pve",

@@ -409,6 +409,8 @@ export class ApiRouter {
         for (const n of st.nodes.values())
           for (const s of n.storages.values()) {
             if (!auth.can(c.user, `/storage/${s.id}`, "Datastore.Audit", "Datastore.AllocateSpace")) continue
+            // pve-manager's Cluster.pm: `next if !PVE::Storage::storage_check_enabled($cfg, $storeid, $node, 1)`
+            if (!s.enabled) continue
             const used = st.storageUsed(s)
             out.push({
               id: `storage/${n.name}/${s.id}`,

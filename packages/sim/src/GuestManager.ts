@@ -6,7 +6,7 @@ import { GuestSsh } from "./GuestSsh.js"
 import { cicustomVolumes, identityFromUserData, readSnippet } from "./internal/CloudInit.js"
 import type { ResolvedTimings } from "./internal/Context.js"
 import { PveError } from "./PveError.js"
-import { agentEnabled, NET_KEY, parseNet, type SimState, type VmState } from "./SimState.js"
+import { agentEnabled, NET_KEY, networkCut, parseNet, type SimState, type VmState } from "./SimState.js"
 
 interface ExecJob {
   exited: boolean
@@ -45,11 +45,11 @@ export class GuestManager {
       else if (ev === "destroyed") {
         this.shutdown(vm)
         if (vm.ip !== undefined) this.usedIps.delete(vm.ip)
-      }
+      } else if (ev === "changed") this.ssh.get(vm.vmid)?.freeze(unreachable(vm))
       this.wakeAgentWaiters()
     })
     state.onRunState((vm) => {
-      this.ssh.get(vm.vmid)?.freeze(frozen(vm))
+      this.ssh.get(vm.vmid)?.freeze(unreachable(vm))
       this.wakeAgentWaiters()
     })
     // an agent held silent (agentNeverStarts) comes up the moment its fault is cleared
@@ -204,7 +204,7 @@ export class GuestManager {
         (command, code, ms) => this.onCommand?.({ node: vm.node, vmid: vm.vmid, command, code, durationMs: ms })
       )
       this.ssh.set(vm.vmid, server)
-      server.freeze(frozen(vm))
+      server.freeze(unreachable(vm))
       await server.listen(vm.ip, this.guestSshPort)
       this.sshErrors.delete(vm.vmid)
     } catch (e) {
@@ -434,6 +434,9 @@ export class GuestManager {
 
 /** A running VM whose vCPUs do not run (paused, suspended, prelaunch) does not answer the network. */
 const frozen = (vm: VmState): boolean => vm.status === "running" && vm.qmpstatus !== "running"
+
+/** Nothing reaches the guest over the network: its vCPUs do not run, or every NIC's link is down (`networkCut`). */
+const unreachable = (vm: VmState): boolean => frozen(vm) || networkCut(vm)
 
 const canBind = (ip: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {

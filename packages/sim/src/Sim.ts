@@ -126,6 +126,12 @@ export interface SimHandle {
    * can lose quorum. Its own listeners are left as they are (use the `apiDown` fault for those).
    */
   setNodeOnline(node: string, online: boolean): void
+  /**
+   * Disables or enables a storage, as `pvesm set STORAGE --disable 1` (or the GUI's "Enable" box) would: storage.cfg
+   * is the cluster's, so on every node. A disabled storage is left out of `/cluster/resources`, and its content and
+   * volumes cannot be used (`storage 'x' is disabled`); the VMs running on its volumes run on.
+   */
+  setStorageEnabled(storage: string, enabled: boolean): void
   /** registry of guest commands (add handlers for k3s, kubectl, ...) */
   readonly guestCommands: GuestCommands
   /** k3s activity: cluster init, server join start/finish/failed, agent joins, node/secret/etcd member removal */
@@ -756,6 +762,14 @@ export const startSimPromise = async (scenario: Scenario, options: SimOptions = 
       const n = state.nodes.get(name)
       if (n === undefined) throw new Error(`no node '${name}' in the scenario`)
       n.online = online
+    },
+    setStorageEnabled: (id, enabled) => {
+      const found = [...state.nodes.values()].flatMap((n) => {
+        const s = n.storages.get(id)
+        return s === undefined ? [] : [s]
+      })
+      if (found.length === 0) throw new Error(`no storage '${id}' in the scenario`)
+      for (const s of found) s.enabled = enabled
     },
     guestCommands,
     k3sEvents: () => [...k3s.events],

@@ -186,6 +186,17 @@ export const parseNet = (value: string): { model: string; mac: string | undefine
   return { model, mac, opts }
 }
 
+/**
+ * The running VM's guest is cut off the network: it has NICs and each has its link set down (`link_down=1`, which
+ * qemu-server applies to a running VM at once: `qemu_set_link_status`). Nothing reaches it over the network (SSH, its
+ * k3s's peers) and its kubelet posts nothing; the guest agent's channel is a virtio serial port and still answers.
+ */
+export const networkCut = (vm: VmState): boolean => {
+  if (vm.status !== "running") return false
+  const nics = [...vm.config.entries()].filter(([k]) => NET_KEY.test(k)).map(([, v]) => parseNet(v))
+  return nics.length > 0 && nics.every((n) => /^(?:1|on|yes|true)$/i.test(n.opts.link_down ?? ""))
+}
+
 export class SimState {
   readonly nodes = new Map<string, NodeState>()
   readonly vms = new Map<number, VmState>()

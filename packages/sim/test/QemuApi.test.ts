@@ -182,6 +182,37 @@ describe("qemu API behaviours", () => {
     assert.strictEqual(await pending, "ready")
   })
 
+  it("a running VM whose NIC's link is set down (link_down=1, applied at once) answers no SSH until it is up again; its guest agent still answers", async () => {
+    const { ip, port } = await guestPort(100)
+    const config = px.nodes.$("pve").qemu.$(100).config
+    const net0 = ((await config.$get()) as unknown as Record<string, string>).net0 as string
+    const connect = (timeout: number) =>
+      new Promise<string>((resolve) => {
+        const c = new ssh2.Client()
+        c.on("ready", () => {
+          c.end()
+          resolve("ready")
+        })
+        c.on("error", (e) => resolve(e.message))
+        c.connect({ host: ip, port, username: "ubuntu", privateKey: key, readyTimeout: timeout })
+      })
+    await config.$put({ net0: `${net0},link_down=1` } as never)
+    const current = (await px.nodes.$("pve").qemu.$(100).pending.$get()) as unknown as Array<Record<string, unknown>>
+    assert.deepStrictEqual(
+      current.find((e) => e.key === "net0"),
+      { key: "net0", value: `${net0},link_down=1` },
+      "in effect now, whatever the hotplug features (qemu_set_link_status)"
+    )
+    assert.strictEqual(await connect(300), "Timed out while waiting for handshake")
+    // the guest agent's channel is a virtio serial port, not the NIC
+    const ping = await raw(sim, "POST", "/api2/json/nodes/pve/qemu/100/agent/ping")
+    assert.strictEqual(ping.status, 200, ping.body)
+    // a connection made while the link is down goes on once it is up again
+    const pending = connect(5_000)
+    await config.$put({ net0 } as never)
+    assert.strictEqual(await pending, "ready")
+  })
+
   it("an unusedN entry disappears once its volume is attached; resize reads the volume's real size", async () => {
     await px.nodes
       .$("pve")

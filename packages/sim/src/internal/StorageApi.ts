@@ -23,6 +23,8 @@ export const contentList = (
   params: Params
 ): Array<Record<string, unknown>> => {
   ctx.auth.check(user, `/storage/${s.id}`, "Datastore.Audit", "Datastore.AllocateSpace")
+  // volume_list activates the storage, and PVE::Storage::activate_storage dies on a disabled one
+  if (!s.enabled) throw new PveError(500, `storage '${s.id}' is disabled`)
   const content = one(params, "content")
   const vmid = one(params, "vmid")
   if (content !== undefined && !s.content.has(content)) return []

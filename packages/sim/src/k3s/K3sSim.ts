@@ -5,7 +5,7 @@ import type { Faults } from "../Faults.js"
 import type { GuestState } from "../Guest.js"
 import type { OperationHandle } from "../Operations.js"
 import type { K3sSpec, Scenario } from "../Scenario.js"
-import type { SimState, VmEvent, VmState } from "../SimState.js"
+import { networkCut, type SimState, type VmEvent, type VmState } from "../SimState.js"
 import { criticalMismatch } from "./CriticalArgs.js"
 import {
   ETCD_DATA_DIR,
@@ -429,8 +429,10 @@ export class K3sSim {
   frozen(h: K3sHost): boolean {
     const vm = this.state.vms.get(h.vmid)
     if (vm === undefined || vm.guest !== h.guest) return false
-    // suspended to disk: its processes are in the saved RAM, and go on when a start loads it
-    return vm.status === "running" ? vm.qmpstatus !== "running" : vm.hibernated === h.guest
+    // suspended to disk: its processes are in the saved RAM, and go on when a start loads it. A guest cut off the
+    // network (every NIC's link down) counts as frozen too: its kubelet posts nothing, its etcd member answers no peer,
+    // its k3s reaches no server (its processes run, but a step that needs the network waits for it)
+    return vm.status === "running" ? vm.qmpstatus !== "running" || networkCut(vm) : vm.hibernated === h.guest
   }
 
   /** Its processes run and answer: alive and not frozen. */
@@ -781,7 +783,12 @@ export class K3sSim {
 
   private onVmEvent(vm: VmState, ev: VmEvent): void {
     // a resume from disk thaws the guest (`onRunState`): its k3s goes on, nothing starts
-    if (ev === "changed" || ev === "resumed") return
+    if (ev === "resumed") return
+    // a NIC's link set down or up again: cut off the network, or back on it, as a pause or a resume
+    if (ev === "changed") {
+      this.onRunState(vm)
+      return
+    }
     for (const h of this.hostList) {
       if (h.vmid !== vm.vmid) continue
       // suspended to disk: frozen (`onRunState`), not ended

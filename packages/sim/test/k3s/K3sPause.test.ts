@@ -107,4 +107,21 @@ describe("a paused guest runs nothing: its kubelet, etcd member and k3s stop unt
     // one restart (the test's): the join went on where it was, no new start
     assert.strictEqual(j.split("\n").filter((l) => l === "Starting Lightweight Kubernetes...").length, 2, j)
   })
+  it("an agent cut off the network (its only NIC's link set down): Ready turns Unknown after the grace period; link up again: Ready after the kubelet's status update, k3s not restarted", async () => {
+    const config = pxClient(sim).nodes.$("pve").qemu.$(302).config
+    const net0 = ((await config.$get()) as unknown as Record<string, string>).net0 as string
+    const ready = async (node: string) => (await run(sim, 200, `${K} get node ${node} ${READY}`)).stdout
+    const starts = async () =>
+      (await journal(sim, 302, "k3s-agent")).split("\n").filter((l) => l === "Starting Lightweight Kubernetes...")
+        .length
+    const before = await starts()
+    await config.$put({ net0: `${net0},link_down=1` } as never)
+    assert.strictEqual(await ready("a2"), "True")
+    t += 1000
+    assert.strictEqual(await ready("a2"), "Unknown")
+    await config.$put({ net0 } as never)
+    const waited = await run(sim, 200, `${K} wait --for=condition=Ready node/a2 --timeout=1h`, { timeoutMs: 20_000 })
+    assert.deepStrictEqual([waited.code, waited.stdout], [0, "node/a2 condition met\n"], waited.stderr)
+    assert.strictEqual(await starts(), before, "its k3s went on: no new start")
+  })
 })
