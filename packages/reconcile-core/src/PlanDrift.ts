@@ -13,7 +13,9 @@ import {
   describeChange,
   driftTargetOf,
   driveSizeBytes,
+  driveStorage,
   type FieldChange,
+  formatSize,
   needsRestart,
   PasswordMarkField,
   type VmDrift,
@@ -187,6 +189,44 @@ const moveRefusals = (
   }))
 
 /**
+ * Storage types whose `volume_resize` takes the growth from free space: thick LVM (`lvextend` takes extents from the
+ * volume group: `Insufficient free space`) and ZFS (a zvol's `volsize` is reserved: `size is greater than available
+ * space`). LVM-thin grows a thin volume whatever its pool holds; a file-based disk (qcow2, raw) grows sparse.
+ */
+const ALLOCATING_STORAGE = new Set(["lvm", "zfspool"])
+
+/**
+ * The grows of the boot disk PVE would refuse: on a storage that allocates the growth (`ALLOCATING_STORAGE`) with
+ * less free than the growth. Each is refused with the create's `storage.full` code, naming the disk, its storage
+ * and node, the numbers and the largest size that fits; the disk then keeps its size.
+ */
+const growRefusals = (
+  input: DriftInput,
+  resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>,
+  config: VmPending
+): ReadonlyArray<{ disk: string; code: string; message: string; hint: string }> =>
+  resize.flatMap((r) => {
+    const drive = config.pending[r.disk] ?? config.current[r.disk]
+    const from = driveSizeBytes(drive)
+    const storageId = driveStorage(drive)
+    const storage = input.node.storages.find((s) => s.storage === storageId)
+    if (from === undefined || storage === undefined || !ALLOCATING_STORAGE.has(storage.type)) return []
+    const growth = r.bytes - from
+    if (growth <= storage.availBytes) return []
+    const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`
+    const fits = Math.floor((from + storage.availBytes) / 1024 ** 3)
+    const where = `storage '${storage.storage}' (${storage.type}) on node ${input.node.name}`
+    return [
+      {
+        disk: r.disk,
+        code: "storage.full",
+        message: `VM ${input.vmid} ${input.vm.name}: ${r.disk} is not grown from ${formatSize(from)} to ${r.size}: ${where} has ${gib(storage.availBytes)} free, the grow needs ${gib(growth)}`,
+        hint: `free ${gib(growth - storage.availBytes)} on ${where}, or set diskSize (nodes[${input.node.name}].vms[].diskSize or vm.diskSize) to at most ${fits}G`
+      }
+    ]
+  })
+
+/**
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
@@ -274,6 +314,16 @@ export const planDrift = (input: DriftInput): DriftStep => {
       for (const f of refused) finding("blocked", f.code, f.message, f.hint)
       const { move: _dropped, ...edit } = drift.edit
       moved = { changes: drift.changes.filter((c) => c !== change), edit }
+    }
+  }
+  // A disk to grow on a storage that allocates the growth (thick LVM, ZFS): only with room for it, else it keeps its size.
+  const ungrown = growRefusals(input, moved.edit.resize, config)
+  if (ungrown.length > 0) {
+    for (const f of ungrown) finding("blocked", f.code, f.message, f.hint)
+    const refusedDisks = new Set(ungrown.map((f) => f.disk))
+    moved = {
+      changes: moved.changes.filter((c) => !(refusedDisks.has(c.field) && c.effect === "online")),
+      edit: { ...moved.edit, resize: moved.edit.resize.filter((r) => !refusedDisks.has(r.disk)) }
     }
   }
   // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:

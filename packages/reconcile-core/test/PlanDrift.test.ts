@@ -326,6 +326,59 @@ describe("planDrift", () => {
     assert.isUndefined(refusedWith([{ ...nvme, enabled: false }]).update)
   })
 
+  it("a disk grow on a storage that allocates it (thick LVM, ZFS) is planned only with room for it; else the disk keeps its size (the other settings still change)", () => {
+    const vg = {
+      storage: "vg",
+      type: "lvm",
+      content: ["images", "rootdir"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 100 * 1024 ** 3,
+      availBytes: 20 * 1024 ** 3
+    }
+    const on = (storage: typeof vg, over: Partial<VmSpec>) =>
+      planDrift(
+        input({
+          spec: { ...spec, storage: storage.storage, ...over },
+          vm: { ...vm, storage: storage.storage },
+          node: { ...node, storages: [...node.storages, storage] },
+          config: config({ scsi0: `${storage.storage}:vm-1000-disk-0,size=64G` })
+        })
+      )
+    // 64G → 128G needs 64 GiB of the volume group's 20 GiB: lvextend would fail (`Insufficient free space`)
+    const full = on(vg, { diskGiB: 128, cores: 6 })
+    assert.deepStrictEqual(
+      full.findings.map((f) => [f.code, f.effect, f.node, f.vm, f.message]),
+      [
+        [
+          "storage.full",
+          "blocked",
+          "pve",
+          "k3s-vm-pve",
+          "VM 1000 k3s-vm-pve: scsi0 is not grown from 64G to 128G: storage 'vg' (lvm) on node pve has 20.0 GiB free, the grow needs 64.0 GiB"
+        ]
+      ]
+    )
+    assert.include(
+      full.findings[0]?.hint ?? "",
+      "set diskSize (nodes[pve].vms[].diskSize or vm.diskSize) to at most 84G"
+    )
+    assert.deepStrictEqual(full.update?.edit.resize, [])
+    assert.deepStrictEqual(
+      full.update?.changes.map((c) => c.field),
+      ["cores"]
+    )
+    // within the free space, or on LVM-thin (a thin volume's size is virtual: it grows whatever the pool holds)
+    assert.deepStrictEqual(on(vg, { diskGiB: 80 }).findings, [])
+    assert.deepStrictEqual(on(vg, { diskGiB: 80 }).update?.edit.resize.length, 1)
+    assert.deepStrictEqual(on({ ...vg, type: "lvmthin" }, { diskGiB: 128 }).findings, [])
+    assert.deepStrictEqual(
+      on({ ...vg, type: "zfspool" }, { diskGiB: 128 }).findings.map((f) => f.code),
+      ["storage.full"]
+    )
+  })
+
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
     const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
     const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))
