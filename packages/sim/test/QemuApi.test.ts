@@ -434,6 +434,37 @@ describe("qemu API behaviours", () => {
     await waitTask(px, "pve", await vm.status.stop.$post())
   })
 
+  it("nameserver is pve-common's address-list: split at spaces, commas and semicolons, each an IP address or a DNS name", async () => {
+    const put = (body: Record<string, string>) =>
+      raw(sim, "PUT", "/api2/json/nodes/pve/qemu/109/config", {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(body).toString()
+      })
+    // pve_verify_address: pve_verify_ip (IPV4RE, IPV6RE) or pve_verify_dns_name; the die names the address
+    for (const [value, bad] of [
+      ["1..2", "1..2"],
+      ["10.0.0.1 :::1:::", ":::1:::"],
+      ["dns_server", "dns_server"]
+    ] as const) {
+      const refused = await put({ nameserver: value })
+      assert.deepStrictEqual(
+        [refused.status, errorsOf(refused)],
+        [400, { nameserver: `invalid format - value does not look like a valid address: ${bad}\n` }],
+        value
+      )
+    }
+    for (const value of ["1.1.1.1,8.8.8.8", "dns.google 9.9.9.9", "fd00::53;10.0.0.1"]) {
+      const accepted = await put({ nameserver: value })
+      assert.strictEqual(accepted.status, 200, `${value}: ${accepted.body}`)
+    }
+    // a VM's notes: at most 8192 characters (the schema's maxLength)
+    const notes = await put({ description: "x".repeat(8193) })
+    assert.deepStrictEqual(
+      [notes.status, errorsOf(notes)],
+      [400, { description: "value may only be 8192 characters long" }]
+    )
+  })
+
   it("balloon above memory: an update setting memory or balloon is refused (the one sent, else the pending or current one), a create is not", async () => {
     const put = (body: string) =>
       raw(sim, "PUT", "/api2/json/nodes/pve/qemu/109/config", {

@@ -1,6 +1,7 @@
 import type { AuthUser } from "../Auth.js"
 import { volumeResource } from "../Operations.js"
 import { PveError } from "../PveError.js"
+import { addressListError } from "../PveSchema.js"
 import {
   agentEnabled,
   DISK_KEY,
@@ -75,15 +76,7 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   ciuser: str(),
   cipassword: str(),
   sshkeys: str({ format: urlencoded }),
-  nameserver: str({
-    format: (v) =>
-      v
-        .split(/[,;\0\s]+/)
-        .filter((x) => x !== "")
-        .every((a) => /^[\d.]+$|:/.test(a))
-        ? undefined
-        : `value does not look like a valid address: ${v}\n`
-  }),
+  nameserver: str({ format: addressListError }),
   searchdomain: str(),
   citype: str({ enum: ["configdrive2", "nocloud", "opennebula"] }),
   cicustom: str({ propertyString: f.cicustom, formatName: "pve-qm-cicustom" }),
