@@ -235,7 +235,7 @@ const keyLabel = (key: string): string => {
 }
 
 /** Hotplug features of the VM (`hotplug`, default `network,disk,usb`; `1` is the default, `0` none). */
-const hotplugOf = (value: string | undefined): Set<string> => {
+export const hotplugOf = (value: string | undefined): Set<string> => {
   if (value === undefined || value === "1") return new Set(["network", "disk", "usb"])
   if (value === "0") return new Set()
   return new Set(value.split(",").map((f) => f.trim()))

@@ -379,6 +379,51 @@ describe("planDrift", () => {
     )
   })
 
+  it("a memory change of a VM with memory hotplug is planned only to a size PVE can start it with (1024 MiB and whole DIMMs); else nothing of that VM is changed", () => {
+    const hot = (memoryMiB: number, over: Record<string, string> = {}) =>
+      planDrift(
+        input({
+          spec: { ...spec, memoryMiB, cores: 6 },
+          config: config({ hotplug: "network,disk,memory", numa: "1", ...over })
+        })
+      )
+    // 4864 = 1024 + 7.5 DIMMs of 512 MiB: PVE's next start dies "memory size (4864) must be aligned to 512 for hotplugging"
+    const unaligned = hot(4864)
+    assert.isUndefined(unaligned.update)
+    assert.deepStrictEqual(
+      unaligned.findings.map((f) => [f.code, f.effect, f.node, f.vm, f.message, f.hint]),
+      [
+        [
+          "vm.memory-hotplug",
+          "blocked",
+          "pve",
+          "k3s-vm-pve",
+          "VM 1000 k3s-vm-pve is not changed in place: memory 16384 → 4864 MiB, and the VM has memory hotplug (hotplug: network,disk,memory): PVE would refuse to start it again (memory size (4864) must be aligned to 512 for hotplugging)",
+          "set the VM's memory (nodes[pve].vms[].memory, or nodes[pve].memoryRatio) to 4608 or 5120 MiB, or take memory out of the VM's hotplug (`qm set 1000 --hotplug network,disk`)"
+        ]
+      ]
+    )
+    // below the static 1024 MiB
+    assert.include(hot(768).findings[0]?.message ?? "", "(minimum memory must be 1024MB)")
+    assert.include(hot(768).findings[0]?.hint ?? "", "to 1024 MiB")
+    // above 17408 MiB the DIMMs are of 1024 MiB
+    assert.include(hot(17920).findings[0]?.hint ?? "", "to 17408 or 18432 MiB")
+    // a size the DIMMs add up to is changed as usual; so is any size without memory hotplug
+    assert.deepStrictEqual(hot(4608).findings, [])
+    assert.deepStrictEqual(
+      hot(4608).update?.changes.map((c) => c.field),
+      ["cores", "memory"]
+    )
+    assert.deepStrictEqual(hot(4864, { hotplug: "network,disk" }).findings, [])
+    // a VM whose memory homelab.yaml does not change is not held back for its memory
+    assert.deepStrictEqual(
+      planDrift(
+        input({ config: config({ hotplug: "memory", numa: "1", memory: "4864" }), spec: { ...spec, memoryMiB: 4864 } })
+      ).findings,
+      []
+    )
+  })
+
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
     const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
     const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))

@@ -110,6 +110,17 @@ describe("qemu API behaviours", () => {
             status: "stopped",
             config: { memory: "4096", balloon: "2048", net0: "virtio=BC:24:11:90:01:09,bridge=vmbr0" }
           },
+          {
+            vmid: 113,
+            node: "pve",
+            name: "hotmem",
+            status: "stopped",
+            config: {
+              memory: "4864",
+              hotplug: "network,disk,memory",
+              net0: "virtio=BC:24:11:90:01:13,bridge=vmbr0"
+            }
+          },
           ...[130, 131, 132].map((vmid) => ({
             vmid,
             node: "pve",
@@ -431,6 +442,23 @@ describe("qemu API behaviours", () => {
     assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
     await vm.config.$put({ sockets: 1 } as never)
     assert.strictEqual((await waitTask(px, "pve", await vm.status.start.$post())).exitstatus, "OK")
+    await waitTask(px, "pve", await vm.status.stop.$post())
+  })
+
+  it("a start with memory hotplug needs NUMA, at least 1024 MiB and a memory the DIMMs add up to (qemu-server's Memory::config); the VM stays stopped", async () => {
+    const vm = px.nodes.$("pve").qemu.$(113)
+    const start = async () => (await waitTask(px, "pve", await vm.status.start.$post())).exitstatus
+    assert.strictEqual(await start(), "NUMA needs to be enabled for memory hotplug")
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
+    await vm.config.$put({ numa: 1 } as never)
+    // 1024 MiB static, then DIMMs of 512 MiB (32 of them), then of 1024 MiB, 2048 MiB, …
+    assert.strictEqual(await start(), "memory size (4864) must be aligned to 512 for hotplugging")
+    await vm.config.$put({ memory: "17920" } as never)
+    assert.strictEqual(await start(), "memory size (17920) must be aligned to 1024 for hotplugging")
+    await vm.config.$put({ memory: "768" } as never)
+    assert.strictEqual(await start(), "minimum memory must be 1024MB")
+    await vm.config.$put({ memory: "4608" } as never)
+    assert.strictEqual(await start(), "OK")
     await waitTask(px, "pve", await vm.status.stop.$post())
   })
 

@@ -637,6 +637,8 @@ const vmStart = (ctx: SimContext, t: TaskContext, node: NodeState, vm: VmState, 
   const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
   const maxcpus = sockets * Number(vm.config.get("cores") || 1)
   if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
+  const hotMemory = memoryHotplugError(vm.config)
+  if (hotMemory !== undefined) throw new PveError(500, hotMemory)
   // config_to_command: each NIC's netdev reads its bridge's MTU (PVE::Network::read_bridge_mtu)
   for (const [k, v] of vm.config) {
     if (!NET_KEY.test(k)) continue
@@ -906,6 +908,33 @@ const checkBalloon = (vm: VmState, params: Params): void => {
   const target = Number(balloon ?? (vm.pending.get("balloon") || vm.config.get("balloon") || 0))
   if (target > 0 && target > maxmem)
     throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
+}
+
+/**
+ * qemu-server's `Memory::config` (run by config_to_command at every start) for a VM with `memory` among its hotplug
+ * features: NUMA must be on, the memory at least the static memory (1024 MiB; × sockets with 1 GiB hugepages), and
+ * what lies above it made of whole DIMMs as `foreach_dimm` adds them: 32 of 512 MiB (1024 with 1 GiB hugepages),
+ * then 32 of twice that, and so on; a memory between two sums dies. Undefined when the start may go on.
+ */
+const memoryHotplugError = (config: Map<string, string>): string | undefined => {
+  if (!hotplugFeatures(config.get("hotplug")).has("memory")) return undefined
+  if (config.get("numa") !== "1") return "NUMA needs to be enabled for memory hotplug"
+  const memory = currentMemoryMiB(config.get("memory"))
+  const gigantic = config.get("hugepages") === "1024"
+  const staticMemory = gigantic ? 1024 * Number(config.get("sockets") || 1) : 1024
+  if (memory < staticMemory) return `minimum memory must be ${staticMemory}MB`
+  let current = staticMemory
+  let dimm = gigantic ? 1024 : 512
+  if (current === memory) return undefined
+  for (let j = 0; j < 8; j++) {
+    for (let i = 0; i < 32; i++) {
+      current += dimm
+      if (current > memory) return `memory size (${memory}) must be aligned to ${dimm} for hotplugging`
+      if (current >= memory) return undefined
+    }
+    dimm *= 2
+  }
+  return undefined
 }
 
 /** PUT/POST config. Returns after applying (sync part). */
