@@ -290,9 +290,14 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     differs: boolean,
     show: (value: string | undefined) => string,
     to: string,
-    value: string
+    value: string,
+    /** PVE changes it on the running VM at once (memory with `memory` among the hotplug features). */
+    hot = false
   ) => {
-    if (differs && waits(key) && current(key) === value) {
+    if (differs && hot) {
+      set[key] = value
+      changes.push({ field, from: show(effective(key)), to, effect: "now" })
+    } else if (differs && waits(key) && current(key) === value) {
       set[key] = value
       const held = config.deletes.includes(key) ? "removal" : show(effective(key))
       changes.push({ field, from: `${show(current(key))} (${held} pending)`, to, effect: "now" })
@@ -318,6 +323,8 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
       String(want.sockets)
     )
   }
+  // With `memory` among the hotplug features PVE plugs DIMMs in (or out) at once (vmconfig_hotplug_pending's
+  // qemu_memory_hotplug); PlanDrift refuses a size it could not start the VM with.
   const memory = memoryOf(effective("memory")) ?? 512
   restartBound(
     "memory",
@@ -325,7 +332,8 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     memory !== want.memoryMiB,
     (v) => `${memoryOf(v) ?? 512}`,
     `${want.memoryMiB} MiB`,
-    String(want.memoryMiB)
+    String(want.memoryMiB),
+    hotplugOf(current("hotplug")).has("memory")
   )
   if (want.balloonMiB !== undefined) {
     const now = effective("balloon")

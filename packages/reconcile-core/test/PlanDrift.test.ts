@@ -410,9 +410,24 @@ describe("planDrift", () => {
     assert.include(hot(17920).findings[0]?.hint ?? "", "to 17408 or 18432 MiB")
     // a size the DIMMs add up to is changed as usual; so is any size without memory hotplug
     assert.deepStrictEqual(hot(4608).findings, [])
+    // PVE plugs the DIMMs in (or out) at once (vmconfig_hotplug_pending): the memory needs no restart, the cores do
     assert.deepStrictEqual(
-      hot(4608).update?.changes.map((c) => c.field),
-      ["cores", "memory"]
+      hot(4608).update?.changes.map((c) => [c.field, c.effect]),
+      [
+        ["cores", "restart"],
+        ["memory", "now"]
+      ]
+    )
+    const memoryOnly = planDrift(
+      input({
+        desired: desired("rolling"),
+        spec: { ...spec, memoryMiB: 5120 },
+        config: config({ hotplug: "network,disk,memory", numa: "1" })
+      })
+    )
+    assert.deepStrictEqual(
+      [memoryOnly.update?.changes.map((c) => [c.field, c.effect]), memoryOnly.restart, memoryOnly.findings],
+      [[["memory", "now"]], undefined, []]
     )
     assert.deepStrictEqual(hot(4864, { hotplug: "network,disk" }).findings, [])
     // a VM whose memory homelab.yaml does not change is not held back for its memory

@@ -121,6 +121,18 @@ describe("qemu API behaviours", () => {
               net0: "virtio=BC:24:11:90:01:13,bridge=vmbr0"
             }
           },
+          {
+            vmid: 114,
+            node: "pve",
+            name: "hotmem-running",
+            status: "running",
+            config: {
+              memory: "4608",
+              numa: "1",
+              hotplug: "network,disk,memory",
+              net0: "virtio=BC:24:11:90:01:14,bridge=vmbr0"
+            }
+          },
           ...[130, 131, 132].map((vmid) => ({
             vmid,
             node: "pve",
@@ -460,6 +472,16 @@ describe("qemu API behaviours", () => {
     await vm.config.$put({ memory: "4608" } as never)
     assert.strictEqual(await start(), "OK")
     await waitTask(px, "pve", await vm.status.stop.$post())
+  })
+
+  it("memory of a running VM with memory hotplug is plugged in at once (vmconfig_hotplug_pending): DIMMs added or removed, nothing pending", async () => {
+    const vm = px.nodes.$("pve").qemu.$(114)
+    const state = () => sim.state().vms.find((v) => v.vmid === 114) as { config: { memory?: string }; pending: object }
+    await vm.config.$put({ memory: "6144" } as never)
+    assert.deepStrictEqual([state().config.memory, state().pending], ["6144", {}])
+    // down again: DIMMs unplugged from the last one until the memory is at most the one asked
+    await vm.config.$put({ memory: "5120" } as never)
+    assert.deepStrictEqual([state().config.memory, state().pending], ["5120", {}])
   })
 
   it("nameserver is pve-common's address-list: split at spaces, commas and semicolons, each an IP address or a DNS name", async () => {

@@ -937,6 +937,38 @@ const memoryHotplugError = (config: Map<string, string>): string | undefined => 
   return undefined
 }
 
+/**
+ * qemu-server's `Memory::qemu_memory_hotplug` on a running VM: the memory it has after plugging DIMMs in (up to the
+ * first size of whole DIMMs at or above the one asked: the config then holds that size) or unplugging them from the
+ * last one (down to the first size at or below it), or the error (below the static memory). The guest is taken to
+ * give every DIMM back.
+ */
+const hotplugMemory = (
+  config: Map<string, string>,
+  old: string | undefined,
+  value: string
+): string | { readonly error: string } => {
+  const from = currentMemoryMiB(old)
+  const to = currentMemoryMiB(value)
+  if (to === from) return value
+  const gigantic = config.get("hugepages") === "1024"
+  const staticMemory = gigantic ? 1024 * Number(config.get("sockets") || 1) : 1024
+  if (to < staticMemory)
+    return {
+      error: `memory can't be lower than ${staticMemory} MB at /usr/share/perl5/PVE/QemuServer/Memory.pm line 219.\n`
+    }
+  // the sizes whole DIMMs add up to (foreach_dimm): 32 of 512 MiB, then 32 of 1024 MiB, …
+  const sizes = [staticMemory]
+  let dimm = gigantic ? 1024 : 512
+  for (let j = 0; j < 8; j++, dimm *= 2)
+    for (let i = 0; i < 32; i++) sizes.push((sizes[sizes.length - 1] as number) + dimm)
+  const reached =
+    to > from
+      ? (sizes.find((size) => size >= to) ?? (sizes[sizes.length - 1] as number))
+      : ([...sizes].reverse().find((size) => size <= to) ?? staticMemory)
+  return String(reached)
+}
+
 /** PUT/POST config. Returns after applying (sync part). */
 export const updateConfig = async (
   ctx: SimContext,
@@ -1033,6 +1065,19 @@ export const updateConfig = async (
         } else {
           vm.pending.set(k, v)
           if (plugged !== "skip") errors[k] = `hotplug problem - ${plugged.error}`
+        }
+        continue
+      }
+      if (running && k === "memory" && old !== v && hotplugFeatures(vm.config.get("hotplug")).has("memory")) {
+        // vmconfig_hotplug_pending: qemu_memory_hotplug plugs DIMMs in (or unplugs them) at once; a failure keeps the
+        // new memory pending, reported once everything else is applied
+        const plugged = hotplugMemory(vm.config, old, v)
+        if (typeof plugged === "string") {
+          vm.config.set(k, plugged)
+          vm.pending.delete(k)
+        } else {
+          vm.pending.set(k, v)
+          errors[k] = `hotplug problem - ${plugged.error}`
         }
         continue
       }
