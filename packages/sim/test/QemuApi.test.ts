@@ -705,7 +705,8 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
             name: "pve",
             storages: [
               { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "10G" },
-              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" }
+              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" },
+              { id: "files", type: "dir", content: ["images"], capacity: "10G" }
             ]
           }
         ],
@@ -717,7 +718,20 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
             status: "running",
             config: { scsi0: "local-lvm:vm-200-disk-0,size=4G" }
           },
-          { vmid: 201, node: "pve", name: "thick", status: "running", config: { scsi0: "thick:vm-201-disk-0,size=4G" } }
+          {
+            vmid: 201,
+            node: "pve",
+            name: "thick",
+            status: "running",
+            config: { scsi0: "thick:vm-201-disk-0,size=4G" }
+          },
+          {
+            vmid: 202,
+            node: "pve",
+            name: "files",
+            status: "running",
+            config: { scsi0: "files:202/vm-202-disk-0.qcow2,size=4G" }
+          }
         ]
       })
     )
@@ -764,6 +778,13 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
     )
     await sim.clearFaults()
     assert.strictEqual((await resize(201, "5G")).exitstatus, "OK")
+  })
+
+  it("a file volume of a running VM grows sparse (QEMU's block_resize; the plugin's volume_resize returns at once for a running VM): no free space needed", async () => {
+    // 4G → 16G on a 10G directory storage: the file's size is its apparent size, nothing is allocated
+    assert.strictEqual((await resize(202, "16G")).exitstatus, "OK")
+    const cfg = (await px.nodes.$("pve").qemu.$(202).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "files:202/vm-202-disk-0.qcow2,size=16G")
   })
 })
 
