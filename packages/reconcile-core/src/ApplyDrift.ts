@@ -3,6 +3,7 @@ import {
   type ProxmoxApiShape,
   type ProxmoxError,
   type PveParam,
+  parseUpid,
   taskPollSchedule,
   type WaitOptions
 } from "@homelab/proxmox-client"
@@ -297,7 +298,7 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
     }
 
     yield* ctx.progress(`restarting VM ${a.vmid} ${a.name}`)
-    yield* api
+    const rebooted = yield* api
       .rebootVm(node, a.vmid, {
         timeout: Math.max(1, Math.round(Duration.toSeconds(timeouts.task))),
         wait: ctx.task(`restarting VM ${a.vmid}`)
@@ -329,6 +330,11 @@ export const restartVm = <E>(ctx: DriftContext<E>, a: RestartVm) =>
         message: `VM ${a.vmid} ${a.name} did not start again within ${Duration.format(timeouts.task)} after its reboot`,
         hint: `see its tasks on ${node}${stays === undefined ? "" : `; ${stays}`}; the rollout stops here`
       },
+      startedAfter: parseUpid(rebooted.upid)?.starttime,
+      startFailed: (status) => ({
+        message: `VM ${a.vmid} ${a.name} did not start again after its reboot: PVE's start of it failed: ${status}`,
+        hint: `see the qmstart task of VM ${a.vmid} on ${node} (its log says why), fix that and start the VM (\`qm start ${a.vmid}\`)${stays === undefined ? "" : `; ${stays}`}; the rollout stops here`
+      }),
       leaves: stays === undefined ? undefined : `${stays}; the rollout stops here`,
       notReady: (e, ip) =>
         ctx.fail(
@@ -406,6 +412,13 @@ export const backInService = <E>(
     /** The VM's IP as known before the restart (the plan's, or this run's); undefined: the guest agent's only. */
     readonly known: string | undefined
     readonly notRunning: { readonly message: string; readonly hint: string }
+    /**
+     * After a reboot: the reboot task's start time (PVE's clock, seconds). PVE starts the VM again in a task of its
+     * own (qmeventd's `qm cleanup`, a `qmstart` of root@pam); one of those since then that failed while the VM is
+     * stopped ends the wait at once, with `startFailed` of its status.
+     */
+    readonly startedAfter?: number | undefined
+    readonly startFailed?: (status: string) => { readonly message: string; readonly hint: string }
     /** What a failure from here on leaves behind (the cordoned Node), for the hints. */
     readonly leaves: string | undefined
     readonly notReady: (e: { readonly message: string }, ip: string) => Effect.Effect<never, E>
@@ -416,13 +429,42 @@ export const backInService = <E>(
     const k3s = ctx.desired.k3s
     const what = `VM ${vm.vmid} ${vm.name} to run again`
     yield* ctx.progress(`waiting for ${what}`)
+    const since = vm.startedAfter
+    /** The status of a `qmstart` of the VM since the reboot that failed; undefined while none did. */
+    const failedStart =
+      since === undefined
+        ? Effect.succeed(undefined)
+        : api.nodeTasks(vm.node, { vmid: vm.vmid, type: "qmstart", source: "archive" }).pipe(
+            Effect.map(
+              (tasks) =>
+                tasks.find(
+                  (t) =>
+                    t.type === "qmstart" &&
+                    t.starttime >= since &&
+                    t.endtime !== undefined &&
+                    t.status !== undefined &&
+                    t.status !== "OK" &&
+                    !/^WARNINGS: \d+$/.test(t.status)
+                )?.status
+            ),
+            Effect.catch(() => Effect.succeed(undefined))
+          )
     const running = yield* api.vmStatus(vm.node, vm.vmid).pipe(
-      Effect.map((s) => s.status === "running" && (s.qmpstatus ?? "running") === "running"),
-      Effect.catch(() => Effect.succeed(false)),
-      Effect.repeat({ schedule: taskPollSchedule, until: (up) => up }),
+      Effect.flatMap((s) =>
+        s.status === "running"
+          ? Effect.succeed({ up: (s.qmpstatus ?? "running") === "running", failed: undefined })
+          : failedStart.pipe(Effect.map((failed) => ({ up: false, failed })))
+      ),
+      Effect.catch(() => Effect.succeed({ up: false, failed: undefined })),
+      Effect.repeat({ schedule: taskPollSchedule, until: (s) => s.up || s.failed !== undefined }),
       Effect.timeoutOption(timeouts.task)
     )
     if (Option.isNone(running)) return yield* ctx.fail(vm.notRunning.message, vm.notRunning.hint)
+    const failed = running.value.failed
+    if (failed !== undefined && vm.startFailed !== undefined) {
+      const said = vm.startFailed(failed)
+      return yield* ctx.fail(said.message, said.hint)
+    }
     const member = vm.member
     if (member === undefined || k3s === undefined) {
       return yield* ctx.waitForIp(vm.vmid, vm.name, vm.leaves)

@@ -773,7 +773,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             "blocked",
             "vm.elsewhere",
             `VM ${match.vmid} ${vm.name} runs on node ${match.node}, not ${node.name}; leaving it there`,
-            `migrate it back to ${node.name}, or list it under nodes[${match.node}]`,
+            `migrate it to ${node.name} (\`qm migrate ${match.vmid} ${node.name} --online --with-local-disks\` on ${match.node}), or list it under nodes[${match.node}] in homelab.yaml`,
             match.vmid
           )
           return {}

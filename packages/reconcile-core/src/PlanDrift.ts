@@ -14,7 +14,10 @@ import {
   describeChange,
   driftTargetOf,
   driveSizeBytes,
+  driveStorage,
   type FieldChange,
+  formatSize,
+  hotplugOf,
   needsRestart,
   PasswordMarkField,
   type VmDrift,
@@ -188,6 +191,101 @@ const moveRefusals = (
   }))
 
 /**
+ * qemu-server's `Memory::config` (every start of a VM with `memory` among its hotplug features): the memory is the
+ * static memory (1024 MiB; × sockets with 1 GiB hugepages) plus whole DIMMs as `foreach_dimm` adds them — 32 of
+ * 512 MiB (1024 with 1 GiB hugepages), then 32 of twice that, and so on. Undefined for a memory PVE starts the VM
+ * with; else PVE's `die` text and the sizes next to it that it would take.
+ */
+const hotplugMemoryError = (
+  memoryMiB: number,
+  effective: (key: string) => string | undefined
+): { readonly error: string; readonly sizes: ReadonlyArray<number> } | undefined => {
+  const gigantic = effective("hugepages") === "1024"
+  const staticMemory = gigantic ? 1024 * (Number(effective("sockets") ?? 1) || 1) : 1024
+  if (memoryMiB < staticMemory) return { error: `minimum memory must be ${staticMemory}MB`, sizes: [staticMemory] }
+  let current = staticMemory
+  let dimm = gigantic ? 1024 : 512
+  for (let j = 0; j < 8 && current < memoryMiB; j++, dimm *= 2) {
+    for (let i = 0; i < 32 && current < memoryMiB; i++) {
+      const below = current
+      current += dimm
+      if (current > memoryMiB)
+        return {
+          error: `memory size (${memoryMiB}) must be aligned to ${dimm} for hotplugging`,
+          sizes: [below, current]
+        }
+    }
+  }
+  return undefined
+}
+
+/**
+ * A memory change of a VM with memory hotplug (`hotplug` lists `memory`) to a size PVE would not start it with
+ * (`hotplugMemoryError`): refused with `vm.memory-hotplug`, naming the sizes next to it. Nothing of the VM is
+ * changed then, as for the other size refusals (a restart would leave it down).
+ */
+const memoryHotplugRefusals = (
+  input: DriftInput,
+  changes: ReadonlyArray<FieldChange>
+): ReadonlyArray<{ code: string; message: string; hint: string }> => {
+  const { config, spec, vm, vmid, node } = input
+  if (config === undefined || !changes.some((c) => c.field === "memory")) return []
+  const effective = (key: string): string | undefined =>
+    config.deletes.includes(key) ? undefined : (config.pending[key] ?? config.current[key])
+  const features = hotplugOf(effective("hotplug"))
+  if (!features.has("memory")) return []
+  const refused = hotplugMemoryError(spec.memoryMiB, effective)
+  if (refused === undefined) return []
+  const before = effective("memory") ?? "512"
+  const without = [...features].filter((f) => f !== "memory").join(",") || "0"
+  return [
+    {
+      code: "vm.memory-hotplug",
+      message: `VM ${vmid} ${vm.name} is not changed in place: memory ${before} → ${spec.memoryMiB} MiB, and the VM has memory hotplug (hotplug: ${effective("hotplug")}): PVE would refuse to start it again (${refused.error})`,
+      hint: `set the VM's memory (nodes[${node.name}].vms[].memory, or nodes[${node.name}].memoryRatio) to ${refused.sizes.join(" or ")} MiB, or take memory out of the VM's hotplug (\`qm set ${vmid} --hotplug ${without}\`)`
+    }
+  ]
+}
+
+/**
+ * Storage types whose `volume_resize` takes the growth from free space: thick LVM (`lvextend` takes extents from the
+ * volume group: `Insufficient free space`) and ZFS (a zvol's `volsize` is reserved: `size is greater than available
+ * space`). LVM-thin grows a thin volume whatever its pool holds; a file-based disk (qcow2, raw) grows sparse.
+ */
+const ALLOCATING_STORAGE = new Set(["lvm", "zfspool"])
+
+/**
+ * The grows of the boot disk PVE would refuse: on a storage that allocates the growth (`ALLOCATING_STORAGE`) with
+ * less free than the growth. Each is refused with the create's `storage.full` code, naming the disk, its storage
+ * and node, the numbers and the largest size that fits; the disk then keeps its size.
+ */
+const growRefusals = (
+  input: DriftInput,
+  resize: ReadonlyArray<{ readonly disk: string; readonly size: string; readonly bytes: number }>,
+  config: VmPending
+): ReadonlyArray<{ disk: string; code: string; message: string; hint: string }> =>
+  resize.flatMap((r) => {
+    const drive = config.pending[r.disk] ?? config.current[r.disk]
+    const from = driveSizeBytes(drive)
+    const storageId = driveStorage(drive)
+    const storage = input.node.storages.find((s) => s.storage === storageId)
+    if (from === undefined || storage === undefined || !ALLOCATING_STORAGE.has(storage.type)) return []
+    const growth = r.bytes - from
+    if (growth <= storage.availBytes) return []
+    const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`
+    const fits = Math.floor((from + storage.availBytes) / 1024 ** 3)
+    const where = `storage '${storage.storage}' (${storage.type}) on node ${input.node.name}`
+    return [
+      {
+        disk: r.disk,
+        code: "storage.full",
+        message: `VM ${input.vmid} ${input.vm.name}: ${r.disk} is not grown from ${formatSize(from)} to ${r.size}: ${where} has ${gib(storage.availBytes)} free, the grow needs ${gib(growth)}`,
+        hint: `free ${gib(growth - storage.availBytes)} on ${where}, or set diskSize (nodes[${input.node.name}].vms[].diskSize or vm.diskSize) to at most ${fits}G`
+      }
+    ]
+  })
+
+/**
  * Drift of one running, healthy VM of ours, pure: the settings that differ from homelab.yaml become one `UpdateVm`
  * (when the VM is not protected); what needs a restart becomes a `RestartVm` with `vm.restart: rolling` (the caller
  * chains the restarts one after another), or — for what PVE already holds pending — a `pending` finding with
@@ -262,7 +360,7 @@ export const planDrift = (input: DriftInput): DriftStep => {
   }
   // The VM's size as it would be after the update: sockets × cores within the node's CPUs (else PVE would refuse
   // to start it, and a restart would leave it down), the balloon within the memory (else PVE refuses the update).
-  const oversized = sizeRefusals(input, drift.changes)
+  const oversized = [...sizeRefusals(input, drift.changes), ...memoryHotplugRefusals(input, drift.changes)]
   if (oversized.length > 0) {
     for (const f of oversized) finding("blocked", f.code, f.message, f.hint)
     return { findings }
@@ -279,6 +377,16 @@ export const planDrift = (input: DriftInput): DriftStep => {
       for (const f of refused) finding("blocked", f.code, f.message, f.hint)
       const { move: _dropped, ...edit } = drift.edit
       moved = { changes: drift.changes.filter((c) => c !== change), edit }
+    }
+  }
+  // A disk to grow on a storage that allocates the growth (thick LVM, ZFS): only with room for it, else it keeps its size.
+  const ungrown = growRefusals(input, moved.edit.resize, config)
+  if (ungrown.length > 0) {
+    for (const f of ungrown) finding("blocked", f.code, f.message, f.hint)
+    const refusedDisks = new Set(ungrown.map((f) => f.disk))
+    moved = {
+      changes: moved.changes.filter((c) => !(refusedDisks.has(c.field) && c.effect === "online")),
+      edit: { ...moved.edit, resize: moved.edit.resize.filter((r) => !refusedDisks.has(r.disk)) }
     }
   }
   // The cloud-init mark: set in the update that changes cloud-init on the running VM (its drive is not regenerated:

@@ -245,7 +245,7 @@ const keyLabel = (key: string): string => {
 }
 
 /** Hotplug features of the VM (`hotplug`, default `network,disk,usb`; `1` is the default, `0` none). */
-const hotplugOf = (value: string | undefined): Set<string> => {
+export const hotplugOf = (value: string | undefined): Set<string> => {
   if (value === undefined || value === "1") return new Set(["network", "disk", "usb"])
   if (value === "0") return new Set()
   return new Set(value.split(",").map((f) => f.trim()))
@@ -301,9 +301,14 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     differs: boolean,
     show: (value: string | undefined) => string,
     to: string,
-    value: string
+    value: string,
+    /** PVE changes it on the running VM at once (memory with `memory` among the hotplug features). */
+    hot = false
   ) => {
-    if (differs && waits(key) && current(key) === value) {
+    if (differs && hot) {
+      set[key] = value
+      changes.push({ field, from: show(effective(key)), to, effect: "now" })
+    } else if (differs && waits(key) && current(key) === value) {
       set[key] = value
       const held = config.deletes.includes(key) ? "removal" : show(effective(key))
       changes.push({ field, from: `${show(current(key))} (${held} pending)`, to, effect: "now" })
@@ -329,6 +334,8 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
       String(want.sockets)
     )
   }
+  // With `memory` among the hotplug features PVE plugs DIMMs in (or out) at once (vmconfig_hotplug_pending's
+  // qemu_memory_hotplug); PlanDrift refuses a size it could not start the VM with.
   const memory = memoryOf(effective("memory")) ?? 512
   restartBound(
     "memory",
@@ -336,7 +343,8 @@ export const vmDrift = (want: DriftTarget, config: VmPending, node?: DriftNode):
     memory !== want.memoryMiB,
     (v) => `${memoryOf(v) ?? 512}`,
     `${want.memoryMiB} MiB`,
-    String(want.memoryMiB)
+    String(want.memoryMiB),
+    hotplugOf(current("hotplug")).has("memory")
   )
   if (want.balloonMiB !== undefined) {
     const now = effective("balloon")

@@ -449,6 +449,43 @@ describe("drift: shown by plan, applied in place by apply", () => {
   )
 
   it.live(
+    "vm.restart: rolling: a VM PVE cannot start again after its reboot fails the restart with PVE's start error, at once (not after timeouts.task)",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(scenario({ ipPool: "127.78.49.10" }))
+        const lab = yield* relab(yield* makeLab(sim), (yaml) => yaml.concat("\n  restart: rolling"))
+        assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
+        const vm = vmOf(sim, "k3s-vm-pve")
+        // the start qmeventd's `qm cleanup` makes after the reboot fails (as a memory PVE cannot plug in, a
+        // passthrough device gone, a full storage for the cloud-init drive would make it fail)
+        yield* Effect.promise(() =>
+          sim.addFaults([
+            {
+              kind: "taskFail",
+              taskType: "qmstart",
+              vmid: vm.vmid,
+              exitstatus: "start failed: QEMU exited with code 1"
+            }
+          ])
+        )
+        const wanted = yield* relab(lab, (yaml) => yaml.replace("vm:\n", "vm:\n  sockets: 2\n"))
+        // the wait for the VM to run again is bounded by timeouts.task (an hour here): the failed start ends it
+        const applied = yield* reconcile(wanted, { timeouts: { task: Duration.hours(1) } })
+        const restart = applied.result.outcomes.find((o) => o.action._tag === "RestartVm")
+        assert.strictEqual(restart?.status, "failed")
+        assert.include(
+          restart?.detail ?? "",
+          `VM ${vm.vmid} k3s-vm-pve did not start again after its reboot: PVE's start of it failed: start failed: QEMU exited with code 1`
+        )
+        assert.include(restart?.hint ?? "", "the qmstart task")
+        assert.include(restart?.hint ?? "", "on pve")
+        assert.strictEqual(sim.state().vms.find((v) => v.vmid === vm.vmid)?.status, "stopped")
+        assert.isFalse(applied.report.convergence.converged)
+      }),
+    90_000
+  )
+
+  it.live(
     "vm.restart: rolling restarts a VM whose cloud-init change an earlier run left waiting, and clears its mark",
     () =>
       Effect.gen(function* () {

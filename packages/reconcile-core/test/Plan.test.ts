@@ -109,6 +109,29 @@ describe("plan", () => {
     assert.deepStrictEqual(p.findings, [])
   })
 
+  it("a VM homelab.yaml lists under another node than the one it runs on is left there, with the migration that moves it", () => {
+    const d = desired(["pve", "still-fawn"])
+    // homelab.yaml asks k3s-vm-still-fawn on still-fawn; it runs on pve (moved in homelab.yaml, or migrated by hand)
+    const o = observed(
+      [observedNode("pve"), observedNode("still-fawn")],
+      [vm(1001, "pve"), vm(1002, "pve", { name: "k3s-vm-still-fawn" })]
+    )
+    const p = plan(d, o, { policy })
+    const found = p.findings.find((f) => f.code === "vm.elsewhere")
+    assert.deepStrictEqual(
+      [found?.node, found?.vm, found?.message],
+      [
+        "still-fawn",
+        "k3s-vm-still-fawn",
+        "VM 1002 k3s-vm-still-fawn runs on node pve, not still-fawn; leaving it there"
+      ]
+    )
+    assert.strictEqual(
+      found?.hint,
+      "migrate it to still-fawn (`qm migrate 1002 still-fawn --online --with-local-disks` on pve), or list it under nodes[pve] in homelab.yaml"
+    )
+  })
+
   it("an image.filename set by hand that is on the node: a note that image.checksum is not checked again", () => {
     const pinned = (fixedName: boolean): Desired => {
       const d = desired(["pve"])

@@ -336,6 +336,119 @@ describe("planDrift", () => {
     assert.isUndefined(refusedWith([{ ...nvme, enabled: false }]).update)
   })
 
+  it("a disk grow on a storage that allocates it (thick LVM, ZFS) is planned only with room for it; else the disk keeps its size (the other settings still change)", () => {
+    const vg = {
+      storage: "vg",
+      type: "lvm",
+      content: ["images", "rootdir"],
+      shared: false,
+      active: true,
+      enabled: true,
+      totalBytes: 100 * 1024 ** 3,
+      availBytes: 20 * 1024 ** 3
+    }
+    const on = (storage: typeof vg, over: Partial<VmSpec>) =>
+      planDrift(
+        input({
+          spec: { ...spec, storage: storage.storage, ...over },
+          vm: { ...vm, storage: storage.storage },
+          node: { ...node, storages: [...node.storages, storage] },
+          config: config({ scsi0: `${storage.storage}:vm-1000-disk-0,size=64G` })
+        })
+      )
+    // 64G → 128G needs 64 GiB of the volume group's 20 GiB: lvextend would fail (`Insufficient free space`)
+    const full = on(vg, { diskGiB: 128, cores: 6 })
+    assert.deepStrictEqual(
+      full.findings.map((f) => [f.code, f.effect, f.node, f.vm, f.message]),
+      [
+        [
+          "storage.full",
+          "blocked",
+          "pve",
+          "k3s-vm-pve",
+          "VM 1000 k3s-vm-pve: scsi0 is not grown from 64G to 128G: storage 'vg' (lvm) on node pve has 20.0 GiB free, the grow needs 64.0 GiB"
+        ]
+      ]
+    )
+    assert.include(
+      full.findings[0]?.hint ?? "",
+      "set diskSize (nodes[pve].vms[].diskSize or vm.diskSize) to at most 84G"
+    )
+    assert.deepStrictEqual(full.update?.edit.resize, [])
+    assert.deepStrictEqual(
+      full.update?.changes.map((c) => c.field),
+      ["cores"]
+    )
+    // within the free space, or on LVM-thin (a thin volume's size is virtual: it grows whatever the pool holds)
+    assert.deepStrictEqual(on(vg, { diskGiB: 80 }).findings, [])
+    assert.deepStrictEqual(on(vg, { diskGiB: 80 }).update?.edit.resize.length, 1)
+    assert.deepStrictEqual(on({ ...vg, type: "lvmthin" }, { diskGiB: 128 }).findings, [])
+    assert.deepStrictEqual(
+      on({ ...vg, type: "zfspool" }, { diskGiB: 128 }).findings.map((f) => f.code),
+      ["storage.full"]
+    )
+  })
+
+  it("a memory change of a VM with memory hotplug is planned only to a size PVE can start it with (1024 MiB and whole DIMMs); else nothing of that VM is changed", () => {
+    const hot = (memoryMiB: number, over: Record<string, string> = {}) =>
+      planDrift(
+        input({
+          spec: { ...spec, memoryMiB, cores: 6 },
+          config: config({ hotplug: "network,disk,memory", numa: "1", ...over })
+        })
+      )
+    // 4864 = 1024 + 7.5 DIMMs of 512 MiB: PVE's next start dies "memory size (4864) must be aligned to 512 for hotplugging"
+    const unaligned = hot(4864)
+    assert.isUndefined(unaligned.update)
+    assert.deepStrictEqual(
+      unaligned.findings.map((f) => [f.code, f.effect, f.node, f.vm, f.message, f.hint]),
+      [
+        [
+          "vm.memory-hotplug",
+          "blocked",
+          "pve",
+          "k3s-vm-pve",
+          "VM 1000 k3s-vm-pve is not changed in place: memory 16384 → 4864 MiB, and the VM has memory hotplug (hotplug: network,disk,memory): PVE would refuse to start it again (memory size (4864) must be aligned to 512 for hotplugging)",
+          "set the VM's memory (nodes[pve].vms[].memory, or nodes[pve].memoryRatio) to 4608 or 5120 MiB, or take memory out of the VM's hotplug (`qm set 1000 --hotplug network,disk`)"
+        ]
+      ]
+    )
+    // below the static 1024 MiB
+    assert.include(hot(768).findings[0]?.message ?? "", "(minimum memory must be 1024MB)")
+    assert.include(hot(768).findings[0]?.hint ?? "", "to 1024 MiB")
+    // above 17408 MiB the DIMMs are of 1024 MiB
+    assert.include(hot(17920).findings[0]?.hint ?? "", "to 17408 or 18432 MiB")
+    // a size the DIMMs add up to is changed as usual; so is any size without memory hotplug
+    assert.deepStrictEqual(hot(4608).findings, [])
+    // PVE plugs the DIMMs in (or out) at once (vmconfig_hotplug_pending): the memory needs no restart, the cores do
+    assert.deepStrictEqual(
+      hot(4608).update?.changes.map((c) => [c.field, c.effect]),
+      [
+        ["cores", "restart"],
+        ["memory", "now"]
+      ]
+    )
+    const memoryOnly = planDrift(
+      input({
+        desired: desired("rolling"),
+        spec: { ...spec, memoryMiB: 5120 },
+        config: config({ hotplug: "network,disk,memory", numa: "1" })
+      })
+    )
+    assert.deepStrictEqual(
+      [memoryOnly.update?.changes.map((c) => [c.field, c.effect]), memoryOnly.restart, memoryOnly.findings],
+      [[["memory", "now"]], undefined, []]
+    )
+    assert.deepStrictEqual(hot(4864, { hotplug: "network,disk" }).findings, [])
+    // a VM whose memory homelab.yaml does not change is not held back for its memory
+    assert.deepStrictEqual(
+      planDrift(
+        input({ config: config({ hotplug: "memory", numa: "1", memory: "4864" }), spec: { ...spec, memoryMiB: 4864 } })
+      ).findings,
+      []
+    )
+  })
+
   it("a cicustom change is planned only when its storage allows snippets and the volume exists", () => {
     const cicustom = { ...vm, cloudInit: { ...vm.cloudInit, cicustom: { vendor: "local:snippets/v.yaml" } } }
     const noSnippets = planDrift(input({ vm: cicustom, snippets: new Set() }))

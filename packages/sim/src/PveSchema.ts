@@ -8,6 +8,8 @@
  * `typetext` lists. Other named formats are accepted unchecked (`uncheckedFormats` lists the ones met).
  */
 
+import { isIPv6 } from "node:net"
+
 /** One property of a PVE schema (parameters, returns, property-string keys). */
 export interface PveSchemaProp {
   readonly type?: string | ReadonlyArray<string>
@@ -70,6 +72,23 @@ const cidr = (v: string, ip: RegExp, max: number): boolean => {
   return m !== null && ip.test(m[1] as string) && Number(m[2]) > 7 && Number(m[2]) <= max
 }
 
+const DNS_NAME = /^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?))*$/
+
+/**
+ * pve-common `pve_verify_address`: an IP address (`pve_verify_ip`: IPV4RE, or IPV6RE — a full IPv6 address, no zone
+ * index) or a DNS name (`pve_verify_dns_name`, so `1.2.3.999` passes as a name).
+ */
+const pveAddress = (v: string): boolean => IPV4.test(v) || (isIPv6(v) && !v.includes("%")) || DNS_NAME.test(v)
+
+/**
+ * pve-common's `address-list` format (qemu-server's `nameserver`): `split_list`, each part `pve_verify_address`, the
+ * `die` naming the first part refused. Undefined when every part is one.
+ */
+export const addressListError = (value: string): string | undefined => {
+  const bad = splitList(value).find((a) => !pveAddress(a))
+  return bad === undefined ? undefined : `value does not look like a valid address: ${bad}\n`
+}
+
 /** pve-common and qemu-server validators of named formats (`die` texts). */
 const NAMED: Record<string, (v: string) => void> = {
   string: () => {},
@@ -108,7 +127,7 @@ const NAMED: Record<string, (v: string) => void> = {
       v === "dhcp" || v === "auto" || v === "manual" || cidr(v, IPV6, 128),
       "value does not look like a valid ipv6 network configuration\n"
     ),
-  address: (v) => ok(IPV4.test(v) || IPV6.test(v), `value does not look like a valid address: ${v}\n`),
+  address: (v) => ok(pveAddress(v), `value does not look like a valid address: ${v}\n`),
   "disk-size": (v) => ok(/^(\d+(\.\d+)?)([KMGT])?$/.test(v), "value does not look like a valid disk size\n"),
   "pve-iface": (v) =>
     ok(/^[a-zA-Z][a-zA-Z0-9_:.-]{1,20}[a-zA-Z0-9]$/.test(v), `invalid network interface name '${v}'\n`),

@@ -110,6 +110,29 @@ describe("qemu API behaviours", () => {
             status: "stopped",
             config: { memory: "4096", balloon: "2048", net0: "virtio=BC:24:11:90:01:09,bridge=vmbr0" }
           },
+          {
+            vmid: 113,
+            node: "pve",
+            name: "hotmem",
+            status: "stopped",
+            config: {
+              memory: "4864",
+              hotplug: "network,disk,memory",
+              net0: "virtio=BC:24:11:90:01:13,bridge=vmbr0"
+            }
+          },
+          {
+            vmid: 114,
+            node: "pve",
+            name: "hotmem-running",
+            status: "running",
+            config: {
+              memory: "4608",
+              numa: "1",
+              hotplug: "network,disk,memory",
+              net0: "virtio=BC:24:11:90:01:14,bridge=vmbr0"
+            }
+          },
           ...[130, 131, 132].map((vmid) => ({
             vmid,
             node: "pve",
@@ -465,6 +488,64 @@ describe("qemu API behaviours", () => {
     await waitTask(px, "pve", await vm.status.stop.$post())
   })
 
+  it("a start with memory hotplug needs NUMA, at least 1024 MiB and a memory the DIMMs add up to (qemu-server's Memory::config); the VM stays stopped", async () => {
+    const vm = px.nodes.$("pve").qemu.$(113)
+    const start = async () => (await waitTask(px, "pve", await vm.status.start.$post())).exitstatus
+    assert.strictEqual(await start(), "NUMA needs to be enabled for memory hotplug")
+    assert.strictEqual(((await vm.status.current.$get()) as { status: string }).status, "stopped")
+    await vm.config.$put({ numa: 1 } as never)
+    // 1024 MiB static, then DIMMs of 512 MiB (32 of them), then of 1024 MiB, 2048 MiB, …
+    assert.strictEqual(await start(), "memory size (4864) must be aligned to 512 for hotplugging")
+    await vm.config.$put({ memory: "17920" } as never)
+    assert.strictEqual(await start(), "memory size (17920) must be aligned to 1024 for hotplugging")
+    await vm.config.$put({ memory: "768" } as never)
+    assert.strictEqual(await start(), "minimum memory must be 1024MB")
+    await vm.config.$put({ memory: "4608" } as never)
+    assert.strictEqual(await start(), "OK")
+    await waitTask(px, "pve", await vm.status.stop.$post())
+  })
+
+  it("memory of a running VM with memory hotplug is plugged in at once (vmconfig_hotplug_pending): DIMMs added or removed, nothing pending", async () => {
+    const vm = px.nodes.$("pve").qemu.$(114)
+    const state = () => sim.state().vms.find((v) => v.vmid === 114) as { config: { memory?: string }; pending: object }
+    await vm.config.$put({ memory: "6144" } as never)
+    assert.deepStrictEqual([state().config.memory, state().pending], ["6144", {}])
+    // down again: DIMMs unplugged from the last one until the memory is at most the one asked
+    await vm.config.$put({ memory: "5120" } as never)
+    assert.deepStrictEqual([state().config.memory, state().pending], ["5120", {}])
+  })
+
+  it("nameserver is pve-common's address-list: split at spaces, commas and semicolons, each an IP address or a DNS name", async () => {
+    const put = (body: Record<string, string>) =>
+      raw(sim, "PUT", "/api2/json/nodes/pve/qemu/109/config", {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(body).toString()
+      })
+    // pve_verify_address: pve_verify_ip (IPV4RE, IPV6RE) or pve_verify_dns_name; the die names the address
+    for (const [value, bad] of [
+      ["1..2", "1..2"],
+      ["10.0.0.1 :::1:::", ":::1:::"],
+      ["dns_server", "dns_server"]
+    ] as const) {
+      const refused = await put({ nameserver: value })
+      assert.deepStrictEqual(
+        [refused.status, errorsOf(refused)],
+        [400, { nameserver: `invalid format - value does not look like a valid address: ${bad}\n` }],
+        value
+      )
+    }
+    for (const value of ["1.1.1.1,8.8.8.8", "dns.google 9.9.9.9", "fd00::53;10.0.0.1"]) {
+      const accepted = await put({ nameserver: value })
+      assert.strictEqual(accepted.status, 200, `${value}: ${accepted.body}`)
+    }
+    // a VM's notes: at most 8192 characters (the schema's maxLength)
+    const notes = await put({ description: "x".repeat(8193) })
+    assert.deepStrictEqual(
+      [notes.status, errorsOf(notes)],
+      [400, { description: "value may only be 8192 characters long" }]
+    )
+  })
+
   it("balloon above memory: an update setting memory or balloon is refused (the one sent, else the pending or current one), a create is not", async () => {
     const put = (body: string) =>
       raw(sim, "PUT", "/api2/json/nodes/pve/qemu/109/config", {
@@ -655,7 +736,8 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
             name: "pve",
             storages: [
               { id: "local-lvm", type: "lvmthin", content: ["rootdir", "images"], capacity: "10G" },
-              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" }
+              { id: "thick", type: "lvm", content: ["rootdir", "images"], capacity: "10G" },
+              { id: "files", type: "dir", content: ["images"], capacity: "10G" }
             ]
           }
         ],
@@ -667,7 +749,20 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
             status: "running",
             config: { scsi0: "local-lvm:vm-200-disk-0,size=4G" }
           },
-          { vmid: 201, node: "pve", name: "thick", status: "running", config: { scsi0: "thick:vm-201-disk-0,size=4G" } }
+          {
+            vmid: 201,
+            node: "pve",
+            name: "thick",
+            status: "running",
+            config: { scsi0: "thick:vm-201-disk-0,size=4G" }
+          },
+          {
+            vmid: 202,
+            node: "pve",
+            name: "files",
+            status: "running",
+            config: { scsi0: "files:202/vm-202-disk-0.qcow2,size=4G" }
+          }
         ]
       })
     )
@@ -714,6 +809,13 @@ describe("resize on LVM (pve-storage LVMPlugin::volume_resize: lvextend -L)", ()
     )
     await sim.clearFaults()
     assert.strictEqual((await resize(201, "5G")).exitstatus, "OK")
+  })
+
+  it("a file volume of a running VM grows sparse (QEMU's block_resize; the plugin's volume_resize returns at once for a running VM): no free space needed", async () => {
+    // 4G → 16G on a 10G directory storage: the file's size is its apparent size, nothing is allocated
+    assert.strictEqual((await resize(202, "16G")).exitstatus, "OK")
+    const cfg = (await px.nodes.$("pve").qemu.$(202).config.$get()) as unknown as Record<string, unknown>
+    assert.strictEqual(cfg.scsi0, "files:202/vm-202-disk-0.qcow2,size=16G")
   })
 })
 

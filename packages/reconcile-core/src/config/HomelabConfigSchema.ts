@@ -293,8 +293,12 @@ export const VmSchema = Schema.Struct({
   ),
   onboot: optional(Schema.Boolean, "Start the VM when its node boots. Not set: left alone."),
   description: optional(
-    Schema.String,
-    "The VM's notes in PVE. Not set: homelab writes its own note at creation and never changes the notes afterwards."
+    Schema.String.check(
+      Schema.isMaxLength(8192, {
+        expected: "at most 8192 characters (PVE refuses longer VM notes: `value may only be 8192 characters long`)"
+      })
+    ),
+    "The VM's notes in PVE, at most 8192 characters (PVE's limit). Not set: homelab writes its own note at creation and never changes the notes afterwards."
   ),
   restart: withDefault(
     Schema.Literals(["never", "rolling"]),

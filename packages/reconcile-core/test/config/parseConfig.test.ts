@@ -1771,6 +1771,18 @@ describe("addresses that are no IP address nor host name", () => {
       assert.strictEqual(ok.vm.nameserver, "10.0.0.1  fd00::53")
     })
   )
+
+  it.effect("vm.description is at most 8192 characters, as PVE takes a VM's notes", () =>
+    Effect.gen(function* () {
+      const description = (value: string) => `${minimal}vm:\n  description: "${value}"\n`
+      // PVE refuses a longer one in the config update (`description: value may only be 8192 characters long`)
+      const error = yield* parseErr(description("x".repeat(8193)))
+      const issue = issueAt(error, "vm.description")
+      assert.include(issue?.expected, "at most 8192 characters")
+      const ok = yield* parseOk(description("x".repeat(8192)))
+      assert.strictEqual(ok.vm.description?.length, 8192)
+    })
+  )
 })
 
 describe("image.url with credentials", () => {

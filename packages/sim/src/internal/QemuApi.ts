@@ -1,6 +1,7 @@
 import type { AuthUser } from "../Auth.js"
 import { volumeResource } from "../Operations.js"
 import { PveError } from "../PveError.js"
+import { addressListError } from "../PveSchema.js"
 import {
   agentEnabled,
   DISK_KEY,
@@ -75,15 +76,7 @@ const vmKeys = (f: ReturnType<typeof qemuFormats>): Record<string, ParamSpec> =>
   ciuser: str(),
   cipassword: str(),
   sshkeys: str({ format: urlencoded }),
-  nameserver: str({
-    format: (v) =>
-      v
-        .split(/[,;\0\s]+/)
-        .filter((x) => x !== "")
-        .every((a) => /^[\d.]+$|:/.test(a))
-        ? undefined
-        : `value does not look like a valid address: ${v}\n`
-  }),
+  nameserver: str({ format: addressListError }),
   searchdomain: str(),
   citype: str({ enum: ["configdrive2", "nocloud", "opennebula"] }),
   cicustom: str({ propertyString: f.cicustom, formatName: "pve-qm-cicustom" }),
@@ -644,6 +637,8 @@ const vmStart = (ctx: SimContext, t: TaskContext, node: NodeState, vm: VmState, 
   const sockets = Number(vm.config.get("sockets") || vm.config.get("smp") || 1)
   const maxcpus = sockets * Number(vm.config.get("cores") || 1)
   if (node.cpus < maxcpus) throw new PveError(500, `MAX ${node.cpus} vcpus allowed per VM on this node`)
+  const hotMemory = memoryHotplugError(vm.config)
+  if (hotMemory !== undefined) throw new PveError(500, hotMemory)
   // config_to_command: each NIC's netdev reads its bridge's MTU (PVE::Network::read_bridge_mtu)
   for (const [k, v] of vm.config) {
     if (!NET_KEY.test(k)) continue
@@ -915,6 +910,65 @@ const checkBalloon = (vm: VmState, params: Params): void => {
     throw new PveError(500, "balloon value too large (must be smaller than assigned memory)")
 }
 
+/**
+ * qemu-server's `Memory::config` (run by config_to_command at every start) for a VM with `memory` among its hotplug
+ * features: NUMA must be on, the memory at least the static memory (1024 MiB; × sockets with 1 GiB hugepages), and
+ * what lies above it made of whole DIMMs as `foreach_dimm` adds them: 32 of 512 MiB (1024 with 1 GiB hugepages),
+ * then 32 of twice that, and so on; a memory between two sums dies. Undefined when the start may go on.
+ */
+const memoryHotplugError = (config: Map<string, string>): string | undefined => {
+  if (!hotplugFeatures(config.get("hotplug")).has("memory")) return undefined
+  if (config.get("numa") !== "1") return "NUMA needs to be enabled for memory hotplug"
+  const memory = currentMemoryMiB(config.get("memory"))
+  const gigantic = config.get("hugepages") === "1024"
+  const staticMemory = gigantic ? 1024 * Number(config.get("sockets") || 1) : 1024
+  if (memory < staticMemory) return `minimum memory must be ${staticMemory}MB`
+  let current = staticMemory
+  let dimm = gigantic ? 1024 : 512
+  if (current === memory) return undefined
+  for (let j = 0; j < 8; j++) {
+    for (let i = 0; i < 32; i++) {
+      current += dimm
+      if (current > memory) return `memory size (${memory}) must be aligned to ${dimm} for hotplugging`
+      if (current >= memory) return undefined
+    }
+    dimm *= 2
+  }
+  return undefined
+}
+
+/**
+ * qemu-server's `Memory::qemu_memory_hotplug` on a running VM: the memory it has after plugging DIMMs in (up to the
+ * first size of whole DIMMs at or above the one asked: the config then holds that size) or unplugging them from the
+ * last one (down to the first size at or below it), or the error (below the static memory). The guest is taken to
+ * give every DIMM back.
+ */
+const hotplugMemory = (
+  config: Map<string, string>,
+  old: string | undefined,
+  value: string
+): string | { readonly error: string } => {
+  const from = currentMemoryMiB(old)
+  const to = currentMemoryMiB(value)
+  if (to === from) return value
+  const gigantic = config.get("hugepages") === "1024"
+  const staticMemory = gigantic ? 1024 * Number(config.get("sockets") || 1) : 1024
+  if (to < staticMemory)
+    return {
+      error: `memory can't be lower than ${staticMemory} MB at /usr/share/perl5/PVE/QemuServer/Memory.pm line 219.\n`
+    }
+  // the sizes whole DIMMs add up to (foreach_dimm): 32 of 512 MiB, then 32 of 1024 MiB, …
+  const sizes = [staticMemory]
+  let dimm = gigantic ? 1024 : 512
+  for (let j = 0; j < 8; j++, dimm *= 2)
+    for (let i = 0; i < 32; i++) sizes.push((sizes[sizes.length - 1] as number) + dimm)
+  const reached =
+    to > from
+      ? (sizes.find((size) => size >= to) ?? (sizes[sizes.length - 1] as number))
+      : ([...sizes].reverse().find((size) => size <= to) ?? staticMemory)
+  return String(reached)
+}
+
 /** PUT/POST config. Returns after applying (sync part). */
 export const updateConfig = async (
   ctx: SimContext,
@@ -1011,6 +1065,19 @@ export const updateConfig = async (
         } else {
           vm.pending.set(k, v)
           if (plugged !== "skip") errors[k] = `hotplug problem - ${plugged.error}`
+        }
+        continue
+      }
+      if (running && k === "memory" && old !== v && hotplugFeatures(vm.config.get("hotplug")).has("memory")) {
+        // vmconfig_hotplug_pending: qemu_memory_hotplug plugs DIMMs in (or unplugs them) at once; a failure keeps the
+        // new memory pending, reported once everything else is applied
+        const plugged = hotplugMemory(vm.config, old, v)
+        if (typeof plugged === "string") {
+          vm.config.set(k, plugged)
+          vm.pending.delete(k)
+        } else {
+          vm.pending.set(k, v)
+          errors[k] = `hotplug problem - ${plugged.error}`
         }
         continue
       }

@@ -105,8 +105,10 @@ export const ensureSpace = (s: StorageState, bytes: number, full: boolean, volna
  * LVMPlugin's `lvextend -L <size> <path>` (errmsg "error resizing volume '<path>'", PVE::Tools::run_command putting the
  * last stderr line after it): a thick LV takes the extents from the volume group, so too little free space fails
  * (`Insufficient free space: N extents needed, but only M available`); a thin LV's size is virtual, so it grows
- * whatever the pool holds (LVM only warns when the thin volumes' sizes add up to more than the pool). Other types
- * (files, ZFS) allocate as before. Returns the lines lvextend prints on stderr that PVE logs (the warning).
+ * whatever the pool holds (LVM only warns when the thin volumes' sizes add up to more than the pool). A file volume
+ * (dir, NFS: raw or qcow2) grows sparse — QEMU's `block_resize` for a running VM, `qemu-img resize` (preallocation
+ * `off`/`metadata` by default) for a stopped one — so it needs no free space. ZFS (a zvol's reserved `volsize`)
+ * allocates as before. Returns the lines lvextend prints on stderr that PVE logs (the warning).
  */
 export const ensureResizeSpace = (s: StorageState, volname: string, from: number, to: number, full: boolean) => {
   const extent = 4194304
@@ -131,6 +133,7 @@ export const ensureResizeSpace = (s: StorageState, volname: string, from: number
       )
     return []
   }
+  if (isFileStorage(s)) return []
   ensureSpace(s, to - from, full, volname)
   return []
 }
