@@ -129,6 +129,7 @@ export {
   KubeconfigInvalid,
   LockTimeout,
   NodePasswordRejected,
+  NoEmbeddedEtcd,
   NotReady,
   QuorumAtRisk,
   ReleaseUnavailable,
