@@ -1459,9 +1459,10 @@ export class K3sSim {
       const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
       writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
       etcdName = member.name
-      this.etcdStarted(h)
     }
+    // the member's host first: quorum is counted from the hosts of the cluster (`memberHost`)
     h.cluster = cluster
+    if (etcdName !== undefined) this.etcdStarted(h)
     this.attachWorkloads(cluster, cfg.args)
     this.registerNode(h, cluster, cfg, "server", version, etcdName)
     this.writeServerFiles(h, cluster)

@@ -104,5 +104,39 @@ describe("a k3s server on SQLite (installed without --cluster-init)", () => {
     await until(async () => (nodeOf(sim, "cp-2")?.ready === "True" ? true : undefined), 20_000)
     assert.strictEqual(nodeOf(sim, "cp-2")?.role, "server")
     assert.include(roleLabels((await nodeJson(sim, "cp-2")).metadata.labels), "node-role.kubernetes.io/etcd")
+    // the new etcd had its quorum from its first member on
+    assert.isFalse(sim.k3sEvents().some((e) => e.kind === "etcd-quorum-lost"))
+  })
+})
+
+describe("installing a first server without --cluster-init", () => {
+  let sim: SimHandle
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        vms: [guestVm(301, "solo", "127.78.3.41")],
+        k3s: { version: "v1.30.5+k3s1", joinDelayMs: 2000, readyDelayMs: 3000 }
+      })
+    )
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("starts a cluster on SQLite, as `curl -sfL https://get.k3s.io | sh -` does: no etcd role, no member", async () => {
+    assert.strictEqual((await run(sim, 301, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")).code, 0)
+    const inst = await run(sim, 301, "sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 sh /tmp/k3s-install.sh")
+    assert.strictEqual(inst.code, 0, inst.stderr)
+    const got = await run(sim, 301, "sudo -n /usr/local/bin/k3s kubectl get node solo -o json")
+    assert.strictEqual(got.code, 0, got.stderr)
+    const labels = (JSON.parse(got.stdout) as { metadata: { labels: Record<string, string> } }).metadata.labels
+    assert.deepStrictEqual(roleLabels(labels), [
+      "node-role.kubernetes.io/control-plane",
+      "node-role.kubernetes.io/master"
+    ])
+    assert.include(await journal(sim, 301, "k3s"), "Configuring sqlite3 database connection pooling")
+    assert.strictEqual((await run(sim, 301, "sudo -n cat /var/lib/rancher/k3s/server/db/state.db")).code, 0)
+    assert.deepStrictEqual(sim.state().k3s.etcdMembers, [])
   })
 })
