@@ -23,12 +23,16 @@ const serverIp = `${net}.5`
 /** The password part of the cluster's server token: scanned for in every log. */
 const clusterPassword = "9f3c2b71d0a84e5f9c6b2a1d7e8f4c30"
 
-/** A lab with an existing k3s server VM (not ours) at a fixed IP; guests answer SSH on port 2222. */
-const k3sScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
+/** A lab with an existing k3s server VM (not ours) at a fixed IP, on etcd or SQLite; guests answer SSH on port 2222. */
+const k3sScenario = (
+  nodes: Array<string>,
+  over: Partial<Scenario> = {},
+  datastore: "etcd" | "sqlite" = "etcd"
+): Scenario =>
   labScenario(nodes, {
     ipPool: `${net}.10`,
     guestSshPort: 2222,
-    vms: [existingK3sServerVm(nodes[0] as string, serverIp), ...(over.vms ?? [])],
+    vms: [existingK3sServerVm(nodes[0] as string, serverIp, { datastore }), ...(over.vms ?? [])],
     k3s: {
       version: "v1.30.5+k3s1",
       token: clusterPassword,
@@ -419,6 +423,59 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         assert.include(JSON.stringify(pve?.reasons), "guest agent off")
       }),
     120_000
+  )
+
+  it.live(
+    "k3s.server on SQLite (installed without --cluster-init): the server VM's join is blocked (k3s.no-etcd) naming the server and both ways out, the agent joins; once the server is converted with cluster-init, apply joins the server and converges",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn"], {}, "sqlite"))
+        const lab = yield* makeLab(sim, { vm: k3sSection(), nodes: { pve: "    vms: [{ role: server }]" } })
+        const first = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(first.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-still-fawn", "done"]],
+          JSON.stringify(first.result.outcomes.map((o) => o.detail))
+        )
+        const blocked = first.plan.findings.filter((f) => f.code === "k3s.no-etcd")
+        assert.deepStrictEqual(
+          blocked.map((f) => [f.vm, f.effect]),
+          [["k3s-vm-pve", "blocked"]]
+        )
+        assert.include(blocked[0]?.message, `k3s-server (${serverIp}), the cluster's server, runs k3s on SQLite`)
+        assert.include(
+          blocked[0]?.hint,
+          `on ${serverIp} run \`echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s\``
+        )
+        assert.include(blocked[0]?.hint, "set `role: agent` for k3s-vm-pve in homelab.yaml")
+        assert.isFalse(first.report.convergence.converged)
+        assert.deepStrictEqual(
+          k3sNodes(sim)
+            .map((n) => n.name)
+            .sort(),
+          ["k3s-server", "k3s-vm-still-fawn"]
+        )
+
+        // the user converts the server as the hint says
+        const shell = yield* vmShell(lab)
+        const converted = yield* shell.exec(
+          serverIp,
+          "echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s"
+        )
+        assert.strictEqual(converted.exitCode, 0, converted.stderr)
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(next.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-pve", "done"]],
+          JSON.stringify(next.plan.findings)
+        )
+        assert.isTrue(next.report.convergence.converged, JSON.stringify(next.report.convergence))
+        assert.deepStrictEqual(
+          k3sNodes(sim).find((n) => n.name === "k3s-vm-pve"),
+          { name: "k3s-vm-pve", role: "server", ready: "True" }
+        )
+      }),
+    150_000
   )
 
   it.live(
