@@ -57,7 +57,11 @@ export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = 
 export const existingK3sServerVm = (
   node: string,
   ip: string,
-  options: { readonly datastore?: "etcd" | "sqlite" | undefined } = {}
+  options: {
+    readonly datastore?: "etcd" | "sqlite" | undefined
+    /** further k3s flags it runs with (`--datastore-endpoint=…`: an external datastore) */
+    readonly flags?: ReadonlyArray<string> | undefined
+  } = {}
 ): VmSpec => ({
   vmid: 200,
   node,
@@ -71,7 +75,8 @@ export const existingK3sServerVm = (
     user: "ubuntu",
     k3s: {
       role: "server",
-      ...(options.datastore === "sqlite" ? { datastore: "sqlite" } : { clusterInit: true })
+      ...(options.datastore === "sqlite" ? { datastore: "sqlite" } : { clusterInit: true }),
+      ...(options.flags === undefined ? {} : { flags: options.flags })
     }
   }
 })

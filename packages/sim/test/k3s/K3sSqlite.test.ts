@@ -140,3 +140,60 @@ describe("installing a first server without --cluster-init", () => {
     assert.deepStrictEqual(sim.state().k3s.etcdMembers, [])
   })
 })
+
+describe("a k3s server on an external datastore (--datastore-endpoint)", () => {
+  const endpoint = "postgres://k3s:secret@db.lan:5432/k3s"
+  const ext = "https://127.78.3.50:6443"
+  let sim: SimHandle
+  let token = ""
+  beforeAll(async () => {
+    sim = await startSimPromise(
+      testScenario({
+        vms: [
+          guestVm(200, "k3s-server", "127.78.3.50", {
+            k3s: { role: "server", clusterInit: true, flags: [`--datastore-endpoint=${endpoint}`] }
+          }),
+          guestVm(303, "cp-2", "127.78.3.53"),
+          guestVm(304, "cp-3", "127.78.3.54")
+        ],
+        k3s: { version: "v1.30.5+k3s1", token: TOKEN, joinDelayMs: 2000, readyDelayMs: 3000 }
+      })
+    )
+    token = await serverToken(sim)
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  const installServer = async (vmid: number, extra: string) => {
+    assert.strictEqual((await writeToken(sim, vmid, token)).code, 0)
+    assert.strictEqual((await run(sim, vmid, "curl -sfL https://get.k3s.io -o /tmp/k3s-install.sh")).code, 0)
+    const inst = await run(
+      sim,
+      vmid,
+      `sudo -n env INSTALL_K3S_VERSION=v1.30.5+k3s1 INSTALL_K3S_SKIP_START=true sh /tmp/k3s-install.sh server --server ${ext}${extra}`
+    )
+    assert.strictEqual(inst.code, 0, inst.stderr)
+  }
+
+  it("its Node has no etcd role, its node-args the endpoint masked; a server without the endpoint stops on the bootstrap request", async () => {
+    const node = await nodeJson(sim, "k3s-server")
+    assert.notInclude(roleLabels(node.metadata.labels), "node-role.kubernetes.io/etcd")
+    assert.strictEqual(node.metadata.annotations["k3s.io/node-args"], '["server","--datastore-endpoint","********"]')
+    await installServer(303, "")
+    assert.strictEqual((await run(sim, 303, "sudo -n systemctl start --no-block k3s")).code, 0)
+    await until(async () =>
+      (await journal(sim, 303, "k3s")).includes(`${ext}/v1-k3s/server-bootstrap: 400 Bad Request`) ? true : undefined
+    )
+    assert.isUndefined(nodeOf(sim, "cp-2"))
+  })
+
+  it("a server with the same --datastore-endpoint joins it (no etcd member)", async () => {
+    await installServer(304, ` --datastore-endpoint=${endpoint}`)
+    assert.strictEqual((await run(sim, 304, "sudo -n systemctl start k3s")).code, 0)
+    assert.strictEqual(nodeOf(sim, "cp-3")?.role, "server")
+    assert.notInclude(roleLabels((await nodeJson(sim, "cp-3")).metadata.labels), "node-role.kubernetes.io/etcd")
+    assert.deepStrictEqual(sim.state().k3s.etcdMembers, [])
+  })
+})
