@@ -1386,7 +1386,9 @@ export class K3sSim {
     const endpoint = cfg.datastoreEndpoint as string
     let cluster = this.clusters().find((c) => c.datastore === "external" && c.datastoreEndpoint === endpoint)
     const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
-    if (cluster !== undefined && (tok === undefined || tok._tag === "error" || tok._tag === "bootstrap"))
+    // a server of that cluster starting again without a token uses its data-dir's own (server/token)
+    const member = cluster !== undefined && h.cluster === cluster && tok === undefined
+    if (cluster !== undefined && !member && (tok === undefined || tok._tag === "error" || tok._tag === "bootstrap"))
       return this.fatal(
         h,
         gen,

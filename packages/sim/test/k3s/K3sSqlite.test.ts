@@ -196,4 +196,10 @@ describe("a k3s server on an external datastore (--datastore-endpoint)", () => {
     assert.notInclude(roleLabels((await nodeJson(sim, "cp-3")).metadata.labels), "node-role.kubernetes.io/etcd")
     assert.deepStrictEqual(sim.state().k3s.etcdMembers, [])
   })
+
+  it("its first server, started again without a token, runs on with its data-dir's own", async () => {
+    assert.strictEqual((await run(sim, 200, "sudo -n systemctl restart k3s")).code, 0)
+    assert.strictEqual((await run(sim, 200, "systemctl is-active k3s")).stdout, "active\n")
+    assert.notInclude(await journal(sim, 200, "k3s"), "encrypted with different token")
+  })
 })
