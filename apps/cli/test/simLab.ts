@@ -78,6 +78,8 @@ export const startLab = async (
     /** Scenario overrides; a function gets the lab's loopback /24 (`127.x.y`) for fixed guest IPs. */
     readonly scenario?: Partial<Scenario> | ((net: string) => Partial<Scenario>)
     readonly k3s?: boolean
+    /** With `k3s`: where the existing server keeps the cluster (default etcd; `sqlite`: installed without --cluster-init). */
+    readonly k3sDatastore?: "etcd" | "sqlite"
     readonly extra?: string
     /** The cloud image is already on every node's `local` storage (as a previous run left it). */
     readonly imagePresent?: boolean
@@ -100,7 +102,12 @@ export const startLab = async (
         }
       : {}),
     ...over,
-    vms: [...(options.k3s ? [existingK3sServerVm(nodes[0] as string, serverIp as string)] : []), ...(over.vms ?? [])]
+    vms: [
+      ...(options.k3s
+        ? [existingK3sServerVm(nodes[0] as string, serverIp as string, { datastore: options.k3sDatastore })]
+        : []),
+      ...(over.vms ?? [])
+    ]
   })
   const sim = await startSimPromise(
     options.imagePresent === true

@@ -21,6 +21,7 @@ export type JournalFailure =
   | "Unauthorized"
   | "NotAServerToken"
   | "ConfigMismatch"
+  | "NoEmbeddedEtcd"
   | "SanMismatch"
   | "ServerUnreachable"
   | "EtcdUnavailable"
@@ -69,6 +70,10 @@ const RULES: ReadonlyArray<readonly [JournalFailure, ReadonlyArray<string>, bool
   ["DatastoreTokenMismatch", ["bootstrap data already found and encrypted with different token"], true],
   ["ConfigMismatch", ["critical configuration value mismatch"], true],
   ["SanMismatch", ["x509: certificate is valid for"], true],
+  // a server joining one without embedded etcd (SQLite, the default of `curl -sfL https://get.k3s.io | sh -`, or an
+  // external datastore): that server answers the bootstrap request 400 "etcd disabled" (k3s pkg/server/handlers
+  // Bootstrap; k3s #6163), the joiner exits, and systemd starts it again every 5 s, forever
+  ["NoEmbeddedEtcd", ["/v1-k3s/server-bootstrap: 400 Bad Request"], true],
   ["Unauthorized", ["401 Unauthorized"], true],
   // a server whose etcd does not answer in time: no quorum (too few of its servers run), or etcd stuck; it comes back
   // once enough servers run again (or after `k3s server --cluster-reset` on the last one)

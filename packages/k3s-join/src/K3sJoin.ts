@@ -102,6 +102,7 @@ import {
   KubeconfigInvalid,
   LockTimeout,
   NodePasswordRejected,
+  NoEmbeddedEtcd,
   NotReady,
   QuorumAtRisk,
   ReleaseUnavailable,
@@ -1260,6 +1261,8 @@ const make = (options: K3sJoinOptions) =>
           return new BadToken({ kind: "DatastoreTokenMismatch", line })
         case "ConfigMismatch":
           return new ConfigMismatch({ line })
+        case "NoEmbeddedEtcd":
+          return new NoEmbeddedEtcd({ line })
         case "SanMismatch":
           return new SanMismatch({ line })
         case "ServerUnreachable":

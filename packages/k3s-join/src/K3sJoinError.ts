@@ -340,6 +340,22 @@ export class ConfigMismatch extends Schema.TaggedError<ConfigMismatch>()("Config
 }
 
 /**
+ * The server a joining server goes through runs k3s without embedded etcd: on SQLite (installed without
+ * `--cluster-init`, the default) or on an external datastore. It refuses the bootstrap request (`server-bootstrap:
+ * 400 Bad Request`), and the joiner exits at every start.
+ *
+ * @since 0.11.0
+ * @category errors
+ */
+export class NoEmbeddedEtcd extends Schema.TaggedError<NoEmbeddedEtcd>()("NoEmbeddedEtcd", {
+  line: Schema.String
+}) {
+  override get message(): string {
+    return `the server it joins through runs k3s without embedded etcd (SQLite, or an external datastore), which no server can join: restart that server with --cluster-init (k3s v1.22.2+ moves SQLite into etcd), or join this node as an agent: ${this.line}`
+  }
+}
+
+/**
  * Downloading or running the k3s install script failed.
  *
  * @since 0.1.0
@@ -596,6 +612,7 @@ export const K3sJoinErrorReason = Schema.Union([
   StaleEtcdMember,
   TooManyLearners,
   ConfigMismatch,
+  NoEmbeddedEtcd,
   InstallFailed,
   Timeout,
   NotReady,

@@ -130,6 +130,7 @@ export {
   KubeconfigInvalid,
   LockTimeout,
   NodePasswordRejected,
+  NoEmbeddedEtcd,
   NotReady,
   QuorumAtRisk,
   ReleaseUnavailable,

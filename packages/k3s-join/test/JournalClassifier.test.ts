@@ -43,6 +43,19 @@ describe("classifyLine", () => {
       [journal.san(), "SanMismatch", true],
       [journal.unreachable(), "ServerUnreachable", false],
       [journal.datastore(), "DatastoreTokenMismatch", true],
+      [journal.noEtcd(), "NoEmbeddedEtcd", true],
+      // newer k3s, without the "starting kubernetes" wrap (pkg/daemons/control `Prepare`)
+      [
+        `level=fatal msg="Error: preparing server: failed to bootstrap cluster data: https://10.0.10.11:6443/v1-k3s/server-bootstrap: 400 Bad Request"`,
+        "NoEmbeddedEtcd",
+        true
+      ],
+      // k3s v1.24 (k3s #6163), before the "failed to bootstrap cluster data" wrap
+      [
+        `level=fatal msg="preparing server: https://192.168.64.2:6443/v1-k3s/server-bootstrap: 400 Bad Request"`,
+        "NoEmbeddedEtcd",
+        true
+      ],
       [journal.undefinedFlagUsage(), "UndefinedFlag", true],
       [journal.undefinedFlag(), "UndefinedFlag", true],
       [`level=error msg="... dial tcp 10.0.10.11:6443: i/o timeout"`, "ServerUnreachable", false],

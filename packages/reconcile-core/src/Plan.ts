@@ -32,6 +32,7 @@ import { findOrphans, isProtected as isProtectedVm, planOrphans } from "./Orphan
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
 import { noIp, planMembership } from "./PlanK3s.js"
+import { blockNoEtcdJoins } from "./PlanNoEtcd.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
@@ -1550,6 +1551,12 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
     }
   }
   chainRestarts(actions, finishes, restarts)
+  // Server joins into a cluster without embedded etcd (a server on SQLite): blocked, before anything is ordered after them
+  if (k3s !== undefined && k3sNodes !== undefined) {
+    const noEtcd = blockNoEtcdJoins(actions, k3sNodes, k3s)
+    actions.splice(0, actions.length, ...noEtcd.actions)
+    findings.push(...noEtcd.findings)
+  }
   // Orphans: reported, or with `prune` removed (a server among them one at a time with the other server disruptions).
   // Server VMs this plan joins as new members: the server orphans it prunes go after them (see `orderK3s`).
   const joining = actions.flatMap((a) =>

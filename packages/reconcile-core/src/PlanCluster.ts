@@ -2,6 +2,7 @@ import type { ClusterFacts, ClusterNode } from "@homelab/k3s-join"
 import type { Finding, K3sVia } from "./Action.js"
 import type { Desired } from "./Desired.js"
 import type { Observed } from "./Observed.js"
+import { noEtcdOf } from "./PlanNoEtcd.js"
 
 /**
  * The k3s cluster that will exist once the plan ran: servers and agents (ours from homelab.yaml, plus Nodes that are
@@ -118,7 +119,10 @@ export const clusterContext = (
         ? members.length > 0
         : (nodes ?? []).some((n) => n.roleLabels.includes("etcd"))
           ? true
-          : undefined
+          : // servers and none with the etcd role: SQLite or an external datastore (`k3s.no-etcd`)
+            nodes !== undefined && noEtcdOf(nodes, k3s.server?.host) !== undefined
+            ? false
+            : undefined
   const summary: ClusterSummary = {
     servers: servers_,
     agents,

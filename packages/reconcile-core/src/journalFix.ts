@@ -26,6 +26,8 @@ export const journalFix = (failure: JournalClassification, vm: string, ip: strin
       return `k3s on ${vm} starts with an agent or bootstrap token, which a server cannot use: set k3s.token to the cluster's server token (${token}), or remove k3s.token, then run apply again`
     case "ConfigMismatch":
       return `k3s on ${vm} runs with other critical flags (cluster-cidr, service-cidr, cluster-dns, …) than the cluster's other servers: make k3s.serverFlags match theirs, then run apply again`
+    case "NoEmbeddedEtcd":
+      return `the server ${vm} joins through runs k3s without embedded etcd (on SQLite, the default of \`curl -sfL https://get.k3s.io | sh -\`, or on an external datastore), which no server can join: on that server run \`echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s\` (k3s v1.22.2+ moves SQLite into embedded etcd), or set ${vm}'s role to agent in homelab.yaml; then run apply again`
     case "SanMismatch":
       return `the server k3s on ${vm} joins through does not have the address it is reached at in its certificate: add it with --tls-san in k3s.serverFlags on that server, or join through its node IP`
     case "UndefinedFlag":

@@ -23,12 +23,16 @@ const serverIp = `${net}.5`
 /** The password part of the cluster's server token: scanned for in every log. */
 const clusterPassword = "9f3c2b71d0a84e5f9c6b2a1d7e8f4c30"
 
-/** A lab with an existing k3s server VM (not ours) at a fixed IP; guests answer SSH on port 2222. */
-const k3sScenario = (nodes: Array<string>, over: Partial<Scenario> = {}): Scenario =>
+/** A lab with an existing k3s server VM (not ours) at a fixed IP, on etcd or SQLite; guests answer SSH on port 2222. */
+const k3sScenario = (
+  nodes: Array<string>,
+  over: Partial<Scenario> = {},
+  server: Parameters<typeof existingK3sServerVm>[2] = {}
+): Scenario =>
   labScenario(nodes, {
     ipPool: `${net}.10`,
     guestSshPort: 2222,
-    vms: [existingK3sServerVm(nodes[0] as string, serverIp), ...(over.vms ?? [])],
+    vms: [existingK3sServerVm(nodes[0] as string, serverIp, server), ...(over.vms ?? [])],
     k3s: {
       version: "v1.30.5+k3s1",
       token: clusterPassword,
@@ -419,6 +423,104 @@ describe("phase 3 against the simulator (k3s membership)", () => {
         assert.include(JSON.stringify(pve?.reasons), "guest agent off")
       }),
     120_000
+  )
+
+  it.live(
+    "k3s.server on SQLite (installed without --cluster-init): the server VM's join is blocked (k3s.no-etcd) naming the server and both ways out, the agent joins; once the server is converted with cluster-init, apply joins the server and converges",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn"], {}, { datastore: "sqlite" }))
+        const lab = yield* makeLab(sim, { vm: k3sSection(), nodes: { pve: "    vms: [{ role: server }]" } })
+        const first = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(first.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-still-fawn", "done"]],
+          JSON.stringify(first.result.outcomes.map((o) => o.detail))
+        )
+        const blocked = first.plan.findings.filter((f) => f.code === "k3s.no-etcd")
+        assert.deepStrictEqual(
+          blocked.map((f) => [f.vm, f.effect]),
+          [["k3s-vm-pve", "blocked"]]
+        )
+        assert.include(blocked[0]?.message, `k3s-server (${serverIp}), the cluster's server, runs k3s on SQLite`)
+        assert.include(
+          blocked[0]?.hint,
+          `on ${serverIp} run \`echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s\``
+        )
+        assert.include(blocked[0]?.hint, "set `role: agent` for k3s-vm-pve in homelab.yaml")
+        assert.isFalse(first.report.convergence.converged)
+        assert.deepStrictEqual(
+          k3sNodes(sim)
+            .map((n) => n.name)
+            .sort(),
+          ["k3s-server", "k3s-vm-still-fawn"]
+        )
+
+        // the user converts the server as the hint says
+        const shell = yield* vmShell(lab)
+        const converted = yield* shell.exec(
+          serverIp,
+          "echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s"
+        )
+        assert.strictEqual(converted.exitCode, 0, converted.stderr)
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(next.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-pve", "done"]],
+          JSON.stringify(next.plan.findings)
+        )
+        assert.isTrue(next.report.convergence.converged, JSON.stringify(next.report.convergence))
+        assert.deepStrictEqual(
+          k3sNodes(sim).find((n) => n.name === "k3s-vm-pve"),
+          { name: "k3s-vm-pve", role: "server", ready: "True" }
+        )
+      }),
+    150_000
+  )
+
+  it.live(
+    "k3s.server on an external datastore: the server VM's join waits for --datastore-endpoint in k3s.serverFlags (k3s.no-etcd), then joins with it and converges",
+    () =>
+      Effect.gen(function* () {
+        const endpoint = "--datastore-endpoint=postgres://k3s:secret@db.lan:5432/k3s"
+        const sim = yield* startLab(k3sScenario(["pve", "still-fawn"], {}, { flags: [endpoint] }))
+        const server = { pve: "    vms: [{ role: server }]" }
+        const without = yield* makeLab(sim, { vm: k3sSection(), nodes: server })
+        const first = yield* reconcile(without)
+        assert.deepStrictEqual(
+          first.plan.findings.filter((f) => f.code === "k3s.no-etcd").map((f) => f.vm),
+          ["k3s-vm-pve"]
+        )
+        assert.include(
+          first.plan.findings.find((f) => f.code === "k3s.no-etcd")?.message,
+          "keeps the cluster in an external datastore (--datastore-endpoint)"
+        )
+        assert.deepStrictEqual(
+          joins(first.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-still-fawn", "done"]]
+        )
+        const lab = yield* makeLab(sim, {
+          vm: [
+            "  sshPort: 2222",
+            "k3s:",
+            `  server: { host: ${serverIp}, port: 2222, user: ubuntu }`,
+            `  serverFlags: [--write-kubeconfig-mode=644, "${endpoint}"]`
+          ].join("\n"),
+          nodes: server
+        })
+        const next = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joins(next.result.outcomes).map((o) => [o.action._tag === "JoinK3s" ? o.action.vm : "", o.status]),
+          [["k3s-vm-pve", "done"]],
+          JSON.stringify([next.plan.findings, next.result.outcomes.map((o) => o.detail)])
+        )
+        assert.isTrue(next.report.convergence.converged, JSON.stringify(next.report.convergence))
+        // its node-args hold the endpoint masked (k3s records it so): no reinstall for it on the next run
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [], JSON.stringify(again.plan.findings))
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    150_000
   )
 
   it.live(

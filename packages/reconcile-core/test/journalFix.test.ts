@@ -14,6 +14,8 @@ const lines: Record<JournalFailure, string> = {
   NotAServerToken: "failed to normalize server token",
   DatastoreTokenMismatch: "bootstrap data already found and encrypted with different token",
   ConfigMismatch: "critical configuration value mismatch",
+  NoEmbeddedEtcd:
+    "starting kubernetes: preparing server: failed to bootstrap cluster data: https://10.0.0.11:6443/v1-k3s/server-bootstrap: 400 Bad Request",
   SanMismatch: "x509: certificate is valid for 10.43.0.1, not 1.2.3.4",
   Unauthorized: "https://10.0.0.11:6443/v1-k3s/server-bootstrap: 401 Unauthorized",
   ServerUnreachable: "dial tcp 10.0.0.11:6443: connect: connection refused",
@@ -44,5 +46,11 @@ describe("journalFix", () => {
     assert.include(restart, "`sudo systemctl restart k3s` on 10.0.0.11")
     assert.include(restart, "joins again as a new member")
     assert.notInclude(restart, "rm -rf")
+    const noEtcd = journalFix(classifyLine(lines.NoEmbeddedEtcd)!, "s1", "10.0.0.11")
+    assert.include(
+      noEtcd,
+      "echo 'cluster-init: true' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s"
+    )
+    assert.include(noEtcd, "set s1's role to agent")
   })
 })

@@ -108,6 +108,14 @@ export const VmSpec = Schema.Struct({
           role: Schema.Literals(["server", "agent"]),
           /** the server that started the cluster (`--cluster-init`); at most one per scenario */
           clusterInit: Schema.optional(Schema.Boolean),
+          /**
+           * Where the cluster this first server started keeps its state: `etcd` (the default: started with
+           * `--cluster-init`) or `sqlite` (installed the default way, `curl -sfL https://get.k3s.io | sh -`: no
+           * `--cluster-init`, so k3s runs on SQLite; its Node has no etcd role, no server can join it, agents can). A
+           * `--datastore-endpoint` among its `flags` makes it an external datastore instead (servers join with the
+           * same endpoint). Only for the first server (`clusterInit`, or the one with `sqlite`)
+           */
+          datastore: Schema.optional(Schema.Literals(["etcd", "sqlite"])),
           /** node name (default: the lowercased hostname) */
           nodeName: Schema.optional(Schema.String),
           /**

@@ -50,9 +50,19 @@ export const labScenario = (nodes: ReadonlyArray<string>, options: LabOptions = 
 
 /**
  * A running k3s server VM that is not homelab's (no ownership tag): VMID 200 on `node`, at `ip`, the first server of
- * its cluster (`clusterInit`). The cluster a lab's VMs join in tests and benchmarks (`k3s.server` at `ip`).
+ * its cluster. The cluster a lab's VMs join in tests and benchmarks (`k3s.server` at `ip`). Its cluster is on embedded
+ * etcd (started with `--cluster-init`: `clusterInit`), unless `datastore` is `sqlite`: installed the default way,
+ * `curl -sfL https://get.k3s.io | sh -`, which no server can join.
  */
-export const existingK3sServerVm = (node: string, ip: string): VmSpec => ({
+export const existingK3sServerVm = (
+  node: string,
+  ip: string,
+  options: {
+    readonly datastore?: "etcd" | "sqlite" | undefined
+    /** further k3s flags it runs with (`--datastore-endpoint=…`: an external datastore) */
+    readonly flags?: ReadonlyArray<string> | undefined
+  } = {}
+): VmSpec => ({
   vmid: 200,
   node,
   name: "k3s-server",
@@ -60,5 +70,13 @@ export const existingK3sServerVm = (node: string, ip: string): VmSpec => ({
   uptime: 86_400,
   ip,
   config: { cores: 2, memory: "4096", agent: "1", net0: "virtio=BC:24:11:2A:00:C8,bridge=vmbr0" },
-  guest: { hostname: "k3s-server", user: "ubuntu", k3s: { role: "server", clusterInit: true } }
+  guest: {
+    hostname: "k3s-server",
+    user: "ubuntu",
+    k3s: {
+      role: "server",
+      ...(options.datastore === "sqlite" ? { datastore: "sqlite" } : { clusterInit: true }),
+      ...(options.flags === undefined ? {} : { flags: options.flags })
+    }
+  }
 })

@@ -154,6 +154,9 @@ export const journal = {
     `${stamp(i)} level=fatal msg="failed to validate server configuration: critical configuration value mismatch"`,
   san: (i = 0) =>
     `${stamp(i)} level=fatal msg="CA cert validation failed: Get \\"https://1.2.3.205:6443/cacerts\\": x509: certificate is valid for 10.43.0.1, 127.0.0.1, 1.1.1.170, ::1, not 1.2.3.205"`,
+  /** a server joining one on SQLite (k3s #6163, the wording of pkg/daemons/control/server.go since the wrap) */
+  noEtcd: (i = 0) =>
+    `${stamp(i)} level=fatal msg="starting kubernetes: preparing server: failed to bootstrap cluster data: https://10.0.10.11:6443/v1-k3s/server-bootstrap: 400 Bad Request"`,
   datastore: (i = 0) =>
     `${stamp(i)} level=fatal msg="starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"`,
   /** k3s-io/k3s#1523: an agent given `--disable` (urfave/cli's usage line comes first, then logrus's fatal) */

@@ -126,6 +126,15 @@ export class K3sCluster {
   workloads: Workloads | undefined
   /** server args that decide the packaged components (`--disable traefik,…`) */
   disabled: ReadonlySet<string> = new Set()
+  /**
+   * Where the cluster keeps its state: embedded etcd (`--cluster-init`, members in `etcdMembers`), SQLite (kine: a
+   * server started without `--cluster-init`, `--server` or `--datastore-endpoint`, the way `curl -sfL https://get.k3s.io
+   * | sh -` installs it; one server only, no etcd members) or an external database (`--datastore-endpoint`: servers
+   * share it, no etcd members). A SQLite server restarted with `--cluster-init` moves its data into etcd.
+   */
+  datastore: "etcd" | "sqlite" | "external" = "etcd"
+  /** the `--datastore-endpoint` of a cluster on an external database */
+  datastoreEndpoint: string | undefined
   private rv = 1000
 
   constructor(

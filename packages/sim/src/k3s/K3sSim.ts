@@ -41,6 +41,8 @@ export const KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 export const CONFIG_YAML = "/etc/rancher/k3s/config.yaml"
 export const NODE_PASSWORD = "/etc/rancher/node/password"
 export const ETCD_NAME = `${TOKEN_DIR}/db/etcd/name`
+/** kine's SQLite database: a server started without --cluster-init, --server or --datastore-endpoint keeps its state here */
+export const SQLITE_DB = `${TOKEN_DIR}/db/state.db`
 const ROOT_ONLY = { mode: 0o600, owner: "root" } as const
 
 /** One entry of the k3s activity list (`SimHandle.k3sEvents()`, `state().k3s.events`). */
@@ -50,6 +52,7 @@ export interface K3sEvent {
   readonly time: string
   readonly kind:
     | "cluster-init"
+    | "sqlite-migrated"
     | "server-join-start"
     | "server-join-finish"
     | "server-join-failed"
@@ -181,6 +184,8 @@ interface RunConfig {
   readonly token: string | undefined
   readonly nodeName: string
   readonly clusterInit: boolean
+  /** `--datastore-endpoint` (env `K3S_DATASTORE_ENDPOINT`, config.yaml `datastore-endpoint`): an external database */
+  readonly datastoreEndpoint?: string | undefined
   readonly kubeconfigMode: string | undefined
   /** the labels the Node registers with (`--node-label`, config.yaml `node-label`) */
   readonly labels?: Readonly<Record<string, string>> | undefined
@@ -599,6 +604,9 @@ export class K3sSim {
         body: `-----BEGIN CERTIFICATE-----\nsimulated k3s server CA ${cluster.caHash}\n-----END CERTIFICATE-----\n`
       }
     if (u.pathname === "/db/info") {
+      // without embedded etcd nothing serves /db/info: the request falls through to the apiserver, which answers an
+      // anonymous request 401 (k3s runs it with --anonymous-auth=false)
+      if (cluster.datastore !== "etcd") return status(401, "Unauthorized", "Unauthorized")
       const v = minorOf(this.binaryVersionOf(h) ?? cluster.version)
       const patch = Number(/^v\d+\.\d+\.(\d+)/.exec(this.binaryVersionOf(h) ?? cluster.version)?.[1] ?? 0)
       const fixed: Record<number, number> = { 27: 14, 28: 10, 29: 5, 30: 1 }
@@ -689,8 +697,11 @@ export class K3sSim {
       args.includes("--cluster-init") || env.K3S_CLUSTER_INIT === "true" || cfg["cluster-init"] === true
     const kubeconfigMode =
       flagValue(args, ["--write-kubeconfig-mode"]) ?? env.K3S_KUBECONFIG_MODE ?? str("write-kubeconfig-mode")
+    const datastoreEndpoint =
+      flagValue(args, ["--datastore-endpoint"]) ?? env.K3S_DATASTORE_ENDPOINT ?? str("datastore-endpoint")
     return {
       kubeconfigMode,
+      datastoreEndpoint: datastoreEndpoint === "" ? undefined : datastoreEndpoint,
       role: inst.role,
       args: inst.args,
       env,
@@ -1198,6 +1209,10 @@ export class K3sSim {
       }
       return
     }
+    // a server on SQLite or an external database: no etcd data; its state is in that datastore
+    if (own !== undefined && own.datastore === "sqlite" && h.guest.files.has(SQLITE_DB))
+      return this.sqliteServer(h, gen, attempt, cfg, version, own)
+    if (cfg.datastoreEndpoint !== undefined) return this.externalServer(h, gen, attempt, cfg, version)
     if (cfg.serverUrl === undefined) return this.initCluster(h, gen, attempt, cfg, version)
     const url = cfg.serverUrl
     const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
@@ -1240,6 +1255,18 @@ export class K3sSim {
     if (theirs !== undefined && cfg.nodeArgs !== undefined && criticalMismatch(cfg.nodeArgs, theirs))
       return failed("failed to validate server configuration: critical configuration value mismatch")
     this.log(h, "info", "Managed etcd cluster not yet initialized")
+    if (cluster.datastore !== "etcd") {
+      // a server without embedded etcd answers the joiner's bootstrap request with 400 "etcd disabled" (k3s
+      // pkg/server/handlers Bootstrap; k3s #2463, #6163): the joiner exits, and systemd starts it again every 5 s
+      this.log(
+        target.host,
+        "warning",
+        `Received HTTP bootstrap request from ${h.guest.ip}:${40_000 + (h.vmid % 20_000)}, but embedded etcd is not enabled.`
+      )
+      return failed(
+        `starting kubernetes: preparing server: failed to bootstrap cluster data: ${url.replace(/\/+$/, "")}/v1-k3s/server-bootstrap: 400 Bad Request`
+      )
+    }
     await this.work(attempt, this.t.joinMs)
     if (!(await this.awake(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
     const now = this.now()
@@ -1315,7 +1342,98 @@ export class K3sSim {
     this.touch()
   }
 
-  /** `--cluster-init` (or a server without `--server`) on a host without etcd data: a new cluster. */
+  /**
+   * The server of a cluster on SQLite starts again: on its SQLite data, or, given `--cluster-init` (the flag, or
+   * `cluster-init: true` in config.yaml), it moves that data into a new embedded etcd of one member (k3s v1.22.2+,
+   * `pkg/etcd` migrateFromSQLite: "Migrating content from sqlite to etcd", the database renamed `state.db.migrated`);
+   * from then on servers can join it.
+   */
+  private async sqliteServer(
+    h: K3sHost,
+    gen: number,
+    attempt: Attempt,
+    cfg: RunConfig,
+    version: string,
+    cluster: K3sCluster
+  ) {
+    this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
+    await this.work(attempt, this.t.joinMs)
+    if (!(await this.hangLoop(h, gen))) return
+    if (!(await this.held(h, gen))) return
+    let etcdName: string | undefined
+    if (cfg.clusterInit) {
+      this.log(h, "info", "Managed etcd cluster initializing")
+      this.log(h, "info", "Migrating content from sqlite to etcd")
+      moveGuestFile(h.guest, SQLITE_DB, `${SQLITE_DB}.migrated`)
+      const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
+      writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+      cluster.datastore = "etcd"
+      etcdName = member.name
+      this.etcdStarted(h)
+      this.event("sqlite-migrated", cfg.nodeName, h.vmid)
+    } else {
+      this.log(
+        h,
+        "info",
+        "Configuring sqlite3 database connection pooling: maxIdleConns=2, maxOpenConns=0, connMaxLifetime=0s"
+      )
+    }
+    this.registerNode(h, cluster, cfg, "server", version, etcdName)
+    this.writeServerFiles(h, cluster)
+    this.log(h, "info", "k3s is up and running")
+    this.ready(h, attempt)
+  }
+
+  /**
+   * A server with `--datastore-endpoint`: its state is in that database, shared with every server given the same
+   * endpoint (no etcd, no `--server` needed). The first server on an endpoint starts the cluster; the others join it
+   * with the cluster's token (another token cannot decrypt its bootstrap data: k3s #3888).
+   */
+  private async externalServer(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
+    const endpoint = cfg.datastoreEndpoint as string
+    let cluster = this.clusters().find((c) => c.datastore === "external" && c.datastoreEndpoint === endpoint)
+    const tok = cfg.token === undefined ? undefined : parseToken(cfg.token)
+    // a server of that cluster starting again without a token uses its data-dir's own (server/token)
+    const member = cluster !== undefined && h.cluster === cluster && tok === undefined
+    if (cluster !== undefined && !member && (tok === undefined || tok._tag === "error" || tok._tag === "bootstrap"))
+      return this.fatal(
+        h,
+        gen,
+        attempt,
+        "starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"
+      )
+    if (cluster !== undefined && tok !== undefined && "password" in tok && tok.password !== cluster.serverPassword)
+      return this.fatal(
+        h,
+        gen,
+        attempt,
+        "starting kubernetes: preparing server: bootstrap data already found and encrypted with different token"
+      )
+    if (cluster === undefined) {
+      const empty = this.primary.nodes.size === 0 && this.primary.etcdMembers.length === 0
+      cluster = empty ? this.primary : new K3sCluster(version)
+      cluster.datastore = "external"
+      cluster.datastoreEndpoint = endpoint
+      if (tok !== undefined && "password" in tok) cluster.serverPassword = tok.password
+      if (!empty) this.stray.push(cluster)
+    }
+    this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
+    await this.work(attempt, this.t.joinMs)
+    if (!(await this.hangLoop(h, gen))) return
+    if (!(await this.held(h, gen))) return
+    const first = cluster.nodes.size === 0
+    h.cluster = cluster
+    if (first) this.attachWorkloads(cluster, cfg.args)
+    this.registerNode(h, cluster, cfg, "server", version, undefined)
+    this.writeServerFiles(h, cluster)
+    this.log(h, "info", "k3s is up and running")
+    this.ready(h, attempt)
+  }
+
+  /**
+   * A server without `--server` on a host without etcd data: a new cluster, on embedded etcd with `--cluster-init`,
+   * otherwise on SQLite (k3s's default datastore).
+   */
   private async initCluster(h: K3sHost, gen: number, attempt: Attempt, cfg: RunConfig, version: string) {
     const empty = this.primary.nodes.size === 0 && this.primary.etcdMembers.length === 0
     const cluster = empty ? this.primary : new K3sCluster(version)
@@ -1331,17 +1449,31 @@ export class K3sSim {
       cluster.serverPassword = tok.password
     }
     if (!empty) this.stray.push(cluster)
-    this.log(h, "info", "Managed etcd cluster initializing")
+    const sqlite = !cfg.clusterInit
+    if (sqlite) {
+      cluster.datastore = "sqlite"
+      this.log(
+        h,
+        "info",
+        "Configuring sqlite3 database connection pooling: maxIdleConns=2, maxOpenConns=0, connMaxLifetime=0s"
+      )
+    } else this.log(h, "info", "Managed etcd cluster initializing")
     this.beginOp(h, attempt, "k3s-init", cfg.nodeName)
     await this.work(attempt, this.t.joinMs)
     if (!(await this.hangLoop(h, gen))) return
     if (!(await this.held(h, gen))) return
-    const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
-    writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+    let etcdName: string | undefined
+    if (sqlite) writeGuestFile(h.guest, SQLITE_DB, "", ROOT_ONLY)
+    else {
+      const member = cluster.addMember(cfg.nodeName, h.guest.ip, this.now())
+      writeGuestFile(h.guest, ETCD_NAME, `${member.name}\n`, ROOT_ONLY)
+      etcdName = member.name
+    }
+    // the member's host first: quorum is counted from the hosts of the cluster (`memberHost`)
     h.cluster = cluster
-    this.etcdStarted(h)
+    if (etcdName !== undefined) this.etcdStarted(h)
     this.attachWorkloads(cluster, cfg.args)
-    this.registerNode(h, cluster, cfg, "server", version, member.name)
+    this.registerNode(h, cluster, cfg, "server", version, etcdName)
     this.writeServerFiles(h, cluster)
     this.event("cluster-init", cfg.nodeName, h.vmid, empty ? "scenario cluster" : "a new, separate cluster")
     this.log(h, "info", "k3s is up and running")
@@ -1777,6 +1909,8 @@ export class K3sSim {
       !this.responsive(h)
     )
       return "down"
+    // a server on SQLite or an external database has no etcd: its datastore is there while it runs
+    if (cluster.datastore !== "etcd") return "up"
     // a server whose etcd closed (its member removed, the tombstone written) runs on, but its apiserver has no datastore
     if (h.etcdRunning !== true) return "no-quorum"
     return this.hasQuorum(cluster) ? "up" : "no-quorum"
@@ -1915,6 +2049,7 @@ export class K3sSim {
       {
         role: "server" | "agent"
         clusterInit: boolean
+        datastore?: "etcd" | "sqlite" | undefined
         nodeName?: string | undefined
         flags?: ReadonlyArray<string> | undefined
       }
@@ -1925,7 +2060,8 @@ export class K3sSim {
       if (v.guest?.k3s !== undefined)
         roles.set(v.vmid, {
           role: v.guest.k3s.role,
-          clusterInit: v.guest.k3s.clusterInit === true,
+          clusterInit: v.guest.k3s.clusterInit === true || v.guest.k3s.datastore === "sqlite",
+          datastore: v.guest.k3s.datastore,
           nodeName: v.guest.k3s.nodeName,
           flags: v.guest.k3s.flags
         })
@@ -1945,11 +2081,29 @@ export class K3sSim {
       const h = this.host(g)
       const nodeName = (r.nodeName ?? g.hostname).toLowerCase()
       const serverUrl = first === undefined ? undefined : `https://${first.guest.ip}:6443`
+      const external = flagValue(r.flags ?? [], ["--datastore-endpoint"]) !== undefined
+      // the first server decides where the cluster keeps its state (k3s.md §3.1): --cluster-init starts embedded
+      // etcd; without it k3s runs on SQLite, or on the database of --datastore-endpoint
+      if (r.role === "server" && first === undefined) {
+        cluster.datastore = external ? "external" : r.datastore === "sqlite" ? "sqlite" : "etcd"
+        cluster.datastoreEndpoint = flagValue(r.flags ?? [], ["--datastore-endpoint"])
+      } else if (r.role === "server" && cluster.datastore === "sqlite")
+        throw new Error(
+          `scenario: VM ${vmid} runs a k3s server in a cluster whose first server runs on SQLite, which no other server can join; give it role agent, or the first server datastore etcd`
+        )
+      else if (r.role === "server" && cluster.datastore === "external" && !external)
+        throw new Error(
+          `scenario: VM ${vmid} runs a k3s server in a cluster on an external datastore without --datastore-endpoint; add the first server's to its k3s.flags`
+        )
       const args =
         r.role === "server"
           ? serverUrl === undefined
-            ? ["server", "--cluster-init"]
-            : ["server", "--server", serverUrl]
+            ? cluster.datastore === "etcd"
+              ? ["server", "--cluster-init"]
+              : ["server"]
+            : cluster.datastore === "external"
+              ? ["server"]
+              : ["server", "--server", serverUrl]
           : ["agent", "--server", serverUrl ?? "https://127.0.0.1:6443"]
       args.push(...(r.flags ?? []))
       // a unit k3s cannot start cannot be running either: such a scenario describes no real guest
@@ -1964,13 +2118,14 @@ export class K3sSim {
       h.enabled = true
       h.cluster = cluster
       let etcdName: string | undefined
-      if (r.role === "server") {
+      if (r.role === "server" && cluster.datastore === "etcd") {
         const m = cluster.addMember(nodeName, g.ip, since)
         etcdName = m.name
         writeGuestFile(g, ETCD_NAME, `${m.name}\n`, ROOT_ONLY)
         h.etcdRunning = true
-        this.writeServerFiles(h, cluster)
       }
+      if (r.role === "server" && cluster.datastore === "sqlite") writeGuestFile(g, SQLITE_DB, "", ROOT_ONLY)
+      if (r.role === "server") this.writeServerFiles(h, cluster)
       const n = this.registerNode(h, cluster, { nodeName, args, env }, r.role, version, etcdName, since)
       n.readyAt = since
       n.schedulingChangedAt = since
