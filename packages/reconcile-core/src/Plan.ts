@@ -1134,9 +1134,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             ? reservableMemoryBytes(nodeFacts(observed, observedNode, { vmid: healthy.vmid }), adjustment) -
               (memoryGrown.get(node.name) ?? 0)
             : undefined
+        // cores derived over the sockets the VM has (or will have after a restart) when homelab.yaml sets none: PVE
+        // multiplies them, so 2 sockets of the VM's own × cores derived for 1 would be twice the share cpuRatio gives
+        const ownSockets =
+          config === undefined || vm.sockets !== undefined || vm.cores !== undefined
+            ? undefined
+            : Number(
+                config.deletes.includes("sockets") ? 1 : (config.pending.sockets ?? config.current.sockets ?? 1)
+              ) || 1
+        const sized = ownSockets !== undefined && ownSockets > 1 ? { ...vm, sockets: ownSockets } : vm
+        const cores = vm.cores === undefined ? derivedCores(node, observedNode.cpus, sized, sized !== vm) : undefined
         const step = planDrift({
           desired,
-          spec,
+          spec: cores === undefined ? spec : { ...spec, cores: cores.cores },
           vm,
           vmid: healthy.vmid,
           node: observedNode,
@@ -1147,7 +1157,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           ip: observed.ips?.get(healthy.vmid),
           cordonedByUs: marks.restart || marks.upgrade || marks.destroy,
           cloudInitHeld: observed.cloudInit?.get(healthy.vmid),
-          ...(vm.cores === undefined ? { coresFrom: derivedCores(node, observedNode.cpus, vm).text } : {}),
+          ...(cores === undefined ? {} : { coresFrom: cores.text }),
           reservableMemoryBytes: reservable
         })
         findings.push(...step.findings)

@@ -15,8 +15,11 @@ export interface DerivedCores {
 export const vmCores = (node: DesiredNode, cpus: number, vm: DesiredVm): number =>
   vm.cores ?? derivedCores(node, cpus, vm).cores
 
-/** The cores derived from the node's logical CPUs × cpuRatio over the VM's sockets, and how (for plan texts). */
-export const derivedCores = (node: DesiredNode, cpus: number, vm: DesiredVm): DerivedCores => {
+/**
+ * The cores derived from the node's logical CPUs × cpuRatio over the VM's sockets, and how (for plan texts).
+ * `ownSockets`: `vm.sockets` is the count the VM itself has (homelab.yaml sets none), so the text says so.
+ */
+export const derivedCores = (node: DesiredNode, cpus: number, vm: DesiredVm, ownSockets = false): DerivedCores => {
   const sockets = vm.sockets ?? 1
   // the epsilon absorbs binary floating-point error (0.29 × 100 = 28.999999999999996) before flooring
   const vcpus = cpus * node.cpuRatio
@@ -29,6 +32,6 @@ export const derivedCores = (node: DesiredNode, cpus: number, vm: DesiredVm): De
     text:
       vm.sockets === undefined
         ? `${share} = ${coresText}`
-        : `${share} = ${shown} ${shown === "1" ? "vCPU" : "vCPUs"} over vm.sockets ${sockets} = ${coresText} per socket`
+        : `${share} = ${shown} ${shown === "1" ? "vCPU" : "vCPUs"} over ${ownSockets ? `the VM's own ${sockets} sockets (vm.sockets not set)` : `vm.sockets ${sockets}`} = ${coresText} per socket`
   }
 }

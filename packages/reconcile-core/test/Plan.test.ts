@@ -268,6 +268,55 @@ describe("plan", () => {
     )
   })
 
+  it("a VM with 2 sockets of its own, homelab.yaml setting none: its cores are derived over its 2 sockets, not 1 (the share cpuRatio gives, not twice it)", () => {
+    const config = (cores: string, sockets?: string, pendingSockets?: string): VmPending => ({
+      digest: "d1",
+      current: {
+        cores,
+        ...(sockets === undefined ? {} : { sockets }),
+        memory: "16384",
+        cpu: "host",
+        scsi0: "local-lvm:vm-1001-disk-0,size=32G",
+        net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+        tags: "homelab-managed;k3s",
+        ciuser: "ubuntu",
+        sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
+        ipconfig0: "ip=dhcp",
+        ide2: "local-lvm:vm-1001-cloudinit,media=cdrom"
+      },
+      pending: pendingSockets === undefined ? {} : { sockets: pendingSockets },
+      deletes: []
+    })
+    const planned = (c: VmPending) =>
+      plan(
+        desired(["pve"]),
+        { ...observed([observedNode("pve")], [vm(1001, "pve")]), configs: new Map([[1001, c]]) },
+        {
+          policy
+        }
+      )
+    // 8 logical CPUs × cpuRatio 0.5 = 4 vCPUs: 2 sockets × 4 cores would be 8
+    const wide = planned(config("4", "2"))
+    assert.deepStrictEqual(tags(wide), ["UpdateVm:pve"])
+    const update = wide.actions[0]
+    assert.strictEqual(update?._tag, "UpdateVm")
+    if (update?._tag !== "UpdateVm") return
+    assert.deepStrictEqual(update.edit.set, { cores: "2" })
+    assert.strictEqual(
+      update.reason,
+      "1 setting(s) differ from homelab.yaml: cores 4 → 2 (takes effect after a restart); cores derived from homelab.yaml (no vm cores set): node pve's 8 logical CPUs × cpuRatio 0.5 = 4 vCPUs over the VM's own 2 sockets (vm.sockets not set) = 2 cores per socket"
+    )
+    // already 2 × 2: nothing to change; 1 socket (set or not): 4 cores, as before
+    assert.deepStrictEqual(tags(planned(config("2", "2"))), [])
+    assert.deepStrictEqual(tags(planned(config("4", "1"))), [])
+    assert.deepStrictEqual(tags(planned(config("4"))), [])
+    // sockets PVE holds until a restart count: the VM will run with them
+    assert.deepStrictEqual(
+      planned(config("4", "1", "2")).actions.flatMap((a) => (a._tag === "UpdateVm" ? [a.edit.set] : [])),
+      [{ cores: "2" }]
+    )
+  })
+
   it("memory grown in place counts the node's other guests as a create does: refused beyond what the node can reserve", () => {
     const n = desiredNode("pve")
     const d = (memoryOvercommit?: number): Desired => ({
