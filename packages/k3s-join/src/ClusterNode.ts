@@ -108,6 +108,13 @@ export interface ClusterNode {
    * @since 0.4.0
    */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
+  /**
+   * The `K3S_*` environment its k3s runs with, as k3s records it in the `k3s.io/node-env` annotation (secret values
+   * masked: `K3S_TOKEN`, `K3S_DATASTORE_ENDPOINT`, …); `undefined` when the annotation is missing or unreadable.
+   *
+   * @since 0.10.0
+   */
+  readonly nodeEnv?: Readonly<Record<string, string>> | undefined
 }
 
 const ROLE_LABELS: ReadonlyArray<NodeRoleLabel> = ["control-plane", "etcd", "master"]
@@ -137,7 +144,8 @@ export const fromNodeJson = (node: typeof NodeJson.Type): ClusterNode => {
     etcdMemberName: node.metadata.annotations?.["etcd.k3s.cattle.io/node-name"],
     unschedulable: node.spec?.unschedulable === true,
     labels,
-    nodeArgs
+    nodeArgs,
+    nodeEnv: parseNodeEnv(node.metadata.annotations?.["k3s.io/node-env"])
   }
 }
 
@@ -146,6 +154,14 @@ const decodeNodeArgs = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.A
 const parseNodeArgs = (text: string | undefined): ReadonlyArray<string> | undefined => {
   if (text === undefined) return undefined
   const decoded = decodeNodeArgs(text)
+  return Result.isSuccess(decoded) ? decoded.success : undefined
+}
+
+/** `k3s.io/node-env`: a JSON object of strings. */
+const decodeNodeEnv = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Record(Schema.String, Schema.String)))
+const parseNodeEnv = (text: string | undefined): Readonly<Record<string, string>> | undefined => {
+  if (text === undefined) return undefined
+  const decoded = decodeNodeEnv(text)
   return Result.isSuccess(decoded) ? decoded.success : undefined
 }
 

@@ -84,6 +84,25 @@ describe("decodeNodeList", () => {
     assert.strictEqual(labelled(a1, {}, "[]")?.role, "agent")
   })
 
+  it("reads the K3S_* environment k3s records in k3s.io/node-env (secrets masked); none when missing or unreadable", () => {
+    const withEnv = (env: string | undefined) => {
+      const json = nodeJson(s1) as { metadata: { annotations: Record<string, string> } }
+      if (env === undefined) delete json.metadata.annotations["k3s.io/node-env"]
+      else json.metadata.annotations["k3s.io/node-env"] = env
+      const decoded = decodeNodeList(nodeListJson([json]))
+      if (Result.isFailure(decoded)) throw new Error(decoded.failure)
+      return decoded.success[0]?.nodeEnv
+    }
+    assert.deepStrictEqual(withEnv('{"K3S_DATASTORE_ENDPOINT":"********","K3S_TOKEN":"********"}'), {
+      K3S_DATASTORE_ENDPOINT: "********",
+      K3S_TOKEN: "********"
+    })
+    assert.deepStrictEqual(withEnv("{}"), {})
+    assert.isUndefined(withEnv(undefined))
+    assert.isUndefined(withEnv("not json"))
+    assert.isUndefined(withEnv('["K3S_TOKEN"]'))
+  })
+
   it("fails on output that is not a node list", () => {
     assert.isTrue(Result.isFailure(decodeNodeList("The connection to the server 127.0.0.1:6443 was refused")))
     assert.isTrue(Result.isFailure(decodeNodeList(JSON.stringify({ items: [{ metadata: {} }] }))))

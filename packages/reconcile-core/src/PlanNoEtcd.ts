@@ -16,7 +16,8 @@ export interface NoEtcd {
 /**
  * Whether the cluster runs without embedded etcd: it has server Nodes and none of its Nodes carries the etcd role
  * (`node-role.kubernetes.io/etcd`, which k3s sets on every server running an etcd member). Where its state is comes
- * from the servers' `k3s.io/node-args` (k3s records `--datastore-endpoint` there, its value masked).
+ * from the servers' `k3s.io/node-args` (k3s records `--datastore-endpoint` there, its value masked) and
+ * `k3s.io/node-env` (`K3S_DATASTORE_ENDPOINT`, the same setting given as an environment variable).
  */
 export const noEtcdOf = (nodes: ReadonlyArray<ClusterNode>, serverHost: string | undefined): NoEtcd | undefined => {
   const servers = nodes.filter((n) => n.role === "server")
@@ -24,7 +25,11 @@ export const noEtcdOf = (nodes: ReadonlyArray<ClusterNode>, serverHost: string |
   const server =
     (serverHost === undefined ? undefined : servers.find((n) => n.internalIPs.includes(serverHost))) ??
     (servers[0] as ClusterNode)
-  const external = servers.some((n) => n.nodeArgs?.some((a) => a === "--datastore-endpoint") === true)
+  // the flag (or config.yaml's datastore-endpoint, merged into node-args), or K3S_DATASTORE_ENDPOINT (node-env)
+  const external = servers.some(
+    (n) =>
+      n.nodeArgs?.some((a) => a === "--datastore-endpoint") === true || n.nodeEnv?.K3S_DATASTORE_ENDPOINT !== undefined
+  )
   return { server, datastore: external ? "external" : "sqlite" }
 }
 

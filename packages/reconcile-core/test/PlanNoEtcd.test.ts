@@ -66,4 +66,15 @@ describe("server joins into a cluster without embedded etcd", () => {
     assert.sameMembers(steps(joined), ["JoinK3s:s1", "JoinK3s:s2", "JoinK3s:a1"])
     assert.isFalse(joined.findings.some((f) => f.code === "k3s.no-etcd"))
   })
+
+  it("an external datastore given as K3S_DATASTORE_ENDPOINT (k3s.io/node-env, not node-args) is an external datastore, not SQLite", () => {
+    const external = { ...serverNode(["server"]), nodeEnv: { K3S_DATASTORE_ENDPOINT: "********" } }
+    const blocked = planWith(external)
+    const found = blocked.findings.filter((f) => f.code === "k3s.no-etcd")
+    assert.strictEqual(found.length, 2)
+    assert.include(found[0]?.message, "keeps the cluster in an external datastore (--datastore-endpoint)")
+    assert.notInclude(found[0]?.message, "SQLite")
+    const joined = planWith(external, { serverFlags: ["--datastore-endpoint=postgres://k3s:secret@db:5432/k3s"] })
+    assert.sameMembers(steps(joined), ["JoinK3s:s1", "JoinK3s:s2", "JoinK3s:a1"])
+  })
 })
