@@ -38,7 +38,7 @@ import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
 import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
-import { renamedVm, renamedVmFinding } from "./renamedVm.js"
+import { renamedByVmid, renamedByVmidFinding, renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
@@ -334,6 +334,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   const actions: Array<Action> = []
   const findings: Array<Finding> = []
   let recreates = 0
+  /** Every VM name homelab.yaml lists, on any node: a VM of ours under one of them was not renamed away from another. */
+  const listedNames = new Set(desired.nodes.flatMap((n) => n.vms.map((v) => v.name)))
   const sharedDownloads = new Map<string, string>()
   /** Leftover image files `--prune` deletes: by volid on a shared storage (once), else by node and volid. */
   const imageDeletes = new Set<string>()
@@ -746,6 +748,18 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           if (renamed !== undefined) {
             const { message, hint } = renamedVmFinding(vm.name, renamed)
             vmFinding("blocked", "vm.renamed", message, hint, renamed.vmid)
+            return {}
+          }
+          const renumbered = renamedByVmid(
+            { name: vm.name, node: node.name, candidates: spec.vmidCandidates },
+            observed.vms,
+            listedNames,
+            desired.ownershipTag,
+            desired.vmidRange
+          )
+          if (renumbered !== undefined) {
+            const { message, hint } = renamedByVmidFinding(vm.name, renumbered)
+            vmFinding("blocked", "vm.renamed", message, hint, renumbered.vmid)
             return {}
           }
           const inFlight = observed.vms.find(

@@ -317,6 +317,43 @@ describe("plan", () => {
     )
   })
 
+  it("a VM of ours renamed by hand, no k3s: the VMID homelab derives from the missing VM's name, not from its own, says so; no second VM", () => {
+    const range = { lower: 1000, upper: 8999 }
+    const derived = vmidCandidates("k3s-vm-pve", range)[0] as number
+    const renamed = plan(desired(["pve"]), observed([observedNode("pve")], [vm(derived, "pve", { name: "my-db" })]), {
+      policy
+    })
+    assert.deepStrictEqual(tags(renamed), [])
+    const finding = renamed.findings.find((f) => f.code === "vm.renamed")
+    assert.deepStrictEqual(
+      [finding?.effect, finding?.node, finding?.vm, finding?.vmid],
+      ["blocked", "pve", "k3s-vm-pve", derived]
+    )
+    assert.strictEqual(
+      finding?.message,
+      `VM ${derived} my-db on pve has the VMID homelab derives from k3s-vm-pve's name (not one it derives from my-db): k3s-vm-pve renamed by hand? Not creating a second VM beside it`
+    )
+    assert.strictEqual(
+      finding?.hint,
+      `rename it back (\`qm set ${derived} --name k3s-vm-pve\` on pve) and run apply again; or, to replace it, \`homelab apply --prune\` removes VM ${derived} my-db and the next run creates k3s-vm-pve`
+    )
+    // an orphan whose VMID is its own name's (homelab.yaml renamed it, or it was made for a VM no longer listed): the VM is created
+    const own = vmidCandidates("old-name", range)[0] as number
+    const orphan = plan(desired(["pve"]), observed([observedNode("pve")], [vm(own, "pve", { name: "old-name" })]), {
+      policy
+    })
+    assert.include(tags(orphan), "CreateVm:pve")
+    assert.isUndefined(orphan.findings.find((f) => f.code === "vm.renamed"))
+    // not ours (no ownership tag), or on another node: not taken for it
+    for (const other of [
+      vm(derived, "pve", { name: "my-db", tags: [] }),
+      vm(derived, "still-fawn", { name: "my-db" })
+    ]) {
+      const p = plan(desired(["pve"]), observed([observedNode("pve"), observedNode("still-fawn")], [other]), { policy })
+      assert.include(tags(p), "CreateVm:pve")
+    }
+  })
+
   it("memory grown in place counts the node's other guests as a create does: refused beyond what the node can reserve", () => {
     const n = desiredNode("pve")
     const d = (memoryOvercommit?: number): Desired => ({
