@@ -85,6 +85,25 @@ const vm = (vmid: number, node: string, overrides: Partial<ObservedVm> = {}): Ob
   ...overrides
 })
 
+/** VM 1001's configuration as homelab made it for `desiredNode`'s VM (memory 16384, 32G on local-lvm, vmbr0), `over` on top. */
+const runningConfig = (over: Record<string, string>, pending: Record<string, string> = {}): VmPending => ({
+  digest: "d1",
+  current: {
+    memory: "16384",
+    cpu: "host",
+    scsi0: "local-lvm:vm-1001-disk-0,size=32G",
+    net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
+    tags: "homelab-managed;k3s",
+    ciuser: "ubuntu",
+    sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
+    ipconfig0: "ip=dhcp",
+    ide2: "local-lvm:vm-1001-cloudinit,media=cdrom",
+    ...over
+  },
+  pending,
+  deletes: []
+})
+
 const observed = (
   nodes: Array<ObservedNode>,
   vms: Array<ObservedVm>,
@@ -236,24 +255,7 @@ describe("plan", () => {
   it("an existing VM sized before cores honoured vm.sockets is changed in place, and the plan says why", () => {
     const n = desiredNode("pve")
     const d: Desired = { ...desired([]), nodes: [{ ...n, vms: n.vms.map((v) => ({ ...v, sockets: 2 })) }] }
-    const config: VmPending = {
-      digest: "d1",
-      current: {
-        cores: "4",
-        sockets: "2",
-        memory: "16384",
-        cpu: "host",
-        scsi0: "local-lvm:vm-1001-disk-0,size=32G",
-        net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
-        tags: "homelab-managed;k3s",
-        ciuser: "ubuntu",
-        sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
-        ipconfig0: "ip=dhcp",
-        ide2: "local-lvm:vm-1001-cloudinit,media=cdrom"
-      },
-      pending: {},
-      deletes: []
-    }
+    const config = runningConfig({ cores: "4", sockets: "2" })
     const o: Observed = { ...observed([observedNode("pve")], [vm(1001, "pve")]), configs: new Map([[1001, config]]) }
     const p = plan(d, o, { policy })
     assert.deepStrictEqual(tags(p), ["UpdateVm:pve"])
@@ -269,24 +271,11 @@ describe("plan", () => {
   })
 
   it("a VM with 2 sockets of its own, homelab.yaml setting none: its cores are derived over its 2 sockets, not 1 (the share cpuRatio gives, not twice it)", () => {
-    const config = (cores: string, sockets?: string, pendingSockets?: string): VmPending => ({
-      digest: "d1",
-      current: {
-        cores,
-        ...(sockets === undefined ? {} : { sockets }),
-        memory: "16384",
-        cpu: "host",
-        scsi0: "local-lvm:vm-1001-disk-0,size=32G",
-        net0: "virtio=BC:24:11:2E:7A:4C,bridge=vmbr0",
-        tags: "homelab-managed;k3s",
-        ciuser: "ubuntu",
-        sshkeys: encodeURIComponent("ssh-ed25519 AAAA me@host"),
-        ipconfig0: "ip=dhcp",
-        ide2: "local-lvm:vm-1001-cloudinit,media=cdrom"
-      },
-      pending: pendingSockets === undefined ? {} : { sockets: pendingSockets },
-      deletes: []
-    })
+    const config = (cores: string, sockets?: string, pendingSockets?: string): VmPending =>
+      runningConfig(
+        { cores, ...(sockets === undefined ? {} : { sockets }) },
+        pendingSockets === undefined ? {} : { sockets: pendingSockets }
+      )
     const planned = (c: VmPending) =>
       plan(
         desired(["pve"]),
