@@ -141,7 +141,9 @@ import {
   type ClusterFacts,
   decodeDbInfo,
   type EtcdMember,
+  joiningMembersOf,
   memberIdHex,
+  memberJoining,
   membersOfNode,
   memberWithoutNode,
   orphanMembersOf,
@@ -1965,6 +1967,18 @@ const make = (options: K3sJoinOptions) =>
       // A member of its name that no Node owns (its Node deleted with the finalizers removed; an earlier incarnation's)
       // stays whatever Node is deleted: refused before anything is deleted, not after waiting for it.
       const orphans = orphanMembersOf(facts, node)
+      // A learner of its name without a Node is a join going on right now: its Node follows, and with it the way to
+      // remove the member. Nothing is removed meanwhile (removing that member would break the join).
+      const joining = joiningMembersOf(facts, node)
+      if (orphans.length === 0 && joining.length > 0) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `${memberJoining(node, joining)}: nothing was deleted; run again once ${node}'s Node is Ready`
+          })
+        )
+      }
       if (orphans.length > 0) {
         return yield* fail(
           server.host,

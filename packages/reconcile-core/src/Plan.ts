@@ -39,7 +39,7 @@ import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./Q
 import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedVm, renamedVmFinding } from "./renamedVm.js"
-import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
+import { joiningMemberFinding, staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -945,6 +945,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                   cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
                 )
               })
+              return undefined
+            }
+            // A learner of its name without a Node: its k3s is joining right now (not stale); it is rebuilt, through
+            // its Node, once that Node is there.
+            const joining =
+              cluster?.facts === undefined
+                ? undefined
+                : joiningMemberFinding(
+                    cluster.facts,
+                    { node: node.name, vm: vm.name, vmid: match.vmid },
+                    `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is stopped or destroyed`
+                  )
+            if (joining !== undefined) {
+              findings.push(inPlace ? joining : { ...joining, layer: "vm" })
               return undefined
             }
           }

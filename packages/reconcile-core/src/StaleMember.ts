@@ -1,7 +1,9 @@
 import {
   type ClusterFacts,
   type ClusterNode,
+  joiningMembersOf,
   memberIdHex,
+  memberJoining,
   orphanMembersOf,
   staleMemberRefusal
 } from "@homelab/k3s-join"
@@ -38,10 +40,11 @@ export const staleMemberTeardownHint = (
 
 /**
  * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
- * or of its IP, that no Node owns (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
+ * or of its IP, that no Node owns and that is no learner (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
  * restart forever, and homelab can remove a member only through its Node. A member whose Node is still there is not
  * this: the join removes that Node (and with it the member) first. Undefined when there is no such member, or the
- * members were not read (k3s-join's own check refuses the install then).
+ * members were not read (k3s-join's own check refuses the install then). A learner of its name or IP is a join going on
+ * right now (`joiningMemberFinding`): deferred, with no etcdctl.
  */
 export const staleMemberFinding = (
   facts: ClusterFacts | undefined,
@@ -56,7 +59,7 @@ export const staleMemberFinding = (
   if (facts === undefined) return undefined
   const stale = orphanMembersOf(facts, vm.vm, vm.ip)
   const member = stale[0]
-  if (member === undefined) return undefined
+  if (member === undefined) return joiningMemberFinding(facts, vm)
   return {
     code: "k3s.stale-member",
     effect: "blocked",
@@ -70,6 +73,42 @@ export const staleMemberFinding = (
       stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
     )}`,
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
+  }
+}
+
+/**
+ * What to do about VM `vm` while its etcd member joins (a learner, its Node not registered yet): nothing, but wait.
+ */
+export const joiningMemberHint = (vm: string): string =>
+  `nothing to remove: run homelab again once ${vm}'s Node is Ready (\`sudo k3s kubectl get node ${vm}\` on a Ready server)`
+
+/**
+ * The finding for server VM `vm` (at `ip`, when known) while etcd lists a learner of its name, or of its IP, that no
+ * Node owns: k3s on it is joining right now (k3s.md §3.5: the member is added as a learner before the Node registers).
+ * Not stale, never to be removed with etcdctl; nothing is done to the VM this run, and the next run finds its Node.
+ * Undefined when there is no such member.
+ */
+export const joiningMemberFinding = (
+  facts: ClusterFacts,
+  vm: {
+    readonly node: string
+    readonly vm: string
+    readonly vmid?: number | undefined
+    readonly ip?: string | undefined
+  },
+  context = "homelab does nothing to it this run"
+): Finding | undefined => {
+  const joining = joiningMembersOf(facts, vm.vm, vm.ip)
+  if (joining.length === 0) return undefined
+  return {
+    code: "k3s.member-joining",
+    effect: "deferred",
+    layer: "k3s",
+    node: vm.node,
+    vm: vm.vm,
+    vmid: vm.vmid,
+    message: `${memberJoining(vm.vm, joining)}; ${context}`,
+    hint: joiningMemberHint(vm.vm)
   }
 }
 
