@@ -400,6 +400,48 @@ describe("homelab plan while a server uninstalled by hand rejoins by itself (its
   })
 })
 
+describe("homelab plan while a server uninstalled by hand rejoins by itself (its member promoted, its Node not registered yet)", () => {
+  it("its journal shows the member its k3s added: joining, not stale, no etcdctl; then converged", async () => {
+    const l = await converged()
+    const ip = `${l.subnet}.13`
+    const vmid = vmidOf(l.sim, "chief-horse")
+    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+    assert.strictEqual(removed.code, 0, removed.stderr)
+    l.elapse(60_000)
+    const failed = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+
+    // its k3s start, once its member is promoted, waits (activating) before its Node registers, until the test lets it go
+    await l.sim.addFaults([{ kind: "k3sHold", vmid }])
+    const deleted = await onGuest(l.sim, `${l.subnet}.11`, "sudo k3s kubectl delete node k3s-vm-chief-horse")
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    const own = () => l.sim.state().k3s.etcdMembers.filter((m) => String(m.name).startsWith("k3s-vm-chief-horse-"))
+    await until(() => own().some((m) => !m.isLearner), "its new member promoted")
+    assert.deepStrictEqual(
+      own().map((m) => [m.isLearner, m.peerURL]),
+      [[false, `https://${ip}:2380`]]
+    )
+    assert.notInclude(nodes(l.sim).join("\n"), "chief-horse", "no Node yet")
+
+    const plan = await l.homelab(["plan"])
+    assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(
+      out,
+      `k3s-vm-chief-horse is joining etcd right now: its k3s added the member ${own()[0]?.name}`,
+      show(plan)
+    )
+    assert.include(out, "run homelab again once k3s-vm-chief-horse's Node is Ready", show(plan))
+    assert.notInclude(out, "k3s.stale-member", show(plan))
+    assert.notInclude(out, "member remove", show(plan))
+
+    await l.sim.clearFaults({ kind: "k3sHold" })
+    await until(() => nodes(l.sim).some((n) => n.startsWith("chief-horse server True")), "k3s-vm-chief-horse Ready")
+    const again = await l.homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
 describe("homelab plan after the guest agent of a VM it created was turned off by hand (agent: 0)", () => {
   it("notes it, pending and then in effect, naming the VM, what it costs and the fix; nothing changed", async () => {
     const l = await startLab(["pve", "still-fawn"], { imagePresent: true })

@@ -88,6 +88,7 @@ export {
   isUnitStart,
   type JournalClassification,
   type JournalFailure,
+  joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
   newJournalLines

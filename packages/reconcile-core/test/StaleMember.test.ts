@@ -218,3 +218,37 @@ describe("a server joining right now: its member a learner, its Node not registe
     assert.include(finding?.hint ?? "", "member remove 3ea")
   })
 })
+
+/**
+ * The seconds after its learner was promoted, before its Node registers: a voting member without a Node, as a stale
+ * one looks, but the VM's own k3s added it since it started (its journal: `Adding member <name>=<peer URL>`).
+ */
+describe("a server joining right now: its member promoted already, its Node not registered yet", () => {
+  const promoted = {
+    id: "4660",
+    name: "s3-1a2b3c4d",
+    peerURL: `https://${ipOf(vms, "s3")}:2380`,
+    clientURL: undefined,
+    isLearner: false
+  }
+  const facts = {
+    nodes: vms.filter((n) => n !== "s3").map((n) => clusterNode(vms, n)),
+    members: [...members(vms).filter((m) => !m.name.startsWith("s3-")), promoted]
+  }
+  const line = `time="2026-12-07T21:00:01Z" level=info msg="Adding member s3-1a2b3c4d=https://${ipOf(vms, "s3")}:2380 to etcd cluster [s1-00000000=https://10.0.0.11:2380]"`
+
+  it("with its journal's member: joining (deferred, no etcdctl); without it, stale as before", () => {
+    const vm = { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }
+    const joining = staleMemberFinding(facts, { ...vm, joining: { member: "s3-1a2b3c4d", line } }, "s1")
+    assert.deepStrictEqual([joining?.code, joining?.effect], ["k3s.member-joining", "deferred"])
+    assert.include(
+      joining?.message ?? "",
+      `s3 is joining etcd right now: its k3s added the member s3-1a2b3c4d (ID 1234, peer https://10.0.0.13:2380) for itself since it started (its journal: ${line})`
+    )
+    assert.notInclude(`${joining?.message} ${joining?.hint}`, "member remove")
+    // another member's name in its journal does not make this one joining
+    const other = staleMemberFinding(facts, { ...vm, joining: { member: "s3-ffffffff", line } }, "s1")
+    assert.strictEqual(other?.code, "k3s.stale-member")
+    assert.strictEqual(staleMemberFinding(facts, vm, "s1")?.code, "k3s.stale-member")
+  })
+})
