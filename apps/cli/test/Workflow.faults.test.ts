@@ -94,6 +94,8 @@ const cases: { readonly [K in Fault["kind"]]: Case<K> } = {
   // ends
   k3sHold: { fault: { kind: "k3sHold", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
   k3sDownloadFails: { fault: { kind: "k3sDownloadFails", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits },
+  // only a server's join has an etcd learner: n1 joins as an agent, unaffected (outOfBand.test.ts holds a server's)
+  k3sLearnerSlow: { fault: { kind: "k3sLearnerSlow", vmid }, k3s: true, exit: ExitCode.Ok },
   // joined, but its Node stays NotReady (a hung container runtime): the join's wait for Ready runs out
   k3sNodeNotReady: { fault: { kind: "k3sNodeNotReady", vmid }, k3s: true, exit: ExitCode.Join, timeouts: k3sWaits }
 }

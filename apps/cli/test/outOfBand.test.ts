@@ -7,7 +7,16 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
 import { ExitCode } from "../src/ExitCode.js"
 import { lab, nodes, onGuest, plain, runningCluster, show, stopLabs, until, v130, vmidOf } from "./k3sLab.js"
-import { imageVolid, mutating, pveRequest, startLab, stopLabs as stopSimLabs, vmsOf, whenState } from "./simLab.js"
+import {
+  imageVolid,
+  mutating,
+  pveRequest,
+  startLab,
+  stopLabs as stopSimLabs,
+  vmsOf,
+  whenRecord,
+  whenState
+} from "./simLab.js"
 
 afterEach(stopLabs)
 afterEach(stopSimLabs)
@@ -321,6 +330,115 @@ describe("homelab apply after k3s was uninstalled by hand on a server (k3s-unins
     const again = await l.homelab(["apply", "--yes"])
     assert.strictEqual(again.code, ExitCode.Ok, show(again))
     assert.include(nodes(l.sim), `chief-horse server True ${v130}`)
+  })
+})
+
+describe("homelab plan while a server uninstalled by hand rejoins by itself (its etcd member a learner, no Node yet)", () => {
+  it("says it is joining and to run again once its Node is Ready: no stale member, no etcdctl; apply removes nothing; then converged", async () => {
+    const l = await converged()
+    const ip = `${l.subnet}.13`
+    const vmid = vmidOf(l.sim, "chief-horse")
+    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+    assert.strictEqual(removed.code, 0, removed.stderr)
+    l.elapse(60_000)
+    const failed = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+
+    // its member stays a learner (not caught up yet) until the test lets it go: the seconds before its Node registers
+    await l.sim.addFaults([{ kind: "k3sLearnerSlow", vmid }])
+    const learner = whenRecord(l.sim, (r) =>
+      r._tag === "Operation" && r.operation.operation === "etcd-promotion" && r.operation.vmid === vmid
+        ? r.operation
+        : undefined
+    )
+    const deleted = await onGuest(l.sim, `${l.subnet}.11`, "sudo k3s kubectl delete node k3s-vm-chief-horse")
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    await learner
+    const joining = l.sim.state().k3s.etcdMembers.filter((m) => String(m.name).startsWith("k3s-vm-chief-horse-"))
+    assert.deepStrictEqual(
+      joining.map((m) => [m.isLearner, m.peerURL]),
+      [[true, `https://${ip}:2380`]]
+    )
+    assert.notInclude(nodes(l.sim).join("\n"), "chief-horse", "no Node yet")
+
+    const plan = await l.homelab(["plan"])
+    assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(out, "k3s-vm-chief-horse is joining etcd right now: k3s-vm-chief-horse-", show(plan))
+    assert.include(out, "run homelab again once k3s-vm-chief-horse's Node is Ready", show(plan))
+    assert.notInclude(out, "k3s.stale-member", show(plan))
+    assert.notInclude(out, "member remove", show(plan))
+    assert.notInclude(out, "join k3s", show(plan))
+
+    // apply meanwhile: nothing is joined, removed or deleted, and it says the same
+    const since = l.sim.k3sEvents().length
+    const apply = await l.homelab(["apply", "--yes"])
+    assert.notInclude(plain(apply.stdout), "member remove", show(apply))
+    assert.include(plain(apply.stdout), "k3s-vm-chief-horse is joining etcd right now", show(apply))
+    assert.deepStrictEqual(
+      l.sim
+        .k3sEvents()
+        .slice(since)
+        .map((e) => e.kind),
+      [],
+      "nothing done to k3s"
+    )
+    assert.deepStrictEqual(
+      l.sim
+        .state()
+        .k3s.etcdMembers.filter((m) => String(m.name).startsWith("k3s-vm-chief-horse-"))
+        .map((m) => m.name),
+      joining.map((m) => m.name),
+      "its member stays"
+    )
+
+    // caught up: promoted, its Node registers, and the lab is converged
+    await l.sim.clearFaults({ kind: "k3sLearnerSlow" })
+    await until(() => nodes(l.sim).some((n) => n.startsWith("chief-horse server True")), "k3s-vm-chief-horse Ready")
+    const again = await l.homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
+  })
+})
+
+describe("homelab plan while a server uninstalled by hand rejoins by itself (its member promoted, its Node not registered yet)", () => {
+  it("its journal shows the member its k3s added: joining, not stale, no etcdctl; then converged", async () => {
+    const l = await converged()
+    const ip = `${l.subnet}.13`
+    const vmid = vmidOf(l.sim, "chief-horse")
+    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+    assert.strictEqual(removed.code, 0, removed.stderr)
+    l.elapse(60_000)
+    const failed = await l.homelab(["apply", "--yes"])
+    assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+
+    // its k3s start, once its member is promoted, waits (activating) before its Node registers, until the test lets it go
+    await l.sim.addFaults([{ kind: "k3sHold", vmid }])
+    const deleted = await onGuest(l.sim, `${l.subnet}.11`, "sudo k3s kubectl delete node k3s-vm-chief-horse")
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    const own = () => l.sim.state().k3s.etcdMembers.filter((m) => String(m.name).startsWith("k3s-vm-chief-horse-"))
+    await until(() => own().some((m) => !m.isLearner), "its new member promoted")
+    assert.deepStrictEqual(
+      own().map((m) => [m.isLearner, m.peerURL]),
+      [[false, `https://${ip}:2380`]]
+    )
+    assert.notInclude(nodes(l.sim).join("\n"), "chief-horse", "no Node yet")
+
+    const plan = await l.homelab(["plan"])
+    assert.strictEqual(plan.code, ExitCode.Ok, show(plan))
+    const out = plain(plan.stdout)
+    assert.include(
+      out,
+      `k3s-vm-chief-horse is joining etcd right now: its k3s added the member ${own()[0]?.name}`,
+      show(plan)
+    )
+    assert.include(out, "run homelab again once k3s-vm-chief-horse's Node is Ready", show(plan))
+    assert.notInclude(out, "k3s.stale-member", show(plan))
+    assert.notInclude(out, "member remove", show(plan))
+
+    await l.sim.clearFaults({ kind: "k3sHold" })
+    await until(() => nodes(l.sim).some((n) => n.startsWith("chief-horse server True")), "k3s-vm-chief-horse Ready")
+    const again = await l.homelab(["plan", "--detailed-exitcode"])
+    assert.strictEqual(again.code, ExitCode.Ok, show(again))
   })
 })
 

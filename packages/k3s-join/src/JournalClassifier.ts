@@ -139,6 +139,28 @@ export const linesSinceUnitStart = (lines: ReadonlyArray<string>): Array<string>
 }
 
 /**
+ * The etcd member a server's k3s added for itself and joins as, from the journal lines since its unit started
+ * (`linesSinceUnitStart`): k3s logs `Adding member <name>=<peer URL> to etcd cluster [...]` as it adds its member (a
+ * learner) to the cluster, before its Node registers (k3s.md §3.5). Undefined when those lines show no such join, or
+ * show it ended (`k3s is up and running`, or a fatal line after it).
+ *
+ * @since 0.12.0
+ * @category classification
+ */
+export const joiningMemberOf = (
+  lines: ReadonlyArray<string>
+): { readonly member: string; readonly peerURL: string; readonly line: string } | undefined => {
+  let found: { member: string; peerURL: string; line: string } | undefined
+  for (const line of lines) {
+    const added = /Adding member (\S+?)=(\S+) to etcd cluster/.exec(line)
+    if (added !== null) found = { member: added[1] as string, peerURL: added[2] as string, line }
+    else if (found !== undefined && (line.includes("k3s is up and running") || line.includes("level=fatal")))
+      found = undefined
+  }
+  return found
+}
+
+/**
  * Whether `line` is systemd's line for a start of the unit (`Starting Lightweight Kubernetes...`), as
  * `linesSinceUnitStart` finds it.
  *

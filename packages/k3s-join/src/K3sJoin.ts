@@ -79,6 +79,7 @@ import {
   classifyJournal,
   isUnitStart,
   type JournalClassification,
+  joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
   newJournalLines
@@ -141,7 +142,9 @@ import {
   type ClusterFacts,
   decodeDbInfo,
   type EtcdMember,
+  joiningMembersOf,
   memberIdHex,
+  memberJoining,
   membersOfNode,
   memberWithoutNode,
   orphanMembersOf,
@@ -546,6 +549,11 @@ export interface UnitStatus {
    * joins again as a new member at its next start), else none.
    */
   readonly failure?: JournalClassification | undefined
+  /**
+   * A server unit that runs or is starting (`active`, `activating`) and joins etcd right now: the member its k3s added
+   * for itself since its last start (`Adding member <name>=<peer URL>`), its Node not up yet (`joiningMemberOf`).
+   */
+  readonly joining?: { readonly member: string; readonly peerURL: string; readonly line: string } | undefined
 }
 
 const DEFAULTS = {
@@ -1965,6 +1973,18 @@ const make = (options: K3sJoinOptions) =>
       // A member of its name that no Node owns (its Node deleted with the finalizers removed; an earlier incarnation's)
       // stays whatever Node is deleted: refused before anything is deleted, not after waiting for it.
       const orphans = orphanMembersOf(facts, node)
+      // A learner of its name without a Node is a join going on right now: its Node follows, and with it the way to
+      // remove the member. Nothing is removed meanwhile (removing that member would break the join).
+      const joining = joiningMembersOf(facts, node)
+      if (orphans.length === 0 && joining.length > 0) {
+        return yield* fail(
+          server.host,
+          new ClusterUnavailable({
+            server: server.host,
+            detail: `${memberJoining(node, joining)}: nothing was deleted; run again once ${node}'s Node is Ready`
+          })
+        )
+      }
       if (orphans.length > 0) {
         return yield* fail(
           server.host,
@@ -2382,12 +2402,22 @@ const make = (options: K3sJoinOptions) =>
       // the state and the journal in one round trip (the journal counts only when the unit does not run, or when it
       // runs on waiting for a restart: a server whose etcd member the cluster removed, k3s since January 2026)
       const { state, journal } = yield* unitAndJournal(host, role, timeoutsOf(undefined, role).command)
-      const failure = classifyJournal(linesSinceUnitStart(journal))
+      const since = linesSinceUnitStart(journal)
+      const failure = classifyJournal(since)
+      const joining =
+        role === "server" && (state === "active" || state === "activating") && failure?.permanent !== true
+          ? joiningMemberOf(since)
+          : undefined
+      const withJoining = joining === undefined ? {} : { joining }
       if (state === "active")
         return (
-          role === "server" && failure?.failure === "EtcdMemberRemovedRestart" ? { state, failure } : { state }
+          role === "server" && failure?.failure === "EtcdMemberRemovedRestart"
+            ? { state, failure }
+            : { state, ...withJoining }
         ) satisfies UnitStatus
-      return (failure === undefined ? { state } : { state, failure }) satisfies UnitStatus
+      return (
+        failure === undefined ? { state, ...withJoining } : { state, failure, ...withJoining }
+      ) satisfies UnitStatus
     })
 
     const startUnit = Effect.fn("K3sJoin.startUnit")(function* (host: SshTarget, role: Role) {

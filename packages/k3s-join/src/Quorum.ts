@@ -105,6 +105,7 @@ const peerHost = (peerURL: string | undefined): string | undefined => {
  * §5.3): named after it (`<node>-<8 hex>`) or registered with `ip` as their peer address. k3s removes a member only
  * through its Node, so such a member stays until someone removes it with etcdctl; the join would fail with `duplicate
  * node name found` (or `Peer URLs already exists`). A member a Node owns is not here: deleting that Node removes it.
+ * Nor is a learner: a server joining right now has one before its Node registers (`joiningMembersOf`).
  *
  * @since 0.6.3
  * @category quorum
@@ -113,12 +114,37 @@ export const orphanMembersOf = (
   facts: ClusterFacts,
   node: string,
   ip?: string | undefined
-): ReadonlyArray<EtcdMember> =>
-  facts.members.filter(
-    (m) =>
-      nodeOfMember(facts, m) === undefined &&
-      (isMemberOfNode(m.name, node) || (ip !== undefined && peerHost(m.peerURL) === ip.toLowerCase()))
-  )
+): ReadonlyArray<EtcdMember> => facts.members.filter((m) => !m.isLearner && withoutNodeOf(facts, m, node, ip))
+
+/** A member no Node owns, named after `node` or registered with `ip` as its peer address. */
+const withoutNodeOf = (facts: ClusterFacts, m: EtcdMember, node: string, ip: string | undefined): boolean =>
+  nodeOfMember(facts, m) === undefined &&
+  (isMemberOfNode(m.name, node) || (ip !== undefined && peerHost(m.peerURL) === ip.toLowerCase()))
+
+/**
+ * The etcd members of `node` (by its name, or `ip` as their peer address) that no Node owns because they are joining
+ * right now: learners (k3s.md §3.5). A joining server's k3s adds its member as a learner before its Node registers,
+ * and the etcd leader promotes it once caught up; such a member is not stale (`orphanMembersOf` leaves it out), and
+ * removing it would break a join that is going well. Its Node follows within a minute or so.
+ *
+ * @since 0.12.0
+ * @category quorum
+ */
+export const joiningMembersOf = (
+  facts: ClusterFacts,
+  node: string,
+  ip?: string | undefined
+): ReadonlyArray<EtcdMember> => facts.members.filter((m) => m.isLearner && withoutNodeOf(facts, m, node, ip))
+
+/**
+ * Why nothing is done to `node` while its etcd `members` are joining (`joiningMembersOf`): the words of a plan that
+ * waits for it and of `removeServer`'s refusal.
+ *
+ * @since 0.12.0
+ * @category quorum
+ */
+export const memberJoining = (node: string, members: ReadonlyArray<EtcdMember>): string =>
+  `${node} is joining etcd right now: ${members.map((m) => `${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`})`).join(", ")} ${members.length === 1 ? "is a learner" : "are learners"} that k3s promotes once caught up, and ${node}'s Node registers after that; ${members.length === 1 ? "it is" : "they are"} not stale (do not remove ${members.length === 1 ? "it" : "them"})`
 
 /**
  * Why server `node` cannot be taken out of the cluster (`removeServer`, before a rebuild or a removal) while etcd lists

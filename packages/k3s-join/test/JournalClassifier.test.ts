@@ -4,6 +4,7 @@ import {
   classifyJournal,
   classifyLine,
   isUnitStart,
+  joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
   newJournalLines
@@ -164,5 +165,30 @@ describe("classifyCurrentRun", () => {
     assert.isTrue(isUnitStart(journal.unitStart()))
     assert.isTrue(isUnitStart("Starting k3s-agent.service - Lightweight Kubernetes..."))
     assert.isFalse(isUnitStart(journal.starting()))
+  })
+})
+
+describe("joiningMemberOf", () => {
+  const added =
+    'time="2026-12-07T21:00:01Z" level=info msg="Adding member s3-1a2b3c4d=https://10.0.0.13:2380 to etcd cluster [s1-00000000=https://10.0.0.11:2380 s2-00000001=https://10.0.0.12:2380]"'
+  const starting =
+    'time="2026-12-07T21:00:01Z" level=info msg="Starting etcd to join cluster with members [s1-00000000=https://10.0.0.11:2380 s3-1a2b3c4d=https://10.0.0.13:2380]"'
+  const learner =
+    'time="2026-12-07T21:00:02Z" level=info msg="this server has not yet been promoted from learner to voting member"'
+
+  it("the member a server's k3s added for itself (k3s.md §3.5), while it has not come up since", () => {
+    assert.deepStrictEqual(joiningMemberOf([added, starting, learner]), {
+      member: "s3-1a2b3c4d",
+      peerURL: "https://10.0.0.13:2380",
+      line: added
+    })
+  })
+
+  it("none once it is up, after a fatal line, or without such a line (a restart on its own member)", () => {
+    assert.isUndefined(joiningMemberOf([added, starting, 'time="x" level=info msg="k3s is up and running"']))
+    assert.isUndefined(
+      joiningMemberOf([added, 'time="x" level=fatal msg="ETCD join failed: etcdserver: unhealthy cluster"'])
+    )
+    assert.isUndefined(joiningMemberOf([starting, learner]))
   })
 })

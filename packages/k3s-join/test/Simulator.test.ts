@@ -17,7 +17,7 @@ import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
 import { K3sJoin } from "../src/K3sJoin.js"
 import type { JoinTimeouts, K3sHost } from "../src/K3sJoinOptions.js"
-import { memberWithoutNode } from "../src/Quorum.js"
+import { memberJoining, memberWithoutNode } from "../src/Quorum.js"
 import { eventLog, tempDir } from "./support/setup.js"
 
 const key = generateKeyPair("ed25519")
@@ -410,6 +410,57 @@ describe("K3sJoin against @homelab/sim", () => {
           /kubectl (delete|patch|annotate)/
         )
         assert.strictEqual(sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("k3s-server-2-")).length, 1)
+      }),
+    60_000
+  )
+
+  it.live(
+    "removeServer of a server joining right now (its member a learner, its Node not registered yet): refused in memberJoining's words, without etcdctl, nothing deleted",
+    () =>
+      Effect.gen(function* () {
+        const { sim, k3s, server, target } = yield* setup([{ kind: "k3sLearnerSlow", vmid: 303 }])
+        const host = yield* target(303)
+        // the moment its k3s added its member (a learner) and began to wait for its promotion
+        const learner = Effect.callback<void>((resume) => {
+          const stop = sim.watch((r) => {
+            if (r._tag !== "Operation" || r.operation.operation !== "etcd-promotion" || r.operation.vmid !== 303) return
+            stop()
+            resume(Effect.void)
+          })
+          return Effect.sync(stop)
+        })
+        const join = yield* Effect.forkChild(k3s.ensureMember({ server, host, role: "server" }))
+        yield* learner
+        const joining = sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("cp-3-"))
+        assert.deepStrictEqual(
+          joining.map((m) => m.isLearner),
+          [true]
+        )
+        const before = sim.requests().length
+        const error = yield* Effect.flip(k3s.removeServer({ server, node: "cp-3" }))
+        assert.strictEqual(error.reason._tag, "ClusterUnavailable", error.message)
+        assert.include(
+          error.message,
+          `${memberJoining(
+            "cp-3",
+            joining.map((m) => ({ ...m, clientURL: undefined }))
+          )}: nothing was deleted; run again once cp-3's Node is Ready`
+        )
+        assert.notInclude(error.message, "etcdctl")
+        assert.notMatch(
+          sim
+            .requests()
+            .slice(before)
+            .map((r) => r.command ?? "")
+            .join("\n"),
+          /kubectl (delete|patch|annotate)/
+        )
+        assert.deepStrictEqual(
+          sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("cp-3-")),
+          joining,
+          "its member stays"
+        )
+        yield* Fiber.interrupt(join)
       }),
     60_000
   )

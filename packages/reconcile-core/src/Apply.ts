@@ -1,8 +1,10 @@
 import {
   hasPassword,
+  joiningMembersOf,
   K3sJoin,
   type K3sJoinEvent,
   memberIdHex,
+  memberJoining,
   memberWithoutNode,
   type NodeChanges,
   orphanMembersOf,
@@ -63,7 +65,7 @@ import { notRunning } from "./notRunning.js"
 import type { RunningDownload } from "./Observed.js"
 import { checkQuorumNow, rejoinRefusal } from "./QuorumGuard.js"
 import { runningDownloads } from "./runningDownloads.js"
-import { staleMemberHint } from "./StaleMember.js"
+import { joiningMemberHint, staleMemberHint } from "./StaleMember.js"
 import { staticAddress } from "./staticAddress.js"
 import { stopHungTask } from "./stopHungTask.js"
 import { DefaultTimeouts, drainTimeout, type Timeouts } from "./Timeouts.js"
@@ -1213,6 +1215,14 @@ export const apply = Effect.fn("apply")(function* (
             return yield* fail(
               `not rebuilding k3s server ${spec.name}: ${memberWithoutNode(spec.name, orphans)}; the VM was not stopped`,
               staleMemberHint(spec.name, memberIdHex(orphan.id), k3sServer.host)
+            )
+          }
+          // a learner of its name that no Node owns: its k3s is joining right now (not stale, nothing to remove)
+          const joining = joiningMembersOf(verdict.facts, spec.name)
+          if (joining.length > 0) {
+            return yield* fail(
+              `not rebuilding k3s server ${spec.name}: ${memberJoining(spec.name, joining)}; the VM was not stopped`,
+              joiningMemberHint(spec.name)
             )
           }
         }

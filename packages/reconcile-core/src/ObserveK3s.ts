@@ -17,7 +17,7 @@ import type { Desired } from "./Desired.js"
 import { journalFix } from "./journalFix.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
-import type { K3sFacts, ObservedVm, RemovedMember, StoppedK3s } from "./Observed.js"
+import type { JoiningMember, K3sFacts, ObservedVm, RemovedMember, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
 import { quorumLostOf } from "./QuorumLost.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
@@ -398,7 +398,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
  * The server VMs of ours that run without a Node (`nodes`) and whose k3s runs on after the cluster removed their etcd
  * member (`EtcdMemberRemovedRestart`: k3s since January 2026 wrote the tombstone and waits for a restart): one
  * `unitStatus` each, at once, only for those VMs (the plan joins each; a converged lab has none and asks nothing). A
- * VM that cannot be asked is left out: its join finds it anyway.
+ * VM that cannot be asked is left out: its join finds it anyway. The same answer says which of them joins etcd right
+ * now (`joining`: the member its k3s added for itself, its Node to follow).
  */
 export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
   desired: Desired,
@@ -412,7 +413,11 @@ export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
 ) {
   const k3s = desired.k3s
   const join = yield* Effect.serviceOption(K3sJoin)
-  if (k3s === undefined || Option.isNone(join)) return []
+  if (k3s === undefined || Option.isNone(join))
+    return { removed: [], joining: [] } as {
+      readonly removed: ReadonlyArray<RemovedMember>
+      readonly joining: ReadonlyArray<JoiningMember>
+    }
   const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
   const asked = inputs.vms.flatMap((vm) => {
     const ip = inputs.ips.get(vm.vmid)
@@ -426,13 +431,22 @@ export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
       join.value
         .unitStatus({ host: ip, port: k3s.vmSshPort, user: inputs.guestUsers?.get(vmid) ?? k3s.vmUser }, "server")
         .pipe(
-          Effect.map(
-            (unit): ReadonlyArray<RemovedMember> =>
-              unit.failure?.failure === "EtcdMemberRemovedRestart" ? [{ vm, vmid, line: unit.failure.line }] : []
-          ),
-          Effect.orElseSucceed((): ReadonlyArray<RemovedMember> => [])
+          Effect.map((unit) => ({
+            removed:
+              unit.failure?.failure === "EtcdMemberRemovedRestart"
+                ? [{ vm, vmid, line: unit.failure.line } satisfies RemovedMember]
+                : [],
+            joining:
+              unit.joining === undefined
+                ? []
+                : [{ vm, vmid, member: unit.joining.member, line: unit.joining.line } satisfies JoiningMember]
+          })),
+          Effect.orElseSucceed(() => ({ removed: [], joining: [] }))
         ),
     { concurrency: "unbounded" }
   )
-  return found.flat()
+  return {
+    removed: found.flatMap((f) => f.removed),
+    joining: found.flatMap((f) => f.joining)
+  }
 })

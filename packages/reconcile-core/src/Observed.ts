@@ -162,6 +162,12 @@ export type K3sFacts =
        * converged lab reads none.
        */
       readonly removedMembers?: ReadonlyArray<RemovedMember> | undefined
+      /**
+       * Server VMs of ours that run and have no Node, whose k3s (active or activating) joins etcd right now: its
+       * journal since the unit started shows the member it added for itself (`Adding member <name>=<peer URL>`). That
+       * member is not stale, learner or not: its Node follows. Read with `removedMembers` (the same command).
+       */
+      readonly joiningMembers?: ReadonlyArray<JoiningMember> | undefined
     }
   | {
       readonly _tag: "Absent"
@@ -225,6 +231,16 @@ export interface RemovedMember {
   readonly vm: string
   readonly vmid: number
   /** k3s's journal line: `This node has been removed from the cluster - please restart k3s to rejoin the cluster`. */
+  readonly line: string
+}
+
+/** A server VM of ours whose k3s joins etcd right now, as its journal shows (`K3sFacts` `joiningMembers`). */
+export interface JoiningMember {
+  readonly vm: string
+  readonly vmid: number
+  /** the etcd member its k3s added for itself (`<node>-<8 hex>`) */
+  readonly member: string
+  /** k3s's journal line: `Adding member <name>=<peer URL> to etcd cluster [...]`. */
   readonly line: string
 }
 

@@ -6,7 +6,12 @@ import { DestroyTag } from "./Marks.js"
 import type { Observed, ObservedVm } from "./Observed.js"
 import { clusterContext } from "./PlanCluster.js"
 import { quorumFinding, withJoined, withoutServer } from "./QuorumGuard.js"
-import { mayHoldMemberWithoutNode, membersUnknownTeardownHint, staleMemberTeardownHint } from "./StaleMember.js"
+import {
+  joiningMemberFinding,
+  mayHoldMemberWithoutNode,
+  membersUnknownTeardownHint,
+  staleMemberTeardownHint
+} from "./StaleMember.js"
 
 /**
  * A VM of ours (it carries the ownership tag) whose name homelab.yaml asks for on no node: the node was removed
@@ -197,6 +202,17 @@ export const removal = (
         }
       }
     }
+    // A learner of its name that no Node owns: k3s on it is joining right now (not stale). Not torn down meanwhile:
+    // the next run finds its Node, and removing that Node removes the member with it.
+    const joining =
+      cluster?.facts === undefined
+        ? undefined
+        : joiningMemberFinding(
+            cluster.facts,
+            { node: vm.node, vm: vm.name, vmid: vm.vmid },
+            `not ${what} it this run; nothing is cordoned, stopped or destroyed`
+          )
+    if (joining !== undefined) return { finding: { ...joining, ...base } }
     if (k3sNode !== undefined) k3sVia = cluster?.viaFor(vm.name, options.avoid)
   }
   return {

@@ -39,7 +39,7 @@ import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./Q
 import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedByVmid, renamedByVmidFinding, renamedVm, renamedVmFinding } from "./renamedVm.js"
-import { staleMemberFinding, staleMemberHint } from "./StaleMember.js"
+import { joiningMemberFinding, staleMemberFinding, staleMemberHint } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -165,6 +165,16 @@ const sameName = (observed: Observed, name: string): ReadonlyArray<ObservedVm> =
 const removedMemberLine = (observed: Observed, vmid: number, name: string): string | undefined =>
   observed.k3s?._tag === "Nodes"
     ? observed.k3s.removedMembers?.find((r) => r.vmid === vmid && r.vm === name)?.line
+    : undefined
+
+/** The member server VM `vmid` named `name` joins etcd as right now, when observe read it from its journal. */
+const joiningMemberOfVm = (
+  observed: Observed,
+  vmid: number | undefined,
+  name: string
+): { readonly member: string; readonly line: string } | undefined =>
+  observed.k3s?._tag === "Nodes" && vmid !== undefined
+    ? observed.k3s.joiningMembers?.find((r) => r.vmid === vmid && r.vm === name)
     : undefined
 
 const looksHealthy = (vm: ObservedVm, desired: Desired): boolean =>
@@ -942,7 +952,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             // Its Node goes before the VM (`removeServer`), and with it its etcd member: a member of its name that no
             // Node owns (its Node deleted with the finalizers removed) would stay, and removeServer refuses then, the VM
             // stopped already. Said now, before anything is stopped or destroyed, in removeServer's words.
-            const orphans = cluster?.facts === undefined ? [] : orphanMembersOf(cluster.facts, vm.name)
+            const ownJoin = joiningMemberOfVm(observed, match.vmid, vm.name)
+            const orphans =
+              cluster?.facts === undefined
+                ? []
+                : orphanMembersOf(cluster.facts, vm.name).filter((m) => m.name !== ownJoin?.member)
             const orphan = orphans[0]
             if (orphan !== undefined) {
               findings.push({
@@ -959,6 +973,20 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                   cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
                 )
               })
+              return undefined
+            }
+            // A learner of its name without a Node: its k3s is joining right now (not stale); it is rebuilt, through
+            // its Node, once that Node is there.
+            const joining =
+              cluster?.facts === undefined
+                ? undefined
+                : joiningMemberFinding(
+                    cluster.facts,
+                    { node: node.name, vm: vm.name, vmid: match.vmid, joining: ownJoin },
+                    `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is stopped or destroyed`
+                  )
+            if (joining !== undefined) {
+              findings.push(inPlace ? joining : { ...joining, layer: "vm" })
               return undefined
             }
           }
@@ -1319,7 +1347,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         vm.role === "server"
           ? staleMemberFinding(
               cluster?.facts,
-              { node: node.name, vm: vm.name, vmid, ip },
+              { node: node.name, vm: vm.name, vmid, ip, joining: joiningMemberOfVm(observed, vmid, vm.name) },
               cluster?.viaFor(vm.name)?.vm ?? k3s.server?.host ?? "a Ready server"
             )
           : undefined

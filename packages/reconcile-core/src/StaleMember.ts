@@ -1,7 +1,10 @@
 import {
   type ClusterFacts,
   type ClusterNode,
+  joiningMembersOf,
   memberIdHex,
+  memberJoining,
+  nodeOfMember,
   orphanMembersOf,
   staleMemberRefusal
 } from "@homelab/k3s-join"
@@ -36,27 +39,35 @@ export const staleMemberTeardownHint = (
 ): string =>
   `VM ${vmid} ${vm} stays as it is until that member is gone: remove the member on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(hexId)}\` (a k3s server on ${vm} that runs as that member stops then, as it would with the VM), and run the same \`${command}\` again, which then removes the VM`
 
+/** A server VM of ours as the stale-member checks see it. */
+export interface ServerVm {
+  readonly node: string
+  readonly vm: string
+  readonly vmid?: number | undefined
+  /** its IP, when known: a member registered with it as its peer address counts as its own */
+  readonly ip?: string | undefined
+  /** the member its k3s added for itself since it started, as its journal shows (observe's `joiningMembers`) */
+  readonly joining?: { readonly member: string; readonly line: string } | undefined
+}
+
 /**
  * The finding that holds back the join of server VM `vm` (at `ip`, when known) while etcd lists a member of its name,
- * or of its IP, that no Node owns (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
+ * or of its IP, that no Node owns and that is no learner (k3s.md §5.3): the join would fail with `duplicate node name found` and its k3s
  * restart forever, and homelab can remove a member only through its Node. A member whose Node is still there is not
  * this: the join removes that Node (and with it the member) first. Undefined when there is no such member, or the
- * members were not read (k3s-join's own check refuses the install then).
+ * members were not read (k3s-join's own check refuses the install then). A learner of its name or IP, or the member
+ * the VM's own k3s added for itself since it started (its journal: `vm.joining`), is a join going on right now
+ * (`joiningMemberFinding`): deferred, with no etcdctl.
  */
 export const staleMemberFinding = (
   facts: ClusterFacts | undefined,
-  vm: {
-    readonly node: string
-    readonly vm: string
-    readonly vmid?: number | undefined
-    readonly ip?: string | undefined
-  },
+  vm: ServerVm,
   server: string
 ): Finding | undefined => {
   if (facts === undefined) return undefined
-  const stale = orphanMembersOf(facts, vm.vm, vm.ip)
+  const stale = orphanMembersOf(facts, vm.vm, vm.ip).filter((m) => m.name !== vm.joining?.member)
   const member = stale[0]
-  if (member === undefined) return undefined
+  if (member === undefined) return joiningMemberFinding(facts, vm)
   return {
     code: "k3s.stale-member",
     effect: "blocked",
@@ -70,6 +81,49 @@ export const staleMemberFinding = (
       stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
     )}`,
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
+  }
+}
+
+/**
+ * What to do about VM `vm` while its etcd member joins (a learner, its Node not registered yet): nothing, but wait.
+ */
+export const joiningMemberHint = (vm: string): string =>
+  `nothing to remove: run homelab again once ${vm}'s Node is Ready (\`sudo k3s kubectl get node ${vm}\` on a Ready server)`
+
+/**
+ * The finding for server VM `vm` (at `ip`, when known) while etcd lists a learner of its name, or of its IP, that no
+ * Node owns: k3s on it is joining right now (k3s.md §3.5: the member is added as a learner before the Node registers).
+ * Or a member no Node owns that the VM's own k3s added for itself since it started (`vm.joining`, from its journal):
+ * promoted already, its Node not registered yet. Not stale, never to be removed with etcdctl; nothing is done to the
+ * VM this run, and the next run finds its Node. Undefined when there is no such member.
+ */
+export const joiningMemberFinding = (
+  facts: ClusterFacts,
+  vm: ServerVm,
+  context = "homelab does nothing to it this run"
+): Finding | undefined => {
+  const learners = joiningMembersOf(facts, vm.vm, vm.ip)
+  // the member its k3s added for itself since it started, a voter already (promoted, its Node not registered yet)
+  const own = facts.members.filter(
+    (m) => !m.isLearner && m.name === vm.joining?.member && nodeOfMember(facts, m) === undefined
+  )
+  if (learners.length === 0 && own.length === 0) return undefined
+  const words = [
+    ...(learners.length > 0 ? [memberJoining(vm.vm, learners)] : []),
+    ...own.map(
+      (m) =>
+        `${vm.vm} is joining etcd right now: its k3s added the member ${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`}) for itself since it started (its journal: ${vm.joining?.line}), and its Node registers once its k3s is up; it is not stale (do not remove it)`
+    )
+  ]
+  return {
+    code: "k3s.member-joining",
+    effect: "deferred",
+    layer: "k3s",
+    node: vm.node,
+    vm: vm.vm,
+    vmid: vm.vmid,
+    message: `${words.join("; ")}; ${context}`,
+    hint: joiningMemberHint(vm.vm)
   }
 }
 

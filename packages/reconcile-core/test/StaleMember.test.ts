@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { memberWithoutNode, StaleEtcdMember } from "@homelab/k3s-join"
+import { memberWithoutNode, orphanMembersOf, StaleEtcdMember } from "@homelab/k3s-join"
 import { etcdctlRemove, staleMemberFinding } from "../src/StaleMember.js"
 import {
   byId,
@@ -137,5 +137,118 @@ describe("a rebuild of a server whose old Node was force-deleted, its etcd membe
     // with its Node there, the rebuild goes ahead as before (removeServer deletes the Node, k3s the member with it)
     const withNode = planOf(k3sDesired(vms), k3sObserved(vms, readyCluster(vms)), { reprovision: ["s3"] })
     assert.deepStrictEqual(steps(withNode), ["RecreateVm:s3", "JoinK3s:s3"])
+  })
+})
+
+/**
+ * A server whose k3s is joining right now (k3s.md §3.5): its k3s added its etcd member as a learner
+ * (`<node>-<8 hex>`, its IP as the peer address), and its Node registers only once the learner is promoted. Seen in
+ * those seconds, the member has no Node, but it is not stale: removing it would break a join that goes well.
+ */
+describe("a server joining right now: its member a learner, its Node not registered yet", () => {
+  /** The cluster of `vms`, all Ready, but s3 without a Node and its member a new learner `s3-1a2b3c4d`. */
+  const joiningCluster = () => {
+    const cluster = withoutNode("s3")
+    if (cluster._tag !== "Nodes") return cluster
+    return {
+      ...cluster,
+      members: [
+        ...members(vms).filter((m) => !m.name.startsWith("s3-")),
+        {
+          id: "4660",
+          name: "s3-1a2b3c4d",
+          peerURL: `https://${ipOf(vms, "s3")}:2380`,
+          clientURL: `https://${ipOf(vms, "s3")}:2379`,
+          isLearner: true
+        }
+      ]
+    }
+  }
+
+  it("is not a stale member: a deferred finding that it joins, to run again once its Node is Ready, and no etcdctl", () => {
+    const cluster = joiningCluster()
+    assert.ok(cluster._tag === "Nodes")
+    const facts = { nodes: cluster.nodes, members: cluster.members ?? [] }
+    assert.deepStrictEqual(orphanMembersOf(facts, "s3", ipOf(vms, "s3")), [])
+    const finding = staleMemberFinding(facts, { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }, "s1")
+    assert.strictEqual(finding?.code, "k3s.member-joining")
+    assert.strictEqual(finding?.effect, "deferred")
+    assert.include(
+      finding?.message ?? "",
+      "s3 is joining etcd right now: s3-1a2b3c4d (ID 1234, peer https://10.0.0.13:2380) is a learner"
+    )
+    assert.include(finding?.hint ?? "", "run homelab again once s3's Node is Ready")
+    assert.notInclude(`${finding?.message} ${finding?.hint}`, "etcdctl")
+    assert.notInclude(`${finding?.message} ${finding?.hint}`, "member remove")
+  })
+
+  it("the plan: no join and no stale-member finding, only that it joins (deferred, nothing blocked)", () => {
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, joiningCluster()))
+    assert.deepStrictEqual(steps(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.vm]),
+      [["k3s.member-joining", "deferred", "s3"]]
+    )
+    assert.notInclude(JSON.stringify(p.findings), "member remove")
+  })
+
+  it("a rebuild asked for meanwhile waits for its Node: nothing stopped or destroyed, no etcdctl", () => {
+    const p = planOf(k3sDesired(vms), k3sObserved(vms, joiningCluster()), { reprovision: ["s3"] })
+    assert.deepStrictEqual(steps(p), [])
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect]),
+      [["k3s.member-joining", "deferred"]]
+    )
+    assert.include(
+      p.findings[0]?.message ?? "",
+      "not rebuilding it this run (it needs rebuilding: reprovision of s3 requested)"
+    )
+    assert.notInclude(JSON.stringify(p.findings), "member remove")
+  })
+
+  it("a member of its name that is no learner is still stale, beside a learner or not", () => {
+    const cluster = joiningCluster()
+    assert.ok(cluster._tag === "Nodes")
+    const facts = {
+      nodes: cluster.nodes,
+      members: [...(cluster.members ?? []), ...members(vms).filter((m) => m.name.startsWith("s3-"))]
+    }
+    const finding = staleMemberFinding(facts, { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }, "s1")
+    assert.strictEqual(finding?.code, "k3s.stale-member")
+    assert.include(finding?.hint ?? "", "member remove 3ea")
+  })
+})
+
+/**
+ * The seconds after its learner was promoted, before its Node registers: a voting member without a Node, as a stale
+ * one looks, but the VM's own k3s added it since it started (its journal: `Adding member <name>=<peer URL>`).
+ */
+describe("a server joining right now: its member promoted already, its Node not registered yet", () => {
+  const promoted = {
+    id: "4660",
+    name: "s3-1a2b3c4d",
+    peerURL: `https://${ipOf(vms, "s3")}:2380`,
+    clientURL: undefined,
+    isLearner: false
+  }
+  const facts = {
+    nodes: vms.filter((n) => n !== "s3").map((n) => clusterNode(vms, n)),
+    members: [...members(vms).filter((m) => !m.name.startsWith("s3-")), promoted]
+  }
+  const line = `time="2026-12-07T21:00:01Z" level=info msg="Adding member s3-1a2b3c4d=https://${ipOf(vms, "s3")}:2380 to etcd cluster [s1-00000000=https://10.0.0.11:2380]"`
+
+  it("with its journal's member: joining (deferred, no etcdctl); without it, stale as before", () => {
+    const vm = { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }
+    const joining = staleMemberFinding(facts, { ...vm, joining: { member: "s3-1a2b3c4d", line } }, "s1")
+    assert.deepStrictEqual([joining?.code, joining?.effect], ["k3s.member-joining", "deferred"])
+    assert.include(
+      joining?.message ?? "",
+      `s3 is joining etcd right now: its k3s added the member s3-1a2b3c4d (ID 1234, peer https://10.0.0.13:2380) for itself since it started (its journal: ${line})`
+    )
+    assert.notInclude(`${joining?.message} ${joining?.hint}`, "member remove")
+    // another member's name in its journal does not make this one joining
+    const other = staleMemberFinding(facts, { ...vm, joining: { member: "s3-ffffffff", line } }, "s1")
+    assert.strictEqual(other?.code, "k3s.stale-member")
+    assert.strictEqual(staleMemberFinding(facts, vm, "s1")?.code, "k3s.stale-member")
   })
 })

@@ -317,6 +317,13 @@ export const FaultSpec = Schema.Union([
    * and goes on the moment it is cleared.
    */
   Schema.Struct({ kind: Schema.Literal("k3sHold"), vmid: Schema.optional(VmidNumber) }),
+  /**
+   * The etcd learner of a server joining from VM `vmid` (or from any VM) does not catch up with the leader (a slow disk,
+   * a large database): the leader's learner manager leaves it a learner, and its Node unregistered (k3s registers it
+   * once promoted), until the fault is cleared; then it is promoted as much later as it was held. It makes progress
+   * meanwhile, so k3s does not remove it as stalled (`learnerMaxStallTime`, 5 min without progress).
+   */
+  Schema.Struct({ kind: Schema.Literal("k3sLearnerSlow"), vmid: Schema.optional(VmidNumber) }),
   /** downloads from get.k3s.io / the k3s release origin fail (HTTP 500) in VM `vmid` (or everywhere) */
   Schema.Struct({ kind: Schema.Literal("k3sDownloadFails"), vmid: Schema.optional(VmidNumber) }),
   /**

@@ -518,7 +518,7 @@ export class K3sSim {
   // ---------------------------------------------------------------- faults
 
   private vmFault(
-    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold",
+    kind: "k3sBadToken" | "k3sServerUnreachable" | "k3sInstallHang" | "k3sDownloadFails" | "k3sHold" | "k3sLearnerSlow",
     vmid: number
   ) {
     return this.faults.all().find((f) => f.kind === kind && (f.vmid === undefined || f.vmid === vmid))
@@ -850,7 +850,7 @@ export class K3sSim {
         }
     h.frozenNodes = names
     const member = h.learner === undefined ? undefined : h.cluster?.etcdMembers.find((m) => m.name === h.learner)
-    if (member !== undefined && member.promoteAt > now) {
+    if (member !== undefined && member.promoteAt > now && Number.isFinite(member.promoteAt)) {
       h.learnerLeftMs = member.promoteAt - now
       member.promoteAt = Number.POSITIVE_INFINITY
     }
@@ -1302,6 +1302,16 @@ export class K3sSim {
       if (!this.live(h, gen)) {
         cluster.removeMember(member.name)
         return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
+      }
+      // `k3sLearnerSlow`: not caught up, not promoted, while the fault stands; promoted as much later once it is cleared
+      const slow = this.vmFault("k3sLearnerSlow", h.vmid)
+      if (slow !== undefined && Number.isFinite(member.promoteAt)) {
+        const left = Math.max(0, member.promoteAt - this.now())
+        member.promoteAt = Number.POSITIVE_INFINITY
+        while (this.faults.all().includes(slow) && this.live(h, gen))
+          await Promise.race([this.faults.whenCleared(slow), this.nextChange(60_000)])
+        member.promoteAt = this.now() + left
+        continue
       }
       if (this.frozen(h)) await this.awake(h, gen)
       else await this.nextChange(member.promoteAt - this.now())

@@ -259,3 +259,57 @@ describe("a server joining with other critical values than the server it joins t
     assert.strictEqual(nodeOf(sim, "cp-3")?.vmid, 304)
   })
 })
+
+describe("k3sLearnerSlow: a joining server's etcd learner does not catch up until the fault is cleared", () => {
+  let sim: SimHandle
+  let later = 0
+  beforeAll(async () => {
+    sim = await startSimPromise(k3sScenario({ secondServer: true }), { now: () => Date.now() + later })
+  })
+  afterAll(async () => {
+    await closeConnections()
+    await sim.stop()
+  })
+
+  it("its member stays a learner, its Node unregistered and its unit activating; cleared, it is promoted and its Node registers", async () => {
+    const token = await serverToken(sim)
+    await sim.addFaults([{ kind: "k3sLearnerSlow", vmid: 303 }])
+    await prepare(sim, 303, token)
+    assert.strictEqual((await run(sim, 303, install(true))).code, 0)
+    const learner = new Promise<void>((resolve) => {
+      const stop = sim.watch((r) => {
+        if (r._tag !== "Operation" || r.operation.operation !== "etcd-promotion" || r.operation.vmid !== 303) return
+        stop()
+        resolve()
+      })
+    })
+    assert.strictEqual((await run(sim, 303, "sudo -n systemctl start --no-block k3s")).code, 0)
+    await learner
+    // a look well past the usual promotion (15 s) still finds a learner
+    later += 10 * 60_000
+    const member = () => sim.state().k3s.etcdMembers.filter((m) => m.name.startsWith("cp-2-"))
+    assert.deepStrictEqual(
+      member().map((m) => [m.isLearner, m.peerURL]),
+      [[true, "https://127.78.0.33:2380"]]
+    )
+    assert.strictEqual((await run(sim, 303, "systemctl is-active k3s")).stdout, "activating\n")
+    assert.include(
+      await journal(sim, 303, "k3s"),
+      "this server has not yet been promoted from learner to voting member"
+    )
+    assert.isUndefined(nodeOf(sim, "cp-2"))
+    const dbInfo = await run(sim, 200, "curl -sk https://127.0.0.1:6443/db/info")
+    assert.match(
+      dbInfo.stdout,
+      /"name":"cp-2-[0-9a-f]{8}","peerURLs":\["https:\/\/127\.78\.0\.33:2380"\][^}]*"isLearner":true/
+    )
+
+    await sim.clearFaults({ kind: "k3sLearnerSlow" })
+    await until(async () => ((await run(sim, 303, "systemctl is-active k3s")).code === 0 ? true : undefined))
+    assert.deepStrictEqual(
+      member().map((m) => m.isLearner),
+      [false]
+    )
+    assert.isDefined(nodeOf(sim, "cp-2"), "its Node registered")
+  })
+})
