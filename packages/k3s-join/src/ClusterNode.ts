@@ -112,7 +112,7 @@ export interface ClusterNode {
    * The `K3S_*` environment its k3s runs with, as k3s records it in the `k3s.io/node-env` annotation (secret values
    * masked: `K3S_TOKEN`, `K3S_DATASTORE_ENDPOINT`, …); `undefined` when the annotation is missing or unreadable.
    *
-   * @since 0.10.0
+   * @since 0.11.0
    */
   readonly nodeEnv?: Readonly<Record<string, string>> | undefined
 }

@@ -144,7 +144,7 @@ export const linesSinceUnitStart = (lines: ReadonlyArray<string>): Array<string>
  * learner) to the cluster, before its Node registers (k3s.md §3.5). Undefined when those lines show no such join, or
  * show it ended (`k3s is up and running`, or a fatal line after it).
  *
- * @since 0.12.0
+ * @since 0.11.0
  * @category classification
  */
 export const joiningMemberOf = (

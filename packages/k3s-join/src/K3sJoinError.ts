@@ -56,7 +56,7 @@ export class ServerUnreachable extends Schema.TaggedError<ServerUnreachable>()("
  * ⌊n/2⌋+1 of its servers run) or is stuck. It comes back once enough servers run again, or after `k3s server
  * --cluster-reset` on the last one.
  *
- * @since 0.10.0
+ * @since 0.11.0
  * @category errors
  */
 export class EtcdUnavailable extends Schema.TaggedError<EtcdUnavailable>()("EtcdUnavailable", {

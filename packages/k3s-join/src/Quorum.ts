@@ -127,7 +127,7 @@ const withoutNodeOf = (facts: ClusterFacts, m: EtcdMember, node: string, ip: str
  * and the etcd leader promotes it once caught up; such a member is not stale (`orphanMembersOf` leaves it out), and
  * removing it would break a join that is going well. Its Node follows within a minute or so.
  *
- * @since 0.12.0
+ * @since 0.11.0
  * @category quorum
  */
 export const joiningMembersOf = (
@@ -140,7 +140,7 @@ export const joiningMembersOf = (
  * Why nothing is done to `node` while its etcd `members` are joining (`joiningMembersOf`): the words of a plan that
  * waits for it and of `removeServer`'s refusal.
  *
- * @since 0.12.0
+ * @since 0.11.0
  * @category quorum
  */
 export const memberJoining = (node: string, members: ReadonlyArray<EtcdMember>): string =>
