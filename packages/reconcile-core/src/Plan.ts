@@ -1343,11 +1343,11 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
        * A server's join is held back while etcd lists a member of its name (or IP) that no Node owns: it would fail on
        * 'duplicate node name found' and loop (`staleMemberFinding`).
        */
-      const staleMemberOf = (vmid: number | undefined, ip: string | undefined) =>
+      const staleMemberOf = (vmid: number | undefined, ip: string | undefined, runs = true) =>
         vm.role === "server"
           ? staleMemberFinding(
               cluster?.facts,
-              { node: node.name, vm: vm.name, vmid, ip, joining: joiningMemberOfVm(observed, vmid, vm.name) },
+              { node: node.name, vm: vm.name, vmid, ip, joining: joiningMemberOfVm(observed, vmid, vm.name), runs },
               cluster?.viaFor(vm.name)?.vm ?? k3s.server?.host ?? "a Ready server"
             )
           : undefined
@@ -1424,7 +1424,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           continue
         }
         const staleMember = fresh
-          ? staleMemberOf(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid, undefined)
+          ? // a VM made (or made again) this run: nothing of its name runs, so no learner of its name is its join
+            staleMemberOf(vmAction._tag === "CreateVm" ? undefined : vmAction.vmid, undefined, false)
           : undefined
         if (staleMember !== undefined) {
           findings.push(staleMember)

@@ -48,6 +48,11 @@ export interface ServerVm {
   readonly ip?: string | undefined
   /** the member its k3s added for itself since it started, as its journal shows (observe's `joiningMembers`) */
   readonly joining?: { readonly member: string; readonly line: string } | undefined
+  /**
+   * `false` when no machine of that name runs now (the VM is to be made, or made again): then no learner of its name can
+   * be a join going on (a join cut short by the VM's end left it), and a learner counts as stale too
+   */
+  readonly runs?: boolean | undefined
 }
 
 /**
@@ -57,7 +62,8 @@ export interface ServerVm {
  * this: the join removes that Node (and with it the member) first. Undefined when there is no such member, or the
  * members were not read (k3s-join's own check refuses the install then). A learner of its name or IP, or the member
  * the VM's own k3s added for itself since it started (its journal: `vm.joining`), is a join going on right now
- * (`joiningMemberFinding`): deferred, with no etcdctl.
+ * (`joiningMemberFinding`): deferred, with no etcdctl; unless no machine of that name runs (`vm.runs` false: the VM is
+ * to be made), when a learner is what a join cut short left, and stale like the others.
  */
 export const staleMemberFinding = (
   facts: ClusterFacts | undefined,
@@ -65,9 +71,13 @@ export const staleMemberFinding = (
   server: string
 ): Finding | undefined => {
   if (facts === undefined) return undefined
-  const stale = orphanMembersOf(facts, vm.vm, vm.ip).filter((m) => m.name !== vm.joining?.member)
+  const withoutNode =
+    vm.runs === false
+      ? [...orphanMembersOf(facts, vm.vm, vm.ip), ...joiningMembersOf(facts, vm.vm, vm.ip)]
+      : orphanMembersOf(facts, vm.vm, vm.ip)
+  const stale = withoutNode.filter((m) => m.name !== vm.joining?.member)
   const member = stale[0]
-  if (member === undefined) return joiningMemberFinding(facts, vm)
+  if (member === undefined) return vm.runs === false ? undefined : joiningMemberFinding(facts, vm)
   return {
     code: "k3s.stale-member",
     effect: "blocked",

@@ -192,6 +192,17 @@ describe("a server joining right now: its member a learner, its Node not registe
     assert.notInclude(JSON.stringify(p.findings), "member remove")
   })
 
+  it("its VM gone (a join cut short by the VM's destruction): no machine joins as it, so the learner is stale; the VM is created again and its join blocked, with the etcdctl fix", () => {
+    const o = k3sObserved(vms, joiningCluster(), { vms: vms.filter((n) => n !== "s3").map((n) => observedVm(vms, n)) })
+    const p = planOf(k3sDesired(vms), o)
+    assert.deepStrictEqual(steps(p), ["CreateVm:s3"])
+    const finding = p.findings.find((f) => f.code === "k3s.stale-member")
+    assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "s3"])
+    assert.include(finding?.message ?? "", "s3-1a2b3c4d")
+    assert.include(finding?.hint ?? "", "member remove 1234")
+    assert.isUndefined(p.findings.find((f) => f.code === "k3s.member-joining"))
+  })
+
   it("a rebuild asked for meanwhile waits for its Node: nothing stopped or destroyed, no etcdctl", () => {
     const p = planOf(k3sDesired(vms), k3sObserved(vms, joiningCluster()), { reprovision: ["s3"] })
     assert.deepStrictEqual(steps(p), [])
