@@ -446,6 +446,16 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
   const configs = new Map<number, VmPending>()
   const cloudInit = new Map<number, ReadonlyArray<CloudInitChange>>()
   const wantedOn = new Map(selected.flatMap((n) => n.vms.map((vm) => [vm.name, n.name] as const)))
+  // Whether the VM runs, unlocked: by its details when they were read (`/cluster/resources` is PVE's status cache,
+  // refreshed by pvestatd every ~10 s: right after a run started or restarted a VM it may still show it stopped, and
+  // the details read above say how it is now), else by `/cluster/resources`. A VM the plan judges running has its
+  // drift compared, whenever the broadcast comes.
+  const runsUnlocked = (vm: ObservedVm): boolean => {
+    const details = vmDetails.get(vm.vmid)
+    return details === undefined
+      ? vm.status === "running" && vm.lock === undefined
+      : details.status === "running" && (details.qmpstatus ?? "running") === "running" && details.lock === undefined
+  }
   const compared = observedVms.filter(
     (vm) =>
       vm.name !== undefined &&
@@ -455,8 +465,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       !problems.has(vm.node) &&
       (options.adoption === true ||
         (vm.tags.includes(desired.ownershipTag) &&
-          vm.status === "running" &&
-          vm.lock === undefined &&
+          runsUnlocked(vm) &&
           !vm.tags.includes(desired.pendingTag) &&
           !vm.tags.includes(RebuildTag)))
   )

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { describeAction } from "../src/Action.js"
 import type { DesiredNode } from "../src/Desired.js"
 import { imageImportOf } from "../src/ImageImport.js"
-import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab } from "./lab.js"
+import { labScenario, makeLab, mutatingRequests, reconcile, simVms, startLab, untilResourcesCurrent } from "./lab.js"
 
 const node = (over: Partial<DesiredNode["image"]> = {}, rootOverSsh?: boolean): DesiredNode => ({
   name: "pve",
@@ -114,6 +114,9 @@ describe("the image import against the simulator", () => {
             []
           )
 
+          // PVE's status cache shows both VMs running (not yet, right after their start: the next run would read
+          // their details and ping their agents)
+          yield* untilResourcesCurrent(lab)
           sim.clearRequests()
           const second = yield* reconcile(lab)
           assert.deepStrictEqual(second.plan.actions, [])

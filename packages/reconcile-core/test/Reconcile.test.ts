@@ -9,6 +9,7 @@ import {
   reconcile,
   simVms,
   startLab,
+  untilResourcesCurrent,
   untilResourcesShow
 } from "./lab.js"
 
@@ -50,6 +51,9 @@ describe("reconcile against the simulator (phases 1–2)", () => {
           assert.match(config.scsi0 ?? "", /size=16G/)
           assert.match(config.sshkeys ?? "", /^ssh-/, "sshkeys stored URL-encoded, as PVE does")
 
+          // PVE's status cache shows the VMs running (not yet, right after their start: the next run would read their
+          // details and ping their agents)
+          yield* untilResourcesCurrent(lab)
           sim.clearRequests()
           const second = yield* reconcile(lab)
           assert.deepStrictEqual(second.plan.actions, [])

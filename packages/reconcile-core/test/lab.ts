@@ -271,6 +271,25 @@ export const untilResourcesShow = (lab: Lab, vmid: number, status: string) =>
     )
   }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
 
+/**
+ * Waits until `GET /cluster/resources` (PVE's status cache) shows every VM the simulator holds in the run state it is in
+ * now: what a run started after pvestatd's next broadcast observes. Right after a run that started a VM, the cache may
+ * still show it stopped for up to one broadcast interval (~10 s, 200 ms at the lab's time scale), and the next run reads
+ * that VM's details (its status, its config, a guest agent ping) as it would on a real cluster; a test that counts a
+ * second run's requests waits for this first, however late the broadcast comes on a loaded machine.
+ */
+export const untilResourcesCurrent = (lab: Lab) =>
+  Effect.gen(function* () {
+    const api = yield* ProxmoxApi
+    yield* api.clusterVms.pipe(
+      Effect.repeat({
+        schedule: Schedule.spaced("20 millis"),
+        until: (vms) =>
+          simVms(lab.sim).every((vm) => vms.find((v) => v.vmid === vm.vmid)?.status === (vm.qmpstatus ?? vm.status))
+      })
+    )
+  }).pipe(Effect.provide(clientLayer(lab)), Effect.orDie)
+
 export interface RunResult {
   readonly plan: Plan
   readonly result: { readonly outcomes: ReadonlyArray<ActionOutcome> }
