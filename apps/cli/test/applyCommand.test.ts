@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: homelab.yaml ${VAR} references
+
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -8,7 +9,7 @@ import { labScenario, type Scenario, type SimHandle, startSimPromise } from "@ho
 import { simConfigYaml } from "../src/commands/demoRun.js"
 import { ExitCode } from "../src/ExitCode.js"
 import { runHomelab } from "./helpers.js"
-import { mutating } from "./simLab.js"
+import { mutating, untilResourcesCurrent } from "./simLab.js"
 
 const scenario = (over: Partial<Scenario> = {}): Scenario =>
   labScenario(["pve", "still-fawn"], {
@@ -215,6 +216,7 @@ describe("homelab plan / apply / status against the simulator", () => {
       .replace(/( {2}- name: still-fawn\n)/, "$1    bridges: [vmbr0, vmbr9]\n")
     fs.writeFileSync(config, `${yaml}health:\n  graceSeconds: 0\n`)
     sim.setVmStatus(vmid, { status: "stopped" })
+    await untilResourcesCurrent(sim)
     const vm = () => {
       const v = sim.state().vms.find((o) => o.vmid === vmid)
       return JSON.stringify([v?.node, v?.name, v?.status, v?.tags, v?.config])

@@ -4,6 +4,7 @@
  * what is actually left. And the case that is no quorum refusal at all: two of three servers down (one stopped, one
  * paused: a paused guest's etcd member answers nobody), etcd has lost quorum, homelab brings both back.
  */
+
 import * as fs from "node:fs"
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { reserveLoopbackNet } from "@homelab/sim"
@@ -21,6 +22,7 @@ import {
   v131,
   vmidOf
 } from "./k3sLab.js"
+import { untilResourcesCurrent } from "./simLab.js"
 
 afterEach(stopLabs)
 
@@ -96,6 +98,7 @@ describe("homelab apply after the quorum guard refused a server", () => {
 
     sim.setVmStatus(vmidOf(sim, "chief-horse"), { status: "stopped", qmpstatus: "stopped" })
     sim.setVmStatus(vmidOf(sim, "pve"), { status: "running", qmpstatus: "paused" })
+    await untilResourcesCurrent(sim)
     const vms = () => sim.state().vms.map((v) => `${v.vmid} ${v.name}`)
     const before = vms()
 

@@ -13,6 +13,7 @@ import {
   pveRequest,
   startLab,
   stopLabs as stopSimLabs,
+  untilResourcesCurrent,
   vmsOf,
   whenRecord,
   whenState
@@ -206,6 +207,7 @@ describe("homelab plan after a change by hand that it already tells (one node na
       const l = await converged()
       const vmid = vmidOf(l.sim, "fun-goal")
       await c.change(l, vmid)
+      await untilResourcesCurrent(l.sim)
       const plan = await l.homelab(["plan", "--detailed-exitcode"])
       assert.strictEqual(plan.code, c.exit, show(plan))
       const out = plain(plan.stdout)

@@ -415,11 +415,11 @@ export const whenState = (test: () => boolean): Promise<void> =>
 
 /**
  * One request to a simulated node's API as someone else would make it (a person editing a VM by hand), with the lab's
- * token: `PUT`, `POST` or `DELETE` under `/api2/json`, form-encoded parameters; resolves with `data`.
+ * token: `GET`, `PUT`, `POST` or `DELETE` under `/api2/json`, form-encoded parameters; resolves with `data`.
  */
 export const pveRequest = (
   sim: SimHandle,
-  method: "PUT" | "POST" | "DELETE",
+  method: "GET" | "PUT" | "POST" | "DELETE",
   apiPath: string,
   params: Record<string, string> = {}
 ): Promise<unknown> =>
@@ -456,3 +456,24 @@ export const pveRequest = (
     request.on("error", reject)
     request.end(body)
   })
+
+/**
+ * Resolves once `GET /cluster/resources` (PVE's status cache, refreshed by pvestatd's broadcast: ~10 s, a fraction of
+ * that at the lab's time scale) shows every VM the simulator holds in the run state it is in now: what a `homelab` run
+ * started after the next broadcast observes. A change made by hand to a VM's run state (paused, suspended, crashed,
+ * stopped) is seen by a run only from then on, on a real cluster too; a test that expects a run to see it waits for
+ * this first, however late the broadcast comes on a loaded machine.
+ */
+export const untilResourcesCurrent = async (sim: SimHandle): Promise<void> => {
+  for (;;) {
+    const cached = (await pveRequest(sim, "GET", "/cluster/resources")) as ReadonlyArray<{
+      readonly vmid?: number
+      readonly status?: string
+    }>
+    const current = vmsOf(sim).every(
+      (vm) => cached.find((e) => e.vmid === vm.vmid)?.status === (vm.qmpstatus ?? vm.status)
+    )
+    if (current) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
