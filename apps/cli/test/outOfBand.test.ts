@@ -335,16 +335,25 @@ describe("homelab apply after k3s was uninstalled by hand on a server (k3s-unins
   })
 })
 
+/**
+ * The converged cluster with k3s uninstalled by hand on chief-horse (a server): its etcd member stays, so the next
+ * apply's rejoin fails (exit Join) on the duplicate member, and its k3s then restarts every 5 s until that member goes.
+ */
+const uninstalledServer = async () => {
+  const l = await converged()
+  const ip = `${l.subnet}.13`
+  const vmid = vmidOf(l.sim, "chief-horse")
+  const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
+  assert.strictEqual(removed.code, 0, removed.stderr)
+  l.elapse(60_000)
+  const failed = await l.homelab(["apply", "--yes"])
+  assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+  return { l, ip, vmid }
+}
+
 describe("homelab plan while a server uninstalled by hand rejoins by itself (its etcd member a learner, no Node yet)", () => {
   it("says it is joining and to run again once its Node is Ready: no stale member, no etcdctl; apply removes nothing; then converged", async () => {
-    const l = await converged()
-    const ip = `${l.subnet}.13`
-    const vmid = vmidOf(l.sim, "chief-horse")
-    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
-    assert.strictEqual(removed.code, 0, removed.stderr)
-    l.elapse(60_000)
-    const failed = await l.homelab(["apply", "--yes"])
-    assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+    const { l, ip, vmid } = await uninstalledServer()
 
     // its member stays a learner (not caught up yet) until the test lets it go: the seconds before its Node registers
     await l.sim.addFaults([{ kind: "k3sLearnerSlow", vmid }])
@@ -404,14 +413,7 @@ describe("homelab plan while a server uninstalled by hand rejoins by itself (its
 
 describe("homelab plan while a server uninstalled by hand rejoins by itself (its member promoted, its Node not registered yet)", () => {
   it("its journal shows the member its k3s added: joining, not stale, no etcdctl; then converged", async () => {
-    const l = await converged()
-    const ip = `${l.subnet}.13`
-    const vmid = vmidOf(l.sim, "chief-horse")
-    const removed = await onGuest(l.sim, ip, "sudo /usr/local/bin/k3s-uninstall.sh")
-    assert.strictEqual(removed.code, 0, removed.stderr)
-    l.elapse(60_000)
-    const failed = await l.homelab(["apply", "--yes"])
-    assert.strictEqual(failed.code, ExitCode.Join, show(failed))
+    const { l, ip, vmid } = await uninstalledServer()
 
     // its k3s start, once its member is promoted, waits (activating) before its Node registers, until the test lets it go
     await l.sim.addFaults([{ kind: "k3sHold", vmid }])

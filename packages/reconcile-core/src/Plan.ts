@@ -31,7 +31,7 @@ import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
 import { findOrphans, isProtected as isProtectedVm, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
-import { noIp, planMembership } from "./PlanK3s.js"
+import { AgentOffWords, noIp, planMembership } from "./PlanK3s.js"
 import { blockNoEtcdJoins } from "./PlanNoEtcd.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
@@ -1621,7 +1621,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
   // a VM whose k3s step already says its guest agent is off (no IP to join with) needs no note of its own saying so
   const agentOffTold = (f: Finding) =>
     f.code === "vm.agent-off" &&
-    findings.some((o) => o.vmid === f.vmid && o.layer === "k3s" && o.message.includes("guest agent off"))
+    findings.some((o) => o.vmid === f.vmid && o.layer === "k3s" && o.message.includes(AgentOffWords))
   const reported = [...findings.filter((f) => !agentOffTold(f)), ...orphans.findings]
   const unlisted = orphans.nodes
   if (k3s === undefined)

@@ -24,6 +24,9 @@ export interface K3sCandidate {
   readonly removedMember?: string | undefined
 }
 
+/** How a k3s finding says the VM's config turns its guest agent off (`vm.agent-off`'s note is not repeated beside it). */
+export const AgentOffWords = "runs with its guest agent off"
+
 /**
  * Why a running VM has no IP, for a finding: its config turns the agent off (then what to set), or the agent did not
  * report one (then what to check in the guest). `what` ends the sentence: "so it cannot join k3s".
@@ -34,7 +37,7 @@ export const noIp = (
 ): { readonly message: string; readonly hint: string } =>
   vm.agentOff !== undefined
     ? {
-        message: `VM ${vm.vmid} ${vm.name} runs with its guest agent off (agent: ${vm.agentOff.agent}), so its IP cannot be read and it ${what}`,
+        message: `VM ${vm.vmid} ${vm.name} ${AgentOffWords} (agent: ${vm.agentOff.agent}), so its IP cannot be read and it ${what}`,
         hint: `homelab reads each VM's IP from the QEMU guest agent: \`qm set ${vm.vmid} --agent enabled=1\` on ${vm.node}, then restart the VM`
       }
     : {
@@ -97,7 +100,7 @@ export const planMembership = (vm: K3sCandidate, clusterNodes: ReadonlyArray<Clu
         return finding(
           "k3s.not-ready",
           vm.agentOff !== undefined
-            ? `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} runs with its guest agent off (agent: ${vm.agentOff.agent}), so its IP cannot be read`
+            ? `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} ${AgentOffWords} (agent: ${vm.agentOff.agent}), so its IP cannot be read`
             : `k3s Node ${vm.name} is not Ready (${membership.node.ready}) and VM ${vm.vmid} reports no IP`,
           vm.agentOff !== undefined
             ? noIp(vm, "").hint
