@@ -52,7 +52,7 @@ import {
 import { listNodeTasks } from "./internal/TaskList.js"
 import { type ApiCall, apiCallTrace } from "./internal/Trace.js"
 import { PveError } from "./PveError.js"
-import { DRIVE_NAMES, DRIVE_NAMES_WITH_UNUSED, type NodeState } from "./SimState.js"
+import { DRIVE_NAMES, DRIVE_NAMES_WITH_UNUSED, type NodeState, type StorageState } from "./SimState.js"
 import { parseUpid, taskStatusJson, taskSucceeded } from "./Tasks.js"
 
 export type { UploadFile }
@@ -929,12 +929,17 @@ export class ApiRouter {
       },
       (c) => {
         const filter = one(c.params, "storage")
-        if (filter !== undefined && !c.node.storages.has(filter)) throw PveError.param({ storage: "No such storage." })
         const content = one(c.params, "content")
+        // storage_info: under a content filter, a storage without that content or disabled is not there at all
+        const listed = (s: StorageState): boolean =>
+          content === undefined || (s.enabled && content.split(",").some((x) => s.content.has(x)))
+        const named = filter === undefined ? undefined : c.node.storages.get(filter)
+        if (filter !== undefined && (named === undefined || !listed(named)))
+          throw PveError.param({ storage: "No such storage." })
         const out: Array<Record<string, unknown>> = []
         for (const s of c.node.storages.values()) {
           if (filter !== undefined && s.id !== filter) continue
-          if (content !== undefined && !content.split(",").some((x) => s.content.has(x))) continue
+          if (!listed(s)) continue
           if (flag(c.params, "enabled") && !s.enabled) continue
           if (!auth.can(c.user, `/storage/${s.id}`, "Datastore.Audit", "Datastore.AllocateSpace")) continue
           out.push(st.storageStatus(c.node, s))

@@ -554,20 +554,27 @@ export class SimState {
     return out
   }
 
-  storageStatus(node: NodeState, s: StorageState): Record<string, unknown> {
-    const used = this.storageUsed(s)
-    return {
+  /**
+   * A storage as pve-storage's `storage_info` reports it on its node: a disabled one (`storage_check_enabled` refuses it)
+   * is never activated, so it stays `active: 0` with no sizes; `used_fraction` only where there is a total (Status.pm).
+   */
+  storageStatus(_node: NodeState, s: StorageState): Record<string, unknown> {
+    const base = {
       storage: s.id,
       type: s.type,
       content: [...s.content].sort().join(","),
       shared: s.shared ? 1 : 0,
-      enabled: s.enabled ? 1 : 0,
+      enabled: s.enabled ? 1 : 0
+    }
+    if (!s.enabled) return { ...base, active: 0, total: 0, used: 0, avail: 0 }
+    const used = this.storageUsed(s)
+    return {
+      ...base,
       active: 1,
       total: s.capacity,
       used,
       avail: Math.max(0, s.capacity - used),
-      used_fraction: s.capacity === 0 ? 0 : Math.round((used / s.capacity) * 10000) / 10000,
-      ...(node.name ? {} : {})
+      ...(s.capacity === 0 ? {} : { used_fraction: Math.round((used / s.capacity) * 10000) / 10000 })
     }
   }
 

@@ -40,4 +40,49 @@ describe("a storage disabled behind the tool's back (`pvesm set local --disable 
     assert.deepStrictEqual(await storages(), before)
     assert.throws(() => sim.setStorageEnabled("nope", false), "no storage 'nope' in the scenario")
   })
+
+  it("is listed by the node's storage status as pve-storage's storage_info lists it: enabled 0, never activated (active 0, no sizes), and left out under a content filter", async () => {
+    sim.setStorageEnabled("local", false)
+    const listed = (await get(sim, "/nodes/pve/storage")).body.data as Array<Record<string, unknown>>
+    const local = listed.find((s) => s.storage === "local")
+    assert.deepStrictEqual(
+      { ...local, content: undefined },
+      {
+        storage: "local",
+        type: "dir",
+        content: undefined,
+        shared: 0,
+        enabled: 0,
+        active: 0,
+        total: 0,
+        used: 0,
+        avail: 0
+      }
+    )
+    // `next if !$want_ctype || !$storage_enabled` under a content filter
+    const images = (await get(sim, "/nodes/pve/storage?content=iso,import")).body.data as Array<Record<string, unknown>>
+    assert.notInclude(
+      images.map((s) => s.storage),
+      "local"
+    )
+    const filtered = await get(sim, "/nodes/pve/storage?storage=local&content=iso")
+    assert.deepStrictEqual(
+      [filtered.status, filtered.body],
+      [400, { data: null, errors: { storage: "No such storage." }, message: "Parameter verification failed.\n" }]
+    )
+    assert.strictEqual(
+      ((await get(sim, "/nodes/pve/storage?enabled=1")).body.data as Array<Record<string, unknown>>).some(
+        (s) => s.storage === "local"
+      ),
+      false
+    )
+    const status = await get(sim, "/nodes/pve/storage/local/status")
+    assert.deepStrictEqual([status.status, (status.body.data as Record<string, unknown>).active], [200, 0])
+    sim.setStorageEnabled("local", true)
+    const again = (await get(sim, "/nodes/pve/storage")).body.data as Array<Record<string, unknown>>
+    assert.deepInclude(
+      again.map((s) => [s.storage, s.enabled, s.active]),
+      ["local", 1, 1]
+    )
+  })
 })
