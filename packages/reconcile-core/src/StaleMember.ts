@@ -87,7 +87,9 @@ const notJoiningAs = (vm: ServerVm): string | undefined => {
  * members were not read (k3s-join's own check refuses the install then). A learner of its name or IP, or the member
  * the VM's own k3s added for itself since it started (its journal: `vm.joining`), is a join going on right now
  * (`joiningMemberFinding`): deferred, with no etcdctl; unless no machine of that name runs (`vm.runs` false: the VM is
- * to be made), when a learner is what a join cut short left, and stale like the others.
+ * to be made), when a learner is what a join cut short left, and stale like the others; or the VM's k3s as observe read
+ * it (`vm.unit`) is not joining as that learner (`notJoiningAs`: not running, or a journal since its start that shows
+ * no such join), when it is stale too and the finding says why.
  */
 export const staleMemberFinding = (
   facts: ClusterFacts | undefined,
