@@ -161,6 +161,27 @@ export const joiningMemberOf = (
 }
 
 /**
+ * Whether the journal lines since the unit last started (`linesSinceUnitStart`) name the etcd member this run of a
+ * server's k3s joins as, if it joins as any: they do unless k3s started etcd as a member they do not name. After a
+ * restart k3s starts etcd on the data of the member an earlier start added (`Starting etcd for existing cluster
+ * member`), or finds that member listed already and starts etcd to join as it without adding it again (`Starting etcd
+ * to join cluster with members [...]` with no `Adding member` before it): a join going on as a member these lines do
+ * not name (k3s pkg/etcd `Start`, `join`).
+ *
+ * @since 0.11.1
+ * @category classification
+ */
+export const namesJoiningMember = (lines: ReadonlyArray<string>): boolean => {
+  let added = false
+  for (const line of lines) {
+    if (/Adding member \S+?=\S+ to etcd cluster/.test(line)) added = true
+    else if (line.includes("Starting etcd for existing cluster member")) return false
+    else if (!added && line.includes("Starting etcd to join cluster with members")) return false
+  }
+  return true
+}
+
+/**
  * Whether `line` is systemd's line for a start of the unit (`Starting Lightweight Kubernetes...`), as
  * `linesSinceUnitStart` finds it.
  *

@@ -82,6 +82,7 @@ import {
   joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
+  namesJoiningMember,
   newJournalLines
 } from "./JournalClassifier.js"
 import {
@@ -554,6 +555,14 @@ export interface UnitStatus {
    * for itself since its last start (`Adding member <name>=<peer URL>`), its Node not up yet (`joiningMemberOf`).
    */
   readonly joining?: { readonly member: string; readonly peerURL: string; readonly line: string } | undefined
+  /**
+   * Whether the journal lines read reach back to systemd's last start of the unit (its `Starting …` line) and name the
+   * etcd member that run of k3s joins as, if any (`namesJoiningMember`): then a server unit without `joining` is
+   * joining as no member it added since it started. `false` when they begin after that start (journalctl read only
+   * the newest lines, or could not be read), or k3s started etcd as a member they do not name (a restart into a join
+   * an earlier start began).
+   */
+  readonly journalComplete?: boolean | undefined
 }
 
 const DEFAULTS = {
@@ -2408,11 +2417,12 @@ const make = (options: K3sJoinOptions) =>
         role === "server" && (state === "active" || state === "activating") && failure?.permanent !== true
           ? joiningMemberOf(since)
           : undefined
-      const withJoining = joining === undefined ? {} : { joining }
+      const journalComplete = journal.some(isUnitStart) && namesJoiningMember(since)
+      const withJoining = joining === undefined ? { journalComplete } : { joining, journalComplete }
       if (state === "active")
         return (
           role === "server" && failure?.failure === "EtcdMemberRemovedRestart"
-            ? { state, failure }
+            ? { state, failure, journalComplete }
             : { state, ...withJoining }
         ) satisfies UnitStatus
       return (

@@ -91,6 +91,7 @@ export {
   joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
+  namesJoiningMember,
   newJournalLines
 } from "./JournalClassifier.js"
 export {

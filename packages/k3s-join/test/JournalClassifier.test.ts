@@ -7,6 +7,7 @@ import {
   joiningMemberOf,
   journalLines,
   linesSinceUnitStart,
+  namesJoiningMember,
   newJournalLines
 } from "../src/JournalClassifier.js"
 import { journal } from "./support/fixtures.js"
@@ -190,5 +191,15 @@ describe("joiningMemberOf", () => {
       joiningMemberOf([added, 'time="x" level=fatal msg="ETCD join failed: etcdserver: unhealthy cluster"'])
     )
     assert.isUndefined(joiningMemberOf([starting, learner]))
+  })
+
+  it("namesJoiningMember: the lines name the member k3s joins as, unless it started etcd as a member they do not name", () => {
+    assert.isTrue(namesJoiningMember([added, starting, learner]))
+    assert.isTrue(namesJoiningMember([]))
+    assert.isTrue(namesJoiningMember(['time="x" level=fatal msg="ETCD join failed: duplicate node name found"']))
+    // a restart: the member an earlier start added, found listed and joined as without adding it again
+    assert.isFalse(namesJoiningMember([starting, learner]))
+    // a restart on the etcd data of the member an earlier start added
+    assert.isFalse(namesJoiningMember(['time="x" level=info msg="Starting etcd for existing cluster member"', learner]))
   })
 })

@@ -639,9 +639,9 @@ describe("two runs on one host", () => {
       Effect.gen(function* () {
         const { sim, k3s, target, ssh } = yield* simSetup(ha())
         const host = yield* target(201)
-        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active" })
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active", journalComplete: true })
         assert.strictEqual((yield* ssh.exec(host, "sudo -n systemctl stop k3s")).exitCode, 0)
-        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "inactive" })
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "inactive", journalComplete: true })
         const members = sim.state().k3s.etcdMembers.map((m) => m.name)
         yield* k3s.startUnit(host, "server")
         // k3s is up once its etcd member runs again (the other two servers kept the quorum)
@@ -659,7 +659,7 @@ describe("two runs on one host", () => {
         )
         // started again while it runs: left as it is
         yield* k3s.startUnit(host, "server")
-        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active" })
+        assert.deepStrictEqual(yield* k3s.unitStatus(host, "server"), { state: "active", journalComplete: true })
       }),
     60_000
   )

@@ -668,7 +668,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     // Server VMs without a Node whose k3s waits for a restart after the cluster removed their etcd member: the plan
     // says that their join restarts it (one SSH command each; none in a converged lab, where every server has a Node)
     if (k3s?._tag === "Nodes") {
-      const { removed, joining } = yield* readRemovedMembers(desired, {
+      const { removed, joining, units } = yield* readRemovedMembers(desired, {
         vms: healthy,
         ips,
         nodes: k3s.nodes,
@@ -676,6 +676,7 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
       })
       if (removed.length > 0) k3s = { ...k3s, removedMembers: removed }
       if (joining.length > 0) k3s = { ...k3s, joiningMembers: joining }
+      if (units.length > 0) k3s = { ...k3s, serverUnits: units }
     }
   }
 

@@ -17,7 +17,7 @@ import type { Desired } from "./Desired.js"
 import { journalFix } from "./journalFix.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
 import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
-import type { JoiningMember, K3sFacts, ObservedVm, RemovedMember, StoppedK3s } from "./Observed.js"
+import type { JoiningMember, K3sFacts, ObservedVm, RemovedMember, ServerUnit, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
 import { quorumLostOf } from "./QuorumLost.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
@@ -398,8 +398,9 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
  * The server VMs of ours that run without a Node (`nodes`) and whose k3s runs on after the cluster removed their etcd
  * member (`EtcdMemberRemovedRestart`: k3s since January 2026 wrote the tombstone and waits for a restart): one
  * `unitStatus` each, at once, only for those VMs (the plan joins each; a converged lab has none and asks nothing). A
- * VM that cannot be asked is left out: its join finds it anyway. The same answer says which of them joins etcd right
- * now (`joining`: the member its k3s added for itself, its Node to follow).
+ * VM that cannot be asked is left out of `removed`: its join finds it anyway. The same answer says which of them joins etcd right
+ * now (`joining`: the member its k3s added for itself, its Node to follow), and each unit as read, or why it could not
+ * be (`units`: a learner of its name is stale when its k3s is not running or its journal shows no join as it).
  */
 export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
   desired: Desired,
@@ -414,9 +415,10 @@ export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
   const k3s = desired.k3s
   const join = yield* Effect.serviceOption(K3sJoin)
   if (k3s === undefined || Option.isNone(join))
-    return { removed: [], joining: [] } as {
+    return { removed: [], joining: [], units: [] } as {
       readonly removed: ReadonlyArray<RemovedMember>
       readonly joining: ReadonlyArray<JoiningMember>
+      readonly units: ReadonlyArray<ServerUnit>
     }
   const servers = new Set(desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name)))
   const asked = inputs.vms.flatMap((vm) => {
@@ -439,14 +441,24 @@ export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
             joining:
               unit.joining === undefined
                 ? []
-                : [{ vm, vmid, member: unit.joining.member, line: unit.joining.line } satisfies JoiningMember]
+                : [{ vm, vmid, member: unit.joining.member, line: unit.joining.line } satisfies JoiningMember],
+            units: [
+              { vm, vmid, state: unit.state, journalComplete: unit.journalComplete === true }
+            ] as Array<ServerUnit>
           })),
-          Effect.orElseSucceed(() => ({ removed: [], joining: [] }))
+          Effect.catch((e) =>
+            Effect.succeed({
+              removed: [] as Array<RemovedMember>,
+              joining: [] as Array<JoiningMember>,
+              units: [{ vm, vmid, error: e.message }] as Array<ServerUnit>
+            })
+          )
         ),
     { concurrency: "unbounded" }
   )
   return {
     removed: found.flatMap((f) => f.removed),
-    joining: found.flatMap((f) => f.joining)
+    joining: found.flatMap((f) => f.joining),
+    units: found.flatMap((f) => f.units)
   }
 })

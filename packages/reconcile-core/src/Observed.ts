@@ -168,6 +168,11 @@ export type K3sFacts =
        * member is not stale, learner or not: its Node follows. Read with `removedMembers` (the same command).
        */
       readonly joiningMembers?: ReadonlyArray<JoiningMember> | undefined
+      /**
+       * The k3s unit of each of those server VMs (running, no Node) as that same command read it, or why it could not
+       * be read: whether a learner of its name is a join going on (`staleMemberFinding`).
+       */
+      readonly serverUnits?: ReadonlyArray<ServerUnit> | undefined
     }
   | {
       readonly _tag: "Absent"
@@ -243,6 +248,26 @@ export interface JoiningMember {
   /** k3s's journal line: `Adding member <name>=<peer URL> to etcd cluster [...]`. */
   readonly line: string
 }
+
+/** The k3s unit of a server VM of ours that runs without a Node, as observe read it (`K3sFacts` `serverUnits`). */
+export type ServerUnit =
+  | {
+      readonly vm: string
+      readonly vmid: number
+      /** `systemctl is-active k3s` */
+      readonly state: string
+      /**
+       * Its journal since the unit last started is all there and names the member its k3s joins as, if any
+       * (`UnitStatus.journalComplete`): a join going on as another member shows in `joiningMembers`, or there is none.
+       */
+      readonly journalComplete: boolean
+    }
+  | {
+      readonly vm: string
+      readonly vmid: number
+      /** Why it could not be read (SSH down, say). */
+      readonly error: string
+    }
 
 /** A server VM of ours whose k3s unit is stopped while the cluster cannot be read (`K3sFacts` `Unavailable`). */
 export interface StoppedK3s {

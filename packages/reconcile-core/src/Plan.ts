@@ -27,7 +27,7 @@ import { imageImportOf } from "./ImageImport.js"
 import { inSafetyProtect } from "./inSafetyProtect.js"
 import { DestroyTag, RebuildTag, RejoinTag, RestartTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import { membershipAfterPlan } from "./MembershipAtEnd.js"
-import type { Observed, ObservedNode, ObservedVm } from "./Observed.js"
+import type { Observed, ObservedNode, ObservedVm, ServerUnit } from "./Observed.js"
 import { findOrphans, isProtected as isProtectedVm, planOrphans } from "./Orphans.js"
 import { type ClusterContext, type ClusterSummary, clusterContext } from "./PlanCluster.js"
 import { planDrift } from "./PlanDrift.js"
@@ -175,6 +175,12 @@ const joiningMemberOfVm = (
 ): { readonly member: string; readonly line: string } | undefined =>
   observed.k3s?._tag === "Nodes" && vmid !== undefined
     ? observed.k3s.joiningMembers?.find((r) => r.vmid === vmid && r.vm === name)
+    : undefined
+
+/** The k3s unit of server VM `vmid` named `name` as observe read it (running, no Node), or why it could not be read. */
+const serverUnitOf = (observed: Observed, vmid: number | undefined, name: string): ServerUnit | undefined =>
+  observed.k3s?._tag === "Nodes" && vmid !== undefined
+    ? observed.k3s.serverUnits?.find((u) => u.vmid === vmid && u.vm === name)
     : undefined
 
 const looksHealthy = (vm: ObservedVm, desired: Desired): boolean =>
@@ -1347,7 +1353,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         vm.role === "server"
           ? staleMemberFinding(
               cluster?.facts,
-              { node: node.name, vm: vm.name, vmid, ip, joining: joiningMemberOfVm(observed, vmid, vm.name), runs },
+              {
+                node: node.name,
+                vm: vm.name,
+                vmid,
+                ip,
+                joining: joiningMemberOfVm(observed, vmid, vm.name),
+                runs,
+                unit: runs ? serverUnitOf(observed, vmid, vm.name) : undefined
+              },
               cluster?.viaFor(vm.name)?.vm ?? k3s.server?.host ?? "a Ready server"
             )
           : undefined

@@ -9,6 +9,7 @@ import {
   staleMemberRefusal
 } from "@homelab/k3s-join"
 import type { Finding } from "./Action.js"
+import type { ServerUnit } from "./Observed.js"
 
 /** The etcd client certificates k3s keeps on every server, for an etcdctl of the user's own (k3s ships none). */
 const ETCD_TLS = "/var/lib/rancher/k3s/server/tls/etcd"
@@ -53,6 +54,29 @@ export interface ServerVm {
    * be a join going on (a join cut short by the VM's end left it), and a learner counts as stale too
    */
   readonly runs?: boolean | undefined
+  /**
+   * Its k3s unit as observe read it (state and journal), or why it could not be read; undefined when not asked. A
+   * learner of its name is a join going on only while its k3s runs and its journal since it started shows that join,
+   * or cannot tell (`notJoiningAs`).
+   */
+  readonly unit?: ServerUnit | undefined
+}
+
+/**
+ * Why no join goes on as a learner of running server VM `vm` that its k3s did not add for itself since it started
+ * (`vm.joining`), when its unit as read says so: its k3s does not run (`inactive`, `failed`, not installed: a join cut
+ * short by `systemctl stop k3s` or `k3s-uninstall.sh`, an install that ended early), or its journal since that start is
+ * all there and shows no join as that member (a learner of an earlier attempt, under another `<host>-<8 hex>` name).
+ * Undefined when it may be joining as it: not read, or a journal that does not show which member it joins as.
+ */
+const notJoiningAs = (vm: ServerVm): string | undefined => {
+  const unit = vm.unit
+  if (unit === undefined || "error" in unit) return undefined
+  if (unit.state !== "active" && unit.state !== "activating")
+    return `k3s on ${vm.vm} is not running (its unit is ${unit.state})`
+  return unit.journalComplete
+    ? `its journal since k3s on ${vm.vm} last started shows no join as that member`
+    : undefined
 }
 
 /**
@@ -63,7 +87,9 @@ export interface ServerVm {
  * members were not read (k3s-join's own check refuses the install then). A learner of its name or IP, or the member
  * the VM's own k3s added for itself since it started (its journal: `vm.joining`), is a join going on right now
  * (`joiningMemberFinding`): deferred, with no etcdctl; unless no machine of that name runs (`vm.runs` false: the VM is
- * to be made), when a learner is what a join cut short left, and stale like the others.
+ * to be made), when a learner is what a join cut short left, and stale like the others; or the VM's k3s as observe read
+ * it (`vm.unit`) is not joining as that learner (`notJoiningAs`: not running, or a journal since its start that shows
+ * no such join), when it is stale too and the finding says why.
  */
 export const staleMemberFinding = (
   facts: ClusterFacts | undefined,
@@ -71,13 +97,19 @@ export const staleMemberFinding = (
   server: string
 ): Finding | undefined => {
   if (facts === undefined) return undefined
+  const notJoining = vm.runs === false ? undefined : notJoiningAs(vm)
   const withoutNode =
-    vm.runs === false
+    vm.runs === false || notJoining !== undefined
       ? [...orphanMembersOf(facts, vm.vm, vm.ip), ...joiningMembersOf(facts, vm.vm, vm.ip)]
       : orphanMembersOf(facts, vm.vm, vm.ip)
   const stale = withoutNode.filter((m) => m.name !== vm.joining?.member)
   const member = stale[0]
   if (member === undefined) return vm.runs === false ? undefined : joiningMemberFinding(facts, vm)
+  const learners = notJoining === undefined ? [] : stale.filter((m) => m.isLearner)
+  const why =
+    learners.length === 0
+      ? ""
+      : `; ${learners.map((m) => m.name).join(", ")} ${learners.length === 1 ? "is a learner" : "are learners"}, but no join goes on as ${learners.length === 1 ? "it" : "them"}: ${notJoining}`
   return {
     code: "k3s.stale-member",
     effect: "blocked",
@@ -89,7 +121,7 @@ export const staleMemberFinding = (
     message: `not joining k3s server ${vm.vm}: ${staleMemberRefusal(
       vm.vm,
       stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
-    )}`,
+    )}${why}`,
     hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
   }
 }
@@ -118,8 +150,17 @@ export const joiningMemberFinding = (
     (m) => !m.isLearner && m.name === vm.joining?.member && nodeOfMember(facts, m) === undefined
   )
   if (learners.length === 0 && own.length === 0) return undefined
+  // not read, or not telling: what it is said on, not guessed
+  const unread =
+    vm.unit === undefined
+      ? ""
+      : "error" in vm.unit
+        ? ` (its k3s could not be read: ${vm.unit.error}; homelab cannot tell whether that join still goes on)`
+        : vm.unit.journalComplete
+          ? ""
+          : ` (its journal since k3s last started does not show which member it joins as)`
   const words = [
-    ...(learners.length > 0 ? [memberJoining(vm.vm, learners)] : []),
+    ...(learners.length > 0 ? [`${memberJoining(vm.vm, learners)}${unread}`] : []),
     ...own.map(
       (m) =>
         `${vm.vm} is joining etcd right now: its k3s added the member ${m.name} (ID ${memberIdHex(m.id)}${m.peerURL === undefined ? "" : `, peer ${m.peerURL}`}) for itself since it started (its journal: ${vm.joining?.line}), and its Node registers once its k3s is up; it is not stale (do not remove it)`

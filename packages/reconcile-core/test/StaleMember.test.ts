@@ -12,7 +12,8 @@ import {
   observedVm,
   planOf,
   readyCluster,
-  steps
+  steps,
+  vmidOf
 } from "./k3sFixture.js"
 
 const vms = names(3, 1)
@@ -229,6 +230,98 @@ describe("a server joining right now: its member a learner, its Node not registe
     assert.include(finding?.hint ?? "", "member remove 3ea")
   })
 })
+
+/**
+ * A learner of a running server VM's name that no Node owns, where that VM's k3s, as observe read it over SSH, is not
+ * joining as it: the join was cut short (`systemctl stop k3s`, `k3s-uninstall.sh`, an install that ended early), or the
+ * learner is left from an earlier attempt under another `<host>-<8 hex>` name. It is stale, not "joining" for ever.
+ */
+describe("a learner of a running server VM whose k3s is not joining as it", () => {
+  const learner = {
+    id: "4660",
+    name: "s3-1a2b3c4d",
+    peerURL: `https://${ipOf(vms, "s3")}:2380`,
+    clientURL: `https://${ipOf(vms, "s3")}:2379`,
+    isLearner: true
+  }
+  const withUnit = (unit: ServerUnitFields, joining?: string) => {
+    const cluster = withoutNode("s3")
+    assert.ok(cluster._tag === "Nodes")
+    const line = `time="2026-12-07T21:00:01Z" level=info msg="Adding member ${joining}=https://${ipOf(vms, "s3")}:2380 to etcd cluster [s1-00000000=https://10.0.0.11:2380]"`
+    return k3sObserved(vms, {
+      ...cluster,
+      members: [...members(vms).filter((m) => !m.name.startsWith("s3-")), learner],
+      serverUnits: [{ vm: "s3", vmid: vmidOf(vms, "s3"), ...unit }],
+      ...(joining === undefined
+        ? {}
+        : { joiningMembers: [{ vm: "s3", vmid: vmidOf(vms, "s3"), member: joining, line }] })
+    })
+  }
+
+  it("its k3s not running (the join cut short): a blocked stale member that says why, with the etcdctl fix; no join", () => {
+    for (const state of ["inactive", "failed"]) {
+      const p = planOf(k3sDesired(vms), withUnit({ state, journalComplete: true }))
+      assert.deepStrictEqual(steps(p), [])
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect, f.vm]),
+        [["k3s.stale-member", "blocked", "s3"]]
+      )
+      assert.include(
+        p.findings[0]?.message ?? "",
+        `; s3-1a2b3c4d is a learner, but no join goes on as it: k3s on s3 is not running (its unit is ${state})`
+      )
+      assert.include(p.findings[0]?.hint ?? "", `\`${etcdctlRemove("1234")}\``)
+    }
+  })
+
+  it("its k3s running, its journal since it started all there and showing no join as that learner: stale", () => {
+    for (const joining of [undefined, "s3-ffffffff"]) {
+      const p = planOf(k3sDesired(vms), withUnit({ state: "activating", journalComplete: true }, joining))
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect]),
+        [["k3s.stale-member", "blocked"]]
+      )
+      assert.include(
+        p.findings[0]?.message ?? "",
+        "no join goes on as it: its journal since k3s on s3 last started shows no join as that member"
+      )
+      assert.include(p.findings[0]?.hint ?? "", "member remove 1234")
+    }
+  })
+
+  it("its journal showing the join as that learner: joining, as before (deferred, no etcdctl)", () => {
+    const p = planOf(k3sDesired(vms), withUnit({ state: "activating", journalComplete: true }, "s3-1a2b3c4d"))
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect]),
+      [["k3s.member-joining", "deferred"]]
+    )
+    assert.notInclude(JSON.stringify(p.findings), "member remove")
+  })
+
+  it("its k3s not read (SSH down), or a journal that does not show which member it joins as: joining (not guessed), and it says so", () => {
+    const unread = planOf(k3sDesired(vms), withUnit({ error: "ssh: connect to 10.0.0.13:22: connection refused" }))
+    assert.deepStrictEqual(
+      unread.findings.map((f) => [f.code, f.effect]),
+      [["k3s.member-joining", "deferred"]]
+    )
+    assert.include(
+      unread.findings[0]?.message ?? "",
+      "(its k3s could not be read: ssh: connect to 10.0.0.13:22: connection refused; homelab cannot tell whether that join still goes on)"
+    )
+    const partial = planOf(k3sDesired(vms), withUnit({ state: "active", journalComplete: false }))
+    assert.deepStrictEqual(
+      partial.findings.map((f) => [f.code, f.effect]),
+      [["k3s.member-joining", "deferred"]]
+    )
+    assert.include(
+      partial.findings[0]?.message ?? "",
+      "(its journal since k3s last started does not show which member it joins as)"
+    )
+    assert.notInclude(JSON.stringify([unread.findings, partial.findings]), "member remove")
+  })
+})
+
+type ServerUnitFields = { readonly state: string; readonly journalComplete: boolean } | { readonly error: string }
 
 /**
  * The seconds after its learner was promoted, before its Node registers: a voting member without a Node, as a stale

@@ -488,7 +488,11 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
       if (!c.guest.files.has(`/usr/local/bin/${name}`)) return fail(`bash: ${name}: command not found\n`, 127)
       const h = sim.host(c.guest)
       const unit = name === "k3s-uninstall.sh" ? "k3s" : name.replace(/-uninstall\.sh$/, "")
-      if (h.installed?.unit === unit) sim.stop(h)
+      if (h.installed?.unit === unit) {
+        // k3s is killed, not asked to leave etcd: a learner it added stays a member
+        sim.leaveLearner(h)
+        sim.stop(h)
+      }
       for (const f of [...c.guest.files.keys()]) {
         if (
           f === unitPath(unit) ||
@@ -517,6 +521,15 @@ export const registerK3sCommands = (commands: GuestCommands, sim: K3sSim): void 
       c.guest.services.delete(unit)
       return { stdout: "", stderr: `+ systemctl disable ${unit}\n+ systemctl reset-failed ${unit}\n`, code: 0 }
     }
+  // ------------------------------------------------------------------ etcdctl (the user's own: k3s ships none)
+  commands.register("etcdctl", (c) => {
+    const args = c.argv.slice(1).filter((a) => !a.startsWith("--"))
+    if (args[0] !== "member" || args[1] !== "remove" || args[2] === undefined)
+      return fail(`Error: unknown command "${args.join(" ")}" for "etcdctl"\n`)
+    if (c.user !== "root")
+      return fail("Error: open /var/lib/rancher/k3s/server/tls/etcd/client.crt: permission denied\n")
+    return sim.etcdctlMemberRemove(sim.host(c.guest), args[2])
+  })
   commands.register("k3s-uninstall.sh", uninstall("k3s-uninstall.sh"))
   commands.register("k3s-agent-uninstall.sh", uninstall("k3s-agent-uninstall.sh"))
   commands.register("k3s-killall.sh", (c) => {

@@ -1300,7 +1300,8 @@ export class K3sSim {
     // learner cannot catch up, so its promotion waits (`freeze` holds it)
     while (cluster.isLearner(member, this.now())) {
       if (!this.live(h, gen)) {
-        cluster.removeMember(member.name)
+        // left in etcd (`leaveLearner`) when its k3s was uninstalled
+        if (h.learner === member.name) cluster.removeMember(member.name)
         return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
       }
       // `k3sLearnerSlow`: not caught up, not promoted, while the fault stands; promoted as much later once it is cleared
@@ -1721,26 +1722,7 @@ export class K3sSim {
       if (member === undefined || !cluster.etcdMembers.some((m) => m.name === member)) break
       const why = this.memberRemovalRefusal(cluster, member)
       if (why === undefined) {
-        const running = this.memberHost(cluster, member)
-        cluster.removeMember(member)
-        this.event("etcd-member-removed", member, vmid)
-        // a member removed while it runs: before the January 2026 releases its k3s exits, and comes back only after
-        // its etcd data is deleted; since then k3s writes the tombstone, closes etcd and runs on without it until a
-        // restart (EtcdTombstone.ts)
-        if (running !== undefined && this.alive(running) && this.unitState(running) === "active") {
-          const version = this.binaryVersionOf(running) ?? cluster.version
-          if (removedMemberRejoins(version)) {
-            this.log(running, "warning", ETCD_REMOVED)
-            this.log(running, "warning", ETCD_DATA_DIR)
-            this.writeTombstone(running)
-          } else {
-            running.gen += 1
-            const attempt: Attempt = { outcome: "pending" }
-            running.attempt = attempt
-            this.log(running, "warning", ETCD_DATA_DIR)
-            this.fatal(running, running.gen, attempt, ETCD_REMOVED)
-          }
-        }
+        this.removeRunningMember(cluster, member, vmid)
         break
       }
       if (!refused) {
@@ -1752,6 +1734,66 @@ export class K3sSim {
       await this.sleepSim(5000)
     }
     this.finishNodeDeletion(cluster, n)
+  }
+
+  /** etcd removes `member` (its removal committed): the k3s that runs as it, if any, learns it. */
+  private removeRunningMember(cluster: K3sCluster, member: string, vmid: number | undefined): void {
+    const running = this.memberHost(cluster, member)
+    cluster.removeMember(member)
+    this.event("etcd-member-removed", member, vmid)
+    // a member removed while it runs: before the January 2026 releases its k3s exits, and comes back only after
+    // its etcd data is deleted; since then k3s writes the tombstone, closes etcd and runs on without it until a
+    // restart (EtcdTombstone.ts)
+    if (running !== undefined && this.alive(running) && this.unitState(running) === "active") {
+      const version = this.binaryVersionOf(running) ?? cluster.version
+      if (removedMemberRejoins(version)) {
+        this.log(running, "warning", ETCD_REMOVED)
+        this.log(running, "warning", ETCD_DATA_DIR)
+        this.writeTombstone(running)
+      } else {
+        running.gen += 1
+        const attempt: Attempt = { outcome: "pending" }
+        running.attempt = attempt
+        this.log(running, "warning", ETCD_DATA_DIR)
+        this.fatal(running, running.gen, attempt, ETCD_REMOVED)
+      }
+    }
+  }
+
+  /**
+   * `etcdctl member remove <hex ID>` against the etcd of server `h` (an etcdctl the user brought: k3s ships none, with
+   * its client certificates): etcd removes that member, learner or voter, once the removal can commit (strict
+   * reconfiguration check, `memberRemovalRefusal`). The k3s that runs as it learns it as after a Node's deletion.
+   */
+  etcdctlMemberRemove(
+    h: K3sHost,
+    hexId: string
+  ): { readonly stdout: string; readonly stderr: string; readonly code: number } {
+    const cluster = h.cluster
+    if (cluster === undefined || !this.etcdMemberHealthy(cluster, h))
+      return {
+        stdout: "",
+        stderr: "Error: context deadline exceeded\n",
+        code: 1
+      }
+    const member = cluster.etcdMembers.find((m) => BigInt(m.id).toString(16) === hexId.toLowerCase())
+    if (member === undefined) return { stdout: "", stderr: "Error: etcdserver: member not found\n", code: 1 }
+    const why = this.memberRemovalRefusal(cluster, member.name)
+    if (why !== undefined) return { stdout: "", stderr: `Error: ${why}\n`, code: 1 }
+    this.removeRunningMember(cluster, member.name, this.memberHost(cluster, member.name)?.vmid)
+    return { stdout: `Member ${hexId} removed from cluster ${cluster.caHash.slice(0, 16)}\n`, stderr: "", code: 0 }
+  }
+
+  /**
+   * k3s on `h` ends without removing its own etcd member (`k3s-uninstall.sh` kills it and deletes its data): a learner
+   * it added and that is not promoted stays in etcd, and never catches up now (its etcd is gone). The real leader
+   * evicts a learner that made no progress for 5 minutes (k3s pkg/etcd `learnerMaxStallTime`); not simulated: it stays
+   * until removed (`etcdctl member remove`).
+   */
+  leaveLearner(h: K3sHost): void {
+    const member = h.learner === undefined ? undefined : h.cluster?.etcdMembers.find((m) => m.name === h.learner)
+    if (member !== undefined) member.promoteAt = Number.POSITIVE_INFINITY
+    h.learner = undefined
   }
 
   private finishNodeDeletion(cluster: K3sCluster, n: NodeRecord): void {

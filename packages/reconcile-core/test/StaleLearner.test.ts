@@ -1,0 +1,85 @@
+import { assert, describe, it } from "@effect/vitest"
+import { reserveLoopbackNet } from "@homelab/sim"
+import * as Effect from "effect/Effect"
+import { interruptAt, labScenario, makeLab, reconcile, simVms, startLab, vmShell } from "./lab.js"
+
+const net = reserveLoopbackNet().net
+const servers = ["pve", "still-fawn"]
+
+/**
+ * A server's join cut short: someone runs `k3s-uninstall.sh` on it right after its k3s added its etcd member as a
+ * learner. k3s leaves no member on its own (the leader evicts a stalled learner only after 5 minutes), so etcd lists a
+ * learner of the VM's name that no Node owns while the VM runs and its k3s is not joining at all.
+ */
+describe("a server VM whose join was cut short, its etcd learner left behind", () => {
+  it.live(
+    "the plan names the learner stale (its k3s is not running), the user removes it as the hint says, and the next apply converges",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* startLab(
+          labScenario(servers, {
+            ipPool: `${net}.10`,
+            guestSshPort: 2222,
+            k3s: { version: "v1.30.5+k3s1", joinDelayMs: 5000, readyDelayMs: 10_000, learnerPromotionDelayMs: 15_000 }
+          })
+        )
+        const lab = yield* makeLab(sim, {
+          vm: ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1"].join("\n"),
+          nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
+          health: "  graceSeconds: 0"
+        })
+        // the first apply, stopped (Ctrl-C) right after still-fawn's k3s added its learner; then k3s is uninstalled there
+        yield* interruptAt(
+          sim,
+          (r) =>
+            r._tag === "Operation" &&
+            r.operation.operation === "etcd-promotion" &&
+            r.operation.k3sNode === "k3s-vm-still-fawn",
+          reconcile(lab)
+        )
+        const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip as string
+        const shell = yield* vmShell(lab)
+        const uninstalled = yield* shell.exec(ipOf("k3s-vm-still-fawn"), "sudo -n /usr/local/bin/k3s-uninstall.sh")
+        assert.strictEqual(uninstalled.exitCode, 0, uninstalled.stderr)
+        const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+        assert.strictEqual(learner?.isLearner, true)
+
+        // the plan: a blocked stale member that says why it is no join going on, with the etcdctl fix; no join
+        const blocked = yield* reconcile(lab)
+        assert.deepStrictEqual(blocked.result.outcomes, [])
+        const finding = blocked.plan.findings.find((f) => f.vm === "k3s-vm-still-fawn")
+        assert.deepStrictEqual([finding?.code, finding?.effect], ["k3s.stale-member", "blocked"])
+        assert.include(
+          finding?.message ?? "",
+          `${learner?.name} is a learner, but no join goes on as it: k3s on k3s-vm-still-fawn is not running (its unit is inactive)`
+        )
+        assert.isFalse(blocked.report.convergence.converged)
+
+        // the user follows the hint: etcdctl member remove on the server it names
+        const hint = finding?.hint ?? ""
+        const on = /remove the member on (\S+) with/.exec(hint)?.[1] as string
+        const command = /`(sudo etcdctl [^`]+)`/.exec(hint)?.[1] as string
+        assert.include(command, `member remove ${BigInt(learner?.id ?? "0").toString(16)}`)
+        const removed = yield* shell.exec(ipOf(on), command)
+        assert.strictEqual(removed.exitCode, 0, removed.stderr)
+        assert.isUndefined(sim.state().k3s.etcdMembers.find((m) => m.name === learner?.name))
+
+        // the next apply joins it and converges; the one after has nothing to do
+        const joined = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          joined.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+          ["JoinK3s still-fawn done"]
+        )
+        assert.isTrue(joined.report.convergence.converged)
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [])
+        // (two servers: the advice to run an odd number of them stays)
+        assert.deepStrictEqual(
+          again.plan.findings.map((f) => f.code),
+          ["k3s.even-servers"]
+        )
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    180_000
+  )
+})
