@@ -1298,22 +1298,26 @@ export class K3sSim {
     this.log(h, "info", "this server has not yet been promoted from learner to voting member")
     // promoted at `promoteAt`: wake then (or at once when the VM stops meanwhile), not on a polling step; a frozen
     // learner cannot catch up, so its promotion waits (`freeze` holds it)
-    while (cluster.isLearner(member, this.now())) {
-      if (!this.live(h, gen)) {
+    for (;;) {
+      const stopped = () => {
         // left in etcd (`leaveLearner`) when its k3s was uninstalled
         if (h.learner === member.name) cluster.removeMember(member.name)
         return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
       }
-      // `k3sLearnerSlow`: not caught up, not promoted, while the fault stands; promoted as much later once it is cleared
+      // `k3sLearnerSlow`: not caught up, not promoted, while the fault stands; promoted as much later once it is
+      // cleared. Asked before the clock: however late this code runs after the member was added, the fault holds it.
       const slow = this.vmFault("k3sLearnerSlow", h.vmid)
-      if (slow !== undefined && Number.isFinite(member.promoteAt)) {
+      if (slow !== undefined && Number.isFinite(member.promoteAt) && this.live(h, gen)) {
         const left = Math.max(0, member.promoteAt - this.now())
         member.promoteAt = Number.POSITIVE_INFINITY
         while (this.faults.all().includes(slow) && this.live(h, gen))
           await Promise.race([this.faults.whenCleared(slow), this.nextChange(60_000)])
+        if (!this.live(h, gen)) return stopped()
         member.promoteAt = this.now() + left
         continue
       }
+      if (!cluster.isLearner(member, this.now())) break
+      if (!this.live(h, gen)) return stopped()
       if (this.frozen(h)) await this.awake(h, gen)
       else await this.nextChange(member.promoteAt - this.now())
     }
