@@ -122,9 +122,17 @@ export const staleMemberFinding = (
       vm.vm,
       stale.map((m) => ({ name: m.name, id: memberIdHex(m.id), peerURL: m.peerURL }))
     )}${why}`,
-    hint: staleMemberHint(vm.vm, memberIdHex(member.id), server)
+    hint: `${staleMemberHint(vm.vm, memberIdHex(member.id), server)}${stale.every((m) => m.isLearner) ? learnerEvictionHint(vm.vm, stale) : ""}`
   }
 }
+
+/**
+ * The other way out of stale learners (`learners`, of server VM `vm`): k3s on the etcd leader removes a learner whose
+ * raft index has not moved for 5 minutes by itself (k3s pkg/etcd `learnerMaxStallTime`, checked every 15 s), as a
+ * learner whose etcd is gone never moves it again; the next apply then joins `vm`.
+ */
+const learnerEvictionHint = (vm: string, learners: ReadonlyArray<{ readonly name: string }>): string =>
+  `; or wait: k3s on the etcd leader removes a learner that has made no progress for 5 minutes by itself (its journal says \`Removed learner ${learners.map((m) => m.name).join(", ")} from etcd cluster\`), and the next apply joins ${vm} then`
 
 /**
  * What to do about VM `vm` while its etcd member joins (a learner, its Node not registered yet): nothing, but wait.

@@ -201,6 +201,7 @@ describe("a server joining right now: its member a learner, its Node not registe
     assert.deepStrictEqual([finding?.effect, finding?.vm], ["blocked", "s3"])
     assert.include(finding?.message ?? "", "s3-1a2b3c4d")
     assert.include(finding?.hint ?? "", "member remove 1234")
+    assert.include(finding?.hint ?? "", "or wait: k3s on the etcd leader removes a learner")
     assert.isUndefined(p.findings.find((f) => f.code === "k3s.member-joining"))
   })
 
@@ -228,6 +229,8 @@ describe("a server joining right now: its member a learner, its Node not registe
     const finding = staleMemberFinding(facts, { node: "pve-s3", vm: "s3", ip: ipOf(vms, "s3") }, "s1")
     assert.strictEqual(finding?.code, "k3s.stale-member")
     assert.include(finding?.hint ?? "", "member remove 3ea")
+    // a voter is never removed by k3s by itself: no waiting it out
+    assert.notInclude(finding?.hint ?? "", "or wait")
   })
 })
 
@@ -271,6 +274,11 @@ describe("a learner of a running server VM whose k3s is not joining as it", () =
         `; s3-1a2b3c4d is a learner, but no join goes on as it: k3s on s3 is not running (its unit is ${state})`
       )
       assert.include(p.findings[0]?.hint ?? "", `\`${etcdctlRemove("1234")}\``)
+      // or k3s's own eviction of a learner that makes no progress (learnerMaxStallTime)
+      assert.include(
+        p.findings[0]?.hint ?? "",
+        "; or wait: k3s on the etcd leader removes a learner that has made no progress for 5 minutes by itself (its journal says `Removed learner s3-1a2b3c4d from etcd cluster`), and the next apply joins s3 then"
+      )
     }
   })
 
