@@ -282,7 +282,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         desired,
         inputs.vms,
         servers.map((s) => ({ ...s, error: etcdWaits.get(s.name) ?? s.error })),
-        down.length + stopped.length + failing.length
+        [...down.map((vm) => vm.name as string), ...stopped.map((s) => s.vm), ...failing]
       )
       if (lost !== undefined && orphanServers.length === 0) return lost
       const downText = down.map(

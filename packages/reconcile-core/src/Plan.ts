@@ -36,7 +36,7 @@ import { blockNoEtcdJoins } from "./PlanNoEtcd.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
-import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
+import { notRecreated, notStarted, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedByVmid, renamedByVmidFinding, renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { joiningMemberFinding, staleMemberFinding, staleMemberHint } from "./StaleMember.js"
@@ -701,6 +701,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           }
           if (!preflightOk()) return undefined
           claimedVmids.add(free)
+          // a Node of its name may be left by a VM that is gone (seen, or the cluster could not be read)
+          const rejoin =
+            k3s !== undefined &&
+            (k3sNodes === undefined ? observed.k3s?._tag === "Unavailable" : k3sNodes.some((n) => n.name === vm.name))
           return {
             _tag: "CreateVm",
             id,
@@ -708,6 +712,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             after: imageAfter,
             // the free ones first, as many as it was given: apply tries them in this order
             spec: { ...spec, vmidCandidates: explicit ? candidates : usable.slice(0, candidates.length) },
+            ...(rejoin ? { rejoin } : {}),
             reason
           }
         }
@@ -1153,6 +1158,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       ) {
         // Its member went with its disk and etcd cannot add one: a new VM could only hang on its join.
         findings.push(notRecreated(quorumLost, node.name, vm.name))
+        continue
+      }
+      if (
+        quorumLost !== undefined &&
+        (decision.action?._tag === "StartVm" || decision.action?._tag === "ResumeVm") &&
+        quorumLost.down.includes(vm.name)
+      ) {
+        // Back, it would still leave etcd short of its quorum; its old etcd data must not come back after the reset.
+        findings.push(notStarted(quorumLost, node.name, vm.name, decision.action.vmid))
         continue
       }
       if (decision.action !== undefined) actions.push(decision.action)
