@@ -92,7 +92,7 @@ export const quorumLostMessage = (q: QuorumLost): string => {
   const short =
     q.down.length === 0
       ? `, short of the ${needed} a quorum needs`
-      : `; ${list(q.down)} ${q.down.length === 1 ? "is" : "are"} down (stopped, paused or its k3s stopped), and with ${q.down.length === 1 ? "it" : "them"} back only ${q.survivors.length + q.down.length} would run, still short of the ${needed} a quorum needs`
+      : `; ${list(q.down)} ${q.down.length === 1 ? "is" : "are"} down (its VM or its k3s does not run), and with ${q.down.length === 1 ? "it" : "them"} back only ${q.survivors.length + q.down.length} would run, still short of the ${needed} a quorum needs`
   const notStarted = q.down.length === 0 ? "" : `, nor start ${list(q.down)} (that would not bring the quorum back)`
   return `etcd has lost quorum: of its ${n} k3s servers, ${list(q.lost)} ${gone} (no VM: their etcd data went with their disks) and ${left}${short}; its API answers nothing (${q.error.replace(/^.*?(etcdserver: [^\n]*|context deadline exceeded).*$/s, "$1")}). No server can join or leave the cluster until etcd is recovered, so homelab does not recreate ${list(q.lost)} (a join could only hang or fail)${notStarted}`
 }
