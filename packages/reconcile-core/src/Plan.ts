@@ -1166,7 +1166,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         quorumLost.down.includes(vm.name)
       ) {
         // Back, it would still leave etcd short of its quorum; its old etcd data must not come back after the reset.
-        findings.push(notStarted(quorumLost, node.name, vm.name, decision.action.vmid))
+        findings.push(notStarted(quorumLost, node.name, vm.name, decision.action.vmid, "vm"))
         continue
       }
       if (decision.action !== undefined) actions.push(decision.action)
@@ -1327,16 +1327,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         quorumLost !== undefined
           ? vm.name === quorumLost.survivor.vm
             ? undefined
-            : findings.push({
-                code: "k3s.quorum-lost",
-                effect: "blocked",
-                layer: "k3s",
-                node: node.name,
-                vm: vm.name,
-                vmid,
-                message: `membership of ${vm.name} unknown: etcd has lost quorum (above)`,
-                hint: `after the reset on ${quorumLost.survivor.vm}, \`homelab apply\` goes on`
-              })
+            : quorumLost.down.includes(vm.name) && vmid !== undefined
+              ? // its VM runs, its k3s does not (stopped, or failing): left so
+                findings.push(notStarted(quorumLost, node.name, vm.name, vmid, "k3s"))
+              : findings.push({
+                  code: "k3s.quorum-lost",
+                  effect: "blocked",
+                  layer: "k3s",
+                  node: node.name,
+                  vm: vm.name,
+                  vmid,
+                  message: `membership of ${vm.name} unknown: etcd has lost quorum (above)`,
+                  hint: `after the reset on ${quorumLost.survivor.vm}, \`homelab apply\` goes on`
+                })
           : findings.push({
               code: (observed.k3s?._tag === "Unavailable" ? observed.k3s.code : undefined) ?? "k3s.unavailable",
               effect: "blocked",

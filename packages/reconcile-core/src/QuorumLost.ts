@@ -129,15 +129,18 @@ export const notRecreated = (q: QuorumLost, node: string, vm: string): Finding =
   hint: `after the reset on ${q.survivor.vm}, \`homelab apply\` rebuilds it`
 })
 
-/** The finding of a server VM that is down, which the plan leaves down while the quorum is lost (the cause said once above). */
-export const notStarted = (q: QuorumLost, node: string, vm: string, vmid: number): Finding => ({
+/**
+ * The finding of a server VM that is down (`layer` `vm`: its VM; `k3s`: its k3s unit), which the plan leaves down
+ * while the quorum is lost (the cause said once above).
+ */
+export const notStarted = (q: QuorumLost, node: string, vm: string, vmid: number, layer: "vm" | "k3s"): Finding => ({
   code: "k3s.quorum-lost",
   effect: "blocked",
-  layer: "vm",
+  layer,
   node,
   vm,
   vmid,
-  message: `not starting k3s server ${vm}: etcd has lost quorum (above), and it would not bring the quorum back`,
+  message: `not starting ${layer === "vm" ? "k3s server" : "k3s on"} ${vm}: etcd has lost quorum (above), and it would not bring the quorum back`,
   hint: `after the reset on ${q.survivor.vm}, \`homelab reprovision ${vm}\` rebuilds it (its old etcd data must not come back)`
 })
 

@@ -36,7 +36,7 @@ const mixedFailure = (
   agents: ReadonlyArray<string>,
   down: ReadonlyArray<string>,
   destroyed: ReadonlyArray<string>,
-  how: "stopped" | "paused" = "stopped"
+  how: "stopped" | "paused" | "k3s stopped" = "stopped"
 ) =>
   Effect.gen(function* () {
     const sim = yield* startLab(
@@ -57,10 +57,15 @@ const mixedFailure = (
     assert.isTrue((yield* reconcile(lab)).report.convergence.converged)
     yield* Effect.gen(function* () {
       const api = yield* ProxmoxApi
+      const shell = yield* vmShell(lab)
       for (const n of [...down, ...destroyed]) {
         const vmid = vmidOf(sim, n)
         if (destroyed.includes(n) || how === "stopped") yield* api.stopVm(n, vmid)
-        else sim.setVmStatus(vmid, { status: "running", qmpstatus: "paused" })
+        else if (how === "paused") sim.setVmStatus(vmid, { status: "running", qmpstatus: "paused" })
+        else {
+          const ip = simVms(sim).find((v) => v.vmid === vmid)?.ip as string
+          assert.strictEqual((yield* shell.exec(ip, "sudo -n systemctl stop k3s")).exitCode, 0)
+        }
         if (destroyed.includes(n)) yield* api.destroyVm(n, vmid)
       }
     }).pipe(Effect.provide(clientLayer(lab)))
@@ -190,9 +195,9 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
     300_000
   )
 
-  for (const how of ["stopped", "paused"] as const) {
+  for (const how of ["stopped", "paused", "k3s stopped"] as const) {
     it.live(
-      `5 servers, one ${how} and three destroyed: bringing it back would give 2 of 5, so the quorum is lost for good; the plan says so with the --cluster-reset recovery and starts or makes nothing; following the hint converges, and a second run changes nothing`,
+      `5 servers, one ${how === "k3s stopped" ? "with its k3s stopped" : how} and three destroyed: bringing it back would give 2 of 5, so the quorum is lost for good; the plan says so with the --cluster-reset recovery and starts or makes nothing; following the hint converges, and a second run changes nothing`,
       () =>
         Effect.gen(function* () {
           const servers = ["pve", "still-fawn", "chief-horse", "fun-goal", "wise-owl"]
@@ -227,7 +232,7 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
           assert.deepStrictEqual(
             rest.map((f) => `${f.code} ${f.effect} ${f.vm}: ${f.message}`),
             [
-              "k3s.quorum-lost blocked k3s-vm-still-fawn: not starting k3s server k3s-vm-still-fawn: etcd has lost quorum (above), and it would not bring the quorum back",
+              `k3s.quorum-lost blocked k3s-vm-still-fawn: not starting ${how === "k3s stopped" ? "k3s on" : "k3s server"} k3s-vm-still-fawn: etcd has lost quorum (above), and it would not bring the quorum back`,
               ...["chief-horse", "fun-goal", "wise-owl"].map(
                 (n) =>
                   `k3s.quorum-lost blocked k3s-vm-${n}: not recreating k3s server k3s-vm-${n}: etcd has lost quorum (above), so it could not join`
