@@ -83,6 +83,12 @@ export interface DownloadImage extends ActionBase {
 export interface CreateVm extends ActionBase {
   readonly _tag: "CreateVm"
   readonly spec: VmSpec
+  /**
+   * The k3s Node (and a server's etcd member) of a VM of this name that is gone may still be in the cluster (the plan
+   * saw it, or could not read the cluster): the VM is created with `homelab-rejoin` too, so that whichever run joins
+   * it replaces that Node (a join that does not come this run, or fails, leaves it to the next run, not to the user).
+   */
+  readonly rejoin?: boolean | undefined
 }
 
 /**

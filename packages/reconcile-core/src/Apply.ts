@@ -647,7 +647,7 @@ export const apply = Effect.fn("apply")(function* (
           ? uploadImage({ api, progress, task, fail }, action, uploads.get(action.image))
           : downloadImage(action)
       case "CreateVm":
-        return create(action.spec, action.spec.vmidCandidates, false).pipe(
+        return create(action.spec, action.spec.vmidCandidates, action.rejoin === true).pipe(
           Effect.map((r) => {
             remember(action.spec.name, r.vmid, r.ip)
             return r.concurrent

@@ -281,8 +281,11 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
       const lost = quorumLostOf(
         desired,
         inputs.vms,
-        servers.map((s) => ({ ...s, error: etcdWaits.get(s.name) ?? s.error })),
-        down.length + stopped.length + failing.length
+        // the survivors: those whose k3s runs (a stopped or failing unit is one of the servers that are down)
+        servers
+          .filter((s) => !stopped.some((t) => t.vm === s.name) && !failing.includes(s.name))
+          .map((s) => ({ ...s, error: etcdWaits.get(s.name) ?? s.error })),
+        [...down.map((vm) => vm.name as string), ...stopped.map((s) => s.vm), ...failing]
       )
       if (lost !== undefined && orphanServers.length === 0) return lost
       const downText = down.map(

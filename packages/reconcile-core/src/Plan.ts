@@ -36,7 +36,7 @@ import { blockNoEtcdJoins } from "./PlanNoEtcd.js"
 import { blindRestartFinding, chainRestarts, cordonedFinding, cordonFacts, finishRestart } from "./PlanRestart.js"
 import { planUpgrades, type UpgradeCandidate } from "./PlanUpgrade.js"
 import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./QuorumGuard.js"
-import { notRecreated, quorumLostFinding } from "./QuorumLost.js"
+import { notRecreated, notStarted, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedByVmid, renamedByVmidFinding, renamedVm, renamedVmFinding } from "./renamedVm.js"
 import { joiningMemberFinding, staleMemberFinding, staleMemberHint } from "./StaleMember.js"
@@ -707,6 +707,10 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
           }
           if (!preflightOk()) return undefined
           claimedVmids.add(free)
+          // a Node of its name may be left by a VM that is gone (seen, or the cluster could not be read)
+          const rejoin =
+            k3s !== undefined &&
+            (k3sNodes === undefined ? observed.k3s?._tag === "Unavailable" : k3sNodes.some((n) => n.name === vm.name))
           return {
             _tag: "CreateVm",
             id,
@@ -714,6 +718,7 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
             after: imageAfter,
             // the free ones first, as many as it was given: apply tries them in this order
             spec: { ...spec, vmidCandidates: explicit ? candidates : usable.slice(0, candidates.length) },
+            ...(rejoin ? { rejoin } : {}),
             reason
           }
         }
@@ -1161,6 +1166,15 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         findings.push(notRecreated(quorumLost, node.name, vm.name))
         continue
       }
+      if (
+        quorumLost !== undefined &&
+        (decision.action?._tag === "StartVm" || decision.action?._tag === "ResumeVm") &&
+        quorumLost.down.includes(vm.name)
+      ) {
+        // Back, it would still leave etcd short of its quorum; its old etcd data must not come back after the reset.
+        findings.push(notStarted(quorumLost, node.name, vm.name, decision.action.vmid, "vm"))
+        continue
+      }
       if (decision.action !== undefined) actions.push(decision.action)
       // A VM that needs nothing else is compared with homelab.yaml: drift is changed in place.
       let restartId: string | undefined
@@ -1319,16 +1333,19 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
         quorumLost !== undefined
           ? vm.name === quorumLost.survivor.vm
             ? undefined
-            : findings.push({
-                code: "k3s.quorum-lost",
-                effect: "blocked",
-                layer: "k3s",
-                node: node.name,
-                vm: vm.name,
-                vmid,
-                message: `membership of ${vm.name} unknown: etcd has lost quorum (above)`,
-                hint: `after the reset on ${quorumLost.survivor.vm}, \`homelab apply\` goes on`
-              })
+            : quorumLost.down.includes(vm.name) && vmid !== undefined
+              ? // its VM runs, its k3s does not (stopped, or failing): left so
+                findings.push(notStarted(quorumLost, node.name, vm.name, vmid, "k3s"))
+              : findings.push({
+                  code: "k3s.quorum-lost",
+                  effect: "blocked",
+                  layer: "k3s",
+                  node: node.name,
+                  vm: vm.name,
+                  vmid,
+                  message: `membership of ${vm.name} unknown: etcd has lost quorum (above)`,
+                  hint: `after the reset on ${quorumLost.survivor.vm}, \`homelab apply\` goes on`
+                })
           : findings.push({
               code: (observed.k3s?._tag === "Unavailable" ? observed.k3s.code : undefined) ?? "k3s.unavailable",
               effect: "blocked",
