@@ -1882,16 +1882,18 @@ const make = (options: K3sJoinOptions) =>
           token
         } satisfies InitClusterResult
       }
-      // Another run's install on this host during this run (two runs starting the same cluster at once): that init's
-      // k3s and etcd data, which this one waits for as before. Otherwise a k3s server that runs here, etcd data an
-      // earlier cluster left (k3s.md §1.4: with an initialised data dir k3s ignores --cluster-init and starts that
-      // member again, waiting for its old peers or bringing its cluster back), or a k3s agent that runs here (k3s.md
-      // §1.2: install.sh adds the unit k3s and leaves k3s-agent as it is) is not a cluster to start: refused.
-      const other = yield* otherRunsRecord(host, timeouts.command)
-      const at = other === undefined ? Number.NaN : Date.parse(other.at)
-      if (!(Number.isFinite(at) && at >= runStartedAt)) {
-        const refused = yield* refusalBeforeInit(host, nodeName, found, timeouts.command)
-        if (refused !== undefined) return yield* fail(host.host, refused)
+      // A k3s server that runs here, etcd data an earlier cluster left (k3s.md §1.4: with an initialised data dir k3s
+      // ignores --cluster-init and starts that member again, waiting for its old peers or bringing its cluster back),
+      // or a k3s agent that runs here (k3s.md §1.2: install.sh adds the unit k3s and leaves k3s-agent as it is) is not
+      // a cluster to start: refused. Unless it is another run's install on this host during this run (two runs
+      // starting the same cluster at once): that init's k3s and etcd data, which this one waits for as before. Its
+      // record is read after what refuses: an install writes its record before its k3s starts, so k3s or etcd data
+      // of that install seen here always comes with its record, however late this run reads after the other's start.
+      const refused = yield* refusalBeforeInit(host, nodeName, found, timeouts.command)
+      if (refused !== undefined) {
+        const other = yield* otherRunsRecord(host, timeouts.command)
+        const at = other === undefined ? Number.NaN : Date.parse(other.at)
+        if (!(Number.isFinite(at) && at >= runStartedAt)) return yield* fail(host.host, refused)
       }
       yield* emit({ _tag: "Step", host: host.host, step: "cluster-init", detail: request.version })
       const installed = yield* lockedInstall({

@@ -9,6 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { parse as parseYaml } from "yaml"
+import { RECORD_PATH } from "../src/InstallCommand.js"
 import { mergeKubeconfig } from "../src/Kubeconfig.js"
 import { desiredFlags, diffFlags, nodeChanges, runningFlags } from "../src/NodeFlags.js"
 import { quorumCheck } from "../src/Quorum.js"
@@ -560,6 +561,56 @@ describe("the kubeconfig", () => {
 })
 
 describe("two runs on one host", () => {
+  // Run B inspects the bare host (its k3s unit, its etcd data, the install record: in whatever order initCluster reads
+  // them) and is held after one of those reads until run A has started the cluster there, as a loaded machine may
+  // hold it: whatever it read before, A's k3s and etcd data are A's install of this run, not an earlier cluster's.
+  for (const [read, held] of [
+    ["its k3s unit", (c: string) => c.includes("is-active")],
+    ["its etcd data", (c: string) => c.includes("server/db/etcd/name")],
+    ["the install record", (c: string) => c.includes(RECORD_PATH)]
+  ] as const)
+    it.live(
+      `two runs start the cluster on one bare host, the second held after reading ${read} while the first starts it: one cluster, both done`,
+      () =>
+        Effect.gen(function* () {
+          const { sim, services, newRun, target } = yield* simSetup(
+            simScenario([guestVm(215, "n5", "127.79.1.15")]),
+            {},
+            ["run-A"]
+          )
+          const a = services[0] as (typeof services)[0]
+          const host = yield* target(215)
+          let holds = 0
+          const b = yield* newRun("run-B", (client) => ({
+            ...client,
+            exec: (t, command, options) =>
+              client
+                .exec(t, command, options)
+                .pipe(
+                  Effect.tap(() =>
+                    held(command) && holds++ === 0
+                      ? a.initCluster({ host, version: "v1.30.5+k3s1" }).pipe(Effect.orDie)
+                      : Effect.void
+                  )
+                )
+          }))
+          const second = yield* Effect.result(b.initCluster({ host, version: "v1.30.5+k3s1" }))
+          // held once, or never when B does not read that before it installs (A starts it afterwards then)
+          const first = yield* Effect.result(a.initCluster({ host, version: "v1.30.5+k3s1" }))
+          assert.isTrue(Result.isSuccess(second), Result.isFailure(second) ? second.failure.message : "")
+          assert.isTrue(Result.isSuccess(first), Result.isFailure(first) ? first.failure.message : "")
+          assert.deepStrictEqual(
+            sim
+              .k3sEvents()
+              .filter((e) => e.kind === "cluster-init")
+              .map((e) => e.node),
+            ["n5"]
+          )
+          assert.deepStrictEqual(sim.state().k3s.strayClusters, [])
+        }),
+      60_000
+    )
+
   it.live(
     "the install lock serialises them: one installs, the other waits and reports what the first did",
     () =>

@@ -109,8 +109,18 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
         connectTimeout: "30 seconds"
       })
     const ssh = Context.get(yield* Layer.build(sshLayer("test")), SshClient)
-    const newRun = (runId: string) =>
+    /** A run of its own (`runId`); `wrap` changes its SSH client (to hold a command, say). */
+    const newRun = (runId: string, wrap?: (client: SshClient["Service"]) => SshClient["Service"]) =>
       Effect.gen(function* () {
+        const ssh =
+          wrap === undefined
+            ? sshLayer(runId)
+            : Layer.effect(
+                SshClient,
+                Effect.gen(function* () {
+                  return wrap(yield* SshClient)
+                })
+              ).pipe(Layer.provide(sshLayer(runId)))
         const layer = K3sJoin.layerWith({
           timeouts: {
             pollInterval: "20 millis",
@@ -121,10 +131,10 @@ export const simSetup = (scenario: Scenario, options: K3sJoinOptions = {}, runId
           onEvent: (event) => events.push(event),
           runId,
           ...options
-        }).pipe(Layer.provide(sshLayer(runId)))
+        }).pipe(Layer.provide(ssh))
         return Context.get(yield* Layer.build(layer), K3sJoin)
       })
-    const services = yield* Effect.forEach(runIds, newRun)
+    const services = yield* Effect.forEach(runIds, (id) => newRun(id))
     const target = (vmid: number) =>
       Effect.gen(function* () {
         for (let i = 0; i < 500; i++) {
