@@ -28,7 +28,10 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
           nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
           health: "  graceSeconds: 0"
         })
-        // the first apply, stopped (Ctrl-C) right after still-fawn's k3s added its learner; then k3s is uninstalled there
+        // the first apply, stopped (Ctrl-C) right after still-fawn's k3s added its learner; then k3s is uninstalled there.
+        // The learner is held unpromoted (k3sLearnerSlow) until then, however long the uninstall takes to come
+        // (its promotion is due 300 ms after it was added, at the lab's time scale)
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sLearnerSlow" }]))
         yield* interruptAt(
           sim,
           (r) =>
@@ -43,6 +46,8 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
         assert.strictEqual(uninstalled.exitCode, 0, uninstalled.stderr)
         const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
         assert.strictEqual(learner?.isLearner, true)
+        // its k3s gone, nothing can promote it: the fault is no longer what holds it
+        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sLearnerSlow" }))
 
         // the plan: a blocked stale member that says why it is no join going on, with the etcdctl fix; no join
         const blocked = yield* reconcile(lab)
