@@ -563,6 +563,14 @@ export interface UnitStatus {
    * an earlier start began).
    */
   readonly journalComplete?: boolean | undefined
+  /**
+   * A server unit that does not run (`inactive`, `failed`): the etcd member its data dir is of
+   * (`/var/lib/rancher/k3s/server/db/etcd/name`), if any. Stopping k3s removes nothing from etcd, so a learner its k3s
+   * added before it was stopped is that member still, and its next start carries on as it (no new member, no clash).
+   *
+   * @since 0.11.2
+   */
+  readonly member?: string | undefined
 }
 
 const DEFAULTS = {
@@ -2420,7 +2428,17 @@ const make = (options: K3sJoinOptions) =>
           ? joiningMemberOf(since)
           : undefined
       const journalComplete = journal.some(isUnitStart) && namesJoiningMember(since)
-      const withJoining = joining === undefined ? { journalComplete } : { joining, journalComplete }
+      const member =
+        role === "server" && state !== "active" && state !== "activating"
+          ? yield* run(host, etcdNameCommand(), timeoutsOf(undefined, role).command).pipe(
+              Effect.map((r) => (r.exitCode === 0 && r.stdout.trim() !== "" ? r.stdout.trim() : undefined)),
+              Effect.orElseSucceed(() => undefined)
+            )
+          : undefined
+      const withJoining = {
+        ...(joining === undefined ? { journalComplete } : { joining, journalComplete }),
+        ...(member === undefined ? {} : { member })
+      }
       if (state === "active")
         return (
           role === "server" && failure?.failure === "EtcdMemberRemovedRestart"

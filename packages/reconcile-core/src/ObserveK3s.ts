@@ -446,7 +446,13 @@ export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
                 ? []
                 : [{ vm, vmid, member: unit.joining.member, line: unit.joining.line } satisfies JoiningMember],
             units: [
-              { vm, vmid, state: unit.state, journalComplete: unit.journalComplete === true }
+              {
+                vm,
+                vmid,
+                state: unit.state,
+                journalComplete: unit.journalComplete === true,
+                ...(unit.member === undefined ? {} : { member: unit.member })
+              }
             ] as Array<ServerUnit>
           })),
           Effect.catch((e) =>

@@ -261,6 +261,11 @@ export type ServerUnit =
        * (`UnitStatus.journalComplete`): a join going on as another member shows in `joiningMembers`, or there is none.
        */
       readonly journalComplete: boolean
+      /**
+       * Not running: the etcd member its data dir is of (`UnitStatus.member`). A learner of that name is its own join,
+       * stopped: the next start of its k3s carries on as it.
+       */
+      readonly member?: string | undefined
     }
   | {
       readonly vm: string

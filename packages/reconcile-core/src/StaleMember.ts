@@ -97,6 +97,11 @@ export const staleMemberFinding = (
   server: string
 ): Finding | undefined => {
   if (facts === undefined) return undefined
+  // its k3s stopped during its join (`systemctl stop k3s`): its learner stays, its data dir is that member's, and the
+  // join (the next start of its k3s) carries on as it: neither stale nor a join going on that homelab must wait for
+  const stopped = stoppedLearnerOf(facts, vm)
+  if (stopped !== undefined)
+    return staleMemberFinding({ ...facts, members: facts.members.filter((m) => m.name !== stopped) }, vm, server)
   const notJoining = vm.runs === false ? undefined : notJoiningAs(vm)
   const withoutNode =
     vm.runs === false || notJoining !== undefined
@@ -124,6 +129,20 @@ export const staleMemberFinding = (
     )}${why}`,
     hint: `${staleMemberHint(vm.vm, memberIdHex(member.id), server)}${stale.every((m) => m.isLearner) ? learnerEvictionHint(vm.vm, stale) : ""}`
   }
+}
+
+/**
+ * The learner of running server VM `vm` that its k3s added before it was stopped: its unit does not run and its etcd
+ * data dir is of that learner (`ServerUnit.member`). Stopping k3s removes nothing from etcd; the next start of its k3s
+ * carries on as that member (k3s pkg/etcd `Start`: `Starting etcd for existing cluster member`), so the join restarts
+ * it rather than meeting a stale member.
+ */
+const stoppedLearnerOf = (facts: ClusterFacts, vm: ServerVm): string | undefined => {
+  const unit = vm.unit
+  if (vm.runs === false || unit === undefined || "error" in unit || unit.member === undefined) return undefined
+  if (unit.state === "active" || unit.state === "activating") return undefined
+  const member = unit.member
+  return joiningMembersOf(facts, vm.vm, vm.ip).some((m) => m.name === member) ? member : undefined
 }
 
 /**

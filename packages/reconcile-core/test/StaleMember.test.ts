@@ -282,6 +282,23 @@ describe("a learner of a running server VM whose k3s is not joining as it", () =
     }
   })
 
+  it("its k3s stopped during the join (systemctl stop k3s), its data dir that learner's: the join starts it again, no finding", () => {
+    for (const state of ["inactive", "failed"]) {
+      const p = planOf(k3sDesired(vms), withUnit({ state, journalComplete: true, member: "s3-1a2b3c4d" }))
+      assert.deepStrictEqual(
+        p.findings.map((f) => f.code),
+        []
+      )
+      assert.deepStrictEqual(steps(p), ["JoinK3s:s3"])
+    }
+    // its data dir of another member (an earlier attempt's): that learner is stale as before
+    const other = planOf(k3sDesired(vms), withUnit({ state: "inactive", journalComplete: true, member: "s3-ffffffff" }))
+    assert.deepStrictEqual(
+      other.findings.map((f) => [f.code, f.effect]),
+      [["k3s.stale-member", "blocked"]]
+    )
+  })
+
   it("its k3s running, its journal since it started all there and showing no join as that learner: stale", () => {
     for (const joining of [undefined, "s3-ffffffff"]) {
       const p = planOf(k3sDesired(vms), withUnit({ state: "activating", journalComplete: true }, joining))
@@ -329,7 +346,9 @@ describe("a learner of a running server VM whose k3s is not joining as it", () =
   })
 })
 
-type ServerUnitFields = { readonly state: string; readonly journalComplete: boolean } | { readonly error: string }
+type ServerUnitFields =
+  | { readonly state: string; readonly journalComplete: boolean; readonly member?: string }
+  | { readonly error: string }
 
 /**
  * The seconds after its learner was promoted, before its Node registers: a voting member without a Node, as a stale

@@ -167,6 +167,11 @@ export const K3sSpec = Schema.Struct({
   readyDelayMs: Schema.optional(Schema.Number),
   /** simulated ms a new etcd learner needs to be promoted to a voting member; default 15000 */
   learnerPromotionDelayMs: Schema.optional(Schema.Number),
+  /**
+   * simulated ms an etcd learner may make no progress (its etcd stopped, gone or paused) before the etcd leader's k3s
+   * removes it from the cluster (k3s pkg/etcd `learnerMaxStallTime`, checked every 15 s); default 300000
+   */
+  learnerMaxStallMs: Schema.optional(Schema.Number),
   /** simulated ms the managed-etcd controller takes to remove a deleted server Node's member; default 1000 */
   memberRemoveDelayMs: Schema.optional(Schema.Number),
   /** simulated ms from a pod's scheduling to Ready; default 5000 */

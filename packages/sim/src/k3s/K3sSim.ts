@@ -20,6 +20,7 @@ import {
 } from "./EtcdTombstone.js"
 import { fileMeta, moveGuestFile, removeGuestFile, writeGuestFile } from "./GuestFs.js"
 import {
+  type EtcdMember,
   K3sCluster,
   type NodeRecord,
   type NodeTaint,
@@ -199,6 +200,15 @@ const hex = (n: number) => randomBytes(n).toString("hex")
 /** etcd member names are `<node name>-<8 hex>` */
 const isMemberOf = (member: string, nodeName: string) =>
   member.length === nodeName.length + 9 && member.startsWith(`${nodeName}-`) && /^[0-9a-f]{8}$/.test(member.slice(-8))
+/** A Go `time.Duration`'s `String()` of `ms` milliseconds: `45s`, `5m0.015s`, `1h2m3s`, `250ms`. */
+export const goDuration = (ms: number): string => {
+  if (ms === 0) return "0s"
+  if (ms < 1000) return `${ms}ms`
+  const h = Math.floor(ms / 3_600_000)
+  const m = Math.floor((ms % 3_600_000) / 60_000)
+  const s = `${((ms % 60_000) / 1000).toFixed(3).replace(/\.?0+$/, "")}s`
+  return h > 0 ? `${h}h${m}m${s}` : m > 0 ? `${m}m${s}` : s
+}
 const flipHash = (h: string) => (h === "" ? "0".repeat(64) : `${h.slice(0, -1)}${h.endsWith("0") ? "1" : "0"}`)
 
 /** `--flag value` / `--flag=value` lookup in k3s args. */
@@ -284,6 +294,12 @@ export class K3sSim {
   private readonly hostList: Array<K3sHost> = []
   /** the last etcd learner promotion of each cluster (the next member waits for it) */
   private readonly promotions = new WeakMap<K3sCluster, number>()
+  /** each cluster's learner progress record (k3s's `k3s/etcd/learnerProgress` key), and whose loop tends it */
+  private readonly learnerProgress = new WeakMap<
+    K3sCluster,
+    { readonly id: string; readonly name: string; index: number; lastProgress: number }
+  >()
+  private readonly learnerManagers = new WeakSet<K3sCluster>()
   private serial = 0
   private stopped = false
   /** who waits for the next change of the k3s world (`kubectl wait`, `delete --wait`, `drain`) */
@@ -295,6 +311,8 @@ export class K3sSim {
     readonly joinMs: number
     readonly readyMs: number
     readonly promotionMs: number
+    readonly learnerStallMs: number
+    readonly learnerTickMs: number
     readonly retryMs: number
     readonly passwordRetryMs: number
     readonly restartMs: number
@@ -330,6 +348,9 @@ export class K3sSim {
       joinMs: spec?.joinDelayMs ?? 5000,
       readyMs: spec?.readyDelayMs ?? 10_000,
       promotionMs: spec?.learnerPromotionDelayMs ?? 15_000,
+      learnerStallMs: spec?.learnerMaxStallMs ?? 300_000,
+      // k3s pkg/etcd `manageTickerTime`: how often the etcd leader's k3s looks at the learners
+      learnerTickMs: 15_000,
       retryMs: 2000,
       passwordRetryMs: 5000,
       restartMs: 5000,
@@ -719,7 +740,7 @@ export class K3sSim {
 
   /** Start (or restart) the unit: a new run of the state machine. */
   start(h: K3sHost): Attempt {
-    this.dropLearner(h)
+    this.leaveLearner(h)
     h.attempt?.op?.end(false)
     // a restart stops the running k3s first, and the etcd inside it
     h.etcdRunning = false
@@ -751,7 +772,7 @@ export class K3sSim {
 
   /** k3s stops (its etcd with it): the running attempt fails, the unit is inactive, the Node is lost. */
   private halt(h: K3sHost): void {
-    this.dropLearner(h)
+    this.leaveLearner(h)
     h.etcdRunning = false
     h.gen += 1
     if (h.attempt !== undefined) settle(h.attempt, "failed")
@@ -774,17 +795,6 @@ export class K3sSim {
       }
     }
     return current.outcome === "ready" ? "ready" : "failed"
-  }
-
-  /**
-   * A superseded attempt's unpromoted learner leaves the cluster at once (with its etcd name file), not when its loop
-   * next wakes: otherwise the next attempt would take that member for its own, and lose it a moment later.
-   */
-  private dropLearner(h: K3sHost): void {
-    if (h.learner === undefined) return
-    h.cluster?.removeMember(h.learner)
-    removeGuestFile(h.guest, ETCD_NAME)
-    h.learner = undefined
   }
 
   private markLost(h: K3sHost): void {
@@ -1173,8 +1183,24 @@ export class K3sSim {
       this.beginOp(h, attempt, "k3s-restart", cfg.nodeName)
       await this.work(attempt, this.t.joinMs)
       if (!(await this.awake(h, gen))) return
+      // an initialised data dir: k3s starts etcd as that member, without adding it again (k3s pkg/etcd `Start`)
+      this.log(h, "info", "Starting etcd for existing cluster member")
       // its etcd runs again (with the member's data), and counts for quorum from now on
       this.etcdStarted(h)
+      const member = own.etcdMembers.find((m) => m.name === name)
+      if (member !== undefined && own.isLearner(member, this.now())) {
+        // a learner whose k3s stopped during its join: it catches up from where it was, then the leader promotes it
+        // (a stalled learner makes no progress while k3s is stopped, `leaveLearner`)
+        const learner = member
+        if (!Number.isFinite(learner.promoteAt)) learner.promoteAt = this.now() + this.clock.scaled(this.t.promotionMs)
+        h.learner = learner.name
+        this.log(h, "info", "this server has not yet been promoted from learner to voting member")
+        void this.manageLearners(own)
+        const promoted = await this.untilPromoted(h, gen, own, learner)
+        if (promoted === "stopped") return
+        if (promoted === "removed") return this.memberRemoved(h, gen, attempt, version)
+        this.writeServerFiles(h, own)
+      }
       if (!(await this.hangLoop(h, gen))) return
       if (!(await this.held(h, gen))) return
       // etcd starts, but the apiserver waits until the members form a quorum again
@@ -1296,14 +1322,36 @@ export class K3sSim {
       `Starting etcd to join cluster with members [${[...others, `${member.name}=${member.peerURL}`].join(" ")}]`
     )
     this.log(h, "info", "this server has not yet been promoted from learner to voting member")
-    // promoted at `promoteAt`: wake then (or at once when the VM stops meanwhile), not on a polling step; a frozen
-    // learner cannot catch up, so its promotion waits (`freeze` holds it)
+    void this.manageLearners(cluster)
+    const promoted = await this.untilPromoted(h, gen, cluster, member)
+    // stopped, its member stays a learner in etcd (`leaveLearner`) until evicted or a later start carries on as it
+    if (promoted === "stopped") return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
+    if (promoted === "removed") {
+      this.event("server-join-failed", cfg.nodeName, h.vmid, "its learner was removed")
+      return this.memberRemoved(h, gen, attempt, version)
+    }
+    if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    if (!(await this.held(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
+    this.registerNode(h, cluster, cfg, "server", version, member.name)
+    this.writeServerFiles(h, cluster)
+    this.log(h, "info", "k3s is up and running")
+    this.event("server-join-finish", cfg.nodeName, h.vmid)
+    this.ready(h, attempt)
+  }
+
+  /**
+   * `h`'s etcd runs as the learner `member`: wait for its promotion at `promoteAt` (wake then, or at once when the VM
+   * stops meanwhile, not on a polling step). A frozen learner cannot catch up, so its promotion waits (`freeze` holds
+   * it); `k3sLearnerSlow` holds it while the fault stands. `removed`: the leader evicted it meanwhile (`manageLearners`).
+   */
+  private async untilPromoted(
+    h: K3sHost,
+    gen: number,
+    cluster: K3sCluster,
+    member: EtcdMember
+  ): Promise<"promoted" | "stopped" | "removed"> {
     for (;;) {
-      const stopped = () => {
-        // left in etcd (`leaveLearner`) when its k3s was uninstalled
-        if (h.learner === member.name) cluster.removeMember(member.name)
-        return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped while a learner")
-      }
+      if (!cluster.etcdMembers.includes(member)) return this.live(h, gen) ? "removed" : "stopped"
       // `k3sLearnerSlow`: not caught up, not promoted, while the fault stands; promoted as much later once it is
       // cleared. Asked before the clock: however late this code runs after the member was added, the fault holds it.
       const slow = this.vmFault("k3sLearnerSlow", h.vmid)
@@ -1312,23 +1360,17 @@ export class K3sSim {
         member.promoteAt = Number.POSITIVE_INFINITY
         while (this.faults.all().includes(slow) && this.live(h, gen))
           await Promise.race([this.faults.whenCleared(slow), this.nextChange(60_000)])
-        if (!this.live(h, gen)) return stopped()
+        if (!this.live(h, gen)) return "stopped"
         member.promoteAt = this.now() + left
         continue
       }
       if (!cluster.isLearner(member, this.now())) break
-      if (!this.live(h, gen)) return stopped()
+      if (!this.live(h, gen)) return "stopped"
       if (this.frozen(h)) await this.awake(h, gen)
       else await this.nextChange(member.promoteAt - this.now())
     }
     if (h.learner === member.name) h.learner = undefined
-    if (!(await this.hangLoop(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
-    if (!(await this.held(h, gen))) return this.event("server-join-failed", cfg.nodeName, h.vmid, "stopped")
-    this.registerNode(h, cluster, cfg, "server", version, member.name)
-    this.writeServerFiles(h, cluster)
-    this.log(h, "info", "k3s is up and running")
-    this.event("server-join-finish", cfg.nodeName, h.vmid)
-    this.ready(h, attempt)
+    return "promoted"
   }
 
   /**
@@ -1789,15 +1831,84 @@ export class K3sSim {
   }
 
   /**
-   * k3s on `h` ends without removing its own etcd member (`k3s-uninstall.sh` kills it and deletes its data): a learner
-   * it added and that is not promoted stays in etcd, and never catches up now (its etcd is gone). The real leader
-   * evicts a learner that made no progress for 5 minutes (k3s pkg/etcd `learnerMaxStallTime`); not simulated: it stays
-   * until removed (`etcdctl member remove`).
+   * k3s on `h` ends (a stop, a restart, a fatal exit, its VM stopped, `k3s-uninstall.sh`) without removing its own
+   * etcd member: stopping k3s removes nothing from etcd. A learner it added and that is not promoted stays in etcd and
+   * makes no progress while its etcd is down (its name file stays too: a later start carries on as that member,
+   * `runServer`); the etcd leader's k3s evicts it once it made none for `learnerMaxStallMs` (`manageLearners`).
    */
   leaveLearner(h: K3sHost): void {
     const member = h.learner === undefined ? undefined : h.cluster?.etcdMembers.find((m) => m.name === h.learner)
     if (member !== undefined) member.promoteAt = Number.POSITIVE_INFINITY
     h.learner = undefined
+  }
+
+  /**
+   * The etcd leader's learner management (k3s pkg/etcd `manageLearners`, `trackLearnerProgress`): every 15 s
+   * (`manageTickerTime`, scaled like the other timings) the k3s of the etcd leader asks the learner for its raft applied
+   * index; a learner whose etcd runs and answers moves it (a slow one too: `k3sLearnerSlow`), one whose etcd is stopped,
+   * gone or paused does not. It warns `Learner <name> stalled at RaftAppliedIndex=N for D` at each look without
+   * progress, and once there was none for more than `learnerMaxStallMs` it removes the member (`Removed learner <name>
+   * from etcd cluster`, `etcd-member-removed`). Only while the cluster has quorum and a leader whose k3s runs: the
+   * progress record is kept in etcd, so a leader that comes back (or a new one) goes on from it. One loop per cluster
+   * while it has a learner; it waits on `nextChange` for its next look.
+   */
+  private async manageLearners(cluster: K3sCluster): Promise<void> {
+    if (this.learnerManagers.has(cluster)) return
+    this.learnerManagers.add(cluster)
+    try {
+      const tick = this.clock.scaled(this.t.learnerTickMs)
+      let next = this.now() + tick
+      for (;;) {
+        if (this.stopped) return
+        const now = this.now()
+        const learner = cluster.etcdMembers.find((m) => cluster.isLearner(m, now))
+        if (learner === undefined) {
+          this.learnerProgress.delete(cluster)
+          return
+        }
+        if (now >= next) {
+          next = now + tick
+          this.trackLearner(cluster, learner, now)
+        }
+        await this.nextChange(Math.max(5, next - this.now()))
+      }
+    } finally {
+      this.learnerManagers.delete(cluster)
+    }
+  }
+
+  /** One look of the leader's k3s at `learner` (`manageLearners`). */
+  private trackLearner(cluster: K3sCluster, learner: EtcdMember, now: number): void {
+    if (!this.hasQuorum(cluster)) return
+    const leader = cluster.etcdMembers
+      .filter((m) => !cluster.isLearner(m, now))
+      .map((m) => this.memberHost(cluster, m.name))
+      .find((h) => h !== undefined && this.etcdMemberHealthy(cluster, h))
+    if (leader === undefined) return
+    let p = this.learnerProgress.get(cluster)
+    if (p === undefined || p.id !== learner.id || p.name !== learner.name) {
+      p = { id: learner.id, name: learner.name, index: 0, lastProgress: now }
+      this.learnerProgress.set(cluster, p)
+    }
+    const host = this.memberHost(cluster, learner.name)
+    if (host !== undefined && this.etcdMemberHealthy(cluster, host)) {
+      // its etcd answers, and applies what the cluster writes (a slow learner too, only not caught up)
+      p.index = p.index === 0 ? 1000 + cluster.etcdMembers.length * 137 : p.index + 23
+      p.lastProgress = now
+      return
+    }
+    if (p.lastProgress !== now)
+      this.log(
+        leader,
+        "warning",
+        `Learner ${p.name} stalled at RaftAppliedIndex=${p.index} for ${goDuration(now - p.lastProgress)}`
+      )
+    if (now - p.lastProgress > this.clock.scaled(this.t.learnerStallMs)) {
+      cluster.removeMember(learner.name)
+      this.learnerProgress.delete(cluster)
+      this.log(leader, "warning", `Removed learner ${learner.name} from etcd cluster`)
+      this.event("etcd-member-removed", learner.name, host?.vmid, "learner stalled")
+    }
   }
 
   private finishNodeDeletion(cluster: K3sCluster, n: NodeRecord): void {
