@@ -117,6 +117,8 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
           nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
           health: "  graceSeconds: 0"
         })
+        // the learner held unpromoted (k3sLearnerSlow) until its k3s is stopped, however long the stop takes to come
+        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sLearnerSlow" }]))
         yield* interruptAt(
           sim,
           (r) =>
@@ -131,6 +133,7 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
         assert.strictEqual(stopped.exitCode, 0, stopped.stderr)
         const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
         assert.strictEqual(learner?.isLearner, true)
+        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sLearnerSlow" }))
 
         const next = yield* reconcile(lab)
         assert.isTrue(next.report.convergence.converged, JSON.stringify(next.plan.findings))
