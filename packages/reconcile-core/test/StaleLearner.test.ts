@@ -7,6 +7,52 @@ const net = reserveLoopbackNet().net
 const servers = ["pve", "still-fawn"]
 
 /**
+ * A lab of two server VMs whose first apply is stopped (Ctrl-C) right after still-fawn's k3s added its etcd member as a
+ * learner, and `command` (what cuts the join short) run on still-fawn then. The learner is held unpromoted
+ * (k3sLearnerSlow) until then, however long the command takes to come (its promotion is due 300 ms after it was added,
+ * at the lab's time scale), and let go after it. k3s's own eviction of a stalled learner (5 min) is set longer than
+ * the test: it is not what these tests are about.
+ */
+const joinCutShort = (command: string) =>
+  Effect.gen(function* () {
+    const sim = yield* startLab(
+      labScenario(servers, {
+        ipPool: `${net}.10`,
+        guestSshPort: 2222,
+        k3s: {
+          version: "v1.30.5+k3s1",
+          joinDelayMs: 5000,
+          readyDelayMs: 10_000,
+          learnerPromotionDelayMs: 15_000,
+          learnerMaxStallMs: 3_600_000
+        }
+      })
+    )
+    const lab = yield* makeLab(sim, {
+      vm: ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1"].join("\n"),
+      nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
+      health: "  graceSeconds: 0"
+    })
+    yield* Effect.promise(() => sim.addFaults([{ kind: "k3sLearnerSlow" }]))
+    yield* interruptAt(
+      sim,
+      (r) =>
+        r._tag === "Operation" &&
+        r.operation.operation === "etcd-promotion" &&
+        r.operation.k3sNode === "k3s-vm-still-fawn",
+      reconcile(lab)
+    )
+    const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip as string
+    const shell = yield* vmShell(lab)
+    const cut = yield* shell.exec(ipOf("k3s-vm-still-fawn"), command)
+    assert.strictEqual(cut.exitCode, 0, cut.stderr)
+    const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
+    assert.strictEqual(learner?.isLearner, true)
+    yield* Effect.promise(() => sim.clearFaults({ kind: "k3sLearnerSlow" }))
+    return { sim, lab, shell, ipOf, learner }
+  })
+
+/**
  * A server's join cut short: someone runs `k3s-uninstall.sh` on it right after its k3s added its etcd member as a
  * learner. k3s leaves no member on its own (the leader evicts a stalled learner only after 5 minutes, here set longer than
  * the test), so etcd lists a learner of the VM's name that no Node owns while the VM runs and its k3s is not joining.
@@ -16,45 +62,8 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
     "the plan names the learner stale (its k3s is not running), the user removes it as the hint says, and the next apply converges",
     () =>
       Effect.gen(function* () {
-        const sim = yield* startLab(
-          labScenario(servers, {
-            ipPool: `${net}.10`,
-            guestSshPort: 2222,
-            k3s: {
-              version: "v1.30.5+k3s1",
-              joinDelayMs: 5000,
-              readyDelayMs: 10_000,
-              learnerPromotionDelayMs: 15_000,
-              // the learner left behind stays for the whole test: k3s's own eviction (5 min) is not what it is about
-              learnerMaxStallMs: 3_600_000
-            }
-          })
-        )
-        const lab = yield* makeLab(sim, {
-          vm: ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1"].join("\n"),
-          nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
-          health: "  graceSeconds: 0"
-        })
-        // the first apply, stopped (Ctrl-C) right after still-fawn's k3s added its learner; then k3s is uninstalled there.
-        // The learner is held unpromoted (k3sLearnerSlow) until then, however long the uninstall takes to come
-        // (its promotion is due 300 ms after it was added, at the lab's time scale)
-        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sLearnerSlow" }]))
-        yield* interruptAt(
-          sim,
-          (r) =>
-            r._tag === "Operation" &&
-            r.operation.operation === "etcd-promotion" &&
-            r.operation.k3sNode === "k3s-vm-still-fawn",
-          reconcile(lab)
-        )
-        const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip as string
-        const shell = yield* vmShell(lab)
-        const uninstalled = yield* shell.exec(ipOf("k3s-vm-still-fawn"), "sudo -n /usr/local/bin/k3s-uninstall.sh")
-        assert.strictEqual(uninstalled.exitCode, 0, uninstalled.stderr)
-        const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
-        assert.strictEqual(learner?.isLearner, true)
-        // its k3s gone, nothing can promote it: the fault is no longer what holds it
-        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sLearnerSlow" }))
+        // the first apply, stopped (Ctrl-C) right after still-fawn's k3s added its learner; then k3s is uninstalled there
+        const { sim, lab, shell, ipOf, learner } = yield* joinCutShort("sudo -n /usr/local/bin/k3s-uninstall.sh")
 
         // the plan: a blocked stale member that says why it is no join going on, with the etcdctl fix; no join
         const blocked = yield* reconcile(lab)
@@ -99,41 +108,7 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
     "its k3s stopped by hand (systemctl stop k3s) during the join: the next apply starts it, it carries on as its learner, and converges",
     () =>
       Effect.gen(function* () {
-        const sim = yield* startLab(
-          labScenario(servers, {
-            ipPool: `${net}.10`,
-            guestSshPort: 2222,
-            k3s: {
-              version: "v1.30.5+k3s1",
-              joinDelayMs: 5000,
-              readyDelayMs: 10_000,
-              learnerPromotionDelayMs: 15_000,
-              learnerMaxStallMs: 3_600_000
-            }
-          })
-        )
-        const lab = yield* makeLab(sim, {
-          vm: ["  sshPort: 2222", "k3s:", "  version: v1.30.5+k3s1"].join("\n"),
-          nodes: Object.fromEntries(servers.map((n) => [n, "    vms: [{ role: server }]"])),
-          health: "  graceSeconds: 0"
-        })
-        // the learner held unpromoted (k3sLearnerSlow) until its k3s is stopped, however long the stop takes to come
-        yield* Effect.promise(() => sim.addFaults([{ kind: "k3sLearnerSlow" }]))
-        yield* interruptAt(
-          sim,
-          (r) =>
-            r._tag === "Operation" &&
-            r.operation.operation === "etcd-promotion" &&
-            r.operation.k3sNode === "k3s-vm-still-fawn",
-          reconcile(lab)
-        )
-        const ipOf = (name: string) => simVms(sim).find((v) => v.name === name)?.ip as string
-        const shell = yield* vmShell(lab)
-        const stopped = yield* shell.exec(ipOf("k3s-vm-still-fawn"), "sudo -n systemctl stop k3s")
-        assert.strictEqual(stopped.exitCode, 0, stopped.stderr)
-        const learner = sim.state().k3s.etcdMembers.find((m) => m.name.startsWith("k3s-vm-still-fawn-"))
-        assert.strictEqual(learner?.isLearner, true)
-        yield* Effect.promise(() => sim.clearFaults({ kind: "k3sLearnerSlow" }))
+        const { sim, lab, learner } = yield* joinCutShort("sudo -n systemctl stop k3s")
 
         const next = yield* reconcile(lab)
         assert.isTrue(next.report.convergence.converged, JSON.stringify(next.plan.findings))
