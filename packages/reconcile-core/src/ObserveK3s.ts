@@ -16,10 +16,10 @@ import * as Result from "effect/Result"
 import type { Desired } from "./Desired.js"
 import { journalFix } from "./journalFix.js"
 import { k3sFlagsFor } from "./K3sRoleFlags.js"
-import { RebuildTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
+import { RebuildTag, RejoinTag, UpgradeKeepCordonTag, UpgradeTag } from "./Marks.js"
 import type { JoiningMember, K3sFacts, ObservedVm, RemovedMember, ServerUnit, StoppedK3s } from "./Observed.js"
 import { findOrphans } from "./Orphans.js"
-import { quorumLostOf } from "./QuorumLost.js"
+import { type DownServer, quorumLostOf } from "./QuorumLost.js"
 import { mayHoldMemberWithoutNode } from "./StaleMember.js"
 
 /** How a person brings a server VM that is down back, in words (`qm start 5000` on still-fawn). */
@@ -285,7 +285,21 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         servers
           .filter((s) => !stopped.some((t) => t.vm === s.name) && !failing.includes(s.name))
           .map((s) => ({ ...s, error: etcdWaits.get(s.name) ?? s.error })),
-        [...down.map((vm) => vm.name as string), ...stopped.map((s) => s.vm), ...failing]
+        [
+          ...down.map((vm) => ({ name: vm.name as string, vm, how: "vm" as const })),
+          ...servers.flatMap(
+            (s): ReadonlyArray<DownServer> =>
+              stopped.some((t) => t.vm === s.name)
+                ? [{ name: s.name, vm: s.vm, how: "k3s stopped" as const, ip: s.ip }]
+                : failing.includes(s.name)
+                  ? [{ name: s.name, vm: s.vm, how: "k3s failing" as const, ip: s.ip }]
+                  : []
+          )
+        ],
+        // server VMs made again to rejoin that run no k3s yet: their old members still count in etcd
+        probed.filter((name) =>
+          inputs.vms.some((o) => o.name === name && o.type === "qemu" && o.tags.includes(RejoinTag))
+        )
       )
       if (lost !== undefined && orphanServers.length === 0) return lost
       const downText = down.map(

@@ -1169,6 +1169,14 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
       if (
         quorumLost !== undefined &&
         (decision.action?._tag === "StartVm" || decision.action?._tag === "ResumeVm") &&
+        vm.name === quorumLost.survivor.vm
+      ) {
+        // No server VM runs k3s: the recovery (up front) has the user bring this one up and reset etcd on it by hand.
+        continue
+      }
+      if (
+        quorumLost !== undefined &&
+        (decision.action?._tag === "StartVm" || decision.action?._tag === "ResumeVm") &&
         quorumLost.down.includes(vm.name)
       ) {
         // Back, it would still leave etcd short of its quorum; its old etcd data must not come back after the reset.

@@ -10,20 +10,46 @@ import type { K3sFacts, ObservedVm } from "./Observed.js"
  * removed until `k3s server --cluster-reset` on a survivor makes it a one-member cluster.
  */
 export interface QuorumLost {
-  /** The server VM the reset is to run on (the first survivor in homelab.yaml's order). */
-  readonly survivor: { readonly vm: string; readonly vmid: number; readonly node: string; readonly ip: string }
+  /**
+   * The server VM the reset is to run on: the first survivor in homelab.yaml's order; when no server VM runs k3s, the
+   * first of those merely down that can be brought up by hand (its VM stopped or paused, or its k3s stopped), and
+   * `down` says how it is down.
+   */
+  readonly survivor: {
+    readonly vm: string
+    readonly vmid: number
+    readonly node: string
+    /** Undefined while its VM does not run (no guest agent to ask). */
+    readonly ip?: string | undefined
+    /** How the survivor is down, when no server VM runs k3s: what is to be done before the reset. */
+    readonly down?: "stopped" | "paused" | "k3s stopped" | undefined
+  }
   /** Every server VM that runs a k3s server whose apiserver does not answer. */
   readonly survivors: ReadonlyArray<string>
   /** Server VMs of homelab.yaml that have no VM any more. */
   readonly lost: ReadonlyArray<string>
   /**
-   * Server VMs of homelab.yaml that are merely down (stopped, paused, their k3s stopped or failing): bringing them
-   * back would still leave etcd short of its quorum, so homelab leaves them down (their etcd data must not come back
-   * after the reset).
+   * Server VMs of homelab.yaml made again (marked to rejoin) that run no k3s yet: the members their old VMs were are
+   * still counted by etcd, their data gone with the old disks.
+   */
+  readonly remade?: ReadonlyArray<string> | undefined
+  /**
+   * Server VMs of homelab.yaml that are merely down (stopped, paused, their k3s stopped or failing), the survivor
+   * aside: bringing them back would still leave etcd short of its quorum, so homelab leaves them down (their etcd data
+   * must not come back after the reset).
    */
   readonly down: ReadonlyArray<string>
-  /** What the survivor's apiserver answered. */
-  readonly error: string
+  /** What the survivor's apiserver answered; undefined when no server VM runs k3s. */
+  readonly error?: string | undefined
+}
+
+/** A server VM of homelab.yaml that is merely down, and how. */
+export interface DownServer {
+  readonly name: string
+  readonly vm: ObservedVm
+  /** `vm`: its VM stopped, paused or locked; `k3s stopped`: its unit stopped; `k3s failing`: on a cause that stays. */
+  readonly how: "vm" | "k3s stopped" | "k3s failing"
+  readonly ip?: string | undefined
 }
 
 /** An apiserver that runs but has no etcd quorum behind it (k3s's and etcd's own words). */
@@ -40,20 +66,34 @@ interface Survivor {
 const list = (names: ReadonlyArray<string>) =>
   names.length <= 1 ? (names[0] ?? "") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`
 
+/** How a down server VM can be brought up by hand for the reset, or undefined when it cannot be (locked, failing). */
+const bringUp = (d: DownServer): "stopped" | "paused" | "k3s stopped" | undefined =>
+  d.how === "k3s stopped"
+    ? "k3s stopped"
+    : d.how === "vm" && d.vm.lock === undefined
+      ? d.vm.status === "stopped"
+        ? "stopped"
+        : d.vm.status === "paused" || d.vm.status === "suspended"
+          ? "paused"
+          : undefined
+      : undefined
+
 /**
  * The `Unavailable` facts of a cluster that lost its quorum for good, or undefined when it did not: only when every
- * server VM that runs k3s answered with an etcd error, and the server VMs that have no VM any more leave the
- * survivors short of ⌊n/2⌋+1 even with every server VM of ours that is merely down (`others`: stopped, paused, k3s
- * stopped or failing) back. While bringing those back would be enough, the plan does that instead.
+ * server VM that runs k3s answered with an etcd error (or none runs k3s), and the server VMs that have no VM any more
+ * or were made again (`remade`, still without k3s) leave the survivors short of ⌊n/2⌋+1 even with every server VM of
+ * ours that is merely down (`others`: stopped, paused, k3s stopped or failing) back. While bringing those back would be
+ * enough, the plan does that instead. With no survivor, the reset is to run on the first of `others` (in homelab.yaml's
+ * order) that can be brought up by hand; when none can, undefined (the plan says what is down).
  */
 export const quorumLostOf = (
   desired: Desired,
   vms: ReadonlyArray<ObservedVm>,
   survivors: ReadonlyArray<Survivor>,
-  others: ReadonlyArray<string>
+  others: ReadonlyArray<DownServer>,
+  remade: ReadonlyArray<string> = []
 ): K3sFacts | undefined => {
-  const first = survivors[0]
-  if (first === undefined || !survivors.every((s) => etcdUnavailable.test(s.error))) return undefined
+  if (!survivors.every((s) => etcdUnavailable.test(s.error))) return undefined
   const servers = desired.nodes.flatMap((n) => n.vms.filter((vm) => vm.role === "server").map((vm) => vm.name))
   const lost = servers.filter(
     (name) =>
@@ -65,14 +105,32 @@ export const quorumLostOf = (
           !o.tags.includes(desired.pendingTag)
       )
   )
-  const n = survivors.length + others.length + lost.length
-  if (lost.length === 0 || survivors.length + others.length >= Math.floor(n / 2) + 1) return undefined
+  const gone = lost.length + remade.length
+  const n = survivors.length + others.length + gone
+  if (gone === 0 || survivors.length + others.length >= Math.floor(n / 2) + 1) return undefined
+  const first = survivors[0]
+  const order = (name: string) => servers.indexOf(name)
+  const downFirst = [...others].sort((a, b) => order(a.name) - order(b.name)).find((d) => bringUp(d) !== undefined)
+  const survivor =
+    first !== undefined
+      ? { vm: first.name, vmid: first.vm.vmid, node: first.vm.node, ip: first.ip }
+      : downFirst !== undefined
+        ? {
+            vm: downFirst.name,
+            vmid: downFirst.vm.vmid,
+            node: downFirst.vm.node,
+            ...(downFirst.ip === undefined ? {} : { ip: downFirst.ip }),
+            down: bringUp(downFirst)
+          }
+        : undefined
+  if (survivor === undefined) return undefined
   const quorumLost: QuorumLost = {
-    survivor: { vm: first.name, vmid: first.vm.vmid, node: first.vm.node, ip: first.ip },
+    survivor,
     survivors: survivors.map((s) => s.name),
     lost,
-    down: others,
-    error: first.error
+    ...(remade.length === 0 ? {} : { remade }),
+    down: others.map((d) => d.name).filter((name) => name !== survivor.vm),
+    ...(first === undefined ? {} : { error: first.error })
   }
   return {
     _tag: "Unavailable",
@@ -83,38 +141,84 @@ export const quorumLostOf = (
   }
 }
 
+/** The server VMs that are down, the survivor first when it is one of them. */
+const allDown = (q: QuorumLost): ReadonlyArray<string> =>
+  q.survivor.down === undefined ? q.down : [q.survivor.vm, ...q.down]
+
+const isAre = (names: ReadonlyArray<string>, one: string, more: string) => (names.length === 1 ? one : more)
+
 /** What the plan says once, up front. */
 export const quorumLostMessage = (q: QuorumLost): string => {
-  const n = q.survivors.length + q.down.length + q.lost.length
+  const remade = q.remade ?? []
+  const down = allDown(q)
+  const n = q.survivors.length + down.length + q.lost.length + remade.length
   const needed = Math.floor(n / 2) + 1
-  const gone = q.lost.length === 1 ? "is gone" : "are gone"
-  const left = q.survivors.length === 1 ? `only ${q.survivors[0]} survives` : `only ${list(q.survivors)} survive`
+  const gone = [
+    ...(q.lost.length === 0
+      ? []
+      : [
+          `${list(q.lost)} ${isAre(q.lost, "is", "are")} gone (no VM: ${isAre(q.lost, "its", "their")} etcd data went with ${isAre(q.lost, "its disk", "their disks")})`
+        ]),
+    ...(remade.length === 0
+      ? []
+      : [
+          `${list(remade)} ${isAre(remade, "was", "were")} made again and ${isAre(remade, "has", "have")} not joined (etcd still counts ${isAre(remade, "its old member, whose data", "their old members, whose data")} went with the old ${isAre(remade, "disk", "disks")})`
+        ])
+  ].join(", ")
+  const left =
+    q.survivors.length === 0
+      ? "no server VM runs k3s"
+      : q.survivors.length === 1
+        ? `only ${q.survivors[0]} survives`
+        : `only ${list(q.survivors)} survive`
   const short =
-    q.down.length === 0
+    down.length === 0
       ? `, short of the ${needed} a quorum needs`
-      : `; ${list(q.down)} ${q.down.length === 1 ? "is" : "are"} down (its VM or its k3s does not run), and with ${q.down.length === 1 ? "it" : "them"} back only ${q.survivors.length + q.down.length} would run, still short of the ${needed} a quorum needs`
-  const notStarted = q.down.length === 0 ? "" : `, nor start ${list(q.down)} (that would not bring the quorum back)`
-  return `etcd has lost quorum: of its ${n} k3s servers, ${list(q.lost)} ${gone} (no VM: their etcd data went with their disks) and ${left}${short}; its API answers nothing (${q.error.replace(/^.*?(etcdserver: [^\n]*|context deadline exceeded).*$/s, "$1")}). No server can join or leave the cluster until etcd is recovered, so homelab does not recreate ${list(q.lost)} (a join could only hang or fail)${notStarted}`
+      : `; ${list(down)} ${isAre(down, "is", "are")} down (its VM or its k3s does not run), and with ${isAre(down, "it", "them")} back only ${q.survivors.length + down.length} would run, still short of the ${needed} a quorum needs`
+  const answer =
+    q.error === undefined
+      ? ""
+      : `; its API answers nothing (${q.error.replace(/^.*?(etcdserver: [^\n]*|context deadline exceeded).*$/s, "$1")})`
+  const withheld = [
+    ...(q.lost.length === 0 ? [] : [`recreate ${list(q.lost)}`]),
+    ...(remade.length === 0 ? [] : [`join ${list(remade)}`])
+  ].join(", nor ")
+  const notStarted = down.length === 0 ? "" : `, nor start ${list(down)} (that would not bring the quorum back)`
+  return `etcd has lost quorum: of its ${n} k3s servers, ${gone} and ${left}${short}${answer}. No server can join or leave the cluster until etcd is recovered, so homelab does not ${withheld} (a join could only hang or fail)${notStarted}`
 }
 
-/** The recovery: the reset on the survivor, then `homelab apply`. */
+/** The recovery: the reset on the survivor (brought up by hand first when it is down), then `homelab apply`. */
 export const quorumLostHint = (q: QuorumLost): string => {
-  const running = q.survivors.filter((s) => s !== q.survivor.vm)
+  const s = q.survivor
+  const remade = q.remade ?? []
+  const running = q.survivors.filter((name) => name !== s.vm)
   const others = [...running, ...q.down]
   const keep = [
     ...(running.length === 0 ? [] : [`stop k3s on ${list(running)} before the reset`]),
     ...(q.down.length === 0
       ? []
-      : [`leave ${list(q.down)} down (homelab does not start ${q.down.length === 1 ? "it" : "them"})`])
+      : [`leave ${list(q.down)} down (homelab does not start ${isAre(q.down, "it", "them")})`])
   ]
+  const bring =
+    s.down === "stopped"
+      ? `start ${s.vm} by hand (\`qm start ${s.vmid}\` on ${s.node}: homelab starts nothing while the quorum is lost; its k3s starts with it and waits for etcd)`
+      : s.down === "paused"
+        ? `resume ${s.vm} by hand (\`qm resume ${s.vmid}\` on ${s.node}: homelab starts nothing while the quorum is lost)`
+        : undefined
+  const newest =
+    s.down === undefined || q.down.length === 0
+      ? ""
+      : ` (${s.vm} is the first down server in homelab.yaml's order; etcd's newest data is on the server that went down last: if that is ${q.down.length === 1 ? q.down[0] : `one of ${list(q.down)}`}, recover there instead and leave ${s.vm} down)`
+  const joined = [...q.lost, ...remade]
   return [
-    `recover on ${q.survivor.vm} (${q.survivor.ip}): \`sudo systemctl stop k3s && sudo k3s server --cluster-reset\` — k3s makes ${q.survivor.vm} a one-member etcd cluster that keeps its data (Nodes, workloads, secrets) and exits with "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now"; then \`sudo systemctl start k3s\` there`,
+    ...(bring === undefined ? [] : [bring]),
+    `${bring === undefined ? "" : "then "}recover on ${s.ip === undefined ? s.vm : `${s.vm} (${s.ip})`}${newest}: \`sudo systemctl stop k3s && sudo k3s server --cluster-reset\` — k3s makes ${s.vm} a one-member etcd cluster that keeps its data (Nodes, workloads, secrets) and exits with "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now"; then \`sudo systemctl start k3s\` there`,
     ...(others.length === 0
       ? []
       : [
-          `the other members' etcd data must not come back: ${keep.length === 1 ? `${keep[0]} and` : `${keep.join(", ")}, and`} rebuild ${others.length === 1 ? "it" : "them"} afterwards (${others.map((o) => `\`homelab reprovision ${o}\``).join(", ")}: a new disk, without the old /var/lib/rancher/k3s/server/db)`
+          `the other members' etcd data must not come back: ${keep.length === 1 ? `${keep[0]} and` : `${keep.join(", ")}, and`} rebuild ${isAre(others, "it", "them")} afterwards (${others.map((o) => `\`homelab reprovision ${o}\``).join(", ")}: a new disk, without the old /var/lib/rancher/k3s/server/db)`
         ]),
-    `then \`homelab apply\` rebuilds ${list(q.lost)} on new disks (a member's old etcd data must be gone before it rejoins) and joins ${q.lost.length === 1 ? "it" : "them"} one at a time behind the quorum guard`
+    `then \`homelab apply\` ${q.lost.length === 0 ? "" : `rebuilds ${list(q.lost)} on new disks (a member's old etcd data must be gone before it rejoins) and `}joins ${remade.length === 0 ? isAre(joined, "it", "them") : list(joined)} one at a time behind the quorum guard`
   ].join("; ")
 }
 

@@ -99,6 +99,20 @@ const clusterReset = (lab: Lab, survivor: string) =>
       .pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (r) => r.exitCode === 0 }))
   })
 
+/** The hint's first step when no server runs k3s: the down server's VM started by hand, waited for until SSH answers. */
+const startByHand = (lab: Lab, vm: string) =>
+  Effect.gen(function* () {
+    const api = yield* ProxmoxApi
+    const shell = yield* vmShell(lab)
+    const { vmid, node } = simVms(lab.sim).find((v) => v.name === vm) as { vmid: number; node: string }
+    yield* api.startVm(node, vmid)
+    const ip = yield* api.vmIpv4(node, vmid).pipe(
+      Effect.flatMap((ip) => (ip === undefined ? Effect.fail("no IP yet") : Effect.succeed(ip))),
+      Effect.retry({ schedule: Schedule.spaced("50 millis") })
+    )
+    yield* shell.exec(ip, "true").pipe(Effect.retry({ schedule: Schedule.spaced("50 millis") }))
+  }).pipe(Effect.provide(clientLayer(lab)))
+
 describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
   it.live(
     "3 servers, one stopped and one destroyed: the run starts the stopped one (quorum back) and makes the destroyed one again, marked to rejoin; the next run replaces its old Node and converges, the one after changes nothing",
@@ -272,4 +286,153 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
       300_000
     )
   }
+  it.live(
+    "5 servers, none running k3s: two stopped and three destroyed; starting both would give 2 of 5, so the quorum is lost for good: the plan names the first stopped one to recover on (started by hand, then --cluster-reset), starts or makes nothing; following the hint converges, and a second run changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const servers = ["pve", "still-fawn", "chief-horse", "fun-goal", "wise-owl"]
+        const { sim, lab } = yield* mixedFailure(
+          servers,
+          [],
+          ["pve", "still-fawn"],
+          ["chief-horse", "fun-goal", "wise-owl"]
+        )
+        assert.isTrue(quorumLost(sim))
+        const before = simVms(sim).map((v) => `${v.name} ${v.status} ${v.qmpstatus}`)
+        const refused = yield* reconcile(lab, { timeouts: { k3sReady: Duration.seconds(5) } })
+        assert.deepStrictEqual(refused.plan.actions, [], "nothing started, nothing made")
+        assert.deepStrictEqual(
+          simVms(sim).map((v) => `${v.name} ${v.status} ${v.qmpstatus}`),
+          before
+        )
+        assert.isFalse(refused.report.convergence.converged)
+        const [first, ...rest] = refused.plan.findings
+        assert.strictEqual(`${first?.code} ${first?.effect} ${first?.vm}`, "k3s.quorum-lost blocked k3s-vm-pve")
+        assert.include(
+          first?.message ?? "",
+          "etcd has lost quorum: of its 5 k3s servers, k3s-vm-chief-horse, k3s-vm-fun-goal and k3s-vm-wise-owl are gone (no VM: their etcd data went with their disks) and no server VM runs k3s; k3s-vm-pve and k3s-vm-still-fawn are down (its VM or its k3s does not run), and with them back only 2 would run, still short of the 3 a quorum needs."
+        )
+        assert.include(
+          first?.message ?? "",
+          "nor start k3s-vm-pve and k3s-vm-still-fawn (that would not bring the quorum back)"
+        )
+        const pve = vmidOf(sim, "pve")
+        assert.include(first?.hint ?? "", `start k3s-vm-pve by hand (\`qm start ${pve}\` on pve`)
+        assert.include(
+          first?.hint ?? "",
+          "then recover on k3s-vm-pve (k3s-vm-pve is the first down server in homelab.yaml's order; etcd's newest data is on the server that went down last: if that is k3s-vm-still-fawn, recover there instead and leave k3s-vm-pve down): `sudo systemctl stop k3s && sudo k3s server --cluster-reset`"
+        )
+        assert.include(
+          first?.hint ?? "",
+          "leave k3s-vm-still-fawn down (homelab does not start it) and rebuild it afterwards (`homelab reprovision k3s-vm-still-fawn`"
+        )
+        assert.deepStrictEqual(
+          rest.map((f) => `${f.code} ${f.effect} ${f.vm}: ${f.message}`),
+          [
+            "k3s.quorum-lost blocked k3s-vm-still-fawn: not starting k3s server k3s-vm-still-fawn: etcd has lost quorum (above), and it would not bring the quorum back",
+            ...["chief-horse", "fun-goal", "wise-owl"].map(
+              (n) =>
+                `k3s.quorum-lost blocked k3s-vm-${n}: not recreating k3s server k3s-vm-${n}: etcd has lost quorum (above), so it could not join`
+            )
+          ]
+        )
+        // a second run says the same, and still starts nothing
+        yield* untilResourcesCurrent(lab)
+        const again = yield* reconcile(lab, { timeouts: { k3sReady: Duration.seconds(5) } })
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.strictEqual(again.plan.findings[0]?.message, first?.message)
+
+        // the hint, step by step: the first down server started by hand and reset, the other rebuilt, then apply
+        yield* startByHand(lab, "k3s-vm-pve")
+        yield* clusterReset(lab, "k3s-vm-pve")
+        yield* untilResourcesCurrent(lab)
+        const rebuilt = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(
+          rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+          ["RecreateVm still-fawn done", "JoinK3s still-fawn done"]
+        )
+        assert.isTrue(rebuilt.report.convergence.converged)
+        assert.strictEqual(voters(sim), 2)
+        yield* untilResourcesCurrent(lab)
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(
+          run.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+          ["chief-horse", "fun-goal", "wise-owl"].flatMap((n) => [`CreateVm ${n} done`, `JoinK3s ${n} done`])
+        )
+        assert.isTrue(run.report.convergence.converged)
+        assert.strictEqual(voters(sim), 5)
+        assert.isTrue(sim.state().k3s.nodes.every((n) => n.ready === "True"))
+        yield* untilResourcesCurrent(lab)
+        const last = yield* reconcile(lab)
+        assert.deepStrictEqual(last.plan.actions, [])
+        assert.isTrue(last.report.convergence.converged)
+      }),
+    300_000
+  )
+
+  it.live(
+    "3 servers: one made again (marked to rejoin) whose join failed as the quorum went, then another destroyed: the made one counts as gone (etcd still counts its old member), so the plan says 1 of 3 survives and the recovery joins both; following it converges",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab } = yield* mixedFailure(["pve", "still-fawn", "chief-horse"], [], [], ["chief-horse"])
+        // the moment the new VM starts, still-fawn goes down: 1 of the 3 members runs
+        yield* atRecord(sim, operationBegins("qmstart"), () =>
+          sim.setVmStatus(vmidOf(sim, "still-fawn"), { status: "stopped", qmpstatus: "stopped" })
+        )
+        const cut = yield* reconcile(lab, { timeouts: { k3sReady: Duration.seconds(5) } })
+        assert.deepStrictEqual(
+          cut.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+          ["CreateVm chief-horse done", "JoinK3s chief-horse failed"]
+        )
+        assert.include(
+          simVms(sim)
+            .find((v) => v.name === "k3s-vm-chief-horse")
+            ?.tags.split(";") ?? [],
+          RejoinTag
+        )
+        // then still-fawn is destroyed, disk and all
+        yield* Effect.gen(function* () {
+          const api = yield* ProxmoxApi
+          yield* api.destroyVm("still-fawn", vmidOf(sim, "still-fawn"))
+        }).pipe(Effect.provide(clientLayer(lab)))
+        yield* untilResourcesCurrent(lab)
+
+        const refused = yield* reconcile(lab, { timeouts: { k3sReady: Duration.seconds(5) } })
+        assert.deepStrictEqual(refused.plan.actions, [], "nothing made, nothing joined")
+        const [first, ...rest] = refused.plan.findings
+        assert.strictEqual(`${first?.code} ${first?.effect} ${first?.vm}`, "k3s.quorum-lost blocked k3s-vm-pve")
+        assert.include(
+          first?.message ?? "",
+          "etcd has lost quorum: of its 3 k3s servers, k3s-vm-still-fawn is gone (no VM: its etcd data went with its disk), k3s-vm-chief-horse was made again and has not joined (etcd still counts its old member, whose data went with the old disk) and only k3s-vm-pve survives, short of the 2 a quorum needs"
+        )
+        assert.include(
+          first?.message ?? "",
+          "so homelab does not recreate k3s-vm-still-fawn, nor join k3s-vm-chief-horse"
+        )
+        assert.include(
+          first?.hint ?? "",
+          "then `homelab apply` rebuilds k3s-vm-still-fawn on new disks (a member's old etcd data must be gone before it rejoins) and joins k3s-vm-still-fawn and k3s-vm-chief-horse one at a time behind the quorum guard"
+        )
+        assert.deepStrictEqual(
+          rest.map((f) => `${f.code} ${f.effect} ${f.vm}`),
+          ["k3s.quorum-lost blocked k3s-vm-still-fawn", "k3s.quorum-lost blocked k3s-vm-chief-horse"]
+        )
+
+        yield* clusterReset(lab, "k3s-vm-pve")
+        const run = yield* reconcile(lab)
+        assert.deepStrictEqual(run.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`).sort(), [
+          "CreateVm still-fawn done",
+          "JoinK3s chief-horse done",
+          "JoinK3s still-fawn done"
+        ])
+        assert.isTrue(run.report.convergence.converged, JSON.stringify(run.plan.findings))
+        assert.strictEqual(voters(sim), 3)
+        assert.isTrue(sim.state().k3s.nodes.every((n) => n.ready === "True"))
+        yield* untilResourcesCurrent(lab)
+        const again = yield* reconcile(lab)
+        assert.deepStrictEqual(again.plan.actions, [])
+        assert.isTrue(again.report.convergence.converged)
+      }),
+    300_000
+  )
 })
