@@ -105,7 +105,9 @@ export const quorumLostOf = (
           !o.tags.includes(desired.pendingTag)
       )
   )
-  const gone = lost.length + remade.length
+  // a VM made again whose make did not finish (still marked pending) is one of `lost` already
+  const madeAgain = remade.filter((name) => !lost.includes(name))
+  const gone = lost.length + madeAgain.length
   const n = survivors.length + others.length + gone
   if (gone === 0 || survivors.length + others.length >= Math.floor(n / 2) + 1) return undefined
   const first = survivors[0]
@@ -128,7 +130,7 @@ export const quorumLostOf = (
     survivor,
     survivors: survivors.map((s) => s.name),
     lost,
-    ...(remade.length === 0 ? {} : { remade }),
+    ...(madeAgain.length === 0 ? {} : { remade: madeAgain }),
     down: others.map((d) => d.name).filter((name) => name !== survivor.vm),
     ...(first === undefined ? {} : { error: first.error })
   }

@@ -5,6 +5,9 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
+import type { Desired } from "../src/Desired.js"
+import type { ObservedVm } from "../src/Observed.js"
+import { quorumLostOf } from "../src/QuorumLost.js"
 import { atRecord, clientLayer, labScenario, makeLab, reconcile, simVms, startLab, vmShell } from "./lab.js"
 
 const net = reserveLoopbackNet().net
@@ -159,4 +162,83 @@ describe("an embedded etcd that lost quorum: two of three server VMs destroyed (
       }),
     300_000
   )
+})
+
+describe("quorumLostOf: who counts, and where the reset runs", () => {
+  const names = ["pve", "still-fawn", "chief-horse", "fun-goal", "wise-owl", "calm-bee", "dry-elm"]
+  const desired = (n: number): Desired =>
+    ({
+      ownershipTag: "homelab-managed",
+      pendingTag: "homelab-pending",
+      nodes: names.slice(0, n).map((node) => ({ name: node, vms: [{ name: `k3s-vm-${node}`, role: "server" }] }))
+    }) as unknown as Desired
+  const vm = (node: string, vmid: number, over: Partial<ObservedVm> = {}): ObservedVm => ({
+    vmid,
+    node,
+    type: "qemu",
+    name: `k3s-vm-${node}`,
+    status: "running",
+    tags: ["homelab-managed"],
+    template: false,
+    maxmemBytes: 0,
+    uptimeSeconds: 0,
+    ...over
+  })
+  const timedOut = "Error from server: etcdserver: request timed out"
+
+  it("a server VM made again whose make did not finish (still pending) is counted once: 1 of 3 survives", () => {
+    const pve = vm("pve", 100)
+    const remade = vm("chief-horse", 102, { tags: ["homelab-managed", "homelab-pending", "homelab-rejoin"] })
+    const facts = quorumLostOf(
+      desired(3),
+      [pve, remade],
+      [{ name: "k3s-vm-pve", vm: pve, ip: "10.0.0.10", error: timedOut }],
+      [],
+      ["k3s-vm-chief-horse"]
+    )
+    assert.strictEqual(facts?._tag, "Unavailable")
+    const q = facts?._tag === "Unavailable" ? facts.quorumLost : undefined
+    assert.deepStrictEqual(q?.lost, ["k3s-vm-still-fawn", "k3s-vm-chief-horse"])
+    assert.isUndefined(q?.remade)
+    assert.include(facts?._tag === "Unavailable" ? facts.message : "", "of its 3 k3s servers")
+  })
+
+  it("with no survivor, the reset runs on the first down server in homelab.yaml's order that can be brought up by hand (not a locked VM)", () => {
+    const locked = vm("pve", 100, { status: "stopped", lock: "backup" })
+    const stopped = vm("still-fawn", 101, { status: "stopped" })
+    const paused = vm("chief-horse", 102, { status: "paused" })
+    const facts = quorumLostOf(
+      desired(7),
+      [locked, stopped, paused],
+      [],
+      [
+        { name: "k3s-vm-chief-horse", vm: paused, how: "vm" },
+        { name: "k3s-vm-still-fawn", vm: stopped, how: "vm" },
+        { name: "k3s-vm-pve", vm: locked, how: "vm" }
+      ]
+    )
+    const q = facts?._tag === "Unavailable" ? facts.quorumLost : undefined
+    assert.deepStrictEqual(q?.survivor, { vm: "k3s-vm-still-fawn", vmid: 101, node: "still-fawn", down: "stopped" })
+    assert.deepStrictEqual(q?.down, ["k3s-vm-chief-horse", "k3s-vm-pve"])
+    assert.include(
+      facts?._tag === "Unavailable" ? facts.hint : "",
+      "start k3s-vm-still-fawn by hand (`qm start 101` on still-fawn"
+    )
+  })
+
+  it("with no survivor and no down server that can be brought up by hand, it says nothing (the plan says what is down)", () => {
+    const locked = vm("pve", 100, { status: "stopped", lock: "backup" })
+    const failing = vm("still-fawn", 101)
+    assert.isUndefined(
+      quorumLostOf(
+        desired(5),
+        [locked, failing],
+        [],
+        [
+          { name: "k3s-vm-pve", vm: locked, how: "vm" },
+          { name: "k3s-vm-still-fawn", vm: failing, how: "k3s failing", ip: "10.0.0.11" }
+        ]
+      )
+    )
+  })
 })
