@@ -99,6 +99,41 @@ const clusterReset = (lab: Lab, survivor: string) =>
       .pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (r) => r.exitCode === 0 }))
   })
 
+/**
+ * The rest of the recovery of five servers with still-fawn down and chief-horse, fun-goal and wise-owl gone, after the
+ * reset: still-fawn rebuilt (`homelab reprovision`), then one apply makes and joins the three (one server join at a
+ * time), and a run after it changes nothing.
+ */
+const rebuildAndRejoin = (sim: SimHandle, lab: Lab) =>
+  Effect.gen(function* () {
+    const rebuilt = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
+    assert.deepStrictEqual(
+      rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+      ["RecreateVm still-fawn done", "JoinK3s still-fawn done"]
+    )
+    assert.isTrue(rebuilt.report.convergence.converged)
+    assert.strictEqual(voters(sim), 2)
+    yield* untilResourcesCurrent(lab)
+    const run = yield* reconcile(lab)
+    assert.deepStrictEqual(
+      run.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+      ["chief-horse", "fun-goal", "wise-owl"].flatMap((n) => [`CreateVm ${n} done`, `JoinK3s ${n} done`])
+    )
+    assert.isTrue(run.report.convergence.converged)
+    assert.strictEqual(voters(sim), 5)
+    assert.isTrue(sim.state().k3s.nodes.every((n) => n.ready === "True"))
+    // one server joined at a time
+    let open = 0
+    for (const e of sim.k3sEvents().filter((e) => e.kind.startsWith("server-join-"))) {
+      open += e.kind === "server-join-start" ? 1 : -1
+      assert.isAtMost(open, 1, "two server joins overlapped")
+    }
+    yield* untilResourcesCurrent(lab)
+    const again = yield* reconcile(lab)
+    assert.deepStrictEqual(again.plan.actions, [])
+    assert.isTrue(again.report.convergence.converged)
+  })
+
 /** The hint's first step when no server runs k3s: the down server's VM started by hand, waited for until SSH answers. */
 const startByHand = (lab: Lab, vm: string) =>
   Effect.gen(function* () {
@@ -256,32 +291,7 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
 
           // the hint, step by step: the reset on the survivor, the down server rebuilt, then apply
           yield* clusterReset(lab, "k3s-vm-pve")
-          const rebuilt = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
-          assert.deepStrictEqual(
-            rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
-            ["RecreateVm still-fawn done", "JoinK3s still-fawn done"]
-          )
-          assert.isTrue(rebuilt.report.convergence.converged)
-          assert.strictEqual(voters(sim), 2)
-          yield* untilResourcesCurrent(lab)
-          const run = yield* reconcile(lab)
-          assert.deepStrictEqual(
-            run.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
-            ["chief-horse", "fun-goal", "wise-owl"].flatMap((n) => [`CreateVm ${n} done`, `JoinK3s ${n} done`])
-          )
-          assert.isTrue(run.report.convergence.converged)
-          assert.strictEqual(voters(sim), 5)
-          assert.isTrue(sim.state().k3s.nodes.every((n) => n.ready === "True"))
-          // one server joined at a time
-          let open = 0
-          for (const e of sim.k3sEvents().filter((e) => e.kind.startsWith("server-join-"))) {
-            open += e.kind === "server-join-start" ? 1 : -1
-            assert.isAtMost(open, 1, "two server joins overlapped")
-          }
-          yield* untilResourcesCurrent(lab)
-          const again = yield* reconcile(lab)
-          assert.deepStrictEqual(again.plan.actions, [])
-          assert.isTrue(again.report.convergence.converged)
+          yield* rebuildAndRejoin(sim, lab)
         }),
       300_000
     )
@@ -346,26 +356,7 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
         yield* startByHand(lab, "k3s-vm-pve")
         yield* clusterReset(lab, "k3s-vm-pve")
         yield* untilResourcesCurrent(lab)
-        const rebuilt = yield* reconcile(lab, { only: ["still-fawn"], reprovision: ["k3s-vm-still-fawn"] })
-        assert.deepStrictEqual(
-          rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
-          ["RecreateVm still-fawn done", "JoinK3s still-fawn done"]
-        )
-        assert.isTrue(rebuilt.report.convergence.converged)
-        assert.strictEqual(voters(sim), 2)
-        yield* untilResourcesCurrent(lab)
-        const run = yield* reconcile(lab)
-        assert.deepStrictEqual(
-          run.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
-          ["chief-horse", "fun-goal", "wise-owl"].flatMap((n) => [`CreateVm ${n} done`, `JoinK3s ${n} done`])
-        )
-        assert.isTrue(run.report.convergence.converged)
-        assert.strictEqual(voters(sim), 5)
-        assert.isTrue(sim.state().k3s.nodes.every((n) => n.ready === "True"))
-        yield* untilResourcesCurrent(lab)
-        const last = yield* reconcile(lab)
-        assert.deepStrictEqual(last.plan.actions, [])
-        assert.isTrue(last.report.convergence.converged)
+        yield* rebuildAndRejoin(sim, lab)
       }),
     300_000
   )
