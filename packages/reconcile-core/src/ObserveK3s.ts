@@ -200,6 +200,8 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
     // the journal since its last start, classified as the wait after an install does (`JournalClassifier`).
     const stopped: Array<StoppedK3s> = []
     const failing: Array<string> = []
+    /** What to fix on each of `failing`, from its journal. */
+    const failingFix = new Map<string, string>()
     /** Server VMs whose k3s, restarted, waits for an etcd that does not answer: what its journal says. */
     const etcdWaits = new Map<string, string>()
     const fixes: Array<string> = []
@@ -220,6 +222,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
           }
           if (failure?.permanent === true) {
             failing.push(name)
+            failingFix.set(name, journalFix(failure, name, ip))
             fixes.push(`k3s on ${name}: ${journalFix(failure, name, ip)}`)
             problems[problem] =
               `k3s on ${name} (${ip}) does not come up: systemd starts it again and again (${state}), and it stops on a cause that stays: ${failure.line}`
@@ -228,6 +231,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
         }
         if (failure?.permanent === true) {
           failing.push(name)
+          failingFix.set(name, journalFix(failure, name, ip))
           fixes.push(
             `k3s on ${name}: ${journalFix(failure, name, ip)}; then \`sudo systemctl start k3s\` there (homelab does not start it while the cause stands)`
           )
@@ -292,7 +296,15 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
               stopped.some((t) => t.vm === s.name)
                 ? [{ name: s.name, vm: s.vm, how: "k3s stopped" as const, ip: s.ip }]
                 : failing.includes(s.name)
-                  ? [{ name: s.name, vm: s.vm, how: "k3s failing" as const, ip: s.ip }]
+                  ? [
+                      {
+                        name: s.name,
+                        vm: s.vm,
+                        how: "k3s failing" as const,
+                        ip: s.ip,
+                        ...(failingFix.has(s.name) ? { fix: failingFix.get(s.name) } : {})
+                      }
+                    ]
                   : []
           )
         ],

@@ -22,7 +22,11 @@ export interface QuorumLost {
     /** Undefined while its VM does not run (no guest agent to ask). */
     readonly ip?: string | undefined
     /** How the survivor is down, when no server VM runs k3s: what is to be done before the reset. */
-    readonly down?: "stopped" | "paused" | "k3s stopped" | undefined
+    readonly down?: SurvivorDown | undefined
+    /** Its VM's lock (`down` `locked`). */
+    readonly lock?: string | undefined
+    /** What to fix first (`down` `k3s failing`): the cause its journal shows. */
+    readonly fix?: string | undefined
   }
   /** Every server VM that runs a k3s server whose apiserver does not answer. */
   readonly survivors: ReadonlyArray<string>
@@ -43,6 +47,13 @@ export interface QuorumLost {
   readonly error?: string | undefined
 }
 
+/**
+ * How the server VM the reset is to run on is down when no server VM runs k3s: its VM stopped or paused (to start or
+ * resume by hand), its k3s stopped (the reset runs as it is), its VM locked (a backup, say: to let finish first), or
+ * its k3s failing at every start on a cause that stays (to fix first).
+ */
+export type SurvivorDown = "stopped" | "paused" | "k3s stopped" | "locked" | "k3s failing"
+
 /** A server VM of homelab.yaml that is merely down, and how. */
 export interface DownServer {
   readonly name: string
@@ -50,6 +61,8 @@ export interface DownServer {
   /** `vm`: its VM stopped, paused or locked; `k3s stopped`: its unit stopped; `k3s failing`: on a cause that stays. */
   readonly how: "vm" | "k3s stopped" | "k3s failing"
   readonly ip?: string | undefined
+  /** `k3s failing`: what to fix, as its journal shows it. */
+  readonly fix?: string | undefined
 }
 
 /** An apiserver that runs but has no etcd quorum behind it (k3s's and etcd's own words). */
@@ -66,25 +79,31 @@ interface Survivor {
 const list = (names: ReadonlyArray<string>) =>
   names.length <= 1 ? (names[0] ?? "") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`
 
-/** How a down server VM can be brought up by hand for the reset, or undefined when it cannot be (locked, failing). */
-const bringUp = (d: DownServer): "stopped" | "paused" | "k3s stopped" | undefined =>
+/** How a down server VM is down, for the reset to run on it; undefined when its VM is in no state to start from. */
+const howDown = (d: DownServer): SurvivorDown | undefined =>
   d.how === "k3s stopped"
     ? "k3s stopped"
-    : d.how === "vm" && d.vm.lock === undefined
-      ? d.vm.status === "stopped"
-        ? "stopped"
-        : d.vm.status === "paused" || d.vm.status === "suspended"
-          ? "paused"
-          : undefined
-      : undefined
+    : d.how === "k3s failing"
+      ? "k3s failing"
+      : d.vm.lock !== undefined
+        ? "locked"
+        : d.vm.status === "stopped"
+          ? "stopped"
+          : d.vm.status === "paused" || d.vm.status === "suspended"
+            ? "paused"
+            : undefined
+
+/** Which down server the reset is to run on first: one brought up by hand, then one locked, then one failing. */
+const preference = (how: SurvivorDown): number => (how === "locked" ? 1 : how === "k3s failing" ? 2 : 0)
 
 /**
  * The `Unavailable` facts of a cluster that lost its quorum for good, or undefined when it did not: only when every
  * server VM that runs k3s answered with an etcd error (or none runs k3s), and the server VMs that have no VM any more
  * or were made again (`remade`, still without k3s) leave the survivors short of ⌊n/2⌋+1 even with every server VM of
  * ours that is merely down (`others`: stopped, paused, k3s stopped or failing) back. While bringing those back would be
- * enough, the plan does that instead. With no survivor, the reset is to run on the first of `others` (in homelab.yaml's
- * order) that can be brought up by hand; when none can, undefined (the plan says what is down).
+ * enough, the plan does that instead. With no survivor, the reset is to run on the first of `others` in homelab.yaml's
+ * order that can be brought up by hand (its VM stopped or paused, or its k3s stopped), else the first whose VM is
+ * locked, else the first whose k3s fails at every start.
  */
 export const quorumLostOf = (
   desired: Desired,
@@ -112,17 +131,24 @@ export const quorumLostOf = (
   if (gone === 0 || survivors.length + others.length >= Math.floor(n / 2) + 1) return undefined
   const first = survivors[0]
   const order = (name: string) => servers.indexOf(name)
-  const downFirst = [...others].sort((a, b) => order(a.name) - order(b.name)).find((d) => bringUp(d) !== undefined)
+  const downFirst = others
+    .flatMap((d) => {
+      const how = howDown(d)
+      return how === undefined ? [] : [{ d, how }]
+    })
+    .sort((a, b) => preference(a.how) - preference(b.how) || order(a.d.name) - order(b.d.name))[0]
   const survivor =
     first !== undefined
       ? { vm: first.name, vmid: first.vm.vmid, node: first.vm.node, ip: first.ip }
       : downFirst !== undefined
         ? {
-            vm: downFirst.name,
-            vmid: downFirst.vm.vmid,
-            node: downFirst.vm.node,
-            ...(downFirst.ip === undefined ? {} : { ip: downFirst.ip }),
-            down: bringUp(downFirst)
+            vm: downFirst.d.name,
+            vmid: downFirst.d.vm.vmid,
+            node: downFirst.d.vm.node,
+            ...(downFirst.d.ip === undefined ? {} : { ip: downFirst.d.ip }),
+            down: downFirst.how,
+            ...(downFirst.how === "locked" ? { lock: downFirst.d.vm.lock } : {}),
+            ...(downFirst.how === "k3s failing" && downFirst.d.fix !== undefined ? { fix: downFirst.d.fix } : {})
           }
         : undefined
   if (survivor === undefined) return undefined
@@ -206,11 +232,15 @@ export const quorumLostHint = (q: QuorumLost): string => {
       ? `start ${s.vm} by hand (\`qm start ${s.vmid}\` on ${s.node}: homelab starts nothing while the quorum is lost; its k3s starts with it and waits for etcd)`
       : s.down === "paused"
         ? `resume ${s.vm} by hand (\`qm resume ${s.vmid}\` on ${s.node}: homelab starts nothing while the quorum is lost)`
-        : undefined
+        : s.down === "locked"
+          ? `let what locks ${s.vm} finish (VM ${s.vmid} on ${s.node} is locked: ${s.lock ?? "a lock"}), then start it by hand if it does not run (\`qm start ${s.vmid}\` on ${s.node}: homelab starts nothing while the quorum is lost)`
+          : s.down === "k3s failing"
+            ? `fix k3s on ${s.vm} first: it stops at every start on a cause that stays${s.fix === undefined ? "" : ` (${s.fix})`}`
+            : undefined
   const newest =
     s.down === undefined || q.down.length === 0
       ? ""
-      : ` (${s.vm} is the first down server in homelab.yaml's order; etcd's newest data is on the server that went down last: if that is ${q.down.length === 1 ? q.down[0] : `one of ${list(q.down)}`}, recover there instead and leave ${s.vm} down)`
+      : ` (etcd's newest data is on the server that went down last: if that is ${q.down.length === 1 ? q.down[0] : `one of ${list(q.down)}`}, recover there instead and leave ${s.vm} down)`
   const joined = [...q.lost, ...remade]
   return [
     ...(bring === undefined ? [] : [bring]),

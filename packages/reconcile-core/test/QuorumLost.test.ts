@@ -226,19 +226,38 @@ describe("quorumLostOf: who counts, and where the reset runs", () => {
     )
   })
 
-  it("with no survivor and no down server that can be brought up by hand, it says nothing (the plan says what is down)", () => {
+  it("with no survivor and none to start by hand, a locked one is named (let its lock finish), else a failing one (fix it first)", () => {
     const locked = vm("pve", 100, { status: "stopped", lock: "backup" })
     const failing = vm("still-fawn", 101)
-    assert.isUndefined(
-      quorumLostOf(
-        desired(5),
-        [locked, failing],
-        [],
-        [
-          { name: "k3s-vm-pve", vm: locked, how: "vm" },
-          { name: "k3s-vm-still-fawn", vm: failing, how: "k3s failing", ip: "10.0.0.11" }
-        ]
-      )
+    const both = quorumLostOf(
+      desired(5),
+      [locked, failing],
+      [],
+      [
+        { name: "k3s-vm-still-fawn", vm: failing, how: "k3s failing", ip: "10.0.0.11", fix: "remove the bad flag" },
+        { name: "k3s-vm-pve", vm: locked, how: "vm" }
+      ]
     )
+    const q = both?._tag === "Unavailable" ? both.quorumLost : undefined
+    assert.deepStrictEqual(q?.survivor, { vm: "k3s-vm-pve", vmid: 100, node: "pve", down: "locked", lock: "backup" })
+    assert.include(
+      both?._tag === "Unavailable" ? both.hint : "",
+      "let what locks k3s-vm-pve finish (VM 100 on pve is locked: backup), then start it by hand if it does not run"
+    )
+    const failingOnly = quorumLostOf(
+      desired(5),
+      [failing],
+      [],
+      [{ name: "k3s-vm-still-fawn", vm: failing, how: "k3s failing", ip: "10.0.0.11", fix: "remove the bad flag" }]
+    )
+    assert.include(
+      failingOnly?._tag === "Unavailable" ? failingOnly.hint : "",
+      "fix k3s on k3s-vm-still-fawn first: it stops at every start on a cause that stays (remove the bad flag); then recover on k3s-vm-still-fawn (10.0.0.11)"
+    )
+  })
+
+  it("with no survivor and no down server in a state to start from (its VM starting up), it says nothing (the plan says what is down)", () => {
+    const starting = vm("pve", 100, { status: "prelaunch" })
+    assert.isUndefined(quorumLostOf(desired(5), [starting], [], [{ name: "k3s-vm-pve", vm: starting, how: "vm" }]))
   })
 })

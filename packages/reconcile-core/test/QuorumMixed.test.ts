@@ -330,7 +330,7 @@ describe("server VMs stopped and destroyed at once (k3s.md §5.2)", () => {
         assert.include(first?.hint ?? "", `start k3s-vm-pve by hand (\`qm start ${pve}\` on pve`)
         assert.include(
           first?.hint ?? "",
-          "then recover on k3s-vm-pve (k3s-vm-pve is the first down server in homelab.yaml's order; etcd's newest data is on the server that went down last: if that is k3s-vm-still-fawn, recover there instead and leave k3s-vm-pve down): `sudo systemctl stop k3s && sudo k3s server --cluster-reset`"
+          "then recover on k3s-vm-pve (etcd's newest data is on the server that went down last: if that is k3s-vm-still-fawn, recover there instead and leave k3s-vm-pve down): `sudo systemctl stop k3s && sudo k3s server --cluster-reset`"
         )
         assert.include(
           first?.hint ?? "",
