@@ -11,9 +11,8 @@ import type { K3sFacts, ObservedVm } from "./Observed.js"
  */
 export interface QuorumLost {
   /**
-   * The server VM the reset is to run on: the first survivor in homelab.yaml's order; when no server VM runs k3s, the
-   * first of those merely down that can be brought up by hand (its VM stopped or paused, or its k3s stopped), and
-   * `down` says how it is down.
+   * The server VM the reset is to run on: the first survivor in homelab.yaml's order; when no server VM runs k3s, one
+   * of those merely down (see `quorumLostOf`), and `down` says how it is down.
    */
   readonly survivor: {
     readonly vm: string
