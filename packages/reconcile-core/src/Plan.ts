@@ -39,7 +39,7 @@ import { holdsEtcdMember, oneAtATime, quorumAfterPlan, quorumFinding } from "./Q
 import { notRecreated, notStarted, quorumLostFinding } from "./QuorumLost.js"
 import { joinedVersion, planRemovedServer } from "./RemovedServer.js"
 import { renamedByVmid, renamedByVmidFinding, renamedVm, renamedVmFinding } from "./renamedVm.js"
-import { joiningMemberFinding, staleMemberFinding, staleMemberHint } from "./StaleMember.js"
+import { joiningMemberFinding, staleMemberFinding, staleMemberHint, stalledLearnerFinding } from "./StaleMember.js"
 import { smbiosUuid } from "./smbiosUuid.js"
 import { DefaultTimeouts } from "./Timeouts.js"
 import { derivedCores, vmCores } from "./VmCores.js"
@@ -984,6 +984,23 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                   cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
                 )
               })
+              return undefined
+            }
+            // A learner of its name without a Node while the VM does not run: the join its k3s began was cut short
+            // when the VM went down, and no join goes on as it; stale, with the ways on (start the VM, etcdctl, wait).
+            const status = observed.vmDetails.get(match.vmid)?.status ?? match.status
+            const stalled =
+              status === "running"
+                ? undefined
+                : stalledLearnerFinding(
+                    cluster?.facts,
+                    { node: node.name, vm: vm.name, vmid: match.vmid, status },
+                    "rebuild",
+                    `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is destroyed`,
+                    cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
+                  )
+            if (stalled !== undefined) {
+              findings.push(stalled)
               return undefined
             }
             // A learner of its name without a Node: its k3s is joining right now (not stale); it is rebuilt, through

@@ -150,8 +150,12 @@ const stoppedLearnerOf = (facts: ClusterFacts, vm: ServerVm): string | undefined
  * raft index has not moved for 5 minutes by itself (k3s pkg/etcd `learnerMaxStallTime`, checked every 15 s), as a
  * learner whose etcd is gone never moves it again; the next apply then joins `vm`.
  */
-const learnerEvictionHint = (vm: string, learners: ReadonlyArray<{ readonly name: string }>): string =>
-  `; or wait: k3s on the etcd leader removes a learner that has made no progress for 5 minutes by itself (its journal says \`Removed learner ${learners.map((m) => m.name).join(", ")} from etcd cluster\`), and the next apply joins ${vm} then`
+const learnerEvictionHint = (
+  vm: string,
+  learners: ReadonlyArray<{ readonly name: string }>,
+  then = `the next apply joins ${vm} then`
+): string =>
+  `; or wait: k3s on the etcd leader removes a learner that has made no progress for 5 minutes by itself (its journal says \`Removed learner ${learners.map((m) => m.name).join(", ")} from etcd cluster\`), and ${then}`
 
 /**
  * What to do about VM `vm` while its etcd member joins (a learner, its Node not registered yet): nothing, but wait.
@@ -225,3 +229,64 @@ export const mayHoldMemberWithoutNode = (nodes: ReadonlyArray<ClusterNode>, vm: 
  */
 export const membersUnknownTeardownHint = (vm: string, vmid: number, command: string): string =>
   `VM ${vmid} ${vm} stays as it is until the members can be read: check that a Ready server answers \`curl -sk https://127.0.0.1:6443/db/info\` (k3s v1.27.14 or later), and run the same \`${command}\` again; if etcd lists a member of ${vm} then, remove it first as that run says`
+
+/** A server VM of ours that does not run (stopped, paused, …), which the plan would rebuild or tear down. */
+export interface DownServerVm {
+  readonly node: string
+  readonly vm: string
+  readonly vmid: number
+  /** Its run state (`stopped`, `paused`, `suspended`, `prelaunch`, …). */
+  readonly status: string
+}
+
+/**
+ * The finding that holds back the rebuild (`purpose` `rebuild`) or teardown (`{ command }`: `homelab destroy`,
+ * `apply --prune`) of server VM `vm`, whose VM does not run, while etcd lists a learner of its name that no Node owns:
+ * the join its k3s began was cut short when the VM stopped (or paused), and no join goes on as that learner now, so
+ * it is stale, not "joining right now" (which would hold the VM back for a Node that never comes). k3s removes a
+ * member only through its Node and this one has none, so homelab leaves the VM as it is and says the three ways on:
+ * start (or resume) the VM by hand, when its k3s carries on as that member and joins (k3s pkg/etcd: `Starting etcd for
+ * existing cluster member`); remove the learner with etcdctl on `server`; or wait for the etcd leader to evict it (5
+ * minutes without progress). Undefined when etcd lists no such learner (or `facts` were not read).
+ */
+export const stalledLearnerFinding = (
+  facts: ClusterFacts | undefined,
+  vm: DownServerVm,
+  purpose: "rebuild" | { readonly command: string },
+  context: string,
+  server: string
+): Finding | undefined => {
+  if (facts === undefined) return undefined
+  const learners = joiningMembersOf(facts, vm.vm)
+  const learner = learners[0]
+  if (learner === undefined) return undefined
+  const named = learners.map((m) => `${m.name} (ID ${memberIdHex(m.id)})`).join(", ")
+  const one = learners.length === 1
+  const bringUp =
+    vm.status === "stopped"
+      ? `start it by hand (\`qm start ${vm.vmid}\` on ${vm.node})`
+      : vm.status === "paused" || vm.status === "suspended"
+        ? `resume it by hand (\`qm resume ${vm.vmid}\` on ${vm.node})`
+        : undefined
+  const after =
+    purpose === "rebuild" ? `the next apply rebuilds ${vm.vm}` : `the same \`${purpose.command}\` removes the VM`
+  return {
+    code: "k3s.stale-member",
+    effect: "blocked",
+    layer: "vm",
+    node: vm.node,
+    vm: vm.vm,
+    vmid: vm.vmid,
+    message: `etcd still lists ${one ? "the learner" : "the learners"} ${named} of ${vm.vm}, and no Node owns ${one ? "it" : "them"}: the join its k3s began was cut short when its VM went down (VM ${vm.vmid} is ${vm.status}), and no join goes on as ${one ? "it" : "them"} now; k3s removes a member only through its Node, so ${vm.vm} cannot be taken out of the cluster while ${one ? "it stays" : "they stay"}; ${context}`,
+    hint: [
+      ...(bringUp === undefined || purpose !== "rebuild"
+        ? []
+        : [
+            `${bringUp}: its k3s carries on as that member and joins (k3s: "Starting etcd for existing cluster member"), and the VM stays`
+          ]),
+      `remove the learner on ${server} with an etcdctl of your own (k3s ships none): \`${etcdctlRemove(memberIdHex(learner.id))}\`, and ${after} then`
+    ]
+      .join("; or ")
+      .concat(learnerEvictionHint(vm.vm, learners, `${after} then`))
+  }
+}

@@ -415,6 +415,38 @@ describe("server orphans pruned together", () => {
     assert.notInclude(`${joining?.message} ${joining?.hint}`, "member remove")
   })
 
+  it("a server orphan whose VM is stopped, its learner left by a join cut short when it went down: stale, not joining; not pruned this run, with the etcdctl that removes the learner and the leader's own eviction", () => {
+    const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
+    const facts = cluster(names, "k3s-vm-pve")
+    const o = observed(
+      ["pve"],
+      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a", { status: "stopped" })],
+      {
+        k3s:
+          facts?._tag === "Nodes"
+            ? {
+                ...facts,
+                nodes: facts.nodes.filter((n) => n.name !== "k3s-a"),
+                members: (facts.members ?? []).map((m) => (m.name.startsWith("k3s-a-") ? { ...m, isLearner: true } : m))
+              }
+            : facts,
+        ips: new Map([[1001, "10.0.0.11"]])
+      }
+    )
+    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+    assert.deepStrictEqual(p.actions, [])
+    const stale = p.findings.find((f) => f.vmid === 1010)
+    assert.deepStrictEqual([stale?.code, stale?.effect, stale?.layer], ["k3s.stale-member", "blocked", "vm"])
+    assert.include(
+      stale?.message ?? "",
+      "etcd still lists the learner k3s-a-0a1b2c32 (ID 3) of k3s-a, and no Node owns it: the join its k3s began was cut short when its VM went down (VM 1010 is stopped), and no join goes on as it now"
+    )
+    assert.include(stale?.message ?? "", "not pruning it this run; nothing is cordoned or destroyed")
+    assert.include(stale?.hint ?? "", "member remove 3`, and the same `homelab apply --prune` removes the VM then")
+    assert.include(stale?.hint ?? "", "Removed learner k3s-a-0a1b2c32 from etcd cluster")
+    assert.notInclude(stale?.hint ?? "", "qm start")
+  })
+
   it("an orphan without a Node while the etcd members cannot be read: homelab.yaml no longer says its role, so it may hold a member no Node owns; not pruned, nothing cordoned or stopped; an orphan with an agent Node is pruned", () => {
     const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
     const facts = cluster(names, "k3s-vm-pve")
