@@ -668,8 +668,35 @@ export const observe = Effect.fn("observe")(function* (desired: Desired, options
     // Server VMs without a Node whose k3s waits for a restart after the cluster removed their etcd member: the plan
     // says that their join restarts it (one SSH command each; none in a converged lab, where every server has a Node)
     if (k3s?._tag === "Nodes") {
+      // and server VMs asked to be rebuilt (`homelab reprovision`) that run without a Node: whether a learner of their
+      // name is a join going on, which would hold the rebuild back, or stale (one SSH command each, asked for by name)
+      const nodeNames = new Set(k3s.nodes.map((n) => n.name))
+      const rebuildAsked = observedVms.filter(
+        (vm) =>
+          vm.name !== undefined &&
+          options.reprovision?.includes(vm.name) === true &&
+          !healthy.includes(vm) &&
+          !nodeNames.has(vm.name) &&
+          vm.type === "qemu" &&
+          !problems.has(vm.node) &&
+          vm.status === "running" &&
+          vm.lock === undefined &&
+          vm.tags.includes(desired.ownershipTag)
+      )
+      yield* perNode(
+        rebuildAsked.filter((vm) => !ips.has(vm.vmid)),
+        (vm) =>
+          api.vmIpv4(vm.node, vm.vmid).pipe(
+            Effect.orElseSucceed(() => undefined),
+            Effect.tap((ip) =>
+              Effect.sync(() => {
+                ips.set(vm.vmid, ip)
+              })
+            )
+          )
+      )
       const { removed, joining, units } = yield* readRemovedMembers(desired, {
-        vms: healthy,
+        vms: [...healthy, ...rebuildAsked],
         ips,
         nodes: k3s.nodes,
         guestUsers

@@ -434,7 +434,7 @@ export const observeK3s = Effect.fn("observeK3s")(function* (desired: Desired, i
 export const readRemovedMembers = Effect.fn("readRemovedMembers")(function* (
   desired: Desired,
   inputs: {
-    /** The running VMs of ours the plan may join (not rebuilt, not locked), by name. */
+    /** The running VMs of ours the plan may join (not rebuilt, not locked), and those asked to be rebuilt, by name. */
     readonly vms: ReadonlyArray<ObservedVm>
     readonly ips: ReadonlyMap<number, string | undefined>
     readonly nodes: ReadonlyArray<ClusterNode>

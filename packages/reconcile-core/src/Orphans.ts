@@ -204,17 +204,15 @@ export const removal = (
       }
     }
     // A learner of its name that no Node owns while the VM does not run: its join was cut short when the VM went
-    // down; stale (etcdctl, or the leader's eviction), not a join to wait for.
-    const stalled =
-      status === "running"
-        ? undefined
-        : stalledLearnerFinding(
-            cluster?.facts,
-            { node: vm.node, vm: vm.name, vmid: vm.vmid, status },
-            { command },
-            `not ${what} it this run; nothing is cordoned or destroyed`,
-            cluster?.viaFor(vm.name, options.avoid)?.vm ?? desired.k3s.server?.host ?? "a Ready server"
-          )
+    // down; stale (etcdctl, or the leader's eviction), not a join to wait for. (Its k3s is not read here: a VM of
+    // ours that runs, has no Node and holds a learner is taken to be joining, as before.)
+    const stalled = stalledLearnerFinding(
+      cluster?.facts,
+      { node: vm.node, vm: vm.name, vmid: vm.vmid, status },
+      { command },
+      `not ${what} it this run; nothing is cordoned${status === "running" ? ", stopped" : ""} or destroyed`,
+      cluster?.viaFor(vm.name, options.avoid)?.vm ?? desired.k3s.server?.host ?? "a Ready server"
+    )
     if (stalled !== undefined) return { finding: { ...stalled, ...base } }
     // A learner of its name that no Node owns: k3s on it is joining right now (not stale). Not torn down meanwhile:
     // the next run finds its Node, and removing that Node removes the member with it.

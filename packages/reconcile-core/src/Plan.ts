@@ -986,21 +986,24 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
               })
               return undefined
             }
-            // A learner of its name without a Node while the VM does not run: the join its k3s began was cut short
-            // when the VM went down, and no join goes on as it; stale, with the ways on (start the VM, etcdctl, wait).
-            const status = observed.vmDetails.get(match.vmid)?.status ?? match.status
-            const stalled =
-              status === "running"
-                ? undefined
-                : stalledLearnerFinding(
-                    cluster?.facts,
-                    { node: node.name, vm: vm.name, vmid: match.vmid, status },
-                    "rebuild",
-                    `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is destroyed`,
-                    cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
-                  )
+            // A learner of its name without a Node that no join goes on as (the VM does not run: the join its k3s
+            // began was cut short when it went down; or its k3s, as read, is not joining as it): stale, with the ways
+            // on (bring k3s back as that member, etcdctl, the leader's eviction).
+            const stalled = stalledLearnerFinding(
+              cluster?.facts,
+              {
+                node: node.name,
+                vm: vm.name,
+                vmid: match.vmid,
+                status: observed.vmDetails.get(match.vmid)?.status ?? match.status,
+                unit: serverUnitOf(observed, match.vmid, vm.name)
+              },
+              "rebuild",
+              `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is ${inPlace ? "stopped or " : ""}destroyed`,
+              cluster?.viaFor(vm.name)?.vm ?? k3s?.server?.host ?? "a Ready server"
+            )
             if (stalled !== undefined) {
-              findings.push(stalled)
+              findings.push({ ...stalled, layer: inPlace ? "k3s" : "vm" })
               return undefined
             }
             // A learner of its name without a Node: its k3s is joining right now (not stale); it is rebuilt, through

@@ -230,28 +230,32 @@ export const mayHoldMemberWithoutNode = (nodes: ReadonlyArray<ClusterNode>, vm: 
 export const membersUnknownTeardownHint = (vm: string, vmid: number, command: string): string =>
   `VM ${vmid} ${vm} stays as it is until the members can be read: check that a Ready server answers \`curl -sk https://127.0.0.1:6443/db/info\` (k3s v1.27.14 or later), and run the same \`${command}\` again; if etcd lists a member of ${vm} then, remove it first as that run says`
 
-/** A server VM of ours that does not run (stopped, paused, …), which the plan would rebuild or tear down. */
-export interface DownServerVm {
+/** A server VM of ours that the plan would rebuild or tear down, as the stalled-learner check sees it. */
+export interface RemovedServerVm {
   readonly node: string
   readonly vm: string
   readonly vmid: number
-  /** Its run state (`stopped`, `paused`, `suspended`, `prelaunch`, …). */
+  /** Its run state (`running`, `stopped`, `paused`, `suspended`, `prelaunch`, …). */
   readonly status: string
+  /** Its k3s unit as observe read it, when its VM runs and has no Node (`serverUnits`). */
+  readonly unit?: ServerUnit | undefined
 }
 
 /**
  * The finding that holds back the rebuild (`purpose` `rebuild`) or teardown (`{ command }`: `homelab destroy`,
- * `apply --prune`) of server VM `vm`, whose VM does not run, while etcd lists a learner of its name that no Node owns:
- * the join its k3s began was cut short when the VM stopped (or paused), and no join goes on as that learner now, so
- * it is stale, not "joining right now" (which would hold the VM back for a Node that never comes). k3s removes a
- * member only through its Node and this one has none, so homelab leaves the VM as it is and says the three ways on:
- * start (or resume) the VM by hand, when its k3s carries on as that member and joins (k3s pkg/etcd: `Starting etcd for
- * existing cluster member`); remove the learner with etcdctl on `server`; or wait for the etcd leader to evict it (5
- * minutes without progress). Undefined when etcd lists no such learner (or `facts` were not read).
+ * `apply --prune`) of server VM `vm` while etcd lists a learner of its name that no Node owns and no join goes on as
+ * it: its VM does not run (the join its k3s began was cut short when the VM stopped or paused), or its VM runs and its
+ * k3s as observe read it is not joining as it (`notJoiningAs`: not running, or a journal since its start that shows no
+ * such join). Such a learner is stale, not "joining right now" (which would hold the VM back for a Node that never
+ * comes). k3s removes a member only through its Node and this one has none, so homelab leaves the VM as it is and says
+ * the ways on: for a rebuild, bring k3s back as that member where it can (start or resume the VM by hand, or start a
+ * stopped k3s whose etcd data is that learner's: k3s pkg/etcd `Starting etcd for existing cluster member`); remove the
+ * learner with etcdctl on `server`; or wait for the etcd leader to evict it (5 minutes without progress). Undefined
+ * when etcd lists no such learner, `facts` were not read, or a join may go on (then `joiningMemberFinding`).
  */
 export const stalledLearnerFinding = (
   facts: ClusterFacts | undefined,
-  vm: DownServerVm,
+  vm: RemovedServerVm,
   purpose: "rebuild" | { readonly command: string },
   context: string,
   server: string
@@ -260,24 +264,36 @@ export const stalledLearnerFinding = (
   const learners = joiningMembersOf(facts, vm.vm)
   const learner = learners[0]
   if (learner === undefined) return undefined
-  const named = learners.map((m) => `${m.name} (ID ${memberIdHex(m.id)})`).join(", ")
   const one = learners.length === 1
+  const notJoining =
+    vm.status !== "running"
+      ? `the join its k3s began was cut short when its VM went down (VM ${vm.vmid} is ${vm.status})`
+      : notJoiningAs({ node: vm.node, vm: vm.vm, vmid: vm.vmid, unit: vm.unit })
+  if (notJoining === undefined) return undefined
+  const unit = vm.unit !== undefined && !("error" in vm.unit) ? vm.unit : undefined
   const bringUp =
     vm.status === "stopped"
       ? `start it by hand (\`qm start ${vm.vmid}\` on ${vm.node})`
       : vm.status === "paused" || vm.status === "suspended"
         ? `resume it by hand (\`qm resume ${vm.vmid}\` on ${vm.node})`
-        : undefined
+        : vm.status === "running" &&
+            unit !== undefined &&
+            unit.state !== "active" &&
+            unit.state !== "activating" &&
+            learners.some((m) => m.name === unit.member)
+          ? `start its k3s (\`sudo systemctl start k3s\` on ${vm.vm})`
+          : undefined
+  const named = learners.map((m) => `${m.name} (ID ${memberIdHex(m.id)})`).join(", ")
   const after =
     purpose === "rebuild" ? `the next apply rebuilds ${vm.vm}` : `the same \`${purpose.command}\` removes the VM`
   return {
     code: "k3s.stale-member",
     effect: "blocked",
-    layer: "vm",
+    layer: vm.status === "running" ? "k3s" : "vm",
     node: vm.node,
     vm: vm.vm,
     vmid: vm.vmid,
-    message: `etcd still lists ${one ? "the learner" : "the learners"} ${named} of ${vm.vm}, and no Node owns ${one ? "it" : "them"}: the join its k3s began was cut short when its VM went down (VM ${vm.vmid} is ${vm.status}), and no join goes on as ${one ? "it" : "them"} now; k3s removes a member only through its Node, so ${vm.vm} cannot be taken out of the cluster while ${one ? "it stays" : "they stay"}; ${context}`,
+    message: `etcd still lists ${one ? "the learner" : "the learners"} ${named} of ${vm.vm}, and no Node owns ${one ? "it" : "them"}: ${notJoining}, and no join goes on as ${one ? "it" : "them"} now; k3s removes a member only through its Node, so ${vm.vm} cannot be taken out of the cluster while ${one ? "it stays" : "they stay"}; ${context}`,
     hint: [
       ...(bringUp === undefined || purpose !== "rebuild"
         ? []

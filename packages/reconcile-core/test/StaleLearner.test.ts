@@ -137,6 +137,43 @@ describe("a server VM whose join was cut short, its etcd learner left behind", (
   )
 })
 
+describe("a server VM asked to be rebuilt while its k3s, stopped during its join, left its learner", () => {
+  it.live(
+    "`homelab reprovision` of it: the plan says its learner is stale (its k3s is not running), not joining, and rebuilds nothing; the learner removed with the hint's etcdctl, the same reprovision rebuilds it and converges",
+    () =>
+      Effect.gen(function* () {
+        const { sim, lab, shell, ipOf, learner } = yield* joinCutShort("sudo -n systemctl stop k3s")
+        const refused = yield* reconcile(lab, { reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(refused.result.outcomes, [], "nothing rebuilt, nothing started")
+        const finding = refused.plan.findings.find((f) => f.vm === "k3s-vm-still-fawn")
+        assert.deepStrictEqual([finding?.code, finding?.effect, finding?.layer], ["k3s.stale-member", "blocked", "k3s"])
+        assert.include(
+          finding?.message ?? "",
+          `etcd still lists the learner ${learner?.name} (ID ${BigInt(learner?.id ?? "0").toString(16)}) of k3s-vm-still-fawn, and no Node owns it: k3s on k3s-vm-still-fawn is not running (its unit is inactive), and no join goes on as it now`
+        )
+        assert.include(finding?.message ?? "", "nothing is stopped or destroyed")
+        const hint = finding?.hint ?? ""
+        assert.include(
+          hint,
+          "start its k3s (`sudo systemctl start k3s` on k3s-vm-still-fawn): its k3s carries on as that member and joins"
+        )
+
+        const on = /remove the learner on (\S+) with/.exec(hint)?.[1] as string
+        const command = /`(sudo etcdctl [^`]+)`/.exec(hint)?.[1] as string
+        const removed = yield* shell.exec(ipOf(on), command)
+        assert.strictEqual(removed.exitCode, 0, removed.stderr)
+        const rebuilt = yield* reconcile(lab, { reprovision: ["k3s-vm-still-fawn"] })
+        assert.deepStrictEqual(
+          rebuilt.result.outcomes.map((o) => `${o.action._tag} ${o.action.node} ${o.status}`),
+          ["RecreateVm still-fawn done", "JoinK3s still-fawn done"]
+        )
+        assert.isTrue(rebuilt.report.convergence.converged, JSON.stringify(rebuilt.plan.findings))
+        assert.isUndefined(sim.state().k3s.etcdMembers.find((m) => m.name === learner?.name))
+      }),
+    180_000
+  )
+})
+
 /**
  * A server VM that went down during its join (a power cut, `qm stop`): its k3s ends with the VM and leaves its learner,
  * which no Node owns. The default `health.stopped: recreate` asks for a rebuild, which homelab holds back while that
