@@ -996,7 +996,8 @@ export const plan = (desired: Desired, observed: Observed, options: PlanOptions)
                 vm: vm.name,
                 vmid: match.vmid,
                 status: observed.vmDetails.get(match.vmid)?.status ?? match.status,
-                unit: serverUnitOf(observed, match.vmid, vm.name)
+                unit: serverUnitOf(observed, match.vmid, vm.name),
+                joining: ownJoin
               },
               "rebuild",
               `not rebuilding it this run (it needs rebuilding: ${reason}); nothing is ${inPlace ? "stopped or " : ""}destroyed`,

@@ -239,6 +239,8 @@ export interface RemovedServerVm {
   readonly status: string
   /** Its k3s unit as observe read it, when its VM runs and has no Node (`serverUnits`). */
   readonly unit?: ServerUnit | undefined
+  /** The member its k3s added for itself since it started, as its journal shows (observe's `joiningMembers`). */
+  readonly joining?: { readonly member: string } | undefined
 }
 
 /**
@@ -263,7 +265,8 @@ export const stalledLearnerFinding = (
   if (facts === undefined) return undefined
   const learners = joiningMembersOf(facts, vm.vm)
   const learner = learners[0]
-  if (learner === undefined) return undefined
+  // none, or one its k3s joins as right now (its journal says so): a join going on
+  if (learner === undefined || learners.some((m) => m.name === vm.joining?.member)) return undefined
   const one = learners.length === 1
   const notJoining =
     vm.status !== "running"

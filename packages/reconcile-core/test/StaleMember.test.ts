@@ -323,6 +323,32 @@ describe("a learner of a running server VM whose k3s is not joining as it", () =
     assert.notInclude(JSON.stringify(p.findings), "member remove")
   })
 
+  it("asked to be rebuilt (homelab reprovision): a join going on as that learner holds the rebuild back (joining); a learner no join goes on as is stale, with `systemctl start k3s` offered only when its data dir is that learner's", () => {
+    const joining = planOf(k3sDesired(vms), withUnit({ state: "activating", journalComplete: true }, "s3-1a2b3c4d"), {
+      reprovision: ["s3"]
+    })
+    assert.deepStrictEqual(steps(joining), [])
+    assert.deepStrictEqual(
+      joining.findings.map((f) => [f.code, f.effect]),
+      [["k3s.member-joining", "deferred"]]
+    )
+    for (const [unit, startOffered] of [
+      [{ state: "inactive", journalComplete: true, member: "s3-1a2b3c4d" }, true],
+      [{ state: "inactive", journalComplete: true }, false],
+      [{ state: "activating", journalComplete: true }, false]
+    ] as const) {
+      const p = planOf(k3sDesired(vms), withUnit(unit), { reprovision: ["s3"] })
+      assert.deepStrictEqual(steps(p), [])
+      assert.deepStrictEqual(
+        p.findings.map((f) => [f.code, f.effect, f.layer]),
+        [["k3s.stale-member", "blocked", "k3s"]]
+      )
+      assert.include(p.findings[0]?.message ?? "", "not rebuilding it this run (it needs rebuilding:")
+      assert.include(p.findings[0]?.hint ?? "", "member remove 1234`, and the next apply rebuilds s3 then")
+      assert.strictEqual((p.findings[0]?.hint ?? "").includes("sudo systemctl start k3s"), startOffered)
+    }
+  })
+
   it("its k3s not read (SSH down), or a journal that does not show which member it joins as: joining (not guessed), and it says so", () => {
     const unread = planOf(k3sDesired(vms), withUnit({ error: "ssh: connect to 10.0.0.13:22: connection refused" }))
     assert.deepStrictEqual(
