@@ -392,35 +392,16 @@ describe("server orphans pruned together", () => {
     assert.include(stale?.hint ?? "", "run the same `homelab apply --prune` again")
   })
 
-  it("a server orphan joining etcd right now (its member a learner, its Node not registered yet): not pruned this run, nothing cordoned or stopped; deferred, no etcdctl", () => {
-    const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
-    const facts = cluster(names, "k3s-vm-pve")
-    const o = observed(["pve"], [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a")], {
-      k3s:
-        facts?._tag === "Nodes"
-          ? {
-              ...facts,
-              nodes: facts.nodes.filter((n) => n.name !== "k3s-a"),
-              members: (facts.members ?? []).map((m) => (m.name.startsWith("k3s-a-") ? { ...m, isLearner: true } : m))
-            }
-          : facts,
-      ips: new Map([[1001, "10.0.0.11"]])
-    })
-    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
-    assert.deepStrictEqual(p.actions, [])
-    const joining = p.findings.find((f) => f.vmid === 1010)
-    assert.deepStrictEqual([joining?.code, joining?.effect, joining?.layer], ["k3s.member-joining", "deferred", "vm"])
-    assert.include(joining?.message ?? "", "k3s-a is joining etcd right now: k3s-a-0a1b2c32 (ID 3) is a learner")
-    assert.include(joining?.message ?? "", "not pruning it this run; nothing is cordoned, stopped or destroyed")
-    assert.notInclude(`${joining?.message} ${joining?.hint}`, "member remove")
-  })
-
-  it("a server orphan whose VM is stopped, its learner left by a join cut short when it went down: stale, not joining; not pruned this run, with the etcdctl that removes the learner and the leader's own eviction", () => {
+  /**
+   * The `apply --prune` plan of the server orphan k3s-a (VM 1010, its VM `status`) without a Node while etcd lists its
+   * member as a learner, beside k3s-vm-pve and k3s-x.
+   */
+  const learnerOrphanPlan = (status: string) => {
     const names = ["k3s-vm-pve", "k3s-x", "k3s-a"]
     const facts = cluster(names, "k3s-vm-pve")
     const o = observed(
       ["pve"],
-      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a", { status: "stopped" })],
+      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "pve", "k3s-x"), vm(1010, "pve", "k3s-a", { status })],
       {
         k3s:
           facts?._tag === "Nodes"
@@ -433,7 +414,21 @@ describe("server orphans pruned together", () => {
         ips: new Map([[1001, "10.0.0.11"]])
       }
     )
-    const p = plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+    return plan(desired([serverNode("pve", ["k3s-vm-pve", "k3s-x"])], { k3s }), o, { policy, prune: true })
+  }
+
+  it("a server orphan joining etcd right now (its member a learner, its Node not registered yet): not pruned this run, nothing cordoned or stopped; deferred, no etcdctl", () => {
+    const p = learnerOrphanPlan("running")
+    assert.deepStrictEqual(p.actions, [])
+    const joining = p.findings.find((f) => f.vmid === 1010)
+    assert.deepStrictEqual([joining?.code, joining?.effect, joining?.layer], ["k3s.member-joining", "deferred", "vm"])
+    assert.include(joining?.message ?? "", "k3s-a is joining etcd right now: k3s-a-0a1b2c32 (ID 3) is a learner")
+    assert.include(joining?.message ?? "", "not pruning it this run; nothing is cordoned, stopped or destroyed")
+    assert.notInclude(`${joining?.message} ${joining?.hint}`, "member remove")
+  })
+
+  it("a server orphan whose VM is stopped, its learner left by a join cut short when it went down: stale, not joining; not pruned this run, with the etcdctl that removes the learner and the leader's own eviction", () => {
+    const p = learnerOrphanPlan("stopped")
     assert.deepStrictEqual(p.actions, [])
     const stale = p.findings.find((f) => f.vmid === 1010)
     assert.deepStrictEqual([stale?.code, stale?.effect, stale?.layer], ["k3s.stale-member", "blocked", "vm"])
