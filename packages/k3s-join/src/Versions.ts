@@ -179,7 +179,15 @@ interface Skew {
   readonly text: string
 }
 
-const skewOf = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<Skew> => {
+/**
+ * The breaches of the skew policy among `nodes`. With `step` (the node a rollout would move next, and where to), the
+ * nodes are as they would be after it and the sentences say so ("would"), naming where the moved node is now: a
+ * refused step must not read as if the node already ran the version it was not moved to.
+ */
+const skewOf = (
+  nodes: ReadonlyArray<VersionedNode>,
+  step?: { readonly name: string; readonly from: string | undefined }
+): ReadonlyArray<Skew> => {
   const parsed = nodes.flatMap((n) => {
     const v = n.version === undefined ? undefined : parseK3sVersion(n.version)
     return v === undefined ? [] : [{ n, v }]
@@ -189,25 +197,33 @@ const skewOf = (nodes: ReadonlyArray<VersionedNode>): ReadonlyArray<Skew> => {
   const key = (v: K3sVersion) => v.major * 1000 + v.minor
   const oldest = Math.min(...servers.map((x) => key(x.v)))
   const newest = Math.max(...servers.map((x) => key(x.v)))
+  // the oldest server other than the moved node, if there is one (the one the others are held to)
+  const oldestServer =
+    servers.find((x) => key(x.v) === oldest && x.n.name !== step?.name) ?? servers.find((x) => key(x.v) === oldest)
+  const oldestText = oldestServer === undefined ? "" : ` ${oldestServer.n.name} (${oldestServer.v.text})`
+  const now = step === undefined || step.from === undefined ? "" : `; ${step.name} runs ${step.from} now`
   const out: Array<Skew> = []
   if (newest - oldest > 1)
     out.push({
       key: "servers",
       excess: newest - oldest - 1,
-      text: `servers are more than one minor apart (${servers.map((x) => `${x.n.name} ${x.v.text}`).join(", ")})`
+      text: `servers ${step === undefined ? "are" : "would be"} more than one minor apart (${servers.map((x) => `${x.n.name} ${x.v.text}`).join(", ")})${now}`
     })
   for (const { n, v } of parsed.filter((x) => x.n.role === "agent")) {
+    const moved = step !== undefined && n.name === step.name
     if (key(v) > oldest)
       out.push({
         key: `ahead:${n.name}`,
         excess: key(v) - oldest,
-        text: `agent ${n.name} (${v.text}) is newer than the oldest server`
+        text: moved
+          ? `agent ${n.name} would run ${v.text}, newer than the oldest server${oldestText}${now}`
+          : `agent ${n.name} (${v.text}) is newer than the oldest server${oldestText}`
       })
     else if (oldest - key(v) > 3)
       out.push({
         key: `behind:${n.name}`,
         excess: oldest - key(v) - 3,
-        text: `agent ${n.name} (${v.text}) is more than three minors behind the oldest server`
+        text: `agent ${n.name} (${v.text}) ${moved || step !== undefined ? "would be" : "is"} more than three minors behind the oldest server${oldestText}${moved ? "" : now}`
       })
   }
   return out
@@ -238,7 +254,10 @@ export const skewStepViolation = (
   version: string
 ): string | undefined => {
   const before = new Map(skewOf(nodes).map((s) => [s.key, s.excess]))
-  const after = skewOf(nodes.map((n) => (n.name === name ? { ...n, version } : n)))
+  const after = skewOf(
+    nodes.map((n) => (n.name === name ? { ...n, version } : n)),
+    { name, from: nodes.find((n) => n.name === name)?.version }
+  )
   return after.find((s) => s.excess > (before.get(s.key) ?? 0))?.text
 }
 

@@ -71,7 +71,7 @@ describe("version rules", () => {
     )
     assert.deepStrictEqual(skewViolations(nodes), [])
     assert.deepStrictEqual(skewViolations([...nodes, { name: "a2", role: "agent", version: "v1.31.5+k3s1" }]), [
-      "agent a2 (v1.31.5+k3s1) is newer than the oldest server"
+      "agent a2 (v1.31.5+k3s1) is newer than the oldest server s2 (v1.30.5+k3s1)"
     ])
     assert.deepStrictEqual(skewViolations([{ name: "s1", role: "server", version: "v1.32.9+k3s1" }, ...nodes]), [
       "servers are more than one minor apart (s1 v1.32.9+k3s1, s2 v1.30.5+k3s1, s1 v1.31.5+k3s1, s3 v1.30.5+k3s1)"
@@ -92,11 +92,11 @@ describe("version rules", () => {
     // a server two minors ahead of another, or an agent ahead of the oldest server, is refused
     assert.strictEqual(
       skewStepViolation(at(v32, v31, v31, v31), "s1", v33),
-      `servers are more than one minor apart (s1 ${v33}, s2 ${v31}, s3 ${v31})`
+      `servers would be more than one minor apart (s1 ${v33}, s2 ${v31}, s3 ${v31}); s1 runs ${v32} now`
     )
     assert.strictEqual(
       skewStepViolation(at(v32, v32, v31, v31), "a1", v32),
-      `agent a1 (${v32}) is newer than the oldest server`
+      `agent a1 would run ${v32}, newer than the oldest server s3 (${v31}); a1 runs ${v31} now`
     )
     // already apart: a step that brings the oldest server closer is allowed, one that widens it is not
     assert.strictEqual(skewStepViolation(at(v33, v31, v31, v31), "s2", v32), undefined)

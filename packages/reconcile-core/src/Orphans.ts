@@ -316,7 +316,8 @@ export const removals = (
 /**
  * The orphans' part of a plan: without `prune`, one `unconfirmed` finding per orphan (reported, left running);
  * with `prune`, a `DestroyVm` per orphan (its k3s Node first). Protected, locked and unreachable orphans get the
- * finding that says why they stay. `nodes` are the orphans' nodes that homelab.yaml does not list.
+ * finding that says why they stay. `nodes` are the orphans' nodes that homelab.yaml does not list. While homelab.yaml
+ * names a node the PVE cluster does not have (a typo, a renamed node), `--prune` removes none (`vm.prune-held`).
  *
  * Server orphans go one at a time (see `orderK3s`), after the servers the plan joins (`joining`): the quorum guard
  * judges each one by the cluster as the plan leaves it by then (those servers in, the server orphans before it out),
@@ -337,7 +338,12 @@ export const planOrphans = (
   readonly findings: ReadonlyArray<Finding>
 } => {
   const orphans = findOrphans(desired, observed, options)
-  const going = orphans.filter((vm) => options.prune === true || isProtected(desired, observed, vm))
+  // A node homelab.yaml names that the cluster does not have (node.missing) is most likely misspelt or renamed: the
+  // VMs it asks for then look like orphans on the node it means, so nothing is pruned until the names match.
+  const cluster = new Set([...(observed.pveNodes ?? []), ...observed.nodes.keys()])
+  const missing = desired.nodes.map((n) => n.name).filter((n) => !cluster.has(n))
+  const held = options.prune === true && missing.length > 0
+  const going = orphans.filter((vm) => (options.prune === true && !held) || isProtected(desired, observed, vm))
   const planned = removals(
     desired,
     observed,
@@ -349,6 +355,19 @@ export const planOrphans = (
   const findings = orphans.flatMap((vm): Array<Finding> => {
     const removed = planned.find((r) => r.vm.vmid === vm.vmid)
     if (removed !== undefined) return "finding" in removed.planned ? [removed.planned.finding] : []
+    if (held)
+      return [
+        {
+          code: "vm.prune-held",
+          effect: "blocked",
+          layer: "vm",
+          node: vm.node,
+          vm: vm.name,
+          vmid: vm.vmid,
+          message: `VM ${vm.vmid} ${vm.name} on ${vm.node} is ours but homelab.yaml asks for no VM named ${vm.name}; not pruning it: homelab.yaml names ${missing.length === 1 ? "node" : "nodes"} ${missing.map((n) => `'${n}'`).join(", ")}, which the Proxmox cluster does not have (a misspelt or renamed node makes the VMs it asks for look like orphans)`,
+          hint: `correct nodes[].name ${missing.map((n) => `'${n}'`).join(", ")} (see node.missing), or remove ${missing.length === 1 ? "it" : "them"} from homelab.yaml; then \`homelab apply --prune\` removes the orphans left`
+        }
+      ]
     const member = observed.k3s?._tag === "Nodes" && observed.k3s.nodes.some((n) => n.name === vm.name)
     const left =
       vm.status === "running"

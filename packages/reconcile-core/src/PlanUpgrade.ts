@@ -341,7 +341,7 @@ export const planUpgrades = (candidates: ReadonlyArray<UpgradeCandidate>, inputs
               code: "k3s.version-skew",
               effect: "blocked",
               message: `not upgrading k3s on ${c.vm} to ${e.version} now: ${skew} (Kubernetes' version skew policy)`,
-              hint: "bring the Nodes named there within one minor of each other first (servers before agents); the next run goes on from there"
+              hint: "upgrade the servers named there first, servers before agents (a server homelab does not manage is yours to upgrade); the next run goes on from there"
             })
             continue
           }

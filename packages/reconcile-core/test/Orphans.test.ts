@@ -155,6 +155,36 @@ describe("orphans", () => {
     assert.strictEqual(applyVerdict(settle(p, [])), "unconfirmed")
   })
 
+  it("with --prune and a node in homelab.yaml the cluster does not have (a typo): no orphan is pruned, each says why", () => {
+    // chief-hrose is a typo of chief-horse: its VM looks like an orphan, and pruning it would delete the VM asked for
+    const typo = desired([desiredNode("pve"), desiredNode("chief-hrose")])
+    const o = observed(
+      ["pve", "chief-horse"],
+      [vm(1001, "pve", "k3s-vm-pve"), vm(1002, "chief-horse", "k3s-vm-chief-horse")]
+    )
+    const p = plan(typo, o, { policy, prune: true })
+    assert.isFalse(p.actions.some((a) => a._tag === "DestroyVm"))
+    assert.deepStrictEqual(
+      p.findings.map((f) => [f.code, f.effect, f.node, f.vmid]),
+      [
+        ["node.missing", "blocked", "chief-hrose", undefined],
+        ["vm.prune-held", "blocked", "chief-horse", 1002]
+      ]
+    )
+    const held = p.findings.find((f) => f.vmid === 1002)
+    assert.strictEqual(
+      held?.message,
+      "VM 1002 k3s-vm-chief-horse on chief-horse is ours but homelab.yaml asks for no VM named k3s-vm-chief-horse; not pruning it: homelab.yaml names node 'chief-hrose', which the Proxmox cluster does not have (a misspelt or renamed node makes the VMs it asks for look like orphans)"
+    )
+    assert.include(held?.hint ?? "", "correct nodes[].name 'chief-hrose'")
+    // once the names match the cluster, --prune goes on as before
+    assert.isTrue(
+      plan(desired([desiredNode("pve")]), o, { policy, prune: true }).actions.some(
+        (a) => a._tag === "DestroyVm" && a.vmid === 1002
+      )
+    )
+  })
+
   it("without --prune: a stopped orphan is said to be left stopped, one a teardown stopped short of removing says so", () => {
     const o = observed(
       ["pve"],

@@ -280,10 +280,14 @@ describe("the rolling upgrade in the plan", () => {
         .map((f) => `${f.code} ${f.vm}`),
       ["k3s.version-skew a1", "k3s.upgrade-waits a2", "k3s.upgrade-waits a3", "k3s.upgrade-waits a4"]
     )
+    // said as what the step would do (a1 still runs v1.30), naming the server that holds it back, and that a server
+    // homelab does not manage is the user's to upgrade
+    const skew = foreign.findings.find((f) => f.code === "k3s.version-skew")
     assert.include(
-      foreign.findings.find((f) => f.code === "k3s.version-skew")?.message ?? "",
-      `agent a1 (${v1311}) is newer than the oldest server`
+      skew?.message ?? "",
+      `agent a1 would run ${v1311}, newer than the oldest server x1 (${v130}); a1 runs ${v130} now`
     )
+    assert.include(skew?.hint ?? "", "a server homelab does not manage is yours to upgrade")
   })
 
   it("a k3s.version that is no k3s release: every member that would upgrade is blocked, nothing is planned", () => {
